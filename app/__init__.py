@@ -1,0 +1,1 @@
+"""Pledge Ledger: a GraphQL reporting service for large social-impact pledges."""

@@ -1,0 +1,109 @@
+"""The `pledge-ledger` command line: serve, migrate, load the demo, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import get_settings
+
+cli = typer.Typer(help="Pledge Ledger: GraphQL reporting for social-impact pledges.")
+db_cli = typer.Typer(help="Database migrations.")
+demo_cli = typer.Typer(help="The built-in demo pledge.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(demo_cli, name="demo")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve GraphQL at /graphql (GraphiQL in a browser)."""
+    import uvicorn
+
+    from app.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+async def _with_engine(action: str, revision: str) -> None:
+    from app.db import migrate
+    from app.db.session import create_engine
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        if action == "upgrade":
+            await migrate.upgrade(engine, revision)
+        else:
+            await migrate.downgrade(engine, revision)
+        typer.echo(f"database at {await migrate.current_revision(engine) or 'base'}")
+    finally:
+        await engine.dispose()
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Migrate the database up (creates it when it does not exist)."""
+    asyncio.run(_with_engine("upgrade", revision))
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or base.")) -> None:
+    """Migrate the database down to REVISION."""
+    asyncio.run(_with_engine("downgrade", revision))
+
+
+async def _load_demo() -> None:
+    from app.db.session import create_engine, create_session_factory
+    from app.demo.loader import load_demo
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            result = await load_demo(session)
+    finally:
+        await engine.dispose()
+    if result.loaded:
+        typer.echo(f"demo loaded: {result.program_ref} ({result.rows} rows)")
+    else:
+        typer.echo(f"demo already present: {result.program_ref} (nothing written)")
+
+
+@demo_cli.command("load")
+def demo_load() -> None:
+    """Load the demo pledge; does nothing when it is already there."""
+    asyncio.run(_load_demo())
+
+
+@cli.command("export-schema")
+def export_schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
+    ] = None,
+) -> None:
+    """Print the GraphQL schema (SDL) generated from the code."""
+    from app.graphql.schema import schema
+
+    sdl = schema.as_str() + "\n"
+    if output is None:
+        typer.echo(sdl, nl=False)
+    else:
+        output.write_text(sdl, encoding="utf-8")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,53 @@
+"""Settings, read once from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # A SQLite file in the working directory keeps the demo self-contained;
+    # production points this at `postgresql+asyncpg://user:pass@host/db`.
+    database_url: str = "sqlite+aiosqlite:///./pledge_ledger.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    # Echo every SQL statement to the log; for debugging only.
+    sql_echo: bool = False
+
+    # Relay pagination: the page size when a client gives none, and the cap.
+    default_page_size: int = Field(default=50, ge=1, le=1000)
+    max_page_size: int = Field(default=500, ge=1, le=10_000)
+    # Filters nest (and/or/not, across relations); deeper trees are refused.
+    max_filter_depth: int = Field(default=8, ge=1, le=64)
+    # The most values one `in` list may carry.
+    max_filter_list: int = Field(default=500, ge=1, le=10_000)
+
+    graphiql: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # The service is async end to end; a sync driver would block the event loop.
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,85 @@
+"""Column types that keep money exact and time in UTC on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A fixed-point decimal that stays exact in SQL arithmetic.
+
+    PostgreSQL stores it as NUMERIC(precision, scale). SQLite has no exact decimal
+    type (NUMERIC there degrades to a binary float, and SUM drifts), so on SQLite the
+    value is stored as a 64-bit integer count of 10**-scale units: SUM, MIN, MAX and
+    comparisons stay exact, and reads turn the integer back into a Decimal.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 20, scale: int = 2) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+        self._unit = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        quantized = amount.quantize(self._unit)
+        if quantized != amount:
+            raise ValueError(f"{amount} has more than {self.scale} decimal places")
+        if dialect.name == "sqlite":
+            return int(quantized.scaleb(self.scale))
+        return quantized
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            if isinstance(value, float):  # AVG() and friends return REAL
+                value = Decimal(repr(value))
+            return (Decimal(value).scaleb(-self.scale)).quantize(self._unit)
+        return Decimal(value).quantize(self._unit)
+
+    def __repr__(self) -> str:
+        return f"ExactDecimal(precision={self.precision}, scale={self.scale})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    Naive datetimes are refused on write rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: give a timezone-aware UTC value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite keeps no offset; we only ever wrote UTC
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

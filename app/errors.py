@@ -1,0 +1,52 @@
+"""Domain errors with stable codes. Nothing here knows about GraphQL or HTTP."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    VALIDATION = "VALIDATION"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    INVALID_CURRENCY = "INVALID_CURRENCY"
+    INVALID_RANGE = "INVALID_RANGE"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_ID = "INVALID_ID"
+    PAGE_SIZE_EXCEEDED = "PAGE_SIZE_EXCEEDED"
+    FILTER_TOO_COMPLEX = "FILTER_TOO_COMPLEX"
+    RATE_NOT_FOUND = "RATE_NOT_FOUND"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class DomainError(Exception):
+    """An expected problem the caller can fix; carries a stable code."""
+
+    code: ErrorCode = ErrorCode.VALIDATION
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+        self.details = details or {}
+
+
+class InvalidArgument(DomainError):
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class RateNotFound(DomainError):
+    code = ErrorCode.RATE_NOT_FOUND

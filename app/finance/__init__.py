@@ -1,0 +1,1 @@
+"""Budget lines, transactions and the budget figures derived from them."""

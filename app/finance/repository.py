@@ -1,0 +1,89 @@
+"""Every SQL statement about budget lines and transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.models import BudgetLine, BudgetType, Initiative, Program
+
+
+class BudgetGroup(NamedTuple):
+    """Current-budget amounts of one owner summed per currency and value date."""
+
+    owner_id: int
+    target_currency: str
+    currency: str | None
+    value_date: date | None
+    amount: Decimal | None
+
+
+def is_current_budget_line() -> ColumnElement[bool]:
+    """True for the lines that make up the current budget of their period.
+
+    IATI: a revised budget holds the new total of its period, so it replaces the
+    original; of several revisions of one period the latest (by value date) counts.
+    """
+    other = aliased(BudgetLine)
+    superseded = exists().where(
+        other.initiative_id == BudgetLine.initiative_id,
+        other.period_start == BudgetLine.period_start,
+        other.period_end == BudgetLine.period_end,
+        other.type == BudgetType.REVISED,
+        or_(BudgetLine.type == BudgetType.ORIGINAL, other.value_date > BudgetLine.value_date),
+    )
+    return ~superseded
+
+
+async def current_budget_by_initiative(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> list[BudgetGroup]:
+    """One row per initiative (even with no lines) and currency/value date of its lines."""
+    stmt = (
+        select(
+            Initiative.id,
+            Program.pledged_currency,
+            BudgetLine.currency,
+            BudgetLine.value_date,
+            func.sum(BudgetLine.amount),
+        )
+        .join(Program, Program.id == Initiative.program_id)
+        .outerjoin(
+            BudgetLine,
+            and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
+        )
+        .where(Initiative.id.in_(initiative_ids))
+        .group_by(
+            Initiative.id, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date
+        )
+    )
+    return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def current_budget_by_program(
+    session: AsyncSession, program_ids: Sequence[int]
+) -> list[BudgetGroup]:
+    """The programme-wide current budget: its initiatives' lines, per currency/value date."""
+    stmt = (
+        select(
+            Program.id,
+            Program.pledged_currency,
+            BudgetLine.currency,
+            BudgetLine.value_date,
+            func.sum(BudgetLine.amount),
+        )
+        .outerjoin(Initiative, Initiative.program_id == Program.id)
+        .outerjoin(
+            BudgetLine,
+            and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
+        )
+        .where(Program.id.in_(program_ids))
+        .group_by(Program.id, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date)
+    )
+    return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]

@@ -1,0 +1,22 @@
+"""Per-request context: a session factory (never a shared session), settings, loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strawberry.fastapi import BaseContext
+
+from app.config import Settings
+from app.db.session import SessionFactory
+from app.graphql.loaders import DataLoaders
+
+
+@dataclass
+class Context(BaseContext):
+    session_factory: SessionFactory
+    settings: Settings
+    loaders: DataLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self.loaders = DataLoaders(self.session_factory)

@@ -1,0 +1,429 @@
+"""What every list can be filtered and ordered by, as columns and relations in SQL.
+
+Keys of the filter specs are the attribute names of the inputs in `inputs.py`;
+keys of the order maps are the values of the order-field enums in `nodes.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, select
+
+from app.graphql.relay import Listing
+from app.kit.filtering import Column, FilterSpec, Relation
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BudgetLine,
+    Citation,
+    ExchangeRate,
+    Initiative,
+    Milestone,
+    Organization,
+    Participation,
+    Program,
+    SourceDocument,
+    Transaction,
+)
+from app.money.currencies import parse_currency
+
+
+def _member_of(fk: Any, target: Any, spec: Any) -> Relation:
+    """Many-to-one: the row's foreign key points at a matching target row."""
+    return Relation(spec, lambda cond: fk.in_(select(target.id).where(cond)))
+
+
+def _has_some(fk: Any, parent_pk: Any, spec: Any) -> Relation:
+    """One-to-many: at least one child row points at this row and matches."""
+    return Relation(spec, lambda cond: exists().where(fk == parent_pk, cond))
+
+
+def _cur(expr: Any) -> Column:
+    """A currency column: codes in filters are checked against ISO 4217."""
+    return Column(expr, convert=parse_currency)
+
+
+def organization_filters() -> FilterSpec:
+    return {
+        "id": Column(Organization.id, id_type="Organization"),
+        "ref": Column(Organization.ref),
+        "name": Column(Organization.name),
+        "kind": Column(Organization.kind),
+    }
+
+
+def program_filters() -> FilterSpec:
+    return {
+        "id": Column(Program.id, id_type="Program"),
+        "ref": Column(Program.ref),
+        "name": Column(Program.name),
+        "pledged_amount": Column(Program.pledged_amount),
+        "pledged_currency": _cur(Program.pledged_currency),
+        "announced_on": Column(Program.announced_on),
+        "deadline": Column(Program.deadline),
+        "sponsor": _member_of(Program.sponsor_id, Organization, organization_filters),
+    }
+
+
+def initiative_filters() -> FilterSpec:
+    return {
+        "id": Column(Initiative.id, id_type="Initiative"),
+        "code": Column(Initiative.code),
+        "position": Column(Initiative.position),
+        "title": Column(Initiative.title),
+        "summary": Column(Initiative.summary),
+        "focus_area": Column(Initiative.focus_area),
+        "status": Column(Initiative.status),
+        "region": Column(Initiative.region),
+        "planned_start": Column(Initiative.planned_start),
+        "actual_start": Column(Initiative.actual_start),
+        "planned_end": Column(Initiative.planned_end),
+        "actual_end": Column(Initiative.actual_end),
+        "program": _member_of(Initiative.program_id, Program, program_filters),
+        "beneficiary_group": Relation(
+            beneficiary_group_filters,
+            lambda cond: exists().where(
+                BeneficiaryFigure.initiative_id == Initiative.id,
+                BeneficiaryFigure.group_id.in_(select(BeneficiaryGroup.id).where(cond)),
+            ),
+        ),
+        "budget_line": _has_some(BudgetLine.initiative_id, Initiative.id, budget_line_filters),
+        "transaction": _has_some(Transaction.initiative_id, Initiative.id, transaction_filters),
+        "milestone": _has_some(Milestone.initiative_id, Initiative.id, milestone_filters),
+        "participant": Relation(
+            organization_filters,
+            lambda cond: exists().where(
+                Participation.initiative_id == Initiative.id,
+                Participation.organization_id.in_(select(Organization.id).where(cond)),
+            ),
+        ),
+    }
+
+
+def budget_line_filters() -> FilterSpec:
+    return {
+        "id": Column(BudgetLine.id, id_type="BudgetLine"),
+        "initiative": _member_of(BudgetLine.initiative_id, Initiative, initiative_filters),
+        "period_start": Column(BudgetLine.period_start),
+        "period_end": Column(BudgetLine.period_end),
+        "type": Column(BudgetLine.type),
+        "status": Column(BudgetLine.status),
+        "category": Column(BudgetLine.category),
+        "amount": Column(BudgetLine.amount),
+        "currency": _cur(BudgetLine.currency),
+        "value_date": Column(BudgetLine.value_date),
+    }
+
+
+def transaction_filters() -> FilterSpec:
+    return {
+        "id": Column(Transaction.id, id_type="Transaction"),
+        "initiative": _member_of(Transaction.initiative_id, Initiative, initiative_filters),
+        "budget_line": _member_of(Transaction.budget_line_id, BudgetLine, budget_line_filters),
+        "type": Column(Transaction.type),
+        "date": Column(Transaction.transaction_date),
+        "amount": Column(Transaction.amount),
+        "currency": _cur(Transaction.currency),
+        "value_date": Column(Transaction.value_date),
+        "description": Column(Transaction.description),
+        "provider": _member_of(Transaction.provider_id, Organization, organization_filters),
+        "receiver": _member_of(Transaction.receiver_id, Organization, organization_filters),
+    }
+
+
+def milestone_filters() -> FilterSpec:
+    return {
+        "id": Column(Milestone.id, id_type="Milestone"),
+        "initiative": _member_of(Milestone.initiative_id, Initiative, initiative_filters),
+        "title": Column(Milestone.title),
+        "planned_date": Column(Milestone.planned_date),
+        "forecast_date": Column(Milestone.forecast_date),
+        "actual_date": Column(Milestone.actual_date),
+        "status": Column(Milestone.status),
+    }
+
+
+def beneficiary_group_filters() -> FilterSpec:
+    return {
+        "id": Column(BeneficiaryGroup.id, id_type="BeneficiaryGroup"),
+        "code": Column(BeneficiaryGroup.code),
+        "name": Column(BeneficiaryGroup.name),
+        "initiative": Relation(
+            initiative_filters,
+            lambda cond: exists().where(
+                BeneficiaryFigure.group_id == BeneficiaryGroup.id,
+                BeneficiaryFigure.initiative_id.in_(select(Initiative.id).where(cond)),
+            ),
+        ),
+    }
+
+
+def beneficiary_figure_filters() -> FilterSpec:
+    return {
+        "id": Column(BeneficiaryFigure.id, id_type="BeneficiaryFigure"),
+        "initiative": _member_of(BeneficiaryFigure.initiative_id, Initiative, initiative_filters),
+        "group": _member_of(
+            BeneficiaryFigure.group_id, BeneficiaryGroup, beneficiary_group_filters
+        ),
+        "unit": Column(BeneficiaryFigure.unit),
+        "target": Column(BeneficiaryFigure.target_value),
+        "reached": Column(BeneficiaryFigure.reached_value),
+        "reached_as_of": Column(BeneficiaryFigure.reached_as_of),
+    }
+
+
+def exchange_rate_filters() -> FilterSpec:
+    return {
+        "id": Column(ExchangeRate.id, id_type="ExchangeRate"),
+        "base": _cur(ExchangeRate.base),
+        "quote": _cur(ExchangeRate.quote),
+        "rate": Column(ExchangeRate.rate),
+        "rate_date": Column(ExchangeRate.rate_date),
+        "source": Column(ExchangeRate.source),
+    }
+
+
+def source_document_filters() -> FilterSpec:
+    return {
+        "id": Column(SourceDocument.id, id_type="SourceDocument"),
+        "ref": Column(SourceDocument.ref),
+        "title": Column(SourceDocument.title),
+        "published_on": Column(SourceDocument.published_on),
+        "language": Column(SourceDocument.language),
+        "category": Column(SourceDocument.category),
+    }
+
+
+def citation_filters() -> FilterSpec:
+    return {
+        "id": Column(Citation.id, id_type="Citation"),
+        "field": Column(Citation.field),
+        "quote": Column(Citation.quote),
+        "is_estimate": Column(Citation.is_estimate),
+        "subject_type": Column(Citation.subject_type),
+        "document": _member_of(
+            Citation.source_document_id, SourceDocument, source_document_filters
+        ),
+    }
+
+
+def participation_filters() -> FilterSpec:
+    return {
+        "id": Column(Participation.id, id_type="Participation"),
+        "role": Column(Participation.role),
+        "organization": _member_of(
+            Participation.organization_id, Organization, organization_filters
+        ),
+        "initiative": _member_of(Participation.initiative_id, Initiative, initiative_filters),
+    }
+
+
+def _asc(*columns: Any) -> Any:
+    return lambda: [c.asc() for c in columns]
+
+
+def _columns(model: Any, *names: str, **renamed: Any) -> dict[str, ColumnElement[Any]]:
+    return {**{name: getattr(model, name) for name in names}, **renamed}
+
+
+# --- the lists ---------------------------------------------------------------------------
+
+ORGANIZATIONS = Listing(
+    "organizations",
+    Organization,
+    organization_filters,
+    _columns(Organization, "ref", "name", "kind"),
+    _asc(Organization.name),
+)
+PROGRAMS = Listing(
+    "programs",
+    Program,
+    program_filters,
+    _columns(
+        Program, "ref", "name", "announced_on", "deadline", pledged_amount=Program.pledged_amount
+    ),
+    _asc(Program.id),
+)
+_INITIATIVE_ORDER = _columns(
+    Initiative,
+    "code",
+    "position",
+    "title",
+    "focus_area",
+    "status",
+    "region",
+    "planned_start",
+    "actual_start",
+    "planned_end",
+    "actual_end",
+)
+INITIATIVES = Listing(
+    "initiatives", Initiative, initiative_filters, _INITIATIVE_ORDER, _asc(Initiative.position)
+)
+INITIATIVES_OF_PROGRAM = Listing(
+    "program.initiatives",
+    Initiative,
+    initiative_filters,
+    _INITIATIVE_ORDER,
+    _asc(Initiative.position),
+    parent=lambda: Initiative.program_id,
+)
+# An initiative serves a group when it has a figure for it (once, whatever the units).
+_GROUP_LINKS = (
+    select(BeneficiaryFigure.initiative_id, BeneficiaryFigure.group_id)
+    .distinct()
+    .subquery("initiative_group_links")
+)
+INITIATIVES_OF_GROUP = Listing(
+    "beneficiaryGroup.initiatives",
+    Initiative,
+    initiative_filters,
+    _INITIATIVE_ORDER,
+    _asc(Initiative.position),
+    parent=lambda: _GROUP_LINKS.c.group_id,
+    join=lambda: (_GROUP_LINKS, _GROUP_LINKS.c.initiative_id == Initiative.id),
+)
+_BUDGET_ORDER = _columns(
+    BudgetLine,
+    "period_start",
+    "period_end",
+    "type",
+    "status",
+    "category",
+    "amount",
+    "currency",
+    "value_date",
+)
+BUDGET_LINES = Listing(
+    "budgetLines", BudgetLine, budget_line_filters, _BUDGET_ORDER, _asc(BudgetLine.period_start)
+)
+BUDGET_LINES_OF_INITIATIVE = Listing(
+    "initiative.budgetLines",
+    BudgetLine,
+    budget_line_filters,
+    _BUDGET_ORDER,
+    _asc(BudgetLine.period_start),
+    parent=lambda: BudgetLine.initiative_id,
+)
+_TRANSACTION_ORDER = _columns(
+    Transaction, "type", "amount", "currency", "value_date", date=Transaction.transaction_date
+)
+TRANSACTIONS = Listing(
+    "transactions",
+    Transaction,
+    transaction_filters,
+    _TRANSACTION_ORDER,
+    _asc(Transaction.transaction_date),
+)
+TRANSACTIONS_OF_INITIATIVE = Listing(
+    "initiative.transactions",
+    Transaction,
+    transaction_filters,
+    _TRANSACTION_ORDER,
+    _asc(Transaction.transaction_date),
+    parent=lambda: Transaction.initiative_id,
+)
+TRANSACTIONS_OF_BUDGET_LINE = Listing(
+    "budgetLine.transactions",
+    Transaction,
+    transaction_filters,
+    _TRANSACTION_ORDER,
+    _asc(Transaction.transaction_date),
+    parent=lambda: Transaction.budget_line_id,
+)
+_MILESTONE_ORDER = _columns(
+    Milestone, "title", "planned_date", "forecast_date", "actual_date", "status"
+)
+MILESTONES = Listing(
+    "milestones", Milestone, milestone_filters, _MILESTONE_ORDER, _asc(Milestone.planned_date)
+)
+MILESTONES_OF_INITIATIVE = Listing(
+    "initiative.milestones",
+    Milestone,
+    milestone_filters,
+    _MILESTONE_ORDER,
+    _asc(Milestone.planned_date),
+    parent=lambda: Milestone.initiative_id,
+)
+BENEFICIARY_GROUPS = Listing(
+    "beneficiaryGroups",
+    BeneficiaryGroup,
+    beneficiary_group_filters,
+    _columns(BeneficiaryGroup, "code", "name"),
+    _asc(BeneficiaryGroup.name),
+)
+_FIGURE_ORDER = _columns(
+    BeneficiaryFigure,
+    "unit",
+    "reached_as_of",
+    target=BeneficiaryFigure.target_value,
+    reached=BeneficiaryFigure.reached_value,
+)
+BENEFICIARY_FIGURES = Listing(
+    "beneficiaryFigures",
+    BeneficiaryFigure,
+    beneficiary_figure_filters,
+    _FIGURE_ORDER,
+    _asc(BeneficiaryFigure.initiative_id),
+)
+FIGURES_OF_INITIATIVE = Listing(
+    "initiative.beneficiaries",
+    BeneficiaryFigure,
+    beneficiary_figure_filters,
+    _FIGURE_ORDER,
+    _asc(BeneficiaryFigure.group_id),
+    parent=lambda: BeneficiaryFigure.initiative_id,
+)
+FIGURES_OF_GROUP = Listing(
+    "beneficiaryGroup.figures",
+    BeneficiaryFigure,
+    beneficiary_figure_filters,
+    _FIGURE_ORDER,
+    _asc(BeneficiaryFigure.initiative_id),
+    parent=lambda: BeneficiaryFigure.group_id,
+)
+EXCHANGE_RATES = Listing(
+    "exchangeRates",
+    ExchangeRate,
+    exchange_rate_filters,
+    _columns(ExchangeRate, "base", "quote", "rate", "rate_date"),
+    _asc(ExchangeRate.rate_date),
+)
+SOURCE_DOCUMENTS = Listing(
+    "sourceDocuments",
+    SourceDocument,
+    source_document_filters,
+    _columns(SourceDocument, "ref", "title", "published_on"),
+    _asc(SourceDocument.title),
+)
+_CITATION_ORDER = _columns(Citation, "field", "is_estimate")
+CITATIONS_OF_DOCUMENT = Listing(
+    "sourceDocument.citations",
+    Citation,
+    citation_filters,
+    _CITATION_ORDER,
+    _asc(Citation.id),
+    parent=lambda: Citation.source_document_id,
+)
+PARTICIPATIONS_OF_INITIATIVE = Listing(
+    "initiative.participants",
+    Participation,
+    participation_filters,
+    _columns(Participation, "role"),
+    _asc(Participation.role),
+    parent=lambda: Participation.initiative_id,
+)
+
+
+def citations_of(subject_type: Any) -> Listing:
+    """The citations of one kind of record, nested under such a record."""
+    return Listing(
+        f"{subject_type.value}.sources",
+        Citation,
+        citation_filters,
+        _CITATION_ORDER,
+        _asc(Citation.id),
+        parent=lambda: Citation.subject_id,
+        scope=lambda: Citation.subject_type == subject_type,
+    )

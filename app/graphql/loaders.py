@@ -1,0 +1,100 @@
+"""Per-request DataLoaders: every field resolves through one of these, batched.
+
+Each batch opens its own short session: strawberry resolves sibling fields
+concurrently, and one AsyncSession must never be used by two tasks at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from strawberry.dataloader import DataLoader
+
+from app.db.session import SessionFactory
+from app.finance import repository as finance_repository
+from app.finance.service import MoneyValue, totals_in_target_currency
+from app.kit.pagination import Page, Window, fetch_pages
+from app.money.conversion import StoredRate
+from app.money.repository import rates_for_pairs
+
+
+class DataLoaders:
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._sessions = session_factory
+        self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
+        self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
+        self.budget_by_initiative = DataLoader(self._budget_by_initiative)
+        self.budget_by_program = DataLoader(self._budget_by_program)
+        self.rates = DataLoader(self._rates)
+
+    def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
+        """Rows of `model` by primary key; a missing row loads as None."""
+        loader = self._by_id.get(model)
+        if loader is None:
+
+            async def load(keys: Sequence[int]) -> list[Any]:
+                async with self._sessions() as session:
+                    rows = (await session.scalars(select(model).where(model.id.in_(keys)))).all()
+                found = {row.id: row for row in rows}
+                return [found.get(key) for key in keys]
+
+            loader = self._by_id[model] = DataLoader(load)
+        return loader
+
+    def pages(
+        self,
+        key: Hashable,
+        *,
+        entity: type[Any],
+        where: ColumnElement[bool],
+        order_by: Sequence[ColumnElement[Any]],
+        window: Window,
+        parent: Any | None,
+        join: tuple[Any, Any] | None = None,
+    ) -> DataLoader[Hashable, Page]:
+        """Pages of one list, by parent key; one loader per distinct set of list arguments."""
+        loader = self._pages.get(key)
+        if loader is None:
+
+            async def load(parent_keys: Sequence[Hashable]) -> list[Page]:
+                async with self._sessions() as session:
+                    pages = await fetch_pages(
+                        session,
+                        entity=entity,
+                        where=where,
+                        order_by=order_by,
+                        window=window,
+                        parent=parent,
+                        parent_keys=parent_keys,
+                        join=join,
+                    )
+                return [pages[k] for k in parent_keys]
+
+            loader = self._pages[key] = DataLoader(load)
+        return loader
+
+    async def _budget_by_initiative(self, keys: Sequence[int]) -> list[MoneyValue]:
+        async with self._sessions() as session:
+            groups = await finance_repository.current_budget_by_initiative(session, keys)
+            totals = await totals_in_target_currency(session, groups)
+        return [totals[key] for key in keys]
+
+    async def _budget_by_program(self, keys: Sequence[int]) -> list[MoneyValue]:
+        async with self._sessions() as session:
+            groups = await finance_repository.current_budget_by_program(session, keys)
+            totals = await totals_in_target_currency(session, groups)
+        return [totals[key] for key in keys]
+
+    async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
+        """Stored rates usable for each (base, quote, on) key, fetched in one statement."""
+        async with self._sessions() as session:
+            rates = await rates_for_pairs(
+                session, {(b, q) for b, q, _ in keys}, max(on for _, _, on in keys)
+            )
+        return [
+            [r for r in rates if {r.base, r.quote} == {b, q} and r.rate_date <= on]
+            for b, q, on in keys
+        ]

@@ -1,0 +1,141 @@
+"""The root Query: one entry per kind of record, plus `node` and `program`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import (
+    BeneficiaryFigureFilter,
+    BeneficiaryGroupFilter,
+    BudgetLineFilter,
+    ExchangeRateFilter,
+    InitiativeFilter,
+    MilestoneFilter,
+    OrganizationFilter,
+    ProgramFilter,
+    SourceDocumentFilter,
+    TransactionFilter,
+)
+from app.graphql.nodes import (
+    NODE_TYPES,
+    BeneficiaryFigure,
+    BeneficiaryFigureOrder,
+    BeneficiaryGroup,
+    BeneficiaryGroupOrder,
+    BudgetLine,
+    BudgetLineOrder,
+    ExchangeRate,
+    ExchangeRateOrder,
+    Initiative,
+    InitiativeOrder,
+    Milestone,
+    MilestoneOrder,
+    Organization,
+    OrganizationOrder,
+    Program,
+    ProgramOrder,
+    SourceDocument,
+    SourceDocumentOrder,
+    Transaction,
+    TransactionOrder,
+)
+from app.graphql.relay import Node, connection
+from app.kit.ids import decode_global_id, decode_id_of
+
+
+@strawberry.type(description="Read access to pledges and everything reported about them.")
+class Query:
+    @strawberry.field(description="Any object by its global ID; null when it does not exist.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        type_name, pk = decode_global_id(id)
+        entry = NODE_TYPES.get(type_name)
+        if entry is None:
+            return None
+        model, node_type = entry
+        row = await info.context.loaders.by_id(model).load(pk)
+        return node_type.from_row(row) if row is not None else None  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="One programme by ID; without an ID, the first programme (the demo has one)."
+    )
+    async def program(
+        self, info: strawberry.Info, id: strawberry.ID | None = None
+    ) -> Program | None:
+        if id is not None:
+            row: Any = await info.context.loaders.by_id(m.Program).load(decode_id_of(id, "Program"))
+        else:
+            async with info.context.session_factory() as session:
+                row = await session.scalar(select(m.Program).order_by(m.Program.id).limit(1))
+        return Program.from_row(row) if row is not None else None
+
+    programs = connection(
+        L.PROGRAMS, Program, ProgramFilter, ProgramOrder, description="All programmes (pledges)."
+    )
+    initiatives = connection(
+        L.INITIATIVES,
+        Initiative,
+        InitiativeFilter,
+        InitiativeOrder,
+        description="Initiatives of every programme.",
+    )
+    budget_lines = connection(
+        L.BUDGET_LINES,
+        BudgetLine,
+        BudgetLineFilter,
+        BudgetLineOrder,
+        description="Budget lines of every initiative.",
+    )
+    transactions = connection(
+        L.TRANSACTIONS,
+        Transaction,
+        TransactionFilter,
+        TransactionOrder,
+        description="Transactions of every initiative.",
+    )
+    milestones = connection(
+        L.MILESTONES,
+        Milestone,
+        MilestoneFilter,
+        MilestoneOrder,
+        description="Milestones of every initiative.",
+    )
+    beneficiary_groups = connection(
+        L.BENEFICIARY_GROUPS,
+        BeneficiaryGroup,
+        BeneficiaryGroupFilter,
+        BeneficiaryGroupOrder,
+        description="The groups of people initiatives serve.",
+    )
+    beneficiary_figures = connection(
+        L.BENEFICIARY_FIGURES,
+        BeneficiaryFigure,
+        BeneficiaryFigureFilter,
+        BeneficiaryFigureOrder,
+        description="Targets and reach of every initiative, per beneficiary group.",
+    )
+    exchange_rates = connection(
+        L.EXCHANGE_RATES,
+        ExchangeRate,
+        ExchangeRateFilter,
+        ExchangeRateOrder,
+        description="Stored exchange rates, each with its date and source.",
+    )
+    organizations = connection(
+        L.ORGANIZATIONS,
+        Organization,
+        OrganizationFilter,
+        OrganizationOrder,
+        description="Sponsors, funders and partners.",
+    )
+    source_documents = connection(
+        L.SOURCE_DOCUMENTS,
+        SourceDocument,
+        SourceDocumentFilter,
+        SourceDocumentOrder,
+        description="The documents figures are cited from.",
+    )

@@ -1,0 +1,190 @@
+"""Relay primitives: the Node interface, connections, and a factory for list fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+import strawberry
+from sqlalchemy import ColumnElement, and_, true
+
+from app.kit.filtering import FilterLimits, FilterSpec, compile_filter
+from app.kit.ids import encode_global_id
+from app.kit.ordering import order_clauses
+from app.kit.pagination import Page, Window, encode_cursor
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    db_id: strawberry.Private[int]
+
+    @strawberry.field(description="Globally unique ID; pass it to `node(id:)` to refetch.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_global_id(self.__strawberry_definition__.name, self.db_id))  # type: ignore[attr-defined]
+
+
+@strawberry.type(description="Where a page sits in its list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A node and the cursor that points at it.")
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type(description="A page of a list, Relay style.")
+class Connection(Generic[NodeT]):
+    total_count: int = strawberry.field(
+        description="How many items the whole filtered list holds (not just this page)."
+    )
+    page_info: PageInfo
+    edges: list[Edge[NodeT]]
+
+    @strawberry.field(description="The nodes of this page, without cursors.")
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+    @classmethod
+    def from_page(cls, page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
+        edges = [
+            Edge(cursor=encode_cursor(pos), node=to_node(row))
+            for row, pos in zip(page.rows, page.positions, strict=True)
+        ]
+        return cls(
+            total_count=page.total,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            edges=edges,
+        )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How one list maps to SQL: its rows, their parent, filters and order keys."""
+
+    name: str
+    model: type[Any]
+    filters: Callable[[], FilterSpec]
+    order_columns: Mapping[str, Any]
+    default_order: Callable[[], Sequence[ColumnElement[Any]]]
+    # The column holding the parent's key, for lists nested under a parent.
+    parent: Callable[[], Any] | None = None
+    # A fixed condition of the list (e.g. citations of one subject type).
+    scope: Callable[[], ColumnElement[bool]] | None = None
+    # A table joined in to reach the parent key, and its ON clause.
+    join: Callable[[], tuple[Any, Any]] | None = None
+
+
+async def load_connection(
+    info: strawberry.Info,
+    listing: Listing,
+    to_node: Callable[[Any], NodeT],
+    parent_key: Any,
+    filter_: Any,
+    order_by: Sequence[Any] | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[NodeT]:
+    settings = info.context.settings
+    window = Window.from_args(
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+    )
+    where: ColumnElement[bool] = true()
+    if filter_ is not None:
+        limits = FilterLimits(settings.max_filter_depth, settings.max_filter_list)
+        where = compile_filter(listing.filters(), filter_, limits)
+    if listing.scope is not None:
+        where = and_(where, listing.scope())
+    order = order_clauses(
+        listing.order_columns, order_by, listing.model.id, listing.default_order()
+    )
+    key = (listing.name, repr(filter_), repr(order_by), window)
+    loader = info.context.loaders.pages(
+        key,
+        entity=listing.model,
+        where=where,
+        order_by=order,
+        window=window,
+        parent=listing.parent() if listing.parent is not None else None,
+        join=listing.join() if listing.join is not None else None,
+    )
+    page = await loader.load(parent_key)
+    return Connection.from_page(page, to_node)
+
+
+_PAGE_ARGS: dict[str, tuple[type, str]] = {
+    "first": (int, "Return the first n items (after `after`). Default and maximum are settings."),
+    "after": (str, "Return items after this cursor."),
+    "last": (int, "Return the last n items (before `before`)."),
+    "before": (str, "Return items before this cursor."),
+}
+
+
+def connection(
+    listing: Listing,
+    node: type[NodeT],
+    filter_type: type[Any],
+    order_type: type[Any],
+    *,
+    description: str,
+    to_node: Callable[[Any], NodeT] | None = None,
+    parent_key: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A connection field with filter, orderBy and first/after/last/before arguments.
+
+    On a root field `parent_key` is None; on a nested one it takes the parent object
+    and returns the key that the listing's parent column is matched against.
+    """
+    convert = to_node or node.from_row  # type: ignore[attr-defined]
+
+    async def resolve(
+        root: Any,
+        info: strawberry.Info,
+        filter: Any = None,
+        order_by: Any = None,
+        first: Any = None,
+        after: Any = None,
+        last: Any = None,
+        before: Any = None,
+    ) -> Any:
+        key = parent_key(root) if parent_key is not None else None
+        return await load_connection(
+            info, listing, convert, key, filter, order_by, first, after, last, before
+        )
+
+    resolve.__annotations__ = {
+        "root": Any,
+        "info": strawberry.Info,
+        "filter": Annotated[
+            filter_type | None, strawberry.argument(description="Only items that match.")
+        ],
+        "order_by": Annotated[
+            list[order_type] | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Sort keys, most significant first; ties by ID."),
+        ],
+        **{
+            name: Annotated[kind | None, strawberry.argument(description=doc)]
+            for name, (kind, doc) in _PAGE_ARGS.items()
+        },
+        "return": Connection[node],  # type: ignore[valid-type]
+    }
+    return strawberry.field(resolver=resolve, description=description)

@@ -1,0 +1,17 @@
+"""The one strawberry Schema."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from app.graphql.errors import DomainErrorExtension
+from app.graphql.query import Query
+from app.graphql.scalars import DecimalScalar
+
+schema = strawberry.Schema(
+    query=Query,
+    scalar_overrides={Decimal: DecimalScalar},
+    extensions=[DomainErrorExtension],
+)

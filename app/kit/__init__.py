@@ -1,0 +1,1 @@
+"""Generic, domain-free building blocks: ids, filtering, ordering, pagination."""

@@ -1,0 +1,185 @@
+"""Relay pagination in SQL: one windowed statement fetches the pages of many parents.
+
+Cursors are opaque; inside they are the row's 1-based position in the ordered,
+filtered list. `ROW_NUMBER()` and `COUNT(*)` over a partition by the parent key give
+every parent its own page and total in the same statement, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DomainError, ErrorCode
+
+_CURSOR_PREFIX = "pos:"
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode()
+
+
+def decode_cursor(cursor: str, argument: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not raw.startswith(_CURSOR_PREFIX):
+            raise ValueError(raw)
+        position = int(raw[len(_CURSOR_PREFIX) :])
+        if position < 0:
+            raise ValueError(raw)
+        return position
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError(
+            f"{argument}: {cursor!r} is not a cursor of this list",
+            code=ErrorCode.INVALID_CURSOR,
+            field=argument,
+        ) from None
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which positions of a list a client asked for; resolved from first/after/last/before."""
+
+    after: int = 0  # positions > after
+    before: int | None = None  # positions < before
+    first: int | None = None
+    last: int | None = None
+
+    @classmethod
+    def from_args(
+        cls,
+        *,
+        first: int | None,
+        after: str | None,
+        last: int | None,
+        before: str | None,
+        default_size: int,
+        max_size: int,
+    ) -> Window:
+        if first is not None and last is not None:
+            raise DomainError(
+                "give either first or last, not both",
+                code=ErrorCode.INVALID_ARGUMENT,
+                field="first",
+            )
+        for name, size in (("first", first), ("last", last)):
+            if size is None:
+                continue
+            if size < 0:
+                raise DomainError(
+                    f"{name} must not be negative", code=ErrorCode.INVALID_ARGUMENT, field=name
+                )
+            if size > max_size:
+                raise DomainError(
+                    f"{name}: at most {max_size} items per page, got {size}",
+                    code=ErrorCode.PAGE_SIZE_EXCEEDED,
+                    field=name,
+                    details={"maxPageSize": max_size},
+                )
+        if first is None and last is None:
+            first = default_size
+        return cls(
+            after=decode_cursor(after, "after") if after is not None else 0,
+            before=decode_cursor(before, "before") if before is not None else None,
+            first=first,
+            last=last,
+        )
+
+
+@dataclass
+class Page:
+    """One parent's page: rows with their positions, and the list's total."""
+
+    rows: list[Any] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    total: int = 0
+    window: Window = field(default_factory=Window)
+
+    @property
+    def has_previous_page(self) -> bool:
+        if self.positions:
+            return self.positions[0] > 1
+        return self.window.after > 0 and self.total > 0
+
+    @property
+    def has_next_page(self) -> bool:
+        if self.positions:
+            return self.positions[-1] < self.total
+        return self.window.before is not None and self.window.before <= self.total
+
+
+async def fetch_pages(
+    session: AsyncSession,
+    *,
+    entity: Any,
+    where: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any]],
+    window: Window,
+    parent: Any | None = None,
+    parent_keys: Sequence[Hashable] = (None,),
+    join: tuple[Any, Any] | None = None,
+) -> dict[Hashable, Page]:
+    """Fetch the page of every parent in `parent_keys` (or of the whole list) at once."""
+    partition = parent if parent is not None else literal(1)
+    position = func.row_number().over(partition_by=partition, order_by=list(order_by))
+    total = func.count().over(partition_by=partition)
+    # The window runs over ids only; the rows are joined back in for the chosen page.
+    inner: Select[Any] = select(
+        entity.id.label("row_id"),
+        (parent if parent is not None else literal(None)).label("parent_key"),
+        position.label("position"),
+        total.label("total"),
+    ).where(where)
+    if join is not None:
+        inner = inner.join(*join)
+    if parent is not None:
+        inner = inner.where(parent.in_(list(parent_keys)))
+    numbered = inner.subquery("numbered")
+    pos, tot = numbered.c["position"], numbered.c["total"]
+    conditions: list[ColumnElement[bool]] = [pos > window.after]
+    if window.before is not None:
+        conditions.append(pos < window.before)
+    if window.first is not None:
+        conditions.append(pos <= window.after + window.first)
+    if window.last is not None:
+        upper = (window.before - 1) if window.before is not None else tot
+        conditions.append(pos > upper - window.last)
+    stmt = (
+        select(
+            entity,
+            numbered.c["parent_key"],
+            pos,
+            tot,
+        )
+        .join(numbered, entity.id == numbered.c["row_id"])
+        .where(*conditions)
+        .order_by(numbered.c["parent_key"], pos)
+    )
+    pages: dict[Hashable, Page] = {key: Page(window=window) for key in parent_keys}
+    for row in (await session.execute(stmt)).all():
+        fields = row._mapping
+        page = pages[fields["parent_key"] if parent is not None else None]
+        page.rows.append(row[0])
+        page.positions.append(fields["position"])
+        page.total = fields["total"]
+
+    # A page that came back empty past a cursor still owes its client a totalCount.
+    unknown = [k for k, p in pages.items() if not p.rows and (window.after or window.before)]
+    if unknown:
+        count_stmt = (
+            select(parent if parent is not None else literal(None), func.count())
+            .select_from(entity)
+            .where(where)
+        )
+        if join is not None:
+            count_stmt = count_stmt.join(*join)
+        if parent is not None:
+            count_stmt = count_stmt.where(parent.in_(unknown)).group_by(parent)
+        for parent_key, count in (await session.execute(count_stmt)).all():
+            pages[parent_key if parent is not None else None].total = count
+    return pages

@@ -1,0 +1,72 @@
+"""The ASGI application: GraphQL at /graphql, health probes beside it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from strawberry.fastapi import GraphQLRouter
+
+from app.config import Settings, get_settings
+from app.db.migrate import current_revision, head_revision
+from app.db.session import create_engine, create_session_factory
+from app.graphql.context import Context
+from app.graphql.schema import schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, echo=settings.sql_echo)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Pledge Ledger",
+        description="GraphQL reporting service for large social-impact pledges.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    async def context_getter(request: Request) -> Context:
+        return Context(session_factory=request.app.state.session_factory, settings=settings)
+
+    graphql = GraphQLRouter(
+        schema,
+        context_getter=context_getter,
+        graphql_ide="graphiql" if settings.graphiql else None,
+    )
+    app.include_router(graphql, prefix="/graphql")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        engine = request.app.state.engine
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await current_revision(engine)
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            return JSONResponse({"status": "unready", "reason": type(exc).__name__}, 503)
+        head = head_revision()
+        if current != head:
+            return JSONResponse(
+                {"status": "unready", "reason": "migrations", "current": current, "head": head},
+                503,
+            )
+        return JSONResponse({"status": "ready", "revision": current})
+
+    return app

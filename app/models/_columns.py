@@ -1,0 +1,35 @@
+"""Small helpers shared by the model modules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Enum as SAEnum
+
+from app.db.types import ExactDecimal
+
+# Money: 20 digits with 2 decimals holds CNY 100,000,000,000.00 many times over
+# (and stays inside SQLite's 64-bit integer store at 10**-2 units).
+AMOUNT = ExactDecimal(20, 2)
+# Exchange rates: 10 decimals resolve 1/6.4516 well beyond a cent on 100 bn.
+RATE = ExactDecimal(24, 10)
+# Beneficiary figures: counts and percentages, exact.
+QUANTITY = ExactDecimal(20, 4)
+
+
+def str_enum(enum_cls: type[StrEnum], name: str) -> SAEnum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, values in lowercase."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def enum_values(enum_cls: type[StrEnum]) -> list[Any]:
+    return [member.value for member in enum_cls]

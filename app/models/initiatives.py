@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, Timestamped
+from app.models._columns import str_enum
+
+
+class InitiativeStatus(StrEnum):
+    """IATI ActivityStatus, by name."""
+
+    PIPELINE = "pipeline"
+    IMPLEMENTATION = "implementation"
+    FINALISATION = "finalisation"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+
+
+class ParticipationRole(StrEnum):
+    """IATI OrganisationRole."""
+
+    FUNDING = "funding"
+    ACCOUNTABLE = "accountable"
+    EXTENDING = "extending"
+    IMPLEMENTING = "implementing"
+
+
+class Initiative(Timestamped, Base):
+    """One activity of a programme (an IATI activity)."""
+
+    __tablename__ = "initiatives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
+    # Stable identifier: never changes once published.
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    # The initiative's number within its programme, for display order.
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str | None] = mapped_column(Text)
+    focus_area: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[InitiativeStatus] = mapped_column(
+        str_enum(InitiativeStatus, "initiative_status"), index=True
+    )
+    planned_start: Mapped[date | None] = mapped_column()
+    actual_start: Mapped[date | None] = mapped_column()
+    planned_end: Mapped[date | None] = mapped_column()
+    actual_end: Mapped[date | None] = mapped_column()
+    # ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code, e.g. "CN" or "CN-ZJ".
+    region: Mapped[str | None] = mapped_column(String(16), index=True)
+
+
+class Participation(Timestamped, Base):
+    """An organisation's role in an initiative (IATI participating-org)."""
+
+    __tablename__ = "participations"
+    __table_args__ = (UniqueConstraint("initiative_id", "organization_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    role: Mapped[ParticipationRole] = mapped_column(
+        str_enum(ParticipationRole, "participation_role")
+    )

@@ -1,0 +1,66 @@
+"""Evidence: the documents behind the figures, and which words each figure rests on."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, Timestamped
+from app.models._columns import str_enum
+
+
+class SubjectType(StrEnum):
+    """The kinds of record a citation can point at."""
+
+    PROGRAM = "program"
+    INITIATIVE = "initiative"
+    ORGANIZATION = "organization"
+    BUDGET_LINE = "budget_line"
+    TRANSACTION = "transaction"
+    MILESTONE = "milestone"
+    BENEFICIARY_GROUP = "beneficiary_group"
+    BENEFICIARY_FIGURE = "beneficiary_figure"
+    EXCHANGE_RATE = "exchange_rate"
+
+
+class SourceDocument(Timestamped, Base):
+    __tablename__ = "source_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    publisher: Mapped[str | None] = mapped_column(String(200))
+    published_on: Mapped[date | None] = mapped_column(Date)
+    # BCP 47 language tag of the document's text, e.g. "de".
+    language: Mapped[str | None] = mapped_column(String(16))
+    # IATI document category, loosely: "news-article", "annual-report", ...
+    category: Mapped[str | None] = mapped_column(String(64))
+
+
+class Citation(Timestamped, Base):
+    """One figure or fact on one record, tied to the words of a source that state it.
+
+    `is_estimate` marks a value the source does not state outright (derived or
+    illustrative); reports show the flag next to the figure.
+    """
+
+    __tablename__ = "citations"
+    __table_args__ = (Index("ix_citations_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_document_id: Mapped[int] = mapped_column(
+        ForeignKey("source_documents.id", ondelete="RESTRICT"), index=True
+    )
+    subject_type: Mapped[SubjectType] = mapped_column(str_enum(SubjectType, "subject_type"))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    # Which attribute of the subject the citation supports, e.g. "pledged"; null: the record.
+    field: Mapped[str | None] = mapped_column(String(64))
+    quote: Mapped[str] = mapped_column(Text)
+    # The quote's meaning in English, when the source is in another language.
+    translation: Mapped[str | None] = mapped_column(Text)
+    is_estimate: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, Timestamped
+from app.models._columns import str_enum
+
+
+class MilestoneStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    ACHIEVED = "achieved"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class Milestone(Timestamped, Base):
+    __tablename__ = "milestones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    # Null where the source gives no date: a milestone may be known before its date is.
+    planned_date: Mapped[date | None] = mapped_column()
+    forecast_date: Mapped[date | None] = mapped_column()
+    actual_date: Mapped[date | None] = mapped_column()
+    status: Mapped[MilestoneStatus] = mapped_column(
+        str_enum(MilestoneStatus, "milestone_status"), index=True
+    )

@@ -1,0 +1,1 @@
+"""Currencies, exchange rates and conversion that shows its rate."""

@@ -1,0 +1,88 @@
+"""Currency conversion that carries its rate, the rate's date and its source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from app.errors import RateNotFound
+
+CENT = Decimal("0.01")
+RATE_PLACES = Decimal("1e-10")
+
+
+@dataclass(frozen=True)
+class RateQuote:
+    """`1 base = rate quote` as used for one conversion."""
+
+    base: str
+    quote: str
+    rate: Decimal
+    rate_date: date
+    source: str
+    # Set when the stored rate was quote→base: `rate` is its rounded reciprocal, and
+    # conversions divide by this stored rate instead, so no precision is lost.
+    reverse_rate: Decimal | None = None
+
+    @property
+    def inverted(self) -> bool:
+        return self.reverse_rate is not None
+
+
+@dataclass(frozen=True)
+class StoredRate:
+    base: str
+    quote: str
+    rate: Decimal
+    rate_date: date
+    source: str
+
+
+def identity(currency: str, on: date) -> RateQuote:
+    return RateQuote(currency, currency, Decimal(1), on, "identity (same currency)")
+
+
+def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> RateQuote:
+    """The rate valid on `on`: the latest of the pair dated on or before it.
+
+    A direct rate is preferred; otherwise the reciprocal of the reverse pair is used and
+    marked as inverted. No rate at all is an error naming the pair and date.
+    """
+    if base == quote:
+        return identity(base, on)
+    direct: StoredRate | None = None
+    reverse: StoredRate | None = None
+    for rate in rates:
+        if rate.rate_date > on:
+            continue
+        if (rate.base, rate.quote) == (base, quote):
+            if direct is None or rate.rate_date > direct.rate_date:
+                direct = rate
+        elif (rate.base, rate.quote) == (quote, base) and (
+            reverse is None or rate.rate_date > reverse.rate_date
+        ):
+            reverse = rate
+    if direct is not None:
+        return RateQuote(base, quote, direct.rate, direct.rate_date, direct.source)
+    if reverse is not None:
+        return RateQuote(
+            base,
+            quote,
+            (Decimal(1) / reverse.rate).quantize(RATE_PLACES, ROUND_HALF_EVEN),
+            reverse.rate_date,
+            reverse.source,
+            reverse_rate=reverse.rate,
+        )
+    raise RateNotFound(
+        f"no exchange rate {base}→{quote} valid on {on.isoformat()}",
+        details={"base": base, "quote": quote, "date": on.isoformat()},
+    )
+
+
+def convert(amount: Decimal, quote: RateQuote) -> Decimal:
+    """Convert to the quote currency, rounded half-even to the cent."""
+    if quote.reverse_rate is not None:
+        return (amount / quote.reverse_rate).quantize(CENT, ROUND_HALF_EVEN)
+    return (amount * quote.rate).quantize(CENT, ROUND_HALF_EVEN)

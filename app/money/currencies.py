@@ -1,0 +1,31 @@
+"""ISO 4217 active currency codes (list as published by the ISO 4217 maintenance agency, 2024)."""
+
+from __future__ import annotations
+
+from app.errors import DomainError, ErrorCode
+
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
+    BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD
+    EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD
+    IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL
+    MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
+    PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN
+    SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES
+    VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW
+    ZWG
+    """.split()
+)
+
+
+def parse_currency(code: str, *, field: str = "currency") -> str:
+    """Return the ISO 4217 code, or raise INVALID_CURRENCY. "RMB" is a name, not a code."""
+    if code in ISO_4217:
+        return code
+    hint = " (the code for renminbi is CNY)" if code.upper() == "RMB" else ""
+    raise DomainError(
+        f"{code[:16]!r} is not an ISO 4217 currency code{hint}",
+        code=ErrorCode.INVALID_CURRENCY,
+        field=field,
+    )
