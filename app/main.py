@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.fastapi import GraphQLRouter
 
 from app.config import Settings, get_settings
@@ -17,18 +18,22 @@ from app.graphql.context import Context
 from app.graphql.schema import schema
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
+    """Build the app. With `engine` given (tests, embedding), the caller owns it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, echo=settings.sql_echo)
-        app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
+        if engine is not None:
+            yield
+            return
+        own = create_engine(settings.database_url, echo=settings.sql_echo)
+        app.state.engine = own
+        app.state.session_factory = create_session_factory(own)
         try:
             yield
         finally:
-            await engine.dispose()
+            await own.dispose()
 
     app = FastAPI(
         title="Pledge Ledger",
@@ -37,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    if engine is not None:
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
 
     async def context_getter(request: Request) -> Context:
         return Context(session_factory=request.app.state.session_factory, settings=settings)

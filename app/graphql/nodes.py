@@ -6,7 +6,7 @@ lists it; references back up the tree (to one record) are resolved by name.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -79,10 +79,20 @@ async def _load(info: strawberry.Info, model: type[Any], pk: int | None) -> Any:
     return await info.context.loaders.by_id(model).load(pk)
 
 
+@strawberry.interface(description="A stored record, with when it was created and last changed.")
+class Record(Node):
+    created_at: datetime = strawberry.field(description="When the record was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When the record last changed (UTC).")
+
+
+def _stamps(row: Any) -> dict[str, Any]:
+    return {"db_id": row.id, "created_at": row.created_at, "updated_at": row.updated_at}
+
+
 @strawberry.type(
     description="The words of a source that one fact rests on. An estimate is flagged."
 )
-class Citation(Node):
+class Citation(Record):
     _document_id: strawberry.Private[int]
     subject_type: SubjectType
     field: str | None = strawberry.field(description="Which attribute it supports; null: all.")
@@ -96,7 +106,7 @@ class Citation(Node):
     @classmethod
     def from_row(cls, row: m.Citation) -> Citation:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _document_id=row.source_document_id,
             subject_type=row.subject_type,
             field=row.field,
@@ -123,7 +133,7 @@ def _sources(subject: SubjectType) -> Any:
 
 
 @strawberry.type(description="A source document: the evidence behind figures.")
-class SourceDocument(Node):
+class SourceDocument(Record):
     ref: str
     title: str
     url: str | None
@@ -135,7 +145,7 @@ class SourceDocument(Node):
     @classmethod
     def from_row(cls, row: m.SourceDocument) -> SourceDocument:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             ref=row.ref,
             title=row.title,
             url=row.url,
@@ -156,7 +166,7 @@ class SourceDocument(Node):
 
 
 @strawberry.type(description="An organisation: a sponsor, funder or implementing partner.")
-class Organization(Node):
+class Organization(Record):
     ref: str = strawberry.field(description="Stable reference of the organisation.")
     name: str
     kind: OrganizationKind
@@ -166,7 +176,7 @@ class Organization(Node):
     @classmethod
     def from_row(cls, row: m.Organization) -> Organization:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             ref=row.ref,
             name=row.name,
             kind=row.kind,
@@ -178,13 +188,13 @@ class Organization(Node):
 
 
 @strawberry.type(description="An organisation's role in an initiative.")
-class Participation(Node):
+class Participation(Record):
     _row: strawberry.Private[m.Participation]
     role: ParticipationRole
 
     @classmethod
     def from_row(cls, row: m.Participation) -> Participation:
-        return cls(db_id=row.id, _row=row, role=row.role)
+        return cls(**_stamps(row), _row=row, role=row.role)
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization:
@@ -199,7 +209,7 @@ class Participation(Node):
     description="A flow of money: commitment, disbursement, expenditure, incoming funds, ... "
     "Signed: a reduction is negative."
 )
-class Transaction(Node):
+class Transaction(Record):
     _row: strawberry.Private[m.Transaction]
     type: TransactionType
     date: date = strawberry.field(description="When the transaction took place.")
@@ -209,7 +219,7 @@ class Transaction(Node):
     @classmethod
     def from_row(cls, row: m.Transaction) -> Transaction:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _row=row,
             type=row.type,
             date=row.transaction_date,
@@ -251,7 +261,7 @@ class Transaction(Node):
     description="Money budgeted for one initiative and period. A REVISED line replaces the "
     "ORIGINAL of its period (it holds the new total)."
 )
-class BudgetLine(Node):
+class BudgetLine(Record):
     _row: strawberry.Private[m.BudgetLine]
     period_start: date
     period_end: date
@@ -264,7 +274,7 @@ class BudgetLine(Node):
     @classmethod
     def from_row(cls, row: m.BudgetLine) -> BudgetLine:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _row=row,
             period_start=row.period_start,
             period_end=row.period_end,
@@ -299,7 +309,7 @@ class BudgetLine(Node):
 
 
 @strawberry.type(description="A dated step of an initiative: planned, forecast and actual dates.")
-class Milestone(Node):
+class Milestone(Record):
     _initiative_id: strawberry.Private[int]
     title: str
     description: str | None
@@ -311,7 +321,7 @@ class Milestone(Node):
     @classmethod
     def from_row(cls, row: m.Milestone) -> Milestone:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _initiative_id=row.initiative_id,
             title=row.title,
             description=row.description,
@@ -331,7 +341,7 @@ class Milestone(Node):
 @strawberry.type(
     description="An initiative's target and reach for one beneficiary group, in one unit."
 )
-class BeneficiaryFigure(Node):
+class BeneficiaryFigure(Record):
     _row: strawberry.Private[m.BeneficiaryFigure]
     unit: str = strawberry.field(description='What is counted, e.g. "people employed".')
     target: Decimal | None = strawberry.field(description="Null when no target is stated.")
@@ -345,7 +355,7 @@ class BeneficiaryFigure(Node):
     @classmethod
     def from_row(cls, row: m.BeneficiaryFigure) -> BeneficiaryFigure:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _row=row,
             unit=row.unit,
             target=row.target_value,
@@ -367,7 +377,7 @@ class BeneficiaryFigure(Node):
 
 
 @strawberry.type(description="One initiative of a programme (an IATI activity).")
-class Initiative(Node):
+class Initiative(Record):
     _program_id: strawberry.Private[int]
     code: str = strawberry.field(description="Stable identifier; never changes once published.")
     position: int = strawberry.field(description="The initiative's number in its programme.")
@@ -386,7 +396,7 @@ class Initiative(Node):
     @classmethod
     def from_row(cls, row: m.Initiative) -> Initiative:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _program_id=row.program_id,
             code=row.code,
             position=row.position,
@@ -458,14 +468,14 @@ class Initiative(Node):
 
 
 @strawberry.type(description="A group of people an initiative serves.")
-class BeneficiaryGroup(Node):
+class BeneficiaryGroup(Record):
     code: str
     name: str
     description: str | None
 
     @classmethod
     def from_row(cls, row: m.BeneficiaryGroup) -> BeneficiaryGroup:
-        return cls(db_id=row.id, code=row.code, name=row.name, description=row.description)
+        return cls(**_stamps(row), code=row.code, name=row.name, description=row.description)
 
     figures = connection(
         L.FIGURES_OF_GROUP,
@@ -493,7 +503,7 @@ class Governance:
 
 
 @strawberry.type(description="A pledge: money promised for a set of initiatives by a deadline.")
-class Program(Node):
+class Program(Record):
     _row: strawberry.Private[m.Program]
     ref: str
     name: str
@@ -505,7 +515,7 @@ class Program(Node):
     @classmethod
     def from_row(cls, row: m.Program) -> Program:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _row=row,
             ref=row.ref,
             name=row.name,
@@ -556,7 +566,7 @@ class Program(Node):
 
 
 @strawberry.type(description="`1 base = rate quote`, valid from `rateDate` until the next one.")
-class ExchangeRate(Node):
+class ExchangeRate(Record):
     _document_id: strawberry.Private[int | None]
     base: str
     quote: str
@@ -567,7 +577,7 @@ class ExchangeRate(Node):
     @classmethod
     def from_row(cls, row: m.ExchangeRate) -> ExchangeRate:
         return cls(
-            db_id=row.id,
+            **_stamps(row),
             _document_id=row.source_document_id,
             base=row.base,
             quote=row.quote,

@@ -6,26 +6,39 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FloatValueNode, GraphQLError, IntValueNode, StringValueNode, ValueNode
 
 
-def _parse_decimal(value: Any) -> Decimal:
-    # Strings only (and whole numbers): a JSON float has already lost precision.
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise GraphQLError('Decimal values are strings, e.g. "1234.50"')
+def _to_decimal(text: str) -> Decimal:
+    if len(text) > 64:
+        raise GraphQLError("Decimal values have at most 64 characters")
     try:
-        parsed = Decimal(value)
+        parsed = Decimal(text)
     except InvalidOperation:
-        raise GraphQLError(f"{str(value)[:40]!r} is not a decimal number") from None
+        raise GraphQLError(f"{text[:40]!r} is not a decimal number") from None
     if not parsed.is_finite():
         raise GraphQLError("Decimal values must be finite")
     return parsed
 
 
+def _parse_value(value: Any) -> Decimal:
+    # Variables: strings or whole numbers only; a JSON float has already lost precision.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise GraphQLError('Decimal values are strings, e.g. "1234.50"')
+    return _to_decimal(str(value))
+
+
+def _parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
+    # In query text the digits are exact, so 12.50 is as good as "12.50".
+    if isinstance(node, StringValueNode | IntValueNode | FloatValueNode):
+        return _to_decimal(node.value)
+    raise GraphQLError('Decimal values are strings, e.g. "1234.50"')
+
+
 DecimalScalar = strawberry.scalar(
-    Decimal,
     name="Decimal",
     description='An exact decimal number, as a string (e.g. "100000000000.00").',
     serialize=lambda value: format(value, "f"),
-    parse_value=_parse_decimal,
+    parse_value=_parse_value,
+    parse_literal=_parse_literal,
 )

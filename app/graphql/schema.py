@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.errors import DomainErrorExtension
 from app.graphql.query import Query
@@ -12,6 +13,6 @@ from app.graphql.scalars import DecimalScalar
 
 schema = strawberry.Schema(
     query=Query,
-    scalar_overrides={Decimal: DecimalScalar},
+    config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
     extensions=[DomainErrorExtension],
 )

@@ -1,0 +1,54 @@
+# Two commands matter: `make serve` and `make test`. Each sets up its own virtual
+# environment from the hashed lock file first, so a fresh clone needs only Python,
+# make and git.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+STAMP  := $(VENV)/.installed
+
+.PHONY: serve test lint format typecheck schema lock setup clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## serve: migrate the database (a SQLite file by default), load the demo, serve /graphql
+serve: $(STAMP)
+	$(BIN)/pledge-ledger db upgrade
+	$(BIN)/pledge-ledger demo load
+	$(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
+
+## test: the whole suite, on SQLite and PostgreSQL (skipped with a reason if unreachable, unless CI=true)
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## schema: regenerate the committed schema.graphql from the code
+schema: $(STAMP)
+	$(BIN)/pledge-ledger export-schema -o schema.graphql
+
+## lock: re-resolve requirements.lock from pyproject.toml (needs network)
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --extra dev \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pledge_ledger.db pledge_ledger.db-*

@@ -1,0 +1,162 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, both real.
+
+A backend that cannot be reached is skipped with its reason, except in CI
+(`CI=true`), where that is a failure. Each run creates its own PostgreSQL
+database and drops it afterwards, so concurrent runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.db.base import Base
+from app.db.migrate import upgrade
+from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.main import create_app
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# A server DSN (any database on it); the tests create their own databases beside it.
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def unreachable(backend: str, reason: str) -> None:
+    message = f"{backend} is not reachable: {reason}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: every backend is required)", pytrace=False)
+    pytest.skip(message)
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    return await asyncpg.connect(POSTGRES_DSN, timeout=5)
+
+
+async def create_postgres_database(prefix: str = "pledge_test") -> str:
+    """Create a fresh, uniquely named database; return its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await _admin_connection()
+    except (OSError, asyncpg.PostgresError) as exc:
+        unreachable("PostgreSQL", f"{POSTGRES_DSN}: {exc}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: AsyncEngine
+    sessions: SessionFactory
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    """A migrated database per backend, shared by the session's tests."""
+    backend: str = request.param
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = await create_postgres_database()
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        yield Database(backend, url, engine, create_session_factory(engine))
+    finally:
+        await engine.dispose()
+        if backend == "postgresql":
+            await drop_postgres_database(url)
+
+
+async def _empty_tables(engine: AsyncEngine) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(table.delete())
+
+
+@pytest.fixture
+async def db(database: Database) -> AsyncIterator[Database]:
+    """The backend's database, emptied after the test."""
+    try:
+        yield database
+    finally:
+        await _empty_tables(database.engine)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        database_url="sqlite+aiosqlite:///unused.db", default_page_size=20, max_page_size=100
+    )
+
+
+@pytest.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[GraphQLClient]:
+    app = create_app(settings.model_copy(update={"database_url": db.url}), engine=db.engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http)
+
+
+class GraphQLClient:
+    """Posts operations to /graphql the way a frontend would."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The data of an operation that must succeed."""
+        body = await self.execute(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def error(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The first error of an operation that must fail."""
+        body = await self.execute(query, variables)
+        assert body.get("errors"), body
+        error: dict[str, Any] = body["errors"][0]
+        return error

@@ -1,0 +1,200 @@
+"""Money: exact amounts, conversions that show their rate, current budgets per IATI."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from app import models as m
+from app.errors import RateNotFound
+from app.money.conversion import StoredRate, convert, pick_rate
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+RATES = [
+    StoredRate("CNY", "USD", Decimal("0.150"), date(2021, 1, 1), "old"),
+    StoredRate("CNY", "USD", Decimal("0.155"), date(2021, 9, 3), "announcement"),
+    StoredRate("EUR", "CNY", Decimal("7.5"), date(2022, 1, 1), "reference"),
+]
+
+
+def test_the_rate_valid_on_a_date_is_the_latest_on_or_before_it() -> None:
+    assert pick_rate(RATES, "CNY", "USD", date(2021, 9, 2)).source == "old"
+    assert pick_rate(RATES, "CNY", "USD", date(2021, 9, 3)).source == "announcement"
+    assert pick_rate(RATES, "CNY", "USD", date(2030, 1, 1)).rate == Decimal("0.155")
+
+
+def test_a_reverse_rate_is_inverted_and_converts_by_division() -> None:
+    quote = pick_rate(RATES, "CNY", "EUR", date(2022, 6, 1))
+    assert quote.inverted
+    assert quote.rate == Decimal("0.1333333333")
+    # dividing by the stored 7.5 is exact where the rounded reciprocal would drift
+    assert convert(Decimal("750000000.00"), quote) == Decimal("100000000.00")
+
+
+def test_a_missing_rate_names_the_pair_and_date() -> None:
+    with pytest.raises(RateNotFound) as raised:
+        pick_rate(RATES, "CNY", "USD", date(2020, 12, 31))
+    assert raised.value.details == {"base": "CNY", "quote": "USD", "date": "2020-12-31"}
+    assert "CNY→USD" in raised.value.message
+
+
+def test_same_currency_needs_no_rate() -> None:
+    quote = pick_rate([], "CNY", "CNY", date(2022, 1, 1))
+    assert quote.rate == 1
+    assert convert(Decimal("12.34"), quote) == Decimal("12.34")
+
+
+BUDGET_LINE = """
+query($currency: String!) {
+  budgetLines { nodes { amount { amount currency } amountIn(currency: $currency) {
+    amount currency rate rateDate rateSource inverted original { amount currency } } } }
+}
+"""
+
+
+async def test_a_converted_amount_shows_its_rate_date_and_source(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        initiative = await f.initiative(session, await f.program(session))
+        await f.budget_line(
+            session, initiative, amount=Decimal("1000.00"), value_date=date(2022, 5, 1)
+        )
+        await f.exchange_rate(
+            session, rate=Decimal("0.1500"), rate_date=date(2022, 4, 30), source="PBoC"
+        )
+        await f.exchange_rate(
+            session, rate=Decimal("0.9999"), rate_date=date(2022, 5, 2), source="later"
+        )
+    # when
+    data = await client.data(BUDGET_LINE, {"currency": "USD"})
+    # then
+    [line] = data["budgetLines"]["nodes"]
+    assert line["amountIn"] == {
+        "amount": "150.00",
+        "currency": "USD",
+        "rate": "0.1500000000",
+        "rateDate": "2022-04-30",
+        "rateSource": "PBoC",
+        "inverted": False,
+        "original": {"amount": "1000.00", "currency": "CNY"},
+    }
+
+
+async def test_a_missing_rate_is_an_error_not_a_zero(db: Database, client: GraphQLClient) -> None:
+    async with db.sessions() as session, session.begin():
+        initiative = await f.initiative(session, await f.program(session))
+        await f.budget_line(session, initiative, value_date=date(2022, 5, 1))
+    error = await client.error(BUDGET_LINE, {"currency": "EUR"})
+    assert error["extensions"] == {
+        "code": "RATE_NOT_FOUND",
+        "base": "CNY",
+        "quote": "EUR",
+        "date": "2022-05-01",
+    }
+
+
+@pytest.mark.parametrize("code", ["RMB", "usd", "XYZ", ""])
+async def test_an_unknown_currency_code_is_refused(
+    db: Database, client: GraphQLClient, code: str
+) -> None:
+    async with db.sessions() as session, session.begin():
+        await f.program(session)
+    error = await client.error(
+        "query($c: String!) { program { pledgedIn(currency: $c) { amount } } }", {"c": code}
+    )
+    assert error["extensions"]["code"] == "INVALID_CURRENCY"
+    if code == "RMB":
+        assert "CNY" in error["message"]
+
+
+INITIATIVE_BUDGET = """
+{
+  initiatives { nodes { code budget { amount currency } } }
+  program { allocated { amount currency } unallocated { amount } }
+}
+"""
+
+
+async def test_a_revised_budget_replaces_the_original_of_its_period(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: 2022 original 100, revised to 80 then to 90; 2023 original only, 50
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session, pledged_amount=Decimal("1000.00"))
+        initiative = await f.initiative(session, program, code="A")
+        await f.budget_line(session, initiative, amount=Decimal("100.00"))
+        await f.budget_line(
+            session,
+            initiative,
+            type=m.BudgetType.REVISED,
+            amount=Decimal("80.00"),
+            value_date=date(2022, 3, 1),
+        )
+        await f.budget_line(
+            session,
+            initiative,
+            type=m.BudgetType.REVISED,
+            amount=Decimal("90.00"),
+            value_date=date(2022, 6, 1),
+        )
+        await f.budget_line(
+            session,
+            initiative,
+            amount=Decimal("50.00"),
+            period_start=date(2023, 1, 1),
+            period_end=date(2023, 12, 31),
+        )
+    # when
+    data = await client.data(INITIATIVE_BUDGET)
+    # then: the latest revision of 2022 plus 2023's original
+    assert data["initiatives"]["nodes"] == [
+        {"code": "A", "budget": {"amount": "140.00", "currency": "CNY"}}
+    ]
+    assert data["program"]["allocated"] == {"amount": "140.00", "currency": "CNY"}
+    assert data["program"]["unallocated"] == {"amount": "860.00"}
+
+
+async def test_budget_lines_in_other_currencies_are_converted_never_summed_raw(
+    db: Database, client: GraphQLClient
+) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        initiative = await f.initiative(session, program, code="B")
+        await f.budget_line(session, initiative, amount=Decimal("100.00"))
+        await f.budget_line(
+            session,
+            initiative,
+            amount=Decimal("10.00"),
+            currency="EUR",
+            period_start=date(2023, 1, 1),
+            period_end=date(2023, 12, 31),
+            value_date=date(2023, 1, 1),
+        )
+        await f.exchange_rate(
+            session, base="EUR", quote="CNY", rate=Decimal("7.5"), rate_date=date(2022, 12, 30)
+        )
+    data = await client.data(INITIATIVE_BUDGET)
+    assert data["initiatives"]["nodes"][0]["budget"] == {"amount": "175.00", "currency": "CNY"}
+
+
+async def test_a_budget_that_cannot_be_converted_is_an_error(
+    db: Database, client: GraphQLClient
+) -> None:
+    async with db.sessions() as session, session.begin():
+        initiative = await f.initiative(session, await f.program(session))
+        await f.budget_line(session, initiative, currency="EUR")
+    error = await client.error("{ initiatives { nodes { budget { amount } } } }")
+    assert error["extensions"]["code"] == "RATE_NOT_FOUND"
+    assert error["path"] == ["initiatives", "nodes", 0, "budget"]
+
+
+async def test_amounts_travel_as_exact_strings(db: Database, client: GraphQLClient) -> None:
+    async with db.sessions() as session, session.begin():
+        await f.program(session, pledged_amount=Decimal("100000000000.01"))
+    data = await client.data("{ program { pledged { amount currency } } }")
+    assert data["program"]["pledged"] == {"amount": "100000000000.01", "currency": "CNY"}
