@@ -11,7 +11,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+def _migrations_dir() -> Path:
+    # Beside the package in a checkout; in the working directory when the package is
+    # installed into site-packages (the container copies migrations/ to its workdir).
+    beside = Path(__file__).resolve().parents[2] / "migrations"
+    return beside if (beside / "env.py").exists() else Path.cwd() / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -19,9 +19,10 @@ class DomainErrorExtension(SchemaExtension):
     def on_execute(self) -> Any:
         yield
         result = self.execution_context.result
-        if result is None or not getattr(result, "errors", None):
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
             return
-        result.errors = [self._decorate(error) for error in result.errors]
+        result.errors = [self._decorate(error) for error in errors]
 
     @staticmethod
     def _decorate(error: GraphQLError) -> GraphQLError:

@@ -212,7 +212,9 @@ class Participation(Record):
 class Transaction(Record):
     _row: strawberry.Private[m.Transaction]
     type: TransactionType
-    date: date = strawberry.field(description="When the transaction took place.")
+    transaction_date: date = strawberry.field(
+        name="date", description="When the transaction took place."
+    )
     value_date: date = strawberry.field(description="The date whose rate converts the amount.")
     description: str | None
 
@@ -222,7 +224,7 @@ class Transaction(Record):
             **_stamps(row),
             _row=row,
             type=row.type,
-            date=row.transaction_date,
+            transaction_date=row.transaction_date,
             value_date=row.value_date,
             description=row.description,
         )
@@ -596,7 +598,7 @@ class ExchangeRate(Record):
 
 # Global-id type name → (model, node type), for `node(id:)`.
 NODE_TYPES: dict[str, tuple[type[Any], Any]] = {
-    cls.__strawberry_definition__.name: (model, cls)  # type: ignore[attr-defined]
+    cls.__strawberry_definition__.name: (model, cls)  # type: ignore[union-attr]
     for model, cls in (
         (m.Organization, Organization),
         (m.Program, Program),

@@ -58,7 +58,7 @@ class Query:
             return None
         model, node_type = entry
         row = await info.context.loaders.by_id(model).load(pk)
-        return node_type.from_row(row) if row is not None else None  # type: ignore[no-any-return]
+        return node_type.from_row(row) if row is not None else None
 
     @strawberry.field(
         description="One programme by ID; without an ID, the first programme (the demo has one)."

@@ -1,0 +1,30 @@
+"""The README's tour runs against the demo exactly as printed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from app.demo.loader import load_demo
+from tests.conftest import Database, GraphQLClient
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+QUERIES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+async def test_every_tour_query_answers_as_the_readme_says(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    assert len(QUERIES) >= 8
+    for query in QUERIES:
+        # when
+        body = await client.execute(query)
+        # then: the one example of bad input fails with its code; the rest answer fully
+        if '"RMB"' in query:
+            assert body["errors"][0]["extensions"]["code"] == "INVALID_CURRENCY"
+            continue
+        assert "errors" not in body, (query, body["errors"])
+        assert all(value is not None for value in body["data"].values()), query
