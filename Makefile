@@ -25,8 +25,12 @@ serve: $(STAMP)
 	$(BIN)/pledge-ledger demo load
 	$(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
 
-## test: the whole suite, on SQLite and PostgreSQL (skipped with a reason if unreachable, unless CI=true)
+## test: lint, types, and the whole suite on SQLite and PostgreSQL
+##       (a backend that is unreachable is skipped with its reason, unless CI=true)
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -416,6 +416,24 @@ PARTICIPATIONS_OF_INITIATIVE = Listing(
 )
 
 
+PARTICIPATIONS_OF_ORGANIZATION = Listing(
+    "organization.participations",
+    Participation,
+    participation_filters,
+    _columns(Participation, "role"),
+    _asc(Participation.initiative_id),
+    parent=lambda: Participation.organization_id,
+)
+PROGRAMS_OF_SPONSOR = Listing(
+    "organization.sponsoredPrograms",
+    Program,
+    program_filters,
+    PROGRAMS.order_columns,
+    _asc(Program.id),
+    parent=lambda: Program.sponsor_id,
+)
+
+
 def citations_of(subject_type: Any) -> Listing:
     """The citations of one kind of record, nested under such a record."""
     return Listing(

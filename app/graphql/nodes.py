@@ -23,6 +23,7 @@ from app.graphql.inputs import (
     MilestoneFilter,
     OrderDirection,
     ParticipationFilter,
+    ProgramFilter,
     TransactionFilter,
 )
 from app.graphql.money import ConvertedMoney, Money, convert_money
@@ -163,28 +164,6 @@ class SourceDocument(Record):
         description="Every fact that cites this document.",
         parent_key=_db_id,
     )
-
-
-@strawberry.type(description="An organisation: a sponsor, funder or implementing partner.")
-class Organization(Record):
-    ref: str = strawberry.field(description="Stable reference of the organisation.")
-    name: str
-    kind: OrganizationKind
-    headquarters: str | None
-    description: str | None
-
-    @classmethod
-    def from_row(cls, row: m.Organization) -> Organization:
-        return cls(
-            **_stamps(row),
-            ref=row.ref,
-            name=row.name,
-            kind=row.kind,
-            headquarters=row.headquarters,
-            description=row.description,
-        )
-
-    sources = _sources(SubjectType.ORGANIZATION)
 
 
 @strawberry.type(description="An organisation's role in an initiative.")
@@ -565,6 +544,44 @@ class Program(Record):
         parent_key=_db_id,
     )
     sources = _sources(SubjectType.PROGRAM)
+
+
+@strawberry.type(description="An organisation: a sponsor, funder or implementing partner.")
+class Organization(Record):
+    ref: str = strawberry.field(description="Stable reference of the organisation.")
+    name: str
+    kind: OrganizationKind
+    headquarters: str | None
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: m.Organization) -> Organization:
+        return cls(
+            **_stamps(row),
+            ref=row.ref,
+            name=row.name,
+            kind=row.kind,
+            headquarters=row.headquarters,
+            description=row.description,
+        )
+
+    participations = connection(
+        L.PARTICIPATIONS_OF_ORGANIZATION,
+        Participation,
+        ParticipationFilter,
+        ParticipationOrder,
+        description="The initiatives this organisation takes part in, with its roles.",
+        parent_key=_db_id,
+    )
+    sponsored_programs = connection(
+        L.PROGRAMS_OF_SPONSOR,
+        Program,
+        ProgramFilter,
+        ProgramOrder,
+        description="The pledges this organisation made.",
+        parent_key=_db_id,
+    )
+    sources = _sources(SubjectType.ORGANIZATION)
 
 
 @strawberry.type(description="`1 base = rate quote`, valid from `rateDate` until the next one.")

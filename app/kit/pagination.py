@@ -130,17 +130,17 @@ async def fetch_pages(
     total = func.count().over(partition_by=partition)
     # The window runs over ids only; the rows are joined back in for the chosen page.
     inner: Select[Any] = select(
-        entity.id.label("row_id"),
-        (parent if parent is not None else literal(None)).label("parent_key"),
-        position.label("position"),
-        total.label("total"),
+        entity.id.label("_pl_row_id"),
+        (parent if parent is not None else literal(None)).label("_pl_parent"),
+        position.label("_pl_position"),
+        total.label("_pl_total"),
     ).where(where)
     if join is not None:
         inner = inner.join(*join)
     if parent is not None:
         inner = inner.where(parent.in_(list(parent_keys)))
     numbered = inner.subquery("numbered")
-    pos, tot = numbered.c["position"], numbered.c["total"]
+    pos, tot = numbered.c["_pl_position"], numbered.c["_pl_total"]
     conditions: list[ColumnElement[bool]] = [pos > window.after]
     if window.before is not None:
         conditions.append(pos < window.before)
@@ -149,24 +149,28 @@ async def fetch_pages(
     if window.last is not None:
         upper = (window.before - 1) if window.before is not None else tot
         conditions.append(pos > upper - window.last)
+    # Plain rows, not ORM instances: read-only pages skip identity-map bookkeeping, and a
+    # row answers `row.title` just like the model would.
     stmt = (
         select(
-            entity,
-            numbered.c["parent_key"],
+            *entity.__table__.columns,
+            numbered.c["_pl_parent"],
             pos,
             tot,
         )
-        .join(numbered, entity.id == numbered.c["row_id"])
+        .join(numbered, entity.id == numbered.c["_pl_row_id"])
         .where(*conditions)
-        .order_by(numbered.c["parent_key"], pos)
+        .order_by(numbered.c["_pl_parent"], pos)
     )
     pages: dict[Hashable, Page] = {key: Page(window=window) for key in parent_keys}
     for row in (await session.execute(stmt)).all():
-        fields = row._mapping
-        page = pages[fields["parent_key"] if parent is not None else None]
-        page.rows.append(row[0])
-        page.positions.append(fields["position"])
-        page.total = fields["total"]
+        # The last three columns are ours (by position: a model may have a column
+        # named like any label we could pick).
+        parent_key, position_, total_ = row[-3:]
+        page = pages[parent_key if parent is not None else None]
+        page.rows.append(row)
+        page.positions.append(position_)
+        page.total = total_
 
     # A page that came back empty past a cursor still owes its client a totalCount.
     unknown = [k for k, p in pages.items() if not p.rows and (window.after or window.before)]
