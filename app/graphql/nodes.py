@@ -6,7 +6,7 @@ lists it; references back up the tree (to one record) are resolved by name.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -518,7 +518,7 @@ class Program(Record):
         description="The pledged amount converted at the rate valid on the announcement date."
     )
     async def pledged_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
-        on = self._row.announced_on or date.today()
+        on = self._row.announced_on or datetime.now(UTC).date()
         return await convert_money(info, self.pledged(), currency, on)
 
     @strawberry.field(

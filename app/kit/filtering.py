@@ -44,6 +44,8 @@ FilterSpec = Mapping[str, Column | Relation]
 class FilterLimits:
     max_depth: int = 8
     max_list: int = 500
+    # Longest text operand (contains, eq, ...); longer ones cannot match any stored value.
+    max_text: int = 1000
 
 
 def compile_filter(
@@ -108,6 +110,14 @@ def _column_clauses(
 
     expr = column.expr
     clauses: list[ColumnElement[bool]] = []
+    for op in ("eq", "ne", "contains", "starts_with"):
+        text = getattr(operand, op, None)
+        if isinstance(text, str) and len(text) > limits.max_text:
+            raise DomainError(
+                f"{where}.{op}: at most {limits.max_text} characters, got {len(text)}",
+                code=ErrorCode.INVALID_ARGUMENT,
+                field=where,
+            )
     values = {op: getattr(operand, op, None) for op in _COMPARISONS}
     _check_range(values, where)
     for op, raw in values.items():
