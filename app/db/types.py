@@ -17,29 +17,46 @@ class ExactDecimal(TypeDecorator[Decimal]):
     type (NUMERIC there degrades to a binary float, and SUM drifts), so on SQLite the
     value is stored as a 64-bit integer count of 10**-scale units: SUM, MIN, MAX and
     comparisons stay exact, and reads turn the integer back into a Decimal.
+
+    Both backends refuse the same values: more decimals than `scale`, or more digits
+    than `precision` (at most 18, so that every value fits SQLite's 64-bit integers).
+    Caveats on SQLite: AVG() needs `type_coerce(..., ExactDecimal)` to be read back
+    scaled; and a change of `scale` is invisible to autogenerate (the column stays
+    BIGINT), so it needs a hand-written migration that rescales the stored integers.
     """
 
     impl = Numeric
     cache_ok = True
+    MAX_PRECISION = 18
 
-    def __init__(self, precision: int = 20, scale: int = 2) -> None:
+    def __init__(self, precision: int = 18, scale: int = 2) -> None:
+        if not 0 <= scale <= precision <= self.MAX_PRECISION:
+            raise ValueError(f"need 0 <= scale <= precision <= {self.MAX_PRECISION}")
         super().__init__()
         self.precision = precision
         self.scale = scale
         self._unit = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
+    def check(self, value: Any) -> Decimal:
+        """The value as stored, or ValueError if the column cannot hold it exactly."""
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        if not amount.is_finite() or abs(amount) >= self._limit:
+            raise ValueError(f"{amount} does not fit {self.precision} digits")
         quantized = amount.quantize(self._unit)
         if quantized != amount:
             raise ValueError(f"{amount} has more than {self.scale} decimal places")
+        return quantized
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        quantized = self.check(value)
         if dialect.name == "sqlite":
             return int(quantized.scaleb(self.scale))
         return quantized

@@ -220,7 +220,8 @@ def participation_filters() -> FilterSpec:
 
 
 def _asc(*columns: Any) -> Any:
-    return lambda: [c.asc() for c in columns]
+    # NULLs last, as for client orders, so both backends agree on the default order too.
+    return lambda: [c.asc().nulls_last() for c in columns]
 
 
 def _columns(model: Any, *names: str, **renamed: Any) -> dict[str, ColumnElement[Any]]:

@@ -45,7 +45,7 @@ from app.graphql.nodes import (
     TransactionOrder,
 )
 from app.graphql.relay import Node, connection
-from app.kit.ids import decode_global_id, decode_id_of
+from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 
 @strawberry.type(description="Read access to pledges and everything reported about them.")
@@ -54,7 +54,7 @@ class Query:
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         type_name, pk = decode_global_id(id)
         entry = NODE_TYPES.get(type_name)
-        if entry is None:
+        if entry is None or not 0 < pk <= MAX_KEY:
             return None
         model, node_type = entry
         row = await info.context.loaders.by_id(model).load(pk)

@@ -48,6 +48,12 @@ class FilterLimits:
     max_text: int = 1000
 
 
+def graphql_name(attribute: str) -> str:
+    """`planned_start` → `plannedStart`, `and_` → `and`: how the client wrote it."""
+    head, *rest = attribute.rstrip("_").split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def compile_filter(
     spec: FilterSpec, value: Any, limits: FilterLimits, *, path: str = "filter", depth: int = 1
 ) -> ColumnElement[bool]:
@@ -62,9 +68,11 @@ def compile_filter(
         items = getattr(value, name, None)
         if items is None:
             continue
-        _check_list(items, limits, f"{path}.{name[:-1]}")
+        _check_list(items, limits, f"{path}.{graphql_name(name)}")
         parts = [
-            compile_filter(spec, item, limits, path=f"{path}.{name[:-1]}[{i}]", depth=depth + 1)
+            compile_filter(
+                spec, item, limits, path=f"{path}.{graphql_name(name)}[{i}]", depth=depth + 1
+            )
             for i, item in enumerate(items)
         ]
         if name == "and_":
@@ -80,7 +88,7 @@ def compile_filter(
         operand = getattr(value, name, None)
         if operand is None:
             continue
-        where = f"{path}.{name}"
+        where = f"{path}.{graphql_name(name)}"
         if isinstance(target, Relation):
             child = compile_filter(target.spec(), operand, limits, path=where, depth=depth + 1)
             clauses.append(target.build(child))
@@ -101,11 +109,20 @@ def _check_list(items: list[Any], limits: FilterLimits, where: str) -> None:
 def _column_clauses(
     column: Column, operand: Any, limits: FilterLimits, where: str
 ) -> list[ColumnElement[bool]]:
+    check = getattr(getattr(column.expr, "type", None), "check", None)
+
     def convert(raw: Any) -> Any:
         if column.id_type is not None:
             return decode_id_of(raw, column.id_type)
         if column.convert is not None:
             return column.convert(raw)
+        if check is not None:  # exact decimals: a value the column cannot hold is an error
+            try:
+                check(raw)
+            except ValueError as exc:
+                raise DomainError(
+                    f"{where}: {exc}", code=ErrorCode.INVALID_ARGUMENT, field=where
+                ) from None
         return raw
 
     expr = column.expr
@@ -114,7 +131,8 @@ def _column_clauses(
         text = getattr(operand, op, None)
         if isinstance(text, str) and len(text) > limits.max_text:
             raise DomainError(
-                f"{where}.{op}: at most {limits.max_text} characters, got {len(text)}",
+                f"{where}.{graphql_name(op)}: at most {limits.max_text} characters, "
+                f"got {len(text)}",
                 code=ErrorCode.INVALID_ARGUMENT,
                 field=where,
             )
@@ -138,7 +156,7 @@ def _column_clauses(
         raw_list = getattr(operand, op, None)
         if raw_list is None:
             continue
-        _check_list(raw_list, limits, f"{where}.{op.rstrip('_')}")
+        _check_list(raw_list, limits, f"{where}.{graphql_name(op)}")
         converted = [convert(raw) for raw in raw_list]
         clauses.append(expr.in_(converted) if op == "in_" else expr.not_in(converted))
     contains = getattr(operand, "contains", None)

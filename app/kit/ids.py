@@ -7,6 +7,9 @@ import binascii
 
 from app.errors import DomainError, ErrorCode
 
+# Primary keys are 32-bit integers on PostgreSQL; no record has a key beyond this.
+MAX_KEY = 2**31 - 1
+
 
 def encode_global_id(type_name: str, pk: int) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
@@ -25,10 +28,11 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
 
 
 def decode_id_of(global_id: str, expected_type: str) -> int:
+    """The key of an id of `expected_type`; a key no record can have matches nothing (-1)."""
     type_name, pk = decode_global_id(global_id)
     if type_name != expected_type:
         raise DomainError(
             f"ID {global_id!r} belongs to a {type_name}, not a {expected_type}",
             code=ErrorCode.INVALID_ID,
         )
-    return pk
+    return pk if 0 < pk <= MAX_KEY else -1

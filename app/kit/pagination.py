@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import DomainError, ErrorCode
 
 _CURSOR_PREFIX = "pos:"
+# No list is longer; a larger position is not a cursor this service issued.
+MAX_POSITION = 2**31 - 1
 
 
 def encode_cursor(position: int) -> str:
@@ -30,12 +32,12 @@ def decode_cursor(cursor: str, argument: str) -> int:
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError(raw)
         position = int(raw[len(_CURSOR_PREFIX) :])
-        if position < 0:
+        if not 0 <= position <= MAX_POSITION:
             raise ValueError(raw)
         return position
     except (ValueError, UnicodeDecodeError):
         raise DomainError(
-            f"{argument}: {cursor!r} is not a cursor of this list",
+            f"{argument}: {cursor[:60]!r} is not a cursor of this list",
             code=ErrorCode.INVALID_CURSOR,
             field=argument,
         ) from None
@@ -172,8 +174,9 @@ async def fetch_pages(
         page.positions.append(position_)
         page.total = total_
 
-    # A page that came back empty past a cursor still owes its client a totalCount.
-    unknown = [k for k, p in pages.items() if not p.rows and (window.after or window.before)]
+    # An empty page past a cursor, or of size 0, still owes its client a totalCount.
+    may_hide_rows = window.after or window.before is not None or 0 in (window.first, window.last)
+    unknown = [k for k, p in pages.items() if not p.rows and may_hide_rows]
     if unknown:
         count_stmt = (
             select(parent if parent is not None else literal(None), func.count())

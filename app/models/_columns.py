@@ -9,13 +9,13 @@ from sqlalchemy import Enum as SAEnum
 
 from app.db.types import ExactDecimal
 
-# Money: 20 digits with 2 decimals holds CNY 100,000,000,000.00 many times over
-# (and stays inside SQLite's 64-bit integer store at 10**-2 units).
-AMOUNT = ExactDecimal(20, 2)
-# Exchange rates: 10 decimals resolve 1/6.4516 well beyond a cent on 100 bn.
-RATE = ExactDecimal(24, 10)
+# Money: 18 digits with 2 decimals, up to 9,999,999,999,999,999.99 — CNY 100 bn
+# a hundred thousand times over, and within SQLite's 64-bit integer store.
+AMOUNT = ExactDecimal(18, 2)
+# Exchange rates: 10 decimals resolve 1/6.4516 well beyond a cent on 100 bn; up to 1e8.
+RATE = ExactDecimal(18, 10)
 # Beneficiary figures: counts and percentages, exact.
-QUANTITY = ExactDecimal(20, 4)
+QUANTITY = ExactDecimal(18, 4)
 
 
 def str_enum(enum_cls: type[StrEnum], name: str) -> SAEnum:

@@ -124,7 +124,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("base", sa.String(length=3), nullable=False),
         sa.Column("quote", sa.String(length=3), nullable=False),
-        sa.Column("rate", app.db.types.ExactDecimal(precision=24, scale=10), nullable=False),
+        sa.Column("rate", app.db.types.ExactDecimal(precision=18, scale=10), nullable=False),
         sa.Column("rate_date", sa.Date(), nullable=False),
         sa.Column("source", sa.String(length=300), nullable=False),
         sa.Column("source_document_id", sa.Integer(), nullable=True),
@@ -155,7 +155,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("sponsor_id", sa.Integer(), nullable=False),
         sa.Column(
-            "pledged_amount", app.db.types.ExactDecimal(precision=20, scale=2), nullable=False
+            "pledged_amount", app.db.types.ExactDecimal(precision=18, scale=2), nullable=False
         ),
         sa.Column("pledged_currency", sa.String(length=3), nullable=False),
         sa.Column("announced_on", sa.Date(), nullable=True),
@@ -224,9 +224,9 @@ def upgrade() -> None:
         sa.Column("initiative_id", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=False),
         sa.Column("unit", sa.String(length=100), nullable=False),
-        sa.Column("target_value", app.db.types.ExactDecimal(precision=20, scale=4), nullable=True),
+        sa.Column("target_value", app.db.types.ExactDecimal(precision=18, scale=4), nullable=True),
         sa.Column("target_date", sa.Date(), nullable=True),
-        sa.Column("reached_value", app.db.types.ExactDecimal(precision=20, scale=4), nullable=True),
+        sa.Column("reached_value", app.db.types.ExactDecimal(precision=18, scale=4), nullable=True),
         sa.Column(
             "reached_qualifier",
             sa.Enum(
@@ -303,7 +303,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("category", sa.String(length=100), nullable=True),
-        sa.Column("amount", app.db.types.ExactDecimal(precision=20, scale=2), nullable=False),
+        sa.Column("amount", app.db.types.ExactDecimal(precision=18, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("value_date", sa.Date(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -446,7 +446,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("transaction_date", sa.Date(), nullable=False),
-        sa.Column("amount", app.db.types.ExactDecimal(precision=20, scale=2), nullable=False),
+        sa.Column("amount", app.db.types.ExactDecimal(precision=18, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("value_date", sa.Date(), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=True),

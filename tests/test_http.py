@@ -1,0 +1,113 @@
+"""The HTTP surface: GraphiQL, health and readiness probes, and how bad queries fail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from app.db.migrate import head_revision
+from app.db.session import create_engine
+from app.main import create_app
+from tests.conftest import Database, GraphQLClient
+
+
+@pytest.fixture
+async def bare_http(settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a fresh SQLite file that no migration has touched."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")
+    try:
+        async with _http(settings, engine) as http:
+            yield http
+    finally:
+        await engine.dispose()
+
+
+def _http(settings: Settings, engine: AsyncEngine) -> httpx.AsyncClient:
+    app = create_app(settings, engine=engine)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_browsers_get_graphiql(client: GraphQLClient) -> None:
+    response = await client.http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+async def test_healthz(client: GraphQLClient) -> None:
+    response = await client.http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_on_a_migrated_database(client: GraphQLClient) -> None:
+    response = await client.http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "revision": head_revision()}
+
+
+async def test_readyz_when_migrations_are_missing(bare_http: httpx.AsyncClient) -> None:
+    response = await bare_http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unready",
+        "reason": "migrations",
+        "current": None,
+        "head": head_revision(),
+    }
+
+
+async def test_readyz_when_the_database_cannot_be_opened(
+    settings: Settings, tmp_path: Path
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    try:
+        async with _http(settings, engine) as http:
+            response = await http.get("/readyz")
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unready"
+    assert response.json()["reason"] == "OperationalError"
+
+
+async def test_a_syntax_error_is_a_graphql_error(client: GraphQLClient) -> None:
+    response = await client.http.post("/graphql", json={"query": "{ programs { totalCount "})
+    assert response.status_code < 500
+    body = response.json()
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["message"].startswith("Syntax Error")
+    assert error["locations"]
+
+
+async def test_an_unknown_field_is_a_validation_error(client: GraphQLClient) -> None:
+    error = await client.error("{ programs { totalCount noSuchField } }")
+    assert error["message"] == "Cannot query field 'noSuchField' on type 'ProgramConnection'."
+    assert error["locations"] == [{"line": 1, "column": 25}]
+
+
+async def test_an_unexpected_failure_is_masked_with_an_error_id(
+    db: Database, client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: a table the service needs is gone, so its SQL fails unexpectedly
+    async with db.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE exchange_rates RENAME TO exchange_rates_gone"))
+    try:
+        # when
+        error = await client.error("{ exchangeRates { totalCount } }")
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE exchange_rates_gone RENAME TO exchange_rates"))
+    # then: the client learns nothing of the internals; the log has the detail by id
+    assert error["message"] == "Internal server error"
+    assert error["extensions"]["code"] == "INTERNAL"
+    error_id = error["extensions"]["errorId"]
+    assert "exchange_rates" not in str(error)
+    assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
