@@ -47,7 +47,11 @@ class OrderDirection(Enum):
 # --- filters on one value -------------------------------------------------------------
 
 
-@strawberry.input(description="Conditions on a text; `contains` and `startsWith` ignore case.")
+@strawberry.input(
+    description="Conditions on a text; `contains` and `startsWith` ignore case. Like every "
+    "comparison, `ne` and `notIn` match only rows that have a value; `not` on a whole filter "
+    "is its exact complement, rows without a value included."
+)
 class StringFilter:
     eq: str | None = None
     ne: str | None = None

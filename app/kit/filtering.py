@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
 from app.errors import DomainError, ErrorCode
 from app.kit.ids import decode_id_of
@@ -81,9 +81,10 @@ def compile_filter(
             clauses.append(or_(false(), *parts))
     negated = getattr(value, "not_", None)
     if negated is not None:
-        clauses.append(
-            not_(compile_filter(spec, negated, limits, path=f"{path}.not", depth=depth + 1))
-        )
+        inner = compile_filter(spec, negated, limits, path=f"{path}.not", depth=depth + 1)
+        # `not` is the exact complement: a row the inner filter cannot decide (a NULL
+        # compared) counts as not matching it, so it is kept here, not lost from both.
+        clauses.append(not_(func.coalesce(inner, false())))
     for name, target in spec.items():
         operand = getattr(value, name, None)
         if operand is None:

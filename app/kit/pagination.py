@@ -106,12 +106,18 @@ class Page:
     def has_previous_page(self) -> bool:
         if self.positions:
             return self.positions[0] > 1
+        if self.window.last == 0:  # rows before `before` (or any row at all)
+            upper = self.total if self.window.before is None else self.window.before - 1
+            return min(upper, self.total) > self.window.after
         return self.window.after > 0 and self.total > 0
 
     @property
     def has_next_page(self) -> bool:
         if self.positions:
             return self.positions[-1] < self.total
+        if self.window.first == 0:  # rows after `after` (and before `before`)
+            upper = self.total if self.window.before is None else self.window.before - 1
+            return min(upper, self.total) > self.window.after
         return self.window.before is not None and self.window.before <= self.total
 
 
