@@ -1201,3 +1201,82 @@ async def test_a_filter_and_its_not_together_cover_the_whole_list(
     assert matching["initiatives"]["totalCount"] == 2
     assert rest["initiatives"]["totalCount"] == 3
     assert not_equal["initiatives"]["totalCount"] == 1
+
+
+NESTED_LAST_BEFORE = """
+query($before: String) {
+  initiatives(orderBy: [{field: CODE}]) { nodes {
+    code
+    budgetLines(last: 2, before: $before, orderBy: [{field: AMOUNT}]) {
+      totalCount
+      pageInfo { hasPreviousPage hasNextPage }
+      nodes { amount { amount } }
+    }
+  } }
+}
+"""
+
+
+async def test_last_before_a_cursor_past_a_shorter_list_gives_its_tail(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: one initiative with six lines, one with two; one cursor serves both lists
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for code, count in (("A", 6), ("B", 2)):
+            initiative = await f.initiative(session, program, code=code)
+            for i in range(count):
+                await f.budget_line(session, initiative, amount=Decimal(10 + i))
+    before = encode_cursor(5)
+    # when
+    nodes = (await client.data(NESTED_LAST_BEFORE, {"before": before}))["initiatives"]["nodes"]
+    # then: positions 3-4 of the long list; the short list's whole tail (both lines)
+    long_list, short_list = (n["budgetLines"] for n in nodes)
+    assert [x["amount"]["amount"] for x in long_list["nodes"]] == ["12.00", "13.00"]
+    assert long_list["pageInfo"] == {"hasPreviousPage": True, "hasNextPage": True}
+    assert [x["amount"]["amount"] for x in short_list["nodes"]] == ["10.00", "11.00"]
+    assert short_list["totalCount"] == 2
+    assert short_list["pageInfo"] == {"hasPreviousPage": False, "hasNextPage": False}
+
+
+async def test_every_combination_of_page_arguments_agrees_with_the_relay_algorithm(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: six initiatives, and cursors before, inside and past the list
+    rows = await _initiatives(db, 6)
+    codes = sorted(r.code for r in rows)
+    cursors: list[int | None] = [None, 0, 1, 3, 5, 6, 8]
+    sizes: list[int | None] = [None, 0, 2, 7]
+    query = """query($first: Int, $after: String, $last: Int, $before: String) {
+      initiatives(first: $first, after: $after, last: $last, before: $before,
+                  orderBy: [{field: CODE}]) { totalCount nodes { code } } }"""
+    for after in cursors:
+        for before in cursors:
+            for first in sizes:
+                for last in sizes:
+                    if first is not None and last is not None:
+                        continue
+                    # the reference: cut by the cursors, then take first / last n
+                    expected = [
+                        c
+                        for pos, c in enumerate(codes, start=1)
+                        if (after is None or pos > after) and (before is None or pos < before)
+                    ]
+                    if first is not None:
+                        expected = expected[:first]
+                    elif last is not None:
+                        expected = expected[max(0, len(expected) - last) :] if last else []
+                    else:
+                        expected = expected[:20]  # the default page size
+                    # when
+                    variables = {
+                        "first": first,
+                        "last": last,
+                        "after": None if after is None else encode_cursor(after),
+                        "before": None if before is None else encode_cursor(before),
+                    }
+                    page = (await client.data(query, variables))["initiatives"]
+                    # then
+                    got = [n["code"] for n in page["nodes"]]
+                    assert got == expected, variables
+                    assert page["totalCount"] == len(codes)

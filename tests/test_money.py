@@ -198,3 +198,44 @@ async def test_amounts_travel_as_exact_strings(db: Database, client: GraphQLClie
         await f.program(session, pledged_amount=Decimal("100000000000.01"))
     data = await client.data("{ program { pledged { amount currency } } }")
     assert data["program"]["pledged"] == {"amount": "100000000000.01", "currency": "CNY"}
+
+
+def test_a_newer_reverse_rate_beats_an_older_direct_one() -> None:
+    rates = [
+        StoredRate("CNY", "USD", Decimal("0.14"), date(2015, 1, 1), "old direct"),
+        StoredRate("USD", "CNY", Decimal("6.4516"), date(2021, 9, 1), "newer reverse"),
+    ]
+    quote = pick_rate(rates, "CNY", "USD", date(2021, 9, 3))
+    assert quote.source == "newer reverse"
+    assert quote.inverted
+    assert convert(Decimal("100000000000.00"), quote) == Decimal("15500031000.06")
+
+
+def test_on_the_same_date_the_direct_rate_wins() -> None:
+    rates = [
+        StoredRate("CNY", "USD", Decimal("0.155"), date(2021, 9, 3), "direct"),
+        StoredRate("USD", "CNY", Decimal("6.4"), date(2021, 9, 3), "reverse"),
+    ]
+    assert pick_rate(rates, "CNY", "USD", date(2021, 9, 3)).source == "direct"
+
+
+async def test_of_revisions_on_the_same_date_only_the_last_recorded_counts(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: an original of 100, then two revisions recorded for the same value date
+    async with db.sessions() as session, session.begin():
+        initiative = await f.initiative(session, await f.program(session), code="C")
+        await f.budget_line(session, initiative, amount=Decimal("100.00"))
+        for amount in ("150.00", "160.00"):
+            await f.budget_line(
+                session,
+                initiative,
+                type=m.BudgetType.REVISED,
+                amount=Decimal(amount),
+                value_date=date(2022, 6, 1),
+            )
+    # when
+    data = await client.data(INITIATIVE_BUDGET)
+    # then: the revision holds the new total; it is not added to the one before
+    assert data["initiatives"]["nodes"][0]["budget"]["amount"] == "160.00"
+    assert data["program"]["allocated"]["amount"] == "160.00"

@@ -28,7 +28,8 @@ def is_current_budget_line() -> ColumnElement[bool]:
     """True for the lines that make up the current budget of their period.
 
     IATI: a revised budget holds the new total of its period, so it replaces the
-    original; of several revisions of one period the latest (by value date) counts.
+    original; of several revisions of one period the latest counts: by value date,
+    then by the order they were recorded in.
     """
     other = aliased(BudgetLine)
     superseded = exists().where(
@@ -36,7 +37,11 @@ def is_current_budget_line() -> ColumnElement[bool]:
         other.period_start == BudgetLine.period_start,
         other.period_end == BudgetLine.period_end,
         other.type == BudgetType.REVISED,
-        or_(BudgetLine.type == BudgetType.ORIGINAL, other.value_date > BudgetLine.value_date),
+        or_(
+            BudgetLine.type == BudgetType.ORIGINAL,
+            other.value_date > BudgetLine.value_date,
+            and_(other.value_date == BudgetLine.value_date, other.id > BudgetLine.id),
+        ),
     )
     return ~superseded
 

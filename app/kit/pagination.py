@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
@@ -155,7 +155,13 @@ async def fetch_pages(
     if window.first is not None:
         conditions.append(pos <= window.after + window.first)
     if window.last is not None:
-        upper = (window.before - 1) if window.before is not None else tot
+        # The last n before `before`, or before the end when `before` lies past it
+        # (one cursor serves every parent of a nested list, and lists shrink).
+        upper = (
+            tot
+            if window.before is None
+            else case((tot < window.before, tot), else_=window.before - 1)
+        )
         conditions.append(pos > upper - window.last)
     # Plain rows, not ORM instances: read-only pages skip identity-map bookkeeping, and a
     # row answers `row.title` just like the model would.

@@ -45,10 +45,11 @@ def identity(currency: str, on: date) -> RateQuote:
 
 
 def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> RateQuote:
-    """The rate valid on `on`: the latest of the pair dated on or before it.
+    """The rate valid on `on`: the latest of the pair, in either direction, dated on
+    or before it.
 
-    A direct rate is preferred; otherwise the reciprocal of the reverse pair is used and
-    marked as inverted. No rate at all is an error naming the pair and date.
+    A reverse rate (quote→base) is used as its reciprocal and marked as inverted; on
+    the same date a direct rate wins. No rate at all is an error naming pair and date.
     """
     if base == quote:
         return identity(base, on)
@@ -64,7 +65,7 @@ def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> R
             reverse is None or rate.rate_date > reverse.rate_date
         ):
             reverse = rate
-    if direct is not None:
+    if direct is not None and (reverse is None or direct.rate_date >= reverse.rate_date):
         return RateQuote(base, quote, direct.rate, direct.rate_date, direct.source)
     if reverse is not None:
         return RateQuote(
