@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -28,8 +28,16 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=500, ge=1, le=10_000)
     # Filters nest (and/or/not, across relations); deeper trees are refused.
     max_filter_depth: int = Field(default=8, ge=1, le=64)
-    # The most values one `in` list may carry.
+    # The most values one `in` list may carry, and one whole filter tree.
     max_filter_list: int = Field(default=500, ge=1, le=10_000)
+    max_filter_terms: int = Field(default=2000, ge=1, le=30_000)
+
+    # Limits every operation meets before it runs (see app/graphql/limits.py).
+    max_query_depth: int = Field(default=12, ge=1, le=100)
+    max_aliases: int = Field(default=30, ge=0, le=1000)
+    max_tokens: int = Field(default=5000, ge=100, le=100_000)
+    # The most objects an operation could return, estimated from its page sizes.
+    max_query_cost: int = Field(default=200_000, ge=1)
 
     graphiql: bool = True
 
@@ -43,9 +51,11 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    @model_validator(mode="after")
+    def _page_sizes_agree(self) -> Settings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        return self
 
 
 @lru_cache

@@ -15,7 +15,7 @@ from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
 from app.graphql.context import Context
-from app.graphql.schema import schema
+from app.graphql.schema import build_schema
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         return Context(session_factory=request.app.state.session_factory, settings=settings)
 
     graphql = GraphQLRouter(
-        schema,
+        build_schema(settings),
         context_getter=context_getter,
         graphql_ide="graphiql" if settings.graphiql else None,
     )

@@ -39,8 +39,8 @@ QUERIES = {
         unallocated { amount currency } initiatives(first: 10) { totalCount
         nodes { code title status budget { amount currency } } } } }""",
     "nested_report": """{ programs(first: 5) { nodes { name initiatives(first: 100) { nodes {
-        code budget { amount currency } budgetLines(first: 20) { nodes { amount { amount currency }
-        transactions(first: 50) { totalCount nodes { type date amount { amount currency } } }
+        code budget { amount currency } budgetLines(first: 10) { nodes { amount { amount currency }
+        transactions(first: 20) { totalCount nodes { type date amount { amount currency } } }
         } } } } } } }""",
     "filtered_list": """{ transactions(first: 50, filter: {and: [{amount: {gte: "1000.00"}},
         {initiative: {status: {eq: IMPLEMENTATION}}}]}, orderBy: [{field: AMOUNT, direction: DESC}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine
 from app.main import create_app
+from tests import factories
 from tests.conftest import Database, GraphQLClient
 
 
@@ -111,3 +113,17 @@ async def test_an_unexpected_failure_is_masked_with_an_error_id(
     error_id = error["extensions"]["errorId"]
     assert "exchange_rates" not in str(error)
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_client_mistakes_are_not_logged_as_errors(
+    db: Database, client: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        await factories.program(session)
+    # when: a bad currency, a bad cursor and an unknown field
+    await client.error('{ program { pledgedIn(currency: "RMB") { amount } } }')
+    await client.error('{ initiatives(after: "nope") { totalCount } }')
+    await client.error("{ nosuchfield }")
+    # then: answers to the client, not incidents in the log
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
 from tests.conftest import GraphQLClient
 
 
@@ -24,3 +28,95 @@ async def test_too_many_order_keys_are_refused(client: GraphQLClient) -> None:
     error = await client.error(f"{{ initiatives(orderBy: [{keys}]) {{ totalCount }} }}")
     assert error["extensions"]["code"] == "INVALID_ARGUMENT"
     assert "at most 5 keys" in error["message"]
+
+
+async def test_a_filter_with_too_many_values_in_all_is_refused(client: GraphQLClient) -> None:
+    # given: every list within its own cap of 500, but 2,100 values in all
+    codes = [f"C{i}" for i in range(300)]
+    branches = [{"code": {"in": codes}} for _ in range(7)]
+    # when
+    error = await client.error(
+        "query($f: InitiativeFilter) { initiatives(filter: $f) { totalCount } }",
+        {"f": {"or": branches}},
+    )
+    # then
+    assert error["extensions"]["code"] == "FILTER_TOO_COMPLEX"
+    assert "2000 values" in error["message"]
+
+
+async def test_a_long_value_inside_an_in_list_is_refused(client: GraphQLClient) -> None:
+    error = await client.error(
+        "query($v: [String!]) { initiatives(filter: {code: {in: $v}}) { totalCount } }",
+        {"v": ["ok", "x" * 1001]},
+    )
+    assert error["extensions"]["code"] == "INVALID_ARGUMENT"
+    assert error["extensions"]["field"] == "filter.code.in"
+
+
+async def test_a_nul_character_in_a_text_filter_is_refused(client: GraphQLClient) -> None:
+    error = await client.error(
+        "query($t: String!) { initiatives(filter: {title: {contains: $t}}) { totalCount } }",
+        {"t": "a\u0000b"},
+    )
+    assert error["extensions"]["code"] == "INVALID_ARGUMENT"
+    assert "NUL" in error["message"]
+
+
+def test_a_default_page_size_above_the_maximum_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError):
+        Settings(default_page_size=100, max_page_size=10)
+
+
+async def test_an_operation_that_could_return_too_much_is_refused_before_it_runs(
+    client: GraphQLClient,
+) -> None:
+    # given: a small query whose nested lists multiply to millions of objects
+    query = """query($n: Int) { programs(first: $n) { nodes { initiatives(first: $n) {
+      nodes { program { initiatives(first: $n) { nodes { code } } } } } } } }"""
+    # when
+    error = await client.error(query, {"n": 100})
+    small = await client.execute(query, {"n": 5})
+    # then: the estimate follows the variables; the error names estimate and limit
+    assert error["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 1010100, "limit": 200000}
+    assert "errors" not in small
+
+
+async def test_a_too_deep_operation_is_refused(client: GraphQLClient) -> None:
+    nested = "program { initiatives(first: 1) { nodes { " * 5 + "code" + " } } }" * 5
+    error = await client.error(f"{{ {nested} }}")
+    assert "exceeds maximum operation depth" in error["message"]
+
+
+async def test_too_many_aliases_are_refused(client: GraphQLClient) -> None:
+    aliases = " ".join(f"a{i}: program {{ name }}" for i in range(31))
+    error = await client.error(f"{{ {aliases} }}")
+    assert "aliases" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("{ program { name ", None, "GRAPHQL_PARSE_FAILED"),
+        ("{ program { nosuchfield } }", None, "GRAPHQL_VALIDATION_FAILED"),
+        (
+            '{ budgetLines(filter: {amount: {gte: "abc"}}) { totalCount } }',
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "query($d: Date) { milestones(filter: {plannedDate: {eq: $d}}) { totalCount } }",
+            {"d": "2021-13-01"},
+            "BAD_USER_INPUT",
+        ),
+        (
+            "query($a: Decimal) { budgetLines(filter: {amount: {eq: $a}}) { totalCount } }",
+            {"a": 1.5},
+            "BAD_USER_INPUT",
+        ),
+    ],
+)
+async def test_every_client_mistake_has_a_code(
+    client: GraphQLClient, query: str, variables: dict[str, object] | None, code: str
+) -> None:
+    error = await client.error(query, variables)
+    assert error["extensions"]["code"] == code

@@ -1280,3 +1280,23 @@ async def test_every_combination_of_page_arguments_agrees_with_the_relay_algorit
                     got = [n["code"] for n in page["nodes"]]
                     assert got == expected, variables
                     assert page["totalCount"] == len(codes)
+
+
+@pytest.mark.parametrize("text", ["FÖRDERUNG", "förderung", "FöRdErUnG"])
+async def test_contains_ignores_case_beyond_ascii_on_every_backend(
+    db: Database, client: GraphQLClient, text: str
+) -> None:
+    # given: German text, as in the demo's sources
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        await f.initiative(session, program, title="Zur Förderung des Wohlstands")
+        await f.initiative(session, program, title="Something else")
+    # when
+    data = await client.data(
+        "query($t: String!) { a: initiatives(filter: {title: {contains: $t}}) { totalCount }"
+        " b: initiatives(filter: {title: {startsWith: $t}}) { totalCount } }",
+        {"t": text},
+    )
+    # then
+    assert data["a"]["totalCount"] == 1
+    assert data["b"]["totalCount"] == 0

@@ -8,24 +8,24 @@ from tests.conftest import Database, GraphQLClient
 
 NESTED_REPORT = """
 query {
-  programs(first: 50) {
+  programs(first: 20) {
     totalCount
     nodes {
       name
       sponsor { name }
       allocated { amount currency }
-      initiatives(first: 50) {
+      initiatives(first: 20) {
         totalCount
         nodes {
           code
           budget { amount currency }
           program { name }
-          budgetLines(first: 50) {
+          budgetLines(first: 20) {
             totalCount
             nodes {
               amount { amount currency }
               initiative { code }
-              transactions(first: 50) {
+              transactions(first: 20) {
                 totalCount
                 nodes { type amount { amount currency } budgetLine { id } }
               }

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.db.functions import SQLITE_LOWER, python_lower
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     # WAL lets readers proceed while a writer commits (the server reads concurrently).

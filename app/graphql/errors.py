@@ -3,6 +3,8 @@
 Expected problems (DomainError) keep their message and gain `extensions.code` (plus
 `field` and details). Anything unexpected is masked: the client gets `INTERNAL` and an
 error id, the log gets the detail under that id — never SQL, paths or tracebacks.
+The client's own mistakes get GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED or
+BAD_USER_INPUT (a value of the wrong type), unless a limit gave them a code already.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ INTERNAL_MESSAGE = "Internal server error"
 
 
 class ErrorCodesExtension(SchemaExtension):
-    def on_execute(self) -> Iterator[None]:
+    """Gives every error a code; masks the unexpected ones (parse to execution)."""
+
+    def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
@@ -42,7 +46,10 @@ def present(error: GraphQLError) -> GraphQLError:
         extensions.update(original.details)
         return _rebuild(error, original.message, extensions, original)
     if original is None or isinstance(original, GraphQLError):
-        return error  # syntax, validation and input-coercion errors are the client's own
+        # The client's own mistake: syntax, validation, a value of the wrong type.
+        if (error.extensions or {}).get("code"):
+            return error
+        return _rebuild(error, error.message, {"code": _client_error_code(error)}, None)
     error_id = uuid.uuid4().hex[:16]
     log.error(
         "unexpected error %s at %s",
@@ -65,3 +72,11 @@ def _rebuild(
         original_error=original,
         extensions=extensions,
     )
+
+
+def _client_error_code(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable '$") or error.path is not None:
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"

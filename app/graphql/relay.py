@@ -110,7 +110,11 @@ async def load_connection(
     )
     where: ColumnElement[bool] = true()
     if filter_ is not None:
-        limits = FilterLimits(settings.max_filter_depth, settings.max_filter_list)
+        limits = FilterLimits(
+            max_depth=settings.max_filter_depth,
+            max_list=settings.max_filter_list,
+            max_terms=settings.max_filter_terms,
+        )
         where = compile_filter(listing.filters(), filter_, limits)
     if listing.scope is not None:
         where = and_(where, listing.scope())

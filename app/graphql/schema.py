@@ -1,18 +1,39 @@
-"""The one strawberry Schema."""
+"""The strawberry Schema, built with the limits of the running settings."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from app.config import Settings
 from app.graphql.errors import ErrorCodesExtension
+from app.graphql.limits import limit_extensions
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
 
-schema = strawberry.Schema(
-    query=Query,
-    config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
-    extensions=[ErrorCodesExtension],
-)
+
+class PledgeSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Client mistakes are answers, not incidents; unexpected errors are logged once,
+        # with their error id, by ErrorCodesExtension.
+        return None
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Any] = [ErrorCodesExtension, *limit_extensions(settings)]
+    return PledgeSchema(
+        query=Query,
+        config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
+        extensions=extensions,
+    )
+
+
+# The schema with default limits: what `export-schema` prints (limits do not change the SDL).
+schema = build_schema(Settings())

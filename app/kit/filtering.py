@@ -2,7 +2,9 @@
 
 A filter value is any object with attributes named like the spec's keys (the
 GraphQL input types are such objects); unset attributes are None. The compiler
-checks what SQL cannot: inverted ranges, oversized `in` lists, runaway nesting.
+checks what SQL cannot, before any SQL runs: inverted ranges, values a column
+cannot hold, oversized lists and texts, runaway nesting, and a budget on the
+number of values in the whole tree (drivers cap the parameters of a statement).
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 
+from app.db.functions import unicode_lower
 from app.errors import DomainError, ErrorCode
 from app.kit.ids import decode_id_of
 
 _COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
+_SQL = {
+    "eq": lambda e, v: e == v,
+    "ne": lambda e, v: e != v,
+    "gt": lambda e, v: e > v,
+    "gte": lambda e, v: e >= v,
+    "lt": lambda e, v: e < v,
+    "lte": lambda e, v: e <= v,
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,7 @@ class Column:
 
     expr: Any
     id_type: str | None = None
-    # Turns a client value into what the column stores (e.g. an enum into its value).
+    # Turns a client value into what the column stores (e.g. a checked currency code).
     convert: Callable[[Any], Any] | None = None
 
 
@@ -44,8 +55,10 @@ FilterSpec = Mapping[str, Column | Relation]
 class FilterLimits:
     max_depth: int = 8
     max_list: int = 500
-    # Longest text operand (contains, eq, ...); longer ones cannot match any stored value.
+    # Longest text operand; longer ones cannot match any stored value.
     max_text: int = 1000
+    # Values in the whole tree, lists included.
+    max_terms: int = 2000
 
 
 def graphql_name(attribute: str) -> str:
@@ -54,123 +67,121 @@ def graphql_name(attribute: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def compile_filter(
-    spec: FilterSpec, value: Any, limits: FilterLimits, *, path: str = "filter", depth: int = 1
-) -> ColumnElement[bool]:
-    if depth > limits.max_depth:
-        raise DomainError(
-            f"{path}: filters nest deeper than {limits.max_depth} levels",
-            code=ErrorCode.FILTER_TOO_COMPLEX,
-            field=path,
-        )
-    clauses: list[ColumnElement[bool]] = []
-    for name in ("and_", "or_"):
-        items = getattr(value, name, None)
-        if items is None:
-            continue
-        _check_list(items, limits, f"{path}.{graphql_name(name)}")
-        parts = [
-            compile_filter(
-                spec, item, limits, path=f"{path}.{graphql_name(name)}[{i}]", depth=depth + 1
+def compile_filter(spec: FilterSpec, value: Any, limits: FilterLimits) -> ColumnElement[bool]:
+    return _Compiler(limits).tree(spec, value, "filter", 1)
+
+
+def _invalid(where: str, message: str, code: ErrorCode = ErrorCode.INVALID_ARGUMENT) -> DomainError:
+    return DomainError(f"{where}: {message}", code=code, field=where)
+
+
+class _Compiler:
+    def __init__(self, limits: FilterLimits) -> None:
+        self.limits = limits
+        self.terms = 0
+
+    def tree(self, spec: FilterSpec, value: Any, path: str, depth: int) -> ColumnElement[bool]:
+        if depth > self.limits.max_depth:
+            raise _invalid(
+                path,
+                f"filters nest deeper than {self.limits.max_depth} levels",
+                ErrorCode.FILTER_TOO_COMPLEX,
             )
-            for i, item in enumerate(items)
-        ]
-        if name == "and_":
-            clauses.append(and_(true(), *parts))
-        else:
-            clauses.append(or_(false(), *parts))
-    negated = getattr(value, "not_", None)
-    if negated is not None:
-        inner = compile_filter(spec, negated, limits, path=f"{path}.not", depth=depth + 1)
-        # `not` is the exact complement: a row the inner filter cannot decide (a NULL
-        # compared) counts as not matching it, so it is kept here, not lost from both.
-        clauses.append(not_(func.coalesce(inner, false())))
-    for name, target in spec.items():
-        operand = getattr(value, name, None)
-        if operand is None:
-            continue
-        where = f"{path}.{graphql_name(name)}"
-        if isinstance(target, Relation):
-            child = compile_filter(target.spec(), operand, limits, path=where, depth=depth + 1)
-            clauses.append(target.build(child))
-        else:
-            clauses.extend(_column_clauses(target, operand, limits, where))
-    return and_(true(), *clauses)
+        clauses: list[ColumnElement[bool]] = []
+        for name, combine in (("and_", and_), ("or_", or_)):
+            items = getattr(value, name, None)
+            if items is None:
+                continue
+            where = f"{path}.{graphql_name(name)}"
+            self._check_list(items, where)
+            parts = [
+                self.tree(spec, item, f"{where}[{i}]", depth + 1) for i, item in enumerate(items)
+            ]
+            clauses.append(combine(true() if name == "and_" else false(), *parts))
+        negated = getattr(value, "not_", None)
+        if negated is not None:
+            inner = self.tree(spec, negated, f"{path}.not", depth + 1)
+            # `not` is the exact complement: a row the inner filter cannot decide (a NULL
+            # compared) counts as not matching it, so it is kept here, not lost from both.
+            clauses.append(not_(func.coalesce(inner, false())))
+        for name, target in spec.items():
+            operand = getattr(value, name, None)
+            if operand is None:
+                continue
+            where = f"{path}.{graphql_name(name)}"
+            if isinstance(target, Relation):
+                child = self.tree(target.spec(), operand, where, depth + 1)
+                clauses.append(target.build(child))
+            else:
+                clauses.extend(self.column(target, operand, where))
+        return and_(true(), *clauses)
 
+    def column(self, column: Column, operand: Any, where: str) -> list[ColumnElement[bool]]:
+        expr = column.expr
+        clauses: list[ColumnElement[bool]] = []
+        values = {op: getattr(operand, op, None) for op in _COMPARISONS}
+        _check_range(values, where)
+        for op, raw in values.items():
+            if raw is not None:
+                clauses.append(_SQL[op](expr, self.value(column, raw, f"{where}.{op}")))
+        for op in ("in_", "not_in"):
+            raw_list = getattr(operand, op, None)
+            if raw_list is None:
+                continue
+            at = f"{where}.{graphql_name(op)}"
+            self._check_list(raw_list, at)
+            converted = [self.value(column, raw, at) for raw in raw_list]
+            clauses.append(expr.in_(converted) if op == "in_" else expr.not_in(converted))
+        for op in ("contains", "starts_with"):
+            text = getattr(operand, op, None)
+            if text is None:
+                continue
+            # Case-insensitive for every script on both backends; % and _ are literal.
+            folded = str(self.value(column, text, f"{where}.{graphql_name(op)}")).lower()
+            lowered = unicode_lower(expr)
+            clauses.append(
+                lowered.contains(folded, autoescape=True)
+                if op == "contains"
+                else lowered.startswith(folded, autoescape=True)
+            )
+        is_null = getattr(operand, "is_null", None)
+        if is_null is not None:
+            self._spend(1, where)
+            clauses.append(expr.is_(None) if is_null else expr.is_not(None))
+        return clauses
 
-def _check_list(items: list[Any], limits: FilterLimits, where: str) -> None:
-    if len(items) > limits.max_list:
-        raise DomainError(
-            f"{where}: at most {limits.max_list} values are allowed, got {len(items)}",
-            code=ErrorCode.INVALID_ARGUMENT,
-            field=where,
-        )
-
-
-def _column_clauses(
-    column: Column, operand: Any, limits: FilterLimits, where: str
-) -> list[ColumnElement[bool]]:
-    check = getattr(getattr(column.expr, "type", None), "check", None)
-
-    def convert(raw: Any) -> Any:
+    def value(self, column: Column, raw: Any, where: str) -> Any:
+        """One client value, checked and turned into what the column stores."""
+        self._spend(1, where)
+        if isinstance(raw, str):
+            if len(raw) > self.limits.max_text:
+                raise _invalid(where, f"at most {self.limits.max_text} characters, got {len(raw)}")
+            if "\x00" in raw:
+                raise _invalid(where, "text must not contain NUL characters")
         if column.id_type is not None:
             return decode_id_of(raw, column.id_type)
         if column.convert is not None:
             return column.convert(raw)
-        if check is not None:  # exact decimals: a value the column cannot hold is an error
+        check = getattr(getattr(column.expr, "type", None), "check", None)
+        if callable(check):  # exact decimals: a value the column cannot hold is an error
             try:
                 check(raw)
             except ValueError as exc:
-                raise DomainError(
-                    f"{where}: {exc}", code=ErrorCode.INVALID_ARGUMENT, field=where
-                ) from None
+                raise _invalid(where, str(exc)) from None
         return raw
 
-    expr = column.expr
-    clauses: list[ColumnElement[bool]] = []
-    for op in ("eq", "ne", "contains", "starts_with"):
-        text = getattr(operand, op, None)
-        if isinstance(text, str) and len(text) > limits.max_text:
-            raise DomainError(
-                f"{where}.{graphql_name(op)}: at most {limits.max_text} characters, "
-                f"got {len(text)}",
-                code=ErrorCode.INVALID_ARGUMENT,
-                field=where,
+    def _check_list(self, items: list[Any], where: str) -> None:
+        if len(items) > self.limits.max_list:
+            raise _invalid(where, f"at most {self.limits.max_list} values, got {len(items)}")
+
+    def _spend(self, terms: int, where: str) -> None:
+        self.terms += terms
+        if self.terms > self.limits.max_terms:
+            raise _invalid(
+                where,
+                f"the filter holds more than {self.limits.max_terms} values in all",
+                ErrorCode.FILTER_TOO_COMPLEX,
             )
-    values = {op: getattr(operand, op, None) for op in _COMPARISONS}
-    _check_range(values, where)
-    for op, raw in values.items():
-        if raw is None:
-            continue
-        val = convert(raw)
-        clauses.append(
-            {
-                "eq": lambda v: expr == v,
-                "ne": lambda v: expr != v,
-                "gt": lambda v: expr > v,
-                "gte": lambda v: expr >= v,
-                "lt": lambda v: expr < v,
-                "lte": lambda v: expr <= v,
-            }[op](val)
-        )
-    for op in ("in_", "not_in"):
-        raw_list = getattr(operand, op, None)
-        if raw_list is None:
-            continue
-        _check_list(raw_list, limits, f"{where}.{graphql_name(op)}")
-        converted = [convert(raw) for raw in raw_list]
-        clauses.append(expr.in_(converted) if op == "in_" else expr.not_in(converted))
-    contains = getattr(operand, "contains", None)
-    if contains is not None:
-        # Case-insensitive on both backends; the pattern's own % and _ are literal.
-        clauses.append(expr.icontains(contains, autoescape=True))
-    starts_with = getattr(operand, "starts_with", None)
-    if starts_with is not None:
-        clauses.append(expr.istartswith(starts_with, autoescape=True))
-    is_null = getattr(operand, "is_null", None)
-    if is_null is not None:
-        clauses.append(expr.is_(None) if is_null else expr.is_not(None))
-    return clauses
 
 
 def _check_range(values: dict[str, Any], where: str) -> None:

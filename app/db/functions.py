@@ -1,0 +1,33 @@
+"""SQL functions that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+SQLITE_LOWER = "pl_lower"
+
+
+class unicode_lower(GenericFunction[str]):
+    """lower() for every script. SQLite's own lower() folds only ASCII letters, so there
+    it calls a Python function registered on each connection (see db/session.py)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unicode_lower)
+def _lower_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _lower_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
+
+
+def python_lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()

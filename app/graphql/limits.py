@@ -1,0 +1,160 @@
+"""Limits an operation meets before it runs: depth, aliases, tokens, and a cost budget.
+
+The cost of an operation is how many objects it could return at most: each
+connection multiplies what it contains by its page size (`first`/`last`, from the
+literal or the variable, else the default page size). An operation over budget is
+refused before any SQL runs, with the estimate and the limit in the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLSchema,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    VariableNode,
+    get_named_type,
+)
+from graphql.validation import ValidationRule
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from app.config import Settings
+
+
+def limit_extensions(settings: Settings) -> list[Any]:
+    """Factories: strawberry builds a fresh extension for every operation."""
+    return [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryCostLimiter(settings),
+    ]
+
+
+class QueryCostLimiter(SchemaExtension):
+    def __init__(self, settings: Settings) -> None:
+        self.budget = settings.max_query_cost
+        self.default_size = settings.default_page_size
+        self.max_size = settings.max_page_size
+
+    def on_operation(self) -> Iterator[None]:
+        variables = dict(self.execution_context.variables or {})
+        limiter = self
+
+        class CostRule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                cost = limiter.estimate(context.schema, context.document.definitions, variables)
+                if cost > limiter.budget:
+                    context.report_error(
+                        GraphQLError(
+                            f"This operation could return up to {cost} objects; the limit is "
+                            f"{limiter.budget}. Ask for smaller pages (first/last) or fewer "
+                            "nested lists.",
+                            extensions={
+                                "code": "QUERY_TOO_COSTLY",
+                                "cost": cost,
+                                "limit": limiter.budget,
+                            },
+                        )
+                    )
+
+        self.execution_context.validation_rules = (
+            *self.execution_context.validation_rules,
+            CostRule,
+        )
+        yield
+
+    def estimate(
+        self, schema: GraphQLSchema, definitions: Any, variables: Mapping[str, Any]
+    ) -> int:
+        return _Estimate(self, schema, definitions, variables).total()
+
+
+class _Estimate:
+    """One walk over one document: the most objects any of its operations could return."""
+
+    def __init__(
+        self,
+        limiter: QueryCostLimiter,
+        schema: GraphQLSchema,
+        definitions: Any,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.limiter = limiter
+        self.schema = schema
+        self.definitions = definitions
+        self.variables = variables
+        self.fragments: dict[str, FragmentDefinitionNode] = {
+            d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
+        }
+
+    def total(self) -> int:
+        costs = [0]
+        for definition in self.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                root = self.schema.get_root_type(definition.operation)
+                if root is not None:
+                    costs.append(self.selections(definition.selection_set, root, 0))
+        return max(costs)
+
+    def selections(
+        self, selection_set: SelectionSetNode, parent: GraphQLNamedType, depth: int
+    ) -> int:
+        if depth > 64:  # the depth limiter refuses such operations anyway
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, depth)
+                continue
+            fragment: Any = (
+                self.fragments.get(selection.name.value)
+                if isinstance(selection, FragmentSpreadNode)
+                else selection
+            )
+            if fragment is None:
+                continue
+            condition = fragment.type_condition
+            target = self.schema.get_type(condition.name.value) if condition else parent
+            total += self.selections(fragment.selection_set, target or parent, depth + 1)
+        return total
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType, depth: int) -> int:
+        fields = getattr(parent, "fields", None) or {}
+        definition = fields.get(node.name.value)
+        if definition is None or node.selection_set is None:
+            return 0
+        named = get_named_type(definition.type)
+        inner = self.selections(node.selection_set, named, depth + 1)
+        if named.name.endswith("Connection"):
+            return self.page_size(node) * (1 + inner)
+        return inner
+
+    def page_size(self, node: FieldNode) -> int:
+        for argument in node.arguments or ():
+            if argument.name.value not in ("first", "last"):
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return max(0, min(int(value.value), self.limiter.max_size))
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                if isinstance(given, int):
+                    return max(0, min(given, self.limiter.max_size))
+        return self.limiter.default_size
