@@ -11,9 +11,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: serve test lint format typecheck schema lock setup clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -48,11 +48,13 @@ typecheck: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/pledge-ledger export-schema -o schema.graphql
 
-## lock: re-resolve requirements.lock from pyproject.toml (needs network)
+## lock: re-resolve both lock files from pyproject.toml (needs network):
+##       requirements.lock (runtime, for the container), requirements-dev.lock (all)
+LOCK_FLAGS := --quiet --strip-extras --generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --strip-extras --generate-hashes --allow-unsafe --extra dev \
-		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra build -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra build --extra dev -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pledge_ledger.db pledge_ledger.db-*

@@ -16,7 +16,6 @@ class ErrorCode(StrEnum):
     PAGE_SIZE_EXCEEDED = "PAGE_SIZE_EXCEEDED"
     FILTER_TOO_COMPLEX = "FILTER_TOO_COMPLEX"
     RATE_NOT_FOUND = "RATE_NOT_FOUND"
-    NOT_FOUND = "NOT_FOUND"
 
 
 class DomainError(Exception):
@@ -38,14 +37,6 @@ class DomainError(Exception):
             self.code = code
         self.field = field
         self.details = details or {}
-
-
-class InvalidArgument(DomainError):
-    code = ErrorCode.INVALID_ARGUMENT
-
-
-class NotFound(DomainError):
-    code = ErrorCode.NOT_FOUND
 
 
 class RateNotFound(DomainError):

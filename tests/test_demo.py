@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from graphql import get_named_type
 from sqlalchemy import func, select
 
 from app import models as m
 from app.demo.loader import load_demo, read_demo
+from app.graphql.nodes import NODE_TYPES
+from app.graphql.schema import schema
 from tests.conftest import Database, GraphQLClient
 
 PROGRAM = """
@@ -148,3 +151,34 @@ async def test_every_figure_cites_source_words_and_estimates_are_flagged(db: Dat
         and c.field == "amount"
     ]
     assert any("20 Mrd. RMB" in q for q in amount_quotes)
+
+
+async def test_every_citation_names_a_field_the_api_shows(db: Database) -> None:
+    # given
+    types = {model.__tablename__: name for name, (model, _) in NODE_TYPES.items()}
+    subject_table = {
+        m.SubjectType.PROGRAM: "programs",
+        m.SubjectType.INITIATIVE: "initiatives",
+        m.SubjectType.ORGANIZATION: "organizations",
+        m.SubjectType.BUDGET_LINE: "budget_lines",
+        m.SubjectType.TRANSACTION: "transactions",
+        m.SubjectType.MILESTONE: "milestones",
+        m.SubjectType.BENEFICIARY_GROUP: "beneficiary_groups",
+        m.SubjectType.BENEFICIARY_FIGURE: "beneficiary_figures",
+        m.SubjectType.EXCHANGE_RATE: "exchange_rates",
+    }
+    await _load(db)
+    async with db.sessions() as session:
+        citations = (await session.scalars(select(m.Citation))).all()
+    # then: a frontend can attach each piece of evidence to the figure on screen
+    graphql = schema._schema
+    for citation in citations:
+        if citation.field is None:
+            continue
+        gql_type = graphql.get_type(types[subject_table[citation.subject_type]])
+        for part in citation.field.split("."):
+            assert gql_type is not None and part in gql_type.fields, (  # type: ignore[attr-defined]
+                citation.subject_type,
+                citation.field,
+            )
+            gql_type = get_named_type(gql_type.fields[part].type)  # type: ignore[attr-defined]

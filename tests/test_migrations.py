@@ -212,3 +212,11 @@ async def test_an_amount_beyond_the_declared_precision_is_refused_on_every_backe
     assert "does not fit 18 digits" in str(raised.value.orig)
     async with fresh.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(m.BudgetLine)) == 0
+
+
+async def test_a_new_record_was_last_changed_when_it_was_created(fresh: FreshDatabase) -> None:
+    await upgrade(fresh.engine)
+    async with fresh.sessions() as session, session.begin():
+        program = await factories.program(session)
+    assert program.created_at == program.updated_at
+    assert program.created_at.tzinfo is not None

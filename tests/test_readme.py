@@ -19,6 +19,7 @@ async def test_every_tour_query_answers_as_the_readme_says(
     async with db.sessions() as session, session.begin():
         await load_demo(session)
     assert len(QUERIES) >= 8
+    answers = []
     for query in QUERIES:
         # when
         body = await client.execute(query)
@@ -28,3 +29,10 @@ async def test_every_tour_query_answers_as_the_readme_says(
             continue
         assert "errors" not in body, (query, body["errors"])
         assert all(value is not None for value in body["data"].values()), query
+        answers.append(body["data"])
+    # and the figures the README talks about are the ones it shows
+    pledge, in_usd, first_page = answers[0]["program"], answers[1]["program"], answers[2]
+    assert pledge["unallocated"] == {"amount": "80000000000.00", "currency": "CNY"}
+    assert in_usd["pledgedIn"]["amount"] == "15500000000.00"
+    assert first_page["initiatives"]["totalCount"] == 10
+    assert first_page["initiatives"]["pageInfo"]["hasNextPage"] is True

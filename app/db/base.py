@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import MetaData
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db.types import UTCDateTime, utcnow
@@ -22,6 +23,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _as_created(context: DefaultExecutionContext) -> datetime:
+    # A new record has not changed since it was created: one instant for both.
+    created: datetime = context.get_current_parameters()["created_at"]  # type: ignore[no-untyped-call]
+    return created
+
+
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_as_created, onupdate=utcnow)

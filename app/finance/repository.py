@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.models import BudgetLine, BudgetType, Initiative, Program
 
@@ -50,45 +50,34 @@ async def current_budget_by_initiative(
     session: AsyncSession, initiative_ids: Sequence[int]
 ) -> list[BudgetGroup]:
     """One row per initiative (even with no lines) and currency/value date of its lines."""
-    stmt = (
-        select(
-            Initiative.id,
-            Program.pledged_currency,
-            BudgetLine.currency,
-            BudgetLine.value_date,
-            func.sum(BudgetLine.amount),
-        )
-        .join(Program, Program.id == Initiative.program_id)
-        .outerjoin(
-            BudgetLine,
-            and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
-        )
-        .where(Initiative.id.in_(initiative_ids))
-        .group_by(
-            Initiative.id, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date
-        )
-    )
-    return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]
+    return await _current_budget(session, Initiative.id, initiative_ids)
 
 
 async def current_budget_by_program(
     session: AsyncSession, program_ids: Sequence[int]
 ) -> list[BudgetGroup]:
     """The programme-wide current budget: its initiatives' lines, per currency/value date."""
+    return await _current_budget(session, Program.id, program_ids)
+
+
+async def _current_budget(
+    session: AsyncSession, owner: InstrumentedAttribute[int], owner_ids: Sequence[int]
+) -> list[BudgetGroup]:
     stmt = (
         select(
-            Program.id,
+            owner,
             Program.pledged_currency,
             BudgetLine.currency,
             BudgetLine.value_date,
             func.sum(BudgetLine.amount),
         )
+        .select_from(Program)
         .outerjoin(Initiative, Initiative.program_id == Program.id)
         .outerjoin(
             BudgetLine,
             and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
         )
-        .where(Program.id.in_(program_ids))
-        .group_by(Program.id, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date)
+        .where(owner.in_(owner_ids))
+        .group_by(owner, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date)
     )
     return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]

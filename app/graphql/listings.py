@@ -6,6 +6,8 @@ keys of the order maps are the values of the order-field enums in `nodes.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, select
@@ -228,7 +230,12 @@ def _columns(model: Any, *names: str, **renamed: Any) -> dict[str, ColumnElement
     return {**{name: getattr(model, name) for name in names}, **renamed}
 
 
-# --- the lists ---------------------------------------------------------------------------
+# --- the lists: one per record type; nested lists add the parent they hang under -------
+
+
+def nested(base: Listing, name: str, parent: Callable[[], Any], **more: Any) -> Listing:
+    return replace(base, name=name, parent=parent, **more)
+
 
 ORGANIZATIONS = Listing(
     "organizations",
@@ -241,111 +248,86 @@ PROGRAMS = Listing(
     "programs",
     Program,
     program_filters,
-    _columns(
-        Program, "ref", "name", "announced_on", "deadline", pledged_amount=Program.pledged_amount
-    ),
+    _columns(Program, "ref", "name", "announced_on", "deadline", "pledged_amount"),
     _asc(Program.id),
 )
-_INITIATIVE_ORDER = _columns(
-    Initiative,
-    "code",
-    "position",
-    "title",
-    "focus_area",
-    "status",
-    "region",
-    "planned_start",
-    "actual_start",
-    "planned_end",
-    "actual_end",
-)
+PROGRAMS_OF_SPONSOR = nested(PROGRAMS, "organization.sponsoredPrograms", lambda: Program.sponsor_id)
 INITIATIVES = Listing(
-    "initiatives", Initiative, initiative_filters, _INITIATIVE_ORDER, _asc(Initiative.position)
-)
-INITIATIVES_OF_PROGRAM = Listing(
-    "program.initiatives",
+    "initiatives",
     Initiative,
     initiative_filters,
-    _INITIATIVE_ORDER,
+    _columns(
+        Initiative,
+        "code",
+        "position",
+        "title",
+        "focus_area",
+        "status",
+        "region",
+        "planned_start",
+        "actual_start",
+        "planned_end",
+        "actual_end",
+    ),
     _asc(Initiative.position),
-    parent=lambda: Initiative.program_id,
 )
+INITIATIVES_OF_PROGRAM = nested(INITIATIVES, "program.initiatives", lambda: Initiative.program_id)
 # An initiative serves a group when it has a figure for it (once, whatever the units).
 _GROUP_LINKS = (
     select(BeneficiaryFigure.initiative_id, BeneficiaryFigure.group_id)
     .distinct()
     .subquery("initiative_group_links")
 )
-INITIATIVES_OF_GROUP = Listing(
+INITIATIVES_OF_GROUP = nested(
+    INITIATIVES,
     "beneficiaryGroup.initiatives",
-    Initiative,
-    initiative_filters,
-    _INITIATIVE_ORDER,
-    _asc(Initiative.position),
-    parent=lambda: _GROUP_LINKS.c.group_id,
+    lambda: _GROUP_LINKS.c.group_id,
     join=lambda: (_GROUP_LINKS, _GROUP_LINKS.c.initiative_id == Initiative.id),
 )
-_BUDGET_ORDER = _columns(
-    BudgetLine,
-    "period_start",
-    "period_end",
-    "type",
-    "status",
-    "category",
-    "amount",
-    "currency",
-    "value_date",
-)
 BUDGET_LINES = Listing(
-    "budgetLines", BudgetLine, budget_line_filters, _BUDGET_ORDER, _asc(BudgetLine.period_start)
-)
-BUDGET_LINES_OF_INITIATIVE = Listing(
-    "initiative.budgetLines",
+    "budgetLines",
     BudgetLine,
     budget_line_filters,
-    _BUDGET_ORDER,
+    _columns(
+        BudgetLine,
+        "period_start",
+        "period_end",
+        "type",
+        "status",
+        "category",
+        "amount",
+        "currency",
+        "value_date",
+    ),
     _asc(BudgetLine.period_start),
-    parent=lambda: BudgetLine.initiative_id,
 )
-_TRANSACTION_ORDER = _columns(
-    Transaction, "type", "amount", "currency", "value_date", date=Transaction.transaction_date
+BUDGET_LINES_OF_INITIATIVE = nested(
+    BUDGET_LINES, "initiative.budgetLines", lambda: BudgetLine.initiative_id
 )
 TRANSACTIONS = Listing(
     "transactions",
     Transaction,
     transaction_filters,
-    _TRANSACTION_ORDER,
+    _columns(
+        Transaction, "type", "amount", "currency", "value_date", date=Transaction.transaction_date
+    ),
     _asc(Transaction.transaction_date),
 )
-TRANSACTIONS_OF_INITIATIVE = Listing(
-    "initiative.transactions",
-    Transaction,
-    transaction_filters,
-    _TRANSACTION_ORDER,
-    _asc(Transaction.transaction_date),
-    parent=lambda: Transaction.initiative_id,
+TRANSACTIONS_OF_INITIATIVE = nested(
+    TRANSACTIONS, "initiative.transactions", lambda: Transaction.initiative_id
 )
-TRANSACTIONS_OF_BUDGET_LINE = Listing(
-    "budgetLine.transactions",
-    Transaction,
-    transaction_filters,
-    _TRANSACTION_ORDER,
-    _asc(Transaction.transaction_date),
-    parent=lambda: Transaction.budget_line_id,
-)
-_MILESTONE_ORDER = _columns(
-    Milestone, "title", "planned_date", "forecast_date", "actual_date", "status"
+TRANSACTIONS_OF_BUDGET_LINE = nested(
+    TRANSACTIONS, "budgetLine.transactions", lambda: Transaction.budget_line_id
 )
 MILESTONES = Listing(
-    "milestones", Milestone, milestone_filters, _MILESTONE_ORDER, _asc(Milestone.planned_date)
-)
-MILESTONES_OF_INITIATIVE = Listing(
-    "initiative.milestones",
+    "milestones",
     Milestone,
     milestone_filters,
-    _MILESTONE_ORDER,
+    _columns(Milestone, "title", "planned_date", "forecast_date", "actual_date", "status"),
     _asc(Milestone.planned_date),
-    parent=lambda: Milestone.initiative_id,
+)
+MILESTONES_OF_INITIATIVE = nested(
+    MILESTONES, "initiative.milestones", lambda: Milestone.initiative_id
 )
 BENEFICIARY_GROUPS = Listing(
     "beneficiaryGroups",
@@ -354,35 +336,27 @@ BENEFICIARY_GROUPS = Listing(
     _columns(BeneficiaryGroup, "code", "name"),
     _asc(BeneficiaryGroup.name),
 )
-_FIGURE_ORDER = _columns(
-    BeneficiaryFigure,
-    "unit",
-    "reached_as_of",
-    target=BeneficiaryFigure.target_value,
-    reached=BeneficiaryFigure.reached_value,
-)
 BENEFICIARY_FIGURES = Listing(
     "beneficiaryFigures",
     BeneficiaryFigure,
     beneficiary_figure_filters,
-    _FIGURE_ORDER,
+    _columns(
+        BeneficiaryFigure,
+        "unit",
+        "reached_as_of",
+        target=BeneficiaryFigure.target_value,
+        reached=BeneficiaryFigure.reached_value,
+    ),
     _asc(BeneficiaryFigure.initiative_id),
 )
-FIGURES_OF_INITIATIVE = Listing(
+FIGURES_OF_INITIATIVE = nested(
+    BENEFICIARY_FIGURES,
     "initiative.beneficiaries",
-    BeneficiaryFigure,
-    beneficiary_figure_filters,
-    _FIGURE_ORDER,
-    _asc(BeneficiaryFigure.group_id),
-    parent=lambda: BeneficiaryFigure.initiative_id,
+    lambda: BeneficiaryFigure.initiative_id,
+    default_order=_asc(BeneficiaryFigure.group_id),
 )
-FIGURES_OF_GROUP = Listing(
-    "beneficiaryGroup.figures",
-    BeneficiaryFigure,
-    beneficiary_figure_filters,
-    _FIGURE_ORDER,
-    _asc(BeneficiaryFigure.initiative_id),
-    parent=lambda: BeneficiaryFigure.group_id,
+FIGURES_OF_GROUP = nested(
+    BENEFICIARY_FIGURES, "beneficiaryGroup.figures", lambda: BeneficiaryFigure.group_id
 )
 EXCHANGE_RATES = Listing(
     "exchangeRates",
@@ -398,51 +372,39 @@ SOURCE_DOCUMENTS = Listing(
     _columns(SourceDocument, "ref", "title", "published_on"),
     _asc(SourceDocument.title),
 )
-_CITATION_ORDER = _columns(Citation, "field", "is_estimate")
-CITATIONS_OF_DOCUMENT = Listing(
-    "sourceDocument.citations",
+CITATIONS = Listing(
+    "citations",
     Citation,
     citation_filters,
-    _CITATION_ORDER,
+    _columns(Citation, "field", "is_estimate"),
     _asc(Citation.id),
-    parent=lambda: Citation.source_document_id,
 )
-PARTICIPATIONS_OF_INITIATIVE = Listing(
-    "initiative.participants",
+CITATIONS_OF_DOCUMENT = nested(
+    CITATIONS, "sourceDocument.citations", lambda: Citation.source_document_id
+)
+PARTICIPATIONS = Listing(
+    "participations",
     Participation,
     participation_filters,
     _columns(Participation, "role"),
     _asc(Participation.role),
-    parent=lambda: Participation.initiative_id,
 )
-
-
-PARTICIPATIONS_OF_ORGANIZATION = Listing(
+PARTICIPATIONS_OF_INITIATIVE = nested(
+    PARTICIPATIONS, "initiative.participants", lambda: Participation.initiative_id
+)
+PARTICIPATIONS_OF_ORGANIZATION = nested(
+    PARTICIPATIONS,
     "organization.participations",
-    Participation,
-    participation_filters,
-    _columns(Participation, "role"),
-    _asc(Participation.initiative_id),
-    parent=lambda: Participation.organization_id,
-)
-PROGRAMS_OF_SPONSOR = Listing(
-    "organization.sponsoredPrograms",
-    Program,
-    program_filters,
-    PROGRAMS.order_columns,
-    _asc(Program.id),
-    parent=lambda: Program.sponsor_id,
+    lambda: Participation.organization_id,
+    default_order=_asc(Participation.initiative_id),
 )
 
 
 def citations_of(subject_type: Any) -> Listing:
     """The citations of one kind of record, nested under such a record."""
-    return Listing(
+    return nested(
+        CITATIONS,
         f"{subject_type.value}.sources",
-        Citation,
-        citation_filters,
-        _CITATION_ORDER,
-        _asc(Citation.id),
-        parent=lambda: Citation.subject_id,
+        lambda: Citation.subject_id,
         scope=lambda: Citation.subject_type == subject_type,
     )

@@ -6,17 +6,20 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from app.db.session import SessionFactory
 from app.finance import repository as finance_repository
+from app.finance.repository import BudgetGroup
 from app.finance.service import MoneyValue, totals_in_target_currency
 from app.kit.pagination import Page, Window, fetch_pages
+from app.models import Program
 from app.money.conversion import StoredRate
 from app.money.repository import rates_for_pairs
 
@@ -26,8 +29,12 @@ class DataLoaders:
         self._sessions = session_factory
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
-        self.budget_by_initiative = DataLoader(self._budget_by_initiative)
-        self.budget_by_program = DataLoader(self._budget_by_program)
+        self.budget_by_initiative = DataLoader(
+            self._budgets(finance_repository.current_budget_by_initiative)
+        )
+        self.budget_by_program = DataLoader(
+            self._budgets(finance_repository.current_budget_by_program)
+        )
         self.rates = DataLoader(self._rates)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
@@ -76,17 +83,22 @@ class DataLoaders:
             loader = self._pages[key] = DataLoader(load)
         return loader
 
-    async def _budget_by_initiative(self, keys: Sequence[int]) -> list[MoneyValue]:
-        async with self._sessions() as session:
-            groups = await finance_repository.current_budget_by_initiative(session, keys)
-            totals = await totals_in_target_currency(session, groups)
-        return [totals[key] for key in keys]
+    def _budgets(
+        self, groups_of: Callable[[AsyncSession, Sequence[int]], Awaitable[list[BudgetGroup]]]
+    ) -> Callable[[Sequence[int]], Awaitable[list[MoneyValue]]]:
+        """Current budgets of a batch of owners, in each owner's target currency."""
 
-    async def _budget_by_program(self, keys: Sequence[int]) -> list[MoneyValue]:
+        async def load(keys: Sequence[int]) -> list[MoneyValue]:
+            async with self._sessions() as session:
+                totals = await totals_in_target_currency(session, await groups_of(session, keys))
+            return [totals[key] for key in keys]
+
+        return load
+
+    async def first_program(self) -> Any:
+        """The programme with the lowest id (the demo has one)."""
         async with self._sessions() as session:
-            groups = await finance_repository.current_budget_by_program(session, keys)
-            totals = await totals_in_target_currency(session, groups)
-        return [totals[key] for key in keys]
+            return await session.scalar(select(Program).order_by(Program.id).limit(1))
 
     async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
         """Stored rates usable for each (base, quote, on) key, fetched in one statement."""

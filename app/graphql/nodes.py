@@ -66,8 +66,8 @@ BeneficiaryGroupOrder = order_input("BeneficiaryGroup", L.BENEFICIARY_GROUPS)
 BeneficiaryFigureOrder = order_input("BeneficiaryFigure", L.BENEFICIARY_FIGURES)
 ExchangeRateOrder = order_input("ExchangeRate", L.EXCHANGE_RATES)
 SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
-CitationOrder = order_input("Citation", L.CITATIONS_OF_DOCUMENT)
-ParticipationOrder = order_input("Participation", L.PARTICIPATIONS_OF_INITIATIVE)
+CitationOrder = order_input("Citation", L.CITATIONS)
+ParticipationOrder = order_input("Participation", L.PARTICIPATIONS)
 
 
 def _db_id(root: Any) -> int:
@@ -96,7 +96,10 @@ def _stamps(row: Any) -> dict[str, Any]:
 class Citation(Record):
     _document_id: strawberry.Private[int]
     subject_type: SubjectType
-    field: str | None = strawberry.field(description="Which attribute it supports; null: all.")
+    field: str | None = strawberry.field(
+        description="The field of the subject it supports, as named in this API (e.g. "
+        "`plannedEnd`, `governance.lead`); null: the record as a whole."
+    )
     quote: str = strawberry.field(description="The source's own words, verbatim.")
     translation: str | None = strawberry.field(description="The quote in English.")
     is_estimate: bool = strawberry.field(

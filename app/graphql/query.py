@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 
 from app import models as m
 from app.graphql import listings as L
@@ -69,8 +68,7 @@ class Query:
         if id is not None:
             row: Any = await info.context.loaders.by_id(m.Program).load(decode_id_of(id, "Program"))
         else:
-            async with info.context.session_factory() as session:
-                row = await session.scalar(select(m.Program).order_by(m.Program.id).limit(1))
+            row = await info.context.loaders.first_program()
         return Program.from_row(row) if row is not None else None
 
     programs = connection(

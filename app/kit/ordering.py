@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement
@@ -11,11 +10,6 @@ from sqlalchemy import ColumnElement
 from app.errors import DomainError, ErrorCode
 
 MAX_ORDER_KEYS = 5
-
-
-class Direction(StrEnum):
-    ASC = "asc"
-    DESC = "desc"
 
 
 class OrderKey(Protocol):
@@ -38,7 +32,7 @@ def order_clauses(
     if keys:
         for key in keys:
             expr = columns[key.field]
-            descending = str(getattr(key.direction, "value", key.direction)).lower() == "desc"
+            descending = getattr(key.direction, "value", key.direction) == "desc"
             clauses.append((expr.desc() if descending else expr.asc()).nulls_last())
     else:
         clauses.extend(default)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Enum as SAEnum
 
@@ -29,7 +28,3 @@ def str_enum(enum_cls: type[StrEnum], name: str) -> SAEnum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-def enum_values(enum_cls: type[StrEnum]) -> list[Any]:
-    return [member.value for member in enum_cls]

@@ -57,7 +57,8 @@ class Citation(Timestamped, Base):
     )
     subject_type: Mapped[SubjectType] = mapped_column(str_enum(SubjectType, "subject_type"))
     subject_id: Mapped[int] = mapped_column(Integer)
-    # Which attribute of the subject the citation supports, e.g. "pledged"; null: the record.
+    # Which field of the subject the citation supports, named as in the GraphQL API
+    # ("pledged", "plannedEnd", "governance.lead"); null: the record as a whole.
     field: Mapped[str | None] = mapped_column(String(64))
     quote: Mapped[str] = mapped_column(Text)
     # The quote's meaning in English, when the source is in another language.
