@@ -120,3 +120,21 @@ async def test_every_client_mistake_has_a_code(
 ) -> None:
     error = await client.error(query, variables)
     assert error["extensions"]["code"] == code
+
+
+async def test_a_repeated_operation_hits_the_parser_and_validation_caches(
+    client: GraphQLClient,
+) -> None:
+    # given: every limit on (depth, aliases, tokens, cost)
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from app.graphql.limits import CACHE_SIZE, _parse
+
+    query = "query($n: Int) { initiatives(first: $n) { totalCount } }"
+    await client.data(query, {"n": 1})
+    parsed, validated = _parse.cache_info().hits, _get_validate_cache(CACHE_SIZE).cache_info().hits
+    # when: the same operation with other variables
+    await client.data(query, {"n": 2})
+    # then: neither parsed nor validated again
+    assert _parse.cache_info().hits == parsed + 1
+    assert _get_validate_cache(CACHE_SIZE).cache_info().hits == validated + 1

@@ -4,14 +4,21 @@ The cost of an operation is how many objects it could return at most: each
 connection multiplies what it contains by its page size (`first`/`last`, from the
 literal or the variable, else the default page size). An operation over budget is
 refused before any SQL runs, with the estimate and the limit in the error.
+
+Depth and aliases are validation rules, built once per schema so that repeated
+operations hit the parser and validation caches; the cost depends on the variables,
+so it is checked after validation, just before execution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -21,29 +28,60 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
     VariableNode,
     get_named_type,
+    parse,
 )
-from graphql.validation import ValidationRule
+from graphql import (
+    ExecutionResult as GraphQLExecutionResult,
+)
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from app.config import Settings
 
+CACHE_SIZE = 256
+
 
 def limit_extensions(settings: Settings) -> list[Any]:
-    """Factories: strawberry builds a fresh extension for every operation."""
+    """Factories: strawberry builds fresh extensions for every operation, around rules
+    and caches that are built once."""
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        CachedParser,
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCostLimiter(settings),
     ]
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParser(SchemaExtension):
+    """Parses each distinct operation once. Unlike strawberry's ParserCache, a syntax
+    error is left to strawberry's own parsing, which reports it as an ordinary error."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            with suppress(GraphQLError):
+                context.graphql_document = _parse(
+                    context.query, context.parse_options.get("max_tokens")
+                )
+        yield
 
 
 class QueryCostLimiter(SchemaExtension):
@@ -52,32 +90,30 @@ class QueryCostLimiter(SchemaExtension):
         self.default_size = settings.default_page_size
         self.max_size = settings.max_page_size
 
-    def on_operation(self) -> Iterator[None]:
-        variables = dict(self.execution_context.variables or {})
-        limiter = self
-
-        class CostRule(ValidationRule):
-            def __init__(self, context: ValidationContext) -> None:
-                super().__init__(context)
-                cost = limiter.estimate(context.schema, context.document.definitions, variables)
-                if cost > limiter.budget:
-                    context.report_error(
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.result is None:
+            cost = self.estimate(
+                context.schema._schema, document.definitions, context.variables or {}
+            )
+            if cost > self.budget:
+                # A result set before execution means strawberry does not execute.
+                context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
                         GraphQLError(
                             f"This operation could return up to {cost} objects; the limit is "
-                            f"{limiter.budget}. Ask for smaller pages (first/last) or fewer "
+                            f"{self.budget}. Ask for smaller pages (first/last) or fewer "
                             "nested lists.",
                             extensions={
                                 "code": "QUERY_TOO_COSTLY",
                                 "cost": cost,
-                                "limit": limiter.budget,
+                                "limit": self.budget,
                             },
                         )
-                    )
-
-        self.execution_context.validation_rules = (
-            *self.execution_context.validation_rules,
-            CostRule,
-        )
+                    ],
+                )
         yield
 
     def estimate(
