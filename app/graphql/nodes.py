@@ -187,17 +187,31 @@ class Participation(Record):
         return Initiative.from_row(await _load(info, m.Initiative, self._row.initiative_id))
 
 
+@strawberry.interface(
+    description="A record with an amount of money and the value date that converts it."
+)
+class Amounted(Record):
+    _row: strawberry.Private[Any]
+    value_date: date = strawberry.field(description="The date whose rate converts the amount.")
+
+    @strawberry.field(description="The amount in its own currency (signed for transactions).")
+    def amount(self) -> Money:
+        return Money(amount=self._row.amount, currency=self._row.currency)
+
+    @strawberry.field(description="The amount converted at the rate valid on its value date.")
+    async def amount_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
+        return await convert_money(info, self.amount(), currency, self.value_date)
+
+
 @strawberry.type(
     description="A flow of money: commitment, disbursement, expenditure, incoming funds, ... "
     "Signed: a reduction is negative."
 )
-class Transaction(Record):
-    _row: strawberry.Private[m.Transaction]
+class Transaction(Amounted):
     type: TransactionType
     transaction_date: date = strawberry.field(
         name="date", description="When the transaction took place."
     )
-    value_date: date = strawberry.field(description="The date whose rate converts the amount.")
     description: str | None
 
     @classmethod
@@ -210,14 +224,6 @@ class Transaction(Record):
             value_date=row.value_date,
             description=row.description,
         )
-
-    @strawberry.field(description="The signed amount in its own currency.")
-    def amount(self) -> Money:
-        return Money(amount=self._row.amount, currency=self._row.currency)
-
-    @strawberry.field(description="The amount converted at the rate valid on its value date.")
-    async def amount_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
-        return await convert_money(info, self.amount(), currency, self._row.value_date)
 
     @strawberry.field
     async def initiative(self, info: strawberry.Info) -> Initiative:
@@ -245,14 +251,12 @@ class Transaction(Record):
     description="Money budgeted for one initiative and period. A REVISED line replaces the "
     "ORIGINAL of its period (it holds the new total)."
 )
-class BudgetLine(Record):
-    _row: strawberry.Private[m.BudgetLine]
+class BudgetLine(Amounted):
     period_start: date
     period_end: date
     type: BudgetType
     status: BudgetStatus
     category: str | None
-    value_date: date = strawberry.field(description="The date whose rate converts the amount.")
     description: str | None
 
     @classmethod
@@ -268,14 +272,6 @@ class BudgetLine(Record):
             value_date=row.value_date,
             description=row.description,
         )
-
-    @strawberry.field(description="The budgeted amount in its own currency.")
-    def amount(self) -> Money:
-        return Money(amount=self._row.amount, currency=self._row.currency)
-
-    @strawberry.field(description="The amount converted at the rate valid on its value date.")
-    async def amount_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
-        return await convert_money(info, self.amount(), currency, self._row.value_date)
 
     @strawberry.field
     async def initiative(self, info: strawberry.Info) -> Initiative:
