@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.demo.loader import load_demo, read_demo
-from app.graphql.nodes import NODE_TYPES
+from app.graphql.types import NODE_TYPES
 from app.graphql.schema import schema
 from tests.conftest import Database, GraphQLClient
 

@@ -20,7 +20,8 @@ from app.graphql.inputs import (
     SourceDocumentFilter,
     TransactionFilter,
 )
-from app.graphql.nodes import (
+from app.graphql.relay import Node, connection
+from app.graphql.types import (
     NODE_TYPES,
     BeneficiaryFigure,
     BeneficiaryFigureOrder,
@@ -43,7 +44,6 @@ from app.graphql.nodes import (
     Transaction,
     TransactionOrder,
 )
-from app.graphql.relay import Node, connection
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 

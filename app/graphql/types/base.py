@@ -1,0 +1,67 @@
+"""What every object type shares: the Record interface, the node registry, order inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import strawberry
+
+from app.graphql.inputs import OrderDirection
+from app.graphql.relay import Listing, Node
+
+T = TypeVar("T")
+
+# GraphQL type name → (model, object type): for `node(id:)` and references by name.
+NODE_TYPES: dict[str, tuple[type[Any], Any]] = {}
+
+
+def register(model: type[Any]) -> Callable[[T], T]:
+    """Record an object type as the node type of `model`."""
+
+    def add(cls: T) -> T:
+        NODE_TYPES[cls.__strawberry_definition__.name] = (model, cls)  # type: ignore[attr-defined]
+        return cls
+
+    return add
+
+
+async def load_node(info: strawberry.Info, type_name: str, pk: int | None) -> Any:
+    """The object of `type_name` with key `pk` (None when there is none), via its loader."""
+    if pk is None:
+        return None
+    model, node_type = NODE_TYPES[type_name]
+    row = await info.context.loaders.by_id(model).load(pk)
+    return node_type.from_row(row) if row is not None else None
+
+
+def db_id_of(root: Any) -> int:
+    """The parent key of lists nested under an object."""
+    return int(root.db_id)
+
+
+@strawberry.interface(description="A stored record, with when it was created and last changed.")
+class Record(Node):
+    created_at: datetime = strawberry.field(description="When the record was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When the record last changed (UTC).")
+
+
+def stamps(row: Any) -> dict[str, Any]:
+    return {"db_id": row.id, "created_at": row.created_at, "updated_at": row.updated_at}
+
+
+def order_input(type_name: str, listing: Listing) -> Any:
+    """`<Type>Order { field, direction }` with the keys the listing can sort by."""
+    fields = StrEnum(  # type: ignore[misc]
+        f"{type_name}OrderField", {name.upper(): name for name in listing.order_columns}
+    )
+    strawberry.enum(fields, description=f"What lists of {type_name} can be sorted by.")
+    namespace = {
+        "__annotations__": {"field": fields, "direction": OrderDirection},
+        "direction": OrderDirection.ASC,
+    }
+    return strawberry.input(
+        type(f"{type_name}Order", (), namespace), description=f"One sort key for {type_name} lists."
+    )

@@ -1,0 +1,64 @@
+"""Beneficiary figures: an initiative's target and reach for one group."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.types.base import Record, load_node, order_input, register, stamps
+from app.graphql.types.evidence import cited_sources
+from app.models import FigureQualifier, SubjectType
+
+if TYPE_CHECKING:
+    from app.graphql.types.beneficiary_groups import BeneficiaryGroup
+    from app.graphql.types.initiatives import Initiative
+
+BeneficiaryFigureOrder = order_input("BeneficiaryFigure", L.BENEFICIARY_FIGURES)
+
+
+@register(m.BeneficiaryFigure)
+@strawberry.type(
+    description="An initiative's target and reach for one beneficiary group, in one unit."
+)
+class BeneficiaryFigure(Record):
+    _row: strawberry.Private[m.BeneficiaryFigure]
+    unit: str = strawberry.field(description='What is counted, e.g. "people employed".')
+    target: Decimal | None = strawberry.field(description="Null when no target is stated.")
+    target_date: date | None
+    reached: Decimal | None = strawberry.field(description="Null when no reach is reported.")
+    reached_qualifier: FigureQualifier = strawberry.field(
+        description='How `reached` relates to the truth, e.g. MORE_THAN for "more than 10,000".'
+    )
+    reached_as_of: date | None
+
+    @classmethod
+    def from_row(cls, row: m.BeneficiaryFigure) -> BeneficiaryFigure:
+        return cls(
+            **stamps(row),
+            _row=row,
+            unit=row.unit,
+            target=row.target_value,
+            target_date=row.target_date,
+            reached=row.reached_value,
+            reached_qualifier=row.reached_qualifier,
+            reached_as_of=row.reached_as_of,
+        )
+
+    @strawberry.field
+    async def group(
+        self, info: strawberry.Info
+    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
+        return await load_node(info, "BeneficiaryGroup", self._row.group_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def initiative(
+        self, info: strawberry.Info
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+
+    sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)

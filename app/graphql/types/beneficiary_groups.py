@@ -1,0 +1,47 @@
+"""Beneficiary groups: the people initiatives serve."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import BeneficiaryFigureFilter, InitiativeFilter
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, order_input, register, stamps
+from app.graphql.types.beneficiaries import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.types.evidence import cited_sources
+from app.graphql.types.initiatives import Initiative, InitiativeOrder
+from app.models import SubjectType
+
+BeneficiaryGroupOrder = order_input("BeneficiaryGroup", L.BENEFICIARY_GROUPS)
+
+
+@register(m.BeneficiaryGroup)
+@strawberry.type(description="A group of people an initiative serves.")
+class BeneficiaryGroup(Record):
+    code: str
+    name: str
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: m.BeneficiaryGroup) -> BeneficiaryGroup:
+        return cls(**stamps(row), code=row.code, name=row.name, description=row.description)
+
+    figures = connection(
+        L.FIGURES_OF_GROUP,
+        BeneficiaryFigure,
+        BeneficiaryFigureFilter,
+        BeneficiaryFigureOrder,
+        description="Targets and reach for this group, per initiative.",
+        parent_key=db_id_of,
+    )
+    initiatives = connection(
+        L.INITIATIVES_OF_GROUP,
+        Initiative,
+        InitiativeFilter,
+        InitiativeOrder,
+        description="Initiatives serving this group.",
+        parent_key=db_id_of,
+    )
+    sources = cited_sources(SubjectType.BENEFICIARY_GROUP)

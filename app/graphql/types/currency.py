@@ -1,0 +1,48 @@
+"""Exchange rates, each with its date and source."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.types.base import Record, load_node, order_input, register, stamps
+from app.graphql.types.evidence import SourceDocument, cited_sources
+from app.models import SubjectType
+
+ExchangeRateOrder = order_input("ExchangeRate", L.EXCHANGE_RATES)
+
+
+@register(m.ExchangeRate)
+@strawberry.type(description="`1 base = rate quote`, valid from `rateDate` until the next one.")
+class ExchangeRate(Record):
+    _document_id: strawberry.Private[int | None]
+    base: str
+    quote: str
+    rate: Decimal
+    rate_date: date
+    source: str = strawberry.field(description="Who states the rate, in words.")
+
+    @classmethod
+    def from_row(cls, row: m.ExchangeRate) -> ExchangeRate:
+        return cls(
+            **stamps(row),
+            _document_id=row.source_document_id,
+            base=row.base,
+            quote=row.quote,
+            rate=row.rate,
+            rate_date=row.rate_date,
+            source=row.source,
+        )
+
+    @strawberry.field(description="The document that states the rate, if any.")
+    async def source_document(self, info: strawberry.Info) -> SourceDocument | None:
+        return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
+
+    sources = cited_sources(SubjectType.EXCHANGE_RATE)
+
+
+# Global-id type name → (model, node type), for `node(id:)`.

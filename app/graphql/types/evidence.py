@@ -1,0 +1,99 @@
+"""Evidence: source documents and the citations that tie figures to their words."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import CitationFilter
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
+from app.models import SubjectType
+
+CitationOrder = order_input("Citation", L.CITATIONS)
+SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
+
+
+@register(m.Citation)
+@strawberry.type(
+    description="The words of a source that one fact rests on. An estimate is flagged."
+)
+class Citation(Record):
+    _document_id: strawberry.Private[int]
+    subject_type: SubjectType
+    field: str | None = strawberry.field(
+        description="The field of the subject it supports, as named in this API (e.g. "
+        "`plannedEnd`, `governance.lead`); null: the record as a whole."
+    )
+    quote: str = strawberry.field(description="The source's own words, verbatim.")
+    translation: str | None = strawberry.field(description="The quote in English.")
+    is_estimate: bool = strawberry.field(
+        description="True when the value is derived or illustrative, not stated by the source."
+    )
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: m.Citation) -> Citation:
+        return cls(
+            **stamps(row),
+            _document_id=row.source_document_id,
+            subject_type=row.subject_type,
+            field=row.field,
+            quote=row.quote,
+            translation=row.translation,
+            is_estimate=row.is_estimate,
+            note=row.note,
+        )
+
+    @strawberry.field(description="The document quoted.")
+    async def document(self, info: strawberry.Info) -> SourceDocument:
+        return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
+
+
+def cited_sources(subject: SubjectType) -> Any:
+    return connection(
+        L.citations_of(subject),
+        Citation,
+        CitationFilter,
+        CitationOrder,
+        description="The evidence for this record: the source words behind each fact.",
+        parent_key=db_id_of,
+    )
+
+
+@register(m.SourceDocument)
+@strawberry.type(description="A source document: the evidence behind figures.")
+class SourceDocument(Record):
+    ref: str
+    title: str
+    url: str | None
+    publisher: str | None
+    published_on: date | None
+    language: str | None = strawberry.field(description="BCP 47 tag of the text's language.")
+    category: str | None
+
+    @classmethod
+    def from_row(cls, row: m.SourceDocument) -> SourceDocument:
+        return cls(
+            **stamps(row),
+            ref=row.ref,
+            title=row.title,
+            url=row.url,
+            publisher=row.publisher,
+            published_on=row.published_on,
+            language=row.language,
+            category=row.category,
+        )
+
+    citations = connection(
+        L.CITATIONS_OF_DOCUMENT,
+        Citation,
+        CitationFilter,
+        CitationOrder,
+        description="Every fact that cites this document.",
+        parent_key=db_id_of,
+    )

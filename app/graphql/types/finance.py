@@ -1,0 +1,132 @@
+"""Money records: budget lines and transactions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import TransactionFilter
+from app.graphql.money import ConvertedMoney, Money, convert_money
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.types.evidence import cited_sources
+from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
+
+if TYPE_CHECKING:
+    from app.graphql.types.initiatives import Initiative
+    from app.graphql.types.organizations import Organization
+
+TransactionOrder = order_input("Transaction", L.TRANSACTIONS)
+BudgetLineOrder = order_input("BudgetLine", L.BUDGET_LINES)
+
+
+@strawberry.interface(
+    description="A record with an amount of money and the value date that converts it."
+)
+class Amounted(Record):
+    _row: strawberry.Private[Any]
+    value_date: date = strawberry.field(description="The date whose rate converts the amount.")
+
+    @strawberry.field(description="The amount in its own currency (signed for transactions).")
+    def amount(self) -> Money:
+        return Money(amount=self._row.amount, currency=self._row.currency)
+
+    @strawberry.field(description="The amount converted at the rate valid on its value date.")
+    async def amount_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
+        return await convert_money(info, self.amount(), currency, self.value_date)
+
+
+@register(m.Transaction)
+@strawberry.type(
+    description="A flow of money: commitment, disbursement, expenditure, incoming funds, ... "
+    "Signed: a reduction is negative."
+)
+class Transaction(Amounted):
+    type: TransactionType
+    transaction_date: date = strawberry.field(
+        name="date", description="When the transaction took place."
+    )
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: m.Transaction) -> Transaction:
+        return cls(
+            **stamps(row),
+            _row=row,
+            type=row.type,
+            transaction_date=row.transaction_date,
+            value_date=row.value_date,
+            description=row.description,
+        )
+
+    @strawberry.field
+    async def initiative(
+        self, info: strawberry.Info
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The budget line the transaction is booked against, if any.")
+    async def budget_line(self, info: strawberry.Info) -> BudgetLine | None:
+        return await load_node(info, "BudgetLine", self._row.budget_line_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Who the money came from.")
+    async def provider(
+        self, info: strawberry.Info
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
+        return await load_node(info, "Organization", self._row.provider_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Who the money went to.")
+    async def receiver(
+        self, info: strawberry.Info
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
+        return await load_node(info, "Organization", self._row.receiver_id)  # type: ignore[no-any-return]
+
+    sources = cited_sources(SubjectType.TRANSACTION)
+
+
+@register(m.BudgetLine)
+@strawberry.type(
+    description="Money budgeted for one initiative and period. A REVISED line replaces the "
+    "ORIGINAL of its period (it holds the new total)."
+)
+class BudgetLine(Amounted):
+    period_start: date
+    period_end: date
+    type: BudgetType
+    status: BudgetStatus
+    category: str | None
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: m.BudgetLine) -> BudgetLine:
+        return cls(
+            **stamps(row),
+            _row=row,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            type=row.type,
+            status=row.status,
+            category=row.category,
+            value_date=row.value_date,
+            description=row.description,
+        )
+
+    @strawberry.field
+    async def initiative(
+        self, info: strawberry.Info
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+
+    transactions = connection(
+        L.TRANSACTIONS_OF_BUDGET_LINE,
+        Transaction,
+        TransactionFilter,
+        TransactionOrder,
+        description="Transactions booked against this budget line.",
+        parent_key=db_id_of,
+    )
+    sources = cited_sources(SubjectType.BUDGET_LINE)

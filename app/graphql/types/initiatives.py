@@ -1,0 +1,148 @@
+"""Initiatives and the organisations taking part in them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import (
+    BeneficiaryFigureFilter,
+    BudgetLineFilter,
+    MilestoneFilter,
+    ParticipationFilter,
+    TransactionFilter,
+)
+from app.graphql.money import Money
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.types.beneficiaries import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.types.evidence import cited_sources
+from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
+from app.graphql.types.timelines import Milestone, MilestoneOrder
+from app.models import InitiativeStatus, ParticipationRole, SubjectType
+
+if TYPE_CHECKING:
+    from app.graphql.types.organizations import Organization
+    from app.graphql.types.programs import Program
+
+ParticipationOrder = order_input("Participation", L.PARTICIPATIONS)
+InitiativeOrder = order_input("Initiative", L.INITIATIVES)
+
+
+@register(m.Participation)
+@strawberry.type(description="An organisation's role in an initiative.")
+class Participation(Record):
+    _row: strawberry.Private[m.Participation]
+    role: ParticipationRole
+
+    @classmethod
+    def from_row(cls, row: m.Participation) -> Participation:
+        return cls(**stamps(row), _row=row, role=row.role)
+
+    @strawberry.field
+    async def organization(
+        self, info: strawberry.Info
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
+        return await load_node(info, "Organization", self._row.organization_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def initiative(self, info: strawberry.Info) -> Initiative:
+        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+
+
+@register(m.Initiative)
+@strawberry.type(description="One initiative of a programme (an IATI activity).")
+class Initiative(Record):
+    _program_id: strawberry.Private[int]
+    code: str = strawberry.field(description="Stable identifier; never changes once published.")
+    position: int = strawberry.field(description="The initiative's number in its programme.")
+    title: str
+    summary: str | None
+    focus_area: str | None
+    status: InitiativeStatus
+    planned_start: date | None
+    actual_start: date | None
+    planned_end: date | None
+    actual_end: date | None
+    region: str | None = strawberry.field(
+        description="ISO 3166-1 country or ISO 3166-2 subdivision, e.g. CN or CN-ZJ."
+    )
+
+    @classmethod
+    def from_row(cls, row: m.Initiative) -> Initiative:
+        return cls(
+            **stamps(row),
+            _program_id=row.program_id,
+            code=row.code,
+            position=row.position,
+            title=row.title,
+            summary=row.summary,
+            focus_area=row.focus_area,
+            status=row.status,
+            planned_start=row.planned_start,
+            actual_start=row.actual_start,
+            planned_end=row.planned_end,
+            actual_end=row.actual_end,
+            region=row.region,
+        )
+
+    @strawberry.field
+    async def program(
+        self, info: strawberry.Info
+    ) -> Annotated[Program, strawberry.lazy("app.graphql.types.programs")]:
+        return await load_node(info, "Program", self._program_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Current budget: per period the revised budget where one exists, else the "
+        "original, summed over its lines, in the programme's currency (other currencies are "
+        "converted at their value date's rate)."
+    )
+    async def budget(self, info: strawberry.Info) -> Money:
+        total = await info.context.loaders.budget_by_initiative.load(self.db_id)
+        return Money(amount=total.amount, currency=total.currency)
+
+    budget_lines = connection(
+        L.BUDGET_LINES_OF_INITIATIVE,
+        BudgetLine,
+        BudgetLineFilter,
+        BudgetLineOrder,
+        description="The initiative's budget lines, original and revised.",
+        parent_key=db_id_of,
+    )
+    transactions = connection(
+        L.TRANSACTIONS_OF_INITIATIVE,
+        Transaction,
+        TransactionFilter,
+        TransactionOrder,
+        description="The initiative's transactions.",
+        parent_key=db_id_of,
+    )
+    milestones = connection(
+        L.MILESTONES_OF_INITIATIVE,
+        Milestone,
+        MilestoneFilter,
+        MilestoneOrder,
+        description="The initiative's milestones.",
+        parent_key=db_id_of,
+    )
+    beneficiaries = connection(
+        L.FIGURES_OF_INITIATIVE,
+        BeneficiaryFigure,
+        BeneficiaryFigureFilter,
+        BeneficiaryFigureOrder,
+        description="Who the initiative serves: per beneficiary group, target and reach.",
+        parent_key=db_id_of,
+    )
+    participants = connection(
+        L.PARTICIPATIONS_OF_INITIATIVE,
+        Participation,
+        ParticipationFilter,
+        ParticipationOrder,
+        description="Organisations taking part, with their roles.",
+        parent_key=db_id_of,
+    )
+    sources = cited_sources(SubjectType.INITIATIVE)

@@ -1,0 +1,56 @@
+"""Organisations: sponsors, funders and partners."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import ParticipationFilter, ProgramFilter
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, order_input, register, stamps
+from app.graphql.types.evidence import cited_sources
+from app.graphql.types.initiatives import Participation, ParticipationOrder
+from app.graphql.types.programs import Program, ProgramOrder
+from app.models import OrganizationKind, SubjectType
+
+OrganizationOrder = order_input("Organization", L.ORGANIZATIONS)
+
+
+@register(m.Organization)
+@strawberry.type(description="An organisation: a sponsor, funder or implementing partner.")
+class Organization(Record):
+    ref: str = strawberry.field(description="Stable reference of the organisation.")
+    name: str
+    kind: OrganizationKind
+    headquarters: str | None
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: m.Organization) -> Organization:
+        return cls(
+            **stamps(row),
+            ref=row.ref,
+            name=row.name,
+            kind=row.kind,
+            headquarters=row.headquarters,
+            description=row.description,
+        )
+
+    participations = connection(
+        L.PARTICIPATIONS_OF_ORGANIZATION,
+        Participation,
+        ParticipationFilter,
+        ParticipationOrder,
+        description="The initiatives this organisation takes part in, with its roles.",
+        parent_key=db_id_of,
+    )
+    sponsored_programs = connection(
+        L.PROGRAMS_OF_SPONSOR,
+        Program,
+        ProgramFilter,
+        ProgramOrder,
+        description="The pledges this organisation made.",
+        parent_key=db_id_of,
+    )
+    sources = cited_sources(SubjectType.ORGANIZATION)

@@ -1,0 +1,95 @@
+"""Programmes: the pledges themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.inputs import InitiativeFilter
+from app.graphql.money import ConvertedMoney, Money, convert_money
+from app.graphql.relay import connection
+from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.types.evidence import cited_sources
+from app.graphql.types.initiatives import Initiative, InitiativeOrder
+from app.models import SubjectType
+
+if TYPE_CHECKING:
+    from app.graphql.types.organizations import Organization
+
+ProgramOrder = order_input("Program", L.PROGRAMS)
+
+
+@strawberry.type(description="Who governs a programme.")
+class Governance:
+    body: str | None = strawberry.field(description="The governing body, e.g. a task force.")
+    lead: str | None = strawberry.field(description="Who leads it.")
+
+
+@register(m.Program)
+@strawberry.type(description="A pledge: money promised for a set of initiatives by a deadline.")
+class Program(Record):
+    _row: strawberry.Private[m.Program]
+    ref: str
+    name: str
+    summary: str | None
+    announced_on: date | None
+    deadline: date | None = strawberry.field(description="When every initiative is due.")
+    governance: Governance
+
+    @classmethod
+    def from_row(cls, row: m.Program) -> Program:
+        return cls(
+            **stamps(row),
+            _row=row,
+            ref=row.ref,
+            name=row.name,
+            summary=row.summary,
+            announced_on=row.announced_on,
+            deadline=row.deadline,
+            governance=Governance(body=row.governance_body, lead=row.governance_lead),
+        )
+
+    @strawberry.field(description="The organisation that made the pledge.")
+    async def sponsor(
+        self, info: strawberry.Info
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
+        return await load_node(info, "Organization", self._row.sponsor_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The amount pledged, in the pledge's own currency.")
+    def pledged(self) -> Money:
+        return Money(amount=self._row.pledged_amount, currency=self._row.pledged_currency)
+
+    @strawberry.field(
+        description="The pledged amount converted at the rate valid on the announcement date."
+    )
+    async def pledged_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
+        on = self._row.announced_on or datetime.now(UTC).date()
+        return await convert_money(info, self.pledged(), currency, on)
+
+    @strawberry.field(
+        description="Sum of the initiatives' current budgets, in the pledge's currency."
+    )
+    async def allocated(self, info: strawberry.Info) -> Money:
+        total = await info.context.loaders.budget_by_program.load(self.db_id)
+        return Money(amount=total.amount, currency=total.currency)
+
+    @strawberry.field(description="Pledged minus allocated: not yet given to any initiative.")
+    async def unallocated(self, info: strawberry.Info) -> Money:
+        allocated = await self.allocated(info)
+        return Money(
+            amount=self._row.pledged_amount - allocated.amount, currency=allocated.currency
+        )
+
+    initiatives = connection(
+        L.INITIATIVES_OF_PROGRAM,
+        Initiative,
+        InitiativeFilter,
+        InitiativeOrder,
+        description="The programme's initiatives.",
+        parent_key=db_id_of,
+    )
+    sources = cited_sources(SubjectType.PROGRAM)

@@ -1,0 +1,52 @@
+"""Milestones: planned, forecast and actual dates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app import models as m
+from app.graphql import listings as L
+from app.graphql.types.base import Record, load_node, order_input, register, stamps
+from app.graphql.types.evidence import cited_sources
+from app.models import MilestoneStatus, SubjectType
+
+if TYPE_CHECKING:
+    from app.graphql.types.initiatives import Initiative
+
+MilestoneOrder = order_input("Milestone", L.MILESTONES)
+
+
+@register(m.Milestone)
+@strawberry.type(description="A dated step of an initiative: planned, forecast and actual dates.")
+class Milestone(Record):
+    _initiative_id: strawberry.Private[int]
+    title: str
+    description: str | None
+    planned_date: date | None = strawberry.field(description="Null when no date is known yet.")
+    forecast_date: date | None
+    actual_date: date | None
+    status: MilestoneStatus
+
+    @classmethod
+    def from_row(cls, row: m.Milestone) -> Milestone:
+        return cls(
+            **stamps(row),
+            _initiative_id=row.initiative_id,
+            title=row.title,
+            description=row.description,
+            planned_date=row.planned_date,
+            forecast_date=row.forecast_date,
+            actual_date=row.actual_date,
+            status=row.status,
+        )
+
+    @strawberry.field
+    async def initiative(
+        self, info: strawberry.Info
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+        return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]
+
+    sources = cited_sources(SubjectType.MILESTONE)
