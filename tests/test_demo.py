@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.demo.loader import load_demo, read_demo
-from app.graphql.types import NODE_TYPES
 from app.graphql.schema import schema
+from app.graphql.types import NODE_TYPES
 from tests.conftest import Database, GraphQLClient
 
 PROGRAM = """

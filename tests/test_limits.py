@@ -138,3 +138,15 @@ async def test_a_repeated_operation_hits_the_parser_and_validation_caches(
     # then: neither parsed nor validated again
     assert _parse.cache_info().hits == parsed + 1
     assert _get_validate_cache(CACHE_SIZE).cache_info().hits == validated + 1
+
+
+async def test_a_variable_default_counts_toward_the_cost(client: GraphQLClient) -> None:
+    # given: the page size hides in the operation's default, not in the variables sent
+    query = """query($n: Int = 500) { initiatives(first: $n) { nodes {
+      budgetLines(first: $n) { nodes { transactions(first: $n) { nodes { type } } } } } } }"""
+    # when
+    error = await client.error(query)
+    # then
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    # 500 is capped at the maximum page size (100 here): 100 * (1 + 100 * (1 + 100))
+    assert error["extensions"]["cost"] == 1010100

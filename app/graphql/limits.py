@@ -136,6 +136,7 @@ class _Estimate:
         self.schema = schema
         self.definitions = definitions
         self.variables = variables
+        self.defaults: dict[str, Any] = {}
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -146,6 +147,11 @@ class _Estimate:
             if isinstance(definition, OperationDefinitionNode):
                 root = self.schema.get_root_type(definition.operation)
                 if root is not None:
+                    self.defaults = {
+                        d.variable.name.value: d.default_value
+                        for d in definition.variable_definitions or ()
+                        if d.default_value is not None
+                    }
                     costs.append(self.selections(definition.selection_set, root, 0))
         return max(costs)
 
@@ -190,7 +196,15 @@ class _Estimate:
             if isinstance(value, IntValueNode):
                 return max(0, min(int(value.value), self.limiter.max_size))
             if isinstance(value, VariableNode):
-                given = self.variables.get(value.name.value)
-                if isinstance(given, int):
-                    return max(0, min(given, self.limiter.max_size))
+                name = value.name.value
+                if name in self.variables:  # sent by the client (null: the default size)
+                    given = self.variables[name]
+                    if isinstance(given, int):
+                        return max(0, min(given, self.limiter.max_size))
+                    return self.limiter.default_size
+                default = self.defaults.get(name)  # the operation's own default
+                if isinstance(default, IntValueNode):
+                    return max(0, min(int(default.value), self.limiter.max_size))
+                if default is not None:  # anything else: assume the worst
+                    return self.limiter.max_size
         return self.limiter.default_size
