@@ -239,3 +239,37 @@ async def test_of_revisions_on_the_same_date_only_the_last_recorded_counts(
     # then: the revision holds the new total; it is not added to the one before
     assert data["initiatives"]["nodes"][0]["budget"]["amount"] == "160.00"
     assert data["program"]["allocated"]["amount"] == "160.00"
+
+
+async def test_converted_budgets_add_up_to_the_cent_at_every_level(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: lines of USD 0.01, each 0.0645... CNY, which rounds to 0.06
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for code in ("D", "E"):
+            initiative = await f.initiative(session, program, code=code)
+            for month in (1, 2):
+                await f.budget_line(
+                    session,
+                    initiative,
+                    amount=Decimal("0.01"),
+                    currency="USD",
+                    period_start=date(2022, month, 1),
+                    period_end=date(2022, month, 28),
+                )
+        await f.exchange_rate(session, rate=Decimal("0.155"), rate_date=date(2021, 1, 1))
+    # when
+    data = await client.data(
+        """{ program { allocated { amount } }
+             initiatives { nodes { budget { amount }
+               budgetLines { nodes { amountIn(currency: "CNY") { amount } } } } } }"""
+    )
+    # then: lines → initiatives → programme, each the sum of the figures below it
+    initiatives = data["initiatives"]["nodes"]
+    for initiative in initiatives:
+        lines = [Decimal(n["amountIn"]["amount"]) for n in initiative["budgetLines"]["nodes"]]
+        assert lines == [Decimal("0.06"), Decimal("0.06")]
+        assert Decimal(initiative["budget"]["amount"]) == sum(lines)
+    total = sum(Decimal(i["budget"]["amount"]) for i in initiatives)
+    assert Decimal(data["program"]["allocated"]["amount"]) == total == Decimal("0.24")

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
@@ -63,6 +63,11 @@ async def current_budget_by_program(
 async def _current_budget(
     session: AsyncSession, owner: InstrumentedAttribute[int], owner_ids: Sequence[int]
 ) -> list[BudgetGroup]:
+    # Lines in the target currency are summed exactly; a line in another currency stays
+    # a group of its own, so it is converted and rounded to the cent once, as the line
+    # itself shows it — an initiative's budget is the sum of its lines' figures, and a
+    # programme's the sum of its initiatives'.
+    foreign_line = case((BudgetLine.currency != Program.pledged_currency, BudgetLine.id))
     stmt = (
         select(
             owner,
@@ -78,6 +83,12 @@ async def _current_budget(
             and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
         )
         .where(owner.in_(owner_ids))
-        .group_by(owner, Program.pledged_currency, BudgetLine.currency, BudgetLine.value_date)
+        .group_by(
+            owner,
+            Program.pledged_currency,
+            BudgetLine.currency,
+            BudgetLine.value_date,
+            foreign_line,
+        )
     )
     return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]
