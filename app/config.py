@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     sql_echo: bool = False
 
     # Relay pagination: the page size when a client gives none, and the cap.
-    default_page_size: int = Field(default=50, ge=1, le=1000)
+    default_page_size: int = Field(default=20, ge=1, le=1000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)
     # Filters nest (and/or/not, across relations); deeper trees are refused.
     max_filter_depth: int = Field(default=8, ge=1, le=64)
@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     max_filter_terms: int = Field(default=2000, ge=1, le=30_000)
 
     # Limits every operation meets before it runs (see app/graphql/limits.py).
-    max_query_depth: int = Field(default=12, ge=1, le=100)
+    # Each Relay list takes three levels (list, edges, node); the cost budget bounds the work.
+    max_query_depth: int = Field(default=24, ge=1, le=100)
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
     # The most objects an operation could return, estimated from its page sizes.

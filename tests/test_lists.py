@@ -1291,3 +1291,12 @@ async def test_contains_ignores_case_beyond_ascii_on_every_backend(
     # then
     assert data["a"]["totalCount"] == 1
     assert data["b"]["totalCount"] == 0
+
+
+async def test_a_bad_currency_in_a_filter_names_where_it_was_written(
+    client: GraphQLClient,
+) -> None:
+    error = await client.error(
+        '{ budgetLines(filter: {currency: {in: ["CNY", "RMB"]}}) { totalCount } }'
+    )
+    assert error["extensions"] == {"code": "INVALID_CURRENCY", "field": "filter.currency.in"}

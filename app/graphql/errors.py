@@ -74,7 +74,18 @@ def _rebuild(
     )
 
 
+# Strawberry's limiters report plain validation errors; these give each its own code.
+_LIMIT_CODES = (
+    ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
+    ("aliases found", "TOO_MANY_ALIASES"),
+    ("Document contains more than", "TOO_MANY_TOKENS"),
+)
+
+
 def _client_error_code(error: GraphQLError) -> str:
+    for phrase, code in _LIMIT_CODES:
+        if phrase in error.message:
+            return code
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if error.message.startswith("Variable '$") or error.path is not None:

@@ -43,7 +43,7 @@ def _has_some(fk: Any, parent_pk: Any, spec: Any) -> Relation:
 
 def _cur(expr: Any) -> Column:
     """A currency column: codes in filters are checked against ISO 4217."""
-    return Column(expr, convert=parse_currency)
+    return Column(expr, convert=lambda code, where: parse_currency(code, field=where))
 
 
 def organization_filters() -> FilterSpec:

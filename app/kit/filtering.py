@@ -36,8 +36,9 @@ class Column:
 
     expr: Any
     id_type: str | None = None
-    # Turns a client value into what the column stores (e.g. a checked currency code).
-    convert: Callable[[Any], Any] | None = None
+    # Turns a client value into what the column stores (e.g. a checked currency code);
+    # called with the value and the filter path the client wrote, for its errors.
+    convert: Callable[[Any, str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class _Compiler:
         if column.id_type is not None:
             return decode_id_of(raw, column.id_type)
         if column.convert is not None:
-            return column.convert(raw)
+            return column.convert(raw, where)
         check = getattr(getattr(column.expr, "type", None), "check", None)
         if callable(check):  # exact decimals: a value the column cannot hold is an error
             try:
