@@ -182,3 +182,37 @@ async def test_every_citation_names_a_field_the_api_shows(db: Database) -> None:
                 citation.field,
             )
             gql_type = get_named_type(gql_type.fields[part].type)  # type: ignore[attr-defined]
+
+
+async def test_a_converted_figure_shows_that_its_rate_is_an_estimate(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: the demo's rate is computed from the article's rounded USD figure
+    await _load(db)
+    # when
+    data = await client.data(
+        """{ program { pledgedIn(currency: "USD") { rateIsEstimate
+             exchangeRate { base quote sources { nodes { field isEstimate } } } }
+             pledgedInOwn: pledgedIn(currency: "CNY") { rateIsEstimate exchangeRate { id } } } }"""
+    )
+    # then: the estimate flag travels with the converted figure, with its evidence
+    converted = data["program"]["pledgedIn"]
+    assert converted["rateIsEstimate"] is True
+    assert converted["exchangeRate"]["base"] == "CNY"
+    assert any(s["isEstimate"] for s in converted["exchangeRate"]["sources"]["nodes"])
+    assert data["program"]["pledgedInOwn"] == {"rateIsEstimate": False, "exchangeRate": None}
+
+
+async def test_every_citation_leads_back_to_its_record(db: Database, client: GraphQLClient) -> None:
+    await _load(db)
+    data = await client.data(
+        """{ sourceDocuments { nodes { citations(first: 100) { totalCount nodes {
+             subjectType field subject { __typename id } } } } } }"""
+    )
+    [document] = data["sourceDocuments"]["nodes"]
+    citations = document["citations"]["nodes"]
+    assert len(citations) == 100 < document["citations"]["totalCount"]
+    for citation in citations:
+        # then: BUDGET_LINE cites a BudgetLine, and so on
+        expected = "".join(part.title() for part in citation["subjectType"].split("_"))
+        assert citation["subject"]["__typename"] == expected, citation

@@ -19,9 +19,10 @@ from app.finance import repository as finance_repository
 from app.finance.repository import BudgetGroup
 from app.finance.service import MoneyValue, totals_in_target_currency
 from app.kit.pagination import Page, Window, fetch_pages
-from app.models import Program
+from app.models import Program, SubjectType
 from app.money.conversion import StoredRate
 from app.money.repository import rates_for_pairs
+from app.sources import repository as sources_repository
 
 
 class DataLoaders:
@@ -36,6 +37,7 @@ class DataLoaders:
             self._budgets(finance_repository.current_budget_by_program)
         )
         self.rates = DataLoader(self._rates)
+        self.has_estimate = DataLoader(self._has_estimate)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
         """Rows of `model` by primary key; a missing row loads as None."""
@@ -99,6 +101,12 @@ class DataLoaders:
         """The programme with the lowest id (the demo has one)."""
         async with self._sessions() as session:
             return await session.scalar(select(Program).order_by(Program.id).limit(1))
+
+    async def _has_estimate(self, keys: Sequence[tuple[SubjectType, int]]) -> list[bool]:
+        """Whether any citation of each (subject type, id) flags an estimate."""
+        async with self._sessions() as session:
+            flagged = await sources_repository.estimated_subjects(session, keys)
+        return [key in flagged for key in keys]
 
     async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
         """Stored rates usable for each (base, quote, on) key, fetched in one statement."""

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app.graphql.types.base import load_node
+from app.models import SubjectType
 from app.money.conversion import RateQuote, convert, pick_rate
 from app.money.currencies import parse_currency
+
+if TYPE_CHECKING:
+    from app.graphql.types.currency import ExchangeRate
 
 
 @strawberry.type(description="An exact amount in an ISO 4217 currency.")
@@ -30,6 +36,28 @@ class ConvertedMoney:
         description="True when only the reverse rate is stored and `rate` is its reciprocal."
     )
     original: Money = strawberry.field(description="The amount as published, unconverted.")
+    _rate_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(
+        description="The stored exchange rate used, with its evidence; null when no "
+        "conversion was needed (same currency)."
+    )
+    async def exchange_rate(
+        self, info: strawberry.Info
+    ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.types.currency")] | None:
+        return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="True when the rate is an estimate (its source does not state it "
+        "outright): the converted figure is then an estimate too."
+    )
+    async def rate_is_estimate(self, info: strawberry.Info) -> bool:
+        if self._rate_id is None:
+            return False
+        estimated: bool = await info.context.loaders.has_estimate.load(
+            (SubjectType.EXCHANGE_RATE, self._rate_id)
+        )
+        return estimated
 
     @classmethod
     def build(cls, original: Money, quote: RateQuote) -> ConvertedMoney:
@@ -41,6 +69,7 @@ class ConvertedMoney:
             rate_source=quote.source,
             inverted=quote.inverted,
             original=original,
+            _rate_id=quote.rate_id,
         )
 
 

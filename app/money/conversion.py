@@ -25,6 +25,8 @@ class RateQuote:
     # Set when the stored rate was quote→base: `rate` is its rounded reciprocal, and
     # conversions divide by this stored rate instead, so no precision is lost.
     reverse_rate: Decimal | None = None
+    # The stored rate's id; None for the identity of a currency with itself.
+    rate_id: int | None = None
 
     @property
     def inverted(self) -> bool:
@@ -38,6 +40,7 @@ class StoredRate:
     rate: Decimal
     rate_date: date
     source: str
+    id: int | None = None
 
 
 def identity(currency: str, on: date) -> RateQuote:
@@ -66,7 +69,9 @@ def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> R
         ):
             reverse = rate
     if direct is not None and (reverse is None or direct.rate_date >= reverse.rate_date):
-        return RateQuote(base, quote, direct.rate, direct.rate_date, direct.source)
+        return RateQuote(
+            base, quote, direct.rate, direct.rate_date, direct.source, rate_id=direct.id
+        )
     if reverse is not None:
         return RateQuote(
             base,
@@ -75,6 +80,7 @@ def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> R
             reverse.rate_date,
             reverse.source,
             reverse_rate=reverse.rate,
+            rate_id=reverse.id,
         )
     raise RateNotFound(
         f"no exchange rate {base}→{quote} valid on {on.isoformat()}",

@@ -25,6 +25,6 @@ async def rates_for_pairs(
         or_(*(and_(ExchangeRate.base == b, ExchangeRate.quote == q) for b, q in sorted(wanted))),
     )
     return [
-        StoredRate(r.base, r.quote, r.rate, r.rate_date, r.source)
+        StoredRate(r.base, r.quote, r.rate, r.rate_date, r.source, r.id)
         for r in (await session.scalars(stmt)).all()
     ]

@@ -10,9 +10,22 @@ import strawberry
 from app import models as m
 from app.graphql import listings as L
 from app.graphql.inputs import CitationFilter
-from app.graphql.relay import connection
+from app.graphql.relay import Node, connection
 from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
 from app.models import SubjectType
+
+# The object type of each kind of citation subject.
+SUBJECT_TYPE_NAMES = {
+    SubjectType.PROGRAM: "Program",
+    SubjectType.INITIATIVE: "Initiative",
+    SubjectType.ORGANIZATION: "Organization",
+    SubjectType.BUDGET_LINE: "BudgetLine",
+    SubjectType.TRANSACTION: "Transaction",
+    SubjectType.MILESTONE: "Milestone",
+    SubjectType.BENEFICIARY_GROUP: "BeneficiaryGroup",
+    SubjectType.BENEFICIARY_FIGURE: "BeneficiaryFigure",
+    SubjectType.EXCHANGE_RATE: "ExchangeRate",
+}
 
 CitationOrder = order_input("Citation", L.CITATIONS)
 SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
@@ -24,6 +37,7 @@ SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
 )
 class Citation(Record):
     _document_id: strawberry.Private[int]
+    _subject_id: strawberry.Private[int]
     subject_type: SubjectType
     field: str | None = strawberry.field(
         description="The field of the subject it supports, as named in this API (e.g. "
@@ -41,6 +55,7 @@ class Citation(Record):
         return cls(
             **stamps(row),
             _document_id=row.source_document_id,
+            _subject_id=row.subject_id,
             subject_type=row.subject_type,
             field=row.field,
             quote=row.quote,
@@ -52,6 +67,11 @@ class Citation(Record):
     @strawberry.field(description="The document quoted.")
     async def document(self, info: strawberry.Info) -> SourceDocument:
         return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The record whose fact this citation supports.")
+    async def subject(self, info: strawberry.Info) -> Node | None:
+        type_name = SUBJECT_TYPE_NAMES[self.subject_type]
+        return await load_node(info, type_name, self._subject_id)  # type: ignore[no-any-return]
 
 
 def cited_sources(subject: SubjectType) -> Any:

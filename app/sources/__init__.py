@@ -1,0 +1,1 @@
+"""Evidence: source documents and the citations that tie figures to their words."""
