@@ -50,7 +50,15 @@ async def create_postgres_database(prefix: str = "pledge_test") -> str:
     except (OSError, asyncpg.PostgresError) as exc:
         unreachable("PostgreSQL", f"{POSTGRES_DSN}: {exc}")
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        # An ICU locale, as production databases often have: text order that depended
+        # on the database's collation would differ here from SQLite, and tests would see.
+        try:
+            await admin.execute(
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        except asyncpg.PostgresError:  # a server built without ICU
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)

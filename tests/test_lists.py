@@ -1300,3 +1300,25 @@ async def test_a_bad_currency_in_a_filter_names_where_it_was_written(
         '{ budgetLines(filter: {currency: {in: ["CNY", "RMB"]}}) { totalCount } }'
     )
     assert error["extensions"] == {"code": "INVALID_CURRENCY", "field": "filter.currency.in"}
+
+
+NAMES = ["Alpha", "STRASSE", "Straße", "Zulu", "_under", "beta", "istanbul", "zeta", "Émile"]
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+async def test_text_sorts_the_same_on_every_backend_and_locale(
+    db: Database, client: GraphQLClient, direction: str
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        for name in NAMES:
+            await f.organization(session, name=name)
+    # when
+    data = await client.data(
+        "query($d: OrderDirection!) { organizations(orderBy: [{field: NAME, direction: $d}])"
+        " { nodes { name } } }",
+        {"d": direction},
+    )
+    # then: by lowercase code points, then exactly — as Python sorts them
+    expected = sorted(NAMES, key=lambda n: (n.lower(), n), reverse=direction == "DESC")
+    assert [n["name"] for n in data["organizations"]["nodes"]] == expected

@@ -31,3 +31,22 @@ def _lower_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 
 def python_lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
+
+
+class code_point(GenericFunction[str]):
+    """Compare text by Unicode code point, whatever the database's locale. SQLite
+    already does (BINARY); PostgreSQL needs the "C" collation, or its ICU or libc
+    locale would order text differently from SQLite and from other installations."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(code_point)
+def _code_point_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
+
+
+@compiles(code_point, "sqlite")
+def _code_point_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))

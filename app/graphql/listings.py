@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, exists, select
 
 from app.graphql.relay import Listing
 from app.kit.filtering import Column, FilterSpec, Relation
+from app.kit.ordering import sort_keys
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
@@ -222,8 +223,8 @@ def participation_filters() -> FilterSpec:
 
 
 def _asc(*columns: Any) -> Any:
-    # NULLs last, as for client orders, so both backends agree on the default order too.
-    return lambda: [c.asc().nulls_last() for c in columns]
+    # Sorted as client orders are, so both backends agree on the default order too.
+    return lambda: [term for c in columns for term in sort_keys(c)]
 
 
 def _columns(model: Any, *names: str, **renamed: Any) -> dict[str, ColumnElement[Any]]:
