@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.fastapi import GraphQLRouter
@@ -55,6 +55,26 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         graphql_ide="graphiql" if settings.graphiql else None,
     )
     app.include_router(graphql, prefix="/graphql")
+
+    @app.middleware("http")
+    async def request_errors_as_graphql(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """A request strawberry cannot even read (bad JSON, a non-string query, ...)
+        is answered in plain text; clients get a GraphQL error with a code instead."""
+        response = await call_next(request)
+        if (
+            request.url.path.rstrip("/") == "/graphql"
+            and 400 <= response.status_code < 500
+            and response.headers.get("content-type", "").startswith("text/plain")
+        ):
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            message = body.decode("utf-8", "replace")[:500]
+            return JSONResponse(
+                {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=response.status_code,
+            )
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -127,3 +127,19 @@ async def test_client_mistakes_are_not_logged_as_errors(
     await client.error("{ nosuchfield }")
     # then: answers to the client, not incidents in the log
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"query": 5}', b'{"query": "{ program { name } }", "variables": [1]}'],
+)
+async def test_an_unreadable_request_gets_a_graphql_error_with_a_code(
+    client: GraphQLClient, body: bytes
+) -> None:
+    response = await client.http.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"]
