@@ -158,3 +158,20 @@ def test_page_info(graphql_schema: GraphQLSchema) -> None:
             "endCursor": "String",
         },
     )
+
+
+def test_every_type_field_and_argument_is_documented() -> None:
+    # A frontend developer reads the schema in GraphiQL; nothing there is left unexplained.
+    undocumented = []
+    for name, gql_type in schema._schema.type_map.items():
+        if name.startswith("__") or name in ("String", "Int", "Boolean", "ID", "Float"):
+            continue
+        if not gql_type.description:
+            undocumented.append(name)
+        for field_name, field in (getattr(gql_type, "fields", None) or {}).items():
+            if not field.description:
+                undocumented.append(f"{name}.{field_name}")
+            for arg_name, arg in (getattr(field, "args", None) or {}).items():
+                if not arg.description:
+                    undocumented.append(f"{name}.{field_name}({arg_name})")
+    assert undocumented == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -50,7 +50,11 @@ from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 @strawberry.type(description="Read access to pledges and everything reported about them.")
 class Query:
     @strawberry.field(description="Any object by its global ID; null when it does not exist.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
+    ) -> Node | None:
         type_name, pk = decode_global_id(id)
         entry = NODE_TYPES.get(type_name)
         if entry is None or not 0 < pk <= MAX_KEY:
@@ -63,7 +67,11 @@ class Query:
         description="One programme by ID; without an ID, the first programme (the demo has one)."
     )
     async def program(
-        self, info: strawberry.Info, id: strawberry.ID | None = None
+        self,
+        info: strawberry.Info,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The programme's global ID.")
+        ] = None,
     ) -> Program | None:
         if id is not None:
             row: Any = await info.context.loaders.by_id(m.Program).load(decode_id_of(id, "Program"))

@@ -28,16 +28,16 @@ class Node:
 
 @strawberry.type(description="Where a page sits in its list.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Whether items precede this page.")
+    start_cursor: str | None = strawberry.field(description="The cursor of the first item.")
+    end_cursor: str | None = strawberry.field(description="The cursor of the last item.")
 
 
 @strawberry.type(description="A node and the cursor that points at it.")
 class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
+    cursor: str = strawberry.field(description="Pass as `after` or `before` to page from here.")
+    node: NodeT = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of a list, Relay style.")
@@ -45,8 +45,8 @@ class Connection(Generic[NodeT]):
     total_count: int = strawberry.field(
         description="How many items the whole filtered list holds (not just this page)."
     )
-    page_info: PageInfo
-    edges: list[Edge[NodeT]]
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items of this page, with cursors.")
 
     @strawberry.field(description="The nodes of this page, without cursors.")
     def nodes(self) -> list[NodeT]:

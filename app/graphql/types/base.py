@@ -60,7 +60,10 @@ def order_input(type_name: str, listing: Listing) -> Any:
     strawberry.enum(fields, description=f"What lists of {type_name} can be sorted by.")
     namespace = {
         "__annotations__": {"field": fields, "direction": OrderDirection},
-        "direction": OrderDirection.ASC,
+        "field": strawberry.field(description="What to sort by."),
+        "direction": strawberry.field(
+            default=OrderDirection.ASC, description="ASC (the default) or DESC."
+        ),
     }
     return strawberry.input(
         type(f"{type_name}Order", (), namespace), description=f"One sort key for {type_name} lists."

@@ -29,12 +29,14 @@ class BeneficiaryFigure(Record):
     _row: strawberry.Private[m.BeneficiaryFigure]
     unit: str = strawberry.field(description='What is counted, e.g. "people employed".')
     target: Decimal | None = strawberry.field(description="Null when no target is stated.")
-    target_date: date | None
+    target_date: date | None = strawberry.field(description="When the target is to be reached.")
     reached: Decimal | None = strawberry.field(description="Null when no reach is reported.")
     reached_qualifier: FigureQualifier = strawberry.field(
         description='How `reached` relates to the truth, e.g. MORE_THAN for "more than 10,000".'
     )
-    reached_as_of: date | None
+    reached_as_of: date | None = strawberry.field(
+        description="The date the reached figure describes."
+    )
 
     @classmethod
     def from_row(cls, row: m.BeneficiaryFigure) -> BeneficiaryFigure:
@@ -49,13 +51,13 @@ class BeneficiaryFigure(Record):
             reached_as_of=row.reached_as_of,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The group of people counted.")
     async def group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
         return await load_node(info, "BeneficiaryGroup", self._row.group_id)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="The initiative serving them.")
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:

@@ -20,9 +20,9 @@ BeneficiaryGroupOrder = order_input("BeneficiaryGroup", L.BENEFICIARY_GROUPS)
 @register(m.BeneficiaryGroup)
 @strawberry.type(description="A group of people an initiative serves.")
 class BeneficiaryGroup(Record):
-    code: str
-    name: str
-    description: str | None
+    code: str = strawberry.field(description="Stable code of the group.")
+    name: str = strawberry.field(description="The group's name.")
+    description: str | None = strawberry.field(description="Who belongs to the group.")
 
     @classmethod
     def from_row(cls, row: m.BeneficiaryGroup) -> BeneficiaryGroup:

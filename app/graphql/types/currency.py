@@ -20,10 +20,12 @@ ExchangeRateOrder = order_input("ExchangeRate", L.EXCHANGE_RATES)
 @strawberry.type(description="`1 base = rate quote`, valid from `rateDate` until the next one.")
 class ExchangeRate(Record):
     _document_id: strawberry.Private[int | None]
-    base: str
-    quote: str
-    rate: Decimal
-    rate_date: date
+    base: str = strawberry.field(description="The currency converted from (ISO 4217).")
+    quote: str = strawberry.field(description="The currency converted into (ISO 4217).")
+    rate: Decimal = strawberry.field(
+        description="How many units of `quote` one unit of `base` buys."
+    )
+    rate_date: date = strawberry.field(description="The date the rate is valid from.")
     source: str = strawberry.field(description="Who states the rate, in words.")
 
     @classmethod

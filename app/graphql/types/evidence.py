@@ -38,7 +38,9 @@ SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
 class Citation(Record):
     _document_id: strawberry.Private[int]
     _subject_id: strawberry.Private[int]
-    subject_type: SubjectType
+    subject_type: SubjectType = strawberry.field(
+        description="The kind of record the citation supports."
+    )
     field: str | None = strawberry.field(
         description="The field of the subject it supports, as named in this API (e.g. "
         "`plannedEnd`, `governance.lead`); null: the record as a whole."
@@ -48,7 +50,7 @@ class Citation(Record):
     is_estimate: bool = strawberry.field(
         description="True when the value is derived or illustrative, not stated by the source."
     )
-    note: str | None
+    note: str | None = strawberry.field(description="How an estimate was made, or other remarks.")
 
     @classmethod
     def from_row(cls, row: m.Citation) -> Citation:
@@ -88,13 +90,15 @@ def cited_sources(subject: SubjectType) -> Any:
 @register(m.SourceDocument)
 @strawberry.type(description="A source document: the evidence behind figures.")
 class SourceDocument(Record):
-    ref: str
-    title: str
-    url: str | None
-    publisher: str | None
-    published_on: date | None
+    ref: str = strawberry.field(description="Stable reference of the document.")
+    title: str = strawberry.field(description="The document's title, in its own language.")
+    url: str | None = strawberry.field(description="Where the document can be read, if known.")
+    publisher: str | None = strawberry.field(description="Who published it, if known.")
+    published_on: date | None = strawberry.field(description="When it was published, if known.")
     language: str | None = strawberry.field(description="BCP 47 tag of the text's language.")
-    category: str | None
+    category: str | None = strawberry.field(
+        description="What kind of document, e.g. `news-article`."
+    )
 
     @classmethod
     def from_row(cls, row: m.SourceDocument) -> SourceDocument:

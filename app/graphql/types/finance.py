@@ -36,7 +36,13 @@ class Amounted(Record):
         return Money(amount=self._row.amount, currency=self._row.currency)
 
     @strawberry.field(description="The amount converted at the rate valid on its value date.")
-    async def amount_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
+    async def amount_in(
+        self,
+        info: strawberry.Info,
+        currency: Annotated[
+            str, strawberry.argument(description="ISO 4217 code to convert into, e.g. USD.")
+        ],
+    ) -> ConvertedMoney:
         return await convert_money(info, self.amount(), currency, self.value_date)
 
 
@@ -46,11 +52,13 @@ class Amounted(Record):
     "Signed: a reduction is negative."
 )
 class Transaction(Amounted):
-    type: TransactionType
+    type: TransactionType = strawberry.field(
+        description="The kind of flow (IATI transaction type)."
+    )
     transaction_date: date = strawberry.field(
         name="date", description="When the transaction took place."
     )
-    description: str | None
+    description: str | None = strawberry.field(description="What the transaction was for.")
 
     @classmethod
     def from_row(cls, row: m.Transaction) -> Transaction:
@@ -63,7 +71,7 @@ class Transaction(Amounted):
             description=row.description,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The initiative the transaction belongs to.")
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
@@ -94,12 +102,16 @@ class Transaction(Amounted):
     "ORIGINAL of its period (it holds the new total)."
 )
 class BudgetLine(Amounted):
-    period_start: date
-    period_end: date
-    type: BudgetType
-    status: BudgetStatus
-    category: str | None
-    description: str | None
+    period_start: date = strawberry.field(description="First day of the budget period.")
+    period_end: date = strawberry.field(description="Last day of the budget period.")
+    type: BudgetType = strawberry.field(
+        description="ORIGINAL, or REVISED (replaces the original of its period)."
+    )
+    status: BudgetStatus = strawberry.field(description="INDICATIVE or COMMITTED.")
+    category: str | None = strawberry.field(
+        description="Functional classification, e.g. `fund` or `grants`."
+    )
+    description: str | None = strawberry.field(description="What the money is for.")
 
     @classmethod
     def from_row(cls, row: m.BudgetLine) -> BudgetLine:
@@ -115,7 +127,7 @@ class BudgetLine(Amounted):
             description=row.description,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The initiative the budget belongs to.")
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:

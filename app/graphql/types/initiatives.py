@@ -37,19 +37,21 @@ InitiativeOrder = order_input("Initiative", L.INITIATIVES)
 @strawberry.type(description="An organisation's role in an initiative.")
 class Participation(Record):
     _row: strawberry.Private[m.Participation]
-    role: ParticipationRole
+    role: ParticipationRole = strawberry.field(
+        description="The organisation's role in the initiative."
+    )
 
     @classmethod
     def from_row(cls, row: m.Participation) -> Participation:
         return cls(**stamps(row), _row=row, role=row.role)
 
-    @strawberry.field
+    @strawberry.field(description="The organisation taking part.")
     async def organization(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
         return await load_node(info, "Organization", self._row.organization_id)  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="The initiative it takes part in.")
     async def initiative(self, info: strawberry.Info) -> Initiative:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
@@ -60,14 +62,20 @@ class Initiative(Record):
     _program_id: strawberry.Private[int]
     code: str = strawberry.field(description="Stable identifier; never changes once published.")
     position: int = strawberry.field(description="The initiative's number in its programme.")
-    title: str
-    summary: str | None
-    focus_area: str | None
-    status: InitiativeStatus
-    planned_start: date | None
-    actual_start: date | None
-    planned_end: date | None
-    actual_end: date | None
+    title: str = strawberry.field(description="A short title.")
+    summary: str | None = strawberry.field(
+        description="What the initiative does, in a few sentences."
+    )
+    focus_area: str | None = strawberry.field(
+        description="The programme's focus area the initiative belongs to."
+    )
+    status: InitiativeStatus = strawberry.field(
+        description="Where the initiative stands (IATI activity status)."
+    )
+    planned_start: date | None = strawberry.field(description="When work is planned to start.")
+    actual_start: date | None = strawberry.field(description="When work actually started.")
+    planned_end: date | None = strawberry.field(description="When work is planned to end.")
+    actual_end: date | None = strawberry.field(description="When work actually ended.")
     region: str | None = strawberry.field(
         description="ISO 3166-1 country or ISO 3166-2 subdivision, e.g. CN or CN-ZJ."
     )
@@ -90,7 +98,7 @@ class Initiative(Record):
             region=row.region,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The programme the initiative belongs to.")
     async def program(
         self, info: strawberry.Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.types.programs")]:

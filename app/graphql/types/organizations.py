@@ -21,10 +21,10 @@ OrganizationOrder = order_input("Organization", L.ORGANIZATIONS)
 @strawberry.type(description="An organisation: a sponsor, funder or implementing partner.")
 class Organization(Record):
     ref: str = strawberry.field(description="Stable reference of the organisation.")
-    name: str
-    kind: OrganizationKind
-    headquarters: str | None
-    description: str | None
+    name: str = strawberry.field(description="The organisation's name.")
+    kind: OrganizationKind = strawberry.field(description="What kind of organisation it is.")
+    headquarters: str | None = strawberry.field(description="Where it is headquartered.")
+    description: str | None = strawberry.field(description="A few words on the organisation.")
 
     @classmethod
     def from_row(cls, row: m.Organization) -> Organization:

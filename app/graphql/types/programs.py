@@ -33,12 +33,16 @@ class Governance:
 @strawberry.type(description="A pledge: money promised for a set of initiatives by a deadline.")
 class Program(Record):
     _row: strawberry.Private[m.Program]
-    ref: str
-    name: str
-    summary: str | None
-    announced_on: date | None
+    ref: str = strawberry.field(
+        description="Stable reference of the programme, for re-loading data."
+    )
+    name: str = strawberry.field(description="The programme's name.")
+    summary: str | None = strawberry.field(
+        description="What the pledge is for, in a few sentences."
+    )
+    announced_on: date | None = strawberry.field(description="When the pledge was announced.")
     deadline: date | None = strawberry.field(description="When every initiative is due.")
-    governance: Governance
+    governance: Governance = strawberry.field(description="Who governs the programme.")
 
     @classmethod
     def from_row(cls, row: m.Program) -> Program:
@@ -66,7 +70,13 @@ class Program(Record):
     @strawberry.field(
         description="The pledged amount converted at the rate valid on the announcement date."
     )
-    async def pledged_in(self, info: strawberry.Info, currency: str) -> ConvertedMoney:
+    async def pledged_in(
+        self,
+        info: strawberry.Info,
+        currency: Annotated[
+            str, strawberry.argument(description="ISO 4217 code to convert into, e.g. USD.")
+        ],
+    ) -> ConvertedMoney:
         on = self._row.announced_on or datetime.now(UTC).date()
         return await convert_money(info, self.pledged(), currency, on)
 

@@ -23,12 +23,12 @@ MilestoneOrder = order_input("Milestone", L.MILESTONES)
 @strawberry.type(description="A dated step of an initiative: planned, forecast and actual dates.")
 class Milestone(Record):
     _initiative_id: strawberry.Private[int]
-    title: str
-    description: str | None
+    title: str = strawberry.field(description="A short title.")
+    description: str | None = strawberry.field(description="What the milestone means.")
     planned_date: date | None = strawberry.field(description="Null when no date is known yet.")
-    forecast_date: date | None
-    actual_date: date | None
-    status: MilestoneStatus
+    forecast_date: date | None = strawberry.field(description="When it is now expected.")
+    actual_date: date | None = strawberry.field(description="When it was reached.")
+    status: MilestoneStatus = strawberry.field(description="Where the milestone stands.")
 
     @classmethod
     def from_row(cls, row: m.Milestone) -> Milestone:
@@ -43,7 +43,7 @@ class Milestone(Record):
             status=row.status,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The initiative the milestone belongs to.")
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
