@@ -273,3 +273,15 @@ async def test_converted_budgets_add_up_to_the_cent_at_every_level(
         assert Decimal(initiative["budget"]["amount"]) == sum(lines)
     total = sum(Decimal(i["budget"]["amount"]) for i in initiatives)
     assert Decimal(data["program"]["allocated"]["amount"]) == total == Decimal("0.24")
+
+
+@pytest.mark.parametrize(
+    ("quote", "rate", "expected"),
+    [("JPY", "17.0123", "1701"), ("KWD", "0.0452", "4.520"), ("USD", "0.155", "15.50")],
+)
+def test_a_conversion_rounds_to_the_minor_unit_of_its_currency(
+    quote: str, rate: str, expected: str
+) -> None:
+    rates = [StoredRate("CNY", quote, Decimal(rate), date(2021, 1, 1), "test")]
+    converted = convert(Decimal("100.01"), pick_rate(rates, "CNY", quote, date(2022, 1, 1)))
+    assert str(converted) == expected

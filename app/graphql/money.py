@@ -27,7 +27,10 @@ class Money:
     description="An amount converted into another currency, with the rate that was used."
 )
 class ConvertedMoney:
-    amount: Decimal = strawberry.field(description="The converted amount, rounded to the cent.")
+    amount: Decimal = strawberry.field(
+        description="The converted amount, rounded half-even to the currency's minor unit "
+        "(the cent; the yen for JPY)."
+    )
     currency: str = strawberry.field(description="The currency converted into.")
     rate: Decimal = strawberry.field(description="1 unit of the original currency in `currency`.")
     rate_date: date = strawberry.field(description="The date the rate is valid from.")

@@ -8,8 +8,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from app.errors import RateNotFound
+from app.money.currencies import minor_units
 
-CENT = Decimal("0.01")
 RATE_PLACES = Decimal("1e-10")
 
 
@@ -89,7 +89,9 @@ def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> R
 
 
 def convert(amount: Decimal, quote: RateQuote) -> Decimal:
-    """Convert to the quote currency, rounded half-even to the cent."""
+    """Convert to the quote currency, rounded half-even to its minor unit (the cent for
+    most currencies, the yen for JPY, the fils for KWD)."""
+    unit = Decimal(1).scaleb(-minor_units(quote.quote))
     if quote.reverse_rate is not None:
-        return (amount / quote.reverse_rate).quantize(CENT, ROUND_HALF_EVEN)
-    return (amount * quote.rate).quantize(CENT, ROUND_HALF_EVEN)
+        return (amount / quote.reverse_rate).quantize(unit, ROUND_HALF_EVEN)
+    return (amount * quote.rate).quantize(unit, ROUND_HALF_EVEN)

@@ -19,6 +19,23 @@ ISO_4217 = frozenset(
 )
 
 
+# Minor-unit digits where they are not 2 (ISO 4217's "minor unit" column); funds and
+# metals without a minor unit (XAU, XDR, ...) are treated as 2 here too.
+_MINOR_UNITS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+def minor_units(code: str) -> int:
+    """How many decimals an amount in this currency has (JPY 0, KWD 3, most 2)."""
+    return _MINOR_UNITS.get(code, 2)
+
+
 def parse_currency(code: str, *, field: str = "currency") -> str:
     """Return the ISO 4217 code, or raise INVALID_CURRENCY. "RMB" is a name, not a code."""
     if code in ISO_4217:
