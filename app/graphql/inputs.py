@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
@@ -176,112 +177,75 @@ class EnumFilter(Generic[E]):
 
 # --- one filter per record type; and/or/not combine them -------------------------------
 
+F = TypeVar("F")
 
-@strawberry.input(description="Filter organisations.")
+
+def on(what: str) -> Any:
+    """An optional filter field: conditions on `what`."""
+    return strawberry.field(default=None, description=f"Conditions on {what}.")
+
+
+def filter_input(description: str) -> Callable[[type[F]], type[F]]:
+    """A record type's filter input, with `and`, `or` and `not` over the filter itself."""
+
+    def build(cls: type[F]) -> type[F]:
+        name = cls.__name__
+        cls.__annotations__ = {
+            "and_": f"list[{name}] | None",
+            "or_": f"list[{name}] | None",
+            "not_": f"{name} | None",
+            **cls.__annotations__,
+        }
+        combinators = {
+            "and_": ("and", "Every one of these filters matches."),
+            "or_": ("or", "At least one of these filters matches."),
+            "not_": ("not", "This filter does not match (rows it cannot decide included)."),
+        }
+        for attribute, (graphql_name, doc) in combinators.items():
+            setattr(
+                cls, attribute, strawberry.field(name=graphql_name, default=None, description=doc)
+            )
+        return strawberry.input(cls, description=description)
+
+    return build
+
+
+@filter_input("Filter organisations.")
 class OrganizationFilter:
-    and_: list[OrganizationFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[OrganizationFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: OrganizationFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    ref: StringFilter | None = strawberry.field(default=None, description="Conditions on the ref.")
-    name: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the name."
-    )
-    kind: EnumFilter[OrganizationKind] | None = strawberry.field(
-        default=None, description="Conditions on the kind."
-    )
+    id: IDFilter | None = on("its ID")
+    ref: StringFilter | None = on("its stable reference")
+    name: StringFilter | None = on("the name")
+    kind: EnumFilter[OrganizationKind] | None = on("the kind")
 
 
-@strawberry.input(description="Filter programmes (pledges).")
+@filter_input("Filter programmes (pledges).")
 class ProgramFilter:
-    and_: list[ProgramFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[ProgramFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: ProgramFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    ref: StringFilter | None = strawberry.field(default=None, description="Conditions on the ref.")
-    name: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the name."
-    )
-    pledged_amount: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the pledged amount."
-    )
-    pledged_currency: CurrencyFilter | None = strawberry.field(
-        default=None, description="Conditions on the pledged currency."
-    )
-    announced_on: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the announced on."
-    )
-    deadline: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the deadline."
-    )
+    id: IDFilter | None = on("its ID")
+    ref: StringFilter | None = on("its stable reference")
+    name: StringFilter | None = on("the name")
+    pledged_amount: DecimalFilter | None = on("the pledged amount")
+    pledged_currency: CurrencyFilter | None = on("the pledged currency")
+    announced_on: DateFilter | None = on("the announcement date")
+    deadline: DateFilter | None = on("the deadline")
     sponsor: OrganizationFilter | None = strawberry.field(
         default=None, description="Programmes whose sponsor matches."
     )
 
 
-@strawberry.input(description="Filter initiatives.")
+@filter_input("Filter initiatives.")
 class InitiativeFilter:
-    and_: list[InitiativeFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[InitiativeFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: InitiativeFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    code: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the code."
-    )
-    position: IntFilter | None = strawberry.field(
-        default=None, description="Conditions on the position."
-    )
-    title: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the title."
-    )
-    summary: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the summary."
-    )
-    focus_area: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the focus area."
-    )
-    status: EnumFilter[InitiativeStatus] | None = strawberry.field(
-        default=None, description="Conditions on the status."
-    )
-    region: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the region."
-    )
-    planned_start: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the planned start."
-    )
-    actual_start: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the actual start."
-    )
-    planned_end: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the planned end."
-    )
-    actual_end: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the actual end."
-    )
+    id: IDFilter | None = on("its ID")
+    code: StringFilter | None = on("the code")
+    position: IntFilter | None = on("the position")
+    title: StringFilter | None = on("the title")
+    summary: StringFilter | None = on("the summary")
+    focus_area: StringFilter | None = on("the focus area")
+    status: EnumFilter[InitiativeStatus] | None = on("the status")
+    region: StringFilter | None = on("the region")
+    planned_start: DateFilter | None = on("the planned start date")
+    actual_start: DateFilter | None = on("the actual start date")
+    planned_end: DateFilter | None = on("the planned end date")
+    actual_end: DateFilter | None = on("the actual end date")
     program: ProgramFilter | None = strawberry.field(
         default=None, description="Initiatives whose programme matches."
     )
@@ -302,297 +266,100 @@ class InitiativeFilter:
     )
 
 
-@strawberry.input(description="Filter budget lines.")
+@filter_input("Filter budget lines.")
 class BudgetLineFilter:
-    and_: list[BudgetLineFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[BudgetLineFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: BudgetLineFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    initiative: InitiativeFilter | None = strawberry.field(
-        default=None, description="Conditions on the related initiative."
-    )
-    period_start: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the period start."
-    )
-    period_end: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the period end."
-    )
-    type: EnumFilter[BudgetType] | None = strawberry.field(
-        default=None, description="Conditions on the type."
-    )
-    status: EnumFilter[BudgetStatus] | None = strawberry.field(
-        default=None, description="Conditions on the status."
-    )
-    category: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the category."
-    )
-    amount: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the amount."
-    )
-    currency: CurrencyFilter | None = strawberry.field(
-        default=None, description="Conditions on the currency."
-    )
-    value_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the value date."
-    )
+    id: IDFilter | None = on("its ID")
+    initiative: InitiativeFilter | None = on("the related initiative")
+    period_start: DateFilter | None = on("the first day of the budget period")
+    period_end: DateFilter | None = on("the last day of the budget period")
+    type: EnumFilter[BudgetType] | None = on("the type")
+    status: EnumFilter[BudgetStatus] | None = on("the status")
+    category: StringFilter | None = on("the category")
+    amount: DecimalFilter | None = on("the amount")
+    currency: CurrencyFilter | None = on("the currency")
+    value_date: DateFilter | None = on("the value date")
 
 
-@strawberry.input(description="Filter transactions.")
+@filter_input("Filter transactions.")
 class TransactionFilter:
-    and_: list[TransactionFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[TransactionFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: TransactionFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    initiative: InitiativeFilter | None = strawberry.field(
-        default=None, description="Conditions on the related initiative."
-    )
-    budget_line: BudgetLineFilter | None = strawberry.field(
-        default=None, description="Conditions on the related budget line."
-    )
-    type: EnumFilter[TransactionType] | None = strawberry.field(
-        default=None, description="Conditions on the type."
-    )
-    date: DateFilter | None = strawberry.field(default=None, description="Conditions on the date.")
-    amount: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the amount."
-    )
-    currency: CurrencyFilter | None = strawberry.field(
-        default=None, description="Conditions on the currency."
-    )
-    value_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the value date."
-    )
-    description: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the description."
-    )
-    provider: OrganizationFilter | None = strawberry.field(
-        default=None, description="Conditions on the related provider."
-    )
-    receiver: OrganizationFilter | None = strawberry.field(
-        default=None, description="Conditions on the related receiver."
-    )
+    id: IDFilter | None = on("its ID")
+    initiative: InitiativeFilter | None = on("the related initiative")
+    budget_line: BudgetLineFilter | None = on("the related budget line")
+    type: EnumFilter[TransactionType] | None = on("the type")
+    date: DateFilter | None = on("the transaction date")
+    amount: DecimalFilter | None = on("the amount")
+    currency: CurrencyFilter | None = on("the currency")
+    value_date: DateFilter | None = on("the value date")
+    description: StringFilter | None = on("the description")
+    provider: OrganizationFilter | None = on("the related provider")
+    receiver: OrganizationFilter | None = on("the related receiver")
 
 
-@strawberry.input(description="Filter milestones.")
+@filter_input("Filter milestones.")
 class MilestoneFilter:
-    and_: list[MilestoneFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[MilestoneFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: MilestoneFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    initiative: InitiativeFilter | None = strawberry.field(
-        default=None, description="Conditions on the related initiative."
-    )
-    title: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the title."
-    )
-    planned_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the planned date."
-    )
-    forecast_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the forecast date."
-    )
-    actual_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the actual date."
-    )
-    status: EnumFilter[MilestoneStatus] | None = strawberry.field(
-        default=None, description="Conditions on the status."
-    )
+    id: IDFilter | None = on("its ID")
+    initiative: InitiativeFilter | None = on("the related initiative")
+    title: StringFilter | None = on("the title")
+    planned_date: DateFilter | None = on("the planned date")
+    forecast_date: DateFilter | None = on("the forecast date")
+    actual_date: DateFilter | None = on("the actual date")
+    status: EnumFilter[MilestoneStatus] | None = on("the status")
 
 
-@strawberry.input(description="Filter beneficiary groups.")
+@filter_input("Filter beneficiary groups.")
 class BeneficiaryGroupFilter:
-    and_: list[BeneficiaryGroupFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[BeneficiaryGroupFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: BeneficiaryGroupFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    code: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the code."
-    )
-    name: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the name."
-    )
+    id: IDFilter | None = on("its ID")
+    code: StringFilter | None = on("the code")
+    name: StringFilter | None = on("the name")
     initiative: InitiativeFilter | None = strawberry.field(
         default=None, description="Groups served by at least one matching initiative."
     )
 
 
-@strawberry.input(description="Filter beneficiary figures (an initiative's target and reach).")
+@filter_input("Filter beneficiary figures (an initiative's target and reach).")
 class BeneficiaryFigureFilter:
-    and_: list[BeneficiaryFigureFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[BeneficiaryFigureFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: BeneficiaryFigureFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    initiative: InitiativeFilter | None = strawberry.field(
-        default=None, description="Conditions on the related initiative."
-    )
-    group: BeneficiaryGroupFilter | None = strawberry.field(
-        default=None, description="Conditions on the related group."
-    )
-    unit: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the unit."
-    )
-    target: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the target."
-    )
-    reached: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the reached."
-    )
-    reached_as_of: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the reached as of."
-    )
+    id: IDFilter | None = on("its ID")
+    initiative: InitiativeFilter | None = on("the related initiative")
+    group: BeneficiaryGroupFilter | None = on("the related group")
+    unit: StringFilter | None = on("the unit")
+    target: DecimalFilter | None = on("the target")
+    reached: DecimalFilter | None = on("the reached")
+    reached_as_of: DateFilter | None = on("the date of the reached figure")
 
 
-@strawberry.input(description="Filter exchange rates.")
+@filter_input("Filter exchange rates.")
 class ExchangeRateFilter:
-    and_: list[ExchangeRateFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[ExchangeRateFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: ExchangeRateFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    base: CurrencyFilter | None = strawberry.field(
-        default=None, description="Conditions on the base."
-    )
-    quote: CurrencyFilter | None = strawberry.field(
-        default=None, description="Conditions on the quote."
-    )
-    rate: DecimalFilter | None = strawberry.field(
-        default=None, description="Conditions on the rate."
-    )
-    rate_date: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the rate date."
-    )
-    source: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the source."
-    )
+    id: IDFilter | None = on("its ID")
+    base: CurrencyFilter | None = on("the currency converted from")
+    quote: CurrencyFilter | None = on("the currency converted into")
+    rate: DecimalFilter | None = on("the rate")
+    rate_date: DateFilter | None = on("the date the rate is valid from")
+    source: StringFilter | None = on("the source")
 
 
-@strawberry.input(description="Filter source documents.")
+@filter_input("Filter source documents.")
 class SourceDocumentFilter:
-    and_: list[SourceDocumentFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[SourceDocumentFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: SourceDocumentFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    ref: StringFilter | None = strawberry.field(default=None, description="Conditions on the ref.")
-    title: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the title."
-    )
-    published_on: DateFilter | None = strawberry.field(
-        default=None, description="Conditions on the published on."
-    )
-    language: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the language."
-    )
-    category: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the category."
-    )
+    id: IDFilter | None = on("its ID")
+    ref: StringFilter | None = on("its stable reference")
+    title: StringFilter | None = on("the title")
+    published_on: DateFilter | None = on("the publication date")
+    language: StringFilter | None = on("the language")
+    category: StringFilter | None = on("the category")
 
 
-@strawberry.input(description="Filter citations (the evidence behind figures).")
+@filter_input("Filter citations (the evidence behind figures).")
 class CitationFilter:
-    and_: list[CitationFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[CitationFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: CitationFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    field: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the field."
-    )
-    quote: StringFilter | None = strawberry.field(
-        default=None, description="Conditions on the quote."
-    )
-    is_estimate: BooleanFilter | None = strawberry.field(
-        default=None, description="Conditions on the is estimate."
-    )
-    subject_type: EnumFilter[SubjectType] | None = strawberry.field(
-        default=None, description="Conditions on the subject type."
-    )
-    document: SourceDocumentFilter | None = strawberry.field(
-        default=None, description="Conditions on the related document."
-    )
+    id: IDFilter | None = on("its ID")
+    field: StringFilter | None = on("the cited field's name")
+    quote: StringFilter | None = on("the cited words")
+    is_estimate: BooleanFilter | None = on("whether the value is an estimate")
+    subject_type: EnumFilter[SubjectType] | None = on("the kind of record cited")
+    document: SourceDocumentFilter | None = on("the related document")
 
 
-@strawberry.input(description="Filter participations (organisation roles in initiatives).")
+@filter_input("Filter participations (organisation roles in initiatives).")
 class ParticipationFilter:
-    and_: list[ParticipationFilter] | None = strawberry.field(
-        name="and", default=None, description="Every one of these filters matches."
-    )
-    or_: list[ParticipationFilter] | None = strawberry.field(
-        name="or", default=None, description="At least one of these filters matches."
-    )
-    not_: ParticipationFilter | None = strawberry.field(
-        name="not",
-        default=None,
-        description="This filter does not match (rows it cannot decide included).",
-    )
-    id: IDFilter | None = strawberry.field(default=None, description="Conditions on the id.")
-    role: EnumFilter[ParticipationRole] | None = strawberry.field(
-        default=None, description="Conditions on the role."
-    )
-    organization: OrganizationFilter | None = strawberry.field(
-        default=None, description="Conditions on the related organization."
-    )
-    initiative: InitiativeFilter | None = strawberry.field(
-        default=None, description="Conditions on the related initiative."
-    )
+    id: IDFilter | None = on("its ID")
+    role: EnumFilter[ParticipationRole] | None = on("the role")
+    organization: OrganizationFilter | None = on("the related organization")
+    initiative: InitiativeFilter | None = on("the related initiative")
