@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
-from app import models as m
 from app.graphql import listings as L
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
@@ -44,6 +43,7 @@ from app.graphql.types import (
     Transaction,
     TransactionOrder,
 )
+from app.graphql.types.base import load_node
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 
@@ -56,12 +56,9 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
     ) -> Node | None:
         type_name, pk = decode_global_id(id)
-        entry = NODE_TYPES.get(type_name)
-        if entry is None or not 0 < pk <= MAX_KEY:
-            return None
-        model, node_type = entry
-        row = await info.context.loaders.by_id(model).load(pk)
-        return node_type.from_row(row) if row is not None else None
+        if type_name not in NODE_TYPES or not 0 < pk <= MAX_KEY:
+            return None  # no record can have this ID
+        return await load_node(info, type_name, pk)  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="One programme by ID; without an ID, the first programme (the demo has one)."
@@ -74,9 +71,8 @@ class Query:
         ] = None,
     ) -> Program | None:
         if id is not None:
-            row: Any = await info.context.loaders.by_id(m.Program).load(decode_id_of(id, "Program"))
-        else:
-            row = await info.context.loaders.first_program()
+            return await load_node(info, "Program", decode_id_of(id, "Program"))  # type: ignore[no-any-return]
+        row = await info.context.loaders.first_program()
         return Program.from_row(row) if row is not None else None
 
     programs = connection(
