@@ -25,8 +25,9 @@ async def totals_in_target_currency(
 ) -> dict[int, MoneyValue]:
     """Sum each owner's groups in its target currency, converting at value-date rates.
 
-    Amounts in another currency are converted one (currency, value date) group at a
-    time, each at the rate valid on its value date; a missing rate raises RATE_NOT_FOUND.
+    A group in another currency is one budget line (see the repository): it is converted
+    at the rate valid on its value date and rounded as the line shows itself, so totals
+    add up to the cent. A missing rate raises RATE_NOT_FOUND.
     """
     foreign = [g for g in groups if g.currency is not None and g.currency != g.target_currency]
     rates = []

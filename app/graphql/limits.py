@@ -189,22 +189,28 @@ class _Estimate:
         return inner
 
     def page_size(self, node: FieldNode) -> int:
+        """The page size the connection will be asked for: a literal, a variable sent,
+        the operation's default for that variable, else the default page size."""
         for argument in node.arguments or ():
             if argument.name.value not in ("first", "last"):
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):
-                return max(0, min(int(value.value), self.limiter.max_size))
+                return self.capped(int(value.value))
             if isinstance(value, VariableNode):
                 name = value.name.value
                 if name in self.variables:  # sent by the client (null: the default size)
                     given = self.variables[name]
                     if isinstance(given, int):
-                        return max(0, min(given, self.limiter.max_size))
+                        return self.capped(given)
                     return self.limiter.default_size
                 default = self.defaults.get(name)  # the operation's own default
                 if isinstance(default, IntValueNode):
-                    return max(0, min(int(default.value), self.limiter.max_size))
+                    return self.capped(int(default.value))
                 if default is not None:  # anything else: assume the worst
                     return self.limiter.max_size
         return self.limiter.default_size
+
+    def capped(self, size: int) -> int:
+        # A larger size is refused when the list resolves; it can cost no more than this.
+        return max(0, min(size, self.limiter.max_size))
