@@ -20,6 +20,7 @@ from app.graphql.inputs import (
     TransactionFilter,
 )
 from app.graphql.relay import Node, connection
+from app.graphql.reports import ReportQueries
 from app.graphql.types import (
     NODE_TYPES,
     BeneficiaryFigure,
@@ -48,7 +49,7 @@ from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 
 @strawberry.type(description="Read access to pledges and everything reported about them.")
-class Query:
+class Query(ReportQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist.")
     async def node(
         self,

@@ -1,6 +1,11 @@
 """Every ORM model, imported here so that `Base.metadata` knows them all."""
 
-from app.models.beneficiaries import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier
+from app.models.beneficiaries import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BeneficiaryShare,
+    FigureQualifier,
+)
 from app.models.currency import ExchangeRate
 from app.models.finance import BudgetLine, BudgetStatus, BudgetType, Transaction, TransactionType
 from app.models.initiatives import Initiative, InitiativeStatus, Participation, ParticipationRole
@@ -12,6 +17,7 @@ from app.models.timelines import Milestone, MilestoneStatus
 __all__ = [
     "BeneficiaryFigure",
     "BeneficiaryGroup",
+    "BeneficiaryShare",
     "BudgetLine",
     "BudgetStatus",
     "BudgetType",

@@ -15,6 +15,8 @@ AMOUNT = ExactDecimal(18, 2)
 RATE = ExactDecimal(18, 10)
 # Beneficiary figures: counts and percentages, exact.
 QUANTITY = ExactDecimal(18, 4)
+# Shares of a whole, 0 to 100 with four decimals (33.3333).
+PERCENTAGE = ExactDecimal(7, 4)
 
 
 def str_enum(enum_cls: type[StrEnum], name: str) -> SAEnum:

@@ -4,11 +4,11 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
-from app.models._columns import QUANTITY, str_enum
+from app.models._columns import PERCENTAGE, QUANTITY, str_enum
 
 
 class FigureQualifier(StrEnum):
@@ -50,3 +50,27 @@ class BeneficiaryFigure(Timestamped, Base):
         str_enum(FigureQualifier, "figure_qualifier"), default=FigureQualifier.EXACT
     )
     reached_as_of: Mapped[date | None] = mapped_column()
+
+
+class BeneficiaryShare(Timestamped, Base):
+    """The percentage of an initiative's money meant for one beneficiary group.
+
+    Like IATI's sector percentages: an initiative's shares add up to at most 100; what
+    is left over is money not assigned to any group. Reports split an initiative's
+    figures across its groups by these shares.
+    """
+
+    __tablename__ = "beneficiary_shares"
+    __table_args__ = (
+        UniqueConstraint("initiative_id", "group_id"),
+        CheckConstraint("percentage > 0", name="percentage_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int] = mapped_column(ForeignKey("beneficiary_groups.id"), index=True)
+    # At most 100, and at most 100 summed per initiative: checked where shares are
+    # written (SQLite stores the column scaled, so a CHECK could not state "100").
+    percentage: Mapped[Decimal] = mapped_column(PERCENTAGE)
