@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # The most values one `in` list may carry, and one whole filter tree.
     max_filter_list: int = Field(default=500, ge=1, le=10_000)
     max_filter_terms: int = Field(default=2000, ge=1, le=30_000)
+    # The most groups a report may aggregate into; more is an error, not a cut.
+    max_report_groups: int = Field(default=10_000, ge=1, le=1_000_000)
 
     # Limits every operation meets before it runs (see app/graphql/limits.py).
     # Each Relay list takes three levels (list, edges, node); the cost budget bounds the work.

@@ -122,3 +122,12 @@ async def exchange_rate(session: AsyncSession, **kw: Any) -> m.ExchangeRate:
         "source": "test rate",
     }
     return await _add(session, m.ExchangeRate(**{**defaults, **kw}))  # type: ignore[no-any-return]
+
+
+async def beneficiary_share(
+    session: AsyncSession, initiative: m.Initiative, group: m.BeneficiaryGroup, percentage: str
+) -> m.BeneficiaryShare:
+    row = m.BeneficiaryShare(
+        initiative_id=initiative.id, group_id=group.id, percentage=Decimal(percentage)
+    )
+    return await _add(session, row)  # type: ignore[no-any-return]

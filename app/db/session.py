@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.db.functions import SQLITE_LOWER, python_lower
+from app.money.sql import SQLITE_CONVERT, sqlite_convert
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
+    dbapi_connection.create_function(SQLITE_CONVERT, 4, sqlite_convert, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     # WAL lets readers proceed while a writer commits (the server reads concurrently).

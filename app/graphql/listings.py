@@ -32,7 +32,7 @@ from app.models import (
 from app.money.currencies import parse_currency
 
 
-def _member_of(fk: Any, target: Any, spec: Any) -> Relation:
+def member_of(fk: Any, target: Any, spec: Any) -> Relation:
     """Many-to-one: the row's foreign key points at a matching target row."""
     return Relation(spec, lambda cond: fk.in_(select(target.id).where(cond)))
 
@@ -42,7 +42,7 @@ def _has_some(fk: Any, parent_pk: Any, spec: Any) -> Relation:
     return Relation(spec, lambda cond: exists().where(fk == parent_pk, cond))
 
 
-def _cur(expr: Any) -> Column:
+def currency_column(expr: Any) -> Column:
     """A currency column: codes in filters are checked against ISO 4217."""
     return Column(expr, convert=lambda code, where: parse_currency(code, field=where))
 
@@ -62,10 +62,10 @@ def program_filters() -> FilterSpec:
         "ref": Column(Program.ref),
         "name": Column(Program.name),
         "pledged_amount": Column(Program.pledged_amount),
-        "pledged_currency": _cur(Program.pledged_currency),
+        "pledged_currency": currency_column(Program.pledged_currency),
         "announced_on": Column(Program.announced_on),
         "deadline": Column(Program.deadline),
-        "sponsor": _member_of(Program.sponsor_id, Organization, organization_filters),
+        "sponsor": member_of(Program.sponsor_id, Organization, organization_filters),
     }
 
 
@@ -83,7 +83,7 @@ def initiative_filters() -> FilterSpec:
         "actual_start": Column(Initiative.actual_start),
         "planned_end": Column(Initiative.planned_end),
         "actual_end": Column(Initiative.actual_end),
-        "program": _member_of(Initiative.program_id, Program, program_filters),
+        "program": member_of(Initiative.program_id, Program, program_filters),
         "beneficiary_group": Relation(
             beneficiary_group_filters,
             lambda cond: exists().where(
@@ -107,14 +107,14 @@ def initiative_filters() -> FilterSpec:
 def budget_line_filters() -> FilterSpec:
     return {
         "id": Column(BudgetLine.id, id_type="BudgetLine"),
-        "initiative": _member_of(BudgetLine.initiative_id, Initiative, initiative_filters),
+        "initiative": member_of(BudgetLine.initiative_id, Initiative, initiative_filters),
         "period_start": Column(BudgetLine.period_start),
         "period_end": Column(BudgetLine.period_end),
         "type": Column(BudgetLine.type),
         "status": Column(BudgetLine.status),
         "category": Column(BudgetLine.category),
         "amount": Column(BudgetLine.amount),
-        "currency": _cur(BudgetLine.currency),
+        "currency": currency_column(BudgetLine.currency),
         "value_date": Column(BudgetLine.value_date),
     }
 
@@ -122,23 +122,23 @@ def budget_line_filters() -> FilterSpec:
 def transaction_filters() -> FilterSpec:
     return {
         "id": Column(Transaction.id, id_type="Transaction"),
-        "initiative": _member_of(Transaction.initiative_id, Initiative, initiative_filters),
-        "budget_line": _member_of(Transaction.budget_line_id, BudgetLine, budget_line_filters),
+        "initiative": member_of(Transaction.initiative_id, Initiative, initiative_filters),
+        "budget_line": member_of(Transaction.budget_line_id, BudgetLine, budget_line_filters),
         "type": Column(Transaction.type),
         "date": Column(Transaction.transaction_date),
         "amount": Column(Transaction.amount),
-        "currency": _cur(Transaction.currency),
+        "currency": currency_column(Transaction.currency),
         "value_date": Column(Transaction.value_date),
         "description": Column(Transaction.description),
-        "provider": _member_of(Transaction.provider_id, Organization, organization_filters),
-        "receiver": _member_of(Transaction.receiver_id, Organization, organization_filters),
+        "provider": member_of(Transaction.provider_id, Organization, organization_filters),
+        "receiver": member_of(Transaction.receiver_id, Organization, organization_filters),
     }
 
 
 def milestone_filters() -> FilterSpec:
     return {
         "id": Column(Milestone.id, id_type="Milestone"),
-        "initiative": _member_of(Milestone.initiative_id, Initiative, initiative_filters),
+        "initiative": member_of(Milestone.initiative_id, Initiative, initiative_filters),
         "title": Column(Milestone.title),
         "planned_date": Column(Milestone.planned_date),
         "forecast_date": Column(Milestone.forecast_date),
@@ -165,10 +165,8 @@ def beneficiary_group_filters() -> FilterSpec:
 def beneficiary_figure_filters() -> FilterSpec:
     return {
         "id": Column(BeneficiaryFigure.id, id_type="BeneficiaryFigure"),
-        "initiative": _member_of(BeneficiaryFigure.initiative_id, Initiative, initiative_filters),
-        "group": _member_of(
-            BeneficiaryFigure.group_id, BeneficiaryGroup, beneficiary_group_filters
-        ),
+        "initiative": member_of(BeneficiaryFigure.initiative_id, Initiative, initiative_filters),
+        "group": member_of(BeneficiaryFigure.group_id, BeneficiaryGroup, beneficiary_group_filters),
         "unit": Column(BeneficiaryFigure.unit),
         "target": Column(BeneficiaryFigure.target_value),
         "reached": Column(BeneficiaryFigure.reached_value),
@@ -179,8 +177,8 @@ def beneficiary_figure_filters() -> FilterSpec:
 def exchange_rate_filters() -> FilterSpec:
     return {
         "id": Column(ExchangeRate.id, id_type="ExchangeRate"),
-        "base": _cur(ExchangeRate.base),
-        "quote": _cur(ExchangeRate.quote),
+        "base": currency_column(ExchangeRate.base),
+        "quote": currency_column(ExchangeRate.quote),
         "rate": Column(ExchangeRate.rate),
         "rate_date": Column(ExchangeRate.rate_date),
         "source": Column(ExchangeRate.source),
@@ -205,9 +203,7 @@ def citation_filters() -> FilterSpec:
         "quote": Column(Citation.quote),
         "is_estimate": Column(Citation.is_estimate),
         "subject_type": Column(Citation.subject_type),
-        "document": _member_of(
-            Citation.source_document_id, SourceDocument, source_document_filters
-        ),
+        "document": member_of(Citation.source_document_id, SourceDocument, source_document_filters),
     }
 
 
@@ -215,10 +211,10 @@ def participation_filters() -> FilterSpec:
     return {
         "id": Column(Participation.id, id_type="Participation"),
         "role": Column(Participation.role),
-        "organization": _member_of(
+        "organization": member_of(
             Participation.organization_id, Organization, organization_filters
         ),
-        "initiative": _member_of(Participation.initiative_id, Initiative, initiative_filters),
+        "initiative": member_of(Participation.initiative_id, Initiative, initiative_filters),
     }
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import strawberry
 
+from app.graphql.reports.budget import BudgetQueries
+from app.graphql.reports.reach import ReachQueries
+from app.graphql.reports.timeline import TimelineQueries
+
 
 @strawberry.type
-class ReportQueries:
+class ReportQueries(BudgetQueries, TimelineQueries, ReachQueries):
     """The root fields of every report (a base of `Query`, never in the schema alone)."""

@@ -1,0 +1,146 @@
+"""Currency conversion inside SQL, exact and rounded exactly like `conversion.convert`.
+
+Reports convert every amount at the rate valid on its own value date and round it to
+the target's minor unit (half-even) before anything is summed, so a converted total
+is the sum of the converted records, whatever the grouping. The result of
+`converted_minor_units` is an integer count of the target's minor units (cents).
+
+PostgreSQL computes it with NUMERIC integer arithmetic. SQLite stores amounts and
+rates as scaled 64-bit integers (see `ExactDecimal`) whose product can overflow, so
+there the same function runs in Python, registered on each connection.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+from app.models import ExchangeRate
+from app.models._columns import AMOUNT, RATE
+
+SQLITE_CONVERT = "pl_convert_minor"
+AMOUNT_SCALE = AMOUNT.scale
+RATE_SCALE = RATE.scale
+
+
+def half_even_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half-even to an integer (denominator > 0)."""
+    quotient, remainder = divmod(abs(numerator), denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient if numerator >= 0 else -quotient
+
+
+def convert_scaled(amount: int, rate: int | None, inverted: int | bool, minor_units: int) -> int:
+    """The converted amount in target minor units, from scaled integers.
+
+    `amount` counts 10**-AMOUNT_SCALE units and `rate` 10**-RATE_SCALE units (as SQLite
+    stores them); `rate` None means the same currency. An inverted rate is the stored
+    quote→base rate, divided by rather than multiplied with.
+    """
+    if rate is None:
+        numerator, denominator = amount * 10**minor_units, 10**AMOUNT_SCALE
+    elif inverted:
+        numerator = amount * 10 ** (RATE_SCALE + minor_units)
+        denominator = rate * 10**AMOUNT_SCALE
+    else:
+        numerator = amount * rate * 10**minor_units
+        denominator = 10 ** (AMOUNT_SCALE + RATE_SCALE)
+    return half_even_div(numerator, denominator)
+
+
+def sqlite_convert(
+    amount: int | None, rate: int | None, inverted: int | None, minor_units: int
+) -> int | None:
+    """The SQLite function: NULL in, NULL out."""
+    if amount is None:
+        return None
+    return convert_scaled(amount, rate, bool(inverted), minor_units)
+
+
+class converted_minor_units(GenericFunction[int]):
+    """converted_minor_units(amount, rate, inverted, minor_units): see the module doc.
+
+    `rate` NULL means no conversion (same currency); `minor_units` must be a literal.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(converted_minor_units, "sqlite")
+def _convert_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_CONVERT}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(converted_minor_units)
+def _convert_numeric(element: Any, compiler: Any, **kw: Any) -> str:
+    amount, rate, inverted, minor = (compiler.process(c, **kw) for c in element.clauses)
+    m = int(element.clauses.clauses[3].value)
+    a = f"(({amount}) * {10**AMOUNT_SCALE})"  # exact integer: amounts have AMOUNT_SCALE places
+    r = f"(({rate}) * {10**RATE_SCALE})"
+    same = _half_even(f"({a} * {10**m})", str(10**AMOUNT_SCALE))
+    direct = _half_even(f"({a} * {r} * {10**m})", str(10 ** (AMOUNT_SCALE + RATE_SCALE)))
+    reverse = _half_even(f"({a} * {10 ** (RATE_SCALE + m)})", f"({r} * {10**AMOUNT_SCALE})")
+    del minor
+    return (
+        f"(CASE WHEN ({rate}) IS NULL THEN {same} "
+        f"WHEN ({inverted}) THEN {reverse} ELSE {direct} END)"
+    )
+
+
+def _half_even(numerator: str, denominator: str) -> str:
+    """NUMERIC SQL for numerator / denominator rounded half-even (denominator > 0)."""
+    q = f"div(abs({numerator}), {denominator})"
+    r = f"mod(abs({numerator}), {denominator})"
+    up = (
+        f"CASE WHEN 2 * {r} > {denominator} OR (2 * {r} = {denominator} AND mod({q}, 2) = 1) "
+        "THEN 1 ELSE 0 END"
+    )
+    return f"(sign({numerator}) * ({q} + {up}))::bigint"
+
+
+def convert_expr(
+    amount: ColumnElement[Any],
+    rate: ColumnElement[Any],
+    inverted: ColumnElement[Any],
+    minor_units: int,
+) -> ColumnElement[int]:
+    return converted_minor_units(amount, rate, inverted, literal(minor_units, literal_execute=True))
+
+
+def applicable_rate_id(
+    currency: ColumnElement[str], on: ColumnElement[date], target: str
+) -> Select[Any]:
+    """A scalar subquery: the id of the rate that converts `currency` into `target` on
+    `on` — the newest of the pair in either direction dated on or before it; on the
+    same date the direct rate wins (the rule of `conversion.pick_rate`)."""
+    rate = ExchangeRate
+    return (
+        select(rate.id)
+        .where(
+            or_(
+                and_(rate.base == currency, rate.quote == target),
+                and_(rate.base == target, rate.quote == currency),
+            ),
+            rate.rate_date <= on,
+        )
+        # The direct rate (quote = target) first; no outer column here, which SQLite
+        # would not resolve inside ORDER BY of a correlated subquery.
+        .order_by(rate.rate_date.desc(), case((rate.quote == target, 0), else_=1))
+        .limit(1)
+    )

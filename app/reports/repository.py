@@ -1,0 +1,340 @@
+"""Every SQL statement of the budget reports: one GROUP BY over budget lines and
+transactions, each amount converted at its own value date's rate before summing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.finance.repository import is_current_budget_line
+from app.models import (
+    BeneficiaryShare,
+    BudgetLine,
+    BudgetType,
+    ExchangeRate,
+    Initiative,
+    Program,
+    Transaction,
+    TransactionType,
+)
+from app.money.sql import applicable_rate_id, convert_expr
+
+# The budget line a transaction is booked against; filters on a transaction's
+# category refer to it.
+TRANSACTION_LINE = aliased(BudgetLine, name="transaction_line")
+
+BUDGET_LINE = "budget_line"
+TRANSACTION = "transaction"
+
+
+class Dimension(StrEnum):
+    PROGRAM = "program"
+    INITIATIVE = "initiative"
+    FOCUS_AREA = "focus_area"
+    BENEFICIARY_GROUP = "beneficiary_group"
+    REGION = "region"
+    CATEGORY = "category"
+    TRANSACTION_TYPE = "transaction_type"
+    YEAR = "year"
+    QUARTER = "quarter"
+    MONTH = "month"
+
+
+# Measures summed in SQL, in the order of `GroupRow.sums`.
+SUMMED = ("budget_original", "budget_current", "committed", "disbursed", "spent")
+_TRANSACTION_MEASURE = {
+    "committed": TransactionType.OUTGOING_COMMITMENT,
+    "disbursed": TransactionType.DISBURSEMENT,
+    "spent": TransactionType.EXPENDITURE,
+}
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One group as SQL returns it: key values by dimension, sums in minor units."""
+
+    key: dict[Dimension, Any]
+    sums: dict[str, int]
+    budget_lines: int
+    transactions: int
+    # "CUR YYYY-MM-DD" of a record that has no rate into the target currency.
+    missing_rate: str | None
+
+
+@dataclass(frozen=True)
+class RateUse:
+    rate_id: int
+    currency: str
+    base: str
+    quote: str
+    rate: Decimal
+    rate_date: date
+    source: str
+    records: int
+    original: Decimal
+    converted_minor: int
+
+
+def records(budget_where: ColumnElement[bool], transaction_where: ColumnElement[bool]) -> CTE:
+    """Budget lines and transactions as one relation of dated, signed amounts."""
+    budget = select(
+        literal(BUDGET_LINE).label("kind"),
+        BudgetLine.initiative_id.label("initiative_id"),
+        BudgetLine.category.label("category"),
+        literal(None, type_=Transaction.type.type).label("transaction_type"),
+        # A budget counts in the period it starts (IATI periods span at most 12 months).
+        BudgetLine.period_start.label("record_date"),
+        BudgetLine.currency.label("currency"),
+        BudgetLine.value_date.label("value_date"),
+        BudgetLine.amount.label("amount"),
+        case((BudgetLine.type == BudgetType.ORIGINAL, 1), else_=0).label("is_original"),
+        case((is_current_budget_line(), 1), else_=0).label("is_current"),
+    ).where(budget_where)
+    transaction = (
+        select(
+            literal(TRANSACTION),
+            Transaction.initiative_id,
+            TRANSACTION_LINE.category,
+            Transaction.type,
+            Transaction.transaction_date,
+            Transaction.currency,
+            Transaction.value_date,
+            Transaction.amount,
+            literal(0),
+            literal(0),
+        )
+        .outerjoin(TRANSACTION_LINE, TRANSACTION_LINE.id == Transaction.budget_line_id)
+        .where(transaction_where)
+    )
+    return union_all(budget, transaction).cte("records")
+
+
+class _Converted:
+    """The records joined to the rate that converts each of them into `target`."""
+
+    def __init__(self, rec: CTE, target: str, minor_units: int) -> None:
+        keys = (
+            select(rec.c.currency, rec.c.value_date)
+            .where(rec.c.currency != target)
+            .distinct()
+            .cte("rate_keys")
+        )
+        # One rate lookup per distinct (currency, value date), not per record.
+        self.picked = select(
+            keys.c.currency,
+            keys.c.value_date,
+            applicable_rate_id(keys.c.currency, keys.c.value_date, target)
+            .scalar_subquery()
+            .label("rate_id"),
+        ).cte("picked_rates")
+        self.rate = aliased(ExchangeRate, name="rate")
+        self.rec = rec
+        picked = self.picked
+        self.from_ = rec.outerjoin(
+            picked,
+            and_(picked.c.currency == rec.c.currency, picked.c.value_date == rec.c.value_date),
+        ).outerjoin(self.rate, self.rate.id == picked.c.rate_id)
+        self.amount = convert_expr(
+            rec.c.amount,
+            case((rec.c.currency == target, None), else_=self.rate.rate),
+            self.rate.base != rec.c.currency,
+            minor_units,
+        )
+        self.missing = func.min(
+            case(
+                (
+                    and_(rec.c.currency != target, picked.c.rate_id.is_(None)),
+                    rec.c.currency + " " + cast(rec.c.value_date, String),
+                )
+            )
+        )
+
+
+def _dimension_columns(rec: CTE, dimensions: Sequence[Dimension]) -> dict[Dimension, Any]:
+    year = cast(extract("year", rec.c.record_date), Integer)
+    month = cast(extract("month", rec.c.record_date), Integer)
+    columns: dict[Dimension, Any] = {}
+    for dim in dimensions:
+        if dim is Dimension.PROGRAM:
+            columns[dim] = Initiative.program_id
+        elif dim is Dimension.INITIATIVE:
+            columns[dim] = rec.c.initiative_id
+        elif dim is Dimension.FOCUS_AREA:
+            columns[dim] = Initiative.focus_area
+        elif dim is Dimension.REGION:
+            columns[dim] = Initiative.region
+        elif dim is Dimension.CATEGORY:
+            columns[dim] = rec.c.category
+        elif dim is Dimension.TRANSACTION_TYPE:
+            columns[dim] = rec.c.transaction_type
+        elif dim is Dimension.YEAR:
+            columns[dim] = year
+        elif dim is Dimension.QUARTER:
+            columns[Dimension.YEAR] = year
+            columns[dim] = (month + 2) // 3
+        elif dim is Dimension.MONTH:
+            columns[Dimension.YEAR] = year
+            columns[dim] = month
+        else:  # BENEFICIARY_GROUP: shares are per initiative, split by the service
+            columns[Dimension.INITIATIVE] = rec.c.initiative_id
+    return columns
+
+
+async def summarize(
+    session: AsyncSession,
+    *,
+    dimensions: Sequence[Dimension],
+    budget_where: ColumnElement[bool],
+    transaction_where: ColumnElement[bool],
+    target: str,
+    minor_units: int,
+    limit: int,
+) -> list[GroupRow]:
+    """Sums per group, in `target` minor units; at most `limit` groups."""
+    rec = records(budget_where, transaction_where)
+    conv = _Converted(rec, target, minor_units)
+    columns = _dimension_columns(rec, dimensions)
+    is_budget = rec.c.kind == BUDGET_LINE
+    sums = {
+        "budget_original": and_(is_budget, rec.c.is_original == 1),
+        "budget_current": and_(is_budget, rec.c.is_current == 1),
+        **{
+            name: and_(~is_budget, rec.c.transaction_type == kind)
+            for name, kind in _TRANSACTION_MEASURE.items()
+        },
+    }
+    dims = list(columns.items())
+    stmt = (
+        select(
+            *(col.label(f"d_{dim.value}") for dim, col in dims),
+            *(
+                func.coalesce(func.sum(case((cond, conv.amount), else_=0)), 0).label(name)
+                for name, cond in sums.items()
+            ),
+            func.coalesce(func.sum(case((is_budget, 1), else_=0)), 0).label("n_lines"),
+            func.coalesce(func.sum(case((is_budget, 0), else_=1)), 0).label("n_transactions"),
+            conv.missing.label("missing_rate"),
+        )
+        .select_from(conv.from_.join(Initiative, Initiative.id == rec.c.initiative_id))
+        .group_by(*(col for _, col in dims))
+        .order_by(*(col for _, col in dims))
+        .limit(limit)
+    )
+    rows = []
+    for row in (await session.execute(stmt)).all():
+        values = row._mapping
+        rows.append(
+            GroupRow(
+                key={dim: values[f"d_{dim.value}"] for dim, _ in dims},
+                sums={name: int(values[name]) for name in SUMMED},
+                budget_lines=int(values["n_lines"]),
+                transactions=int(values["n_transactions"]),
+                missing_rate=values["missing_rate"],
+            )
+        )
+    return rows
+
+
+async def rates_used(
+    session: AsyncSession,
+    *,
+    budget_where: ColumnElement[bool],
+    transaction_where: ColumnElement[bool],
+    target: str,
+    minor_units: int,
+) -> list[RateUse]:
+    """Each rate the report converted with: how many records, how much, into what."""
+    rec = records(budget_where, transaction_where)
+    conv = _Converted(rec, target, minor_units)
+    rate = conv.rate
+    stmt = (
+        select(
+            rate.id,
+            rec.c.currency,
+            rate.base,
+            rate.quote,
+            rate.rate,
+            rate.rate_date,
+            rate.source,
+            func.count(),
+            func.sum(rec.c.amount),
+            func.sum(conv.amount),
+        )
+        .select_from(conv.from_)
+        .where(rec.c.currency != target, rate.id.is_not(None))
+        .group_by(
+            rate.id, rec.c.currency, rate.base, rate.quote, rate.rate, rate.rate_date, rate.source
+        )
+        .order_by(rec.c.currency, rate.rate_date, rate.id)
+    )
+    return [
+        RateUse(
+            rate_id=row[0],
+            currency=row[1],
+            base=row[2],
+            quote=row[3],
+            rate=row[4],
+            rate_date=row[5],
+            source=row[6],
+            records=int(row[7]),
+            original=row[8],
+            converted_minor=int(row[9]),
+        )
+        for row in (await session.execute(stmt)).all()
+    ]
+
+
+async def pledge_currencies(session: AsyncSession) -> list[str]:
+    """The distinct currencies programmes are pledged in."""
+    stmt = select(Program.pledged_currency).distinct().order_by(Program.pledged_currency)
+    return list((await session.scalars(stmt)).all())
+
+
+async def program_currencies(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> dict[int, str]:
+    stmt = (
+        select(Initiative.id, Program.pledged_currency)
+        .join(Program, Program.id == Initiative.program_id)
+        .where(Initiative.id.in_(initiative_ids))
+    )
+    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+
+
+async def shares_by_initiative(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> dict[int, list[tuple[int, Decimal]]]:
+    """Beneficiary shares (group id, percentage) of each initiative, by group id."""
+    stmt = (
+        select(
+            BeneficiaryShare.initiative_id, BeneficiaryShare.group_id, BeneficiaryShare.percentage
+        )
+        .where(BeneficiaryShare.initiative_id.in_(initiative_ids))
+        .order_by(BeneficiaryShare.initiative_id, BeneficiaryShare.group_id)
+    )
+    shares: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+    for initiative_id, group_id, percentage in (await session.execute(stmt)).all():
+        shares[initiative_id].append((group_id, percentage))
+    return shares

@@ -1,0 +1,289 @@
+"""Budget summary rules: the report currency, beneficiary splits, having, order, top N.
+
+SQL sums every group (see the repository); what happens here works on those sums
+only: splitting an initiative's figures across its beneficiary groups, filtering
+groups by a measure, ordering them and cutting the list, while `total` and `others`
+keep the report reconciled (the shown groups plus `others` equal `total`).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from math import floor
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DomainError, ErrorCode, RateNotFound
+from app.money.currencies import minor_units, parse_currency
+from app.reports import repository
+from app.reports.repository import SUMMED, Dimension, GroupRow, RateUse
+
+# The currency code for "no currency involved" (ISO 4217), for a report over nothing.
+NO_CURRENCY = "XXX"
+
+
+@dataclass(frozen=True)
+class Measures:
+    """A group's figures in minor units of the report currency, and record counts."""
+
+    budget_original: int = 0
+    budget_current: int = 0
+    committed: int = 0
+    disbursed: int = 0
+    spent: int = 0
+    budget_lines: int = 0
+    transactions: int = 0
+
+    @property
+    def variance(self) -> int:
+        """Current budget minus spent."""
+        return self.budget_current - self.spent
+
+    @property
+    def count(self) -> int:
+        return self.budget_lines + self.transactions
+
+    def __add__(self, other: Measures) -> Measures:
+        return Measures(*(getattr(self, f) + getattr(other, f) for f in _FIELDS))
+
+    def value(self, measure: str) -> int:
+        return int(getattr(self, measure))
+
+
+_FIELDS = (*SUMMED, "budget_lines", "transactions")
+MONEY_MEASURES = (*SUMMED, "variance")
+
+
+@dataclass(frozen=True)
+class Group:
+    key: dict[Dimension, Any]
+    measures: Measures
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`measure op value`; money values are in the report currency's major unit."""
+
+    measure: str
+    op: str
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    measure: str
+    descending: bool = False
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+@dataclass
+class Summary:
+    currency: str
+    minor_units: int
+    groups: list[Group]
+    total: Measures
+    others: Measures
+    group_count: int
+    # For `rates_used`: the same records, read again only when asked for.
+    where: tuple[ColumnElement[bool], ColumnElement[bool]] = field(repr=False, default=None)  # type: ignore[assignment]
+
+    def amount(self, minor: int) -> Decimal:
+        return Decimal(minor).scaleb(-self.minor_units)
+
+
+async def report_currency(session: AsyncSession, currency: str | None) -> str:
+    """The asked-for currency, else the one currency every programme is pledged in."""
+    if currency is not None:
+        return parse_currency(currency, field="currency")
+    pledged = await repository.pledge_currencies(session)
+    if len(pledged) > 1:
+        raise DomainError(
+            "programmes are pledged in several currencies "
+            f"({', '.join(pledged)}): pass `currency` to convert them into one",
+            code=ErrorCode.CURRENCY_REQUIRED,
+            field="currency",
+            details={"currencies": pledged},
+        )
+    return pledged[0] if pledged else NO_CURRENCY
+
+
+async def budget_summary(
+    session: AsyncSession,
+    *,
+    dimensions: Sequence[Dimension],
+    budget_where: ColumnElement[bool],
+    transaction_where: ColumnElement[bool],
+    currency: str | None,
+    having: Sequence[Condition] = (),
+    order: Sequence[OrderTerm] = (),
+    first: int | None = None,
+    max_groups: int,
+) -> Summary:
+    target = await report_currency(session, currency)
+    units = minor_units(target)
+    rows = await repository.summarize(
+        session,
+        dimensions=dimensions,
+        budget_where=budget_where,
+        transaction_where=transaction_where,
+        target=target,
+        minor_units=units,
+        limit=max_groups + 1,
+    )
+    _raise_missing_rate(rows, target)
+    total = sum((_measures(row) for row in rows), Measures())
+    if Dimension.BENEFICIARY_GROUP in dimensions:
+        groups = await _split_by_beneficiary_group(session, rows, dimensions)
+    else:
+        groups = [Group(row.key, _measures(row)) for row in rows]
+    if len(groups) > max_groups:
+        raise DomainError(
+            f"the report has more than {max_groups} groups: group by fewer dimensions "
+            "or filter the records",
+            code=ErrorCode.REPORT_TOO_LARGE,
+            field="groupBy",
+            details={"maxGroups": max_groups},
+        )
+    unit = Decimal(1).scaleb(-units)
+    kept = [g for g in groups if all(_holds(g.measures, c, unit) for c in having)]
+    for term in reversed(order):
+        # Stable sorts, least significant key first; ties keep the key order.
+        kept.sort(key=_by_measure(term.measure), reverse=term.descending)
+    shown = kept if first is None else kept[:first]
+    shown_total = sum((g.measures for g in shown), Measures())
+    others = _difference(total, shown_total)
+    summary = Summary(
+        currency=target,
+        minor_units=units,
+        groups=shown,
+        total=total,
+        others=others,
+        group_count=len(groups),
+    )
+    summary.where = (budget_where, transaction_where)
+    return summary
+
+
+async def rates_used(session: AsyncSession, summary: Summary) -> list[RateUse]:
+    budget_where, transaction_where = summary.where
+    return await repository.rates_used(
+        session,
+        budget_where=budget_where,
+        transaction_where=transaction_where,
+        target=summary.currency,
+        minor_units=summary.minor_units,
+    )
+
+
+def _by_measure(measure: str) -> Callable[[Group], int]:
+    return lambda group: group.measures.value(measure)
+
+
+def _measures(row: GroupRow) -> Measures:
+    return Measures(**row.sums, budget_lines=row.budget_lines, transactions=row.transactions)
+
+
+def _difference(a: Measures, b: Measures) -> Measures:
+    return Measures(*(getattr(a, f) - getattr(b, f) for f in _FIELDS))
+
+
+def _holds(measures: Measures, condition: Condition, unit: Decimal) -> bool:
+    value = measures.value(condition.measure)
+    if condition.measure in MONEY_MEASURES:
+        return _OPS[condition.op](Decimal(value) * unit, condition.value)
+    return _OPS[condition.op](Decimal(value), condition.value)
+
+
+def _raise_missing_rate(rows: Sequence[GroupRow], target: str) -> None:
+    missing = sorted(row.missing_rate for row in rows if row.missing_rate)
+    if missing:
+        currency, on = missing[0].split(" ", 1)
+        raise RateNotFound(
+            f"no exchange rate {currency}→{target} valid on {on}: store one dated on or "
+            "before it (either direction) to convert these records",
+            details={"base": currency, "quote": target, "date": on},
+        )
+
+
+async def _split_by_beneficiary_group(
+    session: AsyncSession, rows: Sequence[GroupRow], dimensions: Sequence[Dimension]
+) -> list[Group]:
+    """Split each initiative's sums across its beneficiary groups by their shares.
+
+    Largest remainder: every part is rounded down to the minor unit and the units left
+    over go to the largest fractions, so the parts add up exactly to the whole. What
+    the shares leave (they sum to less than 100) stays in a group without beneficiary
+    group (key null).
+    """
+    shares = await repository.shares_by_initiative(
+        session, sorted({row.key[Dimension.INITIATIVE] for row in rows})
+    )
+    keep_initiative = Dimension.INITIATIVE in dimensions
+    merged: dict[tuple[Any, ...], Measures] = {}
+    keys: dict[tuple[Any, ...], dict[Dimension, Any]] = {}
+    for row in rows:
+        initiative_id = row.key[Dimension.INITIATIVE]
+        weights = _weights(shares.get(initiative_id, []))
+        parts: dict[int | None, dict[str, int]] = {g: {} for g, _ in weights}
+        for name in SUMMED:
+            for group_id, amount in zip(
+                [g for g, _ in weights], _largest_remainder(row.sums[name], weights), strict=True
+            ):
+                parts[group_id][name] = amount
+        for group_id, sums in parts.items():
+            key = {d: v for d, v in row.key.items() if keep_initiative or d != Dimension.INITIATIVE}
+            key[Dimension.BENEFICIARY_GROUP] = group_id
+            # A group's counts are the records of the initiatives it has a share of.
+            measures = Measures(
+                **sums, budget_lines=row.budget_lines, transactions=row.transactions
+            )
+            ident = tuple(key.get(d) for d in _ordered(dimensions))
+            merged[ident] = merged[ident] + measures if ident in merged else measures
+            keys[ident] = key
+    return [
+        Group(keys[ident], merged[ident])
+        for ident in sorted(merged, key=lambda k: [(v is None, v) for v in k])
+    ]
+
+
+def _ordered(dimensions: Sequence[Dimension]) -> list[Dimension]:
+    out = list(dimensions)
+    if Dimension.QUARTER in out or Dimension.MONTH in out:
+        out.insert(0, Dimension.YEAR)
+    return out
+
+
+def _weights(shares: Sequence[tuple[int, Decimal]]) -> list[tuple[int | None, Fraction]]:
+    """Each group's fraction of the whole; the part no share covers goes to None."""
+    total = sum((Fraction(p) for _, p in shares), Fraction(0))
+    whole = max(total, Fraction(100))  # shares over 100 in all are scaled down
+    weights: list[tuple[int | None, Fraction]] = [(g, Fraction(p) / whole) for g, p in shares]
+    rest = 1 - total / whole
+    if rest > 0:
+        weights.append((None, rest))
+    return weights
+
+
+def _largest_remainder(amount: int, weights: Sequence[tuple[int | None, Fraction]]) -> list[int]:
+    exact = [amount * w for _, w in weights]
+    parts = [floor(x) for x in exact]
+    left = amount - sum(parts)
+    by_fraction = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_fraction[:left]:
+        parts[i] += 1
+    return parts

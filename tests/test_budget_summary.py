@@ -1,0 +1,281 @@
+"""budgetSummary: committed, disbursed and spent against budget, grouped in SQL."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from app import models as m
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+T = m.TransactionType
+
+SUMMARY = """
+query ($groupBy: [BudgetDimension!]!, $currency: String, $filter: BudgetSummaryFilter,
+       $having: BudgetMeasureFilter, $orderBy: [BudgetSummaryOrder!], $first: Int) {
+  budgetSummary(groupBy: $groupBy, currency: $currency, filter: $filter, having: $having,
+                orderBy: $orderBy, first: $first) {
+    currency
+    groupCount
+    groups {
+      key { initiative { code } beneficiaryGroup { code } year quarter month category
+            transactionType focusArea region }
+      measures { ...figures }
+    }
+    total { ...figures }
+    others { ...figures }
+    ratesUsed { currency rate rateDate source inverted records
+                original { amount currency } converted { amount currency } }
+  }
+}
+fragment figures on BudgetMeasures {
+  budgetOriginal { amount currency } budgetCurrent { amount } committed { amount }
+  disbursed { amount } spent { amount } variance { amount } budgetRevision { amount }
+  count budgetLineCount transactionCount
+}
+"""
+
+
+async def summary(client: GraphQLClient, **variables: Any) -> dict[str, Any]:
+    data = await client.data(SUMMARY, variables)
+    result: dict[str, Any] = data["budgetSummary"]
+    return result
+
+
+def amounts(figures: dict[str, Any], name: str) -> Decimal:
+    return Decimal(figures[name]["amount"])
+
+
+async def two_initiatives(db: Database) -> tuple[m.Initiative, m.Initiative]:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program, code="A", focus_area="jobs", region="CN-ZJ")
+        b = await f.initiative(session, program, code="B", focus_area="health", region="CN-GD")
+        await f.budget_line(session, a, amount=Decimal("1000.00"), category="grants")
+        await f.budget_line(
+            session, a, type=m.BudgetType.REVISED, amount=Decimal("1200.00"), category="grants"
+        )
+        await f.budget_line(session, b, amount=Decimal("500.00"), category="works")
+        for kind, amount, day in (
+            (T.OUTGOING_COMMITMENT, "800.00", date(2022, 2, 1)),
+            (T.DISBURSEMENT, "300.00", date(2022, 5, 1)),
+            (T.EXPENDITURE, "250.10", date(2023, 1, 15)),
+        ):
+            await f.transaction(
+                session, a, type=kind, amount=Decimal(amount), transaction_date=day, value_date=day
+            )
+        await f.transaction(session, b, type=T.EXPENDITURE, amount=Decimal("99.99"))
+        await f.transaction(session, b, type=T.EXPENDITURE, amount=Decimal("-9.99"))
+    return a, b
+
+
+async def test_groups_by_initiative_with_every_measure(db: Database, client: GraphQLClient) -> None:
+    # given two initiatives with budgets (one revised) and transactions
+    await two_initiatives(db)
+    # when
+    report = await summary(client, groupBy=["INITIATIVE"])
+    # then
+    assert report["currency"] == "CNY"
+    a, b = report["groups"]
+    assert a["key"]["initiative"]["code"] == "A"
+    figures = a["measures"]
+    assert amounts(figures, "budgetOriginal") == Decimal("1000.00")
+    assert amounts(figures, "budgetCurrent") == Decimal("1200.00")
+    assert amounts(figures, "committed") == Decimal("800.00")
+    assert amounts(figures, "disbursed") == Decimal("300.00")
+    assert amounts(figures, "spent") == Decimal("250.10")
+    assert amounts(figures, "variance") == Decimal("949.90")
+    assert amounts(figures, "budgetRevision") == Decimal("200.00")
+    assert (figures["count"], figures["budgetLineCount"], figures["transactionCount"]) == (5, 2, 3)
+    assert amounts(b["measures"], "spent") == Decimal("90.00")  # a reduction is negative
+    total = report["total"]
+    for name in ("budgetOriginal", "budgetCurrent", "committed", "disbursed", "spent"):
+        assert amounts(total, name) == amounts(a["measures"], name) + amounts(b["measures"], name)
+    assert amounts(report["others"], "spent") == 0
+    assert report["ratesUsed"] == []
+
+
+async def test_groups_by_year_quarter_and_month(db: Database, client: GraphQLClient) -> None:
+    await two_initiatives(db)
+    report = await summary(
+        client, groupBy=["QUARTER"], filter={"initiative": {"code": {"eq": "A"}}}
+    )
+    keys = [(g["key"]["year"], g["key"]["quarter"]) for g in report["groups"]]
+    assert keys == [(2022, 1), (2022, 2), (2023, 1)]
+    q1 = report["groups"][0]["measures"]
+    # the budgets start 2022-01-01, the commitment is dated 2022-02-01
+    assert amounts(q1, "budgetCurrent") == Decimal("1200.00")
+    assert amounts(q1, "committed") == Decimal("800.00")
+    months = await summary(client, groupBy=["MONTH"], filter={"initiative": {"code": {"eq": "A"}}})
+    assert [(g["key"]["year"], g["key"]["month"]) for g in months["groups"]] == [
+        (2022, 1),
+        (2022, 2),
+        (2022, 5),
+        (2023, 1),
+    ]
+
+
+async def test_groups_by_transaction_type_category_focus_area_and_region(
+    db: Database, client: GraphQLClient
+) -> None:
+    await two_initiatives(db)
+    by_type = await summary(client, groupBy=["TRANSACTION_TYPE"])
+    types = [g["key"]["transactionType"] for g in by_type["groups"]]
+    assert types == ["OUTGOING_COMMITMENT", "DISBURSEMENT", "EXPENDITURE", None] or set(types) == {
+        "OUTGOING_COMMITMENT",
+        "DISBURSEMENT",
+        "EXPENDITURE",
+        None,
+    }
+    budgets = next(g for g in by_type["groups"] if g["key"]["transactionType"] is None)
+    assert budgets["measures"]["transactionCount"] == 0
+    assert amounts(budgets["measures"], "budgetCurrent") == Decimal("1700.00")
+    by_area = await summary(client, groupBy=["FOCUS_AREA", "REGION"])
+    assert {(g["key"]["focusArea"], g["key"]["region"]) for g in by_area["groups"]} == {
+        ("jobs", "CN-ZJ"),
+        ("health", "CN-GD"),
+    }
+    by_category = await summary(client, groupBy=["CATEGORY"])
+    # transactions without a budget line fall in the group without a category
+    categories = {g["key"]["category"]: g["measures"] for g in by_category["groups"]}
+    assert set(categories) == {"grants", "works", None}
+    assert amounts(categories[None], "spent") == Decimal("340.10")
+
+
+async def test_having_order_and_top_n_keep_the_report_reconciled(
+    db: Database, client: GraphQLClient
+) -> None:
+    await two_initiatives(db)
+    report = await summary(
+        client, groupBy=["INITIATIVE"], orderBy=[{"measure": "SPENT", "direction": "ASC"}], first=1
+    )
+    assert [g["key"]["initiative"]["code"] for g in report["groups"]] == ["B"]
+    assert report["groupCount"] == 2
+    shown, others, total = report["groups"][0]["measures"], report["others"], report["total"]
+    for name in ("budgetCurrent", "spent", "committed"):
+        assert amounts(shown, name) + amounts(others, name) == amounts(total, name)
+    assert shown["count"] + others["count"] == total["count"]
+    big = await summary(client, groupBy=["INITIATIVE"], having={"spent": {"gt": "100"}})
+    assert [g["key"]["initiative"]["code"] for g in big["groups"]] == ["A"]
+
+
+async def test_converts_each_record_at_its_value_date_rate(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given CNY and EUR records and rates that change over time, one stored in reverse
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program)
+        await f.exchange_rate(
+            session,
+            base="CNY",
+            quote="USD",
+            rate=Decimal("0.15"),
+            rate_date=date(2021, 1, 1),
+            source="first",
+        )
+        await f.exchange_rate(
+            session,
+            base="CNY",
+            quote="USD",
+            rate=Decimal("0.16"),
+            rate_date=date(2022, 6, 1),
+            source="second",
+        )
+        await f.exchange_rate(
+            session,
+            base="USD",
+            quote="EUR",
+            rate=Decimal("0.9"),
+            rate_date=date(2021, 1, 1),
+            source="reverse",
+        )
+        for amount, day in (
+            ("0.03", date(2022, 1, 1)),
+            ("0.03", date(2022, 1, 2)),
+            ("100.00", date(2022, 7, 1)),
+        ):
+            await f.transaction(
+                session,
+                a,
+                type=T.EXPENDITURE,
+                amount=Decimal(amount),
+                transaction_date=day,
+                value_date=day,
+            )
+        await f.transaction(session, a, type=T.EXPENDITURE, amount=Decimal("9.00"), currency="EUR")
+        await f.transaction(session, a, type=T.EXPENDITURE, amount=Decimal("10.00"), currency="USD")
+    # when
+    report = await summary(client, groupBy=[], currency="USD")
+    # then each record is converted and rounded half-even, then summed:
+    # 0.03 * 0.15 = 0.0045 → 0.00 (twice); 100 * 0.16 = 16.00; 9 EUR / 0.9 = 10.00; 10 USD
+    assert amounts(report["total"], "spent") == Decimal("36.00")
+    assert report["total"]["spent"] == {"amount": "36.00"}
+    rates = {(r["currency"], r["source"]): r for r in report["ratesUsed"]}
+    assert set(rates) == {("CNY", "first"), ("CNY", "second"), ("EUR", "reverse")}
+    assert rates["CNY", "first"]["records"] == 2
+    assert rates["CNY", "first"]["original"] == {"amount": "0.06", "currency": "CNY"}
+    assert rates["CNY", "first"]["converted"] == {"amount": "0.00", "currency": "USD"}
+    assert rates["EUR", "reverse"]["inverted"] is True
+    assert Decimal(rates["EUR", "reverse"]["rate"]) == Decimal("1.1111111111")
+    assert rates["CNY", "second"]["rateDate"] == "2022-06-01"
+
+
+async def test_a_missing_rate_is_an_error_naming_pair_and_date(
+    db: Database, client: GraphQLClient
+) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program)
+        await f.exchange_rate(session, base="CNY", quote="USD", rate_date=date(2022, 1, 1))
+        await f.transaction(session, a, value_date=date(2021, 12, 31))
+    error = await client.error(
+        '{ budgetSummary(groupBy: [], currency: "USD") { total { spent { amount } } } }'
+    )
+    assert error["extensions"]["code"] == "RATE_NOT_FOUND"
+    assert "CNY→USD" in error["message"] and "2021-12-31" in error["message"]
+
+
+async def test_mixed_pledge_currencies_need_a_report_currency(
+    db: Database, client: GraphQLClient
+) -> None:
+    async with db.sessions() as session, session.begin():
+        await f.program(session, pledged_currency="CNY")
+        await f.program(session, pledged_currency="EUR")
+    error = await client.error("{ budgetSummary(groupBy: []) { currency } }")
+    assert error["extensions"]["code"] == "CURRENCY_REQUIRED"
+
+
+async def test_splits_by_beneficiary_group_with_largest_remainder(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given an initiative shared 1/3, 1/3 and a rest, and one with no shares
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program, code="A")
+        b = await f.initiative(session, program, code="B")
+        g1 = await f.beneficiary_group(session, code="g1")
+        g2 = await f.beneficiary_group(session, code="g2")
+        await f.beneficiary_share(session, a, g1, "33.3333")
+        await f.beneficiary_share(session, a, g2, "33.3333")
+        await f.transaction(session, a, type=T.EXPENDITURE, amount=Decimal("0.10"))
+        await f.transaction(session, b, type=T.EXPENDITURE, amount=Decimal("5.00"))
+    report = await summary(client, groupBy=["BENEFICIARY_GROUP"])
+    spent = {
+        (g["key"]["beneficiaryGroup"] or {}).get("code"): amounts(g["measures"], "spent")
+        for g in report["groups"]
+    }
+    # 0.10 splits into 0.03 + 0.03 + 0.04 (the rest of 33.3334 %), B's 5.00 has no group
+    assert spent == {"g1": Decimal("0.03"), "g2": Decimal("0.03"), None: Decimal("5.04")}
+    assert sum(spent.values()) == amounts(report["total"], "spent") == Decimal("5.10")
+
+
+async def test_bad_arguments_have_typed_errors(db: Database, client: GraphQLClient) -> None:
+    bad_currency = await client.error(
+        '{ budgetSummary(groupBy: [], currency: "XYZ") { currency } }'
+    )
+    assert bad_currency["extensions"]["code"] == "INVALID_CURRENCY"
+    negative = await client.error("{ budgetSummary(groupBy: [], first: -1) { currency } }")
+    assert negative["extensions"]["code"] == "INVALID_ARGUMENT"
