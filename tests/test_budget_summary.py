@@ -279,3 +279,43 @@ async def test_bad_arguments_have_typed_errors(db: Database, client: GraphQLClie
     assert bad_currency["extensions"]["code"] == "INVALID_CURRENCY"
     negative = await client.error("{ budgetSummary(groupBy: [], first: -1) { currency } }")
     assert negative["extensions"]["code"] == "INVALID_ARGUMENT"
+
+
+async def test_program_and_initiative_figures_match_the_summary(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    await two_initiatives(db)
+    # when
+    data = await client.data(
+        """{ program {
+              allocated { amount } unallocated { amount } committed { amount }
+              disbursed { amount } spent { amount currency }
+              figures { budgetCurrent { amount } variance { amount } count }
+              initiatives(orderBy: [{field: CODE}]) { nodes {
+                code allocated { amount } committed { amount } disbursed { amount }
+                spent { amount } figures { budgetOriginal { amount } budgetCurrent { amount } }
+              } } } }"""
+    )
+    report = await summary(client, groupBy=["INITIATIVE"])
+    # then
+    program = data["program"]
+    assert program["spent"] == {"amount": "340.10", "currency": "CNY"}
+    assert Decimal(program["allocated"]["amount"]) == amounts(report["total"], "budgetCurrent")
+    assert Decimal(program["figures"]["budgetCurrent"]["amount"]) == Decimal("1700.00")
+    assert program["figures"]["count"] == report["total"]["count"]
+    for node, group in zip(program["initiatives"]["nodes"], report["groups"], strict=True):
+        assert node["code"] == group["key"]["initiative"]["code"]
+        for name in ("committed", "disbursed", "spent"):
+            assert Decimal(node[name]["amount"]) == amounts(group["measures"], name)
+        assert node["allocated"] == node["figures"]["budgetCurrent"]
+
+
+async def test_figures_convert_on_request(db: Database, client: GraphQLClient) -> None:
+    await two_initiatives(db)
+    async with db.sessions() as session, session.begin():
+        await f.exchange_rate(session, base="CNY", quote="USD", rate=Decimal("0.5"))
+    data = await client.data(
+        '{ program { figures(currency: "USD") { spent { amount currency } } } }'
+    )
+    assert data["program"]["figures"]["spent"] == {"amount": "170.05", "currency": "USD"}

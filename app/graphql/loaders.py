@@ -22,6 +22,9 @@ from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
 from app.money.conversion import StoredRate
 from app.money.repository import rates_for_pairs
+from app.reports import service as reports_service
+from app.reports.repository import Dimension
+from app.reports.service import Measures
 from app.sources import repository as sources_repository
 
 
@@ -38,6 +41,7 @@ class DataLoaders:
         )
         self.rates = DataLoader(self._rates)
         self.has_estimate = DataLoader(self._has_estimate)
+        self.figures = DataLoader(self._figures)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
         """Rows of `model` by primary key; a missing row loads as None."""
@@ -107,6 +111,19 @@ class DataLoaders:
         async with self._sessions() as session:
             flagged = await sources_repository.estimated_subjects(session, keys)
         return [key in flagged for key in keys]
+
+    async def _figures(self, keys: Sequence[tuple[Dimension, int, str]]) -> list[Measures]:
+        """Budget and execution figures per (PROGRAM or INITIATIVE, id, currency); one
+        statement per owner kind and currency in the batch."""
+        batches: dict[tuple[Dimension, str], list[int]] = {}
+        for owner, owner_id, currency in keys:
+            batches.setdefault((owner, currency), []).append(owner_id)
+        found: dict[tuple[Dimension, int, str], Measures] = {}
+        async with self._sessions() as session:
+            for (owner, currency), ids in batches.items():
+                figures = await reports_service.figures_by_owner(session, owner, ids, currency)
+                found.update({(owner, i, currency): figures[i] for i in ids})
+        return [found[key] for key in keys]
 
     async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
         """Stored rates usable for each (base, quote, on) key, fetched in one statement."""

@@ -306,6 +306,16 @@ async def rates_used(
     ]
 
 
+def records_of(owner: Dimension, ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions selecting the budget lines and transactions of these programmes or
+    initiatives."""
+    if owner is Dimension.PROGRAM:
+        initiatives: Any = select(Initiative.id).where(Initiative.program_id.in_(ids))
+    else:
+        initiatives = list(ids)
+    return BudgetLine.initiative_id.in_(initiatives), Transaction.initiative_id.in_(initiatives)
+
+
 async def pledge_currencies(session: AsyncSession) -> list[str]:
     """The distinct currencies programmes are pledged in."""
     stmt = select(Program.pledged_currency).distinct().order_by(Program.pledged_currency)

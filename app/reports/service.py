@@ -179,6 +179,26 @@ async def budget_summary(
     return summary
 
 
+async def figures_by_owner(
+    session: AsyncSession, owner: Dimension, ids: Sequence[int], currency: str
+) -> dict[int, Measures]:
+    """The figures of each programme or initiative, in `currency` (zero without records)."""
+    budget_where, transaction_where = repository.records_of(owner, ids)
+    units = minor_units(currency)
+    rows = await repository.summarize(
+        session,
+        dimensions=[owner],
+        budget_where=budget_where,
+        transaction_where=transaction_where,
+        target=currency,
+        minor_units=units,
+        limit=len(ids) + 1,
+    )
+    _raise_missing_rate(rows, currency)
+    found = {row.key[owner]: _measures(row) for row in rows}
+    return {owner_id: found.get(owner_id, Measures()) for owner_id in ids}
+
+
 async def rates_used(session: AsyncSession, summary: Summary) -> list[RateUse]:
     budget_where, transaction_where = summary.where
     return await repository.rates_used(

@@ -14,6 +14,7 @@ import app.graphql.types  # noqa: F401  (object types load before app.graphql.mo
 from app import models as m
 from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
+from app.graphql.figures import BudgetMeasures, measures
 from app.graphql.inputs import (
     CurrencyFilter,
     DateFilter,
@@ -150,68 +151,6 @@ def _money(summary: service.Summary, minor: int) -> Money:
     return Money(amount=summary.amount(minor), currency=summary.currency)
 
 
-@strawberry.type(
-    description="Budget and execution figures of a group, in the report currency. Every "
-    "amount was converted at its own value date's rate and rounded before summing."
-)
-class BudgetMeasures:
-    _m: strawberry.Private[service.Measures]
-    _s: strawberry.Private[service.Summary]
-
-    @strawberry.field(description="Original budgets (IATI budget type original).")
-    def budget_original(self) -> Money:
-        return _money(self._s, self._m.budget_original)
-
-    @strawberry.field(
-        description="Current budget: per initiative and period the latest revised budget, "
-        "else the original."
-    )
-    def budget_current(self) -> Money:
-        return _money(self._s, self._m.budget_current)
-
-    @strawberry.field(description="Outgoing commitments (IATI transaction type 2).")
-    def committed(self) -> Money:
-        return _money(self._s, self._m.committed)
-
-    @strawberry.field(description="Disbursements (IATI transaction type 3).")
-    def disbursed(self) -> Money:
-        return _money(self._s, self._m.disbursed)
-
-    @strawberry.field(description="Expenditure (IATI transaction type 4).")
-    def spent(self) -> Money:
-        return _money(self._s, self._m.spent)
-
-    @strawberry.field(description="Current budget minus spent.")
-    def variance(self) -> Money:
-        return _money(self._s, self._m.variance)
-
-    @strawberry.field(
-        description="Current budget minus original budget: what revisions added (negative: "
-        "took away)."
-    )
-    def budget_revision(self) -> Money:
-        return _money(self._s, self._m.budget_current - self._m.budget_original)
-
-    @strawberry.field(
-        description="Records counted: budget lines plus transactions. Split by "
-        "BENEFICIARY_GROUP, a record counts in every group it has a share in."
-    )
-    def count(self) -> int:
-        return self._m.count
-
-    @strawberry.field(description="Budget lines counted (original and revised).")
-    def budget_line_count(self) -> int:
-        return self._m.budget_lines
-
-    @strawberry.field(description="Transactions counted, of every type.")
-    def transaction_count(self) -> int:
-        return self._m.transactions
-
-
-def measures(summary: service.Summary, m: service.Measures) -> BudgetMeasures:
-    return BudgetMeasures(_m=m, _s=summary)
-
-
 @strawberry.type(description="One group of a budget summary.")
 class BudgetGroup:
     key: BudgetGroupKey = strawberry.field(description="Which group this is.")
@@ -258,19 +197,21 @@ class BudgetSummary:
     @strawberry.field(description="The groups that pass `having`, in order, cut to `first`.")
     def groups(self) -> list[BudgetGroup]:
         return [
-            BudgetGroup(key=BudgetGroupKey(_key=g.key), measures=measures(self._s, g.measures))
+            BudgetGroup(
+                key=BudgetGroupKey(_key=g.key), measures=measures(self._s.currency, g.measures)
+            )
             for g in self._s.groups
         ]
 
     @strawberry.field(description="All matching records together (before `having` and `first`).")
     def total(self) -> BudgetMeasures:
-        return measures(self._s, self._s.total)
+        return measures(self._s.currency, self._s.total)
 
     @strawberry.field(
         description="The groups left out by `having` or `first`, together; zero when none is."
     )
     def others(self) -> BudgetMeasures:
-        return measures(self._s, self._s.others)
+        return measures(self._s.currency, self._s.others)
 
     @strawberry.field(description="How many groups there are before `having` and `first`.")
     def group_count(self) -> int:

@@ -9,6 +9,7 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.figures import BudgetMeasures
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
     BudgetLineFilter,
@@ -24,6 +25,8 @@ from app.graphql.types.evidence import cited_sources
 from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.types.timelines import Milestone, MilestoneOrder
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
+from app.money.currencies import parse_currency
+from app.reports.repository import Dimension
 
 if TYPE_CHECKING:
     from app.graphql.types.organizations import Organization
@@ -112,6 +115,48 @@ class Initiative(Record):
     async def budget(self, info: strawberry.Info) -> Money:
         total = await info.context.loaders.budget_by_initiative.load(self.db_id)
         return Money(amount=total.amount, currency=total.currency)
+
+    @strawberry.field(description="The same as `budget`: what the programme allocated to it.")
+    async def allocated(self, info: strawberry.Info) -> Money:
+        total = await info.context.loaders.budget_by_initiative.load(self.db_id)
+        return Money(amount=total.amount, currency=total.currency)
+
+    @strawberry.field(
+        description="Budget and execution: original and current budget, committed, disbursed, "
+        "spent and variance, each record converted at its value date's rate."
+    )
+    async def figures(
+        self,
+        info: strawberry.Info,
+        currency: Annotated[
+            str | None,
+            strawberry.argument(
+                description="ISO 4217 code; default: the programme's pledge currency."
+            ),
+        ] = None,
+    ) -> BudgetMeasures:
+        if currency:
+            target = parse_currency(currency, field="currency")
+        else:
+            program = await info.context.loaders.by_id(m.Program).load(self._program_id)
+            target = program.pledged_currency
+        key = (Dimension.INITIATIVE, self.db_id, target)
+        return BudgetMeasures(_m=await info.context.loaders.figures.load(key), _currency=target)
+
+    @strawberry.field(description="Outgoing commitments, in the programme's currency.")
+    async def committed(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("committed")
+
+    @strawberry.field(description="Disbursements, in the programme's currency.")
+    async def disbursed(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("disbursed")
+
+    @strawberry.field(description="Expenditure, in the programme's currency.")
+    async def spent(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("spent")
 
     budget_lines = connection(
         L.BUDGET_LINES_OF_INITIATIVE,

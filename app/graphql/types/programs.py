@@ -9,6 +9,7 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.figures import BudgetMeasures
 from app.graphql.inputs import InitiativeFilter
 from app.graphql.money import ConvertedMoney, Money, convert_money
 from app.graphql.relay import connection
@@ -16,6 +17,8 @@ from app.graphql.types.base import Record, db_id_of, load_node, order_input, reg
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.initiatives import Initiative, InitiativeOrder
 from app.models import SubjectType
+from app.money.currencies import parse_currency
+from app.reports.repository import Dimension
 
 if TYPE_CHECKING:
     from app.graphql.types.organizations import Organization
@@ -93,6 +96,42 @@ class Program(Record):
         return Money(
             amount=self._row.pledged_amount - allocated.amount, currency=allocated.currency
         )
+
+    @strawberry.field(
+        description="Budget and execution of all its initiatives: original and current "
+        "budget, committed, disbursed, spent and variance, each record converted at its "
+        "value date's rate."
+    )
+    async def figures(
+        self,
+        info: strawberry.Info,
+        currency: Annotated[
+            str | None,
+            strawberry.argument(description="ISO 4217 code; default: the pledge's currency."),
+        ] = None,
+    ) -> BudgetMeasures:
+        target = (
+            parse_currency(currency, field="currency") if currency else self._row.pledged_currency
+        )
+        found = await info.context.loaders.figures.load((Dimension.PROGRAM, self.db_id, target))
+        return BudgetMeasures(_m=found, _currency=target)
+
+    @strawberry.field(
+        description="Outgoing commitments of its initiatives, in the pledge's currency."
+    )
+    async def committed(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("committed")
+
+    @strawberry.field(description="Disbursements of its initiatives, in the pledge's currency.")
+    async def disbursed(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("disbursed")
+
+    @strawberry.field(description="Expenditure of its initiatives, in the pledge's currency.")
+    async def spent(self, info: strawberry.Info) -> Money:
+        figures: BudgetMeasures = await self.figures(info)
+        return figures.money("spent")
 
     initiatives = connection(
         L.INITIATIVES_OF_PROGRAM,
