@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, select
 
 from app.graphql.relay import Listing
+from app.kit.aggregation import Amount, Day, Number
 from app.kit.filtering import Column, FilterSpec, Relation
 from app.kit.ordering import sort_keys
 from app.models import (
@@ -240,6 +241,7 @@ ORGANIZATIONS = Listing(
     organization_filters,
     _columns(Organization, "ref", "name", "kind"),
     _asc(Organization.name),
+    aggregates=lambda: {},
 )
 PROGRAMS = Listing(
     "programs",
@@ -247,6 +249,11 @@ PROGRAMS = Listing(
     program_filters,
     _columns(Program, "ref", "name", "announced_on", "deadline", "pledged_amount"),
     _asc(Program.id),
+    aggregates=lambda: {
+        "pledged": Amount(Program.pledged_amount, Program.pledged_currency, Program.announced_on),
+        "announced_on": Day(Program.announced_on),
+        "deadline": Day(Program.deadline),
+    },
 )
 PROGRAMS_OF_SPONSOR = nested(PROGRAMS, "organization.sponsoredPrograms", lambda: Program.sponsor_id)
 INITIATIVES = Listing(
@@ -267,6 +274,10 @@ INITIATIVES = Listing(
         "actual_end",
     ),
     _asc(Initiative.position),
+    aggregates=lambda: {
+        name: Day(getattr(Initiative, name))
+        for name in ("planned_start", "actual_start", "planned_end", "actual_end")
+    },
 )
 INITIATIVES_OF_PROGRAM = nested(INITIATIVES, "program.initiatives", lambda: Initiative.program_id)
 # An initiative serves a group when it has a figure for it (once, whatever the units).
@@ -297,6 +308,11 @@ BUDGET_LINES = Listing(
         "value_date",
     ),
     _asc(BudgetLine.period_start),
+    aggregates=lambda: {
+        "amount": Amount(BudgetLine.amount, BudgetLine.currency, BudgetLine.value_date),
+        "period_start": Day(BudgetLine.period_start),
+        "period_end": Day(BudgetLine.period_end),
+    },
 )
 BUDGET_LINES_OF_INITIATIVE = nested(
     BUDGET_LINES, "initiative.budgetLines", lambda: BudgetLine.initiative_id
@@ -309,6 +325,10 @@ TRANSACTIONS = Listing(
         Transaction, "type", "amount", "currency", "value_date", date=Transaction.transaction_date
     ),
     _asc(Transaction.transaction_date),
+    aggregates=lambda: {
+        "amount": Amount(Transaction.amount, Transaction.currency, Transaction.value_date),
+        "date": Day(Transaction.transaction_date),
+    },
 )
 TRANSACTIONS_OF_INITIATIVE = nested(
     TRANSACTIONS, "initiative.transactions", lambda: Transaction.initiative_id
@@ -322,6 +342,10 @@ MILESTONES = Listing(
     milestone_filters,
     _columns(Milestone, "title", "planned_date", "forecast_date", "actual_date", "status"),
     _asc(Milestone.planned_date),
+    aggregates=lambda: {
+        name: Day(getattr(Milestone, name))
+        for name in ("planned_date", "forecast_date", "actual_date")
+    },
 )
 MILESTONES_OF_INITIATIVE = nested(
     MILESTONES, "initiative.milestones", lambda: Milestone.initiative_id
@@ -332,6 +356,7 @@ BENEFICIARY_GROUPS = Listing(
     beneficiary_group_filters,
     _columns(BeneficiaryGroup, "code", "name"),
     _asc(BeneficiaryGroup.name),
+    aggregates=lambda: {},
 )
 BENEFICIARY_FIGURES = Listing(
     "beneficiaryFigures",
@@ -345,6 +370,11 @@ BENEFICIARY_FIGURES = Listing(
         reached=BeneficiaryFigure.reached_value,
     ),
     _asc(BeneficiaryFigure.initiative_id),
+    aggregates=lambda: {
+        "target": Number(BeneficiaryFigure.target_value),
+        "reached": Number(BeneficiaryFigure.reached_value),
+        "reached_as_of": Day(BeneficiaryFigure.reached_as_of),
+    },
 )
 FIGURES_OF_INITIATIVE = nested(
     BENEFICIARY_FIGURES,
@@ -361,6 +391,10 @@ EXCHANGE_RATES = Listing(
     exchange_rate_filters,
     _columns(ExchangeRate, "base", "quote", "rate", "rate_date"),
     _asc(ExchangeRate.rate_date),
+    aggregates=lambda: {
+        "rate": Number(ExchangeRate.rate),
+        "rate_date": Day(ExchangeRate.rate_date),
+    },
 )
 SOURCE_DOCUMENTS = Listing(
     "sourceDocuments",
@@ -368,6 +402,7 @@ SOURCE_DOCUMENTS = Listing(
     source_document_filters,
     _columns(SourceDocument, "ref", "title", "published_on"),
     _asc(SourceDocument.title),
+    aggregates=lambda: {"published_on": Day(SourceDocument.published_on)},
 )
 CITATIONS = Listing(
     "citations",
@@ -375,6 +410,7 @@ CITATIONS = Listing(
     citation_filters,
     _columns(Citation, "field", "is_estimate"),
     _asc(Citation.id),
+    aggregates=lambda: {},
 )
 CITATIONS_OF_DOCUMENT = nested(
     CITATIONS, "sourceDocument.citations", lambda: Citation.source_document_id
@@ -385,6 +421,7 @@ PARTICIPATIONS = Listing(
     participation_filters,
     _columns(Participation, "role"),
     _asc(Participation.role),
+    aggregates=lambda: {},
 )
 PARTICIPATIONS_OF_INITIATIVE = nested(
     PARTICIPATIONS, "initiative.participants", lambda: Participation.initiative_id

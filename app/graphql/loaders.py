@@ -6,7 +6,7 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -18,9 +18,11 @@ from app.db.session import SessionFactory
 from app.finance import repository as finance_repository
 from app.finance.repository import BudgetGroup
 from app.finance.service import MoneyValue, totals_in_target_currency
+from app.kit.aggregation import Aggregate, fetch_aggregates
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
 from app.money.conversion import StoredRate
+from app.money.currencies import minor_units
 from app.money.repository import rates_for_pairs
 from app.reports import service as reports_service
 from app.reports.repository import Dimension
@@ -33,6 +35,7 @@ class DataLoaders:
         self._sessions = session_factory
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
+        self._aggregates: dict[Hashable, DataLoader[Hashable, Aggregate]] = {}
         self.budget_by_initiative = DataLoader(
             self._budgets(finance_repository.current_budget_by_initiative)
         )
@@ -87,6 +90,39 @@ class DataLoaders:
                 return [pages[k] for k in parent_keys]
 
             loader = self._pages[key] = DataLoader(load)
+        return loader
+
+    def aggregates(
+        self,
+        key: Hashable,
+        *,
+        entity: type[Any],
+        where: ColumnElement[bool],
+        measures: Mapping[str, Any],
+        parent: Any | None,
+        join: tuple[Any, Any] | None,
+        target: str | None,
+    ) -> DataLoader[Hashable, Aggregate]:
+        """Aggregates of one filtered list, by parent key; one statement per batch."""
+        loader = self._aggregates.get(key)
+        if loader is None:
+
+            async def load(parent_keys: Sequence[Hashable]) -> list[Aggregate]:
+                async with self._sessions() as session:
+                    found = await fetch_aggregates(
+                        session,
+                        entity=entity,
+                        where=where,
+                        measures=measures,
+                        parent=parent,
+                        parent_keys=parent_keys,
+                        join=join,
+                        target=target,
+                        minor_units=minor_units(target) if target else 2,
+                    )
+                return [found[k] for k in parent_keys]
+
+            loader = self._aggregates[key] = DataLoader(load)
         return loader
 
     def _budgets(

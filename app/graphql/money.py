@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from app.graphql.types.base import load_node
 from app.models import SubjectType
 from app.money.conversion import RateQuote, convert, pick_rate
 from app.money.currencies import parse_currency
@@ -48,6 +47,9 @@ class ConvertedMoney:
     async def exchange_rate(
         self, info: strawberry.Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.types.currency")] | None:
+        # Imported here: this module is a leaf that the object types themselves import.
+        from app.graphql.types.base import load_node
+
         return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
 
     @strawberry.field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -13,6 +14,7 @@ from app.kit.filtering import FilterLimits, FilterSpec, compile_filter
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
 from app.kit.pagination import Page, Window, encode_cursor
+from app.money.currencies import parse_currency
 
 NodeT = TypeVar("NodeT")
 
@@ -85,6 +87,18 @@ class Listing:
     scope: Callable[[], ColumnElement[bool]] | None = None
     # A table joined in to reach the parent key, and its ON clause.
     join: Callable[[], tuple[Any, Any]] | None = None
+    # What `aggregate` computes over the list: name → Amount / Number / Day.
+    aggregates: Callable[[], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ListSource:
+    """What a connection was read from, so `aggregate` reads the same records."""
+
+    listing: Listing
+    where: ColumnElement[bool]
+    parent_key: Any
+    filter_key: str
 
 
 async def load_connection(
@@ -98,6 +112,7 @@ async def load_connection(
     after: str | None,
     last: int | None,
     before: str | None,
+    connection_cls: Any = None,
 ) -> Connection[NodeT]:
     settings = info.context.settings
     window = Window.from_args(
@@ -132,7 +147,10 @@ async def load_connection(
         join=listing.join() if listing.join is not None else None,
     )
     page = await loader.load(parent_key)
-    return Connection.from_page(page, to_node)
+    result: Any = (connection_cls or Connection).from_page(page, to_node)
+    if listing.aggregates is not None:
+        result._source = ListSource(listing, where, parent_key, repr(filter_))
+    return result  # type: ignore[no-any-return]
 
 
 _PAGE_ARGS: dict[str, tuple[type, str]] = {
@@ -141,6 +159,68 @@ _PAGE_ARGS: dict[str, tuple[type, str]] = {
     "last": (int, "Return the last n items (before `before`)."),
     "before": (str, "Return items before this cursor."),
 }
+
+
+_CONNECTIONS: dict[Any, Any] = {}
+
+
+def connection_class(node: Any, listing: Listing) -> Any:
+    """`<Node>Connection`: a Connection with `aggregate` when the listing has measures."""
+    if listing.aggregates is None:
+        return Connection[node]
+    cls = _CONNECTIONS.get(node)
+    if cls is not None:
+        return cls
+    from app.graphql.aggregates import Computed, aggregate_type
+
+    name = node.__strawberry_definition__.name
+    measures = listing.aggregates()
+    result_type = aggregate_type(name, measures)
+
+    async def aggregate(self: Any, info: strawberry.Info, currency: str | None = None) -> Any:
+        source: ListSource = self._source
+        target = parse_currency(currency, field="currency") if currency else None
+        loader = info.context.loaders.aggregates(
+            (source.listing.name, source.filter_key, target),
+            entity=source.listing.model,
+            where=source.where,
+            measures=measures,
+            parent=source.listing.parent() if source.listing.parent is not None else None,
+            join=source.listing.join() if source.listing.join is not None else None,
+            target=target,
+        )
+        return result_type(_computed=Computed(await loader.load(source.parent_key), target))
+
+    aggregate.__annotations__ = {
+        "self": Any,
+        "info": strawberry.Info,
+        "currency": Annotated[
+            str | None,
+            strawberry.argument(
+                description="ISO 4217 code: convert every amount at its value date's rate "
+                "first. Without it, amounts are aggregated in their own currency, which "
+                "fails when the list holds several."
+            ),
+        ],
+        "return": result_type,
+    }
+    namespace = {
+        "__annotations__": {"_source": strawberry.Private[ListSource | None]},  # type: ignore[misc]
+        "_source": None,
+        "aggregate": strawberry.field(
+            resolver=aggregate,
+            description="Count, sums, averages, minima and maxima over the whole filtered "
+            "list (every page), computed in the database.",
+        ),
+    }
+    cls = strawberry.type(
+        types.new_class(
+            f"{name}Connection", (Connection[node],), exec_body=lambda ns: ns.update(namespace)
+        ),
+        description="A page of a list, Relay style, with aggregates over the whole list.",
+    )
+    _CONNECTIONS[node] = cls
+    return cls
 
 
 def connection(
@@ -159,6 +239,7 @@ def connection(
     and returns the key that the listing's parent column is matched against.
     """
     convert = to_node or node.from_row  # type: ignore[attr-defined]
+    result = connection_class(node, listing)
 
     async def resolve(
         root: Any,
@@ -172,7 +253,7 @@ def connection(
     ) -> Any:
         key = parent_key(root) if parent_key is not None else None
         return await load_connection(
-            info, listing, convert, key, filter, order_by, first, after, last, before
+            info, listing, convert, key, filter, order_by, first, after, last, before, result
         )
 
     resolve.__annotations__ = {
@@ -189,6 +270,6 @@ def connection(
             name: Annotated[kind | None, strawberry.argument(description=doc)]
             for name, (kind, doc) in _PAGE_ARGS.items()
         },
-        "return": Connection[node],  # type: ignore[valid-type]
+        "return": result,
     }
     return strawberry.field(resolver=resolve, description=description)

@@ -16,16 +16,21 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     Select,
+    String,
     and_,
     case,
+    cast,
+    func,
     literal,
     or_,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import GenericFunction
 
 from app.models import ExchangeRate
@@ -144,3 +149,63 @@ def applicable_rate_id(
         .order_by(rate.rate_date.desc(), case((rate.quote == target, 0), else_=1))
         .limit(1)
     )
+
+
+class RateLookup:
+    """Joins the rows of a CTE to the rate that converts each into `target`.
+
+    The rate is looked up once per distinct (currency, value date) of the rows, not
+    once per row; rows already in `target` need none.
+    """
+
+    def __init__(
+        self,
+        rows: CTE,
+        amount: ColumnElement[Any],
+        currency: ColumnElement[str],
+        value_date: ColumnElement[date],
+        target: str,
+    ) -> None:
+        keys = (
+            select(currency.label("currency"), value_date.label("value_date"))
+            .where(currency != target)
+            .distinct()
+            .cte(f"{rows.name}_rate_keys")
+        )
+        self.picked = select(
+            keys.c.currency,
+            keys.c.value_date,
+            applicable_rate_id(keys.c.currency, keys.c.value_date, target)
+            .scalar_subquery()
+            .label("rate_id"),
+        ).cte(f"{rows.name}_rates")
+        self.rate = aliased(ExchangeRate, name=f"{rows.name}_rate")
+        self.amount, self.currency, self.value_date = amount, currency, value_date
+        self.target = target
+
+    def join(self, from_: Any) -> Any:
+        picked = self.picked
+        return from_.outerjoin(
+            picked,
+            and_(picked.c.currency == self.currency, picked.c.value_date == self.value_date),
+        ).outerjoin(self.rate, self.rate.id == picked.c.rate_id)
+
+    def converted(self, minor_units: int) -> ColumnElement[int]:
+        """Each row's amount in `target` minor units (see `convert_expr`)."""
+        return convert_expr(
+            self.amount,
+            case((self.currency == self.target, None), else_=self.rate.rate),
+            self.rate.base != self.currency,
+            minor_units,
+        )
+
+    def missing(self) -> ColumnElement[str | None]:
+        """An aggregate: "CUR YYYY-MM-DD" of a row no rate converts, else NULL."""
+        return func.min(
+            case(
+                (
+                    and_(self.currency != self.target, self.picked.c.rate_id.is_(None)),
+                    self.currency + " " + cast(self.value_date, String),
+                )
+            )
+        )

@@ -15,7 +15,6 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     Integer,
-    String,
     and_,
     case,
     cast,
@@ -33,13 +32,12 @@ from app.models import (
     BeneficiaryShare,
     BudgetLine,
     BudgetType,
-    ExchangeRate,
     Initiative,
     Program,
     Transaction,
     TransactionType,
 )
-from app.money.sql import applicable_rate_id, convert_expr
+from app.money.sql import RateLookup
 
 # The budget line a transaction is booked against; filters on a transaction's
 # category refer to it.
@@ -131,47 +129,6 @@ def records(budget_where: ColumnElement[bool], transaction_where: ColumnElement[
     return union_all(budget, transaction).cte("records")
 
 
-class _Converted:
-    """The records joined to the rate that converts each of them into `target`."""
-
-    def __init__(self, rec: CTE, target: str, minor_units: int) -> None:
-        keys = (
-            select(rec.c.currency, rec.c.value_date)
-            .where(rec.c.currency != target)
-            .distinct()
-            .cte("rate_keys")
-        )
-        # One rate lookup per distinct (currency, value date), not per record.
-        self.picked = select(
-            keys.c.currency,
-            keys.c.value_date,
-            applicable_rate_id(keys.c.currency, keys.c.value_date, target)
-            .scalar_subquery()
-            .label("rate_id"),
-        ).cte("picked_rates")
-        self.rate = aliased(ExchangeRate, name="rate")
-        self.rec = rec
-        picked = self.picked
-        self.from_ = rec.outerjoin(
-            picked,
-            and_(picked.c.currency == rec.c.currency, picked.c.value_date == rec.c.value_date),
-        ).outerjoin(self.rate, self.rate.id == picked.c.rate_id)
-        self.amount = convert_expr(
-            rec.c.amount,
-            case((rec.c.currency == target, None), else_=self.rate.rate),
-            self.rate.base != rec.c.currency,
-            minor_units,
-        )
-        self.missing = func.min(
-            case(
-                (
-                    and_(rec.c.currency != target, picked.c.rate_id.is_(None)),
-                    rec.c.currency + " " + cast(rec.c.value_date, String),
-                )
-            )
-        )
-
-
 def _dimension_columns(rec: CTE, dimensions: Sequence[Dimension]) -> dict[Dimension, Any]:
     year = cast(extract("year", rec.c.record_date), Integer)
     month = cast(extract("month", rec.c.record_date), Integer)
@@ -214,7 +171,8 @@ async def summarize(
 ) -> list[GroupRow]:
     """Sums per group, in `target` minor units; at most `limit` groups."""
     rec = records(budget_where, transaction_where)
-    conv = _Converted(rec, target, minor_units)
+    conv = RateLookup(rec, rec.c.amount, rec.c.currency, rec.c.value_date, target)
+    amount = conv.converted(minor_units)
     columns = _dimension_columns(rec, dimensions)
     is_budget = rec.c.kind == BUDGET_LINE
     sums = {
@@ -230,14 +188,14 @@ async def summarize(
         select(
             *(col.label(f"d_{dim.value}") for dim, col in dims),
             *(
-                func.coalesce(func.sum(case((cond, conv.amount), else_=0)), 0).label(name)
+                func.coalesce(func.sum(case((cond, amount), else_=0)), 0).label(name)
                 for name, cond in sums.items()
             ),
             func.coalesce(func.sum(case((is_budget, 1), else_=0)), 0).label("n_lines"),
             func.coalesce(func.sum(case((is_budget, 0), else_=1)), 0).label("n_transactions"),
-            conv.missing.label("missing_rate"),
+            conv.missing().label("missing_rate"),
         )
-        .select_from(conv.from_.join(Initiative, Initiative.id == rec.c.initiative_id))
+        .select_from(conv.join(rec).join(Initiative, Initiative.id == rec.c.initiative_id))
         .group_by(*(col for _, col in dims))
         .order_by(*(col for _, col in dims))
         .limit(limit)
@@ -267,7 +225,7 @@ async def rates_used(
 ) -> list[RateUse]:
     """Each rate the report converted with: how many records, how much, into what."""
     rec = records(budget_where, transaction_where)
-    conv = _Converted(rec, target, minor_units)
+    conv = RateLookup(rec, rec.c.amount, rec.c.currency, rec.c.value_date, target)
     rate = conv.rate
     stmt = (
         select(
@@ -280,9 +238,9 @@ async def rates_used(
             rate.source,
             func.count(),
             func.sum(rec.c.amount),
-            func.sum(conv.amount),
+            func.sum(conv.converted(minor_units)),
         )
-        .select_from(conv.from_)
+        .select_from(conv.join(rec))
         .where(rec.c.currency != target, rate.id.is_not(None))
         .group_by(
             rate.id, rec.c.currency, rate.base, rate.quote, rate.rate, rate.rate_date, rate.source

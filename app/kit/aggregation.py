@@ -1,0 +1,152 @@
+"""Aggregates over a filtered list in SQL: count, sum, min, max (avg from sum/count).
+
+Like pagination, one statement serves every parent of a nested list (GROUP BY the
+parent key). Amounts are summed in their own currency when the list holds one; with
+a target currency every amount is first converted at its value date's rate (see
+app/money/sql.py), so amounts of different currencies are never added unconverted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import RateNotFound
+from app.money.sql import RateLookup
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A money column with its currency and value date columns."""
+
+    amount: Any
+    currency: Any
+    value_date: Any
+
+
+@dataclass(frozen=True)
+class Number:
+    """An exact decimal or integer column."""
+
+    column: Any
+
+
+@dataclass(frozen=True)
+class Day:
+    """A date column: min and max only."""
+
+    column: Any
+
+
+Measure = Amount | Number | Day
+
+
+@dataclass
+class Aggregate:
+    """One parent's aggregates. Money sums are minor units when converted."""
+
+    count: int = 0
+    sums: dict[str, Any] = field(default_factory=dict)
+    mins: dict[str, Any] = field(default_factory=dict)
+    maxs: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    # Unconverted money: the one currency of the measure's rows, or None; and when the
+    # rows have several, two of them (their sums need a target currency).
+    currency: dict[str, str | None] = field(default_factory=dict)
+    mixed: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+
+
+async def fetch_aggregates(
+    session: AsyncSession,
+    *,
+    entity: Any,
+    where: ColumnElement[bool],
+    measures: Mapping[str, Measure],
+    parent: Any | None = None,
+    parent_keys: Sequence[Hashable] = (None,),
+    join: tuple[Any, Any] | None = None,
+    target: str | None = None,
+    minor_units: int = 2,
+) -> dict[Hashable, Aggregate]:
+    """Aggregates of every parent in `parent_keys` (or of the whole list)."""
+    parent_col = parent if parent is not None else literal(None)
+    columns: list[Any] = [parent_col.label("_parent")]
+    for name, measure in measures.items():
+        if isinstance(measure, Amount):
+            columns += [
+                measure.amount.label(f"{name}__amount"),
+                measure.currency.label(f"{name}__currency"),
+                measure.value_date.label(f"{name}__date"),
+            ]
+        else:
+            columns.append(measure.column.label(name))
+    source: Select[Any] = select(*columns).select_from(entity).where(where)
+    if join is not None:
+        source = source.join(*join)
+    if parent is not None:
+        source = source.where(parent.in_(list(parent_keys)))
+    rows = source.cte("aggregated_rows")
+    out: list[Any] = [rows.c["_parent"], func.count().label("_count")]
+    from_: Any = rows
+    missing: list[Any] = []
+    for name, measure in measures.items():
+        if isinstance(measure, Amount):
+            amount = rows.c[f"{name}__amount"]
+            currency = rows.c[f"{name}__currency"]
+            if target is not None:
+                lookup = RateLookup(rows, amount, currency, rows.c[f"{name}__date"], target)
+                from_ = lookup.join(from_)
+                value = lookup.converted(minor_units)
+                missing.append(lookup.missing().label(f"{name}__missing"))
+            else:
+                value = amount
+                out += [
+                    func.count(func.distinct(currency)).label(f"{name}__ncur"),
+                    func.min(currency).label(f"{name}__mincur"),
+                    func.max(currency).label(f"{name}__maxcur"),
+                ]
+        else:
+            value = rows.c[name]
+        out.append(func.count(value).label(f"{name}__count"))
+        if not isinstance(measure, Day):
+            out.append(func.sum(value).label(f"{name}__sum"))
+        out += [func.min(value).label(f"{name}__min"), func.max(value).label(f"{name}__max")]
+    stmt = select(*out, *missing).select_from(from_).group_by(rows.c["_parent"])
+    found: dict[Hashable, Aggregate] = {key: Aggregate() for key in parent_keys}
+    for row in (await session.execute(stmt)).all():
+        values = row._mapping
+        for name in measures:
+            gap = values.get(f"{name}__missing")
+            if gap:
+                currency, on = gap.split(" ", 1)
+                raise RateNotFound(
+                    f"no exchange rate {currency}→{target} valid on {on}",
+                    details={"base": currency, "quote": target, "date": on},
+                )
+        key = values["_parent"] if parent is not None else None
+        result = found[key]
+        result.count = int(values["_count"])
+        for name, measure in measures.items():
+            result.counts[name] = int(values[f"{name}__count"])
+            if not isinstance(measure, Day):
+                result.sums[name] = values[f"{name}__sum"]
+            result.mins[name] = values[f"{name}__min"]
+            result.maxs[name] = values[f"{name}__max"]
+            if isinstance(measure, Amount) and target is None:
+                low, high = values[f"{name}__mincur"], values[f"{name}__maxcur"]
+                several = int(values[f"{name}__ncur"]) > 1
+                result.currency[name] = None if several else low
+                result.mixed[name] = (low, high) if several else None
+    return found
+
+
+def average(total: Decimal | int | None, count: int, places: int) -> Decimal | None:
+    """total / count rounded half-even to `places` decimals; None over no values."""
+    if total is None or count == 0:
+        return None
+    return (Decimal(total) / count).quantize(Decimal(1).scaleb(-places))
