@@ -15,6 +15,8 @@ from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
 from app.graphql.context import Context
+from app.graphql.reports.csv import csv_router
+from app.graphql.reports.downloads import REPORTS
 from app.graphql.schema import build_schema
 
 
@@ -49,12 +51,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     async def context_getter(request: Request) -> Context:
         return Context(session_factory=request.app.state.session_factory, settings=settings)
 
+    schema = build_schema(settings)
     graphql = GraphQLRouter(
-        build_schema(settings),
+        schema,
         context_getter=context_getter,
         graphql_ide="graphiql" if settings.graphiql else None,
     )
     app.include_router(graphql, prefix="/graphql")
+    # CSV downloads run through the same schema and context, so the same rules apply.
+    app.include_router(csv_router(schema, context_getter, REPORTS))
 
     @app.middleware("http")
     async def request_errors_as_graphql(

@@ -1,0 +1,109 @@
+"""Reports as CSV downloads: `GET /reports/<name>.csv?<arguments>`.
+
+Each download runs a fixed GraphQL operation through the same schema, context,
+limits and (later) access rules as `/graphql`, then writes its rows as CSV. The
+figures are therefore the API's own: decimals are the API's decimal strings, never
+re-formatted through floats. Arguments are query parameters; list arguments take
+comma-separated values, input objects take JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+Row = list[Any]
+
+
+@dataclass(frozen=True)
+class CsvReport:
+    """One downloadable report: its operation, its arguments and how rows are read."""
+
+    query: str
+    # Query parameter → (variable name, kind): "str", "int", "list" (comma-separated)
+    # or "json" (an input object or a list of them).
+    parameters: Mapping[str, tuple[str, str]]
+    rows: Callable[[dict[str, Any], dict[str, Any]], Iterator[Row]]
+
+
+class BadParameter(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(report.parameters))
+    if unknown:
+        raise BadParameter(unknown[0], f"unknown parameter; known: {', '.join(report.parameters)}")
+    variables: dict[str, Any] = {}
+    for name, raw in params.items():
+        variable, kind = report.parameters[name]
+        if kind == "list":
+            variables[variable] = [part.strip() for part in raw.split(",") if part.strip()]
+        elif kind == "int":
+            try:
+                variables[variable] = int(raw)
+            except ValueError:
+                raise BadParameter(name, "not a whole number") from None
+        elif kind == "json":
+            try:
+                variables[variable] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise BadParameter(name, f"not valid JSON ({exc.msg})") from None
+        else:
+            variables[variable] = raw
+    return variables
+
+
+def write_csv(rows: Iterator[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row])
+    return out.getvalue()
+
+
+def csv_router(
+    schema: strawberry.Schema,
+    context_getter: Callable[[Request], Awaitable[Any]],
+    reports: Mapping[str, CsvReport],
+) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/reports/{name}.csv", include_in_schema=False)
+    async def download(name: str, request: Request) -> Response:
+        report = reports.get(name)
+        if report is None:
+            return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
+        try:
+            variables = _variables(report, dict(request.query_params))
+        except BadParameter as exc:
+            return _error(400, "BAD_REQUEST", str(exc))
+        result = await schema.execute(
+            report.query, variable_values=variables, context_value=await context_getter(request)
+        )
+        if result.errors:
+            errors = [error.formatted for error in result.errors]
+            return JSONResponse({"errors": errors}, status_code=400)
+        assert result.data is not None
+        body = write_csv(report.rows(result.data, variables))
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+    return router
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)

@@ -1,0 +1,95 @@
+"""CSV downloads: the same figures as the GraphQL reports, as decimal strings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+
+from app import models as m
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+from tests.test_budget_summary import summary, two_initiatives
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+async def test_budget_summary_csv_has_the_api_figures(db: Database, client: GraphQLClient) -> None:
+    # given
+    await two_initiatives(db)
+    # when
+    response = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE,YEAR"}
+    )
+    report = await summary(client, groupBy=["INITIATIVE", "YEAR"])
+    # then
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="budget-summary.csv"' in response.headers["content-disposition"]
+    table = rows(response.text)
+    groups = [r for r in table if r["row"] == "group"]
+    assert [(r["initiative_code"], int(r["year"])) for r in groups] == [
+        (g["key"]["initiative"]["code"], g["key"]["year"]) for g in report["groups"]
+    ]
+    for line, group in zip(groups, report["groups"], strict=True):
+        assert line["spent"] == group["measures"]["spent"]["amount"]
+        assert line["budget_current"] == group["measures"]["budgetCurrent"]["amount"]
+        assert int(line["count"]) == group["measures"]["count"]
+    (total,) = [r for r in table if r["row"] == "total"]
+    assert total["spent"] == report["total"]["spent"]["amount"] == "340.10"
+    assert total["currency"] == "CNY"
+    assert sum(Decimal(r["committed"]) for r in groups) == Decimal(total["committed"])
+
+
+async def test_csv_takes_filters_as_json_and_shows_what_the_top_n_left_out(
+    db: Database, client: GraphQLClient
+) -> None:
+    await two_initiatives(db)
+    response = await client.http.get(
+        "/reports/budget-summary.csv",
+        params={
+            "groupBy": "INITIATIVE",
+            "orderBy": json.dumps([{"measure": "SPENT"}]),
+            "first": "1",
+            "filter": json.dumps({"transactionType": {"in": ["EXPENDITURE"]}}),
+        },
+    )
+    assert response.status_code == 200, response.text
+    table = rows(response.text)
+    assert [r["row"] for r in table] == ["group", "others", "total"]
+    assert table[0]["initiative_code"] == "A"
+    assert Decimal(table[0]["spent"]) + Decimal(table[1]["spent"]) == Decimal(table[2]["spent"])
+
+
+async def test_csv_errors_carry_the_api_codes(db: Database, client: GraphQLClient) -> None:
+    bad_currency = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE", "currency": "ABC"}
+    )
+    assert bad_currency.status_code == 400
+    assert bad_currency.json()["errors"][0]["extensions"]["code"] == "INVALID_CURRENCY"
+    bad_json = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE", "filter": "{"}
+    )
+    assert bad_json.status_code == 400
+    assert bad_json.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    unknown = await client.http.get("/reports/nothing.csv")
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    stray = await client.http.get("/reports/budget-summary.csv", params={"groupby": "YEAR"})
+    assert stray.status_code == 400
+
+
+async def test_csv_keeps_every_decimal_digit(db: Database, client: GraphQLClient) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session, pledged_amount=Decimal("100000000000.00"))
+        a = await f.initiative(session, program)
+        await f.transaction(
+            session, a, type=m.TransactionType.EXPENDITURE, amount=Decimal("99999999999.99")
+        )
+    response = await client.http.get("/reports/budget-summary.csv", params={"groupBy": ""})
+    group, total = rows(response.text)
+    assert (group["row"], total["row"]) == ("group", "total")
+    assert group["spent"] == total["spent"] == "99999999999.99"
