@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
@@ -50,3 +50,28 @@ def _code_point_default(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(code_point, "sqlite")
 def _code_point_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
+
+
+class days_between(GenericFunction[int]):
+    """`days_between(later, earlier)`: whole days from one date to another, negative
+    when `later` is earlier. PostgreSQL subtracts dates to an integer; SQLite stores
+    dates as ISO text, so there the Julian day numbers are subtracted (whole-day dates
+    differ by exact integers in a double) and cast to an integer."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_between_default(element: Any, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return (
+        f"CAST(julianday({compiler.process(later, **kw)}) - "
+        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
+    )

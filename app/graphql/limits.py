@@ -185,12 +185,12 @@ class _Estimate:
         named = get_named_type(definition.type)
         inner = self.selections(node.selection_set, named, depth + 1)
         if named.name.endswith("Connection"):
-            return self.page_size(node) * (1 + inner)
+            return self.page_size(node, definition) * (1 + inner)
         return inner
 
-    def page_size(self, node: FieldNode) -> int:
+    def page_size(self, node: FieldNode, definition: Any = None) -> int:
         """The page size the connection will be asked for: a literal, a variable sent,
-        the operation's default for that variable, else the default page size."""
+        the operation's default for that variable, else the field's default."""
         for argument in node.arguments or ():
             if argument.name.value not in ("first", "last"):
                 continue
@@ -203,12 +203,21 @@ class _Estimate:
                     given = self.variables[name]
                     if isinstance(given, int):
                         return self.capped(given)
-                    return self.limiter.default_size
+                    return self.field_default(definition)
                 default = self.defaults.get(name)  # the operation's own default
                 if isinstance(default, IntValueNode):
                     return self.capped(int(default.value))
                 if default is not None:  # anything else: assume the worst
                     return self.limiter.max_size
+        return self.field_default(definition)
+
+    def field_default(self, definition: Any) -> int:
+        """The field's own default for `first` (report lists have one), else the
+        default page size."""
+        argument = (getattr(definition, "args", None) or {}).get("first")
+        declared = getattr(argument, "default_value", None)
+        if isinstance(declared, int) and not isinstance(declared, bool):
+            return self.capped(declared)
         return self.limiter.default_size
 
     def capped(self, size: int) -> int:

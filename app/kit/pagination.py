@@ -202,3 +202,27 @@ async def fetch_pages(
         for parent_key, count in (await session.execute(count_stmt)).all():
             pages[parent_key if parent is not None else None].total = count
     return pages
+
+
+async def fetch_window(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], window: Window
+) -> Page:
+    """One page of an ordered statement (first/after only), with the total of the whole
+    result from `COUNT(*) OVER ()` in the same statement. The rows carry that total as
+    their last column. Used by reports, whose rows are computed rather than one table's.
+    """
+    if window.last is not None or window.before is not None:
+        raise ValueError("fetch_window pages forwards only (first/after)")
+    paged = stmt.add_columns(func.count().over().label("_pl_total")).offset(window.after)
+    if window.first is not None:
+        paged = paged.limit(window.first)
+    page = Page(window=window)
+    for index, row in enumerate((await session.execute(paged)).all(), start=1):
+        page.rows.append(row)
+        page.positions.append(window.after + index)
+        page.total = row[-1]
+    if not page.rows and (window.after or window.first == 0):
+        # An empty page past the end, or of size 0, still owes its client a totalCount.
+        counted = select(func.count()).select_from(stmt.order_by(None).subquery())
+        page.total = (await session.scalar(counted)) or 0
+    return page

@@ -1,0 +1,1 @@
+"""Beneficiaries: targets and reach per group, initiative and unit."""

@@ -1,0 +1,1 @@
+"""Milestones over time: slippage, overdue milestones, initiatives on or off track."""
