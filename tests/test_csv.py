@@ -5,9 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from decimal import Decimal
 
+import httpx
+
 from app import models as m
+from app.config import Settings
+from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 from tests.test_budget_summary import summary, two_initiatives
@@ -93,3 +98,71 @@ async def test_csv_keeps_every_decimal_digit(db: Database, client: GraphQLClient
     group, total = rows(response.text)
     assert (group["row"], total["row"]) == ("group", "total")
     assert group["spent"] == total["spent"] == "99999999999.99"
+
+
+async def small_pages(db: Database, settings: Settings) -> GraphQLClient:
+    """A client whose lists hold two items a page, to see CSV downloads page through."""
+    app = create_app(
+        settings.model_copy(update={"database_url": db.url, "max_page_size": 2}),
+        engine=db.engine,
+    )
+    transport = httpx.ASGITransport(app=app)
+    return GraphQLClient(httpx.AsyncClient(transport=transport, base_url="http://test"))
+
+
+async def test_timeline_csv_holds_every_initiative_page_after_page(
+    db: Database, settings: Settings
+) -> None:
+    # given five initiatives, one of them with an overdue milestone
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for n in range(5):
+            initiative = await f.initiative(session, program, code=f"I{n}", position=n)
+            if n == 3:
+                await f.milestone(session, initiative, planned_date=date(2024, 1, 31))
+    client = await small_pages(db, settings)
+    # when
+    async with client.http:
+        response = await client.http.get(
+            "/reports/timeline-initiatives.csv", params={"asOfDate": "2024-03-01"}
+        )
+        late = await client.http.get(
+            "/reports/timeline-milestones.csv", params={"asOfDate": "2024-03-01"}
+        )
+    # then
+    assert response.status_code == 200, response.text
+    table = rows(response.text)
+    assert [r["initiative_code"] for r in table] == [f"I{n}" for n in range(5)]
+    assert {r["as_of_date"] for r in table} == {"2024-03-01"}
+    assert table[3]["on_track"] == "OFF_TRACK" and table[3]["overdue_count"] == "1"
+    assert table[0]["on_track"] == "NO_MILESTONES"
+    (milestone,) = rows(late.text)
+    assert (milestone["initiative_code"], milestone["days_overdue"]) == ("I3", "30")
+
+
+async def test_reach_csv_has_rows_and_totals(db: Database, client: GraphQLClient) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        group = await f.beneficiary_group(session, code="youth")
+        for code, reached in (("A", "1"), ("B", "2")):
+            initiative = await f.initiative(session, program, code=code)
+            await f.beneficiary_figure(
+                session,
+                initiative,
+                group,
+                target_value=Decimal("3"),
+                reached_value=Decimal(reached),
+            )
+    reach = rows((await client.http.get("/reports/reach.csv")).text)
+    totals = rows((await client.http.get("/reports/reach-totals.csv")).text)
+    assert [(r["initiative_code"], Decimal(r["share_reached"])) for r in reach] == [
+        ("A", Decimal("0.3333")),
+        ("B", Decimal("0.6667")),
+    ]
+    (total,) = totals
+    assert (total["group_code"], Decimal(total["target"]), Decimal(total["reached"])) == (
+        "youth",
+        Decimal("6"),
+        Decimal("3"),
+    )
+    assert Decimal(total["share_reached"]) == Decimal("0.5")

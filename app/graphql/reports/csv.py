@@ -31,7 +31,11 @@ class CsvReport:
     # Query parameter → (variable name, kind): "str", "int", "list" (comma-separated)
     # or "json" (an input object or a list of them).
     parameters: Mapping[str, tuple[str, str]]
+    header: Callable[[dict[str, Any]], Row]
     rows: Callable[[dict[str, Any], dict[str, Any]], Iterator[Row]]
+    # Path to a connection in the result: the operation is repeated with `$first` and
+    # `$after` until the connection has no next page, so the CSV holds every row.
+    paged: tuple[str, ...] | None = None
 
 
 class BadParameter(ValueError):
@@ -88,14 +92,27 @@ def csv_router(
             variables = _variables(report, dict(request.query_params))
         except BadParameter as exc:
             return _error(400, "BAD_REQUEST", str(exc))
-        result = await schema.execute(
-            report.query, variable_values=variables, context_value=await context_getter(request)
-        )
-        if result.errors:
-            errors = [error.formatted for error in result.errors]
-            return JSONResponse({"errors": errors}, status_code=400)
-        assert result.data is not None
-        body = write_csv(report.rows(result.data, variables))
+        context = await context_getter(request)
+        table: list[Row] = [report.header(variables)]
+        limit = context.settings.max_report_groups
+        if report.paged is not None:
+            variables["first"] = context.settings.max_page_size
+        while True:
+            result = await schema.execute(
+                report.query, variable_values=variables, context_value=context
+            )
+            if result.errors:
+                errors = [error.formatted for error in result.errors]
+                return JSONResponse({"errors": errors}, status_code=400)
+            assert result.data is not None
+            table.extend(report.rows(result.data, variables))
+            if len(table) > limit + 2:  # a header, and a total row some reports add
+                return _error(400, "REPORT_TOO_LARGE", f"more than {limit} rows: filter the report")
+            page = _dig(result.data, report.paged) if report.paged else None
+            if not page or not page["pageInfo"]["hasNextPage"]:
+                break
+            variables["after"] = page["pageInfo"]["endCursor"]
+        body = write_csv(iter(table))
         return Response(
             body,
             media_type="text/csv; charset=utf-8",
@@ -103,6 +120,12 @@ def csv_router(
         )
 
     return router
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

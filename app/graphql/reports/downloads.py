@@ -73,19 +73,26 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iterator[Row]:
-    summary = data["budgetSummary"]
+def _keys(variables: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
     dimensions = list(dict.fromkeys(variables.get("groupBy") or []))
     if ("QUARTER" in dimensions or "MONTH" in dimensions) and "YEAR" not in dimensions:
         dimensions.insert(0, "YEAR")
-    keys = [column for dim in dimensions for column in _KEY_COLUMNS.get(dim, [])]
-    yield [
+    return [column for dim in dimensions for column in _KEY_COLUMNS.get(dim, [])]
+
+
+def budget_summary_header(variables: dict[str, Any]) -> Row:
+    return [
         "row",
-        *(header for header, _ in keys),
+        *(header for header, _ in _keys(variables)),
         "currency",
         *(_snake(m) for m in _MEASURES),
         *(_snake(c) for c in _COUNTS),
     ]
+
+
+def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iterator[Row]:
+    summary = data["budgetSummary"]
+    keys = _keys(variables)
 
     def figures(kind: str, key: dict[str, Any] | None, measures: dict[str, Any]) -> Row:
         return [
@@ -103,6 +110,174 @@ def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iter
     yield figures("total", None, summary["total"])
 
 
+# --- timeline and reach: every row of their lists, page after page --------------------
+
+_PAGE = "pageInfo { hasNextPage endCursor }"
+
+TIMELINE_INITIATIVES = f"""
+query TimelineInitiativesCsv($asOfDate: Date, $filter: InitiativeFilter, $first: Int,
+    $after: String) {{
+  timelineReport(asOfDate: $asOfDate, filter: $filter) {{
+    asOfDate
+    initiatives(first: $first, after: $after) {{
+      {_PAGE}
+      nodes {{ initiative {{ code title }} milestoneCount achievedCount overdueCount
+               slippedCount largestSlippageDays onTrack }}
+    }}
+  }}
+}}
+"""
+
+TIMELINE_MILESTONES = f"""
+query TimelineMilestonesCsv($asOfDate: Date, $filter: InitiativeFilter, $first: Int,
+    $after: String) {{
+  timelineReport(asOfDate: $asOfDate, filter: $filter) {{
+    asOfDate
+    lateMilestones(first: $first, after: $after) {{
+      {_PAGE}
+      nodes {{ milestone {{ title status plannedDate forecastDate actualDate
+                            initiative {{ code }} }}
+               slippageDays overdue daysOverdue daysLate }}
+    }}
+  }}
+}}
+"""
+
+REACH = f"""
+query ReachCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter, $first: Int,
+    $after: String) {{
+  reachReport(filter: $filter, groupFilter: $groupFilter) {{
+    rows(first: $first, after: $after) {{
+      {_PAGE}
+      nodes {{ group {{ code name }} initiative {{ code }} unit target targetDate reached
+               reachedQualifier reachedAsOf shareReached }}
+    }}
+  }}
+}}
+"""
+
+REACH_TOTALS = """
+query ReachTotalsCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter) {
+  reachReport(filter: $filter, groupFilter: $groupFilter) {
+    totals { group { code name } unit figureCount figuresWithTarget figuresWithReach target
+             reached reachedQualifier shareReached shareQualifier reachedAsOfEarliest
+             reachedAsOfLatest }
+  }
+}
+"""
+
+
+def _table(
+    path: tuple[str, ...], columns: list[tuple[str, tuple[str, ...]]], fixed: tuple[str, ...] = ()
+) -> tuple[Any, Any]:
+    """A header and a row reader for a list at `path` with (header, field path) columns;
+    `fixed` adds report-level values (e.g. the report's day) in front of every row."""
+
+    def header(_variables: dict[str, Any]) -> Row:
+        return [*(_snake(name) for name in fixed), *(name for name, _ in columns)]
+
+    def rows(data: dict[str, Any], _variables: dict[str, Any]) -> Iterator[Row]:
+        report = data[path[0]]
+        front = [report.get(name) for name in fixed]
+        items = _dig(report, path[1:])
+        nodes = items["nodes"] if isinstance(items, dict) else items
+        for node in nodes:
+            yield [*front, *(_dig(node, field) for _, field in columns)]
+
+    return header, rows
+
+
+_TIMELINE_INITIATIVE_COLUMNS = [
+    ("initiative_code", ("initiative", "code")),
+    ("initiative_title", ("initiative", "title")),
+    ("milestone_count", ("milestoneCount",)),
+    ("achieved_count", ("achievedCount",)),
+    ("overdue_count", ("overdueCount",)),
+    ("slipped_count", ("slippedCount",)),
+    ("largest_slippage_days", ("largestSlippageDays",)),
+    ("on_track", ("onTrack",)),
+]
+_LATE_MILESTONE_COLUMNS = [
+    ("initiative_code", ("milestone", "initiative", "code")),
+    ("milestone", ("milestone", "title")),
+    ("status", ("milestone", "status")),
+    ("planned_date", ("milestone", "plannedDate")),
+    ("forecast_date", ("milestone", "forecastDate")),
+    ("actual_date", ("milestone", "actualDate")),
+    ("slippage_days", ("slippageDays",)),
+    ("overdue", ("overdue",)),
+    ("days_overdue", ("daysOverdue",)),
+    ("days_late", ("daysLate",)),
+]
+_REACH_COLUMNS = [
+    ("group_code", ("group", "code")),
+    ("group_name", ("group", "name")),
+    ("initiative_code", ("initiative", "code")),
+    ("unit", ("unit",)),
+    ("target", ("target",)),
+    ("target_date", ("targetDate",)),
+    ("reached", ("reached",)),
+    ("reached_qualifier", ("reachedQualifier",)),
+    ("reached_as_of", ("reachedAsOf",)),
+    ("share_reached", ("shareReached",)),
+]
+_REACH_TOTAL_COLUMNS = [
+    ("group_code", ("group", "code")),
+    ("group_name", ("group", "name")),
+    ("unit", ("unit",)),
+    ("figure_count", ("figureCount",)),
+    ("figures_with_target", ("figuresWithTarget",)),
+    ("figures_with_reach", ("figuresWithReach",)),
+    ("target", ("target",)),
+    ("reached", ("reached",)),
+    ("reached_qualifier", ("reachedQualifier",)),
+    ("share_reached", ("shareReached",)),
+    ("share_qualifier", ("shareQualifier",)),
+    ("reached_as_of_earliest", ("reachedAsOfEarliest",)),
+    ("reached_as_of_latest", ("reachedAsOfLatest",)),
+]
+_TIMELINE_PARAMETERS = {"asOfDate": ("asOfDate", "str"), "filter": ("filter", "json")}
+_REACH_PARAMETERS = {"filter": ("filter", "json"), "groupFilter": ("groupFilter", "json")}
+
+
+def _report(
+    query: str,
+    parameters: dict[str, tuple[str, str]],
+    path: tuple[str, ...],
+    columns: list[tuple[str, tuple[str, ...]]],
+    *,
+    fixed: tuple[str, ...] = (),
+    paged: bool = True,
+) -> CsvReport:
+    header, rows = _table(path, columns, fixed)
+    return CsvReport(query, parameters, header, rows, paged=path if paged else None)
+
+
+TIMELINE_AND_REACH = {
+    "timeline-initiatives": _report(
+        TIMELINE_INITIATIVES,
+        _TIMELINE_PARAMETERS,
+        ("timelineReport", "initiatives"),
+        _TIMELINE_INITIATIVE_COLUMNS,
+        fixed=("asOfDate",),
+    ),
+    "timeline-milestones": _report(
+        TIMELINE_MILESTONES,
+        _TIMELINE_PARAMETERS,
+        ("timelineReport", "lateMilestones"),
+        _LATE_MILESTONE_COLUMNS,
+        fixed=("asOfDate",),
+    ),
+    "reach": _report(REACH, _REACH_PARAMETERS, ("reachReport", "rows"), _REACH_COLUMNS),
+    "reach-totals": _report(
+        REACH_TOTALS,
+        _REACH_PARAMETERS,
+        ("reachReport", "totals"),
+        _REACH_TOTAL_COLUMNS,
+        paged=False,
+    ),
+}
+
 REPORTS: dict[str, CsvReport] = {
     "budget-summary": CsvReport(
         BUDGET_SUMMARY,
@@ -114,6 +289,8 @@ REPORTS: dict[str, CsvReport] = {
             "orderBy": ("orderBy", "json"),
             "first": ("first", "int"),
         },
+        budget_summary_header,
         budget_summary_rows,
     ),
+    **TIMELINE_AND_REACH,
 }
