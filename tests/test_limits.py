@@ -174,3 +174,19 @@ async def test_the_issues_own_edges_shape_nests_to_the_bottom_of_the_model(
     )
     body = await client.execute(query)
     assert "errors" not in body, body
+
+
+async def test_a_report_counts_its_groups_toward_the_cost(client: GraphQLClient) -> None:
+    # every group may list 100 transactions: 10,000 groups of them is too much ...
+    nested = "groups { key { initiative { transactions(first: 100) { nodes { id } } } } }"
+    error = await client.error(f"{{ budgetSummary(groupBy: [INITIATIVE]) {{ {nested} }} }}")
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"] >= 10_000 * 100
+    # ... the top 10 is fine, as a literal or as a variable
+    data = await client.data(
+        f"{{ budgetSummary(groupBy: [INITIATIVE], first: 10) {{ {nested} }} }}"
+    )
+    assert data["budgetSummary"]["groups"] == []
+    query = f"query ($n: Int) {{ budgetSummary(groupBy: [INITIATIVE], first: $n) {{ {nested} }} }}"
+    assert (await client.data(query, {"n": 10}))["budgetSummary"]["groups"] == []
+    assert (await client.error(query, {"n": None}))["extensions"]["code"] == "QUERY_TOO_COSTLY"

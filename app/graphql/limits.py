@@ -23,7 +23,9 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLSchema,
     IntValueNode,
     OperationDefinitionNode,
@@ -89,6 +91,8 @@ class QueryCostLimiter(SchemaExtension):
         self.budget = settings.max_query_cost
         self.default_size = settings.default_page_size
         self.max_size = settings.max_page_size
+        # Plain lists (a report's groups) hold at most this many items.
+        self.max_list = settings.max_report_groups
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
@@ -137,6 +141,7 @@ class _Estimate:
         self.definitions = definitions
         self.variables = variables
         self.defaults: dict[str, Any] = {}
+        self.list_bound: int | None = None
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -183,9 +188,20 @@ class _Estimate:
         if definition is None or node.selection_set is None:
             return 0
         named = get_named_type(definition.type)
-        inner = self.selections(node.selection_set, named, depth + 1)
         if named.name.endswith("Connection"):
+            inner = self.selections(node.selection_set, named, depth + 1)
             return self.page_size(node, definition) * (1 + inner)
+        bound = self.list_bound
+        in_connection = getattr(parent, "name", "").endswith("Connection")
+        # A report field's own `first` bounds the plain lists below it (its groups).
+        if not in_connection and any(a.name.value == "first" for a in node.arguments or ()):
+            self.list_bound = self.top_n(node)
+        try:
+            inner = self.selections(node.selection_set, named, depth + 1)
+        finally:
+            self.list_bound = bound
+        if _is_list(definition.type) and not in_connection:
+            return (bound if bound is not None else self.limiter.max_list) * (1 + inner)
         return inner
 
     def page_size(self, node: FieldNode, definition: Any = None) -> int:
@@ -211,6 +227,22 @@ class _Estimate:
                     return self.limiter.max_size
         return self.field_default(definition)
 
+    def top_n(self, node: FieldNode) -> int:
+        """A report's `first` (its top N groups): a literal or a variable's value; absent
+        or null means every group, up to the most a report may have."""
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value: Any = argument.value
+            if isinstance(value, VariableNode):
+                name = value.name.value
+                value = self.variables.get(name, self.defaults.get(name))
+            if isinstance(value, IntValueNode):
+                value = int(value.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(0, min(value, self.limiter.max_list))
+        return self.limiter.max_list
+
     def field_default(self, definition: Any) -> int:
         """The field's own default for `first` (report lists have one), else the
         default page size."""
@@ -223,3 +255,10 @@ class _Estimate:
     def capped(self, size: int) -> int:
         # A larger size is refused when the list resolves; it can cost no more than this.
         return max(0, min(size, self.limiter.max_size))
+
+
+def _is_list(graphql_type: Any) -> bool:
+    """A list type, NonNull or not."""
+    while isinstance(graphql_type, GraphQLNonNull):
+        graphql_type = graphql_type.of_type
+    return isinstance(graphql_type, GraphQLList)
