@@ -319,3 +319,19 @@ async def test_figures_convert_on_request(db: Database, client: GraphQLClient) -
         '{ program { figures(currency: "USD") { spent { amount currency } } } }'
     )
     assert data["program"]["figures"]["spent"] == {"amount": "170.05", "currency": "USD"}
+
+
+async def test_an_initiative_lists_its_beneficiary_shares(
+    db: Database, client: GraphQLClient
+) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program)
+        await f.initiative(session, program)
+        youth = await f.beneficiary_group(session, code="youth")
+        await f.beneficiary_share(session, a, youth, "62.5")
+    data = await client.data(
+        "{ initiatives(first: 100) { nodes { beneficiaryShares { percentage group { code } } } } }"
+    )
+    shares = [n["beneficiaryShares"] for n in data["initiatives"]["nodes"]]
+    assert shares == [[{"percentage": "62.5000", "group": {"code": "youth"}}], []]

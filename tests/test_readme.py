@@ -8,8 +8,15 @@ from pathlib import Path
 from app.demo.loader import load_demo
 from tests.conftest import Database, GraphQLClient
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 QUERIES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+# The longer guides under docs/ hold examples too; they must answer without errors.
+DOC_QUERIES = [
+    (path.name, query)
+    for path in sorted((ROOT / "docs").glob("*.md"))
+    for query in re.findall(r"```graphql\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+]
 
 
 async def test_every_tour_query_answers_as_the_readme_says(
@@ -36,3 +43,16 @@ async def test_every_tour_query_answers_as_the_readme_says(
     assert in_usd["pledgedIn"]["amount"] == "15500000000.00"
     assert first_page["initiatives"]["totalCount"] == 10
     assert first_page["initiatives"]["pageInfo"]["hasNextPage"] is True
+
+
+async def test_every_guide_query_answers_on_the_demo(db: Database, client: GraphQLClient) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    assert len(DOC_QUERIES) >= 5
+    for name, query in DOC_QUERIES:
+        # when
+        body = await client.execute(query)
+        # then
+        assert "errors" not in body, (name, query, body["errors"])
+        assert all(value is not None for value in body["data"].values()), (name, query)

@@ -141,7 +141,7 @@ class _Estimate:
         self.definitions = definitions
         self.variables = variables
         self.defaults: dict[str, Any] = {}
-        self.list_bound: int | None = None
+        self.top_n_bound: int | None = None
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -191,18 +191,28 @@ class _Estimate:
         if named.name.endswith("Connection"):
             inner = self.selections(node.selection_set, named, depth + 1)
             return self.page_size(node, definition) * (1 + inner)
-        bound = self.list_bound
+        top_n = self.top_n_bound
         in_connection = getattr(parent, "name", "").endswith("Connection")
-        # A report field's own `first` bounds the plain lists below it (its groups).
+        # A report field's own `first` bounds its groups (a list marked "top_n").
         if not in_connection and any(a.name.value == "first" for a in node.arguments or ()):
-            self.list_bound = self.top_n(node)
+            self.top_n_bound = self.top_n(node)
         try:
             inner = self.selections(node.selection_set, named, depth + 1)
         finally:
-            self.list_bound = bound
-        if _is_list(definition.type) and not in_connection:
-            return (bound if bound is not None else self.limiter.max_list) * (1 + inner)
-        return inner
+            self.top_n_bound = top_n
+        if in_connection or not _is_list(definition.type):
+            return inner
+        # A plain list: a report's groups count as its top N (or as many as a report may
+        # have), its other lists as many as a report may have, and any other list as a
+        # page at most.
+        size = _list_size(definition)
+        if size == "top_n":
+            items = top_n if top_n is not None else self.limiter.max_list
+        elif size == "report":
+            items = self.limiter.max_list
+        else:
+            items = self.limiter.max_size
+        return items * (1 + inner)
 
     def page_size(self, node: FieldNode, definition: Any = None) -> int:
         """The page size the connection will be asked for: a literal, a variable sent,
@@ -262,3 +272,11 @@ def _is_list(graphql_type: Any) -> bool:
     while isinstance(graphql_type, GraphQLNonNull):
         graphql_type = graphql_type.of_type
     return isinstance(graphql_type, GraphQLList)
+
+
+def _list_size(definition: Any) -> str | None:
+    """How a plain list field declares its size (`metadata={"list_size": ...}`)."""
+    field = (definition.extensions or {}).get("strawberry-definition")
+    metadata = getattr(field, "metadata", None) or {}
+    size = metadata.get("list_size")
+    return size if isinstance(size, str) else None

@@ -24,6 +24,7 @@ from app.models import Program, SubjectType
 from app.money.conversion import StoredRate
 from app.money.currencies import minor_units
 from app.money.repository import rates_for_pairs
+from app.reports import repository as reports_repository
 from app.reports import service as reports_service
 from app.reports.repository import Dimension
 from app.reports.service import Measures
@@ -45,6 +46,7 @@ class DataLoaders:
         self.rates = DataLoader(self._rates)
         self.has_estimate = DataLoader(self._has_estimate)
         self.figures = DataLoader(self._figures)
+        self.shares = DataLoader(self._shares)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
         """Rows of `model` by primary key; a missing row loads as None."""
@@ -160,6 +162,12 @@ class DataLoaders:
                 figures = await reports_service.figures_by_owner(session, owner, ids, currency)
                 found.update({(owner, i, currency): figures[i] for i in ids})
         return [found[key] for key in keys]
+
+    async def _shares(self, keys: Sequence[int]) -> list[list[tuple[int, Any]]]:
+        """Beneficiary shares (group id, percentage) of each initiative."""
+        async with self._sessions() as session:
+            found = await reports_repository.shares_by_initiative(session, keys)
+        return [found.get(key, []) for key in keys]
 
     async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
         """Stored rates usable for each (base, quote, on) key, fetched in one statement."""

@@ -194,7 +194,10 @@ class BudgetSummary:
     def currency(self) -> str:
         return self._s.currency
 
-    @strawberry.field(description="The groups that pass `having`, in order, cut to `first`.")
+    @strawberry.field(
+        description="The groups that pass `having`, in order, cut to `first`.",
+        metadata={"list_size": "top_n"},
+    )
     def groups(self) -> list[BudgetGroup]:
         return [
             BudgetGroup(
@@ -219,7 +222,8 @@ class BudgetSummary:
 
     @strawberry.field(
         description="Every exchange rate used, per currency converted from; empty when "
-        "nothing needed converting."
+        "nothing needed converting.",
+        metadata={"list_size": "report"},
     )
     async def rates_used(self, info: strawberry.Info) -> list[RateUsed]:
         async with info.context.session_factory() as session:

@@ -147,7 +147,8 @@ class ReachReport:
         return Connection.from_page(page, ReachRow.from_row)
 
     @strawberry.field(
-        description="Per group and unit, by group name: the rows' figures summed in SQL."
+        description="Per group and unit, by group name: the rows' figures summed in SQL.",
+        metadata={"list_size": "report"},
     )
     async def totals(self, info: strawberry.Info) -> list[ReachTotal]:
         async with info.context.session_factory() as session:

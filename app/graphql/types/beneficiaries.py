@@ -64,3 +64,21 @@ class BeneficiaryFigure(Record):
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
+
+
+@strawberry.type(
+    description="The percentage of an initiative's money meant for one beneficiary group; "
+    "budgetSummary splits the initiative's figures by these when grouping by "
+    "BENEFICIARY_GROUP."
+)
+class BeneficiaryShare:
+    _group_id: strawberry.Private[int]
+    percentage: Decimal = strawberry.field(
+        description="0 to 100; an initiative's shares add up to at most 100."
+    )
+
+    @strawberry.field(description="The beneficiary group.")
+    async def group(
+        self, info: strawberry.Info
+    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
+        return await load_node(info, "BeneficiaryGroup", self._group_id)  # type: ignore[no-any-return]

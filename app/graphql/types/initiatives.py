@@ -20,7 +20,11 @@ from app.graphql.inputs import (
 from app.graphql.money import Money
 from app.graphql.relay import connection
 from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
-from app.graphql.types.beneficiaries import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.types.beneficiaries import (
+    BeneficiaryFigure,
+    BeneficiaryFigureOrder,
+    BeneficiaryShare,
+)
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.types.timelines import Milestone, MilestoneOrder
@@ -157,6 +161,14 @@ class Initiative(Record):
     async def spent(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("spent")
+
+    @strawberry.field(
+        description="How its money splits across beneficiary groups (by group); what the "
+        "shares leave to 100 % is assigned to no group."
+    )
+    async def beneficiary_shares(self, info: strawberry.Info) -> list[BeneficiaryShare]:
+        shares = await info.context.loaders.shares.load(self.db_id)
+        return [BeneficiaryShare(_group_id=g, percentage=p) for g, p in shares]
 
     budget_lines = connection(
         L.BUDGET_LINES_OF_INITIATIVE,
