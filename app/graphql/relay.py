@@ -125,12 +125,7 @@ async def load_connection(
     )
     where: ColumnElement[bool] = true()
     if filter_ is not None:
-        limits = FilterLimits(
-            max_depth=settings.max_filter_depth,
-            max_list=settings.max_filter_list,
-            max_terms=settings.max_filter_terms,
-        )
-        where = compile_filter(listing.filters(), filter_, limits)
+        where = compile_filter(listing.filters(), filter_, FilterLimits.of(settings))
     if listing.scope is not None:
         where = and_(where, listing.scope())
     order = order_clauses(

@@ -61,6 +61,15 @@ class FilterLimits:
     # Values in the whole tree, lists included.
     max_terms: int = 2000
 
+    @classmethod
+    def of(cls, settings: Any) -> FilterLimits:
+        """The limits an object with max_filter_depth/list/terms attributes sets."""
+        return cls(
+            max_depth=settings.max_filter_depth,
+            max_list=settings.max_filter_list,
+            max_terms=settings.max_filter_terms,
+        )
+
 
 def graphql_name(attribute: str) -> str:
     """`planned_start` → `plannedStart`, `and_` → `and`: how the client wrote it."""

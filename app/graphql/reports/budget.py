@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement
 
 import app.graphql.types  # noqa: F401  (object types load before app.graphql.money)
 from app import models as m
@@ -26,8 +26,9 @@ from app.graphql.inputs import (
     StringFilter,
 )
 from app.graphql.money import Money
+from app.graphql.reports.common import report_condition
 from app.graphql.types.base import load_node
-from app.kit.filtering import Column, FilterLimits, FilterSpec, compile_filter
+from app.kit.filtering import Column, FilterSpec
 from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
 from app.money.conversion import RATE_PLACES
 from app.reports import service
@@ -343,17 +344,10 @@ def _conditions(having: BudgetMeasureFilter | None) -> list[service.Condition]:
 def compile_record_filter(
     info: strawberry.Info, filter_: BudgetSummaryFilter | None
 ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    if filter_ is None:
-        return true(), true()
-    settings = info.context.settings
-    limits = FilterLimits(
-        max_depth=settings.max_filter_depth,
-        max_list=settings.max_filter_list,
-        max_terms=settings.max_filter_terms,
-    )
+    """The filter as two conditions: one on budget lines, one on transactions."""
     return (
-        compile_filter(_budget_spec(), filter_, limits),
-        compile_filter(_transaction_spec(), filter_, limits),
+        report_condition(info, _budget_spec(), filter_),
+        report_condition(info, _transaction_spec(), filter_),
     )
 
 

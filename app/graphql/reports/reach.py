@@ -13,7 +13,7 @@ from app.beneficiaries import service
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
 from app.graphql.listings import beneficiary_group_filters, initiative_filters
 from app.graphql.relay import Connection
-from app.graphql.reports.timeline import (
+from app.graphql.reports.common import (
     AFTER_DOC,
     FIRST_DOC,
     REPORT_PAGE_SIZE,

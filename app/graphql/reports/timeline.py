@@ -4,56 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement
 
 from app.db.types import utcnow
 from app.graphql.inputs import InitiativeFilter
 from app.graphql.listings import initiative_filters
 from app.graphql.relay import Connection
+from app.graphql.reports.common import (
+    AFTER_DOC,
+    FIRST_DOC,
+    REPORT_PAGE_SIZE,
+    report_condition,
+    report_window,
+)
 from app.graphql.types import Initiative, Milestone
-from app.kit.filtering import FilterLimits, FilterSpec, compile_filter
-from app.kit.pagination import Window
 from app.models import MilestoneStatus
 from app.timelines import service
 from app.timelines.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack
-
-# Report lists are read whole more often than paged: a larger default page.
-REPORT_PAGE_SIZE = 100
-FIRST_DOC = (
-    f"Return the first n items (after `after`); default {REPORT_PAGE_SIZE}, at most the "
-    "MAX_PAGE_SIZE setting."
-)
-AFTER_DOC = "Return items after this cursor."
-
-
-def report_condition(info: strawberry.Info, spec: FilterSpec, value: Any) -> ColumnElement[bool]:
-    """A report's filter as SQL, checked against the same limits as every list's."""
-    if value is None:
-        return true()
-    settings = info.context.settings
-    limits = FilterLimits(
-        max_depth=settings.max_filter_depth,
-        max_list=settings.max_filter_list,
-        max_terms=settings.max_filter_terms,
-    )
-    return compile_filter(spec, value, limits)
-
-
-def report_window(info: strawberry.Info, first: int | None, after: str | None) -> Window:
-    """first/after of a report list: a typed error when `first` is over the cap."""
-    max_size = info.context.settings.max_page_size
-    return Window.from_args(
-        first=first,
-        after=after,
-        last=None,
-        before=None,
-        default_size=min(REPORT_PAGE_SIZE, max_size),
-        max_size=max_size,
-    )
-
 
 _TOLERANCE = f"{SLIPPAGE_TOLERANCE_DAYS} days"
 
