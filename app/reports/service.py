@@ -99,8 +99,9 @@ class Summary:
     total: Measures
     others: Measures
     group_count: int
-    # For `rates_used`: the same records, read again only when asked for.
-    where: tuple[ColumnElement[bool], ColumnElement[bool]] = field(repr=False, default=None)  # type: ignore[assignment]
+    # For `rates_used`: the conditions on budget lines and transactions, so the same
+    # records are read again, only when the rates are asked for.
+    where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = field(repr=False, default=None)
 
     def amount(self, minor: int) -> Decimal:
         return Decimal(minor).scaleb(-self.minor_units)
@@ -167,16 +168,15 @@ async def budget_summary(
     shown = kept if first is None else kept[:first]
     shown_total = sum((g.measures for g in shown), Measures())
     others = _difference(total, shown_total)
-    summary = Summary(
+    return Summary(
         currency=target,
         minor_units=units,
         groups=shown,
         total=total,
         others=others,
         group_count=len(groups),
+        where=(budget_where, transaction_where),
     )
-    summary.where = (budget_where, transaction_where)
-    return summary
 
 
 async def figures_by_owner(
@@ -200,6 +200,7 @@ async def figures_by_owner(
 
 
 async def rates_used(session: AsyncSession, summary: Summary) -> list[RateUse]:
+    assert summary.where is not None, "a summary built by budget_summary"
     budget_where, transaction_where = summary.where
     return await repository.rates_used(
         session,
