@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from app import models as m
+from app.db.session import StatementCounter
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -335,3 +336,34 @@ async def test_an_initiative_lists_its_beneficiary_shares(
     )
     shares = [n["beneficiaryShares"] for n in data["initiatives"]["nodes"]]
     assert shares == [[{"percentage": "62.5000", "group": {"code": "youth"}}], []]
+
+
+async def test_the_statement_count_does_not_grow_with_the_data(
+    db: Database, client: GraphQLClient
+) -> None:
+    query = """{ budgetSummary(groupBy: [INITIATIVE, BENEFICIARY_GROUP], currency: "USD") {
+        groups { key { initiative { code } beneficiaryGroup { code } }
+                 measures { spent { amount } } }
+        ratesUsed { currency exchangeRate { base } } }
+      initiatives { nodes { figures { spent { amount } }
+                            transactions { aggregate { count } } } } }"""
+    counts: list[int] = []
+    for size, initiatives_in_all in ((2, 2), (6, 8)):
+        async with db.sessions() as session, session.begin():
+            program = await f.program(session)
+            await f.exchange_rate(session, rate=Decimal("0.15"), rate_date=date(2021, size, 1))
+            group = await f.beneficiary_group(session)
+            for _ in range(size):
+                initiative = await f.initiative(session, program)
+                await f.beneficiary_share(session, initiative, group, "50")
+                await f.budget_line(session, initiative)
+                await f.transaction(session, initiative, type=T.EXPENDITURE)
+        with StatementCounter(db.engine) as counter:
+            data = await client.data(query)
+        # every initiative is split in two: half to the group, half to no group
+        assert len(data["budgetSummary"]["groups"]) == 2 * initiatives_in_all
+        counts.append(counter.count)
+    # pledge currencies aside (none needed with a currency): the summary, its shares, the
+    # initiatives and groups of its keys, the rates used and their rows; the list, its
+    # figures and its aggregates: the same at both sizes
+    assert counts[0] == counts[1]
