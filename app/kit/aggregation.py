@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import RateNotFound
-from app.money.sql import RateLookup
+from app.money.sql import RateLookup, amounts_in_range
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,9 @@ async def fetch_aggregates(
         out += [func.min(value).label(f"{name}__min"), func.max(value).label(f"{name}__max")]
     stmt = select(*out, *missing).select_from(from_).group_by(rows.c["_parent"])
     found: dict[Hashable, Aggregate] = {key: Aggregate() for key in parent_keys}
-    for row in (await session.execute(stmt)).all():
+    with amounts_in_range():
+        fetched = (await session.execute(stmt)).all()
+    for row in fetched:
         values = row._mapping
         for name in measures:
             gap = values.get(f"{name}__missing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from app.errors import RateNotFound
 from app.money.currencies import minor_units
@@ -92,6 +92,10 @@ def convert(amount: Decimal, quote: RateQuote) -> Decimal:
     """Convert to the quote currency, rounded half-even to its minor unit (the cent for
     most currencies, the yen for JPY, the fils for KWD)."""
     unit = Decimal(1).scaleb(-minor_units(quote.quote))
-    if quote.reverse_rate is not None:
-        return (amount / quote.reverse_rate).quantize(unit, ROUND_HALF_EVEN)
-    return (amount * quote.rate).quantize(unit, ROUND_HALF_EVEN)
+    # Enough digits that the product (18 + 18 digits) is exact and a quotient carries
+    # far more than the minor unit needs: the result is rounded once, to the unit, as
+    # the SQL conversion does (the default 28 digits would round it twice).
+    with localcontext(prec=80):
+        if quote.reverse_rate is not None:
+            return (amount / quote.reverse_rate).quantize(unit, ROUND_HALF_EVEN)
+        return (amount * quote.rate).quantize(unit, ROUND_HALF_EVEN)

@@ -12,6 +12,8 @@ there the same function runs in Python, registered on each connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -30,10 +32,12 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import GenericFunction
 
+from app.errors import DomainError, ErrorCode
 from app.models import ExchangeRate
 from app.models._columns import AMOUNT, RATE
 
@@ -69,13 +73,43 @@ def convert_scaled(amount: int, rate: int | None, inverted: int | bool, minor_un
     return half_even_div(numerator, denominator)
 
 
+# Converted amounts are 64-bit integers of minor units in SQL, on both backends.
+MAX_MINOR_UNITS = 2**63 - 1
+
+
 def sqlite_convert(
     amount: int | None, rate: int | None, inverted: int | None, minor_units: int
 ) -> int | None:
-    """The SQLite function: NULL in, NULL out."""
+    """The SQLite function: NULL in, NULL out; a result beyond 64 bits is an error."""
     if amount is None:
         return None
-    return convert_scaled(amount, rate, bool(inverted), minor_units)
+    result = convert_scaled(amount, rate, bool(inverted), minor_units)
+    if abs(result) > MAX_MINOR_UNITS:
+        raise ValueError(OUT_OF_RANGE)  # SQLite reports it as a failed function
+    return result
+
+
+OUT_OF_RANGE = "converted amount out of range"
+
+
+@contextmanager
+def amounts_in_range() -> Iterator[None]:
+    """Turns the database's overflow of a converted amount or of a sum of them (64-bit
+    integers of minor units) into a typed error instead of an unexpected failure."""
+    try:
+        yield
+    except DBAPIError as exc:
+        text = str(exc.orig).lower()
+        overflow = ("out of range", "integer overflow", "user-defined function raised")
+        if not any(sign in text for sign in overflow):
+            raise
+        raise DomainError(
+            "a converted amount or a sum of them exceeds what a report can hold "
+            f"({MAX_MINOR_UNITS} minor units of the currency): filter the records or report "
+            "in a currency with larger units",
+            code=ErrorCode.AMOUNT_OUT_OF_RANGE,
+            field="currency",
+        ) from None
 
 
 class converted_minor_units(GenericFunction[int]):

@@ -37,7 +37,7 @@ from app.models import (
     Transaction,
     TransactionType,
 )
-from app.money.sql import RateLookup
+from app.money.sql import RateLookup, amounts_in_range
 
 # The budget line a transaction is booked against; filters on a transaction's
 # category refer to it.
@@ -200,8 +200,10 @@ async def summarize(
         .order_by(*(col for _, col in dims))
         .limit(limit)
     )
+    with amounts_in_range():
+        result = (await session.execute(stmt)).all()
     rows = []
-    for row in (await session.execute(stmt)).all():
+    for row in result:
         values = row._mapping
         rows.append(
             GroupRow(
@@ -247,6 +249,8 @@ async def rates_used(
         )
         .order_by(rec.c.currency, rate.rate_date, rate.id)
     )
+    with amounts_in_range():
+        result = (await session.execute(stmt)).all()
     return [
         RateUse(
             rate_id=row[0],
@@ -260,7 +264,7 @@ async def rates_used(
             original=row[8],
             converted_minor=int(row[9]),
         )
-        for row in (await session.execute(stmt)).all()
+        for row in result
     ]
 
 
