@@ -124,3 +124,19 @@ async def test_several_currencies_are_never_summed_unconverted(
         '{ transactions { aggregate(currency: "USD") { sum { amount { amount } } } } }'
     )
     assert missing["extensions"]["code"] == "RATE_NOT_FOUND"
+
+
+async def test_a_fragment_or_a_bare_count_reads_what_it_needs(
+    db: Database, client: GraphQLClient
+) -> None:
+    await seed(db)
+    with StatementCounter(db.engine) as counter:
+        data = await client.data("{ transactions { aggregate { count } } }")
+    assert data["transactions"]["aggregate"]["count"] == 4
+    # a bare count sums nothing
+    assert not any("sum(" in statement.lower() for statement in counter.statements)
+    spread = await client.data(
+        """{ transactions { aggregate { ...figures } } }
+           fragment figures on TransactionAggregate { count sum { amount { amount } } }"""
+    )
+    assert spread["transactions"]["aggregate"]["sum"]["amount"]["amount"] == "14.55"

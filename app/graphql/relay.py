@@ -9,8 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from sqlalchemy import ColumnElement, and_, true
+from strawberry.types.nodes import SelectedField
 
-from app.kit.filtering import FilterLimits, FilterSpec, compile_filter
+from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
 from app.kit.pagination import Page, Window, encode_cursor
@@ -159,6 +160,25 @@ _PAGE_ARGS: dict[str, tuple[type, str]] = {
 _CONNECTIONS: dict[Any, Any] = {}
 
 
+def _wanted_measures(info: strawberry.Info, measures: Mapping[str, Any]) -> list[str]:
+    """The measures the operation asks `aggregate` for: none for a bare `count` (then
+    SQL counts rows and reads nothing else); every one when fragments make it unclear."""
+    by_graphql = {graphql_name(name): name for name in measures}
+    wanted: set[str] = set()
+    for field in info.selected_fields:
+        for kind in field.selections:
+            if not isinstance(kind, SelectedField):
+                return list(measures)
+            if kind.name == "count" or kind.name.startswith("__"):
+                continue
+            for value in kind.selections:
+                if not isinstance(value, SelectedField):
+                    return list(measures)
+                if value.name in by_graphql:
+                    wanted.add(by_graphql[value.name])
+    return [name for name in measures if name in wanted]
+
+
 def connection_class(node: Any, listing: Listing) -> Any:
     """`<Node>Connection`: a Connection with `aggregate` when the listing has measures."""
     if listing.aggregates is None:
@@ -175,11 +195,12 @@ def connection_class(node: Any, listing: Listing) -> Any:
     async def aggregate(self: Any, info: strawberry.Info, currency: str | None = None) -> Any:
         source: ListSource = self._source
         target = parse_currency(currency, field="currency") if currency else None
+        wanted = _wanted_measures(info, measures)
         loader = info.context.loaders.aggregates(
-            (source.listing.name, source.filter_key, target),
+            (source.listing.name, source.filter_key, target, tuple(wanted)),
             entity=source.listing.model,
             where=source.where,
-            measures=measures,
+            measures={name: measures[name] for name in wanted},
             parent=source.listing.parent() if source.listing.parent is not None else None,
             join=source.listing.join() if source.listing.join is not None else None,
             target=target,

@@ -125,7 +125,16 @@ class converted_minor_units(GenericFunction[int]):
 
 @compiles(converted_minor_units, "sqlite")
 def _convert_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"{SQLITE_CONVERT}({compiler.process(element.clauses, **kw)})"
+    amount, rate, _inverted, minor = (compiler.process(c, **kw) for c in element.clauses)
+    call = f"{SQLITE_CONVERT}({compiler.process(element.clauses, **kw)})"
+    m = int(minor)
+    if m < AMOUNT_SCALE:
+        return call
+    # The common case, no conversion into a currency with at least the stored decimals:
+    # the stored integer itself, scaled, without a call into Python per row.
+    return (
+        f"(CASE WHEN ({rate}) IS NULL THEN ({amount}) * {10 ** (m - AMOUNT_SCALE)} ELSE {call} END)"
+    )
 
 
 @compiles(converted_minor_units)
@@ -134,7 +143,10 @@ def _convert_numeric(element: Any, compiler: Any, **kw: Any) -> str:
     m = int(minor)
     a = f"(({amount}) * {10**AMOUNT_SCALE})"  # exact integer: amounts have AMOUNT_SCALE places
     r = f"(({rate}) * {10**RATE_SCALE})"
-    same = _half_even(f"({a} * {10**m})", str(10**AMOUNT_SCALE))
+    if m >= AMOUNT_SCALE:  # exact: no rounding needed, and much cheaper per row
+        same = f"(({amount}) * {10**m})::bigint"
+    else:
+        same = _half_even(f"({a} * {10**m})", str(10**AMOUNT_SCALE))
     direct = _half_even(f"({a} * {r} * {10**m})", str(10 ** (AMOUNT_SCALE + RATE_SCALE)))
     reverse = _half_even(f"({a} * {10 ** (RATE_SCALE + m)})", f"({r} * {10**AMOUNT_SCALE})")
     return (
