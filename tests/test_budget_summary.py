@@ -6,8 +6,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from app import models as m
+from app.config import Settings
 from app.db.session import StatementCounter
+from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -367,3 +371,33 @@ async def test_the_statement_count_does_not_grow_with_the_data(
     # initiatives and groups of its keys, the rates used and their rows; the list, its
     # figures and its aggregates: the same at both sizes
     assert counts[0] == counts[1]
+
+
+async def test_too_many_groups_is_an_error_never_a_partial_report(
+    db: Database, settings: Settings
+) -> None:
+    # given three initiatives sharing one group, and reports of at most two groups
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        group = await f.beneficiary_group(session)
+        for _ in range(3):
+            initiative = await f.initiative(session, program)
+            await f.beneficiary_share(session, initiative, group, "100")
+            await f.transaction(session, initiative, type=T.EXPENDITURE)
+    app = create_app(
+        settings.model_copy(update={"database_url": db.url, "max_report_groups": 2}),
+        engine=db.engine,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        client = GraphQLClient(http)
+        # when: one group in the end, but three initiatives to split first
+        error = await client.error(
+            "{ budgetSummary(groupBy: [BENEFICIARY_GROUP]) { total { spent { amount } } } }"
+        )
+        by_year = await client.data(
+            "{ budgetSummary(groupBy: [YEAR]) { groups { key { year } } } }"
+        )
+    # then
+    assert error["extensions"]["code"] == "REPORT_TOO_LARGE"
+    assert by_year["budgetSummary"]["groups"] == [{"key": {"year": 2022}}]

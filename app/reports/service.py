@@ -146,20 +146,16 @@ async def budget_summary(
         minor_units=units,
         limit=max_groups + 1,
     )
+    # SQL stopped after max_groups + 1 rows: more means the rows are incomplete (with
+    # BENEFICIARY_GROUP they are per initiative, and fewer groups could hide that).
+    _raise_too_large(len(rows), max_groups)
     _raise_missing_rate(rows, target)
     total = sum((_measures(row) for row in rows), Measures())
     if Dimension.BENEFICIARY_GROUP in dimensions:
         groups = await _split_by_beneficiary_group(session, rows, dimensions)
     else:
         groups = [Group(row.key, _measures(row)) for row in rows]
-    if len(groups) > max_groups:
-        raise DomainError(
-            f"the report has more than {max_groups} groups: group by fewer dimensions "
-            "or filter the records",
-            code=ErrorCode.REPORT_TOO_LARGE,
-            field="groupBy",
-            details={"maxGroups": max_groups},
-        )
+    _raise_too_large(len(groups), max_groups)
     unit = Decimal(1).scaleb(-units)
     kept = [g for g in groups if all(_holds(g.measures, c, unit) for c in having)]
     for term in reversed(order):
@@ -228,6 +224,17 @@ def _holds(measures: Measures, condition: Condition, unit: Decimal) -> bool:
     if condition.measure in MONEY_MEASURES:
         return _OPS[condition.op](Decimal(value) * unit, condition.value)
     return _OPS[condition.op](Decimal(value), condition.value)
+
+
+def _raise_too_large(count: int, max_groups: int) -> None:
+    if count > max_groups:
+        raise DomainError(
+            f"the report has more than {max_groups} groups: group by fewer dimensions "
+            "or filter the records",
+            code=ErrorCode.REPORT_TOO_LARGE,
+            field="groupBy",
+            details={"maxGroups": max_groups},
+        )
 
 
 def _raise_missing_rate(rows: Sequence[GroupRow], target: str) -> None:
