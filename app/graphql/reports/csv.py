@@ -108,7 +108,7 @@ def csv_router(
             table.extend(report.rows(result.data, variables))
             if len(table) > limit + 2:  # a header, and a total row some reports add
                 return _error(400, "REPORT_TOO_LARGE", f"more than {limit} rows: filter the report")
-            page = _dig(result.data, report.paged) if report.paged else None
+            page = dig(result.data, report.paged) if report.paged else None
             if not page or not page["pageInfo"]["hasNextPage"]:
                 break
             variables["after"] = page["pageInfo"]["endCursor"]
@@ -122,7 +122,8 @@ def csv_router(
     return router
 
 
-def _dig(value: Any, path: tuple[str, ...]) -> Any:
+def dig(value: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` in nested result objects; None where a step is missing."""
     for step in path:
         value = value.get(step) if isinstance(value, dict) else None
     return value

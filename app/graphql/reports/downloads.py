@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from app.graphql.reports.csv import CsvReport, Row
+from app.graphql.reports.csv import CsvReport, Row, dig
 
 _MEASURES = (
     "budgetOriginal",
@@ -61,14 +61,6 @@ _KEY_COLUMNS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def _dig(value: Any, path: tuple[str, ...]) -> Any:
-    for step in path:
-        if value is None:
-            return None
-        value = value.get(step)
-    return value
-
-
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
@@ -97,7 +89,7 @@ def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iter
     def figures(kind: str, key: dict[str, Any] | None, measures: dict[str, Any]) -> Row:
         return [
             kind,
-            *(_dig(key, path) if key is not None else None for _, path in keys),
+            *(dig(key, path) for _, path in keys),
             summary["currency"],
             *(measures[m]["amount"] for m in _MEASURES),
             *(measures[c] for c in _COUNTS),
@@ -179,10 +171,10 @@ def _table(
     def rows(data: dict[str, Any], _variables: dict[str, Any]) -> Iterator[Row]:
         report = data[path[0]]
         front = [report.get(name) for name in fixed]
-        items = _dig(report, path[1:])
+        items = dig(report, path[1:])
         nodes = items["nodes"] if isinstance(items, dict) else items
         for node in nodes:
-            yield [*front, *(_dig(node, field) for _, field in columns)]
+            yield [*front, *(dig(node, field) for _, field in columns)]
 
     return header, rows
 
