@@ -1,5 +1,6 @@
-"""Report queries at scale: HTTP latency, SQL statements, response size, and the ratio to a
-hand-written floor, on SQLite and PostgreSQL, at two data sizes.
+"""Report queries at scale: HTTP latency, SQL, size, and the ratio to a hand-written floor.
+
+On SQLite and PostgreSQL, at two data sizes (S: 100k transactions, L: 1M).
 
 Each database is made by `pledge-ledger db upgrade` and `pledge-ledger generate` (timed),
 served by one uvicorn worker with the service's own app plus the floor endpoints of
@@ -373,7 +374,12 @@ def main() -> None:
     run = sub.add_parser("run", parents=[common], help="set up, measure, drop (unless --keep)")
     run.add_argument("--queries", default=",".join(floor.QUERIES))
     run.add_argument("--runs", type=int, default=25)
-    run.add_argument("--budget", type=float, default=240, help="seconds per query at most")
+    run.add_argument(
+        "--budget",
+        type=float,
+        default=240,
+        help="seconds of API requests per query: fewer runs (at least 3) when slow",
+    )
     run.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     run.add_argument("--json", type=Path, help="also write the figures here")
     sub.add_parser("setup", parents=[common], help="create and fill the databases only")
