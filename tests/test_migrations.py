@@ -26,7 +26,12 @@ from app.db.base import NAMING_CONVENTION, Base
 from app.db.migrate import current_revision, downgrade, head_revision, upgrade
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from tests import factories
-from tests.conftest import BACKENDS, create_postgres_database, drop_postgres_database
+from tests.conftest import (
+    BACKENDS,
+    TEST_ACTOR,
+    create_postgres_database,
+    drop_postgres_database,
+)
 
 APP_TABLES = {table.name for table in Base.metadata.sorted_tables}
 
@@ -48,7 +53,7 @@ async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         url = await create_postgres_database("pledge_migrations")
     engine = create_engine(url)
     try:
-        yield FreshDatabase(backend, engine, create_session_factory(engine))
+        yield FreshDatabase(backend, engine, create_session_factory(engine, actor=TEST_ACTOR))
     finally:
         await engine.dispose()
         if backend == "postgresql":

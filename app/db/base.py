@@ -30,5 +30,12 @@ def _as_created(context: DefaultExecutionContext) -> datetime:
 
 
 class Timestamped:
+    """Creation and change times, and the version optimistic concurrency checks.
+
+    Every update carries the version it read; the write refuses a stale one, so two
+    editors never overwrite each other unknowingly.
+    """
+
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_as_created, onupdate=utcnow)

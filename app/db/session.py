@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.audit.recorder import ACTOR, REASON
+from app.audit.recorder import install as install_recorder
+from app.audit.records import Actor
 from app.db.functions import SQLITE_LOWER, python_lower
 from app.money.sql import SQLITE_CONVERT, sqlite_convert
 
@@ -40,8 +43,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(engine: AsyncEngine, *, actor: Actor | None = None) -> SessionFactory:
+    """Sessions on `engine`. Only sessions with an actor may write ledger data: every
+    write appends to the audit trail in its transaction (app/audit/recorder.py)."""
+    install_recorder()
+    info = {ACTOR: actor, REASON: None} if actor is not None else {}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 class StatementCounter:

@@ -18,9 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models as m
+from app.audit.recorder import lock_chain, set_actor
+from app.audit.records import SYSTEM_ROLE, Actor
+from app.db.types import utcnow
 from app.money.currencies import parse_currency
 
 DEMO_FILE = "common_prosperity.yaml"
+DEMO_ACTOR = Actor("demo-loader", SYSTEM_ROLE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class _Builder:
         self.orgs: dict[str, m.Organization] = {}
         self.groups: dict[str, m.BeneficiaryGroup] = {}
         self.rows = 0
+        self.now = utcnow()
 
     def add(self, row: Any) -> Any:
         self.session.add(row)
@@ -226,15 +231,24 @@ class _Builder:
                     reached_value=_decimal(fig.get("reached_value")),
                     reached_qualifier=m.FigureQualifier(fig.get("reached_qualifier", "exact")),
                     reached_as_of=_date(fig.get("reached_as_of")),
+                    # Published figures: the source is the approval.
+                    approved_by=DEMO_ACTOR.name if fig.get("reached_value") else None,
+                    approved_at=self.now if fig.get("reached_value") else None,
                 )
             )
             await self.cite(m.SubjectType.BENEFICIARY_FIGURE, figure, fig.get("cite", []))
 
 
 async def load_demo(session: AsyncSession) -> DemoResult:
-    """Add the demo programme unless it is there already. The caller commits."""
+    """Add the demo programme unless it is there already. The caller commits.
+
+    Loading is the trail's first entries: every row is recorded as created by the
+    demo loader, so the state before loading is part of what "as of" can show.
+    """
     data = read_demo()
     ref = data["program"]["ref"]
+    set_actor(session, DEMO_ACTOR, reason="the built-in demo pledge")
+    await lock_chain(session)
     if await session.scalar(select(m.Program.id).where(m.Program.ref == ref)) is not None:
         return DemoResult(loaded=False, program_ref=ref, rows=0)
     builder = _Builder(session, data)

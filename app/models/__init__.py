@@ -1,5 +1,7 @@
 """Every ORM model, imported here so that `Base.metadata` knows them all."""
 
+from app.models.access import ApiKey, ApiKeyInitiative, IdempotencyRecord
+from app.models.audit import GENESIS_HASH, ChainHead, Change
 from app.models.beneficiaries import (
     BeneficiaryFigure,
     BeneficiaryGroup,
@@ -15,15 +17,21 @@ from app.models.sources import Citation, SourceDocument, SubjectType
 from app.models.timelines import Milestone, MilestoneStatus
 
 __all__ = [
+    "GENESIS_HASH",
+    "ApiKey",
+    "ApiKeyInitiative",
     "BeneficiaryFigure",
     "BeneficiaryGroup",
     "BeneficiaryShare",
     "BudgetLine",
     "BudgetStatus",
     "BudgetType",
+    "ChainHead",
+    "Change",
     "Citation",
     "ExchangeRate",
     "FigureQualifier",
+    "IdempotencyRecord",
     "Initiative",
     "InitiativeStatus",
     "Milestone",

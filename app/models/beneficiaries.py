@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.db.types import UTCDateTime
 from app.models._columns import PERCENTAGE, QUANTITY, str_enum
 
 
@@ -31,7 +32,11 @@ class BeneficiaryGroup(Timestamped, Base):
 
 
 class BeneficiaryFigure(Timestamped, Base):
-    """An initiative's target and reach for one beneficiary group (an indicator)."""
+    """An initiative's target and reach for one beneficiary group (an indicator).
+
+    `reached_*` is the approved figure, the only one reports count. An editor's new
+    figure waits in `draft_reached_*` until an auditor or admin approves it.
+    """
 
     __tablename__ = "beneficiary_figures"
     __table_args__ = (UniqueConstraint("initiative_id", "group_id", "unit"),)
@@ -50,6 +55,15 @@ class BeneficiaryFigure(Timestamped, Base):
         str_enum(FigureQualifier, "figure_qualifier"), default=FigureQualifier.EXACT
     )
     reached_as_of: Mapped[date | None] = mapped_column()
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draft_reached_value: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    draft_reached_qualifier: Mapped[FigureQualifier | None] = mapped_column(
+        str_enum(FigureQualifier, "draft_figure_qualifier")
+    )
+    draft_reached_as_of: Mapped[date | None] = mapped_column()
+    draft_submitted_by: Mapped[str | None] = mapped_column(String(200))
+    draft_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BeneficiaryShare(Timestamped, Base):

@@ -1,0 +1,1 @@
+"""The audit trail: recording every change, verifying the chain, reading it back."""

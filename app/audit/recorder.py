@@ -1,0 +1,202 @@
+"""Every ORM write to ledger data appends to the trail, in the same transaction.
+
+Installed once on SQLAlchemy's Session class (`install()`): a flush that inserts,
+updates or deletes a ledger record without an actor in `session.info` is refused,
+so no code path can change data without leaving its entry. Writers first take the
+chain lock (`lock_chain`), one row every writer updates: it orders writers on both
+backends, so sequence numbers are gapless and each entry's previous hash is right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+from app.audit.chain import entry_hash
+from app.audit.records import (
+    Actor,
+    State,
+    canonical_json,
+    encode,
+    initiative_of,
+    is_audited,
+    state_of,
+)
+from app.db.base import Base
+from app.db.types import utcnow
+from app.models import ChainHead, Change
+
+ACTOR = "audit.actor"
+REASON = "audit.reason"
+HEAD = "audit.head"
+OPERATIONS = "audit.operations"
+WRITTEN = "audit.written"
+
+
+class UnauditedWrite(RuntimeError):
+    """A flush changed ledger data without saying who: a programming error."""
+
+
+@dataclass
+class Head:
+    sequence: int
+    hash: str
+    occurred_at: datetime | None
+
+
+def set_actor(session: AsyncSession | Session, actor: Actor, reason: str | None = None) -> None:
+    session.info[ACTOR] = actor
+    session.info[REASON] = reason
+
+
+def mark_operation(session: AsyncSession | Session, obj: Any, operation: str) -> None:
+    """Name the change to `obj` more precisely than update (e.g. approve)."""
+    session.info.setdefault(OPERATIONS, {})[id(obj)] = operation
+
+
+def written(session: AsyncSession | Session) -> list[Change]:
+    """The entries this session's transaction has appended so far."""
+    entries: list[Change] = session.info.get(WRITTEN, [])
+    return entries
+
+
+def _lock(session: Session) -> Head:
+    head = session.info.get(HEAD)
+    if head is None:
+        conn = session.connection()
+        # Updating the row takes the write lock: PostgreSQL's row lock, SQLite's
+        # database lock. Every writer queues here before it reads what it checks.
+        conn.execute(update(ChainHead).where(ChainHead.id == 1).values(id=ChainHead.id))
+        row = conn.execute(
+            select(ChainHead.last_sequence, ChainHead.last_hash, ChainHead.last_occurred_at).where(
+                ChainHead.id == 1
+            )
+        ).one()
+        head = session.info[HEAD] = Head(row.last_sequence, row.last_hash, row.last_occurred_at)
+    return head  # type: ignore[no-any-return]
+
+
+async def lock_chain(session: AsyncSession) -> None:
+    """Take the write lock at the start of a write transaction, before any check reads."""
+    await session.run_sync(_lock)
+
+
+def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
+    changed = [o for o in session.dirty if is_audited(o) and session.is_modified(o)]
+    touched = changed or any(is_audited(o) for o in (*session.new, *session.deleted))
+    if not touched:
+        return
+    if ACTOR not in session.info:
+        raise UnauditedWrite("ledger data written without an actor (set_actor first)")
+    for obj in changed:
+        obj.version = obj.version + 1
+
+
+def _state_before(obj: Any) -> State:
+    """The state as loaded, from the attribute history of this flush."""
+    state = state_of(obj)
+    attrs = inspect(obj).attrs
+    for column in obj.__table__.columns:
+        history = attrs[column.key].history
+        if history.deleted:
+            state[column.key] = encode(column.type, history.deleted[0])
+    return state
+
+
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    operations: dict[int, str] = session.info.get(OPERATIONS, {})
+    pending: list[tuple[Any, str, str | None, str | None]] = []
+    for obj in session.new:
+        if is_audited(obj):
+            pending.append(
+                (obj, operations.get(id(obj), "create"), None, canonical_json(state_of(obj)))
+            )
+    for obj in session.dirty:
+        if is_audited(obj) and session.is_modified(obj):
+            before = canonical_json(_state_before(obj))
+            after = canonical_json(state_of(obj))
+            pending.append((obj, operations.get(id(obj), "update"), before, after))
+    for obj in session.deleted:
+        if is_audited(obj):
+            pending.append(
+                (obj, operations.get(id(obj), "archive"), canonical_json(state_of(obj)), None)
+            )
+    if not pending:
+        return
+    actor: Actor = session.info[ACTOR]
+    reason: str | None = session.info.get(REASON)
+    head = _lock(session)
+    # The trail's clock never runs backwards, so "as of" a time is "up to a sequence".
+    now = utcnow()
+    if head.occurred_at is not None and now < head.occurred_at:
+        now = head.occurred_at
+    # Parents before children, as the flush wrote them, so a replay can insert in order.
+    pending.sort(key=lambda item: _rank(item[0]))
+    entries: list[Change] = []
+    for obj, operation, before, after in pending:
+        entry = Change(
+            sequence=head.sequence + 1,
+            occurred_at=now,
+            actor_name=actor.name,
+            actor_role=actor.role,
+            entity_type=obj.__tablename__,
+            entity_id=int(obj.id),
+            initiative_id=initiative_of(obj),
+            operation=operation,
+            before=before,
+            after=after,
+            reason=reason,
+            previous_hash=head.hash,
+        )
+        entry.hash = entry_hash(entry)
+        head.sequence, head.hash, head.occurred_at = entry.sequence, entry.hash, now
+        entries.append(entry)
+    conn = session.connection()
+    conn.execute(
+        insert(Change),
+        [{c.key: getattr(e, c.key) for c in Change.__table__.columns} for e in entries],
+    )
+    conn.execute(
+        update(ChainHead)
+        .where(ChainHead.id == 1)
+        .values(last_sequence=head.sequence, last_hash=head.hash, last_occurred_at=now)
+    )
+    session.info.setdefault(WRITTEN, []).extend(entries)
+    session.info.pop(OPERATIONS, None)
+
+
+@cache
+def _table_ranks() -> dict[str, int]:
+    return {table.name: i for i, table in enumerate(Base.metadata.sorted_tables)}
+
+
+def _rank(obj: Any) -> int:
+    return _table_ranks()[obj.__tablename__]
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # The lock and the entries belong to the outermost transaction.
+    if transaction.parent is None:
+        session.info.pop(HEAD, None)
+        session.info.pop(WRITTEN, None)
+        session.info.pop(OPERATIONS, None)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Hook the recorder into every session (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_transaction_end", _after_transaction_end)
+    _installed = True

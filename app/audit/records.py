@@ -1,0 +1,136 @@
+"""A record's state as canonical JSON, and back.
+
+The trail stores whole records, column by column, in a form that reads the same on
+every backend: decimals as exact strings at their column's scale, dates and times
+in ISO 8601 (times in UTC), enums by value. `decode_state` turns such a state back
+into the values the ORM columns take, which is how past moments are rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Boolean, Date, Table
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase
+
+from app.db.base import Base, Timestamped
+from app.db.types import ExactDecimal, UTCDateTime
+
+State = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: an API key's name or a token's subject, and the role used."""
+
+    name: str
+    role: str
+
+
+# Loading the demo and generating data are changes too; they are made by the system.
+SYSTEM_ROLE = "system"
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, UTF-8 text kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@cache
+def audited_tables() -> dict[str, type[DeclarativeBase]]:
+    """Every table of the ledger's data, by name: the models with a version."""
+    import app.models  # noqa: F401  (registers every model)
+
+    return {
+        mapper.class_.__tablename__: mapper.class_
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, Timestamped)
+    }
+
+
+def is_audited(obj: object) -> bool:
+    return isinstance(obj, Timestamped)
+
+
+def encode(column_type: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column_type, ExactDecimal):
+        return format(column_type.check(value), "f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _decode(column_type: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column_type, ExactDecimal):
+        return Decimal(value)
+    if isinstance(column_type, UTCDateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(column_type, SAEnum) and column_type.enum_class is not None:
+        return column_type.enum_class(value)
+    if isinstance(column_type, Date):
+        return date.fromisoformat(value)
+    if isinstance(column_type, Boolean):
+        return bool(value)
+    return value
+
+
+def state_of(obj: Any) -> State:
+    """The record's current attribute values, every column, encoded."""
+    table: Table = obj.__table__
+    return {column.key: encode(column.type, getattr(obj, column.key)) for column in table.columns}
+
+
+def state_from_row(table: Table, row: Any) -> State:
+    """Like `state_of`, for a Core row with the table's columns (bulk loads)."""
+    mapping = row._mapping if hasattr(row, "_mapping") else row
+    return {column.key: encode(column.type, mapping[column.key]) for column in table.columns}
+
+
+def decode_state(table: Table, state: State) -> dict[str, Any]:
+    """Column values for an INSERT into `table`, from an encoded state.
+
+    Columns the state lacks (added to the table after the entry was written) take
+    their server default, or null.
+    """
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        if column.key in state:
+            values[column.key] = _decode(column.type, state[column.key])
+        elif column.server_default is None:
+            values[column.key] = None
+    return values
+
+
+def initiative_of(obj: Any) -> int | None:
+    """The initiative a record belongs to, if any (partners see only their own)."""
+    if getattr(obj, "__tablename__", None) == "initiatives":
+        return int(obj.id)
+    value = getattr(obj, "initiative_id", None)
+    if value is not None:
+        return int(value)
+    if getattr(obj, "__tablename__", None) == "citations":
+        subject = getattr(obj, "subject_type", None)
+        if subject is not None and getattr(subject, "value", subject) == "initiative":
+            return int(obj.subject_id)
+    return None
