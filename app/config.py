@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     graphiql: bool = True
 
+    # Whether callers without credentials may read. Off unless asked for: the demo
+    # (`make serve`) turns it on; production keeps it off.
+    anonymous_read: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

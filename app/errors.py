@@ -20,6 +20,13 @@ class ErrorCode(StrEnum):
     REPORT_TOO_LARGE = "REPORT_TOO_LARGE"
     AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
     ALREADY_EXISTS = "ALREADY_EXISTS"
+    # Who may do what (app/auth)
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    # Writes (app/editing)
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 
 class DomainError(Exception):
@@ -41,6 +48,14 @@ class DomainError(Exception):
             self.code = code
         self.field = field
         self.details = details or {}
+
+
+class Forbidden(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+
+class Unauthenticated(DomainError):
+    code = ErrorCode.UNAUTHENTICATED
 
 
 class RateNotFound(DomainError):

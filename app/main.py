@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.fastapi import GraphQLRouter
 
+from app.auth.principal import anonymous
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
@@ -49,7 +50,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.session_factory = create_session_factory(engine)
 
     async def context_getter(request: Request) -> Context:
-        return Context(session_factory=request.app.state.session_factory, settings=settings)
+        return Context(
+            session_factory=request.app.state.session_factory,
+            settings=settings,
+            principal=anonymous(anonymous_read=settings.anonymous_read),
+        )
 
     schema = build_schema(settings)
     graphql = GraphQLRouter(

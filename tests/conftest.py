@@ -145,7 +145,10 @@ async def db(database: Database) -> AsyncIterator[Database]:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        database_url="sqlite+aiosqlite:///unused.db", default_page_size=20, max_page_size=100
+        database_url="sqlite+aiosqlite:///unused.db",
+        default_page_size=20,
+        max_page_size=100,
+        anonymous_read=True,
     )
 
 

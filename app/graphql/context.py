@@ -1,4 +1,5 @@
-"""Per-request context: a session factory (never a shared session), settings, loaders."""
+"""Per-request context: a session factory (never a shared session), the caller,
+settings, loaders."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from strawberry.fastapi import BaseContext
 
+from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.graphql.loaders import DataLoaders
@@ -15,6 +17,8 @@ from app.graphql.loaders import DataLoaders
 class Context(BaseContext):
     session_factory: SessionFactory
     settings: Settings
+    # Who is calling; set from the request's credentials (app/auth).
+    principal: Principal
     loaders: DataLoaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -46,10 +46,19 @@ def db_id_of(root: Any) -> int:
 class Record(Node):
     created_at: datetime = strawberry.field(description="When the record was created (UTC).")
     updated_at: datetime = strawberry.field(description="When the record last changed (UTC).")
+    version: int = strawberry.field(
+        description="Counts the record's changes, from 1. An update must name the version it "
+        "read; a stale one is refused with CONFLICT, so no change is lost unknowingly."
+    )
 
 
 def stamps(row: Any) -> dict[str, Any]:
-    return {"db_id": row.id, "created_at": row.created_at, "updated_at": row.updated_at}
+    return {
+        "db_id": row.id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "version": row.version,
+    }
 
 
 def order_input(type_name: str, listing: Listing) -> Any:

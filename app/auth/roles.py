@@ -1,0 +1,41 @@
+"""Roles and the permissions each grants: the one table every check reads."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    AUDITOR = "auditor"
+    EDITOR = "editor"
+    # Reads and subscribes, but only the initiatives listed on its key.
+    PARTNER = "partner"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    READ = "read"
+    # CSV downloads of reports.
+    EXPORT = "export"
+    # The change log, each record's history, chain verification.
+    AUDIT = "audit"
+    # Create, update and archive ledger data.
+    WRITE = "write"
+    # Approve or reject reached figures an editor submitted.
+    APPROVE = "approve"
+    MANAGE_RATES = "manage_rates"
+    MANAGE_KEYS = "manage_keys"
+    SUBSCRIBE = "subscribe"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({P.READ, P.SUBSCRIBE}),
+    Role.AUDITOR: frozenset({P.READ, P.SUBSCRIBE, P.EXPORT, P.AUDIT, P.APPROVE}),
+    Role.EDITOR: frozenset({P.READ, P.WRITE}),
+    Role.PARTNER: frozenset({P.READ, P.SUBSCRIBE, P.EXPORT}),
+    Role.ADMIN: frozenset(Permission),
+}
+# A caller without credentials, where the settings let anonymous callers read.
+ANONYMOUS_PERMISSIONS = frozenset({P.READ})

@@ -1,0 +1,1 @@
+"""Every write to the ledger: rules, versions, idempotency, one transaction each."""
