@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    PLEDGE_EXCEEDED = "PLEDGE_EXCEEDED"
 
 
 class DomainError(Exception):

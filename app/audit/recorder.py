@@ -67,7 +67,7 @@ def written(session: AsyncSession | Session) -> list[Change]:
 
 
 def _lock(session: Session) -> Head:
-    head = session.info.get(HEAD)
+    head: Head | None = session.info.get(HEAD)
     if head is None:
         conn = session.connection()
         # Updating the row takes the write lock: PostgreSQL's row lock, SQLite's
@@ -79,7 +79,7 @@ def _lock(session: Session) -> Head:
             )
         ).one()
         head = session.info[HEAD] = Head(row.last_sequence, row.last_hash, row.last_occurred_at)
-    return head  # type: ignore[no-any-return]
+    return head
 
 
 async def lock_chain(session: AsyncSession) -> None:
@@ -111,7 +111,7 @@ def _state_before(obj: Any) -> State:
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
     operations: dict[int, str] = session.info.get(OPERATIONS, {})
-    pending: list[tuple[Any, str, str | None, str | None]] = []
+    pending: list[tuple[Any, str, str | None, str | None]] = []  # (obj, op, before, after)
     for obj in session.new:
         if is_audited(obj):
             pending.append(
@@ -119,9 +119,14 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
             )
     for obj in session.dirty:
         if is_audited(obj) and session.is_modified(obj):
-            before = canonical_json(_state_before(obj))
-            after = canonical_json(state_of(obj))
-            pending.append((obj, operations.get(id(obj), "update"), before, after))
+            pending.append(
+                (
+                    obj,
+                    operations.get(id(obj), "update"),
+                    canonical_json(_state_before(obj)),
+                    canonical_json(state_of(obj)),
+                )
+            )
     for obj in session.deleted:
         if is_audited(obj):
             pending.append(

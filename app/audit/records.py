@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Boolean, Date, Table
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase
 
 from app.db.base import Base, Timestamped
 from app.db.types import ExactDecimal, UTCDateTime
@@ -48,15 +47,12 @@ def format_time(value: datetime) -> str:
 
 
 @cache
-def audited_tables() -> dict[str, type[DeclarativeBase]]:
+def audited_tables() -> dict[str, type[Any]]:
     """Every table of the ledger's data, by name: the models with a version."""
     import app.models  # noqa: F401  (registers every model)
 
-    return {
-        mapper.class_.__tablename__: mapper.class_
-        for mapper in Base.registry.mappers
-        if issubclass(mapper.class_, Timestamped)
-    }
+    models: list[Any] = [m.class_ for m in Base.registry.mappers]
+    return {cls.__table__.name: cls for cls in models if issubclass(cls, Timestamped)}
 
 
 def is_audited(obj: object) -> bool:

@@ -87,7 +87,8 @@ def record_from_entry(entry: Change) -> Any:
     """The record as an entry left it (or, after an archive, as it was before)."""
     model = audited_tables()[entry.entity_type]
     state = json.loads(entry.after if entry.after is not None else entry.before or "{}")
-    return model(**decode_state(model.__table__, state))
+    table: Any = model.__table__
+    return model(**decode_state(table, state))
 
 
 async def _replay(session: AsyncSession, write: Write) -> Outcome | None:

@@ -20,7 +20,11 @@ class Context(BaseContext):
     # Who is calling; set from the request's credentials (app/auth).
     principal: Principal
     loaders: DataLoaders = field(init=False)
+    # The engine's own sessions: mutations write through these, even when reads are
+    # answered from a view (as of a moment, or a partner's initiatives).
+    write_sessions: SessionFactory = field(init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
         self.loaders = DataLoaders(self.session_factory)
+        self.write_sessions = self.session_factory

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings
 from app.graphql.errors import ErrorCodesExtension
 from app.graphql.limits import limit_extensions
+from app.graphql.mutations import Mutation
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
 
@@ -30,6 +31,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [ErrorCodesExtension, *limit_extensions(settings)]
     return PledgeSchema(
         query=Query,
+        mutation=Mutation,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
         extensions=extensions,
     )

@@ -1,0 +1,85 @@
+"""Create, update and archive one record, checking the whole new state first.
+
+`validate(session, problems, record)` sees the record as it would be written (new
+values applied, not yet flushed); it adds every problem it finds. A record with
+problems is never flushed, so nothing of it reaches the database or the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.editing.errors import Problems, not_found
+from app.editing.service import check_version
+
+Validate = Callable[[AsyncSession, Problems, Any], Awaitable[None]]
+
+
+async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -> None:
+    return None
+
+
+async def create(
+    session: AsyncSession,
+    model: type[Any],
+    values: Mapping[str, Any],
+    validate: Validate = _no_rules,
+) -> Any:
+    record = model(**values)
+    problems = Problems()
+    await validate(session, problems, record)
+    problems.raise_any()
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def load_for_change(
+    session: AsyncSession, model: type[Any], pk: int, version: int, what: str
+) -> Any:
+    """The record to change, refusing a missing one and a stale version."""
+    record = await session.get(model, pk) if pk > 0 else None
+    if record is None:
+        raise not_found(what)
+    check_version(record, version, what)
+    return record
+
+
+async def update(
+    session: AsyncSession,
+    model: type[Any],
+    pk: int,
+    version: int,
+    values: Mapping[str, Any],
+    what: str,
+    validate: Validate = _no_rules,
+) -> Any:
+    record = await load_for_change(session, model, pk, version, what)
+    for key, value in values.items():
+        setattr(record, key, value)
+    problems = Problems()
+    await validate(session, problems, record)
+    problems.raise_any()
+    await session.flush()
+    return record
+
+
+async def archive(
+    session: AsyncSession,
+    model: type[Any],
+    pk: int,
+    version: int,
+    what: str,
+    guard: Validate = _no_rules,
+) -> Any:
+    """Remove the record from the current state; the trail keeps it (operation archive)."""
+    record = await load_for_change(session, model, pk, version, what)
+    problems = Problems()
+    await guard(session, problems, record)
+    problems.raise_any()
+    await session.delete(record)
+    await session.flush()
+    return record

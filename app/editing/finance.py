@@ -1,0 +1,166 @@
+"""The rules of money records: transactions and budget lines.
+
+IATI's conventions: a budget is never negative and its period ends on or after it
+starts; a REVISED budget holds the new total of its period and so replaces the
+ORIGINAL of exactly that period (there must be one); transactions are signed (a
+reduction is negative) and dated no later than today. Every amount must be
+convertible into its programme's pledge currency, and the current budgets of a
+programme's initiatives must stay within its pledge.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.editing import rules
+from app.editing.errors import FieldError, Problems, Rejected
+from app.errors import DomainError, ErrorCode
+from app.finance import repository as finance_repository
+from app.finance.service import totals_in_target_currency
+from app.models import BudgetLine, BudgetType, Initiative, Organization, Program, Transaction
+
+
+async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | None:
+    return await session.scalar(
+        select(Program)
+        .join(Initiative, Initiative.program_id == Program.id)
+        .where(Initiative.id == initiative_id)
+    )
+
+
+async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
+    tx.amount = rules.amount(problems, tx.amount)
+    if tx.amount == 0:
+        problems.add("amount", "a transaction moves money: the amount must not be zero")
+    tx.currency = rules.currency(problems, tx.currency)
+    rules.not_future(problems, tx.transaction_date, "date")
+    rules.not_future(problems, tx.value_date, "valueDate")
+    tx.description = rules.text(problems, tx.description, "description")
+    initiative = await rules.existing(
+        session, problems, Initiative, tx.initiative_id, "initiativeId", "initiative"
+    )
+    if tx.budget_line_id is not None:
+        line = await rules.existing(
+            session, problems, BudgetLine, tx.budget_line_id, "budgetLineId", "budget line"
+        )
+        if line is not None and line.initiative_id != tx.initiative_id:
+            problems.add("budgetLineId", "the budget line belongs to another initiative")
+    for attr, field in (("provider_id", "providerId"), ("receiver_id", "receiverId")):
+        if getattr(tx, attr) is not None:
+            await rules.existing(
+                session, problems, Organization, getattr(tx, attr), field, "organisation"
+            )
+    if initiative is not None and not problems.errors:
+        program = await _programme_of(session, tx.initiative_id)
+        assert program is not None
+        await rules.convertible(
+            session, problems, tx.currency, program.pledged_currency, tx.value_date
+        )
+
+
+async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
+    line.amount = rules.amount(problems, line.amount, non_negative=True)
+    line.currency = rules.currency(problems, line.currency)
+    rules.ordered(problems, line.period_start, line.period_end, "periodEnd", "periodStart")
+    line.category = rules.text(problems, line.category, "category", limit=100)
+    line.description = rules.text(problems, line.description, "description")
+    initiative = await rules.existing(
+        session, problems, Initiative, line.initiative_id, "initiativeId", "initiative"
+    )
+    if initiative is None or problems.errors:
+        return
+    same_period = (
+        BudgetLine.initiative_id == line.initiative_id,
+        BudgetLine.period_start == line.period_start,
+        BudgetLine.period_end == line.period_end,
+        BudgetLine.id != (line.id or -1),
+    )
+    has_original = await rules.exists_where(
+        session, *same_period, BudgetLine.type == BudgetType.ORIGINAL
+    )
+    period = f"{line.period_start.isoformat()} to {line.period_end.isoformat()}"
+    if line.type == BudgetType.ORIGINAL and has_original:
+        problems.add(
+            "type",
+            f"the initiative has an original budget for {period} already; a change to it "
+            "is a REVISED line (it replaces the original), or an update of the original",
+        )
+    if line.type == BudgetType.REVISED and not has_original:
+        problems.add(
+            "type",
+            f"a revised budget replaces the original of its period, and there is no "
+            f"original for {period}: add the ORIGINAL first, with exactly this period",
+        )
+    program = await _programme_of(session, line.initiative_id)
+    assert program is not None
+    await rules.convertible(
+        session, problems, line.currency, program.pledged_currency, line.value_date
+    )
+
+
+async def check_within_pledge(session: AsyncSession, initiative_id: int) -> None:
+    """After a budget change (flushed, not committed): the programme's current budgets,
+    in its pledge currency as `Program.allocated` shows them, must not pass its pledge."""
+    program = await _programme_of(session, initiative_id)
+    if program is None:
+        return
+    try:
+        groups = await finance_repository.current_budget_by_program(session, [program.id])
+        allocated = (await totals_in_target_currency(session, groups))[program.id].amount
+    except DomainError as error:
+        raise Rejected([FieldError("currency", error.code, error.message)]) from error
+    if allocated > program.pledged_amount:
+        over = allocated - program.pledged_amount
+        raise Rejected(
+            [
+                FieldError(
+                    "amount",
+                    ErrorCode.PLEDGE_EXCEEDED,
+                    f"the programme's budgets would come to {_money(allocated)} "
+                    f"{program.pledged_currency}, {_money(over)} beyond its pledge of "
+                    f"{_money(program.pledged_amount)} {program.pledged_currency}",
+                )
+            ]
+        )
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+async def guard_budget_line_archive(
+    session: AsyncSession, problems: Problems, line: BudgetLine
+) -> None:
+    booked = await session.scalar(
+        select(func.count()).select_from(Transaction).where(Transaction.budget_line_id == line.id)
+    )
+    if booked:
+        problems.add(
+            "id",
+            f"{booked} transaction(s) are booked against this budget line; move or archive "
+            "them first",
+            ErrorCode.CONFLICT,
+        )
+    if line.type == BudgetType.ORIGINAL and await rules.exists_where(
+        session,
+        BudgetLine.initiative_id == line.initiative_id,
+        BudgetLine.period_start == line.period_start,
+        BudgetLine.period_end == line.period_end,
+        BudgetLine.type == BudgetType.REVISED,
+    ):
+        problems.add(
+            "id",
+            "revised budgets replace this original; archive them first",
+            ErrorCode.CONFLICT,
+        )
+
+
+def budget_line_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A new line's value date is its period's start unless given."""
+    if values.get("value_date") is None and values.get("period_start") is not None:
+        values["value_date"] = values["period_start"]
+    return values

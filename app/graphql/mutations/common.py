@@ -1,0 +1,110 @@
+"""What every mutation shares: the error type, the payload interface, and `run`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.roles import Permission
+from app.editing.errors import FieldError
+from app.editing.service import Outcome, Write, perform
+from app.errors import ErrorCode
+
+strawberry.enum(ErrorCode, description="Stable codes of errors; clients may branch on them.")
+
+
+@strawberry.type(description="One problem with a mutation's input; nothing was written.")
+class MutationError:
+    field: str | None = strawberry.field(
+        description="The input field at fault, as named in the input; null: the input as a whole."
+    )
+    code: ErrorCode = strawberry.field(description="What kind of problem, for programs.")
+    message: str = strawberry.field(description="What is wrong and how to fix it, for people.")
+
+    @classmethod
+    def of(cls, error: FieldError) -> MutationError:
+        return cls(field=error.field, code=error.code, message=error.message)
+
+
+@strawberry.interface(
+    description="The result of a mutation: the record written, or errors and nothing written."
+)
+class Payload:
+    errors: list[MutationError] = strawberry.field(
+        description="Empty when the mutation succeeded; otherwise every problem found."
+    )
+    replayed: bool = strawberry.field(
+        description="True when this is the stored first result of an earlier call with the "
+        "same idempotency key (nothing was written again)."
+    )
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Any unique string (a UUID, say). A retry with the same key returns the "
+        "first result and writes nothing again; the same key with other input is refused "
+        "(IDEMPOTENCY_KEY_REUSED)."
+    ),
+]
+Reason = Annotated[
+    str | None,
+    strawberry.argument(description="Why the change is made; kept in the audit trail."),
+]
+
+
+def plain(value: Any) -> Any:
+    """An input as JSON-ready data, for hashing idempotent requests."""
+    if value is strawberry.UNSET:
+        return "<unset>"
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The fields an update input sets (UNSET ones are left as they are)."""
+    return {k: v for k, v in values.items() if v is not strawberry.UNSET}
+
+
+async def run(
+    info: strawberry.Info,
+    operation: str,
+    permission: Permission,
+    request: Any,
+    work: Callable[[AsyncSession], Awaitable[Any]],
+    *,
+    idempotency_key: str | None,
+    reason: str | None,
+) -> Outcome:
+    context = info.context
+    write = Write(
+        operation=operation,
+        permission=permission,
+        principal=context.principal,
+        request=plain(request),
+        idempotency_key=idempotency_key,
+        reason=reason,
+    )
+    return await perform(context.write_sessions, write, work)
+
+
+def errors_of(outcome: Outcome) -> list[MutationError]:
+    return [MutationError.of(e) for e in outcome.errors]
