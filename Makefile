@@ -20,10 +20,11 @@ $(STAMP): requirements-dev.lock pyproject.toml
 setup: $(STAMP)
 
 ## serve: migrate the database (a SQLite file by default), load the demo, serve /graphql
+##        (the demo reads without keys: ANONYMOUS_READ=true; production leaves it off)
 serve: $(STAMP)
 	$(BIN)/pledge-ledger db upgrade
 	$(BIN)/pledge-ledger demo load
-	$(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
+	ANONYMOUS_READ=true $(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
 
 ## test: lint, types, and the whole suite on SQLite and PostgreSQL
 ##       (a backend that is unreachable is skipped with its reason, unless CI=true)

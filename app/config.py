@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -48,6 +49,21 @@ class Settings(BaseSettings):
     # (`make serve`) turns it on; production keeps it off.
     anonymous_read: bool = False
 
+    # JWT bearer tokens from an identity provider (app/auth/tokens.py). Off unless the
+    # issuer, audience and key are all set. The key is the HMAC secret (HS*) or the
+    # issuer's PEM public key (RS*, PS*, ES*, EdDSA).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_key: SecretStr | None = None
+    # JSON or comma-separated: JWT_ALGORITHMS=RS256,ES256
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    # The claim naming the caller's role, and (partners) the initiative codes it may see.
+    # A claim name with dots that is not itself a claim is read as a path (realm.roles).
+    jwt_role_claim: str = "role"
+    jwt_initiatives_claim: str = "initiatives"
+    # Clock skew tolerated on exp/nbf/iat.
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -58,10 +74,32 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _algorithm_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        return self
+
+    @property
+    def jwt_enabled(self) -> bool:
+        return bool(self.jwt_issuer and self.jwt_audience and self.jwt_key)
+
+    @model_validator(mode="after")
+    def _jwt_is_safe(self) -> Settings:
+        # Refuse at start-up what would let forged or unchecked tokens through.
+        from app.auth.tokens import check_jwt_settings
+
+        check_jwt_settings(self)
         return self
 
 

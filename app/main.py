@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
-from app.auth.principal import anonymous
+from app.auth.authenticate import AuthenticationFailed, Authenticator, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
@@ -49,12 +50,17 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
 
-    async def context_getter(request: Request) -> Context:
-        return Context(
-            session_factory=request.app.state.session_factory,
-            settings=settings,
-            principal=anonymous(anonymous_read=settings.anonymous_read),
-        )
+    authenticator = Authenticator(settings)
+
+    async def context_getter(request: HTTPConnection) -> Context:
+        # A bad credential raises AuthenticationFailed: answered 401 below, never anonymous.
+        sessions = request.app.state.session_factory
+        principal = await authenticator.principal(request.headers.get("authorization"), sessions)
+        return Context(session_factory=sessions, settings=settings, principal=principal)
+
+    @app.exception_handler(AuthenticationFailed)
+    async def authentication_failed(_request: Request, exc: AuthenticationFailed) -> Response:
+        return failure_response(exc)
 
     schema = build_schema(settings)
     graphql = GraphQLRouter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models as m
+from app.auth.keys import create_key
+from app.auth.roles import Role
 
 _seq = itertools.count(1)
 
@@ -131,3 +134,21 @@ async def beneficiary_share(
         initiative_id=initiative.id, group_id=group.id, percentage=Decimal(percentage)
     )
     return await _add(session, row)  # type: ignore[no-any-return]
+
+
+async def api_key(
+    session: AsyncSession,
+    role: str | Role,
+    *,
+    initiatives: Sequence[str] = (),
+    name: str | None = None,
+) -> str:
+    """Add an API key (flushed, not committed); return its secret for `Authorization`."""
+    _key, secret = await create_key(
+        session,
+        name=name or f"{role}-key-{next(_seq)}",
+        role=role,
+        initiative_codes=initiatives,
+        created_by="test-setup",
+    )
+    return secret

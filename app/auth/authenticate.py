@@ -1,0 +1,114 @@
+"""Who is calling: the `Authorization` header of one request, turned into a Principal.
+
+No header: an anonymous caller (who may read only if ANONYMOUS_READ is on). A header
+that does not prove who the caller is — malformed, unknown, revoked, expired — is
+refused with 401; it never falls back to anonymous, so a client with a broken key
+learns at once instead of silently seeing less.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import JSONResponse
+
+from app.auth import repository as repo
+from app.auth.keys import authenticate_key
+from app.auth.principal import Principal, anonymous
+from app.auth.tokens import TokenRejected, TokenRoleRejected, TokenVerifier
+from app.config import Settings
+from app.errors import ErrorCode
+
+# Longer headers are refused before any parsing or hashing.
+MAX_HEADER_LENGTH = 4096
+
+
+class AuthenticationFailed(Exception):
+    """Answered as HTTP 401 (or 403) with a GraphQL-shaped error body."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 401,
+        code: ErrorCode = ErrorCode.UNAUTHENTICATED,
+        error: str = "invalid_token",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        # RFC 6750's error for the WWW-Authenticate header.
+        self.error = error
+
+
+def failure_response(exc: AuthenticationFailed) -> JSONResponse:
+    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code.value}}]}
+    headers = {"WWW-Authenticate": f'Bearer error="{exc.error}"'} if exc.status == 401 else {}
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def bearer_credential(header: str) -> str:
+    """The credential of `Bearer <credential>`; AuthenticationFailed for anything else."""
+    if len(header) > MAX_HEADER_LENGTH:
+        raise AuthenticationFailed(
+            f"the Authorization header is longer than {MAX_HEADER_LENGTH} characters",
+            error="invalid_request",
+        )
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or any(c.isspace() for c in credential):
+        raise AuthenticationFailed(
+            "the Authorization header must be 'Bearer <API key or token>'",
+            error="invalid_request",
+        )
+    return credential
+
+
+def looks_like_jwt(credential: str) -> bool:
+    # API keys are URL-safe base64 without dots; a JWT is three dot-separated parts.
+    return credential.count(".") == 2
+
+
+class Authenticator:
+    """Built once per application: JWT settings are checked and the key read here."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.anonymous_read = settings.anonymous_read
+        self.tokens = TokenVerifier(settings) if settings.jwt_enabled else None
+
+    async def principal(
+        self, header: str | None, sessions: async_sessionmaker[AsyncSession]
+    ) -> Principal:
+        if header is None:
+            return anonymous(anonymous_read=self.anonymous_read)
+        credential = bearer_credential(header)
+        if looks_like_jwt(credential):
+            return await self._from_token(credential, sessions)
+        async with sessions() as session:
+            principal = await authenticate_key(session, credential)
+        if principal is None:
+            raise AuthenticationFailed("the API key is unknown or has been revoked")
+        return principal
+
+    async def _from_token(
+        self, token: str, sessions: async_sessionmaker[AsyncSession]
+    ) -> Principal:
+        if self.tokens is None:
+            raise AuthenticationFailed(
+                "tokens are not accepted here (no JWT issuer is configured): use an API key"
+            )
+        try:
+            claims = self.tokens.verify(token)
+        except TokenRoleRejected as exc:
+            raise AuthenticationFailed(
+                exc.message, status=403, code=ErrorCode.FORBIDDEN, error="insufficient_scope"
+            ) from None
+        except TokenRejected as exc:
+            raise AuthenticationFailed(exc.message) from None
+        initiative_ids = None
+        if claims.initiative_codes is not None:
+            # Codes without an initiative (not created yet, or archived) grant nothing.
+            async with sessions() as session:
+                ids = await repo.initiative_ids_by_code(session, claims.initiative_codes)
+            initiative_ids = frozenset(ids.values())
+        return Principal(f"jwt:{claims.subject}", claims.role, initiative_ids, via="jwt")

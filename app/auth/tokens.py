@@ -1,0 +1,182 @@
+"""JWT bearer tokens from an identity provider: checked signature, issuer, audience, expiry.
+
+A token maps to a role through one claim (`JWT_ROLE_CLAIM`); a partner's initiatives
+come from another (`JWT_INITIATIVES_CLAIM`, initiative codes). The key is read once,
+when the settings are checked, so a wrong key stops the service at start-up rather
+than refusing every caller later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from app.auth.roles import Role
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+# HMAC: one shared secret. The others verify with the issuer's public key.
+HMAC = frozenset({"HS256", "HS384", "HS512"})
+PUBLIC_KEY_TYPES: dict[str, tuple[type[Any], ...]] = {
+    **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), (rsa.RSAPublicKey,)),
+    **dict.fromkeys(("ES256", "ES384", "ES512"), (ec.EllipticCurvePublicKey,)),
+    "EdDSA": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+SUPPORTED = HMAC | PUBLIC_KEY_TYPES.keys()
+# RFC 7518 3.2: an HMAC key at least as long as the hash.
+MIN_HMAC_KEY_BYTES = 32
+# A principal's name is stored with every change it makes (200 characters at most).
+MAX_SUBJECT_LENGTH = 196
+ROLE_NAMES = frozenset(role.value for role in Role)
+
+
+class TokenRejected(Exception):
+    """A token that does not prove who the caller is (401)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TokenRoleRejected(TokenRejected):
+    """A valid token whose role claim names no role of ours (403)."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    role: Role
+    # Partners only: the initiative codes the token lists.
+    initiative_codes: tuple[str, ...] | None
+
+
+def check_jwt_settings(settings: Settings) -> Any:
+    """Refuse unsafe or half-done JWT settings; return the verification key (None: off)."""
+    algorithms = settings.jwt_algorithms
+    if not algorithms:
+        raise ValueError("JWT_ALGORITHMS must name at least one algorithm")
+    if any(a.lower() == "none" for a in algorithms):
+        raise ValueError("JWT_ALGORITHMS must not hold 'none': it accepts unsigned tokens")
+    unknown = [a for a in algorithms if a not in SUPPORTED]
+    if unknown:
+        raise ValueError(
+            f"JWT_ALGORITHMS: unsupported {', '.join(unknown)}; use {', '.join(sorted(SUPPORTED))}"
+        )
+    hmac = {a in HMAC for a in algorithms}
+    if len(hmac) > 1:
+        # A public key accepted as an HMAC secret lets anyone sign tokens.
+        raise ValueError("JWT_ALGORITHMS must not mix HMAC (HS*) with public-key algorithms")
+    if not settings.jwt_role_claim or not settings.jwt_initiatives_claim:
+        raise ValueError("JWT_ROLE_CLAIM and JWT_INITIATIVES_CLAIM must not be empty")
+    parts = {
+        "JWT_ISSUER": settings.jwt_issuer,
+        "JWT_AUDIENCE": settings.jwt_audience,
+        "JWT_KEY": settings.jwt_key.get_secret_value() if settings.jwt_key else None,
+    }
+    missing = [name for name, value in parts.items() if not value]
+    if len(missing) == len(parts):
+        return None
+    if missing:
+        raise ValueError(f"JWT settings are incomplete: set {', '.join(missing)} too (or none)")
+    assert settings.jwt_key is not None
+    key = settings.jwt_key.get_secret_value()
+    if hmac == {True}:
+        if len(key.encode("utf-8")) < MIN_HMAC_KEY_BYTES:
+            raise ValueError(f"JWT_KEY must have at least {MIN_HMAC_KEY_BYTES} bytes for HS*")
+        return key
+    try:
+        public_key = load_pem_public_key(key.encode("utf-8"))
+    except ValueError:
+        raise ValueError("JWT_KEY must be the issuer's PEM public key for RS/PS/ES/EdDSA") from None
+    for algorithm in algorithms:
+        if not isinstance(public_key, PUBLIC_KEY_TYPES[algorithm]):
+            raise ValueError(f"JWT_KEY is not a key for {algorithm}")
+    return public_key
+
+
+class TokenVerifier:
+    """Checks tokens against the settings; built once per application."""
+
+    def __init__(self, settings: Settings) -> None:
+        key = check_jwt_settings(settings)
+        if key is None:
+            raise ValueError("JWT is not configured")
+        self.key = key
+        self.algorithms = list(settings.jwt_algorithms)
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.leeway = settings.jwt_leeway_seconds
+        self.role_claim = settings.jwt_role_claim
+        self.initiatives_claim = settings.jwt_initiatives_claim
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("the token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected("the token is not meant for this service (audience)") from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejected(
+                "the token comes from an issuer this service does not trust"
+            ) from None
+        except jwt.InvalidSignatureError:
+            raise TokenRejected("the token's signature does not verify") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenRejected(f"the token lacks the '{exc.claim}' claim") from None
+        except jwt.InvalidAlgorithmError:
+            raise TokenRejected("the token is signed with an algorithm not accepted here") from None
+        except jwt.InvalidTokenError:
+            raise TokenRejected("the token is malformed or not valid yet") from None
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
+            raise TokenRejected(f"the token's subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
+        role = self._role(claims)
+        codes = self._initiatives(claims) if role is Role.PARTNER else None
+        return TokenClaims(subject, role, codes)
+
+    def _role(self, claims: dict[str, Any]) -> Role:
+        value = claim(claims, self.role_claim)
+        # Identity providers often send a list of roles: exactly one must be ours.
+        values = value if isinstance(value, list) else [value]
+        ours = {Role(v) for v in values if isinstance(v, str) and v in ROLE_NAMES}
+        if len(ours) != 1:
+            choices = ", ".join(r.value for r in Role)
+            found = "none" if not ours else ", ".join(sorted(r.value for r in ours))
+            raise TokenRoleRejected(
+                f"the token's '{self.role_claim}' claim must name exactly one role "
+                f"({choices}); found {found}"
+            )
+        return ours.pop()
+
+    def _initiatives(self, claims: dict[str, Any]) -> tuple[str, ...]:
+        value = claim(claims, self.initiatives_claim)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TokenRoleRejected(
+                f"a partner token needs the '{self.initiatives_claim}' claim: "
+                "a list of initiative codes"
+            )
+        return tuple(dict.fromkeys(value))
+
+
+def claim(claims: dict[str, Any], name: str) -> Any:
+    """A claim by name; a dotted name that is no claim itself is followed as a path."""
+    if name in claims:
+        return claims[name]
+    value: Any = claims
+    for step in name.split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    return value

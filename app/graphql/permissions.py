@@ -1,0 +1,63 @@
+"""The read gate: a query or subscription runs only for a caller who may read.
+
+Checked once per operation, after parsing and before execution, so a refused caller
+gets one coded error (UNAUTHENTICATED without credentials, FORBIDDEN with a role that
+lacks the permission) and no partial data. A refused caller's validation errors are
+dropped too: they would describe the schema to someone not allowed to see it.
+Mutations are not gated here; each checks its own permission and reports in its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from app.auth.principal import Principal
+from app.auth.roles import Permission
+from app.errors import DomainError
+
+# What each kind of operation needs; introspection is a query and needs READ too.
+OPERATION_PERMISSIONS: dict[OperationType, tuple[Permission, ...]] = {
+    OperationType.QUERY: (Permission.READ,),
+    OperationType.SUBSCRIPTION: (Permission.READ, Permission.SUBSCRIBE),
+}
+
+
+class ReadPermissionExtension(SchemaExtension):
+    """List it after the validation cache, which sets the validation errors on entry:
+    the refusal set here then replaces them and validation is skipped."""
+
+    def on_validate(self) -> Iterator[None]:
+        refusal = self._refusal()
+        if refusal is not None:
+            self.execution_context.pre_execution_errors = [refusal]
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        # A safety net, should a later extension have replaced the refusal above.
+        context = self.execution_context
+        if context.result is None:
+            refusal = self._refusal()
+            if refusal is not None:
+                context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+        yield
+
+    def _refusal(self) -> GraphQLError | None:
+        context = self.execution_context
+        principal = getattr(context.context, "principal", None)
+        if not isinstance(principal, Principal):
+            return None  # a schema run outside a request (export-schema, scripts)
+        try:
+            operation = context.operation_type
+        except RuntimeError:
+            return None  # no document: strawberry reports that itself
+        try:
+            for permission in OPERATION_PERMISSIONS.get(operation, ()):
+                principal.require(permission)
+        except DomainError as exc:
+            return GraphQLError(exc.message, original_error=exc)
+        return None
