@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from app.auth.commands import keys_cli
 from app.config import get_settings
 
 if TYPE_CHECKING:
+    from app.audit.service import Verification
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
 
@@ -22,6 +24,9 @@ db_cli = typer.Typer(help="Database migrations.")
 demo_cli = typer.Typer(help="The built-in demo pledge.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(demo_cli, name="demo")
+audit_cli = typer.Typer(help="The audit trail.")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(keys_cli, name="keys")
 
 
 @cli.command()
@@ -142,6 +147,30 @@ def generate_synthetic(
     typer.echo(f"generated {result.program_ref}: {result.total} rows in {seconds:.1f} s")
     for table, count in result.rows.items():
         typer.echo(f"  {table:<20} {count:>10}")
+
+
+async def _verify_trail() -> Verification:
+    from app.audit.service import verify
+    from app.db.session import create_engine, create_session_factory
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await verify(session)
+    finally:
+        await engine.dispose()
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the trail's hash chain from its first entry to the chain head; exit 1 if broken."""
+    result = asyncio.run(_verify_trail())
+    if result.first_break is not None:
+        broken = result.first_break
+        typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"intact: {result.checked} entries, last sequence {result.last_sequence}")
+    typer.echo(f"last hash: {result.last_hash}")
 
 
 @cli.command("export-schema")

@@ -37,6 +37,7 @@ REASON = "audit.reason"
 HEAD = "audit.head"
 OPERATIONS = "audit.operations"
 WRITTEN = "audit.written"
+BEFORES = "audit.befores"
 
 
 class UnauditedWrite(RuntimeError):
@@ -94,6 +95,9 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -
         return
     if ACTOR not in session.info:
         raise UnauditedWrite("ledger data written without an actor (set_actor first)")
+    # Taken now: after the flush, columns set by `onupdate` (updated_at) hold their new
+    # value with no attribute history, so the state before could not be read back.
+    session.info[BEFORES] = {id(obj): _state_before(obj) for obj in changed}
     for obj in changed:
         obj.version = obj.version + 1
 
@@ -111,6 +115,7 @@ def _state_before(obj: Any) -> State:
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
     operations: dict[int, str] = session.info.get(OPERATIONS, {})
+    befores: dict[int, State] = session.info.pop(BEFORES, {})
     pending: list[tuple[Any, str, str | None, str | None]] = []  # (obj, op, before, after)
     for obj in session.new:
         if is_audited(obj):
@@ -123,7 +128,7 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
                 (
                     obj,
                     operations.get(id(obj), "update"),
-                    canonical_json(_state_before(obj)),
+                    canonical_json(befores.get(id(obj)) or _state_before(obj)),
                     canonical_json(state_of(obj)),
                 )
             )
@@ -191,6 +196,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(HEAD, None)
         session.info.pop(WRITTEN, None)
         session.info.pop(OPERATIONS, None)
+        session.info.pop(BEFORES, None)
 
 
 _installed = False

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from app.audit import repository as audit_repository
 from app.db.session import SessionFactory
 from app.finance import repository as finance_repository
 from app.finance.repository import BudgetGroup
@@ -47,6 +48,7 @@ class DataLoaders:
         self.has_estimate = DataLoader(self._has_estimate)
         self.figures = DataLoader(self._figures)
         self.shares = DataLoader(self._shares)
+        self.history = DataLoader(self._history)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
         """Rows of `model` by primary key; a missing row loads as None."""
@@ -161,6 +163,17 @@ class DataLoaders:
             for (owner, currency), ids in batches.items():
                 figures = await reports_service.figures_by_owner(session, owner, ids, currency)
                 found.update({(owner, i, currency): figures[i] for i in ids})
+        return [found[key] for key in keys]
+
+    async def _history(self, keys: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
+        """Trail entries of each (table, id, how many) record, oldest first; a statement
+        per distinct count (one in practice)."""
+        found: dict[tuple[str, int, int], list[Any]] = {}
+        async with self._sessions() as session:
+            for limit in {limit for _, _, limit in keys}:
+                records = [(table, pk) for table, pk, n in keys if n == limit]
+                entries = await audit_repository.history(session, records, limit=limit)
+                found.update({(t, pk, limit): rows for (t, pk), rows in entries.items()})
         return [found[key] for key in keys]
 
     async def _shares(self, keys: Sequence[int]) -> list[list[tuple[int, Any]]]:

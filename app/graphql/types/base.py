@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 
 from app.graphql.inputs import OrderDirection
 from app.graphql.relay import Listing, Node
+
+if TYPE_CHECKING:
+    from app.graphql.audit.types import ChangeEntry
 
 T = TypeVar("T")
 
@@ -50,6 +53,24 @@ class Record(Node):
         description="Counts the record's changes, from 1. An update must name the version it "
         "read; a stale one is refused with CONFLICT, so no change is lost unknowingly."
     )
+
+    @strawberry.field(
+        description="The record's entries in the audit trail, oldest first: who changed "
+        "what, when, and why. Needs the audit permission (auditors, admins)."
+    )
+    async def history(
+        self,
+        info: strawberry.Info,
+        first: Annotated[
+            int,
+            strawberry.argument(
+                description="How many entries, from the first (at most the maximum page size)."
+            ),
+        ] = 50,
+    ) -> list[Annotated[ChangeEntry, strawberry.lazy("app.graphql.audit.types")]]:
+        from app.graphql.audit.queries import record_history
+
+        return await record_history(info, self, first)
 
 
 def stamps(row: Any) -> dict[str, Any]:

@@ -1,0 +1,293 @@
+"""GraphQL types of the audit trail: one change, a page of changes, the chain's check."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.audit import repository
+from app.audit.chain import Break
+from app.audit.records import audited_tables
+from app.audit.repository import EntryFilter
+from app.audit.service import Verification
+from app.errors import DomainError, ErrorCode
+from app.graphql.relay import Node, PageInfo
+from app.graphql.types.base import NODE_TYPES, load_node
+from app.kit.ids import encode_global_id
+
+_CURSOR_PREFIX = "change:"
+
+
+def encode_cursor(sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{sequence}".encode()).decode()
+
+
+def decode_cursor(cursor: str, argument: str) -> int:
+    """The sequence inside a cursor of `changes`, or INVALID_CURSOR."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not raw.startswith(_CURSOR_PREFIX):
+            raise ValueError(raw)
+        sequence = int(raw[len(_CURSOR_PREFIX) :])
+        if sequence < 0:
+            raise ValueError(raw)
+        return sequence
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise DomainError(
+            f"{argument}: {cursor[:60]!r} is not a cursor of the change log",
+            code=ErrorCode.INVALID_CURSOR,
+            field=argument,
+        ) from None
+
+
+@strawberry.enum(description="The kinds of record the trail follows (the API's type names).")
+class ChangeEntityType(Enum):
+    BENEFICIARY_FIGURE = "beneficiary_figures"
+    BENEFICIARY_GROUP = "beneficiary_groups"
+    BENEFICIARY_SHARE = "beneficiary_shares"
+    BUDGET_LINE = "budget_lines"
+    CITATION = "citations"
+    EXCHANGE_RATE = "exchange_rates"
+    INITIATIVE = "initiatives"
+    MILESTONE = "milestones"
+    ORGANIZATION = "organizations"
+    PARTICIPATION = "participations"
+    PROGRAM = "programs"
+    SOURCE_DOCUMENT = "source_documents"
+    TRANSACTION = "transactions"
+
+
+def type_name_of(table: str) -> str:
+    """The API type name of a table's records (e.g. transactions → Transaction)."""
+    return str(audited_tables()[table].__name__)
+
+
+def table_of(type_name: str) -> str | None:
+    """The table of an API type name, if the trail follows that kind of record."""
+    for table, model in audited_tables().items():
+        if model.__name__ == type_name:
+            return table
+    return None
+
+
+@strawberry.enum(description="What a change did to its record.")
+class ChangeOperation(Enum):
+    CREATE = strawberry.enum_value("create", description="The record was created.")
+    UPDATE = strawberry.enum_value("update", description="Fields of the record changed.")
+    ARCHIVE = strawberry.enum_value(
+        "archive", description="The record was archived (removed from the current data)."
+    )
+    APPROVE = strawberry.enum_value("approve", description="A submitted figure was approved.")
+    REJECT = strawberry.enum_value("reject", description="A submitted figure was rejected.")
+
+
+@strawberry.type(description="Who made a change.")
+class ChangeActor:
+    name: str = strawberry.field(
+        description="The API key's name or the token's subject (system loaders have their own)."
+    )
+    role: str = strawberry.field(
+        description="The role the change was made in: viewer, auditor, editor, partner, admin, "
+        "or system for loads and generators."
+    )
+
+
+def _state(text: str | None) -> dict[str, Any] | None:
+    return json.loads(text) if text is not None else None
+
+
+@strawberry.type(
+    name="Change",
+    description="One entry of the audit trail: a change to one record, with the record "
+    "before and after it. Entries are never updated or deleted.",
+)
+class ChangeEntry:
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="Pass as `after` to page on from this change.")
+    def cursor(self) -> str:
+        return encode_cursor(self._row.sequence)
+
+    @strawberry.field(description="The entry's position in the trail: 1, 2, 3, ... without gaps.")
+    def sequence(self) -> int:
+        return int(self._row.sequence)
+
+    @strawberry.field(description="When the change was committed (UTC).")
+    def occurred_at(self) -> datetime:
+        value: datetime = self._row.occurred_at
+        return value
+
+    @strawberry.field(description="Who made the change, and in which role.")
+    def actor(self) -> ChangeActor:
+        return ChangeActor(name=self._row.actor_name, role=self._row.actor_role)
+
+    @strawberry.field(description="The kind of record changed.")
+    def entity_type(self) -> ChangeEntityType:
+        return ChangeEntityType(self._row.entity_type)
+
+    @strawberry.field(description="The global ID of the record changed (also when archived).")
+    def entity_id(self) -> strawberry.ID:
+        type_name = type_name_of(self._row.entity_type)
+        return strawberry.ID(encode_global_id(type_name, int(self._row.entity_id)))
+
+    @strawberry.field(description="What the change did.")
+    def operation(self) -> ChangeOperation:
+        return ChangeOperation(self._row.operation)
+
+    @strawberry.field(
+        description="The whole record before the change, column by column as stored "
+        "(decimals as exact strings, times in UTC ISO 8601); null for a create."
+    )
+    def before(self) -> JSON | None:
+        return JSON(_state(self._row.before))
+
+    @strawberry.field(
+        description="The whole record after the change, in the form of `before`; null for "
+        "an archive."
+    )
+    def after(self) -> JSON | None:
+        return JSON(_state(self._row.after))
+
+    @strawberry.field(
+        description="The stored column names whose values differ between before and after "
+        "(every column of a create or an archive), sorted."
+    )
+    def changed_fields(self) -> list[str]:
+        before = _state(self._row.before) or {}
+        after = _state(self._row.after) or {}
+        names = set(before) | set(after)
+        return sorted(
+            n for n in names if n not in before or n not in after or before[n] != after[n]
+        )
+
+    @strawberry.field(description="Why the change was made, when the writer said.")
+    def reason(self) -> str | None:
+        value: str | None = self._row.reason
+        return value
+
+    @strawberry.field(
+        description="SHA-256 (hex) over the entry's content and the previous entry's hash."
+    )
+    def hash(self) -> str:
+        return str(self._row.hash)
+
+    @strawberry.field(description="The previous entry's hash (64 zeros before the first entry).")
+    def previous_hash(self) -> str:
+        return str(self._row.previous_hash)
+
+    @strawberry.field(
+        description="The record as it is now; null when it has been archived, or when the "
+        "API has no object type for it."
+    )
+    async def record(self, info: strawberry.Info) -> Node | None:
+        type_name = type_name_of(self._row.entity_type)
+        if type_name not in NODE_TYPES:
+            return None
+        return await load_node(info, type_name, int(self._row.entity_id))  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A change and the cursor that points at it.")
+class ChangeEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to page on from here.")
+    node: ChangeEntry = strawberry.field(description="The change.")
+
+
+@strawberry.type(
+    description="A page of the change log in sequence order, Relay style. Pages run "
+    "forwards only, so hasPreviousPage is always false."
+)
+class ChangeConnection:
+    _where: strawberry.Private[EntryFilter]
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the log.")
+    edges: list[ChangeEdge] = strawberry.field(description="The changes of this page.")
+
+    @strawberry.field(
+        description="How many changes the whole filtered log holds (counted only when asked)."
+    )
+    async def total_count(self, info: strawberry.Info) -> int:
+        async with info.context.write_sessions() as session:
+            return await repository.count(session, self._where)
+
+    @strawberry.field(description="The changes of this page, without cursors.")
+    def nodes(self) -> list[ChangeEntry]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.input(
+    description="Which changes to list; every condition given must hold. Without any, "
+    "the whole log."
+)
+class ChangeFilter:
+    entity_type: ChangeEntityType | None = strawberry.field(
+        default=None, description="Only changes to records of this kind."
+    )
+    entity_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only changes to this record (its global ID; archived records keep theirs).",
+    )
+    actor: str | None = strawberry.field(
+        default=None, description="Only changes by this API key name or token subject (exact)."
+    )
+    operations: list[ChangeOperation] | None = strawberry.field(
+        default=None, description="Only changes of these kinds."
+    )
+    initiative_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Only changes to records of these initiatives (global IDs of Initiative).",
+    )
+    occurred_from: datetime | None = strawberry.field(
+        default=None, description="Only changes at or after this moment."
+    )
+    occurred_before: datetime | None = strawberry.field(
+        default=None, description="Only changes before this moment (exclusive)."
+    )
+
+
+@strawberry.type(description="The first entry where the hash chain does not hold.")
+class ChainBreak:
+    sequence: int = strawberry.field(
+        description="The sequence of the broken (or missing) entry: everything before it is intact."
+    )
+    problem: str = strawberry.field(description="What is wrong with it, in words.")
+
+    @classmethod
+    def of(cls, found: Break) -> ChainBreak:
+        return cls(sequence=found.sequence, problem=found.problem)
+
+
+@strawberry.type(
+    description="The outcome of checking the whole trail: every entry's hash, the links "
+    "between entries, no gaps, and the chain head at the end."
+)
+class AuditVerification:
+    intact: bool = strawberry.field(description="Whether the whole trail checks out.")
+    checked_entries: int = strawberry.field(
+        description="How many entries were found intact (all of them when intact)."
+    )
+    last_sequence: int = strawberry.field(
+        description="The sequence of the last entry found intact (0: none)."
+    )
+    last_hash: str = strawberry.field(
+        description="That entry's hash. Note it somewhere else: should that entry ever "
+        "show another hash, the trail was rewritten, even if it checks out again."
+    )
+    first_broken: ChainBreak | None = strawberry.field(
+        description="The first entry that breaks the chain; null when intact."
+    )
+
+    @classmethod
+    def of(cls, result: Verification) -> AuditVerification:
+        return cls(
+            intact=result.intact,
+            checked_entries=result.checked,
+            last_sequence=result.last_sequence,
+            last_hash=result.last_hash,
+            first_broken=ChainBreak.of(result.first_break) if result.first_break else None,
+        )
