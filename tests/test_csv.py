@@ -22,9 +22,17 @@ def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+async def as_auditor(db: Database, http: httpx.AsyncClient) -> None:
+    """Downloads need the export permission: from here on the client sends an auditor's key."""
+    async with db.sessions() as session, session.begin():
+        secret = await f.api_key(session, "auditor")
+    http.headers["Authorization"] = f"Bearer {secret}"
+
+
 async def test_budget_summary_csv_has_the_api_figures(db: Database, client: GraphQLClient) -> None:
     # given
     await two_initiatives(db)
+    await as_auditor(db, client.http)
     # when
     response = await client.http.get(
         "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE,YEAR"}
@@ -53,6 +61,7 @@ async def test_csv_takes_filters_as_json_and_shows_what_the_top_n_left_out(
     db: Database, client: GraphQLClient
 ) -> None:
     await two_initiatives(db)
+    await as_auditor(db, client.http)
     response = await client.http.get(
         "/reports/budget-summary.csv",
         params={
@@ -70,6 +79,7 @@ async def test_csv_takes_filters_as_json_and_shows_what_the_top_n_left_out(
 
 
 async def test_csv_errors_carry_the_api_codes(db: Database, client: GraphQLClient) -> None:
+    await as_auditor(db, client.http)
     bad_currency = await client.http.get(
         "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE", "currency": "ABC"}
     )
@@ -94,6 +104,7 @@ async def test_csv_keeps_every_decimal_digit(db: Database, client: GraphQLClient
         await f.transaction(
             session, a, type=m.TransactionType.EXPENDITURE, amount=Decimal("99999999999.99")
         )
+    await as_auditor(db, client.http)
     response = await client.http.get("/reports/budget-summary.csv", params={"groupBy": ""})
     group, total = rows(response.text)
     assert (group["row"], total["row"]) == ("group", "total")
@@ -121,6 +132,7 @@ async def test_timeline_csv_holds_every_initiative_page_after_page(
             if n == 3:
                 await f.milestone(session, initiative, planned_date=date(2024, 1, 31))
     client = await small_pages(db, settings)
+    await as_auditor(db, client.http)
     # when
     async with client.http:
         response = await client.http.get(
@@ -153,6 +165,7 @@ async def test_reach_csv_has_rows_and_totals(db: Database, client: GraphQLClient
                 target_value=Decimal("3"),
                 reached_value=Decimal(reached),
             )
+    await as_auditor(db, client.http)
     reach = rows((await client.http.get("/reports/reach.csv")).text)
     totals = rows((await client.http.get("/reports/reach-totals.csv")).text)
     assert [(r["initiative_code"], Decimal(r["share_reached"])) for r in reach] == [

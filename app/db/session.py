@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import URL, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from app.audit.recorder import ACTOR, REASON
 from app.audit.recorder import install as install_recorder
@@ -33,9 +34,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) -> AsyncEngine:
+    """`pooled=False`: every connection is opened for its user and closed after, so
+    nothing it leaves behind (temp tables, prepared statements) outlives it."""
     kwargs: dict[str, Any] = {"echo": echo}
-    if url.startswith("postgresql"):
+    if not pooled:
+        kwargs.update(poolclass=NullPool)
+    elif str(url).startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from sqlalchemy import select
 
+from app import models as m
+from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
+from app.graphql.audit import AuditQueries
+from app.graphql.history import AsOf
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
     BeneficiaryGroupFilter,
@@ -49,12 +54,13 @@ from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 
 @strawberry.type(description="Read access to pledges and everything reported about them.")
-class Query(ReportQueries):
+class Query(ReportQueries, AuditQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist.")
     async def node(
         self,
         info: strawberry.Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
+        as_of: AsOf = None,
     ) -> Node | None:
         type_name, pk = decode_global_id(id)
         if type_name not in NODE_TYPES or not 0 < pk <= MAX_KEY:
@@ -70,11 +76,36 @@ class Query(ReportQueries):
         id: Annotated[
             strawberry.ID | None, strawberry.argument(description="The programme's global ID.")
         ] = None,
+        as_of: AsOf = None,
     ) -> Program | None:
         if id is not None:
             return await load_node(info, "Program", decode_id_of(id, "Program"))  # type: ignore[no-any-return]
         row = await info.context.loaders.first_program()
         return Program.from_row(row) if row is not None else None
+
+    @strawberry.field(description="One initiative, by global ID or by code (exactly one of them).")
+    async def initiative(
+        self,
+        info: strawberry.Info,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The initiative's global ID.")
+        ] = None,
+        code: Annotated[
+            str | None, strawberry.argument(description='The initiative\'s code, e.g. "IN-0001".')
+        ] = None,
+        as_of: AsOf = None,
+    ) -> Initiative | None:
+        if (id is None) == (code is None):
+            raise DomainError(
+                "give exactly one of id and code",
+                code=ErrorCode.INVALID_ARGUMENT,
+                field="id" if id is not None else "code",
+            )
+        if id is not None:
+            return await load_node(info, "Initiative", decode_id_of(id, "Initiative"))  # type: ignore[no-any-return]
+        async with info.context.session_factory() as session:
+            row = await session.scalar(select(m.Initiative).where(m.Initiative.code == code))
+        return Initiative.from_row(row) if row is not None else None
 
     programs = connection(
         L.PROGRAMS, Program, ProgramFilter, ProgramOrder, description="All programmes (pledges)."

@@ -11,6 +11,7 @@ import strawberry
 from sqlalchemy import ColumnElement, and_, true
 from strawberry.types.nodes import SelectedField
 
+from app.graphql.history import AsOf
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
@@ -257,7 +258,7 @@ def connection(
     convert = to_node or node.from_row  # type: ignore[attr-defined]
     result = connection_class(node, listing)
 
-    async def resolve(
+    async def resolve_nested(
         root: Any,
         info: strawberry.Info,
         filter: Any = None,
@@ -272,7 +273,24 @@ def connection(
             info, listing, convert, key, filter, order_by, first, after, last, before, result
         )
 
+    async def resolve_root(
+        root: Any,
+        info: strawberry.Info,
+        filter: Any = None,
+        order_by: Any = None,
+        first: Any = None,
+        after: Any = None,
+        last: Any = None,
+        before: Any = None,
+        as_of: Any = None,
+    ) -> Any:
+        # `as_of` was applied before the operation ran (app/graphql/history.py).
+        return await resolve_nested(root, info, filter, order_by, first, after, last, before)
+
+    # Only root lists take `asOf`: a moment applies to a whole operation.
+    resolve = resolve_root if parent_key is None else resolve_nested
     resolve.__annotations__ = {
+        **({"as_of": AsOf} if parent_key is None else {}),
         "root": Any,
         "info": strawberry.Info,
         "filter": Annotated[

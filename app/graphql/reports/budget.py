@@ -15,6 +15,7 @@ from app import models as m
 from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
 from app.graphql.figures import BudgetMeasures, measures
+from app.graphql.history import AsOf
 from app.graphql.inputs import (
     CurrencyFilter,
     DateFilter,
@@ -389,6 +390,7 @@ class BudgetQueries:
         first: Annotated[
             int | None, strawberry.argument(description="Keep the first n groups (top N).")
         ] = None,
+        as_of: AsOf = None,
     ) -> BudgetSummary:
         settings = info.context.settings
         dimensions = [Dimension(str(d.value)) for d in dict.fromkeys(group_by)]

@@ -1,10 +1,10 @@
 """Reports as CSV downloads: `GET /reports/<name>.csv?<arguments>`.
 
 Each download runs a fixed GraphQL operation through the same schema, context,
-limits and (later) access rules as `/graphql`, then writes its rows as CSV. The
-figures are therefore the API's own: decimals are the API's decimal strings, never
-re-formatted through floats. Arguments are query parameters; list arguments take
-comma-separated values, input objects take JSON.
+limits and access rules as `/graphql` (and needs the export permission), then writes
+its rows as CSV. The figures are therefore the API's own: decimals are the API's
+decimal strings, never re-formatted through floats. Arguments are query parameters;
+list arguments take comma-separated values, input objects take JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 import strawberry
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+
+from app.auth.roles import Permission
+from app.errors import DomainError, ErrorCode
 
 Row = list[Any]
 
@@ -85,6 +88,12 @@ def csv_router(
 
     @router.get("/reports/{name}.csv", include_in_schema=False)
     async def download(name: str, request: Request) -> Response:
+        # Who asks comes first: a caller who may not export learns nothing else.
+        context = await context_getter(request)
+        try:
+            context.principal.require(Permission.EXPORT)
+        except DomainError as exc:
+            return _refused(exc)
         report = reports.get(name)
         if report is None:
             return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
@@ -92,7 +101,6 @@ def csv_router(
             variables = _variables(report, dict(request.query_params))
         except BadParameter as exc:
             return _error(400, "BAD_REQUEST", str(exc))
-        context = await context_getter(request)
         table: list[Row] = [report.header(variables)]
         limit = context.settings.max_report_groups
         if report.paged is not None:
@@ -131,3 +139,11 @@ def dig(value: Any, path: tuple[str, ...]) -> Any:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+
+
+def _refused(exc: DomainError) -> JSONResponse:
+    if exc.code is ErrorCode.UNAUTHENTICATED:
+        response = _error(401, exc.code.value, exc.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return _error(403, exc.code.value, exc.message)

@@ -22,9 +22,9 @@ _FIGURES = " ".join(f"{m} {{ amount }}" for m in _MEASURES) + " " + " ".join(_CO
 BUDGET_SUMMARY = f"""
 query BudgetSummaryCsv($groupBy: [BudgetDimension!]!, $currency: String,
     $filter: BudgetSummaryFilter, $having: BudgetMeasureFilter,
-    $orderBy: [BudgetSummaryOrder!], $first: Int) {{
+    $orderBy: [BudgetSummaryOrder!], $first: Int, $asOf: DateTime) {{
   budgetSummary(groupBy: $groupBy, currency: $currency, filter: $filter, having: $having,
-      orderBy: $orderBy, first: $first) {{
+      orderBy: $orderBy, first: $first, asOf: $asOf) {{
     currency
     groupCount
     groups {{
@@ -108,8 +108,8 @@ _PAGE = "pageInfo { hasNextPage endCursor }"
 
 TIMELINE_INITIATIVES = f"""
 query TimelineInitiativesCsv($asOfDate: Date, $filter: InitiativeFilter, $first: Int,
-    $after: String) {{
-  timelineReport(asOfDate: $asOfDate, filter: $filter) {{
+    $after: String, $asOf: DateTime) {{
+  timelineReport(asOfDate: $asOfDate, filter: $filter, asOf: $asOf) {{
     asOfDate
     initiatives(first: $first, after: $after) {{
       {_PAGE}
@@ -122,8 +122,8 @@ query TimelineInitiativesCsv($asOfDate: Date, $filter: InitiativeFilter, $first:
 
 TIMELINE_MILESTONES = f"""
 query TimelineMilestonesCsv($asOfDate: Date, $filter: InitiativeFilter, $first: Int,
-    $after: String) {{
-  timelineReport(asOfDate: $asOfDate, filter: $filter) {{
+    $after: String, $asOf: DateTime) {{
+  timelineReport(asOfDate: $asOfDate, filter: $filter, asOf: $asOf) {{
     asOfDate
     lateMilestones(first: $first, after: $after) {{
       {_PAGE}
@@ -137,8 +137,8 @@ query TimelineMilestonesCsv($asOfDate: Date, $filter: InitiativeFilter, $first: 
 
 REACH = f"""
 query ReachCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter, $first: Int,
-    $after: String) {{
-  reachReport(filter: $filter, groupFilter: $groupFilter) {{
+    $after: String, $asOf: DateTime) {{
+  reachReport(filter: $filter, groupFilter: $groupFilter, asOf: $asOf) {{
     rows(first: $first, after: $after) {{
       {_PAGE}
       nodes {{ group {{ code name }} initiative {{ code }} unit target targetDate reached
@@ -149,8 +149,9 @@ query ReachCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter, 
 """
 
 REACH_TOTALS = """
-query ReachTotalsCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter) {
-  reachReport(filter: $filter, groupFilter: $groupFilter) {
+query ReachTotalsCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFilter,
+    $asOf: DateTime) {
+  reachReport(filter: $filter, groupFilter: $groupFilter, asOf: $asOf) {
     totals { group { code name } unit figureCount figuresWithTarget figuresWithReach target
              reached reachedQualifier shareReached shareQualifier reachedAsOfEarliest
              reachedAsOfLatest }
@@ -228,8 +229,10 @@ _REACH_TOTAL_COLUMNS = [
     ("reached_as_of_earliest", ("reachedAsOfEarliest",)),
     ("reached_as_of_latest", ("reachedAsOfLatest",)),
 ]
-_TIMELINE_PARAMETERS = {"asOfDate": ("asOfDate", "str"), "filter": ("filter", "json")}
-_REACH_PARAMETERS = {"filter": ("filter", "json"), "groupFilter": ("groupFilter", "json")}
+# `asOf`: the report as of that moment (app/graphql/history.py).
+_AS_OF = {"asOf": ("asOf", "str")}
+_TIMELINE_PARAMETERS = {"asOfDate": ("asOfDate", "str"), "filter": ("filter", "json"), **_AS_OF}
+_REACH_PARAMETERS = {"filter": ("filter", "json"), "groupFilter": ("groupFilter", "json"), **_AS_OF}
 
 
 def _report(
@@ -280,6 +283,7 @@ REPORTS: dict[str, CsvReport] = {
             "having": ("having", "json"),
             "orderBy": ("orderBy", "json"),
             "first": ("first", "int"),
+            **_AS_OF,
         },
         budget_summary_header,
         budget_summary_rows,

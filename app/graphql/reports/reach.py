@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy import ColumnElement
 
 from app.beneficiaries import service
+from app.graphql.history import AsOf
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
 from app.graphql.listings import beneficiary_group_filters, initiative_filters
 from app.graphql.relay import Connection
@@ -175,6 +176,7 @@ class ReachQueries:
             BeneficiaryGroupFilter | None,
             strawberry.argument(description="Only figures for matching beneficiary groups."),
         ] = None,
+        as_of: AsOf = None,
     ) -> ReachReport:
         return ReachReport(
             _initiatives=report_condition(info, initiative_filters(), filter),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from enum import Enum
 from typing import Annotated
 
@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy import ColumnElement
 
 from app.db.types import utcnow
+from app.graphql.history import AsOf
 from app.graphql.inputs import InitiativeFilter
 from app.graphql.listings import initiative_filters
 from app.graphql.relay import Connection
@@ -198,16 +199,19 @@ class TimelineQueries:
         as_of_date: Annotated[
             date | None,
             strawberry.argument(
-                description="The report's day; default: today (UTC). Actual dates after it "
-                "count as not known yet."
+                description="The report's day; default: the day (UTC) of `asOf`, else today. "
+                "Actual dates after it count as not known yet."
             ),
         ] = None,
         filter: Annotated[
             InitiativeFilter | None,
             strawberry.argument(description="Only milestones of matching initiatives."),
         ] = None,
+        as_of: AsOf = None,
     ) -> TimelineReport:
+        if as_of_date is None:
+            # The report of a past moment is that moment's report (its day, in UTC).
+            as_of_date = (as_of or utcnow()).astimezone(UTC).date()
         return TimelineReport(
-            _where=report_condition(info, initiative_filters(), filter),
-            as_of_date=as_of_date if as_of_date is not None else utcnow().date(),
+            _where=report_condition(info, initiative_filters(), filter), as_of_date=as_of_date
         )

@@ -1,0 +1,1 @@
+"""The ledger as of a past moment, and as a partner sees it: per-request views."""

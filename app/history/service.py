@@ -1,0 +1,52 @@
+"""Rules for the moments a view may show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.db.types import utcnow
+from app.errors import DomainError, ErrorCode
+
+
+def parse_moment(value: str) -> datetime:
+    """An ISO 8601 date and time. The view is chosen before strawberry reads the
+    arguments, so a value this cannot read is refused rather than silently ignored."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise DomainError(
+            f"asOf: {value[:40]!r} is not an ISO 8601 date and time (e.g. 2024-05-01T12:00:00Z)",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="asOf",
+        ) from None
+
+
+def check_moment(moment: datetime, now: datetime | None = None) -> datetime:
+    """A moment a view can show: with a timezone, and not in the future (which the
+    trail cannot know). Returned in UTC."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise DomainError(
+            "asOf needs a timezone (e.g. 2024-05-01T12:00:00Z): a local time is ambiguous",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="asOf",
+        )
+    if moment > (now or utcnow()):
+        raise DomainError(
+            "asOf is in the future: the trail only knows what has happened",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="asOf",
+        )
+    return moment
+
+
+def one_moment(moments: list[datetime]) -> datetime | None:
+    """The operation's moment: every `asOf` in one operation must name the same one."""
+    distinct = sorted(set(moments))
+    if len(distinct) > 1:
+        raise DomainError(
+            "one moment per operation: every asOf in an operation must be the same "
+            f"(found {len(distinct)}); send separate operations for different moments",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="asOf",
+        )
+    return distinct[0] if distinct else None
