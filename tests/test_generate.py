@@ -1,8 +1,10 @@
-"""`pledge-ledger generate`: deterministic synthetic programmes, bulk-loaded, on both backends."""
+"""`pledge-ledger generate`: deterministic synthetic programmes, bulk-loaded with their
+trail entries, on both backends."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from app import models as m
+from app.audit.chain import check_entry
+from app.audit.records import audited_tables, decode_state
+from app.audit.service import verify
 from app.cli import cli
 from app.config import get_settings
 from app.db.base import Base
@@ -45,11 +50,38 @@ async def _generate(db: Database, sizes: Sizes = SIZES, **kw: Any) -> GenerateRe
 
 
 async def _row_counts(db: Database) -> dict[str, int]:
+    """Rows of every ledger table (the trail is looked at by `_trail`)."""
     async with db.sessions() as session:
         return {
-            table.name: await session.scalar(select(func.count()).select_from(table)) or 0
-            for table in Base.metadata.sorted_tables
+            name: await session.scalar(select(func.count()).select_from(model)) or 0
+            for name, model in audited_tables().items()
         }
+
+
+async def _trail(db: Database) -> tuple[list[m.Change], tuple[int, str, datetime | None]]:
+    """Every entry in sequence order, and the chain head (last sequence, hash, time)."""
+    async with db.sessions() as session:
+        entries = list(await session.scalars(select(m.Change).order_by(m.Change.sequence)))
+        head = (await session.execute(select(m.ChainHead).where(m.ChainHead.id == 1))).scalar_one()
+    return entries, (head.last_sequence, head.last_hash, head.last_occurred_at)
+
+
+async def _trail_end(db: Database) -> tuple[int, tuple[int, str, datetime | None]]:
+    """How many entries there are, and the chain head: what a write that left no trail
+    leaves as it was."""
+    entries, head = await _trail(db)
+    return len(entries), head
+
+
+def _chain_breaks(entries: list[m.Change]) -> list[Any]:
+    """Where the chain, recomputed from the first entry, does not hold."""
+    breaks = []
+    previous = m.GENESIS_HASH
+    for expected, entry in enumerate(entries, start=1):
+        if (problem := check_entry(entry, expected, previous)) is not None:
+            breaks.append(problem)
+        previous = entry.hash
+    return breaks
 
 
 async def _program_id(session: AsyncSession, ref: str) -> int:
@@ -140,8 +172,9 @@ async def test_the_same_seed_gives_the_same_rows_and_another_seed_other_rows(
         assert first[table] != other[table], table
     # rates are the same for every seed: runs share them
     assert first["exchange_rates"] == other["exchange_rates"]
-    # every run was rolled back, what COPY wrote included
+    # every run was rolled back, what COPY wrote included, entries and the head too
     assert set((await _row_counts(db)).values()) == {0}
+    assert await _trail_end(db) == (0, (0, m.GENESIS_HASH, None))
 
 
 async def test_the_counts_asked_for_are_stored(db: Database) -> None:
@@ -326,6 +359,7 @@ async def test_a_second_run_with_the_same_arguments_writes_nothing(db: Database)
     # given
     await _generate(db)
     before = await _row_counts(db)
+    trail_before = await _trail_end(db)
     # when
     with pytest.raises(DomainError) as refused:
         await _generate(db)
@@ -333,6 +367,79 @@ async def test_a_second_run_with_the_same_arguments_writes_nothing(db: Database)
     assert refused.value.code == ErrorCode.ALREADY_EXISTS
     assert refused.value.details == {"ref": SIZES.ref}
     assert await _row_counts(db) == before
+    assert await _trail_end(db) == trail_before
+
+
+async def test_every_generated_row_has_one_create_entry_that_restores_it(db: Database) -> None:
+    # when
+    result = await _generate(db, now=AFTER_2025)
+    # then: one entry per row, the rows' whole state, in one chain that holds
+    entries, head = await _trail(db)
+    assert len(entries) == result.total == result.entries
+    assert _chain_breaks(entries) == []
+    assert head == (entries[-1].sequence, entries[-1].hash, entries[-1].occurred_at)
+    by_row = {(e.entity_type, e.entity_id): e for e in entries}
+    assert len(by_row) == len(entries)
+    async with db.sessions() as session:
+        for name, model in audited_tables().items():
+            table = model.__table__
+            for row in (await session.execute(select(table))).mappings():
+                entry = by_row.pop((name, row["id"]))
+                assert entry.after is not None
+                assert decode_state(table, json.loads(entry.after)) == dict(row), name
+                assert row["version"] == 1
+                assert row["created_at"] == row["updated_at"] == AFTER_2025
+                expected_initiative = row["id"] if name == "initiatives" else None
+                assert entry.initiative_id == row.get("initiative_id", expected_initiative)
+    assert by_row == {}  # no entry for a row that is not there
+    assert {(e.operation, e.before, e.actor_name, e.actor_role) for e in entries} == {
+        ("create", None, "generator", "system")
+    }
+    assert {e.reason for e in entries} == {f"synthetic data, seed 7 ({SIZES.ref})"}
+    assert len({e.occurred_at for e in entries}) == 1
+    # parents before children, so a replay in sequence order inserts them in order
+    ranks = {table.name: n for n, table in enumerate(Base.metadata.sorted_tables)}
+    assert [ranks[e.entity_type] for e in entries] == sorted(ranks[e.entity_type] for e in entries)
+
+
+async def test_a_rolled_back_run_leaves_the_trail_as_it_was(db: Database) -> None:
+    # given: the trail has an entry already
+    async with db.sessions() as session, session.begin():
+        await f.beneficiary_group(session, code="seniors", name="Older people")
+    before = await _trail_end(db)
+    # when
+    async with db.sessions() as session:
+        await generate(session, SIZES)
+        await session.rollback()
+    # then
+    assert await _trail_end(db) == before
+    assert before[0] == 1
+
+
+async def test_a_second_run_and_later_edits_continue_the_chain(db: Database) -> None:
+    # given: an edit, a run, another edit
+    async with db.sessions() as session, session.begin():
+        await f.exchange_rate(session, base="CNY", quote="USD", rate=Decimal("0.16"))
+    first = await _generate(db)
+    async with db.sessions() as session, session.begin():
+        await f.beneficiary_group(session, code="group-between-runs")
+    # when
+    second = await _generate(db, Sizes(10, 120, 1500, seed=8))
+    async with db.sessions() as session, session.begin():
+        await f.beneficiary_group(session, code="group-after-runs")
+    # then: one gapless chain through all of them, the head at its end
+    entries, head = await _trail(db)
+    assert len(entries) == 1 + first.total + 1 + second.total + 1
+    assert _chain_breaks(entries) == []
+    async with db.sessions() as session:
+        verification = await verify(session)
+    assert verification.intact and verification.checked == len(entries)
+    assert head[:2] == (entries[-1].sequence, entries[-1].hash)
+    runs = [e.reason for e in entries]
+    assert runs[1 : 1 + first.total] == [f"synthetic data, seed 7 ({SIZES.ref})"] * first.total
+    assert entries[-1].actor_name == "test-setup"
+    times = [e.occurred_at for e in entries]
+    assert times == sorted(times)
 
 
 def test_sizes_out_of_range_are_refused() -> None:

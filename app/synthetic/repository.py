@@ -1,25 +1,20 @@
-"""Every SQL statement of the synthetic-data generator: checks, id look-ups, bulk writes.
+"""The synthetic-data generator's reads: checks and id look-ups.
 
-Bulk writes run on the session's connection, inside its transaction: on PostgreSQL by
-COPY (asyncpg's `copy_records_to_table` on the driver connection), on SQLite by
-executemany of a Core insert, which binds through the column types (ExactDecimal
-stores SQLite amounts as scaled integers).
+Its writes go through `app.audit.bulk.BulkTrail` (COPY on PostgreSQL, executemany on
+SQLite), which appends every row's trail entry as it writes the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import date, datetime
-from itertools import islice
-from typing import Any
+from collections.abc import Collection
+from datetime import date
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import BeneficiaryGroup, BudgetLine, ExchangeRate, Initiative, Organization, Program
 
 Row = tuple[object, ...]
-CHUNK_ROWS = 20_000
 
 
 async def program_exists(session: AsyncSession, ref: str) -> bool:
@@ -71,42 +66,3 @@ async def existing_rate_keys(
         for base, quote, day in (await session.execute(stmt)).all()
         if (base, quote) in wanted
     }
-
-
-async def bulk_insert(
-    session: AsyncSession,
-    table: Table,
-    columns: Sequence[str],
-    rows: Iterable[Row],
-    *,
-    now: datetime,
-    progress: Callable[[int], None] | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> int:
-    """Write `rows` (tuples in `columns` order) in chunks, stamped created/updated `now`;
-    return how many. Rows are pulled from the iterable one chunk at a time."""
-    names = (*columns, "created_at", "updated_at")
-    stamp = (now, now)
-    conn = await session.connection()
-    driver: Any = None
-    if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        if not driver.is_in_transaction():
-            # The asyncpg dialect opens its transaction lazily on the first statement;
-            # COPY must run inside it, so that one commit or rollback covers everything.
-            await conn.execute(select(1))
-    stmt = insert(table)
-    source = iter(rows)
-    written = 0
-    while chunk := [row + stamp for row in islice(source, chunk_rows)]:
-        if driver is not None:
-            await driver.copy_records_to_table(
-                table.name, records=chunk, columns=names, schema_name=table.schema
-            )
-        else:
-            await conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in chunk])
-        written += len(chunk)
-        if progress is not None:
-            progress(len(chunk))
-    return written
