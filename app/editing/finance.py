@@ -38,7 +38,8 @@ async def validate_transaction(session: AsyncSession, problems: Problems, tx: Tr
         problems.add("amount", "a transaction moves money: the amount must not be zero")
     tx.currency = rules.currency(problems, tx.currency)
     rules.not_future(problems, tx.transaction_date, "date")
-    rules.not_future(problems, tx.value_date, "valueDate")
+    if tx.value_date != tx.transaction_date:  # one problem, not two, when it defaulted
+        rules.not_future(problems, tx.value_date, "valueDate")
     tx.description = rules.text(problems, tx.description, "description")
     initiative = await rules.existing(
         session, problems, Initiative, tx.initiative_id, "initiativeId", "initiative"

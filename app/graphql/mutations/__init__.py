@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import strawberry
 
-from app.graphql.mutations.finance import FinanceMutations
+from app.graphql.mutations.beneficiaries import BeneficiaryMutations
+from app.graphql.mutations.budgets import BudgetLineMutations
+from app.graphql.mutations.initiatives import InitiativeMutations
+from app.graphql.mutations.rates import RateMutations
+from app.graphql.mutations.sources import SourceMutations
+from app.graphql.mutations.timelines import TimelineMutations
+from app.graphql.mutations.transactions import TransactionMutations
 
 
 @strawberry.type(description="Changes to the ledger; each is audited and may be retried safely.")
-class Mutation(FinanceMutations):
+class Mutation(
+    BudgetLineMutations,
+    TransactionMutations,
+    InitiativeMutations,
+    TimelineMutations,
+    BeneficiaryMutations,
+    RateMutations,
+    SourceMutations,
+):
     pass

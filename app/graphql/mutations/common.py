@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,7 +13,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing.errors import FieldError
+from app.editing.errors import FieldError, Problems
+from app.editing.rules import record_id
 from app.editing.service import Outcome, Write, perform
 from app.errors import ErrorCode
 
@@ -108,3 +109,28 @@ async def run(
 
 def errors_of(outcome: Outcome) -> list[MutationError]:
     return [MutationError.of(e) for e in outcome.errors]
+
+
+@strawberry.input(description="Identifies a record to archive, with the version you read.")
+class ArchiveInput:
+    id: strawberry.ID = strawberry.field(description="The record's global ID.")
+    version: int = strawberry.field(description="The version you read; a stale one is refused.")
+
+
+def refuse_nulls(problems: Problems, values: Mapping[str, Any], fields: Mapping[str, str]) -> None:
+    """An update may leave a field out, but not clear one that every record has.
+
+    `fields`: attribute → API name of the fields that cannot be null."""
+    for attr, field in fields.items():
+        if attr in values and values[attr] is None:
+            problems.add(field, "cannot be null")
+
+
+def global_ids(problems: Problems, **ids: tuple[str | None, str]) -> dict[str, int | None]:
+    """Keys of the global IDs given, checked for type; a None ID stays None."""
+    out: dict[str, int | None] = {}
+    for field, (value, type_name) in ids.items():
+        if value is strawberry.UNSET:
+            continue
+        out[field] = None if value is None else record_id(problems, value, type_name, field)
+    return out

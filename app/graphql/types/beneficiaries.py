@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from app import models as m
+from app.auth.roles import Permission
 from app.graphql import listings as L
 from app.graphql.types.base import Record, load_node, order_input, register, stamps
 from app.graphql.types.evidence import cited_sources
@@ -19,6 +20,20 @@ if TYPE_CHECKING:
     from app.graphql.types.initiatives import Initiative
 
 BeneficiaryFigureOrder = order_input("BeneficiaryFigure", L.BENEFICIARY_FIGURES)
+
+
+@strawberry.type(
+    description="A reached figure waiting for approval by an auditor or admin other than "
+    "its submitter."
+)
+class DraftReached:
+    value: Decimal = strawberry.field(description="How many were reached, as submitted.")
+    qualifier: FigureQualifier = strawberry.field(
+        description="How the value relates to the truth, as submitted."
+    )
+    as_of: date | None = strawberry.field(description="The date the submitted value describes.")
+    submitted_by: str = strawberry.field(description="Who submitted it (the key's name).")
+    submitted_at: datetime | None = strawberry.field(description="When it was submitted (UTC).")
 
 
 @register(m.BeneficiaryFigure)
@@ -37,6 +52,13 @@ class BeneficiaryFigure(Record):
     reached_as_of: date | None = strawberry.field(
         description="The date the reached figure describes."
     )
+    approved_by: str | None = strawberry.field(
+        description="Who approved the reached figure (an auditor or admin, never its "
+        "submitter); null before the first approval."
+    )
+    approved_at: datetime | None = strawberry.field(
+        description="When the reached figure was approved (UTC)."
+    )
 
     @classmethod
     def from_row(cls, row: m.BeneficiaryFigure) -> BeneficiaryFigure:
@@ -49,6 +71,28 @@ class BeneficiaryFigure(Record):
             reached=row.reached_value,
             reached_qualifier=row.reached_qualifier,
             reached_as_of=row.reached_as_of,
+            approved_by=row.approved_by,
+            approved_at=row.approved_at,
+        )
+
+    @strawberry.field(
+        description="A reached figure submitted and not yet approved or rejected; reports do "
+        "not count it. Visible only to callers who may write or approve (editor, auditor, "
+        "admin): null for others, and null when none is pending."
+    )
+    def draft_reached(self, info: strawberry.Info) -> DraftReached | None:
+        principal = info.context.principal
+        row = self._row
+        if not (principal.can(Permission.WRITE) or principal.can(Permission.APPROVE)):
+            return None
+        if row.draft_submitted_by is None or row.draft_reached_value is None:
+            return None
+        return DraftReached(
+            value=row.draft_reached_value,
+            qualifier=row.draft_reached_qualifier or FigureQualifier.EXACT,
+            as_of=row.draft_reached_as_of,
+            submitted_by=row.draft_submitted_by,
+            submitted_at=row.draft_submitted_at,
         )
 
     @strawberry.field(description="The group of people counted.")

@@ -1,0 +1,153 @@
+"""The rules of beneficiary figures, and the approval of reached figures.
+
+A figure is one indicator: an initiative's target for one group, counted in one
+unit; (initiative, group, unit) is unique. What was reached is reported in two
+steps. An editor submits a draft (`draft_reached_*`); an auditor or admin other than
+the submitter approves it into `reached_*`, the only figure reports count, or
+rejects it. Both clear the draft; the trail names them "approve" and "reject".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.recorder import mark_operation
+from app.auth.principal import Principal
+from app.db.types import utcnow
+from app.editing import rules
+from app.editing.errors import FieldError, Problems, Rejected
+from app.errors import ErrorCode
+from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
+from app.models._columns import QUANTITY
+
+MAX_UNIT = 100
+
+
+def quantity(problems: Problems, value: Decimal | None, field: str) -> Decimal | None:
+    """A count the figure columns hold exactly: not negative, at most 4 decimals."""
+    if value is None:
+        return None
+    try:
+        value = QUANTITY.check(value)
+    except ValueError:
+        problems.add(field, f"{value} is not a number of at most 14 digits and 4 decimals")
+        return value
+    if value < 0:
+        problems.add(field, "must not be negative")
+    return value
+
+
+async def validate_figure(
+    session: AsyncSession, problems: Problems, figure: BeneficiaryFigure
+) -> None:
+    figure.unit = rules.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True) or ""
+    figure.target_value = quantity(problems, figure.target_value, "targetValue")
+    initiative = await rules.existing(
+        session, problems, Initiative, figure.initiative_id, "initiativeId", "initiative"
+    )
+    group = await rules.existing(
+        session, problems, BeneficiaryGroup, figure.group_id, "groupId", "beneficiary group"
+    )
+    if initiative is None or group is None or not figure.unit:
+        return
+    if await rules.exists_where(
+        session,
+        BeneficiaryFigure.initiative_id == figure.initiative_id,
+        BeneficiaryFigure.group_id == figure.group_id,
+        BeneficiaryFigure.unit == figure.unit,
+        BeneficiaryFigure.id != (figure.id or -1),
+    ):
+        problems.add(
+            "unit",
+            f"the initiative already has a figure for {group.code!r} counted in "
+            f"{figure.unit!r}; update that one",
+            ErrorCode.ALREADY_EXISTS,
+        )
+
+
+@dataclass(frozen=True)
+class Draft:
+    value: Decimal
+    qualifier: FigureQualifier
+    as_of: date
+
+
+def check_draft(problems: Problems, draft: Draft) -> Draft:
+    value = quantity(problems, draft.value, "value")
+    rules.not_future(problems, draft.as_of, "asOf")
+    return Draft(value if value is not None else draft.value, draft.qualifier, draft.as_of)
+
+
+def submit(figure: BeneficiaryFigure, draft: Draft, principal: Principal) -> None:
+    """Put a reached figure up for approval; it replaces a draft still pending."""
+    figure.draft_reached_value = draft.value
+    figure.draft_reached_qualifier = draft.qualifier
+    figure.draft_reached_as_of = draft.as_of
+    figure.draft_submitted_by = principal.name
+    figure.draft_submitted_at = utcnow()
+
+
+def _pending(figure: BeneficiaryFigure) -> None:
+    if figure.draft_submitted_by is None or figure.draft_reached_value is None:
+        raise Rejected(
+            [
+                FieldError(
+                    "id",
+                    ErrorCode.VALIDATION,
+                    "no reached figure waits for approval here; an editor submits one first "
+                    "(submitReachedFigure)",
+                )
+            ]
+        )
+
+
+def _clear_draft(figure: BeneficiaryFigure) -> None:
+    figure.draft_reached_value = None
+    figure.draft_reached_qualifier = None
+    figure.draft_reached_as_of = None
+    figure.draft_submitted_by = None
+    figure.draft_submitted_at = None
+
+
+def approve(session: AsyncSession, figure: BeneficiaryFigure, principal: Principal) -> None:
+    """Make the draft the reached figure reports count; not by its own submitter."""
+    _pending(figure)
+    if figure.draft_submitted_by == principal.name:
+        raise Rejected(
+            [
+                FieldError(
+                    "id",
+                    ErrorCode.FORBIDDEN,
+                    f"{principal.name!r} submitted this figure and cannot approve it too: "
+                    "another auditor or admin must (four-eyes rule)",
+                )
+            ]
+        )
+    figure.reached_value = figure.draft_reached_value
+    figure.reached_qualifier = figure.draft_reached_qualifier or FigureQualifier.EXACT
+    figure.reached_as_of = figure.draft_reached_as_of
+    figure.approved_by = principal.name
+    figure.approved_at = utcnow()
+    _clear_draft(figure)
+    mark_operation(session, figure, "approve")
+
+
+def reject(session: AsyncSession, figure: BeneficiaryFigure, reason: str | None) -> None:
+    """Drop the draft; the approved figure stays. The reason tells the submitter why."""
+    _pending(figure)
+    if reason is None or not reason.strip():
+        raise Rejected(
+            [
+                FieldError(
+                    "reason",
+                    ErrorCode.VALIDATION,
+                    "say why the figure is rejected: the submitter reads it in the trail",
+                )
+            ]
+        )
+    _clear_draft(figure)
+    mark_operation(session, figure, "reject")

@@ -1,0 +1,120 @@
+"""The rules of initiatives.
+
+An initiative's code is its published identifier (IATI's activity identifier plays
+the same part): it is unique and never changes, so links and reloads keep working.
+Dates follow IATI's activity dates: an end is not before its start, and actual dates
+are facts, so none lies in the future. An initiative with records of its own is not
+archived under them: they would vanish from reports unseen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.editing import rules
+from app.editing.errors import FieldError, Problems, Rejected
+from app.errors import ErrorCode
+from app.kit.ids import MAX_KEY
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryShare,
+    BudgetLine,
+    Initiative,
+    Milestone,
+    Participation,
+    Program,
+    Transaction,
+)
+
+MAX_CODE = 64
+MAX_FOCUS_AREA = 100
+MAX_REGION = 16
+
+# What hangs off an initiative, as the conflict message names it.
+DEPENDENTS: tuple[tuple[type[Any], str], ...] = (
+    (BudgetLine, "budget line(s)"),
+    (Transaction, "transaction(s)"),
+    (Milestone, "milestone(s)"),
+    (BeneficiaryFigure, "beneficiary figure(s)"),
+    (BeneficiaryShare, "beneficiary share(s)"),
+    (Participation, "participation(s)"),
+)
+
+
+async def validate_initiative(
+    session: AsyncSession, problems: Problems, initiative: Initiative
+) -> None:
+    initiative.code = (
+        rules.text(problems, initiative.code, "code", limit=MAX_CODE, required=True) or ""
+    )
+    if any(c.isspace() for c in initiative.code):
+        problems.add("code", "a code has no spaces (it appears in links and files)")
+    if initiative.position is None or not 0 < initiative.position <= MAX_KEY:
+        problems.add("position", "must be a whole number above 0")
+    initiative.title = (
+        rules.text(problems, initiative.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+    )
+    initiative.summary = rules.text(problems, initiative.summary, "summary")
+    initiative.focus_area = rules.text(
+        problems, initiative.focus_area, "focusArea", limit=MAX_FOCUS_AREA
+    )
+    initiative.region = rules.text(problems, initiative.region, "region", limit=MAX_REGION)
+    rules.ordered(
+        problems, initiative.planned_start, initiative.planned_end, "plannedEnd", "plannedStart"
+    )
+    rules.ordered(
+        problems, initiative.actual_start, initiative.actual_end, "actualEnd", "actualStart"
+    )
+    rules.not_future(problems, initiative.actual_start, "actualStart")
+    rules.not_future(problems, initiative.actual_end, "actualEnd")
+    await rules.existing(
+        session, problems, Program, initiative.program_id, "programId", "programme"
+    )
+    if initiative.code and await rules.exists_where(
+        session, Initiative.code == initiative.code, Initiative.id != (initiative.id or -1)
+    ):
+        problems.add(
+            "code", f"another initiative has the code {initiative.code!r}", ErrorCode.ALREADY_EXISTS
+        )
+
+
+def keep_code(initiative: Initiative, code: str | None) -> None:
+    """A published code never changes: refuse any other code than the stored one."""
+    if code is not None and code != initiative.code:
+        raise Rejected(
+            [
+                FieldError(
+                    "code",
+                    ErrorCode.VALIDATION,
+                    f"the code {initiative.code!r} is published and never changes; "
+                    "create a new initiative for a new code",
+                )
+            ]
+        )
+
+
+async def dependents(session: AsyncSession, initiative_id: int) -> list[str]:
+    """ "3 budget line(s)", ... for each kind of record the initiative still has."""
+    found = []
+    for model, label in DEPENDENTS:
+        count = await session.scalar(
+            select(func.count()).select_from(model).where(model.initiative_id == initiative_id)
+        )
+        if count:
+            found.append(f"{count} {label}")
+    return found
+
+
+async def guard_initiative_archive(
+    session: AsyncSession, problems: Problems, initiative: Initiative
+) -> None:
+    found = await dependents(session, initiative.id)
+    if found:
+        problems.add(
+            "id",
+            f"the initiative still has {', '.join(found)}; archive them first",
+            ErrorCode.CONFLICT,
+        )

@@ -1,0 +1,79 @@
+"""The rules of source documents: the evidence behind figures.
+
+A document has a unique reference, a title, and where known a web address (http or
+https), a publisher, a publication date (past: it was published) and a BCP 47
+language tag. A document still cited, or stating an exchange rate, stays: archiving
+it would leave figures without their evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.editing import rules
+from app.editing.errors import Problems
+from app.errors import ErrorCode
+from app.models import Citation, ExchangeRate, SourceDocument
+
+MAX_REF = 64
+MAX_URL = 2000
+MAX_PUBLISHER = 200
+MAX_LANGUAGE = 16
+MAX_CATEGORY = 64
+
+# BCP 47 in its common shape: a 2-3 letter language, then subtags ("de", "zh-Hans-CN").
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def _url(problems: Problems, value: str | None) -> str | None:
+    value = rules.text(problems, value, "url", limit=MAX_URL)
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        problems.add("url", "must be an http:// or https:// address, e.g. https://example.org/a")
+    return value
+
+
+async def validate_document(
+    session: AsyncSession, problems: Problems, document: SourceDocument
+) -> None:
+    document.ref = rules.text(problems, document.ref, "ref", limit=MAX_REF, required=True) or ""
+    document.title = (
+        rules.text(problems, document.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+    )
+    document.url = _url(problems, document.url)
+    document.publisher = rules.text(problems, document.publisher, "publisher", limit=MAX_PUBLISHER)
+    rules.not_future(problems, document.published_on, "publishedOn")
+    document.language = rules.text(problems, document.language, "language", limit=MAX_LANGUAGE)
+    if document.language and not LANGUAGE_TAG.fullmatch(document.language):
+        problems.add("language", "must be a BCP 47 language tag, e.g. en, de or zh-Hans")
+    document.category = rules.text(problems, document.category, "category", limit=MAX_CATEGORY)
+    if document.ref and await rules.exists_where(
+        session, SourceDocument.ref == document.ref, SourceDocument.id != (document.id or -1)
+    ):
+        problems.add(
+            "ref", f"another document has the ref {document.ref!r}", ErrorCode.ALREADY_EXISTS
+        )
+
+
+async def guard_document_archive(
+    session: AsyncSession, problems: Problems, document: SourceDocument
+) -> None:
+    found = []
+    for model, label in ((Citation, "citation(s)"), (ExchangeRate, "exchange rate(s)")):
+        count = await session.scalar(
+            select(func.count()).select_from(model).where(model.source_document_id == document.id)
+        )
+        if count:
+            found.append(f"{count} {label}")
+    if found:
+        problems.add(
+            "id",
+            f"{' and '.join(found)} rest on this document; archive or re-source them first",
+            ErrorCode.CONFLICT,
+        )

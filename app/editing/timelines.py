@@ -1,0 +1,40 @@
+"""The rules of milestones.
+
+An actual date records that a milestone was reached, so the two go together: an
+ACHIEVED milestone has its actual date, and only an ACHIEVED one has one. Planned
+and forecast dates are plans and may lie anywhere; an actual date is a fact and is
+not in the future.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.editing import rules
+from app.editing.errors import Problems
+from app.models import Initiative, Milestone, MilestoneStatus
+
+ACTUAL_DATE_RULE = (
+    "an ACHIEVED milestone needs its actualDate, and only an ACHIEVED milestone has one"
+)
+
+
+async def validate_milestone(
+    session: AsyncSession, problems: Problems, milestone: Milestone
+) -> None:
+    milestone.title = (
+        rules.text(problems, milestone.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+    )
+    milestone.description = rules.text(problems, milestone.description, "description")
+    rules.not_future(problems, milestone.actual_date, "actualDate")
+    achieved = milestone.status == MilestoneStatus.ACHIEVED
+    if achieved and milestone.actual_date is None:
+        problems.add("actualDate", f"is required: {ACTUAL_DATE_RULE}")
+    if not achieved and milestone.actual_date is not None:
+        problems.add(
+            "actualDate",
+            f"must be empty while the status is {milestone.status.name}: {ACTUAL_DATE_RULE}",
+        )
+    await rules.existing(
+        session, problems, Initiative, milestone.initiative_id, "initiativeId", "initiative"
+    )

@@ -1,0 +1,223 @@
+"""Mutations of budget lines: what each initiative plans to spend, per period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.roles import Permission
+from app.editing import crud
+from app.editing import finance as rules
+from app.editing.errors import Problems
+from app.editing.rules import record_id
+from app.graphql.mutations.common import (
+    ArchiveInput,
+    IdempotencyKey,
+    Payload,
+    Reason,
+    errors_of,
+    given,
+    refuse_nulls,
+    run,
+)
+from app.graphql.types import BudgetLine
+from app.models import BudgetLine as BudgetLineRow
+from app.models import BudgetStatus, BudgetType
+
+UNSET: Any = strawberry.UNSET
+
+BUDGET_LINE_REQUIRED = {
+    "period_start": "periodStart",
+    "period_end": "periodEnd",
+    "type": "type",
+    "status": "status",
+    "amount": "amount",
+    "currency": "currency",
+    "value_date": "valueDate",
+}
+
+
+@strawberry.input(description="A new budget line of an initiative.")
+class CreateBudgetLineInput:
+    initiative_id: strawberry.ID = strawberry.field(description="The initiative's global ID.")
+    period_start: dt.date = strawberry.field(description="First day of the period.")
+    period_end: dt.date = strawberry.field(description="Last day; not before the first.")
+    type: BudgetType = strawberry.field(
+        description="ORIGINAL, or REVISED: the new total replacing the original of the period."
+    )
+    status: BudgetStatus = strawberry.field(description="INDICATIVE or COMMITTED.")
+    amount: Decimal = strawberry.field(description="Not negative, at most 2 decimals.")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. CNY.")
+    value_date: dt.date | None = strawberry.field(
+        default=None, description="The date whose rate converts it; defaults to periodStart."
+    )
+    category: str | None = strawberry.field(default=None, description="e.g. `grants`.")
+    description: str | None = strawberry.field(default=None, description="What it is for.")
+
+
+@strawberry.input(description="Changes to a budget line; fields left out stay as they are.")
+class UpdateBudgetLineInput:
+    id: strawberry.ID = strawberry.field(description="The budget line's global ID.")
+    version: int = strawberry.field(description="The version you read; a stale one is refused.")
+    period_start: dt.date | None = strawberry.field(default=UNSET, description="New first day.")
+    period_end: dt.date | None = strawberry.field(default=UNSET, description="New last day.")
+    type: BudgetType | None = strawberry.field(default=UNSET, description="New type.")
+    status: BudgetStatus | None = strawberry.field(default=UNSET, description="New status.")
+    amount: Decimal | None = strawberry.field(default=UNSET, description="New amount.")
+    currency: str | None = strawberry.field(default=UNSET, description="New currency.")
+    value_date: dt.date | None = strawberry.field(default=UNSET, description="New value date.")
+    category: str | None = strawberry.field(default=UNSET, description="New category.")
+    description: str | None = strawberry.field(default=UNSET, description="New description.")
+
+
+@strawberry.type(description="The result of a budget line mutation.")
+class BudgetLinePayload(Payload):
+    budget_line: BudgetLine | None = strawberry.field(
+        description="The budget line as written (as it was before, for an archive)."
+    )
+
+
+def _budget_line_values(i: Any) -> dict[str, Any]:
+    return given(
+        period_start=i.period_start,
+        period_end=i.period_end,
+        type=i.type,
+        status=i.status,
+        amount=i.amount,
+        currency=i.currency,
+        value_date=i.value_date,
+        category=i.category,
+        description=i.description,
+    )
+
+
+def _budget_line_payload(outcome: Any) -> BudgetLinePayload:
+    record = outcome.record
+    return BudgetLinePayload(
+        budget_line=BudgetLine.from_row(record) if record is not None else None,
+        errors=errors_of(outcome),
+        replayed=outcome.replayed,
+    )
+
+
+@strawberry.type
+class BudgetLineMutations:
+    @strawberry.mutation(
+        description="Add a budget line (editor, admin). A REVISED line replaces the ORIGINAL "
+        "of exactly its period; the programme's budgets must stay within its pledge."
+    )
+    async def create_budget_line(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            CreateBudgetLineInput, strawberry.argument(description="The new budget line.")
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> BudgetLinePayload:
+        problems = Problems()
+        values = _budget_line_values(input)
+        values["initiative_id"] = record_id(
+            problems, input.initiative_id, "Initiative", "initiativeId"
+        )
+        values = rules.budget_line_values(values)
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            line = await crud.create(session, BudgetLineRow, values, rules.validate_budget_line)
+            await rules.check_within_pledge(session, line.initiative_id)
+            return line
+
+        outcome = await run(
+            info,
+            "createBudgetLine",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _budget_line_payload(outcome)
+
+    @strawberry.mutation(description="Change a budget line (editor, admin); same rules as adding.")
+    async def update_budget_line(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            UpdateBudgetLineInput,
+            strawberry.argument(description="The budget line, the version read, and the changes."),
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> BudgetLinePayload:
+        problems = Problems()
+        pk = record_id(problems, input.id, "BudgetLine", "id")
+        values = _budget_line_values(input)
+        refuse_nulls(problems, values, BUDGET_LINE_REQUIRED)
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            line = await crud.update(
+                session,
+                BudgetLineRow,
+                pk,
+                input.version,
+                values,
+                "budget line",
+                rules.validate_budget_line,
+            )
+            await rules.check_within_pledge(session, line.initiative_id)
+            return line
+
+        outcome = await run(
+            info,
+            "updateBudgetLine",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _budget_line_payload(outcome)
+
+    @strawberry.mutation(
+        description="Archive a budget line (editor, admin); refused while transactions are "
+        "booked against it or revisions replace it."
+    )
+    async def archive_budget_line(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            ArchiveInput, strawberry.argument(description="The record and the version read.")
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> BudgetLinePayload:
+        problems = Problems()
+        pk = record_id(problems, input.id, "BudgetLine", "id")
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            return await crud.archive(
+                session,
+                BudgetLineRow,
+                pk,
+                input.version,
+                "budget line",
+                rules.guard_budget_line_archive,
+            )
+
+        outcome = await run(
+            info,
+            "archiveBudgetLine",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _budget_line_payload(outcome)

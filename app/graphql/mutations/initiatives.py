@@ -1,0 +1,248 @@
+"""Mutations of initiatives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.roles import Permission
+from app.editing import crud
+from app.editing import initiatives as rules
+from app.editing.errors import Problems
+from app.editing.rules import record_id
+from app.graphql.mutations.common import (
+    ArchiveInput,
+    IdempotencyKey,
+    Payload,
+    Reason,
+    errors_of,
+    given,
+    refuse_nulls,
+    run,
+)
+from app.graphql.types import Initiative
+from app.models import Initiative as InitiativeRow
+from app.models import InitiativeStatus
+
+UNSET: Any = strawberry.UNSET
+
+
+@strawberry.input(description="A new initiative of a programme.")
+class CreateInitiativeInput:
+    program_id: strawberry.ID = strawberry.field(description="The programme's global ID.")
+    code: str = strawberry.field(
+        description="Stable identifier, unique, at most 64 characters without spaces; it is "
+        "published and never changes afterwards."
+    )
+    position: int = strawberry.field(description="Its number in the programme; above 0.")
+    title: str = strawberry.field(description="A short title; required, at most 300 characters.")
+    status: InitiativeStatus = strawberry.field(description="IATI activity status.")
+    summary: str | None = strawberry.field(
+        default=None, description="What it does; at most 10,000 characters."
+    )
+    focus_area: str | None = strawberry.field(
+        default=None, description="The programme's focus area; at most 100 characters."
+    )
+    region: str | None = strawberry.field(
+        default=None, description="ISO 3166 code such as CN or CN-ZJ; at most 16 characters."
+    )
+    planned_start: dt.date | None = strawberry.field(default=None, description="Planned start.")
+    planned_end: dt.date | None = strawberry.field(
+        default=None, description="Planned end; not before plannedStart."
+    )
+    actual_start: dt.date | None = strawberry.field(
+        default=None, description="Actual start; not in the future."
+    )
+    actual_end: dt.date | None = strawberry.field(
+        default=None, description="Actual end; not before actualStart, not in the future."
+    )
+
+
+@strawberry.input(
+    description="Changes to an initiative; fields left out stay as they are. The code never "
+    "changes: giving another one is refused (VALIDATION)."
+)
+class UpdateInitiativeInput:
+    id: strawberry.ID = strawberry.field(description="The initiative's global ID.")
+    version: int = strawberry.field(description="The version you read; a stale one is refused.")
+    code: str | None = strawberry.field(
+        default=UNSET, description="Only the current code is accepted (it never changes)."
+    )
+    position: int | None = strawberry.field(default=UNSET, description="New position; above 0.")
+    title: str | None = strawberry.field(default=UNSET, description="New title.")
+    status: InitiativeStatus | None = strawberry.field(default=UNSET, description="New status.")
+    summary: str | None = strawberry.field(default=UNSET, description="New summary; null clears.")
+    focus_area: str | None = strawberry.field(
+        default=UNSET, description="New focus area; null clears."
+    )
+    region: str | None = strawberry.field(default=UNSET, description="New region; null clears.")
+    planned_start: dt.date | None = strawberry.field(
+        default=UNSET, description="New planned start; null clears."
+    )
+    planned_end: dt.date | None = strawberry.field(
+        default=UNSET, description="New planned end; null clears."
+    )
+    actual_start: dt.date | None = strawberry.field(
+        default=UNSET, description="New actual start; null clears."
+    )
+    actual_end: dt.date | None = strawberry.field(
+        default=UNSET, description="New actual end; null clears."
+    )
+
+
+@strawberry.type(description="The result of an initiative mutation.")
+class InitiativePayload(Payload):
+    initiative: Initiative | None = strawberry.field(
+        description="The initiative as written (as it was before, for an archive)."
+    )
+
+
+def _values(i: Any) -> dict[str, Any]:
+    return given(
+        position=i.position,
+        title=i.title,
+        status=i.status,
+        summary=i.summary,
+        focus_area=i.focus_area,
+        region=i.region,
+        planned_start=i.planned_start,
+        planned_end=i.planned_end,
+        actual_start=i.actual_start,
+        actual_end=i.actual_end,
+    )
+
+
+def _payload(outcome: Any) -> InitiativePayload:
+    record = outcome.record
+    return InitiativePayload(
+        initiative=Initiative.from_row(record) if record is not None else None,
+        errors=errors_of(outcome),
+        replayed=outcome.replayed,
+    )
+
+
+@strawberry.type
+class InitiativeMutations:
+    @strawberry.mutation(
+        description="Add an initiative to a programme (editor, admin). The code must be new "
+        "(ALREADY_EXISTS otherwise)."
+    )
+    async def create_initiative(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            CreateInitiativeInput, strawberry.argument(description="The new initiative.")
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> InitiativePayload:
+        problems = Problems()
+        values = {
+            **_values(input),
+            "code": input.code,
+            "program_id": record_id(problems, input.program_id, "Program", "programId"),
+        }
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            return await crud.create(session, InitiativeRow, values, rules.validate_initiative)
+
+        outcome = await run(
+            info,
+            "createInitiative",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _payload(outcome)
+
+    @strawberry.mutation(description="Change an initiative (editor, admin); its code stays.")
+    async def update_initiative(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            UpdateInitiativeInput,
+            strawberry.argument(description="The initiative, the version read, and the changes."),
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> InitiativePayload:
+        problems = Problems()
+        pk = record_id(problems, input.id, "Initiative", "id")
+        values = _values(input)
+        refuse_nulls(
+            problems, values, {"position": "position", "title": "title", "status": "status"}
+        )
+        code = None if input.code is UNSET else input.code
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            current = await crud.load_for_change(
+                session, InitiativeRow, pk, input.version, "initiative"
+            )
+            rules.keep_code(current, code)
+            return await crud.update(
+                session,
+                InitiativeRow,
+                pk,
+                input.version,
+                values,
+                "initiative",
+                rules.validate_initiative,
+            )
+
+        outcome = await run(
+            info,
+            "updateInitiative",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _payload(outcome)
+
+    @strawberry.mutation(
+        description="Archive an initiative (editor, admin): refused (CONFLICT) while it has "
+        "budget lines, transactions, milestones, beneficiary figures or shares, or "
+        "participations; the audit trail keeps it."
+    )
+    async def archive_initiative(
+        self,
+        info: strawberry.Info,
+        input: Annotated[
+            ArchiveInput,
+            strawberry.argument(description="The record to archive and the version read."),
+        ],
+        idempotency_key: IdempotencyKey = None,
+        reason: Reason = None,
+    ) -> InitiativePayload:
+        problems = Problems()
+        pk = record_id(problems, input.id, "Initiative", "id")
+
+        async def work(session: AsyncSession) -> Any:
+            problems.raise_any()
+            return await crud.archive(
+                session,
+                InitiativeRow,
+                pk,
+                input.version,
+                "initiative",
+                rules.guard_initiative_archive,
+            )
+
+        outcome = await run(
+            info,
+            "archiveInitiative",
+            Permission.WRITE,
+            input,
+            work,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
+        return _payload(outcome)
