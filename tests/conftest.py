@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,16 +160,50 @@ async def client(db: Database, settings: Settings) -> AsyncIterator[GraphQLClien
         yield GraphQLClient(http)
 
 
+@pytest.fixture
+async def client_with(
+    db: Database, settings: Settings
+) -> AsyncIterator[Callable[..., GraphQLClient]]:
+    """Builds clients of apps with other settings: `client_with(anonymous_read=False)`."""
+    opened: list[httpx.AsyncClient] = []
+
+    def build(**overrides: Any) -> GraphQLClient:
+        app = create_app(
+            settings.model_copy(update={"database_url": db.url, **overrides}), engine=db.engine
+        )
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        opened.append(http)
+        return GraphQLClient(http)
+
+    try:
+        yield build
+    finally:
+        for http in opened:
+            await http.aclose()
+
+
 class GraphQLClient:
     """Posts operations to /graphql the way a frontend would."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str] | None = None) -> None:
         self.http = http
+        self.headers = headers or {}
+
+    def with_key(self, secret: str | None) -> GraphQLClient:
+        """The same client sending `Authorization: Bearer <secret>` (None: no header)."""
+        headers = {k: v for k, v in self.headers.items() if k != "Authorization"}
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        return GraphQLClient(self.http, headers)
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        """The raw response, whatever its status."""
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers
+        )
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}
-        )
+        response = await self.post(query, variables)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -12,8 +12,10 @@ from strawberry.types import ExecutionContext
 
 from app.config import Settings
 from app.graphql.errors import ErrorCodesExtension
+from app.graphql.history import ViewExtension
 from app.graphql.limits import limit_extensions
 from app.graphql.mutations import Mutation
+from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
 
@@ -28,7 +30,14 @@ class PledgeSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Any] = [ErrorCodesExtension, *limit_extensions(settings)]
+    # ViewExtension last: an operation the limits refuse never builds a view.
+    extensions: list[Any] = [
+        ErrorCodesExtension,
+        *limit_extensions(settings),
+        # After the validation cache: a caller who may not read gets no validation errors.
+        ReadPermissionExtension,
+        ViewExtension,
+    ]
     return PledgeSchema(
         query=Query,
         mutation=Mutation,
