@@ -149,12 +149,20 @@ def generate_synthetic(
         typer.echo(f"  {table:<20} {count:>10}")
 
 
-async def _verify_trail() -> Verification:
+async def _verify_trail() -> Verification | str:
+    """The verification, or why there is nothing to verify."""
     from app.audit.service import verify
+    from app.db import migrate
     from app.db.session import create_engine, create_session_factory
 
     engine = create_engine(get_settings().database_url)
     try:
+        current = await migrate.current_revision(engine)
+        if current != migrate.head_revision():
+            return (
+                f"the database is at migration {current or 'none'}, not "
+                f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
+            )
         async with create_session_factory(engine)() as session:
             return await verify(session)
     finally:
@@ -163,8 +171,14 @@ async def _verify_trail() -> Verification:
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check the trail's hash chain from its first entry to the chain head; exit 1 if broken."""
+    """Check the trail's hash chain from its first entry to the chain head.
+
+    Exit 0 when intact, 1 when broken (naming the first broken entry), 2 when the
+    database cannot be checked (not migrated)."""
     result = asyncio.run(_verify_trail())
+    if isinstance(result, str):
+        typer.echo(f"error: {result}", err=True)
+        raise typer.Exit(2)
     if result.first_break is not None:
         broken = result.first_break
         typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -276,3 +277,20 @@ async def test_the_trail_has_no_gaps_after_a_rolled_back_write(db: Database) -> 
     assert sequences == list(range(1, len(sequences) + 1))
     assert count == len(sequences)
     assert (await _verify(db)).intact
+
+
+async def test_the_command_on_an_unmigrated_database_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a database file no migration has touched
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    try:
+        # when
+        command = await _verify_command()
+    finally:
+        get_settings.cache_clear()
+    # then: a plain message and its own exit status, not a traceback
+    assert command.exit_code == 2
+    assert "run `pledge-ledger db upgrade` first" in command.stderr
+    assert "Traceback" not in command.output

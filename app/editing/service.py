@@ -135,7 +135,11 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                 record = await work(session)
                 await session.flush()
                 if write.idempotency_key is not None:
-                    entries = [e for e in written(session) if e.entity_id == record.id]
+                    entries = [
+                        e
+                        for e in written(session)
+                        if (e.entity_type, e.entity_id) == (record.__tablename__, record.id)
+                    ]
                     session.add(
                         IdempotencyRecord(
                             actor_name=write.principal.name,
