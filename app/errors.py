@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     PLEDGE_EXCEEDED = "PLEDGE_EXCEEDED"
+    # The service is at a limit for this kind of request (writers queued, views open).
+    BUSY = "BUSY"
 
 
 class DomainError(Exception):

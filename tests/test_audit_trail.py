@@ -383,3 +383,18 @@ async def test_only_auditors_and_admins_read_the_trail(
         assert "errors" not in body, body["errors"]
     else:
         assert body["errors"] and all(e["extensions"]["code"] == code for e in body["errors"])
+
+
+async def test_the_changes_filter_is_bounded(db: Database, client: GraphQLClient) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        auditor = client.with_key(await f.api_key(session, "auditor"))
+    query = "query($f: ChangeFilter) { changes(filter: $f) { totalCount } }"
+    many = [encode_global_id("Initiative", i) for i in range(1, 502)]
+    # when
+    long_actor = await auditor.error(query, {"f": {"actor": "x" * 201}})
+    many_ids = await auditor.error(query, {"f": {"initiativeIds": many}})
+    # then
+    assert long_actor["extensions"]["code"] == "INVALID_ARGUMENT"
+    assert many_ids["extensions"]["code"] == "VALIDATION"
+    assert "at most 500 values" in many_ids["message"]

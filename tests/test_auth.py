@@ -187,6 +187,18 @@ async def test_a_viewer_key_reads_where_anonymous_callers_may_not(
     assert bad_query["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+async def test_a_caller_who_may_do_nothing_learns_nothing_from_mutations_either(
+    db: Database, client_with: ClientWith
+) -> None:
+    # given: no credentials, no anonymous reading
+    client = client_with(anonymous_read=False)
+    # when: a misspelt mutation, which validation would answer with suggestions
+    body = await client.execute("mutation { createTransactio { errors { code } } }")
+    # then
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+    assert "Did you mean" not in str(body)
+
+
 async def test_anonymous_callers_read_when_the_setting_allows(
     db: Database, client: GraphQLClient
 ) -> None:

@@ -9,9 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from app import models as m
+from app.audit import recorder
+from app.audit.recorder import lock_chain
 from app.config import Settings
 from app.db.session import create_engine
 from app.editing.rules import today
@@ -181,3 +184,21 @@ async def test_a_refused_write_is_not_remembered_for_its_key(
     assert again["createTransaction"]["replayed"] is False
     assert [e["code"] for e in again["createTransaction"]["errors"]] == ["VALIDATION"]
     assert await _count(db, m.IdempotencyRecord) == 0
+
+
+async def test_a_writer_queued_too_long_gives_up_with_busy_and_writes_nothing(
+    db: Database, client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: another writer holds the write lock (PostgreSQL waits WRITE_LOCK_WAIT_SECONDS,
+    # shortened here; SQLite waits its busy_timeout of 5 s)
+    monkeypatch.setattr(recorder, "WRITE_LOCK_WAIT_SECONDS", 1)
+    initiative, secret = await _setup(db)
+    async with db.sessions() as holder, holder.begin():
+        await lock_chain(holder)
+        # when
+        data = await client.with_key(secret).data(CREATE, {"input": _input(initiative)})
+    # then
+    assert [(e["field"], e["code"]) for e in data["createTransaction"]["errors"]] == [
+        (None, "BUSY")
+    ]
+    assert await _count(db, m.Transaction) == 0

@@ -351,3 +351,49 @@ async def test_a_budget_line_with_transactions_cannot_be_archived(
     assert [(e["field"], e["code"]) for e in errors] == [("id", "CONFLICT")]
     assert "1 transaction" in errors[0]["message"]
     assert await counts(db) == before
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({"description": "line one\u0000hidden"}, "description"),
+        ({"reason": "because\u0007"}, "reason"),
+    ],
+)
+async def test_control_characters_are_refused_on_both_databases(
+    db: Database, ledger: Ledger, variables: dict[str, str], field: str
+) -> None:
+    # given: PostgreSQL cannot store NUL at all; SQLite could, and the two must agree
+    before = await counts(db)
+    tx = new_transaction(
+        ledger, **({"description": variables["description"]} if "description" in variables else {})
+    )
+    # when
+    data = await ledger.editor.data(
+        CREATE_TRANSACTION, {"input": tx, "reason": variables.get("reason")}
+    )
+    # then
+    errors = data["createTransaction"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(field, "VALIDATION")]
+    assert await counts(db) == before
+
+
+async def test_a_retried_update_that_changed_nothing_replays_the_record(ledger: Ledger) -> None:
+    # given
+    created = await ledger.editor.data(CREATE_TRANSACTION, {"input": new_transaction(ledger)})
+    tx = created["createTransaction"]["transaction"]
+    same = {"input": {"id": tx["id"], "version": 1, "amount": "125.50"}, "key": "noop"}
+    query = """mutation($input: UpdateTransactionInput!, $key: String) {
+      updateTransaction(input: $input, idempotencyKey: $key) {
+        transaction { version amount { amount } } errors { code } replayed } }"""
+    # when
+    first = await ledger.editor.data(query, same)
+    again = await ledger.editor.data(query, same)
+    # then: nothing to change, nothing written, and the retry gets the same answer
+    assert first["updateTransaction"] == {
+        "transaction": {"version": 1, "amount": {"amount": "125.50"}},
+        "errors": [],
+        "replayed": False,
+    }
+    assert again["updateTransaction"]["replayed"] is True
+    assert again["updateTransaction"]["transaction"] == first["updateTransaction"]["transaction"]

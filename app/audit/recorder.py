@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
@@ -31,6 +32,9 @@ from app.audit.records import (
 from app.db.base import Base
 from app.db.types import utcnow
 from app.models import ChainHead, Change
+
+# How long a writer waits for the write lock before giving up.
+WRITE_LOCK_WAIT_SECONDS = 10
 
 ACTOR = "audit.actor"
 REASON = "audit.reason"
@@ -71,6 +75,10 @@ def _lock(session: Session) -> Head:
     head: Head | None = session.info.get(HEAD)
     if head is None:
         conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            # A writer queued longer than this gives up (BUSY) rather than hold a pooled
+            # connection indefinitely; SQLite's busy_timeout does the same there.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{WRITE_LOCK_WAIT_SECONDS}s'")
         # Updating the row takes the write lock: PostgreSQL's row lock, SQLite's
         # database lock. Every writer queues here before it reads what it checks.
         conn.execute(update(ChainHead).where(ChainHead.id == 1).values(id=ChainHead.id))
@@ -81,6 +89,16 @@ def _lock(session: Session) -> Head:
         ).one()
         head = session.info[HEAD] = Head(row.last_sequence, row.last_hash, row.last_occurred_at)
     return head
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether a database error means the write lock was not granted in time."""
+    if not isinstance(error, DBAPIError):
+        return False
+    original = error.orig
+    if getattr(original, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return "database is locked" in str(original)  # SQLite, after its busy_timeout
 
 
 async def lock_chain(session: AsyncSession) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,15 @@ from app.money.repository import rates_for_pairs
 
 MAX_TITLE = 300
 MAX_TEXT = 10_000
+
+# Text may hold tabs and line breaks, not other control characters: NUL cannot be
+# stored by PostgreSQL at all, and the rest only hide things from people reading.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = "must not contain control characters (tabs and line breaks are fine)"
+
+
+def has_control_characters(value: str) -> bool:
+    return _CONTROL.search(value) is not None
 
 
 def today() -> date:
@@ -77,6 +87,8 @@ def text(
         problems.add(field, "must not be empty")
     if len(value) > limit:
         problems.add(field, f"has {len(value)} characters; at most {limit}")
+    elif has_control_characters(value):
+        problems.add(field, CONTROL_CHARACTERS)
     return stripped
 
 

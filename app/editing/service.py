@@ -15,15 +15,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.recorder import lock_chain, set_actor, written
+from app.audit.recorder import is_lock_timeout, lock_chain, set_actor, written
 from app.audit.records import audited_tables, canonical_json, decode_state
 from app.auth.principal import Principal
 from app.auth.roles import Permission
 from app.db.session import SessionFactory
 from app.editing.errors import FieldError, Rejected, as_field_errors
+from app.editing.rules import CONTROL_CHARACTERS, has_control_characters
 from app.errors import DomainError, ErrorCode
 from app.models import Change, IdempotencyRecord
 
@@ -62,6 +64,9 @@ def _request_hash(write: Write) -> str:
 
 
 def _check_arguments(write: Write) -> None:
+    for name, value in (("idempotencyKey", write.idempotency_key), ("reason", write.reason)):
+        if value is not None and has_control_characters(value):
+            raise Rejected([FieldError(name, ErrorCode.VALIDATION, CONTROL_CHARACTERS)])
     key = write.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise Rejected(
@@ -134,12 +139,8 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                     return replayed
                 record = await work(session)
                 await session.flush()
-                if write.idempotency_key is not None:
-                    entries = [
-                        e
-                        for e in written(session)
-                        if (e.entity_type, e.entity_id) == (record.__tablename__, record.id)
-                    ]
+                result_entry = await _result_entry(session, record)
+                if write.idempotency_key is not None and result_entry is not None:
                     session.add(
                         IdempotencyRecord(
                             actor_name=write.principal.name,
@@ -148,12 +149,39 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                             request_hash=_request_hash(write),
                             entity_type=record.__tablename__,
                             entity_id=record.id,
-                            change_sequence=entries[-1].sequence,
+                            change_sequence=result_entry,
                         )
                     )
         except DomainError as error:
             return Outcome(errors=as_field_errors(error))
+        except DBAPIError as error:
+            if not is_lock_timeout(error):
+                raise
+            return Outcome(
+                errors=[
+                    FieldError(
+                        None,
+                        ErrorCode.BUSY,
+                        "another write held the ledger too long; nothing was written, retry",
+                    )
+                ]
+            )
     return Outcome(record=record)
+
+
+async def _result_entry(session: AsyncSession, record: Any) -> int | None:
+    """The trail entry that holds the record as this write left it: the one just
+    written, or, when the write changed nothing, the record's latest."""
+    key = (record.__tablename__, record.id)
+    entries = [e for e in written(session) if (e.entity_type, e.entity_id) == key]
+    if entries:
+        return entries[-1].sequence
+    latest = await session.scalar(
+        select(func.max(Change.sequence)).where(
+            Change.entity_type == key[0], Change.entity_id == key[1]
+        )
+    )
+    return None if latest is None else int(latest)
 
 
 def check_version(record: Any, version: int, what: str) -> None:

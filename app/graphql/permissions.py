@@ -4,7 +4,9 @@ Checked once per operation, after parsing and before execution, so a refused cal
 gets one coded error (UNAUTHENTICATED without credentials, FORBIDDEN with a role that
 lacks the permission) and no partial data. A refused caller's validation errors are
 dropped too: they would describe the schema to someone not allowed to see it.
-Mutations are not gated here; each checks its own permission and reports in its payload.
+Mutations are gated here only for a caller who may do nothing at all (no credentials,
+no anonymous reading): they too learn nothing about the schema. Everyone else's
+mutations check their own permission and report FORBIDDEN in their payload.
 """
 
 from __future__ import annotations
@@ -55,8 +57,11 @@ class ReadPermissionExtension(SchemaExtension):
             operation = context.operation_type
         except RuntimeError:
             return None  # no document: strawberry reports that itself
+        needed = OPERATION_PERMISSIONS.get(operation, ())
+        if operation == OperationType.MUTATION and not principal.permissions:
+            needed = (Permission.WRITE,)
         try:
-            for permission in OPERATION_PERMISSIONS.get(operation, ()):
+            for permission in needed:
                 principal.require(permission)
         except DomainError as exc:
             return GraphQLError(exc.message, original_error=exc)

@@ -33,6 +33,8 @@ from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 from app.kit.pagination import Window
 
 HISTORY_DEFAULT = 50
+# Actor names are at most 200 characters (key names 100; token subjects are prefixed).
+MAX_ACTOR = 200
 
 
 def _page_size(info: strawberry.Info, first: int | None) -> int:
@@ -92,6 +94,12 @@ def entry_filter(info: strawberry.Info, given: ChangeFilter | None) -> EntryFilt
         table, entity_id = _entity(given.entity_id)
         # An ID names its kind too; with a different entityType nothing matches.
         entity_types = tuple(t for t in entity_types or (table,) if t == table)
+    if given.actor is not None and len(given.actor) > MAX_ACTOR:
+        raise DomainError(
+            f"an actor name has at most {MAX_ACTOR} characters",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="filter.actor",
+        )
     return EntryFilter(
         entity_types=entity_types,
         entity_id=entity_id,

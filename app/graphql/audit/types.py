@@ -119,7 +119,10 @@ class ChangeEntry:
     def sequence(self) -> int:
         return int(self._row.sequence)
 
-    @strawberry.field(description="When the change was committed (UTC).")
+    @strawberry.field(
+        description="When the change was written (UTC), inside its transaction; entries "
+        "are in this order too."
+    )
     def occurred_at(self) -> datetime:
         value: datetime = self._row.occurred_at
         return value
@@ -183,8 +186,8 @@ class ChangeEntry:
         return str(self._row.previous_hash)
 
     @strawberry.field(
-        description="The record as it is now; null when it has been archived, or when the "
-        "API has no object type for it."
+        description="The record as the operation sees it: now, or at the operation's asOf; "
+        "null when it is archived by then, or when the API has no object type for it."
     )
     async def record(self, info: strawberry.Info) -> Node | None:
         type_name = type_name_of(self._row.entity_type)
