@@ -397,3 +397,37 @@ async def test_a_retried_update_that_changed_nothing_replays_the_record(ledger: 
     }
     assert again["updateTransaction"]["replayed"] is True
     assert again["updateTransaction"]["transaction"] == first["updateTransaction"]["transaction"]
+
+
+async def test_archiving_a_record_archives_the_evidence_cited_for_it(
+    db: Database, ledger: Ledger
+) -> None:
+    # given: a transaction with a citation of a source document
+    async with db.sessions() as session, session.begin():
+        tx = await f.transaction(session, ledger.initiative)
+        document = m.SourceDocument(ref="doc-1", title="Statement")
+        session.add(document)
+        await session.flush()
+        session.add(
+            m.Citation(
+                source_document_id=document.id,
+                subject_type=m.SubjectType.TRANSACTION,
+                subject_id=tx.id,
+                quote="paid",
+            )
+        )
+    # when
+    data = await ledger.editor.data(
+        ARCHIVE_TRANSACTION, {"input": {"id": ledger.id_of(tx, "Transaction"), "version": 1}}
+    )
+    # then: no citation points at nothing; the trail keeps both
+    assert data["archiveTransaction"]["errors"] == []
+    async with db.sessions() as session:
+        left = await session.scalar(select(func.count()).select_from(m.Citation))
+        archived = (
+            await session.scalars(
+                select(m.Change.entity_type).where(m.Change.operation == "archive")
+            )
+        ).all()
+    assert left == 0
+    assert sorted(archived) == ["citations", "transactions"]

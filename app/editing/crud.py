@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.editing.errors import Problems, not_found
 from app.editing.service import check_version
+from app.models import Citation, SubjectType
 
 Validate = Callable[[AsyncSession, Problems, Any], Awaitable[None]]
 
@@ -80,6 +82,19 @@ async def archive(
     problems = Problems()
     await guard(session, problems, record)
     problems.raise_any()
+    for citation in await _citations_of(session, record):
+        await session.delete(citation)  # evidence of a record goes with it (and stays in the trail)
     await session.delete(record)
     await session.flush()
     return record
+
+
+async def _citations_of(session: AsyncSession, record: Any) -> list[Citation]:
+    try:
+        subject = SubjectType(record.__tablename__.removesuffix("s"))
+    except ValueError:
+        return []  # a kind of record citations cannot point at
+    found = await session.scalars(
+        select(Citation).where(Citation.subject_type == subject, Citation.subject_id == record.id)
+    )
+    return list(found)
