@@ -147,6 +147,7 @@ def generate_synthetic(
     typer.echo(f"generated {result.program_ref}: {result.total} rows in {seconds:.1f} s")
     for table, count in result.rows.items():
         typer.echo(f"  {table:<20} {count:>10}")
+    typer.echo(f"  {'changes':<20} {result.entries:>10}  (audit trail entries, one per row)")
 
 
 async def _verify_trail() -> Verification | str:

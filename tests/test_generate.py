@@ -469,8 +469,10 @@ async def test_the_command_generates_and_refuses_a_repeat(
     # then
     assert first.exit_code == 0, (first.output, first.exception)
     assert first.stdout.startswith("generated synthetic-11-4-30-200: ")
-    summary = dict(line.split() for line in first.stdout.splitlines()[1:])
+    summary = dict(line.split()[:2] for line in first.stdout.splitlines()[1:])
     assert summary["initiatives"] == "4"
+    # one trail entry per row written
+    assert int(summary["changes"]) == sum(int(v) for k, v in summary.items() if k != "changes")
     assert summary["budget_lines"] == "30"
     assert summary["transactions"] == "200"
     assert counts["transactions"] == 200
