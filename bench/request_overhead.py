@@ -1,0 +1,108 @@
+"""What a caller's identity costs per request: anonymous, an API key, a partner's view.
+
+A small query (the demo's first ten initiatives) in-process over ASGI, so the figures
+are the service's own work: no network, no uvicorn. An API key costs one indexed
+lookup; a partner's operation runs on a view built for it (app/history).
+
+    .venv/bin/python bench/request_overhead.py --backend both --runs 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from app.audit.records import Actor
+from app.auth.keys import create_key
+from app.auth.roles import Role
+from app.config import Settings
+from app.db.migrate import upgrade
+from app.db.session import create_engine, create_session_factory
+from app.demo.loader import load_demo
+from app.main import create_app
+
+QUERY = "{ initiatives(first: 10) { edges { node { code title } } } }"
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+CALLERS = ["anonymous", "viewer", "partner"]
+
+
+async def database(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{workdir / 'overhead.db'}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS bench_overhead WITH (FORCE)")
+        await admin.execute("CREATE DATABASE bench_overhead")
+    finally:
+        await admin.close()
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/bench_overhead"
+
+
+async def measure(backend: str, runs: int) -> None:
+    url = await database(backend, Path(tempfile.mkdtemp(prefix="bench_overhead_")))
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        headers: dict[str, dict[str, str]] = {"anonymous": {}}
+        sessions = create_session_factory(engine, actor=Actor("bench", "system"))
+        async with sessions() as session, session.begin():
+            await load_demo(session)
+            for role in ("viewer", "partner"):
+                _, secret = await create_key(
+                    session,
+                    name=f"bench-{role}",
+                    role=Role(role),
+                    initiative_codes=["CP-01", "CP-02"] if role == "partner" else [],
+                    created_by="bench",
+                )
+                headers[role] = {"Authorization": f"Bearer {secret}"}
+        settings = Settings(database_url=url, log_level="WARNING", anonymous_read=True)
+        app = create_app(settings, engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            for caller in CALLERS:
+                times: list[float] = []
+                for i in range(runs + 50):
+                    started = time.perf_counter()
+                    response = await http.post(
+                        "/graphql", json={"query": QUERY}, headers=headers[caller]
+                    )
+                    if i >= 50:  # the first 50 warm caches up
+                        times.append(time.perf_counter() - started)
+                    assert response.status_code == 200 and "errors" not in response.json()
+                times.sort()
+                p50 = statistics.median(times) * 1000
+                p95 = times[int(0.95 * (len(times) - 1))] * 1000
+                print(f"| {backend} | {caller} | {p50:.2f} | {p95:.2f} |", flush=True)
+    finally:
+        await engine.dispose()
+        if backend == "postgresql":
+            admin = await asyncpg.connect(PG_ADMIN)
+            try:
+                await admin.execute("DROP DATABASE IF EXISTS bench_overhead WITH (FORCE)")
+            finally:
+                await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Per-request cost of the caller's identity.")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=1000)
+    args = parser.parse_args()
+    print("| backend | caller | p50 ms | p95 ms |")
+    print("|---|---|---|---|")
+    for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
+        asyncio.run(measure(backend, args.runs))
+
+
+if __name__ == "__main__":
+    main()
