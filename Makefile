@@ -19,10 +19,12 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 setup: $(STAMP)
 
-## serve: migrate the database (a SQLite file by default), load the demo, serve /graphql
+## serve: migrate the database (a SQLite file by default), record rows older than the
+##        audit trail (a no-op once done), load the demo, serve /graphql
 ##        (the demo reads without keys: ANONYMOUS_READ=true; production leaves it off)
 serve: $(STAMP)
 	$(BIN)/pledge-ledger db upgrade
+	$(BIN)/pledge-ledger audit baseline
 	$(BIN)/pledge-ledger demo load
 	ANONYMOUS_READ=true $(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
 

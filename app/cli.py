@@ -188,6 +188,39 @@ def audit_verify() -> None:
     typer.echo(f"last hash: {result.last_hash}")
 
 
+async def _baseline_trail() -> int | str:
+    """How many baseline entries were written, or why none could be."""
+    from app.audit.baseline import record_untracked
+    from app.db import migrate
+    from app.db.session import create_engine, create_session_factory
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        current = await migrate.current_revision(engine)
+        if current != migrate.head_revision():
+            return (
+                f"the database is at migration {current or 'none'}, not "
+                f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
+            )
+        async with create_session_factory(engine)() as session, session.begin():
+            return await record_untracked(session)
+    finally:
+        await engine.dispose()
+
+
+@audit_cli.command("baseline")
+def audit_baseline() -> None:
+    """Record rows that predate the trail: one `create` entry for each row without one.
+
+    Run once after upgrading a database that already held data (`make serve` does);
+    running it again writes nothing. Exit 2 when the database is not migrated."""
+    result = asyncio.run(_baseline_trail())
+    if isinstance(result, str):
+        typer.echo(f"error: {result}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"baseline: {result} entries written for rows the trail had not recorded")
+
+
 @cli.command("export-schema")
 def export_schema(
     output: Annotated[
