@@ -27,5 +27,6 @@ USER ledger
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
     CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
-# Migrate, load the demo only into the embedded SQLite default, then serve.
-CMD ["sh", "-c", "pledge-ledger db upgrade && case \"$DATABASE_URL\" in sqlite*) pledge-ledger demo load;; esac && exec pledge-ledger serve"]
+# Migrate, record rows the trail has not seen (a no-op but after an upgrade with data),
+# load the demo only into the embedded SQLite default, then serve.
+CMD ["sh", "-c", "pledge-ledger db upgrade && pledge-ledger audit baseline && case \"$DATABASE_URL\" in sqlite*) pledge-ledger demo load;; esac && exec pledge-ledger serve"]

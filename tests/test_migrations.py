@@ -16,15 +16,16 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, String, func, inspect, select
+from sqlalchemy import MetaData, String, func, inspect, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import models as m
 from app.db.base import NAMING_CONVENTION, Base
 from app.db.migrate import current_revision, downgrade, head_revision, upgrade
 from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.demo.loader import load_demo
 from tests import factories
 from tests.conftest import (
     BACKENDS,
@@ -113,6 +114,40 @@ async def test_downgrade_to_base_and_upgrade_again(fresh: FreshDatabase) -> None
     # then
     assert await _table_names(fresh.engine) >= APP_TABLES
     assert await current_revision(fresh.engine) == head_revision()
+
+
+async def test_a_database_holding_the_demo_goes_back_a_migration_and_up_again(
+    fresh: FreshDatabase,
+) -> None:
+    # given: the demo loaded (tables with rows that others point at)
+    await upgrade(fresh.engine)
+    async with fresh.sessions() as session, session.begin():
+        await load_demo(session)
+    before = await _counts(fresh)
+    # when: back before the audit trail (SQLite rebuilds tables to do so), and up again
+    await downgrade(fresh.engine, "-1")
+    await upgrade(fresh.engine)
+    # then: every row is still there, and references are still enforced
+    assert await _counts(fresh) == before
+    with pytest.raises(IntegrityError):
+        async with fresh.sessions() as session, session.begin():
+            session.add(
+                m.Initiative(
+                    program_id=999,
+                    code="X",
+                    position=1,
+                    title="x",
+                    status=m.InitiativeStatus.PIPELINE,
+                )
+            )
+
+
+async def _counts(fresh: FreshDatabase) -> dict[str, int]:
+    async with fresh.engine.connect() as conn:
+        return {
+            table: (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            for table in ("programs", "initiatives", "budget_lines", "citations")
+        }
 
 
 async def test_data_written_after_a_second_upgrade_reads_back_exactly(

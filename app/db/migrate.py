@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def _migrations_dir() -> Path:
@@ -30,13 +32,39 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one migration run, committed at the end.
+
+    On SQLite, Alembic's batch mode rebuilds a table to alter it (copy, drop, rename);
+    with foreign keys enforced, dropping a table other rows point at fails as soon as
+    there is data. So they are off while migrating, every reference is checked before
+    committing, and they are on again before the connection goes back to the pool.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            yield conn
+            if sqlite:
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"the migration left broken references: {broken[:5]}")
+            await conn.commit()
+        finally:
+            if sqlite:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
+    async with _migrating(engine) as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as conn:
+    async with _migrating(engine) as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
 
 
