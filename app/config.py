@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
+    # Views (asOf and partner reads, app/history/views.py) each hold a database connection
+    # of their own, outside the pool: at most this many at once per process, so they cannot
+    # use up the database's connections. A request that waits longer than
+    # `view_wait_seconds` for one is refused with BUSY.
+    max_views: int = Field(default=8, ge=1, le=1000)
+    view_wait_seconds: float = Field(default=10.0, ge=0, le=600)
 
     graphiql: bool = True
 

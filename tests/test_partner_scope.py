@@ -63,12 +63,12 @@ query Reports($filter: InitiativeFilter, $asOf: DateTime) {
     groups { key { initiative { code } category } measures { ...M } }
     total { ...M }
   }
-  timelineReport(asOfDate: "2024-06-30", filter: $filter) {
+  timelineReport(asOfDate: "2024-06-30", filter: $filter, asOf: $asOf) {
     milestonesByStatus { status count }
     initiatives(first: 50) { totalCount nodes { initiative { code } milestoneCount } }
     lateMilestones(first: 50) { totalCount nodes { milestone { title } daysLate } }
   }
-  reachReport(filter: $filter) {
+  reachReport(filter: $filter, asOf: $asOf) {
     rows(first: 100) { totalCount nodes { initiative { code } reached } }
     totals { group { code } unit figureCount target reached }
   }

@@ -1,15 +1,23 @@
 """`asOf` and partner scoping: an operation answered from a view of the ledger.
 
-Before a query runs, `ViewExtension` reads every `asOf` in it (literals and
-variables). With a moment, or for a partner (a caller limited to some initiatives),
-it opens a view (app/history/views.py) and points the context's sessions and loaders
-at it, so every field under the operation answers from that view; the view is closed
-when the operation ends. Mutations never run in a view.
+Before a query runs, `ViewExtension` reads the `asOf` of each root field (literals
+and variables; only root fields take one). With a moment, or for a partner (a caller
+limited to some initiatives), it opens a view (app/history/views.py) and points the
+context's sessions and loaders at it, so every field of the operation answers from
+that view; the view is closed when the operation ends. Mutations never run in a view.
+
+The rules that keep this safe: a moment is the whole operation's, so every root field
+must name it (a field without `asOf` would otherwise answer from the past unasked); a
+partner's query never runs without its view; and views are limited per schema
+(`max_views`), since each holds a database connection of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,16 +31,16 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionNode,
     SelectionSetNode,
-    StringValueNode,
-    ValueNode,
-    VariableNode,
+    value_from_ast_untyped,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
-from app.errors import DomainError
+from app.config import Settings
+from app.errors import DomainError, ErrorCode
 from app.graphql.loaders import DataLoaders
 from app.history.service import check_moment, one_moment, parse_moment
 from app.history.views import open_view
@@ -40,8 +48,9 @@ from app.history.views import open_view
 AS_OF_DOC = (
     "Answer as of this moment (with a timezone, not in the future): the records as they "
     "were then, rebuilt from the audit trail; before the first entry there was nothing. "
-    "It applies to everything under this field. One moment per operation: every asOf "
-    "in an operation must be the same."
+    "It applies to everything under this field. One moment per operation: when any root "
+    "field has asOf, every root field must have the same one (fields without asOf, such "
+    "as changes, cannot be combined with a moment); otherwise INVALID_ARGUMENT."
 )
 
 AsOf = Annotated[datetime | None, strawberry.argument(description=AS_OF_DOC)]
@@ -52,51 +61,73 @@ ARGUMENT = "asOf"
 def moment_of(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]
 ) -> datetime | None:
-    """The operation's moment, if it names one; DomainError when it names several,
-    or one that is naive or in the future."""
+    """The operation's moment, if it names one. DomainError when its root fields do not
+    all name the same one, or when one is naive or in the future."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    defaults = {
-        d.variable.name.value: d.default_value for d in operation.variable_definitions or ()
+    values: dict[str, Any] = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None
     }
-    moments: list[datetime] = []
-    for value in _as_of_values(operation.selection_set, fragments, set()):
-        raw: Any = value
-        if isinstance(value, VariableNode):
-            name = value.name.value
-            raw = variables[name] if name in variables else defaults.get(name)
-        if isinstance(raw, StringValueNode):
-            raw = raw.value
-        if not isinstance(raw, str):
-            continue  # null (no moment), or a wrong value strawberry will report
-        moments.append(check_moment(parse_moment(raw)))
+    values.update(variables)
+    moments: list[datetime | None] = []
+    for field in _root_fields(operation.selection_set, fragments, values, set()):
+        if field.name.value.startswith("__"):
+            continue  # __typename and introspection read no records
+        raw = next(
+            (
+                value_from_ast_untyped(a.value, values)
+                for a in field.arguments or ()
+                if a.name.value == ARGUMENT
+            ),
+            None,
+        )
+        if raw is not None and not isinstance(raw, str):
+            continue  # a wrong value: strawberry reports it
+        moments.append(check_moment(parse_moment(raw)) if raw is not None else None)
     return one_moment(moments)
 
 
-def _as_of_values(
+def _root_fields(
     selections: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
+    values: dict[str, Any],
     seen: set[str],
-) -> list[ValueNode]:
-    found: list[ValueNode] = []
+) -> Iterator[FieldNode]:
+    """The fields the operation selects on the root type, through its fragments, without
+    those @skip or @include leave out."""
     for selection in selections.selections:
+        if not _included(selection, values):
+            continue
         if isinstance(selection, FieldNode):
-            found.extend(a.value for a in selection.arguments or () if a.name.value == ARGUMENT)
-            if selection.selection_set is not None:
-                found.extend(_as_of_values(selection.selection_set, fragments, seen))
+            yield selection
         elif isinstance(selection, InlineFragmentNode):
-            found.extend(_as_of_values(selection.selection_set, fragments, seen))
+            yield from _root_fields(selection.selection_set, fragments, values, seen)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
             if fragment is not None and name not in seen:
                 seen.add(name)
-                found.extend(_as_of_values(fragment.selection_set, fragments, seen))
-    return found
+                yield from _root_fields(fragment.selection_set, fragments, values, seen)
+
+
+def _included(selection: SelectionNode, values: dict[str, Any]) -> bool:
+    """False when @skip or @include certainly leaves the selection out; a condition that
+    cannot be read counts as included (the stricter choice)."""
+    for directive in selection.directives or ():
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+        value = value_from_ast_untyped(condition, values) if condition is not None else None
+        if isinstance(value, bool) and value == (name == "skip"):
+            return False
+    return True
 
 
 def _refusal(error: DomainError) -> GraphQLExecutionResult:
@@ -106,6 +137,55 @@ def _refusal(error: DomainError) -> GraphQLExecutionResult:
     return GraphQLExecutionResult(
         data=None, errors=[GraphQLError(error.message, extensions=extensions)]
     )
+
+
+class ViewSlots:
+    """At most `max_views` views open at once: each holds a database connection outside
+    the pool. One per schema (so per app) and per event loop, since a semaphore belongs
+    to the loop that first waits on it and tests run apps on many loops."""
+
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def acquire(self, settings: Settings) -> asyncio.Semaphore:
+        """Take a slot (the caller releases the returned semaphore); DomainError BUSY
+        after `view_wait_seconds` without one."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._by_loop.get(loop)
+        if semaphore is None:
+            semaphore = self._by_loop[loop] = asyncio.Semaphore(settings.max_views)
+        try:
+            async with asyncio.timeout(settings.view_wait_seconds):
+                await semaphore.acquire()
+        except TimeoutError:
+            raise DomainError(
+                "the service is at its limit for this kind of request (asOf and partner "
+                "reads); retry shortly",
+                code=ErrorCode.BUSY,
+            ) from None
+        return semaphore
+
+    @asynccontextmanager
+    async def slot(self, settings: Settings) -> AsyncIterator[None]:
+        """Hold a slot for the block."""
+        semaphore = await self.acquire(settings)
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
+_SLOTS: weakref.WeakKeyDictionary[Any, ViewSlots] = weakref.WeakKeyDictionary()
+
+
+def view_slots(schema: Any) -> ViewSlots:
+    """The view slots of `schema` (created on first use)."""
+    found = _SLOTS.get(schema)
+    if found is None:
+        found = _SLOTS[schema] = ViewSlots()
+    return found
 
 
 class ViewExtension(SchemaExtension):
@@ -122,30 +202,44 @@ class ViewExtension(SchemaExtension):
             execution.result is not None  # refused already (e.g. by the cost limit)
             or not isinstance(operation, OperationDefinitionNode)
             or operation.operation is not OperationType.QUERY
-            or not hasattr(context, "write_sessions")
         ):
             yield
             return
         assert document is not None
+        principal = getattr(context, "principal", None)
+        initiatives = principal.initiative_ids if principal is not None else None
         try:
             moment = moment_of(document, execution.operation_name, execution.variables or {})
+            if moment is None and initiatives is None:
+                slot = None  # live and unscoped: the context's own sessions
+            elif not hasattr(context, "write_sessions"):
+                # Never answer a partner unscoped, nor a moment live.
+                raise DomainError(
+                    "this operation must run on a view of the ledger, which cannot be opened here",
+                    code=ErrorCode.FORBIDDEN
+                    if initiatives is not None
+                    else ErrorCode.INVALID_ARGUMENT,
+                )
+            else:
+                slot = await view_slots(execution.schema).acquire(context.settings)
         except DomainError as error:
             execution.result = _refusal(error)
             yield
             return
-        principal = context.principal
-        initiatives = principal.initiative_ids if principal.scoped else None
-        if moment is None and initiatives is None:
+        if slot is None:
             yield
             return
-        # Views read the same database as the context's own sessions.
-        engine = context.write_sessions.kw["bind"]
-        view = await open_view(engine, moment=moment, initiatives=initiatives)
-        sessions, loaders = context.session_factory, context.loaders
-        context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
         try:
-            yield
+            # Views read the same database as the context's own sessions.
+            engine = context.write_sessions.kw["bind"]
+            view = await open_view(engine, moment=moment, initiatives=initiatives)
+            sessions, loaders = context.session_factory, context.loaders
+            context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
+            try:
+                yield
+            finally:
+                # The CSV downloads run several operations on one context.
+                context.session_factory, context.loaders = sessions, loaders
+                await view.close()
         finally:
-            # The CSV downloads run several operations on one context.
-            context.session_factory, context.loaders = sessions, loaders
-            await view.close()
+            slot.release()

@@ -3,7 +3,9 @@
 A shadow is a TEMP table with the name of a ledger table. PostgreSQL searches
 `pg_temp` before any other schema and SQLite searches `temp` before `main`, so on
 the connection that holds the shadows every unqualified query reads them instead of
-the real tables; the real ones stay reachable by their schema (`real_table`).
+the real tables; the real ones stay reachable by their schema (`real_table`). On
+PostgreSQL a built view also stops searching the real schema (`hide_real_tables`), so
+a table no shadow covers is an error there rather than every row.
 """
 
 from __future__ import annotations
@@ -226,3 +228,13 @@ async def shadow_trail(
     name = conn.dialect.identifier_preparer.quote(Change.__tablename__)
     real = real_table(conn, schema, Change.__tablename__)
     await conn.execute(text(f"CREATE TEMP VIEW {name} AS SELECT * FROM {real} WHERE {where}"))
+
+
+async def hide_real_tables(conn: AsyncConnection) -> None:
+    """After the shadows are built (PostgreSQL): search only `pg_catalog`, and `pg_temp`,
+    which PostgreSQL searches first for tables whenever the path does not name it. A
+    query of a table the view did not shadow then fails ("relation does not exist")
+    instead of reading the real table, i.e. a partner's scope fails closed. SQLite has
+    no search path; there the shadows alone decide."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET search_path TO pg_catalog"))

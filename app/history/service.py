@@ -39,14 +39,22 @@ def check_moment(moment: datetime, now: datetime | None = None) -> datetime:
     return moment
 
 
-def one_moment(moments: list[datetime]) -> datetime | None:
-    """The operation's moment: every `asOf` in one operation must name the same one."""
-    distinct = sorted(set(moments))
-    if len(distinct) > 1:
+ONE_MOMENT = "one moment per operation: give every root field the same asOf, or none"
+
+
+def one_moment(moments: list[datetime | None]) -> datetime | None:
+    """The operation's moment, from each root field's `asOf` (None: the field has none).
+
+    The view is the whole operation's, so a moment must be named by every root field:
+    otherwise a field without `asOf` would silently answer from the past."""
+    named = {moment for moment in moments if moment is not None}
+    if not named:
+        return None
+    if len(named) > 1 or None in moments:
         raise DomainError(
-            "one moment per operation: every asOf in an operation must be the same "
-            f"(found {len(distinct)}); send separate operations for different moments",
+            f"{ONE_MOMENT}; send separate operations for different moments or for live "
+            "answers (root fields without asOf, such as changes, cannot take part)",
             code=ErrorCode.INVALID_ARGUMENT,
             field="asOf",
         )
-    return distinct[0] if distinct else None
+    return named.pop()

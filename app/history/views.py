@@ -67,6 +67,8 @@ class View:
     # None: every initiative.
     initiatives: frozenset[int] | None
     sessions: SessionFactory = field(init=False)
+    # The schema of the real tables (the view's own search path no longer names it).
+    schema: str = ""
     # What building the view took (for logs and benchmarks).
     rows: int = 0
     seconds: float = 0.0
@@ -114,7 +116,7 @@ async def open_view(
 async def _fill(view: View, moment: datetime | None) -> int:
     """Create and fill the shadows; returns how many rows the view holds."""
     conn = view.connection
-    schema = await repository.real_schema(conn)
+    schema = view.schema = await repository.real_schema(conn)
     tables: list[Table] = repository.scope_order(t.__table__ for t in audited_tables().values())
     for table in tables:
         await repository.create_shadow(conn, schema, table)
@@ -134,4 +136,5 @@ async def _fill(view: View, moment: datetime | None) -> int:
             await repository.index_shadow(conn, table)
     # Last: filling reads the real trail.
     await repository.shadow_trail(conn, schema, view.sequence, view.initiatives)
+    await repository.hide_real_tables(conn)
     return sum(rows.values())
