@@ -20,6 +20,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     refuse_nulls,
@@ -199,19 +200,13 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "BeneficiaryFigure", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(session, FigureRow, pk, input.version, WHAT)
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveBeneficiaryFigure",
-            Permission.WRITE,
             input,
-            work,
+            FigureRow,
+            "BeneficiaryFigure",
+            WHAT,
             idempotency_key=idempotency_key,
             reason=reason,
         )

@@ -19,6 +19,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     refuse_nulls,
@@ -197,26 +198,14 @@ class BudgetLineMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BudgetLinePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "BudgetLine", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(
-                session,
-                BudgetLineRow,
-                pk,
-                input.version,
-                "budget line",
-                rules.guard_budget_line_archive,
-            )
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveBudgetLine",
-            Permission.WRITE,
             input,
-            work,
+            BudgetLineRow,
+            "BudgetLine",
+            "budget line",
+            rules.guard_budget_line_archive,
             idempotency_key=idempotency_key,
             reason=reason,
         )

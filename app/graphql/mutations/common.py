@@ -13,6 +13,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
+from app.editing import crud
+from app.editing.crud import Validate
 from app.editing.errors import FieldError, Problems
 from app.editing.rules import record_id
 from app.editing.service import Outcome, Write, perform
@@ -134,3 +136,37 @@ def global_ids(problems: Problems, **ids: tuple[str | None, str]) -> dict[str, i
             continue
         out[field] = None if value is None else record_id(problems, value, type_name, field)
     return out
+
+
+async def archive_record(
+    info: strawberry.Info,
+    operation: str,
+    input: ArchiveInput,
+    model: type[Any],
+    type_name: str,
+    what: str,
+    guard: Validate | None = None,
+    *,
+    idempotency_key: str | None,
+    reason: str | None,
+) -> Outcome:
+    """The whole of an archive mutation (editor, admin): the record by its global ID and
+    the version read, refused while `guard` finds records resting on it."""
+    problems = Problems()
+    pk = record_id(problems, input.id, type_name, "id")
+
+    async def work(session: AsyncSession) -> Any:
+        problems.raise_any()
+        if guard is None:
+            return await crud.archive(session, model, pk, input.version, what)
+        return await crud.archive(session, model, pk, input.version, what, guard)
+
+    return await run(
+        info,
+        operation,
+        Permission.WRITE,
+        input,
+        work,
+        idempotency_key=idempotency_key,
+        reason=reason,
+    )

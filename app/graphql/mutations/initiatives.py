@@ -18,6 +18,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     refuse_nulls,
@@ -222,26 +223,14 @@ class InitiativeMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> InitiativePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "Initiative", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(
-                session,
-                InitiativeRow,
-                pk,
-                input.version,
-                "initiative",
-                rules.guard_initiative_archive,
-            )
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveInitiative",
-            Permission.WRITE,
             input,
-            work,
+            InitiativeRow,
+            "Initiative",
+            "initiative",
+            rules.guard_initiative_archive,
             idempotency_key=idempotency_key,
             reason=reason,
         )

@@ -18,6 +18,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     refuse_nulls,
@@ -177,21 +178,14 @@ class SourceMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> SourceDocumentPayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "SourceDocument", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(
-                session, DocumentRow, pk, input.version, WHAT, rules.guard_document_archive
-            )
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveSourceDocument",
-            Permission.WRITE,
             input,
-            work,
+            DocumentRow,
+            "SourceDocument",
+            WHAT,
+            rules.guard_document_archive,
             idempotency_key=idempotency_key,
             reason=reason,
         )

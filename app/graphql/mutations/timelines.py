@@ -18,6 +18,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     refuse_nulls,
@@ -188,19 +189,13 @@ class TimelineMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> MilestonePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "Milestone", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(session, MilestoneRow, pk, input.version, "milestone")
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveMilestone",
-            Permission.WRITE,
             input,
-            work,
+            MilestoneRow,
+            "Milestone",
+            "milestone",
             idempotency_key=idempotency_key,
             reason=reason,
         )

@@ -19,6 +19,7 @@ from app.graphql.mutations.common import (
     IdempotencyKey,
     Payload,
     Reason,
+    archive_record,
     errors_of,
     given,
     global_ids,
@@ -214,19 +215,13 @@ class TransactionMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> TransactionPayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "Transaction", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.archive(session, TransactionRow, pk, input.version, "transaction")
-
-        outcome = await run(
+        outcome = await archive_record(
             info,
             "archiveTransaction",
-            Permission.WRITE,
             input,
-            work,
+            TransactionRow,
+            "Transaction",
+            "transaction",
             idempotency_key=idempotency_key,
             reason=reason,
         )
