@@ -139,12 +139,13 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                     return replayed
                 record = await work(session)
                 await session.flush()
-                result_entry = await _result_entry(session, record)
-                if write.idempotency_key is not None and result_entry is not None:
+                key = write.idempotency_key
+                result_entry = await _result_entry(session, record) if key else None
+                if key is not None and result_entry is not None:
                     session.add(
                         IdempotencyRecord(
                             actor_name=write.principal.name,
-                            key=write.idempotency_key,
+                            key=key,
                             operation=write.operation,
                             request_hash=_request_hash(write),
                             entity_type=record.__tablename__,
