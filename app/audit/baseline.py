@@ -17,10 +17,9 @@ from collections.abc import AsyncIterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, Table, exists, insert, select, update
+from sqlalchemy import Row, Table, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.audit.chain import entry_hash
 from app.audit.recorder import HEAD, Head, lock_chain
 from app.audit.records import (
     SYSTEM_ROLE,
@@ -31,8 +30,7 @@ from app.audit.records import (
     state_from_row,
 )
 from app.db.base import Base
-from app.db.types import utcnow
-from app.models import ChainHead, Change
+from app.models import Change
 
 BASELINE_ACTOR = Actor("baseline", SYSTEM_ROLE)
 BASELINE_REASON = "rows that existed before the audit trail began"
@@ -54,10 +52,7 @@ async def record_untracked(
     await lock_chain(session)
     head: Head = session.info[HEAD]
     conn = await session.connection()
-    # One moment for the whole baseline, never before the chain's last entry.
-    now = utcnow()
-    if head.occurred_at is not None and now < head.occurred_at:
-        now = head.occurred_at
+    now = head.clock()  # one moment for the whole baseline
     audited = audited_tables()
     written = 0
     # Parents before children, so a replay of the trail inserts them in order.
@@ -65,10 +60,8 @@ async def record_untracked(
         if table.name not in audited:
             continue
         async for rows in _untracked(conn, table, batch):
-            entries = []
-            for row in rows:
-                entry = SimpleNamespace(
-                    sequence=head.sequence + 1,
+            entries = [
+                head.link(
                     occurred_at=now,
                     actor_name=actor.name,
                     actor_role=actor.role,
@@ -79,19 +72,13 @@ async def record_untracked(
                     before=None,
                     after=canonical_json(state_from_row(table, row)),
                     reason=reason,
-                    previous_hash=head.hash,
                 )
-                entry.hash = entry_hash(entry)
-                head.sequence, head.hash, head.occurred_at = entry.sequence, entry.hash, now
-                entries.append(vars(entry))
+                for row in rows
+            ]
             await conn.execute(insert(Change), entries)
             written += len(entries)
     if written:
-        await conn.execute(
-            update(ChainHead)
-            .where(ChainHead.id == 1)
-            .values(last_sequence=head.sequence, last_hash=head.hash, last_occurred_at=now)
-        )
+        await conn.execute(head.save())
     return written
 
 

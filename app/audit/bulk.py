@@ -17,14 +17,12 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.audit.chain import entry_hash
 from app.audit.recorder import HEAD, Head, lock_chain
 from app.audit.records import Actor, State, canonical_json, encode, initiative_of
-from app.db.types import utcnow
-from app.models import ChainHead, Change
+from app.models import Change
 
 Row = tuple[object, ...]
 CHUNK_ROWS = 20_000
@@ -122,11 +120,7 @@ class BulkTrail:
         self._next_id: dict[str, int] = {}  # SQLite: the next free id per table
         self._written: list[Table] = []
         self.entries = 0
-        # One moment for the whole load; like the recorder's, never before the head's.
-        now = utcnow()
-        if head.occurred_at is not None and now < head.occurred_at:
-            now = head.occurred_at
-        self.occurred_at = now
+        self.occurred_at = head.clock()  # one moment for the whole load
 
     @classmethod
     async def start(cls, session: AsyncSession, actor: Actor, reason: str | None) -> BulkTrail:
@@ -171,23 +165,13 @@ class BulkTrail:
 
     async def finish(self) -> None:
         """Move the chain head past the entries written (the caller commits)."""
-        head = self._head
-        await self._conn.execute(
-            update(ChainHead)
-            .where(ChainHead.id == 1)
-            .values(
-                last_sequence=head.sequence,
-                last_hash=head.hash,
-                last_occurred_at=head.occurred_at,
-            )
-        )
+        await self._conn.execute(self._head.save())
 
     def _entries(self, layout: _Layout, records: list[Row]) -> list[_Entry]:
         head, actor, table = self._head, self._actor, layout.table
         entries = []
         for record in records:
-            entry = _Entry(
-                sequence=head.sequence + 1,
+            fields = head.link(
                 occurred_at=self.occurred_at,
                 actor_name=actor.name,
                 actor_role=actor.role,
@@ -198,16 +182,8 @@ class BulkTrail:
                 before=None,
                 after=canonical_json(layout.state(record)),
                 reason=self._reason,
-                previous_hash=head.hash,
-                hash="",
             )
-            entry = entry._replace(hash=entry_hash(entry))
-            head.sequence, head.hash, head.occurred_at = (
-                entry.sequence,
-                entry.hash,
-                self.occurred_at,
-            )
-            entries.append(entry)
+            entries.append(_Entry(**fields))
         self.entries += len(entries)
         return entries
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy import Update, event, insert, inspect, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
@@ -50,9 +51,38 @@ class UnauditedWrite(RuntimeError):
 
 @dataclass
 class Head:
+    """The chain's end, as the writer holding the lock sees it; every appender (this
+    recorder, bulk loads, the baseline) links its entries through it."""
+
     sequence: int
     hash: str
     occurred_at: datetime | None
+
+    def clock(self) -> datetime:
+        """Now, but never before the last entry: the trail's clock never runs backwards,
+        so "as of" a time is "up to a sequence"."""
+        now = utcnow()
+        return now if self.occurred_at is None or now >= self.occurred_at else self.occurred_at
+
+    def link(self, **fields: Any) -> dict[str, Any]:
+        """An entry's fields completed with its sequence, previous hash and hash; the
+        head moves past it."""
+        entry = SimpleNamespace(**fields, sequence=self.sequence + 1, previous_hash=self.hash)
+        entry.hash = entry_hash(entry)
+        self.sequence, self.hash, self.occurred_at = entry.sequence, entry.hash, entry.occurred_at
+        return vars(entry)
+
+    def save(self) -> Update:
+        """The statement that records the head in its row."""
+        return (
+            update(ChainHead)
+            .where(ChainHead.id == 1)
+            .values(
+                last_sequence=self.sequence,
+                last_hash=self.hash,
+                last_occurred_at=self.occurred_at,
+            )
+        )
 
 
 def set_actor(session: AsyncSession | Session, actor: Actor, reason: str | None = None) -> None:
@@ -160,16 +190,11 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
     actor: Actor = session.info[ACTOR]
     reason: str | None = session.info.get(REASON)
     head = _lock(session)
-    # The trail's clock never runs backwards, so "as of" a time is "up to a sequence".
-    now = utcnow()
-    if head.occurred_at is not None and now < head.occurred_at:
-        now = head.occurred_at
+    now = head.clock()
     # Parents before children, as the flush wrote them, so a replay can insert in order.
     pending.sort(key=lambda item: _rank(item[0]))
-    entries: list[Change] = []
-    for obj, operation, before, after in pending:
-        entry = Change(
-            sequence=head.sequence + 1,
+    rows = [
+        head.link(
             occurred_at=now,
             actor_name=actor.name,
             actor_role=actor.role,
@@ -180,22 +205,13 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
             before=before,
             after=after,
             reason=reason,
-            previous_hash=head.hash,
         )
-        entry.hash = entry_hash(entry)
-        head.sequence, head.hash, head.occurred_at = entry.sequence, entry.hash, now
-        entries.append(entry)
+        for obj, operation, before, after in pending
+    ]
     conn = session.connection()
-    conn.execute(
-        insert(Change),
-        [{c.key: getattr(e, c.key) for c in Change.__table__.columns} for e in entries],
-    )
-    conn.execute(
-        update(ChainHead)
-        .where(ChainHead.id == 1)
-        .values(last_sequence=head.sequence, last_hash=head.hash, last_occurred_at=now)
-    )
-    session.info.setdefault(WRITTEN, []).extend(entries)
+    conn.execute(insert(Change), rows)
+    conn.execute(head.save())
+    session.info.setdefault(WRITTEN, []).extend(Change(**row) for row in rows)
     session.info.pop(OPERATIONS, None)
 
 
