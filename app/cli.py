@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -16,6 +17,7 @@ from app.config import get_settings
 
 if TYPE_CHECKING:
     from app.audit.service import Verification
+    from app.db.session import SessionFactory
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
 
@@ -150,24 +152,44 @@ def generate_synthetic(
     typer.echo(f"  {'changes':<20} {result.entries:>10}  (audit trail entries, one per row)")
 
 
-async def _verify_trail() -> Verification | str:
-    """The verification, or why there is nothing to verify."""
-    from app.audit.service import verify
+T = TypeVar("T")
+
+
+class _NotMigrated(str):
+    """Why a command could not run: the database is not at the code's migration."""
+
+
+def _on_migrated_database(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
+    """Run `work` with sessions on the configured database; when the database is not
+    migrated to head, say so and exit 2 rather than fail on a missing table."""
     from app.db import migrate
     from app.db.session import create_engine, create_session_factory
 
-    engine = create_engine(get_settings().database_url)
-    try:
-        current = await migrate.current_revision(engine)
-        if current != migrate.head_revision():
-            return (
-                f"the database is at migration {current or 'none'}, not "
-                f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
-            )
-        async with create_session_factory(engine)() as session:
-            return await verify(session)
-    finally:
-        await engine.dispose()
+    async def run() -> T | _NotMigrated:
+        engine = create_engine(get_settings().database_url)
+        try:
+            current = await migrate.current_revision(engine)
+            if current != migrate.head_revision():
+                return _NotMigrated(
+                    f"the database is at migration {current or 'none'}, not "
+                    f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
+                )
+            return await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    if isinstance(result, _NotMigrated):
+        typer.echo(f"error: {result}", err=True)
+        raise typer.Exit(2)
+    return result
+
+
+async def _verify_trail(sessions: SessionFactory) -> Verification:
+    from app.audit.service import verify
+
+    async with sessions() as session:
+        return await verify(session)
 
 
 @audit_cli.command("verify")
@@ -176,10 +198,7 @@ def audit_verify() -> None:
 
     Exit 0 when intact, 1 when broken (naming the first broken entry), 2 when the
     database cannot be checked (not migrated)."""
-    result = asyncio.run(_verify_trail())
-    if isinstance(result, str):
-        typer.echo(f"error: {result}", err=True)
-        raise typer.Exit(2)
+    result = _on_migrated_database(_verify_trail)
     if result.first_break is not None:
         broken = result.first_break
         typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)
@@ -188,24 +207,11 @@ def audit_verify() -> None:
     typer.echo(f"last hash: {result.last_hash}")
 
 
-async def _baseline_trail() -> int | str:
-    """How many baseline entries were written, or why none could be."""
+async def _baseline_trail(sessions: SessionFactory) -> int:
     from app.audit.baseline import record_untracked
-    from app.db import migrate
-    from app.db.session import create_engine, create_session_factory
 
-    engine = create_engine(get_settings().database_url)
-    try:
-        current = await migrate.current_revision(engine)
-        if current != migrate.head_revision():
-            return (
-                f"the database is at migration {current or 'none'}, not "
-                f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
-            )
-        async with create_session_factory(engine)() as session, session.begin():
-            return await record_untracked(session)
-    finally:
-        await engine.dispose()
+    async with sessions() as session, session.begin():
+        return await record_untracked(session)
 
 
 @audit_cli.command("baseline")
@@ -214,11 +220,8 @@ def audit_baseline() -> None:
 
     Run once after upgrading a database that already held data (`make serve` does);
     running it again writes nothing. Exit 2 when the database is not migrated."""
-    result = asyncio.run(_baseline_trail())
-    if isinstance(result, str):
-        typer.echo(f"error: {result}", err=True)
-        raise typer.Exit(2)
-    typer.echo(f"baseline: {result} entries written for rows the trail had not recorded")
+    written = _on_migrated_database(_baseline_trail)
+    typer.echo(f"baseline: {written} entries written for rows the trail had not recorded")
 
 
 @cli.command("export-schema")
