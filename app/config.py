@@ -51,6 +51,33 @@ class Settings(BaseSettings):
 
     graphiql: bool = True
 
+    # Live updates (app/events/). How processes tell each other that the log has grown:
+    # "postgres" (LISTEN/NOTIFY), "redis" (pub/sub on REDIS_URL), "memory" (one process
+    # only); "auto" is postgres on PostgreSQL and memory on SQLite. Whatever the broker,
+    # each process also reads the log every `events_poll_seconds`, so a lost
+    # notification delays an event by at most that, and never loses it.
+    events_broker: Literal["auto", "memory", "postgres", "redis"] = "auto"
+    redis_url: str | None = None
+    events_poll_seconds: float = Field(default=2.0, ge=0.05, le=3600)
+    # Events one subscriber may have waiting; past that its subscription ends with
+    # SUBSCRIPTION_OVERFLOW (the client resumes from its last cursor), never a silent drop.
+    subscription_buffer: int = Field(default=1000, ge=1, le=100_000)
+    # Subscriptions open at once, per process and per WebSocket connection.
+    max_subscriptions: int = Field(default=20_000, ge=1, le=1_000_000)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
+    # A WebSocket must send connection_init within this time, or it is closed (4408).
+    ws_init_timeout_seconds: float = Field(default=10.0, ge=0.1, le=300)
+    # Origins whose pages may open WebSockets (browsers send Origin); same-origin pages
+    # and non-browser clients always may. JSON or comma-separated; "*" allows any.
+    ws_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The legacy `graphql-ws` sub-protocol (subscriptions-transport-ws); off unless asked.
+    ws_legacy_protocol: bool = False
+    # A live report waits this long after a change for more before it recomputes.
+    report_coalesce_seconds: float = Field(default=0.5, ge=0, le=60)
+    # Long-lived connections re-check their credential this often: a revoked key or an
+    # expired token ends its subscriptions (UNAUTHENTICATED).
+    subscription_recheck_seconds: float = Field(default=60.0, ge=1, le=3600)
+
     # Whether callers without credentials may read. Off unless asked for: the demo
     # (`make serve`) turns it on; production keeps it off.
     anonymous_read: bool = False
@@ -80,7 +107,7 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
-    @field_validator("jwt_algorithms", mode="before")
+    @field_validator("jwt_algorithms", "ws_allowed_origins", mode="before")
     @classmethod
     def _algorithm_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -95,6 +122,21 @@ class Settings(BaseSettings):
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
         return self
+
+    @model_validator(mode="after")
+    def _broker_is_usable(self) -> Settings:
+        if self.events_broker == "redis" and not self.redis_url:
+            raise ValueError("EVENTS_BROKER=redis needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+        if self.events_broker == "postgres" and not self.database_url.startswith("postgresql"):
+            raise ValueError("EVENTS_BROKER=postgres needs a PostgreSQL DATABASE_URL")
+        return self
+
+    @property
+    def broker(self) -> str:
+        """The events broker in use ("auto" resolved)."""
+        if self.events_broker != "auto":
+            return self.events_broker
+        return "postgres" if self.database_url.startswith("postgresql") else "memory"
 
     @property
     def jwt_enabled(self) -> bool:

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     PLEDGE_EXCEEDED = "PLEDGE_EXCEEDED"
     # The service is at a limit for this kind of request (writers queued, views open).
     BUSY = "BUSY"
+    # Live updates (app/events): a subscriber's buffer filled; resume from its cursor.
+    SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
 
 
 class DomainError(Exception):

@@ -32,6 +32,7 @@ from app.audit.records import (
 )
 from app.db.base import Base
 from app.db.types import utcnow
+from app.events import signals
 from app.models import ChainHead, Change
 
 # How long a writer waits for the write lock before giving up.
@@ -224,6 +225,13 @@ def _rank(obj: Any) -> int:
     return _table_ranks()[obj.__tablename__]
 
 
+def _after_commit(session: Session) -> None:
+    # Live updates (app/events/): tell this process's hubs the trail has grown.
+    entries = written(session)
+    if entries:
+        signals.committed(int(entries[-1].sequence))
+
+
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     # The lock and the entries belong to the outermost transaction.
     if transaction.parent is None:
@@ -243,5 +251,6 @@ def install() -> None:
         return
     event.listen(Session, "before_flush", _before_flush)
     event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_transaction_end", _after_transaction_end)
     _installed = True

@@ -56,17 +56,23 @@ def _conditions(where: EntryFilter) -> list[ColumnElement[bool]]:
 
 
 async def entries(
-    session: AsyncSession, where: EntryFilter, *, after: int, limit: int
+    session: AsyncSession,
+    where: EntryFilter,
+    *,
+    after: int,
+    limit: int,
+    until: int | None = None,
 ) -> list[Any]:
-    """Up to `limit` entries past sequence `after`, in sequence order.
+    """Up to `limit` entries past sequence `after` (and not past `until`), in sequence
+    order.
 
     Ask for one more than a page holds to learn whether another page follows.
     """
+    bounds = [Change.sequence > after]
+    if until is not None:
+        bounds.append(Change.sequence <= until)
     stmt = (
-        select(*_COLUMNS)
-        .where(Change.sequence > after, *_conditions(where))
-        .order_by(Change.sequence)
-        .limit(limit)
+        select(*_COLUMNS).where(*bounds, *_conditions(where)).order_by(Change.sequence).limit(limit)
     )
     return list((await session.execute(stmt)).all())
 

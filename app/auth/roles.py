@@ -37,5 +37,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PARTNER: frozenset({P.READ, P.SUBSCRIBE, P.EXPORT}),
     Role.ADMIN: frozenset(Permission),
 }
-# A caller without credentials, where the settings let anonymous callers read.
-ANONYMOUS_PERMISSIONS = frozenset({P.READ})
+# A caller without credentials, where the settings let anonymous callers read: what a
+# viewer may do (live updates are reading too).
+ANONYMOUS_PERMISSIONS = frozenset({P.READ, P.SUBSCRIBE})

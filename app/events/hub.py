@@ -1,0 +1,336 @@
+"""One hub per process: reads each new trail entry once and hands it to subscribers.
+
+The hub keeps `high_water`, the last sequence it has handed out. Woken by a broker's
+news, a local commit or its poll, it reads the entries past `high_water` in order
+and offers each to every live subscriber, updating `high_water` as it goes (offering
+one entry and moving past it happen without an await in between, so a subscriber
+that joins at `high_water` misses nothing and sees nothing twice).
+
+A subscription starts by catching up from the log itself (`follow`): it reads the
+entries past its cursor up to the hub's `high_water`, then joins the hub when it has
+reached it. Catching up reads at the pace the client takes them; once live, a
+subscriber has a bounded buffer, and a full buffer ends the subscription with
+`Overflow` instead of dropping anything: the client resumes from its last cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.audit import repository
+from app.audit.repository import EntryFilter
+from app.config import Settings
+from app.db.session import SessionFactory
+from app.errors import DomainError, ErrorCode
+from app.events import signals
+from app.events.brokers import Broker, broker_for
+from app.models import Change
+
+_log = logging.getLogger(__name__)
+
+# Entries read per statement, by the hub and by a subscription catching up.
+PAGE = 500
+# How long a new subscription waits for a hub that has not reached the database yet.
+READY_WAIT_SECONDS = 5.0
+# Pump failures back off from the first to the last, doubling.
+RETRY_FIRST_SECONDS = 0.2
+RETRY_LAST_SECONDS = 5.0
+
+Entry = Any  # a Core row of `changes` (app/audit/repository.py)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which entries a subscriber receives; None: any. The same rule, in SQL for
+    catching up (`where`) and in memory for live entries (`matches`)."""
+
+    entity_types: frozenset[str] | None = None
+    operations: frozenset[str] | None = None
+    initiative_ids: frozenset[int] | None = None
+
+    def matches(self, entry: Entry) -> bool:
+        return (
+            (self.entity_types is None or entry.entity_type in self.entity_types)
+            and (self.operations is None or entry.operation in self.operations)
+            and (self.initiative_ids is None or entry.initiative_id in self.initiative_ids)
+        )
+
+    @property
+    def where(self) -> EntryFilter:
+        def listed(values: frozenset[Any] | None) -> tuple[Any, ...] | None:
+            return tuple(sorted(values)) if values is not None else None
+
+        return EntryFilter(
+            entity_types=listed(self.entity_types),
+            operations=listed(self.operations),
+            initiative_ids=listed(self.initiative_ids),
+        )
+
+
+class Overflow(Exception):
+    """A live subscriber's buffer was full: it missed entries, so it must end."""
+
+
+class Subscriber:
+    """A subscription's place in the hub. `offer` is called by the hub, in order."""
+
+    def __init__(self, accept: Callable[[Entry], bool]) -> None:
+        self.accept = accept
+        # Entries up to here were delivered (or passed over) already.
+        self.position = 0
+        # Set by `end`: the subscription stops with it at its next step.
+        self.error: Exception | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, entry: Entry) -> bool:
+        """Take `entry`; False when this subscriber can take no more (it is dropped)."""
+        raise NotImplementedError
+
+    def end(self, error: Exception) -> None:
+        """Stop the subscription with `error` (e.g. its credential was revoked)."""
+        self.error = error
+        self._ready.set()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class EventQueue(Subscriber):
+    """Every matching entry, in order, through a buffer of `capacity` entries."""
+
+    def __init__(self, accept: Callable[[Entry], bool], capacity: int) -> None:
+        super().__init__(accept)
+        self.capacity = capacity
+        self._entries: deque[Entry] = deque()
+
+    def offer(self, entry: Entry) -> bool:
+        if entry.sequence <= self.position or not self.accept(entry):
+            return True
+        if len(self._entries) >= self.capacity:
+            # Never delivered: the client reads them again when it resumes.
+            self._entries.clear()
+            self.end(Overflow())
+            return False
+        self._entries.append(entry)
+        self.position = entry.sequence
+        self._ready.set()
+        return True
+
+    async def next(self) -> Entry:
+        while not self._entries:
+            self.check()
+            self._ready.clear()
+            await self._ready.wait()
+        self.check()
+        return self._entries.popleft()
+
+
+class ChangeFlag(Subscriber):
+    """Only whether anything matching happened since `clear` (for live reports)."""
+
+    def offer(self, entry: Entry) -> bool:
+        if entry.sequence > self.position and self.accept(entry):
+            self._ready.set()
+        return True
+
+    async def wait(self) -> None:
+        await self._ready.wait()
+        self.check()
+
+    def clear(self) -> None:
+        self._ready.clear()
+
+
+async def last_sequence(sessions: SessionFactory) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.coalesce(func.max(Change.sequence), 0))) or 0)
+
+
+class EventHub:
+    def __init__(
+        self, sessions: SessionFactory, settings: Settings, broker: Broker | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.broker = broker or broker_for(settings)
+        self.high_water: int | None = None
+        self._live: set[Subscriber] = set()
+        self._open = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._publishing: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+
+    # -- life cycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._wake.set()  # find the log's end at once
+        self._tasks = [
+            asyncio.create_task(self._pump_loop(), name="events-pump"),
+            asyncio.create_task(self.broker.run(self._news), name="events-broker"),
+            asyncio.create_task(self._poll_loop(), name="events-poll"),
+        ]
+        signals.listen(self._committed_here)
+
+    async def close(self) -> None:
+        signals.unlisten(self._committed_here)
+        for task in (*self._tasks, *self._publishing):
+            task.cancel()
+        for task in (*self._tasks, *self._publishing):
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.broker.close()
+
+    @property
+    def open_subscriptions(self) -> int:
+        return self._open
+
+    # -- news -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _news(self, sequence: int | None) -> None:
+        if sequence is None or self.high_water is None or sequence > self.high_water:
+            self._wake.set()
+
+    def _committed_here(self, sequence: int) -> None:
+        # Called inside SQLAlchemy's after-commit event, possibly on another loop.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._announce, sequence)
+
+    def _announce(self, sequence: int) -> None:
+        self._wake.set()
+        task = asyncio.create_task(self.broker.publish(sequence))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.events_poll_seconds)
+            self._wake.set()
+
+    # -- reading the log ------------------------------------------------------------
+
+    async def _pump_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._pump()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: try again, lose nothing
+                _log.warning("events: reading the log failed (%s); retrying", exc)
+                await asyncio.sleep(min(RETRY_LAST_SECONDS, RETRY_FIRST_SECONDS * 2**failures))
+                failures += 1
+                self._wake.set()
+
+    async def _pump(self) -> None:
+        if self.high_water is None:
+            # Live subscribers start from now: the log's end when the hub first sees it.
+            self.high_water = await last_sequence(self.sessions)
+            self._ready.set()
+        while True:
+            async with self.sessions() as session:
+                rows = await repository.entries(
+                    session, EntryFilter(), after=self.high_water, limit=PAGE
+                )
+            for row in rows:
+                self._hand_out(row)
+                if len(self._live) > 100:
+                    await asyncio.sleep(0)  # let deliveries run between entries
+            if len(rows) < PAGE:
+                return
+
+    def _hand_out(self, entry: Entry) -> None:
+        for subscriber in list(self._live):
+            if not subscriber.offer(entry):
+                self._live.discard(subscriber)
+        self.high_water = entry.sequence
+
+    # -- subscribing ----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def subscription(self, subscriber: Subscriber) -> AsyncIterator[None]:
+        """Hold a place for `subscriber` (BUSY past `max_subscriptions`); it is
+        offered entries once it has joined (`join`)."""
+        if self._open >= self.settings.max_subscriptions:
+            raise DomainError(
+                f"this server has {self._open} subscriptions open, its limit; retry shortly",
+                code=ErrorCode.BUSY,
+            )
+        self._open += 1
+        try:
+            await self._wait_ready()
+            yield
+        finally:
+            self._open -= 1
+            self._live.discard(subscriber)
+
+    async def _wait_ready(self) -> None:
+        if self._ready.is_set():
+            return
+        if not self._tasks:
+            raise DomainError("live updates are not running in this process", code=ErrorCode.BUSY)
+        self._wake.set()
+        try:
+            async with asyncio.timeout(READY_WAIT_SECONDS):
+                await self._ready.wait()
+        except TimeoutError:
+            raise DomainError(
+                "live updates are not available right now (the database is not reachable); "
+                "retry shortly",
+                code=ErrorCode.BUSY,
+            ) from None
+
+    def join(self, subscriber: Subscriber, position: int) -> bool:
+        """Make `subscriber` live if it has read the log up to the hub's position."""
+        assert self.high_water is not None
+        if position < self.high_water:
+            return False
+        subscriber.position = position
+        self._live.add(subscriber)
+        return True
+
+    async def follow(
+        self, subscriber: EventQueue, events: EventFilter, after: int
+    ) -> AsyncIterator[Entry]:
+        """Every entry `events` lets through past `after`, in order: first from the
+        log, then live. Raises Overflow when the buffer fills."""
+        assert self.high_water is not None
+        position = after
+        where = events.where
+        while True:
+            upto = self.high_water
+            if position >= upto and self.join(subscriber, position):
+                break
+            async with self.sessions() as session:
+                rows = await repository.entries(
+                    session, where, after=position, limit=PAGE, until=upto
+                )
+            for row in rows:
+                subscriber.check()
+                yield row
+            position = rows[-1].sequence if len(rows) == PAGE else upto
+            subscriber.check()
+        while True:
+            yield await subscriber.next()
