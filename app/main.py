@@ -9,16 +9,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import HTTPConnection
-from strawberry.fastapi import GraphQLRouter
 
-from app.auth.authenticate import AuthenticationFailed, Authenticator, failure_response
+from app.auth.authenticate import AuthenticationFailed, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
-from app.graphql.context import Context
+from app.events.hub import EventHub
 from app.graphql.reports.csv import csv_router
 from app.graphql.reports.downloads import REPORTS
+from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
 
 
@@ -28,16 +27,23 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if engine is not None:
-            yield
-            return
-        own = create_engine(settings.database_url, echo=settings.sql_echo)
-        app.state.engine = own
-        app.state.session_factory = create_session_factory(own)
+        own = None
+        if engine is None:
+            own = create_engine(settings.database_url, echo=settings.sql_echo)
+            app.state.engine = own
+            app.state.session_factory = create_session_factory(own)
+        # Live updates: this process's hub reads each new trail entry once for all its
+        # subscribers (app/events/).
+        hub = EventHub(app.state.session_factory, settings)
+        await hub.start()
+        app.state.events = hub
         try:
             yield
         finally:
-            await own.dispose()
+            app.state.events = None
+            await hub.close()
+            if own is not None:
+                await own.dispose()
 
     app = FastAPI(
         title="Pledge Ledger",
@@ -50,27 +56,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
 
-    authenticator = Authenticator(settings)
-
-    async def context_getter(request: HTTPConnection) -> Context:
-        # A bad credential raises AuthenticationFailed: answered 401 below, never anonymous.
-        sessions = request.app.state.session_factory
-        principal = await authenticator.principal(request.headers.get("authorization"), sessions)
-        return Context(session_factory=sessions, settings=settings, principal=principal)
-
     @app.exception_handler(AuthenticationFailed)
     async def authentication_failed(_request: Request, exc: AuthenticationFailed) -> Response:
         return failure_response(exc)
 
     schema = build_schema(settings)
-    graphql = GraphQLRouter(
-        schema,
-        context_getter=context_getter,
-        graphql_ide="graphiql" if settings.graphiql else None,
-    )
+    graphql = PledgeRouter(schema, settings)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.
-    app.include_router(csv_router(schema, context_getter, REPORTS))
+    app.include_router(csv_router(schema, graphql.context_for, REPORTS))
 
     @app.middleware("http")
     async def request_errors_as_graphql(

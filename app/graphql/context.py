@@ -1,16 +1,24 @@
-"""Per-request context: a session factory (never a shared session), the caller,
-settings, loaders."""
+"""Per-operation context: a session factory (never a shared session), the caller,
+settings, loaders, and the process's live-update hub."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.graphql.loaders import DataLoaders
+
+if TYPE_CHECKING:
+    from app.auth.authenticate import Authenticator
+    from app.events.hub import EventHub
 
 
 @dataclass
@@ -19,6 +27,17 @@ class Context(BaseContext):
     settings: Settings
     # Who is calling; set from the request's credentials (app/auth).
     principal: Principal
+    # The process's live-update hub (app/events/); None where none runs.
+    events: EventHub | None = None
+    # What proved who the caller is (the `Authorization` value), and who checks it:
+    # long-lived WebSocket connections check it again now and then.
+    credential: str | None = None
+    authenticator: Authenticator | None = None
+    # A WebSocket connection's context, shared by all its operations: each operation
+    # runs on its own copy (`OperationContextExtension`), with loaders of its own.
+    shared: bool = False
+    # The `connection_init` payload of a WebSocket connection (strawberry sets it).
+    connection_params: dict[str, Any] | None = None
     loaders: DataLoaders = field(init=False)
     # The engine's own sessions: mutations write through these, even when reads are
     # answered from a view (as of a moment, or a partner's initiatives).
@@ -28,3 +47,25 @@ class Context(BaseContext):
         super().__init__()
         self.loaders = DataLoaders(self.session_factory)
         self.write_sessions = self.session_factory
+
+    def for_operation(self) -> Context:
+        """A copy for one operation of a shared context: fresh loaders, its own
+        sessions to point at a view, the same caller."""
+        copy = dataclasses.replace(self, shared=False)
+        copy.request = self.request
+        copy.response = self.response
+        copy.background_tasks = self.background_tasks
+        return copy
+
+
+class OperationContextExtension(SchemaExtension):
+    """Gives each operation on a WebSocket connection a context of its own. Without it,
+    the connection's operations would share loaders (a second query would answer from
+    the first one's cache) and a view opened for one would serve the others. List it
+    first: the other extensions and the resolvers then see the copy."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.shared:
+            self.execution_context.context = context.for_operation()
+        yield

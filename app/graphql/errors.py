@@ -35,6 +35,14 @@ class ErrorCodesExtension(SchemaExtension):
             return
         result.errors = [present(error) for error in errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Each result of a subscription (and of any operation over WebSocket) is sent
+        # before the operation ends: its errors are presented here, one by one.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [present(error) for error in errors]
+        yield
+
 
 def present(error: GraphQLError) -> GraphQLError:
     """The error as a client may see it."""

@@ -230,16 +230,26 @@ class ViewExtension(SchemaExtension):
             yield
             return
         try:
-            # Views read the same database as the context's own sessions.
-            engine = context.write_sessions.kw["bind"]
-            view = await open_view(engine, moment=moment, initiatives=initiatives)
-            sessions, loaders = context.session_factory, context.loaders
-            context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
-            try:
+            async with answered_from_view(context, moment=moment, initiatives=initiatives):
                 yield
-            finally:
-                # The CSV downloads run several operations on one context.
-                context.session_factory, context.loaders = sessions, loaders
-                await view.close()
         finally:
             slot.release()
+
+
+@asynccontextmanager
+async def answered_from_view(
+    context: Any, *, moment: datetime | None, initiatives: frozenset[int] | None
+) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at a new view for the block (the
+    caller holds a view slot), then back."""
+    # Views read the same database as the context's own sessions.
+    engine = context.write_sessions.kw["bind"]
+    view = await open_view(engine, moment=moment, initiatives=initiatives)
+    sessions, loaders = context.session_factory, context.loaders
+    context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
+    try:
+        yield
+    finally:
+        # The CSV downloads run several operations on one context.
+        context.session_factory, context.loaders = sessions, loaders
+        await view.close()

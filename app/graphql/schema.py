@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
 from app.graphql.history import ViewExtension
 from app.graphql.limits import limit_extensions
@@ -18,6 +19,7 @@ from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
+from app.graphql.subscriptions import Subscription
 
 
 class PledgeSchema(strawberry.Schema):
@@ -32,6 +34,8 @@ class PledgeSchema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
+        # First: every other extension and resolver sees the operation's own context.
+        OperationContextExtension,
         ErrorCodesExtension,
         *limit_extensions(settings),
         # After the validation cache: a caller who may not read gets no validation errors.
@@ -41,6 +45,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return PledgeSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
         extensions=extensions,
     )

@@ -99,7 +99,8 @@ class ChangeActor:
     )
 
 
-def _state(text: str | None) -> dict[str, Any] | None:
+def state_of_entry(text: str | None) -> dict[str, Any] | None:
+    """A record state as an entry stores it (canonical JSON), decoded."""
     return json.loads(text) if text is not None else None
 
 
@@ -149,22 +150,22 @@ class ChangeEntry:
         "(decimals as exact strings, times in UTC ISO 8601); null for a create."
     )
     def before(self) -> JSON | None:
-        return JSON(_state(self._row.before))
+        return JSON(state_of_entry(self._row.before))
 
     @strawberry.field(
         description="The whole record after the change, in the form of `before`; null for "
         "an archive."
     )
     def after(self) -> JSON | None:
-        return JSON(_state(self._row.after))
+        return JSON(state_of_entry(self._row.after))
 
     @strawberry.field(
         description="The stored column names whose values differ between before and after "
         "(every column of a create or an archive), sorted."
     )
     def changed_fields(self) -> list[str]:
-        before = _state(self._row.before) or {}
-        after = _state(self._row.after) or {}
+        before = state_of_entry(self._row.before) or {}
+        after = state_of_entry(self._row.after) or {}
         names = set(before) | set(after)
         return sorted(
             n for n in names if n not in before or n not in after or before[n] != after[n]

@@ -392,27 +392,40 @@ class BudgetQueries:
         ] = None,
         as_of: AsOf = None,
     ) -> BudgetSummary:
-        settings = info.context.settings
-        dimensions = [Dimension(str(d.value)) for d in dict.fromkeys(group_by)]
-        if first is not None and first < 0:
-            raise DomainError(
-                "first must not be negative", code=ErrorCode.INVALID_ARGUMENT, field="first"
-            )
-        budget_where, transaction_where = compile_record_filter(info, filter)
-        order = [
-            service.OrderTerm(str(o.measure.value), o.direction is OrderDirection.DESC)
-            for o in order_by or ()
-        ]
-        async with info.context.session_factory() as session:
-            summary = await service.budget_summary(
-                session,
-                dimensions=dimensions,
-                budget_where=budget_where,
-                transaction_where=transaction_where,
-                currency=currency,
-                having=_conditions(having),
-                order=order,
-                first=first,
-                max_groups=settings.max_report_groups,
-            )
-        return BudgetSummary(_s=summary)
+        return await summarize(info, group_by, currency, filter, having, order_by, first)
+
+
+async def summarize(
+    info: strawberry.Info,
+    group_by: list[BudgetDimension],
+    currency: str | None,
+    filter: BudgetSummaryFilter | None,
+    having: BudgetMeasureFilter | None,
+    order_by: list[BudgetSummaryOrder] | None,
+    first: int | None,
+) -> BudgetSummary:
+    """The budget summary, for `budgetSummary` and its live form."""
+    settings = info.context.settings
+    dimensions = [Dimension(str(d.value)) for d in dict.fromkeys(group_by)]
+    if first is not None and first < 0:
+        raise DomainError(
+            "first must not be negative", code=ErrorCode.INVALID_ARGUMENT, field="first"
+        )
+    budget_where, transaction_where = compile_record_filter(info, filter)
+    order = [
+        service.OrderTerm(str(o.measure.value), o.direction is OrderDirection.DESC)
+        for o in order_by or ()
+    ]
+    async with info.context.session_factory() as session:
+        summary = await service.budget_summary(
+            session,
+            dimensions=dimensions,
+            budget_where=budget_where,
+            transaction_where=transaction_where,
+            currency=currency,
+            having=_conditions(having),
+            order=order,
+            first=first,
+            max_groups=settings.max_report_groups,
+        )
+    return BudgetSummary(_s=summary)

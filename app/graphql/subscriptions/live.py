@@ -1,0 +1,58 @@
+"""What every subscription shares: the hub, the credential re-check, the errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import strawberry
+
+from app.errors import DomainError, ErrorCode
+from app.events.hub import EventHub, Subscriber
+
+
+def hub_of(info: strawberry.Info) -> EventHub:
+    hub: EventHub | None = info.context.events
+    if hub is None:
+        raise DomainError("live updates are not running in this process", code=ErrorCode.BUSY)
+    return hub
+
+
+async def _recheck(info: strawberry.Info, subscriber: Subscriber) -> None:
+    """Every `subscription_recheck_seconds`, prove the connection's credential again;
+    a revoked key or an expired token ends the subscription."""
+    context = info.context
+    if context.credential is None or context.authenticator is None:
+        return  # anonymous: nothing that could be revoked
+    while True:
+        await asyncio.sleep(context.settings.subscription_recheck_seconds)
+        try:
+            principal = await context.authenticator.principal(
+                context.credential, context.write_sessions
+            )
+        except Exception:  # AuthenticationFailed, or the database is away
+            principal = None
+        if principal != context.principal:
+            subscriber.end(
+                DomainError(
+                    "the credential of this connection is no longer valid (revoked, "
+                    "expired or changed): reconnect with a valid one",
+                    code=ErrorCode.UNAUTHENTICATED,
+                )
+            )
+            return
+
+
+@asynccontextmanager
+async def subscribed(info: strawberry.Info, subscriber: Subscriber) -> AsyncIterator[EventHub]:
+    """Hold `subscriber`'s place in the hub, with its credential re-checked meanwhile."""
+    hub = hub_of(info)
+    async with hub.subscription(subscriber):
+        watchdog = asyncio.create_task(_recheck(info, subscriber))
+        try:
+            yield hub
+        finally:
+            watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await watchdog

@@ -1,0 +1,94 @@
+"""`budgetSummaryUpdates`: the budget summary now, and again after every change to
+what it reads, bursts coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from app.events.hub import ChangeFlag, Entry
+from app.graphql.history import answered_from_view, view_slots
+from app.graphql.loaders import DataLoaders
+from app.graphql.reports.budget import (
+    BudgetDimension,
+    BudgetMeasureFilter,
+    BudgetSummary,
+    BudgetSummaryFilter,
+    BudgetSummaryOrder,
+    summarize,
+)
+from app.graphql.subscriptions.live import subscribed
+
+# Records no budget figure reads: changes to them never recompute the report.
+NOT_READ = frozenset({"milestones", "beneficiary_figures"})
+
+
+@strawberry.type
+class ReportSubscriptions:
+    @strawberry.subscription(
+        description="`budgetSummary`, live: the report now, then again whenever a record "
+        "it reads changes. Changes arriving within a short window (the server's "
+        "REPORT_COALESCE_SECONDS) are answered with one report. Partners' reports cover "
+        "their initiatives only, as their queries do. Needs the read and subscribe "
+        "permissions."
+    )
+    async def budget_summary_updates(
+        self,
+        info: strawberry.Info,
+        group_by: Annotated[
+            list[BudgetDimension],
+            strawberry.argument(description="Dimensions to group by; empty: one total only."),
+        ],
+        currency: Annotated[
+            str | None,
+            strawberry.argument(description="ISO 4217 code of the figures, as budgetSummary."),
+        ] = None,
+        filter: Annotated[
+            BudgetSummaryFilter | None, strawberry.argument(description="Records to cover.")
+        ] = None,
+        having: Annotated[
+            BudgetMeasureFilter | None,
+            strawberry.argument(description="Keep only groups whose figures match."),
+        ] = None,
+        order_by: Annotated[
+            list[BudgetSummaryOrder] | None,
+            strawberry.argument(description="Order groups by figures, as budgetSummary."),
+        ] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="Keep the first n groups (top N).")
+        ] = None,
+    ) -> AsyncGenerator[BudgetSummary, None]:
+        context = info.context
+        scope: frozenset[int] | None = context.principal.initiative_ids
+
+        def reads(entry: Entry) -> bool:
+            if entry.entity_type in NOT_READ:
+                return False
+            # A partner's report moves with its initiatives and with shared records
+            # (rates, programmes), never with other initiatives.
+            return scope is None or entry.initiative_id is None or entry.initiative_id in scope
+
+        flag = ChangeFlag(reads)
+        async with subscribed(info, flag) as hub:
+            assert hub.high_water is not None
+            hub.join(flag, hub.high_water)
+            while True:
+                # Each report reads afresh: new loaders, and a new view for a partner.
+                if scope is None:
+                    context.loaders = DataLoaders(context.session_factory)
+                    yield await summarize(info, group_by, currency, filter, having, order_by, first)
+                else:
+                    async with (
+                        view_slots(info.schema).slot(context.settings),
+                        answered_from_view(context, moment=None, initiatives=scope),
+                    ):
+                        yield await summarize(
+                            info, group_by, currency, filter, having, order_by, first
+                        )
+                await flag.wait()
+                await asyncio.sleep(context.settings.report_coalesce_seconds)
+                flag.clear()
+                flag.check()
