@@ -11,7 +11,9 @@ the test's own direct writes reach the server only that way.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -306,23 +308,69 @@ async def test_each_operation_on_a_connection_reads_afresh(live: LiveData) -> No
 
 
 @pytest.mark.postgres_only
-async def test_the_listener_reconnects_and_catches_up(live: LiveData) -> None:
+async def test_subscribers_catch_up_after_the_database_connections_drop(live: LiveData) -> None:
+    """Every connection the servers hold is cut (the LISTEN ones and the pools'), as a
+    database restart would: the listeners reconnect and the hubs read what they missed."""
     async with await connect(b(live), live.keys["viewer"]) as client:
         subscription = await client.subscribe(CHANGES)
         await asyncio.sleep(0.2)
         async with live.sessions() as session:
-            cut = await session.execute(
+            listeners = await session.scalar(
                 text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'pledge-ledger-events' "
-                    "AND datname = current_database()"
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'pledge-ledger-events'"
                 )
             )
-            assert len(cut.all()) == len(live.servers)
+            assert listeners == len(live.servers)
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
         # Written while the listeners are away: no NOTIFY reaches them.
         await live.burst(2)
         events = await collect(subscription, 2, wait=15)
         assert [e["changes"]["operation"] for e in events] == ["CREATE", "CREATE"]
+        # And the servers still take writes and deliver them.
+        (created,) = await live.write(a(live))
+        assert (await subscription.data())["changes"]["entityId"] == created
+
+
+@pytest.mark.postgres_only
+async def test_uvicorn_workers_each_deliver_to_their_subscribers(live: LiveData) -> None:
+    """`--workers 2`: connections land on either worker; every subscriber gets the event."""
+    server = await start_server(live.url, workers=2, events_poll_seconds=30, **SETTINGS)
+    try:
+        clients = [await connect(server, live.keys["viewer"]) for _ in range(8)]
+        subscriptions = [await client.subscribe(CHANGES) for client in clients]
+        await asyncio.sleep(0.3)
+        (created,) = await live.write(server)
+        for subscription in subscriptions:
+            assert (await subscription.data())["changes"]["entityId"] == created
+        for client in clients:
+            await client.close()
+    finally:
+        server.stop()
+
+
+GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "live-updates.md").read_text()
+
+
+async def test_the_guides_subscriptions_run_as_printed(live: LiveData) -> None:
+    examples = [
+        q
+        for q in re.findall(r"```graphql\n(.*?)```", GUIDE, re.S)
+        if q.lstrip().startswith("subscription")
+    ]
+    assert len(examples) == 2
+    async with await connect(b(live), live.keys["admin"]) as client:
+        follow = await client.subscribe(examples[0])
+        report = await client.subscribe(examples[1])
+        summary = (await report.data())["budgetSummaryUpdates"]
+        assert summary["groups"] and summary["total"]["spent"]["amount"]
+        (created,) = await live.write(a(live))
+        assert (await follow.data())["changes"]["entityId"] == created
 
 
 async def test_everything_verifies_afterwards(live: LiveData) -> None:
