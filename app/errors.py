@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     BUSY = "BUSY"
     # Live updates (app/events): a subscriber's buffer filled; resume from its cursor.
     SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
+    # A subscription sent over plain HTTP: subscriptions run over WebSocket.
+    WEBSOCKET_REQUIRED = "WEBSOCKET_REQUIRED"
 
 
 class DomainError(Exception):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
@@ -47,6 +48,10 @@ class Context(BaseContext):
         super().__init__()
         self.loaders = DataLoaders(self.session_factory)
         self.write_sessions = self.session_factory
+
+    @property
+    def over_websocket(self) -> bool:
+        return isinstance(self.request, WebSocket)
 
     def for_operation(self) -> Context:
         """A copy for one operation of a shared context: fresh loaders, its own

@@ -20,7 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from app.auth.principal import Principal
 from app.auth.roles import Permission
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 
 # What each kind of operation needs; introspection is a query and needs READ too.
 OPERATION_PERMISSIONS: dict[OperationType, tuple[Permission, ...]] = {
@@ -57,6 +57,14 @@ class ReadPermissionExtension(SchemaExtension):
             operation = context.operation_type
         except RuntimeError:
             return None  # no document: strawberry reports that itself
+        if operation == OperationType.SUBSCRIPTION and not getattr(
+            context.context, "over_websocket", True
+        ):
+            return GraphQLError(
+                "subscriptions run over WebSocket (graphql-transport-ws) at /graphql; "
+                "see docs/live-updates.md",
+                extensions={"code": ErrorCode.WEBSOCKET_REQUIRED.value},
+            )
         needed = OPERATION_PERMISSIONS.get(operation, ())
         if operation == OperationType.MUTATION and not principal.permissions:
             needed = (Permission.WRITE,)
