@@ -270,6 +270,23 @@ async def test_a_revoked_key_ends_its_subscriptions(live: LiveData) -> None:
             await revoke_key(session, "live-to-revoke")
         message = await subscription.next(wait=5)
         assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # Nor does the open connection run anything else for it.
+        query = await client.subscribe("{ programs { totalCount } }")
+        refused = await query.next()
+        errors = refused["payload"]
+        errors = errors["errors"] if isinstance(errors, dict) else errors
+        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_subscription_over_the_cost_budget_never_starts(live: LiveData) -> None:
+    costly = """subscription { budgetSummaryUpdates(groupBy: [INITIATIVE]) {
+        groups { key { initiative { transactions(first: 100) { nodes { id } } } } } } }"""
+    async with await connect(b(live), live.keys["viewer"]) as client:
+        subscription = await client.subscribe(costly)
+        message = await subscription.next()
+        errors = message["payload"]
+        errors = errors["errors"] if isinstance(errors, dict) else errors
+        assert errors[0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
 
 
 async def test_connection_limits(live: LiveData) -> None:

@@ -155,7 +155,11 @@ class RedisBroker:
 
         attempt = 0
         while True:
-            client = redis.Redis.from_url(self._url, socket_connect_timeout=5)
+            # health_check_interval: redis-py pings an idle connection itself and
+            # raises when it is dead, half-open ones included.
+            client = redis.Redis.from_url(
+                self._url, socket_connect_timeout=5, health_check_interval=self._check_seconds
+            )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
@@ -165,7 +169,6 @@ class RedisBroker:
                 while True:
                     message = await pubsub.get_message(timeout=self._check_seconds)
                     if message is None:
-                        await pubsub.ping()  # find out a dead connection
                         continue
                     if message.get("type") == "message":
                         data = message.get("data")
@@ -178,6 +181,7 @@ class RedisBroker:
             finally:
                 with suppress(Exception):  # already broken
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                with suppress(Exception):
                     await client.aclose()
             await _backoff(attempt)
             attempt += 1

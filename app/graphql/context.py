@@ -4,7 +4,7 @@ settings, loaders, and the process's live-update hub."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
 
-from app.auth.principal import Principal
+from app.auth.principal import Principal, anonymous
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.graphql.loaders import DataLoaders
@@ -69,8 +69,23 @@ class OperationContextExtension(SchemaExtension):
     the first one's cache) and a view opened for one would serve the others. List it
     first: the other extensions and the resolvers then see the copy."""
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context) and context.shared:
-            self.execution_context.context = context.for_operation()
+            copy = context.for_operation()
+            # A connection lives long: its credential is proved again for every
+            # operation, so a revoked key or an expired token stops at the next one.
+            copy.principal = await _reauthenticated(context)
+            self.execution_context.context = copy
         yield
+
+
+async def _reauthenticated(context: Context) -> Principal:
+    from app.auth.authenticate import AuthenticationFailed
+
+    if context.credential is None or context.authenticator is None:
+        return context.principal  # anonymous: nothing that could be revoked
+    try:
+        return await context.authenticator.principal(context.credential, context.write_sessions)
+    except AuthenticationFailed:
+        return anonymous(anonymous_read=False)  # may do nothing: every operation is refused

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import strawberry
 
+from app.auth.authenticate import AuthenticationFailed
 from app.errors import DomainError, ErrorCode
 from app.events.hub import EventHub, Subscriber
+
+_log = logging.getLogger(__name__)
 
 
 def hub_of(info: strawberry.Info) -> EventHub:
@@ -31,8 +35,11 @@ async def _recheck(info: strawberry.Info, subscriber: Subscriber) -> None:
             principal = await context.authenticator.principal(
                 context.credential, context.write_sessions
             )
-        except Exception:  # AuthenticationFailed, or the database is away
+        except AuthenticationFailed:
             principal = None
+        except Exception as exc:  # the database is away: that proves nothing either way
+            _log.warning("could not re-check a subscriber's credential (%s); later", exc)
+            continue
         if principal != context.principal:
             subscriber.end(
                 DomainError(
