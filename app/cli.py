@@ -40,10 +40,10 @@ def serve(
     """Serve GraphQL at /graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    from app.logging import configure_logging
+    from app.observability.logs import configure_logging, logging_config
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -51,6 +51,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # uvicorn applies it again in each worker process: every log line in one format.
+        log_config=logging_config(settings.log_level, settings.log_format),
     )
 
 

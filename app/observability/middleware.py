@@ -1,0 +1,142 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: these cover WebSocket connections too,
+and add no task of their own per request)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.metrics import Metrics
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
+# An incoming id is kept only if it is a plain token; anything else is replaced.
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+# Messages that carry a response's headers: HTTP, a WebSocket's acceptance, and the
+# HTTP response that refuses a WebSocket.
+_HEADED = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+UNMATCHED_ROUTE = "unmatched"
+OTHER_ROUTE = "other"
+
+
+def request_id_from(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is a sane token, else a new one."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == _HEADER_KEY:
+            given: str = value.decode("latin-1")
+            if _SANE_ID.fullmatch(given):
+                return given
+            break
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, where there is one."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request and WebSocket connection an id: the caller's
+    `X-Request-ID` (if it is a token of at most 128 letters, digits, `.`, `_`, `-`) or a
+    new one. It is bound to the logging context for as long as the request runs (every
+    log line made meanwhile carries `request_id`) and returned in `X-Request-ID`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        header = (_HEADER_KEY, request_id.encode("latin-1"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] in _HEADED:
+                started = True
+                kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_KEY]
+                message = {**message, "headers": [*kept, header]}
+            await send(message)
+
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A crash: answer 500 with the id (the server error handler outside would
+            # answer without it), and keep the id bound, so that the server's own log
+            # of the crash, made in this request's task, carries it too.
+            if scope["type"] == "http" and not started:
+                await _internal_error(send, header)
+            raise
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+async def _internal_error(send: Send, header: tuple[bytes, bytes]) -> None:
+    body = b"Internal Server Error"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("latin-1")),
+                header,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class HttpMetricsMiddleware:
+    """Counts HTTP requests by route template (`/reports/{name}.csv`, never the path a
+    client made up), method and status, and times them."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless a response starts
+        started = time.perf_counter()
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = _route_template(scope)
+            method = self.metrics.method_label(str(scope.get("method", "")))
+            self.metrics.http_requests.labels(route, method, str(status)).inc()
+            self.metrics.http_seconds.labels(route, method).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    """The path template of the route that answered, `unmatched` when none did."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED_ROUTE
+    # A route of the app itself knows its full template. A route of an included router
+    # (GraphQL's, under /graphql) knows only its own part in this FastAPI, which
+    # matches included routers lazily and keeps the full one in its scope entry.
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    for candidate in (route, effective):
+        path = getattr(candidate, "path", None)
+        if isinstance(path, str) and path.startswith("/"):
+            return path
+    return OTHER_ROUTE
