@@ -21,12 +21,15 @@ setup: $(STAMP)
 
 ## serve: migrate the database (a SQLite file by default), record rows older than the
 ##        audit trail (a no-op once done), load the demo, serve /graphql
-##        (the demo reads without keys: ANONYMOUS_READ=true; production leaves it off)
+##        (the demo reads without keys: ANONYMOUS_READ=true, and shows its schema:
+##        GraphiQL, introspection, "Did you mean" hints; production leaves all off)
+##        Its logs are text, for people (LOG_FORMAT=text); production keeps JSON lines.
 serve: $(STAMP)
 	$(BIN)/pledge-ledger db upgrade
 	$(BIN)/pledge-ledger audit baseline
 	$(BIN)/pledge-ledger demo load
-	ANONYMOUS_READ=true $(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
+	ANONYMOUS_READ=true GRAPHIQL=true INTROSPECTION=true FIELD_SUGGESTIONS=true \
+		LOG_FORMAT=text $(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
 
 ## test: lint, types, and the whole suite on SQLite and PostgreSQL
 ##       (a backend that is unreachable is skipped with its reason, unless CI=true)

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     # Echo every SQL statement to the log; for debugging only.
     sql_echo: bool = False
 
+    # --- Observability (app/observability/) ---
+    # Logs on stderr: one JSON object per line ("json"), or lines for people ("text").
+    log_format: Literal["json", "text"] = "json"
+    # Prometheus metrics at /metrics. Serve them on an internal network only, or set
+    # METRICS_TOKEN: scrapers must then send `Authorization: Bearer <token>`.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    # --- end of observability ---
+
     # Relay pagination: the page size when a client gives none, and the cap.
     default_page_size: int = Field(default=20, ge=1, le=1000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)
@@ -49,7 +58,23 @@ class Settings(BaseSettings):
     max_views: int = Field(default=8, ge=1, le=1000)
     view_wait_seconds: float = Field(default=10.0, ge=0, le=600)
 
-    graphiql: bool = True
+    # --- HTTP surface of /graphql (app/graphql/http.py) ---
+    # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone
+    # who asks: off unless asked for. `make serve` turns all three on for the demo.
+    graphiql: bool = False
+    introspection: bool = False
+    field_suggestions: bool = False
+    # Origins whose pages may call the service from a browser (CORS); JSON or
+    # comma-separated, "*" for any. Empty: no CORS headers, only same-origin pages.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Larger request bodies are refused (413) before they are read in full.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Root fields (response keys) one operation may select.
+    max_root_fields: int = Field(default=20, ge=1, le=1000)
+    # A query or mutation still running after this is stopped (TIMEOUT); subscriptions
+    # are long-lived by design and have no such limit.
+    execution_timeout_seconds: float = Field(default=30.0, ge=0.01, le=3600)
+    # --- end of the HTTP surface ---
 
     # Live updates (app/events/). How processes tell each other that the log has grown:
     # "postgres" (LISTEN/NOTIFY), "redis" (pub/sub on REDIS_URL), "memory" (one process
@@ -70,6 +95,9 @@ class Settings(BaseSettings):
     # Origins whose pages may open WebSockets (browsers send Origin); same-origin pages
     # and non-browser clients always may. JSON or comma-separated; "*" allows any.
     ws_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A WebSocket client that takes longer than this to accept one message is
+    # disconnected (4408), so a stalled reader holds nothing for long.
+    ws_send_timeout_seconds: float = Field(default=10.0, ge=0.1, le=600)
     # The legacy `graphql-ws` sub-protocol (subscriptions-transport-ws); off unless asked.
     ws_legacy_protocol: bool = False
     # A live report waits this long after a change for more before it recomputes.
@@ -107,7 +135,7 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
-    @field_validator("jwt_algorithms", "ws_allowed_origins", mode="before")
+    @field_validator("jwt_algorithms", "ws_allowed_origins", "cors_origins", mode="before")
     @classmethod
     def _algorithm_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,10 +16,12 @@ from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
 from app.events.hub import EventHub
+from app.graphql.http import BodyLimitMiddleware
 from app.graphql.reports.csv import csv_router
 from app.graphql.reports.downloads import REPORTS
 from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
+from app.observability import Metrics, observe
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -60,7 +63,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     async def authentication_failed(_request: Request, exc: AuthenticationFailed) -> Response:
         return failure_response(exc)
 
-    schema = build_schema(settings)
+    # Observability (app/observability/): this app's own metrics; None when disabled.
+    metrics = Metrics() if settings.metrics_enabled else None
+    schema = build_schema(settings, metrics=metrics)
     graphql = PledgeRouter(schema, settings)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.
@@ -86,6 +91,19 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             )
         return response
 
+    # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            expose_headers=["Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
+    # --- end of HTTP limits ---
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -107,4 +125,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             )
         return JSONResponse({"status": "ready", "revision": current})
 
+    # Observability, last: request ids (and HTTP metrics) wrap every other layer.
+    observe(app, settings, metrics)
     return app

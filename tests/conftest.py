@@ -149,6 +149,10 @@ def settings() -> Settings:
         default_page_size=20,
         max_page_size=100,
         anonymous_read=True,
+        # As `make serve` has them: some tests introspect, one opens GraphiQL. Their
+        # production defaults (off) are tested in tests/test_http_spec.py.
+        graphiql=True,
+        introspection=True,
     )
 
 

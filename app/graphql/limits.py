@@ -5,14 +5,17 @@ connection multiplies what it contains by its page size (`first`/`last`, from th
 literal or the variable, else the default page size). An operation over budget is
 refused before any SQL runs, with the estimate and the limit in the error.
 
-Depth and aliases are validation rules, built once per schema so that repeated
-operations hit the parser and validation caches; the cost depends on the variables,
-so it is checked after validation, just before execution.
+Depth, aliases, root fields and (unless INTROSPECTION is on) introspection are
+validation rules, built once per schema so that repeated operations hit the parser and
+validation caches; the cost depends on the variables, so it is checked after
+validation, just before execution. A query or mutation that runs longer than
+EXECUTION_TIMEOUT_SECONDS is stopped with TIMEOUT.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -27,11 +30,14 @@ from graphql import (
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLSchema,
+    InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationRule,
     VariableNode,
     get_named_type,
+    is_introspection_type,
     parse,
 )
 from graphql import (
@@ -45,6 +51,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 
@@ -57,14 +64,107 @@ def limit_extensions(settings: Settings) -> list[Any]:
     rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        max_root_fields_rule(settings.max_root_fields),
     ]
+    if not settings.introspection:
+        rules.append(NoIntrospection)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryCostLimiter(settings),
+        lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
+
+
+def max_root_fields_rule(limit: int) -> type[ValidationRule]:
+    """A rule refusing operations that select more than `limit` root fields (response
+    keys, through fragments): each can be a list or a report of its own."""
+
+    class MaxRootFields(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
+            keys = self._response_keys(node.selection_set, set())
+            if len(keys) > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"This operation selects {len(keys)} root fields; the limit is "
+                        f"{limit} (MAX_ROOT_FIELDS). Split it into several operations.",
+                        node,
+                        extensions={
+                            "code": "TOO_MANY_ROOT_FIELDS",
+                            "count": len(keys),
+                            "limit": limit,
+                        },
+                    )
+                )
+            return self.SKIP
+
+        def _response_keys(self, selections: SelectionSetNode, seen: set[str]) -> set[str]:
+            keys: set[str] = set()
+            for selection in selections.selections:
+                if isinstance(selection, FieldNode):
+                    keys.add((selection.alias or selection.name).value)
+                elif isinstance(selection, InlineFragmentNode):
+                    keys |= self._response_keys(selection.selection_set, seen)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.context.get_fragment(name)
+                    if fragment is not None and name not in seen:
+                        seen.add(name)
+                        keys |= self._response_keys(fragment.selection_set, seen)
+            return keys
+
+    return MaxRootFields
+
+
+class NoIntrospection(ValidationRule):
+    """With INTROSPECTION off, `__schema` and `__type` are refused (`__typename` stays)."""
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        named = get_named_type(self.context.get_type())
+        if named is not None and is_introspection_type(named):
+            self.report_error(
+                GraphQLError(
+                    f"Introspection is off on this server (INTROSPECTION=false); "
+                    f"'{node.name.value}' cannot be queried. The schema is published as "
+                    "schema.graphql.",
+                    node,
+                    extensions={"code": "INTROSPECTION_DISABLED"},
+                )
+            )
+
+
+class ExecutionTimeout(SchemaExtension):
+    """Stops a query or mutation still executing after `seconds` (TIMEOUT). Whatever
+    it was doing is cancelled: open transactions roll back, views close. Subscriptions
+    are long-lived by design and are left alone."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        try:
+            subscription = context.operation_type is OperationType.SUBSCRIPTION
+        except RuntimeError:
+            subscription = False
+        if context.result is not None or subscription:
+            yield
+            return
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                yield
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # Raised past strawberry's execution, which answers it as the only error.
+            raise GraphQLError(
+                f"The operation ran longer than {self.seconds:g} seconds "
+                "(EXECUTION_TIMEOUT_SECONDS) and was stopped; ask for less, or split it.",
+                extensions={"code": "TIMEOUT", "limit": self.seconds},
+            ) from None
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -102,22 +202,18 @@ class QueryCostLimiter(SchemaExtension):
                 context.schema._schema, document.definitions, context.variables or {}
             )
             if cost > self.budget:
-                # A result set before execution means strawberry does not execute.
-                context.result = GraphQLExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError(
-                            f"This operation could return up to {cost} objects; the limit is "
-                            f"{self.budget}. Ask for smaller pages (first/last) or fewer "
-                            "nested lists.",
-                            extensions={
-                                "code": "QUERY_TOO_COSTLY",
-                                "cost": cost,
-                                "limit": self.budget,
-                            },
-                        )
-                    ],
+                error = GraphQLError(
+                    f"This operation could return up to {cost} objects; the limit is "
+                    f"{self.budget}. Ask for smaller pages (first/last) or fewer "
+                    "nested lists.",
+                    extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "limit": self.budget},
                 )
+                if context.operation_type is OperationType.SUBSCRIPTION:
+                    # Strawberry starts a subscription whatever the result says: refuse
+                    # by raising, which ends it with this one error before it starts.
+                    raise error
+                # A result set before execution means strawberry does not execute.
+                context.result = GraphQLExecutionResult(data=None, errors=[error])
         yield
 
     def estimate(

@@ -6,25 +6,76 @@ browser clients cannot set headers on a WebSocket: `{"Authorization": "Bearer ..
 (the upgrade request's header is used when the payload has none). A credential that
 does not prove anything, or a caller who may do nothing at all, is refused at
 `connection_init` (close code 4403); nothing runs before that.
+
+Over HTTP, GET runs queries only (a mutation is refused, 405), POST bodies must be
+`application/json` (415 otherwise: a browser form cannot post one, so no cross-site
+write), one operation per request (no batches), and the response's media type and
+status follow the client's `Accept` (app/graphql/http.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
-from starlette.requests import HTTPConnection
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.websocket_origin import normalize_allowed_origins
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticate import AuthenticationFailed, Authenticator
 from app.auth.principal import anonymous
 from app.config import Settings
 from app.graphql.context import Context
+from app.graphql.http import (
+    BATCHING_DISABLED,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    UNSUPPORTED_MEDIA_TYPE,
+    Refused,
+    refusal,
+    refusal_for,
+    request_error_status,
+    status_headers,
+    wants_graphql_response,
+)
 
 AUTHORIZATION = "authorization"
+
+
+class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with a deadline on every send: a client that stops reading
+    would otherwise hold what the operation holds (a partner's view, for one) for as
+    long as it likes. Past the deadline the connection is closed (4408); subscribers
+    resume from their last cursor."""
+
+    send_timeout: float = 10.0
+
+    async def send_message(self, message: Any) -> None:
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await super().send_message(message)
+        except TimeoutError:
+            with suppress(Exception):
+                await self.websocket.close(code=4408, reason="Client too slow to read")
+            raise WebSocketDisconnected from None
 
 
 class PledgeRouter(GraphQLRouter[Context, None]):
@@ -38,14 +89,21 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             schema,
             context_getter=self.context_for,
             graphql_ide="graphiql" if settings.graphiql else None,
+            # Queries only: a mutation over GET is refused (`execute_single`).
+            allow_queries_via_get=True,
             subscription_protocols=protocols,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         )
         # Strawberry's own checks, before any of ours: which pages may open a WebSocket
         # (same-origin pages and non-browser clients always may) and how many operations
         # one connection may run at once.
-        self.allowed_origins = frozenset(settings.ws_allowed_origins)
+        self.allowed_origins = normalize_allowed_origins(settings.ws_allowed_origins)
         self.max_subscriptions_per_connection = settings.max_subscriptions_per_connection
+        self.graphql_transport_ws_handler_class = type(
+            "PledgeTransportHandler",
+            (TransportHandler,),
+            {"send_timeout": settings.ws_send_timeout_seconds},
+        )
 
     async def context_for(self, request: HTTPConnection) -> Context:
         sessions = request.app.state.session_factory
@@ -99,3 +157,102 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         context.credential = credential
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+    # --- HTTP: the GraphQL-over-HTTP rules (app/graphql/http.py) ---
+
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self,
+        request: Request | WebSocket,
+        context: Context = UNSET,
+        root_value: None = UNSET,
+    ) -> Response | WebSocket:
+        if isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        accept = request.headers.get("accept")
+        if request.method == "POST":
+            media_type = parse_content_type(request.headers.get("content-type", ""))[0]
+            if media_type != JSON:
+                return refusal(
+                    415,
+                    f"POST /graphql takes an {JSON} body, not {media_type or 'none'}",
+                    UNSUPPORTED_MEDIA_TYPE,
+                    accept=accept,
+                    headers={"Accept-Post": JSON},
+                )
+        try:
+            response = await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if exc.status_code == 404 and not self.graphql_ide:
+                exc = Refused(
+                    404,
+                    "GraphiQL is off on this server (GRAPHIQL=false); send operations as "
+                    "GET ?query=... or POST",
+                    NOT_FOUND,
+                )
+            return refusal_for(exc, accept)
+        if wants_graphql_response(accept) and response.media_type == JSON:
+            status: int = getattr(request.state, "graphql_status", 200)
+            response.status_code = status
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+            response.headers.update(status_headers(status))
+        return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if wants_graphql_response(request.headers.get("accept")):
+            # An operation that never began executing has no `data`, and a 4xx/5xx status.
+            status = request_error_status(result)
+            if status is not None:
+                response.pop("data", None)
+                request.state.graphql_status = status
+        return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and isinstance(
+                exc.__cause__, InvalidOperationTypeError
+            ):
+                raise Refused(
+                    405,
+                    "GET runs queries only; send mutations with POST",
+                    METHOD_NOT_ALLOWED,
+                    headers={"Allow": "POST"},
+                ) from exc
+            raise
+
+    def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
+        raise Refused(
+            400,
+            "batched requests (a JSON array of operations) are not accepted; "
+            "send one operation per request",
+            BATCHING_DISABLED,
+        )

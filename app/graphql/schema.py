@@ -20,6 +20,8 @@ from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
 from app.graphql.subscriptions import Subscription
+from app.observability.metrics import Metrics
+from app.observability.operations import operation_metrics
 
 
 class PledgeSchema(strawberry.Schema):
@@ -31,12 +33,15 @@ class PledgeSchema(strawberry.Schema):
         return None
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawberry.Schema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.
         OperationContextExtension,
-        ErrorCodesExtension,
+        # Observability: before ErrorCodesExtension, to count the codes it gives.
+        *operation_metrics(metrics),
+        # FIELD_SUGGESTIONS: whether "Did you mean ...?" hints reach clients.
+        lambda: ErrorCodesExtension(field_suggestions=settings.field_suggestions),
         *limit_extensions(settings),
         # After the validation cache: a caller who may not read gets no validation errors.
         ReadPermissionExtension,

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
+from app.graphql.http import status_headers
 
 Row = list[Any]
 
@@ -111,6 +112,12 @@ def csv_router(
             )
             if result.errors:
                 errors = [error.formatted for error in result.errors]
+                codes = {(error.extensions or {}).get("code") for error in result.errors}
+                if ErrorCode.BUSY.value in codes:
+                    # Nothing is wrong with the request: the client should come back.
+                    return JSONResponse(
+                        {"errors": errors}, status_code=503, headers=status_headers(503)
+                    )
                 return JSONResponse({"errors": errors}, status_code=400)
             assert result.data is not None
             table.extend(report.rows(result.data, variables))
