@@ -77,6 +77,19 @@ def table_of(type_name: str) -> str | None:
     return None
 
 
+def entity_global_id(row: Any) -> strawberry.ID:
+    """The global ID of the record an entry changed (archived records keep theirs)."""
+    return strawberry.ID(encode_global_id(type_name_of(row.entity_type), int(row.entity_id)))
+
+
+def changed_fields(row: Any) -> list[str]:
+    """The stored columns whose values differ between an entry's before and after."""
+    before = state_of_entry(row.before) or {}
+    after = state_of_entry(row.after) or {}
+    names = set(before) | set(after)
+    return sorted(n for n in names if n not in before or n not in after or before[n] != after[n])
+
+
 @strawberry.enum(description="What a change did to its record.")
 class ChangeOperation(Enum):
     CREATE = strawberry.enum_value("create", description="The record was created.")
@@ -138,8 +151,7 @@ class ChangeEntry:
 
     @strawberry.field(description="The global ID of the record changed (also when archived).")
     def entity_id(self) -> strawberry.ID:
-        type_name = type_name_of(self._row.entity_type)
-        return strawberry.ID(encode_global_id(type_name, int(self._row.entity_id)))
+        return entity_global_id(self._row)
 
     @strawberry.field(description="What the change did.")
     def operation(self) -> ChangeOperation:
@@ -164,12 +176,7 @@ class ChangeEntry:
         "(every column of a create or an archive), sorted."
     )
     def changed_fields(self) -> list[str]:
-        before = state_of_entry(self._row.before) or {}
-        after = state_of_entry(self._row.after) or {}
-        names = set(before) | set(after)
-        return sorted(
-            n for n in names if n not in before or n not in after or before[n] != after[n]
-        )
+        return changed_fields(self._row)
 
     @strawberry.field(description="Why the change was made, when the writer said.")
     def reason(self) -> str | None:

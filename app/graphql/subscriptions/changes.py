@@ -15,13 +15,14 @@ from app.graphql.audit.types import (
     ChangeActor,
     ChangeEntityType,
     ChangeOperation,
+    changed_fields,
     decode_cursor,
     encode_cursor,
+    entity_global_id,
     state_of_entry,
-    type_name_of,
 )
 from app.graphql.subscriptions.live import subscribed
-from app.kit.ids import decode_id_of, encode_global_id
+from app.kit.ids import decode_id_of
 
 OVERFLOW_MESSAGE = (
     "this subscriber fell more than {size} events behind, so the subscription ended "
@@ -64,8 +65,7 @@ class ChangeEvent:
 
     @strawberry.field(description="The global ID of the record changed (also when archived).")
     def entity_id(self) -> strawberry.ID:
-        type_name = type_name_of(self._row.entity_type)
-        return strawberry.ID(encode_global_id(type_name, int(self._row.entity_id)))
+        return entity_global_id(self._row)
 
     @strawberry.field(description="What the change did.")
     def operation(self) -> ChangeOperation:
@@ -84,12 +84,7 @@ class ChangeEvent:
         "column of a create or an archive), sorted."
     )
     def changed_fields(self) -> list[str]:
-        before = state_of_entry(self._row.before) or {}
-        after = state_of_entry(self._row.after) or {}
-        names = set(before) | set(after)
-        return sorted(
-            n for n in names if n not in before or n not in after or before[n] != after[n]
-        )
+        return changed_fields(self._row)
 
 
 @strawberry.input(description="Which events to receive; every condition given must hold.")
