@@ -4,6 +4,7 @@ export the schema."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ cli.add_typer(demo_cli, name="demo")
 audit_cli = typer.Typer(help="The audit trail.")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+operations_cli = typer.Typer(help="Persisted operations: the documents clients send by id.")
+cli.add_typer(operations_cli, name="operations")
 
 
 @cli.command()
@@ -224,6 +227,58 @@ def audit_baseline() -> None:
     running it again writes nothing. Exit 2 when the database is not migrated."""
     written = _on_migrated_database(_baseline_trail)
     typer.echo(f"baseline: {written} entries written for rows the trail had not recorded")
+
+
+@operations_cli.command("register")
+def operations_register(
+    files: Annotated[
+        list[Path], typer.Argument(help="GraphQL documents, one per file (.graphql).")
+    ],
+    manifest: Annotated[
+        Path, typer.Option("--manifest", "-m", help="The manifest to add them to.")
+    ] = Path("persisted-operations.json"),
+) -> None:
+    """Register documents: check each against the schema, add it to the manifest under
+    its SHA-256, and print the ids clients send (`documentId: "sha256:<id>"`).
+
+    Serve the manifest with PERSISTED_OPERATIONS_FILE; with PERSISTED_OPERATIONS_ONLY,
+    only its documents run. Nothing is written if any document is invalid (exit 1)."""
+    from app.graphql.persisted import (
+        ManifestError,
+        document_hash,
+        invalid_documents,
+        read_manifest,
+    )
+    from app.graphql.schema import schema
+
+    documents: dict[str, str] = {}
+    names: dict[str, Path] = {}
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            typer.echo(f"error: {path}: {exc}", err=True)
+            raise typer.Exit(1) from None
+        key = document_hash(text)
+        documents[key] = text
+        names[key] = path
+    problems = invalid_documents(schema._schema, documents)
+    for key, problem in problems.items():
+        typer.echo(f"error: {names[key]}: {problem}", err=True)
+    if problems:
+        typer.echo("nothing written", err=True)
+        raise typer.Exit(1)
+    try:
+        known = read_manifest(manifest) if manifest.exists() else {}
+    except ManifestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    merged = {**known, **documents}
+    manifest.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+    for key, path in names.items():
+        state = "known" if key in known else "added"
+        typer.echo(f"sha256:{key}  {path}  ({state})")
+    typer.echo(f"{manifest}: {len(merged)} operations")
 
 
 @cli.command("export-schema")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -74,7 +75,29 @@ class Settings(BaseSettings):
     # A query or mutation still running after this is stopped (TIMEOUT); subscriptions
     # are long-lived by design and have no such limit.
     execution_timeout_seconds: float = Field(default=30.0, ge=0.01, le=3600)
+    # A client told BUSY (503) is asked to wait this long before it tries again.
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # --- end of the HTTP surface ---
+
+    # --- Persisted operations (app/graphql/persisted.py) ---
+    # A manifest of registered documents (`pledge-ledger operations register`), which
+    # clients may then send by their SHA-256 id. With PERSISTED_OPERATIONS_ONLY, nothing
+    # else runs (an allow-list), except for the roles named in ..._EXEMPT_ROLES.
+    persisted_operations_file: Path | None = None
+    persisted_operations_only: bool = False
+    persisted_operations_exempt_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- Rate limits (app/graphql/rate_limits.py) ---
+    # Requests per client address (every request, before its credential is checked) and
+    # per caller (an API key or a token's subject), in the `limits` notation:
+    # "1200/minute", or several as "20/second;1200/minute". Empty: no such limit.
+    # Behind a proxy, start uvicorn with --proxy-headers and FORWARDED_ALLOW_IPS, so that
+    # the address is the client's, not the proxy's.
+    rate_limit_per_address: str = "1200/minute"
+    rate_limit_per_key: str = "600/minute"
+    # Where the counts live: "memory" (each process counts alone) or "redis" (REDIS_URL;
+    # every process shares them); "auto" is redis when REDIS_URL is set.
+    rate_limit_storage: Literal["auto", "memory", "redis"] = "auto"
 
     # Live updates (app/events/). How processes tell each other that the log has grown:
     # "postgres" (LISTEN/NOTIFY), "redis" (pub/sub on REDIS_URL), "memory" (one process
@@ -135,7 +158,13 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite://" + value.split("://", 1)[1]
         return value
 
-    @field_validator("jwt_algorithms", "ws_allowed_origins", "cors_origins", mode="before")
+    @field_validator(
+        "jwt_algorithms",
+        "ws_allowed_origins",
+        "cors_origins",
+        "persisted_operations_exempt_roles",
+        mode="before",
+    )
     @classmethod
     def _algorithm_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -158,6 +187,46 @@ class Settings(BaseSettings):
         if self.events_broker == "postgres" and not self.database_url.startswith("postgresql"):
             raise ValueError("EVENTS_BROKER=postgres needs a PostgreSQL DATABASE_URL")
         return self
+
+    @field_validator("rate_limit_per_address", "rate_limit_per_key")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit; write e.g. '600/minute' or "
+                    "'20/second;600/minute'"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _persisted_operations_are_usable(self) -> Settings:
+        from app.auth.roles import Role
+
+        if self.persisted_operations_only and self.persisted_operations_file is None:
+            raise ValueError("PERSISTED_OPERATIONS_ONLY needs PERSISTED_OPERATIONS_FILE")
+        roles = {role.value for role in Role}
+        unknown = sorted(set(self.persisted_operations_exempt_roles) - roles)
+        if unknown:
+            raise ValueError(
+                f"PERSISTED_OPERATIONS_EXEMPT_ROLES: unknown roles {unknown}; "
+                f"roles are {sorted(roles)}"
+            )
+        if self.rate_limit_storage == "redis" and not self.redis_url:
+            raise ValueError("RATE_LIMIT_STORAGE=redis needs REDIS_URL")
+        return self
+
+    @property
+    def rate_limit_backend(self) -> str:
+        """Where rate-limit counts live ("auto" resolved)."""
+        if self.rate_limit_storage != "auto":
+            return self.rate_limit_storage
+        return "redis" if self.redis_url else "memory"
 
     @property
     def broker(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -10,13 +10,23 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.authenticate import AuthenticationFailed, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
 from app.events.hub import EventHub
-from app.graphql.http import BodyLimitMiddleware
+from app.graphql.http import (
+    BodyLimitMiddleware,
+    Refused,
+    code_for_status,
+    media_type_for,
+    refusal,
+    refusal_for,
+)
+from app.graphql.persisted import PersistedOperations
+from app.graphql.rate_limits import RateLimiter
 from app.graphql.reports.csv import csv_router
 from app.graphql.reports.downloads import REPORTS
 from app.graphql.router import PledgeRouter
@@ -45,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         finally:
             app.state.events = None
             await hub.close()
+            await limiter.close()
             if own is not None:
                 await own.dispose()
 
@@ -60,36 +71,41 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.session_factory = create_session_factory(engine)
 
     @app.exception_handler(AuthenticationFailed)
-    async def authentication_failed(_request: Request, exc: AuthenticationFailed) -> Response:
-        return failure_response(exc)
+    async def authentication_failed(request: Request, exc: AuthenticationFailed) -> Response:
+        return failure_response(exc, media_type_for(request.headers.get("accept")))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing's own refusals (an unknown path, PUT /graphql) in the GraphQL shape.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and request.url.path.rstrip("/") == "/graphql":
+            headers["Allow"] = "GET, POST"
+        return refusal(
+            exc.status_code,
+            str(exc.detail),
+            code_for_status(exc.status_code),
+            accept=request.headers.get("accept"),
+            headers=headers,
+        )
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        # Refusals raised before GraphQL runs (rate limits, while working out who calls).
+        return refusal_for(exc, request.headers.get("accept"))
 
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
-    schema = build_schema(settings, metrics=metrics)
-    graphql = PledgeRouter(schema, settings)
+    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list); the
+    # CSV downloads' own queries are the server's, and always run.
+    persisted = PersistedOperations.from_settings(
+        settings, trusted=[report.query for report in REPORTS.values()]
+    )
+    limiter = RateLimiter(settings)
+    schema = build_schema(settings, metrics=metrics, persisted=persisted)
+    graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.
     app.include_router(csv_router(schema, graphql.context_for, REPORTS))
-
-    @app.middleware("http")
-    async def request_errors_as_graphql(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """A request strawberry cannot even read (bad JSON, a non-string query, ...)
-        is answered in plain text; clients get a GraphQL error with a code instead."""
-        response = await call_next(request)
-        if (
-            request.url.path.rstrip("/") == "/graphql"
-            and 400 <= response.status_code < 500
-            and response.headers.get("content-type", "").startswith("text/plain")
-        ):
-            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-            message = body.decode("utf-8", "replace")[:500]
-            return JSONResponse(
-                {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
-                status_code=response.status_code,
-            )
-        return response
 
     # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -98,8 +114,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept"],
-            expose_headers=["Retry-After", "WWW-Authenticate"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["Retry-After", "WWW-Authenticate", "X-Request-ID"],
             max_age=600,
         )
     # --- end of HTTP limits ---

@@ -153,6 +153,10 @@ def settings() -> Settings:
         # production defaults (off) are tested in tests/test_http_spec.py.
         graphiql=True,
         introspection=True,
+        # Tests make thousands of requests from one address; rate limits have their own
+        # tests (tests/test_rate_limits.py), with their production defaults.
+        rate_limit_per_address="",
+        rate_limit_per_key="",
     )
 
 

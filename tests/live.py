@@ -85,6 +85,9 @@ async def start_server(database_url: str, *, workers: int = 1, **settings: Any) 
         **os.environ,
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "INFO",
+        # Test clients all come from 127.0.0.1: no rate limits unless a test sets them.
+        "RATE_LIMIT_PER_ADDRESS": "",
+        "RATE_LIMIT_PER_KEY": "",
         **{k.upper(): str(v) for k, v in settings.items()},
     }
     log = Path(tempfile.mkstemp(prefix="pledge-live-", suffix=".log")[1])

@@ -186,9 +186,13 @@ async def test_a_caller_who_may_not_read_is_401_for_spec_clients(
     assert spec.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert legacy.status_code == 200
     assert legacy.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    # a credential that proves nothing stays 401 (app/auth/authenticate.py)
+    # a credential that proves nothing stays 401 (app/auth/authenticate.py), in the
+    # media type asked for
     assert bad_key.status_code == 401
+    assert bad_key.headers["content-type"].startswith(SPEC)
     assert bad_key.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    legacy_bad_key = await client.with_key("not-a-key").post(PROGRAMS)
+    assert legacy_bad_key.headers["content-type"].startswith("application/json")
 
 
 @pytest.fixture
@@ -211,16 +215,17 @@ async def test_busy_is_503_with_retry_after_for_spec_clients(
     legacy = await client.post(past)
     # then
     assert spec.status_code == 503
-    assert int(spec.headers["retry-after"]) > 0
+    assert int(spec.headers["retry-after"]) == 5  # RETRY_AFTER_SECONDS' default
     assert spec.json()["errors"][0]["extensions"]["code"] == "BUSY"
     assert legacy.status_code == 200
     assert legacy.json()["errors"][0]["extensions"]["code"] == "BUSY"
 
 
 async def test_a_busy_csv_download_is_503_with_retry_after(
-    db: Database, client: GraphQLClient, busy_views: None
+    db: Database, client_with: ClientWith, busy_views: None
 ) -> None:
-    # given
+    # given: a service that asks for 42 s
+    client = client_with(retry_after_seconds=42)
     async with db.sessions() as session, session.begin():
         auditor = await f.api_key(session, "auditor")
     # when
@@ -231,7 +236,7 @@ async def test_a_busy_csv_download_is_503_with_retry_after(
     )
     # then
     assert response.status_code == 503
-    assert int(response.headers["retry-after"]) > 0
+    assert response.headers["retry-after"] == "42"
     assert response.json()["errors"][0]["extensions"]["code"] == "BUSY"
 
 
@@ -295,6 +300,21 @@ async def test_a_post_that_is_not_json_is_refused_415(
     assert await source_documents(db) == 0
 
 
+async def test_other_methods_are_refused_405_in_the_graphql_shape(
+    db: Database, client: GraphQLClient
+) -> None:
+    for method in ("PUT", "PATCH", "DELETE"):
+        # when
+        response = await client.http.request(
+            method, "/graphql", json={"query": PROGRAMS}, headers=SPEC_ACCEPT
+        )
+        # then
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+        assert response.headers["content-type"].startswith(SPEC)
+        assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
 async def test_a_batch_is_refused_with_a_clear_400(db: Database, client: GraphQLClient) -> None:
     response = await client.http.post(
         "/graphql", json=[{"query": PROGRAMS}, {"query": PROGRAMS}], headers=SPEC_ACCEPT
@@ -324,6 +344,9 @@ async def test_no_cors_headers_unless_origins_are_set(
     opened_get = await allowed.http.get(
         "/graphql", params={"query": PROGRAMS}, headers={"Origin": "https://app.example"}
     )
+    with_request_id = await allowed.http.options(
+        "/graphql", headers={**preflight, "Access-Control-Request-Headers": "x-request-id"}
+    )
     elsewhere = await allowed.http.options(
         "/graphql", headers={**preflight, "Origin": "https://evil.example"}
     )
@@ -334,6 +357,10 @@ async def test_no_cors_headers_unless_origins_are_set(
     assert opened.headers["access-control-allow-origin"] == "https://app.example"
     assert "POST" in opened.headers["access-control-allow-methods"]
     assert opened_get.headers["access-control-allow-origin"] == "https://app.example"
+    # a browser page may send its own request id, and read the one we answer with
+    assert with_request_id.status_code == 200
+    exposed = opened_get.headers["access-control-expose-headers"].lower()
+    assert {"x-request-id", "retry-after"} <= {h.strip() for h in exposed.split(",")}
     assert "access-control-allow-origin" not in elsewhere.headers
 
 

@@ -101,11 +101,13 @@ class LiveClient:
         await self.ws.send(json.dumps(message))
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> Subscription:
+        return await self.subscribe_with({"query": query, "variables": variables})
+
+    async def subscribe_with(self, payload: dict[str, Any]) -> Subscription:
+        """A subscribe message with this payload as it is (a persisted operation's id)."""
         id = str(next(self._ids))
         subscription = self._subscriptions[id] = Subscription(self, id)
-        await self.send(
-            {"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
-        )
+        await self.send({"id": id, "type": "subscribe", "payload": payload})
         return subscription
 
     async def _read(self) -> None:

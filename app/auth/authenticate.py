@@ -41,10 +41,14 @@ class AuthenticationFailed(Exception):
         self.error = error
 
 
-def failure_response(exc: AuthenticationFailed) -> JSONResponse:
+def failure_response(
+    exc: AuthenticationFailed, media_type: str = "application/json"
+) -> JSONResponse:
+    """The answer to a credential that proves nothing, in the media type the client
+    asked for (`application/graphql-response+json` or plain JSON)."""
     body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code.value}}]}
     headers = {"WWW-Authenticate": f'Bearer error="{exc.error}"'} if exc.status == 401 else {}
-    return JSONResponse(body, status_code=exc.status, headers=headers)
+    return JSONResponse(body, status_code=exc.status, headers=headers, media_type=media_type)
 
 
 def bearer_credential(header: str) -> str:

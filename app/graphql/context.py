@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
@@ -20,6 +21,7 @@ from app.graphql.loaders import DataLoaders
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
     from app.events.hub import EventHub
+    from app.graphql.rate_limits import RateLimiter
 
 
 @dataclass
@@ -39,6 +41,11 @@ class Context(BaseContext):
     shared: bool = False
     # The `connection_init` payload of a WebSocket connection (strawberry sets it).
     connection_params: dict[str, Any] | None = None
+    # The app's rate limits: a WebSocket's operations are counted against its caller.
+    limiter: RateLimiter | None = None
+    # Set when the operation may not run at all (over a rate limit); the read gate
+    # (app/graphql/permissions.py) answers with it.
+    refusal: GraphQLError | None = None
     loaders: DataLoaders = field(init=False)
     # The engine's own sessions: mutations write through these, even when reads are
     # answered from a view (as of a moment, or a partner's initiatives).
@@ -77,6 +84,14 @@ class OperationContextExtension(SchemaExtension):
             # operation, so a revoked key or an expired token stops at the next one.
             copy.principal = await _reauthenticated(context)
             self.execution_context.context = copy
+            if copy.limiter is not None:
+                exceeded = await copy.limiter.check_caller(copy.principal)
+                if exceeded is not None:
+                    # Reported by the read gate, as every refusal before execution is.
+                    copy.refusal = GraphQLError(
+                        exceeded.message,
+                        extensions={"code": "RATE_LIMITED", **exceeded.extensions},
+                    )
         yield
 
 

@@ -26,8 +26,6 @@ from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
-# How long a client told BUSY waits before it tries again.
-RETRY_AFTER_SECONDS = 5
 
 # Codes of refusals made over HTTP, before GraphQL runs.
 BAD_REQUEST = "BAD_REQUEST"
@@ -93,12 +91,13 @@ def media_type_for(accept: str | None) -> str:
     return GRAPHQL_RESPONSE_JSON if wants_graphql_response(accept) else JSON
 
 
-def status_headers(status: int) -> dict[str, str]:
-    """What a refusal with this status must tell the client besides its body."""
+def status_headers(status: int, *, retry_after: int | None = None) -> dict[str, str]:
+    """What a refusal with this status must tell the client besides its body: how to
+    authenticate (401), and when to come back (503: `retry_after`, RETRY_AFTER_SECONDS)."""
     if status == 401:
         return {"WWW-Authenticate": "Bearer"}
-    if status == 503:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if status == 503 and retry_after is not None:
+        return {"Retry-After": str(retry_after)}
     return {}
 
 
@@ -154,6 +153,10 @@ def refusal(
     )
 
 
+def code_for_status(status: int) -> str:
+    return _BY_STATUS.get(status, BAD_REQUEST)
+
+
 def refusal_for(exc: HTTPException, accept: str | None) -> Response:
     """Strawberry's plain-text refusals (and ours) as GraphQL-shaped errors."""
     if isinstance(exc, Refused):
@@ -165,8 +168,7 @@ def refusal_for(exc: HTTPException, accept: str | None) -> Response:
             headers=exc.headers,
             **exc.extensions,
         )
-    code = _BY_STATUS.get(exc.status_code, BAD_REQUEST)
-    return refusal(exc.status_code, exc.reason, code, accept=accept)
+    return refusal(exc.status_code, exc.reason, code_for_status(exc.status_code), accept=accept)
 
 
 class _BodyTooLarge(Exception):

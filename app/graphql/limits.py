@@ -174,11 +174,12 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode:
 
 class CachedParser(SchemaExtension):
     """Parses each distinct operation once. Unlike strawberry's ParserCache, a syntax
-    error is left to strawberry's own parsing, which reports it as an ordinary error."""
+    error is left to strawberry's own parsing, which reports it as an ordinary error,
+    and a document already set (the allow-list's placeholder) is left alone."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query is not None:
+        if context.query is not None and context.graphql_document is None:
             with suppress(GraphQLError):
                 context.graphql_document = _parse(
                     context.query, context.parse_options.get("max_tokens")

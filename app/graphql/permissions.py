@@ -7,6 +7,8 @@ dropped too: they would describe the schema to someone not allowed to see it.
 Mutations are gated here only for a caller who may do nothing at all (no credentials,
 no anonymous reading): they too learn nothing about the schema. Everyone else's
 mutations check their own permission and report FORBIDDEN in their payload.
+An operation refused before it began (a WebSocket operation over its caller's rate
+limit: `Context.refusal`) is answered here the same way.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class ReadPermissionExtension(SchemaExtension):
         principal = getattr(context.context, "principal", None)
         if not isinstance(principal, Principal):
             return None  # a schema run outside a request (export-schema, scripts)
+        refusal = getattr(context.context, "refusal", None)
+        if isinstance(refusal, GraphQLError):
+            return refusal
         try:
             operation = context.operation_type
         except RuntimeError:

@@ -56,6 +56,8 @@ from app.graphql.http import (
     status_headers,
     wants_graphql_response,
 )
+from app.graphql.persisted import PersistedOperationError, PersistedOperations
+from app.graphql.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
 
 AUTHORIZATION = "authorization"
 
@@ -67,6 +69,27 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     resume from their last cursor."""
 
     send_timeout: float = 10.0
+    view: PledgeRouter
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # A persisted operation named by its id (`documentId`, or Apollo's
+        # `extensions.persistedQuery`) runs as its registered text.
+        payload = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            extensions = payload.get("extensions")
+            try:
+                query = self.view.persisted.resolve(
+                    payload.get("query"),
+                    payload.get("documentId"),
+                    extensions if isinstance(extensions, dict) else None,
+                )
+            except PersistedOperationError as exc:
+                error = exc.graphql_error().formatted
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                return
+            if query is not None:
+                payload["query"] = query
+        await super().handle_subscribe(message)
 
     async def send_message(self, message: Any) -> None:
         try:
@@ -78,10 +101,29 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
             raise WebSocketDisconnected from None
 
 
+def _address(connection: HTTPConnection) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+def _rate_limited(exceeded: Exceeded) -> Refused:
+    return Refused(
+        429, exceeded.message, RATE_LIMITED, headers=exceeded.headers, **exceeded.extensions
+    )
+
+
 class PledgeRouter(GraphQLRouter[Context, None]):
-    def __init__(self, schema: Any, settings: Settings) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        settings: Settings,
+        *,
+        persisted: PersistedOperations | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.settings = settings
         self.authenticator = Authenticator(settings)
+        self.persisted = persisted or PersistedOperations({})
+        self.limiter = limiter
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.ws_legacy_protocol:
             protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -119,9 +161,20 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 credential=header,
                 authenticator=self.authenticator,
                 shared=True,
+                limiter=self.limiter,
             )
+        # Counted by address before the credential is checked, then by caller; over
+        # either budget is a 429 (answered by the app's handler for Refused).
+        if self.limiter is not None:
+            exceeded = await self.limiter.check_address(_address(request))
+            if exceeded is not None:
+                raise _rate_limited(exceeded)
         # A bad credential raises AuthenticationFailed: answered 401, never anonymous.
         principal = await self.authenticator.principal(header, sessions)
+        if self.limiter is not None:
+            exceeded = await self.limiter.check_caller(principal)
+            if exceeded is not None:
+                raise _rate_limited(exceeded)
         return Context(
             session_factory=sessions,
             settings=self.settings,
@@ -132,6 +185,10 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        if self.limiter is not None and isinstance(context.request, WebSocket):
+            exceeded = await self.limiter.check_address(_address(context.request))
+            if exceeded is not None:
+                await _close_rate_limited(context.request, exceeded)
         params = context.connection_params or {}
         given = [v for k, v in params.items() if isinstance(k, str) and k.lower() == AUTHORIZATION]
         if len(given) > 1 or (given and not isinstance(given[0], str)):
@@ -153,12 +210,43 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                     'as {"Authorization": "Bearer ..."}',
                 }
             )
+        if self.limiter is not None and isinstance(context.request, WebSocket):
+            exceeded = await self.limiter.check_caller(principal)
+            if exceeded is not None:
+                await _close_rate_limited(context.request, exceeded)
         context.principal = principal
         context.credential = credential
         acknowledged: UnsetType = UNSET
         return acknowledged
 
     # --- HTTP: the GraphQL-over-HTTP rules (app/graphql/http.py) ---
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted operation runs it, whatever its Accept.
+        params = request.query_params
+        return (
+            params.get("documentId") is None
+            and params.get("extensions") is None
+            and super().should_render_graphql_ide(request)
+        )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            document_id = None
+            if data.query is None:  # perhaps sent by id: `documentId` beside `query`
+                if request.method == "GET":
+                    document_id = request.query_params.get("documentId")
+                else:
+                    body = self.parse_json(await request.get_body())
+                    document_id = body.get("documentId") if isinstance(body, dict) else None
+            try:
+                data.query = self.persisted.resolve(data.query, document_id, data.extensions)
+            except PersistedOperationError as exc:
+                raise Refused(400, exc.message, exc.code, **exc.extensions) from None
+        return data
 
     @overload
     async def run(
@@ -204,7 +292,9 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             status: int = getattr(request.state, "graphql_status", 200)
             response.status_code = status
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-            response.headers.update(status_headers(status))
+            response.headers.update(
+                status_headers(status, retry_after=self.settings.retry_after_seconds)
+            )
         return response
 
     async def process_result(
@@ -256,3 +346,14 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             "send one operation per request",
             BATCHING_DISABLED,
         )
+
+
+async def _close_rate_limited(websocket: WebSocket, exceeded: Exceeded) -> None:
+    """Closes a WebSocket over its budget (4429, with the limit and the wait in its
+    reason) and ends its handler: nothing more runs on it."""
+    reason = (
+        f"{RATE_LIMITED}: {exceeded.limit} ({exceeded.setting}); retry in {exceeded.retry_after} s"
+    )
+    with suppress(Exception):
+        await websocket.close(code=4429, reason=reason[:120])
+    raise WebSocketDisconnected

@@ -17,6 +17,7 @@ from app.graphql.history import ViewExtension
 from app.graphql.limits import limit_extensions
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
+from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
 from app.graphql.subscriptions import Subscription
@@ -33,7 +34,11 @@ class PledgeSchema(strawberry.Schema):
         return None
 
 
-def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings,
+    metrics: Metrics | None = None,
+    persisted: PersistedOperations | None = None,
+) -> strawberry.Schema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.
@@ -43,6 +48,9 @@ def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawber
         # FIELD_SUGGESTIONS: whether "Did you mean ...?" hints reach clients.
         lambda: ErrorCodesExtension(field_suggestions=settings.field_suggestions),
         *limit_extensions(settings),
+        # PERSISTED_OPERATIONS_ONLY: an unregistered document is never parsed, and is
+        # refused at validation (after the validation cache).
+        *([lambda: AllowListExtension(persisted)] if persisted and persisted.only else []),
         # After the validation cache: a caller who may not read gets no validation errors.
         ReadPermissionExtension,
         ViewExtension,

@@ -116,7 +116,11 @@ def csv_router(
                 if ErrorCode.BUSY.value in codes:
                     # Nothing is wrong with the request: the client should come back.
                     return JSONResponse(
-                        {"errors": errors}, status_code=503, headers=status_headers(503)
+                        {"errors": errors},
+                        status_code=503,
+                        headers=status_headers(
+                            503, retry_after=context.settings.retry_after_seconds
+                        ),
                     )
                 return JSONResponse({"errors": errors}, status_code=400)
             assert result.data is not None
