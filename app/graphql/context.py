@@ -46,15 +46,27 @@ class Context(BaseContext):
     # Set when the operation may not run at all (over a rate limit); the read gate
     # (app/graphql/permissions.py) answers with it.
     refusal: GraphQLError | None = None
-    loaders: DataLoaders = field(init=False)
+    # Built on first use (`loaders`): a WebSocket connection's shared context, and a
+    # subscription like `changes`, never use any (~8 KB per subscriber saved).
+    _loaders: DataLoaders | None = field(default=None, init=False, repr=False)
     # The engine's own sessions: mutations write through these, even when reads are
     # answered from a view (as of a moment, or a partner's initiatives).
     write_sessions: SessionFactory = field(init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = DataLoaders(self.session_factory)
         self.write_sessions = self.session_factory
+
+    @property
+    def loaders(self) -> DataLoaders:
+        """This operation's DataLoaders, on its current sessions (a view's, if any)."""
+        if self._loaders is None:
+            self._loaders = DataLoaders(self.session_factory)
+        return self._loaders
+
+    @loaders.setter
+    def loaders(self, loaders: DataLoaders) -> None:
+        self._loaders = loaders
 
     @property
     def over_websocket(self) -> bool:
