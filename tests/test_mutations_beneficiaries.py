@@ -69,7 +69,9 @@ query($id: ID!) {{ node(id: $id) {{ ... on BeneficiaryFigure {{ {FIGURE_FIELDS} 
 REACH = "{ reachReport { rows { nodes { unit reached reachedAsOf } } totals { reached } } }"
 
 YESTERDAY = (today() - timedelta(days=1)).isoformat()
-TOMORROW = (today() + timedelta(days=1)).isoformat()
+# A week ahead, not a day: parameters are computed when the tests are collected, and
+# a run that crosses midnight (UTC) would otherwise find "tomorrow" is today.
+NEXT_WEEK = (today() + timedelta(days=7)).isoformat()
 
 
 @dataclass
@@ -351,7 +353,7 @@ async def test_without_a_draft_there_is_nothing_to_decide(db: Database, setup: S
     [
         ({"value": "-1"}, "value", "VALIDATION"),
         ({"value": "1.00001"}, "value", "VALIDATION"),
-        ({"asOf": TOMORROW}, "asOf", "VALIDATION"),
+        ({"asOf": NEXT_WEEK}, "asOf", "VALIDATION"),
         ({"figureId": encode_global_id("BeneficiaryFigure", 9999)}, "figureId", "NOT_FOUND"),
         ({"figureId": encode_global_id("Initiative", 1)}, "figureId", "INVALID_ID"),
     ],

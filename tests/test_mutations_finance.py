@@ -139,7 +139,8 @@ async def test_an_editor_records_a_transaction_and_the_trail_names_them(
         ({"amount": "0"}, "amount", "VALIDATION"),
         ({"amount": "1.005"}, "amount", "VALIDATION"),
         ({"currency": "RMB"}, "currency", "INVALID_CURRENCY"),
-        ({"date": (today() + timedelta(days=1)).isoformat()}, "date", "VALIDATION"),
+        # a week ahead: computed at collection, and a run may cross midnight (UTC)
+        ({"date": (today() + timedelta(days=7)).isoformat()}, "date", "VALIDATION"),
         ({"initiativeId": encode_global_id("Initiative", 99999)}, "initiativeId", "NOT_FOUND"),
         ({"initiativeId": encode_global_id("Program", 1)}, "initiativeId", "INVALID_ID"),
         ({"currency": "EUR"}, "currency", "RATE_NOT_FOUND"),

@@ -125,7 +125,9 @@ async def test_an_editor_creates_and_updates_an_initiative_and_the_trail_names_t
     assert (before["version"], after["version"]) == (1, 2)
 
 
-TOMORROW = (today() + timedelta(days=1)).isoformat()
+# A week ahead, not a day: parameters are computed when the tests are collected, and
+# a run that crosses midnight (UTC) would otherwise find "tomorrow" is today.
+NEXT_WEEK = (today() + timedelta(days=7)).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -142,7 +144,7 @@ TOMORROW = (today() + timedelta(days=1)).isoformat()
         ({"region": "CN-ZJ-TOO-LONG-17"}, "region", "VALIDATION"),
         ({"plannedEnd": "2021-12-31"}, "plannedEnd", "VALIDATION"),
         ({"actualStart": "2022-02-01", "actualEnd": "2022-01-31"}, "actualEnd", "VALIDATION"),
-        ({"actualStart": TOMORROW}, "actualStart", "VALIDATION"),
+        ({"actualStart": NEXT_WEEK}, "actualStart", "VALIDATION"),
         ({"programId": encode_global_id("Program", 9999)}, "programId", "NOT_FOUND"),
         ({"programId": encode_global_id("Initiative", 1)}, "programId", "INVALID_ID"),
     ],

@@ -39,7 +39,9 @@ mutation($input: ArchiveInput!) {
   }
 }"""
 
-TOMORROW = (today() + timedelta(days=1)).isoformat()
+# A week ahead, not a day: parameters are computed when the tests are collected, and
+# a run that crosses midnight (UTC) would otherwise find "tomorrow" is today.
+NEXT_WEEK = (today() + timedelta(days=7)).isoformat()
 
 
 @dataclass
@@ -144,7 +146,7 @@ async def test_an_admin_adds_a_rate_and_corrects_it(db: Database, setup: Setup) 
         ({"rate": "-7.8"}, "rate", "VALIDATION"),
         ({"rate": "7.12345678901"}, "rate", "VALIDATION"),
         ({"rate": "100000000"}, "rate", "VALIDATION"),
-        ({"rateDate": TOMORROW}, "rateDate", "VALIDATION"),
+        ({"rateDate": NEXT_WEEK}, "rateDate", "VALIDATION"),
         ({"source": " "}, "source", "VALIDATION"),
         ({"source": "s" * 301}, "source", "VALIDATION"),
         (

@@ -38,7 +38,9 @@ mutation($input: ArchiveInput!) {
   }
 }"""
 
-TOMORROW = (today() + timedelta(days=1)).isoformat()
+# A week ahead, not a day: parameters are computed when the tests are collected, and
+# a run that crosses midnight (UTC) would otherwise find "tomorrow" is today.
+NEXT_WEEK = (today() + timedelta(days=7)).isoformat()
 
 
 @dataclass
@@ -125,7 +127,7 @@ async def test_an_editor_adds_a_document_and_corrects_it(db: Database, setup: Se
         ({"url": "example.org/a"}, "url"),
         ({"url": "https://example.org/" + "a" * 1990}, "url"),
         ({"publisher": "p" * 201}, "publisher"),
-        ({"publishedOn": TOMORROW}, "publishedOn"),
+        ({"publishedOn": NEXT_WEEK}, "publishedOn"),
         ({"language": "Deutsch!"}, "language"),
         ({"language": "zh-Hans-CN-x-private1"}, "language"),
         ({"category": "c" * 65}, "category"),
