@@ -249,20 +249,20 @@ def operations_register(
         invalid_documents,
         read_manifest,
     )
-    from app.graphql.schema import schema
 
     documents: dict[str, str] = {}
     names: dict[str, Path] = {}
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            # The exact bytes: a client that sends the file sends its line endings too.
+            text = path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             typer.echo(f"error: {path}: {exc}", err=True)
             raise typer.Exit(1) from None
         key = document_hash(text)
         documents[key] = text
         names[key] = path
-    problems = invalid_documents(schema._schema, documents)
+    problems = invalid_documents(get_settings(), documents)
     for key, problem in problems.items():
         typer.echo(f"error: {names[key]}: {problem}", err=True)
     if problems:

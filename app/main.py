@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,6 +19,7 @@ from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import create_engine, create_session_factory
 from app.events.hub import EventHub
+from app.graphql.errors import database_away_handler
 from app.graphql.http import (
     BodyLimitMiddleware,
     Refused,
@@ -32,6 +35,9 @@ from app.graphql.reports.downloads import REPORTS
 from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
 from app.observability import Metrics, observe
+
+# /readyz answers "unready" rather than wait longer than this for the database.
+READY_TIMEOUT_SECONDS = 5.0
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -93,13 +99,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # Refusals raised before GraphQL runs (rate limits, while working out who calls).
         return refusal_for(exc, request.headers.get("accept"))
 
+    # The database away before GraphQL runs (learning who calls): 503 BUSY, not a crash.
+    database_away = database_away_handler(settings.retry_after_seconds)
+    for kind in (OSError, DBAPIError):
+        app.add_exception_handler(kind, database_away)
+
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
-    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list); the
-    # CSV downloads' own queries are the server's, and always run.
-    persisted = PersistedOperations.from_settings(
-        settings, trusted=[report.query for report in REPORTS.values()]
-    )
+    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list).
+    persisted = PersistedOperations.from_settings(settings)
     limiter = RateLimiter(settings)
     schema = build_schema(settings, metrics=metrics, persisted=persisted)
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
@@ -128,9 +136,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     async def readyz(request: Request) -> JSONResponse:
         engine = request.app.state.engine
         try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            current = await current_revision(engine)
+            # A database that takes connections and never answers is as good as down:
+            # the probe answers within its deadline, whatever the database does.
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                current = await current_revision(engine)
         except Exception as exc:  # any failure to reach the database means "not ready"
             return JSONResponse({"status": "unready", "reason": type(exc).__name__}, 503)
         head = head_revision()

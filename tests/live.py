@@ -166,11 +166,13 @@ class LiveData:
         return await last_sequence(self.sessions)
 
 
-async def live_data(backend: str, tmp: Path) -> AsyncIterator[LiveData]:
-    """A fresh database (dropped after) with the demo and keys; for a module's servers."""
-    if backend == "sqlite":
+async def live_data(backend: str, tmp: Path, url: str | None = None) -> AsyncIterator[LiveData]:
+    """A fresh database (dropped after) with the demo and keys; for a module's servers.
+    `url`: an empty database of the caller's instead, which the caller disposes of."""
+    own = url is None
+    if url is None and backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'live.db'}"
-    else:
+    elif url is None:
         url = await create_postgres_database("pledge_live")
     engine = create_engine(url)
     try:
@@ -199,7 +201,7 @@ async def live_data(backend: str, tmp: Path) -> AsyncIterator[LiveData]:
         )
     finally:
         await engine.dispose()
-        if backend == "postgresql":
+        if backend == "postgresql" and own:
             await drop_postgres_database(url)
 
 

@@ -3,7 +3,9 @@ hash, and with PERSISTED_OPERATIONS_ONLY nothing else runs (app/graphql/persiste
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from app.cli import cli
 from app.config import Settings
 from app.demo.loader import load_demo
 from app.graphql.persisted import ManifestError, document_hash
+from app.graphql.reports.downloads import REPORTS
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f
@@ -149,6 +152,54 @@ async def test_allow_list_mode_runs_only_registered_documents(
         assert "PERSISTED_OPERATIONS_ONLY" in body["errors"][0]["message"]
 
 
+async def test_a_refused_request_keeps_nothing_of_itself(
+    db: Database, registered: Path, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """Refused documents are not parsed, and their operation names not kept: a client
+    cannot fill the server's memory with refused requests."""
+    client = client_with(persisted_operations_file=registered, persisted_operations_only=True)
+    await client.http.post("/graphql", json={"query": AD_HOC, "operationName": "Warm"})
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(40):
+            name = "N" * 100_000 + str(n)
+            response = await client.http.post(
+                "/graphql", json={"query": f"query {name} {{ x }}", "operationName": name}
+            )
+            assert first_code(response.json()) == "OPERATION_NOT_ALLOWED"
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1_000_000, after - before  # 40 requests of 200 KB sent
+
+
+async def test_the_csv_downloads_queries_are_not_registered_documents(
+    demo: Database,
+    registered: Path,
+    keys: dict[str, str],
+    client_with: Callable[..., GraphQLClient],
+) -> None:
+    client = client_with(persisted_operations_file=registered, persisted_operations_only=True)
+    text = REPORTS["budget-summary"].query
+    body = await client.with_key(keys["viewer"]).execute(text, {"groupBy": ["INITIATIVE"]})
+    assert first_code(body) == "OPERATION_NOT_ALLOWED"
+
+
+async def test_ids_are_read_in_either_case_and_must_agree_with_a_text_sent_beside(
+    demo: Database, registered: Path, client_with: Callable[..., GraphQLClient]
+) -> None:
+    client = client_with(persisted_operations_file=registered)
+    upper = await client.http.post("/graphql", json={"documentId": sha(INITIATIVES).upper()})
+    assert len(upper.json()["data"]["initiatives"]["edges"]) == 3
+    both = await client.http.post(
+        "/graphql", json={"documentId": sha(INITIATIVES), "query": AD_HOC}
+    )
+    assert first_code(both.json()) == "PERSISTED_QUERY_MISMATCH"
+
+
 async def test_an_unregistered_mutation_writes_nothing_in_allow_list_mode(
     demo: Database,
     registered: Path,
@@ -224,14 +275,22 @@ async def test_a_manifest_that_cannot_be_trusted_stops_the_service_starting(
     stale = manifest(tmp_path / "stale.json", "{ initiatives { nonsense } }")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    for path, words in (
-        (wrong_id, "not the SHA-256"),
-        (stale, "no longer valid"),
-        (broken, "cannot read"),
+    odd_apollo = tmp_path / "apollo.json"
+    odd_apollo.write_text(json.dumps({"format": "apollo", "operations": ["{ x }"]}))
+    # Documents this server's own rules would refuse at every request.
+    too_deep = manifest(tmp_path / "deep.json", INITIATIVES)
+    introspecting = manifest(tmp_path / "schema.json", "{ __schema { types { name } } }")
+    for path, words, overrides in (
+        (wrong_id, "not the SHA-256", {}),
+        (stale, "no longer valid", {}),
+        (broken, "cannot read", {}),
+        (odd_apollo, "an object with id and body", {}),
+        (too_deep, "no longer valid", {"max_query_depth": 2}),
+        (introspecting, "no longer valid", {"introspection": False}),
     ):
         with pytest.raises(ManifestError, match=words):
             create_app(
-                settings.model_copy(update={"persisted_operations_file": path}),
+                settings.model_copy(update={"persisted_operations_file": path, **overrides}),
                 engine=database.engine,
             )
 
@@ -263,6 +322,11 @@ def test_register_checks_documents_and_prints_their_ids(tmp_path: Path) -> None:
     assert json.loads(target.read_text()) == {document_hash(INITIATIVES): INITIATIVES}
     again = runner.invoke(cli, ["operations", "register", str(good), "-m", str(target)])
     assert "(known)" in again.output
+    # The id is of the file's exact bytes: line endings included.
+    windows = tmp_path / "windows.graphql"
+    windows.write_bytes(b"query W {\r\n  initiatives(first: 1) { totalCount }\r\n}\r\n")
+    runner.invoke(cli, ["operations", "register", str(windows), "-m", str(target)])
+    assert document_hash(windows.read_bytes().decode()) in json.loads(target.read_text())
 
 
 # --- Over WebSocket, against a real server ---
@@ -318,6 +382,11 @@ async def test_ad_hoc_and_unknown_subscriptions_are_refused_over_websocket(
             message = await subscription.next()
             assert message["type"] == "error", message
             assert message["payload"][0]["extensions"]["code"] == code
+        # A query that is not text, sent with an id, is refused, the connection kept.
+        odd = await client.subscribe_with({"query": 5, "documentId": sha(INITIATIVES)})
+        message = await odd.next()
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
         # The connection itself carries on: a registered query by id still runs.
         query = await client.subscribe_with({"documentId": sha(INITIATIVES)})
         assert len((await query.data())["initiatives"]["edges"]) == 3

@@ -3,6 +3,7 @@ over its budget gets 429 RATE_LIMITED with Retry-After, and nothing runs."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.config import Settings
 from app.demo.loader import load_demo
+from app.graphql.rate_limits import RateLimiter, address_key
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f
@@ -140,6 +142,62 @@ async def test_each_key_has_its_own_budget(
     assert (await query(http)).status_code == 200
 
 
+async def test_a_refused_request_spends_none_of_the_other_windows(
+    demo: Database, apps: Callable[..., httpx.AsyncClient]
+) -> None:
+    http = apps(a_new_address(), rate_limit_per_address="2/minute;1/second")
+    assert (await query(http)).status_code == 200
+    for _ in range(3):  # refused by the second's window, not counted in the minute's
+        error = assert_limited(await query(http), "RATE_LIMIT_PER_ADDRESS")
+        assert error["extensions"]["limit"] == "1/second"
+    await asyncio.sleep(1.05)
+    assert (await query(http)).status_code == 200  # the minute's 2nd
+    await asyncio.sleep(1.05)
+    error = assert_limited(await query(http), "RATE_LIMIT_PER_ADDRESS")
+    assert error["extensions"]["limit"] == "2/minute"
+
+
+async def test_an_ipv6_client_is_counted_by_its_64(
+    demo: Database, settings: Settings, db: Database
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"database_url": db.url, "rate_limit_per_address": "2/minute"}),
+        engine=db.engine,
+    )
+    prefix = f"2001:db8:{uuid.uuid4().int % 65536:x}:1::"
+
+    async def from_address(address: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return (await query(http)).status_code
+
+    assert await from_address(prefix + "1") == 200
+    assert await from_address(prefix + "2") == 200
+    assert await from_address(prefix + "3") == 429  # the same /64
+    assert await from_address(prefix.replace(":1::", ":2::") + "1") == 200
+    assert address_key("::ffff:10.1.2.3") == "10.1.2.3"
+    assert address_key("10.1.2.3") == "10.1.2.3"
+
+
+async def test_in_memory_counts_are_swept_now_and_then_not_at_every_request() -> None:
+    """Sweeping every count at each request made a request's cost grow with the number
+    of clients seen lately; sweeps now come at most every few seconds."""
+    limiter = RateLimiter(Settings(rate_limit_per_address="100/minute"))
+    sweeps = 0
+    sweep = limiter.storage._MemoryStorage__expire_events  # type: ignore[union-attr]
+
+    async def counted() -> None:
+        nonlocal sweeps
+        sweeps += 1
+        await sweep()
+
+    limiter.storage._MemoryStorage__expire_events = counted  # type: ignore[union-attr]
+    for n in range(2000):
+        assert await limiter.check_address(f"10.9.{n // 250}.{n % 250}") is None
+        await asyncio.sleep(0)  # a sweep started runs, and ends, between requests
+    assert sweeps == 1
+
+
 async def test_a_refused_write_writes_nothing(
     demo: Database, keys: dict[str, str], apps: Callable[..., httpx.AsyncClient]
 ) -> None:
@@ -198,7 +256,8 @@ async def test_processes_share_budgets_through_redis(
 ) -> None:
     """Two apps (as two processes would) on one Redis: an address has one budget, and a
     key has one wherever it calls from."""
-    shared = {"rate_limit_storage": "redis", "redis_url": redis_url}
+    # A URL as redis-py reads it (no port) is one the limits accept too.
+    shared = {"rate_limit_storage": "redis", "redis_url": redis_url.replace(":6379", "")}
     address = a_new_address()
     by_address = {**shared, "rate_limit_per_address": "4/minute", "rate_limit_per_key": ""}
     first, second = apps(address, **by_address), apps(address, **by_address)
@@ -228,6 +287,37 @@ async def test_an_unreachable_redis_lets_requests_through(
     for _ in range(3):
         assert (await query(http)).status_code == 200
     assert any("rate limits not enforced" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_hung_redis_lets_requests_through(
+    demo: Database, apps: Callable[..., httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis that takes connections and never answers: requests pass, the failure is
+    logged once, and the storage is left alone for a while rather than asked (and
+    waited for) at every request."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        http = apps(
+            a_new_address(),
+            rate_limit_per_address="1/minute",
+            rate_limit_storage="redis",
+            redis_url=f"redis://127.0.0.1:{port}/0",
+        )
+        for _ in range(5):
+            assert (await query(http)).status_code == 200
+        warnings = [r for r in caplog.records if "rate limits not enforced" in r.getMessage()]
+        assert len(warnings) == 1
+        assert len(held) == 1  # asked once; the next requests did not wait on it again
+    finally:
+        listener.close()
+        for writer in held:
+            writer.close()
 
 
 def test_a_limit_that_is_not_one_is_refused_at_start() -> None:
@@ -286,3 +376,29 @@ async def test_websocket_connections_and_operations_are_counted(limited: LiveDat
     closed = await closed_at_init(url, editor)
     assert closed.code == 4429
     assert "RATE_LIMIT_PER_ADDRESS" in closed.reason
+
+
+@pytest.fixture(scope="module")
+async def open_to_all(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveData]:
+    async for data in live_data("sqlite", tmp_path_factory.mktemp("open")):
+        server = await start_server(
+            data.url, anonymous_read="true", rate_limit_per_address="3/minute"
+        )
+        data.servers.append(server)
+        try:
+            yield data
+        finally:
+            server.stop()
+
+
+async def test_anonymous_websocket_operations_are_counted_by_address(
+    open_to_all: LiveData,
+) -> None:
+    url = open_to_all.servers[0].ws
+    async with await LiveClient.connect(url) as client:  # the address's 1st
+        for _ in range(2):  # 2nd and 3rd
+            subscription = await client.subscribe(QUERY)
+            assert (await subscription.data())["initiatives"]["totalCount"] == 10
+        refused = await (await client.subscribe(QUERY)).next()
+        assert refused["type"] == "error", refused
+        assert refused["payload"][0]["extensions"]["setting"] == "RATE_LIMIT_PER_ADDRESS"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Any
 
-from sqlalchemy import URL, event
+from sqlalchemy import URL, event, make_url
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +24,11 @@ from app.db.functions import SQLITE_LOWER, python_lower
 from app.money.sql import SQLITE_CONVERT, sqlite_convert
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# How long opening a PostgreSQL connection may take. A database that takes the TCP
+# connection and never answers (a network partition, a hung host) would otherwise hold
+# each caller, /readyz included, for asyncpg's default of 60 s.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,6 +50,8 @@ def create_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) ->
         kwargs.update(poolclass=NullPool)
     elif str(url).startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if make_url(url).get_driver_name() == "asyncpg":
+        kwargs.update(connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -54,6 +64,41 @@ def create_session_factory(engine: AsyncEngine, *, actor: Actor | None = None) -
     install_recorder()
     info = {ACTOR: actor, REASON: None} if actor is not None else {}
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+# SQLSTATEs of a server that is away: class 08 (connection exception), and a server
+# shutting down (57P01 admin, 57P02 crash) or not yet accepting connections (57P03).
+_AWAY_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+_AWAY_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT}
+    | {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (down, restarting, the
+    connection cut), rather than that a statement failed. Such a failure is passing:
+    the caller may retry; whether a write in flight committed is unknown."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # TimeoutError: asyncpg's, when the server took no connection in time (no other
+        # TimeoutError reaches a request's error handling: the execution limit's own
+        # ends as a TIMEOUT error first).
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        if isinstance(current, OSError) and current.errno in _AWAY_ERRNOS:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _AWAY_SQLSTATES):
+            return True
+        # SQLAlchemy's error wraps the driver's, which may wrap the socket's.
+        wrapped = current.orig if isinstance(current, DBAPIError) else None
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return False
 
 
 class StatementCounter:

@@ -15,7 +15,9 @@ from strawberry.fastapi import BaseContext
 
 from app.auth.principal import Principal, anonymous
 from app.config import Settings
-from app.db.session import SessionFactory
+from app.db.session import SessionFactory, database_unreachable
+from app.errors import ErrorCode
+from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ class Context(BaseContext):
     # Set when the operation may not run at all (over a rate limit); the read gate
     # (app/graphql/permissions.py) answers with it.
     refusal: GraphQLError | None = None
+    # The operation is the server's own query (a CSV download's), not a client's
+    # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.
+    server_document: bool = False
     # Built on first use (`loaders`): a WebSocket connection's shared context, and a
     # subscription like `changes`, never use any (~8 KB per subscriber saved).
     _loaders: DataLoaders | None = field(default=None, init=False, repr=False)
@@ -94,10 +99,21 @@ class OperationContextExtension(SchemaExtension):
             copy = context.for_operation()
             # A connection lives long: its credential is proved again for every
             # operation, so a revoked key or an expired token stops at the next one.
-            copy.principal = await _reauthenticated(context)
+            try:
+                copy.principal = await _reauthenticated(context)
+            except Exception as exc:
+                if not database_unreachable(exc):
+                    raise
+                # Not proved again, as the database is away: the operation does not
+                # run (the read gate says so), and the client may retry it shortly.
+                copy.refusal = GraphQLError(
+                    UNREACHABLE_BEFORE_MESSAGE, extensions={"code": ErrorCode.BUSY.value}
+                )
             self.execution_context.context = copy
             if copy.limiter is not None:
-                exceeded = await copy.limiter.check_caller(copy.principal)
+                client = getattr(copy.request, "client", None)
+                address = client.host if client is not None else None
+                exceeded = await copy.limiter.check_operation(copy.principal, address)
                 if exceeded is not None:
                     # Reported by the read gate, as every refusal before execution is.
                     copy.refusal = GraphQLError(

@@ -14,16 +14,35 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from contextlib import suppress
+from typing import Any, cast
 
 from graphql import GraphQLError
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import ExceptionHandler
+from starlette.websockets import WebSocket
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from app.errors import DomainError
+from app.db.session import database_unreachable
+from app.errors import DomainError, ErrorCode
+from app.graphql.http import refusal, status_headers
 
 log = logging.getLogger("app.graphql")
 
+# Raised through the operation for the HTTP layer to answer (400, 405), not errors.
+_ANSWERED_OVER_HTTP = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
 INTERNAL_MESSAGE = "Internal server error"
+# The database was away (down, restarting, the connection cut): nothing the client did.
+UNREACHABLE_MESSAGE = (
+    "the database cannot be reached right now; retry shortly. A write that met this may "
+    "or may not have been applied: retry it with the same idempotencyKey to apply it once"
+)
+# ... and the same before an operation began: it did not run.
+UNREACHABLE_BEFORE_MESSAGE = "the database cannot be reached right now; nothing ran: retry shortly"
 
 
 class ErrorCodesExtension(SchemaExtension):
@@ -33,7 +52,18 @@ class ErrorCodesExtension(SchemaExtension):
         self.field_suggestions = field_suggestions
 
     def on_operation(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except _ANSWERED_OVER_HTTP:
+            raise
+        except GraphQLError as error:
+            raise present(error, self.field_suggestions) from None
+        except Exception as exc:
+            # Raised by another extension's hook (closing a view, say): strawberry would
+            # answer with the exception's own message, unmasked. Presented here, it is
+            # masked like any other unexpected error.
+            unexpected = GraphQLError(str(exc), original_error=exc)
+            raise present(unexpected, self.field_suggestions) from None
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if result is None or not errors:
@@ -66,7 +96,20 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
                 return error
             return _rebuild(error, message, dict(error.extensions or {}), None)
         return _rebuild(error, message, {"code": _client_error_code(error)}, None)
+    unread = f", but encountered error '{original}'; found"
+    if unread in error.message:
+        # graphql-core could not read a value with its scalar's parser (an Int of more
+        # digits than Python converts, say): the client's mistake. What the parser said
+        # is Python's, not the service's, and is left out.
+        message = error.message.replace(unread, ", found")
+        return _rebuild(error, message, {"code": _client_error_code(error)}, None)
     error_id = uuid.uuid4().hex[:16]
+    if database_unreachable(original):
+        # Passing, and the client may retry: BUSY, as for the other limits it may wait out.
+        where = ".".join(str(p) for p in error.path or ())
+        log.warning("database unreachable %s at %s: %r", error_id, where, original)
+        extensions = {"code": ErrorCode.BUSY.value, "errorId": error_id}
+        return _rebuild(error, UNREACHABLE_MESSAGE, extensions, None)
     log.error(
         "unexpected error %s at %s",
         error_id,
@@ -74,6 +117,32 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
         exc_info=(type(original), original, original.__traceback__),
     )
     return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL", "errorId": error_id}, None)
+
+
+def database_away_handler(retry_after: int) -> ExceptionHandler:
+    """The app's handler for database errors raised before GraphQL runs (learning who
+    calls, over HTTP or at a WebSocket's connection_init). When the database is away:
+    over HTTP a 503 BUSY with `Retry-After`, a WebSocket closed with 1013 (try again
+    later); nothing ran, the client may retry. Anything else is raised on, a crash."""
+
+    async def handle(connection: HTTPConnection, exc: Exception) -> Response | None:
+        if not database_unreachable(exc):
+            raise exc
+        log.warning("database unreachable before the operation ran: %r", exc)
+        if isinstance(connection, WebSocket):
+            with suppress(Exception):  # the client may have gone already
+                await connection.close(code=1013, reason=f"BUSY: {UNREACHABLE_BEFORE_MESSAGE}")
+            return None
+        return refusal(
+            503,
+            UNREACHABLE_BEFORE_MESSAGE,
+            ErrorCode.BUSY.value,
+            accept=connection.headers.get("accept"),
+            headers=status_headers(503, retry_after=retry_after),
+        )
+
+    # One handler for both kinds of connection: Starlette picks it by the exception.
+    return cast(ExceptionHandler, handle)
 
 
 def _rebuild(

@@ -245,11 +245,12 @@ async def answered_from_view(
     # Views read the same database as the context's own sessions.
     engine = context.write_sessions.kw["bind"]
     view = await open_view(engine, moment=moment, initiatives=initiatives)
-    sessions, loaders = context.session_factory, context.loaders
+    # The operation's own loaders, if it built any yet (they are built on first use).
+    sessions, loaders = context.session_factory, context._loaders
     context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
     try:
         yield
     finally:
         # The CSV downloads run several operations on one context.
-        context.session_factory, context.loaders = sessions, loaders
+        context.session_factory, context._loaders = sessions, loaders
         await view.close()

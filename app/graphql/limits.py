@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -34,11 +35,14 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
     ValidationRule,
     VariableNode,
+    Visitor,
     get_named_type,
     is_introspection_type,
     parse,
+    visit,
 )
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
@@ -58,16 +62,22 @@ from app.config import Settings
 CACHE_SIZE = 256
 
 
-def limit_extensions(settings: Settings) -> list[Any]:
-    """Factories: strawberry builds fresh extensions for every operation, around rules
-    and caches that are built once."""
+def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The limits that are validation rules (besides the specification's own)."""
     rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        depth_rule(settings.max_query_depth),
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         max_root_fields_rule(settings.max_root_fields),
     ]
     if not settings.introspection:
         rules.append(NoIntrospection)
+    return rules
+
+
+def limit_extensions(settings: Settings) -> list[Any]:
+    """Factories: strawberry builds fresh extensions for every operation, around rules
+    and caches that are built once."""
+    rules = validation_rules(settings)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
@@ -76,6 +86,38 @@ def limit_extensions(settings: Settings) -> list[Any]:
         lambda: QueryCostLimiter(settings),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
+
+
+def depth_rule(max_depth: int) -> type[ValidationRule]:
+    """Strawberry's depth rule, which looks each spread fragment up without asking whether
+    it exists: `{ ...Unknown }` raised KeyError (an INTERNAL error). A document spreading
+    a fragment it does not define is left to graphql-core's KnownFragmentNames, which
+    refuses it (GRAPHQL_VALIDATION_FAILED) before anything runs."""
+    [rule] = QueryDepthLimiter(max_depth=max_depth).validation_rules
+
+    class DepthOfKnownFragments(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            document = context.document
+            defined = {
+                d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+            }
+            if _spread_names(document) <= defined:
+                super().__init__(context)
+            else:
+                ValidationRule.__init__(self, context)
+
+    return DepthOfKnownFragments
+
+
+def _spread_names(document: DocumentNode) -> set[str]:
+    names: set[str] = set()
+
+    class Spreads(Visitor):
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+            names.add(node.name.value)
+
+    visit(document, Spreads())
+    return names
 
 
 def max_root_fields_rule(limit: int) -> type[ValidationRule]:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from functools import lru_cache
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql import GraphQLError, parse, specified_rules, validate
 from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import Principal
@@ -73,7 +72,10 @@ def read_manifest(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
     if isinstance(raw, dict) and isinstance(raw.get("operations"), list):
-        pairs = [(item.get("id"), item.get("body")) for item in raw["operations"]]
+        items = raw["operations"]
+        if not all(isinstance(item, dict) for item in items):
+            raise ManifestError(f"{path}: every operation must be an object with id and body")
+        pairs = [(item.get("id"), item.get("body")) for item in items]
     elif isinstance(raw, dict):
         pairs = list(raw.items())
     else:
@@ -92,12 +94,18 @@ def read_manifest(path: Path) -> dict[str, str]:
     return documents
 
 
-def invalid_documents(schema: GraphQLSchema, documents: Mapping[str, str]) -> dict[str, str]:
-    """Documents that do not parse or validate against `schema`: id → first problem."""
+def invalid_documents(settings: Settings, documents: Mapping[str, str]) -> dict[str, str]:
+    """Documents that could never run on a server with these settings (they do not
+    parse, do not validate against the schema, or break a limit that is a validation
+    rule: depth, aliases, root fields, introspection): id → the first problem."""
+    from app.graphql.limits import validation_rules
+    from app.graphql.schema import schema
+
+    rules = [*specified_rules, *validation_rules(settings)]
     problems: dict[str, str] = {}
     for key, text in documents.items():
         try:
-            errors = validate(schema, parse(text))
+            errors = validate(schema._schema, parse(text), rules)
         except GraphQLError as exc:
             problems[key] = exc.message
             continue
@@ -115,24 +123,17 @@ class PersistedOperations:
         *,
         only: bool = False,
         exempt_roles: frozenset[str] = frozenset(),
-        trusted: Iterable[str] = (),
     ) -> None:
         self.documents = dict(documents)
         self.only = only
         self.exempt_roles = exempt_roles
-        # The server's own documents (the CSV downloads' queries): allowed, not by id.
-        self.allowed = set(self.documents) | {document_hash(text) for text in trusted}
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, *, trusted: Iterable[str] = ()
-    ) -> PersistedOperations:
+    def from_settings(cls, settings: Settings) -> PersistedOperations:
         documents: dict[str, str] = {}
         if settings.persisted_operations_file is not None:
-            from app.graphql.schema import schema
-
             documents = read_manifest(settings.persisted_operations_file)
-            problems = invalid_documents(schema._schema, documents)
+            problems = invalid_documents(settings, documents)
             if problems:
                 key, problem = next(iter(problems.items()))
                 raise ManifestError(
@@ -143,13 +144,14 @@ class PersistedOperations:
             documents,
             only=settings.persisted_operations_only,
             exempt_roles=frozenset(settings.persisted_operations_exempt_roles),
-            trusted=trusted,
         )
 
     def resolve(
-        self, query: str | None, document_id: object, extensions: Mapping[str, Any] | None
+        self, query: object, document_id: object, extensions: Mapping[str, Any] | None
     ) -> str | None:
         """The document a request runs: its text, or the registered one its id names."""
+        if query is not None and not isinstance(query, str):
+            raise PersistedOperationError("the operation's `query` must be a string", "BAD_REQUEST")
         key = _requested_id(document_id, extensions)
         if key is None:
             return query
@@ -176,7 +178,7 @@ class PersistedOperations:
         role = principal.role if principal is not None else None
         if role is not None and role.value in self.exempt_roles:
             return True
-        return document_hash(query) in self.allowed
+        return isinstance(query, str) and document_hash(query) in self.documents
 
 
 def _requested_id(document_id: object, extensions: Mapping[str, Any] | None) -> str | None:
@@ -185,10 +187,10 @@ def _requested_id(document_id: object, extensions: Mapping[str, Any] | None) -> 
         document_id = persisted.get("sha256Hash")
     if document_id is None:
         return None
-    key = document_id.removeprefix("sha256:") if isinstance(document_id, str) else ""
+    key = document_id.lower().removeprefix("sha256:") if isinstance(document_id, str) else ""
     if not _HEX.fullmatch(key):
         raise PersistedOperationError(
-            "a document id is 'sha256:' and 64 lowercase hex digits",
+            "a document id is 'sha256:' and 64 hex digits",
             PERSISTED_QUERY_NOT_FOUND,
         )
     return key
@@ -198,9 +200,9 @@ class AllowListExtension(SchemaExtension):
     """PERSISTED_OPERATIONS_ONLY: refuses unregistered documents without parsing them.
 
     The refusal must reach the client the way every pre-execution error does (over
-    HTTP and in a WebSocket's `error` message), so the document is swapped for an
-    empty query of the same operation name, which is never parsed from the client's
-    text and never runs: validation reports the refusal instead."""
+    HTTP and in a WebSocket's `error` message), so the document is swapped for a fixed
+    placeholder query, which never runs: validation reports the refusal instead. The
+    server's own documents (the CSV downloads', `Context.server_document`) run."""
 
     def __init__(self, persisted: PersistedOperations) -> None:
         self.persisted = persisted
@@ -210,17 +212,16 @@ class AllowListExtension(SchemaExtension):
         # Before any parsing (the parser leaves a document it is given alone).
         context = self.execution_context
         principal = getattr(context.context, "principal", None)
-        if not self.persisted.allows(
+        if getattr(context.context, "server_document", False):
+            pass  # the server's own query (a CSV download), not a client's document
+        elif not self.persisted.allows(
             context.query, principal if isinstance(principal, Principal) else None
         ):
             self.refused = True
-            # The placeholder answers to the operation name the client sent (strawberry
-            # keeps it privately), or to none if that is not a name at all.
-            name = getattr(context, "_provided_operation_name", None)
-            if not (isinstance(name, str) and _NAME.fullmatch(name)):
-                name = None
-                context._provided_operation_name = None
-            context.graphql_document = _placeholder(name)
+            # Nothing of the client's request is kept, its operation name included
+            # (strawberry keeps it privately): the placeholder is always the same.
+            context._provided_operation_name = None
+            context.graphql_document = _PLACEHOLDER
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -236,9 +237,5 @@ class AllowListExtension(SchemaExtension):
         yield
 
 
-_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
-
-
-@lru_cache(maxsize=256)
-def _placeholder(name: str | None) -> DocumentNode:
-    return parse(f"query {name or ''} {{ __typename }}")
+# What a refused operation is validated as: never parsed from the client's text.
+_PLACEHOLDER = parse("query { __typename }")

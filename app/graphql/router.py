@@ -16,6 +16,7 @@ status follow the client's `Accept` (app/graphql/http.py).
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any, overload
@@ -43,6 +44,7 @@ from app.auth.principal import anonymous
 from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.http import (
+    BAD_REQUEST,
     BATCHING_DISABLED,
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -75,7 +77,10 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # A persisted operation named by its id (`documentId`, or Apollo's
         # `extensions.persistedQuery`) runs as its registered text.
         payload = message.get("payload")
-        if self.connection_acknowledged and isinstance(payload, dict):
+        # Strawberry's own checks come first (the connection acknowledged, an id not in
+        # use: 4409), and then ours.
+        fresh = message.get("id") not in self.operations
+        if self.connection_acknowledged and fresh and isinstance(payload, dict):
             extensions = payload.get("extensions")
             try:
                 query = self.view.persisted.resolve(
@@ -170,7 +175,10 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             if exceeded is not None:
                 raise _rate_limited(exceeded)
         # A bad credential raises AuthenticationFailed: answered 401, never anonymous.
-        principal = await self.authenticator.principal(header, sessions)
+        # Learning who calls reads the database before the execution limit starts: a
+        # database that never answers fails it here (503 BUSY), rather than hang it.
+        async with asyncio.timeout(self.settings.execution_timeout_seconds):
+            principal = await self.authenticator.principal(header, sessions)
         if self.limiter is not None:
             exceeded = await self.limiter.check_caller(principal)
             if exceeded is not None:
@@ -230,18 +238,35 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             and super().should_render_graphql_ide(request)
         )
 
+    def decode_json(self, data: str | bytes) -> object:
+        # Bytes in no JSON encoding, JSON nested deeper than the decoder can follow, or a
+        # number of more digits than Python converts (ValueError) are as unreadable as a
+        # syntax error: 400 BAD_REQUEST, not a crash.
+        try:
+            return super().decode_json(data)
+        except (ValueError, RecursionError):
+            raise json.JSONDecodeError("unreadable JSON", "", 0) from None
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        body: object = None
+        if request.method == "POST":
+            # An operation is an object (an array is a batch, refused): strawberry would
+            # take a number, string or null for an object, and crash.
+            body = self.parse_json(await request.get_body())
+            if not isinstance(body, dict | list):
+                raise Refused(
+                    400, 'the request body must be a JSON object: {"query": "..."}', BAD_REQUEST
+                )
         data = await super().parse_http_body(request)
         if isinstance(data, GraphQLRequestData):
-            document_id = None
-            if data.query is None:  # perhaps sent by id: `documentId` beside `query`
-                if request.method == "GET":
-                    document_id = request.query_params.get("documentId")
-                else:
-                    body = self.parse_json(await request.get_body())
-                    document_id = body.get("documentId") if isinstance(body, dict) else None
+            # An operation may be sent by id (`documentId`), or with its id beside its
+            # text, which must then agree (as over WebSocket).
+            if request.method == "GET":
+                document_id: object = request.query_params.get("documentId")
+            else:
+                document_id = body.get("documentId") if isinstance(body, dict) else None
             try:
                 data.query = self.persisted.resolve(data.query, document_id, data.extensions)
             except PersistedOperationError as exc:

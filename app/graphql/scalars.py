@@ -18,6 +18,14 @@ def _to_decimal(text: str) -> Decimal:
         raise GraphQLError(f"{text[:40]!r} is not a decimal number") from None
     if not parsed.is_finite():
         raise GraphQLError("Decimal values must be finite")
+    # The exponent counts too: "1e999999999" is short, but written out (as amounts are,
+    # to store, hash and answer them) it has a billion digits.
+    _, digits, exponent = parsed.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if len(digits) + exponent > 64 or -exponent > 64:
+        raise GraphQLError(
+            "Decimal values have at most 64 digits before the decimal point and 64 after"
+        )
     return parsed
 
 

@@ -67,6 +67,8 @@ class View:
     # None: every initiative.
     initiatives: frozenset[int] | None
     sessions: SessionFactory = field(init=False)
+    # Held by each session of the view from start to end (see ViewSession).
+    lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
     # The schema of the real tables (the view's own search path no longer names it).
     schema: str = ""
     # What building the view took (for logs and benchmarks).
@@ -81,12 +83,17 @@ class View:
             class_=ViewSession,
             expire_on_commit=False,
             autoflush=False,
-            view_lock=asyncio.Lock(),
+            view_lock=self.lock,
         )
         self.sessions = cast(SessionFactory, factory)
 
     async def close(self) -> None:
-        await self.connection.close()
+        # A session may still be at work when the operation ends: a field's error ends
+        # the operation and cancels the other fields, but not a data loader's batch they
+        # were waiting on. Closing the connection under its statement would fail (or
+        # break it); the view closes once no session holds it.
+        async with self.lock:
+            await self.connection.close()
 
 
 async def open_view(

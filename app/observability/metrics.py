@@ -50,6 +50,14 @@ GRAPHQL_CODES = frozenset(
         "QUERY_TOO_DEEP",
         "TOO_MANY_ALIASES",
         "TOO_MANY_TOKENS",
+        "TOO_MANY_ROOT_FIELDS",
+        "TIMEOUT",
+        "INTROSPECTION_DISABLED",
+        # Persisted operations and rate limits (app/graphql/persisted.py, rate_limits.py)
+        "OPERATION_NOT_ALLOWED",
+        "PERSISTED_QUERY_NOT_FOUND",
+        "PERSISTED_QUERY_MISMATCH",
+        "RATE_LIMITED",
     }
 )
 KNOWN_CODES = frozenset(code.value for code in ErrorCode) | GRAPHQL_CODES

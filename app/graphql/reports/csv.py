@@ -91,6 +91,7 @@ def csv_router(
     async def download(name: str, request: Request) -> Response:
         # Who asks comes first: a caller who may not export learns nothing else.
         context = await context_getter(request)
+        context.server_document = True  # the report's query, never the client's text
         try:
             context.principal.require(Permission.EXPORT)
         except DomainError as exc:
