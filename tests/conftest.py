@@ -26,6 +26,7 @@ from app.config import Settings
 from app.db.base import Base
 from app.db.migrate import upgrade
 from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.demo.loader import load_demo
 from app.main import create_app
 from app.models import GENESIS_HASH, ChainHead
 
@@ -140,6 +141,14 @@ async def db(database: Database) -> AsyncIterator[Database]:
         yield database
     finally:
         await empty_tables(database.engine)
+
+
+@pytest.fixture
+async def demo(db: Database) -> Database:
+    """The backend's database with the demo pledge loaded (emptied after the test)."""
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    return db
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from app import models as m
 from app.cli import cli
 from app.config import Settings
-from app.demo.loader import load_demo
 from app.graphql.persisted import ManifestError, document_hash
 from app.graphql.reports.downloads import REPORTS
 from app.kit.ids import encode_global_id
@@ -45,13 +44,6 @@ def manifest(path: Path, *documents: str) -> Path:
 
 def sha(text: str) -> str:
     return f"sha256:{document_hash(text)}"
-
-
-@pytest.fixture
-async def demo(db: Database) -> Database:
-    async with db.sessions() as session, session.begin():
-        await load_demo(session)
-    return db
 
 
 @pytest.fixture

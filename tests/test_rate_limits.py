@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.config import Settings
-from app.demo.loader import load_demo
 from app.graphql.rate_limits import RateLimiter, address_key
 from app.kit.ids import encode_global_id
 from app.main import create_app
@@ -37,13 +36,6 @@ def a_new_address() -> str:
     """An address no other test (or earlier run, in a shared Redis) has used."""
     value = uuid.uuid4().int
     return f"10.{value % 250}.{(value >> 8) % 250}.{(value >> 16) % 250 + 1}"
-
-
-@pytest.fixture
-async def demo(db: Database) -> Database:
-    async with db.sessions() as session, session.begin():
-        await load_demo(session)
-    return db
 
 
 @pytest.fixture
