@@ -49,7 +49,7 @@ from app.events.brokers import APPLICATION
 from app.kit.ids import decode_id_of
 from tests.conftest import unreachable
 from tests.live import LiveData, Server, free_port, live_data, sequences, start_server
-from tests.wsclient import LiveClient
+from tests.wsclient import Closed, LiveClient
 
 # One cluster for the module; it has no SQLite counterpart (nothing is parametrized).
 pytestmark = pytest.mark.postgres_only
@@ -595,6 +595,13 @@ async def test_a_database_that_never_answers_is_unready_not_a_hang() -> None:
             writer.close()
 
 
+async def closed_at_init(server: Server, secret: str) -> Closed:
+    """How the server closes a WebSocket whose connection_init carries this key."""
+    client = await LiveClient.connect(server.ws, init=False)
+    await client.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {secret}"}})
+    return await client.ended(wait=30)
+
+
 async def test_a_frozen_database_is_waited_for_within_limits_then_recovers(
     cluster: Cluster, live: LiveData
 ) -> None:
@@ -610,15 +617,18 @@ async def test_a_frozen_database_is_waited_for_within_limits_then_recovers(
             assert warm.json()["data"]["programs"]["totalCount"] >= 1
             await asyncio.to_thread(cluster.signal_all, "STOP")
             try:
-                ready, keyed, anonymous = await asyncio.gather(
+                ready, keyed, anonymous, socket = await asyncio.gather(
                     http.get("/readyz"),
                     http.post("/graphql", json={"query": PROGRAMS}, headers=headers),
                     http.post("/graphql", json={"query": PROGRAMS}),
+                    closed_at_init(server, live.keys["viewer"]),
                 )
                 assert (await http.get("/healthz")).status_code == 200
             finally:
                 await asyncio.to_thread(cluster.signal_all, "CONT")
             assert ready.status_code == 503 and ready.json()["status"] == "unready"
+            # A WebSocket's credential could not be proved in time: try again later.
+            assert socket.code == 1013 and socket.reason.startswith("BUSY"), socket
             # Learning who calls timed out: nothing ran, retry shortly.
             assert keyed.status_code == 503, keyed.text
             assert [e["extensions"]["code"] for e in keyed.json()["errors"]] == ["BUSY"]

@@ -3,6 +3,7 @@ settings, loaders, and the process's live-update hub."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -129,6 +130,8 @@ async def _reauthenticated(context: Context) -> Principal:
     if context.credential is None or context.authenticator is None:
         return context.principal  # anonymous: nothing that could be revoked
     try:
-        return await context.authenticator.principal(context.credential, context.write_sessions)
+        # A deadline: a database that never answers is "away" (BUSY), not a hang.
+        async with asyncio.timeout(context.settings.execution_timeout_seconds):
+            return await context.authenticator.principal(context.credential, context.write_sessions)
     except AuthenticationFailed:
         return anonymous(anonymous_read=False)  # may do nothing: every operation is refused

@@ -25,6 +25,7 @@ Redis must neither take the service down nor slow it.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -47,6 +48,8 @@ _LOG_EVERY_SECONDS = 30.0
 # through without asking the storage for this long, so a hung Redis slows nobody.
 STORAGE_TIMEOUT_SECONDS = 0.25
 SKIP_AFTER_FAILURE_SECONDS = 5.0
+# Connections to Redis per process (and storage calls at once).
+STORAGE_CONNECTIONS = 32
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,7 @@ def storage_for(settings: Settings) -> Storage:
         # limits' own URL parsing refuses some URLs redis-py takes (no port, a socket).
         pool = ConnectionPool.from_url(
             settings.redis_url,
+            max_connections=STORAGE_CONNECTIONS,
             socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
             socket_timeout=STORAGE_TIMEOUT_SECONDS,
         )
@@ -153,6 +157,10 @@ class RateLimiter:
         self._logged_at = -math.inf
         # While the storage is failing, it is not asked again before this (monotonic).
         self._skip_until = -math.inf
+        # Storage calls at once: no more than the Redis pool's connections, so a burst
+        # of requests waits its turn rather than find the pool empty (an error, which
+        # would lapse the limits for everyone).
+        self._calls = asyncio.Semaphore(STORAGE_CONNECTIONS)
 
     async def check_address(self, address: str | None) -> Exceeded | None:
         if not self.per_address or address is None:
@@ -180,15 +188,16 @@ class RateLimiter:
         if now < self._skip_until:
             return None  # the storage failed a moment ago: let requests through
         try:
-            # Every window is tested before any counts the request: a request refused
-            # by one window spends none of the others.
-            for item in items:
-                if not await self.strategy.test(item, kind, who):
-                    stats = await self.strategy.get_window_stats(item, kind, who)
-                    wait = max(1, math.ceil(stats.reset_time - time.time()))
-                    return Exceeded(setting, notation(item), wait)
-            for item in items:
-                await self.strategy.hit(item, kind, who)
+            async with self._calls:
+                # Every window is tested before any counts the request, so a request
+                # refused by one window spends none of the others; counting decides,
+                # though: concurrent requests may all have passed the test.
+                for item in items:
+                    if not await self.strategy.test(item, kind, who):
+                        return await self._exceeded(item, kind, who, setting)
+                for item in items:
+                    if not await self.strategy.hit(item, kind, who):
+                        return await self._exceeded(item, kind, who, setting)
         except Exception as exc:  # the storage is down or hung: let the request through
             self._skip_until = now + SKIP_AFTER_FAILURE_SECONDS
             if now - self._logged_at > _LOG_EVERY_SECONDS:
@@ -196,8 +205,15 @@ class RateLimiter:
                 log.warning("rate limits not enforced: storage unreachable (%r)", exc)
         return None
 
+    async def _exceeded(self, item: RateLimitItem, kind: str, who: str, setting: str) -> Exceeded:
+        assert self.strategy is not None
+        stats = await self.strategy.get_window_stats(item, kind, who)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        return Exceeded(setting, notation(item), wait)
+
     async def close(self) -> None:
         bridge = getattr(self.storage, "bridge", None)
         client = getattr(bridge, "storage", None)
         if client is not None and hasattr(client, "aclose"):
             await client.aclose()
+            await client.connection_pool.disconnect()

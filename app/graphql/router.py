@@ -205,7 +205,10 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             )
         credential = given[0] if given else context.credential
         try:
-            principal = await self.authenticator.principal(credential, context.session_factory)
+            # A deadline, as over HTTP: a database that never answers closes the
+            # connection (1013, BUSY), it does not hold it and a pooled connection.
+            async with asyncio.timeout(self.settings.execution_timeout_seconds):
+                principal = await self.authenticator.principal(credential, context.session_factory)
         except AuthenticationFailed as exc:
             raise ConnectionRejectionError(
                 {"code": exc.code.value, "message": exc.message}
