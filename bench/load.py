@@ -57,21 +57,25 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
 
 # bench/writes.py: the command line, readiness, the mutation; bench/subscriptions.py:
-# the lean WebSocket client and the tally of what every subscriber received.
+# the lean WebSocket client, the tally of what every subscriber received, and making and
+# dropping the database.
 from subscriptions import (  # noqa: E402
     SELECTIONS,
     Connection,
     Phase,
     cpu_seconds,
+    drop_database,
     last_sequence,
     loadavg,
+    make_database,
     own_cpu_seconds,
     percentile,
     raise_open_files,
+    stop_server,
     tally,
     wait_for,
 )
-from writes import BIN, MUTATION, PG_ADMIN, ROOT, cli, wait_ready  # noqa: E402
+from writes import BIN, MUTATION, ROOT, cli, wait_ready  # noqa: E402
 
 DATABASE = "bench_load"
 DEFAULT_MIX = "dashboard=35,list=25,partner=10,write=10,summary=5,timeline=5,reach=5,csv=5"
@@ -482,34 +486,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def make_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{workdir / 'load.db'}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{DATABASE}"
-
-
 async def analyze(url: str) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-
-
-async def drop_database(backend: str) -> None:
-    if backend == "postgresql":
-        admin = await asyncpg.connect(PG_ADMIN)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        finally:
-            await admin.close()
 
 
 def start_server(
@@ -522,15 +504,6 @@ def start_server(
     command += ["--log-level", "warning", "--no-access-log", "--backlog", "4096"]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 # ---------------------------------------------------------------- subscribers
@@ -747,7 +720,7 @@ async def check_operations(
 
 async def bench(backend: str, args: argparse.Namespace, mix: dict[str, float]) -> BackendRun:
     workdir = Path(tempfile.mkdtemp(prefix="bench_load_"))
-    url = await make_database(backend, workdir)
+    url = await make_database(backend, workdir, DATABASE)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -850,7 +823,7 @@ async def bench(backend: str, args: argparse.Namespace, mix: dict[str, float]) -
             run.server_log_tail = log.read_text(errors="replace")[-3000:]
             if run.server_log_tail.strip():
                 print(f"<!-- {backend}: server log (tail):\n{run.server_log_tail}\n-->")
-        await drop_database(backend)
+        await drop_database(backend, DATABASE)
         shutil.rmtree(workdir, ignore_errors=True)
     return run
 

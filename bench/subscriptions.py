@@ -293,24 +293,25 @@ async def wait_for(condition: Callable[[], bool], limit: float, step: float = 0.
 # ---------------------------------------------------------------- databases and servers
 
 
-async def make_database(backend: str, workdir: Path) -> str:
+async def make_database(backend: str, workdir: Path, name: str = DATABASE) -> str:
+    """A fresh, empty database `name` (a file in `workdir` on SQLite); its URL."""
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{workdir / 'subscriptions.db'}"
+        return f"sqlite+aiosqlite:///{workdir / (name + '.db')}"
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{DATABASE}"
+    return f"{base}/{name}"
 
 
-async def drop_database(backend: str) -> None:
+async def drop_database(backend: str, name: str = DATABASE) -> None:
     if backend == "postgresql":
         admin = await asyncpg.connect(PG_ADMIN)
         try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         finally:
             await admin.close()
 
