@@ -19,7 +19,7 @@ from app.graphql.audit.types import (
     decode_cursor,
     encode_cursor,
     entity_global_id,
-    state_of_entry,
+    shown_states,
 )
 from app.graphql.subscriptions.live import subscribed
 from app.kit.ids import decode_id_of
@@ -74,17 +74,20 @@ class ChangeEvent:
     @strawberry.field(
         description="The changed record as this change left it, column by column as "
         "stored (decimals as exact strings, times in UTC ISO 8601); for an archive, as it "
-        "was when archived. A snapshot: query the record by `entityId` for its relations."
+        "was when archived. Only the columns the record's type shows the caller in "
+        "queries (a draft reached figure only to those who may see `draftReached`). A "
+        "snapshot: query the record by `entityId` for its relations."
     )
-    def record(self) -> JSON:
-        return JSON(state_of_entry(self._row.after if self._row.after else self._row.before))
+    def record(self, info: strawberry.Info) -> JSON:
+        before, after = shown_states(info, self._row)
+        return JSON(after if after is not None else before)
 
     @strawberry.field(
-        description="The stored column names whose values the change altered (every "
+        description="The column names of `record` whose values the change altered (every "
         "column of a create or an archive), sorted."
     )
-    def changed_fields(self) -> list[str]:
-        return changed_fields(self._row)
+    def changed_fields(self, info: strawberry.Info) -> list[str]:
+        return changed_fields(info, self._row)
 
 
 @strawberry.input(description="Which events to receive; every condition given must hold.")
