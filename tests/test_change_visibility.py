@@ -11,6 +11,7 @@ its errors name no position of the global log.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -207,6 +208,87 @@ async def test_a_replay_from_the_start_shows_no_draft_ever_submitted(live: LiveD
     # The auditor's replay has both drafts: the check above would have seen them.
     values = {e["record"].get("draft_reached_value") for e in replays["auditor"]}
     assert {"555001.0000", "555002.0000"} <= values
+
+
+async def test_a_partners_sequences_count_only_its_own_events(live: LiveData) -> None:
+    async with await connect(live, "partner") as partner, await connect(live, "viewer") as viewer:
+        own = await partner.subscribe(CHANGES)
+        everything = await viewer.subscribe(CHANGES)
+        await asyncio.sleep(0.3)
+        # Its own changes, with other initiatives' in between.
+        for initiative in (0, 1, 1, 1, 0, 2, 0):
+            await live.write(server(live), initiative=initiative)
+        live_events = [await event(own) for _ in range(3)]
+        global_events = [await event(everything) for _ in range(7)]
+        await own.nothing(0.5)
+    # The log has gaps between the partner's changes; its own numbers have none.
+    global_sequences = [e["sequence"] for e in global_events]
+    assert global_sequences == list(range(global_sequences[0], global_sequences[0] + 7))
+    sequences = [e["sequence"] for e in live_events]
+    assert sequences == [sequences[0], sequences[0] + 1, sequences[0] + 2]
+    # From the start of its stream: 1, 2, 3, ... and the same numbers and cursors as live.
+    async with await connect(live, "partner") as partner:
+        replayed = await drain(await partner.subscribe(CHANGES, {"after": START}))
+    assert [e["sequence"] for e in replayed] == list(range(1, len(replayed) + 1))
+    assert replayed[-3:] == live_events
+    # A cursor is its stream's mark and the event's own number: no global position.
+    decoded = [base64.urlsafe_b64decode(e["cursor"]).decode() for e in replayed]
+    marks = {text.rsplit(":", 1)[0] for text in decoded}
+    assert len(marks) == 1
+    assert [text.rsplit(":", 1)[1] for text in decoded] == [str(e["sequence"]) for e in replayed]
+    assert not any(str(s) in text for s in global_sequences for text in decoded)
+
+
+async def test_a_partner_resumes_exactly_from_its_cursor(live: LiveData) -> None:
+    async with await connect(live, "partner") as partner:
+        stream = await partner.subscribe(CHANGES)
+        await asyncio.sleep(0.3)
+        await live.write(server(live), initiative=0)
+        seen = await event(stream)
+    # Disconnected meanwhile: its own changes and others'.
+    missed = []
+    for initiative in (1, 0, 2, 0, 1):
+        (created,) = await live.write(server(live), initiative=initiative)
+        if initiative == 0:
+            missed.append(created)
+    async with await connect(live, "partner") as partner:
+        resumed = await partner.subscribe(CHANGES, {"after": seen["cursor"]})
+        replayed = [await event(resumed) for _ in missed]
+        assert [e["entityId"] for e in replayed] == missed
+        assert [e["sequence"] for e in replayed] == [seen["sequence"] + 1, seen["sequence"] + 2]
+        # The seam: the next one arrives live, once, numbered right after the replay.
+        await live.write(server(live), initiative=1)
+        (later,) = await live.write(server(live), initiative=0)
+        following = await event(resumed)
+        assert (following["entityId"], following["sequence"]) == (later, seen["sequence"] + 3)
+        await resumed.nothing(0.5)
+
+
+async def test_a_partners_bad_cursors_name_no_global_position(live: LiveData) -> None:
+    head = await live.last_sequence()
+    async with await connect(live, "partner") as partner:
+        stream = await partner.subscribe(CHANGES)
+        await asyncio.sleep(0.3)
+        await live.write(server(live), initiative=0)
+        own = await event(stream)
+        mark, number = base64.urlsafe_b64decode(own["cursor"]).decode().rsplit(":", 1)
+        ahead = base64.urlsafe_b64encode(f"{mark}:{int(number) + 1000}".encode()).decode()
+        async with await connect(live, "other-partner") as other:
+            foreign = await other.subscribe(CHANGES)
+            await asyncio.sleep(0.3)
+            await live.write(server(live), initiative=1)
+            others_cursor = (await event(foreign))["cursor"]
+        for after in (
+            ahead,  # past the end of its own stream
+            encode_cursor(head + 1000),  # a position of the whole log, past its end
+            encode_cursor(head),  # one within it: not a cursor of this stream
+            others_cursor,  # another partner's
+            "not-a-cursor",
+        ):
+            error = await first_error(await partner.subscribe(CHANGES, {"after": after}))
+            assert error["extensions"]["code"] == "INVALID_CURSOR", (after, error)
+            text = json.dumps(error)
+            assert str(head) not in text and str(head + 1) not in text, error
 
 
 def test_every_table_of_the_trail_is_shown_through_its_object_type() -> None:
