@@ -39,7 +39,7 @@ class Scope:
         """The ordinal at `entry`, the next entry of the log after one at `ordinal`."""
         if self.initiative_ids is None:
             return int(entry.sequence)
-        return ordinal + 1 if entry.initiative_id in self.initiative_ids else ordinal
+        return ordinal + 1 if self.holds(entry) else ordinal
 
     @property
     def where(self) -> EntryFilter:
