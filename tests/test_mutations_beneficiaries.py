@@ -398,3 +398,17 @@ async def test_editors_submit_and_auditors_decide(db: Database, setup: Setup) ->
     ):
         assert codes(payload) == [(None, "FORBIDDEN")]
     assert await counts(db) == before
+
+
+async def test_the_trail_shows_auditors_the_draft_through_the_same_rule(setup: Setup) -> None:
+    """The auditors' trail goes through the rule of the events (draftReached's): those
+    who may see the draft see it in `after` and `changedFields`, with who submitted it."""
+    await setup.editor.data(SUBMIT, {"input": setup.draft()})
+    history = """query($id: ID!) { node(id: $id) { ... on Record {
+        history { operation actor { name } changedFields after } } } }"""
+    for reader in (setup.auditor, setup.admin):
+        submitted = (await reader.data(history, {"id": setup.figure_id}))["node"]["history"][-1]
+        assert submitted["actor"]["name"] == "editor-1"
+        assert submitted["after"]["draft_reached_value"] == "40.0000"
+        assert submitted["after"]["draft_submitted_by"] == "editor-1"
+        assert {"draft_reached_value", "draft_submitted_by"} <= set(submitted["changedFields"])

@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from app.auth.keys import revoke_key
 from app.graphql.audit.types import encode_cursor
+from app.kit.ids import encode_global_id
 from tests import factories as f
 from tests.live import LiveData, Server, live_data, sequences, start_server
 from tests.wsclient import Closed, LiveClient
@@ -98,7 +99,8 @@ async def test_a_change_on_one_process_reaches_a_subscriber_on_another(live: Liv
         assert event["entityType"] == "TRANSACTION"
         assert event["entityId"] == created
         assert event["operation"] == "CREATE"
-        assert event["actor"] == {"name": "live-editor", "role": "editor"}
+        # The trail's names are for auditors; a viewer learns the role.
+        assert event["actor"] == {"name": None, "role": "editor"}
         assert event["record"]["amount"] == "100.00"
         assert event["sequence"] == await live.last_sequence()
         assert event["cursor"] == encode_cursor(event["sequence"])
@@ -150,6 +152,32 @@ async def test_a_full_buffer_ends_the_subscription_and_resuming_loses_nothing(
         resumed = await client.subscribe(CHANGES, {"after": cursor})
         rest = await collect(resumed, 12 - len(received))
         assert sequences(received) + sequences(rest) == list(range(start + 1, start + 13))
+        await resumed.nothing(0.5)
+
+
+async def test_a_partner_overflows_and_resumes_in_its_own_numbers(live: LiveData) -> None:
+    async with await connect(b(live), live.keys["partner"]) as client:
+        subscription = await client.subscribe(CHANGES)
+        await asyncio.sleep(0.3)
+        await live.burst(4, initiative=1)  # another initiative's: not counted
+        own = await live.burst(12, initiative=0)  # more than the buffer (5) at once
+        received: list[dict[str, Any]] = []
+        while True:
+            message = await subscription.next()
+            if message["type"] != "next" or "errors" in message["payload"]:
+                break
+            received.append(message["payload"]["data"])
+        error = message["payload"]["errors"][0]
+        assert error["extensions"]["code"] == "SUBSCRIPTION_OVERFLOW"
+        if received:
+            assert error["extensions"]["cursor"] == received[-1]["changes"]["cursor"]
+        assert (await subscription.next())["type"] == "complete"
+        resumed = await client.subscribe(CHANGES, {"after": error["extensions"]["cursor"]})
+        rest = await collect(resumed, 12 - len(received))
+        events = [e["changes"] for e in received + rest]
+        assert [e["entityId"] for e in events] == [encode_global_id("Transaction", i) for i in own]
+        numbers = sequences(received + rest)
+        assert numbers == list(range(numbers[0], numbers[0] + 12))
         await resumed.nothing(0.5)
 
 

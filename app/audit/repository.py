@@ -77,10 +77,29 @@ async def entries(
     return list((await session.execute(stmt)).all())
 
 
-async def count(session: AsyncSession, where: EntryFilter) -> int:
-    """How many entries match, in all."""
-    stmt = select(func.count()).select_from(Change).where(*_conditions(where))
+async def count(session: AsyncSession, where: EntryFilter, *, until: int | None = None) -> int:
+    """How many entries match, in all (or up to sequence `until`)."""
+    bounds = [Change.sequence <= until] if until is not None else []
+    stmt = select(func.count()).select_from(Change).where(*bounds, *_conditions(where))
     return int(await session.scalar(stmt) or 0)
+
+
+async def nth(session: AsyncSession, where: EntryFilter, n: int) -> int | None:
+    """The sequence of the `n`-th matching entry (from 1); None when fewer match."""
+    stmt = (
+        select(Change.sequence)
+        .where(*_conditions(where))
+        .order_by(Change.sequence)
+        .offset(n - 1)
+        .limit(1)
+    )
+    found = await session.scalar(stmt)
+    return int(found) if found is not None else None
+
+
+async def last_sequence(session: AsyncSession) -> int:
+    """The sequence of the trail's last entry (0: none yet)."""
+    return int(await session.scalar(select(func.coalesce(func.max(Change.sequence), 0))) or 0)
 
 
 async def history(

@@ -11,6 +11,8 @@ entries past its cursor up to the hub's `high_water`, then joins the hub when it
 reached it. Catching up reads at the pace the client takes them; once live, a
 subscriber has a bounded buffer, and a full buffer ends the subscription with
 `Overflow` instead of dropping anything: the client resumes from its last cursor.
+Each entry it receives comes with its ordinal in the subscriber's scope (`scopes.py`):
+its sequence, or a partner's own count, kept the same way from the log and live.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from app.audit import repository
 from app.audit.repository import EntryFilter
 from app.config import Settings
@@ -32,7 +32,7 @@ from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.events import signals
 from app.events.brokers import Broker, broker_for
-from app.models import Change
+from app.events.scopes import WHOLE_LOG, Scope
 
 _log = logging.getLogger(__name__)
 
@@ -105,27 +105,36 @@ class Subscriber:
 
 
 class EventQueue(Subscriber):
-    """Every matching entry, in order, through a buffer of `capacity` entries."""
+    """Every matching entry, in order, with its ordinal in `scope`, through a buffer
+    of `capacity` entries."""
 
-    def __init__(self, accept: Callable[[Entry], bool], capacity: int) -> None:
+    def __init__(
+        self, accept: Callable[[Entry], bool], capacity: int, scope: Scope = WHOLE_LOG
+    ) -> None:
         super().__init__(accept)
         self.capacity = capacity
-        self._entries: deque[Entry] = deque()
+        self.scope = scope
+        # The ordinal at `position` (set with it when the subscriber joins).
+        self.ordinal = 0
+        self._entries: deque[tuple[Entry, int]] = deque()
 
     def offer(self, entry: Entry) -> bool:
-        if entry.sequence <= self.position or not self.accept(entry):
+        if entry.sequence <= self.position:
+            return True
+        self.position = entry.sequence
+        self.ordinal = self.scope.advance(self.ordinal, entry)
+        if not self.accept(entry):
             return True
         if len(self._entries) >= self.capacity:
             # Never delivered: the client reads them again when it resumes.
             self._entries.clear()
             self.end(Overflow())
             return False
-        self._entries.append(entry)
-        self.position = entry.sequence
+        self._entries.append((entry, self.ordinal))
         self._ready.set()
         return True
 
-    async def next(self) -> Entry:
+    async def next(self) -> tuple[Entry, int]:
         while not self._entries:
             self.check()
             self._ready.clear()
@@ -152,7 +161,7 @@ class ChangeFlag(Subscriber):
 
 async def last_sequence(sessions: SessionFactory) -> int:
     async with sessions() as session:
-        return int(await session.scalar(select(func.coalesce(func.max(Change.sequence), 0))) or 0)
+        return await repository.last_sequence(session)
 
 
 class EventHub:
@@ -312,24 +321,32 @@ class EventHub:
         return True
 
     async def follow(
-        self, subscriber: EventQueue, events: EventFilter, after: int
-    ) -> AsyncIterator[Entry]:
-        """Every entry `events` lets through past `after`, in order: first from the
-        log, then live. Raises Overflow when the buffer fills."""
+        self, subscriber: EventQueue, events: EventFilter, after: int, ordinal: int
+    ) -> AsyncIterator[tuple[Entry, int]]:
+        """Every entry `events` lets through past `after`, in order, each with its
+        ordinal in the subscriber's scope (`ordinal`: the one at `after`): first from
+        the log, then live. Raises Overflow when the buffer fills."""
         assert self.high_water is not None
+        scope = subscriber.scope
         position = after
-        where = events.where
+        # From the log: what the filter lets through; where ordinals count a part of
+        # the log, every entry of that part, as each one counts.
+        where = events.where if scope.whole else scope.where
         while True:
             upto = self.high_water
-            if position >= upto and self.join(subscriber, position):
-                break
+            if position >= upto:
+                subscriber.ordinal = ordinal
+                if self.join(subscriber, position):
+                    break
             async with self.sessions() as session:
                 rows = await repository.entries(
                     session, where, after=position, limit=PAGE, until=upto
                 )
             for row in rows:
-                subscriber.check()
-                yield row
+                ordinal = scope.advance(ordinal, row)
+                if events.matches(row):
+                    subscriber.check()
+                    yield row, ordinal
             position = rows[-1].sequence if len(rows) == PAGE else upto
             subscriber.check()
         while True:

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, true
 from strawberry.types.nodes import SelectedField
 
 from app.graphql.history import AsOf
+from app.graphql.visibility import Shows
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
@@ -25,7 +26,10 @@ NodeT = TypeVar("NodeT")
 class Node:
     db_id: strawberry.Private[int]
 
-    @strawberry.field(description="Globally unique ID; pass it to `node(id:)` to refetch.")
+    @strawberry.field(
+        description="Globally unique ID; pass it to `node(id:)` to refetch.",
+        extensions=[Shows("id")],
+    )
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_global_id(self.__strawberry_definition__.name, self.db_id))  # type: ignore[attr-defined]
 

@@ -17,9 +17,11 @@ from app.audit.chain import Break
 from app.audit.records import audited_tables
 from app.audit.repository import EntryFilter
 from app.audit.service import Verification
+from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
 from app.graphql.relay import Node, PageInfo
 from app.graphql.types.base import NODE_TYPES, load_node
+from app.graphql.visibility import OnlyFor, shown_state
 from app.kit.ids import encode_global_id
 
 _CURSOR_PREFIX = "change:"
@@ -82,10 +84,21 @@ def entity_global_id(row: Any) -> strawberry.ID:
     return strawberry.ID(encode_global_id(type_name_of(row.entity_type), int(row.entity_id)))
 
 
-def changed_fields(row: Any) -> list[str]:
-    """The stored columns whose values differ between an entry's before and after."""
-    before = state_of_entry(row.before) or {}
-    after = state_of_entry(row.after) or {}
+def shown_states(info: strawberry.Info, row: Any) -> tuple[Any, Any]:
+    """An entry's record before and after, each with only the columns the caller sees
+    (app/graphql/visibility.py: the rule of the record's object type)."""
+    principal = info.context.principal
+    return (
+        shown_state(principal, row.entity_type, state_of_entry(row.before)),
+        shown_state(principal, row.entity_type, state_of_entry(row.after)),
+    )
+
+
+def changed_fields(info: strawberry.Info, row: Any) -> list[str]:
+    """The columns the caller sees whose values differ between an entry's before and
+    after."""
+    before, after = shown_states(info, row)
+    before, after = before or {}, after or {}
     names = set(before) | set(after)
     return sorted(n for n in names if n not in before or n not in after or before[n] != after[n])
 
@@ -103,8 +116,10 @@ class ChangeOperation(Enum):
 
 @strawberry.type(description="Who made a change.")
 class ChangeActor:
-    name: str = strawberry.field(
-        description="The API key's name or the token's subject (system loaders have their own)."
+    name: str | None = strawberry.field(
+        description="The API key's name or the token's subject (system loaders have their "
+        "own). Null for callers without the audit permission: who did what is the trail's.",
+        extensions=[OnlyFor(Permission.AUDIT)],
     )
     role: str = strawberry.field(
         description="The role the change was made in: viewer, auditor, editor, partner, admin, "
@@ -158,25 +173,25 @@ class ChangeEntry:
         return ChangeOperation(self._row.operation)
 
     @strawberry.field(
-        description="The whole record before the change, column by column as stored "
-        "(decimals as exact strings, times in UTC ISO 8601); null for a create."
+        description="The record before the change, column by column as stored (decimals "
+        "as exact strings, times in UTC ISO 8601): the columns the record's type shows "
+        "the caller in queries; null for a create."
     )
-    def before(self) -> JSON | None:
-        return JSON(state_of_entry(self._row.before))
+    def before(self, info: strawberry.Info) -> JSON | None:
+        return JSON(shown_states(info, self._row)[0])
 
     @strawberry.field(
-        description="The whole record after the change, in the form of `before`; null for "
-        "an archive."
+        description="The record after the change, in the form of `before`; null for an archive."
     )
-    def after(self) -> JSON | None:
-        return JSON(state_of_entry(self._row.after))
+    def after(self, info: strawberry.Info) -> JSON | None:
+        return JSON(shown_states(info, self._row)[1])
 
     @strawberry.field(
-        description="The stored column names whose values differ between before and after "
-        "(every column of a create or an archive), sorted."
+        description="The column names of `before` and `after` whose values differ (every "
+        "column of a create or an archive), sorted."
     )
-    def changed_fields(self) -> list[str]:
-        return changed_fields(self._row)
+    def changed_fields(self, info: strawberry.Info) -> list[str]:
+        return changed_fields(info, self._row)
 
     @strawberry.field(description="Why the change was made, when the writer said.")
     def reason(self) -> str | None:

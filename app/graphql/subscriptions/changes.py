@@ -1,7 +1,16 @@
-"""`changes`: the audit trail as a stream, resumable from any cursor."""
+"""`changes`: the audit trail as a stream, resumable from any cursor.
+
+Positions count in the caller's scope (app/events/scopes.py): the whole log for
+callers who see everything, where an event's `sequence` is the trail's and cursors are
+the `changes` query's; a partner's own changes for a partner, whose events are
+numbered 1, 2, 3, ... in its own stream and whose cursors name nothing else.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,7 +19,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.errors import DomainError, ErrorCode, Forbidden
-from app.events.hub import EventFilter, EventQueue, Overflow, last_sequence
+from app.events.hub import EventFilter, EventQueue, Overflow
+from app.events.scopes import Scope
 from app.graphql.audit.types import (
     ChangeActor,
     ChangeEntityType,
@@ -19,7 +29,7 @@ from app.graphql.audit.types import (
     decode_cursor,
     encode_cursor,
     entity_global_id,
-    state_of_entry,
+    shown_states,
 )
 from app.graphql.subscriptions.live import subscribed
 from app.kit.ids import decode_id_of
@@ -29,6 +39,36 @@ OVERFLOW_MESSAGE = (
     "rather than drop any; subscribe again with after: extensions.cursor (the last "
     "event delivered) to resume without a gap"
 )
+_SCOPED_CURSOR = re.compile(r"change:(s[0-9a-f]{16}):([0-9]{1,18})")
+
+
+def encode_event_cursor(scope: Scope, ordinal: int) -> str:
+    """The cursor of the position `ordinal` in `scope`: the trail's own cursor for the
+    whole log; for a partner, its scope's mark and its own ordinal, nothing more."""
+    if scope.whole:
+        return encode_cursor(ordinal)
+    return base64.urlsafe_b64encode(f"change:{scope.mark}:{ordinal}".encode()).decode()
+
+
+def decode_event_cursor(scope: Scope, cursor: str, argument: str) -> int:
+    """The ordinal in `scope` that `cursor` names, or INVALID_CURSOR. The cursor of
+    position 0 (`encode_cursor(0)`) is the start of every scope."""
+    if scope.whole:
+        return decode_cursor(cursor, argument)
+    if cursor == encode_cursor(0):
+        return 0
+    try:
+        found = _SCOPED_CURSOR.fullmatch(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        found = None
+    if found is None or found.group(1) != scope.mark:
+        raise DomainError(
+            f"{argument}: {cursor[:60]!r} is not a cursor of this key's change stream (a "
+            "partner's cursors hold for a key with the same initiatives)",
+            code=ErrorCode.INVALID_CURSOR,
+            field=argument,
+        )
+    return int(found.group(2))
 
 
 @strawberry.type(
@@ -38,17 +78,25 @@ OVERFLOW_MESSAGE = (
 )
 class ChangeEvent:
     _row: strawberry.Private[Any]
-
-    @strawberry.field(description="Pass as `after` to resume from this event.")
-    def cursor(self) -> str:
-        return encode_cursor(self._row.sequence)
+    _scope: strawberry.Private[Scope]
+    # The event's position in its scope (the trail's sequence for the whole log).
+    _ordinal: strawberry.Private[int]
 
     @strawberry.field(
-        description="The event's position in the log: 1, 2, 3, ... without gaps in the "
-        "whole log (a filtered stream skips what it leaves out)."
+        description="Pass as `after` to resume from this event. A partner's cursors "
+        "belong to its stream: they hold for a key with the same initiatives."
+    )
+    def cursor(self) -> str:
+        return encode_event_cursor(self._scope, self._ordinal)
+
+    @strawberry.field(
+        description="The event's position: in the whole log (1, 2, 3, ... without gaps), "
+        "or, for a partner, in its own stream of its initiatives' changes (1, 2, 3, ... "
+        "without gaps, whatever happens elsewhere). A filtered stream skips what it "
+        "leaves out."
     )
     def sequence(self) -> int:
-        return int(self._row.sequence)
+        return self._ordinal
 
     @strawberry.field(description="When the change was written (UTC).")
     def occurred_at(self) -> datetime:
@@ -74,17 +122,20 @@ class ChangeEvent:
     @strawberry.field(
         description="The changed record as this change left it, column by column as "
         "stored (decimals as exact strings, times in UTC ISO 8601); for an archive, as it "
-        "was when archived. A snapshot: query the record by `entityId` for its relations."
+        "was when archived. Only the columns the record's type shows the caller in "
+        "queries (a draft reached figure only to those who may see `draftReached`). A "
+        "snapshot: query the record by `entityId` for its relations."
     )
-    def record(self) -> JSON:
-        return JSON(state_of_entry(self._row.after if self._row.after else self._row.before))
+    def record(self, info: strawberry.Info) -> JSON:
+        before, after = shown_states(info, self._row)
+        return JSON(after if after is not None else before)
 
     @strawberry.field(
-        description="The stored column names whose values the change altered (every "
+        description="The column names of `record` whose values the change altered (every "
         "column of a create or an archive), sorted."
     )
-    def changed_fields(self) -> list[str]:
-        return changed_fields(self._row)
+    def changed_fields(self, info: strawberry.Info) -> list[str]:
+        return changed_fields(info, self._row)
 
 
 @strawberry.input(description="Which events to receive; every condition given must hold.")
@@ -155,35 +206,44 @@ class ChangeSubscriptions:
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="Start after this cursor (of an event, or of the `changes` "
-                "query); without it, from now."
+                description="Start after this cursor (of an event; for callers who see "
+                "everything also of the `changes` query). The cursor of position 0, "
+                "Y2hhbmdlOjA=, starts at the beginning for anyone. Without it, from now."
             ),
         ] = None,
         filter: Annotated[
             ChangeEventFilter | None, strawberry.argument(description="Only events that match.")
         ] = None,
     ) -> AsyncGenerator[ChangeEvent, None]:
+        context = info.context
+        scope = Scope(context.principal.initiative_ids)
         events = event_filter(info, filter)
-        start = decode_cursor(after, "after") if after is not None else None
-        if start is not None:
-            end = await last_sequence(info.context.write_sessions)
-            if start > end:
+        start: int | None = None
+        ordinal = 0
+        if after is not None:
+            ordinal = decode_event_cursor(scope, after, "after")
+            start = await scope.sequence_at(context.write_sessions, ordinal)
+            if start is None:
                 raise DomainError(
-                    f"after: the log ends at sequence {end}; this cursor points past it",
+                    "after: this cursor points past the end of your change stream; "
+                    "subscribe without `after` to start from now",
                     code=ErrorCode.INVALID_CURSOR,
                     field="after",
                 )
-        queue = EventQueue(events.matches, info.context.settings.subscription_buffer)
+        queue = EventQueue(events.matches, context.settings.subscription_buffer, scope)
         async with subscribed(info, queue) as hub:
             assert hub.high_water is not None  # the hub is ready once subscribed
-            last = start if start is not None else hub.high_water
+            if start is None:
+                start = hub.high_water
+                ordinal = await scope.ordinal_at(context.write_sessions, start)
+            last = ordinal
             try:
-                async for entry in hub.follow(queue, events, last):
-                    last = int(entry.sequence)
-                    yield ChangeEvent(_row=entry)
+                async for entry, number in hub.follow(queue, events, start, ordinal):
+                    last = number
+                    yield ChangeEvent(_row=entry, _scope=scope, _ordinal=number)
             except Overflow:
                 raise DomainError(
                     OVERFLOW_MESSAGE.format(size=queue.capacity),
                     code=ErrorCode.SUBSCRIPTION_OVERFLOW,
-                    details={"cursor": encode_cursor(last)},
+                    details={"cursor": encode_event_cursor(scope, last)},
                 ) from None

@@ -11,6 +11,7 @@ import strawberry
 
 from app.graphql.inputs import OrderDirection
 from app.graphql.relay import Listing, Node
+from app.graphql.visibility import shows_records_of
 
 if TYPE_CHECKING:
     from app.graphql.audit.types import ChangeEntry
@@ -22,11 +23,12 @@ NODE_TYPES: dict[str, tuple[type[Any], Any]] = {}
 
 
 def register(model: type[Any]) -> Callable[[T], T]:
-    """Record an object type as the node type of `model`."""
+    """Record an object type as the node type of `model` (and as the type whose fields
+    say what callers see of its stored states, app/graphql/visibility.py)."""
 
     def add(cls: T) -> T:
         NODE_TYPES[cls.__strawberry_definition__.name] = (model, cls)  # type: ignore[attr-defined]
-        return cls
+        return shows_records_of(model)(cls)
 
     return add
 

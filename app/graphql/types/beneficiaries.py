@@ -13,6 +13,7 @@ from app.auth.roles import Permission
 from app.graphql import listings as L
 from app.graphql.types.base import Record, load_node, order_input, register, stamps
 from app.graphql.types.evidence import cited_sources
+from app.graphql.visibility import OnlyFor, Shows, shows_records_of
 from app.models import FigureQualifier, SubjectType
 
 if TYPE_CHECKING:
@@ -43,9 +44,13 @@ class DraftReached:
 class BeneficiaryFigure(Record):
     _row: strawberry.Private[m.BeneficiaryFigure]
     unit: str = strawberry.field(description='What is counted, e.g. "people employed".')
-    target: Decimal | None = strawberry.field(description="Null when no target is stated.")
+    target: Decimal | None = strawberry.field(
+        description="Null when no target is stated.", extensions=[Shows("target_value")]
+    )
     target_date: date | None = strawberry.field(description="When the target is to be reached.")
-    reached: Decimal | None = strawberry.field(description="Null when no reach is reported.")
+    reached: Decimal | None = strawberry.field(
+        description="Null when no reach is reported.", extensions=[Shows("reached_value")]
+    )
     reached_qualifier: FigureQualifier = strawberry.field(
         description='How `reached` relates to the truth, e.g. MORE_THAN for "more than 10,000".'
     )
@@ -78,13 +83,20 @@ class BeneficiaryFigure(Record):
     @strawberry.field(
         description="A reached figure submitted and not yet approved or rejected; reports do "
         "not count it. Visible only to callers who may write or approve (editor, auditor, "
-        "admin): null for others, and null when none is pending."
+        "admin): null for others, and null when none is pending.",
+        extensions=[
+            Shows(
+                "draft_reached_value",
+                "draft_reached_qualifier",
+                "draft_reached_as_of",
+                "draft_submitted_by",
+                "draft_submitted_at",
+            ),
+            OnlyFor(Permission.WRITE, Permission.APPROVE),
+        ],
     )
-    def draft_reached(self, info: strawberry.Info) -> DraftReached | None:
-        principal = info.context.principal
+    def draft_reached(self) -> DraftReached | None:
         row = self._row
-        if not (principal.can(Permission.WRITE) or principal.can(Permission.APPROVE)):
-            return None
         if row.draft_submitted_by is None or row.draft_reached_value is None:
             return None
         return DraftReached(
@@ -95,13 +107,15 @@ class BeneficiaryFigure(Record):
             submitted_at=row.draft_submitted_at,
         )
 
-    @strawberry.field(description="The group of people counted.")
+    @strawberry.field(description="The group of people counted.", extensions=[Shows("group_id")])
     async def group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
         return await load_node(info, "BeneficiaryGroup", self._row.group_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The initiative serving them.")
+    @strawberry.field(
+        description="The initiative serving them.", extensions=[Shows("initiative_id")]
+    )
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
@@ -110,19 +124,30 @@ class BeneficiaryFigure(Record):
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
 
 
+@shows_records_of(m.BeneficiaryShare)
 @strawberry.type(
     description="The percentage of an initiative's money meant for one beneficiary group; "
     "budgetSummary splits the initiative's figures by these when grouping by "
     "BENEFICIARY_GROUP."
 )
 class BeneficiaryShare:
+    _initiative_id: strawberry.Private[int]
     _group_id: strawberry.Private[int]
     percentage: Decimal = strawberry.field(
         description="0 to 100; an initiative's shares add up to at most 100."
     )
 
-    @strawberry.field(description="The beneficiary group.")
+    @strawberry.field(description="The beneficiary group.", extensions=[Shows("group_id")])
     async def group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
         return await load_node(info, "BeneficiaryGroup", self._group_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="The initiative whose money the share splits.",
+        extensions=[Shows("initiative_id")],
+    )
+    async def initiative(
+        self, info: strawberry.Info
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+        return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]

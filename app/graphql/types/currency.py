@@ -11,6 +11,7 @@ from app import models as m
 from app.graphql import listings as L
 from app.graphql.types.base import Record, load_node, order_input, register, stamps
 from app.graphql.types.evidence import SourceDocument, cited_sources
+from app.graphql.visibility import Shows
 from app.models import SubjectType
 
 ExchangeRateOrder = order_input("ExchangeRate", L.EXCHANGE_RATES)
@@ -40,7 +41,10 @@ class ExchangeRate(Record):
             source=row.source,
         )
 
-    @strawberry.field(description="The document that states the rate, if any.")
+    @strawberry.field(
+        description="The document that states the rate, if any.",
+        extensions=[Shows("source_document_id")],
+    )
     async def source_document(self, info: strawberry.Info) -> SourceDocument | None:
         return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
 

@@ -12,6 +12,7 @@ from app.graphql import listings as L
 from app.graphql.inputs import CitationFilter
 from app.graphql.relay import Node, connection
 from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.visibility import Shows
 from app.models import SubjectType
 
 # The object type of each kind of citation subject.
@@ -66,11 +67,14 @@ class Citation(Record):
             note=row.note,
         )
 
-    @strawberry.field(description="The document quoted.")
+    @strawberry.field(description="The document quoted.", extensions=[Shows("source_document_id")])
     async def document(self, info: strawberry.Info) -> SourceDocument:
         return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The record whose fact this citation supports.")
+    @strawberry.field(
+        description="The record whose fact this citation supports.",
+        extensions=[Shows("subject_id")],
+    )
     async def subject(self, info: strawberry.Info) -> Node | None:
         type_name = SUBJECT_TYPE_NAMES[self.subject_type]
         return await load_node(info, type_name, self._subject_id)  # type: ignore[no-any-return]

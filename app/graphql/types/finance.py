@@ -14,6 +14,7 @@ from app.graphql.money import ConvertedMoney, Money, convert_money
 from app.graphql.relay import connection
 from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.types.evidence import cited_sources
+from app.graphql.visibility import Shows
 from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
 
 if TYPE_CHECKING:
@@ -31,7 +32,10 @@ class Amounted(Record):
     _row: strawberry.Private[Any]
     value_date: date = strawberry.field(description="The date whose rate converts the amount.")
 
-    @strawberry.field(description="The amount in its own currency (signed for transactions).")
+    @strawberry.field(
+        description="The amount in its own currency (signed for transactions).",
+        extensions=[Shows("amount", "currency")],
+    )
     def amount(self) -> Money:
         return Money(amount=self._row.amount, currency=self._row.currency)
 
@@ -71,23 +75,29 @@ class Transaction(Amounted):
             description=row.description,
         )
 
-    @strawberry.field(description="The initiative the transaction belongs to.")
+    @strawberry.field(
+        description="The initiative the transaction belongs to.",
+        extensions=[Shows("initiative_id")],
+    )
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The budget line the transaction is booked against, if any.")
+    @strawberry.field(
+        description="The budget line the transaction is booked against, if any.",
+        extensions=[Shows("budget_line_id")],
+    )
     async def budget_line(self, info: strawberry.Info) -> BudgetLine | None:
         return await load_node(info, "BudgetLine", self._row.budget_line_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Who the money came from.")
+    @strawberry.field(description="Who the money came from.", extensions=[Shows("provider_id")])
     async def provider(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
         return await load_node(info, "Organization", self._row.provider_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Who the money went to.")
+    @strawberry.field(description="Who the money went to.", extensions=[Shows("receiver_id")])
     async def receiver(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
@@ -127,7 +137,9 @@ class BudgetLine(Amounted):
             description=row.description,
         )
 
-    @strawberry.field(description="The initiative the budget belongs to.")
+    @strawberry.field(
+        description="The initiative the budget belongs to.", extensions=[Shows("initiative_id")]
+    )
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:

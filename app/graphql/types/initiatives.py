@@ -28,6 +28,7 @@ from app.graphql.types.beneficiaries import (
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.types.timelines import Milestone, MilestoneOrder
+from app.graphql.visibility import Shows
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -52,13 +53,17 @@ class Participation(Record):
     def from_row(cls, row: m.Participation) -> Participation:
         return cls(**stamps(row), _row=row, role=row.role)
 
-    @strawberry.field(description="The organisation taking part.")
+    @strawberry.field(
+        description="The organisation taking part.", extensions=[Shows("organization_id")]
+    )
     async def organization(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
         return await load_node(info, "Organization", self._row.organization_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The initiative it takes part in.")
+    @strawberry.field(
+        description="The initiative it takes part in.", extensions=[Shows("initiative_id")]
+    )
     async def initiative(self, info: strawberry.Info) -> Initiative:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
@@ -105,7 +110,9 @@ class Initiative(Record):
             region=row.region,
         )
 
-    @strawberry.field(description="The programme the initiative belongs to.")
+    @strawberry.field(
+        description="The programme the initiative belongs to.", extensions=[Shows("program_id")]
+    )
     async def program(
         self, info: strawberry.Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.types.programs")]:
@@ -168,7 +175,10 @@ class Initiative(Record):
     )
     async def beneficiary_shares(self, info: strawberry.Info) -> list[BeneficiaryShare]:
         shares = await info.context.loaders.shares.load(self.db_id)
-        return [BeneficiaryShare(_group_id=g, percentage=p) for g, p in shares]
+        return [
+            BeneficiaryShare(_initiative_id=self.db_id, _group_id=g, percentage=p)
+            for g, p in shares
+        ]
 
     budget_lines = connection(
         L.BUDGET_LINES_OF_INITIATIVE,

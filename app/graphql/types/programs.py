@@ -16,6 +16,7 @@ from app.graphql.relay import connection
 from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.initiatives import Initiative, InitiativeOrder
+from app.graphql.visibility import Shows
 from app.models import SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -45,7 +46,10 @@ class Program(Record):
     )
     announced_on: date | None = strawberry.field(description="When the pledge was announced.")
     deadline: date | None = strawberry.field(description="When every initiative is due.")
-    governance: Governance = strawberry.field(description="Who governs the programme.")
+    governance: Governance = strawberry.field(
+        description="Who governs the programme.",
+        extensions=[Shows("governance_body", "governance_lead")],
+    )
 
     @classmethod
     def from_row(cls, row: m.Program) -> Program:
@@ -60,13 +64,18 @@ class Program(Record):
             governance=Governance(body=row.governance_body, lead=row.governance_lead),
         )
 
-    @strawberry.field(description="The organisation that made the pledge.")
+    @strawberry.field(
+        description="The organisation that made the pledge.", extensions=[Shows("sponsor_id")]
+    )
     async def sponsor(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
         return await load_node(info, "Organization", self._row.sponsor_id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The amount pledged, in the pledge's own currency.")
+    @strawberry.field(
+        description="The amount pledged, in the pledge's own currency.",
+        extensions=[Shows("pledged_amount", "pledged_currency")],
+    )
     def pledged(self) -> Money:
         return Money(amount=self._row.pledged_amount, currency=self._row.pledged_currency)
 

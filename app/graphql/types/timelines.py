@@ -11,6 +11,7 @@ from app import models as m
 from app.graphql import listings as L
 from app.graphql.types.base import Record, load_node, order_input, register, stamps
 from app.graphql.types.evidence import cited_sources
+from app.graphql.visibility import Shows
 from app.models import MilestoneStatus, SubjectType
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ class Milestone(Record):
             status=row.status,
         )
 
-    @strawberry.field(description="The initiative the milestone belongs to.")
+    @strawberry.field(
+        description="The initiative the milestone belongs to.", extensions=[Shows("initiative_id")]
+    )
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
