@@ -179,3 +179,29 @@ async def test_reach_csv_has_rows_and_totals(db: Database, client: GraphQLClient
         Decimal("3"),
     )
     assert Decimal(total["share_reached"]) == Decimal("0.5")
+
+
+async def test_json_nested_past_the_parser_is_a_bad_request(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: the review's filter, 10,000 '[' then 10,000 ']' (F9 5)
+    await as_auditor(db, client.http)
+    deep = "[" * 10_000 + "]" * 10_000
+    # when
+    response = await client.http.get("/reports/reach.csv", params={"filter": deep})
+    # then: a typed refusal naming the parameter, not a plain-text 500
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"].startswith("filter: ")
+
+
+async def test_json_numbers_too_long_to_convert_are_a_bad_request(
+    db: Database, client: GraphQLClient
+) -> None:
+    await as_auditor(db, client.http)
+    response = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "", "first": "1", "having": "9" * 5000}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

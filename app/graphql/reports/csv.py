@@ -67,6 +67,12 @@ def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
                 variables[variable] = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise BadParameter(name, f"not valid JSON ({exc.msg})") from None
+            except (ValueError, RecursionError):
+                # Nested deeper than the parser follows, or a number of more digits
+                # than Python converts: as unreadable as a syntax error.
+                raise BadParameter(
+                    name, "not readable JSON (nested too deeply, or a number too long)"
+                ) from None
         else:
             variables[variable] = raw
     return variables
