@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -155,7 +155,20 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+asyncpg://" + value.split("://", 1)[1]
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
-            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be sqlite+aiosqlite:///<file> or postgresql+asyncpg://user:pass@host/db"
+            )
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "is not a database URL (postgresql+asyncpg://user:pass@host/db)"
+            ) from None
         return value
 
     @field_validator(
@@ -246,6 +259,19 @@ class Settings(BaseSettings):
 
         check_jwt_settings(self)
         return self
+
+
+def setting_problems(exc: ValidationError) -> list[str]:
+    """One line per setting the environment got wrong, naming it as it is set
+    (PORT, not port). Never the value given: it may be a secret."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            lines.append(f"setting {str(error['loc'][0]).upper()}: {message}")
+        else:  # a rule across settings, whose message names them
+            lines.append(f"settings: {message}")
+    return lines
 
 
 @lru_cache
