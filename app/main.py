@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth.authenticate import AuthenticationFailed, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
-from app.db.session import create_engine, create_session_factory
+from app.db.session import (
+    create_engine,
+    create_session_factory,
+    describe_database,
+    sqlite_file,
+)
 from app.events.hub import EventHub
 from app.graphql.errors import database_away_handler
 from app.graphql.http import (
@@ -39,6 +45,8 @@ from app.observability import Metrics, observe
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
@@ -46,6 +54,16 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Which database this process serves, so that a wrong DATABASE_URL (or a
+        # relative SQLite path started from another directory) shows at once.
+        log.info("database: %s", describe_database(settings.database_url))
+        path = sqlite_file(settings.database_url)
+        if path is not None and not path.exists():
+            log.warning(
+                "there is no database at %s: SQLite creates it empty; run "
+                "`pledge-ledger db upgrade`, or point DATABASE_URL at the one to use",
+                path,
+            )
         own = None
         if engine is None:
             own = create_engine(settings.database_url, echo=settings.sql_echo)
