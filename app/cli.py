@@ -53,6 +53,11 @@ def serve(
     from app.observability.logs import configure_logging, logging_config
 
     settings = support.settings()
+    if workers > 1 and settings.download_link_secret is None:
+        support.cannot_run(
+            "setting DOWNLOAD_LINK_SECRET: --workers above 1 needs it, or each process "
+            "would sign download links with a secret of its own"
+        )
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "app.main:create_app",

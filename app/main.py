@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,6 +53,10 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
     settings = settings or get_settings()
+    if settings.download_link_secret is None:
+        # Links this process signs work on this process only (Settings explains).
+        made = SecretStr(secrets.token_urlsafe(32))
+        settings = settings.model_copy(update={"download_link_secret": made})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,7 +137,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.
-    app.include_router(csv_router(schema, graphql.context_for, REPORTS))
+    app.include_router(
+        csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
+    )
 
     # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -28,7 +29,11 @@ import strawberry
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.auth import links
+from app.auth.principal import Principal
 from app.auth.roles import Permission
+from app.config import Settings
+from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.graphql.http import status_headers
 
@@ -106,7 +111,7 @@ class BadParameter(ValueError):
         self.name = name
 
 
-def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
+def variables_of(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(report.parameters))
     if unknown:
         raise BadParameter(unknown[0], f"unknown parameter; known: {', '.join(report.parameters)}")
@@ -146,17 +151,45 @@ def write_csv(columns: list[Column], rows: Iterator[Row]) -> str:
     return out.getvalue()
 
 
+ContextAs = Callable[[Request, Callable[[SessionFactory], Awaitable[Principal]]], Awaitable[Any]]
+
+
 def csv_router(
     schema: strawberry.Schema,
     context_getter: Callable[[Request], Awaitable[Any]],
+    context_as: ContextAs,
     reports: Mapping[str, CsvReport],
+    settings: Settings,
 ) -> APIRouter:
+    """`context_getter` finds the caller from the Authorization header; `context_as`
+    from a signed link (app/auth/links.py), which a browser can open."""
     router = APIRouter()
+    secret = link_secret(settings)
 
     @router.get("/reports/{name}.csv", include_in_schema=False)
     async def download(name: str, request: Request) -> Response:
         # Who asks comes first: a caller who may not export learns nothing else.
-        context = await context_getter(request)
+        link = links.link_in(request.url.path, request.query_params.multi_items())
+        if link is None:
+            context = await context_getter(request)
+            parameters = dict(request.query_params)
+        else:
+            if request.headers.get("authorization") is not None:
+                return _error(
+                    400, "BAD_REQUEST", "send a signed link or an Authorization header, not both"
+                )
+            context = await context_as(
+                request,
+                lambda sessions: links.caller_of(
+                    link,
+                    secret,
+                    time.time(),
+                    sessions,
+                    anonymous_read=settings.anonymous_read,
+                    jwt=settings.jwt_enabled,
+                ),
+            )
+            parameters = link.parameters
         context.server_document = True  # the report's query, never the client's text
         try:
             context.principal.require(Permission.EXPORT)
@@ -166,7 +199,7 @@ def csv_router(
         if report is None:
             return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
         try:
-            variables = _variables(report, dict(request.query_params))
+            variables = variables_of(report, parameters)
         except BadParameter as exc:
             return _error(400, "BAD_REQUEST", str(exc))
         columns = report.header(variables)
@@ -208,6 +241,12 @@ def csv_router(
         )
 
     return router
+
+
+def link_secret(settings: Settings) -> bytes:
+    """The secret download links are signed with (create_app sets one when unset)."""
+    assert settings.download_link_secret is not None
+    return settings.download_link_secret.get_secret_value().encode("utf-8")
 
 
 def dig(value: Any, path: tuple[str, ...]) -> Any:
