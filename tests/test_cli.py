@@ -252,3 +252,13 @@ def test_help_tells_the_truth_about_creating_databases_and_exit_codes() -> None:
     assert "A PostgreSQL database must exist already" in text
     assert "Exit 2 when the database cannot be reached or opened" in text
     assert "2 could not run" in " ".join(top.stdout.split())
+
+
+def test_serve_with_several_workers_needs_the_link_secret(db_file: Path) -> None:
+    # given no DOWNLOAD_LINK_SECRET: each worker would make its own, and a link made by
+    # one would be refused by the others
+    result = runner.invoke(cli, ["serve", "--workers", "2"])
+    # then it does not start
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: setting DOWNLOAD_LINK_SECRET: ")
+    assert len(result.stderr.splitlines()) == 1

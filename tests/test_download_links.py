@@ -220,3 +220,21 @@ async def test_anonymous_readers_download_csv_when_reading_is_public(
     assert (await public.http.get(link["url"])).content == download.content
     # and an anonymous link stops working where reading is no longer public
     refused(await closed.http.get(link["url"]), 401, "UNAUTHENTICATED")
+
+
+async def test_a_parameter_no_url_can_carry_is_refused_when_the_link_is_made(
+    db: Database, client: GraphQLClient
+) -> None:
+    auditor = client.with_key(await key(db, "auditor"))
+    body = (
+        '{"query": "query($p: [DownloadParameter!]) { downloadLink(report: BUDGET_SUMMARY, '
+        'parameters: $p) { url } }", "variables": {"p": [{"name": "currency", '
+        '"value": "\\ud800"}]}}'
+    )
+    response = await client.http.post(
+        "/graphql",
+        content=body.encode(),
+        headers={**auditor.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"

@@ -79,6 +79,8 @@ class DownloadQueries:
         for parameter in parameters or ():
             if parameter.name in given:
                 raise _bad(f"{parameter.name}: given twice")
+            if _unencodable(parameter.name + parameter.value):
+                raise _bad(f"{parameter.name!r}: a lone surrogate is no text a URL can carry")
             given[parameter.name] = parameter.value
         try:
             variables_of(REPORTS[report.value], given)
@@ -89,6 +91,14 @@ class DownloadQueries:
         path = f"/reports/{report.value}.csv"
         query = links.mint(link_secret(settings), path, given, context.principal, expires)
         return DownloadLink(url=f"{path}?{query}", expires_at=datetime.fromtimestamp(expires, UTC))
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no URL can carry it
+        return True
+    return False
 
 
 def _bad(message: str) -> DomainError:
