@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
     settings = settings or get_settings()
-    if settings.download_link_secret is None:
+    own_link_secret = settings.download_link_secret is None
+    if own_link_secret:
         # Links this process signs work on this process only (Settings explains).
         made = SecretStr(secrets.token_urlsafe(32))
         settings = settings.model_copy(update={"download_link_secret": made})
@@ -69,6 +70,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 "there is no database at %s: SQLite creates it empty; run "
                 "`pledge-ledger db upgrade`, or point DATABASE_URL at the one to use",
                 path,
+            )
+        if own_link_secret:
+            log.info(
+                "DOWNLOAD_LINK_SECRET is unset: download links are signed with a secret "
+                "made for this process, and work on this process only"
             )
         own = None
         if engine is None:
