@@ -25,7 +25,7 @@ from app.config import get_settings
 from app.db.base import Base
 from app.db.migrate import head_revision
 from app.graphql.schema import schema
-from tests.conftest import POSTGRES_DSN
+from tests.conftest import POSTGRES_DSN, unreachable
 
 APP_TABLES = {table.name for table in Base.metadata.sorted_tables}
 
@@ -155,8 +155,14 @@ def pledge_ledger(args: list[str], cwd: Path, **env: str) -> Run:
 
 
 def server() -> tuple[str, int]:
+    """The test PostgreSQL server's address (skipped, or in CI failed, when it is away)."""
     url = make_url(POSTGRES_DSN)
-    return url.host or "127.0.0.1", url.port or 5432
+    host, port = url.host or "127.0.0.1", url.port or 5432
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        unreachable("PostgreSQL", f"{POSTGRES_DSN}: {exc}")
+    return host, port
 
 
 def closed_port() -> int:
