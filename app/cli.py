@@ -1,28 +1,32 @@
 """The `pledge-ledger` command line: serve, migrate, load the demo, generate synthetic data,
-export the schema."""
+export the schema. What the commands share (settings, the database named, exit codes)
+is in app/cli_support.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from app import cli_support as support
 from app.auth.commands import keys_cli
-from app.config import get_settings
 
 if TYPE_CHECKING:
     from app.audit.service import Verification
     from app.db.session import SessionFactory
+    from app.demo.loader import DemoResult
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
 
-cli = typer.Typer(help="Pledge Ledger: GraphQL reporting for social-impact pledges.")
+cli = typer.Typer(
+    help="Pledge Ledger: GraphQL reporting for social-impact pledges.\n\n"
+    "Every command that uses the database names it on stderr (DATABASE_URL: a SQLite "
+    "file by its absolute path, a server with its password masked). " + support.EXIT_CODES
+)
 db_cli = typer.Typer(help="Database migrations.")
 demo_cli = typer.Typer(help="The built-in demo pledge.")
 cli.add_typer(db_cli, name="db")
@@ -40,12 +44,20 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve GraphQL at /graphql (GraphiQL in a browser)."""
+    """Serve GraphQL at /graphql (GraphiQL in a browser).
+
+    Each process logs the database it serves from as it starts (and warns when a SQLite
+    file does not exist yet: it is then created empty). Exit 2 on a bad setting."""
     import uvicorn
 
     from app.observability.logs import configure_logging, logging_config
 
-    settings = get_settings()
+    settings = support.settings()
+    if workers > 1 and settings.download_link_secret is None:
+        support.cannot_run(
+            "setting DOWNLOAD_LINK_SECRET: --workers above 1 needs it, or each process "
+            "would sign download links with a secret of its own"
+        )
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "app.main:create_app",
@@ -59,72 +71,72 @@ def serve(
     )
 
 
-async def _with_engine(action: str, revision: str) -> None:
+async def _migrate(url: str, action: str, revision: str) -> str | None:
     from app.db import migrate
     from app.db.session import create_engine
 
-    engine = create_engine(get_settings().database_url)
+    engine = create_engine(url)
     try:
         if action == "upgrade":
             await migrate.upgrade(engine, revision)
         else:
             await migrate.downgrade(engine, revision)
-        typer.echo(f"database at {await migrate.current_revision(engine) or 'base'}")
+        return await migrate.current_revision(engine)
     finally:
         await engine.dispose()
 
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Migrate the database up (creates it when it does not exist)."""
-    asyncio.run(_with_engine("upgrade", revision))
+    """Migrate the database up to REVISION (default: the latest).
+
+    A SQLite file is created when it does not exist (its folder must). A PostgreSQL
+    database must exist already (`createdb`, or your provider's console): this creates
+    its tables, not the database. Exit 2 when the database cannot be reached or opened."""
+    url = support.database(create=True)
+    current = support.run(url, lambda: _migrate(url, "upgrade", revision))
+    typer.echo(f"database at {current or 'base'}")
 
 
 @db_cli.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or base.")) -> None:
-    """Migrate the database down to REVISION."""
-    asyncio.run(_with_engine("downgrade", revision))
+    """Migrate the database down to REVISION. Exit 2 when it cannot be reached or opened."""
+    url = support.database()
+    current = support.run(url, lambda: _migrate(url, "downgrade", revision))
+    typer.echo(f"database at {current or 'base'}")
 
 
-async def _load_demo() -> None:
-    from app.db.session import create_engine, create_session_factory
+async def _load_demo(sessions: SessionFactory) -> DemoResult:
     from app.demo.loader import load_demo
 
-    engine = create_engine(get_settings().database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            result = await load_demo(session)
-    finally:
-        await engine.dispose()
+    async with sessions() as session, session.begin():
+        return await load_demo(session)
+
+
+@demo_cli.command("load")
+def demo_load() -> None:
+    """Load the demo pledge; does nothing when it is already there.
+
+    Exit 2 when the database cannot be used (missing, unreachable, not migrated)."""
+    result = support.on_migrated_database(_load_demo)
     if result.loaded:
         typer.echo(f"demo loaded: {result.program_ref} ({result.rows} rows)")
     else:
         typer.echo(f"demo already present: {result.program_ref} (nothing written)")
 
 
-@demo_cli.command("load")
-def demo_load() -> None:
-    """Load the demo pledge; does nothing when it is already there."""
-    asyncio.run(_load_demo())
-
-
-async def _generate(sizes: Sizes) -> GenerateResult:
-    from app.db.session import create_engine, create_session_factory
+async def _generate(sessions: SessionFactory, sizes: Sizes) -> GenerateResult:
     from app.synthetic.service import generate
 
-    engine = create_engine(get_settings().database_url)
-    try:
-        # Counts budget lines and transactions, the bulk of the work; on stderr, so
-        # stdout carries only the summary.
-        with typer.progressbar(
-            length=max(1, sizes.budget_lines + sizes.transactions),
-            label="budget lines and transactions",
-            file=sys.stderr,
-        ) as bar:
-            async with create_session_factory(engine)() as session, session.begin():
-                return await generate(session, sizes, progress=bar.update)
-    finally:
-        await engine.dispose()
+    # Counts budget lines and transactions, the bulk of the work; on stderr, so
+    # stdout carries only the summary.
+    with typer.progressbar(
+        length=max(1, sizes.budget_lines + sizes.transactions),
+        label="budget lines and transactions",
+        file=sys.stderr,
+    ) as bar:
+        async with sessions() as session, session.begin():
+            return await generate(session, sizes, progress=bar.update)
 
 
 @cli.command("generate")
@@ -140,13 +152,17 @@ def generate_synthetic(
         int, typer.Option(min=0, help="Random seed: the same sizes and seed give the same data.")
     ] = 1,
 ) -> None:
-    """Add a synthetic programme of the given sizes (deterministic, bulk-loaded)."""
+    """Add a synthetic programme of the given sizes (deterministic, bulk-loaded).
+
+    Exit 1 when the sizes are refused (nothing written); 2 when the database cannot be
+    used (missing, unreachable, not migrated)."""
     from app.errors import DomainError
     from app.synthetic.generator import Sizes
 
+    sizes = Sizes(initiatives, budget_lines, transactions, seed)
     started = time.perf_counter()
     try:
-        result = asyncio.run(_generate(Sizes(initiatives, budget_lines, transactions, seed)))
+        result = support.on_migrated_database(lambda sessions: _generate(sessions, sizes))
     except DomainError as exc:
         typer.echo(f"error: {exc.message} (nothing written)", err=True)
         raise typer.Exit(1) from None
@@ -155,39 +171,6 @@ def generate_synthetic(
     for table, count in result.rows.items():
         typer.echo(f"  {table:<20} {count:>10}")
     typer.echo(f"  {'changes':<20} {result.entries:>10}  (audit trail entries, one per row)")
-
-
-T = TypeVar("T")
-
-
-class _NotMigrated(str):
-    """Why a command could not run: the database is not at the code's migration."""
-
-
-def _on_migrated_database(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
-    """Run `work` with sessions on the configured database; when the database is not
-    migrated to head, say so and exit 2 rather than fail on a missing table."""
-    from app.db import migrate
-    from app.db.session import create_engine, create_session_factory
-
-    async def run() -> T | _NotMigrated:
-        engine = create_engine(get_settings().database_url)
-        try:
-            current = await migrate.current_revision(engine)
-            if current != migrate.head_revision():
-                return _NotMigrated(
-                    f"the database is at migration {current or 'none'}, not "
-                    f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
-                )
-            return await work(create_session_factory(engine))
-        finally:
-            await engine.dispose()
-
-    result = asyncio.run(run())
-    if isinstance(result, _NotMigrated):
-        typer.echo(f"error: {result}", err=True)
-        raise typer.Exit(2)
-    return result
 
 
 async def _verify_trail(sessions: SessionFactory) -> Verification:
@@ -202,8 +185,10 @@ def audit_verify() -> None:
     """Check the trail's hash chain from its first entry to the chain head.
 
     Exit 0 when intact, 1 when broken (naming the first broken entry), 2 when the
-    database cannot be checked (not migrated)."""
-    result = _on_migrated_database(_verify_trail)
+    database cannot be checked: a bad setting, a database that cannot be reached or
+    opened, a missing SQLite file, or one not migrated. A scheduled check can tell
+    tampering (1) from an outage (2)."""
+    result = support.on_migrated_database(_verify_trail)
     if result.first_break is not None:
         broken = result.first_break
         typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)
@@ -224,8 +209,9 @@ def audit_baseline() -> None:
     """Record rows that predate the trail: one `create` entry for each row without one.
 
     Run once after upgrading a database that already held data (`make serve` does);
-    running it again writes nothing. Exit 2 when the database is not migrated."""
-    written = _on_migrated_database(_baseline_trail)
+    running it again writes nothing. Exit 2 when the database cannot be used
+    (missing, unreachable, not migrated)."""
+    written = support.on_migrated_database(_baseline_trail)
     typer.echo(f"baseline: {written} entries written for rows the trail had not recorded")
 
 
@@ -262,7 +248,7 @@ def operations_register(
         key = document_hash(text)
         documents[key] = text
         names[key] = path
-    problems = invalid_documents(get_settings(), documents)
+    problems = invalid_documents(support.settings(), documents)
     for key, problem in problems.items():
         typer.echo(f"error: {names[key]}: {problem}", err=True)
     if problems:
@@ -288,6 +274,7 @@ def export_schema(
     ] = None,
 ) -> None:
     """Print the GraphQL schema (SDL) generated from the code."""
+    support.settings()  # the schema module reads them as it loads: name a bad one first
     from app.graphql.schema import schema
 
     sdl = schema.as_str() + "\n"

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -130,8 +130,18 @@ class Settings(BaseSettings):
     subscription_recheck_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     # Whether callers without credentials may read. Off unless asked for: the demo
-    # (`make serve`) turns it on; production keeps it off.
+    # (`make serve`) turns it on; production keeps it off. When on, they may also
+    # download the reports as CSV: the same public figures in another format.
     anonymous_read: bool = False
+
+    # Signed download links (app/auth/links.py): a CSV download's URL that carries its
+    # own short-lived credential, for browsers, which cannot send a header with a link.
+    # The secret signs them; every process of one service must share it (at least 32
+    # bytes). Unset: each process makes its own at start, so a link works only on the
+    # process that made it: enough for one process, and `serve --workers N` refuses it.
+    download_link_secret: SecretStr | None = None
+    # How long a link works after it is made.
+    download_link_seconds: int = Field(default=300, ge=10, le=86_400)
 
     # JWT bearer tokens from an identity provider (app/auth/tokens.py). Off unless the
     # issuer, audience and key are all set. The key is the HMAC secret (HS*) or the
@@ -155,7 +165,20 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+asyncpg://" + value.split("://", 1)[1]
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
-            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be sqlite+aiosqlite:///<file> or postgresql+asyncpg://user:pass@host/db"
+            )
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "is not a database URL (postgresql+asyncpg://user:pass@host/db)"
+            ) from None
         return value
 
     @field_validator(
@@ -172,6 +195,13 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("download_link_secret")
+    @classmethod
+    def _link_secret_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < 32:
+            raise ValueError("must have at least 32 bytes (e.g. `openssl rand -hex 32`)")
         return value
 
     @model_validator(mode="after")
@@ -246,6 +276,19 @@ class Settings(BaseSettings):
 
         check_jwt_settings(self)
         return self
+
+
+def setting_problems(exc: ValidationError) -> list[str]:
+    """One line per setting the environment got wrong, naming it as it is set
+    (PORT, not port). Never the value given: it may be a secret."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            lines.append(f"setting {str(error['loc'][0]).upper()}: {message}")
+        else:  # a rule across settings, whose message names them
+            lines.append(f"settings: {message}")
+    return lines
 
 
 @lru_cache

@@ -34,6 +34,10 @@ class ErrorCode(StrEnum):
     SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
     # A subscription sent over plain HTTP: subscriptions run over WebSocket.
     WEBSOCKET_REQUIRED = "WEBSOCKET_REQUIRED"
+    # Signed download links (app/auth/links.py): a link whose signature does not match
+    # (a parameter changed, or signed with another secret), and a link past its expiry.
+    DOWNLOAD_LINK_INVALID = "DOWNLOAD_LINK_INVALID"
+    DOWNLOAD_LINK_EXPIRED = "DOWNLOAD_LINK_EXPIRED"
 
 
 class DomainError(Exception):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,7 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth.authenticate import AuthenticationFailed, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
-from app.db.session import create_engine, create_session_factory
+from app.db.session import (
+    create_engine,
+    create_session_factory,
+    describe_database,
+    sqlite_file,
+)
 from app.events.hub import EventHub
 from app.graphql.errors import database_away_handler
 from app.graphql.http import (
@@ -39,13 +47,35 @@ from app.observability import Metrics, observe
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
     settings = settings or get_settings()
+    own_link_secret = settings.download_link_secret is None
+    if own_link_secret:
+        # Links this process signs work on this process only (Settings explains).
+        made = SecretStr(secrets.token_urlsafe(32))
+        settings = settings.model_copy(update={"download_link_secret": made})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Which database this process serves, so that a wrong DATABASE_URL (or a
+        # relative SQLite path started from another directory) shows at once.
+        log.info("database: %s", describe_database(settings.database_url))
+        path = sqlite_file(settings.database_url)
+        if path is not None and not path.exists():
+            log.warning(
+                "there is no database at %s: SQLite creates it empty; run "
+                "`pledge-ledger db upgrade`, or point DATABASE_URL at the one to use",
+                path,
+            )
+        if own_link_secret:
+            log.info(
+                "DOWNLOAD_LINK_SECRET is unset: download links are signed with a secret "
+                "made for this process, and work on this process only"
+            )
         own = None
         if engine is None:
             own = create_engine(settings.database_url, echo=settings.sql_echo)
@@ -113,7 +143,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.
-    app.include_router(csv_router(schema, graphql.context_for, REPORTS))
+    app.include_router(
+        csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
+    )
 
     # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -286,6 +286,7 @@ async def test_the_command_on_an_unmigrated_database_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a database file no migration has touched
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     get_settings.cache_clear()
     try:

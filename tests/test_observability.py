@@ -234,6 +234,11 @@ async def test_pledge_ledger_serve_logs_json_with_request_ids(tmp_path: Path) ->
     assert {"uvicorn.error", "uvicorn.access"} <= {x["logger"] for x in logged}
     [access] = [x for x in logged if x["logger"] == "uvicorn.access"]
     assert access["request_id"] == "e2e-1" and "/healthz" in access["event"]
+    # and it said at start which database it serves, and that the file was not there
+    started = [x for x in logged if x["logger"] == "app.main"]
+    assert started[0]["event"] == f"database: SQLite file {tmp_path / 'serve.db'}"
+    assert started[1]["level"] == "warning"
+    assert started[1]["event"].startswith(f"there is no database at {tmp_path / 'serve.db'}")
 
 
 # -- metrics --------------------------------------------------------------------------

@@ -63,3 +63,45 @@ async def test_every_guide_query_answers_on_the_demo(db: Database, client: Graph
         if query.lstrip().startswith("mutation"):
             payloads = body["data"].values()
             assert all(payload["errors"] == [] for payload in payloads), (name, body)
+
+
+# `curl -OJ '<url>'` lines of the README and the guides: each must download a CSV.
+CURL = re.compile(r"curl -OJ\s+'http://127\.0\.0\.1:8000(/reports/[^']+)'")
+DOWNLOADS = [
+    (path.name, url)
+    for path in [README, *sorted((ROOT / "docs").glob("*.md"))]
+    for url in CURL.findall(path.read_text(encoding="utf-8"))
+]
+
+
+async def test_every_download_example_works_on_the_demo_as_written(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given the demo as `make serve` runs it: anyone may read, nobody sends a key
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    assert any(name == "README.md" for name, _ in DOWNLOADS) and len(DOWNLOADS) >= 4
+    for name, url in DOWNLOADS:
+        # when
+        response = await client.http.get(url)
+        # then a CSV file, not an error saved under the CSV's name
+        assert response.status_code == 200, (name, url, response.text)
+        assert response.headers["content-type"].startswith("text/csv"), (name, url)
+        assert response.headers["content-disposition"].startswith("attachment; filename="), url
+        assert len(response.text.splitlines()) >= 2, (name, url)  # a header and rows
+
+
+async def test_the_readmes_download_link_opens_in_a_browser(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    (query,) = [q for q in QUERIES if "downloadLink" in q]
+    # when the page asks for the link, and the browser opens it (no header)
+    link = (await client.data(query))["downloadLink"]
+    response = await client.http.get(link["url"])
+    # then it is the README's curl download
+    (curl,) = [url for name, url in DOWNLOADS if name == "README.md"]
+    assert response.status_code == 200, response.text
+    assert response.content == (await client.http.get(curl)).content

@@ -1,53 +1,49 @@
 """`pledge-ledger keys …`: create, list and revoke API keys.
 
 A new key's secret goes to stdout alone (so `$(pledge-ledger keys create …)` captures
-it); everything else goes to stderr. Errors write nothing and exit 1.
+it); everything else goes to stderr. A refusal writes nothing and exits 1; a database
+that cannot be used (missing, unreachable, not migrated) exits 2, as for every command.
 """
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import get_settings
+if TYPE_CHECKING:
+    from app.db.session import SessionFactory
 
 T = TypeVar("T")
 
 keys_cli = typer.Typer(help="API keys: callers send them as 'Authorization: Bearer <key>'.")
 
 
-async def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from app.db.session import create_engine, create_session_factory
-
-    engine = create_engine(get_settings().database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
-
-
 def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one transaction; a refusal or database error exits 1, writing nothing."""
+    """Run `work` in one transaction; a refusal or a failed statement exits 1, writing
+    nothing."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+    from app.cli_support import on_migrated_database
     from app.errors import DomainError
 
+    async def in_session(sessions: SessionFactory) -> T:
+        async with sessions() as session, session.begin():
+            return await work(session)
+
     try:
-        return asyncio.run(_in_session(work))
+        return on_migrated_database(in_session)
     except DomainError as exc:
         message = exc.message
     except IntegrityError:  # another process took the name between check and insert
         message = "a key with this name already exists"
     except SQLAlchemyError as exc:
         first_line = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
-        message = f"database: {first_line} (is it migrated? `pledge-ledger db upgrade`)"
+        message = f"database: {first_line}"
     typer.echo(f"error: {message} (nothing written)", err=True)
     raise typer.Exit(1)
 

@@ -147,7 +147,16 @@ async def revoke_key(session: AsyncSession, name: str) -> ApiKey:
 
 async def authenticate_key(session: AsyncSession, secret: str) -> Principal | None:
     """The caller a secret belongs to; None for an unknown or revoked key."""
-    key = await repo.key_by_hash(session, hash_secret(secret))
+    return await _caller(session, await repo.key_by_hash(session, hash_secret(secret)))
+
+
+async def caller_of_key(session: AsyncSession, name: str) -> Principal | None:
+    """The caller a key is, found by its name (a signed download link names the key
+    that made it); None for an unknown or revoked key: checked as for its secret."""
+    return await _caller(session, await repo.key_by_name(session, name))
+
+
+async def _caller(session: AsyncSession, key: ApiKey | None) -> Principal | None:
     if key is None or key.revoked_at is not None:
         return None
     try:

@@ -38,5 +38,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
 }
 # A caller without credentials, where the settings let anonymous callers read: what a
-# viewer may do (live updates are reading too).
-ANONYMOUS_PERMISSIONS = frozenset({P.READ, P.SUBSCRIBE})
+# viewer may do (live updates are reading too), and download what it reads as CSV, as
+# the figures are then public (the demo's README example is such a download).
+ANONYMOUS_PERMISSIONS = frozenset({P.READ, P.SUBSCRIBE, P.EXPORT})

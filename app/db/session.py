@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, event, make_url
@@ -99,6 +102,66 @@ def database_unreachable(exc: BaseException) -> bool:
         wrapped = current.orig if isinstance(current, DBAPIError) else None
         current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
     return False
+
+
+# SQLSTATEs of a server that answers but will not let us in: no such database (3D000),
+# a refused login (28000, 28P01), no connection slot left (53300).
+_REFUSED_SQLSTATES = frozenset({"3D000", "28000", "28P01", "53300"})
+# What SQLite says when it cannot open a file as a database.
+_SQLITE_CANNOT_OPEN = ("unable to open database file", "file is not a database")
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of the SQLite file `url` names; None for another database or
+    an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(os.path.abspath(name))
+
+
+def describe_database(url: str | URL) -> str:
+    """The database `url` names, for people and logs: a SQLite file's absolute path, or
+    the URL with its password masked."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
+        return f"SQLite file {path}" if path is not None else f"SQLite {parsed.database}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def cannot_open(exc: BaseException) -> str | None:
+    """Why the database cannot be used at all, in one line, when `exc` says so: it
+    cannot be reached, does not exist, refuses the login, or is no database. None
+    for any other failure (a statement's, a bug's)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None)
+        if sqlstate in _REFUSED_SQLSTATES:
+            return _first_line(current)
+        if isinstance(current, sqlite3.DatabaseError) and str(current) in _SQLITE_CANNOT_OPEN:
+            return str(current)
+        if isinstance(current, socket.gaierror):
+            return f"host not found ({_first_line(current)})"
+        if isinstance(current, TimeoutError):
+            return f"no answer within {CONNECT_TIMEOUT_SECONDS:g} s"
+        if isinstance(current, ConnectionRefusedError):
+            return f"connection refused ({_first_line(current)})"
+        wrapped = current.orig if isinstance(current, DBAPIError) else None
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    if database_unreachable(exc):
+        return f"the connection failed ({_first_line(exc)})"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 class StatementCounter:

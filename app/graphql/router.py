@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any, overload
@@ -40,8 +41,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticate import AuthenticationFailed, Authenticator
-from app.auth.principal import anonymous
+from app.auth.principal import Principal, anonymous
 from app.config import Settings
+from app.db.session import SessionFactory
 from app.graphql.context import Context
 from app.graphql.http import (
     BAD_REQUEST,
@@ -168,6 +170,19 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 shared=True,
                 limiter=self.limiter,
             )
+        context = await self.context_as(
+            request, lambda sessions: self.authenticator.principal(header, sessions)
+        )
+        context.credential = header
+        return context
+
+    async def context_as(
+        self, request: HTTPConnection, prove: Callable[[SessionFactory], Awaitable[Principal]]
+    ) -> Context:
+        """The context of an HTTP request whose caller `prove` finds: the header's, or
+        a signed download link's (app/auth/links.py)."""
+        sessions = request.app.state.session_factory
+        events = getattr(request.app.state, "events", None)
         # Counted by address before the credential is checked, then by caller; over
         # either budget is a 429 (answered by the app's handler for Refused).
         if self.limiter is not None:
@@ -178,7 +193,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # Learning who calls reads the database before the execution limit starts: a
         # database that never answers fails it here (503 BUSY), rather than hang it.
         async with asyncio.timeout(self.settings.execution_timeout_seconds):
-            principal = await self.authenticator.principal(header, sessions)
+            principal = await prove(sessions)
         if self.limiter is not None:
             exceeded = await self.limiter.check_caller(principal)
             if exceeded is not None:
@@ -188,7 +203,6 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             settings=self.settings,
             principal=principal,
             events=events,
-            credential=header,
             authenticator=self.authenticator,
         )
 

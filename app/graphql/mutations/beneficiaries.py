@@ -16,6 +16,7 @@ from app.editing.errors import Problems, not_found
 from app.editing.rules import record_id
 from app.editing.service import check_version
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -154,7 +155,9 @@ class BeneficiaryMutations:
         )
         return _payload(outcome)
 
-    @strawberry.mutation(description="Change a figure's target or unit (editor, admin).")
+    @strawberry.mutation(
+        description=f"Change a figure's target or unit (editor, admin). {UNCHANGED}"
+    )
     async def update_beneficiary_figure(
         self,
         info: strawberry.Info,

@@ -15,6 +15,7 @@ from app.editing import finance as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -144,7 +145,9 @@ class BudgetLineMutations:
         )
         return _budget_line_payload(outcome)
 
-    @strawberry.mutation(description="Change a budget line (editor, admin); same rules as adding.")
+    @strawberry.mutation(
+        description=f"Change a budget line (editor, admin); same rules as adding. {UNCHANGED}"
+    )
     async def update_budget_line(
         self,
         info: strawberry.Info,

@@ -49,6 +49,14 @@ class Payload:
     )
 
 
+# Every update mutation's description ends with this: one text for one behaviour.
+UNCHANGED = (
+    "An update that changes nothing (every value given is the stored one) succeeds and "
+    "returns the record as it is: the same version, no audit trail entry, and so no "
+    "`changes` event."
+)
+
+
 IdempotencyKey = Annotated[
     str | None,
     strawberry.argument(

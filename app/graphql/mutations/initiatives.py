@@ -14,6 +14,7 @@ from app.editing import initiatives as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -162,7 +163,9 @@ class InitiativeMutations:
         )
         return _payload(outcome)
 
-    @strawberry.mutation(description="Change an initiative (editor, admin); its code stays.")
+    @strawberry.mutation(
+        description=f"Change an initiative (editor, admin); its code stays. {UNCHANGED}"
+    )
     async def update_initiative(
         self,
         info: strawberry.Info,

@@ -15,6 +15,7 @@ from app.editing import rates as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -125,7 +126,9 @@ class RateMutations:
         )
         return _payload(outcome)
 
-    @strawberry.mutation(description=f"Change an exchange rate (admin). {KEEPS_REPORTS}")
+    @strawberry.mutation(
+        description=f"Change an exchange rate (admin). {KEEPS_REPORTS} {UNCHANGED}"
+    )
     async def update_exchange_rate(
         self,
         info: strawberry.Info,

@@ -14,6 +14,7 @@ from app.editing import sources as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -131,7 +132,7 @@ class SourceMutations:
         )
         return _payload(outcome)
 
-    @strawberry.mutation(description="Change a source document (editor, admin).")
+    @strawberry.mutation(description=f"Change a source document (editor, admin). {UNCHANGED}")
     async def update_source_document(
         self,
         info: strawberry.Info,

@@ -14,6 +14,7 @@ from app.editing import timelines as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -137,7 +138,9 @@ class TimelineMutations:
         )
         return _payload(outcome)
 
-    @strawberry.mutation(description=f"Change a milestone (editor, admin). {STATUS_RULE}")
+    @strawberry.mutation(
+        description=f"Change a milestone (editor, admin). {STATUS_RULE} {UNCHANGED}"
+    )
     async def update_milestone(
         self,
         info: strawberry.Info,

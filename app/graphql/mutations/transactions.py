@@ -15,6 +15,7 @@ from app.editing import finance as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
 from app.graphql.mutations.common import (
+    UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
@@ -163,7 +164,7 @@ class TransactionMutations:
         )
         return _transaction_payload(outcome)
 
-    @strawberry.mutation(description="Change a transaction (editor, admin).")
+    @strawberry.mutation(description=f"Change a transaction (editor, admin). {UNCHANGED}")
     async def update_transaction(
         self,
         info: strawberry.Info,

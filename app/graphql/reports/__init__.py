@@ -9,10 +9,11 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.reports.budget import BudgetQueries
+from app.graphql.reports.links import DownloadQueries
 from app.graphql.reports.reach import ReachQueries
 from app.graphql.reports.timeline import TimelineQueries
 
 
 @strawberry.type
-class ReportQueries(BudgetQueries, TimelineQueries, ReachQueries):
+class ReportQueries(BudgetQueries, TimelineQueries, ReachQueries, DownloadQueries):
     """The root fields of every report (a base of `Query`, never in the schema alone)."""

@@ -5,6 +5,13 @@ limits and access rules as `/graphql` (and needs the export permission), then wr
 its rows as CSV. The figures are therefore the API's own: decimals are the API's
 decimal strings, never re-formatted through floats. Arguments are query parameters;
 list arguments take comma-separated values, input objects take JSON.
+
+Every column has a kind, and `cell` is the one place a value becomes a cell: text that
+a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage
+return) gets an apostrophe in front, numbers stay numbers (negative ones too), booleans
+are TRUE or FALSE, quantities of people lose the zeros after their decimal point. The
+file starts with a UTF-8 byte-order mark, which is how Excel knows the encoding (and
+shows Chinese text as written).
 """
 
 from __future__ import annotations
@@ -12,19 +19,74 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import strawberry
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.auth import links
+from app.auth.principal import Principal
 from app.auth.roles import Permission
+from app.config import Settings
+from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.graphql.http import status_headers
 
 Row = list[Any]
+
+
+class Kind(Enum):
+    """What a column holds, which decides how its cells are written (`cell`)."""
+
+    # Anyone's words (titles, names, sources) and codes, enums and dates.
+    TEXT = "text"
+    # Money and shares: the API's decimal string as it is.
+    DECIMAL = "decimal"
+    # A quantity of people, households...: the API's decimal without trailing zeros.
+    QUANTITY = "quantity"
+    # Counts, days, years.
+    INTEGER = "integer"
+    # TRUE or FALSE, as spreadsheets write booleans.
+    FLAG = "flag"
+
+
+# (header, kind)
+Column = tuple[str, Kind]
+
+# What a spreadsheet takes for the start of a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def _number(text: str) -> bool:
+    body = text.removeprefix("-")
+    whole, _, fraction = body.partition(".")
+    return (
+        whole.isdigit()
+        and whole.isascii()
+        and (not fraction or (fraction.isdigit() and fraction.isascii()))
+    )
+
+
+def cell(kind: Kind, value: Any) -> str:
+    """The text of one cell."""
+    if value is None:
+        return ""
+    if kind is Kind.FLAG:
+        return "TRUE" if value else "FALSE"
+    text = str(value)
+    if kind is not Kind.TEXT and _number(text):
+        if kind is Kind.QUANTITY and "." in text:
+            return text.rstrip("0").rstrip(".")
+        return text
+    # Text, or a figure that is not a plain number (never from the API's scalars): a
+    # spreadsheet must show it, not run it.
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 @dataclass(frozen=True)
@@ -35,7 +97,8 @@ class CsvReport:
     # Query parameter → (variable name, kind): "str", "int", "list" (comma-separated)
     # or "json" (an input object or a list of them).
     parameters: Mapping[str, tuple[str, str]]
-    header: Callable[[dict[str, Any]], Row]
+    # The columns (they may depend on the arguments), and the rows, one value a column.
+    header: Callable[[dict[str, Any]], list[Column]]
     rows: Callable[[dict[str, Any], dict[str, Any]], Iterator[Row]]
     # Path to a connection in the result: the operation is repeated with `$first` and
     # `$after` until the connection has no next page, so the CSV holds every row.
@@ -48,7 +111,7 @@ class BadParameter(ValueError):
         self.name = name
 
 
-def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
+def variables_of(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(report.parameters))
     if unknown:
         raise BadParameter(unknown[0], f"unknown parameter; known: {', '.join(report.parameters)}")
@@ -67,30 +130,66 @@ def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
                 variables[variable] = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise BadParameter(name, f"not valid JSON ({exc.msg})") from None
+            except (ValueError, RecursionError):
+                # Nested deeper than the parser follows, or a number of more digits
+                # than Python converts: as unreadable as a syntax error.
+                raise BadParameter(
+                    name, "not readable JSON (nested too deeply, or a number too long)"
+                ) from None
         else:
             variables[variable] = raw
     return variables
 
 
-def write_csv(rows: Iterator[Row]) -> str:
+def write_csv(columns: list[Column], rows: Iterator[Row]) -> str:
     out = io.StringIO()
+    out.write(BYTE_ORDER_MARK)
     writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([name for name, _ in columns])
     for row in rows:
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow([cell(kind, value) for (_, kind), value in zip(columns, row, strict=True)])
     return out.getvalue()
+
+
+ContextAs = Callable[[Request, Callable[[SessionFactory], Awaitable[Principal]]], Awaitable[Any]]
 
 
 def csv_router(
     schema: strawberry.Schema,
     context_getter: Callable[[Request], Awaitable[Any]],
+    context_as: ContextAs,
     reports: Mapping[str, CsvReport],
+    settings: Settings,
 ) -> APIRouter:
+    """`context_getter` finds the caller from the Authorization header; `context_as`
+    from a signed link (app/auth/links.py), which a browser can open."""
     router = APIRouter()
+    secret = link_secret(settings)
 
     @router.get("/reports/{name}.csv", include_in_schema=False)
     async def download(name: str, request: Request) -> Response:
         # Who asks comes first: a caller who may not export learns nothing else.
-        context = await context_getter(request)
+        link = links.link_in(request.url.path, request.query_params.multi_items())
+        if link is None:
+            context = await context_getter(request)
+            parameters = dict(request.query_params)
+        else:
+            if request.headers.get("authorization") is not None:
+                return _error(
+                    400, "BAD_REQUEST", "send a signed link or an Authorization header, not both"
+                )
+            context = await context_as(
+                request,
+                lambda sessions: links.caller_of(
+                    link,
+                    secret,
+                    time.time(),
+                    sessions,
+                    anonymous_read=settings.anonymous_read,
+                    jwt=settings.jwt_enabled,
+                ),
+            )
+            parameters = link.parameters
         context.server_document = True  # the report's query, never the client's text
         try:
             context.principal.require(Permission.EXPORT)
@@ -100,10 +199,11 @@ def csv_router(
         if report is None:
             return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
         try:
-            variables = _variables(report, dict(request.query_params))
+            variables = variables_of(report, parameters)
         except BadParameter as exc:
             return _error(400, "BAD_REQUEST", str(exc))
-        table: list[Row] = [report.header(variables)]
+        columns = report.header(variables)
+        table: list[Row] = []
         limit = context.settings.max_report_groups
         if report.paged is not None:
             variables["first"] = context.settings.max_page_size
@@ -126,13 +226,14 @@ def csv_router(
                 return JSONResponse({"errors": errors}, status_code=400)
             assert result.data is not None
             table.extend(report.rows(result.data, variables))
-            if len(table) > limit + 2:  # a header, and a total row some reports add
+            # A list grows page by page; a report's other answers are bounded by the API.
+            if report.paged and len(table) > limit:
                 return _error(400, "REPORT_TOO_LARGE", f"more than {limit} rows: filter the report")
             page = dig(result.data, report.paged) if report.paged else None
             if not page or not page["pageInfo"]["hasNextPage"]:
                 break
             variables["after"] = page["pageInfo"]["endCursor"]
-        body = write_csv(iter(table))
+        body = write_csv(columns, iter(table))
         return Response(
             body,
             media_type="text/csv; charset=utf-8",
@@ -140,6 +241,12 @@ def csv_router(
         )
 
     return router
+
+
+def link_secret(settings: Settings) -> bytes:
+    """The secret download links are signed with (create_app sets one when unset)."""
+    assert settings.download_link_secret is not None
+    return settings.download_link_secret.get_secret_value().encode("utf-8")
 
 
 def dig(value: Any, path: tuple[str, ...]) -> Any:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from app.graphql.reports.csv import CsvReport, Row, dig
+from app.graphql.reports.csv import Column, CsvReport, Kind, Row, dig
+
+TEXT, DECIMAL, QUANTITY, INTEGER, FLAG = (
+    Kind.TEXT,
+    Kind.DECIMAL,
+    Kind.QUANTITY,
+    Kind.INTEGER,
+    Kind.FLAG,
+)
 
 _MEASURES = (
     "budgetOriginal",
@@ -36,49 +44,63 @@ query BudgetSummaryCsv($groupBy: [BudgetDimension!]!, $currency: String,
     }}
     others {{ {_FIGURES} }}
     total {{ {_FIGURES} }}
+    ratesUsed {{ currency rate rateDate source inverted records }}
   }}
 }}
 """
 
-# Dimension → the key columns it adds: (header, path into `key`).
-_KEY_COLUMNS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "PROGRAM": [("program_ref", ("program", "ref"))],
+# A column read from a result: (header, kind, path into the item).
+Field = tuple[str, Kind, tuple[str, ...]]
+
+# Dimension → the key columns it adds.
+_KEY_COLUMNS: dict[str, list[Field]] = {
+    "PROGRAM": [("program_ref", TEXT, ("program", "ref"))],
     "INITIATIVE": [
-        ("initiative_code", ("initiative", "code")),
-        ("initiative_title", ("initiative", "title")),
+        ("initiative_code", TEXT, ("initiative", "code")),
+        ("initiative_title", TEXT, ("initiative", "title")),
     ],
     "BENEFICIARY_GROUP": [
-        ("beneficiary_group_code", ("beneficiaryGroup", "code")),
-        ("beneficiary_group_name", ("beneficiaryGroup", "name")),
+        ("beneficiary_group_code", TEXT, ("beneficiaryGroup", "code")),
+        ("beneficiary_group_name", TEXT, ("beneficiaryGroup", "name")),
     ],
-    "FOCUS_AREA": [("focus_area", ("focusArea",))],
-    "REGION": [("region", ("region",))],
-    "CATEGORY": [("category", ("category",))],
-    "TRANSACTION_TYPE": [("transaction_type", ("transactionType",))],
-    "YEAR": [("year", ("year",))],
-    "QUARTER": [("quarter", ("quarter",))],
-    "MONTH": [("month", ("month",))],
+    "FOCUS_AREA": [("focus_area", TEXT, ("focusArea",))],
+    "REGION": [("region", TEXT, ("region",))],
+    "CATEGORY": [("category", TEXT, ("category",))],
+    "TRANSACTION_TYPE": [("transaction_type", TEXT, ("transactionType",))],
+    "YEAR": [("year", INTEGER, ("year",))],
+    "QUARTER": [("quarter", INTEGER, ("quarter",))],
+    "MONTH": [("month", INTEGER, ("month",))],
 }
+# The rates a converted summary used: one `rate` row each, after the total.
+_RATE_COLUMNS: list[Field] = [
+    ("rate_currency", TEXT, ("currency",)),
+    ("rate", DECIMAL, ("rate",)),
+    ("rate_date", TEXT, ("rateDate",)),
+    ("rate_source", TEXT, ("source",)),
+    ("rate_inverted", FLAG, ("inverted",)),
+    ("rate_records", INTEGER, ("records",)),
+]
 
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-def _keys(variables: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:
+def _keys(variables: dict[str, Any]) -> list[Field]:
     dimensions = list(dict.fromkeys(variables.get("groupBy") or []))
     if ("QUARTER" in dimensions or "MONTH" in dimensions) and "YEAR" not in dimensions:
         dimensions.insert(0, "YEAR")
     return [column for dim in dimensions for column in _KEY_COLUMNS.get(dim, [])]
 
 
-def budget_summary_header(variables: dict[str, Any]) -> Row:
+def budget_summary_header(variables: dict[str, Any]) -> list[Column]:
     return [
-        "row",
-        *(header for header, _ in _keys(variables)),
-        "currency",
-        *(_snake(m) for m in _MEASURES),
-        *(_snake(c) for c in _COUNTS),
+        ("row", TEXT),
+        *((header, kind) for header, kind, _ in _keys(variables)),
+        ("currency", TEXT),
+        *((_snake(m), DECIMAL) for m in _MEASURES),
+        *((_snake(c), INTEGER) for c in _COUNTS),
+        *((header, kind) for header, kind, _ in _RATE_COLUMNS),
     ]
 
 
@@ -86,13 +108,16 @@ def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iter
     summary = data["budgetSummary"]
     keys = _keys(variables)
 
+    no_rate = [None] * len(_RATE_COLUMNS)
+
     def figures(kind: str, key: dict[str, Any] | None, measures: dict[str, Any]) -> Row:
         return [
             kind,
-            *(dig(key, path) for _, path in keys),
+            *(dig(key, path) for *_, path in keys),
             summary["currency"],
             *(measures[m]["amount"] for m in _MEASURES),
             *(measures[c] for c in _COUNTS),
+            *no_rate,
         ]
 
     for group in summary["groups"]:
@@ -100,6 +125,15 @@ def budget_summary_rows(data: dict[str, Any], variables: dict[str, Any]) -> Iter
     if summary["groupCount"] > len(summary["groups"]):
         yield figures("others", None, summary["others"])
     yield figures("total", None, summary["total"])
+    blank = [None] * (len(keys) + len(_MEASURES) + len(_COUNTS))
+    for rate in summary["ratesUsed"]:
+        yield [
+            "rate",
+            *blank[: len(keys)],
+            summary["currency"],
+            *blank[len(keys) :],
+            *(dig(rate, path) for *_, path in _RATE_COLUMNS),
+        ]
 
 
 # --- timeline and reach: every row of their lists, page after page --------------------
@@ -161,13 +195,16 @@ query ReachTotalsCsv($filter: InitiativeFilter, $groupFilter: BeneficiaryGroupFi
 
 
 def _table(
-    path: tuple[str, ...], columns: list[tuple[str, tuple[str, ...]]], fixed: tuple[str, ...] = ()
+    path: tuple[str, ...], columns: list[Field], fixed: tuple[str, ...] = ()
 ) -> tuple[Any, Any]:
-    """A header and a row reader for a list at `path` with (header, field path) columns;
-    `fixed` adds report-level values (e.g. the report's day) in front of every row."""
+    """A header and a row reader for a list at `path` with (header, kind, field path)
+    columns; `fixed` adds report-level dates (e.g. the report's day) in front of every row."""
 
-    def header(_variables: dict[str, Any]) -> Row:
-        return [*(_snake(name) for name in fixed), *(name for name, _ in columns)]
+    def header(_variables: dict[str, Any]) -> list[Column]:
+        return [
+            *((_snake(name), TEXT) for name in fixed),
+            *((name, kind) for name, kind, _ in columns),
+        ]
 
     def rows(data: dict[str, Any], _variables: dict[str, Any]) -> Iterator[Row]:
         report = data[path[0]]
@@ -175,59 +212,59 @@ def _table(
         items = dig(report, path[1:])
         nodes = items["nodes"] if isinstance(items, dict) else items
         for node in nodes:
-            yield [*front, *(dig(node, field) for _, field in columns)]
+            yield [*front, *(dig(node, field) for *_, field in columns)]
 
     return header, rows
 
 
 _TIMELINE_INITIATIVE_COLUMNS = [
-    ("initiative_code", ("initiative", "code")),
-    ("initiative_title", ("initiative", "title")),
-    ("milestone_count", ("milestoneCount",)),
-    ("achieved_count", ("achievedCount",)),
-    ("overdue_count", ("overdueCount",)),
-    ("slipped_count", ("slippedCount",)),
-    ("largest_slippage_days", ("largestSlippageDays",)),
-    ("on_track", ("onTrack",)),
+    ("initiative_code", TEXT, ("initiative", "code")),
+    ("initiative_title", TEXT, ("initiative", "title")),
+    ("milestone_count", INTEGER, ("milestoneCount",)),
+    ("achieved_count", INTEGER, ("achievedCount",)),
+    ("overdue_count", INTEGER, ("overdueCount",)),
+    ("slipped_count", INTEGER, ("slippedCount",)),
+    ("largest_slippage_days", INTEGER, ("largestSlippageDays",)),
+    ("on_track", TEXT, ("onTrack",)),
 ]
 _LATE_MILESTONE_COLUMNS = [
-    ("initiative_code", ("milestone", "initiative", "code")),
-    ("milestone", ("milestone", "title")),
-    ("status", ("milestone", "status")),
-    ("planned_date", ("milestone", "plannedDate")),
-    ("forecast_date", ("milestone", "forecastDate")),
-    ("actual_date", ("milestone", "actualDate")),
-    ("slippage_days", ("slippageDays",)),
-    ("overdue", ("overdue",)),
-    ("days_overdue", ("daysOverdue",)),
-    ("days_late", ("daysLate",)),
+    ("initiative_code", TEXT, ("milestone", "initiative", "code")),
+    ("milestone", TEXT, ("milestone", "title")),
+    ("status", TEXT, ("milestone", "status")),
+    ("planned_date", TEXT, ("milestone", "plannedDate")),
+    ("forecast_date", TEXT, ("milestone", "forecastDate")),
+    ("actual_date", TEXT, ("milestone", "actualDate")),
+    ("slippage_days", INTEGER, ("slippageDays",)),
+    ("overdue", FLAG, ("overdue",)),
+    ("days_overdue", INTEGER, ("daysOverdue",)),
+    ("days_late", INTEGER, ("daysLate",)),
 ]
 _REACH_COLUMNS = [
-    ("group_code", ("group", "code")),
-    ("group_name", ("group", "name")),
-    ("initiative_code", ("initiative", "code")),
-    ("unit", ("unit",)),
-    ("target", ("target",)),
-    ("target_date", ("targetDate",)),
-    ("reached", ("reached",)),
-    ("reached_qualifier", ("reachedQualifier",)),
-    ("reached_as_of", ("reachedAsOf",)),
-    ("share_reached", ("shareReached",)),
+    ("group_code", TEXT, ("group", "code")),
+    ("group_name", TEXT, ("group", "name")),
+    ("initiative_code", TEXT, ("initiative", "code")),
+    ("unit", TEXT, ("unit",)),
+    ("target", QUANTITY, ("target",)),
+    ("target_date", TEXT, ("targetDate",)),
+    ("reached", QUANTITY, ("reached",)),
+    ("reached_qualifier", TEXT, ("reachedQualifier",)),
+    ("reached_as_of", TEXT, ("reachedAsOf",)),
+    ("share_reached", DECIMAL, ("shareReached",)),
 ]
 _REACH_TOTAL_COLUMNS = [
-    ("group_code", ("group", "code")),
-    ("group_name", ("group", "name")),
-    ("unit", ("unit",)),
-    ("figure_count", ("figureCount",)),
-    ("figures_with_target", ("figuresWithTarget",)),
-    ("figures_with_reach", ("figuresWithReach",)),
-    ("target", ("target",)),
-    ("reached", ("reached",)),
-    ("reached_qualifier", ("reachedQualifier",)),
-    ("share_reached", ("shareReached",)),
-    ("share_qualifier", ("shareQualifier",)),
-    ("reached_as_of_earliest", ("reachedAsOfEarliest",)),
-    ("reached_as_of_latest", ("reachedAsOfLatest",)),
+    ("group_code", TEXT, ("group", "code")),
+    ("group_name", TEXT, ("group", "name")),
+    ("unit", TEXT, ("unit",)),
+    ("figure_count", INTEGER, ("figureCount",)),
+    ("figures_with_target", INTEGER, ("figuresWithTarget",)),
+    ("figures_with_reach", INTEGER, ("figuresWithReach",)),
+    ("target", QUANTITY, ("target",)),
+    ("reached", QUANTITY, ("reached",)),
+    ("reached_qualifier", TEXT, ("reachedQualifier",)),
+    ("share_reached", DECIMAL, ("shareReached",)),
+    ("share_qualifier", TEXT, ("shareQualifier",)),
+    ("reached_as_of_earliest", TEXT, ("reachedAsOfEarliest",)),
+    ("reached_as_of_latest", TEXT, ("reachedAsOfLatest",)),
 ]
 # `asOf`: the report as of that moment (app/graphql/history.py).
 _AS_OF = {"asOf": ("asOf", "str")}
@@ -239,7 +276,7 @@ def _report(
     query: str,
     parameters: dict[str, tuple[str, str]],
     path: tuple[str, ...],
-    columns: list[tuple[str, tuple[str, ...]]],
+    columns: list[Field],
     *,
     fixed: tuple[str, ...] = (),
     paged: bool = True,
