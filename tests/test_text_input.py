@@ -1,0 +1,211 @@
+"""Text as hostile or careless clients send it (app/kit/text.py).
+
+NUL and lone surrogates ("\\ud800", which JSON can escape but no database, hash or
+UTF-8 answer can take) are refused wherever a string enters: arguments, variables,
+filters, mutation input, reasons, idempotency keys, persisted documents and CSV
+parameters; with a code, never INTERNAL, and nothing is written.
+
+Strings with lone surrogates are sent as JSON text of our own (`json.dumps` escapes
+them): an HTTP client cannot encode them itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app import models as m
+from app.kit.ids import encode_global_id
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+from tests.test_persisted_operations import INITIATIVES, manifest
+
+CREATE_DOCUMENT = """
+mutation($input: CreateSourceDocumentInput!, $reason: String, $key: String) {
+  createSourceDocument(input: $input, reason: $reason, idempotencyKey: $key) {
+    sourceDocument { id ref title publisher }
+    errors { field code message }
+  }
+}"""
+CREATE_MILESTONE = """
+mutation($input: CreateMilestoneInput!, $reason: String, $key: String) {
+  createMilestone(input: $input, reason: $reason, idempotencyKey: $key) {
+    milestone { id title description }
+    errors { field code message }
+  }
+}"""
+NUL, SURROGATE = "\x00", "\ud800"
+
+
+def body(query: str, variables: dict[str, Any] | None = None) -> str:
+    # json.dumps escapes every non-ASCII character: lone surrogates survive as "\ud800"
+    return json.dumps({"query": query, "variables": variables or {}})
+
+
+async def send(
+    client: GraphQLClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = await client.http.post(
+        "/graphql",
+        content=body(query, variables),
+        headers={**client.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def trail_length(db: Database) -> int:
+    async with db.sessions() as session:
+        return await session.scalar(select(func.count()).select_from(m.Change)) or 0
+
+
+def document(**changes: Any) -> dict[str, Any]:
+    return {"ref": "hostile-text-1", "title": "A careful title", **changes}
+
+
+async def first_initiative(db: Database) -> str:
+    async with db.sessions() as session:
+        pk = await session.scalar(select(func.min(m.Initiative.id)))
+    assert pk is not None
+    return encode_global_id("Initiative", pk)
+
+
+@pytest.fixture
+async def editor(demo: Database, client: GraphQLClient) -> GraphQLClient:
+    async with demo.sessions() as session, session.begin():
+        secret = await f.api_key(session, "editor", name="text-editor")
+    return client.with_key(secret)
+
+
+# --- NUL and lone surrogates: refused wherever a string enters -------------------------
+
+READS = [
+    # (operation, variables, the field the error names)
+    ("query($c: String!) { initiative(code: $c) { id } }", {"c": "CP-01" + NUL}, "$c"),
+    ("query($c: String!) { initiative(code: $c) { id } }", {"c": "CP" + SURROGATE}, "$c"),
+    ('{ initiative(code: "CP-01\\u0000") { id } }', {}, "code"),
+    (
+        "query($t: String!) { initiatives(filter: {title: {contains: $t}}) { totalCount } }",
+        {"t": SURROGATE},
+        "$t",
+    ),
+    (
+        "query($f: InitiativeFilter) { initiatives(filter: $f) { totalCount } }",
+        {"f": {"or": [{"code": {"eq": "CP-01"}}, {"code": {"in": ["CP-02", "x" + SURROGATE]}}]}},
+        "$f.or.1.code.in.1",
+    ),
+    (
+        "query($f: InitiativeFilter) { initiatives(filter: $f) { totalCount } }",
+        {"f": {"title": {"startsWith": "a" + NUL}}},
+        "$f.title.startsWith",
+    ),
+    ("query($id: ID!) { node(id: $id) { id } }", {"id": "SW5p" + SURROGATE}, "$id"),
+    ("query($a: String) { initiatives(after: $a) { totalCount } }", {"a": SURROGATE}, "$a"),
+]
+
+
+@pytest.mark.parametrize(("query", "variables", "field"), READS)
+async def test_nul_and_lone_surrogates_in_reads_are_invalid_arguments(
+    demo: Database, client: GraphQLClient, query: str, variables: dict[str, Any], field: str
+) -> None:
+    # when
+    answer = await send(client, query, variables)
+    # then: a typed error naming where the string was, and nothing ran
+    [error] = answer["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "field": field}, error
+    assert answer["data"] is None
+
+
+WRITES = [
+    # (mutation, its variables apart from the input, the input's changes, field)
+    (CREATE_DOCUMENT, {}, {"title": "A " + SURROGATE}, "$input.title"),
+    (CREATE_DOCUMENT, {}, {"ref": "doc" + NUL}, "$input.ref"),
+    (CREATE_DOCUMENT, {"reason": "because" + SURROGATE}, {}, "$reason"),
+    (CREATE_DOCUMENT, {"reason": "because" + NUL}, {}, "$reason"),
+    (CREATE_DOCUMENT, {"key": SURROGATE}, {}, "$key"),
+    (CREATE_MILESTONE, {}, {"description": "line one" + NUL + "hidden"}, "$input.description"),
+    (CREATE_MILESTONE, {"key": "k" + NUL}, {}, "$key"),
+]
+
+
+@pytest.mark.parametrize(("mutation", "arguments", "changes", "field"), WRITES)
+async def test_nul_and_lone_surrogates_in_writes_are_refused_and_nothing_is_written(
+    demo: Database,
+    editor: GraphQLClient,
+    mutation: str,
+    arguments: dict[str, Any],
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    # given
+    if mutation is CREATE_MILESTONE:
+        given = {"initiativeId": await first_initiative(demo), "title": "T", "status": "PLANNED"}
+    else:
+        given = document()
+    before = await trail_length(demo)
+    # when
+    answer = await send(editor, mutation, {"input": {**given, **changes}, **arguments})
+    # then
+    [error] = answer["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "field": field}, error
+    assert await trail_length(demo) == before
+
+
+async def test_an_object_key_no_string_may_hold_is_refused(
+    demo: Database, editor: GraphQLClient
+) -> None:
+    answer = await send(editor, CREATE_DOCUMENT, {"input": {**document(), "x" + SURROGATE: 1}})
+    [error] = answer["errors"]
+    assert error["extensions"] == {"code": "INVALID_ARGUMENT", "field": "$input"}, error
+
+
+async def test_a_csv_download_refuses_nul_and_lone_surrogates_in_its_parameters(
+    demo: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with demo.sessions() as session, session.begin():
+        secret = await f.api_key(session, "auditor", name="text-auditor")
+    headers = {"Authorization": f"Bearer {secret}"}
+    cases = [
+        ({"groupBy": "INITIATIVE", "currency": "CNY" + NUL}, "$currency"),
+        (
+            {
+                "groupBy": "INITIATIVE",
+                "filter": json.dumps({"initiative": {"code": {"eq": SURROGATE}}}),
+            },
+            "$filter.initiative.code.eq",
+        ),
+    ]
+    for params, field in cases:
+        # when
+        response = await client.http.get(
+            "/reports/budget-summary.csv", params=params, headers=headers
+        )
+        # then
+        assert response.status_code == 400, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {"code": "INVALID_ARGUMENT", "field": field}, error
+
+
+async def test_a_document_with_a_lone_surrogate_is_a_bad_request_in_allow_list_mode(
+    demo: Database, client_with: Any, tmp_path: Path
+) -> None:
+    # given: only registered documents run; a document is recognised by its SHA-256
+    registered = manifest(tmp_path / "operations.json", INITIATIVES)
+    client = client_with(persisted_operations_file=registered, persisted_operations_only=True)
+    # when: a text that cannot be hashed (nor parsed)
+    response = await client.http.post(
+        "/graphql",
+        content=body('{ initiative(code: "' + SURROGATE + '") { id } }'),
+        headers={"Content-Type": "application/json", "Accept": "application/graphql-response+json"},
+    )
+    # then
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "surrogate" in error["message"]
