@@ -3,7 +3,9 @@
 NUL and lone surrogates ("\\ud800", which JSON can escape but no database, hash or
 UTF-8 answer can take) are refused wherever a string enters: arguments, variables,
 filters, mutation input, reasons, idempotency keys, persisted documents and CSV
-parameters; with a code, never INTERNAL, and nothing is written.
+parameters; with a code, never INTERNAL, and nothing is written. Invisible formatting
+(bidi overrides, zero-width characters) is refused where it could disguise who or
+what — names, titles, codes, keys — while prose keeps what real scripts need.
 
 Strings with lone surrogates are sent as JSON text of our own (`json.dumps` escapes
 them): an HTTP client cannot encode them itself.
@@ -20,6 +22,7 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.kit.ids import encode_global_id
+from app.kit.text import Kind, text_problem
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 from tests.test_persisted_operations import INITIATIVES, manifest
@@ -39,6 +42,29 @@ mutation($input: CreateMilestoneInput!, $reason: String, $key: String) {
   }
 }"""
 NUL, SURROGATE = "\x00", "\ud800"
+
+
+# Real titles and prose, which every rule must keep as written: the demo's German and
+# Chinese; Persian with a zero-width non-joiner; Hindi with a zero-width joiner after a
+# virama; emoji sequences joined by zero-width joiners; Arabic and Hebrew (whose
+# letters ruff's RUF001 takes for look-alikes of Latin ones).
+TITLES = [
+    "Gemeinsamer Wohlstand: Förderung ländlicher Räume",
+    "共同富裕 · 乡村振兴",
+    "برنامه\u200cهای توسعه\u200cی روستایی",  # noqa: RUF001 (real script)
+    "क्\u200dषेत्रीय विकास",
+    "Remote work 👩\u200d💻 and ❤️\u200d🔥",
+    "الرخاء المشترك",
+    "שגשוג משותף",
+]
+# Prose may also hold word breaks (Thai marks them with U+200B), direction marks, and
+# bidi isolates or embeddings closed within their line.
+PROSE = [
+    *TITLES,
+    "ภาษาไทย\u200bไม่มีช่องว่าง",
+    "The article (\u2067الرخاء المشترك\u2069) says:\n\u202bשגשוג\u202c, twice.",  # noqa: RUF001 (real script)
+    "Zahl \u200f123\u200e, Tabelle\tSpalte",
+]
 
 
 def body(query: str, variables: dict[str, Any] | None = None) -> str:
@@ -209,3 +235,128 @@ async def test_a_document_with_a_lone_surrogate_is_a_bad_request_in_allow_list_m
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "surrogate" in error["message"]
+
+
+# --- what: names, codes and titles refuse invisible formatting; prose keeps it ---------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"title": "\u202eevil"}, "title"),
+        ({"title": "Ali\u200bbaba Foundation"}, "title"),
+        ({"title": "Ali\u200dbaba Foundation"}, "title"),
+        ({"title": "\ufeffA careful title"}, "title"),
+        ({"publisher": "Xinhua\u2066"}, "publisher"),
+        ({"ref": "hostile\u200b-1"}, "ref"),
+        ({"ref": "hostile\u00ad-1"}, "ref"),
+    ],
+)
+async def test_invisible_formatting_in_names_and_codes_is_refused(
+    demo: Database, editor: GraphQLClient, changes: dict[str, str], field: str
+) -> None:
+    # given
+    before = await trail_length(demo)
+    # when
+    answer = await send(editor, CREATE_DOCUMENT, {"input": document(**changes)})
+    # then
+    payload = answer["data"]["createSourceDocument"]
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [(field, "VALIDATION")]
+    assert "U+" in payload["errors"][0]["message"]  # the character, named
+    assert await trail_length(demo) == before
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"input": {"description": "a \u202eclosed\u202c and an \u202eopen one"}}, "description"),
+        ({"input": {"description": "\u2067starts here\nends there\u2069"}}, "description"),
+        ({"reason": "approved by \u202enaiv"}, "reason"),
+        ({"key": "retry-1\u200b"}, "idempotencyKey"),
+    ],
+)
+async def test_prose_may_not_leave_text_direction_open_nor_keys_hold_invisible_characters(
+    demo: Database, editor: GraphQLClient, arguments: dict[str, Any], field: str
+) -> None:
+    # given
+    given = {"initiativeId": await first_initiative(demo), "title": "T", "status": "PLANNED"}
+    before = await trail_length(demo)
+    # when
+    variables = {**arguments, "input": {**given, **arguments.get("input", {})}}
+    answer = await send(editor, CREATE_MILESTONE, variables)
+    # then
+    payload = answer["data"]["createMilestone"]
+    assert [(e["field"], e["code"]) for e in payload["errors"]] == [(field, "VALIDATION")]
+    assert await trail_length(demo) == before
+
+
+async def test_real_titles_and_prose_are_written_as_given(
+    demo: Database, editor: GraphQLClient
+) -> None:
+    initiative = await first_initiative(demo)
+    for n, prose in enumerate(PROSE):
+        title = TITLES[n % len(TITLES)]
+        # when
+        answer = await send(
+            editor,
+            CREATE_MILESTONE,
+            {
+                "input": {
+                    "initiativeId": initiative,
+                    "title": title,
+                    "status": "PLANNED",
+                    "description": prose,
+                },
+                "reason": prose,
+                "key": f"real-text-{n}",
+            },
+        )
+        # then
+        payload = answer["data"]["createMilestone"]
+        assert payload["errors"] == [], (title, prose, payload["errors"])
+        assert (payload["milestone"]["title"], payload["milestone"]["description"]) == (
+            title,
+            prose,
+        )
+
+
+# --- the rules themselves ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", TITLES)
+def test_real_titles_pass_the_rules_for_names_and_prose(value: str) -> None:
+    assert text_problem(value, Kind.NAME) is None
+    assert text_problem(value, Kind.TEXT) is None
+
+
+@pytest.mark.parametrize("value", PROSE)
+def test_real_prose_passes_the_rule_for_prose(value: str) -> None:
+    assert text_problem(value, Kind.TEXT) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("a" + NUL, Kind.TEXT),
+        ("a" + SURROGATE, Kind.TEXT),
+        ("a\x1b[31m", Kind.TEXT),  # a terminal escape
+        ("a\x85", Kind.TEXT),  # a C1 control
+        ("\u202ea", Kind.TEXT),
+        ("a\u202c", Kind.TEXT),  # a close without an open
+        ("\u202a\u2066a\u202c\u2069", Kind.TEXT),  # crossed, not nested
+        ("\u2067a\u2028b\u2069", Kind.TEXT),  # across a line
+        ("a\u200db", Kind.NAME),  # a joiner between ASCII letters
+        ("\u200d👩", Kind.NAME),  # a joiner at the start
+        ("👩\u200d", Kind.NAME),  # ... and at the end
+        ("برنامه\u200c ها", Kind.NAME),  # noqa: RUF001 (Persian) a non-joiner before a space
+        ("a\u2060b", Kind.NAME),
+        ("a\u200eb", Kind.NAME),
+        ("flag\U000e0067", Kind.NAME),  # a tag character
+        ("ali\u00a0ce", Kind.IDENTIFIER),
+        ("alice\u200c", Kind.IDENTIFIER),
+        ("alice ", Kind.IDENTIFIER),
+        ("a\nb", Kind.IDENTIFIER),
+    ],
+)
+def test_what_could_hide_or_disguise_is_refused(value: str, kind: Kind) -> None:
+    assert text_problem(value, kind) is not None
