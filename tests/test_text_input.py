@@ -2,10 +2,11 @@
 
 NUL and lone surrogates ("\\ud800", which JSON can escape but no database, hash or
 UTF-8 answer can take) are refused wherever a string enters: arguments, variables,
-filters, mutation input, reasons, idempotency keys, persisted documents and CSV
-parameters; with a code, never INTERNAL, and nothing is written. Invisible formatting
-(bidi overrides, zero-width characters) is refused where it could disguise who or
-what — names, titles, codes, keys — while prose keeps what real scripts need.
+filters, mutation input, reasons, idempotency keys, token claims, key names, WebSocket
+credentials, persisted documents and CSV parameters; with a code, never INTERNAL, and
+nothing is written. Invisible formatting (bidi overrides, zero-width characters) is
+refused where it could disguise who or what — names, titles, codes, keys, token
+subjects — while prose keeps what real scripts need.
 
 Strings with lone surrogates are sent as JSON text of our own (`json.dumps` escapes
 them): an HTTP client cannot encode them itself.
@@ -14,18 +15,25 @@ them): an HTTP client cannot encode them itself.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app import models as m
+from app.auth.keys import create_key, revoke_key
+from app.errors import DomainError
 from app.kit.ids import encode_global_id
 from app.kit.text import Kind, text_problem
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
+from tests.live import LiveData, Server, live_data, start_server
+from tests.test_auth import JWT_SETTINGS, token
 from tests.test_persisted_operations import INITIATIVES, manifest
+from tests.wsclient import LiveClient
 
 CREATE_DOCUMENT = """
 mutation($input: CreateSourceDocumentInput!, $reason: String, $key: String) {
@@ -42,7 +50,6 @@ mutation($input: CreateMilestoneInput!, $reason: String, $key: String) {
   }
 }"""
 NUL, SURROGATE = "\x00", "\ud800"
-
 
 # Real titles and prose, which every rule must keep as written: the demo's German and
 # Chinese; Persian with a zero-width non-joiner; Hindi with a zero-width joiner after a
@@ -237,6 +244,110 @@ async def test_a_document_with_a_lone_surrogate_is_a_bad_request_in_allow_list_m
     assert "surrogate" in error["message"]
 
 
+# --- who: token subjects and claims, key names ----------------------------------------
+
+PROGRAMS = "{ programs { totalCount } }"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "alice" + SURROGATE,
+        "alice" + NUL,
+        "\u202eecila",  # shown right to left: "alice"
+        "ali\u200bce",
+        "alice\ufeff",
+        " alice",
+    ],
+)
+async def test_a_token_whose_subject_cannot_name_an_actor_is_refused(
+    demo: Database, client_with: Any, subject: str
+) -> None:
+    # given: an editor's token whose subject would be the trail's actor "jwt:<subject>"
+    client = client_with(**JWT_SETTINGS)
+    headers = {
+        "Authorization": f"Bearer {token(sub=subject, role='editor')}",
+        "Content-Type": "application/json",
+    }
+    before = await trail_length(demo)
+    # when: it writes, and it reads
+    write = await client.http.post(
+        "/graphql", content=body(CREATE_DOCUMENT, {"input": document()}), headers=headers
+    )
+    read = await client.http.post("/graphql", content=body(PROGRAMS), headers=headers)
+    # then: the token proves no one, at once (not INTERNAL on every write), and nothing
+    # is written under a name that could pass for another
+    for response in (write, read):
+        assert response.status_code == 401, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "subject" in error["message"]
+    assert await trail_length(demo) == before
+
+
+async def test_a_token_with_a_plain_subject_writes_under_its_name(
+    demo: Database, client_with: Any
+) -> None:
+    # given
+    client = client_with(**JWT_SETTINGS)
+    headers = {"Authorization": f"Bearer {token(sub='alice@example.org', role='editor')}"}
+    # when
+    written = await client.http.post(
+        "/graphql",
+        json={"query": CREATE_DOCUMENT, "variables": {"input": document()}},
+        headers=headers,
+    )
+    # then
+    assert written.json()["data"]["createSourceDocument"]["errors"] == []
+    async with demo.sessions() as session:
+        last = await session.scalar(select(m.Change).order_by(m.Change.sequence.desc()))
+    assert last is not None and last.actor_name == "jwt:alice@example.org"
+
+
+async def test_a_partner_token_listing_a_code_no_string_may_hold_is_forbidden(
+    demo: Database, client_with: Any
+) -> None:
+    # given: a partner token whose initiatives claim holds a NUL (PostgreSQL cannot
+    # even look such a code up) or an invisible character
+    client = client_with(**JWT_SETTINGS)
+    for code in ("CP-01" + NUL, "CP-01\u200b"):
+        partner = token(role="partner", initiatives=["CP-02", code])
+        # when
+        response = await client.http.post(
+            "/graphql", json={"query": PROGRAMS}, headers={"Authorization": f"Bearer {partner}"}
+        )
+        # then
+        assert response.status_code == 403, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert "initiatives" in error["message"]
+
+
+async def test_key_names_codes_and_creators_no_trail_can_hold_are_refused(db: Database) -> None:
+    # given: names as a command line gives them (bytes that are not UTF-8 arrive as lone
+    # surrogates) or as someone disguising a key would choose them
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        await f.initiative(session, program, code="CP-01")
+    attempts = [
+        {"name": "\u202enimda"},
+        {"name": "ops\u200d"},
+        {"name": "ops", "created_by": "cli:\u202etoor"},
+        {"name": "ops", "role": "partner", "initiative_codes": ["CP-01", "\udcff"]},
+    ]
+    for attempt in attempts:
+        arguments: dict[str, Any] = {"role": "viewer", "created_by": "cli:ops", **attempt}
+        # when / then: refused with a message, nothing written
+        with pytest.raises(DomainError):
+            async with db.sessions() as session, session.begin():
+                await create_key(session, **arguments)
+    with pytest.raises(DomainError, match="name"):
+        async with db.sessions() as session, session.begin():
+            await revoke_key(session, "ops\udcff")
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(m.ApiKey)) == 0
+
+
 # --- what: names, codes and titles refuse invisible formatting; prose keeps it ---------
 
 
@@ -360,3 +471,50 @@ def test_real_prose_passes_the_rule_for_prose(value: str) -> None:
 )
 def test_what_could_hide_or_disguise_is_refused(value: str, kind: Kind) -> None:
     assert text_problem(value, kind) is not None
+
+
+# --- WebSocket: the credential in connection_init, and a subscription's variables ------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[LiveData, Server]]:
+    async for data in live_data(request.param, tmp_path):
+        started = await start_server(data.url, events_poll_seconds=0.2)
+        try:
+            yield data, started
+        finally:
+            started.stop()
+
+
+async def test_websocket_credentials_and_variables_no_string_may_hold_are_refused(
+    server: tuple[LiveData, Server],
+) -> None:
+    data, live = server
+    # A credential that cannot be a key or a token (it cannot even be hashed): refused
+    # at connection_init, as any credential that proves nothing is.
+    for credential in ("Bearer pl_" + SURROGATE, "Bearer pl_" + NUL, "Bearer pl_\u202e"):
+        client = await LiveClient.connect(live.ws, init=False)
+        await client.send({"type": "connection_init", "payload": {"Authorization": credential}})
+        closed = await client.ended(wait=30)
+        assert closed.code == 4403, closed
+    # A subscription whose variables hold one: an error for that operation; the
+    # connection goes on.
+    query = """subscription($c: String!) {
+      budgetSummaryUpdates(groupBy: [INITIATIVE], filter: {initiative: {code: {eq: $c}}}) {
+        groupCount
+      }
+    }"""
+    async with await LiveClient.connect(
+        live.ws, authorization=f"Bearer {data.keys['viewer']}"
+    ) as client:
+        for code in ("CP-01" + NUL, "CP" + SURROGATE):
+            message = await (await client.subscribe(query, {"c": code})).next()
+            assert message["type"] == "error", message
+            [error] = message["payload"]
+            assert error["extensions"] == {"code": "INVALID_ARGUMENT", "field": "$c"}
+        fine = await client.subscribe("{ programs { totalCount } }")
+        assert (await fine.data())["programs"]["totalCount"] == 1
+    async with httpx.AsyncClient(base_url=live.http) as http:
+        assert (await http.get("/healthz")).status_code == 200
