@@ -1,15 +1,19 @@
-"""One spelling per ID and cursor (app/kit/ids.py, app/kit/numbers.py).
+"""One spelling per ID, cursor and number (app/kit/ids.py, app/kit/numbers.py).
 
-Python's int() reads " 2", "+2", "02", "1_0", full-width and Arabic-Indic digits, and
-lenient base64 ignores padding and stray bits: so one record had several IDs and one
-page several cursors. Every other spelling is now refused with the usual code
-(INVALID_ID, INVALID_CURSOR), and nothing is written.
+Python's int() and Decimal() read " 2", "+2", "02", "1_0", full-width and
+Arabic-Indic digits, and lenient base64 ignores padding and stray bits: so one record
+had several IDs, one page several cursors, and a full-width "10" was an amount. Every other
+spelling is now refused with the usual code (INVALID_ID, INVALID_CURSOR, a Decimal
+the scalar cannot read), and nothing is written.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app import models as m
@@ -25,6 +29,13 @@ CREATE_MILESTONE = """
 mutation($input: CreateMilestoneInput!, $key: String) {
   createMilestone(input: $input, idempotencyKey: $key) {
     milestone { id }
+    errors { field code message }
+  }
+}"""
+CREATE_TRANSACTION = """
+mutation($input: CreateTransactionInput!) {
+  createTransaction(input: $input) {
+    transaction { amount { amount currency } }
     errors { field code message }
   }
 }"""
@@ -169,3 +180,111 @@ async def test_a_cursor_of_the_change_log_has_one_spelling(
         error = await auditor.error(query, {"after": b64(alias, padded=True)})
         # then
         assert error["extensions"]["code"] == "INVALID_CURSOR", alias
+
+
+# --- decimals -----------------------------------------------------------------------------
+
+NOT_DECIMALS = [
+    "１０",  # noqa: RUF001 (full-width digits)
+    "١٠",  # noqa: RUF001 (Arabic-Indic digits)
+    "1_0",
+    " 1",
+    "1 ",
+    "+1",
+    "01",
+    ".5",
+    "1.",
+    "1e",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "1,5",
+]
+
+
+async def test_an_amount_has_one_spelling(demo: Database, client: GraphQLClient) -> None:
+    # given
+    editor = await admin(demo, client)
+    initiative = encode_global_id("Initiative", await tenth_initiative(demo))
+
+    def transaction(amount: Any) -> dict[str, Any]:
+        return {
+            "initiativeId": initiative,
+            "type": "DISBURSEMENT",
+            "date": "2024-05-02",
+            "amount": amount,
+            "currency": "CNY",
+        }
+
+    def written_out(amount: str) -> str:
+        return (
+            "mutation { createTransaction(input: {"
+            f'initiativeId: "{initiative}", type: DISBURSEMENT, date: "2024-05-02", '
+            f'amount: {json.dumps(amount)}, currency: "CNY"'
+            "}) { errors { code } } }"
+        )
+
+    before = await trail_length(demo)
+    for amount in NOT_DECIMALS:
+        # when: as a variable, and written in the document
+        variable = await editor.error(CREATE_TRANSACTION, {"input": transaction(amount)})
+        literal = await editor.error(written_out(amount))
+        # then: refused as any value the scalar cannot read; nothing written
+        assert variable["extensions"]["code"] == "BAD_USER_INPUT", (amount, variable)
+        assert literal["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", (amount, literal)
+    assert await trail_length(demo) == before
+    # and the spellings JSON and GraphQL use are read as ever
+    for amount, written in (("10", "10.00"), ("-2.50", "-2.50"), ("1e3", "1000.00"), (7, "7.00")):
+        data = await editor.data(CREATE_TRANSACTION, {"input": transaction(amount)})
+        payload = data["createTransaction"]
+        assert payload["errors"] == [], (amount, payload)
+        assert payload["transaction"]["amount"] == {"amount": written, "currency": "CNY"}
+
+
+async def test_a_decimal_filter_reads_one_spelling_too(
+    demo: Database, client: GraphQLClient
+) -> None:
+    query = "query($a: Decimal) { transactions(filter: {amount: {gt: $a}}) { totalCount } }"
+    assert "transactions" in await client.data(query, {"a": "0"})
+    for amount in NOT_DECIMALS:
+        error = await client.error(query, {"a": amount})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", amount
+
+
+# --- numbers outside GraphQL ---------------------------------------------------------------
+
+
+async def test_a_csv_download_reads_whole_numbers_in_plain_digits_only(
+    demo: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with demo.sessions() as session, session.begin():
+        secret = await f.api_key(session, "auditor", name="canonical-csv")
+    headers = {"Authorization": f"Bearer {secret}"}
+    url = "/reports/budget-summary.csv"
+    ok = await client.http.get(url, params={"groupBy": "INITIATIVE", "first": "2"}, headers=headers)
+    assert ok.status_code == 200, ok.text
+    for first in (" 2", "02", "+2", "2_0", "２", "٢"):  # noqa: RUF001
+        # when
+        response = await client.http.get(
+            url, params={"groupBy": "INITIATIVE", "first": first}, headers=headers
+        )
+        # then
+        assert response.status_code == 400, (first, response.text)
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert error["message"].startswith("first:")
+
+
+@pytest.mark.parametrize("declared", ["²", "1²", "³¹"])
+async def test_a_content_length_in_other_digits_is_not_a_crash(
+    db: Database, client: GraphQLClient, declared: str
+) -> None:
+    # Superscript digits are Latin-1, as headers are; str.isdigit() is true of them and
+    # int() cannot read them: a 500 (uvicorn refuses such a header itself; other
+    # servers may pass it on).
+    content = json.dumps({"query": "{ programs { totalCount } }"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Length": declared.encode("latin-1")}
+    response = await client.http.post("/graphql", content=content, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"programs": {"totalCount": 0}}}

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
 from app.graphql.http import status_headers
+from app.kit.numbers import parse_integer
 
 Row = list[Any]
 
@@ -58,10 +59,10 @@ def _variables(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]:
         if kind == "list":
             variables[variable] = [part.strip() for part in raw.split(",") if part.strip()]
         elif kind == "int":
-            try:
-                variables[variable] = int(raw)
-            except ValueError:
-                raise BadParameter(name, "not a whole number") from None
+            number = parse_integer(raw)  # "5", not " 5", "05" or "5_0"
+            if number is None:
+                raise BadParameter(name, "not a whole number in plain digits")
+            variables[variable] = number
         elif kind == "json":
             try:
                 variables[variable] = json.loads(raw)
