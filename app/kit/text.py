@@ -54,6 +54,10 @@ LONE_SURROGATE = (
     "must not contain a lone surrogate (U+D800 to U+DFFF): half of a UTF-16 pair is not a character"
 )
 CONTROL = "must not contain control characters (tabs and line breaks are fine)"
+_BIDI = (
+    "close each bidirectional embedding, override or isolate (U+202A to U+202E, U+2066 "
+    "to U+2069) within its line, innermost first, or it reorders what follows the text"
+)
 
 
 def describe(character: str) -> str:
@@ -121,20 +125,15 @@ def _bidi_problem(value: str) -> str | None:
     # before the line ends: then it reorders only text of its own.
     open_: list[str] = []
     for match in _BIDI_OR_LINE_END.finditer(value):
-        character = match.group()
+        character, at = match.group(), match.start() + 1
         if character in _OPENS:
             open_.append(_OPENS[character])
-        elif character in ("\u202c", "\u2069") and open_ and open_[-1] == character:
+        elif open_ and open_[-1] == character:
             open_.pop()
-        elif character in ("\u202c", "\u2069") or open_:
-            return (
-                f"{describe(character)} (character {match.start() + 1}) leaves the "
-                "direction of the text unbalanced: close each bidirectional embedding, "
-                "override or isolate (U+202A to U+202E, U+2066 to U+2069) within its line"
-            )
+        elif character in ("\u202c", "\u2069"):
+            return f"{describe(character)} (character {at}) closes no open direction: {_BIDI}"
+        elif open_:
+            return f"the line ending at character {at} leaves a direction open: {_BIDI}"
     if open_:
-        return (
-            "opens a bidirectional embedding, override or isolate (U+202A to U+202E, "
-            "U+2066 to U+2069) that is not closed: it would reorder what follows the text"
-        )
+        return f"the text ends with a direction open: {_BIDI}"
     return None
