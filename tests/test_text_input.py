@@ -242,6 +242,14 @@ async def test_a_document_with_a_lone_surrogate_is_a_bad_request_in_allow_list_m
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert "surrogate" in error["message"]
+    # and a document id holding one names no document (the id is 64 hex digits)
+    response = await client.http.post(
+        "/graphql",
+        content=json.dumps({"documentId": "sha256:" + SURROGATE}),
+        headers={"Content-Type": "application/json", "Accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
 
 
 # --- who: token subjects and claims, key names ----------------------------------------

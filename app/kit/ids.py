@@ -3,14 +3,12 @@
 An ID has one spelling, the one `encode_global_id` gives it: URL-safe base64 without
 padding, of a type name, a colon and the key in plain digits. Any other spelling of a
 record's ID (padded, other trailing bits, "Type:02", "Type:+2", "Type: 2", "Type:1_1",
-digits of other scripts) is INVALID_ID, so one record never has two IDs, and a retried
-write that names it another way is not taken for another request.
+digits of other scripts) is INVALID_ID, so one record never has two IDs.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 
 from app.errors import DomainError, ErrorCode
@@ -33,7 +31,7 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, ValueError):  # not ASCII, not base64 (UnicodeError is one)
+    except ValueError:  # not ASCII, not base64 (binascii.Error and UnicodeError are)
         raw = ""
     type_name, _, digits = raw.partition(":")
     pk = parse_natural(digits)
