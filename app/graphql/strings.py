@@ -81,22 +81,23 @@ def variables_error(variables: object) -> GraphQLError | None:
     """The first string (or object key) in the variables that no field may take."""
     if not isinstance(variables, Mapping):
         return None  # not variables at all: strawberry refuses those itself
-    pending: list[tuple[object, _Where]] = [(variables, None)]
+    pending: list[tuple[Mapping[Any, Any] | list[Any], _Where]] = [(variables, None)]
     while pending:
-        value, where = pending.pop()
-        if isinstance(value, str):
-            problem = encoding_problem(value)
-            if problem is not None:
-                return _refusal(_path(where), problem)
-        elif isinstance(value, Mapping):
-            for key, item in value.items():
-                if isinstance(key, str) and (problem := encoding_problem(key)) is not None:
-                    return _refusal(_path(where) or "variables", f"a name {problem}")
-                step = f"${key}" if where is None else str(key)
-                pending.append((item, (where, step)))
-        elif isinstance(value, list):
-            pending.extend((item, (where, str(index))) for index, item in enumerate(value))
+        container, where = pending.pop()
+        items = container.items() if isinstance(container, Mapping) else enumerate(container)
+        for key, item in items:
+            if isinstance(key, str) and (problem := encoding_problem(key)) is not None:
+                return _refusal(_path(where) or "variables", f"a name {problem}")
+            if isinstance(item, str):
+                if (problem := encoding_problem(item)) is not None:
+                    return _refusal(_path((where, _step(where, key))), problem)
+            elif isinstance(item, Mapping | list):
+                pending.append((item, (where, _step(where, key))))
     return None
+
+
+def _step(where: _Where, key: object) -> str:
+    return f"${key}" if where is None else str(key)
 
 
 def _path(where: _Where) -> str:
