@@ -72,6 +72,106 @@ SUBSCRIPTION_SCHEMA = graphql.GraphQLSchema(
 INITIATIVE_CODES = [f"CP-{n:02d}" for n in range(1, 11)]
 PARTNER_CODES = INITIATIVE_CODES[:2]
 
+# ---- hostile text, and IDs, cursors and numbers in other spellings -------------------------
+# (The leaves below draw from these. Each must be refused with a code, or stored and
+# answered exactly: app/kit/text.py, app/kit/numbers.py.)
+
+# Characters that cannot be stored (NUL), hide text (controls), reorder it (bidi
+# controls), are invisible (zero-width, BOM, soft hyphen, tags, no-break space), or
+# are digits of another script.
+HOSTILE_CHARACTERS = [
+    "\x00",
+    "\x1b[8m",
+    "\x85",
+    "\u2028",
+    *"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c",
+    *"\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u00a0\u3000",
+    "\U000e0041",
+    "\uff11\uff10",  # full-width "10"
+    "\u0661\u0660",  # Arabic-Indic "10"
+]
+
+
+def _hostile_text() -> st.SearchStrategy[str]:
+    """A hostile character alone, or put before, inside or after a plausible value."""
+    plausible = st.sampled_from([*INITIATIVE_CODES, "CNY", "Alibaba Group", "共同富裕", ""])
+    character = st.sampled_from(HOSTILE_CHARACTERS)
+
+    def splice(value: str, inserted: str, at: int) -> str:
+        at = min(at, len(value))
+        return value[:at] + inserted + value[at:]
+
+    return st.one_of(character, st.builds(splice, plausible, character, st.integers(0, 12)))
+
+
+# Lone surrogates: JSON can escape them ("\ud800"), a GraphQL document cannot hold them
+# and an HTTP client cannot encode them, so they are sent in variables only.
+LONE_SURROGATES = st.builds(
+    lambda value, surrogate: value + chr(surrogate),
+    st.sampled_from(["", "CP-01", "SW5pdGlhdGl2ZTox"]),
+    st.integers(0xD800, 0xDFFF),
+)
+
+
+def _aliased_ids() -> st.SearchStrategy[str]:
+    """Other spellings of real IDs: leading zeros, signs, spaces, underscores, other
+    digits, padding."""
+    arabic_indic = str.maketrans(
+        "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+    )
+    spellings = [
+        "0{}".format,
+        "+{}".format,
+        " {}".format,
+        "{} ".format,
+        "{}_0".format,
+        lambda pk: str(pk).translate(arabic_indic),
+    ]
+
+    def alias(type_name: str, pk: int, spell: Callable[[int], str]) -> str:
+        text = f"{type_name}:{spell(pk)}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    canonical = st.builds(encode_global_id, st.sampled_from(NODE_TYPES), st.integers(1, 60))
+    return st.one_of(
+        st.builds(
+            alias, st.sampled_from(NODE_TYPES), st.integers(1, 60), st.sampled_from(spellings)
+        ),
+        canonical.map(lambda c: c + "=" * (-len(c) % 4 or 4)),  # padded
+    )
+
+
+def _aliased_cursors() -> st.SearchStrategy[str]:
+    """Other spellings of cursors of lists and of the change log."""
+    return st.builds(
+        lambda prefix, spelling, n: base64.urlsafe_b64encode(
+            f"{prefix}{spelling.format(n)}".encode()
+        ).decode(),
+        st.sampled_from(["pos:", "change:"]),
+        st.sampled_from(["0{}", "+{}", " {}", "{}_0", "{}\u00a0"]),
+        st.integers(0, 400),
+    )
+
+
+# Decimals in spellings JSON does not write: Decimal() alone would read most of them.
+NON_CANONICAL_DECIMALS = st.sampled_from(
+    [
+        "\uff11\uff10",
+        "\u0661\u0660",
+        "1_0",
+        " 1",
+        "1 ",
+        "+1",
+        "01",
+        ".5",
+        "1.",
+        "1e",
+        "0x10",
+        "-",
+        "1e+",
+    ]
+)
+
 # ---- leaves: values that reach past validation, and values that do not --------------------
 
 
@@ -91,12 +191,13 @@ def _global_ids() -> st.SearchStrategy[str]:
             "x" * 300,
         ]
     )
-    return st.one_of(real, odd, st.text(max_size=20))
+    return st.one_of(real, odd, _aliased_ids(), st.text(max_size=20))
 
 
 CURSORS = st.one_of(
     st.integers(-3, 400).map(lambda n: base64.urlsafe_b64encode(f"pos:{n}".encode()).decode()),
     st.sampled_from(["", "pos:1", base64.urlsafe_b64encode(b"pos:x").decode(), "%%%"]),
+    _aliased_cursors(),
 )
 TEXT = st.one_of(
     st.sampled_from(
@@ -133,6 +234,7 @@ TEXT = st.one_of(
     CURSORS,
     _global_ids(),
     st.text(max_size=30),
+    _hostile_text(),
 )
 INTS = st.one_of(st.integers(-3, 120), st.integers(-(2**31), 2**31 - 1))
 DAYS = st.dates().map(lambda d: d.isoformat())
@@ -157,6 +259,7 @@ DECIMALS = st.one_of(
     st.one_of(
         st.decimals().map(str),  # NaN, Infinity, huge exponents
         st.sampled_from(["1e999999999", "-0", "0.000000000000000000001", "9" * 70, "1,5", ""]),
+        NON_CANONICAL_DECIMALS,
     ),
 )
 SCALARS: dict[str, st.SearchStrategy[graphql.ValueNode]] = {
@@ -190,6 +293,7 @@ JSON_VALUES = st.recursive(
         st.integers(),
         st.floats(),
         TEXT,
+        LONE_SURROGATES,
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)

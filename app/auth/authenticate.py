@@ -8,6 +8,8 @@ learns at once instead of silently seeing less.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse
 
@@ -20,6 +22,9 @@ from app.errors import ErrorCode
 
 # Longer headers are refused before any parsing or hashing.
 MAX_HEADER_LENGTH = 4096
+# RFC 6750's b64token, which API keys (URL-safe base64) and JWTs (three base64url
+# parts) are: ASCII only, so nothing else reaches a hash, a decoder or the database.
+CREDENTIAL = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class AuthenticationFailed(Exception):
@@ -60,7 +65,7 @@ def bearer_credential(header: str) -> str:
         )
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential or any(c.isspace() for c in credential):
+    if scheme.lower() != "bearer" or not CREDENTIAL.fullmatch(credential):
         raise AuthenticationFailed(
             "the Authorization header must be 'Bearer <API key or token>'",
             error="invalid_request",

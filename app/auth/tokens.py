@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from app.auth.roles import Role
+from app.kit.text import Kind, text_problem
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -144,6 +145,10 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
             raise TokenRejected(f"the token's subject must be 1 to {MAX_SUBJECT_LENGTH} characters")
+        # The subject names the caller in the trail ("jwt:<subject>"): an identifier.
+        problem = text_problem(subject, Kind.IDENTIFIER)
+        if problem is not None:
+            raise TokenRejected(f"the token's subject {problem}")
         role = self._role(claims)
         codes = self._initiatives(claims) if role is Role.PARTNER else None
         return TokenClaims(subject, role, codes)
@@ -169,6 +174,12 @@ class TokenVerifier:
                 f"a partner token needs the '{self.initiatives_claim}' claim: "
                 "a list of initiative codes"
             )
+        for code in value:
+            problem = text_problem(code, Kind.IDENTIFIER)
+            if problem is not None:
+                raise TokenRoleRejected(
+                    f"the '{self.initiatives_claim}' claim lists initiative codes; one {problem}"
+                )
         return tuple(dict.fromkeys(value))
 
 

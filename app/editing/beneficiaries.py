@@ -21,6 +21,7 @@ from app.db.types import utcnow
 from app.editing import rules
 from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
+from app.kit.text import Kind
 from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
 from app.models._columns import QUANTITY
 
@@ -44,7 +45,10 @@ def quantity(problems: Problems, value: Decimal | None, field: str) -> Decimal |
 async def validate_figure(
     session: AsyncSession, problems: Problems, figure: BeneficiaryFigure
 ) -> None:
-    figure.unit = rules.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True) or ""
+    figure.unit = (
+        rules.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True, kind=Kind.NAME)
+        or ""
+    )
     figure.target_value = quantity(problems, figure.target_value, "targetValue")
     initiative = await rules.existing(
         session, problems, Initiative, figure.initiative_id, "initiativeId", "initiative"

@@ -21,6 +21,7 @@ from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import DomainError, ErrorCode
 from app.finance import repository as finance_repository
 from app.finance.service import totals_in_target_currency
+from app.kit.text import Kind
 from app.models import BudgetLine, BudgetType, Initiative, Organization, Program, Transaction
 
 
@@ -67,7 +68,7 @@ async def validate_budget_line(session: AsyncSession, problems: Problems, line: 
     line.amount = rules.amount(problems, line.amount, non_negative=True)
     line.currency = rules.currency(problems, line.currency)
     rules.ordered(problems, line.period_start, line.period_end, "periodEnd", "periodStart")
-    line.category = rules.text(problems, line.category, "category", limit=100)
+    line.category = rules.text(problems, line.category, "category", limit=100, kind=Kind.NAME)
     line.description = rules.text(problems, line.description, "description")
     initiative = await rules.existing(
         session, problems, Initiative, line.initiative_id, "initiativeId", "initiative"

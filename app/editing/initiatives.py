@@ -18,6 +18,7 @@ from app.editing import rules
 from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.ids import MAX_KEY
+from app.kit.text import Kind
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryShare,
@@ -48,20 +49,33 @@ async def validate_initiative(
     session: AsyncSession, problems: Problems, initiative: Initiative
 ) -> None:
     initiative.code = (
-        rules.text(problems, initiative.code, "code", limit=MAX_CODE, required=True) or ""
+        rules.text(
+            problems, initiative.code, "code", limit=MAX_CODE, required=True, kind=Kind.IDENTIFIER
+        )
+        or ""
     )
     if any(c.isspace() for c in initiative.code):
         problems.add("code", "a code has no spaces (it appears in links and files)")
     if initiative.position is None or not 0 < initiative.position <= MAX_KEY:
         problems.add("position", "must be a whole number above 0")
     initiative.title = (
-        rules.text(problems, initiative.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+        rules.text(
+            problems,
+            initiative.title,
+            "title",
+            limit=rules.MAX_TITLE,
+            required=True,
+            kind=Kind.NAME,
+        )
+        or ""
     )
     initiative.summary = rules.text(problems, initiative.summary, "summary")
     initiative.focus_area = rules.text(
-        problems, initiative.focus_area, "focusArea", limit=MAX_FOCUS_AREA
+        problems, initiative.focus_area, "focusArea", limit=MAX_FOCUS_AREA, kind=Kind.NAME
     )
-    initiative.region = rules.text(problems, initiative.region, "region", limit=MAX_REGION)
+    initiative.region = rules.text(
+        problems, initiative.region, "region", limit=MAX_REGION, kind=Kind.IDENTIFIER
+    )
     rules.ordered(
         problems, initiative.planned_start, initiative.planned_end, "plannedEnd", "plannedStart"
     )

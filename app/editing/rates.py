@@ -21,6 +21,7 @@ from app.editing import rules
 from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.ids import encode_global_id
+from app.kit.text import Kind
 from app.models import BudgetLine, ExchangeRate, Initiative, Program, SourceDocument, Transaction
 from app.models._columns import RATE
 
@@ -45,7 +46,10 @@ async def validate_rate(session: AsyncSession, problems: Problems, rate: Exchang
         problems.add("quote", f"must differ from base ({rate.base}): a rate converts between two")
     rate.rate = _rate(problems, rate.rate)
     rules.not_future(problems, rate.rate_date, "rateDate")
-    rate.source = rules.text(problems, rate.source, "source", limit=MAX_SOURCE, required=True) or ""
+    rate.source = (
+        rules.text(problems, rate.source, "source", limit=MAX_SOURCE, required=True, kind=Kind.NAME)
+        or ""
+    )
     if rate.source_document_id is not None:
         await rules.existing(
             session,

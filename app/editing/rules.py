@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.editing.errors import Problems
 from app.errors import DomainError, ErrorCode, RateNotFound
 from app.kit.ids import decode_id_of
+from app.kit.text import Kind, text_problem
 from app.models._columns import AMOUNT
 from app.money.conversion import pick_rate
 from app.money.currencies import parse_currency
@@ -20,15 +20,6 @@ from app.money.repository import rates_for_pairs
 
 MAX_TITLE = 300
 MAX_TEXT = 10_000
-
-# Text may hold tabs and line breaks, not other control characters: NUL cannot be
-# stored by PostgreSQL at all, and the rest only hide things from people reading.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-CONTROL_CHARACTERS = "must not contain control characters (tabs and line breaks are fine)"
-
-
-def has_control_characters(value: str) -> bool:
-    return _CONTROL.search(value) is not None
 
 
 def today() -> date:
@@ -77,7 +68,10 @@ def text(
     *,
     limit: int = MAX_TEXT,
     required: bool = False,
+    kind: Kind = Kind.TEXT,
 ) -> str | None:
+    """The text, stripped; what it may hold depends on its kind (app/kit/text.py).
+    The stripped text is what is stored, and what is checked."""
     if value is None:
         if required:
             problems.add(field, "is required")
@@ -87,8 +81,8 @@ def text(
         problems.add(field, "must not be empty")
     if len(value) > limit:
         problems.add(field, f"has {len(value)} characters; at most {limit}")
-    elif has_control_characters(value):
-        problems.add(field, CONTROL_CHARACTERS)
+    elif (problem := text_problem(stripped, kind)) is not None:
+        problems.add(field, problem)
     return stripped
 
 

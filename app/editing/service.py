@@ -25,8 +25,8 @@ from app.auth.principal import Principal
 from app.auth.roles import Permission
 from app.db.session import SessionFactory
 from app.editing.errors import FieldError, Rejected, as_field_errors
-from app.editing.rules import CONTROL_CHARACTERS, has_control_characters
 from app.errors import DomainError, ErrorCode
+from app.kit.text import Kind, text_problem
 from app.models import Change, IdempotencyRecord
 
 # Long enough for a UUID or a client's own scheme; short enough to index.
@@ -64,9 +64,14 @@ def _request_hash(write: Write) -> str:
 
 
 def _check_arguments(write: Write) -> None:
-    for name, value in (("idempotencyKey", write.idempotency_key), ("reason", write.reason)):
-        if value is not None and has_control_characters(value):
-            raise Rejected([FieldError(name, ErrorCode.VALIDATION, CONTROL_CHARACTERS)])
+    # A key names a request and is matched exactly; a reason is prose kept in the trail.
+    for name, value, kind in (
+        ("idempotencyKey", write.idempotency_key, Kind.IDENTIFIER),
+        ("reason", write.reason, Kind.TEXT),
+    ):
+        problem = None if value is None else text_problem(value, kind)
+        if problem is not None:
+            raise Rejected([FieldError(name, ErrorCode.VALIDATION, problem)])
     key = write.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise Rejected(

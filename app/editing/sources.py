@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.editing import rules
 from app.editing.errors import Problems
 from app.errors import ErrorCode
+from app.kit.text import Kind
 from app.models import Citation, ExchangeRate, SourceDocument
 
 MAX_REF = 64
@@ -30,7 +31,7 @@ LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
 def _url(problems: Problems, value: str | None) -> str | None:
-    value = rules.text(problems, value, "url", limit=MAX_URL)
+    value = rules.text(problems, value, "url", limit=MAX_URL, kind=Kind.IDENTIFIER)
     if not value:
         return None
     parts = urlsplit(value)
@@ -42,17 +43,31 @@ def _url(problems: Problems, value: str | None) -> str | None:
 async def validate_document(
     session: AsyncSession, problems: Problems, document: SourceDocument
 ) -> None:
-    document.ref = rules.text(problems, document.ref, "ref", limit=MAX_REF, required=True) or ""
+    document.ref = (
+        rules.text(
+            problems, document.ref, "ref", limit=MAX_REF, required=True, kind=Kind.IDENTIFIER
+        )
+        or ""
+    )
     document.title = (
-        rules.text(problems, document.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+        rules.text(
+            problems, document.title, "title", limit=rules.MAX_TITLE, required=True, kind=Kind.NAME
+        )
+        or ""
     )
     document.url = _url(problems, document.url)
-    document.publisher = rules.text(problems, document.publisher, "publisher", limit=MAX_PUBLISHER)
+    document.publisher = rules.text(
+        problems, document.publisher, "publisher", limit=MAX_PUBLISHER, kind=Kind.NAME
+    )
     rules.not_future(problems, document.published_on, "publishedOn")
-    document.language = rules.text(problems, document.language, "language", limit=MAX_LANGUAGE)
+    document.language = rules.text(
+        problems, document.language, "language", limit=MAX_LANGUAGE, kind=Kind.IDENTIFIER
+    )
     if document.language and not LANGUAGE_TAG.fullmatch(document.language):
         problems.add("language", "must be a BCP 47 language tag, e.g. en, de or zh-Hans")
-    document.category = rules.text(problems, document.category, "category", limit=MAX_CATEGORY)
+    document.category = rules.text(
+        problems, document.category, "category", limit=MAX_CATEGORY, kind=Kind.NAME
+    )
     if document.ref and await rules.exists_where(
         session, SourceDocument.ref == document.ref, SourceDocument.id != (document.id or -1)
     ):

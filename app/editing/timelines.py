@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.editing import rules
 from app.editing.errors import Problems
+from app.kit.text import Kind
 from app.models import Initiative, Milestone, MilestoneStatus
 
 ACTUAL_DATE_RULE = (
@@ -23,7 +24,10 @@ async def validate_milestone(
     session: AsyncSession, problems: Problems, milestone: Milestone
 ) -> None:
     milestone.title = (
-        rules.text(problems, milestone.title, "title", limit=rules.MAX_TITLE, required=True) or ""
+        rules.text(
+            problems, milestone.title, "title", limit=rules.MAX_TITLE, required=True, kind=Kind.NAME
+        )
+        or ""
     )
     milestone.description = rules.text(problems, milestone.description, "description")
     rules.not_future(problems, milestone.actual_date, "actualDate")

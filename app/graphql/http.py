@@ -24,6 +24,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import ExecutionResult
 
+from app.kit.numbers import parse_natural
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
@@ -189,8 +191,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        # str.isdigit() is true of "²" too, which int() cannot read: plain digits only.
+        declared = parse_natural(headers.get("content-length", ""))
+        if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, headers)
             return
         received = 0

@@ -58,13 +58,16 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 from app.config import Settings
+from app.graphql.strings import EncodableStrings
 
 CACHE_SIZE = 256
 
 
 def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
-    """The limits that are validation rules (besides the specification's own)."""
-    rules = [
+    """The limits that are validation rules, and the strings any literal may hold
+    (besides the specification's own rules)."""
+    rules: list[type[ASTValidationRule]] = [
+        EncodableStrings,
         depth_rule(settings.max_query_depth),
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         max_root_fields_rule(settings.max_root_fields),

@@ -34,6 +34,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.kit.text import encoding_problem
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_MISMATCH = "PERSISTED_QUERY_MISMATCH"
@@ -152,6 +153,10 @@ class PersistedOperations:
         """The document a request runs: its text, or the registered one its id names."""
         if query is not None and not isinstance(query, str):
             raise PersistedOperationError("the operation's `query` must be a string", "BAD_REQUEST")
+        # Checked before the text is hashed: a lone surrogate cannot be encoded to hash.
+        problem = encoding_problem(query) if query is not None else None
+        if problem is not None:
+            raise PersistedOperationError(f"the operation's `query` {problem}", "BAD_REQUEST")
         key = _requested_id(document_id, extensions)
         if key is None:
             return query

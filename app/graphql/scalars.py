@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import strawberry
 from graphql import FloatValueNode, GraphQLError, IntValueNode, StringValueNode, ValueNode
 
+from app.kit.numbers import parse_decimal
+
 
 def _to_decimal(text: str) -> Decimal:
     if len(text) > 64:
         raise GraphQLError("Decimal values have at most 64 characters")
-    try:
-        parsed = Decimal(text)
-    except InvalidOperation:
-        raise GraphQLError(f"{text[:40]!r} is not a decimal number") from None
-    if not parsed.is_finite():
-        raise GraphQLError("Decimal values must be finite")
+    # One spelling per number (app/kit/numbers.py): Decimal() alone would also read
+    # " 1", "1_0", "+1", ".5", "NaN" and digits of other scripts.
+    parsed = parse_decimal(text)
+    if parsed is None:
+        raise GraphQLError(
+            f"{text[:40]!r} is not a decimal number written as JSON writes one "
+            '(ASCII digits, an optional "-", fraction and exponent: "-1234.50", "1e6")'
+        )
     # The exponent counts too: "1e999999999" is short, but written out (as amounts are,
     # to store, hash and answer them) it has a billion digits.
     _, digits, exponent = parsed.as_tuple()
@@ -45,7 +49,14 @@ def _parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
 
 DecimalScalar = strawberry.scalar(
     name="Decimal",
-    description='An exact decimal number, as a string (e.g. "100000000000.00").',
+    description=(
+        'An exact decimal number, as a string (e.g. "100000000000.00"), spelled as JSON '
+        'spells a number: ASCII digits without leading zeros, an optional leading "-", '
+        'an optional fraction (".50") and an optional exponent ("1e6", "2.5E-3"); no '
+        "spaces, signs other than a leading minus, or other digits. At most 64 digits "
+        "before the decimal point and 64 after. In a query's text a number literal "
+        "(12.50) is read the same; in variables a JSON integer is too, a JSON float never."
+    ),
     serialize=lambda value: format(value, "f"),
     parse_value=_parse_value,
     parse_literal=_parse_literal,

@@ -21,6 +21,7 @@ from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DecimalScalar
+from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
@@ -66,6 +67,8 @@ def build_schema(
         # PERSISTED_OPERATIONS_ONLY: an unregistered document is never parsed, and is
         # refused at validation (after the validation cache).
         *([lambda: AllowListExtension(persisted)] if persisted and persisted.only else []),
+        # After the validation cache too: no variable may hold NUL or a lone surrogate.
+        VariableStrings,
         # After the validation cache: a caller who may not read gets no validation errors.
         ReadPermissionExtension,
         ViewExtension,

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from app.db.functions import unicode_lower
 from app.errors import DomainError, ErrorCode
 from app.kit.ids import decode_id_of
+from app.kit.text import encoding_problem
 
 _COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
 _SQL = {
@@ -166,8 +167,9 @@ class _Compiler:
         if isinstance(raw, str):
             if len(raw) > self.limits.max_text:
                 raise _invalid(where, f"at most {self.limits.max_text} characters, got {len(raw)}")
-            if "\x00" in raw:
-                raise _invalid(where, "text must not contain NUL characters")
+            problem = encoding_problem(raw)
+            if problem is not None:  # refused at the GraphQL boundary already
+                raise _invalid(where, problem)
         if column.id_type is not None:
             return decode_id_of(raw, column.id_type)
         if column.convert is not None:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
+from app.kit.numbers import parse_natural
 
 _CURSOR_PREFIX = "pos:"
 # No list is longer; a larger position is not a cursor this service issued.
@@ -27,20 +28,21 @@ def encode_cursor(position: int) -> str:
 
 
 def decode_cursor(cursor: str, argument: str) -> int:
+    """The position in a cursor, spelled exactly as `encode_cursor` spells it (one
+    cursor per position, as one ID per record), or INVALID_CURSOR."""
     try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not raw.startswith(_CURSOR_PREFIX):
-            raise ValueError(raw)
-        position = int(raw[len(_CURSOR_PREFIX) :])
-        if not 0 <= position <= MAX_POSITION:
-            raise ValueError(raw)
-        return position
-    except (ValueError, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except ValueError:  # not ASCII, not base64 (binascii.Error and UnicodeError are)
+        raw = ""
+    prefix, _, digits = raw.partition(":")
+    position = parse_natural(digits) if f"{prefix}:" == _CURSOR_PREFIX else None
+    if position is None or position > MAX_POSITION or encode_cursor(position) != cursor:
         raise DomainError(
             f"{argument}: {cursor[:60]!r} is not a cursor of this list",
             code=ErrorCode.INVALID_CURSOR,
             field=argument,
-        ) from None
+        )
+    return position
 
 
 @dataclass(frozen=True)

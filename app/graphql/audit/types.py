@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from datetime import datetime
 from enum import Enum
@@ -23,8 +22,11 @@ from app.graphql.relay import Node, PageInfo
 from app.graphql.types.base import NODE_TYPES, load_node
 from app.graphql.visibility import OnlyFor, shown_state
 from app.kit.ids import encode_global_id
+from app.kit.numbers import parse_natural
 
 _CURSOR_PREFIX = "change:"
+# Sequences are 64-bit integers; no entry has a larger one.
+MAX_SEQUENCE = 2**63 - 1
 
 
 def encode_cursor(sequence: int) -> str:
@@ -32,21 +34,21 @@ def encode_cursor(sequence: int) -> str:
 
 
 def decode_cursor(cursor: str, argument: str) -> int:
-    """The sequence inside a cursor of `changes`, or INVALID_CURSOR."""
+    """The sequence inside a cursor of `changes`, spelled exactly as `encode_cursor`
+    spells it, or INVALID_CURSOR."""
     try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not raw.startswith(_CURSOR_PREFIX):
-            raise ValueError(raw)
-        sequence = int(raw[len(_CURSOR_PREFIX) :])
-        if sequence < 0:
-            raise ValueError(raw)
-        return sequence
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except ValueError:  # not ASCII, not base64 (binascii.Error and UnicodeError are)
+        raw = ""
+    prefix, _, digits = raw.partition(":")
+    sequence = parse_natural(digits) if f"{prefix}:" == _CURSOR_PREFIX else None
+    if sequence is None or sequence > MAX_SEQUENCE or encode_cursor(sequence) != cursor:
         raise DomainError(
             f"{argument}: {cursor[:60]!r} is not a cursor of the change log",
             code=ErrorCode.INVALID_CURSOR,
             field=argument,
-        ) from None
+        )
+    return sequence
 
 
 @strawberry.enum(description="The kinds of record the trail follows (the API's type names).")

@@ -60,7 +60,8 @@ UNCHANGED = (
 IdempotencyKey = Annotated[
     str | None,
     strawberry.argument(
-        description="Any unique string (a UUID, say). A retry with the same key returns the "
+        description="Any unique string of printable characters, without spaces at either end "
+        "(a UUID, say). A retry with the same key returns the "
         "first result and writes nothing again; the same key with other input is refused "
         "(IDEMPOTENCY_KEY_REUSED)."
     ),

@@ -36,6 +36,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.graphql.http import status_headers
+from app.kit.numbers import parse_integer
 
 Row = list[Any]
 
@@ -121,10 +122,10 @@ def variables_of(report: CsvReport, params: Mapping[str, str]) -> dict[str, Any]
         if kind == "list":
             variables[variable] = [part.strip() for part in raw.split(",") if part.strip()]
         elif kind == "int":
-            try:
-                variables[variable] = int(raw)
-            except ValueError:
-                raise BadParameter(name, "not a whole number") from None
+            number = parse_integer(raw)  # "5", not " 5", "05" or "5_0"
+            if number is None:
+                raise BadParameter(name, "not a whole number in plain digits")
+            variables[variable] = number
         elif kind == "json":
             try:
                 variables[variable] = json.loads(raw)
