@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=24, ge=1, le=100)
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
+    # Fields one operation selects once its fragments are spread where they are used: a
+    # fragment spread twice in a fragment spread twice ... multiplies them.
+    max_fields: int = Field(default=10_000, ge=100, le=1_000_000)
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
     # Views (asOf and partner reads, app/history/views.py) each hold a database connection

@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
     # A subscription sent over plain HTTP: subscriptions run over WebSocket.
     WEBSOCKET_REQUIRED = "WEBSOCKET_REQUIRED"
+    # An operation that selects more fields than MAX_FIELDS once its fragments are
+    # spread where they are used (a fragment spread twice in one spread twice ...).
+    TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
 
 
 class DomainError(Exception):

@@ -171,12 +171,9 @@ def without_suggestions(message: str) -> str:
     return message[:at]
 
 
-# Strawberry's limiters report plain validation errors; these give each its own code.
-_LIMIT_CODES = (
-    ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
-    ("aliases found", "TOO_MANY_ALIASES"),
-    ("Document contains more than", "TOO_MANY_TOKENS"),
-)
+# graphql-core's token limit (strawberry's MaxTokensLimiter) reports a plain syntax
+# error; this gives it its own code. Our own limits name theirs (app/graphql/limits.py).
+_LIMIT_CODES = (("Document contains more than", "TOO_MANY_TOKENS"),)
 
 
 def _client_error_code(error: GraphQLError) -> str:
