@@ -44,6 +44,7 @@ def serve(
     import uvicorn
 
     from app.observability.logs import configure_logging, logging_config
+    from app.server import uvicorn_options
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -56,6 +57,7 @@ def serve(
         log_level=settings.log_level.lower(),
         # uvicorn applies it again in each worker process: every log line in one format.
         log_config=logging_config(settings.log_level, settings.log_format),
+        **uvicorn_options(settings),
     )
 
 

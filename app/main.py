@@ -35,6 +35,7 @@ from app.graphql.reports.downloads import REPORTS
 from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
 from app.observability import Metrics, observe
+from app.server import return_large_blocks_to_the_system
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -43,6 +44,8 @@ READY_TIMEOUT_SECONDS = 5.0
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
     settings = settings or get_settings()
+    # Large request bodies and WebSocket messages give their memory back once freed.
+    return_large_blocks_to_the_system()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -175,16 +175,26 @@ class _BodyTooLarge(Exception):
     pass
 
 
+# The WebSocket close code for a message too big to process (RFC 6455).
+MESSAGE_TOO_BIG = 1009
+
+
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413: at once when Content-Length
     says so, else as soon as the chunks received pass it; the body is never read in
-    full first. A pure ASGI middleware: nothing is buffered."""
+    full first. WebSocket messages meet the same limit: a larger one closes its
+    connection (1009, REQUEST_TOO_LARGE) before the app reads it, whatever server runs
+    the app (`pledge-ledger serve` also has uvicorn refuse it as it arrives). A pure
+    ASGI middleware: nothing is buffered."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -226,6 +236,26 @@ class BodyLimitMiddleware:
             if not refused:
                 raise
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        closed = False
+
+        async def limited_receive() -> Message:
+            nonlocal closed
+            message = await receive()
+            if message["type"] == "websocket.receive" and _too_large(message, self.max_bytes):
+                reason = f"{REQUEST_TOO_LARGE}: a message is larger than {self.max_bytes} bytes"
+                await send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
+                closed = True
+                # The app reads that the client left, and ends the connection's operations.
+                return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG}
+            return message
+
+        async def closed_send(message: Message) -> None:
+            if not closed:  # once closed here, whatever the app still sends is dropped
+                await send(message)
+
+        await self.app(scope, limited_receive, closed_send)
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
         response = refusal(
             413,
@@ -236,3 +266,17 @@ class BodyLimitMiddleware:
             limit=self.max_bytes,
         )
         await response(scope, receive, send)
+
+
+def _too_large(message: Message, max_bytes: int) -> bool:
+    """Whether a WebSocket message is over `max_bytes`, text counted in UTF-8 (encoded
+    only when its length in characters leaves it in doubt)."""
+    data = message.get("bytes")
+    if data is not None:
+        return len(data) > max_bytes
+    text = message.get("text") or ""
+    if len(text) > max_bytes:
+        return True
+    if 4 * len(text) <= max_bytes:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes

@@ -55,6 +55,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.errors import ErrorCode
+from app.graphql.memory import large
 from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
 
 CACHE_SIZE = 256
@@ -79,7 +80,7 @@ def limit_extensions(settings: Settings) -> list[Any]:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CachedValidation(maxsize=CACHE_SIZE),
         lambda: QueryCostLimiter(settings),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
@@ -240,18 +241,30 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode:
 
 
 class CachedParser(SchemaExtension):
-    """Parses each distinct operation once. Unlike strawberry's ParserCache, a syntax
-    error is left to strawberry's own parsing, which reports it as an ordinary error,
-    and a document already set (the allow-list's placeholder) is left alone."""
+    """Parses each distinct operation once, unless it is large (app/graphql/memory.py):
+    the cache would keep up to CACHE_SIZE documents of MAX_BODY_BYTES each. Unlike
+    strawberry's ParserCache, a syntax error is left to strawberry's own parsing, which
+    reports it as an ordinary error, and a document already set (the allow-list's
+    placeholder) is left alone."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query is not None and context.graphql_document is None:
+        query = context.query
+        if query is not None and context.graphql_document is None and not large(query):
             with suppress(GraphQLError):
-                context.graphql_document = _parse(
-                    context.query, context.parse_options.get("max_tokens")
-                )
+                context.graphql_document = _parse(query, context.parse_options.get("max_tokens"))
         yield
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, but for large documents, which strawberry then
+    validates afresh."""
+
+    def on_validate(self) -> Iterator[None]:
+        if large(self.execution_context.query):
+            yield
+        else:
+            yield from super().on_validate()
 
 
 class QueryCostLimiter(SchemaExtension):

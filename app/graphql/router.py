@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, overload
 
@@ -64,36 +65,87 @@ from app.graphql.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
 AUTHORIZATION = "authorization"
 
 
+@dataclass
+class OperationRequest:
+    """What a client asks to run: its document (resolved from an id if it sent one),
+    variables, operation name and extensions."""
+
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+def operation_request(data: object, persisted: PersistedOperations) -> OperationRequest:
+    """The checks every operation meets, whichever way it came: a POST body, a GET's
+    parameters, a WebSocket `subscribe` payload (each within MAX_BODY_BYTES). Refused
+    (BAD_REQUEST, or the persisted operations' codes) when it is not an object of the
+    fields the GraphQL-over-HTTP specification names, of their types."""
+    if not isinstance(data, dict):
+        raise Refused(400, 'an operation is a JSON object: {"query": "..."}', BAD_REQUEST)
+    for name, kinds, kind in (
+        ("query", (str,), "a string"),
+        ("operationName", (str,), "a string"),
+        ("variables", (dict,), "an object"),
+        ("extensions", (dict,), "an object"),
+    ):
+        if not isinstance(data.get(name), (*kinds, type(None))):
+            raise Refused(400, f"the operation's `{name}` must be {kind} or null", BAD_REQUEST)
+    try:
+        query = persisted.resolve(data.get("query"), data.get("documentId"), data.get("extensions"))
+    except PersistedOperationError as exc:
+        raise Refused(400, exc.message, exc.code, **exc.extensions) from None
+    if query is None:
+        raise Refused(
+            400,
+            "no operation: send its `query`, or the `documentId` it is registered as",
+            BAD_REQUEST,
+        )
+    return OperationRequest(
+        query, data.get("variables"), data.get("operationName"), data.get("extensions")
+    )
+
+
+def _error_payload(exc: Refused) -> list[dict[str, Any]]:
+    return [{"message": exc.reason, "extensions": {"code": exc.code, **exc.extensions}}]
+
+
 class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with a deadline on every send: a client that stops reading
     would otherwise hold what the operation holds (a partner's view, for one) for as
     long as it likes. Past the deadline the connection is closed (4408); subscribers
-    resume from their last cursor."""
+    resume from their last cursor.
+
+    A `subscribe` payload meets the checks of an HTTP request (`operation_request`): one
+    that fails them gets an `error` message with its code, and the connection carries
+    on."""
 
     send_timeout: float = 10.0
     view: PledgeRouter
 
     async def handle_subscribe(self, message: Any) -> None:
+        # Strawberry's own checks come first (the connection acknowledged, an id not in
+        # use: 4409, the operation limit), then the request's own checks.
+        fresh = message.get("id") not in self.operations
+        limit = self.view.settings.max_subscriptions_per_connection
+        if not self.connection_acknowledged or not fresh or len(self.operations) >= limit:
+            await super().handle_subscribe(message)
+            return
+        try:
+            operation = operation_request(message.get("payload"), self.view.persisted)
+        except Refused as exc:
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": _error_payload(exc)}
+            )
+            return
         # A persisted operation named by its id (`documentId`, or Apollo's
         # `extensions.persistedQuery`) runs as its registered text.
-        payload = message.get("payload")
-        # Strawberry's own checks come first (the connection acknowledged, an id not in
-        # use: 4409), and then ours.
-        fresh = message.get("id") not in self.operations
-        if self.connection_acknowledged and fresh and isinstance(payload, dict):
-            extensions = payload.get("extensions")
-            try:
-                query = self.view.persisted.resolve(
-                    payload.get("query"),
-                    payload.get("documentId"),
-                    extensions if isinstance(extensions, dict) else None,
-                )
-            except PersistedOperationError as exc:
-                error = exc.graphql_error().formatted
-                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
-                return
-            if query is not None:
-                payload["query"] = query
+        message["payload"] = {
+            "query": operation.query,
+            "variables": operation.variables,
+            "operationName": operation.operation_name,
+            "extensions": operation.extensions,
+        }
         await super().handle_subscribe(message)
 
     async def send_message(self, message: Any) -> None:
@@ -253,27 +305,19 @@ class PledgeRouter(GraphQLRouter[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        body: object = None
+        body: object
         if request.method == "POST":
-            # An operation is an object (an array is a batch, refused): strawberry would
-            # take a number, string or null for an object, and crash.
             body = self.parse_json(await request.get_body())
-            if not isinstance(body, dict | list):
-                raise Refused(
-                    400, 'the request body must be a JSON object: {"query": "..."}', BAD_REQUEST
-                )
+            if isinstance(body, list):  # a batch: refused (BATCHING_DISABLED)
+                return await super().parse_http_body(request)
+        else:
+            body = self.parse_query_params(request.query_params)
+        # The checks a WebSocket operation meets too; an operation may be sent by id
+        # (`documentId`), or with its id beside its text, which must then agree.
+        operation = operation_request(body, self.persisted)
         data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData):
-            # An operation may be sent by id (`documentId`), or with its id beside its
-            # text, which must then agree (as over WebSocket).
-            if request.method == "GET":
-                document_id: object = request.query_params.get("documentId")
-            else:
-                document_id = body.get("documentId") if isinstance(body, dict) else None
-            try:
-                data.query = self.persisted.resolve(data.query, document_id, data.extensions)
-            except PersistedOperationError as exc:
-                raise Refused(400, exc.message, exc.code, **exc.extensions) from None
+        assert isinstance(data, GraphQLRequestData)
+        data.query = operation.query
         return data
 
     @overload

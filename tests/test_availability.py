@@ -1,0 +1,216 @@
+"""One client cannot stop a process answering the others: documents whose fragments
+fan out, WebSocket messages too large or malformed, operations past a connection's
+limit. Real server processes (tests/live.py) on SQLite and on PostgreSQL, started by
+uvicorn's own command, so that what holds here holds under any server; the limits a
+client meets over WebSocket are those of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.live import LiveData, Server, live_data, start_server
+from tests.wsclient import LiveClient
+
+CHANGES = "subscription { changes { sequence } }"
+SETTINGS: dict[str, Any] = {"max_subscriptions_per_connection": 3}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveData]:
+    backend: str = request.param
+    async for data in live_data(backend, tmp_path_factory.mktemp("availability")):
+        try:
+            data.servers.append(await start_server(data.url, **SETTINGS))
+            yield data
+        finally:
+            for server in data.servers:
+                server.stop()
+
+
+def server_of(live: LiveData) -> Server:
+    return live.servers[0]
+
+
+async def connect(live: LiveData, role: str = "viewer") -> LiveClient:
+    return await LiveClient.connect(server_of(live).ws, authorization=f"Bearer {live.keys[role]}")
+
+
+def log_of(server: Server) -> str:
+    return server.log.read_text(errors="replace")
+
+
+async def healthz_seconds(http: httpx.AsyncClient, server: Server) -> float:
+    started = time.perf_counter()
+    response = await http.get(f"{server.http}/healthz")
+    assert response.status_code == 200
+    return time.perf_counter() - started
+
+
+async def while_answering(server: Server, attack: Any) -> tuple[Any, float, float]:
+    """Runs `attack` while /healthz is asked again and again: the attack's result, the
+    usual /healthz time beforehand (a median), and the slowest /healthz meanwhile."""
+    async with httpx.AsyncClient(timeout=60) as http:
+        usual = statistics.median([await healthz_seconds(http, server) for _ in range(10)])
+        task = asyncio.ensure_future(attack)
+        slowest = 0.0
+        while not task.done():
+            slowest = max(slowest, await healthz_seconds(http, server))
+            await asyncio.sleep(0.02)
+        return await task, usual, slowest
+
+
+def fan_out(levels: int, on: str, leaf: str) -> str:
+    """A document whose fragments each spread the next twice: its leaf 2^levels times."""
+    fragments = " ".join(
+        f"fragment F{i} on {on} {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    return f"{fragments} fragment F{levels} on {on} {{ {leaf} }}"
+
+
+# --- 1. fragments spread again and again ------------------------------------------------
+
+
+async def test_a_fragment_fan_out_is_refused_at_once_while_healthz_answers(
+    live: LiveData,
+) -> None:
+    # given: the review's 1.6 KB documents, over HTTP and as a subscription (n=40)
+    query = "query { ...F0 } " + fan_out(40, "Query", "__typename")
+    subscription = "subscription { ...F0 } " + fan_out(40, "Subscription", "changes { sequence }")
+    server = server_of(live)
+
+    async def attack() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=60) as http:
+            response = await http.post(
+                f"{server.http}/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {live.keys['partner']}"},
+            )
+        async with await connect(live, "partner") as client:
+            message = await (await client.subscribe(subscription)).next(wait=60)
+        return response.json(), message
+
+    # when
+    (answer, message), usual, slowest = await while_answering(server, attack())
+    # then: both refused with their code, and /healthz kept answering as usual
+    assert answer["errors"][0]["extensions"]["code"] == "TOO_MANY_FIELDS"
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_FIELDS"
+    assert slowest < max(1.0, 50 * usual), (slowest, usual)
+
+
+# --- 2. WebSocket messages meet the limits of an HTTP request -----------------------------
+
+
+async def test_a_websocket_message_over_max_body_bytes_closes_its_connection(
+    live: LiveData,
+) -> None:
+    # given: a subscribe message of 2 MiB (MAX_BODY_BYTES is 1 MiB; uvicorn's own limit,
+    # unset here, would be 16 MiB)
+    query = "#" + "x" * (2 * 1_048_576) + "\n" + CHANGES
+    async with await connect(live) as other:
+        client = await connect(live)
+        # when
+        await client.subscribe(query)
+        closed = await client.ended()
+        # then: closed as too big, with the code and the limit; others carry on
+        assert closed.code == 1009
+        assert closed.reason == "REQUEST_TOO_LARGE: a message is larger than 1048576 bytes"
+        data = await (await other.subscribe("{ programs { totalCount } }")).data()
+        assert data == {"programs": {"totalCount": 1}}
+
+
+NOT_AN_OBJECT = 'an operation is a JSON object: {"query": "..."}'
+NO_OPERATION = "no operation: send its `query`, or the `documentId` it is registered as"
+
+
+def must_be(field: str, kind: str) -> str:
+    return f"the operation's `{field}` must be {kind} or null"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (CHANGES, NOT_AN_OBJECT),
+        ([CHANGES], NOT_AN_OBJECT),
+        (None, NOT_AN_OBJECT),
+        ({"query": 5}, must_be("query", "a string")),
+        ({"query": CHANGES, "variables": [1]}, must_be("variables", "an object")),
+        ({"query": CHANGES, "variables": "x"}, must_be("variables", "an object")),
+        ({"query": CHANGES, "operationName": 5}, must_be("operationName", "a string")),
+        ({"query": CHANGES, "extensions": "x"}, must_be("extensions", "an object")),
+        ({}, NO_OPERATION),
+    ],
+)
+async def test_a_subscribe_payload_meets_the_checks_of_an_http_request(
+    live: LiveData, payload: Any, message: str
+) -> None:
+    server = server_of(live)
+    async with await connect(live) as client:
+        # when: sent as a subscribe payload, and as the body of a POST
+        refused = await (await client.subscribe_with(payload)).next()
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{server.http}/graphql",
+                content=json.dumps(payload),
+                headers={
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {live.keys['viewer']}",
+                },
+            )
+        # then: the same refusal, with its code (over HTTP an array is a batch, refused
+        # as such); the connection carries on
+        assert refused["type"] == "error", refused
+        assert refused["payload"] == [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+        assert response.status_code == 400
+        if not isinstance(payload, list):
+            assert response.json()["errors"] == refused["payload"]
+        data = await (await client.subscribe("{ programs { totalCount } }")).data()
+        assert data == {"programs": {"totalCount": 1}}
+    assert "Traceback" not in log_of(server)
+
+
+async def test_memory_of_large_websocket_operations_comes_back_when_they_close(
+    live: LiveData,
+) -> None:
+    # given: 42 subscriptions of different ~1 MB documents (within MAX_BODY_BYTES), on
+    # 14 connections
+    server = server_of(live)
+
+    def rss() -> int:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(line.split()[1]) * 1024
+
+    before = rss()
+    clients = [await connect(live) for _ in range(14)]
+    for n, client in enumerate(clients):
+        for i in range(3):
+            padding = f"#{n}.{i}" + "x" * 1_000_000 + "\n"
+            subscription = await client.subscribe(padding + CHANGES)
+            await subscription.nothing(0.05)  # running
+    await asyncio.sleep(1)
+    held = rss() - before
+    # when: they close
+    for client in clients:
+        await client.close()
+    kept = held
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        kept = rss() - before
+        if kept < held / 3:
+            break
+    # then: what they held is given back (not kept by caches, cycles or the allocator)
+    assert held > 40_000_000, held
+    assert kept < held / 3, (held, kept)
