@@ -37,6 +37,9 @@ class ErrorCode(StrEnum):
     # An operation that selects more fields than MAX_FIELDS once its fragments are
     # spread where they are used (a fragment spread twice in one spread twice ...).
     TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+    # A WebSocket operation past MAX_SUBSCRIPTIONS_PER_CONNECTION running at once on its
+    # connection: complete one first (or open another connection).
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 
 
 class DomainError(Exception):

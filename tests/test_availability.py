@@ -214,3 +214,53 @@ async def test_memory_of_large_websocket_operations_comes_back_when_they_close(
     # then: what they held is given back (not kept by caches, cycles or the allocator)
     assert held > 40_000_000, held
     assert kept < held / 3, (held, kept)
+
+
+# --- 15. malformed WebSocket messages --------------------------------------------------
+
+
+NOT_A_MESSAGE = "WebSocket message must be a JSON object"
+NOT_AN_ID = "the message's `id` must be a string"
+SUBSCRIBE = {"type": "subscribe", "payload": {"query": CHANGES}}
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ([1, 2], NOT_A_MESSAGE),
+        ("subscribe", NOT_A_MESSAGE),
+        (None, NOT_A_MESSAGE),
+        ({"id": ["1"], **SUBSCRIBE}, NOT_AN_ID),
+        ({"id": 5, **SUBSCRIBE}, NOT_AN_ID),
+        ({"id": {"a": 1}, "type": "complete"}, NOT_AN_ID),
+    ],
+)
+async def test_a_malformed_websocket_message_closes_its_connection_with_4400(
+    live: LiveData, message: Any, reason: str
+) -> None:
+    server = server_of(live)
+    async with await connect(live) as other:
+        client = await connect(live)
+        # when
+        await client.ws.send(json.dumps(message))
+        closed = await client.ended()
+        # then: the protocol's close code and why; nothing crashed, others carry on
+        assert (closed.code, closed.reason) == (4400, reason)
+        data = await (await other.subscribe("{ programs { totalCount } }")).data()
+        assert data == {"programs": {"totalCount": 1}}
+    assert "Traceback" not in log_of(server)
+
+
+async def test_an_operation_past_the_connections_limit_is_refused_with_a_code(
+    live: LiveData,
+) -> None:
+    async with await connect(live) as client:
+        for _ in range(3):
+            await client.subscribe(CHANGES)
+        # when: a fourth at once (MAX_SUBSCRIPTIONS_PER_CONNECTION is 3 here)
+        message = await (await client.subscribe(CHANGES)).next()
+    # then
+    assert message["type"] == "error"
+    [error] = message["payload"]
+    assert error["extensions"] == {"code": "TOO_MANY_OPERATIONS", "limit": 3}
+    assert "MAX_SUBSCRIPTIONS_PER_CONNECTION" in error["message"]

@@ -20,7 +20,7 @@ import json
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -43,6 +43,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.auth.authenticate import AuthenticationFailed, Authenticator
 from app.auth.principal import anonymous
 from app.config import Settings
+from app.errors import ErrorCode
 from app.graphql.context import Context
 from app.graphql.http import (
     BAD_REQUEST,
@@ -116,22 +117,40 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
     long as it likes. Past the deadline the connection is closed (4408); subscribers
     resume from their last cursor.
 
-    A `subscribe` payload meets the checks of an HTTP request (`operation_request`): one
-    that fails them gets an `error` message with its code, and the connection carries
-    on."""
+    A message that is not an object, or whose `id` is not a string, closes the
+    connection (4400), as the protocol has it. A `subscribe` payload meets the checks of
+    an HTTP request (`operation_request`): one that fails them gets an `error` message
+    with its code, and the connection carries on. So does an operation past
+    MAX_SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_OPERATIONS)."""
 
     send_timeout: float = 10.0
     view: PledgeRouter
 
+    async def handle_message(self, message: Any) -> None:
+        # Typed as strawberry's messages, but read straight from the client's JSON.
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+        elif "id" in message and not isinstance(message["id"], str):
+            await self.handle_invalid_message("the message's `id` must be a string")
+        else:
+            await super().handle_message(cast(Any, message))
+
     async def handle_subscribe(self, message: Any) -> None:
         # Strawberry's own checks come first (the connection acknowledged, an id not in
-        # use: 4409, the operation limit), then the request's own checks.
-        fresh = message.get("id") not in self.operations
-        limit = self.view.settings.max_subscriptions_per_connection
-        if not self.connection_acknowledged or not fresh or len(self.operations) >= limit:
+        # use: 4409), then the operation limit, then the request's own checks.
+        if not self.connection_acknowledged or message["id"] in self.operations:
             await super().handle_subscribe(message)
             return
+        limit = self.view.settings.max_subscriptions_per_connection
         try:
+            if len(self.operations) >= limit:
+                raise Refused(
+                    400,
+                    f"this connection runs {len(self.operations)} operations, its limit "
+                    "(MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first",
+                    ErrorCode.TOO_MANY_OPERATIONS.value,
+                    limit=limit,
+                )
             operation = operation_request(message.get("payload"), self.view.persisted)
         except Refused as exc:
             await self.send_message(
