@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     # A WebSocket operation past MAX_SUBSCRIPTIONS_PER_CONNECTION running at once on its
     # connection: complete one first (or open another connection).
     TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+    # A request body that kept the service waiting longer than
+    # REQUEST_READ_TIMEOUT_SECONDS (408): sent too slowly, or not at all.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 
 
 class DomainError(Exception):

@@ -118,8 +118,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # CSV downloads run through the same schema and context, so the same rules apply.
     app.include_router(csv_router(schema, graphql.context_for, REPORTS))
 
-    # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # --- HTTP limits (app/graphql/http.py): body size and deadline inside, CORS around ---
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.request_read_timeout_seconds,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

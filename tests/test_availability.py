@@ -1,13 +1,15 @@
 """One client cannot stop a process answering the others: documents whose fragments
 fan out, WebSocket messages too large or malformed, operations past a connection's
-limit. Real server processes (tests/live.py) on SQLite and on PostgreSQL, started by
-uvicorn's own command, so that what holds here holds under any server; the limits a
-client meets over WebSocket are those of HTTP.
+limit, connections that trickle. Real server processes (tests/live.py) on SQLite and on
+PostgreSQL: one started by uvicorn's own command, so that what holds there holds under
+any server, and one by `pledge-ledger serve`, for what it adds (the deadline and the
+size limit of a request's head).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -23,6 +25,7 @@ from tests.wsclient import LiveClient
 
 CHANGES = "subscription { changes { sequence } }"
 SETTINGS: dict[str, Any] = {"max_subscriptions_per_connection": 3}
+SERVED: dict[str, Any] = {"request_read_timeout_seconds": 1, "max_header_bytes": 8192}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -33,6 +36,7 @@ async def live(
     async for data in live_data(backend, tmp_path_factory.mktemp("availability")):
         try:
             data.servers.append(await start_server(data.url, **SETTINGS))
+            data.servers.append(await start_server(data.url, serve=True, **SERVED))
             yield data
         finally:
             for server in data.servers:
@@ -41,6 +45,11 @@ async def live(
 
 def server_of(live: LiveData) -> Server:
     return live.servers[0]
+
+
+def served(live: LiveData) -> Server:
+    """The server `pledge-ledger serve` started (SERVED)."""
+    return live.servers[1]
 
 
 async def connect(live: LiveData, role: str = "viewer") -> LiveClient:
@@ -264,3 +273,81 @@ async def test_an_operation_past_the_connections_limit_is_refused_with_a_code(
     [error] = message["payload"]
     assert error["extensions"] == {"code": "TOO_MANY_OPERATIONS", "limit": 3}
     assert "MAX_SUBSCRIPTIONS_PER_CONNECTION" in error["message"]
+
+
+# --- 5. connections that trickle -----------------------------------------------------------
+
+
+async def exchange(server: Server, head: bytes, then: bytes = b"", every: float = 0.5) -> bytes:
+    """Connects, sends `head` at once and then `then` a byte every `every` seconds; what
+    the server answered before it closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+
+    async def trickle() -> None:
+        for byte in then:
+            await asyncio.sleep(every)
+            writer.write(bytes([byte]))
+            await writer.drain()
+
+    writer.write(head)
+    trickling = asyncio.ensure_future(trickle())
+    try:
+        return await asyncio.wait_for(reader.read(), 30)  # until the server closes
+    finally:
+        trickling.cancel()
+        with contextlib.suppress(BaseException):
+            await trickling
+        writer.close()
+
+
+async def test_connections_that_trickle_are_closed_at_the_read_deadline(live: LiveData) -> None:
+    # given: REQUEST_READ_TIMEOUT_SECONDS=1; 100 connections trickling their headers,
+    # 100 their body (of a declared 100 kB), a byte every 0.5 s, and 50 sending nothing
+    server = served(live)
+    headers = b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"y" * 200
+    head = (
+        b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    body = b'{"query": "' + b"x" * 200
+
+    async def attack() -> list[bytes]:
+        return list(
+            await asyncio.gather(
+                *(exchange(server, b"", headers) for _ in range(100)),
+                *(exchange(server, head, body) for _ in range(100)),
+                *(exchange(server, b"") for _ in range(50)),
+            )
+        )
+
+    # when
+    answers, usual, slowest = await while_answering(server, attack())
+    # then: every one closed by the server long before it finished sending; a body
+    # that came too slowly is told so, with its code (a head too slow has no request)
+    trickled_heads, trickled_bodies, silent = answers[:100], answers[100:200], answers[200:]
+    assert set(trickled_heads) == {b""}
+    assert set(silent) == {b""}
+    for answer in trickled_bodies:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b'"code":"REQUEST_TIMEOUT"' in answer
+    assert slowest < max(1.0, 50 * usual), (slowest, usual)
+
+
+async def test_a_request_head_over_max_header_bytes_is_answered_431(live: LiveData) -> None:
+    # given: MAX_HEADER_BYTES=8192
+    server = served(live)
+
+    def request(padding: int) -> bytes:
+        pad = b"y" * padding
+        return b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + pad + b"\r\n\r\n"
+
+    # when: a head of 10 kB, and one of 4 kB
+    refused = await exchange(server, request(10_000))
+    answered = await exchange(
+        server, request(4_000) + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    # then
+    assert refused.startswith(b"HTTP/1.1 431 "), refused
+    assert b'"code":"REQUEST_TOO_LARGE"' in refused
+    assert b"MAX_HEADER_BYTES" in refused
+    assert answered.startswith(b"HTTP/1.1 200 "), answered

@@ -14,6 +14,7 @@ Whatever the media type, every refusal is a GraphQL-shaped body with a stable
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import ExecutionResult
+
+from app.errors import ErrorCode
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -171,7 +174,7 @@ def refusal_for(exc: HTTPException, accept: str | None) -> Response:
     return refusal(exc.status_code, exc.reason, code_for_status(exc.status_code), accept=accept)
 
 
-class _BodyTooLarge(Exception):
+class _BodyRefused(Exception):
     pass
 
 
@@ -182,14 +185,18 @@ MESSAGE_TOO_BIG = 1009
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413: at once when Content-Length
     says so, else as soon as the chunks received pass it; the body is never read in
-    full first. WebSocket messages meet the same limit: a larger one closes its
+    full first. A body whose bytes keep the app waiting longer than `read_timeout`
+    seconds in all is answered 408 (REQUEST_TIMEOUT): a client trickling its body holds
+    a connection that long at most (the time the app takes before it reads is not the
+    client's). WebSocket messages meet the size limit: a larger one closes its
     connection (1009, REQUEST_TOO_LARGE) before the app reads it, whatever server runs
     the app (`pledge-ledger serve` also has uvicorn refuse it as it arrives). A pure
     ASGI middleware: nothing is buffered."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -201,23 +208,44 @@ class BodyLimitMiddleware:
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, headers)
+            await self._refuse(scope, receive, send, self._too_large(headers))
             return
         received = 0
-        started = refused = False
+        waited = 0.0  # seconds spent waiting for the body's bytes
+        started = refused = complete = False
+        loop = asyncio.get_running_loop()
+
+        async def refuse(response: Response) -> None:
+            nonlocal refused
+            if not started:
+                # Answered here, then the app is stopped: whatever it sends after is
+                # dropped, whatever it raises is ours.
+                await self._refuse(scope, receive, send, response)
+                refused = True
+            raise _BodyRefused
 
         async def counting_receive() -> Message:
-            nonlocal received, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    if not started:
-                        # Answered here, then the app is stopped: whatever it sends
-                        # after is dropped, whatever it raises is ours.
-                        await self._refuse(scope, receive, send, headers)
-                        refused = True
-                    raise _BodyTooLarge
+            nonlocal received, waited, complete
+            if complete or self.read_timeout is None:
+                message = await receive()
+            else:
+                began = loop.time()
+                deadline = asyncio.timeout(self.read_timeout - waited)
+                try:
+                    async with deadline:
+                        message = await receive()
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    await refuse(self._too_slow(headers))
+                waited += loop.time() - began
+            if message["type"] != "http.request":
+                complete = True  # the client left
+                return message
+            complete = not message.get("more_body", False)
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await refuse(self._too_large(headers))
             return message
 
         async def watching_send(message: Message) -> None:
@@ -236,13 +264,36 @@ class BodyLimitMiddleware:
             if not refused:
                 raise
 
+    def _too_large(self, headers: Headers) -> Response:
+        return refusal(
+            413,
+            f"the request body is larger than {self.max_bytes} bytes (MAX_BODY_BYTES)",
+            REQUEST_TOO_LARGE,
+            accept=headers.get("accept"),
+            headers={"Connection": "close"},
+            limit=self.max_bytes,
+        )
+
+    def _too_slow(self, headers: Headers) -> Response:
+        return refusal(
+            408,
+            f"the request body did not arrive within {self.read_timeout:g} seconds "
+            "(REQUEST_READ_TIMEOUT_SECONDS)",
+            ErrorCode.REQUEST_TIMEOUT.value,
+            accept=headers.get("accept"),
+            headers={"Connection": "close"},
+            limit=self.read_timeout,
+        )
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         closed = False
 
         async def limited_receive() -> Message:
             nonlocal closed
             message = await receive()
-            if message["type"] == "websocket.receive" and _too_large(message, self.max_bytes):
+            if message["type"] == "websocket.receive" and _message_too_large(
+                message, self.max_bytes
+            ):
                 reason = f"{REQUEST_TOO_LARGE}: a message is larger than {self.max_bytes} bytes"
                 await send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
                 closed = True
@@ -256,19 +307,11 @@ class BodyLimitMiddleware:
 
         await self.app(scope, limited_receive, closed_send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
-        response = refusal(
-            413,
-            f"the request body is larger than {self.max_bytes} bytes (MAX_BODY_BYTES)",
-            REQUEST_TOO_LARGE,
-            accept=headers.get("accept"),
-            headers={"Connection": "close"},
-            limit=self.max_bytes,
-        )
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         await response(scope, receive, send)
 
 
-def _too_large(message: Message, max_bytes: int) -> bool:
+def _message_too_large(message: Message, max_bytes: int) -> bool:
     """Whether a WebSocket message is over `max_bytes`, text counted in UTF-8 (encoded
     only when its length in characters leaves it in doubt)."""
     data = message.get("bytes")
