@@ -190,6 +190,34 @@ async def test_a_subscribe_payload_meets_the_checks_of_an_http_request(
     assert "Traceback" not in log_of(server)
 
 
+@pytest.mark.parametrize(
+    ("query", "name", "message"),
+    [
+        (CHANGES, "", 'Unknown operation named "".'),
+        (CHANGES, "Nope", 'Unknown operation named "Nope".'),
+        ("query A { __typename } query B { __typename }", "C", 'Unknown operation named "C".'),
+    ],
+)
+async def test_an_operation_name_the_document_lacks_is_a_bad_request_as_over_http(
+    live: LiveData, query: str, name: str | None, message: str
+) -> None:
+    payload = {"query": query, "operationName": name}
+    async with await connect(live) as client:
+        # when: over WebSocket, and over HTTP
+        refused = await (await client.subscribe_with(payload)).next()
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{server_of(live).http}/graphql",
+                json=payload,
+                headers={"Authorization": f"Bearer {live.keys['viewer']}"},
+            )
+    # then: the same refusal (it was INTERNAL over WebSocket, with a traceback logged)
+    assert refused["type"] == "error", refused
+    assert refused["payload"] == [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+    assert response.status_code == 400
+    assert response.json()["errors"] == refused["payload"]
+
+
 async def test_memory_of_large_websocket_operations_comes_back_when_they_close(
     live: LiveData,
 ) -> None:
@@ -258,6 +286,31 @@ async def test_a_malformed_websocket_message_closes_its_connection_with_4400(
         data = await (await other.subscribe("{ programs { totalCount } }")).data()
         assert data == {"programs": {"totalCount": 1}}
     assert "Traceback" not in log_of(server)
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        ([{"type": "x" * 500}], 4400),
+        ([{"type": "\ud800"}], 4400),
+        ([{"type": {"a": "b" * 200}}], 4400),
+        ([{"id": "i" * 500, **SUBSCRIBE}] * 2, 4409),
+    ],
+)
+async def test_a_close_reason_quoting_the_client_fits_its_frame(
+    live: LiveData, messages: list[Any], code: int
+) -> None:
+    # given: reasons that quote an unknown type, or an id in use, of 500 characters or
+    # with a lone surrogate (a close frame carries 123 bytes of UTF-8)
+    client = await connect(live)
+    # when
+    for message in messages:
+        await client.ws.send(json.dumps(message))
+    closed = await client.ended()
+    # then: closed with its code and as much of the reason as fits, not dropped (1006)
+    assert closed.code == code
+    assert 0 < len(closed.reason.encode()) <= 123
+    assert "Traceback" not in log_of(server_of(live))
 
 
 async def test_an_operation_past_the_connections_limit_is_refused_with_a_code(

@@ -190,8 +190,9 @@ class BodyLimitMiddleware:
     a connection that long at most (the time the app takes before it reads is not the
     client's). WebSocket messages meet the size limit: a larger one closes its
     connection (1009, REQUEST_TOO_LARGE) before the app reads it, whatever server runs
-    the app (`pledge-ledger serve` also has uvicorn refuse it as it arrives). A pure
-    ASGI middleware: nothing is buffered."""
+    the app (`pledge-ledger serve` also has uvicorn refuse it as it arrives); and the
+    reason of any close is made to fit its frame (`close_reason`). A pure ASGI
+    middleware: nothing is buffered."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float | None = None) -> None:
         self.app = app
@@ -302,8 +303,11 @@ class BodyLimitMiddleware:
             return message
 
         async def closed_send(message: Message) -> None:
-            if not closed:  # once closed here, whatever the app still sends is dropped
-                await send(message)
+            if closed:  # once closed here, whatever the app still sends is dropped
+                return
+            if message["type"] == "websocket.close" and message.get("reason"):
+                message = {**message, "reason": close_reason(message["reason"])}
+            await send(message)
 
         await self.app(scope, limited_receive, closed_send)
 
@@ -323,3 +327,16 @@ def _message_too_large(message: Message, max_bytes: int) -> bool:
     if 4 * len(text) <= max_bytes:
         return False
     return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+# What a WebSocket close frame can carry of its reason, in UTF-8 (RFC 6455).
+MAX_CLOSE_REASON_BYTES = 123
+
+
+def close_reason(reason: str) -> str:
+    """`reason` as a close frame can carry it: valid UTF-8 of at most 123 bytes. Reasons
+    quote what clients sent (an unknown message type, an id in use); one too long, or
+    with a lone surrogate, made the server fail to close, dropping the connection (1006)
+    with a traceback."""
+    encoded = reason.encode("utf-8", "replace")[:MAX_CLOSE_REASON_BYTES]
+    return encoded.decode("utf-8", "ignore")
