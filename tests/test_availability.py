@@ -19,12 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.live import LiveData, Server, live_data, start_server
 from tests.wsclient import LiveClient
 
 CHANGES = "subscription { changes { sequence } }"
-SETTINGS: dict[str, Any] = {"max_subscriptions_per_connection": 3}
+SETTINGS: dict[str, Any] = {"max_subscriptions_per_connection": 3, "ws_legacy_protocol": True}
 SERVED: dict[str, Any] = {"request_read_timeout_seconds": 1, "max_header_bytes": 8192}
 
 
@@ -326,6 +330,60 @@ async def test_an_operation_past_the_connections_limit_is_refused_with_a_code(
     [error] = message["payload"]
     assert error["extensions"] == {"code": "TOO_MANY_OPERATIONS", "limit": 3}
     assert "MAX_SUBSCRIPTIONS_PER_CONNECTION" in error["message"]
+
+
+async def test_the_legacy_protocol_meets_the_same_checks(live: LiveData) -> None:
+    """graphql-ws (subscriptions-transport-ws), on where WS_LEGACY_PROTOCOL is set."""
+    server = server_of(live)
+
+    async def legacy() -> ClientConnection:
+        ws = await ws_connect(server.ws, subprotocols=[Subprotocol("graphql-ws")], max_size=None)
+        init = {
+            "type": "connection_init",
+            "payload": {"Authorization": f"Bearer {live.keys['viewer']}"},
+        }
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        return ws
+
+    async def answer(ws: ClientConnection, message: Any) -> dict[str, Any]:
+        await ws.send(json.dumps(message))
+        received: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return received
+
+    async def closed_by(message: str) -> tuple[int, str]:
+        ws = await legacy()
+        await ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None
+        return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    # a message that is not one closes the connection, as does one too big
+    assert await closed_by("[1, 2]") == (4400, NOT_A_MESSAGE)
+    assert await closed_by(json.dumps({"type": "stop", "id": [1]})) == (4400, NOT_AN_ID)
+    big = json.dumps({"type": "start", "id": "1", "payload": {"query": "#" + "x" * 2_000_000}})
+    assert (await closed_by(big))[0] == 1009
+    # a payload that fails the checks of a request, and a start past the limit, are refused
+    ws = await legacy()
+    refused = await answer(ws, {"type": "start", "id": "1", "payload": "{ __typename }"})
+    assert refused == {
+        "type": "error",
+        "id": "1",
+        "payload": {"message": NOT_AN_OBJECT, "extensions": {"code": "BAD_REQUEST"}},
+    }
+    for id in "abc":
+        await ws.send(json.dumps({"type": "start", "id": id, "payload": {"query": CHANGES}}))
+    past = await answer(ws, {"type": "start", "id": "d", "payload": {"query": CHANGES}})
+    assert past["payload"]["extensions"] == {"code": "TOO_MANY_OPERATIONS", "limit": 3}
+    await ws.close()
+    # and an operation within them runs
+    ws = await legacy()
+    report = "subscription { budgetSummaryUpdates(groupBy: []) { currency } }"
+    data = await answer(ws, {"type": "start", "id": "r", "payload": {"query": report}})
+    assert data["payload"] == {"data": {"budgetSummaryUpdates": {"currency": "CNY"}}}
+    await ws.close()
+    assert "Traceback" not in log_of(server)
 
 
 # --- 5. connections that trickle -----------------------------------------------------------

@@ -37,6 +37,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -107,31 +108,75 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
     )
 
 
-def _error_payload(exc: Refused) -> list[dict[str, Any]]:
-    return [{"message": exc.reason, "extensions": {"code": exc.code, **exc.extensions}}]
+def _error(exc: Refused) -> dict[str, Any]:
+    return {"message": exc.reason, "extensions": {"code": exc.code, **exc.extensions}}
 
 
-class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with a deadline on every send: a client that stops reading
-    would otherwise hold what the operation holds (a partner's view, for one) for as
-    long as it likes. Past the deadline the connection is closed (4408); subscribers
-    resume from their last cursor.
+NOT_A_MESSAGE = "WebSocket message must be a JSON object"
+NOT_AN_ID = "the message's `id` must be a string"
 
-    A message that is not an object, or whose `id` is not a string, closes the
-    connection (4400), as the protocol has it. A `subscribe` payload meets the checks of
-    an HTTP request (`operation_request`): one that fails them gets an `error` message
-    with its code, and the connection carries on. So does an operation past
-    MAX_SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_OPERATIONS)."""
+
+class _Operations:
+    """What both WebSocket protocols share: a deadline on every send (a client that
+    stops reading would otherwise hold what its operations hold, a partner's view for
+    one, for as long as it likes; past it the connection is closed, 4408, and
+    subscribers resume from their last cursor), and the checks an operation meets
+    before it starts."""
 
     send_timeout: float = 10.0
-    view: PledgeRouter
+    view: Any  # the PledgeRouter
+    websocket: Any
+
+    def started(self, running: int, payload: object) -> OperationRequest:
+        """The operation a start message asks for, with `running` operations already on
+        the connection: Refused past MAX_SUBSCRIPTIONS_PER_CONNECTION
+        (TOO_MANY_OPERATIONS), or when the payload fails the checks of an HTTP request
+        (`operation_request`)."""
+        limit = self.view.settings.max_subscriptions_per_connection
+        if running >= limit:
+            raise Refused(
+                400,
+                f"this connection runs {running} operations, its limit "
+                "(MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first",
+                ErrorCode.TOO_MANY_OPERATIONS.value,
+                limit=limit,
+            )
+        return operation_request(payload, self.view.persisted)
+
+    async def send_message(self, message: Any) -> None:
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await super().send_message(message)  # type: ignore[misc]
+        except TimeoutError:
+            with suppress(Exception):
+                await self.websocket.close(code=4408, reason="Client too slow to read")
+            raise WebSocketDisconnected from None
+
+
+def _as_payload(operation: OperationRequest) -> dict[str, Any]:
+    # A persisted operation named by its id (`documentId`, or Apollo's
+    # `extensions.persistedQuery`) runs as its registered text.
+    return {
+        "query": operation.query,
+        "variables": operation.variables,
+        "operationName": operation.operation_name,
+        "extensions": operation.extensions,
+    }
+
+
+class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with a deadline on every send. A message that is not an
+    object, or whose `id` is not a string, closes the connection (4400), as the protocol
+    has it. A `subscribe` payload meets the checks of an HTTP request: one that fails
+    them gets an `error` message with its code, and the connection carries on. So does
+    an operation past MAX_SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_OPERATIONS)."""
 
     async def handle_message(self, message: Any) -> None:
         # Typed as strawberry's messages, but read straight from the client's JSON.
         if not isinstance(message, dict):
-            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            await self.handle_invalid_message(NOT_A_MESSAGE)
         elif "id" in message and not isinstance(message["id"], str):
-            await self.handle_invalid_message("the message's `id` must be a string")
+            await self.handle_invalid_message(NOT_AN_ID)
         else:
             await super().handle_message(cast(Any, message))
 
@@ -141,40 +186,46 @@ class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if not self.connection_acknowledged or message["id"] in self.operations:
             await super().handle_subscribe(message)
             return
-        limit = self.view.settings.max_subscriptions_per_connection
         try:
-            if len(self.operations) >= limit:
-                raise Refused(
-                    400,
-                    f"this connection runs {len(self.operations)} operations, its limit "
-                    "(MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first",
-                    ErrorCode.TOO_MANY_OPERATIONS.value,
-                    limit=limit,
-                )
-            operation = operation_request(message.get("payload"), self.view.persisted)
+            operation = self.started(len(self.operations), message.get("payload"))
         except Refused as exc:
             await self.send_message(
-                {"id": message["id"], "type": "error", "payload": _error_payload(exc)}
+                {"id": message["id"], "type": "error", "payload": [_error(exc)]}
             )
             return
-        # A persisted operation named by its id (`documentId`, or Apollo's
-        # `extensions.persistedQuery`) runs as its registered text.
-        message["payload"] = {
-            "query": operation.query,
-            "variables": operation.variables,
-            "operationName": operation.operation_name,
-            "extensions": operation.extensions,
-        }
+        message["payload"] = _as_payload(operation)
         await super().handle_subscribe(message)
 
-    async def send_message(self, message: Any) -> None:
+
+class LegacyHandler(_Operations, BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol (WS_LEGACY_PROTOCOL), with the same deadline and
+    checks: a message that is not an object of a string `type` (and, to start or stop
+    an operation, a string `id`) closes the connection (4400); a `start` past the limit,
+    or whose payload fails the checks of an HTTP request, gets an `error` message with
+    its code."""
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.websocket.close(code=4400, reason=NOT_A_MESSAGE)
+        elif message["type"] in ("start", "stop") and not isinstance(message.get("id"), str):
+            await self.websocket.close(code=4400, reason=NOT_AN_ID)
+        else:
+            await super().handle_message(cast(Any, message))
+
+    async def handle_start(self, message: Any) -> None:
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # 4401
+            return
+        # Strawberry replaces an operation started again with the same id.
+        running = len(self.tasks) - (message["id"] in self.tasks)
         try:
-            async with asyncio.timeout(self.send_timeout):
-                await super().send_message(message)
-        except TimeoutError:
-            with suppress(Exception):
-                await self.websocket.close(code=4408, reason="Client too slow to read")
-            raise WebSocketDisconnected from None
+            operation = self.started(running, message.get("payload"))
+        except Refused as exc:
+            error = {"id": message["id"], "type": "error", "payload": _error(exc)}
+            await self.send_message(error)
+            return
+        message["payload"] = _as_payload(operation)
+        await super().handle_start(message)
 
 
 def _address(connection: HTTPConnection) -> str | None:
@@ -217,11 +268,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # one connection may run at once.
         self.allowed_origins = normalize_allowed_origins(settings.ws_allowed_origins)
         self.max_subscriptions_per_connection = settings.max_subscriptions_per_connection
+        deadline = {"send_timeout": settings.ws_send_timeout_seconds}
         self.graphql_transport_ws_handler_class = type(
-            "PledgeTransportHandler",
-            (TransportHandler,),
-            {"send_timeout": settings.ws_send_timeout_seconds},
+            "PledgeTransportHandler", (TransportHandler,), deadline
         )
+        self.graphql_ws_handler_class = type("PledgeLegacyHandler", (LegacyHandler,), deadline)
 
     async def context_for(self, request: HTTPConnection) -> Context:
         sessions = request.app.state.session_factory
