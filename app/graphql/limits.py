@@ -1,14 +1,17 @@
-"""Limits an operation meets before it runs: depth, aliases, tokens, and a cost budget.
+"""Limits an operation meets before it runs: depth, aliases, fields, tokens, and a cost
+budget.
 
 The cost of an operation is how many objects it could return at most: each
 connection multiplies what it contains by its page size (`first`/`last`, from the
 literal or the variable, else the default page size). An operation over budget is
 refused before any SQL runs, with the estimate and the limit in the error.
 
-Depth, aliases, root fields and (unless INTROSPECTION is on) introspection are
-validation rules, built once per schema so that repeated operations hit the parser and
-validation caches; the cost depends on the variables, so it is checked after
-validation, just before execution. A query or mutation that runs longer than
+Depth, aliases, fields (with fragments spread where they are used), root fields and
+(unless INTROSPECTION is on) introspection are validation rules, built once per schema
+so that repeated operations hit the parser and validation caches; the cost depends on
+the variables, so it is checked after validation, just before execution. Every one of
+them, the cost included, walks each fragment once however often it is spread
+(app/graphql/walks.py). A query or mutation that runs longer than
 EXECUTION_TIMEOUT_SECONDS is stopped with TIMEOUT.
 """
 
@@ -151,7 +154,7 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
 
 
 def _count(number: int) -> str:
-    return str(number) if number < MANY else f"more than {MANY}"
+    return str(number) if number < MANY else f"at least {MANY}"
 
 
 def max_root_fields_rule(limit: int) -> type[ValidationRule]:

@@ -27,29 +27,28 @@ COLLECT_EVERY_SECONDS = 5.0
 
 
 class _Collections:
-    """Full garbage collections, at most one every COLLECT_EVERY_SECONDS, per event loop
-    (tests run apps on many loops)."""
+    """Full garbage collections, at most one every COLLECT_EVERY_SECONDS, scheduled on
+    the running event loop (tests run apps on many loops)."""
 
     def __init__(self) -> None:
         self.last = float("-inf")
-        self.pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.TimerHandle] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.pending: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
     def soon(self) -> None:
         loop = asyncio.get_running_loop()
         if loop in self.pending:
             return
-        wait = max(0.0, self.last + COLLECT_EVERY_SECONDS - loop.time())
-        self.pending[loop] = loop.call_later(wait, self._collect, loop)
+        self.pending.add(loop)
+        loop.call_later(max(0.0, self.last + COLLECT_EVERY_SECONDS - loop.time()), self._collect)
 
-    def _collect(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.pending.pop(loop, None)
+    def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.pending.discard(loop)
         self.last = loop.time()
         gc.collect()
 
 
-collections = _Collections()
+_COLLECTIONS = _Collections()
 
 
 def large(query: str | None) -> bool:
@@ -65,4 +64,4 @@ class LargeDocumentCollector(SchemaExtension):
             yield
         finally:
             if large(self.execution_context.query):
-                collections.soon()
+                _COLLECTIONS.soon()

@@ -85,13 +85,13 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
     fields the GraphQL-over-HTTP specification names, of their types."""
     if not isinstance(data, dict):
         raise Refused(400, 'an operation is a JSON object: {"query": "..."}', BAD_REQUEST)
-    for name, kinds, kind in (
-        ("query", (str,), "a string"),
-        ("operationName", (str,), "a string"),
-        ("variables", (dict,), "an object"),
-        ("extensions", (dict,), "an object"),
+    for name, wanted, kind in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
     ):
-        if not isinstance(data.get(name), (*kinds, type(None))):
+        if not isinstance(data.get(name), (wanted, type(None))):
             raise Refused(400, f"the operation's `{name}` must be {kind} or null", BAD_REQUEST)
     try:
         query = persisted.resolve(data.get("query"), data.get("documentId"), data.get("extensions"))
