@@ -51,6 +51,7 @@ def serve(
     import uvicorn
 
     from app.observability.logs import configure_logging, logging_config
+    from app.server import uvicorn_options
 
     settings = support.settings()
     if workers > 1 and settings.download_link_secret is None:
@@ -68,6 +69,7 @@ def serve(
         log_level=settings.log_level.lower(),
         # uvicorn applies it again in each worker process: every log line in one format.
         log_config=logging_config(settings.log_level, settings.log_format),
+        **uvicorn_options(settings),
     )
 
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=24, ge=1, le=100)
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=100_000)
+    # Fields one operation selects once its fragments are spread where they are used: a
+    # fragment spread twice in a fragment spread twice ... multiplies them.
+    max_fields: int = Field(default=10_000, ge=100, le=1_000_000)
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
     # Views (asOf and partner reads, app/history/views.py) each hold a database connection
@@ -68,8 +71,16 @@ class Settings(BaseSettings):
     # Origins whose pages may call the service from a browser (CORS); JSON or
     # comma-separated, "*" for any. Empty: no CORS headers, only same-origin pages.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Larger request bodies are refused (413) before they are read in full.
+    # Larger request bodies are refused (413) before they are read in full, and larger
+    # WebSocket messages close their connection (1009).
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # A request's head (request line and headers) must arrive within this many seconds of
+    # its first byte (or of the connection), else the connection is closed; its body may
+    # keep the service waiting this long in all, else 408. The head's deadline and size
+    # are `pledge-ledger serve`'s (app/server.py); the body's hold under any server.
+    request_read_timeout_seconds: float = Field(default=10.0, ge=0.1, le=600)
+    # A larger request head is answered 431 (`pledge-ledger serve`).
+    max_header_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
     # Root fields (response keys) one operation may select.
     max_root_fields: int = Field(default=20, ge=1, le=1000)
     # A query or mutation still running after this is stopped (TIMEOUT); subscriptions

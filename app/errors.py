@@ -38,6 +38,15 @@ class ErrorCode(StrEnum):
     # (a parameter changed, or signed with another secret), and a link past its expiry.
     DOWNLOAD_LINK_INVALID = "DOWNLOAD_LINK_INVALID"
     DOWNLOAD_LINK_EXPIRED = "DOWNLOAD_LINK_EXPIRED"
+    # An operation that selects more fields than MAX_FIELDS once its fragments are
+    # spread where they are used (a fragment spread twice in one spread twice ...).
+    TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+    # A WebSocket operation past MAX_SUBSCRIPTIONS_PER_CONNECTION running at once on its
+    # connection: complete one first (or open another connection).
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+    # A request body that kept the service waiting longer than
+    # REQUEST_READ_TIMEOUT_SECONDS (408): sent too slowly, or not at all.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 
 
 class DomainError(Exception):

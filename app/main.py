@@ -43,6 +43,7 @@ from app.graphql.reports.downloads import REPORTS
 from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
 from app.observability import Metrics, observe
+from app.server import return_large_blocks_to_the_system
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # Links this process signs work on this process only (Settings explains).
         made = SecretStr(secrets.token_urlsafe(32))
         settings = settings.model_copy(update={"download_link_secret": made})
+    # Large request bodies and WebSocket messages give their memory back once freed.
+    return_large_blocks_to_the_system()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,8 +150,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
     )
 
-    # --- HTTP limits (app/graphql/http.py): body size inside, CORS around it ---
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # --- HTTP limits (app/graphql/http.py): body size and deadline inside, CORS around ---
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.request_read_timeout_seconds,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

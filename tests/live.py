@@ -69,17 +69,26 @@ class Server:
                 self.process.wait(5)
 
 
-def _spawn(port: int, env: dict[str, str], log: Path, workers: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+def _spawn(
+    port: int, env: dict[str, str], log: Path, workers: int, serve: bool
+) -> subprocess.Popen[bytes]:
+    if serve:  # as production starts it
+        command = [str(Path(sys.executable).with_name("pledge-ledger")), "serve"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     command += ["--workers", str(workers)]
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-async def start_server(database_url: str, *, workers: int = 1, **settings: Any) -> Server:
+async def start_server(
+    database_url: str, *, workers: int = 1, serve: bool = False, **settings: Any
+) -> Server:
     """A server process on `database_url` with these settings (as environment), ready;
-    with `workers`, uvicorn's own worker processes behind one port."""
+    with `workers`, uvicorn's own worker processes behind one port. `serve`: started by
+    `pledge-ledger serve`, as production starts it, rather than by uvicorn's command."""
     port = free_port()
     env = {
         **os.environ,
@@ -91,7 +100,7 @@ async def start_server(database_url: str, *, workers: int = 1, **settings: Any) 
         **{k.upper(): str(v) for k, v in settings.items()},
     }
     log = Path(tempfile.mkstemp(prefix="pledge-live-", suffix=".log")[1])
-    process = _spawn(port, env, log, workers)
+    process = _spawn(port, env, log, workers, serve)
     server = Server(port, process, log)
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient() as http:

@@ -3,12 +3,13 @@
 hypothesis-graphql draws valid queries, mutations and subscriptions from the schema the
 app serves, and operations with one schema violation each; this file garbles documents
 (truncated, spliced, unknown names, stray tokens), hoists arguments into variables of
-the wrong type, builds documents nested and repeated past every limit, and sends HTTP
-requests that are malformed in every other way (bodies, content types, methods, query
-parameters, headers). Each goes through the real ASGI app on SQLite and on PostgreSQL,
-as an anonymous caller (anonymous reads on), a viewer, a partner, an editor, an auditor
-and an admin (whose mutations write), by POST and by GET, legacy and
-`application/graphql-response+json`.
+the wrong type, builds documents nested and repeated past every limit (fragments that
+spread each other again and again among them), and sends HTTP requests that are
+malformed in every other way (bodies, content types, methods, query parameters,
+headers); tests/test_fuzz_websocket.py does the same over WebSocket. Each goes through
+the real ASGI app on SQLite and on PostgreSQL, as an anonymous caller (anonymous reads
+on), a viewer, a partner, an editor, an auditor and an admin (whose mutations write),
+by POST and by GET, legacy and `application/graphql-response+json`.
 
 What every response must be, whatever was sent (`assert_safe`): no status of 500 or
 more (a 503 is BUSY, with `Retry-After`); a JSON body of `data` and/or `errors`; each
@@ -495,6 +496,8 @@ def huge(draw: st.DrawFn) -> str:
                 "tokens",
                 "string",
                 "fragments",
+                "fan-out",
+                "fan-out in a list",
                 "cycle",
                 "operations",
                 "directives",
@@ -542,6 +545,17 @@ def huge(draw: st.DrawFn) -> str:
     if kind == "fragments":
         frags = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(n))
         return f"{{ ...F0 }} {frags} fragment F{n} on Query {{ programs {{ totalCount }} }}"
+    if kind == "fan-out":  # each fragment spreads the next twice: 2^n spreads of the last
+        frags = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(n))
+        return f"{{ ...F0 }} {frags} fragment F{n} on Query {{ programs {{ totalCount }} }}"
+    if kind == "fan-out in a list":  # ... inside a connection, with aliases (the cost)
+        frags = " ".join(
+            f"fragment F{i} on InitiativeConnection {{ a{i}: totalCount nodes {{ code }} "
+            f"...F{i + 1} ...F{i + 1} }}"
+            for i in range(n)
+        )
+        last = f"fragment F{n} on InitiativeConnection {{ totalCount }}"
+        return f"{{ initiatives(first: 2) {{ ...F0 }} }} {frags} {last}"
     if kind == "cycle":
         return "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
     if kind == "operations":
@@ -779,7 +793,7 @@ MINIMUM = {
     "test_valid_subscriptions": 80,
     "test_invalid_operations": 600,
     "test_variables_of_every_type": 200,
-    "test_documents_past_every_limit": 150,
+    "test_documents_past_every_limit": 190,
     "test_malformed_http_requests": 380,
 }
 TOTALS: Counter[str] = Counter()
@@ -993,7 +1007,7 @@ async def test_variables_of_every_type(fuzzer: Fuzzer, operation: tuple[str, Any
         await fuzzer.get("partner", document, variables)
 
 
-@fuzz(examples=80)
+@fuzz(examples=100)
 @given(document=huge())
 async def test_documents_past_every_limit(fuzzer: Fuzzer, document: str) -> None:
     """Nesting, repetition and size past the limits (and some just within them):

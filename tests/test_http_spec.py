@@ -489,6 +489,47 @@ async def test_a_chunked_body_is_counted_as_it_arrives(
     assert sent < 10
 
 
+async def test_a_body_that_trickles_in_is_answered_408_at_the_read_deadline(
+    db: Database, client_with: ClientWith
+) -> None:
+    # given: a deadline of 0.5 s, and an editor's write whose body stops coming halfway,
+    # then trickles in a byte every 0.2 s
+    client = await editor(db, client_with(request_read_timeout_seconds=0.5))
+    headers = {"Content-Type": "application/json", **client.headers}
+    body = json.dumps({"query": CREATE, "variables": {"input": NEW_SOURCE}}).encode()
+    half = len(body) // 2
+    trickled = 0
+
+    async def trickle() -> AsyncIterator[bytes]:
+        nonlocal trickled
+        yield body[:half]
+        for at in range(half, len(body)):
+            await asyncio.sleep(0.2)
+            trickled += 1
+            yield body[at : at + 1]
+
+    async def promptly() -> AsyncIterator[bytes]:
+        for at in range(0, len(body), 64):
+            yield body[at : at + 64]
+
+    # when
+    response = await client.http.post(
+        "/graphql", content=trickle(), headers={**headers, **SPEC_ACCEPT}
+    )
+    # then: refused at the deadline, not once the whole body came; nothing written
+    assert response.status_code == 408
+    assert response.headers["connection"] == "close"
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "REQUEST_TIMEOUT", "limit": 0.5}
+    assert "REQUEST_READ_TIMEOUT_SECONDS" in error["message"]
+    assert trickled < 10
+    assert await source_documents(db) == 0
+    # and the same body, in chunks that come promptly, is written
+    written = await client.http.post("/graphql", content=promptly(), headers=headers)
+    assert written.json()["data"]["createSourceDocument"]["errors"] == []
+    assert await source_documents(db) == 1
+
+
 # --- root fields, timeout, and the caches ---------------------------------------------
 
 

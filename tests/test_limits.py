@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from graphql import FragmentDefinitionNode, parse, validate
 from pydantic import ValidationError
 
 from app.config import Settings
-from tests.conftest import GraphQLClient
+from app.graphql.limits import QueryCostLimiter, validation_rules
+from app.graphql.schema import schema
+from tests.conftest import Database, GraphQLClient
 
 
 async def test_an_overlong_text_filter_is_refused(client: GraphQLClient) -> None:
@@ -190,3 +197,119 @@ async def test_a_report_counts_its_groups_toward_the_cost(client: GraphQLClient)
     query = f"query ($n: Int) {{ budgetSummary(groupBy: [INITIATIVE], first: $n) {{ {nested} }} }}"
     assert (await client.data(query, {"n": 10}))["budgetSummary"]["groups"] == []
     assert (await client.error(query, {"n": None}))["extensions"]["code"] == "QUERY_TOO_COSTLY"
+
+
+# --- fragments spread again and again (the walks of app/graphql/walks.py) -------------
+
+
+def fan_out(levels: int) -> str:
+    """A small document whose fragments each spread the next one twice: its last
+    fragment is spread 2^levels times, in a list connection and in a report."""
+    fragments = " ".join(
+        f"fragment F{i} on InitiativeConnection {{ a{i}: totalCount nodes {{ code }} "
+        f"...F{i + 1} ...F{i + 1} }} "
+        f"fragment R{i} on BudgetSummary {{ groups {{ key {{ initiative {{ code }} }} }} "
+        f"...R{i + 1} ...R{i + 1} }}"
+        for i in range(levels)
+    )
+    return (
+        "{ initiatives(first: 3) { ...F0 } "
+        "budgetSummary(groupBy: [INITIATIVE], first: 2) { ...R0 } } "
+        f"{fragments} fragment F{levels} on InitiativeConnection {{ totalCount }} "
+        f"fragment R{levels} on BudgetSummary {{ groupCount }}"
+    )
+
+
+def test_the_limits_read_each_fragment_as_often_however_often_it_is_spread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: every read of a fragment's selections counted, whoever reads them
+    reads: Counter[str] = Counter()
+
+    def read(fragment: FragmentDefinitionNode) -> Any:
+        reads[fragment.name.value] += 1
+        return fragment.__dict__["selection_set"]
+
+    def write(fragment: FragmentDefinitionNode, value: Any) -> None:
+        fragment.__dict__["selection_set"] = value
+
+    monkeypatch.setattr(
+        FragmentDefinitionNode, "selection_set", property(read, write), raising=False
+    )
+    settings = Settings()
+
+    def most_reads(levels: int) -> int:
+        reads.clear()
+        document = parse(fan_out(levels))
+        validate(schema._schema, document, validation_rules(settings))
+        QueryCostLimiter(settings).estimate(schema._schema, document.definitions, {})
+        return max(reads.values())
+
+    # then: the depth, alias, field and root-field rules and the cost estimate read a
+    # fragment spread 65,536 times as often as one spread 256 times
+    assert most_reads(16) == most_reads(8)
+
+
+async def test_a_fragment_fan_out_is_refused_at_once(client: GraphQLClient) -> None:
+    # given: 1.6 KB whose last fragment is spread 2^40 times (the review's F1, n=40)
+    levels = 40
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    query = f"query {{ ...F0 }} {fragments} fragment F{levels} on Query {{ __typename }}"
+    # when
+    error = await client.error(query)
+    # then
+    assert error["extensions"] == {"code": "TOO_MANY_FIELDS", "limit": 10_000}
+    assert f"selects {2**levels} fields" in error["message"]
+
+
+async def test_fields_count_as_often_as_their_fragment_is_spread(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: a fragment of 30 fields
+    client = client_with(max_fields=100)
+    fragment = "fragment P on Program { " + "name " * 30 + "}"
+
+    def spread(times: int) -> str:
+        roots = " ".join(f"r{i}: programs {{ nodes {{ ...P }} }}" for i in range(times))
+        return f"{{ {roots} }} {fragment}"
+
+    # when: spread in 3 places (3 x 32 = 96 fields), then in 4 (128)
+    within = await client.execute(spread(3))
+    over = await client.error(spread(4))
+    # then
+    assert "errors" not in within
+    assert over["extensions"] == {"code": "TOO_MANY_FIELDS", "limit": 100}
+    assert "selects 128 fields" in over["message"]
+
+
+async def test_depth_and_aliases_count_through_fragments_as_before(client: GraphQLClient) -> None:
+    # given: 27 levels of fields, 9 of them in each of three nested fragments
+    level = "program { initiatives(first: 1) { nodes { "
+    nested = (
+        f"{{ ...A }} fragment A on Query {{ {level * 3}...B{' } } }' * 3} }} "
+        f"fragment B on Initiative {{ {level * 3}...C{' } } }' * 3} }} "
+        f"fragment C on Initiative {{ {level * 3}code{' } } }' * 3} }}"
+    )
+    # and 16 aliases in a fragment spread twice
+    aliases = " ".join(f"a{i}: name" for i in range(16))
+    doubled = f"{{ program {{ ...N }} x: program {{ ...N }} }} fragment N on Program {{{aliases}}}"
+    # when
+    deep, many = await client.error(nested), await client.error(doubled)
+    # then: depth counts fields, not fragments; every spread counts its aliases
+    assert deep["extensions"]["code"] == "QUERY_TOO_DEEP"
+    assert deep["message"] == "'anonymous' exceeds maximum operation depth of 24"
+    assert many["extensions"]["code"] == "TOO_MANY_ALIASES"
+    assert many["message"] == "33 aliases found. Allowed: 30"
+
+
+async def test_a_long_chain_of_fragments_is_refused_not_crashed(client: GraphQLClient) -> None:
+    # given: 600 fragments, each spreading the next (within MAX_TOKENS); strawberry's
+    # depth limiter followed it on Python's stack, which ran out (INTERNAL)
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(600))
+    query = f"{{ ...F0 }} {chain} fragment F600 on Query {{ programs {{ totalCount }} }}"
+    # when
+    error = await client.error(query)
+    # then: graphql's own budget for fragments refuses it
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -103,8 +103,9 @@ class LiveClient:
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> Subscription:
         return await self.subscribe_with({"query": query, "variables": variables})
 
-    async def subscribe_with(self, payload: dict[str, Any]) -> Subscription:
-        """A subscribe message with this payload as it is (a persisted operation's id)."""
+    async def subscribe_with(self, payload: Any) -> Subscription:
+        """A subscribe message with this payload as it is (a persisted operation's id,
+        or anything a client might send)."""
         id = str(next(self._ids))
         subscription = self._subscriptions[id] = Subscription(self, id)
         await self.send({"id": id, "type": "subscribe", "payload": payload})

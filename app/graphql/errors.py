@@ -28,7 +28,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 
 from app.db.session import database_unreachable
 from app.errors import DomainError, ErrorCode
-from app.graphql.http import refusal, status_headers
+from app.graphql.http import BAD_REQUEST, refusal, status_headers
 
 log = logging.getLogger("app.graphql")
 
@@ -88,6 +88,10 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
             extensions["field"] = original.field
         extensions.update(original.details)
         return _rebuild(error, original.message, extensions, original)
+    if isinstance(original, _ANSWERED_OVER_HTTP):
+        # Over HTTP the router answers these (400); over WebSocket they arrive here: an
+        # operation name the document lacks, or none for a document of several.
+        return _rebuild(error, error.message, {"code": BAD_REQUEST}, None)
     if original is None or isinstance(original, GraphQLError):
         # The client's own mistake: syntax, validation, a value of the wrong type.
         message = error.message if field_suggestions else without_suggestions(error.message)
@@ -171,12 +175,9 @@ def without_suggestions(message: str) -> str:
     return message[:at]
 
 
-# Strawberry's limiters report plain validation errors; these give each its own code.
-_LIMIT_CODES = (
-    ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
-    ("aliases found", "TOO_MANY_ALIASES"),
-    ("Document contains more than", "TOO_MANY_TOKENS"),
-)
+# graphql-core's token limit (strawberry's MaxTokensLimiter) reports a plain syntax
+# error; this gives it its own code. Our own limits name theirs (app/graphql/limits.py).
+_LIMIT_CODES = (("Document contains more than", "TOO_MANY_TOKENS"),)
 
 
 def _client_error_code(error: GraphQLError) -> str:

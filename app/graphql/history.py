@@ -16,23 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
 from graphql import (
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
-    SelectionSetNode,
     value_from_ast_untyped,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -42,6 +38,7 @@ from strawberry.extensions import SchemaExtension
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
 from app.graphql.loaders import DataLoaders
+from app.graphql.walks import fragments_of, root_fields
 from app.history.service import check_moment, one_moment, parse_moment
 from app.history.views import open_view
 
@@ -66,9 +63,7 @@ def moment_of(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    fragments = fragments_of(document)
     values: dict[str, Any] = {
         d.variable.name.value: value_from_ast_untyped(d.default_value)
         for d in operation.variable_definitions or ()
@@ -76,7 +71,10 @@ def moment_of(
     }
     values.update(variables)
     moments: list[datetime | None] = []
-    for field in _root_fields(operation.selection_set, fragments, values, set()):
+    # The fields the operation selects on the root type, through its fragments, without
+    # those @skip or @include leave out.
+    included = partial(_included, values=values)
+    for field in root_fields(operation.selection_set, fragments, included):
         if field.name.value.startswith("__"):
             continue  # __typename and introspection read no records
         raw = next(
@@ -91,29 +89,6 @@ def moment_of(
             continue  # a wrong value: strawberry reports it
         moments.append(check_moment(parse_moment(raw)) if raw is not None else None)
     return one_moment(moments)
-
-
-def _root_fields(
-    selections: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    values: dict[str, Any],
-    seen: set[str],
-) -> Iterator[FieldNode]:
-    """The fields the operation selects on the root type, through its fragments, without
-    those @skip or @include leave out."""
-    for selection in selections.selections:
-        if not _included(selection, values):
-            continue
-        if isinstance(selection, FieldNode):
-            yield selection
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments, values, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                seen.add(name)
-                yield from _root_fields(fragment.selection_set, fragments, values, seen)
 
 
 def _included(selection: SelectionNode, values: dict[str, Any]) -> bool:

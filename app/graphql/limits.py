@@ -1,14 +1,17 @@
-"""Limits an operation meets before it runs: depth, aliases, tokens, and a cost budget.
+"""Limits an operation meets before it runs: depth, aliases, fields, tokens, and a cost
+budget.
 
 The cost of an operation is how many objects it could return at most: each
 connection multiplies what it contains by its page size (`first`/`last`, from the
 literal or the variable, else the default page size). An operation over budget is
 refused before any SQL runs, with the estimate and the limit in the error.
 
-Depth, aliases, root fields and (unless INTROSPECTION is on) introspection are
-validation rules, built once per schema so that repeated operations hit the parser and
-validation caches; the cost depends on the variables, so it is checked after
-validation, just before execution. A query or mutation that runs longer than
+Depth, aliases, fields (with fragments spread where they are used), root fields and
+(unless INTROSPECTION is on) introspection are validation rules, built once per schema
+so that repeated operations hit the parser and validation caches; the cost depends on
+the variables, so it is checked after validation, just before execution. Every one of
+them, the cost included, walks each fragment once however often it is spread
+(app/graphql/walks.py). A query or mutation that runs longer than
 EXECUTION_TIMEOUT_SECONDS is stopped with TIMEOUT.
 """
 
@@ -38,27 +41,26 @@ from graphql import (
     ValidationContext,
     ValidationRule,
     VariableNode,
-    Visitor,
     get_named_type,
     is_introspection_type,
     parse,
-    visit,
 )
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
 )
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
 from strawberry.types.graphql import OperationType
 
 from app.config import Settings
+from app.errors import ErrorCode
+from app.graphql.memory import large
 from app.graphql.strings import EncodableStrings
+from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
 
 CACHE_SIZE = 256
 
@@ -68,8 +70,7 @@ def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     (besides the specification's own rules)."""
     rules: list[type[ASTValidationRule]] = [
         EncodableStrings,
-        depth_rule(settings.max_query_depth),
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        shape_rule(settings),
         max_root_fields_rule(settings.max_root_fields),
     ]
     if not settings.introspection:
@@ -85,42 +86,78 @@ def limit_extensions(settings: Settings) -> list[Any]:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CachedValidation(maxsize=CACHE_SIZE),
         lambda: QueryCostLimiter(settings),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
 
 
-def depth_rule(max_depth: int) -> type[ValidationRule]:
-    """Strawberry's depth rule, which looks each spread fragment up without asking whether
-    it exists: `{ ...Unknown }` raised KeyError (an INTERNAL error). A document spreading
-    a fragment it does not define is left to graphql-core's KnownFragmentNames, which
-    refuses it (GRAPHQL_VALIDATION_FAILED) before anything runs."""
-    [rule] = QueryDepthLimiter(max_depth=max_depth).validation_rules
+def shape_rule(settings: Settings) -> type[ValidationRule]:
+    """Depth (MAX_QUERY_DEPTH), aliases (MAX_ALIASES) and fields (MAX_FIELDS), measured
+    with every fragment spread where it is used, in one walk that visits each fragment
+    once (app/graphql/walks.py).
 
-    class DepthOfKnownFragments(rule):  # type: ignore[valid-type,misc]
+    Depth and aliases are counted as strawberry's QueryDepthLimiter and MaxAliasesLimiter
+    counted them, with their messages; those followed every spread afresh, so a small
+    document spreading its fragments twice at each level took exponential time. The
+    fields an operation selects once its fragments are spread in place bound what any
+    later walk over it may take (a resolver's `info.selected_fields`, say): a document
+    whose fragments multiply it past MAX_FIELDS is refused at once."""
+    max_depth, max_aliases, max_fields = (
+        settings.max_query_depth,
+        settings.max_aliases,
+        settings.max_fields,
+    )
+
+    class ShapeLimits(ValidationRule):
+        # Checked as the rule is built, before any rule visits the document, so these
+        # errors come first (as strawberry's limiters', which did the same).
         def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
             document = context.document
-            defined = {
-                d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-            }
-            if _spread_names(document) <= defined:
-                super().__init__(context)
-            else:
-                ValidationRule.__init__(self, context)
+            shapes = Shapes(document)
+            aliases = 0
+            for definition in document.definitions:
+                if not isinstance(definition, OperationDefinitionNode):
+                    continue
+                shape = shapes.of(definition.selection_set)
+                aliases = min(aliases + shape.aliases, MANY)
+                if shape.depth > max_depth:
+                    name = definition.name.value if definition.name else "anonymous"
+                    node = shapes.too_deep(definition.selection_set, max_depth) or definition
+                    self.report_error(
+                        GraphQLError(
+                            f"'{name}' exceeds maximum operation depth of {max_depth}",
+                            node,
+                            extensions={"code": "QUERY_TOO_DEEP"},
+                        )
+                    )
+                if shape.fields > max_fields:
+                    self.report_error(
+                        GraphQLError(
+                            f"This operation selects {_count(shape.fields)} fields once its "
+                            f"fragments are spread where they are used; the limit is "
+                            f"{max_fields} (MAX_FIELDS). Spread fewer fragments, or split it.",
+                            definition,
+                            extensions={
+                                "code": ErrorCode.TOO_MANY_FIELDS.value,
+                                "limit": max_fields,
+                            },
+                        )
+                    )
+            if aliases > max_aliases:
+                self.report_error(
+                    GraphQLError(
+                        f"{_count(aliases)} aliases found. Allowed: {max_aliases}",
+                        extensions={"code": "TOO_MANY_ALIASES"},
+                    )
+                )
 
-    return DepthOfKnownFragments
+    return ShapeLimits
 
 
-def _spread_names(document: DocumentNode) -> set[str]:
-    names: set[str] = set()
-
-    class Spreads(Visitor):
-        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
-            names.add(node.name.value)
-
-    visit(document, Spreads())
-    return names
+def _count(number: int) -> str:
+    return str(number) if number < MANY else f"at least {MANY}"
 
 
 def max_root_fields_rule(limit: int) -> type[ValidationRule]:
@@ -128,8 +165,15 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
     keys, through fragments): each can be a list or a report of its own."""
 
     class MaxRootFields(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.fragments = fragments_of(context.document)
+
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
-            keys = self._response_keys(node.selection_set, set())
+            keys = {
+                (field.alias or field.name).value
+                for field in root_fields(node.selection_set, self.fragments)
+            }
             if len(keys) > limit:
                 self.report_error(
                     GraphQLError(
@@ -144,21 +188,6 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
                     )
                 )
             return self.SKIP
-
-        def _response_keys(self, selections: SelectionSetNode, seen: set[str]) -> set[str]:
-            keys: set[str] = set()
-            for selection in selections.selections:
-                if isinstance(selection, FieldNode):
-                    keys.add((selection.alias or selection.name).value)
-                elif isinstance(selection, InlineFragmentNode):
-                    keys |= self._response_keys(selection.selection_set, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.context.get_fragment(name)
-                    if fragment is not None and name not in seen:
-                        seen.add(name)
-                        keys |= self._response_keys(fragment.selection_set, seen)
-            return keys
 
     return MaxRootFields
 
@@ -218,18 +247,30 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode:
 
 
 class CachedParser(SchemaExtension):
-    """Parses each distinct operation once. Unlike strawberry's ParserCache, a syntax
-    error is left to strawberry's own parsing, which reports it as an ordinary error,
-    and a document already set (the allow-list's placeholder) is left alone."""
+    """Parses each distinct operation once, unless it is large (app/graphql/memory.py):
+    the cache would keep up to CACHE_SIZE documents of MAX_BODY_BYTES each. Unlike
+    strawberry's ParserCache, a syntax error is left to strawberry's own parsing, which
+    reports it as an ordinary error, and a document already set (the allow-list's
+    placeholder) is left alone."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query is not None and context.graphql_document is None:
+        query = context.query
+        if query is not None and context.graphql_document is None and not large(query):
             with suppress(GraphQLError):
-                context.graphql_document = _parse(
-                    context.query, context.parse_options.get("max_tokens")
-                )
+                context.graphql_document = _parse(query, context.parse_options.get("max_tokens"))
         yield
+
+
+class CachedValidation(ValidationCache):
+    """Strawberry's validation cache, but for large documents, which strawberry then
+    validates afresh."""
+
+    def on_validate(self) -> Iterator[None]:
+        if large(self.execution_context.query):
+            yield
+        else:
+            yield from super().on_validate()
 
 
 class QueryCostLimiter(SchemaExtension):
@@ -269,7 +310,10 @@ class QueryCostLimiter(SchemaExtension):
 
 
 class _Estimate:
-    """One walk over one document: the most objects any of its operations could return."""
+    """One walk over one document: the most objects any of its operations could return.
+
+    A fragment is estimated once per operation for each type and report bound it is
+    spread under (what its estimate depends on), however often it is spread."""
 
     def __init__(
         self,
@@ -287,6 +331,9 @@ class _Estimate:
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
         }
+        # The operation's fragments estimated so far, by (name, type, report bound).
+        self.known: dict[tuple[str, str, int | None], int] = {}
+        self.open: set[tuple[str, str, int | None]] = set()
 
     def total(self) -> int:
         costs = [0]
@@ -299,39 +346,49 @@ class _Estimate:
                         for d in definition.variable_definitions or ()
                         if d.default_value is not None
                     }
-                    costs.append(self.selections(definition.selection_set, root, 0))
+                    self.known.clear()
+                    costs.append(run(self.selections(definition.selection_set, root)))
         return max(costs)
 
-    def selections(
-        self, selection_set: SelectionSetNode, parent: GraphQLNamedType, depth: int
-    ) -> int:
-        if depth > 64:  # the depth limiter refuses such operations anyway
-            return 0
+    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> Walk[int]:
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self.field(selection, parent, depth)
-                continue
-            fragment: Any = (
-                self.fragments.get(selection.name.value)
-                if isinstance(selection, FragmentSpreadNode)
-                else selection
-            )
-            if fragment is None:
-                continue
-            condition = fragment.type_condition
-            target = self.schema.get_type(condition.name.value) if condition else parent
-            total += self.selections(fragment.selection_set, target or parent, depth + 1)
+                total += yield self.field(selection, parent)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += yield self.fragment(selection.name.value, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += yield self.selections(selection.selection_set, target or parent)
         return total
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType, depth: int) -> int:
+    def fragment(self, name: str, parent: GraphQLNamedType) -> Walk[int]:
+        fragment = self.fragments.get(name)
+        if fragment is None:
+            return 0
+        target = self.schema.get_type(fragment.type_condition.name.value) or parent
+        key = (name, target.name, self.top_n_bound)
+        known = self.known.get(key)
+        if known is not None:
+            return known
+        if key in self.open:
+            return 0  # a fragment spreading itself: refused by validation anyway
+        self.open.add(key)
+        cost: int = yield self.selections(fragment.selection_set, target)
+        self.open.discard(key)
+        self.known[key] = cost
+        return cost
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType) -> Walk[int]:
         fields = getattr(parent, "fields", None) or {}
         definition = fields.get(node.name.value)
         if definition is None or node.selection_set is None:
             return 0
         named = get_named_type(definition.type)
+        inner: int
         if named.name.endswith("Connection"):
-            inner = self.selections(node.selection_set, named, depth + 1)
+            inner = yield self.selections(node.selection_set, named)
             return self.page_size(node, definition) * (1 + inner)
         top_n = self.top_n_bound
         in_connection = getattr(parent, "name", "").endswith("Connection")
@@ -339,7 +396,7 @@ class _Estimate:
         if not in_connection and any(a.name.value == "first" for a in node.arguments or ()):
             self.top_n_bound = self.top_n(node)
         try:
-            inner = self.selections(node.selection_set, named, depth + 1)
+            inner = yield self.selections(node.selection_set, named)
         finally:
             self.top_n_bound = top_n
         if in_connection or not _is_list(definition.type):

@@ -57,9 +57,6 @@ class PersistedOperationError(Exception):
         self.code = code
         self.extensions = extensions
 
-    def graphql_error(self) -> GraphQLError:
-        return GraphQLError(self.message, extensions={"code": self.code, **self.extensions})
-
 
 def document_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

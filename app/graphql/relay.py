@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from sqlalchemy import ColumnElement, and_, true
-from strawberry.types.nodes import SelectedField
 
 from app.graphql.history import AsOf
 from app.graphql.visibility import Shows
@@ -167,20 +167,22 @@ _CONNECTIONS: dict[Any, Any] = {}
 
 def _wanted_measures(info: strawberry.Info, measures: Mapping[str, Any]) -> list[str]:
     """The measures the operation asks `aggregate` for: none for a bare `count` (then
-    SQL counts rows and reads nothing else); every one when fragments make it unclear."""
+    SQL counts rows and reads nothing else); every one when fragments make it unclear.
+    Read from the field's own nodes, two levels down, never through a fragment (as
+    strawberry's `info.selected_fields` would, spread after spread)."""
     by_graphql = {graphql_name(name): name for name in measures}
     wanted: set[str] = set()
-    for field in info.selected_fields:
-        for kind in field.selections:
-            if not isinstance(kind, SelectedField):
+    for node in info._raw_info.field_nodes:
+        for kind in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(kind, FieldNode):
                 return list(measures)
-            if kind.name == "count" or kind.name.startswith("__"):
+            if kind.name.value == "count" or kind.name.value.startswith("__"):
                 continue
-            for value in kind.selections:
-                if not isinstance(value, SelectedField):
+            for value in kind.selection_set.selections if kind.selection_set else ():
+                if not isinstance(value, FieldNode):
                     return list(measures)
-                if value.name in by_graphql:
-                    wanted.add(by_graphql[value.name])
+                if value.name.value in by_graphql:
+                    wanted.add(by_graphql[value.name.value])
     return [name for name in measures if name in wanted]
 
 

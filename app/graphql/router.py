@@ -19,8 +19,9 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -37,6 +38,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -44,6 +46,7 @@ from app.auth.authenticate import AuthenticationFailed, Authenticator
 from app.auth.principal import Principal, anonymous
 from app.config import Settings
 from app.db.session import SessionFactory
+from app.errors import ErrorCode
 from app.graphql.context import Context
 from app.graphql.http import (
     BAD_REQUEST,
@@ -66,46 +69,165 @@ from app.graphql.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
 AUTHORIZATION = "authorization"
 
 
-class TransportHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with a deadline on every send: a client that stops reading
-    would otherwise hold what the operation holds (a partner's view, for one) for as
-    long as it likes. Past the deadline the connection is closed (4408); subscribers
-    resume from their last cursor."""
+@dataclass
+class OperationRequest:
+    """What a client asks to run: its document (resolved from an id if it sent one),
+    variables, operation name and extensions."""
+
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+def operation_request(data: object, persisted: PersistedOperations) -> OperationRequest:
+    """The checks every operation meets, whichever way it came: a POST body, a GET's
+    parameters, a WebSocket `subscribe` payload (each within MAX_BODY_BYTES). Refused
+    (BAD_REQUEST, or the persisted operations' codes) when it is not an object of the
+    fields the GraphQL-over-HTTP specification names, of their types."""
+    if not isinstance(data, dict):
+        raise Refused(400, 'an operation is a JSON object: {"query": "..."}', BAD_REQUEST)
+    for name, wanted, kind in (
+        ("query", str, "a string"),
+        ("operationName", str, "a string"),
+        ("variables", dict, "an object"),
+        ("extensions", dict, "an object"),
+    ):
+        if not isinstance(data.get(name), (wanted, type(None))):
+            raise Refused(400, f"the operation's `{name}` must be {kind} or null", BAD_REQUEST)
+    try:
+        query = persisted.resolve(data.get("query"), data.get("documentId"), data.get("extensions"))
+    except PersistedOperationError as exc:
+        raise Refused(400, exc.message, exc.code, **exc.extensions) from None
+    if query is None:
+        raise Refused(
+            400,
+            "no operation: send its `query`, or the `documentId` it is registered as",
+            BAD_REQUEST,
+        )
+    return OperationRequest(
+        query, data.get("variables"), data.get("operationName"), data.get("extensions")
+    )
+
+
+def _error(exc: Refused) -> dict[str, Any]:
+    return {"message": exc.reason, "extensions": {"code": exc.code, **exc.extensions}}
+
+
+NOT_A_MESSAGE = "WebSocket message must be a JSON object"
+NOT_AN_ID = "the message's `id` must be a string"
+
+
+class _Operations:
+    """What both WebSocket protocols share: a deadline on every send (a client that
+    stops reading would otherwise hold what its operations hold, a partner's view for
+    one, for as long as it likes; past it the connection is closed, 4408, and
+    subscribers resume from their last cursor), and the checks an operation meets
+    before it starts."""
 
     send_timeout: float = 10.0
-    view: PledgeRouter
+    view: Any  # the PledgeRouter
+    websocket: Any
 
-    async def handle_subscribe(self, message: Any) -> None:
-        # A persisted operation named by its id (`documentId`, or Apollo's
-        # `extensions.persistedQuery`) runs as its registered text.
-        payload = message.get("payload")
-        # Strawberry's own checks come first (the connection acknowledged, an id not in
-        # use: 4409), and then ours.
-        fresh = message.get("id") not in self.operations
-        if self.connection_acknowledged and fresh and isinstance(payload, dict):
-            extensions = payload.get("extensions")
-            try:
-                query = self.view.persisted.resolve(
-                    payload.get("query"),
-                    payload.get("documentId"),
-                    extensions if isinstance(extensions, dict) else None,
-                )
-            except PersistedOperationError as exc:
-                error = exc.graphql_error().formatted
-                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
-                return
-            if query is not None:
-                payload["query"] = query
-        await super().handle_subscribe(message)
+    def started(self, running: int, payload: object) -> OperationRequest:
+        """The operation a start message asks for, with `running` operations already on
+        the connection: Refused past MAX_SUBSCRIPTIONS_PER_CONNECTION
+        (TOO_MANY_OPERATIONS), or when the payload fails the checks of an HTTP request
+        (`operation_request`)."""
+        limit = self.view.settings.max_subscriptions_per_connection
+        if running >= limit:
+            raise Refused(
+                400,
+                f"this connection runs {running} operations, its limit "
+                "(MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first",
+                ErrorCode.TOO_MANY_OPERATIONS.value,
+                limit=limit,
+            )
+        return operation_request(payload, self.view.persisted)
 
     async def send_message(self, message: Any) -> None:
         try:
             async with asyncio.timeout(self.send_timeout):
-                await super().send_message(message)
+                await super().send_message(message)  # type: ignore[misc]
         except TimeoutError:
             with suppress(Exception):
                 await self.websocket.close(code=4408, reason="Client too slow to read")
             raise WebSocketDisconnected from None
+
+
+def _as_payload(operation: OperationRequest) -> dict[str, Any]:
+    # A persisted operation named by its id (`documentId`, or Apollo's
+    # `extensions.persistedQuery`) runs as its registered text.
+    return {
+        "query": operation.query,
+        "variables": operation.variables,
+        "operationName": operation.operation_name,
+        "extensions": operation.extensions,
+    }
+
+
+class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with a deadline on every send. A message that is not an
+    object, or whose `id` is not a string, closes the connection (4400), as the protocol
+    has it. A `subscribe` payload meets the checks of an HTTP request: one that fails
+    them gets an `error` message with its code, and the connection carries on. So does
+    an operation past MAX_SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_OPERATIONS)."""
+
+    async def handle_message(self, message: Any) -> None:
+        # Typed as strawberry's messages, but read straight from the client's JSON.
+        if not isinstance(message, dict):
+            await self.handle_invalid_message(NOT_A_MESSAGE)
+        elif "id" in message and not isinstance(message["id"], str):
+            await self.handle_invalid_message(NOT_AN_ID)
+        else:
+            await super().handle_message(cast(Any, message))
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # Strawberry's own checks come first (the connection acknowledged, an id not in
+        # use: 4409), then the operation limit, then the request's own checks.
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)
+            return
+        try:
+            operation = self.started(len(self.operations), message.get("payload"))
+        except Refused as exc:
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [_error(exc)]}
+            )
+            return
+        message["payload"] = _as_payload(operation)
+        await super().handle_subscribe(message)
+
+
+class LegacyHandler(_Operations, BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol (WS_LEGACY_PROTOCOL), with the same deadline and
+    checks: a message that is not an object of a string `type` (and, to start or stop
+    an operation, a string `id`) closes the connection (4400); a `start` past the limit,
+    or whose payload fails the checks of an HTTP request, gets an `error` message with
+    its code."""
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.websocket.close(code=4400, reason=NOT_A_MESSAGE)
+        elif message["type"] in ("start", "stop") and not isinstance(message.get("id"), str):
+            await self.websocket.close(code=4400, reason=NOT_AN_ID)
+        else:
+            await super().handle_message(cast(Any, message))
+
+    async def handle_start(self, message: Any) -> None:
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # 4401
+            return
+        # Strawberry replaces an operation started again with the same id.
+        running = len(self.tasks) - (message["id"] in self.tasks)
+        try:
+            operation = self.started(running, message.get("payload"))
+        except Refused as exc:
+            error = {"id": message["id"], "type": "error", "payload": _error(exc)}
+            await self.send_message(error)
+            return
+        message["payload"] = _as_payload(operation)
+        await super().handle_start(message)
 
 
 def _address(connection: HTTPConnection) -> str | None:
@@ -148,11 +270,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # one connection may run at once.
         self.allowed_origins = normalize_allowed_origins(settings.ws_allowed_origins)
         self.max_subscriptions_per_connection = settings.max_subscriptions_per_connection
+        deadline = {"send_timeout": settings.ws_send_timeout_seconds}
         self.graphql_transport_ws_handler_class = type(
-            "PledgeTransportHandler",
-            (TransportHandler,),
-            {"send_timeout": settings.ws_send_timeout_seconds},
+            "PledgeTransportHandler", (TransportHandler,), deadline
         )
+        self.graphql_ws_handler_class = type("PledgeLegacyHandler", (LegacyHandler,), deadline)
 
     async def context_for(self, request: HTTPConnection) -> Context:
         sessions = request.app.state.session_factory
@@ -267,27 +389,19 @@ class PledgeRouter(GraphQLRouter[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        body: object = None
+        body: object
         if request.method == "POST":
-            # An operation is an object (an array is a batch, refused): strawberry would
-            # take a number, string or null for an object, and crash.
             body = self.parse_json(await request.get_body())
-            if not isinstance(body, dict | list):
-                raise Refused(
-                    400, 'the request body must be a JSON object: {"query": "..."}', BAD_REQUEST
-                )
+            if isinstance(body, list):  # a batch: refused (BATCHING_DISABLED)
+                return await super().parse_http_body(request)
+        else:
+            body = self.parse_query_params(request.query_params)
+        # The checks a WebSocket operation meets too; an operation may be sent by id
+        # (`documentId`), or with its id beside its text, which must then agree.
+        operation = operation_request(body, self.persisted)
         data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData):
-            # An operation may be sent by id (`documentId`), or with its id beside its
-            # text, which must then agree (as over WebSocket).
-            if request.method == "GET":
-                document_id: object = request.query_params.get("documentId")
-            else:
-                document_id = body.get("documentId") if isinstance(body, dict) else None
-            try:
-                data.query = self.persisted.resolve(data.query, document_id, data.extensions)
-            except PersistedOperationError as exc:
-                raise Refused(400, exc.message, exc.code, **exc.extensions) from None
+        assert isinstance(data, GraphQLRequestData)
+        data.query = operation.query
         return data
 
     @overload

@@ -16,6 +16,7 @@ from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
 from app.graphql.history import ViewExtension
 from app.graphql.limits import limit_extensions
+from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.persisted import AllowListExtension, PersistedOperations
@@ -64,6 +65,8 @@ def build_schema(
         # FIELD_SUGGESTIONS: whether "Did you mean ...?" hints reach clients.
         lambda: ErrorCodesExtension(field_suggestions=settings.field_suggestions),
         *limit_extensions(settings),
+        # The memory of large documents comes back once their operations end.
+        LargeDocumentCollector,
         # PERSISTED_OPERATIONS_ONLY: an unregistered document is never parsed, and is
         # refused at validation (after the validation cache).
         *([lambda: AllowListExtension(persisted)] if persisted and persisted.only else []),

@@ -1,0 +1,197 @@
+"""Walks over a GraphQL document that visit each fragment once, on a stack of their own.
+
+A document may spread one fragment many times: in `{ ...F0 } fragment F0 on Query {
+...F1 ...F1 } fragment F1 on Query { ...F2 ...F2 } …` the last of n fragments is
+spread 2^n times, in a few hundred bytes. A walk that follows every spread takes 2^n
+steps on the event loop: at n=40 the whole process stopped answering, `/healthz`
+included. The walks here keep what they learn about each fragment (each selection
+set) and reuse it wherever it is spread again, so they take steps in proportion to
+the document's size, however it spreads its fragments.
+
+They are written as recursion, but each "call" is a `yield` of the walk to run, which
+`run` keeps on a list of its own: a document nested thousands of levels deep (which
+fits within MAX_TOKENS) cannot exhaust Python's stack, as strawberry's depth limiter
+did (a RecursionError, answered INTERNAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    Node,
+    SelectionNode,
+    SelectionSetNode,
+)
+
+T = TypeVar("T")
+
+# A walk: a generator that yields the walks it needs the results of (its "calls"),
+# is sent each result back, and returns its own.
+Walk = Generator["Walk[Any]", Any, T]
+
+# Counts past this are not counted further: a limit is far below it, and a count of
+# 2^n fields would otherwise be a number of n bits.
+MANY = 10**15
+
+
+def run(walk: Walk[T]) -> T:
+    """The result of `walk`, with every walk it calls run on this function's own list
+    rather than on Python's stack."""
+    stack: list[Walk[Any]] = [walk]
+    sent: Any = None
+    error: BaseException | None = None
+    while True:
+        top = stack[-1]
+        try:
+            called = top.throw(error) if error is not None else top.send(sent)
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return done.value  # type: ignore[no-any-return]
+            sent, error = done.value, None
+        except BaseException as exc:
+            stack.pop()
+            if not stack:
+                raise
+            sent, error = None, exc
+        else:
+            stack.append(called)
+            sent, error = None, None
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A selection set with every fragment spread where it is used."""
+
+    # Nesting: how many levels of fields with subfields it holds, as strawberry's
+    # QueryDepthLimiter counted them (introspection fields count as leaves).
+    depth: int = 0
+    # Fields, each counted as often as the fragments around it are spread (up to MANY).
+    fields: int = 0
+    # Aliased fields, counted so too.
+    aliases: int = 0
+
+
+EMPTY = Shape()
+
+
+class Shapes:
+    """The shapes of one document's selection sets, each fragment walked once.
+
+    A spread of an unknown fragment counts as nothing (graphql's KnownFragmentNames
+    refuses it), and so does a fragment that spreads itself (NoFragmentCycles)."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = fragments_of(document)
+        # By the selection set's identity: the document outlives this object.
+        self._known: dict[int, Shape] = {}
+        self._open: set[int] = set()
+
+    def of(self, selection_set: SelectionSetNode) -> Shape:
+        return run(self._walk(selection_set))
+
+    def inner(self, selection: SelectionNode) -> SelectionSetNode | None:
+        """What a fragment (inline, or spread) selects; None for a field, and for a
+        spread of an unknown fragment."""
+        if isinstance(selection, InlineFragmentNode):
+            return selection.selection_set
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = self.fragments.get(selection.name.value)
+            return fragment.selection_set if fragment is not None else None
+        return None
+
+    def _walk(self, selection_set: SelectionSetNode) -> Walk[Shape]:
+        key = id(selection_set)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        if key in self._open:
+            return EMPTY
+        self._open.add(key)
+        depth = fields = aliases = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                inner: Shape = EMPTY
+                if selection.selection_set is not None:
+                    inner = yield self._walk(selection.selection_set)
+                    if not selection.name.value.startswith("__"):
+                        depth = max(depth, 1 + inner.depth)
+                fields += 1 + inner.fields
+                aliases += (selection.alias is not None) + inner.aliases
+                continue
+            target = self.inner(selection)
+            if target is not None:
+                inner = yield self._walk(target)
+                depth = max(depth, inner.depth)
+                fields += inner.fields
+                aliases += inner.aliases
+        shape = Shape(depth, min(fields, MANY), min(aliases, MANY))
+        self._open.discard(key)
+        self._known[key] = shape
+        return shape
+
+    def too_deep(self, selection_set: SelectionSetNode, limit: int) -> Node | None:
+        """The first selection nested more than `limit` levels deep (where strawberry's
+        depth limiter reported it), following a deepest path; None if there is none."""
+        level = 0
+        seen: set[tuple[int, int]] = set()
+        while self.of(selection_set).depth + level > limit:
+            if level > limit or (id(selection_set), level) in seen:
+                return selection_set.selections[0]
+            seen.add((id(selection_set), level))
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    below = selection.selection_set
+                    if below is None or selection.name.value.startswith("__"):
+                        continue
+                    if 1 + self.of(below).depth + level > limit:
+                        selection_set, level = below, level + 1
+                        break
+                else:
+                    target = self.inner(selection)
+                    if target is not None and self.of(target).depth + level > limit:
+                        selection_set = target
+                        break
+            else:
+                return None
+        return None
+
+
+def root_fields(
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    included: Callable[[SelectionNode], bool] = lambda _: True,
+) -> Iterator[FieldNode]:
+    """The fields a selection set selects on its own type, through its fragments (each
+    fragment once), in document order; `included` leaves selections out (@skip)."""
+    seen: set[str] = set()
+    stack: list[Iterator[SelectionNode]] = [iter(selection_set.selections)]
+    while stack:
+        selection = next(stack[-1], None)
+        if selection is None:
+            stack.pop()
+            continue
+        if not included(selection):
+            continue
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            stack.append(iter(selection.selection_set.selections))
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                seen.add(name)
+                stack.append(iter(fragment.selection_set.selections))

@@ -1,0 +1,139 @@
+"""How a process serves the app: what `pledge-ledger serve` asks of uvicorn, and of the
+C allocator.
+
+uvicorn reads a request's head (request line and headers) with no deadline and no
+size limit: a client sending one header byte every few seconds held its connection for
+as long as it liked, and one sending headers as fast as it could grew the process by
+the megabyte. `ReadDeadlineProtocol` (uvicorn's httptools protocol) closes a
+connection whose head has not arrived within REQUEST_READ_TIMEOUT_SECONDS of its first
+byte (or of the connection), and answers a head over MAX_HEADER_BYTES with 431. The
+body has its own deadline in the app (BodyLimitMiddleware, app/graphql/http.py), which
+answers 408 under any server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# glibc's mallopt parameter for the size from which blocks are mapped on their own.
+_M_MMAP_THRESHOLD = -3
+_MAPPED_FROM_BYTES = 128 * 1024
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"connection: close\r\n"
+)
+
+
+class ReadDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (httptools) with a deadline and a size limit on each
+    request's head; the settings are read in each worker process."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.read_timeout = settings.request_read_timeout_seconds
+        self.max_head = settings.max_header_bytes
+        self._deadline: asyncio.TimerHandle | None = None
+        self._head = 0
+        self._head_too_large = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    # httptools' callbacks, as it parses the head
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head = 0
+        self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to any parse error, ours (a head too large) included.
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        body = (
+            b'{"errors":[{"message":"the request line and headers are larger than '
+            + str(self.max_head).encode()
+            + b' bytes (MAX_HEADER_BYTES)","extensions":{"code":"REQUEST_TOO_LARGE"}}]}'
+        )
+        length = b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+        self.transport.write(_TOO_LARGE + length + body)
+        self.transport.close()
+
+    def _count(self, size: int) -> None:
+        self._head += size
+        if self._head > self.max_head:
+            self._head_too_large = True
+            # Stops the parser; uvicorn answers through send_400_response.
+            raise ValueError("request head too large")
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.read_timeout, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        # No response: the request is not known yet (a client idle since it connected
+        # gets none either); the connection is closed.
+        self._deadline = None
+        self.transport.close()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for `serve`, besides where to listen and how to log."""
+    return {
+        "http": ReadDeadlineProtocol,
+        # A WebSocket message over MAX_BODY_BYTES is refused (1009) as it arrives, before
+        # uvicorn gathers it (the app refuses it too, under any server).
+        "ws_max_size": settings.max_body_bytes,
+    }
+
+
+def return_large_blocks_to_the_system() -> None:
+    """Have glibc map every block from 128 KiB on its own, so that freeing it gives the
+    memory back. By default glibc raises that size to the largest block freed so far,
+    so after a few large request bodies or WebSocket messages their memory stayed with
+    the process once they were freed (40 subscriptions of 1 MB documents, closed and
+    collected: 183 MB, 145 MB once trimmed; 144 MB with this). Elsewhere than glibc,
+    nothing is done."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    if mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM_BYTES) != 1:  # not glibc's, say musl's
+        log.debug("the C allocator does not take an mmap threshold")
