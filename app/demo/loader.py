@@ -21,6 +21,7 @@ from app import models as m
 from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.db.types import utcnow
+from app.kit.dates import check_date
 from app.money.currencies import parse_currency
 
 DEMO_FILE = "common_prosperity.yaml"
@@ -41,9 +42,9 @@ def read_demo() -> dict[str, Any]:
 
 
 def _date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
+    if value is None:
+        return None
+    return check_date(value if isinstance(value, date) else date.fromisoformat(str(value)))
 
 
 def _decimal(value: Any) -> Decimal | None:
