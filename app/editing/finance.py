@@ -33,10 +33,9 @@ async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | 
 
 
 async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
-    tx.amount = rules.amount(problems, tx.amount)
+    tx.amount, tx.currency = rules.money(problems, tx.amount, tx.currency)
     if tx.amount == 0:
         problems.add("amount", "a transaction moves money: the amount must not be zero")
-    tx.currency = rules.currency(problems, tx.currency)
     rules.not_future(problems, tx.transaction_date, "date")
     if tx.value_date != tx.transaction_date:  # one problem, not two, when it defaulted
         rules.not_future(problems, tx.value_date, "valueDate")
@@ -64,8 +63,9 @@ async def validate_transaction(session: AsyncSession, problems: Problems, tx: Tr
 
 
 async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
-    line.amount = rules.amount(problems, line.amount, non_negative=True)
-    line.currency = rules.currency(problems, line.currency)
+    line.amount, line.currency = rules.money(
+        problems, line.amount, line.currency, non_negative=True
+    )
     rules.ordered(problems, line.period_start, line.period_end, "periodEnd", "periodStart")
     line.category = rules.text(problems, line.category, "category", limit=100)
     line.description = rules.text(problems, line.description, "description")

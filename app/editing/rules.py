@@ -15,7 +15,7 @@ from app.errors import DomainError, ErrorCode, RateNotFound
 from app.kit.ids import decode_id_of
 from app.models._columns import AMOUNT
 from app.money.conversion import pick_rate
-from app.money.currencies import parse_currency
+from app.money.currencies import ISO_4217, finer_than_minor_unit, minor_units, parse_currency
 from app.money.repository import rates_for_pairs
 
 MAX_TITLE = 300
@@ -44,18 +44,34 @@ def currency(problems: Problems, value: str, field: str = "currency") -> str:
         return value
 
 
-def amount(
-    problems: Problems, value: Decimal, field: str = "amount", *, non_negative: bool = False
-) -> Decimal:
-    """An amount the money columns hold exactly: two decimals, 16 integer digits."""
+def money(
+    problems: Problems,
+    value: Decimal,
+    code: str,
+    field: str = "amount",
+    *,
+    non_negative: bool = False,
+) -> tuple[Decimal, str]:
+    """An amount and its currency, as every money amount is written: one the money
+    columns hold exactly (16 integer digits, 2 decimals), in an ISO 4217 currency, and
+    no finer than that currency's minor unit (whole yen; cents of a yuan; a dinar's fils
+    only as fine as the columns' hundredths). Returns both as stored."""
     try:
-        value = AMOUNT.check(value)
+        checked = AMOUNT.check(value)
     except ValueError:
         problems.add(field, f"{value} is not an amount of at most 16 digits and 2 decimals")
-        return value
-    if non_negative and value < 0:
+        return value, currency(problems, code)
+    if non_negative and checked < 0:
         problems.add(field, "must not be negative")
-    return value
+    code = currency(problems, code)
+    if code in ISO_4217 and finer_than_minor_unit(checked, code):
+        places = minor_units(code)
+        problems.add(
+            field,
+            f"{value} has more decimals than {code} has: {code} amounts have at most "
+            f"{places} (its ISO 4217 minor unit)",
+        )
+    return checked, code
 
 
 def not_future(problems: Problems, value: date | None, field: str) -> None:
