@@ -6,19 +6,16 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from app.audit import repository as audit_repository
 from app.db.session import SessionFactory
-from app.finance import repository as finance_repository
-from app.finance.repository import BudgetGroup
-from app.finance.service import MoneyValue, totals_in_target_currency
 from app.kit.aggregation import Aggregate, fetch_aggregates
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
@@ -38,12 +35,7 @@ class DataLoaders:
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
         self._aggregates: dict[Hashable, DataLoader[Hashable, Aggregate]] = {}
-        self.budget_by_initiative = DataLoader(
-            self._budgets(finance_repository.current_budget_by_initiative)
-        )
-        self.budget_by_program = DataLoader(
-            self._budgets(finance_repository.current_budget_by_program)
-        )
+        self.budgets = DataLoader(self._budgets)
         self.rates = DataLoader(self._rates)
         self.has_estimate = DataLoader(self._has_estimate)
         self.figures = DataLoader(self._figures)
@@ -129,18 +121,6 @@ class DataLoaders:
             loader = self._aggregates[key] = DataLoader(load)
         return loader
 
-    def _budgets(
-        self, groups_of: Callable[[AsyncSession, Sequence[int]], Awaitable[list[BudgetGroup]]]
-    ) -> Callable[[Sequence[int]], Awaitable[list[MoneyValue]]]:
-        """Current budgets of a batch of owners, in each owner's target currency."""
-
-        async def load(keys: Sequence[int]) -> list[MoneyValue]:
-            async with self._sessions() as session:
-                totals = await totals_in_target_currency(session, await groups_of(session, keys))
-            return [totals[key] for key in keys]
-
-        return load
-
     async def first_program(self) -> Any:
         """The programme with the lowest id (the demo has one)."""
         async with self._sessions() as session:
@@ -155,14 +135,22 @@ class DataLoaders:
     async def _figures(self, keys: Sequence[tuple[Dimension, int, str]]) -> list[Measures]:
         """Budget and execution figures per (PROGRAM or INITIATIVE, id, currency); one
         statement per owner kind and currency in the batch."""
-        batches: dict[tuple[Dimension, str], list[int]] = {}
-        for owner, owner_id, currency in keys:
-            batches.setdefault((owner, currency), []).append(owner_id)
         found: dict[tuple[Dimension, int, str], Measures] = {}
         async with self._sessions() as session:
-            for (owner, currency), ids in batches.items():
+            for (owner, currency), ids in _batches(keys).items():
                 figures = await reports_service.figures_by_owner(session, owner, ids, currency)
                 found.update({(owner, i, currency): figures[i] for i in ids})
+        return [found[key] for key in keys]
+
+    async def _budgets(self, keys: Sequence[tuple[Dimension, int, str]]) -> list[Decimal]:
+        """Current budgets per (PROGRAM or INITIATIVE, id, currency): the figures'
+        `budgetCurrent`, from the budget lines alone; one statement per owner kind and
+        currency in the batch."""
+        found: dict[tuple[Dimension, int, str], Decimal] = {}
+        async with self._sessions() as session:
+            for (owner, currency), ids in _batches(keys).items():
+                budgets = await reports_service.current_budgets(session, owner, ids, currency)
+                found.update({(owner, i, currency): budgets[i] for i in ids})
         return [found[key] for key in keys]
 
     async def _history(self, keys: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
@@ -192,3 +180,11 @@ class DataLoaders:
             [r for r in rates if {r.base, r.quote} == {b, q} and r.rate_date <= on]
             for b, q, on in keys
         ]
+
+
+def _batches(keys: Sequence[tuple[Dimension, int, str]]) -> dict[tuple[Dimension, str], list[int]]:
+    """The ids of a batch's keys, per owner kind and currency."""
+    batches: dict[tuple[Dimension, str], list[int]] = {}
+    for owner, owner_id, currency in keys:
+        batches.setdefault((owner, currency), []).append(owner_id)
+    return batches
