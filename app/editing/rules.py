@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.editing.errors import Problems
-from app.errors import DomainError, ErrorCode, RateNotFound
+from app.errors import DomainError, ErrorCode
 from app.kit.ids import decode_id_of
 from app.models._columns import AMOUNT
-from app.money.conversion import pick_rate
+from app.money.conversion import rate_not_found
 from app.money.currencies import ISO_4217, finer_than_minor_unit, minor_units, parse_currency
-from app.money.repository import rates_for_pairs
+from app.money.repository import applicable_rates
 
 MAX_TITLE = 300
 MAX_TEXT = 10_000
@@ -140,16 +140,13 @@ async def convertible(
     on: date,
     field: str = "currency",
 ) -> None:
-    """Refuse money no report could convert: a rate source→target must exist by `on`."""
-    if source == target:
-        return
-    rates = await rates_for_pairs(session, {(source, target)}, on)
-    try:
-        pick_rate(rates, source, target, on)
-    except RateNotFound as error:
+    """Refuse money no report could convert: a rate source→target must exist by `on`,
+    by the rule every conversion uses."""
+    if (source, target, on) not in await applicable_rates(session, [(source, target, on)]):
         problems.add(
             field,
-            f"{error.message}; add the exchange rate first, so reports can convert it",
+            f"{rate_not_found(source, target, on).message}; add the exchange rate first, "
+            "so reports can convert it",
             ErrorCode.RATE_NOT_FOUND,
         )
 

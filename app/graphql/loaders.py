@@ -7,7 +7,6 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,12 +15,13 @@ from strawberry.dataloader import DataLoader
 
 from app.audit import repository as audit_repository
 from app.db.session import SessionFactory
+from app.errors import RateNotFound
 from app.kit.aggregation import Aggregate, fetch_aggregates
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
-from app.money.conversion import StoredRate
+from app.money.conversion import RateQuote, rate_not_found
 from app.money.currencies import minor_units
-from app.money.repository import rates_for_pairs
+from app.money.repository import RateKey, applicable_rates
 from app.reports import repository as reports_repository
 from app.reports import service as reports_service
 from app.reports.repository import Dimension
@@ -170,16 +170,13 @@ class DataLoaders:
             found = await reports_repository.shares_by_initiative(session, keys)
         return [found.get(key, []) for key in keys]
 
-    async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
-        """Stored rates usable for each (base, quote, on) key, fetched in one statement."""
+    async def _rates(self, keys: Sequence[RateKey]) -> list[RateQuote | RateNotFound]:
+        """The rate that converts each (currency, target, value date), picked in SQL by
+        the rule reports use; RATE_NOT_FOUND for a key none converts. One statement per
+        target currency in the batch."""
         async with self._sessions() as session:
-            rates = await rates_for_pairs(
-                session, {(b, q) for b, q, _ in keys}, max(on for _, _, on in keys)
-            )
-        return [
-            [r for r in rates if {r.base, r.quote} == {b, q} and r.rate_date <= on]
-            for b, q, on in keys
-        ]
+            found = await applicable_rates(session, keys)
+        return [found[key] if key in found else rate_not_found(*key) for key in keys]
 
 
 def _batches(keys: Sequence[tuple[Dimension, int, str]]) -> dict[tuple[Dimension, str], list[int]]:
