@@ -17,7 +17,7 @@ from app.auth.commands import keys_cli
 from app.config import get_settings
 
 if TYPE_CHECKING:
-    from app.audit.service import Verification
+    from app.audit.service import TableCheck, Verification
     from app.db.session import SessionFactory
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
@@ -190,26 +190,38 @@ def _on_migrated_database(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
     return result
 
 
-async def _verify_trail(sessions: SessionFactory) -> Verification:
-    from app.audit.service import verify
+async def _verify_trail(sessions: SessionFactory) -> tuple[Verification, TableCheck | None]:
+    from app.audit.service import compare_tables, verify
 
     async with sessions() as session:
-        return await verify(session)
+        chain = await verify(session)
+    # A broken trail describes no state to hold the tables against.
+    return chain, await compare_tables(sessions.kw["bind"]) if chain.intact else None
 
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check the trail's hash chain from its first entry to the chain head.
+    """Check the trail's hash chain from its first entry to the chain head, then hold
+    every ledger table against the state the trail describes.
 
-    Exit 0 when intact, 1 when broken (naming the first broken entry), 2 when the
-    database cannot be checked (not migrated)."""
-    result = _on_migrated_database(_verify_trail)
+    Exit 0 when both hold, 1 when the chain is broken (naming the first broken entry)
+    or a table differs from the trail (naming the first record: table, id, columns), 2
+    when the database cannot be checked (not migrated)."""
+    result, tables = _on_migrated_database(_verify_trail)
     if result.first_break is not None:
         broken = result.first_break
         typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)
         raise typer.Exit(1)
+    assert tables is not None
+    if tables.first_difference is not None:
+        typer.echo(f"the tables differ from the trail: {tables.first_difference}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"intact: {result.checked} entries, last sequence {result.last_sequence}")
     typer.echo(f"last hash: {result.last_hash}")
+    typer.echo(
+        f"tables: {tables.records} records in {tables.tables} tables match the trail "
+        f"up to entry {tables.sequence}"
+    )
 
 
 async def _baseline_trail(sessions: SessionFactory) -> int:
