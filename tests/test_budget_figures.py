@@ -21,6 +21,7 @@ from hypothesis.strategies import DrawFn
 from sqlalchemy import update
 
 from app import models as m
+from app.db.session import StatementCounter
 from app.kit.ids import decode_id_of, encode_global_id
 from app.money.currencies import minor_units
 from tests import factories as f
@@ -324,3 +325,28 @@ async def test_over_precise_stored_amounts_give_one_figure_everywhere(
     (node,) = program_data["initiatives"]["nodes"]
     assert node["budget"] == node["allocated"] == program_data["allocated"]
     assert program_data["unallocated"]["amount"] == "800.00"
+
+
+async def test_a_budget_asked_for_beside_the_figures_costs_no_statement_of_its_own(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: a programme of two initiatives, with budgets and spending
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for code in ("A", "B"):
+            initiative = await f.initiative(session, program, code=code)
+            await f.budget_line(session, initiative, amount=Decimal("70.00"))
+            await f.transaction(session, initiative, type=m.TransactionType.EXPENDITURE)
+    figures_only = "{ program { spent { amount } initiatives { nodes { spent { amount } } } } }"
+    with_budgets = """{ program { spent { amount } allocated { amount } unallocated { amount }
+        initiatives { nodes { spent { amount } budget { amount } allocated { amount } } } } }"""
+    # when
+    with StatementCounter(db.engine) as alone:
+        await client.data(figures_only)
+    with StatementCounter(db.engine) as beside:
+        data = await client.data(with_budgets)
+    # then: the budgets come from the figures already asked for
+    assert beside.count == alone.count
+    assert data["program"]["allocated"] == {"amount": "140.00"}
+    nodes = data["program"]["initiatives"]["nodes"]
+    assert [n["budget"] for n in nodes] == [{"amount": "70.00"}] * 2
