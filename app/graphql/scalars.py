@@ -4,7 +4,7 @@ DateTime accept only the days and moments of the ledger's range (app/kit/dates.p
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -77,11 +77,15 @@ def _reader(parse: Callable[[str], T], kind: str, example: str) -> Callable[[Any
     return read
 
 
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
 DateScalar = strawberry.scalar(
     name="Date",
     description=f"A calendar day, ISO 8601 (e.g. 2024-05-01), from {RANGE}: a day outside "
     "that range is refused with INVALID_ARGUMENT.",
-    serialize=date.isoformat,
+    serialize=_iso,
     parse_value=_reader(parse_date, "date", "2024-05-01"),
 )
 
@@ -89,6 +93,6 @@ DateTimeScalar = strawberry.scalar(
     name="DateTime",
     description="A moment, ISO 8601 with its UTC offset (e.g. 2024-05-01T12:00:00Z), from "
     f"{RANGE} in UTC: a moment outside that range is refused with INVALID_ARGUMENT.",
-    serialize=datetime.isoformat,
+    serialize=_iso,
     parse_value=_reader(parse_moment, "date and time", "2024-05-01T12:00:00Z"),
 )
