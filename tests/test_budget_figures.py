@@ -350,3 +350,25 @@ async def test_a_budget_asked_for_beside_the_figures_costs_no_statement_of_its_o
     assert data["program"]["allocated"] == {"amount": "140.00"}
     nodes = data["program"]["initiatives"]["nodes"]
     assert [n["budget"] for n in nodes] == [{"amount": "70.00"}] * 2
+
+
+async def test_the_initiatives_of_the_programme_read_its_currency_without_a_statement(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session, pledged_currency="JPY")
+        for code in ("A", "B"):
+            initiative = await f.initiative(session, program, code=code)
+            await f.budget_line(session, initiative, amount=Decimal(70), currency="JPY")
+    listed = "{ program { initiatives { nodes { code } } } }"
+    budgeted = "{ program { initiatives { nodes { code budget { amount currency } } } } }"
+    # when
+    with StatementCounter(db.engine) as plain:
+        await client.data(listed)
+    with StatementCounter(db.engine) as with_budget:
+        data = await client.data(budgeted)
+    # then: one statement for the budgets, none to learn they are in yen
+    assert with_budget.count == plain.count + 1
+    nodes = data["program"]["initiatives"]["nodes"]
+    assert [n["budget"] for n in nodes] == [{"amount": "70", "currency": "JPY"}] * 2

@@ -123,9 +123,13 @@ class DataLoaders:
         return loader
 
     async def first_program(self) -> Any:
-        """The programme with the lowest id (the demo has one)."""
+        """The programme with the lowest id (the demo has one). Its initiatives look it up
+        by id for their currency: that finds it without a statement of its own."""
         async with self._sessions() as session:
-            return await session.scalar(select(Program).order_by(Program.id).limit(1))
+            row = await session.scalar(select(Program).order_by(Program.id).limit(1))
+        if row is not None:
+            self.by_id(Program).prime(row.id, row)
+        return row
 
     async def _has_estimate(self, keys: Sequence[tuple[SubjectType, int]]) -> list[bool]:
         """Whether any citation of each (subject type, id) flags an estimate."""
