@@ -16,7 +16,7 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, RateNotFound
@@ -188,16 +188,13 @@ async def figures_by_owner(
     `transactions=False` reads the budget lines alone: the budget figures are the same,
     the transaction figures zero, and a programme with a million transactions answers
     its budget at the cost of its budget lines."""
-    budget_where, transaction_where = repository.records_of(owner, ids)
-    units = minor_units(currency)
-    rows = await repository.summarize(
+    rows = await repository.summarize_owners(
         session,
-        dimensions=[owner],
-        budget_where=budget_where,
-        transaction_where=transaction_where if transactions else false(),
+        owner,
+        ids,
         target=currency,
-        minor_units=units,
-        limit=len(ids) + 1,
+        minor_units=minor_units(currency),
+        transactions=transactions,
     )
     _raise_missing_rate(rows, currency)
     found = {row.key[owner]: _measures(row) for row in rows}
