@@ -16,7 +16,7 @@ from app import cli_support as support
 from app.auth.commands import keys_cli
 
 if TYPE_CHECKING:
-    from app.audit.service import Verification
+    from app.audit.service import TableCheck, Verification
     from app.db.session import SessionFactory
     from app.demo.loader import DemoResult
     from app.synthetic.generator import Sizes
@@ -175,28 +175,40 @@ def generate_synthetic(
     typer.echo(f"  {'changes':<20} {result.entries:>10}  (audit trail entries, one per row)")
 
 
-async def _verify_trail(sessions: SessionFactory) -> Verification:
-    from app.audit.service import verify
+async def _verify_trail(sessions: SessionFactory) -> tuple[Verification, TableCheck | None]:
+    from app.audit.service import compare_tables, verify
 
     async with sessions() as session:
-        return await verify(session)
+        chain = await verify(session)
+    # A broken trail describes no state to hold the tables against.
+    return chain, await compare_tables(sessions.kw["bind"]) if chain.intact else None
 
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check the trail's hash chain from its first entry to the chain head.
+    """Check the trail's hash chain from its first entry to the chain head, then hold
+    every ledger table against the state the trail describes.
 
-    Exit 0 when intact, 1 when broken (naming the first broken entry), 2 when the
-    database cannot be checked: a bad setting, a database that cannot be reached or
-    opened, a missing SQLite file, or one not migrated. A scheduled check can tell
-    tampering (1) from an outage (2)."""
-    result = support.on_migrated_database(_verify_trail)
+    Exit 0 when both hold, 1 when the chain is broken (naming the first broken entry)
+    or a table differs from the trail (naming the first record: table, id, columns), 2
+    when the database cannot be checked: a bad setting, a database that cannot be
+    reached or opened, a missing SQLite file, or one not migrated. A scheduled check can
+    tell tampering (1) from an outage (2)."""
+    result, tables = support.on_migrated_database(_verify_trail)
     if result.first_break is not None:
         broken = result.first_break
         typer.echo(f"broken at entry {broken.sequence}: {broken.problem}", err=True)
         raise typer.Exit(1)
+    assert tables is not None
+    if tables.first_difference is not None:
+        typer.echo(f"the tables differ from the trail: {tables.first_difference}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"intact: {result.checked} entries, last sequence {result.last_sequence}")
     typer.echo(f"last hash: {result.last_hash}")
+    typer.echo(
+        f"tables: {tables.records} records in {tables.tables} tables match the trail "
+        f"up to entry {tables.sequence}"
+    )
 
 
 async def _baseline_trail(sessions: SessionFactory) -> int:

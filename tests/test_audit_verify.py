@@ -13,14 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
 from app import models as m
 from app.audit.chain import entry_hash
 from app.audit.guards import MESSAGE, create_guards, drop_guards
-from app.audit.service import Verification, verify
+from app.audit.records import audited_tables
+from app.audit.service import Verification, compare_tables, verify
 from app.cli import cli
 from app.config import get_settings
 from app.demo.loader import load_demo
@@ -262,8 +263,11 @@ async def test_the_command_reports_an_intact_trail(cli_database: Database) -> No
     command = await _verify_command()
     # then
     assert command.exit_code == 0, command.output
+    tables = len(audited_tables())
     assert command.stdout == (
         f"intact: {entries} entries, last sequence {entries}\nlast hash: {last_hash}\n"
+        # a sponsor, its programme, an initiative and the transaction not archived
+        f"tables: 4 records in {tables} tables match the trail up to entry {entries}\n"
     )
 
 
@@ -302,3 +306,83 @@ async def test_the_command_on_an_unmigrated_database_says_so(
     assert command.exit_code == 2
     assert "run `pledge-ledger db upgrade` first" in command.stderr
     assert "Traceback" not in command.output
+
+
+async def _small_ledger(db: Database) -> tuple[m.Transaction, list[m.Milestone]]:
+    """A transaction and three milestones, written through ORM sessions (so in the trail)."""
+    async with db.sessions() as session, session.begin():
+        initiative = await f.initiative(session, await f.program(session))
+        transaction = await f.transaction(session, initiative, amount=Decimal("100.00"))
+        milestones = [await f.milestone(session, initiative) for _ in range(3)]
+    return transaction, milestones
+
+
+async def _edit_around_the_trail(
+    db: Database, kind: str, transaction: m.Transaction, milestones: list[m.Milestone]
+) -> tuple[str, int, str | None]:
+    """An edit as someone with database access would make it, past the ORM and so past
+    the trail; returns the (table, id, column) it changed (no column: a whole record)."""
+    async with db.engine.begin() as conn:
+        if kind == "update":
+            await conn.execute(
+                update(m.Transaction)
+                .where(m.Transaction.id == transaction.id)
+                .values(amount=m.Transaction.amount + Decimal("1000000.00"))
+            )
+            return "transactions", transaction.id, "amount"
+        if kind == "delete":
+            await conn.execute(delete(m.Milestone).where(m.Milestone.id == milestones[1].id))
+            return "milestones", milestones[1].id, None
+        inserted = await conn.execute(
+            insert(m.Organization)
+            .values(ref="ghost", name="Ghost", kind=m.OrganizationKind.COMPANY)
+            .returning(m.Organization.id)
+        )
+        return "organizations", inserted.scalar_one(), None
+
+
+TABLES = """
+{ auditVerification { intact tables { match records firstDifference { table key columns } } } }
+"""
+
+
+@pytest.mark.parametrize("kind", ["update", "delete", "insert"])
+async def test_a_table_edited_around_the_trail_fails_verification_naming_the_record(
+    cli_database: Database, client: GraphQLClient, kind: str
+) -> None:
+    # given
+    db = cli_database
+    transaction, milestones = await _small_ledger(db)
+    async with db.sessions() as session, session.begin():
+        auditor = client.with_key(await f.api_key(session, "auditor"))
+    untouched = await compare_tables(db.engine)
+    table, pk, column = await _edit_around_the_trail(db, kind, transaction, milestones)
+    # when
+    result = await compare_tables(db.engine)
+    command = await _verify_command()
+    answer = (await auditor.data(TABLES))["auditVerification"]
+    # then
+    assert untouched.first_difference is None
+    assert untouched.records == 7  # sponsor, programme, initiative, transaction, 3 milestones
+    found = result.first_difference
+    assert found is not None
+    assert (found.table, found.id, found.columns[0] if found.columns else None) == (
+        table,
+        pk,
+        column,
+    )
+    assert command.exit_code == 1
+    assert command.stderr.startswith(f"the tables differ from the trail: {table} {pk}")
+    assert answer["intact"] is True  # the chain holds: only the tables show the edit
+    assert answer["tables"]["match"] is False
+    assert answer["tables"]["firstDifference"] == {
+        "table": table,
+        "key": pk,
+        "columns": [column, "updated_at"] if column else [],
+    }
+    if kind == "update":
+        assert "amount is 1000100.00 in the table, 100.00 in the trail" in command.stderr
+    elif kind == "delete":
+        assert "the trail has this record, the table does not" in command.stderr
+    else:
+        assert "the table has this record, the trail does not" in command.stderr

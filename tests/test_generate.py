@@ -24,11 +24,11 @@ from app.cli import cli
 from app.config import get_settings
 from app.db.base import Base
 from app.errors import DomainError, ErrorCode
-from app.money.conversion import StoredRate, pick_rate
 from app.synthetic.generator import Sizes
 from app.synthetic.service import GenerateResult, check_sizes, generate
 from tests import factories as f
 from tests.conftest import Database
+from tests.money_oracle import StoredRate, pick_rate
 
 SIZES = Sizes(initiatives=10, budget_lines=120, transactions=1500, seed=7)
 # A run's clock, fixed so that what "today" caps does not depend on when tests run.

@@ -8,43 +8,67 @@ from decimal import Decimal
 import pytest
 
 from app import models as m
-from app.errors import RateNotFound
-from app.money.conversion import StoredRate, convert, pick_rate
+from app.money.conversion import RateQuote, converted, rate_not_found
+from app.money.repository import RateKey, applicable_rates
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
+# (base, quote, rate, date, source)
 RATES = [
-    StoredRate("CNY", "USD", Decimal("0.150"), date(2021, 1, 1), "old"),
-    StoredRate("CNY", "USD", Decimal("0.155"), date(2021, 9, 3), "announcement"),
-    StoredRate("EUR", "CNY", Decimal("7.5"), date(2022, 1, 1), "reference"),
+    ("CNY", "USD", "0.150", date(2021, 1, 1), "old"),
+    ("CNY", "USD", "0.155", date(2021, 9, 3), "announcement"),
+    ("EUR", "CNY", "7.5", date(2022, 1, 1), "reference"),
 ]
 
 
-def test_the_rate_valid_on_a_date_is_the_latest_on_or_before_it() -> None:
-    assert pick_rate(RATES, "CNY", "USD", date(2021, 9, 2)).source == "old"
-    assert pick_rate(RATES, "CNY", "USD", date(2021, 9, 3)).source == "announcement"
-    assert pick_rate(RATES, "CNY", "USD", date(2030, 1, 1)).rate == Decimal("0.155")
+async def picked(
+    db: Database, rates: list[tuple[str, str, str, date, str]], *keys: RateKey
+) -> list[RateQuote | None]:
+    """The rate each (currency, target, day) is converted with, by the service's rule."""
+    async with db.sessions() as session, session.begin():
+        for base, quote, rate, day, source in rates:
+            await f.exchange_rate(
+                session, base=base, quote=quote, rate=Decimal(rate), rate_date=day, source=source
+            )
+    async with db.sessions() as session:
+        found = await applicable_rates(session, keys)
+    return [found.get(key) for key in keys]
 
 
-def test_a_reverse_rate_is_inverted_and_converts_by_division() -> None:
-    quote = pick_rate(RATES, "CNY", "EUR", date(2022, 6, 1))
-    assert quote.inverted
+async def test_the_rate_valid_on_a_date_is_the_latest_on_or_before_it(db: Database) -> None:
+    old, announced, later = await picked(
+        db,
+        RATES,
+        ("CNY", "USD", date(2021, 9, 2)),
+        ("CNY", "USD", date(2021, 9, 3)),
+        ("CNY", "USD", date(2030, 1, 1)),
+    )
+    assert old is not None and old.source == "old"
+    assert announced is not None and announced.source == "announcement"
+    assert later is not None and later.rate == Decimal("0.155")
+
+
+async def test_a_reverse_rate_is_inverted_and_converts_by_division(db: Database) -> None:
+    [quote] = await picked(db, RATES, ("CNY", "EUR", date(2022, 6, 1)))
+    assert quote is not None and quote.inverted
     assert quote.rate == Decimal("0.1333333333")
     # dividing by the stored 7.5 is exact where the rounded reciprocal would drift
-    assert convert(Decimal("750000000.00"), quote) == Decimal("100000000.00")
+    assert converted(Decimal("750000000.00"), quote) == Decimal("100000000.00")
 
 
-def test_a_missing_rate_names_the_pair_and_date() -> None:
-    with pytest.raises(RateNotFound) as raised:
-        pick_rate(RATES, "CNY", "USD", date(2020, 12, 31))
-    assert raised.value.details == {"base": "CNY", "quote": "USD", "date": "2020-12-31"}
-    assert "CNY→USD" in raised.value.message
+async def test_a_missing_rate_is_not_picked_and_its_error_names_pair_and_date(
+    db: Database,
+) -> None:
+    assert await picked(db, RATES, ("CNY", "USD", date(2020, 12, 31))) == [None]
+    error = rate_not_found("CNY", "USD", date(2020, 12, 31))
+    assert error.details == {"base": "CNY", "quote": "USD", "date": "2020-12-31"}
+    assert "CNY→USD" in error.message
 
 
-def test_same_currency_needs_no_rate() -> None:
-    quote = pick_rate([], "CNY", "CNY", date(2022, 1, 1))
-    assert quote.rate == 1
-    assert convert(Decimal("12.34"), quote) == Decimal("12.34")
+async def test_same_currency_needs_no_rate(db: Database) -> None:
+    [quote] = await picked(db, [], ("CNY", "CNY", date(2022, 1, 1)))
+    assert quote is not None and quote.rate == 1
+    assert converted(Decimal("12.34"), quote) == Decimal("12.34")
 
 
 BUDGET_LINE = """
@@ -200,23 +224,24 @@ async def test_amounts_travel_as_exact_strings(db: Database, client: GraphQLClie
     assert data["program"]["pledged"] == {"amount": "100000000000.01", "currency": "CNY"}
 
 
-def test_a_newer_reverse_rate_beats_an_older_direct_one() -> None:
+async def test_a_newer_reverse_rate_beats_an_older_direct_one(db: Database) -> None:
     rates = [
-        StoredRate("CNY", "USD", Decimal("0.14"), date(2015, 1, 1), "old direct"),
-        StoredRate("USD", "CNY", Decimal("6.4516"), date(2021, 9, 1), "newer reverse"),
+        ("CNY", "USD", "0.14", date(2015, 1, 1), "old direct"),
+        ("USD", "CNY", "6.4516", date(2021, 9, 1), "newer reverse"),
     ]
-    quote = pick_rate(rates, "CNY", "USD", date(2021, 9, 3))
-    assert quote.source == "newer reverse"
+    [quote] = await picked(db, rates, ("CNY", "USD", date(2021, 9, 3)))
+    assert quote is not None and quote.source == "newer reverse"
     assert quote.inverted
-    assert convert(Decimal("100000000000.00"), quote) == Decimal("15500031000.06")
+    assert converted(Decimal("100000000000.00"), quote) == Decimal("15500031000.06")
 
 
-def test_on_the_same_date_the_direct_rate_wins() -> None:
+async def test_on_the_same_date_the_direct_rate_wins(db: Database) -> None:
     rates = [
-        StoredRate("CNY", "USD", Decimal("0.155"), date(2021, 9, 3), "direct"),
-        StoredRate("USD", "CNY", Decimal("6.4"), date(2021, 9, 3), "reverse"),
+        ("CNY", "USD", "0.155", date(2021, 9, 3), "direct"),
+        ("USD", "CNY", "6.4", date(2021, 9, 3), "reverse"),
     ]
-    assert pick_rate(rates, "CNY", "USD", date(2021, 9, 3)).source == "direct"
+    [quote] = await picked(db, rates, ("CNY", "USD", date(2021, 9, 3)))
+    assert quote is not None and quote.source == "direct"
 
 
 async def test_of_revisions_on_the_same_date_only_the_last_recorded_counts(
@@ -279,9 +304,10 @@ async def test_converted_budgets_add_up_to_the_cent_at_every_level(
     ("quote", "rate", "expected"),
     [("JPY", "17.0123", "1701"), ("KWD", "0.0452", "4.520"), ("USD", "0.155", "15.50")],
 )
-def test_a_conversion_rounds_to_the_minor_unit_of_its_currency(
-    quote: str, rate: str, expected: str
+async def test_a_conversion_rounds_to_the_minor_unit_of_its_currency(
+    db: Database, quote: str, rate: str, expected: str
 ) -> None:
-    rates = [StoredRate("CNY", quote, Decimal(rate), date(2021, 1, 1), "test")]
-    converted = convert(Decimal("100.01"), pick_rate(rates, "CNY", quote, date(2022, 1, 1)))
-    assert str(converted) == expected
+    rates = [("CNY", quote, rate, date(2021, 1, 1), "test")]
+    [picked_rate] = await picked(db, rates, ("CNY", quote, date(2022, 1, 1)))
+    assert picked_rate is not None
+    assert str(converted(Decimal("100.01"), picked_rate)) == expected

@@ -164,6 +164,43 @@ async def test_a_bad_transaction_is_refused_with_its_field_and_nothing_is_writte
     assert await counts(db) == before
 
 
+async def test_an_amount_finer_than_its_currencys_minor_unit_is_refused(
+    db: Database, ledger: Ledger
+) -> None:
+    # given: yen, which has no minor unit, convert into the programme's CNY
+    async with db.sessions() as session, session.begin():
+        await f.exchange_rate(session, base="JPY", quote="CNY", rate=Decimal("0.05"))
+    created = await ledger.editor.data(CREATE_TRANSACTION, {"input": new_transaction(ledger)})
+    tx_id = created["createTransaction"]["transaction"]["id"]
+    before = await counts(db)
+    # when: 100.50 yen written as a transaction, as a budget line, and by switching the
+    # currency of 125.50 CNY to yen
+    transaction = await ledger.editor.data(
+        CREATE_TRANSACTION, {"input": new_transaction(ledger, amount="100.50", currency="JPY")}
+    )
+    line = await ledger.editor.data(
+        CREATE_BUDGET_LINE, {"input": new_budget_line(ledger, amount="100.5", currency="JPY")}
+    )
+    switched = await ledger.editor.data(
+        UPDATE_TRANSACTION, {"input": {"id": tx_id, "version": 1, "currency": "JPY"}}
+    )
+    # then
+    for payload in (
+        transaction["createTransaction"],
+        line["createBudgetLine"],
+        switched["updateTransaction"],
+    ):
+        assert [(e["field"], e["code"]) for e in payload["errors"]] == [("amount", "VALIDATION")]
+        assert "JPY" in payload["errors"][0]["message"]
+    assert await counts(db) == before
+    # and whole yen, with or without zero decimals, are fine
+    whole = await ledger.editor.data(
+        CREATE_TRANSACTION, {"input": new_transaction(ledger, amount="100.00", currency="JPY")}
+    )
+    assert whole["createTransaction"]["errors"] == []
+    assert whole["createTransaction"]["transaction"]["amount"]["currency"] == "JPY"
+
+
 async def test_a_transaction_against_another_initiatives_budget_line_is_refused(
     db: Database, ledger: Ledger
 ) -> None:

@@ -1,11 +1,12 @@
 """Properties of budgetSummary, on random programmes and on both backends.
 
 The figures must reconcile: groups add up to `total`, `total` is what the raw records
-give when each is converted in Python (`pick_rate` + `convert`) with the current budget
-worked out here from the IATI rule, grouping changes nothing, `others` keeps a cut report
-whole, and a beneficiary split neither loses nor invents a cent. The SQL conversion itself
-is checked against both Python conversions over the range the columns hold, wherever the
-result fits the 64-bit count of minor units the SQL returns.
+give when each is converted in Python (`pick_rate` + `convert` of tests/money_oracle.py)
+with the current budget worked out here from the IATI rule, grouping changes nothing,
+`others` keeps a cut report whole, and a beneficiary split neither loses nor invents a
+cent. The SQL conversion itself is checked against both Python conversions (the oracle's,
+and `convert_scaled`, which converts single amounts) over the range the columns hold,
+wherever the result fits the 64-bit count of minor units the SQL returns.
 
 Each test draws its examples with hypothesis and empties the tables before each one (the
 `db` fixture only empties them after the test); a failing example is shrunk as usual.
@@ -29,10 +30,11 @@ from sqlalchemy import Boolean, literal, select, union_all
 
 from app import models as m
 from app.models._columns import AMOUNT, RATE
-from app.money.conversion import RATE_PLACES, RateQuote, StoredRate, convert, identity, pick_rate
+from app.money.conversion import RATE_PLACES, RateQuote, identity
 from app.money.sql import convert_expr, convert_scaled
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, empty_tables
+from tests.money_oracle import StoredRate, convert, pick_rate
 
 T = m.TransactionType
 CURRENCIES = ("CNY", "USD", "EUR", "JPY")

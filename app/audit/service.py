@@ -9,17 +9,30 @@ Verification proves the trail consistent with itself. Someone with write access 
 the database who rewrites an entry, rehashes every later one and moves the head
 leaves a consistent trail behind; only a head hash recorded elsewhere earlier (the
 `last hash` that `audit verify` prints) exposes that.
+
+The trail proves nothing about the tables by itself: an UPDATE, DELETE or INSERT run
+on a ledger table directly leaves the chain intact. `compare_tables` therefore rebuilds
+every audited table as the trail describes it, with the rebuild `asOf` uses, and holds
+it against the live table, column by column, naming the first record that differs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, column, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.audit import repository
 from app.audit.chain import Break, check_entry
-from app.models import GENESIS_HASH
+from app.audit.records import audited_tables
+from app.db.base import Base
+from app.history import repository as views
+from app.history.views import view_engine
+from app.models import GENESIS_HASH, ChainHead
 
 
 @dataclass(frozen=True)
@@ -80,3 +93,147 @@ async def verify(session: AsyncSession, *, batch: int = repository.STREAM_BATCH)
                 Break(checked, "the chain head's hash does not match the last entry's hash")
             )
         return Verification(True, checked, checked, previous, None)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first record in which a live table and the trail's state part."""
+
+    table: str
+    id: int
+    # The columns that differ, in the table's order; none when only one side has it.
+    columns: tuple[str, ...]
+    # The record as each side holds it; None on the side that lacks it.
+    in_table: dict[str, Any] | None
+    in_trail: dict[str, Any] | None
+
+    @property
+    def detail(self) -> str:
+        if self.in_table is None:
+            return "the trail has this record, the table does not: deleted around the trail"
+        if self.in_trail is None:
+            return (
+                "the table has this record, the trail does not: written around the trail "
+                "(rows from before the trail started are recorded once by `audit baseline`)"
+            )
+        first = self.columns[0]
+        said = (
+            f"{first} is {_shown(self.in_table[first])} in the table, "
+            f"{_shown(self.in_trail[first])} in the trail"
+        )
+        if len(self.columns) > 1:
+            said += f" (also {', '.join(self.columns[1:])})"
+        return said
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.id}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    # The trail entry the state was rebuilt up to (the chain head when compared).
+    sequence: int
+    tables: int
+    # Live records compared.
+    records: int
+    first_difference: Difference | None
+
+
+async def compare_tables(engine: AsyncEngine) -> TableCheck:
+    """Rebuild every audited table from the trail up to the chain head, as `asOf` does
+    (`history.repository.fill_from_trail`), and compare it with the live table. The
+    first difference, by table (parents first) and then by id, is named with every
+    column that differs. On a connection of its own, outside the pool: the rebuilt
+    tables are TEMP tables that end with it."""
+    conn = await view_engine(engine).connect()
+    try:
+        if conn.dialect.name == "postgresql":
+            # The chain head and every table, read in one snapshot.
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            return await _compare(conn)
+    finally:
+        await conn.close()
+
+
+async def _compare(conn: AsyncConnection) -> TableCheck:
+    schema = await views.real_schema(conn)
+    sequence = int(await conn.scalar(select(ChainHead.last_sequence)) or 0)
+    audited = set(audited_tables())
+    tables = [t for t in Base.metadata.sorted_tables if t.name in audited]
+    for table in tables:
+        await views.create_shadow(conn, schema, table)
+        await views.fill_from_trail(conn, schema, table, sequence)
+    records, first = 0, None
+    for table in tables:
+        real = views.real_table(conn, schema, table.name)
+        rebuilt = conn.dialect.identifier_preparer.quote(table.name)
+        count, differing = await _first_differing_id(conn, table, real, rebuilt)
+        records += count
+        if first is None and differing is not None:
+            first = await _difference(conn, table, real, rebuilt, differing)
+    return TableCheck(sequence, len(tables), records, first)
+
+
+async def _first_differing_id(
+    conn: AsyncConnection, table: Table, real: str, rebuilt: str
+) -> tuple[int, int | None]:
+    """(live records, the lowest id of a record not the same on both sides). EXCEPT
+    compares whole rows, nulls as equal, in the database."""
+    columns = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in table.columns)
+    only_in = "(SELECT min(id) FROM (SELECT {cols} FROM {a} EXCEPT SELECT {cols} FROM {b}) AS d)"
+    row = (
+        await conn.execute(
+            text(
+                f"SELECT (SELECT count(*) FROM {real}), "
+                f"{only_in.format(cols=columns, a=real, b=rebuilt)}, "
+                f"{only_in.format(cols=columns, a=rebuilt, b=real)}"
+            )
+        )
+    ).one()
+    ids = [i for i in row[1:] if i is not None]
+    return int(row[0]), min(ids) if ids else None
+
+
+async def _difference(
+    conn: AsyncConnection, table: Table, real: str, rebuilt: str, pk: int
+) -> Difference:
+    """Both sides of one record, and the columns in which they differ (as stored)."""
+    live = await _record(conn, table, real, pk)
+    trail = await _record(conn, table, rebuilt, pk)
+    if live is None or trail is None:
+        return Difference(
+            table.name,
+            pk,
+            (),
+            None if live is None else live[1],
+            None if trail is None else trail[1],
+        )
+    differing = tuple(c.name for c in table.columns if live[0][c.name] != trail[0][c.name])
+    return Difference(table.name, pk, differing, live[1], trail[1])
+
+
+async def _record(
+    conn: AsyncConnection, table: Table, name: str, pk: int
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The record as stored, and as the service reads it (decimals, dates), or None."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {name} WHERE id = :id"
+    stored = (await conn.execute(text(sql).bindparams(id=pk))).mappings().one_or_none()
+    if stored is None:
+        return None
+    typed = text(sql).bindparams(id=pk).columns(*(column(c.name, c.type) for c in table.columns))
+    read = (await conn.execute(typed)).mappings().one()
+    return dict(stored), dict(read)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return repr(value[:60])
+    return str(value)

@@ -21,7 +21,8 @@ from app import models as m
 from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.db.types import utcnow
-from app.money.currencies import parse_currency
+from app.kit.dates import check_date
+from app.money.currencies import finer_than_minor_unit, parse_currency
 
 DEMO_FILE = "common_prosperity.yaml"
 DEMO_ACTOR = Actor("demo-loader", SYSTEM_ROLE)
@@ -41,9 +42,9 @@ def read_demo() -> dict[str, Any]:
 
 
 def _date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
+    if value is None:
+        return None
+    return check_date(value if isinstance(value, date) else date.fromisoformat(str(value)))
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -53,6 +54,14 @@ def _decimal(value: Any) -> Decimal | None:
     if not isinstance(value, str | int):
         raise ValueError(f"amount {value!r} must be a quoted string")
     return Decimal(value)
+
+
+def _money(entry: dict[str, Any]) -> tuple[Decimal, str]:
+    """An entry's amount and currency, held to the rule every written amount follows."""
+    amount, currency = _decimal(entry["amount"]), parse_currency(entry["currency"])
+    if amount is None or finer_than_minor_unit(amount, currency):
+        raise ValueError(f"amount {entry['amount']!r} is not an amount in {currency}")
+    return amount, currency
 
 
 class _Builder:
@@ -148,14 +157,15 @@ class _Builder:
         return program
 
     async def _program(self, p: dict[str, Any]) -> m.Program:
+        pledged, currency = _money(p["pledged"])
         row = self.add(
             m.Program(
                 ref=p["ref"],
                 name=p["name"],
                 summary=p.get("summary"),
                 sponsor_id=self.orgs[p["sponsor"]].id,
-                pledged_amount=_decimal(p["pledged"]["amount"]),
-                pledged_currency=parse_currency(p["pledged"]["currency"]),
+                pledged_amount=pledged,
+                pledged_currency=currency,
                 announced_on=_date(p.get("announced_on")),
                 deadline=_date(p.get("deadline")),
                 governance_body=p.get("governance_body"),
@@ -192,6 +202,7 @@ class _Builder:
                 )
             )
         for line in i.get("budget_lines", []):
+            amount, currency = _money(line)
             budget = self.add(
                 m.BudgetLine(
                     initiative_id=row.id,
@@ -200,8 +211,8 @@ class _Builder:
                     type=m.BudgetType(line["type"]),
                     status=m.BudgetStatus(line["status"]),
                     category=line.get("category"),
-                    amount=_decimal(line["amount"]),
-                    currency=parse_currency(line["currency"]),
+                    amount=amount,
+                    currency=currency,
                     value_date=_date(line["value_date"]),
                     description=line.get("description"),
                 )

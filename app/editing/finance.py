@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.editing import rules
 from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import DomainError, ErrorCode
-from app.finance import repository as finance_repository
-from app.finance.service import totals_in_target_currency
 from app.kit.text import Kind
 from app.models import BudgetLine, BudgetType, Initiative, Organization, Program, Transaction
+from app.money.currencies import minor_units
+from app.reports.repository import Dimension
+from app.reports.service import current_budgets
 
 
 async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | None:
@@ -34,10 +35,9 @@ async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | 
 
 
 async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
-    tx.amount = rules.amount(problems, tx.amount)
+    tx.amount, tx.currency = rules.money(problems, tx.amount, tx.currency)
     if tx.amount == 0:
         problems.add("amount", "a transaction moves money: the amount must not be zero")
-    tx.currency = rules.currency(problems, tx.currency)
     rules.not_future(problems, tx.transaction_date, "date")
     if tx.value_date != tx.transaction_date:  # one problem, not two, when it defaulted
         rules.not_future(problems, tx.value_date, "valueDate")
@@ -65,8 +65,9 @@ async def validate_transaction(session: AsyncSession, problems: Problems, tx: Tr
 
 
 async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
-    line.amount = rules.amount(problems, line.amount, non_negative=True)
-    line.currency = rules.currency(problems, line.currency)
+    line.amount, line.currency = rules.money(
+        problems, line.amount, line.currency, non_negative=True
+    )
     rules.ordered(problems, line.period_start, line.period_end, "periodEnd", "periodStart")
     line.category = rules.text(problems, line.category, "category", limit=100, kind=Kind.NAME)
     line.description = rules.text(problems, line.description, "description")
@@ -105,16 +106,17 @@ async def validate_budget_line(session: AsyncSession, problems: Problems, line: 
 
 
 async def check_within_pledge(session: AsyncSession, initiative_id: int) -> None:
-    """After a budget change (flushed, not committed): the programme's current budgets,
-    in its pledge currency as `Program.allocated` shows them, must not pass its pledge."""
+    """After a budget change (flushed, not committed): the programme's current budget,
+    in its pledge currency as `Program.allocated` shows it, must not pass its pledge."""
     program = await _programme_of(session, initiative_id)
     if program is None:
         return
+    currency = program.pledged_currency
     try:
-        groups = await finance_repository.current_budget_by_program(session, [program.id])
-        allocated = (await totals_in_target_currency(session, groups))[program.id].amount
+        budgets = await current_budgets(session, Dimension.PROGRAM, [program.id], currency)
     except DomainError as error:
         raise Rejected([FieldError("currency", error.code, error.message)]) from error
+    allocated = budgets[program.id]
     if allocated > program.pledged_amount:
         over = allocated - program.pledged_amount
         raise Rejected(
@@ -122,16 +124,17 @@ async def check_within_pledge(session: AsyncSession, initiative_id: int) -> None
                 FieldError(
                     "amount",
                     ErrorCode.PLEDGE_EXCEEDED,
-                    f"the programme's budgets would come to {_money(allocated)} "
-                    f"{program.pledged_currency}, {_money(over)} beyond its pledge of "
-                    f"{_money(program.pledged_amount)} {program.pledged_currency}",
+                    f"the programme's budgets would come to {_money(allocated, currency)} "
+                    f"{currency}, {_money(over, currency)} beyond its pledge of "
+                    f"{_money(program.pledged_amount, currency)} {currency}",
                 )
             ]
         )
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+def _money(value: Decimal, currency: str) -> str:
+    """An amount for people: thousands separated, to the currency's minor unit."""
+    return f"{value:,.{minor_units(currency)}f}"
 
 
 async def guard_budget_line_archive(

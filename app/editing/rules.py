@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.editing.errors import Problems
-from app.errors import DomainError, ErrorCode, RateNotFound
+from app.errors import DomainError, ErrorCode
 from app.kit.ids import decode_id_of
 from app.kit.text import Kind, text_problem
 from app.models._columns import AMOUNT
-from app.money.conversion import pick_rate
-from app.money.currencies import parse_currency
-from app.money.repository import rates_for_pairs
+from app.money.conversion import rate_not_found
+from app.money.currencies import ISO_4217, finer_than_minor_unit, minor_units, parse_currency
+from app.money.repository import applicable_rates
 
 MAX_TITLE = 300
 MAX_TEXT = 10_000
@@ -35,18 +35,34 @@ def currency(problems: Problems, value: str, field: str = "currency") -> str:
         return value
 
 
-def amount(
-    problems: Problems, value: Decimal, field: str = "amount", *, non_negative: bool = False
-) -> Decimal:
-    """An amount the money columns hold exactly: two decimals, 16 integer digits."""
+def money(
+    problems: Problems,
+    value: Decimal,
+    code: str,
+    field: str = "amount",
+    *,
+    non_negative: bool = False,
+) -> tuple[Decimal, str]:
+    """An amount and its currency, as every money amount is written: one the money
+    columns hold exactly (16 integer digits, 2 decimals), in an ISO 4217 currency, and
+    no finer than that currency's minor unit (whole yen; cents of a yuan; a dinar's fils
+    only as fine as the columns' hundredths). Returns both as stored."""
     try:
-        value = AMOUNT.check(value)
+        checked = AMOUNT.check(value)
     except ValueError:
         problems.add(field, f"{value} is not an amount of at most 16 digits and 2 decimals")
-        return value
-    if non_negative and value < 0:
+        return value, currency(problems, code)
+    if non_negative and checked < 0:
         problems.add(field, "must not be negative")
-    return value
+    code = currency(problems, code)
+    if code in ISO_4217 and finer_than_minor_unit(checked, code):
+        places = minor_units(code)
+        problems.add(
+            field,
+            f"{value} has more decimals than {code} has: {code} amounts have at most "
+            f"{places} (its ISO 4217 minor unit)",
+        )
+    return checked, code
 
 
 def not_future(problems: Problems, value: date | None, field: str) -> None:
@@ -118,16 +134,13 @@ async def convertible(
     on: date,
     field: str = "currency",
 ) -> None:
-    """Refuse money no report could convert: a rate source→target must exist by `on`."""
-    if source == target:
-        return
-    rates = await rates_for_pairs(session, {(source, target)}, on)
-    try:
-        pick_rate(rates, source, target, on)
-    except RateNotFound as error:
+    """Refuse money no report could convert: a rate source→target must exist by `on`,
+    by the rule every conversion uses."""
+    if (source, target, on) not in await applicable_rates(session, [(source, target, on)]):
         problems.add(
             field,
-            f"{error.message}; add the exchange rate first, so reports can convert it",
+            f"{rate_not_found(source, target, on).message}; add the exchange rate first, "
+            "so reports can convert it",
             ErrorCode.RATE_NOT_FOUND,
         )
 

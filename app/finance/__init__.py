@@ -1,1 +1,1 @@
-"""Budget lines, transactions and the budget figures derived from them."""
+"""Budget lines and transactions: the rule of the current budget."""

@@ -1,27 +1,16 @@
-"""Every SQL statement about budget lines and transactions."""
+"""The SQL rule of the current budget, which every budget figure applies.
+
+The figures themselves (a programme's or initiative's current budget, `allocated`, the
+reports, the pledge check) are computed in one place, `app/reports/repository.summarize`,
+with each line converted at its value date's rate and rounded before summing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
-from decimal import Decimal
-from typing import NamedTuple
+from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy.orm import aliased
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
-
-from app.models import BudgetLine, BudgetType, Initiative, Program
-
-
-class BudgetGroup(NamedTuple):
-    """Current-budget amounts of one owner summed per currency and value date."""
-
-    owner_id: int
-    target_currency: str
-    currency: str | None
-    value_date: date | None
-    amount: Decimal | None
+from app.models import BudgetLine, BudgetType
 
 
 def is_current_budget_line() -> ColumnElement[bool]:
@@ -44,51 +33,3 @@ def is_current_budget_line() -> ColumnElement[bool]:
         ),
     )
     return ~superseded
-
-
-async def current_budget_by_initiative(
-    session: AsyncSession, initiative_ids: Sequence[int]
-) -> list[BudgetGroup]:
-    """One row per initiative (even with no lines) and currency/value date of its lines."""
-    return await _current_budget(session, Initiative.id, initiative_ids)
-
-
-async def current_budget_by_program(
-    session: AsyncSession, program_ids: Sequence[int]
-) -> list[BudgetGroup]:
-    """The programme-wide current budget: its initiatives' lines, per currency/value date."""
-    return await _current_budget(session, Program.id, program_ids)
-
-
-async def _current_budget(
-    session: AsyncSession, owner: InstrumentedAttribute[int], owner_ids: Sequence[int]
-) -> list[BudgetGroup]:
-    # Lines in the target currency are summed exactly; a line in another currency stays
-    # a group of its own, so it is converted and rounded to the cent once, as the line
-    # itself shows it — an initiative's budget is the sum of its lines' figures, and a
-    # programme's the sum of its initiatives'.
-    foreign_line = case((BudgetLine.currency != Program.pledged_currency, BudgetLine.id))
-    stmt = (
-        select(
-            owner,
-            Program.pledged_currency,
-            BudgetLine.currency,
-            BudgetLine.value_date,
-            func.sum(BudgetLine.amount),
-        )
-        .select_from(Program)
-        .outerjoin(Initiative, Initiative.program_id == Program.id)
-        .outerjoin(
-            BudgetLine,
-            and_(BudgetLine.initiative_id == Initiative.id, is_current_budget_line()),
-        )
-        .where(owner.in_(owner_ids))
-        .group_by(
-            owner,
-            Program.pledged_currency,
-            BudgetLine.currency,
-            BudgetLine.value_date,
-            foreign_line,
-        )
-    )
-    return [BudgetGroup(*row) for row in (await session.execute(stmt)).all()]

@@ -82,12 +82,14 @@ class ErrorCodesExtension(SchemaExtension):
 def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError:
     """The error as a client may see it."""
     original = error.original_error
+    if isinstance(original, GraphQLError) and isinstance(original.original_error, DomainError):
+        # A variable's value a scalar refused with a code (a day outside the range):
+        # graphql-core names the variable and wraps the scalar's error.
+        domain, said = original.original_error, original.message
+        where = error.message[: -len(said)] if error.message.endswith(said) else ""
+        return _domain(error, domain, where + domain.message)
     if isinstance(original, DomainError):
-        extensions: dict[str, Any] = {"code": original.code.value}
-        if original.field:
-            extensions["field"] = original.field
-        extensions.update(original.details)
-        return _rebuild(error, original.message, extensions, original)
+        return _domain(error, original, original.message)
     if isinstance(original, _ANSWERED_OVER_HTTP):
         # Over HTTP the router answers these (400); over WebSocket they arrive here: an
         # operation name the document lacks, or none for a document of several.
@@ -121,6 +123,14 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
         exc_info=(type(original), original, original.__traceback__),
     )
     return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL", "errorId": error_id}, None)
+
+
+def _domain(error: GraphQLError, domain: DomainError, message: str) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": domain.code.value}
+    if domain.field:
+        extensions["field"] = domain.field
+    extensions.update(domain.details)
+    return _rebuild(error, message, extensions, domain)
 
 
 def database_away_handler(retry_after: int) -> ExceptionHandler:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import strawberry
 
 from app.graphql.money import Money
-from app.money.currencies import minor_units
+from app.money.currencies import from_minor_units
 from app.reports.service import Measures
 
 
@@ -24,9 +22,7 @@ class BudgetMeasures:
         return self._money(self._m.value(measure))
 
     def _money(self, minor: int) -> Money:
-        return Money(
-            amount=Decimal(minor).scaleb(-minor_units(self._currency)), currency=self._currency
-        )
+        return Money(amount=from_minor_units(minor, self._currency), currency=self._currency)
 
     @strawberry.field(description="Original budgets (IATI budget type original).")
     def budget_original(self) -> Money:

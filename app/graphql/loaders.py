@@ -6,25 +6,23 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from datetime import date
+from collections.abc import Hashable, Mapping, Sequence
+from contextlib import suppress
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from app.audit import repository as audit_repository
 from app.db.session import SessionFactory
-from app.finance import repository as finance_repository
-from app.finance.repository import BudgetGroup
-from app.finance.service import MoneyValue, totals_in_target_currency
+from app.errors import DomainError, RateNotFound
 from app.kit.aggregation import Aggregate, fetch_aggregates
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
-from app.money.conversion import StoredRate
-from app.money.currencies import minor_units
-from app.money.repository import rates_for_pairs
+from app.money.conversion import RateQuote, rate_not_found
+from app.money.currencies import from_minor_units, minor_units
+from app.money.repository import RateKey, applicable_rates
 from app.reports import repository as reports_repository
 from app.reports import service as reports_service
 from app.reports.repository import Dimension
@@ -38,12 +36,7 @@ class DataLoaders:
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
         self._aggregates: dict[Hashable, DataLoader[Hashable, Aggregate]] = {}
-        self.budget_by_initiative = DataLoader(
-            self._budgets(finance_repository.current_budget_by_initiative)
-        )
-        self.budget_by_program = DataLoader(
-            self._budgets(finance_repository.current_budget_by_program)
-        )
+        self.budgets = DataLoader(self._budgets)
         self.rates = DataLoader(self._rates)
         self.has_estimate = DataLoader(self._has_estimate)
         self.figures = DataLoader(self._figures)
@@ -129,22 +122,14 @@ class DataLoaders:
             loader = self._aggregates[key] = DataLoader(load)
         return loader
 
-    def _budgets(
-        self, groups_of: Callable[[AsyncSession, Sequence[int]], Awaitable[list[BudgetGroup]]]
-    ) -> Callable[[Sequence[int]], Awaitable[list[MoneyValue]]]:
-        """Current budgets of a batch of owners, in each owner's target currency."""
-
-        async def load(keys: Sequence[int]) -> list[MoneyValue]:
-            async with self._sessions() as session:
-                totals = await totals_in_target_currency(session, await groups_of(session, keys))
-            return [totals[key] for key in keys]
-
-        return load
-
     async def first_program(self) -> Any:
-        """The programme with the lowest id (the demo has one)."""
+        """The programme with the lowest id (the demo has one). Its initiatives look it up
+        by id for their currency: that finds it without a statement of its own."""
         async with self._sessions() as session:
-            return await session.scalar(select(Program).order_by(Program.id).limit(1))
+            row = await session.scalar(select(Program).order_by(Program.id).limit(1))
+        if row is not None:
+            self.by_id(Program).prime(row.id, row)
+        return row
 
     async def _has_estimate(self, keys: Sequence[tuple[SubjectType, int]]) -> list[bool]:
         """Whether any citation of each (subject type, id) flags an estimate."""
@@ -155,14 +140,32 @@ class DataLoaders:
     async def _figures(self, keys: Sequence[tuple[Dimension, int, str]]) -> list[Measures]:
         """Budget and execution figures per (PROGRAM or INITIATIVE, id, currency); one
         statement per owner kind and currency in the batch."""
-        batches: dict[tuple[Dimension, str], list[int]] = {}
-        for owner, owner_id, currency in keys:
-            batches.setdefault((owner, currency), []).append(owner_id)
         found: dict[tuple[Dimension, int, str], Measures] = {}
         async with self._sessions() as session:
-            for (owner, currency), ids in batches.items():
+            for (owner, currency), ids in _batches(keys).items():
                 figures = await reports_service.figures_by_owner(session, owner, ids, currency)
                 found.update({(owner, i, currency): figures[i] for i in ids})
+        return [found[key] for key in keys]
+
+    async def _budgets(self, keys: Sequence[tuple[Dimension, int, str]]) -> list[Decimal]:
+        """Current budgets per (PROGRAM or INITIATIVE, id, currency): the figures'
+        `budgetCurrent`. When the request asks for those figures too (a dashboard's
+        `allocated` beside `spent`), it is taken from them; otherwise computed from the
+        budget lines alone, one statement per owner kind and currency in the batch."""
+        found: dict[tuple[Dimension, int, str], Decimal] = {}
+        for key in keys:
+            figures = self.figures.cache_map.get(key)
+            if figures is not None:
+                # A failure of the whole figures (a transaction without a rate) is not
+                # the budget's: it is then computed on its own below.
+                with suppress(DomainError):
+                    found[key] = from_minor_units((await figures).budget_current, key[2])
+        missing = [key for key in keys if key not in found]
+        if missing:
+            async with self._sessions() as session:
+                for (owner, currency), ids in _batches(missing).items():
+                    budgets = await reports_service.current_budgets(session, owner, ids, currency)
+                    found.update({(owner, i, currency): budgets[i] for i in ids})
         return [found[key] for key in keys]
 
     async def _history(self, keys: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
@@ -182,13 +185,18 @@ class DataLoaders:
             found = await reports_repository.shares_by_initiative(session, keys)
         return [found.get(key, []) for key in keys]
 
-    async def _rates(self, keys: Sequence[tuple[str, str, date]]) -> list[list[StoredRate]]:
-        """Stored rates usable for each (base, quote, on) key, fetched in one statement."""
+    async def _rates(self, keys: Sequence[RateKey]) -> list[RateQuote | RateNotFound]:
+        """The rate that converts each (currency, target, value date), picked in SQL by
+        the rule reports use; RATE_NOT_FOUND for a key none converts. One statement per
+        target currency in the batch."""
         async with self._sessions() as session:
-            rates = await rates_for_pairs(
-                session, {(b, q) for b, q, _ in keys}, max(on for _, _, on in keys)
-            )
-        return [
-            [r for r in rates if {r.base, r.quote} == {b, q} and r.rate_date <= on]
-            for b, q, on in keys
-        ]
+            found = await applicable_rates(session, keys)
+        return [found[key] if key in found else rate_not_found(*key) for key in keys]
+
+
+def _batches(keys: Sequence[tuple[Dimension, int, str]]) -> dict[tuple[Dimension, str], list[int]]:
+    """The ids of a batch's keys, per owner kind and currency."""
+    batches: dict[tuple[Dimension, str], list[int]] = {}
+    for owner, owner_id, currency in keys:
+        batches.setdefault((owner, currency), []).append(owner_id)
+    return batches

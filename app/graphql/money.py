@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.models import SubjectType
-from app.money.conversion import RateQuote, convert, pick_rate
+from app.money.conversion import RateQuote, converted
 from app.money.currencies import parse_currency
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class ConvertedMoney:
     @classmethod
     def build(cls, original: Money, quote: RateQuote) -> ConvertedMoney:
         return cls(
-            amount=convert(original.amount, quote),
+            amount=converted(original.amount, quote),
             currency=quote.quote,
             rate=quote.rate,
             rate_date=quote.rate_date,
@@ -83,7 +83,5 @@ async def convert_money(
 ) -> ConvertedMoney:
     """Convert at the rate valid on `on` (the value date); a missing rate is an error."""
     target = parse_currency(currency)
-    rates = []
-    if target != original.currency:
-        rates = await info.context.loaders.rates.load((original.currency, target, on))
-    return ConvertedMoney.build(original, pick_rate(rates, original.currency, target, on))
+    quote = await info.context.loaders.rates.load((original.currency, target, on))
+    return ConvertedMoney.build(original, quote)

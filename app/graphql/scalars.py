@@ -1,13 +1,17 @@
-"""Scalars. Decimal travels as a string so no client ever sees a binary float."""
+"""Scalars. Decimal travels as a string so no client ever sees a binary float; Date and
+DateTime accept only the days and moments of the ledger's range (app/kit/dates.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import FloatValueNode, GraphQLError, IntValueNode, StringValueNode, ValueNode
 
+from app.kit.dates import RANGE, parse_date, parse_moment
 from app.kit.numbers import parse_decimal
 
 
@@ -60,4 +64,45 @@ DecimalScalar = strawberry.scalar(
     serialize=lambda value: format(value, "f"),
     parse_value=_parse_value,
     parse_literal=_parse_literal,
+)
+
+
+T = TypeVar("T")
+
+
+def _reader(parse: Callable[[str], T], kind: str, example: str) -> Callable[[Any], T]:
+    """A scalar's parser: text of the right form, else the client's mistake; a value
+    outside the range raises INVALID_ARGUMENT (a DomainError, coded as such)."""
+
+    def read(value: Any) -> T:
+        if not isinstance(value, str):
+            raise GraphQLError(f'{kind} values are strings, e.g. "{example}"')
+        try:
+            return parse(value)
+        except ValueError:
+            raise GraphQLError(
+                f"{value[:40]!r} is not a {kind} (ISO 8601, e.g. {example})"
+            ) from None
+
+    return read
+
+
+def _iso(value: date) -> str:
+    return value.isoformat()
+
+
+DateScalar = strawberry.scalar(
+    name="Date",
+    description=f"A calendar day, ISO 8601 (e.g. 2024-05-01), from {RANGE}: a day outside "
+    "that range is refused with INVALID_ARGUMENT.",
+    serialize=_iso,
+    parse_value=_reader(parse_date, "date", "2024-05-01"),
+)
+
+DateTimeScalar = strawberry.scalar(
+    name="DateTime",
+    description="A moment, ISO 8601 with its UTC offset (e.g. 2024-05-01T12:00:00Z), from "
+    f"{RANGE} in UTC: a moment outside that range is refused with INVALID_ARGUMENT.",
+    serialize=_iso,
+    parse_value=_reader(parse_moment, "date and time", "2024-05-01T12:00:00Z"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -21,7 +22,7 @@ from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
-from app.graphql.scalars import DecimalScalar
+from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
 from app.observability.metrics import Metrics
@@ -80,7 +81,9 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map={Decimal: DecimalScalar}),
+        config=StrawberryConfig(
+            scalar_map={Decimal: DecimalScalar, date: DateScalar, datetime: DateTimeScalar}
+        ),
         extensions=extensions,
         execution_context_class=Executor,
     )

@@ -6,13 +6,15 @@ from datetime import datetime
 
 from app.db.types import utcnow
 from app.errors import DomainError, ErrorCode
+from app.kit import dates
 
 
 def parse_moment(value: str) -> datetime:
-    """An ISO 8601 date and time. The view is chosen before strawberry reads the
-    arguments, so a value this cannot read is refused rather than silently ignored."""
+    """An ISO 8601 date and time in the ledger's range, read as the DateTime scalar
+    reads it. The view is chosen before strawberry reads the arguments, so a value this
+    cannot read is refused rather than silently ignored."""
     try:
-        return datetime.fromisoformat(value)
+        return dates.parse_moment(value, field="asOf")
     except ValueError:
         raise DomainError(
             f"asOf: {value[:40]!r} is not an ISO 8601 date and time (e.g. 2024-05-01T12:00:00Z)",

@@ -1,14 +1,26 @@
-"""Currency conversion that carries its rate, the rate's date and its source."""
+"""A conversion as the API shows it: the amount, the rate used, its date and source.
+
+Money is converted by one rule wherever it is shown. The rate is the newest of the pair,
+in either direction, dated on or before the amount's value date, the direct rate winning
+a tie; it is picked in SQL (`sql.applicable_rate_id`), for a report's records and for a
+single amount alike. The amount is converted exactly and rounded once, half-even, to the
+target currency's minor unit: in SQL for reports (`sql.converted_minor_units`), and by
+`sql.convert_scaled`, the same arithmetic in Python, for a single amount.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 
 from app.errors import RateNotFound
-from app.money.currencies import minor_units
+from app.money.currencies import from_minor_units, minor_units
+from app.money.sql import AMOUNT_SCALE, RATE_SCALE, convert_scaled
+
+if TYPE_CHECKING:
+    from app.models import ExchangeRate
 
 RATE_PLACES = Decimal("1e-10")
 
@@ -33,69 +45,48 @@ class RateQuote:
         return self.reverse_rate is not None
 
 
-@dataclass(frozen=True)
-class StoredRate:
-    base: str
-    quote: str
-    rate: Decimal
-    rate_date: date
-    source: str
-    id: int | None = None
-
-
 def identity(currency: str, on: date) -> RateQuote:
     return RateQuote(currency, currency, Decimal(1), on, "identity (same currency)")
 
 
-def pick_rate(rates: Iterable[StoredRate], base: str, quote: str, on: date) -> RateQuote:
-    """The rate valid on `on`: the latest of the pair, in either direction, dated on
-    or before it.
+def reciprocal(rate: Decimal) -> Decimal:
+    """1 / rate, as an inverted conversion shows its rate (to the rate column's places)."""
+    return (Decimal(1) / rate).quantize(RATE_PLACES, ROUND_HALF_EVEN)
 
-    A reverse rate (quote→base) is used as its reciprocal and marked as inverted; on
-    the same date a direct rate wins. No rate at all is an error naming pair and date.
-    """
-    if base == quote:
-        return identity(base, on)
-    direct: StoredRate | None = None
-    reverse: StoredRate | None = None
-    for rate in rates:
-        if rate.rate_date > on:
-            continue
-        if (rate.base, rate.quote) == (base, quote):
-            if direct is None or rate.rate_date > direct.rate_date:
-                direct = rate
-        elif (rate.base, rate.quote) == (quote, base) and (
-            reverse is None or rate.rate_date > reverse.rate_date
-        ):
-            reverse = rate
-    if direct is not None and (reverse is None or direct.rate_date >= reverse.rate_date):
+
+def quote_of(stored: ExchangeRate, base: str, quote: str) -> RateQuote:
+    """A stored rate of the pair, as it converts `base` into `quote`: inverted when it
+    is stored the other way round."""
+    if stored.base == base:
         return RateQuote(
-            base, quote, direct.rate, direct.rate_date, direct.source, rate_id=direct.id
+            base, quote, stored.rate, stored.rate_date, stored.source, rate_id=stored.id
         )
-    if reverse is not None:
-        return RateQuote(
-            base,
-            quote,
-            (Decimal(1) / reverse.rate).quantize(RATE_PLACES, ROUND_HALF_EVEN),
-            reverse.rate_date,
-            reverse.source,
-            reverse_rate=reverse.rate,
-            rate_id=reverse.id,
-        )
-    raise RateNotFound(
-        f"no exchange rate {base}→{quote} valid on {on.isoformat()}",
-        details={"base": base, "quote": quote, "date": on.isoformat()},
+    return RateQuote(
+        base,
+        quote,
+        reciprocal(stored.rate),
+        stored.rate_date,
+        stored.source,
+        reverse_rate=stored.rate,
+        rate_id=stored.id,
     )
 
 
-def convert(amount: Decimal, quote: RateQuote) -> Decimal:
-    """Convert to the quote currency, rounded half-even to its minor unit (the cent for
-    most currencies, the yen for JPY, the fils for KWD)."""
-    unit = Decimal(1).scaleb(-minor_units(quote.quote))
-    # Enough digits that the product (18 + 18 digits) is exact and a quotient carries
-    # far more than the minor unit needs: the result is rounded once, to the unit, as
-    # the SQL conversion does (the default 28 digits would round it twice).
-    with localcontext(prec=80):
-        if quote.reverse_rate is not None:
-            return (amount / quote.reverse_rate).quantize(unit, ROUND_HALF_EVEN)
-        return (amount * quote.rate).quantize(unit, ROUND_HALF_EVEN)
+def converted(amount: Decimal, quote: RateQuote) -> Decimal:
+    """`amount` (as the money columns hold it) in the quote currency, rounded as every
+    record of a report is."""
+    stored = amount.scaleb(AMOUNT_SCALE)
+    if stored != stored.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than the money columns hold")
+    rate = None
+    if quote.base != quote.quote:
+        rate = int((quote.reverse_rate or quote.rate).scaleb(RATE_SCALE))
+    units = minor_units(quote.quote)
+    return from_minor_units(convert_scaled(int(stored), rate, quote.inverted, units), quote.quote)
+
+
+def rate_not_found(base: str, quote: str, on: date) -> RateNotFound:
+    return RateNotFound(
+        f"no exchange rate {base}→{quote} valid on {on.isoformat()}",
+        details={"base": base, "quote": quote, "date": on.isoformat()},
+    )

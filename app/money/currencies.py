@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from app.errors import DomainError, ErrorCode
 
 ISO_4217 = frozenset(
@@ -34,6 +36,22 @@ _MINOR_UNITS = {
 def minor_units(code: str) -> int:
     """How many decimals an amount in this currency has (JPY 0, KWD 3, most 2)."""
     return _MINOR_UNITS.get(code, 2)
+
+
+def unit(code: str) -> Decimal:
+    """The currency's minor unit as an amount: 0.01 for most, 1 for JPY, 0.001 for KWD."""
+    return Decimal(1).scaleb(-minor_units(code))
+
+
+def finer_than_minor_unit(amount: Decimal, code: str) -> bool:
+    """Whether the amount has more decimals than the currency has (100.50 yen, 0.125 CNY);
+    zeros do not count (100.00 yen is whole yen)."""
+    return amount != amount.quantize(unit(code))
+
+
+def from_minor_units(minor: int, code: str) -> Decimal:
+    """An amount counted in the currency's minor units, as an amount (250 cents: 2.50)."""
+    return Decimal(minor).scaleb(-minor_units(code))
 
 
 def parse_currency(code: str, *, field: str = "currency") -> str:

@@ -1,4 +1,5 @@
-"""Currency conversion inside SQL, exact and rounded exactly like `conversion.convert`.
+"""Currency conversion inside SQL: which rate converts an amount, and the exact, rounded
+result. The one rule of conversion (see `conversion`), for reports and single amounts.
 
 Reports convert every amount at the rate valid on its own value date and round it to
 the target's minor unit (half-even) before anything is summed, so a converted total
@@ -7,7 +8,8 @@ is the sum of the converted records, whatever the grouping. The result of
 
 PostgreSQL computes it with NUMERIC integer arithmetic. SQLite stores amounts and
 rates as scaled 64-bit integers (see `ExactDecimal`) whose product can overflow, so
-there the same function runs in Python, registered on each connection.
+there the same function runs in Python, registered on each connection; it also converts
+the single amounts the API shows (`conversion.converted`).
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ def applicable_rate_id(
 ) -> Select[Any]:
     """A scalar subquery: the id of the rate that converts `currency` into `target` on
     `on` — the newest of the pair in either direction dated on or before it; on the
-    same date the direct rate wins (the rule of `conversion.pick_rate`)."""
+    same date the direct rate wins. The only place that rule is written."""
     rate = ExchangeRate
     return (
         select(rate.id)

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, RateNotFound
-from app.money.currencies import minor_units, parse_currency
+from app.money.currencies import from_minor_units, minor_units, parse_currency
 from app.reports import repository
 from app.reports.repository import SUMMED, Dimension, GroupRow, RateUse
 
@@ -104,7 +104,7 @@ class Summary:
     where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = field(repr=False, default=None)
 
     def amount(self, minor: int) -> Decimal:
-        return Decimal(minor).scaleb(-self.minor_units)
+        return from_minor_units(minor, self.currency)
 
 
 async def report_currency(session: AsyncSession, currency: str | None) -> str:
@@ -176,23 +176,39 @@ async def budget_summary(
 
 
 async def figures_by_owner(
-    session: AsyncSession, owner: Dimension, ids: Sequence[int], currency: str
+    session: AsyncSession,
+    owner: Dimension,
+    ids: Sequence[int],
+    currency: str,
+    *,
+    transactions: bool = True,
 ) -> dict[int, Measures]:
-    """The figures of each programme or initiative, in `currency` (zero without records)."""
-    budget_where, transaction_where = repository.records_of(owner, ids)
-    units = minor_units(currency)
-    rows = await repository.summarize(
+    """The figures of each programme or initiative, in `currency` (zero without records).
+
+    `transactions=False` reads the budget lines alone: the budget figures are the same,
+    the transaction figures zero, and a programme with a million transactions answers
+    its budget at the cost of its budget lines."""
+    rows = await repository.summarize_owners(
         session,
-        dimensions=[owner],
-        budget_where=budget_where,
-        transaction_where=transaction_where,
+        owner,
+        ids,
         target=currency,
-        minor_units=units,
-        limit=len(ids) + 1,
+        minor_units=minor_units(currency),
+        transactions=transactions,
     )
     _raise_missing_rate(rows, currency)
     found = {row.key[owner]: _measures(row) for row in rows}
     return {owner_id: found.get(owner_id, Measures()) for owner_id in ids}
+
+
+async def current_budgets(
+    session: AsyncSession, owner: Dimension, ids: Sequence[int], currency: str
+) -> dict[int, Decimal]:
+    """The current budget of each programme or initiative in `currency`: the
+    `budgetCurrent` of its figures, which every field, report and check shows
+    (`allocated`, `budget`, the pledge check). RATE_NOT_FOUND when a line has no rate."""
+    figures = await figures_by_owner(session, owner, ids, currency, transactions=False)
+    return {i: from_minor_units(m.budget_current, currency) for i, m in figures.items()}
 
 
 async def rates_used(session: AsyncSession, summary: Summary) -> list[RateUse]:

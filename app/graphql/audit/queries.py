@@ -172,8 +172,8 @@ class AuditQueries:
 
     @strawberry.field(
         description="Check the whole audit trail's hash chain now: whether it is intact "
-        "and, if not, the first entry that breaks it. Reads every entry; needs the audit "
-        "permission."
+        "and, if not, the first entry that breaks it; `tables` also holds every ledger table "
+        "against the trail. Reads every entry; needs the audit permission."
     )
     async def audit_verification(self, info: strawberry.Info) -> AuditVerification:
         info.context.principal.require(Permission.AUDIT)

@@ -15,7 +15,7 @@ from app.audit import repository
 from app.audit.chain import Break
 from app.audit.records import audited_tables
 from app.audit.repository import EntryFilter
-from app.audit.service import Verification
+from app.audit.service import Difference, TableCheck, Verification, compare_tables
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
 from app.graphql.relay import Node, PageInfo
@@ -290,6 +290,55 @@ class ChainBreak:
         return cls(sequence=found.sequence, problem=found.problem)
 
 
+@strawberry.type(description="A record in which a ledger table and the trail's state part.")
+class TableDifference:
+    table: str = strawberry.field(description="The table, e.g. transactions.")
+    key: int = strawberry.field(description="The record's primary key in that table.")
+    columns: list[str] = strawberry.field(
+        description="The columns that differ, in the table's order; empty when only one "
+        "side holds the record (deleted or inserted around the trail)."
+    )
+    detail: str = strawberry.field(description="What differs, in words, with both values.")
+
+    @classmethod
+    def of(cls, found: Difference) -> TableDifference:
+        return cls(
+            table=found.table, key=found.id, columns=list(found.columns), detail=found.detail
+        )
+
+
+@strawberry.type(
+    description="Every ledger table held against the state the trail describes, rebuilt "
+    "from the trail as asOf rebuilds it: an edit made on a table directly, around the "
+    "trail, shows here while the chain itself stays intact."
+)
+class TableVerification:
+    match: bool = strawberry.field(
+        description="Whether every live record equals the trail's, column by column, and "
+        "no record is on one side only."
+    )
+    records: int = strawberry.field(description="Live records compared.")
+    tables: int = strawberry.field(description="Tables compared.")
+    up_to_sequence: int = strawberry.field(
+        description="The trail was read up to this entry (the chain head then)."
+    )
+    first_difference: TableDifference | None = strawberry.field(
+        description="The first record that differs, by table (parents first) then by key; "
+        "null when the tables match."
+    )
+
+    @classmethod
+    def of(cls, result: TableCheck) -> TableVerification:
+        found = result.first_difference
+        return cls(
+            match=found is None,
+            records=result.records,
+            tables=result.tables,
+            up_to_sequence=result.sequence,
+            first_difference=TableDifference.of(found) if found else None,
+        )
+
+
 @strawberry.type(
     description="The outcome of checking the whole trail: every entry's hash, the links "
     "between entries, no gaps, and the chain head at the end."
@@ -309,6 +358,18 @@ class AuditVerification:
     first_broken: ChainBreak | None = strawberry.field(
         description="The first entry that breaks the chain; null when intact."
     )
+
+    @strawberry.field(
+        description="Every ledger table against the state the trail describes, as "
+        "`pledge-ledger audit verify` checks it; null when the chain is broken (a broken "
+        "trail describes no state). Rebuilds every table, which costs about what an asOf "
+        "view of now costs: ask for it only when needed."
+    )
+    async def tables(self, info: strawberry.Info) -> TableVerification | None:
+        if not self.intact:
+            return None
+        engine = info.context.write_sessions.kw["bind"]
+        return TableVerification.of(await compare_tables(engine))
 
     @classmethod
     def of(cls, result: Verification) -> AuditVerification:

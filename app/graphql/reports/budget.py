@@ -31,7 +31,7 @@ from app.graphql.reports.common import report_condition
 from app.graphql.types.base import load_node
 from app.kit.filtering import Column, FilterSpec
 from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
-from app.money.conversion import RATE_PLACES
+from app.money.conversion import reciprocal
 from app.reports import service
 from app.reports.repository import TRANSACTION_LINE, Dimension, RateUse
 
@@ -235,7 +235,7 @@ class BudgetSummary:
 
 def _rate_used(summary: service.Summary, use: RateUse) -> RateUsed:
     inverted = use.base != use.currency
-    rate = (Decimal(1) / use.rate).quantize(RATE_PLACES) if inverted else use.rate
+    rate = reciprocal(use.rate) if inverted else use.rate
     return RateUsed(
         _rate_id=use.rate_id,
         currency=use.currency,

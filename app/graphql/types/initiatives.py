@@ -121,16 +121,23 @@ class Initiative(Record):
     @strawberry.field(
         description="Current budget: per period the revised budget where one exists, else the "
         "original, summed over its lines, in the programme's currency (other currencies are "
-        "converted at their value date's rate)."
+        "converted at their value date's rate): `figures { budgetCurrent }`."
     )
     async def budget(self, info: strawberry.Info) -> Money:
-        total = await info.context.loaders.budget_by_initiative.load(self.db_id)
-        return Money(amount=total.amount, currency=total.currency)
+        currency = await self._currency(info)
+        key = (Dimension.INITIATIVE, self.db_id, currency)
+        return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
 
     @strawberry.field(description="The same as `budget`: what the programme allocated to it.")
     async def allocated(self, info: strawberry.Info) -> Money:
-        total = await info.context.loaders.budget_by_initiative.load(self.db_id)
-        return Money(amount=total.amount, currency=total.currency)
+        budget: Money = await self.budget(info)
+        return budget
+
+    async def _currency(self, info: strawberry.Info) -> str:
+        """The programme's pledge currency, the default of the money fields."""
+        program = await info.context.loaders.by_id(m.Program).load(self._program_id)
+        currency: str = program.pledged_currency
+        return currency
 
     @strawberry.field(
         description="Budget and execution: original and current budget, committed, disbursed, "
@@ -149,8 +156,7 @@ class Initiative(Record):
         if currency:
             target = parse_currency(currency, field="currency")
         else:
-            program = await info.context.loaders.by_id(m.Program).load(self._program_id)
-            target = program.pledged_currency
+            target = await self._currency(info)
         key = (Dimension.INITIATIVE, self.db_id, target)
         return BudgetMeasures(_m=await info.context.loaders.figures.load(key), _currency=target)
 

@@ -93,11 +93,14 @@ class Program(Record):
         return await convert_money(info, self.pledged(), currency, on)
 
     @strawberry.field(
-        description="Sum of the initiatives' current budgets, in the pledge's currency."
+        description="Sum of the initiatives' current budgets, in the pledge's currency: "
+        "`figures { budgetCurrent }`, each line converted at its value date's rate and "
+        "rounded to the currency's minor unit before summing."
     )
     async def allocated(self, info: strawberry.Info) -> Money:
-        total = await info.context.loaders.budget_by_program.load(self.db_id)
-        return Money(amount=total.amount, currency=total.currency)
+        currency = self._row.pledged_currency
+        key = (Dimension.PROGRAM, self.db_id, currency)
+        return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
 
     @strawberry.field(description="Pledged minus allocated: not yet given to any initiative.")
     async def unallocated(self, info: strawberry.Info) -> Money:
