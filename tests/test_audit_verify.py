@@ -372,7 +372,7 @@ async def test_a_table_edited_around_the_trail_fails_verification_naming_the_rec
         column,
     )
     assert command.exit_code == 1
-    assert command.stderr.startswith(f"the tables differ from the trail: {table} {pk}")
+    assert finding(command).startswith(f"the tables differ from the trail: {table} {pk}")
     assert answer["intact"] is True  # the chain holds: only the tables show the edit
     assert answer["tables"]["match"] is False
     assert answer["tables"]["firstDifference"] == {
