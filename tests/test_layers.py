@@ -1,0 +1,141 @@
+"""Layers point down: http → graphql → domains → kit, db, config.
+
+The import graph between the top-level packages of `app/` is read from the source
+(every `import`, including those inside functions: a lazy import is still a
+dependency). Three rules hold, each with the exceptions the code has today, listed so
+that they can only shrink: a new exception fails, and so does a listed one that is
+gone (remove it from the list, so that it cannot come back unnoticed).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[1] / "app"
+
+# Packages of the bottom layer: they know nothing of what the service is about.
+FOUNDATIONS = {"config", "db", "kit", "errors"}
+# Packages that may use the GraphQL schema: the transport and the entry points.
+SCHEMA_USERS = {"graphql", "http", "main", "cli"}
+
+# Today's exceptions (the layout issue removes them).
+FOUNDATIONS_IMPORTING_DOMAINS = {
+    ("config", "auth"),  # the JWT key check runs while settings are read
+    ("db", "audit"),  # sessions install the audit recorder
+    ("db", "money"),  # SQLite registers the conversion function
+    ("kit", "money"),  # aggregation converts amounts
+}
+# One knot today: config → auth → audit → db → money → models → db, and so on.
+CYCLES = {
+    frozenset(
+        {"audit", "auth", "cli_support", "config", "db", "events", "history", "kit", "models"}
+        | {"money"}
+    ),
+}
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Which top-level packages (or modules) of `app` each one imports."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    for path in APP.rglob("*.py"):
+        parts = path.relative_to(APP).with_suffix("").parts
+        source = parts[0]
+        # The package a relative import starts from (a module's, or an __init__'s own).
+        package = ["app", *parts[:-1]]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package[: len(package) - node.level + 1]
+                    names = [".".join([*base, *([node.module] if node.module else [])])]
+                else:
+                    names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                target = name.split(".")
+                if target[0] == "app" and len(target) > 1 and target[1] != source:
+                    graph[source].add(target[1])
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected groups of more than one package (Tarjan's algorithm,
+    iterative, linear in the graph's size)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+    nodes = set(graph) | {t for targets in graph.values() for t in targets}
+    for start in sorted(nodes):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, targets = work[-1]
+            advanced = False
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph.get(target, ())))))
+                    advanced = True
+                    break
+                if target in on_stack:
+                    low[node] = min(low[node], index[target])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.add(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.add(frozenset(group))
+    return found
+
+
+def test_only_the_transport_and_entry_points_use_the_schema() -> None:
+    graph = package_imports()
+    users = {source for source, targets in graph.items() if "graphql" in targets}
+    assert users <= SCHEMA_USERS, f"imports app.graphql: {sorted(users - SCHEMA_USERS)}"
+
+
+def test_foundations_import_no_domain_package() -> None:
+    graph = package_imports()
+    found = {
+        (source, target)
+        for source in FOUNDATIONS
+        for target in graph.get(source, ())
+        if target not in FOUNDATIONS
+    }
+    assert found - FOUNDATIONS_IMPORTING_DOMAINS == set(), "a foundation imports a domain"
+    assert FOUNDATIONS_IMPORTING_DOMAINS - found == set(), "gone: drop it from the list"
+
+
+def test_no_new_import_cycle_between_packages() -> None:
+    found = cycles(package_imports())
+    assert found - CYCLES == set(), "a new or larger import cycle between packages"
+    assert CYCLES - found == set(), "a listed cycle changed or is gone: update the list"
+
+
+def test_the_cycle_finder_sees_a_cycle_and_nothing_else() -> None:
+    # The oracle for the finder itself: a ring of three beside a chain.
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}}
+    assert cycles(graph) == {frozenset({"a", "b", "c"})}
+    assert cycles({"a": {"b"}, "b": set()}) == set()
