@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, true
 
 from app.graphql.history import AsOf
 from app.graphql.visibility import Shows
+from app.graphql.work import reads
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
@@ -234,6 +235,7 @@ def connection_class(node: Any, listing: Listing) -> Any:
             resolver=aggregate,
             description="Count, sums, averages, minima and maxima over the whole filtered "
             "list (every page), computed in the database.",
+            metadata=reads(listing.model.__tablename__, "exchange_rates"),
         ),
     }
     cls = strawberry.type(
