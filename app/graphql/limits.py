@@ -4,7 +4,10 @@ budget.
 The cost of an operation is how many objects it could return at most: each
 connection multiplies what it contains by its page size (`first`/`last`, from the
 literal or the variable, else the default page size). An operation over budget is
-refused before any SQL runs, with the estimate and the limit in the error.
+refused before any SQL runs, with the estimate and the limit in the error. The same
+walk collects what its reports, aggregates and figures read, which prices its work
+(app/graphql/work.py): over MAX_QUERY_WORK it is refused too, and a heavy one waits for
+no slot: past MAX_HEAVY_PER_CALLER it is BUSY at once.
 
 Depth, aliases, fields (with fragments spread where they are used), root fields and
 (unless INTROSPECTION is on) introspection are validation rules, built once per schema
@@ -63,7 +66,15 @@ from app.errors import ErrorCode
 from app.graphql.memory import large
 from app.graphql.strings import EncodableStrings
 from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
-from app.graphql.work import NONE, HeavyOperations, Reads, TableRows, caller_of, declared_reads
+from app.graphql.work import (
+    NONE,
+    RUNNING_HEAVY,
+    HeavyOperations,
+    Reads,
+    TableRows,
+    caller_of,
+    declared_reads,
+)
 
 CACHE_SIZE = 256
 
@@ -349,7 +360,9 @@ class QueryCostLimiter(SchemaExtension):
             return
         caller = caller_of(context.context)
         with self.heavy.slot(caller) as granted:
-            if not granted:
+            if granted:
+                RUNNING_HEAVY.add(id(context.context))
+            else:
                 context.result = GraphQLExecutionResult(
                     data=None,
                     errors=[
@@ -368,7 +381,10 @@ class QueryCostLimiter(SchemaExtension):
                         )
                     ],
                 )
-            yield
+            try:
+                yield
+            finally:
+                RUNNING_HEAVY.discard(id(context.context))
 
     def estimate(
         self, schema: GraphQLSchema, definitions: Any, variables: Mapping[str, Any]

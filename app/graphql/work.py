@@ -37,6 +37,8 @@ from app.db.session import SessionFactory
 
 # What the budget figures read: budget lines and transactions, converted at stored rates.
 FIGURES = ("budget_lines", "transactions", "exchange_rates")
+# A current budget alone (`budget`, `allocated`): budget lines only.
+BUDGETS = ("budget_lines", "exchange_rates")
 # The budget report, which may also split records by beneficiary shares.
 BUDGET_REPORT = (*FIGURES, "beneficiary_shares")
 TIMELINE_REPORT = ("milestones", "initiatives")
@@ -137,6 +139,12 @@ async def _row_counts(sessions: SessionFactory) -> dict[str, int]:
     async with sessions() as session:
         row = (await session.execute(select(*columns))).one()
     return {table.name: int(value or 0) for table, value in zip(tables, row, strict=True)}
+
+
+# The contexts (by identity) of the heavy operations running in this process: their
+# root fields run one after another (app/graphql/schema.py), so one heavy operation
+# reads with one statement at a time, not one per root field at once.
+RUNNING_HEAVY: set[int] = set()
 
 
 class HeavyOperations:

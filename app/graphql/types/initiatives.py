@@ -29,7 +29,7 @@ from app.graphql.types.evidence import cited_sources
 from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.types.timelines import Milestone, MilestoneOrder
 from app.graphql.visibility import Shows
-from app.graphql.work import FIGURES, reads
+from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -123,7 +123,7 @@ class Initiative(Record):
         description="Current budget: per period the revised budget where one exists, else the "
         "original, summed over its lines, in the programme's currency (other currencies are "
         "converted at their value date's rate): `figures { budgetCurrent }`.",
-        metadata=reads(*FIGURES, once="initiative-budgets"),
+        metadata=reads(*BUDGETS, once="initiative-budgets"),
     )
     async def budget(self, info: strawberry.Info) -> Money:
         currency = await self._currency(info)
@@ -132,7 +132,7 @@ class Initiative(Record):
 
     @strawberry.field(
         description="The same as `budget`: what the programme allocated to it.",
-        metadata=reads(*FIGURES, once="initiative-budgets"),
+        metadata=reads(*BUDGETS, once="initiative-budgets"),
     )
     async def allocated(self, info: strawberry.Info) -> Money:
         budget: Money = await self.budget(info)

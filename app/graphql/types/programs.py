@@ -17,7 +17,7 @@ from app.graphql.types.base import Record, db_id_of, load_node, order_input, reg
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.initiatives import Initiative, InitiativeOrder
 from app.graphql.visibility import Shows
-from app.graphql.work import FIGURES, reads
+from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -97,7 +97,7 @@ class Program(Record):
         description="Sum of the initiatives' current budgets, in the pledge's currency: "
         "`figures { budgetCurrent }`, each line converted at its value date's rate and "
         "rounded to the currency's minor unit before summing.",
-        metadata=reads(*FIGURES, once="program-budgets"),
+        metadata=reads(*BUDGETS, once="program-budgets"),
     )
     async def allocated(self, info: strawberry.Info) -> Money:
         currency = self._row.pledged_currency
@@ -106,7 +106,7 @@ class Program(Record):
 
     @strawberry.field(
         description="Pledged minus allocated: not yet given to any initiative.",
-        metadata=reads(*FIGURES, once="program-budgets"),
+        metadata=reads(*BUDGETS, once="program-budgets"),
     )
     async def unallocated(self, info: strawberry.Info) -> Money:
         allocated = await self.allocated(info)
