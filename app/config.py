@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     max_fields: int = Field(default=10_000, ge=100, le=1_000_000)
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
+    # Work: the objects plus the rows its reports, aggregates and figures read, from
+    # each table's row count (app/graphql/work.py). More is refused (QUERY_TOO_COSTLY).
+    max_query_work: int = Field(default=1_000_000, ge=1)
+    # An operation of more work is heavy: one caller (key, token subject, or anonymous
+    # address) runs at most MAX_HEAVY_PER_CALLER at once; more is refused with BUSY.
+    heavy_query_work: int = Field(default=100_000, ge=1)
+    max_heavy_per_caller: int = Field(default=2, ge=1, le=1000)
+    # Row counts are asked of the database at most this often, per process.
+    table_rows_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # Building one answer holds the event loop at most about this long before it lets
+    # other requests run (a huge list is completed in slices).
+    answer_slice_seconds: float = Field(default=0.02, ge=0.001, le=1.0)
     # Views (asOf and partner reads, app/history/views.py) each hold a database connection
     # of their own, outside the pool: at most this many at once per process, so they cannot
     # use up the database's connections. A request that waits longer than
@@ -219,6 +231,8 @@ class Settings(BaseSettings):
     def _page_sizes_agree(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        if self.heavy_query_work > self.max_query_work:
+            raise ValueError("HEAVY_QUERY_WORK must not exceed MAX_QUERY_WORK")
         return self
 
     @model_validator(mode="after")

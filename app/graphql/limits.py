@@ -4,7 +4,10 @@ budget.
 The cost of an operation is how many objects it could return at most: each
 connection multiplies what it contains by its page size (`first`/`last`, from the
 literal or the variable, else the default page size). An operation over budget is
-refused before any SQL runs, with the estimate and the limit in the error.
+refused before any SQL runs, with the estimate and the limit in the error. The same
+walk collects what its reports, aggregates and figures read, which prices its work
+(app/graphql/work.py): over MAX_QUERY_WORK it is refused too, and a heavy one waits for
+no slot: past MAX_HEAVY_PER_CALLER it is BUSY at once.
 
 Depth, aliases, fields (with fragments spread where they are used), root fields and
 (unless INTROSPECTION is on) introspection are validation rules, built once per schema
@@ -44,6 +47,7 @@ from graphql import (
     get_named_type,
     is_introspection_type,
     parse,
+    print_ast,
 )
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
@@ -57,10 +61,20 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 from app.config import Settings
+from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.memory import large
 from app.graphql.strings import EncodableStrings
 from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
+from app.graphql.work import (
+    NONE,
+    RUNNING_HEAVY,
+    HeavyOperations,
+    Reads,
+    TableRows,
+    caller_of,
+    declared_reads,
+)
 
 CACHE_SIZE = 256
 
@@ -82,12 +96,15 @@ def limit_extensions(settings: Settings) -> list[Any]:
     """Factories: strawberry builds fresh extensions for every operation, around rules
     and caches that are built once."""
     rules = validation_rules(settings)
+    # Per app: the tables' row counts, and the heavy operations each caller runs.
+    rows = TableRows(settings.table_rows_seconds)
+    heavy = HeavyOperations(settings.max_heavy_per_caller)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
         lambda: AddValidationRules(rules),
         lambda: CachedValidation(maxsize=CACHE_SIZE),
-        lambda: QueryCostLimiter(settings),
+        lambda: QueryCostLimiter(settings, rows, heavy),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
 
@@ -274,43 +291,119 @@ class CachedValidation(ValidationCache):
 
 
 class QueryCostLimiter(SchemaExtension):
-    def __init__(self, settings: Settings) -> None:
+    """Refuses an operation that could return more than MAX_QUERY_COST objects, or do
+    more than MAX_QUERY_WORK work (app/graphql/work.py), before any of its SQL runs;
+    holds a heavy one to MAX_HEAVY_PER_CALLER at once per caller."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rows: TableRows | None = None,
+        heavy: HeavyOperations | None = None,
+    ) -> None:
         self.budget = settings.max_query_cost
         self.default_size = settings.default_page_size
         self.max_size = settings.max_page_size
         # Plain lists (a report's groups) hold at most this many items.
         self.max_list = settings.max_report_groups
+        self.max_work = settings.max_query_work
+        self.heavy_work = settings.heavy_query_work
+        self.retry_after = settings.retry_after_seconds
+        self.rows = rows or TableRows(settings.table_rows_seconds)
+        self.heavy = heavy or HeavyOperations(settings.max_heavy_per_caller)
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.result is None:
-            cost = self.estimate(
-                context.schema._schema, document.definitions, context.variables or {}
+        if document is None or context.result is not None:
+            yield
+            return
+        objects, reads = _Estimate(
+            self, context.schema._schema, document.definitions, context.variables or {}
+        ).total()
+        error: GraphQLError | None = None
+        work = objects
+        if objects > self.budget:
+            error = GraphQLError(
+                f"This operation could return up to {objects} objects; the limit is "
+                f"{self.budget}. Ask for smaller pages (first/last) or fewer "
+                "nested lists.",
+                extensions={"code": "QUERY_TOO_COSTLY", "cost": objects, "limit": self.budget},
             )
-            if cost > self.budget:
+        else:
+            if reads.table_names:
+                counts = await self.rows.of(reads.table_names, _sessions(context.context))
+                work = min(objects + reads.rows(counts, MANY), MANY)
+            if work > self.max_work:
                 error = GraphQLError(
-                    f"This operation could return up to {cost} objects; the limit is "
-                    f"{self.budget}. Ask for smaller pages (first/last) or fewer "
-                    "nested lists.",
-                    extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "limit": self.budget},
+                    f"This operation could read or return about {work} rows; the limit "
+                    f"is {self.max_work} (MAX_QUERY_WORK). Ask for fewer reports or "
+                    "aggregates at once, or split the operation.",
+                    extensions={
+                        "code": "QUERY_TOO_COSTLY",
+                        "work": work,
+                        "limit": self.max_work,
+                    },
                 )
-                if context.operation_type is OperationType.SUBSCRIPTION:
-                    # Strawberry starts a subscription whatever the result says: refuse
-                    # by raising, which ends it with this one error before it starts.
-                    raise error
-                # A result set before execution means strawberry does not execute.
-                context.result = GraphQLExecutionResult(data=None, errors=[error])
-        yield
+        subscription = context.operation_type is OperationType.SUBSCRIPTION
+        if error is not None:
+            if subscription:
+                # Strawberry starts a subscription whatever the result says: refuse
+                # by raising, which ends it with this one error before it starts.
+                raise error
+            # A result set before execution means strawberry does not execute.
+            context.result = GraphQLExecutionResult(data=None, errors=[error])
+            yield
+            return
+        if work <= self.heavy_work or subscription:
+            yield
+            return
+        caller = caller_of(context.context)
+        with self.heavy.slot(caller) as granted:
+            if granted:
+                RUNNING_HEAVY.add(id(context.context))
+            else:
+                context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            f"This caller already runs {self.heavy.most} heavy operations "
+                            f"(over {self.heavy_work} rows of work, HEAVY_QUERY_WORK); at "
+                            f"most {self.heavy.most} run at once (MAX_HEAVY_PER_CALLER). "
+                            f"Try again in {self.retry_after} s.",
+                            extensions={
+                                "code": ErrorCode.BUSY.value,
+                                "work": work,
+                                "limit": self.heavy.most,
+                                "setting": "MAX_HEAVY_PER_CALLER",
+                                "retryAfter": self.retry_after,
+                            },
+                        )
+                    ],
+                )
+            try:
+                yield
+            finally:
+                RUNNING_HEAVY.discard(id(context.context))
 
     def estimate(
         self, schema: GraphQLSchema, definitions: Any, variables: Mapping[str, Any]
     ) -> int:
-        return _Estimate(self, schema, definitions, variables).total()
+        return _Estimate(self, schema, definitions, variables).total()[0]
+
+
+def _sessions(context: Any) -> SessionFactory:
+    """The engine's own sessions (a view's would not yet be open: views open later)."""
+    sessions: SessionFactory = getattr(context, "write_sessions", None) or context.session_factory
+    return sessions
+
+
+Cost = tuple[int, Reads]
 
 
 class _Estimate:
-    """One walk over one document: the most objects any of its operations could return.
+    """One walk over one document: the most objects any of its operations could return,
+    and the reads of the operation that returns the most (app/graphql/work.py).
 
     A fragment is estimated once per operation for each type and report bound it is
     spread under (what its estimate depends on), however often it is spread."""
@@ -332,11 +425,11 @@ class _Estimate:
             d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
         }
         # The operation's fragments estimated so far, by (name, type, report bound).
-        self.known: dict[tuple[str, str, int | None], int] = {}
+        self.known: dict[tuple[str, str, int | None], Cost] = {}
         self.open: set[tuple[str, str, int | None]] = set()
 
-    def total(self) -> int:
-        costs = [0]
+    def total(self) -> Cost:
+        costs: list[Cost] = []
         for definition in self.definitions:
             if isinstance(definition, OperationDefinitionNode):
                 root = self.schema.get_root_type(definition.operation)
@@ -348,48 +441,59 @@ class _Estimate:
                     }
                     self.known.clear()
                     costs.append(run(self.selections(definition.selection_set, root)))
-        return max(costs)
+        # The operation that returns the most (its reads come with it).
+        return max(costs, key=lambda cost: cost[0], default=(0, NONE))
 
-    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> Walk[int]:
-        total = 0
+    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> Walk[Cost]:
+        objects, reads = 0, NONE
         for selection in selection_set.selections:
+            cost: Cost
             if isinstance(selection, FieldNode):
-                total += yield self.field(selection, parent)
+                cost = yield self.field(selection, parent)
             elif isinstance(selection, FragmentSpreadNode):
-                total += yield self.fragment(selection.name.value, parent)
+                cost = yield self.fragment(selection.name.value, parent)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
-                total += yield self.selections(selection.selection_set, target or parent)
-        return total
+                cost = yield self.selections(selection.selection_set, target or parent)
+            else:
+                continue
+            objects += cost[0]
+            reads += cost[1]
+        return objects, reads
 
-    def fragment(self, name: str, parent: GraphQLNamedType) -> Walk[int]:
+    def fragment(self, name: str, parent: GraphQLNamedType) -> Walk[Cost]:
         fragment = self.fragments.get(name)
         if fragment is None:
-            return 0
+            return 0, NONE
         target = self.schema.get_type(fragment.type_condition.name.value) or parent
         key = (name, target.name, self.top_n_bound)
         known = self.known.get(key)
         if known is not None:
             return known
         if key in self.open:
-            return 0  # a fragment spreading itself: refused by validation anyway
+            return 0, NONE  # a fragment spreading itself: refused by validation anyway
         self.open.add(key)
-        cost: int = yield self.selections(fragment.selection_set, target)
+        cost: Cost = yield self.selections(fragment.selection_set, target)
         self.open.discard(key)
         self.known[key] = cost
         return cost
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType) -> Walk[int]:
+    def field(self, node: FieldNode, parent: GraphQLNamedType) -> Walk[Cost]:
         fields = getattr(parent, "fields", None) or {}
         definition = fields.get(node.name.value)
-        if definition is None or node.selection_set is None:
-            return 0
+        if definition is None:
+            return 0, NONE
+        # A list's items share one statement (a loader's batch): what a field inside
+        # reads counts once, not once per item.
+        own = declared_reads(definition, lambda: self.arguments(node))
+        if node.selection_set is None:
+            return 0, own
         named = get_named_type(definition.type)
-        inner: int
+        inner: Cost
         if named.name.endswith("Connection"):
             inner = yield self.selections(node.selection_set, named)
-            return self.page_size(node, definition) * (1 + inner)
+            return self.page_size(node, definition) * (1 + inner[0]), own + inner[1]
         top_n = self.top_n_bound
         in_connection = getattr(parent, "name", "").endswith("Connection")
         # A report field's own `first` bounds its groups (a list marked "top_n").
@@ -400,7 +504,7 @@ class _Estimate:
         finally:
             self.top_n_bound = top_n
         if in_connection or not _is_list(definition.type):
-            return inner
+            return inner[0], own + inner[1]
         # A plain list: a report's groups count as its top N (or as many as a report may
         # have), its other lists as many as a report may have, and any other list as a
         # page at most.
@@ -411,7 +515,21 @@ class _Estimate:
             items = self.limiter.max_list
         else:
             items = self.limiter.max_size
-        return items * (1 + inner)
+        return items * (1 + inner[0]), own + inner[1]
+
+    def arguments(self, node: FieldNode) -> str:
+        """A field's arguments, with the variables' values: what tells one loader
+        question from another."""
+        parts = []
+        for argument in node.arguments or ():
+            value: Any = argument.value
+            if isinstance(value, VariableNode):
+                name = value.name.value
+                value = repr(self.variables.get(name, self.defaults.get(name)))
+            else:
+                value = print_ast(value)
+            parts.append(f"{argument.name.value}:{value}")
+        return ",".join(sorted(parts))
 
     def page_size(self, node: FieldNode, definition: Any = None) -> int:
         """The page size the connection will be asked for: a literal, a variable sent,

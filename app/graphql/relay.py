@@ -12,7 +12,9 @@ from graphql import FieldNode
 from sqlalchemy import ColumnElement, and_, true
 
 from app.graphql.history import AsOf
+from app.graphql.pacing import clock
 from app.graphql.visibility import Shows
+from app.graphql.work import reads
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
@@ -148,6 +150,9 @@ async def load_connection(
         join=listing.join() if listing.join is not None else None,
     )
     page = await loader.load(parent_key)
+    # Every page of one batch is ready in the same turn of the loop: each waits its turn
+    # once the loop has been held long (app/graphql/pacing.py), as long lists do.
+    await clock().pause(settings.answer_slice_seconds)
     result: Any = (connection_cls or Connection).from_page(page, to_node)
     if listing.aggregates is not None:
         result._source = ListSource(listing, where, parent_key, repr(filter_))
@@ -234,6 +239,7 @@ def connection_class(node: Any, listing: Listing) -> Any:
             resolver=aggregate,
             description="Count, sums, averages, minima and maxima over the whole filtered "
             "list (every page), computed in the database.",
+            metadata=reads(listing.model.__tablename__, "exchange_rates"),
         ),
     }
     cls = strawberry.type(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo
+from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
@@ -19,12 +21,14 @@ from app.graphql.history import ViewExtension
 from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
+from app.graphql.pacing import SLICE_ITEMS, clock, long_list
 from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
+from app.graphql.work import RUNNING_HEAVY
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
 
@@ -41,6 +45,92 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return cast(Executor, executor)
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: Any,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
+    ) -> Any:
+        # A heavy operation's root fields run one after another (app/graphql/work.py):
+        # one statement at a time, whatever the number of reports it asks for.
+        serially = serially or id(self.context_value) in RUNNING_HEAVY
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
+
+    def complete_iterable_value(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        items: Iterable[Any],
+        position_context: Any,
+    ) -> Any:
+        # A long list is completed in slices, letting the loop turn between them when
+        # it has been held long (app/graphql/pacing.py); @stream is left to graphql-core.
+        if not long_list(items) or self.get_stream_usage(field_details_list, path) is not None:
+            return super().complete_iterable_value(
+                item_type, field_details_list, info, path, items, position_context
+            )
+        return self._complete_in_slices(
+            item_type, field_details_list, info, path, cast(Sequence[Any], items), position_context
+        )
+
+    async def _complete_in_slices(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        items: Sequence[Any],
+        position_context: Any,
+    ) -> list[Any]:
+        settings = getattr(self.context_value, "settings", None)
+        seconds = getattr(settings, "answer_slice_seconds", 0.02)
+        pace = clock()
+        completed: list[Any] = []
+        waiting: list[int] = []
+        try:
+            for start in range(0, len(items), SLICE_ITEMS):
+                await pace.pause(seconds)
+                for index in range(start, min(start + SLICE_ITEMS, len(items))):
+                    item, item_path = items[index], path.add_key(index, None)
+                    if self.is_awaitable(item):
+                        completed.append(
+                            self.complete_awaitable_list_item_value(
+                                item,
+                                item_type,
+                                field_details_list,
+                                info,
+                                item_path,
+                                position_context,
+                            )
+                        )
+                        waiting.append(index)
+                    elif self.complete_list_item_value(
+                        item,
+                        completed,
+                        item_type,
+                        field_details_list,
+                        info,
+                        item_path,
+                        position_context,
+                    ):
+                        waiting.append(index)
+        except BaseException:
+            pending = [completed[index] for index in waiting]
+            if pending:
+                self.settle_in_background(pending)
+            raise
+        if waiting:
+            results = await gather_with_cancel(*(completed[index] for index in waiting))
+            for index, result in zip(waiting, results, strict=True):
+                completed[index] = result
+        return completed
 
 
 class PledgeSchema(strawberry.Schema):

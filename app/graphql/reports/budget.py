@@ -29,6 +29,7 @@ from app.graphql.inputs import (
 from app.graphql.money import Money
 from app.graphql.reports.common import report_condition
 from app.graphql.types.base import load_node
+from app.graphql.work import BUDGET_REPORT, reads
 from app.kit.filtering import Column, FilterSpec
 from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
 from app.money.conversion import reciprocal
@@ -358,7 +359,8 @@ class BudgetQueries:
         description="Budget against commitments, disbursements and spending, grouped by the "
         "given dimensions and computed in the database. Every amount is converted into "
         "`currency` at the rate valid on its value date (a missing rate is an error), then "
-        "summed; `ratesUsed` lists the rates."
+        "summed; `ratesUsed` lists the rates.",
+        metadata=reads(*BUDGET_REPORT),
     )
     async def budget_summary(
         self,

@@ -22,6 +22,7 @@ from app.graphql.reports.common import (
     report_window,
 )
 from app.graphql.types import BeneficiaryFigure, BeneficiaryGroup, Initiative
+from app.graphql.work import REACH_REPORT, reads
 from app.models import FigureQualifier
 
 SHARE_DOC = (
@@ -163,7 +164,8 @@ class ReachQueries:
 
     @strawberry.field(
         description="Beneficiaries reached against targets, per group and initiative, with "
-        "the evidence behind each figure and exact totals per group and unit."
+        "the evidence behind each figure and exact totals per group and unit.",
+        metadata=reads(*REACH_REPORT),
     )
     def reach_report(
         self,

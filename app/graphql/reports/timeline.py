@@ -22,6 +22,7 @@ from app.graphql.reports.common import (
     report_window,
 )
 from app.graphql.types import Initiative, Milestone
+from app.graphql.work import TIMELINE_REPORT, reads
 from app.models import MilestoneStatus
 from app.timelines import service
 from app.timelines.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack
@@ -191,7 +192,8 @@ class TimelineQueries:
 
     @strawberry.field(
         description="Milestones slipped: planned against actual or forecast dates, days late "
-        "or overdue, and initiatives off track — as of one day, so a report can be repeated."
+        "or overdue, and initiatives off track — as of one day, so a report can be repeated.",
+        metadata=reads(*TIMELINE_REPORT),
     )
     def timeline_report(
         self,

@@ -21,6 +21,7 @@ from app.graphql.reports.budget import (
     summarize,
 )
 from app.graphql.subscriptions.live import subscribed
+from app.graphql.work import BUDGET_REPORT, reads
 
 # Records no budget figure reads: changes to them never recompute the report.
 NOT_READ = frozenset({"milestones", "beneficiary_figures"})
@@ -33,7 +34,8 @@ class ReportSubscriptions:
         "it reads changes. Changes arriving within a short window (the server's "
         "REPORT_COALESCE_SECONDS) are answered with one report. Partners' reports cover "
         "their initiatives only, as their queries do. Needs the read and subscribe "
-        "permissions."
+        "permissions.",
+        metadata=reads(*BUDGET_REPORT),
     )
     async def budget_summary_updates(
         self,

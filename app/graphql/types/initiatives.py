@@ -29,6 +29,7 @@ from app.graphql.types.evidence import cited_sources
 from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.types.timelines import Milestone, MilestoneOrder
 from app.graphql.visibility import Shows
+from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -121,14 +122,18 @@ class Initiative(Record):
     @strawberry.field(
         description="Current budget: per period the revised budget where one exists, else the "
         "original, summed over its lines, in the programme's currency (other currencies are "
-        "converted at their value date's rate): `figures { budgetCurrent }`."
+        "converted at their value date's rate): `figures { budgetCurrent }`.",
+        metadata=reads(*BUDGETS, once="initiative-budgets"),
     )
     async def budget(self, info: strawberry.Info) -> Money:
         currency = await self._currency(info)
         key = (Dimension.INITIATIVE, self.db_id, currency)
         return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
 
-    @strawberry.field(description="The same as `budget`: what the programme allocated to it.")
+    @strawberry.field(
+        description="The same as `budget`: what the programme allocated to it.",
+        metadata=reads(*BUDGETS, once="initiative-budgets"),
+    )
     async def allocated(self, info: strawberry.Info) -> Money:
         budget: Money = await self.budget(info)
         return budget
@@ -141,7 +146,8 @@ class Initiative(Record):
 
     @strawberry.field(
         description="Budget and execution: original and current budget, committed, disbursed, "
-        "spent and variance, each record converted at its value date's rate."
+        "spent and variance, each record converted at its value date's rate.",
+        metadata=reads(*FIGURES, once="initiative-figures"),
     )
     async def figures(
         self,
@@ -160,17 +166,26 @@ class Initiative(Record):
         key = (Dimension.INITIATIVE, self.db_id, target)
         return BudgetMeasures(_m=await info.context.loaders.figures.load(key), _currency=target)
 
-    @strawberry.field(description="Outgoing commitments, in the programme's currency.")
+    @strawberry.field(
+        description="Outgoing commitments, in the programme's currency.",
+        metadata=reads(*FIGURES, once="initiative-figures"),
+    )
     async def committed(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("committed")
 
-    @strawberry.field(description="Disbursements, in the programme's currency.")
+    @strawberry.field(
+        description="Disbursements, in the programme's currency.",
+        metadata=reads(*FIGURES, once="initiative-figures"),
+    )
     async def disbursed(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("disbursed")
 
-    @strawberry.field(description="Expenditure, in the programme's currency.")
+    @strawberry.field(
+        description="Expenditure, in the programme's currency.",
+        metadata=reads(*FIGURES, once="initiative-figures"),
+    )
     async def spent(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("spent")

@@ -17,6 +17,7 @@ from app.graphql.types.base import Record, db_id_of, load_node, order_input, reg
 from app.graphql.types.evidence import cited_sources
 from app.graphql.types.initiatives import Initiative, InitiativeOrder
 from app.graphql.visibility import Shows
+from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import SubjectType
 from app.money.currencies import parse_currency
 from app.reports.repository import Dimension
@@ -95,14 +96,18 @@ class Program(Record):
     @strawberry.field(
         description="Sum of the initiatives' current budgets, in the pledge's currency: "
         "`figures { budgetCurrent }`, each line converted at its value date's rate and "
-        "rounded to the currency's minor unit before summing."
+        "rounded to the currency's minor unit before summing.",
+        metadata=reads(*BUDGETS, once="program-budgets"),
     )
     async def allocated(self, info: strawberry.Info) -> Money:
         currency = self._row.pledged_currency
         key = (Dimension.PROGRAM, self.db_id, currency)
         return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
 
-    @strawberry.field(description="Pledged minus allocated: not yet given to any initiative.")
+    @strawberry.field(
+        description="Pledged minus allocated: not yet given to any initiative.",
+        metadata=reads(*BUDGETS, once="program-budgets"),
+    )
     async def unallocated(self, info: strawberry.Info) -> Money:
         allocated = await self.allocated(info)
         return Money(
@@ -112,7 +117,8 @@ class Program(Record):
     @strawberry.field(
         description="Budget and execution of all its initiatives: original and current "
         "budget, committed, disbursed, spent and variance, each record converted at its "
-        "value date's rate."
+        "value date's rate.",
+        metadata=reads(*FIGURES, once="program-figures"),
     )
     async def figures(
         self,
@@ -129,18 +135,25 @@ class Program(Record):
         return BudgetMeasures(_m=found, _currency=target)
 
     @strawberry.field(
-        description="Outgoing commitments of its initiatives, in the pledge's currency."
+        description="Outgoing commitments of its initiatives, in the pledge's currency.",
+        metadata=reads(*FIGURES, once="program-figures"),
     )
     async def committed(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("committed")
 
-    @strawberry.field(description="Disbursements of its initiatives, in the pledge's currency.")
+    @strawberry.field(
+        description="Disbursements of its initiatives, in the pledge's currency.",
+        metadata=reads(*FIGURES, once="program-figures"),
+    )
     async def disbursed(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("disbursed")
 
-    @strawberry.field(description="Expenditure of its initiatives, in the pledge's currency.")
+    @strawberry.field(
+        description="Expenditure of its initiatives, in the pledge's currency.",
+        metadata=reads(*FIGURES, once="program-figures"),
+    )
     async def spent(self, info: strawberry.Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("spent")

@@ -1,0 +1,240 @@
+"""Work: reports and aggregates priced by the rows they read, heavy operations bounded
+per caller, and long answers built without holding the event loop (issue 13 item 4)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from app import models as m
+from app.db.session import StatementCounter
+from app.graphql import loaders, relay
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+# The review's shapes (F7), each within every other limit: 20 root reports, 20 root
+# aggregates (each over its own filter), and a normal dashboard beside them.
+TWENTY_SUMMARIES = (
+    "{ "
+    + " ".join(
+        f'r{i}: budgetSummary(groupBy: [YEAR], currency: "CNY", first: 1) '
+        "{ total { spent { amount } } }"
+        for i in range(20)
+    )
+    + " }"
+)
+TWENTY_AGGREGATES = (
+    "{ "
+    + " ".join(
+        f'a{i}: transactions(filter: {{description: {{contains: "{i}"}}}}, first: 1) '
+        '{ aggregate(currency: "CNY") { count sum { amount { amount } } } }'
+        for i in range(20)
+    )
+    + " }"
+)
+DASHBOARD = """{
+  program { pledged { amount } allocated { amount } unallocated { amount } spent { amount } }
+  initiatives(first: 10) { nodes { code budget { amount } spent { amount } } }
+  transactions { aggregate { count } }
+}"""
+HEAVY = '{ budgetSummary(groupBy: [INITIATIVE], currency: "CNY") { total { spent { amount } } } }'
+
+TRANSACTIONS = 300
+
+
+async def seed(db: Database, *, initiatives: int = 1, each: int = TRANSACTIONS) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for _ in range(initiatives):
+            initiative = await f.initiative(session, program)
+            await f.budget_line(session, initiative)
+            session.add_all(
+                m.Transaction(
+                    initiative_id=initiative.id,
+                    type=m.TransactionType.EXPENDITURE,
+                    transaction_date=date(2022, 3, 1),
+                    amount=Decimal("1.00"),
+                    currency="CNY",
+                    value_date=date(2022, 3, 1),
+                    description=f"t{n}",
+                )
+                for n in range(each)
+            )
+
+
+@pytest.fixture
+def priced(client_with: Callable[..., GraphQLClient]) -> GraphQLClient:
+    # 20 full reads of 300 transactions are 6,000 rows: over the limit; a dashboard's
+    # five reads are not. Row counts kept for the whole test once read.
+    return client_with(max_query_work=5_000, heavy_query_work=5_000, table_rows_seconds=3600)
+
+
+@pytest.mark.parametrize("query", [TWENTY_SUMMARIES, TWENTY_AGGREGATES])
+async def test_twenty_root_reads_are_refused_before_any_sql(
+    db: Database, priced: GraphQLClient, query: str
+) -> None:
+    # given: the tables' row counts already known (any earlier request reads them)
+    await seed(db)
+    await priced.data("{ program { allocated { amount } } }")
+    # when
+    with StatementCounter(db.engine) as counter:
+        error = await priced.error(query)
+    # then: a typed refusal naming the work and the limit, and no statement at all
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["limit"] == 5_000
+    assert error["extensions"]["work"] > 20 * TRANSACTIONS
+    assert counter.statements == []
+
+
+async def test_one_report_and_a_dashboard_still_run(db: Database, priced: GraphQLClient) -> None:
+    # given
+    await seed(db)
+    # when
+    summary = await priced.data(
+        '{ r0: budgetSummary(groupBy: [YEAR], currency: "CNY") { total { spent { amount } } } }'
+    )
+    dashboard = await priced.data(DASHBOARD)
+    # then: figures asked several times are one read each, and pass
+    assert summary["r0"]["total"]["spent"]["amount"] == "300.00"
+    assert dashboard["transactions"]["aggregate"]["count"] == TRANSACTIONS
+    assert dashboard["program"]["spent"]["amount"] == "300.00"
+
+
+async def test_the_work_follows_the_tables_not_the_page(
+    db: Database, priced: GraphQLClient
+) -> None:
+    # given: twenty times the transactions
+    await seed(db, each=20 * TRANSACTIONS)
+    # when: one report of one group
+    error = await priced.error(
+        '{ budgetSummary(groupBy: [YEAR], currency: "CNY", first: 1) { groupCount } }'
+    )
+    # then: it reads every transaction, whatever it returns
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["work"] >= 20 * TRANSACTIONS
+
+
+class Gate:
+    """Holds the first aggregate to be read until opened (then reads it): a heavy
+    operation that is still running, as long as the test needs."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.opened = asyncio.Event()
+        self.held = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = loaders.fetch_aggregates
+
+        async def fetch(*args: Any, **kwargs: Any) -> Any:
+            if not self.held:
+                self.held = True
+                self.entered.set()
+                await self.opened.wait()
+            return await original(*args, **kwargs)
+
+        monkeypatch.setattr(loaders, "fetch_aggregates", fetch)
+
+
+async def test_a_caller_runs_at_most_its_heavy_operations_at_once(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two callers; one heavy operation of the first is running
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        first = await f.api_key(session, "viewer")
+        second = await f.api_key(session, "viewer")
+    client = client_with(max_heavy_per_caller=1, heavy_query_work=100, max_query_work=100_000)
+    gate = Gate()
+    gate.install(monkeypatch)
+    running = asyncio.create_task(client.with_key(first).execute(HEAVY_LIST))
+    await asyncio.wait_for(gate.entered.wait(), 30)
+    # when: the same caller asks for another, and so does the other caller
+    refused = await client.with_key(first).error(HEAVY)
+    other = await client.with_key(second).data(HEAVY)
+    light = await client.with_key(first).data("{ program { name } }")
+    gate.opened.set()
+    done = await running
+    again = await client.with_key(first).data(HEAVY)
+    # then: BUSY at once with a retry hint, for that caller and that kind only
+    assert refused["extensions"]["code"] == "BUSY"
+    assert refused["extensions"]["setting"] == "MAX_HEAVY_PER_CALLER"
+    assert refused["extensions"]["retryAfter"] == 5
+    assert other["budgetSummary"]["total"]["spent"]["amount"] == "300.00"
+    assert light["program"]["name"]
+    assert "errors" not in done
+    assert again["budgetSummary"]["total"]["spent"]["amount"] == "300.00"
+
+
+# A heavy operation that reads an aggregate (held by the gate).
+HEAVY_LIST = '{ transactions(first: 1) { aggregate(currency: "CNY") { count } } }'
+
+
+async def test_a_long_answer_lets_the_loop_turn_while_it_is_built(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: 20 pages of 100 transactions that arrive in one batch, and a task that
+    # counts the turns of the event loop
+    await seed(db, initiatives=20, each=100)
+    client = client_with(answer_slice_seconds=0.001)
+    turns = 0
+    seen: list[int] = []
+    encode = relay.encode_global_id
+
+    def counted(type_name: str, pk: int) -> str:
+        seen.append(turns)  # the turn in which each transaction's id is completed
+        return encode(type_name, pk)
+
+    monkeypatch.setattr(relay, "encode_global_id", counted)
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        # when
+        data = await client.data(
+            "{ initiatives(first: 20) { nodes { transactions(first: 100) { nodes { id } } } } }"
+        )
+    finally:
+        task.cancel()
+    # then: the 2,000 items were completed over many turns, not in one
+    assert sum(len(i["transactions"]["nodes"]) for i in data["initiatives"]["nodes"]) == 2000
+    assert len(seen) == 2000
+    assert seen[-1] - seen[0] >= 20
+
+
+async def test_a_heavy_operation_reads_one_report_at_a_time(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: aggregates read while the number being read at once is watched
+    await seed(db)
+    reading = most = 0
+    original = loaders.fetch_aggregates
+
+    async def fetch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reading, most
+        reading += 1
+        most = max(most, reading)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            reading -= 1
+
+    monkeypatch.setattr(loaders, "fetch_aggregates", fetch)
+    five = TWENTY_AGGREGATES.split(" a5:")[0] + " }"
+    # when: five root aggregates as a light operation, then as a heavy one
+    await client_with(heavy_query_work=100_000, max_query_work=100_000).data(five)
+    light, most = most, 0
+    await client_with(heavy_query_work=100, max_query_work=100_000).data(five)
+    # then: the heavy one's root fields ran one after another
+    assert light > 1  # several at once (how many depends on the pool)
+    assert most == 1
