@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=200_000, ge=1)
     # Work: the objects plus the rows its reports, aggregates and figures read, from
     # each table's row count (app/graphql/work.py). More is refused (QUERY_TOO_COSTLY).
-    max_query_work: int = Field(default=1_000_000, ge=1)
+    max_query_work: int = Field(default=5_000_000, ge=1)
     # An operation of more work is heavy: one caller (key, token subject, or anonymous
     # address) runs at most MAX_HEAVY_PER_CALLER at once; more is refused with BUSY.
     heavy_query_work: int = Field(default=100_000, ge=1)
