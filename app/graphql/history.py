@@ -36,6 +36,8 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
 from app.config import Settings
+from app.db.session import SessionFactory
+from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.loaders import DataLoaders
 from app.graphql.walks import fragments_of, root_fields
@@ -202,13 +204,42 @@ class ViewExtension(SchemaExtension):
             yield
             return
         if slot is None:
-            yield
+            if not hasattr(context, "write_sessions"):
+                yield  # no engine of ours to read from (a test's own context)
+                return
+            # Live and unscoped: every statement still reads one committed state.
+            async with answered_from_snapshot(context):
+                yield
             return
         try:
             async with answered_from_view(context, moment=moment, initiatives=initiatives):
                 yield
         finally:
             slot.release()
+
+
+@asynccontextmanager
+async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at `sessions` for the block, then back."""
+    # The operation's own loaders, if it built any yet (they are built on first use).
+    saved = context.session_factory, context._loaders
+    context.session_factory, context.loaders = sessions, DataLoaders(sessions)
+    try:
+        yield
+    finally:
+        # The CSV downloads run several operations on one context.
+        context.session_factory, context._loaders = saved
+
+
+@asynccontextmanager
+async def answered_from_snapshot(context: Any) -> AsyncIterator[None]:
+    """Answer the block from one read snapshot of the context's database."""
+    snapshot = read_snapshot(context.write_sessions.kw["bind"])
+    try:
+        async with answered_from(context, snapshot.sessions):
+            yield
+    finally:
+        await snapshot.close()
 
 
 @asynccontextmanager
@@ -220,12 +251,8 @@ async def answered_from_view(
     # Views read the same database as the context's own sessions.
     engine = context.write_sessions.kw["bind"]
     view = await open_view(engine, moment=moment, initiatives=initiatives)
-    # The operation's own loaders, if it built any yet (they are built on first use).
-    sessions, loaders = context.session_factory, context._loaders
-    context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
     try:
-        yield
+        async with answered_from(context, view.sessions):
+            yield
     finally:
-        # The CSV downloads run several operations on one context.
-        context.session_factory, context._loaders = sessions, loaders
         await view.close()
