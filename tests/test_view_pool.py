@@ -17,9 +17,11 @@ from app import models as m
 from app.config import Settings
 from app.db.session import StatementCounter
 from app.errors import DomainError
+from app.graphql import query
 from app.graphql.history import view_pool
 from app.history.pool import Lease, ViewPool
 from app.history.views import view_engine
+from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
@@ -250,3 +252,55 @@ async def test_idle_views_close_and_the_least_recently_used_makes_room(
     assert kept == 1
     assert both == (1, 2)
     assert pool.open == 0
+
+
+async def test_a_partner_query_stopped_by_the_timeout_gives_its_view_back(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: one operation per caller; loading a node stalls past the execution limit
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app(execution_timeout_seconds=0.2, max_views_per_caller=1)
+    partner = app.client(secret=partner_secret)
+    load_node = query.load_node
+
+    async def stall(*args: Any) -> Any:
+        await asyncio.sleep(10)
+
+    node = f'{{ node(id: "{encode_global_id("Initiative", mine)}") {{ id }} }}'
+    # when
+    monkeypatch.setattr(query, "load_node", stall)
+    stopped = await partner.execute(node)
+    monkeypatch.setattr(query, "load_node", load_node)
+    after = await partner.execute(node)
+    # then: stopped by the limit; the caller's share and the kept view are free again
+    assert stopped["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    assert "errors" not in after and after["data"]["node"] is not None
+    assert (app.pool.open, app.pool.builds, app.pool.reuses) == (1, 1, 1)
+
+
+async def test_a_view_in_use_is_never_closed_to_make_room(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: one view at most; the first partner's query is at work on its view
+    first_secret, _, first_initiative = await _ledger(db)
+    second_secret, _, _ = await _ledger(db)
+    app = make_app(max_views=1, views_reserved_for_partners=0, view_wait_seconds=0.1)
+    load_node = query.load_node
+    first_at_work, second_done = asyncio.Event(), asyncio.Event()
+
+    async def after_the_second(*args: Any) -> Any:
+        first_at_work.set()
+        await second_done.wait()
+        return await load_node(*args)
+
+    monkeypatch.setattr(query, "load_node", after_the_second)
+    node = f'{{ node(id: "{encode_global_id("Initiative", first_initiative)}") {{ id }} }}'
+    # when: the second partner asks while the first one's view is in use
+    first = asyncio.create_task(app.client(secret=first_secret).execute(node))
+    await first_at_work.wait()
+    second = await app.client(secret=second_secret).execute(PARTNER)
+    second_done.set()
+    answered = await first
+    # then: the second waited, then was BUSY; the first read its view to the end
+    assert second["errors"][0]["extensions"] == {"code": "BUSY"}
+    assert "errors" not in answered and answered["data"]["node"] is not None
