@@ -70,9 +70,18 @@ class Settings(BaseSettings):
     # Views (asOf and partner reads, app/history/views.py) each hold a database connection
     # of their own, outside the pool: at most this many at once per process, so they cannot
     # use up the database's connections. A request that waits longer than
-    # `view_wait_seconds` for one is refused with BUSY.
+    # `view_wait_seconds` for one is refused with BUSY (app/history/pool.py).
     max_views: int = Field(default=8, ge=1, le=1000)
     view_wait_seconds: float = Field(default=10.0, ge=0, le=600)
+    # asOf and partner operations one caller (an API key, a token's subject, or an
+    # anonymous client address) may run at once; one more is refused BUSY at once.
+    max_views_per_caller: int = Field(default=2, ge=1, le=1000)
+    # Of `max_views`, this many only partners' operations may take: no amount of asOf
+    # traffic from other callers keeps partners waiting.
+    views_reserved_for_partners: int = Field(default=2, ge=0, le=999)
+    # A partner's live view is kept for the next request of the same initiatives while the
+    # ledger has not moved; unused this long, it is closed (0: closed after each request).
+    view_idle_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     # --- HTTP surface of /graphql (app/graphql/http.py) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone
@@ -233,6 +242,15 @@ class Settings(BaseSettings):
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
         if self.heavy_query_work > self.max_query_work:
             raise ValueError("HEAVY_QUERY_WORK must not exceed MAX_QUERY_WORK")
+        return self
+
+    @model_validator(mode="after")
+    def _views_leave_room_for_readers(self) -> Settings:
+        if self.views_reserved_for_partners >= self.max_views:
+            raise ValueError(
+                "VIEWS_RESERVED_FOR_PARTNERS must be below MAX_VIEWS (asOf readers who are not "
+                "partners need at least one view)"
+            )
         return self
 
     @model_validator(mode="after")

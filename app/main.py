@@ -28,6 +28,7 @@ from app.db.session import (
 )
 from app.events.hub import EventHub
 from app.graphql.errors import database_away_handler
+from app.graphql.history import close_views
 from app.graphql.http import (
     BodyLimitMiddleware,
     Refused,
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         finally:
             app.state.events = None
             await hub.close()
+            # Partners' kept views hold connections of their own.
+            await close_views(schema)
             await limiter.close()
             if own is not None:
                 await own.dispose()
@@ -143,6 +146,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     persisted = PersistedOperations.from_settings(settings)
     limiter = RateLimiter(settings)
     schema = build_schema(settings, metrics=metrics, persisted=persisted)
+    # Its views (app/history/pool.py) are the app's: closed at shutdown, seen by tests.
+    app.state.schema = schema
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")
     # CSV downloads run through the same schema and context, so the same rules apply.

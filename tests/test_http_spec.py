@@ -199,10 +199,10 @@ async def test_a_caller_who_may_not_read_is_401_for_spec_clients(
 def busy_views(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every view slot is taken: asOf and partner reads are refused BUSY at once."""
 
-    async def busy(self: Any, settings: Settings) -> Any:
+    async def busy(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise DomainError("no view free; retry shortly", code=ErrorCode.BUSY)
 
-    monkeypatch.setattr(history.ViewSlots, "acquire", busy)
+    monkeypatch.setattr(history.ViewPool, "lease", busy)
 
 
 async def test_busy_is_503_with_retry_after_for_spec_clients(

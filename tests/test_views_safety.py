@@ -20,7 +20,7 @@ from app.config import Settings
 from app.db.session import StatementCounter
 from app.demo.loader import load_demo
 from app.graphql.context import Context
-from app.graphql.history import view_slots
+from app.graphql.history import view_pool
 from app.graphql.loaders import DataLoaders
 from app.graphql.schema import build_schema
 from app.history.views import open_view, view_engine
@@ -143,8 +143,11 @@ async def test_a_partner_reads_every_root_list_from_its_view_only(
     assert outside <= all_ids
     assert not outside & ids
     assert view.count > 0
-    # Only the key's lookup (authentication) touches the shared tables.
-    assert pooled.statements and all("FROM api_key" in s for s in pooled.statements)
+    # Only the key's lookup (authentication) and the trail's head (is a kept view
+    # current?) touch the shared tables.
+    shared = ("FROM api_key", "FROM audit_chain_head")
+    assert pooled.statements
+    assert all(any(table in s for table in shared) for s in pooled.statements)
 
 
 async def test_a_partner_is_refused_where_no_view_can_be_opened(
@@ -229,8 +232,9 @@ async def test_views_beyond_the_limit_wait_then_are_refused_busy(
 ) -> None:
     # given: one view at most per schema; on the impatient one, a view is held
     await load(db)
-    impatient = settings.model_copy(update={"max_views": 1, "view_wait_seconds": 0.05})
-    patient = settings.model_copy(update={"max_views": 1, "view_wait_seconds": 30})
+    one = {"max_views": 1, "views_reserved_for_partners": 0, "max_views_per_caller": 3}
+    impatient = settings.model_copy(update={**one, "view_wait_seconds": 0.05})
+    patient = settings.model_copy(update={**one, "view_wait_seconds": 30})
     reader = Principal("auditor", Role.AUDITOR)
 
     async def past(schema: Any, limits: Settings) -> Any:
@@ -239,12 +243,15 @@ async def test_views_beyond_the_limit_wait_then_are_refused_busy(
 
     busy, queueing = build_schema(impatient), build_schema(patient)
     # when
-    async with view_slots(busy).slot(impatient):
-        held = await open_view(db.engine, moment=datetime.now(UTC))
-        try:
-            refused = await past(busy, impatient)
-        finally:
-            await held.close()
+    async with view_pool(busy, impatient).leased(
+        db.engine,
+        db.sessions,
+        caller="other",
+        partner=False,
+        moment=datetime.now(UTC),
+        initiatives=None,
+    ):
+        refused = await past(busy, impatient)
     after = await past(busy, impatient)
     queued = await asyncio.gather(*(past(queueing, patient) for _ in range(3)))
     # then

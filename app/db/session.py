@@ -32,6 +32,11 @@ SessionFactory = async_sessionmaker[AsyncSession]
 # connection and never answers (a network partition, a hung host) would otherwise hold
 # each caller, /readyz included, for asyncpg's default of 60 s.
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Each live query holds one pooled connection while it runs (its read snapshot,
+# app/db/shared.py): this many are kept, and as many again opened when all are busy;
+# a query finding none waits for one, within its execution limit.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +57,10 @@ def create_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) ->
     if not pooled:
         kwargs.update(poolclass=NullPool)
     elif str(url).startswith("postgresql"):
-        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+    elif sqlite_file(url) is not None:
+        # SQLAlchemy's default for a file (5 + 10) would hold fewer concurrent queries.
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if make_url(url).get_driver_name() == "asyncpg":
         kwargs.update(connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
     engine = create_async_engine(url, **kwargs)

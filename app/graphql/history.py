@@ -2,21 +2,23 @@
 
 Before a query runs, `ViewExtension` reads the `asOf` of each root field (literals
 and variables; only root fields take one). With a moment, or for a partner (a caller
-limited to some initiatives), it opens a view (app/history/views.py) and points the
-context's sessions and loaders at it, so every field of the operation answers from
-that view; the view is closed when the operation ends. Mutations never run in a view.
+limited to some initiatives), it leases a view (app/history/views.py) from the app's
+pool (app/history/pool.py) and points the context's sessions and loaders at it, so
+every field of the operation answers from that view; the lease ends with the
+operation. Any other query answers from one read snapshot of the database
+(app/db/shared.py). Mutations never run in a view.
 
 The rules that keep this safe: a moment is the whole operation's, so every root field
 must name it (a field without `asOf` would otherwise answer from the past unasked); a
-partner's query never runs without its view; and views are limited per schema
-(`max_views`), since each holds a database connection of its own.
+partner's query never runs without its view; and views are limited per app, per
+caller and per kind of caller (the pool), since each holds a database connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
@@ -36,11 +38,13 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
 from app.config import Settings
+from app.db.session import SessionFactory
+from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.loaders import DataLoaders
 from app.graphql.walks import fragments_of, root_fields
+from app.history.pool import Lease, ViewPool
 from app.history.service import check_moment, one_moment, parse_moment
-from app.history.views import open_view
 
 AS_OF_DOC = (
     "Answer as of this moment (with a timezone, not in the future): the records as they "
@@ -106,7 +110,7 @@ def _included(selection: SelectionNode, values: dict[str, Any]) -> bool:
 
 
 def _refusal(error: DomainError) -> GraphQLExecutionResult:
-    extensions: dict[str, Any] = {"code": error.code.value}
+    extensions: dict[str, Any] = {"code": error.code.value, **error.details}
     if error.field:
         extensions["field"] = error.field
     return GraphQLExecutionResult(
@@ -114,53 +118,54 @@ def _refusal(error: DomainError) -> GraphQLExecutionResult:
     )
 
 
-class ViewSlots:
-    """At most `max_views` views open at once: each holds a database connection outside
-    the pool. One per schema (so per app) and per event loop, since a semaphore belongs
-    to the loop that first waits on it and tests run apps on many loops."""
-
-    def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    async def acquire(self, settings: Settings) -> asyncio.Semaphore:
-        """Take a slot (the caller releases the returned semaphore); DomainError BUSY
-        after `view_wait_seconds` without one."""
-        loop = asyncio.get_running_loop()
-        semaphore = self._by_loop.get(loop)
-        if semaphore is None:
-            semaphore = self._by_loop[loop] = asyncio.Semaphore(settings.max_views)
-        try:
-            async with asyncio.timeout(settings.view_wait_seconds):
-                await semaphore.acquire()
-        except TimeoutError:
-            raise DomainError(
-                "the service is at its limit for this kind of request (asOf and partner "
-                "reads); retry shortly",
-                code=ErrorCode.BUSY,
-            ) from None
-        return semaphore
-
-    @asynccontextmanager
-    async def slot(self, settings: Settings) -> AsyncIterator[None]:
-        """Hold a slot for the block."""
-        semaphore = await self.acquire(settings)
-        try:
-            yield
-        finally:
-            semaphore.release()
+_POOLS: weakref.WeakKeyDictionary[
+    Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ViewPool]
+] = weakref.WeakKeyDictionary()
 
 
-_SLOTS: weakref.WeakKeyDictionary[Any, ViewSlots] = weakref.WeakKeyDictionary()
-
-
-def view_slots(schema: Any) -> ViewSlots:
-    """The view slots of `schema` (created on first use)."""
-    found = _SLOTS.get(schema)
+def view_pool(schema: Any, settings: Settings) -> ViewPool:
+    """The views of `schema` (so of one app) on the running event loop: a view's
+    connection belongs to the loop that opened it, and tests run apps on many loops."""
+    loop = asyncio.get_running_loop()
+    by_loop = _POOLS.get(schema)
+    if by_loop is None:
+        by_loop = _POOLS[schema] = weakref.WeakKeyDictionary()
+    found = by_loop.get(loop)
     if found is None:
-        found = _SLOTS[schema] = ViewSlots()
+        found = by_loop[loop] = ViewPool(settings)
     return found
+
+
+async def close_views(schema: Any) -> None:
+    """Close the kept views of `schema` on the running loop (the app is stopping)."""
+    by_loop = _POOLS.get(schema)
+    pool = by_loop.get(asyncio.get_running_loop()) if by_loop is not None else None
+    if pool is not None:
+        await pool.close()
+
+
+def caller_of(context: Any) -> str:
+    """Who a view's share is counted against: an API key or token subject, or an
+    anonymous caller's address (as the rate limits count them)."""
+    principal = context.principal
+    if principal.role is None:
+        client = getattr(getattr(context, "request", None), "client", None)
+        return f"anonymous@{client.host if client is not None else ''}"
+    return f"{principal.via}:{principal.name}"
+
+
+def lease_view(
+    context: Any, schema: Any, *, moment: datetime | None, initiatives: frozenset[int] | None
+) -> Awaitable[Lease]:
+    """A view of the ledger for one operation of `context`'s caller (see ViewPool)."""
+    return view_pool(schema, context.settings).lease(
+        context.write_sessions.kw["bind"],
+        context.write_sessions,
+        caller=caller_of(context),
+        partner=initiatives is not None,
+        moment=moment,
+        initiatives=initiatives,
+    )
 
 
 class ViewExtension(SchemaExtension):
@@ -185,8 +190,9 @@ class ViewExtension(SchemaExtension):
         initiatives = principal.initiative_ids if principal is not None else None
         try:
             moment = moment_of(document, execution.operation_name, execution.variables or {})
+            lease: Lease | None = None
             if moment is None and initiatives is None:
-                slot = None  # live and unscoped: the context's own sessions
+                pass  # live and unscoped: a snapshot of the context's own database
             elif not hasattr(context, "write_sessions"):
                 # Never answer a partner unscoped, nor a moment live.
                 raise DomainError(
@@ -196,36 +202,65 @@ class ViewExtension(SchemaExtension):
                     else ErrorCode.INVALID_ARGUMENT,
                 )
             else:
-                slot = await view_slots(execution.schema).acquire(context.settings)
+                lease = await lease_view(
+                    context, execution.schema, moment=moment, initiatives=initiatives
+                )
         except DomainError as error:
             execution.result = _refusal(error)
             yield
             return
-        if slot is None:
-            yield
+        if lease is None:
+            if not hasattr(context, "write_sessions"):
+                yield  # no engine of ours to read from (a test's own context)
+                return
+            # Live and unscoped: every statement still reads one committed state.
+            async with answered_from_snapshot(context):
+                yield
             return
         try:
-            async with answered_from_view(context, moment=moment, initiatives=initiatives):
+            async with answered_from(context, lease.view.sessions):
                 yield
         finally:
-            slot.release()
+            await lease.release()
 
 
 @asynccontextmanager
-async def answered_from_view(
-    context: Any, *, moment: datetime | None, initiatives: frozenset[int] | None
-) -> AsyncIterator[None]:
-    """Point the context's sessions and loaders at a new view for the block (the
-    caller holds a view slot), then back."""
-    # Views read the same database as the context's own sessions.
-    engine = context.write_sessions.kw["bind"]
-    view = await open_view(engine, moment=moment, initiatives=initiatives)
+async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at `sessions` for the block, then back."""
     # The operation's own loaders, if it built any yet (they are built on first use).
-    sessions, loaders = context.session_factory, context._loaders
-    context.session_factory, context.loaders = view.sessions, DataLoaders(view.sessions)
+    saved = context.session_factory, context._loaders
+    context.session_factory, context.loaders = sessions, DataLoaders(sessions)
     try:
         yield
     finally:
         # The CSV downloads run several operations on one context.
-        context.session_factory, context._loaders = sessions, loaders
-        await view.close()
+        context.session_factory, context._loaders = saved
+
+
+@asynccontextmanager
+async def answered_from_snapshot(context: Any) -> AsyncIterator[None]:
+    """Answer the block from one read snapshot of the context's database."""
+    snapshot = read_snapshot(context.write_sessions.kw["bind"])
+    try:
+        async with answered_from(context, snapshot.sessions):
+            yield
+    finally:
+        await snapshot.close()
+
+
+@asynccontextmanager
+async def answered_from_view(
+    context: Any,
+    schema: Any,
+    *,
+    moment: datetime | None,
+    initiatives: frozenset[int] | None,
+) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at a view for the block, then back.
+    DomainError BUSY when none can be had (see ViewPool)."""
+    lease = await lease_view(context, schema, moment=moment, initiatives=initiatives)
+    try:
+        async with answered_from(context, lease.view.sessions):
+            yield
+    finally:
+        await lease.release()

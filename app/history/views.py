@@ -15,13 +15,14 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.records import audited_tables
 from app.db.session import SessionFactory, create_engine
+from app.db.shared import SharedConnection
 from app.history import repository
 
 # Smaller shadows are read whole faster than their indexes would be built.
@@ -39,26 +40,6 @@ def view_engine(engine: AsyncEngine) -> AsyncEngine:
     return found
 
 
-class ViewSession(AsyncSession):
-    """A session on the view's one connection. A connection runs one statement at a
-    time while strawberry resolves fields concurrently, so a session holds the view's
-    lock from `async with` to its end (the only way the app opens sessions)."""
-
-    def __init__(self, *args: Any, view_lock: asyncio.Lock, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._view_lock = view_lock
-
-    async def __aenter__(self) -> ViewSession:
-        await self._view_lock.acquire()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await super().__aexit__(*exc)
-        finally:
-            self._view_lock.release()
-
-
 @dataclass
 class View:
     connection: AsyncConnection
@@ -66,9 +47,8 @@ class View:
     sequence: int | None
     # None: every initiative.
     initiatives: frozenset[int] | None
-    sessions: SessionFactory = field(init=False)
-    # Held by each session of the view from start to end (see ViewSession).
-    lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    # Its sessions, each holding the connection from start to end (app/db/shared.py).
+    shared: SharedConnection = field(init=False)
     # The schema of the real tables (the view's own search path no longer names it).
     schema: str = ""
     # What building the view took (for logs and benchmarks).
@@ -78,22 +58,18 @@ class View:
     def __post_init__(self) -> None:
         # Sessions end their own transactions (a rollback: they only read); the shadows
         # were committed when the view was built, so they stay.
-        factory = async_sessionmaker(
-            bind=self.connection,
-            class_=ViewSession,
-            expire_on_commit=False,
-            autoflush=False,
-            view_lock=self.lock,
-        )
-        self.sessions = cast(SessionFactory, factory)
+        self.shared = SharedConnection(self.connection)
+
+    @property
+    def sessions(self) -> SessionFactory:
+        return self.shared.sessions
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self.shared.lock
 
     async def close(self) -> None:
-        # A session may still be at work when the operation ends: a field's error ends
-        # the operation and cancels the other fields, but not a data loader's batch they
-        # were waiting on. Closing the connection under its statement would fail (or
-        # break it); the view closes once no session holds it.
-        async with self.lock:
-            await self.connection.close()
+        await self.shared.close()
 
 
 async def open_view(

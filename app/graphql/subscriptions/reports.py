@@ -10,8 +10,7 @@ from typing import Annotated
 import strawberry
 
 from app.events.hub import ChangeFlag, Entry
-from app.graphql.history import answered_from_view, view_slots
-from app.graphql.loaders import DataLoaders
+from app.graphql.history import answered_from_snapshot, answered_from_view
 from app.graphql.reports.budget import (
     BudgetDimension,
     BudgetMeasureFilter,
@@ -80,12 +79,14 @@ class ReportSubscriptions:
             while True:
                 # Each report reads afresh: new loaders, and a new view for a partner.
                 if scope is None:
-                    context.loaders = DataLoaders(context.session_factory)
-                    yield await summarize(info, group_by, currency, filter, having, order_by, first)
+                    # One snapshot per report: its groups, total and rates agree.
+                    async with answered_from_snapshot(context):
+                        yield await summarize(
+                            info, group_by, currency, filter, having, order_by, first
+                        )
                 else:
-                    async with (
-                        view_slots(info.schema).slot(context.settings),
-                        answered_from_view(context, moment=None, initiatives=scope),
+                    async with answered_from_view(
+                        context, info.schema, moment=None, initiatives=scope
                     ):
                         yield await summarize(
                             info, group_by, currency, filter, having, order_by, first

@@ -1,0 +1,122 @@
+"""One connection shared by the sessions of one operation.
+
+A view (app/history/views.py) and the read snapshot of a live query each give an
+operation one connection: every statement of the operation then reads the same state.
+strawberry resolves fields concurrently while a connection runs one statement at a
+time, so each session holds the connection's lock from `async with` to its end (the
+only way the app opens sessions). This is the one place that rule lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db.session import SessionFactory
+
+
+class SharedSession(AsyncSession):
+    """A session on a `SharedConnection`: it holds the connection's lock for its life,
+    and is bound to the connection only then (a snapshot's is opened by its first
+    session)."""
+
+    def __init__(self, *args: Any, shared: SharedConnection, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shared = shared
+
+    async def __aenter__(self) -> SharedSession:
+        await self._shared.lock.acquire()
+        try:
+            connection = await self._shared.connect()
+        except BaseException:
+            self._shared.lock.release()
+            raise
+        self.bind = connection
+        self.sync_session.bind = connection.sync_connection
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            self._shared.lock.release()
+
+
+class SharedConnection:
+    """A connection, given or opened on first use, and the sessions that share it.
+    Sessions join the connection's transaction when it has one (a snapshot's) and
+    leave it open; otherwise each begins and ends its own (a view's)."""
+
+    def __init__(
+        self,
+        connection: AsyncConnection | None = None,
+        *,
+        opener: Callable[[], Awaitable[AsyncConnection]] | None = None,
+    ) -> None:
+        assert (connection is None) != (opener is None)
+        self._connection = connection
+        self._opener = opener
+        self._closed = False
+        self.lock = asyncio.Lock()
+        factory = async_sessionmaker(
+            class_=SharedSession, expire_on_commit=False, autoflush=False, shared=self
+        )
+        self.sessions = cast(SessionFactory, factory)
+
+    @property
+    def opened(self) -> bool:
+        return self._connection is not None
+
+    async def connect(self) -> AsyncConnection:
+        """The connection (opened now if need be); the caller holds the lock."""
+        if self._closed:
+            raise RuntimeError("the operation's connection is closed")
+        if self._connection is None:
+            assert self._opener is not None
+            self._connection = await self._opener()
+        return self._connection
+
+    async def close(self) -> None:
+        # A session may still be at work when the operation ends: a field's error ends
+        # the operation and cancels the other fields, but not a data loader's batch they
+        # were waiting on. Closing the connection under its statement would fail (or
+        # break it); it closes once no session holds it.
+        async with self.lock:
+            self._closed = True
+            if self._connection is not None:
+                await self._connection.close()
+
+
+def read_snapshot(engine: AsyncEngine) -> SharedConnection:
+    """Sessions that all read one committed state of `engine`'s database, through one
+    pooled connection taken at the first session and given back by `close` (rolled
+    back). PostgreSQL: a REPEATABLE READ, READ ONLY transaction, whose snapshot is taken
+    at its first statement. SQLite (WAL): a deferred transaction, whose first read fixes
+    what the connection sees until it ends."""
+
+    async def opener() -> AsyncConnection:
+        connection = await engine.connect()
+        try:
+            if connection.dialect.name == "postgresql":
+                connection = await connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                # The driver sends BEGIN with the first statement.
+                await connection.begin()
+            else:
+                await connection.begin()
+                # pysqlite begins a transaction only before a write: reads would each
+                # see the latest commit. BEGIN on the driver's own connection, as the
+                # driver would, so that the statement counters see data statements only.
+                raw = await connection.get_raw_connection()
+                cursor = await raw.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+                await cursor.close()
+            return connection
+        except BaseException:
+            await connection.close()
+            raise
+
+    return SharedConnection(opener=opener)

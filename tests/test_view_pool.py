@@ -1,0 +1,306 @@
+"""Fair views, and partners' views reused (issue 13, item 3): `asOf` readers cannot take
+the views partners need, no caller takes more than its share, and a partner's live view
+is kept while the ledger has not moved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from app import models as m
+from app.config import Settings
+from app.db.session import StatementCounter
+from app.errors import DomainError
+from app.graphql import query
+from app.graphql.history import view_pool
+from app.history.pool import Lease, ViewPool
+from app.history.views import view_engine
+from app.kit.ids import encode_global_id
+from app.main import create_app
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+# As the review's reproduction: 20 root aggregates, each as of a moment.
+AGGREGATE = (
+    "transactions(first: 1, asOf: $asOf) { totalCount aggregate { sum { amount { amount } } } }"
+)
+HEAVY_AS_OF = (
+    "query($asOf: DateTime!) { " + " ".join(f"a{i}: {AGGREGATE}" for i in range(20)) + " }"
+)
+PARTNER = "{ initiatives(first: 5) { totalCount } transactions { totalCount } }"
+
+
+class App:
+    """An app on the test database, and clients of it from any address."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings.model_copy(update={"database_url": db.url})
+        self.app = create_app(self.settings, engine=db.engine)
+        self._clients: list[httpx.AsyncClient] = []
+
+    def client(self, address: str = "127.0.0.1", secret: str | None = None) -> GraphQLClient:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        http = httpx.AsyncClient(transport=transport, base_url="http://test")
+        self._clients.append(http)
+        return GraphQLClient(http).with_key(secret)
+
+    @property
+    def pool(self) -> ViewPool:
+        return view_pool(self.app.state.schema, self.settings)
+
+    async def close(self) -> None:
+        for http in self._clients:
+            await http.aclose()
+        await self.pool.close()
+
+
+@pytest.fixture
+async def make_app(db: Database, settings: Settings) -> AsyncIterator[Callable[..., App]]:
+    built: list[App] = []
+
+    def build(**overrides: Any) -> App:
+        app = App(db, settings.model_copy(update=overrides))
+        built.append(app)
+        return app
+
+    try:
+        yield build
+    finally:
+        for app in built:
+            await app.close()
+
+
+async def _ledger(db: Database) -> tuple[str, str, int]:
+    """Two initiatives with a transaction each; a partner key for the first; returns
+    the partner's secret, a reader's secret (key `reader-<id>`) and the partner's
+    initiative id."""
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        mine = await f.initiative(session, program)
+        theirs = await f.initiative(session, program)
+        await f.transaction(session, mine)
+        await f.transaction(session, theirs)
+        partner = await f.api_key(session, "partner", initiatives=[mine.code])
+        reader = await f.api_key(session, "viewer", name=f"reader-{mine.id}")
+    return partner, reader, mine.id
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def test_as_of_readers_cannot_make_a_partner_busy(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: anonymous asOf readers from eight addresses hold every view they may
+    # (MAX_VIEWS 8, 2 of them for partners), and the others wait, impatiently
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app(view_wait_seconds=0.2)
+    pool = app.pool
+
+    async def reader(i: int) -> Lease | DomainError:
+        try:
+            return await pool.lease(
+                db.engine,
+                db.sessions,
+                caller=f"anonymous@10.0.0.{i}",
+                partner=False,
+                moment=datetime.now(UTC),
+                initiatives=None,
+            )
+        except DomainError as error:
+            return error
+
+    leases = await asyncio.gather(*(reader(i) for i in range(8)))
+    held = [lease for lease in leases if isinstance(lease, Lease)]
+    try:
+        # when: a partner queries while they hold them
+        answer = await app.client(secret=partner_secret).execute(PARTNER)
+    finally:
+        for lease in held:
+            await lease.release()
+    # then: readers got 6 views, the rest BUSY; the partner was answered
+    assert len(held) == 6
+    assert [e.code.value for e in leases if isinstance(e, DomainError)] == ["BUSY", "BUSY"]
+    assert "errors" not in answer, answer["errors"]
+    assert answer["data"]["transactions"]["totalCount"] == 1
+
+
+async def test_the_reviews_eight_heavy_as_of_requests_leave_a_partner_answered(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: eight anonymous heavy asOf requests from one address, as in the review
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app(view_wait_seconds=0.2)
+    anonymous = app.client("10.9.9.9")
+    readers = [
+        asyncio.create_task(anonymous.execute(HEAVY_AS_OF, {"asOf": _now()})) for _ in range(8)
+    ]
+    # when: a partner asks meanwhile
+    partner = await app.client(secret=partner_secret).execute(PARTNER)
+    answers = await asyncio.gather(*readers)
+    # then: the partner is answered; the address got its share (2 at once), the rest
+    # BUSY naming the setting, at once
+    assert "errors" not in partner, partner["errors"]
+    busy = [a["errors"][0]["extensions"] for a in answers if a.get("errors")]
+    assert all(e["code"] == "BUSY" and e["setting"] == "MAX_VIEWS_PER_CALLER" for e in busy)
+    assert (len(answers) - len(busy), len(busy)) == (2, 6)
+
+
+async def test_a_caller_beyond_its_share_is_busy_at_once_and_others_are_not(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: the reader key runs two asOf operations (its share); the wait for a view
+    # would be long
+    _, reader_secret, mine = await _ledger(db)
+    app = make_app(view_wait_seconds=600, max_views_per_caller=2)
+    pool = app.pool
+    held = [
+        await pool.lease(
+            db.engine,
+            db.sessions,
+            caller=f"api-key:reader-{mine}",
+            partner=False,
+            moment=datetime.now(UTC),
+            initiatives=None,
+        )
+        for _ in range(2)
+    ]
+    query = "query($asOf: DateTime!) { transactions(asOf: $asOf) { totalCount } }"
+    try:
+        # when
+        third = await app.client(secret=reader_secret).post(query, {"asOf": _now()})
+        other = await app.client("10.1.1.1").execute(query, {"asOf": _now()})
+    finally:
+        for lease in held:
+            await lease.release()
+    # then: refused without waiting for a view (a wait would take 600 s), with the setting
+    # it met and a retry hint; another caller is answered
+    body = third.json()
+    assert body["errors"][0]["extensions"] == {
+        "code": "BUSY",
+        "limit": 2,
+        "setting": "MAX_VIEWS_PER_CALLER",
+    }
+    assert "errors" not in other and other["data"]["transactions"]["totalCount"] == 2
+
+
+async def test_a_partners_second_query_reuses_its_view(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    # when
+    with StatementCounter(view_engine(db.engine)) as first_build:
+        first = await partner.data(PARTNER)
+    with StatementCounter(view_engine(db.engine)) as second_build:
+        second = await partner.data(PARTNER)
+    # then: the second query built nothing, and answered the same
+    assert any("CREATE TEMP" in s.upper() for s in first_build.statements)
+    assert not any("CREATE TEMP" in s.upper() for s in second_build.statements)
+    assert second == first
+    assert (app.pool.builds, app.pool.reuses) == (1, 1)
+
+
+async def test_a_write_between_two_partner_queries_is_seen_by_the_second(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    before = await partner.data(PARTNER)
+    # when: a transaction is added to the partner's initiative, another to no one's
+    async with db.sessions() as session, session.begin():
+        initiative = await session.get(m.Initiative, mine)
+        assert initiative is not None
+        await f.transaction(session, initiative, amount=Decimal("5.00"))
+    after = await partner.data(PARTNER)
+    # then
+    assert before["transactions"]["totalCount"] == 1
+    assert after["transactions"]["totalCount"] == 2
+    assert app.pool.builds == 2
+
+
+async def test_idle_views_close_and_the_least_recently_used_makes_room(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: one view at most, kept 0.2 s when idle; two partners of different scopes
+    first_secret, _, _ = await _ledger(db)
+    second_secret, _, _ = await _ledger(db)
+    app = make_app(max_views=1, views_reserved_for_partners=0, view_idle_seconds=0.2)
+    pool = app.pool
+    # when: the first partner's view is kept; the second partner needs one
+    await app.client(secret=first_secret).data(PARTNER)
+    kept = pool.open
+    await app.client(secret=second_secret).data(PARTNER)
+    both = (pool.open, pool.builds)
+    # then: the first was closed to make room, and the second closes once idle
+    for _ in range(200):
+        if pool.open == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert kept == 1
+    assert both == (1, 2)
+    assert pool.open == 0
+
+
+async def test_a_partner_query_stopped_by_the_timeout_gives_its_view_back(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: one operation per caller; loading a node stalls past the execution limit
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app(execution_timeout_seconds=0.2, max_views_per_caller=1)
+    partner = app.client(secret=partner_secret)
+    load_node = query.load_node
+
+    async def stall(*args: Any) -> Any:
+        await asyncio.sleep(10)
+
+    node = f'{{ node(id: "{encode_global_id("Initiative", mine)}") {{ id }} }}'
+    # when
+    monkeypatch.setattr(query, "load_node", stall)
+    stopped = await partner.execute(node)
+    monkeypatch.setattr(query, "load_node", load_node)
+    after = await partner.execute(node)
+    # then: stopped by the limit; the caller's share and the kept view are free again
+    assert stopped["errors"][0]["extensions"]["code"] == "TIMEOUT"
+    assert "errors" not in after and after["data"]["node"] is not None
+    assert (app.pool.open, app.pool.builds, app.pool.reuses) == (1, 1, 1)
+
+
+async def test_a_view_in_use_is_never_closed_to_make_room(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: one view at most; the first partner's query is at work on its view
+    first_secret, _, first_initiative = await _ledger(db)
+    second_secret, _, _ = await _ledger(db)
+    app = make_app(max_views=1, views_reserved_for_partners=0, view_wait_seconds=0.1)
+    load_node = query.load_node
+    first_at_work, second_done = asyncio.Event(), asyncio.Event()
+
+    async def after_the_second(*args: Any) -> Any:
+        first_at_work.set()
+        await second_done.wait()
+        return await load_node(*args)
+
+    monkeypatch.setattr(query, "load_node", after_the_second)
+    node = f'{{ node(id: "{encode_global_id("Initiative", first_initiative)}") {{ id }} }}'
+    # when: the second partner asks while the first one's view is in use
+    first = asyncio.create_task(app.client(secret=first_secret).execute(node))
+    await first_at_work.wait()
+    second = await app.client(secret=second_secret).execute(PARTNER)
+    second_done.set()
+    answered = await first
+    # then: the second waited, then was BUSY; the first read its view to the end
+    assert second["errors"][0]["extensions"] == {"code": "BUSY"}
+    assert "errors" not in answered and answered["data"]["node"] is not None
