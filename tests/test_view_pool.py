@@ -110,7 +110,7 @@ async def test_as_of_readers_cannot_make_a_partner_busy(
             return await pool.lease(
                 db.engine,
                 db.sessions,
-                caller=f"anonymous@10.0.0.{i}",
+                caller=f"anonymous:10.0.0.{i}",
                 partner=False,
                 moment=datetime.now(UTC),
                 initiatives=None,

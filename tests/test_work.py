@@ -210,31 +210,3 @@ async def test_a_long_answer_lets_the_loop_turn_while_it_is_built(
     assert sum(len(i["transactions"]["nodes"]) for i in data["initiatives"]["nodes"]) == 2000
     assert len(seen) == 2000
     assert seen[-1] - seen[0] >= 20
-
-
-async def test_a_heavy_operation_reads_one_report_at_a_time(
-    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given: aggregates read while the number being read at once is watched
-    await seed(db)
-    reading = most = 0
-    original = loaders.fetch_aggregates
-
-    async def fetch(*args: Any, **kwargs: Any) -> Any:
-        nonlocal reading, most
-        reading += 1
-        most = max(most, reading)
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            reading -= 1
-
-    monkeypatch.setattr(loaders, "fetch_aggregates", fetch)
-    five = TWENTY_AGGREGATES.split(" a5:")[0] + " }"
-    # when: five root aggregates as a light operation, then as a heavy one
-    await client_with(heavy_query_work=100_000, max_query_work=100_000).data(five)
-    light, most = most, 0
-    await client_with(heavy_query_work=100, max_query_work=100_000).data(five)
-    # then: the heavy one's root fields ran one after another
-    assert light > 1  # several at once (how many depends on the pool)
-    assert most == 1

@@ -20,11 +20,11 @@ from app.db.session import SessionFactory, database_unreachable
 from app.errors import ErrorCode
 from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
+from app.graphql.rate_limits import RateLimiter, address_key
 
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
     from app.events.hub import EventHub
-    from app.graphql.rate_limits import RateLimiter
 
 
 @dataclass
@@ -86,6 +86,17 @@ class Context(BaseContext):
         copy.response = self.response
         copy.background_tasks = self.background_tasks
         return copy
+
+
+def caller_of(context: Any) -> str:
+    """Whom a caller's shares (views, heavy operations) are counted against: an API key
+    or a token's subject, or an anonymous caller's address (an IPv6 address's /64, as
+    the rate limits count them)."""
+    principal = getattr(context, "principal", None)
+    if principal is not None and principal.role is not None:
+        return f"{principal.via}:{principal.name}"
+    client = getattr(getattr(context, "request", None), "client", None)
+    return f"anonymous:{address_key(client.host if client is not None else 'unknown')}"
 
 
 class OperationContextExtension(SchemaExtension):

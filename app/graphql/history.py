@@ -41,6 +41,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
+from app.graphql.context import caller_of
 from app.graphql.loaders import DataLoaders
 from app.graphql.walks import fragments_of, root_fields
 from app.history.pool import Lease, ViewPool
@@ -142,16 +143,6 @@ async def close_views(schema: Any) -> None:
     pool = by_loop.get(asyncio.get_running_loop()) if by_loop is not None else None
     if pool is not None:
         await pool.close()
-
-
-def caller_of(context: Any) -> str:
-    """Who a view's share is counted against: an API key or token subject, or an
-    anonymous caller's address (as the rate limits count them)."""
-    principal = context.principal
-    if principal.role is None:
-        client = getattr(getattr(context, "request", None), "client", None)
-        return f"anonymous@{client.host if client is not None else ''}"
-    return f"{principal.via}:{principal.name}"
 
 
 def lease_view(

@@ -63,16 +63,15 @@ from strawberry.types.graphql import OperationType
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
+from app.graphql.context import caller_of
 from app.graphql.memory import large
 from app.graphql.strings import EncodableStrings
 from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
 from app.graphql.work import (
     NONE,
-    RUNNING_HEAVY,
     HeavyOperations,
     Reads,
     TableRows,
-    caller_of,
     declared_reads,
 )
 
@@ -360,9 +359,7 @@ class QueryCostLimiter(SchemaExtension):
             return
         caller = caller_of(context.context)
         with self.heavy.slot(caller) as granted:
-            if granted:
-                RUNNING_HEAVY.add(id(context.context))
-            else:
+            if not granted:
                 context.result = GraphQLExecutionResult(
                     data=None,
                     errors=[
@@ -381,10 +378,7 @@ class QueryCostLimiter(SchemaExtension):
                         )
                     ],
                 )
-            try:
-                yield
-            finally:
-                RUNNING_HEAVY.discard(id(context.context))
+            yield
 
     def estimate(
         self, schema: GraphQLSchema, definitions: Any, variables: Mapping[str, Any]

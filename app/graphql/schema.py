@@ -28,7 +28,6 @@ from app.graphql.query import Query
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
-from app.graphql.work import RUNNING_HEAVY
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
 
@@ -45,21 +44,6 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return cast(Executor, executor)
-
-    def execute_root_grouped_field_set(
-        self,
-        root_type: Any,
-        root_value: Any,
-        grouped_field_set: Any,
-        serially: bool,
-        position_context: Any,
-    ) -> Any:
-        # A heavy operation's root fields run one after another (app/graphql/work.py):
-        # one statement at a time, whatever the number of reports it asks for.
-        serially = serially or id(self.context_value) in RUNNING_HEAVY
-        return super().execute_root_grouped_field_set(
-            root_type, root_value, grouped_field_set, serially, position_context
-        )
 
     def complete_iterable_value(
         self,

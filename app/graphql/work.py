@@ -141,12 +141,6 @@ async def _row_counts(sessions: SessionFactory) -> dict[str, int]:
     return {table.name: int(value or 0) for table, value in zip(tables, row, strict=True)}
 
 
-# The contexts (by identity) of the heavy operations running in this process: their
-# root fields run one after another (app/graphql/schema.py), so one heavy operation
-# reads with one statement at a time, not one per root field at once.
-RUNNING_HEAVY: set[int] = set()
-
-
 class HeavyOperations:
     """Heavy operations running now, per caller (per app)."""
 
@@ -173,16 +167,3 @@ class HeavyOperations:
 
     def running(self, caller: str) -> int:
         return self._running.get(caller, 0)
-
-
-def caller_of(context: Any) -> str:
-    """Whom heavy operations are counted against: an API key, a token's subject, or an
-    anonymous caller's address (an IPv6 address's /64)."""
-    from app.graphql.rate_limits import address_key
-
-    principal = getattr(context, "principal", None)
-    if principal is not None and principal.role is not None:
-        return f"{principal.via}:{principal.name}"
-    client = getattr(getattr(context, "request", None), "client", None)
-    address = client.host if client is not None else "unknown"
-    return f"anonymous:{address_key(address)}"
