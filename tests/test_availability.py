@@ -123,6 +123,37 @@ async def test_a_fragment_fan_out_is_refused_at_once_while_healthz_answers(
     assert slowest < max(1.0, 50 * usual), (slowest, usual)
 
 
+async def test_one_field_repeated_past_max_same_field_is_refused_with_its_code(
+    live: LiveData,
+) -> None:
+    # given: the review's 1,800-token document (450 copies of one field path, which
+    # graphql's merge rule compared pair by pair: 3 s, /healthz waiting 2.8 s), and the
+    # most copies MAX_SAME_FIELD (10) allows
+    server = server_of(live)
+
+    def copies(times: int) -> str:
+        return "{ " + "initiatives(first: 2) { nodes { program { code } } } " * times + "}"
+
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def ask(query: str) -> dict[str, Any]:
+            response = await http.post(
+                f"{server.http}/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {live.keys['viewer']}"},
+            )
+            return response.json()  # type: ignore[no-any-return]
+
+        # when
+        refused = await ask(copies(450))
+        allowed = await ask(copies(10))
+    # then: refused with its code and the setting; the copies allowed answer as one
+    assert refused["errors"][0]["extensions"] == {"code": "FIELD_REPEATED", "limit": 10}
+    assert "MAX_SAME_FIELD" in refused["errors"][0]["message"]
+    assert "errors" not in allowed
+    assert len(allowed["data"]["initiatives"]["nodes"]) == 2
+
+
 # --- 2. WebSocket messages meet the limits of an HTTP request -----------------------------
 
 
