@@ -17,6 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
+from app.errors import DomainError, ErrorCode
+from app.events.scopes import Scope
+from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
 from app.kit.ids import encode_global_id
 from app.kit.pagination import encode_cursor
 from tests import factories as f
@@ -180,6 +183,26 @@ async def test_a_cursor_of_the_change_log_has_one_spelling(
         error = await auditor.error(query, {"after": b64(alias, padded=True)})
         # then
         assert error["extensions"]["code"] == "INVALID_CURSOR", alias
+
+
+def test_a_partners_change_cursor_has_one_spelling() -> None:
+    # given: a partner's scope, its cursor of position 14, and other spellings of it
+    scope = Scope(frozenset({1, 2}))
+    cursor = encode_event_cursor(scope, 14)
+    assert decode_event_cursor(scope, cursor, "after") == 14
+    text = f"change:{scope.mark}:"
+    aliases = [
+        base64.urlsafe_b64encode(f"{text}014".encode()).decode(),  # a leading zero
+        cursor[:8] + "!" + cursor[8:],  # characters the decoder skips
+        " " + cursor,
+        cursor + "\n",
+    ]
+    for alias in aliases:
+        # when
+        with pytest.raises(DomainError) as refused:
+            decode_event_cursor(scope, alias, "after")
+        # then
+        assert refused.value.code is ErrorCode.INVALID_CURSOR, alias
 
 
 # --- decimals -----------------------------------------------------------------------------
