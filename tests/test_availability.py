@@ -126,7 +126,7 @@ async def test_a_fragment_fan_out_is_refused_at_once_while_healthz_answers(
 async def test_one_field_repeated_past_max_same_field_is_refused_with_its_code(
     live: LiveData,
 ) -> None:
-    # given: the review's 1,800-token document (450 copies of one field path, which
+    # given: the review's 4,500-token document (450 copies of one field path, which
     # graphql's merge rule compared pair by pair: 3 s, /healthz waiting 2.8 s), and the
     # most copies MAX_SAME_FIELD (10) allows
     server = server_of(live)

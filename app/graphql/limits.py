@@ -27,7 +27,6 @@ from graphql import (
     BREAK,
     ASTValidationRule,
     DocumentNode,
-    ExecutableDefinitionNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -71,6 +70,7 @@ from app.graphql.walks import (
     fragments_of,
     root_fields,
     run,
+    spread_fragments,
 )
 
 CACHE_SIZE = 256
@@ -135,7 +135,7 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
     The rule is also graphql's OverlappingFieldsCanBeMergedRule, which compares every
     two fields of one response name in a merged selection set, and again their
     subfields, pair by pair: 450 copies of `initiatives { nodes { program { id } } }`
-    (1,800 tokens) took it 3.9 s on the event loop. It runs only on a document within
+    (4,500 tokens) took it 2 to 4 s on the event loop. It runs only on a document within
     the limits above, where a response name is selected at most MAX_SAME_FIELD times in
     any merged set (its own fields and its fragments', and below a field those of every
     field of that name, as execution merges them)."""
@@ -155,13 +155,11 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
             shapes = Shapes(document)
             aliases = 0
             # Whether the merge rule may run: nothing over a limit (the rule would take
-            # time of its own over it), fragments included, used or not (it visits
-            # every selection set of the document).
-            self.within = all(
-                shapes.of(d.selection_set).fields <= max_fields
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            )
+            # time of its own over it). It compares within every selection set of the
+            # document, fragments' too: a fragment spread holds no more than where it is
+            # spread, which is checked; one spread nowhere is an error anyway
+            # (NoUnusedFragmentsRule), and not checked.
+            self.within = set(shapes.fragments) <= spread_fragments(document)
             for definition in document.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
@@ -204,11 +202,29 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
                 self._repeats(document, shapes)
 
         def _repeats(self, document: DocumentNode, shapes: Shapes) -> None:
-            repeats = Repeats(shapes.fragments, max_same)
+            # An operation within MAX_FIELDS has no more merged sets than fields; the
+            # budget bounds several operations together.
+            repeats = Repeats(shapes.fragments, max_same, budget=max_fields)
             for definition in document.definitions:
-                if not isinstance(definition, ExecutableDefinitionNode):
+                if not isinstance(definition, OperationDefinitionNode):
                     continue
                 found = repeats.first_over(definition.selection_set)
+                if repeats.exhausted:
+                    self.within = False
+                    self.report_error(
+                        GraphQLError(
+                            f"The operations of this document select more than "
+                            f"{max_fields} fields in all once their fragments are spread "
+                            "where they are used (MAX_FIELDS). Send fewer operations at "
+                            "once.",
+                            definition,
+                            extensions={
+                                "code": ErrorCode.TOO_MANY_FIELDS.value,
+                                "limit": max_fields,
+                            },
+                        )
+                    )
+                    return
                 if found is None:
                     continue
                 self.within = False

@@ -27,6 +27,7 @@ from graphql import (
     FragmentSpreadNode,
     InlineFragmentNode,
     Node,
+    OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
 )
@@ -169,6 +170,29 @@ class Shapes:
         return None
 
 
+def spread_fragments(document: DocumentNode) -> set[str]:
+    """The fragments the document's operations spread, directly or through others; each
+    selection set is visited once."""
+    fragments = fragments_of(document)
+    spread: set[str] = set()
+    stack: list[SelectionSetNode] = [
+        d.selection_set for d in document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in spread:
+                    spread.add(name)
+                    stack.append(fragment.selection_set)
+            elif isinstance(selection, FieldNode | InlineFragmentNode):
+                below = selection.selection_set
+                if below is not None:
+                    stack.append(below)
+    return spread
+
+
 def root_fields(
     selection_set: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
@@ -220,22 +244,39 @@ class Repeats:
     300 copies of one field took it seconds). Each selection set's fields are gathered
     once, however often its fragment is spread.
 
-    Each merged set is visited once, so a walk takes steps in proportion to the fields
-    selected once fragments are spread: check that bound (Shapes, MAX_FIELDS) first."""
+    A merged set is walked once, however many operations or fields lead to it: the walk
+    takes a step per merged set, no more than the fields selected once fragments are
+    spread (check that bound first: Shapes, MAX_FIELDS); past `budget` steps in all
+    (several operations), it stops (`exhausted`)."""
 
-    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode], limit: int) -> None:
+    def __init__(
+        self, fragments: Mapping[str, FragmentDefinitionNode], limit: int, budget: int
+    ) -> None:
         self.fragments = fragments
         self.limit = limit
+        self.budget = budget
+        self.exhausted = False
         self._known: dict[int, _Gathered] = {}
         self._open: set[int] = set()
+        # The merged sets walked so far (each within the limit), by their selection sets.
+        self._walked: set[tuple[tuple[int, int], ...]] = set()
 
     def first_over(self, selection_set: SelectionSetNode) -> Repeat | None:
         """The first response name, in a walk of the merged sets from `selection_set`,
-        selected more than `limit` times in its merged set; None if there is none."""
+        selected more than `limit` times in its merged set; None if there is none (or if
+        the budget ran out: see `exhausted`)."""
         merged: list[list[tuple[SelectionSetNode, int]]] = [[(selection_set, 1)]]
         while merged:
+            sets = merged.pop()
+            walked = tuple(sorted((id(node), times) for node, times in sets))
+            if walked in self._walked:
+                continue
+            if len(self._walked) >= self.budget:
+                self.exhausted = True
+                return None
+            self._walked.add(walked)
             fields: _Gathered = {}
-            for node, times in merged.pop():
+            for node, times in sets:
                 for name, found in self._gathered(node).items():
                     into = fields.setdefault(name, {})
                     for key, (field, count) in found.items():
