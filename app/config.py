@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Fields one operation selects once its fragments are spread where they are used: a
     # fragment spread twice in a fragment spread twice ... multiplies them.
     max_fields: int = Field(default=10_000, ge=100, le=1_000_000)
+    # Times one response name may be selected in one merged selection set (its fragments,
+    # and below a field every field of that name, merged): validation compares each two.
+    max_same_field: int = Field(default=10, ge=1, le=100)
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
     # Work: the objects plus the rows its reports, aggregates and figures read, from

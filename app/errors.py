@@ -41,6 +41,9 @@ class ErrorCode(StrEnum):
     # An operation that selects more fields than MAX_FIELDS once its fragments are
     # spread where they are used (a fragment spread twice in one spread twice ...).
     TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
+    # One response name selected more than MAX_SAME_FIELD times in one merged selection
+    # set (its fragments, and below a field every field of that name, merged).
+    FIELD_REPEATED = "FIELD_REPEATED"
     # A WebSocket operation past MAX_SUBSCRIPTIONS_PER_CONNECTION running at once on its
     # connection: complete one first (or open another connection).
     TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"

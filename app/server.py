@@ -8,7 +8,8 @@ the megabyte. `ReadDeadlineProtocol` (uvicorn's httptools protocol) closes a
 connection whose head has not arrived within REQUEST_READ_TIMEOUT_SECONDS of its first
 byte (or of the connection), and answers a head over MAX_HEADER_BYTES with 431. The
 body has its own deadline in the app (BodyLimitMiddleware, app/graphql/http.py), which
-answers 408 under any server.
+answers 408 under any server, but only while the app reads it: a response sent before
+the body arrived in full closes the connection here.
 """
 
 from __future__ import annotations
@@ -74,6 +75,24 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        # A response sent before its request's body arrived in full (a route that never
+        # reads it: /healthz, a 404) leaves the connection waiting for the rest, and
+        # every byte of it restarted uvicorn's keep-alive timer: a client trickling a
+        # declared 100 kB held its connection for as long as it liked. Closed instead,
+        # as HTTP/1.1 allows; the response already written goes out first. (The latest
+        # request is the one answered unless a pipelined one waits, which can only have
+        # been read once the answered one's body was whole.)
+        cycle = self.cycle
+        if (
+            cycle is not None
+            and cycle.response_complete
+            and cycle.more_body
+            and not self.transport.is_closing()
+        ):
+            self.transport.close()
+        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answer to any parse error, ours (a head too large) included.

@@ -386,3 +386,48 @@ async def test_a_table_edited_around_the_trail_fails_verification_naming_the_rec
         assert "the trail has this record, the table does not" in command.stderr
     else:
         assert "the table has this record, the trail does not" in command.stderr
+
+
+UNREADABLE = """
+{ auditVerification { tables { match firstDifference { table key columns detail } } } }
+"""
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "stored"),
+    [("exchange_rates", "rate", "abc"), ("milestones", "planned_date", "garbage")],
+)
+async def test_a_value_its_column_cannot_read_is_a_difference_naming_it(
+    cli_database: Database, client: GraphQLClient, table: str, column: str, stored: str
+) -> None:
+    # given: a rate and a milestone in the trail, then one cell set by hand to a value
+    # its type cannot read (each made `audit verify` end in a 170-line traceback, and
+    # auditVerification answer INTERNAL)
+    db = cli_database
+    _, milestones = await _small_ledger(db)
+    async with db.sessions() as session, session.begin():
+        rate = await f.exchange_rate(session)
+        auditor = client.with_key(await f.api_key(session, "auditor"))
+    pk = rate.id if table == "exchange_rates" else milestones[0].id
+    edit = text(f"UPDATE {table} SET {column} = '{stored}' WHERE id = {pk}")
+    if db.backend == "postgresql":
+        # then: PostgreSQL's column types refuse such a value; nothing to read
+        with pytest.raises(DBAPIError):
+            async with db.engine.begin() as conn:
+                await conn.execute(edit)
+        return
+    async with db.engine.begin() as conn:
+        await conn.execute(edit)
+    # when
+    command = await _verify_command()
+    answer = (await auditor.data(UNREADABLE))["auditVerification"]["tables"]
+    # then: a difference like any other, naming the table, record, column and the value
+    # as stored, with the exit status of a difference
+    said = f"{column} holds '{stored}' in the table, which cannot be read as its type; "
+    assert command.exit_code == 1
+    assert "Traceback" not in command.output
+    assert finding(command).startswith(f"the tables differ from the trail: {table} {pk}: {said}")
+    assert answer["match"] is False
+    found = answer["firstDifference"]
+    assert (found["table"], found["key"], found["columns"]) == (table, pk, [column])
+    assert found["detail"].startswith(said)

@@ -123,6 +123,37 @@ async def test_a_fragment_fan_out_is_refused_at_once_while_healthz_answers(
     assert slowest < max(1.0, 50 * usual), (slowest, usual)
 
 
+async def test_one_field_repeated_past_max_same_field_is_refused_with_its_code(
+    live: LiveData,
+) -> None:
+    # given: the review's 4,500-token document (450 copies of one field path, which
+    # graphql's merge rule compared pair by pair: 3 s, /healthz waiting 2.8 s), and the
+    # most copies MAX_SAME_FIELD (10) allows
+    server = server_of(live)
+
+    def copies(times: int, page: str = "") -> str:
+        return "{ " + f"initiatives{page} {{ nodes {{ program {{ id }} }} }} " * times + "}"
+
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def ask(query: str) -> dict[str, Any]:
+            response = await http.post(
+                f"{server.http}/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {live.keys['viewer']}"},
+            )
+            return response.json()  # type: ignore[no-any-return]
+
+        # when
+        refused = await ask(copies(450))
+        allowed = await ask(copies(10, "(first: 2)"))
+    # then: refused with its code and the setting; the copies allowed answer as one
+    assert refused["errors"][0]["extensions"] == {"code": "FIELD_REPEATED", "limit": 10}
+    assert "MAX_SAME_FIELD" in refused["errors"][0]["message"]
+    assert "errors" not in allowed
+    assert len(allowed["data"]["initiatives"]["nodes"]) == 2
+
+
 # --- 2. WebSocket messages meet the limits of an HTTP request -----------------------------
 
 
@@ -442,6 +473,30 @@ async def test_connections_that_trickle_are_closed_at_the_read_deadline(live: Li
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert b'"code":"REQUEST_TIMEOUT"' in answer
     assert slowest < max(1.0, 50 * usual), (slowest, usual)
+
+
+async def test_a_body_trickling_after_its_answer_does_not_hold_the_connection(
+    live: LiveData,
+) -> None:
+    # given: requests declaring a 100 kB body that their route never reads (/healthz, a
+    # path that does not exist), the body then trickled a byte every 0.5 s (each byte
+    # restarted uvicorn's keep-alive timer: the review held one open over 40 s)
+    server = served(live)
+
+    def head(method: bytes, path: bytes) -> bytes:
+        return (
+            method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        )
+
+    body = b"x" * 200  # 100 s of trickling
+    # when: what the server sent before it closed each connection (none closed: a
+    # TimeoutError after 30 s)
+    healthz = await exchange(server, head(b"GET", b"/healthz"), body)
+    missing = await exchange(server, head(b"POST", b"/nonexistent"), body)
+    # then: each answered, then closed, however much body was still to come
+    assert healthz.startswith(b"HTTP/1.1 200 "), healthz
+    assert missing.startswith(b"HTTP/1.1 404 "), missing
 
 
 async def test_a_request_head_over_max_header_bytes_is_answered_431(live: LiveData) -> None:

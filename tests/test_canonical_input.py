@@ -17,6 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
+from app.errors import DomainError, ErrorCode
+from app.events.scopes import Scope
+from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
 from app.kit.ids import encode_global_id
 from app.kit.pagination import encode_cursor
 from tests import factories as f
@@ -182,6 +185,26 @@ async def test_a_cursor_of_the_change_log_has_one_spelling(
         assert error["extensions"]["code"] == "INVALID_CURSOR", alias
 
 
+def test_a_partners_change_cursor_has_one_spelling() -> None:
+    # given: a partner's scope, its cursor of position 14, and other spellings of it
+    scope = Scope(frozenset({1, 2}))
+    cursor = encode_event_cursor(scope, 14)
+    assert decode_event_cursor(scope, cursor, "after") == 14
+    text = f"change:{scope.mark}:"
+    aliases = [
+        base64.urlsafe_b64encode(f"{text}014".encode()).decode(),  # a leading zero
+        cursor[:8] + "!" + cursor[8:],  # characters the decoder skips
+        " " + cursor,
+        cursor + "\n",
+    ]
+    for alias in aliases:
+        # when
+        with pytest.raises(DomainError) as refused:
+            decode_event_cursor(scope, alias, "after")
+        # then
+        assert refused.value.code is ErrorCode.INVALID_CURSOR, alias
+
+
 # --- decimals -----------------------------------------------------------------------------
 
 NOT_DECIMALS = [
@@ -234,11 +257,47 @@ async def test_an_amount_has_one_spelling(demo: Database, client: GraphQLClient)
         assert literal["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", (amount, literal)
     assert await trail_length(demo) == before
     # and the spellings JSON and GraphQL use are read as ever
-    for amount, written in (("10", "10.00"), ("-2.50", "-2.50"), ("1e3", "1000.00"), (7, "7.00")):
+    for amount, written in (("10", "10.00"), ("-2.50", "-2.50"), ("1e3", "1000.00")):
         data = await editor.data(CREATE_TRANSACTION, {"input": transaction(amount)})
         payload = data["createTransaction"]
         assert payload["errors"] == [], (amount, payload)
         assert payload["transaction"]["amount"] == {"amount": written, "currency": "CNY"}
+
+
+async def test_an_amount_in_variables_is_a_string_and_in_the_document_any_number(
+    demo: Database, client: GraphQLClient
+) -> None:
+    # given: amounts as JSON numbers in variables (10 was accepted, 10.5 refused: a JSON
+    # decoder had already made it a binary float), and as number literals in the text
+    editor = await admin(demo, client)
+    initiative = encode_global_id("Initiative", await tenth_initiative(demo))
+    fields = f'initiativeId: "{initiative}", type: DISBURSEMENT, date: "2024-05-02"'
+    before = await trail_length(demo)
+    refused = []
+    for number in ("10", "10.5", "1e3", "0"):
+        # when: the variable written as a JSON number, not a string
+        given = {"initiativeId": initiative, "type": "DISBURSEMENT", "date": "2024-05-02"}
+        variables = {"input": {**given, "amount": "AMOUNT", "currency": "CNY"}}
+        body = json.dumps({"query": CREATE_TRANSACTION, "variables": variables})
+        body = body.replace('"AMOUNT"', number)
+        response = await editor.http.post(
+            "/graphql",
+            content=body,
+            headers={**editor.headers, "Content-Type": "application/json"},
+        )
+        refused.append(response.json()["errors"][0])
+    # then: each refused alike (after the value quoted, one reason), nothing written
+    assert {e["extensions"]["code"] for e in refused} == {"BAD_USER_INPUT"}
+    assert len({e["message"].split("; ")[-1] for e in refused}) == 1
+    assert "strings" in refused[0]["message"]
+    assert await trail_length(demo) == before
+    # and in the document's text, where its digits are exact, a number is read as written
+    for literal, written in (("12", "12.00"), ("10.5", "10.50"), ("2.5e1", "25.00")):
+        data = await editor.data(
+            f"mutation {{ createTransaction(input: {{ {fields}, amount: {literal}, "
+            'currency: "CNY" }) { transaction { amount { amount } } errors { code } } }'
+        )
+        assert data["createTransaction"]["transaction"]["amount"] == {"amount": written}
 
 
 async def test_a_decimal_filter_reads_one_spelling_too(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -16,6 +17,7 @@ from app.auth.keys import caller_of_key, revoke_key
 from app.models.access import ApiKeyInitiative
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
+from tests.test_auth import JWT_SETTINGS, token
 from tests.test_budget_summary import two_initiatives
 from tests.test_csv import rows
 
@@ -238,3 +240,26 @@ async def test_a_parameter_no_url_can_carry_is_refused_when_the_link_is_made(
     )
     assert response.status_code == 200, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_ARGUMENT"
+
+
+async def test_a_tokens_link_ends_when_the_token_does(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: an auditor's token ending in 60 s, another ending in a day, and links that
+    # live DOWNLOAD_LINK_SECONDS (300 s); nothing checks a token again when its link is
+    # opened, so a link that outlived its token was the token's life extended
+    client = client_with(**JWT_SETTINGS, download_link_secret=SecretStr(SECRET))
+    now = datetime.now(UTC).replace(microsecond=0)
+    soon, later = now + timedelta(seconds=60), now + timedelta(days=1)
+    # when
+    short = await link_for(client.with_key(token(role="auditor", exp=soon)), groupBy="")
+    long = await link_for(client.with_key(token(role="auditor", exp=later)), groupBy="")
+    # then: the first ends with its token, the second after DOWNLOAD_LINK_SECONDS
+
+    def expiry(link: dict[str, Any]) -> int:
+        return int(dict(parse_qsl(urlsplit(link["url"]).query))["expires"])
+
+    assert expiry(short) == int(soon.timestamp())
+    assert datetime.fromisoformat(short["expiresAt"]) == soon
+    assert expiry(long) - int(now.timestamp()) in range(300, 310)
+    assert (await client.http.get(short["url"])).status_code == 200

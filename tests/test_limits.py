@@ -236,7 +236,8 @@ def test_the_limits_read_each_fragment_as_often_however_often_it_is_spread(
     monkeypatch.setattr(
         FragmentDefinitionNode, "selection_set", property(read, write), raising=False
     )
-    settings = Settings()
+    # (and the fields within MAX_FIELDS at both sizes, so that every walk runs on both)
+    settings = Settings(max_fields=1_000_000)
 
     def most_reads(levels: int) -> int:
         reads.clear()
@@ -267,8 +268,8 @@ async def test_a_fragment_fan_out_is_refused_at_once(client: GraphQLClient) -> N
 async def test_fields_count_as_often_as_their_fragment_is_spread(
     db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:
-    # given: a fragment of 30 fields
-    client = client_with(max_fields=100)
+    # given: a fragment of 30 fields (one field 30 times: MAX_SAME_FIELD allows it here)
+    client = client_with(max_fields=100, max_same_field=30)
     fragment = "fragment P on Program { " + "name " * 30 + "}"
 
     def spread(times: int) -> str:
@@ -313,3 +314,80 @@ async def test_a_long_chain_of_fragments_is_refused_not_crashed(client: GraphQLC
     error = await client.error(query)
     # then: graphql's own budget for fragments refuses it
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def copies(times: int) -> str:
+    """The review's document: one field path written out `times` times."""
+    return "{ " + "initiatives { nodes { program { id } } } " * times + "}"
+
+
+def test_a_field_repeated_past_max_same_field_is_refused_before_fields_are_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: every comparison of two fields by graphql's OverlappingFieldsCanBeMergedRule
+    # counted (each pair of copies is compared at each of its 4 levels: 450 copies made
+    # 404,100 comparisons, 2 to 4 s on the event loop, in 4,500 tokens)
+    from graphql.validation.rules import overlapping_fields_can_be_merged as merge_rule
+
+    compared = Counter[str]()
+    find_conflict = merge_rule.find_conflict
+
+    def counted(*args: Any) -> Any:
+        compared["pairs"] += 1
+        return find_conflict(*args)
+
+    monkeypatch.setattr(merge_rule, "find_conflict", counted)
+    settings = Settings()
+
+    def validated(document: str) -> tuple[list[Any], int]:
+        compared.clear()
+        errors = validate(schema._schema, parse(document), validation_rules(settings))
+        return [e.extensions for e in errors], compared["pairs"]
+
+    # when: the most copies allowed, then one more, then the review's 450
+    allowed = validated(copies(settings.max_same_field))
+    one_more = validated(copies(settings.max_same_field + 1))
+    review = validated(copies(450))
+    # then: the most allowed are validated, every pair compared (10 x 9 / 2 pairs at 4
+    # levels); past the limit the document is refused with its code, and nothing compared
+    assert settings.max_same_field == 10
+    assert allowed == ([], 4 * 45)
+    refused = ([{"code": "FIELD_REPEATED", "limit": 10}], 0)
+    assert one_more == refused
+    assert review == refused
+
+
+def test_fields_merged_below_a_field_count_together_and_through_fragments() -> None:
+    # given: 4 copies of `nodes`, each selecting `code` 3 times (once through a fragment,
+    # once through an inline fragment): 12 in the one set execution merges them into
+    settings = Settings()
+    inner = "code ...C ... on Initiative { code }"
+    document = (
+        "{ initiatives { " + f"nodes {{ {inner} }} " * 4 + "} } fragment C on Initiative { code }"
+    )
+    # when: MAX_SAME_FIELD is 10, then 12
+    errors = validate(schema._schema, parse(document), validation_rules(settings))
+    allowed = validate(
+        schema._schema, parse(document), validation_rules(Settings(max_same_field=12))
+    )
+    # then
+    assert [e.extensions for e in errors] == [{"code": "FIELD_REPEATED", "limit": 10}]
+    assert "'code' is selected more than 10 times" in errors[0].message
+    assert allowed == []
+
+
+def test_operations_of_one_document_share_the_merged_sets_they_may_walk() -> None:
+    # given: MAX_FIELDS=100, and operations each 30 object fields deep (31 fields, and 31
+    # selection sets to walk: within the limit one by one), 3 and then 4 in a document
+    settings = Settings(max_fields=100, max_query_depth=40)
+    path = "initiatives { nodes { program { " * 10 + "id" + " } } }" * 10
+
+    def document(operations: int) -> str:
+        return " ".join(f"query Q{k} {{ {path} }}" for k in range(operations))
+
+    # when
+    three = validate(schema._schema, parse(document(3)), validation_rules(settings))
+    four = validate(schema._schema, parse(document(4)), validation_rules(settings))
+    # then: 3 x 31 sets are walked; 4 x 31 are more than MAX_FIELDS, and refused
+    assert three == []
+    assert [e.extensions for e in four] == [{"code": "TOO_MANY_FIELDS", "limit": 100}]

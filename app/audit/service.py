@@ -106,6 +106,8 @@ class Difference:
     # The record as each side holds it; None on the side that lacks it.
     in_table: dict[str, Any] | None
     in_trail: dict[str, Any] | None
+    # Columns whose value in the table its type cannot read (in_table holds it as stored).
+    unreadable: tuple[str, ...] = ()
 
     @property
     def detail(self) -> str:
@@ -117,10 +119,16 @@ class Difference:
                 "(rows from before the trail started are recorded once by `audit baseline`)"
             )
         first = self.columns[0]
-        said = (
-            f"{first} is {_shown(self.in_table[first])} in the table, "
-            f"{_shown(self.in_trail[first])} in the trail"
-        )
+        if first in self.unreadable:
+            said = (
+                f"{first} holds {_raw(self.in_table[first])} in the table, which cannot be "
+                f"read as its type; {_shown(self.in_trail[first])} in the trail"
+            )
+        else:
+            said = (
+                f"{first} is {_shown(self.in_table[first])} in the table, "
+                f"{_shown(self.in_trail[first])} in the trail"
+            )
         if len(self.columns) > 1:
             said += f" (also {', '.join(self.columns[1:])})"
         return said
@@ -210,21 +218,43 @@ async def _difference(
             None if trail is None else trail[1],
         )
     differing = tuple(c.name for c in table.columns if live[0][c.name] != trail[0][c.name])
-    return Difference(table.name, pk, differing, live[1], trail[1])
+    # A cell no reader can read differs from the trail's, which was read when written.
+    unreadable = tuple(c for c in differing if c in live[2])
+    return Difference(table.name, pk, differing, live[1], trail[1], unreadable)
+
+
+# What reading a stored value the column's type cannot take raises: on SQLite, whose
+# columns take any value, "abc" in a decimal column (decimal.InvalidOperation), "garbage"
+# in a date column (ValueError), a name no enumeration has (LookupError).
+_UNREADABLE = (ArithmeticError, ValueError, TypeError, LookupError)
 
 
 async def _record(
     conn: AsyncConnection, table: Table, name: str, pk: int
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The record as stored, and as the service reads it (decimals, dates), or None."""
+) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]] | None:
+    """The record as stored, as the service reads it (decimals, dates) and the columns
+    it cannot read (their value as stored stands in for them), or None."""
     quote = conn.dialect.identifier_preparer.quote
     sql = f"SELECT {', '.join(quote(c.name) for c in table.columns)} FROM {name} WHERE id = :id"
     stored = (await conn.execute(text(sql).bindparams(id=pk))).mappings().one_or_none()
     if stored is None:
         return None
     typed = text(sql).bindparams(id=pk).columns(*(column(c.name, c.type) for c in table.columns))
-    read = (await conn.execute(typed)).mappings().one()
-    return dict(stored), dict(read)
+    try:
+        return dict(stored), dict((await conn.execute(typed)).mappings().one()), frozenset()
+    except _UNREADABLE:
+        pass
+    # One column at a time, to name those that cannot be read.
+    read: dict[str, Any] = {}
+    unreadable: set[str] = set()
+    for c in table.columns:
+        one = text(f"SELECT {quote(c.name)} FROM {name} WHERE id = :id").bindparams(id=pk)
+        try:
+            read[c.name] = (await conn.execute(one.columns(column(c.name, c.type)))).scalar_one()
+        except _UNREADABLE:
+            read[c.name] = stored[c.name]
+            unreadable.add(c.name)
+    return dict(stored), read, frozenset(unreadable)
 
 
 def _shown(value: Any) -> str:
@@ -237,3 +267,8 @@ def _shown(value: Any) -> str:
     if isinstance(value, str):
         return repr(value[:60])
     return str(value)
+
+
+def _raw(value: Any) -> str:
+    """A value as stored, its type shown: 'abc' (text), b'...' (bytes), 7 (a number)."""
+    return repr(value[:60] if isinstance(value, str | bytes) else value)

@@ -120,4 +120,10 @@ class Authenticator:
             async with sessions() as session:
                 ids = await repo.initiative_ids_by_code(session, claims.initiative_codes)
             initiative_ids = frozenset(ids.values())
-        return Principal(f"jwt:{claims.subject}", claims.role, initiative_ids, via="jwt")
+        return Principal(
+            f"jwt:{claims.subject}",
+            claims.role,
+            initiative_ids,
+            via="jwt",
+            expires_at=claims.expires,
+        )

@@ -10,7 +10,8 @@ the key's initiatives as they are now. A changed parameter breaks the signature
 (403 DOWNLOAD_LINK_INVALID); a link past its expiry is 401 DOWNLOAD_LINK_EXPIRED.
 
 A link made with a JWT keeps the role and initiatives the token had, for the link's
-few minutes: there is no token to check again.
+few minutes: there is no token to check again. So it ends when the token does, if that
+is sooner (`Principal.expires_at`, the token's `exp`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ class Principal:
     via: str = "anonymous"
     # Whether anonymous callers may read (a setting); only used when `role` is None.
     anonymous_read: bool = False
+    # When the credential stops being accepted (Unix seconds): a token's `exp`. None: not
+    # known here (an API key lasts until revoked, which is checked on each use).
+    expires_at: int | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:

@@ -54,6 +54,8 @@ class TokenClaims:
     role: Role
     # Partners only: the initiative codes the token lists.
     initiative_codes: tuple[str, ...] | None
+    # When the token stops being accepted (its `exp`, Unix seconds).
+    expires: int | None = None
 
 
 def check_jwt_settings(settings: Settings) -> Any:
@@ -151,7 +153,8 @@ class TokenVerifier:
             raise TokenRejected(f"the token's subject {problem}")
         role = self._role(claims)
         codes = self._initiatives(claims) if role is Role.PARTNER else None
-        return TokenClaims(subject, role, codes)
+        # `exp` is required and numeric (pyjwt checked it); a fraction of a second is cut.
+        return TokenClaims(subject, role, codes, int(claims["exp"]))
 
     def _role(self, claims: dict[str, Any]) -> Role:
         value = claim(claims, self.role_claim)

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    BREAK,
     ASTValidationRule,
     DocumentNode,
     FieldNode,
@@ -40,6 +41,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OverlappingFieldsCanBeMergedRule,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
@@ -48,12 +50,12 @@ from graphql import (
     is_introspection_type,
     parse,
     print_ast,
+    specified_rules,
 )
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
 )
 from strawberry.extensions import (
-    AddValidationRules,
     MaxTokensLimiter,
     SchemaExtension,
     ValidationCache,
@@ -66,7 +68,16 @@ from app.errors import ErrorCode
 from app.graphql.context import caller_of
 from app.graphql.memory import large
 from app.graphql.strings import EncodableStrings
-from app.graphql.walks import MANY, Shapes, Walk, fragments_of, root_fields, run
+from app.graphql.walks import (
+    MANY,
+    Repeats,
+    Shapes,
+    Walk,
+    fragments_of,
+    root_fields,
+    run,
+    spread_fragments,
+)
 from app.graphql.work import (
     NONE,
     HeavyOperations,
@@ -79,9 +90,12 @@ CACHE_SIZE = 256
 
 
 def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
-    """The limits that are validation rules, and the strings any literal may hold
-    (besides the specification's own rules)."""
+    """Every rule an operation is validated with: the specification's, but for the one
+    that compares fields pair by pair, which the shape rule runs once the document is
+    within the shape limits (`shape_rule`); then the limits that are validation rules,
+    and the strings any literal may hold."""
     rules: list[type[ASTValidationRule]] = [
+        *(rule for rule in specified_rules if rule is not OverlappingFieldsCanBeMergedRule),
         EncodableStrings,
         shape_rule(settings),
         max_root_fields_rule(settings.max_root_fields),
@@ -101,31 +115,54 @@ def limit_extensions(settings: Settings) -> list[Any]:
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
-        lambda: AddValidationRules(rules),
+        lambda: ValidationRules(rules),
         lambda: CachedValidation(maxsize=CACHE_SIZE),
         lambda: QueryCostLimiter(settings, rows, heavy),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
 
 
+class ValidationRules(SchemaExtension):
+    """Validates every operation with `rules` in place of strawberry's (the
+    specification's): strawberry's AddValidationRules can only add to them, and one of
+    them must wait for the shape limits."""
+
+    def __init__(self, rules: list[type[ASTValidationRule]]) -> None:
+        self.rules = tuple(rules)
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.validation_rules = self.rules
+        yield
+
+
 def shape_rule(settings: Settings) -> type[ValidationRule]:
-    """Depth (MAX_QUERY_DEPTH), aliases (MAX_ALIASES) and fields (MAX_FIELDS), measured
-    with every fragment spread where it is used, in one walk that visits each fragment
-    once (app/graphql/walks.py).
+    """Depth (MAX_QUERY_DEPTH), aliases (MAX_ALIASES), fields (MAX_FIELDS) and how often
+    one field is selected in one merged selection set (MAX_SAME_FIELD), measured with
+    every fragment spread where it is used, in walks that visit each fragment once
+    (app/graphql/walks.py).
 
     Depth and aliases are counted as strawberry's QueryDepthLimiter and MaxAliasesLimiter
     counted them, with their messages; those followed every spread afresh, so a small
     document spreading its fragments twice at each level took exponential time. The
     fields an operation selects once its fragments are spread in place bound what any
     later walk over it may take (a resolver's `info.selected_fields`, say): a document
-    whose fragments multiply it past MAX_FIELDS is refused at once."""
-    max_depth, max_aliases, max_fields = (
+    whose fragments multiply it past MAX_FIELDS is refused at once.
+
+    The rule is also graphql's OverlappingFieldsCanBeMergedRule, which compares every
+    two fields of one response name in a merged selection set, and again their
+    subfields, pair by pair: 450 copies of `initiatives { nodes { program { id } } }`
+    (4,500 tokens) took it 2 to 4 s on the event loop. It runs only on a document within
+    the limits above, where a response name is selected at most MAX_SAME_FIELD times in
+    any merged set (its own fields and its fragments', and below a field those of every
+    field of that name, as execution merges them)."""
+    max_depth, max_aliases, max_fields, max_same = (
         settings.max_query_depth,
         settings.max_aliases,
         settings.max_fields,
+        settings.max_same_field,
     )
 
-    class ShapeLimits(ValidationRule):
+    class ShapeLimits(OverlappingFieldsCanBeMergedRule):
         # Checked as the rule is built, before any rule visits the document, so these
         # errors come first (as strawberry's limiters', which did the same).
         def __init__(self, context: ValidationContext) -> None:
@@ -133,10 +170,18 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
             document = context.document
             shapes = Shapes(document)
             aliases = 0
+            # Whether the merge rule may run: nothing over a limit (the rule would take
+            # time of its own over it). It compares within every selection set of the
+            # document, fragments' too: a fragment spread holds no more than where it is
+            # spread, which is checked; one spread nowhere is an error anyway
+            # (NoUnusedFragmentsRule), and not checked.
+            self.within = set(shapes.fragments) <= spread_fragments(document)
             for definition in document.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
                 shape = shapes.of(definition.selection_set)
+                self.within = self.within and shape.depth <= max_depth
+                self.within = self.within and shape.fields <= max_fields
                 aliases = min(aliases + shape.aliases, MANY)
                 if shape.depth > max_depth:
                     name = definition.name.value if definition.name else "anonymous"
@@ -162,12 +207,61 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
                         )
                     )
             if aliases > max_aliases:
+                self.within = False
                 self.report_error(
                     GraphQLError(
                         f"{_count(aliases)} aliases found. Allowed: {max_aliases}",
                         extensions={"code": "TOO_MANY_ALIASES"},
                     )
                 )
+            if self.within:
+                self._repeats(document, shapes)
+
+        def _repeats(self, document: DocumentNode, shapes: Shapes) -> None:
+            # An operation within MAX_FIELDS has no more merged sets than fields; the
+            # budget bounds several operations together.
+            repeats = Repeats(shapes.fragments, max_same, budget=max_fields)
+            for definition in document.definitions:
+                if not isinstance(definition, OperationDefinitionNode):
+                    continue
+                found = repeats.first_over(definition.selection_set)
+                if repeats.exhausted:
+                    self.within = False
+                    self.report_error(
+                        GraphQLError(
+                            f"The operations of this document select more than "
+                            f"{max_fields} fields in all once their fragments are spread "
+                            "where they are used (MAX_FIELDS). Send fewer operations at "
+                            "once.",
+                            definition,
+                            extensions={
+                                "code": ErrorCode.TOO_MANY_FIELDS.value,
+                                "limit": max_fields,
+                            },
+                        )
+                    )
+                    return
+                if found is None:
+                    continue
+                self.within = False
+                self.report_error(
+                    GraphQLError(
+                        f"'{found.name}' is selected more than {max_same} times in one "
+                        "selection set, with its fragments and the fields of the same name "
+                        f"merged; the limit is {max_same} (MAX_SAME_FIELD). Select it "
+                        "once, or give each copy an alias of its own.",
+                        found.field,
+                        extensions={
+                            "code": ErrorCode.FIELD_REPEATED.value,
+                            "limit": max_same,
+                        },
+                    )
+                )
+                return
+
+        def enter_document(self, *_: Any) -> Any:
+            # Nothing of the merge rule's own runs over a document refused already.
+            return None if self.within else BREAK
 
     return ShapeLimits
 

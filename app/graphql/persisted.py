@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, parse, specified_rules, validate
+from graphql import GraphQLError, parse, validate
 from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import Principal
@@ -99,7 +99,7 @@ def invalid_documents(settings: Settings, documents: Mapping[str, str]) -> dict[
     from app.graphql.limits import validation_rules
     from app.graphql.schema import schema
 
-    rules = [*specified_rules, *validation_rules(settings)]
+    rules = validation_rules(settings)
     problems: dict[str, str] = {}
     for key, text in documents.items():
         try:

@@ -38,10 +38,16 @@ def _to_decimal(text: str) -> Decimal:
 
 
 def _parse_value(value: Any) -> Decimal:
-    # Variables: strings or whole numbers only; a JSON float has already lost precision.
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise GraphQLError('Decimal values are strings, e.g. "1234.50"')
-    return _to_decimal(str(value))
+    # Variables: strings only. A JSON number went through a JSON decoder, and most read
+    # it as a binary float (0.1 + 0.2 is 0.30000000000000004 to them): 10.5 came here as
+    # a float already, and accepting 10 but not 10.5 taught clients that numbers work
+    # until the first amount with cents.
+    if not isinstance(value, str):
+        raise GraphQLError(
+            'Decimal values in variables are strings, e.g. "1234.50": a JSON number is '
+            "refused, whole or not, since JSON decoders read numbers as binary floats"
+        )
+    return _to_decimal(value)
 
 
 def _parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
@@ -59,7 +65,9 @@ DecimalScalar = strawberry.scalar(
         'an optional fraction (".50") and an optional exponent ("1e6", "2.5E-3"); no '
         "spaces, signs other than a leading minus, or other digits. At most 64 digits "
         "before the decimal point and 64 after. In a query's text a number literal "
-        "(12.50) is read the same; in variables a JSON integer is too, a JSON float never."
+        "(12.50 or 12) is read the same, its digits being exact; in variables only a "
+        "string is, never a JSON number (whole or not: JSON decoders read numbers as "
+        "binary floats)."
     ),
     serialize=lambda value: format(value, "f"),
     parse_value=_parse_value,

@@ -27,6 +27,7 @@ from graphql import (
     FragmentSpreadNode,
     InlineFragmentNode,
     Node,
+    OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
 )
@@ -169,6 +170,29 @@ class Shapes:
         return None
 
 
+def spread_fragments(document: DocumentNode) -> set[str]:
+    """The fragments the document's operations spread, directly or through others; each
+    selection set is visited once."""
+    fragments = fragments_of(document)
+    spread: set[str] = set()
+    stack: list[SelectionSetNode] = [
+        d.selection_set for d in document.definitions if isinstance(d, OperationDefinitionNode)
+    ]
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in spread:
+                    spread.add(name)
+                    stack.append(fragment.selection_set)
+            elif isinstance(selection, FieldNode | InlineFragmentNode):
+                below = selection.selection_set
+                if below is not None:
+                    stack.append(below)
+    return spread
+
+
 def root_fields(
     selection_set: SelectionSetNode,
     fragments: Mapping[str, FragmentDefinitionNode],
@@ -195,3 +219,121 @@ def root_fields(
             if fragment is not None and name not in seen:
                 seen.add(name)
                 stack.append(iter(fragment.selection_set.selections))
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A response name selected more often than allowed in one merged selection set."""
+
+    name: str
+    # One of the fields selecting it.
+    field: FieldNode
+
+
+# The fields of one selection set by response name, through its fragments: each field
+# with how often the fragments around it select it (fields by id, as the document keeps
+# them).
+_Gathered = dict[str, dict[int, tuple[FieldNode, int]]]
+
+
+class Repeats:
+    """How often a response name is selected in one merged selection set: the set's own
+    fields and its fragments' (inline or spread) together, and below a field, the
+    selections of every field with its response name together, as execution merges
+    them (and as graphql's OverlappingFieldsCanBeMergedRule compares them, pair by pair:
+    300 copies of one field took it seconds). Each selection set's fields are gathered
+    once, however often its fragment is spread.
+
+    A merged set is walked once, however many operations or fields lead to it: the walk
+    takes a step per merged set, no more than the fields selected once fragments are
+    spread (check that bound first: Shapes, MAX_FIELDS); past `budget` steps in all
+    (several operations), it stops (`exhausted`)."""
+
+    def __init__(
+        self, fragments: Mapping[str, FragmentDefinitionNode], limit: int, budget: int
+    ) -> None:
+        self.fragments = fragments
+        self.limit = limit
+        self.budget = budget
+        self.exhausted = False
+        self._known: dict[int, _Gathered] = {}
+        self._open: set[int] = set()
+        # The merged sets walked so far (each within the limit), by their selection sets.
+        self._walked: set[tuple[tuple[int, int], ...]] = set()
+
+    def first_over(self, selection_set: SelectionSetNode) -> Repeat | None:
+        """The first response name, in a walk of the merged sets from `selection_set`,
+        selected more than `limit` times in its merged set; None if there is none (or if
+        the budget ran out: see `exhausted`)."""
+        merged: list[list[tuple[SelectionSetNode, int]]] = [[(selection_set, 1)]]
+        while merged:
+            sets = merged.pop()
+            walked = tuple(sorted((id(node), times) for node, times in sets))
+            if walked in self._walked:
+                continue
+            if len(self._walked) >= self.budget:
+                self.exhausted = True
+                return None
+            self._walked.add(walked)
+            fields: _Gathered = {}
+            for node, times in sets:
+                for name, found in self._gathered(node).items():
+                    into = fields.setdefault(name, {})
+                    for key, (field, count) in found.items():
+                        before = into.get(key, (field, 0))[1]
+                        into[key] = (field, min(before + count * times, MANY))
+            for name, found in fields.items():
+                total = sum(count for _, count in found.values())
+                if total > self.limit:
+                    field = next(iter(found.values()))[0]
+                    return Repeat(name, field)
+                below = [
+                    (field.selection_set, count)
+                    for field, count in found.values()
+                    if field.selection_set is not None
+                ]
+                if below:
+                    merged.append(below)
+        return None
+
+    def _gathered(self, selection_set: SelectionSetNode) -> _Gathered:
+        return run(self._gather(selection_set))
+
+    def _gather(self, selection_set: SelectionSetNode) -> Walk[_Gathered]:
+        key = id(selection_set)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        if key in self._open:
+            return {}  # a fragment spreading itself: NoFragmentCycles refuses it
+        self._open.add(key)
+        fields: _Gathered = {}
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = (selection.alias or selection.name).value
+                into = fields.setdefault(name, {})
+                before = into.get(id(selection), (selection, 0))[1]
+                into[id(selection)] = (selection, before + 1)
+                continue
+            target = self.inner(selection)
+            if target is None:
+                continue
+            inner: _Gathered = yield self._gather(target)
+            for name, found in inner.items():
+                into = fields.setdefault(name, {})
+                for field_key, (field, count) in found.items():
+                    before = into.get(field_key, (field, 0))[1]
+                    # Capped: a fragment spread twice in one spread twice ... would
+                    # otherwise count to 2^n (MAX_FIELDS refuses such a document).
+                    into[field_key] = (field, min(before + count, MANY))
+        self._open.discard(key)
+        self._known[key] = fields
+        return fields
+
+    def inner(self, selection: SelectionNode) -> SelectionSetNode | None:
+        if isinstance(selection, InlineFragmentNode):
+            return selection.selection_set
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = self.fragments.get(selection.name.value)
+            return fragment.selection_set if fragment is not None else None
+        return None

@@ -15,15 +15,20 @@ What is stored follows one of three rules (`text_problem`), each stricter than t
   Zero-width characters stay: Thai and Khmer mark word breaks with U+200B, Persian and
   Indic scripts and emoji sequences need the zero-width (non-)joiner.
 - NAME, what tells a reader which record this is (titles, categories, units,
-  publishers, a rate's source): no invisible formatting character at all (Unicode's
-  category Cf: bidi controls and marks, zero-width spaces, word joiners, BOM, soft
-  hyphen, tags), so two names that look alike are alike; except a zero-width
-  (non-)joiner inside a word of a script that needs one: after a letter, mark or symbol
-  that is not ASCII, before a letter, mark or symbol.
+  publishers, a rate's source): nothing that renders as nothing, so that two names
+  that look alike are alike: no invisible formatting character (Unicode's category
+  Cf: bidi controls and marks, zero-width spaces, word joiners, BOM, soft hyphen,
+  tags), no other default-ignorable character (Hangul fillers, the combining grapheme
+  joiner, Khmer's inherent vowels), no blank braille pattern, no Unicode line or
+  paragraph separator (U+2028, U+2029); except a zero-width (non-)joiner inside a word
+  of a script that needs one (after a letter, mark or symbol that is not ASCII, before
+  a letter, mark or symbol), and a variation selector right after a character it can
+  vary (emoji: ❤️; `_varies`).
 - IDENTIFIER, what names who or what and is matched exactly (codes, references, key
   names, token subjects, idempotency keys): printable characters only — no control,
-  format, separator (but the space) or unassigned character — and no space at either
-  end. These become the trail's actor names and the codes in links and files.
+  format, separator (but the space) or unassigned character, none that renders as
+  nothing — and no space at either end. These become the trail's actor names and the
+  codes in links and files.
 """
 
 from __future__ import annotations
@@ -48,6 +53,22 @@ _OPENS.update(dict.fromkeys("\u2066\u2067\u2068", "\u2069"))
 _BIDI_OR_LINE_END = re.compile(r"[\u202a-\u202e\u2066-\u2069\n\r\u2028\u2029]")
 ZWNJ, ZWJ = "\u200c", "\u200d"
 _JOINS = ("L", "M", "S")  # letters, marks, symbols (emoji): what a joiner may join
+# Unicode's Default_Ignorable_Code_Point, from DerivedCoreProperties.txt of Unicode 14.0
+# (the version of Python 3.11's unicodedata; https://www.unicode.org/Public/14.0.0/ucd/
+# DerivedCoreProperties.txt): what a renderer shows as nothing unless it supports it.
+# Besides the Cf characters, it holds the Hangul fillers (U+115F, U+1160, U+3164,
+# U+FFA0), the combining grapheme joiner (U+034F), Khmer's inherent vowels (U+17B4,
+# U+17B5), the variation selectors and reserved ranges.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+    # and a glyph drawn blank: BRAILLE PATTERN BLANK
+    "\u2800]"
+)
+# Variation selectors (the standardized ones, Mongolian's, the ideographic ones): they
+# choose how the character before them is drawn (an emoji's colour form, U+FE0F).
+_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\u180b-\u180d\u180f\U000e0100-\U000e01ef]")
 
 NUL = "must not contain NUL characters (U+0000)"
 LONE_SURROGATE = (
@@ -93,6 +114,10 @@ def _identifier_problem(value: str) -> str | None:
     if not value.isprintable():
         character = next(c for c in value if not c.isprintable())
         return f"must hold printable characters only, not {describe(character)}"
+    if not value.isascii():
+        found = _IGNORABLE.search(value)
+        if found is not None:
+            return f"must not hold {describe(found.group())}: it renders as nothing"
     if value != value.strip(" "):
         return "must not start or end with a space"
     return None
@@ -103,7 +128,14 @@ def _name_problem(value: str) -> str | None:
         return None
     last = len(value) - 1
     for at, character in enumerate(value):
-        if character.isascii() or unicodedata.category(character) != "Cf":
+        if character.isascii():
+            continue
+        category = unicodedata.category(character)
+        if category in ("Zl", "Zp"):
+            return f"must not hold {describe(character)} (character {at + 1}): no name breaks there"
+        if category != "Cf" and _IGNORABLE.match(character) is None:
+            continue
+        if _VARIATION_SELECTOR.match(character) is not None and _varies(value, at):
             continue
         if character in (ZWNJ, ZWJ) and 0 < at < last:
             before, after = value[at - 1], value[at + 1]
@@ -114,10 +146,26 @@ def _name_problem(value: str) -> str | None:
             ):
                 continue
         return (
-            f"must not hold {describe(character)} (character {at + 1}): invisible "
-            "formatting can make a name look like another"
+            f"must not hold {describe(character)} (character {at + 1}): what renders as "
+            "nothing can make a name look like another"
         )
     return None
+
+
+def _varies(value: str, at: int) -> bool:
+    """Whether the variation selector at `at` follows a character it can vary: a symbol
+    or punctuation that is not ASCII (emoji: ❤️, ‼️), an ideograph or other letter of a
+    script without case (Han, Mongolian), or a keycap's ASCII digit, # or * (1️⃣). Not a
+    letter of Latin, Greek or Cyrillic: "a" with a selector would look like "a"."""
+    if at == 0:
+        return False
+    before = value[at - 1]
+    if before.isascii():
+        return before in "0123456789#*" and value[at + 1 : at + 2] == "\u20e3"
+    if _IGNORABLE.match(before) is not None:
+        return False
+    category = unicodedata.category(before)
+    return category[0] in ("S", "P") or category == "Lo"
 
 
 def _bidi_problem(value: str) -> str | None:

@@ -62,7 +62,8 @@ class DownloadQueries:
         description="A short-lived link to download a report as CSV, for a browser, which "
         "cannot send a key with a link. Needs the export permission, as the download "
         "itself; the arguments are checked now (INVALID_ARGUMENT). The link lives "
-        "DOWNLOAD_LINK_SECONDS (5 minutes by default)."
+        "DOWNLOAD_LINK_SECONDS (5 minutes by default), and no longer than the token it "
+        "was asked for with."
     )
     def download_link(
         self,
@@ -88,6 +89,10 @@ class DownloadQueries:
             raise _bad(str(exc)) from None
         settings = context.settings
         expires = int(time.time()) + settings.download_link_seconds
+        # A link made with a token ends when the token does: nothing checks the token
+        # again when the link is opened.
+        if context.principal.expires_at is not None:
+            expires = min(expires, context.principal.expires_at)
         path = f"/reports/{report.value}.csv"
         query = links.mint(link_secret(settings), path, given, context.principal, expires)
         return DownloadLink(url=f"{path}?{query}", expires_at=datetime.fromtimestamp(expires, UTC))

@@ -61,14 +61,17 @@ def decode_event_cursor(scope: Scope, cursor: str, argument: str) -> int:
         found = _SCOPED_CURSOR.fullmatch(base64.urlsafe_b64decode(cursor.encode()).decode())
     except (ValueError, UnicodeDecodeError, binascii.Error):
         found = None
-    if found is None or found.group(1) != scope.mark:
+    ordinal = int(found.group(2)) if found is not None else None
+    # One spelling per position, as decode_cursor: "014" for 14, or base64 that decodes
+    # the same with a character the decoder skips ("!"), would be another cursor of it.
+    if ordinal is None or encode_event_cursor(scope, ordinal) != cursor:
         raise DomainError(
             f"{argument}: {cursor[:60]!r} is not a cursor of this key's change stream (a "
             "partner's cursors hold for a key with the same initiatives)",
             code=ErrorCode.INVALID_CURSOR,
             field=argument,
         )
-    return int(found.group(2))
+    return ordinal
 
 
 @strawberry.type(
