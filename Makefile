@@ -7,6 +7,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test workers (pytest-xdist): one per core; each has databases of its own.
+TEST_WORKERS ?= auto
 STAMP  := $(VENV)/.installed
 
 .PHONY: serve test lint format typecheck schema lock setup clean
@@ -31,13 +33,14 @@ serve: $(STAMP)
 	ANONYMOUS_READ=true GRAPHIQL=true INTROSPECTION=true FIELD_SUGGESTIONS=true \
 		LOG_FORMAT=text $(BIN)/pledge-ledger serve --host $(HOST) --port $(PORT)
 
-## test: lint, types, and the whole suite on SQLite and PostgreSQL
-##       (a backend that is unreachable is skipped with its reason, unless CI=true)
+## test: lint, types, and the whole suite on SQLite and PostgreSQL, on every core
+##       (TEST_WORKERS=auto; a backend that is unreachable is skipped with its reason,
+##       unless CI=true)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
