@@ -119,6 +119,37 @@ async def test_the_work_follows_the_tables_not_the_page(
     assert error["extensions"]["work"] >= 20 * TRANSACTIONS
 
 
+async def test_an_operation_that_never_runs_lends_no_price_to_the_one_that_does(
+    db: Database, priced: GraphQLClient
+) -> None:
+    # given: twenty root reports (over the limit), and beside them in one document an
+    # operation that returns more objects but reads no report, named so it never runs
+    await seed(db)
+    await priced.data("{ program { allocated { amount } } }")
+    reports = "query R " + TWENTY_SUMMARIES
+    decoy = (
+        "query D { initiatives(first: 50) { nodes { transactions(first: 50) { nodes { id } } } } }"
+    )
+    # when: the reports are run by name, with and without the decoy beside them
+    answers = []
+    for document in (reports, f"{reports} {decoy}", f"{decoy} {reports}"):
+        with StatementCounter(db.engine) as counter:
+            response = await priced.http.post(
+                "/graphql", json={"query": document, "operationName": "R"}
+            )
+        answers.append((response.json()["errors"][0]["extensions"], counter.statements))
+    # then: each is priced as the reports it runs, and refused before any statement
+    for extensions, statements in answers:
+        assert extensions["code"] == "QUERY_TOO_COSTLY"
+        assert extensions["work"] > 20 * TRANSACTIONS
+        assert statements == []
+    # and the decoy run by its own name is priced as itself: no report read, it runs
+    response = await priced.http.post(
+        "/graphql", json={"query": f"{reports} {decoy}", "operationName": "D"}
+    )
+    assert "errors" not in response.json(), response.json()
+
+
 class Gate:
     """Holds the first aggregate to be read until opened (then reads it): a heavy
     operation that is still running, as long as the test needs."""

@@ -55,6 +55,7 @@ from graphql import (
 from graphql import (
     ExecutionResult as GraphQLExecutionResult,
 )
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import (
     MaxTokensLimiter,
     SchemaExtension,
@@ -411,9 +412,11 @@ class QueryCostLimiter(SchemaExtension):
         if document is None or context.result is not None:
             yield
             return
+        # Only the operation that runs is priced: another in the same document (never run)
+        # must not lend it a smaller price. A name that picks none is refused by execution.
         objects, reads = _Estimate(
             self, context.schema._schema, document.definitions, context.variables or {}
-        ).total()
+        ).total(get_operation_ast(document, context.operation_name))
         error: GraphQLError | None = None
         work = objects
         if objects > self.budget:
@@ -516,10 +519,11 @@ class _Estimate:
         self.known: dict[tuple[str, str, int | None], Cost] = {}
         self.open: set[tuple[str, str, int | None]] = set()
 
-    def total(self) -> Cost:
+    def total(self, only: OperationDefinitionNode | None = None) -> Cost:
+        """The price of `only`; without it, of the dearest operation in the document."""
         costs: list[Cost] = []
         for definition in self.definitions:
-            if isinstance(definition, OperationDefinitionNode):
+            if isinstance(definition, OperationDefinitionNode) and only in (None, definition):
                 root = self.schema.get_root_type(definition.operation)
                 if root is not None:
                     self.defaults = {
@@ -529,7 +533,7 @@ class _Estimate:
                     }
                     self.known.clear()
                     costs.append(run(self.selections(definition.selection_set, root)))
-        # The operation that returns the most (its reads come with it).
+        # Without a choice: the operation that returns the most (its reads come with it).
         return max(costs, key=lambda cost: cost[0], default=(0, NONE))
 
     def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType) -> Walk[Cost]:
