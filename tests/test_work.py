@@ -150,6 +150,31 @@ async def test_an_operation_that_never_runs_lends_no_price_to_the_one_that_does(
     assert "errors" not in response.json(), response.json()
 
 
+async def test_the_trail_checks_are_priced_by_the_trail_and_tables_they_read(
+    db: Database, priced: GraphQLClient
+) -> None:
+    # given: an auditor, 300 transactions (and as many trail entries), row counts known
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        auditor = priced.with_key(await f.api_key(session, "auditor"))
+    await auditor.data("{ program { allocated { amount } } }")
+    verifications = " ".join(f"v{i}: auditVerification {{ intact }}" for i in range(20))
+    compared = " ".join(f"v{i}: auditVerification {{ tables {{ match }} }}" for i in range(10))
+    counted = " ".join(f"c{i}: changes(first: 1) {{ totalCount }}" for i in range(20))
+    # when
+    with StatementCounter(db.engine) as counter:
+        refused = [await auditor.error(f"{{ {q} }}") for q in (verifications, compared, counted)]
+    one = await auditor.data("{ auditVerification { intact tables { match } } }")
+    # then: each refused before it read anything (proving the key is all it did),
+    # priced by the rows it would read
+    for error in refused:
+        assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        assert error["extensions"]["work"] > 10 * TRANSACTIONS
+    assert [s for s in counter.statements if "api_keys" not in s] == []
+    # and one check still runs
+    assert one["auditVerification"]["intact"] is True
+
+
 class Gate:
     """Holds the first aggregate to be read until opened (then reads it): a heavy
     operation that is still running, as long as the test needs."""

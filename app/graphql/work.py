@@ -43,6 +43,8 @@ BUDGETS = ("budget_lines", "exchange_rates")
 BUDGET_REPORT = (*FIGURES, "beneficiary_shares")
 TIMELINE_REPORT = ("milestones", "initiatives")
 REACH_REPORT = ("beneficiary_figures", "beneficiary_groups", "initiatives")
+# The audit trail: verifying it, or counting a filtered part of it, reads it whole.
+TRAIL = "changes"
 
 
 def reads(*tables: str, once: str | None = None) -> dict[str, Any]:

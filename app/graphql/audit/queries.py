@@ -29,6 +29,7 @@ from app.graphql.audit.types import (
 )
 from app.graphql.relay import PageInfo
 from app.graphql.types.base import NODE_TYPES
+from app.graphql.work import TRAIL, reads
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 from app.kit.pagination import Window
 
@@ -173,7 +174,8 @@ class AuditQueries:
     @strawberry.field(
         description="Check the whole audit trail's hash chain now: whether it is intact "
         "and, if not, the first entry that breaks it; `tables` also holds every ledger table "
-        "against the trail. Reads every entry; needs the audit permission."
+        "against the trail. Reads every entry; needs the audit permission.",
+        metadata=reads(TRAIL),
     )
     async def audit_verification(self, info: strawberry.Info) -> AuditVerification:
         info.context.principal.require(Permission.AUDIT)

@@ -21,6 +21,7 @@ from app.errors import DomainError, ErrorCode
 from app.graphql.relay import Node, PageInfo
 from app.graphql.types.base import NODE_TYPES, load_node
 from app.graphql.visibility import OnlyFor, shown_state
+from app.graphql.work import TRAIL, reads
 from app.kit.ids import encode_global_id
 from app.kit.numbers import parse_natural
 
@@ -237,7 +238,8 @@ class ChangeConnection:
     edges: list[ChangeEdge] = strawberry.field(description="The changes of this page.")
 
     @strawberry.field(
-        description="How many changes the whole filtered log holds (counted only when asked)."
+        description="How many changes the whole filtered log holds (counted only when asked).",
+        metadata=reads(TRAIL),
     )
     async def total_count(self, info: strawberry.Info) -> int:
         async with info.context.write_sessions() as session:
@@ -363,7 +365,9 @@ class AuditVerification:
         description="Every ledger table against the state the trail describes, as "
         "`pledge-ledger audit verify` checks it; null when the chain is broken (a broken "
         "trail describes no state). Rebuilds every table, which costs about what an asOf "
-        "view of now costs: ask for it only when needed."
+        "view of now costs: ask for it only when needed.",
+        # The trail again, to rebuild the state, and every table it is compared with.
+        metadata=reads(TRAIL, *audited_tables()),
     )
     async def tables(self, info: strawberry.Info) -> TableVerification | None:
         if not self.intact:
