@@ -10,8 +10,9 @@ operation. Any other query answers from one read snapshot of the database
 
 The rules that keep this safe: a moment is the whole operation's, so every root field
 must name it (a field without `asOf` would otherwise answer from the past unasked); a
-partner's query never runs without its view; and views are limited per app, per
-caller and per kind of caller (the pool), since each holds a database connection.
+partner's query never runs without its view; views are limited per app, per caller and
+per kind of caller (the pool), since each holds a database connection; and so are a
+caller's live queries, each holding a pooled one (app/graphql/query_slots.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import caller_of
 from app.graphql.loaders import DataLoaders
+from app.graphql.query_slots import query_slots
 from app.graphql.walks import fragments_of, root_fields
 from app.history.pool import Lease, ViewPool
 from app.history.service import check_moment, one_moment, parse_moment
@@ -204,9 +206,20 @@ class ViewExtension(SchemaExtension):
             if not hasattr(context, "write_sessions"):
                 yield  # no engine of ours to read from (a test's own context)
                 return
-            # Live and unscoped: every statement still reads one committed state.
-            async with answered_from_snapshot(context):
+            # Live and unscoped: every statement still reads one committed state,
+            # through a pooled connection: one of the caller's slots (query_slots.py).
+            slots, caller = query_slots(execution.schema, context.settings), caller_of(context)
+            try:
+                slots.take(caller)
+            except DomainError as error:
+                execution.result = _refusal(error)
                 yield
+                return
+            try:
+                async with answered_from_snapshot(context):
+                    yield
+            finally:
+                slots.give_back(caller)
             return
         try:
             async with answered_from(context, lease.view.sessions):
