@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -268,3 +268,25 @@ async def answered_from_view(
             yield
     finally:
         await lease.release()
+
+
+class HeldForEvent:
+    """What one event of a live subscription reads through (its caller's slot, a
+    snapshot or a view), held from before the event's payload is built until its fields
+    are resolved (the schema's Executor gives it back then), never while the event is
+    sent or waits for the subscriber to take it: a slow reader holds no connection.
+    A payload carries it as `_held`; `release` is safe to call again."""
+
+    def __init__(self) -> None:
+        self._stack = AsyncExitStack()
+
+    async def enter(self, manager: AbstractAsyncContextManager[Any]) -> None:
+        await self._stack.enter_async_context(manager)
+
+    async def release(self) -> None:
+        await self._stack.aclose()
+
+
+def held_for(payload: Any) -> HeldForEvent | None:
+    held = getattr(payload, "_held", None)
+    return held if isinstance(held, HeldForEvent) else None
