@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # address) runs at most MAX_HEAVY_PER_CALLER at once; more is refused with BUSY.
     heavy_query_work: int = Field(default=100_000, ge=1)
     max_heavy_per_caller: int = Field(default=2, ge=1, le=1000)
+    # Live queries (no asOf, not a partner's) one caller runs at once: each holds a pooled
+    # connection while it runs, so this stays below the pool's POOL_SIZE (10) and one
+    # caller cannot take every connection; one more is refused BUSY at once
+    # (app/graphql/query_slots.py).
+    max_queries_per_caller: int = Field(default=8, ge=1, le=1000)
     # Row counts are asked of the database at most this often, per process.
     table_rows_seconds: float = Field(default=5.0, ge=0, le=3600)
     # Building one answer holds the event loop at most about this long before it lets
@@ -246,6 +251,18 @@ class Settings(BaseSettings):
         if self.heavy_query_work > self.max_query_work:
             raise ValueError("HEAVY_QUERY_WORK must not exceed MAX_QUERY_WORK")
         return self
+
+    @field_validator("max_queries_per_caller")
+    @classmethod
+    def _below_the_pool(cls, value: int) -> int:
+        from app.db.session import POOL_SIZE
+
+        if value >= POOL_SIZE:
+            raise ValueError(
+                f"MAX_QUERIES_PER_CALLER must be below the connection pool's size ({POOL_SIZE}): "
+                "one caller's queries would otherwise hold every connection"
+            )
+        return value
 
     @model_validator(mode="after")
     def _views_leave_room_for_readers(self) -> Settings:

@@ -10,8 +10,9 @@ operation. Any other query answers from one read snapshot of the database
 
 The rules that keep this safe: a moment is the whole operation's, so every root field
 must name it (a field without `asOf` would otherwise answer from the past unasked); a
-partner's query never runs without its view; and views are limited per app, per
-caller and per kind of caller (the pool), since each holds a database connection.
+partner's query never runs without its view; views are limited per app, per caller and
+per kind of caller (the pool), since each holds a database connection; and so are a
+caller's live queries, each holding a pooled one (app/graphql/query_slots.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
@@ -43,6 +44,7 @@ from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import caller_of
 from app.graphql.loaders import DataLoaders
+from app.graphql.query_slots import query_slots
 from app.graphql.walks import fragments_of, root_fields
 from app.history.pool import Lease, ViewPool
 from app.history.service import check_moment, one_moment, parse_moment
@@ -204,9 +206,20 @@ class ViewExtension(SchemaExtension):
             if not hasattr(context, "write_sessions"):
                 yield  # no engine of ours to read from (a test's own context)
                 return
-            # Live and unscoped: every statement still reads one committed state.
-            async with answered_from_snapshot(context):
+            # Live and unscoped: every statement still reads one committed state,
+            # through a pooled connection: one of the caller's slots (query_slots.py).
+            slots, caller = query_slots(execution.schema, context.settings), caller_of(context)
+            try:
+                slots.take(caller)
+            except DomainError as error:
+                execution.result = _refusal(error)
                 yield
+                return
+            try:
+                async with answered_from_snapshot(context):
+                    yield
+            finally:
+                slots.give_back(caller)
             return
         try:
             async with answered_from(context, lease.view.sessions):
@@ -255,3 +268,25 @@ async def answered_from_view(
             yield
     finally:
         await lease.release()
+
+
+class HeldForEvent:
+    """What one event of a live subscription reads through (its caller's slot, a
+    snapshot or a view), held from before the event's payload is built until its fields
+    are resolved (the schema's Executor gives it back then), never while the event is
+    sent or waits for the subscriber to take it: a slow reader holds no connection.
+    A payload carries it as `_held`; `release` is safe to call again."""
+
+    def __init__(self) -> None:
+        self._stack = AsyncExitStack()
+
+    async def enter(self, manager: AbstractAsyncContextManager[Any]) -> None:
+        await self._stack.enter_async_context(manager)
+
+    async def release(self) -> None:
+        await self._stack.aclose()
+
+
+def held_for(payload: Any) -> HeldForEvent | None:
+    held = getattr(payload, "_held", None)
+    return held if isinstance(held, HeldForEvent) else None

@@ -17,7 +17,7 @@ from strawberry.types import ExecutionContext
 from app.config import Settings
 from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
-from app.graphql.history import ViewExtension
+from app.graphql.history import HeldForEvent, ViewExtension, held_for
 from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
@@ -41,9 +41,29 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     its own here, dropped with the event."""
 
     def build_per_event_executor(self, payload: Any) -> Executor:
-        executor = super().build_per_event_executor(payload)
+        executor = cast(Executor, super().build_per_event_executor(payload))
         executor._relevant_sub_fields = {}
-        return cast(Executor, executor)
+        executor._held = held_for(payload)
+        return executor
+
+    # An event's payload may hold what its fields read through (HeldForEvent: a
+    # snapshot's connection, a view): given back once they are resolved, before the
+    # result is sent, so a subscriber slow to read it holds no connection.
+    _held: HeldForEvent | None = None
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        held = self._held
+        result = super().execute_operation(serially)
+        if held is None:
+            return result
+
+        async def resolved() -> Any:
+            try:
+                return await result if self.is_awaitable(result) else result
+            finally:
+                await held.release()
+
+        return resolved()
 
     def complete_iterable_value(
         self,

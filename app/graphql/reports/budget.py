@@ -15,7 +15,7 @@ from app import models as m
 from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
 from app.graphql.figures import BudgetMeasures, measures
-from app.graphql.history import AsOf
+from app.graphql.history import AsOf, HeldForEvent
 from app.graphql.inputs import (
     CurrencyFilter,
     DateFilter,
@@ -192,6 +192,8 @@ class RateUsed:
 )
 class BudgetSummary:
     _s: strawberry.Private[service.Summary]
+    # A live report's snapshot or view, until its fields are resolved (HeldForEvent).
+    _held: strawberry.Private[HeldForEvent | None] = None
 
     @strawberry.field(description="The currency of every figure (ISO 4217).")
     def currency(self) -> str:

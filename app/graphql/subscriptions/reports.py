@@ -10,7 +10,9 @@ from typing import Annotated
 import strawberry
 
 from app.events.hub import ChangeFlag, Entry
-from app.graphql.history import answered_from_snapshot, answered_from_view
+from app.graphql.context import caller_of
+from app.graphql.history import HeldForEvent, answered_from_snapshot, answered_from_view
+from app.graphql.query_slots import query_slots
 from app.graphql.reports.budget import (
     BudgetDimension,
     BudgetMeasureFilter,
@@ -77,20 +79,31 @@ class ReportSubscriptions:
             assert hub.high_water is not None
             hub.join(flag, hub.high_water)
             while True:
-                # Each report reads afresh: new loaders, and a new view for a partner.
-                if scope is None:
-                    # One snapshot per report: its groups, total and rates agree.
-                    async with answered_from_snapshot(context):
-                        yield await summarize(
-                            info, group_by, currency, filter, having, order_by, first
+                # Each report reads afresh (new loaders, and a new view for a partner),
+                # through one snapshot (its groups, total and rates agree), held until
+                # its fields are resolved and given back before it is sent (the
+                # Executor in app/graphql/schema.py): a subscriber slow to take its next
+                # event holds no connection, nor a partner's view.
+                held = HeldForEvent()
+                try:
+                    if scope is None:
+                        # A pooled connection: one of the caller's slots, waited for, as
+                        # one event cannot be retried (app/graphql/query_slots.py).
+                        slots = query_slots(info.schema, context.settings)
+                        await held.enter(slots.held(caller_of(context), wait=True))
+                        await held.enter(answered_from_snapshot(context))
+                    else:
+                        await held.enter(
+                            answered_from_view(context, info.schema, moment=None, initiatives=scope)
                         )
-                else:
-                    async with answered_from_view(
-                        context, info.schema, moment=None, initiatives=scope
-                    ):
-                        yield await summarize(
-                            info, group_by, currency, filter, having, order_by, first
-                        )
+                    report = await summarize(
+                        info, group_by, currency, filter, having, order_by, first
+                    )
+                    report._held = held
+                    yield report
+                finally:
+                    # Given back already, unless the event was never resolved.
+                    await held.release()
                 await flag.wait()
                 await asyncio.sleep(context.settings.report_coalesce_seconds)
                 flag.clear()
