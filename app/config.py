@@ -75,10 +75,10 @@ class Settings(BaseSettings):
     # Building one answer holds the event loop at most about this long before it lets
     # other requests run (a huge list is completed in slices).
     answer_slice_seconds: float = Field(default=0.02, ge=0.001, le=1.0)
-    # Views (asOf and partner reads, app/history/views.py) each hold a database connection
+    # Views (asOf and partner reads, app/views/views.py) each hold a database connection
     # of their own, outside the pool: at most this many at once per process, so they cannot
     # use up the database's connections. A request that waits longer than
-    # `view_wait_seconds` for one is refused with BUSY (app/history/pool.py).
+    # `view_wait_seconds` for one is refused with BUSY (app/views/pool.py).
     max_views: int = Field(default=8, ge=1, le=1000)
     view_wait_seconds: float = Field(default=10.0, ge=0, le=600)
     # asOf and partner operations one caller (an API key, a token's subject, or an

@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     persisted = PersistedOperations.from_settings(settings)
     limiter = RateLimiter(settings)
     schema = build_schema(settings, metrics=metrics, persisted=persisted)
-    # Its views (app/history/pool.py) are the app's: closed at shutdown, seen by tests.
+    # Its views (app/views/pool.py) are the app's: closed at shutdown, seen by tests.
     app.state.schema = schema
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")

@@ -2,7 +2,7 @@
 
 A small query (the demo's first ten initiatives) in-process over ASGI, so the figures
 are the service's own work: no network, no uvicorn. An API key costs one indexed
-lookup; a partner's operation runs on a view built for it (app/history).
+lookup; a partner's operation runs on a view built for it (app/views).
 
     .venv/bin/python bench/request_overhead.py --backend both --runs 1000
 """

@@ -29,8 +29,8 @@ from app.cli import cli
 from app.config import get_settings
 from app.db.base import Base
 from app.demo.loader import load_demo
-from app.history.views import open_view
 from app.models import ChainHead, Change
+from app.views.views import open_view
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, empty_tables
 

@@ -1229,7 +1229,7 @@ async def test_a_field_error_in_an_as_of_query_leaves_the_view_to_its_other_fiel
     # reading the view; the view's connection was closed under it, and the driver's
     # message ("(sqlite3.ProgrammingError) Cannot operate on a closed database", with
     # SQLAlchemy's link) was the answer, without a code. Fixed: View.close waits for
-    # the view's sessions (app/history/views.py).
+    # the view's sessions (app/views/views.py).
     figure = encode_global_id("BeneficiaryFigure", 1)
     query = f"""{{
       node(id: "{figure}", asOf: "{MOMENT}") {{ id }}
@@ -1248,7 +1248,7 @@ async def test_an_exception_past_execution_is_masked(
     # Whatever an extension raises once execution is over (closing a view, here) is an
     # INTERNAL error with an id, like any unexpected error, never its own message.
     # Fixed: ErrorCodesExtension.on_operation presents it (app/graphql/errors.py).
-    from app.history import views
+    from app.views import views
 
     async def failing_close(self: views.View) -> None:
         await self.connection.close()

@@ -15,8 +15,8 @@ from app import models as m
 from app.audit.records import audited_tables
 from app.db.session import StatementCounter
 from app.demo.loader import load_demo
-from app.history.views import open_view, view_engine
 from app.kit.ids import encode_global_id
+from app.views.views import open_view, view_engine
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

@@ -19,10 +19,10 @@ from app.db.session import StatementCounter
 from app.errors import DomainError
 from app.graphql import query
 from app.graphql.history import view_pool
-from app.history.pool import Lease, ViewPool
-from app.history.views import view_engine
 from app.kit.ids import encode_global_id
 from app.main import create_app
+from app.views.pool import Lease, ViewPool
+from app.views.views import view_engine
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

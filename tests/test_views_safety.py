@@ -23,8 +23,8 @@ from app.graphql.context import Context
 from app.graphql.history import view_pool
 from app.graphql.loaders import DataLoaders
 from app.graphql.schema import build_schema
-from app.history.views import open_view, view_engine
 from app.kit.ids import encode_global_id
+from app.views.views import open_view, view_engine
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

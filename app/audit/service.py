@@ -30,9 +30,9 @@ from app.audit import repository
 from app.audit.chain import Break, check_entry
 from app.audit.records import audited_tables
 from app.db.base import Base
-from app.history import repository as views
-from app.history.views import view_engine
 from app.models import GENESIS_HASH, ChainHead
+from app.views import repository as views
+from app.views.views import view_engine
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One connection shared by the sessions of one operation.
 
-A view (app/history/views.py) and the read snapshot of a live query each give an
+A view (app/views/views.py) and the read snapshot of a live query each give an
 operation one connection: every statement of the operation then reads the same state.
 strawberry resolves fields concurrently while a connection runs one statement at a
 time, so each session holds the connection's lock from `async with` to its end (the

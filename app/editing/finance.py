@@ -22,8 +22,8 @@ from app.errors import DomainError, ErrorCode
 from app.kit.text import Kind
 from app.models import BudgetLine, BudgetType, Initiative, Organization, Program, Transaction
 from app.money.currencies import minor_units
-from app.reports.repository import Dimension
-from app.reports.service import current_budgets
+from app.reports.budget.repository import Dimension
+from app.reports.budget.service import current_budgets
 
 
 async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | None:

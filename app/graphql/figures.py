@@ -6,7 +6,7 @@ import strawberry
 
 from app.graphql.money import Money
 from app.money.currencies import from_minor_units
-from app.reports.service import Measures
+from app.reports.budget.service import Measures
 
 
 @strawberry.type(

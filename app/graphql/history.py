@@ -2,8 +2,8 @@
 
 Before a query runs, `ViewExtension` reads the `asOf` of each root field (literals
 and variables; only root fields take one). With a moment, or for a partner (a caller
-limited to some initiatives), it leases a view (app/history/views.py) from the app's
-pool (app/history/pool.py) and points the context's sessions and loaders at it, so
+limited to some initiatives), it leases a view (app/views/views.py) from the app's
+pool (app/views/pool.py) and points the context's sessions and loaders at it, so
 every field of the operation answers from that view; the lease ends with the
 operation. Any other query answers from one read snapshot of the database
 (app/db/shared.py). Mutations never run in a view.
@@ -46,8 +46,8 @@ from app.graphql.context import caller_of
 from app.graphql.loaders import DataLoaders
 from app.graphql.query_slots import query_slots
 from app.graphql.walks import fragments_of, root_fields
-from app.history.pool import Lease, ViewPool
-from app.history.service import check_moment, one_moment, parse_moment
+from app.views.pool import Lease, ViewPool
+from app.views.service import check_moment, one_moment, parse_moment
 
 AS_OF_DOC = (
     "Answer as of this moment (with a timezone, not in the future): the records as they "

@@ -17,17 +17,17 @@ from strawberry.dataloader import DataLoader
 from app.audit import repository as audit_repository
 from app.db.session import SessionFactory
 from app.errors import DomainError, RateNotFound
+from app.evidence import repository as sources_repository
 from app.kit.aggregation import Aggregate, fetch_aggregates
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
 from app.money.conversion import RateQuote, rate_not_found
 from app.money.currencies import from_minor_units, minor_units
 from app.money.repository import RateKey, applicable_rates
-from app.reports import repository as reports_repository
-from app.reports import service as reports_service
-from app.reports.repository import Dimension
-from app.reports.service import Measures
-from app.sources import repository as sources_repository
+from app.reports.budget import repository as reports_repository
+from app.reports.budget import service as reports_service
+from app.reports.budget.repository import Dimension
+from app.reports.budget.service import Measures
 
 
 class DataLoaders:
@@ -41,7 +41,7 @@ class DataLoaders:
         self.has_estimate = DataLoader(self._has_estimate)
         self.figures = DataLoader(self._figures)
         self.shares = DataLoader(self._shares)
-        self.history = DataLoader(self._history)
+        self.audit_entries = DataLoader(self._audit_entries)
 
     def by_id(self, model: type[Any]) -> DataLoader[int, Any]:
         """Rows of `model` by primary key; a missing row loads as None."""
@@ -168,7 +168,7 @@ class DataLoaders:
                     found.update({(owner, i, currency): budgets[i] for i in ids})
         return [found[key] for key in keys]
 
-    async def _history(self, keys: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
+    async def _audit_entries(self, keys: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
         """Trail entries of each (table, id, how many) record, oldest first; a statement
         per distinct count (one in practice)."""
         found: dict[tuple[str, int, int], list[Any]] = {}

@@ -8,13 +8,13 @@ from app.models.beneficiaries import (
     BeneficiaryShare,
     FigureQualifier,
 )
-from app.models.currency import ExchangeRate
+from app.models.evidence import Citation, SourceDocument, SubjectType
 from app.models.finance import BudgetLine, BudgetStatus, BudgetType, Transaction, TransactionType
 from app.models.initiatives import Initiative, InitiativeStatus, Participation, ParticipationRole
+from app.models.milestones import Milestone, MilestoneStatus
 from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
-from app.models.sources import Citation, SourceDocument, SubjectType
-from app.models.timelines import Milestone, MilestoneStatus
+from app.models.rates import ExchangeRate
 
 __all__ = [
     "GENESIS_HASH",

@@ -2,7 +2,7 @@
 
 The domain tables are the current state; the trail is how that state came to be.
 Each entry holds the whole record before and after, so any past moment can be
-rebuilt from the trail alone (`app/history/`).
+rebuilt from the trail alone (`app/views/`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Reports: the budget summary (budget/), the milestone timeline (timeline/) and
+beneficiary reach (reach/)."""

@@ -121,7 +121,7 @@ async def record_history(info: strawberry.Info, record: Any, first: int) -> list
     info.context.principal.require(Permission.AUDIT)
     size = _page_size(info, first)
     model, _ = NODE_TYPES[record.__strawberry_definition__.name]
-    rows = await info.context.loaders.history.load((model.__tablename__, record.db_id, size))
+    rows = await info.context.loaders.audit_entries.load((model.__tablename__, record.db_id, size))
     return [ChangeEntry(_row=row) for row in rows]
 
 

@@ -33,8 +33,8 @@ from app.graphql.work import BUDGET_REPORT, reads
 from app.kit.filtering import Column, FilterSpec
 from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
 from app.money.conversion import reciprocal
-from app.reports import service
-from app.reports.repository import TRANSACTION_LINE, Dimension, RateUse
+from app.reports.budget import service
+from app.reports.budget.repository import TRANSACTION_LINE, Dimension, RateUse
 
 if TYPE_CHECKING:
     from app.graphql.types.beneficiary_groups import BeneficiaryGroup

@@ -9,7 +9,6 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import ColumnElement
 
-from app.beneficiaries import service
 from app.graphql.history import AsOf
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
 from app.graphql.listings import beneficiary_group_filters, initiative_filters
@@ -24,6 +23,7 @@ from app.graphql.reports.common import (
 from app.graphql.types import BeneficiaryFigure, BeneficiaryGroup, Initiative
 from app.graphql.work import REACH_REPORT, reads
 from app.models import FigureQualifier
+from app.reports.reach import service
 
 SHARE_DOC = (
     "reached / target as a fraction (0.4567 is 45.67 %), rounded half-even to 4 decimals "

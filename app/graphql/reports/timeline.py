@@ -24,8 +24,8 @@ from app.graphql.reports.common import (
 from app.graphql.types import Initiative, Milestone
 from app.graphql.work import TIMELINE_REPORT, reads
 from app.models import MilestoneStatus
-from app.timelines import service
-from app.timelines.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack
+from app.reports.timeline import service
+from app.reports.timeline.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack
 
 _TOLERANCE = f"{SLIPPAGE_TOLERANCE_DAYS} days"
 

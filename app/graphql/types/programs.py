@@ -20,7 +20,7 @@ from app.graphql.visibility import Shows
 from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import SubjectType
 from app.money.currencies import parse_currency
-from app.reports.repository import Dimension
+from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
     from app.graphql.types.organizations import Organization

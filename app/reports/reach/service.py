@@ -21,10 +21,10 @@ from fractions import Fraction
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.beneficiaries import repository
-from app.beneficiaries.repository import FigureRow, QualifierCounts
 from app.kit.pagination import Page, Window
 from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
+from app.reports.reach import repository
+from app.reports.reach.repository import FigureRow, QualifierCounts
 
 SHARE_PLACES = 4
 

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, RateNotFound
 from app.money.currencies import from_minor_units, minor_units, parse_currency
-from app.reports import repository
-from app.reports.repository import SUMMED, Dimension, GroupRow, RateUse
+from app.reports.budget import repository
+from app.reports.budget.repository import SUMMED, Dimension, GroupRow, RateUse
 
 # The currency code for "no currency involved" (ISO 4217), for a report over nothing.
 NO_CURRENCY = "XXX"

@@ -1,7 +1,7 @@
 """Views: the ledger as of a past moment, or as a partner sees it, for one request.
 
 A view is one connection of its own on which TEMP tables shadow every ledger table
-(app/history/repository.py), filled with the view's rows. Every existing query —
+(app/views/repository.py), filled with the view's rows. Every existing query —
 lists, `node`, aggregates, figures, reports, CSV — then answers from the view
 without knowing it. The connection never returns to a pool: closing it drops the
 shadows, so they cannot leak into another request, and no statement prepared
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.audit.records import audited_tables
 from app.db.session import SessionFactory, create_engine
 from app.db.shared import SharedConnection
-from app.history import repository
+from app.views import repository
 
 # Smaller shadows are read whole faster than their indexes would be built.
 INDEX_FROM = 1000

@@ -35,7 +35,7 @@ from app.audit.repository import chain_head
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
-from app.history.views import View, open_view
+from app.views.views import View, open_view
 
 Head = tuple[int, str] | None
 

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.pagination import Page, Window
 from app.models import Initiative, InitiativeStatus, Milestone, MilestoneStatus
-from app.timelines import repository
-from app.timelines.repository import InitiativeMilestones, MilestoneLateness
+from app.reports.timeline import repository
+from app.reports.timeline.repository import InitiativeMilestones, MilestoneLateness
 
 # A slippage beyond this many days puts an initiative off track; up to it, at risk.
 SLIPPAGE_TOLERANCE_DAYS = 90
