@@ -10,7 +10,7 @@ at once, with `retryAfter`, never after a wait. Queries over HTTP and over a Web
 count alike, and so does each report of a live `budgetSummaryUpdates` (it reads through
 a snapshot too): a report waits for its caller's slot rather than fail, as the
 subscriber cannot retry one event. `asOf` and partner operations read through views,
-outside the pool, and are bounded by MAX_VIEWS_PER_CALLER instead (app/history/pool.py).
+outside the pool, and are bounded by MAX_VIEWS_PER_CALLER instead (app/views/pool.py).
 """
 
 from __future__ import annotations
