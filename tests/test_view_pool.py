@@ -188,6 +188,7 @@ async def test_a_caller_beyond_its_share_is_busy_at_once_and_others_are_not(
         "code": "BUSY",
         "limit": 2,
         "setting": "MAX_VIEWS_PER_CALLER",
+        "retryAfter": 5,
     }
     assert "errors" not in other and other["data"]["transactions"]["totalCount"] == 2
 

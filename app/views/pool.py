@@ -176,9 +176,13 @@ class ViewPool:
         if self._callers[caller] >= limit:
             raise DomainError(
                 f"this caller already runs {limit} asOf or partner operations at once "
-                "(MAX_VIEWS_PER_CALLER); retry when one has ended",
+                f"(MAX_VIEWS_PER_CALLER); retry in {self.settings.retry_after_seconds} s",
                 code=ErrorCode.BUSY,
-                details={"limit": limit, "setting": "MAX_VIEWS_PER_CALLER"},
+                details={
+                    "limit": limit,
+                    "setting": "MAX_VIEWS_PER_CALLER",
+                    "retryAfter": self.settings.retry_after_seconds,
+                },
             )
         self._callers[caller] += 1
 
