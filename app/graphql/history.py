@@ -46,6 +46,7 @@ from app.graphql.context import caller_of
 from app.graphql.loaders import DataLoaders
 from app.graphql.query_slots import query_slots
 from app.graphql.walks import fragments_of, root_fields
+from app.kit.loops import PerLoop, kept_for_loop
 from app.views.pool import Lease, ViewPool
 from app.views.service import check_moment, one_moment, parse_moment
 
@@ -121,22 +122,13 @@ def _refusal(error: DomainError) -> GraphQLExecutionResult:
     )
 
 
-_POOLS: weakref.WeakKeyDictionary[
-    Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ViewPool]
-] = weakref.WeakKeyDictionary()
+_POOLS: PerLoop[ViewPool] = weakref.WeakKeyDictionary()
 
 
 def view_pool(schema: Any, settings: Settings) -> ViewPool:
     """The views of `schema` (so of one app) on the running event loop: a view's
     connection belongs to the loop that opened it, and tests run apps on many loops."""
-    loop = asyncio.get_running_loop()
-    by_loop = _POOLS.get(schema)
-    if by_loop is None:
-        by_loop = _POOLS[schema] = weakref.WeakKeyDictionary()
-    found = by_loop.get(loop)
-    if found is None:
-        found = by_loop[loop] = ViewPool(settings)
-    return found
+    return kept_for_loop(_POOLS, schema, lambda: ViewPool(settings))
 
 
 async def close_views(schema: Any) -> None:

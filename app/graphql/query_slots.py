@@ -24,6 +24,7 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
+from app.kit.loops import PerLoop, kept_for_loop
 
 SETTING = "MAX_QUERIES_PER_CALLER"
 
@@ -71,18 +72,9 @@ class QuerySlots:
             self.give_back(caller)
 
 
-_SLOTS: weakref.WeakKeyDictionary[
-    Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, QuerySlots]
-] = weakref.WeakKeyDictionary()
+_SLOTS: PerLoop[QuerySlots] = weakref.WeakKeyDictionary()
 
 
 def query_slots(schema: Any, settings: Settings) -> QuerySlots:
     """The slots of `schema` (so of one app) on the running event loop."""
-    loop = asyncio.get_running_loop()
-    by_loop = _SLOTS.get(schema)
-    if by_loop is None:
-        by_loop = _SLOTS[schema] = weakref.WeakKeyDictionary()
-    found = by_loop.get(loop)
-    if found is None:
-        found = by_loop[loop] = QuerySlots(settings)
-    return found
+    return kept_for_loop(_SLOTS, schema, lambda: QuerySlots(settings))
