@@ -15,66 +15,29 @@ outside the pool, and are bounded by MAX_VIEWS_PER_CALLER instead (app/views/poo
 
 from __future__ import annotations
 
-import asyncio
 import weakref
-from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from app.config import Settings
-from app.errors import DomainError, ErrorCode
 from app.kit.loops import PerLoop, kept_for_loop
+from app.kit.shares import CallerShares
 
 SETTING = "MAX_QUERIES_PER_CALLER"
 
 
-class QuerySlots:
-    """The live queries each caller runs now, in one app on one event loop."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.most = settings.max_queries_per_caller
-        self.retry_after = settings.retry_after_seconds
-        self._running: Counter[str] = Counter()
-        self._freed = asyncio.Event()
-
-    def running(self, caller: str | None = None) -> int:
-        """Queries `caller` runs now (None: every caller's)."""
-        return self._running[caller] if caller is not None else sum(self._running.values())
-
-    def take(self, caller: str) -> None:
-        """One more query of `caller`; DomainError BUSY at once when it runs its most."""
-        if self._running[caller] >= self.most:
-            raise DomainError(
-                f"this caller already runs {self.most} queries at once "
-                f"({SETTING}); retry in {self.retry_after} s",
-                code=ErrorCode.BUSY,
-                details={"limit": self.most, "setting": SETTING, "retryAfter": self.retry_after},
-            )
-        self._running[caller] += 1
-
-    def give_back(self, caller: str) -> None:
-        self._running[caller] -= 1
-        if self._running[caller] <= 0:
-            del self._running[caller]
-        freed, self._freed = self._freed, asyncio.Event()
-        freed.set()
-
-    @asynccontextmanager
-    async def held(self, caller: str, *, wait: bool = False) -> AsyncIterator[None]:
-        """A slot of `caller` for the block; `wait`: until one is free, not BUSY."""
-        while wait and self._running[caller] >= self.most:
-            await self._freed.wait()
-        self.take(caller)
-        try:
-            yield
-        finally:
-            self.give_back(caller)
+_SLOTS: PerLoop[CallerShares] = weakref.WeakKeyDictionary()
 
 
-_SLOTS: PerLoop[QuerySlots] = weakref.WeakKeyDictionary()
-
-
-def query_slots(schema: Any, settings: Settings) -> QuerySlots:
-    """The slots of `schema` (so of one app) on the running event loop."""
-    return kept_for_loop(_SLOTS, schema, lambda: QuerySlots(settings))
+def query_slots(schema: Any, settings: Settings) -> CallerShares:
+    """The live queries each caller of `schema` (so of one app) runs now, on the
+    running event loop."""
+    return kept_for_loop(
+        _SLOTS,
+        schema,
+        lambda: CallerShares(
+            settings.max_queries_per_caller,
+            setting=SETTING,
+            what="queries",
+            retry_after=settings.retry_after_seconds,
+        ),
+    )

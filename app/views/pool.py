@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from app.audit.repository import chain_head
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
+from app.kit.shares import CallerShares
 from app.views.views import View, open_view
 
 Head = tuple[int, str] | None
@@ -80,7 +80,7 @@ class Lease:
                 finally:
                     self.pool._free(partner=self.partner)
         finally:
-            self.pool._leave(self.caller)
+            self.pool._callers.give_back(self.caller)
 
 
 class ViewPool:
@@ -95,7 +95,12 @@ class ViewPool:
         self._kept: dict[frozenset[int], _Kept] = {}
         # Kept views replaced by newer ones, closing once their operations end.
         self._retired: set[_Kept] = set()
-        self._callers: Counter[str] = Counter()
+        self._callers = CallerShares(
+            settings.max_views_per_caller,
+            setting="MAX_VIEWS_PER_CALLER",
+            what="asOf or partner operations",
+            retry_after=settings.retry_after_seconds,
+        )
         self._building: dict[frozenset[int], asyncio.Lock] = {}
         self._freed = asyncio.Event()
         self._closing: set[asyncio.Task[None]] = set()
@@ -121,7 +126,7 @@ class ViewPool:
         `initiatives` (None: all). DomainError BUSY when `caller` is over its share,
         or when no view can be had within `view_wait_seconds`. `sessions` read the
         trail's head (the app's own)."""
-        self._enter(caller)
+        self._callers.take(caller)
         try:
             if moment is None and initiatives is not None:
                 kept = await self._current(engine, sessions, initiatives)
@@ -135,7 +140,7 @@ class ViewPool:
             self.builds += 1
             return Lease(self, view, caller, partner, None)
         except BaseException:
-            self._leave(caller)
+            self._callers.give_back(caller)
             raise
 
     @asynccontextmanager
@@ -168,28 +173,6 @@ class ViewPool:
             await self._retire(kept)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
-
-    # --- callers -------------------------------------------------------------------
-
-    def _enter(self, caller: str) -> None:
-        limit = self.settings.max_views_per_caller
-        if self._callers[caller] >= limit:
-            raise DomainError(
-                f"this caller already runs {limit} asOf or partner operations at once "
-                f"(MAX_VIEWS_PER_CALLER); retry in {self.settings.retry_after_seconds} s",
-                code=ErrorCode.BUSY,
-                details={
-                    "limit": limit,
-                    "setting": "MAX_VIEWS_PER_CALLER",
-                    "retryAfter": self.settings.retry_after_seconds,
-                },
-            )
-        self._callers[caller] += 1
-
-    def _leave(self, caller: str) -> None:
-        self._callers[caller] -= 1
-        if self._callers[caller] <= 0:
-            del self._callers[caller]
 
     # --- slots ---------------------------------------------------------------------
 
