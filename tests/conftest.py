@@ -169,6 +169,11 @@ def settings() -> Settings:
         # The row counts the work estimate reads (app/graphql/work.py) are kept for the
         # whole test: a statement count never depends on when they were last read.
         table_rows_seconds=3600,
+        # Answers take turns on the loop once it has been held this long
+        # (app/kit/pacing.py); loader batches then split by turn. A second, so that
+        # statement counts never depend on how busy the machine is; pacing has its own
+        # tests (tests/test_pacing.py, tests/test_work.py) with shorter turns.
+        answer_slice_seconds=1.0,
     )
 
 

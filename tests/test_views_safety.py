@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.graphql.history import view_pool
 from app.graphql.loaders import DataLoaders
 from app.graphql.schema import build_schema
 from app.kit.ids import encode_global_id
+from app.kit.pacing import pacer
 from app.views.views import open_view, view_engine
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
@@ -165,6 +167,8 @@ async def test_a_partner_is_refused_where_no_view_can_be_opened(
             settings=settings,
             principal=principal,
             loaders=DataLoaders(db.sessions),
+            # Long answers take turns on the loop, as a real context's do.
+            wait_turn=partial(pacer().pause, settings.answer_slice_seconds, "p", 0),
         )
 
     # when

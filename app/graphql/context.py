@@ -21,6 +21,7 @@ from app.errors import ErrorCode
 from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
 from app.graphql.rate_limits import RateLimiter, address_key
+from app.kit.pacing import pacer
 
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
@@ -67,12 +68,17 @@ class Context(BaseContext):
     def loaders(self) -> DataLoaders:
         """This operation's DataLoaders, on its current sessions (a view's, if any)."""
         if self._loaders is None:
-            self._loaders = DataLoaders(self.session_factory)
+            self._loaders = DataLoaders(self.session_factory, pause=self.wait_turn)
         return self._loaders
 
     @loaders.setter
     def loaders(self, loaders: DataLoaders) -> None:
         self._loaders = loaders
+
+    async def wait_turn(self) -> None:
+        """Once the event loop has been held long, wait for this operation's fair turn
+        before the next piece of its answer (app/kit/pacing.py)."""
+        await pacer().pause(self.settings.answer_slice_seconds, caller_of(self), id(self))
 
     @property
     def over_websocket(self) -> bool:

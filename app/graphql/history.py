@@ -225,7 +225,10 @@ async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator
     """Point the context's sessions and loaders at `sessions` for the block, then back."""
     # The operation's own loaders, if it built any yet (they are built on first use).
     saved = context.session_factory, context._loaders
-    context.session_factory, context.loaders = sessions, DataLoaders(sessions)
+    context.session_factory, context.loaders = (
+        sessions,
+        DataLoaders(sessions, pause=context.wait_turn),
+    )
     try:
         yield
     finally:

@@ -6,7 +6,7 @@ concurrently, and one AsyncSession must never be used by two tasks at once.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from decimal import Decimal
 from typing import Any
@@ -31,8 +31,12 @@ from app.reports.budget.service import Measures
 
 
 class DataLoaders:
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(
+        self, session_factory: SessionFactory, *, pause: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._sessions = session_factory
+        # Waits for the operation's turn between slices of a large batch (app/kit/pacing.py).
+        self._pause = pause
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
         self._aggregates: dict[Hashable, DataLoader[Hashable, Aggregate]] = {}
@@ -83,6 +87,7 @@ class DataLoaders:
                         parent=parent,
                         parent_keys=parent_keys,
                         join=join,
+                        pause=self._pause,
                     )
                 return [pages[k] for k in parent_keys]
 

@@ -12,7 +12,6 @@ from graphql import FieldNode
 from sqlalchemy import ColumnElement, and_, true
 
 from app.graphql.history import AsOf
-from app.graphql.pacing import clock
 from app.graphql.visibility import Shows
 from app.graphql.work import reads
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
@@ -151,8 +150,8 @@ async def load_connection(
     )
     page = await loader.load(parent_key)
     # Every page of one batch is ready in the same turn of the loop: each waits its turn
-    # once the loop has been held long (app/graphql/pacing.py), as long lists do.
-    await clock().pause(settings.answer_slice_seconds)
+    # once the loop has been held long (app/kit/pacing.py), as long lists do.
+    await info.context.wait_turn()
     result: Any = (connection_cls or Connection).from_page(page, to_node)
     if listing.aggregates is not None:
         result._source = ListSource(listing, where, parent_key, repr(filter_))

@@ -21,13 +21,13 @@ from app.graphql.history import HeldForEvent, ViewExtension, held_for
 from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
-from app.graphql.pacing import SLICE_ITEMS, clock, long_list
 from app.graphql.permissions import ReadPermissionExtension
 from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
+from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
 
@@ -75,7 +75,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         # A long list is completed in slices, letting the loop turn between them when
-        # it has been held long (app/graphql/pacing.py); @stream is left to graphql-core.
+        # it has been held long (app/kit/pacing.py); @stream is left to graphql-core.
         if not long_list(items) or self.get_stream_usage(field_details_list, path) is not None:
             return super().complete_iterable_value(
                 item_type, field_details_list, info, path, items, position_context
@@ -93,14 +93,11 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         items: Sequence[Any],
         position_context: Any,
     ) -> list[Any]:
-        settings = getattr(self.context_value, "settings", None)
-        seconds = getattr(settings, "answer_slice_seconds", 0.02)
-        pace = clock()
         completed: list[Any] = []
         waiting: list[int] = []
         try:
             for start in range(0, len(items), SLICE_ITEMS):
-                await pace.pause(seconds)
+                await self.context_value.wait_turn()
                 for index in range(start, min(start + SLICE_ITEMS, len(items))):
                     item, item_path = items[index], path.add_key(index, None)
                     if self.is_awaitable(item):

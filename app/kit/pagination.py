@@ -8,7 +8,7 @@ every parent its own page and total in the same statement, on SQLite and Postgre
 from __future__ import annotations
 
 import base64
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ from app.kit.numbers import parse_natural
 _CURSOR_PREFIX = "pos:"
 # No list is longer; a larger position is not a cursor this service issued.
 MAX_POSITION = 2**31 - 1
+# Rows of one batch turned into pages between two chances for other work to run.
+ROWS_PER_SLICE = 2000
 
 
 def encode_cursor(position: int) -> str:
@@ -133,8 +135,11 @@ async def fetch_pages(
     parent: Any | None = None,
     parent_keys: Sequence[Hashable] = (None,),
     join: tuple[Any, Any] | None = None,
+    pause: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[Hashable, Page]:
-    """Fetch the page of every parent in `parent_keys` (or of the whole list) at once."""
+    """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
+    The rows are read ROWS_PER_SLICE at a time, awaiting `pause` before each slice: one
+    batch may hold 200,000 rows, a second of work that must not hold the event loop."""
     partition = parent if parent is not None else literal(1)
     position = func.row_number().over(partition_by=partition, order_by=list(order_by))
     total = func.count().over(partition_by=partition)
@@ -179,14 +184,21 @@ async def fetch_pages(
         .order_by(numbered.c["_pl_parent"], pos)
     )
     pages: dict[Hashable, Page] = {key: Page(window=window) for key in parent_keys}
-    for row in (await session.execute(stmt)).all():
-        # The last three columns are ours (by position: a model may have a column
-        # named like any label we could pick).
-        parent_key, position_, total_ = row[-3:]
-        page = pages[parent_key if parent is not None else None]
-        page.rows.append(row)
-        page.positions.append(position_)
-        page.total = total_
+    result = await session.execute(stmt)
+    while True:
+        if pause is not None:
+            await pause()
+        rows = result.fetchmany(ROWS_PER_SLICE)
+        if not rows:
+            break
+        for row in rows:
+            # The last three columns are ours (by position: a model may have a column
+            # named like any label we could pick).
+            parent_key, position_, total_ = row[-3:]
+            page = pages[parent_key if parent is not None else None]
+            page.rows.append(row)
+            page.positions.append(position_)
+            page.total = total_
 
     # An empty page past a cursor, or of size 0, still owes its client a totalCount.
     may_hide_rows = window.after or window.before is not None or 0 in (window.first, window.last)
