@@ -72,9 +72,10 @@ class Settings(BaseSettings):
     max_queries_per_caller: int = Field(default=8, ge=1, le=1000)
     # Row counts are asked of the database at most this often, per process.
     table_rows_seconds: float = Field(default=5.0, ge=0, le=3600)
-    # Building one answer holds the event loop at most about this long before it lets
-    # other requests run (a huge list is completed in slices).
-    answer_slice_seconds: float = Field(default=0.02, ge=0.001, le=1.0)
+    # Answers being built hold the event loop at most about this long per turn before
+    # other requests run (app/kit/pacing.py). Shorter: a small query waits less behind a
+    # large answer; longer: a large answer's loader batches are cut less often.
+    answer_slice_seconds: float = Field(default=0.005, ge=0.001, le=1.0)
     # Views (asOf and partner reads, app/views/views.py) each hold a database connection
     # of their own, outside the pool: at most this many at once per process, so they cannot
     # use up the database's connections. A request that waits longer than

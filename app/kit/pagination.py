@@ -22,7 +22,7 @@ _CURSOR_PREFIX = "pos:"
 # No list is longer; a larger position is not a cursor this service issued.
 MAX_POSITION = 2**31 - 1
 # Rows of one batch turned into pages between two chances for other work to run.
-ROWS_PER_SLICE = 2000
+ROWS_PER_SLICE = 500
 
 
 def encode_cursor(position: int) -> str:
@@ -139,7 +139,7 @@ async def fetch_pages(
 ) -> dict[Hashable, Page]:
     """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
     The rows are read ROWS_PER_SLICE at a time, awaiting `pause` before each slice: one
-    batch may hold 200,000 rows, a second of work that must not hold the event loop."""
+    batch may hold 200,000 rows, most of a second of work that must not hold the event loop."""
     partition = parent if parent is not None else literal(1)
     position = func.row_number().over(partition_by=partition, order_by=list(order_by))
     total = func.count().over(partition_by=partition)
