@@ -92,8 +92,8 @@ async def _untracked_demo(db: Database) -> dict[str, list[dict[str, Any]]]:
             for amount in ("10.00", "2500.50"):
                 await f.transaction(session, initiative, amount=Decimal(amount))
     rows = await _rows(db)
-    # DELETE keeps PostgreSQL's id sequences past these ids, as they were.
-    await empty_tables(db.engine, delete=True)
+    # PostgreSQL's id sequences stay past these ids, as they were.
+    await empty_tables(db.engine, restart_ids=False)
     async with db.engine.begin() as conn:
         for table in _audited_in_order():
             if rows[table.name]:

@@ -144,7 +144,7 @@ class Stored:
 
 
 async def store(db: Database, ledger: Ledger) -> Stored:
-    await empty_tables(db.engine, delete=True)
+    await empty_tables(db.engine)
     async with db.sessions() as session, session.begin():
         program = await f.program(
             session,

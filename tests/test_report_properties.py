@@ -229,7 +229,7 @@ class Stored:
 
 
 async def store(db: Database, programme: Programme) -> Stored:
-    await empty_tables(db.engine, delete=True)
+    await empty_tables(db.engine)
     stored = Stored([], [], [])
     async with db.sessions() as session, session.begin():
         program = await f.program(session)
