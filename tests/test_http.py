@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine
+from app.graphql.router import PledgeRouter
+from app.graphql.schema import build_schema
 from app.main import create_app
 from tests import factories
 from tests.conftest import Database, GraphQLClient
@@ -143,3 +146,22 @@ async def test_an_unreadable_request_gets_a_graphql_error_with_a_code(
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert error["message"]
+
+
+def test_every_answer_encodes_as_json_even_what_the_fast_encoder_refuses(
+    settings: Settings,
+) -> None:
+    # Answers are encoded with orjson; what it refuses (a lone surrogate echoed from a
+    # request, an integer past 64 bits) still goes out as JSON, escaped.
+    router = PledgeRouter(build_schema(settings), settings)
+    for data in (
+        {"data": {"title": "乡村振兴", "n": 3, "ok": True, "none": None}},
+        {"errors": [{"message": "bad \ud800 text"}]},
+        {"data": {"n": 2**70}},
+    ):
+        encoded = router.encode_json(data)
+        assert json.loads(encoded) == data
+    # and text is sent as UTF-8, not as \u escapes
+    fast = router.encode_json({"t": "乡村振兴"})
+    assert isinstance(fast, bytes)
+    assert "乡村振兴".encode() in fast
