@@ -42,7 +42,7 @@ def queue(
 
 
 async def test_a_small_answer_waits_one_piece_per_other_caller_not_behind_all_of_them() -> None:
-    pacer, done = spent(Pacer(asyncio.get_running_loop())), list[str]()
+    pacer, done = spent(Pacer()), list[str]()
     # given: a large answer's 300 pieces in line first, then a small one of another caller
     large = queue(pacer, done, "large", "key:attacker", 1, 300)
     small = queue(pacer, done, "small", "key:victim", 2, 1)
@@ -56,7 +56,7 @@ async def test_a_small_answer_waits_one_piece_per_other_caller_not_behind_all_of
 
 
 async def test_one_callers_operations_take_turns_among_themselves() -> None:
-    pacer, done = spent(Pacer(asyncio.get_running_loop())), list[str]()
+    pacer, done = spent(Pacer()), list[str]()
     # given: one caller's large operation queued first, then a small one of the same caller
     large = queue(pacer, done, "large", "key:reader", 1, 100)
     small = queue(pacer, done, "small", "key:reader", 2, 1)
@@ -69,7 +69,7 @@ async def test_one_callers_operations_take_turns_among_themselves() -> None:
 
 
 async def test_every_caller_with_work_waiting_gets_one_piece_per_turn() -> None:
-    pacer, done = spent(Pacer(asyncio.get_running_loop())), list[str]()
+    pacer, done = spent(Pacer()), list[str]()
     tasks = []
     for caller in ("a", "b", "c"):
         tasks += queue(pacer, done, caller, f"key:{caller}", ord(caller), 4)
@@ -79,11 +79,14 @@ async def test_every_caller_with_work_waiting_gets_one_piece_per_turn() -> None:
 
 
 async def test_a_cancelled_answer_gives_its_turns_to_the_others() -> None:
-    pacer, done = spent(Pacer(asyncio.get_running_loop())), list[str]()
+    pacer, done = spent(Pacer()), list[str]()
     gone = queue(pacer, done, "gone", "key:a", 1, 50)
     kept = queue(pacer, done, "kept", "key:a", 2, 3)
     other = queue(pacer, done, "other", "key:b", 3, 3)
-    # when: the first operation is cancelled (a timeout, a closed connection)
+    await asyncio.sleep(0)  # every piece is waiting for its turn
+    assert pacer.waiting == 56
+    # when: the first operation is cancelled while its pieces wait (a timeout, a
+    # closed connection)
     for task in gone:
         task.cancel()
     await asyncio.gather(*kept, *other)
@@ -91,11 +94,48 @@ async def test_a_cancelled_answer_gives_its_turns_to_the_others() -> None:
     assert not [d for d in done if d.startswith("gone")]
     assert sorted(done) == ["kept0", "kept1", "kept2", "other0", "other1", "other2"]
     await asyncio.gather(*gone, return_exceptions=True)
+    await asyncio.sleep(0)
     assert pacer.waiting == 0
 
 
+async def test_answers_go_on_while_other_work_spends_every_turn() -> None:
+    # given: a task that holds the loop longer than a turn's time each time it runs,
+    # outside any answer (JSON encoding, another request's statements)
+    pacer, done = spent(Pacer()), list[str]()
+    stop = False
+
+    async def busy() -> None:
+        while not stop:
+            until = time.perf_counter() + 1.5 * SLICE
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+
+    burner = asyncio.create_task(busy())
+    try:
+        # when: an answer of 20 pieces waits for its turns
+        answer = queue(pacer, done, "piece", "key:a", 1, 20)
+        await asyncio.wait_for(asyncio.gather(*answer), timeout=60)
+    finally:
+        stop = True
+        await burner
+    # then: it was built all the same, a piece or more per turn, in order
+    assert done == [f"piece{i}" for i in range(20)]
+
+
+async def test_pieces_woken_too_late_in_a_turn_keep_their_place() -> None:
+    # Pieces woken in a turn whose time runs out wait again at the head of their line,
+    # in their order, ahead of pieces that asked later.
+    pacer, done = spent(Pacer()), list[str]()
+    first = queue(pacer, done, "early", "key:a", 1, 10)
+    await asyncio.sleep(0)
+    later = queue(pacer, done, "late", "key:a", 1, 10)
+    await asyncio.gather(*first, *later)
+    assert done == [f"early{i}" for i in range(10)] + [f"late{i}" for i in range(10)]
+
+
 async def test_a_piece_goes_on_at_once_while_the_turn_is_young() -> None:
-    pacer = Pacer(asyncio.get_running_loop())
+    pacer = Pacer()
     pacer.turn_began = time.perf_counter()
     # when: an answer asks for its turn early in a turn
     task = asyncio.create_task(pacer.pause(60.0, "key:a", 1))
@@ -108,7 +148,7 @@ async def test_a_piece_goes_on_at_once_while_the_turn_is_young() -> None:
 async def test_pieces_that_fit_in_a_turn_run_in_the_same_turn() -> None:
     # Loaders batch the keys asked in one turn: pages that arrived together must still
     # be turned into objects together when the turn has time for them.
-    pacer = spent(Pacer(asyncio.get_running_loop()))
+    pacer = spent(Pacer())
     turns: list[float] = []
 
     async def piece(i: int) -> None:

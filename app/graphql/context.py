@@ -56,6 +56,8 @@ class Context(BaseContext):
     # Built on first use (`loaders`): a WebSocket connection's shared context, and a
     # subscription like `changes`, never use any (~8 KB per subscriber saved).
     _loaders: DataLoaders | None = field(default=None, init=False, repr=False)
+    # Whom this operation's turns on the event loop count against (`wait_turn`).
+    _caller: str | None = field(default=None, init=False, repr=False)
     # The engine's own sessions: mutations write through these, even when reads are
     # answered from a view (as of a moment, or a partner's initiatives).
     write_sessions: SessionFactory = field(init=False)
@@ -78,7 +80,11 @@ class Context(BaseContext):
     async def wait_turn(self) -> None:
         """Once the event loop has been held long, wait for this operation's fair turn
         before the next piece of its answer (app/kit/pacing.py)."""
-        await pacer().pause(self.settings.answer_slice_seconds, caller_of(self), id(self))
+        if self._caller is None:
+            # Asked on the first wait, once the operation's principal is known (a
+            # WebSocket operation's copy is re-authenticated before it runs).
+            self._caller = caller_of(self)
+        await pacer().pause(self.settings.answer_slice_seconds, self._caller, id(self))
 
     @property
     def over_websocket(self) -> bool:

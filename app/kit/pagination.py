@@ -138,8 +138,9 @@ async def fetch_pages(
     pause: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[Hashable, Page]:
     """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
-    The rows are read ROWS_PER_SLICE at a time, awaiting `pause` before each slice: one
-    batch may hold 200,000 rows, most of a second of work that must not hold the event loop."""
+    The rows are streamed ROWS_PER_SLICE at a time, awaiting `pause` between slices: one
+    batch may hold 200,000 rows, most of a second of decoding that must not hold the
+    event loop in one go."""
     partition = parent if parent is not None else literal(1)
     position = func.row_number().over(partition_by=partition, order_by=list(order_by))
     total = func.count().over(partition_by=partition)
@@ -184,13 +185,14 @@ async def fetch_pages(
         .order_by(numbered.c["_pl_parent"], pos)
     )
     pages: dict[Hashable, Page] = {key: Page(window=window) for key in parent_keys}
-    result = await session.execute(stmt)
-    while True:
-        if pause is not None:
+    # Streamed ROWS_PER_SLICE rows at a time (a server-side cursor on PostgreSQL): a
+    # buffered result has every row decoded and built in one go, holding the loop.
+    result = await session.stream(stmt.execution_options(yield_per=ROWS_PER_SLICE))
+    first = True
+    async for rows in result.partitions():
+        if pause is not None and not first:
             await pause()
-        rows = result.fetchmany(ROWS_PER_SLICE)
-        if not rows:
-            break
+        first = False
         for row in rows:
             # The last three columns are ours (by position: a model may have a column
             # named like any label we could pick).
