@@ -42,8 +42,8 @@ for _enum, _doc in (
 
 @strawberry.enum(description="Sort direction; NULLs sort last either way.")
 class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Ascending: smallest, earliest, A first.")
+    DESC = strawberry.enum_value("desc", description="Descending: largest, latest, Z first.")
 
 
 # --- filters on one value -------------------------------------------------------------
