@@ -2,54 +2,137 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
+from app.described import DescribedStrEnum
 
-class ErrorCode(StrEnum):
-    VALIDATION = "VALIDATION"
-    INVALID_ARGUMENT = "INVALID_ARGUMENT"
-    INVALID_CURRENCY = "INVALID_CURRENCY"
-    INVALID_RANGE = "INVALID_RANGE"
-    INVALID_CURSOR = "INVALID_CURSOR"
-    INVALID_ID = "INVALID_ID"
-    PAGE_SIZE_EXCEEDED = "PAGE_SIZE_EXCEEDED"
-    FILTER_TOO_COMPLEX = "FILTER_TOO_COMPLEX"
-    RATE_NOT_FOUND = "RATE_NOT_FOUND"
-    CURRENCY_REQUIRED = "CURRENCY_REQUIRED"
-    REPORT_TOO_LARGE = "REPORT_TOO_LARGE"
-    AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
-    ALREADY_EXISTS = "ALREADY_EXISTS"
+
+class ErrorCode(DescribedStrEnum):
+    """Stable codes of errors; each member says what its code means, for the schema."""
+
+    VALIDATION = (
+        "VALIDATION",
+        "Input that breaks a rule, most often a rule of a write; the message says which, "
+        "and how to fix it.",
+    )
+    INVALID_ARGUMENT = (
+        "INVALID_ARGUMENT",
+        "An argument or input value the field does not accept: malformed, out of range, "
+        "or at odds with another argument.",
+    )
+    INVALID_CURRENCY = (
+        "INVALID_CURRENCY",
+        "Not an ISO 4217 currency code (the code of renminbi is CNY, not RMB).",
+    )
+    INVALID_RANGE = (
+        "INVALID_RANGE",
+        "A filter's range that nothing can match: its lower bound is not below its upper.",
+    )
+    INVALID_CURSOR = (
+        "INVALID_CURSOR",
+        "A cursor that this list (or the change log) did not hand out.",
+    )
+    INVALID_ID = (
+        "INVALID_ID",
+        "A malformed global ID, or the ID of another type than the one expected.",
+    )
+    PAGE_SIZE_EXCEEDED = (
+        "PAGE_SIZE_EXCEEDED",
+        "`first` or `last` asks for more items than the largest page allowed.",
+    )
+    FILTER_TOO_COMPLEX = (
+        "FILTER_TOO_COMPLEX",
+        "A filter nests too deep, or holds too many conditions or values.",
+    )
+    RATE_NOT_FOUND = (
+        "RATE_NOT_FOUND",
+        "No exchange rate between the two currencies is valid on the value date, so the "
+        "amount cannot be converted.",
+    )
+    CURRENCY_REQUIRED = (
+        "CURRENCY_REQUIRED",
+        "Amounts in several currencies would be added: name the currency to convert them into.",
+    )
+    REPORT_TOO_LARGE = (
+        "REPORT_TOO_LARGE",
+        "The report has more groups than allowed: group by fewer dimensions, or filter "
+        "the records.",
+    )
+    AMOUNT_OUT_OF_RANGE = (
+        "AMOUNT_OUT_OF_RANGE",
+        "A converted amount, or a sum of amounts, is larger than a report can hold.",
+    )
+    ALREADY_EXISTS = (
+        "ALREADY_EXISTS",
+        "Another record already has this unique code, ref or combination of values.",
+    )
     # Who may do what (app/auth)
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = (
+        "UNAUTHENTICATED",
+        "No credentials, or credentials that are invalid, expired or revoked.",
+    )
+    FORBIDDEN = "FORBIDDEN", "The caller's role lacks the permission this needs."
     # Writes (app/editing)
-    NOT_FOUND = "NOT_FOUND"
-    CONFLICT = "CONFLICT"
-    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-    PLEDGE_EXCEEDED = "PLEDGE_EXCEEDED"
-    # The service is at a limit for this kind of request (writers queued, views open).
-    BUSY = "BUSY"
-    # Live updates (app/events): a subscriber's buffer filled; resume from its cursor.
-    SUBSCRIPTION_OVERFLOW = "SUBSCRIPTION_OVERFLOW"
-    # A subscription sent over plain HTTP: subscriptions run over WebSocket.
-    WEBSOCKET_REQUIRED = "WEBSOCKET_REQUIRED"
-    # Signed download links (app/auth/links.py): a link whose signature does not match
-    # (a parameter changed, or signed with another secret), and a link past its expiry.
-    DOWNLOAD_LINK_INVALID = "DOWNLOAD_LINK_INVALID"
-    DOWNLOAD_LINK_EXPIRED = "DOWNLOAD_LINK_EXPIRED"
-    # An operation that selects more fields than MAX_FIELDS once its fragments are
-    # spread where they are used (a fragment spread twice in one spread twice ...).
-    TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
-    # One response name selected more than MAX_SAME_FIELD times in one merged selection
-    # set (its fragments, and below a field every field of that name, merged).
-    FIELD_REPEATED = "FIELD_REPEATED"
-    # A WebSocket operation past MAX_SUBSCRIPTIONS_PER_CONNECTION running at once on its
-    # connection: complete one first (or open another connection).
-    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
-    # A request body that kept the service waiting longer than
-    # REQUEST_READ_TIMEOUT_SECONDS (408): sent too slowly, or not at all.
-    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    NOT_FOUND = "NOT_FOUND", "No record has this ID (or, for API keys, this name)."
+    CONFLICT = (
+        "CONFLICT",
+        "The record changed since the version that was read, or others still rest on it "
+        "(so it cannot be archived).",
+    )
+    IDEMPOTENCY_KEY_REUSED = (
+        "IDEMPOTENCY_KEY_REUSED",
+        "The idempotency key was already used for a different request.",
+    )
+    PLEDGE_EXCEEDED = (
+        "PLEDGE_EXCEEDED",
+        "The programme's current budget would come to more than its pledge.",
+    )
+    BUSY = (
+        "BUSY",
+        "The service is at a limit for this kind of request (writers queued, views or "
+        "query slots taken); nothing was done: retry later.",
+    )
+    # Live updates (app/events)
+    SUBSCRIPTION_OVERFLOW = (
+        "SUBSCRIPTION_OVERFLOW",
+        "The subscriber fell too far behind and its buffer filled: subscribe again from "
+        "the last cursor it received.",
+    )
+    WEBSOCKET_REQUIRED = (
+        "WEBSOCKET_REQUIRED",
+        "A subscription sent over plain HTTP: subscriptions run over WebSocket.",
+    )
+    # Signed download links (app/auth/links.py)
+    DOWNLOAD_LINK_INVALID = (
+        "DOWNLOAD_LINK_INVALID",
+        "A download link whose signature does not match: a parameter changed, or it "
+        "was signed with another secret.",
+    )
+    DOWNLOAD_LINK_EXPIRED = (
+        "DOWNLOAD_LINK_EXPIRED",
+        "A download link past its expiry: ask for a new one.",
+    )
+    # Limits on operations: MAX_FIELDS and MAX_SAME_FIELD (app/graphql/limits.py),
+    # MAX_SUBSCRIPTIONS_PER_CONNECTION (router.py), REQUEST_READ_TIMEOUT_SECONDS (http.py)
+    TOO_MANY_FIELDS = (
+        "TOO_MANY_FIELDS",
+        "The operation selects more fields than allowed once each fragment is spread "
+        "where it is used.",
+    )
+    FIELD_REPEATED = (
+        "FIELD_REPEATED",
+        "One response name is selected more often than allowed in one merged selection "
+        "set (its fragments, and every field of that name below it, merged).",
+    )
+    TOO_MANY_OPERATIONS = (
+        "TOO_MANY_OPERATIONS",
+        "Too many operations run at once on one WebSocket connection: complete one "
+        "first, or open another connection.",
+    )
+    REQUEST_TIMEOUT = (
+        "REQUEST_TIMEOUT",
+        "The request body was sent too slowly, or not at all (HTTP 408).",
+    )
 
 
 class DomainError(Exception):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from graphql import (
+    GraphQLEnumType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -160,18 +161,45 @@ def test_page_info(graphql_schema: GraphQLSchema) -> None:
     )
 
 
-def test_every_type_field_and_argument_is_documented() -> None:
-    # A frontend developer reads the schema in GraphiQL; nothing there is left unexplained.
-    undocumented = []
-    for name, gql_type in schema._schema.type_map.items():
+def undocumented(gql: GraphQLSchema) -> list[str]:
+    """Every type, field, argument and enum value of the schema without a description,
+    named as a reader finds it (`Type`, `Type.field`, `Type.field(arg)`, `Enum.VALUE`)."""
+    missing = []
+    for name, gql_type in gql.type_map.items():
         if name.startswith("__") or name in ("String", "Int", "Boolean", "ID", "Float"):
             continue
         if not gql_type.description:
-            undocumented.append(name)
+            missing.append(name)
         for field_name, field in (getattr(gql_type, "fields", None) or {}).items():
             if not field.description:
-                undocumented.append(f"{name}.{field_name}")
+                missing.append(f"{name}.{field_name}")
             for arg_name, arg in (getattr(field, "args", None) or {}).items():
                 if not arg.description:
-                    undocumented.append(f"{name}.{field_name}({arg_name})")
-    assert undocumented == []
+                    missing.append(f"{name}.{field_name}({arg_name})")
+        if isinstance(gql_type, GraphQLEnumType):
+            missing.extend(
+                f"{name}.{value_name}"
+                for value_name, value in gql_type.values.items()
+                if not value.description
+            )
+    return missing
+
+
+def test_every_type_field_argument_and_enum_value_is_documented(
+    graphql_schema: GraphQLSchema,
+) -> None:
+    # A frontend developer or an auditor reads the schema in GraphiQL; nothing there is
+    # left unexplained, down to what each enum value means.
+    assert undocumented(graphql_schema) == []
+
+
+def test_the_documentation_check_sees_what_lacks_a_description() -> None:
+    # The check's own oracle: one of each kind of gap, and nothing else.
+    sdl = """
+    "A query." type Query { "A field." f("An argument." a: Int, b: I): E, g: Bare }
+    "An enum." enum E { "A value." A B }
+    type Bare { "A field." f: Int }
+    "An input." input I { "A field." x: Int, y: Int }
+    """
+    gaps = undocumented(build_schema(sdl))
+    assert sorted(gaps) == ["Bare", "E.B", "I.y", "Query.f(b)", "Query.g"]

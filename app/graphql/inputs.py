@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from app.graphql.enums import described_enum
 from app.models import (
     BudgetStatus,
     BudgetType,
@@ -36,13 +37,13 @@ for _enum, _doc in (
     (ParticipationRole, "An organisation's role in an initiative, after IATI OrganisationRole."),
     (SubjectType, "The kind of record a citation supports."),
 ):
-    strawberry.enum(_enum, description=_doc)
+    described_enum(_enum, description=_doc)
 
 
 @strawberry.enum(description="Sort direction; NULLs sort last either way.")
 class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Ascending: smallest, earliest, A first.")
+    DESC = strawberry.enum_value("desc", description="Descending: largest, latest, Z first.")
 
 
 # --- filters on one value -------------------------------------------------------------

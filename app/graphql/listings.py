@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import exists, select
 
-from app.graphql.relay import Listing
+from app.graphql.relay import Listing, SortKey
 from app.kit.aggregation import Amount, Day, Number
 from app.kit.filtering import Column, FilterSpec, Relation
 from app.kit.ordering import sort_keys
@@ -224,8 +224,18 @@ def _asc(*columns: Any) -> Any:
     return lambda: [term for c in columns for term in sort_keys(c)]
 
 
-def _columns(model: Any, *names: str, **renamed: Any) -> dict[str, ColumnElement[Any]]:
-    return {**{name: getattr(model, name) for name in names}, **renamed}
+def _sorts(model: Any, **keys: str | tuple[Any, str]) -> dict[str, SortKey]:
+    """The keys a list sorts by, each with what it is in words: `title="the initiative's
+    title"` sorts by the model's column of that name; `date=(column, "…")` by another."""
+    return {
+        name: SortKey(*key) if isinstance(key, tuple) else SortKey(getattr(model, name), key)
+        for name, key in keys.items()
+    }
+
+
+# What every amount's sort key is: the number as stored, in whatever currency.
+_AMOUNT = "the amount as a number, whatever its currency (nothing is converted)"
+_VALUE_DATE = "the value date (the day whose exchange rate converts the amount)"
 
 
 # --- the lists: one per record type; nested lists add the parent they hang under -------
@@ -239,7 +249,12 @@ ORGANIZATIONS = Listing(
     "organizations",
     Organization,
     organization_filters,
-    _columns(Organization, "ref", "name", "kind"),
+    _sorts(
+        Organization,
+        ref="the organisation's ref (its stable identifier)",
+        name="the organisation's name",
+        kind="the organisation's kind",
+    ),
     _asc(Organization.name),
     aggregates=lambda: {},
 )
@@ -247,7 +262,15 @@ PROGRAMS = Listing(
     "programs",
     Program,
     program_filters,
-    _columns(Program, "ref", "name", "announced_on", "deadline", "pledged_amount"),
+    _sorts(
+        Program,
+        ref="the programme's ref (its stable identifier)",
+        name="the programme's name",
+        announced_on="the day the pledge was announced",
+        deadline="the pledge's deadline",
+        pledged_amount="the pledged amount as a number, whatever its currency (nothing is "
+        "converted)",
+    ),
     _asc(Program.id),
     aggregates=lambda: {
         "pledged": Amount(Program.pledged_amount, Program.pledged_currency, Program.announced_on),
@@ -260,18 +283,18 @@ INITIATIVES = Listing(
     "initiatives",
     Initiative,
     initiative_filters,
-    _columns(
+    _sorts(
         Initiative,
-        "code",
-        "position",
-        "title",
-        "focus_area",
-        "status",
-        "region",
-        "planned_start",
-        "actual_start",
-        "planned_end",
-        "actual_end",
+        code="the initiative's code",
+        position="the initiative's number within its programme",
+        title="the initiative's title",
+        focus_area="the initiative's focus area",
+        status="the initiative's status",
+        region="the initiative's region code",
+        planned_start="the initiative's planned start date",
+        actual_start="the initiative's actual start date",
+        planned_end="the initiative's planned end date",
+        actual_end="the initiative's actual end date",
     ),
     _asc(Initiative.position),
     aggregates=lambda: {
@@ -296,16 +319,16 @@ BUDGET_LINES = Listing(
     "budgetLines",
     BudgetLine,
     budget_line_filters,
-    _columns(
+    _sorts(
         BudgetLine,
-        "period_start",
-        "period_end",
-        "type",
-        "status",
-        "category",
-        "amount",
-        "currency",
-        "value_date",
+        period_start="the first day of the budget's period",
+        period_end="the last day of the budget's period",
+        type="the budget type",
+        status="the budget status",
+        category="the budget line's category",
+        amount=_AMOUNT,
+        currency="the currency code",
+        value_date=_VALUE_DATE,
     ),
     _asc(BudgetLine.period_start),
     aggregates=lambda: {
@@ -321,8 +344,13 @@ TRANSACTIONS = Listing(
     "transactions",
     Transaction,
     transaction_filters,
-    _columns(
-        Transaction, "type", "amount", "currency", "value_date", date=Transaction.transaction_date
+    _sorts(
+        Transaction,
+        type="the transaction type",
+        amount=_AMOUNT,
+        currency="the currency code",
+        value_date=_VALUE_DATE,
+        date=(Transaction.transaction_date, "the transaction date"),
     ),
     _asc(Transaction.transaction_date),
     aggregates=lambda: {
@@ -340,7 +368,14 @@ MILESTONES = Listing(
     "milestones",
     Milestone,
     milestone_filters,
-    _columns(Milestone, "title", "planned_date", "forecast_date", "actual_date", "status"),
+    _sorts(
+        Milestone,
+        title="the milestone's title",
+        planned_date="the milestone's planned date",
+        forecast_date="the milestone's forecast date",
+        actual_date="the day the milestone was achieved",
+        status="the milestone's status",
+    ),
     _asc(Milestone.planned_date),
     aggregates=lambda: {
         name: Day(getattr(Milestone, name))
@@ -354,7 +389,9 @@ BENEFICIARY_GROUPS = Listing(
     "beneficiaryGroups",
     BeneficiaryGroup,
     beneficiary_group_filters,
-    _columns(BeneficiaryGroup, "code", "name"),
+    _sorts(
+        BeneficiaryGroup, code="the beneficiary group's code", name="the beneficiary group's name"
+    ),
     _asc(BeneficiaryGroup.name),
     aggregates=lambda: {},
 )
@@ -362,12 +399,12 @@ BENEFICIARY_FIGURES = Listing(
     "beneficiaryFigures",
     BeneficiaryFigure,
     beneficiary_figure_filters,
-    _columns(
+    _sorts(
         BeneficiaryFigure,
-        "unit",
-        "reached_as_of",
-        target=BeneficiaryFigure.target_value,
-        reached=BeneficiaryFigure.reached_value,
+        unit="the unit counted (e.g. people employed)",
+        reached_as_of="the date the approved reach describes",
+        target=(BeneficiaryFigure.target_value, "the target"),
+        reached=(BeneficiaryFigure.reached_value, "the approved reach"),
     ),
     _asc(BeneficiaryFigure.initiative_id),
     aggregates=lambda: {
@@ -389,7 +426,13 @@ EXCHANGE_RATES = Listing(
     "exchangeRates",
     ExchangeRate,
     exchange_rate_filters,
-    _columns(ExchangeRate, "base", "quote", "rate", "rate_date"),
+    _sorts(
+        ExchangeRate,
+        base="the base currency's code",
+        quote="the quote currency's code",
+        rate="the rate: units of the quote currency per unit of the base",
+        rate_date="the day from which the rate is valid",
+    ),
     _asc(ExchangeRate.rate_date),
     aggregates=lambda: {
         "rate": Number(ExchangeRate.rate),
@@ -400,7 +443,12 @@ SOURCE_DOCUMENTS = Listing(
     "sourceDocuments",
     SourceDocument,
     source_document_filters,
-    _columns(SourceDocument, "ref", "title", "published_on"),
+    _sorts(
+        SourceDocument,
+        ref="the document's ref (its stable identifier)",
+        title="the document's title",
+        published_on="the document's publication date",
+    ),
     _asc(SourceDocument.title),
     aggregates=lambda: {"published_on": Day(SourceDocument.published_on)},
 )
@@ -408,7 +456,11 @@ CITATIONS = Listing(
     "citations",
     Citation,
     citation_filters,
-    _columns(Citation, "field", "is_estimate"),
+    _sorts(
+        Citation,
+        field="the field of its record the citation supports (none: the record as a whole)",
+        is_estimate="whether the figure is an estimate (false before true)",
+    ),
     _asc(Citation.id),
     aggregates=lambda: {},
 )
@@ -419,7 +471,7 @@ PARTICIPATIONS = Listing(
     "participations",
     Participation,
     participation_filters,
-    _columns(Participation, "role"),
+    _sorts(Participation, role="the organisation's role"),
     _asc(Participation.role),
     aggregates=lambda: {},
 )

@@ -80,13 +80,23 @@ class Connection(Generic[NodeT]):
 
 
 @dataclass(frozen=True)
+class SortKey:
+    """One key a list can be sorted by: its SQL expression, and what that is in words
+    ("the initiative's code"), from which its order field is described ("Sort by the
+    initiative's code.")."""
+
+    column: Any
+    what: str
+
+
+@dataclass(frozen=True)
 class Listing:
     """How one list maps to SQL: its rows, their parent, filters and order keys."""
 
     name: str
     model: type[Any]
     filters: Callable[[], FilterSpec]
-    order_columns: Mapping[str, Any]
+    order_keys: Mapping[str, SortKey]
     default_order: Callable[[], Sequence[ColumnElement[Any]]]
     # The column holding the parent's key, for lists nested under a parent.
     parent: Callable[[], Any] | None = None
@@ -96,6 +106,11 @@ class Listing:
     join: Callable[[], tuple[Any, Any]] | None = None
     # What `aggregate` computes over the list: name → Amount / Number / Day.
     aggregates: Callable[[], Mapping[str, Any]] | None = None
+
+    @property
+    def order_columns(self) -> dict[str, Any]:
+        """Each order key's SQL expression, by name."""
+        return {name: key.column for name, key in self.order_keys.items()}
 
 
 @dataclass(frozen=True)

@@ -2,24 +2,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
 from app.db.types import UTCDateTime
+from app.described import DescribedStrEnum
 from app.models._columns import PERCENTAGE, QUANTITY, str_enum
 
 
-class FigureQualifier(StrEnum):
+class FigureQualifier(DescribedStrEnum):
     """How a reported figure relates to the truth, as the source words it."""
 
-    EXACT = "exact"
-    MORE_THAN = "more_than"
-    AT_LEAST = "at_least"
-    ABOUT = "about"
-    UP_TO = "up_to"
+    EXACT = "exact", "The figure as stated, without qualification."
+    MORE_THAN = "more_than", 'Above the figure ("more than 10,000").'
+    AT_LEAST = "at_least", 'The figure or above ("at least 10,000").'
+    ABOUT = "about", 'Near the figure, either way ("about 10,000").'
+    UP_TO = "up_to", 'The figure or below ("up to 10,000").'
 
 
 class BeneficiaryGroup(Timestamped, Base):

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.described import DescribedStrEnum
 from app.models._columns import str_enum
 
 
-class SubjectType(StrEnum):
+class SubjectType(DescribedStrEnum):
     """The kinds of record a citation can point at."""
 
-    PROGRAM = "program"
-    INITIATIVE = "initiative"
-    ORGANIZATION = "organization"
-    BUDGET_LINE = "budget_line"
-    TRANSACTION = "transaction"
-    MILESTONE = "milestone"
-    BENEFICIARY_GROUP = "beneficiary_group"
-    BENEFICIARY_FIGURE = "beneficiary_figure"
-    EXCHANGE_RATE = "exchange_rate"
+    PROGRAM = "program", "A programme (the pledge)."
+    INITIATIVE = "initiative", "An initiative of a programme."
+    ORGANIZATION = "organization", "An organisation."
+    BUDGET_LINE = "budget_line", "A budget line of an initiative."
+    TRANSACTION = "transaction", "A transaction of an initiative."
+    MILESTONE = "milestone", "A milestone of an initiative."
+    BENEFICIARY_GROUP = "beneficiary_group", "A beneficiary group."
+    BENEFICIARY_FIGURE = (
+        "beneficiary_figure",
+        "A beneficiary figure: an initiative's target and reach for one group.",
+    )
+    EXCHANGE_RATE = "exchange_rate", "An exchange rate."
 
 
 class SourceDocument(Timestamped, Base):

@@ -4,42 +4,76 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.described import DescribedStrEnum
 from app.models._columns import AMOUNT, str_enum
 
 
-class BudgetType(StrEnum):
-    ORIGINAL = "original"
-    # A revised budget holds the new total for its period, not the difference.
-    REVISED = "revised"
+class BudgetType(DescribedStrEnum):
+    ORIGINAL = "original", "The budget first set for the period."
+    REVISED = (
+        "revised",
+        "A revision of the period's original budget: it holds the period's new total, "
+        "not the difference, and replaces the original as the current budget.",
+    )
 
 
-class BudgetStatus(StrEnum):
-    INDICATIVE = "indicative"
-    COMMITTED = "committed"
+class BudgetStatus(DescribedStrEnum):
+    INDICATIVE = "indicative", "An estimate: planned, not yet formally approved."
+    COMMITTED = "committed", "Formally approved: a binding allocation."
 
 
-class TransactionType(StrEnum):
-    """IATI TransactionType, by name."""
+class TransactionType(DescribedStrEnum):
+    """IATI TransactionType, by name. A reduction is a negative transaction of its type."""
 
-    INCOMING_FUNDS = "incoming_funds"
-    OUTGOING_COMMITMENT = "outgoing_commitment"
-    DISBURSEMENT = "disbursement"
-    EXPENDITURE = "expenditure"
-    INTEREST_PAYMENT = "interest_payment"
-    LOAN_REPAYMENT = "loan_repayment"
-    REIMBURSEMENT = "reimbursement"
-    PURCHASE_OF_EQUITY = "purchase_of_equity"
-    SALE_OF_EQUITY = "sale_of_equity"
-    CREDIT_GUARANTEE = "credit_guarantee"
-    INCOMING_COMMITMENT = "incoming_commitment"
-    OUTGOING_PLEDGE = "outgoing_pledge"
-    INCOMING_PLEDGE = "incoming_pledge"
+    INCOMING_FUNDS = (
+        "incoming_funds",
+        "Money received from another organisation, to be spent on the initiative.",
+    )
+    OUTGOING_COMMITMENT = (
+        "outgoing_commitment",
+        "A firm, written obligation to pay a receiver (a signed grant or contract); no "
+        "money moves yet.",
+    )
+    DISBURSEMENT = (
+        "disbursement",
+        "Money paid out to another organisation, which spends it (e.g. a grant "
+        "instalment to an implementing partner).",
+    )
+    EXPENDITURE = (
+        "expenditure",
+        "Money spent directly on goods and services for the initiative.",
+    )
+    INTEREST_PAYMENT = "interest_payment", "Interest paid on a loan or line of credit."
+    LOAN_REPAYMENT = "loan_repayment", "Principal repaid on a loan."
+    REIMBURSEMENT = (
+        "reimbursement",
+        "A payment that covers money the receiver has already spent, as agreed.",
+    )
+    PURCHASE_OF_EQUITY = "purchase_of_equity", "Money paid to acquire shares in a company."
+    SALE_OF_EQUITY = "sale_of_equity", "Money received from selling shares in a company."
+    CREDIT_GUARANTEE = (
+        "credit_guarantee",
+        "An undertaking to repay a third party's loan or line of credit should the "
+        "borrower fail to.",
+    )
+    INCOMING_COMMITMENT = (
+        "incoming_commitment",
+        "A firm, written obligation of another organisation to pay money to the initiative.",
+    )
+    OUTGOING_PLEDGE = (
+        "outgoing_pledge",
+        "A stated intention to commit money to a receiver; not yet binding.",
+    )
+    INCOMING_PLEDGE = (
+        "incoming_pledge",
+        "Another organisation's stated intention to commit money to the initiative; not "
+        "yet binding.",
+    )
 
 
 class BudgetLine(Timestamped, Base):

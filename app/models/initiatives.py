@@ -1,33 +1,43 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.described import DescribedStrEnum
 from app.models._columns import str_enum
 
 
-class InitiativeStatus(StrEnum):
+class InitiativeStatus(DescribedStrEnum):
     """IATI ActivityStatus, by name."""
 
-    PIPELINE = "pipeline"
-    IMPLEMENTATION = "implementation"
-    FINALISATION = "finalisation"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-    SUSPENDED = "suspended"
+    PIPELINE = "pipeline", "Being identified or planned; work has not started."
+    IMPLEMENTATION = "implementation", "Under way: the work is being carried out."
+    FINALISATION = (
+        "finalisation",
+        "The work is done or the last payment made; the initiative stays open until its "
+        "accounts are settled and its results assessed.",
+    )
+    CLOSED = "closed", "Finished, with its accounts settled."
+    CANCELLED = "cancelled", "Stopped for good before it was completed."
+    SUSPENDED = "suspended", "Halted for a time; it may resume."
 
 
-class ParticipationRole(StrEnum):
+class ParticipationRole(DescribedStrEnum):
     """IATI OrganisationRole."""
 
-    FUNDING = "funding"
-    ACCOUNTABLE = "accountable"
-    EXTENDING = "extending"
-    IMPLEMENTING = "implementing"
+    FUNDING = "funding", "Provides the money."
+    ACCOUNTABLE = (
+        "accountable",
+        "Answers for the initiative: oversees it and is responsible for its outcomes.",
+    )
+    EXTENDING = (
+        "extending",
+        "Manages the money and direction of the initiative on the funder's behalf.",
+    )
+    IMPLEMENTING = "implementing", "Carries out the work."
 
 
 class Initiative(Timestamped, Base):

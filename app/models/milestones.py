@@ -1,21 +1,25 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.described import DescribedStrEnum
 from app.models._columns import str_enum
 
 
-class MilestoneStatus(StrEnum):
-    PLANNED = "planned"
-    IN_PROGRESS = "in_progress"
-    ACHIEVED = "achieved"
-    MISSED = "missed"
-    CANCELLED = "cancelled"
+class MilestoneStatus(DescribedStrEnum):
+    PLANNED = "planned", "Not started."
+    IN_PROGRESS = "in_progress", "Work toward it has started."
+    ACHIEVED = "achieved", "Reached; its actual date says when."
+    MISSED = (
+        "missed",
+        "Not reached when it was due. It stays open, and its initiative is off track "
+        "unless cancelled or completed.",
+    )
+    CANCELLED = "cancelled", "Dropped: no longer pursued, and not judged."
 
 
 class Milestone(Timestamped, Base):

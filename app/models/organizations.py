@@ -1,23 +1,22 @@
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
+from app.described import DescribedStrEnum
 from app.models._columns import str_enum
 
 
-class OrganizationKind(StrEnum):
+class OrganizationKind(DescribedStrEnum):
     """After IATI's OrganisationType code list, coarsened."""
 
-    COMPANY = "company"
-    GOVERNMENT = "government"
-    FOUNDATION = "foundation"
-    NGO = "ngo"
-    ACADEMIC = "academic"
-    OTHER = "other"
+    COMPANY = "company", "A business run for profit."
+    GOVERNMENT = "government", "A government, ministry, agency or other public body."
+    FOUNDATION = "foundation", "A philanthropic foundation or charitable fund."
+    NGO = "ngo", "A non-governmental, not-for-profit organisation."
+    ACADEMIC = "academic", "A university, school or research institute."
+    OTHER = "other", "Any other kind of organisation."
 
 
 class Organization(Timestamped, Base):

@@ -88,7 +88,7 @@ def entry_filter(info: strawberry.Info, given: ChangeFilter | None) -> EntryFilt
                 field=f"filter.{name}",
             )
     entity_types: tuple[str, ...] | None = (
-        (given.entity_type.value,) if given.entity_type is not None else None
+        (str(given.entity_type.value),) if given.entity_type is not None else None
     )
     entity_id = None
     if given.entity_id is not None:

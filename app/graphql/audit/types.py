@@ -54,19 +54,32 @@ def decode_cursor(cursor: str, argument: str) -> int:
 
 @strawberry.enum(description="The kinds of record the trail follows (the API's type names).")
 class ChangeEntityType(Enum):
-    BENEFICIARY_FIGURE = "beneficiary_figures"
-    BENEFICIARY_GROUP = "beneficiary_groups"
-    BENEFICIARY_SHARE = "beneficiary_shares"
-    BUDGET_LINE = "budget_lines"
-    CITATION = "citations"
-    EXCHANGE_RATE = "exchange_rates"
-    INITIATIVE = "initiatives"
-    MILESTONE = "milestones"
-    ORGANIZATION = "organizations"
-    PARTICIPATION = "participations"
-    PROGRAM = "programs"
-    SOURCE_DOCUMENT = "source_documents"
-    TRANSACTION = "transactions"
+    BENEFICIARY_FIGURE = strawberry.enum_value(
+        "beneficiary_figures",
+        description="A BeneficiaryFigure: an initiative's target and reach for one group.",
+    )
+    BENEFICIARY_GROUP = strawberry.enum_value(
+        "beneficiary_groups", description="A BeneficiaryGroup."
+    )
+    BENEFICIARY_SHARE = strawberry.enum_value(
+        "beneficiary_shares",
+        description="A BeneficiaryShare: the percentage of an initiative's money meant for "
+        "one group.",
+    )
+    BUDGET_LINE = strawberry.enum_value("budget_lines", description="A BudgetLine.")
+    CITATION = strawberry.enum_value(
+        "citations", description="A Citation: the words of a source that a fact rests on."
+    )
+    EXCHANGE_RATE = strawberry.enum_value("exchange_rates", description="An ExchangeRate.")
+    INITIATIVE = strawberry.enum_value("initiatives", description="An Initiative.")
+    MILESTONE = strawberry.enum_value("milestones", description="A Milestone.")
+    ORGANIZATION = strawberry.enum_value("organizations", description="An Organization.")
+    PARTICIPATION = strawberry.enum_value(
+        "participations", description="A Participation: an organisation's role in an initiative."
+    )
+    PROGRAM = strawberry.enum_value("programs", description="A Program: the pledge.")
+    SOURCE_DOCUMENT = strawberry.enum_value("source_documents", description="A SourceDocument.")
+    TRANSACTION = strawberry.enum_value("transactions", description="A Transaction.")
 
 
 def type_name_of(table: str) -> str:

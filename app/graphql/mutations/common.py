@@ -19,8 +19,9 @@ from app.editing.errors import FieldError, Problems
 from app.editing.rules import record_id
 from app.editing.service import Outcome, Write, perform
 from app.errors import ErrorCode
+from app.graphql.enums import described_enum
 
-strawberry.enum(ErrorCode, description="Stable codes of errors; clients may branch on them.")
+described_enum(ErrorCode, description="Stable codes of errors; clients may branch on them.")
 
 
 @strawberry.type(description="One problem with a mutation's input; nothing was written.")

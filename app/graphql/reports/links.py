@@ -9,25 +9,46 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated
 
 import strawberry
 
 from app.auth import links
 from app.auth.roles import Permission
+from app.described import DescribedStrEnum
 from app.errors import DomainError, ErrorCode
+from app.graphql.enums import described_enum
 from app.graphql.reports.csv import BadParameter, link_secret, variables_of
 from app.graphql.reports.downloads import REPORTS
 
 
-@strawberry.enum(description="The reports that download as CSV (docs/reports.md).")
-class DownloadReport(StrEnum):
-    BUDGET_SUMMARY = "budget-summary"
-    TIMELINE_INITIATIVES = "timeline-initiatives"
-    TIMELINE_MILESTONES = "timeline-milestones"
-    REACH = "reach"
-    REACH_TOTALS = "reach-totals"
+class DownloadReport(DescribedStrEnum):
+    BUDGET_SUMMARY = (
+        "budget-summary",
+        "budgetSummary: a row per group, then the others and the total, and a row per "
+        "exchange rate the figures were converted at.",
+    )
+    TIMELINE_INITIATIVES = (
+        "timeline-initiatives",
+        "timelineReport's initiatives: a row per initiative, with its milestone counts, "
+        "slippage and on-track status.",
+    )
+    TIMELINE_MILESTONES = (
+        "timeline-milestones",
+        "timelineReport's late milestones: a row per late or overdue milestone.",
+    )
+    REACH = (
+        "reach",
+        "reachReport's rows: reach against target, a row per beneficiary group, "
+        "initiative and unit.",
+    )
+    REACH_TOTALS = (
+        "reach-totals",
+        "reachReport's totals: reach against target, a row per beneficiary group and unit.",
+    )
+
+
+described_enum(DownloadReport, description="The reports that download as CSV (docs/reports.md).")
 
 
 # One list of downloads: a report added to REPORTS must be added here too.

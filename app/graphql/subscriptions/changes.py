@@ -182,7 +182,7 @@ def event_filter(info: strawberry.Info, given: ChangeEventFilter | None) -> Even
             )
         initiatives = asked
     return EventFilter(
-        entity_types=frozenset(t.value for t in given.entity_types)
+        entity_types=frozenset(str(t.value) for t in given.entity_types)
         if given.entity_types is not None
         else None,
         operations=frozenset(str(o.value) for o in given.operations)
