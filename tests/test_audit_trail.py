@@ -119,7 +119,7 @@ async def test_every_change_is_listed_with_actor_before_and_after(trail: Trail) 
     assert created["actor"] == {"name": "test-setup", "role": "system"}
     assert updated["actor"] == {"name": "alice", "role": "editor"}
     assert created["before"] is None
-    assert created["after"]["amount"] == "100.00"  # decimals as the trail stores them
+    assert created["after"]["amount"] == "100.00"  # money as `Money` shows it: CNY cents
     assert updated["before"]["amount"] == "100.00" and updated["after"]["amount"] == "250.00"
     assert updated["changedFields"] == ["amount", "updated_at", "version"]
     assert (updated["before"]["version"], updated["after"]["version"]) == (1, 2)

@@ -4,11 +4,13 @@ The trail stores whole records, column by column, in a form that reads the same 
 every backend: decimals as exact strings at their column's scale, dates and times
 in ISO 8601 (times in UTC), enums by value. `decode_state` turns such a state back
 into the values the ORM columns take, which is how past moments are rebuilt.
+`with_amounts_shown` shows money as the API does, to the currency's minor unit.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +23,8 @@ from sqlalchemy import Enum as SAEnum
 
 from app.db.base import Base, Timestamped
 from app.db.types import ExactDecimal, UTCDateTime
+from app.models._columns import CURRENCY_COLUMN
+from app.money.currencies import shown
 
 State = dict[str, Any]
 
@@ -101,6 +105,32 @@ def state_from_row(table: Table, row: Any) -> State:
     """Like `state_of`, for a Core row with the table's columns (bulk loads)."""
     mapping = row._mapping if hasattr(row, "_mapping") else row
     return {column.key: encode(column.type, mapping[column.key]) for column in table.columns}
+
+
+@cache
+def money_columns(table: Table) -> dict[str, str]:
+    """The money columns of `table`, each with the column that holds its currency."""
+    return {
+        column.key: column.info[CURRENCY_COLUMN]
+        for column in table.columns
+        if CURRENCY_COLUMN in column.info
+    }
+
+
+def with_amounts_shown(table: str, state: State | None) -> State | None:
+    """A stored state with its money amounts as the API shows money (`shown`: to the
+    currency's minor unit): "100.00" yen as 100, "12.34" KWD as 12.340."""
+    model = audited_tables().get(table)
+    if state is None or model is None:
+        return state
+    shown_state = dict(state)
+    for amount, currency in money_columns(model.__table__).items():
+        value, code = state.get(amount), state.get(currency)
+        if isinstance(value, str) and isinstance(code, str):
+            # A value that is no number (written around the service) is shown as is.
+            with suppress(ArithmeticError):
+                shown_state[amount] = format(shown(Decimal(value), code), "f")
+    return shown_state
 
 
 def decode_state(table: Table, state: State) -> dict[str, Any]:

@@ -11,6 +11,16 @@ from app.db.types import ExactDecimal
 # Money: 18 digits with 2 decimals, up to 9,999,999,999,999,999.99 — CNY 100 bn
 # a hundred thousand times over, and within SQLite's 64-bit integer store.
 AMOUNT = ExactDecimal(18, 2)
+# Column.info key of a money column: the column holding its ISO 4217 currency, by which
+# its amounts are shown (app/money/currencies.py `shown`).
+CURRENCY_COLUMN = "currency_column"
+
+
+def in_currency(column: str) -> dict[str, str]:
+    """The `info` of a money column whose currency is in `column`."""
+    return {CURRENCY_COLUMN: column}
+
+
 # Exchange rates: 10 decimals resolve 1/6.4516 well beyond a cent on 100 bn; up to 1e8.
 RATE = ExactDecimal(18, 10)
 # Beneficiary figures: counts and percentages, exact.
