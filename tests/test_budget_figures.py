@@ -149,7 +149,7 @@ async def store(db: Database, ledger: Ledger) -> Stored:
         program = await f.program(
             session,
             pledged_currency=ledger.pledge_currency,
-            pledged_amount=Decimal("9999999999999999.00"),
+            pledged_amount=Decimal("999999999999999"),  # the largest whole amount held
         )
         initiatives = [
             await f.initiative(session, program, code=f"I{i}") for i in range(ledger.initiatives)
