@@ -497,7 +497,9 @@ async def test_beneficiary_split_adds_up_and_stays_within_a_cent_of_each_share(
 # ---- 4. the SQL conversion is the Python conversion -------------------------------------
 
 INT64 = 2**63 - 1
-TARGETS = {0: "JPY", 2: "USD", 3: "KWD"}  # a target currency per number of minor units
+# A target currency per number of minor units: fewer than the amounts' 3 decimals, as
+# many, and more (CLF's ten-thousandths).
+TARGETS = {0: "JPY", 2: "USD", 3: "KWD", 4: "CLF"}
 PLACES = AMOUNT.scale + RATE.scale  # of the product of an amount and a rate
 
 
@@ -513,7 +515,7 @@ class Conversion:
 def conversions(draw: DrawFn) -> Conversion:
     minor = draw(st.sampled_from(sorted(TARGETS)))
     direction = draw(st.sampled_from(["same", "direct", "inverted"]))
-    if direction == "same":  # a target finer than the amount: keep within 64 bits
+    if direction == "same":  # CLF has more minor units than the amount: keep within 64 bits
         largest = min(10**18 - 1, INT64 * 10**AMOUNT.scale // 10**minor)
         return Conversion(draw(st.integers(-largest, largest)), None, False, minor)
     amount = draw(st.integers(-(10**18) + 1, 10**18 - 1))
@@ -620,6 +622,8 @@ def test_python_conversion_rounds_once_like_sql(
     [
         # 1 EUR = 10000 JPY: 9,999,999,999,999,999,990 yen > 2**63 - 1
         ("EUR", Decimal(10000), "JPY"),
+        # no conversion, but CLF counts ten-thousandths: 9,999,999,999,999,999,990 of them
+        ("CLF", None, "CLF"),
     ],
 )
 async def test_a_figure_beyond_64_bit_minor_units_is_never_a_crash(
