@@ -137,9 +137,9 @@ def _sqlite_value(conn: AsyncConnection, column: Column[Any]) -> str:
 
 def _scaled_integer(text_: str, scale: int) -> str:
     """SQLite SQL: the integer count of 10**-scale units SQLite stores for a decimal
-    spelled `text_` ("12.50"). A state has its column's scale when it was written, at
-    most the scale now (money: 2 decimals before revision 3d9175aeb81a, 3 since), so
-    the digits are scaled by the decimals they lack: "12.50" is 12500 thousandths.
+    spelled `text_` ("12.50"), which may have fewer decimals than `scale`: a state
+    spells money with two, three only where the third is not zero (app/audit/records.py),
+    so the digits are scaled by the decimals they lack: "12.50" is 12500 thousandths.
     (`text_`, a JSON lookup per row, is read once, in a subquery.)"""
     decimals = "CASE instr(v, '.') WHEN 0 THEN 0 ELSE length(v) - instr(v, '.') END"
     factor = " ".join(f"WHEN {d} THEN {10 ** (scale - d)}" for d in range(scale + 1))
