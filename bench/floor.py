@@ -71,8 +71,17 @@ class Shape:
         self.pg = conn.dialect.name == "postgresql"
 
     def amount(self, value: Any) -> str:
-        # PostgreSQL: NUMERIC(18,2) arrives as a Decimal; SQLite: an integer of cents.
-        return format(value, "f") if self.pg else cents(int(value))
+        return cents(self.cents(value))
+
+    def cents(self, value: Any) -> int:
+        """A stored amount in cents, as the API shows the synthetic data's currencies
+        (CNY, USD, EUR, HKD). PostgreSQL: NUMERIC(18,3) arrives as a Decimal; SQLite:
+        an integer of thousandths."""
+        thousandths = int(Decimal(value).scaleb(3)) if self.pg else int(value)
+        whole, finer = divmod(thousandths, 10)
+        if finer:
+            raise ValueError(f"{value} is finer than a cent")
+        return whole
 
     def rate(self, value: Any) -> Decimal:
         return Decimal(value) if self.pg else Decimal(int(value)).scaleb(-10)
@@ -444,7 +453,7 @@ FROM conv GROUP BY initiative_id"""
     by_initiative = {r.initiative_id: (int(r.budget), int(r.spent)) for r in figures}
     allocated = sum(b for b, _ in by_initiative.values())
     spent = sum(x for _, x in by_initiative.values())
-    pledged_cents = int(Decimal(pledged) * 100) if s.pg else int(pledged)
+    pledged_cents = s.cents(pledged)
     return {
         "program": {
             "name": name,

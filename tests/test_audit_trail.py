@@ -119,7 +119,7 @@ async def test_every_change_is_listed_with_actor_before_and_after(trail: Trail) 
     assert created["actor"] == {"name": "test-setup", "role": "system"}
     assert updated["actor"] == {"name": "alice", "role": "editor"}
     assert created["before"] is None
-    assert created["after"]["amount"] == "100.00"  # decimals as the trail stores them
+    assert created["after"]["amount"] == "100.00"  # money as `Money` shows it: CNY cents
     assert updated["before"]["amount"] == "100.00" and updated["after"]["amount"] == "250.00"
     assert updated["changedFields"] == ["amount", "updated_at", "version"]
     assert (updated["before"]["version"], updated["after"]["version"]) == (1, 2)
@@ -283,6 +283,38 @@ async def test_histories_of_a_list_are_read_in_one_statement(db: Database, trail
     assert len(nodes) == 2
     assert all(n["history"] == [{"operation": "CREATE", "entityId": n["id"]}] for n in nodes)
     assert sum("FROM changes" in s for s in counter.statements) == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "stored", "shown"),
+    [
+        ("12.50", "CNY", "12.50", "12.50"),
+        ("100", "JPY", "100.00", "100"),
+        ("12.345", "KWD", "12.345", "12.345"),
+        ("7.25", "KWD", "7.25", "7.250"),
+    ],
+)
+async def test_money_in_the_trail_is_shown_as_money_is(
+    db: Database, trail: Trail, amount: str, currency: str, stored: str, shown: str
+) -> None:
+    # given: a transaction written in the currency
+    async with db.sessions() as session, session.begin():
+        row = await f.transaction(session, trail.other, amount=Decimal(amount), currency=currency)
+    # when
+    data = await trail.auditor.data(
+        CHANGES, {"filter": {"entityId": trail.gid("Transaction", row)}}
+    )
+    # then: the trail shows it to the currency's minor unit, as `Money` does; the entry
+    # keeps money in cents as it always spelled it, and a third decimal where there is one
+    [edge] = data["changes"]["edges"]
+    assert edge["node"]["after"]["amount"] == shown
+    async with db.sessions() as session:
+        entry = await session.scalar(
+            select(m.Change)
+            .where(m.Change.entity_type == "transactions")
+            .order_by(m.Change.sequence.desc())
+        )
+    assert entry is not None and f'"amount":"{stored}"' in (entry.after or "")
 
 
 async def test_changes_made_through_the_api_name_the_key_and_its_reason(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +23,7 @@ from sqlalchemy import update
 from app import models as m
 from app.db.session import StatementCounter
 from app.kit.ids import decode_id_of, encode_global_id
+from app.models._columns import AMOUNT
 from app.money.currencies import minor_units
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, empty_tables, read_row_counts
@@ -49,7 +50,9 @@ query($in: String!) {
       allocated { amount currency }
       figures { budgetCurrent { amount currency } }
       inOther: figures(currency: $in) { budgetCurrent { amount } }
-      budgetLines(first: 100) { nodes { id amountIn(currency: $in) { amount currency } } }
+      budgetLines(first: 100) { nodes {
+        id amount { amount currency } amountIn(currency: $in) { amount currency }
+      } }
     } }
   }
   budgetSummary(groupBy: [INITIATIVE]) {
@@ -87,9 +90,10 @@ class Ledger:
 
 
 def amounts_in(currency: str) -> st.SearchStrategy[Decimal]:
-    """Amounts the write rules accept in `currency`: never finer than its minor unit,
-    nor than the column's hundredths."""
-    places = min(minor_units(currency), 2)
+    """Amounts the write rules accept in `currency`: to its minor unit (whole yen, fen,
+    fils), which the columns' thousandths hold."""
+    places = minor_units(currency)
+    assert places <= AMOUNT.scale
     return st.integers(0, 10**11).map(lambda n: Decimal(n).scaleb(-places))
 
 
@@ -149,7 +153,7 @@ async def store(db: Database, ledger: Ledger) -> Stored:
         program = await f.program(
             session,
             pledged_currency=ledger.pledge_currency,
-            pledged_amount=Decimal("9999999999999999.00"),
+            pledged_amount=Decimal("999999999999999"),  # the largest whole amount held
         )
         initiatives = [
             await f.initiative(session, program, code=f"I{i}") for i in range(ledger.initiatives)
@@ -268,6 +272,7 @@ async def test_every_path_gives_the_same_current_budget(
     summary = by_code(data["budgetSummary"]["groups"])
     summary_other = by_code(data["inOther"]["groups"])
     current_ids = {line_id for line_id, _ in current(stored)}
+    drawn = dict(stored.lines)
     for i, node in enumerate(program["initiatives"]["nodes"]):
         mine = {"amount": budget(stored, pledge, i), "currency": pledge}
         assert node["budget"] == node["allocated"] == node["figures"]["budgetCurrent"] == mine
@@ -287,9 +292,17 @@ async def test_every_path_gives_the_same_current_budget(
             Decimal(0).scaleb(-minor_units(other)),
         )
         assert format(converted, "f") == theirs
+        # each line reads back as written, to its currency's minor unit (12.345 KWD)
+        for line in node["budgetLines"]["nodes"]:
+            written = drawn[decode_id_of(line["id"], "BudgetLine")]
+            assert line["amount"] == {
+                "amount": format(written.amount, "f"),
+                "currency": written.currency,
+            }
     # the pledge check: a pledge of the figure holds, one minor unit less does not
-    step = Decimal(1).scaleb(-min(minor_units(pledge), 2))
-    enough = Decimal(whole).quantize(Decimal("0.01"), ROUND_CEILING)
+    # (to the fils in KWD: the pledge column holds what the figure is rounded to)
+    step = Decimal(1).scaleb(-minor_units(pledge))
+    enough = Decimal(whole)
     assert await pledge_check(db, client, stored, enough, 2030) == []
     if enough >= step:
         errors = await pledge_check(db, client, stored, enough - step, 2031)
@@ -324,7 +337,7 @@ async def test_over_precise_stored_amounts_give_one_figure_everywhere(
     assert data["budgetSummary"]["total"]["budgetCurrent"] == program_data["allocated"]
     (node,) = program_data["initiatives"]["nodes"]
     assert node["budget"] == node["allocated"] == program_data["allocated"]
-    assert program_data["unallocated"]["amount"] == "800.00"
+    assert program_data["unallocated"]["amount"] == "800"  # shown in whole yen too
 
 
 async def test_a_budget_asked_for_beside_the_figures_costs_no_statement_of_its_own(

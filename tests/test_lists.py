@@ -964,11 +964,11 @@ async def test_a_finer_decimal_than_stored_is_refused_with_a_code(
         initiative = await f.initiative(session, await f.program(session))
         await f.budget_line(session, initiative, amount=Decimal("100.01"))
     # when
-    error = await client.error(BUDGET_AMOUNTS, {"filter": {"amount": {"gt": "100.005"}}})
-    # then: amounts hold cents, so the client is told rather than silently rounded
+    error = await client.error(BUDGET_AMOUNTS, {"filter": {"amount": {"gt": "100.0005"}}})
+    # then: amounts hold thousandths, so the client is told rather than silently rounded
     assert error["extensions"]["code"] == "INVALID_ARGUMENT"
     assert error["extensions"]["field"] == "filter.amount.gt"
-    assert "more than 2 decimal places" in error["message"]
+    assert "more than 3 decimal places" in error["message"]
 
 
 # --- 7. ordering -------------------------------------------------------------------------

@@ -8,7 +8,11 @@ from decimal import Decimal
 import pytest
 
 from app import models as m
+from app.db.base import Base
+from app.db.types import ExactDecimal
+from app.models._columns import AMOUNT, CURRENCY_COLUMN
 from app.money.conversion import RateQuote, converted, rate_not_found
+from app.money.currencies import shown
 from app.money.repository import RateKey, applicable_rates
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
@@ -311,3 +315,40 @@ async def test_a_conversion_rounds_to_the_minor_unit_of_its_currency(
     [picked_rate] = await picked(db, rates, ("CNY", quote, date(2022, 1, 1)))
     assert picked_rate is not None
     assert str(converted(Decimal("100.01"), picked_rate)) == expected
+
+
+@pytest.mark.parametrize(
+    ("stored", "currency", "expected"),
+    [
+        ("100.000", "JPY", "100"),
+        ("100.500", "CNY", "100.50"),
+        ("-2.500", "CNY", "-2.50"),
+        ("12.345", "KWD", "12.345"),
+        ("12.340", "KWD", "12.340"),
+        ("1.234", "CLF", "1.2340"),
+        # stored finer than its currency before the write rules refused it: never rounded
+        ("100.500", "JPY", "100.5"),
+    ],
+)
+def test_an_amount_is_shown_to_its_currencys_minor_unit(
+    stored: str, currency: str, expected: str
+) -> None:
+    assert format(shown(Decimal(stored), currency), "f") == expected
+
+
+def test_every_money_column_names_the_column_of_its_currency() -> None:
+    # (the trail shows money by it, as `Money` does)
+    money = [
+        (table, column)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, ExactDecimal) and column.type.scale == AMOUNT.scale
+    ]
+    assert {(t.name, c.key) for t, c in money} == {
+        ("programs", "pledged_amount"),
+        ("budget_lines", "amount"),
+        ("transactions", "amount"),
+    }
+    for table, column in money:
+        currency = table.c[column.info[CURRENCY_COLUMN]]
+        assert getattr(currency.type, "length", None) == 3, (table.name, currency.key)

@@ -497,12 +497,15 @@ async def test_beneficiary_split_adds_up_and_stays_within_a_cent_of_each_share(
 # ---- 4. the SQL conversion is the Python conversion -------------------------------------
 
 INT64 = 2**63 - 1
-TARGETS = {0: "JPY", 2: "USD", 3: "KWD"}  # a target currency per number of minor units
+# A target currency per number of minor units: fewer than the amounts' 3 decimals, as
+# many, and more (CLF's ten-thousandths).
+TARGETS = {0: "JPY", 2: "USD", 3: "KWD", 4: "CLF"}
+PLACES = AMOUNT.scale + RATE.scale  # of the product of an amount and a rate
 
 
 @dataclass(frozen=True)
 class Conversion:
-    amount: int  # hundredths, as AMOUNT holds them: up to 16 integer digits
+    amount: int  # thousandths, as AMOUNT holds them: up to 15 integer digits
     rate: int | None  # 10**-10 units, as RATE holds them: up to 8 integer digits; None: same
     inverted: bool
     minor_units: int
@@ -512,20 +515,21 @@ class Conversion:
 def conversions(draw: DrawFn) -> Conversion:
     minor = draw(st.sampled_from(sorted(TARGETS)))
     direction = draw(st.sampled_from(["same", "direct", "inverted"]))
-    if direction == "same":  # KWD has more minor units than the amount: keep within 64 bits
+    if direction == "same":  # CLF has more minor units than the amount: keep within 64 bits
         largest = min(10**18 - 1, INT64 * 10**AMOUNT.scale // 10**minor)
         return Conversion(draw(st.integers(-largest, largest)), None, False, minor)
     amount = draw(st.integers(-(10**18) + 1, 10**18 - 1))
     # Only rates whose result fits the 64-bit count of minor units the SQL returns (beyond
     # it, see test_a_figure_beyond_64_bit_minor_units_is_never_a_crash).
     if direction == "direct":
-        low, high = 1, min(10**18 - 1, INT64 * 10 ** (12 - minor) // max(abs(amount), 1))
+        low, high = 1, min(10**18 - 1, INT64 * 10 ** (PLACES - minor) // max(abs(amount), 1))
         # 5·10^k: amount * rate often ends in exactly half a minor unit
         ties = [5 * 10**k for k in range(18)]
     else:
-        low, high = max(1, -(-abs(amount) * 10 ** (8 + minor) // INT64)), 10**18 - 1
+        shift = RATE.scale - AMOUNT.scale + minor  # amount / rate in minor units
+        low, high = max(1, -(-abs(amount) * 10**shift // INT64)), 10**18 - 1
         # amount / rate = 5^j / 2 minor units exactly
-        ties = [2 * abs(amount) * 10 ** (8 + minor) // 5**j for j in range(9 + minor)]
+        ties = [2 * abs(amount) * 10**shift // 5**j for j in range(shift + 1)]
     ties = [r for r in ties if low <= r <= high]
     rate = draw(st.integers(low, high) | st.sampled_from(ties) if ties else st.integers(low, high))
     return Conversion(amount, rate, direction == "inverted", minor)
@@ -534,7 +538,7 @@ def conversions(draw: DrawFn) -> Conversion:
 def python_convert(c: Conversion) -> Decimal:
     target, day = TARGETS[c.minor_units], date(2022, 1, 1)
     if c.rate is None:
-        return convert(Decimal(c.amount).scaleb(-2), identity(target, day))
+        return convert(Decimal(c.amount).scaleb(-AMOUNT.scale), identity(target, day))
     rate = Decimal(c.rate).scaleb(-10)
     if c.inverted:  # as pick_rate returns a reverse rate
         quote = RateQuote(
@@ -542,7 +546,7 @@ def python_convert(c: Conversion) -> Decimal:
         )
     else:
         quote = RateQuote("EUR", target, rate, day, "t")
-    return convert(Decimal(c.amount).scaleb(-2), quote)
+    return convert(Decimal(c.amount).scaleb(-AMOUNT.scale), quote)
 
 
 @settings(
@@ -558,7 +562,7 @@ async def test_sql_conversion_equals_python_conversion(
             select(
                 literal(i).label("i"),
                 convert_expr(
-                    literal(Decimal(c.amount).scaleb(-2), AMOUNT),
+                    literal(Decimal(c.amount).scaleb(-AMOUNT.scale), AMOUNT),
                     literal(None if c.rate is None else Decimal(c.rate).scaleb(-10), RATE),
                     literal(c.inverted, Boolean),
                     c.minor_units,
@@ -593,35 +597,51 @@ async def test_a_report_in_yen_after_one_in_cents_converts_to_yen(
 
 
 @pytest.mark.parametrize(
-    ("amount", "rate", "inverted"),
+    ("amount", "rate", "inverted", "minor"),
     [
-        # 5000000000000000.01 * 2.5000000001 = 12500000000500000.025000000001: .03, not .02
-        ("5000000000000000.01", "2.5000000001", False),
-        # 2903114277645763.73 / 113.8619629119 = 25496787543457.60500000000000439…: .61, not .60
-        ("2903114277645763.73", "113.8619629119", True),
+        # into USD: 500000000000000.01 * 2.5000000001 = 1250000000050000.025000000001,
+        # .03, not .02
+        ("500000000000000.01", "2.5000000001", False, 2),
+        # 290311427764576.373 / 113.8619629119 = 2549678754345.760500000000000439…:
+        # into USD .76, into KWD .761, not .760
+        ("290311427764576.373", "113.8619629119", True, 2),
+        ("290311427764576.373", "113.8619629119", True, 3),
     ],
 )
-def test_python_conversion_rounds_once_like_sql(amount: str, rate: str, inverted: bool) -> None:
-    # into USD (2 minor units)
-    c = Conversion(int(Decimal(amount).scaleb(2)), int(Decimal(rate).scaleb(10)), inverted, 2)
-    assert python_convert(c).scaleb(2) == convert_scaled(c.amount, c.rate, c.inverted, 2)
-
-
-async def test_a_figure_beyond_64_bit_minor_units_is_never_a_crash(
-    db: Database, client: GraphQLClient
+def test_python_conversion_rounds_once_like_sql(
+    amount: str, rate: str, inverted: bool, minor: int
 ) -> None:
-    # given the largest amount the column holds, in EUR, and 1 EUR = 1000 JPY
+    c = Conversion(
+        int(Decimal(amount).scaleb(AMOUNT.scale)), int(Decimal(rate).scaleb(10)), inverted, minor
+    )
+    assert python_convert(c).scaleb(minor) == convert_scaled(c.amount, c.rate, c.inverted, minor)
+
+
+@pytest.mark.parametrize(
+    ("currency", "rate", "target"),
+    [
+        # 1 EUR = 10000 JPY: 9,999,999,999,999,999,990 yen > 2**63 - 1
+        ("EUR", Decimal(10000), "JPY"),
+        # no conversion, but CLF counts ten-thousandths: 9,999,999,999,999,999,990 of them
+        ("CLF", None, "CLF"),
+    ],
+)
+async def test_a_figure_beyond_64_bit_minor_units_is_never_a_crash(
+    db: Database, client: GraphQLClient, currency: str, rate: Decimal | None, target: str
+) -> None:
+    # given the largest amount the column holds
     async with db.sessions() as session, session.begin():
         initiative = await f.initiative(session, await f.program(session))
-        await f.exchange_rate(session, base="EUR", quote="JPY", rate=Decimal(1000))
+        if rate is not None:
+            await f.exchange_rate(session, base=currency, quote=target, rate=rate)
         await f.transaction(
             session,
             initiative,
             type=T.EXPENDITURE,
-            amount=Decimal("9999999999999999.99"),
-            currency="EUR",
+            amount=Decimal("999999999999999.999"),
+            currency=currency,
         )
-    # when the report is asked for in JPY: 9,999,999,999,999,999,990 yen > 2**63 - 1
-    body = await client.execute(SUMMARY, {"groupBy": [], "currency": "JPY"})
-    # then it is a typed error, never a crash
+    # when the report is asked for in the target currency
+    body = await client.execute(SUMMARY, {"groupBy": [], "currency": target})
+    # then it is a typed error, never a crash (nor, on SQLite, a float)
     assert body["errors"][0]["extensions"]["code"] == "AMOUNT_OUT_OF_RANGE", body["errors"]

@@ -97,14 +97,14 @@ class _Layout:
             created_at,
         )
         fixed = dict(zip(self.names[-len(self.tail) :], self.tail, strict=True))
-        self.fixed_state = {name: encode(table.c[name].type, v) for name, v in fixed.items()}
-        self.varying = [(name, table.c[name].type, i) for i, name in enumerate(("id", *columns))]
+        self.fixed_state = {name: encode(table.c[name], v) for name, v in fixed.items()}
+        self.varying = [(name, table.c[name], i) for i, name in enumerate(("id", *columns))]
 
     def state(self, record: Row) -> State:
         """The record's state as the recorder's `state_of` gives it: every column, encoded."""
         state = dict(self.fixed_state)
-        for name, column_type, i in self.varying:
-            state[name] = encode(column_type, record[i])
+        for name, column, i in self.varying:
+            state[name] = encode(column, record[i])
         return state
 
 

@@ -158,7 +158,7 @@ def _state_before(obj: Any) -> State:
     for column in obj.__table__.columns:
         history = attrs[column.key].history
         if history.deleted:
-            state[column.key] = encode(column.type, history.deleted[0])
+            state[column.key] = encode(column, history.deleted[0])
     return state
 
 

@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.audit import repository
 from app.audit.chain import Break, check_entry
-from app.audit.records import audited_tables
+from app.audit.records import audited_tables, money_columns
 from app.db.base import Base
 from app.models import GENESIS_HASH, ChainHead
+from app.money.currencies import shown
 from app.views import repository as views
 from app.views.views import view_engine
 
@@ -122,12 +123,12 @@ class Difference:
         if first in self.unreadable:
             said = (
                 f"{first} holds {_raw(self.in_table[first])} in the table, which cannot be "
-                f"read as its type; {_shown(self.in_trail[first])} in the trail"
+                f"read as its type; {self._shown(self.in_trail, first)} in the trail"
             )
         else:
             said = (
-                f"{first} is {_shown(self.in_table[first])} in the table, "
-                f"{_shown(self.in_trail[first])} in the trail"
+                f"{first} is {self._shown(self.in_table, first)} in the table, "
+                f"{self._shown(self.in_trail, first)} in the trail"
             )
         if len(self.columns) > 1:
             said += f" (also {', '.join(self.columns[1:])})"
@@ -135,6 +136,15 @@ class Difference:
 
     def __str__(self) -> str:
         return f"{self.table} {self.id}: {self.detail}"
+
+    def _shown(self, record: dict[str, Any], column: str) -> str:
+        """A value of the record; money as the API shows it, in the record's currency."""
+        value = record[column]
+        currency = money_columns(audited_tables()[self.table].__table__).get(column)
+        code = record.get(currency) if currency is not None else None
+        if isinstance(value, Decimal) and isinstance(code, str):
+            value = shown(value, code)
+        return _shown(value)
 
 
 @dataclass(frozen=True)

@@ -43,26 +43,50 @@ def money(
     *,
     non_negative: bool = False,
 ) -> tuple[Decimal, str]:
-    """An amount and its currency, as every money amount is written: one the money
-    columns hold exactly (16 integer digits, 2 decimals), in an ISO 4217 currency, and
-    no finer than that currency's minor unit (whole yen; cents of a yuan; a dinar's fils
-    only as fine as the columns' hundredths). Returns both as stored."""
+    """An amount and its currency, as every money amount is written: in an ISO 4217
+    currency, no finer than that currency's minor unit (whole yen; cents of a yuan; a
+    dinar's fils), and one the money columns hold exactly (15 integer digits, 3
+    decimals: the few currencies with a finer minor unit, CLF and UYW, are kept to
+    3). Returns both as stored."""
     try:
         checked = AMOUNT.check(value)
     except ValueError:
-        problems.add(field, f"{value} is not an amount of at most 16 digits and 2 decimals")
+        problems.add(field, _not_held(value, code))
         return value, currency(problems, code)
     if non_negative and checked < 0:
         problems.add(field, "must not be negative")
     code = currency(problems, code)
     if code in ISO_4217 and finer_than_minor_unit(checked, code):
-        places = minor_units(code)
-        problems.add(
-            field,
-            f"{value} has more decimals than {code} has: {code} amounts have at most "
-            f"{places} (its ISO 4217 minor unit)",
-        )
+        problems.add(field, _finer_than_currency(value, code))
     return checked, code
+
+
+# What the money columns hold (app/models/_columns.py).
+AMOUNT_DIGITS = AMOUNT.precision - AMOUNT.scale
+
+
+def _finer_than_currency(value: Decimal, code: str) -> str:
+    return (
+        f"{value} has more decimals than {code} has: {code} amounts have at most "
+        f"{minor_units(code)} (its ISO 4217 minor unit)"
+    )
+
+
+def _not_held(value: Decimal, code: str) -> str:
+    """Why the money columns cannot hold `value` exactly."""
+    if not value.is_finite() or abs(value) >= Decimal(10) ** AMOUNT_DIGITS:
+        return (
+            f"{value} is too large: amounts have at most {AMOUNT_DIGITS} digits before "
+            "the decimal point"
+        )
+    places = minor_units(code) if code in ISO_4217 else None
+    if places is not None and places <= AMOUNT.scale:
+        return _finer_than_currency(value, code)
+    told = f" ({code}'s ISO 4217 minor unit has {places})" if places is not None else ""
+    return (
+        f"{value} has more decimals than the ledger keeps: amounts have at most "
+        f"{AMOUNT.scale} decimals, in every currency{told}"
+    )
 
 
 def not_future(problems: Problems, value: date | None, field: str) -> None:

@@ -10,7 +10,7 @@ import strawberry
 
 from app.models import SubjectType
 from app.money.conversion import RateQuote, converted
-from app.money.currencies import parse_currency
+from app.money.currencies import parse_currency, shown
 
 if TYPE_CHECKING:
     from app.graphql.types.currency import ExchangeRate
@@ -18,8 +18,15 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="An exact amount in an ISO 4217 currency.")
 class Money:
-    amount: Decimal = strawberry.field(description="Exact decimal amount, as a string.")
+    amount: Decimal = strawberry.field(
+        description="Exact decimal amount, as a string, to the currency's minor unit "
+        '(ISO 4217): "100" yen, "100.50" CNY, "12.345" KWD.'
+    )
     currency: str = strawberry.field(description="ISO 4217 currency code, e.g. CNY.")
+
+    def __post_init__(self) -> None:
+        # Every amount shown is shown by one rule, whatever it was read or summed from.
+        self.amount = shown(self.amount, self.currency)
 
 
 @strawberry.type(
@@ -28,7 +35,7 @@ class Money:
 class ConvertedMoney:
     amount: Decimal = strawberry.field(
         description="The converted amount, rounded half-even to the currency's minor unit "
-        "(the cent; the yen for JPY)."
+        "(the cent; the yen for JPY; the fils for KWD)."
     )
     currency: str = strawberry.field(description="The currency converted into.")
     rate: Decimal = strawberry.field(description="1 unit of the original currency in `currency`.")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
 from app.described import DescribedStrEnum
-from app.models._columns import AMOUNT, str_enum
+from app.models._columns import AMOUNT, in_currency, str_enum
 
 
 class BudgetType(DescribedStrEnum):
@@ -92,7 +92,7 @@ class BudgetLine(Timestamped, Base):
     status: Mapped[BudgetStatus] = mapped_column(str_enum(BudgetStatus, "budget_status"))
     # Functional classification (Fiscal Data Package), free text such as "grants".
     category: Mapped[str | None] = mapped_column(String(100), index=True)
-    amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    amount: Mapped[Decimal] = mapped_column(AMOUNT, info=in_currency("currency"))
     currency: Mapped[str] = mapped_column(String(3))
     # Picks the exchange rate when the amount is converted.
     value_date: Mapped[date] = mapped_column(Date)
@@ -115,7 +115,7 @@ class Transaction(Timestamped, Base):
     )
     transaction_date: Mapped[date] = mapped_column(Date)
     # Signed: a reduction is a negative transaction.
-    amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    amount: Mapped[Decimal] = mapped_column(AMOUNT, info=in_currency("currency"))
     currency: Mapped[str] = mapped_column(String(3))
     value_date: Mapped[date] = mapped_column(Date)
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
-from app.models._columns import AMOUNT
+from app.models._columns import AMOUNT, in_currency
 
 
 class Program(Timestamped, Base):
@@ -21,7 +21,7 @@ class Program(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(300))
     summary: Mapped[str | None] = mapped_column(Text)
     sponsor_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    pledged_amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    pledged_amount: Mapped[Decimal] = mapped_column(AMOUNT, info=in_currency("pledged_currency"))
     pledged_currency: Mapped[str] = mapped_column(String(3))
     announced_on: Mapped[date | None] = mapped_column(Date)
     deadline: Mapped[date | None] = mapped_column(Date)

@@ -49,6 +49,18 @@ def finer_than_minor_unit(amount: Decimal, code: str) -> bool:
     return amount != amount.quantize(unit(code))
 
 
+def shown(amount: Decimal, code: str) -> Decimal:
+    """An amount as the ledger shows it, everywhere (the API's `Money`, CSV downloads,
+    the audit trail): to the currency's minor unit, whatever the column's scale —
+    100 yen, 100.50 CNY, 12.345 KWD. Never rounded: an amount stored finer than its
+    currency (100.5 yen, written before the write rules refused it) keeps the decimals
+    it needs."""
+    at_unit = amount.quantize(unit(code))
+    if at_unit == amount:
+        return at_unit
+    return amount.normalize()
+
+
 def from_minor_units(minor: int, code: str) -> Decimal:
     """An amount counted in the currency's minor units, as an amount (250 cents: 2.50)."""
     return Decimal(minor).scaleb(-minor_units(code))

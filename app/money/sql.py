@@ -129,14 +129,22 @@ class converted_minor_units(GenericFunction[int]):
 def _convert_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     amount, rate, _inverted, minor = (compiler.process(c, **kw) for c in element.clauses)
     call = f"{SQLITE_CONVERT}({compiler.process(element.clauses, **kw)})"
+    # The common case, no conversion (same currency), without a call into Python per
+    # row: the stored integer itself, scaled by SQLite's integer arithmetic, where that
+    # is exact. Otherwise the call rounds, or refuses a result beyond 64 bits (SQLite
+    # would turn an overflowing product into a float).
     m = int(minor)
-    if m < AMOUNT_SCALE:
-        return call
-    # The common case, no conversion into a currency with at least the stored decimals:
-    # the stored integer itself, scaled, without a call into Python per row.
-    return (
-        f"(CASE WHEN ({rate}) IS NULL THEN ({amount}) * {10 ** (m - AMOUNT_SCALE)} ELSE {call} END)"
-    )
+    if m < AMOUNT_SCALE:  # cents from thousandths: exact when the last digit is 0
+        divisor = 10 ** (AMOUNT_SCALE - m)
+        exact = f"({rate}) IS NULL AND ({amount}) % {divisor} = 0"
+        scaled = f"({amount}) / {divisor}"
+    elif m == AMOUNT_SCALE:
+        exact, scaled = f"({rate}) IS NULL", f"({amount})"
+    else:  # CLF's ten-thousandths: within 64 bits
+        factor = 10 ** (m - AMOUNT_SCALE)
+        exact = f"({rate}) IS NULL AND abs({amount}) <= {MAX_MINOR_UNITS // factor}"
+        scaled = f"({amount}) * {factor}"
+    return f"(CASE WHEN {exact} THEN {scaled} ELSE {call} END)"
 
 
 @compiles(converted_minor_units)

@@ -122,8 +122,7 @@ def _sqlite_value(conn: AsyncConnection, column: Column[Any]) -> str:
     raw = f"json_extract(c.after, '{path}')"
     kind = column.type
     if isinstance(kind, ExactDecimal):
-        # Exactly `scale` decimals in the text; SQLite stores the scaled integer.
-        value = f"CAST(replace({raw}, '.', '') AS INTEGER)"
+        value = _scaled_integer(raw, kind.scale)
     elif isinstance(kind, UTCDateTime):
         # "2024-05-01T12:00:00.000000+00:00" (always UTC, microseconds) → SQLite's form.
         value = f"substr({raw}, 1, 10) || ' ' || substr({raw}, 12, 15)"
@@ -133,6 +132,20 @@ def _sqlite_value(conn: AsyncConnection, column: Column[Any]) -> str:
         return value
     return (
         f"CASE WHEN json_type(c.after, '{path}') IS NULL THEN {_default(column)} ELSE {value} END"
+    )
+
+
+def _scaled_integer(text_: str, scale: int) -> str:
+    """SQLite SQL: the integer count of 10**-scale units SQLite stores for a decimal
+    spelled `text_` ("12.50"), which may have fewer decimals than `scale`: a state
+    spells money with two, three only where the third is not zero (app/audit/records.py),
+    so the digits are scaled by the decimals they lack: "12.50" is 12500 thousandths.
+    (`text_`, a JSON lookup per row, is read once, in a subquery.)"""
+    decimals = "CASE instr(v, '.') WHEN 0 THEN 0 ELSE length(v) - instr(v, '.') END"
+    factor = " ".join(f"WHEN {d} THEN {10 ** (scale - d)}" for d in range(scale + 1))
+    return (
+        f"(SELECT CAST(replace(v, '.', '') AS INTEGER) * CASE {decimals} {factor} END "
+        f"FROM (SELECT {text_} AS v))"
     )
 
 

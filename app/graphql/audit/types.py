@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 
 from app.audit import repository
 from app.audit.chain import Break
-from app.audit.records import audited_tables
+from app.audit.records import audited_tables, with_amounts_shown
 from app.audit.repository import EntryFilter
 from app.audit.service import Difference, TableCheck, Verification, compare_tables
 from app.auth.roles import Permission
@@ -102,11 +102,13 @@ def entity_global_id(row: Any) -> strawberry.ID:
 
 def shown_states(info: strawberry.Info, row: Any) -> tuple[Any, Any]:
     """An entry's record before and after, each with only the columns the caller sees
-    (app/graphql/visibility.py: the rule of the record's object type)."""
+    (app/graphql/visibility.py: the rule of the record's object type), and its money
+    amounts as `Money` shows them."""
     principal = info.context.principal
+    table = row.entity_type
     return (
-        shown_state(principal, row.entity_type, state_of_entry(row.before)),
-        shown_state(principal, row.entity_type, state_of_entry(row.after)),
+        shown_state(principal, table, with_amounts_shown(table, state_of_entry(row.before))),
+        shown_state(principal, table, with_amounts_shown(table, state_of_entry(row.after))),
     )
 
 
@@ -190,8 +192,9 @@ class ChangeEntry:
 
     @strawberry.field(
         description="The record before the change, column by column as stored (decimals "
-        "as exact strings, times in UTC ISO 8601): the columns the record's type shows "
-        "the caller in queries; null for a create."
+        "as exact strings, money to its currency's minor unit as `Money` shows it, times "
+        "in UTC ISO 8601): the columns the record's type shows the caller in queries; "
+        "null for a create."
     )
     def before(self, info: strawberry.Info) -> JSON | None:
         return JSON(shown_states(info, self._row)[0])

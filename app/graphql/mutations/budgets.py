@@ -52,7 +52,10 @@ class CreateBudgetLineInput:
         description="ORIGINAL, or REVISED: the new total replacing the original of the period."
     )
     status: BudgetStatus = strawberry.field(description="INDICATIVE or COMMITTED.")
-    amount: Decimal = strawberry.field(description="Not negative, at most 2 decimals.")
+    amount: Decimal = strawberry.field(
+        description="Not negative; no finer than the currency's ISO 4217 minor unit (JPY 0 "
+        "decimals, CNY 2, KWD 3), and at most 3 decimals in any currency."
+    )
     currency: str = strawberry.field(description="ISO 4217 code, e.g. CNY.")
     value_date: dt.date | None = strawberry.field(
         default=None, description="The date whose rate converts it; defaults to periodStart."

@@ -44,7 +44,10 @@ class CreateTransactionInput:
     transaction_date: dt.date = strawberry.field(
         name="date", description="When it took place; not in the future."
     )
-    amount: Decimal = strawberry.field(description="Signed, at most 2 decimals; not zero.")
+    amount: Decimal = strawberry.field(
+        description="Signed, not zero; no finer than the currency's ISO 4217 minor unit "
+        "(JPY 0 decimals, CNY 2, KWD 3), and at most 3 decimals in any currency."
+    )
     currency: str = strawberry.field(description="ISO 4217 code, e.g. CNY.")
     value_date: dt.date | None = strawberry.field(
         default=None, description="The date whose rate converts it; defaults to `date`."

@@ -124,7 +124,8 @@ class ChangeEvent:
 
     @strawberry.field(
         description="The changed record as this change left it, column by column as "
-        "stored (decimals as exact strings, times in UTC ISO 8601); for an archive, as it "
+        "stored (decimals as exact strings, money to its currency's minor unit as `Money` "
+        "shows it, times in UTC ISO 8601); for an archive, as it "
         "was when archived. Only the columns the record's type shows the caller in "
         "queries (a draft reached figure only to those who may see `draftReached`). A "
         "snapshot: query the record by `entityId` for its relations."
