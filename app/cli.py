@@ -249,6 +249,7 @@ def operations_register(
         invalid_documents,
         read_manifest,
     )
+    from app.graphql.schema import build_schema
 
     documents: dict[str, str] = {}
     names: dict[str, Path] = {}
@@ -262,7 +263,8 @@ def operations_register(
         key = document_hash(text)
         documents[key] = text
         names[key] = path
-    problems = invalid_documents(support.settings(), documents)
+    settings = support.settings()
+    problems = invalid_documents(build_schema(settings), settings, documents)
     for key, problem in problems.items():
         typer.echo(f"error: {names[key]}: {problem}", err=True)
     if problems:

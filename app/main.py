@@ -142,10 +142,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
-    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list).
-    persisted = PersistedOperations.from_settings(settings)
+    schema = build_schema(settings, metrics=metrics)
+    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list),
+    # checked against this very schema.
+    persisted = PersistedOperations.from_settings(settings, schema)
     limiter = RateLimiter(settings)
-    schema = build_schema(settings, metrics=metrics, persisted=persisted)
     # Its views (app/views/pool.py) are the app's: closed at shutdown, seen by tests.
     app.state.schema = schema
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)

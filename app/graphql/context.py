@@ -18,6 +18,7 @@ from app.auth.principal import Principal, anonymous
 from app.config import Settings
 from app.db.session import SessionFactory, database_unreachable
 from app.errors import ErrorCode
+from app.graphql.allow_list import AllowList
 from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
 from app.graphql.rate_limits import RateLimiter, address_key
@@ -50,6 +51,9 @@ class Context(BaseContext):
     # Set when the operation may not run at all (over a rate limit); the read gate
     # (app/graphql/permissions.py) answers with it.
     refusal: GraphQLError | None = None
+    # PERSISTED_OPERATIONS_ONLY: the documents that may run, from the manifest the
+    # transport loaded (app/graphql/persisted.py).
+    allow_list: AllowList | None = None
     # The operation is the server's own query (a CSV download's), not a client's
     # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.
     server_document: bool = False

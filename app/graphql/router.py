@@ -291,6 +291,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 authenticator=self.authenticator,
                 shared=True,
                 limiter=self.limiter,
+                allow_list=self.persisted,
             )
         context = await self.context_as(
             request, lambda sessions: self.authenticator.principal(header, sessions)
@@ -326,6 +327,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             principal=principal,
             events=events,
             authenticator=self.authenticator,
+            allow_list=self.persisted,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

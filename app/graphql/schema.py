@@ -15,6 +15,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.graphql.allow_list import AllowListExtension
 from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
 from app.graphql.history import HeldForEvent, ViewExtension, held_for
@@ -22,7 +23,6 @@ from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
-from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
@@ -143,11 +143,7 @@ class PledgeSchema(strawberry.Schema):
         return None
 
 
-def build_schema(
-    settings: Settings,
-    metrics: Metrics | None = None,
-    persisted: PersistedOperations | None = None,
-) -> strawberry.Schema:
+def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawberry.Schema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.
@@ -159,9 +155,9 @@ def build_schema(
         *limit_extensions(settings),
         # The memory of large documents comes back once their operations end.
         LargeDocumentCollector,
-        # PERSISTED_OPERATIONS_ONLY: an unregistered document is never parsed, and is
-        # refused at validation (after the validation cache).
-        *([lambda: AllowListExtension(persisted)] if persisted and persisted.only else []),
+        # PERSISTED_OPERATIONS_ONLY: a document the context's allow-list does not allow
+        # is never parsed, and is refused at validation (after the validation cache).
+        *([AllowListExtension] if settings.persisted_operations_only else []),
         # After the validation cache too: no variable may hold NUL or a lone surrogate.
         VariableStrings,
         # After the validation cache: a caller who may not read gets no validation errors.
