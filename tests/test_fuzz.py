@@ -48,8 +48,9 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, nodes, queries
 from sqlalchemy import select
 
+from app.config import Settings
 from app.demo.loader import load_demo
-from app.graphql.schema import schema as app_schema
+from app.graphql.schema import build_schema as build_app_schema
 from app.kit.ids import encode_global_id
 from app.models import ChainHead
 from tests import factories as f
@@ -61,7 +62,7 @@ SPEC = "application/graphql-response+json"
 
 # ---- the schema, as the app serves it ----------------------------------------------------
 
-SCHEMA = graphql.build_schema(str(app_schema))
+SCHEMA = graphql.build_schema(str(build_app_schema(Settings())))
 NODE = SCHEMA.type_map["Node"]
 assert isinstance(NODE, graphql.GraphQLInterfaceType)
 NODE_TYPES = sorted(t.name for t in SCHEMA.get_implementations(NODE).objects)

@@ -174,7 +174,3 @@ def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawber
         extensions=extensions,
         execution_context_class=Executor,
     )
-
-
-# The schema with default limits: what `export-schema` prints (limits do not change the SDL).
-schema = build_schema(Settings())
