@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.config import Settings
-from app.graphql.rate_limits import RateLimiter, address_key
+from app.graphql.rate_limits import RateLimiter
+from app.kit.addresses import address_key
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f

@@ -28,7 +28,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 
 from app.db.session import database_unreachable
 from app.errors import DomainError, ErrorCode
-from app.graphql.http import BAD_REQUEST, refusal, status_headers
+from app.graphql.http import refusal, status_headers
 
 log = logging.getLogger("app.graphql")
 
@@ -93,7 +93,7 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
     if isinstance(original, _ANSWERED_OVER_HTTP):
         # Over HTTP the router answers these (400); over WebSocket they arrive here: an
         # operation name the document lacks, or none for a document of several.
-        return _rebuild(error, error.message, {"code": BAD_REQUEST}, None)
+        return _rebuild(error, error.message, {"code": "BAD_REQUEST"}, None)
     if original is None or isinstance(original, GraphQLError):
         # The client's own mistake: syntax, validation, a value of the wrong type.
         message = error.message if field_suggestions else without_suggestions(error.message)
