@@ -50,8 +50,8 @@ def serve(
     file does not exist yet: it is then created empty). Exit 2 on a bad setting."""
     import uvicorn
 
+    from app.http.server import uvicorn_options
     from app.observability.logs import configure_logging, logging_config
-    from app.server import uvicorn_options
 
     settings = support.settings()
     if workers > 1 and settings.download_link_secret is None:
@@ -243,13 +243,13 @@ def operations_register(
 
     Serve the manifest with PERSISTED_OPERATIONS_FILE; with PERSISTED_OPERATIONS_ONLY,
     only its documents run. Nothing is written if any document is invalid (exit 1)."""
-    from app.graphql.persisted import (
+    from app.graphql.schema import build_schema
+    from app.http.persisted import (
         ManifestError,
         document_hash,
         invalid_documents,
         read_manifest,
     )
-    from app.graphql.schema import build_schema
 
     documents: dict[str, str] = {}
     names: dict[str, Path] = {}

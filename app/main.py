@@ -27,9 +27,16 @@ from app.db.session import (
     sqlite_file,
 )
 from app.events.hub import EventHub
-from app.graphql.errors import database_away_handler
 from app.graphql.history import close_views
-from app.graphql.http import (
+from app.graphql.reports.downloads import REPORTS
+from app.graphql.schema import build_schema
+from app.http.csv import csv_router
+from app.http.handlers import database_away_handler
+from app.http.persisted import PersistedOperations
+from app.http.rate_limits import RateLimiter
+from app.http.router import PledgeRouter
+from app.http.server import return_large_blocks_to_the_system
+from app.http.spec import (
     BodyLimitMiddleware,
     Refused,
     code_for_status,
@@ -37,14 +44,7 @@ from app.graphql.http import (
     refusal,
     refusal_for,
 )
-from app.graphql.persisted import PersistedOperations
-from app.graphql.rate_limits import RateLimiter
-from app.graphql.reports.csv import csv_router
-from app.graphql.reports.downloads import REPORTS
-from app.graphql.router import PledgeRouter
-from app.graphql.schema import build_schema
 from app.observability import Metrics, observe
-from app.server import return_large_blocks_to_the_system
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
     )
 
-    # --- HTTP limits (app/graphql/http.py): body size and deadline inside, CORS around ---
+    # --- HTTP limits (app/http/spec.py): body size and deadline inside, CORS around ---
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

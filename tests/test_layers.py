@@ -2,7 +2,7 @@
 
 The import graph between the top-level packages of `app/` is read from the source
 (every `import`, including those inside functions: a lazy import is still a
-dependency). Three rules hold, each with the exceptions the code has today, listed so
+dependency). Four rules hold, each with the exceptions the code has today, listed so
 that they can only shrink: a new exception fails, and so does a listed one that is
 gone (remove it from the list, so that it cannot come back unnoticed). Cycles are
 listed between modules too: inside one package they are as real (import order starts
@@ -21,6 +21,8 @@ APP = Path(__file__).resolve().parents[1] / "app"
 FOUNDATIONS = {"config", "db", "kit", "errors"}
 # Packages that may use the GraphQL schema: the transport and the entry points.
 SCHEMA_USERS = {"graphql", "http", "main", "cli"}
+# Packages that may use the transport: the entry points (the app, and `serve`).
+TRANSPORT_USERS = {"http", "main", "cli"}
 
 # Today's exceptions (the layout issue removes them).
 FOUNDATIONS_IMPORTING_DOMAINS = {
@@ -165,6 +167,13 @@ def test_only_the_transport_and_entry_points_use_the_schema() -> None:
     graph = package_imports()
     users = {source for source, targets in graph.items() if "graphql" in targets}
     assert users <= SCHEMA_USERS, f"imports app.graphql: {sorted(users - SCHEMA_USERS)}"
+
+
+def test_only_the_entry_points_use_the_transport() -> None:
+    # The schema above all: it is built, read and tested without a request in sight.
+    graph = package_imports()
+    users = {source for source, targets in graph.items() if "http" in targets}
+    assert users <= TRANSPORT_USERS, f"imports app.http: {sorted(users - TRANSPORT_USERS)}"
 
 
 def test_foundations_import_no_domain_package() -> None:

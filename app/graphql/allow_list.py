@@ -2,7 +2,7 @@
 refused before it is parsed.
 
 Which documents are registered is the transport's to know (the manifest it loads at
-start-up, app/graphql/persisted.py): it hands them to every operation's context as its
+start-up, app/http/persisted.py): it hands them to every operation's context as its
 `allow_list`. The schema is built from the settings alone, so the manifest can be
 checked against the very schema that serves it.
 """

@@ -41,7 +41,7 @@ class Overrun(Protocol):
 
 class OperationLimiter(Protocol):
     """What a WebSocket's operations are counted against: the transport's rate limits
-    (app/graphql/rate_limits.py)."""
+    (app/http/rate_limits.py)."""
 
     async def check_operation(
         self, principal: Principal, address: str | None
@@ -71,7 +71,7 @@ class Context(BaseContext):
     # (app/graphql/permissions.py) answers with it.
     refusal: GraphQLError | None = None
     # PERSISTED_OPERATIONS_ONLY: the documents that may run, from the manifest the
-    # transport loaded (app/graphql/persisted.py).
+    # transport loaded (app/http/persisted.py).
     allow_list: AllowList | None = None
     # The operation is the server's own query (a CSV download's), not a client's
     # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.

@@ -1,5 +1,5 @@
 """Whom a client address belongs to, for counting by address: the rate limits
-(app/graphql/rate_limits.py) and an anonymous caller's shares (`caller_of`,
+(app/http/rate_limits.py) and an anonymous caller's shares (`caller_of`,
 app/graphql/context.py) count alike."""
 
 from __future__ import annotations

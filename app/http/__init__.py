@@ -1,0 +1,15 @@
+"""The transport: how clients reach the schema, over HTTP and WebSocket.
+
+Everything here speaks HTTP (or WebSocket) and nothing in app/graphql imports it, so
+the schema can be read, built and tested without a request in sight:
+- router.py: /graphql over HTTP and WebSocket (both protocols), who each caller is, the
+  checks every operation meets however it came;
+- spec.py: GraphQL over HTTP as the specification has it: media types, statuses and
+  refusals in the GraphQL shape, request bodies' size and deadline;
+- handlers.py: the app's answers to what is raised before GraphQL runs;
+- persisted.py: registered documents sent by id, the manifest checked against the schema;
+- rate_limits.py: requests per address and per caller;
+- csv.py: the CSV downloads (`GET /reports/<name>.csv`), which run their reports'
+  operations through the schema;
+- server.py: what `pledge-ledger serve` asks of uvicorn (head deadlines and sizes).
+"""
