@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # ledger has not moved; unused this long, it is closed (0: closed after each request).
     view_idle_seconds: float = Field(default=60.0, ge=0, le=3600)
 
-    # --- HTTP surface of /graphql (app/http/spec.py) ---
+    # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone
     # who asks: off unless asked for. `make serve` turns all three on for the demo.
     graphiql: bool = False

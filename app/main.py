@@ -30,6 +30,7 @@ from app.events.hub import EventHub
 from app.graphql.history import close_views
 from app.graphql.reports.downloads import REPORTS
 from app.graphql.schema import build_schema
+from app.http.bodies import BodyLimitMiddleware
 from app.http.csv import csv_router
 from app.http.handlers import database_away_handler
 from app.http.persisted import PersistedOperations
@@ -37,7 +38,6 @@ from app.http.rate_limits import RateLimiter
 from app.http.router import PledgeRouter
 from app.http.server import return_large_blocks_to_the_system
 from app.http.spec import (
-    BodyLimitMiddleware,
     Refused,
     code_for_status,
     media_type_for,
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
     )
 
-    # --- HTTP limits (app/http/spec.py): body size and deadline inside, CORS around ---
+    # --- HTTP limits (app/http/bodies.py): body size and deadline inside, CORS around ---
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -5,7 +5,8 @@ the schema can be read, built and tested without a request in sight:
 - router.py: /graphql over HTTP and WebSocket (both protocols), who each caller is, the
   checks every operation meets however it came;
 - spec.py: GraphQL over HTTP as the specification has it: media types, statuses and
-  refusals in the GraphQL shape, request bodies' size and deadline;
+  refusals in the GraphQL shape;
+- bodies.py: how large request bodies and WebSocket messages may be, and how slow;
 - handlers.py: the app's answers to what is raised before GraphQL runs;
 - persisted.py: registered documents sent by id, the manifest checked against the schema;
 - rate_limits.py: requests per address and per caller;
