@@ -18,7 +18,7 @@ from app.config import Settings
 from app.graphql.allow_list import AllowListExtension
 from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
-from app.graphql.history import HeldForEvent, ViewExtension, held_for
+from app.graphql.history import HeldForEvent, ViewExtension, close_views, held_for
 from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
@@ -142,8 +142,13 @@ class PledgeSchema(strawberry.Schema):
         # with their error id, by ErrorCodesExtension.
         return None
 
+    async def close(self) -> None:
+        """Closes what this schema's operations keep between them on the running loop:
+        partners' kept views, which hold connections of their own (the app is stopping)."""
+        await close_views(self)
 
-def build_schema(settings: Settings, metrics: Metrics | None = None) -> strawberry.Schema:
+
+def build_schema(settings: Settings, metrics: Metrics | None = None) -> PledgeSchema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.

@@ -7,17 +7,72 @@ import logging
 from contextlib import suppress
 from typing import cast
 
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket
 
+from app.auth.authenticate import AuthenticationFailed
 from app.db.session import database_unreachable
 from app.errors import ErrorCode
 from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
-from app.http.spec import refusal, status_headers
+from app.http.spec import (
+    Refused,
+    code_for_status,
+    media_type_for,
+    refusal,
+    refusal_for,
+    status_headers,
+)
 
 log = logging.getLogger(__name__)
+
+
+def answer_before_graphql(app: FastAPI, retry_after: int) -> None:
+    """`app`'s handlers for what is raised before GraphQL runs: a credential that
+    proves nothing, routing's own refusals, our refusals (rate limits), and the
+    database away (`retry_after`: RETRY_AFTER_SECONDS)."""
+
+    @app.exception_handler(AuthenticationFailed)
+    async def authentication_failed(request: Request, exc: AuthenticationFailed) -> Response:
+        return failure_response(exc, media_type_for(request.headers.get("accept")))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing's own refusals (an unknown path, PUT /graphql) in the GraphQL shape.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and request.url.path.rstrip("/") == "/graphql":
+            headers["Allow"] = "GET, POST"
+        return refusal(
+            exc.status_code,
+            str(exc.detail),
+            code_for_status(exc.status_code),
+            accept=request.headers.get("accept"),
+            headers=headers,
+        )
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        # Refusals raised before GraphQL runs (rate limits, while working out who calls).
+        return refusal_for(exc, request.headers.get("accept"))
+
+    # The database away before GraphQL runs (learning who calls): 503 BUSY, not a crash.
+    database_away = database_away_handler(retry_after)
+    for kind in (OSError, DBAPIError):
+        app.add_exception_handler(kind, database_away)
+
+
+def failure_response(
+    exc: AuthenticationFailed, media_type: str = "application/json"
+) -> JSONResponse:
+    """The answer to a credential that proves nothing, in the media type the client
+    asked for (`application/graphql-response+json` or plain JSON)."""
+    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code.value}}]}
+    headers = {"WWW-Authenticate": f'Bearer error="{exc.error}"'} if exc.status == 401 else {}
+    return JSONResponse(body, status_code=exc.status, headers=headers, media_type=media_type)
 
 
 def database_away_handler(retry_after: int) -> ExceptionHandler:
