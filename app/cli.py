@@ -50,8 +50,8 @@ def serve(
     file does not exist yet: it is then created empty). Exit 2 on a bad setting."""
     import uvicorn
 
+    from app.http.server import uvicorn_options
     from app.observability.logs import configure_logging, logging_config
-    from app.server import uvicorn_options
 
     settings = support.settings()
     if workers > 1 and settings.download_link_secret is None:
@@ -243,7 +243,8 @@ def operations_register(
 
     Serve the manifest with PERSISTED_OPERATIONS_FILE; with PERSISTED_OPERATIONS_ONLY,
     only its documents run. Nothing is written if any document is invalid (exit 1)."""
-    from app.graphql.persisted import (
+    from app.graphql.schema import build_schema
+    from app.http.persisted import (
         ManifestError,
         document_hash,
         invalid_documents,
@@ -262,7 +263,8 @@ def operations_register(
         key = document_hash(text)
         documents[key] = text
         names[key] = path
-    problems = invalid_documents(support.settings(), documents)
+    settings = support.settings()
+    problems = invalid_documents(build_schema(settings), settings, documents)
     for key, problem in problems.items():
         typer.echo(f"error: {names[key]}: {problem}", err=True)
     if problems:
@@ -288,10 +290,10 @@ def export_schema(
     ] = None,
 ) -> None:
     """Print the GraphQL schema (SDL) generated from the code."""
-    support.settings()  # the schema module reads them as it loads: name a bad one first
-    from app.graphql.schema import schema
+    from app.graphql.schema import build_schema
 
-    sdl = schema.as_str() + "\n"
+    # The settings' limits do not change the SDL, but a bad one is named all the same.
+    sdl = build_schema(support.settings()).as_str() + "\n"
     if output is None:
         typer.echo(sdl, nl=False)
     else:

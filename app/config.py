@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # ledger has not moved; unused this long, it is closed (0: closed after each request).
     view_idle_seconds: float = Field(default=60.0, ge=0, le=3600)
 
-    # --- HTTP surface of /graphql (app/graphql/http.py) ---
+    # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone
     # who asks: off unless asked for. `make serve` turns all three on for the demo.
     graphiql: bool = False
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     # A request's head (request line and headers) must arrive within this many seconds of
     # its first byte (or of the connection), else the connection is closed; its body may
     # keep the service waiting this long in all, else 408. The head's deadline and size
-    # are `pledge-ledger serve`'s (app/server.py); the body's hold under any server.
+    # are `pledge-ledger serve`'s (app/http/server.py); the body's hold under any server.
     request_read_timeout_seconds: float = Field(default=10.0, ge=0.1, le=600)
     # A larger request head is answered 431 (`pledge-ledger serve`).
     max_header_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # --- end of the HTTP surface ---
 
-    # --- Persisted operations (app/graphql/persisted.py) ---
+    # --- Persisted operations (app/http/persisted.py) ---
     # A manifest of registered documents (`pledge-ledger operations register`), which
     # clients may then send by their SHA-256 id. With PERSISTED_OPERATIONS_ONLY, nothing
     # else runs (an allow-list), except for the roles named in ..._EXEMPT_ROLES.
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     persisted_operations_only: bool = False
     persisted_operations_exempt_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # --- Rate limits (app/graphql/rate_limits.py) ---
+    # --- Rate limits (app/http/rate_limits.py) ---
     # Requests per client address (every request, before its credential is checked) and
     # per caller (an API key or a token's subject), in the `limits` notation:
     # "1200/minute", or several as "20/second;1200/minute". Empty: no such limit.

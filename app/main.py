@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL at /graphql, health probes beside it."""
+"""The ASGI application: the schema (app/graphql/) behind its transport (app/http/) at
+/graphql, health probes beside it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.auth.authenticate import AuthenticationFailed, failure_response
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import (
@@ -27,24 +24,10 @@ from app.db.session import (
     sqlite_file,
 )
 from app.events.hub import EventHub
-from app.graphql.errors import database_away_handler
-from app.graphql.history import close_views
-from app.graphql.http import (
-    BodyLimitMiddleware,
-    Refused,
-    code_for_status,
-    media_type_for,
-    refusal,
-    refusal_for,
-)
-from app.graphql.persisted import PersistedOperations
-from app.graphql.rate_limits import RateLimiter
-from app.graphql.reports.csv import csv_router
-from app.graphql.reports.downloads import REPORTS
-from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
+from app.http.server import return_large_blocks_to_the_system
+from app.http.transport import add_transport
 from app.observability import Metrics, observe
-from app.server import return_large_blocks_to_the_system
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -95,9 +78,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         finally:
             app.state.events = None
             await hub.close()
-            # Partners' kept views hold connections of their own.
-            await close_views(schema)
-            await limiter.close()
+            # Partners' kept views hold connections of their own; the rate limits' Redis
+            # client holds its pool.
+            await schema.close()
+            await transport.close()
             if own is not None:
                 await own.dispose()
 
@@ -112,65 +96,14 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
 
-    @app.exception_handler(AuthenticationFailed)
-    async def authentication_failed(request: Request, exc: AuthenticationFailed) -> Response:
-        return failure_response(exc, media_type_for(request.headers.get("accept")))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # Routing's own refusals (an unknown path, PUT /graphql) in the GraphQL shape.
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405 and request.url.path.rstrip("/") == "/graphql":
-            headers["Allow"] = "GET, POST"
-        return refusal(
-            exc.status_code,
-            str(exc.detail),
-            code_for_status(exc.status_code),
-            accept=request.headers.get("accept"),
-            headers=headers,
-        )
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused) -> Response:
-        # Refusals raised before GraphQL runs (rate limits, while working out who calls).
-        return refusal_for(exc, request.headers.get("accept"))
-
-    # The database away before GraphQL runs (learning who calls): 503 BUSY, not a crash.
-    database_away = database_away_handler(settings.retry_after_seconds)
-    for kind in (OSError, DBAPIError):
-        app.add_exception_handler(kind, database_away)
-
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
-    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list).
-    persisted = PersistedOperations.from_settings(settings)
-    limiter = RateLimiter(settings)
-    schema = build_schema(settings, metrics=metrics, persisted=persisted)
+    schema = build_schema(settings, metrics=metrics)
     # Its views (app/views/pool.py) are the app's: closed at shutdown, seen by tests.
     app.state.schema = schema
-    graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
-    app.include_router(graphql, prefix="/graphql")
-    # CSV downloads run through the same schema and context, so the same rules apply.
-    app.include_router(
-        csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
-    )
-
-    # --- HTTP limits (app/graphql/http.py): body size and deadline inside, CORS around ---
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        read_timeout=settings.request_read_timeout_seconds,
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
-            expose_headers=["Retry-After", "WWW-Authenticate", "X-Request-ID"],
-            max_age=600,
-        )
-    # --- end of HTTP limits ---
+    # The transport (app/http/): /graphql over HTTP and WebSocket, the CSV downloads,
+    # refusals in the GraphQL shape, limits on request bodies, CORS.
+    transport = add_transport(app, schema, settings)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

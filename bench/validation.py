@@ -29,9 +29,9 @@ from graphql.language import Lexer, Source, TokenKind
 
 from app.config import Settings
 from app.graphql.limits import validation_rules
-from app.graphql.schema import schema
+from app.graphql.schema import build_schema
 
-SCHEMA = schema._schema
+SCHEMA = build_schema(Settings())._schema
 
 
 def rules(settings: Settings, before: bool) -> list[Any]:

@@ -6,8 +6,9 @@ from graphql import get_named_type
 from sqlalchemy import func, select
 
 from app import models as m
+from app.config import Settings
 from app.demo.loader import load_demo, read_demo
-from app.graphql.schema import schema
+from app.graphql.schema import build_schema
 from app.graphql.types import NODE_TYPES
 from tests.conftest import Database, GraphQLClient
 
@@ -171,7 +172,7 @@ async def test_every_citation_names_a_field_the_api_shows(db: Database) -> None:
     async with db.sessions() as session:
         citations = (await session.scalars(select(m.Citation))).all()
     # then: a frontend can attach each piece of evidence to the figure on screen
-    graphql = schema._schema
+    graphql = build_schema(Settings())._schema
     for citation in citations:
         if citation.field is None:
             continue

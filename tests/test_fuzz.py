@@ -48,8 +48,9 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, nodes, queries
 from sqlalchemy import select
 
+from app.config import Settings
 from app.demo.loader import load_demo
-from app.graphql.schema import schema as app_schema
+from app.graphql.schema import build_schema as build_app_schema
 from app.kit.ids import encode_global_id
 from app.models import ChainHead
 from tests import factories as f
@@ -61,7 +62,7 @@ SPEC = "application/graphql-response+json"
 
 # ---- the schema, as the app serves it ----------------------------------------------------
 
-SCHEMA = graphql.build_schema(str(app_schema))
+SCHEMA = graphql.build_schema(str(build_app_schema(Settings())))
 NODE = SCHEMA.type_map["Node"]
 assert isinstance(NODE, graphql.GraphQLInterfaceType)
 NODE_TYPES = sorted(t.name for t in SCHEMA.get_implementations(NODE).objects)
@@ -1269,7 +1270,7 @@ async def test_an_exception_past_execution_is_masked(
 
 async def test_a_json_body_that_is_not_an_object_is_a_bad_request(bare: Fuzzer) -> None:
     # Strawberry took any JSON value for an object: AttributeError, a 500. Fixed:
-    # PledgeRouter.parse_http_body (app/graphql/router.py).
+    # PledgeRouter.parse_http_body (app/http/router.py).
     for body in (b"5", b'"{ programs { totalCount } }"', b"null", b"true", b"-1.5e3"):
         headers = {"Content-Type": JSON, "Accept": SPEC}
         codes = await bare.raw("POST", content=body, headers=headers)
@@ -1278,7 +1279,7 @@ async def test_a_json_body_that_is_not_an_object_is_a_bad_request(bare: Fuzzer) 
 
 async def test_json_nested_deeper_than_the_decoder_goes_is_a_bad_request(bare: Fuzzer) -> None:
     # json.loads raised RecursionError: a 500, for a body of 200 KB. Fixed:
-    # PledgeRouter.decode_json (app/graphql/router.py).
+    # PledgeRouter.decode_json (app/http/router.py).
     deep = "[" * 100_000 + "]" * 100_000
     body = f'{{"query": "{{ programs {{ totalCount }} }}", "variables": {{"a": {deep}}}}}'
     codes = await bare.raw("POST", content=body.encode(), headers={"Content-Type": JSON})

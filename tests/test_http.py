@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine
-from app.graphql.router import PledgeRouter
 from app.graphql.schema import build_schema
+from app.http.router import PledgeRouter
 from app.main import create_app
 from tests import factories
 from tests.conftest import Database, GraphQLClient

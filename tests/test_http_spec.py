@@ -21,8 +21,8 @@ from app.config import Settings
 from app.editing import service
 from app.errors import DomainError, ErrorCode
 from app.graphql import history, query
-from app.graphql.http import wants_graphql_response
 from app.graphql.limits import CACHE_SIZE, ExecutionTimeout, _parse
+from app.http.spec import wants_graphql_response
 from app.kit.ids import encode_global_id
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient

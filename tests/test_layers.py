@@ -2,9 +2,11 @@
 
 The import graph between the top-level packages of `app/` is read from the source
 (every `import`, including those inside functions: a lazy import is still a
-dependency). Three rules hold, each with the exceptions the code has today, listed so
+dependency). Four rules hold, each with the exceptions the code has today, listed so
 that they can only shrink: a new exception fails, and so does a listed one that is
-gone (remove it from the list, so that it cannot come back unnoticed).
+gone (remove it from the list, so that it cannot come back unnoticed). Cycles are
+listed between modules too: inside one package they are as real (import order starts
+to matter), and a package-level graph cannot see them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ APP = Path(__file__).resolve().parents[1] / "app"
 FOUNDATIONS = {"config", "db", "kit", "errors", "described"}
 # Packages that may use the GraphQL schema: the transport and the entry points.
 SCHEMA_USERS = {"graphql", "http", "main", "cli"}
+# Packages that may use the transport: the entry points (the app, and `serve`).
+TRANSPORT_USERS = {"http", "main", "cli"}
 
 # Today's exceptions (the layout issue removes them).
 FOUNDATIONS_IMPORTING_DOMAINS = {
@@ -37,6 +41,47 @@ CYCLES = {
     ),
 }
 
+# Between modules, today: three of the four the layout review found (P6); the
+# persisted operations no longer import the schema (M2).
+MODULE_CYCLES = {
+    frozenset({"app.auth.tokens", "app.config"}),
+    frozenset(
+        f"app.graphql.types.{name}"
+        for name in (
+            "beneficiaries",
+            "beneficiary_groups",
+            "finance",
+            "initiatives",
+            "organizations",
+            "programs",
+            "timelines",
+        )
+    ),
+    frozenset(
+        {"app.graphql.aggregates", "app.graphql.audit.queries", "app.graphql.audit.types"}
+        | {"app.graphql.listings", "app.graphql.money", "app.graphql.relay"}
+        | {"app.graphql.types.base", "app.graphql.types.currency", "app.graphql.types.evidence"}
+    ),
+}
+
+
+def _imported_names(path: Path, package: list[str]) -> list[list[str]]:
+    """The dotted names each `import` of a module names (a `from` import's module and,
+    as each may be a module, the module joined to each imported name); `package` is
+    where a relative import starts from (a module's package, or an __init__'s own)."""
+    names: list[list[str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend([alias.name] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            names.append([module, *(f"{module}.{alias.name}" for alias in node.names)])
+    return names
+
 
 def package_imports() -> dict[str, set[str]]:
     """Which top-level packages (or modules) of `app` each one imports."""
@@ -44,28 +89,36 @@ def package_imports() -> dict[str, set[str]]:
     for path in APP.rglob("*.py"):
         parts = path.relative_to(APP).with_suffix("").parts
         source = parts[0]
-        # The package a relative import starts from (a module's, or an __init__'s own).
-        package = ["app", *parts[:-1]]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package[: len(package) - node.level + 1]
-                    names = [".".join([*base, *([node.module] if node.module else [])])]
-                else:
-                    names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                target = name.split(".")
-                if target[0] == "app" and len(target) > 1 and target[1] != source:
-                    graph[source].add(target[1])
+        for statement in _imported_names(path, ["app", *parts[:-1]]):
+            target = statement[0].split(".")
+            if target[0] == "app" and len(target) > 1 and target[1] != source:
+                graph[source].add(target[1])
+    return graph
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Which modules of `app` each one imports (a package's import is its __init__'s);
+    a module's import of a package it is in is left out (that __init__ has run)."""
+    modules: dict[str, Path] = {}
+    for path in APP.rglob("*.py"):
+        parts = ("app", *path.relative_to(APP).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = defaultdict(set)
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for statement in _imported_names(path, package):
+            # `from m import x`: x when it is a module, else m (or m's nearest module).
+            found = [target for target in statement[1:] if target in modules] or statement[:1]
+            for target in found:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(f"{target}."):
+                    graph[name].add(target)
     return graph
 
 
 def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
-    """The strongly connected groups of more than one package (Tarjan's algorithm,
+    """The strongly connected groups of more than one node (Tarjan's algorithm,
     iterative, linear in the graph's size)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -118,6 +171,13 @@ def test_only_the_transport_and_entry_points_use_the_schema() -> None:
     assert users <= SCHEMA_USERS, f"imports app.graphql: {sorted(users - SCHEMA_USERS)}"
 
 
+def test_only_the_entry_points_use_the_transport() -> None:
+    # The schema above all: it is built, read and tested without a request in sight.
+    graph = package_imports()
+    users = {source for source, targets in graph.items() if "http" in targets}
+    assert users <= TRANSPORT_USERS, f"imports app.http: {sorted(users - TRANSPORT_USERS)}"
+
+
 def test_foundations_import_no_domain_package() -> None:
     graph = package_imports()
     found = {
@@ -134,6 +194,12 @@ def test_no_new_import_cycle_between_packages() -> None:
     found = cycles(package_imports())
     assert found - CYCLES == set(), "a new or larger import cycle between packages"
     assert CYCLES - found == set(), "a listed cycle changed or is gone: update the list"
+
+
+def test_no_new_import_cycle_between_modules() -> None:
+    found = cycles(module_imports())
+    assert found - MODULE_CYCLES == set(), "a new or larger import cycle between modules"
+    assert MODULE_CYCLES - found == set(), "a listed cycle changed or is gone: update the list"
 
 
 def test_the_cycle_finder_sees_a_cycle_and_nothing_else() -> None:

@@ -12,8 +12,11 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.graphql.limits import QueryCostLimiter, validation_rules
-from app.graphql.schema import schema
+from app.graphql.schema import build_schema
 from tests.conftest import Database, GraphQLClient
+
+# The types the validation rules and the cost estimate read (no setting changes them).
+SCHEMA = build_schema(Settings())._schema
 
 
 async def test_an_overlong_text_filter_is_refused(client: GraphQLClient) -> None:
@@ -242,8 +245,8 @@ def test_the_limits_read_each_fragment_as_often_however_often_it_is_spread(
     def most_reads(levels: int) -> int:
         reads.clear()
         document = parse(fan_out(levels))
-        validate(schema._schema, document, validation_rules(settings))
-        QueryCostLimiter(settings).estimate(schema._schema, document.definitions, {})
+        validate(SCHEMA, document, validation_rules(settings))
+        QueryCostLimiter(settings).estimate(SCHEMA, document.definitions, {})
         return max(reads.values())
 
     # then: the depth, alias, field and root-field rules and the cost estimate read a
@@ -341,7 +344,7 @@ def test_a_field_repeated_past_max_same_field_is_refused_before_fields_are_compa
 
     def validated(document: str) -> tuple[list[Any], int]:
         compared.clear()
-        errors = validate(schema._schema, parse(document), validation_rules(settings))
+        errors = validate(SCHEMA, parse(document), validation_rules(settings))
         return [e.extensions for e in errors], compared["pairs"]
 
     # when: the most copies allowed, then one more, then the review's 450
@@ -366,10 +369,8 @@ def test_fields_merged_below_a_field_count_together_and_through_fragments() -> N
         "{ initiatives { " + f"nodes {{ {inner} }} " * 4 + "} } fragment C on Initiative { code }"
     )
     # when: MAX_SAME_FIELD is 10, then 12
-    errors = validate(schema._schema, parse(document), validation_rules(settings))
-    allowed = validate(
-        schema._schema, parse(document), validation_rules(Settings(max_same_field=12))
-    )
+    errors = validate(SCHEMA, parse(document), validation_rules(settings))
+    allowed = validate(SCHEMA, parse(document), validation_rules(Settings(max_same_field=12)))
     # then
     assert [e.extensions for e in errors] == [{"code": "FIELD_REPEATED", "limit": 10}]
     assert "'code' is selected more than 10 times" in errors[0].message
@@ -386,8 +387,8 @@ def test_operations_of_one_document_share_the_merged_sets_they_may_walk() -> Non
         return " ".join(f"query Q{k} {{ {path} }}" for k in range(operations))
 
     # when
-    three = validate(schema._schema, parse(document(3)), validation_rules(settings))
-    four = validate(schema._schema, parse(document(4)), validation_rules(settings))
+    three = validate(SCHEMA, parse(document(3)), validation_rules(settings))
+    four = validate(SCHEMA, parse(document(4)), validation_rules(settings))
     # then: 3 x 31 sets are walked; 4 x 31 are more than MAX_FIELDS, and refused
     assert three == []
     assert [e.extensions for e in four] == [{"code": "TOO_MANY_FIELDS", "limit": 100}]

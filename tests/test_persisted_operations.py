@@ -1,5 +1,5 @@
 """Persisted operations and the allow-list: clients send registered documents by their
-hash, and with PERSISTED_OPERATIONS_ONLY nothing else runs (app/graphql/persisted.py)."""
+hash, and with PERSISTED_OPERATIONS_ONLY nothing else runs (app/http/persisted.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from app import models as m
 from app.cli import cli
 from app.config import Settings
-from app.graphql.persisted import ManifestError, document_hash
 from app.graphql.reports.downloads import REPORTS
+from app.http.persisted import ManifestError, document_hash
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f

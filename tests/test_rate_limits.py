@@ -1,4 +1,4 @@
-"""Rate limits per client address and per caller (app/graphql/rate_limits.py): a client
+"""Rate limits per client address and per caller (app/http/rate_limits.py): a client
 over its budget gets 429 RATE_LIMITED with Retry-After, and nothing runs."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.config import Settings
-from app.graphql.rate_limits import RateLimiter, address_key
+from app.http.rate_limits import RateLimiter
+from app.kit.addresses import address_key
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f

@@ -16,7 +16,11 @@ from graphql import (
     build_schema,
 )
 
-from app.graphql.schema import schema
+from app.config import Settings
+from app.graphql import schema as app_schema
+
+# The schema as the server builds it (no setting changes its SDL).
+schema = app_schema.build_schema(Settings())
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
 

@@ -11,7 +11,7 @@ from app import models as m
 from app.config import Settings
 from app.db.session import StatementCounter
 from app.graphql.limits import QueryCostLimiter
-from app.graphql.schema import schema
+from app.graphql.schema import build_schema
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, read_row_counts
 
@@ -426,6 +426,8 @@ def test_the_cost_estimate_counts_a_report_list_at_its_default_size() -> None:
     settings = Settings(default_page_size=20, max_page_size=500, max_query_cost=10**9)
     document = parse("{ timelineReport { lateMilestones { nodes { milestone { title } } } } }")
     # when
-    cost = QueryCostLimiter(settings).estimate(schema._schema, document.definitions, {})
+    cost = QueryCostLimiter(settings).estimate(
+        build_schema(settings)._schema, document.definitions, {}
+    )
     # then: 100 edges, each with its node (LateMilestone) counted once
     assert cost == 100

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.responses import JSONResponse
 
 from app.auth import repository as repo
 from app.auth.keys import authenticate_key
@@ -44,16 +43,6 @@ class AuthenticationFailed(Exception):
         self.code = code
         # RFC 6750's error for the WWW-Authenticate header.
         self.error = error
-
-
-def failure_response(
-    exc: AuthenticationFailed, media_type: str = "application/json"
-) -> JSONResponse:
-    """The answer to a credential that proves nothing, in the media type the client
-    asked for (`application/graphql-response+json` or plain JSON)."""
-    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code.value}}]}
-    headers = {"WWW-Authenticate": f'Bearer error="{exc.error}"'} if exc.status == 401 else {}
-    return JSONResponse(body, status_code=exc.status, headers=headers, media_type=media_type)
 
 
 def bearer_credential(header: str) -> str:

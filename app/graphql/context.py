@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
@@ -18,14 +18,34 @@ from app.auth.principal import Principal, anonymous
 from app.config import Settings
 from app.db.session import SessionFactory, database_unreachable
 from app.errors import ErrorCode
+from app.graphql.allow_list import AllowList
 from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
-from app.graphql.rate_limits import RateLimiter, address_key
+from app.kit.addresses import address_key
 from app.kit.pacing import pacer
 
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
     from app.events.hub import EventHub
+
+
+class Overrun(Protocol):
+    """A budget that ran out: what the client is told, and the limit's details."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def extensions(self) -> dict[str, object]: ...
+
+
+class OperationLimiter(Protocol):
+    """What a WebSocket's operations are counted against: the transport's rate limits
+    (app/http/rate_limits.py)."""
+
+    async def check_operation(
+        self, principal: Principal, address: str | None
+    ) -> Overrun | None: ...
 
 
 @dataclass
@@ -46,10 +66,13 @@ class Context(BaseContext):
     # The `connection_init` payload of a WebSocket connection (strawberry sets it).
     connection_params: dict[str, Any] | None = None
     # The app's rate limits: a WebSocket's operations are counted against its caller.
-    limiter: RateLimiter | None = None
+    limiter: OperationLimiter | None = None
     # Set when the operation may not run at all (over a rate limit); the read gate
     # (app/graphql/permissions.py) answers with it.
     refusal: GraphQLError | None = None
+    # PERSISTED_OPERATIONS_ONLY: the documents that may run, from the manifest the
+    # transport loaded (app/http/persisted.py).
+    allow_list: AllowList | None = None
     # The operation is the server's own query (a CSV download's), not a client's
     # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.
     server_document: bool = False

@@ -14,21 +14,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
-from typing import Any, cast
+from typing import Any
 
 from graphql import GraphQLError
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
-from starlette.types import ExceptionHandler
-from starlette.websockets import WebSocket
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.db.session import database_unreachable
 from app.errors import DomainError, ErrorCode
-from app.graphql.http import BAD_REQUEST, refusal, status_headers
 
 log = logging.getLogger("app.graphql")
 
@@ -93,7 +87,7 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
     if isinstance(original, _ANSWERED_OVER_HTTP):
         # Over HTTP the router answers these (400); over WebSocket they arrive here: an
         # operation name the document lacks, or none for a document of several.
-        return _rebuild(error, error.message, {"code": BAD_REQUEST}, None)
+        return _rebuild(error, error.message, {"code": "BAD_REQUEST"}, None)
     if original is None or isinstance(original, GraphQLError):
         # The client's own mistake: syntax, validation, a value of the wrong type.
         message = error.message if field_suggestions else without_suggestions(error.message)
@@ -131,32 +125,6 @@ def _domain(error: GraphQLError, domain: DomainError, message: str) -> GraphQLEr
         extensions["field"] = domain.field
     extensions.update(domain.details)
     return _rebuild(error, message, extensions, domain)
-
-
-def database_away_handler(retry_after: int) -> ExceptionHandler:
-    """The app's handler for database errors raised before GraphQL runs (learning who
-    calls, over HTTP or at a WebSocket's connection_init). When the database is away:
-    over HTTP a 503 BUSY with `Retry-After`, a WebSocket closed with 1013 (try again
-    later); nothing ran, the client may retry. Anything else is raised on, a crash."""
-
-    async def handle(connection: HTTPConnection, exc: Exception) -> Response | None:
-        if not database_unreachable(exc):
-            raise exc
-        log.warning("database unreachable before the operation ran: %r", exc)
-        if isinstance(connection, WebSocket):
-            with suppress(Exception):  # the client may have gone already
-                await connection.close(code=1013, reason=f"BUSY: {UNREACHABLE_BEFORE_MESSAGE}")
-            return None
-        return refusal(
-            503,
-            UNREACHABLE_BEFORE_MESSAGE,
-            ErrorCode.BUSY.value,
-            accept=connection.headers.get("accept"),
-            headers=status_headers(503, retry_after=retry_after),
-        )
-
-    # One handler for both kinds of connection: Starlette picks it by the exception.
-    return cast(ExceptionHandler, handle)
 
 
 def _rebuild(

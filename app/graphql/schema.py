@@ -15,14 +15,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.graphql.allow_list import AllowListExtension
 from app.graphql.context import OperationContextExtension
 from app.graphql.errors import ErrorCodesExtension
-from app.graphql.history import HeldForEvent, ViewExtension, held_for
+from app.graphql.history import HeldForEvent, ViewExtension, close_views, held_for
 from app.graphql.limits import limit_extensions
 from app.graphql.memory import LargeDocumentCollector
 from app.graphql.mutations import Mutation
 from app.graphql.permissions import ReadPermissionExtension
-from app.graphql.persisted import AllowListExtension, PersistedOperations
 from app.graphql.query import Query
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.strings import VariableStrings
@@ -142,12 +142,13 @@ class PledgeSchema(strawberry.Schema):
         # with their error id, by ErrorCodesExtension.
         return None
 
+    async def close(self) -> None:
+        """Closes what this schema's operations keep between them on the running loop:
+        partners' kept views, which hold connections of their own (the app is stopping)."""
+        await close_views(self)
 
-def build_schema(
-    settings: Settings,
-    metrics: Metrics | None = None,
-    persisted: PersistedOperations | None = None,
-) -> strawberry.Schema:
+
+def build_schema(settings: Settings, metrics: Metrics | None = None) -> PledgeSchema:
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.
@@ -159,9 +160,9 @@ def build_schema(
         *limit_extensions(settings),
         # The memory of large documents comes back once their operations end.
         LargeDocumentCollector,
-        # PERSISTED_OPERATIONS_ONLY: an unregistered document is never parsed, and is
-        # refused at validation (after the validation cache).
-        *([lambda: AllowListExtension(persisted)] if persisted and persisted.only else []),
+        # PERSISTED_OPERATIONS_ONLY: a document the context's allow-list does not allow
+        # is never parsed, and is refused at validation (after the validation cache).
+        *([AllowListExtension] if settings.persisted_operations_only else []),
         # After the validation cache too: no variable may hold NUL or a lone surrogate.
         VariableStrings,
         # After the validation cache: a caller who may not read gets no validation errors.
@@ -178,7 +179,3 @@ def build_schema(
         extensions=extensions,
         execution_context_class=Executor,
     )
-
-
-# The schema with default limits: what `export-schema` prints (limits do not change the SDL).
-schema = build_schema(Settings())

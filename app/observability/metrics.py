@@ -53,7 +53,8 @@ GRAPHQL_CODES = frozenset(
         "TOO_MANY_ROOT_FIELDS",
         "TIMEOUT",
         "INTROSPECTION_DISABLED",
-        # Persisted operations and rate limits (app/graphql/persisted.py, rate_limits.py)
+        # Persisted operations, the allow-list and rate limits (app/http/persisted.py,
+        # app/graphql/allow_list.py, app/http/rate_limits.py)
         "OPERATION_NOT_ALLOWED",
         "PERSISTED_QUERY_NOT_FOUND",
         "PERSISTED_QUERY_MISMATCH",

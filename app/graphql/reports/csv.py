@@ -1,10 +1,9 @@
-"""Reports as CSV downloads: `GET /reports/<name>.csv?<arguments>`.
+"""Reports as CSV: what a downloadable report is, and how its rows become a file.
 
-Each download runs a fixed GraphQL operation through the same schema, context,
-limits and access rules as `/graphql` (and needs the export permission), then writes
-its rows as CSV. The figures are therefore the API's own: decimals are the API's
-decimal strings, never re-formatted through floats. Arguments are query parameters;
-list arguments take comma-separated values, input objects take JSON.
+A report is a fixed GraphQL operation (app/graphql/reports/downloads.py), the
+arguments it takes and the columns it reads from the result; the route that runs it
+is the transport's (`GET /reports/<name>.csv`, app/http/csv.py). Arguments are query
+parameters; list arguments take comma-separated values, input objects take JSON.
 
 Every column has a kind, and `cell` is the one place a value becomes a cell: text that
 a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage
@@ -19,23 +18,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import strawberry
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-
-from app.auth import links
-from app.auth.principal import Principal
-from app.auth.roles import Permission
 from app.config import Settings
-from app.db.session import SessionFactory
-from app.errors import DomainError, ErrorCode
-from app.graphql.http import status_headers
 from app.kit.numbers import parse_integer
 
 Row = list[Any]
@@ -152,98 +140,6 @@ def write_csv(columns: list[Column], rows: Iterator[Row]) -> str:
     return out.getvalue()
 
 
-ContextAs = Callable[[Request, Callable[[SessionFactory], Awaitable[Principal]]], Awaitable[Any]]
-
-
-def csv_router(
-    schema: strawberry.Schema,
-    context_getter: Callable[[Request], Awaitable[Any]],
-    context_as: ContextAs,
-    reports: Mapping[str, CsvReport],
-    settings: Settings,
-) -> APIRouter:
-    """`context_getter` finds the caller from the Authorization header; `context_as`
-    from a signed link (app/auth/links.py), which a browser can open."""
-    router = APIRouter()
-    secret = link_secret(settings)
-
-    @router.get("/reports/{name}.csv", include_in_schema=False)
-    async def download(name: str, request: Request) -> Response:
-        # Who asks comes first: a caller who may not export learns nothing else.
-        link = links.link_in(request.url.path, request.query_params.multi_items())
-        if link is None:
-            context = await context_getter(request)
-            parameters = dict(request.query_params)
-        else:
-            if request.headers.get("authorization") is not None:
-                return _error(
-                    400, "BAD_REQUEST", "send a signed link or an Authorization header, not both"
-                )
-            context = await context_as(
-                request,
-                lambda sessions: links.caller_of(
-                    link,
-                    secret,
-                    time.time(),
-                    sessions,
-                    anonymous_read=settings.anonymous_read,
-                    jwt=settings.jwt_enabled,
-                ),
-            )
-            parameters = link.parameters
-        context.server_document = True  # the report's query, never the client's text
-        try:
-            context.principal.require(Permission.EXPORT)
-        except DomainError as exc:
-            return _refused(exc)
-        report = reports.get(name)
-        if report is None:
-            return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
-        try:
-            variables = variables_of(report, parameters)
-        except BadParameter as exc:
-            return _error(400, "BAD_REQUEST", str(exc))
-        columns = report.header(variables)
-        table: list[Row] = []
-        limit = context.settings.max_report_groups
-        if report.paged is not None:
-            variables["first"] = context.settings.max_page_size
-        while True:
-            result = await schema.execute(
-                report.query, variable_values=variables, context_value=context
-            )
-            if result.errors:
-                errors = [error.formatted for error in result.errors]
-                codes = {(error.extensions or {}).get("code") for error in result.errors}
-                if ErrorCode.BUSY.value in codes:
-                    # Nothing is wrong with the request: the client should come back.
-                    return JSONResponse(
-                        {"errors": errors},
-                        status_code=503,
-                        headers=status_headers(
-                            503, retry_after=context.settings.retry_after_seconds
-                        ),
-                    )
-                return JSONResponse({"errors": errors}, status_code=400)
-            assert result.data is not None
-            table.extend(report.rows(result.data, variables))
-            # A list grows page by page; a report's other answers are bounded by the API.
-            if report.paged and len(table) > limit:
-                return _error(400, "REPORT_TOO_LARGE", f"more than {limit} rows: filter the report")
-            page = dig(result.data, report.paged) if report.paged else None
-            if not page or not page["pageInfo"]["hasNextPage"]:
-                break
-            variables["after"] = page["pageInfo"]["endCursor"]
-        body = write_csv(columns, iter(table))
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-
-    return router
-
-
 def link_secret(settings: Settings) -> bytes:
     """The secret download links are signed with (create_app sets one when unset)."""
     assert settings.download_link_secret is not None
@@ -255,15 +151,3 @@ def dig(value: Any, path: tuple[str, ...]) -> Any:
     for step in path:
         value = value.get(step) if isinstance(value, dict) else None
     return value
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
-
-
-def _refused(exc: DomainError) -> JSONResponse:
-    if exc.code is ErrorCode.UNAUTHENTICATED:
-        response = _error(401, exc.code.value, exc.message)
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-    return _error(403, exc.code.value, exc.message)

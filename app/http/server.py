@@ -7,7 +7,7 @@ as long as it liked, and one sending headers as fast as it could grew the proces
 the megabyte. `ReadDeadlineProtocol` (uvicorn's httptools protocol) closes a
 connection whose head has not arrived within REQUEST_READ_TIMEOUT_SECONDS of its first
 byte (or of the connection), and answers a head over MAX_HEADER_BYTES with 431. The
-body has its own deadline in the app (BodyLimitMiddleware, app/graphql/http.py), which
+body has its own deadline in the app (BodyLimitMiddleware, app/http/bodies.py), which
 answers 408 under any server, but only while the app reads it: a response sent before
 the body arrived in full closes the connection here.
 """

@@ -25,20 +25,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import strawberry
 from graphql import GraphQLError, parse, validate
-from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.graphql.limits import validation_rules
 from app.kit.text import encoding_problem
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_MISMATCH = "PERSISTED_QUERY_MISMATCH"
-OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
 # Apollo's link recognises a missing document by this message as well as by the code.
 _NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -92,13 +92,13 @@ def read_manifest(path: Path) -> dict[str, str]:
     return documents
 
 
-def invalid_documents(settings: Settings, documents: Mapping[str, str]) -> dict[str, str]:
-    """Documents that could never run on a server with these settings (they do not
-    parse, do not validate against the schema, or break a limit that is a validation
-    rule: depth, aliases, root fields, introspection): id → the first problem."""
-    from app.graphql.limits import validation_rules
-    from app.graphql.schema import schema
-
+def invalid_documents(
+    schema: strawberry.Schema, settings: Settings, documents: Mapping[str, str]
+) -> dict[str, str]:
+    """Documents that could never run on a server of `schema` with these settings
+    (they do not parse, do not validate against the schema, or break a limit that is a
+    validation rule: depth, aliases, root fields, introspection): id → the first
+    problem."""
     rules = validation_rules(settings)
     problems: dict[str, str] = {}
     for key, text in documents.items():
@@ -113,7 +113,8 @@ def invalid_documents(settings: Settings, documents: Mapping[str, str]) -> dict[
 
 
 class PersistedOperations:
-    """The registered documents of one app, and the allow-list rule."""
+    """The registered documents of one app, and the allow-list rule (the schema's
+    `AllowListExtension` asks it, app/graphql/allow_list.py)."""
 
     def __init__(
         self,
@@ -127,11 +128,13 @@ class PersistedOperations:
         self.exempt_roles = exempt_roles
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PersistedOperations:
+    def from_settings(cls, settings: Settings, schema: strawberry.Schema) -> PersistedOperations:
+        """The manifest of PERSISTED_OPERATIONS_FILE, every document checked against
+        `schema` (the app's own): ManifestError names the first that fails."""
         documents: dict[str, str] = {}
         if settings.persisted_operations_file is not None:
             documents = read_manifest(settings.persisted_operations_file)
-            problems = invalid_documents(settings, documents)
+            problems = invalid_documents(schema, settings, documents)
             if problems:
                 key, problem = next(iter(problems.items()))
                 raise ManifestError(
@@ -196,48 +199,3 @@ def _requested_id(document_id: object, extensions: Mapping[str, Any] | None) -> 
             PERSISTED_QUERY_NOT_FOUND,
         )
     return key
-
-
-class AllowListExtension(SchemaExtension):
-    """PERSISTED_OPERATIONS_ONLY: refuses unregistered documents without parsing them.
-
-    The refusal must reach the client the way every pre-execution error does (over
-    HTTP and in a WebSocket's `error` message), so the document is swapped for a fixed
-    placeholder query, which never runs: validation reports the refusal instead. The
-    server's own documents (the CSV downloads', `Context.server_document`) run."""
-
-    def __init__(self, persisted: PersistedOperations) -> None:
-        self.persisted = persisted
-        self.refused = False
-
-    def on_operation(self) -> Iterator[None]:
-        # Before any parsing (the parser leaves a document it is given alone).
-        context = self.execution_context
-        principal = getattr(context.context, "principal", None)
-        if getattr(context.context, "server_document", False):
-            pass  # the server's own query (a CSV download), not a client's document
-        elif not self.persisted.allows(
-            context.query, principal if isinstance(principal, Principal) else None
-        ):
-            self.refused = True
-            # Nothing of the client's request is kept, its operation name included
-            # (strawberry keeps it privately): the placeholder is always the same.
-            context._provided_operation_name = None
-            context.graphql_document = _PLACEHOLDER
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        # Listed after the validation cache, which sets the placeholder's (no) errors.
-        if self.refused:
-            self.execution_context.pre_execution_errors = [
-                GraphQLError(
-                    "only registered operations run on this server "
-                    "(PERSISTED_OPERATIONS_ONLY); send a registered document or its id",
-                    extensions={"code": OPERATION_NOT_ALLOWED},
-                )
-            ]
-        yield
-
-
-# What a refused operation is validated as: never parsed from the client's text.
-_PLACEHOLDER = parse("query { __typename }")

@@ -10,7 +10,7 @@ does not prove anything, or a caller who may do nothing at all, is refused at
 Over HTTP, GET runs queries only (a mutation is refused, 405), POST bodies must be
 `application/json` (415 otherwise: a browser form cannot post one, so no cross-site
 write), one operation per request (no batches), and the response's media type and
-status follow the client's `Accept` (app/graphql/http.py).
+status follow the client's `Accept` (app/http/spec.py).
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
-from app.graphql.http import (
+from app.http.persisted import PersistedOperationError, PersistedOperations
+from app.http.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
+from app.http.spec import (
     BAD_REQUEST,
     BATCHING_DISABLED,
     GRAPHQL_RESPONSE_JSON,
@@ -64,8 +66,6 @@ from app.graphql.http import (
     status_headers,
     wants_graphql_response,
 )
-from app.graphql.persisted import PersistedOperationError, PersistedOperations
-from app.graphql.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
 
 AUTHORIZATION = "authorization"
 
@@ -292,6 +292,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 authenticator=self.authenticator,
                 shared=True,
                 limiter=self.limiter,
+                allow_list=self.persisted,
             )
         context = await self.context_as(
             request, lambda sessions: self.authenticator.principal(header, sessions)
@@ -327,6 +328,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             principal=principal,
             events=events,
             authenticator=self.authenticator,
+            allow_list=self.persisted,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -367,7 +369,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         acknowledged: UnsetType = UNSET
         return acknowledged
 
-    # --- HTTP: the GraphQL-over-HTTP rules (app/graphql/http.py) ---
+    # --- HTTP: the GraphQL-over-HTTP rules (app/http/spec.py) ---
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a persisted operation runs it, whatever its Accept.

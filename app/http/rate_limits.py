@@ -26,7 +26,6 @@ Redis must neither take the service down nor slow it.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import math
 import time
@@ -40,6 +39,7 @@ from redis.asyncio import ConnectionPool
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.kit.addresses import address_key
 
 RATE_LIMITED = "RATE_LIMITED"
 # Storage failures are logged at most this often.
@@ -89,20 +89,6 @@ def notation(item: RateLimitItem) -> str:
     if item.multiples == 1:
         return f"{item.amount}/{unit}"
     return f"{item.amount}/{item.multiples} {unit}s"
-
-
-def address_key(address: str) -> str:
-    """Whom an address belongs to: an IPv4 address itself, an IPv6 address's /64 (one
-    host holds a whole /64 and may pick any address in it)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address  # not an IP (a test client, a Unix socket's peer)
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 class _MemoryStorage(MemoryStorage):

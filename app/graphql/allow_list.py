@@ -1,0 +1,72 @@
+"""PERSISTED_OPERATIONS_ONLY inside the schema: a document that is not registered is
+refused before it is parsed.
+
+Which documents are registered is the transport's to know (the manifest it loads at
+start-up, app/http/persisted.py): it hands them to every operation's context as its
+`allow_list`. The schema is built from the settings alone, so the manifest can be
+checked against the very schema that serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from graphql import GraphQLError, parse
+from strawberry.extensions import SchemaExtension
+
+from app.auth.principal import Principal
+
+OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+
+
+class AllowList(Protocol):
+    """The documents that may run, and who may run any."""
+
+    def allows(self, query: str | None, principal: Principal | None) -> bool: ...
+
+
+class AllowListExtension(SchemaExtension):
+    """Refuses the documents the context's `allow_list` does not allow (none without
+    one) without parsing them.
+
+    The refusal must reach the client the way every pre-execution error does (over
+    HTTP and in a WebSocket's `error` message), so the document is swapped for a fixed
+    placeholder query, which never runs: validation reports the refusal instead. The
+    server's own documents (the CSV downloads', `Context.server_document`) run."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def on_operation(self) -> Iterator[None]:
+        # Before any parsing (the parser leaves a document it is given alone).
+        context = self.execution_context
+        principal = getattr(context.context, "principal", None)
+        allow_list: AllowList | None = getattr(context.context, "allow_list", None)
+        if getattr(context.context, "server_document", False):
+            pass  # the server's own query (a CSV download), not a client's document
+        elif allow_list is None or not allow_list.allows(
+            context.query, principal if isinstance(principal, Principal) else None
+        ):
+            self.refused = True
+            # Nothing of the client's request is kept, its operation name included
+            # (strawberry keeps it privately): the placeholder is always the same.
+            context._provided_operation_name = None
+            context.graphql_document = _PLACEHOLDER
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Listed after the validation cache, which sets the placeholder's (no) errors.
+        if self.refused:
+            self.execution_context.pre_execution_errors = [
+                GraphQLError(
+                    "only registered operations run on this server "
+                    "(PERSISTED_OPERATIONS_ONLY); send a registered document or its id",
+                    extensions={"code": OPERATION_NOT_ALLOWED},
+                )
+            ]
+        yield
+
+
+# What a refused operation is validated as: never parsed from the client's text.
+_PLACEHOLDER = parse("query { __typename }")

@@ -1,0 +1,64 @@
+"""The transport on an app: everything `create_app` adds for clients to reach the
+schema, in one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.config import Settings
+from app.graphql.reports.downloads import REPORTS
+from app.http.bodies import BodyLimitMiddleware
+from app.http.csv import csv_router
+from app.http.handlers import answer_before_graphql
+from app.http.persisted import PersistedOperations
+from app.http.rate_limits import RateLimiter
+from app.http.router import PledgeRouter
+
+
+@dataclass
+class Transport:
+    """What the transport holds open for its app: the rate limits' storage (Redis)."""
+
+    limiter: RateLimiter
+
+    async def close(self) -> None:
+        await self.limiter.close()
+
+
+def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -> Transport:
+    """/graphql over HTTP and WebSocket on `app`, the CSV downloads, the answers to what
+    is raised before GraphQL runs, the limits on request bodies, and CORS. Raises
+    ManifestError when a registered document does not validate against `schema`."""
+    # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list),
+    # checked against this very schema.
+    persisted = PersistedOperations.from_settings(settings, schema)
+    limiter = RateLimiter(settings)
+    graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
+    app.include_router(graphql, prefix="/graphql")
+    # CSV downloads run through the same schema and context, so the same rules apply.
+    app.include_router(
+        csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
+    )
+    answer_before_graphql(app, settings.retry_after_seconds)
+
+    # --- HTTP limits (app/http/bodies.py): body size and deadline inside, CORS around ---
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.request_read_timeout_seconds,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["Retry-After", "WWW-Authenticate", "X-Request-ID"],
+            max_age=600,
+        )
+    # --- end of HTTP limits ---
+    return Transport(limiter)
