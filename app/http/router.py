@@ -385,8 +385,10 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # the event loop is held for all of it. It refuses what JSON cannot carry as
         # is (a lone surrogate echoed in an error message, an integer past 64 bits):
         # those few answers go through the json module, which escapes them.
+        # Text, not bytes: strawberry sends bytes over a WebSocket as binary frames,
+        # which GraphQL-over-WebSocket clients do not read.
         try:
-            return orjson.dumps(data)
+            return orjson.dumps(data).decode()
         except (orjson.JSONEncodeError, TypeError):
             return super().encode_json(data)
 
