@@ -127,6 +127,8 @@ async def database_url(backend: str, transactions: int) -> str:
         url = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
         url = f"{url}/{PG_NAME}"
     if marker.exists() and marker.read_text() == str(transactions):
+        # Made by an older checkout, perhaps: brought to this code's migrations.
+        run("db", "upgrade", env={**os.environ, "DATABASE_URL": url})
         return url
     if backend == "sqlite":
         (DATA / "victim.db").unlink(missing_ok=True)
