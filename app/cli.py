@@ -96,16 +96,33 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     database must exist already (`createdb`, or your provider's console): this creates
     its tables, not the database. Exit 2 when the database cannot be reached or opened."""
     url = support.database(create=True)
-    current = support.run(url, lambda: _migrate(url, "upgrade", revision))
+    current = _migrate_or_refuse(url, "upgrade", revision)
     typer.echo(f"database at {current or 'base'}")
 
 
 @db_cli.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or base.")) -> None:
+def db_downgrade(
+    revision: str = typer.Argument(
+        ...,
+        help="Target: a revision id, base, or steps back such as -1 (after --: "
+        "`db downgrade -- -1`).",
+    ),
+) -> None:
     """Migrate the database down to REVISION. Exit 2 when it cannot be reached or opened."""
     url = support.database()
-    current = support.run(url, lambda: _migrate(url, "downgrade", revision))
+    current = _migrate_or_refuse(url, "downgrade", revision)
     typer.echo(f"database at {current or 'base'}")
+
+
+def _migrate_or_refuse(url: str, direction: str, revision: str) -> str | None:
+    """Migrate; a migration that refuses the stored data is one line and exit 1."""
+    from app.db.migrate import MigrationRefused
+
+    try:
+        return support.run(url, lambda: _migrate(url, direction, revision))
+    except MigrationRefused as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(1) from None
 
 
 async def _load_demo(sessions: SessionFactory) -> DemoResult:

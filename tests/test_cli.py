@@ -272,3 +272,22 @@ def test_serve_with_several_workers_needs_the_link_secret(db_file: Path) -> None
     assert result.exit_code == 2
     assert result.stderr.startswith("error: setting DOWNLOAD_LINK_SECRET: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_migration_that_refuses_the_data_is_one_line_and_exit_1(db_file: Path) -> None:
+    # given: the demo, and a pledge with a third decimal (as a dinar pledge would have)
+    _run("db", "upgrade")
+    _run("demo", "load")
+    with closing(sqlite3.connect(db_file)) as conn:
+        conn.execute("UPDATE programs SET pledged_amount = pledged_amount + 1")  # +0.001
+        conn.commit()
+    head = _revision(db_file)
+    # when: going back to money in hundredths, which cannot hold it
+    result = runner.invoke(cli, ["db", "downgrade", "--", "-1"])
+    # then: one line saying why, exit 1, and the database where it was
+    assert result.exit_code == 1, (result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("database:")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("refused: programs.pledged_amount holds an amount with a third")
+    assert "nothing was changed" in lines[0]
+    assert _revision(db_file) == head

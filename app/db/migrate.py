@@ -14,6 +14,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
+class MigrationRefused(RuntimeError):
+    """A migration found stored data it cannot carry over without changing a value; it
+    changed nothing. `db upgrade`/`db downgrade` say why in one line and exit 1."""
+
+
 def _migrations_dir() -> Path:
     # Beside the package in a checkout; in the working directory when the package is
     # installed into site-packages (the container copies migrations/ to its workdir).

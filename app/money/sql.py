@@ -156,7 +156,13 @@ def _convert_numeric(element: Any, compiler: Any, **kw: Any) -> str:
     if m >= AMOUNT_SCALE:  # exact: no rounding needed, and much cheaper per row
         same = f"(({amount}) * {10**m})::bigint"
     else:
-        same = _half_even(f"({a} * {10**m})", str(10**AMOUNT_SCALE))
+        # Cents from thousandths: the amount itself where its last digits are 0 (every
+        # amount in a currency of m minor units), rounded half-even only otherwise.
+        same = (
+            f"(CASE WHEN ({amount}) = trunc(({amount}), {m}) "
+            f"THEN (({amount}) * {10**m})::bigint "
+            f"ELSE {_half_even(f'({a} * {10**m})', str(10**AMOUNT_SCALE))} END)"
+        )
     direct = _half_even(f"({a} * {r} * {10**m})", str(10 ** (AMOUNT_SCALE + RATE_SCALE)))
     reverse = _half_even(f"({a} * {10 ** (RATE_SCALE + m)})", f"({r} * {10**AMOUNT_SCALE})")
     return (

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.db.migrate import MigrationRefused
+
 revision: str = "3d9175aeb81a"
 down_revision: str | None = "5c1e0d7f3a92"
 branch_labels: str | Sequence[str] | None = None
@@ -52,14 +54,10 @@ PRECISION = 18
 TOO_LARGE = 10**15
 
 
-class MoneyMigrationRefused(RuntimeError):
-    """Stored data the migration cannot carry over without changing a value."""
-
-
 def _refuse_if(sql: str, problem: str) -> None:
     found = op.get_bind().execute(sa.text(sql)).first()
     if found is not None:
-        raise MoneyMigrationRefused(f"{problem}: {tuple(found)}; nothing was changed")
+        raise MigrationRefused(f"{problem}: {tuple(found)}; nothing was changed")
 
 
 def upgrade() -> None:
@@ -103,10 +101,12 @@ def downgrade() -> None:
         for state in ("before", "after"):
             if sqlite:
                 value = f"json_extract({state}, '$.{column}')"
-                finer = f"{value} GLOB '*.[0-9][0-9][1-9]'"
+                # Any third decimal, "12.500" too: the earlier revision reads a state
+                # by dropping its point, so three places would read ten times too large.
+                finer = f"{value} GLOB '*.[0-9][0-9][0-9]'"
             else:
                 value = f"({state}::jsonb ->> '{column}')"
-                finer = f"{value} ~ '\\.[0-9]{{2}}[1-9]$'"
+                finer = f"{value} ~ '\\.[0-9]{{3}}$'"
             _refuse_if(
                 f"SELECT sequence, {value} FROM changes "
                 f"WHERE entity_type = '{table}' AND {finer} LIMIT 1",
