@@ -25,7 +25,7 @@ from app.db.session import (
 )
 from app.events.hub import EventHub
 from app.graphql.schema import build_schema
-from app.http.server import return_large_blocks_to_the_system
+from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         hub = EventHub(app.state.session_factory, settings)
         await hub.start()
         app.state.events = hub
+        freeze_startup_heap()
         try:
             yield
         finally:
