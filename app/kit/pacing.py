@@ -31,6 +31,8 @@ import weakref
 from collections import deque
 from typing import Any
 
+from app.kit.loops import ByLoop, on_running_loop
+
 # Items completed between two looks at the clock.
 SLICE_ITEMS = 32
 # Pieces woken in a busy turn, at least.
@@ -132,15 +134,11 @@ class Pacer:
 
 # One pacer per event loop; it holds no reference to its loop, so a closed loop (a
 # script's, a test's) and its pacer go away together.
-_pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.WeakKeyDictionary()
+_PACERS: ByLoop[Pacer] = weakref.WeakKeyDictionary()
 
 
 def pacer() -> Pacer:
-    loop = asyncio.get_running_loop()
-    found = _pacers.get(loop)
-    if found is None:
-        found = _pacers[loop] = Pacer()
-    return found
+    return on_running_loop(_PACERS, Pacer)
 
 
 def long_list(items: Any) -> bool:

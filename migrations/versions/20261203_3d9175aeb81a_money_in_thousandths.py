@@ -76,17 +76,7 @@ def upgrade() -> None:
             f"{table}.{column} holds an amount of 16 integer digits or more, which "
             f"NUMERIC({PRECISION}, 3) cannot hold (id, stored value)",
         )
-    for table, column in MONEY_COLUMNS:
-        if sqlite:
-            op.execute(f"UPDATE {table} SET {column} = {column} * 10")
-        else:
-            op.alter_column(
-                table,
-                column,
-                type_=sa.Numeric(PRECISION, 3),
-                existing_type=sa.Numeric(PRECISION, 2),
-                existing_nullable=False,
-            )
+    _rescale(2, 3)
 
 
 def downgrade() -> None:
@@ -114,14 +104,22 @@ def downgrade() -> None:
                 "entries cannot be rewritten, and the earlier revision could not rebuild "
                 "that moment (sequence, amount)",
             )
+    _rescale(3, 2)
+
+
+def _rescale(old: int, new: int) -> None:
+    """Every money column from `old` decimals to `new`: SQLite's stored integers are
+    multiplied or divided by ten, PostgreSQL's NUMERIC columns altered."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
     for table, column in MONEY_COLUMNS:
         if sqlite:
-            op.execute(f"UPDATE {table} SET {column} = {column} / 10")
+            by = "* 10" if new > old else "/ 10"
+            op.execute(f"UPDATE {table} SET {column} = {column} {by}")
         else:
             op.alter_column(
                 table,
                 column,
-                type_=sa.Numeric(PRECISION, 2),
-                existing_type=sa.Numeric(PRECISION, 3),
+                type_=sa.Numeric(PRECISION, new),
+                existing_type=sa.Numeric(PRECISION, old),
                 existing_nullable=False,
             )
