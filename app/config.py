@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # The most groups a report may aggregate into; more is an error, not a cut.
     max_report_groups: int = Field(default=10_000, ge=1, le=1_000_000)
 
-    # Limits every operation meets before it runs (see app/graphql/limits.py).
+    # Limits every operation meets before it runs (see app/graphql/extensions/limits.py).
     # Each Relay list takes three levels (list, edges, node); the cost budget bounds the work.
     max_query_depth: int = Field(default=24, ge=1, le=100)
     max_aliases: int = Field(default=30, ge=0, le=1000)
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # The most objects an operation could return, estimated from its page sizes.
     max_query_cost: int = Field(default=200_000, ge=1)
     # Work: the objects plus the rows its reports, aggregates and figures read, from
-    # each table's row count (app/graphql/work.py). More is refused (QUERY_TOO_COSTLY).
+    # each table's row count (app/graphql/extensions/work.py). More is refused (QUERY_TOO_COSTLY).
     max_query_work: int = Field(default=5_000_000, ge=1)
     # An operation of more work is heavy: one caller (key, token subject, or anonymous
     # address) runs at most MAX_HEAVY_PER_CALLER at once; more is refused with BUSY.
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     # Live queries (no asOf, not a partner's) one caller runs at once: each holds a pooled
     # connection while it runs, so this stays below the pool's POOL_SIZE (10) and one
     # caller cannot take every connection; one more is refused BUSY at once
-    # (app/graphql/query_slots.py).
+    # (app/graphql/extensions/query_slots.py).
     max_queries_per_caller: int = Field(default=8, ge=1, le=1000)
     # Row counts are asked of the database at most this often, per process.
     table_rows_seconds: float = Field(default=5.0, ge=0, le=3600)

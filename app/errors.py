@@ -112,7 +112,7 @@ class ErrorCode(DescribedStrEnum):
         "DOWNLOAD_LINK_EXPIRED",
         "A download link past its expiry: ask for a new one.",
     )
-    # Limits on operations: MAX_FIELDS and MAX_SAME_FIELD (app/graphql/limits.py),
+    # Limits on operations: MAX_FIELDS and MAX_SAME_FIELD (app/graphql/extensions/limits.py),
     # MAX_SUBSCRIPTIONS_PER_CONNECTION (router.py), REQUEST_READ_TIMEOUT_SECONDS (http.py)
     TOO_MANY_FIELDS = (
         "TOO_MANY_FIELDS",

@@ -28,7 +28,7 @@ from graphql import (
 from graphql.language import Lexer, Source, TokenKind
 
 from app.config import Settings
-from app.graphql.limits import validation_rules
+from app.graphql.extensions.limits import validation_rules
 from app.graphql.schema import build_schema
 
 SCHEMA = build_schema(Settings())._schema

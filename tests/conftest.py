@@ -173,7 +173,7 @@ def settings() -> Settings:
         # tests (tests/test_rate_limits.py), with their production defaults.
         rate_limit_per_address="",
         rate_limit_per_key="",
-        # The row counts the work estimate reads (app/graphql/work.py) are kept for the
+        # The row counts the work estimate reads (app/graphql/extensions/work.py) are kept for the
         # whole test: a statement count never depends on when they were last read.
         table_rows_seconds=3600,
         # Answers take turns on the loop once it has been held this long

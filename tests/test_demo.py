@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from app import models as m
 from app.config import Settings
 from app.demo.loader import load_demo, read_demo
+from app.graphql.nodes import NODE_TYPES
 from app.graphql.schema import build_schema
-from app.graphql.types import NODE_TYPES
 from tests.conftest import Database, GraphQLClient
 
 PROGRAM = """

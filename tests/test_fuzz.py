@@ -1248,7 +1248,7 @@ async def test_an_exception_past_execution_is_masked(
 ) -> None:
     # Whatever an extension raises once execution is over (closing a view, here) is an
     # INTERNAL error with an id, like any unexpected error, never its own message.
-    # Fixed: ErrorCodesExtension.on_operation presents it (app/graphql/errors.py).
+    # Fixed: ErrorCodesExtension.on_operation presents it (app/graphql/extensions/errors.py).
     from app.views import views
 
     async def failing_close(self: views.View) -> None:
@@ -1306,7 +1306,7 @@ async def test_a_body_in_no_json_encoding_is_a_bad_request(bare: Fuzzer) -> None
 async def test_a_spread_of_an_unknown_fragment_is_a_validation_error(bare: Fuzzer) -> None:
     # The depth limit looked the fragment up unchecked: KeyError, an INTERNAL error (a
     # 500 for a graphql-response+json client; before errors raised by extensions were
-    # masked, an error without a code). Fixed: depth_rule (app/graphql/limits.py).
+    # masked, an error without a code). Fixed: depth_rule (app/graphql/extensions/limits.py).
     for query in (
         "{ ...Unknown }",
         "{ programs { ...Unknown } }",
@@ -1343,7 +1343,7 @@ async def test_an_integer_past_pythons_digit_limit_is_the_clients_mistake(bare: 
     # int() refuses more than 4300 digits with ValueError: in a JSON body, a 500; in a
     # literal, an INTERNAL error (before, graphql-core's message quoting Python's advice
     # to call sys.set_int_max_str_digits()). Fixed: PledgeRouter.decode_json and
-    # present() (app/graphql/errors.py).
+    # present() (app/graphql/extensions/errors.py).
     digits = "7" * 5000
     body = f'{{"query": "{{ programs {{ totalCount }} }}", "variables": {{"n": {digits}}}}}'
     assert await bare.raw("POST", content=body.encode(), headers={"Content-Type": JSON}) == [

@@ -21,7 +21,7 @@ from app.config import Settings
 from app.editing import service
 from app.errors import DomainError, ErrorCode
 from app.graphql import history, query
-from app.graphql.limits import CACHE_SIZE, ExecutionTimeout, _parse
+from app.graphql.extensions.limits import CACHE_SIZE, ExecutionTimeout, _parse
 from app.http.spec import wants_graphql_response
 from app.kit.ids import encode_global_id
 from tests import factories as f

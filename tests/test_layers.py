@@ -46,21 +46,15 @@ CYCLES = {
 MODULE_CYCLES = {
     frozenset({"app.auth.tokens", "app.config"}),
     frozenset(
-        f"app.graphql.types.{name}"
-        for name in (
-            "beneficiaries",
-            "beneficiary_groups",
-            "finance",
-            "initiatives",
-            "organizations",
-            "programs",
-            "timelines",
-        )
+        {"app.graphql.beneficiaries.groups", "app.graphql.beneficiaries.types"}
+        | {"app.graphql.finance.types", "app.graphql.initiatives.types"}
+        | {"app.graphql.milestones.types", "app.graphql.organizations.types"}
+        | {"app.graphql.programs.types"}
     ),
     frozenset(
         {"app.graphql.aggregates", "app.graphql.audit.queries", "app.graphql.audit.types"}
         | {"app.graphql.listings", "app.graphql.money", "app.graphql.relay"}
-        | {"app.graphql.types.base", "app.graphql.types.currency", "app.graphql.types.evidence"}
+        | {"app.graphql.records", "app.graphql.rates.types", "app.graphql.evidence.types"}
     ),
 }
 

@@ -11,7 +11,7 @@ from graphql import FragmentDefinitionNode, parse, validate
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.graphql.limits import QueryCostLimiter, validation_rules
+from app.graphql.extensions.limits import QueryCostLimiter, validation_rules
 from app.graphql.schema import build_schema
 from tests.conftest import Database, GraphQLClient
 
@@ -139,7 +139,7 @@ async def test_a_repeated_operation_hits_the_parser_and_validation_caches(
     # given: every limit on (depth, aliases, tokens, cost)
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    from app.graphql.limits import CACHE_SIZE, _parse
+    from app.graphql.extensions.limits import CACHE_SIZE, _parse
 
     query = "query($n: Int) { initiatives(first: $n) { totalCount } }"
     await client.data(query, {"n": 1})
@@ -202,7 +202,7 @@ async def test_a_report_counts_its_groups_toward_the_cost(client: GraphQLClient)
     assert (await client.error(query, {"n": None}))["extensions"]["code"] == "QUERY_TOO_COSTLY"
 
 
-# --- fragments spread again and again (the walks of app/graphql/walks.py) -------------
+# --- fragments spread again and again (the walks of app/graphql/extensions/walks.py) -------------
 
 
 def fan_out(levels: int) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from app import models as m
 from app.config import Settings
-from app.graphql.history import view_pool
+from app.graphql.extensions.views import view_pool
 from app.main import create_app
 from tests import factories as f
 from tests.asgiws import AsgiWebSocket

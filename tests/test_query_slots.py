@@ -14,7 +14,7 @@ import pytest
 
 from app.config import Settings
 from app.graphql import query
-from app.graphql.query_slots import query_slots
+from app.graphql.extensions.query_slots import query_slots
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f

@@ -10,7 +10,7 @@ from graphql import parse
 from app import models as m
 from app.config import Settings
 from app.db.session import StatementCounter
-from app.graphql.limits import QueryCostLimiter
+from app.graphql.extensions.limits import QueryCostLimiter
 from app.graphql.schema import build_schema
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, read_row_counts

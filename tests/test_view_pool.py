@@ -18,7 +18,7 @@ from app.config import Settings
 from app.db.session import StatementCounter
 from app.errors import DomainError
 from app.graphql import query
-from app.graphql.history import view_pool
+from app.graphql.extensions.views import view_pool
 from app.kit.ids import encode_global_id
 from app.main import create_app
 from app.views.pool import Lease, ViewPool

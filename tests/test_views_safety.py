@@ -21,7 +21,7 @@ from app.config import Settings
 from app.db.session import StatementCounter
 from app.demo.loader import load_demo
 from app.graphql.context import Context
-from app.graphql.history import view_pool
+from app.graphql.extensions.views import view_pool
 from app.graphql.loaders import DataLoaders
 from app.graphql.schema import build_schema
 from app.kit.ids import encode_global_id

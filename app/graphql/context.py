@@ -18,8 +18,8 @@ from app.auth.principal import Principal, anonymous
 from app.config import Settings
 from app.db.session import SessionFactory, database_unreachable
 from app.errors import ErrorCode
-from app.graphql.allow_list import AllowList
-from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
+from app.graphql.extensions.allow_list import AllowList
+from app.graphql.extensions.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.graphql.loaders import DataLoaders
 from app.kit.addresses import address_key
 from app.kit.pacing import pacer
@@ -68,7 +68,7 @@ class Context(BaseContext):
     # The app's rate limits: a WebSocket's operations are counted against its caller.
     limiter: OperationLimiter | None = None
     # Set when the operation may not run at all (over a rate limit); the read gate
-    # (app/graphql/permissions.py) answers with it.
+    # (app/graphql/extensions/permissions.py) answers with it.
     refusal: GraphQLError | None = None
     # PERSISTED_OPERATIONS_ONLY: the documents that may run, from the manifest the
     # transport loaded (app/http/persisted.py).

@@ -13,7 +13,7 @@ from app.money.conversion import RateQuote, converted
 from app.money.currencies import parse_currency, shown
 
 if TYPE_CHECKING:
-    from app.graphql.types.currency import ExchangeRate
+    from app.graphql.rates.types import ExchangeRate
 
 
 @strawberry.type(description="An exact amount in an ISO 4217 currency.")
@@ -53,9 +53,9 @@ class ConvertedMoney:
     )
     async def exchange_rate(
         self, info: strawberry.Info
-    ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.types.currency")] | None:
+    ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
         # Imported here: this module is a leaf that the object types themselves import.
-        from app.graphql.types.base import load_node
+        from app.graphql.records import load_node
 
         return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
 

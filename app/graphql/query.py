@@ -11,7 +11,7 @@ from app import models as m
 from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
 from app.graphql.audit import AuditQueries
-from app.graphql.history import AsOf
+from app.graphql.extensions.views import AsOf
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
     BeneficiaryGroupFilter,
@@ -24,9 +24,7 @@ from app.graphql.inputs import (
     SourceDocumentFilter,
     TransactionFilter,
 )
-from app.graphql.relay import Node, connection
-from app.graphql.reports import ReportQueries
-from app.graphql.types import (
+from app.graphql.nodes import (
     NODE_TYPES,
     BeneficiaryFigure,
     BeneficiaryFigureOrder,
@@ -49,7 +47,9 @@ from app.graphql.types import (
     Transaction,
     TransactionOrder,
 )
-from app.graphql.types.base import load_node
+from app.graphql.records import load_node
+from app.graphql.relay import Node, connection
+from app.graphql.reports import ReportQueries
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 
 

@@ -11,9 +11,9 @@ import strawberry
 from graphql import FieldNode
 from sqlalchemy import ColumnElement, and_, true
 
-from app.graphql.history import AsOf
+from app.graphql.extensions.views import AsOf
+from app.graphql.extensions.work import reads
 from app.graphql.visibility import Shows
-from app.graphql.work import reads
 from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.ordering import order_clauses
@@ -310,7 +310,7 @@ def connection(
         before: Any = None,
         as_of: Any = None,
     ) -> Any:
-        # `as_of` was applied before the operation ran (app/graphql/history.py).
+        # `as_of` was applied before the operation ran (app/graphql/extensions/views.py).
         return await resolve_nested(root, info, filter, order_by, first, after, last, before)
 
     # Only root lists take `asOf`: a moment applies to a whole operation.

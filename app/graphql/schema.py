@@ -15,21 +15,45 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
-from app.graphql.allow_list import AllowListExtension
+from app.graphql.beneficiaries.mutations import BeneficiaryMutations
 from app.graphql.context import OperationContextExtension
-from app.graphql.errors import ErrorCodesExtension
-from app.graphql.history import HeldForEvent, ViewExtension, close_views, held_for
-from app.graphql.limits import limit_extensions
-from app.graphql.memory import LargeDocumentCollector
-from app.graphql.mutations import Mutation
-from app.graphql.permissions import ReadPermissionExtension
+from app.graphql.evidence.mutations import SourceMutations
+from app.graphql.extensions.allow_list import AllowListExtension
+from app.graphql.extensions.errors import ErrorCodesExtension
+from app.graphql.extensions.limits import limit_extensions
+from app.graphql.extensions.memory import LargeDocumentCollector
+from app.graphql.extensions.permissions import ReadPermissionExtension
+from app.graphql.extensions.strings import VariableStrings
+from app.graphql.extensions.views import HeldForEvent, ViewExtension, close_views, held_for
+from app.graphql.finance.budget_lines import BudgetLineMutations
+from app.graphql.finance.transactions import TransactionMutations
+from app.graphql.initiatives.mutations import InitiativeMutations
+from app.graphql.milestones.mutations import TimelineMutations
 from app.graphql.query import Query
+from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
-from app.graphql.strings import VariableStrings
 from app.graphql.subscriptions import Subscription
 from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
+
+
+# The root Mutation: one mixin per kind of record, merged here.
+#
+# Every mutation takes `input`, an optional `idempotencyKey` and `reason`, and returns
+# a payload with the record and `errors { field code message }`. Permission, version
+# and rule problems come back as errors with stable codes; nothing is written then.
+@strawberry.type(description="Changes to the ledger; each is audited and may be retried safely.")
+class Mutation(
+    BudgetLineMutations,
+    TransactionMutations,
+    InitiativeMutations,
+    TimelineMutations,
+    BeneficiaryMutations,
+    RateMutations,
+    SourceMutations,
+):
+    pass
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):

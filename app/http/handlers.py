@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from app.auth.authenticate import AuthenticationFailed
 from app.db.session import database_unreachable
 from app.errors import ErrorCode
-from app.graphql.errors import UNREACHABLE_BEFORE_MESSAGE
+from app.graphql.extensions.errors import UNREACHABLE_BEFORE_MESSAGE
 from app.http.spec import (
     Refused,
     code_for_status,

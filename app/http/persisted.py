@@ -34,7 +34,7 @@ from graphql import GraphQLError, parse, validate
 
 from app.auth.principal import Principal
 from app.config import Settings
-from app.graphql.limits import validation_rules
+from app.graphql.extensions.limits import validation_rules
 from app.kit.text import encoding_problem
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
@@ -114,7 +114,7 @@ def invalid_documents(
 
 class PersistedOperations:
     """The registered documents of one app, and the allow-list rule (the schema's
-    `AllowListExtension` asks it, app/graphql/allow_list.py)."""
+    `AllowListExtension` asks it, app/graphql/extensions/allow_list.py)."""
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ OTHER_NAME = "other"
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
 # Every code an error can carry: the domain's (app/errors.py) and the GraphQL layer's
-# own (app/graphql/errors.py, app/graphql/limits.py).
+# own (app/graphql/extensions/errors.py, app/graphql/extensions/limits.py).
 GRAPHQL_CODES = frozenset(
     {
         "INTERNAL",
@@ -54,7 +54,7 @@ GRAPHQL_CODES = frozenset(
         "TIMEOUT",
         "INTROSPECTION_DISABLED",
         # Persisted operations, the allow-list and rate limits (app/http/persisted.py,
-        # app/graphql/allow_list.py, app/http/rate_limits.py)
+        # app/graphql/extensions/allow_list.py, app/http/rate_limits.py)
         "OPERATION_NOT_ALLOWED",
         "PERSISTED_QUERY_NOT_FOUND",
         "PERSISTED_QUERY_MISMATCH",

@@ -27,9 +27,9 @@ from app.graphql.audit.types import (
     encode_cursor,
     table_of,
 )
+from app.graphql.extensions.work import TRAIL, reads
+from app.graphql.records import NODE_TYPES
 from app.graphql.relay import PageInfo
-from app.graphql.types.base import NODE_TYPES
-from app.graphql.work import TRAIL, reads
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 from app.kit.pagination import Window
 

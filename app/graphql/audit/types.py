@@ -18,10 +18,10 @@ from app.audit.repository import EntryFilter
 from app.audit.service import Difference, TableCheck, Verification, compare_tables
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
+from app.graphql.extensions.work import TRAIL, reads
+from app.graphql.records import NODE_TYPES, load_node
 from app.graphql.relay import Node, PageInfo
-from app.graphql.types.base import NODE_TYPES, load_node
 from app.graphql.visibility import OnlyFor, shown_state
-from app.graphql.work import TRAIL, reads
 from app.kit.ids import encode_global_id
 from app.kit.numbers import parse_natural
 

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import ColumnElement
 
-import app.graphql.types  # noqa: F401  (object types load before app.graphql.money)
+import app.graphql.nodes  # noqa: F401  (object types load before app.graphql.money)
 from app import models as m
 from app.errors import DomainError, ErrorCode
 from app.graphql import listings as L
+from app.graphql.extensions.views import AsOf, HeldForEvent
+from app.graphql.extensions.work import BUDGET_REPORT, reads
 from app.graphql.figures import BudgetMeasures, measures
-from app.graphql.history import AsOf, HeldForEvent
 from app.graphql.inputs import (
     CurrencyFilter,
     DateFilter,
@@ -27,9 +28,8 @@ from app.graphql.inputs import (
     StringFilter,
 )
 from app.graphql.money import Money
+from app.graphql.records import load_node
 from app.graphql.reports.common import report_condition
-from app.graphql.types.base import load_node
-from app.graphql.work import BUDGET_REPORT, reads
 from app.kit.filtering import Column, FilterSpec
 from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
 from app.money.conversion import reciprocal
@@ -37,10 +37,10 @@ from app.reports.budget import service
 from app.reports.budget.repository import TRANSACTION_LINE, Dimension, RateUse
 
 if TYPE_CHECKING:
-    from app.graphql.types.beneficiary_groups import BeneficiaryGroup
-    from app.graphql.types.currency import ExchangeRate
-    from app.graphql.types.initiatives import Initiative
-    from app.graphql.types.programs import Program
+    from app.graphql.beneficiaries.groups import BeneficiaryGroup
+    from app.graphql.initiatives.types import Initiative
+    from app.graphql.programs.types import Program
+    from app.graphql.rates.types import ExchangeRate
 
 
 @strawberry.enum(description="What a budget summary groups by.")
@@ -98,13 +98,13 @@ class BudgetGroupKey:
     @strawberry.field(description="The programme, when grouped by PROGRAM.")
     async def program(
         self, info: strawberry.Info
-    ) -> Annotated[Program, strawberry.lazy("app.graphql.types.programs")] | None:
+    ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")] | None:
         return await load_node(info, "Program", self._get(Dimension.PROGRAM))  # type: ignore[no-any-return]
 
     @strawberry.field(description="The initiative, when grouped by INITIATIVE.")
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")] | None:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")] | None:
         return await load_node(info, "Initiative", self._get(Dimension.INITIATIVE))  # type: ignore[no-any-return]
 
     @strawberry.field(
@@ -113,9 +113,7 @@ class BudgetGroupKey:
     )
     async def beneficiary_group(
         self, info: strawberry.Info
-    ) -> (
-        Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")] | None
-    ):
+    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")] | None:
         return await load_node(info, "BeneficiaryGroup", self._get(Dimension.BENEFICIARY_GROUP))  # type: ignore[no-any-return]
 
     @strawberry.field(description="The focus area, when grouped by FOCUS_AREA.")
@@ -182,7 +180,7 @@ class RateUsed:
     @strawberry.field(description="The stored rate, with its evidence.")
     async def exchange_rate(
         self, info: strawberry.Info
-    ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.types.currency")] | None:
+    ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
         return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
 
 

@@ -266,7 +266,7 @@ _REACH_TOTAL_COLUMNS = [
     ("reached_as_of_earliest", TEXT, ("reachedAsOfEarliest",)),
     ("reached_as_of_latest", TEXT, ("reachedAsOfLatest",)),
 ]
-# `asOf`: the report as of that moment (app/graphql/history.py).
+# `asOf`: the report as of that moment (app/graphql/extensions/views.py).
 _AS_OF = {"asOf": ("asOf", "str")}
 _TIMELINE_PARAMETERS = {"asOfDate": ("asOfDate", "str"), "filter": ("filter", "json"), **_AS_OF}
 _REACH_PARAMETERS = {"filter": ("filter", "json"), "groupFilter": ("groupFilter", "json"), **_AS_OF}

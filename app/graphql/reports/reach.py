@@ -9,9 +9,11 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import ColumnElement
 
-from app.graphql.history import AsOf
+from app.graphql.extensions.views import AsOf
+from app.graphql.extensions.work import REACH_REPORT, reads
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
 from app.graphql.listings import beneficiary_group_filters, initiative_filters
+from app.graphql.nodes import BeneficiaryFigure, BeneficiaryGroup, Initiative
 from app.graphql.relay import Connection
 from app.graphql.reports.common import (
     AFTER_DOC,
@@ -20,8 +22,6 @@ from app.graphql.reports.common import (
     report_condition,
     report_window,
 )
-from app.graphql.types import BeneficiaryFigure, BeneficiaryGroup, Initiative
-from app.graphql.work import REACH_REPORT, reads
 from app.models import FigureQualifier
 from app.reports.reach import service
 

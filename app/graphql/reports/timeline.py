@@ -10,9 +10,11 @@ import strawberry
 from sqlalchemy import ColumnElement
 
 from app.db.types import utcnow
-from app.graphql.history import AsOf
+from app.graphql.extensions.views import AsOf
+from app.graphql.extensions.work import TIMELINE_REPORT, reads
 from app.graphql.inputs import InitiativeFilter
 from app.graphql.listings import initiative_filters
+from app.graphql.nodes import Initiative, Milestone
 from app.graphql.relay import Connection
 from app.graphql.reports.common import (
     AFTER_DOC,
@@ -21,8 +23,6 @@ from app.graphql.reports.common import (
     report_condition,
     report_window,
 )
-from app.graphql.types import Initiative, Milestone
-from app.graphql.work import TIMELINE_REPORT, reads
 from app.models import MilestoneStatus
 from app.reports.timeline import service
 from app.reports.timeline.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack

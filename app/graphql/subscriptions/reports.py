@@ -11,8 +11,9 @@ import strawberry
 
 from app.events.hub import ChangeFlag, Entry
 from app.graphql.context import caller_of
-from app.graphql.history import HeldForEvent, answered_from_snapshot, answered_from_view
-from app.graphql.query_slots import query_slots
+from app.graphql.extensions.query_slots import query_slots
+from app.graphql.extensions.views import HeldForEvent, answered_from_snapshot, answered_from_view
+from app.graphql.extensions.work import BUDGET_REPORT, reads
 from app.graphql.reports.budget import (
     BudgetDimension,
     BudgetMeasureFilter,
@@ -22,7 +23,6 @@ from app.graphql.reports.budget import (
     summarize,
 )
 from app.graphql.subscriptions.live import subscribed
-from app.graphql.work import BUDGET_REPORT, reads
 
 # Records no budget figure reads: changes to them never recompute the report.
 NOT_READ = frozenset({"milestones", "beneficiary_figures"})
@@ -88,7 +88,7 @@ class ReportSubscriptions:
                 try:
                     if scope is None:
                         # A pooled connection: one of the caller's slots, waited for, as
-                        # one event cannot be retried (app/graphql/query_slots.py).
+                        # one event cannot be retried (app/graphql/extensions/query_slots.py).
                         slots = query_slots(info.schema, context.settings)
                         await held.enter(slots.held(caller_of(context), wait=True))
                         await held.enter(answered_from_snapshot(context))

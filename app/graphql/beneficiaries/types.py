@@ -11,14 +11,14 @@ import strawberry
 from app import models as m
 from app.auth.roles import Permission
 from app.graphql import listings as L
-from app.graphql.types.base import Record, load_node, order_input, register, stamps
-from app.graphql.types.evidence import cited_sources
+from app.graphql.evidence.types import cited_sources
+from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import OnlyFor, Shows, shows_records_of
 from app.models import FigureQualifier, SubjectType
 
 if TYPE_CHECKING:
-    from app.graphql.types.beneficiary_groups import BeneficiaryGroup
-    from app.graphql.types.initiatives import Initiative
+    from app.graphql.beneficiaries.groups import BeneficiaryGroup
+    from app.graphql.initiatives.types import Initiative
 
 BeneficiaryFigureOrder = order_input("BeneficiaryFigure", L.BENEFICIARY_FIGURES)
 
@@ -110,7 +110,7 @@ class BeneficiaryFigure(Record):
     @strawberry.field(description="The group of people counted.", extensions=[Shows("group_id")])
     async def group(
         self, info: strawberry.Info
-    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
+    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
         return await load_node(info, "BeneficiaryGroup", self._row.group_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
@@ -118,7 +118,7 @@ class BeneficiaryFigure(Record):
     )
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
@@ -140,7 +140,7 @@ class BeneficiaryShare:
     @strawberry.field(description="The beneficiary group.", extensions=[Shows("group_id")])
     async def group(
         self, info: strawberry.Info
-    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.types.beneficiary_groups")]:
+    ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
         return await load_node(info, "BeneficiaryGroup", self._group_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
@@ -149,5 +149,5 @@ class BeneficiaryShare:
     )
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]

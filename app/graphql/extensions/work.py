@@ -1,6 +1,6 @@
 """What an operation costs the database, and how many costly ones a caller may run.
 
-The cost limit (MAX_QUERY_COST, app/graphql/limits.py) counts the objects an operation
+The cost limit (MAX_QUERY_COST, app/graphql/extensions/limits.py) counts the objects an operation
 could return. That says nothing of a report: `budgetSummary(first: 1)` returns one
 group, yet reads every budget line and transaction. An operation's *work* is its
 objects plus, for each field that reads records (reports, aggregates, figures), the

@@ -13,7 +13,7 @@ from app.editing import crud
 from app.editing import timelines as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -25,7 +25,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import Milestone
+from app.graphql.nodes import Milestone
 from app.models import Milestone as MilestoneRow
 from app.models import MilestoneStatus
 

@@ -9,7 +9,15 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.beneficiaries.types import (
+    BeneficiaryFigure,
+    BeneficiaryFigureOrder,
+    BeneficiaryShare,
+)
+from app.graphql.evidence.types import cited_sources
+from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
+from app.graphql.finance.types import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
     BudgetLineFilter,
@@ -17,26 +25,18 @@ from app.graphql.inputs import (
     ParticipationFilter,
     TransactionFilter,
 )
+from app.graphql.milestones.types import Milestone, MilestoneOrder
 from app.graphql.money import Money
+from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import connection
-from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
-from app.graphql.types.beneficiaries import (
-    BeneficiaryFigure,
-    BeneficiaryFigureOrder,
-    BeneficiaryShare,
-)
-from app.graphql.types.evidence import cited_sources
-from app.graphql.types.finance import BudgetLine, BudgetLineOrder, Transaction, TransactionOrder
-from app.graphql.types.timelines import Milestone, MilestoneOrder
 from app.graphql.visibility import Shows
-from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
 from app.money.currencies import parse_currency
 from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
-    from app.graphql.types.organizations import Organization
-    from app.graphql.types.programs import Program
+    from app.graphql.organizations.types import Organization
+    from app.graphql.programs.types import Program
 
 ParticipationOrder = order_input("Participation", L.PARTICIPATIONS)
 InitiativeOrder = order_input("Initiative", L.INITIATIVES)
@@ -59,7 +59,7 @@ class Participation(Record):
     )
     async def organization(
         self, info: strawberry.Info
-    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
         return await load_node(info, "Organization", self._row.organization_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
@@ -116,7 +116,7 @@ class Initiative(Record):
     )
     async def program(
         self, info: strawberry.Info
-    ) -> Annotated[Program, strawberry.lazy("app.graphql.types.programs")]:
+    ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")]:
         return await load_node(info, "Program", self._program_id)  # type: ignore[no-any-return]
 
     @strawberry.field(

@@ -6,12 +6,12 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.evidence.types import cited_sources
+from app.graphql.initiatives.types import Participation, ParticipationOrder
 from app.graphql.inputs import ParticipationFilter, ProgramFilter
+from app.graphql.programs.types import Program, ProgramOrder
+from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
-from app.graphql.types.base import Record, db_id_of, order_input, register, stamps
-from app.graphql.types.evidence import cited_sources
-from app.graphql.types.initiatives import Participation, ParticipationOrder
-from app.graphql.types.programs import Program, ProgramOrder
 from app.models import OrganizationKind, SubjectType
 
 OrganizationOrder = order_input("Organization", L.ORGANIZATIONS)

@@ -15,7 +15,7 @@ from app.editing import crud
 from app.editing.errors import Problems, not_found
 from app.editing.rules import record_id
 from app.editing.service import check_version
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -27,7 +27,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import BeneficiaryFigure
+from app.graphql.nodes import BeneficiaryFigure
 from app.models import BeneficiaryFigure as FigureRow
 from app.models import FigureQualifier
 

@@ -154,7 +154,7 @@ def without_suggestions(message: str) -> str:
 
 
 # graphql-core's token limit (strawberry's MaxTokensLimiter) reports a plain syntax
-# error; this gives it its own code. Our own limits name theirs (app/graphql/limits.py).
+# error; this gives it its own code. Our own limits name theirs (app/graphql/extensions/limits.py).
 _LIMIT_CODES = (("Document contains more than", "TOO_MANY_TOKENS"),)
 
 

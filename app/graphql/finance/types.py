@@ -9,17 +9,17 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.evidence.types import cited_sources
 from app.graphql.inputs import TransactionFilter
 from app.graphql.money import ConvertedMoney, Money, convert_money
+from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import connection
-from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
-from app.graphql.types.evidence import cited_sources
 from app.graphql.visibility import Shows
 from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
 
 if TYPE_CHECKING:
-    from app.graphql.types.initiatives import Initiative
-    from app.graphql.types.organizations import Organization
+    from app.graphql.initiatives.types import Initiative
+    from app.graphql.organizations.types import Organization
 
 TransactionOrder = order_input("Transaction", L.TRANSACTIONS)
 BudgetLineOrder = order_input("BudgetLine", L.BUDGET_LINES)
@@ -81,7 +81,7 @@ class Transaction(Amounted):
     )
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
     @strawberry.field(
@@ -94,13 +94,13 @@ class Transaction(Amounted):
     @strawberry.field(description="Who the money came from.", extensions=[Shows("provider_id")])
     async def provider(
         self, info: strawberry.Info
-    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
         return await load_node(info, "Organization", self._row.provider_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Who the money went to.", extensions=[Shows("receiver_id")])
     async def receiver(
         self, info: strawberry.Info
-    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")] | None:
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
         return await load_node(info, "Organization", self._row.receiver_id)  # type: ignore[no-any-return]
 
     sources = cited_sources(SubjectType.TRANSACTION)
@@ -142,7 +142,7 @@ class BudgetLine(Amounted):
     )
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
     transactions = connection(

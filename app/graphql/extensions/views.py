@@ -12,7 +12,7 @@ The rules that keep this safe: a moment is the whole operation's, so every root 
 must name it (a field without `asOf` would otherwise answer from the past unasked); a
 partner's query never runs without its view; views are limited per app, per caller and
 per kind of caller (the pool), since each holds a database connection; and so are a
-caller's live queries, each holding a pooled one (app/graphql/query_slots.py).
+caller's live queries, each holding a pooled one (app/graphql/extensions/query_slots.py).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from app.db.session import SessionFactory
 from app.db.shared import read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import caller_of
+from app.graphql.extensions.query_slots import query_slots
+from app.graphql.extensions.walks import fragments_of, root_fields
 from app.graphql.loaders import DataLoaders
-from app.graphql.query_slots import query_slots
-from app.graphql.walks import fragments_of, root_fields
 from app.kit.loops import PerLoop, kept_for_loop
 from app.views.pool import Lease, ViewPool
 from app.views.service import check_moment, one_moment, parse_moment

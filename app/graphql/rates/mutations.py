@@ -14,7 +14,7 @@ from app.editing import crud
 from app.editing import rates as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -25,7 +25,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import ExchangeRate
+from app.graphql.nodes import ExchangeRate
 from app.models import ExchangeRate as RateRow
 
 UNSET: Any = strawberry.UNSET

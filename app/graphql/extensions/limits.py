@@ -6,7 +6,7 @@ connection multiplies what it contains by its page size (`first`/`last`, from th
 literal or the variable, else the default page size). An operation over budget is
 refused before any SQL runs, with the estimate and the limit in the error. The same
 walk collects what its reports, aggregates and figures read, which prices its work
-(app/graphql/work.py): over MAX_QUERY_WORK it is refused too, and a heavy one waits for
+(app/graphql/extensions/work.py): over MAX_QUERY_WORK it is refused too, and a heavy one waits for
 no slot: past MAX_HEAVY_PER_CALLER it is BUSY at once.
 
 Depth, aliases, fields (with fragments spread where they are used), root fields and
@@ -14,7 +14,7 @@ Depth, aliases, fields (with fragments spread where they are used), root fields 
 so that repeated operations hit the parser and validation caches; the cost depends on
 the variables, so it is checked after validation, just before execution. Every one of
 them, the cost included, walks each fragment once however often it is spread
-(app/graphql/walks.py). A query or mutation that runs longer than
+(app/graphql/extensions/walks.py). A query or mutation that runs longer than
 EXECUTION_TIMEOUT_SECONDS is stopped with TIMEOUT.
 """
 
@@ -67,9 +67,9 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import caller_of
-from app.graphql.memory import large
-from app.graphql.strings import EncodableStrings
-from app.graphql.walks import (
+from app.graphql.extensions.memory import large
+from app.graphql.extensions.strings import EncodableStrings
+from app.graphql.extensions.walks import (
     MANY,
     Repeats,
     Shapes,
@@ -79,7 +79,7 @@ from app.graphql.walks import (
     run,
     spread_fragments,
 )
-from app.graphql.work import (
+from app.graphql.extensions.work import (
     NONE,
     HeavyOperations,
     Reads,
@@ -140,7 +140,7 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
     """Depth (MAX_QUERY_DEPTH), aliases (MAX_ALIASES), fields (MAX_FIELDS) and how often
     one field is selected in one merged selection set (MAX_SAME_FIELD), measured with
     every fragment spread where it is used, in walks that visit each fragment once
-    (app/graphql/walks.py).
+    (app/graphql/extensions/walks.py).
 
     Depth and aliases are counted as strawberry's QueryDepthLimiter and MaxAliasesLimiter
     counted them, with their messages; those followed every spread afresh, so a small
@@ -358,7 +358,7 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode:
 
 
 class CachedParser(SchemaExtension):
-    """Parses each distinct operation once, unless it is large (app/graphql/memory.py):
+    """Parses each distinct operation once, unless it is large (app/graphql/extensions/memory.py):
     the cache would keep up to CACHE_SIZE documents of MAX_BODY_BYTES each. Unlike
     strawberry's ParserCache, a syntax error is left to strawberry's own parsing, which
     reports it as an ordinary error, and a document already set (the allow-list's
@@ -386,7 +386,7 @@ class CachedValidation(ValidationCache):
 
 class QueryCostLimiter(SchemaExtension):
     """Refuses an operation that could return more than MAX_QUERY_COST objects, or do
-    more than MAX_QUERY_WORK work (app/graphql/work.py), before any of its SQL runs;
+    more than MAX_QUERY_WORK work (app/graphql/extensions/work.py), before any of its SQL runs;
     holds a heavy one to MAX_HEAVY_PER_CALLER at once per caller."""
 
     def __init__(
@@ -494,7 +494,7 @@ Cost = tuple[int, Reads]
 
 class _Estimate:
     """One walk over one document: the most objects any of its operations could return,
-    and the reads of the operation that returns the most (app/graphql/work.py).
+    and the reads of the operation that returns the most (app/graphql/extensions/work.py).
 
     A fragment is estimated once per operation for each type and report bound it is
     spread under (what its estimate depends on), however often it is spread."""

@@ -9,13 +9,13 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
-from app.graphql.types.base import Record, load_node, order_input, register, stamps
-from app.graphql.types.evidence import cited_sources
+from app.graphql.evidence.types import cited_sources
+from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import MilestoneStatus, SubjectType
 
 if TYPE_CHECKING:
-    from app.graphql.types.initiatives import Initiative
+    from app.graphql.initiatives.types import Initiative
 
 MilestoneOrder = order_input("Milestone", L.MILESTONES)
 
@@ -49,7 +49,7 @@ class Milestone(Record):
     )
     async def initiative(
         self, info: strawberry.Info
-    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.types.initiatives")]:
+    ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]
 
     sources = cited_sources(SubjectType.MILESTONE)

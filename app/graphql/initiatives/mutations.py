@@ -13,7 +13,7 @@ from app.editing import crud
 from app.editing import initiatives as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -25,7 +25,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import Initiative
+from app.graphql.nodes import Initiative
 from app.models import Initiative as InitiativeRow
 from app.models import InitiativeStatus
 

@@ -14,7 +14,7 @@ from app.editing import crud
 from app.editing import finance as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -27,7 +27,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import Transaction
+from app.graphql.nodes import Transaction
 from app.models import Transaction as TransactionRow
 from app.models import TransactionType
 

@@ -6,12 +6,12 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.beneficiaries.types import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.evidence.types import cited_sources
+from app.graphql.initiatives.types import Initiative, InitiativeOrder
 from app.graphql.inputs import BeneficiaryFigureFilter, InitiativeFilter
+from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
-from app.graphql.types.base import Record, db_id_of, order_input, register, stamps
-from app.graphql.types.beneficiaries import BeneficiaryFigure, BeneficiaryFigureOrder
-from app.graphql.types.evidence import cited_sources
-from app.graphql.types.initiatives import Initiative, InitiativeOrder
 from app.models import SubjectType
 
 BeneficiaryGroupOrder = order_input("BeneficiaryGroup", L.BENEFICIARY_GROUPS)

@@ -14,7 +14,7 @@ from app.editing import crud
 from app.editing import finance as rules
 from app.editing.errors import Problems
 from app.editing.rules import record_id
-from app.graphql.mutations.common import (
+from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
@@ -26,7 +26,7 @@ from app.graphql.mutations.common import (
     refuse_nulls,
     run,
 )
-from app.graphql.types import BudgetLine
+from app.graphql.nodes import BudgetLine
 from app.models import BudgetLine as BudgetLineRow
 from app.models import BudgetStatus, BudgetType
 

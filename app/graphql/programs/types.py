@@ -9,21 +9,21 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
+from app.graphql.evidence.types import cited_sources
+from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
+from app.graphql.initiatives.types import Initiative, InitiativeOrder
 from app.graphql.inputs import InitiativeFilter
 from app.graphql.money import ConvertedMoney, Money, convert_money
+from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import connection
-from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
-from app.graphql.types.evidence import cited_sources
-from app.graphql.types.initiatives import Initiative, InitiativeOrder
 from app.graphql.visibility import Shows
-from app.graphql.work import BUDGETS, FIGURES, reads
 from app.models import SubjectType
 from app.money.currencies import parse_currency
 from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
-    from app.graphql.types.organizations import Organization
+    from app.graphql.organizations.types import Organization
 
 ProgramOrder = order_input("Program", L.PROGRAMS)
 
@@ -70,7 +70,7 @@ class Program(Record):
     )
     async def sponsor(
         self, info: strawberry.Info
-    ) -> Annotated[Organization, strawberry.lazy("app.graphql.types.organizations")]:
+    ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
         return await load_node(info, "Organization", self._row.sponsor_id)  # type: ignore[no-any-return]
 
     @strawberry.field(

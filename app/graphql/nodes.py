@@ -5,27 +5,27 @@ field that lists it. A reference back up the tree (to one record, e.g. a transac
 initiative) names its type lazily and loads it through `load_node`.
 """
 
-from app.graphql.types.base import NODE_TYPES, Record
-from app.graphql.types.beneficiaries import BeneficiaryFigure, BeneficiaryFigureOrder
-from app.graphql.types.beneficiary_groups import BeneficiaryGroup, BeneficiaryGroupOrder
-from app.graphql.types.currency import ExchangeRate, ExchangeRateOrder
-from app.graphql.types.evidence import Citation, CitationOrder, SourceDocument, SourceDocumentOrder
-from app.graphql.types.finance import (
+from app.graphql.beneficiaries.groups import BeneficiaryGroup, BeneficiaryGroupOrder
+from app.graphql.beneficiaries.types import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.evidence.types import Citation, CitationOrder, SourceDocument, SourceDocumentOrder
+from app.graphql.finance.types import (
     Amounted,
     BudgetLine,
     BudgetLineOrder,
     Transaction,
     TransactionOrder,
 )
-from app.graphql.types.initiatives import (
+from app.graphql.initiatives.types import (
     Initiative,
     InitiativeOrder,
     Participation,
     ParticipationOrder,
 )
-from app.graphql.types.organizations import Organization, OrganizationOrder
-from app.graphql.types.programs import Governance, Program, ProgramOrder
-from app.graphql.types.timelines import Milestone, MilestoneOrder
+from app.graphql.milestones.types import Milestone, MilestoneOrder
+from app.graphql.organizations.types import Organization, OrganizationOrder
+from app.graphql.programs.types import Governance, Program, ProgramOrder
+from app.graphql.rates.types import ExchangeRate, ExchangeRateOrder
+from app.graphql.records import NODE_TYPES, Record
 
 __all__ = [
     "NODE_TYPES",

@@ -10,8 +10,8 @@ import strawberry
 from app import models as m
 from app.graphql import listings as L
 from app.graphql.inputs import CitationFilter
+from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import Node, connection
-from app.graphql.types.base import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import SubjectType
 

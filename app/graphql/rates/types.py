@@ -9,8 +9,8 @@ import strawberry
 
 from app import models as m
 from app.graphql import listings as L
-from app.graphql.types.base import Record, load_node, order_input, register, stamps
-from app.graphql.types.evidence import SourceDocument, cited_sources
+from app.graphql.evidence.types import SourceDocument, cited_sources
+from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import SubjectType
 
