@@ -1,0 +1,1 @@
+"""Beneficiaries: the groups an initiative serves, their targets and reached figures."""

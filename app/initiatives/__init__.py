@@ -1,0 +1,1 @@
+"""Initiatives: what the programme funds, with their participants."""

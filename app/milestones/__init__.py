@@ -1,0 +1,1 @@
+"""Milestones: what an initiative plans to reach, and when it did."""

@@ -1,0 +1,1 @@
+"""Programmes: the pledge itself, its sponsor, amount and deadline."""
