@@ -53,7 +53,7 @@ MODULE_CYCLES = {
     ),
     frozenset(
         {"app.graphql.aggregates", "app.graphql.audit.queries", "app.graphql.audit.types"}
-        | {"app.graphql.listings", "app.graphql.money", "app.graphql.relay"}
+        | {"app.graphql.money", "app.graphql.relay"}
         | {"app.graphql.records", "app.graphql.rates.types", "app.graphql.evidence.types"}
     ),
 }
