@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 
-from app import models as m
 from app.beneficiaries.listing import BENEFICIARY_FIGURES, BENEFICIARY_GROUPS
 from app.errors import DomainError, ErrorCode
 from app.evidence.listing import SOURCE_DOCUMENTS
@@ -52,6 +50,7 @@ from app.graphql.nodes import (
 from app.graphql.records import load_node
 from app.graphql.relay import Node, connection
 from app.graphql.reports import ReportQueries
+from app.initiatives import repository as initiatives_repository
 from app.initiatives.listing import INITIATIVES
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 from app.milestones.listing import MILESTONES
@@ -102,17 +101,17 @@ class Query(ReportQueries, AuditQueries):
         ] = None,
         as_of: AsOf = None,
     ) -> Initiative | None:
-        if (id is None) == (code is None):
-            raise DomainError(
-                "give exactly one of id and code",
-                code=ErrorCode.INVALID_ARGUMENT,
-                field="id" if id is not None else "code",
-            )
-        if id is not None:
+        if id is not None and code is None:
             return await load_node(info, "Initiative", decode_id_of(id, "Initiative"))  # type: ignore[no-any-return]
-        async with info.context.session_factory() as session:
-            row = await session.scalar(select(m.Initiative).where(m.Initiative.code == code))
-        return Initiative.from_row(row) if row is not None else None
+        if code is not None and id is None:
+            async with info.context.session_factory() as session:
+                row = await initiatives_repository.by_code(session, code)
+            return Initiative.from_row(row) if row is not None else None
+        raise DomainError(
+            "give exactly one of id and code",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="id" if id is not None else "code",
+        )
 
     programs = connection(
         PROGRAMS, Program, ProgramFilter, ProgramOrder, description="All programmes (pledges)."
