@@ -17,7 +17,6 @@ from app.graphql.visibility import Shows
 from app.kit.filtering import FilterLimits, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.listing import Listing
-from app.kit.ordering import order_clauses
 from app.kit.pagination import Page, Window, encode_cursor
 from app.money.currencies import parse_currency
 
@@ -113,9 +112,7 @@ async def load_connection(
         max_size=settings.max_page_size,
     )
     where = listing.condition(filter_, FilterLimits.of(settings))
-    order = order_clauses(
-        listing.order_columns, order_by, listing.model.id, listing.default_order()
-    )
+    order = listing.order(order_by)
     key = (listing.name, repr(filter_), repr(order_by), window)
     loader = info.context.loaders.pages(
         key,

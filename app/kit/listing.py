@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_
 from sqlalchemy import Enum as SAEnum
 
 from app.kit.filtering import FilterLimits, FilterSpec, condition_of
-from app.kit.ordering import sort_keys
+from app.kit.ordering import OrderKey, order_clauses, sort_keys
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,15 @@ class Listing:
     # What `aggregate` computes over the list: name → Amount / Number / Day.
     aggregates: Callable[[], Mapping[str, Any]] | None = None
 
-    @property
-    def order_columns(self) -> dict[str, Any]:
-        """Each order key's SQL expression, by name."""
-        return {name: key.column for name, key in self.order_keys.items()}
-
     def condition(self, value: Any, limits: FilterLimits) -> ColumnElement[bool]:
         """The rows a client's filter (None: no filter) keeps, within the list's scope."""
         where = condition_of(self.filters(), value, limits)
         return where if self.scope is None else and_(where, self.scope())
+
+    def order(self, keys: Sequence[OrderKey] | None) -> list[ColumnElement[Any]]:
+        """ORDER BY for a client's sort keys (none: the list's default); ties by id."""
+        columns = {name: key.column for name, key in self.order_keys.items()}
+        return order_clauses(columns, keys, self.model.id, self.default_order())
 
 
 def nested(base: Listing, name: str, parent: Callable[[], Any], **more: Any) -> Listing:
