@@ -53,9 +53,29 @@ MODULE_CYCLES = {
     ),
     frozenset(
         {"app.graphql.aggregates", "app.graphql.audit.queries", "app.graphql.audit.types"}
-        | {"app.graphql.listings", "app.graphql.money", "app.graphql.relay"}
+        | {"app.graphql.money", "app.graphql.relay"}
         | {"app.graphql.records", "app.graphql.rates.types", "app.graphql.evidence.types"}
     ),
+}
+
+# The modules of `app.graphql` that import SQLAlchemy, and why: SQL is written in the
+# domains' repositories and listings, so the schema holds only plumbing.
+GRAPHQL_USING_SQLALCHEMY = {
+    # Rows by primary key, and the conditions a page or an aggregate is read under.
+    "app.graphql.loaders",
+    # The condition a connection was read under, kept for its `aggregate`.
+    "app.graphql.relay",
+    # The table sizes an operation's weight is estimated from (its own statement).
+    "app.graphql.extensions.work",
+    # The session each mutation's unit of work is handed (a type only).
+    "app.graphql.mutation",
+    "app.graphql.beneficiaries.mutations",
+    "app.graphql.evidence.mutations",
+    "app.graphql.finance.budget_lines",
+    "app.graphql.finance.transactions",
+    "app.graphql.initiatives.mutations",
+    "app.graphql.milestones.mutations",
+    "app.graphql.rates.mutations",
 }
 
 
@@ -201,3 +221,14 @@ def test_the_cycle_finder_sees_a_cycle_and_nothing_else() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}}
     assert cycles(graph) == {frozenset({"a", "b", "c"})}
     assert cycles({"a": {"b"}, "b": set()}) == set()
+
+
+def test_only_listed_schema_modules_import_sqlalchemy() -> None:
+    found = set()
+    for path in (APP / "graphql").rglob("*.py"):
+        parts = ("app", *path.relative_to(APP).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if any(s[0].split(".")[0] == "sqlalchemy" for s in _imported_names(path, [])):
+            found.add(name)
+    assert found - GRAPHQL_USING_SQLALCHEMY == set(), "SQL belongs in a repository or listing"
+    assert GRAPHQL_USING_SQLALCHEMY - found == set(), "gone: drop it from the list"

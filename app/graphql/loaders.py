@@ -24,6 +24,7 @@ from app.models import Program, SubjectType
 from app.money.conversion import RateQuote, rate_not_found
 from app.money.currencies import from_minor_units, minor_units
 from app.money.repository import RateKey, applicable_rates
+from app.programs import repository as programs_repository
 from app.reports.budget import repository as reports_repository
 from app.reports.budget import service as reports_service
 from app.reports.budget.repository import Dimension
@@ -131,7 +132,7 @@ class DataLoaders:
         """The programme with the lowest id (the demo has one). Its initiatives look it up
         by id for their currency: that finds it without a statement of its own."""
         async with self._sessions() as session:
-            row = await session.scalar(select(Program).order_by(Program.id).limit(1))
+            row = await programs_repository.first(session)
         if row is not None:
             self.by_id(Program).prime(row.id, row)
         return row

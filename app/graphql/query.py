@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 
-from app import models as m
+from app.beneficiaries.listing import BENEFICIARY_FIGURES, BENEFICIARY_GROUPS
 from app.errors import DomainError, ErrorCode
-from app.graphql import listings as L
+from app.evidence.listing import SOURCE_DOCUMENTS
+from app.finance.listing import BUDGET_LINES, TRANSACTIONS
 from app.graphql.audit import AuditQueries
 from app.graphql.extensions.views import AsOf
 from app.graphql.inputs import (
@@ -50,7 +50,13 @@ from app.graphql.nodes import (
 from app.graphql.records import load_node
 from app.graphql.relay import Node, connection
 from app.graphql.reports import ReportQueries
+from app.initiatives import repository as initiatives_repository
+from app.initiatives.listing import INITIATIVES
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
+from app.milestones.listing import MILESTONES
+from app.organizations.listing import ORGANIZATIONS
+from app.programs.listing import PROGRAMS
+from app.rates.listing import EXCHANGE_RATES
 
 
 @strawberry.type(description="Read access to pledges and everything reported about them.")
@@ -95,79 +101,79 @@ class Query(ReportQueries, AuditQueries):
         ] = None,
         as_of: AsOf = None,
     ) -> Initiative | None:
-        if (id is None) == (code is None):
-            raise DomainError(
-                "give exactly one of id and code",
-                code=ErrorCode.INVALID_ARGUMENT,
-                field="id" if id is not None else "code",
-            )
-        if id is not None:
+        if id is not None and code is None:
             return await load_node(info, "Initiative", decode_id_of(id, "Initiative"))  # type: ignore[no-any-return]
-        async with info.context.session_factory() as session:
-            row = await session.scalar(select(m.Initiative).where(m.Initiative.code == code))
-        return Initiative.from_row(row) if row is not None else None
+        if code is not None and id is None:
+            async with info.context.session_factory() as session:
+                row = await initiatives_repository.by_code(session, code)
+            return Initiative.from_row(row) if row is not None else None
+        raise DomainError(
+            "give exactly one of id and code",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="id" if id is not None else "code",
+        )
 
     programs = connection(
-        L.PROGRAMS, Program, ProgramFilter, ProgramOrder, description="All programmes (pledges)."
+        PROGRAMS, Program, ProgramFilter, ProgramOrder, description="All programmes (pledges)."
     )
     initiatives = connection(
-        L.INITIATIVES,
+        INITIATIVES,
         Initiative,
         InitiativeFilter,
         InitiativeOrder,
         description="Initiatives of every programme.",
     )
     budget_lines = connection(
-        L.BUDGET_LINES,
+        BUDGET_LINES,
         BudgetLine,
         BudgetLineFilter,
         BudgetLineOrder,
         description="Budget lines of every initiative.",
     )
     transactions = connection(
-        L.TRANSACTIONS,
+        TRANSACTIONS,
         Transaction,
         TransactionFilter,
         TransactionOrder,
         description="Transactions of every initiative.",
     )
     milestones = connection(
-        L.MILESTONES,
+        MILESTONES,
         Milestone,
         MilestoneFilter,
         MilestoneOrder,
         description="Milestones of every initiative.",
     )
     beneficiary_groups = connection(
-        L.BENEFICIARY_GROUPS,
+        BENEFICIARY_GROUPS,
         BeneficiaryGroup,
         BeneficiaryGroupFilter,
         BeneficiaryGroupOrder,
         description="The groups of people initiatives serve.",
     )
     beneficiary_figures = connection(
-        L.BENEFICIARY_FIGURES,
+        BENEFICIARY_FIGURES,
         BeneficiaryFigure,
         BeneficiaryFigureFilter,
         BeneficiaryFigureOrder,
         description="Targets and reach of every initiative, per beneficiary group.",
     )
     exchange_rates = connection(
-        L.EXCHANGE_RATES,
+        EXCHANGE_RATES,
         ExchangeRate,
         ExchangeRateFilter,
         ExchangeRateOrder,
         description="Stored exchange rates, each with its date and source.",
     )
     organizations = connection(
-        L.ORGANIZATIONS,
+        ORGANIZATIONS,
         Organization,
         OrganizationFilter,
         OrganizationOrder,
         description="Sponsors, funders and partners.",
     )
     source_documents = connection(
-        L.SOURCE_DOCUMENTS,
+        SOURCE_DOCUMENTS,
         SourceDocument,
         SourceDocumentFilter,
         SourceDocumentOrder,

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
-from sqlalchemy import Enum as SAEnum
 
 from app.described import DescribedStrEnum
 from app.graphql.enums import described_enum
 from app.graphql.inputs import OrderDirection
-from app.graphql.relay import Listing, Node, SortKey
+from app.graphql.relay import Node
 from app.graphql.visibility import shows_records_of
+from app.kit.listing import Listing
 
 if TYPE_CHECKING:
     from app.graphql.audit.types import ChangeEntry
@@ -86,21 +86,9 @@ def stamps(row: Any) -> dict[str, Any]:
     }
 
 
-def sort_description(key: SortKey) -> str:
-    """An order field's description, from its sort key's words. An enum column sorts by
-    its stored values, its names in lowercase (app/models/_columns.py): alphabetically,
-    not in the order the schema lists them."""
-    column_type = getattr(key.column, "type", None)
-    if isinstance(column_type, SAEnum):
-        if any(m.value != m.name.lower() for m in column_type.enum_class or ()):
-            raise TypeError(f"{key.what}: its enum's values are not its names in lowercase")
-        return f"Sort by {key.what} (alphabetically by lowercase name)."
-    return f"Sort by {key.what}."
-
-
 def order_input(type_name: str, listing: Listing) -> Any:
     """`<Type>Order { field, direction }` with the keys the listing can sort by."""
-    keys = {name.upper(): (name, sort_description(key)) for name, key in listing.order_keys.items()}
+    keys = {name.upper(): (name, key.description) for name, key in listing.order_keys.items()}
     fields: Any = DescribedStrEnum(f"{type_name}OrderField", keys)  # type: ignore[arg-type]
     described_enum(fields, description=f"What lists of {type_name} can be sorted by.")
     namespace = {

@@ -9,14 +9,14 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import FieldNode
-from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy import ColumnElement
 
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import reads
 from app.graphql.visibility import Shows
-from app.kit.filtering import FilterLimits, FilterSpec, compile_filter, graphql_name
+from app.kit.filtering import FilterLimits, graphql_name
 from app.kit.ids import encode_global_id
-from app.kit.ordering import order_clauses
+from app.kit.listing import Listing
 from app.kit.pagination import Page, Window, encode_cursor
 from app.money.currencies import parse_currency
 
@@ -80,40 +80,6 @@ class Connection(Generic[NodeT]):
 
 
 @dataclass(frozen=True)
-class SortKey:
-    """One key a list can be sorted by: its SQL expression, and what that is in words
-    ("the initiative's code"), from which its order field is described ("Sort by the
-    initiative's code.")."""
-
-    column: Any
-    what: str
-
-
-@dataclass(frozen=True)
-class Listing:
-    """How one list maps to SQL: its rows, their parent, filters and order keys."""
-
-    name: str
-    model: type[Any]
-    filters: Callable[[], FilterSpec]
-    order_keys: Mapping[str, SortKey]
-    default_order: Callable[[], Sequence[ColumnElement[Any]]]
-    # The column holding the parent's key, for lists nested under a parent.
-    parent: Callable[[], Any] | None = None
-    # A fixed condition of the list (e.g. citations of one subject type).
-    scope: Callable[[], ColumnElement[bool]] | None = None
-    # A table joined in to reach the parent key, and its ON clause.
-    join: Callable[[], tuple[Any, Any]] | None = None
-    # What `aggregate` computes over the list: name → Amount / Number / Day.
-    aggregates: Callable[[], Mapping[str, Any]] | None = None
-
-    @property
-    def order_columns(self) -> dict[str, Any]:
-        """Each order key's SQL expression, by name."""
-        return {name: key.column for name, key in self.order_keys.items()}
-
-
-@dataclass(frozen=True)
 class ListSource:
     """What a connection was read from, so `aggregate` reads the same records."""
 
@@ -145,14 +111,8 @@ async def load_connection(
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
     )
-    where: ColumnElement[bool] = true()
-    if filter_ is not None:
-        where = compile_filter(listing.filters(), filter_, FilterLimits.of(settings))
-    if listing.scope is not None:
-        where = and_(where, listing.scope())
-    order = order_clauses(
-        listing.order_columns, order_by, listing.model.id, listing.default_order()
-    )
+    where = listing.condition(filter_, FilterLimits.of(settings))
+    order = listing.order(order_by)
     key = (listing.name, repr(filter_), repr(order_by), window)
     loader = info.context.loaders.pages(
         key,

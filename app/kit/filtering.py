@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
 from app.db.functions import unicode_lower
 from app.errors import DomainError, ErrorCode
@@ -53,6 +53,16 @@ class Relation:
 FilterSpec = Mapping[str, Column | Relation]
 
 
+def member_of(fk: Any, target: Any, spec: Callable[[], FilterSpec]) -> Relation:
+    """Many-to-one: the row's foreign key points at a matching target row."""
+    return Relation(spec, lambda cond: fk.in_(select(target.id).where(cond)))
+
+
+def has_some(fk: Any, parent_pk: Any, spec: Callable[[], FilterSpec]) -> Relation:
+    """One-to-many: at least one child row points at this row and matches."""
+    return Relation(spec, lambda cond: exists().where(fk == parent_pk, cond))
+
+
 @dataclass(frozen=True)
 class FilterLimits:
     max_depth: int = 8
@@ -80,6 +90,11 @@ def graphql_name(attribute: str) -> str:
 
 def compile_filter(spec: FilterSpec, value: Any, limits: FilterLimits) -> ColumnElement[bool]:
     return _Compiler(limits).tree(spec, value, "filter", 1)
+
+
+def condition_of(spec: FilterSpec, value: Any, limits: FilterLimits) -> ColumnElement[bool]:
+    """`compile_filter`, where no filter at all (None) matches every row."""
+    return true() if value is None else compile_filter(spec, value, limits)
 
 
 def _invalid(where: str, message: str, code: ErrorCode = ErrorCode.INVALID_ARGUMENT) -> DomainError:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
+from app.beneficiaries.listing import BENEFICIARY_GROUPS, FIGURES_OF_GROUP
 from app.graphql.beneficiaries.types import BeneficiaryFigure, BeneficiaryFigureOrder
 from app.graphql.evidence.types import cited_sources
 from app.graphql.initiatives.types import Initiative, InitiativeOrder
 from app.graphql.inputs import BeneficiaryFigureFilter, InitiativeFilter
 from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
+from app.initiatives.listing import INITIATIVES_OF_GROUP
 from app.models import SubjectType
 
-BeneficiaryGroupOrder = order_input("BeneficiaryGroup", L.BENEFICIARY_GROUPS)
+BeneficiaryGroupOrder = order_input("BeneficiaryGroup", BENEFICIARY_GROUPS)
 
 
 @register(m.BeneficiaryGroup)
@@ -29,7 +30,7 @@ class BeneficiaryGroup(Record):
         return cls(**stamps(row), code=row.code, name=row.name, description=row.description)
 
     figures = connection(
-        L.FIGURES_OF_GROUP,
+        FIGURES_OF_GROUP,
         BeneficiaryFigure,
         BeneficiaryFigureFilter,
         BeneficiaryFigureOrder,
@@ -37,7 +38,7 @@ class BeneficiaryGroup(Record):
         parent_key=db_id_of,
     )
     initiatives = connection(
-        L.INITIATIVES_OF_GROUP,
+        INITIATIVES_OF_GROUP,
         Initiative,
         InitiativeFilter,
         InitiativeOrder,

@@ -10,7 +10,7 @@ import strawberry
 
 from app import models as m
 from app.auth.roles import Permission
-from app.graphql import listings as L
+from app.beneficiaries.listing import BENEFICIARY_FIGURES
 from app.graphql.evidence.types import cited_sources
 from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import OnlyFor, Shows, shows_records_of
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from app.graphql.beneficiaries.groups import BeneficiaryGroup
     from app.graphql.initiatives.types import Initiative
 
-BeneficiaryFigureOrder = order_input("BeneficiaryFigure", L.BENEFICIARY_FIGURES)
+BeneficiaryFigureOrder = order_input("BeneficiaryFigure", BENEFICIARY_FIGURES)
 
 
 @strawberry.type(

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
+from app.evidence.listing import CITATIONS, CITATIONS_OF_DOCUMENT, SOURCE_DOCUMENTS, citations_of
 from app.graphql.inputs import CitationFilter
 from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import Node, connection
@@ -28,8 +28,8 @@ SUBJECT_TYPE_NAMES = {
     SubjectType.EXCHANGE_RATE: "ExchangeRate",
 }
 
-CitationOrder = order_input("Citation", L.CITATIONS)
-SourceDocumentOrder = order_input("SourceDocument", L.SOURCE_DOCUMENTS)
+CitationOrder = order_input("Citation", CITATIONS)
+SourceDocumentOrder = order_input("SourceDocument", SOURCE_DOCUMENTS)
 
 
 @register(m.Citation)
@@ -82,7 +82,7 @@ class Citation(Record):
 
 def cited_sources(subject: SubjectType) -> Any:
     return connection(
-        L.citations_of(subject),
+        citations_of(subject),
         Citation,
         CitationFilter,
         CitationOrder,
@@ -118,7 +118,7 @@ class SourceDocument(Record):
         )
 
     citations = connection(
-        L.CITATIONS_OF_DOCUMENT,
+        CITATIONS_OF_DOCUMENT,
         Citation,
         CitationFilter,
         CitationOrder,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
+from app.finance.listing import BUDGET_LINES, TRANSACTIONS, TRANSACTIONS_OF_BUDGET_LINE
 from app.graphql.evidence.types import cited_sources
 from app.graphql.inputs import TransactionFilter
 from app.graphql.money import ConvertedMoney, Money, convert_money
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from app.graphql.initiatives.types import Initiative
     from app.graphql.organizations.types import Organization
 
-TransactionOrder = order_input("Transaction", L.TRANSACTIONS)
-BudgetLineOrder = order_input("BudgetLine", L.BUDGET_LINES)
+TransactionOrder = order_input("Transaction", TRANSACTIONS)
+BudgetLineOrder = order_input("BudgetLine", BUDGET_LINES)
 
 
 @strawberry.interface(
@@ -146,7 +146,7 @@ class BudgetLine(Amounted):
         return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
 
     transactions = connection(
-        L.TRANSACTIONS_OF_BUDGET_LINE,
+        TRANSACTIONS_OF_BUDGET_LINE,
         Transaction,
         TransactionFilter,
         TransactionOrder,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
+from app.beneficiaries.listing import FIGURES_OF_INITIATIVE
+from app.finance.listing import BUDGET_LINES_OF_INITIATIVE, TRANSACTIONS_OF_INITIATIVE
 from app.graphql.beneficiaries.types import (
     BeneficiaryFigure,
     BeneficiaryFigureOrder,
@@ -30,6 +31,8 @@ from app.graphql.money import Money
 from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
+from app.initiatives.listing import INITIATIVES, PARTICIPATIONS, PARTICIPATIONS_OF_INITIATIVE
+from app.milestones.listing import MILESTONES_OF_INITIATIVE
 from app.models import InitiativeStatus, ParticipationRole, SubjectType
 from app.money.currencies import parse_currency
 from app.reports.budget.repository import Dimension
@@ -38,8 +41,8 @@ if TYPE_CHECKING:
     from app.graphql.organizations.types import Organization
     from app.graphql.programs.types import Program
 
-ParticipationOrder = order_input("Participation", L.PARTICIPATIONS)
-InitiativeOrder = order_input("Initiative", L.INITIATIVES)
+ParticipationOrder = order_input("Participation", PARTICIPATIONS)
+InitiativeOrder = order_input("Initiative", INITIATIVES)
 
 
 @register(m.Participation)
@@ -202,7 +205,7 @@ class Initiative(Record):
         ]
 
     budget_lines = connection(
-        L.BUDGET_LINES_OF_INITIATIVE,
+        BUDGET_LINES_OF_INITIATIVE,
         BudgetLine,
         BudgetLineFilter,
         BudgetLineOrder,
@@ -210,7 +213,7 @@ class Initiative(Record):
         parent_key=db_id_of,
     )
     transactions = connection(
-        L.TRANSACTIONS_OF_INITIATIVE,
+        TRANSACTIONS_OF_INITIATIVE,
         Transaction,
         TransactionFilter,
         TransactionOrder,
@@ -218,7 +221,7 @@ class Initiative(Record):
         parent_key=db_id_of,
     )
     milestones = connection(
-        L.MILESTONES_OF_INITIATIVE,
+        MILESTONES_OF_INITIATIVE,
         Milestone,
         MilestoneFilter,
         MilestoneOrder,
@@ -226,7 +229,7 @@ class Initiative(Record):
         parent_key=db_id_of,
     )
     beneficiaries = connection(
-        L.FIGURES_OF_INITIATIVE,
+        FIGURES_OF_INITIATIVE,
         BeneficiaryFigure,
         BeneficiaryFigureFilter,
         BeneficiaryFigureOrder,
@@ -234,7 +237,7 @@ class Initiative(Record):
         parent_key=db_id_of,
     )
     participants = connection(
-        L.PARTICIPATIONS_OF_INITIATIVE,
+        PARTICIPATIONS_OF_INITIATIVE,
         Participation,
         ParticipationFilter,
         ParticipationOrder,

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
 from app.graphql.evidence.types import cited_sources
 from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import Shows
+from app.milestones.listing import MILESTONES
 from app.models import MilestoneStatus, SubjectType
 
 if TYPE_CHECKING:
     from app.graphql.initiatives.types import Initiative
 
-MilestoneOrder = order_input("Milestone", L.MILESTONES)
+MilestoneOrder = order_input("Milestone", MILESTONES)
 
 
 @register(m.Milestone)

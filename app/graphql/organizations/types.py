@@ -5,16 +5,18 @@ from __future__ import annotations
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
 from app.graphql.evidence.types import cited_sources
 from app.graphql.initiatives.types import Participation, ParticipationOrder
 from app.graphql.inputs import ParticipationFilter, ProgramFilter
 from app.graphql.programs.types import Program, ProgramOrder
 from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
+from app.initiatives.listing import PARTICIPATIONS_OF_ORGANIZATION
 from app.models import OrganizationKind, SubjectType
+from app.organizations.listing import ORGANIZATIONS
+from app.programs.listing import PROGRAMS_OF_SPONSOR
 
-OrganizationOrder = order_input("Organization", L.ORGANIZATIONS)
+OrganizationOrder = order_input("Organization", ORGANIZATIONS)
 
 
 @register(m.Organization)
@@ -38,7 +40,7 @@ class Organization(Record):
         )
 
     participations = connection(
-        L.PARTICIPATIONS_OF_ORGANIZATION,
+        PARTICIPATIONS_OF_ORGANIZATION,
         Participation,
         ParticipationFilter,
         ParticipationOrder,
@@ -46,7 +48,7 @@ class Organization(Record):
         parent_key=db_id_of,
     )
     sponsored_programs = connection(
-        L.PROGRAMS_OF_SPONSOR,
+        PROGRAMS_OF_SPONSOR,
         Program,
         ProgramFilter,
         ProgramOrder,

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
 from app.graphql.evidence.types import cited_sources
 from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
@@ -18,14 +17,16 @@ from app.graphql.money import ConvertedMoney, Money, convert_money
 from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
+from app.initiatives.listing import INITIATIVES_OF_PROGRAM
 from app.models import SubjectType
 from app.money.currencies import parse_currency
+from app.programs.listing import PROGRAMS
 from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
     from app.graphql.organizations.types import Organization
 
-ProgramOrder = order_input("Program", L.PROGRAMS)
+ProgramOrder = order_input("Program", PROGRAMS)
 
 
 @strawberry.type(description="Who governs a programme.")
@@ -159,7 +160,7 @@ class Program(Record):
         return figures.money("spent")
 
     initiatives = connection(
-        L.INITIATIVES_OF_PROGRAM,
+        INITIATIVES_OF_PROGRAM,
         Initiative,
         InitiativeFilter,
         InitiativeOrder,

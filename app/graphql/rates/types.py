@@ -8,13 +8,13 @@ from decimal import Decimal
 import strawberry
 
 from app import models as m
-from app.graphql import listings as L
 from app.graphql.evidence.types import SourceDocument, cited_sources
 from app.graphql.records import Record, load_node, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import SubjectType
+from app.rates.listing import EXCHANGE_RATES
 
-ExchangeRateOrder = order_input("ExchangeRate", L.EXCHANGE_RATES)
+ExchangeRateOrder = order_input("ExchangeRate", EXCHANGE_RATES)
 
 
 @register(m.ExchangeRate)

@@ -8,12 +8,9 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from sqlalchemy import ColumnElement
 
 import app.graphql.nodes  # noqa: F401  (object types load before app.graphql.money)
-from app import models as m
 from app.errors import DomainError, ErrorCode
-from app.graphql import listings as L
 from app.graphql.extensions.views import AsOf, HeldForEvent
 from app.graphql.extensions.work import BUDGET_REPORT, reads
 from app.graphql.figures import BudgetMeasures, measures
@@ -29,12 +26,12 @@ from app.graphql.inputs import (
 )
 from app.graphql.money import Money
 from app.graphql.records import load_node
-from app.graphql.reports.common import report_condition
-from app.kit.filtering import Column, FilterSpec
-from app.models import BudgetLine, BudgetStatus, Transaction, TransactionType
+from app.graphql.reports.common import filter_limits
+from app.models import BudgetStatus, TransactionType
 from app.money.conversion import reciprocal
 from app.reports.budget import service
-from app.reports.budget.repository import TRANSACTION_LINE, Dimension, RateUse
+from app.reports.budget.filters import BudgetScope
+from app.reports.budget.repository import Dimension, RateUse
 
 if TYPE_CHECKING:
     from app.graphql.beneficiaries.groups import BeneficiaryGroup
@@ -302,26 +299,6 @@ class BudgetSummaryOrder:
     )
 
 
-def _budget_spec() -> FilterSpec:
-    return {
-        "initiative": L.member_of(BudgetLine.initiative_id, m.Initiative, L.initiative_filters),
-        "date": Column(BudgetLine.period_start),
-        "category": Column(BudgetLine.category),
-        "currency": L.currency_column(BudgetLine.currency),
-        "budget_status": Column(BudgetLine.status),
-    }
-
-
-def _transaction_spec() -> FilterSpec:
-    return {
-        "initiative": L.member_of(Transaction.initiative_id, m.Initiative, L.initiative_filters),
-        "date": Column(Transaction.transaction_date),
-        "category": Column(TRANSACTION_LINE.category),
-        "currency": L.currency_column(Transaction.currency),
-        "transaction_type": Column(Transaction.type),
-    }
-
-
 def _conditions(having: BudgetMeasureFilter | None) -> list[service.Condition]:
     conditions: list[service.Condition] = []
     if having is None:
@@ -341,16 +318,6 @@ def _conditions(having: BudgetMeasureFilter | None) -> list[service.Condition]:
                 field=f"having.{measure}",
             )
     return conditions
-
-
-def compile_record_filter(
-    info: strawberry.Info, filter_: BudgetSummaryFilter | None
-) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """The filter as two conditions: one on budget lines, one on transactions."""
-    return (
-        report_condition(info, _budget_spec(), filter_),
-        report_condition(info, _transaction_spec(), filter_),
-    )
 
 
 @strawberry.type
@@ -413,7 +380,7 @@ async def summarize(
         raise DomainError(
             "first must not be negative", code=ErrorCode.INVALID_ARGUMENT, field="first"
         )
-    budget_where, transaction_where = compile_record_filter(info, filter)
+    scope = BudgetScope.of(filter, filter_limits(info))
     order = [
         service.OrderTerm(str(o.measure.value), o.direction is OrderDirection.DESC)
         for o in order_by or ()
@@ -422,8 +389,7 @@ async def summarize(
         summary = await service.budget_summary(
             session,
             dimensions=dimensions,
-            budget_where=budget_where,
-            transaction_where=transaction_where,
+            scope=scope,
             currency=currency,
             having=_conditions(having),
             order=order,

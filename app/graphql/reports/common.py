@@ -1,13 +1,10 @@
-"""What every report shares: its filters compiled under the list limits, its paging."""
+"""What every report shares: the limits its filters are checked under, its paging."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
-from sqlalchemy import ColumnElement, true
 
-from app.kit.filtering import FilterLimits, FilterSpec, compile_filter
+from app.kit.filtering import FilterLimits
 from app.kit.pagination import Window
 
 # Report lists are read whole more often than paged: a larger default page.
@@ -19,11 +16,9 @@ FIRST_DOC = (
 AFTER_DOC = "Return items after this cursor."
 
 
-def report_condition(info: strawberry.Info, spec: FilterSpec, value: Any) -> ColumnElement[bool]:
-    """A report's filter as SQL, checked against the same limits as every list's."""
-    if value is None:
-        return true()
-    return compile_filter(spec, value, FilterLimits.of(info.context.settings))
+def filter_limits(info: strawberry.Info) -> FilterLimits:
+    """The limits a report's filters are checked under: every list's."""
+    return FilterLimits.of(info.context.settings)
 
 
 def report_window(info: strawberry.Info, first: int | None, after: str | None) -> Window:

@@ -7,23 +7,22 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import ColumnElement
 
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import REACH_REPORT, reads
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
-from app.graphql.listings import beneficiary_group_filters, initiative_filters
 from app.graphql.nodes import BeneficiaryFigure, BeneficiaryGroup, Initiative
 from app.graphql.relay import Connection
 from app.graphql.reports.common import (
     AFTER_DOC,
     FIRST_DOC,
     REPORT_PAGE_SIZE,
-    report_condition,
+    filter_limits,
     report_window,
 )
 from app.models import FigureQualifier
 from app.reports.reach import service
+from app.reports.reach.filters import ReachScope
 
 SHARE_DOC = (
     "reached / target as a fraction (0.4567 is 45.67 %), rounded half-even to 4 decimals "
@@ -131,8 +130,7 @@ class ReachTotal:
     "and per group and unit across initiatives."
 )
 class ReachReport:
-    _initiatives: strawberry.Private[ColumnElement[bool]]
-    _groups: strawberry.Private[ColumnElement[bool]]
+    _scope: strawberry.Private[ReachScope]
 
     @strawberry.field(description="One row per figure: by group name, initiative, unit.")
     async def rows(
@@ -145,7 +143,7 @@ class ReachReport:
     ) -> Connection[ReachRow]:
         window = report_window(info, first, after)
         async with info.context.session_factory() as session:
-            page = await service.reach_rows(session, self._initiatives, self._groups, window)
+            page = await service.reach_rows(session, self._scope, window)
         return Connection.from_page(page, ReachRow.from_row)
 
     @strawberry.field(
@@ -154,7 +152,7 @@ class ReachReport:
     )
     async def totals(self, info: strawberry.Info) -> list[ReachTotal]:
         async with info.context.session_factory() as session:
-            totals = await service.reach_totals(session, self._initiatives, self._groups)
+            totals = await service.reach_totals(session, self._scope)
         return [ReachTotal.from_row(total) for total in totals]
 
 
@@ -180,7 +178,4 @@ class ReachQueries:
         ] = None,
         as_of: AsOf = None,
     ) -> ReachReport:
-        return ReachReport(
-            _initiatives=report_condition(info, initiative_filters(), filter),
-            _groups=report_condition(info, beneficiary_group_filters(), group_filter),
-        )
+        return ReachReport(_scope=ReachScope.of(filter, group_filter, filter_limits(info)))

@@ -7,24 +7,23 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import ColumnElement
 
 from app.db.types import utcnow
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import TIMELINE_REPORT, reads
 from app.graphql.inputs import InitiativeFilter
-from app.graphql.listings import initiative_filters
 from app.graphql.nodes import Initiative, Milestone
 from app.graphql.relay import Connection
 from app.graphql.reports.common import (
     AFTER_DOC,
     FIRST_DOC,
     REPORT_PAGE_SIZE,
-    report_condition,
+    filter_limits,
     report_window,
 )
 from app.models import MilestoneStatus
 from app.reports.timeline import service
+from app.reports.timeline.filters import TimelineScope
 from app.reports.timeline.service import SLIPPAGE_TOLERANCE_DAYS, OnTrack
 
 _TOLERANCE = f"{SLIPPAGE_TOLERANCE_DAYS} days"
@@ -141,7 +140,7 @@ class LateMilestone:
     "track, all as of one day."
 )
 class TimelineReport:
-    _where: strawberry.Private[ColumnElement[bool]]
+    _scope: strawberry.Private[TimelineScope]
     as_of_date: date = strawberry.field(
         description="The report's day: what happened after it is not known yet."
     )
@@ -151,7 +150,7 @@ class TimelineReport:
     )
     async def milestones_by_status(self, info: strawberry.Info) -> list[MilestoneStatusCount]:
         async with info.context.session_factory() as session:
-            counts = await service.milestones_by_status(session, self._where, self.as_of_date)
+            counts = await service.milestones_by_status(session, self._scope, self.as_of_date)
         return [MilestoneStatusCount(status=s, count=n) for s, n in counts.items()]
 
     @strawberry.field(description="The matching initiatives, by position, with their figures.")
@@ -165,7 +164,7 @@ class TimelineReport:
     ) -> Connection[InitiativeTimeline]:
         window = report_window(info, first, after)
         async with info.context.session_factory() as session:
-            page = await service.initiative_timelines(session, self._where, self.as_of_date, window)
+            page = await service.initiative_timelines(session, self._scope, self.as_of_date, window)
         return Connection.from_page(page, InitiativeTimeline.from_row)
 
     @strawberry.field(
@@ -182,7 +181,7 @@ class TimelineReport:
     ) -> Connection[LateMilestone]:
         window = report_window(info, first, after)
         async with info.context.session_factory() as session:
-            page = await service.late_milestones(session, self._where, self.as_of_date, window)
+            page = await service.late_milestones(session, self._scope, self.as_of_date, window)
         return Connection.from_page(page, LateMilestone.from_row)
 
 
@@ -215,5 +214,5 @@ class TimelineQueries:
             # The report of a past moment is that moment's report (its day, in UTC).
             as_of_date = (as_of or utcnow()).astimezone(UTC).date()
         return TimelineReport(
-            _where=report_condition(info, initiative_filters(), filter), as_of_date=as_of_date
+            _scope=TimelineScope.of(filter, filter_limits(info)), as_of_date=as_of_date
         )

@@ -16,12 +16,12 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, RateNotFound
 from app.money.currencies import from_minor_units, minor_units, parse_currency
 from app.reports.budget import repository
+from app.reports.budget.filters import BudgetScope
 from app.reports.budget.repository import SUMMED, Dimension, GroupRow, RateUse
 
 # The currency code for "no currency involved" (ISO 4217), for a report over nothing.
@@ -99,9 +99,9 @@ class Summary:
     total: Measures
     others: Measures
     group_count: int
-    # For `rates_used`: the conditions on budget lines and transactions, so the same
-    # records are read again, only when the rates are asked for.
-    where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = field(repr=False, default=None)
+    # For `rates_used`: the records summed, so the same records are read again, only
+    # when the rates are asked for.
+    scope: BudgetScope | None = field(repr=False, default=None)
 
     def amount(self, minor: int) -> Decimal:
         return from_minor_units(minor, self.currency)
@@ -127,8 +127,7 @@ async def budget_summary(
     session: AsyncSession,
     *,
     dimensions: Sequence[Dimension],
-    budget_where: ColumnElement[bool],
-    transaction_where: ColumnElement[bool],
+    scope: BudgetScope,
     currency: str | None,
     having: Sequence[Condition] = (),
     order: Sequence[OrderTerm] = (),
@@ -140,8 +139,8 @@ async def budget_summary(
     rows = await repository.summarize(
         session,
         dimensions=dimensions,
-        budget_where=budget_where,
-        transaction_where=transaction_where,
+        budget_where=scope.budget_lines,
+        transaction_where=scope.transactions,
         target=target,
         minor_units=units,
         limit=max_groups + 1,
@@ -171,7 +170,7 @@ async def budget_summary(
         total=total,
         others=others,
         group_count=len(groups),
-        where=(budget_where, transaction_where),
+        scope=scope,
     )
 
 
@@ -212,12 +211,11 @@ async def current_budgets(
 
 
 async def rates_used(session: AsyncSession, summary: Summary) -> list[RateUse]:
-    assert summary.where is not None, "a summary built by budget_summary"
-    budget_where, transaction_where = summary.where
+    assert summary.scope is not None, "a summary built by budget_summary"
     return await repository.rates_used(
         session,
-        budget_where=budget_where,
-        transaction_where=transaction_where,
+        budget_where=summary.scope.budget_lines,
+        transaction_where=summary.scope.transactions,
         target=summary.currency,
         minor_units=summary.minor_units,
     )

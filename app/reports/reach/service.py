@@ -18,12 +18,12 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.pagination import Page, Window
 from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
 from app.reports.reach import repository
+from app.reports.reach.filters import ReachScope
 from app.reports.reach.repository import FigureRow, QualifierCounts
 
 SHARE_PLACES = 4
@@ -80,14 +80,9 @@ class ReachTotal:
     reached_as_of_latest: date | None
 
 
-async def reach_rows(
-    session: AsyncSession,
-    initiatives: ColumnElement[bool],
-    groups: ColumnElement[bool],
-    window: Window,
-) -> Page:
+async def reach_rows(session: AsyncSession, scope: ReachScope, window: Window) -> Page:
     """A page of figures with their share reached; rows `ReachRow`."""
-    page = await repository.figure_rows(session, initiatives, groups, window)
+    page = await repository.figure_rows(session, scope.initiatives, scope.groups, window)
     rows: list[FigureRow] = page.rows
     page.rows = [
         ReachRow(
@@ -101,13 +96,11 @@ async def reach_rows(
     return page
 
 
-async def reach_totals(
-    session: AsyncSession, initiatives: ColumnElement[bool], groups: ColumnElement[bool]
-) -> list[ReachTotal]:
+async def reach_totals(session: AsyncSession, scope: ReachScope) -> list[ReachTotal]:
     """Per group and unit: the sums, their qualifiers, and the share reached of the
     figures that state a target (reach over their targets' sum)."""
     totals = []
-    for t in await repository.group_totals(session, initiatives, groups):
+    for t in await repository.group_totals(session, scope.initiatives, scope.groups):
         share = share_reached(t.reached_with_target, t.target)
         totals.append(
             ReachTotal(

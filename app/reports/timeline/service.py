@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kit.pagination import Page, Window
 from app.models import Initiative, InitiativeStatus, Milestone, MilestoneStatus
 from app.reports.timeline import repository
+from app.reports.timeline.filters import TimelineScope
 from app.reports.timeline.repository import InitiativeMilestones, MilestoneLateness
 
 # A slippage beyond this many days puts an initiative off track; up to it, at risk.
@@ -93,18 +93,18 @@ def on_track(figures: InitiativeMilestones, as_of: date) -> OnTrack:
 
 
 async def milestones_by_status(
-    session: AsyncSession, where: ColumnElement[bool], as_of: date
+    session: AsyncSession, scope: TimelineScope, as_of: date
 ) -> dict[MilestoneStatus, int]:
     """Every status, with 0 where no milestone has it."""
-    counts = await repository.count_by_status(session, where, as_of)
+    counts = await repository.count_by_status(session, scope.initiatives, as_of)
     return {status: counts.get(status, 0) for status in MilestoneStatus}
 
 
 async def initiative_timelines(
-    session: AsyncSession, where: ColumnElement[bool], as_of: date, window: Window
+    session: AsyncSession, scope: TimelineScope, as_of: date, window: Window
 ) -> Page:
     """A page of initiatives, rows `InitiativeTimeline`."""
-    page = await repository.milestones_per_initiative(session, where, as_of, window)
+    page = await repository.milestones_per_initiative(session, scope.initiatives, as_of, window)
     page.rows = [
         InitiativeTimeline(
             initiative=f.initiative,
@@ -121,10 +121,10 @@ async def initiative_timelines(
 
 
 async def late_milestones(
-    session: AsyncSession, where: ColumnElement[bool], as_of: date, window: Window
+    session: AsyncSession, scope: TimelineScope, as_of: date, window: Window
 ) -> Page:
     """A page of slipped or overdue milestones, latest first; rows `LateMilestone`."""
-    page = await repository.late_milestones(session, where, as_of, window)
+    page = await repository.late_milestones(session, scope.initiatives, as_of, window)
     rows: list[MilestoneLateness] = page.rows
     page.rows = [LateMilestone(*row) for row in rows]
     return page

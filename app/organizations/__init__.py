@@ -1,0 +1,1 @@
+"""Organisations: sponsors, funders and partners, and the lists of them."""
