@@ -8,7 +8,9 @@ from app.described import DescribedStrEnum
 
 
 class ErrorCode(DescribedStrEnum):
-    """Stable codes of errors; each member says what its code means, for the schema."""
+    """Every code a client can see in `extensions.code` or a payload's `errors`, domain
+    and transport alike: written nowhere else as a string (tests/test_error_codes.py).
+    Each member says what its code means, for the schema and docs/errors.md."""
 
     VALIDATION = (
         "VALIDATION",
@@ -73,7 +75,11 @@ class ErrorCode(DescribedStrEnum):
     )
     FORBIDDEN = "FORBIDDEN", "The caller's role lacks the permission this needs."
     # Writes (app/editing)
-    NOT_FOUND = "NOT_FOUND", "No record has this ID (or, for API keys, this name)."
+    NOT_FOUND = (
+        "NOT_FOUND",
+        "No record has this ID (or, for API keys, this name); over HTTP, no such path "
+        "or report (404).",
+    )
     CONFLICT = (
         "CONFLICT",
         "The record changed since the version that was read, or others still rest on it "
@@ -113,7 +119,8 @@ class ErrorCode(DescribedStrEnum):
         "A download link past its expiry: ask for a new one.",
     )
     # Limits on operations: MAX_FIELDS and MAX_SAME_FIELD (app/graphql/extensions/limits.py),
-    # MAX_SUBSCRIPTIONS_PER_CONNECTION (router.py), REQUEST_READ_TIMEOUT_SECONDS (http.py)
+    # MAX_SUBSCRIPTIONS_PER_CONNECTION (app/http/router.py), REQUEST_READ_TIMEOUT_SECONDS
+    # (app/http/bodies.py)
     TOO_MANY_FIELDS = (
         "TOO_MANY_FIELDS",
         "The operation selects more fields than allowed once each fragment is spread "
@@ -132,6 +139,91 @@ class ErrorCode(DescribedStrEnum):
     REQUEST_TIMEOUT = (
         "REQUEST_TIMEOUT",
         "The request body was sent too slowly, or not at all (HTTP 408).",
+    )
+    # The document itself (app/graphql/extensions/errors.py, limits.py)
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED", "The document is not GraphQL: a syntax error."
+    GRAPHQL_VALIDATION_FAILED = (
+        "GRAPHQL_VALIDATION_FAILED",
+        "The document does not fit the schema: a field or argument it does not have, a "
+        "required one missing, a selection that cannot be.",
+    )
+    BAD_USER_INPUT = (
+        "BAD_USER_INPUT",
+        "A variable's or argument's value its type cannot read (text for an Int, a "
+        "number too large).",
+    )
+    TOO_MANY_TOKENS = (
+        "TOO_MANY_TOKENS",
+        "The document is longer than allowed, counted in tokens (MAX_TOKENS).",
+    )
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP", "The operation nests deeper than allowed (MAX_QUERY_DEPTH)."
+    TOO_MANY_ALIASES = (
+        "TOO_MANY_ALIASES",
+        "The operation gives more aliases than allowed (MAX_ALIASES).",
+    )
+    TOO_MANY_ROOT_FIELDS = (
+        "TOO_MANY_ROOT_FIELDS",
+        "The operation selects more root fields than allowed (MAX_ROOT_FIELDS).",
+    )
+    INTROSPECTION_DISABLED = (
+        "INTROSPECTION_DISABLED",
+        "Introspection (`__schema`, `__type`) is off on this server (INTROSPECTION).",
+    )
+    QUERY_TOO_COSTLY = (
+        "QUERY_TOO_COSTLY",
+        "The operation would return more objects, or read more rows, than allowed "
+        "(MAX_QUERY_COST, MAX_QUERY_WORK): ask for smaller pages or fewer fields.",
+    )
+    TIMEOUT = (
+        "TIMEOUT",
+        "The operation ran longer than allowed (EXECUTION_TIMEOUT_SECONDS) and was stopped.",
+    )
+    INTERNAL = (
+        "INTERNAL",
+        "Something unexpected went wrong in the service; `errorId` finds the detail in its log.",
+    )
+    # The request, before GraphQL runs (app/http/)
+    BAD_REQUEST = (
+        "BAD_REQUEST",
+        "A request that cannot run as sent: not one operation object, no document, an "
+        "operation name the document lacks, a malformed parameter.",
+    )
+    METHOD_NOT_ALLOWED = (
+        "METHOD_NOT_ALLOWED",
+        "An HTTP method the path does not answer, such as a mutation over GET (405).",
+    )
+    UNSUPPORTED_MEDIA_TYPE = (
+        "UNSUPPORTED_MEDIA_TYPE",
+        "A request body of a media type the service does not read (415).",
+    )
+    REQUEST_TOO_LARGE = (
+        "REQUEST_TOO_LARGE",
+        "A request body, WebSocket message or request head larger than allowed "
+        "(MAX_BODY_BYTES, MAX_HEADER_BYTES).",
+    )
+    BATCHING_DISABLED = (
+        "BATCHING_DISABLED",
+        "Several operations in one request: send one operation per request.",
+    )
+    RATE_LIMITED = (
+        "RATE_LIMITED",
+        "Too many requests from this address or caller (RATE_LIMIT_PER_ADDRESS, "
+        "RATE_LIMIT_PER_KEY): retry after `retryAfter` seconds.",
+    )
+    # Registered documents (app/http/persisted.py, app/graphql/extensions/allow_list.py)
+    OPERATION_NOT_ALLOWED = (
+        "OPERATION_NOT_ALLOWED",
+        "Only registered documents run on this server (PERSISTED_OPERATIONS_ONLY), and "
+        "this one is not registered.",
+    )
+    PERSISTED_QUERY_NOT_FOUND = (
+        "PERSISTED_QUERY_NOT_FOUND",
+        "No document is registered under this id, or the id is malformed: send the "
+        "document's text with it.",
+    )
+    PERSISTED_QUERY_MISMATCH = (
+        "PERSISTED_QUERY_MISMATCH",
+        "The document sent is not the one its id (its SHA-256) names.",
     )
 
 

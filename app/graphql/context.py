@@ -165,7 +165,7 @@ class OperationContextExtension(SchemaExtension):
                     # Reported by the read gate, as every refusal before execution is.
                     copy.refusal = GraphQLError(
                         exceeded.message,
-                        extensions={"code": "RATE_LIMITED", **exceeded.extensions},
+                        extensions={"code": ErrorCode.RATE_LIMITED.value, **exceeded.extensions},
                     )
         yield
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ErrorCode
-from app.http.spec import REQUEST_TOO_LARGE, refusal
+from app.http.spec import refusal
 from app.kit.numbers import parse_natural
 
 
@@ -114,7 +114,7 @@ class BodyLimitMiddleware:
         return refusal(
             413,
             f"the request body is larger than {self.max_bytes} bytes (MAX_BODY_BYTES)",
-            REQUEST_TOO_LARGE,
+            ErrorCode.REQUEST_TOO_LARGE,
             accept=headers.get("accept"),
             headers={"Connection": "close"},
             limit=self.max_bytes,
@@ -125,7 +125,7 @@ class BodyLimitMiddleware:
             408,
             f"the request body did not arrive within {self.read_timeout:g} seconds "
             "(REQUEST_READ_TIMEOUT_SECONDS)",
-            ErrorCode.REQUEST_TIMEOUT.value,
+            ErrorCode.REQUEST_TIMEOUT,
             accept=headers.get("accept"),
             headers={"Connection": "close"},
             limit=self.read_timeout,
@@ -140,7 +140,8 @@ class BodyLimitMiddleware:
             if message["type"] == "websocket.receive" and _message_too_large(
                 message, self.max_bytes
             ):
-                reason = f"{REQUEST_TOO_LARGE}: a message is larger than {self.max_bytes} bytes"
+                too_large = ErrorCode.REQUEST_TOO_LARGE.value
+                reason = f"{too_large}: a message is larger than {self.max_bytes} bytes"
                 await send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
                 closed = True
                 # The app reads that the client left, and ends the connection's operations.

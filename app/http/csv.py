@@ -60,7 +60,9 @@ def csv_router(
         else:
             if request.headers.get("authorization") is not None:
                 return _error(
-                    400, "BAD_REQUEST", "send a signed link or an Authorization header, not both"
+                    400,
+                    ErrorCode.BAD_REQUEST,
+                    "send a signed link or an Authorization header, not both",
                 )
             context = await context_as(
                 request,
@@ -81,11 +83,13 @@ def csv_router(
             return _refused(exc)
         report = reports.get(name)
         if report is None:
-            return _error(404, "NOT_FOUND", f"no report {name!r}; reports: {', '.join(reports)}")
+            return _error(
+                404, ErrorCode.NOT_FOUND, f"no report {name!r}; reports: {', '.join(reports)}"
+            )
         try:
             variables = variables_of(report, parameters)
         except BadParameter as exc:
-            return _error(400, "BAD_REQUEST", str(exc))
+            return _error(400, ErrorCode.BAD_REQUEST, str(exc))
         columns = report.header(variables)
         table: list[Row] = []
         limit = context.settings.max_report_groups
@@ -112,7 +116,9 @@ def csv_router(
             table.extend(report.rows(result.data, variables))
             # A list grows page by page; a report's other answers are bounded by the API.
             if report.paged and len(table) > limit:
-                return _error(400, "REPORT_TOO_LARGE", f"more than {limit} rows: filter the report")
+                return _error(
+                    400, ErrorCode.REPORT_TOO_LARGE, f"more than {limit} rows: filter the report"
+                )
             page = dig(result.data, report.paged) if report.paged else None
             if not page or not page["pageInfo"]["hasNextPage"]:
                 break
@@ -127,13 +133,14 @@ def csv_router(
     return router
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
+def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+    return JSONResponse(body, status)
 
 
 def _refused(exc: DomainError) -> JSONResponse:
     if exc.code is ErrorCode.UNAUTHENTICATED:
-        response = _error(401, exc.code.value, exc.message)
+        response = _error(401, exc.code, exc.message)
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    return _error(403, exc.code.value, exc.message)
+    return _error(403, exc.code, exc.message)

@@ -87,12 +87,14 @@ def database_away_handler(retry_after: int) -> ExceptionHandler:
         log.warning("database unreachable before the operation ran: %r", exc)
         if isinstance(connection, WebSocket):
             with suppress(Exception):  # the client may have gone already
-                await connection.close(code=1013, reason=f"BUSY: {UNREACHABLE_BEFORE_MESSAGE}")
+                await connection.close(
+                    code=1013, reason=f"{ErrorCode.BUSY.value}: {UNREACHABLE_BEFORE_MESSAGE}"
+                )
             return None
         return refusal(
             503,
             UNREACHABLE_BEFORE_MESSAGE,
-            ErrorCode.BUSY.value,
+            ErrorCode.BUSY,
             accept=connection.headers.get("accept"),
             headers=status_headers(503, retry_after=retry_after),
         )

@@ -34,11 +34,10 @@ from graphql import GraphQLError, parse, validate
 
 from app.auth.principal import Principal
 from app.config import Settings
+from app.errors import ErrorCode
 from app.graphql.extensions.limits import validation_rules
 from app.kit.text import encoding_problem
 
-PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
-PERSISTED_QUERY_MISMATCH = "PERSISTED_QUERY_MISMATCH"
 # Apollo's link recognises a missing document by this message as well as by the code.
 _NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -51,7 +50,7 @@ class ManifestError(ValueError):
 class PersistedOperationError(Exception):
     """A request naming a persisted operation that cannot run; a stable code."""
 
-    def __init__(self, message: str, code: str, **extensions: Any) -> None:
+    def __init__(self, message: str, code: ErrorCode, **extensions: Any) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -152,11 +151,15 @@ class PersistedOperations:
     ) -> str | None:
         """The document a request runs: its text, or the registered one its id names."""
         if query is not None and not isinstance(query, str):
-            raise PersistedOperationError("the operation's `query` must be a string", "BAD_REQUEST")
+            raise PersistedOperationError(
+                "the operation's `query` must be a string", ErrorCode.BAD_REQUEST
+            )
         # Checked before the text is hashed: a lone surrogate cannot be encoded to hash.
         problem = encoding_problem(query) if query is not None else None
         if problem is not None:
-            raise PersistedOperationError(f"the operation's `query` {problem}", "BAD_REQUEST")
+            raise PersistedOperationError(
+                f"the operation's `query` {problem}", ErrorCode.BAD_REQUEST
+            )
         key = _requested_id(document_id, extensions)
         if key is None:
             return query
@@ -166,14 +169,14 @@ class PersistedOperations:
             if document_hash(query) != key:
                 raise PersistedOperationError(
                     "the document's SHA-256 is not the id sent with it",
-                    PERSISTED_QUERY_MISMATCH,
+                    ErrorCode.PERSISTED_QUERY_MISMATCH,
                 )
             return query
         if text is None:
             raise PersistedOperationError(
                 f"{_NOT_FOUND_MESSAGE}: no operation is registered as {key}; "
                 "register it (pledge-ledger operations register) or send its text",
-                PERSISTED_QUERY_NOT_FOUND,
+                ErrorCode.PERSISTED_QUERY_NOT_FOUND,
             )
         return text
 
@@ -196,6 +199,6 @@ def _requested_id(document_id: object, extensions: Mapping[str, Any] | None) -> 
     if not _HEX.fullmatch(key):
         raise PersistedOperationError(
             "a document id is 'sha256:' and 64 hex digits",
-            PERSISTED_QUERY_NOT_FOUND,
+            ErrorCode.PERSISTED_QUERY_NOT_FOUND,
         )
     return key

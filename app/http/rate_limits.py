@@ -41,7 +41,6 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.kit.addresses import address_key
 
-RATE_LIMITED = "RATE_LIMITED"
 # Storage failures are logged at most this often.
 _LOG_EVERY_SECONDS = 30.0
 # A storage call that takes longer has failed; after a failure, requests are let

@@ -50,15 +50,10 @@ from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
 from app.http.persisted import PersistedOperationError, PersistedOperations
-from app.http.rate_limits import RATE_LIMITED, Exceeded, RateLimiter
+from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.spec import (
-    BAD_REQUEST,
-    BATCHING_DISABLED,
     GRAPHQL_RESPONSE_JSON,
     JSON,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    UNSUPPORTED_MEDIA_TYPE,
     Refused,
     refusal,
     refusal_for,
@@ -87,7 +82,7 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
     (BAD_REQUEST, or the persisted operations' codes) when it is not an object of the
     fields the GraphQL-over-HTTP specification names, of their types."""
     if not isinstance(data, dict):
-        raise Refused(400, 'an operation is a JSON object: {"query": "..."}', BAD_REQUEST)
+        raise Refused(400, 'an operation is a JSON object: {"query": "..."}', ErrorCode.BAD_REQUEST)
     for name, wanted, kind in (
         ("query", str, "a string"),
         ("operationName", str, "a string"),
@@ -95,7 +90,9 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
         ("extensions", dict, "an object"),
     ):
         if not isinstance(data.get(name), (wanted, type(None))):
-            raise Refused(400, f"the operation's `{name}` must be {kind} or null", BAD_REQUEST)
+            raise Refused(
+                400, f"the operation's `{name}` must be {kind} or null", ErrorCode.BAD_REQUEST
+            )
     try:
         query = persisted.resolve(data.get("query"), data.get("documentId"), data.get("extensions"))
     except PersistedOperationError as exc:
@@ -104,7 +101,7 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
         raise Refused(
             400,
             "no operation: send its `query`, or the `documentId` it is registered as",
-            BAD_REQUEST,
+            ErrorCode.BAD_REQUEST,
         )
     return OperationRequest(
         query, data.get("variables"), data.get("operationName"), data.get("extensions")
@@ -112,7 +109,7 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
 
 
 def _error(exc: Refused) -> dict[str, Any]:
-    return {"message": exc.reason, "extensions": {"code": exc.code, **exc.extensions}}
+    return {"message": exc.reason, "extensions": {"code": exc.code.value, **exc.extensions}}
 
 
 NOT_A_MESSAGE = "WebSocket message must be a JSON object"
@@ -141,7 +138,7 @@ class _Operations:
                 400,
                 f"this connection runs {running} operations, its limit "
                 "(MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first",
-                ErrorCode.TOO_MANY_OPERATIONS.value,
+                ErrorCode.TOO_MANY_OPERATIONS,
                 limit=limit,
             )
         return operation_request(payload, self.view.persisted)
@@ -237,7 +234,11 @@ def _address(connection: HTTPConnection) -> str | None:
 
 def _rate_limited(exceeded: Exceeded) -> Refused:
     return Refused(
-        429, exceeded.message, RATE_LIMITED, headers=exceeded.headers, **exceeded.extensions
+        429,
+        exceeded.message,
+        ErrorCode.RATE_LIMITED,
+        headers=exceeded.headers,
+        **exceeded.extensions,
     )
 
 
@@ -340,7 +341,10 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         given = [v for k, v in params.items() if isinstance(k, str) and k.lower() == AUTHORIZATION]
         if len(given) > 1 or (given and not isinstance(given[0], str)):
             raise ConnectionRejectionError(
-                {"code": "UNAUTHENTICATED", "message": "give one Authorization, as a string"}
+                {
+                    "code": ErrorCode.UNAUTHENTICATED.value,
+                    "message": "give one Authorization, as a string",
+                }
             )
         credential = given[0] if given else context.credential
         try:
@@ -355,7 +359,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         if not principal.permissions:
             raise ConnectionRejectionError(
                 {
-                    "code": "UNAUTHENTICATED",
+                    "code": ErrorCode.UNAUTHENTICATED.value,
                     "message": "send an API key or token in the connection_init payload "
                     'as {"Authorization": "Bearer ..."}',
                 }
@@ -444,7 +448,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 return refusal(
                     415,
                     f"POST /graphql takes an {JSON} body, not {media_type or 'none'}",
-                    UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                     accept=accept,
                     headers={"Accept-Post": JSON},
                 )
@@ -456,7 +460,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                     404,
                     "GraphiQL is off on this server (GRAPHIQL=false); send operations as "
                     "GET ?query=... or POST",
-                    NOT_FOUND,
+                    ErrorCode.NOT_FOUND,
                 )
             return refusal_for(exc, accept)
         if wants_graphql_response(accept) and response.media_type == JSON:
@@ -505,7 +509,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 raise Refused(
                     405,
                     "GET runs queries only; send mutations with POST",
-                    METHOD_NOT_ALLOWED,
+                    ErrorCode.METHOD_NOT_ALLOWED,
                     headers={"Allow": "POST"},
                 ) from exc
             raise
@@ -515,7 +519,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             400,
             "batched requests (a JSON array of operations) are not accepted; "
             "send one operation per request",
-            BATCHING_DISABLED,
+            ErrorCode.BATCHING_DISABLED,
         )
 
 
@@ -523,7 +527,8 @@ async def _close_rate_limited(websocket: WebSocket, exceeded: Exceeded) -> None:
     """Closes a WebSocket over its budget (4429, with the limit and the wait in its
     reason) and ends its handler: nothing more runs on it."""
     reason = (
-        f"{RATE_LIMITED}: {exceeded.limit} ({exceeded.setting}); retry in {exceeded.retry_after} s"
+        f"{ErrorCode.RATE_LIMITED.value}: {exceeded.limit} ({exceeded.setting}); "
+        f"retry in {exceeded.retry_after} s"
     )
     with suppress(Exception):
         await websocket.close(code=4429, reason=reason[:120])

@@ -24,6 +24,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, get_settings
+from app.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         body = (
             b'{"errors":[{"message":"the request line and headers are larger than '
             + str(self.max_head).encode()
-            + b' bytes (MAX_HEADER_BYTES)","extensions":{"code":"REQUEST_TOO_LARGE"}}]}'
+            + b' bytes (MAX_HEADER_BYTES)","extensions":{"code":"'
+            + ErrorCode.REQUEST_TOO_LARGE.value.encode()
+            + b'"}}]}'
         )
         length = b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
         self.transport.write(_TOO_LARGE + length + body)

@@ -22,28 +22,28 @@ from cross_web import HTTPException
 from starlette.responses import Response
 from strawberry.types import ExecutionResult
 
+from app.errors import ErrorCode
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 
-# Codes of refusals made over HTTP, before GraphQL runs.
-BAD_REQUEST = "BAD_REQUEST"
-NOT_FOUND = "NOT_FOUND"
-METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
-BATCHING_DISABLED = "BATCHING_DISABLED"
-
 # graphql-response+json: the status of a result without data (execution never began),
 # by the code of its first error; any other code is the client's mistake (400).
-_REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "BUSY": 503, "INTERNAL": 500}
+_REQUEST_ERROR_STATUS = {
+    ErrorCode.UNAUTHENTICATED.value: 401,
+    ErrorCode.FORBIDDEN.value: 403,
+    ErrorCode.BUSY.value: 503,
+    ErrorCode.INTERNAL.value: 500,
+}
 # Codes of errors that end an operation after execution began: its data stays (null).
-_EXECUTION_ERRORS = frozenset({"TIMEOUT"})
+_EXECUTION_ERRORS = frozenset({ErrorCode.TIMEOUT.value})
+# The code of a refusal made over HTTP, before GraphQL runs, by its status.
 _BY_STATUS = {
-    400: BAD_REQUEST,
-    404: NOT_FOUND,
-    405: METHOD_NOT_ALLOWED,
-    413: REQUEST_TOO_LARGE,
-    415: UNSUPPORTED_MEDIA_TYPE,
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.REQUEST_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -121,7 +121,7 @@ class Refused(HTTPException):
         self,
         status: int,
         message: str,
-        code: str,
+        code: ErrorCode,
         *,
         headers: Mapping[str, str] | None = None,
         **extensions: Any,
@@ -135,14 +135,14 @@ class Refused(HTTPException):
 def refusal(
     status: int,
     message: str,
-    code: str,
+    code: ErrorCode,
     *,
     accept: str | None,
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> Response:
     """A GraphQL-shaped error response (no `data`: nothing ran)."""
-    body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    body = {"errors": [{"message": message, "extensions": {"code": code.value, **extensions}}]}
     return Response(
         json.dumps(body, separators=(",", ":")),
         status_code=status,
@@ -151,8 +151,8 @@ def refusal(
     )
 
 
-def code_for_status(status: int) -> str:
-    return _BY_STATUS.get(status, BAD_REQUEST)
+def code_for_status(status: int) -> ErrorCode:
+    return _BY_STATUS.get(status, ErrorCode.BAD_REQUEST)
 
 
 def refusal_for(exc: HTTPException, accept: str | None) -> Response:

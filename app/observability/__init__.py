@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
 from app.config import Settings
+from app.errors import ErrorCode
 from app.observability.metrics import Metrics
 from app.observability.middleware import HttpMetricsMiddleware, RequestIdMiddleware
 
@@ -53,7 +54,7 @@ def _metrics_endpoint(
                     "errors": [
                         {
                             "message": "send the METRICS_TOKEN as `Authorization: Bearer ...`",
-                            "extensions": {"code": "UNAUTHENTICATED"},
+                            "extensions": {"code": ErrorCode.UNAUTHENTICATED.value},
                         }
                     ]
                 },

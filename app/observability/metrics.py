@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -37,31 +38,6 @@ ANONYMOUS = "anonymous"
 OTHER_NAME = "other"
 _GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
-# Every code an error can carry: the domain's (app/errors.py) and the GraphQL layer's
-# own (app/graphql/extensions/errors.py, app/graphql/extensions/limits.py).
-GRAPHQL_CODES = frozenset(
-    {
-        "INTERNAL",
-        "GRAPHQL_PARSE_FAILED",
-        "GRAPHQL_VALIDATION_FAILED",
-        "BAD_USER_INPUT",
-        "BAD_REQUEST",
-        "QUERY_TOO_COSTLY",
-        "QUERY_TOO_DEEP",
-        "TOO_MANY_ALIASES",
-        "TOO_MANY_TOKENS",
-        "TOO_MANY_ROOT_FIELDS",
-        "TIMEOUT",
-        "INTROSPECTION_DISABLED",
-        # Persisted operations, the allow-list and rate limits (app/http/persisted.py,
-        # app/graphql/extensions/allow_list.py, app/http/rate_limits.py)
-        "OPERATION_NOT_ALLOWED",
-        "PERSISTED_QUERY_NOT_FOUND",
-        "PERSISTED_QUERY_MISMATCH",
-        "RATE_LIMITED",
-    }
-)
-KNOWN_CODES = frozenset(code.value for code in ErrorCode) | GRAPHQL_CODES
 OTHER_CODE = "OTHER"
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -71,8 +47,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, codes: type[StrEnum] = ErrorCode) -> None:
+        """`codes`: every code an error can carry, ErrorCode (app/errors.py), the one
+        list: a code added there is counted under its own name, with nothing to copy."""
         self.registry = CollectorRegistry()
+        self.known_codes = frozenset(code.value for code in codes)
         self.operations = Counter(
             f"{PREFIX}_graphql_operations",
             "GraphQL operations started, by operation name and type.",
@@ -121,9 +100,8 @@ class Metrics:
         self._names.add(name)
         return name
 
-    @staticmethod
-    def code_label(code: object) -> str:
-        return code if isinstance(code, str) and code in KNOWN_CODES else OTHER_CODE
+    def code_label(self, code: object) -> str:
+        return code if isinstance(code, str) and code in self.known_codes else OTHER_CODE
 
     @staticmethod
     def method_label(method: str) -> str:

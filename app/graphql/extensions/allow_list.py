@@ -16,8 +16,7 @@ from graphql import GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 
 from app.auth.principal import Principal
-
-OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+from app.errors import ErrorCode
 
 
 class AllowList(Protocol):
@@ -62,7 +61,7 @@ class AllowListExtension(SchemaExtension):
                 GraphQLError(
                     "only registered operations run on this server "
                     "(PERSISTED_OPERATIONS_ONLY); send a registered document or its id",
-                    extensions={"code": OPERATION_NOT_ALLOWED},
+                    extensions={"code": ErrorCode.OPERATION_NOT_ALLOWED.value},
                 )
             ]
         yield

@@ -87,7 +87,7 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
     if isinstance(original, _ANSWERED_OVER_HTTP):
         # Over HTTP the router answers these (400); over WebSocket they arrive here: an
         # operation name the document lacks, or none for a document of several.
-        return _rebuild(error, error.message, {"code": "BAD_REQUEST"}, None)
+        return _rebuild(error, error.message, {"code": ErrorCode.BAD_REQUEST.value}, None)
     if original is None or isinstance(original, GraphQLError):
         # The client's own mistake: syntax, validation, a value of the wrong type.
         message = error.message if field_suggestions else without_suggestions(error.message)
@@ -95,14 +95,14 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
             if message == error.message:
                 return error
             return _rebuild(error, message, dict(error.extensions or {}), None)
-        return _rebuild(error, message, {"code": _client_error_code(error)}, None)
+        return _rebuild(error, message, {"code": _client_error_code(error).value}, None)
     unread = f", but encountered error '{original}'; found"
     if unread in error.message:
         # graphql-core could not read a value with its scalar's parser (an Int of more
         # digits than Python converts, say): the client's mistake. What the parser said
         # is Python's, not the service's, and is left out.
         message = error.message.replace(unread, ", found")
-        return _rebuild(error, message, {"code": _client_error_code(error)}, None)
+        return _rebuild(error, message, {"code": _client_error_code(error).value}, None)
     error_id = uuid.uuid4().hex[:16]
     if database_unreachable(original):
         # Passing, and the client may retry: BUSY, as for the other limits it may wait out.
@@ -116,7 +116,9 @@ def present(error: GraphQLError, field_suggestions: bool = True) -> GraphQLError
         ".".join(str(p) for p in error.path or ()),
         exc_info=(type(original), original, original.__traceback__),
     )
-    return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL", "errorId": error_id}, None)
+    return _rebuild(
+        error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value, "errorId": error_id}, None
+    )
 
 
 def _domain(error: GraphQLError, domain: DomainError, message: str) -> GraphQLError:
@@ -155,15 +157,15 @@ def without_suggestions(message: str) -> str:
 
 # graphql-core's token limit (strawberry's MaxTokensLimiter) reports a plain syntax
 # error; this gives it its own code. Our own limits name theirs (app/graphql/extensions/limits.py).
-_LIMIT_CODES = (("Document contains more than", "TOO_MANY_TOKENS"),)
+_LIMIT_CODES = (("Document contains more than", ErrorCode.TOO_MANY_TOKENS),)
 
 
-def _client_error_code(error: GraphQLError) -> str:
+def _client_error_code(error: GraphQLError) -> ErrorCode:
     for phrase, code in _LIMIT_CODES:
         if phrase in error.message:
             return code
     if error.message.startswith("Syntax Error"):
-        return "GRAPHQL_PARSE_FAILED"
+        return ErrorCode.GRAPHQL_PARSE_FAILED
     if error.message.startswith("Variable '$") or error.path is not None:
-        return "BAD_USER_INPUT"
-    return "GRAPHQL_VALIDATION_FAILED"
+        return ErrorCode.BAD_USER_INPUT
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED

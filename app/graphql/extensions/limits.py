@@ -191,7 +191,7 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
                         GraphQLError(
                             f"'{name}' exceeds maximum operation depth of {max_depth}",
                             node,
-                            extensions={"code": "QUERY_TOO_DEEP"},
+                            extensions={"code": ErrorCode.QUERY_TOO_DEEP.value},
                         )
                     )
                 if shape.fields > max_fields:
@@ -212,7 +212,7 @@ def shape_rule(settings: Settings) -> type[ValidationRule]:
                 self.report_error(
                     GraphQLError(
                         f"{_count(aliases)} aliases found. Allowed: {max_aliases}",
-                        extensions={"code": "TOO_MANY_ALIASES"},
+                        extensions={"code": ErrorCode.TOO_MANY_ALIASES.value},
                     )
                 )
             if self.within:
@@ -292,7 +292,7 @@ def max_root_fields_rule(limit: int) -> type[ValidationRule]:
                         f"{limit} (MAX_ROOT_FIELDS). Split it into several operations.",
                         node,
                         extensions={
-                            "code": "TOO_MANY_ROOT_FIELDS",
+                            "code": ErrorCode.TOO_MANY_ROOT_FIELDS.value,
                             "count": len(keys),
                             "limit": limit,
                         },
@@ -315,7 +315,7 @@ class NoIntrospection(ValidationRule):
                     f"'{node.name.value}' cannot be queried. The schema is published as "
                     "schema.graphql.",
                     node,
-                    extensions={"code": "INTROSPECTION_DISABLED"},
+                    extensions={"code": ErrorCode.INTROSPECTION_DISABLED.value},
                 )
             )
 
@@ -348,7 +348,7 @@ class ExecutionTimeout(SchemaExtension):
             raise GraphQLError(
                 f"The operation ran longer than {self.seconds:g} seconds "
                 "(EXECUTION_TIMEOUT_SECONDS) and was stopped; ask for less, or split it.",
-                extensions={"code": "TIMEOUT", "limit": self.seconds},
+                extensions={"code": ErrorCode.TIMEOUT.value, "limit": self.seconds},
             ) from None
 
 
@@ -424,7 +424,11 @@ class QueryCostLimiter(SchemaExtension):
                 f"This operation could return up to {objects} objects; the limit is "
                 f"{self.budget}. Ask for smaller pages (first/last) or fewer "
                 "nested lists.",
-                extensions={"code": "QUERY_TOO_COSTLY", "cost": objects, "limit": self.budget},
+                extensions={
+                    "code": ErrorCode.QUERY_TOO_COSTLY.value,
+                    "cost": objects,
+                    "limit": self.budget,
+                },
             )
         else:
             if reads.table_names:
@@ -436,7 +440,7 @@ class QueryCostLimiter(SchemaExtension):
                     f"is {self.max_work} (MAX_QUERY_WORK). Ask for fewer reports or "
                     "aggregates at once, or split the operation.",
                     extensions={
-                        "code": "QUERY_TOO_COSTLY",
+                        "code": ErrorCode.QUERY_TOO_COSTLY.value,
                         "work": work,
                         "limit": self.max_work,
                     },
