@@ -10,6 +10,7 @@ import strawberry
 
 from app.described import DescribedStrEnum
 from app.graphql.enums import described_enum
+from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.inputs import OrderDirection
 from app.graphql.relay import Node
 from app.graphql.visibility import shows_records_of
@@ -60,7 +61,8 @@ class Record(Node):
 
     @strawberry.field(
         description="The record's entries in the audit trail, oldest first: who changed "
-        "what, when, and why. Needs the audit permission (auditors, admins)."
+        "what, when, and why. Needs the audit permission (auditors, admins).",
+        permission_classes=[NeedsAudit],
     )
     async def history(
         self,

@@ -15,7 +15,6 @@ import strawberry
 from app.audit import repository
 from app.audit.repository import EntryFilter
 from app.audit.service import verify
-from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
 from app.graphql.audit.types import (
     AuditVerification,
@@ -27,6 +26,7 @@ from app.graphql.audit.types import (
     encode_cursor,
     table_of,
 )
+from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.extensions.work import TRAIL, reads
 from app.graphql.records import NODE_TYPES
 from app.graphql.relay import PageInfo
@@ -117,8 +117,8 @@ def entry_filter(info: strawberry.Info, given: ChangeFilter | None) -> EntryFilt
 
 
 async def record_history(info: strawberry.Info, record: Any, first: int) -> list[ChangeEntry]:
-    """The first `first` changes of `record` (a Record object), oldest first."""
-    info.context.principal.require(Permission.AUDIT)
+    """The first `first` changes of `record` (a Record object), oldest first (the
+    field that asks declares the AUDIT permission: `Record.history`)."""
     size = _page_size(info, first)
     model, _ = NODE_TYPES[record.__strawberry_definition__.name]
     rows = await info.context.loaders.audit_entries.load((model.__tablename__, record.db_id, size))
@@ -131,7 +131,8 @@ class AuditQueries:
 
     @strawberry.field(
         description="The audit trail: every change to the ledger, oldest first, filtered. "
-        "Needs the audit permission (auditors, admins)."
+        "Needs the audit permission (auditors, admins).",
+        permission_classes=[NeedsAudit],
     )
     async def changes(
         self,
@@ -150,7 +151,6 @@ class AuditQueries:
             str | None, strawberry.argument(description="Return changes after this cursor.")
         ] = None,
     ) -> ChangeConnection:
-        info.context.principal.require(Permission.AUDIT)
         size = _page_size(info, first)
         start = decode_cursor(after, "after") if after is not None else 0
         where = entry_filter(info, filter)
@@ -176,8 +176,8 @@ class AuditQueries:
         "and, if not, the first entry that breaks it; `tables` also holds every ledger table "
         "against the trail. Reads every entry; needs the audit permission.",
         metadata=reads(TRAIL),
+        permission_classes=[NeedsAudit],
     )
     async def audit_verification(self, info: strawberry.Info) -> AuditVerification:
-        info.context.principal.require(Permission.AUDIT)
         async with info.context.write_sessions() as session:
             return AuditVerification.of(await verify(session))

@@ -1,4 +1,15 @@
-"""The read gate: a query or subscription runs only for a caller who may read.
+"""Who may run what: the read gate, and the permissions fields declare beyond it.
+
+Two mechanisms, each the only one for its part. The read gate (below) is the one check
+of READ and SUBSCRIBE: every query and subscription meets it once, before execution. A
+field that needs more (AUDIT, EXPORT) declares it where it is declared, with a permission
+class, `permission_classes=[NeedsAudit]` (strawberry's BasePermission), which runs
+before the field's resolver: a refused field does none of its work. Mutations declare
+theirs in their field's metadata and check it in the unit of work, so that FORBIDDEN is
+a payload error (app/graphql/mutation.py). tests/test_field_permissions.py walks the
+schema and fails on a field with no known permission.
+
+The read gate: a query or subscription runs only for a caller who may read.
 
 Checked once per operation, after parsing and before execution, so a refused caller
 gets one coded error (UNAUTHENTICATED without credentials, FORBIDDEN with a role that
@@ -14,10 +25,13 @@ limit: `Context.refusal`) is answered here the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.permission import BasePermission
+from strawberry.types import Info
 from strawberry.types.graphql import OperationType
 
 from app.auth.principal import Principal
@@ -79,3 +93,32 @@ class ReadPermissionExtension(SchemaExtension):
         except DomainError as exc:
             return GraphQLError(exc.message, original_error=exc)
         return None
+
+
+class FieldPermission(BasePermission):
+    """A field that needs `permission` besides what the read gate checks.
+
+    Refused with the caller's own `require` error, as a check in the resolver gave it:
+    UNAUTHENTICATED without credentials, else FORBIDDEN naming the role and the
+    permission. It is raised here, not from `on_unauthorized`, which is not told who
+    asked and so could not name the role."""
+
+    permission: ClassVar[Permission]
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        info.context.principal.require(self.permission)
+        return True
+
+
+class NeedsAudit(FieldPermission):
+    """The audit trail: the change log, a record's history, the chain's verification."""
+
+    permission = Permission.AUDIT
+    message = "this needs the 'audit' permission"
+
+
+class NeedsExport(FieldPermission):
+    """CSV downloads, and the links that make them."""
+
+    permission = Permission.EXPORT
+    message = "this needs the 'export' permission"

@@ -14,10 +14,10 @@ from typing import Annotated
 import strawberry
 
 from app.auth import links
-from app.auth.roles import Permission
 from app.described import DescribedStrEnum
 from app.errors import DomainError, ErrorCode
 from app.graphql.enums import described_enum
+from app.graphql.extensions.permissions import NeedsExport
 from app.graphql.reports.csv import BadParameter, link_secret, variables_of
 from app.graphql.reports.downloads import REPORTS
 
@@ -84,7 +84,8 @@ class DownloadQueries:
         "cannot send a key with a link. Needs the export permission, as the download "
         "itself; the arguments are checked now (INVALID_ARGUMENT). The link lives "
         "DOWNLOAD_LINK_SECONDS (5 minutes by default), and no longer than the token it "
-        "was asked for with."
+        "was asked for with.",
+        permission_classes=[NeedsExport],
     )
     def download_link(
         self,
@@ -96,7 +97,6 @@ class DownloadQueries:
         ] = None,
     ) -> DownloadLink:
         context = info.context
-        context.principal.require(Permission.EXPORT)
         given: dict[str, str] = {}
         for parameter in parameters or ():
             if parameter.name in given:
