@@ -11,6 +11,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# The roles' names (app/auth/roles.py's Role), for the settings that name roles: the
+# settings sit below every domain and import none (tests/test_settings_layer.py keeps
+# the two lists equal).
+ROLE_NAMES = ("viewer", "auditor", "editor", "partner", "admin")
 
 
 class Settings(BaseSettings):
@@ -300,11 +304,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _persisted_operations_are_usable(self) -> Settings:
-        from app.auth.roles import Role
-
         if self.persisted_operations_only and self.persisted_operations_file is None:
             raise ValueError("PERSISTED_OPERATIONS_ONLY needs PERSISTED_OPERATIONS_FILE")
-        roles = {role.value for role in Role}
+        roles = set(ROLE_NAMES)
         unknown = sorted(set(self.persisted_operations_exempt_roles) - roles)
         if unknown:
             raise ValueError(
@@ -336,9 +338,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _jwt_is_safe(self) -> Settings:
         # Refuse at start-up what would let forged or unchecked tokens through.
-        from app.auth.tokens import check_jwt_settings
+        from app.kit.jwt_keys import verification_key
 
-        check_jwt_settings(self)
+        if not self.jwt_role_claim or not self.jwt_initiatives_claim:
+            raise ValueError("JWT_ROLE_CLAIM and JWT_INITIATIVES_CLAIM must not be empty")
+        verification_key(
+            self.jwt_algorithms,
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            key=self.jwt_key.get_secret_value() if self.jwt_key else None,
+        )
         return self
 
 

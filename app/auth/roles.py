@@ -6,6 +6,7 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
+    # app/config.py's ROLE_NAMES repeats these names for the settings (a test keeps them equal).
     VIEWER = "viewer"
     AUDITOR = "auditor"
     EDITOR = "editor"

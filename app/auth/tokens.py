@@ -1,9 +1,9 @@
 """JWT bearer tokens from an identity provider: checked signature, issuer, audience, expiry.
 
 A token maps to a role through one claim (`JWT_ROLE_CLAIM`); a partner's initiatives
-come from another (`JWT_INITIATIVES_CLAIM`, initiative codes). The key is read once,
-when the settings are checked, so a wrong key stops the service at start-up rather
-than refusing every caller later.
+come from another (`JWT_INITIATIVES_CLAIM`, initiative codes). The key is first read
+when the settings are checked (app/kit/jwt_keys.py), so a wrong key stops the service
+at start-up rather than refusing every caller later.
 """
 
 from __future__ import annotations
@@ -12,25 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from app.auth.roles import Role
+from app.kit.jwt_keys import verification_key
 from app.kit.text import Kind, text_problem
 
 if TYPE_CHECKING:
     from app.config import Settings
 
-# HMAC: one shared secret. The others verify with the issuer's public key.
-HMAC = frozenset({"HS256", "HS384", "HS512"})
-PUBLIC_KEY_TYPES: dict[str, tuple[type[Any], ...]] = {
-    **dict.fromkeys(("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"), (rsa.RSAPublicKey,)),
-    **dict.fromkeys(("ES256", "ES384", "ES512"), (ec.EllipticCurvePublicKey,)),
-    "EdDSA": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
-}
-SUPPORTED = HMAC | PUBLIC_KEY_TYPES.keys()
-# RFC 7518 3.2: an HMAC key at least as long as the hash.
-MIN_HMAC_KEY_BYTES = 32
 # A principal's name is stored with every change it makes (200 characters at most).
 MAX_SUBJECT_LENGTH = 196
 ROLE_NAMES = frozenset(role.value for role in Role)
@@ -58,55 +47,16 @@ class TokenClaims:
     expires: int | None = None
 
 
-def check_jwt_settings(settings: Settings) -> Any:
-    """Refuse unsafe or half-done JWT settings; return the verification key (None: off)."""
-    algorithms = settings.jwt_algorithms
-    if not algorithms:
-        raise ValueError("JWT_ALGORITHMS must name at least one algorithm")
-    if any(a.lower() == "none" for a in algorithms):
-        raise ValueError("JWT_ALGORITHMS must not hold 'none': it accepts unsigned tokens")
-    unknown = [a for a in algorithms if a not in SUPPORTED]
-    if unknown:
-        raise ValueError(
-            f"JWT_ALGORITHMS: unsupported {', '.join(unknown)}; use {', '.join(sorted(SUPPORTED))}"
-        )
-    hmac = {a in HMAC for a in algorithms}
-    if len(hmac) > 1:
-        # A public key accepted as an HMAC secret lets anyone sign tokens.
-        raise ValueError("JWT_ALGORITHMS must not mix HMAC (HS*) with public-key algorithms")
-    if not settings.jwt_role_claim or not settings.jwt_initiatives_claim:
-        raise ValueError("JWT_ROLE_CLAIM and JWT_INITIATIVES_CLAIM must not be empty")
-    parts = {
-        "JWT_ISSUER": settings.jwt_issuer,
-        "JWT_AUDIENCE": settings.jwt_audience,
-        "JWT_KEY": settings.jwt_key.get_secret_value() if settings.jwt_key else None,
-    }
-    missing = [name for name, value in parts.items() if not value]
-    if len(missing) == len(parts):
-        return None
-    if missing:
-        raise ValueError(f"JWT settings are incomplete: set {', '.join(missing)} too (or none)")
-    assert settings.jwt_key is not None
-    key = settings.jwt_key.get_secret_value()
-    if hmac == {True}:
-        if len(key.encode("utf-8")) < MIN_HMAC_KEY_BYTES:
-            raise ValueError(f"JWT_KEY must have at least {MIN_HMAC_KEY_BYTES} bytes for HS*")
-        return key
-    try:
-        public_key = load_pem_public_key(key.encode("utf-8"))
-    except ValueError:
-        raise ValueError("JWT_KEY must be the issuer's PEM public key for RS/PS/ES/EdDSA") from None
-    for algorithm in algorithms:
-        if not isinstance(public_key, PUBLIC_KEY_TYPES[algorithm]):
-            raise ValueError(f"JWT_KEY is not a key for {algorithm}")
-    return public_key
-
-
 class TokenVerifier:
     """Checks tokens against the settings; built once per application."""
 
     def __init__(self, settings: Settings) -> None:
-        key = check_jwt_settings(settings)
+        key = verification_key(
+            settings.jwt_algorithms,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            key=settings.jwt_key.get_secret_value() if settings.jwt_key else None,
+        )
         if key is None:
             raise ValueError("JWT is not configured")
         self.key = key
