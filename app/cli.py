@@ -75,9 +75,9 @@ def serve(
 
 async def _migrate(url: str, action: str, revision: str) -> str | None:
     from app.db import migrate
-    from app.db.session import create_engine
+    from app.engines import ledger_engine
 
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         if action == "upgrade":
             await migrate.upgrade(engine, revision)

@@ -89,12 +89,12 @@ def on_migrated_database(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
     """Run `work` with sessions on the configured database, which must exist and be
     migrated to the code's revision (else one line and exit 2, nothing written)."""
     from app.db import migrate
-    from app.db.session import create_engine, create_session_factory
+    from app.engines import ledger_engine, ledger_sessions
 
     url = database()
 
     async def checked() -> T | _NotMigrated:
-        engine = create_engine(url)
+        engine = ledger_engine(url)
         try:
             current = await migrate.current_revision(engine)
             if current != migrate.head_revision():
@@ -102,7 +102,7 @@ def on_migrated_database(work: Callable[[SessionFactory], Awaitable[T]]) -> T:
                     f"the database is at migration {current or 'none'}, not "
                     f"{migrate.head_revision()}: run `pledge-ledger db upgrade` first"
                 )
-            return await work(create_session_factory(engine))
+            return await work(ledger_sessions(engine))
         finally:
             await engine.dispose()
 

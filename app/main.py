@@ -17,12 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
-from app.db.session import (
-    create_engine,
-    create_session_factory,
-    describe_database,
-    sqlite_file,
-)
+from app.db.session import describe_database, sqlite_file
+from app.engines import ledger_engine, ledger_sessions
 from app.events.hub import EventHub
 from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
@@ -65,9 +61,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             )
         own = None
         if engine is None:
-            own = create_engine(settings.database_url, echo=settings.sql_echo)
+            # Built the one way that adds what the domains need of it (app/engines.py).
+            own = ledger_engine(settings.database_url, echo=settings.sql_echo)
             app.state.engine = own
-            app.state.session_factory = create_session_factory(own)
+            app.state.session_factory = ledger_sessions(own)
         # Live updates: this process's hub reads each new trail entry once for all its
         # subscribers (app/events/).
         hub = EventHub(app.state.session_factory, settings)
@@ -95,7 +92,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     if engine is not None:
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
+        app.state.session_factory = ledger_sessions(engine)
 
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None

@@ -21,7 +21,8 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db.session import StatementCounter, create_engine
+from app.db.session import StatementCounter
+from app.engines import ledger_engine
 from app.main import create_app
 
 
@@ -35,7 +36,7 @@ class Check:
 
 @asynccontextmanager
 async def client(url: str) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine]]:
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     app = create_app(Settings(database_url=url, log_level="WARNING"), engine=engine)
     transport = httpx.ASGITransport(app=app)
     try:
@@ -46,7 +47,7 @@ async def client(url: str) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncEngine
 
 
 async def program_id(url: str) -> int:
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         async with engine.connect() as conn:
             found = await conn.scalar(

@@ -19,7 +19,7 @@ import time
 import httpx
 
 from app.config import Settings
-from app.db.session import create_engine
+from app.engines import ledger_engine
 from app.main import create_app
 
 URL = os.environ.get("BENCH_URL", "sqlite+aiosqlite:////tmp/pledge_bench_victim/victim.db")
@@ -35,7 +35,7 @@ QUERY = (
 
 
 async def main() -> None:
-    engine = create_engine(URL)
+    engine = ledger_engine(URL)
     settings = Settings(
         database_url=URL, log_level="WARNING", anonymous_read=True, rate_limit_per_address=""
     )

@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app import models as m
 from app.config import Settings
 from app.db.migrate import upgrade
-from app.db.session import StatementCounter, create_engine, create_session_factory
+from app.db.session import StatementCounter
 from app.demo.loader import load_demo
+from app.engines import ledger_engine, ledger_sessions
 from app.main import create_app
 
 QUERIES = {
@@ -50,9 +51,9 @@ QUERIES = {
 
 async def build(url: str, initiatives: int, lines: int, transactions: int, seed: int) -> None:
     rng = random.Random(seed)
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     await upgrade(engine)
-    sessions = create_session_factory(engine)
+    sessions = ledger_sessions(engine)
     async with sessions() as session, session.begin():
         await load_demo(session)
         sponsor = m.Organization(
@@ -112,7 +113,7 @@ async def build(url: str, initiatives: int, lines: int, transactions: int, seed:
 
 
 async def statements(url: str) -> dict[str, int]:
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     app = create_app(Settings(database_url=url, anonymous_read=True), engine=engine)
     counts = {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as c:

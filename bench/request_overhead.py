@@ -25,8 +25,8 @@ from app.auth.keys import create_key
 from app.auth.roles import Role
 from app.config import Settings
 from app.db.migrate import upgrade
-from app.db.session import create_engine, create_session_factory
 from app.demo.loader import load_demo
+from app.engines import ledger_engine, ledger_sessions
 from app.main import create_app
 
 QUERY = "{ initiatives(first: 10) { edges { node { code title } } } }"
@@ -49,11 +49,11 @@ async def database(backend: str, workdir: Path) -> str:
 
 async def measure(backend: str, runs: int) -> None:
     url = await database(backend, Path(tempfile.mkdtemp(prefix="bench_overhead_")))
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         await upgrade(engine)
         headers: dict[str, dict[str, str]] = {"anonymous": {}}
-        sessions = create_session_factory(engine, actor=Actor("bench", "system"))
+        sessions = ledger_sessions(engine, actor=Actor("bench", "system"))
         async with sessions() as session, session.begin():
             await load_demo(session)
             for role in ("viewer", "partner"):

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 import app.models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
 from app.db.base import Base
-from app.db.session import create_engine
+from app.engines import ledger_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -34,7 +34,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -25,8 +25,9 @@ from app.audit.records import Actor
 from app.config import Settings
 from app.db.base import Base
 from app.db.migrate import upgrade
-from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.db.session import SessionFactory
 from app.demo.loader import load_demo
+from app.engines import ledger_engine, ledger_sessions
 from app.main import create_app
 from app.models import GENESIS_HASH, ChainHead
 
@@ -103,10 +104,10 @@ async def database(
         url = f"sqlite+aiosqlite:///{path}"
     else:
         url = await create_postgres_database()
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         await upgrade(engine)
-        yield Database(backend, url, engine, create_session_factory(engine, actor=TEST_ACTOR))
+        yield Database(backend, url, engine, ledger_sessions(engine, actor=TEST_ACTOR))
     finally:
         await engine.dispose()
         if backend == "postgresql":

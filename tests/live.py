@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from app import models as m
 from app.db.migrate import upgrade
-from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.db.session import SessionFactory
 from app.demo.loader import load_demo
+from app.engines import ledger_engine, ledger_sessions
 from app.kit.ids import encode_global_id
 from tests import factories as f
 from tests.conftest import TEST_ACTOR, create_postgres_database, drop_postgres_database
@@ -183,10 +184,10 @@ async def live_data(backend: str, tmp: Path, url: str | None = None) -> AsyncIte
         url = f"sqlite+aiosqlite:///{tmp / 'live.db'}"
     elif url is None:
         url = await create_postgres_database("pledge_live")
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
         await upgrade(engine)
-        sessions = create_session_factory(engine, actor=TEST_ACTOR)
+        sessions = ledger_sessions(engine, actor=TEST_ACTOR)
         async with sessions() as session, session.begin():
             await load_demo(session)
             initiatives = (

@@ -16,8 +16,8 @@ from app import models as m
 from app.audit import recorder
 from app.audit.recorder import lock_chain
 from app.config import Settings
-from app.db.session import create_engine
 from app.editing.rules import today
+from app.engines import ledger_engine
 from app.kit.ids import decode_global_id, encode_global_id
 from app.main import create_app
 from tests import factories as f
@@ -43,7 +43,7 @@ mutation($input: UpdateTransactionInput!) {
 @asynccontextmanager
 async def server(db: Database, settings: Settings, secret: str) -> AsyncIterator[GraphQLClient]:
     """An app instance with its own engine and pool, as a second server process has."""
-    engine = create_engine(db.url)
+    engine = ledger_engine(db.url)
     app = create_app(settings.model_copy(update={"database_url": db.url}), engine=engine)
     try:
         async with httpx.AsyncClient(

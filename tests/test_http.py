@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db.migrate import head_revision
-from app.db.session import create_engine
+from app.engines import ledger_engine
 from app.graphql.schema import build_schema
 from app.http.router import PledgeRouter
 from app.main import create_app
@@ -28,7 +28,7 @@ from tests.conftest import Database, GraphQLClient
 @pytest.fixture
 async def bare_http(settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The app on a fresh SQLite file that no migration has touched."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")
+    engine = ledger_engine(f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}")
     try:
         async with _http(settings, engine) as http:
             yield http
@@ -74,7 +74,7 @@ async def test_readyz_when_migrations_are_missing(bare_http: httpx.AsyncClient) 
 async def test_readyz_when_the_database_cannot_be_opened(
     settings: Settings, tmp_path: Path
 ) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    engine = ledger_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
     try:
         async with _http(settings, engine) as http:
             response = await http.get("/readyz")

@@ -25,8 +25,9 @@ from app import models as m
 from app.audit.service import compare_tables, verify
 from app.db.base import NAMING_CONVENTION, Base
 from app.db.migrate import current_revision, downgrade, head_revision, upgrade
-from app.db.session import SessionFactory, create_engine, create_session_factory
+from app.db.session import SessionFactory
 from app.demo.loader import load_demo
+from app.engines import ledger_engine, ledger_sessions
 from tests import factories
 from tests.conftest import (
     BACKENDS,
@@ -56,9 +57,9 @@ async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     else:
         url = await create_postgres_database("pledge_migrations")
-    engine = create_engine(url)
+    engine = ledger_engine(url)
     try:
-        yield FreshDatabase(backend, engine, create_session_factory(engine, actor=TEST_ACTOR))
+        yield FreshDatabase(backend, engine, ledger_sessions(engine, actor=TEST_ACTOR))
     finally:
         await engine.dispose()
         if backend == "postgresql":

@@ -6,6 +6,9 @@ import errno
 import os
 import socket
 import sqlite3
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from app.audit.recorder import ACTOR, REASON
-from app.audit.recorder import install as install_recorder
-from app.audit.records import Actor
 from app.db.functions import SQLITE_LOWER, python_lower
-from app.money.sql import SQLITE_CONVERT, sqlite_convert
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -39,20 +38,48 @@ POOL_SIZE = 10
 POOL_OVERFLOW = 10
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
-    dbapi_connection.create_function(SQLITE_CONVERT, 4, sqlite_convert, deterministic=True)
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # WAL lets readers proceed while a writer commits (the server reads concurrently).
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+@dataclass(frozen=True)
+class SqliteFunction:
+    """A function SQL calls on SQLite, registered on each of its connections (PostgreSQL
+    has its own in the database)."""
+
+    name: str
+    arity: int
+    function: Callable[..., Any]
 
 
-def create_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) -> AsyncEngine:
-    """`pooled=False`: every connection is opened for its user and closed after, so
-    nothing it leaves behind (temp tables, prepared statements) outlives it."""
+# Every engine's SQLite functions, for the engines built on the same database later.
+_FUNCTIONS: weakref.WeakKeyDictionary[Engine, tuple[SqliteFunction, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
+        for f in functions:
+            dbapi_connection.create_function(f.name, f.arity, f.function, deterministic=True)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets readers proceed while a writer commits (the server reads concurrently).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    return on_connect
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    pooled: bool = True,
+    sqlite_functions: Sequence[SqliteFunction] = (),
+) -> AsyncEngine:
+    """An engine on `url`. `pooled=False`: every connection is opened for its user and
+    closed after, so nothing it leaves behind (temp tables, prepared statements) outlives
+    it. `sqlite_functions`: what the domains' SQL calls on SQLite (app/engines.py gives
+    them; this layer knows none but its own)."""
     kwargs: dict[str, Any] = {"echo": echo}
     if not pooled:
         kwargs.update(poolclass=NullPool)
@@ -64,17 +91,31 @@ def create_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) ->
     if make_url(url).get_driver_name() == "asyncpg":
         kwargs.update(connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
     engine = create_async_engine(url, **kwargs)
+    _FUNCTIONS[engine.sync_engine] = tuple(sqlite_functions)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_setup(sqlite_functions))
     return engine
 
 
-def create_session_factory(engine: AsyncEngine, *, actor: Actor | None = None) -> SessionFactory:
-    """Sessions on `engine`. Only sessions with an actor may write ledger data: every
-    write appends to the audit trail in its transaction (app/audit/recorder.py)."""
-    install_recorder()
-    info = {ACTOR: actor, REASON: None} if actor is not None else {}
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+def unpooled_twin(engine: AsyncEngine) -> AsyncEngine:
+    """A new engine on `engine`'s database, set up as it is (its SQLite functions), whose
+    connections are not pooled."""
+    return create_engine(
+        engine.url,
+        echo=bool(engine.echo),
+        pooled=False,
+        sqlite_functions=_FUNCTIONS.get(engine.sync_engine, ()),
+    )
+
+
+def create_session_factory(
+    engine: AsyncEngine, *, info: Mapping[str, Any] | None = None
+) -> SessionFactory:
+    """Sessions on `engine`, each starting with `info` in its `session.info` (what the
+    layers above keep there: who writes, app/engines.py)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info=dict(info or {})
+    )
 
 
 # SQLSTATEs of a server that is away: class 08 (connection exception), and a server

@@ -39,6 +39,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import GenericFunction
 
+from app.db.session import SqliteFunction
 from app.errors import DomainError, ErrorCode
 from app.models import ExchangeRate
 from app.models._columns import AMOUNT, RATE
@@ -92,6 +93,8 @@ def sqlite_convert(
 
 
 OUT_OF_RANGE = "converted amount out of range"
+# What every SQLite connection needs to run this module's SQL (app/engines.py).
+SQLITE_FUNCTIONS = (SqliteFunction(SQLITE_CONVERT, 4, sqlite_convert),)
 
 
 @contextmanager
@@ -282,3 +285,4 @@ class RateLookup:
                 )
             )
         )
+

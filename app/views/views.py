@@ -21,7 +21,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit.records import audited_tables
-from app.db.session import SessionFactory, create_engine
+from app.db.session import SessionFactory, unpooled_twin
 from app.db.shared import SharedConnection
 from app.views import repository
 
@@ -35,7 +35,7 @@ def view_engine(engine: AsyncEngine) -> AsyncEngine:
     """An engine on `engine`'s database whose connections are not pooled (one per app)."""
     found = _VIEW_ENGINES.get(engine.sync_engine)
     if found is None:
-        found = create_engine(engine.url, echo=bool(engine.echo), pooled=False)
+        found = unpooled_twin(engine)
         _VIEW_ENGINES[engine.sync_engine] = found
     return found
 
