@@ -24,6 +24,7 @@ from app.models import Program, SubjectType
 from app.money.conversion import RateQuote, rate_not_found
 from app.money.currencies import from_minor_units, minor_units
 from app.money.repository import RateKey, applicable_rates
+from app.money.sql import IntoCurrency, amounts_in_range
 from app.programs import repository as programs_repository
 from app.reports.budget import repository as reports_repository
 from app.reports.budget import service as reports_service
@@ -111,18 +112,20 @@ class DataLoaders:
         if loader is None:
 
             async def load(parent_keys: Sequence[Hashable]) -> list[Aggregate]:
+                convert = IntoCurrency(target, minor_units(target)) if target else None
                 async with self._sessions() as session:
-                    found = await fetch_aggregates(
-                        session,
-                        entity=entity,
-                        where=where,
-                        measures=measures,
-                        parent=parent,
-                        parent_keys=parent_keys,
-                        join=join,
-                        target=target,
-                        minor_units=minor_units(target) if target else 2,
-                    )
+                    # A sum beyond what the database holds: a typed error.
+                    with amounts_in_range():
+                        found = await fetch_aggregates(
+                            session,
+                            entity=entity,
+                            where=where,
+                            measures=measures,
+                            parent=parent,
+                            parent_keys=parent_keys,
+                            join=join,
+                            convert=convert,
+                        )
                 return [found[k] for k in parent_keys]
 
             loader = self._aggregates[key] = DataLoader(load)

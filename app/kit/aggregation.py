@@ -2,22 +2,22 @@
 
 Like pagination, one statement serves every parent of a nested list (GROUP BY the
 parent key). Amounts are summed in their own currency when the list holds one; with
-a target currency every amount is first converted at its value date's rate (see
-app/money/sql.py), so amounts of different currencies are never added unconverted.
+a converter every amount is first converted at its value date's rate (the caller hands
+in app/money/sql.py's), so amounts of different currencies are never added unconverted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, func, literal, select
+from sqlalchemy import CTE, ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import RateNotFound
-from app.money.sql import RateLookup, amounts_in_range
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,38 @@ class Day:
 Measure = Amount | Number | Day
 
 
+class RateJoin(Protocol):
+    """A CTE's rows joined to the rates that convert their amounts."""
+
+    def join(self, from_: Any) -> Any:
+        """`from_` joined to each row's rate."""
+
+    def converted(self, minor_units: int) -> ColumnElement[int]:
+        """Each row's amount in the target currency's minor units."""
+
+    def missing(self) -> ColumnElement[str | None]:
+        """An aggregate: "CUR YYYY-MM-DD" of a row no rate converts, else NULL."""
+
+
+class Converter(Protocol):
+    """Converts amounts into one currency inside the statement (app/money/sql.py's
+    `IntoCurrency`: the one rule of conversion, which this module does not know)."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def minor_units(self) -> int: ...
+
+    def rates(
+        self,
+        rows: CTE,
+        amount: ColumnElement[Any],
+        currency: ColumnElement[str],
+        value_date: ColumnElement[date],
+    ) -> RateJoin: ...
+
+
 @dataclass
 class Aggregate:
     """One parent's aggregates. Money sums are minor units when converted."""
@@ -70,10 +102,11 @@ async def fetch_aggregates(
     parent: Any | None = None,
     parent_keys: Sequence[Hashable] = (None,),
     join: tuple[Any, Any] | None = None,
-    target: str | None = None,
-    minor_units: int = 2,
+    convert: Converter | None = None,
 ) -> dict[Hashable, Aggregate]:
-    """Aggregates of every parent in `parent_keys` (or of the whole list)."""
+    """Aggregates of every parent in `parent_keys` (or of the whole list); with `convert`,
+    of the amounts converted into its currency (in its minor units). A sum beyond what the
+    database holds fails there: the caller turns that into its own error."""
     parent_col = parent if parent is not None else literal(None)
     columns: list[Any] = [parent_col.label("_parent")]
     for name, measure in measures.items():
@@ -98,10 +131,10 @@ async def fetch_aggregates(
         if isinstance(measure, Amount):
             amount = rows.c[f"{name}__amount"]
             currency = rows.c[f"{name}__currency"]
-            if target is not None:
-                lookup = RateLookup(rows, amount, currency, rows.c[f"{name}__date"], target)
+            if convert is not None:
+                lookup = convert.rates(rows, amount, currency, rows.c[f"{name}__date"])
                 from_ = lookup.join(from_)
-                value = lookup.converted(minor_units)
+                value = lookup.converted(convert.minor_units)
                 missing.append(lookup.missing().label(f"{name}__missing"))
             else:
                 value = amount
@@ -118,17 +151,17 @@ async def fetch_aggregates(
         out += [func.min(value).label(f"{name}__min"), func.max(value).label(f"{name}__max")]
     stmt = select(*out, *missing).select_from(from_).group_by(rows.c["_parent"])
     found: dict[Hashable, Aggregate] = {key: Aggregate() for key in parent_keys}
-    with amounts_in_range():
-        fetched = (await session.execute(stmt)).all()
+    fetched = (await session.execute(stmt)).all()
     for row in fetched:
         values = row._mapping
         for name in measures:
             gap = values.get(f"{name}__missing")
             if gap:
                 currency, on = gap.split(" ", 1)
+                assert convert is not None  # only a conversion looks rates up
                 raise RateNotFound(
-                    f"no exchange rate {currency}→{target} valid on {on}",
-                    details={"base": currency, "quote": target, "date": on},
+                    f"no exchange rate {currency}→{convert.target} valid on {on}",
+                    details={"base": currency, "quote": convert.target, "date": on},
                 )
         key = values["_parent"] if parent is not None else None
         result = found[key]
@@ -139,7 +172,7 @@ async def fetch_aggregates(
                 result.sums[name] = values[f"{name}__sum"]
             result.mins[name] = values[f"{name}__min"]
             result.maxs[name] = values[f"{name}__max"]
-            if isinstance(measure, Amount) and target is None:
+            if isinstance(measure, Amount) and convert is None:
                 low, high = values[f"{name}__mincur"], values[f"{name}__maxcur"]
                 several = int(values[f"{name}__ncur"]) > 1
                 result.currency[name] = None if several else low

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -286,3 +287,20 @@ class RateLookup:
             )
         )
 
+
+@dataclass(frozen=True)
+class IntoCurrency:
+    """Amounts converted into `target` (in its `minor_units`) inside a statement: the
+    converter aggregates over many rows are handed (app/kit/aggregation.py)."""
+
+    target: str
+    minor_units: int
+
+    def rates(
+        self,
+        rows: CTE,
+        amount: ColumnElement[Any],
+        currency: ColumnElement[str],
+        value_date: ColumnElement[date],
+    ) -> RateLookup:
+        return RateLookup(rows, amount, currency, value_date, self.target)
