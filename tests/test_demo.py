@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app import models as m
 from app.config import Settings
 from app.demo.loader import load_demo, read_demo
+from app.graphql.loaders import NODE_MODELS
 from app.graphql.nodes import NODE_TYPES
 from app.graphql.schema import build_schema
 from tests.conftest import Database, GraphQLClient
@@ -156,7 +157,7 @@ async def test_every_figure_cites_source_words_and_estimates_are_flagged(db: Dat
 
 async def test_every_citation_names_a_field_the_api_shows(db: Database) -> None:
     # given
-    types = {model.__tablename__: name for name, (model, _) in NODE_TYPES.items()}
+    types = {NODE_MODELS[node].__tablename__: name for name, node in NODE_TYPES.items()}
     subject_table = {
         m.SubjectType.PROGRAM: "programs",
         m.SubjectType.INITIATIVE: "initiatives",

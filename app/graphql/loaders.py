@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
+import strawberry
 from sqlalchemy import ColumnElement, select
 from strawberry.dataloader import DataLoader
 
@@ -32,6 +33,43 @@ from app.reports.budget.repository import Dimension
 from app.reports.budget.service import Measures
 
 
+class RowObject(Protocol):
+    """An object type made from one stored row: every node type of the schema."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self: ...
+
+
+N = TypeVar("N", bound=RowObject)
+
+# Each node type's model, recorded as the type is defined (app/graphql/records.register).
+NODE_MODELS: dict[type[Any], type[Any]] = {}
+
+
+class NodeLoader(Generic[N]):
+    """Objects of one node type by primary key, read through its model's batched loader."""
+
+    def __init__(self, node_type: type[N], rows: DataLoader[int, Any]) -> None:
+        self._type = node_type
+        self._rows = rows
+
+    async def load(self, pk: int | None) -> N | None:
+        """The object with key `pk`; None when there is none (or `pk` is None: a reference
+        left empty)."""
+        if pk is None:
+            return None
+        row = await self._rows.load(pk)
+        return self._type.from_row(row) if row is not None else None
+
+    async def load_required(self, pk: int) -> N:
+        """The object a non-null reference names. Its foreign key says it exists (in
+        every view too): a missing one is a broken invariant, an internal error."""
+        found = await self.load(pk)
+        if found is None:
+            raise LookupError(f"{self._type.__name__} {pk} is referenced but not found")
+        return found
+
+
 class DataLoaders:
     def __init__(
         self, session_factory: SessionFactory, *, pause: Callable[[], Awaitable[None]] | None = None
@@ -40,6 +78,7 @@ class DataLoaders:
         # Waits for the operation's turn between slices of a large batch (app/kit/pacing.py).
         self._pause = pause
         self._by_id: dict[type[Any], DataLoader[int, Any]] = {}
+        self._nodes: dict[type[Any], NodeLoader[Any]] = {}
         self._pages: dict[Hashable, DataLoader[Hashable, Page]] = {}
         self._aggregates: dict[Hashable, DataLoader[Hashable, Aggregate]] = {}
         self.budgets = DataLoader(self._budgets)
@@ -62,6 +101,16 @@ class DataLoaders:
 
             loader = self._by_id[model] = DataLoader(load)
         return loader
+
+    def node(self, node_type: type[N]) -> NodeLoader[N]:
+        """Objects of `node_type` by primary key: `loaders.node(Program).load(pk)` is a
+        `Program | None`."""
+        found = self._nodes.get(node_type)
+        if found is None:
+            found = self._nodes[node_type] = NodeLoader(
+                node_type, self.by_id(NODE_MODELS[node_type])
+            )
+        return cast("NodeLoader[N]", found)
 
     def pages(
         self,
@@ -209,3 +258,9 @@ def _batches(keys: Sequence[tuple[Dimension, int, str]]) -> dict[tuple[Dimension
     for owner, owner_id, currency in keys:
         batches.setdefault((owner, currency), []).append(owner_id)
     return batches
+
+
+def loaders_of(info: strawberry.Info) -> DataLoaders:
+    """The request's loaders, typed whatever the resolver's `info` says of its context."""
+    loaders: DataLoaders = info.context.loaders
+    return loaders

@@ -55,9 +55,10 @@ class ConvertedMoney:
         self, info: strawberry.Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
         # Imported here: this module is a leaf that the object types themselves import.
-        from app.graphql.records import load_node
+        from app.graphql.loaders import loaders_of
+        from app.graphql.rates.types import ExchangeRate
 
-        return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(ExchangeRate).load(self._rate_id)
 
     @strawberry.field(
         description="True when the rate is an estimate (its source does not state it "

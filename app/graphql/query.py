@@ -24,6 +24,7 @@ from app.graphql.inputs import (
     SourceDocumentFilter,
     TransactionFilter,
 )
+from app.graphql.loaders import loaders_of
 from app.graphql.nodes import (
     NODE_TYPES,
     BeneficiaryFigure,
@@ -71,7 +72,7 @@ class Query(ReportQueries, AuditQueries):
         type_name, pk = decode_global_id(id)
         if type_name not in NODE_TYPES or not 0 < pk <= MAX_KEY:
             return None  # no record can have this ID
-        return await load_node(info, type_name, pk)  # type: ignore[no-any-return]
+        return await load_node(info, type_name, pk)
 
     @strawberry.field(
         description="One programme by ID; without an ID, the first programme (the demo has one)."
@@ -85,7 +86,7 @@ class Query(ReportQueries, AuditQueries):
         as_of: AsOf = None,
     ) -> Program | None:
         if id is not None:
-            return await load_node(info, "Program", decode_id_of(id, "Program"))  # type: ignore[no-any-return]
+            return await loaders_of(info).node(Program).load(decode_id_of(id, "Program"))
         row = await info.context.loaders.first_program()
         return Program.from_row(row) if row is not None else None
 
@@ -102,7 +103,7 @@ class Query(ReportQueries, AuditQueries):
         as_of: AsOf = None,
     ) -> Initiative | None:
         if id is not None and code is None:
-            return await load_node(info, "Initiative", decode_id_of(id, "Initiative"))  # type: ignore[no-any-return]
+            return await loaders_of(info).node(Initiative).load(decode_id_of(id, "Initiative"))
         if code is not None and id is None:
             async with info.context.session_factory() as session:
                 row = await initiatives_repository.by_code(session, code)

@@ -12,6 +12,7 @@ from app.described import DescribedStrEnum
 from app.graphql.enums import described_enum
 from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.inputs import OrderDirection
+from app.graphql.loaders import NODE_MODELS, loaders_of
 from app.graphql.relay import Node
 from app.graphql.visibility import shows_records_of
 from app.kit.listing import Listing
@@ -19,30 +20,30 @@ from app.kit.listing import Listing
 if TYPE_CHECKING:
     from app.graphql.audit.types import ChangeEntry
 
-T = TypeVar("T")
+C = TypeVar("C", bound=type[Any])
 
-# GraphQL type name → (model, object type): for `node(id:)` and references by name.
-NODE_TYPES: dict[str, tuple[type[Any], Any]] = {}
+# GraphQL type name → object type: for `node(id:)` and the references that name a type
+# (a change's record, a citation's subject). Everything else looks nodes up by class:
+# `loaders_of(info).node(Program).load(pk)`.
+NODE_TYPES: dict[str, type[Any]] = {}
 
 
-def register(model: type[Any]) -> Callable[[T], T]:
+def register(model: type[Any]) -> Callable[[C], C]:
     """Record an object type as the node type of `model` (and as the type whose fields
     say what callers see of its stored states, app/graphql/visibility.py)."""
 
-    def add(cls: T) -> T:
-        NODE_TYPES[cls.__strawberry_definition__.name] = (model, cls)  # type: ignore[attr-defined]
+    def add(cls: C) -> C:
+        NODE_TYPES[cls.__strawberry_definition__.name] = cls
+        NODE_MODELS[cls] = model
         return shows_records_of(model)(cls)
 
     return add
 
 
-async def load_node(info: strawberry.Info, type_name: str, pk: int | None) -> Any:
-    """The object of `type_name` with key `pk` (None when there is none), via its loader."""
-    if pk is None:
-        return None
-    model, node_type = NODE_TYPES[type_name]
-    row = await info.context.loaders.by_id(model).load(pk)
-    return node_type.from_row(row) if row is not None else None
+async def load_node(info: strawberry.Info, type_name: str, pk: int) -> Record | None:
+    """The object of the type named `type_name` with key `pk` (None when there is none)."""
+    found: Record | None = await loaders_of(info).node(NODE_TYPES[type_name]).load(pk)
+    return found
 
 
 def db_id_of(root: Any) -> int:

@@ -28,7 +28,7 @@ from app.graphql.audit.types import (
 )
 from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.extensions.work import TRAIL, reads
-from app.graphql.records import NODE_TYPES
+from app.graphql.loaders import NODE_MODELS
 from app.graphql.relay import PageInfo
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
 from app.kit.pagination import Window
@@ -120,7 +120,7 @@ async def record_history(info: strawberry.Info, record: Any, first: int) -> list
     """The first `first` changes of `record` (a Record object), oldest first (the
     field that asks declares the AUDIT permission: `Record.history`)."""
     size = _page_size(info, first)
-    model, _ = NODE_TYPES[record.__strawberry_definition__.name]
+    model = NODE_MODELS[type(record)]
     rows = await info.context.loaders.audit_entries.load((model.__tablename__, record.db_id, size))
     return [ChangeEntry(_row=row) for row in rows]
 

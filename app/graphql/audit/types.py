@@ -235,7 +235,7 @@ class ChangeEntry:
         type_name = type_name_of(self._row.entity_type)
         if type_name not in NODE_TYPES:
             return None
-        return await load_node(info, type_name, int(self._row.entity_id))  # type: ignore[no-any-return]
+        return await load_node(info, type_name, int(self._row.entity_id))
 
 
 @strawberry.type(description="A change and the cursor that points at it.")

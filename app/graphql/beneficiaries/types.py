@@ -12,7 +12,8 @@ from app import models as m
 from app.auth.roles import Permission
 from app.beneficiaries.listing import BENEFICIARY_FIGURES
 from app.graphql.evidence.types import cited_sources
-from app.graphql.records import Record, load_node, order_input, register, stamps
+from app.graphql.loaders import loaders_of
+from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import OnlyFor, Shows, shows_records_of
 from app.models import FigureQualifier, SubjectType
 
@@ -111,7 +112,9 @@ class BeneficiaryFigure(Record):
     async def group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
-        return await load_node(info, "BeneficiaryGroup", self._row.group_id)  # type: ignore[no-any-return]
+        from app.graphql.beneficiaries.groups import BeneficiaryGroup
+
+        return await loaders_of(info).node(BeneficiaryGroup).load_required(self._row.group_id)
 
     @strawberry.field(
         description="The initiative serving them.", extensions=[Shows("initiative_id")]
@@ -119,7 +122,9 @@ class BeneficiaryFigure(Record):
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+        from app.graphql.initiatives.types import Initiative
+
+        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
 
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
 
@@ -141,7 +146,9 @@ class BeneficiaryShare:
     async def group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
-        return await load_node(info, "BeneficiaryGroup", self._group_id)  # type: ignore[no-any-return]
+        from app.graphql.beneficiaries.groups import BeneficiaryGroup
+
+        return await loaders_of(info).node(BeneficiaryGroup).load_required(self._group_id)
 
     @strawberry.field(
         description="The initiative whose money the share splits.",
@@ -150,4 +157,6 @@ class BeneficiaryShare:
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]
+        from app.graphql.initiatives.types import Initiative
+
+        return await loaders_of(info).node(Initiative).load_required(self._initiative_id)

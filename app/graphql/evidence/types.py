@@ -10,6 +10,7 @@ import strawberry
 from app import models as m
 from app.evidence.listing import CITATIONS, CITATIONS_OF_DOCUMENT, SOURCE_DOCUMENTS, citations_of
 from app.graphql.inputs import CitationFilter
+from app.graphql.loaders import loaders_of
 from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import Node, connection
 from app.graphql.visibility import Shows
@@ -69,7 +70,7 @@ class Citation(Record):
 
     @strawberry.field(description="The document quoted.", extensions=[Shows("source_document_id")])
     async def document(self, info: strawberry.Info) -> SourceDocument:
-        return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(SourceDocument).load_required(self._document_id)
 
     @strawberry.field(
         description="The record whose fact this citation supports.",
@@ -77,7 +78,7 @@ class Citation(Record):
     )
     async def subject(self, info: strawberry.Info) -> Node | None:
         type_name = SUBJECT_TYPE_NAMES[self.subject_type]
-        return await load_node(info, type_name, self._subject_id)  # type: ignore[no-any-return]
+        return await load_node(info, type_name, self._subject_id)
 
 
 def cited_sources(subject: SubjectType) -> Any:

@@ -11,8 +11,9 @@ from app import models as m
 from app.finance.listing import BUDGET_LINES, TRANSACTIONS, TRANSACTIONS_OF_BUDGET_LINE
 from app.graphql.evidence.types import cited_sources
 from app.graphql.inputs import TransactionFilter
+from app.graphql.loaders import loaders_of
 from app.graphql.money import ConvertedMoney, Money, convert_money
-from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
 from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
@@ -82,26 +83,32 @@ class Transaction(Amounted):
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+        from app.graphql.initiatives.types import Initiative
+
+        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
 
     @strawberry.field(
         description="The budget line the transaction is booked against, if any.",
         extensions=[Shows("budget_line_id")],
     )
     async def budget_line(self, info: strawberry.Info) -> BudgetLine | None:
-        return await load_node(info, "BudgetLine", self._row.budget_line_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(BudgetLine).load(self._row.budget_line_id)
 
     @strawberry.field(description="Who the money came from.", extensions=[Shows("provider_id")])
     async def provider(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
-        return await load_node(info, "Organization", self._row.provider_id)  # type: ignore[no-any-return]
+        from app.graphql.organizations.types import Organization
+
+        return await loaders_of(info).node(Organization).load(self._row.provider_id)
 
     @strawberry.field(description="Who the money went to.", extensions=[Shows("receiver_id")])
     async def receiver(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
-        return await load_node(info, "Organization", self._row.receiver_id)  # type: ignore[no-any-return]
+        from app.graphql.organizations.types import Organization
+
+        return await loaders_of(info).node(Organization).load(self._row.receiver_id)
 
     sources = cited_sources(SubjectType.TRANSACTION)
 
@@ -143,7 +150,9 @@ class BudgetLine(Amounted):
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+        from app.graphql.initiatives.types import Initiative
+
+        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
 
     transactions = connection(
         TRANSACTIONS_OF_BUDGET_LINE,

@@ -26,9 +26,10 @@ from app.graphql.inputs import (
     ParticipationFilter,
     TransactionFilter,
 )
+from app.graphql.loaders import loaders_of
 from app.graphql.milestones.types import Milestone, MilestoneOrder
 from app.graphql.money import Money
-from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
 from app.initiatives.listing import INITIATIVES, PARTICIPATIONS, PARTICIPATIONS_OF_INITIATIVE
@@ -63,13 +64,15 @@ class Participation(Record):
     async def organization(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
-        return await load_node(info, "Organization", self._row.organization_id)  # type: ignore[no-any-return]
+        from app.graphql.organizations.types import Organization
+
+        return await loaders_of(info).node(Organization).load_required(self._row.organization_id)
 
     @strawberry.field(
         description="The initiative it takes part in.", extensions=[Shows("initiative_id")]
     )
     async def initiative(self, info: strawberry.Info) -> Initiative:
-        return await load_node(info, "Initiative", self._row.initiative_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
 
 
 @register(m.Initiative)
@@ -120,7 +123,9 @@ class Initiative(Record):
     async def program(
         self, info: strawberry.Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")]:
-        return await load_node(info, "Program", self._program_id)  # type: ignore[no-any-return]
+        from app.graphql.programs.types import Program
+
+        return await loaders_of(info).node(Program).load_required(self._program_id)
 
     @strawberry.field(
         description="Current budget: per period the revised budget where one exists, else the "

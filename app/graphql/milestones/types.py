@@ -9,7 +9,8 @@ import strawberry
 
 from app import models as m
 from app.graphql.evidence.types import cited_sources
-from app.graphql.records import Record, load_node, order_input, register, stamps
+from app.graphql.loaders import loaders_of
+from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.milestones.listing import MILESTONES
 from app.models import MilestoneStatus, SubjectType
@@ -50,6 +51,8 @@ class Milestone(Record):
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        return await load_node(info, "Initiative", self._initiative_id)  # type: ignore[no-any-return]
+        from app.graphql.initiatives.types import Initiative
+
+        return await loaders_of(info).node(Initiative).load_required(self._initiative_id)
 
     sources = cited_sources(SubjectType.MILESTONE)

@@ -13,8 +13,9 @@ from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
 from app.graphql.initiatives.types import Initiative, InitiativeOrder
 from app.graphql.inputs import InitiativeFilter
+from app.graphql.loaders import loaders_of
 from app.graphql.money import ConvertedMoney, Money, convert_money
-from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
+from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
 from app.initiatives.listing import INITIATIVES_OF_PROGRAM
@@ -72,7 +73,9 @@ class Program(Record):
     async def sponsor(
         self, info: strawberry.Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
-        return await load_node(info, "Organization", self._row.sponsor_id)  # type: ignore[no-any-return]
+        from app.graphql.organizations.types import Organization
+
+        return await loaders_of(info).node(Organization).load_required(self._row.sponsor_id)
 
     @strawberry.field(
         description="The amount pledged, in the pledge's own currency.",

@@ -9,7 +9,8 @@ import strawberry
 
 from app import models as m
 from app.graphql.evidence.types import SourceDocument, cited_sources
-from app.graphql.records import Record, load_node, order_input, register, stamps
+from app.graphql.loaders import loaders_of
+from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import SubjectType
 from app.rates.listing import EXCHANGE_RATES
@@ -46,7 +47,7 @@ class ExchangeRate(Record):
         extensions=[Shows("source_document_id")],
     )
     async def source_document(self, info: strawberry.Info) -> SourceDocument | None:
-        return await load_node(info, "SourceDocument", self._document_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(SourceDocument).load(self._document_id)
 
     sources = cited_sources(SubjectType.EXCHANGE_RATE)
 

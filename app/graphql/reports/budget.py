@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -24,20 +24,15 @@ from app.graphql.inputs import (
     OrderDirection,
     StringFilter,
 )
+from app.graphql.loaders import loaders_of
 from app.graphql.money import Money
-from app.graphql.records import load_node
+from app.graphql.nodes import BeneficiaryGroup, ExchangeRate, Initiative, Program
 from app.graphql.reports.common import filter_limits
 from app.models import BudgetStatus, TransactionType
 from app.money.conversion import reciprocal
 from app.reports.budget import service
 from app.reports.budget.filters import BudgetScope
 from app.reports.budget.repository import Dimension, RateUse
-
-if TYPE_CHECKING:
-    from app.graphql.beneficiaries.groups import BeneficiaryGroup
-    from app.graphql.initiatives.types import Initiative
-    from app.graphql.programs.types import Program
-    from app.graphql.rates.types import ExchangeRate
 
 
 @strawberry.enum(description="What a budget summary groups by.")
@@ -96,13 +91,13 @@ class BudgetGroupKey:
     async def program(
         self, info: strawberry.Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")] | None:
-        return await load_node(info, "Program", self._get(Dimension.PROGRAM))  # type: ignore[no-any-return]
+        return await loaders_of(info).node(Program).load(self._get(Dimension.PROGRAM))
 
     @strawberry.field(description="The initiative, when grouped by INITIATIVE.")
     async def initiative(
         self, info: strawberry.Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")] | None:
-        return await load_node(info, "Initiative", self._get(Dimension.INITIATIVE))  # type: ignore[no-any-return]
+        return await loaders_of(info).node(Initiative).load(self._get(Dimension.INITIATIVE))
 
     @strawberry.field(
         description="The beneficiary group, when grouped by BENEFICIARY_GROUP; null for the "
@@ -111,7 +106,11 @@ class BudgetGroupKey:
     async def beneficiary_group(
         self, info: strawberry.Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")] | None:
-        return await load_node(info, "BeneficiaryGroup", self._get(Dimension.BENEFICIARY_GROUP))  # type: ignore[no-any-return]
+        return (
+            await loaders_of(info)
+            .node(BeneficiaryGroup)
+            .load(self._get(Dimension.BENEFICIARY_GROUP))
+        )
 
     @strawberry.field(description="The focus area, when grouped by FOCUS_AREA.")
     def focus_area(self) -> str | None:
@@ -178,7 +177,7 @@ class RateUsed:
     async def exchange_rate(
         self, info: strawberry.Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
-        return await load_node(info, "ExchangeRate", self._rate_id)  # type: ignore[no-any-return]
+        return await loaders_of(info).node(ExchangeRate).load(self._rate_id)
 
 
 @strawberry.type(
