@@ -20,10 +20,11 @@ from app import models as m
 from app.config import Settings
 from app.editing import service
 from app.errors import DomainError, ErrorCode
-from app.graphql import history, query
+from app.graphql import query
 from app.graphql.extensions.limits import CACHE_SIZE, ExecutionTimeout, _parse
 from app.http.spec import wants_graphql_response
 from app.kit.ids import encode_global_id
+from app.views.pool import ViewPool
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -202,7 +203,7 @@ def busy_views(monkeypatch: pytest.MonkeyPatch) -> None:
     async def busy(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise DomainError("no view free; retry shortly", code=ErrorCode.BUSY)
 
-    monkeypatch.setattr(history.ViewPool, "lease", busy)
+    monkeypatch.setattr(ViewPool, "lease", busy)
 
 
 async def test_busy_is_503_with_retry_after_for_spec_clients(
