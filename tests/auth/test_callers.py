@@ -358,7 +358,7 @@ async def test_csv_downloads_need_the_export_permission(
     db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:
     # given production's setting: no anonymous reading (with it, anonymous callers may
-    # download too: tests/test_download_links.py)
+    # download too: tests/http/test_download_links.py)
     await one_program(db)
     viewer = await key_for(db, "viewer")
     auditor = await key_for(db, "auditor")

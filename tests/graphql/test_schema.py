@@ -22,7 +22,7 @@ from app.graphql import schema as app_schema
 # The schema as the server builds it (no setting changes its SDL).
 schema = app_schema.build_schema(Settings())
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 QUERY_FIELDS = {
     "program",

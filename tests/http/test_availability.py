@@ -113,7 +113,7 @@ async def test_a_fragment_fan_out_is_refused_over_http_and_websocket(
     # when
     (answer, message), _ = await while_answering(server, attack())
     # then: both refused with their code (before the fix each held the process for
-    # minutes; that the walks are linear is counted in tests/test_limits.py)
+    # minutes; that the walks are linear is counted in tests/graphql/extensions/test_limits.py)
     assert answer["errors"][0]["extensions"]["code"] == "TOO_MANY_FIELDS"
     assert message["type"] == "error"
     assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_FIELDS"

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
-from tests.test_budget_summary import summary, two_initiatives
+from tests.reports.budget.test_summary import summary, two_initiatives
 
 
 def rows(text: str) -> list[dict[str, str]]:

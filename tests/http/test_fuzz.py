@@ -6,7 +6,7 @@ app serves, and operations with one schema violation each; this file garbles doc
 the wrong type, builds documents nested and repeated past every limit (fragments that
 spread each other again and again among them), and sends HTTP requests that are
 malformed in every other way (bodies, content types, methods, query parameters,
-headers); tests/test_fuzz_websocket.py does the same over WebSocket. Each goes through
+headers); tests/http/test_fuzz_websocket.py does the same over WebSocket. Each goes through
 the real ASGI app on SQLite and on PostgreSQL, as an anonymous caller (anonymous reads
 on), a viewer, a partner, an editor, an auditor and an admin (whose mutations write),
 by POST and by GET, legacy and `application/graphql-response+json`.
@@ -56,7 +56,7 @@ from app.models import ChainHead
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSON = "application/json"
 SPEC = "application/graphql-response+json"
 

@@ -5,7 +5,7 @@ with a code that says why; it never crashes the connection's handler.
 Messages are drawn as any JSON value; as messages of the protocol's types (and others)
 whose `id` and `payload` are any JSON value; and as `subscribe` messages whose payload
 fields are of any type, carrying valid and garbled subscriptions and queries from the
-schema (tests/test_fuzz.py's strategies), documents past every limit (fragments that
+schema (tests/http/test_fuzz.py's strategies), documents past every limit (fragments that
 fan out among them) and messages past MAX_BODY_BYTES. Each example opens a connection
 as a viewer, sends one to three messages and a `ping`, and reads until the `pong` (and
 what comes soon after it) or the close. What must hold (`assert_answered`): every
@@ -33,8 +33,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.live import LiveData, Server, live_data, start_server
-from tests.test_fuzz import (
+from tests.http.test_fuzz import (
     CODE,
     JSON_VALUES,
     RUNS,
@@ -43,6 +42,7 @@ from tests.test_fuzz import (
     garbled,
     huge,
 )
+from tests.live import LiveData, Server, live_data, start_server
 from tests.wsclient import PROTOCOL
 
 # The close codes a client may be given for what it sent (4429: a second connection_init).

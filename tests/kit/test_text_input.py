@@ -29,10 +29,10 @@ from app.errors import DomainError
 from app.kit.ids import encode_global_id
 from app.kit.text import Kind, text_problem
 from tests import factories as f
+from tests.auth.test_callers import JWT_SETTINGS, token
 from tests.conftest import Database, GraphQLClient
+from tests.http.test_persisted_operations import INITIATIVES, manifest
 from tests.live import LiveData, Server, live_data, start_server
-from tests.test_auth import JWT_SETTINGS, token
-from tests.test_persisted_operations import INITIATIVES, manifest
 from tests.wsclient import LiveClient
 
 CREATE_DOCUMENT = """

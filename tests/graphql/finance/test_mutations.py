@@ -474,7 +474,7 @@ async def test_control_characters_are_refused_on_both_databases(
 ) -> None:
     # given: a terminal escape and a bell, which only hide things from people reading
     # (NUL, which PostgreSQL cannot store at all, is refused before any mutation runs:
-    # tests/test_text_input.py)
+    # tests/kit/test_text_input.py)
     before = await counts(db)
     tx = new_transaction(
         ledger, **({"description": variables["description"]} if "description" in variables else {})

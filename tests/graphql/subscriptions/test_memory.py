@@ -88,9 +88,9 @@ async def measure() -> dict[str, int]:
 
 
 def test_memory_per_delivered_event_stays_flat() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
     done = subprocess.run(
-        [sys.executable, "-m", "tests.test_subscription_memory"],
+        [sys.executable, "-m", "tests.graphql.subscriptions.test_memory"],
         cwd=root,
         capture_output=True,
         text=True,

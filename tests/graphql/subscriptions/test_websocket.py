@@ -399,7 +399,7 @@ async def test_uvicorn_workers_each_deliver_to_their_subscribers(live: LiveData)
         server.stop()
 
 
-GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "live-updates.md").read_text()
+GUIDE = (Path(__file__).resolve().parents[3] / "docs" / "live-updates.md").read_text()
 
 
 async def test_the_guides_subscriptions_run_as_printed(live: LiveData) -> None:
