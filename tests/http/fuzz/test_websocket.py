@@ -5,7 +5,7 @@ with a code that says why; it never crashes the connection's handler.
 Messages are drawn as any JSON value; as messages of the protocol's types (and others)
 whose `id` and `payload` are any JSON value; and as `subscribe` messages whose payload
 fields are of any type, carrying valid and garbled subscriptions and queries from the
-schema (tests/http/test_fuzz.py's strategies), documents past every limit (fragments that
+schema (the strategies of operations.py and values.py), documents past every limit (fragments that
 fan out among them) and messages past MAX_BODY_BYTES. Each example opens a connection
 as a viewer, sends one to three messages and a `ping`, and reads until the `pong` (and
 what comes soon after it) or the close. What must hold (`assert_answered`): every
@@ -33,15 +33,9 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.http.test_fuzz import (
-    CODE,
-    JSON_VALUES,
-    RUNS,
-    VALID_QUERIES,
-    VALID_SUBSCRIPTIONS,
-    garbled,
-    huge,
-)
+from tests.http.fuzz.checks import CODE, RUNS
+from tests.http.fuzz.operations import VALID_QUERIES, VALID_SUBSCRIPTIONS, garbled, huge
+from tests.http.fuzz.values import JSON_VALUES
 from tests.live import LiveData, Server, live_data, start_server
 from tests.wsclient import PROTOCOL
 
