@@ -584,15 +584,14 @@ async def test_a_mutation_stopped_by_the_timeout_writes_nothing(
     async with db.sessions() as session, session.begin():
         secret = await f.api_key(session, "editor")
     client = client_with(execution_timeout_seconds=0.2).with_key(secret)
-    replay = service._replay
 
-    async def stall(*args: Any) -> Any:
+    async def stall(session: Any) -> None:
         await asyncio.sleep(10)
 
-    monkeypatch.setattr(service, "_replay", stall)
+    monkeypatch.setattr(service, "lock_held_hook", stall)
     # when
     stopped = await client.execute(CREATE, {"input": NEW_SOURCE})
-    monkeypatch.setattr(service, "_replay", replay)
+    monkeypatch.setattr(service, "lock_held_hook", None)
     # then: stopped, nothing written, and the lock is free for the next write
     assert stopped["errors"][0]["extensions"]["code"] == "TIMEOUT"
     assert await source_documents(db) == 0
