@@ -166,7 +166,7 @@ def settings() -> Settings:
         max_page_size=100,
         anonymous_read=True,
         # As `make serve` has them: some tests introspect, one opens GraphiQL. Their
-        # production defaults (off) are tested in tests/http/test_spec.py.
+        # production defaults (off) are tested in tests/http/spec/.
         graphiql=True,
         introspection=True,
         # Tests make thousands of requests from one address; rate limits have their own
