@@ -22,37 +22,15 @@ from app.config import Settings
 from app.errors import DomainError, ErrorCode
 from app.models.access import ApiKey
 from tests import factories as f
+from tests.auth.tokens import AUDIENCE, ISSUER, JWT_SETTINGS, token
 from tests.conftest import Database, GraphQLClient
 
 PROGRAMS = "{ programs(first: 5) { edges { node { ref } } } }"
 INITIATIVES = "{ initiatives(first: 10) { edges { node { code } } } }"
 NOT_A_FIELD = "{ secretThings { id } }"
 
-ISSUER = "https://id.example.org/"
-AUDIENCE = "pledge-ledger"
-HS_KEY = "a-shared-secret-of-at-least-32-bytes!"
-JWT_SETTINGS: dict[str, Any] = {
-    "anonymous_read": False,
-    "jwt_issuer": ISSUER,
-    "jwt_audience": AUDIENCE,
-    "jwt_key": SecretStr(HS_KEY),
-    "jwt_algorithms": ["HS256"],
-}
 
 ClientWith = Callable[..., GraphQLClient]
-
-
-def token(key: Any = HS_KEY, algorithm: str = "HS256", **claims: Any) -> str:
-    now = datetime.now(UTC)
-    payload = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice@example.org",
-        "exp": now + timedelta(minutes=5),
-        "role": "viewer",
-        **claims,
-    }
-    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm)
 
 
 def hmac_signed(valid: str, secret: bytes) -> str:

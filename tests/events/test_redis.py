@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as redis
 
 from tests.conftest import unreachable
-from tests.graphql.subscriptions.test_websocket import CHANGES, connect
+from tests.graphql.subscriptions.common import CHANGES, connect
 from tests.live import LiveData, free_port, live_data, start_server
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

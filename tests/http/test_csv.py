@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from datetime import date
@@ -16,17 +14,8 @@ from app.config import Settings
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
+from tests.http.spreadsheets import cells, rows
 from tests.reports.budget.test_summary import summary, two_initiatives
-
-
-def rows(text: str) -> list[dict[str, str]]:
-    """The rows as a spreadsheet reads them: the byte-order mark is not part of the text."""
-    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
-
-
-def cells(response: httpx.Response) -> list[list[str]]:
-    """Every cell, decoded as a spreadsheet does (UTF-8 with its byte-order mark)."""
-    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 async def as_auditor(db: Database, http: httpx.AsyncClient) -> None:

@@ -16,10 +16,10 @@ from app.auth import repository as repo
 from app.auth.keys import caller_of_key, revoke_key
 from app.models.access import ApiKeyInitiative
 from tests import factories as f
-from tests.auth.test_callers import JWT_SETTINGS, token
+from tests.auth.tokens import JWT_SETTINGS, token
 from tests.conftest import Database, GraphQLClient
-from tests.http.test_csv import rows
-from tests.reports.budget.test_summary import two_initiatives
+from tests.http.spreadsheets import rows
+from tests.reports.budget.summaries import two_initiatives
 
 LINK = """
 query ($report: DownloadReport!, $parameters: [DownloadParameter!]) {

@@ -23,10 +23,10 @@ from app.kit.ids import encode_global_id
 from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
+from tests.http.manifests import INITIATIVES, manifest
 from tests.live import CREATE, LiveData, live_data, start_server
 from tests.wsclient import LiveClient
 
-INITIATIVES = "query Initiatives { initiatives(first: 3) { edges { node { code } } } }"
 BY_CODE = "query One($code: String!) { initiative(code: $code) { code } }"
 CHANGES = "subscription Changes($after: String) { changes(after: $after) { sequence } }"
 AD_HOC = "{ initiatives(first: 1) { totalCount } }"
@@ -35,11 +35,6 @@ mutation($input: CreateTransactionInput!) {
   createTransaction(input: $input) { transaction { id } errors { code } }
 }"""
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-def manifest(path: Path, *documents: str) -> Path:
-    path.write_text(json.dumps({document_hash(text): text for text in documents}))
-    return path
 
 
 def sha(text: str) -> str:

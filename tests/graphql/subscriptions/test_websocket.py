@@ -24,16 +24,9 @@ from app.auth.keys import revoke_key
 from app.graphql.audit.types import encode_cursor
 from app.kit.ids import encode_global_id
 from tests import factories as f
+from tests.graphql.subscriptions.common import CHANGES, connect
 from tests.live import LiveData, Server, live_data, sequences, start_server
 from tests.wsclient import Closed, LiveClient
-
-CHANGES = """
-subscription($after: String, $filter: ChangeEventFilter) {
-  changes(after: $after, filter: $filter) {
-    cursor sequence occurredAt entityType entityId operation
-    actor { name role } changedFields record
-  }
-}"""
 
 REPORT = """
 subscription($groupBy: [BudgetDimension!]!) {
@@ -78,12 +71,6 @@ def a(live: LiveData) -> Server:
 
 def b(live: LiveData) -> Server:
     return live.servers[-1]
-
-
-async def connect(server: Server, key: str | None, **kwargs: Any) -> LiveClient:
-    return await LiveClient.connect(
-        server.ws, authorization=f"Bearer {key}" if key else None, **kwargs
-    )
 
 
 async def collect(subscription: Any, count: int, wait: float = 10) -> list[dict[str, Any]]:

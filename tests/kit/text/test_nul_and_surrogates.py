@@ -16,7 +16,7 @@ import pytest
 
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
-from tests.http.test_persisted_operations import INITIATIVES, manifest
+from tests.http.manifests import INITIATIVES, manifest
 from tests.kit.text.common import (
     CREATE_DOCUMENT,
     CREATE_MILESTONE,

@@ -12,7 +12,7 @@ from app import models as m
 from app.auth.keys import create_key, revoke_key
 from app.errors import DomainError
 from tests import factories as f
-from tests.auth.test_callers import JWT_SETTINGS, token
+from tests.auth.tokens import JWT_SETTINGS, token
 from tests.conftest import Database
 from tests.kit.text.common import CREATE_DOCUMENT, NUL, SURROGATE, body, document, trail_length
 
