@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -48,17 +47,6 @@ query Counts($asOf: DateTime) {
 """
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_database(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """The command line pointed at the test's database (DATABASE_URL)."""
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    get_settings.cache_clear()
-    try:
-        yield db
-    finally:
-        get_settings.cache_clear()
 
 
 async def _baseline_command() -> Result:
