@@ -167,11 +167,11 @@ def settings() -> Settings:
         max_page_size=100,
         anonymous_read=True,
         # As `make serve` has them: some tests introspect, one opens GraphiQL. Their
-        # production defaults (off) are tested in tests/test_http_spec.py.
+        # production defaults (off) are tested in tests/http/spec/.
         graphiql=True,
         introspection=True,
         # Tests make thousands of requests from one address; rate limits have their own
-        # tests (tests/test_rate_limits.py), with their production defaults.
+        # tests (tests/http/test_rate_limits.py), with their production defaults.
         rate_limit_per_address="",
         rate_limit_per_key="",
         # The row counts the work estimate reads (app/graphql/extensions/work.py) are kept for the
@@ -180,7 +180,8 @@ def settings() -> Settings:
         # Answers take turns on the loop once it has been held this long
         # (app/kit/pacing.py); loader batches then split by turn. A second, so that
         # statement counts never depend on how busy the machine is; pacing has its own
-        # tests (tests/test_pacing.py, tests/test_work.py) with shorter turns.
+        # tests (tests/kit/test_pacing.py, tests/graphql/extensions/test_work.py) with
+        # shorter turns.
         answer_slice_seconds=1.0,
     )
 

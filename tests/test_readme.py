@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 QUERIES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 # The longer guides under docs/ hold examples too; they must answer without errors.
-# (Subscriptions run over WebSocket, in tests/test_subscriptions.py.)
+# (Subscriptions run over WebSocket, in tests/graphql/subscriptions/test_websocket.py.)
 DOC_QUERIES = [
     (path.name, query)
     for path in sorted((ROOT / "docs").glob("*.md"))

@@ -57,6 +57,11 @@ class Outcome:
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
 
+# Fault hook, for tests and operators: when set, awaited by every write once it holds
+# the chain lock and before it runs, e.g. to stall there and see what a stuck writer
+# does to the others. None (nothing runs) unless someone sets it.
+lock_held_hook: Callable[[AsyncSession], Awaitable[None]] | None = None
+
 
 def _request_hash(write: Write) -> str:
     text = canonical_json({"operation": write.operation, "input": write.request})
@@ -139,6 +144,8 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
         try:
             async with session.begin():
                 await lock_chain(session)
+                if lock_held_hook is not None:
+                    await lock_held_hook(session)
                 replayed = await _replay(session, write)
                 if replayed is not None:
                     return replayed

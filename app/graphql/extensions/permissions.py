@@ -6,8 +6,8 @@ field that needs more (AUDIT, EXPORT) declares it where it is declared, with a p
 class, `permission_classes=[NeedsAudit]` (strawberry's BasePermission), which runs
 before the field's resolver: a refused field does none of its work. Mutations declare
 theirs in their field's metadata and check it in the unit of work, so that FORBIDDEN is
-a payload error (app/graphql/mutation.py). tests/test_field_permissions.py walks the
-schema and fails on a field with no known permission.
+a payload error (app/graphql/mutation.py). A test walks the schema and fails on a field
+with no known permission (tests/graphql/extensions/test_field_permissions.py).
 
 The read gate: a query or subscription runs only for a caller who may read.
 
