@@ -18,13 +18,13 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 
 from app import models as m
 from app.config import Settings
-from app.editing import service
 from app.errors import DomainError, ErrorCode
 from app.graphql import query
 from app.graphql.extensions.limits import CACHE_SIZE, ExecutionTimeout, _parse
 from app.http.spec import wants_graphql_response
 from app.kit.ids import encode_global_id
 from app.views.pool import ViewPool
+from app.writes import service
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

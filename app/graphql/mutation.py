@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,15 +11,16 @@ from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types.base import get_object_definition
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing.crud import Validate
-from app.editing.errors import FieldError, Problems
-from app.editing.rules import record_id
-from app.editing.service import Outcome, Write, perform
-from app.errors import ErrorCode
+from app.errors import DomainError, ErrorCode
 from app.graphql.enums import described_enum
+from app.kit.ids import decode_id_of
+from app.writes import crud
+from app.writes.crud import Validate
+from app.writes.errors import FieldError, Problems
+from app.writes.service import Outcome, Write, perform
 
 described_enum(ErrorCode, description="Stable codes of errors; clients may branch on them.")
 
@@ -116,7 +117,35 @@ async def run(
         idempotency_key=idempotency_key,
         reason=reason,
     )
-    return await perform(context.write_sessions, write, work)
+    outcome = await perform(context.write_sessions, write, work)
+    outcome.errors = [api_named(info, request, e) for e in outcome.errors]
+    return outcome
+
+
+def api_named(info: strawberry.Info, input: Any, error: FieldError) -> FieldError:
+    """The error with its `field` as the API names it: the rules name the model's
+    attribute (`period_end`, `transaction_date`); the input names it `periodEnd`, `date`."""
+    if error.field is None:
+        return error
+    converter = info.schema.config.name_converter
+    definition = get_object_definition(type(input))
+    declared = {f.python_name: f for f in definition.fields} if definition else {}
+    field = declared.get(error.field)
+    name = (
+        converter.get_graphql_name(field)
+        if field is not None
+        else converter.apply_naming_config(error.field)
+    )
+    return FieldError(name, error.code, error.message)
+
+
+def record_id(problems: Problems, global_id: str, type_name: str, field: str) -> int:
+    """The key of a global ID of `type_name`; -1 (matches nothing) when malformed."""
+    try:
+        return decode_id_of(global_id, type_name)
+    except DomainError as error:
+        problems.add(field, error.message, error.code)
+        return -1
 
 
 def errors_of(outcome: Outcome) -> list[MutationError]:
@@ -129,12 +158,10 @@ class ArchiveInput:
     version: int = strawberry.field(description="The version you read; a stale one is refused.")
 
 
-def refuse_nulls(problems: Problems, values: Mapping[str, Any], fields: Mapping[str, str]) -> None:
-    """An update may leave a field out, but not clear one that every record has.
-
-    `fields`: attribute → API name of the fields that cannot be null."""
-    for attr, field in fields.items():
-        if attr in values and values[attr] is None:
+def refuse_nulls(problems: Problems, values: Mapping[str, Any], fields: Iterable[str]) -> None:
+    """An update may leave a field out, but not clear one that every record has."""
+    for field in fields:
+        if field in values and values[field] is None:
             problems.add(field, "cannot be null")
 
 

@@ -10,11 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import beneficiaries as rules
-from app.editing import crud
-from app.editing.errors import Problems, not_found
-from app.editing.rules import record_id
-from app.editing.service import check_version
+from app.beneficiaries import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -24,12 +20,16 @@ from app.graphql.mutation import (
     archive_record,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import BeneficiaryFigure
 from app.models import BeneficiaryFigure as FigureRow
 from app.models import FigureQualifier
+from app.writes import crud
+from app.writes.errors import Problems, not_found
+from app.writes.service import check_version
 
 UNSET: Any = strawberry.UNSET
 WHAT = "beneficiary figure"
@@ -136,8 +136,10 @@ class BeneficiaryMutations:
         problems = Problems()
         values = {
             **_values(input),
-            "initiative_id": record_id(problems, input.initiative_id, "Initiative", "initiativeId"),
-            "group_id": record_id(problems, input.group_id, "BeneficiaryGroup", "groupId"),
+            "initiative_id": record_id(
+                problems, input.initiative_id, "Initiative", "initiative_id"
+            ),
+            "group_id": record_id(problems, input.group_id, "BeneficiaryGroup", "group_id"),
         }
 
         async def work(session: AsyncSession) -> Any:
@@ -232,13 +234,13 @@ class BeneficiaryMutations:
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
         problems = Problems()
-        pk = record_id(problems, input.figure_id, "BeneficiaryFigure", "figureId")
+        pk = record_id(problems, input.figure_id, "BeneficiaryFigure", "figure_id")
         draft = rules.check_draft(problems, rules.Draft(input.value, input.qualifier, input.as_of))
         principal = info.context.principal
 
         async def work(session: AsyncSession) -> Any:
             problems.raise_any()
-            figure = await _figure(session, pk, input.version, "figureId")
+            figure = await _figure(session, pk, input.version, "figure_id")
             rules.submit(figure, draft, principal)
             await session.flush()
             return figure

@@ -9,10 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import sources as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
+from app.evidence import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -22,11 +19,14 @@ from app.graphql.mutation import (
     archive_record,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import SourceDocument
 from app.models import SourceDocument as DocumentRow
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 WHAT = "source document"

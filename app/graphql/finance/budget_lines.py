@@ -10,10 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import finance as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
+from app.finance import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -23,12 +20,16 @@ from app.graphql.mutation import (
     archive_record,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import BudgetLine
 from app.models import BudgetLine as BudgetLineRow
 from app.models import BudgetStatus, BudgetType
+from app.programs import rules as pledge
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 
@@ -127,14 +128,14 @@ class BudgetLineMutations:
         problems = Problems()
         values = _budget_line_values(input)
         values["initiative_id"] = record_id(
-            problems, input.initiative_id, "Initiative", "initiativeId"
+            problems, input.initiative_id, "Initiative", "initiative_id"
         )
         values = rules.budget_line_values(values)
 
         async def work(session: AsyncSession) -> Any:
             problems.raise_any()
             line = await crud.create(session, BudgetLineRow, values, rules.validate_budget_line)
-            await rules.check_within_pledge(session, line.initiative_id)
+            await pledge.check_within_pledge(session, line.initiative_id)
             return line
 
         outcome = await run(
@@ -177,7 +178,7 @@ class BudgetLineMutations:
                 "budget line",
                 rules.validate_budget_line,
             )
-            await rules.check_within_pledge(session, line.initiative_id)
+            await pledge.check_within_pledge(session, line.initiative_id)
             return line
 
         outcome = await run(

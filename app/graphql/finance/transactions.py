@@ -10,10 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import finance as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
+from app.finance import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -24,12 +21,15 @@ from app.graphql.mutation import (
     errors_of,
     given,
     global_ids,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import Transaction
 from app.models import Transaction as TransactionRow
 from app.models import TransactionType
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 
@@ -148,7 +148,7 @@ class TransactionMutations:
         problems = Problems()
         values = _transaction_values(problems, input)
         values["initiative_id"] = record_id(
-            problems, input.initiative_id, "Initiative", "initiativeId"
+            problems, input.initiative_id, "Initiative", "initiative_id"
         )
         values["value_date"] = input.value_date or input.transaction_date
 

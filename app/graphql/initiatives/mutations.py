@@ -9,10 +9,6 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import initiatives as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -22,12 +18,16 @@ from app.graphql.mutation import (
     archive_record,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import Initiative
+from app.initiatives import rules
 from app.models import Initiative as InitiativeRow
 from app.models import InitiativeStatus
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 
@@ -145,7 +145,7 @@ class InitiativeMutations:
         values = {
             **_values(input),
             "code": input.code,
-            "program_id": record_id(problems, input.program_id, "Program", "programId"),
+            "program_id": record_id(problems, input.program_id, "Program", "program_id"),
         }
 
         async def work(session: AsyncSession) -> Any:

@@ -9,10 +9,6 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import timelines as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -22,12 +18,16 @@ from app.graphql.mutation import (
     archive_record,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import Milestone
+from app.milestones import rules
 from app.models import Milestone as MilestoneRow
 from app.models import MilestoneStatus
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 
@@ -120,7 +120,9 @@ class TimelineMutations:
         problems = Problems()
         values = {
             **_values(input),
-            "initiative_id": record_id(problems, input.initiative_id, "Initiative", "initiativeId"),
+            "initiative_id": record_id(
+                problems, input.initiative_id, "Initiative", "initiative_id"
+            ),
         }
 
         async def work(session: AsyncSession) -> Any:

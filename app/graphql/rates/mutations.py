@@ -10,10 +10,6 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import rates as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -22,11 +18,15 @@ from app.graphql.mutation import (
     Reason,
     errors_of,
     given,
+    record_id,
     refuse_nulls,
     run,
 )
 from app.graphql.nodes import ExchangeRate
 from app.models import ExchangeRate as RateRow
+from app.rates import rules
+from app.writes import crud
+from app.writes.errors import Problems
 
 UNSET: Any = strawberry.UNSET
 WHAT = "exchange rate"
@@ -84,7 +84,7 @@ def _values(problems: Problems, i: Any) -> dict[str, Any]:
         values["source_document_id"] = (
             None
             if i.source_document_id is None
-            else record_id(problems, i.source_document_id, "SourceDocument", "sourceDocumentId")
+            else record_id(problems, i.source_document_id, "SourceDocument", "source_document_id")
         )
     return values
 

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.recorder import mark_operation
 from app.auth.principal import Principal
 from app.db.types import utcnow
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.text import Kind
 from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
 from app.models._columns import QUANTITY
+from app.writes import checks
+from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_UNIT = 100
 
@@ -46,19 +46,19 @@ async def validate_figure(
     session: AsyncSession, problems: Problems, figure: BeneficiaryFigure
 ) -> None:
     figure.unit = (
-        rules.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True, kind=Kind.NAME)
+        checks.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True, kind=Kind.NAME)
         or ""
     )
-    figure.target_value = quantity(problems, figure.target_value, "targetValue")
-    initiative = await rules.existing(
-        session, problems, Initiative, figure.initiative_id, "initiativeId", "initiative"
+    figure.target_value = quantity(problems, figure.target_value, "target_value")
+    initiative = await checks.existing(
+        session, problems, Initiative, figure.initiative_id, "initiative_id", "initiative"
     )
-    group = await rules.existing(
-        session, problems, BeneficiaryGroup, figure.group_id, "groupId", "beneficiary group"
+    group = await checks.existing(
+        session, problems, BeneficiaryGroup, figure.group_id, "group_id", "beneficiary group"
     )
     if initiative is None or group is None or not figure.unit:
         return
-    if await rules.exists_where(
+    if await checks.exists_where(
         session,
         BeneficiaryFigure.initiative_id == figure.initiative_id,
         BeneficiaryFigure.group_id == figure.group_id,
@@ -82,7 +82,7 @@ class Draft:
 
 def check_draft(problems: Problems, draft: Draft) -> Draft:
     value = quantity(problems, draft.value, "value")
-    rules.not_future(problems, draft.as_of, "asOf")
+    checks.not_future(problems, draft.as_of, "as_of")
     return Draft(value if value is not None else draft.value, draft.qualifier, draft.as_of)
 
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing.errors import Problems, not_found
-from app.editing.service import check_version
 from app.models import Citation, SubjectType
+from app.writes.errors import Problems, not_found
+from app.writes.service import check_version
 
 Validate = Callable[[AsyncSession, Problems, Any], Awaitable[None]]
 

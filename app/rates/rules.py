@@ -17,13 +17,13 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.ids import encode_global_id
 from app.kit.text import Kind
 from app.models import BudgetLine, ExchangeRate, Initiative, Program, SourceDocument, Transaction
 from app.models._columns import RATE
+from app.writes import checks
+from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_SOURCE = 300
 
@@ -40,26 +40,28 @@ def _rate(problems: Problems, value: Decimal) -> Decimal:
 
 
 async def validate_rate(session: AsyncSession, problems: Problems, rate: ExchangeRate) -> None:
-    rate.base = rules.currency(problems, rate.base, "base")
-    rate.quote = rules.currency(problems, rate.quote, "quote")
+    rate.base = checks.currency(problems, rate.base, "base")
+    rate.quote = checks.currency(problems, rate.quote, "quote")
     if rate.base == rate.quote:
         problems.add("quote", f"must differ from base ({rate.base}): a rate converts between two")
     rate.rate = _rate(problems, rate.rate)
-    rules.not_future(problems, rate.rate_date, "rateDate")
+    checks.not_future(problems, rate.rate_date, "rate_date")
     rate.source = (
-        rules.text(problems, rate.source, "source", limit=MAX_SOURCE, required=True, kind=Kind.NAME)
+        checks.text(
+            problems, rate.source, "source", limit=MAX_SOURCE, required=True, kind=Kind.NAME
+        )
         or ""
     )
     if rate.source_document_id is not None:
-        await rules.existing(
+        await checks.existing(
             session,
             problems,
             SourceDocument,
             rate.source_document_id,
-            "sourceDocumentId",
+            "source_document_id",
             "source document",
         )
-    if await rules.exists_where(
+    if await checks.exists_where(
         session,
         ExchangeRate.base == rate.base,
         ExchangeRate.quote == rate.quote,
@@ -67,7 +69,7 @@ async def validate_rate(session: AsyncSession, problems: Problems, rate: Exchang
         ExchangeRate.id != (rate.id or -1),
     ):
         problems.add(
-            "rateDate",
+            "rate_date",
             f"a {rate.base}→{rate.quote} rate dated {rate.rate_date.isoformat()} exists "
             "already; update that one",
             ErrorCode.ALREADY_EXISTS,
