@@ -131,6 +131,15 @@ async def guard_budget_line_archive(
 
 def budget_line_values(values: dict[str, Any]) -> dict[str, Any]:
     """A new line's value date is its period's start unless given."""
-    if values.get("value_date") is None and values.get("period_start") is not None:
-        values["value_date"] = values["period_start"]
+    return _dated(values, "period_start")
+
+
+def transaction_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A new transaction's value date is its date unless given."""
+    return _dated(values, "transaction_date")
+
+
+def _dated(values: dict[str, Any], default: str) -> dict[str, Any]:
+    if values.get("value_date") is None and values.get(default) is not None:
+        values["value_date"] = values[default]
     return values

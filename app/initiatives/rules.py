@@ -9,6 +9,7 @@ archived under them: they would vanish from reports unseen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,7 +28,7 @@ from app.models import (
     Program,
     Transaction,
 )
-from app.writes import checks
+from app.writes import checks, crud
 from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_CODE = 64
@@ -97,6 +98,16 @@ async def validate_initiative(
         problems.add(
             "code", f"another initiative has the code {initiative.code!r}", ErrorCode.ALREADY_EXISTS
         )
+
+
+async def update(session: AsyncSession, values: Mapping[str, Any]) -> Initiative:
+    """The initiative changed as `values` say; its code stays as it is."""
+    changes = dict(values)
+    code = changes.pop("code", None)
+    current = await crud.load_for_change(session, Initiative, changes["id"], changes["version"])
+    keep_code(current, code)
+    initiative: Initiative = await crud.update(session, Initiative, changes, validate_initiative)
+    return initiative
 
 
 def keep_code(initiative: Initiative, code: str | None) -> None:

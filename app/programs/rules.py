@@ -3,16 +3,26 @@ pledge currency, stay within its pledge."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
 from app.finance.rules import programme_of
+from app.models import BudgetLine
 from app.money.currencies import minor_units
 from app.reports.budget.repository import Dimension
 from app.reports.budget.service import current_budgets
 from app.writes.errors import FieldError, Rejected
+
+
+async def kept_within_pledge(session: AsyncSession, written: Awaitable[BudgetLine]) -> BudgetLine:
+    """The budget line `written` writes (flushed), refused if its programme's current
+    budget then passes the pledge."""
+    line = await written
+    await check_within_pledge(session, line.initiative_id)
+    return line
 
 
 async def check_within_pledge(session: AsyncSession, initiative_id: int) -> None:

@@ -10,8 +10,10 @@ after the write, SQL looks for a record of the old pair that no rate converts no
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +24,7 @@ from app.kit.ids import encode_global_id
 from app.kit.text import Kind
 from app.models import BudgetLine, ExchangeRate, Initiative, Program, SourceDocument, Transaction
 from app.models._columns import RATE
-from app.writes import checks
+from app.writes import checks, crud
 from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_SOURCE = 300
@@ -132,3 +134,21 @@ async def keep_convertible(session: AsyncSession, base: str, quote: str, since: 
                 )
             ]
         )
+
+
+async def update(session: AsyncSession, values: Mapping[str, Any]) -> ExchangeRate:
+    """The rate changed as `values` say, unless records of its old pair, date on, would
+    be left without a rate."""
+    current = await crud.load_for_change(session, ExchangeRate, values["id"], values["version"])
+    before = (current.base, current.quote, current.rate_date)
+    rate: ExchangeRate = await crud.update(session, ExchangeRate, values, validate_rate)
+    if (rate.base, rate.quote, rate.rate_date) != before:
+        await keep_convertible(session, *before)
+    return rate
+
+
+async def archive(session: AsyncSession, values: Mapping[str, Any]) -> ExchangeRate:
+    """The rate archived, unless records of its pair, date on, would be left without one."""
+    rate: ExchangeRate = await crud.archive(session, ExchangeRate, values)
+    await keep_convertible(session, rate.base, rate.quote, rate.rate_date)
+    return rate
