@@ -74,7 +74,7 @@ class ErrorCode(DescribedStrEnum):
         "No credentials, or credentials that are invalid, expired or revoked.",
     )
     FORBIDDEN = "FORBIDDEN", "The caller's role lacks the permission this needs."
-    # Writes (app/editing)
+    # Writes (app/writes)
     NOT_FOUND = (
         "NOT_FOUND",
         "No record has this ID (or, for API keys, this name); over HTTP, no such path "

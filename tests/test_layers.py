@@ -58,15 +58,6 @@ GRAPHQL_USING_SQLALCHEMY = {
     "app.graphql.relay",
     # The table sizes an operation's weight is estimated from (its own statement).
     "app.graphql.extensions.work",
-    # The session each mutation's unit of work is handed (a type only).
-    "app.graphql.mutation",
-    "app.graphql.beneficiaries.mutations",
-    "app.graphql.evidence.mutations",
-    "app.graphql.finance.budget_lines",
-    "app.graphql.finance.transactions",
-    "app.graphql.initiatives.mutations",
-    "app.graphql.milestones.mutations",
-    "app.graphql.rates.mutations",
 }
 
 

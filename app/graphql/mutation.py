@@ -1,27 +1,47 @@
-"""What every mutation shares: the error type, the payload interface, and `run`."""
+"""The one mutation runner, and what every mutation shares: the error type, the
+payload interface, the arguments every mutation takes.
+
+A mutation is declared, not written out: its input type, its permission (in the
+field's metadata, `requires(...)`: the one place naming it), the rule it applies (a
+function of the session, given the input's values) and its payload type. `write` does
+the rest: one unit of work (app/writes/service.py: the permission, the chain lock,
+idempotency, versions, the trail), global IDs decoded, and every problem back as a
+payload error, its field named as the input names it.
+
+    @strawberry.mutation(description="...", metadata=requires(Permission.WRITE))
+    async def create_milestone(self, info, input, idempotency_key=None, reason=None):
+        return await write(info, MilestonePayload, input, idempotency_key, reason,
+            lambda s: crud.create(s, Row, values_of(input, ids=IDS), rules.validate))
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, is_dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self, TypeVar
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types.base import StrawberryOptional, get_object_definition
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing.crud import Validate
-from app.editing.errors import FieldError, Problems
-from app.editing.rules import record_id
-from app.editing.service import Outcome, Write, perform
-from app.errors import ErrorCode
+from app.errors import DomainError, ErrorCode
 from app.graphql.enums import described_enum
+from app.kit.ids import decode_id_of
+from app.writes.errors import FieldError, Problems
+from app.writes.service import Outcome, Work, Write, perform
 
 described_enum(ErrorCode, description="Stable codes of errors; clients may branch on them.")
+
+# The key of a field's metadata that holds who may run it (an app.auth.roles.Permission).
+PERMISSION = "permission"
+
+
+def requires(permission: Permission) -> dict[str, Any]:
+    """A mutation field's metadata: the permission its caller needs."""
+    return {PERMISSION: permission}
 
 
 @strawberry.type(description="One problem with a mutation's input; nothing was written.")
@@ -49,6 +69,26 @@ class Payload:
         "same idempotency key (nothing was written again)."
     )
 
+    @classmethod
+    def of(cls, outcome: Outcome) -> Self:
+        """The payload of an outcome: its one record field holds the record as its node."""
+        name, node = _record_field(cls)
+        record = outcome.record
+        found = {name: None if record is None else node.from_row(record)}
+        return cls(
+            errors=[MutationError.of(e) for e in outcome.errors],
+            replayed=outcome.replayed,
+            **found,
+        )
+
+
+def _record_field(payload: type[Payload]) -> tuple[str, Any]:
+    """The name and node type of a payload's field besides `errors` and `replayed`."""
+    definition = get_object_definition(payload, strict=True)
+    (field,) = [f for f in definition.fields if f.python_name not in ("errors", "replayed")]
+    assert isinstance(field.type, StrawberryOptional), "a payload's record may be null"
+    return field.python_name, field.type.of_type
+
 
 # Every update mutation's description ends with this: one text for one behaviour.
 UNCHANGED = (
@@ -73,6 +113,100 @@ Reason = Annotated[
 ]
 
 
+@strawberry.input(description="Identifies a record to archive, with the version you read.")
+class ArchiveInput:
+    id: strawberry.ID = strawberry.field(description="The record's global ID.")
+    version: int = strawberry.field(description="The version you read; a stale one is refused.")
+
+
+P = TypeVar("P", bound=Payload)
+
+
+async def write(
+    info: strawberry.Info,
+    payload: type[P],
+    input: Any,
+    idempotency_key: str | None,
+    reason: str | None,
+    work: Work,
+) -> P:
+    """Run the mutation being resolved: `work` in one audited, idempotent unit of work,
+    under the permission its field declares; named by the field (createInitiative)."""
+    context = info.context
+    request = Write(
+        operation=info.field_name,
+        permission=declared_permission(info),
+        principal=context.principal,
+        request=plain(input),
+        idempotency_key=idempotency_key,
+        reason=reason,
+    )
+    outcome = await perform(context.write_sessions, request, work)
+    outcome.errors = [api_named(info, input, e) for e in outcome.errors]
+    return payload.of(outcome)
+
+
+def declared_permission(info: strawberry.Info) -> Permission:
+    """The permission the mutation being resolved declares (`requires`)."""
+    root = get_object_definition(info.schema.mutation, strict=True).name
+    field = info.schema.get_field_for_type(field_name=info.field_name, type_name=root)
+    permission = None if field is None else field.metadata.get(PERMISSION)
+    if not isinstance(permission, Permission):
+        raise LookupError(f"the mutation {info.field_name} declares no permission")
+    return permission
+
+
+def values_of(
+    input: Any, *, ids: Mapping[str, str] | None = None, required: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The input's values by attribute name, the fields left out (UNSET) left out.
+
+    `ids`: attribute → the type its global ID names (`{"program_id": "Program"}`), decoded
+    to the record's key; `required`: attributes an update may leave out but not clear.
+    Every problem found is raised at once."""
+    problems = Problems()
+    values: dict[str, Any] = {}
+    for field in fields(input):
+        value = getattr(input, field.name)
+        if value is strawberry.UNSET:
+            continue
+        type_name = (ids or {}).get(field.name)
+        if type_name is not None and value is not None:
+            value = record_id(problems, value, type_name, field.name)
+        values[field.name] = value
+    for name in required:
+        if name in values and values[name] is None:
+            problems.add(name, "cannot be null")
+    problems.raise_any()
+    return values
+
+
+def record_id(problems: Problems, global_id: str, type_name: str, field: str) -> int:
+    """The key of a global ID of `type_name`; -1 (matches nothing) when malformed."""
+    try:
+        return decode_id_of(global_id, type_name)
+    except DomainError as error:
+        problems.add(field, error.message, error.code)
+        return -1
+
+
+def api_named(info: strawberry.Info, input: Any, error: FieldError) -> FieldError:
+    """The error with its `field` as the API names it: the rules name the model's
+    attribute (`period_end`, `transaction_date`); the input names it `periodEnd`, `date`."""
+    if error.field is None:
+        return error
+    converter = info.schema.config.name_converter
+    definition = get_object_definition(type(input))
+    declared = {f.python_name: f for f in definition.fields} if definition else {}
+    field = declared.get(error.field)
+    name = (
+        converter.get_graphql_name(field)
+        if field is not None
+        else converter.apply_naming_config(error.field)
+    )
+    return FieldError(name, error.code, error.message)
+
+
 def plain(value: Any) -> Any:
     """An input as JSON-ready data, for hashing idempotent requests."""
     if value is strawberry.UNSET:
@@ -90,93 +224,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
-
-
-def given(**values: Any) -> dict[str, Any]:
-    """The fields an update input sets (UNSET ones are left as they are)."""
-    return {k: v for k, v in values.items() if v is not strawberry.UNSET}
-
-
-async def run(
-    info: strawberry.Info,
-    operation: str,
-    permission: Permission,
-    request: Any,
-    work: Callable[[AsyncSession], Awaitable[Any]],
-    *,
-    idempotency_key: str | None,
-    reason: str | None,
-) -> Outcome:
-    context = info.context
-    write = Write(
-        operation=operation,
-        permission=permission,
-        principal=context.principal,
-        request=plain(request),
-        idempotency_key=idempotency_key,
-        reason=reason,
-    )
-    return await perform(context.write_sessions, write, work)
-
-
-def errors_of(outcome: Outcome) -> list[MutationError]:
-    return [MutationError.of(e) for e in outcome.errors]
-
-
-@strawberry.input(description="Identifies a record to archive, with the version you read.")
-class ArchiveInput:
-    id: strawberry.ID = strawberry.field(description="The record's global ID.")
-    version: int = strawberry.field(description="The version you read; a stale one is refused.")
-
-
-def refuse_nulls(problems: Problems, values: Mapping[str, Any], fields: Mapping[str, str]) -> None:
-    """An update may leave a field out, but not clear one that every record has.
-
-    `fields`: attribute → API name of the fields that cannot be null."""
-    for attr, field in fields.items():
-        if attr in values and values[attr] is None:
-            problems.add(field, "cannot be null")
-
-
-def global_ids(problems: Problems, **ids: tuple[str | None, str]) -> dict[str, int | None]:
-    """Keys of the global IDs given, checked for type; a None ID stays None."""
-    out: dict[str, int | None] = {}
-    for field, (value, type_name) in ids.items():
-        if value is strawberry.UNSET:
-            continue
-        out[field] = None if value is None else record_id(problems, value, type_name, field)
-    return out
-
-
-async def archive_record(
-    info: strawberry.Info,
-    operation: str,
-    input: ArchiveInput,
-    model: type[Any],
-    type_name: str,
-    what: str,
-    guard: Validate | None = None,
-    *,
-    idempotency_key: str | None,
-    reason: str | None,
-) -> Outcome:
-    """The whole of an archive mutation (editor, admin): the record by its global ID and
-    the version read, refused while `guard` finds records resting on it."""
-    problems = Problems()
-    pk = record_id(problems, input.id, type_name, "id")
-
-    async def work(session: AsyncSession) -> Any:
-        problems.raise_any()
-        if guard is None:
-            return await crud.archive(session, model, pk, input.version, what)
-        return await crud.archive(session, model, pk, input.version, what, guard)
-
-    return await run(
-        info,
-        operation,
-        Permission.WRITE,
-        input,
-        work,
-        idempotency_key=idempotency_key,
-        reason=reason,
-    )

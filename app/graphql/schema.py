@@ -25,8 +25,7 @@ from app.graphql.extensions.memory import LargeDocumentCollector
 from app.graphql.extensions.permissions import ReadPermissionExtension
 from app.graphql.extensions.strings import VariableStrings
 from app.graphql.extensions.views import HeldForEvent, ViewExtension, close_views, held_for
-from app.graphql.finance.budget_lines import BudgetLineMutations
-from app.graphql.finance.transactions import TransactionMutations
+from app.graphql.finance.mutations import FinanceMutations
 from app.graphql.initiatives.mutations import InitiativeMutations
 from app.graphql.milestones.mutations import TimelineMutations
 from app.graphql.query import Query
@@ -43,10 +42,11 @@ from app.observability.operations import operation_metrics
 # Every mutation takes `input`, an optional `idempotencyKey` and `reason`, and returns
 # a payload with the record and `errors { field code message }`. Permission, version
 # and rule problems come back as errors with stable codes; nothing is written then.
+# Each declares its permission where it is declared (`requires`); one runner,
+# app/graphql/mutation.py `write`, runs them all.
 @strawberry.type(description="Changes to the ledger; each is audited and may be retried safely.")
 class Mutation(
-    BudgetLineMutations,
-    TransactionMutations,
+    FinanceMutations,
     InitiativeMutations,
     TimelineMutations,
     BeneficiaryMutations,

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.config import Settings
-from app.editing.rules import today
 from app.kit.ids import encode_global_id
 from app.main import create_app
+from app.writes.checks import today
 from tests import factories as f
 from tests.conftest import Database
 

@@ -16,10 +16,10 @@ from app import models as m
 from app.audit import recorder
 from app.audit.recorder import lock_chain
 from app.config import Settings
-from app.editing.rules import today
 from app.engines import ledger_engine
 from app.kit.ids import decode_global_id, encode_global_id
 from app.main import create_app
+from app.writes.checks import today
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

@@ -7,32 +7,25 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import beneficiaries as rules
-from app.editing import crud
-from app.editing.errors import Problems, not_found
-from app.editing.rules import record_id
-from app.editing.service import check_version
+from app.beneficiaries import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
     Reason,
-    archive_record,
-    errors_of,
-    given,
-    refuse_nulls,
-    run,
+    requires,
+    values_of,
+    write,
 )
 from app.graphql.nodes import BeneficiaryFigure
-from app.models import BeneficiaryFigure as FigureRow
+from app.models import BeneficiaryFigure as Row
 from app.models import FigureQualifier
+from app.writes import crud
 
 UNSET: Any = strawberry.UNSET
-WHAT = "beneficiary figure"
 
 APPROVAL = (
     "A reached figure is submitted as a draft (editor, admin) and counts in reports only "
@@ -97,32 +90,20 @@ class BeneficiaryFigurePayload(Payload):
     )
 
 
-def _values(i: Any) -> dict[str, Any]:
-    return given(unit=i.unit, target_value=i.target_value, target_date=i.target_date)
-
-
-def _payload(outcome: Any) -> BeneficiaryFigurePayload:
-    record = outcome.record
-    return BeneficiaryFigurePayload(
-        beneficiary_figure=BeneficiaryFigure.from_row(record) if record is not None else None,
-        errors=errors_of(outcome),
-        replayed=outcome.replayed,
-    )
-
-
-async def _figure(session: AsyncSession, pk: int, version: int, field: str) -> FigureRow:
-    figure = await session.get(FigureRow, pk) if pk > 0 else None
-    if figure is None:
-        raise not_found(WHAT, field)
-    check_version(figure, version, WHAT)
-    return figure
+IDS = {
+    "id": "BeneficiaryFigure",
+    "figure_id": "BeneficiaryFigure",
+    "initiative_id": "Initiative",
+    "group_id": "BeneficiaryGroup",
+}
 
 
 @strawberry.type
 class BeneficiaryMutations:
     @strawberry.mutation(
         description="Add a beneficiary figure with its target (editor, admin); one per "
-        "initiative, group and unit (ALREADY_EXISTS otherwise)."
+        "initiative, group and unit (ALREADY_EXISTS otherwise).",
+        metadata=requires(Permission.WRITE),
     )
     async def create_beneficiary_figure(
         self,
@@ -133,30 +114,18 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        values = {
-            **_values(input),
-            "initiative_id": record_id(problems, input.initiative_id, "Initiative", "initiativeId"),
-            "group_id": record_id(problems, input.group_id, "BeneficiaryGroup", "groupId"),
-        }
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.create(session, FigureRow, values, rules.validate_figure)
-
-        outcome = await run(
+        return await write(
             info,
-            "createBeneficiaryFigure",
-            Permission.WRITE,
+            BeneficiaryFigurePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.create(s, Row, values_of(input, ids=IDS), rules.validate_figure),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description=f"Change a figure's target or unit (editor, admin). {UNCHANGED}"
+        description=f"Change a figure's target or unit (editor, admin). {UNCHANGED}",
+        metadata=requires(Permission.WRITE),
     )
     async def update_beneficiary_figure(
         self,
@@ -168,30 +137,20 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "BeneficiaryFigure", "id")
-        values = _values(input)
-        refuse_nulls(problems, values, {"unit": "unit"})
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.update(
-                session, FigureRow, pk, input.version, values, WHAT, rules.validate_figure
-            )
-
-        outcome = await run(
+        return await write(
             info,
-            "updateBeneficiaryFigure",
-            Permission.WRITE,
+            BeneficiaryFigurePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.update(
+                s, Row, values_of(input, ids=IDS, required=["unit"]), rules.validate_figure
+            ),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description="Archive a beneficiary figure (editor, admin); the audit trail keeps it."
+        description="Archive a beneficiary figure (editor, admin); the audit trail keeps it.",
+        metadata=requires(Permission.WRITE),
     )
     async def archive_beneficiary_figure(
         self,
@@ -203,21 +162,19 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        outcome = await archive_record(
+        return await write(
             info,
-            "archiveBeneficiaryFigure",
+            BeneficiaryFigurePayload,
             input,
-            FigureRow,
-            "BeneficiaryFigure",
-            WHAT,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.archive(s, Row, values_of(input, ids=IDS)),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
         description="Submit a reached figure as a draft (editor, admin); it replaces a draft "
-        f"still pending. {APPROVAL}"
+        f"still pending. {APPROVAL}",
+        metadata=requires(Permission.WRITE),
     )
     async def submit_reached_figure(
         self,
@@ -231,32 +188,20 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        pk = record_id(problems, input.figure_id, "BeneficiaryFigure", "figureId")
-        draft = rules.check_draft(problems, rules.Draft(input.value, input.qualifier, input.as_of))
         principal = info.context.principal
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            figure = await _figure(session, pk, input.version, "figureId")
-            rules.submit(figure, draft, principal)
-            await session.flush()
-            return figure
-
-        outcome = await run(
+        return await write(
             info,
-            "submitReachedFigure",
-            Permission.WRITE,
+            BeneficiaryFigurePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.submit(s, values_of(input, ids=IDS), principal),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
         description="Approve the pending draft (auditor, admin): it becomes the reached figure "
-        "reports count. Not by its submitter (FORBIDDEN); no draft is VALIDATION."
+        "reports count. Not by its submitter (FORBIDDEN); no draft is VALIDATION.",
+        metadata=requires(Permission.APPROVE),
     )
     async def approve_reached_figure(
         self,
@@ -268,31 +213,20 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "BeneficiaryFigure", "id")
         principal = info.context.principal
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            figure = await _figure(session, pk, input.version, "id")
-            rules.approve(session, figure, principal)
-            await session.flush()
-            return figure
-
-        outcome = await run(
+        return await write(
             info,
-            "approveReachedFigure",
-            Permission.APPROVE,
+            BeneficiaryFigurePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.approve(s, values_of(input, ids=IDS), principal),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
         description="Reject the pending draft (auditor, admin): it is dropped, the approved "
-        "figure stays. `reason` is required: it tells the submitter why."
+        "figure stays. `reason` is required: it tells the submitter why.",
+        metadata=requires(Permission.APPROVE),
     )
     async def reject_reached_figure(
         self,
@@ -304,23 +238,11 @@ class BeneficiaryMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> BeneficiaryFigurePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "BeneficiaryFigure", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            figure = await _figure(session, pk, input.version, "id")
-            rules.reject(session, figure, reason)
-            await session.flush()
-            return figure
-
-        outcome = await run(
+        return await write(
             info,
-            "rejectReachedFigure",
-            Permission.APPROVE,
+            BeneficiaryFigurePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.reject(s, values_of(input, ids=IDS), reason),
         )
-        return _payload(outcome)

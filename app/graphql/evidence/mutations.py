@@ -6,30 +6,24 @@ import datetime as dt
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import sources as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
+from app.evidence import rules
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
     Reason,
-    archive_record,
-    errors_of,
-    given,
-    refuse_nulls,
-    run,
+    requires,
+    values_of,
+    write,
 )
 from app.graphql.nodes import SourceDocument
-from app.models import SourceDocument as DocumentRow
+from app.models import SourceDocument as Row
+from app.writes import crud
 
 UNSET: Any = strawberry.UNSET
-WHAT = "source document"
 
 
 @strawberry.input(description="A new source document.")
@@ -83,30 +77,15 @@ class SourceDocumentPayload(Payload):
     )
 
 
-def _values(i: Any) -> dict[str, Any]:
-    return given(
-        ref=i.ref,
-        title=i.title,
-        url=i.url,
-        publisher=i.publisher,
-        published_on=i.published_on,
-        language=i.language,
-        category=i.category,
-    )
-
-
-def _payload(outcome: Any) -> SourceDocumentPayload:
-    record = outcome.record
-    return SourceDocumentPayload(
-        source_document=SourceDocument.from_row(record) if record is not None else None,
-        errors=errors_of(outcome),
-        replayed=outcome.replayed,
-    )
+IDS = {"id": "SourceDocument"}
 
 
 @strawberry.type
 class SourceMutations:
-    @strawberry.mutation(description="Add a source document (editor, admin).")
+    @strawberry.mutation(
+        description="Add a source document (editor, admin).",
+        metadata=requires(Permission.WRITE),
+    )
     async def create_source_document(
         self,
         info: strawberry.Info,
@@ -116,23 +95,19 @@ class SourceMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> SourceDocumentPayload:
-        values = _values(input)
-
-        async def work(session: AsyncSession) -> Any:
-            return await crud.create(session, DocumentRow, values, rules.validate_document)
-
-        outcome = await run(
+        return await write(
             info,
-            "createSourceDocument",
-            Permission.WRITE,
+            SourceDocumentPayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.create(s, Row, values_of(input), rules.validate_document),
         )
-        return _payload(outcome)
 
-    @strawberry.mutation(description=f"Change a source document (editor, admin). {UNCHANGED}")
+    @strawberry.mutation(
+        description=f"Change a source document (editor, admin). {UNCHANGED}",
+        metadata=requires(Permission.WRITE),
+    )
     async def update_source_document(
         self,
         info: strawberry.Info,
@@ -143,31 +118,22 @@ class SourceMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> SourceDocumentPayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "SourceDocument", "id")
-        values = _values(input)
-        refuse_nulls(problems, values, {"ref": "ref", "title": "title"})
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.update(
-                session, DocumentRow, pk, input.version, values, WHAT, rules.validate_document
-            )
-
-        outcome = await run(
+        required = ("ref", "title")
+        return await write(
             info,
-            "updateSourceDocument",
-            Permission.WRITE,
+            SourceDocumentPayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.update(
+                s, Row, values_of(input, ids=IDS, required=required), rules.validate_document
+            ),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
         description="Archive a source document (editor, admin): refused (CONFLICT) while "
-        "citations or exchange rates rest on it; the audit trail keeps it."
+        "citations or exchange rates rest on it; the audit trail keeps it.",
+        metadata=requires(Permission.WRITE),
     )
     async def archive_source_document(
         self,
@@ -179,15 +145,11 @@ class SourceMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> SourceDocumentPayload:
-        outcome = await archive_record(
+        return await write(
             info,
-            "archiveSourceDocument",
+            SourceDocumentPayload,
             input,
-            DocumentRow,
-            "SourceDocument",
-            WHAT,
-            rules.guard_document_archive,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.archive(s, Row, values_of(input, ids=IDS), rules.guard_document_archive),
         )
-        return _payload(outcome)

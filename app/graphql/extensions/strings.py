@@ -8,7 +8,7 @@ it. A refusal is INVALID_ARGUMENT, with the argument or variable in `field`
 (`filter.title.contains`, `$input.title`); nothing runs, nothing is written.
 
 What stored text may hold beyond that depends on the field (titles, codes, prose), and
-is checked with the other rules of a write (app/editing/rules.py).
+is checked with the other rules of a write (app/writes/checks.py).
 """
 
 from __future__ import annotations

@@ -6,28 +6,23 @@ import datetime as dt
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import initiatives as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
     Reason,
-    archive_record,
-    errors_of,
-    given,
-    refuse_nulls,
-    run,
+    requires,
+    values_of,
+    write,
 )
 from app.graphql.nodes import Initiative
-from app.models import Initiative as InitiativeRow
+from app.initiatives import rules
+from app.models import Initiative as Row
 from app.models import InitiativeStatus
+from app.writes import crud
 
 UNSET: Any = strawberry.UNSET
 
@@ -102,35 +97,15 @@ class InitiativePayload(Payload):
     )
 
 
-def _values(i: Any) -> dict[str, Any]:
-    return given(
-        position=i.position,
-        title=i.title,
-        status=i.status,
-        summary=i.summary,
-        focus_area=i.focus_area,
-        region=i.region,
-        planned_start=i.planned_start,
-        planned_end=i.planned_end,
-        actual_start=i.actual_start,
-        actual_end=i.actual_end,
-    )
-
-
-def _payload(outcome: Any) -> InitiativePayload:
-    record = outcome.record
-    return InitiativePayload(
-        initiative=Initiative.from_row(record) if record is not None else None,
-        errors=errors_of(outcome),
-        replayed=outcome.replayed,
-    )
+IDS = {"id": "Initiative", "program_id": "Program"}
 
 
 @strawberry.type
 class InitiativeMutations:
     @strawberry.mutation(
         description="Add an initiative to a programme (editor, admin). The code must be new "
-        "(ALREADY_EXISTS otherwise)."
+        "(ALREADY_EXISTS otherwise).",
+        metadata=requires(Permission.WRITE),
     )
     async def create_initiative(
         self,
@@ -141,30 +116,18 @@ class InitiativeMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> InitiativePayload:
-        problems = Problems()
-        values = {
-            **_values(input),
-            "code": input.code,
-            "program_id": record_id(problems, input.program_id, "Program", "programId"),
-        }
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.create(session, InitiativeRow, values, rules.validate_initiative)
-
-        outcome = await run(
+        return await write(
             info,
-            "createInitiative",
-            Permission.WRITE,
+            InitiativePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.create(s, Row, values_of(input, ids=IDS), rules.validate_initiative),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description=f"Change an initiative (editor, admin); its code stays. {UNCHANGED}"
+        description=f"Change an initiative (editor, admin); its code stays. {UNCHANGED}",
+        metadata=requires(Permission.WRITE),
     )
     async def update_initiative(
         self,
@@ -176,45 +139,21 @@ class InitiativeMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> InitiativePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "Initiative", "id")
-        values = _values(input)
-        refuse_nulls(
-            problems, values, {"position": "position", "title": "title", "status": "status"}
-        )
-        code = None if input.code is UNSET else input.code
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            current = await crud.load_for_change(
-                session, InitiativeRow, pk, input.version, "initiative"
-            )
-            rules.keep_code(current, code)
-            return await crud.update(
-                session,
-                InitiativeRow,
-                pk,
-                input.version,
-                values,
-                "initiative",
-                rules.validate_initiative,
-            )
-
-        outcome = await run(
+        required = ("position", "title", "status")
+        return await write(
             info,
-            "updateInitiative",
-            Permission.WRITE,
+            InitiativePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.update(s, values_of(input, ids=IDS, required=required)),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
         description="Archive an initiative (editor, admin): refused (CONFLICT) while it has "
         "budget lines, transactions, milestones, beneficiary figures or shares, or "
-        "participations; the audit trail keeps it."
+        "participations; the audit trail keeps it.",
+        metadata=requires(Permission.WRITE),
     )
     async def archive_initiative(
         self,
@@ -226,15 +165,13 @@ class InitiativeMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> InitiativePayload:
-        outcome = await archive_record(
+        return await write(
             info,
-            "archiveInitiative",
+            InitiativePayload,
             input,
-            InitiativeRow,
-            "Initiative",
-            "initiative",
-            rules.guard_initiative_archive,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.archive(
+                s, Row, values_of(input, ids=IDS), rules.guard_initiative_archive
+            ),
         )
-        return _payload(outcome)

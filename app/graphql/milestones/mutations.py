@@ -6,28 +6,23 @@ import datetime as dt
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import timelines as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
     Reason,
-    archive_record,
-    errors_of,
-    given,
-    refuse_nulls,
-    run,
+    requires,
+    values_of,
+    write,
 )
 from app.graphql.nodes import Milestone
-from app.models import Milestone as MilestoneRow
+from app.milestones import rules
+from app.models import Milestone as Row
 from app.models import MilestoneStatus
+from app.writes import crud
 
 UNSET: Any = strawberry.UNSET
 
@@ -85,29 +80,15 @@ class MilestonePayload(Payload):
     )
 
 
-def _values(i: Any) -> dict[str, Any]:
-    return given(
-        title=i.title,
-        status=i.status,
-        description=i.description,
-        planned_date=i.planned_date,
-        forecast_date=i.forecast_date,
-        actual_date=i.actual_date,
-    )
-
-
-def _payload(outcome: Any) -> MilestonePayload:
-    record = outcome.record
-    return MilestonePayload(
-        milestone=Milestone.from_row(record) if record is not None else None,
-        errors=errors_of(outcome),
-        replayed=outcome.replayed,
-    )
+IDS = {"id": "Milestone", "initiative_id": "Initiative"}
 
 
 @strawberry.type
 class TimelineMutations:
-    @strawberry.mutation(description=f"Add a milestone (editor, admin). {STATUS_RULE}")
+    @strawberry.mutation(
+        description=f"Add a milestone (editor, admin). {STATUS_RULE}",
+        metadata=requires(Permission.WRITE),
+    )
     async def create_milestone(
         self,
         info: strawberry.Info,
@@ -117,29 +98,18 @@ class TimelineMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> MilestonePayload:
-        problems = Problems()
-        values = {
-            **_values(input),
-            "initiative_id": record_id(problems, input.initiative_id, "Initiative", "initiativeId"),
-        }
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.create(session, MilestoneRow, values, rules.validate_milestone)
-
-        outcome = await run(
+        return await write(
             info,
-            "createMilestone",
-            Permission.WRITE,
+            MilestonePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.create(s, Row, values_of(input, ids=IDS), rules.validate_milestone),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description=f"Change a milestone (editor, admin). {STATUS_RULE} {UNCHANGED}"
+        description=f"Change a milestone (editor, admin). {STATUS_RULE} {UNCHANGED}",
+        metadata=requires(Permission.WRITE),
     )
     async def update_milestone(
         self,
@@ -151,36 +121,21 @@ class TimelineMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> MilestonePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "Milestone", "id")
-        values = _values(input)
-        refuse_nulls(problems, values, {"title": "title", "status": "status"})
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.update(
-                session,
-                MilestoneRow,
-                pk,
-                input.version,
-                values,
-                "milestone",
-                rules.validate_milestone,
-            )
-
-        outcome = await run(
+        required = ("title", "status")
+        return await write(
             info,
-            "updateMilestone",
-            Permission.WRITE,
+            MilestonePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.update(
+                s, Row, values_of(input, ids=IDS, required=required), rules.validate_milestone
+            ),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description="Archive a milestone (editor, admin); the audit trail keeps it."
+        description="Archive a milestone (editor, admin); the audit trail keeps it.",
+        metadata=requires(Permission.WRITE),
     )
     async def archive_milestone(
         self,
@@ -192,14 +147,11 @@ class TimelineMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> MilestonePayload:
-        outcome = await archive_record(
+        return await write(
             info,
-            "archiveMilestone",
+            MilestonePayload,
             input,
-            MilestoneRow,
-            "Milestone",
-            "milestone",
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.archive(s, Row, values_of(input, ids=IDS)),
         )
-        return _payload(outcome)

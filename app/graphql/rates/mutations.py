@@ -7,29 +7,24 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
-from app.editing import crud
-from app.editing import rates as rules
-from app.editing.errors import Problems
-from app.editing.rules import record_id
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
     IdempotencyKey,
     Payload,
     Reason,
-    errors_of,
-    given,
-    refuse_nulls,
-    run,
+    requires,
+    values_of,
+    write,
 )
 from app.graphql.nodes import ExchangeRate
-from app.models import ExchangeRate as RateRow
+from app.models import ExchangeRate as Row
+from app.rates import rules
+from app.writes import crud
 
 UNSET: Any = strawberry.UNSET
-WHAT = "exchange rate"
 
 KEEPS_REPORTS = (
     "Refused (CONFLICT) when a budget line or transaction would be left without a rate "
@@ -78,29 +73,16 @@ class ExchangeRatePayload(Payload):
     )
 
 
-def _values(problems: Problems, i: Any) -> dict[str, Any]:
-    values = given(base=i.base, quote=i.quote, rate=i.rate, rate_date=i.rate_date, source=i.source)
-    if i.source_document_id is not UNSET:
-        values["source_document_id"] = (
-            None
-            if i.source_document_id is None
-            else record_id(problems, i.source_document_id, "SourceDocument", "sourceDocumentId")
-        )
-    return values
-
-
-def _payload(outcome: Any) -> ExchangeRatePayload:
-    record = outcome.record
-    return ExchangeRatePayload(
-        exchange_rate=ExchangeRate.from_row(record) if record is not None else None,
-        errors=errors_of(outcome),
-        replayed=outcome.replayed,
-    )
+IDS = {"id": "ExchangeRate", "source_document_id": "SourceDocument"}
+REQUIRED = ("base", "quote", "rate", "rate_date", "source")
 
 
 @strawberry.type
 class RateMutations:
-    @strawberry.mutation(description="Add an exchange rate (admin).")
+    @strawberry.mutation(
+        description="Add an exchange rate (admin).",
+        metadata=requires(Permission.MANAGE_RATES),
+    )
     async def create_exchange_rate(
         self,
         info: strawberry.Info,
@@ -108,26 +90,18 @@ class RateMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> ExchangeRatePayload:
-        problems = Problems()
-        values = _values(problems, input)
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            return await crud.create(session, RateRow, values, rules.validate_rate)
-
-        outcome = await run(
+        return await write(
             info,
-            "createExchangeRate",
-            Permission.MANAGE_RATES,
+            ExchangeRatePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: crud.create(s, Row, values_of(input, ids=IDS), rules.validate_rate),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description=f"Change an exchange rate (admin). {KEEPS_REPORTS} {UNCHANGED}"
+        description=f"Change an exchange rate (admin). {KEEPS_REPORTS} {UNCHANGED}",
+        metadata=requires(Permission.MANAGE_RATES),
     )
     async def update_exchange_rate(
         self,
@@ -139,45 +113,18 @@ class RateMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> ExchangeRatePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "ExchangeRate", "id")
-        values = _values(problems, input)
-        refuse_nulls(
-            problems,
-            values,
-            {
-                "base": "base",
-                "quote": "quote",
-                "rate": "rate",
-                "rate_date": "rateDate",
-                "source": "source",
-            },
-        )
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            current = await crud.load_for_change(session, RateRow, pk, input.version, WHAT)
-            before = (current.base, current.quote, current.rate_date)
-            rate = await crud.update(
-                session, RateRow, pk, input.version, values, WHAT, rules.validate_rate
-            )
-            if (rate.base, rate.quote, rate.rate_date) != before:
-                await rules.keep_convertible(session, *before)
-            return rate
-
-        outcome = await run(
+        return await write(
             info,
-            "updateExchangeRate",
-            Permission.MANAGE_RATES,
+            ExchangeRatePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.update(s, values_of(input, ids=IDS, required=REQUIRED)),
         )
-        return _payload(outcome)
 
     @strawberry.mutation(
-        description=f"Archive an exchange rate (admin); the audit trail keeps it. {KEEPS_REPORTS}"
+        description=f"Archive an exchange rate (admin); the audit trail keeps it. {KEEPS_REPORTS}",
+        metadata=requires(Permission.MANAGE_RATES),
     )
     async def archive_exchange_rate(
         self,
@@ -189,22 +136,11 @@ class RateMutations:
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
     ) -> ExchangeRatePayload:
-        problems = Problems()
-        pk = record_id(problems, input.id, "ExchangeRate", "id")
-
-        async def work(session: AsyncSession) -> Any:
-            problems.raise_any()
-            rate = await crud.archive(session, RateRow, pk, input.version, WHAT)
-            await rules.keep_convertible(session, rate.base, rate.quote, rate.rate_date)
-            return rate
-
-        outcome = await run(
+        return await write(
             info,
-            "archiveExchangeRate",
-            Permission.MANAGE_RATES,
+            ExchangeRatePayload,
             input,
-            work,
-            idempotency_key=idempotency_key,
-            reason=reason,
+            idempotency_key,
+            reason,
+            lambda s: rules.archive(s, values_of(input, ids=IDS)),
         )
-        return _payload(outcome)

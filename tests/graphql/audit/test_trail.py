@@ -16,10 +16,10 @@ from app.audit.recorder import set_actor
 from app.audit.records import Actor, audited_tables
 from app.db.session import StatementCounter
 from app.demo.loader import load_demo
-from app.editing.rules import today
 from app.graphql.audit.types import ChangeEntityType
 from app.kit.ids import encode_global_id
 from app.kit.pagination import encode_cursor
+from app.writes.checks import today
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app import models as m
-from app.editing.rules import today
 from app.kit.ids import encode_global_id
+from app.writes.checks import today
 from tests.conftest import Database, GraphQLClient
 
 CREATE_TRANSACTION = """

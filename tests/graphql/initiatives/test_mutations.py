@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app import models as m
-from app.editing.rules import today
 from app.kit.ids import decode_global_id, encode_global_id
+from app.writes.checks import today
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 

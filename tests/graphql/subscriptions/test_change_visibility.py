@@ -23,9 +23,9 @@ import pytest
 from app.audit.records import audited_tables
 from app.auth.principal import Principal
 from app.auth.roles import ROLE_PERMISSIONS, Role
-from app.editing.rules import today
 from app.graphql.audit.types import encode_cursor
 from app.graphql.visibility import RECORD_TYPES, shown_state, visible_columns
+from app.writes.checks import today
 from tests import factories as f
 from tests.live import LiveData, Server, live_data, start_server
 from tests.wsclient import LiveClient, Subscription

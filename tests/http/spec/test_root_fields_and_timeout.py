@@ -13,10 +13,10 @@ import pytest
 import strawberry
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from app.editing import service
 from app.graphql import query
 from app.graphql.extensions.limits import CACHE_SIZE, ExecutionTimeout, _parse
 from app.kit.ids import encode_global_id
+from app.writes import service
 from tests import factories as f
 from tests.conftest import Database
 from tests.http.spec.common import CREATE, NEW_SOURCE, PROGRAMS, ClientWith, post, source_documents

@@ -9,21 +9,23 @@ rejects it. Both clear the draft; the trail names them "approve" and "reject".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.recorder import mark_operation
 from app.auth.principal import Principal
 from app.db.types import utcnow
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.text import Kind
 from app.models import BeneficiaryFigure, BeneficiaryGroup, FigureQualifier, Initiative
 from app.models._columns import QUANTITY
+from app.writes import checks, crud
+from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_UNIT = 100
 
@@ -46,19 +48,19 @@ async def validate_figure(
     session: AsyncSession, problems: Problems, figure: BeneficiaryFigure
 ) -> None:
     figure.unit = (
-        rules.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True, kind=Kind.NAME)
+        checks.text(problems, figure.unit, "unit", limit=MAX_UNIT, required=True, kind=Kind.NAME)
         or ""
     )
-    figure.target_value = quantity(problems, figure.target_value, "targetValue")
-    initiative = await rules.existing(
-        session, problems, Initiative, figure.initiative_id, "initiativeId", "initiative"
+    figure.target_value = quantity(problems, figure.target_value, "target_value")
+    initiative = await checks.existing(
+        session, problems, Initiative, figure.initiative_id, "initiative_id", "initiative"
     )
-    group = await rules.existing(
-        session, problems, BeneficiaryGroup, figure.group_id, "groupId", "beneficiary group"
+    group = await checks.existing(
+        session, problems, BeneficiaryGroup, figure.group_id, "group_id", "beneficiary group"
     )
     if initiative is None or group is None or not figure.unit:
         return
-    if await rules.exists_where(
+    if await checks.exists_where(
         session,
         BeneficiaryFigure.initiative_id == figure.initiative_id,
         BeneficiaryFigure.group_id == figure.group_id,
@@ -82,17 +84,28 @@ class Draft:
 
 def check_draft(problems: Problems, draft: Draft) -> Draft:
     value = quantity(problems, draft.value, "value")
-    rules.not_future(problems, draft.as_of, "asOf")
+    checks.not_future(problems, draft.as_of, "as_of")
     return Draft(value if value is not None else draft.value, draft.qualifier, draft.as_of)
 
 
-def submit(figure: BeneficiaryFigure, draft: Draft, principal: Principal) -> None:
-    """Put a reached figure up for approval; it replaces a draft still pending."""
+async def submit(
+    session: AsyncSession, values: Mapping[str, Any], principal: Principal
+) -> BeneficiaryFigure:
+    """Put a reached figure up for approval; it replaces a draft still pending.
+    `values`: the figure's `figure_id`, the `version` read, and the draft."""
+    problems = Problems()
+    draft = check_draft(problems, Draft(values["value"], values["qualifier"], values["as_of"]))
+    problems.raise_any()
+    figure: BeneficiaryFigure = await crud.load_for_change(
+        session, BeneficiaryFigure, values["figure_id"], values["version"], field="figure_id"
+    )
     figure.draft_reached_value = draft.value
     figure.draft_reached_qualifier = draft.qualifier
     figure.draft_reached_as_of = draft.as_of
     figure.draft_submitted_by = principal.name
     figure.draft_submitted_at = utcnow()
+    await session.flush()
+    return figure
 
 
 def _pending(figure: BeneficiaryFigure) -> None:
@@ -109,6 +122,15 @@ def _pending(figure: BeneficiaryFigure) -> None:
         )
 
 
+async def _decided(session: AsyncSession, values: Mapping[str, Any]) -> BeneficiaryFigure:
+    """The figure whose draft is approved or rejected (its `id`, the `version` read)."""
+    figure: BeneficiaryFigure = await crud.load_for_change(
+        session, BeneficiaryFigure, values["id"], values["version"]
+    )
+    _pending(figure)
+    return figure
+
+
 def _clear_draft(figure: BeneficiaryFigure) -> None:
     figure.draft_reached_value = None
     figure.draft_reached_qualifier = None
@@ -117,9 +139,11 @@ def _clear_draft(figure: BeneficiaryFigure) -> None:
     figure.draft_submitted_at = None
 
 
-def approve(session: AsyncSession, figure: BeneficiaryFigure, principal: Principal) -> None:
+async def approve(
+    session: AsyncSession, values: Mapping[str, Any], principal: Principal
+) -> BeneficiaryFigure:
     """Make the draft the reached figure reports count; not by its own submitter."""
-    _pending(figure)
+    figure = await _decided(session, values)
     if figure.draft_submitted_by == principal.name:
         raise Rejected(
             [
@@ -138,11 +162,15 @@ def approve(session: AsyncSession, figure: BeneficiaryFigure, principal: Princip
     figure.approved_at = utcnow()
     _clear_draft(figure)
     mark_operation(session, figure, "approve")
+    await session.flush()
+    return figure
 
 
-def reject(session: AsyncSession, figure: BeneficiaryFigure, reason: str | None) -> None:
+async def reject(
+    session: AsyncSession, values: Mapping[str, Any], reason: str | None
+) -> BeneficiaryFigure:
     """Drop the draft; the approved figure stays. The reason tells the submitter why."""
-    _pending(figure)
+    figure = await _decided(session, values)
     if reason is None or not reason.strip():
         raise Rejected(
             [
@@ -155,3 +183,5 @@ def reject(session: AsyncSession, figure: BeneficiaryFigure, reason: str | None)
         )
     _clear_draft(figure)
     mark_operation(session, figure, "reject")
+    await session.flush()
+    return figure

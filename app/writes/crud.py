@@ -1,8 +1,10 @@
 """Create, update and archive one record, checking the whole new state first.
 
-`validate(session, problems, record)` sees the record as it would be written (new
-values applied, not yet flushed); it adds every problem it finds. A record with
-problems is never flushed, so nothing of it reaches the database or the trail.
+`values` are a write's values by attribute name; an update's and an archive's also
+hold the record's `id` and the `version` the caller read. `validate(session, problems,
+record)` sees the record as it would be written (new values applied, not yet
+flushed); it adds every problem it finds. A record with problems is never flushed, so
+nothing of it reaches the database or the trail.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing.errors import Problems, not_found
-from app.editing.service import check_version
 from app.models import Citation, SubjectType
+from app.writes.errors import Problems, not_found
+from app.writes.service import check_version
 
 Validate = Callable[[AsyncSession, Problems, Any], Awaitable[None]]
 
@@ -39,28 +41,31 @@ async def create(
     return record
 
 
+def what(model: type[Any]) -> str:
+    """A kind of record as messages name it: "budget line" for budget_lines."""
+    return str(model.__tablename__).removesuffix("s").replace("_", " ")
+
+
 async def load_for_change(
-    session: AsyncSession, model: type[Any], pk: int, version: int, what: str
+    session: AsyncSession, model: type[Any], pk: int, version: int, *, field: str = "id"
 ) -> Any:
-    """The record to change, refusing a missing one and a stale version."""
+    """The record to change, refusing a missing one (on `field`) and a stale version."""
     record = await session.get(model, pk) if pk > 0 else None
     if record is None:
-        raise not_found(what)
-    check_version(record, version, what)
+        raise not_found(what(model), field)
+    check_version(record, version, what(model))
     return record
 
 
 async def update(
     session: AsyncSession,
     model: type[Any],
-    pk: int,
-    version: int,
     values: Mapping[str, Any],
-    what: str,
     validate: Validate = _no_rules,
 ) -> Any:
-    record = await load_for_change(session, model, pk, version, what)
-    for key, value in values.items():
+    changes = dict(values)
+    record = await load_for_change(session, model, changes.pop("id"), changes.pop("version"))
+    for key, value in changes.items():
         setattr(record, key, value)
     problems = Problems()
     await validate(session, problems, record)
@@ -72,13 +77,11 @@ async def update(
 async def archive(
     session: AsyncSession,
     model: type[Any],
-    pk: int,
-    version: int,
-    what: str,
+    values: Mapping[str, Any],
     guard: Validate = _no_rules,
 ) -> Any:
     """Remove the record from the current state; the trail keeps it (operation archive)."""
-    record = await load_for_change(session, model, pk, version, what)
+    record = await load_for_change(session, model, values["id"], values["version"])
     problems = Problems()
     await guard(session, problems, record)
     problems.raise_any()

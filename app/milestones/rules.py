@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing import rules
-from app.editing.errors import Problems
 from app.kit.text import Kind
 from app.models import Initiative, Milestone, MilestoneStatus
+from app.writes import checks
+from app.writes.errors import Problems
 
 ACTUAL_DATE_RULE = (
     "an ACHIEVED milestone needs its actualDate, and only an ACHIEVED milestone has one"
@@ -24,21 +24,26 @@ async def validate_milestone(
     session: AsyncSession, problems: Problems, milestone: Milestone
 ) -> None:
     milestone.title = (
-        rules.text(
-            problems, milestone.title, "title", limit=rules.MAX_TITLE, required=True, kind=Kind.NAME
+        checks.text(
+            problems,
+            milestone.title,
+            "title",
+            limit=checks.MAX_TITLE,
+            required=True,
+            kind=Kind.NAME,
         )
         or ""
     )
-    milestone.description = rules.text(problems, milestone.description, "description")
-    rules.not_future(problems, milestone.actual_date, "actualDate")
+    milestone.description = checks.text(problems, milestone.description, "description")
+    checks.not_future(problems, milestone.actual_date, "actual_date")
     achieved = milestone.status == MilestoneStatus.ACHIEVED
     if achieved and milestone.actual_date is None:
-        problems.add("actualDate", f"is required: {ACTUAL_DATE_RULE}")
+        problems.add("actual_date", f"is required: {ACTUAL_DATE_RULE}")
     if not achieved and milestone.actual_date is not None:
         problems.add(
-            "actualDate",
+            "actual_date",
             f"must be empty while the status is {milestone.status.name}: {ACTUAL_DATE_RULE}",
         )
-    await rules.existing(
-        session, problems, Initiative, milestone.initiative_id, "initiativeId", "initiative"
+    await checks.existing(
+        session, problems, Initiative, milestone.initiative_id, "initiative_id", "initiative"
     )

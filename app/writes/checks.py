@@ -1,4 +1,7 @@
-"""Checks shared by every kind of write: codes, amounts, dates, text, references."""
+"""Checks shared by every kind of write: codes, amounts, dates, text, references.
+
+A problem names the attribute at fault as the model spells it (`period_end`); the
+schema's runner (app/graphql/mutation.py) names it as the API does (`periodEnd`)."""
 
 from __future__ import annotations
 
@@ -9,14 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing.errors import Problems
 from app.errors import DomainError, ErrorCode
-from app.kit.ids import decode_id_of
 from app.kit.text import Kind, text_problem
 from app.models._columns import AMOUNT
 from app.money.conversion import rate_not_found
 from app.money.currencies import ISO_4217, finer_than_minor_unit, minor_units, parse_currency
 from app.money.repository import applicable_rates
+from app.writes.errors import Problems
 
 MAX_TITLE = 300
 MAX_TEXT = 10_000
@@ -95,10 +97,11 @@ def not_future(problems: Problems, value: date | None, field: str) -> None:
 
 
 def ordered(
-    problems: Problems, start: date | None, end: date | None, field: str, start_field: str
+    problems: Problems, start: date | None, end: date | None, field: str, *, after: str
 ) -> None:
+    """An end not before its start; `after` names the start for people, in the message."""
     if start is not None and end is not None and end < start:
-        problems.add(field, f"must not be before {start_field} ({start.isoformat()})")
+        problems.add(field, f"must not be before {after} ({start.isoformat()})")
 
 
 def text(
@@ -124,15 +127,6 @@ def text(
     elif (problem := text_problem(stripped, kind)) is not None:
         problems.add(field, problem)
     return stripped
-
-
-def record_id(problems: Problems, global_id: str, type_name: str, field: str) -> int:
-    """The key of a global ID of `type_name`; -1 (matches nothing) when malformed."""
-    try:
-        return decode_id_of(global_id, type_name)
-    except DomainError as error:
-        problems.add(field, error.message, error.code)
-        return -1
 
 
 async def existing(

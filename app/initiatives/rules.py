@@ -9,13 +9,12 @@ archived under them: they would vanish from reports unseen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.ids import MAX_KEY
 from app.kit.text import Kind
@@ -29,6 +28,8 @@ from app.models import (
     Program,
     Transaction,
 )
+from app.writes import checks, crud
+from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_CODE = 64
 MAX_FOCUS_AREA = 100
@@ -49,7 +50,7 @@ async def validate_initiative(
     session: AsyncSession, problems: Problems, initiative: Initiative
 ) -> None:
     initiative.code = (
-        rules.text(
+        checks.text(
             problems, initiative.code, "code", limit=MAX_CODE, required=True, kind=Kind.IDENTIFIER
         )
         or ""
@@ -59,40 +60,54 @@ async def validate_initiative(
     if initiative.position is None or not 0 < initiative.position <= MAX_KEY:
         problems.add("position", "must be a whole number above 0")
     initiative.title = (
-        rules.text(
+        checks.text(
             problems,
             initiative.title,
             "title",
-            limit=rules.MAX_TITLE,
+            limit=checks.MAX_TITLE,
             required=True,
             kind=Kind.NAME,
         )
         or ""
     )
-    initiative.summary = rules.text(problems, initiative.summary, "summary")
-    initiative.focus_area = rules.text(
-        problems, initiative.focus_area, "focusArea", limit=MAX_FOCUS_AREA, kind=Kind.NAME
+    initiative.summary = checks.text(problems, initiative.summary, "summary")
+    initiative.focus_area = checks.text(
+        problems, initiative.focus_area, "focus_area", limit=MAX_FOCUS_AREA, kind=Kind.NAME
     )
-    initiative.region = rules.text(
+    initiative.region = checks.text(
         problems, initiative.region, "region", limit=MAX_REGION, kind=Kind.IDENTIFIER
     )
-    rules.ordered(
-        problems, initiative.planned_start, initiative.planned_end, "plannedEnd", "plannedStart"
+    checks.ordered(
+        problems,
+        initiative.planned_start,
+        initiative.planned_end,
+        "planned_end",
+        after="plannedStart",
     )
-    rules.ordered(
-        problems, initiative.actual_start, initiative.actual_end, "actualEnd", "actualStart"
+    checks.ordered(
+        problems, initiative.actual_start, initiative.actual_end, "actual_end", after="actualStart"
     )
-    rules.not_future(problems, initiative.actual_start, "actualStart")
-    rules.not_future(problems, initiative.actual_end, "actualEnd")
-    await rules.existing(
-        session, problems, Program, initiative.program_id, "programId", "programme"
+    checks.not_future(problems, initiative.actual_start, "actual_start")
+    checks.not_future(problems, initiative.actual_end, "actual_end")
+    await checks.existing(
+        session, problems, Program, initiative.program_id, "program_id", "programme"
     )
-    if initiative.code and await rules.exists_where(
+    if initiative.code and await checks.exists_where(
         session, Initiative.code == initiative.code, Initiative.id != (initiative.id or -1)
     ):
         problems.add(
             "code", f"another initiative has the code {initiative.code!r}", ErrorCode.ALREADY_EXISTS
         )
+
+
+async def update(session: AsyncSession, values: Mapping[str, Any]) -> Initiative:
+    """The initiative changed as `values` say; its code stays as it is."""
+    changes = dict(values)
+    code = changes.pop("code", None)
+    current = await crud.load_for_change(session, Initiative, changes["id"], changes["version"])
+    keep_code(current, code)
+    initiative: Initiative = await crud.update(session, Initiative, changes, validate_initiative)
+    return initiative
 
 
 def keep_code(initiative: Initiative, code: str | None) -> None:

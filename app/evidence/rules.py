@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing import rules
-from app.editing.errors import Problems
 from app.errors import ErrorCode
 from app.kit.text import Kind
 from app.models import Citation, ExchangeRate, SourceDocument
+from app.writes import checks
+from app.writes.errors import Problems
 
 MAX_REF = 64
 MAX_URL = 2000
@@ -31,7 +31,7 @@ LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
 def _url(problems: Problems, value: str | None) -> str | None:
-    value = rules.text(problems, value, "url", limit=MAX_URL, kind=Kind.IDENTIFIER)
+    value = checks.text(problems, value, "url", limit=MAX_URL, kind=Kind.IDENTIFIER)
     if not value:
         return None
     parts = urlsplit(value)
@@ -44,31 +44,31 @@ async def validate_document(
     session: AsyncSession, problems: Problems, document: SourceDocument
 ) -> None:
     document.ref = (
-        rules.text(
+        checks.text(
             problems, document.ref, "ref", limit=MAX_REF, required=True, kind=Kind.IDENTIFIER
         )
         or ""
     )
     document.title = (
-        rules.text(
-            problems, document.title, "title", limit=rules.MAX_TITLE, required=True, kind=Kind.NAME
+        checks.text(
+            problems, document.title, "title", limit=checks.MAX_TITLE, required=True, kind=Kind.NAME
         )
         or ""
     )
     document.url = _url(problems, document.url)
-    document.publisher = rules.text(
+    document.publisher = checks.text(
         problems, document.publisher, "publisher", limit=MAX_PUBLISHER, kind=Kind.NAME
     )
-    rules.not_future(problems, document.published_on, "publishedOn")
-    document.language = rules.text(
+    checks.not_future(problems, document.published_on, "published_on")
+    document.language = checks.text(
         problems, document.language, "language", limit=MAX_LANGUAGE, kind=Kind.IDENTIFIER
     )
     if document.language and not LANGUAGE_TAG.fullmatch(document.language):
         problems.add("language", "must be a BCP 47 language tag, e.g. en, de or zh-Hans")
-    document.category = rules.text(
+    document.category = checks.text(
         problems, document.category, "category", limit=MAX_CATEGORY, kind=Kind.NAME
     )
-    if document.ref and await rules.exists_where(
+    if document.ref and await checks.exists_where(
         session, SourceDocument.ref == document.ref, SourceDocument.id != (document.id or -1)
     ):
         problems.add(

@@ -10,20 +10,22 @@ after the write, SQL looks for a record of the old pair that no rate converts no
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
 from app.errors import ErrorCode
 from app.kit.ids import encode_global_id
 from app.kit.text import Kind
 from app.models import BudgetLine, ExchangeRate, Initiative, Program, SourceDocument, Transaction
 from app.models._columns import RATE
+from app.writes import checks, crud
+from app.writes.errors import FieldError, Problems, Rejected
 
 MAX_SOURCE = 300
 
@@ -40,26 +42,28 @@ def _rate(problems: Problems, value: Decimal) -> Decimal:
 
 
 async def validate_rate(session: AsyncSession, problems: Problems, rate: ExchangeRate) -> None:
-    rate.base = rules.currency(problems, rate.base, "base")
-    rate.quote = rules.currency(problems, rate.quote, "quote")
+    rate.base = checks.currency(problems, rate.base, "base")
+    rate.quote = checks.currency(problems, rate.quote, "quote")
     if rate.base == rate.quote:
         problems.add("quote", f"must differ from base ({rate.base}): a rate converts between two")
     rate.rate = _rate(problems, rate.rate)
-    rules.not_future(problems, rate.rate_date, "rateDate")
+    checks.not_future(problems, rate.rate_date, "rate_date")
     rate.source = (
-        rules.text(problems, rate.source, "source", limit=MAX_SOURCE, required=True, kind=Kind.NAME)
+        checks.text(
+            problems, rate.source, "source", limit=MAX_SOURCE, required=True, kind=Kind.NAME
+        )
         or ""
     )
     if rate.source_document_id is not None:
-        await rules.existing(
+        await checks.existing(
             session,
             problems,
             SourceDocument,
             rate.source_document_id,
-            "sourceDocumentId",
+            "source_document_id",
             "source document",
         )
-    if await rules.exists_where(
+    if await checks.exists_where(
         session,
         ExchangeRate.base == rate.base,
         ExchangeRate.quote == rate.quote,
@@ -67,7 +71,7 @@ async def validate_rate(session: AsyncSession, problems: Problems, rate: Exchang
         ExchangeRate.id != (rate.id or -1),
     ):
         problems.add(
-            "rateDate",
+            "rate_date",
             f"a {rate.base}→{rate.quote} rate dated {rate.rate_date.isoformat()} exists "
             "already; update that one",
             ErrorCode.ALREADY_EXISTS,
@@ -130,3 +134,21 @@ async def keep_convertible(session: AsyncSession, base: str, quote: str, since: 
                 )
             ]
         )
+
+
+async def update(session: AsyncSession, values: Mapping[str, Any]) -> ExchangeRate:
+    """The rate changed as `values` say, unless records of its old pair, date on, would
+    be left without a rate."""
+    current = await crud.load_for_change(session, ExchangeRate, values["id"], values["version"])
+    before = (current.base, current.quote, current.rate_date)
+    rate: ExchangeRate = await crud.update(session, ExchangeRate, values, validate_rate)
+    if (rate.base, rate.quote, rate.rate_date) != before:
+        await keep_convertible(session, *before)
+    return rate
+
+
+async def archive(session: AsyncSession, values: Mapping[str, Any]) -> ExchangeRate:
+    """The rate archived, unless records of its pair, date on, would be left without one."""
+    rate: ExchangeRate = await crud.archive(session, ExchangeRate, values)
+    await keep_convertible(session, rate.base, rate.quote, rate.rate_date)
+    return rate

@@ -24,10 +24,10 @@ from app.audit.records import audited_tables, canonical_json, decode_state
 from app.auth.principal import Principal
 from app.auth.roles import Permission
 from app.db.session import SessionFactory
-from app.editing.errors import FieldError, Rejected, as_field_errors
 from app.errors import DomainError, ErrorCode
 from app.kit.text import Kind, text_problem
 from app.models import Change, IdempotencyRecord
+from app.writes.errors import FieldError, Rejected, as_field_errors
 
 # Long enough for a UUID or a client's own scheme; short enough to index.
 MAX_IDEMPOTENCY_KEY = 200
@@ -71,7 +71,7 @@ def _request_hash(write: Write) -> str:
 def _check_arguments(write: Write) -> None:
     # A key names a request and is matched exactly; a reason is prose kept in the trail.
     for name, value, kind in (
-        ("idempotencyKey", write.idempotency_key, Kind.IDENTIFIER),
+        ("idempotency_key", write.idempotency_key, Kind.IDENTIFIER),
         ("reason", write.reason, Kind.TEXT),
     ):
         problem = None if value is None else text_problem(value, kind)
@@ -82,7 +82,7 @@ def _check_arguments(write: Write) -> None:
         raise Rejected(
             [
                 FieldError(
-                    "idempotencyKey",
+                    "idempotency_key",
                     ErrorCode.VALIDATION,
                     f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} characters",
                 )
@@ -121,7 +121,7 @@ async def _replay(session: AsyncSession, write: Write) -> Outcome | None:
         raise Rejected(
             [
                 FieldError(
-                    "idempotencyKey",
+                    "idempotency_key",
                     ErrorCode.IDEMPOTENCY_KEY_REUSED,
                     "this idempotency key was used for another request; use a new key",
                 )

@@ -4,29 +4,26 @@ IATI's conventions: a budget is never negative and its period ends on or after i
 starts; a REVISED budget holds the new total of its period and so replaces the
 ORIGINAL of exactly that period (there must be one); transactions are signed (a
 reduction is negative) and dated no later than today. Every amount must be
-convertible into its programme's pledge currency, and the current budgets of a
-programme's initiatives must stay within its pledge.
+convertible into its programme's pledge currency (and the programme's budgets must
+stay within its pledge: app/programs/rules.py).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.editing import rules
-from app.editing.errors import FieldError, Problems, Rejected
-from app.errors import DomainError, ErrorCode
+from app.errors import ErrorCode
 from app.kit.text import Kind
 from app.models import BudgetLine, BudgetType, Initiative, Organization, Program, Transaction
-from app.money.currencies import minor_units
-from app.reports.budget.repository import Dimension
-from app.reports.budget.service import current_budgets
+from app.writes import checks
+from app.writes.errors import Problems
 
 
-async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | None:
+async def programme_of(session: AsyncSession, initiative_id: int) -> Program | None:
+    """The programme an initiative belongs to."""
     return await session.scalar(
         select(Program)
         .join(Initiative, Initiative.program_id == Program.id)
@@ -35,44 +32,44 @@ async def _programme_of(session: AsyncSession, initiative_id: int) -> Program | 
 
 
 async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
-    tx.amount, tx.currency = rules.money(problems, tx.amount, tx.currency)
+    tx.amount, tx.currency = checks.money(problems, tx.amount, tx.currency)
     if tx.amount == 0:
         problems.add("amount", "a transaction moves money: the amount must not be zero")
-    rules.not_future(problems, tx.transaction_date, "date")
+    checks.not_future(problems, tx.transaction_date, "transaction_date")
     if tx.value_date != tx.transaction_date:  # one problem, not two, when it defaulted
-        rules.not_future(problems, tx.value_date, "valueDate")
-    tx.description = rules.text(problems, tx.description, "description")
-    initiative = await rules.existing(
-        session, problems, Initiative, tx.initiative_id, "initiativeId", "initiative"
+        checks.not_future(problems, tx.value_date, "value_date")
+    tx.description = checks.text(problems, tx.description, "description")
+    initiative = await checks.existing(
+        session, problems, Initiative, tx.initiative_id, "initiative_id", "initiative"
     )
     if tx.budget_line_id is not None:
-        line = await rules.existing(
-            session, problems, BudgetLine, tx.budget_line_id, "budgetLineId", "budget line"
+        line = await checks.existing(
+            session, problems, BudgetLine, tx.budget_line_id, "budget_line_id", "budget line"
         )
         if line is not None and line.initiative_id != tx.initiative_id:
-            problems.add("budgetLineId", "the budget line belongs to another initiative")
-    for attr, field in (("provider_id", "providerId"), ("receiver_id", "receiverId")):
+            problems.add("budget_line_id", "the budget line belongs to another initiative")
+    for attr in ("provider_id", "receiver_id"):
         if getattr(tx, attr) is not None:
-            await rules.existing(
-                session, problems, Organization, getattr(tx, attr), field, "organisation"
+            await checks.existing(
+                session, problems, Organization, getattr(tx, attr), attr, "organisation"
             )
     if initiative is not None and not problems.errors:
-        program = await _programme_of(session, tx.initiative_id)
+        program = await programme_of(session, tx.initiative_id)
         assert program is not None
-        await rules.convertible(
+        await checks.convertible(
             session, problems, tx.currency, program.pledged_currency, tx.value_date
         )
 
 
 async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
-    line.amount, line.currency = rules.money(
+    line.amount, line.currency = checks.money(
         problems, line.amount, line.currency, non_negative=True
     )
-    rules.ordered(problems, line.period_start, line.period_end, "periodEnd", "periodStart")
-    line.category = rules.text(problems, line.category, "category", limit=100, kind=Kind.NAME)
-    line.description = rules.text(problems, line.description, "description")
-    initiative = await rules.existing(
-        session, problems, Initiative, line.initiative_id, "initiativeId", "initiative"
+    checks.ordered(problems, line.period_start, line.period_end, "period_end", after="periodStart")
+    line.category = checks.text(problems, line.category, "category", limit=100, kind=Kind.NAME)
+    line.description = checks.text(problems, line.description, "description")
+    initiative = await checks.existing(
+        session, problems, Initiative, line.initiative_id, "initiative_id", "initiative"
     )
     if initiative is None or problems.errors:
         return
@@ -82,7 +79,7 @@ async def validate_budget_line(session: AsyncSession, problems: Problems, line: 
         BudgetLine.period_end == line.period_end,
         BudgetLine.id != (line.id or -1),
     )
-    has_original = await rules.exists_where(
+    has_original = await checks.exists_where(
         session, *same_period, BudgetLine.type == BudgetType.ORIGINAL
     )
     period = f"{line.period_start.isoformat()} to {line.period_end.isoformat()}"
@@ -98,43 +95,11 @@ async def validate_budget_line(session: AsyncSession, problems: Problems, line: 
             f"a revised budget replaces the original of its period, and there is no "
             f"original for {period}: add the ORIGINAL first, with exactly this period",
         )
-    program = await _programme_of(session, line.initiative_id)
+    program = await programme_of(session, line.initiative_id)
     assert program is not None
-    await rules.convertible(
+    await checks.convertible(
         session, problems, line.currency, program.pledged_currency, line.value_date
     )
-
-
-async def check_within_pledge(session: AsyncSession, initiative_id: int) -> None:
-    """After a budget change (flushed, not committed): the programme's current budget,
-    in its pledge currency as `Program.allocated` shows it, must not pass its pledge."""
-    program = await _programme_of(session, initiative_id)
-    if program is None:
-        return
-    currency = program.pledged_currency
-    try:
-        budgets = await current_budgets(session, Dimension.PROGRAM, [program.id], currency)
-    except DomainError as error:
-        raise Rejected([FieldError("currency", error.code, error.message)]) from error
-    allocated = budgets[program.id]
-    if allocated > program.pledged_amount:
-        over = allocated - program.pledged_amount
-        raise Rejected(
-            [
-                FieldError(
-                    "amount",
-                    ErrorCode.PLEDGE_EXCEEDED,
-                    f"the programme's budgets would come to {_money(allocated, currency)} "
-                    f"{currency}, {_money(over, currency)} beyond its pledge of "
-                    f"{_money(program.pledged_amount, currency)} {currency}",
-                )
-            ]
-        )
-
-
-def _money(value: Decimal, currency: str) -> str:
-    """An amount for people: thousands separated, to the currency's minor unit."""
-    return f"{value:,.{minor_units(currency)}f}"
 
 
 async def guard_budget_line_archive(
@@ -150,7 +115,7 @@ async def guard_budget_line_archive(
             "them first",
             ErrorCode.CONFLICT,
         )
-    if line.type == BudgetType.ORIGINAL and await rules.exists_where(
+    if line.type == BudgetType.ORIGINAL and await checks.exists_where(
         session,
         BudgetLine.initiative_id == line.initiative_id,
         BudgetLine.period_start == line.period_start,
@@ -166,6 +131,15 @@ async def guard_budget_line_archive(
 
 def budget_line_values(values: dict[str, Any]) -> dict[str, Any]:
     """A new line's value date is its period's start unless given."""
-    if values.get("value_date") is None and values.get("period_start") is not None:
-        values["value_date"] = values["period_start"]
+    return _dated(values, "period_start")
+
+
+def transaction_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A new transaction's value date is its date unless given."""
+    return _dated(values, "transaction_date")
+
+
+def _dated(values: dict[str, Any], default: str) -> dict[str, Any]:
+    if values.get("value_date") is None and values.get(default) is not None:
+        values["value_date"] = values[default]
     return values

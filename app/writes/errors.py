@@ -9,7 +9,8 @@ from app.errors import DomainError, ErrorCode
 
 @dataclass(frozen=True)
 class FieldError:
-    # The input field at fault, as named in the API ("amount", "periodEnd"); None: the whole.
+    # The attribute or argument at fault as the model names it ("amount", "period_end");
+    # the schema names it as the API does ("periodEnd"). None: the input as a whole.
     field: str | None
     code: ErrorCode
     message: str

@@ -1,1 +1,0 @@
-"""Every write to the ledger: rules, versions, idempotency, one transaction each."""
