@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import strawberry
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
@@ -50,7 +51,9 @@ class OperationLimiter(Protocol):
 
 @dataclass
 class Context(BaseContext):
-    session_factory: SessionFactory
+    # Where reads go: the engine's sessions, or a view's when the operation reads as of
+    # a moment or as a partner sees the ledger (app/graphql/extensions/views.py).
+    reads: SessionFactory
     settings: Settings
     # Who is calling; set from the request's credentials (app/auth).
     principal: Principal
@@ -83,17 +86,17 @@ class Context(BaseContext):
     _caller: str | None = field(default=None, init=False, repr=False)
     # The engine's own sessions: mutations write through these, even when reads are
     # answered from a view (as of a moment, or a partner's initiatives).
-    write_sessions: SessionFactory = field(init=False)
+    writes: SessionFactory = field(init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.write_sessions = self.session_factory
+        self.writes = self.reads
 
     @property
     def loaders(self) -> DataLoaders:
         """This operation's DataLoaders, on its current sessions (a view's, if any)."""
         if self._loaders is None:
-            self._loaders = DataLoaders(self.session_factory, pause=self.wait_turn)
+            self._loaders = DataLoaders(self.reads, pause=self.wait_turn)
         return self._loaders
 
     @loaders.setter
@@ -121,6 +124,10 @@ class Context(BaseContext):
         copy.response = self.response
         copy.background_tasks = self.background_tasks
         return copy
+
+
+# What every resolver is handed: `info.context` is a Context (no root value is used).
+Info = strawberry.Info[Context, None]
 
 
 def caller_of(context: Any) -> str:
@@ -178,6 +185,6 @@ async def _reauthenticated(context: Context) -> Principal:
     try:
         # A deadline: a database that never answers is "away" (BUSY), not a hang.
         async with asyncio.timeout(context.settings.execution_timeout_seconds):
-            return await context.authenticator.principal(context.credential, context.write_sessions)
+            return await context.authenticator.principal(context.credential, context.writes)
     except AuthenticationFailed:
         return anonymous(anonymous_read=False)  # may do nothing: every operation is refused

@@ -11,7 +11,6 @@ from contextlib import suppress
 from decimal import Decimal
 from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
-import strawberry
 from sqlalchemy import ColumnElement, select
 from strawberry.dataloader import DataLoader
 
@@ -258,9 +257,3 @@ def _batches(keys: Sequence[tuple[Dimension, int, str]]) -> dict[tuple[Dimension
     for owner, owner_id, currency in keys:
         batches.setdefault((owner, currency), []).append(owner_id)
     return batches
-
-
-def loaders_of(info: strawberry.Info) -> DataLoaders:
-    """The request's loaders, typed whatever the resolver's `info` says of its context."""
-    loaders: DataLoaders = info.context.loaders
-    return loaders

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app.graphql.context import Info
 from app.models import SubjectType
 from app.money.conversion import RateQuote, converted
 from app.money.currencies import parse_currency, shown
@@ -52,19 +53,18 @@ class ConvertedMoney:
         "conversion was needed (same currency)."
     )
     async def exchange_rate(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
         # Imported here: this module is a leaf that the object types themselves import.
-        from app.graphql.loaders import loaders_of
         from app.graphql.rates.types import ExchangeRate
 
-        return await loaders_of(info).node(ExchangeRate).load(self._rate_id)
+        return await info.context.loaders.node(ExchangeRate).load(self._rate_id)
 
     @strawberry.field(
         description="True when the rate is an estimate (its source does not state it "
         "outright): the converted figure is then an estimate too."
     )
-    async def rate_is_estimate(self, info: strawberry.Info) -> bool:
+    async def rate_is_estimate(self, info: Info) -> bool:
         if self._rate_id is None:
             return False
         estimated: bool = await info.context.loaders.has_estimate.load(
@@ -86,9 +86,7 @@ class ConvertedMoney:
         )
 
 
-async def convert_money(
-    info: strawberry.Info, original: Money, currency: str, on: date
-) -> ConvertedMoney:
+async def convert_money(info: Info, original: Money, currency: str, on: date) -> ConvertedMoney:
     """Convert at the rate valid on `on` (the value date); a missing rate is an error."""
     target = parse_currency(currency)
     quote = await info.context.loaders.rates.load((original.currency, target, on))

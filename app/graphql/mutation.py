@@ -28,6 +28,7 @@ from strawberry.types.base import StrawberryOptional, get_object_definition
 
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
+from app.graphql.context import Info
 from app.graphql.enums import described_enum
 from app.kit.ids import decode_id_of
 from app.writes.errors import FieldError, Problems
@@ -123,7 +124,7 @@ P = TypeVar("P", bound=Payload)
 
 
 async def write(
-    info: strawberry.Info,
+    info: Info,
     payload: type[P],
     input: Any,
     idempotency_key: str | None,
@@ -141,12 +142,12 @@ async def write(
         idempotency_key=idempotency_key,
         reason=reason,
     )
-    outcome = await perform(context.write_sessions, request, work)
+    outcome = await perform(context.writes, request, work)
     outcome.errors = [api_named(info, input, e) for e in outcome.errors]
     return payload.of(outcome)
 
 
-def declared_permission(info: strawberry.Info) -> Permission:
+def declared_permission(info: Info) -> Permission:
     """The permission the mutation being resolved declares (`requires`)."""
     root = get_object_definition(info.schema.mutation, strict=True).name
     field = info.schema.get_field_for_type(field_name=info.field_name, type_name=root)
@@ -190,7 +191,7 @@ def record_id(problems: Problems, global_id: str, type_name: str, field: str) ->
         return -1
 
 
-def api_named(info: strawberry.Info, input: Any, error: FieldError) -> FieldError:
+def api_named(info: Info, input: Any, error: FieldError) -> FieldError:
     """The error with its `field` as the API names it: the rules name the model's
     attribute (`period_end`, `transaction_date`); the input names it `periodEnd`, `date`."""
     if error.field is None:

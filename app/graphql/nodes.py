@@ -3,7 +3,7 @@
 Modules are imported in dependency order: every list's node type exists before the
 field that lists it. A reference back up the tree (to one record, e.g. a transaction's
 initiative) names its type lazily and loads it by class, imported where it is loaded:
-`loaders_of(info).node(Initiative).load(pk)`.
+`info.context.loaders.node(Initiative).load(pk)`.
 """
 
 from app.graphql.beneficiaries.groups import BeneficiaryGroup, BeneficiaryGroupOrder

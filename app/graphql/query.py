@@ -11,6 +11,7 @@ from app.errors import DomainError, ErrorCode
 from app.evidence.listing import SOURCE_DOCUMENTS
 from app.finance.listing import BUDGET_LINES, TRANSACTIONS
 from app.graphql.audit import AuditQueries
+from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf
 from app.graphql.inputs import (
     BeneficiaryFigureFilter,
@@ -24,7 +25,6 @@ from app.graphql.inputs import (
     SourceDocumentFilter,
     TransactionFilter,
 )
-from app.graphql.loaders import loaders_of
 from app.graphql.nodes import (
     NODE_TYPES,
     BeneficiaryFigure,
@@ -65,7 +65,7 @@ class Query(ReportQueries, AuditQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist.")
     async def node(
         self,
-        info: strawberry.Info,
+        info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
         as_of: AsOf = None,
     ) -> Node | None:
@@ -79,21 +79,21 @@ class Query(ReportQueries, AuditQueries):
     )
     async def program(
         self,
-        info: strawberry.Info,
+        info: Info,
         id: Annotated[
             strawberry.ID | None, strawberry.argument(description="The programme's global ID.")
         ] = None,
         as_of: AsOf = None,
     ) -> Program | None:
         if id is not None:
-            return await loaders_of(info).node(Program).load(decode_id_of(id, "Program"))
+            return await info.context.loaders.node(Program).load(decode_id_of(id, "Program"))
         row = await info.context.loaders.first_program()
         return Program.from_row(row) if row is not None else None
 
     @strawberry.field(description="One initiative, by global ID or by code (exactly one of them).")
     async def initiative(
         self,
-        info: strawberry.Info,
+        info: Info,
         id: Annotated[
             strawberry.ID | None, strawberry.argument(description="The initiative's global ID.")
         ] = None,
@@ -103,9 +103,9 @@ class Query(ReportQueries, AuditQueries):
         as_of: AsOf = None,
     ) -> Initiative | None:
         if id is not None and code is None:
-            return await loaders_of(info).node(Initiative).load(decode_id_of(id, "Initiative"))
+            return await info.context.loaders.node(Initiative).load(decode_id_of(id, "Initiative"))
         if code is not None and id is None:
-            async with info.context.session_factory() as session:
+            async with info.context.reads() as session:
                 row = await initiatives_repository.by_code(session, code)
             return Initiative.from_row(row) if row is not None else None
         raise DomainError(

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import strawberry
 
 from app.described import DescribedStrEnum
+from app.graphql.context import Info
 from app.graphql.enums import described_enum
 from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.inputs import OrderDirection
-from app.graphql.loaders import NODE_MODELS, loaders_of
+from app.graphql.loaders import NODE_MODELS
 from app.graphql.relay import Node
 from app.graphql.visibility import shows_records_of
 from app.kit.listing import Listing
@@ -24,7 +25,7 @@ C = TypeVar("C", bound=type[Any])
 
 # GraphQL type name → object type: for `node(id:)` and the references that name a type
 # (a change's record, a citation's subject). Everything else looks nodes up by class:
-# `loaders_of(info).node(Program).load(pk)`.
+# `info.context.loaders.node(Program).load(pk)`.
 NODE_TYPES: dict[str, type[Any]] = {}
 
 
@@ -40,9 +41,9 @@ def register(model: type[Any]) -> Callable[[C], C]:
     return add
 
 
-async def load_node(info: strawberry.Info, type_name: str, pk: int) -> Record | None:
+async def load_node(info: Info, type_name: str, pk: int) -> Record | None:
     """The object of the type named `type_name` with key `pk` (None when there is none)."""
-    found: Record | None = await loaders_of(info).node(NODE_TYPES[type_name]).load(pk)
+    found: Record | None = await info.context.loaders.node(NODE_TYPES[type_name]).load(pk)
     return found
 
 
@@ -67,7 +68,7 @@ class Record(Node):
     )
     async def history(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: Annotated[
             int,
             strawberry.argument(

@@ -11,6 +11,7 @@ import strawberry
 from graphql import FieldNode
 from sqlalchemy import ColumnElement
 
+from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import reads
 from app.graphql.visibility import Shows
@@ -90,7 +91,7 @@ class ListSource:
 
 
 async def load_connection(
-    info: strawberry.Info,
+    info: Info,
     listing: Listing,
     to_node: Callable[[Any], NodeT],
     parent_key: Any,
@@ -144,7 +145,7 @@ _PAGE_ARGS: dict[str, tuple[type, str]] = {
 _CONNECTIONS: dict[Any, Any] = {}
 
 
-def _wanted_measures(info: strawberry.Info, measures: Mapping[str, Any]) -> list[str]:
+def _wanted_measures(info: Info, measures: Mapping[str, Any]) -> list[str]:
     """The measures the operation asks `aggregate` for: none for a bare `count` (then
     SQL counts rows and reads nothing else); every one when fragments make it unclear.
     Read from the field's own nodes, two levels down, never through a fragment (as
@@ -178,7 +179,7 @@ def connection_class(node: Any, listing: Listing) -> Any:
     measures = listing.aggregates()
     result_type = aggregate_type(name, measures)
 
-    async def aggregate(self: Any, info: strawberry.Info, currency: str | None = None) -> Any:
+    async def aggregate(self: Any, info: Info, currency: str | None = None) -> Any:
         source: ListSource = self._source
         target = parse_currency(currency, field="currency") if currency else None
         wanted = _wanted_measures(info, measures)
@@ -195,7 +196,7 @@ def connection_class(node: Any, listing: Listing) -> Any:
 
     aggregate.__annotations__ = {
         "self": Any,
-        "info": strawberry.Info,
+        "info": Info,
         "currency": Annotated[
             str | None,
             strawberry.argument(
@@ -246,7 +247,7 @@ def connection(
 
     async def resolve_nested(
         root: Any,
-        info: strawberry.Info,
+        info: Info,
         filter: Any = None,
         order_by: Any = None,
         first: Any = None,
@@ -261,7 +262,7 @@ def connection(
 
     async def resolve_root(
         root: Any,
-        info: strawberry.Info,
+        info: Info,
         filter: Any = None,
         order_by: Any = None,
         first: Any = None,
@@ -278,7 +279,7 @@ def connection(
     resolve.__annotations__ = {
         **({"as_of": AsOf} if parent_key is None else {}),
         "root": Any,
-        "info": strawberry.Info,
+        "info": Info,
         "filter": Annotated[
             filter_type | None, strawberry.argument(description="Only items that match.")
         ],

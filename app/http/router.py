@@ -285,7 +285,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         if request.scope["type"] == "websocket":
             # Who the caller is is settled at connection_init (`on_ws_connect`).
             return Context(
-                session_factory=sessions,
+                reads=sessions,
                 settings=self.settings,
                 principal=anonymous(anonymous_read=False),
                 events=events,
@@ -324,7 +324,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             if exceeded is not None:
                 raise _rate_limited(exceeded)
         return Context(
-            session_factory=sessions,
+            reads=sessions,
             settings=self.settings,
             principal=principal,
             events=events,
@@ -351,7 +351,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             # A deadline, as over HTTP: a database that never answers closes the
             # connection (1013, BUSY), it does not hold it and a pooled connection.
             async with asyncio.timeout(self.settings.execution_timeout_seconds):
-                principal = await self.authenticator.principal(credential, context.session_factory)
+                principal = await self.authenticator.principal(credential, context.reads)
         except AuthenticationFailed as exc:
             raise ConnectionRejectionError(
                 {"code": exc.code.value, "message": exc.message}

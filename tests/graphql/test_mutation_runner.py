@@ -99,7 +99,7 @@ def test_a_payload_of_an_outcome_holds_its_record_as_a_node() -> None:
 @dataclass
 class _Context:
     principal: Any = None
-    write_sessions: Any = None
+    writes: Any = None
 
 
 # A schema whose one mutation forgot its declaration (module scope: strawberry resolves

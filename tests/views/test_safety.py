@@ -163,7 +163,7 @@ async def test_a_partner_is_refused_where_no_view_can_be_opened(
     def context(initiatives: frozenset[int] | None) -> Any:
         principal = Principal("p", Role.PARTNER if initiatives else Role.AUDITOR, initiatives)
         return SimpleNamespace(
-            session_factory=db.sessions,
+            reads=db.sessions,
             settings=settings,
             principal=principal,
             loaders=DataLoaders(db.sessions),
@@ -242,7 +242,7 @@ async def test_views_beyond_the_limit_wait_then_are_refused_busy(
     reader = Principal("auditor", Role.AUDITOR)
 
     async def past(schema: Any, limits: Settings) -> Any:
-        context = Context(session_factory=db.sessions, settings=limits, principal=reader)
+        context = Context(reads=db.sessions, settings=limits, principal=reader)
         return await schema.execute(PROGRAMS_PAST, {"asOf": PAST}, context_value=context)
 
     busy, queueing = build_schema(impatient), build_schema(patient)

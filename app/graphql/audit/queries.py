@@ -26,6 +26,7 @@ from app.graphql.audit.types import (
     encode_cursor,
     table_of,
 )
+from app.graphql.context import Info
 from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.extensions.work import TRAIL, reads
 from app.graphql.loaders import NODE_MODELS
@@ -38,7 +39,7 @@ HISTORY_DEFAULT = 50
 MAX_ACTOR = 200
 
 
-def _page_size(info: strawberry.Info, first: int | None) -> int:
+def _page_size(info: Info, first: int | None) -> int:
     """`first`, or the default page size; PAGE_SIZE_EXCEEDED / INVALID_ARGUMENT as lists do."""
     settings = info.context.settings
     window = Window.from_args(
@@ -76,7 +77,7 @@ def _entity(global_id: str) -> tuple[str, int]:
     return table, pk if 0 < pk <= MAX_KEY else -1
 
 
-def entry_filter(info: strawberry.Info, given: ChangeFilter | None) -> EntryFilter:
+def entry_filter(info: Info, given: ChangeFilter | None) -> EntryFilter:
     """The repository's filter for a client's ChangeFilter."""
     if given is None:
         return EntryFilter()
@@ -116,7 +117,7 @@ def entry_filter(info: strawberry.Info, given: ChangeFilter | None) -> EntryFilt
     )
 
 
-async def record_history(info: strawberry.Info, record: Any, first: int) -> list[ChangeEntry]:
+async def record_history(info: Info, record: Any, first: int) -> list[ChangeEntry]:
     """The first `first` changes of `record` (a Record object), oldest first (the
     field that asks declares the AUDIT permission: `Record.history`)."""
     size = _page_size(info, first)
@@ -136,7 +137,7 @@ class AuditQueries:
     )
     async def changes(
         self,
-        info: strawberry.Info,
+        info: Info,
         filter: Annotated[
             ChangeFilter | None, strawberry.argument(description="Only changes that match.")
         ] = None,
@@ -154,7 +155,7 @@ class AuditQueries:
         size = _page_size(info, first)
         start = decode_cursor(after, "after") if after is not None else 0
         where = entry_filter(info, filter)
-        async with info.context.write_sessions() as session:
+        async with info.context.writes() as session:
             rows = await repository.entries(session, where, after=start, limit=size + 1)
         page = rows[:size]
         edges = [
@@ -178,6 +179,6 @@ class AuditQueries:
         metadata=reads(TRAIL),
         permission_classes=[NeedsAudit],
     )
-    async def audit_verification(self, info: strawberry.Info) -> AuditVerification:
-        async with info.context.write_sessions() as session:
+    async def audit_verification(self, info: Info) -> AuditVerification:
+        async with info.context.writes() as session:
             return AuditVerification.of(await verify(session))

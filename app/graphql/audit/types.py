@@ -18,6 +18,7 @@ from app.audit.repository import EntryFilter
 from app.audit.service import Difference, TableCheck, Verification, compare_tables
 from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
+from app.graphql.context import Info
 from app.graphql.extensions.work import TRAIL, reads
 from app.graphql.records import NODE_TYPES, load_node
 from app.graphql.relay import Node, PageInfo
@@ -100,7 +101,7 @@ def entity_global_id(row: Any) -> strawberry.ID:
     return strawberry.ID(encode_global_id(type_name_of(row.entity_type), int(row.entity_id)))
 
 
-def shown_states(info: strawberry.Info, row: Any) -> tuple[Any, Any]:
+def shown_states(info: Info, row: Any) -> tuple[Any, Any]:
     """An entry's record before and after, each with only the columns the caller sees
     (app/graphql/visibility.py: the rule of the record's object type), and its money
     amounts as `Money` shows them."""
@@ -112,7 +113,7 @@ def shown_states(info: strawberry.Info, row: Any) -> tuple[Any, Any]:
     )
 
 
-def changed_fields(info: strawberry.Info, row: Any) -> list[str]:
+def changed_fields(info: Info, row: Any) -> list[str]:
     """The columns the caller sees whose values differ between an entry's before and
     after."""
     before, after = shown_states(info, row)
@@ -196,20 +197,20 @@ class ChangeEntry:
         "in UTC ISO 8601): the columns the record's type shows the caller in queries; "
         "null for a create."
     )
-    def before(self, info: strawberry.Info) -> JSON | None:
+    def before(self, info: Info) -> JSON | None:
         return JSON(shown_states(info, self._row)[0])
 
     @strawberry.field(
         description="The record after the change, in the form of `before`; null for an archive."
     )
-    def after(self, info: strawberry.Info) -> JSON | None:
+    def after(self, info: Info) -> JSON | None:
         return JSON(shown_states(info, self._row)[1])
 
     @strawberry.field(
         description="The column names of `before` and `after` whose values differ (every "
         "column of a create or an archive), sorted."
     )
-    def changed_fields(self, info: strawberry.Info) -> list[str]:
+    def changed_fields(self, info: Info) -> list[str]:
         return changed_fields(info, self._row)
 
     @strawberry.field(description="Why the change was made, when the writer said.")
@@ -231,7 +232,7 @@ class ChangeEntry:
         description="The record as the operation sees it: now, or at the operation's asOf; "
         "null when it is archived by then, or when the API has no object type for it."
     )
-    async def record(self, info: strawberry.Info) -> Node | None:
+    async def record(self, info: Info) -> Node | None:
         type_name = type_name_of(self._row.entity_type)
         if type_name not in NODE_TYPES:
             return None
@@ -257,8 +258,8 @@ class ChangeConnection:
         description="How many changes the whole filtered log holds (counted only when asked).",
         metadata=reads(TRAIL),
     )
-    async def total_count(self, info: strawberry.Info) -> int:
-        async with info.context.write_sessions() as session:
+    async def total_count(self, info: Info) -> int:
+        async with info.context.writes() as session:
             return await repository.count(session, self._where)
 
     @strawberry.field(description="The changes of this page, without cursors.")
@@ -385,10 +386,10 @@ class AuditVerification:
         # The trail again, to rebuild the state, and every table it is compared with.
         metadata=reads(TRAIL, *audited_tables()),
     )
-    async def tables(self, info: strawberry.Info) -> TableVerification | None:
+    async def tables(self, info: Info) -> TableVerification | None:
         if not self.intact:
             return None
-        engine = info.context.write_sessions.kw["bind"]
+        engine = info.context.writes.kw["bind"]
         return TableVerification.of(await compare_tables(engine))
 
     @classmethod

@@ -10,6 +10,7 @@ import strawberry
 
 from app.auth.roles import Permission
 from app.beneficiaries import rules
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -107,7 +108,7 @@ class BeneficiaryMutations:
     )
     async def create_beneficiary_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateBeneficiaryFigureInput, strawberry.argument(description="The new figure.")
         ],
@@ -129,7 +130,7 @@ class BeneficiaryMutations:
     )
     async def update_beneficiary_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateBeneficiaryFigureInput,
             strawberry.argument(description="The figure, the version read, and the changes."),
@@ -154,7 +155,7 @@ class BeneficiaryMutations:
     )
     async def archive_beneficiary_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput,
             strawberry.argument(description="The record to archive and the version read."),
@@ -178,7 +179,7 @@ class BeneficiaryMutations:
     )
     async def submit_reached_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             SubmitReachedFigureInput,
             strawberry.argument(
@@ -205,7 +206,7 @@ class BeneficiaryMutations:
     )
     async def approve_reached_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             DecideReachedFigureInput,
             strawberry.argument(description="The figure and the version read."),
@@ -230,7 +231,7 @@ class BeneficiaryMutations:
     )
     async def reject_reached_figure(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             DecideReachedFigureInput,
             strawberry.argument(description="The figure and the version read."),

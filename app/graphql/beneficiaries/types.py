@@ -11,8 +11,8 @@ import strawberry
 from app import models as m
 from app.auth.roles import Permission
 from app.beneficiaries.listing import BENEFICIARY_FIGURES
+from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
-from app.graphql.loaders import loaders_of
 from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import OnlyFor, Shows, shows_records_of
 from app.models import FigureQualifier, SubjectType
@@ -110,21 +110,21 @@ class BeneficiaryFigure(Record):
 
     @strawberry.field(description="The group of people counted.", extensions=[Shows("group_id")])
     async def group(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
         from app.graphql.beneficiaries.groups import BeneficiaryGroup
 
-        return await loaders_of(info).node(BeneficiaryGroup).load_required(self._row.group_id)
+        return await info.context.loaders.node(BeneficiaryGroup).load_required(self._row.group_id)
 
     @strawberry.field(
         description="The initiative serving them.", extensions=[Shows("initiative_id")]
     )
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         from app.graphql.initiatives.types import Initiative
 
-        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
+        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
 
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
 
@@ -144,19 +144,19 @@ class BeneficiaryShare:
 
     @strawberry.field(description="The beneficiary group.", extensions=[Shows("group_id")])
     async def group(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
         from app.graphql.beneficiaries.groups import BeneficiaryGroup
 
-        return await loaders_of(info).node(BeneficiaryGroup).load_required(self._group_id)
+        return await info.context.loaders.node(BeneficiaryGroup).load_required(self._group_id)
 
     @strawberry.field(
         description="The initiative whose money the share splits.",
         extensions=[Shows("initiative_id")],
     )
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         from app.graphql.initiatives.types import Initiative
 
-        return await loaders_of(info).node(Initiative).load_required(self._initiative_id)
+        return await info.context.loaders.node(Initiative).load_required(self._initiative_id)

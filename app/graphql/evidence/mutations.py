@@ -9,6 +9,7 @@ import strawberry
 
 from app.auth.roles import Permission
 from app.evidence import rules
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -88,7 +89,7 @@ class SourceMutations:
     )
     async def create_source_document(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateSourceDocumentInput, strawberry.argument(description="The new document.")
         ],
@@ -110,7 +111,7 @@ class SourceMutations:
     )
     async def update_source_document(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateSourceDocumentInput,
             strawberry.argument(description="The document, the version read, and the changes."),
@@ -137,7 +138,7 @@ class SourceMutations:
     )
     async def archive_source_document(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput,
             strawberry.argument(description="The record to archive and the version read."),

@@ -9,8 +9,8 @@ import strawberry
 
 from app import models as m
 from app.evidence.listing import CITATIONS, CITATIONS_OF_DOCUMENT, SOURCE_DOCUMENTS, citations_of
+from app.graphql.context import Info
 from app.graphql.inputs import CitationFilter
-from app.graphql.loaders import loaders_of
 from app.graphql.records import Record, db_id_of, load_node, order_input, register, stamps
 from app.graphql.relay import Node, connection
 from app.graphql.visibility import Shows
@@ -69,14 +69,14 @@ class Citation(Record):
         )
 
     @strawberry.field(description="The document quoted.", extensions=[Shows("source_document_id")])
-    async def document(self, info: strawberry.Info) -> SourceDocument:
-        return await loaders_of(info).node(SourceDocument).load_required(self._document_id)
+    async def document(self, info: Info) -> SourceDocument:
+        return await info.context.loaders.node(SourceDocument).load_required(self._document_id)
 
     @strawberry.field(
         description="The record whose fact this citation supports.",
         extensions=[Shows("subject_id")],
     )
-    async def subject(self, info: strawberry.Info) -> Node | None:
+    async def subject(self, info: Info) -> Node | None:
         type_name = SUBJECT_TYPE_NAMES[self.subject_type]
         return await load_node(info, type_name, self._subject_id)
 

@@ -489,7 +489,7 @@ class QueryCostLimiter(SchemaExtension):
 
 def _sessions(context: Any) -> SessionFactory:
     """The engine's own sessions (a view's would not yet be open: views open later)."""
-    sessions: SessionFactory = getattr(context, "write_sessions", None) or context.session_factory
+    sessions: SessionFactory = getattr(context, "writes", None) or context.reads
     return sessions
 
 

@@ -144,8 +144,8 @@ def lease_view(
 ) -> Awaitable[Lease]:
     """A view of the ledger for one operation of `context`'s caller (see ViewPool)."""
     return view_pool(schema, context.settings).lease(
-        context.write_sessions.kw["bind"],
-        context.write_sessions,
+        context.writes.kw["bind"],
+        context.writes,
         caller=caller_of(context),
         partner=initiatives is not None,
         moment=moment,
@@ -178,7 +178,7 @@ class ViewExtension(SchemaExtension):
             lease: Lease | None = None
             if moment is None and initiatives is None:
                 pass  # live and unscoped: a snapshot of the context's own database
-            elif not hasattr(context, "write_sessions"):
+            elif not hasattr(context, "writes"):
                 # Never answer a partner unscoped, nor a moment live.
                 raise DomainError(
                     "this operation must run on a view of the ledger, which cannot be opened here",
@@ -195,7 +195,7 @@ class ViewExtension(SchemaExtension):
             yield
             return
         if lease is None:
-            if not hasattr(context, "write_sessions"):
+            if not hasattr(context, "writes"):
                 yield  # no engine of ours to read from (a test's own context)
                 return
             # Live and unscoped: every statement still reads one committed state,
@@ -224,8 +224,8 @@ class ViewExtension(SchemaExtension):
 async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator[None]:
     """Point the context's sessions and loaders at `sessions` for the block, then back."""
     # The operation's own loaders, if it built any yet (they are built on first use).
-    saved = context.session_factory, context._loaders
-    context.session_factory, context.loaders = (
+    saved = context.reads, context._loaders
+    context.reads, context.loaders = (
         sessions,
         DataLoaders(sessions, pause=context.wait_turn),
     )
@@ -233,13 +233,13 @@ async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator
         yield
     finally:
         # The CSV downloads run several operations on one context.
-        context.session_factory, context._loaders = saved
+        context.reads, context._loaders = saved
 
 
 @asynccontextmanager
 async def answered_from_snapshot(context: Any) -> AsyncIterator[None]:
     """Answer the block from one read snapshot of the context's database."""
-    snapshot = read_snapshot(context.write_sessions.kw["bind"])
+    snapshot = read_snapshot(context.writes.kw["bind"])
     try:
         async with answered_from(context, snapshot.sessions):
             yield

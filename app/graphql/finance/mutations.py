@@ -11,6 +11,7 @@ import strawberry
 
 from app.auth.roles import Permission
 from app.finance import rules
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -163,7 +164,7 @@ class FinanceMutations:
     )
     async def create_budget_line(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateBudgetLineInput, strawberry.argument(description="The new budget line.")
         ],
@@ -193,7 +194,7 @@ class FinanceMutations:
     )
     async def update_budget_line(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateBudgetLineInput,
             strawberry.argument(description="The budget line, the version read, and the changes."),
@@ -225,7 +226,7 @@ class FinanceMutations:
     )
     async def archive_budget_line(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput, strawberry.argument(description="The record and the version read.")
         ],
@@ -252,7 +253,7 @@ class FinanceMutations:
     )
     async def create_transaction(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateTransactionInput, strawberry.argument(description="The new transaction.")
         ],
@@ -279,7 +280,7 @@ class FinanceMutations:
     )
     async def update_transaction(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateTransactionInput,
             strawberry.argument(description="The transaction, the version read, and the changes."),
@@ -308,7 +309,7 @@ class FinanceMutations:
     )
     async def archive_transaction(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput, strawberry.argument(description="The record and the version read.")
         ],

@@ -9,9 +9,9 @@ import strawberry
 
 from app import models as m
 from app.finance.listing import BUDGET_LINES, TRANSACTIONS, TRANSACTIONS_OF_BUDGET_LINE
+from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
 from app.graphql.inputs import TransactionFilter
-from app.graphql.loaders import loaders_of
 from app.graphql.money import ConvertedMoney, Money, convert_money
 from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
@@ -43,7 +43,7 @@ class Amounted(Record):
     @strawberry.field(description="The amount converted at the rate valid on its value date.")
     async def amount_in(
         self,
-        info: strawberry.Info,
+        info: Info,
         currency: Annotated[
             str, strawberry.argument(description="ISO 4217 code to convert into, e.g. USD.")
         ],
@@ -81,34 +81,34 @@ class Transaction(Amounted):
         extensions=[Shows("initiative_id")],
     )
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         from app.graphql.initiatives.types import Initiative
 
-        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
+        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
 
     @strawberry.field(
         description="The budget line the transaction is booked against, if any.",
         extensions=[Shows("budget_line_id")],
     )
-    async def budget_line(self, info: strawberry.Info) -> BudgetLine | None:
-        return await loaders_of(info).node(BudgetLine).load(self._row.budget_line_id)
+    async def budget_line(self, info: Info) -> BudgetLine | None:
+        return await info.context.loaders.node(BudgetLine).load(self._row.budget_line_id)
 
     @strawberry.field(description="Who the money came from.", extensions=[Shows("provider_id")])
     async def provider(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
         from app.graphql.organizations.types import Organization
 
-        return await loaders_of(info).node(Organization).load(self._row.provider_id)
+        return await info.context.loaders.node(Organization).load(self._row.provider_id)
 
     @strawberry.field(description="Who the money went to.", extensions=[Shows("receiver_id")])
     async def receiver(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
         from app.graphql.organizations.types import Organization
 
-        return await loaders_of(info).node(Organization).load(self._row.receiver_id)
+        return await info.context.loaders.node(Organization).load(self._row.receiver_id)
 
     sources = cited_sources(SubjectType.TRANSACTION)
 
@@ -148,11 +148,11 @@ class BudgetLine(Amounted):
         description="The initiative the budget belongs to.", extensions=[Shows("initiative_id")]
     )
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         from app.graphql.initiatives.types import Initiative
 
-        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
+        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
 
     transactions = connection(
         TRANSACTIONS_OF_BUDGET_LINE,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from app.auth.roles import Permission
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -109,7 +110,7 @@ class InitiativeMutations:
     )
     async def create_initiative(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateInitiativeInput, strawberry.argument(description="The new initiative.")
         ],
@@ -131,7 +132,7 @@ class InitiativeMutations:
     )
     async def update_initiative(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateInitiativeInput,
             strawberry.argument(description="The initiative, the version read, and the changes."),
@@ -157,7 +158,7 @@ class InitiativeMutations:
     )
     async def archive_initiative(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput,
             strawberry.argument(description="The record to archive and the version read."),

@@ -15,6 +15,7 @@ from app.graphql.beneficiaries.types import (
     BeneficiaryFigureOrder,
     BeneficiaryShare,
 )
+from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
 from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
@@ -26,7 +27,6 @@ from app.graphql.inputs import (
     ParticipationFilter,
     TransactionFilter,
 )
-from app.graphql.loaders import loaders_of
 from app.graphql.milestones.types import Milestone, MilestoneOrder
 from app.graphql.money import Money
 from app.graphql.records import Record, db_id_of, order_input, register, stamps
@@ -62,17 +62,19 @@ class Participation(Record):
         description="The organisation taking part.", extensions=[Shows("organization_id")]
     )
     async def organization(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
         from app.graphql.organizations.types import Organization
 
-        return await loaders_of(info).node(Organization).load_required(self._row.organization_id)
+        return await info.context.loaders.node(Organization).load_required(
+            self._row.organization_id
+        )
 
     @strawberry.field(
         description="The initiative it takes part in.", extensions=[Shows("initiative_id")]
     )
-    async def initiative(self, info: strawberry.Info) -> Initiative:
-        return await loaders_of(info).node(Initiative).load_required(self._row.initiative_id)
+    async def initiative(self, info: Info) -> Initiative:
+        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
 
 
 @register(m.Initiative)
@@ -121,11 +123,11 @@ class Initiative(Record):
         description="The programme the initiative belongs to.", extensions=[Shows("program_id")]
     )
     async def program(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")]:
         from app.graphql.programs.types import Program
 
-        return await loaders_of(info).node(Program).load_required(self._program_id)
+        return await info.context.loaders.node(Program).load_required(self._program_id)
 
     @strawberry.field(
         description="Current budget: per period the revised budget where one exists, else the "
@@ -133,7 +135,7 @@ class Initiative(Record):
         "converted at their value date's rate): `figures { budgetCurrent }`.",
         metadata=reads(*BUDGETS, once="initiative-budgets"),
     )
-    async def budget(self, info: strawberry.Info) -> Money:
+    async def budget(self, info: Info) -> Money:
         currency = await self._currency(info)
         key = (Dimension.INITIATIVE, self.db_id, currency)
         return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
@@ -142,11 +144,11 @@ class Initiative(Record):
         description="The same as `budget`: what the programme allocated to it.",
         metadata=reads(*BUDGETS, once="initiative-budgets"),
     )
-    async def allocated(self, info: strawberry.Info) -> Money:
+    async def allocated(self, info: Info) -> Money:
         budget: Money = await self.budget(info)
         return budget
 
-    async def _currency(self, info: strawberry.Info) -> str:
+    async def _currency(self, info: Info) -> str:
         """The programme's pledge currency, the default of the money fields."""
         program = await info.context.loaders.by_id(m.Program).load(self._program_id)
         currency: str = program.pledged_currency
@@ -159,7 +161,7 @@ class Initiative(Record):
     )
     async def figures(
         self,
-        info: strawberry.Info,
+        info: Info,
         currency: Annotated[
             str | None,
             strawberry.argument(
@@ -178,7 +180,7 @@ class Initiative(Record):
         description="Outgoing commitments, in the programme's currency.",
         metadata=reads(*FIGURES, once="initiative-figures"),
     )
-    async def committed(self, info: strawberry.Info) -> Money:
+    async def committed(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("committed")
 
@@ -186,7 +188,7 @@ class Initiative(Record):
         description="Disbursements, in the programme's currency.",
         metadata=reads(*FIGURES, once="initiative-figures"),
     )
-    async def disbursed(self, info: strawberry.Info) -> Money:
+    async def disbursed(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("disbursed")
 
@@ -194,7 +196,7 @@ class Initiative(Record):
         description="Expenditure, in the programme's currency.",
         metadata=reads(*FIGURES, once="initiative-figures"),
     )
-    async def spent(self, info: strawberry.Info) -> Money:
+    async def spent(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("spent")
 
@@ -202,7 +204,7 @@ class Initiative(Record):
         description="How its money splits across beneficiary groups (by group); what the "
         "shares leave to 100 % is assigned to no group."
     )
-    async def beneficiary_shares(self, info: strawberry.Info) -> list[BeneficiaryShare]:
+    async def beneficiary_shares(self, info: Info) -> list[BeneficiaryShare]:
         shares = await info.context.loaders.shares.load(self.db_id)
         return [
             BeneficiaryShare(_initiative_id=self.db_id, _group_id=g, percentage=p)

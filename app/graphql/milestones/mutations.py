@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from app.auth.roles import Permission
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -91,7 +92,7 @@ class TimelineMutations:
     )
     async def create_milestone(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             CreateMilestoneInput, strawberry.argument(description="The new milestone.")
         ],
@@ -113,7 +114,7 @@ class TimelineMutations:
     )
     async def update_milestone(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateMilestoneInput,
             strawberry.argument(description="The milestone, the version read, and the changes."),
@@ -139,7 +140,7 @@ class TimelineMutations:
     )
     async def archive_milestone(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput,
             strawberry.argument(description="The record to archive and the version read."),

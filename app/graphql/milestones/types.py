@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
+from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
-from app.graphql.loaders import loaders_of
 from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.milestones.listing import MILESTONES
@@ -49,10 +49,10 @@ class Milestone(Record):
         description="The initiative the milestone belongs to.", extensions=[Shows("initiative_id")]
     )
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         from app.graphql.initiatives.types import Initiative
 
-        return await loaders_of(info).node(Initiative).load_required(self._initiative_id)
+        return await info.context.loaders.node(Initiative).load_required(self._initiative_id)
 
     sources = cited_sources(SubjectType.MILESTONE)

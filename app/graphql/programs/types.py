@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
+from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
 from app.graphql.extensions.work import BUDGETS, FIGURES, reads
 from app.graphql.figures import BudgetMeasures
 from app.graphql.initiatives.types import Initiative, InitiativeOrder
 from app.graphql.inputs import InitiativeFilter
-from app.graphql.loaders import loaders_of
 from app.graphql.money import ConvertedMoney, Money, convert_money
 from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
@@ -71,11 +71,11 @@ class Program(Record):
         description="The organisation that made the pledge.", extensions=[Shows("sponsor_id")]
     )
     async def sponsor(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
         from app.graphql.organizations.types import Organization
 
-        return await loaders_of(info).node(Organization).load_required(self._row.sponsor_id)
+        return await info.context.loaders.node(Organization).load_required(self._row.sponsor_id)
 
     @strawberry.field(
         description="The amount pledged, in the pledge's own currency.",
@@ -89,7 +89,7 @@ class Program(Record):
     )
     async def pledged_in(
         self,
-        info: strawberry.Info,
+        info: Info,
         currency: Annotated[
             str, strawberry.argument(description="ISO 4217 code to convert into, e.g. USD.")
         ],
@@ -103,7 +103,7 @@ class Program(Record):
         "rounded to the currency's minor unit before summing.",
         metadata=reads(*BUDGETS, once="program-budgets"),
     )
-    async def allocated(self, info: strawberry.Info) -> Money:
+    async def allocated(self, info: Info) -> Money:
         currency = self._row.pledged_currency
         key = (Dimension.PROGRAM, self.db_id, currency)
         return Money(amount=await info.context.loaders.budgets.load(key), currency=currency)
@@ -112,7 +112,7 @@ class Program(Record):
         description="Pledged minus allocated: not yet given to any initiative.",
         metadata=reads(*BUDGETS, once="program-budgets"),
     )
-    async def unallocated(self, info: strawberry.Info) -> Money:
+    async def unallocated(self, info: Info) -> Money:
         allocated = await self.allocated(info)
         return Money(
             amount=self._row.pledged_amount - allocated.amount, currency=allocated.currency
@@ -126,7 +126,7 @@ class Program(Record):
     )
     async def figures(
         self,
-        info: strawberry.Info,
+        info: Info,
         currency: Annotated[
             str | None,
             strawberry.argument(description="ISO 4217 code; default: the pledge's currency."),
@@ -142,7 +142,7 @@ class Program(Record):
         description="Outgoing commitments of its initiatives, in the pledge's currency.",
         metadata=reads(*FIGURES, once="program-figures"),
     )
-    async def committed(self, info: strawberry.Info) -> Money:
+    async def committed(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("committed")
 
@@ -150,7 +150,7 @@ class Program(Record):
         description="Disbursements of its initiatives, in the pledge's currency.",
         metadata=reads(*FIGURES, once="program-figures"),
     )
-    async def disbursed(self, info: strawberry.Info) -> Money:
+    async def disbursed(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("disbursed")
 
@@ -158,7 +158,7 @@ class Program(Record):
         description="Expenditure of its initiatives, in the pledge's currency.",
         metadata=reads(*FIGURES, once="program-figures"),
     )
-    async def spent(self, info: strawberry.Info) -> Money:
+    async def spent(self, info: Info) -> Money:
         figures: BudgetMeasures = await self.figures(info)
         return figures.money("spent")
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 
 from app.auth.roles import Permission
+from app.graphql.context import Info
 from app.graphql.mutation import (
     UNCHANGED,
     ArchiveInput,
@@ -85,7 +86,7 @@ class RateMutations:
     )
     async def create_exchange_rate(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[CreateExchangeRateInput, strawberry.argument(description="The new rate.")],
         idempotency_key: IdempotencyKey = None,
         reason: Reason = None,
@@ -105,7 +106,7 @@ class RateMutations:
     )
     async def update_exchange_rate(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             UpdateExchangeRateInput,
             strawberry.argument(description="The rate, the version read, and the changes."),
@@ -128,7 +129,7 @@ class RateMutations:
     )
     async def archive_exchange_rate(
         self,
-        info: strawberry.Info,
+        info: Info,
         input: Annotated[
             ArchiveInput,
             strawberry.argument(description="The record to archive and the version read."),

@@ -8,8 +8,8 @@ from decimal import Decimal
 import strawberry
 
 from app import models as m
+from app.graphql.context import Info
 from app.graphql.evidence.types import SourceDocument, cited_sources
-from app.graphql.loaders import loaders_of
 from app.graphql.records import Record, order_input, register, stamps
 from app.graphql.visibility import Shows
 from app.models import SubjectType
@@ -46,8 +46,8 @@ class ExchangeRate(Record):
         description="The document that states the rate, if any.",
         extensions=[Shows("source_document_id")],
     )
-    async def source_document(self, info: strawberry.Info) -> SourceDocument | None:
-        return await loaders_of(info).node(SourceDocument).load(self._document_id)
+    async def source_document(self, info: Info) -> SourceDocument | None:
+        return await info.context.loaders.node(SourceDocument).load(self._document_id)
 
     sources = cited_sources(SubjectType.EXCHANGE_RATE)
 

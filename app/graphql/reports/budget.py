@@ -11,6 +11,7 @@ import strawberry
 
 import app.graphql.nodes  # noqa: F401  (object types load before app.graphql.money)
 from app.errors import DomainError, ErrorCode
+from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf, HeldForEvent
 from app.graphql.extensions.work import BUDGET_REPORT, reads
 from app.graphql.figures import BudgetMeasures, measures
@@ -24,7 +25,6 @@ from app.graphql.inputs import (
     OrderDirection,
     StringFilter,
 )
-from app.graphql.loaders import loaders_of
 from app.graphql.money import Money
 from app.graphql.nodes import BeneficiaryGroup, ExchangeRate, Initiative, Program
 from app.graphql.reports.common import filter_limits
@@ -89,27 +89,25 @@ class BudgetGroupKey:
 
     @strawberry.field(description="The programme, when grouped by PROGRAM.")
     async def program(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")] | None:
-        return await loaders_of(info).node(Program).load(self._get(Dimension.PROGRAM))
+        return await info.context.loaders.node(Program).load(self._get(Dimension.PROGRAM))
 
     @strawberry.field(description="The initiative, when grouped by INITIATIVE.")
     async def initiative(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")] | None:
-        return await loaders_of(info).node(Initiative).load(self._get(Dimension.INITIATIVE))
+        return await info.context.loaders.node(Initiative).load(self._get(Dimension.INITIATIVE))
 
     @strawberry.field(
         description="The beneficiary group, when grouped by BENEFICIARY_GROUP; null for the "
         "part of the money no beneficiary share covers."
     )
     async def beneficiary_group(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")] | None:
-        return (
-            await loaders_of(info)
-            .node(BeneficiaryGroup)
-            .load(self._get(Dimension.BENEFICIARY_GROUP))
+        return await info.context.loaders.node(BeneficiaryGroup).load(
+            self._get(Dimension.BENEFICIARY_GROUP)
         )
 
     @strawberry.field(description="The focus area, when grouped by FOCUS_AREA.")
@@ -175,9 +173,9 @@ class RateUsed:
 
     @strawberry.field(description="The stored rate, with its evidence.")
     async def exchange_rate(
-        self, info: strawberry.Info
+        self, info: Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
-        return await loaders_of(info).node(ExchangeRate).load(self._rate_id)
+        return await info.context.loaders.node(ExchangeRate).load(self._rate_id)
 
 
 @strawberry.type(
@@ -224,8 +222,8 @@ class BudgetSummary:
         "nothing needed converting.",
         metadata={"list_size": "report"},
     )
-    async def rates_used(self, info: strawberry.Info) -> list[RateUsed]:
-        async with info.context.session_factory() as session:
+    async def rates_used(self, info: Info) -> list[RateUsed]:
+        async with info.context.reads() as session:
             uses = await service.rates_used(session, self._s)
         return [_rate_used(self._s, use) for use in uses]
 
@@ -330,7 +328,7 @@ class BudgetQueries:
     )
     async def budget_summary(
         self,
-        info: strawberry.Info,
+        info: Info,
         group_by: Annotated[
             list[BudgetDimension],
             strawberry.argument(description="Dimensions to group by; empty: one total only."),
@@ -364,7 +362,7 @@ class BudgetQueries:
 
 
 async def summarize(
-    info: strawberry.Info,
+    info: Info,
     group_by: list[BudgetDimension],
     currency: str | None,
     filter: BudgetSummaryFilter | None,
@@ -384,7 +382,7 @@ async def summarize(
         service.OrderTerm(str(o.measure.value), o.direction is OrderDirection.DESC)
         for o in order_by or ()
     ]
-    async with info.context.session_factory() as session:
+    async with info.context.reads() as session:
         summary = await service.budget_summary(
             session,
             dimensions=dimensions,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import strawberry
-
+from app.graphql.context import Info
 from app.kit.filtering import FilterLimits
 from app.kit.pagination import Window
 
@@ -16,12 +15,12 @@ FIRST_DOC = (
 AFTER_DOC = "Return items after this cursor."
 
 
-def filter_limits(info: strawberry.Info) -> FilterLimits:
+def filter_limits(info: Info) -> FilterLimits:
     """The limits a report's filters are checked under: every list's."""
     return FilterLimits.of(info.context.settings)
 
 
-def report_window(info: strawberry.Info, first: int | None, after: str | None) -> Window:
+def report_window(info: Info, first: int | None, after: str | None) -> Window:
     """first/after of a report list: a typed error when `first` is over the cap."""
     max_size = info.context.settings.max_page_size
     return Window.from_args(

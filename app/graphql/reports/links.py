@@ -16,6 +16,7 @@ import strawberry
 from app.auth import links
 from app.described import DescribedStrEnum
 from app.errors import DomainError, ErrorCode
+from app.graphql.context import Info
 from app.graphql.enums import described_enum
 from app.graphql.extensions.permissions import NeedsExport
 from app.graphql.reports.csv import BadParameter, link_secret, variables_of
@@ -89,7 +90,7 @@ class DownloadQueries:
     )
     def download_link(
         self,
-        info: strawberry.Info,
+        info: Info,
         report: Annotated[DownloadReport, strawberry.argument(description="Which report.")],
         parameters: Annotated[
             list[DownloadParameter] | None,

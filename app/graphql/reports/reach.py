@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import REACH_REPORT, reads
 from app.graphql.inputs import BeneficiaryGroupFilter, InitiativeFilter
@@ -135,14 +136,14 @@ class ReachReport:
     @strawberry.field(description="One row per figure: by group name, initiative, unit.")
     async def rows(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: Annotated[int | None, strawberry.argument(description=FIRST_DOC)] = (
             REPORT_PAGE_SIZE
         ),
         after: Annotated[str | None, strawberry.argument(description=AFTER_DOC)] = None,
     ) -> Connection[ReachRow]:
         window = report_window(info, first, after)
-        async with info.context.session_factory() as session:
+        async with info.context.reads() as session:
             page = await service.reach_rows(session, self._scope, window)
         return Connection.from_page(page, ReachRow.from_row)
 
@@ -150,8 +151,8 @@ class ReachReport:
         description="Per group and unit, by group name: the rows' figures summed in SQL.",
         metadata={"list_size": "report"},
     )
-    async def totals(self, info: strawberry.Info) -> list[ReachTotal]:
-        async with info.context.session_factory() as session:
+    async def totals(self, info: Info) -> list[ReachTotal]:
+        async with info.context.reads() as session:
             totals = await service.reach_totals(session, self._scope)
         return [ReachTotal.from_row(total) for total in totals]
 
@@ -167,7 +168,7 @@ class ReachQueries:
     )
     def reach_report(
         self,
-        info: strawberry.Info,
+        info: Info,
         filter: Annotated[
             InitiativeFilter | None,
             strawberry.argument(description="Only figures of matching initiatives."),

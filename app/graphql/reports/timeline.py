@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from app.db.types import utcnow
+from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import TIMELINE_REPORT, reads
 from app.graphql.inputs import InitiativeFilter
@@ -148,22 +149,22 @@ class TimelineReport:
     @strawberry.field(
         description="Milestones of the matching initiatives per status, every status listed."
     )
-    async def milestones_by_status(self, info: strawberry.Info) -> list[MilestoneStatusCount]:
-        async with info.context.session_factory() as session:
+    async def milestones_by_status(self, info: Info) -> list[MilestoneStatusCount]:
+        async with info.context.reads() as session:
             counts = await service.milestones_by_status(session, self._scope, self.as_of_date)
         return [MilestoneStatusCount(status=s, count=n) for s, n in counts.items()]
 
     @strawberry.field(description="The matching initiatives, by position, with their figures.")
     async def initiatives(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: Annotated[int | None, strawberry.argument(description=FIRST_DOC)] = (
             REPORT_PAGE_SIZE
         ),
         after: Annotated[str | None, strawberry.argument(description=AFTER_DOC)] = None,
     ) -> Connection[InitiativeTimeline]:
         window = report_window(info, first, after)
-        async with info.context.session_factory() as session:
+        async with info.context.reads() as session:
             page = await service.initiative_timelines(session, self._scope, self.as_of_date, window)
         return Connection.from_page(page, InitiativeTimeline.from_row)
 
@@ -173,14 +174,14 @@ class TimelineReport:
     )
     async def late_milestones(
         self,
-        info: strawberry.Info,
+        info: Info,
         first: Annotated[int | None, strawberry.argument(description=FIRST_DOC)] = (
             REPORT_PAGE_SIZE
         ),
         after: Annotated[str | None, strawberry.argument(description=AFTER_DOC)] = None,
     ) -> Connection[LateMilestone]:
         window = report_window(info, first, after)
-        async with info.context.session_factory() as session:
+        async with info.context.reads() as session:
             page = await service.late_milestones(session, self._scope, self.as_of_date, window)
         return Connection.from_page(page, LateMilestone.from_row)
 
@@ -196,7 +197,7 @@ class TimelineQueries:
     )
     def timeline_report(
         self,
-        info: strawberry.Info,
+        info: Info,
         as_of_date: Annotated[
             date | None,
             strawberry.argument(

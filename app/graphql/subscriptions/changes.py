@@ -31,6 +31,7 @@ from app.graphql.audit.types import (
     entity_global_id,
     shown_states,
 )
+from app.graphql.context import Info
 from app.graphql.subscriptions.live import subscribed
 from app.kit.ids import decode_id_of
 
@@ -130,7 +131,7 @@ class ChangeEvent:
         "queries (a draft reached figure only to those who may see `draftReached`). A "
         "snapshot: query the record by `entityId` for its relations."
     )
-    def record(self, info: strawberry.Info) -> JSON:
+    def record(self, info: Info) -> JSON:
         before, after = shown_states(info, self._row)
         return JSON(after if after is not None else before)
 
@@ -138,7 +139,7 @@ class ChangeEvent:
         description="The column names of `record` whose values the change altered (every "
         "column of a create or an archive), sorted."
     )
-    def changed_fields(self, info: strawberry.Info) -> list[str]:
+    def changed_fields(self, info: Info) -> list[str]:
         return changed_fields(info, self._row)
 
 
@@ -157,7 +158,7 @@ class ChangeEventFilter:
     )
 
 
-def event_filter(info: strawberry.Info, given: ChangeEventFilter | None) -> EventFilter:
+def event_filter(info: Info, given: ChangeEventFilter | None) -> EventFilter:
     """The hub's filter: the client's, within the caller's initiatives."""
     settings = info.context.settings
     scope: frozenset[int] | None = info.context.principal.initiative_ids
@@ -206,7 +207,7 @@ class ChangeSubscriptions:
     )
     async def changes(
         self,
-        info: strawberry.Info,
+        info: Info,
         after: Annotated[
             str | None,
             strawberry.argument(
@@ -226,7 +227,7 @@ class ChangeSubscriptions:
         ordinal = 0
         if after is not None:
             ordinal = decode_event_cursor(scope, after, "after")
-            start = await scope.sequence_at(context.write_sessions, ordinal)
+            start = await scope.sequence_at(context.writes, ordinal)
             if start is None:
                 raise DomainError(
                     "after: this cursor points past the end of your change stream; "
@@ -239,7 +240,7 @@ class ChangeSubscriptions:
             assert hub.high_water is not None  # the hub is ready once subscribed
             if start is None:
                 start = hub.high_water
-                ordinal = await scope.ordinal_at(context.write_sessions, start)
+                ordinal = await scope.ordinal_at(context.writes, start)
             last = ordinal
             try:
                 async for entry, number in hub.follow(queue, events, start, ordinal):

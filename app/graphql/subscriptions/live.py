@@ -7,23 +7,22 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-import strawberry
-
 from app.auth.authenticate import AuthenticationFailed
 from app.errors import DomainError, ErrorCode
 from app.events.hub import EventHub, Subscriber
+from app.graphql.context import Info
 
 _log = logging.getLogger(__name__)
 
 
-def hub_of(info: strawberry.Info) -> EventHub:
+def hub_of(info: Info) -> EventHub:
     hub: EventHub | None = info.context.events
     if hub is None:
         raise DomainError("live updates are not running in this process", code=ErrorCode.BUSY)
     return hub
 
 
-async def _recheck(info: strawberry.Info, subscriber: Subscriber) -> None:
+async def _recheck(info: Info, subscriber: Subscriber) -> None:
     """Every `subscription_recheck_seconds`, prove the connection's credential again;
     a revoked key or an expired token ends the subscription."""
     context = info.context
@@ -32,9 +31,7 @@ async def _recheck(info: strawberry.Info, subscriber: Subscriber) -> None:
     while True:
         await asyncio.sleep(context.settings.subscription_recheck_seconds)
         try:
-            principal = await context.authenticator.principal(
-                context.credential, context.write_sessions
-            )
+            principal = await context.authenticator.principal(context.credential, context.writes)
         except AuthenticationFailed:
             principal = None
         except Exception as exc:  # the database is away: that proves nothing either way
@@ -52,7 +49,7 @@ async def _recheck(info: strawberry.Info, subscriber: Subscriber) -> None:
 
 
 @asynccontextmanager
-async def subscribed(info: strawberry.Info, subscriber: Subscriber) -> AsyncIterator[EventHub]:
+async def subscribed(info: Info, subscriber: Subscriber) -> AsyncIterator[EventHub]:
     """Hold `subscriber`'s place in the hub, with its credential re-checked meanwhile."""
     hub = hub_of(info)
     async with hub.subscription(subscriber):

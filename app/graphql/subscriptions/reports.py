@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from app.events.hub import ChangeFlag, Entry
-from app.graphql.context import caller_of
+from app.graphql.context import Info, caller_of
 from app.graphql.extensions.query_slots import query_slots
 from app.graphql.extensions.views import HeldForEvent, answered_from_snapshot, answered_from_view
 from app.graphql.extensions.work import BUDGET_REPORT, reads
@@ -40,7 +40,7 @@ class ReportSubscriptions:
     )
     async def budget_summary_updates(
         self,
-        info: strawberry.Info,
+        info: Info,
         group_by: Annotated[
             list[BudgetDimension],
             strawberry.argument(description="Dimensions to group by; empty: one total only."),
