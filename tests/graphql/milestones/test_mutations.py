@@ -247,3 +247,35 @@ async def test_a_viewer_may_not_write_milestones(db: Database, setup: Setup) -> 
     ):
         assert codes(payload) == [(None, "FORBIDDEN")]
     assert await counts(db) == before
+
+
+DESCRIBED = """
+query($id: ID!) { node(id: $id) { ... on Milestone { description version } } }"""
+
+
+async def test_a_milestone_keeps_its_description(db: Database, setup: Setup) -> None:
+    # given: a milestone written with a description (the input always offered one; it
+    # was dropped before writes had one runner)
+    milestone = await create(setup, description="Homes handed over to the first families")
+    # when
+    read = await setup.viewer.data(DESCRIBED, {"id": milestone["id"]})
+    changed = await setup.editor.data(
+        UPDATE, {"input": {"id": milestone["id"], "version": 1, "description": "Handed over"}}
+    )
+    again = await setup.viewer.data(DESCRIBED, {"id": milestone["id"]})
+    # then
+    assert read["node"] == {"description": "Homes handed over to the first families", "version": 1}
+    assert changed["updateMilestone"]["errors"] == []
+    assert again["node"] == {"description": "Handed over", "version": 2}
+
+
+async def test_a_too_long_description_is_refused_and_nothing_is_written(
+    db: Database, setup: Setup
+) -> None:
+    # given
+    before = await counts(db)
+    # when
+    data = await setup.editor.data(CREATE, {"input": setup.new(description="x" * 10_001)})
+    # then
+    assert codes(data["createMilestone"]) == [("description", "VALIDATION")]
+    assert await counts(db) == before
