@@ -56,8 +56,6 @@ GRAPHQL_USING_SQLALCHEMY = {
     "app.graphql.loaders",
     # The condition a connection was read under, kept for its `aggregate`.
     "app.graphql.relay",
-    # The table sizes an operation's weight is estimated from (its own statement).
-    "app.graphql.extensions.work",
 }
 
 

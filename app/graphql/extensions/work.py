@@ -31,9 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-
 from app.db.session import SessionFactory
+from app.db.sizes import table_sizes
 
 # What the budget figures read: budget lines and transactions, converted at stored rates.
 FIGURES = ("budget_lines", "transactions", "exchange_rates")
@@ -121,26 +120,9 @@ class TableRows:
         async with self._lock:
             fresh = time.monotonic() - self._asked_at < self.seconds
             if not (fresh and names <= self._counts.keys()):
-                self._counts = await _row_counts(sessions)
+                self._counts = await table_sizes(sessions)
                 self._asked_at = time.monotonic()
         return self._counts
-
-
-async def _row_counts(sessions: SessionFactory) -> dict[str, int]:
-    """Every table's rows, in one statement: whatever the next operation reads is known."""
-    from app.db.base import Base
-
-    tables = list(Base.metadata.sorted_tables)
-    # The highest id: an index's last entry, where COUNT(*) would read every row.
-    columns = [
-        select(func.max(table.c.id) if "id" in table.c else func.count())
-        .select_from(table)
-        .scalar_subquery()
-        for table in tables
-    ]
-    async with sessions() as session:
-        row = (await session.execute(select(*columns))).one()
-    return {table.name: int(value or 0) for table, value in zip(tables, row, strict=True)}
 
 
 class HeavyOperations:
