@@ -28,26 +28,15 @@ TRANSPORT_USERS = {"http", "main", "cli"}
 
 # Today's exceptions (the layout issue removes them): none are left.
 FOUNDATIONS_IMPORTING_DOMAINS: set[tuple[str, str]] = set()
-# One knot today: the recorder tells events of each write (audit → events) and the hub
-# reads the trail (events → audit); the verifier reads past states through a view
-# (audit → views), and views know which tables are audited (views → audit).
-CYCLES = {frozenset({"audit", "events", "views"})}
+# None left: the trail is below its readers. The recorder's "trail grew" signal lives
+# with the trail (app/audit/signals.py), the tables it records with the models, and the
+# view pool is handed the chain head's reader.
+CYCLES: set[frozenset[str]] = set()
 
-# Between modules, today: two of the four the layout review found (P6); the persisted
-# operations no longer import the schema (M2), nor the settings the tokens (M8).
-MODULE_CYCLES = {
-    frozenset(
-        {"app.graphql.beneficiaries.groups", "app.graphql.beneficiaries.types"}
-        | {"app.graphql.finance.types", "app.graphql.initiatives.types"}
-        | {"app.graphql.milestones.types", "app.graphql.organizations.types"}
-        | {"app.graphql.programs.types"}
-    ),
-    frozenset(
-        {"app.graphql.aggregates", "app.graphql.audit.queries", "app.graphql.audit.types"}
-        | {"app.graphql.money", "app.graphql.relay"}
-        | {"app.graphql.records", "app.graphql.rates.types", "app.graphql.evidence.types"}
-    ),
-}
+# Between modules: none left. The persisted operations no longer import the schema
+# (M2), nor the settings the tokens (M8); GraphQL types of different domains name each
+# other lazily and load each other by model, and money loads its rate so too.
+MODULE_CYCLES: set[frozenset[str]] = set()
 
 # The modules of `app.graphql` that import SQLAlchemy, and why: SQL is written in the
 # domains' repositories and listings, so the schema holds only plumbing.
@@ -59,12 +48,21 @@ GRAPHQL_USING_SQLALCHEMY = {
 }
 
 
-def _imported_names(path: Path, package: list[str]) -> list[list[str]]:
+def _imported_names(path: Path, package: list[str], *, run_only: bool = False) -> list[list[str]]:
     """The dotted names each `import` of a module names (a `from` import's module and,
     as each may be a module, the module joined to each imported name); `package` is
-    where a relative import starts from (a module's package, or an __init__'s own)."""
+    where a relative import starts from (a module's package, or an __init__'s own).
+    `run_only` leaves out the imports under `if TYPE_CHECKING:`, which never run."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    unrun: set[ast.AST] = set()
+    if run_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and _names_type_checking(node.test):
+                unrun.update(inner for part in node.body for inner in ast.walk(part))
     names: list[list[str]] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
+        if node in unrun:
+            continue
         if isinstance(node, ast.Import):
             names.extend([alias.name] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -75,6 +73,12 @@ def _imported_names(path: Path, package: list[str]) -> list[list[str]]:
                 module = node.module or ""
             names.append([module, *(f"{module}.{alias.name}" for alias in node.names)])
     return names
+
+
+def _names_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def package_imports() -> dict[str, set[str]]:
@@ -92,7 +96,11 @@ def package_imports() -> dict[str, set[str]]:
 
 def module_imports() -> dict[str, set[str]]:
     """Which modules of `app` each one imports (a package's import is its __init__'s);
-    a module's import of a package it is in is left out (that __init__ has run)."""
+    a module's import of a package it is in is left out (that __init__ has run). An
+    import for the type checker alone is left out too: it runs nothing, so import order
+    cannot hang on it. That is how GraphQL types of different domains name each other
+    (`Annotated[Initiative, strawberry.lazy(...)]`, as the layout issue allows); at run
+    time they load each other by model (`info.context.loaders.node_of(m.Initiative)`)."""
     modules: dict[str, Path] = {}
     for path in APP.rglob("*.py"):
         parts = ("app", *path.relative_to(APP).with_suffix("").parts)
@@ -100,7 +108,7 @@ def module_imports() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = defaultdict(set)
     for name, path in modules.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        for statement in _imported_names(path, package):
+        for statement in _imported_names(path, package, run_only=True):
             # `from m import x`: x when it is a module, else m (or m's nearest module).
             found = [target for target in statement[1:] if target in modules] or statement[:1]
             for target in found:

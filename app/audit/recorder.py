@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
+from app.audit import signals
 from app.audit.chain import entry_hash
 from app.audit.records import (
     Actor,
@@ -32,7 +33,6 @@ from app.audit.records import (
 )
 from app.db.base import Base
 from app.db.types import utcnow
-from app.events import signals
 from app.models import ChainHead, Change
 
 # How long a writer waits for the write lock before giving up.

@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, Table
 from sqlalchemy import Enum as SAEnum
 
-from app.db.base import Base, Timestamped
+from app.db.base import Timestamped
 from app.db.types import ExactDecimal, UTCDateTime
+from app.models import audited_tables as audited_tables  # the tables the trail records
 from app.models._columns import CURRENCY_COLUMN
 from app.money.currencies import shown
 
@@ -50,15 +51,6 @@ def canonical_json(value: Any) -> str:
 
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-@cache
-def audited_tables() -> dict[str, type[Any]]:
-    """Every table of the ledger's data, by name: the models with a version."""
-    import app.models  # noqa: F401  (registers every model)
-
-    models: list[Any] = [m.class_ for m in Base.registry.mappers]
-    return {cls.__table__.name: cls for cls in models if issubclass(cls, Timestamped)}
 
 
 def is_audited(obj: object) -> bool:

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
+from app.audit.signals import CHANNEL
 from app.config import Settings
-from app.events.signals import CHANNEL
 
 _log = logging.getLogger(__name__)
 

@@ -25,12 +25,11 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from app.audit import repository
+from app.audit import repository, signals
 from app.audit.repository import EntryFilter
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
-from app.events import signals
 from app.events.brokers import Broker, broker_for
 from app.events.scopes import WHOLE_LOG, Scope
 

@@ -41,8 +41,13 @@ class RowObject(Protocol):
 
 N = TypeVar("N", bound=RowObject)
 
-# Each node type's model, recorded as the type is defined (app/graphql/records.register).
+# The node registry, filled as each node type is defined (app/graphql/records.register):
+# each node type's model, and each node type by its GraphQL name and by its model. A
+# type that names another domain's (a reference up the tree, a record's history entry)
+# loads it by model or name, so that its module need not import that domain's.
 NODE_MODELS: dict[type[Any], type[Any]] = {}
+NODE_TYPES: dict[str, type[Any]] = {}
+NODE_TYPES_BY_MODEL: dict[type[Any], type[Any]] = {}
 
 
 class NodeLoader(Generic[N]):
@@ -110,6 +115,15 @@ class DataLoaders:
                 node_type, self.by_id(NODE_MODELS[node_type])
             )
         return cast("NodeLoader[N]", found)
+
+    def node_of(self, model: type[Any]) -> NodeLoader[Any]:
+        """Objects of the node type of `model`, for a module that names that type only
+        for the type checker: `found: NodeLoader[Initiative] = loaders.node_of(m.Initiative)`."""
+        return self.node(NODE_TYPES_BY_MODEL[model])
+
+    def node_named(self, type_name: str) -> NodeLoader[Any]:
+        """Objects of the node type called `type_name` in the schema."""
+        return self.node(NODE_TYPES[type_name])
 
     def pages(
         self,

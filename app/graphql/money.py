@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app import models as m
 from app.graphql.context import Info
 from app.models import SubjectType
 from app.money.conversion import RateQuote, converted
 from app.money.currencies import parse_currency, shown
 
 if TYPE_CHECKING:
+    from app.graphql.loaders import NodeLoader
     from app.graphql.rates.types import ExchangeRate
 
 
@@ -55,10 +57,9 @@ class ConvertedMoney:
     async def exchange_rate(
         self, info: Info
     ) -> Annotated[ExchangeRate, strawberry.lazy("app.graphql.rates.types")] | None:
-        # Imported here: this module is a leaf that the object types themselves import.
-        from app.graphql.rates.types import ExchangeRate
-
-        return await info.context.loaders.node(ExchangeRate).load(self._rate_id)
+        # By model: this module is a leaf that the object types themselves import.
+        rates: NodeLoader[ExchangeRate] = info.context.loaders.node_of(m.ExchangeRate)
+        return await rates.load(self._rate_id)
 
     @strawberry.field(
         description="True when the rate is an estimate (its source does not state it "

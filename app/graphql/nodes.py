@@ -1,9 +1,10 @@
 """The object types of the read API, one module per domain.
 
-Modules are imported in dependency order: every list's node type exists before the
+Each module imports the types it lists, so every list's node type exists before the
 field that lists it. A reference back up the tree (to one record, e.g. a transaction's
-initiative) names its type lazily and loads it by class, imported where it is loaded:
-`info.context.loaders.node(Initiative).load(pk)`.
+initiative) names its type for the type checker alone, lazily for the schema
+(`strawberry.lazy`), and loads it by model, so no two domains' modules import each
+other: `info.context.loaders.node_of(m.Initiative).load(pk)`.
 """
 
 from app.graphql.beneficiaries.groups import BeneficiaryGroup, BeneficiaryGroupOrder
@@ -22,11 +23,12 @@ from app.graphql.initiatives.types import (
     Participation,
     ParticipationOrder,
 )
+from app.graphql.loaders import NODE_TYPES
 from app.graphql.milestones.types import Milestone, MilestoneOrder
 from app.graphql.organizations.types import Organization, OrganizationOrder
 from app.graphql.programs.types import Governance, Program, ProgramOrder
 from app.graphql.rates.types import ExchangeRate, ExchangeRateOrder
-from app.graphql.records import NODE_TYPES, Record
+from app.graphql.records import Record
 
 __all__ = [
     "NODE_TYPES",

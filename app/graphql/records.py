@@ -4,37 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from app.described import DescribedStrEnum
+from app.graphql.audit.queries import record_history
+from app.graphql.audit.types import ChangeEntry
 from app.graphql.context import Info
 from app.graphql.enums import described_enum
 from app.graphql.extensions.permissions import NeedsAudit
 from app.graphql.inputs import OrderDirection
-from app.graphql.loaders import NODE_MODELS
+from app.graphql.loaders import NODE_MODELS, NODE_TYPES, NODE_TYPES_BY_MODEL
 from app.graphql.relay import Node
 from app.graphql.visibility import shows_records_of
 from app.kit.listing import Listing
 
-if TYPE_CHECKING:
-    from app.graphql.audit.types import ChangeEntry
-
 C = TypeVar("C", bound=type[Any])
-
-# GraphQL type name → object type: for `node(id:)` and the references that name a type
-# (a change's record, a citation's subject). Everything else looks nodes up by class:
-# `info.context.loaders.node(Program).load(pk)`.
-NODE_TYPES: dict[str, type[Any]] = {}
 
 
 def register(model: type[Any]) -> Callable[[C], C]:
     """Record an object type as the node type of `model` (and as the type whose fields
-    say what callers see of its stored states, app/graphql/visibility.py)."""
+    say what callers see of its stored states, app/graphql/visibility.py). By its name
+    for `node(id:)` and the references that name a type (a change's record, a citation's
+    subject); by its model for the types that name it lazily (app/graphql/loaders.py).
+    Everything else looks nodes up by class: `info.context.loaders.node(Program)`."""
 
     def add(cls: C) -> C:
         NODE_TYPES[cls.__strawberry_definition__.name] = cls
+        NODE_TYPES_BY_MODEL[model] = cls
         NODE_MODELS[cls] = model
         return shows_records_of(model)(cls)
 
@@ -43,7 +41,7 @@ def register(model: type[Any]) -> Callable[[C], C]:
 
 async def load_node(info: Info, type_name: str, pk: int) -> Record | None:
     """The object of the type named `type_name` with key `pk` (None when there is none)."""
-    found: Record | None = await info.context.loaders.node(NODE_TYPES[type_name]).load(pk)
+    found: Record | None = await info.context.loaders.node_named(type_name).load(pk)
     return found
 
 
@@ -75,9 +73,7 @@ class Record(Node):
                 description="How many entries, from the first (at most the maximum page size)."
             ),
         ] = 50,
-    ) -> list[Annotated[ChangeEntry, strawberry.lazy("app.graphql.audit.types")]]:
-        from app.graphql.audit.queries import record_history
-
+    ) -> list[ChangeEntry]:
         return await record_history(info, self, first)
 
 

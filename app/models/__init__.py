@@ -1,5 +1,9 @@
 """Every ORM model, imported here so that `Base.metadata` knows them all."""
 
+from functools import cache
+from typing import Any
+
+from app.db.base import Base, Timestamped
 from app.models.access import ApiKey, ApiKeyInitiative, IdempotencyRecord
 from app.models.audit import GENESIS_HASH, ChainHead, Change
 from app.models.beneficiaries import (
@@ -45,4 +49,13 @@ __all__ = [
     "SubjectType",
     "Transaction",
     "TransactionType",
+    "audited_tables",
 ]
+
+
+@cache
+def audited_tables() -> dict[str, type[Any]]:
+    """Every table of the ledger's data, by name: the models with a version (the ones
+    the audit trail records, and a view rebuilds)."""
+    models: list[Any] = [mapper.class_ for mapper in Base.registry.mappers]
+    return {cls.__table__.name: cls for cls in models if issubclass(cls, Timestamped)}

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.audit.repository import chain_head
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
@@ -38,6 +37,7 @@ from app.kit.shares import CallerShares
 from app.views.views import View, open_view
 
 Head = tuple[int, str] | None
+TrailEnd = Callable[[AsyncSession], Awaitable[Head]]
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,12 @@ class Lease:
 class ViewPool:
     """The views of one app on one event loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, trail_end: TrailEnd) -> None:
         self.settings = settings
+        # Where the trail ends now (the audit repository's `chain_head`): a kept view
+        # built up to there is current. Handed in, as the trail knows of views (its
+        # verification rebuilds tables as a view does), not the other way round.
+        self._trail_end = trail_end
         # Views open: kept ones (in use or idle) and per-operation ones.
         self._open = 0
         # Of those, the per-operation views of callers who are not partners.
@@ -219,7 +223,8 @@ class ViewPool:
         self, engine: AsyncEngine, sessions: SessionFactory, scope: frozenset[int]
     ) -> _Kept:
         """The kept view of `scope`, current as of now (built if need be), in use."""
-        head = await _head(sessions)
+        async with sessions() as session:
+            head = await self._trail_end(session)
         kept = self._reusable(scope, head)
         if kept is not None:
             return kept
@@ -296,8 +301,3 @@ class ViewPool:
             log.warning("a kept view did not close cleanly", exc_info=True)
         finally:
             self._free(partner=True)
-
-
-async def _head(sessions: SessionFactory) -> Head:
-    async with sessions() as session:
-        return await chain_head(session)

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.audit.records import audited_tables
 from app.db.session import SessionFactory, unpooled_twin
 from app.db.shared import SharedConnection
+from app.models import audited_tables
 from app.views import repository
 
 # Smaller shadows are read whole faster than their indexes would be built.

@@ -20,7 +20,7 @@ from app.auth.roles import Permission
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import Info
 from app.graphql.extensions.work import TRAIL, reads
-from app.graphql.records import NODE_TYPES, load_node
+from app.graphql.loaders import NODE_TYPES
 from app.graphql.relay import Node, PageInfo
 from app.graphql.visibility import OnlyFor, shown_state
 from app.kit.ids import encode_global_id
@@ -236,7 +236,10 @@ class ChangeEntry:
         type_name = type_name_of(self._row.entity_type)
         if type_name not in NODE_TYPES:
             return None
-        return await load_node(info, type_name, int(self._row.entity_id))
+        found: Node | None = await info.context.loaders.node_named(type_name).load(
+            int(self._row.entity_id)
+        )
+        return found
 
 
 @strawberry.type(description="A change and the cursor that points at it.")

@@ -20,6 +20,7 @@ from app.models import FigureQualifier, SubjectType
 if TYPE_CHECKING:
     from app.graphql.beneficiaries.groups import BeneficiaryGroup
     from app.graphql.initiatives.types import Initiative
+    from app.graphql.loaders import NodeLoader
 
 BeneficiaryFigureOrder = order_input("BeneficiaryFigure", BENEFICIARY_FIGURES)
 
@@ -112,9 +113,8 @@ class BeneficiaryFigure(Record):
     async def group(
         self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
-        from app.graphql.beneficiaries.groups import BeneficiaryGroup
-
-        return await info.context.loaders.node(BeneficiaryGroup).load_required(self._row.group_id)
+        groups: NodeLoader[BeneficiaryGroup] = info.context.loaders.node_of(m.BeneficiaryGroup)
+        return await groups.load_required(self._row.group_id)
 
     @strawberry.field(
         description="The initiative serving them.", extensions=[Shows("initiative_id")]
@@ -122,9 +122,8 @@ class BeneficiaryFigure(Record):
     async def initiative(
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        from app.graphql.initiatives.types import Initiative
-
-        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
+        initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
+        return await initiatives.load_required(self._row.initiative_id)
 
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
 
@@ -146,9 +145,8 @@ class BeneficiaryShare:
     async def group(
         self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
-        from app.graphql.beneficiaries.groups import BeneficiaryGroup
-
-        return await info.context.loaders.node(BeneficiaryGroup).load_required(self._group_id)
+        groups: NodeLoader[BeneficiaryGroup] = info.context.loaders.node_of(m.BeneficiaryGroup)
+        return await groups.load_required(self._group_id)
 
     @strawberry.field(
         description="The initiative whose money the share splits.",
@@ -157,6 +155,5 @@ class BeneficiaryShare:
     async def initiative(
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        from app.graphql.initiatives.types import Initiative
-
-        return await info.context.loaders.node(Initiative).load_required(self._initiative_id)
+        initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
+        return await initiatives.load_required(self._initiative_id)

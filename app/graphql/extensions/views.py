@@ -38,6 +38,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
+from app.audit.repository import chain_head
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.db.shared import read_snapshot
@@ -128,7 +129,7 @@ _POOLS: PerLoop[ViewPool] = weakref.WeakKeyDictionary()
 def view_pool(schema: Any, settings: Settings) -> ViewPool:
     """The views of `schema` (so of one app) on the running event loop: a view's
     connection belongs to the loop that opened it, and tests run apps on many loops."""
-    return kept_for_loop(_POOLS, schema, lambda: ViewPool(settings))
+    return kept_for_loop(_POOLS, schema, lambda: ViewPool(settings, chain_head))
 
 
 async def close_views(schema: Any) -> None:

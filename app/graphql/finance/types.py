@@ -20,6 +20,7 @@ from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
 
 if TYPE_CHECKING:
     from app.graphql.initiatives.types import Initiative
+    from app.graphql.loaders import NodeLoader
     from app.graphql.organizations.types import Organization
 
 TransactionOrder = order_input("Transaction", TRANSACTIONS)
@@ -83,9 +84,8 @@ class Transaction(Amounted):
     async def initiative(
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        from app.graphql.initiatives.types import Initiative
-
-        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
+        initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
+        return await initiatives.load_required(self._row.initiative_id)
 
     @strawberry.field(
         description="The budget line the transaction is booked against, if any.",
@@ -98,17 +98,15 @@ class Transaction(Amounted):
     async def provider(
         self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
-        from app.graphql.organizations.types import Organization
-
-        return await info.context.loaders.node(Organization).load(self._row.provider_id)
+        organizations: NodeLoader[Organization] = info.context.loaders.node_of(m.Organization)
+        return await organizations.load(self._row.provider_id)
 
     @strawberry.field(description="Who the money went to.", extensions=[Shows("receiver_id")])
     async def receiver(
         self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")] | None:
-        from app.graphql.organizations.types import Organization
-
-        return await info.context.loaders.node(Organization).load(self._row.receiver_id)
+        organizations: NodeLoader[Organization] = info.context.loaders.node_of(m.Organization)
+        return await organizations.load(self._row.receiver_id)
 
     sources = cited_sources(SubjectType.TRANSACTION)
 
@@ -150,9 +148,8 @@ class BudgetLine(Amounted):
     async def initiative(
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        from app.graphql.initiatives.types import Initiative
-
-        return await info.context.loaders.node(Initiative).load_required(self._row.initiative_id)
+        initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
+        return await initiatives.load_required(self._row.initiative_id)
 
     transactions = connection(
         TRANSACTIONS_OF_BUDGET_LINE,

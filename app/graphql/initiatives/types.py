@@ -39,6 +39,7 @@ from app.money.currencies import parse_currency
 from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
+    from app.graphql.loaders import NodeLoader
     from app.graphql.organizations.types import Organization
     from app.graphql.programs.types import Program
 
@@ -64,11 +65,8 @@ class Participation(Record):
     async def organization(
         self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
-        from app.graphql.organizations.types import Organization
-
-        return await info.context.loaders.node(Organization).load_required(
-            self._row.organization_id
-        )
+        organizations: NodeLoader[Organization] = info.context.loaders.node_of(m.Organization)
+        return await organizations.load_required(self._row.organization_id)
 
     @strawberry.field(
         description="The initiative it takes part in.", extensions=[Shows("initiative_id")]
@@ -125,9 +123,8 @@ class Initiative(Record):
     async def program(
         self, info: Info
     ) -> Annotated[Program, strawberry.lazy("app.graphql.programs.types")]:
-        from app.graphql.programs.types import Program
-
-        return await info.context.loaders.node(Program).load_required(self._program_id)
+        programs: NodeLoader[Program] = info.context.loaders.node_of(m.Program)
+        return await programs.load_required(self._program_id)
 
     @strawberry.field(
         description="Current budget: per period the revised budget where one exists, else the "

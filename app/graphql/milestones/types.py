@@ -17,6 +17,7 @@ from app.models import MilestoneStatus, SubjectType
 
 if TYPE_CHECKING:
     from app.graphql.initiatives.types import Initiative
+    from app.graphql.loaders import NodeLoader
 
 MilestoneOrder = order_input("Milestone", MILESTONES)
 
@@ -51,8 +52,7 @@ class Milestone(Record):
     async def initiative(
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
-        from app.graphql.initiatives.types import Initiative
-
-        return await info.context.loaders.node(Initiative).load_required(self._initiative_id)
+        initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
+        return await initiatives.load_required(self._initiative_id)
 
     sources = cited_sources(SubjectType.MILESTONE)

@@ -25,6 +25,7 @@ from app.programs.listing import PROGRAMS
 from app.reports.budget.repository import Dimension
 
 if TYPE_CHECKING:
+    from app.graphql.loaders import NodeLoader
     from app.graphql.organizations.types import Organization
 
 ProgramOrder = order_input("Program", PROGRAMS)
@@ -73,9 +74,8 @@ class Program(Record):
     async def sponsor(
         self, info: Info
     ) -> Annotated[Organization, strawberry.lazy("app.graphql.organizations.types")]:
-        from app.graphql.organizations.types import Organization
-
-        return await info.context.loaders.node(Organization).load_required(self._row.sponsor_id)
+        organizations: NodeLoader[Organization] = info.context.loaders.node_of(m.Organization)
+        return await organizations.load_required(self._row.sponsor_id)
 
     @strawberry.field(
         description="The amount pledged, in the pledge's own currency.",

@@ -1,9 +1,10 @@
 """Within one process: "a transaction that wrote trail entries has committed".
 
 The recorder calls `committed(sequence)` after such a commit; every running hub in the
-process registers a listener, which wakes it (and, with Redis as the broker, publishes
+process (app/events/) registers a listener, which wakes it (and, with Redis as the broker, publishes
 the news to the other processes). Listeners run synchronously inside SQLAlchemy's
-after-commit event, so they must only schedule work, never do it.
+after-commit event, so they must only schedule work, never do it. The signal lives
+with the trail, so the recorder tells whoever listens without knowing the live updates.
 
 On PostgreSQL the database itself also announces each commit on `CHANNEL` (a trigger
 on the chain head row, see the migration `events notify`), which reaches every process
