@@ -8,7 +8,7 @@ it says so (`on_news(None)`), and the hub reads the log at once: what was commit
 while it was away is delivered then.
 
 - `MemoryBroker`: nothing to carry; one process learns of its own commits directly
-  (app/events/signals.py). The choice for SQLite.
+  (app/audit/signals.py). The choice for SQLite.
 - `PostgresBroker`: LISTEN on a connection of its own; the database NOTIFYs on every
   commit that grows the trail (a trigger, so writers outside the service count too).
 - `RedisBroker`: pub/sub; each process PUBLISHes its own commits.

@@ -31,7 +31,12 @@ def register(model: type[Any]) -> Callable[[C], C]:
     Everything else looks nodes up by class: `info.context.loaders.node(Program)`."""
 
     def add(cls: C) -> C:
-        NODE_TYPES[cls.__strawberry_definition__.name] = cls
+        # One type per model and per name: a second would silently take the first's
+        # place in every lookup.
+        name = cls.__strawberry_definition__.name
+        if model in NODE_TYPES_BY_MODEL or name in NODE_TYPES:
+            raise TypeError(f"{name} over {model.__name__}: already registered")
+        NODE_TYPES[name] = cls
         NODE_TYPES_BY_MODEL[model] = cls
         NODE_MODELS[cls] = model
         return shows_records_of(model)(cls)
