@@ -231,7 +231,7 @@ def create_database(scale: str) -> None:
         raise SystemExit(f"generate failed:\n{done.stdout}\n{done.stderr[-3000:]}")
     # After a bulk load: what an operator (or autovacuum, minutes later) would run.
     asyncio.run(_admin_db("ANALYZE"))
-    print(f"database {DATABASE}: {scale} generated in {time.perf_counter() - t0:.1f} s")
+    print(f"database {DATABASE}: {scale} generated in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 async def _admin_db(sql: str) -> None:
@@ -370,9 +370,8 @@ def _wait(base: str, process: subprocess.Popen[bytes], name: str) -> None:
 
 
 def install_peer() -> None:
-    if (PEER / "node_modules" / "node" / "bin" / "node").exists() and (
-        PEER / "node_modules" / "postgraphile"
-    ).exists():
+    needed = ("node/bin/node", "postgraphile/package.json", "autocannon/autocannon.js")
+    if all((PEER / "node_modules" / path).exists() for path in needed):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -551,38 +550,44 @@ def time_reads(project: str, peer: str, runs: int, budget_s: float) -> dict[str,
     return out
 
 
-async def _throughput(base: str, query: str, connections: int, seconds: float) -> int:
-    done = 0
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        end = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < end:
-                response = await client.post(f"{base}/graphql", json={"query": query})
-                if response.status_code != 200 or "errors" in response.json():
-                    raise SystemExit(f"{base}: {response.status_code} {response.text[:400]}")
-                done += 1
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return done
+def _throughput(base: str, query: str, connections: int, seconds: int) -> tuple[int, float]:
+    """Requests answered in `seconds` at `connections` connections, and the seconds it took,
+    by autocannon (node 22, from bench/peers/postgraphile): a Python client saturates a
+    core at a few hundred requests a second, below what PostGraphile serves."""
+    node = str(PEER / "node_modules" / "node" / "bin" / "node")
+    cannon = str(PEER / "node_modules" / "autocannon" / "autocannon.js")
+    body = json.dumps({"query": query})
+    command = [node, cannon, "--json", "-c", str(connections), "-d", str(seconds)]
+    command += ["-m", "POST", "-H", "content-type: application/json", "-b", body]
+    done = subprocess.run(
+        [*command, f"{base}/graphql"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    if result["non2xx"] or result["errors"] or result["timeouts"]:
+        raise SystemExit(f"{base}: {result['non2xx']} non-2xx, {result['errors']} errors")
+    return int(result["requests"]["total"]), float(result["duration"])
 
 
 def throughput(
-    project: str, peer: str, connections: int, seconds: float, rounds: int = 2
+    project: str, peer: str, connections: int, seconds: int, rounds: int = 2
 ) -> tuple[float, float]:
     """Requests per second of the dashboard read at `connections` concurrent connections:
     `seconds` per server, in `rounds` alternating slices so both see the same machine."""
     read = READS["dashboard"]
-    slice_s = seconds / rounds
-    asyncio.run(_throughput(project, read.project, connections, 1))  # warm-up
-    asyncio.run(_throughput(peer, read.peer, connections, 1))
+    slice_s = max(1, seconds // rounds)
+    _throughput(project, read.project, connections, 1)  # warm-up
+    _throughput(peer, read.peer, connections, 1)
     mine = theirs = 0
+    mine_s = theirs_s = 0.0
     for _ in range(rounds):
-        mine += asyncio.run(_throughput(project, read.project, connections, slice_s))
-        theirs += asyncio.run(_throughput(peer, read.peer, connections, slice_s))
-    return mine / seconds, theirs / seconds
+        n, took = _throughput(project, read.project, connections, slice_s)
+        mine, mine_s = mine + n, mine_s + took
+        n, took = _throughput(peer, read.peer, connections, slice_s)
+        theirs, theirs_s = theirs + n, theirs_s + took
+    return mine / mine_s, theirs / theirs_s
 
 
 # ---------------------------------------------------------------- report
@@ -636,7 +641,7 @@ def main() -> None:
         "--budget", type=float, default=180, help="seconds per read: fewer runs (at least 5)"
     )
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10, help="throughput time per server")
+    parser.add_argument("--seconds", type=int, default=10, help="throughput time per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     install_peer()
