@@ -19,20 +19,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
-import struct
 import subprocess
-import threading
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +36,11 @@ import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench")]
+
+from peer_reads import READS, Row  # noqa: E402  (bench/peer_reads.py: the reads)
+from pgwire import StatementCounter, free_port  # noqa: E402  (bench/pgwire.py)
+
 PEER = ROOT / "bench" / "peers" / "postgraphile"
 CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
@@ -47,149 +48,6 @@ ADMIN_DSN = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
 DATABASE = "pledge_bench_peers"
 SCALES = {"100k": (100, 10_000, 100_000), "1m": (100, 10_000, 1_000_000)}
 SEED = 1
-
-Row = tuple[Any, ...]
-
-# ---------------------------------------------------------------- the reads, on each side
-#
-# The same rows and fields on both sides. Field names differ: the project shows global
-# ids (decoded to the row id to compare), `date`, enum values in capitals and money as
-# `{ amount currency }` in cents; PostGraphile shows the row id as `rowId`, columns by
-# their camel-cased names (`transactionDate`), enums stored as text as they are stored,
-# and NUMERIC(18,3) as a BigFloat string with three decimals. Orders: PostGraphile's
-# default is the primary key; the project's lists default to a natural key, then the id
-# (budget lines by period start, transactions by date), so PostGraphile is asked for that.
-
-
-@dataclass(frozen=True)
-class Read:
-    name: str
-    project: str
-    peer: str
-    project_rows: Callable[[dict[str, Any]], list[Row]]
-    peer_rows: Callable[[dict[str, Any]], list[Row]]
-
-
-def _row_id(global_id: str) -> int:
-    text = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-    return int(text.rsplit(":", 1)[1])
-
-
-def _dash_project(data: dict[str, Any]) -> list[Row]:
-    return [
-        (
-            _row_id(n["id"]),
-            n["code"],
-            n["title"],
-            n["status"].lower(),
-            n["plannedStart"],
-            n["plannedEnd"],
-        )
-        for n in data["initiatives"]["nodes"]
-    ]
-
-
-def _dash_peer(data: dict[str, Any]) -> list[Row]:
-    return [
-        (n["rowId"], n["code"], n["title"], n["status"], n["plannedStart"], n["plannedEnd"])
-        for n in data["initiatives"]["nodes"]
-    ]
-
-
-def _audit_project(data: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
-    for i in data["initiatives"]["nodes"]:
-        rows.append(("initiative", _row_id(i["id"]), i["code"]))
-        for b in i["budgetLines"]["nodes"]:
-            money = b["amount"]
-            rows.append(("line", _row_id(b["id"]), Decimal(money["amount"]), money["currency"]))
-            rows[-1] += (b["periodStart"],)
-            for t in b["transactions"]["nodes"]:
-                money = t["amount"]
-                rows.append(("tx", _row_id(t["id"]), t["date"], t["type"].lower()))
-                rows[-1] += (Decimal(money["amount"]), money["currency"])
-    return rows
-
-
-def _audit_peer(data: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
-    for i in data["initiatives"]["nodes"]:
-        rows.append(("initiative", i["rowId"], i["code"]))
-        for b in i["budgetLines"]["nodes"]:
-            rows.append(("line", b["rowId"], Decimal(b["amount"]), b["currency"]))
-            rows[-1] += (b["periodStart"],)
-            for t in b["transactions"]["nodes"]:
-                rows.append(("tx", t["rowId"], t["transactionDate"], t["type"]))
-                rows[-1] += (Decimal(t["amount"]), t["currency"])
-    return rows
-
-
-def _flat_project(data: dict[str, Any]) -> list[Row]:
-    return [
-        (
-            _row_id(t["id"]),
-            t["date"],
-            t["type"].lower(),
-            Decimal(t["amount"]["amount"]),
-            t["amount"]["currency"],
-            t["valueDate"],
-            t["version"],
-            t["description"],
-        )
-        for t in data["transactions"]["nodes"]
-    ]
-
-
-def _flat_peer(data: dict[str, Any]) -> list[Row]:
-    return [
-        (
-            t["rowId"],
-            t["transactionDate"],
-            t["type"],
-            Decimal(t["amount"]),
-            t["currency"],
-            t["valueDate"],
-            t["version"],
-            t["description"],
-        )
-        for t in data["transactions"]["nodes"]
-    ]
-
-
-READS = {
-    "dashboard": Read(
-        "dashboard: 10 initiatives, 6 fields",
-        "{ initiatives(first: 10) { nodes { id code title status plannedStart plannedEnd } } }",
-        "{ initiatives(first: 10) { nodes { rowId code title status plannedStart plannedEnd } } }",
-        _dash_project,
-        _dash_peer,
-    ),
-    "audit": Read(
-        "auditor report: 100 initiatives → 20 budget lines → 20 transactions",
-        """{ initiatives(first: 100) { nodes { id code
-             budgetLines(first: 20) { nodes { id amount { amount currency } periodStart
-               transactions(first: 20) { nodes { id date type amount { amount currency } }
-             } } } } } }""",
-        """{ initiatives(first: 100) { nodes { rowId code
-             budgetLines(first: 20, orderBy: [PERIOD_START_ASC, PRIMARY_KEY_ASC]) { nodes {
-               rowId amount currency periodStart
-               transactions(first: 20, orderBy: [TRANSACTION_DATE_ASC, PRIMARY_KEY_ASC]) {
-                 nodes { rowId transactionDate type amount currency }
-             } } } } } }""",
-        _audit_project,
-        _audit_peer,
-    ),
-    "flat": Read(
-        "flat list: 10,000 transactions, 8 fields",
-        """{ transactions(first: 10000) { nodes { id date type amount { amount currency }
-             valueDate version description } } }""",
-        """{ transactions(first: 10000, orderBy: [TRANSACTION_DATE_ASC, PRIMARY_KEY_ASC]) {
-             nodes { rowId transactionDate type amount currency valueDate version description }
-           } }""",
-        _flat_project,
-        _flat_peer,
-    ),
-}
 
 # The project with every rule on (its default limits, permissions, costs), reading as an
 # anonymous viewer; only what a benchmark must change: pages of 10,000 (the flat list),
@@ -250,111 +108,7 @@ def drop_database() -> None:
 # ---------------------------------------------------------------- counting statements
 
 
-class StatementCounter:
-    """A TCP proxy in front of PostgreSQL that counts the statements its clients run:
-    each simple Query message (split on `;`) and each portal of the extended protocol
-    executed (once, however many batches it is read in), classified by the text of the
-    Parse it was bound to. Statements that only manage
-    the session or transaction (BEGIN, COMMIT, SET, an empty ping…) are counted apart."""
-
-    CONTROL = frozenset(
-        "BEGIN START COMMIT END ROLLBACK SAVEPOINT RELEASE SET RESET DISCARD SHOW".split()
-    ) | {""}
-
-    def __init__(self) -> None:
-        self.queries = 0
-        self.control = 0
-        self.port = _free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        self.ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def start() -> None:
-            await asyncio.start_server(self._client, PG_HOST, self.port)
-            self.ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def snapshot(self) -> tuple[int, int]:
-        return self.queries, self.control
-
-    def _count(self, sql: str) -> None:
-        for part in sql.split(";") if sql.strip() else [""]:
-            words = part.split(None, 1)
-            if not part.strip() and sql.strip():
-                continue  # the text after a final `;`
-            if (words[0].upper() if words else "") in self.CONTROL:
-                self.control += 1
-            else:
-                self.queries += 1
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        back = asyncio.ensure_future(self._pipe(upstream_reader, writer))
-        parsed: dict[bytes, str] = {}
-        portals: dict[bytes, str] = {}
-        try:
-            started = False
-            while not started:  # SSL/GSS requests and the startup message carry no type
-                head = await reader.readexactly(4)
-                body = await reader.readexactly(struct.unpack("!i", head)[0] - 4)
-                upstream_writer.write(head + body)
-                await upstream_writer.drain()
-                started = struct.unpack("!i", body[:4])[0] == 196608  # protocol 3.0
-            while True:
-                kind = await reader.readexactly(1)
-                head = await reader.readexactly(4)
-                body = await reader.readexactly(struct.unpack("!i", head)[0] - 4)
-                if kind == b"Q":
-                    self._count(body[:-1].decode(errors="replace"))
-                elif kind == b"P":
-                    name, rest = body.split(b"\0", 1)
-                    parsed[name] = rest.split(b"\0", 1)[0].decode(errors="replace")
-                elif kind == b"B":
-                    portal, statement, _ = body.split(b"\0", 2)
-                    portals[portal] = parsed.get(statement, "?")
-                elif kind == b"E":
-                    # A portal executed again fetches more rows of the same statement
-                    # (a cursor reading in batches): counted once, at its first Execute.
-                    sql = portals.pop(body.split(b"\0", 1)[0], None)
-                    if sql is not None:
-                        self._count(sql)
-                upstream_writer.write(kind + head + body)
-                await upstream_writer.drain()
-                if kind == b"X":
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            upstream_writer.close()
-            back.cancel()
-            writer.close()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 # ---------------------------------------------------------------- servers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(base: str, process: subprocess.Popen[bytes], name: str) -> None:
@@ -393,7 +147,7 @@ def servers(
     port (the server itself, or a counting proxy); yields their base URLs, stops both."""
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        project_port = _free_port()
+        project_port = free_port()
         env = {
             **os.environ,
             **PROJECT_ENV,
@@ -410,7 +164,7 @@ def servers(
                 stdout=subprocess.DEVNULL,
             )
         )
-        peer_port = _free_port()
+        peer_port = free_port()
         peer_env = {
             **os.environ,
             "PEER_DATABASE_URL": _url("postgres", peer_db_port),
@@ -469,7 +223,8 @@ class Counted:
 def check_and_count(runs: int = 3) -> dict[str, Counted]:
     """Both servers behind counting proxies: each read's rows compared, and the
     statements of one request (the fewest over `runs`, after a warm-up)."""
-    project_counter, peer_counter = StatementCounter(), StatementCounter()
+    project_counter = StatementCounter(PG_HOST, PG_PORT)
+    peer_counter = StatementCounter(PG_HOST, PG_PORT)
     out: dict[str, Counted] = {}
     try:
         with (
