@@ -1,0 +1,421 @@
+"""The project against PostGraphile v5 on the same PostgreSQL data (issue 15).
+
+One fresh database filled by `pledge-ledger generate`; one `pledge-ledger serve` process
+(anonymous reading, as a viewer) and one PostGraphile process (bench/peers/postgraphile:
+amber preset, simplified inflection, aggregates; node 22 from the npm package `node`) on
+it. Every read is first asked of both and their rows compared; then the reads are timed
+with requests alternating between the two servers, and the dashboard read's throughput
+is measured at a fixed number of concurrent connections.
+
+    .venv/bin/python bench/peers.py                 # 100k transactions
+    .venv/bin/python bench/peers.py --scale 1m      # 1,000,000 transactions
+
+SQL statements per request are counted on the wire: for that first pass each server
+talks to PostgreSQL through a small counting proxy (pg_stat_statements is not loaded on
+the benchmark's server and loading it needs a restart); the timed pass connects directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench")]
+
+from peer_reads import READS, Row  # noqa: E402  (bench/peer_reads.py: the reads)
+from pgwire import StatementCounter, free_port  # noqa: E402  (bench/pgwire.py)
+
+PEER = ROOT / "bench" / "peers" / "postgraphile"
+CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+ADMIN_DSN = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+DATABASE = "pledge_bench_peers"
+SCALES = {"100k": (100, 10_000, 100_000), "1m": (100, 10_000, 1_000_000)}
+SEED = 1
+
+# The project with every rule on (its default limits, permissions, costs), reading as an
+# anonymous viewer; only what a benchmark must change: pages of 10,000 (the flat list),
+# and no per-address rate limit (every request comes from 127.0.0.1).
+PROJECT_ENV = {
+    "ANONYMOUS_READ": "true",
+    "MAX_PAGE_SIZE": "10000",
+    "RATE_LIMIT_PER_ADDRESS": "",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+# ---------------------------------------------------------------- database
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _url(driver: str, port: int = PG_PORT) -> str:
+    return f"{driver}://{PG_USER}@{PG_HOST}:{port}/{DATABASE}"
+
+
+def create_database(scale: str) -> None:
+    initiatives, lines, transactions = SCALES[scale]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    asyncio.run(_admin(f'CREATE DATABASE "{DATABASE}"'))
+    env = {**os.environ, "DATABASE_URL": _url("postgresql+asyncpg"), "LOG_LEVEL": "WARNING"}
+    subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
+    t0 = time.perf_counter()
+    args = ["--initiatives", str(initiatives), "--budget-lines", str(lines)]
+    args += ["--transactions", str(transactions), "--seed", str(SEED)]
+    done = subprocess.run([CLI, "generate", *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"generate failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+    # After a bulk load: what an operator (or autovacuum, minutes later) would run.
+    asyncio.run(_admin_db("ANALYZE"))
+    print(f"database {DATABASE}: {scale} generated in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+async def _admin_db(sql: str) -> None:
+    conn = await asyncpg.connect(_url("postgresql"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def drop_database() -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    print(f"database {DATABASE} dropped")
+
+
+# ---------------------------------------------------------------- counting statements
+
+
+# ---------------------------------------------------------------- servers
+
+
+def _wait(base: str, process: subprocess.Popen[bytes], name: str) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}")
+        try:
+            httpx.post(f"{base}/graphql", json={"query": "{ __typename }"}, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"{name} did not answer within 60 s")
+
+
+def install_peer() -> None:
+    needed = ("node/bin/node", "postgraphile/package.json", "autocannon/autocannon.js")
+    if all((PEER / "node_modules" / path).exists() for path in needed):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm is needed to install PostGraphile (bench/peers/postgraphile)")
+    print("installing PostGraphile: npm ci")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PEER, check=True)
+
+
+def peer_version() -> str:
+    package = json.loads((PEER / "node_modules" / "postgraphile" / "package.json").read_text())
+    return str(package["version"])
+
+
+@contextlib.contextmanager
+def servers(
+    project_db_port: int, peer_db_port: int, quiet_events: bool = False
+) -> Iterator[tuple[str, str]]:
+    """One project and one PostGraphile process on the database, each reaching it at its
+    port (the server itself, or a counting proxy); yields their base URLs, stops both."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        project_port = free_port()
+        env = {
+            **os.environ,
+            **PROJECT_ENV,
+            "DATABASE_URL": _url("postgresql+asyncpg", project_db_port),
+        }
+        if quiet_events:
+            # While counting: the event log's poll (every 2 s) would land in a request's count.
+            env["EVENTS_POLL_SECONDS"] = "3600"
+        processes.append(
+            subprocess.Popen(
+                [CLI, "serve", "--host", "127.0.0.1", "--port", str(project_port)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        peer_port = free_port()
+        peer_env = {
+            **os.environ,
+            "PEER_DATABASE_URL": _url("postgres", peer_db_port),
+            "PEER_PORT": str(peer_port),
+            "NODE_ENV": "production",
+        }
+        node = str(PEER / "node_modules" / "node" / "bin" / "node")
+        cli = str(PEER / "node_modules" / "postgraphile" / "dist" / "cli-run.js")
+        processes.append(
+            subprocess.Popen(
+                [node, cli, "-C", "graphile.config.mjs"],
+                env=peer_env,
+                cwd=PEER,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        project, peer = f"http://127.0.0.1:{project_port}", f"http://127.0.0.1:{peer_port}"
+        _wait(project, processes[0], "pledge-ledger serve")
+        _wait(peer, processes[1], "PostGraphile")
+        yield project, peer
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def ask(client: httpx.Client, base: str, query: str) -> dict[str, Any]:
+    response = client.post(f"{base}/graphql", json={"query": query})
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise SystemExit(f"{base}: {response.status_code} {response.text[:800]}")
+    return dict(body["data"])
+
+
+# ---------------------------------------------------------------- checking and counting
+
+
+def _first_difference(mine: list[Row], theirs: list[Row]) -> str:
+    for i, (a, b) in enumerate(zip(mine, theirs, strict=False)):
+        if a != b:
+            return f"first difference at row {i}: project {a}, PostGraphile {b}"
+    return "one list is a prefix of the other"
+
+
+@dataclass
+class Counted:
+    rows: int
+    project_sql: tuple[int, int]
+    peer_sql: tuple[int, int]
+
+
+def check_and_count(runs: int = 3) -> dict[str, Counted]:
+    """Both servers behind counting proxies: each read's rows compared, and the
+    statements of one request (the fewest over `runs`, after a warm-up)."""
+    project_counter = StatementCounter(PG_HOST, PG_PORT)
+    peer_counter = StatementCounter(PG_HOST, PG_PORT)
+    out: dict[str, Counted] = {}
+    try:
+        with (
+            servers(project_counter.port, peer_counter.port, True) as (project, peer),
+            httpx.Client(timeout=900) as client,
+        ):
+            for key, read in READS.items():
+                mine = read.project_rows(ask(client, project, read.project))
+                theirs = read.peer_rows(ask(client, peer, read.peer))
+                if mine != theirs:
+                    diff = _first_difference(mine, theirs)
+                    raise SystemExit(
+                        f"{key}: the servers answer different rows "
+                        f"({len(mine)} against {len(theirs)}; {diff})"
+                    )
+                counts = []
+                for base, query, counter in (
+                    (project, read.project, project_counter),
+                    (peer, read.peer, peer_counter),
+                ):
+                    seen = []
+                    for _ in range(runs):
+                        before = counter.snapshot()
+                        ask(client, base, query)
+                        after = counter.snapshot()
+                        seen.append((after[0] - before[0], after[1] - before[1]))
+                    counts.append(min(seen))
+                out[key] = Counted(len(mine), counts[0], counts[1])
+                print(f"{key}: same {len(mine)} rows; statements {counts}", flush=True)
+    finally:
+        project_counter.close()
+        peer_counter.close()
+    return out
+
+
+# ---------------------------------------------------------------- timing
+
+
+@dataclass
+class Timed:
+    project_ms: list[float] = field(default_factory=list)
+    peer_ms: list[float] = field(default_factory=list)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * q // 1))  # nearest rank
+    return ordered[int(rank) - 1]
+
+
+def time_reads(project: str, peer: str, runs: int, budget_s: float) -> dict[str, Timed]:
+    """Each read alternately on the project and on PostGraphile, after a warm-up of two."""
+    out: dict[str, Timed] = {}
+    with httpx.Client(timeout=900) as client:
+        for key, read in READS.items():
+            t0 = time.perf_counter()
+            for _ in range(2):
+                ask(client, project, read.project)
+                ask(client, peer, read.peer)
+            pair_s = (time.perf_counter() - t0) / 2
+            n = max(5, min(runs, int(budget_s / max(pair_s, 1e-3))))
+            timed = Timed()
+            for _ in range(n):
+                for base, query, samples in (
+                    (project, read.project, timed.project_ms),
+                    (peer, read.peer, timed.peer_ms),
+                ):
+                    t0 = time.perf_counter()
+                    ask(client, base, query)
+                    samples.append((time.perf_counter() - t0) * 1000)
+            out[key] = timed
+            print(
+                f"{key}: {n} runs, project {statistics.median(timed.project_ms):.1f} ms, "
+                f"PostGraphile {statistics.median(timed.peer_ms):.1f} ms "
+                f"(load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    return out
+
+
+def _throughput(base: str, query: str, connections: int, seconds: int) -> tuple[int, float]:
+    """Requests answered in `seconds` at `connections` connections, and the seconds it took,
+    by autocannon (node 22, from bench/peers/postgraphile): a Python client saturates a
+    core at a few hundred requests a second, below what PostGraphile serves."""
+    node = str(PEER / "node_modules" / "node" / "bin" / "node")
+    cannon = str(PEER / "node_modules" / "autocannon" / "autocannon.js")
+    body = json.dumps({"query": query})
+    command = [node, cannon, "--json", "-c", str(connections), "-d", str(seconds)]
+    command += ["-m", "POST", "-H", "content-type: application/json", "-b", body]
+    done = subprocess.run(
+        [*command, f"{base}/graphql"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    if result["non2xx"] or result["errors"] or result["timeouts"]:
+        raise SystemExit(f"{base}: {result['non2xx']} non-2xx, {result['errors']} errors")
+    return int(result["requests"]["total"]), float(result["duration"])
+
+
+def throughput(
+    project: str, peer: str, connections: int, seconds: int, rounds: int = 2
+) -> tuple[float, float]:
+    """Requests per second of the dashboard read at `connections` concurrent connections:
+    `seconds` per server, in `rounds` alternating slices so both see the same machine."""
+    read = READS["dashboard"]
+    slice_s = max(1, seconds // rounds)
+    _throughput(project, read.project, connections, 1)  # warm-up
+    _throughput(peer, read.peer, connections, 1)
+    mine = theirs = 0
+    mine_s = theirs_s = 0.0
+    for _ in range(rounds):
+        n, took = _throughput(project, read.project, connections, slice_s)
+        mine, mine_s = mine + n, mine_s + took
+        n, took = _throughput(peer, read.peer, connections, slice_s)
+        theirs, theirs_s = theirs + n, theirs_s + took
+    return mine / mine_s, theirs / theirs_s
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(
+    scale: str,
+    counted: dict[str, Counted],
+    timed: dict[str, Timed],
+    rps: tuple[float, float],
+    connections: int,
+    loads: list[float],
+) -> str:
+    lines = [
+        f"PostGraphile {peer_version()}, scale {scale}, load average "
+        f"{min(loads):.1f}-{max(loads):.1f} while measuring",
+        "",
+        "| read | rows | runs | project p50 ms | project p95 ms | PostGraphile p50 ms "
+        "| PostGraphile p95 ms | ratio (project / PostGraphile p50) | SQL project | "
+        "SQL PostGraphile |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, read in READS.items():
+        t, c = timed[key], counted[key]
+        mine, theirs = statistics.median(t.project_ms), statistics.median(t.peer_ms)
+        lines.append(
+            f"| {read.name} | {c.rows:,} | {len(t.project_ms)} | {mine:,.1f} | "
+            f"{percentile(t.project_ms, 0.95):,.1f} | {theirs:,.1f} | "
+            f"{percentile(t.peer_ms, 0.95):,.1f} | {mine / theirs:.1f}x | "
+            f"{c.project_sql[0]} + {c.project_sql[1]} | {c.peer_sql[0]} + {c.peer_sql[1]} |"
+        )
+    c = counted["dashboard"]
+    lines.append(
+        f"| dashboard throughput at {connections} connections, req/s | | | {rps[0]:,.0f} | | "
+        f"{rps[1]:,.0f} | | {rps[1] / rps[0]:.1f}x (PostGraphile / project) | "
+        f"{c.project_sql[0]} + {c.project_sql[1]} | {c.peer_sql[0]} + {c.peer_sql[1]} |"
+    )
+    lines += [
+        "",
+        "SQL = statements per request: queries + session/transaction control "
+        "(BEGIN, COMMIT, SET, pings), counted on the wire.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="100k")
+    parser.add_argument("--runs", type=int, default=20, help="timed requests per read and side")
+    parser.add_argument(
+        "--budget", type=float, default=180, help="seconds per read: fewer runs (at least 5)"
+    )
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=10, help="throughput time per server")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    install_peer()
+    loads = [os.getloadavg()[0]]
+    try:
+        create_database(args.scale)
+        counted = check_and_count()
+        loads.append(os.getloadavg()[0])
+        with servers(PG_PORT, PG_PORT) as (project, peer):
+            timed = time_reads(project, peer, args.runs, args.budget)
+            loads.append(os.getloadavg()[0])
+            rps = throughput(project, peer, args.connections, args.seconds)
+            loads.append(os.getloadavg()[0])
+        print()
+        print(report(args.scale, counted, timed, rps, args.connections, loads))
+    finally:
+        if not args.keep:
+            drop_database()
+
+
+if __name__ == "__main__":
+    main()
