@@ -354,7 +354,10 @@ def kinds_of_any(path: Path) -> Counter[str]:
 # -- test durations ---------------------------------------------------------------------
 
 DURATION = re.compile(r"^\s*([\d.]+)s\s+(?:setup|call|teardown)\s+([^:\s]+)::")
-SUMMARY = re.compile(r"^=+ (.+) in ([\d.]+)s(?: \(([\d:]+)\))? =+$")
+# "=== 1883 passed in 1089.96s (0:18:09) ===", or without the rules under -q.
+SUMMARY = re.compile(
+    r"^=* ?(\d+ (?:passed|failed|error).*?) in ([\d.]+)s(?: \(([\d:]+)\))?(?: =+)?$"
+)
 
 
 def durations_section(path: Path, top: int) -> list[str]:

@@ -64,6 +64,10 @@ async def live(
         try:
             data.servers.append(await start_server(data.url, max_subscriptions_per_connection=3))
             yield data
+            # Checked when this process's examples are all done, here rather than in a
+            # test of its own: xdist may run a module's tests on different workers, and
+            # a later test elsewhere would meet a server no example had reached.
+            await assert_server_came_through(data)
         finally:
             for server in data.servers:
                 server.stop()
@@ -183,8 +187,9 @@ async def test_whatever_a_client_sends_is_answered_or_closed_with_a_code(
         await ws.close()
 
 
-async def test_afterwards_the_server_logged_no_traceback_and_answers(live: LiveData) -> None:
-    # the examples reached every kind of answer: results, refusals, closes
+async def assert_server_came_through(live: LiveData) -> None:
+    """The examples reached every kind of answer (results, refusals, closes), the
+    server's log holds no traceback, and /healthz answers."""
     outcomes = OUTCOMES[live.backend]
     print(f"\n{live.backend}: {dict(outcomes.most_common())}")
     wanted = {"next", "error", "pong", "closed 4400", "closed 1009"}
