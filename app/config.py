@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # A partner's live view is kept for the next request of the same initiatives while the
     # ledger has not moved; unused this long, it is closed (0: closed after each request).
     view_idle_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # Queries of the shapes the compiled read path knows (lists, their nested lists,
+    # columns and money; app/graphql/compiled/) are answered with one SQL statement per
+    # level of lists, without graphql-core's field-by-field execution; the answer is the
+    # same either way. Off: every query runs through the reference executor.
+    compiled_reads: bool = True
 
     # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone

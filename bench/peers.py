@@ -75,8 +75,26 @@ def _url(driver: str, port: int = PG_PORT) -> str:
     return f"{driver}://{PG_USER}@{PG_HOST}:{port}/{DATABASE}"
 
 
-def create_database(scale: str) -> None:
+async def _holds(scale: str) -> bool:
+    """Whether the database exists and holds the programme `scale` generates."""
+    try:
+        conn = await asyncpg.connect(_url("postgresql"))
+    except asyncpg.InvalidCatalogNameError:
+        return False
+    try:
+        counted = await conn.fetchval("SELECT count(*) FROM transactions")
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+    return bool(counted == SCALES[scale][2])
+
+
+def create_database(scale: str, reuse: bool = False) -> None:
     initiatives, lines, transactions = SCALES[scale]
+    if reuse and asyncio.run(_holds(scale)):
+        print(f"database {DATABASE}: reused ({scale})", flush=True)
+        return
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
     asyncio.run(_admin(f'CREATE DATABASE "{DATABASE}"'))
     env = {**os.environ, "DATABASE_URL": _url("postgresql+asyncpg"), "LOG_LEVEL": "WARNING"}
@@ -398,11 +416,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=10, help="throughput time per server")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the database if it holds this scale's data"
+    )
     args = parser.parse_args()
     install_peer()
     loads = [os.getloadavg()[0]]
     try:
-        create_database(args.scale)
+        create_database(args.scale, args.reuse)
         counted = check_and_count()
         loads.append(os.getloadavg()[0])
         with servers(PG_PORT, PG_PORT) as (project, peer):

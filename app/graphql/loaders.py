@@ -135,8 +135,10 @@ class DataLoaders:
         window: Window,
         parent: Any | None,
         join: tuple[Any, Any] | None = None,
+        count: bool = True,
     ) -> DataLoader[Hashable, Page]:
-        """Pages of one list, by parent key; one loader per distinct set of list arguments."""
+        """Pages of one list, by parent key; one loader per distinct set of list arguments
+        (`count`: whether their totals are asked for)."""
         loader = self._pages.get(key)
         if loader is None:
 
@@ -152,6 +154,7 @@ class DataLoaders:
                         parent_keys=parent_keys,
                         join=join,
                         pause=self._pause,
+                        count=count,
                     )
                 return [pages[k] for k in parent_keys]
 

@@ -11,6 +11,7 @@ import strawberry
 from graphql import FieldNode
 from sqlalchemy import ColumnElement
 
+from app.graphql.compiled.declare import lists
 from app.graphql.context import Info
 from app.graphql.extensions.views import AsOf
 from app.graphql.extensions.work import reads
@@ -114,7 +115,8 @@ async def load_connection(
     )
     where = listing.condition(filter_, FilterLimits.of(settings))
     order = listing.order(order_by)
-    key = (listing.name, repr(filter_), repr(order_by), window)
+    count = _asks_total(info)
+    key = (listing.name, repr(filter_), repr(order_by), window, count)
     loader = info.context.loaders.pages(
         key,
         entity=listing.model,
@@ -123,6 +125,7 @@ async def load_connection(
         window=window,
         parent=listing.parent() if listing.parent is not None else None,
         join=listing.join() if listing.join is not None else None,
+        count=count,
     )
     page = await loader.load(parent_key)
     # Every page of one batch is ready in the same turn of the loop: each waits its turn
@@ -132,6 +135,16 @@ async def load_connection(
     if listing.aggregates is not None:
         result._source = ListSource(listing, where, parent_key, repr(filter_))
     return result  # type: ignore[no-any-return]
+
+
+def _asks_total(info: Info) -> bool:
+    """Whether the operation asks this connection for `totalCount` (or may: through a
+    fragment, which is not followed here). Read from the field's own nodes."""
+    for node in info._raw_info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value == "totalCount":
+                return True
+    return False
 
 
 _PAGE_ARGS: dict[str, tuple[type, str]] = {
@@ -293,4 +306,7 @@ def connection(
         },
         "return": result,
     }
-    return strawberry.field(resolver=resolve, description=description)
+    # A list whose nodes are built from their rows as they are stored can be answered by
+    # the compiled read path (app/graphql/compiled/), which builds them the same way.
+    metadata = lists(listing, node, parent_key) if to_node is None else None
+    return strawberry.field(resolver=resolve, description=description, metadata=metadata)

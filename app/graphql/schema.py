@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 
 from app.config import Settings
 from app.graphql.beneficiaries.mutations import BeneficiaryMutations
+from app.graphql.compiled.executor import answer, compiled_for
 from app.graphql.context import OperationContextExtension
 from app.graphql.evidence.mutations import SourceMutations
 from app.graphql.extensions.allow_list import AllowListExtension
@@ -76,6 +77,11 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     _held: HeldForEvent | None = None
 
     def execute_operation(self, serially: bool | None = None) -> Any:
+        # A query of a shape the compiled path knows is answered by its plan
+        # (app/graphql/compiled/), unless the plan hands it back.
+        plan = compiled_for(self) if self._held is None else None
+        if plan is not None:
+            return self._compiled(plan, serially)
         held = self._held
         result = super().execute_operation(serially)
         if held is None:
@@ -88,6 +94,13 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 await held.release()
 
         return resolved()
+
+    async def _compiled(self, plan: Any, serially: bool | None) -> Any:
+        data = await answer(self, plan)
+        if data is None:
+            result = super().execute_operation(serially)
+            return await result if self.is_awaitable(result) else result
+        return self.build_response(data)
 
     def complete_iterable_value(
         self,

@@ -1,8 +1,13 @@
-"""Relay pagination in SQL: one windowed statement fetches the pages of many parents.
+"""Relay pagination in SQL: one statement fetches the pages of many parents.
 
 Cursors are opaque; inside they are the row's 1-based position in the ordered,
-filtered list. `ROW_NUMBER()` and `COUNT(*)` over a partition by the parent key give
-every parent its own page and total in the same statement, on SQLite and PostgreSQL.
+filtered list. A page forwards from a position (`first`/`after`, the usual case) is
+read without ranking the rest of its list: `ORDER BY … OFFSET … LIMIT first + 1` for
+a root list, the same per parent in a LATERAL subquery for a nested one on
+PostgreSQL; the extra row says whether more follow, and the list's total is counted
+by a second statement only when asked for. Other windows (`last`/`before`, and nested
+lists on SQLite, which has no LATERAL) number the rows of the asked parents with
+`ROW_NUMBER()` and `COUNT(*)` over a partition by the parent key.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.util import ClauseAdapter
 
 from app.errors import DomainError, ErrorCode
 from app.kit.numbers import parse_natural
@@ -105,6 +112,9 @@ class Page:
     positions: list[int] = field(default_factory=list)
     total: int = 0
     window: Window = field(default_factory=Window)
+    # Whether rows follow the page, when it was read forwards with one row more than
+    # asked for (then `total` is counted only if asked for); None: from `total`.
+    more: bool | None = None
 
     @property
     def has_previous_page(self) -> bool:
@@ -118,7 +128,7 @@ class Page:
     @property
     def has_next_page(self) -> bool:
         if self.positions:
-            return self.positions[-1] < self.total
+            return self.more if self.more is not None else self.positions[-1] < self.total
         if self.window.first == 0:  # rows after `after` (and before `before`)
             upper = self.total if self.window.before is None else self.window.before - 1
             return min(upper, self.total) > self.window.after
@@ -136,11 +146,30 @@ async def fetch_pages(
     parent_keys: Sequence[Hashable] = (None,),
     join: tuple[Any, Any] | None = None,
     pause: Callable[[], Awaitable[None]] | None = None,
+    count: bool = True,
 ) -> dict[Hashable, Page]:
     """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
     The rows are streamed ROWS_PER_SLICE at a time, awaiting `pause` between slices: one
     batch may hold 200,000 rows, most of a second of decoding that must not hold the
-    event loop in one go."""
+    event loop in one go. Each row is the entity's columns, then the parent key, the
+    position and the total (None when not counted). `count=False`: the totals are not
+    needed (no `totalCount` asked), and are counted only where the page info needs them.
+    """
+    forwards = window.last is None and window.before is None and bool(window.first)
+    if forwards and join is None:
+        dialect = session.get_bind().dialect.name
+        if parent is None or dialect == "postgresql":
+            return await _fetch_forwards(
+                session,
+                entity=entity,
+                where=where,
+                order_by=order_by,
+                window=window,
+                parent=parent,
+                parent_keys=parent_keys,
+                pause=pause,
+                count=count,
+            )
     partition = parent if parent is not None else literal(1)
     position = func.row_number().over(partition_by=partition, order_by=list(order_by))
     total = func.count().over(partition_by=partition)
@@ -187,7 +216,10 @@ async def fetch_pages(
     pages: dict[Hashable, Page] = {key: Page(window=window) for key in parent_keys}
     # Streamed ROWS_PER_SLICE rows at a time (a server-side cursor on PostgreSQL): a
     # buffered result has every row decoded and built in one go, holding the loop.
-    result = await session.stream(stmt.execution_options(yield_per=ROWS_PER_SLICE))
+    # Core rows, through the session's connection: the ORM's result machinery would
+    # only wrap plain columns again.
+    connection = await session.connection()
+    result = await connection.stream(stmt.execution_options(yield_per=ROWS_PER_SLICE))
     first = True
     async for rows in result.partitions():
         if pause is not None and not first:
@@ -217,6 +249,92 @@ async def fetch_pages(
             count_stmt = count_stmt.where(parent.in_(unknown)).group_by(parent)
         for parent_key, count in (await session.execute(count_stmt)).all():
             pages[parent_key if parent is not None else None].total = count
+    return pages
+
+
+async def _fetch_forwards(
+    session: AsyncSession,
+    *,
+    entity: Any,
+    where: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any]],
+    window: Window,
+    parent: Any | None,
+    parent_keys: Sequence[Hashable],
+    pause: Callable[[], Awaitable[None]] | None,
+    count: bool,
+) -> dict[Hashable, Page]:
+    """`first` rows after position `after`, one more to tell whether more follow: of the
+    whole list, or of each parent's (a LATERAL subquery per key, PostgreSQL)."""
+    assert window.first is not None
+    size = window.first + 1
+    columns = list(entity.__table__.columns)
+    stmt: Select[Any]
+    if parent is None:
+        stmt = (
+            select(*columns, literal(None).label("_pl_parent"))
+            .where(where)
+            .order_by(*order_by)
+            .offset(window.after)
+            .limit(size)
+        )
+    else:
+        keys = select(
+            func.unnest(literal(list(parent_keys), ARRAY(parent.type))).label("key")
+        ).subquery("parents")
+        # The parent's total in the same statement, counted over its rows before the
+        # LIMIT (only its own rows: the subquery runs once per parent).
+        counted = [func.count().over().label("_pl_total")] if count else []
+        page = (
+            select(*columns, *counted)
+            .where(where, parent == keys.c.key)
+            .order_by(*order_by)
+            .offset(window.after)
+            .limit(size)
+            .lateral("page")
+        )
+        # Each parent's rows in the page's own order (the subquery's ORDER BY does not
+        # carry over to the join's output).
+        adapter = ClauseAdapter(page)
+        stmt = (
+            select(*page.c, keys.c.key.label("_pl_parent"))
+            .select_from(keys.join(page, true()))
+            .order_by(keys.c.key, *(adapter.traverse(term) for term in order_by))
+        )
+    pages: dict[Hashable, Page] = {key: Page(window=window, more=False) for key in parent_keys}
+    # Core rows, through the session's connection: the ORM's result machinery would
+    # only wrap plain columns again.
+    connection = await session.connection()
+    result = await connection.stream(stmt.execution_options(yield_per=ROWS_PER_SLICE))
+    first = True
+    async for rows in result.partitions():
+        if pause is not None and not first:
+            await pause()
+        first = False
+        for row in rows:
+            page_ = pages[row[-1] if parent is not None else None]
+            if parent is not None and count:
+                page_.total = row[-2]
+            if len(page_.rows) == window.first:
+                page_.more = True
+                continue
+            page_.rows.append(row)
+            page_.positions.append(window.after + len(page_.rows))
+    # The total of a root list when asked for (a statement of its own: counting in the
+    # page's statement would number the whole list), and where a page is empty past a
+    # cursor (whether rows precede it).
+    wanted = [
+        key
+        for key, p in pages.items()
+        if (count and parent is None) or (window.after and not p.rows)
+    ]
+    if wanted:
+        count_stmt = select(parent if parent is not None else literal(None), func.count())
+        count_stmt = count_stmt.select_from(entity).where(where)
+        if parent is not None:
+            count_stmt = count_stmt.where(parent.in_(wanted)).group_by(parent)
+        for parent_key, total in (await session.execute(count_stmt)).all():
+            pages[parent_key if parent is not None else None].total = total
     return pages
 
 

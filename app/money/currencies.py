@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from app.errors import DomainError, ErrorCode
 
@@ -38,6 +39,7 @@ def minor_units(code: str) -> int:
     return _MINOR_UNITS.get(code, 2)
 
 
+@lru_cache(maxsize=512)
 def unit(code: str) -> Decimal:
     """The currency's minor unit as an amount: 0.01 for most, 1 for JPY, 0.001 for KWD."""
     return Decimal(1).scaleb(-minor_units(code))

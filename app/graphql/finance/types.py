@@ -9,6 +9,7 @@ import strawberry
 
 from app import models as m
 from app.finance.listing import BUDGET_LINES, TRANSACTIONS, TRANSACTIONS_OF_BUDGET_LINE
+from app.graphql.compiled.declare import row_value
 from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
 from app.graphql.inputs import TransactionFilter
@@ -27,6 +28,11 @@ TransactionOrder = order_input("Transaction", TRANSACTIONS)
 BudgetLineOrder = order_input("BudgetLine", BUDGET_LINES)
 
 
+def money_of(row: Any) -> Money:
+    """A stored amount with its currency."""
+    return Money(amount=row.amount, currency=row.currency)
+
+
 @strawberry.interface(
     description="A record with an amount of money and the value date that converts it."
 )
@@ -37,9 +43,10 @@ class Amounted(Record):
     @strawberry.field(
         description="The amount in its own currency (signed for transactions).",
         extensions=[Shows("amount", "currency")],
+        metadata=row_value(money_of),
     )
     def amount(self) -> Money:
-        return Money(amount=self._row.amount, currency=self._row.currency)
+        return money_of(self._row)
 
     @strawberry.field(description="The amount converted at the rate valid on its value date.")
     async def amount_in(

@@ -1,0 +1,101 @@
+"""Where the compiled path takes over: the executor's operation, once every extension
+has let it run.
+
+graphql-core's executor calls `execute_operation` after strawberry's extensions have
+done their part (limits, cost, allow-list, read gate, the view or snapshot the
+operation reads from) and inside the execution deadline. `answer` is asked there
+first: with a plan for the operation, it returns the operation's data; without one,
+or when the plan's answer must come from the reference executor (`Fallback`), None.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from typing import Any
+
+from graphql import OperationDefinitionNode, OperationType
+
+from app.auth.principal import Principal
+from app.auth.roles import Permission
+from app.graphql.compiled.plan import Fallback, Plan, Unsupported, compile_operation
+from app.graphql.compiled.run import Answer
+
+# Plans kept per process (operations and permission sets): a plan is a few KB; each
+# holds its document, which the parser's cache holds anyway.
+MAX_PLANS = 512
+# A longer operation (in characters of its document) is compiled afresh each time, as
+# it is parsed afresh (app/graphql/extensions/memory.py).
+LARGE_OPERATION = 20_000
+
+# How many query operations each path answered in this process: "compiled",
+# "fallback" (a plan's answer handed back to the reference executor) and
+# "reference" (no plan).
+PATHS: Counter[str] = Counter()
+
+
+class _Plans:
+    """Plans by operation (its identity: the parser's cache hands out one document per
+    distinct text) and permission set; the entry keeps the operation itself, so its
+    identity cannot be reused by another while the entry lives."""
+
+    def __init__(self) -> None:
+        self._plans: OrderedDict[
+            tuple[int, frozenset[Permission]], tuple[OperationDefinitionNode, Plan | None]
+        ] = OrderedDict()
+
+    def of(self, executor: Any, permissions: frozenset[Permission]) -> Plan | None:
+        operation: OperationDefinitionNode = executor.operation
+        key = (id(operation), permissions)
+        found = self._plans.get(key)
+        if found is not None and found[0] is operation:
+            self._plans.move_to_end(key)
+            return found[1]
+        try:
+            plan: Plan | None = compile_operation(
+                executor.schema, operation, executor.fragments, permissions
+            )
+        except Unsupported:
+            plan = None
+        loc = operation.loc
+        if loc is None or loc.end - loc.start <= LARGE_OPERATION:
+            self._plans[key] = (operation, plan)
+            if len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+
+_PLANS = _Plans()
+
+
+def compiled_for(executor: Any) -> Plan | None:
+    """The plan of the executor's operation, if it is a query the compiled path answers
+    for this caller."""
+    context = executor.context_value
+    settings = getattr(context, "settings", None)
+    principal = getattr(context, "principal", None)
+    if (
+        executor.operation.operation is not OperationType.QUERY
+        or settings is None
+        or not settings.compiled_reads
+        or not isinstance(principal, Principal)
+        or not hasattr(context, "writes")  # a context of our own, with our sessions
+    ):
+        return None
+    plan = _PLANS.of(executor, principal.permissions)
+    if plan is None:
+        PATHS["reference"] += 1
+    return plan
+
+
+async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
+    """The operation's data by its plan, or None: the reference executor answers."""
+    strawberry_schema = executor.schema._strawberry_schema
+    try:
+        data = await Answer(plan, strawberry_schema, executor.context_value).run(
+            executor.variable_values
+        )
+    except Fallback:
+        PATHS["fallback"] += 1
+        return None
+    PATHS["compiled"] += 1
+    return data

@@ -1,0 +1,185 @@
+"""Answering a plan: one SQL statement per list of the plan, then the answer's objects.
+
+Each list is fetched for all its parents at once (every budget line of every
+initiative in the answer, in one statement) by the function the loaders use
+(`fetch_pages`), with the window, filter and order the reference resolver would
+compute from the same arguments. The answer is then built from the rows with the
+schema's own serializers; pages, cursors and page info are the same `Page` the
+reference's connections read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from graphql import GraphQLSchema
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry.types.arguments import convert_arguments
+
+from app.errors import DomainError
+from app.graphql.compiled.plan import (
+    EDGES,
+    NODES,
+    PAGE_INFO,
+    TOTAL,
+    TYPENAME,
+    ConnectionPlan,
+    Fallback,
+    ListPlan,
+    NodePlan,
+    Plan,
+)
+from app.kit.filtering import FilterLimits
+from app.kit.pacing import SLICE_ITEMS
+from app.kit.pagination import Page, Window, encode_cursor, fetch_pages
+
+Loaded = dict[ListPlan, dict[Hashable, Page]]
+
+
+class Answer:
+    def __init__(self, plan: Plan, strawberry_schema: Any, context: Any) -> None:
+        self.plan = plan
+        self.strawberry_schema = strawberry_schema
+        self.schema: GraphQLSchema = strawberry_schema._schema
+        self.context = context
+        self.settings = context.settings
+        self.variables: VariableValues | None = None
+        self.loaded: Loaded = {}
+        self.built: dict[ListPlan, dict[Hashable, dict[str, Any]]] = {}
+        # Items built so far: every SLICE_ITEMS, other requests may run.
+        self.count = 0
+
+    def arguments(self, plan: ListPlan) -> dict[str, Any]:
+        """The list's arguments as its resolver would receive them."""
+        raw = get_argument_values(plan.graphql_field, plan.field_node, self.variables)
+        return convert_arguments(
+            raw,
+            plan.field.arguments,
+            scalar_registry=self.strawberry_schema.schema_converter.scalar_registry,
+            config=self.strawberry_schema.config,
+        )
+
+    async def load(self, session: Any, plan: ListPlan, parent_keys: list[Hashable]) -> None:
+        """Fetch the pages of `plan` for every parent, then of the lists nested in it."""
+        kwargs = self.arguments(plan)
+        listing = plan.listing
+        try:
+            window = Window.from_args(
+                first=kwargs.get("first"),
+                after=kwargs.get("after"),
+                last=kwargs.get("last"),
+                before=kwargs.get("before"),
+                default_size=self.settings.default_page_size,
+                max_size=self.settings.max_page_size,
+            )
+            where = listing.condition(kwargs.get("filter"), FilterLimits.of(self.settings))
+            order = listing.order(kwargs.get("order_by"))
+        except DomainError:
+            raise Fallback from None  # the reference executor reports it
+        pages = await fetch_pages(
+            session,
+            entity=listing.model,
+            where=where,
+            order_by=order,
+            window=window,
+            parent=listing.parent() if listing.parent is not None else None,
+            parent_keys=parent_keys,
+            pause=self.context.wait_turn,
+            count=any(kind == TOTAL for _key, kind, _detail in plan.connection.entries),
+        )
+        self.loaded[plan] = pages
+        nested = [nodes for nodes in _node_plans(plan.connection) if nodes.lists]
+        if not nested:
+            return
+        keys = list(dict.fromkeys(row.id for page in pages.values() for row in page.rows))
+        for nodes in nested:
+            for child in nodes.lists:
+                if keys:
+                    await self.load(session, child, keys)
+                else:
+                    self.loaded[child] = {}
+
+    async def run(self, variables: VariableValues) -> dict[str, Any]:
+        self.variables = variables
+        roots = [root for _key, root in self.plan.roots if isinstance(root, ListPlan)]
+        async with self.context.reads() as session:
+            for root in roots:
+                await self.load(session, root, [None])
+        # Built from the innermost lists out: a node's nested lists are ready when it is.
+        for root in roots:
+            for plan in _innermost_first(root):
+                await self.build(plan)
+        return {
+            key: root if isinstance(root, str) else self.built[root][None]
+            for key, root in self.plan.roots
+        }
+
+    async def build(self, plan: ListPlan) -> None:
+        """Every page of the list as its connection shows it, letting other requests run
+        every SLICE_ITEMS items (app/kit/pacing.py)."""
+        built: dict[Hashable, dict[str, Any]] = {}
+        for parent_key, page in self.loaded[plan].items():
+            answer: dict[str, Any] = {}
+            for key, kind, detail in plan.connection.entries:
+                if kind == TYPENAME:
+                    answer[key] = detail
+                elif kind == TOTAL:
+                    answer[key] = page.total
+                elif kind == PAGE_INFO:
+                    answer[key] = {name: get(page) for name, get in detail}
+                else:
+                    answer[key] = await self.items(kind, detail, page)
+            built[parent_key] = answer
+        self.built[plan] = built
+
+    async def items(self, kind: str, detail: Any, page: Page) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for row, position in zip(page.rows, page.positions, strict=True):
+            self.count += 1
+            if self.count % SLICE_ITEMS == 0:
+                await self.context.wait_turn()
+            items.append(
+                self.node(detail, row) if kind == NODES else self.edge(detail, row, position)
+            )
+        return items
+
+    def edge(self, parts: list[tuple[str, str, Any]], row: Any, position: int) -> dict[str, Any]:
+        answer: dict[str, Any] = {}
+        for key, name, detail in parts:
+            if name == "node":
+                answer[key] = self.node(detail, row)
+            elif name == "cursor":
+                answer[key] = encode_cursor(position)
+            else:
+                answer[key] = detail
+        return answer
+
+    def node(self, plan: NodePlan, row: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = {}
+        for key, get, nested in plan.values:
+            if get is not None:
+                answer[key] = get(row)
+            else:
+                assert nested is not None
+                answer[key] = self.built[nested][row.id]
+        return answer
+
+
+def _innermost_first(plan: ListPlan) -> list[ListPlan]:
+    order: list[ListPlan] = []
+    for nodes in _node_plans(plan.connection):
+        for child in nodes.lists:
+            order.extend(_innermost_first(child))
+    order.append(plan)
+    return order
+
+
+def _node_plans(plan: ConnectionPlan) -> list[NodePlan]:
+    found: list[NodePlan] = []
+    for _key, kind, detail in plan.entries:
+        if kind == NODES:
+            found.append(detail)
+        elif kind == EDGES:
+            found.extend(inner for _k, name, inner in detail if name == "node")
+    return found
