@@ -47,7 +47,10 @@ class PageInfo:
 
 @strawberry.type(description="A node and the cursor that points at it.")
 class Edge(Generic[NodeT]):
-    cursor: str = strawberry.field(description="Pass as `after` or `before` to page from here.")
+    cursor: str = strawberry.field(
+        description="Pass as `after` or `before` to page from here, with the list and orderBy "
+        "it came from."
+    )
     node: NodeT = strawberry.field(description="The item.")
 
 
@@ -150,9 +153,13 @@ def _asks_total(info: Info) -> bool:
 
 _PAGE_ARGS: dict[str, tuple[type, str]] = {
     "first": (int, "Return the first n items (after `after`). Default and maximum are settings."),
-    "after": (str, "Return items after this cursor."),
+    "after": (
+        str,
+        "Return items after this cursor: after its item's place in the order, so items "
+        "added or removed meanwhile do not shift the page.",
+    ),
     "last": (int, "Return the last n items (before `before`)."),
-    "before": (str, "Return items before this cursor."),
+    "before": (str, "Return items before this cursor (its item's place in the order)."),
 }
 
 
