@@ -56,7 +56,8 @@ class _Term:
     expression: ColumnElement[Any]  # the term without its direction
     key: int  # which of the order's columns it is a function of
     descending: bool
-    nulls_last: bool  # False: the column is never NULL (the primary key)
+    # Whether the term may be NULL (then it sorts NULLs last): its column may be.
+    nullable: bool
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,7 +123,7 @@ class Order:
             raise _not_ours(argument, cursor)
         try:
             values = tuple(
-                _from_json(column.type, item)
+                _from_json(column, item)
                 for column, item in zip(self.columns, items[1:], strict=True)
             )
             again = self.encode(values)
@@ -150,6 +151,7 @@ class Order:
         ]
         alternatives: list[ColumnElement[bool]] = []
         equal: list[ColumnElement[bool]] = []
+        lead: ColumnElement[bool] | None = None
         for term in self._parsed:
             value = bound[term.key]
             expr = term.expression
@@ -161,12 +163,19 @@ class Order:
                 at = _with(expr, self.columns[term.key], value)
                 greater = later != term.descending
                 beyond = expr > at if greater else expr < at
-                if later and term.nulls_last:
+                if later and term.nullable:
                     beyond = or_(beyond, expr.is_(None))
                 same = expr == at
+                if not alternatives:
+                    # The same bound on the first term alone, which an index can seek to
+                    # (the alternatives below can only filter).
+                    lead = expr >= at if greater else expr <= at
+                    lead = or_(lead, expr.is_(None)) if later and term.nullable else lead
             alternatives.append(and_(*equal, beyond) if equal else beyond)
             equal.append(same)
-        return or_(*alternatives) if alternatives else true()
+        if not alternatives:
+            return true()
+        return and_(lead, or_(*alternatives)) if lead is not None else or_(*alternatives)
 
 
 def _invalid(argument: str, message: str) -> DomainError:
@@ -198,7 +207,10 @@ def _parse(term: ColumnElement[Any], columns: list[ColumnElement[Any]]) -> _Term
     known = [index for index, seen in enumerate(columns) if seen is column]
     if not known:
         columns.append(column)
-    return _Term(expression, known[0] if known else len(columns) - 1, descending, nulls_last)
+    nullable = bool(getattr(column, "nullable", True))
+    if nullable and not nulls_last:
+        raise TypeError(f"an order term of a nullable column needs NULLS LAST: {term}")
+    return _Term(expression, known[0] if known else len(columns) - 1, descending, nullable)
 
 
 def _with(expression: ColumnElement[Any], column: Any, value: Any) -> ColumnElement[Any]:
@@ -224,10 +236,13 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"no cursor spelling for {type(value).__name__}")
 
 
-def _from_json(type_: Any, item: Any) -> Any:
-    """The value of a column of `type_` from its cursor spelling; ValueError if it is
-    not one that column could hold."""
+def _from_json(column: Any, item: Any) -> Any:
+    """The value of `column` from its cursor spelling; ValueError if it is not one that
+    column could hold."""
+    type_ = column.type
     if item is None:
+        if not getattr(column, "nullable", True):
+            raise ValueError("NULL in a column that holds none")
         return None
     impl = getattr(type_, "impl_instance", type_)
     if isinstance(impl, Boolean):

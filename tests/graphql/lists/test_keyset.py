@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import delete
 
 from app import models as m
+from app.db.session import StatementCounter
 from app.kit.ids import decode_global_id
 from tests import factories as f
-from tests.conftest import Database, GraphQLClient
+from tests.conftest import Database, GraphQLClient, read_row_counts
 
 ROOT_LINES = """
 query($first: Int, $after: String, $last: Int, $before: String, $orderBy: [BudgetLineOrder!]) {
@@ -246,3 +247,28 @@ async def test_an_overly_long_or_forged_cursor_is_refused_before_the_database(
         assert "SELECT" not in error["message"]
     error = await client.error(ROOT_LINES, {"after": "A" * 20_000})
     assert error["extensions"]["code"] == "INVALID_CURSOR"
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+async def test_a_page_after_a_cursor_is_one_statement_per_list_level(
+    db: Database, client_with: Callable[..., GraphQLClient], compiled: bool
+) -> None:
+    # given: lines of two initiatives, and cursors of a first page of each list
+    client = client_with(compiled_reads=compiled)
+    for _ in range(2):
+        await _lines(db, await _initiative(db), 0, 5)
+    order = [{"field": "CATEGORY", "direction": "DESC"}]
+    root = (await client.data(ROOT_LINES, {"first": 2, "orderBy": order}))["budgetLines"]
+    nested = _page(await client.data(NESTED_LINES, {"first": 2, "orderBy": order}), True)
+    await read_row_counts(client)
+    without_total = ROOT_LINES.replace("totalCount", "")
+    for query, cursor, expected in (
+        (without_total, root["pageInfo"]["endCursor"], 1),  # the page
+        (ROOT_LINES, root["pageInfo"]["endCursor"], 2),  # and the total
+        (NESTED_LINES, nested["pageInfo"]["endCursor"], 2),  # initiatives, their lines
+    ):
+        # when
+        with StatementCounter(db.engine) as counter:
+            await client.data(query, {"first": 2, "after": cursor, "orderBy": order})
+        # then
+        assert counter.count == expected, query
