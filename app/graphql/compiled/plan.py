@@ -193,6 +193,8 @@ class _Compiler:
         declared = (definition.metadata or {}).get(LIST_FIELD) if definition else None
         if not isinstance(declared, ListField) or (declared.parent_key is not None) != nested:
             raise Unsupported(f"{node.name.value} is not a list the compiled path knows")
+        if definition.permission_classes or definition.extensions:
+            raise Unsupported(f"{node.name.value} checks more than the read gate")
         if nested and declared.parent_key is not db_id_of:
             raise Unsupported(f"{node.name.value} is not matched by its parent's id")
         if declared.listing.join is not None or NODE_MODELS.get(declared.node) is None:
