@@ -127,6 +127,12 @@ _AWAY_ERRNOS = frozenset(
 )
 
 
+def database_error(exc: BaseException) -> bool:
+    """Whether `exc` came from the database or the driver (a statement that failed, a
+    connection lost), rather than from the code around it."""
+    return isinstance(exc, DBAPIError) or database_unreachable(exc)
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """Whether `exc` says the database cannot be reached (down, restarting, the
     connection cut), rather than that a statement failed. Such a failure is passing:

@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select, true
+from sqlalchemy import Column, ColumnElement, Select, case, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from app.errors import DomainError, ErrorCode
 from app.kit.numbers import parse_natural
@@ -147,12 +148,14 @@ async def fetch_pages(
     join: tuple[Any, Any] | None = None,
     pause: Callable[[], Awaitable[None]] | None = None,
     count: bool = True,
+    columns: Sequence[Any] | None = None,
 ) -> dict[Hashable, Page]:
     """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
     The rows are streamed ROWS_PER_SLICE at a time, awaiting `pause` between slices: one
     batch may hold 200,000 rows, most of a second of decoding that must not hold the
     event loop in one go. Each row is the entity's columns, then the parent key, the
-    position and the total (None when not counted). `count=False`: the totals are not
+    position and the total (None when not counted); `columns`: only these of the
+    entity's, in this order. `count=False`: the totals are not
     needed (no `totalCount` asked), and are counted only where the page info needs them.
     """
     forwards = window.last is None and window.before is None and bool(window.first)
@@ -169,6 +172,7 @@ async def fetch_pages(
                 parent_keys=parent_keys,
                 pause=pause,
                 count=count,
+                columns=columns,
             )
     partition = parent if parent is not None else literal(1)
     position = func.row_number().over(partition_by=partition, order_by=list(order_by))
@@ -204,7 +208,7 @@ async def fetch_pages(
     # row answers `row.title` just like the model would.
     stmt = (
         select(
-            *entity.__table__.columns,
+            *(columns if columns is not None else entity.__table__.columns),
             numbered.c["_pl_parent"],
             pos,
             tot,
@@ -263,12 +267,13 @@ async def _fetch_forwards(
     parent_keys: Sequence[Hashable],
     pause: Callable[[], Awaitable[None]] | None,
     count: bool,
+    columns: Sequence[Any] | None,
 ) -> dict[Hashable, Page]:
     """`first` rows after position `after`, one more to tell whether more follow: of the
     whole list, or of each parent's (a LATERAL subquery per key, PostgreSQL)."""
     assert window.first is not None
     size = window.first + 1
-    columns = list(entity.__table__.columns)
+    columns = list(columns if columns is not None else entity.__table__.columns)
     stmt: Select[Any]
     if parent is None:
         stmt = (
@@ -285,8 +290,18 @@ async def _fetch_forwards(
         # The parent's total in the same statement, counted over its rows before the
         # LIMIT (only its own rows: the subquery runs once per parent).
         counted = [func.count().over().label("_pl_total")] if count else []
+        # The columns the order names come out of the subquery too, to order the join by.
+        table = entity.__table__
+        ordered = {
+            c.key
+            for term in order_by
+            for c in iterate(term)
+            if isinstance(c, Column) and c.table is table
+        }
+        chosen = {c.key for c in columns}
+        sorted_by = [c for c in table.columns if c.key in ordered and c.key not in chosen]
         page = (
-            select(*columns, *counted)
+            select(*columns, *sorted_by, *counted)
             .where(where, parent == keys.c.key)
             .order_by(*order_by)
             .offset(window.after)

@@ -18,6 +18,7 @@ from graphql import FragmentDefinitionNode, OperationDefinitionNode, OperationTy
 
 from app.auth.principal import Principal
 from app.auth.roles import Permission
+from app.db.session import database_error
 from app.graphql.compiled.plan import Fallback, Plan, Unsupported, compile_operation
 from app.graphql.compiled.run import Answer
 
@@ -114,10 +115,13 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
     except Fallback:
         PATHS["fallback"] += 1
         return None
-    except Exception:
-        # A database error, or a fault of the plan: the reference executor answers (and
-        # reports a database error with its usual path and code). Cancellation (the
+    except Exception as exc:
+        # A database error ends the operation as it would any resolver's (after a failed
+        # statement PostgreSQL takes no other in the snapshot's transaction). A fault of
+        # the plan's own code hands it to the reference executor. Cancellation (the
         # execution deadline, a client gone) is not caught.
+        if database_error(exc):
+            raise
         log.warning("compiled read answered by the reference executor", exc_info=True)
         PATHS["fallback"] += 1
         return None

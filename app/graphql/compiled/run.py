@@ -77,9 +77,11 @@ class Answer:
             order = listing.order(kwargs.get("order_by"))
         except DomainError:
             raise Fallback from None  # the reference executor reports it
+        table = listing.model.__table__
         pages = await fetch_pages(
             session,
             entity=listing.model,
+            columns=[table.c[name] for name in plan.columns],
             where=where,
             order_by=order,
             window=window,
