@@ -169,9 +169,8 @@ _heap_frozen = False
 # thousands of objects that live until it is sent, and at 700 each was walked again at
 # every young collection and promoted, then walked again in the older generations: the
 # auditor report (bench/peers.py, on 100k transactions) spent 7 % of its CPU in the
-# collector, 3.5 % at
-# 10,000. Higher gains little more and makes each collection longer (at 50,000 the
-# dashboard read met 90 ms pauses; at 10,000, 12 ms; at 700, 5 ms).
+# collector, 3.5 % at 10,000. Higher gains little more and makes each collection
+# longer (at 50,000 the dashboard read met 90 ms pauses; at 10,000, 12 ms; at 700, 5).
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
