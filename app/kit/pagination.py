@@ -204,12 +204,14 @@ async def fetch_pages(
     join: tuple[Any, Any] | None = None,
     pause: Callable[[], Awaitable[None]] | None = None,
     count: bool = True,
+    columns: Sequence[Any] | None = None,
 ) -> dict[Hashable, Page]:
     """Fetch the page of every parent in `parent_keys` (or of the whole list) at once.
     The rows are streamed ROWS_PER_SLICE at a time, awaiting `pause` between slices: one
     batch may hold 200,000 rows, most of a second of decoding that must not hold the
-    event loop in one go. Each row is the entity's columns, then the columns of the
-    order (its cursor's values), then ours. `count=False`: the totals are not needed
+    event loop in one go. Each row is the entity's columns (`columns`: only these, in
+    this order), then the columns of the order (its cursor's values), then ours.
+    `count=False`: the totals are not needed
     (no `totalCount` asked), and are counted only where the page info needs them.
     """
     forwards = window.last is None and window.before_key is None and bool(window.first)
@@ -226,6 +228,7 @@ async def fetch_pages(
                 parent_keys=parent_keys,
                 pause=pause,
                 count=count,
+                columns=columns,
             )
     return await _fetch_numbered(
         session,
@@ -237,6 +240,7 @@ async def fetch_pages(
         parent_keys=parent_keys,
         join=join,
         pause=pause,
+        columns=columns,
     )
 
 
@@ -279,6 +283,7 @@ async def _fetch_numbered(
     parent_keys: Sequence[Hashable],
     join: tuple[Any, Any] | None,
     pause: Callable[[], Awaitable[None]] | None,
+    columns: Sequence[Any] | None,
 ) -> dict[Hashable, Page]:
     """Any window, numbering the rows of the asked parents between the cursors. Window
     sums over each parent's rows count those between the cursors, those at or before
@@ -319,10 +324,10 @@ async def _fetch_numbered(
         inner = inner.where(parent.in_(list(parent_keys)))
     numbered = inner.subquery("numbered")
     c = numbered.c
-    columns = list(entity.__table__.columns)
+    shown = list(columns if columns is not None else entity.__table__.columns)
     stmt = (
         select(
-            *columns,
+            *shown,
             *_key_columns(order),
             c["_pl_parent"],
             c["_pl_in"],
@@ -337,7 +342,7 @@ async def _fetch_numbered(
         .order_by(c["_pl_parent"], c["_pl_in"], c["_pl_n"])
     )
     pages: dict[Hashable, Page] = {
-        key: Page(window=window, order=order, key_at=len(columns), more=False, prior=False)
+        key: Page(window=window, order=order, key_at=len(shown), more=False, prior=False)
         for key in parent_keys
     }
     counts: dict[Hashable, tuple[int, int, int]] = {}
@@ -385,6 +390,7 @@ async def _fetch_forwards(
     parent_keys: Sequence[Hashable],
     pause: Callable[[], Awaitable[None]] | None,
     count: bool,
+    columns: Sequence[Any] | None,
 ) -> dict[Hashable, Page]:
     """`first` rows after the `after` cursor, one more to tell whether more follow: of
     the whole list, or of each parent's (a LATERAL subquery per key, PostgreSQL).
@@ -393,7 +399,7 @@ async def _fetch_forwards(
     asked for (counting in the page's statement would number the whole list)."""
     assert window.first is not None
     size = window.first + 1
-    columns: list[Any] = list(entity.__table__.columns)
+    shown: list[Any] = list(columns if columns is not None else entity.__table__.columns)
     keys: list[Any] = _key_columns(order)
     after = order.after(window.after_key) if window.after_key is not None else None
     stmt: Any
@@ -401,7 +407,7 @@ async def _fetch_forwards(
     # and whether rows precede the page, when read.
     info = 0
     if parent is None:
-        stmt = select(*columns, *keys, literal(None).label("_pl_parent"))
+        stmt = select(*shown, *keys, literal(None).label("_pl_parent"))
         stmt = stmt.where(where).order_by(*order.terms).limit(size)
         if after is not None:
             stmt = stmt.where(after)
@@ -413,7 +419,9 @@ async def _fetch_forwards(
             func.unnest(literal(list(parent_keys), ARRAY(parent.type))).label("key")
         ).subquery("parents")
         mine = parent == parents.c.key
-        page_stmt = select(*columns, *keys).where(where, mine)
+        # The order's columns come out of the subquery too (the cursor's values), so the
+        # join is ordered by them.
+        page_stmt = select(*shown, *keys).where(where, mine)
         if after is not None:
             page_stmt = page_stmt.where(after)
         page = page_stmt.order_by(*order.terms).limit(size).lateral("page")
@@ -438,11 +446,14 @@ async def _fetch_forwards(
         else:
             stmt = stmt.select_from(parents.join(page, true()))
     pages: dict[Hashable, Page] = {
-        key: Page(window=window, order=order, key_at=len(columns), more=False, prior=False)
+        key: Page(window=window, order=order, key_at=len(shown), more=False, prior=False)
         for key in parent_keys
     }
-    at = len(columns) + len(keys)  # our first column
-    id_at = [c.name for c in columns].index("id")  # NULL in the row of an empty page
+    at = len(shown) + len(keys)  # our first column
+    # The primary key's value: NULL in the row of an empty page.
+    (id_at,) = [
+        len(shown) + i for i, c in enumerate(order.columns) if getattr(c, "primary_key", False)
+    ]
     for_root = parent is None and after is not None and not count
     async for rows in _slices(session, stmt, pause):
         for row in rows:

@@ -10,15 +10,19 @@ or when the plan's answer must come from the reference executor (`Fallback`), No
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, OrderedDict
 from typing import Any
 
-from graphql import OperationDefinitionNode, OperationType
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, OperationType
 
 from app.auth.principal import Principal
 from app.auth.roles import Permission
+from app.db.session import database_error
 from app.graphql.compiled.plan import Fallback, Plan, Unsupported, compile_operation
 from app.graphql.compiled.run import Answer
+
+log = logging.getLogger(__name__)
 
 # Plans kept per process (operations and permission sets): a plan is a few KB; each
 # holds its document, which the parser's cache holds anyway.
@@ -52,9 +56,12 @@ class _Plans:
             return found[1]
         try:
             plan: Plan | None = compile_operation(
-                executor.schema, operation, executor.fragments, permissions
+                executor.schema, operation, _fragments(executor), permissions
             )
         except Unsupported:
+            plan = None
+        except Exception:  # a fault of the compiler: the reference executor answers
+            log.warning("operation not compiled", exc_info=True)
             plan = None
         loc = operation.loc
         if loc is None or loc.end - loc.start <= LARGE_OPERATION:
@@ -62,6 +69,17 @@ class _Plans:
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
+
+
+def _fragments(executor: Any) -> dict[str, FragmentDefinitionNode]:
+    """The document's fragments by name (graphql-core keeps them with the signatures
+    of their variables, an experimental feature no plan expresses)."""
+    found: dict[str, FragmentDefinitionNode] = {}
+    for name, details in executor.fragments.items():
+        if details.variable_signatures:
+            raise Unsupported("a fragment with variables")
+        found[name] = details.definition
+    return found
 
 
 _PLANS = _Plans()
@@ -95,6 +113,16 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
             executor.variable_values
         )
     except Fallback:
+        PATHS["fallback"] += 1
+        return None
+    except Exception as exc:
+        # A database error ends the operation as it would any resolver's (after a failed
+        # statement PostgreSQL takes no other in the snapshot's transaction). A fault of
+        # the plan's own code hands it to the reference executor. Cancellation (the
+        # execution deadline, a client gone) is not caught.
+        if database_error(exc):
+            raise
+        log.warning("compiled read answered by the reference executor", exc_info=True)
         PATHS["fallback"] += 1
         return None
     PATHS["compiled"] += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import field as default
 from typing import Any
 
 from graphql import (
@@ -67,6 +68,15 @@ class ListPlan:
     field: StrawberryField
     listing: Any
     connection: ConnectionPlan
+    # The columns its rows are read with, in order (the getters index them): only those
+    # the operation shows, the id first (nested lists are matched by it).
+    columns: list[str] = default(default_factory=lambda: ["id"])
+
+    def column(self, name: str) -> int:
+        """The index of `name` in the rows, adding it to those read."""
+        if name not in self.columns:
+            self.columns.append(name)
+        return self.columns.index(name)
 
 
 @dataclass(eq=False)
@@ -192,6 +202,8 @@ class _Compiler:
         declared = (definition.metadata or {}).get(LIST_FIELD) if definition else None
         if not isinstance(declared, ListField) or (declared.parent_key is not None) != nested:
             raise Unsupported(f"{node.name.value} is not a list the compiled path knows")
+        if definition.permission_classes or definition.extensions:
+            raise Unsupported(f"{node.name.value} checks more than the read gate")
         if nested and declared.parent_key is not db_id_of:
             raise Unsupported(f"{node.name.value} is not matched by its parent's id")
         if declared.listing.join is not None or NODE_MODELS.get(declared.node) is None:
@@ -212,9 +224,9 @@ class _Compiler:
             elif name == "pageInfo":
                 entries.append((key, PAGE_INFO, self.page_info(inner)))
             elif name == "nodes":
-                entries.append((key, NODES, self.node(node_type, declared.listing, inner)))
+                entries.append((key, NODES, self.node(node_type, plan, inner)))
             elif name == "edges":
-                entries.append((key, EDGES, self.edges(inner, node_type, declared.listing)))
+                entries.append((key, EDGES, self.edges(inner, node_type, plan)))
             else:
                 raise Unsupported(f"{connection_type.name}.{name}")
         return plan
@@ -233,7 +245,7 @@ class _Compiler:
         return shown
 
     def edges(
-        self, node: FieldNode, node_type: GraphQLObjectType, listing: Any
+        self, node: FieldNode, node_type: GraphQLObjectType, listing: ListPlan
     ) -> list[tuple[str, str, Any]]:
         shown: list[tuple[str, str, Any]] = []
         for inner in self.collect(node.selection_set, f"{node_type.name}Edge"):
@@ -253,8 +265,8 @@ class _Compiler:
             raise Unsupported(f"no field {parent.name}.{node.name.value}")
         return found
 
-    def node(self, node_type: GraphQLObjectType, listing: Any, node: FieldNode) -> NodePlan:
-        columns = list(listing.model.__table__.columns.keys())
+    def node(self, node_type: GraphQLObjectType, listing: ListPlan, node: FieldNode) -> NodePlan:
+        columns = list(listing.listing.model.__table__.columns.keys())
         plan = NodePlan()
         for inner in self.collect(node.selection_set, node_type.name):
             key = inner.alias.value if inner.alias else inner.name.value
@@ -285,12 +297,16 @@ class _Compiler:
                 continue
             resolver = definition.base_resolver
             if resolver is not None and resolver.wrapped_func is _NODE_ID:
-                plan.values.append((key, _global_id(node_type.name, columns.index("id")), None))
+                plan.values.append((key, _global_id(node_type.name, listing.column("id")), None))
             elif ROW_VALUE in metadata:
+                # The function reads the columns the field shows (all, if it names none).
+                shows = [e.columns for e in definition.extensions if isinstance(e, Shows)]
+                for column in sorted(frozenset().union(*shows)) if shows else columns:
+                    listing.column(column)
                 build = self.value_object(graphql_field, inner)
                 plan.values.append((key, _computed(metadata[ROW_VALUE], build), None))
             elif resolver is None and definition.python_name in columns:
-                index = columns.index(definition.python_name)
+                index = listing.column(definition.python_name)
                 plan.values.append((key, _leaf(graphql_field, index), None))
             else:
                 raise Unsupported(f"{node_type.name}.{name} has a resolver")

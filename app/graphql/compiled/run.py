@@ -78,9 +78,11 @@ class Answer:
             where = listing.condition(kwargs.get("filter"), FilterLimits.of(self.settings))
         except DomainError:
             raise Fallback from None  # the reference executor reports it
+        table = listing.model.__table__
         pages = await fetch_pages(
             session,
             entity=listing.model,
+            columns=[table.c[name] for name in plan.columns],
             where=where,
             order=order,
             window=window,
@@ -98,8 +100,9 @@ class Answer:
             for child in nodes.lists:
                 if keys:
                     await self.load(session, child, keys)
-                else:
-                    self.loaded[child] = {}
+                else:  # no parents: nothing below them to read
+                    for below in _innermost_first(child):
+                        self.loaded[below] = {}
 
     async def run(self, variables: VariableValues) -> dict[str, Any]:
         self.variables = variables
@@ -157,6 +160,8 @@ class Answer:
         return answer
 
     def node(self, plan: NodePlan, row: Any) -> dict[str, Any]:
+        if not plan.lists:
+            return {key: get(row) for key, get, _nested in plan.values}  # type: ignore[misc]
         answer: dict[str, Any] = {}
         for key, get, nested in plan.values:
             if get is not None:

@@ -46,7 +46,6 @@ from app.errors import DomainError, ErrorCode
 from app.graphql.context import caller_of
 from app.graphql.extensions.query_slots import query_slots
 from app.graphql.extensions.walks import fragments_of, root_fields
-from app.graphql.loaders import DataLoaders
 from app.kit.loops import PerLoop, kept_for_loop
 from app.views.pool import Lease, ViewPool
 from app.views.service import check_moment, one_moment, parse_moment
@@ -226,10 +225,9 @@ async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator
     """Point the context's sessions and loaders at `sessions` for the block, then back."""
     # The operation's own loaders, if it built any yet (they are built on first use).
     saved = context.reads, context._loaders
-    context.reads, context.loaders = (
-        sessions,
-        DataLoaders(sessions, pause=context.wait_turn),
-    )
+    # Loaders on `sessions` are built when a field first asks for them: an operation
+    # answered without any (`__typename`, one the compiled path answers) builds none.
+    context.reads, context._loaders = sessions, None
     try:
         yield
     finally:

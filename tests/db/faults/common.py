@@ -23,8 +23,8 @@ from tests.live import LiveData, Server
 OS_USER = "postgres"  # who runs the cluster when the tests run as root
 DATABASE = "pledge_faults"
 # How long the service may take to notice the database is back. Generous: a failure
-# here means it did not recover at all (the pool's pre-ping, the events listener's
-# backoff of at most 5 s), not that it was slow.
+# here means it did not recover at all (the pool's check at checkout, the events
+# listener's backoff of at most 5 s), not that it was slow.
 RECOVERY_SECONDS = 30.0
 # Whatever a client is told while the database is away, none of this may be in it.
 LEAKS = ("asyncpg", "sqlalchemy", "Traceback", "Errno", "refused", "SELECT", "127.0.0.1")
