@@ -19,6 +19,7 @@ from app.db.session import SessionFactory
 from app.errors import DomainError, RateNotFound
 from app.evidence import repository as sources_repository
 from app.kit.aggregation import Aggregate, fetch_aggregates
+from app.kit.keyset import Order
 from app.kit.pagination import Page, Window, fetch_pages
 from app.models import Program, SubjectType
 from app.money.conversion import RateQuote, rate_not_found
@@ -131,7 +132,7 @@ class DataLoaders:
         *,
         entity: type[Any],
         where: ColumnElement[bool],
-        order_by: Sequence[ColumnElement[Any]],
+        order: Order,
         window: Window,
         parent: Any | None,
         join: tuple[Any, Any] | None = None,
@@ -148,7 +149,7 @@ class DataLoaders:
                         session,
                         entity=entity,
                         where=where,
-                        order_by=order_by,
+                        order=order,
                         window=window,
                         parent=parent,
                         parent_keys=parent_keys,

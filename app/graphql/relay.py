@@ -19,7 +19,7 @@ from app.graphql.visibility import Shows
 from app.kit.filtering import FilterLimits, graphql_name
 from app.kit.ids import encode_global_id
 from app.kit.listing import Listing
-from app.kit.pagination import Page, Window, encode_cursor
+from app.kit.pagination import Page, Window
 from app.money.currencies import parse_currency
 
 NodeT = TypeVar("NodeT")
@@ -47,7 +47,10 @@ class PageInfo:
 
 @strawberry.type(description="A node and the cursor that points at it.")
 class Edge(Generic[NodeT]):
-    cursor: str = strawberry.field(description="Pass as `after` or `before` to page from here.")
+    cursor: str = strawberry.field(
+        description="Pass as `after` or `before` to page from here, with the list and orderBy "
+        "it came from."
+    )
     node: NodeT = strawberry.field(description="The item.")
 
 
@@ -66,8 +69,8 @@ class Connection(Generic[NodeT]):
     @classmethod
     def from_page(cls, page: Page, to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
         edges = [
-            Edge(cursor=encode_cursor(pos), node=to_node(row))
-            for row, pos in zip(page.rows, page.positions, strict=True)
+            Edge(cursor=page.cursor(index), node=to_node(row))
+            for index, row in enumerate(page.rows)
         ]
         return cls(
             total_count=page.total,
@@ -105,6 +108,7 @@ async def load_connection(
     connection_cls: Any = None,
 ) -> Connection[NodeT]:
     settings = info.context.settings
+    order = listing.ordering(order_by)
     window = Window.from_args(
         first=first,
         after=after,
@@ -112,16 +116,16 @@ async def load_connection(
         before=before,
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
+        order=order,
     )
     where = listing.condition(filter_, FilterLimits.of(settings))
-    order = listing.order(order_by)
     count = _asks_total(info)
     key = (listing.name, repr(filter_), repr(order_by), window, count)
     loader = info.context.loaders.pages(
         key,
         entity=listing.model,
         where=where,
-        order_by=order,
+        order=order,
         window=window,
         parent=listing.parent() if listing.parent is not None else None,
         join=listing.join() if listing.join is not None else None,
@@ -149,9 +153,13 @@ def _asks_total(info: Info) -> bool:
 
 _PAGE_ARGS: dict[str, tuple[type, str]] = {
     "first": (int, "Return the first n items (after `after`). Default and maximum are settings."),
-    "after": (str, "Return items after this cursor."),
+    "after": (
+        str,
+        "Return items after this cursor: after its item's place in the order, so items "
+        "added or removed meanwhile do not shift the page.",
+    ),
     "last": (int, "Return the last n items (before `before`)."),
-    "before": (str, "Return items before this cursor."),
+    "before": (str, "Return items before this cursor (its item's place in the order)."),
 }
 
 

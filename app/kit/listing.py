@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_
 from sqlalchemy import Enum as SAEnum
 
 from app.kit.filtering import FilterLimits, FilterSpec, condition_of
+from app.kit.keyset import Order
 from app.kit.ordering import OrderKey, order_clauses, sort_keys
 
 
@@ -66,6 +67,15 @@ class Listing:
         """ORDER BY for a client's sort keys (none: the list's default); ties by id."""
         columns = {name: key.column for name, key in self.order_keys.items()}
         return order_clauses(columns, keys, self.model.id, self.default_order())
+
+    def ordering(self, keys: Sequence[OrderKey] | None) -> Order:
+        """The order for a client's sort keys, named for this list and those keys: its
+        cursors serve only here, with the same orderBy."""
+        spelled = ",".join(
+            f"{getattr(k.field, 'value', k.field)} {getattr(k.direction, 'value', k.direction)}"
+            for k in keys or ()
+        )
+        return Order.of(self.order(keys), f"{self.name}|{spelled}")
 
 
 def nested(base: Listing, name: str, parent: Callable[[], Any], **more: Any) -> Listing:

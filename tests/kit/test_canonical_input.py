@@ -21,7 +21,6 @@ from app.errors import DomainError, ErrorCode
 from app.events.scopes import Scope
 from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
 from app.kit.ids import encode_global_id
-from app.kit.pagination import encode_cursor
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -151,15 +150,24 @@ async def test_an_id_of_another_type_says_which_type_it_is(
 
 async def test_a_cursor_has_one_spelling(demo: Database, client: GraphQLClient) -> None:
     # given: the cursor after the second initiative, and other spellings of it
-    query = "query($after: String) { initiatives(first: 1, after: $after) { nodes { code } } }"
-    page = await client.data(query, {"after": encode_cursor(2)})
+    query = """query($first: Int, $after: String) {
+      initiatives(first: $first, after: $after) { nodes { code } pageInfo { endCursor } } }"""
+    cursor = (await client.data(query, {"first": 2}))["initiatives"]["pageInfo"]["endCursor"]
+    page = await client.data(query, {"first": 1, "after": cursor})
     assert page["initiatives"]["nodes"] == [{"code": "CP-03"}]
+    items = json.loads(base64.urlsafe_b64decode(cursor))
+    tag, *values = items
+    assert json.dumps(items, separators=(",", ":")) == base64.urlsafe_b64decode(cursor).decode()
     aliases = [
-        b64("pos:02", padded=True),
-        b64("pos:+2", padded=True),
-        b64("pos: 2", padded=True),
-        b64("pos:２", padded=True),  # noqa: RUF001 (a full-width digit)
-        b64("pos:2", padded=False),
+        b64(json.dumps(items), padded=True),  # spaces
+        b64(json.dumps([tag, *values[:-1], float(values[-1])], separators=(",", ":")), padded=True),
+        b64(json.dumps([tag, *values[:-1], str(values[-1])], separators=(",", ":")), padded=True),
+        b64(
+            json.dumps(items, separators=(",", ":")).replace(tag[0], f"\\u{ord(tag[0]):04x}", 1),
+            padded=True,
+        ),
+        cursor.rstrip("=") if cursor.endswith("=") else cursor + "==",
+        cursor[:8] + "!" + cursor[8:],  # a character the decoder skips
     ]
     for alias in aliases:
         # when

@@ -46,7 +46,6 @@ from app.graphql.records import db_id_of
 from app.graphql.relay import Node
 from app.graphql.visibility import OnlyFor, Shows
 from app.kit.ids import encode_global_id
-from app.kit.pagination import encode_cursor
 
 DEFINITION = "strawberry-definition"
 # More fields than this in one operation are left to the reference executor (whose
@@ -110,8 +109,8 @@ TYPENAME, TOTAL, PAGE_INFO, NODES, EDGES = "typename", "total", "pageInfo", "nod
 _PAGE_INFO: dict[str, Callable[[Any], Any]] = {
     "hasNextPage": lambda page: page.has_next_page,
     "hasPreviousPage": lambda page: page.has_previous_page,
-    "startCursor": lambda page: encode_cursor(page.positions[0]) if page.positions else None,
-    "endCursor": lambda page: encode_cursor(page.positions[-1]) if page.positions else None,
+    "startCursor": lambda page: page.start_cursor,
+    "endCursor": lambda page: page.end_cursor,
 }
 
 

@@ -32,7 +32,7 @@ from app.graphql.compiled.plan import (
 )
 from app.kit.filtering import FilterLimits
 from app.kit.pacing import SLICE_ITEMS
-from app.kit.pagination import Page, Window, encode_cursor, fetch_pages
+from app.kit.pagination import Page, Window, fetch_pages
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
 
@@ -65,6 +65,7 @@ class Answer:
         kwargs = self.arguments(plan)
         listing = plan.listing
         try:
+            order = listing.ordering(kwargs.get("order_by"))
             window = Window.from_args(
                 first=kwargs.get("first"),
                 after=kwargs.get("after"),
@@ -72,9 +73,9 @@ class Answer:
                 before=kwargs.get("before"),
                 default_size=self.settings.default_page_size,
                 max_size=self.settings.max_page_size,
+                order=order,
             )
             where = listing.condition(kwargs.get("filter"), FilterLimits.of(self.settings))
-            order = listing.order(kwargs.get("order_by"))
         except DomainError:
             raise Fallback from None  # the reference executor reports it
         table = listing.model.__table__
@@ -83,7 +84,7 @@ class Answer:
             entity=listing.model,
             columns=[table.c[name] for name in plan.columns],
             where=where,
-            order_by=order,
+            order=order,
             window=window,
             parent=listing.parent() if listing.parent is not None else None,
             parent_keys=parent_keys,
@@ -138,22 +139,22 @@ class Answer:
 
     async def items(self, kind: str, detail: Any, page: Page) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for row, position in zip(page.rows, page.positions, strict=True):
+        for index, row in enumerate(page.rows):
             self.count += 1
             if self.count % SLICE_ITEMS == 0:
                 await self.context.wait_turn()
             items.append(
-                self.node(detail, row) if kind == NODES else self.edge(detail, row, position)
+                self.node(detail, row) if kind == NODES else self.edge(detail, page, index)
             )
         return items
 
-    def edge(self, parts: list[tuple[str, str, Any]], row: Any, position: int) -> dict[str, Any]:
+    def edge(self, parts: list[tuple[str, str, Any]], page: Page, index: int) -> dict[str, Any]:
         answer: dict[str, Any] = {}
         for key, name, detail in parts:
             if name == "node":
-                answer[key] = self.node(detail, row)
+                answer[key] = self.node(detail, page.rows[index])
             elif name == "cursor":
-                answer[key] = encode_cursor(position)
+                answer[key] = page.cursor(index)
             else:
                 answer[key] = detail
         return answer

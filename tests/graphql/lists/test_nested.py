@@ -34,22 +34,31 @@ async def test_nested_initiatives_page_per_programme(db: Database, client: Graph
 async def test_nested_initiatives_next_page_per_programme(
     db: Database, client: GraphQLClient
 ) -> None:
-    # given
+    # given: two programmes whose initiatives interleave (sorted by their number within
+    # the programme, then ID)
     async with db.sessions() as session, session.begin():
         programs = [await f.program(session) for _ in range(2)]
-        own: dict[str, list[str]] = {p.ref: [] for p in programs}
+        own: dict[str, list[tuple[int, int, str]]] = {p.ref: [] for p in programs}
         for i in range(7):
             parent = programs[i % 2]
-            own[parent.ref].append((await f.initiative(session, parent)).code)
+            made = await f.initiative(session, parent)
+            own[parent.ref].append((made.position, made.id, made.code))
     first = (await client.data(PROGRAM_INITIATIVES, {"first": 2}))["programs"]["nodes"]
     after = first[0]["initiatives"]["pageInfo"]["endCursor"]
-    # when
+    cursor_row = sorted(own[programs[0].ref])[1]
+    # when: the first programme's cursor, for every programme at once
     second = (await client.data(PROGRAM_INITIATIVES, {"first": 2, "after": after}))["programs"]
-    # then
+    # then: its own next page for the first programme; for every other, the initiatives
+    # that sort after the cursor's row (a cursor names a place in the order)
+    assert [n["code"] for n in second["nodes"][0]["initiatives"]["nodes"]] == [
+        code for _, _, code in sorted(own[programs[0].ref])[2:4]
+    ]
     for node in second["nodes"]:
-        codes = own[node["ref"]]
-        assert [n["code"] for n in node["initiatives"]["nodes"]] == codes[2:4]
-        assert node["initiatives"]["totalCount"] == len(codes)
+        rows = sorted(own[node["ref"]])
+        assert [n["code"] for n in node["initiatives"]["nodes"]] == [
+            code for position, id_, code in rows if (position, id_) > cursor_row[:2]
+        ][:2]
+        assert node["initiatives"]["totalCount"] == len(rows)
         assert node["initiatives"]["pageInfo"]["hasPreviousPage"] is True
 
 
@@ -72,24 +81,20 @@ async def test_nested_budget_lines_page_per_initiative(db: Database, client: Gra
                         amount=amount,
                     )
     expected = {code: [f"{y}-01-01" for y in sorted(ys)] for code, ys in years.items()}
-    # when: one line per page, every initiative at once, while any has more
+    # when: one line per page, each initiative with its own cursors (the others' pages
+    # in the same answers are read too, with the same statement)
     seen: dict[str, list[str]] = {a.code: [], b.code: []}
     totals: dict[str, set[int]] = {a.code: set(), b.code: set()}
-    after: str | None = None
-    for _ in range(10):
-        nodes = (await client.data(INITIATIVE_BUDGET_LINES, {"after": after}))["initiatives"]
-        for node in nodes["nodes"]:
-            lines = node["budgetLines"]
-            seen[node["code"]] += [line["periodStart"] for line in lines["nodes"]]
-            totals[node["code"]].add(lines["totalCount"])
-        more = [
-            n["budgetLines"]["pageInfo"]
-            for n in nodes["nodes"]
-            if n["budgetLines"]["pageInfo"]["hasNextPage"]
-        ]
-        if not more:
-            break
-        after = more[0]["endCursor"]  # the same position in every initiative's own list
+    for code in seen:
+        after: str | None = None
+        for _ in range(10):
+            nodes = (await client.data(INITIATIVE_BUDGET_LINES, {"after": after}))["initiatives"]
+            (lines,) = [n["budgetLines"] for n in nodes["nodes"] if n["code"] == code]
+            seen[code] += [line["periodStart"] for line in lines["nodes"]]
+            totals[code].add(lines["totalCount"])
+            if not lines["pageInfo"]["hasNextPage"]:
+                break
+            after = lines["pageInfo"]["endCursor"]
     # then: each initiative saw its own lines in order, and its own total on every page
     assert seen == expected
     assert totals == {code: {len(ys)} for code, ys in years.items()}

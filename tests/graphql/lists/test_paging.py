@@ -3,12 +3,15 @@ combination of page arguments against the Relay algorithm."""
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import delete
 
+from app import models as m
 from app.config import Settings
-from app.kit.pagination import encode_cursor
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 from tests.graphql.lists.common import (
@@ -228,9 +231,12 @@ async def test_a_zero_page_of_a_non_empty_list_says_there_is_more(
 async def test_a_cursor_no_list_could_have_issued_is_invalid(
     db: Database, client: GraphQLClient
 ) -> None:
-    # given
+    # given: a cursor of this list whose row ID no key could hold
     await make_initiatives(db, 3)
-    far = encode_cursor(10**30)
+    real = (await fetch_page(client, first=1))["pageInfo"]["endCursor"]
+    tag, *values = json.loads(base64.urlsafe_b64decode(real))
+    text = json.dumps([tag, *values[:-1], 10**30], separators=(",", ":"))
+    far = base64.urlsafe_b64encode(text.encode()).decode()
     # when
     error = await client.error(INITIATIVES_PAGE, {"first": 10, "after": far})
     # then: refused as a cursor, before it reaches the database
@@ -246,6 +252,7 @@ query($before: String) {
       totalCount
       pageInfo { hasPreviousPage hasNextPage }
       nodes { amount { amount } }
+      edges { cursor }
     }
   } }
 }
@@ -255,17 +262,20 @@ query($before: String) {
 async def test_last_before_a_cursor_past_a_shorter_list_gives_its_tail(
     db: Database, client: GraphQLClient
 ) -> None:
-    # given: one initiative with six lines, one with two; one cursor serves both lists
+    # given: one initiative with six lines, one with two; one cursor serves both lists:
+    # that of the long list's fifth line (14.00), before which both lists have lines
     async with db.sessions() as session, session.begin():
         program = await f.program(session)
         for code, count in (("A", 6), ("B", 2)):
             initiative = await f.initiative(session, program, code=code)
             for i in range(count):
                 await f.budget_line(session, initiative, amount=Decimal(10 + i))
-    before = encode_cursor(5)
+    whole = await client.data(NESTED_LAST_BEFORE.replace("last: 2", "first: 10"), {})
+    long_edges = whole["initiatives"]["nodes"][0]["budgetLines"]["edges"]
+    before = long_edges[4]["cursor"]
     # when
     nodes = (await client.data(NESTED_LAST_BEFORE, {"before": before}))["initiatives"]["nodes"]
-    # then: positions 3-4 of the long list; the short list's whole tail (both lines)
+    # then: the two lines before 14.00 of the long list; the short list's whole tail
     long_list, short_list = (n["budgetLines"] for n in nodes)
     assert [x["amount"]["amount"] for x in long_list["nodes"]] == ["12.00", "13.00"]
     assert long_list["pageInfo"] == {"hasPreviousPage": True, "hasNextPage": True}
@@ -277,14 +287,21 @@ async def test_last_before_a_cursor_past_a_shorter_list_gives_its_tail(
 async def test_every_combination_of_page_arguments_agrees_with_the_relay_algorithm(
     db: Database, client: GraphQLClient
 ) -> None:
-    # given: six initiatives, and cursors before, inside and past the list
-    rows = await make_initiatives(db, 6)
+    # given: eight initiatives, the cursors of each, then the first and the last
+    # removed: their cursors now sort before and past the list of six
+    rows = await make_initiatives(db, 8)
     codes = sorted(r.code for r in rows)
-    cursors: list[int | None] = [None, 0, 1, 3, 5, 6, 8]
-    sizes: list[int | None] = [None, 0, 2, 7]
     query = """query($first: Int, $after: String, $last: Int, $before: String) {
       initiatives(first: $first, after: $after, last: $last, before: $before,
-                  orderBy: [{field: CODE}]) { totalCount nodes { code } } }"""
+                  orderBy: [{field: CODE}]) { totalCount nodes { code } edges { cursor } } }"""
+    edges = (await client.data(query, {"first": 8}))["initiatives"]["edges"]
+    cursor_of = dict(zip(codes, (e["cursor"] for e in edges), strict=True))
+    async with db.sessions() as session, session.begin():
+        gone = (codes[0], codes[-1])
+        await session.execute(delete(m.Initiative).where(m.Initiative.code.in_(gone)))
+    codes = codes[1:-1]
+    cursors: list[str | None] = [None, gone[0], codes[0], codes[2], codes[4], codes[5], gone[1]]
+    sizes: list[int | None] = [None, 0, 2, 7]
     for after in cursors:
         for before in cursors:
             for first in sizes:
@@ -294,8 +311,8 @@ async def test_every_combination_of_page_arguments_agrees_with_the_relay_algorit
                     # the reference: cut by the cursors, then take first / last n
                     expected = [
                         c
-                        for pos, c in enumerate(codes, start=1)
-                        if (after is None or pos > after) and (before is None or pos < before)
+                        for c in codes
+                        if (after is None or c > after) and (before is None or c < before)
                     ]
                     if first is not None:
                         expected = expected[:first]
@@ -307,8 +324,8 @@ async def test_every_combination_of_page_arguments_agrees_with_the_relay_algorit
                     variables = {
                         "first": first,
                         "last": last,
-                        "after": None if after is None else encode_cursor(after),
-                        "before": None if before is None else encode_cursor(before),
+                        "after": None if after is None else cursor_of[after],
+                        "before": None if before is None else cursor_of[before],
                     }
                     page = (await client.data(query, variables))["initiatives"]
                     # then
