@@ -162,13 +162,15 @@ def literal(value: Any) -> str:
 class Pools:
     """Values drawn for arguments: the real ones are read from the seeded database."""
 
-    cursors: list[str]
+    # Cursors of each list in its default order, by the list's name (a cursor names
+    # its list and order: another list's is refused).
+    cursors: dict[str, list[str]]
     ids: dict[str, list[str]]  # by node type
     moments: list[str]  # the first the one to use; the others are refused
     strings: list[str]
 
     def invalid_cursors(self) -> list[str]:
-        valid = self.cursors[0]
+        valid = min(min(found) for found in self.cursors.values())
         return [
             "",
             "bogus",
@@ -298,7 +300,7 @@ class _Builder:
 
     # --- selections ---------------------------------------------------------------
 
-    def arguments(self, graphql_field: GraphQLField, root: bool) -> str:
+    def arguments(self, graphql_field: GraphQLField, root: bool, listing: str) -> str:
         parts: list[str] = []
         args = graphql_field.args
         # Mostly windows the lists answer; now and then one they refuse.
@@ -308,14 +310,25 @@ class _Builder:
             ends = ["first", "last"]
         for name in ends:
             parts.append(self.argument(name, args[name].type, self.draw(st.sampled_from(sizes))))
+        # Mostly cursors of this list in its default order (then no orderBy is drawn);
+        # now and then one of another list, or not a cursor at all.
+        own = self.pools.cursors.get(listing)
+        ordered = True
         for name, one_in in (("after", 3), ("before", 6)):
             if self.chance(one_in):
                 self.features.add("cursor")
-                cursors = self.pools.invalid_cursors() if self.chance(8) else self.pools.cursors
+                if own and not self.chance(8):
+                    cursors, ordered = own, False
+                elif self.chance(2):
+                    cursors = self.pools.invalid_cursors()
+                else:
+                    cursors = [c for found in self.pools.cursors.values() for c in found]
                 parts.append(
                     self.argument(name, args[name].type, self.draw(st.sampled_from(cursors)))
                 )
         for name, one_in in (("filter", 4), ("orderBy", 3)):
+            if name == "orderBy" and not ordered:
+                continue
             if name in args and self.chance(one_in):
                 self.features.add(name)
                 parts.append(
@@ -337,7 +350,7 @@ class _Builder:
         connection_type = get_named_type(graphql_field.type)
         assert isinstance(connection_type, GraphQLObjectType)
         node_type = declared.node.__strawberry_definition__.name
-        arguments = self.arguments(graphql_field, root=depth == 1)
+        arguments = self.arguments(graphql_field, root=depth == 1, listing=declared.listing.name)
         kinds = self.draw(
             st.lists(
                 st.sampled_from(["totalCount", "pageInfo", "edges", "nodes", "__typename"]),

@@ -44,6 +44,7 @@ from tests.graphql.compiled.corpus import (
     SCHEMA,
     Operation,
     Pools,
+    declared_list,
     operations,
 )
 from tests.http.fuzz.values import PARTNER_CODES, SCALARS
@@ -215,18 +216,21 @@ async def seed(db: Database) -> datetime:
 async def read_pools(world: World, moment: datetime) -> Pools:
     """Cursors and IDs as the lists answer them, for arguments."""
     _compiled, reference = world.clients("admin")
-    cursors: set[str] = set()
+    cursors: dict[str, list[str]] = {}
     ids: dict[str, list[str]] = {}
     for root in ROOT_LISTS:
         data = await reference.data(
             f"{{ {root}(first: 30) {{ edges {{ cursor }} nodes {{ __typename id }} }} }}"
         )
-        cursors.update(edge["cursor"] for edge in data[root]["edges"])
+        declared = declared_list(SCHEMA.query_type.fields[root])  # type: ignore[union-attr]
+        assert declared is not None
+        listing = declared.listing.name
+        cursors[listing] = [edge["cursor"] for edge in data[root]["edges"]]
         for node in data[root]["nodes"][:4]:
             ids.setdefault(node["__typename"], []).append(node["id"])
-    assert len(cursors) >= 10 and len(ids) == len(ROOT_LISTS)
+    assert sum(map(len, cursors.values())) >= 10 and len(ids) == len(ROOT_LISTS)
     return Pools(
-        cursors=sorted(cursors),
+        cursors=cursors,
         ids=ids,
         # Between the writes; before any (whose views are empty); local time (refused).
         moments=[moment.isoformat(), "2000-01-01T00:00:00Z", "2024-01-01T00:00:00"],
