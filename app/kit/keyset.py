@@ -255,6 +255,8 @@ def _from_json(column: Any, item: Any) -> Any:
         return item
     if not isinstance(item, str):
         raise ValueError("not text")
+    if "\x00" in item:  # no column holds it (PostgreSQL text cannot)
+        raise ValueError("a NUL character")
     if isinstance(impl, Numeric):
         try:
             amount = Decimal(item)

@@ -14,22 +14,27 @@ import logging
 from collections import Counter, OrderedDict
 from typing import Any
 
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, OperationType
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    located_error,
+)
 
 from app.auth.principal import Principal
 from app.auth.roles import Permission
 from app.db.session import database_error
 from app.graphql.compiled.plan import Fallback, Plan, Unsupported, compile_operation
 from app.graphql.compiled.run import Answer
+from app.graphql.extensions.memory import large
 
 log = logging.getLogger(__name__)
 
 # Plans kept per process (operations and permission sets): a plan is a few KB; each
 # holds its document, which the parser's cache holds anyway.
 MAX_PLANS = 512
-# A longer operation (in characters of its document) is compiled afresh each time, as
-# it is parsed afresh (app/graphql/extensions/memory.py).
-LARGE_OPERATION = 20_000
 
 # How many query operations each path answered in this process: "compiled",
 # "fallback" (a plan's answer handed back to the reference executor) and
@@ -63,12 +68,31 @@ class _Plans:
         except Exception:  # a fault of the compiler: the reference executor answers
             log.warning("operation not compiled", exc_info=True)
             plan = None
+        # An operation of a large document is compiled afresh each time, as its
+        # document is parsed afresh: an entry keeps the whole document alive.
         loc = operation.loc
-        if loc is None or loc.end - loc.start <= LARGE_OPERATION:
+        if loc is not None and not large(loc.source.body):
             self._plans[key] = (operation, plan)
             if len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
         return plan
+
+
+def _located(executor: Any, exc: Exception) -> GraphQLError:
+    """The error as the reference executor reports a resolver's: located at the
+    operation's first root field (the compiled path reads every field at once)."""
+    field = next(
+        (
+            node
+            for node in executor.operation.selection_set.selections
+            if isinstance(node, FieldNode)
+        ),
+        None,
+    )
+    if field is None:
+        return located_error(exc, None, None)
+    key = field.alias.value if field.alias else field.name.value
+    return located_error(exc, [field], [key])
 
 
 def _fragments(executor: Any) -> dict[str, FragmentDefinitionNode]:
@@ -121,7 +145,7 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
         # the plan's own code hands it to the reference executor. Cancellation (the
         # execution deadline, a client gone) is not caught.
         if database_error(exc):
-            raise
+            raise _located(executor, exc) from exc
         log.warning("compiled read answered by the reference executor", exc_info=True)
         PATHS["fallback"] += 1
         return None

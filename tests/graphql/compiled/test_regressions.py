@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy.exc
 
-from app.graphql.compiled.executor import PATHS
+from app.graphql.compiled import run
+from app.graphql.compiled.executor import _PLANS, PATHS
+from app.graphql.extensions.memory import LARGE_DOCUMENT_CHARS
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -56,3 +59,45 @@ async def test_named_fragments_answer_alike(
     db: Database, client_with: Callable[..., GraphQLClient], query: str
 ) -> None:
     await answers_alike(db, client_with, query)
+
+
+async def test_a_large_document_is_answered_but_its_plan_not_kept(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # A kept plan holds its operation, and the operation its whole document: a
+    # request body of megabytes must not stay alive in the plan cache.
+    padding = "#" + "x" * (LARGE_DOCUMENT_CHARS + 1) + "\n"
+    query = padding + "{ initiatives(first: 1) { totalCount } }"
+    client = client_with(compiled_reads=True)
+    assert (await client.post("{ initiatives(first: 1) { totalCount } }")).status_code == 200
+    before = PATHS["compiled"]
+    response = await client.post(query)
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
+    assert PATHS["compiled"] == before + 1
+    kept = [operation.loc.source.body for operation, _ in _PLANS._plans.values()]
+    assert kept, "small operations are kept"
+    assert all(len(body) <= LARGE_DOCUMENT_CHARS for body in kept)
+
+
+async def test_a_database_error_is_reported_where_a_resolver_would_report_it(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: every compiled read fails in the database (a failed statement, a lost
+    # connection)
+    async def failing(self: run.Answer, variables: object) -> object:
+        raise sqlalchemy.exc.DBAPIError("SELECT 1", {}, Exception("lost"))
+
+    monkeypatch.setattr(run.Answer, "run", failing)
+    # when
+    response = await client_with(compiled_reads=True).post(
+        "{ programs(first: 1) { totalCount } list: initiatives(first: 1) { totalCount } }"
+    )
+    # then: an INTERNAL error at the first root field, as the reference executor
+    # reports a resolver's database error, and nothing of the cause
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert error["path"] == ["programs"]
+    assert error["locations"] == [{"line": 1, "column": 3}]
+    assert "lost" not in response.text and "SELECT" not in response.text
