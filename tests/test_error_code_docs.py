@@ -45,7 +45,7 @@ def _rewritten(text: str) -> str:
     return _BLOCK.sub(lambda m: m[1] + code_table(m["codes"]) + m[4], text)
 
 
-DOCUMENTED = ["changes.md", "production.md"]
+DOCUMENTED = ["changes.md", "imports.md", "production.md"]
 
 
 @pytest.mark.parametrize("name", DOCUMENTED)

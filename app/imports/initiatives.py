@@ -30,6 +30,7 @@ async def load_initiatives(run: Importer) -> None:
     stored = await repo.by_column(run.session, m.Initiative, "code", {i.code for i in docs})
     run.stored_initiatives = {row.id for row in stored.values()}
     seen: set[str] = set()
+    accepted = []
     for n, item in enumerate(docs):
         place = f"initiatives[{n}]"
         problems = Problems()
@@ -59,8 +60,11 @@ async def load_initiatives(run: Importer) -> None:
             problems=problems,
         )
         if record is not None:
-            run.initiatives.append((n, record.id))
-            run.cited(m.SubjectType.INITIATIVE, record, place, item.cite)
+            accepted.append((n, record, place, item.cite))
+    await run.session.flush()
+    for n, record, place, cites in accepted:
+        run.initiatives.append((n, record.id))
+        run.cited(m.SubjectType.INITIATIVE, record, place, cites)
     run.advance(len(docs))
 
 
@@ -117,6 +121,7 @@ async def load_participations(run: Importer) -> None:
                 problems=problems,
             )
             rows += 1
+    await run.session.flush()
     run.advance(rows)
 
 
@@ -130,12 +135,13 @@ async def load_milestones(run: Importer) -> None:
         lambda row: (row.initiative_id, row.ref),
     )
     rows = 0
+    accepted = []
     for n, initiative_id in run.initiatives:
         seen: set[str] = set()
         for k, stone in enumerate(run.document.initiatives[n].milestones):
             place = f"initiatives[{n}].milestones[{k}]"
             problems = Problems()
-            _once(problems, seen, stone.ref)
+            run.once(problems, seen, stone.ref, "ref")
             values = stone.model_dump(exclude={"cite"}) | {"initiative_id": initiative_id}
             record = await run.upsert(
                 kind="milestone",
@@ -148,16 +154,17 @@ async def load_milestones(run: Importer) -> None:
                 problems=problems,
             )
             if record is not None:
-                run.cited(m.SubjectType.MILESTONE, record, place, stone.cite)
+                accepted.append((record, place, stone.cite))
             rows += 1
+    await _settle(run, m.SubjectType.MILESTONE, accepted)
     run.advance(rows)
 
 
-def _once(problems: Problems, seen: set[str], ref: str) -> None:
-    """A key names one row of its initiative."""
-    if ref in seen:
-        problems.add("ref", f"{ref!r} is listed twice in the initiative", ErrorCode.ALREADY_EXISTS)
-    seen.add(ref)
+async def _settle(run: Importer, subject: m.SubjectType, accepted: list[Any]) -> None:
+    """Flush a kind's records (they get their ids), then note what they cite."""
+    await run.session.flush()
+    for record, place, cites in accepted:
+        run.cited(subject, record, place, cites)
 
 
 async def _validate_figure(
@@ -176,10 +183,13 @@ async def load_figures(run: Importer) -> None:
     )
     now = utcnow()
     rows = 0
+    accepted = []
     for n, initiative_id in run.initiatives:
+        seen: set[Any] = set()
         for k, fig in enumerate(run.document.initiatives[n].beneficiaries):
             place = f"initiatives[{n}].beneficiaries[{k}]"
             problems = Problems()
+            run.once(problems, seen, (fig.group, fig.unit), "unit")
             group = run.missing(problems, run.groups, fig.group, "group_id", "beneficiary group")
             values = fig.model_dump(exclude={"cite", "group"})
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
@@ -201,8 +211,9 @@ async def load_figures(run: Importer) -> None:
                 problems=problems,
             )
             if record is not None:
-                run.cited(m.SubjectType.BENEFICIARY_FIGURE, record, place, fig.cite)
+                accepted.append((record, place, fig.cite))
             rows += 1
+    await _settle(run, m.SubjectType.BENEFICIARY_FIGURE, accepted)
     run.advance(rows)
 
 
@@ -226,9 +237,11 @@ async def load_shares(run: Importer) -> None:
         totals[initiative_id] += share.percentage
     rows = 0
     for n, initiative_id in run.initiatives:
+        seen: set[str] = set()
         for k, share in enumerate(run.document.initiatives[n].shares):
             place = f"initiatives[{n}].shares[{k}]"
             problems = Problems()
+            run.once(problems, seen, share.group, "group")
             group = run.missing(problems, run.groups, share.group, "group_id", "beneficiary group")
             found = stored.get((initiative_id, group))
             before = found.percentage if found is not None else Decimal(0)
@@ -253,4 +266,5 @@ async def load_shares(run: Importer) -> None:
             if record is not None:
                 totals[initiative_id] += percentage - before
             rows += 1
+    await run.session.flush()
     run.advance(rows)

@@ -115,9 +115,12 @@ class Importer:
         validate: Validate,
         rename: Mapping[str, str] = {},
         problems: Problems | None = None,
+        flush: bool = False,
     ) -> Any:
         """Create or update one record through the ORM after its rules; None if refused.
-        `problems` may already hold what the caller found (unknown references)."""
+        `problems` may already hold what the caller found (unknown references). The
+        caller flushes the kind's records at its end (then they have ids), or, with
+        `flush`, this record at once: when the next one's rules must see it."""
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
@@ -138,9 +141,17 @@ class Importer:
                 self.report.row(RowChange(place, kind, key, Action.UPDATE, changed))
             else:
                 self.report.count(kind, Action.UNCHANGED)
-        # Rules read the database, not the session: later records' checks see this one.
-        await self.session.flush()
+        if flush:
+            # Rules read the database, not the session: the next record's checks see it.
+            await self.session.flush()
         return record
+
+    @staticmethod
+    def once(problems: Problems, seen: set[Any], key: Any, name: str) -> None:
+        """A key names one row of the file (of its initiative, for an initiative's rows)."""
+        if key in seen:
+            problems.add(name, "this key is listed twice in the file", ErrorCode.ALREADY_EXISTS)
+        seen.add(key)
 
     def missing(
         self, problems: Problems, found: Mapping[str, int], ref: str | None, name: str, what: str
@@ -171,7 +182,11 @@ class Importer:
             self.session, m.SourceDocument, "ref", {s.ref for s in docs} | cited
         )
         self.sources = {ref: row.id for ref, row in stored.items()}
+        accepted: list[Any] = []
+        seen: set[Any] = set()
         for i, doc in enumerate(docs):
+            problems = Problems()
+            self.once(problems, seen, doc.ref, "ref")
             record = await self.upsert(
                 kind="source",
                 place=f"sources[{i}]",
@@ -180,9 +195,12 @@ class Importer:
                 stored=stored.get(doc.ref),
                 values=doc.model_dump(),
                 validate=validate_document,
+                problems=problems,
             )
             if record is not None:
-                self.sources[doc.ref] = record.id
+                accepted.append((doc.ref, record))
+        await self.session.flush()
+        self.sources.update((ref, record.id) for ref, record in accepted)
         self.advance(len(docs))
 
     async def load_organizations(self) -> None:
@@ -190,8 +208,12 @@ class Importer:
         named = {o.ref for o in orgs} | _org_refs(self.document)
         stored = await repo.by_column(self.session, m.Organization, "ref", named)
         self.organizations = {ref: row.id for ref, row in stored.items()}
+        accepted: list[Any] = []
+        seen: set[Any] = set()
         for i, org in enumerate(orgs):
             place = f"organizations[{i}]"
+            problems = Problems()
+            self.once(problems, seen, org.ref, "ref")
             record = await self.upsert(
                 kind="organization",
                 place=place,
@@ -200,10 +222,14 @@ class Importer:
                 stored=stored.get(org.ref),
                 values=org.model_dump(exclude={"cite"}),
                 validate=rules.validate_organization,
+                problems=problems,
             )
             if record is not None:
-                self.organizations[org.ref] = record.id
-                self.cited(m.SubjectType.ORGANIZATION, record, place, org.cite)
+                accepted.append((org, record, place))
+        await self.session.flush()
+        for org, record, place in accepted:
+            self.organizations[org.ref] = record.id
+            self.cited(m.SubjectType.ORGANIZATION, record, place, org.cite)
         self.advance(len(orgs))
 
     async def load_program(self) -> None:
@@ -227,6 +253,7 @@ class Importer:
             validate=rules.validate_program,
             rename=PROGRAM_NAMES,
             problems=problems,
+            flush=True,
         )
         if self.program is not None:
             self.cited(m.SubjectType.PROGRAM, self.program, "program", p.cite)
@@ -236,9 +263,12 @@ class Importer:
     async def load_rates(self) -> None:
         rates = self.document.exchange_rates
         stored = await repo.rates(self.session, {(r.base, r.quote, r.rate_date) for r in rates})
+        accepted: list[Any] = []
+        seen: set[Any] = set()
         for i, rate in enumerate(rates):
             place = f"exchange_rates[{i}]"
             problems = Problems()
+            self.once(problems, seen, (rate.base, rate.quote, rate.rate_date), "rate_date")
             document_id = self.missing(
                 problems, self.sources, rate.source_ref, "source_document_id", "source"
             )
@@ -256,7 +286,10 @@ class Importer:
                 problems=problems,
             )
             if record is not None:
-                self.cited(m.SubjectType.EXCHANGE_RATE, record, place, rate.cite)
+                accepted.append((record, place, rate.cite))
+        await self.session.flush()
+        for record, place, cites in accepted:
+            self.cited(m.SubjectType.EXCHANGE_RATE, record, place, cites)
         self.advance(len(rates))
 
     async def load_groups(self) -> None:
@@ -267,8 +300,12 @@ class Importer:
             named.update(row.group for row in item.shares)
         stored = await repo.by_column(self.session, m.BeneficiaryGroup, "code", named)
         self.groups = {code: row.id for code, row in stored.items()}
+        accepted: list[Any] = []
+        seen: set[Any] = set()
         for i, group in enumerate(groups):
             place = f"beneficiary_groups[{i}]"
+            problems = Problems()
+            self.once(problems, seen, group.code, "code")
             record = await self.upsert(
                 kind="beneficiary_group",
                 place=place,
@@ -277,10 +314,14 @@ class Importer:
                 stored=stored.get(group.code),
                 values=group.model_dump(exclude={"cite"}),
                 validate=rules.validate_group,
+                problems=problems,
             )
             if record is not None:
-                self.groups[group.code] = record.id
-                self.cited(m.SubjectType.BENEFICIARY_GROUP, record, place, group.cite)
+                accepted.append((group, record, place))
+        await self.session.flush()
+        for group, record, place in accepted:
+            self.groups[group.code] = record.id
+            self.cited(m.SubjectType.BENEFICIARY_GROUP, record, place, group.cite)
         self.advance(len(groups))
 
 
