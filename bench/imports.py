@@ -137,7 +137,9 @@ async def write_document(url: str, path: Path) -> int:
         "exchange_rates": [
             _record(r, ["base", "quote", "rate", "rate_date", "source"]) for r in rates
         ],
-        "beneficiary_groups": [_record(g, ["code", "name", "description"]) for g in groups.values()],
+        "beneficiary_groups": [
+            _record(g, ["code", "name", "description"]) for g in groups.values()
+        ],
         "initiatives": [],
     }
     rows = 1 + len(orgs) + len(rates) + len(groups)
@@ -167,7 +169,8 @@ async def write_document(url: str, path: Path) -> int:
         ]
         item["milestones"] = [
             _record(
-                ms, ["title", "description", "planned_date", "forecast_date", "actual_date", "status"]
+                ms,
+                ["title", "description", "planned_date", "forecast_date", "actual_date", "status"],
             )
             | {"ref": f"M{ms.id}"}
             for ms in children["milestones"][i.id]

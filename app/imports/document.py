@@ -33,7 +33,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from app.models import (
     BudgetStatus,
@@ -94,13 +94,13 @@ def _iso_date(value: object) -> date:
 
 DecimalText = Annotated[
     Decimal,
-    BeforeValidator(_decimal_text),
+    PlainValidator(_decimal_text),
     PlainSerializer(lambda value: format(value, "f"), return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
 ]
 IsoDate = Annotated[
     date,
-    BeforeValidator(_iso_date),
+    PlainValidator(_iso_date),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]

@@ -131,14 +131,13 @@ async def load_transactions(run: Importer) -> None:
         for row in await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives)
     }
     new: list[tuple[Any, ...]] = []
-    meta: list[tuple[str, str, Any]] = []  # (place, ref, cites) of each new row
+    meta: list[tuple[int, int, Any]] = []  # (initiative's index, row's index, row) of each
     changed: list[tuple[int, dict[str, Any], str, str, Problems, Any]] = []
     for n, initiative_id in run.initiatives:
         lines = run.lines.get(initiative_id, {})
         seen: set[str] = set()
         unchanged = 0
         for k, t in enumerate(run.document.initiatives[n].transactions):
-            place = f"initiatives[{n}].transactions[{k}]"
             problems = Problems()
             run.once(problems, seen, t.ref, "ref")
             values = transaction_values(
@@ -162,8 +161,9 @@ async def load_transactions(run: Importer) -> None:
                     "description": t.description,
                 }
             )
-            found = stored.get((initiative_id, t.ref))
+            found = stored.get((initiative_id, t.ref)) if stored else None
             if found is not None:
+                place = _place(n, k)
                 if problems.errors or _differs(found, values):
                     changed.append((found.id, values, place, t.ref, problems, t.cite))
                 else:
@@ -174,10 +174,10 @@ async def load_transactions(run: Importer) -> None:
             tx = _Values(values)
             check_transaction_values(problems, cast(m.Transaction, tx))
             if problems.errors:
-                report.refuse(place, "transaction", t.ref, _at(place, problems))
+                report.refuse(_place(n, k), "transaction", t.ref, _at(_place(n, k), problems))
                 continue
             new.append(tuple(values[name] for name in TRANSACTION_COLUMNS))
-            meta.append((place, t.ref, t.cite))
+            meta.append((n, k, t))
         report.count("transaction", Action.UNCHANGED, unchanged)
         run.advance(unchanged)
     new, meta = await _convertible(run, pledge, new, meta)
@@ -201,6 +201,11 @@ async def load_transactions(run: Importer) -> None:
     run.advance(len(changed))
 
 
+def _place(n: int, k: int) -> str:
+    # Made only for the rows a report names: most rows are counted, not listed.
+    return f"initiatives[{n}].transactions[{k}]"
+
+
 def _at(place: str, problems: Problems) -> list[Problem]:
     return problems_at(place, problems.errors, TRANSACTION_NAMES)
 
@@ -221,8 +226,8 @@ _VALUE_DATE = TRANSACTION_COLUMNS.index("value_date")
 
 
 async def _convertible(
-    run: Importer, pledge: str, rows: list[tuple[Any, ...]], meta: list[tuple[str, str, Any]]
-) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, Any]]]:
+    run: Importer, pledge: str, rows: list[tuple[Any, ...]], meta: list[tuple[int, int, Any]]
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, Any]]]:
     """The rows a stored rate converts into the pledge currency; the rest refused,
     as `checks.convertible` refuses one (asked of the rate rule once for all)."""
     keys = {(row[_CURRENCY], pledge, row[_VALUE_DATE]) for row in rows}
@@ -236,12 +241,13 @@ async def _convertible(
             continue
         problems = Problems()
         checks.not_convertible(problems, currency, pledge, on)
-        run.report.refuse(info[0], "transaction", info[1], _at(info[0], problems))
+        place = _place(info[0], info[1])
+        run.report.refuse(place, "transaction", info[2].ref, _at(place, problems))
     return kept, kept_meta
 
 
 async def _write_new(
-    run: Importer, rows: list[tuple[Any, ...]], meta: list[tuple[str, str, Any]]
+    run: Importer, rows: list[tuple[Any, ...]], meta: list[tuple[int, int, Any]]
 ) -> None:
     if not rows:
         return
@@ -256,7 +262,11 @@ async def _write_new(
         on_ids=ids.extend,
     )
     await trail.finish()
-    for pk, (place, ref, cites) in zip(ids, meta, strict=True):
-        run.report.row(RowChange(place, "transaction", ref, Action.CREATE))
-        if cites:
-            run.cite_id(m.SubjectType.TRANSACTION, pk, place, cites)
+    report = run.report
+    for pk, (n, k, t) in zip(ids, meta, strict=True):
+        if report.listing:
+            report.row(RowChange(_place(n, k), "transaction", t.ref, Action.CREATE))
+        else:
+            report.unlisted("transaction", Action.CREATE)
+        if t.cite:
+            run.cite_id(m.SubjectType.TRANSACTION, pk, _place(n, k), t.cite)

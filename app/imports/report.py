@@ -83,6 +83,16 @@ class Report:
         if n:
             self.counts[kind][action] += n
 
+    @property
+    def listing(self) -> bool:
+        """Whether the next row is listed (else only counted)."""
+        return len(self.rows) < MAX_LISTED
+
+    def unlisted(self, kind: str, action: Action) -> None:
+        """A row counted, past the rows a report lists."""
+        self.counts[kind][action] += 1
+        self.omitted_rows += 1
+
     def row(self, change: RowChange) -> None:
         self.count(change.kind, change.action)
         if len(self.rows) < MAX_LISTED:
