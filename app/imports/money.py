@@ -82,6 +82,10 @@ async def load_budget_lines(run: Importer) -> None:
             run.lines.setdefault(line.initiative_id, {})[line.ref] = line.id
     written = False
     rows = 0
+    accepted: list[tuple[int, str, Any, str, Any]] = []
+    # The periods of lines written but not flushed: a line's rules read the other lines
+    # of its period from the database, so a line of such a period waits for a flush.
+    pending: set[tuple[int, Any, Any]] = set()
     for n, initiative_id in run.initiatives:
         lines = list(enumerate(run.document.initiatives[n].budget_lines))
         # Originals first: a revised line of the same file replaces one of them.
@@ -93,23 +97,34 @@ async def load_budget_lines(run: Importer) -> None:
             run.once(problems, seen, line.ref, "ref")
             values = budget_line_values(line.model_dump(exclude={"cite"}))
             values["initiative_id"] = initiative_id
+            found = stored.get((initiative_id, line.ref))
+            periods = {(initiative_id, line.period_start, line.period_end)}
+            if found is not None:  # a line moved to another period leaves its old one
+                periods.add((initiative_id, found.period_start, found.period_end))
+            if periods & pending:
+                await run.session.flush()
+                pending.clear()
             before = run.report.changes
             record = await run.upsert(
                 kind="budget_line",
                 place=place,
                 key=line.ref,
                 model=m.BudgetLine,
-                stored=stored.get((initiative_id, line.ref)),
+                stored=found,
                 values=values,
                 validate=validate_budget_line,
                 problems=problems,
-                flush=True,  # a revised line's rules look for its original
             )
-            written = written or run.report.changes > before
+            if run.report.changes > before:
+                written = True
+                pending |= periods
             if record is not None:
-                run.lines.setdefault(initiative_id, {})[line.ref] = record.id
-                run.cited(m.SubjectType.BUDGET_LINE, record, place, line.cite)
+                accepted.append((initiative_id, line.ref, record, place, line.cite))
             rows += 1
+    await run.session.flush()
+    for initiative_id, ref, record, place, cites in accepted:
+        run.lines.setdefault(initiative_id, {})[ref] = record.id
+        run.cited(m.SubjectType.BUDGET_LINE, record, place, cites)
     run.advance(rows)
     if (written or run.pledge_changed) and run.initiatives:
         await _within_pledge(run, run.initiatives[0][1])
