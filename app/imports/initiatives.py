@@ -34,11 +34,8 @@ async def load_initiatives(run: Importer) -> None:
     for n, item in enumerate(docs):
         place = f"initiatives[{n}]"
         problems = Problems()
-        if item.code in seen:
-            problems.add(
-                "code", f"{item.code!r} is listed twice in the file", ErrorCode.ALREADY_EXISTS
-            )
-        seen.add(item.code)
+        repeated = item.code in seen  # its first listing has the stored record
+        run.once(problems, seen, item.code, "code")
         found = stored.get(item.code)
         if found is not None and found.program_id != run.program.id:
             problems.add(
@@ -53,7 +50,7 @@ async def load_initiatives(run: Importer) -> None:
             place=place,
             key=item.code,
             model=m.Initiative,
-            stored=found if not problems.errors else None,
+            stored=None if repeated else found,
             values=values,
             validate=validate_initiative,
             rename={"program_id": "program"},

@@ -124,12 +124,15 @@ class Importer:
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
+            # Put back if refused (not expired: reloading it would be I/O on access).
+            before = {c.key: getattr(record, c.key) for c in record.__table__.columns}
             for name, value in values.items():
                 setattr(record, name, value)
         await validate(self.session, problems, record)
         if problems.errors:
             if stored is not None:
-                self.session.expire(record)  # back to the stored values
+                for name, value in before.items():
+                    setattr(record, name, value)
             self.report.refuse(place, kind, key, problems_at(place, problems.errors, rename))
             return None
         if stored is None:

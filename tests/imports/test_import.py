@@ -188,3 +188,45 @@ async def test_a_revised_budget_passing_the_pledge_is_refused(db: Database) -> N
         ("program.pledged.amount", "PLEDGE_EXCEEDED")
     ]
     assert await _entries(db) == []
+
+
+async def test_a_key_listed_twice_is_refused_at_its_second_place(db: Database) -> None:
+    # given
+    document = small()
+    document["initiatives"][0]["transactions"][1]["ref"] = "T1"
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        ("initiatives[0].transactions[1].ref", "ALREADY_EXISTS")
+    ]
+    assert await _entries(db) == []
+
+
+async def test_a_refused_change_leaves_the_stored_record_as_it_was(db: Database) -> None:
+    # given: a stored programme, then a file that changes a transaction well and one badly
+    document = small()
+    await _import(db, as_json(document))
+    document["initiatives"][1]["transactions"][0]["amount"] = "25000.00"
+    document["initiatives"][1]["transactions"][1]["transaction_date"] = "2999-01-01"
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert [p.place for p in report.problems] == ["initiatives[1].transactions[1].transaction_date"]
+    async with db.sessions() as session:
+        amounts = sorted(str(a) for a in await session.scalars(select(m.Transaction.amount)))
+    assert "25000.00" not in amounts and "25000.000" not in amounts
+
+
+async def test_an_initiative_of_another_programme_is_refused(db: Database) -> None:
+    # given: AS-2 belongs to another programme already
+    other = small()
+    other["program"]["ref"] = "other-pledge"
+    del other["initiatives"][0]
+    await _import(db, as_json(other))
+    # when
+    report = await _import(db, as_json(small()))
+    # then
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        ("initiatives[1].code", "CONFLICT")
+    ]
