@@ -23,10 +23,11 @@ from app.audit.recorder import is_lock_timeout
 from app.auth.roles import Permission
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
-from app.http.spec import status_headers
+from app.http.spec import refusal, status_headers
 from app.imports.apply import run_import
 from app.imports.document import SCHEMA_PATH, document_schema
 
+JSON = "application/json"
 MEDIA_TYPES = {
     "application/json",
     "application/yaml",
@@ -56,10 +57,11 @@ def imports_router(
             return _refused(exc)
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in MEDIA_TYPES:
-            return _error(
+            return refusal(
                 415,
-                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 "send the document as the body, Content-Type application/json or application/yaml",
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                accept=JSON,
             )
         data = await request.body()
         try:
@@ -74,17 +76,11 @@ def imports_router(
         except DBAPIError as exc:
             if not is_lock_timeout(exc):
                 raise
-            return JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "message": "another write held the ledger too long; nothing was "
-                            "written, retry",
-                            "extensions": {"code": ErrorCode.BUSY.value},
-                        }
-                    ]
-                },
-                status_code=503,
+            return refusal(
+                503,
+                "another write held the ledger too long; nothing was written, retry",
+                ErrorCode.BUSY,
+                accept=JSON,
                 headers=status_headers(503, retry_after=settings.retry_after_seconds),
             )
         return JSONResponse(report.as_json(), status_code=422 if report.refused else 200)
@@ -92,14 +88,6 @@ def imports_router(
     return router
 
 
-def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-    return JSONResponse(body, status)
-
-
-def _refused(exc: DomainError) -> JSONResponse:
-    if exc.code is ErrorCode.UNAUTHENTICATED:
-        response = _error(401, exc.code, exc.message)
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-    return _error(403, exc.code, exc.message)
+def _refused(exc: DomainError) -> Response:
+    status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 403
+    return refusal(status, exc.message, exc.code, accept=JSON)

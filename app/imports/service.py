@@ -12,7 +12,7 @@ their entries (app/audit/bulk.py), as the synthetic generator writes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,63 +177,76 @@ class Importer:
 
     # --- sources, organisations, the programme, rates, groups --------------------------
 
-    async def load_sources(self) -> None:
-        docs = self.document.sources
-        cited = {c.source for c in _all_cites(self.document) if c.source}
-        cited |= {r.source_ref for r in self.document.exchange_rates if r.source_ref}
+    async def keyed(
+        self,
+        *,
+        section: str,
+        kind: str,
+        rows: Sequence[Any],
+        key: str,
+        named: set[str],
+        model: type[Any],
+        validate: Validate,
+        subject: m.SubjectType | None,
+    ) -> dict[str, int]:
+        """Records of a top-level list, keyed by their `key` field: created or updated,
+        then flushed at once. Returns the ids by key of every record `named`, whether
+        the file or the ledger holds it."""
         stored = await repo.by_column(
-            self.session, m.SourceDocument, "ref", {s.ref for s in docs} | cited
+            self.session, model, key, named | {getattr(r, key) for r in rows}
         )
-        self.sources = {ref: row.id for ref, row in stored.items()}
+        ids = {k: row.id for k, row in stored.items()}
         accepted: list[Any] = []
         seen: set[Any] = set()
-        for i, doc in enumerate(docs):
+        for i, row in enumerate(rows):
+            place = f"{section}[{i}]"
             problems = Problems()
-            self.once(problems, seen, doc.ref, "ref")
+            self.once(problems, seen, getattr(row, key), key)
             record = await self.upsert(
-                kind="source",
-                place=f"sources[{i}]",
-                key=doc.ref,
-                model=m.SourceDocument,
-                stored=stored.get(doc.ref),
-                values=doc.model_dump(),
-                validate=validate_document,
+                kind=kind,
+                place=place,
+                key=getattr(row, key),
+                model=model,
+                stored=stored.get(getattr(row, key)),
+                values=row.model_dump(exclude={"cite"}),
+                validate=validate,
                 problems=problems,
             )
             if record is not None:
-                accepted.append((doc.ref, record))
+                accepted.append((row, record, place))
         await self.session.flush()
-        self.sources.update((ref, record.id) for ref, record in accepted)
-        self.advance(len(docs))
+        for row, record, place in accepted:
+            ids[getattr(row, key)] = record.id
+            if subject is not None:
+                self.cited(subject, record, place, row.cite)
+        self.advance(len(rows))
+        return ids
+
+    async def load_sources(self) -> None:
+        named = {c.source for c in _all_cites(self.document) if c.source}
+        named |= {r.source_ref for r in self.document.exchange_rates if r.source_ref}
+        self.sources = await self.keyed(
+            section="sources",
+            kind="source",
+            rows=self.document.sources,
+            key="ref",
+            named=named,
+            model=m.SourceDocument,
+            validate=validate_document,
+            subject=None,  # a source is what citations cite
+        )
 
     async def load_organizations(self) -> None:
-        orgs = self.document.organizations
-        named = {o.ref for o in orgs} | _org_refs(self.document)
-        stored = await repo.by_column(self.session, m.Organization, "ref", named)
-        self.organizations = {ref: row.id for ref, row in stored.items()}
-        accepted: list[Any] = []
-        seen: set[Any] = set()
-        for i, org in enumerate(orgs):
-            place = f"organizations[{i}]"
-            problems = Problems()
-            self.once(problems, seen, org.ref, "ref")
-            record = await self.upsert(
-                kind="organization",
-                place=place,
-                key=org.ref,
-                model=m.Organization,
-                stored=stored.get(org.ref),
-                values=org.model_dump(exclude={"cite"}),
-                validate=rules.validate_organization,
-                problems=problems,
-            )
-            if record is not None:
-                accepted.append((org, record, place))
-        await self.session.flush()
-        for org, record, place in accepted:
-            self.organizations[org.ref] = record.id
-            self.cited(m.SubjectType.ORGANIZATION, record, place, org.cite)
-        self.advance(len(orgs))
+        self.organizations = await self.keyed(
+            section="organizations",
+            kind="organization",
+            rows=self.document.organizations,
+            key="ref",
+            named=_org_refs(self.document),
+            model=m.Organization,
+            validate=rules.validate_organization,
+            subject=m.SubjectType.ORGANIZATION,
+        )
 
     async def load_program(self) -> None:
         p = self.document.program
@@ -296,36 +309,20 @@ class Importer:
         self.advance(len(rates))
 
     async def load_groups(self) -> None:
-        groups = self.document.beneficiary_groups
-        named = {g.code for g in groups}
+        named: set[str] = set()
         for item in self.document.initiatives:
             named.update(row.group for row in item.beneficiaries)
             named.update(row.group for row in item.shares)
-        stored = await repo.by_column(self.session, m.BeneficiaryGroup, "code", named)
-        self.groups = {code: row.id for code, row in stored.items()}
-        accepted: list[Any] = []
-        seen: set[Any] = set()
-        for i, group in enumerate(groups):
-            place = f"beneficiary_groups[{i}]"
-            problems = Problems()
-            self.once(problems, seen, group.code, "code")
-            record = await self.upsert(
-                kind="beneficiary_group",
-                place=place,
-                key=group.code,
-                model=m.BeneficiaryGroup,
-                stored=stored.get(group.code),
-                values=group.model_dump(exclude={"cite"}),
-                validate=rules.validate_group,
-                problems=problems,
-            )
-            if record is not None:
-                accepted.append((group, record, place))
-        await self.session.flush()
-        for group, record, place in accepted:
-            self.groups[group.code] = record.id
-            self.cited(m.SubjectType.BENEFICIARY_GROUP, record, place, group.cite)
-        self.advance(len(groups))
+        self.groups = await self.keyed(
+            section="beneficiary_groups",
+            kind="beneficiary_group",
+            rows=self.document.beneficiary_groups,
+            key="code",
+            named=named,
+            model=m.BeneficiaryGroup,
+            validate=rules.validate_group,
+            subject=m.SubjectType.BENEFICIARY_GROUP,
+        )
 
 
 PROGRAM_NAMES = {
