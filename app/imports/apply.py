@@ -8,6 +8,8 @@ or a refused row rolls everything back, trail entries included).
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.records import Actor
@@ -92,7 +94,8 @@ async def run_import(
     """Read `data` and import it in one transaction of its own; commit only when it is
     not a dry run and nothing was refused. `on_total` hears the rows the file has."""
     report = Report(dry_run=dry_run)
-    read = read_document(data, max_bytes)
+    # Parsing a large file takes a while: in a thread, the server's loop keeps serving.
+    read = await asyncio.to_thread(read_document, data, max_bytes)
     for problem in read.problems:
         report.problem(problem.place, problem.code, problem.message)
     if read.document is None:
