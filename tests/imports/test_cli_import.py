@@ -51,6 +51,10 @@ def test_an_import_then_a_dry_run_of_a_change(db_file: Path, tmp_path: Path) -> 
     file.write_bytes(as_yaml(document))
     first = runner.invoke(cli, ["import", str(file)])
     assert first.exit_code == 0, first.output
+    assert "written: 20 rows" in first.stdout
+    # stderr is no terminal here: no progress bar, only the database and the time
+    database, seconds = first.stderr.splitlines()
+    assert database.startswith("database:") and seconds.endswith(" s")
     written = _changes(db_file)
     # when
     document["initiatives"][0]["milestones"][0]["status"] = "in_progress"
