@@ -51,7 +51,7 @@ SCHEMA_PATH = "/schemas/ledger-v1.json"
 
 # Keys are at most 64 characters (the ref and code columns).
 MAX_KEY = 64
-# The most rows of one kind one document may hold (checked in `app.imports.limits`).
+# The most rows of one kind one document may hold (counted by app/imports/reader.py).
 MAX_ROWS: dict[str, int] = {
     "sources": 10_000,
     "organizations": 100_000,
