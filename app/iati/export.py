@@ -1,0 +1,429 @@
+"""The IATI 2.03 activity file of a programme (or of every programme).
+
+A programme is a parent activity (hierarchy 1) and each of its initiatives a child
+(hierarchy 2), each naming the other in `related-activity`. Money is reported where it
+is held, on the initiatives, so totals never count twice: the parent carries no
+budgets or transactions. The parent's sectors and recipient countries are its
+children's, weighted by their current budgets (the ledger's one rule,
+`current_budgets`, in the pledge's currency), as percentages adding up to 100.
+
+What the Standard cannot carry is left out and named in `Export.notes` (a source
+without a URL, a region that is no country code); what it forbids is refused with
+NOT_PUBLISHABLE (a transaction dated after the export's day). Nothing the ledger holds
+is published twice or changed: budgets over a year are split by an exact rule
+(app/iati/rules.py), whose parts add up to the line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from xml.etree.ElementTree import Element, SubElement, indent, tostring
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import DomainError, ErrorCode
+from app.iati import codelists as c
+from app.iati import repository, writer
+from app.iati.rules import check_document, not_publishable, percentages
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BudgetLine,
+    Initiative,
+    InitiativeStatus,
+    Organization,
+    Participation,
+    ParticipationRole,
+    Program,
+    SourceDocument,
+    SubjectType,
+    Transaction,
+)
+from app.reports.budget.repository import Dimension
+from app.reports.budget.service import current_budgets
+
+# Budget lines and transactions one file may hold: the file is built in memory.
+MAX_EXPORT_RECORDS = 200_000
+
+CONTENT_TYPE = "application/xml; charset=utf-8"
+
+
+@dataclass
+class Export:
+    xml: bytes
+    activities: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Ledger:
+    """What one export reads, grouped by initiative."""
+
+    orgs: dict[int, Organization]
+    lines: dict[int, list[BudgetLine]] = field(default_factory=lambda: defaultdict(list))
+    moves: dict[int, list[Transaction]] = field(default_factory=lambda: defaultdict(list))
+    roles: dict[int, list[Participation]] = field(default_factory=lambda: defaultdict(list))
+    figures: dict[int, list[tuple[BeneficiaryFigure, BeneficiaryGroup]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    # Documents by activity: ("program", id) or ("initiative", id).
+    documents: dict[tuple[str, int], list[SourceDocument]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    notes: list[str] = field(default_factory=list)
+
+
+async def export_activities(
+    session: AsyncSession,
+    *,
+    program_ref: str | None,
+    today: date,
+    generated_at: datetime,
+    codes: dict[str, frozenset[str]] | None = None,
+) -> Export:
+    """The file of `program_ref` (None: every programme the session sees). `today`:
+    no transaction may be dated after it (the day of the export, or of its asOf).
+    NOT_FOUND for an unknown programme, REPORT_TOO_LARGE over MAX_EXPORT_RECORDS,
+    NOT_PUBLISHABLE when a record breaks a rule the file cannot mend."""
+    programs = await repository.programs(session, program_ref)
+    if not programs:
+        raise DomainError(
+            f"no programme {program_ref!r}" if program_ref else "no programme to export",
+            code=ErrorCode.NOT_FOUND,
+            field="program",
+        )
+    initiatives = await repository.initiatives(session, [p.id for p in programs])
+    ids = [i.id for i in initiatives]
+    if await repository.record_count(session, ids) > MAX_EXPORT_RECORDS:
+        raise DomainError(
+            f"more than {MAX_EXPORT_RECORDS} budget lines and transactions: export one "
+            "programme at a time",
+            code=ErrorCode.REPORT_TOO_LARGE,
+        )
+    ledger = await _read(session, initiatives)
+    root = Element(
+        "iati-activities",
+        {"version": c.VERSION, "generated-datetime": generated_at.isoformat()},
+    )
+    by_program: dict[int, list[Initiative]] = defaultdict(list)
+    for initiative in initiatives:
+        by_program[initiative.program_id].append(initiative)
+    for program in programs:
+        children = by_program[program.id]
+        weights = await current_budgets(
+            session, Dimension.INITIATIVE, [i.id for i in children], program.pledged_currency
+        )
+        _parent(root, program, children, weights, ledger)
+        for initiative in children:
+            _child(root, program, initiative, ledger, today)
+    check_document(root, today=today, codes=codes if codes is not None else CODE_CHECKS)
+    indent(root)
+    xml = tostring(root, encoding="utf-8", xml_declaration=True)
+    return Export(xml, len(programs) + len(initiatives), ledger.notes)
+
+
+async def _read(session: AsyncSession, initiatives: list[Initiative]) -> _Ledger:
+    ids = [i.id for i in initiatives]
+    ledger = _Ledger(await repository.organizations(session))
+    owner: dict[tuple[SubjectType, int], tuple[str, int]] = {}
+    for initiative in initiatives:
+        owner[SubjectType.INITIATIVE, initiative.id] = ("initiative", initiative.id)
+        owner[SubjectType.PROGRAM, initiative.program_id] = ("program", initiative.program_id)
+    for line in await repository.budget_lines(session, ids):
+        ledger.lines[line.initiative_id].append(line)
+        owner[SubjectType.BUDGET_LINE, line.id] = ("initiative", line.initiative_id)
+    for tx in await repository.transactions(session, ids):
+        ledger.moves[tx.initiative_id].append(tx)
+        owner[SubjectType.TRANSACTION, tx.id] = ("initiative", tx.initiative_id)
+    for role in await repository.participations(session, ids):
+        ledger.roles[role.initiative_id].append(role)
+    for figure, group in await repository.beneficiary_figures(session, ids):
+        ledger.figures[figure.initiative_id].append((figure, group))
+        owner[SubjectType.BENEFICIARY_FIGURE, figure.id] = ("initiative", figure.initiative_id)
+    seen: set[tuple[tuple[str, int], int]] = set()
+    unlinked: set[str] = set()
+    for cited in await repository.cited_documents(session):
+        activity = owner.get((cited.subject_type, cited.subject_id))
+        if activity is None or (activity, cited.document.id) in seen:
+            continue
+        seen.add((activity, cited.document.id))
+        if cited.document.url is None:
+            unlinked.add(cited.document.ref)
+            continue
+        ledger.documents[activity].append(cited.document)
+    ledger.notes.extend(
+        f"source document {ref!r} has no URL: IATI's document-link needs one, so it is not linked"
+        for ref in sorted(unlinked)
+    )
+    return ledger
+
+
+def _identifier(program: Program, orgs: dict[int, Organization], own: str) -> str:
+    """The reporting organisation's reference, then the record's stable code."""
+    return f"{orgs[program.sponsor_id].ref}-{own}"
+
+
+def _activity(
+    root: Element,
+    program: Program,
+    identifier: str,
+    hierarchy: str,
+    updated: datetime,
+    ledger: _Ledger,
+) -> Element:
+    activity = SubElement(
+        root,
+        "iati-activity",
+        {
+            "last-updated-datetime": updated.isoformat(),
+            writer.XML_LANG: "en",
+            "default-currency": program.pledged_currency,
+            "hierarchy": hierarchy,
+        },
+    )
+    SubElement(activity, "iati-identifier").text = identifier
+    writer.organisation(activity, "reporting-org", ledger.orgs[program.sponsor_id])
+    return activity
+
+
+def _parent(
+    root: Element,
+    program: Program,
+    children: list[Initiative],
+    weights: dict[int, Decimal],
+    ledger: _Ledger,
+) -> None:
+    updated = max([program.updated_at, *(i.updated_at for i in children)])
+    identifier = _identifier(program, ledger.orgs, program.ref)
+    activity = _activity(root, program, identifier, "1", updated, ledger)
+    writer.narrative(activity, "title", program.name)
+    writer.narrative(
+        activity, "description", program.summary or program.name, type=c.GENERAL_DESCRIPTION
+    )
+    sponsor = ledger.orgs[program.sponsor_id]
+    writer.organisation(
+        activity, "participating-org", sponsor, role=c.ORGANISATION_ROLE[ParticipationRole.FUNDING]
+    )
+    SubElement(activity, "activity-status", {"code": _programme_status(children)})
+    dates = [(c.PLANNED_START, program.announced_on), (c.PLANNED_END, program.deadline)]
+    if not any(day for _, day in dates):
+        raise not_publishable(f"{identifier}: the programme has neither announcement nor deadline")
+    for kind, day in dates:
+        if day is not None:
+            writer.dated(activity, "activity-date", day, type=kind)
+    _weighted(activity, "recipient-country", children, weights, _country, ledger)
+    _weighted(activity, "sector", children, weights, _sectors, ledger)
+    _links(activity, ledger.documents[("program", program.id)])
+    for initiative in children:
+        SubElement(
+            activity,
+            "related-activity",
+            {"ref": _identifier(program, ledger.orgs, initiative.code), "type": c.CHILD},
+        )
+
+
+def _programme_status(children: list[Initiative]) -> str:
+    """A programme is under way while any initiative is; else planned while any is;
+    else finishing, suspended, closed, in that order; cancelled only when all are."""
+    statuses = {i.status for i in children}
+    for status in (
+        InitiativeStatus.IMPLEMENTATION,
+        InitiativeStatus.PIPELINE,
+        InitiativeStatus.FINALISATION,
+        InitiativeStatus.SUSPENDED,
+        InitiativeStatus.CLOSED,
+    ):
+        if status in statuses:
+            return c.ACTIVITY_STATUS[status]
+    return c.ACTIVITY_STATUS[InitiativeStatus.CANCELLED if statuses else InitiativeStatus.PIPELINE]
+
+
+def _child(
+    root: Element, program: Program, initiative: Initiative, ledger: _Ledger, today: date
+) -> None:
+    lines, moves = ledger.lines[initiative.id], ledger.moves[initiative.id]
+    figures, roles = ledger.figures[initiative.id], ledger.roles[initiative.id]
+    # IATI: the moment any of the activity's data last changed.
+    updated = max(
+        [initiative.updated_at]
+        + [line.updated_at for line in lines]
+        + [tx.updated_at for tx in moves]
+        + [role.updated_at for role in roles]
+        + [figure.updated_at for figure, _ in figures]
+    )
+    identifier = _identifier(program, ledger.orgs, initiative.code)
+    activity = _activity(root, program, identifier, "2", updated, ledger)
+    writer.narrative(activity, "title", initiative.title)
+    writer.narrative(
+        activity, "description", initiative.summary or initiative.title, type=c.GENERAL_DESCRIPTION
+    )
+    _participants(activity, program, roles, ledger)
+    SubElement(activity, "activity-status", {"code": c.ACTIVITY_STATUS[initiative.status]})
+    _dates(activity, identifier, program, initiative, ledger)
+    for _, code, _ in _country(initiative, ledger):
+        SubElement(activity, "recipient-country", {"code": code, "percentage": "100"})
+    for vocabulary, code, name in _sectors(initiative, ledger):
+        writer.narrative(
+            activity, "sector", name, vocabulary=vocabulary, code=code, percentage="100"
+        )
+    writer.budgets(activity, lines)
+    for tx in moves:
+        if tx.transaction_date > today:
+            raise not_publishable(
+                f"{identifier}: transaction {tx.id} is dated {tx.transaction_date}, after "
+                f"{today}; IATI publishes no future transactions (a planned payment is a "
+                "budget)",
+                details={"transaction": tx.id},
+            )
+        writer.transaction(activity, tx, ledger.orgs)
+    _links(activity, ledger.documents[("initiative", initiative.id)])
+    SubElement(
+        activity,
+        "related-activity",
+        {"ref": _identifier(program, ledger.orgs, program.ref), "type": c.PARENT},
+    )
+    start = initiative.actual_start or initiative.planned_start or program.announced_on
+    for figure, group in figures:
+        end = (
+            figure.target_date or figure.reached_as_of or initiative.planned_end or program.deadline
+        )
+        if figure.target_value is None and figure.reached_value is None:
+            continue  # nothing to say: no target, nothing approved yet
+        if start is None or end is None or end < start:
+            ledger.notes.append(
+                f"{identifier}: the figure for {group.code!r} ({figure.unit}) has no period "
+                "(start and target or reach dates), so no result is written"
+            )
+            continue
+        writer.result(activity, figure, group, start, end)
+
+
+def _participants(
+    activity: Element, program: Program, roles: list[Participation], ledger: _Ledger
+) -> None:
+    """The initiative's organisations in their roles; the sponsor funds every initiative
+    of its pledge, so it is named as funder unless a funder is named already."""
+    if not any(r.role is ParticipationRole.FUNDING for r in roles):
+        writer.organisation(
+            activity,
+            "participating-org",
+            ledger.orgs[program.sponsor_id],
+            role=c.ORGANISATION_ROLE[ParticipationRole.FUNDING],
+        )
+    for role in roles:
+        writer.organisation(
+            activity,
+            "participating-org",
+            ledger.orgs[role.organization_id],
+            role=c.ORGANISATION_ROLE[role.role],
+        )
+
+
+def _dates(
+    activity: Element, identifier: str, program: Program, initiative: Initiative, ledger: _Ledger
+) -> None:
+    dates = [
+        (c.PLANNED_START, initiative.planned_start),
+        (c.ACTUAL_START, initiative.actual_start),
+        (c.PLANNED_END, initiative.planned_end),
+        (c.ACTUAL_END, initiative.actual_end),
+    ]
+    if not any(day for _, day in dates):
+        # IATI needs one date: the programme's stand in, and the file says so.
+        dates = [(c.PLANNED_START, program.announced_on), (c.PLANNED_END, program.deadline)]
+        ledger.notes.append(f"{identifier}: no dates of its own; the programme's are given")
+        if not any(day for _, day in dates):
+            raise not_publishable(f"{identifier}: no date at all (IATI needs one)")
+    for kind, day in dates:
+        if day is not None:
+            writer.dated(activity, "activity-date", day, type=kind)
+
+
+def _country(initiative: Initiative, ledger: _Ledger) -> list[tuple[str, str, str]]:
+    """The recipient country ("", code, code; countries have one vocabulary): a region
+    "CN" or "CN-ZJ" is in China; anything else names no country and is left out, with
+    a note."""
+    if not initiative.region:
+        return []
+    code = initiative.region.split("-")[0].upper()
+    if code in c.COUNTRY:
+        return [("", code, code)]
+    ledger.notes.append(
+        f"{initiative.code}: region {initiative.region!r} names no ISO 3166 country, so "
+        "no recipient country is written"
+    )
+    return []
+
+
+def _sectors(initiative: Initiative, ledger: _Ledger) -> list[tuple[str, str, str]]:
+    """(vocabulary, code, name): the focus area in the reporting organisation's own
+    vocabulary (99), and its DAC purpose code (vocabulary 1) where it has a plain one."""
+    if not initiative.focus_area:
+        return []
+    area = initiative.focus_area.strip().lower()
+    sectors = [(c.SECTOR_VOCABULARY_OWN, area.replace(" ", "-"), initiative.focus_area)]
+    dac = c.DAC_SECTOR.get(area)
+    if dac is not None:
+        sectors.append((c.SECTOR_VOCABULARY_DAC, dac, initiative.focus_area))
+    return sectors
+
+
+Items = Callable[[Initiative, _Ledger], list[tuple[str, str, str]]]
+
+
+def _weighted(
+    activity: Element,
+    tag: str,
+    children: list[Initiative],
+    weights: dict[int, Decimal],
+    items: Items,
+    ledger: _Ledger,
+) -> None:
+    """The children's codes on the parent, each vocabulary's percentages adding up to
+    100, weighted by the children's current budgets (equally when none has one). A code
+    whose children hold no budget carries none of the parent's money: it is left out."""
+    by_vocabulary: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    names: dict[tuple[str, str], str] = {}
+    budgeted = any(weights.get(child.id) for child in children)
+    quiet = _Ledger(ledger.orgs)  # the children's own notes say it once
+    for child in children:
+        weight = weights.get(child.id, Decimal(0)) if budgeted else Decimal(1)
+        for vocabulary, code, name in items(child, quiet):
+            by_vocabulary[vocabulary][code] += weight
+            names[vocabulary, code] = name
+    for vocabulary, shares in by_vocabulary.items():
+        codes = [code for code, weight in shares.items() if weight > 0]
+        if not codes:
+            continue
+        for code, percentage in zip(codes, percentages([shares[k] for k in codes]), strict=True):
+            attributes = {"code": code, "percentage": writer.number(percentage)}
+            if tag == "sector":
+                writer.narrative(
+                    activity, tag, names[vocabulary, code], vocabulary=vocabulary, **attributes
+                )
+            else:
+                SubElement(activity, tag, attributes)
+
+
+def _links(activity: Element, documents: list[SourceDocument]) -> None:
+    for document in documents:
+        writer.document_link(activity, document, c.LANGUAGE)
+
+
+# The codes a file may hold, by element@attribute (sector codes depend on their
+# vocabulary, and 99 is free text, so only the vocabulary is checked).
+CODE_CHECKS: dict[str, frozenset[str]] = {
+    "activity-status": frozenset(c.ACTIVITY_STATUS.values()),
+    "transaction-type": frozenset(c.TRANSACTION_TYPE.values()),
+    "participating-org@role": frozenset(c.ORGANISATION_ROLE.values()),
+    "budget@type": frozenset(c.BUDGET_TYPE.values()),
+    "budget@status": frozenset(c.BUDGET_STATUS.values()),
+    "recipient-country": c.COUNTRY,
+    "sector@vocabulary": frozenset({c.SECTOR_VOCABULARY_OWN, c.SECTOR_VOCABULARY_DAC}),
+    "related-activity@type": frozenset({c.PARENT, c.CHILD}),
+    "value@currency": c.CURRENCY,
+}

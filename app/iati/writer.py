@@ -1,0 +1,155 @@
+"""IATI 2.03 elements from the ledger's records, in the order the schema's sequences
+state (iati-activities-schema.xsd). Every amount is written from its Decimal, as the
+ledger shows it (`shown`), with its currency and value date; never through a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from xml.etree.ElementTree import Element, SubElement
+
+from app.iati import codelists as c
+from app.iati.rules import split_by_days, yearly_periods
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BudgetLine,
+    FigureQualifier,
+    Organization,
+    SourceDocument,
+    Transaction,
+)
+from app.money.currencies import shown
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+QUALIFIER_WORDS = {
+    FigureQualifier.MORE_THAN: "more than",
+    FigureQualifier.AT_LEAST: "at least",
+    FigureQualifier.ABOUT: "about",
+    FigureQualifier.UP_TO: "up to",
+}
+
+
+def number(value: Decimal) -> str:
+    """A decimal as plain digits (10000, not 1E+4)."""
+    return format(value, "f")
+
+
+def narrative(parent: Element, tag: str, text: str, **attributes: str) -> Element:
+    element = SubElement(parent, tag, attributes)
+    SubElement(element, "narrative").text = text
+    return element
+
+
+def dated(parent: Element, tag: str, day: date, **attributes: str) -> Element:
+    return SubElement(parent, tag, {**attributes, "iso-date": day.isoformat()})
+
+
+def value(parent: Element, amount: Decimal, currency: str, value_date: date) -> Element:
+    element = SubElement(
+        parent, "value", {"currency": currency, "value-date": value_date.isoformat()}
+    )
+    element.text = number(shown(amount, currency))
+    return element
+
+
+def organisation(parent: Element, tag: str, org: Organization, **attributes: str) -> Element:
+    """reporting-org, participating-org, provider-org, receiver-org: ref, type, name."""
+    return narrative(
+        parent,
+        tag,
+        org.name,
+        **attributes,
+        ref=org.ref,
+        type=c.ORGANISATION_TYPE[org.kind],
+    )
+
+
+def budgets(parent: Element, lines: Iterable[BudgetLine]) -> None:
+    """One budget per line and year: a line over a year is split by the rule of
+    app/iati/rules.py; each part keeps the line's type, status and value date."""
+    for line in lines:
+        periods = yearly_periods(line.period_start, line.period_end)
+        parts = split_by_days(line.amount, line.currency, periods)
+        for (start, end), part in zip(periods, parts, strict=True):
+            budget = SubElement(
+                parent,
+                "budget",
+                {"type": c.BUDGET_TYPE[line.type], "status": c.BUDGET_STATUS[line.status]},
+            )
+            dated(budget, "period-start", start)
+            dated(budget, "period-end", end)
+            value(budget, part, line.currency, line.value_date)
+
+
+def transaction(parent: Element, tx: Transaction, orgs: dict[int, Organization]) -> None:
+    element = SubElement(parent, "transaction", {"ref": f"transaction-{tx.id}"})
+    SubElement(element, "transaction-type", {"code": c.TRANSACTION_TYPE[tx.type]})
+    dated(element, "transaction-date", tx.transaction_date)
+    value(element, tx.amount, tx.currency, tx.value_date)
+    if tx.description:
+        narrative(element, "description", tx.description)
+    if tx.provider_id is not None:
+        organisation(element, "provider-org", orgs[tx.provider_id])
+    if tx.receiver_id is not None:
+        organisation(element, "receiver-org", orgs[tx.receiver_id])
+
+
+def document_link(parent: Element, document: SourceDocument, languages: frozenset[str]) -> None:
+    assert document.url is not None
+    link = SubElement(parent, "document-link", {"url": document.url, "format": c.LINK_FORMAT})
+    narrative(link, "title", document.title)
+    category = c.DOCUMENT_CATEGORY.get(document.category or "", c.DEFAULT_DOCUMENT_CATEGORY)
+    SubElement(link, "category", {"code": category})
+    language = (document.language or "").split("-")[0].lower()
+    if language in languages:
+        SubElement(link, "language", {"code": language})
+    if document.published_on is not None:
+        dated(link, "document-date", document.published_on)
+
+
+def result(
+    parent: Element,
+    figure: BeneficiaryFigure,
+    group: BeneficiaryGroup,
+    start: date,
+    end: date,
+) -> None:
+    """A beneficiary figure as an output result: one indicator counting `unit`, its
+    baseline (none reached before the initiative starts), one period from the start to
+    the target date with the target and the approved reach. Draft figures awaiting
+    approval are never written."""
+    element = SubElement(parent, "result", {"type": c.RESULT_OUTPUT, "aggregation-status": "1"})
+    narrative(element, "title", f"{group.name}: {figure.unit}")
+    indicator = SubElement(element, "indicator", {"measure": c.MEASURE_UNIT, "ascending": "1"})
+    narrative(indicator, "title", figure.unit)
+    baseline = SubElement(
+        indicator,
+        "baseline",
+        {"year": str(start.year), "iso-date": start.isoformat(), "value": "0"},
+    )
+    narrative(baseline, "comment", "None reached before the initiative started.")
+    period = SubElement(indicator, "period")
+    dated(period, "period-start", start)
+    dated(period, "period-end", end)
+    if figure.target_value is not None:
+        SubElement(period, "target", {"value": number(figure.target_value)})
+    if figure.reached_value is not None:
+        actual = SubElement(period, "actual", {"value": number(figure.reached_value)})
+        narrative(actual, "comment", reach_words(figure))
+
+
+def reach_words(figure: BeneficiaryFigure) -> str:
+    """What a number alone cannot say: its qualifier ("more than"), when, who approved."""
+    assert figure.reached_value is not None
+    words = QUALIFIER_WORDS.get(figure.reached_qualifier)
+    said = f"{words} {number(figure.reached_value)}" if words else number(figure.reached_value)
+    text = f"Reached: {said} {figure.unit}"
+    if figure.reached_as_of is not None:
+        text += f", as of {figure.reached_as_of.isoformat()}"
+    if figure.approved_by:
+        text += f"; approved by {figure.approved_by}"
+    return text + "."
