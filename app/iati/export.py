@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from xml.etree.ElementTree import Element, SubElement, indent, tostring
+from xml.etree.ElementTree import Comment, Element, SubElement, indent, tostring
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,6 +121,9 @@ async def export_activities(
         for initiative in children:
             _child(root, program, initiative, ledger, today)
     check_document(root, today=today, codes=codes if codes is not None else CODE_CHECKS)
+    # The file says itself what it leaves out (XML comments, which the schema allows).
+    for position, note in enumerate(ledger.notes):
+        root.insert(position, Comment(" note: " + note.replace("--", "- -") + " "))
     indent(root)
     xml = tostring(root, encoding="utf-8", xml_declaration=True)
     return Export(xml, len(programs) + len(initiatives), ledger.notes)

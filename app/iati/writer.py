@@ -38,6 +38,11 @@ def number(value: Decimal) -> str:
     return format(value, "f")
 
 
+def quantity(value: Decimal) -> str:
+    """A count without the column's trailing zeros (20000, not 20000.0000)."""
+    return number(value.normalize())
+
+
 def narrative(parent: Element, tag: str, text: str, **attributes: str) -> Element:
     element = SubElement(parent, tag, attributes)
     SubElement(element, "narrative").text = text
@@ -136,9 +141,9 @@ def result(
     dated(period, "period-start", start)
     dated(period, "period-end", end)
     if figure.target_value is not None:
-        SubElement(period, "target", {"value": number(figure.target_value)})
+        SubElement(period, "target", {"value": quantity(figure.target_value)})
     if figure.reached_value is not None:
-        actual = SubElement(period, "actual", {"value": number(figure.reached_value)})
+        actual = SubElement(period, "actual", {"value": quantity(figure.reached_value)})
         narrative(actual, "comment", reach_words(figure))
 
 
@@ -146,7 +151,8 @@ def reach_words(figure: BeneficiaryFigure) -> str:
     """What a number alone cannot say: its qualifier ("more than"), when, who approved."""
     assert figure.reached_value is not None
     words = QUALIFIER_WORDS.get(figure.reached_qualifier)
-    said = f"{words} {number(figure.reached_value)}" if words else number(figure.reached_value)
+    amount = quantity(figure.reached_value)
+    said = f"{words} {amount}" if words else amount
     text = f"Reached: {said} {figure.unit}"
     if figure.reached_as_of is not None:
         text += f", as of {figure.reached_as_of.isoformat()}"
