@@ -188,6 +188,16 @@ class ErrorCode(DescribedStrEnum):
         "INTERNAL",
         "Something unexpected went wrong in the service; `errorId` finds the detail in its log.",
     )
+    # Imports of the ledger's own format (app/imports/)
+    DOCUMENT_INVALID = (
+        "DOCUMENT_INVALID",
+        "A file that is not a document of the import format: not YAML or JSON, another "
+        "format version, anchors or aliases, or nesting deeper than the format's.",
+    )
+    DOCUMENT_TOO_LARGE = (
+        "DOCUMENT_TOO_LARGE",
+        "An import file larger than allowed, or with more rows of one kind than allowed.",
+    )
     # The request, before GraphQL runs (app/http/)
     BAD_REQUEST = (
         "BAD_REQUEST",

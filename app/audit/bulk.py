@@ -144,10 +144,12 @@ class BulkTrail:
         created_at: datetime,
         progress: Callable[[int], None] | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        on_ids: Callable[[list[int]], None] | None = None,
     ) -> int:
         """Write `rows` (tuples in `columns` order, no id) as new records created at
         `created_at`, with their entries; return how many. Rows are pulled from the
-        iterable one chunk at a time. Parents must be loaded before their children."""
+        iterable one chunk at a time. Parents must be loaded before their children.
+        `on_ids` hears the ids each chunk's rows were given, in the rows' order."""
         self._check_order(table)
         layout = _Layout(table, columns, created_at)
         tail = layout.tail
@@ -155,6 +157,8 @@ class BulkTrail:
         written = 0
         while chunk := list(islice(source, chunk_rows)):
             ids = await self._ids(table, len(chunk))
+            if on_ids is not None:
+                on_ids(ids)
             records = [(id_, *row, *tail) for id_, row in zip(ids, chunk, strict=True)]
             await self._copy(table, layout.names, records)
             await self._write_entries(self._entries(layout, records))

@@ -31,7 +31,9 @@ async def programme_of(session: AsyncSession, initiative_id: int) -> Program | N
     )
 
 
-async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
+def check_transaction_values(problems: Problems, tx: Transaction) -> None:
+    """The rules of a transaction's own values, which need no reads: a bulk import
+    checks each of many rows by these and resolves its references itself."""
     tx.amount, tx.currency = checks.money(problems, tx.amount, tx.currency)
     if tx.amount == 0:
         problems.add("amount", "a transaction moves money: the amount must not be zero")
@@ -39,6 +41,10 @@ async def validate_transaction(session: AsyncSession, problems: Problems, tx: Tr
     if tx.value_date != tx.transaction_date:  # one problem, not two, when it defaulted
         checks.not_future(problems, tx.value_date, "value_date")
     tx.description = checks.text(problems, tx.description, "description")
+
+
+async def validate_transaction(session: AsyncSession, problems: Problems, tx: Transaction) -> None:
+    check_transaction_values(problems, tx)
     initiative = await checks.existing(
         session, problems, Initiative, tx.initiative_id, "initiative_id", "initiative"
     )

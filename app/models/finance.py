@@ -82,10 +82,14 @@ class BudgetLine(Timestamped, Base):
         CheckConstraint("amount >= 0", name="amount_non_negative"),
         CheckConstraint("period_end >= period_start", name="period_ordered"),
         Index("ix_budget_lines_initiative_period", "initiative_id", "period_start", "period_end"),
+        Index("uq_budget_lines_initiative_id_ref", "initiative_id", "ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    # The record's key within its initiative in imported files (app/imports); null for
+    # records written otherwise. Unique per initiative when present.
+    ref: Mapped[str | None] = mapped_column(String(64))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     type: Mapped[BudgetType] = mapped_column(str_enum(BudgetType, "budget_type"))
@@ -103,10 +107,14 @@ class Transaction(Timestamped, Base):
     __tablename__ = "transactions"
     __table_args__ = (
         Index("ix_transactions_initiative_date", "initiative_id", "transaction_date"),
+        Index("uq_transactions_initiative_id_ref", "initiative_id", "ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id", ondelete="CASCADE"))
+    # The record's key within its initiative in imported files (app/imports); null for
+    # records written otherwise. Unique per initiative when present.
+    ref: Mapped[str | None] = mapped_column(String(64))
     budget_line_id: Mapped[int | None] = mapped_column(
         ForeignKey("budget_lines.id", ondelete="SET NULL"), index=True
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
@@ -24,11 +24,17 @@ class MilestoneStatus(DescribedStrEnum):
 
 class Milestone(Timestamped, Base):
     __tablename__ = "milestones"
+    __table_args__ = (
+        Index("uq_milestones_initiative_id_ref", "initiative_id", "ref", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(
         ForeignKey("initiatives.id", ondelete="CASCADE"), index=True
     )
+    # The record's key within its initiative in imported files (app/imports); null for
+    # records written otherwise. Unique per initiative when present.
+    ref: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     # Null where the source gives no date: a milestone may be known before its date is.

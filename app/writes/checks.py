@@ -155,12 +155,20 @@ async def convertible(
     """Refuse money no report could convert: a rate source→target must exist by `on`,
     by the rule every conversion uses."""
     if (source, target, on) not in await applicable_rates(session, [(source, target, on)]):
-        problems.add(
-            field,
-            f"{rate_not_found(source, target, on).message}; add the exchange rate first, "
-            "so reports can convert it",
-            ErrorCode.RATE_NOT_FOUND,
-        )
+        not_convertible(problems, source, target, on, field)
+
+
+def not_convertible(
+    problems: Problems, source: str, target: str, on: date, field: str = "currency"
+) -> None:
+    """The problem of money no rate converts (a bulk writer asks `applicable_rates`
+    about all its rows at once, then reports each row no rate converts)."""
+    problems.add(
+        field,
+        f"{rate_not_found(source, target, on).message}; add the exchange rate first, "
+        "so reports can convert it",
+        ErrorCode.RATE_NOT_FOUND,
+    )
 
 
 async def exists_where(session: AsyncSession, *conditions: Any) -> bool:

@@ -1,0 +1,115 @@
+"""Import a document: all or nothing, in one transaction.
+
+`import_document` writes into the caller's transaction and says, in its report,
+whether anything was refused; `run_import` is the whole of it for the command line
+and the upload: read the file, import it, commit only a clean, real import (a dry run
+or a refused row rolls everything back, trail entries included).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.records import Actor
+from app.db.session import SessionFactory
+from app.imports import document as d
+from app.imports.evidence import load_citations
+from app.imports.initiatives import (
+    load_figures,
+    load_initiatives,
+    load_milestones,
+    load_participations,
+    load_shares,
+)
+from app.imports.money import load_budget_lines, load_transactions
+from app.imports.reader import MAX_FILE_BYTES, read_document
+from app.imports.report import Report
+from app.imports.service import Importer, Progress, start
+
+
+def rows_of(document: d.Document) -> int:
+    """How many rows the document has (for a progress bar)."""
+    rows = 1 + sum(
+        len(kind)
+        for kind in (
+            document.sources,
+            document.organizations,
+            document.exchange_rates,
+            document.beneficiary_groups,
+            document.initiatives,
+        )
+    )
+    for i in document.initiatives:
+        rows += len(i.participants) + len(i.budget_lines) + len(i.transactions)
+        rows += len(i.milestones) + len(i.beneficiaries) + len(i.shares)
+    return rows
+
+
+async def import_document(
+    session: AsyncSession,
+    document: d.Document,
+    actor: Actor,
+    report: Report,
+    *,
+    reason: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Write what the document adds or changes into the session's transaction, every
+    row as `actor`; `report` then says what was (to be) written and what was refused.
+    The caller commits only when nothing was refused, and rolls back otherwise."""
+    await start(session, actor, reason)
+    run = Importer(session, document, actor, report, progress, reason=reason)
+    await run.load_sources()
+    await run.load_organizations()
+    await run.load_program()
+    if run.program is None:
+        return report  # nothing can hang off a refused programme
+    await run.load_rates()
+    await run.load_groups()
+    await load_initiatives(run)
+    await load_participations(run)
+    await load_budget_lines(run)
+    await load_transactions(run)
+    await load_milestones(run)
+    await load_figures(run)
+    await load_shares(run)
+    await load_citations(run)
+    await session.flush()
+    return report
+
+
+async def run_import(
+    sessions: SessionFactory,
+    data: bytes,
+    actor: Actor,
+    *,
+    dry_run: bool,
+    max_bytes: int = MAX_FILE_BYTES,
+    reason: str | None = None,
+    progress: Progress | None = None,
+    on_total: Progress | None = None,
+) -> Report:
+    """Read `data` and import it in one transaction of its own; commit only when it is
+    not a dry run and nothing was refused. `on_total` hears the rows the file has."""
+    report = Report(dry_run=dry_run)
+    read = read_document(data, max_bytes)
+    for problem in read.problems:
+        report.problem(problem.place, problem.code, problem.message)
+    if read.document is None:
+        return report
+    if on_total is not None:
+        on_total(rows_of(read.document))
+    async with sessions() as session:
+        try:
+            await import_document(
+                session, read.document, actor, report, reason=reason, progress=progress
+            )
+            if report.refused or dry_run:
+                await session.rollback()
+            else:
+                await session.commit()
+                report.written = True
+        except BaseException:
+            await session.rollback()
+            raise
+    return report

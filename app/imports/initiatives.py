@@ -1,0 +1,256 @@
+"""Initiatives and what hangs off them, except money: participants, milestones,
+beneficiary figures and shares. Each through its domain's rules, one record at a time
+(these are few next to the transactions)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import models as m
+from app.beneficiaries.rules import quantity, validate_figure
+from app.db.types import utcnow
+from app.errors import ErrorCode
+from app.imports import document as d
+from app.imports import repository as repo
+from app.imports import rules
+from app.imports.service import Importer
+from app.initiatives.rules import validate_initiative
+from app.milestones.rules import validate_milestone
+from app.writes import checks
+from app.writes.errors import Problems
+
+
+async def load_initiatives(run: Importer) -> None:
+    assert run.program is not None
+    docs = run.document.initiatives
+    stored = await repo.by_column(run.session, m.Initiative, "code", {i.code for i in docs})
+    run.stored_initiatives = {row.id for row in stored.values()}
+    seen: set[str] = set()
+    for n, item in enumerate(docs):
+        place = f"initiatives[{n}]"
+        problems = Problems()
+        if item.code in seen:
+            problems.add(
+                "code", f"{item.code!r} is listed twice in the file", ErrorCode.ALREADY_EXISTS
+            )
+        seen.add(item.code)
+        found = stored.get(item.code)
+        if found is not None and found.program_id != run.program.id:
+            problems.add(
+                "code",
+                f"initiative {item.code!r} belongs to another programme; codes never move",
+                ErrorCode.CONFLICT,
+            )
+        values = item.model_dump(include=INITIATIVE_FIELDS)
+        values["program_id"] = run.program.id
+        record = await run.upsert(
+            kind="initiative",
+            place=place,
+            key=item.code,
+            model=m.Initiative,
+            stored=found if not problems.errors else None,
+            values=values,
+            validate=validate_initiative,
+            rename={"program_id": "program"},
+            problems=problems,
+        )
+        if record is not None:
+            run.initiatives.append((n, record.id))
+            run.cited(m.SubjectType.INITIATIVE, record, place, item.cite)
+    run.advance(len(docs))
+
+
+INITIATIVE_FIELDS = {
+    "code",
+    "position",
+    "title",
+    "summary",
+    "focus_area",
+    "status",
+    "planned_start",
+    "actual_start",
+    "planned_end",
+    "actual_end",
+    "region",
+}
+
+
+def _stored_by(rows: list[Any], key: Any) -> dict[Any, Any]:
+    return {key(row): row for row in rows}
+
+
+async def load_participations(run: Importer) -> None:
+    stored = _stored_by(
+        await repo.children(run.session, m.Participation, run.stored_initiatives),
+        lambda p: (p.initiative_id, p.organization_id, p.role),
+    )
+    rows = 0
+    for n, initiative_id in run.initiatives:
+        seen: set[Any] = set()
+        for k, part in enumerate(run.document.initiatives[n].participants):
+            place = f"initiatives[{n}].participants[{k}]"
+            problems = Problems()
+            org = run.missing(
+                problems, run.organizations, part.org, "organization_id", "organisation"
+            )
+            key = (initiative_id, org, part.role)
+            if key in seen:
+                problems.add(None, "listed twice in the file", ErrorCode.ALREADY_EXISTS)
+            seen.add(key)
+            await run.upsert(
+                kind="participation",
+                place=place,
+                key=f"{part.org}/{part.role.value}",
+                model=m.Participation,
+                stored=stored.get(key),
+                values={
+                    "initiative_id": initiative_id,
+                    "organization_id": org or 0,
+                    "role": part.role,
+                },
+                validate=_no_rules,
+                rename={"organization_id": "org"},
+                problems=problems,
+            )
+            rows += 1
+    run.advance(rows)
+
+
+async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -> None:
+    return None
+
+
+async def load_milestones(run: Importer) -> None:
+    stored = _stored_by(
+        await repo.children(run.session, m.Milestone, run.stored_initiatives),
+        lambda row: (row.initiative_id, row.ref),
+    )
+    rows = 0
+    for n, initiative_id in run.initiatives:
+        seen: set[str] = set()
+        for k, stone in enumerate(run.document.initiatives[n].milestones):
+            place = f"initiatives[{n}].milestones[{k}]"
+            problems = Problems()
+            _once(problems, seen, stone.ref)
+            values = stone.model_dump(exclude={"cite"}) | {"initiative_id": initiative_id}
+            record = await run.upsert(
+                kind="milestone",
+                place=place,
+                key=stone.ref,
+                model=m.Milestone,
+                stored=stored.get((initiative_id, stone.ref)),
+                values=values,
+                validate=validate_milestone,
+                problems=problems,
+            )
+            if record is not None:
+                run.cited(m.SubjectType.MILESTONE, record, place, stone.cite)
+            rows += 1
+    run.advance(rows)
+
+
+def _once(problems: Problems, seen: set[str], ref: str) -> None:
+    """A key names one row of its initiative."""
+    if ref in seen:
+        problems.add("ref", f"{ref!r} is listed twice in the initiative", ErrorCode.ALREADY_EXISTS)
+    seen.add(ref)
+
+
+async def _validate_figure(
+    session: AsyncSession, problems: Problems, fig: m.BeneficiaryFigure
+) -> None:
+    await validate_figure(session, problems, fig)
+    # A reached figure from a file is a published one: held to the draft's rules.
+    fig.reached_value = quantity(problems, fig.reached_value, "reached_value")
+    checks.not_future(problems, fig.reached_as_of, "reached_as_of")
+
+
+async def load_figures(run: Importer) -> None:
+    stored = _stored_by(
+        await repo.children(run.session, m.BeneficiaryFigure, run.stored_initiatives),
+        lambda row: (row.initiative_id, row.group_id, row.unit),
+    )
+    now = utcnow()
+    rows = 0
+    for n, initiative_id in run.initiatives:
+        for k, fig in enumerate(run.document.initiatives[n].beneficiaries):
+            place = f"initiatives[{n}].beneficiaries[{k}]"
+            problems = Problems()
+            group = run.missing(problems, run.groups, fig.group, "group_id", "beneficiary group")
+            values = fig.model_dump(exclude={"cite", "group"})
+            values |= {"initiative_id": initiative_id, "group_id": group or 0}
+            found = stored.get((initiative_id, group, fig.unit))
+            if _reach_changes(found, fig):
+                # The importer answers for the reached figures it writes, as an approver.
+                values |= {"approved_by": run.actor.name, "approved_at": now}
+                if fig.reached_value is None:
+                    values |= {"approved_by": None, "approved_at": None}
+            record = await run.upsert(
+                kind="beneficiary_figure",
+                place=place,
+                key=f"{fig.group}/{fig.unit}",
+                model=m.BeneficiaryFigure,
+                stored=found,
+                values=values,
+                validate=_validate_figure,
+                rename={"group_id": "group"},
+                problems=problems,
+            )
+            if record is not None:
+                run.cited(m.SubjectType.BENEFICIARY_FIGURE, record, place, fig.cite)
+            rows += 1
+    run.advance(rows)
+
+
+def _reach_changes(found: m.BeneficiaryFigure | None, fig: d.BeneficiaryFigure) -> bool:
+    if found is None:
+        return fig.reached_value is not None
+    return (found.reached_value, found.reached_qualifier, found.reached_as_of) != (
+        fig.reached_value,
+        fig.reached_qualifier,
+        fig.reached_as_of,
+    )
+
+
+async def load_shares(run: Importer) -> None:
+    stored = _stored_by(
+        await repo.children(run.session, m.BeneficiaryShare, run.stored_initiatives),
+        lambda row: (row.initiative_id, row.group_id),
+    )
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    for (initiative_id, _group), share in stored.items():
+        totals[initiative_id] += share.percentage
+    rows = 0
+    for n, initiative_id in run.initiatives:
+        for k, share in enumerate(run.document.initiatives[n].shares):
+            place = f"initiatives[{n}].shares[{k}]"
+            problems = Problems()
+            group = run.missing(problems, run.groups, share.group, "group_id", "beneficiary group")
+            found = stored.get((initiative_id, group))
+            before = found.percentage if found is not None else Decimal(0)
+            percentage = rules.share_percentage(problems, share.percentage)
+            if not problems.errors:
+                rules.shares_within_whole(problems, totals[initiative_id] - before + percentage)
+            record = await run.upsert(
+                kind="beneficiary_share",
+                place=place,
+                key=share.group,
+                model=m.BeneficiaryShare,
+                stored=found,
+                values={
+                    "initiative_id": initiative_id,
+                    "group_id": group or 0,
+                    "percentage": percentage,
+                },
+                validate=_no_rules,
+                rename={"group_id": "group"},
+                problems=problems,
+            )
+            if record is not None:
+                totals[initiative_id] += percentage - before
+            rows += 1
+    run.advance(rows)

@@ -1,0 +1,165 @@
+"""A file's bytes into a `Document`, within limits; what is wrong is a list of problems
+located in the file ("initiatives[3].transactions[17].amount"), never an exception.
+
+JSON or YAML, told apart by the first character (a JSON document is an object). YAML
+anchors and aliases are refused: an alias repeats a subtree without its bytes, so a
+small file could stand for an enormous one. Rows are counted per kind before the
+models validate anything, so an oversized file costs one pass over its structure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.errors import ErrorCode
+from app.imports.document import MAX_ROWS, Document
+from app.imports.report import MAX_LISTED, Problem
+
+# The largest file the command line reads (an upload's cap is MAX_BODY_BYTES).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+# The format nests six levels (document, initiatives, a list, a record, a citation
+# list, a citation); YAML and JSON deeper than this are no document of it.
+MAX_DEPTH = 12
+
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NESTED = ("participants", "budget_lines", "transactions", "milestones", "beneficiaries", "shares")
+
+
+@dataclass
+class Read:
+    document: Document | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def place(loc: Iterable[int | str]) -> str:
+    """("initiatives", 3, "amount") as "initiatives[3].amount"."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
+    if len(data) > max_bytes:
+        return _refused(
+            ErrorCode.DOCUMENT_TOO_LARGE,
+            f"the file has {len(data)} bytes; at most {max_bytes} are read",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _refused(ErrorCode.DOCUMENT_INVALID, f"not UTF-8 text (byte {error.start})")
+    try:
+        raw = _parse(text)
+    except _Unreadable as error:
+        return _refused(ErrorCode.DOCUMENT_INVALID, str(error))
+    if not isinstance(raw, dict):
+        return _refused(ErrorCode.DOCUMENT_INVALID, "a document is a mapping (an object)")
+    too_many = _too_many(raw)
+    if too_many:
+        return Read(problems=too_many)
+    try:
+        return Read(document=Document.model_validate(raw))
+    except ValidationError as error:
+        return Read(problems=_problems(error))
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _parse(text: str) -> Any:
+    if text.lstrip()[:1] == "{":
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise _Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+        except ValueError as error:
+            raise _Unreadable(f"not JSON: {error}") from None
+        # Depth: JSON the format can hold is shallow; the models refuse the rest.
+    try:
+        _check_yaml_events(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)
+    except yaml.YAMLError as error:
+        raise _Unreadable(f"not YAML: {error}") from None
+
+
+def _check_yaml_events(text: str) -> None:
+    """Refuse aliases and deep nesting before anything is built (one pass over events)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Unreadable(
+                f"YAML anchors and aliases are not read ({_line(event)}): write each record out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Unreadable(f"YAML nested deeper than {MAX_DEPTH} levels ({_line(event)})")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _line(event: Any) -> str:
+    mark = event.start_mark
+    return "" if mark is None else f"line {mark.line + 1}"
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def _cites(record: Any) -> int:
+    return _length(record.get("cite")) if isinstance(record, dict) else 0
+
+
+def _too_many(raw: dict[str, Any]) -> list[Problem]:
+    """Rows per kind over MAX_ROWS, counted on the raw structure (linear in its size)."""
+    counts: dict[str, int] = {}
+    cites = _cites(raw.get("program"))
+    for kind in ("sources", "organizations", "exchange_rates", "beneficiary_groups"):
+        rows = raw.get(kind)
+        counts[kind] = _length(rows)
+        cites += sum(_cites(row) for row in rows) if isinstance(rows, list) else 0
+    initiatives = raw.get("initiatives")
+    initiatives = initiatives if isinstance(initiatives, list) else []
+    counts["initiatives"] = len(initiatives)
+    for initiative in initiatives:
+        if not isinstance(initiative, dict):
+            continue
+        cites += _cites(initiative)
+        for kind in _NESTED:
+            rows = initiative.get(kind)
+            counts[kind] = counts.get(kind, 0) + _length(rows)
+            if isinstance(rows, list):
+                cites += sum(_cites(row) for row in rows)
+    counts["cite"] = cites
+    return [
+        Problem(
+            kind,
+            ErrorCode.DOCUMENT_TOO_LARGE,
+            f"the file has {count} rows of {kind}; at most {MAX_ROWS[kind]} are imported at once",
+        )
+        for kind, count in counts.items()
+        if count > MAX_ROWS[kind]
+    ]
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    found = []
+    for detail in error.errors(include_url=False)[:MAX_LISTED]:
+        where = place(detail["loc"])
+        code = ErrorCode.DOCUMENT_INVALID if where == "format" else ErrorCode.VALIDATION
+        message = detail["msg"].removeprefix("Value error, ")
+        found.append(Problem(where, code, message))
+    return found
+
+
+def _refused(code: ErrorCode, message: str) -> Read:
+    return Read(problems=[Problem("", code, message)])

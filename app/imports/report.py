@@ -1,0 +1,141 @@
+"""What an import did, or would do: row by row, each refused row with its place in the
+file and a stable code. The same report comes from a dry run, a refused import and a
+written one; the CLI prints it as text, the upload answers it as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from app.errors import ErrorCode
+from app.imports.document import FORMAT
+
+# A report lists at most this many rows and this many problems; it counts the rest.
+MAX_LISTED = 1000
+
+LEFT_ALONE = (
+    "records the file does not name are left as they are: an import creates and "
+    "changes, it never deletes"
+)
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Problem:
+    # Where in the file: "initiatives[3].transactions[17].amount"; "" for the whole file.
+    place: str
+    code: ErrorCode
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"place": self.place, "code": self.code.value, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RowChange:
+    place: str
+    kind: str
+    key: str
+    action: Action
+    # The changed fields of an update, as the file names them.
+    fields: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "place": self.place,
+            "kind": self.kind,
+            "key": self.key,
+            "action": self.action.value,
+        }
+        if self.fields:
+            found["fields"] = list(self.fields)
+        return found
+
+
+@dataclass
+class Report:
+    dry_run: bool
+    written: bool = False
+    counts: dict[str, Counter[Action]] = field(default_factory=lambda: defaultdict(Counter))
+    rows: list[RowChange] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    omitted_rows: int = 0
+    omitted_problems: int = 0
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems) or self.omitted_problems > 0
+
+    @property
+    def changes(self) -> int:
+        return sum(c[Action.CREATE] + c[Action.UPDATE] for c in self.counts.values())
+
+    def count(self, kind: str, action: Action, n: int = 1) -> None:
+        self.counts[kind][action] += n
+
+    def row(self, change: RowChange) -> None:
+        self.count(change.kind, change.action)
+        if len(self.rows) < MAX_LISTED:
+            self.rows.append(change)
+        else:
+            self.omitted_rows += 1
+
+    def problem(self, place: str, code: ErrorCode, message: str) -> None:
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(Problem(place, code, message))
+        else:
+            self.omitted_problems += 1
+
+    def refuse(self, place: str, kind: str, key: str, problems: list[Problem]) -> None:
+        """A row refused for these problems (at least one)."""
+        self.count(kind, Action.REFUSE)
+        for found in problems:
+            self.problem(found.place, found.code, found.message)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "dryRun": self.dry_run,
+            "written": self.written,
+            "refused": self.refused,
+            "summary": {
+                kind: {action.value: counts[action] for action in Action}
+                for kind, counts in self.counts.items()
+            },
+            "rows": [row.as_json() for row in self.rows],
+            "omittedRows": self.omitted_rows,
+            "errors": [problem.as_json() for problem in self.problems],
+            "omittedErrors": self.omitted_problems,
+            "note": LEFT_ALONE,
+        }
+
+    def lines(self) -> Iterator[str]:
+        """The report for people, one line each."""
+        for problem in self.problems:
+            yield f"refused {problem.place or '(file)'}: {problem.code.value}: {problem.message}"
+        if self.omitted_problems:
+            yield f"... and {self.omitted_problems} more problems"
+        for row in self.rows:
+            fields = f" ({', '.join(row.fields)})" if row.fields else ""
+            yield f"{row.action.value} {row.place} {row.kind} {row.key}{fields}"
+        if self.omitted_rows:
+            yield f"... and {self.omitted_rows} more rows"
+        for kind, counts in self.counts.items():
+            done = ", ".join(f"{counts[a]} {a.value}" for a in Action if counts[a])
+            yield f"{kind}: {done}"
+        if self.refused:
+            yield "nothing was written: the file has refused rows"
+        elif self.dry_run:
+            yield f"dry run: nothing was written ({self.changes} rows would be)"
+        else:
+            yield f"written: {self.changes} rows" if self.changes else "nothing to write"
+        yield f"note: {LEFT_ALONE}"
