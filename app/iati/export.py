@@ -227,6 +227,30 @@ def _parent(
             "related-activity",
             {"ref": _identifier(program, ledger.orgs, initiative.code), "type": c.CHILD},
         )
+    # What IATI has no element for, for the ledger to read back (writer.LEDGER_NS).
+    SubElement(
+        activity,
+        writer.ours("programme"),
+        _present(
+            ref=program.ref,
+            pledged=writer.number(program.pledged_amount),
+            currency=program.pledged_currency,
+            **{
+                "announced-on": _iso(program.announced_on),
+                "deadline": _iso(program.deadline),
+                "governance-body": program.governance_body,
+                "governance-lead": program.governance_lead,
+            },
+        ),
+    )
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _present(**attributes: str | None) -> dict[str, str]:
+    return {name: text for name, text in attributes.items() if text is not None}
 
 
 def _programme_status(children: list[Initiative]) -> str:
@@ -274,6 +298,7 @@ def _child(
             activity, "sector", name, vocabulary=vocabulary, code=code, percentage="100"
         )
     writer.budgets(activity, lines)
+    line_keys = {line.id: writer.line_key(line) for line in lines}
     for tx in moves:
         if tx.transaction_date > today:
             raise not_publishable(
@@ -282,7 +307,7 @@ def _child(
                 "budget)",
                 details={"transaction": tx.id},
             )
-        writer.transaction(activity, tx, ledger.orgs)
+        writer.transaction(activity, tx, ledger.orgs, line_keys)
     _links(activity, ledger.documents[("initiative", initiative.id)])
     SubElement(
         activity,
@@ -303,6 +328,16 @@ def _child(
             )
             continue
         writer.result(activity, figure, group, start, end)
+    SubElement(
+        activity,
+        writer.ours("initiative"),
+        _present(
+            code=initiative.code,
+            position=str(initiative.position),
+            region=initiative.region,
+            **{"focus-area": initiative.focus_area},
+        ),
+    )
 
 
 def _participants(
@@ -316,6 +351,8 @@ def _participants(
             "participating-org",
             ledger.orgs[program.sponsor_id],
             role=c.ORGANISATION_ROLE[ParticipationRole.FUNDING],
+            # Implied by the pledge, not a participation the ledger holds.
+            **{writer.ours("implied"): "1"},
         )
     for role in roles:
         writer.organisation(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element, SubElement, register_namespace
 
 from app.iati import codelists as c
 from app.iati.rules import split_by_days, yearly_periods
@@ -24,6 +24,17 @@ from app.models import (
 from app.money.currencies import shown
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# The ledger's own attributes and elements, in a namespace of their own (IATI allows
+# them where its schema says `##other`): what an IATI element cannot say but the
+# ledger needs to read its file back whole (app/iati/reader.py). IATI tools ignore them.
+LEDGER_NS = "urn:x-pledge-ledger:iati:1"
+register_namespace("ledger", LEDGER_NS)
+
+
+def ours(name: str) -> str:
+    return f"{{{LEDGER_NS}}}{name}"
+
 
 QUALIFIER_WORDS = {
     FigureQualifier.MORE_THAN: "more than",
@@ -83,20 +94,33 @@ def budgets(parent: Element, lines: Iterable[BudgetLine]) -> None:
             budget = SubElement(
                 parent,
                 "budget",
-                {"type": c.BUDGET_TYPE[line.type], "status": c.BUDGET_STATUS[line.status]},
+                {
+                    "type": c.BUDGET_TYPE[line.type],
+                    "status": c.BUDGET_STATUS[line.status],
+                    # The line each yearly part is of: read back, the parts are one line.
+                    ours("line"): line_key(line),
+                },
             )
             dated(budget, "period-start", start)
             dated(budget, "period-end", end)
             value(budget, part, line.currency, line.value_date)
 
 
-def transaction(parent: Element, tx: Transaction, orgs: dict[int, Organization]) -> None:
-    element = SubElement(parent, "transaction", {"ref": f"transaction-{tx.id}"})
+def line_key(line: BudgetLine) -> str:
+    return line.ref or f"line-{line.id}"
+
+
+def transaction(
+    parent: Element, tx: Transaction, orgs: dict[int, Organization], line_keys: dict[int, str]
+) -> None:
+    element = SubElement(parent, "transaction", {"ref": tx.ref or f"transaction-{tx.id}"})
     SubElement(element, "transaction-type", {"code": c.TRANSACTION_TYPE[tx.type]})
     dated(element, "transaction-date", tx.transaction_date)
     value(element, tx.amount, tx.currency, tx.value_date)
     if tx.description:
         narrative(element, "description", tx.description)
+    if tx.budget_line_id is not None:
+        element.set(ours("line"), line_keys[tx.budget_line_id])
     if tx.provider_id is not None:
         organisation(element, "provider-org", orgs[tx.provider_id])
     if tx.receiver_id is not None:
@@ -105,7 +129,11 @@ def transaction(parent: Element, tx: Transaction, orgs: dict[int, Organization])
 
 def document_link(parent: Element, document: SourceDocument, languages: frozenset[str]) -> None:
     assert document.url is not None
-    link = SubElement(parent, "document-link", {"url": document.url, "format": c.LINK_FORMAT})
+    link = SubElement(
+        parent,
+        "document-link",
+        {"url": document.url, "format": c.LINK_FORMAT, ours("ref"): document.ref},
+    )
     narrative(link, "title", document.title)
     category = c.DOCUMENT_CATEGORY.get(document.category or "", c.DEFAULT_DOCUMENT_CATEGORY)
     SubElement(link, "category", {"code": category})
@@ -127,7 +155,14 @@ def result(
     baseline (none reached before the initiative starts), one period from the start to
     the target date with the target and the approved reach. Draft figures awaiting
     approval are never written."""
-    element = SubElement(parent, "result", {"type": c.RESULT_OUTPUT, "aggregation-status": "1"})
+    attributes = {"type": c.RESULT_OUTPUT, "aggregation-status": "1", ours("group"): group.code}
+    if figure.reached_value is not None:
+        attributes[ours("reached-qualifier")] = figure.reached_qualifier.value
+        if figure.reached_as_of is not None:
+            attributes[ours("reached-as-of")] = figure.reached_as_of.isoformat()
+    if figure.target_date is None:
+        attributes[ours("no-target-date")] = "1"
+    element = SubElement(parent, "result", attributes)
     narrative(element, "title", f"{group.name}: {figure.unit}")
     indicator = SubElement(element, "indicator", {"measure": c.MEASURE_UNIT, "ascending": "1"})
     narrative(indicator, "title", figure.unit)
