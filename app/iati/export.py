@@ -17,7 +17,6 @@ is published twice or changed: budgets over a year are split by an exact rule
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -26,15 +25,14 @@ from xml.etree.ElementTree import Comment, Element, SubElement, indent, tostring
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
+from app.iati import classify, repository, writer
 from app.iati import codelists as c
-from app.iati import repository, writer
-from app.iati.rules import check_document, not_publishable, percentages
+from app.iati.rules import check_document, not_publishable
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
     BudgetLine,
     Initiative,
-    InitiativeStatus,
     Organization,
     Participation,
     ParticipationRole,
@@ -211,15 +209,15 @@ def _parent(
     writer.organisation(
         activity, "participating-org", sponsor, role=c.ORGANISATION_ROLE[ParticipationRole.FUNDING]
     )
-    SubElement(activity, "activity-status", {"code": _programme_status(children)})
+    SubElement(activity, "activity-status", {"code": classify.programme_status(children)})
     dates = [(c.PLANNED_START, program.announced_on), (c.PLANNED_END, program.deadline)]
     if not any(day for _, day in dates):
         raise not_publishable(f"{identifier}: the programme has neither announcement nor deadline")
     for kind, day in dates:
         if day is not None:
             writer.dated(activity, "activity-date", day, type=kind)
-    _weighted(activity, "recipient-country", children, weights, _country, ledger)
-    _weighted(activity, "sector", children, weights, _sectors, ledger)
+    classify.weighted(activity, "recipient-country", children, weights, classify.country)
+    classify.weighted(activity, "sector", children, weights, classify.sectors)
     _links(activity, ledger.documents[("program", program.id)])
     for initiative in children:
         SubElement(
@@ -253,22 +251,6 @@ def _present(**attributes: str | None) -> dict[str, str]:
     return {name: text for name, text in attributes.items() if text is not None}
 
 
-def _programme_status(children: list[Initiative]) -> str:
-    """A programme is under way while any initiative is; else planned while any is;
-    else finishing, suspended, closed, in that order; cancelled only when all are."""
-    statuses = {i.status for i in children}
-    for status in (
-        InitiativeStatus.IMPLEMENTATION,
-        InitiativeStatus.PIPELINE,
-        InitiativeStatus.FINALISATION,
-        InitiativeStatus.SUSPENDED,
-        InitiativeStatus.CLOSED,
-    ):
-        if status in statuses:
-            return c.ACTIVITY_STATUS[status]
-    return c.ACTIVITY_STATUS[InitiativeStatus.CANCELLED if statuses else InitiativeStatus.PIPELINE]
-
-
 def _child(
     root: Element, program: Program, initiative: Initiative, ledger: _Ledger, today: date
 ) -> None:
@@ -291,9 +273,9 @@ def _child(
     _participants(activity, program, roles, ledger)
     SubElement(activity, "activity-status", {"code": c.ACTIVITY_STATUS[initiative.status]})
     _dates(activity, identifier, program, initiative, ledger)
-    for _, code, _ in _country(initiative, ledger):
+    for _, code, _ in classify.country(initiative, ledger.notes):
         SubElement(activity, "recipient-country", {"code": code, "percentage": "100"})
-    for vocabulary, code, name in _sectors(initiative, ledger):
+    for vocabulary, code, name in classify.sectors(initiative, ledger.notes):
         writer.narrative(
             activity, "sector", name, vocabulary=vocabulary, code=code, percentage="100"
         )
@@ -381,72 +363,6 @@ def _dates(
     for kind, day in dates:
         if day is not None:
             writer.dated(activity, "activity-date", day, type=kind)
-
-
-def _country(initiative: Initiative, ledger: _Ledger) -> list[tuple[str, str, str]]:
-    """The recipient country ("", code, code; countries have one vocabulary): a region
-    "CN" or "CN-ZJ" is in China; anything else names no country and is left out, with
-    a note."""
-    if not initiative.region:
-        return []
-    code = initiative.region.split("-")[0].upper()
-    if code in c.COUNTRY:
-        return [("", code, code)]
-    ledger.notes.append(
-        f"{initiative.code}: region {initiative.region!r} names no ISO 3166 country, so "
-        "no recipient country is written"
-    )
-    return []
-
-
-def _sectors(initiative: Initiative, ledger: _Ledger) -> list[tuple[str, str, str]]:
-    """(vocabulary, code, name): the focus area in the reporting organisation's own
-    vocabulary (99), and its DAC purpose code (vocabulary 1) where it has a plain one."""
-    if not initiative.focus_area:
-        return []
-    area = initiative.focus_area.strip().lower()
-    sectors = [(c.SECTOR_VOCABULARY_OWN, area.replace(" ", "-"), initiative.focus_area)]
-    dac = c.DAC_SECTOR.get(area)
-    if dac is not None:
-        sectors.append((c.SECTOR_VOCABULARY_DAC, dac, initiative.focus_area))
-    return sectors
-
-
-Items = Callable[[Initiative, _Ledger], list[tuple[str, str, str]]]
-
-
-def _weighted(
-    activity: Element,
-    tag: str,
-    children: list[Initiative],
-    weights: dict[int, Decimal],
-    items: Items,
-    ledger: _Ledger,
-) -> None:
-    """The children's codes on the parent, each vocabulary's percentages adding up to
-    100, weighted by the children's current budgets (equally when none has one). A code
-    whose children hold no budget carries none of the parent's money: it is left out."""
-    by_vocabulary: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    names: dict[tuple[str, str], str] = {}
-    budgeted = any(weights.get(child.id) for child in children)
-    quiet = _Ledger(ledger.orgs)  # the children's own notes say it once
-    for child in children:
-        weight = weights.get(child.id, Decimal(0)) if budgeted else Decimal(1)
-        for vocabulary, code, name in items(child, quiet):
-            by_vocabulary[vocabulary][code] += weight
-            names[vocabulary, code] = name
-    for vocabulary, shares in by_vocabulary.items():
-        codes = [code for code, weight in shares.items() if weight > 0]
-        if not codes:
-            continue
-        for code, percentage in zip(codes, percentages([shares[k] for k in codes]), strict=True):
-            attributes = {"code": code, "percentage": writer.number(percentage)}
-            if tag == "sector":
-                writer.narrative(
-                    activity, tag, names[vocabulary, code], vocabulary=vocabulary, **attributes
-                )
-            else:
-                SubElement(activity, tag, attributes)
 
 
 def _links(activity: Element, documents: list[SourceDocument]) -> None:
