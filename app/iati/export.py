@@ -301,14 +301,14 @@ def _child(
         end = (
             figure.target_date or figure.reached_as_of or initiative.planned_end or program.deadline
         )
-        if figure.target_value is None and figure.reached_value is None:
-            continue  # nothing to say: no target, nothing approved yet
+        valued = figure.target_value is not None or figure.reached_value is not None
         if start is None or end is None or end < start:
-            ledger.notes.append(
-                f"{identifier}: the figure for {group.code!r} ({figure.unit}) has no period "
-                "(start and target or reach dates), so no result is written"
-            )
-            continue
+            start = end = None  # no period: the indicator alone says whom it counts
+            if valued:
+                ledger.notes.append(
+                    f"{identifier}: the figure for {group.code!r} ({figure.unit}) has no "
+                    "period (start and target or reach dates): its values are not written"
+                )
         writer.result(activity, figure, group, start, end)
     SubElement(
         activity,

@@ -102,7 +102,7 @@ async def beneficiary_figures(
         select(BeneficiaryFigure, BeneficiaryGroup)
         .join(BeneficiaryGroup, BeneficiaryGroup.id == BeneficiaryFigure.group_id)
         .where(BeneficiaryFigure.initiative_id.in_(initiative_ids))
-        .order_by(BeneficiaryFigure.initiative_id, BeneficiaryGroup.code, BeneficiaryFigure.unit)
+        .order_by(BeneficiaryFigure.initiative_id, BeneficiaryFigure.id)
     )
     return [(figure, group) for figure, group in (await session.execute(query)).all()]
 

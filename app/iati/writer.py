@@ -101,6 +101,8 @@ def budgets(parent: Element, lines: Iterable[BudgetLine]) -> None:
                     ours("line"): line_key(line),
                 },
             )
+            if line.category:
+                budget.set(ours("category"), line.category)
             dated(budget, "period-start", start)
             dated(budget, "period-end", end)
             value(budget, part, line.currency, line.value_date)
@@ -148,13 +150,13 @@ def result(
     parent: Element,
     figure: BeneficiaryFigure,
     group: BeneficiaryGroup,
-    start: date,
-    end: date,
+    start: date | None,
+    end: date | None,
 ) -> None:
-    """A beneficiary figure as an output result: one indicator counting `unit`, its
-    baseline (none reached before the initiative starts), one period from the start to
-    the target date with the target and the approved reach. Draft figures awaiting
-    approval are never written."""
+    """A beneficiary figure as an output result: one indicator counting `unit`; with a
+    period (`start`, `end`) and a target or an approved reach, its baseline (none
+    reached before the initiative starts) and one period holding them. Draft figures
+    awaiting approval are never written."""
     attributes = {"type": c.RESULT_OUTPUT, "aggregation-status": "1", ours("group"): group.code}
     if figure.reached_value is not None:
         attributes[ours("reached-qualifier")] = figure.reached_qualifier.value
@@ -166,6 +168,12 @@ def result(
     narrative(element, "title", f"{group.name}: {figure.unit}")
     indicator = SubElement(element, "indicator", {"measure": c.MEASURE_UNIT, "ascending": "1"})
     narrative(indicator, "title", figure.unit)
+    if (
+        start is None
+        or end is None
+        or (figure.target_value is None and figure.reached_value is None)
+    ):
+        return
     baseline = SubElement(
         indicator,
         "baseline",
