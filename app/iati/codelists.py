@@ -121,6 +121,21 @@ DEFAULT_DOCUMENT_CATEGORY = "A12"
 LINK_FORMAT = "text/html"
 
 
+# Codes read back into the ledger's names (app/iati/reader.py).
+READ_STATUS = {code: status.value for status, code in ACTIVITY_STATUS.items()}
+READ_ROLE = {code: role.value for role, code in ORGANISATION_ROLE.items()}
+READ_KIND = {code: kind.value for kind, code in ORGANISATION_TYPE.items()}
+# IATI's finer organisation types, by the family the ledger's kinds name.
+READ_KIND.update({"11": "government", "15": "government", "21": "ngo", "23": "ngo", "24": "ngo"})
+READ_KIND.update({"71": "company", "72": "company", "73": "company", "30": "other", "40": "other"})
+READ_TRANSACTION = {code: kind.value for kind, code in TRANSACTION_TYPE.items()}
+READ_BUDGET_TYPE = {code: kind.value for kind, code in BUDGET_TYPE.items()}
+READ_BUDGET_STATUS = {code: kind.value for kind, code in BUDGET_STATUS.items()}
+READ_CATEGORY: dict[str, str] = {}
+for _name, _code in DOCUMENT_CATEGORY.items():
+    READ_CATEGORY.setdefault(_code, _name)  # the first name of a code reads it back
+
+
 # Country, Currency and Language: the codes of the 2.03 codelists (pyIATI 0.4.1's copy of
 # IATI-Codelists), for the checks the export makes of its own output.
 COUNTRY = frozenset(

@@ -32,19 +32,6 @@ from app.iati.writer import ours
 from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import Problem
 
-_STATUS = {code: status.value for status, code in c.ACTIVITY_STATUS.items()}
-_ROLE = {code: role.value for role, code in c.ORGANISATION_ROLE.items()}
-_KIND = {code: kind.value for kind, code in c.ORGANISATION_TYPE.items()}
-# IATI's finer organisation types, by the family the ledger's kinds name.
-_KIND.update({"11": "government", "15": "government", "21": "ngo", "23": "ngo", "24": "ngo"})
-_KIND.update({"71": "company", "72": "company", "73": "company", "30": "other", "40": "other"})
-_TRANSACTION = {code: kind.value for kind, code in c.TRANSACTION_TYPE.items()}
-_BUDGET_TYPE = {code: kind.value for kind, code in c.BUDGET_TYPE.items()}
-_BUDGET_STATUS = {code: kind.value for kind, code in c.BUDGET_STATUS.items()}
-_CATEGORY: dict[str, str] = {}
-for _name, _code in c.DOCUMENT_CATEGORY.items():
-    _CATEGORY.setdefault(_code, _name)
-
 # The elements of an activity this reader maps; any other is named in the notes.
 _MAPPED = {
     "iati-identifier", "reporting-org", "title", "description", "participating-org",
@@ -183,7 +170,7 @@ class _Mapper:
             self.notes.append(f"an organisation without a ref ({name!r}) is not read")
             return None
         if ref not in self.orgs:
-            kind = _KIND.get(element.get("type") or "", "other")
+            kind = c.READ_KIND.get(element.get("type") or "", "other")
             self.orgs[ref] = {"ref": ref, "name": name or ref, "kind": kind}
         return ref
 
@@ -244,7 +231,7 @@ class _Mapper:
                 "title": _text(link.find("title")) or ref,
                 "url": link.get("url"),
                 "language": language.get("code") if language is not None else None,
-                "category": _CATEGORY.get(category.get("code", ""))
+                "category": c.READ_CATEGORY.get(category.get("code", ""))
                 if category is not None
                 else None,
                 "published_on": date.get("iso-date") if date is not None else None,
@@ -267,7 +254,9 @@ class _Mapper:
             "title": _text(activity.find("title")) or identifier,
             "summary": _text(activity.find("description")),
             "focus_area": marks.get("focus-area") or self.focus_area(activity),
-            "status": _STATUS.get(status.get("code", "") if status is not None else "", "pipeline"),
+            "status": c.READ_STATUS.get(
+                status.get("code", "") if status is not None else "", "pipeline"
+            ),
             "planned_start": dates.get(c.PLANNED_START),
             "actual_start": dates.get(c.ACTUAL_START),
             "planned_end": dates.get(c.PLANNED_END),
@@ -313,7 +302,7 @@ class _Mapper:
             if element.get(ours("implied")) == "1":
                 continue  # the export's own: the sponsor as every initiative's funder
             ref = self.org(element)
-            role = _ROLE.get(element.get("role") or "")
+            role = c.READ_ROLE.get(element.get("role") or "")
             if ref is not None and role is not None:
                 found.append({"org": ref, "role": role})
         return found
@@ -334,8 +323,8 @@ class _Mapper:
                 "ref": ref,
                 "period_start": min(_date(b, "period-start") for b in budgets),
                 "period_end": max(_date(b, "period-end") for b in budgets),
-                "type": _BUDGET_TYPE.get(first.get("type", "1"), "original"),
-                "status": _BUDGET_STATUS.get(first.get("status", "1"), "indicative"),
+                "type": c.READ_BUDGET_TYPE.get(first.get("type", "1"), "original"),
+                "status": c.READ_BUDGET_STATUS.get(first.get("status", "1"), "indicative"),
                 "category": first.get(ours("category")),
                 "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
                 "currency": (value.get("currency") if value is not None else None) or default,
@@ -354,7 +343,9 @@ class _Mapper:
             found.append(
                 {
                     "ref": element.get("ref") or f"transaction-{n}",
-                    "type": _TRANSACTION.get(kind.get("code", "") if kind is not None else ""),
+                    "type": c.READ_TRANSACTION.get(
+                        kind.get("code", "") if kind is not None else ""
+                    ),
                     "transaction_date": date.get("iso-date") if date is not None else None,
                     "amount": _decimal(element.findtext("value")),
                     "currency": (value.get("currency") if value is not None else None) or default,

@@ -41,3 +41,11 @@ def test_the_shipped_country_currency_and_language_lists_are_the_2_03_ones() -> 
     assert lists["Country"] == c.COUNTRY
     assert lists["Currency"] == c.CURRENCY
     assert lists["Language"] == c.LANGUAGE
+
+
+def test_every_code_read_back_is_a_2_03_code() -> None:
+    lists = codelists()
+    assert set(c.READ_KIND) <= lists["OrganisationType"]
+    assert set(c.READ_CATEGORY) <= lists["DocumentCategory"]
+    assert set(c.READ_STATUS) == lists["ActivityStatus"]
+    assert set(c.READ_TRANSACTION) == lists["TransactionType"]
