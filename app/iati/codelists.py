@@ -175,3 +175,18 @@ LANGUAGE = frozenset(
         "ur uz ve vi vo wa wo xh yi yo za zh zu "
     ).split()
 )
+
+
+# The codes a file may hold, by element@attribute (sector codes depend on their
+# vocabulary, and 99 is free text, so only the vocabulary is checked).
+CODE_CHECKS: dict[str, frozenset[str]] = {
+    "activity-status": frozenset(ACTIVITY_STATUS.values()),
+    "transaction-type": frozenset(TRANSACTION_TYPE.values()),
+    "participating-org@role": frozenset(ORGANISATION_ROLE.values()),
+    "budget@type": frozenset(BUDGET_TYPE.values()),
+    "budget@status": frozenset(BUDGET_STATUS.values()),
+    "recipient-country": COUNTRY,
+    "sector@vocabulary": frozenset({SECTOR_VOCABULARY_OWN, SECTOR_VOCABULARY_DAC}),
+    "related-activity@type": frozenset({PARENT, CHILD}),
+    "value@currency": CURRENCY,
+}

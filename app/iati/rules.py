@@ -111,7 +111,7 @@ def check_document(root: Element, *, today: date, codes: dict[str, frozenset[str
     """Hold a finished iati-activities document against the rules a pledge must keep.
 
     NOT_PUBLISHABLE naming the first activity and what is wrong. `codes`: for an
-    element path, the codes its `code` attribute may take (see export.CODE_CHECKS)."""
+    element path, the codes its `code` attribute may take (see codelists.CODE_CHECKS)."""
     for activity in root.iter("iati-activity"):
         name = activity.findtext("iati-identifier") or "?"
         _check_values(activity, name)

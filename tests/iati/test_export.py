@@ -290,3 +290,17 @@ async def test_as_of_a_moment_exports_the_ledger_as_it_stood_then(db: Database) 
     assert "77.00" not in then_root.xpath("//value/text()")
     assert "sponsor-org-LATE" in now_root.xpath("//iati-identifier/text()")
     assert date.fromisoformat(then_root.get("generated-datetime")[:10]) >= moment.date()
+
+
+async def test_a_file_over_the_record_limit_is_refused(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: 3 budget lines and 14 transactions, over a limit of 16
+    pledge = await full_pledge(db)
+    monkeypatch.setattr("app.iati.export.MAX_EXPORT_RECORDS", 16)
+    # when
+    with pytest.raises(DomainError) as refused:
+        await export_file(db.sessions, program_ref=pledge.program_ref, moment=None)
+    # then
+    assert refused.value.code is ErrorCode.REPORT_TOO_LARGE
+    assert "more than 16" in refused.value.message

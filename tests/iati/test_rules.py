@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import DomainError, ErrorCode
-from app.iati.export import CODE_CHECKS
+from app.iati.codelists import CODE_CHECKS
 from app.iati.rules import (
     check_document,
     percentages,
