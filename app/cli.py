@@ -1,6 +1,6 @@
 """The `pledge-ledger` command line: serve, migrate, load the demo, generate synthetic data,
-export IATI files and the schema. What the commands share (settings, the database named, exit codes)
-is in app/cli_support.py."""
+import a programme from a file, export IATI files and the schema. What the commands share
+(settings, the database named, exit codes) is in app/cli_support.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.audit.service import TableCheck, Verification
     from app.db.session import SessionFactory
     from app.demo.loader import DemoResult
+    from app.imports.report import Report
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
 
@@ -190,6 +191,85 @@ def generate_synthetic(
     for table, count in result.rows.items():
         typer.echo(f"  {table:<20} {count:>10}")
     typer.echo(f"  {'changes':<20} {result.entries:>10}  (audit trail entries, one per row)")
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[
+        Path | None, typer.Argument(help="A document of the ledger's format (YAML or JSON).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be written; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="Why, kept with every trail entry of the import.")
+    ] = None,
+    print_schema: Annotated[
+        bool, typer.Option("--print-schema", help="Print the format's JSON Schema and stop.")
+    ] = False,
+) -> None:
+    """Load a whole programme from FILE in one transaction: all of it, or nothing.
+
+    Records are found by their keys (refs and codes): new ones are created, changed
+    ones updated (a new version in the trail), equal ones left; records the file does
+    not name are left alone (an import never deletes). The report lists every row
+    created, changed or refused (with its place in the file and a stable code).
+    Exit 0 when written (or, with --dry-run, when it would be); 1 when a row is refused
+    (nothing written); 2 when the database cannot be used."""
+    from app.imports.document import document_schema
+
+    if print_schema:
+        typer.echo(json.dumps(document_schema(), indent=2, ensure_ascii=False))
+        return
+    if file is None:
+        typer.echo("error: name the FILE to import (or --print-schema)", err=True)
+        raise typer.Exit(2)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: {file}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    started = time.perf_counter()
+    report = support.on_migrated_database(
+        lambda sessions: _import(sessions, data, dry_run, reason or f"import of {file.name}")
+    )
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(f"{time.perf_counter() - started:.1f} s", err=True)
+    if report.refused:
+        raise typer.Exit(1)
+
+
+async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: str) -> Report:
+    from contextlib import ExitStack
+
+    from app.audit.records import SYSTEM_ROLE, Actor
+    from app.imports.apply import run_import
+
+    with ExitStack() as stack:
+        bar: Any = None
+
+        def on_total(total: int) -> None:
+            nonlocal bar
+            # A bar only for a person watching: stderr on a terminal.
+            if sys.stderr.isatty():
+                bar = stack.enter_context(
+                    typer.progressbar(length=total, label="rows", file=sys.stderr)
+                )
+
+        return await run_import(
+            sessions,
+            data,
+            Actor("importer", SYSTEM_ROLE),
+            dry_run=dry_run,
+            reason=reason,
+            progress=lambda n: bar.update(n) if bar is not None else None,
+            on_total=on_total,
+        )
 
 
 async def _verify_trail(sessions: SessionFactory) -> tuple[Verification, TableCheck | None]:

@@ -281,6 +281,8 @@ def test_a_migration_that_refuses_the_data_is_one_line_and_exit_1(db_file: Path)
     with closing(sqlite3.connect(db_file)) as conn:
         conn.execute("UPDATE programs SET pledged_amount = pledged_amount + 1")  # +0.001
         conn.commit()
+    # the database at money in thousandths (3d9175aeb81a), the later migrations undone
+    _run("db", "downgrade", "3d9175aeb81a")
     head = _revision(db_file)
     # when: going back to money in hundredths, which cannot hold it
     result = runner.invoke(cli, ["db", "downgrade", "--", "-1"])

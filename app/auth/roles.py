@@ -27,6 +27,9 @@ class Permission(StrEnum):
     APPROVE = "approve"
     MANAGE_RATES = "manage_rates"
     MANAGE_KEYS = "manage_keys"
+    # Load a whole programme from a file (app/imports): it creates programmes,
+    # organisations and exchange rates at once, so it is an admin's.
+    IMPORT = "import"
     SUBSCRIBE = "subscribe"
 
 

@@ -15,6 +15,7 @@ from app.http.bodies import BodyLimitMiddleware
 from app.http.csv import csv_router
 from app.http.handlers import answer_before_graphql
 from app.http.iati import iati_router
+from app.http.imports import imports_router
 from app.http.persisted import PersistedOperations
 from app.http.rate_limits import RateLimiter
 from app.http.router import PledgeRouter
@@ -31,8 +32,8 @@ class Transport:
 
 
 def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -> Transport:
-    """/graphql over HTTP and WebSocket on `app`, the CSV and IATI downloads, the answers to what
-    is raised before GraphQL runs, the limits on request bodies, and CORS. Raises
+    """/graphql over HTTP and WebSocket on `app`, the CSV and IATI downloads, imports, the
+    answers to what is raised before GraphQL runs, the limits on request bodies, and CORS. Raises
     ManifestError when a registered document does not validate against `schema`."""
     # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list),
     # checked against this very schema.
@@ -46,6 +47,8 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     )
     # The IATI file: the same caller, permission and views as the CSV downloads.
     app.include_router(iati_router(schema, graphql.context_for))
+    # Imports of whole programmes (app/imports/), by the same callers' keys.
+    app.include_router(imports_router(graphql.context_for, settings))
     answer_before_graphql(app, settings.retry_after_seconds)
 
     # --- HTTP limits (app/http/bodies.py): body size and deadline inside, CORS around ---

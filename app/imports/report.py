@@ -80,7 +80,8 @@ class Report:
         return sum(c[Action.CREATE] + c[Action.UPDATE] for c in self.counts.values())
 
     def count(self, kind: str, action: Action, n: int = 1) -> None:
-        self.counts[kind][action] += n
+        if n:
+            self.counts[kind][action] += n
 
     def row(self, change: RowChange) -> None:
         self.count(change.kind, change.action)

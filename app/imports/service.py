@@ -288,6 +288,8 @@ PROGRAM_NAMES = {
     "sponsor_id": "sponsor",
     "pledged_amount": "pledged.amount",
     "pledged_currency": "pledged.currency",
+    # The money rule names an amount's currency `currency`.
+    "currency": "pledged.currency",
 }
 
 

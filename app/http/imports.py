@@ -1,0 +1,105 @@
+"""The import over HTTP: `POST /imports` with a document of the ledger's format as the
+request body (JSON or YAML; `?dryRun=true` to only see the report), and the format's
+JSON Schema at `GET /schemas/ledger-v1.json`.
+
+An import creates programmes, organisations and rates, so it needs the import
+permission (admins; partner keys never have it). The body is capped by
+MAX_BODY_BYTES like every request's (larger programmes load with `pledge-ledger
+import`). The answer is the report the command line prints, as JSON: 200 when written
+(or, in a dry run, when it would be), 422 when a row is refused (nothing written).
+Every trail entry of the import names the caller's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
+
+from app.audit.recorder import is_lock_timeout
+from app.auth.roles import Permission
+from app.config import Settings
+from app.errors import DomainError, ErrorCode
+from app.http.spec import status_headers
+from app.imports.apply import run_import
+from app.imports.document import SCHEMA_PATH, document_schema
+
+MEDIA_TYPES = {
+    "application/json",
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+}
+
+
+def imports_router(
+    context_getter: Callable[[Request], Awaitable[Any]], settings: Settings
+) -> APIRouter:
+    router = APIRouter()
+    schema = document_schema()
+
+    @router.get(SCHEMA_PATH, include_in_schema=False)
+    async def ledger_schema() -> JSONResponse:
+        return JSONResponse(schema, media_type="application/schema+json")
+
+    @router.post("/imports", include_in_schema=False)
+    async def upload(request: Request, dryRun: bool = False) -> Response:
+        # Who asks comes first: a caller who may not import learns nothing else.
+        context = await context_getter(request)
+        try:
+            context.principal.require(Permission.IMPORT)
+        except DomainError as exc:
+            return _refused(exc)
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in MEDIA_TYPES:
+            return _error(
+                415,
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "send the document as the body, Content-Type application/json or application/yaml",
+            )
+        data = await request.body()
+        try:
+            report = await run_import(
+                request.app.state.session_factory,
+                data,
+                context.principal.actor,
+                dry_run=dryRun,
+                max_bytes=settings.max_body_bytes,
+                reason=request.headers.get("x-import-reason") or "import over HTTP",
+            )
+        except DBAPIError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "message": "another write held the ledger too long; nothing was "
+                            "written, retry",
+                            "extensions": {"code": ErrorCode.BUSY.value},
+                        }
+                    ]
+                },
+                status_code=503,
+                headers=status_headers(503, retry_after=settings.retry_after_seconds),
+            )
+        return JSONResponse(report.as_json(), status_code=422 if report.refused else 200)
+
+    return router
+
+
+def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+    return JSONResponse(body, status)
+
+
+def _refused(exc: DomainError) -> JSONResponse:
+    if exc.code is ErrorCode.UNAUTHENTICATED:
+        response = _error(401, exc.code, exc.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    return _error(403, exc.code, exc.message)

@@ -1,0 +1,86 @@
+"""`pledge-ledger import`: the report on stdout, exit 1 and nothing written when refused."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from app.imports.document import document_schema
+from tests.imports.documents import as_yaml, small
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "cli.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    get_settings.cache_clear()
+    try:
+        assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+        yield path
+    finally:
+        get_settings.cache_clear()
+
+
+def _changes(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM changes").fetchone()
+    return int(count)
+
+
+def test_print_schema_prints_the_published_schema() -> None:
+    result = runner.invoke(cli, ["import", "--print-schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == document_schema()
+
+
+def test_an_import_then_a_dry_run_of_a_change(db_file: Path, tmp_path: Path) -> None:
+    # given
+    file = tmp_path / "pledge.yaml"
+    document = small()
+    file.write_bytes(as_yaml(document))
+    first = runner.invoke(cli, ["import", str(file)])
+    assert first.exit_code == 0, first.output
+    written = _changes(db_file)
+    # when
+    document["initiatives"][0]["milestones"][0]["status"] = "in_progress"
+    file.write_bytes(as_yaml(document))
+    result = runner.invoke(cli, ["import", str(file), "--dry-run", "--json"])
+    # then
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows"] == [
+        {
+            "place": "initiatives[0].milestones[0]",
+            "kind": "milestone",
+            "key": "M1",
+            "action": "update",
+            "fields": ["status"],
+        }
+    ]
+    assert written == 20 and _changes(db_file) == written
+
+
+def test_a_refused_file_exits_1_and_writes_nothing(db_file: Path, tmp_path: Path) -> None:
+    # given
+    file = tmp_path / "pledge.yaml"
+    document = small()
+    document["program"]["pledged"]["currency"] = "RMB"
+    file.write_bytes(as_yaml(document))
+    # when
+    result = runner.invoke(cli, ["import", str(file)])
+    # then
+    assert result.exit_code == 1
+    assert "refused program.pledged.currency: INVALID_CURRENCY" in result.stdout
+    assert "nothing was written" in result.stdout
+    assert _changes(db_file) == 0

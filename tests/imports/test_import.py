@@ -1,0 +1,190 @@
+"""`run_import`: a whole programme from one file, all or nothing, re-importable."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app import models as m
+from app.imports.apply import run_import
+from app.imports.report import Action, Report
+from tests.conftest import Database
+from tests.imports.documents import ACTOR, as_json, as_yaml, small
+
+
+async def _import(db: Database, data: bytes, *, dry_run: bool = False) -> Report:
+    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run)
+
+
+async def _entries(db: Database) -> list[m.Change]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(m.Change).order_by(m.Change.sequence)))
+
+
+async def _count(db: Database, model: type[Any]) -> int:
+    async with db.sessions() as session:
+        return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _summary(report: Report, action: Action) -> dict[str, int]:
+    return {kind: counts[action] for kind, counts in report.counts.items() if counts[action]}
+
+
+async def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(db: Database) -> None:
+    # given
+    data = as_yaml(small())
+    # when
+    report = await _import(db, data, dry_run=True)
+    # then
+    assert not report.refused and not report.written
+    assert _summary(report, Action.CREATE) == {
+        "source": 1,
+        "organization": 2,
+        "program": 1,
+        "exchange_rate": 1,
+        "beneficiary_group": 1,
+        "initiative": 2,
+        "participation": 2,
+        "budget_line": 1,
+        "transaction": 4,
+        "milestone": 1,
+        "beneficiary_figure": 1,
+        "beneficiary_share": 1,
+        "citation": 2,
+    }
+    assert {"place": "initiatives[1].transactions[1]", "kind": "transaction", "key": "T2",
+            "action": "create"} in report.as_json()["rows"]  # fmt: skip
+    assert await _entries(db) == []
+    assert await _count(db, m.Program) == 0
+
+
+async def test_an_import_writes_every_row_with_its_trail_entry(db: Database) -> None:
+    # when
+    report = await _import(db, as_json(small()))
+    # then
+    assert report.written and not report.refused
+    entries = await _entries(db)
+    assert len(entries) == report.changes == 20
+    assert {e.operation for e in entries} == {"create"}
+    assert {e.actor_name for e in entries} == {ACTOR.name}
+    assert await _count(db, m.Transaction) == 4
+    async with db.sessions() as session:
+        t2 = await session.scalar(
+            select(m.Transaction).where(m.Transaction.ref == "T2", m.Transaction.currency == "USD")
+        )
+        figure = await session.scalar(select(m.BeneficiaryFigure))
+    assert t2 is not None and t2.amount == Decimal("5000") and t2.value_date == t2.transaction_date
+    assert figure is not None and figure.approved_by == ACTOR.name
+
+
+async def test_a_refused_row_writes_nothing_and_is_named_with_its_code(db: Database) -> None:
+    # given: one amount with more decimals than euros have
+    document = small()
+    document["initiatives"][1]["transactions"][1]["amount"] = "7500.005"
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert report.refused and not report.written
+    [problem] = report.as_json()["errors"]
+    assert problem["place"] == "initiatives[1].transactions[1].amount"
+    assert problem["code"] == "VALIDATION"
+    assert "EUR" in problem["message"]
+    assert await _entries(db) == []
+    assert await _count(db, m.Organization) == 0
+
+
+async def test_an_unknown_reference_is_refused_where_it_is_named(db: Database) -> None:
+    # given
+    document = small()
+    document["initiatives"][0]["transactions"][0]["receiver"] = "nobody"
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        ("initiatives[0].transactions[0].receiver", "NOT_FOUND")
+    ]
+    assert await _entries(db) == []
+
+
+async def test_money_no_rate_converts_is_refused_as_a_mutation_would_be(db: Database) -> None:
+    # given: a transaction in yen, and no JPY rate
+    document = small()
+    document["initiatives"][1]["transactions"][0]["currency"] = "JPY"
+    document["initiatives"][1]["transactions"][0]["amount"] = "20000"
+    # when
+    report = await _import(db, as_yaml(document), dry_run=True)
+    # then
+    [problem] = report.problems
+    assert (problem.place, problem.code.value) == (
+        "initiatives[1].transactions[0].currency",
+        "RATE_NOT_FOUND",
+    )
+
+
+async def test_importing_the_same_file_again_writes_nothing(db: Database) -> None:
+    # given
+    data = as_yaml(small())
+    await _import(db, data)
+    before = await _entries(db)
+    # when
+    again = await _import(db, data)
+    # then
+    assert not again.refused and again.changes == 0
+    assert _summary(again, Action.UNCHANGED)["transaction"] == 4
+    assert [e.hash for e in await _entries(db)] == [e.hash for e in before]
+
+
+async def test_a_changed_amount_is_one_new_version_in_the_trail(db: Database) -> None:
+    # given
+    document = small()
+    await _import(db, as_json(document))
+    before = len(await _entries(db))
+    # when
+    document["initiatives"][1]["transactions"][1]["amount"] = "8000.00"
+    report = await _import(db, as_json(document))
+    # then
+    assert [row.as_json() for row in report.rows] == [
+        {
+            "place": "initiatives[1].transactions[1]",
+            "kind": "transaction",
+            "key": "T2",
+            "action": "update",
+            "fields": ["amount"],
+        }
+    ]
+    entries = await _entries(db)
+    [entry] = entries[before:]
+    assert (entry.entity_type, entry.operation) == ("transactions", "update")
+    assert json.loads(entry.before or "")["amount"] == "7500.00"
+    after = json.loads(entry.after or "")
+    assert (after["amount"], after["version"]) == ("8000.00", 2)
+
+
+async def test_records_absent_from_the_file_are_left_alone(db: Database) -> None:
+    # given
+    document = small()
+    await _import(db, as_json(document))
+    # when: the second initiative and a transaction of the first are left out
+    del document["initiatives"][1]
+    del document["initiatives"][0]["transactions"][1]
+    report = await _import(db, as_json(document))
+    # then
+    assert report.changes == 0 and "never deletes" in report.as_json()["note"]
+    assert await _count(db, m.Initiative) == 2
+    assert await _count(db, m.Transaction) == 4
+
+
+async def test_a_revised_budget_passing_the_pledge_is_refused(db: Database) -> None:
+    # given
+    document = small()
+    document["initiatives"][0]["budget_lines"][0]["amount"] = "1000000.01"
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        ("program.pledged.amount", "PLEDGE_EXCEEDED")
+    ]
+    assert await _entries(db) == []
