@@ -196,7 +196,11 @@ def generate_synthetic(
 @cli.command("import")
 def import_file(
     file: Annotated[
-        Path | None, typer.Argument(help="A document of the ledger's format (YAML or JSON).")
+        Path | None,
+        typer.Argument(
+            help="A document of the ledger's format (YAML or JSON), or an IATI 2.03 "
+            "activity file (XML): one parent activity, its children."
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be written; write nothing.")
@@ -248,6 +252,7 @@ async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: 
     from contextlib import ExitStack
 
     from app.audit.records import SYSTEM_ROLE, Actor
+    from app.iati.reader import read_any
     from app.imports.apply import run_import
 
     with ExitStack() as stack:
@@ -269,6 +274,7 @@ async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: 
             reason=reason,
             progress=lambda n: bar.update(n) if bar is not None else None,
             on_total=on_total,
+            reader=read_any,
         )
 
 

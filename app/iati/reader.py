@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
@@ -41,17 +40,14 @@ _MAPPED = {
 }  # fmt: skip
 
 
-@dataclass
-class IatiRead:
-    read: Read
-    notes: list[str] = field(default_factory=list)
+def read_any(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
+    """An IATI file (XML: it starts with "<") or a document of the ledger's format."""
+    if data.lstrip()[:1] == b"<":
+        return read_iati(data, max_bytes)
+    return read_document(data, max_bytes)
 
 
-def looks_like_xml(data: bytes) -> bool:
-    return data.lstrip()[:1] == b"<"
-
-
-def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> IatiRead:
+def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
     if len(data) > max_bytes:
         return _refused(
             ErrorCode.DOCUMENT_TOO_LARGE, f"the file has {len(data)} bytes; at most {max_bytes}"
@@ -73,12 +69,14 @@ def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> IatiRead:
         notes.append(f"the file is IATI {root.get('version')}, read as {c.VERSION}")
     raw = _Mapper(notes).document(root)
     if isinstance(raw, Problem):
-        return IatiRead(Read(problems=[raw]), notes)
-    return IatiRead(read_document(json.dumps(raw).encode("utf-8"), max_bytes), notes)
+        return Read(problems=[raw], notes=notes)
+    read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
+    read.notes.extend(notes)
+    return read
 
 
-def _refused(code: ErrorCode, message: str) -> IatiRead:
-    return IatiRead(Read(problems=[Problem("", code, message)]))
+def _refused(code: ErrorCode, message: str) -> Read:
+    return Read(problems=[Problem("", code, message)])
 
 
 def _text(element: Element | None, path: str = "narrative") -> str | None:

@@ -78,3 +78,45 @@ def test_export_refusals_exit_1_writing_nothing(
     assert result.exit_code == 1
     assert words in result.stderr
     assert not output.exists()
+
+
+def _values(xml: bytes) -> list[tuple[str, str]]:
+    root = assert_valid(xml)
+    return [
+        (str(v.getparent().tag), v.text or "") for v in root.iter("value")
+    ]  # budgets and transactions, in file order
+
+
+def test_import_reads_an_exported_file_into_a_fresh_database(
+    demo_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the demo's file, and a fresh database
+    exported = tmp_path / "demo.xml"
+    assert runner.invoke(cli, ["export", "-o", str(exported)]).exit_code == 0
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    get_settings.cache_clear()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    # when
+    imported = runner.invoke(cli, ["import", str(exported)])
+    again = runner.invoke(cli, ["export"])
+    # then
+    assert imported.exit_code == 0, imported.output
+    assert "written:" in imported.stdout
+    assert again.exit_code == 0, again.output
+    assert _values(again.stdout_bytes) == _values(exported.read_bytes())
+
+
+def test_import_says_what_an_iati_file_holds_that_the_ledger_cannot(
+    demo_file: Path, tmp_path: Path
+) -> None:
+    # given
+    from tests.iati.test_reader import FOREIGN
+
+    path = tmp_path / "foreign.xml"
+    path.write_bytes(FOREIGN)
+    # when
+    result = runner.invoke(cli, ["import", "--dry-run", str(path)])
+    # then
+    assert result.exit_code == 0, result.output
+    assert "not read: XM-1-C: not held by the ledger, not read: location" in result.stdout
+    assert "dry run: nothing was written" in result.stdout

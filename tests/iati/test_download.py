@@ -147,3 +147,25 @@ async def test_a_future_transaction_refuses_the_file(db: Database, client: Graph
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "NOT_PUBLISHABLE"
     assert "sponsor-org-JOBS" in error["message"]
+
+
+async def test_an_admin_uploads_an_iati_file_and_hears_what_was_not_read(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given
+    from tests.iati.test_reader import FOREIGN
+
+    admin = await key(db, "admin")
+    # when
+    response = await client.http.post(
+        "/imports", content=FOREIGN, headers=admin | {"Content-Type": "application/xml"}
+    )
+    # then
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["written"], report["refused"]) == (True, False)
+    assert report["summary"]["transaction"]["create"] == 1
+    assert any("not read: location" in note for note in report["notes"])
+    async with db.sessions() as session:
+        initiative = await session.scalar(select(m.Initiative).where(m.Initiative.code == "C"))
+    assert initiative is not None and initiative.region == "KE"
