@@ -102,7 +102,7 @@ async def export_activities(
             "programme at a time",
             code=ErrorCode.REPORT_TOO_LARGE,
         )
-    ledger = await _read(session, initiatives)
+    ledger = await _read(session, programs, initiatives)
     by_program: dict[int, list[Initiative]] = defaultdict(list)
     for initiative in initiatives:
         by_program[initiative.program_id].append(initiative)
@@ -149,13 +149,16 @@ def _build(
     return Export(xml, activities, ledger.notes)
 
 
-async def _read(session: AsyncSession, initiatives: list[Initiative]) -> _Ledger:
+async def _read(
+    session: AsyncSession, programs: list[Program], initiatives: list[Initiative]
+) -> _Ledger:
     ids = [i.id for i in initiatives]
     ledger = _Ledger(await repository.organizations(session))
     owner: dict[tuple[SubjectType, int], tuple[str, int]] = {}
+    for program in programs:
+        owner[SubjectType.PROGRAM, program.id] = ("program", program.id)
     for initiative in initiatives:
         owner[SubjectType.INITIATIVE, initiative.id] = ("initiative", initiative.id)
-        owner[SubjectType.PROGRAM, initiative.program_id] = ("program", initiative.program_id)
     for line in await repository.budget_lines(session, ids):
         ledger.lines[line.initiative_id].append(line)
         owner[SubjectType.BUDGET_LINE, line.id] = ("initiative", line.initiative_id)

@@ -304,3 +304,38 @@ async def test_a_file_over_the_record_limit_is_refused(
     # then
     assert refused.value.code is ErrorCode.REPORT_TOO_LARGE
     assert "more than 16" in refused.value.message
+
+
+async def test_cited_sources_with_a_url_become_document_links_of_their_activity(
+    db: Database,
+) -> None:
+    # given: the full pledge cites a report on JOBS; a programme without initiatives
+    # cites a news article
+    await full_pledge(db)
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session, ref="alone")
+        article = m.SourceDocument(
+            ref="article", title="Pledge news", url="https://example.org/a", category="news-article"
+        )
+        session.add(article)
+        await session.flush()
+        session.add(
+            m.Citation(
+                source_document_id=article.id,
+                subject_type=m.SubjectType.PROGRAM,
+                subject_id=program.id,
+                quote="pledged",
+            )
+        )
+    # when
+    full = await export_file(db.sessions, program_ref="pledge-1", moment=None)
+    alone = await export_file(db.sessions, program_ref="alone", moment=None)
+    # then
+    jobs = activity(assert_valid(full.xml), "sponsor-org-JOBS")
+    (link,) = jobs.findall("document-link")
+    assert link.get("url") == "https://example.org/report-2023"
+    assert link.find("category").get("code") == "B01"  # annual report
+    assert link.find("language").get("code") == "en"
+    assert link.find("document-date").get("iso-date") == "2024-03-01"
+    root = assert_valid(alone.xml)
+    assert root.xpath("//iati-activity[@hierarchy='1']/document-link/category/@code") == ["A02"]
