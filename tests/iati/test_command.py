@@ -120,3 +120,9 @@ def test_import_says_what_an_iati_file_holds_that_the_ledger_cannot(
     assert result.exit_code == 0, result.output
     assert "not read: XM-1-C: not held by the ledger, not read: location" in result.stdout
     assert "dry run: nothing was written" in result.stdout
+
+
+def test_export_as_of_a_moment_before_the_demo_finds_no_programme(demo_file: Path) -> None:
+    before = runner.invoke(cli, ["export", "--as-of", "2020-01-01T00:00:00Z"])
+    assert before.exit_code == 1
+    assert "no programme to export" in before.stderr
