@@ -1,6 +1,6 @@
 """The `pledge-ledger` command line: serve, migrate, load the demo, generate synthetic data,
-import a programme from a file, export the schema. What the commands share (settings,
-the database named, exit codes) is in app/cli_support.py."""
+import a programme from a file, export IATI files and the schema. What the commands share
+(settings, the database named, exit codes) is in app/cli_support.py."""
 
 from __future__ import annotations
 
@@ -196,7 +196,11 @@ def generate_synthetic(
 @cli.command("import")
 def import_file(
     file: Annotated[
-        Path | None, typer.Argument(help="A document of the ledger's format (YAML or JSON).")
+        Path | None,
+        typer.Argument(
+            help="A document of the ledger's format (YAML or JSON), or an IATI 2.03 "
+            "activity file (XML): one parent activity, its children."
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be written; write nothing.")
@@ -248,6 +252,7 @@ async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: 
     from contextlib import ExitStack
 
     from app.audit.records import SYSTEM_ROLE, Actor
+    from app.iati.reader import read_any
     from app.imports.apply import run_import
 
     with ExitStack() as stack:
@@ -269,6 +274,7 @@ async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: 
             reason=reason,
             progress=lambda n: bar.update(n) if bar is not None else None,
             on_total=on_total,
+            reader=read_any,
         )
 
 
@@ -378,6 +384,53 @@ def operations_register(
         state = "known" if key in known else "added"
         typer.echo(f"sha256:{key}  {path}  ({state})")
     typer.echo(f"{manifest}: {len(merged)} operations")
+
+
+@cli.command("export")
+def export(
+    format_: Annotated[
+        str, typer.Option("--format", help="The file's standard: iati (IATI 2.03 activities).")
+    ] = "iati",
+    program: Annotated[
+        str | None, typer.Option(help="The programme's ref; default: every programme.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The ledger as it stood then (ISO 8601 with a timezone)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
+    ] = None,
+) -> None:
+    """Export programmes as an IATI 2.03 activity file: each programme a parent
+    activity, its initiatives child activities.
+
+    What IATI cannot carry is named on stderr. Exit 1 when the export is refused (an
+    unknown programme, or a rule of IATI the ledger breaks, e.g. a transaction dated in
+    the future; nothing written); 2 when the database cannot be used."""
+    from app.errors import DomainError
+    from app.iati.service import export_as_of
+    from app.views.service import check_moment, parse_moment
+
+    if format_ != "iati":
+        typer.echo(f"error: unknown format {format_!r}; formats: iati", err=True)
+        raise typer.Exit(1)
+    try:
+        moment = check_moment(parse_moment(as_of)) if as_of is not None else None
+        result = support.on_migrated_database(
+            lambda sessions: export_as_of(sessions, program_ref=program, moment=moment)
+        )
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message} (nothing written)", err=True)
+        raise typer.Exit(1) from None
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if output is None:
+        sys.stdout.buffer.write(result.xml)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(result.xml)
+        typer.echo(f"{output}: {result.activities} activities", err=True)
 
 
 @cli.command("export-schema")

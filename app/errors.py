@@ -60,6 +60,12 @@ class ErrorCode(DescribedStrEnum):
         "The report has more groups than allowed: group by fewer dimensions, or filter "
         "the records.",
     )
+    NOT_PUBLISHABLE = (
+        "NOT_PUBLISHABLE",
+        "The IATI export would break a rule of the IATI Standard it cannot mend (a "
+        "transaction dated in the future, a percentage that cannot add up to 100): the "
+        "message names the activity and the rule; nothing is exported.",
+    )
     AMOUNT_OUT_OF_RANGE = (
         "AMOUNT_OUT_OF_RANGE",
         "A converted amount, or a sum of amounts, is larger than a report can hold.",

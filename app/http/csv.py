@@ -80,7 +80,7 @@ def csv_router(
         try:
             context.principal.require(Permission.EXPORT)
         except DomainError as exc:
-            return _refused(exc)
+            return refused(exc)
         report = reports.get(name)
         if report is None:
             return _error(
@@ -138,7 +138,7 @@ def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
     return JSONResponse(body, status)
 
 
-def _refused(exc: DomainError) -> JSONResponse:
+def refused(exc: DomainError) -> JSONResponse:
     if exc.code is ErrorCode.UNAUTHENTICATED:
         response = _error(401, exc.code, exc.message)
         response.headers["WWW-Authenticate"] = "Bearer"

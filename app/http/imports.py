@@ -24,6 +24,7 @@ from app.auth.roles import Permission
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
 from app.http.spec import refusal, status_headers
+from app.iati.reader import read_any
 from app.imports.apply import run_import
 from app.imports.document import SCHEMA_PATH, document_schema
 
@@ -34,6 +35,9 @@ MEDIA_TYPES = {
     "application/x-yaml",
     "text/yaml",
     "text/x-yaml",
+    # An IATI 2.03 activity file (app/iati/reader.py).
+    "application/xml",
+    "text/xml",
 }
 
 
@@ -72,6 +76,7 @@ def imports_router(
                 dry_run=dryRun,
                 max_bytes=settings.max_body_bytes,
                 reason=request.headers.get("x-import-reason") or "import over HTTP",
+                reader=read_any,
             )
         except DBAPIError as exc:
             if not is_lock_timeout(exc):

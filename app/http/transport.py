@@ -14,6 +14,7 @@ from app.graphql.reports.downloads import REPORTS
 from app.http.bodies import BodyLimitMiddleware
 from app.http.csv import csv_router
 from app.http.handlers import answer_before_graphql
+from app.http.iati import iati_router
 from app.http.imports import imports_router
 from app.http.persisted import PersistedOperations
 from app.http.rate_limits import RateLimiter
@@ -31,8 +32,8 @@ class Transport:
 
 
 def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -> Transport:
-    """/graphql over HTTP and WebSocket on `app`, the CSV downloads, imports, the answers
-    to what is raised before GraphQL runs, the limits on request bodies, and CORS. Raises
+    """/graphql over HTTP and WebSocket on `app`, the CSV and IATI downloads, imports, the
+    answers to what is raised before GraphQL runs, the limits on request bodies, and CORS. Raises
     ManifestError when a registered document does not validate against `schema`."""
     # Registered documents (and, with PERSISTED_OPERATIONS_ONLY, the allow-list),
     # checked against this very schema.
@@ -44,6 +45,8 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     app.include_router(
         csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
     )
+    # The IATI file: the same caller, permission and views as the CSV downloads.
+    app.include_router(iati_router(schema, graphql.context_for))
     # Imports of whole programmes (app/imports/), by the same callers' keys.
     app.include_router(imports_router(graphql.context_for, settings))
     answer_before_graphql(app, settings.retry_after_seconds)

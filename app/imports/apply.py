@@ -9,6 +9,7 @@ or a refused row rolls everything back, trail entries included).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from app.imports.initiatives import (
     load_shares,
 )
 from app.imports.money import load_budget_lines, load_transactions
-from app.imports.reader import MAX_FILE_BYTES, read_document
+from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import Report
 from app.imports.service import Importer, Progress, start
 
@@ -90,12 +91,15 @@ async def run_import(
     reason: str | None = None,
     progress: Progress | None = None,
     on_total: Progress | None = None,
+    reader: Callable[[bytes, int], Read] = read_document,
 ) -> Report:
     """Read `data` and import it in one transaction of its own; commit only when it is
-    not a dry run and nothing was refused. `on_total` hears the rows the file has."""
+    not a dry run and nothing was refused. `on_total` hears the rows the file has;
+    `reader` makes the document of the file (another format's, e.g. IATI's)."""
     report = Report(dry_run=dry_run)
     # Parsing a large file takes a while: in a thread, the server's loop keeps serving.
-    read = await asyncio.to_thread(read_document, data, max_bytes)
+    read = await asyncio.to_thread(reader, data, max_bytes)
+    report.notes.extend(read.notes)
     for problem in read.problems:
         report.problem(problem.place, problem.code, problem.message)
     if read.document is None:

@@ -35,6 +35,8 @@ _NESTED = ("participants", "budget_lines", "transactions", "milestones", "benefi
 class Read:
     document: Document | None = None
     problems: list[Problem] = field(default_factory=list)
+    # What a reader of another format could not map (app/iati/reader.py): said, not dropped.
+    notes: list[str] = field(default_factory=list)
 
 
 def place(loc: Iterable[int | str]) -> str:

@@ -70,6 +70,8 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     omitted_rows: int = 0
     omitted_problems: int = 0
+    # What the file's reader could not map into the document (an IATI file's extras).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def refused(self) -> bool:
@@ -126,6 +128,7 @@ class Report:
             "omittedRows": self.omitted_rows,
             "errors": [problem.as_json() for problem in self.problems],
             "omittedErrors": self.omitted_problems,
+            "notes": self.notes,
             "note": LEFT_ALONE,
         }
 
@@ -149,4 +152,6 @@ class Report:
             yield f"dry run: nothing was written ({self.changes} rows would be)"
         else:
             yield f"written: {self.changes} rows" if self.changes else "nothing to write"
+        for note in self.notes:
+            yield f"not read: {note}"
         yield f"note: {LEFT_ALONE}"

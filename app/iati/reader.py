@@ -1,0 +1,398 @@
+"""An IATI 2.03 activity file read as a ledger document (app/imports/document.py).
+
+One parent activity (hierarchy 1, or none given) is the programme; its children
+(hierarchy 2, naming it in `related-activity` type 1) are the initiatives. The ledger's
+own marks (app/iati/writer.py, LEDGER_NS) put back what IATI has no element for — the
+pledge, a budget line split into years, a result's group — so the ledger's own file
+reads back whole; a file from elsewhere is read from IATI's elements alone.
+
+What cannot be mapped is said in `notes`, never dropped silently: elements the ledger
+does not hold (locations, policy markers …), organisations without a ref, results
+beyond one indicator and period, every activity outside the programme. The mapped
+document then goes through the importer's own reader (`read_document`: its limits,
+its validation, its problems by place), so an IATI file is held to the rules any file
+is.
+
+The file is untrusted: at most MAX_FILE_BYTES, UTF-8, and no DOCTYPE (IATI needs none,
+and entities are how a small file expands into a huge one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError, fromstring
+
+from app.errors import ErrorCode
+from app.iati import codelists as c
+from app.iati.writer import ours
+from app.imports.reader import MAX_FILE_BYTES, Read, read_document
+from app.imports.report import Problem
+
+# The elements of an activity this reader maps; any other is named in the notes.
+_MAPPED = {
+    "iati-identifier", "reporting-org", "title", "description", "participating-org",
+    "activity-status", "activity-date", "recipient-country", "sector", "budget",
+    "transaction", "document-link", "related-activity", "result",
+    ours("programme"), ours("initiative"),
+}  # fmt: skip
+
+
+def read_any(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
+    """An IATI file (XML: it starts with "<") or a document of the ledger's format."""
+    if data.lstrip()[:1] == b"<":
+        return read_iati(data, max_bytes)
+    return read_document(data, max_bytes)
+
+
+def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
+    if len(data) > max_bytes:
+        return _refused(
+            ErrorCode.DOCUMENT_TOO_LARGE, f"the file has {len(data)} bytes; at most {max_bytes}"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _refused(ErrorCode.DOCUMENT_INVALID, f"not UTF-8 text (byte {error.start})")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        return _refused(ErrorCode.DOCUMENT_INVALID, "a DOCTYPE is not read (IATI needs none)")
+    try:
+        root = fromstring(text)
+    except ParseError as error:
+        return _refused(ErrorCode.DOCUMENT_INVALID, f"not XML: {error}")
+    if root.tag != "iati-activities":
+        return _refused(ErrorCode.DOCUMENT_INVALID, "not an IATI activity file")
+    notes: list[str] = []
+    if root.get("version") != c.VERSION:
+        notes.append(f"the file is IATI {root.get('version')}, read as {c.VERSION}")
+    raw = _Mapper(notes).document(root)
+    if isinstance(raw, Problem):
+        return Read(problems=[raw], notes=notes)
+    read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
+    read.notes.extend(notes)
+    return read
+
+
+def _refused(code: ErrorCode, message: str) -> Read:
+    return Read(problems=[Problem("", code, message)])
+
+
+def _text(element: Element | None, path: str = "narrative") -> str | None:
+    if element is None:
+        return None
+    found = element.findtext(path)
+    return found.strip() if found else None
+
+
+def _decimal(text: str | None) -> str | None:
+    """A decimal's text as the document takes it (quoted), or None if it is none."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return format(value, "f") if value.is_finite() else None
+
+
+class _Mapper:
+    def __init__(self, notes: list[str]) -> None:
+        self.notes = notes
+        self.orgs: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+
+    def document(self, root: Element) -> dict[str, Any] | Problem:
+        activities = root.findall("iati-activity")
+        parents = [a for a in activities if a.get("hierarchy", "1") == "1"]
+        if len(parents) != 1:
+            return Problem(
+                "",
+                ErrorCode.DOCUMENT_INVALID,
+                f"a file is read as one programme: one parent activity (hierarchy 1), "
+                f"not {len(parents)}",
+            )
+        parent = parents[0]
+        parent_id = parent.findtext("iati-identifier", "").strip()
+        sponsor = self.org(parent.find("reporting-org"))
+        if sponsor is None:
+            return Problem("", ErrorCode.DOCUMENT_INVALID, "the programme has no reporting-org ref")
+        children = []
+        for activity in activities:
+            if activity is parent:
+                continue
+            if parent_id in self._parents(activity):
+                children.append(activity)
+            else:
+                identifier = activity.findtext("iati-identifier")
+                self.notes.append(
+                    f"activity {identifier!r} is not a child of {parent_id!r}: not read"
+                )
+        initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
+        program = self.program(parent, sponsor, initiatives)
+        self.unmapped(parent)
+        return {
+            "format": "pledge-ledger/1",
+            "sources": list(self.sources.values()),
+            "organizations": list(self.orgs.values()),
+            "program": program,
+            "beneficiary_groups": list(self.groups.values()),
+            "initiatives": initiatives,
+        }
+
+    @staticmethod
+    def _parents(activity: Element) -> list[str]:
+        return [
+            (r.get("ref") or "").strip()
+            for r in activity.findall("related-activity")
+            if r.get("type") == c.PARENT
+        ]
+
+    def unmapped(self, activity: Element) -> None:
+        skipped = sorted({e.tag for e in activity if e.tag not in _MAPPED})
+        if skipped:
+            identifier = activity.findtext("iati-identifier")
+            self.notes.append(
+                f"{identifier}: not held by the ledger, not read: {', '.join(skipped)}"
+            )
+
+    def org(self, element: Element | None) -> str | None:
+        """The organisation's ref, recorded once; None (with a note) without one."""
+        if element is None:
+            return None
+        ref = (element.get("ref") or "").strip()
+        name = _text(element) or ref
+        if not ref:
+            self.notes.append(f"an organisation without a ref ({name!r}) is not read")
+            return None
+        if ref not in self.orgs:
+            kind = c.READ_KIND.get(element.get("type") or "", "other")
+            self.orgs[ref] = {"ref": ref, "name": name or ref, "kind": kind}
+        return ref
+
+    def program(
+        self, parent: Element, sponsor: str, initiatives: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        own = parent.find(ours("programme"))
+        marks = own.attrib if own is not None else {}
+        identifier = parent.findtext("iati-identifier", "").strip()
+        dates = {d.get("type"): d.get("iso-date") for d in parent.findall("activity-date")}
+        program: dict[str, Any] = {
+            "ref": marks.get("ref") or identifier.removeprefix(f"{sponsor}-"),
+            "name": _text(parent.find("title")) or identifier,
+            "summary": _text(parent.find("description")),
+            "sponsor": sponsor,
+            "announced_on": marks.get("announced-on") or dates.get(c.PLANNED_START),
+            "deadline": marks.get("deadline") or dates.get(c.PLANNED_END),
+            "governance_body": marks.get("governance-body"),
+            "governance_lead": marks.get("governance-lead"),
+        }
+        if program["summary"] == program["name"]:
+            program["summary"] = None  # the export writes the title where there is none
+        if "pledged" in marks:
+            program["pledged"] = {"amount": marks["pledged"], "currency": marks.get("currency")}
+        else:
+            program["pledged"] = self.budgets_as_pledge(parent, initiatives)
+        self.links(parent)
+        return program
+
+    def budgets_as_pledge(
+        self, parent: Element, initiatives: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A file from elsewhere states no pledge: its budgets' total stands in."""
+        currency = parent.get("default-currency")
+        # The current budget of each period: the revised one where there is one.
+        current: dict[tuple[int, str, str], Decimal] = {}
+        for n, initiative in enumerate(initiatives):
+            for line in initiative["budget_lines"]:
+                if line["amount"] is None:
+                    continue
+                period = (n, line["period_start"], line["period_end"])
+                if line["type"] == "revised" or period not in current:
+                    current[period] = Decimal(line["amount"])
+        total = sum(current.values(), Decimal(0))
+        self.notes.append(f"the file states no pledge: the budgets' total ({total}) stands in")
+        return {"amount": format(total, "f"), "currency": currency}
+
+    def links(self, activity: Element) -> None:
+        for link in activity.findall("document-link"):
+            ref = link.get(ours("ref")) or link.get("url", "")[:64]
+            if not ref or ref in self.sources:
+                continue
+            category = link.find("category")
+            language = link.find("language")
+            date = link.find("document-date")
+            self.sources[ref] = {
+                "ref": ref,
+                "title": _text(link.find("title")) or ref,
+                "url": link.get("url"),
+                "language": language.get("code") if language is not None else None,
+                "category": c.READ_CATEGORY.get(category.get("code", ""))
+                if category is not None
+                else None,
+                "published_on": date.get("iso-date") if date is not None else None,
+            }
+        if activity.findall("document-link"):
+            self.notes.append(
+                f"{activity.findtext('iati-identifier')}: its documents are read as sources, "
+                "without the words each figure rests on (IATI has no citations)"
+            )
+
+    def initiative(self, activity: Element, position: int, sponsor: str) -> dict[str, Any]:
+        own = activity.find(ours("initiative"))
+        marks = own.attrib if own is not None else {}
+        identifier = activity.findtext("iati-identifier", "").strip()
+        dates = {d.get("type"): d.get("iso-date") for d in activity.findall("activity-date")}
+        status = activity.find("activity-status")
+        initiative: dict[str, Any] = {
+            "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),
+            "position": int(marks["position"]) if marks.get("position", "").isdigit() else position,
+            "title": _text(activity.find("title")) or identifier,
+            "summary": _text(activity.find("description")),
+            "focus_area": marks.get("focus-area") or self.focus_area(activity),
+            "status": c.READ_STATUS.get(
+                status.get("code", "") if status is not None else "", "pipeline"
+            ),
+            "planned_start": dates.get(c.PLANNED_START),
+            "actual_start": dates.get(c.ACTUAL_START),
+            "planned_end": dates.get(c.PLANNED_END),
+            "actual_end": dates.get(c.ACTUAL_END),
+            "region": marks.get("region") or self.region(activity),
+        }
+        if initiative["summary"] == initiative["title"]:
+            initiative["summary"] = None  # the export writes the title where there is none
+        initiative["participants"] = self.participants(activity)
+        initiative["budget_lines"] = self.budget_lines(activity)
+        initiative["transactions"] = self.transactions(activity)
+        initiative["beneficiaries"] = self.results(activity)
+        self.links(activity)
+        self.unmapped(activity)
+        return initiative
+
+    def focus_area(self, activity: Element) -> str | None:
+        """The sector of the reporting organisation's own vocabulary, else the first."""
+        sectors = activity.findall("sector")
+        own = [s for s in sectors if s.get("vocabulary") == c.SECTOR_VOCABULARY_OWN]
+        chosen = own or sectors
+        if not chosen:
+            return None
+        if len(chosen) > 1:
+            self.notes.append(
+                f"{activity.findtext('iati-identifier')}: {len(chosen)} sectors; the ledger "
+                "holds one focus area, the first is read"
+            )
+        return _text(chosen[0]) or chosen[0].get("code")
+
+    def region(self, activity: Element) -> str | None:
+        countries = activity.findall("recipient-country")
+        if len(countries) > 1:
+            self.notes.append(
+                f"{activity.findtext('iati-identifier')}: {len(countries)} recipient countries; "
+                "the ledger holds one region, the first is read"
+            )
+        return countries[0].get("code") if countries else None
+
+    def participants(self, activity: Element) -> list[dict[str, Any]]:
+        found = []
+        for element in activity.findall("participating-org"):
+            if element.get(ours("implied")) == "1":
+                continue  # the export's own: the sponsor as every initiative's funder
+            ref = self.org(element)
+            role = c.READ_ROLE.get(element.get("role") or "")
+            if ref is not None and role is not None:
+                found.append({"org": ref, "role": role})
+        return found
+
+    def budget_lines(self, activity: Element) -> list[dict[str, Any]]:
+        """Budgets back into lines: the yearly parts of one line (same LEDGER_NS line
+        mark) are that line again, its period their span, its amount their sum."""
+        parts: dict[str, list[Element]] = defaultdict(list)
+        for n, budget in enumerate(activity.findall("budget"), start=1):
+            parts[budget.get(ours("line")) or f"budget-{n}"].append(budget)
+        lines = []
+        default = activity.get("default-currency")
+        for ref, budgets in parts.items():
+            first = budgets[0]
+            value = first.find("value")
+            amounts = [_decimal(b.findtext("value")) for b in budgets]
+            line: dict[str, Any] = {
+                "ref": ref,
+                "period_start": min(_date(b, "period-start") for b in budgets),
+                "period_end": max(_date(b, "period-end") for b in budgets),
+                "type": c.READ_BUDGET_TYPE.get(first.get("type", "1"), "original"),
+                "status": c.READ_BUDGET_STATUS.get(first.get("status", "1"), "indicative"),
+                "category": first.get(ours("category")),
+                "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
+                "currency": (value.get("currency") if value is not None else None) or default,
+                "value_date": value.get("value-date") if value is not None else None,
+            }
+            lines.append(line)
+        return lines
+
+    def transactions(self, activity: Element) -> list[dict[str, Any]]:
+        found = []
+        default = activity.get("default-currency")
+        for n, element in enumerate(activity.findall("transaction"), start=1):
+            value = element.find("value")
+            kind = element.find("transaction-type")
+            date = element.find("transaction-date")
+            found.append(
+                {
+                    "ref": element.get("ref") or f"transaction-{n}",
+                    "type": c.READ_TRANSACTION.get(
+                        kind.get("code", "") if kind is not None else ""
+                    ),
+                    "transaction_date": date.get("iso-date") if date is not None else None,
+                    "amount": _decimal(element.findtext("value")),
+                    "currency": (value.get("currency") if value is not None else None) or default,
+                    "value_date": value.get("value-date") if value is not None else None,
+                    "budget_line": element.get(ours("line")),
+                    "provider": self.org(element.find("provider-org")),
+                    "receiver": self.org(element.find("receiver-org")),
+                    "description": _text(element.find("description")),
+                }
+            )
+        return found
+
+    def results(self, activity: Element) -> list[dict[str, Any]]:
+        """Each result as a beneficiary figure: its first indicator's first period."""
+        found = []
+        identifier = activity.findtext("iati-identifier")
+        for result in activity.findall("result"):
+            title = _text(result.find("title")) or ""
+            indicators = result.findall("indicator")
+            periods = indicators[0].findall("period") if indicators else []
+            if len(indicators) != 1 or len(periods) > 1:
+                self.notes.append(
+                    f"{identifier}: result {title!r} has {len(indicators)} indicators and "
+                    f"{len(periods)} periods; the first of each is read"
+                )
+            if not indicators:
+                continue
+            name, _, unit = title.partition(": ")
+            group = result.get(ours("group")) or name.strip().lower().replace(" ", "-")[:64]
+            self.groups.setdefault(group, {"code": group, "name": name or group})
+            period = periods[0] if periods else None
+            target = period.find("target") if period is not None else None
+            actual = period.find("actual") if period is not None else None
+            figure: dict[str, Any] = {
+                "group": group,
+                "unit": _text(indicators[0].find("title")) or unit or "units",
+                "target_value": _decimal(target.get("value")) if target is not None else None,
+                "target_date": None
+                if period is None or result.get(ours("no-target-date"))
+                else _date(period, "period-end"),
+                "reached_value": _decimal(actual.get("value")) if actual is not None else None,
+            }
+            if figure["reached_value"] is not None:
+                figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
+                figure["reached_as_of"] = result.get(ours("reached-as-of"))
+            found.append(figure)
+        return found
+
+
+def _date(element: Element, path: str) -> str:
+    found = element.find(path)
+    return (found.get("iso-date") if found is not None else None) or ""

@@ -1,0 +1,132 @@
+"""The statements of the IATI export: a programme's records, read whole.
+
+The export reads through the sessions it is given, so on a view (asOf, a partner's
+scope) it sees what the view holds and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BudgetLine,
+    Citation,
+    Initiative,
+    Organization,
+    Participation,
+    Program,
+    SourceDocument,
+    SubjectType,
+    Transaction,
+)
+
+
+@dataclass
+class Cited:
+    """A source document cited by one record."""
+
+    subject_type: SubjectType
+    subject_id: int
+    document: SourceDocument
+
+
+async def programs(session: AsyncSession, ref: str | None) -> list[Program]:
+    """The programme `ref`, or every programme (by id); a partner's view holds only
+    programmes with an initiative it sees."""
+    query = select(Program).order_by(Program.id)
+    if ref is not None:
+        query = query.where(Program.ref == ref)
+    return list(await session.scalars(query))
+
+
+async def initiatives(session: AsyncSession, program_ids: Sequence[int]) -> list[Initiative]:
+    query = (
+        select(Initiative)
+        .where(Initiative.program_id.in_(program_ids))
+        .order_by(Initiative.program_id, Initiative.position, Initiative.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def record_count(session: AsyncSession, initiative_ids: Sequence[int]) -> int:
+    """Budget lines and transactions of the initiatives: the bulk of a file."""
+    lines = select(func.count()).where(BudgetLine.initiative_id.in_(initiative_ids))
+    moves = select(func.count()).where(Transaction.initiative_id.in_(initiative_ids))
+    return int(await session.scalar(lines) or 0) + int(await session.scalar(moves) or 0)
+
+
+async def organizations(session: AsyncSession) -> dict[int, Organization]:
+    """Every organisation (a shared list, small next to the money records)."""
+    return {o.id: o for o in await session.scalars(select(Organization))}
+
+
+async def participations(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> list[Participation]:
+    query = (
+        select(Participation)
+        .where(Participation.initiative_id.in_(initiative_ids))
+        .order_by(Participation.initiative_id, Participation.role, Participation.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def budget_lines(session: AsyncSession, initiative_ids: Sequence[int]) -> list[BudgetLine]:
+    query = (
+        select(BudgetLine)
+        .where(BudgetLine.initiative_id.in_(initiative_ids))
+        .order_by(BudgetLine.initiative_id, BudgetLine.period_start, BudgetLine.type, BudgetLine.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def transactions(session: AsyncSession, initiative_ids: Sequence[int]) -> list[Transaction]:
+    query = (
+        select(Transaction)
+        .where(Transaction.initiative_id.in_(initiative_ids))
+        .order_by(Transaction.initiative_id, Transaction.transaction_date, Transaction.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def beneficiary_figures(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> list[tuple[BeneficiaryFigure, BeneficiaryGroup]]:
+    query = (
+        select(BeneficiaryFigure, BeneficiaryGroup)
+        .join(BeneficiaryGroup, BeneficiaryGroup.id == BeneficiaryFigure.group_id)
+        .where(BeneficiaryFigure.initiative_id.in_(initiative_ids))
+        .order_by(BeneficiaryFigure.initiative_id, BeneficiaryFigure.id)
+    )
+    return [(figure, group) for figure, group in (await session.execute(query)).all()]
+
+
+# The records whose citations become an activity's document links.
+LINKED_SUBJECTS = (
+    SubjectType.PROGRAM,
+    SubjectType.INITIATIVE,
+    SubjectType.BUDGET_LINE,
+    SubjectType.TRANSACTION,
+    SubjectType.BENEFICIARY_FIGURE,
+)
+
+
+async def cited_documents(session: AsyncSession) -> list[Cited]:
+    """Each (record, document) pair a citation makes, once; the caller keeps those of
+    the records it exports (a view holds only the citations its records have)."""
+    query = (
+        select(Citation.subject_type, Citation.subject_id, SourceDocument)
+        .join(SourceDocument, SourceDocument.id == Citation.source_document_id)
+        .where(Citation.subject_type.in_(LINKED_SUBJECTS))
+        .distinct()
+        .order_by(Citation.subject_type, Citation.subject_id, SourceDocument.id)
+    )
+    return [
+        Cited(kind, subject, doc) for kind, subject, doc in (await session.execute(query)).all()
+    ]

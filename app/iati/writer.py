@@ -1,0 +1,204 @@
+"""IATI 2.03 elements from the ledger's records, in the order the schema's sequences
+state (iati-activities-schema.xsd). Every amount is written from its Decimal, as the
+ledger shows it (`shown`), with its currency and value date; never through a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from xml.etree.ElementTree import Element, SubElement, register_namespace
+
+from app.iati import codelists as c
+from app.iati.rules import split_by_days, yearly_periods
+from app.models import (
+    BeneficiaryFigure,
+    BeneficiaryGroup,
+    BudgetLine,
+    FigureQualifier,
+    Organization,
+    SourceDocument,
+    Transaction,
+)
+from app.money.currencies import shown
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# The ledger's own attributes and elements, in a namespace of their own (IATI allows
+# them where its schema says `##other`): what an IATI element cannot say but the
+# ledger needs to read its file back whole (app/iati/reader.py). IATI tools ignore them.
+LEDGER_NS = "urn:x-pledge-ledger:iati:1"
+register_namespace("ledger", LEDGER_NS)
+
+
+def ours(name: str) -> str:
+    return f"{{{LEDGER_NS}}}{name}"
+
+
+QUALIFIER_WORDS = {
+    FigureQualifier.MORE_THAN: "more than",
+    FigureQualifier.AT_LEAST: "at least",
+    FigureQualifier.ABOUT: "about",
+    FigureQualifier.UP_TO: "up to",
+}
+
+
+def number(value: Decimal) -> str:
+    """A decimal as plain digits (10000, not 1E+4)."""
+    return format(value, "f")
+
+
+def quantity(value: Decimal) -> str:
+    """A count without the column's trailing zeros (20000, not 20000.0000)."""
+    return number(value.normalize())
+
+
+def narrative(parent: Element, tag: str, text: str, **attributes: str) -> Element:
+    element = SubElement(parent, tag, attributes)
+    SubElement(element, "narrative").text = text
+    return element
+
+
+def dated(parent: Element, tag: str, day: date, **attributes: str) -> Element:
+    return SubElement(parent, tag, {**attributes, "iso-date": day.isoformat()})
+
+
+def value(parent: Element, amount: Decimal, currency: str, value_date: date) -> Element:
+    element = SubElement(
+        parent, "value", {"currency": currency, "value-date": value_date.isoformat()}
+    )
+    element.text = number(shown(amount, currency))
+    return element
+
+
+def organisation(parent: Element, tag: str, org: Organization, **attributes: str) -> Element:
+    """reporting-org, participating-org, provider-org, receiver-org: ref, type, name."""
+    return narrative(
+        parent,
+        tag,
+        org.name,
+        **attributes,
+        ref=org.ref,
+        type=c.ORGANISATION_TYPE[org.kind],
+    )
+
+
+def budgets(parent: Element, lines: Iterable[BudgetLine]) -> None:
+    """One budget per line and year: a line over a year is split by the rule of
+    app/iati/rules.py; each part keeps the line's type, status and value date."""
+    for line in lines:
+        periods = yearly_periods(line.period_start, line.period_end)
+        parts = split_by_days(line.amount, line.currency, periods)
+        for (start, end), part in zip(periods, parts, strict=True):
+            budget = SubElement(
+                parent,
+                "budget",
+                {
+                    "type": c.BUDGET_TYPE[line.type],
+                    "status": c.BUDGET_STATUS[line.status],
+                    # The line each yearly part is of: read back, the parts are one line.
+                    ours("line"): line_key(line),
+                },
+            )
+            if line.category:
+                budget.set(ours("category"), line.category)
+            dated(budget, "period-start", start)
+            dated(budget, "period-end", end)
+            value(budget, part, line.currency, line.value_date)
+
+
+def line_key(line: BudgetLine) -> str:
+    return line.ref or f"line-{line.id}"
+
+
+def transaction(
+    parent: Element, tx: Transaction, orgs: dict[int, Organization], line_keys: dict[int, str]
+) -> None:
+    element = SubElement(parent, "transaction", {"ref": tx.ref or f"transaction-{tx.id}"})
+    SubElement(element, "transaction-type", {"code": c.TRANSACTION_TYPE[tx.type]})
+    dated(element, "transaction-date", tx.transaction_date)
+    value(element, tx.amount, tx.currency, tx.value_date)
+    if tx.description:
+        narrative(element, "description", tx.description)
+    if tx.budget_line_id is not None:
+        element.set(ours("line"), line_keys[tx.budget_line_id])
+    if tx.provider_id is not None:
+        organisation(element, "provider-org", orgs[tx.provider_id])
+    if tx.receiver_id is not None:
+        organisation(element, "receiver-org", orgs[tx.receiver_id])
+
+
+def document_link(parent: Element, document: SourceDocument, languages: frozenset[str]) -> None:
+    assert document.url is not None
+    link = SubElement(
+        parent,
+        "document-link",
+        {"url": document.url, "format": c.LINK_FORMAT, ours("ref"): document.ref},
+    )
+    narrative(link, "title", document.title)
+    category = c.DOCUMENT_CATEGORY.get(document.category or "", c.DEFAULT_DOCUMENT_CATEGORY)
+    SubElement(link, "category", {"code": category})
+    language = (document.language or "").split("-")[0].lower()
+    if language in languages:
+        SubElement(link, "language", {"code": language})
+    if document.published_on is not None:
+        dated(link, "document-date", document.published_on)
+
+
+def result(
+    parent: Element,
+    figure: BeneficiaryFigure,
+    group: BeneficiaryGroup,
+    start: date | None,
+    end: date | None,
+) -> None:
+    """A beneficiary figure as an output result: one indicator counting `unit`; with a
+    period (`start`, `end`) and a target or an approved reach, its baseline (none
+    reached before the initiative starts) and one period holding them. Draft figures
+    awaiting approval are never written."""
+    attributes = {"type": c.RESULT_OUTPUT, "aggregation-status": "1", ours("group"): group.code}
+    if figure.reached_value is not None:
+        attributes[ours("reached-qualifier")] = figure.reached_qualifier.value
+        if figure.reached_as_of is not None:
+            attributes[ours("reached-as-of")] = figure.reached_as_of.isoformat()
+    if figure.target_date is None:
+        attributes[ours("no-target-date")] = "1"
+    element = SubElement(parent, "result", attributes)
+    narrative(element, "title", f"{group.name}: {figure.unit}")
+    indicator = SubElement(element, "indicator", {"measure": c.MEASURE_UNIT, "ascending": "1"})
+    narrative(indicator, "title", figure.unit)
+    if (
+        start is None
+        or end is None
+        or (figure.target_value is None and figure.reached_value is None)
+    ):
+        return
+    baseline = SubElement(
+        indicator,
+        "baseline",
+        {"year": str(start.year), "iso-date": start.isoformat(), "value": "0"},
+    )
+    narrative(baseline, "comment", "None reached before the initiative started.")
+    period = SubElement(indicator, "period")
+    dated(period, "period-start", start)
+    dated(period, "period-end", end)
+    if figure.target_value is not None:
+        SubElement(period, "target", {"value": quantity(figure.target_value)})
+    if figure.reached_value is not None:
+        actual = SubElement(period, "actual", {"value": quantity(figure.reached_value)})
+        narrative(actual, "comment", reach_words(figure))
+
+
+def reach_words(figure: BeneficiaryFigure) -> str:
+    """What a number alone cannot say: its qualifier ("more than"), when, who approved."""
+    assert figure.reached_value is not None
+    words = QUALIFIER_WORDS.get(figure.reached_qualifier)
+    amount = quantity(figure.reached_value)
+    said = f"{words} {amount}" if words else amount
+    text = f"Reached: {said} {figure.unit}"
+    if figure.reached_as_of is not None:
+        text += f", as of {figure.reached_as_of.isoformat()}"
+    if figure.approved_by:
+        text += f"; approved by {figure.approved_by}"
+    return text + "."
