@@ -117,13 +117,15 @@ async def validate_citation(
     citation.quote = checks.text(problems, citation.quote, "quote", required=True) or ""
     citation.translation = checks.text(problems, citation.translation, "translation")
     citation.note = checks.text(problems, citation.note, "note")
+    found = len(problems.errors)
     citation.field = checks.text(
         problems, citation.field, "field", limit=MAX_FIELD, kind=Kind.IDENTIFIER
     )
     if citation.field == "":
         citation.field = None  # blank: the record as a whole, as null says
     known = fields(citation.subject_type)
-    if citation.field is not None and citation.field not in known:
+    spelled = len(problems.errors) == found  # a field too long names nothing, said once
+    if spelled and citation.field is not None and citation.field not in known:
         problems.add(
             "field",
             f"{citation.field!r} is no field of a {citation.subject_type.value.replace('_', ' ')}"

@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLObjectType, GraphQLSchema, get_nullable_type
 
 from app.auth.roles import Permission
-from app.errors import ErrorCode
+from app.errors import DomainError, ErrorCode
 from app.evidence import rules
 from app.graphql.context import Info
 from app.graphql.evidence.types import SUBJECT_TYPE_NAMES
@@ -122,7 +122,10 @@ def facts_of(info: Info) -> rules.Fields:
 def with_subject(values: dict[str, Any]) -> dict[str, Any]:
     """The values with the subject's global ID split into its kind and key."""
     global_id = values.pop("subject_id")
-    type_name, pk = decode_global_id(global_id)  # INVALID_ID when malformed
+    try:
+        type_name, pk = decode_global_id(global_id)
+    except DomainError as error:
+        raise Rejected([FieldError("subject_id", error.code, error.message)]) from error
     kind = SUBJECT_TYPES.get(type_name)
     if kind is None:
         raise Rejected(
