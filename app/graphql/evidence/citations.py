@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
@@ -97,7 +97,8 @@ IDS = {"id": "Citation", "source_document_id": "SourceDocument"}
 SUBJECT_TYPES = {name: kind for kind, name in SUBJECT_TYPE_NAMES.items()}
 
 
-@cache
+# Per schema and type: a server has one schema, a test run builds many.
+@lru_cache(maxsize=64)
 def _facts(schema: GraphQLSchema, type_name: str) -> frozenset[str]:
     """The fields of an object type a citation may name: its own, and one level down
     into a field holding an object (`governance.lead`, `pledged.amount`)."""
