@@ -13,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from decimal import Decimal
 
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
 from app.finance.rules import programme_of
 from app.kit.text import Kind
-from app.models import BudgetLine, Initiative, Organization, Program, Transaction
+from app.models import BudgetLine, Initiative, Organization, Program
 from app.money.conversion import rate_not_found
 from app.money.currencies import minor_units
 from app.money.repository import applicable_rates
+from app.programs import repository
 from app.reports.budget.repository import Dimension
 from app.reports.budget.service import current_budgets
 from app.writes import checks
@@ -135,18 +136,9 @@ async def validate_program(session: AsyncSession, problems: Problems, program: P
 
 async def _amounts_convert(session: AsyncSession, problems: Problems, program: Program) -> None:
     """Every amount of the programme converts into its (new) pledge currency, by the rule
-    every conversion uses: one (currency, value date) pair at a time, each once."""
-    of_program = select(Initiative.id).where(Initiative.program_id == program.id)
-    pairs = union(
-        select(BudgetLine.currency, BudgetLine.value_date).where(
-            BudgetLine.initiative_id.in_(of_program)
-        ),
-        select(Transaction.currency, Transaction.value_date).where(
-            Transaction.initiative_id.in_(of_program)
-        ),
-    )
+    every conversion uses, each (currency, value date) pair once, in one batch."""
     target = program.pledged_currency
-    keys = [(code, target, on) for code, on in (await session.execute(pairs)).all()]
+    keys = [(code, target, on) for code, on in await repository.amount_dates(session, program.id)]
     found = await applicable_rates(session, keys)
     missing = sorted(key for key in keys if key not in found)
     if missing:
