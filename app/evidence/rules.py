@@ -4,11 +4,19 @@ A document has a unique reference, a title, and where known a web address (http 
 https), a publisher, a publication date (past: it was published) and a BCP 47
 language tag. A document still cited, or stating an exchange rate, stays: archiving
 it would leave figures without their evidence.
+
+A citation ties one fact of one record (its subject: a programme, an initiative, an
+organisation, a budget line, ...) to the words of a document that state it. The fact
+is one field of the subject, named as the API names it (`pledged`, `governance.lead`),
+or the record as a whole; which names a kind of record has is the API's to say, so the
+schema hands them in (`Fields`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -16,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import ErrorCode
 from app.kit.text import Kind
-from app.models import Citation, ExchangeRate, SourceDocument
+from app.models import Citation, ExchangeRate, SourceDocument, SubjectType, audited_tables
 from app.writes import checks
 from app.writes.errors import Problems
 
@@ -25,6 +33,10 @@ MAX_URL = 2000
 MAX_PUBLISHER = 200
 MAX_LANGUAGE = 16
 MAX_CATEGORY = 64
+MAX_FIELD = 64
+
+# The field names of each kind of subject, as the API spells them.
+Fields = Callable[[SubjectType], frozenset[str]]
 
 # BCP 47 in its common shape: a 2-3 letter language, then subtags ("de", "zh-Hans-CN").
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
@@ -92,3 +104,47 @@ async def guard_document_archive(
             f"{' and '.join(found)} rest on this document; archive or re-source them first",
             ErrorCode.CONFLICT,
         )
+
+
+def subject_model(subject: SubjectType) -> type[Any]:
+    """The model of a kind of subject (its table is the kind's name, plural)."""
+    return audited_tables()[f"{subject.value}s"]
+
+
+async def validate_citation(
+    session: AsyncSession, problems: Problems, citation: Citation, fields: Fields
+) -> None:
+    citation.quote = checks.text(problems, citation.quote, "quote", required=True) or ""
+    citation.translation = checks.text(problems, citation.translation, "translation")
+    citation.note = checks.text(problems, citation.note, "note")
+    found = len(problems.errors)
+    citation.field = checks.text(
+        problems, citation.field, "field", limit=MAX_FIELD, kind=Kind.IDENTIFIER
+    )
+    if citation.field == "":
+        citation.field = None  # blank: the record as a whole, as null says
+    known = fields(citation.subject_type)
+    spelled = len(problems.errors) == found  # a field too long names nothing, said once
+    if spelled and citation.field is not None and citation.field not in known:
+        problems.add(
+            "field",
+            f"{citation.field!r} is no field of a {citation.subject_type.value.replace('_', ' ')}"
+            "; name one as the API does (e.g. "
+            f"{', '.join(sorted(known)[:3])}), or leave it null for the record as a whole",
+        )
+    await checks.existing(
+        session,
+        problems,
+        SourceDocument,
+        citation.source_document_id,
+        "source_document_id",
+        "source document",
+    )
+    await checks.existing(
+        session,
+        problems,
+        subject_model(citation.subject_type),
+        citation.subject_id,
+        "subject_id",
+        citation.subject_type.value.replace("_", " "),
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, select
 from strawberry.dataloader import DataLoader
 
 from app.audit import repository as audit_repository
+from app.beneficiaries import repository as shares_repository
 from app.db.session import SessionFactory
 from app.errors import DomainError, RateNotFound
 from app.evidence import repository as sources_repository
@@ -27,7 +28,6 @@ from app.money.currencies import from_minor_units, minor_units
 from app.money.repository import RateKey, applicable_rates
 from app.money.sql import IntoCurrency, amounts_in_range
 from app.programs import repository as programs_repository
-from app.reports.budget import repository as reports_repository
 from app.reports.budget import service as reports_service
 from app.reports.budget.repository import Dimension
 from app.reports.budget.service import Measures
@@ -254,10 +254,10 @@ class DataLoaders:
                 found.update({(t, pk, limit): rows for (t, pk), rows in entries.items()})
         return [found[key] for key in keys]
 
-    async def _shares(self, keys: Sequence[int]) -> list[list[tuple[int, Any]]]:
-        """Beneficiary shares (group id, percentage) of each initiative."""
+    async def _shares(self, keys: Sequence[int]) -> list[list[Any]]:
+        """The beneficiary shares of each initiative (rows), by group."""
         async with self._sessions() as session:
-            found = await reports_repository.shares_by_initiative(session, keys)
+            found = await shares_repository.shares_of(session, keys)
         return [found.get(key, []) for key in keys]
 
     async def _rates(self, keys: Sequence[RateKey]) -> list[RateQuote | RateNotFound]:

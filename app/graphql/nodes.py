@@ -8,7 +8,11 @@ other: `info.context.loaders.node_of(m.Initiative).load(pk)`.
 """
 
 from app.graphql.beneficiaries.groups import BeneficiaryGroup, BeneficiaryGroupOrder
-from app.graphql.beneficiaries.types import BeneficiaryFigure, BeneficiaryFigureOrder
+from app.graphql.beneficiaries.types import (
+    BeneficiaryFigure,
+    BeneficiaryFigureOrder,
+    BeneficiaryShare,
+)
 from app.graphql.evidence.types import Citation, CitationOrder, SourceDocument, SourceDocumentOrder
 from app.graphql.finance.types import (
     Amounted,
@@ -37,6 +41,7 @@ __all__ = [
     "BeneficiaryFigureOrder",
     "BeneficiaryGroup",
     "BeneficiaryGroupOrder",
+    "BeneficiaryShare",
     "BudgetLine",
     "BudgetLineOrder",
     "Citation",

@@ -15,9 +15,11 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.graphql.beneficiaries.group_mutations import BeneficiaryGroupMutations
 from app.graphql.beneficiaries.mutations import BeneficiaryMutations
 from app.graphql.compiled.executor import answer, compiled_for
 from app.graphql.context import OperationContextExtension
+from app.graphql.evidence.citations import CitationMutations
 from app.graphql.evidence.mutations import SourceMutations
 from app.graphql.extensions.allow_list import AllowListExtension
 from app.graphql.extensions.errors import ErrorCodesExtension
@@ -28,7 +30,10 @@ from app.graphql.extensions.strings import VariableStrings
 from app.graphql.extensions.views import HeldForEvent, ViewExtension, close_views, held_for
 from app.graphql.finance.mutations import FinanceMutations
 from app.graphql.initiatives.mutations import InitiativeMutations
+from app.graphql.initiatives.participations import ParticipationMutations
 from app.graphql.milestones.mutations import TimelineMutations
+from app.graphql.organizations.mutations import OrganizationMutations
+from app.graphql.programs.mutations import ProgramMutations
 from app.graphql.query import Query
 from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
@@ -53,6 +58,11 @@ class Mutation(
     BeneficiaryMutations,
     RateMutations,
     SourceMutations,
+    OrganizationMutations,
+    ProgramMutations,
+    ParticipationMutations,
+    BeneficiaryGroupMutations,
+    CitationMutations,
 ):
     pass
 

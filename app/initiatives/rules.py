@@ -24,6 +24,7 @@ from app.models import (
     BudgetLine,
     Initiative,
     Milestone,
+    Organization,
     Participation,
     Program,
     Transaction,
@@ -146,4 +147,37 @@ async def guard_initiative_archive(
             "id",
             f"the initiative still has {', '.join(found)}; archive them first",
             ErrorCode.CONFLICT,
+        )
+
+
+async def validate_participation(
+    session: AsyncSession, problems: Problems, participation: Participation
+) -> None:
+    """An organisation takes part in an initiative once in each role (IATI's
+    OrganisationRole: funding, accountable, extending, implementing)."""
+    initiative = await checks.existing(
+        session, problems, Initiative, participation.initiative_id, "initiative_id", "initiative"
+    )
+    organization = await checks.existing(
+        session,
+        problems,
+        Organization,
+        participation.organization_id,
+        "organization_id",
+        "organisation",
+    )
+    if initiative is None or organization is None:
+        return
+    if await checks.exists_where(
+        session,
+        Participation.initiative_id == participation.initiative_id,
+        Participation.organization_id == participation.organization_id,
+        Participation.role == participation.role,
+        Participation.id != (participation.id or -1),
+    ):
+        problems.add(
+            "role",
+            f"{organization.ref!r} takes part in this initiative as "
+            f"{participation.role.value} already",
+            ErrorCode.ALREADY_EXISTS,
         )

@@ -26,18 +26,20 @@ class InitiativeStatus(DescribedStrEnum):
 
 
 class ParticipationRole(DescribedStrEnum):
-    """IATI OrganisationRole."""
+    """IATI OrganisationRole, by name (its codes 1 to 4 in the order below)."""
 
-    FUNDING = "funding", "Provides the money."
+    FUNDING = "funding", "Provides the money (IATI OrganisationRole 1)."
     ACCOUNTABLE = (
         "accountable",
-        "Answers for the initiative: oversees it and is responsible for its outcomes.",
+        "Answers for the initiative: oversees it and is responsible for its outcomes "
+        "(IATI OrganisationRole 2).",
     )
     EXTENDING = (
         "extending",
-        "Manages the money and direction of the initiative on the funder's behalf.",
+        "Manages the money and direction of the initiative on the funder's behalf "
+        "(IATI OrganisationRole 3).",
     )
-    IMPLEMENTING = "implementing", "Carries out the work."
+    IMPLEMENTING = "implementing", "Carries out the work (IATI OrganisationRole 4)."
 
 
 class Initiative(Timestamped, Base):

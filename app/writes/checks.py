@@ -44,6 +44,7 @@ def money(
     field: str = "amount",
     *,
     non_negative: bool = False,
+    currency_field: str = "currency",
 ) -> tuple[Decimal, str]:
     """An amount and its currency, as every money amount is written: in an ISO 4217
     currency, no finer than that currency's minor unit (whole yen; cents of a yuan; a
@@ -54,10 +55,10 @@ def money(
         checked = AMOUNT.check(value)
     except ValueError:
         problems.add(field, _not_held(value, code))
-        return value, currency(problems, code)
+        return value, currency(problems, code, currency_field)
     if non_negative and checked < 0:
         problems.add(field, "must not be negative")
-    code = currency(problems, code)
+    code = currency(problems, code, currency_field)
     if code in ISO_4217 and finer_than_minor_unit(checked, code):
         problems.add(field, _finer_than_currency(value, code))
     return checked, code

@@ -14,7 +14,7 @@ from app.beneficiaries.listing import BENEFICIARY_FIGURES
 from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
 from app.graphql.records import Record, order_input, register, stamps
-from app.graphql.visibility import OnlyFor, Shows, shows_records_of
+from app.graphql.visibility import OnlyFor, Shows
 from app.models import FigureQualifier, SubjectType
 
 if TYPE_CHECKING:
@@ -128,25 +128,28 @@ class BeneficiaryFigure(Record):
     sources = cited_sources(SubjectType.BENEFICIARY_FIGURE)
 
 
-@shows_records_of(m.BeneficiaryShare)
+@register(m.BeneficiaryShare)
 @strawberry.type(
     description="The percentage of an initiative's money meant for one beneficiary group; "
     "budgetSummary splits the initiative's figures by these when grouping by "
     "BENEFICIARY_GROUP."
 )
-class BeneficiaryShare:
-    _initiative_id: strawberry.Private[int]
-    _group_id: strawberry.Private[int]
+class BeneficiaryShare(Record):
+    _row: strawberry.Private[m.BeneficiaryShare]
     percentage: Decimal = strawberry.field(
-        description="0 to 100; an initiative's shares add up to at most 100."
+        description="Above 0, at most 100; an initiative's shares add up to at most 100."
     )
+
+    @classmethod
+    def from_row(cls, row: m.BeneficiaryShare) -> BeneficiaryShare:
+        return cls(**stamps(row), _row=row, percentage=row.percentage)
 
     @strawberry.field(description="The beneficiary group.", extensions=[Shows("group_id")])
     async def group(
         self, info: Info
     ) -> Annotated[BeneficiaryGroup, strawberry.lazy("app.graphql.beneficiaries.groups")]:
         groups: NodeLoader[BeneficiaryGroup] = info.context.loaders.node_of(m.BeneficiaryGroup)
-        return await groups.load_required(self._group_id)
+        return await groups.load_required(self._row.group_id)
 
     @strawberry.field(
         description="The initiative whose money the share splits.",
@@ -156,4 +159,4 @@ class BeneficiaryShare:
         self, info: Info
     ) -> Annotated[Initiative, strawberry.lazy("app.graphql.initiatives.types")]:
         initiatives: NodeLoader[Initiative] = info.context.loaders.node_of(m.Initiative)
-        return await initiatives.load_required(self._initiative_id)
+        return await initiatives.load_required(self._row.initiative_id)

@@ -203,10 +203,7 @@ class Initiative(Record):
     )
     async def beneficiary_shares(self, info: Info) -> list[BeneficiaryShare]:
         shares = await info.context.loaders.shares.load(self.db_id)
-        return [
-            BeneficiaryShare(_initiative_id=self.db_id, _group_id=g, percentage=p)
-            for g, p in shares
-        ]
+        return [BeneficiaryShare.from_row(row) for row in shares]
 
     budget_lines = connection(
         BUDGET_LINES_OF_INITIATIVE,

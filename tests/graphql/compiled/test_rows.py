@@ -47,9 +47,19 @@ async def add_transactions(db: Database) -> None:
         )
 
 
+async def add_shares(db: Database) -> None:
+    """The demo splits no initiative's money by group: a share of the first."""
+    async with db.sessions() as session, session.begin():
+        initiative = await session.scalar(select(m.Initiative).order_by(m.Initiative.id))
+        group = await session.scalar(select(m.BeneficiaryGroup).order_by(m.BeneficiaryGroup.id))
+        assert initiative is not None and group is not None
+        await f.beneficiary_share(session, initiative, group, "12.5")
+
+
 async def test_plain_fields_are_their_columns(demo: Database) -> None:
     # given: the demo's records of every node type that has plain fields
     await add_transactions(demo)
+    await add_shares(demo)
     checked: dict[str, int] = {}
     for name, node_type in sorted(NODE_TYPES.items()):
         model = NODE_MODELS[node_type]
