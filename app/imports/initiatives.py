@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models as m
+from app.beneficiaries import groups
 from app.beneficiaries.rules import quantity, validate_figure
 from app.db.types import utcnow
 from app.errors import ErrorCode
@@ -242,7 +243,7 @@ async def load_shares(run: Importer) -> None:
             group = run.missing(problems, run.groups, share.group, "group_id", "beneficiary group")
             found = stored.get((initiative_id, group))
             before = found.percentage if found is not None else Decimal(0)
-            percentage = rules.share_percentage(problems, share.percentage)
+            percentage = groups.percentage(problems, share.percentage)
             if not problems.errors:
                 rules.shares_within_whole(problems, totals[initiative_id] - before + percentage)
             record = await run.upsert(

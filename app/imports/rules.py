@@ -1,7 +1,8 @@
-"""Checks of the kinds of record that have no rules module of their own yet
-(organisations, programmes, beneficiary groups, shares, citations), made of the
-checks every write shares (app/writes/checks.py). When a domain gains its rules, the
-importer should call those instead (each function here names its kind)."""
+"""Checks the importer still makes itself: a programme's (checked in the file's order,
+before its sponsor and budgets are written, where app/programs/rules.py checks a
+written programme against the database), the shares' sum over a whole file, and a
+citation's text. Organisations, groups and share percentages use their domains'
+rules (app/organizations/rules.py, app/beneficiaries/groups.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models as m
 from app.kit.text import Kind
-from app.models._columns import PERCENTAGE
 from app.writes import checks
 from app.writes.errors import Problems
 
@@ -26,30 +26,6 @@ def _key(problems: Problems, value: str, field: str) -> str:
     if found and any(c.isspace() for c in found):
         problems.add(field, "a key has no spaces (it appears in links and files)")
     return found or ""
-
-
-async def validate_organization(
-    _session: AsyncSession, problems: Problems, org: m.Organization
-) -> None:
-    org.ref = _key(problems, org.ref, "ref")
-    org.name = (
-        checks.text(problems, org.name, "name", limit=MAX_NAME, required=True, kind=Kind.NAME) or ""
-    )
-    org.headquarters = checks.text(
-        problems, org.headquarters, "headquarters", limit=MAX_NAME, kind=Kind.NAME
-    )
-    org.description = checks.text(problems, org.description, "description")
-
-
-async def validate_group(
-    _session: AsyncSession, problems: Problems, group: m.BeneficiaryGroup
-) -> None:
-    group.code = _key(problems, group.code, "code")
-    group.name = (
-        checks.text(problems, group.name, "name", limit=MAX_NAME, required=True, kind=Kind.NAME)
-        or ""
-    )
-    group.description = checks.text(problems, group.description, "description")
 
 
 async def validate_program(_session: AsyncSession, problems: Problems, program: m.Program) -> None:
@@ -74,18 +50,6 @@ async def validate_program(_session: AsyncSession, problems: Problems, program: 
     for name in ("governance_body", "governance_lead"):
         value = checks.text(problems, getattr(program, name), name, limit=300, kind=Kind.NAME)
         setattr(program, name, value)
-
-
-def share_percentage(problems: Problems, value: Decimal) -> Decimal:
-    """Above 0, at most 100, in the column's four decimals."""
-    try:
-        value = PERCENTAGE.check(value)
-    except ValueError:
-        problems.add("percentage", f"{value} is not a percentage with at most 4 decimals")
-        return value
-    if not 0 < value <= HUNDRED:
-        problems.add("percentage", "must be above 0 and at most 100")
-    return value
 
 
 def shares_within_whole(problems: Problems, total: Decimal) -> None:

@@ -23,12 +23,14 @@ from app import models as m
 from app.audit.bulk import BulkTrail
 from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import Actor
+from app.beneficiaries.groups import validate_group
 from app.errors import ErrorCode
 from app.evidence.rules import validate_document
 from app.imports import document as d
 from app.imports import repository as repo
 from app.imports import rules
 from app.imports.report import Action, Problem, Report, RowChange
+from app.organizations.rules import validate_organization
 from app.rates.rules import validate_rate
 from app.writes.crud import Validate
 from app.writes.errors import FieldError, Problems
@@ -244,7 +246,7 @@ class Importer:
             key="ref",
             named=_org_refs(self.document),
             model=m.Organization,
-            validate=rules.validate_organization,
+            validate=validate_organization,
             subject=m.SubjectType.ORGANIZATION,
         )
 
@@ -320,7 +322,7 @@ class Importer:
             key="code",
             named=named,
             model=m.BeneficiaryGroup,
-            validate=rules.validate_group,
+            validate=validate_group,
             subject=m.SubjectType.BENEFICIARY_GROUP,
         )
 
