@@ -26,7 +26,9 @@ TABLES = ("budget_lines", "transactions", "milestones")
 def upgrade() -> None:
     for table in TABLES:
         op.add_column(table, sa.Column("ref", sa.String(length=64), nullable=True))
-        op.create_index(f"uq_{table}_initiative_id_ref", table, ["initiative_id", "ref"], unique=True)
+        op.create_index(
+            f"uq_{table}_initiative_id_ref", table, ["initiative_id", "ref"], unique=True
+        )
 
 
 def downgrade() -> None:
