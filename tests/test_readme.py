@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.demo.loader import load_demo
+from app.demo.loader import DEMO_ACTOR, load_demo
+from app.imports.apply import run_import
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-QUERIES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+EXAMPLE = ROOT / "docs" / "examples" / "school-meals.yaml"
+ALL_QUERIES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+# The demo's tour, and the section on a programme of one's own (the example file's).
+OWN_QUERIES = [query for query in ALL_QUERIES if '"SM-01"' in query]
+QUERIES = [query for query in ALL_QUERIES if query not in OWN_QUERIES]
 # The longer guides under docs/ hold examples too; they must answer without errors.
 # (Subscriptions run over WebSocket, in tests/graphql/subscriptions/test_websocket.py.)
 DOC_QUERIES = [
@@ -46,6 +51,31 @@ async def test_every_tour_query_answers_as_the_readme_says(
     assert in_usd["pledgedIn"]["amount"] == "15500000000.00"
     assert first_page["initiatives"]["totalCount"] == 10
     assert first_page["initiatives"]["pageInfo"]["hasNextPage"] is True
+
+
+async def test_the_readmes_own_programme_imports_and_answers_beside_the_demo(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: the demo, and the README's example file imported beside it, twice
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    imported = await run_import(db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False)
+    assert imported.written and not imported.refused
+    again = await run_import(db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False)
+    assert again.changes == 0, "importing the same file again writes nothing"
+    # when: the README's query of it
+    [query] = OWN_QUERIES
+    body = await client.execute(query)
+    # then: the file's figures
+    assert "errors" not in body, body
+    own = body["data"]["initiative"]
+    assert own["program"]["unallocated"] == {"amount": "1600000.00", "currency": "EUR"}
+    assert own["budget"] == {"amount": "400000.00", "currency": "EUR"}
+    assert own["disbursed"] == {"amount": "100000.00", "currency": "EUR"}
+    assert {p["organization"]["name"] for p in own["participants"]["nodes"]} == {
+        "Example Foundation",
+        "Meals for Schools e.V.",
+    }
 
 
 async def test_every_guide_query_answers_on_the_demo(db: Database, client: GraphQLClient) -> None:
