@@ -20,6 +20,7 @@ and entities are how a small file expands into a huge one).
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,7 +30,7 @@ from app.errors import ErrorCode
 from app.iati import codelists as c
 from app.iati.writer import ours
 from app.imports.reader import MAX_FILE_BYTES, Read, read_document
-from app.imports.report import Problem
+from app.imports.report import MAX_LISTED, Problem
 
 # The elements of an activity this reader maps; any other is named in the notes.
 _MAPPED = {
@@ -64,15 +65,31 @@ def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
         return _refused(ErrorCode.DOCUMENT_INVALID, f"not XML: {error}")
     if root.tag != "iati-activities":
         return _refused(ErrorCode.DOCUMENT_INVALID, "not an IATI activity file")
-    notes: list[str] = []
+    notes = _Notes()
     if root.get("version") != c.VERSION:
         notes.append(f"the file is IATI {root.get('version')}, read as {c.VERSION}")
     raw = _Mapper(notes).document(root)
     if isinstance(raw, Problem):
-        return Read(problems=[raw], notes=notes)
+        return Read(problems=[raw], notes=notes.listed())
     read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
-    read.notes.extend(notes)
+    read.notes.extend(notes.listed())
     return read
+
+
+class _Notes(list[str]):
+    """Notes of what was not read, at most MAX_LISTED of them (a file may hold millions
+    of activities outside its programme); the rest are counted."""
+
+    more = 0
+
+    def append(self, note: str) -> None:
+        if len(self) < MAX_LISTED:
+            super().append(note)
+        else:
+            self.more += 1
+
+    def listed(self) -> list[str]:
+        return [*self, f"and {self.more} more notes"] if self.more else list(self)
 
 
 def _refused(code: ErrorCode, message: str) -> Read:
@@ -86,15 +103,21 @@ def _text(element: Element | None, path: str = "narrative") -> str | None:
     return found.strip() if found else None
 
 
+# xsd:decimal's spelling (no exponent), of a bounded length: "1E+300000000" would
+# make a number of 300 million digits.
+_DECIMAL = re.compile(r"[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})")
+
+
 def _decimal(text: str | None) -> str | None:
-    """A decimal's text as the document takes it (quoted), or None if it is none."""
-    if text is None:
+    """A decimal's text as the document takes it (quoted), or None if it is none (the
+    document's checks then refuse the missing value at its place)."""
+    if text is None or not _DECIMAL.fullmatch(text.strip()):
         return None
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
         return None
-    return format(value, "f") if value.is_finite() else None
+    return format(value, "f")
 
 
 class _Mapper:

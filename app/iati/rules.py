@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import MAXYEAR, date
 from decimal import Decimal
 from xml.etree.ElementTree import Element
 
@@ -36,21 +36,30 @@ def year_after(day: date) -> date:
         return date(day.year + 1, 3, 1)
 
 
+# The most calendar years one budget line may span in an export.
+MAX_BUDGET_YEARS = 100
+
+
 def within_a_year(start: date, end: date) -> bool:
     """IATI's rule for a budget period: it ends before the same day a year on."""
-    return start <= end < year_after(start)
+    # In the last year a date can have, there is no year after to compare with.
+    return start <= end and (start.year == MAXYEAR or end < year_after(start))
 
 
 def yearly_periods(start: date, end: date) -> list[tuple[date, date]]:
     """The period itself when it is at most a year; else its calendar-year slices."""
     if within_a_year(start, end):
         return [(start, end)]
+    if end.year - start.year >= MAX_BUDGET_YEARS:
+        # One line would become thousands of budgets (0001 to 9999: 9,999 of them).
+        raise DomainError(
+            f"a budget period of {start} to {end} spans more than {MAX_BUDGET_YEARS} "
+            "calendar years; IATI budgets are yearly",
+            code=ErrorCode.NOT_PUBLISHABLE,
+        )
     periods = []
-    cursor = start
-    while cursor <= end:
-        last = min(end, date(cursor.year, 12, 31))
-        periods.append((cursor, last))
-        cursor = last + timedelta(days=1)
+    for year in range(start.year, end.year + 1):
+        periods.append((max(start, date(year, 1, 1)), min(end, date(year, 12, 31))))
     return periods
 
 

@@ -11,7 +11,7 @@ from app.errors import ErrorCode
 from app.iati.reader import read_iati
 from app.iati.service import export_file
 from app.imports.apply import import_document
-from app.imports.report import Report
+from app.imports.report import MAX_LISTED, Report
 from tests.conftest import Database, GraphQLClient, empty_tables
 from tests.iati.pledges import full_pledge
 
@@ -172,3 +172,26 @@ def test_a_value_that_is_no_decimal_is_a_problem_at_its_place() -> None:
     read = read_iati(FOREIGN.replace(b">120.50<", b">12O.50<"))
     assert read.document is None
     assert any("transactions[0].amount" in p.place for p in read.problems)
+
+
+def test_a_value_with_a_vast_exponent_is_a_problem_not_a_vast_number() -> None:
+    # "1E+300000000" would be a number of 300 million digits (xsd:decimal has no
+    # exponent); a budget's too
+    for value in (b"1E+300000000", b"1e5", b"1" * 41):
+        read = read_iati(FOREIGN.replace(b">120.50<", b">" + value + b"<"))
+        assert read.document is None
+        assert any("transactions[0].amount" in p.place for p in read.problems), value
+
+
+def test_notes_are_listed_up_to_a_limit_and_the_rest_counted() -> None:
+    # given: many stray activities, each worth a note
+    strays = b"".join(
+        b'<iati-activity hierarchy="2"><iati-identifier>XM-1-S%d</iati-identifier>'
+        b"</iati-activity>" % n
+        for n in range(MAX_LISTED + 50)
+    )
+    read = read_iati(FOREIGN.replace(b"</iati-activities>", strays + b"</iati-activities>"))
+    # then
+    assert read.document is not None, read.problems
+    assert len(read.notes) <= MAX_LISTED + 1
+    assert any(note.startswith("and ") and "more notes" in note for note in read.notes)

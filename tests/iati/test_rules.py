@@ -35,6 +35,18 @@ def test_a_period_of_a_year_is_kept_and_a_longer_one_is_cut_at_each_new_year() -
     assert len(yearly_periods(date(2021, 1, 1), date(2025, 12, 31))) == 5
 
 
+def test_a_period_of_centuries_is_refused_not_cut_into_thousands_of_budgets() -> None:
+    # given: a budget line of 0001 to 9999, which the ledger may hold
+    # when / then: a typed refusal, not 9,999 budgets (or a date past 9999-12-31)
+    with pytest.raises(DomainError) as caught:
+        yearly_periods(date(1, 1, 1), date(9999, 12, 31))
+    assert caught.value.code is ErrorCode.NOT_PUBLISHABLE
+    assert yearly_periods(date(9999, 1, 1), date(9999, 12, 31)) == [
+        (date(9999, 1, 1), date(9999, 12, 31))
+    ]
+    assert len(yearly_periods(date(2000, 1, 1), date(2099, 12, 31))) == 100
+
+
 def test_a_year_from_29_february_ends_on_the_last_day_of_february() -> None:
     assert within_a_year(date(2024, 2, 29), date(2025, 2, 28))
     assert not within_a_year(date(2024, 2, 29), date(2025, 3, 1))
