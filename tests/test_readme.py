@@ -72,6 +72,9 @@ async def test_the_readmes_own_programme_imports_and_answers_beside_the_demo(
     assert own["program"]["unallocated"] == {"amount": "1600000.00", "currency": "EUR"}
     assert own["budget"] == {"amount": "400000.00", "currency": "EUR"}
     assert own["disbursed"] == {"amount": "100000.00", "currency": "EUR"}
+    assert own["budgetLines"]["nodes"] == [
+        {"ref": "B-2026", "amount": {"amount": "400000.00", "currency": "EUR"}}
+    ]
     assert {p["organization"]["name"] for p in own["participants"]["nodes"]} == {
         "Example Foundation",
         "Meals for Schools e.V.",

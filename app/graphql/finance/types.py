@@ -72,6 +72,10 @@ class Transaction(Amounted):
         name="date", description="When the transaction took place."
     )
     description: str | None = strawberry.field(description="What the transaction was for.")
+    ref: str | None = strawberry.field(
+        description="Its key in the file it was imported from (unique within its "
+        "initiative; docs/imports.md); null when written through the API."
+    )
 
     @classmethod
     def from_row(cls, row: m.Transaction) -> Transaction:
@@ -82,6 +86,7 @@ class Transaction(Amounted):
             transaction_date=row.transaction_date,
             value_date=row.value_date,
             description=row.description,
+            ref=row.ref,
         )
 
     @strawberry.field(
@@ -134,6 +139,10 @@ class BudgetLine(Amounted):
         description="Functional classification, e.g. `fund` or `grants`."
     )
     description: str | None = strawberry.field(description="What the money is for.")
+    ref: str | None = strawberry.field(
+        description="Its key in the file it was imported from (unique within its "
+        "initiative; docs/imports.md); null when written through the API."
+    )
 
     @classmethod
     def from_row(cls, row: m.BudgetLine) -> BudgetLine:
@@ -147,6 +156,7 @@ class BudgetLine(Amounted):
             category=row.category,
             value_date=row.value_date,
             description=row.description,
+            ref=row.ref,
         )
 
     @strawberry.field(

@@ -32,6 +32,10 @@ class Milestone(Record):
     forecast_date: date | None = strawberry.field(description="When it is now expected.")
     actual_date: date | None = strawberry.field(description="When it was reached.")
     status: MilestoneStatus = strawberry.field(description="Where the milestone stands.")
+    ref: str | None = strawberry.field(
+        description="Its key in the file it was imported from (unique within its "
+        "initiative; docs/imports.md); null when written through the API."
+    )
 
     @classmethod
     def from_row(cls, row: m.Milestone) -> Milestone:
@@ -44,6 +48,7 @@ class Milestone(Record):
             forecast_date=row.forecast_date,
             actual_date=row.actual_date,
             status=row.status,
+            ref=row.ref,
         )
 
     @strawberry.field(
