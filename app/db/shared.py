@@ -60,6 +60,9 @@ class SharedConnection:
         self._connection = connection
         self._opener = opener
         self._closed = False
+        # Set before the connection opens by a reader that will run one statement only
+        # (see `one_statement`).
+        self.one_statement = False
         self.lock = asyncio.Lock()
         factory = async_sessionmaker(
             class_=SharedSession, expire_on_commit=False, autoflush=False, shared=self
@@ -79,6 +82,17 @@ class SharedConnection:
             self._connection = await self._opener()
         return self._connection
 
+    async def renew(self) -> None:
+        """Take back a promise of one statement (a reader that made it hands its
+        operation to one that may run several): the connection opened for it is given
+        back, and the next session opens a snapshot."""
+        async with self.lock:
+            if self.one_statement:
+                self.one_statement = False
+                if self._connection is not None:
+                    await self._connection.close()
+                    self._connection = None
+
     async def close(self) -> None:
         # A session may still be at work when the operation ends: a field's error ends
         # the operation and cancels the other fields, but not a data loader's batch they
@@ -95,12 +109,16 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
     pooled connection taken at the first session and given back by `close` (rolled
     back). PostgreSQL: a REPEATABLE READ, READ ONLY transaction, whose snapshot is taken
     at its first statement. SQLite (WAL): a deferred transaction, whose first read fixes
-    what the connection sees until it ends."""
+    what the connection sees until it ends. An operation of one statement only
+    (`one_statement`) reads on PostgreSQL without a transaction: a statement sees one
+    committed state by itself, and BEGIN and ROLLBACK would be two round trips more."""
 
     async def opener() -> AsyncConnection:
         connection = await engine.connect()
         try:
-            if connection.dialect.name == "postgresql":
+            if connection.dialect.name == "postgresql" and snapshot.one_statement:
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            elif connection.dialect.name == "postgresql":
                 connection = await connection.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
                 )
@@ -119,4 +137,26 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
             await connection.close()
             raise
 
-    return SharedConnection(opener=opener)
+    snapshot = SharedConnection(opener=opener)
+    return snapshot
+
+
+def _shared(sessions: SessionFactory) -> SharedConnection | None:
+    shared = getattr(sessions, "kw", {}).get("shared")
+    return shared if isinstance(shared, SharedConnection) else None
+
+
+def one_statement(sessions: SessionFactory) -> None:
+    """Tell the snapshot behind `sessions`, before its first session, that the
+    operation will run one statement only. Any other factory (a view's, a test's) is
+    left as it is."""
+    shared = _shared(sessions)
+    if shared is not None and not shared.opened:
+        shared.one_statement = True
+
+
+async def any_statements(sessions: SessionFactory) -> None:
+    """Undo `one_statement`: the operation may run several statements after all."""
+    shared = _shared(sessions)
+    if shared is not None:
+        await shared.renew()

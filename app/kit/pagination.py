@@ -254,15 +254,24 @@ def _outside(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def _slices(
-    session: AsyncSession, stmt: Any, pause: Callable[[], Awaitable[None]] | None
+    session: AsyncSession,
+    stmt: Any,
+    pause: Callable[[], Awaitable[None]] | None,
+    *,
+    bounded: bool = False,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
     """The rows of `stmt`, ROWS_PER_SLICE at a time (a server-side cursor on
     PostgreSQL: a buffered result has every row decoded and built in one go, holding
     the loop), awaiting `pause` between slices. Core rows, through the session's
     connection: the ORM's result machinery would only wrap plain columns again, and
     read-only pages skip identity-map bookkeeping (a row answers `row.title` as the
-    model would)."""
+    model would). `bounded`: the statement returns at most ROWS_PER_SLICE rows (a
+    LIMIT says so), read in one round trip, without a cursor (which PostgreSQL keeps
+    only inside a transaction, and fetches in several)."""
     connection = await session.connection()
+    if bounded:
+        yield (await connection.execute(stmt)).all()
+        return
     result = await connection.stream(stmt.execution_options(yield_per=ROWS_PER_SLICE))
     first = True
     async for rows in result.partitions():
@@ -455,7 +464,8 @@ async def _fetch_forwards(
         len(shown) + i for i, c in enumerate(order.columns) if getattr(c, "primary_key", False)
     ]
     for_root = parent is None and after is not None and not count
-    async for rows in _slices(session, stmt, pause):
+    bounded = size * len(parent_keys) <= ROWS_PER_SLICE
+    async for rows in _slices(session, stmt, pause, bounded=bounded):
         for row in rows:
             page_ = pages[row[at]]
             if info:

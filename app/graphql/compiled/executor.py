@@ -26,6 +26,7 @@ from graphql import (
 from app.auth.principal import Principal
 from app.auth.roles import Permission
 from app.db.session import database_error
+from app.db.shared import any_statements
 from app.graphql.compiled.plan import Fallback, Plan, Unsupported, compile_operation
 from app.graphql.compiled.run import Answer
 from app.graphql.extensions.memory import large
@@ -137,6 +138,7 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
             executor.variable_values
         )
     except Fallback:
+        await any_statements(executor.context_value.reads)
         PATHS["fallback"] += 1
         return None
     except Exception as exc:
@@ -147,6 +149,7 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
         if database_error(exc):
             raise _located(executor, exc) from exc
         log.warning("compiled read answered by the reference executor", exc_info=True)
+        await any_statements(executor.context_value.reads)
         PATHS["fallback"] += 1
         return None
     PATHS["compiled"] += 1

@@ -17,6 +17,7 @@ from graphql import GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
+from app.db.shared import one_statement
 from app.errors import DomainError
 from app.graphql.compiled.plan import (
     EDGES,
@@ -31,8 +32,9 @@ from app.graphql.compiled.plan import (
     Plan,
 )
 from app.kit.filtering import FilterLimits
+from app.kit.keyset import Order
 from app.kit.pacing import SLICE_ITEMS
-from app.kit.pagination import Page, Window, fetch_pages
+from app.kit.pagination import ROWS_PER_SLICE, Page, Window, fetch_pages
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
 
@@ -60,8 +62,8 @@ class Answer:
             config=self.strawberry_schema.config,
         )
 
-    async def load(self, session: Any, plan: ListPlan, parent_keys: list[Hashable]) -> None:
-        """Fetch the pages of `plan` for every parent, then of the lists nested in it."""
+    def window(self, plan: ListPlan) -> tuple[Order, Window, Any]:
+        """The list's order, page window and filter, as its resolver computes them."""
         kwargs = self.arguments(plan)
         listing = plan.listing
         try:
@@ -78,6 +80,12 @@ class Answer:
             where = listing.condition(kwargs.get("filter"), FilterLimits.of(self.settings))
         except DomainError:
             raise Fallback from None  # the reference executor reports it
+        return order, window, where
+
+    async def load(self, session: Any, plan: ListPlan, parent_keys: list[Hashable]) -> None:
+        """Fetch the pages of `plan` for every parent, then of the lists nested in it."""
+        order, window, where = self.window(plan)
+        listing = plan.listing
         table = listing.model.__table__
         pages = await fetch_pages(
             session,
@@ -107,6 +115,8 @@ class Answer:
     async def run(self, variables: VariableValues) -> dict[str, Any]:
         self.variables = variables
         roots = [root for _key, root in self.plan.roots if isinstance(root, ListPlan)]
+        if len(roots) == 1 and self._one_statement(roots[0]):
+            one_statement(self.context.reads)
         async with self.context.reads() as session:
             for root in roots:
                 await self.load(session, root, [None])
@@ -118,6 +128,25 @@ class Answer:
             key: root if isinstance(root, str) else self.built[root][None]
             for key, root in self.plan.roots
         }
+
+    def _one_statement(self, plan: ListPlan) -> bool:
+        """Whether the list is read in one statement of a bounded number of rows: no
+        lists below it, no total, a first page forwards (no `after` cursor, past which
+        an empty page asks a second statement whether rows precede it) of fewer rows
+        than a slice (read in one round trip, without a cursor)."""
+        if any(nodes.lists for nodes in _node_plans(plan.connection)) or any(
+            kind == TOTAL for _key, kind, _detail in plan.connection.entries
+        ):
+            return False
+        _order, window, _where = self.window(plan)
+        return (
+            window.last is None
+            and window.before_key is None
+            and window.after_key is None
+            and bool(window.first)
+            and window.first is not None
+            and window.first < ROWS_PER_SLICE
+        )
 
     async def build(self, plan: ListPlan) -> None:
         """Every page of the list as its connection shows it, letting other requests run

@@ -7,11 +7,14 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 
 from app import models as m
 from app.db.session import StatementCounter
+from app.db.shared import any_statements, one_statement, read_snapshot
 from app.graphql.compiled.executor import PATHS
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, read_row_counts
@@ -82,3 +85,77 @@ async def test_a_nested_report_costs_one_statement_per_level_of_lists(
         assert len(lines) == LINES - 1
         assert all(len(line["transactions"]["nodes"]) == TRANSACTIONS - 1 for line in lines)
     assert data == await reference.data(query)
+
+
+class DriverLog:
+    """What the driver itself sends on PostgreSQL besides prepared statements: BEGIN,
+    COMMIT and ROLLBACK (asyncpg's query loggers see those, not the data statements)."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.sent: list[str] = []
+        self.connections: list[Any] = []
+
+    def _logged(self, record: Any) -> None:
+        self.sent.append(record.query.split()[0].upper())
+
+    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(self._logged)
+        self.connections.append(driver)
+
+    def __enter__(self) -> DriverLog:
+        event.listen(self.engine, "checkout", self._checkout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "checkout", self._checkout)
+        for driver in self.connections:
+            driver.remove_query_logger(self._logged)
+
+
+@pytest.mark.postgres_only  # SQLite's snapshot costs no round trip
+async def test_a_first_page_of_one_list_is_one_round_trip_on_postgresql(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """A list of one statement needs no snapshot: the statement is one by itself, so
+    the dashboard's read sends no BEGIN and no ROLLBACK; a read of several statements
+    still runs in one REPEATABLE READ transaction."""
+    # given
+    await seed(db)
+    compiled = client_with(compiled_reads=True)
+    await read_row_counts(compiled)
+    dashboard = "{ initiatives(first: 5) { nodes { id code title } } }"
+    # when
+    with DriverLog(db) as driver, StatementCounter(db.engine) as counter:
+        data = await compiled.data(dashboard)
+    # then
+    assert len(data["initiatives"]["nodes"]) == 5
+    assert len(counter.statements) == 1
+    assert [sent for sent in driver.sent if sent in ("BEGIN", "ROLLBACK")] == []
+    # when: two lists, two statements
+    with DriverLog(db) as driver:
+        await compiled.data(report(2, 1, 1))
+    # then: both read one snapshot
+    assert driver.sent[:1] == ["BEGIN"], driver.sent
+
+
+async def test_an_operation_handed_back_reads_a_snapshot_again(db: Database) -> None:
+    """A reader that promised one statement and hands its operation to the reference
+    executor (`any_statements`) leaves it a snapshot, not a connection without one."""
+    snapshot = read_snapshot(db.engine)
+    try:
+        one_statement(snapshot.sessions)
+        async with snapshot.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        await any_statements(snapshot.sessions)
+        async with snapshot.sessions() as session:
+            connection = await session.connection()
+            assert connection.in_transaction()
+            if db.backend == "postgresql":
+                isolation = await session.scalar(
+                    text("SELECT current_setting('transaction_isolation')")
+                )
+                assert isolation == "repeatable read"
+    finally:
+        await snapshot.close()
