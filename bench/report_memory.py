@@ -1,0 +1,78 @@
+"""Memory of a large answer: what the server allocates at its peak while it answers the
+auditor report (100 initiatives → 20 budget lines → 20 transactions: 2,000 lines and
+21,300 transactions of the 100k data), against the size of the answer it sends
+(issue 15's goal: at most about twice).
+
+The database is bench/peers.py's (`pledge-ledger generate`, 100k, seed 1; reused when it
+holds that scale). The report runs in-process over ASGI, once to warm up, then under
+tracemalloc: the peak of memory allocated by Python during the request, above what was
+allocated before it, for the compiled path and the reference executor. tracemalloc
+counts Python's allocations only (the driver's C buffers are not in it) and slows
+the request; the figure is memory, not time.
+
+    .venv/bin/python bench/report_memory.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import tracemalloc
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_reads import READS  # (bench/peer_reads.py: the reads)
+from peers import _url, create_database  # (bench/peers.py: its database)
+
+from app.config import Settings
+from app.main import create_app
+
+
+async def measure(compiled: bool, query: str) -> tuple[int, int]:
+    """(answer bytes, peak bytes allocated above the start) of one request."""
+    settings = Settings(
+        database_url=_url("postgresql+asyncpg"),
+        anonymous_read=True,
+        max_page_size=10_000,
+        rate_limit_per_address="",
+        compiled_reads=compiled,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as c,
+    ):
+        warm = await c.post("/graphql", json={"query": query})
+        assert warm.status_code == 200 and "errors" not in warm.json(), warm.text[:500]
+        del warm
+        gc.collect()
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        response = await c.post("/graphql", json={"query": query})
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        size = len(response.content)
+        # The client's own copy of the body is in the peak too: taken out.
+        return size, peak - start - size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--read", default="audit", choices=sorted(READS))
+    args = parser.parse_args()
+    create_database("100k", reuse=True)
+    query = READS[args.read].project
+    print("| path | answer | peak allocated in the server | ratio |\n|---|---|---|---|")
+    for compiled in (True, False):
+        size, peak = asyncio.run(measure(compiled, query))
+        name = "compiled" if compiled else "reference executor"
+        print(f"| {name} | {size / 1e6:.2f} MB | {peak / 1e6:.2f} MB | {peak / size:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
