@@ -79,6 +79,9 @@ class Context(BaseContext):
     # The operation is the server's own query (a CSV download's), not a client's
     # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.
     server_document: bool = False
+    # The answer goes out as JSON text and nothing reads it before: the compiled path
+    # may hand its lists over as encoded JSON (orjson fragments) instead of objects.
+    answer_as_json: bool = False
     # Built on first use (`loaders`): a WebSocket connection's shared context, and a
     # subscription like `changes`, never use any (~8 KB per subscriber saved).
     _loaders: DataLoaders | None = field(default=None, init=False, repr=False)

@@ -394,7 +394,20 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         try:
             return orjson.dumps(data).decode()
         except (orjson.JSONEncodeError, TypeError):
-            return super().encode_json(data)
+            if not isinstance(data, dict):
+                return super().encode_json(data)
+        # Member by member: `data` may hold a compiled answer's encoded JSON (orjson
+        # fragments, app/graphql/compiled/run.py), which only orjson writes, and is
+        # never what it refuses (text from the database, no integer past 64 bits).
+        members = []
+        for key, value in data.items():
+            try:
+                text = orjson.dumps(value).decode()
+            except (orjson.JSONEncodeError, TypeError):
+                encoded = super().encode_json(value)
+                text = encoded.decode() if isinstance(encoded, bytes) else encoded
+            members.append(f"{json.dumps(key)}:{text}")
+        return "{" + ",".join(members) + "}"
 
     def decode_json(self, data: str | bytes) -> object:
         # Bytes in no JSON encoding, JSON nested deeper than the decoder can follow, or a
@@ -493,6 +506,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # Nothing reads this answer before it is encoded: it may come as JSON text.
+        context.answer_as_json = True
         try:
             return await super().execute_single(
                 request=request,
