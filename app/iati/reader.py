@@ -19,6 +19,7 @@ and entities are how a small file expands into a huge one).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -212,32 +213,18 @@ class _Mapper:
             "governance_body": marks.get("governance-body"),
             "governance_lead": marks.get("governance-lead"),
         }
-        if program["summary"] == program["name"]:
+        _carried(program, "summary", "announced_on", "deadline", "governance_body")
+        _carried(program, "governance_lead")
+        if program.get("summary") == program["name"]:
             program["summary"] = None  # the export writes the title where there is none
         if "pledged" in marks:
             program["pledged"] = {"amount": marks["pledged"], "currency": marks.get("currency")}
         else:
-            program["pledged"] = self.budgets_as_pledge(parent, initiatives)
+            # A file from elsewhere states no pledge: the importer makes the programme's
+            # current budget its pledge, by the ledger's one rule of the current budget.
+            program["pledged"] = {"currency": parent.get("default-currency")}
         self.links(parent)
         return program
-
-    def budgets_as_pledge(
-        self, parent: Element, initiatives: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """A file from elsewhere states no pledge: its budgets' total stands in."""
-        currency = parent.get("default-currency")
-        # The current budget of each period: the revised one where there is one.
-        current: dict[tuple[int, str, str], Decimal] = {}
-        for n, initiative in enumerate(initiatives):
-            for line in initiative["budget_lines"]:
-                if line["amount"] is None:
-                    continue
-                period = (n, line["period_start"], line["period_end"])
-                if line["type"] == "revised" or period not in current:
-                    current[period] = Decimal(line["amount"])
-        total = sum(current.values(), Decimal(0))
-        self.notes.append(f"the file states no pledge: the budgets' total ({total}) stands in")
-        return {"amount": format(total, "f"), "currency": currency}
 
     def links(self, activity: Element) -> None:
         for link in activity.findall("document-link"):
@@ -247,16 +234,22 @@ class _Mapper:
             category = link.find("category")
             language = link.find("language")
             date = link.find("document-date")
-            self.sources[ref] = {
-                "ref": ref,
-                "title": _text(link.find("title")) or ref,
-                "url": link.get("url"),
-                "language": language.get("code") if language is not None else None,
-                "category": c.READ_CATEGORY.get(category.get("code", ""))
-                if category is not None
-                else None,
-                "published_on": date.get("iso-date") if date is not None else None,
-            }
+            self.sources[ref] = _carried(
+                {
+                    "ref": ref,
+                    "title": _text(link.find("title")) or ref,
+                    "url": link.get("url"),
+                    "language": language.get("code") if language is not None else None,
+                    "category": c.READ_CATEGORY.get(category.get("code", ""))
+                    if category is not None
+                    else None,
+                    "published_on": date.get("iso-date") if date is not None else None,
+                },
+                "url",
+                "language",
+                "category",
+                "published_on",
+            )
         if activity.findall("document-link"):
             self.notes.append(
                 f"{activity.findtext('iati-identifier')}: its documents are read as sources, "
@@ -284,7 +277,9 @@ class _Mapper:
             "actual_end": dates.get(c.ACTUAL_END),
             "region": marks.get("region") or self.region(activity),
         }
-        if initiative["summary"] == initiative["title"]:
+        _carried(initiative, "summary", "focus_area", "planned_start", "actual_start")
+        _carried(initiative, "planned_end", "actual_end", "region")
+        if initiative.get("summary") == initiative["title"]:
             initiative["summary"] = None  # the export writes the title where there is none
         initiative["participants"] = self.participants(activity)
         initiative["budget_lines"] = self.budget_lines(activity)
@@ -330,52 +325,96 @@ class _Mapper:
 
     def budget_lines(self, activity: Element) -> list[dict[str, Any]]:
         """Budgets back into lines: the yearly parts of one line (same LEDGER_NS line
-        mark) are that line again, its period their span, its amount their sum."""
-        parts: dict[str, list[Element]] = defaultdict(list)
-        for n, budget in enumerate(activity.findall("budget"), start=1):
-            parts[budget.get(ours("line")) or f"budget-{n}"].append(budget)
-        lines = []
+        mark) are that line again, its period their span, its amount their sum. Only
+        like is summed with like: parts of one mark in another currency, type or status
+        are lines of their own (and said in a note). A budget without a mark (a file
+        from elsewhere) is a line keyed by its period and type, which another budget
+        inserted before it does not change."""
+        identifier = activity.findtext("iati-identifier")
         default = activity.get("default-currency")
-        for ref, budgets in parts.items():
-            first = budgets[0]
-            value = first.find("value")
-            amounts = [_decimal(b.findtext("value")) for b in budgets]
-            line: dict[str, Any] = {
-                "ref": ref,
-                "period_start": min(_date(b, "period-start") for b in budgets),
-                "period_end": max(_date(b, "period-end") for b in budgets),
-                "type": c.READ_BUDGET_TYPE.get(first.get("type", "1"), "original"),
-                "status": c.READ_BUDGET_STATUS.get(first.get("status", "1"), "indicative"),
-                "category": first.get(ours("category")),
-                "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
-                "currency": (value.get("currency") if value is not None else None) or default,
-                "value_date": value.get("value-date") if value is not None else None,
-            }
-            lines.append(line)
+        parts: dict[tuple[str, str | None, str, str], list[Element]] = defaultdict(list)
+        marks: dict[str, list[tuple[str, str | None, str, str]]] = defaultdict(list)
+        unmarked: dict[str, int] = defaultdict(int)
+        for budget in activity.findall("budget"):
+            value = budget.find("value")
+            currency = (value.get("currency") if value is not None else None) or default
+            kind, status = budget.get("type", "1"), budget.get("status", "1")
+            mark = budget.get(ours("line"))
+            if mark is None:
+                mark = f"budget-{_date(budget, 'period-start')}-{_date(budget, 'period-end')}"
+                mark += f"-{c.READ_BUDGET_TYPE.get(kind, kind)}"
+                unmarked[mark] += 1
+                mark += f"-{unmarked[mark]}" if unmarked[mark] > 1 else ""
+            group = (mark, currency, kind, status)
+            if group not in parts:
+                marks[mark].append(group)
+            parts[group].append(budget)
+        lines = []
+        for mark, groups in marks.items():
+            if len(groups) > 1:
+                self.notes.append(
+                    f"{identifier}: the budgets of line {mark!r} differ in currency, type or "
+                    f"status; each kind is a line of its own ({mark!r}, then {mark!r} with "
+                    "-2, -3 ...), not summed"
+                )
+            for k, group in enumerate(groups, start=1):
+                budgets = parts[group]
+                _, currency, kind, status = group
+                first = budgets[0]
+                value = first.find("value")
+                amounts = [_decimal(b.findtext("value")) for b in budgets]
+                line: dict[str, Any] = {
+                    "ref": mark if k == 1 else f"{mark}-{k}",
+                    "period_start": min(_date(b, "period-start") for b in budgets),
+                    "period_end": max(_date(b, "period-end") for b in budgets),
+                    "type": c.READ_BUDGET_TYPE.get(kind, "original"),
+                    "status": c.READ_BUDGET_STATUS.get(status, "indicative"),
+                    "category": first.get(ours("category")),
+                    "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
+                    "currency": currency,
+                    "value_date": value.get("value-date") if value is not None else None,
+                }
+                lines.append(_carried(line, "category", "value_date"))
         return lines
 
     def transactions(self, activity: Element) -> list[dict[str, Any]]:
+        """Transactions keyed by their @ref; one without (a file from elsewhere) by a hash
+        of what identifies it, so that a transaction inserted before it changes no key."""
         found = []
         default = activity.get("default-currency")
-        for n, element in enumerate(activity.findall("transaction"), start=1):
+        counted: dict[str, int] = defaultdict(int)
+        for element in activity.findall("transaction"):
             value = element.find("value")
             kind = element.find("transaction-type")
             date = element.find("transaction-date")
+            provider, receiver = element.find("provider-org"), element.find("receiver-org")
+            transaction = {
+                "ref": element.get("ref"),
+                "type": c.READ_TRANSACTION.get(kind.get("code", "") if kind is not None else ""),
+                "transaction_date": date.get("iso-date") if date is not None else None,
+                "amount": _decimal(element.findtext("value")),
+                "currency": (value.get("currency") if value is not None else None) or default,
+                "value_date": value.get("value-date") if value is not None else None,
+                "budget_line": element.get(ours("line")),
+                "provider": self.org(provider),
+                "receiver": self.org(receiver),
+                "description": _text(element.find("description")),
+            }
+            if not transaction["ref"]:
+                key = _content_key(transaction, provider, receiver)
+                counted[key] += 1
+                transaction["ref"] = key if counted[key] == 1 else f"{key}-{counted[key]}"
             found.append(
-                {
-                    "ref": element.get("ref") or f"transaction-{n}",
-                    "type": c.READ_TRANSACTION.get(
-                        kind.get("code", "") if kind is not None else ""
-                    ),
-                    "transaction_date": date.get("iso-date") if date is not None else None,
-                    "amount": _decimal(element.findtext("value")),
-                    "currency": (value.get("currency") if value is not None else None) or default,
-                    "value_date": value.get("value-date") if value is not None else None,
-                    "budget_line": element.get(ours("line")),
-                    "provider": self.org(element.find("provider-org")),
-                    "receiver": self.org(element.find("receiver-org")),
-                    "description": _text(element.find("description")),
-                }
+                _carried(
+                    transaction, "value_date", "budget_line", "provider", "receiver", "description"
+                )
+            )
+        if counted:
+            self.notes.append(
+                f"{activity.findtext('iati-identifier')}: {sum(counted.values())} transactions "
+                "have no ref; each is keyed by its type, date, value, currency, provider, "
+                "receiver and description (exact repeats by their order among themselves): "
+                "a transaction changed in any of these is read as a new one"
             )
         return found
 
@@ -409,11 +448,37 @@ class _Mapper:
                 else _date(period, "period-end"),
                 "reached_value": _decimal(actual.get("value")) if actual is not None else None,
             }
-            if figure["reached_value"] is not None:
+            if period is not None:  # the period states the reach, or that there is none
                 figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
                 figure["reached_as_of"] = result.get(ours("reached-as-of"))
+            else:  # no values written (no period): nothing said of them
+                _carried(figure, "target_value", "target_date", "reached_value")
             found.append(figure)
         return found
+
+
+def _carried(record: dict[str, Any], *optional: str) -> dict[str, Any]:
+    """`record` without those `optional` fields the file does not carry (None): the
+    import then leaves the stored values of those fields alone, where a null would clear
+    them. IATI carries fewer fields than the ledger holds."""
+    for name in optional:
+        if record.get(name, ...) is None:
+            del record[name]
+    return record
+
+
+def _content_key(
+    transaction: dict[str, Any], provider: Element | None, receiver: Element | None
+) -> str:
+    """A transaction's key from what identifies it (not its place in the file)."""
+    identity = [
+        transaction[name]
+        for name in ("type", "transaction_date", "amount", "currency", "description")
+    ]
+    for org in (provider, receiver):
+        identity.append(None if org is None else [org.get("ref"), _text(org)])
+    digest = hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()
+    return f"iati-{digest[:20]}"
 
 
 def _date(element: Element, path: str) -> str:
