@@ -98,7 +98,7 @@ def _iso_date(value: object) -> date:
 DecimalText = Annotated[
     Decimal,
     PlainValidator(_decimal_text),
-    PlainSerializer(lambda value: format(value, "f"), return_type=str),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
 ]
 IsoDate = Annotated[
