@@ -19,16 +19,14 @@ and entities are how a small file expands into a huge one).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections import defaultdict
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from app.errors import ErrorCode
 from app.iati import codelists as c
+from app.iati import elements as e
+from app.iati import read_money
 from app.iati.writer import ours
 from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import MAX_LISTED, Problem
@@ -97,30 +95,6 @@ def _refused(code: ErrorCode, message: str) -> Read:
     return Read(problems=[Problem("", code, message)])
 
 
-def _text(element: Element | None, path: str = "narrative") -> str | None:
-    if element is None:
-        return None
-    found = element.findtext(path)
-    return found.strip() if found else None
-
-
-# xsd:decimal's spelling (no exponent), of a bounded length: "1E+300000000" would
-# make a number of 300 million digits.
-_DECIMAL = re.compile(r"[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})")
-
-
-def _decimal(text: str | None) -> str | None:
-    """A decimal's text as the document takes it (quoted), or None if it is none (the
-    document's checks then refuse the missing value at its place)."""
-    if text is None or not _DECIMAL.fullmatch(text.strip()):
-        return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return format(value, "f")
-
-
 class _Mapper:
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
@@ -187,7 +161,7 @@ class _Mapper:
         if element is None:
             return None
         ref = (element.get("ref") or "").strip()
-        name = _text(element) or ref
+        name = e.text(element) or ref
         if not ref:
             self.notes.append(f"an organisation without a ref ({name!r}) is not read")
             return None
@@ -205,16 +179,16 @@ class _Mapper:
         dates = {d.get("type"): d.get("iso-date") for d in parent.findall("activity-date")}
         program: dict[str, Any] = {
             "ref": marks.get("ref") or identifier.removeprefix(f"{sponsor}-"),
-            "name": _text(parent.find("title")) or identifier,
-            "summary": _text(parent.find("description")),
+            "name": e.text(parent.find("title")) or identifier,
+            "summary": e.text(parent.find("description")),
             "sponsor": sponsor,
             "announced_on": marks.get("announced-on") or dates.get(c.PLANNED_START),
             "deadline": marks.get("deadline") or dates.get(c.PLANNED_END),
             "governance_body": marks.get("governance-body"),
             "governance_lead": marks.get("governance-lead"),
         }
-        _carried(program, "summary", "announced_on", "deadline", "governance_body")
-        _carried(program, "governance_lead")
+        e.carried(program, "summary", "announced_on", "deadline", "governance_body")
+        e.carried(program, "governance_lead")
         if program.get("summary") == program["name"]:
             program["summary"] = None  # the export writes the title where there is none
         if "pledged" in marks:
@@ -234,10 +208,10 @@ class _Mapper:
             category = link.find("category")
             language = link.find("language")
             date = link.find("document-date")
-            self.sources[ref] = _carried(
+            self.sources[ref] = e.carried(
                 {
                     "ref": ref,
-                    "title": _text(link.find("title")) or ref,
+                    "title": e.text(link.find("title")) or ref,
                     "url": link.get("url"),
                     "language": language.get("code") if language is not None else None,
                     "category": c.READ_CATEGORY.get(category.get("code", ""))
@@ -265,8 +239,8 @@ class _Mapper:
         initiative: dict[str, Any] = {
             "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),
             "position": int(marks["position"]) if marks.get("position", "").isdigit() else position,
-            "title": _text(activity.find("title")) or identifier,
-            "summary": _text(activity.find("description")),
+            "title": e.text(activity.find("title")) or identifier,
+            "summary": e.text(activity.find("description")),
             "focus_area": marks.get("focus-area") or self.focus_area(activity),
             "status": c.READ_STATUS.get(
                 status.get("code", "") if status is not None else "", "pipeline"
@@ -277,13 +251,13 @@ class _Mapper:
             "actual_end": dates.get(c.ACTUAL_END),
             "region": marks.get("region") or self.region(activity),
         }
-        _carried(initiative, "summary", "focus_area", "planned_start", "actual_start")
-        _carried(initiative, "planned_end", "actual_end", "region")
+        e.carried(initiative, "summary", "focus_area", "planned_start", "actual_start")
+        e.carried(initiative, "planned_end", "actual_end", "region")
         if initiative.get("summary") == initiative["title"]:
             initiative["summary"] = None  # the export writes the title where there is none
         initiative["participants"] = self.participants(activity)
-        initiative["budget_lines"] = self.budget_lines(activity)
-        initiative["transactions"] = self.transactions(activity)
+        initiative["budget_lines"] = read_money.budget_lines(activity, self.notes)
+        initiative["transactions"] = read_money.transactions(activity, self.notes, self.org)
         initiative["beneficiaries"] = self.results(activity)
         self.links(activity)
         self.unmapped(activity)
@@ -301,7 +275,7 @@ class _Mapper:
                 f"{activity.findtext('iati-identifier')}: {len(chosen)} sectors; the ledger "
                 "holds one focus area, the first is read"
             )
-        return _text(chosen[0]) or chosen[0].get("code")
+        return e.text(chosen[0]) or chosen[0].get("code")
 
     def region(self, activity: Element) -> str | None:
         countries = activity.findall("recipient-country")
@@ -323,107 +297,12 @@ class _Mapper:
                 found.append({"org": ref, "role": role})
         return found
 
-    def budget_lines(self, activity: Element) -> list[dict[str, Any]]:
-        """Budgets back into lines: the yearly parts of one line (same LEDGER_NS line
-        mark) are that line again, its period their span, its amount their sum. Only
-        like is summed with like: parts of one mark in another currency, type or status
-        are lines of their own (and said in a note). A budget without a mark (a file
-        from elsewhere) is a line keyed by its period and type, which another budget
-        inserted before it does not change."""
-        identifier = activity.findtext("iati-identifier")
-        default = activity.get("default-currency")
-        parts: dict[tuple[str, str | None, str, str], list[Element]] = defaultdict(list)
-        marks: dict[str, list[tuple[str, str | None, str, str]]] = defaultdict(list)
-        unmarked: dict[str, int] = defaultdict(int)
-        for budget in activity.findall("budget"):
-            value = budget.find("value")
-            currency = (value.get("currency") if value is not None else None) or default
-            kind, status = budget.get("type", "1"), budget.get("status", "1")
-            mark = budget.get(ours("line"))
-            if mark is None:
-                mark = f"budget-{_date(budget, 'period-start')}-{_date(budget, 'period-end')}"
-                mark += f"-{c.READ_BUDGET_TYPE.get(kind, kind)}"
-                unmarked[mark] += 1
-                mark += f"-{unmarked[mark]}" if unmarked[mark] > 1 else ""
-            group = (mark, currency, kind, status)
-            if group not in parts:
-                marks[mark].append(group)
-            parts[group].append(budget)
-        lines = []
-        for mark, groups in marks.items():
-            if len(groups) > 1:
-                self.notes.append(
-                    f"{identifier}: the budgets of line {mark!r} differ in currency, type or "
-                    f"status; each kind is a line of its own ({mark!r}, then {mark!r} with "
-                    "-2, -3 ...), not summed"
-                )
-            for k, group in enumerate(groups, start=1):
-                budgets = parts[group]
-                _, currency, kind, status = group
-                first = budgets[0]
-                value = first.find("value")
-                amounts = [_decimal(b.findtext("value")) for b in budgets]
-                line: dict[str, Any] = {
-                    "ref": mark if k == 1 else f"{mark}-{k}",
-                    "period_start": min(_date(b, "period-start") for b in budgets),
-                    "period_end": max(_date(b, "period-end") for b in budgets),
-                    "type": c.READ_BUDGET_TYPE.get(kind, "original"),
-                    "status": c.READ_BUDGET_STATUS.get(status, "indicative"),
-                    "category": first.get(ours("category")),
-                    "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
-                    "currency": currency,
-                    "value_date": value.get("value-date") if value is not None else None,
-                }
-                lines.append(_carried(line, "category", "value_date"))
-        return lines
-
-    def transactions(self, activity: Element) -> list[dict[str, Any]]:
-        """Transactions keyed by their @ref; one without (a file from elsewhere) by a hash
-        of what identifies it, so that a transaction inserted before it changes no key."""
-        found = []
-        default = activity.get("default-currency")
-        counted: dict[str, int] = defaultdict(int)
-        for element in activity.findall("transaction"):
-            value = element.find("value")
-            kind = element.find("transaction-type")
-            date = element.find("transaction-date")
-            provider, receiver = element.find("provider-org"), element.find("receiver-org")
-            transaction = {
-                "ref": element.get("ref"),
-                "type": c.READ_TRANSACTION.get(kind.get("code", "") if kind is not None else ""),
-                "transaction_date": date.get("iso-date") if date is not None else None,
-                "amount": _decimal(element.findtext("value")),
-                "currency": (value.get("currency") if value is not None else None) or default,
-                "value_date": value.get("value-date") if value is not None else None,
-                "budget_line": element.get(ours("line")),
-                "provider": self.org(provider),
-                "receiver": self.org(receiver),
-                "description": _text(element.find("description")),
-            }
-            if not transaction["ref"]:
-                key = _content_key(transaction, provider, receiver)
-                counted[key] += 1
-                transaction["ref"] = key if counted[key] == 1 else f"{key}-{counted[key]}"
-            found.append(
-                _carried(
-                    transaction, "value_date", "budget_line", "provider", "receiver", "description"
-                )
-            )
-        if counted:
-            self.notes.append(
-                f"{activity.findtext('iati-identifier')}: {sum(counted.values())} transactions "
-                "have no ref; each is keyed by its type, date, value, currency, provider, "
-                "receiver and description (exact repeats by their order among themselves): "
-                "a transaction changed in any of these is read as a new one"
-            )
-        return found
-
     def results(self, activity: Element) -> list[dict[str, Any]]:
         """Each result as a beneficiary figure: its first indicator's first period."""
         found = []
         identifier = activity.findtext("iati-identifier")
         for result in activity.findall("result"):
-            title = _text(result.find("title")) or ""
+            title = e.text(result.find("title")) or ""
             indicators = result.findall("indicator")
             periods = indicators[0].findall("period") if indicators else []
             if len(indicators) != 1 or len(periods) > 1:
@@ -441,46 +320,17 @@ class _Mapper:
             actual = period.find("actual") if period is not None else None
             figure: dict[str, Any] = {
                 "group": group,
-                "unit": _text(indicators[0].find("title")) or unit or "units",
-                "target_value": _decimal(target.get("value")) if target is not None else None,
+                "unit": e.text(indicators[0].find("title")) or unit or "units",
+                "target_value": e.decimal(target.get("value")) if target is not None else None,
                 "target_date": None
                 if period is None or result.get(ours("no-target-date"))
-                else _date(period, "period-end"),
-                "reached_value": _decimal(actual.get("value")) if actual is not None else None,
+                else e.date(period, "period-end"),
+                "reached_value": e.decimal(actual.get("value")) if actual is not None else None,
             }
             if period is not None:  # the period states the reach, or that there is none
                 figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
                 figure["reached_as_of"] = result.get(ours("reached-as-of"))
             else:  # no values written (no period): nothing said of them
-                _carried(figure, "target_value", "target_date", "reached_value")
+                e.carried(figure, "target_value", "target_date", "reached_value")
             found.append(figure)
         return found
-
-
-def _carried(record: dict[str, Any], *optional: str) -> dict[str, Any]:
-    """`record` without those `optional` fields the file does not carry (None): the
-    import then leaves the stored values of those fields alone, where a null would clear
-    them. IATI carries fewer fields than the ledger holds."""
-    for name in optional:
-        if record.get(name, ...) is None:
-            del record[name]
-    return record
-
-
-def _content_key(
-    transaction: dict[str, Any], provider: Element | None, receiver: Element | None
-) -> str:
-    """A transaction's key from what identifies it (not its place in the file)."""
-    identity = [
-        transaction[name]
-        for name in ("type", "transaction_date", "amount", "currency", "description")
-    ]
-    for org in (provider, receiver):
-        identity.append(None if org is None else [org.get("ref"), _text(org)])
-    digest = hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()
-    return f"iati-{digest[:20]}"
-
-
-def _date(element: Element, path: str) -> str:
-    found = element.find(path)
-    return (found.get("iso-date") if found is not None else None) or ""
