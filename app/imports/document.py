@@ -23,7 +23,10 @@ Conventions, the same for every record:
   names the value as the GraphQL API does ("pledged", "plannedEnd"), null: the
   record as a whole. A citation's `source` may be left out when the file has one
   source.
-- What is absent from a file is left as it is in the ledger: an import never deletes.
+- What is absent from a file is left as it is in the ledger: an import never deletes,
+  and a field left out of a record leaves the stored record's value as it is (a file of
+  a format that carries fewer fields, such as IATI's, changes only what it carries). A
+  field given as null clears the stored value; a new record takes the field's default.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def _iso_date(value: object) -> date:
 DecimalText = Annotated[
     Decimal,
     PlainValidator(_decimal_text),
-    PlainSerializer(lambda value: format(value, "f"), return_type=str),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
 ]
 IsoDate = Annotated[
@@ -149,8 +152,13 @@ class Organization(Cited):
     description: str | None = None
 
 
-class Money(Record):
-    amount: DecimalText
+class Pledge(Record):
+    amount: DecimalText | None = Field(
+        None,
+        description="Left out (or null): a new programme's pledge is its current budget once "
+        "the file's budget lines are written (an IATI file from elsewhere states none); a "
+        "stored programme keeps its pledge.",
+    )
     currency: Currency
 
 
@@ -159,7 +167,7 @@ class Program(Cited):
     name: str
     summary: str | None = None
     sponsor: Key = Field(description="The ref of an organisation of this file or the ledger.")
-    pledged: Money
+    pledged: Pledge
     announced_on: IsoDate | None = None
     deadline: IsoDate | None = None
     governance_body: str | None = None

@@ -15,10 +15,9 @@ from app.beneficiaries import groups
 from app.beneficiaries.rules import quantity, validate_figure
 from app.db.types import utcnow
 from app.errors import ErrorCode
-from app.imports import document as d
 from app.imports import repository as repo
 from app.imports import rules
-from app.imports.service import Importer
+from app.imports.service import Importer, given
 from app.initiatives.rules import validate_initiative
 from app.milestones.rules import validate_milestone
 from app.writes import checks
@@ -50,6 +49,7 @@ async def load_initiatives(run: Importer) -> None:
             kind="initiative",
             place=place,
             key=item.code,
+            row=item,
             model=m.Initiative,
             stored=None if repeated else found,
             values=values,
@@ -65,6 +65,9 @@ async def load_initiatives(run: Importer) -> None:
         run.cited(m.SubjectType.INITIATIVE, record, place, cites)
     run.advance(len(docs))
 
+
+# A figure's reach: what the importer approves when a file changes it.
+REACH = ("reached_value", "reached_qualifier", "reached_as_of")
 
 INITIATIVE_FIELDS = {
     "code",
@@ -107,6 +110,7 @@ async def load_participations(run: Importer) -> None:
                 kind="participation",
                 place=place,
                 key=f"{part.org}/{part.role.value}",
+                row=part,
                 model=m.Participation,
                 stored=stored.get(key),
                 values={
@@ -145,6 +149,7 @@ async def load_milestones(run: Importer) -> None:
                 kind="milestone",
                 place=place,
                 key=stone.ref,
+                row=stone,
                 model=m.Milestone,
                 stored=stored.get((initiative_id, stone.ref)),
                 values=values,
@@ -192,15 +197,20 @@ async def load_figures(run: Importer) -> None:
             values = fig.model_dump(exclude={"cite", "group"})
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
             found = stored.get((initiative_id, group, fig.unit))
-            if _reach_changes(found, fig):
+            reach = given(fig, {name: getattr(fig, name) for name in REACH}, {})
+            if found is None or any(getattr(found, k) != v for k, v in reach.items()):
                 # The importer answers for the reached figures it writes, as an approver.
-                values |= {"approved_by": run.actor.name, "approved_at": now}
-                if fig.reached_value is None:
+                kept = found is not None and "reached_value" not in reach
+                reached = found.reached_value if kept and found else fig.reached_value
+                if reached is None:
                     values |= {"approved_by": None, "approved_at": None}
+                else:
+                    values |= {"approved_by": run.actor.name, "approved_at": now}
             record = await run.upsert(
                 kind="beneficiary_figure",
                 place=place,
                 key=f"{fig.group}/{fig.unit}",
+                row=fig,
                 model=m.BeneficiaryFigure,
                 stored=found,
                 values=values,
@@ -213,16 +223,6 @@ async def load_figures(run: Importer) -> None:
             rows += 1
     await _settle(run, m.SubjectType.BENEFICIARY_FIGURE, accepted)
     run.advance(rows)
-
-
-def _reach_changes(found: m.BeneficiaryFigure | None, fig: d.BeneficiaryFigure) -> bool:
-    if found is None:
-        return fig.reached_value is not None
-    return (found.reached_value, found.reached_qualifier, found.reached_as_of) != (
-        fig.reached_value,
-        fig.reached_qualifier,
-        fig.reached_as_of,
-    )
 
 
 async def load_shares(run: Importer) -> None:
@@ -250,6 +250,7 @@ async def load_shares(run: Importer) -> None:
                 kind="beneficiary_share",
                 place=place,
                 key=share.group,
+                row=share,
                 model=m.BeneficiaryShare,
                 stored=found,
                 values={
