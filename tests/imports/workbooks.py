@@ -20,9 +20,7 @@ _KEYED = {"initiatives": "code", "beneficiary_groups": "code"}
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v for k, v in record.items() if k != "cite" and k not in _NESTED and v is not None
-    }
+    return {k: v for k, v in record.items() if k != "cite" and k not in _NESTED and v is not None}
 
 
 def _citations(kind: str, record: dict[str, Any], initiative: str = "") -> list[dict[str, Any]]:
@@ -91,8 +89,11 @@ def as_workbook(document: dict[str, Any], *, numbers: bool = True) -> bytes:
 def _cell(name: str, value: Any, numbers: bool) -> Any:
     if numbers and name in _NUMBERS | {"pledged_amount"} and isinstance(value, str):
         return float(Decimal(value))
-    if isinstance(value, str) and len(value) == 10 and value[4:5] == "-" and name.endswith(
-        ("_on", "_date", "_start", "_end", "as_of", "deadline")
+    if (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[4:5] == "-"
+        and name.endswith(("_on", "_date", "_start", "_end", "as_of", "deadline"))
     ):
         return date.fromisoformat(value)
     return value
