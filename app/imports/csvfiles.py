@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from app.errors import ErrorCode
 from app.imports.cells import header_of, row_of, too_many, too_wide
@@ -37,11 +37,12 @@ def read_csv_folder(folder: Path, max_bytes: int = MAX_FILE_BYTES) -> Read:
 
 
 def read_csv_tables(files: dict[str, bytes]) -> Read:
-    """CSV files by name ("transactions.csv": its bytes) as one document."""
+    """CSV files by name ("transactions.csv", or "export/transactions.csv" in a zip: its
+    bytes) as one document; the name's last part says the kind."""
     problems: list[Problem] = []
     tables = []
     for name, data in files.items():
-        kind = name.rsplit(".", 1)[0].strip().lower()
+        kind = PurePosixPath(name).stem.strip().lower()
         if kind not in LAYOUT:
             problems.append(
                 Problem(

@@ -61,7 +61,7 @@ def read_archive(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
             if member.is_dir() or path.parts[:1] == ("__MACOSX",):
                 continue
             if path.suffix.lower() == ".csv":
-                files[path.name] = archive.read(member)
+                files[member.filename] = archive.read(member)
     except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as error:
         return _refused(ErrorCode.DOCUMENT_INVALID, f"a damaged zip archive: {error}")
     if not files:

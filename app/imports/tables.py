@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from app.errors import ErrorCode
 from app.imports import document as d
 from app.imports.reader import Read, read_mapping
-from app.imports.report import MAX_LISTED, Problem
+from app.imports.report import Problem
 
 # A cell holds at most this many characters (Excel's own limit for a cell).
 MAX_CELL = 32_767
@@ -129,9 +129,9 @@ class Origins:
 
 
 class _Problems(list[Problem]):
+    # Every problem is kept: the report lists MAX_LISTED and counts the rest.
     def add(self, place: str, code: ErrorCode, message: str) -> None:
-        if len(self) < MAX_LISTED:
-            self.append(Problem(place, code, message))
+        self.append(Problem(place, code, message))
 
 
 def _text(value: Any) -> str:
@@ -200,7 +200,7 @@ class _Assembly:
             self.cited.setdefault((kind, _text(code), _key_of(kind, row)), (row, path))
 
     def citation(self, label: str, number: int, row: dict[str, Any]) -> None:
-        kind = _text(row.pop("record", ""))
+        kind = _text(row.pop("record", "")).strip().lower()
         where = (_text(row.pop("initiative", "")), _text(row.pop("key", "")))
         unit = row.pop("unit", None)
         if kind not in CITED:

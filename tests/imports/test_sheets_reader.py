@@ -286,3 +286,17 @@ def test_a_template_has_every_column_and_the_docs_list_them(tmp_path: Path) -> N
         listed = re.search(rf"^\| `{kind}` \| (.*) \|$", docs, re.M)
         assert listed is not None, kind
         assert re.findall(r"`(\w+)`", listed.group(1)) == list(columns), kind
+
+
+def test_two_csv_files_of_one_kind_in_a_zip_are_refused() -> None:
+    # given: transactions.csv twice, in two folders of the zip
+    data = as_csv_zip(small())
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for member in source.infolist():
+            target.writestr(member, source.read(member))
+        target.writestr("old/transactions.csv", source.read("export/transactions.csv"))
+    # when
+    read = read_any(out.getvalue())
+    # then
+    assert _places(read) == [("old/transactions.csv", "DOCUMENT_INVALID")]

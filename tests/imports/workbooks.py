@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from datetime import date
 from decimal import Decimal
@@ -125,4 +126,46 @@ def as_csv_zip(document: dict[str, Any]) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for kind, rows in tables(document).items():
             archive.writestr(f"export/{kind}.csv", _csv_text(rows))
+    return out.getvalue()
+
+
+_INLINE = re.compile(
+    rb'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t[^>]*>(.*?)</t></is></c>'
+)
+_SHARED = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SHARED_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def with_shared_strings(data: bytes) -> bytes:
+    """The workbook with its text in a shared strings table, as Excel and LibreOffice
+    write it (openpyxl writes each cell's text in the cell)."""
+    strings: dict[bytes, int] = {}
+
+    def shared(match: re.Match[bytes]) -> bytes:
+        at = strings.setdefault(match.group(3), len(strings))
+        return b'<c r="%s"%s t="s"><v>%d</v></c>' % (match.group(1), match.group(2) or b"", at)
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename.startswith("xl/worksheets/"):
+                content = _INLINE.sub(shared, content)
+            elif member.filename == "[Content_Types].xml":
+                part = f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SHARED}"/>'
+                content = content.replace(b"</Types>", part.encode() + b"</Types>")
+            elif member.filename == "xl/_rels/workbook.xml.rels":
+                rel = (
+                    f'<Relationship Id="rIdShared" Type="{_SHARED_REL}" '
+                    'Target="sharedStrings.xml"/>'
+                )
+                content = content.replace(b"</Relationships>", rel.encode() + b"</Relationships>")
+            target.writestr(member, content, zipfile.ZIP_DEFLATED)
+        table = b"".join(b'<si><t xml:space="preserve">%s</t></si>' % s for s in strings)
+        target.writestr(
+            "xl/sharedStrings.xml",
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            b'count="%d" uniqueCount="%d">%s</sst>' % (len(strings), len(strings), table),
+            zipfile.ZIP_DEFLATED,
+        )
     return out.getvalue()
