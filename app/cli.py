@@ -246,6 +246,13 @@ def import_file(
     if file is None:
         typer.echo("error: name the FILE to import (or --print-schema)", err=True)
         raise typer.Exit(2)
+    if file.suffix.lower() == ".csv":
+        typer.echo(
+            f"error: {file} is one table; name the folder of the programme's CSV files "
+            f"({file.parent}/), one file per record kind",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         data, reader = _file_reader(file)
     except OSError as exc:

@@ -1,7 +1,7 @@
 """The rows of a sheet or CSV file, cell by cell, as the values a document takes.
 
-Row 1 names the columns (trimmed, in lower case); every further row that is not empty
-is one record.
+Row 1 names the columns (trimmed, in lower case, a space read as "_"); every further
+row that is not empty is one record.
 
 Cells become the text and values a document holds:
 - an empty cell is an absent field;
@@ -46,7 +46,7 @@ def too_many(label: str, limit: int) -> Problem:
 def header_of(label: str, cells: tuple[Any, ...], problems: list[Problem]) -> list[str | None]:
     names: list[str | None] = []
     for cell in cells:
-        name = None if cell is None else str(cell).strip().lower() or None
+        name = None if cell is None else str(cell).strip().lower().replace(" ", "_") or None
         if name is not None and name in names:
             problems.append(
                 Problem(

@@ -124,6 +124,9 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
     if isinstance(width, int) and width > MAX_COLUMNS:
         problems.append(too_wide(table.label, width))
         return table
+    # Read-only mode would stop at the last row the sheet's dimension names, and some
+    # writers name too few: every row is read (SHEET_ROWS bounds them).
+    sheet.reset_dimensions()
     header: list[str | None] = []
     limit = ROW_LIMITS[table.kind]
     for number, cells in enumerate(

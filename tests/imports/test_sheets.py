@@ -176,6 +176,13 @@ def test_the_command_line_refuses_a_bad_cell_with_exit_1(
     assert "nothing was written" in result.stdout
 
 
+def test_one_csv_file_is_answered_with_what_to_name_instead(tmp_path: Path) -> None:
+    folder = as_csv_folder(small(), tmp_path / "pledge")
+    result = runner.invoke(cli, ["import", str(folder / "transactions.csv")])
+    assert result.exit_code == 2
+    assert "name the folder of the programme's CSV files" in result.stderr
+
+
 def test_a_template_written_by_the_command_line_reads_back(tmp_path: Path) -> None:
     # when
     result = runner.invoke(cli, ["import", "--write-template", str(tmp_path / "t.xlsx")])

@@ -118,6 +118,16 @@ def test_the_documents_checks_are_told_by_sheet_row_and_column() -> None:
     ]
 
 
+def test_column_names_are_read_in_any_case_with_spaces_for_underscores() -> None:
+    # given
+    data = _edit(as_workbook(small()), "program", {(1, "pledged_amount"): " Pledged Amount"})
+    # when
+    read = read_any(data)
+    # then
+    assert read.document is not None, read.problems
+    assert read.document.program.pledged.amount == Decimal("1000000")
+
+
 def test_rows_and_citations_naming_nothing_are_refused_where_they_name_it() -> None:
     # given
     data = _edit(as_workbook(small()), "shares", {(2, "initiative"): "AS-9"})
@@ -300,3 +310,16 @@ def test_two_csv_files_of_one_kind_in_a_zip_are_refused() -> None:
     read = read_any(out.getvalue())
     # then
     assert _places(read) == [("old/transactions.csv", "DOCUMENT_INVALID")]
+
+
+def test_rows_past_a_sheets_stated_dimension_are_read() -> None:
+    # given: every sheet claims to use only its cell A1 (some writers say so)
+    data = _rewrite(
+        as_workbook(small()),
+        lambda xml: re.sub(rb'<dimension ref="[A-Z0-9:]+"', b'<dimension ref="A1"', xml),
+    )
+    # when
+    read = read_any(data)
+    # then
+    assert read.document is not None, read.problems
+    assert len(read.document.initiatives[0].transactions) == 2
