@@ -118,8 +118,10 @@ def float_text(value: float) -> str:
     """The decimal a number cell was typed as (see the module's notes)."""
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError("not a number")
-    exact = Decimal(repr(value))
-    if len(exact.normalize().as_tuple().digits) > _EXACT_DIGITS:
+    # A float's trailing zeros say nothing (1.0 is 1): normalised, a whole number reads
+    # as one where the document wants an integer (an initiative's position).
+    exact = Decimal(repr(value)).normalize()
+    if len(exact.as_tuple().digits) > _EXACT_DIGITS:
         raise ValueError(
             f"a number cell of more than {_EXACT_DIGITS} digits ({exact}) may not be the "
             "number shown; write it as text"

@@ -143,6 +143,8 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
         if number == 1:
             header = header_of(table.label, cells, problems)
             continue
+        if cells.count(None) == len(cells):
+            continue  # an empty row, or one the sheet skips (read as empty)
         row = row_of(table.label, number, header, cells, problems)
         if row:
             table.rows.append((number, row))
