@@ -65,7 +65,9 @@ def row_of(
     problems: list[Problem],
 ) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for at, cell in enumerate(cells):
+    # Past the named columns, only empty cells (a workbook's rows come padded).
+    width = len(header) if cells[len(header) :].count(None) == len(cells) - len(header) else None
+    for at, cell in enumerate(cells[:width]):
         if cell is None or cell == "":
             continue
         name = header[at] if at < len(header) else None

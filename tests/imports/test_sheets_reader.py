@@ -351,3 +351,20 @@ def test_rows_past_a_sheets_stated_dimension_are_read() -> None:
     # then
     assert read.document is not None, read.problems
     assert len(read.document.initiatives[0].transactions) == 2
+
+
+def test_a_value_under_no_column_name_is_refused(tmp_path: Path) -> None:
+    # given: a value two columns right of the last named one, in a sheet and a CSV file
+    workbook = load_workbook(io.BytesIO(as_workbook(small())))
+    sheet = workbook["sources"]
+    sheet.cell(row=2, column=sheet.max_column + 2).value = "stray"
+    out = io.BytesIO()
+    workbook.save(out)
+    folder = as_csv_folder(small(), tmp_path / "export")
+    (folder / "sources.csv").write_text("ref,title\nr,Title,stray\n", "utf-8")
+    # when
+    read_sheet, read_csv = read_any(out.getvalue()), read_csv_folder(folder)
+    # then
+    assert _places(read_sheet) == [("sheet sources, row 2", "VALIDATION")]
+    assert "column 5, which has no name" in read_sheet.problems[0].message
+    assert _places(read_csv) == [("sources.csv, row 2", "VALIDATION")]
