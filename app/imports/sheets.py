@@ -89,7 +89,7 @@ def read_workbook(data: bytes) -> Read:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     except Exception as error:  # openpyxl raises whatever its parts meet in a bad file
         return _refused(ErrorCode.DOCUMENT_INVALID, f"not a workbook that can be read: {error}")
     try:
