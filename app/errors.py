@@ -192,11 +192,14 @@ class ErrorCode(DescribedStrEnum):
     DOCUMENT_INVALID = (
         "DOCUMENT_INVALID",
         "A file that is not a document of the import format: not YAML or JSON, another "
-        "format version, anchors or aliases, or nesting deeper than the format's.",
+        "format version, anchors or aliases, or nesting deeper than the format's; a "
+        "workbook or zip that cannot be read, a sheet or CSV file of no record kind, a "
+        "column named twice, a CSV file not in UTF-8, no program sheet.",
     )
     DOCUMENT_TOO_LARGE = (
         "DOCUMENT_TOO_LARGE",
-        "An import file larger than allowed, or with more rows of one kind than allowed.",
+        "An import file larger than allowed, or with more rows of one kind than allowed; "
+        "a zip unpacking to too much, a sheet of too many columns, a cell too long.",
     )
     # The request, before GraphQL runs (app/http/)
     BAD_REQUEST = (

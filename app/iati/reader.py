@@ -30,6 +30,7 @@ from app.iati import read_money
 from app.iati.writer import ours
 from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import MAX_LISTED, Problem
+from app.imports.sheets import is_zip, read_archive
 
 # The elements of an activity this reader maps; any other is named in the notes.
 _MAPPED = {
@@ -41,9 +42,12 @@ _MAPPED = {
 
 
 def read_any(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
-    """An IATI file (XML: it starts with "<") or a document of the ledger's format."""
+    """An IATI file (XML: it starts with "<"), a workbook or a zip of CSV files (a zip
+    archive, app/imports/sheets.py) or a document of the ledger's format."""
     if data.lstrip()[:1] == b"<":
         return read_iati(data, max_bytes)
+    if is_zip(data):
+        return read_archive(data, max_bytes)
     return read_document(data, max_bytes)
 
 

@@ -111,6 +111,8 @@ async def run_import(
             await import_document(
                 session, read.document, actor, report, reason=reason, progress=progress
             )
+            if read.locate is not None:
+                report.relocate(read.locate)
             if report.refused or dry_run:
                 await session.rollback()
             else:

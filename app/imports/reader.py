@@ -10,7 +10,7 @@ models validate anything, so an oversized file costs one pass over its structure
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,9 @@ class Read:
     problems: list[Problem] = field(default_factory=list)
     # What a reader of another format could not map (app/iati/reader.py): said, not dropped.
     notes: list[str] = field(default_factory=list)
+    # How the importer's places in the document ("initiatives[0].transactions[3]") are
+    # told in the file, when the file is not laid out as the document (app/imports/tables.py).
+    locate: Callable[[str], str] | None = None
 
 
 def place(loc: Iterable[int | str]) -> str:
@@ -63,6 +66,12 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
         return _refused(ErrorCode.DOCUMENT_INVALID, str(error))
     if not isinstance(raw, dict):
         return _refused(ErrorCode.DOCUMENT_INVALID, "a document is a mapping (an object)")
+    return read_mapping(raw)
+
+
+def read_mapping(raw: dict[str, Any]) -> Read:
+    """The document a mapping of the format's shape holds (a parsed file's, or one put
+    together from another format's parts), or its problems by place."""
     too_many = _too_many(raw)
     if too_many:
         return Read(problems=too_many)
