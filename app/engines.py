@@ -5,9 +5,7 @@ command line, migrations, tests and benchmarks).
 engine and session is added here, so that none can be forgotten:
 - on SQLite, the money conversion function its SQL calls (app/money/sql.py);
 - on every session, the audit recorder: a write without an actor is refused, and every
-  write appends to the trail in its transaction (app/audit/recorder.py);
-- before every write commits, the budget rollups its records changed are rewritten
-  in its transaction (app/reports/budget/rollups.py).
+  write appends to the trail in its transaction (app/audit/recorder.py).
 Views' engines (app/views/views.py) are twins of these and get the same functions.
 """
 
@@ -20,25 +18,19 @@ from app.audit import recorder
 from app.audit.records import Actor
 from app.db.session import SessionFactory, create_engine, create_session_factory
 from app.money.sql import SQLITE_FUNCTIONS
-from app.reports.budget import rollups
-
-
-def _install() -> None:
-    recorder.install()
-    recorder.before_commit(rollups.keep)
 
 
 def ledger_engine(url: str | URL, *, echo: bool = False, pooled: bool = True) -> AsyncEngine:
     """An engine on the ledger's database at `url` (see app/db/session.create_engine)."""
     # Sessions are hooked on SQLAlchemy's Session class, once: any session on this engine,
     # made here or not, then records its writes.
-    _install()
+    recorder.install()
     return create_engine(url, echo=echo, pooled=pooled, sqlite_functions=SQLITE_FUNCTIONS)
 
 
 def ledger_sessions(engine: AsyncEngine, *, actor: Actor | None = None) -> SessionFactory:
     """Sessions on `engine`. Only sessions with an actor may write ledger data (the
     mutations name theirs per request): every write appends to the audit trail."""
-    _install()
+    recorder.install()
     info = {recorder.ACTOR: actor, recorder.REASON: None} if actor is not None else {}
     return create_session_factory(engine, info=info)

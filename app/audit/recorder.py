@@ -236,7 +236,7 @@ def _rank(obj: Any) -> int:
 
 # Run before a writing transaction commits, with the chain head (what it touched):
 # derived tables kept in the same transaction as the records (app/reports/budget/
-# rollups.py registers its own through app/engines.py).
+# rollups.py `install`, called by every entry point that writes).
 BeforeCommit = Callable[[Session, Head], None]
 _before_commit_hooks: list[BeforeCommit] = []
 
@@ -246,6 +246,10 @@ def before_commit(hook: BeforeCommit) -> None:
     commits (idempotent)."""
     if hook not in _before_commit_hooks:
         _before_commit_hooks.append(hook)
+
+
+def runs_before_commit(hook: BeforeCommit) -> bool:
+    return hook in _before_commit_hooks
 
 
 def _before_commit(session: Session) -> None:

@@ -26,12 +26,14 @@ record is published in (the currency filter). A filter on the record's date, a
 report in a currency not kept, and every view (asOf, a partner's scope: its
 connection is marked, `VIEW_CONNECTION`) read the records instead.
 
-Kept in the transaction of every write (`keep`, run before it commits, app/engines.py
-installs it): every writer appends to the trail through the chain head, which notes
-the initiatives whose budget lines or transactions it touched (mutations, archives,
-imports, `generate`); their rows are deleted and inserted again from their records
-by one INSERT ... SELECT per currency kept. An initiative archived takes its rows
-with it (ON DELETE CASCADE).
+Kept in the transaction of every write (`keep`, run before it commits): every
+writer appends to the trail through the chain head, which notes the initiatives whose
+budget lines or transactions it touched (mutations, archives, imports, `generate`);
+their rows are deleted and inserted again from their records by one INSERT ... SELECT
+per currency kept. An initiative archived takes its rows with it (ON DELETE CASCADE).
+Every entry point installs `keep` (`install()`: the app, the command line, the tests
+and benchmarks; app/engines.py is below the domains and cannot), and a process that
+has not installed it never reads the rollups.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app.audit import recorder
 from app.audit.recorder import Head, lock_chain
 from app.db.session import VIEW_CONNECTION
 from app.models import BudgetLine, BudgetRollup, Change, Initiative, RollupCurrency, Transaction
@@ -103,10 +106,18 @@ _GRAIN_COLUMNS = (
 # ---------------------------------------------------------------- reading
 
 
+def install() -> None:
+    """Keep the rollups in every write of this process (idempotent). Entry points call
+    it: app/engines.py is below the domains and cannot."""
+    recorder.before_commit(keep)
+
+
 async def readable(session: AsyncSession, target: str) -> bool:
-    """Whether a report in `target` may read the rollups on this session: the live
-    ledger (not a view, which shadows the records but not the rollups), and `target`
-    kept."""
+    """Whether a report in `target` may read the rollups on this session: a process
+    that keeps them, the live ledger (not a view, which shadows the records but not the
+    rollups), and `target` kept."""
+    if not recorder.runs_before_commit(keep):
+        return False
     connection = await session.connection()
     if connection.info.get(VIEW_CONNECTION):
         return False
@@ -202,11 +213,9 @@ def _recompute(
         lines: ColumnElement[bool] = true()
         txs: ColumnElement[bool] = true()
     else:
-        ids = sorted(initiatives)
-        listed = sorted(currencies)
-        kept = or_(R.initiative_id.in_(ids), R.currency.in_(listed))
-        lines = or_(BudgetLine.initiative_id.in_(ids), BudgetLine.currency.in_(listed))
-        txs = or_(Transaction.initiative_id.in_(ids), Transaction.currency.in_(listed))
+        kept = _either(R, initiatives, currencies)
+        lines = _either(BudgetLine, initiatives, currencies)
+        txs = _either(Transaction, initiatives, currencies)
     rec = records(lines, txs)
     conv = RateLookup(rec, rec.c.amount, rec.c.currency, rec.c.value_date, target)
     year, month = record_year_month(rec.c.record_date)
@@ -234,6 +243,19 @@ def _recompute(
         .group_by(*grain)
     )
     return delete(R).where(R.target == target, kept), rows
+
+
+def _either(
+    model: Any, initiatives: Collection[int], currencies: Collection[str]
+) -> ColumnElement[bool]:
+    """Rows of these initiatives or in these currencies; each part only when it names
+    any, so that the other can use its index (an OR with an empty IN scans the table)."""
+    parts = []
+    if initiatives:
+        parts.append(model.initiative_id.in_(sorted(initiatives)))
+    if currencies:
+        parts.append(model.currency.in_(sorted(currencies)))
+    return or_(false(), *parts)
 
 
 def recompute(
