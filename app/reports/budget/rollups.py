@@ -114,9 +114,13 @@ def install() -> None:
 
 async def readable(session: AsyncSession, target: str) -> bool:
     """Whether a report in `target` may read the rollups on this session: a process
-    that keeps them, the live ledger (not a view, which shadows the records but not the
-    rollups), and `target` kept."""
+    that keeps them, not a write in progress, the live ledger (not a view, which
+    shadows the records but not the rollups), and `target` kept."""
     if not recorder.runs_before_commit(keep):
+        return False
+    if recorder.HEAD in session.info:
+        # A writing transaction (it holds the chain lock): what it has written is not in
+        # the rollups until it commits, and its checks (the pledge) must see it.
         return False
     connection = await session.connection()
     if connection.info.get(VIEW_CONNECTION):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from app import models as m
+from app.audit import recorder
 from app.errors import DomainError
 from app.graphql.inputs import CurrencyFilter, DateFilter, StringFilter
 from app.graphql.reports.budget import BudgetSummaryFilter
@@ -283,3 +284,29 @@ fragment figures on BudgetMeasures {
   spent { amount } count budgetLineCount transactionCount
 }
 """
+
+
+async def test_a_write_checks_its_pledge_against_its_own_records(db: Database) -> None:
+    # given: a programme pledged CNY 1,000.00 with a budget of 600.00, rollups in CNY
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session, pledged_amount=Decimal("1000.00"))
+        initiative = await f.initiative(session, program)
+        await f.budget_line(session, initiative, amount=Decimal("600.00"))
+    await build(db, ("CNY",))
+    # when: a write adds a budget of 500.00 and reads the current budget before commit
+    async with db.sessions() as session, session.begin():
+        await recorder.lock_chain(session)
+        await f.budget_line(
+            session,
+            initiative,
+            amount=Decimal("500.00"),
+            period_start=date(2023, 1, 1),
+            period_end=date(2023, 12, 31),
+        )
+        budgets = await service.current_budgets(session, Dimension.PROGRAM, [program.id], "CNY")
+        # then: it sees its own line (the rollups hold it only once it commits)
+        assert budgets == {program.id: Decimal("1100.00")}
+    async with db.sessions() as session:
+        after = await service.current_budgets(session, Dimension.PROGRAM, [program.id], "CNY")
+        assert await rollups.readable(session, "CNY")
+    assert after == {program.id: Decimal("1100.00")}
