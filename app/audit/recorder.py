@@ -64,6 +64,8 @@ class Head:
     # records in the same transaction (`before_commit`) is kept from these.
     start: int = 0
     touched: dict[str, set[int | None]] = field(default_factory=dict)
+    # Entries per table.
+    entries: dict[str, int] = field(default_factory=dict)
 
     def clock(self) -> datetime:
         """Now, but never before the last entry: the trail's clock never runs backwards,
@@ -76,6 +78,7 @@ class Head:
         head moves past it."""
         entry = SimpleNamespace(**fields, sequence=self.sequence + 1, previous_hash=self.hash)
         self.touched.setdefault(entry.entity_type, set()).add(entry.initiative_id)
+        self.entries[entry.entity_type] = self.entries.get(entry.entity_type, 0) + 1
         entry.hash = entry_hash(entry)
         self.sequence, self.hash, self.occurred_at = entry.sequence, entry.hash, entry.occurred_at
         return vars(entry)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -207,15 +208,21 @@ def owners_condition(
 
 
 def _recompute(
-    target: str, initiatives: Collection[int] | None, currencies: Collection[str]
+    target: str,
+    initiatives: Collection[int] | None,
+    currencies: Collection[str],
+    *,
+    where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = None,
 ) -> tuple[Any, Select[Any]]:
     """The DELETE of the rows of `target` for the records of `initiatives` and those
     published in `currencies` (`initiatives` None: all), and the SELECT of their new
-    rows, in `_GRAIN_COLUMNS` order."""
-    if initiatives is None:
+    rows, in `_GRAIN_COLUMNS` order. `where`: the records' conditions (budget lines,
+    transactions) instead, the DELETE's left to the caller to narrow."""
+    if where is not None:
         kept: ColumnElement[bool] = true()
-        lines: ColumnElement[bool] = true()
-        txs: ColumnElement[bool] = true()
+        lines, txs = where
+    elif initiatives is None:
+        kept, lines, txs = true(), true(), true()
     else:
         kept = _either(R, initiatives, currencies)
         lines = _either(BudgetLine, initiatives, currencies)
@@ -306,24 +313,70 @@ def converted_by(pairs: Iterable[tuple[str, str]], target: str) -> set[str]:
     return found
 
 
+Month = tuple[int, int, int]  # (initiative id, year, month)
+
+
+def _transaction_months(session: Session, since: int) -> set[Month]:
+    """The (initiative, year, month) of every transaction written after the trail's
+    entry `since`, as it was before and after."""
+    stmt = select(Change.before, Change.after).where(
+        Change.sequence > since, Change.entity_type == Transaction.__tablename__
+    )
+    months: set[Month] = set()
+    for states in session.execute(stmt).all():
+        for state in states:
+            if state is not None:
+                record = json.loads(state)
+                on = date.fromisoformat(record["transaction_date"])
+                months.add((int(record["initiative_id"]), on.year, on.month))
+    return months
+
+
+def _recompute_months(target: str, months: Collection[Month]) -> tuple[Any, Select[Any]]:
+    """`_recompute` for the transactions of these initiatives' months: their rows are
+    exactly the rows of kind transaction with that initiative, year and month."""
+    rows, records_ = [], []
+    for initiative, year, month in sorted(months):
+        first = date(year, month, 1)
+        after = date(year + month // 12, month % 12 + 1, 1)
+        rows.append(and_(R.initiative_id == initiative, R.year == year, R.month == month))
+        records_.append(
+            and_(
+                Transaction.initiative_id == initiative,
+                Transaction.transaction_date >= first,
+                Transaction.transaction_date < after,
+            )
+        )
+    removed, select_rows = _recompute(target, None, (), where=(false(), or_(*records_)))
+    return removed.where(R.kind == TRANSACTION, or_(*rows)), select_rows
+
+
 def keep(session: Session, head: Head) -> None:
     """Before a write commits: rewrite the rows its changes to budget lines,
-    transactions and exchange rates affect, for every currency kept."""
-    initiatives = {
-        initiative
-        for table in SUMMED_TABLES
-        for initiative in head.touched.get(table, ())
-        if initiative is not None
-    }
+    transactions and exchange rates affect, for every currency kept. A write of budget
+    lines rewrites its initiatives (a line decides which others are current, and its
+    category is its transactions'); one of transactions alone rewrites only the months
+    they were and are in, when they are few."""
+    lines = {i for i in head.touched.get(BudgetLine.__tablename__, ()) if i is not None}
+    txs = {i for i in head.touched.get(Transaction.__tablename__, ()) if i is not None}
     rates = RATES_TABLE in head.touched
-    if not initiatives and not rates:
+    if not lines and not txs and not rates:
         return
     targets = session.scalars(select(RollupCurrency.currency)).all()
     if not targets:
         return
     pairs = _rate_pairs(session, head.start) if rates else set()
+    months: set[Month] = set()
+    if txs - lines and head.entries.get(Transaction.__tablename__, 0) <= MAX_LISTED:
+        months = {m for m in _transaction_months(session, head.start) if m[0] not in lines}
+        txs = set()
     for target in targets:
-        recompute(session, target, initiatives, converted_by(pairs, target))
+        recompute(session, target, lines | txs, converted_by(pairs, target))
+        if months:
+            removed, rows = _recompute_months(target, months)
+            with amounts_in_range():
+                session.execute(removed)
+                session.execute(insert(R).from_select(list(_GRAIN_COLUMNS), rows))
 
 
 async def build(session: AsyncSession, currencies: Sequence[str]) -> dict[str, int]:
