@@ -30,7 +30,9 @@ Kept in the transaction of every write (`keep`, run before it commits): every
 writer appends to the trail through the chain head, which notes the initiatives whose
 budget lines or transactions it touched (mutations, archives, imports, `generate`);
 their rows are deleted and inserted again from their records by one INSERT ... SELECT
-per currency kept. An initiative archived takes its rows with it (ON DELETE CASCADE).
+per currency kept: a budget line's whole initiative, transactions alone only in the
+months they were and are in. An archived initiative takes its rows with it (ON DELETE
+CASCADE).
 Every entry point installs `keep` (`install()`: the app, the command line, the tests
 and benchmarks; app/engines.py is below the domains and cannot), and a process that
 has not installed it never reads the rollups.
