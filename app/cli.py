@@ -14,6 +14,8 @@ import typer
 
 from app import cli_support as support
 from app.auth.commands import keys_cli
+from app.reports.budget import rollups
+from app.reports.budget.commands import rollups_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +40,10 @@ cli.add_typer(demo_cli, name="demo")
 audit_cli = typer.Typer(help="The audit trail.")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(rollups_cli, name="rollups")
+# Every command's writes (generate, import, demo load, ...) keep the budget rollups in
+# their transaction (app/reports/budget/rollups.py).
+rollups.install()
 operations_cli = typer.Typer(help="Persisted operations: the documents clients send by id.")
 cli.add_typer(operations_cli, name="operations")
 

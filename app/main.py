@@ -24,6 +24,7 @@ from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
+from app.reports.budget import rollups
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
+    # Every write of the app keeps the budget rollups in its transaction.
+    rollups.install()
     settings = settings or get_settings()
     own_link_secret = settings.download_link_secret is None
     if own_link_secret:

@@ -19,6 +19,7 @@ from app.models.milestones import Milestone, MilestoneStatus
 from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
+from app.models.rollups import BudgetRollup, RollupCurrency
 
 __all__ = [
     "GENESIS_HASH",
@@ -28,6 +29,7 @@ __all__ = [
     "BeneficiaryGroup",
     "BeneficiaryShare",
     "BudgetLine",
+    "BudgetRollup",
     "BudgetStatus",
     "BudgetType",
     "ChainHead",
@@ -45,6 +47,7 @@ __all__ = [
     "Participation",
     "ParticipationRole",
     "Program",
+    "RollupCurrency",
     "SourceDocument",
     "SubjectType",
     "Transaction",
