@@ -49,6 +49,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
+from app.graphql.subscriptions.sharing import SharedData
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.spec import (
@@ -385,6 +386,20 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         )
 
     def encode_json(self, data: object) -> str | bytes:
+        # An event whose answer a group of subscribers shares (SharedData): its data is
+        # encoded once for the group; only the operation's id is each subscriber's own.
+        if isinstance(data, dict) and len(data) == 3 and isinstance(data.get("id"), str):
+            payload = data.get("payload")
+            if isinstance(payload, dict) and len(payload) == 1:
+                shared = payload.get("data")
+                if isinstance(shared, SharedData) and data.get("type") in ("next", "data"):
+                    return (
+                        f'{{"id":{self._plain_json(data["id"])},"type":"{data["type"]}",'
+                        f'"payload":{{"data":{shared.encoded(self._plain_json)}}}}}'
+                    )
+        return self._plain_json(data)
+
+    def _plain_json(self, data: object) -> str:
         # orjson: a large answer is encoded in a tenth of the time json.dumps takes, and
         # the event loop is held for all of it. It refuses what JSON cannot carry as
         # is (a lone surrogate echoed in an error message, an integer past 64 bits):
@@ -395,7 +410,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             return orjson.dumps(data).decode()
         except (orjson.JSONEncodeError, TypeError):
             if not isinstance(data, dict):
-                return super().encode_json(data)
+                encoded = super().encode_json(data)
+                return encoded.decode() if isinstance(encoded, bytes) else encoded
         # Member by member: `data` may hold a compiled answer's encoded JSON (orjson
         # fragments, app/graphql/compiled/run.py), which only orjson writes, and is
         # never what it refuses (text from the database, no integer past 64 bits).
