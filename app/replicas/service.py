@@ -48,6 +48,7 @@ class ReadReplica:
     waited_seconds: float = 0.0
     # Said once in the log, not at every poll.
     unreachable: bool = False
+    _asking: asyncio.Future[int] | None = field(default=None, init=False, repr=False)
 
     async def engine_for(self, primary: AsyncEngine, min_sequence: int | None) -> AsyncEngine:
         """The engine a read snapshot is taken on: the replica, unless it has not
@@ -72,6 +73,21 @@ class ReadReplica:
             self.waited_seconds += time.monotonic() - started
 
     async def _replayed_now(self) -> int:
+        """The replica's replayed sequence, asked now. Reads waiting at once share one
+        question: the replica is asked one question at a time, however many wait."""
+        if self._asking is None:
+            asking = asyncio.ensure_future(self._ask())
+            asking.add_done_callback(self._asked)
+            self._asking = asking
+        # Shielded: a waiter cancelled (its operation's deadline) leaves the question
+        # to the others.
+        return await asyncio.shield(self._asking)
+
+    def _asked(self, task: asyncio.Future[int]) -> None:
+        if self._asking is task:
+            self._asking = None
+
+    async def _ask(self) -> int:
         try:
             async with ledger_sessions(self.engine)() as session:
                 head = await chain_head(session)

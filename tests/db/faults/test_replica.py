@@ -22,6 +22,7 @@ from tests.db.faults.common import (
     DATABASE,
     Cluster,
     cannot,
+    clean,
     cluster_user,
     postgres_bindir,
     transaction_input,
@@ -129,13 +130,18 @@ async def create(http: httpx.AsyncClient, live: LiveData) -> tuple[str, int]:
 
 
 async def seen(
-    http: httpx.AsyncClient, live: LiveData, id: str, headers: dict[str, str] | None = None
+    http: httpx.AsyncClient,
+    live: LiveData,
+    id: str,
+    headers: dict[str, str] | None = None,
+    *,
+    key: str = "viewer",
 ) -> bool:
-    """Whether a viewer's query finds the record `id`."""
+    """Whether a query (a viewer's, unless `key` names another) finds the record `id`."""
     response = await http.post(
         "/graphql",
         json={"query": NODE, "variables": {"id": id}},
-        headers={"Authorization": f"Bearer {live.keys['viewer']}", **(headers or {})},
+        headers={"Authorization": f"Bearer {live.keys[key]}", **(headers or {})},
     )
     body = response.json()
     assert "errors" not in body, body
@@ -178,6 +184,14 @@ async def test_queries_read_the_replica_and_a_writer_reads_its_own_write(
             fresh = await http.get(CSV, headers={**auditor, "X-Min-Sequence": str(sequence)})
             assert fresh.status_code == 200, fresh.text
             assert stale != fresh.text
+            # and so is the IATI export
+            iati = "/exports/iati.xml"
+            old_xml = (await http.get(iati, headers=auditor)).text
+            new_xml = await http.get(iati, headers={**auditor, "X-Min-Sequence": str(sequence)})
+            assert new_xml.status_code == 200, new_xml.text
+            assert new_xml.text.count("<transaction ") == old_xml.count("<transaction ") + 1
+            # a partner reads through a view, built on the primary: the write is there
+            assert await seen(http, live, id, key="partner")
         finally:
             await replicated.standby_sql("SELECT pg_wal_replay_resume()")
 
@@ -190,6 +204,37 @@ async def test_queries_read_the_replica_and_a_writer_reads_its_own_write(
         before = await reads_served(http)
         assert await seen(http, live, id, {"X-Min-Sequence": str(sequence)})
         assert (await http.get(CSV, headers=auditor)).text == fresh.text
+        replayed_xml = (await http.get(iati, headers=auditor)).text
+        assert replayed_xml.count("<transaction ") == new_xml.text.count("<transaction ")
         after = await reads_served(http)
-        assert after["replica"] == before["replica"] + 2
+        assert after["replica"] == before["replica"] + 3
         assert after["primary"] == before["primary"]
+
+
+async def test_with_the_replica_away_queries_are_busy_and_a_writer_reads_the_primary(
+    replicated: Replicated,
+) -> None:
+    live, standby = replicated.live, replicated.standby
+    async with httpx.AsyncClient(base_url=replicated.server.http, timeout=30) as http:
+        standby.stop("fast")
+        try:
+            id, sequence = await create(http, live)
+            # a plain query is not moved to the primary behind the operator's back
+            response = await http.post(
+                "/graphql",
+                json={"query": NODE, "variables": {"id": id}},
+                headers={"Authorization": f"Bearer {live.keys['viewer']}"},
+            )
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] == "BUSY"
+            clean(response.text)
+            # the writer's read waits for the replica in vain, and reads the primary
+            assert await seen(http, live, id, {"X-Min-Sequence": str(sequence)})
+        finally:
+            standby.start()
+        # back: the replica serves again, with what it missed streamed to it
+        for _ in range(200):
+            if await seen(http, live, id):
+                break
+        else:
+            raise AssertionError("the standby did not come back with the write")
