@@ -27,6 +27,8 @@ from tests.db.faults.common import (
     postgres_bindir,
     transaction_input,
 )
+from tests.graphql.subscriptions.common import CHANGES, connect
+from tests.graphql.subscriptions.test_websocket import REPORT
 from tests.live import LiveData, Server, free_port, live_data, start_server
 from tests.observability.test_observability import labels, samples
 
@@ -209,6 +211,30 @@ async def test_queries_read_the_replica_and_a_writer_reads_its_own_write(
         after = await reads_served(http)
         assert after["replica"] == before["replica"] + 3
         assert after["primary"] == before["primary"]
+
+
+async def test_subscriptions_hear_and_read_the_primary(replicated: Replicated) -> None:
+    live = replicated.live
+    async with (
+        httpx.AsyncClient(base_url=replicated.server.http, timeout=30) as http,
+        await connect(replicated.server, live.keys["viewer"]) as client,
+    ):
+        changes = await client.subscribe(CHANGES)
+        report = await client.subscribe(REPORT, {"groupBy": []})
+        first = (await report.data())["budgetSummaryUpdates"]["total"]
+        await replicated.standby_sql("SELECT pg_wal_replay_pause()")
+        try:
+            # when: a write the standby has not replayed
+            id, sequence = await create(http, live)
+            # then: its event comes from the primary's trail, and the live report that
+            # follows it reads the primary, write included
+            event = (await changes.data())["changes"]
+            assert (event["entityId"], event["sequence"]) == (id, sequence)
+            second = (await report.data())["budgetSummaryUpdates"]["total"]
+            assert second["transactionCount"] == first["transactionCount"] + 1
+            assert not await seen(http, live, id)  # while a query still reads the standby
+        finally:
+            await replicated.standby_sql("SELECT pg_wal_replay_resume()")
 
 
 async def test_with_the_replica_away_queries_are_busy_and_a_writer_reads_the_primary(
