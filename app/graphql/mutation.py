@@ -71,9 +71,10 @@ class Payload:
     )
     sequence: int | None = strawberry.field(
         default=None,
-        description="The audit trail entry holding the record as this write left it (null "
-        "when nothing was written). Send it as the `X-Min-Sequence` header of a later "
-        "request to read this write even where reads are answered by a replica.",
+        description="The audit trail entry holding the record as this write left it (an "
+        "update that changed nothing: the record's latest entry; null when refused). "
+        "Send it as the `X-Min-Sequence` header of a later request to read this write "
+        "even where reads are answered by a replica.",
     )
 
     @classmethod
