@@ -18,4 +18,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "primary_conninfo = 'host=$PRIMARY_HOST user=$PRIMARY_USER password=$PRIMARY_PASSWORD application_name=$(hostname)'" \
     >> "$PGDATA/postgresql.auto.conf"
 fi
-exec docker-entrypoint.sh postgres
+# hot_standby_feedback: the primary keeps the rows a long report on the standby still
+# reads, rather than the standby cancelling the report when replay would remove them.
+exec docker-entrypoint.sh postgres -c hot_standby_feedback=on
