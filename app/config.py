@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     # Echo every SQL statement to the log; for debugging only.
     sql_echo: bool = False
+    # --- Read replica (app/replicas/service.py) ---
+    # A streaming replica of DATABASE_URL (PostgreSQL only): queries' live reads, reports,
+    # CSV downloads and the IATI export are answered there; writes, subscriptions,
+    # asOf and partner views stay on the primary. Unset: everything reads the primary.
+    read_replica_url: str | None = None
+    # A request sending `X-Min-Sequence: N` (the `sequence` a mutation returned) waits
+    # this long at most for the replica to replay entry N, then reads the primary.
+    replica_wait_seconds: float = Field(default=2.0, ge=0, le=60)
 
     # --- Observability (app/observability/) ---
     # Logs on stderr: one JSON object per line ("json"), or lines for people ("text").
@@ -230,6 +238,22 @@ class Settings(BaseSettings):
                 "is not a database URL (postgresql+asyncpg://user:pass@host/db)"
             ) from None
         return value
+
+    @field_validator("read_replica_url")
+    @classmethod
+    def _replica_is_postgres(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:pass@host/db)")
+        return cls._async_driver(value)
+
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> Settings:
+        if self.read_replica_url is not None and not self.database_url.startswith("postgresql"):
+            raise ValueError("READ_REPLICA_URL needs a PostgreSQL DATABASE_URL (its primary)")
+        return self
 
     @field_validator(
         "jwt_algorithms",

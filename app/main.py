@@ -24,6 +24,7 @@ from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
+from app.replicas.service import ReadReplica
 from app.reports.budget import rollups
 
 # /readyz answers "unready" rather than wait longer than this for the database.
@@ -68,6 +69,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             own = ledger_engine(settings.database_url, echo=settings.sql_echo)
             app.state.engine = own
             app.state.session_factory = ledger_sessions(own)
+        # Queries' reads on a replica (app/replicas/): the primary keeps the rest.
+        replica = None
+        if settings.read_replica_url is not None:
+            log.info("read replica: %s", describe_database(settings.read_replica_url))
+            replica = ReadReplica(
+                ledger_engine(settings.read_replica_url, echo=settings.sql_echo),
+                settings.replica_wait_seconds,
+            )
+        app.state.replica = replica
         # Live updates: this process's hub reads each new trail entry once for all its
         # subscribers (app/events/).
         hub = EventHub(app.state.session_factory, settings)
@@ -83,6 +93,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             # client holds its pool.
             await schema.close()
             await transport.close()
+            app.state.replica = None
+            if replica is not None:
+                await replica.close()
             if own is not None:
                 await own.dispose()
 

@@ -28,6 +28,7 @@ from app.kit.pacing import pacer
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
     from app.events.hub import EventHub
+    from app.replicas.service import ReadReplica
 
 
 class Overrun(Protocol):
@@ -57,6 +58,10 @@ class Context(BaseContext):
     settings: Settings
     # Who is calling; set from the request's credentials (app/auth).
     principal: Principal
+    # Where queries' live snapshots are taken when READ_REPLICA_URL is set, and the
+    # trail sequence the caller must see (`X-Min-Sequence`): app/replicas/service.py.
+    replica: ReadReplica | None = None
+    min_sequence: int | None = None
     # The process's live-update hub (app/events/); None where none runs.
     events: EventHub | None = None
     # What proved who the caller is (the `Authorization` value), and who checks it:

@@ -233,6 +233,24 @@ def _address(connection: HTTPConnection) -> str | None:
     return connection.client.host if connection.client else None
 
 
+MIN_SEQUENCE_HEADER = "x-min-sequence"
+
+
+def min_sequence(request: HTTPConnection) -> int | None:
+    """The trail sequence the caller wrote and must read (app/replicas/service.py);
+    400 BAD_REQUEST when the header is not a sequence."""
+    value = request.headers.get(MIN_SEQUENCE_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    # A sequence is a BIGINT: at most 19 digits, so the check stays short.
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise Refused(
+            400, "X-Min-Sequence must be a trail sequence (a whole number)", ErrorCode.BAD_REQUEST
+        )
+    return int(value)
+
+
 def _rate_limited(exceeded: Exceeded) -> Refused:
     return Refused(
         429,
@@ -287,6 +305,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             # Who the caller is is settled at connection_init (`on_ws_connect`).
             return Context(
                 reads=sessions,
+                replica=getattr(request.app.state, "replica", None),
                 settings=self.settings,
                 principal=anonymous(anonymous_read=False),
                 events=events,
@@ -326,6 +345,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 raise _rate_limited(exceeded)
         return Context(
             reads=sessions,
+            replica=getattr(request.app.state, "replica", None),
+            min_sequence=min_sequence(request),
             settings=self.settings,
             principal=principal,
             events=events,
