@@ -24,6 +24,7 @@ from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
+from app.pages.routes import add_pages
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # The transport (app/http/): /graphql over HTTP and WebSocket, the CSV downloads,
     # refusals in the GraphQL shape, limits on request bodies, CORS.
     transport = add_transport(app, schema, settings)
+    # Pages for people under / (app/pages/): the same operations, read as the caller.
+    add_pages(app, schema, settings, transport.browser)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
