@@ -11,7 +11,7 @@ PORT   ?= 8000
 TEST_WORKERS ?= auto
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint format typecheck schema lock setup clean graphiql browser
+.PHONY: serve test lint format typecheck schema lock setup clean graphiql browser messages
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,14 @@ graphiql:
 	printf 'graphiql %s, react %s, react-dom %s (npm registry; make graphiql)\n' \
 		$(GRAPHIQL_VERSION) $(REACT_VERSION) $(REACT_VERSION) > $(GRAPHIQL_DIR)/VERSIONS
 	rm -rf .graphiql-pack
+
+## messages: collect the pages' English labels and add the new ones to every catalogue
+##           (app/pages/locales/<locale>/LC_MESSAGES/pages.po); a new language is one
+##           more catalogue: `$(BIN)/pybabel init -D pages -d app/pages/locales -l fr -i ...`
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F app/pages/babel.cfg -k N_ -o .pages.pot --no-location --omit-header .
+	$(BIN)/pybabel update -D pages -d app/pages/locales -i .pages.pot
+	rm -f .pages.pot
 
 ## browser: Debian's chromium for the pages' browser tests (tests/pages/browser/)
 browser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -41,6 +42,13 @@ from app.pages.rendering import BadControl, Controls, headers, render, secure
 from app.pages.run import PageFailed, run
 
 STATIC = Path(__file__).parent / "static"
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogues (`make messages`); the template translates it."""
+    return message
+
+
 # A sign-in form's body is a few fields; more is refused before it is read further.
 MAX_FORM_FIELDS = 8
 MAX_KEY_LENGTH = 200
@@ -131,7 +139,8 @@ def add_pages(
             "asOfDate": controls.as_of_day.isoformat(),
         }
         scope = {"program": {"ref": {"eq": ref}}}
-        downloads = _downloads(
+        downloads = partial(
+            _downloads,
             controls,
             budget={"groupBy": "INITIATIVE", "filter": {"initiative": scope}},
             timeline="timeline-initiatives",
@@ -168,7 +177,8 @@ def add_pages(
             return {**found, **await run(schema, context, ops.INITIATIVE_REPORTS, reports)}
 
         scope = {"code": {"eq": code}}
-        downloads = _downloads(
+        downloads = partial(
+            _downloads,
             controls,
             budget={"groupBy": "QUARTER", "filter": {"initiative": scope}},
             timeline="timeline-milestones",
@@ -206,7 +216,7 @@ def add_pages(
         problem = None
         principal: Principal | None = None
         if not key or len(key) > MAX_KEY_LENGTH or looks_like_jwt(key):
-            problem = "Enter an API key (pledge-ledger keys create prints one)."
+            problem = N_("Enter an API key (pledge-ledger keys create prints one).")
         else:
             try:
                 context = await browser.graphql.context_as(
@@ -217,7 +227,7 @@ def add_pages(
                 )
                 principal = context.principal
             except AuthenticationFailed:
-                problem = "This key is unknown or has been revoked."
+                problem = N_("This key is unknown or has been revoked.")
         if principal is None or principal.via != "api-key":
             response = render(
                 request,
@@ -292,7 +302,7 @@ def _csrf_refused(request: Request, form: dict[str, str], secret: bytes) -> Resp
         return None
     failed = PageFailed(
         ErrorCode.FORBIDDEN.value,
-        "This form has expired or did not come from this site: reload the page and try again.",
+        N_("This form has expired or did not come from this site: reload the page and try again."),
         403,
     )
     return render(request, secret, "error.html", principal=None, status=403, failure=failed)
@@ -308,6 +318,7 @@ def _sign_in_redirect(request: Request, reason: str | None) -> Response:
 
 def _downloads(
     controls: Controls,
+    currency: str,
     *,
     budget: dict[str, Any],
     timeline: str,
@@ -315,12 +326,14 @@ def _downloads(
     iati: str | None,
 ) -> list[tuple[str, str]]:
     """The page's download links (label, URL): its figures as CSV, and the programme's
-    IATI file, read with the same asOf and currency."""
+    IATI file, read with the same asOf, and in the chosen currency, else the page's
+    `currency` (the pledge's: a summary needs one when programmes differ). The template
+    calls this with the currency the page's answer names."""
     as_of = controls.as_of
     budget_params = {
         "groupBy": budget["groupBy"],
         "filter": json.dumps(budget["filter"], separators=(",", ":")),
-        "currency": controls.currency,
+        "currency": controls.currency or currency,
         "asOf": as_of,
     }
     scope_text = json.dumps(scope, separators=(",", ":"))
@@ -335,12 +348,15 @@ def _downloads(
         return path + "?" + urlencode([(k, v) for k, v in params.items() if v])
 
     links = [
-        ("Budget and spending (CSV)", url("/reports/budget-summary.csv", budget_params)),
-        ("Timeline (CSV)", url(f"/reports/{timeline}.csv", timeline_params)),
-        ("Reach against target (CSV)", url("/reports/reach.csv", reach_params)),
+        (N_("Budget and spending (CSV)"), url("/reports/budget-summary.csv", budget_params)),
+        (N_("Timeline (CSV)"), url(f"/reports/{timeline}.csv", timeline_params)),
+        (N_("Reach against target (CSV)"), url("/reports/reach.csv", reach_params)),
     ]
     if iati is not None:
         links.append(
-            ("IATI activity file (XML)", url("/exports/iati.xml", {"program": iati, "asOf": as_of}))
+            (
+                N_("IATI activity file (XML)"),
+                url("/exports/iati.xml", {"program": iati, "asOf": as_of}),
+            )
         )
     return links
