@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -98,8 +99,11 @@ def _match(tag: str, tags: dict[str, str]) -> str | None:
 
 
 def _likely_script(locale: Locale) -> str | None:
+    """The script a tag without one is written in (CLDR's likely subtags: zh → Hans)."""
+    likely = get_global("likely_subtags")
+    found = likely.get(str(locale)) or likely.get(locale.language)
     try:
-        return Locale.parse(str(locale), resolve_likely_subtags=True).script
+        return Locale.parse(found).script if found else None
     except (UnknownLocaleError, ValueError):
         return None
 
