@@ -61,9 +61,21 @@ def _local(target: str | None) -> str:
     return target[:2000]
 
 
+# Why a person is asked to sign in again: a code in the link, a fixed sentence on the
+# page (a link cannot put words of its own on the sign-in page).
+SIGNED_OUT = {
+    "ended": N_("Your session has ended (it expired, or its key was revoked): sign in again."),
+}
+
+
 async def _form(request: Request) -> dict[str, str]:
+    """A posted form's fields; an empty form when it has more than MAX_FORM_FIELDS (its
+    CSRF check then refuses it)."""
     body = (await request.body()).decode("utf-8", "replace")
-    fields = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    try:
+        fields = parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        return {}
     return dict(fields)
 
 
@@ -79,9 +91,9 @@ def add_pages(
     async def context_or_sign_in(request: Request) -> Context | Response:
         try:
             return await browser.context(request)
-        except AuthenticationFailed as exc:
+        except AuthenticationFailed:
             # A cookie that no longer signs anyone in (expired, key revoked): out.
-            response = _sign_in_redirect(request, exc.message)
+            response = _sign_in_redirect(request, "ended")
             response.delete_cookie(SESSION_COOKIE)
             return response
 
@@ -202,7 +214,7 @@ def add_pages(
             "sign_in.html",
             principal=None,
             next=_local(request.query_params.get("next")),
-            message=request.query_params.get("reason"),
+            message=SIGNED_OUT.get(request.query_params.get("reason") or ""),
         )
 
     @router.post("/sign-in")

@@ -86,6 +86,9 @@ async def test_a_form_without_its_csrf_token_is_refused(
     token = csrf_of((await other.get("/sign-in")).text)
     forged = await http.post("/sign-in", data={"key": secret, "csrf_token": token})
     assert forged.status_code == 403
+    # nor does a form of more fields than a form has
+    stuffed = {f"f{n}": "x" for n in range(20)} | {"key": secret, "csrf_token": token}
+    assert (await http.post("/sign-in", data=stuffed)).status_code == 403
     # nor does a switch of language or a sign-out
     assert (await http.post("/language", data={"lang": "zh-Hans"})).status_code == 403
     assert (await http.post("/sign-out", data={})).status_code == 403
@@ -100,7 +103,13 @@ async def test_revoking_the_key_signs_its_sessions_out(
     async with demo.sessions() as session, session.begin():
         await revoke_key(session, "soon-gone")
     page = await http.get("/")
-    assert page.status_code == 303 and "revoked" in page.headers["location"]
+    assert page.status_code == 303 and "reason=ended" in page.headers["location"]
+    assert "pl_session=" in page.headers["set-cookie"]  # deleted
+    asked = await http.get(page.headers["location"])
+    assert "its key was revoked" in asked.text
+    # a link cannot put words of its own on the sign-in page
+    crafted = await http.get("/sign-in", params={"reason": "Mail your key to someone"})
+    assert "Mail your key" not in crafted.text
 
 
 async def test_a_partner_sees_only_its_initiatives(
