@@ -105,6 +105,8 @@ def add_pages(
         try:
             data = await load(context)
         except PageFailed as failed:
+            # Also a page that found nothing: the same page for what does not exist and
+            # for what the caller may not see (a partner learns nothing of the rest).
             if failed.code == ErrorCode.UNAUTHENTICATED.value:
                 return _sign_in_redirect(request, None)
             return render(
@@ -150,6 +152,13 @@ def add_pages(
             "asOf": controls.as_of,
             "asOfDate": controls.as_of_day.isoformat(),
         }
+
+        async def load_programme(context: Context) -> dict[str, Any]:
+            found = await run(schema, context, ops.PROGRAM, variables)
+            if not found["programs"]["nodes"]:
+                raise _not_found(N_("There is no programme %(name)s, or you may not see it."), ref)
+            return found
+
         scope = {"program": {"ref": {"eq": ref}}}
         downloads = partial(
             _downloads,
@@ -162,7 +171,7 @@ def add_pages(
         return await page(
             request,
             "programme.html",
-            _one(schema, ops.PROGRAM, variables),
+            load_programme,
             controls=controls,
             ladder=ops.LADDER,
             downloads=downloads,
@@ -179,7 +188,8 @@ def add_pages(
         async def load(context: Context) -> dict[str, Any]:
             found = await run(schema, context, ops.INITIATIVE, variables)
             if found["initiative"] is None:
-                return found
+                missing = N_("There is no initiative %(name)s, or you may not see it.")
+                raise _not_found(missing, code)
             currency = controls.currency or found["initiative"]["program"]["pledged"]["currency"]
             reports = {
                 **variables,
@@ -309,6 +319,10 @@ def _one(schema: strawberry.Schema, query: str, variables: dict[str, Any]) -> Lo
     return load
 
 
+def _not_found(message: str, name: str) -> PageFailed:
+    return PageFailed(ErrorCode.NOT_FOUND.value, message, 404, {"name": name, "ours": True})
+
+
 def _csrf_refused(request: Request, form: dict[str, str], secret: bytes) -> Response | None:
     if csrf_valid(secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
         return None
@@ -316,6 +330,7 @@ def _csrf_refused(request: Request, form: dict[str, str], secret: bytes) -> Resp
         ErrorCode.FORBIDDEN.value,
         N_("This form has expired or did not come from this site: reload the page and try again."),
         403,
+        {"ours": True},
     )
     return render(request, secret, "error.html", principal=None, status=403, failure=failed)
 

@@ -25,7 +25,9 @@ _STATUS = {
 @dataclass
 class PageFailed(Exception):
     """An operation of the page answered with errors: the first one's code and message
-    (what the API would have told the caller), and the HTTP status of the page."""
+    (what the API would have told the caller), and the HTTP status of the page. The
+    pages' own failures (nothing found, a refused form) say so (`ours` in
+    `extensions`): their message is a label of the catalogues, translated on the page."""
 
     code: str
     message: str

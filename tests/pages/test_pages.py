@@ -14,6 +14,12 @@ from tests.reports.budget.summaries import two_initiatives
 
 DEMO = "alibaba-common-prosperity-2021"
 
+
+def one_text(html: str) -> str:
+    """The words of the page's failure."""
+    return html.split('data-code="NOT_FOUND">', 1)[1].split("<", 1)[0]
+
+
 PROGRAM = """
 query($ref: String!) {
   programs(filter: {ref: {eq: $ref}}) { nodes {
@@ -170,9 +176,10 @@ async def test_the_programme_list_links_every_programme(
     for program in api["programs"]["nodes"]:
         assert f'href="/programmes/{program["ref"]}"' in page.text
     # an unknown programme or initiative is a page that says so
-    assert (await client.http.get("/programmes/nothing")).status_code == 200
+    assert (await client.http.get("/programmes/nothing")).status_code == 404
     missing = await client.http.get("/initiatives/NOPE")
-    assert one(missing.text, "p", data_code="NOT_FOUND")
+    assert missing.status_code == 404
+    assert "There is no initiative NOPE" in one_text(missing.text)
 
 
 async def test_a_bad_control_is_refused_with_its_reason(
@@ -189,7 +196,7 @@ async def test_as_of_a_day_before_the_demo_shows_no_programme(
     demo: Database, client: GraphQLClient
 ) -> None:
     page = await client.http.get(f"/programmes/{DEMO}", params={"asOf": "2020-01-01"})
-    assert page.status_code == 200
+    assert page.status_code == 404
     assert one(page.text, "p", data_code="NOT_FOUND")
     listing = await client.http.get("/", params={"asOf": "2020-01-01"})
     assert elements(listing.text, "tr", data_ref="*") == []
