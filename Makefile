@@ -94,9 +94,11 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -D pages -d app/pages/locales -i .pages.pot
 	rm -f .pages.pot
 
-## browser: Debian's chromium for the pages' browser tests (tests/pages/browser/)
+## browser: Debian's chromium for the pages' browser tests (tests/pages/browser/), and a
+##          small font with Chinese characters for their screenshots
 browser:
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -x /usr/bin/chromium -a -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
+		(apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pledge_ledger.db pledge_ledger.db-*

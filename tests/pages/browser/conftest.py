@@ -34,7 +34,8 @@ def _install_chromium() -> str | None:
         return None
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         return "chromium is not installed (/usr/bin/chromium), and apt-get cannot install it here"
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+    install = ["apt-get", "install", "-y", "-qq", "chromium", "fonts-wqy-microhei"]
+    for command in (["apt-get", "update", "-qq"], install):
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             return f"`{' '.join(command)}` failed: {done.stderr.strip()[-300:]}"

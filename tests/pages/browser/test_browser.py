@@ -153,3 +153,20 @@ def test_a_phone_and_a_printer_get_the_whole_programme_page(
     assert page.is_visible('tr[data-stage="unallocated"]')
     page.pdf(path=str(artefacts / "programme.pdf"))
     context.close()
+
+
+def test_a_chinese_browser_reads_the_programme_in_chinese(
+    server: str, browser: Browser, artefacts: Path
+) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server}/programmes/{DEMO}")
+    assert page.get_attribute("html", "lang") == "zh-Hans"
+    assert page.inner_text("#funnel-h") == "从承诺到支出"
+    page.screenshot(path=str(artefacts / "programme-zh-Hans.png"), full_page=True)
+    # the switch, from the keyboard: English from now on
+    page.select_option("#lang", "en")
+    page.click("header form.inline button")
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "en"
+    context.close()
