@@ -110,6 +110,16 @@ def test_graphiql_starts_offline_and_runs_a_query(
     page = watched.page
     page.goto(f"{server}/graphql")
     page.wait_for_selector(".graphiql-container", timeout=30000)
+    # a query typed into the editor and run from the keyboard is answered
+    page.click(".graphiql-query-editor .CodeMirror")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("{ programs { nodes { name } } }")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "() => (document.querySelector('.result-window') || {}).innerText"
+        "?.includes('Alibaba common prosperity pledge')",
+        timeout=30000,
+    )
     page.screenshot(path=str(artefacts / "graphiql.png"))
     assert watched.elsewhere == []
     assert watched.errors == []
