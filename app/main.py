@@ -24,6 +24,7 @@ from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
+from app.pages.routes import add_pages
 from app.replicas.service import ReadReplica
 from app.reports.budget import rollups
 
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # The transport (app/http/): /graphql over HTTP and WebSocket, the CSV downloads,
     # refusals in the GraphQL shape, limits on request bodies, CORS.
     transport = add_transport(app, schema, settings)
+    # Pages for people under / (app/pages/): the same operations, read as the caller.
+    add_pages(app, schema, settings, transport.browser)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -21,10 +21,12 @@ APP = Path(__file__).resolve().parents[1] / "app"
 # (`described` is below `errors`, whose codes use it, and so cannot live in `kit`,
 # which raises those errors.)
 FOUNDATIONS = {"config", "db", "kit", "errors", "described"}
-# Packages that may use the GraphQL schema: the transport and the entry points.
-SCHEMA_USERS = {"graphql", "http", "main", "cli"}
-# Packages that may use the transport: the entry points (the app, and `serve`).
-TRANSPORT_USERS = {"http", "main", "cli"}
+# Packages that may use the GraphQL schema: the transport, the pages (which run its
+# operations for people) and the entry points.
+SCHEMA_USERS = {"graphql", "http", "pages", "main", "cli"}
+# Packages that may use the transport: the pages (a browser's caller, GraphiQL's
+# route) and the entry points (the app, and `serve`).
+TRANSPORT_USERS = {"http", "pages", "main", "cli"}
 
 # Today's exceptions (the layout issue removes them): none are left.
 FOUNDATIONS_IMPORTING_DOMAINS: set[tuple[str, str]] = set()

@@ -26,7 +26,7 @@ from typing import Any, cast, overload
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -296,6 +296,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             "PledgeTransportHandler", (TransportHandler,), deadline
         )
         self.graphql_ws_handler_class = type("PledgeLegacyHandler", (LegacyHandler,), deadline)
+        # GraphiQL as the app serves it, offline (app/pages/graphiql.py); else strawberry's.
+        self.ide_page: Callable[[Request], Awaitable[HTMLResponse]] | None = None
 
     async def context_for(self, request: HTTPConnection) -> Context:
         sessions = request.app.state.session_factory
@@ -396,6 +398,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         return acknowledged
 
     # --- HTTP: the GraphQL-over-HTTP rules (app/http/spec.py) ---
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        if self.ide_page is not None:
+            return await self.ide_page(request)
+        return await super().render_graphql_ide(request)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a persisted operation runs it, whatever its Accept.
