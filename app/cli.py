@@ -14,6 +14,7 @@ import typer
 
 from app import cli_support as support
 from app.auth.commands import keys_cli
+from app.webhooks.commands import webhooks_cli
 
 if TYPE_CHECKING:
     from app.audit.service import TableCheck, Verification
@@ -35,6 +36,7 @@ cli.add_typer(demo_cli, name="demo")
 audit_cli = typer.Typer(help="The audit trail.")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(webhooks_cli, name="webhooks")
 operations_cli = typer.Typer(help="Persisted operations: the documents clients send by id.")
 cli.add_typer(operations_cli, name="operations")
 

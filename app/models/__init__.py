@@ -19,6 +19,7 @@ from app.models.milestones import Milestone, MilestoneStatus
 from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
+from app.models.webhooks import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
 
 __all__ = [
     "GENESIS_HASH",
@@ -49,6 +50,9 @@ __all__ = [
     "SubjectType",
     "Transaction",
     "TransactionType",
+    "WebhookAttempt",
+    "WebhookDeadLetter",
+    "WebhookEndpoint",
     "audited_tables",
 ]
 
