@@ -22,7 +22,10 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, script: list[int] | None = None, *, location: str | None = None) -> None:
+    def __init__(
+        self, script: list[int] | None = None, *, location: str | None = None, delay: float = 0.0
+    ) -> None:
+        self.delay = delay
         self.port = free_port()
         self.script = list(script or [])
         self.location = location  # answered with 3xx statuses
@@ -41,6 +44,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                time.sleep(receiver.delay)
                 with receiver._lock:
                     status = receiver.script.pop(0) if receiver.script else 200
                     receiver.received.append(
