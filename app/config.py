@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -231,6 +232,19 @@ class Settings(BaseSettings):
     jwt_initiatives_claim: str = "initiatives"
     # Clock skew tolerated on exp/nbf/iat.
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # A Fernet key: 32 bytes in URL-safe base64 (app/webhooks/signing.py seals with it).
+        if value is not None:
+            try:
+                raw = base64.urlsafe_b64decode(value.get_secret_value().encode())
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("WEBHOOK_SECRET_KEY must be 32 bytes in URL-safe base64")
+        return value
 
     @field_validator("database_url")
     @classmethod
