@@ -38,6 +38,7 @@ from app.graphql.query import Query
 from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.subscriptions import Subscription
+from app.graphql.webhooks import WebhookMutations
 from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
@@ -63,6 +64,7 @@ class Mutation(
     ParticipationMutations,
     BeneficiaryGroupMutations,
     CitationMutations,
+    WebhookMutations,
 ):
     pass
 
