@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ApiKey, WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
@@ -82,24 +82,25 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return value
 
 
-async def add_attempt(session: AsyncSession, attempt: WebhookAttempt) -> None:
-    session.add(attempt)
-    await session.flush()
-    if attempt.id % 100 == 0:  # now and then: keep the last KEPT_ATTEMPTS
-        oldest_kept = (
-            select(WebhookAttempt.id)
-            .where(WebhookAttempt.endpoint_id == attempt.endpoint_id)
-            .order_by(WebhookAttempt.id.desc())
-            .offset(KEPT_ATTEMPTS)
-            .limit(1)
-            .scalar_subquery()
+async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(WebhookAttempt), rows)
+
+
+async def prune_attempts(session: AsyncSession, endpoint_id: int) -> None:
+    """Keep the endpoint's last KEPT_ATTEMPTS attempts."""
+    oldest_kept = (
+        select(WebhookAttempt.id)
+        .where(WebhookAttempt.endpoint_id == endpoint_id)
+        .order_by(WebhookAttempt.id.desc())
+        .offset(KEPT_ATTEMPTS - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(
+        delete(WebhookAttempt).where(
+            WebhookAttempt.endpoint_id == endpoint_id, WebhookAttempt.id < oldest_kept
         )
-        await session.execute(
-            delete(WebhookAttempt).where(
-                WebhookAttempt.endpoint_id == attempt.endpoint_id,
-                WebhookAttempt.id <= oldest_kept,
-            )
-        )
+    )
 
 
 async def attempts(session: AsyncSession, endpoint_id: int, limit: int) -> list[WebhookAttempt]:

@@ -21,9 +21,10 @@ import json
 import logging
 import random
 import socket
+import time
 import uuid
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import strawberry
@@ -32,7 +33,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.db.types import utcnow
 from app.events.hub import ChangeFlag, EventHub
-from app.models import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
+from app.models import WebhookDeadLetter, WebhookEndpoint
 from app.webhooks import repository as repo
 from app.webhooks import service
 from app.webhooks.events import Event, RenderFailed, pending, render
@@ -44,6 +45,12 @@ _log = logging.getLogger(__name__)
 
 # Events read and rendered per turn of one endpoint.
 BATCH = 100
+# Accepted events are recorded (the endpoint moved past them) at least this often: a
+# crash sends again at most these.
+FLUSH_EVERY = 50
+FLUSH_SECONDS = 0.25
+# Attempts written between two prunings of the endpoint's log (repository.KEPT_ATTEMPTS).
+PRUNE_EVERY = 100
 
 
 def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
@@ -89,6 +96,7 @@ class WebhookWorker:
         self._task: asyncio.Task[None] | None = None
         self._flag = ChangeFlag(lambda _entry: True)
         self._busy: set[int] = set()
+        self._written = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhooks")
@@ -193,75 +201,96 @@ class WebhookWorker:
             await self._pause(endpoint, f"the change stream refused: {exc}")
             return False
         secrets = service.signing_secrets(self.settings, endpoint, utcnow())
+        taken: list[tuple[Event, dict[str, Any]]] = []
+        since = time.monotonic()
         for event in events:
-            if not await self._send(endpoint, event, secrets):
+            msg = message_id(endpoint.id, event.data)
+            body = body_of(event.data)
+            signed = headers(secrets, msg, int(utcnow().timestamp()), body)
+            outcome = await self._sender.send(endpoint.url, signed, body)
+            done = utcnow()
+            if self.metrics is not None:
+                self.metrics.attempted(outcome, event.data.get("occurredAt"), done)
+            attempt = endpoint.attempts + 1
+            record = _attempt(endpoint.id, msg, event.sequence, attempt, done, outcome)
+            if outcome.ok:
+                endpoint.attempts = 0
+                taken.append((event, record))
+                if len(taken) >= FLUSH_EVERY or time.monotonic() - since > FLUSH_SECONDS:
+                    if not await self._taken(endpoint, taken):
+                        return False
+                    taken, since = [], time.monotonic()
+                continue
+            if not await self._taken(endpoint, taken):
                 return False
+            await self._failed(endpoint, event, msg, attempt, done, outcome, record)
+            return False
+        return await self._taken(endpoint, taken)
+
+    async def _taken(
+        self, endpoint: WebhookEndpoint, taken: list[tuple[Event, dict[str, Any]]]
+    ) -> bool:
+        """Move the endpoint past the events it accepted, and log their attempts, in
+        one transaction; whether this process still holds the endpoint. (A crash before
+        this sends them again: at least once.)"""
+        if not taken:
+            return True
+        last = taken[-1][0]
+        done = utcnow()
+        values = {
+            "position": last.sequence,
+            "cursor": last.data["cursor"],
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_success_at": done,
+            "lease_until": done + timedelta(seconds=self.settings.webhook_lease_seconds),
+        }
+        async with self.sessions() as session, session.begin():
+            if not await repo.update_held(session, endpoint.id, self.owner, values):
+                return False
+            await repo.add_attempts(session, [record for _, record in taken])
+            await self._prune(session, endpoint.id, len(taken))
+        endpoint.position = last.sequence
+        endpoint.cursor = last.data["cursor"]
         return True
 
-    async def _send(self, endpoint: WebhookEndpoint, event: Event, secrets: list[str]) -> bool:
-        """Deliver one event, once; whether the endpoint took it (and this process still
-        holds the endpoint)."""
-        msg = message_id(endpoint.id, event.data)
-        body = body_of(event.data)
-        now = utcnow()
-        signed = headers(secrets, msg, int(now.timestamp()), body)
-        outcome = await self._sender.send(endpoint.url, signed, body)
-        attempt = endpoint.attempts + 1
-        done = utcnow()
-        if self.metrics is not None:
-            self.metrics.attempted(outcome, event.data.get("occurredAt"), done)
-        values: dict[str, Any]
-        if outcome.ok:
-            values = {
-                "position": event.sequence,
-                "cursor": event.data["cursor"],
-                "attempts": 0,
-                "next_attempt_at": None,
-                "last_success_at": done,
-                "lease_until": done + timedelta(seconds=self.settings.webhook_lease_seconds),
-            }
-        elif attempt >= self.settings.webhook_max_attempts:
-            values = {
+    async def _failed(
+        self,
+        endpoint: WebhookEndpoint,
+        event: Event,
+        msg: str,
+        attempt: int,
+        done: datetime,
+        outcome: Outcome,
+        record: dict[str, Any],
+    ) -> None:
+        """Log a refused or failed attempt; retry later, or after the last attempt
+        dead-letter the event and pause the endpoint (releasing it either way)."""
+        last = attempt >= self.settings.webhook_max_attempts
+        values: dict[str, Any] = {
+            "last_failure_at": done,
+            "last_error": _error(outcome),
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if last:
+            values |= {
                 "position": event.sequence,
                 "cursor": event.data["cursor"],
                 "attempts": 0,
                 "next_attempt_at": None,
                 "status": service.PAUSED,
                 "paused_reason": f"dead-lettered {msg} after {attempt} attempts",
-                "last_failure_at": done,
-                "last_error": _error(outcome),
-                "lease_owner": None,
-                "lease_until": None,
             }
         else:
             wait = backoff(self.settings, attempt)
-            values = {
-                "attempts": attempt,
-                "next_attempt_at": done + timedelta(seconds=wait),
-                "last_failure_at": done,
-                "last_error": _error(outcome),
-                "lease_owner": None,
-                "lease_until": None,
-            }
+            values |= {"attempts": attempt, "next_attempt_at": done + timedelta(seconds=wait)}
         async with self.sessions() as session, session.begin():
-            held = await repo.update_held(session, endpoint.id, self.owner, values)
-            if not held:
-                return False
-            await repo.add_attempt(
-                session,
-                WebhookAttempt(
-                    endpoint_id=endpoint.id,
-                    message_id=msg,
-                    sequence=event.sequence,
-                    attempt=attempt,
-                    at=done,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    response_excerpt=outcome.excerpt,
-                    duration_ms=int(outcome.seconds * 1000),
-                ),
-            )
-            if not outcome.ok and attempt >= self.settings.webhook_max_attempts:
+            if not await repo.update_held(session, endpoint.id, self.owner, values):
+                return
+            await repo.add_attempts(session, [record])
+            await self._prune(session, endpoint.id, 1)
+            if last:
                 await repo.add_dead_letter(
                     session,
                     WebhookDeadLetter(
@@ -274,11 +303,12 @@ class WebhookWorker:
                         created_at=done,
                     ),
                 )
-        if outcome.ok:
-            endpoint.position = event.sequence
-            endpoint.cursor = event.data["cursor"]
-            endpoint.attempts = 0
-        return outcome.ok
+
+    async def _prune(self, session: Any, endpoint_id: int, written: int) -> None:
+        before = self._written
+        self._written += written
+        if before // PRUNE_EVERY != self._written // PRUNE_EVERY:
+            await repo.prune_attempts(session, endpoint_id)
 
     async def _pause(self, endpoint: WebhookEndpoint, reason: str) -> None:
         await self._update(
@@ -294,6 +324,22 @@ class WebhookWorker:
     async def _update(self, endpoint_id: int, values: dict[str, Any]) -> None:
         async with self.sessions() as session, session.begin():
             await repo.update_held(session, endpoint_id, self.owner, values)
+
+
+def _attempt(
+    endpoint_id: int, msg: str, sequence: int, attempt: int, done: datetime, outcome: Outcome
+) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "message_id": msg,
+        "sequence": sequence,
+        "attempt": attempt,
+        "at": done,
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "response_excerpt": outcome.excerpt,
+        "duration_ms": int(outcome.seconds * 1000),
+    }
 
 
 def _error(outcome: Outcome) -> str:

@@ -109,6 +109,10 @@ async def test_a_receiver_down_then_up_gets_every_event_in_order(
         receiver.up()
         try:
             await until(lambda: len(receiver.accepted()) == 10)
+            for _ in range(500):  # and the endpoint recorded so
+                if (await endpoint_row(db, endpoint_id)).position == start + 10:
+                    break
+                await asyncio.sleep(0.02)
         finally:
             receiver.down()
     # then every event came once, in the trail's order
