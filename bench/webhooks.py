@@ -10,7 +10,8 @@ registered with the key (all on the receiver, each at its own path).
 - throughput: `--burst` transactions are committed in one database transaction; the
   figure is deliveries (endpoints x burst) over the time from that commit to the last
   arrival;
-- latency: `--lone` transactions are committed one at a time, `--interval` apart;
+- latency: `--lone` transactions are created one at a time through the server's API
+  (`createTransaction`, as an editor), `--interval` apart;
   each delivery's latency is its arrival minus the change's `occurredAt` (written just
   before the commit on the same clock, so it slightly overstates).
 
@@ -50,6 +51,7 @@ from app.config import Settings  # noqa: E402
 from app.db.migrate import upgrade  # noqa: E402
 from app.demo.loader import load_demo  # noqa: E402
 from app.engines import ledger_engine, ledger_sessions  # noqa: E402
+from app.kit.ids import encode_global_id  # noqa: E402
 from app.webhooks import service  # noqa: E402
 
 POSTGRES = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -129,10 +131,33 @@ async def commit(sessions: Any, count: int) -> None:
             )
 
 
+CREATE = """
+mutation($input: CreateTransactionInput!) {
+  createTransaction(input: $input) { transaction { id } errors { code message } }
+}"""
+
+
+async def write(http: httpx.AsyncClient, port: int, key: str, initiative_id: str) -> None:
+    """One transaction through the server's API, as an editor makes it."""
+    given = {
+        "initiativeId": initiative_id,
+        "type": "DISBURSEMENT",
+        "date": "2024-05-02",
+        "amount": "1.00",
+        "currency": "CNY",
+    }
+    response = await http.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": CREATE, "variables": {"input": given}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.json()["data"]["createTransaction"]["errors"] == [], response.text
+
+
 def spawn(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [str(Path(sys.executable).with_name("pledge-ledger")), "serve", "--port", str(port)]
     return subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "wb")
     )
 
 
@@ -154,6 +179,11 @@ async def run(
             await create_key(
                 session, name="bench-admin", role="admin", initiative_codes=[], created_by="bench"
             )
+            _key, editor = await create_key(
+                session, name="bench-editor", role="editor", initiative_codes=[], created_by="bench"
+            )
+            first = (await session.scalars(select(m.Initiative).order_by(m.Initiative.id))).first()
+            initiative_id = encode_global_id("Initiative", first.id)
             for i in range(endpoints):
                 await service.add(
                     session,
@@ -171,7 +201,7 @@ async def run(
             "LOG_LEVEL": "WARNING",
             "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
             "WEBHOOK_POLL_SECONDS": "1",
-            "WEBHOOK_CONCURRENCY": "100",
+            "WEBHOOK_CONCURRENCY": os.environ.get("WEBHOOK_CONCURRENCY", "16"),
             "RATE_LIMIT_PER_ADDRESS": "",
             "RATE_LIMIT_PER_KEY": "",
         }
@@ -196,9 +226,10 @@ async def run(
         throughput = expected / elapsed
         # latency
         receiver.expect(endpoints * lone)
-        for _ in range(lone):
-            await commit(sessions, 1)
-            await asyncio.sleep(interval)
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(lone):
+                await write(http, port, editor, initiative_id)
+                await asyncio.sleep(interval)
         await receiver.reached.wait()
         latencies = sorted(
             arrived - datetime.fromisoformat(occurred).replace(tzinfo=UTC).timestamp()

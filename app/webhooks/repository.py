@@ -40,7 +40,10 @@ async def claimable(session: AsyncSession, now: datetime, limit: int) -> list[in
     """Endpoints due for delivery that no process holds. On PostgreSQL the rows are
     locked while the claim's transaction lasts, and rows another process is claiming
     are skipped rather than waited for."""
-    stmt = select(WebhookEndpoint.id).where(*_claimable(now)).order_by(WebhookEndpoint.id)
+    # The least recently held first (a release leaves its time in `lease_until`), so
+    # that every endpoint gets its turn when there are more than one process takes.
+    order = (WebhookEndpoint.lease_until.asc().nulls_first(), WebhookEndpoint.id)
+    stmt = select(WebhookEndpoint.id).where(*_claimable(now)).order_by(*order)
     stmt = stmt.limit(limit)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)

@@ -29,6 +29,7 @@ from typing import Any
 
 import strawberry
 
+from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.db.types import utcnow
@@ -36,7 +37,7 @@ from app.events.hub import ChangeFlag, EventHub
 from app.models import WebhookDeadLetter, WebhookEndpoint
 from app.webhooks import repository as repo
 from app.webhooks import service
-from app.webhooks.events import Event, RenderFailed, pending, render
+from app.webhooks.events import Event, Filters, RenderFailed, pending, render
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.sender import Outcome, Sender
 from app.webhooks.signing import headers
@@ -97,6 +98,7 @@ class WebhookWorker:
         self._flag = ChangeFlag(lambda _entry: True)
         self._busy: set[int] = set()
         self._written = 0
+        self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhooks")
@@ -143,7 +145,11 @@ class WebhookWorker:
                 ):
                     claimed.append(endpoint_id)
         if claimed:
-            await asyncio.gather(*(self._deliver(e) for e in claimed))
+            self._turn_cache = {}
+            try:
+                await asyncio.gather(*(self._deliver(e) for e in claimed))
+            finally:
+                self._turn_cache = {}
         async with self.sessions() as session:
             due = await repo.next_due(session)
             if self.metrics is not None:
@@ -160,7 +166,7 @@ class WebhookWorker:
                 pass
         except Exception as exc:
             _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
-            await self._update(endpoint_id, {"lease_owner": None, "lease_until": None})
+            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
         finally:
             self._busy.discard(endpoint_id)
 
@@ -174,31 +180,25 @@ class WebhookWorker:
                 or endpoint.status != service.ACTIVE
             ):
                 return False
-            principal = await service.principal_of(session, endpoint)
             session.expunge(endpoint)
+        principal = await self._shared(("key", endpoint.api_key_id), self._principal, endpoint)
         if principal is None:
             await self._pause(endpoint, "the endpoint's key is revoked")
             return False
         upto = self.hub.high_water or 0
         filters = service.filters_of(endpoint)
-        entries = await pending(self.sessions, principal, filters, endpoint.position, upto, BATCH)
-        if not entries:
-            await self._update(endpoint_id, {"lease_owner": None, "lease_until": None})
-            return False
         try:
-            async with asyncio.timeout(max(30.0, self.settings.webhook_timeout_seconds)):
-                events = await render(
-                    self.schema,
-                    self.sessions,
-                    self.settings,
-                    self.hub,
-                    principal,
-                    filters,
-                    endpoint.cursor,
-                    entries,
-                )
+            # Endpoints of one key with one filter at one place get the same events:
+            # read and rendered once for all of them in this turn.
+            place = (endpoint.api_key_id, filters, endpoint.position, endpoint.cursor, upto)
+            events = await self._shared(
+                ("events", *place), self._events, principal, filters, endpoint, upto
+            )
         except (RenderFailed, TimeoutError) as exc:
             await self._pause(endpoint, f"the change stream refused: {exc}")
+            return False
+        if not events:
+            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
             return False
         secrets = service.signing_secrets(self.settings, endpoint, utcnow())
         taken: list[tuple[Event, dict[str, Any]]] = []
@@ -226,6 +226,36 @@ class WebhookWorker:
             await self._failed(endpoint, event, msg, attempt, done, outcome, record)
             return False
         return await self._taken(endpoint, taken)
+
+    async def _shared(self, key: tuple[Any, ...], make: Any, *args: Any) -> Any:
+        """`make(*args)`, awaited once per `key` in this turn of the worker."""
+        found = self._turn_cache.get(key)
+        if found is None:
+            found = asyncio.ensure_future(make(*args))
+            self._turn_cache[key] = found
+        return await asyncio.shield(found)
+
+    async def _principal(self, endpoint: WebhookEndpoint) -> Principal | None:
+        async with self.sessions() as session:
+            return await service.principal_of(session, endpoint)
+
+    async def _events(
+        self, principal: Principal, filters: Filters, endpoint: WebhookEndpoint, upto: int
+    ) -> list[Event]:
+        entries = await pending(self.sessions, principal, filters, endpoint.position, upto, BATCH)
+        if not entries:
+            return []
+        async with asyncio.timeout(max(30.0, self.settings.webhook_timeout_seconds)):
+            return await render(
+                self.schema,
+                self.sessions,
+                self.settings,
+                self.hub,
+                principal,
+                filters,
+                endpoint.cursor,
+                entries,
+            )
 
     async def _taken(
         self, endpoint: WebhookEndpoint, taken: list[tuple[Event, dict[str, Any]]]
@@ -271,7 +301,7 @@ class WebhookWorker:
             "last_failure_at": done,
             "last_error": _error(outcome),
             "lease_owner": None,
-            "lease_until": None,
+            "lease_until": utcnow(),
         }
         if last:
             values |= {
@@ -317,7 +347,7 @@ class WebhookWorker:
                 "status": service.PAUSED,
                 "paused_reason": reason[:500],
                 "lease_owner": None,
-                "lease_until": None,
+                "lease_until": utcnow(),
             },
         )
 
