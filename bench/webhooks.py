@@ -156,9 +156,8 @@ async def write(http: httpx.AsyncClient, port: int, key: str, initiative_id: str
 
 def spawn(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [str(Path(sys.executable).with_name("pledge-ledger")), "serve", "--port", str(port)]
-    return subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "wb")
-    )
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "wb")  # noqa: SIM115
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def run(

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.roles import Permission
 from app.errors import DomainError
@@ -19,6 +18,9 @@ from app.graphql.webhooks.types import WebhookEndpointInfo, WebhookEndpointPaylo
 from app.models import WebhookEndpoint
 from app.webhooks import repository, service
 
+# A session of the engine (typed loosely: SQL stays in app/webhooks/repository.py).
+Session = Any
+
 LISTED = 20
 NEEDS = "Needs the manage_keys permission (admins)."
 
@@ -28,7 +30,7 @@ class NeedsManageKeys(FieldPermission):
     message = "this needs the 'manage_keys' permission"
 
 
-async def _info(session: AsyncSession, info: Info, row: WebhookEndpoint) -> WebhookEndpointInfo:
+async def _info(session: Session, info: Info, row: WebhookEndpoint) -> WebhookEndpointInfo:
     names = await repository.key_names(session, [row.api_key_id])
     hub = info.context.events
     return WebhookEndpointInfo.of(
@@ -70,7 +72,7 @@ class AddWebhookEndpointInput:
     )
 
 
-Work = Callable[[AsyncSession], Awaitable[tuple[WebhookEndpoint | None, str | None]]]
+Work = Callable[[Session], Awaitable[tuple[WebhookEndpoint | None, str | None]]]
 
 
 async def _run(info: Info, work: Work) -> WebhookEndpointPayload:
@@ -102,7 +104,7 @@ class WebhookMutations:
     ) -> WebhookEndpointPayload:
         settings = info.context.settings
 
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             added = await service.add(
                 session,
                 settings,
@@ -122,7 +124,7 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def pause_webhook_endpoint(self, info: Info, id: EndpointId) -> WebhookEndpointPayload:
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             return await service.pause(session, id), None
 
         return await _run(info, work)
@@ -132,7 +134,7 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def resume_webhook_endpoint(self, info: Info, id: EndpointId) -> WebhookEndpointPayload:
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             return await service.resume(session, id), None
 
         return await _run(info, work)
@@ -145,7 +147,7 @@ class WebhookMutations:
     async def replay_webhook_endpoint(
         self, info: Info, id: EndpointId, after: str | None = None
     ) -> WebhookEndpointPayload:
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             return await service.replay(session, id, after), None
 
         return await _run(info, work)
@@ -161,7 +163,7 @@ class WebhookMutations:
         settings = info.context.settings
         hours = min(max(overlap_hours, 0.0), 720.0)
 
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             secret = await service.rotate(session, settings, id, timedelta(hours=hours))
             return await service.get(session, id), secret
 
@@ -172,7 +174,7 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def remove_webhook_endpoint(self, info: Info, id: EndpointId) -> WebhookEndpointPayload:
-        async def work(session: AsyncSession) -> tuple[WebhookEndpoint | None, str | None]:
+        async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             await service.remove(session, id)
             return None, None
 
