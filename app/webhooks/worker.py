@@ -225,7 +225,10 @@ class WebhookWorker:
                 return False
             await self._failed(endpoint, event, msg, attempt, done, outcome, record)
             return False
-        return await self._taken(endpoint, taken)
+        # A short batch was all there was: release the endpoint with the last record
+        # (a commit since then wakes this worker, which claims it again).
+        last_batch = len(events) < BATCH
+        return await self._taken(endpoint, taken, release=last_batch) and not last_batch
 
     async def _shared(self, key: tuple[Any, ...], make: Any, *args: Any) -> Any:
         """`make(*args)`, awaited once per `key` in this turn of the worker."""
@@ -258,16 +261,22 @@ class WebhookWorker:
             )
 
     async def _taken(
-        self, endpoint: WebhookEndpoint, taken: list[tuple[Event, dict[str, Any]]]
+        self,
+        endpoint: WebhookEndpoint,
+        taken: list[tuple[Event, dict[str, Any]]],
+        *,
+        release: bool = False,
     ) -> bool:
         """Move the endpoint past the events it accepted, and log their attempts, in
         one transaction; whether this process still holds the endpoint. (A crash before
         this sends them again: at least once.)"""
+        done = utcnow()
         if not taken:
+            if release:
+                await self._update(endpoint.id, {"lease_owner": None, "lease_until": done})
             return True
         last = taken[-1][0]
-        done = utcnow()
-        values = {
+        values: dict[str, Any] = {
             "position": last.sequence,
             "cursor": last.data["cursor"],
             "attempts": 0,
@@ -275,6 +284,8 @@ class WebhookWorker:
             "last_success_at": done,
             "lease_until": done + timedelta(seconds=self.settings.webhook_lease_seconds),
         }
+        if release:
+            values |= {"lease_owner": None, "lease_until": done}
         async with self.sessions() as session, session.begin():
             if not await repo.update_held(session, endpoint.id, self.owner, values):
                 return False
