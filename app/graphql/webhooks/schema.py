@@ -100,7 +100,11 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def add_webhook_endpoint(
-        self, info: Info, input: AddWebhookEndpointInput
+        self,
+        info: Info,
+        input: Annotated[
+            AddWebhookEndpointInput, strawberry.argument(description="The endpoint to register.")
+        ],
     ) -> WebhookEndpointPayload:
         settings = info.context.settings
 
@@ -145,7 +149,15 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def replay_webhook_endpoint(
-        self, info: Info, id: EndpointId, after: str | None = None
+        self,
+        info: Info,
+        id: EndpointId,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A cursor of the key's change stream (Y2hhbmdlOjA=: its start)."
+            ),
+        ] = None,
     ) -> WebhookEndpointPayload:
         async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
             return await service.replay(session, id, after), None
@@ -158,7 +170,12 @@ class WebhookMutations:
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def rotate_webhook_secret(
-        self, info: Info, id: EndpointId, overlap_hours: float = 24.0
+        self,
+        info: Info,
+        id: EndpointId,
+        overlap_hours: Annotated[
+            float, strawberry.argument(description="How long the old secret also signs (0 to 720).")
+        ] = 24.0,
     ) -> WebhookEndpointPayload:
         settings = info.context.settings
         hours = min(max(overlap_hours, 0.0), 720.0)

@@ -14,15 +14,15 @@ from app.models import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
 class WebhookAttemptInfo:
     message_id: str = strawberry.field(description="Its `webhook-id` header.")
     attempt: int = strawberry.field(description="1 for the event's first attempt, and so on.")
-    at: datetime
+    at: datetime = strawberry.field(description="When the answer (or the failure) came.")
     status_code: int | None = strawberry.field(
         description="The HTTP status answered; null when none came (see `error`)."
     )
-    error: str | None
+    error: str | None = strawberry.field(description="Why no answer came, if none did.")
     response_excerpt: str | None = strawberry.field(
         description="The answer's body, its first KB at most."
     )
-    duration_ms: int
+    duration_ms: int = strawberry.field(description="How long the request took.")
 
     @classmethod
     def of(cls, row: WebhookAttempt) -> WebhookAttemptInfo:
@@ -39,10 +39,10 @@ class WebhookAttemptInfo:
 
 @strawberry.type(description="An event an endpoint did not take after the last attempt.")
 class WebhookDeadLetterInfo:
-    message_id: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
+    message_id: str = strawberry.field(description="The event's `webhook-id`.")
+    attempts: int = strawberry.field(description="Attempts made before it was dead-lettered.")
+    last_error: str | None = strawberry.field(description="What the last attempt got.")
+    created_at: datetime = strawberry.field(description="When it was dead-lettered.")
     replayed_at: datetime | None = strawberry.field(
         description="When an admin replayed it; null: not yet."
     )
@@ -65,10 +65,10 @@ class WebhookDeadLetterInfo:
 @strawberry.type(description="Where a key's changes are POSTed, and how that goes.")
 class WebhookEndpointInfo:
     endpoint_id: int = strawberry.field(description="The id the CLI takes.")
-    url: str
+    url: str = strawberry.field(description="Where the events are POSTed.")
     key_name: str = strawberry.field(description="The API key whose view the events carry.")
     status: str = strawberry.field(description="active or paused.")
-    paused_reason: str | None
+    paused_reason: str | None = strawberry.field(description="Why it is paused, when it is.")
     cursor: str = strawberry.field(
         description="The cursor (of the key's change stream) of the last event delivered."
     )
@@ -80,13 +80,21 @@ class WebhookEndpointInfo:
     attempts_at_next: int = strawberry.field(
         description="Failed attempts at the next event so far."
     )
-    next_attempt_at: datetime | None
-    last_success_at: datetime | None
-    last_failure_at: datetime | None
-    last_error: str | None
-    entity_types: list[str]
-    operations: list[str]
-    initiative_ids: list[int]
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When the next event's next attempt may be made (after a failure)."
+    )
+    last_success_at: datetime | None = strawberry.field(description="The last accepted delivery.")
+    last_failure_at: datetime | None = strawberry.field(description="The last failed attempt.")
+    last_error: str | None = strawberry.field(description="What the last failed attempt got.")
+    entity_types: list[str] = strawberry.field(
+        description="Only these kinds of record (ChangeEntityType names); empty: any."
+    )
+    operations: list[str] = strawberry.field(
+        description="Only these kinds of change (ChangeOperation names); empty: any."
+    )
+    initiative_ids: list[int] = strawberry.field(
+        description="Only these initiatives' changes (database ids); empty: the key's."
+    )
     dead_letters: list[WebhookDeadLetterInfo] = strawberry.field(
         description="The oldest dead letters, up to 20."
     )
@@ -126,7 +134,9 @@ class WebhookEndpointInfo:
 
 @strawberry.type(description="The result of a webhook endpoint mutation.")
 class WebhookEndpointPayload:
-    endpoint: WebhookEndpointInfo | None
+    endpoint: WebhookEndpointInfo | None = strawberry.field(
+        description="The endpoint as the mutation left it; null when refused or removed."
+    )
     secret: str | None = strawberry.field(
         default=None,
         description="The new signing secret (`whsec_…`), shown this once: on adding an "
