@@ -16,6 +16,7 @@ from app import cli_support as support
 from app.auth.commands import keys_cli
 from app.reports.budget import rollups
 from app.reports.budget.commands import rollups_cli
+from app.webhooks.commands import webhooks_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +45,7 @@ cli.add_typer(rollups_cli, name="rollups")
 # Every command's writes (generate, import, demo load, ...) keep the budget rollups in
 # their transaction (app/reports/budget/rollups.py).
 rollups.install()
+cli.add_typer(webhooks_cli, name="webhooks")
 operations_cli = typer.Typer(help="Persisted operations: the documents clients send by id.")
 cli.add_typer(operations_cli, name="operations")
 

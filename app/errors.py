@@ -81,6 +81,12 @@ class ErrorCode(DescribedStrEnum):
     )
     FORBIDDEN = "FORBIDDEN", "The caller's role lacks the permission this needs."
     # Writes (app/writes)
+    ADDRESS_REFUSED = (
+        "ADDRESS_REFUSED",
+        "A webhook URL that is not an http(s) URL, or whose host is or resolves to a "
+        "loopback, private, link-local, multicast or reserved address (refused unless "
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is set).",
+    )
     NOT_FOUND = (
         "NOT_FOUND",
         "No record has this ID (or, for API keys, this name); over HTTP, no such path "

@@ -27,6 +27,7 @@ from app.observability import Metrics, observe
 from app.pages.routes import add_pages
 from app.replicas.service import ReadReplica
 from app.reports.budget import rollups
+from app.webhooks.metrics import WebhookMetrics
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -84,10 +85,22 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         hub = EventHub(app.state.session_factory, settings)
         await hub.start()
         app.state.events = hub
+        # Webhooks (app/webhooks/): this process shares the deliveries with the others.
+        worker = None
+        if settings.webhook_worker:
+            from app.webhooks.worker import WebhookWorker
+
+            worker = WebhookWorker(
+                app.state.session_factory, settings, schema, hub, webhook_metrics
+            )
+            await worker.start()
+        app.state.webhooks = worker
         freeze_startup_heap()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.close()
             app.state.events = None
             await hub.close()
             # Partners' kept views hold connections of their own; the rate limits' Redis
@@ -113,6 +126,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
+    webhook_metrics = WebhookMetrics(metrics) if metrics is not None else None
     schema = build_schema(settings, metrics=metrics)
     # Its views (app/views/pool.py) are the app's: closed at shutdown, seen by tests.
     app.state.schema = schema

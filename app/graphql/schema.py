@@ -39,6 +39,7 @@ from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.subscriptions import Subscription
 from app.graphql.subscriptions.sharing import Memo, answer_once, group_of
+from app.graphql.webhooks import WebhookMutations
 from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
@@ -64,6 +65,7 @@ class Mutation(
     ParticipationMutations,
     BeneficiaryGroupMutations,
     CitationMutations,
+    WebhookMutations,
 ):
     pass
 

@@ -20,6 +20,7 @@ from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
 from app.models.rollups import BudgetRollup, RollupCurrency
+from app.models.webhooks import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
 
 __all__ = [
     "GENESIS_HASH",
@@ -52,6 +53,9 @@ __all__ = [
     "SubjectType",
     "Transaction",
     "TransactionType",
+    "WebhookAttempt",
+    "WebhookDeadLetter",
+    "WebhookEndpoint",
     "audited_tables",
 ]
 
