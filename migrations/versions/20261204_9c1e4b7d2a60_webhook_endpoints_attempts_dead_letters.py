@@ -5,7 +5,7 @@ trail, which is the outbox (app/webhooks/); the log of attempts (answers kept to
 first KB) and the events dead-lettered after the last attempt. New tables only.
 
 Revision ID: 9c1e4b7d2a60
-Revises: 7a3e5c21d0b4
+Revises: 4b8e2d1f6c37
 Create Date: 2026-12-04 06:27:06.890238
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import app.db.types
 
 revision: str = "9c1e4b7d2a60"
-down_revision: str | None = "7a3e5c21d0b4"
+down_revision: str | None = "4b8e2d1f6c37"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
