@@ -51,8 +51,14 @@ def parse(url: str) -> tuple[str, str, int]:
 
 
 def public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return public(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo's client and
+        # server) is as public as what it carries; 6to4 and Teredo are refused outright,
+        # as relays may reach the carried address.
+        if address.ipv4_mapped is not None:
+            return public(address.ipv4_mapped)
+        if address.sixtofour is not None or address.teredo is not None:
+            return False
     return not (
         address.is_loopback
         or address.is_private

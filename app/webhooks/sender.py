@@ -3,6 +3,8 @@ a deadline, and at most the first KB of the answer read (and kept)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 from dataclasses import dataclass
 
@@ -28,6 +30,9 @@ class Outcome:
 class Sender:
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
         self.allow_private = allow_private
+        # The whole delivery's deadline: httpx's timeout bounds each read, so a receiver
+        # answering a byte at a time would hold a delivery (and its lease) for ever.
+        self.timeout = timeout
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),
@@ -57,15 +62,19 @@ class Sender:
             extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )
         try:
-            response = await self._client.send(request, stream=True)
-            try:
-                excerpt = b""
-                async for chunk in response.aiter_raw():
-                    excerpt += chunk
-                    if len(excerpt) >= EXCERPT_BYTES:
-                        break
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    excerpt = b""
+                    async for chunk in response.aiter_raw():
+                        excerpt += chunk
+                        if len(excerpt) >= EXCERPT_BYTES:
+                            break
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            error = f"no whole answer within {self.timeout:g} s"
+            return Outcome(None, error, None, time.perf_counter() - started)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
             return Outcome(None, error, None, time.perf_counter() - started)
