@@ -4,7 +4,6 @@ a deadline, and at most the first KB of the answer read (and kept)."""
 from __future__ import annotations
 
 import asyncio
-
 import time
 from dataclasses import dataclass
 
