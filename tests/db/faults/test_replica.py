@@ -212,6 +212,15 @@ async def test_queries_read_the_replica_and_a_writer_reads_its_own_write(
         assert after["replica"] == before["replica"] + 3
         assert after["primary"] == before["primary"]
 
+        # a sequence no write has yet is not waited for: the primary answers at once
+        def waited(text: str) -> float:
+            return samples(text).get(("pledge_ledger_replica_wait_seconds_total", labels()), 0.0)
+
+        waited_before = waited((await http.get("/metrics")).text)
+        assert await seen(http, live, id, {"X-Min-Sequence": str(sequence + 10**12)})
+        assert (await reads_served(http))["primary"] == after["primary"] + 1
+        assert waited((await http.get("/metrics")).text) == waited_before
+
 
 async def test_subscriptions_hear_and_read_the_primary(replicated: Replicated) -> None:
     live = replicated.live
