@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.config import Settings
 from app.graphql.reports.downloads import REPORTS
+from app.http.backup import backup_router
 from app.http.bodies import BodyLimitMiddleware
 from app.http.csv import csv_router
 from app.http.handlers import answer_before_graphql
@@ -47,6 +48,7 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     )
     # The IATI file: the same caller, permission and views as the CSV downloads.
     app.include_router(iati_router(schema, graphql.context_for))
+    app.include_router(backup_router(schema, graphql.context_for))
     # Imports of whole programmes (app/imports/), by the same callers' keys.
     app.include_router(imports_router(graphql.context_for, settings))
     answer_before_graphql(app, settings.retry_after_seconds)

@@ -24,16 +24,31 @@ Conventions, the same for every record:
   record as a whole. A citation's `source` may be left out when the file has one
   source.
 - What is absent from a file is left as it is in the ledger: an import never deletes.
+- A budget line, transaction or milestone written without a ref (through the API) is
+  exported under a ref made from its id (`derived_ref`: "line-17"); an import finds
+  the stored row without a ref by that key and leaves its ref empty.
+- A backup (`pledge-ledger export --format ledger`) of several programmes is a list of
+  documents: a YAML stream (documents separated by `---`) or a JSON array; its import
+  is one transaction.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from app.models import (
     BudgetStatus,
@@ -92,6 +107,24 @@ def _iso_date(value: object) -> date:
     return date.fromisoformat(value)
 
 
+# Kinds of record whose ref may be empty, and the word their derived refs begin with.
+DERIVED_REF_KINDS = {"budget_line": "line", "transaction": "transaction", "milestone": "milestone"}
+
+
+def derived_ref(kind: str, record_id: int) -> str:
+    """The key a record without a ref is exported under (as the IATI export names it)."""
+    return f"{DERIVED_REF_KINDS[kind]}-{record_id}"
+
+
+def key_of(kind: str, ref: str | None, record_id: int) -> str:
+    """A stored record's key in a file: its ref, or the one made from its id."""
+    return ref if ref is not None else derived_ref(kind, record_id)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 DecimalText = Annotated[
     Decimal,
     PlainValidator(_decimal_text),
@@ -103,6 +136,8 @@ IsoDate = Annotated[
     PlainValidator(_iso_date),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
+# A moment with its timezone, kept in UTC (a naive time is refused: it is ambiguous).
+UtcMoment = Annotated[AwareDatetime, AfterValidator(_utc)]
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code")]
 
@@ -226,9 +261,21 @@ class Milestone(Cited):
     status: MilestoneStatus
 
 
+class DraftReach(Record):
+    """A reached figure submitted for approval and not yet approved: reports do not
+    count it, and an import keeps it a draft (only an approval makes it the reach)."""
+
+    value: DecimalText
+    qualifier: FigureQualifier = FigureQualifier.EXACT
+    as_of: IsoDate | None = None
+    submitted_by: str = Field(min_length=1, max_length=200)
+    submitted_at: UtcMoment | None = None
+
+
 class BeneficiaryFigure(Cited):
     """The initiative's target and approved reach for one group in one unit; key: group
-    and unit. A reached figure from a file counts as approved by whoever imports it."""
+    and unit. A reached figure from a file counts as approved by whoever imports it,
+    unless the file names its approval (`approved_by`, `approved_at`: a backup's)."""
 
     group: Key
     unit: str
@@ -237,6 +284,13 @@ class BeneficiaryFigure(Cited):
     reached_value: DecimalText | None = None
     reached_qualifier: FigureQualifier = FigureQualifier.EXACT
     reached_as_of: IsoDate | None = None
+    approved_by: str | None = Field(
+        None, max_length=200, description="Who approved the reached figure; default: the importer."
+    )
+    approved_at: UtcMoment | None = Field(None, description="When (UTC); default: the import's.")
+    draft: DraftReach | None = Field(
+        None, description="A reached figure awaiting approval; left out: a stored draft stays."
+    )
 
 
 class Share(Record):

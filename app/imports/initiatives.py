@@ -130,7 +130,7 @@ async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -
 async def load_milestones(run: Importer) -> None:
     stored = _stored_by(
         await repo.children(run.session, m.Milestone, run.stored_initiatives),
-        lambda row: (row.initiative_id, row.ref),
+        lambda row: (row.initiative_id, d.key_of("milestone", row.ref, row.id)),
     )
     rows = 0
     accepted = []
@@ -141,12 +141,15 @@ async def load_milestones(run: Importer) -> None:
             problems = Problems()
             run.once(problems, seen, stone.ref, "ref")
             values = stone.model_dump(exclude={"cite"}) | {"initiative_id": initiative_id}
+            found = stored.get((initiative_id, stone.ref))
+            if found is not None and found.ref is None:
+                values["ref"] = None  # found by its derived ref: it stays without one
             record = await run.upsert(
                 kind="milestone",
                 place=place,
                 key=stone.ref,
                 model=m.Milestone,
-                stored=stored.get((initiative_id, stone.ref)),
+                stored=found,
                 values=values,
                 validate=validate_milestone,
                 problems=problems,
@@ -172,6 +175,16 @@ async def _validate_figure(
     # A reached figure from a file is a published one: held to the draft's rules.
     fig.reached_value = quantity(problems, fig.reached_value, "reached_value")
     checks.not_future(problems, fig.reached_as_of, "reached_as_of")
+    if fig.draft_submitted_by is not None:
+        fig.draft_reached_value = quantity(problems, fig.draft_reached_value, "draft_reached_value")
+        checks.not_future(problems, fig.draft_reached_as_of, "draft_reached_as_of")
+
+
+FIGURE_NAMES = {
+    "group_id": "group",
+    "draft_reached_value": "draft.value",
+    "draft_reached_as_of": "draft.as_of",
+}
 
 
 async def load_figures(run: Importer) -> None:
@@ -189,14 +202,23 @@ async def load_figures(run: Importer) -> None:
             problems = Problems()
             run.once(problems, seen, (fig.group, fig.unit), "unit")
             group = run.missing(problems, run.groups, fig.group, "group_id", "beneficiary group")
-            values = fig.model_dump(exclude={"cite", "group"})
+            values = fig.model_dump(
+                exclude={"cite", "group", "approved_by", "approved_at", "draft"}
+            )
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
             found = stored.get((initiative_id, group, fig.unit))
             if _reach_changes(found, fig):
-                # The importer answers for the reached figures it writes, as an approver.
-                values |= {"approved_by": run.actor.name, "approved_at": now}
+                # The importer answers for the reached figures it writes, as an approver,
+                # unless the file names the approval (a backup restored).
+                values |= {
+                    "approved_by": fig.approved_by or run.actor.name,
+                    "approved_at": fig.approved_at or now,
+                }
                 if fig.reached_value is None:
                     values |= {"approved_by": None, "approved_at": None}
+            if fig.draft is not None:
+                # A draft stays a draft: only an approval makes it the reach reports count.
+                values |= _draft_values(fig.draft)
             record = await run.upsert(
                 kind="beneficiary_figure",
                 place=place,
@@ -205,7 +227,7 @@ async def load_figures(run: Importer) -> None:
                 stored=found,
                 values=values,
                 validate=_validate_figure,
-                rename={"group_id": "group"},
+                rename=FIGURE_NAMES,
                 problems=problems,
             )
             if record is not None:
@@ -213,6 +235,16 @@ async def load_figures(run: Importer) -> None:
             rows += 1
     await _settle(run, m.SubjectType.BENEFICIARY_FIGURE, accepted)
     run.advance(rows)
+
+
+def _draft_values(draft: d.DraftReach) -> dict[str, object]:
+    return {
+        "draft_reached_value": draft.value,
+        "draft_reached_qualifier": draft.qualifier,
+        "draft_reached_as_of": draft.as_of,
+        "draft_submitted_by": draft.submitted_by,
+        "draft_submitted_at": draft.submitted_at,
+    }
 
 
 def _reach_changes(found: m.BeneficiaryFigure | None, fig: d.BeneficiaryFigure) -> bool:

@@ -22,6 +22,7 @@ from app.finance.rules import (
     validate_transaction,
 )
 from app.imports import repository as repo
+from app.imports.document import key_of
 from app.imports.report import Action, Problem, RowChange
 from app.imports.service import Importer, problems_at
 from app.money.repository import applicable_rates
@@ -76,10 +77,10 @@ def _table(model: type[Any]) -> Table:
 
 async def load_budget_lines(run: Importer) -> None:
     stored_lines = await repo.children(run.session, m.BudgetLine, run.stored_initiatives)
-    stored = {(line.initiative_id, line.ref): line for line in stored_lines if line.ref}
+    # A line without a ref is found by the ref made from its id (a backup's).
+    stored = {(line.initiative_id, _key(line)): line for line in stored_lines}
     for line in stored_lines:
-        if line.ref:
-            run.lines.setdefault(line.initiative_id, {})[line.ref] = line.id
+        run.lines.setdefault(line.initiative_id, {})[_key(line)] = line.id
     written = False
     rows = 0
     accepted: list[tuple[int, str, Any, str, Any]] = []
@@ -98,6 +99,8 @@ async def load_budget_lines(run: Importer) -> None:
             values = budget_line_values(line.model_dump(exclude={"cite"}))
             values["initiative_id"] = initiative_id
             found = stored.get((initiative_id, line.ref))
+            if found is not None and found.ref is None:
+                values["ref"] = None  # found by its derived ref: it stays without one
             periods = {(initiative_id, line.period_start, line.period_end)}
             if found is not None:  # a line moved to another period leaves its old one
                 periods.add((initiative_id, found.period_start, found.period_end))
@@ -130,6 +133,10 @@ async def load_budget_lines(run: Importer) -> None:
         await _within_pledge(run, run.initiatives[0][1])
 
 
+def _key(line: m.BudgetLine) -> str:
+    return key_of("budget_line", line.ref, line.id)
+
+
 async def _within_pledge(run: Importer, initiative_id: int) -> None:
     try:
         await check_within_pledge(run.session, initiative_id)
@@ -142,7 +149,7 @@ async def load_transactions(run: Importer) -> None:
     assert run.program is not None
     session, report, pledge = run.session, run.report, run.program.pledged_currency
     stored = {
-        (row.initiative_id, row.ref): row
+        (row.initiative_id, key_of("transaction", row.ref, row.id)): row
         for row in await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives)
     }
     new: list[tuple[Any, ...]] = []
@@ -178,6 +185,8 @@ async def load_transactions(run: Importer) -> None:
             )
             found = stored.get((initiative_id, t.ref)) if stored else None
             if found is not None:
+                if found.ref is None:
+                    values["ref"] = None  # found by its derived ref: it stays without one
                 place = _place(n, k)
                 if problems.errors or _differs(found, values):
                     changed.append((found.id, values, place, t.ref, problems, t.cite))

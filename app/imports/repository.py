@@ -66,12 +66,13 @@ async def keyed_rows(
     columns: Sequence[str],
     initiative_ids: Collection[int],
 ) -> list[Row[Any]]:
-    """(id, initiative_id, ref, *columns) of the records with a ref under these
-    initiatives, as plain rows: a re-import compares many of them."""
+    """(id, initiative_id, ref, *columns) of the records under these initiatives, as
+    plain rows: a re-import compares many of them (those without a ref by the ref
+    made from their id)."""
     selected = [model.id, model.initiative_id, model.ref, *(getattr(model, c) for c in columns)]
     found: list[Row[Any]] = []
     for chunk in _chunks(initiative_ids):
-        stmt = select(*selected).where(model.initiative_id.in_(chunk), model.ref.is_not(None))
+        stmt = select(*selected).where(model.initiative_id.in_(chunk))
         found.extend((await session.execute(stmt)).all())
     return found
 
