@@ -61,6 +61,10 @@ def _day(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _value(member: m.FigureQualifier | None) -> str | None:
+    return None if member is None else member.value
+
+
 def _moment(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -362,7 +366,7 @@ def _figure(b: _Builder, f: m.BeneficiaryFigure, drafts: bool, backup: Backup) -
         if drafts:
             raw["draft"] = {
                 "value": _text(f.draft_reached_value),
-                "qualifier": (f.draft_reached_qualifier or m.FigureQualifier.EXACT).value,
+                "qualifier": _value(f.draft_reached_qualifier),
                 "as_of": _day(f.draft_reached_as_of),
                 "submitted_by": f.draft_submitted_by,
                 "submitted_at": _moment(f.draft_submitted_at),

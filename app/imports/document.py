@@ -266,7 +266,7 @@ class DraftReach(Record):
     count it, and an import keeps it a draft (only an approval makes it the reach)."""
 
     value: DecimalText
-    qualifier: FigureQualifier = FigureQualifier.EXACT
+    qualifier: FigureQualifier | None = Field(None, description="Null: exact.")
     as_of: IsoDate | None = None
     submitted_by: str = Field(min_length=1, max_length=200)
     submitted_at: UtcMoment | None = None
@@ -275,7 +275,8 @@ class DraftReach(Record):
 class BeneficiaryFigure(Cited):
     """The initiative's target and approved reach for one group in one unit; key: group
     and unit. A reached figure from a file counts as approved by whoever imports it,
-    unless the file names its approval (`approved_by`, `approved_at`: a backup's)."""
+    unless the file names its approval (`approved_by`, `approved_at`: a backup's, where
+    `approved_by: null` keeps a reach no one is named for, e.g. generated data's)."""
 
     group: Key
     unit: str
@@ -285,7 +286,9 @@ class BeneficiaryFigure(Cited):
     reached_qualifier: FigureQualifier = FigureQualifier.EXACT
     reached_as_of: IsoDate | None = None
     approved_by: str | None = Field(
-        None, max_length=200, description="Who approved the reached figure; default: the importer."
+        None,
+        max_length=200,
+        description="Who approved the reached figure; left out: the importer.",
     )
     approved_at: UtcMoment | None = Field(None, description="When (UTC); default: the import's.")
     draft: DraftReach | None = Field(

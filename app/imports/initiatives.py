@@ -5,6 +5,7 @@ beneficiary figures and shares. Each through its domain's rules, one record at a
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -208,12 +209,7 @@ async def load_figures(run: Importer) -> None:
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
             found = stored.get((initiative_id, group, fig.unit))
             if _reach_changes(found, fig):
-                # The importer answers for the reached figures it writes, as an approver,
-                # unless the file names the approval (a backup restored).
-                values |= {
-                    "approved_by": fig.approved_by or run.actor.name,
-                    "approved_at": fig.approved_at or now,
-                }
+                values |= _approval(fig, run.actor.name, now)
                 if fig.reached_value is None:
                     values |= {"approved_by": None, "approved_at": None}
             if fig.draft is not None:
@@ -235,6 +231,14 @@ async def load_figures(run: Importer) -> None:
             rows += 1
     await _settle(run, m.SubjectType.BENEFICIARY_FIGURE, accepted)
     run.advance(rows)
+
+
+def _approval(fig: d.BeneficiaryFigure, importer: str, now: datetime) -> dict[str, Any]:
+    """Who answers for a reached figure the file writes: the approval the file names
+    (a backup's, written out even when empty), else the importer, as an approver."""
+    if "approved_by" in fig.model_fields_set:
+        return {"approved_by": fig.approved_by, "approved_at": fig.approved_at}
+    return {"approved_by": importer, "approved_at": now}
 
 
 def _draft_values(draft: d.DraftReach) -> dict[str, object]:
