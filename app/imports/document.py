@@ -35,6 +35,7 @@ Conventions, the same for every record:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -119,6 +120,12 @@ def derived_ref(kind: str, record_id: int) -> str:
 def key_of(kind: str, ref: str | None, record_id: int) -> str:
     """A stored record's key in a file: its ref, or the one made from its id."""
     return ref if ref is not None else derived_ref(kind, record_id)
+
+
+def refs_last(rows: Iterable[Any]) -> list[Any]:
+    """Stored rows with the rows without a ref first: keyed in this order, a real ref
+    wins over another row's derived one that happens to spell the same."""
+    return sorted(rows, key=lambda row: row.ref is not None)
 
 
 def _utc(value: datetime) -> datetime:

@@ -130,7 +130,7 @@ async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -
 
 async def load_milestones(run: Importer) -> None:
     stored = _stored_by(
-        await repo.children(run.session, m.Milestone, run.stored_initiatives),
+        d.refs_last(await repo.children(run.session, m.Milestone, run.stored_initiatives)),
         lambda row: (row.initiative_id, d.key_of("milestone", row.ref, row.id)),
     )
     rows = 0

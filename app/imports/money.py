@@ -22,7 +22,7 @@ from app.finance.rules import (
     validate_transaction,
 )
 from app.imports import repository as repo
-from app.imports.document import key_of
+from app.imports.document import key_of, refs_last
 from app.imports.report import Action, Problem, RowChange
 from app.imports.service import Importer, problems_at
 from app.money.repository import applicable_rates
@@ -76,7 +76,7 @@ def _table(model: type[Any]) -> Table:
 
 
 async def load_budget_lines(run: Importer) -> None:
-    stored_lines = await repo.children(run.session, m.BudgetLine, run.stored_initiatives)
+    stored_lines = refs_last(await repo.children(run.session, m.BudgetLine, run.stored_initiatives))
     # A line without a ref is found by the ref made from its id (a backup's).
     stored = {(line.initiative_id, _key(line)): line for line in stored_lines}
     for line in stored_lines:
@@ -150,7 +150,9 @@ async def load_transactions(run: Importer) -> None:
     session, report, pledge = run.session, run.report, run.program.pledged_currency
     stored = {
         (row.initiative_id, key_of("transaction", row.ref, row.id)): row
-        for row in await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives)
+        for row in refs_last(
+            await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives)
+        )
     }
     new: list[tuple[Any, ...]] = []
     meta: list[tuple[int, int, Any]] = []  # (initiative's index, row's index, row) of each

@@ -395,3 +395,22 @@ def test_the_command_writes_a_backup_that_restores_and_verifies(
     assert verified.exit_code == 0 and "intact" in verified.stdout
     assert "nothing to write" in again.stdout
     assert unknown.exit_code == 1 and "no programme 'nope'" in unknown.stderr
+
+
+async def test_a_refused_row_in_any_programme_of_a_backup_writes_nothing(
+    db: Database, fresh: Database
+) -> None:
+    # given: a whole-ledger backup whose second programme has a row the rules refuse
+    await with_demo_and_generated(db)
+    documents = json.loads(await backup_of(db, Syntax.JSON))
+    assert len(documents) == 2
+    documents[1]["initiatives"][0]["transactions"][0]["currency"] = "XXQ"
+    # when
+    report = await restore(fresh, json.dumps(documents).encode())
+    # then
+    assert report.refused and not report.written
+    assert [p.place.split(".")[0] for p in report.problems] == ["documents[1]"]
+    assert report.problems[0].place.startswith("documents[1].initiatives[0].transactions[0]")
+    assert await trail_length(fresh) == 0
+    async with fresh.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(m.Program)) == 0
