@@ -414,3 +414,28 @@ async def test_a_refused_row_in_any_programme_of_a_backup_writes_nothing(
     assert await trail_length(fresh) == 0
     async with fresh.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(m.Program)) == 0
+
+
+ARCHIVE = """
+mutation($input: ArchiveInput!) {
+  archiveTransaction(input: $input) { errors { code } }
+}"""
+
+
+async def test_an_archived_record_is_not_in_the_backup(db: Database, client: GraphQLClient) -> None:
+    # given: the reduction of FUND archived through the API
+    await full_pledge(db)
+    editor = client.with_key((await key(db, "editor"))["Authorization"].split()[1])
+    listed = await editor.data(
+        '{ transactions(filter: {description: {eq: "a reduction"}}) { nodes { id version } } }'
+    )
+    (reduction,) = listed["transactions"]["nodes"]
+    archived = await editor.data(ARCHIVE, {"input": reduction})
+    assert archived["archiveTransaction"]["errors"] == []
+    # when
+    document = json.loads(await backup_of(db, Syntax.JSON, "pledge-1"))
+    # then
+    fund = next(i for i in document["initiatives"] if i["code"] == "FUND")
+    assert fund["transactions"] == []
+    jobs = next(i for i in document["initiatives"] if i["code"] == "JOBS")
+    assert len(jobs["transactions"]) == len(m.TransactionType)
