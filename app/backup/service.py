@@ -10,7 +10,7 @@ from enum import StrEnum
 import yaml
 
 from app.auth.principal import Principal
-from app.auth.roles import Permission
+from app.auth.roles import DRAFT_READERS
 from app.backup.export import Backup, export_ledger
 from app.db.session import SessionFactory
 from app.views.views import open_view
@@ -39,7 +39,7 @@ CONTENT_TYPES = {
 def sees_drafts(principal: Principal) -> bool:
     """Whether a backup for `principal` holds drafts of reached figures: as the API
     shows `draftReached`, only to callers who may write or approve."""
-    return principal.can(Permission.WRITE) or principal.can(Permission.APPROVE)
+    return any(principal.can(permission) for permission in DRAFT_READERS)
 
 
 async def backup_from(sessions: SessionFactory, *, program_ref: str | None, drafts: bool) -> Backup:
