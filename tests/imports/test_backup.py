@@ -439,3 +439,29 @@ async def test_an_archived_record_is_not_in_the_backup(db: Database, client: Gra
     assert fund["transactions"] == []
     jobs = next(i for i in document["initiatives"] if i["code"] == "JOBS")
     assert len(jobs["transactions"]) == len(m.TransactionType)
+
+
+async def test_an_admin_uploads_a_whole_ledger_backup_into_an_empty_ledger(
+    db: Database, fresh: Database, fresh_client: GraphQLClient
+) -> None:
+    # given: a backup of two programmes, and an admin of the empty ledger
+    await full_pledge(db)
+    async with db.sessions() as session, session.begin():
+        await load_demo(session)
+    data = await backup_of(db, Syntax.YAML)
+    async with fresh.sessions() as session, session.begin():
+        secret = await f.api_key(session, "admin")
+    # when
+    response = await fresh_client.http.post(
+        "/imports",
+        content=data,
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/yaml"},
+    )
+    # then
+    assert response.status_code == 200, response.text
+    assert response.json()["summary"]["program"]["create"] == 2
+    listed = await fresh_client.data("{ programs { nodes { ref } } }")
+    assert [p["ref"] for p in listed["programs"]["nodes"]] == [
+        "pledge-1",
+        "alibaba-common-prosperity-2021",
+    ]
