@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,9 +48,6 @@ Raw = dict[str, Any]
 class Backup:
     # One document per programme, as plain JSON-ready mappings (checked against the format).
     documents: list[Raw]
-    # Drafts of reached figures left out: the caller may not see them.
-    drafts_left_out: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -120,7 +117,7 @@ async def export_ledger(session: AsyncSession, *, program_ref: str | None, draft
     for n, program in enumerate(programs):
         mine = [i for i in initiatives if i.program_id == program.id]
         whole = program_ref is None and n == 0
-        backup.documents.append(_document(ledger, program, mine, drafts, whole, backup))
+        backup.documents.append(_document(ledger, program, mine, drafts, whole))
     for raw in backup.documents:
         _check(raw)
     return backup
@@ -189,7 +186,6 @@ def _document(
     initiatives: list[m.Initiative],
     drafts: bool,
     whole: bool,
-    backup: Backup,
 ) -> Raw:
     b = _Builder(ledger)
     program_raw = {
@@ -204,7 +200,7 @@ def _document(
         "governance_lead": program.governance_lead,
         "cite": b.cite(m.SubjectType.PROGRAM, program.id),
     }
-    items = [_initiative(b, i, drafts, backup) for i in initiatives]
+    items = [_initiative(b, i, drafts) for i in initiatives]
     rates = [_rate(b, rate) for rate in ledger.rates]
     if whole:
         b.orgs.update(ledger.orgs)
@@ -272,7 +268,7 @@ def _rate(b: _Builder, rate: m.ExchangeRate) -> Raw:
     }
 
 
-def _initiative(b: _Builder, i: m.Initiative, drafts: bool, backup: Backup) -> Raw:
+def _initiative(b: _Builder, i: m.Initiative, drafts: bool) -> Raw:
     under = {kind: b.ledger.under[kind].get(i.id, []) for kind in NESTED}
     lines = {line.id: d.key_of("budget_line", line.ref, line.id) for line in under["budget_lines"]}
     return {
@@ -294,7 +290,7 @@ def _initiative(b: _Builder, i: m.Initiative, drafts: bool, backup: Backup) -> R
         "budget_lines": [_line(b, line, lines[line.id]) for line in under["budget_lines"]],
         "transactions": [_transaction(b, tx, lines) for tx in under["transactions"]],
         "milestones": [_milestone(b, stone) for stone in under["milestones"]],
-        "beneficiaries": [_figure(b, f, drafts, backup) for f in under["beneficiaries"]],
+        "beneficiaries": [_figure(b, f, drafts) for f in under["beneficiaries"]],
         "shares": [
             {"group": b.group(s.group_id), "percentage": _text(s.percentage)}
             for s in under["shares"]
@@ -347,7 +343,7 @@ def _milestone(b: _Builder, stone: m.Milestone) -> Raw:
     }
 
 
-def _figure(b: _Builder, f: m.BeneficiaryFigure, drafts: bool, backup: Backup) -> Raw:
+def _figure(b: _Builder, f: m.BeneficiaryFigure, drafts: bool) -> Raw:
     raw: Raw = {
         "group": b.group(f.group_id),
         "unit": f.unit,
@@ -362,15 +358,12 @@ def _figure(b: _Builder, f: m.BeneficiaryFigure, drafts: bool, backup: Backup) -
         "cite": b.cite(m.SubjectType.BENEFICIARY_FIGURE, f.id),
     }
     # A draft as the API shows one (`draftReached`): submitted, with a value.
-    if f.draft_submitted_by is not None and f.draft_reached_value is not None:
-        if drafts:
-            raw["draft"] = {
-                "value": _text(f.draft_reached_value),
-                "qualifier": _value(f.draft_reached_qualifier),
-                "as_of": _day(f.draft_reached_as_of),
-                "submitted_by": f.draft_submitted_by,
-                "submitted_at": _moment(f.draft_submitted_at),
-            }
-        else:
-            backup.drafts_left_out += 1
+    if drafts and f.draft_submitted_by is not None and f.draft_reached_value is not None:
+        raw["draft"] = {
+            "value": _text(f.draft_reached_value),
+            "qualifier": _value(f.draft_reached_qualifier),
+            "as_of": _day(f.draft_reached_as_of),
+            "submitted_by": f.draft_submitted_by,
+            "submitted_at": _moment(f.draft_submitted_at),
+        }
     return raw
