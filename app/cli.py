@@ -14,11 +14,17 @@ import typer
 
 from app import cli_support as support
 from app.auth.commands import keys_cli
+from app.reports.budget import rollups
+from app.reports.budget.commands import rollups_cli
+from app.webhooks.commands import webhooks_cli
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.audit.service import TableCheck, Verification
     from app.db.session import SessionFactory
     from app.demo.loader import DemoResult
+    from app.imports.reader import Read
     from app.imports.report import Report
     from app.synthetic.generator import Sizes
     from app.synthetic.service import GenerateResult
@@ -35,6 +41,11 @@ cli.add_typer(demo_cli, name="demo")
 audit_cli = typer.Typer(help="The audit trail.")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(rollups_cli, name="rollups")
+# Every command's writes (generate, import, demo load, ...) keep the budget rollups in
+# their transaction (app/reports/budget/rollups.py).
+rollups.install()
+cli.add_typer(webhooks_cli, name="webhooks")
 operations_cli = typer.Typer(help="Persisted operations: the documents clients send by id.")
 cli.add_typer(operations_cli, name="operations")
 
@@ -198,8 +209,9 @@ def import_file(
     file: Annotated[
         Path | None,
         typer.Argument(
-            help="A document of the ledger's format (YAML or JSON), or an IATI 2.03 "
-            "activity file (XML): one parent activity, its children."
+            help="A document of the ledger's format (YAML or JSON); a workbook (xlsx), a "
+            "folder of CSV files or a zip of them, one table per record kind; or an IATI "
+            "2.03 activity file (XML): one parent activity, its children."
         ),
     ] = None,
     dry_run: Annotated[
@@ -212,6 +224,14 @@ def import_file(
     print_schema: Annotated[
         bool, typer.Option("--print-schema", help="Print the format's JSON Schema and stop.")
     ] = False,
+    write_template: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-template",
+            help="Write an empty workbook (a path ending in .xlsx) or folder of CSV files "
+            "with every table's columns, and stop.",
+        ),
+    ] = None,
 ) -> None:
     """Load a whole programme from FILE in one transaction: all of it, or nothing.
 
@@ -226,17 +246,31 @@ def import_file(
     if print_schema:
         typer.echo(json.dumps(document_schema(), indent=2, ensure_ascii=False))
         return
+    if write_template is not None:
+        from app.imports.template import write_template as write
+
+        typer.echo(write(write_template))
+        return
     if file is None:
         typer.echo("error: name the FILE to import (or --print-schema)", err=True)
         raise typer.Exit(2)
+    if file.suffix.lower() == ".csv":
+        typer.echo(
+            f"error: {file} is one table; name the folder of the programme's CSV files "
+            f"({file.parent}/), one file per record kind",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
-        data = file.read_bytes()
+        data, reader = _file_reader(file)
     except OSError as exc:
         typer.echo(f"error: {file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
     started = time.perf_counter()
     report = support.on_migrated_database(
-        lambda sessions: _import(sessions, data, dry_run, reason or f"import of {file.name}")
+        lambda sessions: _import(
+            sessions, data, reader, dry_run, reason or f"import of {file.name}"
+        )
     )
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
@@ -248,11 +282,28 @@ def import_file(
         raise typer.Exit(1)
 
 
-async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: str) -> Report:
+def _file_reader(file: Path) -> tuple[bytes, Callable[[bytes, int], Read]]:
+    """The file's bytes and the reader of its format; a folder's CSV files are read by
+    their reader (the bytes are none)."""
+    if file.is_dir():
+        from app.imports.csvfiles import read_csv_folder
+
+        return b"", lambda _data, max_bytes: read_csv_folder(file, max_bytes)
+    from app.iati.reader import read_any
+
+    return file.read_bytes(), read_any
+
+
+async def _import(
+    sessions: SessionFactory,
+    data: bytes,
+    reader: Callable[[bytes, int], Read],
+    dry_run: bool,
+    reason: str,
+) -> Report:
     from contextlib import ExitStack
 
     from app.audit.records import SYSTEM_ROLE, Actor
-    from app.iati.reader import read_any
     from app.imports.apply import run_import
 
     with ExitStack() as stack:
@@ -274,7 +325,7 @@ async def _import(sessions: SessionFactory, data: bytes, dry_run: bool, reason: 
             reason=reason,
             progress=lambda n: bar.update(n) if bar is not None else None,
             on_total=on_total,
-            reader=read_any,
+            reader=reader,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,14 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     # Echo every SQL statement to the log; for debugging only.
     sql_echo: bool = False
+    # --- Read replica (app/replicas/service.py) ---
+    # A streaming replica of DATABASE_URL (PostgreSQL only): queries' live reads, reports,
+    # CSV downloads and the IATI export are answered there; writes, subscriptions,
+    # asOf and partner views stay on the primary. Unset: everything reads the primary.
+    read_replica_url: str | None = None
+    # A request sending `X-Min-Sequence: N` (the `sequence` a mutation returned) waits
+    # this long at most for the replica to replay entry N, then reads the primary.
+    replica_wait_seconds: float = Field(default=2.0, ge=0, le=60)
 
     # --- Observability (app/observability/) ---
     # Logs on stderr: one JSON object per line ("json"), or lines for people ("text").
@@ -171,6 +180,30 @@ class Settings(BaseSettings):
     # A WebSocket client that takes longer than this to accept one message is
     # disconnected (4408), so a stalled reader holds nothing for long.
     ws_send_timeout_seconds: float = Field(default=10.0, ge=0.1, le=600)
+    # Webhooks (app/webhooks/). Deliveries to loopback, private, link-local, multicast
+    # or reserved addresses are refused unless this is set (server-side request forgery);
+    # tests and local receivers set it.
+    webhook_allow_private_addresses: bool = False
+    # Signing secrets are stored encrypted with this key (Fernet, 32 url-safe base64
+    # bytes: `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key())"`).
+    # Unset: they are stored as they are (docs/webhooks.md says what that means).
+    webhook_secret_key: SecretStr | None = None
+    # Attempts per event before it is dead-lettered and its endpoint paused; the waits
+    # between them grow from the first, doubling (with jitter), up to the last.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_first_seconds: float = Field(default=5.0, ge=0.001, le=3600)
+    webhook_retry_last_seconds: float = Field(default=3600.0, ge=0.001, le=86_400)
+    # One request's deadline (connect, send, read the capped answer).
+    webhook_timeout_seconds: float = Field(default=10.0, ge=0.1, le=120)
+    # Run the delivery worker in this process (each `serve` process shares the work).
+    webhook_worker: bool = True
+    # How often the worker looks for work without news of a commit, and how long a
+    # process holds an endpoint it is delivering to (another takes over after that).
+    webhook_poll_seconds: float = Field(default=2.0, ge=0.01, le=3600)
+    webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Endpoints one process delivers to at once.
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+
     # The legacy `graphql-ws` sub-protocol (subscriptions-transport-ws); off unless asked.
     ws_legacy_protocol: bool = False
     # A live report waits this long after a change for more before it recomputes.
@@ -208,6 +241,19 @@ class Settings(BaseSettings):
     # Clock skew tolerated on exp/nbf/iat.
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
 
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # A Fernet key: 32 bytes in URL-safe base64 (app/webhooks/signing.py seals with it).
+        if value is not None:
+            try:
+                raw = base64.urlsafe_b64decode(value.get_secret_value().encode())
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("WEBHOOK_SECRET_KEY must be 32 bytes in URL-safe base64")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -230,6 +276,22 @@ class Settings(BaseSettings):
                 "is not a database URL (postgresql+asyncpg://user:pass@host/db)"
             ) from None
         return value
+
+    @field_validator("read_replica_url")
+    @classmethod
+    def _replica_is_postgres(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:pass@host/db)")
+        return cls._async_driver(value)
+
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> Settings:
+        if self.read_replica_url is not None and not self.database_url.startswith("postgresql"):
+            raise ValueError("READ_REPLICA_URL needs a PostgreSQL DATABASE_URL (its primary)")
+        return self
 
     @field_validator(
         "jwt_algorithms",

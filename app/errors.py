@@ -81,6 +81,12 @@ class ErrorCode(DescribedStrEnum):
     )
     FORBIDDEN = "FORBIDDEN", "The caller's role lacks the permission this needs."
     # Writes (app/writes)
+    ADDRESS_REFUSED = (
+        "ADDRESS_REFUSED",
+        "A webhook URL that is not an http(s) URL, or whose host is or resolves to a "
+        "loopback, private, link-local, multicast or reserved address (refused unless "
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is set).",
+    )
     NOT_FOUND = (
         "NOT_FOUND",
         "No record has this ID (or, for API keys, this name); over HTTP, no such path "
@@ -192,11 +198,14 @@ class ErrorCode(DescribedStrEnum):
     DOCUMENT_INVALID = (
         "DOCUMENT_INVALID",
         "A file that is not a document of the import format: not YAML or JSON, another "
-        "format version, anchors or aliases, or nesting deeper than the format's.",
+        "format version, anchors or aliases, or nesting deeper than the format's; a "
+        "workbook or zip that cannot be read, a sheet or CSV file of no record kind, a "
+        "column named twice, a CSV file not in UTF-8, no program sheet.",
     )
     DOCUMENT_TOO_LARGE = (
         "DOCUMENT_TOO_LARGE",
-        "An import file larger than allowed, or with more rows of one kind than allowed.",
+        "An import file larger than allowed, or with more rows of one kind than allowed; "
+        "a zip unpacking to too much, a sheet of too many columns, a cell too long.",
     )
     # The request, before GraphQL runs (app/http/)
     BAD_REQUEST = (

@@ -24,6 +24,10 @@ from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
+from app.pages.routes import add_pages
+from app.replicas.service import ReadReplica
+from app.reports.budget import rollups
+from app.webhooks.metrics import WebhookMetrics
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     """Build the app. With `engine` given (tests, embedding), the caller owns it."""
+    # Every write of the app keeps the budget rollups in its transaction.
+    rollups.install()
     settings = settings or get_settings()
     own_link_secret = settings.download_link_secret is None
     if own_link_secret:
@@ -65,21 +71,45 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             own = ledger_engine(settings.database_url, echo=settings.sql_echo)
             app.state.engine = own
             app.state.session_factory = ledger_sessions(own)
+        # Queries' reads on a replica (app/replicas/): the primary keeps the rest.
+        replica = None
+        if settings.read_replica_url is not None:
+            log.info("read replica: %s", describe_database(settings.read_replica_url))
+            replica = ReadReplica(
+                ledger_engine(settings.read_replica_url, echo=settings.sql_echo),
+                settings.replica_wait_seconds,
+            )
+        app.state.replica = replica
         # Live updates: this process's hub reads each new trail entry once for all its
         # subscribers (app/events/).
         hub = EventHub(app.state.session_factory, settings)
         await hub.start()
         app.state.events = hub
+        # Webhooks (app/webhooks/): this process shares the deliveries with the others.
+        worker = None
+        if settings.webhook_worker:
+            from app.webhooks.worker import WebhookWorker
+
+            worker = WebhookWorker(
+                app.state.session_factory, settings, schema, hub, webhook_metrics
+            )
+            await worker.start()
+        app.state.webhooks = worker
         freeze_startup_heap()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.close()
             app.state.events = None
             await hub.close()
             # Partners' kept views hold connections of their own; the rate limits' Redis
             # client holds its pool.
             await schema.close()
             await transport.close()
+            app.state.replica = None
+            if replica is not None:
+                await replica.close()
             if own is not None:
                 await own.dispose()
 
@@ -96,12 +126,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # Observability (app/observability/): this app's own metrics; None when disabled.
     metrics = Metrics() if settings.metrics_enabled else None
+    webhook_metrics = WebhookMetrics(metrics) if metrics is not None else None
     schema = build_schema(settings, metrics=metrics)
     # Its views (app/views/pool.py) are the app's: closed at shutdown, seen by tests.
     app.state.schema = schema
     # The transport (app/http/): /graphql over HTTP and WebSocket, the CSV downloads,
     # refusals in the GraphQL shape, limits on request bodies, CORS.
     transport = add_transport(app, schema, settings)
+    # Pages for people under / (app/pages/): the same operations, read as the caller.
+    add_pages(app, schema, settings, transport.browser)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -7,12 +7,15 @@ another fresh database (timed), and import it again (nothing to write; timed). B
 commands are timed as whole processes, start-up included.
 
     .venv/bin/python bench/imports.py --backend both --transactions 100000
+    .venv/bin/python bench/imports.py --backend sqlite --format xlsx   # or csv: the same
+        # document as a workbook or a folder of CSV files (docs/imports.md), text cells
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import subprocess
@@ -192,6 +195,49 @@ async def write_document(url: str, path: Path) -> int:
     return rows
 
 
+_NESTED = ("participants", "budget_lines", "transactions", "milestones", "beneficiaries", "shares")
+
+
+def write_tables(source: Path, form: str) -> Path:
+    """The document at `source` as a workbook or a folder of CSV files, one table per
+    record kind (the synthetic programme cites nothing, so no citations table)."""
+    from openpyxl import Workbook
+
+    from app.imports.tables import LAYOUT
+
+    document = json.loads(source.read_text("utf-8"))
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    program = dict(document["program"])
+    pledged = program.pop("pledged")
+    rows["program"].append(
+        program | {"pledged_amount": pledged["amount"], "pledged_currency": pledged["currency"]}
+    )
+    for kind in ("sources", "organizations", "exchange_rates", "beneficiary_groups"):
+        rows[kind] += document.get(kind, [])
+    for item in document["initiatives"]:
+        rows["initiatives"].append({k: v for k, v in item.items() if k not in _NESTED})
+        for kind in _NESTED:
+            rows[kind] += [{"initiative": item["code"], **row} for row in item.get(kind, [])]
+    if form == "csv":
+        folder = source.with_suffix("")
+        folder.mkdir()
+        for kind, found in rows.items():
+            with (folder / f"{kind}.csv").open("w", encoding="utf-8", newline="") as out:
+                writer = csv.DictWriter(out, fieldnames=LAYOUT[kind])
+                writer.writeheader()
+                writer.writerows(found)
+        return folder
+    workbook = Workbook(write_only=True)
+    for kind, found in rows.items():
+        sheet = workbook.create_sheet(kind)
+        sheet.append(list(LAYOUT[kind]))
+        for row in found:
+            sheet.append([row.get(name) for name in LAYOUT[kind]])
+    path = source.with_suffix(".xlsx")
+    workbook.save(path)
+    return path
+
+
 async def run(backend: str, args: argparse.Namespace, workdir: Path) -> None:
     source = await fresh(backend, "bench_import_source", workdir)
     target = await fresh(backend, "bench_import_target", workdir)
@@ -206,11 +252,15 @@ async def run(backend: str, args: argparse.Namespace, workdir: Path) -> None:
     generated = cli(source, "generate", *sizes)
     path = workdir / f"{backend}.json"
     rows = await write_document(source, path)
+    if args.format != "json":
+        path = write_tables(path, args.format)
     imported = cli(target, "import", str(path))
     again = cli(target, "import", str(path))
-    size = path.stat().st_size / 1e6
+    files = path.glob("*.csv") if path.is_dir() else [path]
+    size = sum(p.stat().st_size for p in files) / 1e6
     print(
-        f"{backend:<10} rows {rows:>8}  file {size:6.1f} MB  generate {generated:6.1f} s  "
+        f"{backend:<10} {args.format:<5} rows {rows:>8}  file {size:6.1f} MB  "
+        f"generate {generated:6.1f} s  "
         f"import {imported:6.1f} s  ratio {imported / generated:4.2f}  "
         f"re-import (nothing to write) {again:6.1f} s"
     )
@@ -222,6 +272,7 @@ def main() -> None:
     parser.add_argument("--initiatives", type=int, default=30)
     parser.add_argument("--budget-lines", type=int, default=1000)
     parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--format", choices=["json", "xlsx", "csv"], default="json")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,6 +30,7 @@ from app.demo.loader import load_demo
 from app.engines import ledger_engine, ledger_sessions
 from app.main import create_app
 from app.models import GENESIS_HASH, ChainHead
+from app.reports.budget import rollups
 
 # Rows the tests set up directly are changes too; they are made by this actor.
 TEST_ACTOR = Actor("test-setup", "system")
@@ -105,6 +106,7 @@ async def database(
     else:
         url = await create_postgres_database()
     engine = ledger_engine(url)
+    rollups.install()  # as the app and the command line do
     try:
         await upgrade(engine)
         yield Database(backend, url, engine, ledger_sessions(engine, actor=TEST_ACTOR))

@@ -25,6 +25,7 @@ from app.db.session import SessionFactory
 from app.demo.loader import load_demo
 from app.engines import ledger_engine, ledger_sessions
 from app.kit.ids import encode_global_id
+from app.reports.budget import rollups
 from tests import factories as f
 from tests.conftest import TEST_ACTOR, create_postgres_database, drop_postgres_database
 
@@ -185,6 +186,7 @@ async def live_data(backend: str, tmp: Path, url: str | None = None) -> AsyncIte
     elif url is None:
         url = await create_postgres_database("pledge_live")
     engine = ledger_engine(url)
+    rollups.install()  # as the app and the command line do
     try:
         await upgrade(engine)
         sessions = ledger_sessions(engine, actor=TEST_ACTOR)

@@ -9,7 +9,8 @@ backends, so sequence numbers are gapless and each entry's previous hash is righ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from types import SimpleNamespace
@@ -58,6 +59,13 @@ class Head:
     sequence: int
     hash: str
     occurred_at: datetime | None
+    # The sequence the transaction found, and what its entries touched: per table, the
+    # initiatives of the records (None for records of none). What is derived from the
+    # records in the same transaction (`before_commit`) is kept from these.
+    start: int = 0
+    touched: dict[str, set[int | None]] = field(default_factory=dict)
+    # Entries per table.
+    entries: dict[str, int] = field(default_factory=dict)
 
     def clock(self) -> datetime:
         """Now, but never before the last entry: the trail's clock never runs backwards,
@@ -69,6 +77,8 @@ class Head:
         """An entry's fields completed with its sequence, previous hash and hash; the
         head moves past it."""
         entry = SimpleNamespace(**fields, sequence=self.sequence + 1, previous_hash=self.hash)
+        self.touched.setdefault(entry.entity_type, set()).add(entry.initiative_id)
+        self.entries[entry.entity_type] = self.entries.get(entry.entity_type, 0) + 1
         entry.hash = entry_hash(entry)
         self.sequence, self.hash, self.occurred_at = entry.sequence, entry.hash, entry.occurred_at
         return vars(entry)
@@ -118,7 +128,9 @@ def _lock(session: Session) -> Head:
                 ChainHead.id == 1
             )
         ).one()
-        head = session.info[HEAD] = Head(row.last_sequence, row.last_hash, row.last_occurred_at)
+        head = session.info[HEAD] = Head(
+            row.last_sequence, row.last_hash, row.last_occurred_at, start=row.last_sequence
+        )
     return head
 
 
@@ -225,6 +237,37 @@ def _rank(obj: Any) -> int:
     return _table_ranks()[obj.__tablename__]
 
 
+# Run before a writing transaction commits, with the chain head (what it touched):
+# derived tables kept in the same transaction as the records (app/reports/budget/
+# rollups.py `install`, called by every entry point that writes).
+BeforeCommit = Callable[[Session, Head], None]
+_before_commit_hooks: list[BeforeCommit] = []
+
+
+def before_commit(hook: BeforeCommit) -> None:
+    """Have `hook` run in every transaction that appended to the trail, before it
+    commits (idempotent)."""
+    if hook not in _before_commit_hooks:
+        _before_commit_hooks.append(hook)
+
+
+def runs_before_commit(hook: BeforeCommit) -> bool:
+    return hook in _before_commit_hooks
+
+
+def _before_commit(session: Session) -> None:
+    if not _before_commit_hooks:
+        return
+    # What is still pending is flushed now (commit would flush it next), so its
+    # entries count too.
+    session.flush()
+    head: Head | None = session.info.get(HEAD)
+    if head is None or head.sequence == head.start:
+        return
+    for hook in _before_commit_hooks:
+        hook(session, head)
+
+
 def _after_commit(session: Session) -> None:
     # Live updates (app/events/): tell this process's hubs the trail has grown.
     entries = written(session)
@@ -251,6 +294,7 @@ def install() -> None:
         return
     event.listen(Session, "before_flush", _before_flush)
     event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "before_commit", _before_commit)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_transaction_end", _after_transaction_end)
     _installed = True

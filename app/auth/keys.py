@@ -165,6 +165,16 @@ async def caller_of_key(session: AsyncSession, name: str) -> Principal | None:
     return await _caller(session, await repo.key_by_name(session, name))
 
 
+async def caller_of_key_id(session: AsyncSession, key_id: int) -> Principal | None:
+    """The caller a key is, by its id (a webhook endpoint names its key so); None for an
+    unknown or revoked key."""
+    return await _caller(session, await repo.key_by_id(session, key_id))
+
+
+async def caller_of_key_row(session: AsyncSession, key: ApiKey | None) -> Principal | None:
+    return await _caller(session, key)
+
+
 async def _caller(session: AsyncSession, key: ApiKey | None) -> Principal | None:
     if key is None or key.revoked_at is not None:
         return None

@@ -17,6 +17,10 @@ async def key_by_name(session: AsyncSession, name: str) -> ApiKey | None:
     return result.scalar_one_or_none()
 
 
+async def key_by_id(session: AsyncSession, key_id: int) -> ApiKey | None:
+    return await session.get(ApiKey, key_id)
+
+
 async def key_by_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
     result = await session.execute(select(ApiKey).where(ApiKey.secret_hash == secret_hash))
     return result.scalar_one_or_none()

@@ -2,10 +2,10 @@
 
 Everything an import reads is written, so that importing the file into an empty
 ledger gives the same ledger, and importing it into the ledger it came from writes
-nothing: every record by its key (a record without a ref by the ref made from its id,
-`derived_ref`), every citation with its quote, translation and estimate flag, each
-reached figure with its approval, and a draft still waiting for approval as a draft
-(only for a caller who may see drafts: `drafts`).
+nothing: every record by its key (a record without a ref by its id, as
+app/imports/keys.py spells it: "line-17"), every citation with its quote, translation
+and estimate flag, each reached figure with its approval, and a draft still waiting
+for approval as a draft (only for a caller who may see drafts: `drafts`).
 
 A document is whole on its own: it carries the organisations, beneficiary groups and
 sources its records name, and every exchange rate (reports convert at any of them).
@@ -30,6 +30,7 @@ from app import models as m
 from app.backup import repository as repo
 from app.errors import DomainError, ErrorCode
 from app.imports import document as d
+from app.imports import keys
 
 # Rows of a kind under initiatives, for the document's limits (app/imports/document.py).
 NESTED: dict[str, type[Any]] = {
@@ -270,7 +271,7 @@ def _rate(b: _Builder, rate: m.ExchangeRate) -> Raw:
 
 def _initiative(b: _Builder, i: m.Initiative, drafts: bool) -> Raw:
     under = {kind: b.ledger.under[kind].get(i.id, []) for kind in NESTED}
-    lines = {line.id: d.key_of("budget_line", line.ref, line.id) for line in under["budget_lines"]}
+    lines = {line.id: keys.file_key(keys.LINE, line.ref, line.id) for line in under["budget_lines"]}
     return {
         "code": i.code,
         "position": i.position,
@@ -316,7 +317,7 @@ def _line(b: _Builder, line: m.BudgetLine, key: str) -> Raw:
 
 def _transaction(b: _Builder, tx: m.Transaction, lines: dict[int, str]) -> Raw:
     return {
-        "ref": d.key_of("transaction", tx.ref, tx.id),
+        "ref": keys.file_key(keys.TRANSACTION, tx.ref, tx.id),
         "type": tx.type.value,
         "transaction_date": _day(tx.transaction_date),
         "amount": _text(tx.amount),
@@ -332,7 +333,7 @@ def _transaction(b: _Builder, tx: m.Transaction, lines: dict[int, str]) -> Raw:
 
 def _milestone(b: _Builder, stone: m.Milestone) -> Raw:
     return {
-        "ref": d.key_of("milestone", stone.ref, stone.id),
+        "ref": keys.file_key(keys.MILESTONE, stone.ref, stone.id),
         "title": stone.title,
         "description": stone.description,
         "planned_date": _day(stone.planned_date),

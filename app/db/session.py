@@ -32,6 +32,10 @@ SessionFactory = async_sessionmaker[AsyncSession]
 # connection and never answers (a network partition, a hung host) would otherwise hold
 # each caller, /readyz included, for asyncpg's default of 60 s.
 CONNECT_TIMEOUT_SECONDS = 5.0
+# `Connection.info` key marking a view's connection (app/views/views.py), on which TEMP
+# tables shadow the ledger's: what is derived from the real tables and not shadowed
+# (app/reports/budget/rollups.py) must not be read there.
+VIEW_CONNECTION = "ledger.view"
 # Each live query holds one pooled connection while it runs (its read snapshot,
 # app/db/shared.py): this many are kept, and as many again opened when all are busy;
 # a query finding none waits for one, within its execution limit.

@@ -13,6 +13,10 @@ subscriber has a bounded buffer, and a full buffer ends the subscription with
 `Overflow` instead of dropping anything: the client resumes from its last cursor.
 Each entry it receives comes with its ordinal in the subscriber's scope (`scopes.py`):
 its sequence, or a partner's own count, kept the same way from the log and live.
+
+Every live subscriber offered one entry is handed the same memo with it (`shared`,
+a dict): what they make of the entry, they can make once and share
+(app/graphql/subscriptions/sharing.py). An entry read while catching up has none.
 """
 
 from __future__ import annotations
@@ -89,8 +93,9 @@ class Subscriber:
         self.error: Exception | None = None
         self._ready = asyncio.Event()
 
-    def offer(self, entry: Entry) -> bool:
-        """Take `entry`; False when this subscriber can take no more (it is dropped)."""
+    def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
+        """Take `entry` (with the memo its live subscribers share); False when this
+        subscriber can take no more (it is dropped)."""
         raise NotImplementedError
 
     def end(self, error: Exception) -> None:
@@ -115,9 +120,12 @@ class EventQueue(Subscriber):
         self.scope = scope
         # The ordinal at `position` (set with it when the subscriber joins).
         self.ordinal = 0
-        self._entries: deque[tuple[Entry, int]] = deque()
+        self._entries: deque[tuple[Entry, int, dict[Any, Any] | None]] = deque()
+        # The memo of the entry `next` returned last, shared with the other live
+        # subscribers it was offered to; None for an entry read from the log.
+        self.shared: dict[Any, Any] | None = None
 
-    def offer(self, entry: Entry) -> bool:
+    def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         if entry.sequence <= self.position:
             return True
         self.position = entry.sequence
@@ -129,7 +137,7 @@ class EventQueue(Subscriber):
             self._entries.clear()
             self.end(Overflow())
             return False
-        self._entries.append((entry, self.ordinal))
+        self._entries.append((entry, self.ordinal, shared))
         self._ready.set()
         return True
 
@@ -139,13 +147,14 @@ class EventQueue(Subscriber):
             self._ready.clear()
             await self._ready.wait()
         self.check()
-        return self._entries.popleft()
+        entry, ordinal, self.shared = self._entries.popleft()
+        return entry, ordinal
 
 
 class ChangeFlag(Subscriber):
     """Only whether anything matching happened since `clear` (for live reports)."""
 
-    def offer(self, entry: Entry) -> bool:
+    def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         if entry.sequence > self.position and self.accept(entry):
             self._ready.set()
         return True
@@ -206,6 +215,11 @@ class EventHub:
     @property
     def open_subscriptions(self) -> int:
         return self._open
+
+    @property
+    def live_subscribers(self) -> int:
+        """How many subscribers are offered each new entry (caught up and joined)."""
+        return len(self._live)
 
     # -- news -----------------------------------------------------------------------
 
@@ -270,8 +284,9 @@ class EventHub:
                 return
 
     def _hand_out(self, entry: Entry) -> None:
+        shared: dict[Any, Any] = {}
         for subscriber in list(self._live):
-            if not subscriber.offer(entry):
+            if not subscriber.offer(entry, shared):
                 self._live.discard(subscriber)
         self.high_water = entry.sequence
 
@@ -345,6 +360,7 @@ class EventHub:
                 ordinal = scope.advance(ordinal, row)
                 if events.matches(row):
                     subscriber.check()
+                    subscriber.shared = None
                     yield row, ordinal
             position = rows[-1].sequence if len(rows) == PAGE else upto
             subscriber.check()

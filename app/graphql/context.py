@@ -28,6 +28,7 @@ from app.kit.pacing import pacer
 if TYPE_CHECKING:
     from app.auth.authenticate import Authenticator
     from app.events.hub import EventHub
+    from app.replicas.service import ReadReplica
 
 
 class Overrun(Protocol):
@@ -57,6 +58,10 @@ class Context(BaseContext):
     settings: Settings
     # Who is calling; set from the request's credentials (app/auth).
     principal: Principal
+    # Where queries' live snapshots are taken when READ_REPLICA_URL is set, and the
+    # trail sequence the caller must see (`X-Min-Sequence`): app/replicas/service.py.
+    replica: ReadReplica | None = None
+    min_sequence: int | None = None
     # The process's live-update hub (app/events/); None where none runs.
     events: EventHub | None = None
     # What proved who the caller is (the `Authorization` value), and who checks it:
@@ -79,6 +84,9 @@ class Context(BaseContext):
     # The operation is the server's own query (a CSV download's), not a client's
     # document: the allow-list (PERSISTED_OPERATIONS_ONLY) does not apply to it.
     server_document: bool = False
+    # The answer goes out as JSON text and nothing reads it before: the compiled path
+    # may hand its lists over as encoded JSON (orjson fragments) instead of objects.
+    answer_as_json: bool = False
     # Built on first use (`loaders`): a WebSocket connection's shared context, and a
     # subscription like `changes`, never use any (~8 KB per subscriber saved).
     _loaders: DataLoaders | None = field(default=None, init=False, repr=False)

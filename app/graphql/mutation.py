@@ -69,6 +69,13 @@ class Payload:
         description="True when this is the stored first result of an earlier call with the "
         "same idempotency key (nothing was written again)."
     )
+    sequence: int | None = strawberry.field(
+        default=None,
+        description="The audit trail entry holding the record as this write left it (an "
+        "update that changed nothing: the record's latest entry; null when refused). "
+        "Send it as the `X-Min-Sequence` header of a later request to read this write "
+        "even where reads are answered by a replica.",
+    )
 
     @classmethod
     def of(cls, outcome: Outcome) -> Self:
@@ -79,6 +86,7 @@ class Payload:
         return cls(
             errors=[MutationError.of(e) for e in outcome.errors],
             replayed=outcome.replayed,
+            sequence=outcome.sequence,
             **found,
         )
 
@@ -86,7 +94,9 @@ class Payload:
 def _record_field(payload: type[Payload]) -> tuple[str, Any]:
     """The name and node type of a payload's field besides `errors` and `replayed`."""
     definition = get_object_definition(payload, strict=True)
-    (field,) = [f for f in definition.fields if f.python_name not in ("errors", "replayed")]
+    (field,) = [
+        f for f in definition.fields if f.python_name not in ("errors", "replayed", "sequence")
+    ]
     assert isinstance(field.type, StrawberryOptional), "a payload's record may be null"
     return field.python_name, field.type.of_type
 

@@ -51,6 +51,7 @@ from app.graphql.nodes import (
 from app.graphql.records import load_node
 from app.graphql.relay import Node, connection
 from app.graphql.reports import ReportQueries
+from app.graphql.webhooks import WebhookQueries
 from app.initiatives import repository as initiatives_repository
 from app.initiatives.listing import INITIATIVES
 from app.kit.ids import MAX_KEY, decode_global_id, decode_id_of
@@ -61,7 +62,7 @@ from app.rates.listing import EXCHANGE_RATES
 
 
 @strawberry.type(description="Read access to pledges and everything reported about them.")
-class Query(ReportQueries, AuditQueries):
+class Query(ReportQueries, AuditQueries, WebhookQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist.")
     async def node(
         self,

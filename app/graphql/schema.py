@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -38,6 +38,8 @@ from app.graphql.query import Query
 from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.subscriptions import Subscription
+from app.graphql.subscriptions.sharing import Memo, answer_once, group_of
+from app.graphql.webhooks import WebhookMutations
 from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
 from app.observability.operations import operation_metrics
@@ -63,6 +65,7 @@ class Mutation(
     ParticipationMutations,
     BeneficiaryGroupMutations,
     CitationMutations,
+    WebhookMutations,
 ):
     pass
 
@@ -79,7 +82,26 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         executor = cast(Executor, super().build_per_event_executor(payload))
         executor._relevant_sub_fields = {}
         executor._held = held_for(payload)
+        memo = getattr(payload, "_shared", None)
+        if memo is not None:
+            group = self._group()
+            if group is not None:
+                executor._answer = (memo, (group, payload.share_part()))
         return executor
+
+    def _group(self) -> Hashable | None:
+        # Worked out once per subscription, on the subscription's own executor.
+        try:
+            return self._subscription_group
+        except AttributeError:
+            self._subscription_group: Hashable | None = group_of(
+                self.operation, self.variable_values.coerced, self.context_value
+            )
+            return self._subscription_group
+
+    # Set for an event whose answer the subscribers of its group share
+    # (app/graphql/subscriptions/sharing.py): the entry's memo and the group's key.
+    _answer: tuple[Memo, Hashable] | None = None
 
     # An event's payload may hold what its fields read through (HeldForEvent: a
     # snapshot's connection, a view): given back once they are resolved, before the
@@ -87,6 +109,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     _held: HeldForEvent | None = None
 
     def execute_operation(self, serially: bool | None = None) -> Any:
+        if self._answer is not None:
+            memo, key = self._answer
+            return answer_once(memo, key, lambda: self._execute_operation(serially))
+        return self._execute_operation(serially)
+
+    def _execute_operation(self, serially: bool | None) -> Any:
         # A query of a shape the compiled path knows is answered by its plan
         # (app/graphql/compiled/), unless the plan hands it back.
         plan = compiled_for(self) if self._held is None else None

@@ -1,6 +1,7 @@
 """The import over HTTP: `POST /imports` with a document of the ledger's format as the
-request body (JSON or YAML; `?dryRun=true` to only see the report), and the format's
-JSON Schema at `GET /schemas/ledger-v1.json`.
+request body (JSON or YAML, a workbook or a zip of CSV files, or IATI XML;
+`?dryRun=true` to only see the report), and the format's JSON Schema at
+`GET /schemas/ledger-v1.json`.
 
 An import creates programmes, organisations and rates, so it needs the import
 permission (admins; partner keys never have it). The body is capped by
@@ -38,6 +39,10 @@ MEDIA_TYPES = {
     # An IATI 2.03 activity file (app/iati/reader.py).
     "application/xml",
     "text/xml",
+    # A workbook, or a zip of CSV files, one table per record kind (app/imports/sheets.py).
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/zip",
+    "application/x-zip-compressed",
 }
 
 
@@ -63,7 +68,8 @@ def imports_router(
         if media not in MEDIA_TYPES:
             return refusal(
                 415,
-                "send the document as the body, Content-Type application/json or application/yaml",
+                "send the document as the body, Content-Type application/json, application/yaml, "
+                "application/xml, application/zip or the xlsx type",
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 accept=JSON,
             )

@@ -26,7 +26,7 @@ from typing import Any, cast, overload
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -49,6 +49,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
+from app.graphql.subscriptions.sharing import SharedData
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.spec import (
@@ -232,6 +233,24 @@ def _address(connection: HTTPConnection) -> str | None:
     return connection.client.host if connection.client else None
 
 
+MIN_SEQUENCE_HEADER = "x-min-sequence"
+
+
+def min_sequence(request: HTTPConnection) -> int | None:
+    """The trail sequence the caller wrote and must read (app/replicas/service.py);
+    400 BAD_REQUEST when the header is not a sequence."""
+    value = request.headers.get(MIN_SEQUENCE_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    # A sequence is a BIGINT: at most 19 digits, so the check stays short.
+    if not (value.isascii() and value.isdigit() and len(value) <= 19):
+        raise Refused(
+            400, "X-Min-Sequence must be a trail sequence (a whole number)", ErrorCode.BAD_REQUEST
+        )
+    return int(value)
+
+
 def _rate_limited(exceeded: Exceeded) -> Refused:
     return Refused(
         429,
@@ -277,6 +296,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             "PledgeTransportHandler", (TransportHandler,), deadline
         )
         self.graphql_ws_handler_class = type("PledgeLegacyHandler", (LegacyHandler,), deadline)
+        # GraphiQL as the app serves it, offline (app/pages/graphiql.py); else strawberry's.
+        self.ide_page: Callable[[Request], Awaitable[HTMLResponse]] | None = None
 
     async def context_for(self, request: HTTPConnection) -> Context:
         sessions = request.app.state.session_factory
@@ -286,6 +307,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             # Who the caller is is settled at connection_init (`on_ws_connect`).
             return Context(
                 reads=sessions,
+                replica=getattr(request.app.state, "replica", None),
                 settings=self.settings,
                 principal=anonymous(anonymous_read=False),
                 events=events,
@@ -325,6 +347,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 raise _rate_limited(exceeded)
         return Context(
             reads=sessions,
+            replica=getattr(request.app.state, "replica", None),
+            min_sequence=min_sequence(request),
             settings=self.settings,
             principal=principal,
             events=events,
@@ -375,6 +399,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
 
     # --- HTTP: the GraphQL-over-HTTP rules (app/http/spec.py) ---
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        if self.ide_page is not None:
+            return await self.ide_page(request)
+        return await super().render_graphql_ide(request)
+
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET naming a persisted operation runs it, whatever its Accept.
         params = request.query_params
@@ -385,6 +414,20 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         )
 
     def encode_json(self, data: object) -> str | bytes:
+        # An event whose answer a group of subscribers shares (SharedData): its data is
+        # encoded once for the group; only the operation's id is each subscriber's own.
+        if isinstance(data, dict) and len(data) == 3 and isinstance(data.get("id"), str):
+            payload = data.get("payload")
+            if isinstance(payload, dict) and len(payload) == 1:
+                shared = payload.get("data")
+                if isinstance(shared, SharedData) and data.get("type") in ("next", "data"):
+                    return (
+                        f'{{"id":{self._plain_json(data["id"])},"type":"{data["type"]}",'
+                        f'"payload":{{"data":{shared.encoded(self._plain_json)}}}}}'
+                    )
+        return self._plain_json(data)
+
+    def _plain_json(self, data: object) -> str:
         # orjson: a large answer is encoded in a tenth of the time json.dumps takes, and
         # the event loop is held for all of it. It refuses what JSON cannot carry as
         # is (a lone surrogate echoed in an error message, an integer past 64 bits):
@@ -394,7 +437,21 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         try:
             return orjson.dumps(data).decode()
         except (orjson.JSONEncodeError, TypeError):
-            return super().encode_json(data)
+            if not isinstance(data, dict):
+                encoded = super().encode_json(data)
+                return encoded.decode() if isinstance(encoded, bytes) else encoded
+        # Member by member: `data` may hold a compiled answer's encoded JSON (orjson
+        # fragments, app/graphql/compiled/run.py), which only orjson writes, and is
+        # never what it refuses (text from the database, no integer past 64 bits).
+        members = []
+        for key, value in data.items():
+            try:
+                text = orjson.dumps(value).decode()
+            except (orjson.JSONEncodeError, TypeError):
+                encoded = super().encode_json(value)
+                text = encoded.decode() if isinstance(encoded, bytes) else encoded
+            members.append(f"{json.dumps(key)}:{text}")
+        return "{" + ",".join(members) + "}"
 
     def decode_json(self, data: str | bytes) -> object:
         # Bytes in no JSON encoding, JSON nested deeper than the decoder can follow, or a
@@ -493,6 +550,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # Nothing reads this answer before it is encoded: it may come as JSON text.
+        context.answer_as_json = True
         try:
             return await super().execute_single(
                 request=request,

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.graphql.reports.downloads import REPORTS
 from app.http.backup import backup_router
 from app.http.bodies import BodyLimitMiddleware
+from app.http.browser import BrowserCaller
 from app.http.csv import csv_router
 from app.http.handlers import answer_before_graphql
 from app.http.iati import iati_router
@@ -24,9 +25,11 @@ from app.http.router import PledgeRouter
 
 @dataclass
 class Transport:
-    """What the transport holds open for its app: the rate limits' storage (Redis)."""
+    """What the transport holds open for its app: the rate limits' storage (Redis);
+    and who a browser's request is (its header, else its session cookie), for the pages."""
 
     limiter: RateLimiter
+    browser: BrowserCaller
 
     async def close(self) -> None:
         await self.limiter.close()
@@ -42,13 +45,13 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     limiter = RateLimiter(settings)
     graphql = PledgeRouter(schema, settings, persisted=persisted, limiter=limiter)
     app.include_router(graphql, prefix="/graphql")
-    # CSV downloads run through the same schema and context, so the same rules apply.
-    app.include_router(
-        csv_router(schema, graphql.context_for, graphql.context_as, REPORTS, settings)
-    )
+    # CSV downloads run through the same schema and context, so the same rules apply;
+    # a browser signed in on the pages (app/pages/) opens them with its session cookie.
+    browser = BrowserCaller(graphql, settings)
+    app.include_router(csv_router(schema, browser, graphql.context_as, REPORTS, settings))
     # The IATI file: the same caller, permission and views as the CSV downloads.
-    app.include_router(iati_router(schema, graphql.context_for))
-    app.include_router(backup_router(schema, graphql.context_for))
+    app.include_router(iati_router(schema, browser))
+    app.include_router(backup_router(schema, browser))
     # Imports of whole programmes (app/imports/), by the same callers' keys.
     app.include_router(imports_router(graphql.context_for, settings))
     answer_before_graphql(app, settings.retry_after_seconds)
@@ -64,9 +67,15 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Accept",
+                "X-Request-ID",
+                "X-Min-Sequence",
+            ],
             expose_headers=["Retry-After", "WWW-Authenticate", "X-Request-ID"],
             max_age=600,
         )
     # --- end of HTTP limits ---
-    return Transport(limiter)
+    return Transport(limiter, browser)

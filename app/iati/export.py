@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -304,8 +305,10 @@ def _child(
         writer.narrative(
             activity, "sector", name, vocabulary=vocabulary, code=code, percentage="100"
         )
-    writer.budgets(activity, lines)
     line_keys = {line.id: writer.line_key(line) for line in lines}
+    _keys_once(identifier, "budget line", line_keys.values())
+    _keys_once(identifier, "transaction", (writer.transaction_key(tx) for tx in moves))
+    writer.budgets(activity, lines)
     for tx in moves:
         if tx.transaction_date > today:
             raise not_publishable(
@@ -345,6 +348,20 @@ def _child(
             **{"focus-area": initiative.focus_area},
         ),
     )
+
+
+def _keys_once(identifier: str, kind: str, keys: Iterable[str]) -> None:
+    """Each record's key names it alone in its activity: a record without a ref is named
+    by its id (`transaction-12`), which a ref another record was imported with may
+    spell too; such a file would not read back, so it is not written."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise not_publishable(
+                f"{identifier}: two {kind}s have the key {key!r} (one's ref, the other's "
+                "id); a file naming both so could not be imported again"
+            )
+        seen.add(key)
 
 
 def _participants(

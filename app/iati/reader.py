@@ -20,17 +20,17 @@ and entities are how a small file expands into a huge one).
 from __future__ import annotations
 
 import json
-import re
-from collections import defaultdict
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
 from app.errors import ErrorCode
 from app.iati import codelists as c
+from app.iati import elements as e
+from app.iati import read_money
 from app.iati.writer import ours
 from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import MAX_LISTED, Problem
+from app.imports.sheets import is_zip, read_archive
 
 # The elements of an activity this reader maps; any other is named in the notes.
 _MAPPED = {
@@ -42,9 +42,12 @@ _MAPPED = {
 
 
 def read_any(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
-    """An IATI file (XML: it starts with "<") or a document of the ledger's format."""
+    """An IATI file (XML: it starts with "<"), a workbook or a zip of CSV files (a zip
+    archive, app/imports/sheets.py) or a document of the ledger's format."""
     if data.lstrip()[:1] == b"<":
         return read_iati(data, max_bytes)
+    if is_zip(data):
+        return read_archive(data, max_bytes)
     return read_document(data, max_bytes)
 
 
@@ -94,30 +97,6 @@ class _Notes(list[str]):
 
 def _refused(code: ErrorCode, message: str) -> Read:
     return Read(problems=[Problem("", code, message)])
-
-
-def _text(element: Element | None, path: str = "narrative") -> str | None:
-    if element is None:
-        return None
-    found = element.findtext(path)
-    return found.strip() if found else None
-
-
-# xsd:decimal's spelling (no exponent), of a bounded length: "1E+300000000" would
-# make a number of 300 million digits.
-_DECIMAL = re.compile(r"[+-]?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})")
-
-
-def _decimal(text: str | None) -> str | None:
-    """A decimal's text as the document takes it (quoted), or None if it is none (the
-    document's checks then refuse the missing value at its place)."""
-    if text is None or not _DECIMAL.fullmatch(text.strip()):
-        return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return format(value, "f")
 
 
 class _Mapper:
@@ -186,7 +165,7 @@ class _Mapper:
         if element is None:
             return None
         ref = (element.get("ref") or "").strip()
-        name = _text(element) or ref
+        name = e.text(element) or ref
         if not ref:
             self.notes.append(f"an organisation without a ref ({name!r}) is not read")
             return None
@@ -204,40 +183,26 @@ class _Mapper:
         dates = {d.get("type"): d.get("iso-date") for d in parent.findall("activity-date")}
         program: dict[str, Any] = {
             "ref": marks.get("ref") or identifier.removeprefix(f"{sponsor}-"),
-            "name": _text(parent.find("title")) or identifier,
-            "summary": _text(parent.find("description")),
+            "name": e.text(parent.find("title")) or identifier,
+            "summary": e.text(parent.find("description")),
             "sponsor": sponsor,
             "announced_on": marks.get("announced-on") or dates.get(c.PLANNED_START),
             "deadline": marks.get("deadline") or dates.get(c.PLANNED_END),
             "governance_body": marks.get("governance-body"),
             "governance_lead": marks.get("governance-lead"),
         }
-        if program["summary"] == program["name"]:
+        e.carried(program, "summary", "announced_on", "deadline", "governance_body")
+        e.carried(program, "governance_lead")
+        if program.get("summary") == program["name"]:
             program["summary"] = None  # the export writes the title where there is none
         if "pledged" in marks:
             program["pledged"] = {"amount": marks["pledged"], "currency": marks.get("currency")}
         else:
-            program["pledged"] = self.budgets_as_pledge(parent, initiatives)
+            # A file from elsewhere states no pledge: the importer makes the programme's
+            # current budget its pledge, by the ledger's one rule of the current budget.
+            program["pledged"] = {"currency": parent.get("default-currency")}
         self.links(parent)
         return program
-
-    def budgets_as_pledge(
-        self, parent: Element, initiatives: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """A file from elsewhere states no pledge: its budgets' total stands in."""
-        currency = parent.get("default-currency")
-        # The current budget of each period: the revised one where there is one.
-        current: dict[tuple[int, str, str], Decimal] = {}
-        for n, initiative in enumerate(initiatives):
-            for line in initiative["budget_lines"]:
-                if line["amount"] is None:
-                    continue
-                period = (n, line["period_start"], line["period_end"])
-                if line["type"] == "revised" or period not in current:
-                    current[period] = Decimal(line["amount"])
-        total = sum(current.values(), Decimal(0))
-        self.notes.append(f"the file states no pledge: the budgets' total ({total}) stands in")
-        return {"amount": format(total, "f"), "currency": currency}
 
     def links(self, activity: Element) -> None:
         for link in activity.findall("document-link"):
@@ -247,16 +212,22 @@ class _Mapper:
             category = link.find("category")
             language = link.find("language")
             date = link.find("document-date")
-            self.sources[ref] = {
-                "ref": ref,
-                "title": _text(link.find("title")) or ref,
-                "url": link.get("url"),
-                "language": language.get("code") if language is not None else None,
-                "category": c.READ_CATEGORY.get(category.get("code", ""))
-                if category is not None
-                else None,
-                "published_on": date.get("iso-date") if date is not None else None,
-            }
+            self.sources[ref] = e.carried(
+                {
+                    "ref": ref,
+                    "title": e.text(link.find("title")) or ref,
+                    "url": link.get("url"),
+                    "language": language.get("code") if language is not None else None,
+                    "category": c.READ_CATEGORY.get(category.get("code", ""))
+                    if category is not None
+                    else None,
+                    "published_on": date.get("iso-date") if date is not None else None,
+                },
+                "url",
+                "language",
+                "category",
+                "published_on",
+            )
         if activity.findall("document-link"):
             self.notes.append(
                 f"{activity.findtext('iati-identifier')}: its documents are read as sources, "
@@ -272,8 +243,8 @@ class _Mapper:
         initiative: dict[str, Any] = {
             "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),
             "position": int(marks["position"]) if marks.get("position", "").isdigit() else position,
-            "title": _text(activity.find("title")) or identifier,
-            "summary": _text(activity.find("description")),
+            "title": e.text(activity.find("title")) or identifier,
+            "summary": e.text(activity.find("description")),
             "focus_area": marks.get("focus-area") or self.focus_area(activity),
             "status": c.READ_STATUS.get(
                 status.get("code", "") if status is not None else "", "pipeline"
@@ -284,11 +255,13 @@ class _Mapper:
             "actual_end": dates.get(c.ACTUAL_END),
             "region": marks.get("region") or self.region(activity),
         }
-        if initiative["summary"] == initiative["title"]:
+        e.carried(initiative, "summary", "focus_area", "planned_start", "actual_start")
+        e.carried(initiative, "planned_end", "actual_end", "region")
+        if initiative.get("summary") == initiative["title"]:
             initiative["summary"] = None  # the export writes the title where there is none
         initiative["participants"] = self.participants(activity)
-        initiative["budget_lines"] = self.budget_lines(activity)
-        initiative["transactions"] = self.transactions(activity)
+        initiative["budget_lines"] = read_money.budget_lines(activity, self.notes)
+        initiative["transactions"] = read_money.transactions(activity, self.notes, self.org)
         initiative["beneficiaries"] = self.results(activity)
         self.links(activity)
         self.unmapped(activity)
@@ -306,7 +279,7 @@ class _Mapper:
                 f"{activity.findtext('iati-identifier')}: {len(chosen)} sectors; the ledger "
                 "holds one focus area, the first is read"
             )
-        return _text(chosen[0]) or chosen[0].get("code")
+        return e.text(chosen[0]) or chosen[0].get("code")
 
     def region(self, activity: Element) -> str | None:
         countries = activity.findall("recipient-country")
@@ -328,63 +301,12 @@ class _Mapper:
                 found.append({"org": ref, "role": role})
         return found
 
-    def budget_lines(self, activity: Element) -> list[dict[str, Any]]:
-        """Budgets back into lines: the yearly parts of one line (same LEDGER_NS line
-        mark) are that line again, its period their span, its amount their sum."""
-        parts: dict[str, list[Element]] = defaultdict(list)
-        for n, budget in enumerate(activity.findall("budget"), start=1):
-            parts[budget.get(ours("line")) or f"budget-{n}"].append(budget)
-        lines = []
-        default = activity.get("default-currency")
-        for ref, budgets in parts.items():
-            first = budgets[0]
-            value = first.find("value")
-            amounts = [_decimal(b.findtext("value")) for b in budgets]
-            line: dict[str, Any] = {
-                "ref": ref,
-                "period_start": min(_date(b, "period-start") for b in budgets),
-                "period_end": max(_date(b, "period-end") for b in budgets),
-                "type": c.READ_BUDGET_TYPE.get(first.get("type", "1"), "original"),
-                "status": c.READ_BUDGET_STATUS.get(first.get("status", "1"), "indicative"),
-                "category": first.get(ours("category")),
-                "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
-                "currency": (value.get("currency") if value is not None else None) or default,
-                "value_date": value.get("value-date") if value is not None else None,
-            }
-            lines.append(line)
-        return lines
-
-    def transactions(self, activity: Element) -> list[dict[str, Any]]:
-        found = []
-        default = activity.get("default-currency")
-        for n, element in enumerate(activity.findall("transaction"), start=1):
-            value = element.find("value")
-            kind = element.find("transaction-type")
-            date = element.find("transaction-date")
-            found.append(
-                {
-                    "ref": element.get("ref") or f"transaction-{n}",
-                    "type": c.READ_TRANSACTION.get(
-                        kind.get("code", "") if kind is not None else ""
-                    ),
-                    "transaction_date": date.get("iso-date") if date is not None else None,
-                    "amount": _decimal(element.findtext("value")),
-                    "currency": (value.get("currency") if value is not None else None) or default,
-                    "value_date": value.get("value-date") if value is not None else None,
-                    "budget_line": element.get(ours("line")),
-                    "provider": self.org(element.find("provider-org")),
-                    "receiver": self.org(element.find("receiver-org")),
-                    "description": _text(element.find("description")),
-                }
-            )
-        return found
-
     def results(self, activity: Element) -> list[dict[str, Any]]:
         """Each result as a beneficiary figure: its first indicator's first period."""
         found = []
         identifier = activity.findtext("iati-identifier")
         for result in activity.findall("result"):
-            title = _text(result.find("title")) or ""
+            title = e.text(result.find("title")) or ""
             indicators = result.findall("indicator")
             periods = indicators[0].findall("period") if indicators else []
             if len(indicators) != 1 or len(periods) > 1:
@@ -402,20 +324,17 @@ class _Mapper:
             actual = period.find("actual") if period is not None else None
             figure: dict[str, Any] = {
                 "group": group,
-                "unit": _text(indicators[0].find("title")) or unit or "units",
-                "target_value": _decimal(target.get("value")) if target is not None else None,
+                "unit": e.text(indicators[0].find("title")) or unit or "units",
+                "target_value": e.decimal(target.get("value")) if target is not None else None,
                 "target_date": None
                 if period is None or result.get(ours("no-target-date"))
-                else _date(period, "period-end"),
-                "reached_value": _decimal(actual.get("value")) if actual is not None else None,
+                else e.date(period, "period-end"),
+                "reached_value": e.decimal(actual.get("value")) if actual is not None else None,
             }
-            if figure["reached_value"] is not None:
+            if period is not None:  # the period states the reach, or that there is none
                 figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
                 figure["reached_as_of"] = result.get(ours("reached-as-of"))
+            else:  # no values written (no period): nothing said of them
+                e.carried(figure, "target_value", "target_date", "reached_value")
             found.append(figure)
         return found
-
-
-def _date(element: Element, path: str) -> str:
-    found = element.find(path)
-    return (found.get("iso-date") if found is not None else None) or ""

@@ -12,6 +12,7 @@ from xml.etree.ElementTree import Element, SubElement, register_namespace
 
 from app.iati import codelists as c
 from app.iati.rules import split_by_days, yearly_periods
+from app.imports import keys
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
@@ -109,13 +110,19 @@ def budgets(parent: Element, lines: Iterable[BudgetLine]) -> None:
 
 
 def line_key(line: BudgetLine) -> str:
-    return line.ref or f"line-{line.id}"
+    """The line's key in the file: its ref, else its id (app/imports/keys.py), which an
+    import into the same ledger finds again."""
+    return keys.file_key(keys.LINE, line.ref, line.id)
+
+
+def transaction_key(tx: Transaction) -> str:
+    return keys.file_key(keys.TRANSACTION, tx.ref, tx.id)
 
 
 def transaction(
     parent: Element, tx: Transaction, orgs: dict[int, Organization], line_keys: dict[int, str]
 ) -> None:
-    element = SubElement(parent, "transaction", {"ref": tx.ref or f"transaction-{tx.id}"})
+    element = SubElement(parent, "transaction", {"ref": transaction_key(tx)})
     SubElement(element, "transaction-type", {"code": c.TRANSACTION_TYPE[tx.type]})
     dated(element, "transaction-date", tx.transaction_date)
     value(element, tx.amount, tx.currency, tx.value_date)

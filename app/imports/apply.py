@@ -113,6 +113,9 @@ async def run_import(
                 await import_document(
                     session, documents[0], actor, report, reason=reason, progress=progress
                 )
+                # A sheet's places are told as the file has them (one document only).
+                if read.locate is not None:
+                    report.relocate(read.locate)
             else:
                 # A backup's programmes, one after the other in the one transaction.
                 for i, document in enumerate(documents):

@@ -23,10 +23,13 @@ Conventions, the same for every record:
   names the value as the GraphQL API does ("pledged", "plannedEnd"), null: the
   record as a whole. A citation's `source` may be left out when the file has one
   source.
-- What is absent from a file is left as it is in the ledger: an import never deletes.
+- What is absent from a file is left as it is in the ledger: an import never deletes,
+  and a field left out of a record leaves the stored record's value as it is (a file of
+  a format that carries fewer fields, such as IATI's, changes only what it carries). A
+  field given as null clears the stored value; a new record takes the field's default.
 - A budget line, transaction or milestone written without a ref (through the API) is
-  exported under a ref made from its id (`derived_ref`: "line-17"); an import finds
-  the stored row without a ref by that key and leaves its ref empty.
+  named in a file by its id (app/imports/keys.py: "line-17"); an import finds the
+  stored row without a ref by that key and leaves its ref empty.
 - A backup (`pledge-ledger export --format ledger`) of several programmes is a list of
   documents: a YAML stream (documents separated by `---`) or a JSON array; its import
   is one transaction.
@@ -35,7 +38,6 @@ Conventions, the same for every record:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -108,26 +110,6 @@ def _iso_date(value: object) -> date:
     return date.fromisoformat(value)
 
 
-# Kinds of record whose ref may be empty, and the word their derived refs begin with.
-DERIVED_REF_KINDS = {"budget_line": "line", "transaction": "transaction", "milestone": "milestone"}
-
-
-def derived_ref(kind: str, record_id: int) -> str:
-    """The key a record without a ref is exported under (as the IATI export names it)."""
-    return f"{DERIVED_REF_KINDS[kind]}-{record_id}"
-
-
-def key_of(kind: str, ref: str | None, record_id: int) -> str:
-    """A stored record's key in a file: its ref, or the one made from its id."""
-    return ref if ref is not None else derived_ref(kind, record_id)
-
-
-def refs_last(rows: Iterable[Any]) -> list[Any]:
-    """Stored rows with the rows without a ref first: keyed in this order, a real ref
-    wins over another row's derived one that happens to spell the same."""
-    return sorted(rows, key=lambda row: row.ref is not None)
-
-
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -135,7 +117,7 @@ def _utc(value: datetime) -> datetime:
 DecimalText = Annotated[
     Decimal,
     PlainValidator(_decimal_text),
-    PlainSerializer(lambda value: format(value, "f"), return_type=str),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
 ]
 IsoDate = Annotated[
@@ -191,8 +173,13 @@ class Organization(Cited):
     description: str | None = None
 
 
-class Money(Record):
-    amount: DecimalText
+class Pledge(Record):
+    amount: DecimalText | None = Field(
+        None,
+        description="Left out (or null): a new programme's pledge is its current budget once "
+        "the file's budget lines are written (an IATI file from elsewhere states none); a "
+        "stored programme keeps its pledge.",
+    )
     currency: Currency
 
 
@@ -201,7 +188,7 @@ class Program(Cited):
     name: str
     summary: str | None = None
     sponsor: Key = Field(description="The ref of an organisation of this file or the ledger.")
-    pledged: Money
+    pledged: Pledge
     announced_on: IsoDate | None = None
     deadline: IsoDate | None = None
     governance_body: str | None = None

@@ -17,9 +17,9 @@ from app.beneficiaries.rules import quantity, validate_figure
 from app.db.types import utcnow
 from app.errors import ErrorCode
 from app.imports import document as d
+from app.imports import keys, rules
 from app.imports import repository as repo
-from app.imports import rules
-from app.imports.service import Importer
+from app.imports.service import Importer, given
 from app.initiatives.rules import validate_initiative
 from app.milestones.rules import validate_milestone
 from app.writes import checks
@@ -51,6 +51,7 @@ async def load_initiatives(run: Importer) -> None:
             kind="initiative",
             place=place,
             key=item.code,
+            row=item,
             model=m.Initiative,
             stored=None if repeated else found,
             values=values,
@@ -66,6 +67,11 @@ async def load_initiatives(run: Importer) -> None:
         run.cited(m.SubjectType.INITIATIVE, record, place, cites)
     run.advance(len(docs))
 
+
+# A figure's reach: what the importer approves when a file changes it.
+REACH = ("reached_value", "reached_qualifier", "reached_as_of")
+# Its approval, which the importer works out (from the file's, or itself) when it writes.
+APPROVAL = ("approved_by", "approved_at")
 
 INITIATIVE_FIELDS = {
     "code",
@@ -108,6 +114,7 @@ async def load_participations(run: Importer) -> None:
                 kind="participation",
                 place=place,
                 key=f"{part.org}/{part.role.value}",
+                row=part,
                 model=m.Participation,
                 stored=stored.get(key),
                 values={
@@ -129,9 +136,8 @@ async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -
 
 
 async def load_milestones(run: Importer) -> None:
-    stored = _stored_by(
-        d.refs_last(await repo.children(run.session, m.Milestone, run.stored_initiatives)),
-        lambda row: (row.initiative_id, d.key_of("milestone", row.ref, row.id)),
+    stored = keys.by_file_key(
+        keys.MILESTONE, await repo.children(run.session, m.Milestone, run.stored_initiatives)
     )
     rows = 0
     accepted = []
@@ -143,12 +149,13 @@ async def load_milestones(run: Importer) -> None:
             run.once(problems, seen, stone.ref, "ref")
             values = stone.model_dump(exclude={"cite"}) | {"initiative_id": initiative_id}
             found = stored.get((initiative_id, stone.ref))
-            if found is not None and found.ref is None:
-                values["ref"] = None  # found by its derived ref: it stays without one
+            if found is not None:
+                values["ref"] = found.ref  # one found by its id keeps having no ref
             record = await run.upsert(
                 kind="milestone",
                 place=place,
                 key=stone.ref,
+                row=stone,
                 model=m.Milestone,
                 stored=found,
                 values=values,
@@ -208,10 +215,16 @@ async def load_figures(run: Importer) -> None:
             )
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
             found = stored.get((initiative_id, group, fig.unit))
-            if _reach_changes(found, fig):
-                values |= _approval(fig, run.actor.name, now)
-                if fig.reached_value is None:
+            reach = given(fig, {name: getattr(fig, name) for name in REACH}, {})
+            if found is None or any(getattr(found, k) != v for k, v in reach.items()):
+                # Who answers for the reach the figure has after the import: none if it
+                # has none, else the approval the file names, else the importer.
+                kept = found is not None and "reached_value" not in reach
+                reached = found.reached_value if kept and found else fig.reached_value
+                if reached is None:
                     values |= {"approved_by": None, "approved_at": None}
+                else:
+                    values |= _approval(fig, run.actor.name, now)
             if fig.draft is not None:
                 # A draft stays a draft: only an approval makes it the reach reports count.
                 values |= _draft_values(fig.draft)
@@ -219,12 +232,14 @@ async def load_figures(run: Importer) -> None:
                 kind="beneficiary_figure",
                 place=place,
                 key=f"{fig.group}/{fig.unit}",
+                row=fig,
                 model=m.BeneficiaryFigure,
                 stored=found,
                 values=values,
                 validate=_validate_figure,
                 rename=FIGURE_NAMES,
                 problems=problems,
+                worked_out=APPROVAL,
             )
             if record is not None:
                 accepted.append((record, place, fig.cite))
@@ -249,16 +264,6 @@ def _draft_values(draft: d.DraftReach) -> dict[str, object]:
         "draft_submitted_by": draft.submitted_by,
         "draft_submitted_at": draft.submitted_at,
     }
-
-
-def _reach_changes(found: m.BeneficiaryFigure | None, fig: d.BeneficiaryFigure) -> bool:
-    if found is None:
-        return fig.reached_value is not None
-    return (found.reached_value, found.reached_qualifier, found.reached_as_of) != (
-        fig.reached_value,
-        fig.reached_qualifier,
-        fig.reached_as_of,
-    )
 
 
 async def load_shares(run: Importer) -> None:
@@ -286,6 +291,7 @@ async def load_shares(run: Importer) -> None:
                 kind="beneficiary_share",
                 place=place,
                 key=share.group,
+                row=share,
                 model=m.BeneficiaryShare,
                 stored=found,
                 values={

@@ -8,6 +8,7 @@ transaction goes through the ORM and its full rules, as an update would."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -21,14 +22,17 @@ from app.finance.rules import (
     validate_budget_line,
     validate_transaction,
 )
+from app.imports import document as d
+from app.imports import keys
 from app.imports import repository as repo
-from app.imports.document import key_of, refs_last
 from app.imports.report import Action, Problem, RowChange
-from app.imports.service import Importer, problems_at
+from app.imports.service import PROGRAM_NAMES, Importer, given, problems_at
 from app.money.repository import applicable_rates
-from app.programs.rules import check_within_pledge
+from app.programs.rules import check_program_money
+from app.reports.budget.repository import Dimension
+from app.reports.budget.service import current_budgets
 from app.writes import checks
-from app.writes.errors import Problems, as_field_errors
+from app.writes.errors import Problems
 
 TRANSACTION_NAMES = {
     "budget_line_id": "budget_line",
@@ -76,11 +80,10 @@ def _table(model: type[Any]) -> Table:
 
 
 async def load_budget_lines(run: Importer) -> None:
-    stored_lines = refs_last(await repo.children(run.session, m.BudgetLine, run.stored_initiatives))
-    # A line without a ref is found by the ref made from its id (a backup's).
-    stored = {(line.initiative_id, _key(line)): line for line in stored_lines}
-    for line in stored_lines:
-        run.lines.setdefault(line.initiative_id, {})[_key(line)] = line.id
+    stored_lines = await repo.children(run.session, m.BudgetLine, run.stored_initiatives)
+    stored = keys.by_file_key(keys.LINE, stored_lines)
+    for (initiative_id, key), found_line in stored.items():
+        run.lines.setdefault(initiative_id, {})[key] = found_line.id
     written = False
     rows = 0
     accepted: list[tuple[int, str, Any, str, Any]] = []
@@ -99,8 +102,8 @@ async def load_budget_lines(run: Importer) -> None:
             values = budget_line_values(line.model_dump(exclude={"cite"}))
             values["initiative_id"] = initiative_id
             found = stored.get((initiative_id, line.ref))
-            if found is not None and found.ref is None:
-                values["ref"] = None  # found by its derived ref: it stays without one
+            if found is not None:
+                values["ref"] = found.ref  # a line found by its id keeps having no ref
             periods = {(initiative_id, line.period_start, line.period_end)}
             if found is not None:  # a line moved to another period leaves its old one
                 periods.add((initiative_id, found.period_start, found.period_end))
@@ -112,6 +115,7 @@ async def load_budget_lines(run: Importer) -> None:
                 kind="budget_line",
                 place=place,
                 key=line.ref,
+                row=line,
                 model=m.BudgetLine,
                 stored=found,
                 values=values,
@@ -129,34 +133,51 @@ async def load_budget_lines(run: Importer) -> None:
         run.lines.setdefault(initiative_id, {})[ref] = record.id
         run.cited(m.SubjectType.BUDGET_LINE, record, place, cites)
     run.advance(rows)
-    if (written or run.pledge_changed) and run.initiatives:
-        await _within_pledge(run, run.initiatives[0][1])
+    if run.pledge_from_budgets:
+        await _pledge_from_budgets(run)
+    elif written or run.pledge_changed:
+        await _program_money(run)
 
 
-def _key(line: m.BudgetLine) -> str:
-    return key_of("budget_line", line.ref, line.id)
-
-
-async def _within_pledge(run: Importer, initiative_id: int) -> None:
+async def _pledge_from_budgets(run: Importer) -> None:
+    """The file states no pledge for its new programme: its current budget, by the one
+    rule of the current budget (`current_budgets`), in the pledge's currency, stands in."""
+    program = run.program
+    assert program is not None
+    code = program.pledged_currency
     try:
-        await check_within_pledge(run.session, initiative_id)
+        budgets = await current_budgets(run.session, Dimension.PROGRAM, [program.id], code)
     except DomainError as error:
-        for found in problems_at("program", as_field_errors(error), {"amount": "pledged.amount"}):
-            run.report.problem(found.place, found.code, found.message)
+        run.report.problem("program.pledged.currency", error.code, error.message)
+        return
+    program.pledged_amount = budgets.get(program.id, Decimal(0))
+    await run.session.flush()
+    run.report.notes.append(
+        f"the file states no pledge: the programme's current budget "
+        f"({format(program.pledged_amount, 'f')} {code}) stands in"
+    )
+
+
+async def _program_money(run: Importer) -> None:
+    """After its pledge or its budgets changed: the programme's money by its domain's
+    rule (app/programs/rules.py), as a mutation of the programme checks it."""
+    assert run.program is not None
+    problems = Problems()
+    await check_program_money(run.session, problems, run.program)
+    for found in problems_at("program", problems.errors, PROGRAM_NAMES):
+        run.report.problem(found.place, found.code, found.message)
 
 
 async def load_transactions(run: Importer) -> None:
     assert run.program is not None
     session, report, pledge = run.session, run.report, run.program.pledged_currency
-    stored = {
-        (row.initiative_id, key_of("transaction", row.ref, row.id)): row
-        for row in refs_last(
-            await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives)
-        )
-    }
+    stored = keys.by_file_key(
+        keys.TRANSACTION,
+        await repo.keyed_rows(session, m.Transaction, _COMPARED, run.stored_initiatives),
+    )
     new: list[tuple[Any, ...]] = []
     meta: list[tuple[int, int, Any]] = []  # (initiative's index, row's index, row) of each
-    changed: list[tuple[int, dict[str, Any], str, str, Problems, Any]] = []
+    changed: list[tuple[int, dict[str, Any], str, d.Transaction, Problems]] = []
     for n, initiative_id in run.initiatives:
         lines = run.lines.get(initiative_id, {})
         seen: set[str] = set()
@@ -187,11 +208,10 @@ async def load_transactions(run: Importer) -> None:
             )
             found = stored.get((initiative_id, t.ref)) if stored else None
             if found is not None:
-                if found.ref is None:
-                    values["ref"] = None  # found by its derived ref: it stays without one
                 place = _place(n, k)
-                if problems.errors or _differs(found, values):
-                    changed.append((found.id, values, place, t.ref, problems, t.cite))
+                values["ref"] = found.ref  # one found by its id keeps having no ref
+                if problems.errors or _differs(found, given(t, values, TRANSACTION_NAMES)):
+                    changed.append((found.id, values, place, t, problems))
                 else:
                     unchanged += 1
                     if t.cite:
@@ -209,11 +229,12 @@ async def load_transactions(run: Importer) -> None:
     new, meta = await _convertible(run, pledge, new, meta)
     await _write_new(run, new, meta)
     records = await repo.by_ids(session, m.Transaction, [c[0] for c in changed])
-    for pk, values, place, ref, problems, cites in changed:
+    for pk, values, place, row, problems in changed:
         record = await run.upsert(
             kind="transaction",
             place=place,
-            key=ref,
+            key=row.ref,
+            row=row,
             model=m.Transaction,
             stored=records[pk],
             values=values,
@@ -222,7 +243,7 @@ async def load_transactions(run: Importer) -> None:
             problems=problems,
         )
         if record is not None:
-            run.cited(m.SubjectType.TRANSACTION, record, place, cites)
+            run.cited(m.SubjectType.TRANSACTION, record, place, row.cite)
     await session.flush()
     run.advance(len(changed))
 
@@ -244,7 +265,8 @@ def _same(stored: Any, given: Any) -> bool:
 
 
 def _differs(row: Any, values: dict[str, Any]) -> bool:
-    return not all(_same(getattr(row, name), values[name]) for name in _COMPARED)
+    """Whether any compared value the file sets differs from the stored row's."""
+    return not all(_same(getattr(row, name), values[name]) for name in _COMPARED if name in values)
 
 
 _CURRENCY = TRANSACTION_COLUMNS.index("currency")

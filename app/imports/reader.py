@@ -12,7 +12,7 @@ models validate anything, so an oversized file costs one pass over its structure
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,10 @@ class Read:
     # The documents after the first of a backup's list (app/imports/apply.py imports
     # them all in one transaction).
     more: list[Document] = field(default_factory=list)
+    # How the importer's places in the document ("initiatives[0].transactions[3]") are
+    # told in the file, when the file is not laid out as the document (app/imports/tables.py:
+    # a sheet or CSV file holds one document, never a list).
+    locate: Callable[[str], str] | None = None
 
     @property
     def documents(self) -> list[Document]:
@@ -84,16 +88,25 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
                 Problem(prefix, ErrorCode.DOCUMENT_INVALID, "a document is a mapping (an object)")
             )
             continue
-        found = _too_many(one)
-        if not found:
-            try:
-                documents.append(Document.model_validate(one))
-            except ValidationError as error:
-                found = _problems(error)
-        problems.extend(Problem(_within(prefix, p.place), p.code, p.message) for p in found)
+        read = read_mapping(one)
+        if read.document is not None:
+            documents.append(read.document)
+        problems.extend(Problem(_within(prefix, p.place), p.code, p.message) for p in read.problems)
     if problems:
         return Read(problems=problems[:MAX_LISTED])
     return Read(document=documents[0], more=documents[1:])
+
+
+def read_mapping(raw: dict[str, Any]) -> Read:
+    """The document a mapping of the format's shape holds (a parsed file's, or one put
+    together from another format's parts), or its problems by place."""
+    too_many = _too_many(raw)
+    if too_many:
+        return Read(problems=too_many)
+    try:
+        return Read(document=Document.model_validate(raw))
+    except ValidationError as error:
+        return Read(problems=_problems(error))
 
 
 def _within(prefix: str, where: str) -> str:

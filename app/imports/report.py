@@ -5,8 +5,8 @@ written one; the CLI prints it as text, the upload answers it as JSON."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -132,6 +132,11 @@ class Report:
                 problem.message,
             )
         self.omitted_problems += other.omitted_problems
+
+    def relocate(self, where: Callable[[str], str]) -> None:
+        """Tell every place as the file has it (a sheet's row, not a document's path)."""
+        self.rows = [replace(row, place=where(row.place)) for row in self.rows]
+        self.problems = [replace(found, place=where(found.place)) for found in self.problems]
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -67,8 +67,8 @@ async def keyed_rows(
     initiative_ids: Collection[int],
 ) -> list[Row[Any]]:
     """(id, initiative_id, ref, *columns) of the records under these initiatives, as
-    plain rows: a re-import compares many of them (those without a ref by the ref
-    made from their id)."""
+    plain rows: a re-import compares many of them (app/imports/keys.py finds those
+    without a ref by their id)."""
     selected = [model.id, model.initiative_id, model.ref, *(getattr(model, c) for c in columns)]
     found: list[Row[Any]] = []
     for chunk in _chunks(initiative_ids):

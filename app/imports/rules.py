@@ -1,55 +1,20 @@
-"""Checks the importer still makes itself: a programme's (checked in the file's order,
-before its sponsor and budgets are written, where app/programs/rules.py checks a
-written programme against the database), the shares' sum over a whole file, and a
-citation's text. Organisations, groups and share percentages use their domains'
-rules (app/organizations/rules.py, app/beneficiaries/groups.py)."""
+"""Checks the importer still makes itself: the shares' sum over a whole file and a
+citation's text. Every other record uses its domain's rules (the programme's
+app/programs/rules.py, organisations' app/organizations/rules.py, groups' and share
+percentages' app/beneficiaries/groups.py)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app import models as m
 from app.kit.text import Kind
 from app.writes import checks
 from app.writes.errors import Problems
 
-MAX_NAME = 200
 MAX_FIELD = 64
 HUNDRED = Decimal(100)
-
-
-def _key(problems: Problems, value: str, field: str) -> str:
-    found = checks.text(problems, value, field, limit=64, required=True, kind=Kind.IDENTIFIER)
-    if found and any(c.isspace() for c in found):
-        problems.add(field, "a key has no spaces (it appears in links and files)")
-    return found or ""
-
-
-async def validate_program(_session: AsyncSession, problems: Problems, program: m.Program) -> None:
-    program.ref = _key(problems, program.ref, "ref")
-    program.name = (
-        checks.text(
-            problems, program.name, "name", limit=checks.MAX_TITLE, required=True, kind=Kind.NAME
-        )
-        or ""
-    )
-    program.summary = checks.text(problems, program.summary, "summary")
-    program.pledged_amount, program.pledged_currency = checks.money(
-        problems,
-        program.pledged_amount,
-        program.pledged_currency,
-        "pledged_amount",
-        non_negative=True,
-    )
-    checks.ordered(
-        problems, program.announced_on, program.deadline, "deadline", after="announcedOn"
-    )
-    for name in ("governance_body", "governance_lead"):
-        value = checks.text(problems, getattr(program, name), name, limit=300, kind=Kind.NAME)
-        setattr(program, name, value)
 
 
 def shares_within_whole(problems: Problems, total: Decimal) -> None:

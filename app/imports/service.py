@@ -2,7 +2,8 @@
 caller's transaction (the caller commits; see `import_document`).
 
 Each record of the file is found by its key (app/imports/document.py). A new record
-is created, a stored one whose values differ is updated, an equal one is left; each
+is created, a stored one whose values differ is updated (only the fields the file
+sets: `given`), an equal one is left; each
 is checked first by its domain's rules (app/<domain>/rules.py), and a refused one is
 reported with its place in the file and never written. Records are written as any
 write is: through the ORM, whose recorder appends the trail entry (an update is a
@@ -12,10 +13,12 @@ their entries (app/audit/bulk.py), as the synthetic generator writes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +31,9 @@ from app.errors import ErrorCode
 from app.evidence.rules import validate_document
 from app.imports import document as d
 from app.imports import repository as repo
-from app.imports import rules
 from app.imports.report import Action, Problem, Report, RowChange
 from app.organizations.rules import validate_organization
+from app.programs.rules import check_program_values
 from app.rates.rules import validate_rate
 from app.writes.crud import Validate
 from app.writes.errors import FieldError, Problems
@@ -46,6 +49,25 @@ def problems_at(place: str, errors: list[FieldError], rename: Mapping[str, str])
         where = f"{place}.{name}" if name else place
         found.append(Problem(where, error.code, error.message))
     return found
+
+
+def given(row: BaseModel, values: Mapping[str, Any], rename: Mapping[str, str]) -> dict[str, Any]:
+    """The `values` the file sets of `row`: a column whose field (as `rename` names it,
+    "pledged.amount" for a nested one) the file leaves out is dropped, so the stored
+    value stays; a field given as null is kept (it clears the stored value). Columns the
+    importer works out itself (an initiative's id, a reference's id) are no field of the
+    row and are always kept."""
+    return {name: value for name, value in values.items() if _sets(row, rename.get(name, name))}
+
+
+def _sets(row: BaseModel, path: str) -> bool:
+    name, _, rest = path.partition(".")
+    if name not in type(row).model_fields:
+        return True
+    if name not in row.model_fields_set:
+        return False
+    inner = getattr(row, name)
+    return _sets(inner, rest) if rest and isinstance(inner, BaseModel) else True
 
 
 def changed_fields(record: Any, rename: Mapping[str, str]) -> tuple[str, ...]:
@@ -88,6 +110,8 @@ class Importer:
     lines: dict[int, dict[str, int]] = field(default_factory=dict)
     # The programme's pledge was created or changed: its budgets are checked against it.
     pledge_changed: bool = False
+    # The file states no pledge for its new programme: its current budget stands in.
+    pledge_from_budgets: bool = False
     reason: str | None = None
 
     def advance(self, rows: int) -> None:
@@ -111,6 +135,7 @@ class Importer:
         kind: str,
         place: str,
         key: str,
+        row: BaseModel,
         model: type[Any],
         stored: Any,
         values: dict[str, Any],
@@ -118,18 +143,30 @@ class Importer:
         rename: Mapping[str, str] = {},
         problems: Problems | None = None,
         flush: bool = False,
+        worked_out: Collection[str] = (),
     ) -> Any:
         """Create or update one record through the ORM after its rules; None if refused.
+        `row` is the file's record `values` come from: a stored record gets only the
+        values of the fields the file sets (`given`), a new one all of them.
         `problems` may already hold what the caller found (unknown references). The
         caller flushes the kind's records at its end (then they have ids), or, with
-        `flush`, this record at once: when the next one's rules must see it."""
+        `flush`, this record at once: when the next one's rules must see it.
+        `worked_out` names columns of `values` the importer decided itself from the row
+        (a figure's approval): set even when the row leaves the field of that name out."""
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
             # Put back if refused (not expired: reloading it would be I/O on access).
             before = {c.key: getattr(record, c.key) for c in record.__table__.columns}
-            for name, value in values.items():
+            chosen = given(row, values, rename)
+            chosen |= {name: values[name] for name in worked_out if name in values}
+            for name, value in chosen.items():
                 setattr(record, name, value)
+            if not problems.errors and not changed_fields(record, rename):
+                # An equal record is left as it is, not judged again: rules the ledger
+                # holds it to were checked when it was written.
+                self.report.count(kind, Action.UNCHANGED)
+                return record
         await validate(self.session, problems, record)
         if problems.errors:
             if stored is not None:
@@ -208,6 +245,7 @@ class Importer:
                 kind=kind,
                 place=place,
                 key=getattr(row, key),
+                row=row,
                 model=model,
                 stored=stored.get(getattr(row, key)),
                 values=row.model_dump(exclude={"cite"}),
@@ -256,19 +294,23 @@ class Importer:
         problems = Problems()
         sponsor = self.missing(problems, self.organizations, p.sponsor, "sponsor", "organisation")
         values = p.model_dump(exclude={"cite", "pledged", "sponsor"})
-        values |= {
-            "sponsor_id": sponsor or 0,
-            "pledged_amount": p.pledged.amount,
-            "pledged_currency": p.pledged.currency,
-        }
+        values |= {"sponsor_id": sponsor or 0, "pledged_currency": p.pledged.currency}
+        if p.pledged.amount is not None:
+            values["pledged_amount"] = p.pledged.amount
+        elif stored is None:
+            # The file states no pledge: its current budget stands in, once its budget
+            # lines are written (app/imports/money.py).
+            values["pledged_amount"] = Decimal(0)
+            self.pledge_from_budgets = True
         self.program = await self.upsert(
             kind="program",
             place="program",
             key=p.ref,
+            row=p,
             model=m.Program,
             stored=stored,
             values=values,
-            validate=rules.validate_program,
+            validate=_validate_program,
             rename=PROGRAM_NAMES,
             problems=problems,
             flush=True,
@@ -296,6 +338,7 @@ class Importer:
                 kind="exchange_rate",
                 place=place,
                 key=f"{rate.base}/{rate.quote}@{rate.rate_date.isoformat()}",
+                row=rate,
                 model=m.ExchangeRate,
                 stored=stored.get((rate.base, rate.quote, rate.rate_date)),
                 values=values,
@@ -325,6 +368,13 @@ class Importer:
             validate=validate_group,
             subject=m.SubjectType.BENEFICIARY_GROUP,
         )
+
+
+async def _validate_program(_session: AsyncSession, problems: Problems, program: m.Program) -> None:
+    """A programme's own values, by its domain's rule. Its sponsor and ref the import
+    resolves itself (a sponsor the file or the ledger holds; the stored programme of
+    the ref); its money is checked once its budget lines are written (money.py)."""
+    check_program_values(problems, program)
 
 
 PROGRAM_NAMES = {

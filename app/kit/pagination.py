@@ -35,6 +35,9 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy import (
+    join as sa_join,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.util import ClauseAdapter
@@ -214,8 +217,11 @@ async def fetch_pages(
     `count=False`: the totals are not needed
     (no `totalCount` asked), and are counted only where the page info needs them.
     """
+    no_page = window.first == 0 and window.last is None and window.after_key is None
+    if no_page and parent is None and window.before_key is None:
+        return {None: await _count_only(session, entity, where, order, window, join)}
     forwards = window.last is None and window.before_key is None and bool(window.first)
-    if forwards and join is None:
+    if forwards:
         dialect = session.get_bind().dialect.name
         if parent is None or dialect == "postgresql":
             return await _fetch_forwards(
@@ -226,6 +232,7 @@ async def fetch_pages(
                 window=window,
                 parent=parent,
                 parent_keys=parent_keys,
+                join=join,
                 pause=pause,
                 count=count,
                 columns=columns,
@@ -242,6 +249,22 @@ async def fetch_pages(
         pause=pause,
         columns=columns,
     )
+
+
+async def _count_only(
+    session: AsyncSession,
+    entity: Any,
+    where: ColumnElement[bool],
+    order: Order,
+    window: Window,
+    join: tuple[Any, Any] | None,
+) -> Page:
+    """A root list's empty first page (`first: 0`): its total alone, by COUNT(*)."""
+    source: Any = entity if join is None else sa_join(entity, *join)
+    total = await session.scalar(select(func.count()).select_from(source).where(where))
+    page = Page(window=window, order=order, more=bool(total), prior=False)
+    page.total = int(total or 0)
+    return page
 
 
 def _key_columns(order: Order) -> list[ColumnElement[Any]]:
@@ -397,6 +420,7 @@ async def _fetch_forwards(
     window: Window,
     parent: Any | None,
     parent_keys: Sequence[Hashable],
+    join: tuple[Any, Any] | None,
     pause: Callable[[], Awaitable[None]] | None,
     count: bool,
     columns: Sequence[Any] | None,
@@ -415,13 +439,16 @@ async def _fetch_forwards(
     # The position of our columns after the page's: the parent key, then the total
     # and whether rows precede the page, when read.
     info = 0
+    # The rows the list reads: the entity's, joined where the listing joins (the join's
+    # columns are the parent key or filter on it, e.g. an initiative's groups).
+    source: Any = entity if join is None else sa_join(entity, *join)
     if parent is None:
-        stmt = select(*shown, *keys, literal(None).label("_pl_parent"))
+        stmt = select(*shown, *keys, literal(None).label("_pl_parent")).select_from(source)
         stmt = stmt.where(where).order_by(*order.terms).limit(size)
         if after is not None:
             stmt = stmt.where(after)
             if not count:  # else read with the total
-                earlier = select(literal(1)).select_from(entity).where(where, _outside(after) == 1)
+                earlier = select(literal(1)).select_from(source).where(where, _outside(after) == 1)
                 stmt = stmt.add_columns(earlier.correlate(None).exists().label("_pl_prior"))
     else:
         parents = select(
@@ -430,7 +457,7 @@ async def _fetch_forwards(
         mine = parent == parents.c.key
         # The order's columns come out of the subquery too (the cursor's values), so the
         # join is ordered by them.
-        page_stmt = select(*shown, *keys).where(where, mine)
+        page_stmt = select(*shown, *keys).select_from(source).where(where, mine)
         if after is not None:
             page_stmt = page_stmt.where(after)
         page = page_stmt.order_by(*order.terms).limit(size).lateral("page")
@@ -447,7 +474,7 @@ async def _fetch_forwards(
             measured: list[Any] = [func.count().label("_pl_total")]
             if after is not None:
                 measured.append(func.coalesce(func.max(_outside(after)), 0).label("_pl_prior"))
-            info_sq = select(*measured).where(where, mine).lateral("info")
+            info_sq = select(*measured).select_from(source).where(where, mine).lateral("info")
             stmt = stmt.add_columns(*info_sq.c).select_from(
                 parents.join(info_sq, true()).outerjoin(page, true())
             )
@@ -484,7 +511,7 @@ async def _fetch_forwards(
         totals: list[Any] = [func.count()]
         if after is not None:
             totals.append(func.coalesce(func.max(_outside(after)), 0))
-        found = (await session.execute(select(*totals).select_from(entity).where(where))).one()
+        found = (await session.execute(select(*totals).select_from(source).where(where))).one()
         root = pages[None]
         root.total = found[0]
         if after is not None:

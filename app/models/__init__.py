@@ -19,6 +19,8 @@ from app.models.milestones import Milestone, MilestoneStatus
 from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
+from app.models.rollups import BudgetRollup, RollupCurrency
+from app.models.webhooks import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
 
 __all__ = [
     "GENESIS_HASH",
@@ -28,6 +30,7 @@ __all__ = [
     "BeneficiaryGroup",
     "BeneficiaryShare",
     "BudgetLine",
+    "BudgetRollup",
     "BudgetStatus",
     "BudgetType",
     "ChainHead",
@@ -45,10 +48,14 @@ __all__ = [
     "Participation",
     "ParticipationRole",
     "Program",
+    "RollupCurrency",
     "SourceDocument",
     "SubjectType",
     "Transaction",
     "TransactionType",
+    "WebhookAttempt",
+    "WebhookDeadLetter",
+    "WebhookEndpoint",
     "audited_tables",
 ]
 

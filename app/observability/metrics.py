@@ -5,8 +5,9 @@ What is measured, and where:
 - GraphQL operations by name and type, their latency, and errors by `extensions.code`
   (`OperationMetricsExtension`, app/observability/operations.py);
 - HTTP requests by route template, method and status (`HttpMetricsMiddleware`);
-- read at each scrape: the database pool (connections checked out, pool size) and the
-  live-update subscriptions open in this process.
+- read at each scrape: the database pool (connections checked out, pool size), the
+  live-update subscriptions open in this process, and the read replica's reads by
+  where they were served (app/replicas/service.py).
 
 Label values are bounded, so that no client can make the series grow without end:
 operation names are kept only when they are GraphQL names of at most
@@ -26,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from app.errors import ErrorCode
 
@@ -142,9 +143,36 @@ class _RuntimeCollector:
                 family.add_metric([], float(read()))
         yield checked_out
         yield size
+        yield from _replica_metrics(getattr(self.state, "replica", None))
         hub = getattr(self.state, "events", None)
         yield GaugeMetricFamily(
             f"{PREFIX}_subscriptions_open",
             "Live-update subscriptions open in this process.",
             value=float(hub.open_subscriptions) if hub is not None else 0.0,
         )
+
+
+def _replica_metrics(replica: Any) -> Iterable[Metric]:
+    """The read replica's (app/replicas/service.py), when READ_REPLICA_URL is set."""
+    if replica is None:
+        return
+    reads = CounterMetricFamily(
+        f"{PREFIX}_replica_reads",
+        "Read snapshots by where they were answered: the replica, or the primary when the "
+        "replica had not replayed the X-Min-Sequence asked for in time.",
+        labels=["served_by"],
+    )
+    for served_by, count in sorted(replica.reads.items()):
+        reads.add_metric([served_by], float(count))
+    yield reads
+    yield CounterMetricFamily(
+        f"{PREFIX}_replica_wait_seconds",
+        "Time reads spent waiting for the replica to replay the sequence they asked for.",
+        value=replica.waited_seconds,
+    )
+    yield GaugeMetricFamily(
+        f"{PREFIX}_replica_replayed_sequence",
+        "The highest audit trail sequence the replica was last seen to have replayed "
+        "(asked only when a read needs more than known).",
+        value=float(replica.replayed),
+    )

@@ -82,6 +82,17 @@ def _money(value: Decimal, currency: str) -> str:
 
 
 async def validate_program(session: AsyncSession, problems: Problems, program: Program) -> None:
+    """A programme as a mutation writes it: its values, its references, and, for a stored
+    one (it may hold money), the money its pledge must cover."""
+    check_program_values(problems, program)
+    await check_program_references(session, problems, program)
+    if program.id is None or problems.errors:
+        return  # a new programme has no money yet
+    await check_program_money(session, problems, program)
+
+
+def check_program_values(problems: Problems, program: Program) -> None:
+    """The rules of a programme's own values, which need no reads (normalised in place)."""
     program.ref = (
         checks.text(
             problems, program.ref, "ref", limit=MAX_REF, required=True, kind=Kind.IDENTIFIER
@@ -113,6 +124,12 @@ async def validate_program(session: AsyncSession, problems: Problems, program: P
     checks.ordered(
         problems, program.announced_on, program.deadline, "deadline", after="announcedOn"
     )
+
+
+async def check_program_references(
+    session: AsyncSession, problems: Problems, program: Program
+) -> None:
+    """Its sponsor exists and no other programme has its ref."""
     await checks.existing(
         session, problems, Organization, program.sponsor_id, "sponsor_id", "organisation"
     )
@@ -122,8 +139,13 @@ async def validate_program(session: AsyncSession, problems: Problems, program: P
         problems.add(
             "ref", f"another programme has the ref {program.ref!r}", ErrorCode.ALREADY_EXISTS
         )
-    if program.id is None or problems.errors:
-        return  # a new programme has no money yet
+
+
+async def check_program_money(session: AsyncSession, problems: Problems, program: Program) -> None:
+    """After its pledge or its budgets changed (flushed): every amount of the programme
+    converts into its pledge currency, and its current budget stays within its pledge.
+    A mutation checks this as it writes the programme; an import once its budget lines
+    are written too (app/imports/money.py)."""
     await _amounts_convert(session, problems, program)
     if not problems.errors:
         try:

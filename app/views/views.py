@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.session import SessionFactory, unpooled_twin
+from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
 from app.db.shared import SharedConnection
 from app.models import audited_tables
 from app.views import repository
@@ -82,6 +82,7 @@ async def open_view(
     all). The caller closes the view."""
     started = time.perf_counter()
     conn = await view_engine(engine).connect()
+    conn.info[VIEW_CONNECTION] = True  # its connections are never pooled: the mark ends with it
     try:
         if conn.dialect.name == "postgresql":
             # The copies of a partner's view must all see one snapshot.

@@ -53,6 +53,9 @@ class Outcome:
     errors: list[FieldError] = field(default_factory=list)
     # The first result of an earlier call with the same idempotency key.
     replayed: bool = False
+    # The trail entry holding the record as the write left it: a client passes it to
+    # read its own write from a replica (app/replicas/service.py).
+    sequence: int | None = None
 
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
@@ -129,7 +132,7 @@ async def _replay(session: AsyncSession, write: Write) -> Outcome | None:
         )
     entry = await session.get(Change, found.change_sequence)
     assert entry is not None  # the trail keeps every entry
-    return Outcome(record=record_from_entry(entry), replayed=True)
+    return Outcome(record=record_from_entry(entry), replayed=True, sequence=entry.sequence)
 
 
 async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome:
@@ -152,7 +155,7 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                 record = await work(session)
                 await session.flush()
                 key = write.idempotency_key
-                result_entry = await _result_entry(session, record) if key else None
+                result_entry = await _result_entry(session, record) if record is not None else None
                 if key is not None and result_entry is not None:
                     session.add(
                         IdempotencyRecord(
@@ -179,7 +182,7 @@ async def perform(sessions: SessionFactory, write: Write, work: Work) -> Outcome
                     )
                 ]
             )
-    return Outcome(record=record)
+    return Outcome(record=record, sequence=result_entry)
 
 
 async def _result_entry(session: AsyncSession, record: Any) -> int | None:

@@ -32,7 +32,7 @@ def test_every_mutation_declares_its_permission_where_it_is_declared() -> None:
     # given
     fields = _mutation_fields()
     # then
-    assert len(fields) == 42
+    assert len(fields) == 48
     undeclared = [f.name for f in fields if not isinstance(f.metadata.get(PERMISSION), Permission)]
     assert undeclared == []
     needs = {f.python_name: f.metadata[PERMISSION] for f in fields}
@@ -40,6 +40,7 @@ def test_every_mutation_declares_its_permission_where_it_is_declared() -> None:
     assert needs["reject_reached_figure"] is Permission.APPROVE
     assert needs["archive_exchange_rate"] is Permission.MANAGE_RATES
     assert needs["create_transaction"] is Permission.WRITE
+    assert needs["add_webhook_endpoint"] is Permission.MANAGE_KEYS
     # the ledger's other records are written as its money is
     kinds = ("program", "organization", "beneficiary_group", "beneficiary_share")
     for kind in (*kinds, "participation", "citation"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import orjson
 from graphql import GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
@@ -48,7 +49,7 @@ class Answer:
         self.settings = context.settings
         self.variables: VariableValues | None = None
         self.loaded: Loaded = {}
-        self.built: dict[ListPlan, dict[Hashable, dict[str, Any]]] = {}
+        self.built: dict[ListPlan, dict[Hashable, Any]] = {}
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
 
@@ -121,9 +122,14 @@ class Answer:
             for root in roots:
                 await self.load(session, root, [None])
         # Built from the innermost lists out: a node's nested lists are ready when it is.
+        # Each list's rows are let go once built, and its parents' once they are.
         for root in roots:
             for plan in _innermost_first(root):
                 await self.build(plan)
+                del self.loaded[plan]
+                for nodes in _node_plans(plan.connection):
+                    for child in nodes.lists:
+                        del self.built[child]
         return {
             key: root if isinstance(root, str) else self.built[root][None]
             for key, root in self.plan.roots
@@ -150,8 +156,11 @@ class Answer:
 
     async def build(self, plan: ListPlan) -> None:
         """Every page of the list as its connection shows it, letting other requests run
-        every SLICE_ITEMS items (app/kit/pacing.py)."""
-        built: dict[Hashable, dict[str, Any]] = {}
+        every SLICE_ITEMS items (app/kit/pacing.py). For an answer sent as JSON, each
+        page is encoded as soon as it is built: a large answer is then held as its text,
+        not as a dictionary per record (several times the size)."""
+        encoded = bool(getattr(self.context, "answer_as_json", False))
+        built: dict[Hashable, Any] = {}
         for parent_key, page in self.loaded[plan].items():
             answer: dict[str, Any] = {}
             for key, kind, detail in plan.connection.entries:
@@ -163,7 +172,7 @@ class Answer:
                     answer[key] = {name: get(page) for name, get in detail}
                 else:
                     answer[key] = await self.items(kind, detail, page)
-            built[parent_key] = answer
+            built[parent_key] = orjson.Fragment(orjson.dumps(answer)) if encoded else answer
         self.built[plan] = built
 
     async def items(self, kind: str, detail: Any, page: Page) -> list[dict[str, Any]]:

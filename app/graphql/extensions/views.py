@@ -236,9 +236,15 @@ async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator
 
 
 @asynccontextmanager
-async def answered_from_snapshot(context: Any) -> AsyncIterator[None]:
-    """Answer the block from one read snapshot of the context's database."""
-    snapshot = read_snapshot(context.writes.kw["bind"])
+async def answered_from_snapshot(context: Any, *, primary: bool = False) -> AsyncIterator[None]:
+    """Answer the block from one read snapshot of the context's database: of its read
+    replica when it has one (app/replicas/service.py), unless `primary` (a subscription's
+    event, which must read what its commit wrote)."""
+    engine = context.writes.kw["bind"]
+    replica = getattr(context, "replica", None)
+    if replica is not None and not primary:
+        engine = await replica.engine_for(engine, getattr(context, "min_sequence", None))
+    snapshot = read_snapshot(engine)
     try:
         async with answered_from(context, snapshot.sessions):
             yield

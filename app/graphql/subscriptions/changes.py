@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Hashable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -85,6 +85,13 @@ class ChangeEvent:
     _scope: strawberry.Private[Scope]
     # The event's position in its scope (the trail's sequence for the whole log).
     _ordinal: strawberry.Private[int]
+    # The memo the live subscribers offered this entry share (None from the log):
+    # those of one group execute their selection once (sharing.py).
+    _shared: strawberry.Private[dict[Any, Any] | None] = None
+
+    def share_part(self) -> Hashable:
+        """What of the event its answer shows beyond the caller: its position."""
+        return (self._scope.initiative_ids, self._ordinal)
 
     @strawberry.field(
         description="Pass as `after` to resume from this event. A partner's cursors "
@@ -245,7 +252,9 @@ class ChangeSubscriptions:
             try:
                 async for entry, number in hub.follow(queue, events, start, ordinal):
                     last = number
-                    yield ChangeEvent(_row=entry, _scope=scope, _ordinal=number)
+                    yield ChangeEvent(
+                        _row=entry, _scope=scope, _ordinal=number, _shared=queue.shared
+                    )
             except Overflow:
                 raise DomainError(
                     OVERFLOW_MESSAGE.format(size=queue.capacity),

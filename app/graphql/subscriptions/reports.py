@@ -91,7 +91,7 @@ class ReportSubscriptions:
                         # one event cannot be retried (app/graphql/extensions/query_slots.py).
                         slots = query_slots(info.schema, context.settings)
                         await held.enter(slots.held(caller_of(context), wait=True))
-                        await held.enter(answered_from_snapshot(context))
+                        await held.enter(answered_from_snapshot(context, primary=True))
                     else:
                         await held.enter(
                             answered_from_view(context, info.schema, moment=None, initiatives=scope)

@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement
 
 from app.filters import currency_column, initiative_filters
 from app.kit.filtering import Column, FilterLimits, FilterSpec, condition_of, member_of
-from app.models import BudgetLine, Initiative, Transaction
+from app.models import BudgetLine, BudgetRollup, Initiative, Transaction
+from app.reports.budget import rollups
 from app.reports.budget.repository import TRANSACTION_LINE
 
 
@@ -38,18 +39,58 @@ def transaction_spec() -> FilterSpec:
     }
 
 
+def _rollup_spec(*, transactions: bool) -> FilterSpec:
+    """The filter on rollup rows (app/reports/budget/rollups.py): every field but the
+    date, which the rollups do not keep."""
+    r = BudgetRollup
+    own = (
+        {"transaction_type": Column(r.transaction_type)}
+        if transactions
+        else {"budget_status": Column(r.budget_status)}
+    )
+    return {
+        "initiative": member_of(r.initiative_id, Initiative, initiative_filters),
+        "category": Column(r.category),
+        "currency": currency_column(r.currency),
+        **own,
+    }
+
+
+def names_date(record_filter: Any) -> bool:
+    """Whether the filter, at any depth, has a condition on the record's date (a filter
+    already checked under its limits: each node is visited once)."""
+    stack = [record_filter]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if getattr(node, "date", None) is not None:
+            return True
+        stack.extend(getattr(node, "and_", None) or ())
+        stack.extend(getattr(node, "or_", None) or ())
+        stack.append(getattr(node, "not_", None))
+    return False
+
+
 @dataclass(frozen=True)
 class BudgetScope:
-    """The records a summary adds up: a condition on budget lines, one on transactions."""
+    """The records a summary adds up: a condition on budget lines, one on transactions,
+    and the same on their rollups (None: the rollups cannot answer, a date filter)."""
 
     budget_lines: ColumnElement[bool]
     transactions: ColumnElement[bool]
+    rollups: ColumnElement[bool] | None = None
 
     @classmethod
     def of(cls, record_filter: Any, limits: FilterLimits) -> BudgetScope:
         """From the summary's filter (None: every record), checked under the limits every
         list's filter is."""
-        return cls(
-            budget_lines=condition_of(budget_line_spec(), record_filter, limits),
-            transactions=condition_of(transaction_spec(), record_filter, limits),
-        )
+        budget_lines = condition_of(budget_line_spec(), record_filter, limits)
+        transactions = condition_of(transaction_spec(), record_filter, limits)
+        rolled = None
+        if not names_date(record_filter):
+            rolled = rollups.condition(
+                condition_of(_rollup_spec(transactions=False), record_filter, limits),
+                condition_of(_rollup_spec(transactions=True), record_filter, limits),
+            )
+        return cls(budget_lines, transactions, rolled)

@@ -114,6 +114,7 @@ def records(budget_where: ColumnElement[bool], transaction_where: ColumnElement[
         BudgetLine.amount.label("amount"),
         case((BudgetLine.type == BudgetType.ORIGINAL, 1), else_=0).label("is_original"),
         case((is_current_budget_line(), 1), else_=0).label("is_current"),
+        BudgetLine.status.label("budget_status"),
     ).where(budget_where)
     transaction = (
         select(
@@ -127,6 +128,7 @@ def records(budget_where: ColumnElement[bool], transaction_where: ColumnElement[
             Transaction.amount,
             literal(0),
             literal(0),
+            literal(None, type_=BudgetLine.status.type),
         )
         .outerjoin(TRANSACTION_LINE, TRANSACTION_LINE.id == Transaction.budget_line_id)
         .where(transaction_where)
@@ -134,23 +136,40 @@ def records(budget_where: ColumnElement[bool], transaction_where: ColumnElement[
     return union_all(budget, transaction).cte("records")
 
 
-def _dimension_columns(rec: CTE, dimensions: Sequence[Dimension]) -> dict[Dimension, Any]:
-    year = cast(extract("year", rec.c.record_date), Integer)
-    month = cast(extract("month", rec.c.record_date), Integer)
+def record_year_month(record_date: Any) -> tuple[ColumnElement[int], ColumnElement[int]]:
+    """The year and month of a record's date, as the YEAR, QUARTER and MONTH groups read it."""
+    return (
+        cast(extract("year", record_date), Integer),
+        cast(extract("month", record_date), Integer),
+    )
+
+
+def dimension_columns(
+    dimensions: Sequence[Dimension],
+    *,
+    initiative_id: Any,
+    category: Any,
+    transaction_type: Any,
+    year: Any,
+    month: Any,
+) -> dict[Dimension, Any]:
+    """The key column of each dimension over rows holding these columns (the records,
+    or their rollups), in key order; programme, focus area and region are the
+    initiative's (`Initiative` joined)."""
     columns: dict[Dimension, Any] = {}
     for dim in dimensions:
         if dim is Dimension.PROGRAM:
             columns[dim] = Initiative.program_id
         elif dim is Dimension.INITIATIVE:
-            columns[dim] = rec.c.initiative_id
+            columns[dim] = initiative_id
         elif dim is Dimension.FOCUS_AREA:
             columns[dim] = Initiative.focus_area
         elif dim is Dimension.REGION:
             columns[dim] = Initiative.region
         elif dim is Dimension.CATEGORY:
-            columns[dim] = rec.c.category
+            columns[dim] = category
         elif dim is Dimension.TRANSACTION_TYPE:
-            columns[dim] = rec.c.transaction_type
+            columns[dim] = transaction_type
         elif dim is Dimension.YEAR:
             columns[dim] = year
         elif dim is Dimension.QUARTER:
@@ -160,8 +179,20 @@ def _dimension_columns(rec: CTE, dimensions: Sequence[Dimension]) -> dict[Dimens
             columns[Dimension.YEAR] = year
             columns[dim] = month
         else:  # BENEFICIARY_GROUP: shares are per initiative, split by the service
-            columns[Dimension.INITIATIVE] = rec.c.initiative_id
+            columns[Dimension.INITIATIVE] = initiative_id
     return columns
+
+
+def _dimension_columns(rec: CTE, dimensions: Sequence[Dimension]) -> dict[Dimension, Any]:
+    year, month = record_year_month(rec.c.record_date)
+    return dimension_columns(
+        dimensions,
+        initiative_id=rec.c.initiative_id,
+        category=rec.c.category,
+        transaction_type=rec.c.transaction_type,
+        year=year,
+        month=month,
+    )
 
 
 def summary_statement(
@@ -179,14 +210,9 @@ def summary_statement(
     amount = conv.converted(minor_units)
     columns = _dimension_columns(rec, dimensions)
     is_budget = rec.c.kind == BUDGET_LINE
-    sums = {
-        "budget_original": and_(is_budget, rec.c.is_original == 1),
-        "budget_current": and_(is_budget, rec.c.is_current == 1),
-        **{
-            name: and_(~is_budget, rec.c.transaction_type == kind)
-            for name, kind in _TRANSACTION_MEASURE.items()
-        },
-    }
+    sums = measure_conditions(
+        is_budget, rec.c.is_original, rec.c.is_current, rec.c.transaction_type
+    )
     dims = list(columns.items())
     stmt = (
         select(
@@ -204,6 +230,20 @@ def summary_statement(
         .order_by(*(col for _, col in dims))
     )
     return stmt, [dim for dim, _ in dims]
+
+
+def measure_conditions(
+    is_budget: ColumnElement[bool], is_original: Any, is_current: Any, transaction_type: Any
+) -> dict[str, ColumnElement[bool]]:
+    """Which rows each measure of `SUMMED` adds up (records, or their rollups)."""
+    return {
+        "budget_original": and_(is_budget, is_original == 1),
+        "budget_current": and_(is_budget, is_current == 1),
+        **{
+            name: and_(~is_budget, transaction_type == kind)
+            for name, kind in _TRANSACTION_MEASURE.items()
+        },
+    }
 
 
 async def summarize(
@@ -224,7 +264,7 @@ async def summarize(
         target=target,
         minor_units=minor_units,
     )
-    return await _group_rows(session, stmt.limit(limit), keys)
+    return await group_rows(session, stmt.limit(limit), keys)
 
 
 async def summarize_owners(
@@ -242,7 +282,7 @@ async def summarize_owners(
     and kind of records, the ids its parameter: building it costs more than running it
     on a few hundred records."""
     stmt, keys = _owner_statement(owner, target, minor_units, transactions)
-    return await _group_rows(session, stmt, keys, {OWNER_IDS: list(ids)})
+    return await group_rows(session, stmt, keys, {OWNER_IDS: list(ids)})
 
 
 OWNER_IDS = "owner_ids"
@@ -262,7 +302,7 @@ def _owner_statement(
     )
 
 
-async def _group_rows(
+async def group_rows(
     session: AsyncSession,
     stmt: Select[Any],
     keys: list[Dimension],

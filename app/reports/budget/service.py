@@ -1,6 +1,8 @@
 """Budget summary rules: the report currency, beneficiary splits, having, order, top N.
 
-SQL sums every group (see the repository); what happens here works on those sums
+SQL sums every group: from the rollups when they can answer (a live request, a
+currency kept, no date filter: app/reports/budget/rollups.py), else from the records
+(see the repository), the same sums either way; what happens here works on those sums
 only: splitting an initiative's figures across its beneficiary groups, filtering
 groups by a measure, ordering them and cutting the list, while `total` and `others`
 keep the report reconciled (the shown groups plus `others` equal `total`).
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode, RateNotFound
 from app.money.currencies import from_minor_units, minor_units, parse_currency
-from app.reports.budget import repository
+from app.reports.budget import repository, rollups
 from app.reports.budget.filters import BudgetScope
 from app.reports.budget.repository import SUMMED, Dimension, GroupRow, RateUse
 
@@ -136,15 +138,24 @@ async def budget_summary(
 ) -> Summary:
     target = await report_currency(session, currency)
     units = minor_units(target)
-    rows = await repository.summarize(
-        session,
-        dimensions=dimensions,
-        budget_where=scope.budget_lines,
-        transaction_where=scope.transactions,
-        target=target,
-        minor_units=units,
-        limit=max_groups + 1,
-    )
+    if scope.rollups is not None and await rollups.readable(session, target):
+        rows = await rollups.summarize(
+            session,
+            dimensions=dimensions,
+            where=scope.rollups,
+            target=target,
+            limit=max_groups + 1,
+        )
+    else:
+        rows = await repository.summarize(
+            session,
+            dimensions=dimensions,
+            budget_where=scope.budget_lines,
+            transaction_where=scope.transactions,
+            target=target,
+            minor_units=units,
+            limit=max_groups + 1,
+        )
     # SQL stopped after max_groups + 1 rows: more means the rows are incomplete (with
     # BENEFICIARY_GROUP they are per initiative, and fewer groups could hide that).
     _raise_too_large(len(rows), max_groups)
@@ -187,14 +198,22 @@ async def figures_by_owner(
     `transactions=False` reads the budget lines alone: the budget figures are the same,
     the transaction figures zero, and a programme with a million transactions answers
     its budget at the cost of its budget lines."""
-    rows = await repository.summarize_owners(
-        session,
-        owner,
-        ids,
-        target=currency,
-        minor_units=minor_units(currency),
-        transactions=transactions,
-    )
+    if await rollups.readable(session, currency):
+        rows = await rollups.summarize(
+            session,
+            dimensions=[owner],
+            where=rollups.owners_condition(owner, ids, transactions=transactions),
+            target=currency,
+        )
+    else:
+        rows = await repository.summarize_owners(
+            session,
+            owner,
+            ids,
+            target=currency,
+            minor_units=minor_units(currency),
+            transactions=transactions,
+        )
     _raise_missing_rate(rows, currency)
     found = {row.key[owner]: _measures(row) for row in rows}
     return {owner_id: found.get(owner_id, Measures()) for owner_id in ids}

@@ -241,6 +241,7 @@ SELECTS = {
     "Query.changes": "{ changes(first: 1) { edges { node { sequence } } } }",
     "Query.auditVerification": "{ auditVerification { intact } }",
     "Query.downloadLink": "{ downloadLink(report: REACH) { url } }",
+    "Query.webhookEndpoints": "{ webhookEndpoints { endpointId status } }",
     # Record's, and so every record type's (the test above): read on an initiative
     "Record.history": "{ initiatives(first: 1) { edges { node { history { sequence } } } } }",
 }

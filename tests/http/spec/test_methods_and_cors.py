@@ -125,6 +125,9 @@ async def test_no_cors_headers_unless_origins_are_set(
     with_request_id = await allowed.http.options(
         "/graphql", headers={**preflight, "Access-Control-Request-Headers": "x-request-id"}
     )
+    with_min_sequence = await allowed.http.options(
+        "/graphql", headers={**preflight, "Access-Control-Request-Headers": "x-min-sequence"}
+    )
     elsewhere = await allowed.http.options(
         "/graphql", headers={**preflight, "Origin": "https://evil.example"}
     )
@@ -137,6 +140,8 @@ async def test_no_cors_headers_unless_origins_are_set(
     assert opened_get.headers["access-control-allow-origin"] == "https://app.example"
     # a browser page may send its own request id, and read the one we answer with
     assert with_request_id.status_code == 200
+    # and the sequence of its last write, to read it back (app/replicas/service.py)
+    assert with_min_sequence.status_code == 200
     exposed = opened_get.headers["access-control-expose-headers"].lower()
     assert {"x-request-id", "retry-after"} <= {h.strip() for h in exposed.split(",")}
     assert "access-control-allow-origin" not in elsewhere.headers

@@ -1,0 +1,131 @@
+"""The rows of a sheet or CSV file, cell by cell, as the values a document takes.
+
+Row 1 names the columns (trimmed, in lower case, a space read as "_"); every further
+row that is not empty is one record.
+
+Cells become the text and values a document holds:
+- an empty cell is an absent field;
+- a date cell is a date (one with a time of day other than midnight is refused by
+  the document, which takes calendar dates);
+- a number cell is its decimal text. Excel stores numbers as binary floating point, so
+  an amount typed as 1250.5 is read back from the float nearest it: the shortest
+  decimal that gives that float again (`repr`), which is the number typed whenever it
+  has at most 15 significant digits (every such decimal has a float of its own). A
+  number cell of more digits may not be the number shown (0.1 + 0.2 is stored as
+  0.30000000000000004), so it is refused: write such amounts as text.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.errors import ErrorCode
+from app.imports.report import Problem
+from app.imports.tables import MAX_CELL, MAX_COLUMNS, cell_place
+
+# Significant digits a float keeps for every decimal (C's DBL_DIG).
+_EXACT_DIGITS = 15
+
+
+def too_wide(label: str, width: int) -> Problem:
+    return Problem(
+        label, ErrorCode.DOCUMENT_TOO_LARGE, f"{width} columns; at most {MAX_COLUMNS} are read"
+    )
+
+
+def too_many(label: str, limit: int) -> Problem:
+    return Problem(
+        label,
+        ErrorCode.DOCUMENT_TOO_LARGE,
+        f"more than {limit} rows of this kind; at most {limit} are imported at once",
+    )
+
+
+def header_of(label: str, cells: tuple[Any, ...], problems: list[Problem]) -> list[str | None]:
+    names: list[str | None] = []
+    for cell in cells:
+        name = None if cell is None else str(cell).strip().lower().replace(" ", "_") or None
+        if name is not None and name in names:
+            problems.append(
+                Problem(
+                    cell_place(label, 1, name), ErrorCode.DOCUMENT_INVALID, "a column named twice"
+                )
+            )
+        names.append(name)
+    return names
+
+
+def row_of(
+    label: str,
+    number: int,
+    header: list[str | None],
+    cells: tuple[Any, ...],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    # Past the named columns, only empty cells (a workbook's rows come padded).
+    width = len(header) if cells[len(header) :].count(None) == len(cells) - len(header) else None
+    for at, cell in enumerate(cells[:width]):
+        if cell is None or cell == "":
+            continue
+        name = header[at] if at < len(header) else None
+        if name is None:
+            problems.append(
+                Problem(
+                    cell_place(label, number),
+                    ErrorCode.VALIDATION,
+                    f"a value in column {at + 1}, which has no name in row 1",
+                )
+            )
+            continue
+        try:
+            row[name] = cell_value(cell)
+        except TooLong as error:
+            problems.append(
+                Problem(cell_place(label, number, name), ErrorCode.DOCUMENT_TOO_LARGE, str(error))
+            )
+        except ValueError as error:
+            problems.append(
+                Problem(cell_place(label, number, name), ErrorCode.VALIDATION, str(error))
+            )
+    return row
+
+
+class TooLong(ValueError):
+    pass
+
+
+def cell_value(cell: Any) -> Any:
+    """A cell's value as the document takes it (see the module's notes)."""
+    if isinstance(cell, str):
+        if len(cell) > MAX_CELL:
+            raise TooLong(f"{len(cell)} characters; a cell holds at most {MAX_CELL}")
+        return cell
+    if isinstance(cell, bool):
+        return cell
+    if isinstance(cell, int):
+        return str(cell)
+    if isinstance(cell, float):
+        return float_text(cell)
+    if isinstance(cell, datetime):
+        return cell.date() if cell.time() == datetime.min.time() else cell.isoformat(sep=" ")
+    if isinstance(cell, date):
+        return cell
+    return str(cell)  # a time of day or a duration: the document refuses it by name
+
+
+def float_text(value: float) -> str:
+    """The decimal a number cell was typed as (see the module's notes)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a number")
+    # A float's trailing zeros say nothing (1.0 is 1): normalised, a whole number reads
+    # as one where the document wants an integer (an initiative's position).
+    exact = Decimal(repr(value)).normalize()
+    if len(exact.as_tuple().digits) > _EXACT_DIGITS:
+        raise ValueError(
+            f"a number cell of more than {_EXACT_DIGITS} digits ({exact}) may not be the "
+            "number shown; write it as text"
+        )
+    return format(exact, "f")

@@ -1,0 +1,88 @@
+"""Webhook endpoints, their attempts and their dead letters (app/webhooks/).
+
+An endpoint's place in the trail is `position` (the sequence of the last entry it has
+been given or passed over) and `cursor` (the `changes` cursor there, in the key's
+scope); the trail itself is the outbox, so nothing is queued anywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+from app.db.types import UTCDateTime, utcnow
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Deliveries carry what this key's caller may see (its role and partner scope).
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    # Filters, comma-separated (empty: any): table names, operations, initiative ids.
+    entity_types: Mapped[str] = mapped_column(String(2000), default="")
+    operations: Mapped[str] = mapped_column(String(200), default="")
+    initiative_ids: Mapped[str] = mapped_column(Text, default="")
+    # active or paused
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    paused_reason: Mapped[str | None] = mapped_column(String(500))
+    # The signing secrets (app/webhooks/secrets.py: encrypted under WEBHOOK_SECRET_KEY);
+    # after a rotation the previous one also signs until `previous_secret_until`.
+    secret: Mapped[str] = mapped_column(String(500))
+    previous_secret: Mapped[str | None] = mapped_column(String(500))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    cursor: Mapped[str] = mapped_column(String(200))
+    # The attempts made at the next event so far, and when the next may be made.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which process holds the endpoint, until when (SQLite's lease; PostgreSQL also
+    # locks the row while it claims).
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookAttempt(Base):
+    """One request made to an endpoint; its answer's body kept to its first KB."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(100))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The HTTP status, or null when no answer came (the error says why).
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    response_excerpt: Mapped[str | None] = mapped_column(String(1024))
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookDeadLetter(Base):
+    """An event an endpoint did not take after the last attempt."""
+
+    __tablename__ = "webhook_dead_letters"
+    __table_args__ = (Index("ix_webhook_dead_letters_endpoint_id_id", "endpoint_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(100))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    # The `changes` cursor just before the event: replaying from it sends it again.
+    cursor_before: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

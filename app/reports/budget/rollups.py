@@ -1,0 +1,433 @@
+"""Budget rollups: the budget summary's sums kept per grain, and every SQL statement
+that reads or keeps them.
+
+The rule of conversion (app/money/sql.py) is per record: every amount is converted at
+the rate valid on its own value date and rounded, half-even, to the report currency's
+minor unit before anything is summed. Rounding per record means that a sum of amounts
+cannot be converted afterwards, even where the rate is constant: two records of
+EUR 0.01 at 1.5 USD are USD 0.015 each, rounded to 0.02, so USD 0.04; their sum, EUR
+0.02, converts to USD 0.03. A rollup of amounts per (currency, value date), the grain
+at which the rate is constant, would so be off by up to half a minor unit per record.
+
+So the rollups keep converted money: for each currency named in
+`budget_rollup_currencies` (`pledge-ledger rollups build`), each grain holds the sum
+of its records converted into that currency and rounded by the report's own
+statement (`repository.records`, `RateLookup`, `converted_minor_units`), and the
+count of its records. A report sums those sums: exactly the per-record sum, to the
+minor unit, in every grouping the grain can form. A rate written later changes which
+rate converts some records, so it rewrites the rows of the currencies it converts.
+
+The grain is every dimension and filter of the summary but the record's date:
+initiative (programme, focus area, region and beneficiary shares are the
+initiative's, joined when read), kind of record, category (a transaction's is its
+budget line's), transaction type, budget status, original and current flags, the
+year and month of the record's date (YEAR, QUARTER, MONTH) and the currency the
+record is published in (the currency filter). A filter on the record's date, a
+report in a currency not kept, and every view (asOf, a partner's scope: its
+connection is marked, `VIEW_CONNECTION`) read the records instead.
+
+Kept in the transaction of every write (`keep`, run before it commits): every
+writer appends to the trail through the chain head, which notes the initiatives whose
+budget lines or transactions it touched (mutations, archives, imports, `generate`);
+their rows are deleted and inserted again from their records by one INSERT ... SELECT
+per currency kept: a budget line's whole initiative, transactions alone only in the
+months they were and are in. An archived initiative takes its rows with it (ON DELETE
+CASCADE).
+Every entry point installs `keep` (`install()`: the app, the command line, the tests
+and benchmarks; app/engines.py is below the domains and cannot), and a process that
+has not installed it never reads the rollups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app.audit import recorder
+from app.audit.recorder import Head, lock_chain
+from app.db.session import VIEW_CONNECTION
+from app.models import BudgetLine, BudgetRollup, Change, Initiative, RollupCurrency, Transaction
+from app.money.currencies import minor_units
+from app.money.sql import RateLookup, amounts_in_range
+from app.reports.budget.repository import (
+    BUDGET_LINE,
+    TRANSACTION,
+    Dimension,
+    GroupRow,
+    dimension_columns,
+    group_rows,
+    measure_conditions,
+    record_year_month,
+    records,
+)
+
+R = BudgetRollup
+# The tables whose records the rollups sum.
+SUMMED_TABLES = (BudgetLine.__tablename__, Transaction.__tablename__)
+RATES_TABLE = "exchange_rates"
+# More initiatives than this in one write (a large import or `generate`): every row of
+# the currency is recomputed, in one statement without a long list of ids.
+MAX_LISTED = 500
+
+_GRAIN_COLUMNS = (
+    "target",
+    "initiative_id",
+    "kind",
+    "category",
+    "transaction_type",
+    "budget_status",
+    "is_original",
+    "is_current",
+    "year",
+    "month",
+    "currency",
+    "records",
+    "amount_minor",
+    "missing_rate",
+)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def install() -> None:
+    """Keep the rollups in every write of this process (idempotent). Entry points call
+    it: app/engines.py is below the domains and cannot."""
+    recorder.before_commit(keep)
+
+
+async def readable(session: AsyncSession, target: str) -> bool:
+    """Whether a report in `target` may read the rollups on this session: a process
+    that keeps them, not a write in progress, the live ledger (not a view, which
+    shadows the records but not the rollups), and `target` kept."""
+    if not recorder.runs_before_commit(keep):
+        return False
+    if recorder.HEAD in session.info:
+        # A writing transaction (it holds the chain lock): what it has written is not in
+        # the rollups until it commits, and its checks (the pledge) must see it.
+        return False
+    connection = await session.connection()
+    if connection.info.get(VIEW_CONNECTION):
+        return False
+    kept = select(RollupCurrency.currency).where(RollupCurrency.currency == target)
+    return (await session.scalar(kept)) is not None
+
+
+def condition(
+    budget_lines: ColumnElement[bool], transactions: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Rollup rows of budget lines matching the one condition, of transactions the other
+    (conditions on `BudgetRollup` columns)."""
+    return or_(and_(R.kind == BUDGET_LINE, budget_lines), and_(R.kind == TRANSACTION, transactions))
+
+
+def summary_statement(
+    dimensions: Sequence[Dimension], where: ColumnElement[bool], target: str
+) -> tuple[Select[Any], list[Dimension]]:
+    """`repository.summary_statement`, from the rollups: the same keys, sums, counts
+    and missing rate per group (`d_<dimension>` columns, in order)."""
+    columns = dimension_columns(
+        dimensions,
+        initiative_id=R.initiative_id,
+        category=R.category,
+        transaction_type=R.transaction_type,
+        year=R.year,
+        month=R.month,
+    )
+    is_budget = R.kind == BUDGET_LINE
+    sums = measure_conditions(is_budget, R.is_original, R.is_current, R.transaction_type)
+    dims = list(columns.items())
+    from_: Any = R
+    if {Dimension.PROGRAM, Dimension.FOCUS_AREA, Dimension.REGION} & set(columns):
+        from_ = R.__table__.join(Initiative, Initiative.id == R.initiative_id)
+    stmt = (
+        select(
+            *(col.label(f"d_{dim.value}") for dim, col in dims),
+            *(
+                func.coalesce(func.sum(case((cond, R.amount_minor), else_=0)), 0).label(name)
+                for name, cond in sums.items()
+            ),
+            func.coalesce(func.sum(case((is_budget, R.records), else_=0)), 0).label("n_lines"),
+            func.coalesce(func.sum(case((is_budget, 0), else_=R.records)), 0).label(
+                "n_transactions"
+            ),
+            func.min(R.missing_rate).label("missing_rate"),
+        )
+        .select_from(from_)
+        .where(R.target == target, where)
+        .group_by(*(col for _, col in dims))
+        .order_by(*(col for _, col in dims))
+    )
+    return stmt, [dim for dim, _ in dims]
+
+
+async def summarize(
+    session: AsyncSession,
+    *,
+    dimensions: Sequence[Dimension],
+    where: ColumnElement[bool],
+    target: str,
+    limit: int | None = None,
+) -> list[GroupRow]:
+    """Sums per group from the rollups, as `repository.summarize` returns them."""
+    stmt, keys = summary_statement(dimensions, where, target)
+    return await group_rows(session, stmt if limit is None else stmt.limit(limit), keys)
+
+
+def owners_condition(
+    owner: Dimension, ids: Sequence[int], *, transactions: bool
+) -> ColumnElement[bool]:
+    """The rollup rows of these programmes or initiatives (only their budget lines
+    unless `transactions`), as `repository.records_of` selects their records."""
+    if owner is Dimension.PROGRAM:
+        initiatives: Any = select(Initiative.id).where(Initiative.program_id.in_(ids))
+    else:
+        initiatives = list(ids)
+    mine = R.initiative_id.in_(initiatives)
+    return condition(mine, mine if transactions else false())
+
+
+# ---------------------------------------------------------------- keeping
+
+
+def _recompute(
+    target: str,
+    initiatives: Collection[int] | None,
+    currencies: Collection[str],
+    *,
+    where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = None,
+) -> tuple[Any, Select[Any]]:
+    """The DELETE of the rows of `target` for the records of `initiatives` and those
+    published in `currencies` (`initiatives` None: all), and the SELECT of their new
+    rows, in `_GRAIN_COLUMNS` order. `where`: the records' conditions (budget lines,
+    transactions) instead, the DELETE's left to the caller to narrow."""
+    if where is not None:
+        kept: ColumnElement[bool] = true()
+        lines, txs = where
+    elif initiatives is None:
+        kept, lines, txs = true(), true(), true()
+    else:
+        kept = _either(R, initiatives, currencies)
+        lines = _either(BudgetLine, initiatives, currencies)
+        txs = _either(Transaction, initiatives, currencies)
+    rec = records(lines, txs)
+    conv = RateLookup(rec, rec.c.amount, rec.c.currency, rec.c.value_date, target)
+    year, month = record_year_month(rec.c.record_date)
+    grain = [
+        rec.c.initiative_id,
+        rec.c.kind,
+        rec.c.category,
+        rec.c.transaction_type,
+        rec.c.budget_status,
+        rec.c.is_original,
+        rec.c.is_current,
+        year,
+        month,
+        rec.c.currency,
+    ]
+    rows = (
+        select(
+            literal(target),
+            *grain,
+            func.count(),
+            func.coalesce(func.sum(conv.converted(minor_units(target))), 0),
+            conv.missing(),
+        )
+        .select_from(conv.join(rec))
+        .group_by(*grain)
+    )
+    return delete(R).where(R.target == target, kept), rows
+
+
+def _either(
+    model: Any, initiatives: Collection[int], currencies: Collection[str]
+) -> ColumnElement[bool]:
+    """Rows of these initiatives or in these currencies; each part only when it names
+    any, so that the other can use its index (an OR with an empty IN scans the table)."""
+    parts = []
+    if initiatives:
+        parts.append(model.initiative_id.in_(sorted(initiatives)))
+    if currencies:
+        parts.append(model.currency.in_(sorted(currencies)))
+    return or_(false(), *parts)
+
+
+def recompute(
+    session: Session,
+    target: str,
+    initiatives: Collection[int] | None,
+    currencies: Collection[str] = (),
+) -> None:
+    """Rewrite rows of `target` from the records, in the session's transaction."""
+    if initiatives is not None and len(initiatives) > MAX_LISTED:
+        initiatives = None
+    if initiatives is not None and not initiatives and not currencies:
+        return
+    removed, rows = _recompute(target, initiatives, currencies)
+    with amounts_in_range():
+        session.execute(removed)
+        session.execute(insert(R).from_select(list(_GRAIN_COLUMNS), rows))
+
+
+def _rate_pairs(session: Session, since: int) -> set[tuple[str, str]]:
+    """(base, quote) of every rate written after the trail's entry `since`, as it was
+    before and after."""
+    stmt = select(Change.before, Change.after).where(
+        Change.sequence > since, Change.entity_type == RATES_TABLE
+    )
+    pairs: set[tuple[str, str]] = set()
+    for states in session.execute(stmt).all():
+        for state in states:
+            if state is not None:
+                rate = json.loads(state)
+                pairs.add((rate["base"], rate["quote"]))
+    return pairs
+
+
+def converted_by(pairs: Iterable[tuple[str, str]], target: str) -> set[str]:
+    """The currencies whose conversion into `target` rates of these pairs may decide
+    (a rate converts either way; one not naming `target` never converts into it)."""
+    found: set[str] = set()
+    for base, quote in pairs:
+        if quote == target:
+            found.add(base)
+        elif base == target:
+            found.add(quote)
+    return found
+
+
+Month = tuple[int, int, int]  # (initiative id, year, month)
+
+
+def _transaction_months(session: Session, since: int) -> set[Month]:
+    """The (initiative, year, month) of every transaction written after the trail's
+    entry `since`, as it was before and after."""
+    stmt = select(Change.before, Change.after).where(
+        Change.sequence > since, Change.entity_type == Transaction.__tablename__
+    )
+    months: set[Month] = set()
+    for states in session.execute(stmt).all():
+        for state in states:
+            if state is not None:
+                record = json.loads(state)
+                on = date.fromisoformat(record["transaction_date"])
+                months.add((int(record["initiative_id"]), on.year, on.month))
+    return months
+
+
+def _recompute_months(target: str, months: Collection[Month]) -> tuple[Any, Select[Any]]:
+    """`_recompute` for the transactions of these initiatives' months: their rows are
+    exactly the rows of kind transaction with that initiative, year and month."""
+    rows, records_ = [], []
+    for initiative, year, month in sorted(months):
+        first = date(year, month, 1)
+        after = date(year + month // 12, month % 12 + 1, 1)
+        rows.append(and_(R.initiative_id == initiative, R.year == year, R.month == month))
+        records_.append(
+            and_(
+                Transaction.initiative_id == initiative,
+                Transaction.transaction_date >= first,
+                Transaction.transaction_date < after,
+            )
+        )
+    removed, select_rows = _recompute(target, None, (), where=(false(), or_(*records_)))
+    return removed.where(R.kind == TRANSACTION, or_(*rows)), select_rows
+
+
+def keep(session: Session, head: Head) -> None:
+    """Before a write commits: rewrite the rows its changes to budget lines,
+    transactions and exchange rates affect, for every currency kept. A write of budget
+    lines rewrites its initiatives (a line decides which others are current, and its
+    category is its transactions'); one of transactions alone rewrites only the months
+    they were and are in, when they are few."""
+    lines = {i for i in head.touched.get(BudgetLine.__tablename__, ()) if i is not None}
+    txs = {i for i in head.touched.get(Transaction.__tablename__, ()) if i is not None}
+    rates = RATES_TABLE in head.touched
+    if not lines and not txs and not rates:
+        return
+    targets = session.scalars(select(RollupCurrency.currency)).all()
+    if not targets:
+        return
+    pairs = _rate_pairs(session, head.start) if rates else set()
+    months: set[Month] = set()
+    if txs - lines and head.entries.get(Transaction.__tablename__, 0) <= MAX_LISTED:
+        months = {m for m in _transaction_months(session, head.start) if m[0] not in lines}
+        txs = set()
+    for target in targets:
+        recompute(session, target, lines | txs, converted_by(pairs, target))
+        if months:
+            removed, rows = _recompute_months(target, months)
+            with amounts_in_range():
+                session.execute(removed)
+                session.execute(insert(R).from_select(list(_GRAIN_COLUMNS), rows))
+
+
+async def build(session: AsyncSession, currencies: Sequence[str]) -> dict[str, int]:
+    """Keep rollups in `currencies` from now on: each one's rows computed from every
+    record, under the chain lock (no write can run meanwhile). Returns the rows per
+    currency."""
+    await lock_chain(session)
+    built: dict[str, int] = {}
+    for currency in currencies:
+        if await session.get(RollupCurrency, currency) is None:
+            session.add(RollupCurrency(currency=currency))
+            await session.flush()
+        await session.run_sync(recompute, currency, None)
+        count = select(func.count()).select_from(R).where(R.target == currency)
+        built[currency] = int(await session.scalar(count) or 0)
+    return built
+
+
+async def forget(session: AsyncSession, currencies: Sequence[str]) -> None:
+    """Stop keeping rollups in `currencies` (their rows go too)."""
+    await lock_chain(session)
+    await session.execute(delete(R).where(R.target.in_(currencies)))
+    await session.execute(delete(RollupCurrency).where(RollupCurrency.currency.in_(currencies)))
+
+
+async def kept_currencies(session: AsyncSession) -> list[str]:
+    stmt = select(RollupCurrency.currency).order_by(RollupCurrency.currency)
+    return list((await session.scalars(stmt)).all())
+
+
+async def rows_of(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
+    """Every row kept in `target`, without its id, in a stable order (for checks)."""
+    columns = [R.__table__.c[name] for name in _GRAIN_COLUMNS]
+    stmt = select(*columns).where(R.target == target)
+    return _comparable((await session.execute(stmt)).all())
+
+
+async def recomputed_rows(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
+    """What the rows of `target` would be if computed now from every record: the check
+    that the kept rows are right (`pledge-ledger rollups check`, the tests)."""
+    _removed, rows = _recompute(target, None, ())
+    with amounts_in_range():
+        return _comparable((await session.execute(rows)).all())
+
+
+def _comparable(rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+    # Plain values (an enum as its value, a NUMERIC sum as an int), sorted (nulls first).
+    plain = [
+        tuple(int(v) if i in (11, 12) else getattr(v, "value", v) for i, v in enumerate(row))
+        for row in rows
+    ]
+    return sorted(plain, key=lambda row: [(v is not None, v) for v in row])

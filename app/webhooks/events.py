@@ -1,0 +1,155 @@
+"""The events an endpoint receives: the `changes` subscription, run as the endpoint's key.
+
+Each delivery's `data` is what that subscription sends the key's caller (its role's
+field rules, a partner's own initiatives and numbering), because it is that
+subscription: the server's own document, executed by the schema with the key's
+principal, from the endpoint's cursor. To know where a batch ends, the same entries
+are first read from the trail (`pending`), in the key's scope and the endpoint's filter;
+the subscription then yields exactly one event for each, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+
+from app.audit import repository
+from app.auth.principal import Principal
+from app.config import Settings
+from app.db.session import SessionFactory
+from app.events.hub import EventFilter, EventHub
+from app.events.scopes import Scope
+from app.graphql.audit.types import entity_global_id
+from app.graphql.context import Context
+from app.kit.ids import encode_global_id
+
+DOCUMENT = """
+subscription Webhook($after: String, $filter: ChangeEventFilter) {
+  changes(after: $after, filter: $filter) {
+    cursor sequence occurredAt actor { name role } entityType entityId operation
+    record changedFields
+  }
+}
+"""
+
+
+class WebhookContext(Context):
+    """The context of the server's own `changes` subscription for an endpoint: a
+    long-lived stream like a WebSocket's, so the transport rule that keeps
+    subscriptions off plain HTTP lets it run."""
+
+    @property
+    def over_websocket(self) -> bool:
+        return True
+
+
+class RenderFailed(Exception):
+    """The subscription refused (e.g. the key may no longer see a filtered initiative)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    # GraphQL enum names (e.g. BUDGET_LINE, CREATE) and initiative ids; empty: any.
+    entity_types: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+    initiative_ids: tuple[int, ...] = ()
+
+    def variables(self) -> dict[str, Any] | None:
+        given: dict[str, Any] = {}
+        if self.entity_types:
+            given["entityTypes"] = list(self.entity_types)
+        if self.operations:
+            given["operations"] = list(self.operations)
+        if self.initiative_ids:
+            given["initiativeIds"] = [
+                encode_global_id("Initiative", i) for i in self.initiative_ids
+            ]
+        return given or None
+
+    def events(self, principal: Principal) -> EventFilter:
+        """The same filter, as the hub applies it to the trail's rows (within the key's
+        initiatives, as `changes` narrows it)."""
+        from app.graphql.audit.types import ChangeEntityType, ChangeOperation
+
+        return EventFilter(
+            entity_types=frozenset(str(ChangeEntityType[n].value) for n in self.entity_types)
+            if self.entity_types
+            else None,
+            operations=frozenset(str(ChangeOperation[n].value) for n in self.operations)
+            if self.operations
+            else None,
+            initiative_ids=frozenset(self.initiative_ids)
+            if self.initiative_ids
+            else principal.initiative_ids,
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    sequence: int  # the trail's: the endpoint's position once delivered
+    data: dict[str, Any]
+
+
+async def pending(
+    sessions: SessionFactory,
+    principal: Principal,
+    filters: Filters,
+    position: int,
+    until: int,
+    limit: int,
+) -> list[Any]:
+    """The trail's entries the endpoint has still to receive, up to `limit`."""
+    where = filters.events(principal).where
+    async with sessions() as session:
+        return await repository.entries(session, where, after=position, limit=limit, until=until)
+
+
+async def render(
+    schema: strawberry.Schema,
+    sessions: SessionFactory,
+    settings: Settings,
+    hub: EventHub,
+    principal: Principal,
+    filters: Filters,
+    cursor: str,
+    entries: list[Any],
+) -> list[Event]:
+    """The subscription's events for `entries`, which follow `cursor` in the scope."""
+    context = WebhookContext(
+        reads=sessions, settings=settings, principal=principal, events=hub, server_document=True
+    )
+    stream = await schema.subscribe(
+        DOCUMENT,
+        variable_values={"after": cursor, "filter": filters.variables()},
+        context_value=context,
+    )
+    if not hasattr(stream, "__aiter__"):
+        raise RenderFailed(_message(getattr(stream, "errors", None)))
+    events: list[Event] = []
+    try:
+        async for result in stream:
+            if result.errors:
+                raise RenderFailed(_message(result.errors))
+            data = (result.data or {})["changes"]
+            entry = entries[len(events)]
+            # The subscription and the read above must agree, event for event.
+            if data["entityId"] != entity_global_id(entry):
+                raise RenderFailed("the change stream and the trail disagree; retrying")
+            events.append(Event(int(entry.sequence), data))
+            if len(events) == len(entries):
+                break
+    finally:
+        await stream.aclose()
+    return events
+
+
+def _message(errors: Any) -> str:
+    if not errors:
+        return "the change stream ended"
+    return "; ".join(str(getattr(e, "message", e)) for e in errors)[:900]
+
+
+def scope_of(principal: Principal) -> Scope:
+    return Scope(principal.initiative_ids)

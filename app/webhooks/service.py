@@ -1,0 +1,258 @@
+"""Registering and managing endpoints: the rules, for the CLI and GraphQL alike.
+
+Services never commit: the caller's transaction holds each change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import repository as trail
+from app.auth import repository as keys
+from app.auth.keys import caller_of_key_id, caller_of_key_row
+from app.auth.principal import Principal
+from app.auth.roles import Permission
+from app.config import Settings
+from app.db.types import utcnow
+from app.errors import DomainError, ErrorCode
+from app.events.scopes import Scope
+from app.graphql.audit.types import ChangeEntityType, ChangeOperation
+from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
+from app.models import WebhookEndpoint
+from app.webhooks import addresses
+from app.webhooks import repository as repo
+from app.webhooks.events import Filters
+from app.webhooks.signing import SecretBox, new_secret
+
+ACTIVE = "active"
+PAUSED = "paused"
+
+
+def split(stored: str) -> tuple[str, ...]:
+    return tuple(v for v in stored.split(",") if v)
+
+
+def filters_of(endpoint: WebhookEndpoint) -> Filters:
+    return Filters(
+        entity_types=split(endpoint.entity_types),
+        operations=split(endpoint.operations),
+        initiative_ids=tuple(int(v) for v in split(endpoint.initiative_ids)),
+    )
+
+
+def _names(
+    values: list[str], enum: type[ChangeEntityType] | type[ChangeOperation], field: str
+) -> list[str]:
+    """Enum member names, from a name (BUDGET_LINE) or a value (budget_lines)."""
+    by_value = {str(m.value): m.name for m in enum}
+    names = []
+    for value in values:
+        name = value.upper() if value.upper() in enum.__members__ else by_value.get(value.lower())
+        if name is None:
+            raise DomainError(
+                f"{field}: {value[:60]!r} is not one of {', '.join(enum.__members__)}",
+                code=ErrorCode.INVALID_ARGUMENT,
+                field=field,
+            )
+        names.append(name)
+    return sorted(set(names))
+
+
+async def principal_of(session: AsyncSession, endpoint: WebhookEndpoint) -> Principal | None:
+    """The caller the endpoint's deliveries are for; None once its key is revoked."""
+    return await caller_of_key_id(session, endpoint.api_key_id)
+
+
+@dataclass(frozen=True)
+class Added:
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+async def add(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    url: str,
+    key_name: str,
+    entity_types: list[str],
+    operations: list[str],
+    initiative_codes: list[str],
+    created_by: str,
+) -> Added:
+    for field, values in (
+        ("entityTypes", entity_types),
+        ("operations", operations),
+        ("initiatives", initiative_codes),
+    ):
+        if len(values) > settings.max_filter_list:
+            raise DomainError(
+                f"{field}: at most {settings.max_filter_list} values",
+                code=ErrorCode.INVALID_ARGUMENT,
+                field=field,
+            )
+    await addresses.checked(url, allow_private=settings.webhook_allow_private_addresses)
+    key = await keys.key_by_name(session, key_name)
+    principal = await caller_of_key_row(session, key)
+    if key is None or principal is None:
+        raise DomainError(
+            f"key: no usable key named {key_name[:100]!r} (unknown or revoked)",
+            code=ErrorCode.NOT_FOUND,
+            field="key",
+        )
+    if not principal.can(Permission.SUBSCRIBE):
+        raise DomainError(
+            f"key: the role '{key.role}' may not follow changes (it lacks the subscribe "
+            "permission), so it can receive no webhooks",
+            code=ErrorCode.FORBIDDEN,
+            field="key",
+        )
+    found = await keys.initiative_ids_by_code(session, initiative_codes)
+    missing = sorted(set(initiative_codes) - set(found))
+    if missing:
+        raise DomainError(
+            f"initiatives: no initiative with the code {missing[0][:60]!r}",
+            code=ErrorCode.NOT_FOUND,
+            field="initiatives",
+        )
+    initiative_ids = sorted(set(found.values()))
+    scope = principal.initiative_ids
+    if scope is not None and not set(initiative_ids) <= scope:
+        raise DomainError(
+            "initiatives: names an initiative the key may not see",
+            code=ErrorCode.FORBIDDEN,
+            field="initiatives",
+        )
+    # From now on, as a subscription started now: the trail's end and its cursor.
+    position = await trail.last_sequence(session)
+    cursor = await cursor_at(session, principal, position)
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        url=url,
+        api_key_id=key.id,
+        entity_types=",".join(_names(entity_types, ChangeEntityType, "entityTypes")),
+        operations=",".join(_names(operations, ChangeOperation, "operations")),
+        initiative_ids=",".join(str(i) for i in initiative_ids),
+        status=ACTIVE,
+        secret=SecretBox(settings.webhook_secret_key).seal(secret),
+        position=position,
+        cursor=cursor,
+        attempts=0,
+        created_by=created_by,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return Added(endpoint, secret)
+
+
+async def cursor_at(session: AsyncSession, principal: Principal, position: int) -> str:
+    scope = Scope(principal.initiative_ids)
+    where = scope.where
+    ordinal = position if scope.whole else await trail.count(session, where, until=position)
+    return encode_event_cursor(scope, ordinal)
+
+
+async def get(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = await repo.endpoint(session, endpoint_id)
+    if endpoint is None:
+        raise DomainError(
+            f"no webhook endpoint {endpoint_id}", code=ErrorCode.NOT_FOUND, field="id"
+        )
+    return endpoint
+
+
+async def pause(
+    session: AsyncSession, endpoint_id: int, reason: str = "paused by an admin"
+) -> WebhookEndpoint:
+    endpoint = await get(session, endpoint_id)
+    endpoint.status = PAUSED
+    endpoint.paused_reason = reason
+    await session.flush()
+    return endpoint
+
+
+async def resume(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
+    """Deliver again, from where the endpoint stands (a dead-lettered event stays in
+    the dead letters: `replay` sends it again)."""
+    endpoint = await get(session, endpoint_id)
+    endpoint.status = ACTIVE
+    endpoint.paused_reason = None
+    endpoint.attempts = 0
+    endpoint.next_attempt_at = None
+    endpoint.lease_owner = None
+    endpoint.lease_until = None
+    await session.flush()
+    return endpoint
+
+
+async def replay(session: AsyncSession, endpoint_id: int, after: str | None) -> WebhookEndpoint:
+    """Deliver again from `after` (a cursor of the key's change stream), or from the
+    oldest dead letter not replayed yet; and resume."""
+    endpoint = await get(session, endpoint_id)
+    principal = await principal_of(session, endpoint)
+    if principal is None:
+        raise DomainError(
+            "the endpoint's key is revoked: nothing can be delivered for it",
+            code=ErrorCode.VALIDATION,
+            field="id",
+        )
+    if after is not None:
+        scope = Scope(principal.initiative_ids)
+        ordinal = decode_event_cursor(scope, after, "after")
+        if scope.whole:
+            position: int | None = (
+                ordinal if ordinal <= await trail.last_sequence(session) else None
+            )
+        else:
+            position = 0 if ordinal == 0 else await trail.nth(session, scope.where, ordinal)
+        if position is None:
+            raise DomainError(
+                "after: this cursor points past the end of the key's change stream",
+                code=ErrorCode.INVALID_CURSOR,
+                field="after",
+            )
+        cursor = after
+    else:
+        letters = await repo.dead_letters(session, endpoint.id, 1, open_only=True)
+        if not letters:
+            raise DomainError(
+                "this endpoint has no dead letters to replay; give a cursor (--after) to "
+                "deliver again from there",
+                code=ErrorCode.VALIDATION,
+                field="after",
+            )
+        position, cursor = letters[0].sequence - 1, letters[0].cursor_before
+    await repo.mark_replayed(session, endpoint.id, utcnow())
+    endpoint.position = position
+    endpoint.cursor = cursor
+    await session.flush()
+    return await resume(session, endpoint_id)
+
+
+async def rotate(
+    session: AsyncSession, settings: Settings, endpoint_id: int, overlap: timedelta
+) -> str:
+    """A new signing secret; the old one also signs for `overlap`."""
+    endpoint = await get(session, endpoint_id)
+    secret = new_secret()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = utcnow() + overlap
+    endpoint.secret = SecretBox(settings.webhook_secret_key).seal(secret)
+    await session.flush()
+    return secret
+
+
+def signing_secrets(settings: Settings, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    box = SecretBox(settings.webhook_secret_key)
+    found = [box.open(endpoint.secret)]
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret is not None and until is not None and now < until:
+        found.append(box.open(endpoint.previous_secret))
+    return found
+
+
+async def remove(session: AsyncSession, endpoint_id: int) -> None:
+    await repo.remove(session, await get(session, endpoint_id))

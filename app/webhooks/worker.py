@@ -1,0 +1,389 @@
+"""The delivery worker: every `serve` process runs one, and they share the work.
+
+A process claims an endpoint by taking its lease in the database (a conditional UPDATE;
+on PostgreSQL the candidates are picked `FOR UPDATE SKIP LOCKED`), delivers the events
+past its position one at a time, in order, and moves the position after each one the
+receiver accepted (2xx). So each event is delivered at least once: a process killed
+after a delivery and before moving the position sends that event again once the lease
+has expired; while processes are healthy, an endpoint is held by one of them only, and
+no event is sent twice.
+
+A refused or failed attempt is logged; the next waits `retry_first * 2**(n-1)` seconds
+(times a jitter in [1, 1.5), at most `retry_last`); after the last attempt the event
+is dead-lettered and the endpoint paused. The worker wakes on news of a commit (the
+hub's, which hears the broker), on a retry falling due, and on its poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import socket
+import time
+import uuid
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+import strawberry
+
+from app.auth.principal import Principal
+from app.config import Settings
+from app.db.session import SessionFactory
+from app.db.types import utcnow
+from app.events.hub import ChangeFlag, EventHub
+from app.models import WebhookDeadLetter, WebhookEndpoint
+from app.webhooks import repository as repo
+from app.webhooks import service
+from app.webhooks.events import Event, Filters, RenderFailed, pending, render
+from app.webhooks.metrics import WebhookMetrics
+from app.webhooks.sender import Outcome, Sender
+from app.webhooks.signing import headers
+
+_log = logging.getLogger(__name__)
+
+# Events read and rendered per turn of one endpoint.
+BATCH = 100
+# Accepted events are recorded (the endpoint moved past them) at least this often: a
+# crash sends again at most these.
+FLUSH_EVERY = 50
+FLUSH_SECONDS = 0.25
+# Attempts written between two prunings of the endpoint's log (repository.KEPT_ATTEMPTS).
+PRUNE_EVERY = 100
+
+
+def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before attempt `attempts + 1`, after `attempts` failed ones (>= 1)."""
+    base = settings.webhook_retry_first_seconds * 2 ** (attempts - 1)
+    jitter = (rng or random).uniform(1.0, 1.5)
+    return float(min(settings.webhook_retry_last_seconds, base * jitter))
+
+
+def message_id(endpoint_id: int, data: dict[str, Any]) -> str:
+    """One id per event and endpoint, the same on every attempt and replay."""
+    return f"msg_{endpoint_id}_{data['sequence']}"
+
+
+def body_of(data: dict[str, Any]) -> bytes:
+    payload = {
+        "type": f"change.{str(data['operation']).lower()}",
+        "timestamp": data["occurredAt"],
+        "data": data,
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        settings: Settings,
+        schema: strawberry.Schema,
+        hub: EventHub,
+        metrics: WebhookMetrics | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.schema = schema
+        self.hub = hub
+        self.metrics = metrics
+        self.owner = f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:12]}"
+        self._sender = Sender(
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private_addresses,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._flag = ChangeFlag(lambda _entry: True)
+        self._busy: set[int] = set()
+        self._written = 0
+        self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhooks")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._sender.close()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self.hub.subscription(self._flag):
+                    assert self.hub.high_water is not None
+                    self.hub.join(self._flag, self.hub.high_water)
+                    while True:
+                        self._flag.clear()
+                        wait = await self.run_once()
+                        failures = 0
+                        with suppress(TimeoutError):
+                            async with asyncio.timeout(wait):
+                                await self._flag.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: try again, lose nothing
+                _log.warning("webhooks: the worker failed (%s); retrying", exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                failures += 1
+
+    async def run_once(self) -> float:
+        """Deliver what is due to every endpoint this process can claim; the seconds
+        until it should look again."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
+        claimed: list[int] = []
+        async with self.sessions() as session, session.begin():
+            limit = self.settings.webhook_concurrency
+            for endpoint_id in await repo.claimable(session, now, limit):
+                if endpoint_id not in self._busy and await repo.take_lease(
+                    session, endpoint_id, self.owner, now, until
+                ):
+                    claimed.append(endpoint_id)
+        if claimed:
+            self._turn_cache = {}
+            try:
+                await asyncio.gather(*(self._deliver(e) for e in claimed))
+            finally:
+                self._turn_cache = {}
+        async with self.sessions() as session:
+            due = await repo.next_due(session)
+            if self.metrics is not None:
+                self.metrics.endpoints_seen(await repo.endpoints(session), self.hub.high_water)
+        wait = self.settings.webhook_poll_seconds
+        if due is not None:
+            wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
+        return wait
+
+    async def _deliver(self, endpoint_id: int) -> None:
+        self._busy.add(endpoint_id)
+        try:
+            while await self._turn(endpoint_id):
+                pass
+        except Exception as exc:
+            _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
+            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
+        finally:
+            self._busy.discard(endpoint_id)
+
+    async def _turn(self, endpoint_id: int) -> bool:
+        """One batch to one held endpoint; whether another batch may follow at once."""
+        async with self.sessions() as session:
+            endpoint = await repo.endpoint(session, endpoint_id)
+            if (
+                endpoint is None
+                or endpoint.lease_owner != self.owner
+                or endpoint.status != service.ACTIVE
+            ):
+                return False
+            session.expunge(endpoint)
+        principal = await self._shared(("key", endpoint.api_key_id), self._principal, endpoint)
+        if principal is None:
+            await self._pause(endpoint, "the endpoint's key is revoked")
+            return False
+        upto = self.hub.high_water or 0
+        filters = service.filters_of(endpoint)
+        try:
+            # Endpoints of one key with one filter at one place get the same events:
+            # read and rendered once for all of them in this turn.
+            place = (endpoint.api_key_id, filters, endpoint.position, endpoint.cursor, upto)
+            events = await self._shared(
+                ("events", *place), self._events, principal, filters, endpoint, upto
+            )
+        except (RenderFailed, TimeoutError) as exc:
+            await self._pause(endpoint, f"the change stream refused: {exc}")
+            return False
+        if not events:
+            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
+            return False
+        secrets = service.signing_secrets(self.settings, endpoint, utcnow())
+        taken: list[tuple[Event, dict[str, Any]]] = []
+        since = time.monotonic()
+        for event in events:
+            msg = message_id(endpoint.id, event.data)
+            body = body_of(event.data)
+            signed = headers(secrets, msg, int(utcnow().timestamp()), body)
+            outcome = await self._sender.send(endpoint.url, signed, body)
+            done = utcnow()
+            if self.metrics is not None:
+                self.metrics.attempted(outcome, event.data.get("occurredAt"), done)
+            attempt = endpoint.attempts + 1
+            record = _attempt(endpoint.id, msg, event.sequence, attempt, done, outcome)
+            if outcome.ok:
+                endpoint.attempts = 0
+                taken.append((event, record))
+                if len(taken) >= FLUSH_EVERY or time.monotonic() - since > FLUSH_SECONDS:
+                    if not await self._taken(endpoint, taken):
+                        return False
+                    taken, since = [], time.monotonic()
+                continue
+            if not await self._taken(endpoint, taken):
+                return False
+            await self._failed(endpoint, event, msg, attempt, done, outcome, record)
+            return False
+        # A short batch was all there was: release the endpoint with the last record
+        # (a commit since then wakes this worker, which claims it again).
+        last_batch = len(events) < BATCH
+        return await self._taken(endpoint, taken, release=last_batch) and not last_batch
+
+    async def _shared(self, key: tuple[Any, ...], make: Any, *args: Any) -> Any:
+        """`make(*args)`, awaited once per `key` in this turn of the worker."""
+        found = self._turn_cache.get(key)
+        if found is None:
+            found = asyncio.ensure_future(make(*args))
+            self._turn_cache[key] = found
+        return await asyncio.shield(found)
+
+    async def _principal(self, endpoint: WebhookEndpoint) -> Principal | None:
+        async with self.sessions() as session:
+            return await service.principal_of(session, endpoint)
+
+    async def _events(
+        self, principal: Principal, filters: Filters, endpoint: WebhookEndpoint, upto: int
+    ) -> list[Event]:
+        entries = await pending(self.sessions, principal, filters, endpoint.position, upto, BATCH)
+        if not entries:
+            return []
+        async with asyncio.timeout(max(30.0, self.settings.webhook_timeout_seconds)):
+            return await render(
+                self.schema,
+                self.sessions,
+                self.settings,
+                self.hub,
+                principal,
+                filters,
+                endpoint.cursor,
+                entries,
+            )
+
+    async def _taken(
+        self,
+        endpoint: WebhookEndpoint,
+        taken: list[tuple[Event, dict[str, Any]]],
+        *,
+        release: bool = False,
+    ) -> bool:
+        """Move the endpoint past the events it accepted, and log their attempts, in
+        one transaction; whether this process still holds the endpoint. (A crash before
+        this sends them again: at least once.)"""
+        done = utcnow()
+        if not taken:
+            if release:
+                await self._update(endpoint.id, {"lease_owner": None, "lease_until": done})
+            return True
+        last = taken[-1][0]
+        values: dict[str, Any] = {
+            "position": last.sequence,
+            "cursor": last.data["cursor"],
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_success_at": done,
+            "lease_until": done + timedelta(seconds=self.settings.webhook_lease_seconds),
+        }
+        if release:
+            values |= {"lease_owner": None, "lease_until": done}
+        async with self.sessions() as session, session.begin():
+            if not await repo.update_held(session, endpoint.id, self.owner, values):
+                return False
+            await repo.add_attempts(session, [record for _, record in taken])
+            await self._prune(session, endpoint.id, len(taken))
+        endpoint.position = last.sequence
+        endpoint.cursor = last.data["cursor"]
+        return True
+
+    async def _failed(
+        self,
+        endpoint: WebhookEndpoint,
+        event: Event,
+        msg: str,
+        attempt: int,
+        done: datetime,
+        outcome: Outcome,
+        record: dict[str, Any],
+    ) -> None:
+        """Log a refused or failed attempt; retry later, or after the last attempt
+        dead-letter the event and pause the endpoint (releasing it either way)."""
+        last = attempt >= self.settings.webhook_max_attempts
+        values: dict[str, Any] = {
+            "last_failure_at": done,
+            "last_error": _error(outcome),
+            "lease_owner": None,
+            "lease_until": utcnow(),
+        }
+        if last:
+            values |= {
+                "position": event.sequence,
+                "cursor": event.data["cursor"],
+                "attempts": 0,
+                "next_attempt_at": None,
+                "status": service.PAUSED,
+                "paused_reason": f"dead-lettered {msg} after {attempt} attempts",
+            }
+        else:
+            wait = backoff(self.settings, attempt)
+            values |= {"attempts": attempt, "next_attempt_at": done + timedelta(seconds=wait)}
+        async with self.sessions() as session, session.begin():
+            if not await repo.update_held(session, endpoint.id, self.owner, values):
+                return
+            await repo.add_attempts(session, [record])
+            await self._prune(session, endpoint.id, 1)
+            if last:
+                await repo.add_dead_letter(
+                    session,
+                    WebhookDeadLetter(
+                        endpoint_id=endpoint.id,
+                        message_id=msg,
+                        sequence=event.sequence,
+                        cursor_before=endpoint.cursor,
+                        attempts=attempt,
+                        last_error=_error(outcome),
+                        created_at=done,
+                    ),
+                )
+
+    async def _prune(self, session: Any, endpoint_id: int, written: int) -> None:
+        before = self._written
+        self._written += written
+        if before // PRUNE_EVERY != self._written // PRUNE_EVERY:
+            await repo.prune_attempts(session, endpoint_id)
+
+    async def _pause(self, endpoint: WebhookEndpoint, reason: str) -> None:
+        await self._update(
+            endpoint.id,
+            {
+                "status": service.PAUSED,
+                "paused_reason": reason[:500],
+                "lease_owner": None,
+                "lease_until": utcnow(),
+            },
+        )
+
+    async def _update(self, endpoint_id: int, values: dict[str, Any]) -> None:
+        async with self.sessions() as session, session.begin():
+            await repo.update_held(session, endpoint_id, self.owner, values)
+
+
+def _attempt(
+    endpoint_id: int, msg: str, sequence: int, attempt: int, done: datetime, outcome: Outcome
+) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "message_id": msg,
+        "sequence": sequence,
+        "attempt": attempt,
+        "at": done,
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "response_excerpt": outcome.excerpt,
+        "duration_ms": int(outcome.seconds * 1000),
+    }
+
+
+def _error(outcome: Outcome) -> str:
+    if outcome.error is not None:
+        return outcome.error
+    return f"HTTP {outcome.status_code}: {(outcome.excerpt or '')[:200]}"

@@ -1,0 +1,83 @@
+"""A real HTTP receiver for webhook tests: a server on 127.0.0.1 in a thread of its own
+that answers each request with the next status of its script (then 200), records what
+it received, and can go down and come back up on the same port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.live import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float  # time.monotonic()
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+class Receiver:
+    def __init__(
+        self, script: list[int] | None = None, *, location: str | None = None, delay: float = 0.0
+    ) -> None:
+        self.delay = delay
+        self.port = free_port()
+        self.script = list(script or [])
+        self.location = location  # answered with 3xx statuses
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def up(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                time.sleep(receiver.delay)
+                with receiver._lock:
+                    status = receiver.script.pop(0) if receiver.script else 200
+                    receiver.received.append(
+                        Received(
+                            time.monotonic(),
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            status,
+                        )
+                    )
+                self.send_response(status)
+                if receiver.location is not None and 300 <= status < 400:
+                    self.send_header("Location", receiver.location)
+                self.send_header("Content-Length", "5000")
+                self.end_headers()
+                self.wfile.write(b"x" * 5000)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def accepted(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if 200 <= r.status < 300]
