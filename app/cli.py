@@ -440,7 +440,12 @@ def operations_register(
 @cli.command("export")
 def export(
     format_: Annotated[
-        str, typer.Option("--format", help="The file's standard: iati (IATI 2.03 activities).")
+        str,
+        typer.Option(
+            "--format",
+            help="iati (IATI 2.03 activities) or ledger (the ledger's own format: a backup "
+            "that `import` restores; YAML when the output file ends in .yaml or .yml).",
+        ),
     ] = "iati",
     program: Annotated[
         str | None, typer.Option(help="The programme's ref; default: every programme.")
@@ -463,8 +468,13 @@ def export(
     from app.iati.service import export_as_of
     from app.views.service import check_moment, parse_moment
 
+    if format_ == "ledger":
+        from app.backup.command import export_backup
+
+        export_backup(program, as_of, output)
+        return
     if format_ != "iati":
-        typer.echo(f"error: unknown format {format_!r}; formats: iati", err=True)
+        typer.echo(f"error: unknown format {format_!r}; formats: iati, ledger", err=True)
         raise typer.Exit(1)
     try:
         moment = check_moment(parse_moment(as_of)) if as_of is not None else None

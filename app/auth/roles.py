@@ -41,6 +41,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PARTNER: frozenset({P.READ, P.SUBSCRIBE, P.EXPORT}),
     Role.ADMIN: frozenset(Permission),
 }
+# Who sees drafts of reached figures, not yet approved (`draftReached`, and backups):
+# a caller with any of these.
+DRAFT_READERS = (P.WRITE, P.APPROVE)
 # A caller without credentials, where the settings let anonymous callers read: what a
 # viewer may do (live updates are reading too), and download what it reads as CSV, as
 # the figures are then public (the demo's README example is such a download).

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.config import Settings
 from app.graphql.reports.downloads import REPORTS
+from app.http.backup import backup_router
 from app.http.bodies import BodyLimitMiddleware
 from app.http.browser import BrowserCaller
 from app.http.csv import csv_router
@@ -50,6 +51,7 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     app.include_router(csv_router(schema, browser, graphql.context_as, REPORTS, settings))
     # The IATI file: the same caller, permission and views as the CSV downloads.
     app.include_router(iati_router(schema, browser))
+    app.include_router(backup_router(schema, browser))
     # Imports of whole programmes (app/imports/), by the same callers' keys.
     app.include_router(imports_router(graphql.context_for, settings))
     answer_before_graphql(app, settings.retry_after_seconds)

@@ -102,17 +102,28 @@ async def run_import(
     report.notes.extend(read.notes)
     for problem in read.problems:
         report.problem(problem.place, problem.code, problem.message)
-    if read.document is None:
+    documents = read.documents
+    if not documents:
         return report
     if on_total is not None:
-        on_total(rows_of(read.document))
+        on_total(sum(rows_of(document) for document in documents))
     async with sessions() as session:
         try:
-            await import_document(
-                session, read.document, actor, report, reason=reason, progress=progress
-            )
-            if read.locate is not None:
-                report.relocate(read.locate)
+            if len(documents) == 1:
+                await import_document(
+                    session, documents[0], actor, report, reason=reason, progress=progress
+                )
+                # A sheet's places are told as the file has them (one document only).
+                if read.locate is not None:
+                    report.relocate(read.locate)
+            else:
+                # A backup's programmes, one after the other in the one transaction.
+                for i, document in enumerate(documents):
+                    part = Report(dry_run=dry_run)
+                    await import_document(
+                        session, document, actor, part, reason=reason, progress=progress
+                    )
+                    report.absorb(part, f"documents[{i}]")
             if report.refused or dry_run:
                 await session.rollback()
             else:

@@ -27,16 +27,31 @@ Conventions, the same for every record:
   and a field left out of a record leaves the stored record's value as it is (a file of
   a format that carries fewer fields, such as IATI's, changes only what it carries). A
   field given as null clears the stored value; a new record takes the field's default.
+- A budget line, transaction or milestone written without a ref (through the API) is
+  named in a file by its id (app/imports/keys.py: "line-17"); an import finds the
+  stored row without a ref by that key and leaves its ref empty.
+- A backup (`pledge-ledger export --format ledger`) of several programmes is a list of
+  documents: a YAML stream (documents separated by `---`) or a JSON array; its import
+  is one transaction.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from app.models import (
     BudgetStatus,
@@ -95,6 +110,10 @@ def _iso_date(value: object) -> date:
     return date.fromisoformat(value)
 
 
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 DecimalText = Annotated[
     Decimal,
     PlainValidator(_decimal_text),
@@ -106,6 +125,8 @@ IsoDate = Annotated[
     PlainValidator(_iso_date),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
+# A moment with its timezone, kept in UTC (a naive time is refused: it is ambiguous).
+UtcMoment = Annotated[AwareDatetime, AfterValidator(_utc)]
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code")]
 
@@ -234,9 +255,22 @@ class Milestone(Cited):
     status: MilestoneStatus
 
 
+class DraftReach(Record):
+    """A reached figure submitted for approval and not yet approved: reports do not
+    count it, and an import keeps it a draft (only an approval makes it the reach)."""
+
+    value: DecimalText
+    qualifier: FigureQualifier | None = Field(None, description="Null: exact.")
+    as_of: IsoDate | None = None
+    submitted_by: str = Field(min_length=1, max_length=200)
+    submitted_at: UtcMoment | None = None
+
+
 class BeneficiaryFigure(Cited):
     """The initiative's target and approved reach for one group in one unit; key: group
-    and unit. A reached figure from a file counts as approved by whoever imports it."""
+    and unit. A reached figure from a file counts as approved by whoever imports it,
+    unless the file names its approval (`approved_by`, `approved_at`: a backup's, where
+    `approved_by: null` keeps a reach no one is named for, e.g. generated data's)."""
 
     group: Key
     unit: str
@@ -245,6 +279,15 @@ class BeneficiaryFigure(Cited):
     reached_value: DecimalText | None = None
     reached_qualifier: FigureQualifier = FigureQualifier.EXACT
     reached_as_of: IsoDate | None = None
+    approved_by: str | None = Field(
+        None,
+        max_length=200,
+        description="Who approved the reached figure; left out: the importer.",
+    )
+    approved_at: UtcMoment | None = Field(None, description="When (UTC); default: the import's.")
+    draft: DraftReach | None = Field(
+        None, description="A reached figure awaiting approval; left out: a stored draft stays."
+    )
 
 
 class Share(Record):

@@ -5,6 +5,7 @@ beneficiary figures and shares. Each through its domain's rules, one record at a
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +16,9 @@ from app.beneficiaries import groups
 from app.beneficiaries.rules import quantity, validate_figure
 from app.db.types import utcnow
 from app.errors import ErrorCode
+from app.imports import document as d
+from app.imports import keys, rules
 from app.imports import repository as repo
-from app.imports import rules
 from app.imports.service import Importer, given
 from app.initiatives.rules import validate_initiative
 from app.milestones.rules import validate_milestone
@@ -68,6 +70,8 @@ async def load_initiatives(run: Importer) -> None:
 
 # A figure's reach: what the importer approves when a file changes it.
 REACH = ("reached_value", "reached_qualifier", "reached_as_of")
+# Its approval, which the importer works out (from the file's, or itself) when it writes.
+APPROVAL = ("approved_by", "approved_at")
 
 INITIATIVE_FIELDS = {
     "code",
@@ -132,9 +136,8 @@ async def _no_rules(_session: AsyncSession, _problems: Problems, _record: Any) -
 
 
 async def load_milestones(run: Importer) -> None:
-    stored = _stored_by(
-        await repo.children(run.session, m.Milestone, run.stored_initiatives),
-        lambda row: (row.initiative_id, row.ref),
+    stored = keys.by_file_key(
+        keys.MILESTONE, await repo.children(run.session, m.Milestone, run.stored_initiatives)
     )
     rows = 0
     accepted = []
@@ -145,13 +148,16 @@ async def load_milestones(run: Importer) -> None:
             problems = Problems()
             run.once(problems, seen, stone.ref, "ref")
             values = stone.model_dump(exclude={"cite"}) | {"initiative_id": initiative_id}
+            found = stored.get((initiative_id, stone.ref))
+            if found is not None:
+                values["ref"] = found.ref  # one found by its id keeps having no ref
             record = await run.upsert(
                 kind="milestone",
                 place=place,
                 key=stone.ref,
                 row=stone,
                 model=m.Milestone,
-                stored=stored.get((initiative_id, stone.ref)),
+                stored=found,
                 values=values,
                 validate=validate_milestone,
                 problems=problems,
@@ -177,6 +183,16 @@ async def _validate_figure(
     # A reached figure from a file is a published one: held to the draft's rules.
     fig.reached_value = quantity(problems, fig.reached_value, "reached_value")
     checks.not_future(problems, fig.reached_as_of, "reached_as_of")
+    if fig.draft_submitted_by is not None:
+        fig.draft_reached_value = quantity(problems, fig.draft_reached_value, "draft_reached_value")
+        checks.not_future(problems, fig.draft_reached_as_of, "draft_reached_as_of")
+
+
+FIGURE_NAMES = {
+    "group_id": "group",
+    "draft_reached_value": "draft.value",
+    "draft_reached_as_of": "draft.as_of",
+}
 
 
 async def load_figures(run: Importer) -> None:
@@ -194,18 +210,24 @@ async def load_figures(run: Importer) -> None:
             problems = Problems()
             run.once(problems, seen, (fig.group, fig.unit), "unit")
             group = run.missing(problems, run.groups, fig.group, "group_id", "beneficiary group")
-            values = fig.model_dump(exclude={"cite", "group"})
+            values = fig.model_dump(
+                exclude={"cite", "group", "approved_by", "approved_at", "draft"}
+            )
             values |= {"initiative_id": initiative_id, "group_id": group or 0}
             found = stored.get((initiative_id, group, fig.unit))
             reach = given(fig, {name: getattr(fig, name) for name in REACH}, {})
             if found is None or any(getattr(found, k) != v for k, v in reach.items()):
-                # The importer answers for the reached figures it writes, as an approver.
+                # Who answers for the reach the figure has after the import: none if it
+                # has none, else the approval the file names, else the importer.
                 kept = found is not None and "reached_value" not in reach
                 reached = found.reached_value if kept and found else fig.reached_value
                 if reached is None:
                     values |= {"approved_by": None, "approved_at": None}
                 else:
-                    values |= {"approved_by": run.actor.name, "approved_at": now}
+                    values |= _approval(fig, run.actor.name, now)
+            if fig.draft is not None:
+                # A draft stays a draft: only an approval makes it the reach reports count.
+                values |= _draft_values(fig.draft)
             record = await run.upsert(
                 kind="beneficiary_figure",
                 place=place,
@@ -215,14 +237,33 @@ async def load_figures(run: Importer) -> None:
                 stored=found,
                 values=values,
                 validate=_validate_figure,
-                rename={"group_id": "group"},
+                rename=FIGURE_NAMES,
                 problems=problems,
+                worked_out=APPROVAL,
             )
             if record is not None:
                 accepted.append((record, place, fig.cite))
             rows += 1
     await _settle(run, m.SubjectType.BENEFICIARY_FIGURE, accepted)
     run.advance(rows)
+
+
+def _approval(fig: d.BeneficiaryFigure, importer: str, now: datetime) -> dict[str, Any]:
+    """Who answers for a reached figure the file writes: the approval the file names
+    (a backup's, written out even when empty), else the importer, as an approver."""
+    if "approved_by" in fig.model_fields_set:
+        return {"approved_by": fig.approved_by, "approved_at": fig.approved_at}
+    return {"approved_by": importer, "approved_at": now}
+
+
+def _draft_values(draft: d.DraftReach) -> dict[str, object]:
+    return {
+        "draft_reached_value": draft.value,
+        "draft_reached_qualifier": draft.qualifier,
+        "draft_reached_as_of": draft.as_of,
+        "draft_submitted_by": draft.submitted_by,
+        "draft_submitted_at": draft.submitted_at,
+    }
 
 
 async def load_shares(run: Importer) -> None:

@@ -1,11 +1,12 @@
 """The key a file names a stored record by, when the record has no ref.
 
-Budget lines and transactions written through the API or by the generator have no ref.
-A file of the ledger (its IATI export) still has to name them, and an import of that
-file into the same ledger has to find them again, or a round trip would double them.
-Such a record is named by its id: `line-{id}`, `transaction-{id}`. The importer finds a
-key first among the refs of the initiative's records, then among these names of its
-records without a ref; a record found by its id keeps having no ref.
+Budget lines, transactions and milestones written through the API or by the generator
+have no ref. A file of the ledger (its IATI export, its backup) still has to name
+them, and an import of that file into the same ledger has to find them again, or a
+round trip would double them. Such a record is named by its id: `line-{id}`,
+`transaction-{id}`, `milestone-{id}`. The importer finds a key first among the refs of
+the initiative's records, then among these names of its records without a ref; a
+record found by its id keeps having no ref.
 
 Imported into another ledger, the key names no record there (or, by chance, one
 without a ref whose id it is: the same initiative code, the same id); a new record is
@@ -19,6 +20,7 @@ from typing import Any
 
 LINE = "line"
 TRANSACTION = "transaction"
+MILESTONE = "milestone"
 
 
 def file_key(kind: str, ref: str | None, record_id: int) -> str:

@@ -1,7 +1,9 @@
 """A file's bytes into a `Document`, within limits; what is wrong is a list of problems
 located in the file ("initiatives[3].transactions[17].amount"), never an exception.
 
-JSON or YAML, told apart by the first character (a JSON document is an object). YAML
+JSON or YAML, told apart by the first character (a JSON document is an object). A
+backup of several programmes is a JSON array of documents or a YAML stream of them
+(`---` between documents); its problems are placed as "documents[1].initiatives[0]". YAML
 anchors and aliases are refused: an alias repeats a subtree without its bytes, so a
 small file could stand for an enormous one. Rows are counted per kind before the
 models validate anything, so an oversized file costs one pass over its structure.
@@ -26,6 +28,8 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 # The format nests six levels (document, initiatives, a list, a record, a citation
 # list, a citation); YAML and JSON deeper than this are no document of it.
 MAX_DEPTH = 12
+# The most documents one backup (a list of them) may hold: programmes of one ledger.
+MAX_DOCUMENTS = 1000
 
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NESTED = ("participants", "budget_lines", "transactions", "milestones", "beneficiaries", "shares")
@@ -37,9 +41,17 @@ class Read:
     problems: list[Problem] = field(default_factory=list)
     # What a reader of another format could not map (app/iati/reader.py): said, not dropped.
     notes: list[str] = field(default_factory=list)
+    # The documents after the first of a backup's list (app/imports/apply.py imports
+    # them all in one transaction).
+    more: list[Document] = field(default_factory=list)
     # How the importer's places in the document ("initiatives[0].transactions[3]") are
-    # told in the file, when the file is not laid out as the document (app/imports/tables.py).
+    # told in the file, when the file is not laid out as the document (app/imports/tables.py:
+    # a sheet or CSV file holds one document, never a list).
     locate: Callable[[str], str] | None = None
+
+    @property
+    def documents(self) -> list[Document]:
+        return [] if self.document is None else [self.document, *self.more]
 
 
 def place(loc: Iterable[int | str]) -> str:
@@ -64,9 +76,25 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
         raw = _parse(text)
     except _Unreadable as error:
         return _refused(ErrorCode.DOCUMENT_INVALID, str(error))
-    if not isinstance(raw, dict):
-        return _refused(ErrorCode.DOCUMENT_INVALID, "a document is a mapping (an object)")
-    return read_mapping(raw)
+    raws = raw if isinstance(raw, list) else [raw]
+    if not raws or len(raws) > MAX_DOCUMENTS:
+        return _refused(ErrorCode.DOCUMENT_INVALID, f"a list holds 1 to {MAX_DOCUMENTS} documents")
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for i, one in enumerate(raws):
+        prefix = f"documents[{i}]" if len(raws) > 1 else ""
+        if not isinstance(one, dict):
+            problems.append(
+                Problem(prefix, ErrorCode.DOCUMENT_INVALID, "a document is a mapping (an object)")
+            )
+            continue
+        read = read_mapping(one)
+        if read.document is not None:
+            documents.append(read.document)
+        problems.extend(Problem(_within(prefix, p.place), p.code, p.message) for p in read.problems)
+    if problems:
+        return Read(problems=problems[:MAX_LISTED])
+    return Read(document=documents[0], more=documents[1:])
 
 
 def read_mapping(raw: dict[str, Any]) -> Read:
@@ -81,12 +109,18 @@ def read_mapping(raw: dict[str, Any]) -> Read:
         return Read(problems=_problems(error))
 
 
+def _within(prefix: str, where: str) -> str:
+    if not prefix:
+        return where
+    return f"{prefix}.{where}" if where else prefix
+
+
 class _Unreadable(Exception):
     pass
 
 
 def _parse(text: str) -> Any:
-    if text.lstrip()[:1] == "{":
+    if text.lstrip()[:1] in ("{", "["):
         try:
             return json.loads(text)
         except RecursionError:
@@ -96,7 +130,9 @@ def _parse(text: str) -> Any:
         # Depth: JSON the format can hold is shallow; the models refuse the rest.
     try:
         _check_yaml_events(text)
-        return yaml.load(text, Loader=_SAFE_LOADER)
+        found = list(yaml.load_all(text, Loader=_SAFE_LOADER))
+        # One document, or a stream of them (a backup of several programmes).
+        return found[0] if len(found) == 1 else found
     except yaml.YAMLError as error:
         raise _Unreadable(f"not YAML: {error}") from None
 

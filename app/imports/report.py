@@ -114,6 +114,25 @@ class Report:
         for found in problems:
             self.problem(found.place, found.code, found.message)
 
+    def absorb(self, other: Report, prefix: str) -> None:
+        """Add the report of one document of a list, its places under `prefix`."""
+        for kind, counts in other.counts.items():
+            self.counts[kind].update(counts)
+        for row in other.rows:
+            place = f"{prefix}.{row.place}" if row.place else prefix
+            if len(self.rows) < MAX_LISTED:
+                self.rows.append(RowChange(place, row.kind, row.key, row.action, row.fields))
+            else:
+                self.omitted_rows += 1
+        self.omitted_rows += other.omitted_rows
+        for problem in other.problems:
+            self.problem(
+                f"{prefix}.{problem.place}" if problem.place else prefix,
+                problem.code,
+                problem.message,
+            )
+        self.omitted_problems += other.omitted_problems
+
     def relocate(self, where: Callable[[str], str]) -> None:
         """Tell every place as the file has it (a sheet's row, not a document's path)."""
         self.rows = [replace(row, place=where(row.place)) for row in self.rows]

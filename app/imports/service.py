@@ -13,7 +13,7 @@ their entries (app/audit/bulk.py), as the synthetic generator writes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -143,19 +143,24 @@ class Importer:
         rename: Mapping[str, str] = {},
         problems: Problems | None = None,
         flush: bool = False,
+        worked_out: Collection[str] = (),
     ) -> Any:
         """Create or update one record through the ORM after its rules; None if refused.
         `row` is the file's record `values` come from: a stored record gets only the
         values of the fields the file sets (`given`), a new one all of them.
         `problems` may already hold what the caller found (unknown references). The
         caller flushes the kind's records at its end (then they have ids), or, with
-        `flush`, this record at once: when the next one's rules must see it."""
+        `flush`, this record at once: when the next one's rules must see it.
+        `worked_out` names columns of `values` the importer decided itself from the row
+        (a figure's approval): set even when the row leaves the field of that name out."""
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
             # Put back if refused (not expired: reloading it would be I/O on access).
             before = {c.key: getattr(record, c.key) for c in record.__table__.columns}
-            for name, value in given(row, values, rename).items():
+            chosen = given(row, values, rename)
+            chosen |= {name: values[name] for name in worked_out if name in values}
+            for name, value in chosen.items():
                 setattr(record, name, value)
             if not problems.errors and not changed_fields(record, rename):
                 # An equal record is left as it is, not judged again: rules the ledger

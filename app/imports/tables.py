@@ -72,8 +72,17 @@ ROW_LIMITS = {kind: d.MAX_ROWS.get(kind, 0) for kind in _MODELS} | {
 }
 
 
+# A figure's approval and draft, which a backup (YAML or JSON) carries: no columns of a
+# sheet (a draft is a record of its own; a cell's time has no timezone).
+_BACKUP_ONLY = ("approved_by", "approved_at", "draft")
+
+
 def _columns(kind: str) -> tuple[str, ...]:
-    names = [n for n in _MODELS[kind].model_fields if n != "cite" and n not in _NESTED]
+    names = [
+        n
+        for n in _MODELS[kind].model_fields
+        if n != "cite" and n not in _NESTED and n not in _BACKUP_ONLY
+    ]
     if kind == "program":
         at = names.index("pledged")
         names[at : at + 1] = ["pledged_amount", "pledged_currency"]

@@ -107,3 +107,41 @@ async def test_a_programme_is_held_to_the_rule_a_mutation_applies(db: Database) 
     assert [(p.place, p.code) for p in report.problems] == [
         ("program.announced_on", ErrorCode.VALIDATION)
     ]
+
+
+async def test_a_changed_reach_without_an_approval_is_approved_by_the_importer(
+    db: Database,
+) -> None:
+    # given: a reach the file approved by name
+    document = small()
+    figure = document["initiatives"][0]["beneficiaries"][0]
+    figure |= {"approved_by": "auditor-1", "approved_at": "2024-07-01T00:00:00Z"}
+    await _import(db, document)
+    # when: the reach changes and the file names no approval
+    del figure["approved_by"], figure["approved_at"]
+    figure["reached_value"] = "450"
+    await _import(db, document)
+    # then: the importer answers for the reach it wrote
+    stored = await _one(db, m.BeneficiaryFigure)
+    assert stored.reached_value == 450
+    assert stored.approved_by == ACTOR.name and stored.approved_at is not None
+
+
+async def test_a_draft_without_the_reach_keeps_the_stored_reach_and_its_approval(
+    db: Database,
+) -> None:
+    # given: a reach approved by name
+    document = small()
+    figure = document["initiatives"][0]["beneficiaries"][0]
+    figure |= {"approved_by": "auditor-1", "approved_at": "2024-07-01T00:00:00Z"}
+    await _import(db, document)
+    # when: a file gives only a draft for the figure, no reach and no approval
+    del figure["reached_value"], figure["reached_as_of"], figure["target_value"]
+    del figure["approved_by"], figure["approved_at"]
+    figure["draft"] = {"value": "500", "submitted_by": "editor-1"}
+    await _import(db, document)
+    # then: the reach and who approved it stay; the draft waits beside them
+    stored = await _one(db, m.BeneficiaryFigure)
+    assert (stored.reached_value, stored.target_value) == (300, 1200)
+    assert stored.approved_by == "auditor-1"
+    assert (stored.draft_reached_value, stored.draft_submitted_by) == (500, "editor-1")

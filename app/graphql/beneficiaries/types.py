@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app import models as m
-from app.auth.roles import Permission
+from app.auth.roles import DRAFT_READERS
 from app.beneficiaries.listing import BENEFICIARY_FIGURES
 from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
@@ -94,7 +94,7 @@ class BeneficiaryFigure(Record):
                 "draft_submitted_by",
                 "draft_submitted_at",
             ),
-            OnlyFor(Permission.WRITE, Permission.APPROVE),
+            OnlyFor(*DRAFT_READERS),
         ],
     )
     def draft_reached(self) -> DraftReached | None:
