@@ -92,12 +92,14 @@ async def _holds(scale: str) -> bool:
 
 def create_database(scale: str, reuse: bool = False) -> None:
     initiatives, lines, transactions = SCALES[scale]
+    env = {**os.environ, "DATABASE_URL": _url("postgresql+asyncpg"), "LOG_LEVEL": "WARNING"}
     if reuse and asyncio.run(_holds(scale)):
+        # Migrated to this revision (a table added since would be missing).
+        subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
         print(f"database {DATABASE}: reused ({scale})", flush=True)
         return
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
     asyncio.run(_admin(f'CREATE DATABASE "{DATABASE}"'))
-    env = {**os.environ, "DATABASE_URL": _url("postgresql+asyncpg"), "LOG_LEVEL": "WARNING"}
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     t0 = time.perf_counter()
     args = ["--initiatives", str(initiatives), "--budget-lines", str(lines)]
