@@ -126,10 +126,10 @@ class Answer:
         for root in roots:
             for plan in _innermost_first(root):
                 await self.build(plan)
-                del self.loaded[plan]
+                self.loaded.pop(plan, None)
                 for nodes in _node_plans(plan.connection):
                     for child in nodes.lists:
-                        del self.built[child]
+                        self.built.pop(child, None)
         return {
             key: root if isinstance(root, str) else self.built[root][None]
             for key, root in self.plan.roots
