@@ -13,7 +13,7 @@ from app.auth.principal import Principal
 from app.auth.roles import DRAFT_READERS
 from app.backup.export import Backup, export_ledger
 from app.db.session import SessionFactory
-from app.views.views import open_view
+from app.views.views import sessions_as_of
 
 _SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -53,13 +53,8 @@ async def backup_as_of(
 ) -> Backup:
     """The backup of the ledger as it stood at `moment` (None: now), for an operator:
     every initiative, drafts included."""
-    if moment is None:
-        return await backup_from(sessions, program_ref=program_ref, drafts=True)
-    view = await open_view(sessions.kw["bind"], moment=moment)
-    try:
-        return await backup_from(view.sessions, program_ref=program_ref, drafts=True)
-    finally:
-        await view.close()
+    async with sessions_as_of(sessions, moment) as read:
+        return await backup_from(read, program_ref=program_ref, drafts=True)
 
 
 def _render(backup: Backup, syntax: Syntax, single: bool) -> bytes:

@@ -7,7 +7,7 @@ from datetime import datetime
 from app.db.session import SessionFactory
 from app.db.types import utcnow
 from app.iati.export import Export, export_activities
-from app.views.views import open_view
+from app.views.views import sessions_as_of
 
 
 async def export_file(
@@ -28,10 +28,5 @@ async def export_as_of(
 ) -> Export:
     """The file of the ledger as it stood at `moment` (None: now), for an operator:
     every initiative, no partner scope."""
-    if moment is None:
-        return await export_file(sessions, program_ref=program_ref, moment=None)
-    view = await open_view(sessions.kw["bind"], moment=moment)
-    try:
-        return await export_file(view.sessions, program_ref=program_ref, moment=moment)
-    finally:
-        await view.close()
+    async with sessions_as_of(sessions, moment) as read:
+        return await export_file(read, program_ref=program_ref, moment=moment)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,3 +124,19 @@ async def _fill(view: View, moment: datetime | None) -> int:
     await repository.shadow_trail(conn, schema, view.sequence, view.initiatives)
     await repository.hide_real_tables(conn)
     return sum(rows.values())
+
+
+@asynccontextmanager
+async def sessions_as_of(
+    sessions: SessionFactory, moment: datetime | None
+) -> AsyncIterator[SessionFactory]:
+    """`sessions` themselves for the live ledger (None), else those of a view of it as
+    it stood at `moment`, closed at the block's end: an operator's export as of then."""
+    if moment is None:
+        yield sessions
+        return
+    view = await open_view(sessions.kw["bind"], moment=moment)
+    try:
+        yield view.sessions
+    finally:
+        await view.close()
