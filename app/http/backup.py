@@ -10,7 +10,6 @@ programme; with it, one document.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,10 +21,8 @@ from app.auth.roles import Permission
 from app.backup.service import CONTENT_TYPES, Syntax, backup_from, render, sees_drafts
 from app.errors import DomainError
 from app.http.csv import refused
-from app.http.iati import _failed, _ledger
+from app.http.iati import SAFE_NAME, export_failed, ledger_for
 from app.views.service import check_moment, parse_moment
-
-_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def backup_router(
@@ -49,16 +46,16 @@ def backup_router(
         principal = context.principal
         try:
             moment = check_moment(parse_moment(as_of)) if as_of is not None else None
-            async with _ledger(
+            async with ledger_for(
                 context, schema, moment=moment, initiatives=principal.initiative_ids
             ):
                 backup = await backup_from(
                     context.reads, program_ref=program, drafts=sees_drafts(principal)
                 )
         except DomainError as exc:
-            return _failed(exc, context.settings.retry_after_seconds)
+            return export_failed(exc, context.settings.retry_after_seconds)
         data = await render(backup, syntax, single=program is not None)
-        stem = f"ledger-{program}" if program and _SAFE_NAME.fullmatch(program) else "ledger"
+        stem = f"ledger-{program}" if program and SAFE_NAME.fullmatch(program) else "ledger"
         return Response(
             data,
             media_type=CONTENT_TYPES[syntax],

@@ -30,7 +30,7 @@ from app.iati.service import export_file
 from app.views.service import check_moment, parse_moment
 
 # A programme's ref in a file name; others get the general name.
-_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def iati_router(
@@ -50,13 +50,13 @@ def iati_router(
         as_of = request.query_params.get("asOf")
         try:
             moment = check_moment(parse_moment(as_of)) if as_of is not None else None
-            async with _ledger(
+            async with ledger_for(
                 context, schema, moment=moment, initiatives=context.principal.initiative_ids
             ):
                 result = await export_file(context.reads, program_ref=program, moment=moment)
         except DomainError as exc:
-            return _failed(exc, context.settings.retry_after_seconds)
-        name = f"iati-{program}.xml" if program and _SAFE_NAME.fullmatch(program) else "iati.xml"
+            return export_failed(exc, context.settings.retry_after_seconds)
+        name = f"iati-{program}.xml" if program and SAFE_NAME.fullmatch(program) else "iati.xml"
         return Response(
             result.xml,
             media_type=CONTENT_TYPE,
@@ -67,7 +67,7 @@ def iati_router(
 
 
 @asynccontextmanager
-async def _ledger(
+async def ledger_for(
     context: Any,
     schema: Any,
     *,
@@ -97,7 +97,7 @@ _STATUS = {
 }
 
 
-def _failed(exc: DomainError, retry_after: int) -> JSONResponse:
+def export_failed(exc: DomainError, retry_after: int) -> JSONResponse:
     status = _STATUS.get(exc.code, 400)
     body = {
         "errors": [{"message": exc.message, "extensions": {"code": exc.code.value, **exc.details}}]
