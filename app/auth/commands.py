@@ -23,7 +23,7 @@ T = TypeVar("T")
 keys_cli = typer.Typer(help="API keys: callers send them as 'Authorization: Bearer <key>'.")
 
 
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction; a refusal or a failed statement exits 1, writing
     nothing."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -48,7 +48,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     raise typer.Exit(1)
 
 
-def _default_creator() -> str:
+def default_creator() -> str:
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name in this environment
@@ -76,11 +76,11 @@ def create(
             name=name,
             role=role,
             initiative_codes=initiative or [],
-            created_by=created_by or _default_creator(),
+            created_by=created_by or default_creator(),
         )
         return secret
 
-    secret = _run(work)
+    secret = run_in_session(work)
     typer.echo(secret)
     typer.echo(
         f"key '{name}' created; store the secret above now: only its hash is kept, "
@@ -110,7 +110,7 @@ def list_() -> None:
             _when(k.revoked_at),
             ",".join(k.initiatives) or "-",
         )
-        for k in _run(work)
+        for k in run_in_session(work)
     ]
     header = ("NAME", "ROLE", "PREFIX", "CREATED", "REVOKED", "INITIATIVES")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
@@ -127,5 +127,5 @@ def revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None
     async def work(session: AsyncSession) -> datetime | None:
         return (await revoke_key(session, name)).revoked_at
 
-    revoked_at = _run(work)
+    revoked_at = run_in_session(work)
     typer.echo(f"key '{name}' is revoked (since {_when(revoked_at)})")

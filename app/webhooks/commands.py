@@ -13,8 +13,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import cli_support as support
-from app.auth.commands import _default_creator
-from app.auth.commands import _run as run
+from app.auth.commands import default_creator
+from app.auth.commands import run_in_session as run
 
 webhooks_cli = typer.Typer(
     help="Webhooks: the changes a key may see, POSTed to an endpoint, signed per the "
@@ -55,7 +55,7 @@ def add(
             entity_types=entity_type or [],
             operations=operation or [],
             initiative_codes=initiative or [],
-            created_by=_default_creator(),
+            created_by=default_creator(),
         )
         return added.endpoint.id, added.secret
 
