@@ -9,6 +9,7 @@ already there, nothing is written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -20,7 +21,7 @@ from app import models as m
 from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.imports.apply import import_document
-from app.imports.reader import read_document
+from app.imports.reader import Read, read_document
 from app.imports.report import Report
 
 DEMO_FILE = "common_prosperity.yaml"
@@ -48,13 +49,20 @@ def read_demo() -> dict[str, Any]:
     return data
 
 
+@cache
+def _demo_read() -> Read:
+    """The demo file read once per process: it ships with the release and never changes,
+    and its documents are immutable (frozen models), so every load can share them."""
+    return read_document(_demo_bytes())
+
+
 async def load_demo(session: AsyncSession) -> DemoResult:
     """Add the demo programme unless it is there already. The caller commits.
 
     Loading is the trail's first entries: every row is recorded as created by the
     demo loader, so the state before loading is part of what "as of" can show.
     """
-    read = read_document(_demo_bytes())
+    read = _demo_read()
     if read.document is None:
         raise DemoRefused("; ".join(f"{p.place}: {p.message}" for p in read.problems))
     ref = read.document.program.ref
