@@ -177,15 +177,22 @@ async def test_both_read_paths_give_the_same_cursors_and_page_info(
         query = NESTED_LINES if nested else ROOT_LINES
         for order in ORDERS:
             whole = _page(await reference.data(query, {"first": 100, "orderBy": order}), nested)
-            cursors = [None, *(e["cursor"] for e in whole["edges"][::3])]
-            for after in cursors:
-                for before in cursors:
-                    for size in ({"first": 2}, {"last": 2}, {"first": 0}, {"last": 0}):
-                        variables = {**size, "after": after, "before": before, "orderBy": order}
-                        # when
-                        got = await compiled.data(query, variables)
-                        # then: the same answer, byte for byte
-                        assert got == await reference.data(query, variables), variables
+            cursors = [e["cursor"] for e in whole["edges"][::3]]
+            # no bound, one bound, two bounds a window apart, and two bounds crossed
+            bounds = [
+                (None, None),
+                *((after, None) for after in cursors),
+                *((None, before) for before in cursors),
+                *zip(cursors, cursors[2:], strict=False),
+                (cursors[-1], cursors[0]),
+            ]
+            for after, before in bounds:
+                for size in ({"first": 2}, {"last": 2}, {"first": 0}, {"last": 0}):
+                    variables = {**size, "after": after, "before": before, "orderBy": order}
+                    # when
+                    got = await compiled.data(query, variables)
+                    # then: the same answer, byte for byte
+                    assert got == await reference.data(query, variables), variables
 
 
 async def test_a_position_cursor_from_before_asks_to_start_again(
