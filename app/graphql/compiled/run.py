@@ -50,6 +50,7 @@ class Answer:
         self.variables: VariableValues | None = None
         self.loaded: Loaded = {}
         self.built: dict[ListPlan, dict[Hashable, Any]] = {}
+        self.windows: dict[ListPlan, tuple[Order, Window, Any]] = {}
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
 
@@ -64,7 +65,14 @@ class Answer:
         )
 
     def window(self, plan: ListPlan) -> tuple[Order, Window, Any]:
-        """The list's order, page window and filter, as its resolver computes them."""
+        """The list's order, page window and filter, as its resolver computes them
+        (once per list and answer: its arguments do not change while it is built)."""
+        known = self.windows.get(plan)
+        if known is None:
+            known = self.windows[plan] = self._window(plan)
+        return known
+
+    def _window(self, plan: ListPlan) -> tuple[Order, Window, Any]:
         kwargs = self.arguments(plan)
         listing = plan.listing
         try:
