@@ -12,6 +12,9 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo
 from graphql.pyutils import Path, gather_with_cancel
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import ExecutingContextManager
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
@@ -211,7 +214,33 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         return completed
 
 
+class _UnwindingExecution(ExecutingContextManager):
+    """Strawberry enters the extensions' `on_execute` hooks one by one and, when one
+    fails to enter, never exits those entered before it (strawberry 0.341). A view still
+    being built when the execution limit (ExecutionTimeout, entered earlier) strikes was
+    so cancelled with nothing left to turn that into TIMEOUT: the request failed with a
+    bare CancelledError. Here the hooks entered are exited with the failure, as an
+    `async with` over each would, and what they answer it with is raised."""
+
+    async def __aenter__(self) -> None:
+        try:
+            await super().__aenter__()
+        except BaseException as exc:
+            await self.async_exit_stack.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+
+class _Runner(SchemaExtensionsRunner):
+    def executing(self) -> ExecutingContextManager:
+        return _UnwindingExecution(self.extensions)
+
+
 class PledgeSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return _Runner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

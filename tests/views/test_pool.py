@@ -21,6 +21,7 @@ from app.graphql import query
 from app.graphql.extensions.views import view_pool
 from app.kit.ids import encode_global_id
 from app.main import create_app
+from app.views import views as views_module
 from app.views.pool import Lease, ViewPool
 from app.views.views import view_engine
 from tests import factories as f
@@ -260,7 +261,8 @@ async def test_a_partner_query_stopped_by_the_timeout_gives_its_view_back(
 ) -> None:
     # given: one operation per caller; loading a node stalls past the execution limit
     partner_secret, _, mine = await _ledger(db)
-    app = make_app(execution_timeout_seconds=0.2, max_views_per_caller=1)
+    # (a limit the view's own building never reaches, however busy the machine)
+    app = make_app(execution_timeout_seconds=1.0, max_views_per_caller=1)
     partner = app.client(secret=partner_secret)
     load_node = query.load_node
 
@@ -277,6 +279,31 @@ async def test_a_partner_query_stopped_by_the_timeout_gives_its_view_back(
     assert stopped["errors"][0]["extensions"]["code"] == "TIMEOUT"
     assert "errors" not in after and after["data"]["node"] is not None
     assert (app.pool.open, app.pool.builds, app.pool.reuses) == (1, 1, 1)
+
+
+async def test_a_view_still_building_at_the_execution_limit_answers_timeout(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: building a partner's view takes longer than the execution limit
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app(execution_timeout_seconds=0.2, max_views_per_caller=1)
+    partner = app.client(secret=partner_secret)
+    fill = views_module._fill
+
+    async def slow_fill(*args: Any) -> Any:
+        await asyncio.sleep(10)
+
+    node = f'{{ node(id: "{encode_global_id("Initiative", mine)}") {{ id }} }}'
+    # when
+    monkeypatch.setattr(views_module, "_fill", slow_fill)
+    stopped = await partner.execute(node)
+    monkeypatch.setattr(views_module, "_fill", fill)
+    # then: an answer with the TIMEOUT code (not a failed request); no view is left
+    # open and no operation is counted against the caller
+    assert stopped["data"] is None
+    assert [e["extensions"]["code"] for e in stopped["errors"]] == ["TIMEOUT"]
+    assert app.pool.open == 0
+    assert app.pool._callers.running() == 0
 
 
 async def test_a_view_in_use_is_never_closed_to_make_room(
