@@ -10,6 +10,7 @@ reference's connections read.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
@@ -38,6 +39,12 @@ from app.kit.pacing import SLICE_ITEMS
 from app.kit.pagination import ROWS_PER_SLICE, Page, Window, fetch_pages
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
+# The order, window and filter worked out for a list and the arguments an answer gave
+# it (`Answer._window`): how many the process keeps, and the longest arguments (as
+# text, every input field spelled out) kept.
+KEPT_WINDOWS = 256
+MAX_KEPT_ARGUMENTS = 2048
+_WINDOWS: OrderedDict[tuple[ListPlan, str, Hashable], tuple[Order, Window, Any]] = OrderedDict()
 
 
 class Answer:
@@ -51,6 +58,12 @@ class Answer:
         self.loaded: Loaded = {}
         self.built: dict[ListPlan, dict[Hashable, Any]] = {}
         self.windows: dict[ListPlan, tuple[Order, Window, Any]] = {}
+        settings = self.settings
+        self.limits = (
+            settings.default_page_size,
+            settings.max_page_size,
+            FilterLimits.of(settings),
+        )
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
 
@@ -73,6 +86,26 @@ class Answer:
         return known
 
     def _window(self, plan: ListPlan) -> tuple[Order, Window, Any]:
+        # Shared by the answers that give the list the same arguments under the same
+        # limits (a dashboard asks the same every time): working them out again is a
+        # tenth of such a request. They depend on nothing else: not the caller (a plan
+        # is its permissions'), not the clock. The process keeps KEPT_WINDOWS of them,
+        # the most recently used, each for arguments of at most MAX_KEPT_ARGUMENTS
+        # characters: what a client can make it hold stays small whatever its filters.
+        raw = repr(get_argument_values(plan.graphql_field, plan.field_node, self.variables))
+        if len(raw) > MAX_KEPT_ARGUMENTS:
+            return self._new_window(plan)
+        key = (plan, raw, self.limits)
+        known = _WINDOWS.get(key)
+        if known is None:
+            known = _WINDOWS[key] = self._new_window(plan)
+            if len(_WINDOWS) > KEPT_WINDOWS:
+                _WINDOWS.popitem(last=False)
+        else:
+            _WINDOWS.move_to_end(key)
+        return known
+
+    def _new_window(self, plan: ListPlan) -> tuple[Order, Window, Any]:
         kwargs = self.arguments(plan)
         listing = plan.listing
         try:

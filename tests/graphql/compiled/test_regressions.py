@@ -101,3 +101,25 @@ async def test_a_database_error_is_reported_where_a_resolver_would_report_it(
     assert error["path"] == ["programs"]
     assert error["locations"] == [{"line": 1, "column": 3}]
     assert "lost" not in response.text and "SELECT" not in response.text
+
+
+async def test_a_list_asked_alike_by_apps_of_other_limits_keeps_each_apps_limits(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: six initiatives, and two apps whose default page sizes differ; the same
+    # document, so the same plan, and the same arguments
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for _ in range(6):
+            await f.initiative(session, program)
+    query = '{ initiatives(filter: {code: {ne: "none"}}) { nodes { id } } }'
+    wide, narrow = (client_with(compiled_reads=True, default_page_size=size) for size in (20, 2))
+    for _ in range(2):  # and again, once the list has kept what it worked out
+        before = PATHS["compiled"]
+        # when
+        many = (await wide.data(query))["initiatives"]["nodes"]
+        few = (await narrow.data(query))["initiatives"]["nodes"]
+        # then: each app's own page size, both answered by the compiled path
+        assert (len(many), len(few)) == (6, 2)
+        assert few == many[:2]
+        assert PATHS["compiled"] == before + 2
