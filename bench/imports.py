@@ -75,28 +75,6 @@ def _record(row: Any, names: list[str]) -> dict[str, Any]:
     return {name: _text(getattr(row, name)) for name in names if getattr(row, name) is not None}
 
 
-def _one_original_per_period(lines: list[Any]) -> tuple[list[Any], dict[int, int]]:
-    """The lines the write rules accept, and where each line's transactions go.
-
-    The generator writes one ORIGINAL per period and category; the rules of budget
-    lines (app/finance/rules.py) allow one per period. The first original of a
-    period stays; its other originals are left out and their transactions booked
-    against it."""
-    first: dict[tuple[Any, Any], int] = {}
-    kept: dict[int, int] = {}
-    lines_kept = []
-    for line in lines:
-        period = (line.period_start, line.period_end)
-        if line.type == m.BudgetType.ORIGINAL and period in first:
-            kept[line.id] = first[period]
-            continue
-        if line.type == m.BudgetType.ORIGINAL:
-            first[period] = line.id
-        kept[line.id] = line.id
-        lines_kept.append(line)
-    return lines_kept, kept
-
-
 async def write_document(url: str, path: Path) -> int:
     """The database's one programme as a document; the rows it holds."""
     engine = ledger_engine(url)
@@ -156,16 +134,15 @@ async def write_document(url: str, path: Path) -> int:
             {"org": orgs[p.organization_id].ref, "role": p.role.value}
             for p in children["participants"][i.id]
         ]
-        lines, kept = _one_original_per_period(children["budget_lines"][i.id])
         item["budget_lines"] = [
             _record(b, ["period_start", "period_end", "status", "category", *money])
             | {"ref": f"B{b.id}"}
-            for b in lines
+            for b in children["budget_lines"][i.id]
         ]
         item["transactions"] = [
             _record(t, ["transaction_date", *money])
             | {"ref": f"T{t.id}"}
-            | ({"budget_line": f"B{kept[t.budget_line_id]}"} if t.budget_line_id else {})
+            | ({"budget_line": f"B{t.budget_line_id}"} if t.budget_line_id else {})
             | ({"provider": orgs[t.provider_id].ref} if t.provider_id else {})
             | ({"receiver": orgs[t.receiver_id].ref} if t.receiver_id else {})
             for t in children["transactions"][i.id]
