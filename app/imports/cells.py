@@ -95,7 +95,14 @@ def row_of(
             problems.append(
                 Problem(cell_place(label, number, name), ErrorCode.VALIDATION, str(error))
             )
-    return row if filled else {}
+    if not filled:
+        return {}
+    # A row shorter than the header (a workbook's row ends at its last cell, a CSV line
+    # may stop early): the cells it lacks are empty ones.
+    for name in header[len(cells) :]:
+        if name is not None:
+            row[name] = None
+    return row
 
 
 class TooLong(ValueError):

@@ -11,6 +11,7 @@ transaction goes through the ORM and its full rules, as an update would."""
 
 from __future__ import annotations
 
+import operator
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
@@ -59,6 +60,8 @@ TRANSACTION_COLUMNS = (
     "description",
 )
 _COMPARED = TRANSACTION_COLUMNS[2:]
+# A new transaction's values as the bulk insert's row (an itemgetter: 100,000 rows).
+_transaction_row = operator.itemgetter(*TRANSACTION_COLUMNS)
 
 
 class _Values:
@@ -340,7 +343,7 @@ async def load_transactions(run: Importer) -> None:
             if problems.errors:
                 report.refuse(_place(n, k), "transaction", t.ref, _at(_place(n, k), problems))
                 continue
-            new.append(tuple(values[name] for name in TRANSACTION_COLUMNS))
+            new.append(_transaction_row(values))
             meta.append((n, k, t))
         report.count("transaction", Action.UNCHANGED, unchanged)
         run.advance(unchanged)
