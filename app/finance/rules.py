@@ -67,27 +67,21 @@ async def validate_transaction(session: AsyncSession, problems: Problems, tx: Tr
         )
 
 
-async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
+def check_budget_line_values(problems: Problems, line: BudgetLine) -> None:
+    """The rules of a budget line's own values, which need no reads (a bulk import
+    checks many new lines by these, then `check_budget_type` with what it knows)."""
     line.amount, line.currency = checks.money(
         problems, line.amount, line.currency, non_negative=True
     )
     checks.ordered(problems, line.period_start, line.period_end, "period_end", after="periodStart")
     line.category = checks.text(problems, line.category, "category", limit=100, kind=Kind.NAME)
     line.description = checks.text(problems, line.description, "description")
-    initiative = await checks.existing(
-        session, problems, Initiative, line.initiative_id, "initiative_id", "initiative"
-    )
-    if initiative is None or problems.errors:
-        return
-    same_period = (
-        BudgetLine.initiative_id == line.initiative_id,
-        BudgetLine.period_start == line.period_start,
-        BudgetLine.period_end == line.period_end,
-        BudgetLine.id != (line.id or -1),
-    )
-    has_original = await checks.exists_where(
-        session, *same_period, BudgetLine.type == BudgetType.ORIGINAL
-    )
+
+
+def check_budget_type(problems: Problems, line: BudgetLine, has_original: bool) -> None:
+    """IATI's rule of a period's budgets, given whether another line of the initiative
+    is the ORIGINAL of exactly this period: one original per period, and a revision
+    replaces it (so it needs one)."""
     period = f"{line.period_start.isoformat()} to {line.period_end.isoformat()}"
     if line.type == BudgetType.ORIGINAL and has_original:
         problems.add(
@@ -101,6 +95,24 @@ async def validate_budget_line(session: AsyncSession, problems: Problems, line: 
             f"a revised budget replaces the original of its period, and there is no "
             f"original for {period}: add the ORIGINAL first, with exactly this period",
         )
+
+
+async def validate_budget_line(session: AsyncSession, problems: Problems, line: BudgetLine) -> None:
+    check_budget_line_values(problems, line)
+    initiative = await checks.existing(
+        session, problems, Initiative, line.initiative_id, "initiative_id", "initiative"
+    )
+    if initiative is None or problems.errors:
+        return
+    has_original = await checks.exists_where(
+        session,
+        BudgetLine.initiative_id == line.initiative_id,
+        BudgetLine.period_start == line.period_start,
+        BudgetLine.period_end == line.period_end,
+        BudgetLine.id != (line.id or -1),
+        BudgetLine.type == BudgetType.ORIGINAL,
+    )
+    check_budget_type(problems, line, has_original)
     program = await programme_of(session, line.initiative_id)
     assert program is not None
     await checks.convertible(

@@ -4,7 +4,8 @@ Row 1 names the columns (trimmed, in lower case, a space read as "_"); every fur
 row that is not empty is one record.
 
 Cells become the text and values a document holds:
-- an empty cell is an absent field;
+- an empty cell is None: "no value" (app/imports/tables.py says what that does to each
+  field: it clears an optional one); a row of empty cells is no row;
 - a date cell is a date (one with a time of day other than midnight is refused by
   the document, which takes calendar dates);
 - a number cell is its decimal text. Excel stores numbers as binary floating point, so
@@ -67,10 +68,14 @@ def row_of(
     row: dict[str, Any] = {}
     # Past the named columns, only empty cells (a workbook's rows come padded).
     width = len(header) if cells[len(header) :].count(None) == len(cells) - len(header) else None
+    filled = False
     for at, cell in enumerate(cells[:width]):
-        if cell is None or cell == "":
-            continue
         name = header[at] if at < len(header) else None
+        if cell is None or cell == "":
+            if name is not None:
+                row[name] = None
+            continue
+        filled = True
         if name is None:
             problems.append(
                 Problem(
@@ -90,6 +95,13 @@ def row_of(
             problems.append(
                 Problem(cell_place(label, number, name), ErrorCode.VALIDATION, str(error))
             )
+    if not filled:
+        return {}
+    # A row shorter than the header (a workbook's row ends at its last cell, a CSV line
+    # may stop early): the cells it lacks are empty ones.
+    for name in header[len(cells) :]:
+        if name is not None:
+            row[name] = None
     return row
 
 

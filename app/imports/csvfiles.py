@@ -4,9 +4,10 @@ of app/imports/tables.py: `transactions.csv` holds the transactions, and so on.
 A file is UTF-8 (Excel's "CSV UTF-8" writes a byte-order mark, which is skipped), its
 fields separated by commas, or by semicolons when its first line has semicolons and no
 comma (as spreadsheets set to a decimal comma save them). Every cell is text: amounts
-and dates are read as written, and an empty cell is an absent field. Limits: the files
-together at most `max_bytes`, a field at most MAX_CELL characters, a file at most
-MAX_COLUMNS columns and the rows its kind may have.
+and dates are read as written, and an empty cell is "no value", as in a workbook
+(app/imports/tables.py). Limits: the files together at most `max_bytes`, a field at
+most MAX_CELL characters, a file at most MAX_COLUMNS columns and the rows its kind
+may have.
 """
 
 from __future__ import annotations

@@ -129,15 +129,14 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
     sheet.reset_dimensions()
     header: list[str | None] = []
     limit = ROW_LIMITS[table.kind]
-    for number, cells in enumerate(
-        sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True), start=1
-    ):
+    # A row comes as wide as its last cell (not padded to a width: most rows are narrow).
+    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
         if number > SHEET_ROWS:
             problems.append(
                 Problem(table.label, ErrorCode.DOCUMENT_INVALID, f"more than {SHEET_ROWS} rows")
             )
             break
-        if cells[MAX_COLUMNS] is not None:
+        if len(cells) > MAX_COLUMNS and any(cell is not None for cell in cells[MAX_COLUMNS:]):
             problems.append(too_wide(table.label, MAX_COLUMNS + 1))
             break
         if number == 1:

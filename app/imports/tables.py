@@ -3,10 +3,16 @@ document (app/imports/document.py), so that they are checked and imported as any
 document is: this module only places rows, it judges no value.
 
 The layout, one table per record kind (`LAYOUT`): a table's first row names its
-columns, as the document names its fields; every further row is one record, an empty
-cell an absent field. Rows of an initiative's records (participants, budget lines …)
-name their initiative in an `initiative` column; the programme's pledge is two
-columns, `pledged_amount` and `pledged_currency`; citations are a table of their own,
+columns, as the document names its fields; every further row is one record. A column
+left out of a table is a field left out of the document: a stored record keeps its
+value. An empty cell of a column that is there says "no value" (`EMPTY`): it clears an
+optional field (null, as in YAML), sets a field with a default back to it (a figure's
+qualifier: exact; a citation's estimate flag: no), and leaves a required field out, so
+the document refuses the row at that cell.
+
+Rows of an initiative's records (participants, budget lines …) name their initiative
+in an `initiative` column; the programme's pledge is two columns, `pledged_amount`
+and `pledged_currency`; citations are a table of their own,
 each row naming the record it cites by kind and key (`CITED`).
 
 Every record's place in the document is remembered with its table and row, so that
@@ -20,6 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
@@ -98,6 +105,52 @@ def _columns(kind: str) -> tuple[str, ...]:
 LAYOUT: dict[str, tuple[str, ...]] = {kind: _columns(kind) for kind in _MODELS}
 
 
+class Empty(Enum):
+    """What an empty cell does to its field (see the module's notes)."""
+
+    CLEARS = "clears"  # null: an optional field
+    DEFAULT = "default"  # back to the field's default
+    REFUSED = "refused"  # left out: the document says the field is required
+    KEPT = "kept"  # None, read by the table's own columns (initiative, citation keys)
+
+
+def _empty(model: type[BaseModel], name: str) -> tuple[Empty, Any]:
+    info = model.model_fields.get(name)
+    if info is None:
+        return Empty.KEPT, None
+    if info.is_required():
+        return Empty.REFUSED, None
+    default = info.get_default(call_default_factory=True)
+    return (Empty.CLEARS, None) if default is None else (Empty.DEFAULT, default)
+
+
+def _empty_cells(kind: str) -> dict[str, tuple[Empty, Any]]:
+    found = {}
+    for name in LAYOUT[kind]:
+        if kind == "program" and name.startswith("pledged_"):
+            found[name] = _empty(d.Pledge, name.removeprefix("pledged_"))
+        else:
+            found[name] = _empty(_MODELS[kind], name)
+    return found
+
+
+# Each table's columns: what an empty cell of it does.
+EMPTY: dict[str, dict[str, tuple[Empty, Any]]] = {kind: _empty_cells(kind) for kind in LAYOUT}
+
+
+def emptied(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its empty cells (None) as the document takes them; an empty cell of
+    a column the layout lacks says nothing and is dropped (a filled one is refused)."""
+    rules = EMPTY[kind]
+    for name in [name for name, value in row.items() if value is None]:
+        what, default = rules.get(name, (Empty.REFUSED, None))
+        if what is Empty.REFUSED:
+            del row[name]
+        elif what is Empty.DEFAULT:
+            row[name] = default
+    return row
+
+
 @dataclass
 class Table:
     """One sheet or CSV file: its kind, how the report names it ("sheet transactions",
@@ -144,6 +197,8 @@ class _Problems(list[Problem]):
 
 
 def _text(value: Any) -> str:
+    if value is None:  # an empty cell
+        return ""
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
@@ -274,6 +329,7 @@ def assemble(tables: Iterable[Table]) -> Read:
         if found is None:
             continue
         for number, row in found.rows:
+            emptied(kind, row)
             if kind == "citations":
                 assembly.citation(found.label, number, row)
             else:

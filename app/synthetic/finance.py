@@ -115,23 +115,26 @@ def _periods(plan: InitiativePlan, months: int) -> list[tuple[date, date, str]]:
 def budget_line_rows(
     sizes: Sizes, plan: InitiativePlan, initiative_id: int, count: int
 ) -> list[tuple[object, ...]]:
-    """`count` lines: originals per period and category, then revisions that restate a
-    period's total (IATI: a revised budget replaces the period's originals)."""
+    """`count` lines: one original per period, then revisions that restate a period's
+    budget. IATI keeps one original budget per period of an activity (a change to it
+    is a revision, which holds the new total), and so do the write rules
+    (`app.finance.rules.validate_budget_line`); each line has a category, and a
+    revision keeps its period's, so a backup of generated data restores through them."""
     if count == 0:
         return []
     rnd = part_rng(sizes.seed, "budget", plan.position)
     revised = int(count * rnd.uniform(0.1, 0.3)) if count > 1 else 0
     originals = count - revised
-    # The longest periods that give every original a slot of its own (period, category).
+    # The longest periods that give every original a period of its own.
     for months in _PERIOD_MONTHS:
         periods = _periods(plan, months)
-        if len(periods) * len(CATEGORIES) >= originals:
+        if len(periods) >= originals:
             break
-    slots = [(p, c) for p in range(len(periods)) for c in range(len(CATEGORIES))]
-    if originals <= len(slots):
-        chosen = [slots[i] for i in sorted(rnd.sample(range(len(slots)), originals))]
-    else:  # more lines than even monthly slots: further tranches of the same slots
-        chosen = [slots[i % len(slots)] for i in range(originals)]
+    # More lines than even monthly periods: the rest are further revisions.
+    originals = min(originals, len(periods))
+    revised = count - originals
+    chosen = sorted(rnd.sample(range(len(periods)), originals))
+    categories = {p: rnd.randrange(len(CATEGORIES)) for p in chosen}
     currencies = [
         plan.currency if rnd.random() < 0.85 else rnd.choice(FOREIGN_CURRENCIES) for _ in periods
     ]
@@ -139,12 +142,12 @@ def budget_line_rows(
     unit = plan.envelope / sum(weights)
     rows: list[tuple[object, ...]] = []
     totals: dict[int, int] = {}
-    for (p, c), weight in zip(chosen, weights, strict=True):
+    for p, weight in zip(chosen, weights, strict=True):
         start, end, label = periods[p]
-        currency = currencies[p]
+        currency, category = currencies[p], CATEGORIES[categories[p]]
         # Whole hundreds, at least one hundred: budgets are planned in round figures.
         hundreds = max(1, int(unit * weight * CNY_IN[currency]) // 100)
-        totals[p] = totals.get(p, 0) + hundreds
+        totals[p] = hundreds
         status = BudgetStatus.COMMITTED if rnd.random() < 0.7 else BudgetStatus.INDICATIVE
         rows.append(
             (
@@ -153,16 +156,15 @@ def budget_line_rows(
                 end,
                 BudgetType.ORIGINAL.value,
                 status.value,
-                CATEGORIES[c],
+                category,
                 Decimal(hundreds * 100).quantize(CENT),
                 currency,
                 start,
-                f"{CATEGORIES[c].capitalize()} {label}",
+                f"{category.capitalize()} {label}",
             )
         )
-    budgeted = sorted(totals)
     for _ in range(revised):
-        p = rnd.choice(budgeted)
+        p = rnd.choice(chosen)
         start, end, label = periods[p]
         hundreds = max(1, int(totals[p] * rnd.uniform(0.8, 1.25)))
         rows.append(
@@ -172,7 +174,7 @@ def budget_line_rows(
                 end,
                 BudgetType.REVISED.value,
                 BudgetStatus.COMMITTED.value,
-                None,  # restates the period's total across categories
+                CATEGORIES[categories[p]],
                 Decimal(hundreds * 100).quantize(CENT),
                 currencies[p],
                 start,

@@ -88,8 +88,7 @@ async def _without_refs(db: Database) -> str:
 
 
 async def _generated(db: Database) -> str:
-    """What `generate` writes: no refs, and rows the rules would refuse today (two
-    original lines of one period), which a re-import leaves as they are."""
+    """What `generate` writes: no refs, originals and revisions of several periods."""
     async with db.sessions() as session, session.begin():
         return (await generate(session, Sizes(4, 16, 200, 7))).program_ref
 

@@ -28,7 +28,7 @@ from app.db.migrate import upgrade
 from app.demo.loader import load_demo
 from app.engines import ledger_engine, ledger_sessions
 from app.imports.apply import run_import
-from app.imports.report import Report
+from app.imports.report import Action, Report
 from app.main import create_app
 from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
@@ -43,9 +43,9 @@ from tests.conftest import (
 from tests.iati.pledges import full_pledge
 
 RESTORER = Actor("restore-test", SYSTEM_ROLE)
-# A generated programme the write rules accept: one budget line per initiative (the
-# generator writes several originals per period, which the rules refuse).
-SIZES = Sizes(initiatives=3, budget_lines=3, transactions=60, seed=7)
+# A generated programme with originals and revisions in several periods of each
+# initiative: a backup of it goes through the same budget-line rules as any import.
+SIZES = Sizes(initiatives=3, budget_lines=30, transactions=60, seed=7)
 DAY = "2026-01-01"
 
 MEASURES = """
@@ -210,6 +210,30 @@ async def test_a_backup_restores_into_an_empty_ledger_with_the_same_reports(
     tables = await compare_tables(fresh.engine)
     assert tables.first_difference is None
     assert tables.records == report.changes
+
+
+async def test_a_generated_programme_restores_with_its_revisions_and_the_same_reports(
+    db: Database, client: GraphQLClient, fresh: Database, fresh_client: GraphQLClient
+) -> None:
+    # given: a generated programme whose initiatives have budgets in several periods,
+    # some of them revised (the current budget is the revision, not the original)
+    async with db.sessions() as session, session.begin():
+        await generate(session, SIZES, now=datetime(2025, 6, 30, tzinfo=UTC))
+    async with db.sessions() as session:
+        lines = list(await session.scalars(select(m.BudgetLine)))
+    periods = {(line.initiative_id, line.period_start, line.period_end) for line in lines}
+    assert len(periods) > 2 * SIZES.initiatives
+    assert any(line.type == m.BudgetType.REVISED for line in lines)
+    before = await answers(client)
+    # when
+    report = await restore(fresh, await backup_of(db, Syntax.JSON))
+    # then
+    assert not report.refused, report.problems
+    assert report.counts["budget_line"][Action.CREATE] == SIZES.budget_lines
+    assert await answers(fresh_client) == before
+    async with fresh.sessions() as session:
+        chain = await verify(session)
+    assert chain.intact and chain.checked == await trail_length(fresh) > 0
 
 
 async def test_a_backup_imported_into_its_own_ledger_writes_nothing(db: Database) -> None:

@@ -191,6 +191,61 @@ async def test_a_revised_budget_passing_the_pledge_is_refused(db: Database) -> N
     assert await _entries(db) == []
 
 
+def _line(ref: str, start: str, end: str, kind: str, amount: str = "1000.00") -> dict[str, Any]:
+    return {"ref": ref, "period_start": start, "period_end": end, "type": kind,
+            "status": "committed", "amount": amount, "currency": "EUR"}  # fmt: skip
+
+
+async def test_a_periods_second_original_and_a_revision_without_one_are_refused(
+    db: Database,
+) -> None:
+    # given: B1 is the original of 2024; a second original of 2024, a revision of 2025
+    # (which has none), and a revision of 2024 (which is right)
+    document = small()
+    document["initiatives"][0]["budget_lines"] += [
+        _line("B2", "2024-01-01", "2024-12-31", "original"),
+        _line("B3", "2025-01-01", "2025-12-31", "revised"),
+        _line("B4", "2024-01-01", "2024-12-31", "revised", "350000.00"),
+    ]
+    # when
+    report = await _import(db, as_json(document))
+    # then
+    assert sorted((p.place, p.code.value) for p in report.problems) == [
+        ("initiatives[0].budget_lines[1].type", "VALIDATION"),
+        ("initiatives[0].budget_lines[2].type", "VALIDATION"),
+    ]
+    assert await _entries(db) == []
+
+
+async def test_a_stored_original_moved_frees_its_period_for_a_new_original(
+    db: Database,
+) -> None:
+    # given: B1, the stored original of 2024
+    document = small()
+    await _import(db, as_json(document))
+    # when: the file moves B1 to 2025, adds an original B2 for 2024 and revises it
+    lines = document["initiatives"][0]["budget_lines"]
+    lines[0] |= {"period_start": "2025-01-01", "period_end": "2025-12-31"}
+    lines += [
+        _line("B2", "2024-01-01", "2024-12-31", "original", "300000.00"),
+        _line("B3", "2024-01-01", "2024-12-31", "revised", "320000.00"),
+    ]
+    report = await _import(db, as_json(document))
+    # then
+    assert not report.refused, report.problems
+    assert report.counts["budget_line"][Action.CREATE] == 2
+    assert report.counts["budget_line"][Action.UPDATE] == 1
+    async with db.sessions() as session:
+        stored = {
+            line.ref: (line.type.value, line.period_start.year)
+            for line in await session.scalars(select(m.BudgetLine))
+        }
+    assert stored == {"B1": ("original", 2025), "B2": ("original", 2024),
+                      "B3": ("revised", 2024)}  # fmt: skip
+    async with db.sessions() as session:
+        assert (await verify(session)).intact
+
+
 async def test_a_key_listed_twice_is_refused_at_its_second_place(db: Database) -> None:
     # given
     document = small()

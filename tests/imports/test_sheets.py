@@ -104,6 +104,39 @@ async def test_a_changed_cell_is_one_new_version_told_by_its_row(db: Database) -
     assert await _entries(db) == entries + 1
 
 
+@pytest.mark.parametrize("form", ["xlsx", "csv zip"])
+async def test_an_emptied_cell_clears_the_value_as_one_new_version(db: Database, form: str) -> None:
+    # given: both initiatives imported with a summary
+    document = small()
+    for initiative, summary in zip(document["initiatives"], ("Rooms", "Teachers"), strict=True):
+        initiative["summary"] = summary
+    write = as_workbook if form == "xlsx" else as_csv_zip
+    await _import(db, write(document))
+    entries = await _entries(db)
+    # when: AS-1's summary cell is emptied (the column stays: AS-2 has one)
+    document["initiatives"][0]["summary"] = None
+    dry = await _import(db, write(document), dry_run=True)
+    report = await _import(db, write(document))
+    # then: the dry run tells the change and writes nothing; the import writes it once
+    label = "sheet initiatives" if form == "xlsx" else "export/initiatives.csv"
+    expected = {"place": f"{label}, row 2", "kind": "initiative", "key": "AS-1",
+                "action": "update", "fields": ["summary"]}  # fmt: skip
+    assert [row.as_json() for row in dry.rows] == [expected]
+    assert [row.as_json() for row in report.rows] == [expected]
+    assert report.written and report.changes == 1
+    assert await _entries(db) == entries + 1
+    async with db.sessions() as session:
+        summaries = dict(
+            (await session.execute(select(m.Initiative.code, m.Initiative.summary))).all()
+        )
+    assert summaries == {"AS-1": None, "AS-2": "Teachers"}
+    # and a file without the summary column leaves the stored summaries alone
+    for initiative in document["initiatives"]:
+        initiative.pop("summary")
+    again = await _import(db, write(document))
+    assert again.changes == 0 and await _entries(db) == entries + 1
+
+
 async def test_a_row_the_importer_refuses_is_told_by_sheet_row_and_column(
     db: Database,
 ) -> None:
@@ -188,6 +221,7 @@ def test_a_template_written_by_the_command_line_reads_back(tmp_path: Path) -> No
     result = runner.invoke(cli, ["import", "--write-template", str(tmp_path / "t.xlsx")])
     # then: its sheets are all there, and only the programme's row is missing
     assert result.exit_code == 0, result.output
+    assert "an empty cell clears an optional value" in result.stdout
     read = read_any((tmp_path / "t.xlsx").read_bytes())
     assert [(p.place, p.code.value) for p in read.problems] == [("program", "DOCUMENT_INVALID")]
 

@@ -3,6 +3,7 @@ sheet, row and column, and the limits an untrusted archive is held to."""
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import time
@@ -368,3 +369,69 @@ def test_a_value_under_no_column_name_is_refused(tmp_path: Path) -> None:
     assert _places(read_sheet) == [("sheet sources, row 2", "VALIDATION")]
     assert "column 5, which has no name" in read_sheet.problems[0].message
     assert _places(read_csv) == [("sources.csv, row 2", "VALIDATION")]
+
+
+def _as_csv_zip(workbook: bytes) -> bytes:
+    """The workbook's sheets as the CSV files of a zip, each cell as its text."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, datetime):
+            return value.date().isoformat()
+        return "" if value is None else str(value)
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for sheet in load_workbook(io.BytesIO(workbook), read_only=True).worksheets:
+            lines = io.StringIO()
+            writer = csv.writer(lines)
+            for cells in sheet.iter_rows(values_only=True):
+                writer.writerow([text(cell) for cell in cells])
+            archive.writestr(f"{sheet.title}.csv", lines.getvalue())
+    return out.getvalue()
+
+
+def _emptied(data: bytes, sheet: str, *cells: tuple[int, str]) -> bytes:
+    return _edit(data, sheet, dict.fromkeys(cells))
+
+
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
+def test_an_empty_cell_clears_an_optional_field_and_a_missing_column_says_nothing(
+    form: str,
+) -> None:
+    # given: both initiatives with a summary; AS-1's summary cell and the figure's
+    # qualifier cell emptied; the milestones sheet has no forecast_date column
+    document = small()
+    for initiative, summary in zip(document["initiatives"], ("Rooms", "Teachers"), strict=True):
+        initiative["summary"] = summary
+    document["initiatives"][0]["beneficiaries"][0]["reached_qualifier"] = "about"
+    data = _emptied(as_workbook(document, numbers=False), "initiatives", (2, "summary"))
+    data = _emptied(data, "beneficiaries", (2, "reached_qualifier"))
+    if form == "csv":
+        data = _as_csv_zip(data)
+    # when
+    read = read_any(data)
+    # then
+    assert read.document is not None, read.problems
+    first, second = read.document.initiatives
+    assert first.summary is None and "summary" in first.model_fields_set  # cleared
+    assert second.summary == "Teachers"
+    figure = first.beneficiaries[0]
+    assert figure.reached_qualifier == "exact" and "reached_qualifier" in figure.model_fields_set
+    milestone = first.milestones[0]
+    assert "forecast_date" not in milestone.model_fields_set  # left as it is
+
+
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
+def test_an_empty_cell_of_a_required_column_is_refused_at_that_cell(form: str) -> None:
+    # given: AS-2's second transaction without its amount, and a cell of a column the
+    # layout lacks left empty (it says nothing)
+    data = _emptied(as_workbook(small(), numbers=False), "transactions", (5, "amount"))
+    data = _edit(data, "transactions", {(2, "remark"): None})
+    if form == "csv":
+        data = _as_csv_zip(data)
+    # when
+    read = read_any(data)
+    # then
+    label = "sheet transactions" if form == "xlsx" else "transactions.csv"
+    assert _places(read) == [(f"{label}, row 5, column amount", "VALIDATION")]
+    assert read.problems[0].message == "Field required"

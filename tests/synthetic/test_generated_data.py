@@ -198,11 +198,30 @@ async def test_revised_lines_restate_a_period_that_has_an_original(db: Database)
     assert revised
     for line in revised:
         assert (line["initiative_id"], line["period_start"], line["period_end"]) in originals
+    # one original per period, as IATI and the write rules have it
+    assert len(originals) == len(lines) - len(revised)
     for line in lines:
         start, end = line["period_start"], line["period_end"]
         assert date(2021, 1, 1) <= start <= end <= date(2025, 12, 31)
         assert (end.year - start.year) * 12 + end.month - start.month < 12
         assert line["value_date"] == start
+
+
+async def test_lines_beyond_one_original_a_month_are_revisions(db: Database) -> None:
+    # given: one initiative of at most 60 months, asked for far more lines than months
+    sizes = Sizes(initiatives=1, budget_lines=200, transactions=10, seed=3)
+    await generate_into(db, sizes)
+    # when
+    async with db.sessions() as session:
+        lines = await rows_of(session, m.BudgetLine, sizes.ref)
+    originals = [line for line in lines if line["type"] == m.BudgetType.ORIGINAL]
+    # then: all 200 are there, the originals each in a period of their own
+    assert len(lines) == 200
+    periods = {(line["period_start"], line["period_end"]) for line in originals}
+    assert len(periods) == len(originals) <= 60
+    categories = {(o["period_start"], o["period_end"]): o["category"] for o in originals}
+    for line in lines:
+        assert line["category"] == categories[line["period_start"], line["period_end"]]
 
 
 async def test_milestones_include_slipped_and_overdue_ones(db: Database) -> None:
