@@ -90,6 +90,7 @@ class Filters:
 class Event:
     sequence: int  # the trail's: the endpoint's position once delivered
     data: dict[str, Any]
+    initiative_id: int | None = None  # its lane, for an endpoint ordered per initiative
 
 
 async def pending(
@@ -137,7 +138,7 @@ async def render(
             # The subscription and the read above must agree, event for event.
             if data["entityId"] != entity_global_id(entry):
                 raise RenderFailed("the change stream and the trail disagree; retrying")
-            events.append(Event(int(entry.sequence), data))
+            events.append(Event(int(entry.sequence), data, entry.initiative_id))
             if len(events) == len(entries):
                 break
     finally:
