@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import kinds
 from app.audit import repository as trail
 from app.auth import repository as keys
 from app.auth.keys import caller_of_key_id, caller_of_key_row
@@ -18,9 +19,8 @@ from app.auth.roles import Permission
 from app.config import Settings
 from app.db.types import utcnow
 from app.errors import DomainError, ErrorCode
+from app.events.cursors import decode_event_cursor, encode_event_cursor
 from app.events.scopes import Scope
-from app.graphql.audit.types import ChangeEntityType, ChangeOperation
-from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
 from app.models import WebhookEndpoint, WebhookHeld
 from app.webhooks import addresses, lanes
 from app.webhooks import repository as repo
@@ -43,17 +43,16 @@ def filters_of(endpoint: WebhookEndpoint) -> Filters:
     )
 
 
-def _names(
-    values: list[str], enum: type[ChangeEntityType] | type[ChangeOperation], field: str
-) -> list[str]:
-    """Enum member names, from a name (BUDGET_LINE) or a value (budget_lines)."""
-    by_value = {str(m.value): m.name for m in enum}
+def _names(values: list[str], known: dict[str, str], field: str) -> list[str]:
+    """Enum names (`known`: each name's value), from a name (BUDGET_LINE) or a value
+    (budget_lines)."""
+    by_value = {v: n for n, v in known.items()}
     names = []
     for value in values:
-        name = value.upper() if value.upper() in enum.__members__ else by_value.get(value.lower())
+        name = value.upper() if value.upper() in known else by_value.get(value.lower())
         if name is None:
             raise DomainError(
-                f"{field}: {value[:60]!r} is not one of {', '.join(enum.__members__)}",
+                f"{field}: {value[:60]!r} is not one of {', '.join(known)}",
                 code=ErrorCode.INVALID_ARGUMENT,
                 field=field,
             )
@@ -135,8 +134,8 @@ async def add(
     endpoint = WebhookEndpoint(
         url=url,
         api_key_id=key.id,
-        entity_types=",".join(_names(entity_types, ChangeEntityType, "entityTypes")),
-        operations=",".join(_names(operations, ChangeOperation, "operations")),
+        entity_types=",".join(_names(entity_types, kinds.entity_type_names(), "entityTypes")),
+        operations=",".join(_names(operations, kinds.operation_names(), "operations")),
         initiative_ids=",".join(str(i) for i in initiative_ids),
         status=ACTIVE,
         ordering=ordering,

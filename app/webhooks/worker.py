@@ -30,8 +30,6 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-import strawberry
-
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
@@ -40,7 +38,14 @@ from app.events.hub import ChangeFlag, EventHub
 from app.models import WebhookDeadLetter, WebhookEndpoint, WebhookHeld
 from app.webhooks import lanes, service
 from app.webhooks import repository as repo
-from app.webhooks.events import Event, Filters, RenderFailed, pending, render
+from app.webhooks.events import (
+    Event,
+    Filters,
+    RenderFailed,
+    ServerSubscriptions,
+    pending,
+    render,
+)
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.sender import Outcome, Sender
 from app.webhooks.signing import headers
@@ -85,7 +90,7 @@ class WebhookWorker:
         self,
         sessions: SessionFactory,
         settings: Settings,
-        schema: strawberry.Schema,
+        schema: ServerSubscriptions,
         hub: EventHub,
         metrics: WebhookMetrics | None = None,
     ) -> None:
