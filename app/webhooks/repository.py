@@ -58,17 +58,21 @@ async def claimable(session: AsyncSession, now: datetime, limit: int) -> list[tu
     return [(id_, bool(held)) for id_, held in (await session.execute(stmt)).all()]
 
 
-async def take_lease(
-    session: AsyncSession, endpoint_id: int, owner: str, now: datetime, until: datetime
-) -> bool:
-    """Hold the endpoint until `until`, if no one else does; whether it is now ours."""
-    result = await session.execute(
+async def take_leases(
+    session: AsyncSession, endpoint_ids: Sequence[int], owner: str, now: datetime, until: datetime
+) -> list[WebhookEndpoint]:
+    """Hold each of these endpoints until `until` that no one else holds (one
+    statement for them all); the endpoints now ours, as they are."""
+    if not endpoint_ids:
+        return []
+    stmt = (
         update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, *_claimable(now))
+        .where(WebhookEndpoint.id.in_(endpoint_ids), *_claimable(now))
         .values(lease_owner=owner, lease_until=until)
+        .returning(WebhookEndpoint)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return list((await session.scalars(stmt)).all())
 
 
 async def update_held(

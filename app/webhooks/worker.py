@@ -177,18 +177,18 @@ class WebhookWorker:
         until it should look again."""
         now = utcnow()
         until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        claimed: list[tuple[int, bool]] = []
         async with self.sessions() as session, session.begin():
             limit = self.settings.webhook_concurrency
-            for endpoint_id, held in await repo.claimable(session, now, limit):
-                if endpoint_id not in self._busy and await repo.take_lease(
-                    session, endpoint_id, self.owner, now, until
-                ):
-                    claimed.append((endpoint_id, held))
+            candidates = await repo.claimable(session, now, limit)
+            with_held = {e for e, held in candidates if held}
+            free = [e for e, _held in candidates if e not in self._busy]
+            # One statement leases them all and reads them for their first turn.
+            claimed = await repo.take_leases(session, free, self.owner, now, until)
+            session.expunge_all()
         if claimed:
             self._turn_cache = {}
             try:
-                await asyncio.gather(*(self._deliver(e, held) for e, held in claimed))
+                await asyncio.gather(*(self._deliver(e, e.id in with_held) for e in claimed))
             finally:
                 self._turn_cache = {}
         async with self.sessions() as session:
@@ -200,13 +200,17 @@ class WebhookWorker:
             wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
         return wait
 
-    async def _deliver(self, endpoint_id: int, held: bool) -> None:
+    async def _deliver(self, claimed: WebhookEndpoint, held: bool) -> None:
+        endpoint_id = claimed.id
         self._busy.add(endpoint_id)
         try:
             # The lanes held back (per-initiative ordering), read on the first turn.
             blocked: set[int] | None = None if held else set()
+            # The first turn takes the endpoint as its claim read it.
+            first: WebhookEndpoint | None = claimed
             while True:
-                more, blocked = await self._turn(endpoint_id, blocked)
+                more, blocked = await self._turn(endpoint_id, blocked, first)
+                first = None
                 if not more:
                     break
         except Exception as exc:
@@ -215,19 +219,24 @@ class WebhookWorker:
         finally:
             self._busy.discard(endpoint_id)
 
-    async def _turn(self, endpoint_id: int, blocked: set[int] | None) -> tuple[bool, set[int]]:
+    async def _turn(
+        self, endpoint_id: int, blocked: set[int] | None, claimed: WebhookEndpoint | None = None
+    ) -> tuple[bool, set[int]]:
         """One batch to one held endpoint; whether another batch may follow at once,
         and the lanes held back now. `blocked` None: the endpoint has held deliveries,
-        to be made first."""
-        async with self.sessions() as session:
-            endpoint = await repo.endpoint(session, endpoint_id)
-            if (
-                endpoint is None
-                or endpoint.lease_owner != self.owner
-                or endpoint.status != service.ACTIVE
-            ):
-                return False, set()
-            session.expunge(endpoint)
+        to be made first. `claimed`: the endpoint as its claim just read it."""
+        endpoint = claimed
+        if endpoint is None:
+            async with self.sessions() as session:
+                endpoint = await repo.endpoint(session, endpoint_id)
+                if endpoint is not None:
+                    session.expunge(endpoint)
+        if (
+            endpoint is None
+            or endpoint.lease_owner != self.owner
+            or endpoint.status != service.ACTIVE
+        ):
+            return False, set()
         principal = await self._shared(("key", endpoint.api_key_id), self._principal, endpoint)
         if principal is None:
             await self._pause(endpoint, "the endpoint's key is revoked")
