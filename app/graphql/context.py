@@ -196,3 +196,14 @@ async def _reauthenticated(context: Context) -> Principal:
             return await context.authenticator.principal(context.credential, context.writes)
     except AuthenticationFailed:
         return anonymous(anonymous_read=False)  # may do nothing: every operation is refused
+
+
+@dataclass
+class ServerStreamContext(Context):
+    """The context of a subscription the server runs for itself as a caller (a webhook
+    endpoint's `changes`): a long-lived stream like a WebSocket's, so the transport
+    rule that keeps subscriptions off plain HTTP lets it run."""
+
+    @property
+    def over_websocket(self) -> bool:
+        return True

@@ -19,11 +19,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from app.auth.principal import Principal
 from app.config import Settings
+from app.db.session import SessionFactory
+from app.events.hub import EventHub
 from app.graphql.beneficiaries.group_mutations import BeneficiaryGroupMutations
 from app.graphql.beneficiaries.mutations import BeneficiaryMutations
 from app.graphql.compiled.executor import answer, compiled_for
-from app.graphql.context import OperationContextExtension
+from app.graphql.context import OperationContextExtension, ServerStreamContext
 from app.graphql.evidence.citations import CitationMutations
 from app.graphql.evidence.mutations import SourceMutations
 from app.graphql.extensions.allow_list import AllowListExtension
@@ -247,6 +250,27 @@ class PledgeSchema(strawberry.Schema):
         # Client mistakes are answers, not incidents; unexpected errors are logged once,
         # with their error id, by ErrorCodesExtension.
         return None
+
+    async def subscribe_as_server(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        *,
+        reads: SessionFactory,
+        settings: Settings,
+        principal: Principal,
+        events: EventHub,
+    ) -> Any:
+        """The server's own subscription `document`, run as `principal` (a webhook
+        endpoint's key: app/webhooks/events.py) as a long-lived stream."""
+        context = ServerStreamContext(
+            reads=reads,
+            settings=settings,
+            principal=principal,
+            events=events,
+            server_document=True,
+        )
+        return await self.subscribe(document, variable_values=variables, context_value=context)
 
     async def close(self) -> None:
         """Closes what this schema's operations keep between them on the running loop:

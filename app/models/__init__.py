@@ -20,7 +20,12 @@ from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
 from app.models.rollups import BudgetRollup, RollupCurrency
-from app.models.webhooks import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
+from app.models.webhooks import (
+    WebhookAttempt,
+    WebhookDeadLetter,
+    WebhookEndpoint,
+    WebhookHeld,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -56,6 +61,7 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDeadLetter",
     "WebhookEndpoint",
+    "WebhookHeld",
     "audited_tables",
 ]
 

@@ -29,6 +29,11 @@ class WebhookEndpoint(Base):
     initiative_ids: Mapped[str] = mapped_column(Text, default="")
     # active or paused
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # "endpoint": every event in the trail's order, a failing one holds back the rest;
+    # "initiative": in order per initiative, a failing event holds back only its own
+    # initiative's (events tied to no initiative are a lane of their own). The held-back
+    # events wait in webhook_held.
+    ordering: Mapped[str] = mapped_column(String(16), default="endpoint", server_default="endpoint")
     paused_reason: Mapped[str | None] = mapped_column(String(500))
     # The signing secrets (app/webhooks/secrets.py: encrypted under WEBHOOK_SECRET_KEY);
     # after a rotation the previous one also signs until `previous_secret_until`.
@@ -68,6 +73,34 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(String(1000))
     response_excerpt: Mapped[str | None] = mapped_column(String(1024))
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookHeld(Base):
+    """An event the endpoint's position has passed that is still to be delivered: one
+    that failed (the head of its lane: `attempts`, `next_attempt_at`), one waiting
+    behind it in its lane, or one an admin replayed.
+
+    Lanes (app/webhooks/lanes.py): an initiative's id, 0 for events tied to no
+    initiative, -1 for replayed deliveries. A lane is delivered in sequence order."""
+
+    __tablename__ = "webhook_held"
+    __table_args__ = (
+        Index(
+            "ux_webhook_held_endpoint_lane_sequence", "endpoint_id", "lane", "sequence", unique=True
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    lane: Mapped[int] = mapped_column(BigInteger)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    # The `changes` cursor just before the event, in the endpoint's stream: the event
+    # is rendered again from it.
+    cursor_before: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Null: due as soon as it heads its lane.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookDeadLetter(Base):

@@ -40,6 +40,14 @@ def add(
     initiative: Annotated[
         list[str] | None, typer.Option(help="Only this initiative's changes (its code); repeat.")
     ] = None,
+    ordering: Annotated[
+        str,
+        typer.Option(
+            help="endpoint: every event in order, a failing one holds back the rest; "
+            "initiative: in order per initiative, a failing event holds back only its "
+            "initiative's (events tied to no initiative are a lane of their own)."
+        ),
+    ] = "endpoint",
 ) -> None:
     """Register an endpoint; it receives the changes committed from now on."""
     from app.webhooks import service
@@ -56,6 +64,7 @@ def add(
             operations=operation or [],
             initiative_codes=initiative or [],
             created_by=default_creator(),
+            ordering=ordering,
         )
         return added.endpoint.id, added.secret
 
@@ -81,6 +90,7 @@ def list_() -> None:
             (
                 str(e.id),
                 e.status,
+                e.ordering,
                 names.get(e.api_key_id, "?"),
                 str(e.position),
                 _when(e.last_success_at),
@@ -92,7 +102,17 @@ def list_() -> None:
         ]
 
     rows = run(work)
-    header = ("ID", "STATUS", "KEY", "POSITION", "LAST SUCCESS", "LAST FAILURE", "URL", "NOTE")
+    header = (
+        "ID",
+        "STATUS",
+        "ORDER",
+        "KEY",
+        "POSITION",
+        "LAST SUCCESS",
+        "LAST FAILURE",
+        "URL",
+        "NOTE",
+    )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
@@ -107,26 +127,30 @@ def failures(
     """The endpoint's dead letters and its latest attempts."""
     from app.webhooks import repository, service
 
-    async def work(session: AsyncSession) -> tuple[list[Any], list[Any]]:
+    async def work(session: AsyncSession) -> tuple[list[Any], int, list[Any]]:
         await service.get(session, endpoint_id)
         return (
             await repository.dead_letters(session, endpoint_id, limit),
+            await repository.held_count(session, endpoint_id),
             await repository.attempts(session, endpoint_id, limit),
         )
 
-    letters, attempts = run(work)
+    letters, held, attempts = run(work)
     typer.echo("DEAD LETTERS")
     for d in letters:
         state = f"replayed {_when(d.replayed_at)}" if d.replayed_at else "open"
         typer.echo(f"  {d.message_id}  {_when(d.created_at)}  {d.attempts} attempts  {state}")
         typer.echo(f"    {d.last_error}")
+    typer.echo(f"HELD (to be sent, behind a failure or replayed): {held}")
     typer.echo("ATTEMPTS (latest first)")
     for a in attempts:
         answer = str(a.status_code) if a.status_code is not None else (a.error or "")[:80]
         typer.echo(f"  {a.message_id}  #{a.attempt}  {_when(a.at)}  {a.duration_ms} ms  {answer}")
 
 
-def _change(action: str, endpoint_id: int, after: str | None = None) -> None:
+def _change(
+    action: str, endpoint_id: int, after: str | None = None, delivery: str | None = None
+) -> None:
     from app.webhooks import service
 
     async def work(session: AsyncSession) -> str:
@@ -135,7 +159,7 @@ def _change(action: str, endpoint_id: int, after: str | None = None) -> None:
         elif action == "resume":
             e = await service.resume(session, endpoint_id)
         elif action == "replay":
-            e = await service.replay(session, endpoint_id, after)
+            e = await service.replay(session, endpoint_id, after, delivery)
         else:
             await service.remove(session, endpoint_id)
             return "removed"
@@ -166,9 +190,17 @@ def replay(
         str | None,
         typer.Option(help="A cursor of the key's change stream: deliver everything after it."),
     ] = None,
+    delivery: Annotated[
+        str | None,
+        typer.Option(
+            help="A dead letter's message id (msg_…, as `webhooks failures` lists): send "
+            "that one delivery again, alone, under the same webhook-id."
+        ),
+    ] = None,
 ) -> None:
-    """Deliver again from the oldest open dead letter (or from --after), and resume."""
-    _change("replay", endpoint_id, after)
+    """Send again, and resume: one dead-lettered delivery (--delivery), everything
+    after a cursor (--after), or, with neither, each open dead letter alone."""
+    _change("replay", endpoint_id, after, delivery)
 
 
 @webhooks_cli.command("remove")

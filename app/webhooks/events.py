@@ -11,18 +11,14 @@ the subscription then yields exactly one event for each, in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import strawberry
-
-from app.audit import repository
+from app.audit import kinds, repository
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.events.hub import EventFilter, EventHub
 from app.events.scopes import Scope
-from app.graphql.audit.types import entity_global_id
-from app.graphql.context import Context
 from app.kit.ids import encode_global_id
 
 DOCUMENT = """
@@ -35,14 +31,22 @@ subscription Webhook($after: String, $filter: ChangeEventFilter) {
 """
 
 
-class WebhookContext(Context):
-    """The context of the server's own `changes` subscription for an endpoint: a
-    long-lived stream like a WebSocket's, so the transport rule that keeps
-    subscriptions off plain HTTP lets it run."""
+class ServerSubscriptions(Protocol):
+    """What webhooks need of the GraphQL schema, which the app hands the worker
+    (app/graphql/schema.py's PledgeSchema): to run the server's own subscription
+    document as a caller, as a long-lived stream. Webhooks import nothing of
+    app.graphql: the admin fields there call this package's service."""
 
-    @property
-    def over_websocket(self) -> bool:
-        return True
+    async def subscribe_as_server(
+        self,
+        document: str,
+        variables: dict[str, Any],
+        *,
+        reads: SessionFactory,
+        settings: Settings,
+        principal: Principal,
+        events: EventHub,
+    ) -> Any: ...
 
 
 class RenderFailed(Exception):
@@ -71,13 +75,12 @@ class Filters:
     def events(self, principal: Principal) -> EventFilter:
         """The same filter, as the hub applies it to the trail's rows (within the key's
         initiatives, as `changes` narrows it)."""
-        from app.graphql.audit.types import ChangeEntityType, ChangeOperation
-
+        tables, operations = kinds.entity_type_names(), kinds.operation_names()
         return EventFilter(
-            entity_types=frozenset(str(ChangeEntityType[n].value) for n in self.entity_types)
+            entity_types=frozenset(tables[n] for n in self.entity_types)
             if self.entity_types
             else None,
-            operations=frozenset(str(ChangeOperation[n].value) for n in self.operations)
+            operations=frozenset(operations[n] for n in self.operations)
             if self.operations
             else None,
             initiative_ids=frozenset(self.initiative_ids)
@@ -90,6 +93,7 @@ class Filters:
 class Event:
     sequence: int  # the trail's: the endpoint's position once delivered
     data: dict[str, Any]
+    initiative_id: int | None = None  # its lane, for an endpoint ordered per initiative
 
 
 async def pending(
@@ -107,7 +111,7 @@ async def pending(
 
 
 async def render(
-    schema: strawberry.Schema,
+    schema: ServerSubscriptions,
     sessions: SessionFactory,
     settings: Settings,
     hub: EventHub,
@@ -117,13 +121,13 @@ async def render(
     entries: list[Any],
 ) -> list[Event]:
     """The subscription's events for `entries`, which follow `cursor` in the scope."""
-    context = WebhookContext(
-        reads=sessions, settings=settings, principal=principal, events=hub, server_document=True
-    )
-    stream = await schema.subscribe(
+    stream = await schema.subscribe_as_server(
         DOCUMENT,
-        variable_values={"after": cursor, "filter": filters.variables()},
-        context_value=context,
+        {"after": cursor, "filter": filters.variables()},
+        reads=sessions,
+        settings=settings,
+        principal=principal,
+        events=hub,
     )
     if not hasattr(stream, "__aiter__"):
         raise RenderFailed(_message(getattr(stream, "errors", None)))
@@ -135,9 +139,9 @@ async def render(
             data = (result.data or {})["changes"]
             entry = entries[len(events)]
             # The subscription and the read above must agree, event for event.
-            if data["entityId"] != entity_global_id(entry):
+            if data["entityId"] != kinds.entity_global_id(entry):
                 raise RenderFailed("the change stream and the trail disagree; retrying")
-            events.append(Event(int(entry.sequence), data))
+            events.append(Event(int(entry.sequence), data, entry.initiative_id))
             if len(events) == len(entries):
                 break
     finally:

@@ -6,13 +6,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ApiKey, WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
+from app.models import ApiKey, WebhookAttempt, WebhookDeadLetter, WebhookEndpoint, WebhookHeld
+from app.webhooks.lanes import REPLAYS
 
 # Attempts kept per endpoint: older ones are pruned as new ones are written.
 KEPT_ATTEMPTS = 1000
+
+
+async def has_tables(session: AsyncSession, names: Sequence[str]) -> bool:
+    """Whether the database has every one of these tables (is migrated that far)."""
+    connection = await session.connection()
+    return await connection.run_sync(lambda sync: all(inspect(sync).has_table(n) for n in names))
 
 
 async def endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint | None:
@@ -36,31 +43,36 @@ def _claimable(now: datetime) -> list[Any]:
     ]
 
 
-async def claimable(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    """Endpoints due for delivery that no process holds. On PostgreSQL the rows are
-    locked while the claim's transaction lasts, and rows another process is claiming
-    are skipped rather than waited for."""
+async def claimable(session: AsyncSession, now: datetime, limit: int) -> list[tuple[int, bool]]:
+    """Endpoints due for delivery that no process holds, each with whether it has held
+    deliveries. On PostgreSQL the rows are locked while the claim's transaction lasts,
+    and rows another process is claiming are skipped rather than waited for."""
     # The least recently held first (a release leaves its time in `lease_until`), so
     # that every endpoint gets its turn when there are more than one process takes.
     order = (WebhookEndpoint.lease_until.asc().nulls_first(), WebhookEndpoint.id)
-    stmt = select(WebhookEndpoint.id).where(*_claimable(now)).order_by(*order)
+    has_held = exists().where(WebhookHeld.endpoint_id == WebhookEndpoint.id)
+    stmt = select(WebhookEndpoint.id, has_held).where(*_claimable(now)).order_by(*order)
     stmt = stmt.limit(limit)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list((await session.scalars(stmt)).all())
+        stmt = stmt.with_for_update(of=WebhookEndpoint, skip_locked=True)
+    return [(id_, bool(held)) for id_, held in (await session.execute(stmt)).all()]
 
 
-async def take_lease(
-    session: AsyncSession, endpoint_id: int, owner: str, now: datetime, until: datetime
-) -> bool:
-    """Hold the endpoint until `until`, if no one else does; whether it is now ours."""
-    result = await session.execute(
+async def take_leases(
+    session: AsyncSession, endpoint_ids: Sequence[int], owner: str, now: datetime, until: datetime
+) -> list[WebhookEndpoint]:
+    """Hold each of these endpoints until `until` that no one else holds (one
+    statement for them all); the endpoints now ours, as they are."""
+    if not endpoint_ids:
+        return []
+    stmt = (
         update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, *_claimable(now))
+        .where(WebhookEndpoint.id.in_(endpoint_ids), *_claimable(now))
         .values(lease_owner=owner, lease_until=until)
+        .returning(WebhookEndpoint)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return list((await session.scalars(stmt)).all())
 
 
 async def update_held(
@@ -77,12 +89,122 @@ async def update_held(
 
 
 async def next_due(session: AsyncSession) -> datetime | None:
-    """When the earliest retry of an active endpoint falls due."""
-    stmt = select(func.min(WebhookEndpoint.next_attempt_at)).where(
-        WebhookEndpoint.status == "active"
+    """When the earliest retry of an active endpoint, or of a held delivery of one,
+    falls due."""
+    active = WebhookEndpoint.status == "active"
+    endpoints_due = select(func.min(WebhookEndpoint.next_attempt_at)).where(active)
+    held_due = (
+        select(func.min(WebhookHeld.next_attempt_at))
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookHeld.endpoint_id)
+        .where(active)
     )
-    value: datetime | None = await session.scalar(stmt)
-    return value
+    found = [
+        v
+        for v in (
+            await session.execute(
+                select(endpoints_due.scalar_subquery(), held_due.scalar_subquery())
+            )
+        ).one()
+        if v is not None
+    ]
+    return min(found) if found else None
+
+
+async def due_lanes(session: AsyncSession, endpoint_id: int, now: datetime) -> list[int]:
+    """The endpoint's lanes whose first held delivery is due."""
+    head = (
+        select(WebhookHeld.lane, func.min(WebhookHeld.sequence).label("sequence"))
+        .where(WebhookHeld.endpoint_id == endpoint_id)
+        .group_by(WebhookHeld.lane)
+        .subquery()
+    )
+    stmt = (
+        select(WebhookHeld.lane)
+        .join(
+            head,
+            and_(WebhookHeld.lane == head.c.lane, WebhookHeld.sequence == head.c.sequence),
+        )
+        .where(
+            WebhookHeld.endpoint_id == endpoint_id,
+            or_(WebhookHeld.next_attempt_at.is_(None), WebhookHeld.next_attempt_at <= now),
+        )
+        .order_by(WebhookHeld.lane)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def held_in_lane(
+    session: AsyncSession, endpoint_id: int, lane: int, limit: int
+) -> list[WebhookHeld]:
+    stmt = (
+        select(WebhookHeld)
+        .where(WebhookHeld.endpoint_id == endpoint_id, WebhookHeld.lane == lane)
+        .order_by(WebhookHeld.sequence)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def held_lanes(session: AsyncSession, endpoint_id: int) -> set[int]:
+    """The initiative lanes (and lane 0) with deliveries held: later events of these
+    lanes must wait behind them."""
+    stmt = (
+        select(WebhookHeld.lane)
+        .where(WebhookHeld.endpoint_id == endpoint_id, WebhookHeld.lane != REPLAYS)
+        .distinct()
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def held_count(session: AsyncSession, endpoint_id: int) -> int:
+    stmt = select(func.count()).where(WebhookHeld.endpoint_id == endpoint_id)
+    return int(await session.scalar(stmt) or 0)
+
+
+async def hold(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(WebhookHeld), rows)
+
+
+async def held_exists(session: AsyncSession, endpoint_id: int, lane: int, sequence: int) -> bool:
+    stmt = select(WebhookHeld.id).where(
+        WebhookHeld.endpoint_id == endpoint_id,
+        WebhookHeld.lane == lane,
+        WebhookHeld.sequence == sequence,
+    )
+    return (await session.scalar(stmt)) is not None
+
+
+async def release_held(session: AsyncSession, held_id: int) -> None:
+    await session.execute(delete(WebhookHeld).where(WebhookHeld.id == held_id))
+
+
+async def retry_held(
+    session: AsyncSession, held_id: int, attempts: int, when: datetime | None
+) -> None:
+    await session.execute(
+        update(WebhookHeld)
+        .where(WebhookHeld.id == held_id)
+        .values(attempts=attempts, next_attempt_at=when)
+    )
+
+
+async def held_due_now(session: AsyncSession, endpoint_id: int) -> None:
+    """Every held delivery of the endpoint may be tried at once, from its first attempt."""
+    await session.execute(
+        update(WebhookHeld)
+        .where(WebhookHeld.endpoint_id == endpoint_id)
+        .values(attempts=0, next_attempt_at=None)
+    )
+
+
+async def drop_held_after(session: AsyncSession, endpoint_id: int, position: int) -> None:
+    """Forget the held deliveries past `position` (the endpoint is sent back there:
+    they come again in the stream)."""
+    await session.execute(
+        delete(WebhookHeld).where(
+            WebhookHeld.endpoint_id == endpoint_id, WebhookHeld.sequence > position
+        )
+    )
 
 
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -126,6 +248,23 @@ async def dead_letters(
     return list((await session.scalars(stmt)).all())
 
 
+async def dead_letter(
+    session: AsyncSession, endpoint_id: int, message_id: str
+) -> WebhookDeadLetter | None:
+    """The endpoint's latest dead letter of the message `message_id`."""
+    stmt = (
+        select(WebhookDeadLetter)
+        .where(
+            WebhookDeadLetter.endpoint_id == endpoint_id,
+            WebhookDeadLetter.message_id == message_id,
+        )
+        .order_by(WebhookDeadLetter.id.desc())
+        .limit(1)
+    )
+    found: WebhookDeadLetter | None = await session.scalar(stmt)
+    return found
+
+
 async def mark_replayed(session: AsyncSession, endpoint_id: int, when: datetime) -> None:
     await session.execute(
         update(WebhookDeadLetter)
@@ -145,6 +284,7 @@ async def remove(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
     # The attempts and dead letters go with it (explicitly: SQLite may not enforce
     # the foreign keys' ON DELETE CASCADE).
     await session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
+    await session.execute(delete(WebhookHeld).where(WebhookHeld.endpoint_id == endpoint.id))
     await session.execute(
         delete(WebhookDeadLetter).where(WebhookDeadLetter.endpoint_id == endpoint.id)
     )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import kinds
 from app.audit import repository as trail
 from app.auth import repository as keys
 from app.auth.keys import caller_of_key_id, caller_of_key_row
@@ -18,11 +19,10 @@ from app.auth.roles import Permission
 from app.config import Settings
 from app.db.types import utcnow
 from app.errors import DomainError, ErrorCode
+from app.events.cursors import decode_event_cursor, encode_event_cursor
 from app.events.scopes import Scope
-from app.graphql.audit.types import ChangeEntityType, ChangeOperation
-from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
-from app.models import WebhookEndpoint
-from app.webhooks import addresses
+from app.models import WebhookEndpoint, WebhookHeld
+from app.webhooks import addresses, lanes
 from app.webhooks import repository as repo
 from app.webhooks.events import Filters
 from app.webhooks.signing import SecretBox, new_secret
@@ -43,17 +43,16 @@ def filters_of(endpoint: WebhookEndpoint) -> Filters:
     )
 
 
-def _names(
-    values: list[str], enum: type[ChangeEntityType] | type[ChangeOperation], field: str
-) -> list[str]:
-    """Enum member names, from a name (BUDGET_LINE) or a value (budget_lines)."""
-    by_value = {str(m.value): m.name for m in enum}
+def _names(values: list[str], known: dict[str, str], field: str) -> list[str]:
+    """Enum names (`known`: each name's value), from a name (BUDGET_LINE) or a value
+    (budget_lines)."""
+    by_value = {v: n for n, v in known.items()}
     names = []
     for value in values:
-        name = value.upper() if value.upper() in enum.__members__ else by_value.get(value.lower())
+        name = value.upper() if value.upper() in known else by_value.get(value.lower())
         if name is None:
             raise DomainError(
-                f"{field}: {value[:60]!r} is not one of {', '.join(enum.__members__)}",
+                f"{field}: {value[:60]!r} is not one of {', '.join(known)}",
                 code=ErrorCode.INVALID_ARGUMENT,
                 field=field,
             )
@@ -82,7 +81,9 @@ async def add(
     operations: list[str],
     initiative_codes: list[str],
     created_by: str,
+    ordering: str = lanes.ENDPOINT,
 ) -> Added:
+    ordering = lanes.checked(ordering)
     for field, values in (
         ("entityTypes", entity_types),
         ("operations", operations),
@@ -133,10 +134,11 @@ async def add(
     endpoint = WebhookEndpoint(
         url=url,
         api_key_id=key.id,
-        entity_types=",".join(_names(entity_types, ChangeEntityType, "entityTypes")),
-        operations=",".join(_names(operations, ChangeOperation, "operations")),
+        entity_types=",".join(_names(entity_types, kinds.entity_type_names(), "entityTypes")),
+        operations=",".join(_names(operations, kinds.operation_names(), "operations")),
         initiative_ids=",".join(str(i) for i in initiative_ids),
         status=ACTIVE,
+        ordering=ordering,
         secret=SecretBox(settings.webhook_secret_key).seal(secret),
         position=position,
         cursor=cursor,
@@ -184,14 +186,30 @@ async def resume(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     endpoint.next_attempt_at = None
     endpoint.lease_owner = None
     endpoint.lease_until = None
+    await repo.held_due_now(session, endpoint.id)
     await session.flush()
     return endpoint
 
 
-async def replay(session: AsyncSession, endpoint_id: int, after: str | None) -> WebhookEndpoint:
-    """Deliver again from `after` (a cursor of the key's change stream), or from the
-    oldest dead letter not replayed yet; and resume."""
+# Dead letters replayed at once, at most (`replay` without a delivery or a cursor).
+REPLAYED_AT_ONCE = 1000
+
+
+async def replay(
+    session: AsyncSession, endpoint_id: int, after: str | None, delivery: str | None = None
+) -> WebhookEndpoint:
+    """Send again, and resume:
+    - `after` (a cursor of the key's change stream): everything after it, in order;
+    - `delivery` (a dead letter's message id): that one delivery alone, under its
+      `webhook-id`, so that a receiver that took it already knows it again;
+    - neither: each open dead letter, alone, as with `delivery`."""
     endpoint = await get(session, endpoint_id)
+    if after is not None and delivery is not None:
+        raise DomainError(
+            "give a cursor (after) or one delivery (delivery), not both",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="delivery",
+        )
     principal = await principal_of(session, endpoint)
     if principal is None:
         raise DomainError(
@@ -214,20 +232,47 @@ async def replay(session: AsyncSession, endpoint_id: int, after: str | None) -> 
                 code=ErrorCode.INVALID_CURSOR,
                 field="after",
             )
-        cursor = after
+        await repo.mark_replayed(session, endpoint.id, utcnow())
+        # What is held past the cursor comes again in the stream.
+        await repo.drop_held_after(session, endpoint.id, position)
+        endpoint.position = position
+        endpoint.cursor = after
+        await session.flush()
+        return await resume(session, endpoint_id)
+    if delivery is not None:
+        letter = await repo.dead_letter(session, endpoint.id, delivery[:100])
+        if letter is None:
+            raise DomainError(
+                f"delivery: the endpoint has no dead letter {delivery[:100]!r} (its "
+                "`webhooks failures` lists them)",
+                code=ErrorCode.NOT_FOUND,
+                field="delivery",
+            )
+        letters = [letter]
     else:
-        letters = await repo.dead_letters(session, endpoint.id, 1, open_only=True)
+        letters = await repo.dead_letters(session, endpoint.id, REPLAYED_AT_ONCE, open_only=True)
         if not letters:
             raise DomainError(
-                "this endpoint has no dead letters to replay; give a cursor (--after) to "
+                "this endpoint has no open dead letters to replay; give a cursor (after) to "
                 "deliver again from there",
                 code=ErrorCode.VALIDATION,
                 field="after",
             )
-        position, cursor = letters[0].sequence - 1, letters[0].cursor_before
-    await repo.mark_replayed(session, endpoint.id, utcnow())
-    endpoint.position = position
-    endpoint.cursor = cursor
+    now = utcnow()
+    for letter in letters:
+        if not await repo.held_exists(session, endpoint.id, lanes.REPLAYS, letter.sequence):
+            session.add(
+                WebhookHeld(
+                    endpoint_id=endpoint.id,
+                    lane=lanes.REPLAYS,
+                    sequence=letter.sequence,
+                    cursor_before=letter.cursor_before,
+                    attempts=0,
+                    next_attempt_at=None,
+                    created_at=now,
+                )
+            )
+        letter.replayed_at = now
     await session.flush()
     return await resume(session, endpoint_id)
 

@@ -10,8 +10,11 @@ no event is sent twice.
 
 A refused or failed attempt is logged; the next waits `retry_first * 2**(n-1)` seconds
 (times a jitter in [1, 1.5), at most `retry_last`); after the last attempt the event
-is dead-lettered and the endpoint paused. The worker wakes on news of a commit (the
-hub's, which hears the broker), on a retry falling due, and on its poll.
+is dead-lettered and the endpoint paused. An endpoint ordered per initiative instead
+holds a failing event, and its initiative's later ones, in `webhook_held` and goes on
+with the others; held deliveries (and replayed ones) are made first in each turn, each
+lane in order (app/webhooks/lanes.py). The worker wakes on news of a commit (the hub's,
+which hears the broker), on a retry falling due, and on its poll.
 """
 
 from __future__ import annotations
@@ -27,17 +30,22 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-import strawberry
-
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.db.types import utcnow
 from app.events.hub import ChangeFlag, EventHub
-from app.models import WebhookDeadLetter, WebhookEndpoint
+from app.models import WebhookDeadLetter, WebhookEndpoint, WebhookHeld
+from app.webhooks import lanes, service
 from app.webhooks import repository as repo
-from app.webhooks import service
-from app.webhooks.events import Event, Filters, RenderFailed, pending, render
+from app.webhooks.events import (
+    Event,
+    Filters,
+    RenderFailed,
+    ServerSubscriptions,
+    pending,
+    render,
+)
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.sender import Outcome, Sender
 from app.webhooks.signing import headers
@@ -50,6 +58,8 @@ BATCH = 100
 # crash sends again at most these.
 FLUSH_EVERY = 50
 FLUSH_SECONDS = 0.25
+# The tables the worker needs (a database without them is asked again every poll).
+TABLES = ("webhook_endpoints", "webhook_attempts", "webhook_dead_letters", "webhook_held")
 # Attempts written between two prunings of the endpoint's log (repository.KEPT_ATTEMPTS).
 PRUNE_EVERY = 100
 
@@ -80,7 +90,7 @@ class WebhookWorker:
         self,
         sessions: SessionFactory,
         settings: Settings,
-        schema: strawberry.Schema,
+        schema: ServerSubscriptions,
         hub: EventHub,
         metrics: WebhookMetrics | None = None,
     ) -> None:
@@ -114,6 +124,7 @@ class WebhookWorker:
         failures = 0
         while True:
             try:
+                await self._tables_ready()
                 async with self.hub.subscription(self._flag):
                     assert self.hub.high_water is not None
                     self.hub.join(self._flag, self.hub.high_water)
@@ -127,27 +138,57 @@ class WebhookWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is away: try again, lose nothing
+                if not await self._tables_present(quiet=True):
+                    continue  # not migrated (any more): _tables_ready says so, once
                 _log.warning("webhooks: the worker failed (%s); retrying", exc)
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 failures += 1
+
+    async def _tables_present(self, *, quiet: bool = False) -> bool:
+        """Whether the database has the webhook tables of this code's migrations. Only
+        a failure to ask is an error (a database away): with `quiet` it counts as
+        present, so that the caller reports it as what it is."""
+        try:
+            async with self.sessions() as session:
+                return await repo.has_tables(session, TABLES)
+        except Exception:
+            if quiet:
+                return True
+            raise
+
+    async def _tables_ready(self) -> None:
+        """Wait, saying so once, while the database is not migrated as far as the
+        webhook tables (a database made before them: `pledge-ledger db upgrade`)."""
+        told = False
+        while not await self._tables_present():
+            if not told:
+                _log.warning(
+                    "webhooks: the database has no webhook tables yet (not migrated to "
+                    "this version: run `pledge-ledger db upgrade`); deliveries start once "
+                    "it is"
+                )
+                told = True
+            await asyncio.sleep(self.settings.webhook_poll_seconds)
+        if told:
+            _log.info("webhooks: the webhook tables are there now; delivering")
 
     async def run_once(self) -> float:
         """Deliver what is due to every endpoint this process can claim; the seconds
         until it should look again."""
         now = utcnow()
         until = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        claimed: list[int] = []
         async with self.sessions() as session, session.begin():
             limit = self.settings.webhook_concurrency
-            for endpoint_id in await repo.claimable(session, now, limit):
-                if endpoint_id not in self._busy and await repo.take_lease(
-                    session, endpoint_id, self.owner, now, until
-                ):
-                    claimed.append(endpoint_id)
+            candidates = await repo.claimable(session, now, limit)
+            with_held = {e for e, held in candidates if held}
+            free = [e for e, _held in candidates if e not in self._busy]
+            # One statement leases them all and reads them for their first turn.
+            claimed = await repo.take_leases(session, free, self.owner, now, until)
+            session.expunge_all()
         if claimed:
             self._turn_cache = {}
             try:
-                await asyncio.gather(*(self._deliver(e) for e in claimed))
+                await asyncio.gather(*(self._deliver(e, e.id in with_held) for e in claimed))
             finally:
                 self._turn_cache = {}
         async with self.sessions() as session:
@@ -159,35 +200,57 @@ class WebhookWorker:
             wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
         return wait
 
-    async def _deliver(self, endpoint_id: int) -> None:
+    async def _deliver(self, claimed: WebhookEndpoint, held: bool) -> None:
+        endpoint_id = claimed.id
         self._busy.add(endpoint_id)
         try:
-            while await self._turn(endpoint_id):
-                pass
+            # The lanes held back (per-initiative ordering), read on the first turn.
+            blocked: set[int] | None = None if held else set()
+            # The first turn takes the endpoint as its claim read it.
+            first: WebhookEndpoint | None = claimed
+            while True:
+                more, blocked = await self._turn(endpoint_id, blocked, first)
+                first = None
+                if not more:
+                    break
         except Exception as exc:
             _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
             await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
         finally:
             self._busy.discard(endpoint_id)
 
-    async def _turn(self, endpoint_id: int) -> bool:
-        """One batch to one held endpoint; whether another batch may follow at once."""
-        async with self.sessions() as session:
-            endpoint = await repo.endpoint(session, endpoint_id)
-            if (
-                endpoint is None
-                or endpoint.lease_owner != self.owner
-                or endpoint.status != service.ACTIVE
-            ):
-                return False
-            session.expunge(endpoint)
+    async def _turn(
+        self, endpoint_id: int, blocked: set[int] | None, claimed: WebhookEndpoint | None = None
+    ) -> tuple[bool, set[int]]:
+        """One batch to one held endpoint; whether another batch may follow at once,
+        and the lanes held back now. `blocked` None: the endpoint has held deliveries,
+        to be made first. `claimed`: the endpoint as its claim just read it."""
+        endpoint = claimed
+        if endpoint is None:
+            async with self.sessions() as session:
+                endpoint = await repo.endpoint(session, endpoint_id)
+                if endpoint is not None:
+                    session.expunge(endpoint)
+        if (
+            endpoint is None
+            or endpoint.lease_owner != self.owner
+            or endpoint.status != service.ACTIVE
+        ):
+            return False, set()
         principal = await self._shared(("key", endpoint.api_key_id), self._principal, endpoint)
         if principal is None:
             await self._pause(endpoint, "the endpoint's key is revoked")
-            return False
+            return False, set()
         upto = self.hub.high_water or 0
         filters = service.filters_of(endpoint)
         try:
+            if blocked is None:
+                if not await self._deliver_held(endpoint, principal, filters):
+                    return False, set()
+                blocked = set()
+                if endpoint.ordering == lanes.INITIATIVE:
+                    async with self.sessions() as session:
+                        blocked = await repo.held_lanes(session, endpoint.id)
             # Endpoints of one key with one filter at one place get the same events:
             # read and rendered once for all of them in this turn.
             place = (endpoint.api_key_id, filters, endpoint.position, endpoint.cursor, upto)
@@ -196,39 +259,180 @@ class WebhookWorker:
             )
         except (RenderFailed, TimeoutError) as exc:
             await self._pause(endpoint, f"the change stream refused: {exc}")
-            return False
+            return False, set()
         if not events:
             await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
-            return False
+            return False, blocked
+        per_initiative = endpoint.ordering == lanes.INITIATIVE
         secrets = service.signing_secrets(self.settings, endpoint, utcnow())
-        taken: list[tuple[Event, dict[str, Any]]] = []
+        batch = _Batch()
         since = time.monotonic()
+        before = endpoint.cursor  # the cursor just before the event at hand
         for event in events:
+            lane = lanes.lane_of(event.initiative_id)
+            if per_initiative and lane in blocked:
+                # Its lane waits behind a failing event: held, in order, behind it.
+                batch.passed(event, _held(endpoint.id, lane, event.sequence, before))
+                before = event.data["cursor"]
+                continue
             msg = message_id(endpoint.id, event.data)
-            body = body_of(event.data)
-            signed = headers(secrets, msg, int(utcnow().timestamp()), body)
-            outcome = await self._sender.send(endpoint.url, signed, body)
+            outcome = await self._send(endpoint, secrets, msg, event)
             done = utcnow()
-            if self.metrics is not None:
-                self.metrics.attempted(outcome, event.data.get("occurredAt"), done)
             attempt = endpoint.attempts + 1
             record = _attempt(endpoint.id, msg, event.sequence, attempt, done, outcome)
             if outcome.ok:
                 endpoint.attempts = 0
-                taken.append((event, record))
-                if len(taken) >= FLUSH_EVERY or time.monotonic() - since > FLUSH_SECONDS:
-                    if not await self._taken(endpoint, taken):
-                        return False
-                    taken, since = [], time.monotonic()
+                batch.took(event, record, done)
+                before = event.data["cursor"]
+                if len(batch.records) >= FLUSH_EVERY or time.monotonic() - since > FLUSH_SECONDS:
+                    if not await self._taken(endpoint, batch):
+                        return False, blocked
+                    batch, since = _Batch(), time.monotonic()
                 continue
-            if not await self._taken(endpoint, taken):
-                return False
+            if per_initiative and attempt < self.settings.webhook_max_attempts:
+                # Only its lane waits: the event is held, retried after the backoff.
+                blocked.add(lane)
+                retry = done + timedelta(seconds=backoff(self.settings, attempt))
+                held = _held(endpoint.id, lane, event.sequence, before, attempt, retry)
+                batch.failed(event, record, held, done, _error(outcome))
+                before = event.data["cursor"]
+                continue
+            if not await self._taken(endpoint, batch):
+                return False, blocked
             await self._failed(endpoint, event, msg, attempt, done, outcome, record)
-            return False
+            return False, blocked
         # A short batch was all there was: release the endpoint with the last record
         # (a commit since then wakes this worker, which claims it again).
         last_batch = len(events) < BATCH
-        return await self._taken(endpoint, taken, release=last_batch) and not last_batch
+        kept = await self._taken(endpoint, batch, release=last_batch)
+        return kept and not last_batch, blocked
+
+    async def _send(
+        self, endpoint: WebhookEndpoint, secrets: list[str], msg: str, event: Event
+    ) -> Outcome:
+        body = body_of(event.data)
+        signed = headers(secrets, msg, int(utcnow().timestamp()), body)
+        outcome = await self._sender.send(endpoint.url, signed, body)
+        if self.metrics is not None:
+            self.metrics.attempted(outcome, event.data.get("occurredAt"), utcnow())
+        return outcome
+
+    async def _deliver_held(
+        self, endpoint: WebhookEndpoint, principal: Principal, filters: Filters
+    ) -> bool:
+        """Make the endpoint's held deliveries whose lane is due, each lane in order up
+        to its first failure; whether the endpoint is still ours and active."""
+        async with self.sessions() as session:
+            due = await repo.due_lanes(session, endpoint.id, utcnow())
+        secrets = service.signing_secrets(self.settings, endpoint, utcnow())
+        for lane in due:
+            while True:
+                async with self.sessions() as session:
+                    rows = await repo.held_in_lane(session, endpoint.id, lane, BATCH)
+                for row in rows:
+                    state = await self._deliver_one(endpoint, principal, filters, secrets, row)
+                    if state == "lost":
+                        return False
+                    if state == "wait":
+                        break
+                else:
+                    if len(rows) == BATCH:
+                        continue
+                break
+        return True
+
+    async def _deliver_one(
+        self,
+        endpoint: WebhookEndpoint,
+        principal: Principal,
+        filters: Filters,
+        secrets: list[str],
+        row: WebhookHeld,
+    ) -> str:
+        """One held delivery: "sent" (or dropped), "wait" (its lane waits for a retry)
+        or "lost" (the endpoint is paused or no longer ours)."""
+        if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
+            return "wait"
+        msg = f"msg_{endpoint.id}_{row.sequence}"
+        entries = await pending(
+            self.sessions, principal, filters, row.sequence - 1, row.sequence, 1
+        )
+        if not entries:
+            # No longer in the key's view (its scope or the filter changed): dropped,
+            # with a line in the log of attempts saying so.
+            outcome = Outcome(None, "no longer in the key's view: not sent", None, 0.0)
+            record = _attempt(endpoint.id, msg, row.sequence, row.attempts + 1, utcnow(), outcome)
+            return await self._held_done(endpoint, row, record, {})
+        async with asyncio.timeout(max(30.0, self.settings.webhook_timeout_seconds)):
+            events = await render(
+                self.schema,
+                self.sessions,
+                self.settings,
+                self.hub,
+                principal,
+                filters,
+                row.cursor_before,
+                entries,
+            )
+        outcome = await self._send(endpoint, secrets, msg, events[0])
+        done = utcnow()
+        attempt = row.attempts + 1
+        record = _attempt(endpoint.id, msg, row.sequence, attempt, done, outcome)
+        if outcome.ok:
+            return await self._held_done(endpoint, row, record, {"last_success_at": done})
+        failure: dict[str, Any] = {"last_failure_at": done, "last_error": _error(outcome)}
+        if attempt < self.settings.webhook_max_attempts:
+            retry = done + timedelta(seconds=backoff(self.settings, attempt))
+            async with self.sessions() as session, session.begin():
+                if not await repo.update_held(session, endpoint.id, self.owner, failure):
+                    return "lost"
+                await repo.retry_held(session, row.id, attempt, retry)
+                await repo.add_attempts(session, [record])
+            return "wait"
+        # The last attempt: dead-lettered (again), and the endpoint paused.
+        failure |= {
+            "status": service.PAUSED,
+            "paused_reason": f"dead-lettered {msg} after {attempt} attempts",
+            "lease_owner": None,
+            "lease_until": utcnow(),
+        }
+        async with self.sessions() as session, session.begin():
+            if not await repo.update_held(session, endpoint.id, self.owner, failure):
+                return "lost"
+            await repo.release_held(session, row.id)
+            await repo.add_attempts(session, [record])
+            await repo.add_dead_letter(
+                session,
+                WebhookDeadLetter(
+                    endpoint_id=endpoint.id,
+                    message_id=msg,
+                    sequence=row.sequence,
+                    cursor_before=row.cursor_before,
+                    attempts=attempt,
+                    last_error=_error(outcome),
+                    created_at=done,
+                ),
+            )
+        return "lost"
+
+    async def _held_done(
+        self,
+        endpoint: WebhookEndpoint,
+        row: WebhookHeld,
+        record: dict[str, Any],
+        values: dict[str, Any],
+    ) -> str:
+        async with self.sessions() as session, session.begin():
+            values = values | {"lease_until": utcnow() + self._lease}
+            if not await repo.update_held(session, endpoint.id, self.owner, values):
+                return "lost"
+            await repo.release_held(session, row.id)
+            await repo.add_attempts(session, [record])
+        return "sent"
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.webhook_lease_seconds)
 
     async def _shared(self, key: tuple[Any, ...], make: Any, *args: Any) -> Any:
         """`make(*args)`, awaited once per `key` in this turn of the worker."""
@@ -261,36 +465,38 @@ class WebhookWorker:
             )
 
     async def _taken(
-        self,
-        endpoint: WebhookEndpoint,
-        taken: list[tuple[Event, dict[str, Any]]],
-        *,
-        release: bool = False,
+        self, endpoint: WebhookEndpoint, batch: _Batch, *, release: bool = False
     ) -> bool:
-        """Move the endpoint past the events it accepted, and log their attempts, in
-        one transaction; whether this process still holds the endpoint. (A crash before
-        this sends them again: at least once.)"""
+        """Move the endpoint past the events it accepted or held, log their attempts and
+        hold what must wait, in one transaction; whether this process still holds the
+        endpoint. (A crash before this sends them again: at least once.)"""
         done = utcnow()
-        if not taken:
+        if batch.last is None:
             if release:
                 await self._update(endpoint.id, {"lease_owner": None, "lease_until": done})
             return True
-        last = taken[-1][0]
+        last = batch.last
         values: dict[str, Any] = {
             "position": last.sequence,
             "cursor": last.data["cursor"],
             "attempts": 0,
             "next_attempt_at": None,
-            "last_success_at": done,
-            "lease_until": done + timedelta(seconds=self.settings.webhook_lease_seconds),
+            "lease_until": done + self._lease,
         }
+        if batch.success_at is not None:
+            values["last_success_at"] = batch.success_at
+        if batch.failure is not None:
+            values["last_failure_at"], values["last_error"] = batch.failure
         if release:
             values |= {"lease_owner": None, "lease_until": done}
         async with self.sessions() as session, session.begin():
             if not await repo.update_held(session, endpoint.id, self.owner, values):
                 return False
-            await repo.add_attempts(session, [record for _, record in taken])
-            await self._prune(session, endpoint.id, len(taken))
+            if batch.records:
+                await repo.add_attempts(session, batch.records)
+                await self._prune(session, endpoint.id, len(batch.records))
+            if batch.held:
+                await repo.hold(session, batch.held)
         endpoint.position = last.sequence
         endpoint.cursor = last.data["cursor"]
         return True
@@ -365,6 +571,58 @@ class WebhookWorker:
     async def _update(self, endpoint_id: int, values: dict[str, Any]) -> None:
         async with self.sessions() as session, session.begin():
             await repo.update_held(session, endpoint_id, self.owner, values)
+
+
+class _Batch:
+    """What a turn did since it last recorded: the last event passed, the attempts
+    made, the deliveries held."""
+
+    def __init__(self) -> None:
+        self.last: Event | None = None
+        self.records: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []
+        self.success_at: datetime | None = None
+        self.failure: tuple[datetime, str] | None = None
+
+    def took(self, event: Event, record: dict[str, Any], done: datetime) -> None:
+        self.last = event
+        self.records.append(record)
+        self.success_at = done
+
+    def passed(self, event: Event, held: dict[str, Any]) -> None:
+        self.last = event
+        self.held.append(held)
+
+    def failed(
+        self,
+        event: Event,
+        record: dict[str, Any],
+        held: dict[str, Any],
+        done: datetime,
+        error: str,
+    ) -> None:
+        self.passed(event, held)
+        self.records.append(record)
+        self.failure = (done, error)
+
+
+def _held(
+    endpoint_id: int,
+    lane: int,
+    sequence: int,
+    cursor_before: str,
+    attempts: int = 0,
+    next_attempt_at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint_id,
+        "lane": lane,
+        "sequence": sequence,
+        "cursor_before": cursor_before,
+        "attempts": attempts,
+        "next_attempt_at": next_attempt_at,
+        "created_at": utcnow(),
+    }
 
 
 def _attempt(

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from app import models as m
 from app.errors import DomainError, ErrorCode
+from app.events.cursors import decode_event_cursor, encode_event_cursor
 from app.events.scopes import Scope
-from app.graphql.subscriptions.changes import decode_event_cursor, encode_event_cursor
 from app.kit.ids import encode_global_id
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient

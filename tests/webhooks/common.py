@@ -67,7 +67,12 @@ async def setup_ledger(db: Database) -> tuple[list[str], dict[str, str]]:
 
 
 async def add_endpoint(
-    db: Database, settings: Settings, url: str, key: str = "hook-admin", **filters: list[str]
+    db: Database,
+    settings: Settings,
+    url: str,
+    key: str = "hook-admin",
+    ordering: str = "endpoint",
+    **filters: list[str],
 ) -> tuple[int, str]:
     async with db.sessions() as session, session.begin():
         added = await service.add(
@@ -79,6 +84,7 @@ async def add_endpoint(
             operations=filters.get("operations", []),
             initiative_codes=filters.get("initiatives", []),
             created_by="test",
+            ordering=ordering,
         )
         return added.endpoint.id, added.secret
 

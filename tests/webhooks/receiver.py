@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,9 +24,16 @@ class Received:
 
 class Receiver:
     def __init__(
-        self, script: list[int] | None = None, *, location: str | None = None, delay: float = 0.0
+        self,
+        script: list[int] | None = None,
+        *,
+        location: str | None = None,
+        delay: float = 0.0,
+        answer: Callable[[bytes], int | None] | None = None,
     ) -> None:
         self.delay = delay
+        # Chooses the status by the body, before the script does (None: the script's).
+        self.answer = answer
         self.port = free_port()
         self.script = list(script or [])
         self.location = location  # answered with 3xx statuses
@@ -46,7 +54,11 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 time.sleep(receiver.delay)
                 with receiver._lock:
-                    status = receiver.script.pop(0) if receiver.script else 200
+                    chosen = receiver.answer(body) if receiver.answer is not None else None
+                    if chosen is not None:
+                        status = chosen
+                    else:
+                        status = receiver.script.pop(0) if receiver.script else 200
                     receiver.received.append(
                         Received(
                             time.monotonic(),

@@ -12,7 +12,7 @@ from tests.webhooks.common import setup_ledger
 ADD = """
 mutation($input: AddWebhookEndpointInput!) {
   addWebhookEndpoint(input: $input) {
-    endpoint { endpointId url keyName status initiativeIds entityTypes }
+    endpoint { endpointId url keyName status initiativeIds entityTypes ordering heldDeliveries }
     secret
     errors { field code message }
   }
@@ -21,8 +21,10 @@ LIST = "{ webhookEndpoints { endpointId status pausedReason deadLetters { messag
 PAUSE = (
     "mutation($id: Int!) { pauseWebhookEndpoint(id: $id) { endpoint { status } errors { code } } }"
 )
-REPLAY = """mutation($id: Int!, $after: String) {
-  replayWebhookEndpoint(id: $id, after: $after) { endpoint { status cursor } errors { field code } }
+REPLAY = """mutation($id: Int!, $after: String, $delivery: String) {
+  replayWebhookEndpoint(id: $id, after: $after, delivery: $delivery) {
+    endpoint { status cursor } errors { field code }
+  }
 }"""
 
 
@@ -49,6 +51,7 @@ async def test_an_admin_adds_lists_pauses_and_replays_an_endpoint(
                     "keyName": "hook-partner",
                     "entityTypes": ["transactions"],
                     "initiativeCodes": ["A-1"],
+                    "ordering": "INITIATIVE",
                 }
             },
         )
@@ -61,6 +64,7 @@ async def test_an_admin_adds_lists_pauses_and_replays_an_endpoint(
         "hook-partner",
         ["TRANSACTION"],
     )
+    assert (endpoint["ordering"], endpoint["heldDeliveries"]) == ("INITIATIVE", 0)
     assert payload["secret"].startswith("whsec_")
     listed = (await admin_client.data(LIST))["webhookEndpoints"]
     assert [e["endpointId"] for e in listed] == [endpoint["endpointId"]]
@@ -69,6 +73,16 @@ async def test_an_admin_adds_lists_pauses_and_replays_an_endpoint(
     # replaying with nothing dead-lettered and no cursor is refused; from the start works
     refused = await admin_client.data(REPLAY, {"id": endpoint["endpointId"]})
     assert refused["replayWebhookEndpoint"]["errors"] == [{"field": "after", "code": "VALIDATION"}]
+    # so is one delivery that was never dead-lettered, and a delivery with a cursor
+    for given, error in (
+        ({"delivery": "msg_1_999"}, {"field": "delivery", "code": "NOT_FOUND"}),
+        (
+            {"delivery": "msg_1_999", "after": "Y2hhbmdlOjA="},
+            {"field": "delivery", "code": "INVALID_ARGUMENT"},
+        ),
+    ):
+        refused = await admin_client.data(REPLAY, {"id": endpoint["endpointId"], **given})
+        assert refused["replayWebhookEndpoint"]["errors"] == [error]
     replayed = await admin_client.data(
         REPLAY, {"id": endpoint["endpointId"], "after": "Y2hhbmdlOjA="}
     )

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import strawberry
 
 from app.audit import repository
+from app.audit.cursors import decode_cursor, encode_cursor
+from app.audit.kinds import table_of
 from app.audit.repository import EntryFilter
 from app.audit.service import verify
 from app.errors import DomainError, ErrorCode
@@ -22,9 +24,6 @@ from app.graphql.audit.types import (
     ChangeEdge,
     ChangeEntry,
     ChangeFilter,
-    decode_cursor,
-    encode_cursor,
-    table_of,
 )
 from app.graphql.context import Info
 from app.graphql.extensions.permissions import NeedsAudit

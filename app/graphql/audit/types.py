@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from enum import Enum
@@ -11,46 +10,19 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from app.audit import repository
+from app.audit import kinds, repository
 from app.audit.chain import Break
+from app.audit.cursors import encode_cursor
+from app.audit.kinds import type_name_of
 from app.audit.records import audited_tables, with_amounts_shown
 from app.audit.repository import EntryFilter
 from app.audit.service import Difference, TableCheck, Verification, compare_tables
 from app.auth.roles import Permission
-from app.errors import DomainError, ErrorCode
 from app.graphql.context import Info
 from app.graphql.extensions.work import TRAIL, reads
 from app.graphql.loaders import NODE_TYPES
 from app.graphql.relay import Node, PageInfo
 from app.graphql.visibility import OnlyFor, shown_state
-from app.kit.ids import encode_global_id
-from app.kit.numbers import parse_natural
-
-_CURSOR_PREFIX = "change:"
-# Sequences are 64-bit integers; no entry has a larger one.
-MAX_SEQUENCE = 2**63 - 1
-
-
-def encode_cursor(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{sequence}".encode()).decode()
-
-
-def decode_cursor(cursor: str, argument: str) -> int:
-    """The sequence inside a cursor of `changes`, spelled exactly as `encode_cursor`
-    spells it, or INVALID_CURSOR."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
-    except ValueError:  # not ASCII, not base64 (binascii.Error and UnicodeError are)
-        raw = ""
-    prefix, _, digits = raw.partition(":")
-    sequence = parse_natural(digits) if f"{prefix}:" == _CURSOR_PREFIX else None
-    if sequence is None or sequence > MAX_SEQUENCE or encode_cursor(sequence) != cursor:
-        raise DomainError(
-            f"{argument}: {cursor[:60]!r} is not a cursor of the change log",
-            code=ErrorCode.INVALID_CURSOR,
-            field=argument,
-        )
-    return sequence
 
 
 @strawberry.enum(description="The kinds of record the trail follows (the API's type names).")
@@ -83,22 +55,9 @@ class ChangeEntityType(Enum):
     TRANSACTION = strawberry.enum_value("transactions", description="A Transaction.")
 
 
-def type_name_of(table: str) -> str:
-    """The API type name of a table's records (e.g. transactions → Transaction)."""
-    return str(audited_tables()[table].__name__)
-
-
-def table_of(type_name: str) -> str | None:
-    """The table of an API type name, if the trail follows that kind of record."""
-    for table, model in audited_tables().items():
-        if model.__name__ == type_name:
-            return table
-    return None
-
-
 def entity_global_id(row: Any) -> strawberry.ID:
     """The global ID of the record an entry changed (archived records keep theirs)."""
-    return strawberry.ID(encode_global_id(type_name_of(row.entity_type), int(row.entity_id)))
+    return strawberry.ID(kinds.entity_global_id(row))
 
 
 def shown_states(info: Info, row: Any) -> tuple[Any, Any]:

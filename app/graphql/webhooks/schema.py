@@ -14,7 +14,11 @@ from app.errors import DomainError
 from app.graphql.context import Info
 from app.graphql.extensions.permissions import FieldPermission
 from app.graphql.mutation import MutationError, requires
-from app.graphql.webhooks.types import WebhookEndpointInfo, WebhookEndpointPayload
+from app.graphql.webhooks.types import (
+    WebhookEndpointInfo,
+    WebhookEndpointPayload,
+    WebhookOrdering,
+)
 from app.models import WebhookEndpoint
 from app.webhooks import repository, service
 
@@ -39,6 +43,7 @@ async def _info(session: Session, info: Info, row: WebhookEndpoint) -> WebhookEn
         hub.high_water if hub is not None else None,
         await repository.dead_letters(session, row.id, LISTED),
         await repository.attempts(session, row.id, LISTED),
+        await repository.held_count(session, row.id),
     )
 
 
@@ -69,6 +74,12 @@ class AddWebhookEndpointInput:
     )
     initiative_codes: list[str] = strawberry.field(
         default_factory=list, description="Only these initiatives' changes (their codes)."
+    )
+    ordering: WebhookOrdering = strawberry.field(
+        default=WebhookOrdering.ENDPOINT,
+        description="In order per endpoint (a failing event holds back the rest) or per "
+        "initiative (it holds back only its initiative's; events tied to no initiative "
+        "are a lane of their own).",
     )
 
 
@@ -118,6 +129,7 @@ class WebhookMutations:
                 operations=input.operations,
                 initiative_codes=input.initiative_codes,
                 created_by=f"{info.context.principal.via}:{info.context.principal.name}",
+                ordering=input.ordering.value,
             )
             return added.endpoint, added.secret
 
@@ -144,8 +156,9 @@ class WebhookMutations:
         return await _run(info, work)
 
     @strawberry.mutation(
-        description="Deliver again from `after` (a cursor of the key's change stream), or "
-        "from the oldest dead letter not yet replayed; and resume. " + NEEDS,
+        description="Send again, and resume: one dead-lettered delivery (`delivery`, alone, "
+        "under the same webhook-id), everything after `after` (a cursor of the key's "
+        "change stream), or, with neither, each open dead letter alone. " + NEEDS,
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def replay_webhook_endpoint(
@@ -158,9 +171,15 @@ class WebhookMutations:
                 description="A cursor of the key's change stream (Y2hhbmdlOjA=: its start)."
             ),
         ] = None,
+        delivery: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A dead letter's message id (its `webhook-id`): that delivery only."
+            ),
+        ] = None,
     ) -> WebhookEndpointPayload:
         async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
-            return await service.replay(session, id, after), None
+            return await service.replay(session, id, after, delivery), None
 
         return await _run(info, work)
 

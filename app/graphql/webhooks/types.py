@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
 from app.graphql.mutation import MutationError
 from app.models import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
+
+
+@strawberry.enum(
+    description="The order an endpoint's events are delivered in. ENDPOINT: the trail's "
+    "order, a failing event holds back the rest. INITIATIVE: the trail's order within "
+    "each initiative, a failing event holds back only its initiative's; events tied to "
+    "no initiative are a lane of their own."
+)
+class WebhookOrdering(Enum):
+    ENDPOINT = "endpoint"
+    INITIATIVE = "initiative"
 
 
 @strawberry.type(description="One request made to an endpoint.")
@@ -69,6 +81,13 @@ class WebhookEndpointInfo:
     key_name: str = strawberry.field(description="The API key whose view the events carry.")
     status: str = strawberry.field(description="active or paused.")
     paused_reason: str | None = strawberry.field(description="Why it is paused, when it is.")
+    ordering: WebhookOrdering = strawberry.field(
+        description="In order per endpoint, or per initiative."
+    )
+    held_deliveries: int = strawberry.field(
+        description="Deliveries waiting apart from the stream: behind a failing event of "
+        "their initiative (ordering per initiative), or replayed."
+    )
     cursor: str = strawberry.field(
         description="The cursor (of the key's change stream) of the last event delivered."
     )
@@ -110,6 +129,7 @@ class WebhookEndpointInfo:
         high_water: int | None,
         letters: list[WebhookDeadLetter],
         attempts: list[WebhookAttempt],
+        held: int,
     ) -> WebhookEndpointInfo:
         return cls(
             endpoint_id=row.id,
@@ -117,6 +137,8 @@ class WebhookEndpointInfo:
             key_name=key_name,
             status=row.status,
             paused_reason=row.paused_reason,
+            ordering=WebhookOrdering(row.ordering),
+            held_deliveries=held,
             cursor=row.cursor,
             queue_depth=max(0, high_water - row.position) if high_water is not None else None,
             attempts_at_next=row.attempts,

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.audit.cursors import encode_cursor
 from app.audit.records import audited_tables
 from app.auth.principal import Principal
 from app.auth.roles import ROLE_PERMISSIONS, Role
-from app.graphql.audit.types import encode_cursor
 from app.graphql.visibility import RECORD_TYPES, shown_state, visible_columns
 from app.writes.checks import today
 from tests import factories as f

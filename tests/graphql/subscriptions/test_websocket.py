@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.audit.cursors import encode_cursor
 from app.auth.keys import revoke_key
-from app.graphql.audit.types import encode_cursor
 from app.kit.ids import encode_global_id
 from tests import factories as f
 from tests.graphql.subscriptions.common import CHANGES, connect

@@ -1,0 +1,44 @@
+"""`pledge-ledger webhooks` with the ordering and the replay of one delivery: what an
+admin types, on a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from app import models as m
+from tests.conftest import Database
+from tests.webhooks.common import endpoint_row, setup_ledger
+
+
+def webhooks(db: Database, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("pledge-ledger")), "webhooks", *args]
+    env = {**os.environ, "DATABASE_URL": db.url, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+async def test_add_with_an_ordering_and_replay_one_delivery_by_its_id(db: Database) -> None:
+    await setup_ledger(db)
+    # an unknown ordering is refused, writing nothing
+    refused = webhooks(db, "add", "http://127.0.0.1:9/h", "--key", "hook-admin", "--ordering", "x")
+    assert refused.returncode == 1 and "ordering" in refused.stderr
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(m.WebhookEndpoint)) == 0
+    # an endpoint ordered per initiative
+    added = webhooks(
+        db, "add", "http://127.0.0.1:9/h", "--key", "hook-admin", "--ordering", "initiative"
+    )
+    assert added.returncode == 0, added.stderr
+    endpoint_id = int(added.stdout.splitlines()[0].split()[1])
+    assert (await endpoint_row(db, endpoint_id)).ordering == "initiative"
+    listed = webhooks(db, "list").stdout.splitlines()
+    assert "ORDER" in listed[0] and " initiative " in listed[1]
+    # replaying a delivery that was never dead-lettered is refused, naming the option
+    replayed = webhooks(db, "replay", str(endpoint_id), "--delivery", "msg_1_999")
+    assert replayed.returncode == 1 and "delivery" in replayed.stderr
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(m.WebhookHeld)) == 0

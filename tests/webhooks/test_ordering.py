@@ -1,0 +1,156 @@
+"""Ordering per initiative, against a real receiver: a failing event of one initiative
+holds back its initiative's later events and nothing else; each initiative's events
+arrive in the trail's order, the held ones once the receiver takes them again.
+And replaying one delivery sends that one alone, under its webhook-id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from sqlalchemy import select
+
+from app import models as m
+from app.config import Settings
+from app.webhooks import service
+from tests.conftest import Database
+from tests.webhooks.common import (
+    add_endpoint,
+    data_of,
+    endpoint_row,
+    fast,
+    running,
+    setup_ledger,
+    until,
+    write,
+)
+from tests.webhooks.receiver import Receiver
+
+
+async def lanes_of(db: Database, after: int) -> dict[int, int | None]:
+    """The trail's sequences past `after`, each with its initiative's id."""
+    async with db.sessions() as session:
+        rows = await session.execute(
+            select(m.Change.sequence, m.Change.initiative_id).where(m.Change.sequence > after)
+        )
+        return {int(s): i for s, i in rows.all()}
+
+
+async def initiative_id(db: Database, code: str) -> int:
+    async with db.sessions() as session:
+        found = await session.scalar(select(m.Initiative.id).where(m.Initiative.code == code))
+        assert found is not None
+        return int(found)
+
+
+def sequence_of(body: bytes) -> int:
+    return int(json.loads(body)["data"]["sequence"])
+
+
+async def test_a_failing_initiative_holds_back_only_its_own_events(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint ordered per initiative, and changes of A-1 and B-2 interleaved
+    settings = fast(settings, webhook_retry_last_seconds=0.3, webhook_max_attempts=50)
+    await setup_ledger(db)
+    a_id = await initiative_id(db, "A-1")
+    refusing = {"A-1": True}
+    a_sequences: set[int] = set()
+
+    def answer(body: bytes) -> int | None:
+        # the receiver refuses A-1's events while `refusing` says so
+        return 500 if refusing["A-1"] and sequence_of(body) in a_sequences else 200
+
+    receiver = Receiver(answer=answer).up()
+    endpoint_id, _secret = await add_endpoint(db, settings, receiver.url, ordering="initiative")
+    start = (await endpoint_row(db, endpoint_id)).position
+    for _ in range(3):
+        await write(db, 1, "A-1")
+        await write(db, 1, "B-2")
+    lanes = await lanes_of(db, start)
+    a_sequences |= {s for s, i in lanes.items() if i == a_id}
+    b_sequences = sorted(s for s in lanes if s not in a_sequences)
+    assert len(a_sequences) == 3 and len(b_sequences) == 3
+    try:
+        async with running(db, settings):
+            # when A-1's first event fails again and again
+            def b_all_taken() -> bool:
+                taken = [sequence_of(r.body) for r in receiver.accepted()]
+                return sorted(taken) == b_sequences
+
+            await until(b_all_taken)
+            await until(lambda: len(receiver.received) >= 3 + 3)  # a few retries of A-1's
+            # then B-2's events all came, in order, while A-1's first kept failing and
+            # none of A-1's later events was sent
+            refused = [sequence_of(r.body) for r in receiver.received if r.status == 500]
+            assert set(refused) == {min(a_sequences)}
+            assert [sequence_of(r.body) for r in receiver.accepted()] == b_sequences
+            # and the endpoint is past them all, with A-1's three held
+            row = await endpoint_row(db, endpoint_id)
+            assert row.status == service.ACTIVE and row.position == max(lanes)
+            # when the receiver takes A-1's events again
+            refusing["A-1"] = False
+            await until(lambda: len(receiver.accepted()) == 6)
+            for _ in range(500):
+                async with db.sessions() as session:
+                    if not (await session.scalars(select(m.WebhookHeld))).all():
+                        break
+                await asyncio.sleep(0.02)
+    finally:
+        receiver.down()
+    # then A-1's came, in A-1's order, each once, the first under its first webhook-id
+    accepted = [sequence_of(r.body) for r in receiver.accepted()]
+    assert [s for s in accepted if s in a_sequences] == sorted(a_sequences)
+    assert len(accepted) == len(set(accepted)) == 6
+    first_a = [
+        r.headers["webhook-id"]
+        for r in receiver.received
+        if sequence_of(r.body) == min(a_sequences)
+    ]
+    assert len(set(first_a)) == 1 and len(first_a) >= 2
+    async with db.sessions() as session:
+        assert (await session.scalars(select(m.WebhookHeld))).all() == []
+
+
+async def test_replaying_one_delivery_sends_that_one_alone(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint whose first of three events was dead-lettered, and then resumed
+    settings = fast(settings, webhook_max_attempts=2)
+    await setup_ledger(db)
+    receiver = Receiver([500, 500]).up()
+    endpoint_id, _secret = await add_endpoint(db, settings, receiver.url)
+    try:
+        async with running(db, settings):
+            await write(db, 3)
+            await until(lambda: len(receiver.received) == 2)
+            for _ in range(500):
+                if (await endpoint_row(db, endpoint_id)).status == service.PAUSED:
+                    break
+                await asyncio.sleep(0.02)
+            async with db.sessions() as session, session.begin():
+                await service.resume(session, endpoint_id)
+            await until(lambda: len(receiver.accepted()) == 2)
+            async with db.sessions() as session:
+                letter = (await session.scalars(select(m.WebhookDeadLetter))).one()
+            # when an admin replays that one delivery
+            async with db.sessions() as session, session.begin():
+                await service.replay(session, endpoint_id, None, letter.message_id)
+            await until(lambda: len(receiver.accepted()) == 3)
+            await asyncio.sleep(0.3)  # room for anything else that might (wrongly) come
+    finally:
+        receiver.down()
+    # then exactly that event came once more, under the same webhook-id; nothing else
+    got = receiver.received
+    assert len(got) == 5
+    assert got[-1].headers["webhook-id"] == got[0].headers["webhook-id"] == letter.message_id
+    assert data_of(got[-1].body)["sequence"] == letter.sequence
+    assert [data_of(r.body)["sequence"] for r in got[2:4]] == [
+        letter.sequence + 1,
+        letter.sequence + 2,
+    ]
+    async with db.sessions() as session:
+        replayed = await session.get(m.WebhookDeadLetter, letter.id)
+        assert replayed is not None and replayed.replayed_at is not None
+        assert (await session.scalars(select(m.WebhookHeld))).all() == []
+    assert (await endpoint_row(db, endpoint_id)).status == service.ACTIVE
