@@ -64,7 +64,8 @@ async def drop_database(backend: str) -> None:
 
 
 async def wait_ready(http: httpx.AsyncClient) -> None:
-    for _ in range(100):
+    # Up to a minute: a server starting on a busy machine took more than 10 s.
+    for _ in range(600):
         try:
             if (await http.get("/readyz")).status_code == 200:
                 return

@@ -29,6 +29,8 @@ class Subscription:
         self.client = client
         self.id = id
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Every message of this operation as the server sent it (the frame's text).
+        self.frames: list[str] = []
 
     async def next(self, wait: float = 10.0) -> dict[str, Any]:
         """The next message for this operation (type next, error or complete)."""
@@ -120,6 +122,7 @@ class LiveClient:
                     continue
                 subscription = self._subscriptions.get(message.get("id", ""))
                 if subscription is not None:
+                    subscription.frames.append(raw)
                     subscription.messages.put_nowait(message)
         except Exception:
             pass

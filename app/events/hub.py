@@ -124,6 +124,8 @@ class EventQueue(Subscriber):
         # The memo of the entry `next` returned last, shared with the other live
         # subscribers it was offered to; None for an entry read from the log.
         self.shared: dict[Any, Any] | None = None
+        # The ordinal of the last event sent to the client (where it resumes from).
+        self.delivered = 0
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         if entry.sequence <= self.position:
@@ -132,14 +134,24 @@ class EventQueue(Subscriber):
         self.ordinal = self.scope.advance(self.ordinal, entry)
         if not self.accept(entry):
             return True
-        if len(self._entries) >= self.capacity:
+        if self.backlog() >= self.capacity:
             # Never delivered: the client reads them again when it resumes.
             self._entries.clear()
             self.end(Overflow())
             return False
-        self._entries.append((entry, self.ordinal, shared))
-        self._ready.set()
+        self.keep(entry, self.ordinal, shared)
         return True
+
+    def backlog(self) -> int:
+        """Events taken and not yet sent."""
+        return len(self._entries)
+
+    def keep(self, entry: Entry, ordinal: int, shared: dict[Any, Any] | None) -> None:
+        self._entries.append((entry, ordinal, shared))
+        self._ready.set()
+
+    def close(self) -> None:
+        """The subscription has ended."""
 
     async def next(self) -> tuple[Entry, int]:
         while not self._entries:
@@ -181,6 +193,9 @@ class EventHub:
         self.broker = broker or broker_for(settings)
         self.high_water: int | None = None
         self._live: set[Subscriber] = set()
+        # What the subscribers of one group keep across entries, by the group's key
+        # (app/graphql/subscriptions/sharing.py).
+        self.groups: dict[Any, Any] = {}
         self._open = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._publishing: set[asyncio.Task[Any]] = set()

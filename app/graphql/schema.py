@@ -46,7 +46,7 @@ from app.graphql.query import Query
 from app.graphql.rates.mutations import RateMutations
 from app.graphql.scalars import DateScalar, DateTimeScalar, DecimalScalar
 from app.graphql.subscriptions import Subscription
-from app.graphql.subscriptions.sharing import Memo, answer_once, group_of
+from app.graphql.subscriptions.sharing import OUTLET, Memo, answer_once, group_of
 from app.graphql.webhooks import WebhookMutations
 from app.kit.pacing import SLICE_ITEMS, long_list
 from app.observability.metrics import Metrics
@@ -96,6 +96,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             if group is not None:
                 executor._answer = (memo, (group, payload.share_part()))
         return executor
+
+    def cancellable_iterable(self, iterable: Any) -> Any:
+        # A subscription over graphql-transport-ws: its events may be executed on this
+        # executor by its group (sharing.py `Group`).
+        outlet = OUTLET.get()
+        if outlet is not None and outlet.executor is None:
+            outlet.executor = self
+        return super().cancellable_iterable(iterable)
 
     def _group(self) -> Hashable | None:
         # Worked out once per subscription, on the subscription's own executor.

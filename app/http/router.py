@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,7 +49,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
-from app.graphql.subscriptions.sharing import SharedData
+from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.spec import (
@@ -196,6 +196,33 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
             return
         message["payload"] = _as_payload(operation)
         await super().handle_subscribe(message)
+
+    # The direct path of a subscription's events (sharing.py `Transport`): messages
+    # its group encoded, written with the ASGI send, under the same deadline.
+
+    async def run_operation(self, operation: Any) -> None:
+        OUTLET.set(Outlet(operation, self))
+        await super().run_operation(operation)
+
+    def is_open(self, operation: Any) -> bool:
+        return not operation.completed and self.operations.get(operation.id) is operation
+
+    def send_text(self, text: str) -> Coroutine[Any, Any, None]:
+        return cast(Coroutine[Any, Any, None], self.websocket.ws.send_text(text))
+
+    def encode(self, data: object) -> str:
+        return cast(PledgeRouter, self.view)._plain_json(data)
+
+    def too_slow(self) -> None:
+        task = asyncio.ensure_future(
+            self.websocket.close(code=4408, reason="Client too slow to read")
+        )
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+
+# Closes under way (a task is kept until it is done).
+_closing: set[asyncio.Future[Any]] = set()
 
 
 class LegacyHandler(_Operations, BaseGraphQLWSHandler[Context, None]):

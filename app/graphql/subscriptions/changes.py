@@ -17,7 +17,7 @@ from strawberry.scalars import JSON
 
 from app.errors import DomainError, ErrorCode, Forbidden
 from app.events.cursors import decode_event_cursor, encode_event_cursor
-from app.events.hub import EventFilter, EventQueue, Overflow
+from app.events.hub import EventFilter, Overflow
 from app.events.scopes import Scope
 from app.graphql.audit.types import (
     ChangeActor,
@@ -28,7 +28,8 @@ from app.graphql.audit.types import (
     shown_states,
 )
 from app.graphql.context import Info
-from app.graphql.subscriptions.live import subscribed
+from app.graphql.subscriptions.live import hub_of, subscribed
+from app.graphql.subscriptions.sharing import direct_queue
 from app.kit.ids import decode_id_of
 
 OVERFLOW_MESSAGE = (
@@ -205,22 +206,33 @@ class ChangeSubscriptions:
                     code=ErrorCode.INVALID_CURSOR,
                     field="after",
                 )
-        queue = EventQueue(events.matches, context.settings.subscription_buffer, scope)
-        async with subscribed(info, queue) as hub:
-            assert hub.high_water is not None  # the hub is ready once subscribed
-            if start is None:
-                start = hub.high_water
-                ordinal = await scope.ordinal_at(context.writes, start)
-            last = ordinal
-            try:
-                async for entry, number in hub.follow(queue, events, start, ordinal):
-                    last = number
-                    yield ChangeEvent(
-                        _row=entry, _scope=scope, _ordinal=number, _shared=queue.shared
-                    )
-            except Overflow:
-                raise DomainError(
-                    OVERFLOW_MESSAGE.format(size=queue.capacity),
-                    code=ErrorCode.SUBSCRIPTION_OVERFLOW,
-                    details={"cursor": encode_event_cursor(scope, last)},
-                ) from None
+        # Over graphql-transport-ws, live events may be written by the subscriber's
+        # group without passing through here (sharing.py `DirectQueue`).
+        queue = direct_queue(
+            hub_of(info).groups,
+            events.matches,
+            context.settings.subscription_buffer,
+            scope,
+            lambda entry, number: ChangeEvent(_row=entry, _scope=scope, _ordinal=number),
+        )
+        try:
+            async with subscribed(info, queue) as hub:
+                assert hub.high_water is not None  # the hub is ready once subscribed
+                if start is None:
+                    start = hub.high_water
+                    ordinal = await scope.ordinal_at(context.writes, start)
+                queue.delivered = ordinal
+                try:
+                    async for entry, number in hub.follow(queue, events, start, ordinal):
+                        queue.delivered = number
+                        yield ChangeEvent(
+                            _row=entry, _scope=scope, _ordinal=number, _shared=queue.shared
+                        )
+                except Overflow:
+                    raise DomainError(
+                        OVERFLOW_MESSAGE.format(size=queue.capacity),
+                        code=ErrorCode.SUBSCRIPTION_OVERFLOW,
+                        details={"cursor": encode_event_cursor(scope, queue.delivered)},
+                    ) from None
+        finally:
+            queue.close()

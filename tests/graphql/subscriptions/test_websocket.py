@@ -94,6 +94,38 @@ async def test_a_change_on_one_process_reaches_a_subscriber_on_another(live: Liv
         await subscription.nothing(0.5)  # exactly once
 
 
+async def test_subscribers_of_one_group_are_sent_the_same_bytes_as_a_replay_is(
+    live: LiveData,
+) -> None:
+    # Three operations of one group (same document, variables and visibility), two on
+    # one connection: each event reaches each once, in order, as the same message but
+    # for the operation's id, byte for byte what the log's replay of it sends.
+    start = await live.last_sequence()
+    async with (
+        await connect(b(live), live.keys["viewer"]) as one,
+        await connect(b(live), live.keys["viewer"]) as two,
+    ):
+        first = await one.subscribe(CHANGES)
+        second = await one.subscribe(CHANGES)
+        other = await two.subscribe(CHANGES)
+        await asyncio.sleep(0.3)
+        written = await live.write(a(live), 3)
+        got = [await collect(s, 3) for s in (first, second, other)]
+        assert got[0] == got[1] == got[2]
+        assert [e["changes"]["entityId"] for e in got[0]] == written
+        assert sequences(got[0]) == [start + 1, start + 2, start + 3]
+        replay = await two.subscribe(CHANGES, {"after": encode_cursor(start)})
+        assert await collect(replay, 3) == got[0]
+
+        def as_one(frames: list[str], id: str) -> list[str]:
+            return [f.replace(f'"id":"{id}"', '"id":"1"', 1) for f in frames]
+
+        assert first.frames == other.frames == as_one(second.frames, "2")
+        assert as_one(replay.frames, "2") == first.frames
+        for subscription in (first, second, other):
+            await subscription.nothing(0.3)
+
+
 async def test_reconnecting_with_after_gets_exactly_the_changes_missed(live: LiveData) -> None:
     async with await connect(b(live), live.keys["viewer"]) as client:
         subscription = await client.subscribe(CHANGES)
