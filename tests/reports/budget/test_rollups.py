@@ -115,9 +115,19 @@ async def write(db: Database, kind: str, data: st.DataObject) -> None:
         if kind == "rate":
             base, quote = data.draw(st.permutations(CURRENCIES), label="pair")[:2]
             day = data.draw(days, label="rate day")
-            await f.exchange_rate(
-                session, base=base, quote=quote, rate=data.draw(rates), rate_date=day
+            rate = data.draw(rates)
+            # A pair has one rate a day: a day it has (a generated one, say) is corrected.
+            known = await session.scalar(
+                select(m.ExchangeRate).where(
+                    m.ExchangeRate.base == base,
+                    m.ExchangeRate.quote == quote,
+                    m.ExchangeRate.rate_date == day,
+                )
             )
+            if known is None:
+                await f.exchange_rate(session, base=base, quote=quote, rate=rate, rate_date=day)
+            else:
+                known.rate = rate
         elif kind == "add" and initiatives:
             await f.transaction(
                 session,
