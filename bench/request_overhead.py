@@ -2,7 +2,13 @@
 
 A small query (the demo's first ten initiatives) in-process over ASGI, so the figures
 are the service's own work: no network, no uvicorn. An API key costs one indexed
-lookup; a partner's operation runs on a view built for it (app/views).
+lookup; a partner's operation runs on a view of its initiatives (app/views).
+
+"+ writes": a commit before every request (an initiative's title, round robin over the
+demo's initiatives, two in ten of them the partner's), outside the timed part: the
+trail's head moves before each request, as in production while others write, so the
+partner's kept view is never current as it stands. Rate limits are off (a bench makes
+thousands of requests a minute).
 
     .venv/bin/python bench/request_overhead.py --backend both --runs 1000
 """
@@ -19,7 +25,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from sqlalchemy import select
 
+from app import models as m
 from app.audit.records import Actor
 from app.auth.keys import create_key
 from app.auth.roles import Role
@@ -31,7 +39,14 @@ from app.main import create_app
 
 QUERY = "{ initiatives(first: 10) { edges { node { code title } } } }"
 PG_ADMIN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-CALLERS = ["anonymous", "viewer", "partner"]
+# (caller, whether a commit precedes each request)
+CASES = [
+    ("anonymous", False),
+    ("viewer", False),
+    ("partner", False),
+    ("viewer", True),
+    ("partner", True),
+]
 
 
 async def database(backend: str, workdir: Path) -> str:
@@ -65,24 +80,50 @@ async def measure(backend: str, runs: int) -> None:
                     created_by="bench",
                 )
                 headers[role] = {"Authorization": f"Bearer {secret}"}
-        settings = Settings(database_url=url, log_level="WARNING", anonymous_read=True)
+            ids = list(await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id)))
+        settings = Settings(
+            database_url=url,
+            log_level="WARNING",
+            anonymous_read=True,
+            rate_limit_per_address="",
+            rate_limit_per_key="",
+        )
+        writes = 0
+
+        async def write() -> None:
+            nonlocal writes
+            writes += 1
+            async with sessions() as session, session.begin():
+                initiative = await session.get(m.Initiative, ids[writes % len(ids)])
+                assert initiative is not None
+                initiative.title = f"{initiative.title.split(' #')[0]} #{writes}"
+
         app = create_app(settings, engine=engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            for caller in CALLERS:
-                times: list[float] = []
-                for i in range(runs + 50):
+            # Round robin over the cases, so that the machine's load drifts alike on all.
+            times: dict[tuple[str, bool], list[float]] = {case: [] for case in CASES}
+            for i in range(runs + 50):
+                for caller, writing in CASES:
+                    if writing:
+                        await write()
                     started = time.perf_counter()
                     response = await http.post(
                         "/graphql", json={"query": QUERY}, headers=headers[caller]
                     )
-                    if i >= 50:  # the first 50 warm caches up
-                        times.append(time.perf_counter() - started)
+                    if i >= 50:  # the first 50 rounds warm caches up
+                        times[caller, writing].append(time.perf_counter() - started)
                     assert response.status_code == 200 and "errors" not in response.json()
-                times.sort()
-                p50 = statistics.median(times) * 1000
-                p95 = times[int(0.95 * (len(times) - 1))] * 1000
-                print(f"| {backend} | {caller} | {p50:.2f} | {p95:.2f} |", flush=True)
+            p50s: dict[tuple[str, bool], float] = {}
+            for (caller, writing), taken in times.items():
+                taken.sort()
+                p50 = p50s[caller, writing] = statistics.median(taken) * 1000
+                p95 = taken[int(0.95 * (len(taken) - 1))] * 1000
+                ratio = f"{p50 / p50s['viewer', writing]:.2f}" if caller != "anonymous" else ""
+                name = caller + (" + writes" if writing else "")
+                print(f"| {backend} | {name} | {p50:.2f} | {p95:.2f} | {ratio} |", flush=True)
+            ratio = p50s["partner", True] / p50s["viewer", False]
+            print(f"| {backend} | partner + writes ÷ viewer (no writes) | | | {ratio:.2f} |")
     finally:
         await engine.dispose()
         if backend == "postgresql":
@@ -98,8 +139,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--runs", type=int, default=1000)
     args = parser.parse_args()
-    print("| backend | caller | p50 ms | p95 ms |")
-    print("|---|---|---|---|")
+    print("| backend | caller | p50 ms | p95 ms | ÷ viewer |")
+    print("|---|---|---|---|---|")
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
         asyncio.run(measure(backend, args.runs))
 

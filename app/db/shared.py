@@ -104,6 +104,19 @@ class SharedConnection:
                 await self._connection.close()
 
 
+async def begin_reading(connection: AsyncConnection) -> None:
+    """Make the transaction just begun on `connection` read one committed state from its
+    first read on. PostgreSQL does so by itself in REPEATABLE READ. pysqlite begins a
+    transaction only before a write, so reads would each see the latest commit: BEGIN
+    on the driver's own connection, as the driver would, so that the statement counters
+    see data statements only."""
+    if connection.dialect.name != "sqlite":
+        return
+    raw = await connection.get_raw_connection()
+    cursor = await raw.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
+    await cursor.close()
+
+
 def read_snapshot(engine: AsyncEngine) -> SharedConnection:
     """Sessions that all read one committed state of `engine`'s database, through one
     pooled connection taken at the first session and given back by `close` (rolled
@@ -126,12 +139,7 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
                 await connection.begin()
             else:
                 await connection.begin()
-                # pysqlite begins a transaction only before a write: reads would each
-                # see the latest commit. BEGIN on the driver's own connection, as the
-                # driver would, so that the statement counters see data statements only.
-                raw = await connection.get_raw_connection()
-                cursor = await raw.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
-                await cursor.close()
+                await begin_reading(connection)
             return connection
         except BaseException:
             await connection.close()

@@ -8,9 +8,13 @@ partner waiting. Each caller runs at most `max_views_per_caller` operations on v
 once; one more is refused BUSY at once, never after a wait.
 
 A partner's live view (no `asOf`) is kept, by its initiatives, for later requests of the
-same scope, while it is current: it records the trail's head (last sequence and hash)
-read before it was built, and a request that finds the head moved builds a new one (the
-old one closes once its operations end). A view nobody uses closes after
+same scope. It records the trail's head (last sequence and hash) it holds. A request
+that finds the head where the view has it reuses the view as it is; one that finds the
+head moved brings the view up to date from the trail entries since its head
+(app/views/views.py `refresh_view`) when no operation is using it, and builds a new one
+when another operation is (that one keeps reading the state it began with; the old view
+closes once its operations end) or when the trail cannot say what changed. Either way
+the partner reads exactly what a view built now would hold. A view nobody uses closes after
 `view_idle_seconds`; when every slot is taken, the least recently used idle one is
 closed to make room. A view is never closed while an operation uses it.
 
@@ -34,9 +38,8 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.kit.shares import CallerShares
-from app.views.views import View, open_view
+from app.views.views import Head, View, open_view, refresh_view
 
-Head = tuple[int, str] | None
 TrailEnd = Callable[[AsyncSession], Awaitable[Head]]
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ class _Kept:
 
     view: View
     scope: frozenset[int]
-    # The trail's head read before the view was built: the view holds at least that.
+    # The trail's head the view holds at least (read before a build; a refresh's own).
     head: Head
     users: int = 0
     last_used: float = 0.0
@@ -111,6 +114,7 @@ class ViewPool:
         # What the pool did (tests, logs).
         self.builds = 0
         self.reuses = 0
+        self.refreshes = 0
 
     @property
     def open(self) -> int:
@@ -223,17 +227,33 @@ class ViewPool:
         self, engine: AsyncEngine, sessions: SessionFactory, scope: frozenset[int]
     ) -> _Kept:
         """The kept view of `scope`, current as of now (built if need be), in use."""
+        # One refresh or build per scope at a time: requests arriving together share it.
+        building = self._building.setdefault(scope, asyncio.Lock())
+        idle = self._kept.get(scope)
+        if idle is not None and idle.users == 0 and not building.locked():
+            # Idle: brought up to date on its own connection, which reads the trail's
+            # head itself (no other connection needed when nothing changed).
+            async with building:
+                idle = self._kept.get(scope)
+                if idle is not None and idle.users == 0:
+                    refreshed = await self._refreshed(idle)
+                    if refreshed is not None:
+                        return refreshed
+        # In use by another operation, or none kept: reused only as it stands.
         async with sessions() as session:
             head = await self._trail_end(session)
         kept = self._reusable(scope, head)
         if kept is not None:
             return kept
-        # One build per scope at a time: requests arriving together share it.
-        building = self._building.setdefault(scope, asyncio.Lock())
         async with building:
             kept = self._reusable(scope, head)
             if kept is not None:
                 return kept
+            old = self._kept.get(scope)
+            if old is not None and old.users == 0:
+                refreshed = await self._refreshed(old)
+                if refreshed is not None:
+                    return refreshed
             old = self._kept.pop(scope, None)
             if old is not None:
                 await self._retire(old)
@@ -249,6 +269,32 @@ class ViewPool:
             kept = _Kept(view, scope, head, users=1)
             self._kept[scope] = kept
             return kept
+
+    async def _refreshed(self, kept: _Kept) -> _Kept | None:
+        """`kept`, idle, brought up to the trail's end and in use; None when it cannot
+        be (it is retired then)."""
+        kept.users += 1  # in use: neither its idle timer nor a caller needing room closes it
+        if kept.idle_timer is not None:
+            kept.idle_timer.cancel()
+            kept.idle_timer = None
+        head: Head = None
+        try:
+            head = await refresh_view(kept.view, kept.head)
+        except Exception:
+            # Its connection is gone (the database restarted, say): build anew.
+            log.warning("a kept view could not be refreshed", exc_info=True)
+        finally:
+            if head is None:  # not refreshed (or cancelled): never read again
+                kept.users -= 1
+                await self._retire(kept)
+        if head is None:
+            return None
+        if head == kept.head:
+            self.reuses += 1
+        else:
+            kept.head = head
+            self.refreshes += 1
+        return kept
 
     def _reusable(self, scope: frozenset[int], head: Head) -> _Kept | None:
         kept = self._kept.get(scope)

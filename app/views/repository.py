@@ -11,6 +11,7 @@ a table no shadow covers is an error there rather than every row.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.types import ExactDecimal, UTCDateTime
-from app.models import Change, SubjectType
+from app.models import ChainHead, Change, SubjectType
 
 # Citations of these subjects are visible when their subject is (subject → its table).
 SCOPED_SUBJECTS = {
@@ -196,6 +197,110 @@ def scope_order(tables: Iterable[Table]) -> list[Table]:
         return 1 if "initiative_id" in table.columns else 4
 
     return sorted(tables, key=rank)
+
+
+@dataclass(frozen=True)
+class TrailSince:
+    """What the trail holds after a view's head, read in the refresh's snapshot."""
+
+    # Where the trail ends now (None: it is empty).
+    head: tuple[int, str] | None
+    # The hash the trail has now at the view's head sequence (None: no such entry).
+    hash_at_head: str | None
+    # The tables whose records the entries since the view's head changed.
+    tables: frozenset[str]
+
+
+async def trail_since(conn: AsyncConnection, schema: str, sequence: int) -> TrailSince:
+    """The trail's end, its hash at `sequence`, and the tables changed after `sequence`,
+    in one statement (the real trail: a partner's trail view leaves out the entries of
+    records that left its initiatives)."""
+    trail = real_table(conn, schema, Change.__tablename__)
+    head = real_table(conn, schema, ChainHead.__tablename__)
+    rows = (
+        await conn.execute(
+            text(
+                f"SELECT h.last_sequence, h.last_hash, "
+                f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = :after) AS at_head, "
+                f"c.entity_type FROM {head} AS h LEFT JOIN "
+                f"(SELECT DISTINCT entity_type FROM {trail} WHERE sequence > :after) AS c "
+                "ON 1 = 1 WHERE h.id = 1"
+            ),
+            {"after": int(sequence)},
+        )
+    ).all()
+    if not rows:
+        return TrailSince(None, None, frozenset())
+    first = rows[0]
+    return TrailSince(
+        (int(first[0]), str(first[1])),
+        None if first[2] is None else str(first[2]),
+        frozenset(str(row[3]) for row in rows if row[3] is not None),
+    )
+
+
+def refresh_condition(table: Table, changed: frozenset[str], after: int, trail: str) -> str | None:
+    """Which rows of `table`'s shadow a partner's refresh must read again from the real
+    table, as SQL on its bare columns (None: none), when the entries of `trail` (the
+    real one) after sequence `after` changed records of the `changed` tables and the
+    shadows the table is scoped by (`scope_condition`) are refreshed before it
+    (`scope_order`): the records changed themselves, and those whose visibility reads a
+    shadow that changed — a programme's by its initiatives (all read again on any
+    initiative's change: a partner's programmes are few), a citation's by its subject.
+    Kept beside `scope_condition`: a new dependency there is a new clause here."""
+
+    def changed_ids(name: str) -> str:
+        return (
+            f"(SELECT entity_id FROM {trail} WHERE entity_type = '{name}' "
+            f"AND sequence > {int(after)})"
+        )
+
+    if table.name == "programs" and "initiatives" in changed:
+        return "1 = 1"
+    clauses = []
+    if table.name in changed:
+        clauses.append(f"id IN {changed_ids(table.name)}")
+    if table.name == "citations":
+        for kind, subjects in SCOPED_SUBJECTS.items():
+            if subjects == "programs" and "initiatives" in changed:
+                clauses.append(f"subject_type = '{kind.value}'")
+            elif subjects in changed:
+                clauses.append(
+                    f"(subject_type = '{kind.value}' AND subject_id IN {changed_ids(subjects)})"
+                )
+    return " OR ".join(clauses) or None
+
+
+def refresh_rows(
+    conn: AsyncConnection, schema: str, table: Table, rows: str, initiatives: frozenset[int]
+) -> list[str]:
+    """The statements that read again into a partner's shadow the `rows`
+    (`refresh_condition`) of `table`: dropped, then copied from the real table where
+    the partner sees them."""
+    quote = conn.dialect.identifier_preparer.quote
+    name = quote(table.name)
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    condition = scope_condition(table, "src", initiatives)
+    where = f"({rows})" + (f" AND {condition}" if condition else "")
+    return [
+        f"DELETE FROM {name} WHERE {rows}",
+        f"INSERT INTO {name} ({columns}) SELECT {columns} "
+        f"FROM {real_table(conn, schema, table.name)} AS src WHERE {where}",
+    ]
+
+
+async def run_script(conn: AsyncConnection, statements: list[str]) -> None:
+    """Run `statements` (no parameters) in the connection's transaction: on PostgreSQL
+    in one round trip (the simple query protocol takes several at once), on SQLite one
+    by one (a script there would commit first)."""
+    if not statements:
+        return
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(";\n".join(statements))  # type: ignore[union-attr]
+        return
+    for statement in statements:
+        await conn.execute(text(statement))
 
 
 async def copy_scoped(

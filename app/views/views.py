@@ -6,6 +6,17 @@ lists, `node`, aggregates, figures, reports, CSV — then answers from the view
 without knowing it. The connection never returns to a pool: closing it drops the
 shadows, so they cannot leak into another request, and no statement prepared
 against them is ever reused on the real tables.
+
+A partner's live view is kept for its later requests (app/views/pool.py) and brought
+up to date from the trail rather than built again (`refresh_view`): every write to
+ledger data appends, in its own transaction, one entry per record it changed
+(app/audit/recorder.py), and writers append in commit order, so the entries after the
+view's head name every record that may differ. Those records are dropped from the
+shadows and copied again from the real tables under the same scope conditions a build
+uses, together with the rows whose visibility reads a shadow that changed
+(`repository.refresh_condition`): the view then holds what a build at that moment
+would. When that cannot be shown — the trail no longer has the view's head (a restore
+rewrote it), or too many entries passed to be cheaper than a build — it is built anew.
 """
 
 from __future__ import annotations
@@ -23,12 +34,19 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
-from app.db.shared import SharedConnection
-from app.models import audited_tables
+from app.db.shared import SharedConnection, begin_reading
+from app.models import Change, audited_tables
 from app.views import repository
 
 # Smaller shadows are read whole faster than their indexes would be built.
 INDEX_FROM = 1000
+
+# Where the trail ends: (last sequence, its hash); None while it is empty.
+Head = tuple[int, str] | None
+
+# Beyond this many trail entries since its head, a kept view is built anew: a bulk write
+# (an import, `generate`) is copied faster whole than record by record.
+REFRESH_UP_TO = 2000
 
 _VIEW_ENGINES: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
 
@@ -99,11 +117,45 @@ async def open_view(
         raise
 
 
+async def refresh_view(view: View, head: Head) -> Head | None:
+    """Bring a live partner view that holds the ledger up to trail entry `head` up to
+    the trail's end now, and return that end; None when it cannot be (it is left as it
+    was: build a new one). No operation may be using the view."""
+    assert view.sequence is None and view.initiatives is not None
+    conn = view.connection
+    since = head[0] if head is not None else 0
+    async with view.lock, conn.begin():
+        # What the trail says and what is copied below are read in one snapshot.
+        await begin_reading(conn)
+        trail = await repository.trail_since(conn, view.schema, since)
+        if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
+            return None
+        if head is not None and trail.hash_at_head != head[1]:
+            return None  # not the trail the view was built from (a restore rewrote it)
+        if trail.head == head:
+            return head
+        real_trail = repository.real_table(conn, view.schema, Change.__tablename__)
+        statements: list[str] = []
+        for table in _tables():
+            rows = repository.refresh_condition(table, trail.tables, since, real_trail)
+            if rows is not None:
+                statements += repository.refresh_rows(
+                    conn, view.schema, table, rows, view.initiatives
+                )
+        await repository.run_script(conn, statements)
+    return trail.head
+
+
+def _tables() -> list[Table]:
+    """The ledger's tables in the order their shadows are scoped (`scope_order`)."""
+    return repository.scope_order(t.__table__ for t in audited_tables().values())
+
+
 async def _fill(view: View, moment: datetime | None) -> int:
     """Create and fill the shadows; returns how many rows the view holds."""
     conn = view.connection
     schema = view.schema = await repository.real_schema(conn)
-    tables: list[Table] = repository.scope_order(t.__table__ for t in audited_tables().values())
+    tables = _tables()
     for table in tables:
         await repository.create_shadow(conn, schema, table)
     rows: dict[str, int] = {}

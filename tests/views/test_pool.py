@@ -5,13 +5,14 @@ is kept while the ledger has not moved."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from app import models as m
 from app.config import Settings
@@ -221,16 +222,122 @@ async def test_a_write_between_two_partner_queries_is_seen_by_the_second(
     app = make_app()
     partner = app.client(secret=partner_secret)
     before = await partner.data(PARTNER)
-    # when: a transaction is added to the partner's initiative, another to no one's
+    # when: a transaction is added to the partner's initiative
     async with db.sessions() as session, session.begin():
         initiative = await session.get(m.Initiative, mine)
         assert initiative is not None
         await f.transaction(session, initiative, amount=Decimal("5.00"))
-    after = await partner.data(PARTNER)
-    # then
+    with StatementCounter(view_engine(db.engine)) as second:
+        after = await partner.data(PARTNER)
+    # then: seen, by bringing the kept view up to date, not by building another
     assert before["transactions"]["totalCount"] == 1
     assert after["transactions"]["totalCount"] == 2
-    assert app.pool.builds == 2
+    assert (app.pool.builds, app.pool.refreshes) == (1, 1)
+    assert not any("CREATE TEMP" in s.upper() for s in second.statements)
+
+
+SCOPED = """
+{
+  programs { nodes { ref initiatives { nodes { code } } } }
+  initiatives { nodes { code title } }
+  transactions(first: 100) { totalCount nodes { id amount { amount } } }
+  sourceDocuments { nodes { ref citations { totalCount } } }
+}
+"""
+
+
+async def test_writes_between_partner_queries_answer_as_a_new_view_would(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: two partners, A and B, of an initiative each in one programme, a second
+    # programme, a cited document; a kept app, and a new app per check (its own views)
+    async with db.sessions() as session, session.begin():
+        first, second = await f.program(session), await f.program(session)
+        mine = await f.initiative(session, first)
+        theirs = await f.initiative(session, first)
+        mine_tx = await f.transaction(session, mine)
+        theirs_tx = await f.transaction(session, theirs)
+        document = m.SourceDocument(ref="doc-1", title="Statement")
+        session.add(document)
+        a_secret = await f.api_key(session, "partner", initiatives=[mine.code])
+        b_secret = await f.api_key(session, "partner", initiatives=[theirs.code])
+        ids = (mine.id, theirs.id, second.id, document.id, mine_tx.id, theirs_tx.id)
+    mine_id, theirs_id, second_id, document_id, mine_tx_id, theirs_tx_id = ids
+    kept = make_app()
+    a, b = kept.client(secret=a_secret), kept.client(secret=b_secret)
+    theirs_only: set[str] = {encode_global_id("Transaction", theirs_tx_id)}
+
+    async def check() -> dict[str, Any]:
+        seen = await a.data(SCOPED)
+        fresh = await make_app().client(secret=a_secret).data(SCOPED)
+        their_view = await b.data(SCOPED)
+        assert seen == fresh
+        assert await make_app().client(secret=b_secret).data(SCOPED) == their_view
+        ids_seen = {n["id"] for n in seen["transactions"]["nodes"]}
+        assert not ids_seen & theirs_only
+        assert [n["code"] for n in seen["initiatives"]["nodes"]] == [mine.code]
+        return seen
+
+    async def write(change: Callable[[Any], Awaitable[None]]) -> dict[str, Any]:
+        async with db.sessions() as session, session.begin():
+            await change(session)
+        return await check()
+
+    async def add_to_mine(session: Any) -> None:
+        await f.transaction(session, await session.get(m.Initiative, mine_id))
+
+    async def add_to_theirs(session: Any) -> None:
+        tx = await f.transaction(session, await session.get(m.Initiative, theirs_id))
+        await session.flush()
+        theirs_only.add(encode_global_id("Transaction", tx.id))
+
+    async def move_theirs_to_mine(session: Any) -> None:
+        (await session.get(m.Transaction, theirs_tx_id)).initiative_id = mine_id
+        theirs_only.discard(encode_global_id("Transaction", theirs_tx_id))
+
+    async def move_mine_to_theirs(session: Any) -> None:
+        (await session.get(m.Transaction, mine_tx_id)).initiative_id = theirs_id
+        theirs_only.add(encode_global_id("Transaction", mine_tx_id))
+
+    async def cite_both(session: Any) -> None:
+        for tx_id in (theirs_tx_id, mine_tx_id):  # now mine, now theirs
+            session.add(
+                m.Citation(
+                    source_document_id=document_id,
+                    subject_type=m.SubjectType.TRANSACTION,
+                    subject_id=tx_id,
+                    quote="paid",
+                )
+            )
+
+    async def move_my_initiative(session: Any) -> None:
+        (await session.get(m.Initiative, mine_id)).program_id = second_id
+
+    async def delete_one_of_mine(session: Any) -> None:
+        cited = select(m.Citation.subject_id)
+        tx = await session.scalar(
+            select(m.Transaction)
+            .where(m.Transaction.initiative_id == mine_id, m.Transaction.id.not_in(cited))
+            .limit(1)
+        )
+        await session.delete(tx)
+
+    # when / then: after every kind of write, each partner's kept view answers as a
+    # view built now, and A never sees B's rows
+    start = await check()
+    counts = [start["transactions"]["totalCount"]]
+    for change in (add_to_mine, add_to_theirs, move_theirs_to_mine, move_mine_to_theirs):
+        counts.append((await write(change))["transactions"]["totalCount"])
+    cited = await write(cite_both)
+    moved = await write(move_my_initiative)
+    deleted = await write(delete_one_of_mine)
+    assert counts == [1, 2, 2, 3, 2]
+    assert cited["sourceDocuments"]["nodes"][0]["citations"]["totalCount"] == 1
+    assert [p["initiatives"]["nodes"] for p in moved["programs"]["nodes"]] == [
+        [{"code": mine.code}]
+    ]
+    assert deleted["transactions"]["totalCount"] == 1
+    assert (kept.pool.builds, kept.pool.refreshes) == (2, 14)
 
 
 async def test_idle_views_close_and_the_least_recently_used_makes_room(
