@@ -16,6 +16,7 @@ from app import models as m
 from app.config import Settings
 from app.db.types import utcnow
 from app.webhooks import service
+from tests import factories as f
 from tests.conftest import Database
 from tests.webhooks.common import (
     add_endpoint,
@@ -284,3 +285,47 @@ async def test_replaying_one_delivery_keeps_the_backoff_of_the_other_held_ones(
         (-1, 3, 0, None),
         (7, 10, 7, later),
     ]
+
+
+async def test_failing_initiatives_longer_than_the_lease_are_sent_by_one_process(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint ordered per initiative, one event in each of five initiatives,
+    # the receiver refusing the first four and taking a while to answer each: together
+    # longer than the lease
+    settings = fast(
+        settings,
+        webhook_lease_seconds=1.0,
+        webhook_max_attempts=50,
+        webhook_retry_first_seconds=30.0,
+    )
+    await setup_ledger(db)
+    codes = [f"L-{i}" for i in range(5)]
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for code in codes:
+            await f.initiative(session, program, code=code)
+    endpoint_id, _ = await add_endpoint(db, settings, "http://127.0.0.1:9/x", ordering="initiative")
+    start = (await endpoint_row(db, endpoint_id)).position
+    for code in codes:
+        await write(db, 1, code)
+    taken = await initiative_id(db, codes[-1])
+    ok = {s for s, i in (await lanes_of(db, start)).items() if i == taken}
+    receiver = Receiver(delay=0.35, answer=lambda b: 200 if sequence_of(b) in ok else 500).up()
+    async with db.sessions() as session, session.begin():
+        row = await session.get(m.WebhookEndpoint, endpoint_id)
+        assert row is not None
+        row.url = receiver.url
+    # when two healthy processes deliver
+    try:
+        async with running(db, settings), running(db, settings):
+            await until(lambda: len(receiver.accepted()) >= 1)
+            await asyncio.sleep(2.0)  # room for a second process (wrongly) starting over
+    finally:
+        receiver.down()
+    # then each event was tried once (the refused ones wait their 30 s backoff), the
+    # accepted one was not sent again, and the endpoint moved past all five
+    tried = Counter(r.headers["webhook-id"] for r in receiver.received)
+    assert sorted(tried.values()) == [1, 1, 1, 1, 1]
+    assert [sequence_of(r.body) for r in receiver.accepted()] == sorted(ok)
+    assert (await endpoint_row(db, endpoint_id)).position == start + 5
