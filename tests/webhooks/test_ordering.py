@@ -10,7 +10,9 @@ import json
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import models as m
 from app.config import Settings
@@ -329,3 +331,18 @@ async def test_failing_initiatives_longer_than_the_lease_are_sent_by_one_process
     assert sorted(tried.values()) == [1, 1, 1, 1, 1]
     assert [sequence_of(r.body) for r in receiver.accepted()] == sorted(ok)
     assert (await endpoint_row(db, endpoint_id)).position == start + 5
+
+
+async def test_the_database_refuses_an_ordering_it_does_not_know(
+    db: Database, settings: Settings
+) -> None:
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    with pytest.raises(IntegrityError):
+        async with db.sessions() as session, session.begin():
+            await session.execute(
+                update(m.WebhookEndpoint)
+                .where(m.WebhookEndpoint.id == endpoint_id)
+                .values(ordering="lane")
+            )
+    assert (await endpoint_row(db, endpoint_id)).ordering == "endpoint"
