@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import kinds
@@ -300,7 +301,17 @@ async def replay(
         else:
             await repo.retry_held(session, found, 0, None)
         letter.replayed_at = now
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another replay of the same delivery inserted it first (the unique index of
+        # webhook_held): it is being sent again already.
+        raise DomainError(
+            "delivery: this delivery is being replayed already (another replay of it "
+            "came at the same time)",
+            code=ErrorCode.CONFLICT,
+            field="delivery",
+        ) from exc
     return await _reopened(session, endpoint)
 
 

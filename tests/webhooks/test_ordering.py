@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app import models as m
 from app.config import Settings
 from app.db.types import utcnow
+from app.errors import DomainError, ErrorCode
 from app.webhooks import service
 from tests import factories as f
 from tests.conftest import Database
@@ -346,3 +347,29 @@ async def test_the_database_refuses_an_ordering_it_does_not_know(
                 .values(ordering="lane")
             )
     assert (await endpoint_row(db, endpoint_id)).ordering == "endpoint"
+
+
+async def test_two_replays_of_one_delivery_at_once_one_is_refused_as_a_conflict(
+    db: Database, settings: Settings
+) -> None:
+    if db.backend == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: two replays cannot interleave")
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    message = await dead_letter_of(db, endpoint_id, 1)
+
+    async def second() -> None:
+        async with db.sessions() as session, session.begin():
+            await service.replay(session, endpoint_id, None, message)
+
+    # given a replay of a delivery, not yet committed, and a second replay of it waiting
+    async with db.sessions() as session, session.begin():
+        await service.replay(session, endpoint_id, None, message)
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+    # then once the first commits, the second is refused with a typed error
+    with pytest.raises(DomainError) as refused:
+        await waiting
+    assert refused.value.code == ErrorCode.CONFLICT
+    async with db.sessions() as session:
+        assert len((await session.scalars(select(m.WebhookHeld))).all()) == 1
