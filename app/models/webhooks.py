@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -34,6 +34,9 @@ class WebhookEndpoint(Base):
     # initiative's (events tied to no initiative are a lane of their own). The held-back
     # events wait in webhook_held.
     ordering: Mapped[str] = mapped_column(String(16), default="endpoint", server_default="endpoint")
+    __table_args__ = (
+        CheckConstraint("ordering IN ('endpoint', 'initiative')", name="ordering_known"),
+    )
     paused_reason: Mapped[str | None] = mapped_column(String(500))
     # The signing secrets (app/webhooks/secrets.py: encrypted under WEBHOOK_SECRET_KEY);
     # after a rotation the previous one also signs until `previous_secret_until`.

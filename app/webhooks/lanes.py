@@ -6,7 +6,9 @@ in lanes, one per initiative, each in the trail's order: a failing event is held
 the events of its lane that follow it) in `webhook_held` and retried there, while the
 other lanes go on. Events tied to no initiative (a programme, an organisation, a key)
 form a lane of their own, number 0: in order among themselves, held back by no
-initiative, holding back none.
+initiative, holding back none. Citations (but those of an initiative itself) and source
+documents are in lane 0 too, so they may arrive before the record they cite while its
+initiative is held back (a known limit, docs/webhooks.md).
 
 A replayed delivery (`webhooks replay ID --delivery MSG`) is held too, in the lane of
 replays: it is sent once more on its own, whatever the ordering, and holds back

@@ -165,13 +165,14 @@ async def hold(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await session.execute(insert(WebhookHeld), rows)
 
 
-async def held_exists(session: AsyncSession, endpoint_id: int, lane: int, sequence: int) -> bool:
+async def held_id(session: AsyncSession, endpoint_id: int, lane: int, sequence: int) -> int | None:
     stmt = select(WebhookHeld.id).where(
         WebhookHeld.endpoint_id == endpoint_id,
         WebhookHeld.lane == lane,
         WebhookHeld.sequence == sequence,
     )
-    return (await session.scalar(stmt)) is not None
+    found: int | None = await session.scalar(stmt)
+    return found
 
 
 async def release_held(session: AsyncSession, held_id: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import kinds
@@ -184,9 +185,28 @@ async def resume(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     endpoint.paused_reason = None
     endpoint.attempts = 0
     endpoint.next_attempt_at = None
-    endpoint.lease_owner = None
-    endpoint.lease_until = None
+    # A lease still running is a process delivering the endpoint: taking it away would
+    # let a second process claim it and send the same events beside the first.
+    if endpoint.lease_until is None or endpoint.lease_until < utcnow():
+        endpoint.lease_owner = None
+        endpoint.lease_until = None
     await repo.held_due_now(session, endpoint.id)
+    await session.flush()
+    return endpoint
+
+
+async def _reopened(session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """After a replay of deliveries: a paused endpoint is active again; an active one is
+    left as it is (its lease, attempts and backoff belong to the process delivering it,
+    and the other held deliveries keep their own backoff)."""
+    if endpoint.status != ACTIVE:
+        endpoint.status = ACTIVE
+        endpoint.paused_reason = None
+        endpoint.attempts = 0
+        endpoint.next_attempt_at = None
+        if endpoint.lease_until is None or endpoint.lease_until < utcnow():
+            endpoint.lease_owner = None
+            endpoint.lease_until = None
     await session.flush()
     return endpoint
 
@@ -237,6 +257,10 @@ async def replay(
         await repo.drop_held_after(session, endpoint.id, position)
         endpoint.position = position
         endpoint.cursor = after
+        # The endpoint goes back: a process delivering it must stop (its next record
+        # finds the lease gone) rather than write its own position over this one.
+        endpoint.lease_owner = None
+        endpoint.lease_until = None
         await session.flush()
         return await resume(session, endpoint_id)
     if delivery is not None:
@@ -260,7 +284,9 @@ async def replay(
             )
     now = utcnow()
     for letter in letters:
-        if not await repo.held_exists(session, endpoint.id, lanes.REPLAYS, letter.sequence):
+        # Only the replayed delivery is made due; nothing else of the endpoint moves.
+        found = await repo.held_id(session, endpoint.id, lanes.REPLAYS, letter.sequence)
+        if found is None:
             session.add(
                 WebhookHeld(
                     endpoint_id=endpoint.id,
@@ -272,9 +298,21 @@ async def replay(
                     created_at=now,
                 )
             )
+        else:
+            await repo.retry_held(session, found, 0, None)
         letter.replayed_at = now
-    await session.flush()
-    return await resume(session, endpoint_id)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another replay of the same delivery inserted it first (the unique index of
+        # webhook_held): it is being sent again already.
+        raise DomainError(
+            "delivery: this delivery is being replayed already (another replay of it "
+            "came at the same time)",
+            code=ErrorCode.CONFLICT,
+            field="delivery",
+        ) from exc
+    return await _reopened(session, endpoint)
 
 
 async def rotate(

@@ -274,6 +274,9 @@ class WebhookWorker:
                 # Its lane waits behind a failing event: held, in order, behind it.
                 batch.passed(event, _held(endpoint.id, lane, event.sequence, before))
                 before = event.data["cursor"]
+                kept, batch, since = await self._checkpoint(endpoint, batch, since)
+                if not kept:
+                    return False, blocked
                 continue
             msg = message_id(endpoint.id, event.data)
             outcome = await self._send(endpoint, secrets, msg, event)
@@ -284,10 +287,9 @@ class WebhookWorker:
                 endpoint.attempts = 0
                 batch.took(event, record, done)
                 before = event.data["cursor"]
-                if len(batch.records) >= FLUSH_EVERY or time.monotonic() - since > FLUSH_SECONDS:
-                    if not await self._taken(endpoint, batch):
-                        return False, blocked
-                    batch, since = _Batch(), time.monotonic()
+                kept, batch, since = await self._checkpoint(endpoint, batch, since)
+                if not kept:
+                    return False, blocked
                 continue
             if per_initiative and attempt < self.settings.webhook_max_attempts:
                 # Only its lane waits: the event is held, retried after the backoff.
@@ -296,6 +298,9 @@ class WebhookWorker:
                 held = _held(endpoint.id, lane, event.sequence, before, attempt, retry)
                 batch.failed(event, record, held, done, _error(outcome))
                 before = event.data["cursor"]
+                kept, batch, since = await self._checkpoint(endpoint, batch, since)
+                if not kept:
+                    return False, blocked
                 continue
             if not await self._taken(endpoint, batch):
                 return False, blocked
@@ -306,6 +311,20 @@ class WebhookWorker:
         last_batch = len(events) < BATCH
         kept = await self._taken(endpoint, batch, release=last_batch)
         return kept and not last_batch, blocked
+
+    async def _checkpoint(
+        self, endpoint: WebhookEndpoint, batch: _Batch, since: float
+    ) -> tuple[bool, _Batch, float]:
+        """Record the batch when FLUSH_EVERY attempts or FLUSH_SECONDS have gone by,
+        whatever their outcomes: recording renews the lease, so that a turn of many
+        failures (each as long as the receiver takes) never outlives it and lets
+        another process start again from a position left behind. Whether the endpoint
+        is still ours; the batch and its start, new when recorded."""
+        if len(batch.records) < FLUSH_EVERY and time.monotonic() - since <= FLUSH_SECONDS:
+            return True, batch, since
+        if not await self._taken(endpoint, batch):
+            return False, batch, since
+        return True, _Batch(), time.monotonic()
 
     async def _send(
         self, endpoint: WebhookEndpoint, secrets: list[str], msg: str, event: Event
@@ -382,6 +401,8 @@ class WebhookWorker:
             return await self._held_done(endpoint, row, record, {"last_success_at": done})
         failure: dict[str, Any] = {"last_failure_at": done, "last_error": _error(outcome)}
         if attempt < self.settings.webhook_max_attempts:
+            # Renewed after every held send, as after every sent one (_held_done).
+            failure["lease_until"] = utcnow() + self._lease
             retry = done + timedelta(seconds=backoff(self.settings, attempt))
             async with self.sessions() as session, session.begin():
                 if not await repo.update_held(session, endpoint.id, self.owner, failure):

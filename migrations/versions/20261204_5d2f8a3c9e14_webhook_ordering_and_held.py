@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("ordering", sa.String(length=16), server_default="endpoint", nullable=False)
         )
+        batch_op.create_check_constraint("ordering_known", "ordering IN ('endpoint', 'initiative')")
     op.create_table(
         "webhook_held",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,4 +60,5 @@ def downgrade() -> None:
         batch_op.drop_index("ux_webhook_held_endpoint_lane_sequence")
     op.drop_table("webhook_held")
     with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_webhook_endpoints_ordering_known"), type_="check")
         batch_op.drop_column("ordering")

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
+from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import models as m
 from app.config import Settings
+from app.db.types import utcnow
+from app.errors import DomainError, ErrorCode
 from app.webhooks import service
+from tests import factories as f
 from tests.conftest import Database
 from tests.webhooks.common import (
     add_endpoint,
@@ -154,3 +161,215 @@ async def test_replaying_one_delivery_sends_that_one_alone(
         assert replayed is not None and replayed.replayed_at is not None
         assert (await session.scalars(select(m.WebhookHeld))).all() == []
     assert (await endpoint_row(db, endpoint_id)).status == service.ACTIVE
+
+
+async def dead_letter_of(db: Database, endpoint_id: int, sequence: int) -> str:
+    """An old dead letter of the endpoint (as left by a dead-letter and a resume)."""
+    endpoint = await endpoint_row(db, endpoint_id)
+    message = f"msg_{endpoint_id}_{sequence}"
+    async with db.sessions() as session, session.begin():
+        session.add(
+            m.WebhookDeadLetter(
+                endpoint_id=endpoint_id,
+                message_id=message,
+                sequence=sequence,
+                cursor_before=endpoint.cursor,
+                attempts=8,
+                last_error="HTTP 500",
+                created_at=utcnow(),
+            )
+        )
+    return message
+
+
+async def test_replaying_one_delivery_leaves_an_active_endpoint_to_the_process_holding_it(
+    db: Database, settings: Settings
+) -> None:
+    # given an active endpoint another process holds, in the backoff of its third attempt
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    lease_until = utcnow() + timedelta(minutes=5)
+    retry_at = utcnow() + timedelta(minutes=1)
+    async with db.sessions() as session, session.begin():
+        row = await session.get(m.WebhookEndpoint, endpoint_id)
+        assert row is not None
+        row.lease_owner, row.lease_until = "other:1", lease_until
+        row.attempts, row.next_attempt_at = 3, retry_at
+    message = await dead_letter_of(db, endpoint_id, 1)
+    # when an admin replays one of its dead letters
+    async with db.sessions() as session, session.begin():
+        await service.replay(session, endpoint_id, None, message)
+    # then the replay is held for sending, and the endpoint's lease and retries are as
+    # they were (no second process may claim it)
+    after = await endpoint_row(db, endpoint_id)
+    assert (after.lease_owner, after.lease_until) == ("other:1", lease_until)
+    assert (after.attempts, after.next_attempt_at) == (3, retry_at)
+    assert after.status == service.ACTIVE
+    async with db.sessions() as session:
+        held = (await session.scalars(select(m.WebhookHeld))).all()
+    assert [(h.lane, h.sequence, h.next_attempt_at) for h in held] == [(-1, 1, None)]
+
+
+async def test_resume_keeps_a_lease_that_has_not_expired(db: Database, settings: Settings) -> None:
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    lease_until = utcnow() + timedelta(minutes=5)
+    async with db.sessions() as session, session.begin():
+        row = await session.get(m.WebhookEndpoint, endpoint_id)
+        assert row is not None
+        row.lease_owner, row.lease_until = "other:1", lease_until
+    async with db.sessions() as session, session.begin():
+        await service.resume(session, endpoint_id)
+    after = await endpoint_row(db, endpoint_id)
+    assert (after.lease_owner, after.lease_until) == ("other:1", lease_until)
+
+
+async def test_a_replay_while_two_processes_deliver_sends_nothing_else_twice(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint delivered by two healthy processes, with an old dead letter
+    settings = fast(settings, webhook_lease_seconds=30.0)
+    await setup_ledger(db)
+    receiver = Receiver(delay=0.05).up()
+    endpoint_id, _ = await add_endpoint(db, settings, receiver.url)
+    try:
+        async with running(db, settings), running(db, settings):
+            await write(db, 1)
+            await until(lambda: len(receiver.accepted()) == 1)
+            first = sequence_of(receiver.accepted()[0].body)
+            message = await dead_letter_of(db, endpoint_id, first)
+            await write(db, 40)
+            await until(lambda: len(receiver.accepted()) >= 5)
+            # when an admin replays that delivery while the endpoint is being delivered
+            async with db.sessions() as session, session.begin():
+                await service.replay(session, endpoint_id, None, message)
+            distinct = lambda: len({sequence_of(r.body) for r in receiver.accepted()})  # noqa: E731
+            await until(lambda: distinct() == 41, 60)
+            await until(lambda: len(receiver.accepted()) >= 42, 60)
+            await asyncio.sleep(0.5)  # room for anything else that might (wrongly) come
+    finally:
+        receiver.down()
+    # then the replayed delivery came twice, every other once
+    got = Counter(sequence_of(r.body) for r in receiver.accepted())
+    assert got[first] == 2
+    assert {s: n for s, n in got.items() if n > 1 and s != first} == {}
+
+
+async def test_replaying_one_delivery_keeps_the_backoff_of_the_other_held_ones(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint ordered per initiative, a lane of it held in its 7th backoff
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(
+        db, fast(settings), "http://127.0.0.1:9/x", ordering="initiative"
+    )
+    later = utcnow() + timedelta(hours=1)
+    endpoint = await endpoint_row(db, endpoint_id)
+    async with db.sessions() as session, session.begin():
+        session.add(
+            m.WebhookHeld(
+                endpoint_id=endpoint_id,
+                lane=7,
+                sequence=10,
+                cursor_before=endpoint.cursor,
+                attempts=7,
+                next_attempt_at=later,
+                created_at=utcnow(),
+            )
+        )
+    message = await dead_letter_of(db, endpoint_id, 3)
+    # when an admin replays another delivery
+    async with db.sessions() as session, session.begin():
+        await service.replay(session, endpoint_id, None, message)
+    # then that lane still waits its backoff, on its 7th attempt; the replay is due now
+    async with db.sessions() as session:
+        held = (await session.scalars(select(m.WebhookHeld).order_by(m.WebhookHeld.lane))).all()
+    assert [(h.lane, h.sequence, h.attempts, h.next_attempt_at) for h in held] == [
+        (-1, 3, 0, None),
+        (7, 10, 7, later),
+    ]
+
+
+async def test_failing_initiatives_longer_than_the_lease_are_sent_by_one_process(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint ordered per initiative, one event in each of five initiatives,
+    # the receiver refusing the first four and taking a while to answer each: together
+    # longer than the lease
+    settings = fast(
+        settings,
+        webhook_lease_seconds=1.0,
+        webhook_max_attempts=50,
+        webhook_retry_first_seconds=30.0,
+    )
+    await setup_ledger(db)
+    codes = [f"L-{i}" for i in range(5)]
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for code in codes:
+            await f.initiative(session, program, code=code)
+    endpoint_id, _ = await add_endpoint(db, settings, "http://127.0.0.1:9/x", ordering="initiative")
+    start = (await endpoint_row(db, endpoint_id)).position
+    for code in codes:
+        await write(db, 1, code)
+    taken = await initiative_id(db, codes[-1])
+    ok = {s for s, i in (await lanes_of(db, start)).items() if i == taken}
+    receiver = Receiver(delay=0.35, answer=lambda b: 200 if sequence_of(b) in ok else 500).up()
+    async with db.sessions() as session, session.begin():
+        row = await session.get(m.WebhookEndpoint, endpoint_id)
+        assert row is not None
+        row.url = receiver.url
+    # when two healthy processes deliver
+    try:
+        async with running(db, settings), running(db, settings):
+            await until(lambda: len(receiver.accepted()) >= 1)
+            await asyncio.sleep(2.0)  # room for a second process (wrongly) starting over
+    finally:
+        receiver.down()
+    # then each event was tried once (the refused ones wait their 30 s backoff), the
+    # accepted one was not sent again, and the endpoint moved past all five
+    tried = Counter(r.headers["webhook-id"] for r in receiver.received)
+    assert sorted(tried.values()) == [1, 1, 1, 1, 1]
+    assert [sequence_of(r.body) for r in receiver.accepted()] == sorted(ok)
+    assert (await endpoint_row(db, endpoint_id)).position == start + 5
+
+
+async def test_the_database_refuses_an_ordering_it_does_not_know(
+    db: Database, settings: Settings
+) -> None:
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    with pytest.raises(IntegrityError):
+        async with db.sessions() as session, session.begin():
+            await session.execute(
+                update(m.WebhookEndpoint)
+                .where(m.WebhookEndpoint.id == endpoint_id)
+                .values(ordering="lane")
+            )
+    assert (await endpoint_row(db, endpoint_id)).ordering == "endpoint"
+
+
+async def test_two_replays_of_one_delivery_at_once_one_is_refused_as_a_conflict(
+    db: Database, settings: Settings
+) -> None:
+    if db.backend == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: two replays cannot interleave")
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    message = await dead_letter_of(db, endpoint_id, 1)
+
+    async def second() -> None:
+        async with db.sessions() as session, session.begin():
+            await service.replay(session, endpoint_id, None, message)
+
+    # given a replay of a delivery, not yet committed, and a second replay of it waiting
+    async with db.sessions() as session, session.begin():
+        await service.replay(session, endpoint_id, None, message)
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+    # then once the first commits, the second is refused with a typed error
+    with pytest.raises(DomainError) as refused:
+        await waiting
+    assert refused.value.code == ErrorCode.CONFLICT
+    async with db.sessions() as session:
+        assert len((await session.scalars(select(m.WebhookHeld))).all()) == 1
