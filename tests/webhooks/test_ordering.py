@@ -349,11 +349,10 @@ async def test_the_database_refuses_an_ordering_it_does_not_know(
     assert (await endpoint_row(db, endpoint_id)).ordering == "endpoint"
 
 
+@pytest.mark.postgres_only  # SQLite runs one writer at a time: two replays cannot interleave
 async def test_two_replays_of_one_delivery_at_once_one_is_refused_as_a_conflict(
     db: Database, settings: Settings
 ) -> None:
-    if db.backend == "sqlite":
-        pytest.skip("SQLite runs one writer at a time: two replays cannot interleave")
     await setup_ledger(db)
     endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
     message = await dead_letter_of(db, endpoint_id, 1)
