@@ -5,7 +5,11 @@ row that is not empty is one record.
 
 Cells become the text and values a document holds:
 - an empty cell is None: "no value" (app/imports/tables.py says what that does to each
-  field: it clears an optional one); a row of empty cells is no row;
+  field: it clears an optional one); a row of empty cells is no row. A text cell of
+  only spaces (or other blanks) is an empty cell too, in a workbook as in a CSV file;
+- a formula cell is the result the workbook saved for it; one with no saved result
+  (a workbook written by a program that does not calculate) is refused where it is,
+  never read as empty: it would clear the value (app/imports/sheets.py finds them);
 - a date cell is a date (one with a time of day other than midnight is refused by
   the document, which takes calendar dates);
 - a number cell is its decimal text. Excel stores numbers as binary floating point, so
@@ -28,6 +32,22 @@ from app.imports.tables import MAX_CELL, MAX_COLUMNS, cell_place
 
 # Significant digits a float keeps for every decimal (C's DBL_DIG).
 _EXACT_DIGITS = 15
+
+UNSAVED_MESSAGE = (
+    "a formula with no saved result: open and save the workbook in a spreadsheet program"
+)
+
+
+class _UnsavedFormula:
+    """What a formula cell with no saved result reads as (not None: not empty)."""
+
+
+UNSAVED_FORMULA = _UnsavedFormula()
+
+
+def is_empty(cell: Any) -> bool:
+    """An empty cell: none, or text that is empty once blanks are stripped."""
+    return cell is None or (isinstance(cell, str) and not cell.strip())
 
 
 def too_wide(label: str, width: int) -> Problem:
@@ -67,11 +87,11 @@ def row_of(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {}
     # Past the named columns, only empty cells (a workbook's rows come padded).
-    width = len(header) if cells[len(header) :].count(None) == len(cells) - len(header) else None
+    width = len(header) if all(is_empty(cell) for cell in cells[len(header) :]) else None
     filled = False
     for at, cell in enumerate(cells[:width]):
         name = header[at] if at < len(header) else None
-        if cell is None or cell == "":
+        if is_empty(cell):
             if name is not None:
                 row[name] = None
             continue
@@ -111,6 +131,8 @@ class TooLong(ValueError):
 
 def cell_value(cell: Any) -> Any:
     """A cell's value as the document takes it (see the module's notes)."""
+    if cell is UNSAVED_FORMULA:
+        raise ValueError(UNSAVED_MESSAGE)
     if isinstance(cell, str):
         if len(cell) > MAX_CELL:
             raise TooLong(f"{len(cell)} characters; a cell holds at most {MAX_CELL}")

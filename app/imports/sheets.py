@@ -14,12 +14,20 @@ Cells are read as app/imports/cells.py says.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import PurePosixPath
 from typing import Any
 
 from app.errors import ErrorCode
-from app.imports.cells import header_of, row_of, too_many, too_wide
+from app.imports.cells import (
+    UNSAVED_FORMULA,
+    UNSAVED_MESSAGE,
+    header_of,
+    row_of,
+    too_many,
+    too_wide,
+)
 from app.imports.csvfiles import read_csv_tables
 from app.imports.reader import MAX_FILE_BYTES, Read
 from app.imports.report import Problem
@@ -32,6 +40,10 @@ MAX_MEMBERS = 10_000
 # empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
 SHEET_ROWS = 1_048_576
 ZIP = b"PK\x03\x04"
+# A formula element (<f>, or <x:f> under a prefix) in a worksheet's XML.
+_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_CHUNK = 1 << 20
+_NOWHERE = 0  # the row of a formula cell that does not say its place (no r="…")
 
 
 def is_zip(data: bytes) -> bool:
@@ -129,8 +141,14 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
     sheet.reset_dimensions()
     header: list[str | None] = []
     limit = ROW_LIMITS[table.kind]
+    unsaved = _unsaved_formulas(sheet)
+    if _NOWHERE in unsaved:
+        problems.append(Problem(table.label, ErrorCode.VALIDATION, UNSAVED_MESSAGE))
+        return table
     # A row comes as wide as its last cell (not padded to a width: most rows are narrow).
     for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number in unsaved:
+            cells = _marked(cells, unsaved[number])
         if number > SHEET_ROWS:
             problems.append(
                 Problem(table.label, ErrorCode.DOCUMENT_INVALID, f"more than {SHEET_ROWS} rows")
@@ -151,6 +169,58 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
                 problems.append(too_many(table.label, limit))
                 break
     return table
+
+
+def _unsaved_formulas(sheet: Any) -> dict[int, set[int]]:
+    """The cells (row: columns) holding a formula with no saved result.
+
+    Read with the values cells last showed, such a cell (a workbook written by a
+    program that does not calculate, such as openpyxl) reads as empty, and an empty
+    cell clears a value: it is told apart here. Most sheets have no formula, and
+    finding that out is a byte search of the sheet's XML (no second parse); only a
+    sheet with formulas is parsed again, for theirs.
+    """
+    if not _has_formula(sheet):
+        return {}
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    cell, formula, value = (f"{{{SHEET_MAIN_NS}}}{tag}" for tag in ("c", "f", "v"))
+    found: dict[int, set[int]] = {}
+    with sheet._get_source() as source:
+        for _event, element in iterparse(source):
+            if element.tag != cell:
+                continue
+            # A saved result is a <v>; an empty one is the empty text only for a
+            # formula whose result is text (t="str"), as Excel writes ="".
+            if (
+                element.find(formula) is not None
+                and not element.findtext(value)
+                and element.get("t") not in ("str", "s", "inlineStr")
+            ):
+                place = element.get("r")
+                row, column = coordinate_to_tuple(place) if place else (_NOWHERE, 0)
+                found.setdefault(row, set()).add(column)
+            element.clear()
+    return found
+
+
+def _has_formula(sheet: Any) -> bool:
+    with sheet._get_source() as source:
+        tail = b""
+        for chunk in iter(lambda: source.read(_CHUNK), b""):
+            if _FORMULA.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+    return False
+
+
+def _marked(cells: tuple[Any, ...], columns: set[int]) -> tuple[Any, ...]:
+    return tuple(
+        UNSAVED_FORMULA if at in columns and cell is None else cell
+        for at, cell in enumerate(cells, start=1)
+    )
 
 
 def _refused(code: ErrorCode, message: str) -> Read:

@@ -26,6 +26,7 @@ from tests.conftest import Database, GraphQLClient, empty_tables
 from tests.imports.documents import ACTOR, as_yaml, small
 from tests.imports.test_cli_import import db_file  # noqa: F401 - a fixture
 from tests.imports.test_demo_oracle import _answers
+from tests.imports.test_sheets_reader import _as_csv_zip, _edit, _emptied
 from tests.imports.workbooks import (
     as_csv_folder,
     as_csv_zip,
@@ -296,3 +297,71 @@ async def test_an_uploaded_zip_bomb_is_refused(db: Database, client: GraphQLClie
     # then
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "DOCUMENT_TOO_LARGE"
+
+
+async def test_a_formula_with_no_saved_result_is_refused_and_clears_nothing(db: Database) -> None:
+    # given: a budget line imported with a description
+    document = small()
+    document["initiatives"][0]["budget_lines"][0]["description"] = "Classrooms 2024"
+    await _import(db, as_workbook(document))
+    entries = await _entries(db)
+    # when: the description cell becomes a formula, saved by a program that does not
+    # calculate (openpyxl), so the workbook holds no result for it
+    data = _edit(as_workbook(document), "budget_lines", {(2, "description"): '="Rooms "&2024'})
+    report = await _import(db, data)
+    # then: refused at that cell, and the stored description is kept
+    assert report.refused and not report.written
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        ("sheet budget_lines, row 2, column description", "VALIDATION")
+    ]
+    assert "a formula with no saved result" in report.problems[0].message
+    assert await _entries(db) == entries
+    async with db.sessions() as session:
+        stored = await session.scalar(select(m.BudgetLine.description))
+    assert stored == "Classrooms 2024"
+
+
+@pytest.mark.parametrize("form", ["xlsx", "csv zip"])
+async def test_a_cell_of_only_spaces_is_an_empty_cell(db: Database, form: str) -> None:
+    # given: an initiative with a summary and a milestone with a forecast date
+    document = small()
+    document["initiatives"][0]["summary"] = "Rooms"
+    document["initiatives"][0]["milestones"][0]["forecast_date"] = "2024-09-01"
+    write = as_workbook if form == "xlsx" else as_csv_zip
+    await _import(db, write(document))
+    # when: both cells hold only spaces
+    document["initiatives"][0]["summary"] = "   "
+    document["initiatives"][0]["milestones"][0]["forecast_date"] = "  "
+    report = await _import(db, write(document))
+    # then: both are read as empty cells: the optional values are cleared
+    assert not report.refused, report.problems
+    assert sorted((row.kind, tuple(row.fields)) for row in report.rows) == [
+        ("initiative", ("summary",)),
+        ("milestone", ("forecast_date",)),
+    ]
+    async with db.sessions() as session:
+        summary = await session.scalar(
+            select(m.Initiative.summary).where(m.Initiative.code == "AS-1")
+        )
+        forecasts = (await session.scalars(select(m.Milestone.forecast_date))).all()
+    assert summary is None
+    assert None in forecasts
+
+
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
+async def test_an_emptied_required_cell_is_refused_at_its_place_and_nothing_written(
+    db: Database, form: str
+) -> None:
+    # given: AS-2's second transaction without its amount
+    data = _emptied(as_workbook(small(), numbers=False), "transactions", (5, "amount"))
+    if form == "csv":
+        data = _as_csv_zip(data)
+    # when
+    report = await _import(db, data)
+    # then
+    label = "sheet transactions" if form == "xlsx" else "transactions.csv"
+    assert report.refused and not report.written
+    assert [(p.place, p.code.value) for p in report.problems] == [
+        (f"{label}, row 5, column amount", "VALIDATION")
+    ]
+    assert await _entries(db) == 0

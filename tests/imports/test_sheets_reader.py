@@ -435,3 +435,18 @@ def test_an_empty_cell_of_a_required_column_is_refused_at_that_cell(form: str) -
     label = "sheet transactions" if form == "xlsx" else "transactions.csv"
     assert _places(read) == [(f"{label}, row 5, column amount", "VALIDATION")]
     assert read.problems[0].message == "Field required"
+
+
+@pytest.mark.parametrize("form", ["xlsx", "csv"])
+def test_a_row_of_only_spaces_is_no_record(form: str) -> None:
+    # given: a milestones row whose every cell holds only spaces
+    data = as_workbook(small(), numbers=False)
+    header = [cell.value for cell in load_workbook(io.BytesIO(data))["milestones"][1]]
+    data = _edit(data, "milestones", {(9, name): "  " for name in header})
+    if form == "csv":
+        data = _as_csv_zip(data)
+    # when
+    read = read_any(data)
+    # then: read as the workbook without it
+    assert read.document is not None, read.problems
+    assert read.document == read_any(as_workbook(small(), numbers=False)).document
