@@ -109,6 +109,9 @@ class WebhookWorker:
         self._busy: set[int] = set()
         self._written = 0
         self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        # What `_shared` started and has not ended: shielded from a cancelled turn, so
+        # `close` ends them itself (else they would go on reading after the worker stops).
+        self._started: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhooks")
@@ -118,6 +121,10 @@ class WebhookWorker:
             self._task.cancel()
             with suppress(asyncio.CancelledError, Exception):
                 await self._task
+        started = list(self._started)
+        for future in started:
+            future.cancel()
+        await asyncio.gather(*started, return_exceptions=True)
         await self._sender.close()
 
     async def _run(self) -> None:
@@ -461,6 +468,8 @@ class WebhookWorker:
         if found is None:
             found = asyncio.ensure_future(make(*args))
             self._turn_cache[key] = found
+            self._started.add(found)
+            found.add_done_callback(self._started.discard)
         return await asyncio.shield(found)
 
     async def _principal(self, endpoint: WebhookEndpoint) -> Principal | None:

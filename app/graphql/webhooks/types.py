@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
+from app.described import DescribedStrEnum
+from app.graphql.enums import described_enum
 from app.graphql.mutation import MutationError
 from app.models import WebhookAttempt, WebhookDeadLetter, WebhookEndpoint
 
 
-@strawberry.enum(
-    description="The order an endpoint's events are delivered in. ENDPOINT: the trail's "
-    "order, a failing event holds back the rest. INITIATIVE: the trail's order within "
-    "each initiative, a failing event holds back only its initiative's; events tied to "
-    "no initiative are a lane of their own."
-)
-class WebhookOrdering(Enum):
-    ENDPOINT = "endpoint"
-    INITIATIVE = "initiative"
+class WebhookOrdering(DescribedStrEnum):
+    ENDPOINT = "endpoint", "The trail's order; a failing event holds back the rest (the default)."
+    INITIATIVE = (
+        "initiative",
+        "The trail's order within each initiative; a failing event holds back only its "
+        "initiative's, and events tied to no initiative are a lane of their own.",
+    )
+
+
+described_enum(WebhookOrdering, description="The order an endpoint's events are delivered in.")
 
 
 @strawberry.type(description="One request made to an endpoint.")
