@@ -71,7 +71,7 @@ async def test_a_mutation_stopped_by_the_timeout_writes_nothing(
     # given: a write that stalls while it holds the ledger's write lock
     async with db.sessions() as session, session.begin():
         secret = await f.api_key(session, "editor")
-    client = client_with(execution_timeout_seconds=0.2).with_key(secret)
+    client = client_with(execution_timeout_seconds=1.0).with_key(secret)
 
     async def stall(session: Any) -> None:
         await asyncio.sleep(10)
