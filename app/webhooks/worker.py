@@ -431,14 +431,8 @@ class WebhookWorker:
             await repo.add_attempts(session, [record])
             await repo.add_dead_letter(
                 session,
-                WebhookDeadLetter(
-                    endpoint_id=endpoint.id,
-                    message_id=msg,
-                    sequence=row.sequence,
-                    cursor_before=row.cursor_before,
-                    attempts=attempt,
-                    last_error=_error(outcome),
-                    created_at=done,
+                _dead_letter(
+                    endpoint.id, msg, row.sequence, row.cursor_before, attempt, outcome, done
                 ),
             )
         return "lost"
@@ -570,14 +564,8 @@ class WebhookWorker:
             if last:
                 await repo.add_dead_letter(
                     session,
-                    WebhookDeadLetter(
-                        endpoint_id=endpoint.id,
-                        message_id=msg,
-                        sequence=event.sequence,
-                        cursor_before=endpoint.cursor,
-                        attempts=attempt,
-                        last_error=_error(outcome),
-                        created_at=done,
+                    _dead_letter(
+                        endpoint.id, msg, event.sequence, endpoint.cursor, attempt, outcome, done
                     ),
                 )
 
@@ -675,3 +663,24 @@ def _error(outcome: Outcome) -> str:
     if outcome.error is not None:
         return outcome.error
     return f"HTTP {outcome.status_code}: {(outcome.excerpt or '')[:200]}"
+
+
+def _dead_letter(
+    endpoint_id: int,
+    msg: str,
+    sequence: int,
+    cursor_before: str,
+    attempt: int,
+    outcome: Outcome,
+    done: datetime,
+) -> WebhookDeadLetter:
+    """The dead letter of a delivery whose last attempt failed (streamed or held)."""
+    return WebhookDeadLetter(
+        endpoint_id=endpoint_id,
+        message_id=msg,
+        sequence=sequence,
+        cursor_before=cursor_before,
+        attempts=attempt,
+        last_error=_error(outcome),
+        created_at=done,
+    )
