@@ -87,6 +87,11 @@ class ErrorCode(DescribedStrEnum):
         "loopback, private, link-local, multicast or reserved address (refused unless "
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is set).",
     )
+    NOT_CONFIGURED = (
+        "NOT_CONFIGURED",
+        "The service lacks a setting this needs (the message names it, e.g. "
+        "WEBHOOK_SECRET_KEY): an operator must set it.",
+    )
     NOT_FOUND = (
         "NOT_FOUND",
         "No record has this ID (or, for API keys, this name); over HTTP, no such path "

@@ -26,7 +26,8 @@ from app.models import WebhookEndpoint, WebhookHeld
 from app.webhooks import addresses, lanes
 from app.webhooks import repository as repo
 from app.webhooks.events import Filters
-from app.webhooks.signing import SecretBox, new_secret
+from app.webhooks.secrets import SecretBox, SecretUnreadable
+from app.webhooks.signing import new_secret
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -85,6 +86,8 @@ async def add(
     ordering: str = lanes.ENDPOINT,
 ) -> Added:
     ordering = lanes.checked(ordering)
+    box = SecretBox.of(settings)
+    box.check()
     for field, values in (
         ("entityTypes", entity_types),
         ("operations", operations),
@@ -140,7 +143,7 @@ async def add(
         initiative_ids=",".join(str(i) for i in initiative_ids),
         status=ACTIVE,
         ordering=ordering,
-        secret=SecretBox(settings.webhook_secret_key).seal(secret),
+        secret=box.seal(secret),
         position=position,
         cursor=cursor,
         attempts=0,
@@ -318,22 +321,36 @@ async def replay(
 async def rotate(
     session: AsyncSession, settings: Settings, endpoint_id: int, overlap: timedelta
 ) -> str:
-    """A new signing secret; the old one also signs for `overlap`."""
+    """A new signing secret; the one it replaces also signs for the overlap.
+
+    A current secret that cannot be opened (sealed under a key no
+    longer set) is not kept as the previous one: it could sign nothing, and the
+    endpoint would stall on it; the new secret alone signs."""
     endpoint = await get(session, endpoint_id)
+    box = SecretBox.of(settings)
     secret = new_secret()
-    endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_until = utcnow() + overlap
-    endpoint.secret = SecretBox(settings.webhook_secret_key).seal(secret)
+    if box.readable(endpoint.secret) and overlap > timedelta(0):
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_until = utcnow() + overlap
+    else:
+        endpoint.previous_secret = None
+        endpoint.previous_secret_until = None
+    endpoint.secret = box.seal(secret)
     await session.flush()
     return secret
 
 
 def signing_secrets(settings: Settings, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    box = SecretBox(settings.webhook_secret_key)
+    """The secrets that sign the endpoint's deliveries now (the previous one during a
+    rotation's overlap). SecretUnreadable: one of them cannot be opened."""
+    box = SecretBox.of(settings)
     found = [box.open(endpoint.secret)]
     until = endpoint.previous_secret_until
     if endpoint.previous_secret is not None and until is not None and now < until:
-        found.append(box.open(endpoint.previous_secret))
+        try:
+            found.append(box.open(endpoint.previous_secret))
+        except SecretUnreadable as exc:
+            raise SecretUnreadable(f"(the previous secret) {exc}") from None
     return found
 
 

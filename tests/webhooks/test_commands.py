@@ -11,13 +11,18 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app import models as m
-from tests.conftest import Database
+from tests.conftest import WEBHOOK_SECRET_KEY, Database
 from tests.webhooks.common import endpoint_row, setup_ledger
 
 
 def webhooks(db: Database, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(Path(sys.executable).with_name("pledge-ledger")), "webhooks", *args]
-    env = {**os.environ, "DATABASE_URL": db.url, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.url,
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+        "WEBHOOK_SECRET_KEY": WEBHOOK_SECRET_KEY,
+    }
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
