@@ -318,14 +318,33 @@ async def replay(
     return await _reopened(session, endpoint)
 
 
+# How long the previous secret may go on signing after a rotation, at most.
+MAX_OVERLAP_HOURS = 720.0
+
+
+def overlap_of(hours: float) -> timedelta:
+    """A rotation's overlap, from 0 to MAX_OVERLAP_HOURS hours; anything else is refused
+    (the CLI and GraphQL alike)."""
+    if not 0 <= hours <= MAX_OVERLAP_HOURS:  # NaN compares false: refused too
+        raise DomainError(
+            f"overlapHours: from 0 to {MAX_OVERLAP_HOURS:g} hours, not {hours:g}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="overlapHours",
+        )
+    return timedelta(hours=hours)
+
+
 async def rotate(
-    session: AsyncSession, settings: Settings, endpoint_id: int, overlap: timedelta
+    session: AsyncSession, settings: Settings, endpoint_id: int, overlap_hours: float
 ) -> str:
     """A new signing secret; the one it replaces also signs for the overlap.
 
-    A current secret that cannot be opened (sealed under a key no
+    At most two secrets are kept: the new one and the one it replaces. A second
+    rotation within an overlap therefore drops the oldest at once (receivers still on
+    it stop verifying). A current secret that cannot be opened (sealed under a key no
     longer set) is not kept as the previous one: it could sign nothing, and the
     endpoint would stall on it; the new secret alone signs."""
+    overlap = overlap_of(overlap_hours)
     endpoint = await get(session, endpoint_id)
     box = SecretBox.of(settings)
     secret = new_secret()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 import strawberry
@@ -185,7 +184,8 @@ class WebhookMutations:
 
     @strawberry.mutation(
         description="A new signing secret; the old one signs beside it for `overlapHours`. "
-        + NEEDS,
+        "Two secrets at most: rotating again within an overlap drops the oldest at once; a "
+        "secret that can no longer be opened is not kept. " + NEEDS,
         metadata=requires(Permission.MANAGE_KEYS),
     )
     async def rotate_webhook_secret(
@@ -193,14 +193,17 @@ class WebhookMutations:
         info: Info,
         id: EndpointId,
         overlap_hours: Annotated[
-            float, strawberry.argument(description="How long the old secret also signs (0 to 720).")
+            float,
+            strawberry.argument(
+                description="How long the old secret also signs, in hours: 0 to 720 "
+                "(else INVALID_ARGUMENT)."
+            ),
         ] = 24.0,
     ) -> WebhookEndpointPayload:
         settings = info.context.settings
-        hours = min(max(overlap_hours, 0.0), 720.0)
 
         async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
-            secret = await service.rotate(session, settings, id, timedelta(hours=hours))
+            secret = await service.rotate(session, settings, id, overlap_hours)
             return await service.get(session, id), secret
 
         return await _run(info, work)
