@@ -191,6 +191,10 @@ class Settings(BaseSettings):
     # Unset: on a SQLite file, a key made once in a file beside it; on PostgreSQL no
     # endpoint can be registered (app/webhooks/secrets.py).
     webhook_secret_key: SecretStr | None = None
+    # Webhook endpoints registered at most, in all and per API key (more are refused,
+    # TOO_MANY_ENDPOINTS): each costs every worker's poll and the admin list their rows.
+    max_webhook_endpoints: int = Field(default=1000, ge=1, le=100_000)
+    max_webhook_endpoints_per_key: int = Field(default=100, ge=1, le=100_000)
     # Attempts per event before it is dead-lettered and its endpoint paused; the waits
     # between them grow from the first, doubling (with jitter), up to the last.
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -262,6 +266,12 @@ class Settings(BaseSettings):
                     "or several, comma-separated"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _endpoint_caps_agree(self) -> Settings:
+        if self.max_webhook_endpoints_per_key > self.max_webhook_endpoints:
+            raise ValueError("MAX_WEBHOOK_ENDPOINTS_PER_KEY must not exceed MAX_WEBHOOK_ENDPOINTS")
+        return self
 
     @field_validator("database_url")
     @classmethod

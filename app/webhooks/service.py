@@ -115,6 +115,7 @@ async def add(
             code=ErrorCode.FORBIDDEN,
             field="key",
         )
+    await _room_for_one_more(session, settings, key.id)
     found = await keys.initiative_ids_by_code(session, initiative_codes)
     missing = sorted(set(initiative_codes) - set(found))
     if missing:
@@ -152,6 +153,27 @@ async def add(
     session.add(endpoint)
     await session.flush()
     return Added(endpoint, secret)
+
+
+async def _room_for_one_more(session: AsyncSession, settings: Settings, key_id: int) -> None:
+    """Refuse a registration past MAX_WEBHOOK_ENDPOINTS or the key's
+    MAX_WEBHOOK_ENDPOINTS_PER_KEY. (Registrations at the same moment may each see
+    room for one: the caps can be passed by as many; they bound growth, not a race.)"""
+    in_all, for_key = await repo.endpoint_counts(session, key_id)
+    if in_all >= settings.max_webhook_endpoints:
+        raise DomainError(
+            f"there are {in_all} webhook endpoints, as many as allowed "
+            "(MAX_WEBHOOK_ENDPOINTS): remove one first",
+            code=ErrorCode.TOO_MANY_ENDPOINTS,
+            field="url",
+        )
+    if for_key >= settings.max_webhook_endpoints_per_key:
+        raise DomainError(
+            f"key: it has {for_key} webhook endpoints, as many as one key may "
+            "(MAX_WEBHOOK_ENDPOINTS_PER_KEY): remove one first",
+            code=ErrorCode.TOO_MANY_ENDPOINTS,
+            field="key",
+        )
 
 
 async def cursor_at(session: AsyncSession, principal: Principal, position: int) -> str:

@@ -203,7 +203,9 @@ class WebhookWorker:
         async with self.sessions() as session:
             due = await repo.next_due(session)
             if self.metrics is not None:
-                self.metrics.endpoints_seen(await repo.endpoints(session), self.hub.high_water)
+                self.metrics.endpoints_seen(
+                    await repo.endpoint_states(session), self.hub.high_water
+                )
         wait = self.settings.webhook_poll_seconds
         if due is not None:
             wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
