@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,7 @@ async def test_the_database_never_holds_a_secret_as_it_is(db: Database, settings
     await setup_ledger(db)
     endpoint_id, first = await add_endpoint(db, settings, "http://127.0.0.1:9/h")
     async with db.sessions() as session, session.begin():
-        second = await service.rotate(session, settings, endpoint_id, timedelta(hours=24))
+        second = await service.rotate(session, settings, endpoint_id, 24.0)
     row = await endpoint_row(db, endpoint_id)
     stored = stored_columns(row)
     assert len(stored) == 2
@@ -116,7 +115,7 @@ async def test_a_secret_no_key_opens_pauses_its_endpoint_and_a_rotation_recovers
     try:
         endpoint_id, _ = await add_endpoint(db, old, receiver.url)
         async with db.sessions() as session, session.begin():
-            await service.rotate(session, old, endpoint_id, timedelta(hours=24))
+            await service.rotate(session, old, endpoint_id, 24.0)
         # when the service runs with another key and a change commits
         new = fast(settings)
         async with running(db, new):
@@ -140,7 +139,7 @@ async def test_a_secret_no_key_opens_pauses_its_endpoint_and_a_rotation_recovers
             ]
             # when the admin rotates (the default overlap) and resumes
             async with db.sessions() as session, session.begin():
-                secret = await service.rotate(session, new, endpoint_id, timedelta(hours=24))
+                secret = await service.rotate(session, new, endpoint_id, 24.0)
                 await service.resume(session, endpoint_id)
             # then the event goes out at once, signed by the new secret alone: neither
             # unreadable secret is kept for the overlap
