@@ -185,9 +185,16 @@ class Settings(BaseSettings):
     # tests and local receivers set it.
     webhook_allow_private_addresses: bool = False
     # Signing secrets are stored encrypted with this key (Fernet, 32 url-safe base64
-    # bytes: `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key())"`).
-    # Unset: they are stored as they are (docs/webhooks.md says what that means).
+    # bytes: `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key())"`),
+    # never as they are. Several, comma-separated: the first seals, each opens (a change
+    # of key: the new one first; the worker seals every secret again as it starts).
+    # Unset: on a SQLite file, a key made once in a file beside it; on PostgreSQL no
+    # endpoint can be registered (app/webhooks/secrets.py).
     webhook_secret_key: SecretStr | None = None
+    # Webhook endpoints registered at most, in all and per API key (more are refused,
+    # TOO_MANY_ENDPOINTS): each costs every worker's poll and the admin list their rows.
+    max_webhook_endpoints: int = Field(default=1000, ge=1, le=100_000)
+    max_webhook_endpoints_per_key: int = Field(default=100, ge=1, le=100_000)
     # Attempts per event before it is dead-lettered and its endpoint paused; the waits
     # between them grow from the first, doubling (with jitter), up to the last.
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
@@ -244,15 +251,27 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret_key")
     @classmethod
     def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        # A Fernet key: 32 bytes in URL-safe base64 (app/webhooks/signing.py seals with it).
-        if value is not None:
+        # Fernet keys, comma-separated: each 32 bytes in URL-safe base64
+        # (app/webhooks/secrets.py seals with the first).
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for key in value.get_secret_value().split(","):
             try:
-                raw = base64.urlsafe_b64decode(value.get_secret_value().encode())
+                raw = base64.urlsafe_b64decode(key.strip().encode())
             except ValueError:
                 raw = b""
             if len(raw) != 32:
-                raise ValueError("WEBHOOK_SECRET_KEY must be 32 bytes in URL-safe base64")
+                raise ValueError(
+                    "WEBHOOK_SECRET_KEY must be a Fernet key (32 bytes in URL-safe base64), "
+                    "or several, comma-separated"
+                )
         return value
+
+    @model_validator(mode="after")
+    def _endpoint_caps_agree(self) -> Settings:
+        if self.max_webhook_endpoints_per_key > self.max_webhook_endpoints:
+            raise ValueError("MAX_WEBHOOK_ENDPOINTS_PER_KEY must not exceed MAX_WEBHOOK_ENDPOINTS")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -87,6 +87,17 @@ class ErrorCode(DescribedStrEnum):
         "loopback, private, link-local, multicast or reserved address (refused unless "
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is set).",
     )
+    TOO_MANY_ENDPOINTS = (
+        "TOO_MANY_ENDPOINTS",
+        "As many webhook endpoints are registered as allowed, in all "
+        "(MAX_WEBHOOK_ENDPOINTS) or for this key (MAX_WEBHOOK_ENDPOINTS_PER_KEY): remove "
+        "one first.",
+    )
+    NOT_CONFIGURED = (
+        "NOT_CONFIGURED",
+        "The service lacks a setting this needs (the message names it, e.g. "
+        "WEBHOOK_SECRET_KEY): an operator must set it.",
+    )
     NOT_FOUND = (
         "NOT_FOUND",
         "No record has this ID (or, for API keys, this name); over HTTP, no such path "

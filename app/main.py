@@ -28,6 +28,7 @@ from app.pages.routes import add_pages
 from app.replicas.service import ReadReplica
 from app.reports.budget import rollups
 from app.webhooks.metrics import WebhookMetrics
+from app.webhooks.secrets import can_seal
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -64,6 +65,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             log.info(
                 "DOWNLOAD_LINK_SECRET is unset: download links are signed with a secret "
                 "made for this process, and work on this process only"
+            )
+        if not can_seal(settings):
+            log.warning(
+                "WEBHOOK_SECRET_KEY is unset: webhook signing secrets are only ever stored "
+                "encrypted, so no webhook endpoint can be registered or rotated on this "
+                "database until it is set (docs/webhooks.md, Secrets)"
             )
         own = None
         if engine is None:

@@ -39,6 +39,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +170,13 @@ async def run(
     engine = ledger_engine(url)
     receiver = Receiver()
     await receiver.start()
-    settings = Settings(database_url=url, webhook_allow_private_addresses=True)
+    # The signing secrets' key, shared by this process (which registers) and the server.
+    secret_key = Fernet.generate_key().decode()
+    settings = Settings(
+        database_url=url,
+        webhook_allow_private_addresses=True,
+        webhook_secret_key=SecretStr(secret_key),
+    )
     process = None
     try:
         await upgrade(engine)
@@ -199,6 +207,7 @@ async def run(
             "DATABASE_URL": url,
             "LOG_LEVEL": "WARNING",
             "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+            "WEBHOOK_SECRET_KEY": secret_key,
             "WEBHOOK_POLL_SECONDS": "1",
             "WEBHOOK_CONCURRENCY": os.environ.get("WEBHOOK_CONCURRENCY", "16"),
             "RATE_LIMIT_PER_ADDRESS": "",

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,6 +38,9 @@ TEST_ACTOR = Actor("test-setup", "system")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # A server DSN (any database on it); the tests create their own databases beside it.
+# The webhook signing secrets' key of the tests (a Fernet key; the processes tests
+# start are given it too).
+WEBHOOK_SECRET_KEY = "dGVzdHMtd2ViaG9vay1zZWNyZXQta2V5LTMyYnl0ZXM="
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -185,6 +189,9 @@ def settings() -> Settings:
         # tests (tests/kit/test_pacing.py, tests/graphql/extensions/test_work.py) with
         # shorter turns.
         answer_slice_seconds=1.0,
+        # Webhook signing secrets are sealed under it (on PostgreSQL nothing else would
+        # seal them; on SQLite a key file would be made beside `unused.db`).
+        webhook_secret_key=SecretStr(WEBHOOK_SECRET_KEY),
     )
 
 

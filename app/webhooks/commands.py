@@ -6,7 +6,7 @@ A refusal writes nothing and exits 1; a database that cannot be used exits 2.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -213,17 +213,18 @@ def remove(endpoint_id: EndpointId) -> None:
 def rotate(
     endpoint_id: EndpointId,
     overlap_hours: Annotated[
-        float, typer.Option(min=0, max=720, help="How long the old secret also signs.")
+        float, typer.Option(help="How long the old secret also signs (0 to 720 hours).")
     ] = 24.0,
 ) -> None:
     """A new signing secret (printed on the last line); the old one keeps signing,
-    beside it, for the overlap."""
+    beside it, for the overlap. Two secrets at most: rotating again within an overlap
+    drops the oldest at once. A secret that can no longer be opened is not kept."""
     from app.webhooks import service
 
     settings = support.settings()
 
     async def work(session: AsyncSession) -> str:
-        return await service.rotate(session, settings, endpoint_id, timedelta(hours=overlap_hours))
+        return await service.rotate(session, settings, endpoint_id, overlap_hours)
 
     secret = run(work)
     typer.echo(f"endpoint {endpoint_id}: new secret; the old one signs for {overlap_hours} h more")

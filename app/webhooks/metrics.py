@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from app.models import WebhookEndpoint
 from app.observability.metrics import PREFIX, Metrics
 
 if TYPE_CHECKING:
@@ -52,9 +51,12 @@ class WebhookMetrics:
         else:
             self.attempts.labels("failed").inc()
 
-    def endpoints_seen(self, endpoints: Sequence[WebhookEndpoint], high_water: int | None) -> None:
+    def endpoints_seen(
+        self, endpoints: Sequence[tuple[int, str, int]], high_water: int | None
+    ) -> None:
+        """Each endpoint's (id, status, position), as the worker last read them."""
         top = high_water or 0
-        self._snapshot = [(e.id, e.status, max(0, top - e.position)) for e in endpoints]
+        self._snapshot = [(id_, status, max(0, top - at)) for id_, status, at in endpoints]
 
 
 class _EndpointCollector:

@@ -30,6 +30,21 @@ async def endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
     return list((await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).all())
 
 
+async def endpoint_states(session: AsyncSession) -> list[tuple[int, str, int]]:
+    """Each endpoint's id, status and position (the gauges' reading: three columns, not
+    the rows)."""
+    stmt = select(WebhookEndpoint.id, WebhookEndpoint.status, WebhookEndpoint.position)
+    rows = await session.execute(stmt.order_by(WebhookEndpoint.id))
+    return [(id_, status, position) for id_, status, position in rows.all()]
+
+
+async def endpoint_counts(session: AsyncSession, key_id: int) -> tuple[int, int]:
+    """Endpoints registered, in all and for this key."""
+    for_key = func.count().filter(WebhookEndpoint.api_key_id == key_id)
+    row = (await session.execute(select(func.count(), for_key).select_from(WebhookEndpoint))).one()
+    return int(row[0]), int(row[1])
+
+
 async def key_names(session: AsyncSession, key_ids: Sequence[int]) -> dict[int, str]:
     rows = await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(key_ids)))
     return {id_: name for id_, name in rows.all()}
@@ -237,6 +252,68 @@ async def attempts(session: AsyncSession, endpoint_id: int, limit: int) -> list[
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def latest_attempts(
+    session: AsyncSession, endpoint_ids: Sequence[int], limit: int
+) -> dict[int, list[WebhookAttempt]]:
+    """Each endpoint's latest `limit` attempts, latest first, in one statement."""
+    rank = (
+        func.row_number()
+        .over(partition_by=WebhookAttempt.endpoint_id, order_by=WebhookAttempt.id.desc())
+        .label("rank")
+    )
+    ranked = (
+        select(WebhookAttempt.id, rank)
+        .where(WebhookAttempt.endpoint_id.in_(endpoint_ids))
+        .subquery()
+    )
+    stmt = (
+        select(WebhookAttempt)
+        .join(ranked, ranked.c.id == WebhookAttempt.id)
+        .where(ranked.c.rank <= limit)
+        .order_by(WebhookAttempt.endpoint_id, WebhookAttempt.id.desc())
+    )
+    found: dict[int, list[WebhookAttempt]] = {id_: [] for id_ in endpoint_ids}
+    for row in (await session.scalars(stmt)).all():
+        found[row.endpoint_id].append(row)
+    return found
+
+
+async def oldest_dead_letters(
+    session: AsyncSession, endpoint_ids: Sequence[int], limit: int
+) -> dict[int, list[WebhookDeadLetter]]:
+    """Each endpoint's oldest `limit` dead letters, in one statement."""
+    rank = (
+        func.row_number()
+        .over(partition_by=WebhookDeadLetter.endpoint_id, order_by=WebhookDeadLetter.id)
+        .label("rank")
+    )
+    ranked = (
+        select(WebhookDeadLetter.id, rank)
+        .where(WebhookDeadLetter.endpoint_id.in_(endpoint_ids))
+        .subquery()
+    )
+    stmt = (
+        select(WebhookDeadLetter)
+        .join(ranked, ranked.c.id == WebhookDeadLetter.id)
+        .where(ranked.c.rank <= limit)
+        .order_by(WebhookDeadLetter.endpoint_id, WebhookDeadLetter.id)
+    )
+    found: dict[int, list[WebhookDeadLetter]] = {id_: [] for id_ in endpoint_ids}
+    for row in (await session.scalars(stmt)).all():
+        found[row.endpoint_id].append(row)
+    return found
+
+
+async def held_counts(session: AsyncSession, endpoint_ids: Sequence[int]) -> dict[int, int]:
+    stmt = (
+        select(WebhookHeld.endpoint_id, func.count())
+        .where(WebhookHeld.endpoint_id.in_(endpoint_ids))
+        .group_by(WebhookHeld.endpoint_id)
+    )
+    counts = {id_: int(n) for id_, n in (await session.execute(stmt)).all()}
+    return {id_: counts.get(id_, 0) for id_ in endpoint_ids}
 
 
 async def dead_letters(

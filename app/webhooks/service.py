@@ -26,7 +26,8 @@ from app.models import WebhookEndpoint, WebhookHeld
 from app.webhooks import addresses, lanes
 from app.webhooks import repository as repo
 from app.webhooks.events import Filters
-from app.webhooks.signing import SecretBox, new_secret
+from app.webhooks.secrets import SecretBox, SecretUnreadable
+from app.webhooks.signing import new_secret
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -85,6 +86,8 @@ async def add(
     ordering: str = lanes.ENDPOINT,
 ) -> Added:
     ordering = lanes.checked(ordering)
+    box = SecretBox.of(settings)
+    box.check()
     for field, values in (
         ("entityTypes", entity_types),
         ("operations", operations),
@@ -112,6 +115,7 @@ async def add(
             code=ErrorCode.FORBIDDEN,
             field="key",
         )
+    await _room_for_one_more(session, settings, key.id)
     found = await keys.initiative_ids_by_code(session, initiative_codes)
     missing = sorted(set(initiative_codes) - set(found))
     if missing:
@@ -140,7 +144,7 @@ async def add(
         initiative_ids=",".join(str(i) for i in initiative_ids),
         status=ACTIVE,
         ordering=ordering,
-        secret=SecretBox(settings.webhook_secret_key).seal(secret),
+        secret=box.seal(secret),
         position=position,
         cursor=cursor,
         attempts=0,
@@ -149,6 +153,27 @@ async def add(
     session.add(endpoint)
     await session.flush()
     return Added(endpoint, secret)
+
+
+async def _room_for_one_more(session: AsyncSession, settings: Settings, key_id: int) -> None:
+    """Refuse a registration past MAX_WEBHOOK_ENDPOINTS or the key's
+    MAX_WEBHOOK_ENDPOINTS_PER_KEY. (Registrations at the same moment may each see
+    room for one: the caps can be passed by as many; they bound growth, not a race.)"""
+    in_all, for_key = await repo.endpoint_counts(session, key_id)
+    if in_all >= settings.max_webhook_endpoints:
+        raise DomainError(
+            f"there are {in_all} webhook endpoints, as many as allowed "
+            "(MAX_WEBHOOK_ENDPOINTS): remove one first",
+            code=ErrorCode.TOO_MANY_ENDPOINTS,
+            field="url",
+        )
+    if for_key >= settings.max_webhook_endpoints_per_key:
+        raise DomainError(
+            f"key: it has {for_key} webhook endpoints, as many as one key may "
+            "(MAX_WEBHOOK_ENDPOINTS_PER_KEY): remove one first",
+            code=ErrorCode.TOO_MANY_ENDPOINTS,
+            field="key",
+        )
 
 
 async def cursor_at(session: AsyncSession, principal: Principal, position: int) -> str:
@@ -315,25 +340,58 @@ async def replay(
     return await _reopened(session, endpoint)
 
 
+# How long the previous secret may go on signing after a rotation, at most.
+MAX_OVERLAP_HOURS = 720.0
+
+
+def overlap_of(hours: float) -> timedelta:
+    """A rotation's overlap, from 0 to MAX_OVERLAP_HOURS hours; anything else is refused
+    (the CLI and GraphQL alike)."""
+    if not 0 <= hours <= MAX_OVERLAP_HOURS:  # NaN compares false: refused too
+        raise DomainError(
+            f"overlapHours: from 0 to {MAX_OVERLAP_HOURS:g} hours, not {hours:g}",
+            code=ErrorCode.INVALID_ARGUMENT,
+            field="overlapHours",
+        )
+    return timedelta(hours=hours)
+
+
 async def rotate(
-    session: AsyncSession, settings: Settings, endpoint_id: int, overlap: timedelta
+    session: AsyncSession, settings: Settings, endpoint_id: int, overlap_hours: float
 ) -> str:
-    """A new signing secret; the old one also signs for `overlap`."""
+    """A new signing secret; the one it replaces also signs for the overlap.
+
+    At most two secrets are kept: the new one and the one it replaces. A second
+    rotation within an overlap therefore drops the oldest at once (receivers still on
+    it stop verifying). A current secret that cannot be opened (sealed under a key no
+    longer set) is not kept as the previous one: it could sign nothing, and the
+    endpoint would stall on it; the new secret alone signs."""
+    overlap = overlap_of(overlap_hours)
     endpoint = await get(session, endpoint_id)
+    box = SecretBox.of(settings)
     secret = new_secret()
-    endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_until = utcnow() + overlap
-    endpoint.secret = SecretBox(settings.webhook_secret_key).seal(secret)
+    if box.readable(endpoint.secret) and overlap > timedelta(0):
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_until = utcnow() + overlap
+    else:
+        endpoint.previous_secret = None
+        endpoint.previous_secret_until = None
+    endpoint.secret = box.seal(secret)
     await session.flush()
     return secret
 
 
 def signing_secrets(settings: Settings, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    box = SecretBox(settings.webhook_secret_key)
+    """The secrets that sign the endpoint's deliveries now (the previous one during a
+    rotation's overlap). SecretUnreadable: one of them cannot be opened."""
+    box = SecretBox.of(settings)
     found = [box.open(endpoint.secret)]
     until = endpoint.previous_secret_until
     if endpoint.previous_secret is not None and until is not None and now < until:
-        found.append(box.open(endpoint.previous_secret))
+        try:
+            found.append(box.open(endpoint.previous_secret))
+        except SecretUnreadable as exc:
+            raise SecretUnreadable(f"(the previous secret) {exc}") from None
     return found
 
 

@@ -47,6 +47,7 @@ from app.webhooks.events import (
     render,
 )
 from app.webhooks.metrics import WebhookMetrics
+from app.webhooks.secrets import SecretUnreadable, seal_stored
 from app.webhooks.sender import Outcome, Sender
 from app.webhooks.signing import headers
 
@@ -132,6 +133,7 @@ class WebhookWorker:
         while True:
             try:
                 await self._tables_ready()
+                await seal_stored(self.sessions, self.settings)
                 async with self.hub.subscription(self._flag):
                     assert self.hub.high_water is not None
                     self.hub.join(self._flag, self.hub.high_water)
@@ -201,7 +203,9 @@ class WebhookWorker:
         async with self.sessions() as session:
             due = await repo.next_due(session)
             if self.metrics is not None:
-                self.metrics.endpoints_seen(await repo.endpoints(session), self.hub.high_water)
+                self.metrics.endpoints_seen(
+                    await repo.endpoint_states(session), self.hub.high_water
+                )
         wait = self.settings.webhook_poll_seconds
         if due is not None:
             wait = min(wait, max(0.0, (due - utcnow()).total_seconds()))
@@ -248,11 +252,17 @@ class WebhookWorker:
         if principal is None:
             await self._pause(endpoint, "the endpoint's key is revoked")
             return False, set()
+        try:
+            # Before anything is rendered: a secret no key opens stops the endpoint.
+            secrets = service.signing_secrets(self.settings, endpoint, utcnow())
+        except SecretUnreadable as exc:
+            await self._pause(endpoint, str(exc))
+            return False, set()
         upto = self.hub.high_water or 0
         filters = service.filters_of(endpoint)
         try:
             if blocked is None:
-                if not await self._deliver_held(endpoint, principal, filters):
+                if not await self._deliver_held(endpoint, principal, filters, secrets):
                     return False, set()
                 blocked = set()
                 if endpoint.ordering == lanes.INITIATIVE:
@@ -271,7 +281,6 @@ class WebhookWorker:
             await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
             return False, blocked
         per_initiative = endpoint.ordering == lanes.INITIATIVE
-        secrets = service.signing_secrets(self.settings, endpoint, utcnow())
         batch = _Batch()
         since = time.monotonic()
         before = endpoint.cursor  # the cursor just before the event at hand
@@ -344,13 +353,12 @@ class WebhookWorker:
         return outcome
 
     async def _deliver_held(
-        self, endpoint: WebhookEndpoint, principal: Principal, filters: Filters
+        self, endpoint: WebhookEndpoint, principal: Principal, filters: Filters, secrets: list[str]
     ) -> bool:
         """Make the endpoint's held deliveries whose lane is due, each lane in order up
         to its first failure; whether the endpoint is still ours and active."""
         async with self.sessions() as session:
             due = await repo.due_lanes(session, endpoint.id, utcnow())
-        secrets = service.signing_secrets(self.settings, endpoint, utcnow())
         for lane in due:
             while True:
                 async with self.sessions() as session:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app import models as m
+from app.config import Settings
+from app.db.types import utcnow
+from app.webhooks import service
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
-from tests.webhooks.common import setup_ledger
+from tests.webhooks.common import add_endpoint, endpoint_row, fast, setup_ledger
 
 ADD = """
 mutation($input: AddWebhookEndpointInput!) {
@@ -131,3 +134,47 @@ async def test_only_callers_with_manage_keys_may_manage_webhooks(
     assert await count(db) == 0
     error = await partner.error(LIST)
     assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+ROTATE = """mutation($id: Int!, $hours: Float!) {
+  rotateWebhookSecret(id: $id, overlapHours: $hours) { secret errors { field code message } }
+}"""
+
+
+async def test_rotate_refuses_an_overlap_out_of_range_as_the_cli_does_and_keeps_two_secrets(
+    db: Database, client: GraphQLClient, settings: Settings
+) -> None:
+    await setup_ledger(db)
+    async with db.sessions() as session, session.begin():
+        admin = await f.api_key(session, "admin", name="gql-admin")
+    admin_client = client.with_key(admin)
+    endpoint_id, first = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/h")
+    before = (await endpoint_row(db, endpoint_id)).secret
+    # an overlap below 0 or past 720 hours is refused (it used to be clamped), writing nothing
+    for hours in (-1, 720.5, 1000, 1e308):
+        payload = (await admin_client.data(ROTATE, {"id": endpoint_id, "hours": hours}))[
+            "rotateWebhookSecret"
+        ]
+        assert payload["secret"] is None
+        assert [(e["field"], e["code"]) for e in payload["errors"]] == [
+            ("overlapHours", "INVALID_ARGUMENT")
+        ]
+        assert "0 to 720" in payload["errors"][0]["message"]
+    row = await endpoint_row(db, endpoint_id)
+    assert (row.secret, row.previous_secret) == (before, None)
+    # two rotations within the overlap: the newest and the one before it sign; the first
+    # secret is dropped at once (two secrets at most)
+    secrets = [first]
+    for hours in (0, 720):
+        payload = (await admin_client.data(ROTATE, {"id": endpoint_id, "hours": hours}))[
+            "rotateWebhookSecret"
+        ]
+        assert payload["errors"] == []
+        secrets.append(payload["secret"])
+    row = await endpoint_row(db, endpoint_id)
+    assert service.signing_secrets(settings, row, utcnow()) == [secrets[2], secrets[1]]
+    payload = (await admin_client.data(ROTATE, {"id": endpoint_id, "hours": 24}))[
+        "rotateWebhookSecret"
+    ]
+    row = await endpoint_row(db, endpoint_id)
+    assert service.signing_secrets(settings, row, utcnow()) == [payload["secret"], secrets[2]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.db.types import utcnow
-from app.models import WebhookEndpoint
 from app.observability.metrics import Metrics
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.sender import Outcome
@@ -20,10 +19,7 @@ def test_attempts_latency_and_endpoints_are_exposed() -> None:
     hooks.attempted(Outcome(500, None, "", 0.01), committed, done)
     hooks.attempted(Outcome(None, "ConnectError", None, 0.01), committed, done)
     hooks.endpoints_seen(
-        [
-            WebhookEndpoint(id=1, status="active", position=90),
-            WebhookEndpoint(id=2, status="paused", position=40),
-        ],
+        [(1, "active", 90), (2, "paused", 40)],
         100,
     )
     text = metrics.render().decode()

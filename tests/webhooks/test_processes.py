@@ -21,6 +21,7 @@ from app import models as m
 from app.cli import cli as ledger_cli
 from app.config import get_settings
 from app.webhooks.worker import FLUSH_EVERY
+from tests.conftest import WEBHOOK_SECRET_KEY
 from tests.graphql.subscriptions.common import CHANGES, connect
 from tests.live import LiveData, Server, live_data, start_server
 from tests.webhooks.common import data_of, until
@@ -28,6 +29,7 @@ from tests.webhooks.receiver import Receiver
 
 SERVER: dict[str, Any] = {
     "webhook_allow_private_addresses": "true",
+    "webhook_secret_key": WEBHOOK_SECRET_KEY,
     "webhook_poll_seconds": 0.1,
     "webhook_retry_first_seconds": 0.1,
     "webhook_retry_last_seconds": 0.5,
@@ -48,7 +50,11 @@ def cli(live: LiveData, *args: str) -> list[str]:
 
     The command runs in this process (a new one would spend two seconds importing the
     app for each call), on a thread of its own, since it starts its own event loop."""
-    env = {"DATABASE_URL": live.url, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true"}
+    env = {
+        "DATABASE_URL": live.url,
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+        "WEBHOOK_SECRET_KEY": WEBHOOK_SECRET_KEY,
+    }
 
     def run() -> Result:
         get_settings.cache_clear()
