@@ -41,6 +41,8 @@ ORGANISATION_ROLE = {
     ParticipationRole.IMPLEMENTING: "4",
 }
 
+ORGANISATION_ROLE_FUNDING = ORGANISATION_ROLE[ParticipationRole.FUNDING]
+
 # OrganisationType: the ledger's kinds coarsen IATI's list; each maps to the general
 # code of its family (a company is "Private Sector", not one of its 71-73 refinements,
 # which would need to know where the money goes).

@@ -32,12 +32,20 @@ from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import MAX_LISTED, Problem
 from app.imports.sheets import is_zip, read_archive
 
-# The elements of an activity this reader maps; any other is named in the notes.
+# The elements of a child activity (an initiative) this reader maps; any other is
+# named in the notes.
 _MAPPED = {
     "iati-identifier", "reporting-org", "title", "description", "participating-org",
     "activity-status", "activity-date", "recipient-country", "sector", "budget",
     "transaction", "document-link", "related-activity", "result",
     ours("programme"), ours("initiative"),
+}  # fmt: skip
+# The parent's (the programme's): its name, sponsor, dates and documents. Its money,
+# sectors, countries and results have no place on a programme (the ledger holds them on
+# initiatives); `_Mapper.parent_notes` names each of them, the rest are named as above.
+_PARENT_MAPPED = {
+    "iati-identifier", "reporting-org", "title", "description", "activity-date",
+    "document-link", "related-activity", ours("programme"),
 }  # fmt: skip
 
 
@@ -99,6 +107,18 @@ def _refused(code: ErrorCode, message: str) -> Read:
     return Read(problems=[Problem("", code, message)])
 
 
+def _span(element: Element) -> str:
+    return f"{e.date(element, 'period-start') or '?'}..{e.date(element, 'period-end') or '?'}"
+
+
+def _value(activity: Element, element: Element) -> str:
+    value = element.find("value")
+    currency = (value.get("currency") if value is not None else None) or activity.get(
+        "default-currency"
+    )
+    return f"{element.findtext('value', '').strip()} {currency}"
+
+
 class _Mapper:
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
@@ -134,7 +154,8 @@ class _Mapper:
                 )
         initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
         program = self.program(parent, sponsor, initiatives)
-        self.unmapped(parent)
+        self.parent_notes(parent, sponsor)
+        self.unmapped(parent, _PARENT_MAPPED)
         return {
             "format": "pledge-ledger/1",
             "sources": list(self.sources.values()),
@@ -152,8 +173,71 @@ class _Mapper:
             if r.get("type") == c.PARENT
         ]
 
-    def unmapped(self, activity: Element) -> None:
-        skipped = sorted({e.tag for e in activity if e.tag not in _MAPPED})
+    def parent_notes(self, parent: Element, sponsor: str) -> None:
+        """What the parent activity holds that a programme cannot: each named. Money is
+        held on initiatives only (a programme holds its pledge), and so are sectors,
+        countries and results. Of the ledger's own file (its `programme` mark) the
+        sectors, countries and status are its children's, written from them: not news."""
+        identifier = parent.findtext("iati-identifier", "").strip()
+        why = (
+            "a programme holds no money of its own (budgets and transactions are its initiatives')"
+        )
+        for budget in parent.findall("budget"):
+            self.notes.append(
+                f"{identifier}: the programme's budget {_span(budget)} of {_value(parent, budget)}"
+                f" is not read: {why}"
+            )
+        for element in parent.findall("planned-disbursement"):
+            self.notes.append(
+                f"{identifier}: the programme's planned disbursement {_span(element)} of "
+                f"{_value(parent, element)} is not read: {why}"
+            )
+        for tx in parent.findall("transaction"):
+            kind = tx.find("transaction-type")
+            date = tx.find("transaction-date")
+            self.notes.append(
+                f"{identifier}: the programme's transaction {tx.get('ref') or ''!r} "
+                f"(type {kind.get('code') if kind is not None else None}, "
+                f"{date.get('iso-date') if date is not None else 'undated'}) of "
+                f"{_value(parent, tx)} is not read: {why}"
+            )
+        for result in parent.findall("result"):
+            self.notes.append(
+                f"{identifier}: the programme's result {e.text(result.find('title'))!r} is not "
+                "read: beneficiary figures are held on initiatives"
+            )
+        for org in parent.findall("participating-org"):
+            if org.get("ref") == sponsor and org.get("role") == c.ORGANISATION_ROLE_FUNDING:
+                continue  # the sponsor as funder: the programme's sponsor
+            self.notes.append(
+                f"{identifier}: the programme's participating organisation "
+                f"{org.get('ref') or e.text(org)!r} (role {org.get('role')}) is not read: "
+                "participations are held on initiatives"
+            )
+        if parent.find(ours("programme")) is not None:
+            return  # the export's own: its children's sectors, countries and status
+        places = [
+            f"{tag} {element.get('code')}"
+            for tag in ("sector", "recipient-country", "recipient-region")
+            for element in parent.findall(tag)
+        ]
+        if places:
+            self.notes.append(
+                f"{identifier}: the programme's {', '.join(places)} not read: a focus area and "
+                "region are held per initiative"
+            )
+        status = parent.find("activity-status")
+        if status is not None:
+            self.notes.append(
+                f"{identifier}: the programme's activity-status {status.get('code')} is not "
+                "read: a programme's status is its initiatives'"
+            )
+
+    def unmapped(self, activity: Element, mapped: set[str] = _MAPPED) -> None:
+        noted = {"budget", "planned-disbursement", "transaction", "result", "sector",
+                 "recipient-country", "recipient-region", "activity-status",
+                 "participating-org"} if mapped is _PARENT_MAPPED else set()  # fmt: skip
+        skipped = sorted({e.tag for e in activity if e.tag not in mapped | noted})
         if skipped:
             identifier = activity.findtext("iati-identifier")
             self.notes.append(

@@ -195,3 +195,30 @@ def test_notes_are_listed_up_to_a_limit_and_the_rest_counted() -> None:
     assert read.document is not None, read.problems
     assert len(read.notes) <= MAX_LISTED + 1
     assert any(note.startswith("and ") and "more notes" in note for note in read.notes)
+
+
+def test_what_the_parent_activity_holds_beyond_a_programme_is_said() -> None:
+    # given: a parent with money, a sector, a country and a result of its own
+    parent_extras = b"""
+  <budget type="1" status="2"><period-start iso-date="2022-01-01"/>
+   <period-end iso-date="2022-12-31"/><value value-date="2022-01-01">999999.00</value></budget>
+  <transaction ref="parent-tx"><transaction-type code="3"/>
+   <transaction-date iso-date="2022-02-01"/>
+   <value currency="USD" value-date="2022-02-01">12345.00</value></transaction>
+  <sector vocabulary="1" code="11110"/>
+  <recipient-country code="TZ"/>
+  <result type="1"><title><narrative>Teachers: teachers</narrative></title>
+   <indicator measure="1"><title><narrative>teachers</narrative></title></indicator></result>
+  <related-activity ref="XM-1-C" type="2"/>"""
+    marker = b'  <related-activity ref="XM-1-C" type="2"/>'
+    # when
+    read = read_iati(FOREIGN.replace(marker, parent_extras, 1))
+    # then: each is named, with its amount; the initiative's budget is the only one read
+    assert read.document is not None, read.problems
+    assert [str(line.amount) for line in read.document.initiatives[0].budget_lines] == ["500.00"]
+    notes = "\n".join(read.notes)
+    assert "budget 2022-01-01..2022-12-31 of 999999.00 EUR is not read" in notes
+    assert "transaction 'parent-tx' (type 3, 2022-02-01) of 12345.00 USD is not read" in notes
+    assert "the programme's sector 11110, recipient-country TZ not read" in notes
+    assert "the programme's result 'Teachers: teachers' is not read" in notes
+    assert "activity-status 2 is not read" in notes
