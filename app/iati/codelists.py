@@ -102,9 +102,13 @@ DAC_SECTOR = {
     "education": "11110",  # Education policy and administrative management
 }
 
-# DocumentCategory, from the ledger's free-text categories. A news article that states
-# a pledge states its purpose (A02); anything unrecognised is "Activity web page" (A12),
-# the least specific category, and the export names it in its notes.
+# DocumentCategory, from the ledger's free-text categories: the one table both ways. A
+# news article that states a pledge states its purpose (A02); anything unrecognised (or
+# no category) is "Activity web page" (A12), the least specific category, and the export
+# names it in its notes. A code reads back as the first name mapped to it; where that is
+# not the ledger's category (objectives, none, an unrecognised one), the document-link
+# carries the ledger's own in LEDGER_NS (app/iati/writer.py), so the file reads back as
+# it was.
 DOCUMENT_CATEGORY = {
     "news-article": "A02",
     "objectives": "A02",
@@ -118,6 +122,12 @@ DOCUMENT_CATEGORY = {
     "strategy": "B02",
 }
 DEFAULT_DOCUMENT_CATEGORY = "A12"
+
+
+def document_category(name: str | None) -> str:
+    """The DocumentCategory code of the ledger's category (None: none)."""
+    return DOCUMENT_CATEGORY.get(name or "", DEFAULT_DOCUMENT_CATEGORY)
+
 
 # FileFormat (IANA media types): a link's format is not recorded, so a web page.
 LINK_FORMAT = "text/html"

@@ -186,6 +186,20 @@ async def _read(
         f"source document {ref!r} has no URL: IATI's document-link needs one, so it is not linked"
         for ref in sorted(unlinked)
     )
+    uncoded = sorted(
+        {
+            f"{d.ref!r} ({d.category!r})" if d.category else repr(d.ref)
+            for found in ledger.documents.values()
+            for d in found
+            if (d.category or "") not in c.DOCUMENT_CATEGORY
+        }
+    )
+    if uncoded:
+        ledger.notes.append(
+            f"{len(uncoded)} source documents have no category IATI's DocumentCategory "
+            f"names, so are linked as {c.DEFAULT_DOCUMENT_CATEGORY} (activity web page): "
+            + ", ".join(uncoded)
+        )
     return ledger
 
 
@@ -298,7 +312,7 @@ def _child(
     )
     _participants(activity, program, roles, ledger)
     SubElement(activity, "activity-status", {"code": c.ACTIVITY_STATUS[initiative.status]})
-    _dates(activity, identifier, program, initiative, ledger)
+    borrowed = _dates(activity, identifier, program, initiative, ledger)
     for _, code, _ in classify.country(initiative, ledger.notes):
         SubElement(activity, "recipient-country", {"code": code, "percentage": "100"})
     for vocabulary, code, name in classify.sectors(initiative, ledger.notes):
@@ -345,7 +359,7 @@ def _child(
             code=initiative.code,
             position=str(initiative.position),
             region=initiative.region,
-            **{"focus-area": initiative.focus_area},
+            **{"focus-area": initiative.focus_area, "borrowed-dates": "1" if borrowed else None},
         ),
     )
 
@@ -389,7 +403,9 @@ def _participants(
 
 def _dates(
     activity: Element, identifier: str, program: Program, initiative: Initiative, ledger: _Ledger
-) -> None:
+) -> bool:
+    """The initiative's dates; IATI needs one, so an initiative without any is given the
+    programme's (True: borrowed, which the file marks so that they read back as none)."""
     dates = [
         (c.PLANNED_START, initiative.planned_start),
         (c.ACTUAL_START, initiative.actual_start),
@@ -402,9 +418,13 @@ def _dates(
         ledger.notes.append(f"{identifier}: no dates of its own; the programme's are given")
         if not any(day for _, day in dates):
             raise not_publishable(f"{identifier}: no date at all (IATI needs one)")
+        borrowed = True
+    else:
+        borrowed = False
     for kind, day in dates:
         if day is not None:
             writer.dated(activity, "activity-date", day, type=kind)
+    return borrowed
 
 
 def _links(activity: Element, documents: list[SourceDocument]) -> None:

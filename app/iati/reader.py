@@ -293,7 +293,6 @@ class _Mapper:
             ref = link.get(ours("ref")) or link.get("url", "")[:64]
             if not ref or ref in self.sources:
                 continue
-            category = link.find("category")
             language = link.find("language")
             date = link.find("document-date")
             self.sources[ref] = e.carried(
@@ -302,9 +301,7 @@ class _Mapper:
                     "title": e.text(link.find("title")) or ref,
                     "url": link.get("url"),
                     "language": language.get("code") if language is not None else None,
-                    "category": c.READ_CATEGORY.get(category.get("code", ""))
-                    if category is not None
-                    else None,
+                    "category": self.category(link),
                     "published_on": date.get("iso-date") if date is not None else None,
                 },
                 "url",
@@ -318,11 +315,23 @@ class _Mapper:
                 "without the words each figure rests on (IATI has no citations)"
             )
 
+    @staticmethod
+    def category(link: Element) -> str | None:
+        """The ledger's own category where the export marked it ("" for none), else the
+        name the DocumentCategory code reads back as (codelists.DOCUMENT_CATEGORY)."""
+        own = link.get(ours("category"))
+        if own is not None:
+            return own or None
+        category = link.find("category")
+        return c.READ_CATEGORY.get(category.get("code", "")) if category is not None else None
+
     def initiative(self, activity: Element, position: int, sponsor: str) -> dict[str, Any]:
         own = activity.find(ours("initiative"))
         marks = own.attrib if own is not None else {}
         identifier = activity.findtext("iati-identifier", "").strip()
         dates = {d.get("type"): d.get("iso-date") for d in activity.findall("activity-date")}
+        if marks.get("borrowed-dates") == "1":
+            dates = {}  # the programme's, written as IATI needs a date: not the initiative's
         status = activity.find("activity-status")
         initiative: dict[str, Any] = {
             "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),

@@ -144,7 +144,10 @@ def document_link(parent: Element, document: SourceDocument, languages: frozense
         {"url": document.url, "format": c.LINK_FORMAT, ours("ref"): document.ref},
     )
     narrative(link, "title", document.title)
-    category = c.DOCUMENT_CATEGORY.get(document.category or "", c.DEFAULT_DOCUMENT_CATEGORY)
+    category = c.document_category(document.category)
+    if c.READ_CATEGORY.get(category) != document.category:
+        # The code reads back as another category (or none): the ledger's own, "" for none.
+        link.set(ours("category"), document.category or "")
     SubElement(link, "category", {"code": category})
     language = (document.language or "").split("-")[0].lower()
     if language in languages:

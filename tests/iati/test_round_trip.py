@@ -5,6 +5,7 @@ what changed."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from app.imports.apply import import_document
 from app.imports.report import Action, Report
 from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
+from tests import factories as f
 from tests.conftest import Database, empty_tables
 from tests.iati.pledges import full_pledge
 
@@ -93,8 +95,36 @@ async def _generated(db: Database) -> str:
         return (await generate(session, Sizes(4, 16, 200, 7))).program_ref
 
 
+async def _dateless_and_uncategorised(db: Database) -> str:
+    """An initiative without dates (the file gives it the programme's, as IATI needs one)
+    citing a source without a category and one whose category's code reads back as
+    another ("objectives" is A02, as "news-article" is)."""
+    pledge = await full_pledge(db)
+    async with db.sessions() as session, session.begin():
+        program = (await session.scalars(select(m.Program))).one()
+        program.announced_on, program.deadline = date(2021, 8, 17), date(2025, 12, 31)
+        bare = await f.initiative(session, program, code="BARE", focus_area=None)
+        for ref, category in (("plain", None), ("aims", "objectives")):
+            source = m.SourceDocument(
+                ref=ref, title=ref, url=f"https://example.org/{ref}", category=category
+            )
+            session.add(source)
+            await session.flush()
+            session.add(
+                m.Citation(
+                    source_document_id=source.id,
+                    subject_type=m.SubjectType.INITIATIVE,
+                    subject_id=bare.id,
+                    quote="words",
+                )
+            )
+    return pledge.program_ref
+
+
 @pytest.mark.parametrize(
-    "given", [_demo, _without_refs, _generated], ids=["demo", "without-refs", "generated"]
+    "given",
+    [_demo, _without_refs, _generated, _dateless_and_uncategorised],
+    ids=["demo", "without-refs", "generated", "dateless-uncategorised"],
 )
 async def test_an_export_imported_into_its_own_ledger_writes_nothing(
     db: Database, given: Callable[[Database], Awaitable[str]]
