@@ -33,8 +33,11 @@ from app.iati.rules import check_document, not_publishable
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
+    BeneficiaryShare,
     BudgetLine,
+    ExchangeRate,
     Initiative,
+    Milestone,
     Organization,
     Participation,
     ParticipationRole,
@@ -74,6 +77,13 @@ class _Ledger:
     documents: dict[tuple[str, int], list[SourceDocument]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    stones: dict[int, list[Milestone]] = field(default_factory=lambda: defaultdict(list))
+    shares: dict[int, list[tuple[BeneficiaryShare, BeneficiaryGroup]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    rates: list[ExchangeRate] = field(default_factory=list)
+    # The sources the rates name, by id.
+    rate_sources: dict[int, SourceDocument] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -140,6 +150,18 @@ def _build(
         _parent(root, program, children, weights[program.id], ledger)
         for initiative in children:
             _child(root, program, initiative, ledger, today)
+    # The beneficiary groups the figures and shares name, in the ledger's order (its
+    # reports list groups so); the rates the reports convert at, and the sources they
+    # name: at the file's end, in LEDGER_NS.
+    groups = {g.id: g for found in ledger.figures.values() for _, g in found}
+    groups.update({g.id: g for found in ledger.shares.values() for _, g in found})
+    for group_id in sorted(groups):
+        writer.beneficiary_group(root, groups[group_id])
+    for document in ledger.rate_sources.values():
+        writer.source(root, document)
+    for rate in ledger.rates:
+        named = ledger.rate_sources.get(rate.source_document_id or 0)
+        writer.exchange_rate(root, rate, named.ref if named is not None else None)
     check_document(root, today=today, codes=c.CODE_CHECKS)
     # The file says itself what it leaves out (XML comments, which the schema allows).
     for position, note in enumerate(ledger.notes):
@@ -168,6 +190,13 @@ async def _read(
         owner[SubjectType.TRANSACTION, tx.id] = ("initiative", tx.initiative_id)
     for role in await repository.participations(session, ids):
         ledger.roles[role.initiative_id].append(role)
+    for stone in await repository.milestones(session, ids):
+        ledger.stones[stone.initiative_id].append(stone)
+    for share, group in await repository.shares(session, ids):
+        ledger.shares[share.initiative_id].append((share, group))
+    ledger.rates = await repository.exchange_rates(session)
+    named = {r.source_document_id for r in ledger.rates if r.source_document_id is not None}
+    ledger.rate_sources = {d.id: d for d in await repository.sources(session, list(named))}
     for figure, group in await repository.beneficiary_figures(session, ids):
         ledger.figures[figure.initiative_id].append((figure, group))
         owner[SubjectType.BENEFICIARY_FIGURE, figure.id] = ("initiative", figure.initiative_id)
@@ -362,6 +391,10 @@ def _child(
             **{"focus-area": initiative.focus_area, "borrowed-dates": "1" if borrowed else None},
         ),
     )
+    for share, group in ledger.shares[initiative.id]:
+        writer.share(activity, share, group)
+    for stone in ledger.stones[initiative.id]:
+        writer.milestone(activity, stone)
 
 
 def _keys_once(identifier: str, kind: str, keys: Iterable[str]) -> None:

@@ -66,11 +66,12 @@ def budget_lines(activity: Element, notes: list[str]) -> list[dict[str, Any]]:
                 "type": c.READ_BUDGET_TYPE.get(kind, "original"),
                 "status": c.READ_BUDGET_STATUS.get(status, "indicative"),
                 "category": first.get(ours("category")),
+                "description": first.get(ours("description")),
                 "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
                 "currency": currency,
                 "value_date": value.get("value-date") if value is not None else None,
             }
-            lines.append(e.carried(line, "category", "value_date"))
+            lines.append(e.carried(line, "category", "value_date", "description"))
     return lines
 
 

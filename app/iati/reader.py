@@ -38,7 +38,7 @@ _MAPPED = {
     "iati-identifier", "reporting-org", "title", "description", "participating-org",
     "activity-status", "activity-date", "recipient-country", "sector", "budget",
     "transaction", "document-link", "related-activity", "result",
-    ours("programme"), ours("initiative"),
+    ours("programme"), ours("initiative"), ours("share"), ours("milestone"),
 }  # fmt: skip
 # The parent's (the programme's): its name, sponsor, dates and documents. Its money,
 # sectors, countries and results have no place on a programme (the ledger holds them on
@@ -152,6 +152,7 @@ class _Mapper:
                 self.notes.append(
                     f"activity {identifier!r} is not a child of {parent_id!r}: not read"
                 )
+        rates = self.rates(root)
         initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
         program = self.program(parent, sponsor, initiatives)
         self.parent_notes(parent, sponsor)
@@ -161,9 +162,33 @@ class _Mapper:
             "sources": list(self.sources.values()),
             "organizations": list(self.orgs.values()),
             "program": program,
+            "exchange_rates": rates,
             "beneficiary_groups": list(self.groups.values()),
             "initiatives": initiatives,
         }
+
+    def rates(self, root: Element) -> list[dict[str, Any]]:
+        """The ledger's own marks at the file's end: the rates its reports convert at,
+        the sources they name, and the beneficiary groups in the ledger's order."""
+        for found in root.findall(ours("source")):
+            marks = dict(found.attrib)
+            self.sources[marks.get("ref", "")] = {
+                "ref": marks.get("ref"),
+                "title": marks.get("title"),
+                **{
+                    name.replace("-", "_"): marks[name]
+                    for name in ("url", "publisher", "published-on", "language", "category")
+                    if name in marks
+                },
+            }
+        for found in root.findall(ours("beneficiary-group")):
+            group = {name: text for name, text in found.attrib.items()}
+            self.groups[group.get("code", "")] = group
+        rates = []
+        for found in root.findall(ours("exchange-rate")):
+            rate = {name.replace("-", "_"): text for name, text in found.attrib.items()}
+            rates.append(rate)
+        return rates
 
     @staticmethod
     def _parents(activity: Element) -> list[str]:
@@ -356,6 +381,11 @@ class _Mapper:
         initiative["budget_lines"] = read_money.budget_lines(activity, self.notes)
         initiative["transactions"] = read_money.transactions(activity, self.notes, self.org)
         initiative["beneficiaries"] = self.results(activity)
+        initiative["shares"] = self.shares(activity)
+        initiative["milestones"] = [
+            {name.replace("-", "_"): text for name, text in stone.attrib.items()}
+            for stone in activity.findall(ours("milestone"))
+        ]
         self.links(activity)
         self.unmapped(activity)
         return initiative
@@ -394,6 +424,14 @@ class _Mapper:
                 found.append({"org": ref, "role": role})
         return found
 
+    def shares(self, activity: Element) -> list[dict[str, Any]]:
+        found = []
+        for share in activity.findall(ours("share")):
+            group = share.get("group", "")
+            self.groups.setdefault(group, {"code": group, "name": share.get("name") or group})
+            found.append({"group": group, "percentage": share.get("percentage")})
+        return found
+
     def results(self, activity: Element) -> list[dict[str, Any]]:
         """Each result as a beneficiary figure: its first indicator's first period."""
         found = []
@@ -424,6 +462,10 @@ class _Mapper:
                 else e.date(period, "period-end"),
                 "reached_value": e.decimal(actual.get("value")) if actual is not None else None,
             }
+            approved_by = result.get(ours("approved-by"))
+            if approved_by is not None and figure["reached_value"] is not None:
+                figure["approved_by"] = approved_by or None  # "": no one named
+                figure["approved_at"] = result.get(ours("approved-at"))
             if period is not None:  # the period states the reach, or that there is none
                 figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
                 figure["reached_as_of"] = result.get(ours("reached-as-of"))

@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
+    BeneficiaryShare,
     BudgetLine,
     Citation,
+    ExchangeRate,
     Initiative,
+    Milestone,
     Organization,
     Participation,
     Program,
@@ -130,3 +133,37 @@ async def cited_documents(session: AsyncSession) -> list[Cited]:
     return [
         Cited(kind, subject, doc) for kind, subject, doc in (await session.execute(query)).all()
     ]
+
+
+async def exchange_rates(session: AsyncSession) -> list[ExchangeRate]:
+    """Every rate (reports convert at any of them, as a backup carries them all)."""
+    query = select(ExchangeRate).order_by(
+        ExchangeRate.base, ExchangeRate.quote, ExchangeRate.rate_date, ExchangeRate.id
+    )
+    return list(await session.scalars(query))
+
+
+async def sources(session: AsyncSession, ids: Sequence[int]) -> list[SourceDocument]:
+    query = select(SourceDocument).where(SourceDocument.id.in_(ids)).order_by(SourceDocument.id)
+    return list(await session.scalars(query))
+
+
+async def milestones(session: AsyncSession, initiative_ids: Sequence[int]) -> list[Milestone]:
+    query = (
+        select(Milestone)
+        .where(Milestone.initiative_id.in_(initiative_ids))
+        .order_by(Milestone.initiative_id, Milestone.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def shares(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> list[tuple[BeneficiaryShare, BeneficiaryGroup]]:
+    query = (
+        select(BeneficiaryShare, BeneficiaryGroup)
+        .join(BeneficiaryGroup, BeneficiaryGroup.id == BeneficiaryShare.group_id)
+        .where(BeneficiaryShare.initiative_id.in_(initiative_ids))
+        .order_by(BeneficiaryShare.initiative_id, BeneficiaryShare.id)
+    )
+    return [(share, group) for share, group in (await session.execute(query)).all()]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from app import models as m
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.demo.loader import load_demo
 from app.errors import ErrorCode
@@ -12,7 +15,10 @@ from app.iati.reader import read_iati
 from app.iati.service import export_file
 from app.imports.apply import import_document
 from app.imports.report import MAX_LISTED, Report
+from app.synthetic.generator import Sizes
+from app.synthetic.service import generate
 from tests.conftest import Database, GraphQLClient, empty_tables
+from tests.iati.oracle import assert_valid
 from tests.iati.pledges import full_pledge
 
 REPORTS = """
@@ -222,3 +228,84 @@ def test_what_the_parent_activity_holds_beyond_a_programme_is_said() -> None:
     assert "the programme's sector 11110, recipient-country TZ not read" in notes
     assert "the programme's result 'Teachers: teachers' is not read" in notes
     assert "activity-status 2 is not read" in notes
+
+
+MEASURES = """budgetOriginal { amount currency } budgetCurrent { amount } committed { amount }
+              disbursed { amount } spent { amount } variance { amount }
+              budgetRevision { amount } count"""
+EVERY_GROUPING = """
+query Every($groupBy: [BudgetDimension!]!, $currency: String) {
+  budgetSummary(groupBy: $groupBy, currency: $currency) {
+    currency groupCount
+    groups { key { program { ref } initiative { code } beneficiaryGroup { code name }
+                   focusArea region category transactionType year quarter month }
+             measures { MEASURES } }
+    total { MEASURES } others { MEASURES }
+    ratesUsed { currency rate rateDate source inverted records original { amount } }
+  }
+}
+""".replace("MEASURES", MEASURES)
+
+FIGURES = """
+{
+  program { ref name pledged { amount currency } announcedOn deadline sponsor { ref } }
+  initiatives(first: 100, orderBy: [{field: POSITION}]) { nodes {
+    code title status region focusArea plannedStart actualStart plannedEnd actualEnd
+    budget { amount currency }
+    beneficiaries { nodes { group { code name } unit target targetDate reached
+                            reachedQualifier reachedAsOf approvedBy approvedAt } }
+  } }
+  reachReport { totals { group { code } unit figureCount figuresWithTarget
+                         figuresWithReach target reached reachedQualifier shareReached } }
+  timelineReport(asOfDate: "2026-01-01") {
+    milestonesByStatus { status count }
+    initiatives(first: 100) { nodes { initiative { code } milestoneCount achievedCount
+      overdueCount slippedCount largestSlippageDays onTrack } }
+    lateMilestones(first: 100) { nodes { milestone { title plannedDate actualDate status }
+      slippageDays daysOverdue daysLate } }
+  }
+}
+"""
+
+DIMENSIONS = [
+    "PROGRAM", "INITIATIVE", "FOCUS_AREA", "BENEFICIARY_GROUP", "REGION", "CATEGORY",
+    "TRANSACTION_TYPE", "YEAR", "QUARTER", "MONTH",
+]  # fmt: skip
+
+
+async def every_report(client: GraphQLClient, currencies: list[str]) -> dict[str, Any]:
+    figures = await client.data(FIGURES)
+    for initiative in figures["initiatives"]["nodes"]:  # a list in no stated order
+        initiative["beneficiaries"]["nodes"].sort(key=lambda f: (f["group"]["code"], f["unit"]))
+    found = {"figures": figures}
+    groupings = [[d] for d in DIMENSIONS] + [["INITIATIVE", "BENEFICIARY_GROUP", "YEAR"]]
+    for currency in currencies:
+        for group_by in groupings:
+            variables = {"groupBy": group_by, "currency": currency}
+            found[f"{currency} {group_by}"] = await client.data(EVERY_GROUPING, variables)
+    return found
+
+
+async def test_a_generated_programme_of_many_currencies_reads_back_to_the_same_reports(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: what `generate` writes: budgets and transactions in several currencies,
+    # rates between them, beneficiary shares, milestones, reaches approved by no one named
+    async with db.sessions() as session, session.begin():
+        ref = (await generate(session, Sizes(6, 18, 120, 11))).program_ref
+    async with db.sessions() as session:
+        held = set(await session.scalars(select(m.Transaction.currency)))
+        held |= set(await session.scalars(select(m.BudgetLine.currency)))
+        # The currencies the rates convert into (a report in any other has no rate).
+        currencies = set(await session.scalars(select(m.ExchangeRate.quote)))
+    assert len(held) > 1 and currencies
+    before = await every_report(client, sorted(currencies))
+    # The ledger's marks (rates, shares, milestones, groups) keep the file valid IATI.
+    exported = await export_file(db.sessions, program_ref=ref, moment=None)
+    assert_valid(exported.xml)
+    # when: exported, the database emptied, the file read back in
+    notes = await round_trip(db, ref)
+    # then: every grouping and figure to the cent, in every currency reports convert into
+    after = await every_report(client, sorted(currencies))
+    assert after == before
+    assert notes == []
