@@ -78,12 +78,21 @@ BUDGET_STATUS = {BudgetStatus.INDICATIVE: "1", BudgetStatus.COMMITTED: "2"}
 # RelatedActivityType.
 PARENT, CHILD = "1", "2"
 
-# DescriptionType: General.
+# DescriptionType: General (what the ledger reads as a summary), and the others' names
+# for the notes of what is not read.
 GENERAL_DESCRIPTION = "1"
+DESCRIPTION_TYPE = {"1": "general", "2": "objectives", "3": "target groups", "4": "other"}
 
 # ResultType Output; IndicatorMeasure Unit: a beneficiary figure counts people, regions…
 RESULT_OUTPUT = "1"
 MEASURE_UNIT = "1"
+INDICATOR_MEASURE = {
+    "1": "units",
+    "2": "a percentage",
+    "3": "a nominal value",
+    "4": "an ordinal value",
+    "5": "a qualitative value",
+}
 
 # SectorVocabulary: 99 "Reporting Organisation" (the focus area itself), and 1, the
 # OECD DAC CRS 5-digit purpose codes, where a focus area means one of them plainly.

@@ -37,7 +37,7 @@ from app.imports.sheets import is_zip, read_archive
 _MAPPED = {
     "iati-identifier", "reporting-org", "title", "description", "participating-org",
     "activity-status", "activity-date", "recipient-country", "sector", "budget",
-    "transaction", "document-link", "related-activity", "result",
+    "transaction", "document-link", "related-activity", "result", "planned-disbursement",
     ours("programme"), ours("initiative"), ours("share"), ours("milestone"),
 }  # fmt: skip
 # The parent's (the programme's): its name, sponsor, dates and documents. Its money,
@@ -293,7 +293,7 @@ class _Mapper:
         program: dict[str, Any] = {
             "ref": marks.get("ref") or identifier.removeprefix(f"{sponsor}-"),
             "name": e.text(parent.find("title")) or identifier,
-            "summary": e.text(parent.find("description")),
+            "summary": self.summary(parent),
             "sponsor": sponsor,
             "announced_on": marks.get("announced-on") or dates.get(c.PLANNED_START),
             "deadline": marks.get("deadline") or dates.get(c.PLANNED_END),
@@ -362,7 +362,7 @@ class _Mapper:
             "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),
             "position": int(marks["position"]) if marks.get("position", "").isdigit() else position,
             "title": e.text(activity.find("title")) or identifier,
-            "summary": e.text(activity.find("description")),
+            "summary": self.summary(activity),
             "focus_area": marks.get("focus-area") or self.focus_area(activity),
             "status": c.READ_STATUS.get(
                 status.get("code", "") if status is not None else "", "pipeline"
@@ -380,6 +380,7 @@ class _Mapper:
         initiative["participants"] = self.participants(activity)
         initiative["budget_lines"] = read_money.budget_lines(activity, self.notes)
         initiative["transactions"] = read_money.transactions(activity, self.notes, self.org)
+        read_money.planned_disbursements(activity, self.notes)
         initiative["beneficiaries"] = self.results(activity)
         initiative["shares"] = self.shares(activity)
         initiative["milestones"] = [
@@ -420,9 +421,31 @@ class _Mapper:
                 continue  # the export's own: the sponsor as every initiative's funder
             ref = self.org(element)
             role = c.READ_ROLE.get(element.get("role") or "")
+            if ref is not None and role is None:
+                self.notes.append(
+                    f"{activity.findtext('iati-identifier')}: organisation {ref!r} in role "
+                    f"{element.get('role')!r} is not read: the ledger holds the roles "
+                    f"{', '.join(sorted(c.READ_ROLE))} (OrganisationRole)"
+                )
             if ref is not None and role is not None:
                 found.append({"org": ref, "role": role})
         return found
+
+    def summary(self, activity: Element) -> str | None:
+        """The general description (DescriptionType 1, or no type given); the other
+        types (objectives, target groups, other) are named in a note."""
+        general = None
+        for element in activity.findall("description"):
+            kind = element.get("type") or c.GENERAL_DESCRIPTION
+            if kind == c.GENERAL_DESCRIPTION and general is None:
+                general = e.text(element)
+            else:
+                self.notes.append(
+                    f"{activity.findtext('iati-identifier')}: a description of type {kind} "
+                    f"({c.DESCRIPTION_TYPE.get(kind, 'unknown')}) is not read: the ledger holds "
+                    "one summary, the general description"
+                )
+        return general
 
     def shares(self, activity: Element) -> list[dict[str, Any]]:
         found = []
@@ -447,6 +470,21 @@ class _Mapper:
                 )
             if not indicators:
                 continue
+            measure = indicators[0].get("measure") or c.MEASURE_UNIT
+            if measure != c.MEASURE_UNIT:
+                self.notes.append(
+                    f"{identifier}: result {title!r} is not read: its indicator measures "
+                    f"{c.INDICATOR_MEASURE.get(measure, 'measure ' + measure)}, and a "
+                    "beneficiary figure counts units"
+                )
+                continue
+            baseline = indicators[0].find("baseline")
+            if baseline is not None and result.get(ours("group")) is None:
+                self.notes.append(
+                    f"{identifier}: result {title!r}: its baseline ({baseline.get('value')}, "
+                    f"{baseline.get('iso-date') or baseline.get('year')}) is not read: a "
+                    "beneficiary figure holds a target and a reach, no baseline"
+                )
             name, _, unit = title.partition(": ")
             group = result.get(ours("group")) or name.strip().lower().replace(" ", "-")[:64]
             self.groups.setdefault(group, {"code": group, "name": name or group})

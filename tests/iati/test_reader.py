@@ -309,3 +309,53 @@ async def test_a_generated_programme_of_many_currencies_reads_back_to_the_same_r
     after = await every_report(client, sorted(currencies))
     assert after == before
     assert notes == []
+
+
+def test_what_a_foreign_activity_holds_beyond_the_ledger_is_said_not_misread() -> None:
+    # given: descriptions of two types (objectives first), an organisation in a role the
+    # ledger has no name for, a planned disbursement, a transaction's sector and flags,
+    # a percentage indicator and a count with a baseline
+    child = FOREIGN.replace(
+        b"<description><narrative>Child work</narrative></description>",
+        b'<description type="2"><narrative>Aims</narrative></description>'
+        b'<description type="1"><narrative>Child work</narrative></description>'
+        b'<participating-org ref="XM-9" role="9"><narrative>Odd</narrative></participating-org>',
+    ).replace(
+        b'<value value-date="2022-02-01">120.50</value>',
+        b'<value value-date="2022-02-01">120.50</value><sector vocabulary="1" code="12220"/>'
+        b'<flow-type code="10"/>',
+    )
+    child = child.replace(b"<transaction>", b'<transaction humanitarian="1">')
+    child = child.replace(
+        b'<related-activity ref="XM-1-P" type="1"/>',
+        b"""<planned-disbursement type="1"><period-start iso-date="2022-01-01"/>
+   <period-end iso-date="2022-06-30"/><value value-date="2022-01-01">250</value>
+  </planned-disbursement>
+  <related-activity ref="XM-1-P" type="1"/>
+  <result type="2"><title><narrative>Access rate</narrative></title>
+   <indicator measure="2"><title><narrative>percent</narrative></title>
+    <period><period-start iso-date="2022-01-01"/><period-end iso-date="2022-12-31"/>
+     <target value="80"/><actual value="50"/></period></indicator></result>
+  <result type="1"><title><narrative>Households: households</narrative></title>
+   <indicator measure="1"><title><narrative>households</narrative></title>
+    <baseline year="2021" iso-date="2021-01-01" value="35"/>
+    <period><period-start iso-date="2022-01-01"/><period-end iso-date="2022-12-31"/>
+     <target value="1000"/><actual value="200"/></period></indicator></result>""",
+    )
+    # when
+    read = read_iati(child)
+    # then: the general description is the summary; the percentage is no count
+    assert read.document is not None, read.problems
+    (initiative,) = read.document.initiatives
+    assert initiative.summary == "Child work"
+    assert [(f.unit, str(f.target_value)) for f in initiative.beneficiaries] == [
+        ("households", "1000")
+    ]
+    assert [p.org for p in initiative.participants] == []
+    notes = "\n".join(read.notes)
+    assert "a description of type 2 (objectives) is not read" in notes
+    assert "organisation 'XM-9' in role '9' is not read" in notes
+    assert "planned disbursement 2022-01-01..2022-06-30 of 250 EUR is not read" in notes
+    assert "@humanitarian (1), flow-type (1), sector (1) not read" in notes
+    assert "result 'Access rate' is not read: its indicator measures a percentage" in notes
+    assert "its baseline (35, 2021-01-01) is not read" in notes
