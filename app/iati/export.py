@@ -114,6 +114,7 @@ async def export_activities(
             code=ErrorCode.REPORT_TOO_LARGE,
         )
     ledger = await _read(session, programs, initiatives)
+    citations = await repository.citations_of(session, [p.id for p in programs], ids)
     by_program: dict[int, list[Initiative]] = defaultdict(list)
     for initiative in initiatives:
         by_program[initiative.program_id].append(initiative)
@@ -126,11 +127,47 @@ async def export_activities(
         )
         for program in programs
     }
+    _uncarried(ledger, citations)
     # Everything is read: the file is built away from the event loop (a large one
     # takes seconds), from plain loaded rows.
     return await asyncio.to_thread(
         _build, programs, by_program, weights, ledger, today, generated_at
     )
+
+
+def _uncarried(ledger: _Ledger, citations: int) -> None:
+    """Each kind of thing IATI cannot carry, once, with its count: what the ledger's
+    namespace carries for the ledger alone, and what the file leaves out."""
+    marked = {
+        "milestones": sum(len(found) for found in ledger.stones.values()),
+        "beneficiary shares": sum(len(found) for found in ledger.shares.values()),
+        "exchange rates": len(ledger.rates),
+        "budget-line descriptions": sum(
+            1 for found in ledger.lines.values() for line in found if line.description
+        ),
+    }
+    said = ", ".join(f"{n} {kind}" for kind, n in marked.items() if n)
+    if said:
+        ledger.notes.append(
+            f"IATI has no element for {said}: they are written in the ledger's own namespace "
+            f"({writer.LEDGER_NS}), which only the ledger reads back (IATI tools ignore it)"
+        )
+    if citations:
+        ledger.notes.append(
+            f"{citations} citations (the words of a source behind a figure) are not written: "
+            "IATI has no citations; the cited documents are linked where they have a URL"
+        )
+    drafts = sum(
+        1
+        for found in ledger.figures.values()
+        for figure, _ in found
+        if figure.draft_reached_value is not None
+    )
+    if drafts:
+        ledger.notes.append(
+            f"{drafts} reached figures awaiting approval are not written (only approved reach "
+            "is published)"
+        )
 
 
 def _build(
