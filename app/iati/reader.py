@@ -1,15 +1,17 @@
-"""An IATI 2.03 activity file read as a ledger document (app/imports/document.py).
+"""An IATI 2.03 activity file read as ledger documents (app/imports/document.py).
 
-One parent activity (hierarchy 1, or none given) is the programme; its children
-(hierarchy 2, naming it in `related-activity` type 1) are the initiatives. The ledger's
+Each parent activity (hierarchy 1, or none given) is a programme; its children
+(hierarchy 2, naming it in `related-activity` type 1) are its initiatives. A file of
+several parents (the whole ledger's export) is a list of documents, imported in one
+transaction as a backup of several programmes is. The ledger's
 own marks (app/iati/writer.py, LEDGER_NS) put back what IATI has no element for — the
 pledge, a budget line split into years, a result's group — so the ledger's own file
 reads back whole; a file from elsewhere is read from IATI's elements alone.
 
 What cannot be mapped is said in `notes`, never dropped silently: elements the ledger
 does not hold (locations, policy markers …), organisations without a ref, results
-beyond one indicator and period, every activity outside the programme. The mapped
-document then goes through the importer's own reader (`read_document`: its limits,
+beyond one indicator and period, every activity outside the programmes. The mapped
+documents then goes through the importer's own reader (`read_document`: its limits,
 its validation, its problems by place), so an IATI file is held to the rules any file
 is.
 
@@ -79,7 +81,7 @@ def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
     notes = _Notes()
     if root.get("version") != c.VERSION:
         notes.append(f"the file is IATI {root.get('version')}, read as {c.VERSION}")
-    raw = _Mapper(notes).document(root)
+    raw = _Mapper(notes).documents(root)
     if isinstance(raw, Problem):
         return Read(problems=[raw], notes=notes.listed())
     read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
@@ -126,32 +128,45 @@ class _Mapper:
         self.sources: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
 
-    def document(self, root: Element) -> dict[str, Any] | Problem:
+    def documents(self, root: Element) -> list[dict[str, Any]] | Problem:
+        """A document per parent activity (a whole-ledger export holds several), each
+        with the children that name it; an activity that is neither is named."""
         activities = root.findall("iati-activity")
         parents = [a for a in activities if a.get("hierarchy", "1") == "1"]
-        if len(parents) != 1:
+        if not parents:
             return Problem(
                 "",
                 ErrorCode.DOCUMENT_INVALID,
-                f"a file is read as one programme: one parent activity (hierarchy 1), "
-                f"not {len(parents)}",
+                "a file is read as programmes: at least one parent activity (hierarchy 1)",
             )
-        parent = parents[0]
-        parent_id = parent.findtext("iati-identifier", "").strip()
+        ids = [p.findtext("iati-identifier", "").strip() for p in parents]
+        children: dict[str, list[Element]] = {identifier: [] for identifier in ids}
+        for activity in activities:
+            if activity.get("hierarchy", "1") == "1":
+                continue
+            named = [ref for ref in self._parents(activity) if ref in children]
+            if named:
+                children[named[0]].append(activity)
+            else:
+                identifier = activity.findtext("iati-identifier")
+                of = repr(ids[0]) if len(ids) == 1 else "any parent activity of the file"
+                self.notes.append(f"activity {identifier!r} is not a child of {of}: not read")
+        documents = []
+        for parent, identifier in zip(parents, ids, strict=True):
+            found = self.document(root, parent, children[identifier])
+            if isinstance(found, Problem):
+                return found
+            documents.append(found)
+        return documents
+
+    def document(
+        self, root: Element, parent: Element, children: list[Element]
+    ) -> dict[str, Any] | Problem:
+        # Each document names the records it uses (the ledger's shared marks each time).
+        self.orgs, self.sources, self.groups = {}, {}, {}
         sponsor = self.org(parent.find("reporting-org"))
         if sponsor is None:
             return Problem("", ErrorCode.DOCUMENT_INVALID, "the programme has no reporting-org ref")
-        children = []
-        for activity in activities:
-            if activity is parent:
-                continue
-            if parent_id in self._parents(activity):
-                children.append(activity)
-            else:
-                identifier = activity.findtext("iati-identifier")
-                self.notes.append(
-                    f"activity {identifier!r} is not a child of {parent_id!r}: not read"
-                )
         rates = self.rates(root)
         initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
         program = self.program(parent, sponsor, initiatives)

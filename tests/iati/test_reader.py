@@ -167,11 +167,11 @@ def test_a_doctype_is_refused() -> None:
     assert read.problems[0].code is ErrorCode.DOCUMENT_INVALID
 
 
-def test_two_programmes_in_one_file_are_refused() -> None:
-    two = FOREIGN.replace(b'hierarchy="2" default', b'hierarchy="1" default')
-    read = read_iati(two)
+def test_a_file_without_a_parent_activity_is_refused() -> None:
+    none = FOREIGN.replace(b'hierarchy="1" default', b'hierarchy="2" default')
+    read = read_iati(none)
     assert read.document is None
-    assert "one parent activity" in read.problems[0].message
+    assert "at least one parent activity" in read.problems[0].message
 
 
 def test_a_value_that_is_no_decimal_is_a_problem_at_its_place() -> None:

@@ -18,7 +18,7 @@ from app.demo.loader import load_demo
 from app.errors import DomainError, ErrorCode
 from app.iati.reader import read_iati
 from app.iati.service import export_file
-from app.imports.apply import import_document
+from app.imports.apply import import_document, run_import
 from app.imports.report import Action, Report
 from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
@@ -323,3 +323,32 @@ async def test_a_ref_that_spells_another_rows_id_is_not_published(db: Database) 
     # then: a file naming both so could not be read back
     assert refused.value.code is ErrorCode.NOT_PUBLISHABLE
     assert f"'transaction-{first.id}'" in refused.value.message
+
+
+async def test_a_whole_ledger_file_of_several_programmes_reads_back_a_programme_each(
+    db: Database,
+) -> None:
+    # given: two programmes, exported as one file (every programme)
+    await _demo(db)
+    await full_pledge(db)
+    before = await _rows(db)
+    exported = await export_file(db.sessions, program_ref=None, moment=None)
+    # when: read into the ledger it came from, then into an empty one
+    read = read_iati(exported.xml)
+    assert len(read.documents) == 2, read.problems
+    again = await _import_all(db, exported.xml)
+    await empty_tables(db.engine)
+    fresh = await _import_all(db, exported.xml)
+    # then: nothing changes in its own ledger; an empty one gets both programmes whole
+    assert again.rows == [] and again.changes == 0
+    assert fresh.counts["program"][Action.CREATE] == 2
+    after = await _rows(db)
+    for table in ("citations", "changes"):  # IATI carries no citations; the trail is new
+        del after[table], before[table]
+    assert after == before
+
+
+async def _import_all(db: Database, xml: bytes) -> Report:
+    report = await run_import(db.sessions, xml, IMPORTER, dry_run=False, reader=read_iati)
+    assert not report.refused, report.problems
+    return report
