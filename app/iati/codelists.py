@@ -41,6 +41,8 @@ ORGANISATION_ROLE = {
     ParticipationRole.IMPLEMENTING: "4",
 }
 
+ORGANISATION_ROLE_FUNDING = ORGANISATION_ROLE[ParticipationRole.FUNDING]
+
 # OrganisationType: the ledger's kinds coarsen IATI's list; each maps to the general
 # code of its family (a company is "Private Sector", not one of its 71-73 refinements,
 # which would need to know where the money goes).
@@ -76,12 +78,21 @@ BUDGET_STATUS = {BudgetStatus.INDICATIVE: "1", BudgetStatus.COMMITTED: "2"}
 # RelatedActivityType.
 PARENT, CHILD = "1", "2"
 
-# DescriptionType: General.
+# DescriptionType: General (what the ledger reads as a summary), and the others' names
+# for the notes of what is not read.
 GENERAL_DESCRIPTION = "1"
+DESCRIPTION_TYPE = {"1": "general", "2": "objectives", "3": "target groups", "4": "other"}
 
 # ResultType Output; IndicatorMeasure Unit: a beneficiary figure counts people, regions…
 RESULT_OUTPUT = "1"
 MEASURE_UNIT = "1"
+INDICATOR_MEASURE = {
+    "1": "units",
+    "2": "a percentage",
+    "3": "a nominal value",
+    "4": "an ordinal value",
+    "5": "a qualitative value",
+}
 
 # SectorVocabulary: 99 "Reporting Organisation" (the focus area itself), and 1, the
 # OECD DAC CRS 5-digit purpose codes, where a focus area means one of them plainly.
@@ -100,9 +111,13 @@ DAC_SECTOR = {
     "education": "11110",  # Education policy and administrative management
 }
 
-# DocumentCategory, from the ledger's free-text categories. A news article that states
-# a pledge states its purpose (A02); anything unrecognised is "Activity web page" (A12),
-# the least specific category, and the export names it in its notes.
+# DocumentCategory, from the ledger's free-text categories: the one table both ways. A
+# news article that states a pledge states its purpose (A02); anything unrecognised (or
+# no category) is "Activity web page" (A12), the least specific category, and the export
+# names it in its notes. A code reads back as the first name mapped to it; where that is
+# not the ledger's category (objectives, none, an unrecognised one), the document-link
+# carries the ledger's own in LEDGER_NS (app/iati/writer.py), so the file reads back as
+# it was.
 DOCUMENT_CATEGORY = {
     "news-article": "A02",
     "objectives": "A02",
@@ -116,6 +131,12 @@ DOCUMENT_CATEGORY = {
     "strategy": "B02",
 }
 DEFAULT_DOCUMENT_CATEGORY = "A12"
+
+
+def document_category(name: str | None) -> str:
+    """The DocumentCategory code of the ledger's category (None: none)."""
+    return DOCUMENT_CATEGORY.get(name or "", DEFAULT_DOCUMENT_CATEGORY)
+
 
 # FileFormat (IANA media types): a link's format is not recorded, so a web page.
 LINK_FORMAT = "text/html"

@@ -33,8 +33,11 @@ from app.iati.rules import check_document, not_publishable
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
+    BeneficiaryShare,
     BudgetLine,
+    ExchangeRate,
     Initiative,
+    Milestone,
     Organization,
     Participation,
     ParticipationRole,
@@ -74,6 +77,13 @@ class _Ledger:
     documents: dict[tuple[str, int], list[SourceDocument]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    stones: dict[int, list[Milestone]] = field(default_factory=lambda: defaultdict(list))
+    shares: dict[int, list[tuple[BeneficiaryShare, BeneficiaryGroup]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    rates: list[ExchangeRate] = field(default_factory=list)
+    # The sources the rates name, by id.
+    rate_sources: dict[int, SourceDocument] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -104,6 +114,7 @@ async def export_activities(
             code=ErrorCode.REPORT_TOO_LARGE,
         )
     ledger = await _read(session, programs, initiatives)
+    citations = await repository.citations_of(session, [p.id for p in programs], ids)
     by_program: dict[int, list[Initiative]] = defaultdict(list)
     for initiative in initiatives:
         by_program[initiative.program_id].append(initiative)
@@ -116,11 +127,47 @@ async def export_activities(
         )
         for program in programs
     }
+    _uncarried(ledger, citations)
     # Everything is read: the file is built away from the event loop (a large one
     # takes seconds), from plain loaded rows.
     return await asyncio.to_thread(
         _build, programs, by_program, weights, ledger, today, generated_at
     )
+
+
+def _uncarried(ledger: _Ledger, citations: int) -> None:
+    """Each kind of thing IATI cannot carry, once, with its count: what the ledger's
+    namespace carries for the ledger alone, and what the file leaves out."""
+    marked = {
+        "milestones": sum(len(found) for found in ledger.stones.values()),
+        "beneficiary shares": sum(len(found) for found in ledger.shares.values()),
+        "exchange rates": len(ledger.rates),
+        "budget-line descriptions": sum(
+            1 for found in ledger.lines.values() for line in found if line.description
+        ),
+    }
+    said = ", ".join(f"{n} {kind}" for kind, n in marked.items() if n)
+    if said:
+        ledger.notes.append(
+            f"IATI has no element for {said}: they are written in the ledger's own namespace "
+            f"({writer.LEDGER_NS}), which only the ledger reads back (IATI tools ignore it)"
+        )
+    if citations:
+        ledger.notes.append(
+            f"{citations} citations (the words of a source behind a figure) are not written: "
+            "IATI has no citations; the cited documents are linked where they have a URL"
+        )
+    drafts = sum(
+        1
+        for found in ledger.figures.values()
+        for figure, _ in found
+        if figure.draft_reached_value is not None
+    )
+    if drafts:
+        ledger.notes.append(
+            f"{drafts} reached figures awaiting approval are not written (only approved reach "
+            "is published)"
+        )
 
 
 def _build(
@@ -140,6 +187,18 @@ def _build(
         _parent(root, program, children, weights[program.id], ledger)
         for initiative in children:
             _child(root, program, initiative, ledger, today)
+    # The beneficiary groups the figures and shares name, in the ledger's order (its
+    # reports list groups so); the rates the reports convert at, and the sources they
+    # name: at the file's end, in LEDGER_NS.
+    groups = {g.id: g for found in ledger.figures.values() for _, g in found}
+    groups.update({g.id: g for found in ledger.shares.values() for _, g in found})
+    for group_id in sorted(groups):
+        writer.beneficiary_group(root, groups[group_id])
+    for document in ledger.rate_sources.values():
+        writer.source(root, document)
+    for rate in ledger.rates:
+        named = ledger.rate_sources.get(rate.source_document_id or 0)
+        writer.exchange_rate(root, rate, named.ref if named is not None else None)
     check_document(root, today=today, codes=c.CODE_CHECKS)
     # The file says itself what it leaves out (XML comments, which the schema allows).
     for position, note in enumerate(ledger.notes):
@@ -168,6 +227,13 @@ async def _read(
         owner[SubjectType.TRANSACTION, tx.id] = ("initiative", tx.initiative_id)
     for role in await repository.participations(session, ids):
         ledger.roles[role.initiative_id].append(role)
+    for stone in await repository.milestones(session, ids):
+        ledger.stones[stone.initiative_id].append(stone)
+    for share, group in await repository.shares(session, ids):
+        ledger.shares[share.initiative_id].append((share, group))
+    ledger.rates = await repository.exchange_rates(session)
+    named = {r.source_document_id for r in ledger.rates if r.source_document_id is not None}
+    ledger.rate_sources = {d.id: d for d in await repository.sources(session, list(named))}
     for figure, group in await repository.beneficiary_figures(session, ids):
         ledger.figures[figure.initiative_id].append((figure, group))
         owner[SubjectType.BENEFICIARY_FIGURE, figure.id] = ("initiative", figure.initiative_id)
@@ -186,6 +252,20 @@ async def _read(
         f"source document {ref!r} has no URL: IATI's document-link needs one, so it is not linked"
         for ref in sorted(unlinked)
     )
+    uncoded = sorted(
+        {
+            f"{d.ref!r} ({d.category!r})" if d.category else repr(d.ref)
+            for found in ledger.documents.values()
+            for d in found
+            if (d.category or "") not in c.DOCUMENT_CATEGORY
+        }
+    )
+    if uncoded:
+        ledger.notes.append(
+            f"{len(uncoded)} source documents have no category IATI's DocumentCategory "
+            f"names, so are linked as {c.DEFAULT_DOCUMENT_CATEGORY} (activity web page): "
+            + ", ".join(uncoded)
+        )
     return ledger
 
 
@@ -298,7 +378,7 @@ def _child(
     )
     _participants(activity, program, roles, ledger)
     SubElement(activity, "activity-status", {"code": c.ACTIVITY_STATUS[initiative.status]})
-    _dates(activity, identifier, program, initiative, ledger)
+    borrowed = _dates(activity, identifier, program, initiative, ledger)
     for _, code, _ in classify.country(initiative, ledger.notes):
         SubElement(activity, "recipient-country", {"code": code, "percentage": "100"})
     for vocabulary, code, name in classify.sectors(initiative, ledger.notes):
@@ -345,9 +425,13 @@ def _child(
             code=initiative.code,
             position=str(initiative.position),
             region=initiative.region,
-            **{"focus-area": initiative.focus_area},
+            **{"focus-area": initiative.focus_area, "borrowed-dates": "1" if borrowed else None},
         ),
     )
+    for share, group in ledger.shares[initiative.id]:
+        writer.share(activity, share, group)
+    for stone in ledger.stones[initiative.id]:
+        writer.milestone(activity, stone)
 
 
 def _keys_once(identifier: str, kind: str, keys: Iterable[str]) -> None:
@@ -389,7 +473,9 @@ def _participants(
 
 def _dates(
     activity: Element, identifier: str, program: Program, initiative: Initiative, ledger: _Ledger
-) -> None:
+) -> bool:
+    """The initiative's dates; IATI needs one, so an initiative without any is given the
+    programme's (True: borrowed, which the file marks so that they read back as none)."""
     dates = [
         (c.PLANNED_START, initiative.planned_start),
         (c.ACTUAL_START, initiative.actual_start),
@@ -402,9 +488,13 @@ def _dates(
         ledger.notes.append(f"{identifier}: no dates of its own; the programme's are given")
         if not any(day for _, day in dates):
             raise not_publishable(f"{identifier}: no date at all (IATI needs one)")
+        borrowed = True
+    else:
+        borrowed = False
     for kind, day in dates:
         if day is not None:
             writer.dated(activity, "activity-date", day, type=kind)
+    return borrowed
 
 
 def _links(activity: Element, documents: list[SourceDocument]) -> None:

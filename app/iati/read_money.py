@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -66,12 +66,38 @@ def budget_lines(activity: Element, notes: list[str]) -> list[dict[str, Any]]:
                 "type": c.READ_BUDGET_TYPE.get(kind, "original"),
                 "status": c.READ_BUDGET_STATUS.get(status, "indicative"),
                 "category": first.get(ours("category")),
+                "description": first.get(ours("description")),
                 "amount": None if None in amounts else format(sum(map(Decimal, amounts)), "f"),  # type: ignore[arg-type]
                 "currency": currency,
                 "value_date": value.get("value-date") if value is not None else None,
             }
-            lines.append(e.carried(line, "category", "value_date"))
+            lines.append(e.carried(line, "category", "value_date", "description"))
     return lines
+
+
+# What a transaction's elements and attributes the reader takes; the rest are named.
+_TRANSACTION_READ = {
+    "ref", "transaction-type", "transaction-date", "value", "description", "provider-org",
+    "receiver-org", ours("line"),
+}  # fmt: skip
+
+
+def planned_disbursements(activity: Element, notes: list[str]) -> None:
+    """Planned disbursements are named, each with its period and value, not read: the
+    ledger holds no forecast of payments, and as budget lines they would count the
+    money of the activity's budgets a second time."""
+    identifier = activity.findtext("iati-identifier")
+    default = activity.get("default-currency")
+    for element in activity.findall("planned-disbursement"):
+        value = element.find("value")
+        currency = (value.get("currency") if value is not None else None) or default
+        notes.append(
+            f"{identifier}: the planned disbursement "
+            f"{e.date(element, 'period-start') or '?'}..{e.date(element, 'period-end') or '?'} "
+            f"of {element.findtext('value', '').strip()} {currency} is not read: the ledger "
+            "holds no forecast of payments (as a budget line it would count the budget's "
+            "money twice)"
+        )
 
 
 def transactions(activity: Element, notes: list[str], org: Org) -> list[dict[str, Any]]:
@@ -80,7 +106,10 @@ def transactions(activity: Element, notes: list[str], org: Org) -> list[dict[str
     found = []
     default = activity.get("default-currency")
     counted: dict[str, int] = defaultdict(int)
+    unread: Counter[str] = Counter()
     for element in activity.findall("transaction"):
+        unread.update({child.tag for child in element if child.tag not in _TRANSACTION_READ})
+        unread.update({f"@{name}" for name in element.attrib if name not in _TRANSACTION_READ})
         value = element.find("value")
         kind = element.find("transaction-type")
         date = element.find("transaction-date")
@@ -105,6 +134,13 @@ def transactions(activity: Element, notes: list[str], org: Org) -> list[dict[str
             e.carried(
                 transaction, "value_date", "budget_line", "provider", "receiver", "description"
             )
+        )
+    if unread:
+        notes.append(
+            f"{activity.findtext('iati-identifier')}: the transactions' "
+            + ", ".join(f"{name} ({n})" for name, n in sorted(unread.items()))
+            + " not read: a ledger transaction holds its type, date, value, provider, "
+            "receiver and description"
         )
     if counted:
         notes.append(

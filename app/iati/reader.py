@@ -1,15 +1,17 @@
-"""An IATI 2.03 activity file read as a ledger document (app/imports/document.py).
+"""An IATI 2.03 activity file read as ledger documents (app/imports/document.py).
 
-One parent activity (hierarchy 1, or none given) is the programme; its children
-(hierarchy 2, naming it in `related-activity` type 1) are the initiatives. The ledger's
+Each parent activity (hierarchy 1, or none given) is a programme; its children
+(hierarchy 2, naming it in `related-activity` type 1) are its initiatives. A file of
+several parents (the whole ledger's export) is a list of documents, imported in one
+transaction as a backup of several programmes is. The ledger's
 own marks (app/iati/writer.py, LEDGER_NS) put back what IATI has no element for — the
 pledge, a budget line split into years, a result's group — so the ledger's own file
 reads back whole; a file from elsewhere is read from IATI's elements alone.
 
 What cannot be mapped is said in `notes`, never dropped silently: elements the ledger
 does not hold (locations, policy markers …), organisations without a ref, results
-beyond one indicator and period, every activity outside the programme. The mapped
-document then goes through the importer's own reader (`read_document`: its limits,
+beyond one indicator and period, every activity outside the programmes. The mapped
+documents then goes through the importer's own reader (`read_document`: its limits,
 its validation, its problems by place), so an IATI file is held to the rules any file
 is.
 
@@ -32,12 +34,20 @@ from app.imports.reader import MAX_FILE_BYTES, Read, read_document
 from app.imports.report import MAX_LISTED, Problem
 from app.imports.sheets import is_zip, read_archive
 
-# The elements of an activity this reader maps; any other is named in the notes.
+# The elements of a child activity (an initiative) this reader maps; any other is
+# named in the notes.
 _MAPPED = {
     "iati-identifier", "reporting-org", "title", "description", "participating-org",
     "activity-status", "activity-date", "recipient-country", "sector", "budget",
-    "transaction", "document-link", "related-activity", "result",
-    ours("programme"), ours("initiative"),
+    "transaction", "document-link", "related-activity", "result", "planned-disbursement",
+    ours("programme"), ours("initiative"), ours("share"), ours("milestone"),
+}  # fmt: skip
+# The parent's (the programme's): its name, sponsor, dates and documents. Its money,
+# sectors, countries and results have no place on a programme (the ledger holds them on
+# initiatives); `_Mapper.parent_notes` names each of them, the rest are named as above.
+_PARENT_MAPPED = {
+    "iati-identifier", "reporting-org", "title", "description", "activity-date",
+    "document-link", "related-activity", ours("programme"),
 }  # fmt: skip
 
 
@@ -71,7 +81,7 @@ def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
     notes = _Notes()
     if root.get("version") != c.VERSION:
         notes.append(f"the file is IATI {root.get('version')}, read as {c.VERSION}")
-    raw = _Mapper(notes).document(root)
+    raw = _Mapper(notes).documents(root)
     if isinstance(raw, Problem):
         return Read(problems=[raw], notes=notes.listed())
     read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
@@ -99,6 +109,18 @@ def _refused(code: ErrorCode, message: str) -> Read:
     return Read(problems=[Problem("", code, message)])
 
 
+def _span(element: Element) -> str:
+    return f"{e.date(element, 'period-start') or '?'}..{e.date(element, 'period-end') or '?'}"
+
+
+def _value(activity: Element, element: Element) -> str:
+    value = element.find("value")
+    currency = (value.get("currency") if value is not None else None) or activity.get(
+        "default-currency"
+    )
+    return f"{element.findtext('value', '').strip()} {currency}"
+
+
 class _Mapper:
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
@@ -106,43 +128,82 @@ class _Mapper:
         self.sources: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
 
-    def document(self, root: Element) -> dict[str, Any] | Problem:
+    def documents(self, root: Element) -> list[dict[str, Any]] | Problem:
+        """A document per parent activity (a whole-ledger export holds several), each
+        with the children that name it; an activity that is neither is named."""
         activities = root.findall("iati-activity")
         parents = [a for a in activities if a.get("hierarchy", "1") == "1"]
-        if len(parents) != 1:
+        if not parents:
             return Problem(
                 "",
                 ErrorCode.DOCUMENT_INVALID,
-                f"a file is read as one programme: one parent activity (hierarchy 1), "
-                f"not {len(parents)}",
+                "a file is read as programmes: at least one parent activity (hierarchy 1)",
             )
-        parent = parents[0]
-        parent_id = parent.findtext("iati-identifier", "").strip()
+        ids = [p.findtext("iati-identifier", "").strip() for p in parents]
+        children: dict[str, list[Element]] = {identifier: [] for identifier in ids}
+        for activity in activities:
+            if activity.get("hierarchy", "1") == "1":
+                continue
+            named = [ref for ref in self._parents(activity) if ref in children]
+            if named:
+                children[named[0]].append(activity)
+            else:
+                identifier = activity.findtext("iati-identifier")
+                of = repr(ids[0]) if len(ids) == 1 else "any parent activity of the file"
+                self.notes.append(f"activity {identifier!r} is not a child of {of}: not read")
+        documents = []
+        for parent, identifier in zip(parents, ids, strict=True):
+            found = self.document(root, parent, children[identifier])
+            if isinstance(found, Problem):
+                return found
+            documents.append(found)
+        return documents
+
+    def document(
+        self, root: Element, parent: Element, children: list[Element]
+    ) -> dict[str, Any] | Problem:
+        # Each document names the records it uses (the ledger's shared marks each time).
+        self.orgs, self.sources, self.groups = {}, {}, {}
         sponsor = self.org(parent.find("reporting-org"))
         if sponsor is None:
             return Problem("", ErrorCode.DOCUMENT_INVALID, "the programme has no reporting-org ref")
-        children = []
-        for activity in activities:
-            if activity is parent:
-                continue
-            if parent_id in self._parents(activity):
-                children.append(activity)
-            else:
-                identifier = activity.findtext("iati-identifier")
-                self.notes.append(
-                    f"activity {identifier!r} is not a child of {parent_id!r}: not read"
-                )
+        rates = self.rates(root)
         initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
         program = self.program(parent, sponsor, initiatives)
-        self.unmapped(parent)
+        self.parent_notes(parent, sponsor)
+        self.unmapped(parent, _PARENT_MAPPED)
         return {
             "format": "pledge-ledger/1",
             "sources": list(self.sources.values()),
             "organizations": list(self.orgs.values()),
             "program": program,
+            "exchange_rates": rates,
             "beneficiary_groups": list(self.groups.values()),
             "initiatives": initiatives,
         }
+
+    def rates(self, root: Element) -> list[dict[str, Any]]:
+        """The ledger's own marks at the file's end: the rates its reports convert at,
+        the sources they name, and the beneficiary groups in the ledger's order."""
+        for found in root.findall(ours("source")):
+            marks = dict(found.attrib)
+            self.sources[marks.get("ref", "")] = {
+                "ref": marks.get("ref"),
+                "title": marks.get("title"),
+                **{
+                    name.replace("-", "_"): marks[name]
+                    for name in ("url", "publisher", "published-on", "language", "category")
+                    if name in marks
+                },
+            }
+        for found in root.findall(ours("beneficiary-group")):
+            group = {name: text for name, text in found.attrib.items()}
+            self.groups[group.get("code", "")] = group
+        rates = []
+        for found in root.findall(ours("exchange-rate")):
+            rate = {name.replace("-", "_"): text for name, text in found.attrib.items()}
+            rates.append(rate)
+        return rates
 
     @staticmethod
     def _parents(activity: Element) -> list[str]:
@@ -152,8 +213,71 @@ class _Mapper:
             if r.get("type") == c.PARENT
         ]
 
-    def unmapped(self, activity: Element) -> None:
-        skipped = sorted({e.tag for e in activity if e.tag not in _MAPPED})
+    def parent_notes(self, parent: Element, sponsor: str) -> None:
+        """What the parent activity holds that a programme cannot: each named. Money is
+        held on initiatives only (a programme holds its pledge), and so are sectors,
+        countries and results. Of the ledger's own file (its `programme` mark) the
+        sectors, countries and status are its children's, written from them: not news."""
+        identifier = parent.findtext("iati-identifier", "").strip()
+        why = (
+            "a programme holds no money of its own (budgets and transactions are its initiatives')"
+        )
+        for budget in parent.findall("budget"):
+            self.notes.append(
+                f"{identifier}: the programme's budget {_span(budget)} of {_value(parent, budget)}"
+                f" is not read: {why}"
+            )
+        for element in parent.findall("planned-disbursement"):
+            self.notes.append(
+                f"{identifier}: the programme's planned disbursement {_span(element)} of "
+                f"{_value(parent, element)} is not read: {why}"
+            )
+        for tx in parent.findall("transaction"):
+            kind = tx.find("transaction-type")
+            date = tx.find("transaction-date")
+            self.notes.append(
+                f"{identifier}: the programme's transaction {tx.get('ref') or ''!r} "
+                f"(type {kind.get('code') if kind is not None else None}, "
+                f"{date.get('iso-date') if date is not None else 'undated'}) of "
+                f"{_value(parent, tx)} is not read: {why}"
+            )
+        for result in parent.findall("result"):
+            self.notes.append(
+                f"{identifier}: the programme's result {e.text(result.find('title'))!r} is not "
+                "read: beneficiary figures are held on initiatives"
+            )
+        for org in parent.findall("participating-org"):
+            if org.get("ref") == sponsor and org.get("role") == c.ORGANISATION_ROLE_FUNDING:
+                continue  # the sponsor as funder: the programme's sponsor
+            self.notes.append(
+                f"{identifier}: the programme's participating organisation "
+                f"{org.get('ref') or e.text(org)!r} (role {org.get('role')}) is not read: "
+                "participations are held on initiatives"
+            )
+        if parent.find(ours("programme")) is not None:
+            return  # the export's own: its children's sectors, countries and status
+        places = [
+            f"{tag} {element.get('code')}"
+            for tag in ("sector", "recipient-country", "recipient-region")
+            for element in parent.findall(tag)
+        ]
+        if places:
+            self.notes.append(
+                f"{identifier}: the programme's {', '.join(places)} not read: a focus area and "
+                "region are held per initiative"
+            )
+        status = parent.find("activity-status")
+        if status is not None:
+            self.notes.append(
+                f"{identifier}: the programme's activity-status {status.get('code')} is not "
+                "read: a programme's status is its initiatives'"
+            )
+
+    def unmapped(self, activity: Element, mapped: set[str] = _MAPPED) -> None:
+        noted = {"budget", "planned-disbursement", "transaction", "result", "sector",
+                 "recipient-country", "recipient-region", "activity-status",
+                 "participating-org"} if mapped is _PARENT_MAPPED else set()  # fmt: skip
+        skipped = sorted({e.tag for e in activity if e.tag not in mapped | noted})
         if skipped:
             identifier = activity.findtext("iati-identifier")
             self.notes.append(
@@ -184,7 +308,7 @@ class _Mapper:
         program: dict[str, Any] = {
             "ref": marks.get("ref") or identifier.removeprefix(f"{sponsor}-"),
             "name": e.text(parent.find("title")) or identifier,
-            "summary": e.text(parent.find("description")),
+            "summary": self.summary(parent),
             "sponsor": sponsor,
             "announced_on": marks.get("announced-on") or dates.get(c.PLANNED_START),
             "deadline": marks.get("deadline") or dates.get(c.PLANNED_END),
@@ -209,7 +333,6 @@ class _Mapper:
             ref = link.get(ours("ref")) or link.get("url", "")[:64]
             if not ref or ref in self.sources:
                 continue
-            category = link.find("category")
             language = link.find("language")
             date = link.find("document-date")
             self.sources[ref] = e.carried(
@@ -218,9 +341,7 @@ class _Mapper:
                     "title": e.text(link.find("title")) or ref,
                     "url": link.get("url"),
                     "language": language.get("code") if language is not None else None,
-                    "category": c.READ_CATEGORY.get(category.get("code", ""))
-                    if category is not None
-                    else None,
+                    "category": self.category(link),
                     "published_on": date.get("iso-date") if date is not None else None,
                 },
                 "url",
@@ -234,17 +355,29 @@ class _Mapper:
                 "without the words each figure rests on (IATI has no citations)"
             )
 
+    @staticmethod
+    def category(link: Element) -> str | None:
+        """The ledger's own category where the export marked it ("" for none), else the
+        name the DocumentCategory code reads back as (codelists.DOCUMENT_CATEGORY)."""
+        own = link.get(ours("category"))
+        if own is not None:
+            return own or None
+        category = link.find("category")
+        return c.READ_CATEGORY.get(category.get("code", "")) if category is not None else None
+
     def initiative(self, activity: Element, position: int, sponsor: str) -> dict[str, Any]:
         own = activity.find(ours("initiative"))
         marks = own.attrib if own is not None else {}
         identifier = activity.findtext("iati-identifier", "").strip()
         dates = {d.get("type"): d.get("iso-date") for d in activity.findall("activity-date")}
+        if marks.get("borrowed-dates") == "1":
+            dates = {}  # the programme's, written as IATI needs a date: not the initiative's
         status = activity.find("activity-status")
         initiative: dict[str, Any] = {
             "code": marks.get("code") or identifier.removeprefix(f"{sponsor}-"),
             "position": int(marks["position"]) if marks.get("position", "").isdigit() else position,
             "title": e.text(activity.find("title")) or identifier,
-            "summary": e.text(activity.find("description")),
+            "summary": self.summary(activity),
             "focus_area": marks.get("focus-area") or self.focus_area(activity),
             "status": c.READ_STATUS.get(
                 status.get("code", "") if status is not None else "", "pipeline"
@@ -262,7 +395,13 @@ class _Mapper:
         initiative["participants"] = self.participants(activity)
         initiative["budget_lines"] = read_money.budget_lines(activity, self.notes)
         initiative["transactions"] = read_money.transactions(activity, self.notes, self.org)
+        read_money.planned_disbursements(activity, self.notes)
         initiative["beneficiaries"] = self.results(activity)
+        initiative["shares"] = self.shares(activity)
+        initiative["milestones"] = [
+            {name.replace("-", "_"): text for name, text in stone.attrib.items()}
+            for stone in activity.findall(ours("milestone"))
+        ]
         self.links(activity)
         self.unmapped(activity)
         return initiative
@@ -297,8 +436,38 @@ class _Mapper:
                 continue  # the export's own: the sponsor as every initiative's funder
             ref = self.org(element)
             role = c.READ_ROLE.get(element.get("role") or "")
+            if ref is not None and role is None:
+                self.notes.append(
+                    f"{activity.findtext('iati-identifier')}: organisation {ref!r} in role "
+                    f"{element.get('role')!r} is not read: the ledger holds the roles "
+                    f"{', '.join(sorted(c.READ_ROLE))} (OrganisationRole)"
+                )
             if ref is not None and role is not None:
                 found.append({"org": ref, "role": role})
+        return found
+
+    def summary(self, activity: Element) -> str | None:
+        """The general description (DescriptionType 1, or no type given); the other
+        types (objectives, target groups, other) are named in a note."""
+        general = None
+        for element in activity.findall("description"):
+            kind = element.get("type") or c.GENERAL_DESCRIPTION
+            if kind == c.GENERAL_DESCRIPTION and general is None:
+                general = e.text(element)
+            else:
+                self.notes.append(
+                    f"{activity.findtext('iati-identifier')}: a description of type {kind} "
+                    f"({c.DESCRIPTION_TYPE.get(kind, 'unknown')}) is not read: the ledger holds "
+                    "one summary, the general description"
+                )
+        return general
+
+    def shares(self, activity: Element) -> list[dict[str, Any]]:
+        found = []
+        for share in activity.findall(ours("share")):
+            group = share.get("group", "")
+            self.groups.setdefault(group, {"code": group, "name": share.get("name") or group})
+            found.append({"group": group, "percentage": share.get("percentage")})
         return found
 
     def results(self, activity: Element) -> list[dict[str, Any]]:
@@ -316,6 +485,21 @@ class _Mapper:
                 )
             if not indicators:
                 continue
+            measure = indicators[0].get("measure") or c.MEASURE_UNIT
+            if measure != c.MEASURE_UNIT:
+                self.notes.append(
+                    f"{identifier}: result {title!r} is not read: its indicator measures "
+                    f"{c.INDICATOR_MEASURE.get(measure, 'measure ' + measure)}, and a "
+                    "beneficiary figure counts units"
+                )
+                continue
+            baseline = indicators[0].find("baseline")
+            if baseline is not None and result.get(ours("group")) is None:
+                self.notes.append(
+                    f"{identifier}: result {title!r}: its baseline ({baseline.get('value')}, "
+                    f"{baseline.get('iso-date') or baseline.get('year')}) is not read: a "
+                    "beneficiary figure holds a target and a reach, no baseline"
+                )
             name, _, unit = title.partition(": ")
             group = result.get(ours("group")) or name.strip().lower().replace(" ", "-")[:64]
             self.groups.setdefault(group, {"code": group, "name": name or group})
@@ -331,6 +515,10 @@ class _Mapper:
                 else e.date(period, "period-end"),
                 "reached_value": e.decimal(actual.get("value")) if actual is not None else None,
             }
+            approved_by = result.get(ours("approved-by"))
+            if approved_by is not None and figure["reached_value"] is not None:
+                figure["approved_by"] = approved_by or None  # "": no one named
+                figure["approved_at"] = result.get(ours("approved-at"))
             if period is not None:  # the period states the reach, or that there is none
                 figure["reached_qualifier"] = result.get(ours("reached-qualifier"), "exact")
                 figure["reached_as_of"] = result.get(ours("reached-as-of"))

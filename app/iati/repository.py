@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import (
     BeneficiaryFigure,
     BeneficiaryGroup,
+    BeneficiaryShare,
     BudgetLine,
     Citation,
+    ExchangeRate,
     Initiative,
+    Milestone,
     Organization,
     Participation,
     Program,
@@ -130,3 +134,67 @@ async def cited_documents(session: AsyncSession) -> list[Cited]:
     return [
         Cited(kind, subject, doc) for kind, subject, doc in (await session.execute(query)).all()
     ]
+
+
+async def exchange_rates(session: AsyncSession) -> list[ExchangeRate]:
+    """Every rate (reports convert at any of them, as a backup carries them all)."""
+    query = select(ExchangeRate).order_by(
+        ExchangeRate.base, ExchangeRate.quote, ExchangeRate.rate_date, ExchangeRate.id
+    )
+    return list(await session.scalars(query))
+
+
+async def sources(session: AsyncSession, ids: Sequence[int]) -> list[SourceDocument]:
+    query = select(SourceDocument).where(SourceDocument.id.in_(ids)).order_by(SourceDocument.id)
+    return list(await session.scalars(query))
+
+
+async def milestones(session: AsyncSession, initiative_ids: Sequence[int]) -> list[Milestone]:
+    query = (
+        select(Milestone)
+        .where(Milestone.initiative_id.in_(initiative_ids))
+        .order_by(Milestone.initiative_id, Milestone.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def shares(
+    session: AsyncSession, initiative_ids: Sequence[int]
+) -> list[tuple[BeneficiaryShare, BeneficiaryGroup]]:
+    query = (
+        select(BeneficiaryShare, BeneficiaryGroup)
+        .join(BeneficiaryGroup, BeneficiaryGroup.id == BeneficiaryShare.group_id)
+        .where(BeneficiaryShare.initiative_id.in_(initiative_ids))
+        .order_by(BeneficiaryShare.initiative_id, BeneficiaryShare.id)
+    )
+    return [(share, group) for share, group in (await session.execute(query)).all()]
+
+
+async def citations_of(
+    session: AsyncSession, program_ids: Sequence[int], initiative_ids: Sequence[int]
+) -> int:
+    """How many citations (quoted words) back the programmes' records and those under
+    their initiatives: the export carries their documents, never their words."""
+    total = await session.scalar(
+        select(func.count())
+        .select_from(Citation)
+        .where(Citation.subject_type == SubjectType.PROGRAM, Citation.subject_id.in_(program_ids))
+    )
+    found = int(total or 0)
+    kinds: tuple[tuple[SubjectType, type[Any]], ...] = (
+        (SubjectType.INITIATIVE, Initiative),
+        (SubjectType.BUDGET_LINE, BudgetLine),
+        (SubjectType.TRANSACTION, Transaction),
+        (SubjectType.MILESTONE, Milestone),
+        (SubjectType.BENEFICIARY_FIGURE, BeneficiaryFigure),
+    )
+    for kind, model in kinds:
+        under = Initiative.id if model is Initiative else model.initiative_id
+        query = (
+            select(func.count())
+            .select_from(Citation)
+            .join(model, model.id == Citation.subject_id)
+            .where(Citation.subject_type == kind, under.in_(initiative_ids))
+        )
+        found += int(await session.scalar(query) or 0)
+    return found

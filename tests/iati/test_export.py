@@ -339,3 +339,32 @@ async def test_cited_sources_with_a_url_become_document_links_of_their_activity(
     assert link.find("document-date").get("iso-date") == "2024-03-01"
     root = assert_valid(alone.xml)
     assert root.xpath("//iati-activity[@hierarchy='1']/document-link/category/@code") == ["A02"]
+
+
+async def test_each_kind_iati_cannot_carry_is_named_once_with_its_count(db: Database) -> None:
+    # given: the full pledge (one citation, one draft reach) with two milestones, a share,
+    # a rate and a budget line with a description
+    pledge = await full_pledge(db)
+    async with db.sessions() as session, session.begin():
+        jobs = (
+            await session.scalars(select(m.Initiative).where(m.Initiative.code == "JOBS"))
+        ).one()
+        await f.milestone(session, jobs)
+        await f.milestone(session, jobs)
+        group = (await session.scalars(select(m.BeneficiaryGroup))).one()
+        await f.beneficiary_share(session, jobs, group, "40")
+        await f.exchange_rate(session)
+        line = (
+            await session.scalars(select(m.BudgetLine).where(m.BudgetLine.initiative_id == jobs.id))
+        ).one()
+        line.description = "the envelope"
+    # when
+    result = await export_file(db.sessions, program_ref=pledge.program_ref, moment=None)
+    # then: one note per kind, with counts; the marks keep the file valid
+    assert_valid(result.xml)
+    (marked,) = [n for n in result.notes if n.startswith("IATI has no element for")]
+    assert "2 milestones, 1 beneficiary shares, 1 exchange rates, 1 budget-line descriptions" in (
+        marked
+    )
+    assert any(n.startswith("1 citations (the words of a source") for n in result.notes)
+    assert any(n.startswith("1 reached figures awaiting approval") for n in result.notes)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from app import models as m
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.demo.loader import load_demo
 from app.errors import ErrorCode
@@ -12,7 +15,10 @@ from app.iati.reader import read_iati
 from app.iati.service import export_file
 from app.imports.apply import import_document
 from app.imports.report import MAX_LISTED, Report
+from app.synthetic.generator import Sizes
+from app.synthetic.service import generate
 from tests.conftest import Database, GraphQLClient, empty_tables
+from tests.iati.oracle import assert_valid
 from tests.iati.pledges import full_pledge
 
 REPORTS = """
@@ -161,11 +167,11 @@ def test_a_doctype_is_refused() -> None:
     assert read.problems[0].code is ErrorCode.DOCUMENT_INVALID
 
 
-def test_two_programmes_in_one_file_are_refused() -> None:
-    two = FOREIGN.replace(b'hierarchy="2" default', b'hierarchy="1" default')
-    read = read_iati(two)
+def test_a_file_without_a_parent_activity_is_refused() -> None:
+    none = FOREIGN.replace(b'hierarchy="1" default', b'hierarchy="2" default')
+    read = read_iati(none)
     assert read.document is None
-    assert "one parent activity" in read.problems[0].message
+    assert "at least one parent activity" in read.problems[0].message
 
 
 def test_a_value_that_is_no_decimal_is_a_problem_at_its_place() -> None:
@@ -195,3 +201,161 @@ def test_notes_are_listed_up_to_a_limit_and_the_rest_counted() -> None:
     assert read.document is not None, read.problems
     assert len(read.notes) <= MAX_LISTED + 1
     assert any(note.startswith("and ") and "more notes" in note for note in read.notes)
+
+
+def test_what_the_parent_activity_holds_beyond_a_programme_is_said() -> None:
+    # given: a parent with money, a sector, a country and a result of its own
+    parent_extras = b"""
+  <budget type="1" status="2"><period-start iso-date="2022-01-01"/>
+   <period-end iso-date="2022-12-31"/><value value-date="2022-01-01">999999.00</value></budget>
+  <transaction ref="parent-tx"><transaction-type code="3"/>
+   <transaction-date iso-date="2022-02-01"/>
+   <value currency="USD" value-date="2022-02-01">12345.00</value></transaction>
+  <sector vocabulary="1" code="11110"/>
+  <recipient-country code="TZ"/>
+  <result type="1"><title><narrative>Teachers: teachers</narrative></title>
+   <indicator measure="1"><title><narrative>teachers</narrative></title></indicator></result>
+  <related-activity ref="XM-1-C" type="2"/>"""
+    marker = b'  <related-activity ref="XM-1-C" type="2"/>'
+    # when
+    read = read_iati(FOREIGN.replace(marker, parent_extras, 1))
+    # then: each is named, with its amount; the initiative's budget is the only one read
+    assert read.document is not None, read.problems
+    assert [str(line.amount) for line in read.document.initiatives[0].budget_lines] == ["500.00"]
+    notes = "\n".join(read.notes)
+    assert "budget 2022-01-01..2022-12-31 of 999999.00 EUR is not read" in notes
+    assert "transaction 'parent-tx' (type 3, 2022-02-01) of 12345.00 USD is not read" in notes
+    assert "the programme's sector 11110, recipient-country TZ not read" in notes
+    assert "the programme's result 'Teachers: teachers' is not read" in notes
+    assert "activity-status 2 is not read" in notes
+
+
+MEASURES = """budgetOriginal { amount currency } budgetCurrent { amount } committed { amount }
+              disbursed { amount } spent { amount } variance { amount }
+              budgetRevision { amount } count"""
+EVERY_GROUPING = """
+query Every($groupBy: [BudgetDimension!]!, $currency: String) {
+  budgetSummary(groupBy: $groupBy, currency: $currency) {
+    currency groupCount
+    groups { key { program { ref } initiative { code } beneficiaryGroup { code name }
+                   focusArea region category transactionType year quarter month }
+             measures { MEASURES } }
+    total { MEASURES } others { MEASURES }
+    ratesUsed { currency rate rateDate source inverted records original { amount } }
+  }
+}
+""".replace("MEASURES", MEASURES)
+
+FIGURES = """
+{
+  program { ref name pledged { amount currency } announcedOn deadline sponsor { ref } }
+  initiatives(first: 100, orderBy: [{field: POSITION}]) { nodes {
+    code title status region focusArea plannedStart actualStart plannedEnd actualEnd
+    budget { amount currency }
+    beneficiaries { nodes { group { code name } unit target targetDate reached
+                            reachedQualifier reachedAsOf approvedBy approvedAt } }
+  } }
+  reachReport { totals { group { code } unit figureCount figuresWithTarget
+                         figuresWithReach target reached reachedQualifier shareReached } }
+  timelineReport(asOfDate: "2026-01-01") {
+    milestonesByStatus { status count }
+    initiatives(first: 100) { nodes { initiative { code } milestoneCount achievedCount
+      overdueCount slippedCount largestSlippageDays onTrack } }
+    lateMilestones(first: 100) { nodes { milestone { title plannedDate actualDate status }
+      slippageDays daysOverdue daysLate } }
+  }
+}
+"""
+
+DIMENSIONS = [
+    "PROGRAM", "INITIATIVE", "FOCUS_AREA", "BENEFICIARY_GROUP", "REGION", "CATEGORY",
+    "TRANSACTION_TYPE", "YEAR", "QUARTER", "MONTH",
+]  # fmt: skip
+
+
+async def every_report(client: GraphQLClient, currencies: list[str]) -> dict[str, Any]:
+    figures = await client.data(FIGURES)
+    for initiative in figures["initiatives"]["nodes"]:  # a list in no stated order
+        initiative["beneficiaries"]["nodes"].sort(key=lambda f: (f["group"]["code"], f["unit"]))
+    found = {"figures": figures}
+    groupings = [[d] for d in DIMENSIONS] + [["INITIATIVE", "BENEFICIARY_GROUP", "YEAR"]]
+    for currency in currencies:
+        for group_by in groupings:
+            variables = {"groupBy": group_by, "currency": currency}
+            found[f"{currency} {group_by}"] = await client.data(EVERY_GROUPING, variables)
+    return found
+
+
+async def test_a_generated_programme_of_many_currencies_reads_back_to_the_same_reports(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: what `generate` writes: budgets and transactions in several currencies,
+    # rates between them, beneficiary shares, milestones, reaches approved by no one named
+    async with db.sessions() as session, session.begin():
+        ref = (await generate(session, Sizes(6, 18, 120, 11))).program_ref
+    async with db.sessions() as session:
+        held = set(await session.scalars(select(m.Transaction.currency)))
+        held |= set(await session.scalars(select(m.BudgetLine.currency)))
+        # The currencies the rates convert into (a report in any other has no rate).
+        currencies = set(await session.scalars(select(m.ExchangeRate.quote)))
+    assert len(held) > 1 and currencies
+    before = await every_report(client, sorted(currencies))
+    # The ledger's marks (rates, shares, milestones, groups) keep the file valid IATI.
+    exported = await export_file(db.sessions, program_ref=ref, moment=None)
+    assert_valid(exported.xml)
+    # when: exported, the database emptied, the file read back in
+    notes = await round_trip(db, ref)
+    # then: every grouping and figure to the cent, in every currency reports convert into
+    after = await every_report(client, sorted(currencies))
+    assert after == before
+    assert notes == []
+
+
+def test_what_a_foreign_activity_holds_beyond_the_ledger_is_said_not_misread() -> None:
+    # given: descriptions of two types (objectives first), an organisation in a role the
+    # ledger has no name for, a planned disbursement, a transaction's sector and flags,
+    # a percentage indicator and a count with a baseline
+    child = FOREIGN.replace(
+        b"<description><narrative>Child work</narrative></description>",
+        b'<description type="2"><narrative>Aims</narrative></description>'
+        b'<description type="1"><narrative>Child work</narrative></description>'
+        b'<participating-org ref="XM-9" role="9"><narrative>Odd</narrative></participating-org>',
+    ).replace(
+        b'<value value-date="2022-02-01">120.50</value>',
+        b'<value value-date="2022-02-01">120.50</value><sector vocabulary="1" code="12220"/>'
+        b'<flow-type code="10"/>',
+    )
+    child = child.replace(b"<transaction>", b'<transaction humanitarian="1">')
+    child = child.replace(
+        b'<related-activity ref="XM-1-P" type="1"/>',
+        b"""<planned-disbursement type="1"><period-start iso-date="2022-01-01"/>
+   <period-end iso-date="2022-06-30"/><value value-date="2022-01-01">250</value>
+  </planned-disbursement>
+  <related-activity ref="XM-1-P" type="1"/>
+  <result type="2"><title><narrative>Access rate</narrative></title>
+   <indicator measure="2"><title><narrative>percent</narrative></title>
+    <period><period-start iso-date="2022-01-01"/><period-end iso-date="2022-12-31"/>
+     <target value="80"/><actual value="50"/></period></indicator></result>
+  <result type="1"><title><narrative>Households: households</narrative></title>
+   <indicator measure="1"><title><narrative>households</narrative></title>
+    <baseline year="2021" iso-date="2021-01-01" value="35"/>
+    <period><period-start iso-date="2022-01-01"/><period-end iso-date="2022-12-31"/>
+     <target value="1000"/><actual value="200"/></period></indicator></result>""",
+    )
+    # when
+    read = read_iati(child)
+    # then: the general description is the summary; the percentage is no count
+    assert read.document is not None, read.problems
+    (initiative,) = read.document.initiatives
+    assert initiative.summary == "Child work"
+    assert [(f.unit, str(f.target_value)) for f in initiative.beneficiaries] == [
+        ("households", "1000")
+    ]
+    assert [p.org for p in initiative.participants] == []
+    notes = "\n".join(read.notes)
+    assert "a description of type 2 (objectives) is not read" in notes
+    assert "organisation 'XM-9' in role '9' is not read" in notes
+    assert "planned disbursement 2022-01-01..2022-06-30 of 250 EUR is not read" in notes
+    assert "@humanitarian (1), flow-type (1), sector (1) not read" in notes
+    assert "result 'Access rate' is not read: its indicator measures a percentage" in notes
+    assert "its baseline (35, 2021-01-01) is not read" in notes

@@ -5,6 +5,7 @@ what changed."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,10 +18,11 @@ from app.demo.loader import load_demo
 from app.errors import DomainError, ErrorCode
 from app.iati.reader import read_iati
 from app.iati.service import export_file
-from app.imports.apply import import_document
+from app.imports.apply import import_document, run_import
 from app.imports.report import Action, Report
 from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
+from tests import factories as f
 from tests.conftest import Database, empty_tables
 from tests.iati.pledges import full_pledge
 
@@ -93,8 +95,36 @@ async def _generated(db: Database) -> str:
         return (await generate(session, Sizes(4, 16, 200, 7))).program_ref
 
 
+async def _dateless_and_uncategorised(db: Database) -> str:
+    """An initiative without dates (the file gives it the programme's, as IATI needs one)
+    citing a source without a category and one whose category's code reads back as
+    another ("objectives" is A02, as "news-article" is)."""
+    pledge = await full_pledge(db)
+    async with db.sessions() as session, session.begin():
+        program = (await session.scalars(select(m.Program))).one()
+        program.announced_on, program.deadline = date(2021, 8, 17), date(2025, 12, 31)
+        bare = await f.initiative(session, program, code="BARE", focus_area=None)
+        for ref, category in (("plain", None), ("aims", "objectives")):
+            source = m.SourceDocument(
+                ref=ref, title=ref, url=f"https://example.org/{ref}", category=category
+            )
+            session.add(source)
+            await session.flush()
+            session.add(
+                m.Citation(
+                    source_document_id=source.id,
+                    subject_type=m.SubjectType.INITIATIVE,
+                    subject_id=bare.id,
+                    quote="words",
+                )
+            )
+    return pledge.program_ref
+
+
 @pytest.mark.parametrize(
-    "given", [_demo, _without_refs, _generated], ids=["demo", "without-refs", "generated"]
+    "given",
+    [_demo, _without_refs, _generated, _dateless_and_uncategorised],
+    ids=["demo", "without-refs", "generated", "dateless-uncategorised"],
 )
 async def test_an_export_imported_into_its_own_ledger_writes_nothing(
     db: Database, given: Callable[[Database], Awaitable[str]]
@@ -293,3 +323,32 @@ async def test_a_ref_that_spells_another_rows_id_is_not_published(db: Database) 
     # then: a file naming both so could not be read back
     assert refused.value.code is ErrorCode.NOT_PUBLISHABLE
     assert f"'transaction-{first.id}'" in refused.value.message
+
+
+async def test_a_whole_ledger_file_of_several_programmes_reads_back_a_programme_each(
+    db: Database,
+) -> None:
+    # given: two programmes, exported as one file (every programme)
+    await _demo(db)
+    await full_pledge(db)
+    before = await _rows(db)
+    exported = await export_file(db.sessions, program_ref=None, moment=None)
+    # when: read into the ledger it came from, then into an empty one
+    read = read_iati(exported.xml)
+    assert len(read.documents) == 2, read.problems
+    again = await _import_all(db, exported.xml)
+    await empty_tables(db.engine)
+    fresh = await _import_all(db, exported.xml)
+    # then: nothing changes in its own ledger; an empty one gets both programmes whole
+    assert again.rows == [] and again.changes == 0
+    assert fresh.counts["program"][Action.CREATE] == 2
+    after = await _rows(db)
+    for table in ("citations", "changes"):  # IATI carries no citations; the trail is new
+        del after[table], before[table]
+    assert after == before
+
+
+async def _import_all(db: Database, xml: bytes) -> Report:
+    report = await run_import(db.sessions, xml, IMPORTER, dry_run=False, reader=read_iati)
+    assert not report.refused, report.problems
+    return report
