@@ -251,20 +251,39 @@ def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]
     """(row number, cells) of each row the sheet has, in order; the cells as wide as the
     row's last one."""
     value_of = _Values(book).of
-    with book.archive.open(part) as source:
-        number = given = 0
+    number = given = 0
+    for row in _rows(book.archive, part):
+        place = row.get("r")
+        number = _row_number(place) if place is not None else number + 1
+        cells = _cells(row, value_of) if number > given else None
+        row.clear()  # a row read is dropped (what is left of it is an empty element)
+        if cells is None:
+            continue
+        given = number
+        yield number, cells
+
+
+# The sheet is fed to the parser in small pieces: measured on 100,000 transaction rows,
+# 4 KiB pieces took 1.5 s of CPU, iterparse's 16 KiB 2.1 s and 64 KiB 4 s (1-8 KiB
+# were alike; why larger pieces cost more was not found out).
+_PIECE = 4096
+
+
+def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
+    """The sheet's <row> elements, each as soon as it ends."""
+    # Only end events are asked for: each is (event, element).
+    parser: Any = ElementTree.XMLPullParser(("end",))
+    with archive.open(part) as source:
         # Every element's end comes here; only a row's is more than a comparison.
-        for _event, row in ElementTree.iterparse(source):
-            if row.tag != _ROW:
-                continue
-            place = row.get("r")
-            number = _row_number(place) if place is not None else number + 1
-            cells = _cells(row, value_of) if number > given else None
-            row.clear()  # a row read is dropped (what is left of it is an empty element)
-            if cells is None:
-                continue
-            given = number
-            yield number, cells
+        while piece := source.read(_PIECE):
+            parser.feed(piece)
+            for _event, element in parser.read_events():
+                if element.tag == _ROW:
+                    yield element
+    parser.close()  # raises on XML cut short
+    for _event, element in parser.read_events():
+        if element.tag == _ROW:
+            yield element
 
 
 def _cells(row: ElementTree.Element, value_of: Any) -> tuple[Any, ...]:
