@@ -91,7 +91,17 @@ def row_of(
     filled = False
     for at, cell in enumerate(cells[:width]):
         name = header[at] if at < len(header) else None
-        if is_empty(cell):
+        # Most cells are text: told apart first (what is_empty and cell_value say of it).
+        if cell.__class__ is str and len(cell) <= MAX_CELL:
+            if not cell.strip():
+                if name is not None:
+                    row[name] = None
+                continue
+            filled = True
+            if name is not None:
+                row[name] = cell
+                continue
+        elif is_empty(cell):
             if name is not None:
                 row[name] = None
             continue
