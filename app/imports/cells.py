@@ -9,7 +9,7 @@ Cells become the text and values a document holds:
   only spaces (or other blanks) is an empty cell too, in a workbook as in a CSV file;
 - a formula cell is the result the workbook saved for it; one with no saved result
   (a workbook written by a program that does not calculate) is refused where it is,
-  never read as empty: it would clear the value (app/imports/sheets.py finds them);
+  never read as empty: it would clear the value (app/imports/xlsx.py finds them);
 - a date cell is a date (one with a time of day other than midnight is refused by
   the document, which takes calendar dates);
 - a number cell is its decimal text. Excel stores numbers as binary floating point, so
@@ -91,7 +91,17 @@ def row_of(
     filled = False
     for at, cell in enumerate(cells[:width]):
         name = header[at] if at < len(header) else None
-        if is_empty(cell):
+        # Most cells are text: told apart first (what is_empty and cell_value say of it).
+        if cell.__class__ is str and len(cell) <= MAX_CELL:
+            if not cell.strip():
+                if name is not None:
+                    row[name] = None
+                continue
+            filled = True
+            if name is not None:
+                row[name] = cell
+                continue
+        elif is_empty(cell):
             if name is not None:
                 row[name] = None
             continue

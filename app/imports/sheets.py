@@ -5,33 +5,25 @@ Both are zip archives, and untrusted: the archive is at most `max_bytes`, what i
 unpacks to at most MAX_UNZIPPED_BYTES and MAX_RATIO times its size (a zip bomb
 unpacks a few kilobytes into gigabytes), of at most MAX_MEMBERS files. Python's zip
 reader never unpacks more than a member declares, so the declared sizes bound the
-work. A workbook is streamed (openpyxl's read-only mode) with the values its cells
-last showed (a formula is not run again); rows are counted as they come, and a sheet
-with more rows than its kind may have is refused before the rest is read.
+work. A workbook is streamed (app/imports/xlsx.py) with the values its cells last
+showed (a formula is not run again); rows are counted as they come, and a sheet with
+more rows than its kind may have is refused before the rest is read.
 Cells are read as app/imports/cells.py says.
 """
 
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from pathlib import PurePosixPath
-from typing import Any
 
 from app.errors import ErrorCode
-from app.imports.cells import (
-    UNSAVED_FORMULA,
-    UNSAVED_MESSAGE,
-    header_of,
-    row_of,
-    too_many,
-    too_wide,
-)
+from app.imports.cells import header_of, row_of, too_many, too_wide
 from app.imports.csvfiles import read_csv_tables
 from app.imports.reader import MAX_FILE_BYTES, Read
 from app.imports.report import Problem
 from app.imports.tables import LAYOUT, MAX_COLUMNS, ROW_LIMITS, Table, assemble
+from app.imports.xlsx import Workbook, open_workbook, sheet_rows, sheet_width
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 MAX_RATIO = 100
@@ -40,10 +32,6 @@ MAX_MEMBERS = 10_000
 # empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
 SHEET_ROWS = 1_048_576
 ZIP = b"PK\x03\x04"
-# A formula element (<f>, or <x:f> under a prefix) in a worksheet's XML.
-_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
-_CHUNK = 1 << 20
-_NOWHERE = 0  # the row of a formula cell that does not say its place (no r="…")
 
 
 def is_zip(data: bytes) -> bool:
@@ -97,19 +85,17 @@ def _unzipped_too_big(members: list[zipfile.ZipInfo], size: int) -> str | None:
 
 
 def read_workbook(data: bytes) -> Read:
-    # openpyxl is loaded only when a workbook comes (it takes a while to import).
-    from openpyxl import load_workbook
-
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
-    except Exception as error:  # openpyxl raises whatever its parts meet in a bad file
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        book = open_workbook(archive)
+    except Exception as error:  # any part met that cannot be read: XML, a reference, a zip
         return _refused(ErrorCode.DOCUMENT_INVALID, f"not a workbook that can be read: {error}")
-    try:
-        problems: list[Problem] = []
-        tables = []
-        for sheet in workbook.worksheets:
-            label = f"sheet {sheet.title}"
-            kind = sheet.title.strip().lower()
+    problems: list[Problem] = []
+    tables = []
+    with archive:
+        for title, part in book.sheets:
+            label = f"sheet {title}"
+            kind = title.strip().lower()
             if kind not in LAYOUT:
                 problems.append(
                     Problem(
@@ -120,35 +106,27 @@ def read_workbook(data: bytes) -> Read:
                 )
                 continue
             try:
-                tables.append(_table(sheet, Table(kind, label), problems))
+                tables.append(_table(book, part, Table(kind, label), problems))
             except Exception as error:  # a damaged sheet, met while streaming it
                 message = f"a sheet that cannot be read: {error}"
                 problems.append(Problem(label, ErrorCode.DOCUMENT_INVALID, message))
-    finally:
-        workbook.close()
     if problems:
         return Read(problems=problems)
     return assemble(tables)
 
 
-def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
-    width = sheet.max_column
-    if isinstance(width, int) and width > MAX_COLUMNS:
+def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> Table:
+    # A <dimension> naming more columns than are read refuses the sheet; one naming too
+    # few rows is not believed (some writers name too few): every row is read, and
+    # SHEET_ROWS bounds them.
+    width = sheet_width(book, part)
+    if width is not None and width > MAX_COLUMNS:
         problems.append(too_wide(table.label, width))
         return table
-    # Read-only mode would stop at the last row the sheet's dimension names, and some
-    # writers name too few: every row is read (SHEET_ROWS bounds them).
-    sheet.reset_dimensions()
-    header: list[str | None] = []
+    header: list[str | None] = []  # no row 1: no column has a name
     limit = ROW_LIMITS[table.kind]
-    unsaved = _unsaved_formulas(sheet)
-    if _NOWHERE in unsaved:
-        problems.append(Problem(table.label, ErrorCode.VALIDATION, UNSAVED_MESSAGE))
-        return table
-    # A row comes as wide as its last cell (not padded to a width: most rows are narrow).
-    for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-        if number in unsaved:
-            cells = _marked(cells, unsaved[number])
+    # The rows the sheet skips are not given: they are empty ones.
+    for number, cells in sheet_rows(book, part):
         if number > SHEET_ROWS:
             problems.append(
                 Problem(table.label, ErrorCode.DOCUMENT_INVALID, f"more than {SHEET_ROWS} rows")
@@ -161,7 +139,7 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
             header = header_of(table.label, cells, problems)
             continue
         if cells.count(None) == len(cells):
-            continue  # an empty row, or one the sheet skips (read as empty)
+            continue  # an empty row
         row = row_of(table.label, number, header, cells, problems)
         if row:
             table.rows.append((number, row))
@@ -169,58 +147,6 @@ def _table(sheet: Any, table: Table, problems: list[Problem]) -> Table:
                 problems.append(too_many(table.label, limit))
                 break
     return table
-
-
-def _unsaved_formulas(sheet: Any) -> dict[int, set[int]]:
-    """The cells (row: columns) holding a formula with no saved result.
-
-    Read with the values cells last showed, such a cell (a workbook written by a
-    program that does not calculate, such as openpyxl) reads as empty, and an empty
-    cell clears a value: it is told apart here. Most sheets have no formula, and
-    finding that out is a byte search of the sheet's XML (no second parse); only a
-    sheet with formulas is parsed again, for theirs.
-    """
-    if not _has_formula(sheet):
-        return {}
-    from openpyxl.utils.cell import coordinate_to_tuple
-    from openpyxl.xml.constants import SHEET_MAIN_NS
-    from openpyxl.xml.functions import iterparse
-
-    cell, formula, value = (f"{{{SHEET_MAIN_NS}}}{tag}" for tag in ("c", "f", "v"))
-    found: dict[int, set[int]] = {}
-    with sheet._get_source() as source:
-        for _event, element in iterparse(source):
-            if element.tag != cell:
-                continue
-            # A saved result is a <v>; an empty one is the empty text only for a
-            # formula whose result is text (t="str"), as Excel writes ="".
-            if (
-                element.find(formula) is not None
-                and not element.findtext(value)
-                and element.get("t") not in ("str", "s", "inlineStr")
-            ):
-                place = element.get("r")
-                row, column = coordinate_to_tuple(place) if place else (_NOWHERE, 0)
-                found.setdefault(row, set()).add(column)
-            element.clear()
-    return found
-
-
-def _has_formula(sheet: Any) -> bool:
-    with sheet._get_source() as source:
-        tail = b""
-        for chunk in iter(lambda: source.read(_CHUNK), b""):
-            if _FORMULA.search(tail + chunk):
-                return True
-            tail = chunk[-64:]
-    return False
-
-
-def _marked(cells: tuple[Any, ...], columns: set[int]) -> tuple[Any, ...]:
-    return tuple(
-        UNSAVED_FORMULA if at in columns and cell is None else cell
-        for at, cell in enumerate(cells, start=1)
-    )
 
 
 def _refused(code: ErrorCode, message: str) -> Read:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app import models as m
@@ -303,3 +305,22 @@ async def test_the_trail_proves_the_tables_after_imports_and_a_change(db: Databa
     # then: the hash chain holds and replaying the trail gives the tables
     assert chain.intact and chain.checked == 23
     assert tables.first_difference is None
+
+
+async def test_the_garbage_collector_is_on_again_after_a_file_is_read(db: Database) -> None:
+    # given: the collector is held off while a file is read (app/imports/apply.py)
+    assert gc.isenabled()
+    seen: list[bool] = []
+
+    def failing(_data: bytes, _max_bytes: int) -> Any:
+        seen.append(gc.isenabled())
+        raise RuntimeError("a reader that fails")
+
+    # when: an import reads, and one whose reader fails
+    report = await run_import(db.sessions, as_json(small()), ACTOR, dry_run=True)
+    with pytest.raises(RuntimeError):
+        await run_import(db.sessions, b"", ACTOR, dry_run=True, reader=failing)
+    # then: held off while reading, and on again after either
+    assert not report.refused, report.problems
+    assert seen == [False]
+    assert gc.isenabled()

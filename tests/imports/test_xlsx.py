@@ -1,0 +1,286 @@
+"""A workbook's sheets read from their XML (app/imports/xlsx.py): the values openpyxl's
+read-only mode gave before it, text however it is stored, dates in either date system,
+the gaps a sheet leaves, and what a damaged or hostile sheet gets."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+
+from app.iati.reader import read_any
+from app.imports import xlsx
+from app.imports.cells import UNSAVED_FORMULA
+from tests.imports.documents import small
+from tests.imports.test_sheets_reader import _edit, _places
+from tests.imports.workbooks import as_workbook, with_shared_strings
+
+
+def _sheet_xml(data: bytes, change: Any, sheet: str | None = None) -> bytes:
+    """The workbook with `change` (bytes -> bytes) applied to one sheet's XML (the sheet
+    holding `sheet`'s header, by its title), or to every part when `sheet` is None."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        part = None
+        if sheet is not None:
+            book = xlsx.open_workbook(source)
+            part = dict(book.sheets)[sheet]
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as target:
+            for member in source.infolist():
+                content = source.read(member)
+                if part is None or member.filename == part:
+                    content = change(content)
+                target.writestr(member, content)
+    return out.getvalue()
+
+
+def _typed(rows: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, list[tuple[str, Any]]]]:
+    # 1 == 1.0 == True in Python: the types are compared too
+    return [(number, [(type(cell).__name__, cell) for cell in cells]) for number, cells in rows]
+
+
+def _ours(data: bytes) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
+    book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(data)))
+    found = {}
+    for title, part in book.sheets:
+        rows = [
+            (number, tuple(None if cell is UNSAVED_FORMULA else cell for cell in cells))
+            for number, cells in xlsx.sheet_rows(book, part)
+        ]
+        found[title] = [(number, cells) for number, cells in rows if any(cells)]
+    return found
+
+
+def _openpyxls(data: bytes) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
+    """The rows openpyxl's read-only, values-only mode gives (what the import read with
+    until it had a reader of its own), the empty ones left out."""
+    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    found = {}
+    for sheet in workbook.worksheets:
+        sheet.reset_dimensions()
+        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        found[sheet.title] = [(number, cells) for number, cells in rows if any(cells)]
+    workbook.close()
+    return found
+
+
+def _every_kind_of_cell(epoch: datetime | None = None) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "cells"
+    if epoch is not None:
+        workbook.epoch = epoch
+    # fmt: off
+    values = [
+        "text", "  ", "a & b <c>", "Zürich 中", 1250.5, 0.1, 400000, -3, 1e20,
+        12345678901234567, 0.30000000000000004, True, False,
+        date(2024, 3, 1), datetime(2024, 5, 1, 9, 30), time(12, 0), timedelta(hours=30),
+        "=1+1",
+    ]
+    # fmt: on
+    for at, value in enumerate(values, start=1):
+        sheet.cell(row=2, column=at, value=value)
+        # the same a row lower, every other column skipped
+        sheet.cell(row=4, column=2 * at, value=value)
+    sheet.cell(row=4, column=1, value=59).number_format = "yyyy-mm-dd"  # 1900's leap day
+    sheet.cell(row=4, column=3, value=0.25).number_format = "hh:mm"
+    sheet.cell(row=9, column=3, value="after a gap of rows")
+    out = io.BytesIO()
+    workbook.save(out)
+    # What openpyxl does not write: rich text with a phonetic hint, an error cell, a row
+    # whose cells come out of order (the row ends at its last: D10 is dropped), a row
+    # and cells that do not say their place, and a row numbered twice (the second is
+    # dropped)
+    rows = (
+        b'<row r="10"><c r="D10" t="inlineStr"><is><t>dropped</t></is></c>'
+        b'<c r="B10" t="b"><v>1</v></c></row>'
+        b'<row><c t="str"><v>a formula\'s text</v></c><c><v>2.5</v></c><c r="E11" t="e">'
+        b"<v>#DIV/0!</v></c><c><v>7</v></c></row>"
+        b'<row r="11"><c r="A11"><v>1</v></c></row>'
+    )
+    return _sheet_xml(
+        out.getvalue(),
+        lambda xml: xml.replace(
+            b'<c r="A2" t="inlineStr"><is><t>text</t></is></c>',
+            b'<c r="A2" t="inlineStr"><is><r><t>te</t></r><rPh sb="0" eb="1"><t>hint</t>'
+            b"</rPh><r><rPr><b/></rPr><t>xt</t></r></is></c>",
+        ).replace(b"</sheetData>", rows + b"</sheetData>"),
+        "cells",
+    )
+
+
+def test_every_kind_of_cell_reads_as_openpyxl_read_it() -> None:
+    # given: text (inline, rich, shared), numbers, booleans, dates, times, durations, an
+    # error, a formula; rows and columns skipped; in both date systems
+    workbooks = {
+        "1900": _every_kind_of_cell(),
+        "1904": _every_kind_of_cell(datetime(1904, 1, 1)),
+    }
+    workbooks["shared strings"] = with_shared_strings(workbooks["1900"])
+    for name, data in workbooks.items():
+        # when
+        ours, theirs = _ours(data), _openpyxls(data)
+        # then
+        assert _typed(ours["cells"]) == _typed(theirs["cells"]), name
+    assert ours["cells"][0][1][:3] == ("text", "  ", "a & b <c>")
+    assert [number for number, _cells in ours["cells"]] == [2, 4, 9, 10, 11]
+    assert ours["cells"][-2][1] == (None, True)
+    assert ours["cells"][-1][1] == ("a formula's text", 2.5, None, None, "#DIV/0!", 7)
+
+
+def test_text_reads_the_same_from_a_shared_strings_table_or_its_cells() -> None:
+    # given: the initiative's title as runs of rich text with a phonetic hint, once in
+    # its cell and once in the shared strings table
+    rich = (
+        b'<r><t xml:space="preserve">New </t></r><r><rPr><b/></rPr><t>classrooms</t></r>'
+        b'<rPh sb="0" eb="3"><t>nyu</t></rPh>'
+    )
+    plain = as_workbook(small())
+    title = b"<is><t>New classrooms</t></is>"
+    inline = _sheet_xml(plain, lambda xml: xml.replace(title, b"<is>" + rich + b"</is>"))
+    shared = _sheet_xml(
+        with_shared_strings(plain),
+        lambda xml: xml.replace(
+            b'<si><t xml:space="preserve">New classrooms</t></si>', b"<si>" + rich + b"</si>"
+        ),
+    )
+    assert inline != plain and shared != with_shared_strings(plain)
+    # when
+    reads = [read_any(data) for data in (plain, inline, shared)]
+    # then
+    documents = [read.document for read in reads]
+    assert all(documents), [read.problems for read in reads]
+    assert documents[0] == documents[1] == documents[2]
+    assert reads[1].document is not None
+    assert reads[1].document.initiatives[0].title == "New classrooms"
+
+
+def test_dates_of_the_1904_date_system_are_the_same_dates() -> None:
+    # given: the workbook saved in the 1904 date system (as Excel for Mac once did):
+    # each date cell holds a serial number 1,462 days smaller
+    workbook = load_workbook(io.BytesIO(as_workbook(small())))
+    workbook.epoch = datetime(1904, 1, 1)
+    out = io.BytesIO()
+    workbook.save(out)
+    mac = out.getvalue()
+    assert b"<v>43890</v>" in _part(mac, "transactions")  # 2024-03-01
+    # when
+    read = read_any(mac)
+    # then
+    assert read.document is not None, read.problems
+    assert read.document == read_any(as_workbook(small())).document
+    assert read.document.initiatives[0].transactions[0].transaction_date == date(2024, 3, 1)
+
+
+def _part(data: bytes, sheet: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read(dict(xlsx.open_workbook(archive).sheets)[sheet])
+
+
+def test_rows_and_columns_a_sheet_skips_are_empty_and_places_keep_their_numbers() -> None:
+    # given: four blank rows above AS-2's transactions (no <row> for them in the XML),
+    # and a thousands separator in the last one's amount
+    workbook = load_workbook(io.BytesIO(as_workbook(small(), numbers=False)))
+    workbook["transactions"].insert_rows(4, 4)
+    workbook["transactions"]["E9"] = "5,000.00"
+    out = io.BytesIO()
+    workbook.save(out)
+    assert b'<row r="5"' not in _part(out.getvalue(), "transactions")
+    # when
+    read = read_any(out.getvalue())
+    # then: refused at row 9, where a spreadsheet program shows it
+    assert _places(read) == [("sheet transactions, row 9, column amount", "VALIDATION")]
+    fixed = read_any(_edit(out.getvalue(), "transactions", {(9, "amount"): "7500.00"}))
+    assert fixed.document is not None, fixed.problems
+    assert fixed.document == read_any(as_workbook(small(), numbers=False)).document
+
+
+def test_an_error_cell_is_its_error_text_and_refused_where_a_number_is_due() -> None:
+    # given: T1's amount is an error Excel saved (#N/A), never a number
+    data = _sheet_xml(
+        as_workbook(small()),
+        lambda xml: re.sub(
+            rb'<c r="E2" t="n"><v>[0-9.]+</v></c>', b'<c r="E2" t="e"><v>#N/A</v></c>', xml
+        ),
+        "transactions",
+    )
+    # when
+    read = read_any(data)
+    # then
+    assert _places(read) == [("sheet transactions, row 2, column amount", "VALIDATION")]
+    # as the text "#N/A" typed in the cell is
+    typed = read_any(_edit(as_workbook(small()), "transactions", {(2, "amount"): "#N/A"}))
+    assert read.problems == typed.problems
+
+
+def test_a_formula_with_no_saved_result_and_no_reference_is_refused_at_its_cell() -> None:
+    # given: a formula cell that does not name its place (r="…" is optional)
+    data = _edit(as_workbook(small()), "budget_lines", {(2, "description"): '="Rooms "&2024'})
+    formula = re.compile(rb'<c r="[A-Z]+2"(?=[^>]*><f>)')
+    data = _sheet_xml(data, lambda xml: formula.sub(b"<c", xml), "budget_lines")
+    assert b"<c><f>" in _part(data, "budget_lines")
+    # when
+    read = read_any(data)
+    # then
+    assert _places(read) == [("sheet budget_lines, row 2, column description", "VALIDATION")]
+    assert "a formula with no saved result" in read.problems[0].message
+
+
+def test_references_past_excels_sheet_or_not_references_are_refused_at_their_sheet() -> None:
+    # given: one sheet at a time given a cell column past ZZZ, a row number that is no
+    # number, a value in column XFD (16,384) with no <dimension>, a shared string that
+    # is not in the table, and XML cut short
+    plain = as_workbook(small())
+    shared = with_shared_strings(plain)
+    cases = {
+        "AAAA2": (plain, lambda xml: xml.replace(b'r="A2"', b'r="AAAA2"'), "DOCUMENT_INVALID"),
+        "row x": (plain, lambda xml: xml.replace(b'<row r="2"', b'<row r="x"'), "DOCUMENT_INVALID"),
+        "XFD2": (
+            plain,
+            lambda xml: re.sub(rb'<dimension ref="[^"]+"/>', b"", xml).replace(
+                b"</row>", b'<c r="XFD2" t="inlineStr"><is><t>far</t></is></c></row>', 2
+            ),
+            "DOCUMENT_TOO_LARGE",
+        ),
+        "string 999": (
+            shared,
+            lambda xml: re.sub(rb'(<c r="B2"[^>]* t="s"><v>)[0-9]+', rb"\g<1>999", xml),
+            "DOCUMENT_INVALID",
+        ),
+        "cut short": (plain, lambda xml: xml[: len(xml) // 2], "DOCUMENT_INVALID"),
+    }
+    for name, (data, change, code) in cases.items():
+        changed = _sheet_xml(data, change, "milestones")
+        assert _part(changed, "milestones") != _part(data, "milestones"), name
+        # when
+        read = read_any(changed)
+        # then: that sheet is refused, whole
+        assert _places(read) == [("sheet milestones", code)], name
+
+
+def test_a_workbook_whose_parts_cannot_be_read_is_refused() -> None:
+    # given: the workbook part cut short, and a sheet naming a part that is not there
+    plain = as_workbook(small())
+    cut = _rewrite_member(plain, "xl/workbook.xml", lambda xml: xml[:200])
+    lost = _rewrite_member(
+        plain, "xl/workbook.xml", lambda xml: xml.replace(b'r:id="rId3"', b'r:id="rId99"')
+    )
+    # when / then
+    for data in (cut, lost):
+        read = read_any(data)
+        assert _places(read) == [("", "DOCUMENT_INVALID")]
+        assert read.problems[0].message.startswith("not a workbook that can be read")
+
+
+def _rewrite_member(data: bytes, name: str, change: Any) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for member in source.infolist():
+            content = source.read(member)
+            target.writestr(member, change(content) if member.filename == name else content)
+    return out.getvalue()
