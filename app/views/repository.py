@@ -225,6 +225,35 @@ def relevance_condition(table: Table, alias: str, initiatives: frozenset[int]) -
     return None  # programmes and citations by the shadows they read; shared tables: all
 
 
+# The columns of a record that scope conditions read (`scope_condition`): changing one
+# may move the record, or the records scoped by it, into or out of a partner's view.
+SCOPING_COLUMNS = ("initiative_id", "program_id")
+
+
+def regroup_condition(conn: AsyncConnection, table: Table, alias: str) -> str:
+    """Which trail entries of `table`'s records (SQL on the trail's `alias`) may change
+    which records of other tables a partner sees through them (`scope_condition`): a
+    record created or archived, or one of its `SCOPING_COLUMNS` changed. Other changes
+    to it (a title, an amount) are read again into its own shadow only."""
+    clauses = [f"{alias}.before IS NULL", f"{alias}.after IS NULL"]
+    for column in SCOPING_COLUMNS:
+        if column in table.columns:
+            before = _state_value(conn, f"{alias}.before", column)
+            after = _state_value(conn, f"{alias}.after", column)
+            if conn.dialect.name == "postgresql":
+                clauses.append(f"{before} IS DISTINCT FROM {after}")
+            else:
+                clauses.append(f"{before} IS NOT {after}")
+    return " OR ".join(clauses)
+
+
+def _state_value(conn: AsyncConnection, state: str, key: str) -> str:
+    """SQL: the value of `key` in the canonical JSON `state` (a trail entry's)."""
+    if conn.dialect.name == "postgresql":
+        return f"({state}::jsonb -> '{key}')"
+    return f"json_extract({state}, '$.\"{key}\"')"
+
+
 @dataclass(frozen=True)
 class TableChanges:
     """A table's trail entries since a view's head that may change its shadow."""
@@ -233,6 +262,9 @@ class TableChanges:
     # Of those, how many created a record, and how many archived one.
     created: int
     archived: int
+    # Of those, how many may change what the partner sees of other tables
+    # (`regroup_condition`).
+    regrouped: int
 
 
 @dataclass(frozen=True)
@@ -266,6 +298,11 @@ async def trail_since(
     conditions = {t.name: relevance_condition(t, "c", initiatives) for t in tables}
     filtered = [name for name, condition in conditions.items() if condition is not None]
     names = ", ".join(f"'{name}'" for name in filtered) or "NULL"
+    regroups = " ".join(
+        f"WHEN c.entity_type = '{t.name}' THEN (CASE WHEN {regroup_condition(conn, t, 'c')} "
+        "THEN 1 ELSE 0 END)"
+        for t in tables
+    )
     relevant = " OR ".join(
         [f"c.entity_type NOT IN ({names})"]
         + [f"(c.entity_type = '{name}' AND {conditions[name]})" for name in filtered]
@@ -275,10 +312,11 @@ async def trail_since(
     sql = (
         f"SELECT h.last_sequence, h.last_hash, "
         f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = {mark}1) AS at_head, "
-        "c.entity_type, c.entries, c.created, c.archived FROM "
+        "c.entity_type, c.entries, c.created, c.archived, c.regrouped FROM "
         f"{head} AS h LEFT JOIN (SELECT c.entity_type, count(*) AS entries, "
         "sum(CASE WHEN c.before IS NULL THEN 1 ELSE 0 END) AS created, "
-        "sum(CASE WHEN c.after IS NULL THEN 1 ELSE 0 END) AS archived "
+        "sum(CASE WHEN c.after IS NULL THEN 1 ELSE 0 END) AS archived, "
+        f"sum(CASE {regroups} ELSE 0 END) AS regrouped "
         f"FROM {trail} AS c WHERE c.sequence > {mark}1 AND c.sequence <= {mark}2 "
         f"AND ({relevant}) GROUP BY c.entity_type) AS c ON 1 = 1 WHERE h.id = 1"
     )
@@ -290,7 +328,7 @@ async def trail_since(
         (int(first[0]), str(first[1])),
         None if first[2] is None else str(first[2]),
         {
-            str(row[3]): TableChanges(int(row[4]), int(row[5]), int(row[6]))
+            str(row[3]): TableChanges(int(row[4]), int(row[5]), int(row[6]), int(row[7]))
             for row in rows
             if row[3] is not None
         },
@@ -309,16 +347,20 @@ async def _fetch_outside_transaction(conn: AsyncConnection, sql: str, *params: A
     return list(await raw.execute_fetchall(sql, params))
 
 
-def refresh_condition(table: Table, changed: frozenset[str], after: int, trail: str) -> str | None:
+def refresh_condition(
+    table: Table, changed: frozenset[str], regrouped: frozenset[str], after: int, trail: str
+) -> str | None:
     """Which rows of `table`'s shadow a partner's refresh must read again from the real
     table, as SQL on its bare columns (None: none), when the entries of `trail` (the
     real one) after sequence `after` changed records of the `changed` tables that the
-    view may hold (`relevance_condition`; entries of the others change nothing) and the
-    shadows the table is scoped by (`scope_condition`) are refreshed before it
-    (`scope_order`): the records changed themselves, and those whose visibility reads a
-    shadow that changed — a programme's by its initiatives (all read again on any
-    initiative's change: a partner's programmes are few), a citation's by its subject.
-    Kept beside `scope_condition`: a new dependency there is a new clause here."""
+    view may hold (`relevance_condition`; entries of the others change nothing), those
+    of the `regrouped` tables among them in a way that may change what the partner sees
+    through them (`regroup_condition`), and the shadows the table is scoped by
+    (`scope_condition`) are refreshed before it (`scope_order`): the records changed
+    themselves, and those whose visibility reads a shadow whose rows came or went — a
+    programme's by its initiatives (all read again: a partner's programmes are few), a
+    citation's by its subject. Kept beside `scope_condition`: a new dependency there is
+    a new clause here."""
 
     def changed_ids(name: str) -> str:
         return (
@@ -326,16 +368,16 @@ def refresh_condition(table: Table, changed: frozenset[str], after: int, trail: 
             f"AND sequence > {int(after)})"
         )
 
-    if table.name == "programs" and "initiatives" in changed:
+    if table.name == "programs" and "initiatives" in regrouped:
         return "1 = 1"
     clauses = []
     if table.name in changed:
         clauses.append(f"id IN {changed_ids(table.name)}")
     if table.name == "citations":
         for kind, subjects in SCOPED_SUBJECTS.items():
-            if subjects == "programs" and "initiatives" in changed:
+            if subjects == "programs" and "initiatives" in regrouped:
                 clauses.append(f"subject_type = '{kind.value}'")
-            elif subjects in changed:
+            elif subjects in regrouped:
                 clauses.append(
                     f"(subject_type = '{kind.value}' AND subject_id IN {changed_ids(subjects)})"
                 )
@@ -360,57 +402,64 @@ def refresh_rows(
     ]
 
 
+# A TEMP table of a live partner's view that the check of a refresh writes to
+# (`run_at_head`): its CHECK fails, and with it the refresh, when the trail moved.
+_CHECK_TABLE = "view_trail_check"
+_MOVED = "trail_moved"
+
+
+async def create_check_table(conn: AsyncConnection) -> None:
+    """The table `run_at_head` checks the trail's end with (once, as a view is built)."""
+    await conn.execute(
+        text(
+            f"CREATE TEMP TABLE {_CHECK_TABLE} "
+            f"(found INTEGER NOT NULL, CONSTRAINT {_MOVED} CHECK (found = 1))"
+        )
+    )
+
+
 async def run_at_head(
     conn: AsyncConnection, schema: str, head: tuple[int, str], statements: list[str]
 ) -> bool:
     """Run `statements` (no parameters) in one transaction whose reads see the trail
     ending at `head`, as it did when read outside a transaction (`trail_since`); False,
     with nothing done, when the trail has moved on since. Every write to ledger data
-    moves the trail's head, so the rows read are those of the moment `head` was read.
+    moves the trail's end, so the rows read are those of the moment `head` was read.
 
-    On PostgreSQL one round trip (the simple query protocol takes several statements,
-    a transaction among them): REPEATABLE READ, so every statement reads the snapshot
-    the check of the head read. On SQLite one call to the driver's thread per
-    statement, through the driver itself: SQLAlchemy's cursors take one more each."""
+    One script, sent at once: on PostgreSQL one round trip (the simple query protocol
+    takes several statements), on SQLite one call to the driver's thread. Its first
+    statement checks the trail's end, failing the check table's CHECK when it moved;
+    every later one reads the snapshot that check read (REPEATABLE READ on PostgreSQL;
+    on SQLite a transaction reads one snapshot from its first read on)."""
     assert not conn.in_transaction()
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
     chain = real_table(conn, schema, ChainHead.__tablename__)
     sequence, hash_ = int(head[0]), head[1].replace("'", "''")
-    at_head = f"id = 1 AND last_sequence = {sequence} AND last_hash = '{hash_}'"
-    if conn.dialect.name == "postgresql":
-        check = (
-            f"DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM {chain} WHERE {at_head}) THEN "
-            f"RAISE EXCEPTION 'the trail moved' USING ERRCODE = '{_MOVED}'; END IF; END$$"
-        )
-        script = ["BEGIN ISOLATION LEVEL REPEATABLE READ", check, *statements, "COMMIT"]
-        try:
-            await raw.execute(";\n".join(script))
-        except Exception as error:
-            if raw.is_in_transaction():  # an error leaves the script's transaction open
-                await raw.execute("ROLLBACK")
-            if getattr(error, "sqlstate", None) == _MOVED:
-                return False
-            raise
-        return True
-    # A BEGIN of its own: the driver begins one only before a write, after the check.
-    await raw.execute_fetchall("BEGIN")
+    postgresql = conn.dialect.name == "postgresql"
+    script = [
+        "BEGIN ISOLATION LEVEL REPEATABLE READ" if postgresql else "BEGIN",
+        f"INSERT INTO {_CHECK_TABLE} (found) SELECT count(*) FROM {chain} "
+        f"WHERE id = 1 AND last_sequence = {sequence} AND last_hash = '{hash_}'",
+        f"DELETE FROM {_CHECK_TABLE}",
+        *statements,
+        "COMMIT",
+    ]
     try:
-        found = await raw.execute_fetchall(f"SELECT count(*) FROM {chain} WHERE {at_head}")
-        if [tuple(row) for row in found] != [(1,)]:
-            await raw.rollback()
+        if postgresql:
+            await raw.execute(";\n".join(script))
+        else:
+            # No transaction is open, so the driver commits nothing before the script.
+            assert not raw.in_transaction
+            await raw.executescript(";\n".join(script) + ";")
+    except Exception as error:
+        # An error leaves the script's transaction open.
+        if raw.is_in_transaction() if postgresql else raw.in_transaction:
+            await (raw.execute("ROLLBACK") if postgresql else raw.rollback())
+        if _MOVED in str(error):
             return False
-        for statement in statements:
-            await raw.execute_fetchall(statement)
-        await raw.commit()
-    except BaseException:
-        await raw.rollback()
         raise
     return True
-
-
-# SQLSTATE serialization_failure: what the check of the head raises when it moved.
-_MOVED = "40001"
 
 
 async def copy_scoped(

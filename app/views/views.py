@@ -191,9 +191,10 @@ def _refresh_plan(
     conn = view.connection
     real_trail = repository.real_table(conn, view.schema, Change.__tablename__)
     changed = frozenset(trail.tables)
+    regrouped = frozenset(name for name, c in trail.tables.items() if c.regrouped)
     statements: list[str] = []
     for table in tables:
-        rows = repository.refresh_condition(table, changed, since, real_trail)
+        rows = repository.refresh_condition(table, changed, regrouped, since, real_trail)
         if rows is not None:
             statements += repository.refresh_rows(conn, view.schema, table, rows, view.initiatives)
     shadows: dict[str, Shadow] = {}
@@ -248,6 +249,8 @@ async def _fill(view: View, moment: datetime | None) -> int:
             for statement in repository.index_statements(conn, table):
                 await conn.execute(text(statement))
         view.shadows[table.name] = Shadow(rows[table.name], indexed)
+    if view.sequence is None and view.initiatives is not None:
+        await repository.create_check_table(conn)  # a live partner's view is refreshed
     # Last: filling reads the real trail.
     await repository.shadow_trail(conn, schema, view.sequence, view.initiatives)
     await repository.hide_real_tables(conn)
