@@ -310,6 +310,14 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
                 )
             )
 
+    async def move_a_cited_one_back_to_theirs(session: Any) -> None:
+        (await session.get(m.Transaction, theirs_tx_id)).initiative_id = theirs_id
+        theirs_only.add(encode_global_id("Transaction", theirs_tx_id))
+
+    async def rename_mine(session: Any) -> None:
+        initiative = await session.get(m.Initiative, mine_id)
+        initiative.title = f"{initiative.title} (renamed)"
+
     async def rename_theirs(session: Any) -> None:
         initiative = await session.get(m.Initiative, theirs_id)
         initiative.title = f"{initiative.title} (renamed)"
@@ -355,6 +363,8 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
     for change in (add_to_mine, add_to_theirs, move_theirs_to_mine, move_mine_to_theirs):
         counts.append((await write(change))["transactions"]["totalCount"])
     cited = await write(cite_both)
+    uncited = await write(move_a_cited_one_back_to_theirs)
+    await write(rename_mine)
     # writes to B's initiative only (A's view needs nothing read again), and to a
     # record both share
     for change in (rename_theirs, cite_theirs, delete_one_of_theirs, rename_the_document):
@@ -363,11 +373,12 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
     deleted = await write(delete_one_of_mine)
     assert counts == [1, 2, 2, 3, 2]
     assert cited["sourceDocuments"]["nodes"][0]["citations"]["totalCount"] == 1
+    assert uncited["sourceDocuments"]["nodes"][0]["citations"]["totalCount"] == 0
     assert [p["initiatives"]["nodes"] for p in moved["programs"]["nodes"]] == [
         [{"code": mine.code}]
     ]
-    assert deleted["transactions"]["totalCount"] == 1
-    assert (kept.pool.builds, kept.pool.refreshes) == (2, 22)
+    assert deleted["transactions"]["totalCount"] == 0
+    assert (kept.pool.builds, kept.pool.refreshes) == (2, 26)
 
 
 async def test_idle_views_close_and_the_least_recently_used_makes_room(
