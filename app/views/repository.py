@@ -280,19 +280,13 @@ class TrailSince:
     tables: dict[str, TableChanges]
 
 
-async def trail_since(
-    conn: AsyncConnection,
-    schema: str,
-    sequence: int,
-    tables: Iterable[Table],
-    initiatives: frozenset[int],
-    up_to: int,
-) -> TrailSince:
-    """The trail's end, its hash at `sequence`, and what changed after `sequence` that
-    a partner's view of `initiatives` may hold (up to `up_to` entries), in one statement
-    outside any transaction: on PostgreSQL one round trip, on SQLite one call to the
-    driver's thread. Reads the real trail: a partner's trail view leaves out the
-    entries of records that left its initiatives."""
+def trail_since_sql(
+    conn: AsyncConnection, schema: str, tables: Iterable[Table], initiatives: frozenset[int]
+) -> str:
+    """The statement `trail_since` runs for a partner's view of `initiatives` (the same
+    for all its refreshes: built once). It reads the real trail: a partner's trail view
+    leaves out the entries of records that left its initiatives."""
+    tables = list(tables)
     trail = real_table(conn, schema, Change.__tablename__)
     head = real_table(conn, schema, ChainHead.__tablename__)
     conditions = {t.name: relevance_condition(t, "c", initiatives) for t in tables}
@@ -309,7 +303,7 @@ async def trail_since(
     )
     # Numbered parameters, each used where it is named: `$1` for asyncpg, `?1` for SQLite.
     mark = "$" if conn.dialect.name == "postgresql" else "?"
-    sql = (
+    return (
         f"SELECT h.last_sequence, h.last_hash, "
         f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = {mark}1) AS at_head, "
         "c.entity_type, c.entries, c.created, c.archived, c.regrouped FROM "
@@ -320,6 +314,13 @@ async def trail_since(
         f"FROM {trail} AS c WHERE c.sequence > {mark}1 AND c.sequence <= {mark}2 "
         f"AND ({relevant}) GROUP BY c.entity_type) AS c ON 1 = 1 WHERE h.id = 1"
     )
+
+
+async def trail_since(conn: AsyncConnection, sql: str, sequence: int, up_to: int) -> TrailSince:
+    """The trail's end, its hash at `sequence`, and what changed after `sequence` that
+    a partner's view may hold (up to `up_to` entries), read by `sql` (`trail_since_sql`)
+    in one statement outside any transaction: on PostgreSQL one round trip, on SQLite
+    one call to the driver's thread."""
     rows = await _fetch_outside_transaction(conn, sql, int(sequence), int(sequence) + up_to)
     if not rows:
         return TrailSince(None, None, {})

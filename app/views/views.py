@@ -106,6 +106,8 @@ class View:
     seconds: float = 0.0
     # Its shadows, by table name.
     shadows: dict[str, Shadow] = field(default_factory=dict)
+    # What its refreshes read the trail with (`repository.trail_since_sql`).
+    trail_sql: str = ""
 
     def __post_init__(self) -> None:
         # Sessions end their own transactions (a rollback: they only read); the shadows
@@ -157,11 +159,11 @@ async def refresh_view(view: View, head: Head) -> Head | None:
     conn = view.connection
     since = head[0] if head is not None else 0
     tables = _tables()
+    if not view.trail_sql:
+        view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
     async with view.lock:
         for _ in range(REFRESH_ATTEMPTS):
-            trail = await repository.trail_since(
-                conn, view.schema, since, tables, view.initiatives, REFRESH_UP_TO
-            )
+            trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
             if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
                 return None
             if head is not None and trail.hash_at_head != head[1]:
