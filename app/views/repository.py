@@ -410,13 +410,15 @@ _MOVED = "trail_moved"
 
 
 async def create_check_table(conn: AsyncConnection) -> None:
-    """The table `run_at_head` checks the trail's end with (once, as a view is built)."""
+    """The table `run_at_head` checks the trail's end with (once, as a view is built):
+    one row, whose `found` must stay 1."""
     await conn.execute(
         text(
             f"CREATE TEMP TABLE {_CHECK_TABLE} "
             f"(found INTEGER NOT NULL, CONSTRAINT {_MOVED} CHECK (found = 1))"
         )
     )
+    await conn.execute(text(f"INSERT INTO {_CHECK_TABLE} (found) VALUES (1)"))
 
 
 async def run_at_head(
@@ -440,9 +442,8 @@ async def run_at_head(
     postgresql = conn.dialect.name == "postgresql"
     script = [
         "BEGIN ISOLATION LEVEL REPEATABLE READ" if postgresql else "BEGIN",
-        f"INSERT INTO {_CHECK_TABLE} (found) SELECT count(*) FROM {chain} "
-        f"WHERE id = 1 AND last_sequence = {sequence} AND last_hash = '{hash_}'",
-        f"DELETE FROM {_CHECK_TABLE}",
+        f"UPDATE {_CHECK_TABLE} SET found = (SELECT count(*) FROM {chain} "
+        f"WHERE id = 1 AND last_sequence = {sequence} AND last_hash = '{hash_}')",
         *statements,
         "COMMIT",
     ]
