@@ -64,19 +64,27 @@ async def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> Non
         await conn.execute(text(f"CREATE TEMP TABLE {name} AS SELECT * FROM {real} WHERE 0"))
 
 
-async def index_shadow(conn: AsyncConnection, table: Table) -> None:
+def index_statements(conn: AsyncConnection, table: Table) -> list[str]:
     """Indexes on the key and the foreign keys (joins and nested lists use them), built
-    after filling, which is cheaper than keeping them up while inserting."""
+    after filling, which is cheaper than keeping them up while inserting; on PostgreSQL
+    with the statistics plans read (`analyze_statements`)."""
     quote = conn.dialect.identifier_preparer.quote
     name = quote(table.name)
-    await conn.execute(text(f"CREATE UNIQUE INDEX {quote('hx_' + table.name)} ON {name} (id)"))
+    statements = [f"CREATE UNIQUE INDEX {quote('hx_' + table.name)} ON {name} (id)"]
     for column in table.columns:
         if column.foreign_keys:
             index = quote(f"hx_{table.name}_{column.name}")
-            await conn.execute(text(f"CREATE INDEX {index} ON {name} ({quote(column.name)})"))
-    if conn.dialect.name == "postgresql":
-        # Autovacuum never analyses temp tables; without statistics plans are guesses.
-        await conn.execute(text(f"ANALYZE {name}"))
+            statements.append(f"CREATE INDEX {index} ON {name} ({quote(column.name)})")
+    return statements + analyze_statements(conn, table)
+
+
+def analyze_statements(conn: AsyncConnection, table: Table) -> list[str]:
+    """Statistics of a shadow taken anew (PostgreSQL; SQLite plans without them).
+    Autovacuum never analyses temp tables: without this, plans are guesses, or go
+    stale as refreshes change the shadow."""
+    if conn.dialect.name != "postgresql":
+        return []
+    return [f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}"]
 
 
 async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> int:
@@ -199,55 +207,161 @@ def scope_order(tables: Iterable[Table]) -> list[Table]:
     return sorted(tables, key=rank)
 
 
+def relevance_condition(table: Table, alias: str, initiatives: frozenset[int]) -> str | None:
+    """Which trail entries of `table`'s records (SQL on the trail's `alias`) may change
+    what a partner with `initiatives` sees of the table; None: every entry. An entry
+    names the initiative its record belongs to after the change
+    (`app.audit.records.initiative_of`, none: taken as may); a record that has just
+    left the partner's initiatives is still in its shadow. The partner's own rows are
+    in its shadows, so an entry of anyone else's initiative changes nothing it sees.
+    Kept beside `scope_condition`: a new kind of scope there is a new case here."""
+    if table.name == "initiatives":
+        return f"{alias}.entity_id IN ({_ids(initiatives)})"
+    if "initiative_id" in table.columns:
+        return (
+            f"({alias}.initiative_id IS NULL OR {alias}.initiative_id IN ({_ids(initiatives)}) "
+            f"OR {alias}.entity_id IN (SELECT id FROM {table.name}))"
+        )
+    return None  # programmes and citations by the shadows they read; shared tables: all
+
+
+# The columns of a record that scope conditions read (`scope_condition`): changing one
+# may move the record, or the records scoped by it, into or out of a partner's view.
+SCOPING_COLUMNS = ("initiative_id", "program_id")
+
+
+def regroup_condition(conn: AsyncConnection, table: Table, alias: str) -> str:
+    """Which trail entries of `table`'s records (SQL on the trail's `alias`) may change
+    which records of other tables a partner sees through them (`scope_condition`): a
+    record created or archived, or one of its `SCOPING_COLUMNS` changed. Other changes
+    to it (a title, an amount) are read again into its own shadow only."""
+    clauses = [f"{alias}.before IS NULL", f"{alias}.after IS NULL"]
+    for column in SCOPING_COLUMNS:
+        if column in table.columns:
+            before = _state_value(conn, f"{alias}.before", column)
+            after = _state_value(conn, f"{alias}.after", column)
+            if conn.dialect.name == "postgresql":
+                clauses.append(f"{before} IS DISTINCT FROM {after}")
+            else:
+                clauses.append(f"{before} IS NOT {after}")
+    return " OR ".join(clauses)
+
+
+def _state_value(conn: AsyncConnection, state: str, key: str) -> str:
+    """SQL: the value of `key` in the canonical JSON `state` (a trail entry's)."""
+    if conn.dialect.name == "postgresql":
+        return f"({state}::jsonb -> '{key}')"
+    return f"json_extract({state}, '$.\"{key}\"')"
+
+
+@dataclass(frozen=True)
+class TableChanges:
+    """A table's trail entries since a view's head that may change its shadow."""
+
+    entries: int
+    # Of those, how many created a record, and how many archived one.
+    created: int
+    archived: int
+    # Of those, how many may change what the partner sees of other tables
+    # (`regroup_condition`).
+    regrouped: int
+
+
 @dataclass(frozen=True)
 class TrailSince:
-    """What the trail holds after a view's head, read in the refresh's snapshot."""
+    """What the trail holds after a view's head, read in one snapshot."""
 
     # Where the trail ends now (None: it is empty).
     head: tuple[int, str] | None
     # The hash the trail has now at the view's head sequence (None: no such entry).
     hash_at_head: str | None
-    # The tables whose records the entries since the view's head changed.
-    tables: frozenset[str]
+    # By table, the entries since the view's head that may change what the view holds
+    # (`relevance_condition`), when the trail ends within `up_to` entries of the head.
+    tables: dict[str, TableChanges]
 
 
-async def trail_since(conn: AsyncConnection, schema: str, sequence: int) -> TrailSince:
-    """The trail's end, its hash at `sequence`, and the tables changed after `sequence`,
-    in one statement (the real trail: a partner's trail view leaves out the entries of
-    records that left its initiatives)."""
+def trail_since_sql(
+    conn: AsyncConnection, schema: str, tables: Iterable[Table], initiatives: frozenset[int]
+) -> str:
+    """The statement `trail_since` runs for a partner's view of `initiatives` (the same
+    for all its refreshes: built once). It reads the real trail: a partner's trail view
+    leaves out the entries of records that left its initiatives."""
+    tables = list(tables)
     trail = real_table(conn, schema, Change.__tablename__)
     head = real_table(conn, schema, ChainHead.__tablename__)
-    rows = (
-        await conn.execute(
-            text(
-                f"SELECT h.last_sequence, h.last_hash, "
-                f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = :after) AS at_head, "
-                f"c.entity_type FROM {head} AS h LEFT JOIN "
-                f"(SELECT DISTINCT entity_type FROM {trail} WHERE sequence > :after) AS c "
-                "ON 1 = 1 WHERE h.id = 1"
-            ),
-            {"after": int(sequence)},
-        )
-    ).all()
+    conditions = {t.name: relevance_condition(t, "c", initiatives) for t in tables}
+    filtered = [name for name, condition in conditions.items() if condition is not None]
+    names = ", ".join(f"'{name}'" for name in filtered) or "NULL"
+    regroups = " ".join(
+        f"WHEN c.entity_type = '{t.name}' THEN (CASE WHEN {regroup_condition(conn, t, 'c')} "
+        "THEN 1 ELSE 0 END)"
+        for t in tables
+    )
+    relevant = " OR ".join(
+        [f"c.entity_type NOT IN ({names})"]
+        + [f"(c.entity_type = '{name}' AND {conditions[name]})" for name in filtered]
+    )
+    # Numbered parameters, each used where it is named: `$1` for asyncpg, `?1` for SQLite.
+    mark = "$" if conn.dialect.name == "postgresql" else "?"
+    return (
+        f"SELECT h.last_sequence, h.last_hash, "
+        f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = {mark}1) AS at_head, "
+        "c.entity_type, c.entries, c.created, c.archived, c.regrouped FROM "
+        f"{head} AS h LEFT JOIN (SELECT c.entity_type, count(*) AS entries, "
+        "sum(CASE WHEN c.before IS NULL THEN 1 ELSE 0 END) AS created, "
+        "sum(CASE WHEN c.after IS NULL THEN 1 ELSE 0 END) AS archived, "
+        f"sum(CASE {regroups} ELSE 0 END) AS regrouped "
+        f"FROM {trail} AS c WHERE c.sequence > {mark}1 AND c.sequence <= {mark}2 "
+        f"AND ({relevant}) GROUP BY c.entity_type) AS c ON 1 = 1 WHERE h.id = 1"
+    )
+
+
+async def trail_since(conn: AsyncConnection, sql: str, sequence: int, up_to: int) -> TrailSince:
+    """The trail's end, its hash at `sequence`, and what changed after `sequence` that
+    a partner's view may hold (up to `up_to` entries), read by `sql` (`trail_since_sql`)
+    in one statement outside any transaction: on PostgreSQL one round trip, on SQLite
+    one call to the driver's thread."""
+    rows = await _fetch_outside_transaction(conn, sql, int(sequence), int(sequence) + up_to)
     if not rows:
-        return TrailSince(None, None, frozenset())
+        return TrailSince(None, None, {})
     first = rows[0]
     return TrailSince(
         (int(first[0]), str(first[1])),
         None if first[2] is None else str(first[2]),
-        frozenset(str(row[3]) for row in rows if row[3] is not None),
+        {
+            str(row[3]): TableChanges(int(row[4]), int(row[5]), int(row[6]), int(row[7]))
+            for row in rows
+            if row[3] is not None
+        },
     )
 
 
-def refresh_condition(table: Table, changed: frozenset[str], after: int, trail: str) -> str | None:
+async def _fetch_outside_transaction(conn: AsyncConnection, sql: str, *params: Any) -> list[Any]:
+    """The rows of one statement run on the driver's connection in no transaction (its
+    own snapshot). Through SQLAlchemy it would begin one (on PostgreSQL two round trips
+    more: BEGIN, then the end of the transaction)."""
+    assert not conn.in_transaction()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        return list(await raw.fetch(sql, *params))
+    return list(await raw.execute_fetchall(sql, params))
+
+
+def refresh_condition(
+    table: Table, changed: frozenset[str], regrouped: frozenset[str], after: int, trail: str
+) -> str | None:
     """Which rows of `table`'s shadow a partner's refresh must read again from the real
     table, as SQL on its bare columns (None: none), when the entries of `trail` (the
-    real one) after sequence `after` changed records of the `changed` tables and the
-    shadows the table is scoped by (`scope_condition`) are refreshed before it
-    (`scope_order`): the records changed themselves, and those whose visibility reads a
-    shadow that changed — a programme's by its initiatives (all read again on any
-    initiative's change: a partner's programmes are few), a citation's by its subject.
-    Kept beside `scope_condition`: a new dependency there is a new clause here."""
+    real one) after sequence `after` changed records of the `changed` tables that the
+    view may hold (`relevance_condition`; entries of the others change nothing), those
+    of the `regrouped` tables among them in a way that may change what the partner sees
+    through them (`regroup_condition`), and the shadows the table is scoped by
+    (`scope_condition`) are refreshed before it (`scope_order`): the records changed
+    themselves, and those whose visibility reads a shadow whose rows came or went — a
+    programme's by its initiatives (all read again: a partner's programmes are few), a
+    citation's by its subject. Kept beside `scope_condition`: a new dependency there is
+    a new clause here."""
 
     def changed_ids(name: str) -> str:
         return (
@@ -255,16 +369,16 @@ def refresh_condition(table: Table, changed: frozenset[str], after: int, trail: 
             f"AND sequence > {int(after)})"
         )
 
-    if table.name == "programs" and "initiatives" in changed:
+    if table.name == "programs" and "initiatives" in regrouped:
         return "1 = 1"
     clauses = []
     if table.name in changed:
         clauses.append(f"id IN {changed_ids(table.name)}")
     if table.name == "citations":
         for kind, subjects in SCOPED_SUBJECTS.items():
-            if subjects == "programs" and "initiatives" in changed:
+            if subjects == "programs" and "initiatives" in regrouped:
                 clauses.append(f"subject_type = '{kind.value}'")
-            elif subjects in changed:
+            elif subjects in regrouped:
                 clauses.append(
                     f"(subject_type = '{kind.value}' AND subject_id IN {changed_ids(subjects)})"
                 )
@@ -289,18 +403,65 @@ def refresh_rows(
     ]
 
 
-async def run_script(conn: AsyncConnection, statements: list[str]) -> None:
-    """Run `statements` (no parameters) in the connection's transaction: on PostgreSQL
-    in one round trip (the simple query protocol takes several at once), on SQLite one
-    by one (a script there would commit first)."""
-    if not statements:
-        return
-    if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.execute(";\n".join(statements))  # type: ignore[union-attr]
-        return
-    for statement in statements:
-        await conn.execute(text(statement))
+# A TEMP table of a live partner's view that the check of a refresh writes to
+# (`run_at_head`): its CHECK fails, and with it the refresh, when the trail moved.
+_CHECK_TABLE = "view_trail_check"
+_MOVED = "trail_moved"
+
+
+async def create_check_table(conn: AsyncConnection) -> None:
+    """The table `run_at_head` checks the trail's end with (once, as a view is built):
+    one row, whose `found` must stay 1."""
+    await conn.execute(
+        text(
+            f"CREATE TEMP TABLE {_CHECK_TABLE} "
+            f"(found INTEGER NOT NULL, CONSTRAINT {_MOVED} CHECK (found = 1))"
+        )
+    )
+    await conn.execute(text(f"INSERT INTO {_CHECK_TABLE} (found) VALUES (1)"))
+
+
+async def run_at_head(
+    conn: AsyncConnection, schema: str, head: tuple[int, str], statements: list[str]
+) -> bool:
+    """Run `statements` (no parameters) in one transaction whose reads see the trail
+    ending at `head`, as it did when read outside a transaction (`trail_since`); False,
+    with nothing done, when the trail has moved on since. Every write to ledger data
+    moves the trail's end, so the rows read are those of the moment `head` was read.
+
+    One script, sent at once: on PostgreSQL one round trip (the simple query protocol
+    takes several statements), on SQLite one call to the driver's thread. Its first
+    statement checks the trail's end, failing the check table's CHECK when it moved;
+    every later one reads the snapshot that check read (REPEATABLE READ on PostgreSQL;
+    on SQLite a transaction reads one snapshot from its first read on)."""
+    assert not conn.in_transaction()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    chain = real_table(conn, schema, ChainHead.__tablename__)
+    sequence, hash_ = int(head[0]), head[1].replace("'", "''")
+    postgresql = conn.dialect.name == "postgresql"
+    script = [
+        "BEGIN ISOLATION LEVEL REPEATABLE READ" if postgresql else "BEGIN",
+        f"UPDATE {_CHECK_TABLE} SET found = (SELECT count(*) FROM {chain} "
+        f"WHERE id = 1 AND last_sequence = {sequence} AND last_hash = '{hash_}')",
+        *statements,
+        "COMMIT",
+    ]
+    try:
+        if postgresql:
+            await raw.execute(";\n".join(script))
+        else:
+            # No transaction is open, so the driver commits nothing before the script.
+            assert not raw.in_transaction
+            await raw.executescript(";\n".join(script) + ";")
+    except Exception as error:
+        # An error leaves the script's transaction open.
+        if raw.is_in_transaction() if postgresql else raw.in_transaction:
+            await (raw.execute("ROLLBACK") if postgresql else raw.rollback())
+        if _MOVED in str(error):
+            return False
+        raise
+    return True
 
 
 async def copy_scoped(

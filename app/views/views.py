@@ -15,8 +15,15 @@ view's head name every record that may differ. Those records are dropped from th
 shadows and copied again from the real tables under the same scope conditions a build
 uses, together with the rows whose visibility reads a shadow that changed
 (`repository.refresh_condition`): the view then holds what a build at that moment
-would. When that cannot be shown — the trail no longer has the view's head (a restore
-rewrote it), or too many entries passed to be cheaper than a build — it is built anew.
+would. Entries that cannot change what the partner sees — records of other
+initiatives that its shadows do not hold (`repository.relevance_condition`) — are
+passed over; when only such entries came, the view stands as it is. The trail is read
+in one statement of its own, and the copy runs in a transaction that first checks the
+trail still ends where it was read (every write to ledger data moves its end): the
+copy then reads the moment the trail was read at; when a write came in between, the
+trail is read again. When the view cannot be shown current — the trail no longer has
+the view's head (a restore rewrote it), too many entries passed to be cheaper than a
+build, or writers kept moving the trail's end — it is built anew.
 """
 
 from __future__ import annotations
@@ -30,11 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
-from app.db.shared import SharedConnection, begin_reading
+from app.db.shared import SharedConnection
 from app.models import Change, audited_tables
 from app.views import repository
 
@@ -48,6 +55,15 @@ Head = tuple[int, str] | None
 # (an import, `generate`) is copied faster whole than record by record.
 REFRESH_UP_TO = 2000
 
+# A refresh whose copy finds the trail moved since it was read reads it again, this
+# many times in all; then the view is built anew.
+REFRESH_ATTEMPTS = 3
+
+# An indexed shadow's statistics are taken again (PostgreSQL) by the refresh after
+# which the trail entries that changed it since they were taken exceed this share of
+# its rows.
+ANALYZE_AFTER = 0.1
+
 _VIEW_ENGINES: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
@@ -58,6 +74,20 @@ def view_engine(engine: AsyncEngine) -> AsyncEngine:
         found = unpooled_twin(engine)
         _VIEW_ENGINES[engine.sync_engine] = found
     return found
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """What a view knows of one of its shadows."""
+
+    # About how many rows it holds: as built, then plus the records its refreshes saw
+    # created and minus those archived (a record moved into or out of the partner's
+    # initiatives is not counted: the figure decides only indexes and statistics).
+    rows: int
+    # Whether it has its indexes (`repository.index_statements`).
+    indexed: bool = False
+    # The trail entries that changed it since its statistics were taken (indexed ones).
+    changed: int = 0
 
 
 @dataclass
@@ -74,6 +104,10 @@ class View:
     # What building the view took (for logs and benchmarks).
     rows: int = 0
     seconds: float = 0.0
+    # Its shadows, by table name.
+    shadows: dict[str, Shadow] = field(default_factory=dict)
+    # What its refreshes read the trail with (`repository.trail_since_sql`).
+    trail_sql: str = ""
 
     def __post_init__(self) -> None:
         # Sessions end their own transactions (a rollback: they only read); the shadows
@@ -124,26 +158,68 @@ async def refresh_view(view: View, head: Head) -> Head | None:
     assert view.sequence is None and view.initiatives is not None
     conn = view.connection
     since = head[0] if head is not None else 0
-    async with view.lock, conn.begin():
-        # What the trail says and what is copied below are read in one snapshot.
-        await begin_reading(conn)
-        trail = await repository.trail_since(conn, view.schema, since)
-        if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
-            return None
-        if head is not None and trail.hash_at_head != head[1]:
-            return None  # not the trail the view was built from (a restore rewrote it)
-        if trail.head == head:
-            return head
-        real_trail = repository.real_table(conn, view.schema, Change.__tablename__)
-        statements: list[str] = []
-        for table in _tables():
-            rows = repository.refresh_condition(table, trail.tables, since, real_trail)
-            if rows is not None:
-                statements += repository.refresh_rows(
-                    conn, view.schema, table, rows, view.initiatives
-                )
-        await repository.run_script(conn, statements)
-    return trail.head
+    tables = _tables()
+    if not view.trail_sql:
+        view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
+    async with view.lock:
+        for _ in range(REFRESH_ATTEMPTS):
+            trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
+            if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
+                return None
+            if head is not None and trail.hash_at_head != head[1]:
+                return None  # not the trail the view was built from (a restore rewrote it)
+            if trail.head == head:
+                return head
+            statements, shadows = _refresh_plan(view, tables, trail, since)
+            # Nothing the view holds changed (others' initiatives): it is current as it is.
+            if not statements or await repository.run_at_head(
+                conn, view.schema, trail.head, statements
+            ):
+                view.shadows.update(shadows)
+                return trail.head
+            # A write came between the read of the trail and the copy: read it again.
+    return None  # writers keep moving the head: a build reads one snapshot whatever they do
+
+
+def _refresh_plan(
+    view: View, tables: list[Table], trail: repository.TrailSince, since: int
+) -> tuple[list[str], dict[str, Shadow]]:
+    """The statements that bring `view` from trail entry `since` to `trail.head`, and
+    what its shadows are once they have run: each shadow's records that `trail` names
+    read again (`repository.refresh_condition`), then an index on a shadow that has
+    grown to `INDEX_FROM` rows, and new statistics (PostgreSQL) for an indexed one that
+    `ANALYZE_AFTER` of its rows were changed in since they were taken."""
+    assert view.initiatives is not None
+    conn = view.connection
+    real_trail = repository.real_table(conn, view.schema, Change.__tablename__)
+    changed = frozenset(trail.tables)
+    regrouped = frozenset(name for name, c in trail.tables.items() if c.regrouped)
+    statements: list[str] = []
+    for table in tables:
+        rows = repository.refresh_condition(table, changed, regrouped, since, real_trail)
+        if rows is not None:
+            statements += repository.refresh_rows(conn, view.schema, table, rows, view.initiatives)
+    shadows: dict[str, Shadow] = {}
+    for table in tables:
+        changes = trail.tables.get(table.name)
+        if changes is None:
+            continue
+        old = view.shadows[table.name]
+        shadow = Shadow(
+            max(0, old.rows + changes.created - changes.archived),
+            old.indexed,
+            old.changed + changes.entries,
+        )
+        if not shadow.indexed and shadow.rows >= INDEX_FROM:
+            statements += repository.index_statements(conn, table)
+            shadow = Shadow(shadow.rows, indexed=True)
+        elif shadow.indexed and shadow.changed > ANALYZE_AFTER * shadow.rows:
+            analyze = repository.analyze_statements(conn, table)
+            if analyze:
+                statements += analyze
+                shadow = Shadow(shadow.rows, indexed=True)
+        shadows[table.name] = shadow
+    return statements, shadows
 
 
 def _tables() -> list[Table]:
@@ -170,8 +246,13 @@ async def _fill(view: View, moment: datetime | None) -> int:
         for table in tables:
             rows[table.name] = await repository.copy_scoped(conn, schema, table, view.initiatives)
     for table in tables:
-        if rows[table.name] >= INDEX_FROM:
-            await repository.index_shadow(conn, table)
+        indexed = rows[table.name] >= INDEX_FROM
+        if indexed:
+            for statement in repository.index_statements(conn, table):
+                await conn.execute(text(statement))
+        view.shadows[table.name] = Shadow(rows[table.name], indexed)
+    if view.sequence is None and view.initiatives is not None:
+        await repository.create_check_table(conn)  # a live partner's view is refreshed
     # Last: filling reads the real trail.
     await repository.shadow_trail(conn, schema, view.sequence, view.initiatives)
     await repository.hide_real_tables(conn)

@@ -310,6 +310,40 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
                 )
             )
 
+    async def move_a_cited_one_back_to_theirs(session: Any) -> None:
+        (await session.get(m.Transaction, theirs_tx_id)).initiative_id = theirs_id
+        theirs_only.add(encode_global_id("Transaction", theirs_tx_id))
+
+    async def rename_mine(session: Any) -> None:
+        initiative = await session.get(m.Initiative, mine_id)
+        initiative.title = f"{initiative.title} (renamed)"
+
+    async def rename_theirs(session: Any) -> None:
+        initiative = await session.get(m.Initiative, theirs_id)
+        initiative.title = f"{initiative.title} (renamed)"
+
+    async def cite_theirs(session: Any) -> None:
+        session.add(
+            m.Citation(
+                source_document_id=document_id,
+                subject_type=m.SubjectType.INITIATIVE,
+                subject_id=theirs_id,
+                quote="their plan",
+            )
+        )
+
+    async def delete_one_of_theirs(session: Any) -> None:
+        cited = select(m.Citation.subject_id)
+        tx = await session.scalar(
+            select(m.Transaction)
+            .where(m.Transaction.initiative_id == theirs_id, m.Transaction.id.not_in(cited))
+            .limit(1)
+        )
+        await session.delete(tx)
+
+    async def rename_the_document(session: Any) -> None:
+        (await session.get(m.SourceDocument, document_id)).title = "Statement, revised"
+
     async def move_my_initiative(session: Any) -> None:
         (await session.get(m.Initiative, mine_id)).program_id = second_id
 
@@ -329,15 +363,22 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
     for change in (add_to_mine, add_to_theirs, move_theirs_to_mine, move_mine_to_theirs):
         counts.append((await write(change))["transactions"]["totalCount"])
     cited = await write(cite_both)
+    uncited = await write(move_a_cited_one_back_to_theirs)
+    await write(rename_mine)
+    # writes to B's initiative only (A's view needs nothing read again), and to a
+    # record both share
+    for change in (rename_theirs, cite_theirs, delete_one_of_theirs, rename_the_document):
+        await write(change)
     moved = await write(move_my_initiative)
     deleted = await write(delete_one_of_mine)
     assert counts == [1, 2, 2, 3, 2]
     assert cited["sourceDocuments"]["nodes"][0]["citations"]["totalCount"] == 1
+    assert uncited["sourceDocuments"]["nodes"][0]["citations"]["totalCount"] == 0
     assert [p["initiatives"]["nodes"] for p in moved["programs"]["nodes"]] == [
         [{"code": mine.code}]
     ]
-    assert deleted["transactions"]["totalCount"] == 1
-    assert (kept.pool.builds, kept.pool.refreshes) == (2, 14)
+    assert deleted["transactions"]["totalCount"] == 0
+    assert (kept.pool.builds, kept.pool.refreshes) == (2, 26)
 
 
 async def test_idle_views_close_and_the_least_recently_used_makes_room(

@@ -1,0 +1,179 @@
+"""A partner's kept view brought up to date from the trail (app/views/views.py
+`refresh_view`): it holds what a view built at that moment would, a shadow that grows
+through refreshes gets the indexes (and on PostgreSQL the statistics) a build would give
+it, and a write that lands while a refresh copies is not half seen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app import models as m
+from app.audit.repository import chain_head
+from app.models import audited_tables
+from app.views import repository
+from app.views import views as views_module
+from app.views.views import Head, View, open_view, refresh_view
+from tests import factories as f
+from tests.conftest import Database
+
+# A small threshold, so that a few dozen writes cross it.
+INDEX_FROM = 40
+
+
+async def _ledger(db: Database) -> tuple[int, int]:
+    """Two initiatives with a transaction each; returns their ids (the partner's first)."""
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        mine = await f.initiative(session, program)
+        theirs = await f.initiative(session, program)
+        await f.transaction(session, mine)
+        await f.transaction(session, theirs)
+    return mine.id, theirs.id
+
+
+async def _head(db: Database) -> Head:
+    async with db.sessions() as session:
+        return await chain_head(session)
+
+
+async def _add_transactions(db: Database, initiative_id: int, count: int) -> None:
+    async with db.sessions() as session, session.begin():
+        initiative = await session.get(m.Initiative, initiative_id)
+        assert initiative is not None
+        for _ in range(count):
+            await f.transaction(session, initiative)
+
+
+async def _contents(view: View) -> dict[str, list[Any]]:
+    """Every row of every shadow of `view`, in key order."""
+    found: dict[str, list[Any]] = {}
+    async with view.sessions() as session:
+        for name in sorted(audited_tables()):
+            rows = await session.execute(text(f"SELECT * FROM {name} ORDER BY id"))
+            found[name] = [tuple(row) for row in rows]
+    return found
+
+
+async def _as_built_now(db: Database, scope: frozenset[int]) -> dict[str, list[Any]]:
+    fresh = await open_view(db.engine, initiatives=scope)
+    try:
+        return await _contents(fresh)
+    finally:
+        await fresh.close()
+
+
+async def _indexes(view: View, table: str) -> set[str]:
+    """The indexes the catalog lists on the view's shadow of `table`."""
+    async with view.sessions() as session:
+        if view.connection.dialect.name == "postgresql":
+            rows = await session.scalars(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = :table AND schemaname = "
+                    "(SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema())"
+                ),
+                {"table": table},
+            )
+        else:
+            rows = await session.scalars(
+                text(
+                    "SELECT name FROM sqlite_temp_master WHERE type = 'index' AND tbl_name = :table"
+                ),
+                {"table": table},
+            )
+        return set(rows)
+
+
+async def _planned_rows(view: View, table: str) -> float:
+    """How many rows PostgreSQL's statistics say the shadow of `table` holds."""
+    async with view.sessions() as session:
+        found = await session.scalar(
+            text(
+                "SELECT reltuples FROM pg_class "
+                "WHERE relname = :table AND relnamespace = pg_my_temp_schema()"
+            ),
+            {"table": table},
+        )
+    return float(found)
+
+
+async def test_a_shadow_grown_past_the_threshold_by_refreshes_is_indexed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner's view built while its transactions are few (no indexes)
+    monkeypatch.setattr(views_module, "INDEX_FROM", INDEX_FROM)
+    mine, theirs = await _ledger(db)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    try:
+        assert await _indexes(view, "transactions") == set()
+        # when: writes add more than the threshold to the partner's initiative (and
+        # some to another's), and the view is brought up to date
+        await _add_transactions(db, mine, INDEX_FROM)
+        await _add_transactions(db, theirs, 5)
+        head = await refresh_view(view, head)
+        # then: its transactions are indexed as a build's would be, and it holds what
+        # a view built now holds
+        assert head == await _head(db)
+        assert await _indexes(view, "transactions") == {
+            "hx_transactions",
+            "hx_transactions_initiative_id",
+            "hx_transactions_budget_line_id",
+            "hx_transactions_provider_id",
+            "hx_transactions_receiver_id",
+        }
+        assert await _indexes(view, "initiatives") == set()
+        assert await _contents(view) == await _as_built_now(db, scope)
+        if db.backend == "postgresql":
+            # with statistics taken then, and again once refreshes changed a tenth
+            assert await _planned_rows(view, "transactions") == INDEX_FROM + 1
+            await _add_transactions(db, mine, INDEX_FROM // 5)
+            head = await refresh_view(view, head)
+            assert head == await _head(db)
+            assert await _planned_rows(view, "transactions") == INDEX_FROM + 1 + INDEX_FROM // 5
+        # and: it goes on answering as a build would, now through its indexes
+        await _add_transactions(db, mine, 3)
+        await _add_transactions(db, theirs, 3)
+        assert await refresh_view(view, head) == await _head(db)
+        assert await _contents(view) == await _as_built_now(db, scope)
+    finally:
+        await view.close()
+
+
+async def test_a_write_while_a_refresh_copies_is_seen_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner's view, a write it has not seen, and another write that commits
+    # after the refresh has read the trail and before it copies
+    mine, _ = await _ledger(db)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    read_trail = repository.trail_since
+    reads = 0
+
+    async def trail_then_a_write(*args: Any, **kwargs: Any) -> repository.TrailSince:
+        nonlocal reads
+        trail = await read_trail(*args, **kwargs)
+        reads += 1
+        if reads == 1:
+            await _add_transactions(db, mine, 2)
+        return trail
+
+    monkeypatch.setattr(repository, "trail_since", trail_then_a_write)
+    try:
+        await _add_transactions(db, mine, 1)
+        # when
+        refreshed = await refresh_view(view, head)
+        # then: the copy saw the trail had moved and read it again; the view holds
+        # both writes, as a view built now does
+        assert reads == 2
+        assert refreshed == await _head(db)
+        contents = await _contents(view)
+        assert len(contents["transactions"]) == 4
+        assert contents == await _as_built_now(db, scope)
+    finally:
+        await view.close()
