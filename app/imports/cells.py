@@ -18,6 +18,14 @@ Cells become the text and values a document holds:
   has at most 15 significant digits (every such decimal has a float of its own). A
   number cell of more digits may not be the number shown (0.1 + 0.2 is stored as
   0.30000000000000004), so it is refused: write such amounts as text.
+- a number cell formatted as a percentage (`PercentCell`: "100%" is kept as 1) reads
+  as the number it shows, 100 times the number kept, in a column whose field is a
+  percentage (a share's, tables.PERCENTAGES); the decimal typed is found as for any
+  number cell, then its point moved two places, so 0.575 is 57.5 exactly (in floating
+  point, 57.49999999999999). In any other column it is refused: an amount typed as "5%"
+  is no amount of 5 (nor of 0.05);
+- an error cell (`ErrorCell`: "#N/A", "#DIV/0!": a formula that failed) is refused
+  in every column: the sheet shows no value there. Text typed as "#N/A" is text.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any
 
 from app.errors import ErrorCode
 from app.imports.report import Problem
-from app.imports.tables import MAX_CELL, MAX_COLUMNS, cell_place
+from app.imports.tables import MAX_CELL, MAX_COLUMNS, PERCENTAGES, cell_place
 
 # Significant digits a float keeps for every decimal (C's DBL_DIG).
 _EXACT_DIGITS = 15
@@ -43,6 +51,40 @@ class _UnsavedFormula:
 
 
 UNSAVED_FORMULA = _UnsavedFormula()
+
+
+class ErrorCell:
+    """An error cell (t="e"): the error the sheet shows, "#N/A" (app/imports/xlsx.py)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"ErrorCell({self.text!r})"
+
+
+class PercentCell:
+    """A number cell formatted as a percentage: the number kept (1 for "100%"), an int
+    or a float as any number cell's (app/imports/xlsx.py)."""
+
+    __slots__ = ("number",)
+
+    def __init__(self, number: int | float) -> None:
+        self.number = number
+
+    def __str__(self) -> str:  # a header's name; never a value
+        try:
+            return f"{percent_text(self.number)}%"
+        except ValueError:
+            return f"{self.number!r}"
+
+    def __repr__(self) -> str:
+        return f"PercentCell({self.number!r})"
 
 
 def is_empty(cell: Any) -> bool:
@@ -79,6 +121,7 @@ def header_of(label: str, cells: tuple[Any, ...], problems: list[Problem]) -> li
 
 
 def row_of(
+    kind: str,
     label: str,
     number: int,
     header: list[str | None],
@@ -86,6 +129,7 @@ def row_of(
     problems: list[Problem],
 ) -> dict[str, Any]:
     row: dict[str, Any] = {}
+    percentages = PERCENTAGES.get(kind, frozenset())
     # Past the named columns, only empty cells (a workbook's rows come padded).
     width = len(header) if all(is_empty(cell) for cell in cells[len(header) :]) else None
     filled = False
@@ -116,7 +160,7 @@ def row_of(
             )
             continue
         try:
-            row[name] = cell_value(cell)
+            row[name] = cell_value(cell, percentage=name in percentages)
         except TooLong as error:
             problems.append(
                 Problem(cell_place(label, number, name), ErrorCode.DOCUMENT_TOO_LARGE, str(error))
@@ -139,10 +183,24 @@ class TooLong(ValueError):
     pass
 
 
-def cell_value(cell: Any) -> Any:
-    """A cell's value as the document takes it (see the module's notes)."""
+def cell_value(cell: Any, *, percentage: bool = False) -> Any:
+    """A cell's value as the document takes it, in a column whose field is a percentage
+    or not (see the module's notes)."""
     if cell is UNSAVED_FORMULA:
         raise ValueError(UNSAVED_MESSAGE)
+    if isinstance(cell, ErrorCell):
+        raise ValueError(
+            f"the sheet shows an error here ({cell.text}), not a value: correct the formula "
+            "or the cells it reads, or clear the cell"
+        )
+    if isinstance(cell, PercentCell):
+        shown = percent_text(cell.number)
+        if not percentage:
+            raise ValueError(
+                f"a percentage ({shown}%) where no percentage is due: this column is not one; "
+                "format the cell as a plain number or as text"
+            )
+        return shown
     if isinstance(cell, str):
         if len(cell) > MAX_CELL:
             raise TooLong(f"{len(cell)} characters; a cell holds at most {MAX_CELL}")
@@ -173,3 +231,10 @@ def float_text(value: float) -> str:
             "number shown; write it as text"
         )
     return format(exact, "f")
+
+
+def percent_text(number: int | float) -> str:
+    """The number a percentage cell shows, as decimal text: 100 times the decimal the
+    cell was typed as (float_text), exactly (0.575 is 57.5, never 57.49999999999999)."""
+    typed = Decimal(float_text(number)) if isinstance(number, float) else Decimal(number)
+    return format(typed.scaleb(2).normalize(), "f")

@@ -86,7 +86,7 @@ def _table(text: str, table: Table, problems: list[Problem]) -> Table:
             if number == 1:
                 header = header_of(table.label, cells, problems)
                 continue
-            row = row_of(table.label, number, header, cells, problems)
+            row = row_of(table.kind, table.label, number, header, cells, problems)
             if row:
                 table.rows.append((number, row))
                 if len(table.rows) > limit:

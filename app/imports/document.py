@@ -120,6 +120,16 @@ DecimalText = Annotated[
     PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}),
 ]
+
+
+class _Percentage:
+    """Marks a decimal field that is a percentage (70.5 is 70.5 %): a workbook's cell
+    formatted as a percentage is read into such a field as the number it shows, and
+    refused in any other (app/imports/tables.py finds them, app/imports/cells.py reads)."""
+
+
+PERCENTAGE = _Percentage()
+PercentText = Annotated[DecimalText, PERCENTAGE]
 IsoDate = Annotated[
     date,
     PlainValidator(_iso_date),
@@ -294,7 +304,7 @@ class Share(Record):
     """The percentage of the initiative's money meant for one group; key: group."""
 
     group: Key
-    percentage: DecimalText
+    percentage: PercentText
 
 
 class Initiative(Cited):

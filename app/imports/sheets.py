@@ -140,7 +140,7 @@ def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> 
             continue
         if cells.count(None) == len(cells):
             continue  # an empty row
-        row = row_of(table.label, number, header, cells, problems)
+        row = row_of(table.kind, table.label, number, header, cells, problems)
         if row:
             table.rows.append((number, row))
             if len(table.rows) > limit:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -103,6 +103,27 @@ def _columns(kind: str) -> tuple[str, ...]:
 # Each table's columns, in the order a template lists them (and the tables, in the
 # order a workbook has them: what a row names comes before it).
 LAYOUT: dict[str, tuple[str, ...]] = {kind: _columns(kind) for kind in _MODELS}
+
+
+def _is_percentage(model: type[BaseModel], name: str) -> bool:
+    info = model.model_fields.get(name)
+    if info is None:
+        return False
+    # A required field keeps its marks in `metadata`; an optional one (X | None) in
+    # its annotation's members.
+    marks = [*info.metadata]
+    for member in get_args(info.annotation):
+        marks += getattr(member, "__metadata__", ())
+    return any(mark is d.PERCENTAGE for mark in marks)
+
+
+# Each table's columns whose field is a percentage (document.PercentText: a share's
+# percentage): a workbook's cell formatted as a percentage is read as the number it
+# shows there, and refused in every other column (app/imports/cells.py).
+PERCENTAGES: dict[str, frozenset[str]] = {
+    kind: frozenset(name for name in LAYOUT[kind] if _is_percentage(_MODELS[kind], name))
+    for kind in _MODELS
+}
 
 
 class Empty(Enum):

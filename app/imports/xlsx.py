@@ -3,7 +3,7 @@
 An xlsx file is a zip of XML parts: xl/workbook.xml names the sheets (in order) and,
 through xl/_rels/workbook.xml.rels, the part holding each; a shared strings part holds
 the text cells point to by number; xl/styles.xml says which cell styles show a number
-as a date. Each sheet's XML is streamed (the standard library's iterparse, one <row>
+as a date or a percentage. Each sheet's XML is streamed (the standard library's iterparse, one <row>
 at a time, each emptied once read), so reading takes time in proportion to the rows,
 and memory in proportion to the widest row, with no object of ours per cell.
 
@@ -11,12 +11,15 @@ The values are those openpyxl's read-only, values-only mode gives (this replaced
 as it was ten times slower; openpyxl still decides which number formats are dates and
 turns serial numbers into dates, in the 1900 or 1904 date system the workbook says):
 - a number cell is an int when its text has no point or exponent, else a float; one
-  whose style is a date format is a datetime (a date with a time of midnight), a time
+  whose style is a percentage format (a "%" that is not quoted or escaped: "0%",
+  "0.00%") is that number in a PercentCell (openpyxl gave the number); one whose style
+  is a date format is a datetime (a date with a time of midnight), a time
   of day below 1, or a duration for an elapsed-time format ([h]:mm); one whose date
   is out of range reads as the text "#VALUE!";
 - a text cell (shared, inline or a formula's text result) is its text; a boolean cell
   True or False; an ISO date cell (t="d") a date, time or datetime; an error cell its
-  text ("#DIV/0!"); a cell of another type its text as written;
+  text ("#DIV/0!") in an ErrorCell (openpyxl gave the text); a cell of another type its
+  text as written;
 - a cell with no value is None, and so is a cell the row skips (a row is as wide as its
   last cell); a formula cell with no saved result is UNSAVED_FORMULA (app/imports/cells.py);
 - a row the sheet skips is not given (the caller reads it as empty); a row numbered at
@@ -37,7 +40,7 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from app.imports.cells import UNSAVED_FORMULA
+from app.imports.cells import UNSAVED_FORMULA, ErrorCell, PercentCell
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELATIONS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -66,6 +69,7 @@ class Workbook:
     strings: list[str] = field(default_factory=list)
     dates: frozenset[int] = frozenset()  # the cell styles (s="…") showing a date
     durations: frozenset[int] = frozenset()  # … an elapsed time ([h]:mm)
+    percents: frozenset[int] = frozenset()  # … a percentage (and no date)
     epoch: datetime = datetime(1899, 12, 30)  # day 0 of the 1900 date system
 
 
@@ -103,7 +107,7 @@ def open_workbook(archive: zipfile.ZipFile) -> Workbook:
     if strings is not None:
         book.strings = _shared_strings(archive, strings)
     if "xl/styles.xml" in members:
-        book.dates, book.durations = _date_styles(archive.read("xl/styles.xml"))
+        book.dates, book.durations, book.percents = _number_styles(archive.read("xl/styles.xml"))
     return book
 
 
@@ -180,9 +184,9 @@ def _text(element: ElementTree.Element) -> str:
     return "".join(runs)
 
 
-def _date_styles(data: bytes) -> tuple[frozenset[int], frozenset[int]]:
+def _number_styles(data: bytes) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
     """The cell styles (their positions in cellXfs) whose number format shows a date,
-    and those of them showing an elapsed time."""
+    those of them showing an elapsed time, and those showing a percentage."""
     from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 
     root = _parse(data)
@@ -190,7 +194,7 @@ def _date_styles(data: bytes) -> tuple[frozenset[int], frozenset[int]]:
         int(number.get("numFmtId") or 0): number.get("formatCode")
         for number in root.iterfind(f"{{{MAIN}}}numFmts/{{{MAIN}}}numFmt")
     }
-    dates, durations = set(), set()
+    dates, durations, percents = set(), set(), set()
     for at, style in enumerate(root.iterfind(f"{{{MAIN}}}cellXfs/{{{MAIN}}}xf")):
         number = int(style.get("numFmtId") or 0)
         code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
@@ -198,7 +202,35 @@ def _date_styles(data: bytes) -> tuple[frozenset[int], frozenset[int]]:
             dates.add(at)
         if is_timedelta_format(code):
             durations.add(at)
-    return frozenset(dates), frozenset(durations)
+        elif at not in dates and is_percent_format(code):
+            percents.add(at)
+    return frozenset(dates), frozenset(durations), frozenset(percents)
+
+
+def is_percent_format(code: str | None) -> bool:
+    """A number format that shows the number times 100: it has a % of its own, not one
+    quoted (0.0"%" shows the number as it is, then a percent sign), escaped (0.0\\%),
+    spaced (_%: a space as wide as a % is), filling (*%) or in brackets ([…])."""
+    if not code:
+        return False
+    quoted = bracketed = False
+    at = 0
+    while at < len(code):
+        letter = code[at]
+        if quoted:
+            quoted = letter != '"'
+        elif bracketed:
+            bracketed = letter != "]"
+        elif letter == '"':
+            quoted = True
+        elif letter == "[":
+            bracketed = True
+        elif letter in "\\_*":
+            at += 1  # the next character is shown, spaced or repeated, not read
+        elif letter == "%":
+            return True
+        at += 1
+    return False
 
 
 def sheet_width(book: Workbook, part: str) -> int | None:
@@ -317,6 +349,7 @@ class _Values:
         self.strings = book.strings
         self.dates = book.dates
         self.durations = book.durations
+        self.percents = book.percents
         self.epoch = book.epoch
 
     def of(self, cell: ElementTree.Element) -> Any:
@@ -348,8 +381,12 @@ class _Values:
         if kind == "n":
             number = float(text) if "." in text or "e" in text or "E" in text else int(text)
             style = cell.get("s")
-            if style and int(style) in self.dates:
-                return self._date(number, int(style))
+            if style:
+                at = int(style)
+                if at in self.dates:
+                    return self._date(number, at)
+                if at in self.percents:
+                    return PercentCell(number)
             return number
         if kind == "b":
             return bool(int(text))
@@ -357,7 +394,9 @@ class _Values:
             from openpyxl.utils.datetime import from_ISO8601
 
             return from_ISO8601(text)  # type: ignore[no-untyped-call]
-        return text  # str (a formula's text), e (an error: "#N/A"), or another type
+        if kind == "e":
+            return ErrorCell(text)  # "#N/A"
+        return text  # str (a formula's text), or another type
 
     def _date(self, number: float, style: int) -> Any:
         from openpyxl.utils.datetime import from_excel

@@ -1,6 +1,7 @@
 """A workbook's sheets read from their XML (app/imports/xlsx.py): the values openpyxl's
 read-only mode gave before it, text however it is stored, dates in either date system,
-the gaps a sheet leaves, and what a damaged or hostile sheet gets."""
+percentages as the numbers shown, error cells refused, the gaps a sheet leaves, and
+what a damaged or hostile sheet gets."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from openpyxl import Workbook, load_workbook
 
 from app.iati.reader import read_any
 from app.imports import xlsx
-from app.imports.cells import UNSAVED_FORMULA
+from app.imports.cells import UNSAVED_FORMULA, ErrorCell, PercentCell
 from tests.imports.documents import small
 from tests.imports.test_sheets_reader import _edit, _places
 from tests.imports.workbooks import as_workbook, with_shared_strings
@@ -43,12 +44,22 @@ def _typed(rows: list[tuple[int, tuple[Any, ...]]]) -> list[tuple[int, list[tupl
     return [(number, [(type(cell).__name__, cell) for cell in cells]) for number, cells in rows]
 
 
-def _ours(data: bytes) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
+def _as_openpyxl(cell: Any) -> Any:
+    # What openpyxl gave for the cells we tell apart: the number a percentage keeps, an
+    # error's text, None for a formula with no saved result.
+    if isinstance(cell, PercentCell):
+        return cell.number
+    if isinstance(cell, ErrorCell):
+        return cell.text
+    return None if cell is UNSAVED_FORMULA else cell
+
+
+def _ours(data: bytes, raw: bool = False) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
     book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(data)))
     found = {}
     for title, part in book.sheets:
         rows = [
-            (number, tuple(None if cell is UNSAVED_FORMULA else cell for cell in cells))
+            (number, cells if raw else tuple(_as_openpyxl(cell) for cell in cells))
             for number, cells in xlsx.sheet_rows(book, part)
         ]
         found[title] = [(number, cells) for number, cells in rows if any(cells)]
@@ -89,6 +100,7 @@ def _every_kind_of_cell(epoch: datetime | None = None) -> bytes:
         sheet.cell(row=4, column=2 * at, value=value)
     sheet.cell(row=4, column=1, value=59).number_format = "yyyy-mm-dd"  # 1900's leap day
     sheet.cell(row=4, column=3, value=0.25).number_format = "hh:mm"
+    sheet.cell(row=4, column=5, value=0.575).number_format = "0.0%"
     sheet.cell(row=9, column=3, value="after a gap of rows")
     out = io.BytesIO()
     workbook.save(out)
@@ -131,6 +143,10 @@ def test_every_kind_of_cell_reads_as_openpyxl_read_it() -> None:
     assert [number for number, _cells in ours["cells"]] == [2, 4, 9, 10, 11]
     assert ours["cells"][-2][1] == (None, True)
     assert ours["cells"][-1][1] == ("a formula's text", 2.5, None, None, "#DIV/0!", 7)
+    # told apart: the error, the percentage (the number openpyxl gave under each)
+    raw = _ours(workbooks["1900"], raw=True)["cells"]
+    assert repr(raw[-1][1][4]) == "ErrorCell('#DIV/0!')"
+    assert repr(raw[1][1][4]) == "PercentCell(0.575)"
 
 
 def test_text_reads_the_same_from_a_shared_strings_table_or_its_cells() -> None:
@@ -200,22 +216,125 @@ def test_rows_and_columns_a_sheet_skips_are_empty_and_places_keep_their_numbers(
     assert fixed.document == read_any(as_workbook(small(), numbers=False)).document
 
 
-def test_an_error_cell_is_its_error_text_and_refused_where_a_number_is_due() -> None:
-    # given: T1's amount is an error Excel saved (#N/A), never a number
+def _formatted(data: bytes, sheet: str, cells: dict[tuple[int, str], tuple[Any, str]]) -> bytes:
+    """The workbook with these cells of one sheet set ((row, column name): (value, number
+    format)), as a spreadsheet program's user formats them."""
+    workbook = load_workbook(io.BytesIO(data))
+    table = workbook[sheet]
+    header = [cell.value for cell in table[1]]
+    for (row, name), (value, number_format) in cells.items():
+        cell = table.cell(row=row, column=header.index(name) + 1)
+        cell.value = value
+        cell.number_format = number_format
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _styles(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read("xl/styles.xml")
+
+
+def test_a_share_formatted_as_a_percentage_reads_as_the_number_it_shows() -> None:
+    # given: AS-1's share typed as Excel keeps what it shows as a percentage (100% is
+    # kept as 1); 57.5 % is kept as 0.575, which times 100 in floating point is not
+    # 57.5; a format of two sections (a negative share is the importer's to refuse);
+    # and formats whose % is quoted or escaped, which show the number as it is
+    cases = [
+        (1.0, "0%", "100"),  # Excel's built-in format 9
+        (0.6, "0.00%", "60"),  # built-in 10
+        (0.575, "0.0%", "57.5"),
+        (0.07, "0%", "7"),
+        (-0.125, "0.0%;[Red]-0.0%", "-12.5"),
+        (60.5, '0.0"%"', "60.5"),
+        (60, "0\\%", "60"),
+        (60, "General", "60"),
+    ]
+    plain = as_workbook(small())
+    for value, number_format, shown in cases:
+        data = _formatted(plain, "shares", {(2, "percentage"): (value, number_format)})
+        if number_format == "0%":
+            assert b'numFmtId="9"' in _styles(data)  # written as the built-in
+        # when
+        read = read_any(data)
+        # then
+        assert read.document is not None, (number_format, read.problems)
+        assert str(read.document.initiatives[0].shares[0].percentage) == shown, number_format
+
+
+def test_a_percentage_where_no_percentage_is_due_is_refused_at_its_cell() -> None:
+    # given: an amount, a rate, a count and a title formatted as percentages ("5%" is
+    # neither an amount of 5 nor one of 0.05)
+    data = _formatted(as_workbook(small()), "transactions", {(2, "amount"): (0.05, "0%")})
+    data = _formatted(data, "exchange_rates", {(2, "rate"): (0.9, "0.00%")})
+    data = _formatted(data, "beneficiaries", {(2, "target_value"): (12, "0%")})
+    data = _formatted(data, "milestones", {(2, "title"): (0.5, "0%")})
+    # when
+    read = read_any(data)
+    # then: each refused where it is, nothing read
+    assert read.document is None
+    assert sorted(_places(read)) == [
+        ("sheet beneficiaries, row 2, column target_value", "VALIDATION"),
+        ("sheet exchange_rates, row 2, column rate", "VALIDATION"),
+        ("sheet milestones, row 2, column title", "VALIDATION"),
+        ("sheet transactions, row 2, column amount", "VALIDATION"),
+    ]
+    messages = {p.place.split(",")[0]: p.message for p in read.problems}
+    assert messages["sheet transactions"].startswith("a percentage (5%) where no percentage")
+    assert messages["sheet exchange_rates"].startswith("a percentage (90%)")
+    assert messages["sheet beneficiaries"].startswith("a percentage (1200%)")
+    # the same numbers formatted as numbers are read
+    fixed = _formatted(data, "transactions", {(2, "amount"): (100000, "0.00")})
+    fixed = _formatted(fixed, "exchange_rates", {(2, "rate"): (0.9, "General")})
+    fixed = _formatted(fixed, "beneficiaries", {(2, "target_value"): (1200, "0")})
+    fixed = _formatted(fixed, "milestones", {(2, "title"): ("Ground broken", "General")})
+    assert read_any(fixed).document == read_any(as_workbook(small())).document
+
+
+def test_an_error_cell_is_refused_in_every_column_and_typed_error_text_is_text() -> None:
+    # given: cells showing errors (a failed lookup, a division by zero) in text columns
+    # (a title, a description, a reference) and in a number column; openpyxl writes a
+    # value such as "#N/A" as an error cell, as Excel saves a formula's error
+    data = _edit(as_workbook(small()), "milestones", {(2, "title"): "#N/A"})
+    data = _edit(data, "initiatives", {(3, "summary"): "#DIV/0!"})
+    data = _edit(data, "transactions", {(3, "provider"): "#REF!"})
     data = _sheet_xml(
-        as_workbook(small()),
+        data,
         lambda xml: re.sub(
             rb'<c r="E2" t="n"><v>[0-9.]+</v></c>', b'<c r="E2" t="e"><v>#N/A</v></c>', xml
         ),
         "transactions",
     )
+    assert b'<c r="C2" t="e"><v>#N/A</v></c>' in _part(data, "milestones")
+    assert b'<c r="E2" t="e"><v>#N/A</v></c>' in _part(data, "transactions")
     # when
     read = read_any(data)
-    # then
-    assert _places(read) == [("sheet transactions, row 2, column amount", "VALIDATION")]
-    # as the text "#N/A" typed in the cell is
-    typed = read_any(_edit(as_workbook(small()), "transactions", {(2, "amount"): "#N/A"}))
-    assert read.problems == typed.problems
+    # then: each refused at its cell, as showing an error; nothing read
+    assert read.document is None
+    assert sorted(_places(read)) == [
+        ("sheet initiatives, row 3, column summary", "VALIDATION"),
+        ("sheet milestones, row 2, column title", "VALIDATION"),
+        ("sheet transactions, row 2, column amount", "VALIDATION"),
+        ("sheet transactions, row 3, column provider", "VALIDATION"),
+    ]
+    messages = {p.place: p.message for p in read.problems}
+    assert messages["sheet milestones, row 2, column title"].startswith(
+        "the sheet shows an error here (#N/A)"
+    )
+    assert "(#DIV/0!)" in messages["sheet initiatives, row 3, column summary"]
+    # and "#N/A" typed as text (a text cell) is a title like any other
+    workbook = load_workbook(io.BytesIO(as_workbook(small())))
+    workbook["milestones"]["C2"] = "#N/A"
+    workbook["milestones"]["C2"].data_type = "s"
+    out = io.BytesIO()
+    workbook.save(out)
+    assert b'<c r="C2" t="inlineStr"><is><t>#N/A</t></is></c>' in _part(
+        out.getvalue(), "milestones"
+    )
+    typed = read_any(out.getvalue())
+    assert typed.document is not None, typed.problems
+    assert typed.document.initiatives[0].milestones[0].title == "#N/A"
 
 
 def test_a_formula_with_no_saved_result_and_no_reference_is_refused_at_its_cell() -> None:
