@@ -102,7 +102,10 @@ def _decimal_text(value: object) -> Decimal:
 
 
 def _iso_date(value: object) -> date:
-    """A date from YYYY-MM-DD (YAML reads unquoted dates as dates already)."""
+    """A date from YYYY-MM-DD, or a date a reader of another format made (a workbook's
+    date cell); a date and time is refused, not cut to its day."""
+    if isinstance(value, datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
