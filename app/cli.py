@@ -304,6 +304,7 @@ async def _import(
     from contextlib import ExitStack
 
     from app.audit.records import SYSTEM_ROLE, Actor
+    from app.graphql.schema import cited_fields
     from app.imports.apply import run_import
 
     with ExitStack() as stack:
@@ -322,6 +323,7 @@ async def _import(
             data,
             Actor("importer", SYSTEM_ROLE),
             dry_run=dry_run,
+            fields=cited_fields(),
             reason=reason,
             progress=lambda n: bar.update(n) if bar is not None else None,
             on_total=on_total,

@@ -28,7 +28,7 @@ from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import Actor
 from app.beneficiaries.groups import validate_group
 from app.errors import ErrorCode
-from app.evidence.rules import validate_document
+from app.evidence.rules import Fields, validate_document
 from app.imports import document as d
 from app.imports import repository as repo
 from app.imports.report import Action, Problem, Report, RowChange
@@ -113,6 +113,8 @@ class Importer:
     # The file states no pledge for its new programme: its current budget stands in.
     pledge_from_budgets: bool = False
     reason: str | None = None
+    # The fields a citation may name, by kind of subject: the API's (app/evidence/rules.py).
+    fields: Fields | None = None
 
     def advance(self, rows: int) -> None:
         if self.progress is not None and rows:

@@ -23,6 +23,7 @@ from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
 from tests.conftest import Database, empty_tables
 from tests.iati.pledges import full_pledge
+from tests.imports.documents import FIELDS
 
 IMPORTER = Actor("iati-round-trip-test", SYSTEM_ROLE)
 TABLES: tuple[type[Any], ...] = (
@@ -65,7 +66,9 @@ async def _import(db: Database, xml: bytes) -> Report:
     read = read_iati(xml)
     assert read.document is not None, read.problems
     async with db.sessions() as session, session.begin():
-        report = await import_document(session, read.document, IMPORTER, Report(False))
+        report = await import_document(
+            session, read.document, IMPORTER, Report(False), fields=FIELDS
+        )
         assert not report.refused, report.problems
     report.notes.extend(read.notes)
     return report

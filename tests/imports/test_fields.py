@@ -14,11 +14,11 @@ from app.errors import ErrorCode
 from app.imports.apply import run_import
 from app.imports.report import Action, Report
 from tests.conftest import Database
-from tests.imports.documents import ACTOR, as_json, small
+from tests.imports.documents import ACTOR, FIELDS, as_json, small
 
 
 async def _import(db: Database, document: dict[str, Any]) -> Report:
-    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False)
+    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False, fields=FIELDS)
     assert not report.refused, report.problems
     return report
 
@@ -101,7 +101,7 @@ async def test_a_programme_is_held_to_the_rule_a_mutation_applies(db: Database) 
     document = small()
     document["program"]["announced_on"] = (date.today() + timedelta(days=2)).isoformat()
     # when
-    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False)
+    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False, fields=FIELDS)
     # then
     assert report.refused and not report.written
     assert [(p.place, p.code) for p in report.problems] == [

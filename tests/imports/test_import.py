@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from app import demo
 from app import models as m
 from app.audit.service import compare_tables, verify
+from app.demo.loader import DEMO_FILE
 from app.imports.apply import run_import
 from app.imports.report import Action, Report
 from tests.conftest import Database
-from tests.imports.documents import ACTOR, as_json, as_yaml, small
+from tests.imports.documents import ACTOR, FIELDS, as_json, as_yaml, small
 
 
 async def _import(db: Database, data: bytes, *, dry_run: bool = False) -> Report:
-    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run)
+    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run, fields=FIELDS)
 
 
 async def _entries(db: Database) -> list[m.Change]:
@@ -303,3 +306,28 @@ async def test_the_trail_proves_the_tables_after_imports_and_a_change(db: Databa
     # then: the hash chain holds and replaying the trail gives the tables
     assert chain.intact and chain.checked == 23
     assert tables.first_difference is None
+
+
+async def test_a_citation_of_no_field_is_refused_as_create_citation_refuses_it(
+    db: Database,
+) -> None:
+    # given: the programme's citation names a field programmes do not have, and a
+    # transaction's a field one level down, as the API names it
+    document = small()
+    document["program"]["cite"][0]["field"] = "nosuchfield"
+    document["initiatives"][0]["transactions"][1]["cite"][0]["field"] = "amount.currency"
+    # when
+    report = await _import(db, as_json(document))
+    # then: the first refused with createCitation's words, the second taken
+    assert report.refused and not report.written
+    [problem] = report.problems
+    assert (problem.place, problem.code.value) == ("program.cite[0].field", "VALIDATION")
+    assert problem.message.startswith("'nosuchfield' is no field of a program; name one")
+    assert await _entries(db) == []
+
+
+async def test_the_demo_cites_only_fields_the_api_names(db: Database) -> None:
+    # The demo loader holds no name to the schema's (it is below the schema): this does.
+    data = (Path(demo.__file__).parent / DEMO_FILE).read_bytes()
+    report = await _import(db, data, dry_run=True)
+    assert not report.refused, report.problems[:3]
