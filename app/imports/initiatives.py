@@ -192,6 +192,7 @@ FIGURE_NAMES = {
     "group_id": "group",
     "draft_reached_value": "draft.value",
     "draft_reached_as_of": "draft.as_of",
+    "draft_submitted_at": "draft.submitted_at",
 }
 
 
