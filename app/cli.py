@@ -284,13 +284,18 @@ def import_file(
 
 def _file_reader(file: Path) -> tuple[bytes, Callable[[bytes, int], Read]]:
     """The file's bytes and the reader of its format; a folder's CSV files are read by
-    their reader (the bytes are none)."""
+    their reader (the bytes are none). A file larger than is read is refused by its size,
+    unread: its bytes would take that much memory first."""
     if file.is_dir():
         from app.imports.csvfiles import read_csv_folder
 
         return b"", lambda _data, max_bytes: read_csv_folder(file, max_bytes)
     from app.iati.reader import read_any
+    from app.imports import reader
 
+    refused = reader.too_large(file.stat().st_size, reader.MAX_FILE_BYTES)
+    if refused is not None:
+        return b"", lambda _data, _max_bytes: refused
     return file.read_bytes(), read_any
 
 

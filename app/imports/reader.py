@@ -73,12 +73,19 @@ def place(loc: Iterable[int | str]) -> str:
     return text
 
 
+def too_large(size: int, max_bytes: int) -> Read | None:
+    """The refusal of a file of `size` bytes, when it has more than are read."""
+    if size <= max_bytes:
+        return None
+    return _refused(
+        ErrorCode.DOCUMENT_TOO_LARGE, f"the file has {size} bytes; at most {max_bytes} are read"
+    )
+
+
 def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
-    if len(data) > max_bytes:
-        return _refused(
-            ErrorCode.DOCUMENT_TOO_LARGE,
-            f"the file has {len(data)} bytes; at most {max_bytes} are read",
-        )
+    refused = too_large(len(data), max_bytes)
+    if refused is not None:
+        return refused
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import get_settings
+from app.imports import reader
 from app.imports.document import document_schema
 from tests.imports.documents import as_yaml, small
 
@@ -132,4 +133,25 @@ def test_a_malformed_value_is_refused_at_its_field_not_a_traceback(
     assert result.exit_code == 1, result.output
     assert refused in result.stdout
     assert "nothing was written" in result.stdout
+    assert _changes(db_file) == 0
+
+
+def test_a_file_over_the_cap_is_refused_by_its_size_unread(
+    db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: files of at most 100 bytes are read; this one has more
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 100)
+    file = tmp_path / "pledge.yaml"
+    file.write_bytes(as_yaml(small()))
+    size = file.stat().st_size
+
+    def unread(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", unread)
+    # when
+    result = runner.invoke(cli, ["import", str(file)])
+    # then
+    assert result.exit_code == 1, result.output
+    assert f"refused (file): DOCUMENT_TOO_LARGE: the file has {size} bytes" in result.stdout
     assert _changes(db_file) == 0
