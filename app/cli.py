@@ -465,12 +465,17 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
     ] = None,
 ) -> None:
-    """Export programmes as an IATI 2.03 activity file: each programme a parent
-    activity, its initiatives child activities.
+    """Export programmes in one of two formats: an IATI 2.03 activity file, or a backup
+    in the ledger's own format.
 
-    What IATI cannot carry is named on stderr. Exit 1 when the export is refused (an
-    unknown programme, or a rule of IATI the ledger breaks, e.g. a transaction dated in
-    the future; nothing written); 2 when the database cannot be used."""
+    --format iati (the default): each programme a parent activity, its initiatives
+    child activities; what IATI cannot carry is named on stderr. --format ledger: every
+    record of the programmes as `import` reads it back (JSON, or YAML for a file named
+    .yaml or .yml).
+
+    Exit 1 when the export is refused (an unknown programme or format, or a rule of IATI
+    the ledger breaks, e.g. a transaction dated in the future; nothing written); 2 when
+    the database cannot be used."""
     from app.errors import DomainError
     from app.iati.service import export_as_of
     from app.views.service import check_moment, parse_moment

@@ -91,6 +91,8 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def _decimal_text(value: object) -> Decimal:
     """A decimal from its quoted spelling; a number is refused (it was read as a float)."""
+    if isinstance(value, bool):
+        raise ValueError('must be a decimal such as "1250.50", not a boolean (true or false)')
     if not isinstance(value, str):
         raise ValueError('must be a quoted decimal string such as "1250.50", not a number')
     if len(value) > 40 or not _DECIMAL.fullmatch(value):

@@ -155,3 +155,11 @@ def test_a_file_over_the_cap_is_refused_by_its_size_unread(
     assert result.exit_code == 1, result.output
     assert f"refused (file): DOCUMENT_TOO_LARGE: the file has {size} bytes" in result.stdout
     assert _changes(db_file) == 0
+
+
+def test_export_help_names_both_formats() -> None:
+    result = runner.invoke(cli, ["export", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    summary = " ".join(result.stdout.split()).split("Options")[0]
+    assert "an IATI 2.03 activity file, or a backup in the ledger's own format" in summary
+    assert "--format ledger" in summary

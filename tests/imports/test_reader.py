@@ -181,3 +181,8 @@ def test_a_date_and_time_from_another_reader_is_not_taken_for_a_date() -> None:
     # then
     [problem] = read_mapping(raw).problems
     assert (problem.place, problem.code.value) == ("program.announced_on", "VALIDATION")
+
+
+def test_a_boolean_where_an_amount_is_due_is_called_a_boolean() -> None:
+    [(place, _, message)] = _problems(_edited("amount: '5000.00'", "amount: true"))
+    assert place == "initiatives[0].transactions[1].amount" and "boolean" in message
