@@ -146,6 +146,7 @@ class Importer:
         problems: Problems | None = None,
         flush: bool = False,
         worked_out: Collection[str] = (),
+        note: str = "",
     ) -> Any:
         """Create or update one record through the ORM after its rules; None if refused.
         `row` is the file's record `values` come from: a stored record gets only the
@@ -154,7 +155,8 @@ class Importer:
         caller flushes the kind's records at its end (then they have ids), or, with
         `flush`, this record at once: when the next one's rules must see it.
         `worked_out` names columns of `values` the importer decided itself from the row
-        (a figure's approval): set even when the row leaves the field of that name out."""
+        (a figure's approval): set even when the row leaves the field of that name out.
+        `note`: said on the row of a create (app/imports/archived.py)."""
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
@@ -178,7 +180,7 @@ class Importer:
             return None
         if stored is None:
             self.session.add(record)
-            self.report.row(RowChange(place, kind, key, Action.CREATE))
+            self.report.row(RowChange(place, kind, key, Action.CREATE, note=note))
         else:
             changed = changed_fields(record, rename)
             if changed:

@@ -15,7 +15,8 @@ from app.audit.service import compare_tables, verify
 from app.demo.loader import DEMO_FILE
 from app.imports.apply import run_import
 from app.imports.report import Action, Report
-from tests.conftest import Database
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
 from tests.imports.documents import ACTOR, FIELDS, as_json, as_yaml, small
 
 
@@ -331,3 +332,42 @@ async def test_the_demo_cites_only_fields_the_api_names(db: Database) -> None:
     data = (Path(demo.__file__).parent / DEMO_FILE).read_bytes()
     report = await _import(db, data, dry_run=True)
     assert not report.refused, report.problems[:3]
+
+
+ARCHIVE = """
+mutation($t: ArchiveInput!, $m: ArchiveInput!) {
+  archiveTransaction(input: $t) { errors { code } }
+  archiveMilestone(input: $m) { errors { code } }
+}"""
+
+
+async def test_a_key_an_archived_record_had_is_created_anew_and_the_row_says_so(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: an import, then an editor archives a transaction and a milestone of it
+    await _import(db, as_json(small()))
+    async with db.sessions() as session, session.begin():
+        secret = await f.api_key(session, "editor")
+    editor = client.with_key(secret)
+    found = await editor.data(
+        "{ transactions { nodes { id version ref initiative { code } } }"
+        " milestones { nodes { id version } } }"
+    )
+    [t2] = [
+        {"id": t["id"], "version": t["version"]}
+        for t in found["transactions"]["nodes"]
+        if (t["initiative"]["code"], t["ref"]) == ("AS-1", "T2")
+    ]
+    [m1] = found["milestones"]["nodes"]
+    archived = await editor.data(ARCHIVE, {"t": t2, "m": m1})
+    assert archived["archiveTransaction"]["errors"] == archived["archiveMilestone"]["errors"] == []
+    # when: the same file again
+    report = await _import(db, as_json(small()), dry_run=True)
+    # then: both come back as new records, and their rows say whose keys they had
+    rows = {row["place"]: row for row in report.as_json()["rows"] if row["kind"] != "citation"}
+    assert set(rows) == {"initiatives[0].transactions[1]", "initiatives[0].milestones[0]"}
+    for row in rows.values():
+        assert row["action"] == "create"
+        assert row["note"].startswith("the key of a record archived ")
+        assert row["note"].endswith("; created anew, with a new id")
+    assert any("archived" in line for line in report.lines() if line.startswith("create"))
