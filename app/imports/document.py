@@ -112,7 +112,10 @@ def _iso_date(value: object) -> date:
         return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date, YYYY-MM-DD")
-    return date.fromisoformat(value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is no day of the calendar") from None
 
 
 def _utc(value: datetime) -> datetime:

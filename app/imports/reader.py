@@ -319,9 +319,10 @@ def _check_key(event: Any, mapping: _Level, levels: list[_Level]) -> None:
         )
     first = mapping.keys.get(key)
     if first is not None:
+        line = _line_number(event)
+        lines = f"line {line}" if line == first else f"lines {first} and {line}"
         raise _Unreadable(
-            f"the key {key!r} is written twice in one mapping (lines {first} and "
-            f"{_line_number(event)}); write it once",
+            f"the key {key!r} is written twice in one mapping ({lines}); write it once",
             _place_of(levels[:-1]),
         )
     mapping.keys[key] = _line_number(event)

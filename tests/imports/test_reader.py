@@ -108,8 +108,12 @@ def test_a_malformed_plain_yaml_value_is_refused_at_its_field(
 def test_an_impossible_date_in_json_is_refused_at_its_field() -> None:
     doc = small()
     doc["initiatives"][1]["transactions"][1]["transaction_date"] = "2024-02-30"
-    assert _codes(as_json(doc)) == [
-        ("initiatives[1].transactions[1].transaction_date", "VALIDATION")
+    assert _problems(as_json(doc)) == [
+        (
+            "initiatives[1].transactions[1].transaction_date",
+            "VALIDATION",
+            "2024-02-30 is no day of the calendar",
+        )
     ]
 
 
