@@ -247,8 +247,8 @@ class _Level:
     read (the place of what is refused)."""
 
     mapping: bool
-    # A mapping's keys read so far, each with its line.
-    keys: dict[str, int] = field(default_factory=dict)
+    # A mapping's keys read so far, each with its event (where it is written).
+    keys: dict[str, Any] = field(default_factory=dict)
     at: int | str = -1
     wants_key: bool = True
 
@@ -317,15 +317,14 @@ def _check_key(event: Any, mapping: _Level, levels: list[_Level]) -> None:
         raise _Unreadable(
             f"YAML merge keys (<<) are not read ({_line(event)})", _place_of(levels[:-1])
         )
-    first = mapping.keys.get(key)
-    if first is not None:
-        line = _line_number(event)
+    if key in mapping.keys:
+        first, line = _line_number(mapping.keys[key]), _line_number(event)
         lines = f"line {line}" if line == first else f"lines {first} and {line}"
         raise _Unreadable(
             f"the key {key!r} is written twice in one mapping ({lines}); write it once",
             _place_of(levels[:-1]),
         )
-    mapping.keys[key] = _line_number(event)
+    mapping.keys[key] = event
     mapping.at = key
     mapping.wants_key = False
 
