@@ -465,8 +465,7 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
     ] = None,
 ) -> None:
-    """Export programmes in one of two formats: an IATI 2.03 activity file, or a backup
-    in the ledger's own format.
+    """Export programmes: as IATI 2.03 activities, or as a backup in the ledger's format.
 
     --format iati (the default): each programme a parent activity, its initiatives
     child activities; what IATI cannot carry is named on stderr. --format ledger: every

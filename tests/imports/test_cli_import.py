@@ -161,5 +161,5 @@ def test_export_help_names_both_formats() -> None:
     result = runner.invoke(cli, ["export", "--help"], terminal_width=200)
     assert result.exit_code == 0
     summary = " ".join(result.stdout.split()).split("Options")[0]
-    assert "an IATI 2.03 activity file, or a backup in the ledger's own format" in summary
+    assert "as IATI 2.03 activities, or as a backup in the ledger's format" in summary
     assert "--format ledger" in summary
