@@ -284,13 +284,18 @@ def import_file(
 
 def _file_reader(file: Path) -> tuple[bytes, Callable[[bytes, int], Read]]:
     """The file's bytes and the reader of its format; a folder's CSV files are read by
-    their reader (the bytes are none)."""
+    their reader (the bytes are none). A file larger than is read is refused by its size,
+    unread: its bytes would take that much memory first."""
     if file.is_dir():
         from app.imports.csvfiles import read_csv_folder
 
         return b"", lambda _data, max_bytes: read_csv_folder(file, max_bytes)
     from app.iati.reader import read_any
+    from app.imports import reader
 
+    refused = reader.too_large(file.stat().st_size, reader.MAX_FILE_BYTES)
+    if refused is not None:
+        return b"", lambda _data, _max_bytes: refused
     return file.read_bytes(), read_any
 
 
@@ -304,6 +309,7 @@ async def _import(
     from contextlib import ExitStack
 
     from app.audit.records import SYSTEM_ROLE, Actor
+    from app.graphql.schema import cited_fields
     from app.imports.apply import run_import
 
     with ExitStack() as stack:
@@ -322,6 +328,7 @@ async def _import(
             data,
             Actor("importer", SYSTEM_ROLE),
             dry_run=dry_run,
+            fields=cited_fields(),
             reason=reason,
             progress=lambda n: bar.update(n) if bar is not None else None,
             on_total=on_total,
@@ -458,12 +465,16 @@ def export(
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout.")
     ] = None,
 ) -> None:
-    """Export programmes as an IATI 2.03 activity file: each programme a parent
-    activity, its initiatives child activities.
+    """Export programmes: as IATI 2.03 activities, or as a backup in the ledger's format.
 
-    What IATI cannot carry is named on stderr. Exit 1 when the export is refused (an
-    unknown programme, or a rule of IATI the ledger breaks, e.g. a transaction dated in
-    the future; nothing written); 2 when the database cannot be used."""
+    --format iati (the default): each programme a parent activity, its initiatives
+    child activities; what IATI cannot carry is named on stderr. --format ledger: every
+    record of the programmes as `import` reads it back (JSON, or YAML for a file named
+    .yaml or .yml).
+
+    Exit 1 when the export is refused (an unknown programme or format, or a rule of IATI
+    the ledger breaks, e.g. a transaction dated in the future; nothing written); 2 when
+    the database cannot be used."""
     from app.errors import DomainError
     from app.iati.service import export_as_of
     from app.views.service import check_moment, parse_moment

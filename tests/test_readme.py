@@ -9,6 +9,7 @@ from app.demo.loader import DEMO_ACTOR, load_demo
 from app.imports.apply import run_import
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
+from tests.imports.documents import FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -59,9 +60,13 @@ async def test_the_readmes_own_programme_imports_and_answers_beside_the_demo(
     # given: the demo, and the README's example file imported beside it, twice
     async with db.sessions() as session, session.begin():
         await load_demo(session)
-    imported = await run_import(db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False)
+    imported = await run_import(
+        db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False, fields=FIELDS
+    )
     assert imported.written and not imported.refused
-    again = await run_import(db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False)
+    again = await run_import(
+        db.sessions, EXAMPLE.read_bytes(), DEMO_ACTOR, dry_run=False, fields=FIELDS
+    )
     assert again.changes == 0, "importing the same file again writes nothing"
     # when: the README's query of it
     [query] = OWN_QUERIES

@@ -52,6 +52,10 @@ async def validate_figure(
         or ""
     )
     figure.target_value = quantity(problems, figure.target_value, "target_value")
+    # An approval and a submission have happened: the mutations stamp them now, a file
+    # (a backup, app/imports/) names them, and neither may be a moment still to come.
+    checks.not_future_moment(problems, figure.approved_at, "approved_at")
+    checks.not_future_moment(problems, figure.draft_submitted_at, "draft_submitted_at")
     initiative = await checks.existing(
         session, problems, Initiative, figure.initiative_id, "initiative_id", "initiative"
     )

@@ -23,11 +23,12 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.db.session import SessionFactory
 from app.events.hub import EventHub
+from app.evidence.rules import Fields
 from app.graphql.beneficiaries.group_mutations import BeneficiaryGroupMutations
 from app.graphql.beneficiaries.mutations import BeneficiaryMutations
 from app.graphql.compiled.executor import answer, compiled_for
 from app.graphql.context import OperationContextExtension, ServerStreamContext
-from app.graphql.evidence.citations import CitationMutations
+from app.graphql.evidence.citations import CitationMutations, schema_facts
 from app.graphql.evidence.mutations import SourceMutations
 from app.graphql.extensions.allow_list import AllowListExtension
 from app.graphql.extensions.errors import ErrorCodesExtension
@@ -328,3 +329,9 @@ def _typed_schema() -> PledgeSchema:
         ),
         execution_context_class=Executor,
     )
+
+
+def cited_fields() -> Fields:
+    """The fields a citation may name, by kind of subject, as the API names them: what
+    createCitation holds a citation to, handed to an import (app/imports/apply.py)."""
+    return schema_facts(_typed_schema()._schema)

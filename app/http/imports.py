@@ -26,6 +26,7 @@ from app.audit.recorder import is_lock_timeout
 from app.auth.roles import Permission
 from app.config import Settings
 from app.errors import DomainError, ErrorCode
+from app.graphql.schema import cited_fields
 from app.http.spec import refusal, status_headers
 from app.iati.reader import read_any
 from app.imports.apply import run_import
@@ -88,6 +89,7 @@ def imports_router(
                 data,
                 context.principal.actor,
                 dry_run=dryRun,
+                fields=cited_fields(),
                 max_bytes=settings.max_body_bytes,
                 reason=request.headers.get("x-import-reason") or "import over HTTP",
                 reader=read_any,

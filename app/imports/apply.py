@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.records import Actor
 from app.db.session import SessionFactory
+from app.evidence.rules import Fields
 from app.imports import document as d
 from app.imports.evidence import load_citations
 from app.imports.initiatives import (
@@ -55,14 +56,17 @@ async def import_document(
     actor: Actor,
     report: Report,
     *,
+    fields: Fields | None,
     reason: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
     """Write what the document adds or changes into the session's transaction, every
     row as `actor`; `report` then says what was (to be) written and what was refused.
-    The caller commits only when nothing was refused, and rolls back otherwise."""
+    The caller commits only when nothing was refused, and rolls back otherwise.
+    `fields`: the fields citations may name, as the API names them (the schema's:
+    app/graphql/schema.py `cited_fields`); see app/evidence/rules.py for None."""
     await start(session, actor, reason)
-    run = Importer(session, document, actor, report, progress, reason=reason)
+    run = Importer(session, document, actor, report, progress, reason=reason, fields=fields)
     await run.load_sources()
     await run.load_organizations()
     await run.load_program()
@@ -88,6 +92,7 @@ async def run_import(
     actor: Actor,
     *,
     dry_run: bool,
+    fields: Fields,
     max_bytes: int = MAX_FILE_BYTES,
     reason: str | None = None,
     progress: Progress | None = None,
@@ -112,7 +117,13 @@ async def run_import(
         try:
             if len(documents) == 1:
                 await import_document(
-                    session, documents[0], actor, report, reason=reason, progress=progress
+                    session,
+                    documents[0],
+                    actor,
+                    report,
+                    fields=fields,
+                    reason=reason,
+                    progress=progress,
                 )
                 # A sheet's places are told as the file has them (one document only).
                 if read.locate is not None:
@@ -122,7 +133,13 @@ async def run_import(
                 for i, document in enumerate(documents):
                     part = Report(dry_run=dry_run)
                     await import_document(
-                        session, document, actor, part, reason=reason, progress=progress
+                        session,
+                        document,
+                        actor,
+                        part,
+                        fields=fields,
+                        reason=reason,
+                        progress=progress,
                     )
                     report.absorb(part, f"documents[{i}]")
             if report.refused or dry_run:

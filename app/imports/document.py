@@ -91,6 +91,8 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def _decimal_text(value: object) -> Decimal:
     """A decimal from its quoted spelling; a number is refused (it was read as a float)."""
+    if isinstance(value, bool):
+        raise ValueError('must be a decimal such as "1250.50", not a boolean (true or false)')
     if not isinstance(value, str):
         raise ValueError('must be a quoted decimal string such as "1250.50", not a number')
     if len(value) > 40 or not _DECIMAL.fullmatch(value):
@@ -102,12 +104,18 @@ def _decimal_text(value: object) -> Decimal:
 
 
 def _iso_date(value: object) -> date:
-    """A date from YYYY-MM-DD (YAML reads unquoted dates as dates already)."""
+    """A date from YYYY-MM-DD, or a date a reader of another format made (a workbook's
+    date cell); a date and time is refused, not cut to its day."""
+    if isinstance(value, datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date, YYYY-MM-DD")
-    return date.fromisoformat(value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is no day of the calendar") from None
 
 
 def _utc(value: datetime) -> datetime:

@@ -10,6 +10,7 @@ from sqlalchemy import Table
 
 from app import models as m
 from app.errors import ErrorCode
+from app.evidence import rules as evidence_rules
 from app.imports import repository as repo
 from app.imports import rules
 from app.imports.report import Action, RowChange
@@ -72,7 +73,7 @@ async def load_citations(run: Importer) -> None:
                 is_estimate=cite.is_estimate,
                 note=cite.note,
             )
-            rules.check_citation(problems, citation)
+            evidence_rules.check_citation(problems, citation, run.fields)
             key = rules.values_of(citation, _KEY)
             if key in seen:
                 problems.add(

@@ -19,6 +19,7 @@ from app.errors import ErrorCode
 from app.imports import document as d
 from app.imports import keys, rules
 from app.imports import repository as repo
+from app.imports.archived import notes_for_new
 from app.imports.service import Importer, given
 from app.initiatives.rules import validate_initiative
 from app.milestones.rules import validate_milestone
@@ -139,6 +140,17 @@ async def load_milestones(run: Importer) -> None:
     stored = keys.by_file_key(
         keys.MILESTONE, await repo.children(run.session, m.Milestone, run.stored_initiatives)
     )
+    noted = await notes_for_new(
+        run,
+        m.Milestone,
+        keys.MILESTONE,
+        (
+            (initiative_id, stone.ref)
+            for n, initiative_id in run.initiatives
+            for stone in run.document.initiatives[n].milestones
+            if (initiative_id, stone.ref) not in stored
+        ),
+    )
     rows = 0
     accepted = []
     for n, initiative_id in run.initiatives:
@@ -161,6 +173,7 @@ async def load_milestones(run: Importer) -> None:
                 values=values,
                 validate=validate_milestone,
                 problems=problems,
+                note=noted.get((initiative_id, stone.ref), ""),
             )
             if record is not None:
                 accepted.append((record, place, stone.cite))
@@ -192,6 +205,7 @@ FIGURE_NAMES = {
     "group_id": "group",
     "draft_reached_value": "draft.value",
     "draft_reached_as_of": "draft.as_of",
+    "draft_submitted_at": "draft.submitted_at",
 }
 
 

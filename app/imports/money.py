@@ -31,6 +31,7 @@ from app.finance.rules import (
 from app.imports import document as d
 from app.imports import keys
 from app.imports import repository as repo
+from app.imports.archived import notes_for_new
 from app.imports.report import Action, Problem, RowChange
 from app.imports.service import PROGRAM_NAMES, Importer, given, problems_at
 from app.money.repository import applicable_rates
@@ -195,6 +196,9 @@ async def _write_new_lines(
         rows.append(item)
     if not rows:
         return False
+    noted = await notes_for_new(
+        run, m.BudgetLine, keys.LINE, ((i.values["initiative_id"], i.row.ref) for i in rows)
+    )
     trail = await run.bulk()
     ids: list[int] = []
     await trail.insert(
@@ -208,7 +212,8 @@ async def _write_new_lines(
     for pk, item in zip(ids, rows, strict=True):
         run.lines.setdefault(item.values["initiative_id"], {})[item.row.ref] = pk
         if report.listing:
-            report.row(RowChange(item.place, "budget_line", item.row.ref, Action.CREATE))
+            note = noted.get((item.values["initiative_id"], item.row.ref), "")
+            report.row(RowChange(item.place, "budget_line", item.row.ref, Action.CREATE, note=note))
         else:
             report.unlisted("budget_line", Action.CREATE)
         run.cite_id(m.SubjectType.BUDGET_LINE, pk, item.place, item.row.cite)
@@ -420,6 +425,10 @@ async def _write_new(
 ) -> None:
     if not rows:
         return
+    initiative_of = dict(run.initiatives)
+    noted = await notes_for_new(
+        run, m.Transaction, keys.TRANSACTION, ((initiative_of[n], t.ref) for n, _, t in meta)
+    )
     trail = await run.bulk()
     ids: list[int] = []
     await trail.insert(
@@ -434,7 +443,8 @@ async def _write_new(
     report = run.report
     for pk, (n, k, t) in zip(ids, meta, strict=True):
         if report.listing:
-            report.row(RowChange(_place(n, k), "transaction", t.ref, Action.CREATE))
+            note = noted.get((initiative_of[n], t.ref), "")
+            report.row(RowChange(_place(n, k), "transaction", t.ref, Action.CREATE, note=note))
         else:
             report.unlisted("transaction", Action.CREATE)
         if t.cite:

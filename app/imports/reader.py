@@ -7,12 +7,19 @@ backup of several programmes is a JSON array of documents or a YAML stream of th
 anchors and aliases are refused: an alias repeats a subtree without its bytes, so a
 small file could stand for an enormous one. Rows are counted per kind before the
 models validate anything, so an oversized file costs one pass over its structure.
+
+A key written twice in one mapping (object) is refused where it is: YAML and JSON
+readers keep the last silently, which would drop a whole list for a second
+`initiatives:`. YAML tags (`!!binary`, `!!set`, `!!timestamp`, ...) are refused where they
+are: the format holds text, numbers, booleans, lists and mappings. A date or time
+written plain in YAML stays its text, so that the document's fields read it (or refuse
+it, 2024-02-30 or a date and time where a date is due, by place) as they read JSON's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +39,10 @@ MAX_DEPTH = 12
 MAX_DOCUMENTS = 1000
 
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The one tag a value may carry: `!!str`, which says what quotes say (and `!`, which says
+# nothing).
+_PLAIN_TAGS = (None, "!", "tag:yaml.org,2002:str")
+_ALIASES = "YAML anchors and aliases are not read ({}): write each record out"
 _NESTED = ("participants", "budget_lines", "transactions", "milestones", "beneficiaries", "shares")
 
 
@@ -62,12 +73,19 @@ def place(loc: Iterable[int | str]) -> str:
     return text
 
 
+def too_large(size: int, max_bytes: int) -> Read | None:
+    """The refusal of a file of `size` bytes, when it has more than are read."""
+    if size <= max_bytes:
+        return None
+    return _refused(
+        ErrorCode.DOCUMENT_TOO_LARGE, f"the file has {size} bytes; at most {max_bytes} are read"
+    )
+
+
 def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
-    if len(data) > max_bytes:
-        return _refused(
-            ErrorCode.DOCUMENT_TOO_LARGE,
-            f"the file has {len(data)} bytes; at most {max_bytes} are read",
-        )
+    refused = too_large(len(data), max_bytes)
+    if refused is not None:
+        return refused
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -75,7 +93,7 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
     try:
         raw = _parse(text)
     except _Unreadable as error:
-        return _refused(ErrorCode.DOCUMENT_INVALID, str(error))
+        return Read(problems=[Problem(error.where, ErrorCode.DOCUMENT_INVALID, str(error))])
     raws = raw if isinstance(raw, list) else [raw]
     if not raws or len(raws) > MAX_DOCUMENTS:
         return _refused(ErrorCode.DOCUMENT_INVALID, f"a list holds 1 to {MAX_DOCUMENTS} documents")
@@ -116,46 +134,212 @@ def _within(prefix: str, where: str) -> str:
 
 
 class _Unreadable(Exception):
-    pass
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
 
 
 def _parse(text: str) -> Any:
     if text.lstrip()[:1] in ("{", "["):
-        try:
-            return json.loads(text)
-        except RecursionError:
-            raise _Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
-        except ValueError as error:
-            raise _Unreadable(f"not JSON: {error}") from None
-        # Depth: JSON the format can hold is shallow; the models refuse the rest.
+        return _parse_json(text)
     try:
         _check_yaml_events(text)
-        found = list(yaml.load_all(text, Loader=_SAFE_LOADER))
+        found = list(yaml.load_all(text, Loader=_Loader))
         # One document, or a stream of them (a backup of several programmes).
         return found[0] if len(found) == 1 else found
     except yaml.YAMLError as error:
         raise _Unreadable(f"not YAML: {error}") from None
 
 
+def _parse_json(text: str) -> Any:
+    twice: list[tuple[dict[str, Any], str]] = []
+
+    def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            twice.append((built, _repeated(key for key, _ in pairs)))
+        return built
+
+    try:
+        raw = json.loads(text, object_pairs_hook=mapping)
+    except RecursionError:
+        raise _Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:
+        raise _Unreadable(f"not JSON: {error}") from None
+    # Depth: JSON the format can hold is shallow; the models refuse the rest.
+    if twice:
+        built, key = twice[0]
+        raise _Unreadable(
+            f"the key {key!r} is written twice in one object; write it once",
+            _document_place(raw, _where_in(raw, built)),
+        )
+    return raw
+
+
+def _repeated(keys: Iterable[str]) -> str:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return ""  # pragma: no cover - called only when a key repeats
+
+
+def _where_in(raw: Any, wanted: dict[str, Any]) -> list[int | str]:
+    """The place of the object `wanted` in the parsed `raw` (a walk without recursion)."""
+    stack: list[tuple[Any, list[int | str]]] = [(raw, [])]
+    while stack:
+        value, at = stack.pop()
+        if value is wanted:
+            return at
+        if isinstance(value, dict):
+            stack.extend((child, [*at, key]) for key, child in value.items())
+        elif isinstance(value, list):
+            stack.extend((child, [*at, i]) for i, child in enumerate(value))
+    return []  # pragma: no cover - `wanted` was built by the parse of `raw`
+
+
+def _document_place(raw: Any, at: list[int | str]) -> str:
+    """A place in a JSON file of one document or a list of them, told as `read_document`
+    tells the models' places ("documents[1]..." when the list has more than one)."""
+    if isinstance(raw, list) and at:
+        rest = place(at[1:])
+        return _within(f"documents[{at[0]}]", rest) if len(raw) > 1 else rest
+    return place(at)
+
+
+class _Loader(_SAFE_LOADER):  # type: ignore[misc]
+    """PyYAML's safe loader (it builds no objects but YAML's plain kinds), building the
+    format's values: a date or a time written plain stays its text (PyYAML's own reading
+    raises on 2024-02-30, and gives a datetime where a date is due), as does a plain word
+    YAML takes for a number but that is none ("0x_" for int("", 16)). Tags are refused
+    before anything is built (`_check_yaml_events`), so no other kind reaches it."""
+
+
+def _text(loader: Any, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+def _number_or_text(build: Callable[[Any, yaml.ScalarNode], Any]) -> Callable[..., Any]:
+    def construct(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return build(loader, node)
+        except ValueError:
+            return _text(loader, node)
+
+    return construct
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _text)
+# "=" alone: YAML 1.1's default-value key, which PyYAML cannot build.
+_Loader.add_constructor("tag:yaml.org,2002:value", _text)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:int", _number_or_text(yaml.SafeLoader.construct_yaml_int)
+)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:float", _number_or_text(yaml.SafeLoader.construct_yaml_float)
+)
+
+
+@dataclass
+class _Level:
+    """An open mapping or list of a YAML document, and the key or index of its node being
+    read (the place of what is refused)."""
+
+    mapping: bool
+    # A mapping's keys read so far, each with its event (where it is written).
+    keys: dict[str, Any] = field(default_factory=dict)
+    at: int | str = -1
+    wants_key: bool = True
+
+
 def _check_yaml_events(text: str) -> None:
-    """Refuse aliases and deep nesting before anything is built (one pass over events)."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_SAFE_LOADER):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Unreadable(
-                f"YAML anchors and aliases are not read ({_line(event)}): write each record out"
-            )
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _Unreadable(f"YAML nested deeper than {MAX_DEPTH} levels ({_line(event)})")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    """Refuse aliases, tags, keys written twice and deep nesting before anything is built
+    (one pass over the events, each set of keys held while its mapping is open)."""
+    events = iter(yaml.parse(text, Loader=_SAFE_LOADER))
+    levels: list[_Level] = []
+    documents = 0
+    try:
+        for event in events:
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                levels.pop()
+            elif isinstance(event, yaml.NodeEvent):
+                _check_node(event, levels)
+    except _Unreadable as error:
+        # Places name the document when the stream has more than one.
+        if documents > 1 or _more_documents(events):
+            error.where = _within(f"documents[{documents - 1}]", error.where)
+        raise
+
+
+def _more_documents(events: Iterator[Any]) -> bool:
+    try:
+        return any(isinstance(event, yaml.DocumentStartEvent) for event in events)
+    except yaml.YAMLError:
+        return False  # the rest is no YAML; what was refused is said first
+
+
+def _check_node(event: Any, levels: list[_Level]) -> None:
+    parent = levels[-1] if levels else None
+    if parent is not None and parent.mapping and parent.wants_key:
+        _check_key(event, parent, levels)
+        return
+    if parent is not None:
+        if parent.mapping:
+            parent.wants_key = True
+        else:
+            assert isinstance(parent.at, int)
+            parent.at += 1
+    if isinstance(event, yaml.AliasEvent) or event.anchor:
+        raise _Unreadable(_ALIASES.format(_line(event)), _place_of(levels))
+    if event.tag not in _PLAIN_TAGS:
+        raise _Unreadable(
+            f"YAML tags are not read ({event.tag} at {_line(event)}): write the value plain "
+            "or quoted",
+            _place_of(levels),
+        )
+    if isinstance(event, yaml.CollectionStartEvent):
+        if len(levels) >= MAX_DEPTH:
+            raise _Unreadable(f"YAML nested deeper than {MAX_DEPTH} levels ({_line(event)})")
+        levels.append(_Level(isinstance(event, yaml.MappingStartEvent)))
+
+
+def _check_key(event: Any, mapping: _Level, levels: list[_Level]) -> None:
+    """A key of the open mapping `levels[-1]`: a plain word, once."""
+    if isinstance(event, yaml.AliasEvent) or event.anchor:
+        raise _Unreadable(_ALIASES.format(_line(event)), _place_of(levels[:-1]))
+    if not isinstance(event, yaml.ScalarEvent) or event.tag not in _PLAIN_TAGS:
+        raise _Unreadable(f"a key is a plain word ({_line(event)})", _place_of(levels[:-1]))
+    key = event.value
+    if key == "<<" and event.implicit[0]:
+        raise _Unreadable(
+            f"YAML merge keys (<<) are not read ({_line(event)})", _place_of(levels[:-1])
+        )
+    if key in mapping.keys:
+        first, line = _line_number(mapping.keys[key]), _line_number(event)
+        lines = f"line {line}" if line == first else f"lines {first} and {line}"
+        raise _Unreadable(
+            f"the key {key!r} is written twice in one mapping ({lines}); write it once",
+            _place_of(levels[:-1]),
+        )
+    mapping.keys[key] = event
+    mapping.at = key
+    mapping.wants_key = False
+
+
+def _place_of(levels: list[_Level]) -> str:
+    return place(level.at for level in levels)
+
+
+def _line_number(event: Any) -> int:
+    mark = event.start_mark
+    return 0 if mark is None else int(mark.line) + 1
 
 
 def _line(event: Any) -> str:
-    mark = event.start_mark
-    return "" if mark is None else f"line {mark.line + 1}"
+    return f"line {_line_number(event)}"
 
 
 def _length(value: Any) -> int:

@@ -48,6 +48,9 @@ class RowChange:
     action: Action
     # The changed fields of an update, as the file names them.
     fields: tuple[str, ...] = ()
+    # What else a reader of the report should know of the row (a create whose key an
+    # archived record had: app/imports/archived.py).
+    note: str = ""
 
     def as_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -58,6 +61,8 @@ class RowChange:
         }
         if self.fields:
             found["fields"] = list(self.fields)
+        if self.note:
+            found["note"] = self.note
         return found
 
 
@@ -121,7 +126,7 @@ class Report:
         for row in other.rows:
             place = f"{prefix}.{row.place}" if row.place else prefix
             if len(self.rows) < MAX_LISTED:
-                self.rows.append(RowChange(place, row.kind, row.key, row.action, row.fields))
+                self.rows.append(replace(row, place=place))
             else:
                 self.omitted_rows += 1
         self.omitted_rows += other.omitted_rows
@@ -164,7 +169,8 @@ class Report:
             yield f"... and {self.omitted_problems} more problems"
         for row in self.rows:
             fields = f" ({', '.join(row.fields)})" if row.fields else ""
-            yield f"{row.action.value} {row.place} {row.kind} {row.key}{fields}"
+            note = f": {row.note}" if row.note else ""
+            yield f"{row.action.value} {row.place} {row.kind} {row.key}{fields}{note}"
         if self.omitted_rows:
             yield f"... and {self.omitted_rows} more rows"
         for kind, counts in self.counts.items():

@@ -15,12 +15,13 @@ from app import models as m
 BATCH = 5000
 
 
-def _chunks(values: Collection[Any]) -> list[list[Any]]:
+def chunks(values: Collection[Any]) -> list[list[Any]]:
+    """The values in lists of at most BATCH (one IN list each)."""
     source = iter(values)
-    chunks = []
+    found = []
     while chunk := list(islice(source, BATCH)):
-        chunks.append(chunk)
-    return chunks
+        found.append(chunk)
+    return found
 
 
 async def by_column(
@@ -29,7 +30,7 @@ async def by_column(
     """The records whose `column` is one of `keys`, by that column (ORM objects)."""
     found: dict[Any, Any] = {}
     attribute = getattr(model, column)
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         for record in await session.scalars(select(model).where(attribute.in_(chunk))):
             found[getattr(record, column)] = record
     return found
@@ -44,7 +45,7 @@ async def rates(
 ) -> dict[tuple[str, str, Any], m.ExchangeRate]:
     found = {}
     key = tuple_(m.ExchangeRate.base, m.ExchangeRate.quote, m.ExchangeRate.rate_date)
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         for rate in await session.scalars(select(m.ExchangeRate).where(key.in_(chunk))):
             found[(rate.base, rate.quote, rate.rate_date)] = rate
     return found
@@ -55,7 +56,7 @@ async def children(
 ) -> list[Any]:
     """The records of `model` under these initiatives (ORM objects: few kinds, few rows)."""
     found: list[Any] = []
-    for chunk in _chunks(initiative_ids):
+    for chunk in chunks(initiative_ids):
         found.extend(await session.scalars(select(model).where(model.initiative_id.in_(chunk))))
     return found
 
@@ -71,7 +72,7 @@ async def keyed_rows(
     without a ref by their id)."""
     selected = [model.id, model.initiative_id, model.ref, *(getattr(model, c) for c in columns)]
     found: list[Row[Any]] = []
-    for chunk in _chunks(initiative_ids):
+    for chunk in chunks(initiative_ids):
         stmt = select(*selected).where(model.initiative_id.in_(chunk))
         found.extend((await session.execute(stmt)).all())
     return found
@@ -86,7 +87,7 @@ async def citations(
         by_type.setdefault(subject_type, []).append(subject_id)
     found: list[m.Citation] = []
     for subject_type, ids in by_type.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found.extend(
                 await session.scalars(
                     select(m.Citation).where(

@@ -28,7 +28,7 @@ from app.audit.recorder import lock_chain, set_actor
 from app.audit.records import Actor
 from app.beneficiaries.groups import validate_group
 from app.errors import ErrorCode
-from app.evidence.rules import validate_document
+from app.evidence.rules import Fields, validate_document
 from app.imports import document as d
 from app.imports import repository as repo
 from app.imports.report import Action, Problem, Report, RowChange
@@ -113,6 +113,8 @@ class Importer:
     # The file states no pledge for its new programme: its current budget stands in.
     pledge_from_budgets: bool = False
     reason: str | None = None
+    # The fields a citation may name, by kind of subject: the API's (app/evidence/rules.py).
+    fields: Fields | None = None
 
     def advance(self, rows: int) -> None:
         if self.progress is not None and rows:
@@ -144,6 +146,7 @@ class Importer:
         problems: Problems | None = None,
         flush: bool = False,
         worked_out: Collection[str] = (),
+        note: str = "",
     ) -> Any:
         """Create or update one record through the ORM after its rules; None if refused.
         `row` is the file's record `values` come from: a stored record gets only the
@@ -152,7 +155,8 @@ class Importer:
         caller flushes the kind's records at its end (then they have ids), or, with
         `flush`, this record at once: when the next one's rules must see it.
         `worked_out` names columns of `values` the importer decided itself from the row
-        (a figure's approval): set even when the row leaves the field of that name out."""
+        (a figure's approval): set even when the row leaves the field of that name out.
+        `note`: said on the row of a create (app/imports/archived.py)."""
         problems = problems or Problems()
         record = model(**values) if stored is None else stored
         if stored is not None:
@@ -176,7 +180,7 @@ class Importer:
             return None
         if stored is None:
             self.session.add(record)
-            self.report.row(RowChange(place, kind, key, Action.CREATE))
+            self.report.row(RowChange(place, kind, key, Action.CREATE, note=note))
         else:
             changed = changed_fields(record, rename)
             if changed:

@@ -97,6 +97,16 @@ def not_future(problems: Problems, value: date | None, field: str) -> None:
         problems.add(field, f"{value.isoformat()} is in the future (today is {today()} UTC)")
 
 
+def not_future_moment(problems: Problems, value: datetime | None, field: str) -> None:
+    """A moment that has happened (an approval, a submission): not after now."""
+    now = datetime.now(UTC)
+    if value is not None and value > now:
+        problems.add(
+            field,
+            f"{value.isoformat()} is in the future (it is {now.isoformat(timespec='seconds')})",
+        )
+
+
 def ordered(
     problems: Problems, start: date | None, end: date | None, field: str, *, after: str
 ) -> None:

@@ -20,6 +20,7 @@ from app.synthetic.service import generate
 from tests.conftest import Database, GraphQLClient, empty_tables
 from tests.iati.oracle import assert_valid
 from tests.iati.pledges import full_pledge
+from tests.imports.documents import FIELDS
 
 REPORTS = """
 query Reports($groupBy: [BudgetDimension!]!) {
@@ -70,7 +71,9 @@ async def round_trip(db: Database, program_ref: str) -> list[str]:
     read = read_iati(exported.xml)
     assert read.document is not None, read.problems
     async with db.sessions() as session, session.begin():
-        report = await import_document(session, read.document, IMPORTER, Report(False))
+        report = await import_document(
+            session, read.document, IMPORTER, Report(False), fields=FIELDS
+        )
         assert not report.refused, report.problems
     return read.notes
 

@@ -25,6 +25,7 @@ from app.synthetic.service import generate
 from tests import factories as f
 from tests.conftest import Database, empty_tables
 from tests.iati.pledges import full_pledge
+from tests.imports.documents import FIELDS
 
 IMPORTER = Actor("iati-round-trip-test", SYSTEM_ROLE)
 TABLES: tuple[type[Any], ...] = (
@@ -67,7 +68,9 @@ async def _import(db: Database, xml: bytes) -> Report:
     read = read_iati(xml)
     assert read.document is not None, read.problems
     async with db.sessions() as session, session.begin():
-        report = await import_document(session, read.document, IMPORTER, Report(False))
+        report = await import_document(
+            session, read.document, IMPORTER, Report(False), fields=FIELDS
+        )
         assert not report.refused, report.problems
     report.notes.extend(read.notes)
     return report
@@ -349,6 +352,8 @@ async def test_a_whole_ledger_file_of_several_programmes_reads_back_a_programme_
 
 
 async def _import_all(db: Database, xml: bytes) -> Report:
-    report = await run_import(db.sessions, xml, IMPORTER, dry_run=False, reader=read_iati)
+    report = await run_import(
+        db.sessions, xml, IMPORTER, dry_run=False, fields=FIELDS, reader=read_iati
+    )
     assert not report.refused, report.problems
     return report

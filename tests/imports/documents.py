@@ -9,8 +9,12 @@ from typing import Any
 import yaml
 
 from app.audit.records import SYSTEM_ROLE, Actor
+from app.graphql.schema import cited_fields
 
 ACTOR = Actor("test-importer", SYSTEM_ROLE)
+# The fields citations may name, as the API (and so the command line and the upload) hands
+# them to an import.
+FIELDS = cited_fields()
 
 _SMALL: dict[str, Any] = {
     "format": "pledge-ledger/1",

@@ -41,6 +41,7 @@ from tests.conftest import (
     drop_postgres_database,
 )
 from tests.iati.pledges import full_pledge
+from tests.imports.documents import FIELDS
 
 RESTORER = Actor("restore-test", SYSTEM_ROLE)
 # A generated programme with originals and revisions in several periods of each
@@ -173,7 +174,7 @@ async def backup_of(db: Database, syntax: Syntax, program: str | None = None) ->
 
 
 async def restore(db: Database, data: bytes) -> Report:
-    return await run_import(db.sessions, data, RESTORER, dry_run=False)
+    return await run_import(db.sessions, data, RESTORER, dry_run=False, fields=FIELDS)
 
 
 async def trail_length(db: Database) -> int:

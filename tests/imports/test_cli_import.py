@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import get_settings
+from app.imports import reader
 from app.imports.document import document_schema
 from tests.imports.documents import as_yaml, small
 
@@ -88,3 +89,77 @@ def test_a_refused_file_exits_1_and_writes_nothing(db_file: Path, tmp_path: Path
     assert "refused program.pledged.currency: INVALID_CURRENCY" in result.stdout
     assert "nothing was written" in result.stdout
     assert _changes(db_file) == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [
+        # a day the calendar does not have, unquoted: YAML's own timestamp
+        (
+            "transaction_date: '2024-03-01'",
+            "transaction_date: 2024-02-30",
+            "refused initiatives[0].transactions[0].transaction_date: VALIDATION",
+        ),
+        # a date and time where a date is due
+        (
+            "announced_on: '2024-01-15'",
+            "announced_on: 2024-01-15 10:30:00",
+            "refused program.announced_on: VALIDATION",
+        ),
+        # a YAML tag, and a key written twice
+        (
+            "announced_on: '2024-01-15'",
+            "announced_on: !!binary aGVsbG8=",
+            "refused program.announced_on: DOCUMENT_INVALID",
+        ),
+        (
+            "name: Builders Ltd",
+            "name: Builders Ltd\n  name: Builders",
+            "refused organizations[1]: DOCUMENT_INVALID",
+        ),
+    ],
+)
+def test_a_malformed_value_is_refused_at_its_field_not_a_traceback(
+    db_file: Path, tmp_path: Path, old: str, new: str, refused: str
+) -> None:
+    # given
+    file = tmp_path / "pledge.yaml"
+    text = as_yaml(small()).decode()
+    assert text.count(old) == 1
+    file.write_text(text.replace(old, new))
+    # when
+    result = runner.invoke(cli, ["import", str(file)])
+    # then
+    assert result.exit_code == 1, result.output
+    assert refused in result.stdout
+    assert "nothing was written" in result.stdout
+    assert _changes(db_file) == 0
+
+
+def test_a_file_over_the_cap_is_refused_by_its_size_unread(
+    db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: files of at most 100 bytes are read; this one has more
+    monkeypatch.setattr(reader, "MAX_FILE_BYTES", 100)
+    file = tmp_path / "pledge.yaml"
+    file.write_bytes(as_yaml(small()))
+    size = file.stat().st_size
+
+    def unread(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read")
+
+    monkeypatch.setattr(Path, "read_bytes", unread)
+    # when
+    result = runner.invoke(cli, ["import", str(file)])
+    # then
+    assert result.exit_code == 1, result.output
+    assert f"refused (file): DOCUMENT_TOO_LARGE: the file has {size} bytes" in result.stdout
+    assert _changes(db_file) == 0
+
+
+def test_export_help_names_both_formats() -> None:
+    result = runner.invoke(cli, ["export", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    summary = " ".join(result.stdout.split()).split("Options")[0]
+    assert "as IATI 2.03 activities, or as a backup in the ledger's format" in summary
+    assert "--format ledger" in summary

@@ -3,7 +3,7 @@ and the programme is held to its domain's one rule."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +14,11 @@ from app.errors import ErrorCode
 from app.imports.apply import run_import
 from app.imports.report import Action, Report
 from tests.conftest import Database
-from tests.imports.documents import ACTOR, as_json, small
+from tests.imports.documents import ACTOR, FIELDS, as_json, small
 
 
 async def _import(db: Database, document: dict[str, Any]) -> Report:
-    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False)
+    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False, fields=FIELDS)
     assert not report.refused, report.problems
     return report
 
@@ -101,7 +101,7 @@ async def test_a_programme_is_held_to_the_rule_a_mutation_applies(db: Database) 
     document = small()
     document["program"]["announced_on"] = (date.today() + timedelta(days=2)).isoformat()
     # when
-    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False)
+    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False, fields=FIELDS)
     # then
     assert report.refused and not report.written
     assert [(p.place, p.code) for p in report.problems] == [
@@ -145,3 +145,25 @@ async def test_a_draft_without_the_reach_keeps_the_stored_reach_and_its_approval
     assert (stored.reached_value, stored.target_value) == (300, 1200)
     assert stored.approved_by == "auditor-1"
     assert (stored.draft_reached_value, stored.draft_submitted_by) == (500, "editor-1")
+
+
+async def test_an_approval_or_a_submission_still_to_come_is_refused(db: Database) -> None:
+    # given: a reach approved a minute from now, and a draft submitted in 2099
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    document = small()
+    figure = document["initiatives"][0]["beneficiaries"][0]
+    figure |= {"approved_by": "auditor-1", "approved_at": soon}
+    figure["draft"] = {
+        "value": "500",
+        "submitted_by": "editor-1",
+        "submitted_at": "2099-01-01T00:00:00Z",
+    }
+    # when
+    report = await run_import(db.sessions, as_json(document), ACTOR, dry_run=False, fields=FIELDS)
+    # then
+    assert report.refused and not report.written
+    assert [(p.place, p.code) for p in report.problems] == [
+        ("initiatives[0].beneficiaries[0].approved_at", ErrorCode.VALIDATION),
+        ("initiatives[0].beneficiaries[0].draft.submitted_at", ErrorCode.VALIDATION),
+    ]
+    assert "in the future" in report.problems[0].message

@@ -5,21 +5,25 @@ from __future__ import annotations
 import gc
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from app import demo
 from app import models as m
 from app.audit.service import compare_tables, verify
+from app.demo.loader import DEMO_FILE
 from app.imports.apply import run_import
 from app.imports.report import Action, Report
-from tests.conftest import Database
-from tests.imports.documents import ACTOR, as_json, as_yaml, small
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+from tests.imports.documents import ACTOR, FIELDS, as_json, as_yaml, small
 
 
 async def _import(db: Database, data: bytes, *, dry_run: bool = False) -> Report:
-    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run)
+    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run, fields=FIELDS)
 
 
 async def _entries(db: Database) -> list[m.Change]:
@@ -317,10 +321,74 @@ async def test_the_garbage_collector_is_on_again_after_a_file_is_read(db: Databa
         raise RuntimeError("a reader that fails")
 
     # when: an import reads, and one whose reader fails
-    report = await run_import(db.sessions, as_json(small()), ACTOR, dry_run=True)
+    report = await run_import(db.sessions, as_json(small()), ACTOR, dry_run=True, fields=FIELDS)
     with pytest.raises(RuntimeError):
-        await run_import(db.sessions, b"", ACTOR, dry_run=True, reader=failing)
+        await run_import(db.sessions, b"", ACTOR, dry_run=True, fields=FIELDS, reader=failing)
     # then: held off while reading, and on again after either
     assert not report.refused, report.problems
     assert seen == [False]
     assert gc.isenabled()
+
+
+async def test_a_citation_of_no_field_is_refused_as_create_citation_refuses_it(
+    db: Database,
+) -> None:
+    # given: the programme's citation names a field programmes do not have, and a
+    # transaction's a field one level down, as the API names it
+    document = small()
+    document["program"]["cite"][0]["field"] = "nosuchfield"
+    document["initiatives"][0]["transactions"][1]["cite"][0]["field"] = "amount.currency"
+    # when
+    report = await _import(db, as_json(document))
+    # then: the first refused with createCitation's words, the second taken
+    assert report.refused and not report.written
+    [problem] = report.problems
+    assert (problem.place, problem.code.value) == ("program.cite[0].field", "VALIDATION")
+    assert problem.message.startswith("'nosuchfield' is no field of a program; name one")
+    assert await _entries(db) == []
+
+
+async def test_the_demo_cites_only_fields_the_api_names(db: Database) -> None:
+    # The demo loader holds no name to the schema's (it is below the schema): this does.
+    data = (Path(demo.__file__).parent / DEMO_FILE).read_bytes()
+    report = await _import(db, data, dry_run=True)
+    assert not report.refused, report.problems[:3]
+
+
+ARCHIVE = """
+mutation($t: ArchiveInput!, $m: ArchiveInput!) {
+  archiveTransaction(input: $t) { errors { code } }
+  archiveMilestone(input: $m) { errors { code } }
+}"""
+
+
+async def test_a_key_an_archived_record_had_is_created_anew_and_the_row_says_so(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: an import, then an editor archives a transaction and a milestone of it
+    await _import(db, as_json(small()))
+    async with db.sessions() as session, session.begin():
+        secret = await f.api_key(session, "editor")
+    editor = client.with_key(secret)
+    found = await editor.data(
+        "{ transactions { nodes { id version ref initiative { code } } }"
+        " milestones { nodes { id version } } }"
+    )
+    [t2] = [
+        {"id": t["id"], "version": t["version"]}
+        for t in found["transactions"]["nodes"]
+        if (t["initiative"]["code"], t["ref"]) == ("AS-1", "T2")
+    ]
+    [m1] = found["milestones"]["nodes"]
+    archived = await editor.data(ARCHIVE, {"t": t2, "m": m1})
+    assert archived["archiveTransaction"]["errors"] == archived["archiveMilestone"]["errors"] == []
+    # when: the same file again
+    report = await _import(db, as_json(small()), dry_run=True)
+    # then: both come back as new records, and their rows say whose keys they had
+    rows = {row["place"]: row for row in report.as_json()["rows"] if row["kind"] != "citation"}
+    assert set(rows) == {"initiatives[0].transactions[1]", "initiatives[0].milestones[0]"}
+    for row in rows.values():
+        assert row["action"] == "create"
+        assert row["note"].startswith("the key of a record archived ")
+        assert row["note"].endswith("; created anew, with a new id")
+    assert any("archived" in line for line in report.lines() if line.startswith("create"))

@@ -23,7 +23,7 @@ from app.imports.reader import Read
 from app.imports.report import Report
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, empty_tables
-from tests.imports.documents import ACTOR, as_yaml, small
+from tests.imports.documents import ACTOR, FIELDS, as_yaml, small
 from tests.imports.test_cli_import import db_file  # noqa: F401 - a fixture
 from tests.imports.test_demo_oracle import _answers
 from tests.imports.test_sheets_reader import _as_csv_zip, _edit, _emptied
@@ -46,7 +46,7 @@ async def _import(
     *,
     dry_run: bool = False,
 ) -> Report:
-    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run, reader=reader)
+    return await run_import(db.sessions, data, ACTOR, dry_run=dry_run, fields=FIELDS, reader=reader)
 
 
 async def _entries(db: Database) -> int:

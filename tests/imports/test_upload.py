@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from app import models as m
@@ -78,6 +79,48 @@ async def test_a_refused_row_is_answered_422_with_its_place(
     [error] = response.json()["errors"]
     assert error["place"] == "initiatives[0].transactions[0].transaction_date"
     assert error["code"] == "VALIDATION"
+    assert await _entries(db) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "place", "code"),
+    [
+        (
+            "announced_on: '2024-01-15'",
+            "announced_on: 2024-02-30",
+            "program.announced_on",
+            "VALIDATION",
+        ),
+        (
+            "announced_on: '2024-01-15'",
+            "announced_on: 2024-01-15 10:30:00",
+            "program.announced_on",
+            "VALIDATION",
+        ),
+        (
+            "announced_on: '2024-01-15'",
+            "announced_on: !!set {a}",
+            "program.announced_on",
+            "DOCUMENT_INVALID",
+        ),
+        ("ref: acme-pledge", "ref: acme-pledge\n  ref: other", "program", "DOCUMENT_INVALID"),
+    ],
+)
+async def test_a_malformed_yaml_value_is_answered_422_with_its_place(
+    db: Database, client: GraphQLClient, old: str, new: str, place: str, code: str
+) -> None:
+    # given
+    admin = await _key(db, "admin")
+    text = as_yaml(small()).decode()
+    assert text.count(old) == 1
+    # when
+    response = await client.http.post(
+        "/imports", content=text.replace(old, new).encode(), headers=admin | YAML
+    )
+    # then
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["place"], error["code"]) == (place, code)
     assert await _entries(db) == []
 
 

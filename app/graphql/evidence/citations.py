@@ -116,7 +116,11 @@ def _facts(schema: GraphQLSchema, type_name: str) -> frozenset[str]:
 
 
 def facts_of(info: Info) -> rules.Fields:
-    schema = info.schema._schema
+    return schema_facts(info.schema._schema)
+
+
+def schema_facts(schema: GraphQLSchema) -> rules.Fields:
+    """The fields a citation may name, by kind of subject, in `schema`."""
     return lambda kind: _facts(schema, SUBJECT_TYPE_NAMES[kind])
 
 

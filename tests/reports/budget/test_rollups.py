@@ -34,7 +34,7 @@ from app.synthetic.generator import Sizes
 from app.synthetic.service import generate
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
-from tests.imports.documents import ACTOR, as_json, small
+from tests.imports.documents import ACTOR, FIELDS, as_json, small
 from tests.reports.budget.programmes import (
     CURRENCIES,
     PROPERTY,
@@ -101,7 +101,9 @@ async def both_paths(db: Database, dims: list[Dimension], cur: str, filter_: Any
 async def write(db: Database, kind: str, data: st.DataObject) -> None:
     """One write of `kind`, in its own transaction, as a user's would be."""
     if kind == "import":
-        report = await run_import(db.sessions, as_json(small()), ACTOR, dry_run=False)
+        report = await run_import(
+            db.sessions, as_json(small()), ACTOR, dry_run=False, fields=FIELDS
+        )
         assert not report.refused
         return
     async with db.sessions() as session, session.begin():
