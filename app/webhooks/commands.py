@@ -149,7 +149,11 @@ def failures(
 
 
 def _change(
-    action: str, endpoint_id: int, after: str | None = None, delivery: str | None = None
+    action: str,
+    endpoint_id: int,
+    after: str | None = None,
+    delivery: str | None = None,
+    from_now: bool = False,
 ) -> None:
     from app.webhooks import service
 
@@ -157,7 +161,7 @@ def _change(
         if action == "pause":
             e = await service.pause(session, endpoint_id)
         elif action == "resume":
-            e = await service.resume(session, endpoint_id)
+            e = await service.resume(session, endpoint_id, from_now=from_now)
         elif action == "replay":
             e = await service.replay(session, endpoint_id, after, delivery)
         else:
@@ -178,9 +182,19 @@ def pause(endpoint_id: EndpointId) -> None:
 
 
 @webhooks_cli.command("resume")
-def resume(endpoint_id: EndpointId) -> None:
-    """Deliver again from where the endpoint stands."""
-    _change("resume", endpoint_id)
+def resume(
+    endpoint_id: EndpointId,
+    from_now: Annotated[
+        bool,
+        typer.Option(
+            "--from-now",
+            help="From the end of the key's change stream as it is now, skipping what "
+            "was pending or held (after the key's initiatives changed, say).",
+        ),
+    ] = False,
+) -> None:
+    """Deliver again from where the endpoint stands (or, with --from-now, from now)."""
+    _change("resume", endpoint_id, from_now=from_now)
 
 
 @webhooks_cli.command("replay")

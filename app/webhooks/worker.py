@@ -20,6 +20,8 @@ which hears the broker), on a retry falling due, and on its poll.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import random
@@ -72,9 +74,15 @@ def backoff(settings: Settings, attempts: int, rng: random.Random | None = None)
     return float(min(settings.webhook_retry_last_seconds, base * jitter))
 
 
-def message_id(endpoint_id: int, data: dict[str, Any]) -> str:
-    """One id per event and endpoint, the same on every attempt and replay."""
-    return f"msg_{endpoint_id}_{data['sequence']}"
+def message_id(endpoint: WebhookEndpoint, sequence: int) -> str:
+    """The `webhook-id` of the trail's entry `sequence` at this endpoint: one per event
+    and endpoint, the same on every attempt, held retry, dead letter and replay. A digest
+    of the trail's sequence (which a partner's renumbered stream keeps) under the
+    endpoint's random key: it tells the receiver nothing of the trail (neither its length
+    nor what lies outside the key's scope); the partner's own numbering is in `data`."""
+    key = endpoint.message_key.encode()
+    digest = hmac.new(key, str(sequence).encode(), hashlib.sha256).hexdigest()[:24]
+    return f"msg_{endpoint.id}_{digest}"
 
 
 def body_of(data: dict[str, Any]) -> bytes:
@@ -294,7 +302,7 @@ class WebhookWorker:
                 if not kept:
                     return False, blocked
                 continue
-            msg = message_id(endpoint.id, event.data)
+            msg = message_id(endpoint, event.sequence)
             outcome = await self._send(endpoint, secrets, msg, event)
             done = utcnow()
             attempt = endpoint.attempts + 1
@@ -387,7 +395,7 @@ class WebhookWorker:
         or "lost" (the endpoint is paused or no longer ours)."""
         if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
             return "wait"
-        msg = f"msg_{endpoint.id}_{row.sequence}"
+        msg = message_id(endpoint, row.sequence)
         entries = await pending(
             self.sessions, principal, filters, row.sequence - 1, row.sequence, 1
         )
