@@ -222,6 +222,7 @@ class WebhookWorker:
     async def _deliver(self, claimed: WebhookEndpoint, held: bool) -> None:
         endpoint_id = claimed.id
         self._busy.add(endpoint_id)
+        keeper = asyncio.create_task(self._keep_lease(endpoint_id))
         try:
             # The lanes held back (per-initiative ordering), read on the first turn.
             blocked: set[int] | None = None if held else set()
@@ -236,7 +237,27 @@ class WebhookWorker:
             _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
             await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
         finally:
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
             self._busy.discard(endpoint_id)
+
+    async def _keep_lease(self, endpoint_id: int) -> None:
+        """Renew the endpoint's lease every third of it while its turn lasts, whatever
+        the turn is waiting for (a render, a receiver slower than the lease): else
+        another process would take the endpoint over and send the same event beside
+        this one. Ends once the endpoint is no longer ours."""
+        every = self.settings.webhook_lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.sessions() as session, session.begin():
+                    until = utcnow() + self._lease
+                    values = {"lease_until": until}
+                    if not await repo.update_held(session, endpoint_id, self.owner, values):
+                        return
+            except Exception as exc:  # the database is away: the turn will hear of it
+                _log.warning("webhooks: endpoint %s: renewing its lease: %s", endpoint_id, exc)
 
     async def _turn(
         self, endpoint_id: int, blocked: set[int] | None, claimed: WebhookEndpoint | None = None
