@@ -14,6 +14,15 @@ from app.webhooks.addresses import AddressRefused, checked
 EXCERPT_BYTES = 1024
 
 
+def storable(text: str | None) -> str | None:
+    """`text` as every database stores it: NUL (which PostgreSQL refuses in text) and
+    anything that is not UTF-8 (a lone surrogate) replaced. A receiver's answer or an
+    error's message that could not be recorded would have its delivery sent again."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None
@@ -47,7 +56,8 @@ class Sender:
         try:
             target = await checked(url, allow_private=self.allow_private)
         except AddressRefused as exc:
-            return Outcome(None, exc.message[:1000], None, time.perf_counter() - started)
+            error = storable(exc.message[:1000])
+            return Outcome(None, error, None, time.perf_counter() - started)
         # Connect to the checked address itself, naming the host in Host (and, for
         # https, in SNI and the certificate check).
         address = target.addresses[0]
@@ -75,7 +85,7 @@ class Sender:
             error = f"no whole answer within {self.timeout:g} s"
             return Outcome(None, error, None, time.perf_counter() - started)
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:1000]
+            error = storable(f"{type(exc).__name__}: {exc}"[:1000])
             return Outcome(None, error, None, time.perf_counter() - started)
-        text = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace")
+        text = storable(excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"))
         return Outcome(response.status_code, None, text, time.perf_counter() - started)

@@ -50,7 +50,7 @@ from app.webhooks.events import (
 )
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.secrets import SecretUnreadable, seal_stored
-from app.webhooks.sender import Outcome, Sender
+from app.webhooks.sender import Outcome, Sender, storable
 from app.webhooks.signing import headers
 
 _log = logging.getLogger(__name__)
@@ -117,6 +117,9 @@ class WebhookWorker:
         self._flag = ChangeFlag(lambda _entry: True)
         self._busy: set[int] = set()
         self._written = 0
+        # Endpoints whose turns failed in a row (not an answer: the worker's own
+        # failure), how many times: the next turn waits the backoff of as many attempts.
+        self._troubles: dict[int, int] = {}
         self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         # What `_shared` started and has not ended: shielded from a cancelled turn, so
         # `close` ends them itself (else they would go on reading after the worker stops).
@@ -234,8 +237,23 @@ class WebhookWorker:
                 if not more:
                     break
         except Exception as exc:
-            _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
-            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
+            # (A failure to record, say: tried again after a growing wait, and shown,
+            # rather than at once and for ever.)
+            failures = self._troubles[endpoint_id] = self._troubles.get(endpoint_id, 0) + 1
+            now = utcnow()
+            first_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = storable(f"the worker failed: {first_line}"[:1000])
+            _log.warning("webhooks: endpoint %s: %s", endpoint_id, error)
+            values: dict[str, Any] = {
+                "lease_owner": None,
+                "lease_until": now,
+                "next_attempt_at": now + timedelta(seconds=backoff(self.settings, failures)),
+                "last_failure_at": now,
+                "last_error": error,
+            }
+            await self._update(endpoint_id, values)
+        else:
+            self._troubles.pop(endpoint_id, None)
         finally:
             keeper.cancel()
             with suppress(asyncio.CancelledError):
