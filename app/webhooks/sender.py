@@ -16,12 +16,10 @@ from app.webhooks.addresses import AddressRefused, Target, checked
 EXCERPT_BYTES = 1024
 
 
-def storable(text: str | None) -> str | None:
+def storable(text: str) -> str:
     """`text` as every database stores it: NUL (which PostgreSQL refuses in text) and
     anything that is not UTF-8 (a lone surrogate) replaced. A receiver's answer or an
     error's message that could not be recorded would have its delivery sent again."""
-    if text is None:
-        return None
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
