@@ -341,6 +341,10 @@ class WebhookWorker:
                 if not kept:
                     return False, blocked
                 continue
+            if not await self._may_send(endpoint.id):
+                # Paused or removed meanwhile: what was taken is recorded, and no more.
+                await self._taken(endpoint, batch, release=True)
+                return False, blocked
             msg = message_id(endpoint, event.sequence)
             outcome = await self._send(endpoint, secrets, msg, event)
             done = utcnow()
@@ -455,6 +459,8 @@ class WebhookWorker:
                 row.cursor_before,
                 entries,
             )
+        if not await self._may_send(endpoint.id):
+            return "lost"
         outcome = await self._send(endpoint, secrets, msg, events[0])
         done = utcnow()
         attempt = row.attempts + 1
@@ -506,6 +512,10 @@ class WebhookWorker:
             await repo.release_held(session, row.id)
             await repo.add_attempts(session, [record])
         return "sent"
+
+    async def _may_send(self, endpoint_id: int) -> bool:
+        async with self.sessions() as session:
+            return await repo.may_send(session, endpoint_id, self.owner)
 
     @property
     def _lease(self) -> timedelta:
