@@ -26,6 +26,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
+def _failed_last(endpoint: Any) -> bool:
+    """Whether the endpoint's last failure is newer than its last success (else its
+    last error is old news)."""
+    failed, succeeded = endpoint.last_failure_at, endpoint.last_success_at
+    return failed is not None and (succeeded is None or failed > succeeded)
+
+
 @webhooks_cli.command("add")
 def add(
     url: Annotated[str, typer.Argument(help="Where to POST the events (http or https).")],
@@ -96,7 +103,7 @@ def list_() -> None:
                 _when(e.last_success_at),
                 _when(e.last_failure_at),
                 e.url,
-                e.paused_reason or e.last_error or "",
+                e.paused_reason or (e.last_error if _failed_last(e) else None) or "",
             )
             for e in found
         ]

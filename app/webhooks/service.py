@@ -196,8 +196,10 @@ async def pause(
     session: AsyncSession, endpoint_id: int, reason: str = "paused by an admin"
 ) -> WebhookEndpoint:
     endpoint = await get(session, endpoint_id)
+    if endpoint.status != PAUSED or not endpoint.paused_reason:
+        # (Paused already, it keeps the reason it was paused for: a dead letter, say.)
+        endpoint.paused_reason = reason
     endpoint.status = PAUSED
-    endpoint.paused_reason = reason
     await session.flush()
     return endpoint
 
