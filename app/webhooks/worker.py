@@ -645,7 +645,7 @@ class WebhookWorker:
             endpoint.id,
             {
                 "status": service.PAUSED,
-                "paused_reason": reason[:500],
+                "paused_reason": storable(reason[:500]),
                 "lease_owner": None,
                 "lease_until": utcnow(),
             },
