@@ -15,7 +15,8 @@ from app.config import Settings
 from app.db.types import utcnow
 from app.errors import DomainError, ErrorCode
 from app.webhooks import service
-from tests.conftest import Database
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
 from tests.webhooks.common import add_endpoint, endpoint_row, fast, setup_ledger, write
 from tests.webhooks.test_commands import webhooks
 
@@ -107,3 +108,27 @@ async def test_resume_from_now_on_the_command_line(db: Database, settings: Setti
     row = await endpoint_row(db, endpoint_id)
     assert row.status == service.ACTIVE and row.position > start
     assert done.stdout.strip() == f"endpoint {endpoint_id}: active, at {row.cursor}"
+
+
+RESUME = """mutation($id: Int!, $fromNow: Boolean!) {
+  resumeWebhookEndpoint(id: $id, fromNow: $fromNow) {
+    endpoint { status cursor } errors { field code }
+  }
+}"""
+
+
+async def test_resume_from_now_over_graphql(
+    db: Database, settings: Settings, client: GraphQLClient
+) -> None:
+    await setup_ledger(db)
+    async with db.sessions() as session, session.begin():
+        admin = await f.api_key(session, "admin", name="gql-admin")
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    start = (await endpoint_row(db, endpoint_id)).position
+    await write(db, 2)
+    await set_endpoint(db, endpoint_id, status=service.PAUSED, paused_reason="x")
+    variables = {"id": endpoint_id, "fromNow": True}
+    payload = (await client.with_key(admin).data(RESUME, variables))["resumeWebhookEndpoint"]
+    row = await endpoint_row(db, endpoint_id)
+    assert payload == {"endpoint": {"status": "active", "cursor": row.cursor}, "errors": []}
+    assert row.position > start
