@@ -65,6 +65,12 @@ FLUSH_SECONDS = 0.25
 TABLES = ("webhook_endpoints", "webhook_attempts", "webhook_dead_letters", "webhook_held")
 # Attempts written between two prunings of the endpoint's log (repository.KEPT_ATTEMPTS).
 PRUNE_EVERY = 100
+# A send looks first whether its endpoint is still active and held by this process
+# (a pause or a removal stops a running turn), unless it looked less than this many
+# seconds ago: a look per send would double the cost of a fast receiver's deliveries.
+# So a pause stops a turn before its next send once a send takes this long, and within
+# this time (and the request in flight) when they are quicker.
+LOOK_EVERY = 0.05
 
 
 def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
@@ -120,6 +126,8 @@ class WebhookWorker:
         # Endpoints whose turns failed in a row (not an answer: the worker's own
         # failure), how many times: the next turn waits the backoff of as many attempts.
         self._troubles: dict[int, int] = {}
+        # When each endpoint held was last seen active and ours (claimed, or _may_send).
+        self._looked: dict[int, float] = {}
         self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         # What `_shared` started and has not ended: shielded from a cancelled turn, so
         # `close` ends them itself (else they would go on reading after the worker stops).
@@ -225,6 +233,7 @@ class WebhookWorker:
     async def _deliver(self, claimed: WebhookEndpoint, held: bool) -> None:
         endpoint_id = claimed.id
         self._busy.add(endpoint_id)
+        self._looked[endpoint_id] = time.monotonic()  # the claim just read it so
         keeper = asyncio.create_task(self._keep_lease(endpoint_id))
         try:
             # The lanes held back (per-initiative ordering), read on the first turn.
@@ -258,6 +267,7 @@ class WebhookWorker:
             keeper.cancel()
             with suppress(asyncio.CancelledError):
                 await keeper
+            self._looked.pop(endpoint_id, None)
             self._busy.discard(endpoint_id)
 
     async def _keep_lease(self, endpoint_id: int) -> None:
@@ -514,8 +524,13 @@ class WebhookWorker:
         return "sent"
 
     async def _may_send(self, endpoint_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._looked.get(endpoint_id, now - LOOK_EVERY) < LOOK_EVERY:
+            return True
         async with self.sessions() as session:
-            return await repo.may_send(session, endpoint_id, self.owner)
+            found = await repo.may_send(session, endpoint_id, self.owner)
+        self._looked[endpoint_id] = now
+        return found
 
     @property
     def _lease(self) -> timedelta:
