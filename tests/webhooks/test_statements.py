@@ -76,6 +76,6 @@ async def test_each_endpoint_more_in_a_turn_costs_its_own_record_only(
     # Its record: the place moved (with the lease let go) and the attempts logged; the
     # look before its send (still active, still ours), when its turn took longer than
     # LOOK_EVERY to come to it (a loaded machine), and a slow receiver may add a record
-    # mid-batch (every 0.25 s), hence the margin. Each endpoint used to cost two more: its own lease statement and its
-    # own read.
+    # mid-batch (every 0.25 s), hence the margin. Each endpoint used to cost two more:
+    # its own lease statement and its own read.
     assert per_endpoint <= 4, (few, many)
