@@ -67,7 +67,8 @@ TABLES = ("webhook_endpoints", "webhook_attempts", "webhook_dead_letters", "webh
 PRUNE_EVERY = 100
 # A send looks first whether its endpoint is still active and held by this process
 # (a pause or a removal stops a running turn), unless it looked less than this many
-# seconds ago: a look per send would double the cost of a fast receiver's deliveries.
+# seconds ago: a look per send cost a fast receiver up to half its deliveries per
+# second (bench/README.md).
 # So a pause stops a turn before its next send once a send takes this long, and within
 # this time (and the request in flight) when they are quicker.
 LOOK_EVERY = 0.05
