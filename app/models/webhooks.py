@@ -7,6 +7,7 @@ scope); the trail itself is the outbox, so nothing is queued anywhere else.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
@@ -14,6 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
 from app.db.types import UTCDateTime, utcnow
+
+
+def new_message_key() -> str:
+    """A random key of an endpoint's `webhook-id`s (app/webhooks/worker.py's message_id)."""
+    return secrets.token_hex(16)
 
 
 class WebhookEndpoint(Base):
@@ -43,6 +49,9 @@ class WebhookEndpoint(Base):
     secret: Mapped[str] = mapped_column(String(500))
     previous_secret: Mapped[str | None] = mapped_column(String(500))
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Keys the digest of a trail sequence that is the event's `webhook-id`: one id per
+    # event, kept when a partner's stream is renumbered, telling nothing of the trail.
+    message_key: Mapped[str] = mapped_column(String(64), default=new_message_key)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     cursor: Mapped[str] = mapped_column(String(200))
     # The attempts made at the next event so far, and when the next may be made.

@@ -26,6 +26,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
+def _failed_last(endpoint: Any) -> bool:
+    """Whether the endpoint's last failure is newer than its last success (else its
+    last error is old news)."""
+    failed, succeeded = endpoint.last_failure_at, endpoint.last_success_at
+    return failed is not None and (succeeded is None or failed > succeeded)
+
+
 @webhooks_cli.command("add")
 def add(
     url: Annotated[str, typer.Argument(help="Where to POST the events (http or https).")],
@@ -96,7 +103,7 @@ def list_() -> None:
                 _when(e.last_success_at),
                 _when(e.last_failure_at),
                 e.url,
-                e.paused_reason or e.last_error or "",
+                e.paused_reason or (e.last_error if _failed_last(e) else None) or "",
             )
             for e in found
         ]
@@ -149,7 +156,11 @@ def failures(
 
 
 def _change(
-    action: str, endpoint_id: int, after: str | None = None, delivery: str | None = None
+    action: str,
+    endpoint_id: int,
+    after: str | None = None,
+    delivery: str | None = None,
+    from_now: bool = False,
 ) -> None:
     from app.webhooks import service
 
@@ -157,7 +168,7 @@ def _change(
         if action == "pause":
             e = await service.pause(session, endpoint_id)
         elif action == "resume":
-            e = await service.resume(session, endpoint_id)
+            e = await service.resume(session, endpoint_id, from_now=from_now)
         elif action == "replay":
             e = await service.replay(session, endpoint_id, after, delivery)
         else:
@@ -178,9 +189,19 @@ def pause(endpoint_id: EndpointId) -> None:
 
 
 @webhooks_cli.command("resume")
-def resume(endpoint_id: EndpointId) -> None:
-    """Deliver again from where the endpoint stands."""
-    _change("resume", endpoint_id)
+def resume(
+    endpoint_id: EndpointId,
+    from_now: Annotated[
+        bool,
+        typer.Option(
+            "--from-now",
+            help="From the end of the key's change stream as it is now, skipping what "
+            "was pending or held (after the key's initiatives changed, say).",
+        ),
+    ] = False,
+) -> None:
+    """Deliver again from where the endpoint stands (or, with --from-now, from now)."""
+    _change("resume", endpoint_id, from_now=from_now)
 
 
 @webhooks_cli.command("replay")

@@ -103,6 +103,17 @@ async def update_held(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def may_send(session: AsyncSession, endpoint_id: int, owner: str) -> bool:
+    """Whether the endpoint is still there, active and held by `owner`: asked before
+    each send, so that a pause or a removal stops a running turn at once."""
+    stmt = select(WebhookEndpoint.id).where(
+        WebhookEndpoint.id == endpoint_id,
+        WebhookEndpoint.lease_owner == owner,
+        WebhookEndpoint.status == "active",
+    )
+    return await session.scalar(stmt) is not None
+
+
 async def next_due(session: AsyncSession) -> datetime | None:
     """When the earliest retry of an active endpoint, or of a held delivery of one,
     falls due."""

@@ -196,16 +196,33 @@ async def pause(
     session: AsyncSession, endpoint_id: int, reason: str = "paused by an admin"
 ) -> WebhookEndpoint:
     endpoint = await get(session, endpoint_id)
+    if endpoint.status != PAUSED or not endpoint.paused_reason:
+        # (Paused already, it keeps the reason it was paused for: a dead letter, say.)
+        endpoint.paused_reason = reason
     endpoint.status = PAUSED
-    endpoint.paused_reason = reason
     await session.flush()
     return endpoint
 
 
-async def resume(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
+async def resume(
+    session: AsyncSession, endpoint_id: int, *, from_now: bool = False
+) -> WebhookEndpoint:
     """Deliver again, from where the endpoint stands (a dead-lettered event stays in
-    the dead letters: `replay` sends it again)."""
+    the dead letters: `replay` sends it again); `from_now`: from the end of the key's
+    stream as it is now, what was pending or held skipped (the way back for an endpoint
+    whose cursor names a stream its key no longer has, when its initiatives changed)."""
     endpoint = await get(session, endpoint_id)
+    principal = await principal_of(session, endpoint)
+    if principal is None:
+        # (The worker would only pause it again at once.)
+        raise _revoked()
+    if from_now:
+        await repo.drop_held_after(session, endpoint.id, -1)  # all of them
+        endpoint.position = await trail.last_sequence(session)
+        endpoint.cursor = await cursor_at(session, principal, endpoint.position)
+        # As a replay after a cursor: a process delivering the endpoint stops.
+        endpoint.lease_owner = None
+        endpoint.lease_until = None
     endpoint.status = ACTIVE
     endpoint.paused_reason = None
     endpoint.attempts = 0
@@ -218,6 +235,14 @@ async def resume(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
     await repo.held_due_now(session, endpoint.id)
     await session.flush()
     return endpoint
+
+
+def _revoked() -> DomainError:
+    return DomainError(
+        "the endpoint's key is revoked: nothing can be delivered for it",
+        code=ErrorCode.VALIDATION,
+        field="id",
+    )
 
 
 async def _reopened(session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookEndpoint:
@@ -257,11 +282,7 @@ async def replay(
         )
     principal = await principal_of(session, endpoint)
     if principal is None:
-        raise DomainError(
-            "the endpoint's key is revoked: nothing can be delivered for it",
-            code=ErrorCode.VALIDATION,
-            field="id",
-        )
+        raise _revoked()
     if after is not None:
         scope = Scope(principal.initiative_ids)
         ordinal = decode_event_cursor(scope, after, "after")

@@ -20,6 +20,8 @@ which hears the broker), on a retry falling due, and on its poll.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import random
@@ -48,7 +50,7 @@ from app.webhooks.events import (
 )
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.secrets import SecretUnreadable, seal_stored
-from app.webhooks.sender import Outcome, Sender
+from app.webhooks.sender import Outcome, Sender, storable
 from app.webhooks.signing import headers
 
 _log = logging.getLogger(__name__)
@@ -63,6 +65,13 @@ FLUSH_SECONDS = 0.25
 TABLES = ("webhook_endpoints", "webhook_attempts", "webhook_dead_letters", "webhook_held")
 # Attempts written between two prunings of the endpoint's log (repository.KEPT_ATTEMPTS).
 PRUNE_EVERY = 100
+# A send looks first whether its endpoint is still active and held by this process
+# (a pause or a removal stops a running turn), unless it looked less than this many
+# seconds ago: a look per send cost a fast receiver up to half its deliveries per
+# second (bench/README.md).
+# So a pause stops a turn before its next send once a send takes this long, and within
+# this time (and the request in flight) when they are quicker.
+LOOK_EVERY = 0.05
 
 
 def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
@@ -72,9 +81,15 @@ def backoff(settings: Settings, attempts: int, rng: random.Random | None = None)
     return float(min(settings.webhook_retry_last_seconds, base * jitter))
 
 
-def message_id(endpoint_id: int, data: dict[str, Any]) -> str:
-    """One id per event and endpoint, the same on every attempt and replay."""
-    return f"msg_{endpoint_id}_{data['sequence']}"
+def message_id(endpoint: WebhookEndpoint, sequence: int) -> str:
+    """The `webhook-id` of the trail's entry `sequence` at this endpoint: one per event
+    and endpoint, the same on every attempt, held retry, dead letter and replay. A digest
+    of the trail's sequence (which a partner's renumbered stream keeps) under the
+    endpoint's random key: it tells the receiver nothing of the trail (neither its length
+    nor what lies outside the key's scope); the partner's own numbering is in `data`."""
+    key = endpoint.message_key.encode()
+    digest = hmac.new(key, str(sequence).encode(), hashlib.sha256).hexdigest()[:24]
+    return f"msg_{endpoint.id}_{digest}"
 
 
 def body_of(data: dict[str, Any]) -> bytes:
@@ -109,6 +124,11 @@ class WebhookWorker:
         self._flag = ChangeFlag(lambda _entry: True)
         self._busy: set[int] = set()
         self._written = 0
+        # Endpoints whose turns failed in a row (not an answer: the worker's own
+        # failure), how many times: the next turn waits the backoff of as many attempts.
+        self._troubles: dict[int, int] = {}
+        # When each endpoint held was last seen active and ours (claimed, or _may_send).
+        self._looked: dict[int, float] = {}
         self._turn_cache: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         # What `_shared` started and has not ended: shielded from a cancelled turn, so
         # `close` ends them itself (else they would go on reading after the worker stops).
@@ -214,6 +234,8 @@ class WebhookWorker:
     async def _deliver(self, claimed: WebhookEndpoint, held: bool) -> None:
         endpoint_id = claimed.id
         self._busy.add(endpoint_id)
+        self._looked[endpoint_id] = time.monotonic()  # the claim just read it so
+        keeper = asyncio.create_task(self._keep_lease(endpoint_id))
         try:
             # The lanes held back (per-initiative ordering), read on the first turn.
             blocked: set[int] | None = None if held else set()
@@ -225,10 +247,46 @@ class WebhookWorker:
                 if not more:
                     break
         except Exception as exc:
-            _log.warning("webhooks: endpoint %s: %s", endpoint_id, exc)
-            await self._update(endpoint_id, {"lease_owner": None, "lease_until": utcnow()})
+            # (A failure to record, say: tried again after a growing wait, and shown,
+            # rather than at once and for ever.)
+            failures = self._troubles[endpoint_id] = self._troubles.get(endpoint_id, 0) + 1
+            now = utcnow()
+            first_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = storable(f"the worker failed: {first_line}"[:1000])
+            _log.warning("webhooks: endpoint %s: %s", endpoint_id, error)
+            values: dict[str, Any] = {
+                "lease_owner": None,
+                "lease_until": now,
+                "next_attempt_at": now + timedelta(seconds=backoff(self.settings, failures)),
+                "last_failure_at": now,
+                "last_error": error,
+            }
+            await self._update(endpoint_id, values)
+        else:
+            self._troubles.pop(endpoint_id, None)
         finally:
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
+            self._looked.pop(endpoint_id, None)
             self._busy.discard(endpoint_id)
+
+    async def _keep_lease(self, endpoint_id: int) -> None:
+        """Renew the endpoint's lease every third of it while its turn lasts, whatever
+        the turn is waiting for (a render, a receiver slower than the lease): else
+        another process would take the endpoint over and send the same event beside
+        this one. Ends once the endpoint is no longer ours."""
+        every = self.settings.webhook_lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.sessions() as session, session.begin():
+                    until = utcnow() + self._lease
+                    values = {"lease_until": until}
+                    if not await repo.update_held(session, endpoint_id, self.owner, values):
+                        return
+            except Exception as exc:  # the database is away: the turn will hear of it
+                _log.warning("webhooks: endpoint %s: renewing its lease: %s", endpoint_id, exc)
 
     async def _turn(
         self, endpoint_id: int, blocked: set[int] | None, claimed: WebhookEndpoint | None = None
@@ -294,7 +352,11 @@ class WebhookWorker:
                 if not kept:
                     return False, blocked
                 continue
-            msg = message_id(endpoint.id, event.data)
+            if not await self._may_send(endpoint.id):
+                # Paused or removed meanwhile: what was taken is recorded, and no more.
+                await self._taken(endpoint, batch, release=True)
+                return False, blocked
+            msg = message_id(endpoint, event.sequence)
             outcome = await self._send(endpoint, secrets, msg, event)
             done = utcnow()
             attempt = endpoint.attempts + 1
@@ -387,7 +449,7 @@ class WebhookWorker:
         or "lost" (the endpoint is paused or no longer ours)."""
         if row.next_attempt_at is not None and row.next_attempt_at > utcnow():
             return "wait"
-        msg = f"msg_{endpoint.id}_{row.sequence}"
+        msg = message_id(endpoint, row.sequence)
         entries = await pending(
             self.sessions, principal, filters, row.sequence - 1, row.sequence, 1
         )
@@ -408,6 +470,8 @@ class WebhookWorker:
                 row.cursor_before,
                 entries,
             )
+        if not await self._may_send(endpoint.id):
+            return "lost"
         outcome = await self._send(endpoint, secrets, msg, events[0])
         done = utcnow()
         attempt = row.attempts + 1
@@ -459,6 +523,15 @@ class WebhookWorker:
             await repo.release_held(session, row.id)
             await repo.add_attempts(session, [record])
         return "sent"
+
+    async def _may_send(self, endpoint_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._looked.get(endpoint_id, now - LOOK_EVERY) < LOOK_EVERY:
+            return True
+        async with self.sessions() as session:
+            found = await repo.may_send(session, endpoint_id, self.owner)
+        self._looked[endpoint_id] = now
+        return found
 
     @property
     def _lease(self) -> timedelta:
@@ -588,7 +661,7 @@ class WebhookWorker:
             endpoint.id,
             {
                 "status": service.PAUSED,
-                "paused_reason": reason[:500],
+                "paused_reason": storable(reason[:500]),
                 "lease_owner": None,
                 "lease_until": utcnow(),
             },

@@ -30,8 +30,10 @@ class Receiver:
         location: str | None = None,
         delay: float = 0.0,
         answer: Callable[[bytes], int | None] | None = None,
+        body: bytes = b"x" * 5000,
     ) -> None:
         self.delay = delay
+        self.body = body  # what every answer carries
         # Chooses the status by the body, before the script does (None: the script's).
         self.answer = answer
         self.port = free_port()
@@ -70,9 +72,9 @@ class Receiver:
                 self.send_response(status)
                 if receiver.location is not None and 300 <= status < 400:
                     self.send_header("Location", receiver.location)
-                self.send_header("Content-Length", "5000")
+                self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
-                self.wfile.write(b"x" * 5000)
+                self.wfile.write(receiver.body)
 
             def log_message(self, *args: Any) -> None:
                 return None

@@ -160,12 +160,25 @@ class WebhookMutations:
         return await _run(info, work)
 
     @strawberry.mutation(
-        description="Deliver to an endpoint again, from where it stands. " + NEEDS,
+        description="Deliver to an endpoint again, from where it stands (or, with "
+        "`fromNow`, from the end of its key's change stream now). " + NEEDS,
         metadata=requires(Permission.MANAGE_KEYS),
     )
-    async def resume_webhook_endpoint(self, info: Info, id: EndpointId) -> WebhookEndpointPayload:
+    async def resume_webhook_endpoint(
+        self,
+        info: Info,
+        id: EndpointId,
+        from_now: Annotated[
+            bool,
+            strawberry.argument(
+                description="Skip what was pending or held and deliver what comes from "
+                "now on (the way back once the key's initiatives changed, when no cursor "
+                "of its new stream is at hand)."
+            ),
+        ] = False,
+    ) -> WebhookEndpointPayload:
         async def work(session: Session) -> tuple[WebhookEndpoint | None, str | None]:
-            return await service.resume(session, id), None
+            return await service.resume(session, id, from_now=from_now), None
 
         return await _run(info, work)
 
