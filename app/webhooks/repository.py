@@ -224,14 +224,15 @@ async def held_due_now(session: AsyncSession, endpoint_id: int) -> None:
     )
 
 
-async def drop_held_after(session: AsyncSession, endpoint_id: int, position: int) -> None:
+async def drop_held_after(session: AsyncSession, endpoint_id: int, position: int) -> int:
     """Forget the held deliveries past `position` (the endpoint is sent back there:
-    they come again in the stream)."""
-    await session.execute(
+    they come again in the stream); how many."""
+    result = await session.execute(
         delete(WebhookHeld).where(
             WebhookHeld.endpoint_id == endpoint_id, WebhookHeld.sequence > position
         )
     )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

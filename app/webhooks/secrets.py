@@ -148,8 +148,9 @@ class SecretBox:
             return self._fernet.decrypt(stored.removeprefix(SEALED).encode()).decode()
         except InvalidToken:
             raise SecretUnreadable(
-                "its signing secret was sealed under another key than WEBHOOK_SECRET_KEY "
-                "(changed or lost): rotate the secret, then resume"
+                "its signing secret was sealed under a key this process's "
+                "WEBHOOK_SECRET_KEY does not hold: a process given that key delivers; if "
+                "the key is lost, rotate the secret"
             ) from None
 
     def readable(self, stored: str | None) -> bool:

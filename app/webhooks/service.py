@@ -5,6 +5,7 @@ Services never commit: the caller's transaction holds each change.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ from app.webhooks import repository as repo
 from app.webhooks.events import Filters
 from app.webhooks.secrets import SecretBox, SecretUnreadable
 from app.webhooks.signing import new_secret
+
+_log = logging.getLogger(__name__)
 
 ACTIVE = "active"
 PAUSED = "paused"
@@ -217,8 +220,26 @@ async def resume(
         # (The worker would only pause it again at once.)
         raise _revoked()
     if from_now:
-        await repo.drop_held_after(session, endpoint.id, -1)  # all of them
-        endpoint.position = await trail.last_sequence(session)
+        if endpoint.status != PAUSED:
+            # Skipping is an admin's decision about a stopped endpoint, never a side
+            # effect of resuming a running one.
+            raise DomainError(
+                f"endpoint {endpoint_id} is {endpoint.status}: --from-now skips what it "
+                "has not sent, and is for a paused endpoint (pause it first)",
+                code=ErrorCode.CONFLICT,
+                field="fromNow",
+            )
+        held = await repo.drop_held_after(session, endpoint.id, -1)  # all of them
+        end = await trail.last_sequence(session)
+        _log.warning(
+            "webhooks: endpoint %s resumed from now: trail entries %s..%s not sent "
+            "(those its key may see), %s held deliveries dropped",
+            endpoint_id,
+            endpoint.position + 1,
+            end,
+            held,
+        )
+        endpoint.position = end
         endpoint.cursor = await cursor_at(session, principal, endpoint.position)
         # As a replay after a cursor: a process delivering the endpoint stops.
         endpoint.lease_owner = None
@@ -397,6 +418,9 @@ async def rotate(
     else:
         endpoint.previous_secret = None
         endpoint.previous_secret_until = None
+    if not box.readable(endpoint.secret):
+        # Its deliveries were waiting for a secret that could be opened: due now.
+        endpoint.next_attempt_at = None
     endpoint.secret = box.seal(secret)
     await session.flush()
     return secret

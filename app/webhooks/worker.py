@@ -251,8 +251,11 @@ class WebhookWorker:
             # rather than at once and for ever.)
             failures = self._troubles[endpoint_id] = self._troubles.get(endpoint_id, 0) + 1
             now = utcnow()
-            first_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            error = storable(f"the worker failed: {first_line}"[:1000])
+            if isinstance(exc, SecretUnreadable):
+                error = storable(f"deliveries wait: {exc}"[:1000])
+            else:
+                first_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                error = storable(f"the worker failed: {first_line}"[:1000])
             _log.warning("webhooks: endpoint %s: %s", endpoint_id, error)
             values: dict[str, Any] = {
                 "lease_owner": None,
@@ -310,12 +313,12 @@ class WebhookWorker:
         if principal is None:
             await self._pause(endpoint, "the endpoint's key is revoked")
             return False, set()
-        try:
-            # Before anything is rendered: a secret no key opens stops the endpoint.
-            secrets = service.signing_secrets(self.settings, endpoint, utcnow())
-        except SecretUnreadable as exc:
-            await self._pause(endpoint, str(exc))
-            return False, set()
+        # Before anything is rendered. A secret no key of this process opens is not a
+        # pause: while processes are given a new WEBHOOK_SECRET_KEY one at a time, one
+        # still on the old key cannot open what a newer one sealed, and the endpoint
+        # waits (SecretUnreadable, handled as any failed turn: a growing wait and its
+        # reason in last_error) for a process that can, or for a rotation.
+        secrets = service.signing_secrets(self.settings, endpoint, utcnow())
         upto = self.hub.high_water or 0
         filters = service.filters_of(endpoint)
         try:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
 from sqlalchemy import select, update
 
 from app import models as m
 from app.config import Settings
+from app.errors import DomainError, ErrorCode
 from app.webhooks import service
 from tests.conftest import Database
 from tests.webhooks.common import (
@@ -205,3 +207,25 @@ async def test_resume_from_now_drops_what_was_held(db: Database, settings: Setti
     async with db.sessions() as session:
         assert (await session.scalars(select(m.WebhookHeld))).all() == []
     assert (await endpoint_row(db, endpoint_id)).position == await trail_end(db)
+
+
+async def test_resume_from_now_is_refused_for_an_endpoint_that_is_not_paused(
+    db: Database, settings: Settings
+) -> None:
+    # given an active endpoint with events it has not sent yet
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/x")
+    await write(db, 2)
+    before = await endpoint_row(db, endpoint_id)
+    # when an admin resumes it from now, then it is refused: skipping is for a stopped one
+    with pytest.raises(DomainError) as refused:
+        async with db.sessions() as session, session.begin():
+            await service.resume(session, endpoint_id, from_now=True)
+    assert refused.value.code == ErrorCode.CONFLICT
+    assert "pause it first" in str(refused.value)
+    after = await endpoint_row(db, endpoint_id)
+    assert (after.status, after.position, after.cursor) == (
+        before.status,
+        before.position,
+        before.cursor,
+    )

@@ -1,6 +1,6 @@
 """Signing secrets at rest: never stored as they are, on either database; a key made
 beside a SQLite file when none is set, a refusal on PostgreSQL; an endpoint whose
-secret no key opens is paused saying why, and a rotation brings it back at once."""
+secret no key opens holds its deliveries saying why, and a rotation sends them."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ async def test_without_a_key_sqlite_keeps_one_beside_its_file_and_postgresql_ref
         key_file.unlink(missing_ok=True)
 
 
-async def test_a_secret_no_key_opens_pauses_its_endpoint_and_a_rotation_recovers_it(
+async def test_a_secret_no_key_opens_holds_its_deliveries_saying_why_and_a_rotation_sends_them(
     db: Database, settings: Settings, client: GraphQLClient
 ) -> None:
     # given an endpoint whose secrets (a rotation's two) were sealed under the old key
@@ -121,27 +121,26 @@ async def test_a_secret_no_key_opens_pauses_its_endpoint_and_a_rotation_recovers
         async with running(db, new):
             await write(db, 1)
 
-            async def paused() -> bool:
-                return (await endpoint_row(db, endpoint_id)).status == "paused"
+            async def waiting() -> bool:
+                return (await endpoint_row(db, endpoint_id)).last_error is not None
 
-            await eventually(paused)
-            # then the endpoint is paused, saying why and what to do; nothing was sent
+            await eventually(waiting)
+            # then its deliveries wait, saying why and what to do; nothing was sent,
+            # and the endpoint is not paused: a process that holds the key (while
+            # processes are given a new key one at a time) may still deliver
             row = await endpoint_row(db, endpoint_id)
-            assert row.status == "paused"
-            assert row.paused_reason is not None
-            assert "WEBHOOK_SECRET_KEY" in row.paused_reason and "rotate" in row.paused_reason
+            assert row.status == "active" and row.paused_reason is None
+            assert row.last_error is not None
+            assert "WEBHOOK_SECRET_KEY" in row.last_error and "rotate" in row.last_error
             assert receiver.received == []
             async with db.sessions() as session, session.begin():
                 admin = await f.api_key(session, "admin", name="secret-admin")
             listed = (await client.with_key(admin).data(LIST))["webhookEndpoints"]
-            assert listed == [
-                {"endpointId": endpoint_id, "status": "paused", "pausedReason": row.paused_reason}
-            ]
-            # when the admin rotates (the default overlap) and resumes
+            assert listed == [{"endpointId": endpoint_id, "status": "active", "pausedReason": None}]
+            # when the admin rotates (the default overlap), nothing more
             async with db.sessions() as session, session.begin():
                 secret = await service.rotate(session, new, endpoint_id, 24.0)
-                await service.resume(session, endpoint_id)
-            # then the event goes out at once, signed by the new secret alone: neither
+            # then the event goes out, signed by the new secret alone: neither
             # unreadable secret is kept for the overlap
             await until(lambda: len(receiver.accepted()) == 1)
     finally:
