@@ -13,8 +13,9 @@ under a key the database does not hold. Where the key comes from:
 - unset, on PostgreSQL: no key. Registering an endpoint or rotating a secret is refused
   (NOT_CONFIGURED, naming the setting), and the server warns as it starts.
 
-A secret that no key opens (the key was changed or lost) is `SecretUnreadable`: the
-worker pauses its endpoint saying so, and `rotate` replaces it.
+A secret that no key opens (the key was changed or lost, or this process is not yet
+given the key another sealed it under) is `SecretUnreadable`: the worker leaves the
+endpoint's deliveries waiting, saying so in its last error, and `rotate` replaces it.
 """
 
 from __future__ import annotations
