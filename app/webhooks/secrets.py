@@ -185,13 +185,20 @@ async def seal_stored(sessions: SessionFactory, settings: Settings) -> None:
     """Seal again, under the sealing key, every stored secret that is not: those of
     older versions stored as they were, and those of a key put after a new one. Each
     row is changed only if it is as read (another process may be doing the same)."""
-    box = SecretBox(_keys(settings, create=False))
     async with sessions() as session, session.begin():
         rows = (
             await session.execute(
                 select(WebhookEndpoint.id, WebhookEndpoint.secret, WebhookEndpoint.previous_secret)
             )
         ).all()
+        # A SQLite file's own key is made here too when an older version left secrets
+        # as they were (else they would stay so until a first registration made it).
+        older = any(
+            stored is not None and stored.startswith(PLAIN)
+            for _, secret, previous in rows
+            for stored in (secret, previous)
+        )
+        box = SecretBox(_keys(settings, create=older))
         sealed = plain = 0
         for endpoint_id, secret, previous in rows:
             for column, stored in (("secret", secret), ("previous_secret", previous)):

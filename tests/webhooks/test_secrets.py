@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from app import models as m
 from app.config import Settings
 from app.webhooks import service
-from app.webhooks.secrets import KEY_FILE_SUFFIX, SecretBox, can_seal
+from app.webhooks.secrets import KEY_FILE_SUFFIX, SecretBox, can_seal, key_file, seal_stored
 from app.webhooks.signing import new_secret
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
@@ -219,3 +219,37 @@ def test_the_key_setting_takes_one_key_or_several_and_refuses_anything_else() ->
         with pytest.raises(ValidationError) as refused:
             Settings(webhook_secret_key=SecretStr(bad))
         assert bad not in str(refused.value)  # the value is never echoed
+
+
+async def test_a_sqlite_file_upgraded_with_secrets_of_an_older_version_gets_its_key_at_start(
+    db: Database, settings: Settings
+) -> None:
+    # given a secret an older version stored as it was, and no WEBHOOK_SECRET_KEY
+    await setup_ledger(db)
+    endpoint_id, _ = await add_endpoint(db, fast(settings), "http://127.0.0.1:9/a")
+    secret = new_secret()
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            update(m.WebhookEndpoint)
+            .where(m.WebhookEndpoint.id == endpoint_id)
+            .values(secret="plain:" + secret)
+        )
+    unkeyed = fast(settings, webhook_secret_key=None, database_url=db.url)
+    path = key_file(unkeyed)
+    if path is not None:
+        path.unlink(missing_ok=True)
+    try:
+        # when the worker starts (its first step)
+        await seal_stored(db.sessions, unkeyed)
+        stored = (await endpoint_row(db, endpoint_id)).secret
+        if path is None:
+            # then on PostgreSQL, with nowhere to keep a key, it stays (and is warned of)
+            assert stored == "plain:" + secret
+            return
+        # then on a SQLite file its key is made beside it, and the secret sealed at once
+        assert path.exists()
+        assert stored.startswith("fernet:") and secret not in stored
+        assert SecretBox([path.read_bytes().strip()]).open(stored) == secret
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
