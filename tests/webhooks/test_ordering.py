@@ -164,16 +164,22 @@ async def test_replaying_one_delivery_sends_that_one_alone(
 
 
 async def dead_letter_of(db: Database, endpoint_id: int, sequence: int) -> str:
-    """An old dead letter of the endpoint (as left by a dead-letter and a resume)."""
+    """An old dead letter of the endpoint's event `sequence` (as left by a dead-letter
+    and a resume), with the cursor just before that event, as the worker writes it.
+    (Not the endpoint's cursor: once a worker has moved the endpoint past the event,
+    that names the place after it, and a replay from there renders the next event.)"""
     endpoint = await endpoint_row(db, endpoint_id)
     message = f"msg_{endpoint_id}_{sequence}"
     async with db.sessions() as session, session.begin():
+        principal = await service.principal_of(session, endpoint)
+        assert principal is not None
+        cursor_before = await service.cursor_at(session, principal, sequence - 1)
         session.add(
             m.WebhookDeadLetter(
                 endpoint_id=endpoint_id,
                 message_id=message,
                 sequence=sequence,
-                cursor_before=endpoint.cursor,
+                cursor_before=cursor_before,
                 attempts=8,
                 last_error="HTTP 500",
                 created_at=utcnow(),
@@ -222,6 +228,37 @@ async def test_resume_keeps_a_lease_that_has_not_expired(db: Database, settings:
         await service.resume(session, endpoint_id)
     after = await endpoint_row(db, endpoint_id)
     assert (after.lease_owner, after.lease_until) == ("other:1", lease_until)
+
+
+async def test_a_replay_while_two_processes_deliver_sends_nothing_else_twice(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint delivered by two healthy processes, with an old dead letter
+    settings = fast(settings, webhook_lease_seconds=30.0)
+    await setup_ledger(db)
+    receiver = Receiver(delay=0.05).up()
+    endpoint_id, _ = await add_endpoint(db, settings, receiver.url)
+    try:
+        async with running(db, settings), running(db, settings):
+            await write(db, 1)
+            await until(lambda: len(receiver.accepted()) == 1)
+            first = sequence_of(receiver.accepted()[0].body)
+            message = await dead_letter_of(db, endpoint_id, first)
+            await write(db, 40)
+            await until(lambda: len(receiver.accepted()) >= 5)
+            # when an admin replays that delivery while the endpoint is being delivered
+            async with db.sessions() as session, session.begin():
+                await service.replay(session, endpoint_id, None, message)
+            distinct = lambda: len({sequence_of(r.body) for r in receiver.accepted()})  # noqa: E731
+            await until(lambda: distinct() == 41, 60)
+            await until(lambda: len(receiver.accepted()) >= 42, 60)
+            await asyncio.sleep(0.5)  # room for anything else that might (wrongly) come
+    finally:
+        receiver.down()
+    # then the replayed delivery came twice, every other once
+    got = Counter(sequence_of(r.body) for r in receiver.accepted())
+    assert got[first] == 2
+    assert {s: n for s, n in got.items() if n > 1 and s != first} == {}
 
 
 async def test_replaying_one_delivery_keeps_the_backoff_of_the_other_held_ones(
