@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from app.config import Settings
 from app.events.brokers import MemoryBroker
-from app.events.hub import EventHub
+from app.events.hub import ChangeFlag, EventHub
 from app.graphql.schema import build_schema
 from app.webhooks import service
 from app.webhooks.worker import WebhookWorker
@@ -47,7 +47,10 @@ async def one_turn(db: Database, settings: Settings, endpoints: int) -> int:
         await hub.start()
         worker = WebhookWorker(db.sessions, settings, build_schema(settings), hub)
         try:
-            async with counting(db) as seen:
+            # As the worker's own loop does, the turn starts once the hub has found the
+            # trail's end (before, it knows of no event to deliver: a turn then, which
+            # came first depending on the machine's pace, delivered nothing)
+            async with hub.subscription(ChangeFlag(lambda _entry: True)), counting(db) as seen:
                 await worker.run_once()
         finally:
             await worker.close()
