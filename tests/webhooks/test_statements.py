@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from app import models as m
 from app.config import Settings
 from app.events.brokers import MemoryBroker
 from app.events.hub import ChangeFlag, EventHub
@@ -57,7 +58,10 @@ async def one_turn(db: Database, settings: Settings, endpoints: int) -> int:
         finally:
             await worker.close()
             await hub.close()
-        assert len(receiver.accepted()) == endpoints  # each got its event
+        async with db.sessions() as session:  # each got its event (else: what happened)
+            tried = (await session.scalars(select(m.WebhookAttempt))).all()
+        logged = [(a.endpoint_id, a.status_code, a.error) for a in tried]
+        assert len(receiver.accepted()) == endpoints, logged
         return len(seen)
     finally:
         receiver.down()
