@@ -12,7 +12,7 @@ from app.models.beneficiaries import (
     BeneficiaryShare,
     FigureQualifier,
 )
-from app.models.evidence import Citation, SourceDocument, SubjectType
+from app.models.evidence import SUBJECT_TABLES, Citation, SourceDocument, SubjectType
 from app.models.finance import BudgetLine, BudgetStatus, BudgetType, Transaction, TransactionType
 from app.models.initiatives import Initiative, InitiativeStatus, Participation, ParticipationRole
 from app.models.milestones import Milestone, MilestoneStatus
@@ -29,6 +29,7 @@ from app.models.webhooks import (
 
 __all__ = [
     "GENESIS_HASH",
+    "SUBJECT_TABLES",
     "ApiKey",
     "ApiKeyInitiative",
     "BeneficiaryFigure",

@@ -29,6 +29,20 @@ class SubjectType(DescribedStrEnum):
     EXCHANGE_RATE = "exchange_rate", "An exchange rate."
 
 
+# The table of each kind of record a citation can point at.
+SUBJECT_TABLES = {
+    SubjectType.PROGRAM: "programs",
+    SubjectType.INITIATIVE: "initiatives",
+    SubjectType.ORGANIZATION: "organizations",
+    SubjectType.BUDGET_LINE: "budget_lines",
+    SubjectType.TRANSACTION: "transactions",
+    SubjectType.MILESTONE: "milestones",
+    SubjectType.BENEFICIARY_GROUP: "beneficiary_groups",
+    SubjectType.BENEFICIARY_FIGURE: "beneficiary_figures",
+    SubjectType.EXCHANGE_RATE: "exchange_rates",
+}
+
+
 class SourceDocument(Timestamped, Base):
     __tablename__ = "source_documents"
 

@@ -19,16 +19,19 @@ from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.types import ExactDecimal, UTCDateTime
-from app.models import ChainHead, Change, SubjectType
+from app.models import SUBJECT_TABLES, ChainHead, Change, SubjectType
 
 # Citations of these subjects are visible when their subject is (subject → its table).
 SCOPED_SUBJECTS = {
-    SubjectType.PROGRAM: "programs",
-    SubjectType.INITIATIVE: "initiatives",
-    SubjectType.BUDGET_LINE: "budget_lines",
-    SubjectType.TRANSACTION: "transactions",
-    SubjectType.MILESTONE: "milestones",
-    SubjectType.BENEFICIARY_FIGURE: "beneficiary_figures",
+    kind: SUBJECT_TABLES[kind]
+    for kind in (
+        SubjectType.PROGRAM,
+        SubjectType.INITIATIVE,
+        SubjectType.BUDGET_LINE,
+        SubjectType.TRANSACTION,
+        SubjectType.MILESTONE,
+        SubjectType.BENEFICIARY_FIGURE,
+    )
 }
 
 

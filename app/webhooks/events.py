@@ -10,7 +10,8 @@ the subscription then yields exactly one event for each, in order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from app.audit import kinds, repository
@@ -20,6 +21,10 @@ from app.db.session import SessionFactory
 from app.events.hub import EventFilter, EventHub
 from app.events.scopes import Scope
 from app.kit.ids import encode_global_id
+from app.models import SUBJECT_TABLES, Citation, SubjectType
+from app.webhooks import repository as webhooks_repository
+
+CITATIONS = Citation.__tablename__
 
 DOCUMENT = """
 subscription Webhook($after: String, $filter: ChangeEventFilter) {
@@ -93,7 +98,10 @@ class Filters:
 class Event:
     sequence: int  # the trail's: the endpoint's position once delivered
     data: dict[str, Any]
-    initiative_id: int | None = None  # its lane, for an endpoint ordered per initiative
+    # Its lane, for an endpoint ordered per initiative: its record's initiative, or for
+    # a citation the cited record's (`with_cited_initiatives`).
+    initiative_id: int | None = None
+    citation: bool = False
 
 
 async def pending(
@@ -141,12 +149,55 @@ async def render(
             # The subscription and the read above must agree, event for event.
             if data["entityId"] != kinds.entity_global_id(entry):
                 raise RenderFailed("the change stream and the trail disagree; retrying")
-            events.append(Event(int(entry.sequence), data, entry.initiative_id))
+            events.append(
+                Event(
+                    int(entry.sequence),
+                    data,
+                    entry.initiative_id,
+                    entry.entity_type == CITATIONS,
+                )
+            )
             if len(events) == len(entries):
                 break
     finally:
         await stream.aclose()
     return events
+
+
+async def with_cited_initiatives(
+    sessions: SessionFactory, entries: list[Any], events: list[Event]
+) -> list[Event]:
+    """The events, each citation that the trail ties to no initiative (a citation of a
+    transaction, a budget line…) given the initiative of the record it cites, as that
+    record stood in the trail then: the citation's lane is its record's
+    (app/webhooks/lanes.py). One statement, and only for a batch with such citations."""
+    cited: list[tuple[int, str, int]] = []
+    for entry in entries:
+        record = _cited(entry)
+        if record is not None:
+            cited.append((int(entry.sequence), *record))
+    if not cited:
+        return events
+    async with sessions() as session:
+        found = await webhooks_repository.initiatives_before(session, cited)
+    return [
+        replace(event, initiative_id=found[event.sequence]) if event.sequence in found else event
+        for event in events
+    ]
+
+
+def _cited(entry: Any) -> tuple[str, int] | None:
+    """The table and id of the record a citation's entry cites, when the trail ties
+    the citation to no initiative (a citation of an initiative has its own). A state
+    that names no known record leaves the citation in lane 0, as before."""
+    if entry.entity_type != CITATIONS or entry.initiative_id is not None:
+        return None
+    try:
+        state = json.loads(entry.after or entry.before or "{}")
+        table = SUBJECT_TABLES[SubjectType(state["subject_type"])]
+        return table, int(state["subject_id"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _message(errors: Any) -> str:

@@ -6,10 +6,29 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, inspect, or_, select, update
+from sqlalchemy import (
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ApiKey, WebhookAttempt, WebhookDeadLetter, WebhookEndpoint, WebhookHeld
+from app.models import (
+    ApiKey,
+    Change,
+    WebhookAttempt,
+    WebhookDeadLetter,
+    WebhookEndpoint,
+    WebhookHeld,
+)
 from app.webhooks.lanes import REPLAYS
 
 # Attempts kept per endpoint: older ones are pruned as new ones are written.
@@ -71,6 +90,34 @@ async def claimable(session: AsyncSession, now: datetime, limit: int) -> list[tu
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=WebhookEndpoint, skip_locked=True)
     return [(id_, bool(held)) for id_, held in (await session.execute(stmt)).all()]
+
+
+async def initiatives_before(
+    session: AsyncSession, records: Sequence[tuple[int, str, int]]
+) -> dict[int, int | None]:
+    """For each (sequence, table, id): the initiative of that record in its last trail
+    entry before `sequence` (None: it has none, or the trail has no entry of it), by
+    `sequence`; one statement."""
+    if not records:
+        return {}
+    rows = [
+        select(
+            literal(sequence).label("sequence"),
+            select(Change.initiative_id)
+            .where(
+                Change.entity_type == table,
+                Change.entity_id == record_id,
+                Change.sequence < sequence,
+            )
+            .order_by(Change.sequence.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("initiative_id"),
+        )
+        for sequence, table, record_id in records
+    ]
+    found = await session.execute(union_all(*rows) if len(rows) > 1 else rows[0])
+    return {int(s): (int(i) if i is not None else None) for s, i in found.all()}
 
 
 async def take_leases(

@@ -47,6 +47,7 @@ from app.webhooks.events import (
     ServerSubscriptions,
     pending,
     render,
+    with_cited_initiatives,
 )
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.secrets import SecretUnreadable, seal_stored
@@ -346,7 +347,7 @@ class WebhookWorker:
         since = time.monotonic()
         before = endpoint.cursor  # the cursor just before the event at hand
         for event in events:
-            lane = lanes.lane_of(event.initiative_id)
+            lane = lanes.lane_of(event.initiative_id, citation=event.citation, blocked=blocked)
             if per_initiative and lane in blocked:
                 # Its lane waits behind a failing event: held, in order, behind it.
                 batch.passed(event, _held(endpoint.id, lane, event.sequence, before))
@@ -561,7 +562,7 @@ class WebhookWorker:
         if not entries:
             return []
         async with asyncio.timeout(max(30.0, self.settings.webhook_timeout_seconds)):
-            return await render(
+            events = await render(
                 self.schema,
                 self.sessions,
                 self.settings,
@@ -571,6 +572,7 @@ class WebhookWorker:
                 endpoint.cursor,
                 entries,
             )
+        return await with_cited_initiatives(self.sessions, entries, events)
 
     async def _taken(
         self, endpoint: WebhookEndpoint, batch: _Batch, *, release: bool = False

@@ -14,6 +14,13 @@ from typing import Any
 from tests.live import free_port
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    # Connections waiting to be accepted: a turn of the worker opens one per endpoint at
+    # once, and with socketserver's 5 some of 13 were reset (ReadError) on a busy machine.
+    request_queue_size = 128
+
+
 @dataclass(frozen=True)
 class Received:
     at: float  # time.monotonic()
@@ -79,8 +86,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

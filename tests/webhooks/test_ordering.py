@@ -1,7 +1,8 @@
 """Ordering per initiative, against a real receiver: a failing event of one initiative
 holds back its initiative's later events and nothing else; each initiative's events
-arrive in the trail's order, the held ones once the receiver takes them again.
-And replaying one delivery sends that one alone, under its webhook-id."""
+arrive in the trail's order, the held ones once the receiver takes them again; a
+citation waits behind the record it cites and the document it quotes. And replaying
+one delivery sends that one alone, under its webhook-id."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import models as m
@@ -164,16 +165,22 @@ async def test_replaying_one_delivery_sends_that_one_alone(
 
 
 async def dead_letter_of(db: Database, endpoint_id: int, sequence: int) -> str:
-    """An old dead letter of the endpoint (as left by a dead-letter and a resume)."""
+    """An old dead letter of the endpoint's event `sequence` (as left by a dead-letter
+    and a resume), with the cursor just before that event, as the worker writes it.
+    (Not the endpoint's cursor: once a worker has moved the endpoint past the event,
+    that names the place after it, and a replay from there renders the next event.)"""
     endpoint = await endpoint_row(db, endpoint_id)
     message = f"msg_{endpoint_id}_{sequence}"
     async with db.sessions() as session, session.begin():
+        principal = await service.principal_of(session, endpoint)
+        assert principal is not None
+        cursor_before = await service.cursor_at(session, principal, sequence - 1)
         session.add(
             m.WebhookDeadLetter(
                 endpoint_id=endpoint_id,
                 message_id=message,
                 sequence=sequence,
-                cursor_before=endpoint.cursor,
+                cursor_before=cursor_before,
                 attempts=8,
                 last_error="HTTP 500",
                 created_at=utcnow(),
@@ -222,6 +229,37 @@ async def test_resume_keeps_a_lease_that_has_not_expired(db: Database, settings:
         await service.resume(session, endpoint_id)
     after = await endpoint_row(db, endpoint_id)
     assert (after.lease_owner, after.lease_until) == ("other:1", lease_until)
+
+
+async def test_a_replay_while_two_processes_deliver_sends_nothing_else_twice(
+    db: Database, settings: Settings
+) -> None:
+    # given an endpoint delivered by two healthy processes, with an old dead letter
+    settings = fast(settings, webhook_lease_seconds=30.0)
+    await setup_ledger(db)
+    receiver = Receiver(delay=0.05).up()
+    endpoint_id, _ = await add_endpoint(db, settings, receiver.url)
+    try:
+        async with running(db, settings), running(db, settings):
+            await write(db, 1)
+            await until(lambda: len(receiver.accepted()) == 1)
+            first = sequence_of(receiver.accepted()[0].body)
+            message = await dead_letter_of(db, endpoint_id, first)
+            await write(db, 40)
+            await until(lambda: len(receiver.accepted()) >= 5)
+            # when an admin replays that delivery while the endpoint is being delivered
+            async with db.sessions() as session, session.begin():
+                await service.replay(session, endpoint_id, None, message)
+            distinct = lambda: len({sequence_of(r.body) for r in receiver.accepted()})  # noqa: E731
+            await until(lambda: distinct() == 41, 60)
+            await until(lambda: len(receiver.accepted()) >= 42, 60)
+            await asyncio.sleep(0.5)  # room for anything else that might (wrongly) come
+    finally:
+        receiver.down()
+    # then the replayed delivery came twice, every other once
+    got = Counter(sequence_of(r.body) for r in receiver.accepted())
+    assert got[first] == 2
+    assert {s: n for s, n in got.items() if n > 1 and s != first} == {}
 
 
 async def test_replaying_one_delivery_keeps_the_backoff_of_the_other_held_ones(
@@ -341,3 +379,86 @@ async def test_two_replays_of_one_delivery_at_once_one_is_refused_as_a_conflict(
     assert refused.value.code == ErrorCode.CONFLICT
     async with db.sessions() as session:
         assert len((await session.scalars(select(m.WebhookHeld))).all()) == 1
+
+
+async def last_sequence(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.max(m.Change.sequence))) or 0)
+
+
+async def cite_a_transaction(db: Database) -> dict[str, int]:
+    """A transaction of A-1, a source document, a citation of the transaction quoting
+    it, then a transaction of B-2, one commit each: each one's sequence in the trail."""
+    written: dict[str, int] = {}
+    await write(db, 1, "A-1")
+    written["record"] = await last_sequence(db)
+    async with db.sessions() as session, session.begin():
+        transaction = await session.scalar(
+            select(m.Transaction).order_by(m.Transaction.id.desc()).limit(1)
+        )
+        assert transaction is not None
+        record_id = transaction.id
+        session.add(m.SourceDocument(ref="doc-cited", title="Annual report"))
+    written["document"] = await last_sequence(db)
+    async with db.sessions() as session, session.begin():
+        document = await session.scalar(select(m.SourceDocument))
+        assert document is not None
+        session.add(
+            m.Citation(
+                source_document_id=document.id,
+                subject_type=m.SubjectType.TRANSACTION,
+                subject_id=record_id,
+                quote="paid in full",
+            )
+        )
+    written["citation"] = await last_sequence(db)
+    await write(db, 1, "B-2")
+    written["other"] = await last_sequence(db)
+    assert list(written.values()) == sorted(set(written.values()))
+    return written
+
+
+@pytest.mark.parametrize("failing", ["record", "document"])
+async def test_a_citation_never_arrives_before_what_it_cites_while_that_is_held_back(
+    db: Database, settings: Settings, failing: str
+) -> None:
+    # given an endpoint ordered per initiative; a transaction of A-1, a source document,
+    # a citation of that transaction quoting it, and a transaction of B-2, in that order
+    settings = fast(settings, webhook_retry_last_seconds=0.3, webhook_max_attempts=50)
+    await setup_ledger(db)
+    refusing = {"on": True}
+    written: dict[str, int] = {}
+
+    def answer(body: bytes) -> int:
+        # the receiver refuses the `failing` one (the record or the document) for a while
+        return 500 if refusing["on"] and sequence_of(body) == written[failing] else 200
+
+    receiver = Receiver(answer=answer).up()
+    endpoint_id, _ = await add_endpoint(db, settings, receiver.url, ordering="initiative")
+    written |= await cite_a_transaction(db)
+    try:
+        async with running(db, settings):
+            # when the cited record's lane (or the document's) is held back by failures,
+            # while the other lanes go on (B-2's transaction, after the citation, came)
+            def other_came() -> bool:
+                return written["other"] in {sequence_of(r.body) for r in receiver.accepted()}
+
+            await until(other_came)
+            await until(
+                lambda: sum(sequence_of(r.body) == written[failing] for r in receiver.received) >= 3
+            )
+            # then the citation was not sent
+            assert written["citation"] not in {sequence_of(r.body) for r in receiver.received}
+            # when the receiver takes the failing one again
+            refusing["on"] = False
+            await until(lambda: len(receiver.accepted()) == 4)
+            await asyncio.sleep(0.3)  # room for anything else that might (wrongly) come
+    finally:
+        receiver.down()
+    # then the citation came once, after what it cites and quotes
+    accepted = [sequence_of(r.body) for r in receiver.accepted()]
+    assert sorted(accepted) == sorted(written.values())
+    assert accepted.index(written["citation"]) > accepted.index(written["record"])
+    assert accepted.index(written["citation"]) > accepted.index(written["document"])
+    assert [sequence_of(r.body) for r in receiver.received].count(written["citation"]) == 1
+    assert (await endpoint_row(db, endpoint_id)).status == service.ACTIVE
