@@ -94,6 +94,14 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
         raw = _parse(text)
     except _Unreadable as error:
         return Read(problems=[Problem(error.where, ErrorCode.DOCUMENT_INVALID, str(error))])
+    return read_parsed(raw)
+
+
+def read_parsed(raw: Any) -> Read:
+    """The documents of a parsed file (one mapping, or a list of them), or their problems
+    by place; another format's reader (app/iati/reader.py) hands its mapped documents
+    here, so that they are held to the same limits and checks without a detour through
+    text."""
     raws = raw if isinstance(raw, list) else [raw]
     if not raws or len(raws) > MAX_DOCUMENTS:
         return _refused(ErrorCode.DOCUMENT_INVALID, f"a list holds 1 to {MAX_DOCUMENTS} documents")
