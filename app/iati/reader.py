@@ -11,17 +11,22 @@ reads back whole; a file from elsewhere is read from IATI's elements alone.
 What cannot be mapped is said in `notes`, never dropped silently: elements the ledger
 does not hold (locations, policy markers …), organisations without a ref, results
 beyond one indicator and period, every activity outside the programmes. The mapped
-documents then goes through the importer's own reader (`read_document`: its limits,
+documents then goes through the importer's own reader (`read_parsed`: its limits,
 its validation, its problems by place), so an IATI file is held to the rules any file
 is.
 
-The file is untrusted: at most MAX_FILE_BYTES, UTF-8, and no DOCTYPE (IATI needs none,
-and entities are how a small file expands into a huge one).
+The file is untrusted: at most MAX_FILE_BYTES, UTF-8, no DOCTYPE (IATI needs none, and
+entities are how a small file expands into a huge one), and at most MAX_DOCUMENTS parent
+activities (a backup's limit of programmes), counted before anything is mapped. The
+ledger's own marks of shared records (rates, sources, groups) are read once: the first
+document carries them all, as a backup's first document carries the shared records, and
+the later ones (imported after it in the same transaction) carry the groups and sources
+their own records name. A mark written twice, or two parents of one identifier, is
+refused: neither is silently the other.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, fromstring
 
@@ -30,7 +35,7 @@ from app.iati import codelists as c
 from app.iati import elements as e
 from app.iati import read_money
 from app.iati.writer import ours
-from app.imports.reader import MAX_FILE_BYTES, Read, read_document
+from app.imports.reader import MAX_DOCUMENTS, MAX_FILE_BYTES, Read, read_document, read_parsed
 from app.imports.report import MAX_LISTED, Problem
 from app.imports.sheets import is_zip, read_archive
 
@@ -84,7 +89,7 @@ def read_iati(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
     raw = _Mapper(notes).documents(root)
     if isinstance(raw, Problem):
         return Read(problems=[raw], notes=notes.listed())
-    read = read_document(json.dumps(raw).encode("utf-8"), max_bytes)
+    read = read_parsed(raw)
     read.notes.extend(notes.listed())
     return read
 
@@ -109,6 +114,23 @@ def _refused(code: ErrorCode, message: str) -> Read:
     return Read(problems=[Problem("", code, message)])
 
 
+def _repeated(values: list[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def _twice(mark: str, key: str, value: str) -> Problem:
+    return Problem(
+        "",
+        ErrorCode.DOCUMENT_INVALID,
+        f"{mark} {key}={value!r} is written twice; write each once",
+    )
+
+
 def _span(element: Element) -> str:
     return f"{e.date(element, 'period-start') or '?'}..{e.date(element, 'period-end') or '?'}"
 
@@ -127,6 +149,10 @@ class _Mapper:
         self.orgs: dict[str, dict[str, Any]] = {}
         self.sources: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {}
+        # The file's own marks of shared records, read once (`marks`).
+        self.marked_sources: dict[str, dict[str, Any]] = {}
+        self.marked_groups: dict[str, dict[str, Any]] = {}
+        self.marked_rates: list[dict[str, Any]] = []
 
     def documents(self, root: Element) -> list[dict[str, Any]] | Problem:
         """A document per parent activity (a whole-ledger export holds several), each
@@ -139,7 +165,25 @@ class _Mapper:
                 ErrorCode.DOCUMENT_INVALID,
                 "a file is read as programmes: at least one parent activity (hierarchy 1)",
             )
+        if len(parents) > MAX_DOCUMENTS:
+            return Problem(
+                "",
+                ErrorCode.DOCUMENT_TOO_LARGE,
+                f"the file has {len(parents)} parent activities (programmes); at most "
+                f"{MAX_DOCUMENTS} are read at once",
+            )
         ids = [p.findtext("iati-identifier", "").strip() for p in parents]
+        twice = _repeated(ids)
+        if twice is not None:
+            return Problem(
+                "",
+                ErrorCode.DOCUMENT_INVALID,
+                f"two parent activities have the iati-identifier {twice!r}: one programme is "
+                "one activity",
+            )
+        problem = self.marks(root)
+        if problem is not None:
+            return problem
         children: dict[str, list[Element]] = {identifier: [] for identifier in ids}
         for activity in activities:
             if activity.get("hierarchy", "1") == "1":
@@ -152,22 +196,26 @@ class _Mapper:
                 of = repr(ids[0]) if len(ids) == 1 else "any parent activity of the file"
                 self.notes.append(f"activity {identifier!r} is not a child of {of}: not read")
         documents = []
-        for parent, identifier in zip(parents, ids, strict=True):
-            found = self.document(root, parent, children[identifier])
+        for i, (parent, identifier) in enumerate(zip(parents, ids, strict=True)):
+            found = self.document(parent, children[identifier], first=i == 0)
             if isinstance(found, Problem):
                 return found
             documents.append(found)
         return documents
 
     def document(
-        self, root: Element, parent: Element, children: list[Element]
+        self, parent: Element, children: list[Element], *, first: bool
     ) -> dict[str, Any] | Problem:
-        # Each document names the records it uses (the ledger's shared marks each time).
+        # Each document names the records it uses; the first also carries every shared
+        # record the file marks (later documents, in the same transaction, find them).
         self.orgs, self.sources, self.groups = {}, {}, {}
+        rates: list[dict[str, Any]] = []
+        if first:
+            self.sources, self.groups = dict(self.marked_sources), dict(self.marked_groups)
+            rates = self.marked_rates
         sponsor = self.org(parent.find("reporting-org"))
         if sponsor is None:
             return Problem("", ErrorCode.DOCUMENT_INVALID, "the programme has no reporting-org ref")
-        rates = self.rates(root)
         initiatives = [self.initiative(a, i + 1, sponsor) for i, a in enumerate(children)]
         program = self.program(parent, sponsor, initiatives)
         self.parent_notes(parent, sponsor)
@@ -182,12 +230,17 @@ class _Mapper:
             "initiatives": initiatives,
         }
 
-    def rates(self, root: Element) -> list[dict[str, Any]]:
-        """The ledger's own marks at the file's end: the rates its reports convert at,
-        the sources they name, and the beneficiary groups in the ledger's order."""
+    def marks(self, root: Element) -> Problem | None:
+        """The ledger's own marks at the file's end, read once: the rates its reports
+        convert at, the sources they name, and the beneficiary groups in the ledger's
+        order. A source or group marked twice is refused (which one would be meant?); a
+        rate marked twice the importer refuses at its place (ALREADY_EXISTS)."""
         for found in root.findall(ours("source")):
             marks = dict(found.attrib)
-            self.sources[marks.get("ref", "")] = {
+            ref = marks.get("ref", "")
+            if ref in self.marked_sources:
+                return _twice("ledger:source", "ref", ref)
+            self.marked_sources[ref] = {
                 "ref": marks.get("ref"),
                 "title": marks.get("title"),
                 **{
@@ -198,12 +251,20 @@ class _Mapper:
             }
         for found in root.findall(ours("beneficiary-group")):
             group = {name: text for name, text in found.attrib.items()}
-            self.groups[group.get("code", "")] = group
-        rates = []
-        for found in root.findall(ours("exchange-rate")):
-            rate = {name.replace("-", "_"): text for name, text in found.attrib.items()}
-            rates.append(rate)
-        return rates
+            code = group.get("code", "")
+            if code in self.marked_groups:
+                return _twice("ledger:beneficiary-group", "code", code)
+            self.marked_groups[code] = group
+        self.marked_rates = [
+            {name.replace("-", "_"): text for name, text in found.attrib.items()}
+            for found in root.findall(ours("exchange-rate"))
+        ]
+        return None
+
+    def group(self, code: str, name: str) -> None:
+        """The group `code` among the document's: as the file marks it, else by `name`."""
+        if code not in self.groups:
+            self.groups[code] = self.marked_groups.get(code) or {"code": code, "name": name}
 
     @staticmethod
     def _parents(activity: Element) -> list[str]:
@@ -332,6 +393,9 @@ class _Mapper:
         for link in activity.findall("document-link"):
             ref = link.get(ours("ref")) or link.get("url", "")[:64]
             if not ref or ref in self.sources:
+                continue
+            if ref in self.marked_sources:
+                self.sources[ref] = self.marked_sources[ref]
                 continue
             language = link.find("language")
             date = link.find("document-date")
@@ -466,7 +530,7 @@ class _Mapper:
         found = []
         for share in activity.findall(ours("share")):
             group = share.get("group", "")
-            self.groups.setdefault(group, {"code": group, "name": share.get("name") or group})
+            self.group(group, share.get("name") or group)
             found.append({"group": group, "percentage": share.get("percentage")})
         return found
 
@@ -502,7 +566,7 @@ class _Mapper:
                 )
             name, _, unit = title.partition(": ")
             group = result.get(ours("group")) or name.strip().lower().replace(" ", "-")[:64]
-            self.groups.setdefault(group, {"code": group, "name": name or group})
+            self.group(group, name or group)
             period = periods[0] if periods else None
             target = period.find("target") if period is not None else None
             actual = period.find("actual") if period is not None else None

@@ -1,7 +1,8 @@
 """A file's bytes into a `Document`, within limits; what is wrong is a list of problems
 located in the file ("initiatives[3].transactions[17].amount"), never an exception.
 
-JSON or YAML, told apart by the first character (a JSON document is an object). A
+JSON or YAML: JSON when the whole file reads as JSON, else YAML (a YAML stream may begin
+with a flow mapping, "{", as JSON does). A
 backup of several programmes is a JSON array of documents or a YAML stream of them
 (`---` between documents); its problems are placed as "documents[1].initiatives[0]". YAML
 anchors and aliases are refused: an alias repeats a subtree without its bytes, so a
@@ -43,6 +44,7 @@ _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # nothing).
 _PLAIN_TAGS = (None, "!", "tag:yaml.org,2002:str")
 _ALIASES = "YAML anchors and aliases are not read ({}): write each record out"
+_DOCUMENTS = f"a list holds 1 to {MAX_DOCUMENTS} documents"
 _NESTED = ("participants", "budget_lines", "transactions", "milestones", "beneficiaries", "shares")
 
 
@@ -94,9 +96,17 @@ def read_document(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Read:
         raw = _parse(text)
     except _Unreadable as error:
         return Read(problems=[Problem(error.where, ErrorCode.DOCUMENT_INVALID, str(error))])
+    return read_parsed(raw)
+
+
+def read_parsed(raw: Any) -> Read:
+    """The documents of a parsed file (one mapping, or a list of them), or their problems
+    by place; another format's reader (app/iati/reader.py) hands its mapped documents
+    here, so that they are held to the same limits and checks without a detour through
+    text."""
     raws = raw if isinstance(raw, list) else [raw]
     if not raws or len(raws) > MAX_DOCUMENTS:
-        return _refused(ErrorCode.DOCUMENT_INVALID, f"a list holds 1 to {MAX_DOCUMENTS} documents")
+        return _refused(ErrorCode.DOCUMENT_INVALID, _DOCUMENTS)
     documents: list[Document] = []
     problems: list[Problem] = []
     for i, one in enumerate(raws):
@@ -140,15 +150,37 @@ class _Unreadable(Exception):
 
 
 def _parse(text: str) -> Any:
-    if text.lstrip()[:1] in ("{", "["):
+    """JSON when the whole file is JSON, else YAML. Only a file that begins as JSON does
+    (with "{" or "[") is tried as JSON first: a YAML stream may begin with a flow
+    mapping ("{format: ...}" or JSON's own spelling, then "---"), which JSON's reader
+    refuses after its first document. Each reader makes one pass over the text."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return _parse_yaml(text)
+    try:
         return _parse_json(text)
+    except _NotJson as not_json:
+        try:
+            return _parse_yaml(text)
+        except _NotYaml as not_yaml:  # neither: what each reader says
+            raise _Unreadable(f"{not_json}; {not_yaml}") from None
+
+
+def _parse_yaml(text: str) -> Any:
     try:
         _check_yaml_events(text)
         found = list(yaml.load_all(text, Loader=_Loader))
         # One document, or a stream of them (a backup of several programmes).
         return found[0] if len(found) == 1 else found
     except yaml.YAMLError as error:
-        raise _Unreadable(f"not YAML: {error}") from None
+        raise _NotYaml(f"not YAML: {error}") from None
+
+
+class _NotJson(_Unreadable):
+    """The text is no JSON at all (it may still be YAML)."""
+
+
+class _NotYaml(_Unreadable):
+    """The text is no YAML at all (what YAML is refused for is another _Unreadable)."""
 
 
 def _parse_json(text: str) -> Any:
@@ -165,7 +197,7 @@ def _parse_json(text: str) -> Any:
     except RecursionError:
         raise _Unreadable(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:
-        raise _Unreadable(f"not JSON: {error}") from None
+        raise _NotJson(f"not JSON: {error}") from None
     # Depth: JSON the format can hold is shallow; the models refuse the rest.
     if twice:
         built, key = twice[0]
@@ -254,8 +286,10 @@ class _Level:
 
 
 def _check_yaml_events(text: str) -> None:
-    """Refuse aliases, tags, keys written twice and deep nesting before anything is built
-    (one pass over the events, each set of keys held while its mapping is open)."""
+    """Refuse aliases, tags, keys written twice, deep nesting and a stream of more than
+    MAX_DOCUMENTS documents before anything is built (one pass over the events, each set
+    of keys held while its mapping is open; a long stream is left at its first document
+    too many)."""
     events = iter(yaml.parse(text, Loader=_SAFE_LOADER))
     levels: list[_Level] = []
     documents = 0
@@ -263,6 +297,8 @@ def _check_yaml_events(text: str) -> None:
         for event in events:
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
+                if documents > MAX_DOCUMENTS:
+                    break
             elif isinstance(event, yaml.CollectionEndEvent):
                 levels.pop()
             elif isinstance(event, yaml.NodeEvent):
@@ -272,6 +308,8 @@ def _check_yaml_events(text: str) -> None:
         if documents > 1 or _more_documents(events):
             error.where = _within(f"documents[{documents - 1}]", error.where)
         raise
+    if documents > MAX_DOCUMENTS:
+        raise _Unreadable(_DOCUMENTS)
 
 
 def _more_documents(events: Iterator[Any]) -> bool:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app import models as m
 from app.audit.records import SYSTEM_ROLE, Actor
 from app.demo.loader import load_demo
 from app.errors import ErrorCode
+from app.iati import reader
 from app.iati.reader import read_iati
 from app.iati.service import export_file
+from app.iati.writer import LEDGER_NS
 from app.imports.apply import import_document
 from app.imports.report import MAX_LISTED, Report
 from app.synthetic.generator import Sizes
@@ -362,3 +365,88 @@ def test_what_a_foreign_activity_holds_beyond_the_ledger_is_said_not_misread() -
     assert "@humanitarian (1), flow-type (1), sector (1) not read" in notes
     assert "result 'Access rate' is not read: its indicator measures a percentage" in notes
     assert "its baseline (35, 2021-01-01) is not read" in notes
+
+
+def _parents(count: int, marks: str = "") -> bytes:
+    """A file of `count` parent activities (the second of them with a child that shares
+    in the group 'women'), then the ledger's own `marks`."""
+    parents = "".join(
+        f'<iati-activity hierarchy="1" default-currency="EUR"><iati-identifier>XM-1-P{n}'
+        '</iati-identifier><reporting-org ref="XM-1"/></iati-activity>'
+        for n in range(count)
+    )
+    child = (
+        '<iati-activity hierarchy="2"><iati-identifier>XM-1-C</iati-identifier>'
+        '<reporting-org ref="XM-1"/><related-activity ref="XM-1-P1" type="1"/>'
+        '<ledger:share group="women" name="Named by the share" percentage="100"/>'
+        "</iati-activity>"
+    )
+    return (
+        f'<iati-activities version="2.03" xmlns:ledger="{LEDGER_NS}">'
+        f"{parents}{child}{marks}</iati-activities>"
+    ).encode()
+
+
+RATES = "".join(
+    f'<ledger:exchange-rate base="USD" quote="EUR" rate="0.9" rate-date="2025-01-{day:02}" '
+    'source="ecb"/>'
+    for day in range(1, 6)
+)
+MARKS = (
+    '<ledger:source ref="ecb" title="ECB rates"/>'
+    '<ledger:beneficiary-group code="women" name="Women"/>'
+    '<ledger:beneficiary-group code="youth" name="Youth"/>' + RATES
+)
+
+
+def test_the_files_shared_marks_are_carried_once_not_by_every_programme() -> None:
+    # given: three programmes and five rates, a source and two groups of the file's marks
+    read = read_iati(_parents(3, MARKS))
+    # then: the first document carries each mark once; the others only what they name
+    assert len(read.documents) == 3, read.problems
+    first, second, third = read.documents
+    assert len(first.exchange_rates) == 5
+    assert [s.ref for s in first.sources] == ["ecb"]
+    assert sorted(g.code for g in first.beneficiary_groups) == ["women", "youth"]
+    assert sum(len(d.exchange_rates) for d in read.documents) == 5
+    # the group the second programme's initiative names, as the file marks it
+    assert [(g.code, g.name) for g in second.beneficiary_groups] == [("women", "Women")]
+    assert third.beneficiary_groups == [] and third.sources == []
+
+
+def test_more_parent_activities_than_a_backup_holds_are_refused_before_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: one parent more than the limit of programmes in one file
+    monkeypatch.setattr(reader, "MAX_DOCUMENTS", 3)
+    read = read_iati(_parents(4, MARKS))
+    # then: refused for its parents, the file's own count (no intermediate size)
+    assert read.documents == []
+    [problem] = read.problems
+    assert problem.code is ErrorCode.DOCUMENT_TOO_LARGE
+    assert "4 parent activities" in problem.message and "at most 3" in problem.message
+    assert len(read_iati(_parents(3, MARKS)).documents) == 3
+
+
+@pytest.mark.parametrize(
+    ("mark", "named"),
+    [
+        ('<ledger:beneficiary-group code="women" name="Other"/>', "code='women'"),
+        ('<ledger:source ref="ecb" title="Other"/>', "ref='ecb'"),
+    ],
+)
+def test_a_shared_record_marked_twice_is_refused_not_replaced(mark: str, named: str) -> None:
+    read = read_iati(_parents(2, MARKS + mark))
+    assert read.documents == []
+    [problem] = read.problems
+    assert problem.code is ErrorCode.DOCUMENT_INVALID
+    assert named in problem.message and "twice" in problem.message
+
+
+def test_two_parent_activities_of_one_identifier_are_refused() -> None:
+    twice = _parents(2).replace(b"XM-1-P1</iati", b"XM-1-P0</iati")
+    read = read_iati(twice)
+    assert read.documents == []
+    [problem] = read.problems
+    assert problem.code is ErrorCode.DOCUMENT_INVALID
+    assert "'XM-1-P0'" in problem.message

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from app.imports import document
+from app.imports import document, reader
 from app.imports.reader import read_document, read_mapping
 from tests.imports.documents import as_json, as_yaml, small
 
@@ -190,3 +190,29 @@ def test_a_date_and_time_from_another_reader_is_not_taken_for_a_date() -> None:
 def test_a_boolean_where_an_amount_is_due_is_called_a_boolean() -> None:
     [(place, _, message)] = _problems(_edited("amount: '5000.00'", "amount: true"))
     assert place == "initiatives[0].transactions[1].amount" and "boolean" in message
+
+
+def test_a_yaml_stream_of_too_many_documents_is_refused_at_the_first_too_many() -> None:
+    # given: one document more than a backup holds, then text that is no YAML at all
+    stream = b"{}\n---\n" * reader.MAX_DOCUMENTS + b"{}\n---\n" + b"a: [\n"
+    # then: refused for its documents, read no further (the broken tail is never met)
+    read = read_document(stream)
+    assert [(p.place, p.code.value) for p in read.problems] == [("", "DOCUMENT_INVALID")]
+    assert f"1 to {reader.MAX_DOCUMENTS} documents" in read.problems[0].message
+
+
+def test_a_yaml_stream_whose_first_document_begins_with_a_brace_is_read_as_yaml() -> None:
+    # given: a backup of two documents, each written in JSON's spelling, as a YAML stream
+    first, second = small(), small()
+    second["program"]["ref"] = "second"
+    stream = json.dumps(first).encode() + b"\n---\n" + json.dumps(second).encode() + b"\n"
+    # then: two documents, as the same backup in JSON reads
+    read = read_document(stream)
+    assert [d.program.ref for d in read.documents] == [first["program"]["ref"], "second"]
+    assert read.documents == read_document(json.dumps([first, second]).encode()).documents
+
+
+def test_a_file_that_is_neither_json_nor_yaml_is_refused_for_both() -> None:
+    read = read_document(b'{"format": "pledge-ledger/1", "program": [}')
+    [problem] = read.problems
+    assert "not JSON" in problem.message and "not YAML" in problem.message
