@@ -73,10 +73,50 @@ class Workbook:
     epoch: datetime = datetime(1899, 12, 30)  # day 0 of the 1900 date system
 
 
-# The standard library's parser (expat): it loads no external entity, and expat since
-# 2.4 refuses entities that expand without bound (as openpyxl read workbooks before).
+class _Prolog:
+    """A parser's target that reads a part only up to its first element, refusing a
+    DOCTYPE there: no part of a workbook has one, and its entities would be expanded
+    into the text read (as app/iati/reader.py refuses one). The parser decodes the
+    part first, so a DOCTYPE in UTF-16 is met all the same."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.parser = ElementTree.XMLParser(target=self)
+
+    def feed(self, piece: bytes) -> None:
+        if not self.started:
+            self.parser.feed(piece)
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise Damaged("a DOCTYPE is not read")
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.started = True  # past the prolog, where a DOCTYPE can be
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# The standard library's parser (expat): it loads no external entity; a DOCTYPE, where
+# entities are declared, is refused before the part is parsed.
 def _parse(data: bytes) -> ElementTree.Element:
+    _Prolog().feed(data)
     return ElementTree.fromstring(data)
+
+
+def _pieces(archive: zipfile.ZipFile, part: str) -> Iterator[bytes]:
+    """A part in pieces to feed a parser, a DOCTYPE at its start refused."""
+    prolog = _Prolog()
+    with archive.open(part) as source:
+        while piece := source.read(_PIECE):
+            prolog.feed(piece)
+            yield piece
 
 
 def open_workbook(archive: zipfile.ZipFile) -> Workbook:
@@ -156,8 +196,13 @@ def _shared_strings_part(
 def _shared_strings(archive: zipfile.ZipFile, part: str) -> list[str]:
     strings = []
     item = f"{{{MAIN}}}si"
-    with archive.open(part) as source:
-        for _event, element in ElementTree.iterparse(source):
+    parser: Any = ElementTree.XMLPullParser(("end",))
+    for piece in [*_pieces(archive, part), b""]:
+        if piece:
+            parser.feed(piece)
+        else:
+            parser.close()  # raises on XML cut short
+        for _event, element in parser.read_events():
             if element.tag == item:
                 # openpyxl drops "x005F_" from shared text (the escape of an underscore)
                 strings.append(_text(element).replace("x005F_", ""))
@@ -238,8 +283,10 @@ def sheet_width(book: Workbook, part: str) -> int | None:
     the rows, so only the start of the sheet is read)."""
     from openpyxl.utils.cell import range_boundaries
 
-    with book.archive.open(part) as source:
-        for _event, element in ElementTree.iterparse(source, ("start",)):
+    parser: Any = ElementTree.XMLPullParser(("start",))
+    for piece in _pieces(book.archive, part):
+        parser.feed(piece)
+        for _event, element in parser.read_events():
             if element.tag == _DATA:
                 return None
             if element.tag == _DIMENSION:
@@ -305,13 +352,12 @@ def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
     """The sheet's <row> elements, each as soon as it ends."""
     # Only end events are asked for: each is (event, element).
     parser: Any = ElementTree.XMLPullParser(("end",))
-    with archive.open(part) as source:
-        # Every element's end comes here; only a row's is more than a comparison.
-        while piece := source.read(_PIECE):
-            parser.feed(piece)
-            for _event, element in parser.read_events():
-                if element.tag == _ROW:
-                    yield element
+    # Every element's end comes here; only a row's is more than a comparison.
+    for piece in _pieces(archive, part):
+        parser.feed(piece)
+        for _event, element in parser.read_events():
+            if element.tag == _ROW:
+                yield element
     parser.close()  # raises on XML cut short
     for _event, element in parser.read_events():
         if element.tag == _ROW:

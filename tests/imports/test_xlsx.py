@@ -403,3 +403,39 @@ def _rewrite_member(data: bytes, name: str, change: Any) -> bytes:
             content = source.read(member)
             target.writestr(member, change(content) if member.filename == name else content)
     return out.getvalue()
+
+
+def _with_doctype(xml: bytes) -> bytes:
+    # an internal entity, declared in a DOCTYPE and used in the part's first text
+    declaration = b'<!DOCTYPE x [<!ENTITY boom "EXPANDED">]>'
+    if xml.startswith(b"<?xml"):
+        end = xml.index(b"?>") + 2
+        xml = xml[:end] + declaration + xml[end:]
+    else:
+        xml = declaration + xml
+    return re.sub(rb"<t>", b"<t>&boom;", xml, count=1)
+
+
+def test_a_doctype_in_any_part_refuses_the_workbook_and_no_entity_reaches_a_cell() -> None:
+    # given: a DOCTYPE with an internal entity in the shared strings, a sheet, the
+    # workbook part, the styles or a relations part (also written as UTF-16)
+    shared = with_shared_strings(as_workbook(small()))
+    with zipfile.ZipFile(io.BytesIO(shared)) as archive:
+        names = archive.namelist()
+    parts = ["xl/sharedStrings.xml", "xl/workbook.xml", "xl/styles.xml"]
+    parts += [
+        "xl/_rels/workbook.xml.rels",
+        dict(xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(shared))).sheets)["milestones"],
+    ]
+    assert all(part in names for part in parts)
+    cases = [(part, _rewrite_member(shared, part, _with_doctype)) for part in parts]
+    utf16 = lambda xml: _with_doctype(xml).decode().replace("UTF-8", "UTF-16").encode("utf-16")  # noqa: E731
+    cases.append(("utf-16", _rewrite_member(shared, "xl/sharedStrings.xml", utf16)))
+    for part, data in cases:
+        # when
+        read = read_any(data)
+        # then: refused, and the entity's text is nowhere
+        assert [problem.code.value for problem in read.problems] == ["DOCUMENT_INVALID"], part
+        assert "a DOCTYPE is not read" in read.problems[0].message, part
+        assert read.document is None
+        assert "EXPANDED" not in repr(read), part
