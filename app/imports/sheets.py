@@ -28,9 +28,6 @@ from app.imports.xlsx import Workbook, open_workbook, sheet_rows, sheet_width
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 MAX_RATIO = 100
 MAX_MEMBERS = 10_000
-# The most rows a sheet can have (Excel's limit): the rows a sheet skips are read as
-# empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
-SHEET_ROWS = 1_048_576
 ZIP = b"PK\x03\x04"
 
 
@@ -118,7 +115,7 @@ def read_workbook(data: bytes) -> Read:
 def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> Table:
     # A <dimension> naming more columns than are read refuses the sheet; one naming too
     # few rows is not believed (some writers name too few): every row is read, and
-    # SHEET_ROWS bounds them.
+    # xlsx.SHEET_ROWS bounds them.
     width = sheet_width(book, part)
     if width is not None and width > MAX_COLUMNS:
         problems.append(too_wide(table.label, width))
@@ -127,11 +124,6 @@ def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> 
     limit = ROW_LIMITS[table.kind]
     # The rows the sheet skips are not given: they are empty ones.
     for number, cells in sheet_rows(book, part):
-        if number > SHEET_ROWS:
-            problems.append(
-                Problem(table.label, ErrorCode.DOCUMENT_INVALID, f"more than {SHEET_ROWS} rows")
-            )
-            break
         if len(cells) > MAX_COLUMNS and any(cell is not None for cell in cells[MAX_COLUMNS:]):
             problems.append(too_wide(table.label, MAX_COLUMNS + 1))
             break

@@ -3,9 +3,10 @@
 An xlsx file is a zip of XML parts: xl/workbook.xml names the sheets (in order) and,
 through xl/_rels/workbook.xml.rels, the part holding each; a shared strings part holds
 the text cells point to by number; xl/styles.xml says which cell styles show a number
-as a date or a percentage. Each sheet's XML is streamed (the standard library's iterparse, one <row>
-at a time, each emptied once read), so reading takes time in proportion to the rows,
-and memory in proportion to the widest row, with no object of ours per cell.
+as a date or a percentage. Each sheet's XML is streamed (the standard library's pull
+parser, one <row> at a time, each element emptied and dropped once read), so reading
+takes time in proportion to the rows, and memory in proportion to the widest row, with
+no object of ours per cell.
 
 The values are those openpyxl's read-only, values-only mode gives (this replaced it,
 as it was ten times slower; openpyxl still decides which number formats are dates and
@@ -23,7 +24,8 @@ turns serial numbers into dates, in the 1900 or 1904 date system the workbook sa
 - a cell with no value is None, and so is a cell the row skips (a row is as wide as its
   last cell); a formula cell with no saved result is UNSAVED_FORMULA (app/imports/cells.py);
 - a row the sheet skips is not given (the caller reads it as empty); a row numbered at
-  or below one already given is dropped, as openpyxl drops it.
+  or below one already given is dropped, as openpyxl drops it; a row numbered past
+  SHEET_ROWS, or more than SHEET_ROWS <row> elements, raises.
 
 Anything in a part that cannot be read (XML that is not well formed, a cell reference
 that is not one, a shared string that is not there) raises: the caller refuses that
@@ -52,6 +54,9 @@ _ROW, _CELL, _VALUE, _FORMULA, _INLINE, _TEXT, _RUN, _DIMENSION, _DATA = (
     f"{{{MAIN}}}{tag}" for tag in ("row", "c", "v", "f", "is", "t", "r", "dimension", "sheetData")
 )
 _DIGITS = "0123456789"
+# The most rows a sheet can have (Excel's limit): the rows a sheet skips are read as
+# empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
+SHEET_ROWS = 1_048_576
 # Types whose formula cell, with an empty or no <v>, has a saved result all the same:
 # the empty text (Excel writes ="" as t="str" with an empty value).
 _TEXT_TYPES = ("str", "s", "inlineStr")
@@ -331,13 +336,18 @@ def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]
     row's last one."""
     value_of = _Values(book).of
     number = given = 0
-    for row in _rows(book.archive, part):
+    for seen, row in enumerate(_rows(book.archive, part), start=1):
+        # Every <row> counts, those dropped too: a sheet repeating one row number
+        # millions of times is refused as a sheet with too many rows.
+        if seen > SHEET_ROWS:
+            raise Damaged(f"more than {SHEET_ROWS} rows")
         place = row.get("r")
         number = _row_number(place) if place is not None else number + 1
-        cells = _cells(row, value_of) if number > given else None
-        row.clear()  # a row read is dropped (what is left of it is an empty element)
-        if cells is None:
+        if number > SHEET_ROWS:
+            raise Damaged(f"more than {SHEET_ROWS} rows")
+        if number <= given:
             continue
+        cells = _cells(row, value_of)
         given = number
         yield number, cells
 
@@ -349,19 +359,44 @@ _PIECE = 4096
 
 
 def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
-    """The sheet's <row> elements, each as soon as it ends."""
-    # Only end events are asked for: each is (event, element).
-    parser: Any = ElementTree.XMLPullParser(("end",))
-    # Every element's end comes here; only a row's is more than a comparison.
-    for piece in _pieces(archive, part):
-        parser.feed(piece)
-        for _event, element in parser.read_events():
-            if element.tag == _ROW:
-                yield element
-    parser.close()  # raises on XML cut short
-    for _event, element in parser.read_events():
-        if element.tag == _ROW:
-            yield element
+    """The sheet's <row> elements, each as soon as it ends. Every element that ends
+    outside a row is emptied and taken from its parent, and so is each child of a row
+    that is not a cell: whatever a sheet holds besides cells, what is kept is the row
+    being read."""
+    parser: Any = ElementTree.XMLPullParser(("start", "end"))
+    started: list[ElementTree.Element] = []  # the elements started and not ended
+    row: ElementTree.Element | None = None  # the row being read
+    cells = 0
+    for piece in [*_pieces(archive, part), b""]:
+        if piece:
+            parser.feed(piece)
+        else:
+            parser.close()  # raises on XML cut short
+        for event, element in parser.read_events():
+            if event == "start":
+                if row is None and element.tag == _ROW:
+                    row = element
+                    cells = 0  # the row's children kept: its cells ended so far
+                started.append(element)
+                continue
+            started.pop()
+            if element is row:
+                yield row
+                row = None
+            elif row is not None:
+                if started[-1] is row:
+                    if element.tag == _CELL:
+                        cells += 1
+                    else:
+                        # Before it: the cells kept; after it, what the parser has
+                        # already read of the piece.
+                        del row[cells]
+                continue
+            element.clear()
+            if started:
+                # Its earlier siblings were taken as they ended; later ones the parser
+                # has read already are still given by their events.
+                del started[-1][:]
 
 
 def _cells(row: ElementTree.Element, value_of: Any) -> tuple[Any, ...]:

@@ -5,12 +5,15 @@ what a damaged or hostile sheet gets."""
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import zipfile
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
+import pytest
 from openpyxl import Workbook, load_workbook
 
 from app.iati.reader import read_any
@@ -439,3 +442,73 @@ def test_a_doctype_in_any_part_refuses_the_workbook_and_no_entity_reaches_a_cell
         assert "a DOCTYPE is not read" in read.problems[0].message, part
         assert read.document is None
         assert "EXPANDED" not in repr(read), part
+
+
+_MAIN = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _book(sheet: str, styles: str | None = None, extra: dict[str, str] | None = None) -> bytes:
+    """A workbook of one sheet ("transactions") whose XML is `sheet` (the rows only: the
+    content of <sheetData>), written part by part as a hostile writer could."""
+    parts = {
+        "xl/workbook.xml": f'<workbook {_MAIN} xmlns:r="{_DOCUMENT}"><sheets>'
+        '<sheet name="transactions" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org'
+        f'/package/2006/relationships"><Relationship Id="rId1" Type="{_DOCUMENT}/worksheet" '
+        'Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": (
+            f"<worksheet {_MAIN}><sheetData>{sheet}</sheetData></worksheet>"
+        ),
+    }
+    if styles is not None:
+        parts["xl/styles.xml"] = f"<styleSheet {_MAIN}>{styles}</styleSheet>"
+    parts |= extra or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return out.getvalue()
+
+
+def _rows_of(data: bytes) -> list[tuple[int, tuple[Any, ...]]]:
+    book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(data)))
+    return [row for _title, part in book.sheets for row in xlsx.sheet_rows(book, part)]
+
+
+def _elements_alive() -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, ElementTree.Element))
+
+
+def test_a_sheet_keeps_no_element_it_has_read_whatever_it_holds_besides_cells() -> None:
+    # given: between two rows, 3,000 elements that are no rows (some with children),
+    # 1,000 rows repeating row 1's number, and 1,000 non-cells inside a row
+    junk = "<x><y/><y/></x>" * 3000 + '<row r="1"/>' * 1000
+    inside = '<row r="3">' + "<z/>" * 1000 + '<c r="A3"><v>3</v></c></row>'
+    sheet = f'<row r="1"><c r="A1"><v>1</v></c></row>{junk}{inside}<row r="4"/>'
+    book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(_book(sheet))))
+    rows = xlsx.sheet_rows(book, "xl/worksheets/sheet1.xml")
+    before = _elements_alive()
+    # when: the reader is paused at row 3, with all of that read
+    assert next(rows) == (1, (1,))
+    assert next(rows) == (3, (3,))
+    # then: what it keeps is a few elements, not thousands
+    assert _elements_alive() - before < 20
+    assert list(rows) == [(4, ())]
+
+
+def test_every_row_element_counts_against_the_rows_a_sheet_may_have(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a sheet's row limit of 10 (Excel's is 1,048,576), and a sheet repeating row
+    # 1 eleven times (each repeat is dropped, as openpyxl drops it) or naming row 11
+    monkeypatch.setattr(xlsx, "SHEET_ROWS", 10)
+    repeated = _book('<row r="1"><c r="A1"><v>1</v></c></row>' * 11)
+    far = _book('<row r="11"><c r="A11"><v>1</v></c></row>')
+    within = _book('<row r="1"><c r="A1"><v>1</v></c></row>' * 10)
+    # when / then: the first two are refused, and the third gives its row once
+    for data in (repeated, far):
+        with pytest.raises(xlsx.Damaged, match="more than 10 rows"):
+            _rows_of(data)
+    assert _rows_of(within) == [(1, (1,))]
