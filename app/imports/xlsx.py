@@ -22,7 +22,9 @@ turns serial numbers into dates, in the 1900 or 1904 date system the workbook sa
   text ("#DIV/0!") in an ErrorCell (openpyxl gave the text); a cell of another type its
   text as written;
 - a cell with no value is None, and so is a cell the row skips (a row is as wide as its
-  last cell); a formula cell with no saved result is UNSAVED_FORMULA (app/imports/cells.py);
+  cell furthest right; cells out of order are each in their own column, as openpyxl
+  placed them, and two in one column raise); a formula cell with no saved result is
+  UNSAVED_FORMULA (app/imports/cells.py);
 - a row the sheet skips is not given (the caller reads it as empty); a row numbered at
   or below one already given is dropped, as openpyxl drops it; a row numbered past
   SHEET_ROWS, or more than SHEET_ROWS <row> elements, raises.
@@ -43,6 +45,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from app.imports.cells import UNSAVED_FORMULA, ErrorCell, PercentCell
+from app.imports.tables import MAX_COLUMNS
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELATIONS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -64,6 +67,14 @@ _TEXT_TYPES = ("str", "s", "inlineStr")
 
 class Damaged(ValueError):
     """A part of the workbook that cannot be read as the format says."""
+
+
+class TooWide(Damaged):
+    """A sheet with a value in a column past those read."""
+
+    def __init__(self, column: int) -> None:
+        super().__init__(f"a value in column {column}")
+        self.column = column
 
 
 @dataclass
@@ -331,9 +342,12 @@ def _row_number(text: str) -> int:
         return int(number)
 
 
-def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def sheet_rows(
+    book: Workbook, part: str, columns: int = MAX_COLUMNS
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
     """(row number, cells) of each row the sheet has, in order; the cells as wide as the
-    row's last one."""
+    row's cell furthest right. A cell past `columns` raises TooWide if it has a value,
+    and is not there if it has none."""
     value_of = _Values(book).of
     number = given = 0
     for seen, row in enumerate(_rows(book.archive, part), start=1):
@@ -347,7 +361,7 @@ def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]
             raise Damaged(f"more than {SHEET_ROWS} rows")
         if number <= given:
             continue
-        cells = _cells(row, value_of)
+        cells = _cells(row, value_of, columns)
         given = number
         yield number, cells
 
@@ -399,29 +413,33 @@ def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
                 del started[-1][:]
 
 
-def _cells(row: ElementTree.Element, value_of: Any) -> tuple[Any, ...]:
+def _cells(row: ElementTree.Element, value_of: Any, columns: int) -> tuple[Any, ...]:
     values: list[Any] = []
-    placed: list[tuple[int, Any]] | None = None  # once a cell is not in the next column
+    placed: dict[int, Any] | None = None  # once a cell is not in the next column
     column = 0
     for cell in row:
         place = cell.get("r")
-        at = _column(place) if place else column + 1
-        if placed is not None:
-            placed.append((at, value_of(cell)))
-        elif at == column + 1:
+        column = _column(place) if place else column + 1
+        if column > columns:
+            # past the columns read: refused if it shows something, else not there
+            if value_of(cell) is not None:
+                raise TooWide(column)
+            continue
+        if placed is None and column == len(values) + 1:
             values.append(value_of(cell))
-        else:
-            placed = [*enumerate(values, start=1), (at, value_of(cell))]
-        column = at
+            continue
+        if placed is None:
+            placed = dict(enumerate(values, start=1))
+        if column in placed:
+            raise Damaged(f"two cells of row {row.get('r')} are in column {column}")
+        placed[column] = value_of(cell)
     if placed is None:
         return tuple(values)
-    # As openpyxl placed them: a row as wide as its last cell, a later cell of a column
-    # over an earlier one, a cell past the last one left out.
-    width = placed[-1][0]
-    cells: list[Any] = [None] * width
-    for at, value in placed:
-        if 1 <= at <= width:
-            cells[at - 1] = value
+    # As openpyxl placed them: each cell in its own column, whatever their order, and
+    # the row as wide as its cell furthest right.
+    cells: list[Any] = [None] * max(placed, default=0)
+    for at, value in placed.items():
+        cells[at - 1] = value
     return tuple(cells)
 
 

@@ -108,12 +108,13 @@ def _every_kind_of_cell(epoch: datetime | None = None) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     # What openpyxl does not write: rich text with a phonetic hint, an error cell, a row
-    # whose cells come out of order (the row ends at its last: D10 is dropped), a row
-    # and cells that do not say their place, and a row numbered twice (the second is
-    # dropped)
+    # whose cells come out of order (each in its own column; openpyxl, not told the
+    # sheet's width, drops a cell right of the row's last: ours keeps it, as
+    # test_cells_out_of_order_… shows), a row and cells that do not say their place,
+    # and a row numbered twice (the second is dropped)
     rows = (
-        b'<row r="10"><c r="D10" t="inlineStr"><is><t>dropped</t></is></c>'
-        b'<c r="B10" t="b"><v>1</v></c></row>'
+        b'<row r="10"><c r="C10" t="inlineStr"><is><t>placed</t></is></c>'
+        b'<c r="B10" t="b"><v>1</v></c><c r="D10"><v>4</v></c></row>'
         b'<row><c t="str"><v>a formula\'s text</v></c><c><v>2.5</v></c><c r="E11" t="e">'
         b"<v>#DIV/0!</v></c><c><v>7</v></c></row>"
         b'<row r="11"><c r="A11"><v>1</v></c></row>'
@@ -144,7 +145,7 @@ def test_every_kind_of_cell_reads_as_openpyxl_read_it() -> None:
         assert _typed(ours["cells"]) == _typed(theirs["cells"]), name
     assert ours["cells"][0][1][:3] == ("text", "  ", "a & b <c>")
     assert [number for number, _cells in ours["cells"]] == [2, 4, 9, 10, 11]
-    assert ours["cells"][-2][1] == (None, True)
+    assert ours["cells"][-2][1] == (None, True, "placed", 4)
     assert ours["cells"][-1][1] == ("a formula's text", 2.5, None, None, "#DIV/0!", 7)
     # told apart: the error, the percentage (the number openpyxl gave under each)
     raw = _ours(workbooks["1900"], raw=True)["cells"]
@@ -512,3 +513,32 @@ def test_every_row_element_counts_against_the_rows_a_sheet_may_have(
         with pytest.raises(xlsx.Damaged, match="more than 10 rows"):
             _rows_of(data)
     assert _rows_of(within) == [(1, (1,))]
+
+
+def test_a_cell_past_the_columns_read_refuses_the_sheet_only_if_it_shows_something() -> None:
+    # given: rows whose last cell is in column ZZZ (18,278) or 65 (one past those read),
+    # empty, or holding a number
+    empty = _book('<row r="1"><c r="A1"><v>1</v></c><c r="ZZZ1"/><c r="BM1" s="0"/></row>')
+    shown = _book('<row r="1"><c r="A1"><v>1</v></c><c r="BM1"><v>2</v></c></row>')
+    # when / then: the empty ones are not there (the row is one column wide, not
+    # 18,278), and the number refuses the sheet at its column
+    assert xlsx.MAX_COLUMNS == 64
+    assert _rows_of(empty) == [(1, (1,))]
+    with pytest.raises(xlsx.TooWide) as refused:
+        _rows_of(shown)
+    assert refused.value.column == 65
+
+
+def test_cells_out_of_order_are_each_in_their_own_column_and_one_column_twice_is_refused() -> None:
+    # given: a row whose cells come as C, A, B (openpyxl, told the sheet's width, reads
+    # them in their columns; not told it, it drops C, right of the last), and one naming
+    # column A twice
+    shuffled = _book(
+        '<row r="1"><c r="C1"><v>3</v></c><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>'
+        '<row r="2"><c r="B2"><v>2</v></c><c r="A2"><v>1</v></c></row>'
+    )
+    twice = _book('<row r="1"><c r="A1"><v>1</v></c><c r="B1"/><c r="A1"><v>9</v></c></row>')
+    # when / then
+    assert _rows_of(shuffled) == [(1, (1, 2, 3)), (2, (1, 2))]
+    with pytest.raises(xlsx.Damaged, match="two cells of row 1 are in column 1"):
+        _rows_of(twice)
