@@ -57,6 +57,9 @@ _ROW, _CELL, _VALUE, _FORMULA, _INLINE, _TEXT, _RUN, _DIMENSION, _DATA = (
     f"{{{MAIN}}}{tag}" for tag in ("row", "c", "v", "f", "is", "t", "r", "dimension", "sheetData")
 )
 _DIGITS = "0123456789"
+# The longest number format code Excel takes: a longer one is none Excel wrote, and
+# openpyxl's date test takes time growing with the square of a code's length.
+FORMAT_CODE = 255
 # The most rows a sheet can have (Excel's limit): the rows a sheet skips are read as
 # empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
 SHEET_ROWS = 1_048_576
@@ -251,19 +254,32 @@ def _number_styles(data: bytes) -> tuple[frozenset[int], frozenset[int], frozens
     from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 
     root = _parse(data)
-    custom = {
-        int(number.get("numFmtId") or 0): number.get("formatCode")
-        for number in root.iterfind(f"{{{MAIN}}}numFmts/{{{MAIN}}}numFmt")
-    }
+    custom = {}
+    for declared in root.iterfind(f"{{{MAIN}}}numFmts/{{{MAIN}}}numFmt"):
+        code = declared.get("formatCode")
+        if code is not None and len(code) > FORMAT_CODE:
+            raise Damaged(
+                f"number format {declared.get('numFmtId')} is {len(code)} characters long; "
+                f"at most {FORMAT_CODE}"
+            )
+        custom[int(declared.get("numFmtId") or 0)] = code
+    # Each number format is judged once, however many styles use it.
+    judged: dict[int, tuple[bool, bool, bool]] = {}
     dates, durations, percents = set(), set(), set()
     for at, style in enumerate(root.iterfind(f"{{{MAIN}}}cellXfs/{{{MAIN}}}xf")):
         number = int(style.get("numFmtId") or 0)
-        code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
-        if is_date_format(code):
+        kinds = judged.get(number)
+        if kinds is None:
+            code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
+            date, duration = is_date_format(code), is_timedelta_format(code)
+            percent = not date and not duration and is_percent_format(code)
+            kinds = judged[number] = (date, duration, percent)
+        date, duration, percent = kinds
+        if date:
             dates.add(at)
-        if is_timedelta_format(code):
+        if duration:
             durations.add(at)
-        elif at not in dates and is_percent_format(code):
+        elif percent:
             percents.add(at)
     return frozenset(dates), frozenset(durations), frozenset(percents)
 
@@ -271,7 +287,8 @@ def _number_styles(data: bytes) -> tuple[frozenset[int], frozenset[int], frozens
 def is_percent_format(code: str | None) -> bool:
     """A number format that shows the number times 100: it has a % of its own, not one
     quoted (0.0"%" shows the number as it is, then a percent sign), escaped (0.0\\%),
-    spaced (_%: a space as wide as a % is), filling (*%) or in brackets ([…])."""
+    spaced (_%: a space as wide as a % is), filling (*%) or in brackets ([…]). One pass,
+    each character looked at once."""
     if not code:
         return False
     quoted = bracketed = False

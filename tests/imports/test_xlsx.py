@@ -542,3 +542,32 @@ def test_cells_out_of_order_are_each_in_their_own_column_and_one_column_twice_is
     assert _rows_of(shuffled) == [(1, (1, 2, 3)), (2, (1, 2))]
     with pytest.raises(xlsx.Damaged, match="two cells of row 1 are in column 1"):
         _rows_of(twice)
+
+
+def test_each_number_format_is_judged_once_and_one_longer_than_excels_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: 2,000 cell styles sharing a percentage format of 255 characters (Excel's
+    # longest), and the same format one character longer
+    from openpyxl.styles import numbers
+
+    judged: list[str | None] = []
+    is_date = numbers.is_date_format
+    monkeypatch.setattr(
+        numbers, "is_date_format", lambda code: judged.append(code) or is_date(code)
+    )
+
+    def styles(code: str) -> str:
+        styles = '<xf numFmtId="164"/>' * 2000
+        return (
+            f'<numFmts count="1"><numFmt numFmtId="164" formatCode="{code}"/></numFmts>'
+            f'<cellXfs count="2000">{styles}</cellXfs>'
+        )
+
+    longest = "0" * 253 + ".%"
+    sheet = '<row r="1"><c r="A1" s="1999"><v>0.5</v></c></row>'
+    # when / then: the format is judged once, and the cell is a percentage
+    assert repr(_rows_of(_book(sheet, styles(longest)))) == "[(1, (PercentCell(0.5),))]"
+    assert judged == [longest]
+    with pytest.raises(xlsx.Damaged, match="256 characters long; at most 255"):
+        _rows_of(_book(sheet, styles("0" + longest)))
