@@ -83,7 +83,7 @@ class TooWide(Damaged):
 @dataclass
 class Workbook:
     archive: zipfile.ZipFile
-    # (title, part) of each worksheet, in the workbook's order (chart sheets left out)
+    # (title, part) of each worksheet, in the workbook's order
     sheets: list[tuple[str, str]]
     strings: list[str] = field(default_factory=list)
     dates: frozenset[int] = frozenset()  # the cell styles (s="…") showing a date
@@ -151,16 +151,19 @@ def open_workbook(archive: zipfile.ZipFile) -> Workbook:
     if properties is not None and _true(properties.get("date1904")):
         epoch = CALENDAR_MAC_1904
     sheets = []
+    # A sheet is never left out (openpyxl left out one naming no part, or a part that
+    # is not there): its rows would be missing from the import with no word of it.
     for sheet in root.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet"):
+        name = sheet.get("name") or ""
         key = sheet.get(f"{{{_RELATIONS}}}id")
-        if not key:
-            continue  # a sheet naming no part (openpyxl left it out too)
-        if key not in targets:
-            raise Damaged(f"sheet {sheet.get('name')!r} names a part that is not there")
+        if not key or key not in targets:
+            raise Damaged(f"sheet {name!r} names no part of the workbook")
         kind, part = targets[key]
-        # A sheet whose part is missing is none (openpyxl left it out too).
-        if part in members and "chartsheet" not in kind:
-            sheets.append((sheet.get("name") or "", part))
+        if "chartsheet" in kind:
+            raise Damaged(f"sheet {name!r} is a chart, not a sheet of rows")
+        if not part.startswith("xl/") or part not in members:
+            raise Damaged(f"sheet {name!r} names {part!r}, which is not in the workbook")
+        sheets.append((name, part))
     book = Workbook(archive, sheets, epoch=epoch)
     strings = _shared_strings_part(archive, targets, members)
     if strings is not None:

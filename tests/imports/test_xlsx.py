@@ -571,3 +571,37 @@ def test_each_number_format_is_judged_once_and_one_longer_than_excels_is_refused
     assert judged == [longest]
     with pytest.raises(xlsx.Damaged, match="256 characters long; at most 255"):
         _rows_of(_book(sheet, styles("0" + longest)))
+
+
+def test_a_sheet_whose_rows_cannot_be_found_refuses_the_workbook_naming_it() -> None:
+    # given: the sheet "transactions" pointing at a part that is not in the archive, at
+    # one outside the workbook's folder, at a chart sheet, or at no part
+    def pointing(kind: str, target: str) -> dict[str, str]:
+        return {
+            "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats'
+            f'.org/package/2006/relationships"><Relationship Id="rId1" Type="{_DOCUMENT}/'
+            f'{kind}" Target="{target}"/></Relationships>',
+            "xl/chartsheets/sheet1.xml": f"<chartsheet {_MAIN}/>",
+        }
+
+    row = '<row r="1"><c r="A1" t="inlineStr"><is><t>ref</t></is></c></row>'
+    cases = {
+        "missing": _book(row, extra=pointing("worksheet", "worksheets/sheet9.xml")),
+        "outside": _book(row, extra=pointing("worksheet", "../../etc/passwd")),
+        "chart": _book(row, extra=pointing("chartsheet", "chartsheets/sheet1.xml")),
+        "no part": _book(
+            row,
+            extra=pointing("worksheet", "worksheets/sheet1.xml")
+            | {
+                "xl/workbook.xml": f'<workbook {_MAIN}><sheets><sheet name="transactions" '
+                'sheetId="1"/></sheets></workbook>'
+            },
+        ),
+    }
+    assert _rows_of(_book(row)) == [(1, ("ref",))]
+    for name, data in cases.items():
+        # when
+        read = read_any(data)
+        # then: refused, not read as a workbook with no transactions
+        assert _places(read) == [("", "DOCUMENT_INVALID")], name
+        assert "sheet 'transactions'" in read.problems[0].message, name
