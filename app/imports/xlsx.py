@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -368,22 +368,24 @@ def sheet_rows(
     """(row number, cells) of each row the sheet has, in order; the cells as wide as the
     row's cell furthest right. A cell past `columns` raises TooWide if it has a value,
     and is not there if it has none."""
-    value_of = _Values(book).of
-    number = given = 0
-    for seen, row in enumerate(_rows(book.archive, part), start=1):
+    row = _Row(_Values(book).of, columns)
+    number = given = seen = 0
+    for event, element in _rows(book.archive, part, row.add):
+        if event == "end":
+            if row.wanted:
+                given = number
+                yield number, row.cells()
+            continue
         # Every <row> counts, those dropped too: a sheet repeating one row number
         # millions of times is refused as a sheet with too many rows.
+        seen += 1
         if seen > SHEET_ROWS:
             raise Damaged(f"more than {SHEET_ROWS} rows")
-        place = row.get("r")
+        place = element.get("r")
         number = _row_number(place) if place is not None else number + 1
         if number > SHEET_ROWS:
             raise Damaged(f"more than {SHEET_ROWS} rows")
-        if number <= given:
-            continue
-        cells = _cells(row, value_of, columns)
-        given = number
-        yield number, cells
+        row.start(number, number > given)
 
 
 # The sheet is fed to the parser in small pieces: measured on 100,000 transaction rows,
@@ -392,15 +394,16 @@ def sheet_rows(
 _PIECE = 4096
 
 
-def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
-    """The sheet's <row> elements, each as soon as it ends. Every element that ends
-    outside a row is emptied and taken from its parent, and so is each child of a row
-    that is not a cell: whatever a sheet holds besides cells, what is kept is the row
-    being read."""
+def _rows(
+    archive: zipfile.ZipFile, part: str, add: Callable[[ElementTree.Element], None]
+) -> Iterator[tuple[str, ElementTree.Element]]:
+    """("start", row) as each <row> starts and ("end", row) as it ends; in between, each
+    of its cells goes to `add` as it ends. Every element is emptied and taken from its
+    parent once read (a row's cells and what is not a cell as each ends): whatever a
+    sheet holds besides cells, what is kept is the cell being read."""
     parser: Any = ElementTree.XMLPullParser(("start", "end"))
     started: list[ElementTree.Element] = []  # the elements started and not ended
     row: ElementTree.Element | None = None  # the row being read
-    cells = 0
     for piece in [*_pieces(archive, part), b""]:
         if piece:
             parser.feed(piece)
@@ -410,21 +413,20 @@ def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
             if event == "start":
                 if row is None and element.tag == _ROW:
                     row = element
-                    cells = 0  # the row's children kept: its cells ended so far
+                    yield "start", row
                 started.append(element)
                 continue
             started.pop()
             if element is row:
-                yield row
+                yield "end", row
                 row = None
             elif row is not None:
                 if started[-1] is row:
                     if element.tag == _CELL:
-                        cells += 1
-                    else:
-                        # Before it: the cells kept; after it, what the parser has
-                        # already read of the piece.
-                        del row[cells]
+                        add(element)
+                    # The row's children before it were taken as they ended; after it
+                    # is what the parser has read of the piece already.
+                    del row[0]
                 continue
             element.clear()
             if started:
@@ -433,34 +435,49 @@ def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
                 del started[-1][:]
 
 
-def _cells(row: ElementTree.Element, value_of: Any, columns: int) -> tuple[Any, ...]:
-    values: list[Any] = []
-    placed: dict[int, Any] | None = None  # once a cell is not in the next column
-    column = 0
-    for cell in row:
+class _Row:
+    """The cells of the row being read, each placed as it ends."""
+
+    def __init__(self, value_of: Callable[[ElementTree.Element], Any], columns: int) -> None:
+        self.value_of = value_of
+        self.columns = columns
+        self.start(0, False)
+
+    def start(self, number: int, wanted: bool) -> None:
+        self.number = number
+        self.wanted = wanted  # False for a row dropped
+        self.values: list[Any] = []
+        self.placed: dict[int, Any] | None = None  # once a cell is not in the next column
+        self.column = 0
+
+    def add(self, cell: ElementTree.Element) -> None:
+        if not self.wanted:
+            return
         place = cell.get("r")
-        column = _column(place) if place else column + 1
-        if column > columns:
+        column = self.column = _column(place) if place else self.column + 1
+        if column > self.columns:
             # past the columns read: refused if it shows something, else not there
-            if value_of(cell) is not None:
+            if self.value_of(cell) is not None:
                 raise TooWide(column)
-            continue
-        if placed is None and column == len(values) + 1:
-            values.append(value_of(cell))
-            continue
-        if placed is None:
-            placed = dict(enumerate(values, start=1))
-        if column in placed:
-            raise Damaged(f"two cells of row {row.get('r')} are in column {column}")
-        placed[column] = value_of(cell)
-    if placed is None:
-        return tuple(values)
-    # As openpyxl placed them: each cell in its own column, whatever their order, and
-    # the row as wide as its cell furthest right.
-    cells: list[Any] = [None] * max(placed, default=0)
-    for at, value in placed.items():
-        cells[at - 1] = value
-    return tuple(cells)
+            return
+        if self.placed is None:
+            if column == len(self.values) + 1:
+                self.values.append(self.value_of(cell))
+                return
+            self.placed = dict(enumerate(self.values, start=1))
+        if column in self.placed:
+            raise Damaged(f"two cells of row {self.number} are in column {column}")
+        self.placed[column] = self.value_of(cell)
+
+    def cells(self) -> tuple[Any, ...]:
+        if self.placed is None:
+            return tuple(self.values)
+        # As openpyxl placed them: each cell in its own column, whatever their order,
+        # and the row as wide as its cell furthest right.
+        cells: list[Any] = [None] * max(self.placed, default=0)
+        for at, value in self.placed.items():
+            cells[at - 1] = value
+        return tuple(cells)
 
 
 class _Values:

@@ -484,9 +484,11 @@ def _elements_alive() -> int:
 
 def test_a_sheet_keeps_no_element_it_has_read_whatever_it_holds_besides_cells() -> None:
     # given: between two rows, 3,000 elements that are no rows (some with children),
-    # 1,000 rows repeating row 1's number, and 1,000 non-cells inside a row
+    # 1,000 rows repeating row 1's number, and in a row 1,000 non-cells and 1,000 empty
+    # cells past the columns read
     junk = "<x><y/><y/></x>" * 3000 + '<row r="1"/>' * 1000
-    inside = '<row r="3">' + "<z/>" * 1000 + '<c r="A3"><v>3</v></c></row>'
+    inside = '<row r="3">' + "<z/>" * 1000 + '<c r="A3"><v>3</v></c>' + '<c r="BZ3"/>' * 1000
+    inside += "</row>"
     sheet = f'<row r="1"><c r="A1"><v>1</v></c></row>{junk}{inside}<row r="4"/>'
     book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(_book(sheet))))
     rows = xlsx.sheet_rows(book, "xl/worksheets/sheet1.xml")
