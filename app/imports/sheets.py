@@ -23,14 +23,11 @@ from app.imports.csvfiles import read_csv_tables
 from app.imports.reader import MAX_FILE_BYTES, Read
 from app.imports.report import Problem
 from app.imports.tables import LAYOUT, MAX_COLUMNS, ROW_LIMITS, Table, assemble
-from app.imports.xlsx import Workbook, open_workbook, sheet_rows, sheet_width
+from app.imports.xlsx import TooWide, Workbook, open_workbook, sheet_rows, sheet_width
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 MAX_RATIO = 100
 MAX_MEMBERS = 10_000
-# The most rows a sheet can have (Excel's limit): the rows a sheet skips are read as
-# empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
-SHEET_ROWS = 1_048_576
 ZIP = b"PK\x03\x04"
 
 
@@ -118,23 +115,23 @@ def read_workbook(data: bytes) -> Read:
 def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> Table:
     # A <dimension> naming more columns than are read refuses the sheet; one naming too
     # few rows is not believed (some writers name too few): every row is read, and
-    # SHEET_ROWS bounds them.
+    # xlsx.SHEET_ROWS bounds them.
     width = sheet_width(book, part)
     if width is not None and width > MAX_COLUMNS:
         problems.append(too_wide(table.label, width))
         return table
+    # The rows the sheet skips are not given: they are empty ones.
+    try:
+        _rows(book, part, table, problems)
+    except TooWide as error:  # a value past the columns read; empty cells there are not
+        problems.append(too_wide(table.label, error.column))
+    return table
+
+
+def _rows(book: Workbook, part: str, table: Table, problems: list[Problem]) -> None:
     header: list[str | None] = []  # no row 1: no column has a name
     limit = ROW_LIMITS[table.kind]
-    # The rows the sheet skips are not given: they are empty ones.
-    for number, cells in sheet_rows(book, part):
-        if number > SHEET_ROWS:
-            problems.append(
-                Problem(table.label, ErrorCode.DOCUMENT_INVALID, f"more than {SHEET_ROWS} rows")
-            )
-            break
-        if len(cells) > MAX_COLUMNS and any(cell is not None for cell in cells[MAX_COLUMNS:]):
-            problems.append(too_wide(table.label, MAX_COLUMNS + 1))
-            break
+    for number, cells in sheet_rows(book, part, MAX_COLUMNS):
         if number == 1:
             header = header_of(table.label, cells, problems)
             continue
@@ -146,7 +143,6 @@ def _table(book: Workbook, part: str, table: Table, problems: list[Problem]) -> 
             if len(table.rows) > limit:
                 problems.append(too_many(table.label, limit))
                 break
-    return table
 
 
 def _refused(code: ErrorCode, message: str) -> Read:

@@ -3,9 +3,10 @@
 An xlsx file is a zip of XML parts: xl/workbook.xml names the sheets (in order) and,
 through xl/_rels/workbook.xml.rels, the part holding each; a shared strings part holds
 the text cells point to by number; xl/styles.xml says which cell styles show a number
-as a date or a percentage. Each sheet's XML is streamed (the standard library's iterparse, one <row>
-at a time, each emptied once read), so reading takes time in proportion to the rows,
-and memory in proportion to the widest row, with no object of ours per cell.
+as a date or a percentage. Each sheet's XML is streamed (the standard library's pull
+parser, one <row> at a time, each element emptied and dropped once read), so reading
+takes time in proportion to the rows, and memory in proportion to the widest row, with
+no object of ours per cell.
 
 The values are those openpyxl's read-only, values-only mode gives (this replaced it,
 as it was ten times slower; openpyxl still decides which number formats are dates and
@@ -21,9 +22,12 @@ turns serial numbers into dates, in the 1900 or 1904 date system the workbook sa
   text ("#DIV/0!") in an ErrorCell (openpyxl gave the text); a cell of another type its
   text as written;
 - a cell with no value is None, and so is a cell the row skips (a row is as wide as its
-  last cell); a formula cell with no saved result is UNSAVED_FORMULA (app/imports/cells.py);
+  cell furthest right; cells out of order are each in their own column, as openpyxl
+  placed them, and two in one column raise); a formula cell with no saved result is
+  UNSAVED_FORMULA (app/imports/cells.py);
 - a row the sheet skips is not given (the caller reads it as empty); a row numbered at
-  or below one already given is dropped, as openpyxl drops it.
+  or below one already given is dropped, as openpyxl drops it; a row numbered past
+  SHEET_ROWS, or more than SHEET_ROWS <row> elements, raises.
 
 Anything in a part that cannot be read (XML that is not well formed, a cell reference
 that is not one, a shared string that is not there) raises: the caller refuses that
@@ -34,13 +38,14 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
 from app.imports.cells import UNSAVED_FORMULA, ErrorCell, PercentCell
+from app.imports.tables import MAX_COLUMNS
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELATIONS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -52,6 +57,12 @@ _ROW, _CELL, _VALUE, _FORMULA, _INLINE, _TEXT, _RUN, _DIMENSION, _DATA = (
     f"{{{MAIN}}}{tag}" for tag in ("row", "c", "v", "f", "is", "t", "r", "dimension", "sheetData")
 )
 _DIGITS = "0123456789"
+# The longest number format code Excel takes: a longer one is none Excel wrote, and
+# openpyxl's date test takes time growing with the square of a code's length.
+FORMAT_CODE = 255
+# The most rows a sheet can have (Excel's limit): the rows a sheet skips are read as
+# empty ones, so a sheet naming row 999,999,999 is refused rather than walked through.
+SHEET_ROWS = 1_048_576
 # Types whose formula cell, with an empty or no <v>, has a saved result all the same:
 # the empty text (Excel writes ="" as t="str" with an empty value).
 _TEXT_TYPES = ("str", "s", "inlineStr")
@@ -61,10 +72,18 @@ class Damaged(ValueError):
     """A part of the workbook that cannot be read as the format says."""
 
 
+class TooWide(Damaged):
+    """A sheet with a value in a column past those read."""
+
+    def __init__(self, column: int) -> None:
+        super().__init__(f"a value in column {column}")
+        self.column = column
+
+
 @dataclass
 class Workbook:
     archive: zipfile.ZipFile
-    # (title, part) of each worksheet, in the workbook's order (chart sheets left out)
+    # (title, part) of each worksheet, in the workbook's order
     sheets: list[tuple[str, str]]
     strings: list[str] = field(default_factory=list)
     dates: frozenset[int] = frozenset()  # the cell styles (s="…") showing a date
@@ -73,10 +92,50 @@ class Workbook:
     epoch: datetime = datetime(1899, 12, 30)  # day 0 of the 1900 date system
 
 
-# The standard library's parser (expat): it loads no external entity, and expat since
-# 2.4 refuses entities that expand without bound (as openpyxl read workbooks before).
+class _Prolog:
+    """A parser's target that reads a part only up to its first element, refusing a
+    DOCTYPE there: no part of a workbook has one, and its entities would be expanded
+    into the text read (as app/iati/reader.py refuses one). The parser decodes the
+    part first, so a DOCTYPE in UTF-16 is met all the same."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.parser = ElementTree.XMLParser(target=self)
+
+    def feed(self, piece: bytes) -> None:
+        if not self.started:
+            self.parser.feed(piece)
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise Damaged("a DOCTYPE is not read")
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.started = True  # past the prolog, where a DOCTYPE can be
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# The standard library's parser (expat): it loads no external entity; a DOCTYPE, where
+# entities are declared, is refused before the part is parsed.
 def _parse(data: bytes) -> ElementTree.Element:
+    _Prolog().feed(data)
     return ElementTree.fromstring(data)
+
+
+def _pieces(archive: zipfile.ZipFile, part: str) -> Iterator[bytes]:
+    """A part in pieces to feed a parser, a DOCTYPE at its start refused."""
+    prolog = _Prolog()
+    with archive.open(part) as source:
+        while piece := source.read(_PIECE):
+            prolog.feed(piece)
+            yield piece
 
 
 def open_workbook(archive: zipfile.ZipFile) -> Workbook:
@@ -92,16 +151,19 @@ def open_workbook(archive: zipfile.ZipFile) -> Workbook:
     if properties is not None and _true(properties.get("date1904")):
         epoch = CALENDAR_MAC_1904
     sheets = []
+    # A sheet is never left out (openpyxl left out one naming no part, or a part that
+    # is not there): its rows would be missing from the import with no word of it.
     for sheet in root.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet"):
+        name = sheet.get("name") or ""
         key = sheet.get(f"{{{_RELATIONS}}}id")
-        if not key:
-            continue  # a sheet naming no part (openpyxl left it out too)
-        if key not in targets:
-            raise Damaged(f"sheet {sheet.get('name')!r} names a part that is not there")
+        if not key or key not in targets:
+            raise Damaged(f"sheet {name!r} names no part of the workbook")
         kind, part = targets[key]
-        # A sheet whose part is missing is none (openpyxl left it out too).
-        if part in members and "chartsheet" not in kind:
-            sheets.append((sheet.get("name") or "", part))
+        if "chartsheet" in kind:
+            raise Damaged(f"sheet {name!r} is a chart, not a sheet of rows")
+        if not part.startswith("xl/") or part not in members:
+            raise Damaged(f"sheet {name!r} names {part!r}, which is not in the workbook")
+        sheets.append((name, part))
     book = Workbook(archive, sheets, epoch=epoch)
     strings = _shared_strings_part(archive, targets, members)
     if strings is not None:
@@ -156,8 +218,13 @@ def _shared_strings_part(
 def _shared_strings(archive: zipfile.ZipFile, part: str) -> list[str]:
     strings = []
     item = f"{{{MAIN}}}si"
-    with archive.open(part) as source:
-        for _event, element in ElementTree.iterparse(source):
+    parser: Any = ElementTree.XMLPullParser(("end",))
+    for piece in [*_pieces(archive, part), b""]:
+        if piece:
+            parser.feed(piece)
+        else:
+            parser.close()  # raises on XML cut short
+        for _event, element in parser.read_events():
             if element.tag == item:
                 # openpyxl drops "x005F_" from shared text (the escape of an underscore)
                 strings.append(_text(element).replace("x005F_", ""))
@@ -190,19 +257,32 @@ def _number_styles(data: bytes) -> tuple[frozenset[int], frozenset[int], frozens
     from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 
     root = _parse(data)
-    custom = {
-        int(number.get("numFmtId") or 0): number.get("formatCode")
-        for number in root.iterfind(f"{{{MAIN}}}numFmts/{{{MAIN}}}numFmt")
-    }
+    custom = {}
+    for declared in root.iterfind(f"{{{MAIN}}}numFmts/{{{MAIN}}}numFmt"):
+        code = declared.get("formatCode")
+        if code is not None and len(code) > FORMAT_CODE:
+            raise Damaged(
+                f"number format {declared.get('numFmtId')} is {len(code)} characters long; "
+                f"at most {FORMAT_CODE}"
+            )
+        custom[int(declared.get("numFmtId") or 0)] = code
+    # Each number format is judged once, however many styles use it.
+    judged: dict[int, tuple[bool, bool, bool]] = {}
     dates, durations, percents = set(), set(), set()
     for at, style in enumerate(root.iterfind(f"{{{MAIN}}}cellXfs/{{{MAIN}}}xf")):
         number = int(style.get("numFmtId") or 0)
-        code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
-        if is_date_format(code):
+        kinds = judged.get(number)
+        if kinds is None:
+            code = custom[number] if number in custom else BUILTIN_FORMATS.get(number)
+            date, duration = is_date_format(code), is_timedelta_format(code)
+            percent = not date and not duration and is_percent_format(code)
+            kinds = judged[number] = (date, duration, percent)
+        date, duration, percent = kinds
+        if date:
             dates.add(at)
-        if is_timedelta_format(code):
+        if duration:
             durations.add(at)
-        elif at not in dates and is_percent_format(code):
+        elif percent:
             percents.add(at)
     return frozenset(dates), frozenset(durations), frozenset(percents)
 
@@ -210,7 +290,8 @@ def _number_styles(data: bytes) -> tuple[frozenset[int], frozenset[int], frozens
 def is_percent_format(code: str | None) -> bool:
     """A number format that shows the number times 100: it has a % of its own, not one
     quoted (0.0"%" shows the number as it is, then a percent sign), escaped (0.0\\%),
-    spaced (_%: a space as wide as a % is), filling (*%) or in brackets ([…])."""
+    spaced (_%: a space as wide as a % is), filling (*%) or in brackets ([…]). One pass,
+    each character looked at once."""
     if not code:
         return False
     quoted = bracketed = False
@@ -238,8 +319,10 @@ def sheet_width(book: Workbook, part: str) -> int | None:
     the rows, so only the start of the sheet is read)."""
     from openpyxl.utils.cell import range_boundaries
 
-    with book.archive.open(part) as source:
-        for _event, element in ElementTree.iterparse(source, ("start",)):
+    parser: Any = ElementTree.XMLPullParser(("start",))
+    for piece in _pieces(book.archive, part):
+        parser.feed(piece)
+        for _event, element in parser.read_events():
             if element.tag == _DATA:
                 return None
             if element.tag == _DIMENSION:
@@ -279,20 +362,30 @@ def _row_number(text: str) -> int:
         return int(number)
 
 
-def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def sheet_rows(
+    book: Workbook, part: str, columns: int = MAX_COLUMNS
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
     """(row number, cells) of each row the sheet has, in order; the cells as wide as the
-    row's last one."""
-    value_of = _Values(book).of
-    number = given = 0
-    for row in _rows(book.archive, part):
-        place = row.get("r")
-        number = _row_number(place) if place is not None else number + 1
-        cells = _cells(row, value_of) if number > given else None
-        row.clear()  # a row read is dropped (what is left of it is an empty element)
-        if cells is None:
+    row's cell furthest right. A cell past `columns` raises TooWide if it has a value,
+    and is not there if it has none."""
+    row = _Row(_Values(book).of, columns)
+    number = given = seen = 0
+    for event, element in _rows(book.archive, part, row.add):
+        if event == "end":
+            if row.wanted:
+                given = number
+                yield number, row.cells()
             continue
-        given = number
-        yield number, cells
+        # Every <row> counts, those dropped too: a sheet repeating one row number
+        # millions of times is refused as a sheet with too many rows.
+        seen += 1
+        if seen > SHEET_ROWS:
+            raise Damaged(f"more than {SHEET_ROWS} rows")
+        place = element.get("r")
+        number = _row_number(place) if place is not None else number + 1
+        if number > SHEET_ROWS:
+            raise Damaged(f"more than {SHEET_ROWS} rows")
+        row.start(number, number > given)
 
 
 # The sheet is fed to the parser in small pieces: measured on 100,000 transaction rows,
@@ -301,47 +394,90 @@ def sheet_rows(book: Workbook, part: str) -> Iterator[tuple[int, tuple[Any, ...]
 _PIECE = 4096
 
 
-def _rows(archive: zipfile.ZipFile, part: str) -> Iterator[ElementTree.Element]:
-    """The sheet's <row> elements, each as soon as it ends."""
-    # Only end events are asked for: each is (event, element).
-    parser: Any = ElementTree.XMLPullParser(("end",))
-    with archive.open(part) as source:
-        # Every element's end comes here; only a row's is more than a comparison.
-        while piece := source.read(_PIECE):
+def _rows(
+    archive: zipfile.ZipFile, part: str, add: Callable[[ElementTree.Element], None]
+) -> Iterator[tuple[str, ElementTree.Element]]:
+    """("start", row) as each <row> starts and ("end", row) as it ends; in between, each
+    of its cells goes to `add` as it ends. Every element is emptied and taken from its
+    parent once read (a row's cells and what is not a cell as each ends): whatever a
+    sheet holds besides cells, what is kept is the cell being read."""
+    parser: Any = ElementTree.XMLPullParser(("start", "end"))
+    started: list[ElementTree.Element] = []  # the elements started and not ended
+    row: ElementTree.Element | None = None  # the row being read
+    for piece in [*_pieces(archive, part), b""]:
+        if piece:
             parser.feed(piece)
-            for _event, element in parser.read_events():
-                if element.tag == _ROW:
-                    yield element
-    parser.close()  # raises on XML cut short
-    for _event, element in parser.read_events():
-        if element.tag == _ROW:
-            yield element
-
-
-def _cells(row: ElementTree.Element, value_of: Any) -> tuple[Any, ...]:
-    values: list[Any] = []
-    placed: list[tuple[int, Any]] | None = None  # once a cell is not in the next column
-    column = 0
-    for cell in row:
-        place = cell.get("r")
-        at = _column(place) if place else column + 1
-        if placed is not None:
-            placed.append((at, value_of(cell)))
-        elif at == column + 1:
-            values.append(value_of(cell))
         else:
-            placed = [*enumerate(values, start=1), (at, value_of(cell))]
-        column = at
-    if placed is None:
-        return tuple(values)
-    # As openpyxl placed them: a row as wide as its last cell, a later cell of a column
-    # over an earlier one, a cell past the last one left out.
-    width = placed[-1][0]
-    cells: list[Any] = [None] * width
-    for at, value in placed:
-        if 1 <= at <= width:
+            parser.close()  # raises on XML cut short
+        for event, element in parser.read_events():
+            if event == "start":
+                if row is None and element.tag == _ROW:
+                    row = element
+                    yield "start", row
+                started.append(element)
+                continue
+            started.pop()
+            if element is row:
+                yield "end", row
+                row = None
+            elif row is not None:
+                if started[-1] is row:
+                    if element.tag == _CELL:
+                        add(element)
+                    # The row's children before it were taken as they ended; after it
+                    # is what the parser has read of the piece already.
+                    del row[0]
+                continue
+            element.clear()
+            if started:
+                # Its earlier siblings were taken as they ended; later ones the parser
+                # has read already are still given by their events.
+                del started[-1][:]
+
+
+class _Row:
+    """The cells of the row being read, each placed as it ends."""
+
+    def __init__(self, value_of: Callable[[ElementTree.Element], Any], columns: int) -> None:
+        self.value_of = value_of
+        self.columns = columns
+        self.start(0, False)
+
+    def start(self, number: int, wanted: bool) -> None:
+        self.number = number
+        self.wanted = wanted  # False for a row dropped
+        self.values: list[Any] = []
+        self.placed: dict[int, Any] | None = None  # once a cell is not in the next column
+        self.column = 0
+
+    def add(self, cell: ElementTree.Element) -> None:
+        if not self.wanted:
+            return
+        place = cell.get("r")
+        column = self.column = _column(place) if place else self.column + 1
+        if column > self.columns:
+            # past the columns read: refused if it shows something, else not there
+            if self.value_of(cell) is not None:
+                raise TooWide(column)
+            return
+        if self.placed is None:
+            if column == len(self.values) + 1:
+                self.values.append(self.value_of(cell))
+                return
+            self.placed = dict(enumerate(self.values, start=1))
+        if column in self.placed:
+            raise Damaged(f"two cells of row {self.number} are in column {column}")
+        self.placed[column] = self.value_of(cell)
+
+    def cells(self) -> tuple[Any, ...]:
+        if self.placed is None:
+            return tuple(self.values)
+        # As openpyxl placed them: each cell in its own column, whatever their order,
+        # and the row as wide as its cell furthest right.
+        cells: list[Any] = [None] * max(self.placed, default=0)
+        for at, value in self.placed.items():
             cells[at - 1] = value
-    return tuple(cells)
+        return tuple(cells)
 
 
 class _Values:

@@ -5,12 +5,15 @@ what a damaged or hostile sheet gets."""
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import zipfile
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
+import pytest
 from openpyxl import Workbook, load_workbook
 
 from app.iati.reader import read_any
@@ -105,12 +108,13 @@ def _every_kind_of_cell(epoch: datetime | None = None) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     # What openpyxl does not write: rich text with a phonetic hint, an error cell, a row
-    # whose cells come out of order (the row ends at its last: D10 is dropped), a row
-    # and cells that do not say their place, and a row numbered twice (the second is
-    # dropped)
+    # whose cells come out of order (each in its own column; openpyxl, not told the
+    # sheet's width, drops a cell right of the row's last: ours keeps it, as
+    # test_cells_out_of_order_… shows), a row and cells that do not say their place,
+    # and a row numbered twice (the second is dropped)
     rows = (
-        b'<row r="10"><c r="D10" t="inlineStr"><is><t>dropped</t></is></c>'
-        b'<c r="B10" t="b"><v>1</v></c></row>'
+        b'<row r="10"><c r="C10" t="inlineStr"><is><t>placed</t></is></c>'
+        b'<c r="B10" t="b"><v>1</v></c><c r="D10"><v>4</v></c></row>'
         b'<row><c t="str"><v>a formula\'s text</v></c><c><v>2.5</v></c><c r="E11" t="e">'
         b"<v>#DIV/0!</v></c><c><v>7</v></c></row>"
         b'<row r="11"><c r="A11"><v>1</v></c></row>'
@@ -141,7 +145,7 @@ def test_every_kind_of_cell_reads_as_openpyxl_read_it() -> None:
         assert _typed(ours["cells"]) == _typed(theirs["cells"]), name
     assert ours["cells"][0][1][:3] == ("text", "  ", "a & b <c>")
     assert [number for number, _cells in ours["cells"]] == [2, 4, 9, 10, 11]
-    assert ours["cells"][-2][1] == (None, True)
+    assert ours["cells"][-2][1] == (None, True, "placed", 4)
     assert ours["cells"][-1][1] == ("a formula's text", 2.5, None, None, "#DIV/0!", 7)
     # told apart: the error, the percentage (the number openpyxl gave under each)
     raw = _ours(workbooks["1900"], raw=True)["cells"]
@@ -403,3 +407,203 @@ def _rewrite_member(data: bytes, name: str, change: Any) -> bytes:
             content = source.read(member)
             target.writestr(member, change(content) if member.filename == name else content)
     return out.getvalue()
+
+
+def _with_doctype(xml: bytes) -> bytes:
+    # an internal entity, declared in a DOCTYPE and used in the part's first text
+    declaration = b'<!DOCTYPE x [<!ENTITY boom "EXPANDED">]>'
+    if xml.startswith(b"<?xml"):
+        end = xml.index(b"?>") + 2
+        xml = xml[:end] + declaration + xml[end:]
+    else:
+        xml = declaration + xml
+    return re.sub(rb"<t>", b"<t>&boom;", xml, count=1)
+
+
+def test_a_doctype_in_any_part_refuses_the_workbook_and_no_entity_reaches_a_cell() -> None:
+    # given: a DOCTYPE with an internal entity in the shared strings, a sheet, the
+    # workbook part, the styles or a relations part (also written as UTF-16)
+    shared = with_shared_strings(as_workbook(small()))
+    with zipfile.ZipFile(io.BytesIO(shared)) as archive:
+        names = archive.namelist()
+    parts = ["xl/sharedStrings.xml", "xl/workbook.xml", "xl/styles.xml"]
+    parts += [
+        "xl/_rels/workbook.xml.rels",
+        dict(xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(shared))).sheets)["milestones"],
+    ]
+    assert all(part in names for part in parts)
+    cases = [(part, _rewrite_member(shared, part, _with_doctype)) for part in parts]
+    utf16 = lambda xml: _with_doctype(xml).decode().replace("UTF-8", "UTF-16").encode("utf-16")  # noqa: E731
+    cases.append(("utf-16", _rewrite_member(shared, "xl/sharedStrings.xml", utf16)))
+    for part, data in cases:
+        # when
+        read = read_any(data)
+        # then: refused, and the entity's text is nowhere
+        assert [problem.code.value for problem in read.problems] == ["DOCUMENT_INVALID"], part
+        assert "a DOCTYPE is not read" in read.problems[0].message, part
+        assert read.document is None
+        assert "EXPANDED" not in repr(read), part
+
+
+_MAIN = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_DOCUMENT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _book(sheet: str, styles: str | None = None, extra: dict[str, str] | None = None) -> bytes:
+    """A workbook of one sheet ("transactions") whose XML is `sheet` (the rows only: the
+    content of <sheetData>), written part by part as a hostile writer could."""
+    parts = {
+        "xl/workbook.xml": f'<workbook {_MAIN} xmlns:r="{_DOCUMENT}"><sheets>'
+        '<sheet name="transactions" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org'
+        f'/package/2006/relationships"><Relationship Id="rId1" Type="{_DOCUMENT}/worksheet" '
+        'Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": (
+            f"<worksheet {_MAIN}><sheetData>{sheet}</sheetData></worksheet>"
+        ),
+    }
+    if styles is not None:
+        parts["xl/styles.xml"] = f"<styleSheet {_MAIN}>{styles}</styleSheet>"
+    parts |= extra or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return out.getvalue()
+
+
+def _rows_of(data: bytes) -> list[tuple[int, tuple[Any, ...]]]:
+    book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(data)))
+    return [row for _title, part in book.sheets for row in xlsx.sheet_rows(book, part)]
+
+
+def _elements_alive() -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, ElementTree.Element))
+
+
+def test_a_sheet_keeps_no_element_it_has_read_whatever_it_holds_besides_cells() -> None:
+    # given: between two rows, 3,000 elements that are no rows (some with children),
+    # 1,000 rows repeating row 1's number, and in a row 1,000 non-cells and 1,000 empty
+    # cells past the columns read
+    junk = "<x><y/><y/></x>" * 3000 + '<row r="1"/>' * 1000
+    inside = '<row r="3">' + "<z/>" * 1000 + '<c r="A3"><v>3</v></c>' + '<c r="BZ3"/>' * 1000
+    inside += "</row>"
+    sheet = f'<row r="1"><c r="A1"><v>1</v></c></row>{junk}{inside}<row r="4"/>'
+    book = xlsx.open_workbook(zipfile.ZipFile(io.BytesIO(_book(sheet))))
+    rows = xlsx.sheet_rows(book, "xl/worksheets/sheet1.xml")
+    before = _elements_alive()
+    # when: the reader is paused at row 3, with all of that read
+    assert next(rows) == (1, (1,))
+    assert next(rows) == (3, (3,))
+    # then: what it keeps is a few elements, not thousands
+    assert _elements_alive() - before < 20
+    assert list(rows) == [(4, ())]
+
+
+def test_every_row_element_counts_against_the_rows_a_sheet_may_have(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a sheet's row limit of 10 (Excel's is 1,048,576), and a sheet repeating row
+    # 1 eleven times (each repeat is dropped, as openpyxl drops it) or naming row 11
+    monkeypatch.setattr(xlsx, "SHEET_ROWS", 10)
+    repeated = _book('<row r="1"><c r="A1"><v>1</v></c></row>' * 11)
+    far = _book('<row r="11"><c r="A11"><v>1</v></c></row>')
+    within = _book('<row r="1"><c r="A1"><v>1</v></c></row>' * 10)
+    # when / then: the first two are refused, and the third gives its row once
+    for data in (repeated, far):
+        with pytest.raises(xlsx.Damaged, match="more than 10 rows"):
+            _rows_of(data)
+    assert _rows_of(within) == [(1, (1,))]
+
+
+def test_a_cell_past_the_columns_read_refuses_the_sheet_only_if_it_shows_something() -> None:
+    # given: rows whose last cell is in column ZZZ (18,278) or 65 (one past those read),
+    # empty, or holding a number
+    empty = _book('<row r="1"><c r="A1"><v>1</v></c><c r="ZZZ1"/><c r="BM1" s="0"/></row>')
+    shown = _book('<row r="1"><c r="A1"><v>1</v></c><c r="BM1"><v>2</v></c></row>')
+    # when / then: the empty ones are not there (the row is one column wide, not
+    # 18,278), and the number refuses the sheet at its column
+    assert xlsx.MAX_COLUMNS == 64
+    assert _rows_of(empty) == [(1, (1,))]
+    with pytest.raises(xlsx.TooWide) as refused:
+        _rows_of(shown)
+    assert refused.value.column == 65
+
+
+def test_cells_out_of_order_are_each_in_their_own_column_and_one_column_twice_is_refused() -> None:
+    # given: a row whose cells come as C, A, B (openpyxl, told the sheet's width, reads
+    # them in their columns; not told it, it drops C, right of the last), and one naming
+    # column A twice
+    shuffled = _book(
+        '<row r="1"><c r="C1"><v>3</v></c><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>'
+        '<row r="2"><c r="B2"><v>2</v></c><c r="A2"><v>1</v></c></row>'
+    )
+    twice = _book('<row r="1"><c r="A1"><v>1</v></c><c r="B1"/><c r="A1"><v>9</v></c></row>')
+    # when / then
+    assert _rows_of(shuffled) == [(1, (1, 2, 3)), (2, (1, 2))]
+    with pytest.raises(xlsx.Damaged, match="two cells of row 1 are in column 1"):
+        _rows_of(twice)
+
+
+def test_each_number_format_is_judged_once_and_one_longer_than_excels_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: 2,000 cell styles sharing a percentage format of 255 characters (Excel's
+    # longest), and the same format one character longer
+    from openpyxl.styles import numbers
+
+    judged: list[str | None] = []
+    is_date = numbers.is_date_format
+    monkeypatch.setattr(
+        numbers, "is_date_format", lambda code: judged.append(code) or is_date(code)
+    )
+
+    def styles(code: str) -> str:
+        styles = '<xf numFmtId="164"/>' * 2000
+        return (
+            f'<numFmts count="1"><numFmt numFmtId="164" formatCode="{code}"/></numFmts>'
+            f'<cellXfs count="2000">{styles}</cellXfs>'
+        )
+
+    longest = "0" * 253 + ".%"
+    sheet = '<row r="1"><c r="A1" s="1999"><v>0.5</v></c></row>'
+    # when / then: the format is judged once, and the cell is a percentage
+    assert repr(_rows_of(_book(sheet, styles(longest)))) == "[(1, (PercentCell(0.5),))]"
+    assert judged == [longest]
+    with pytest.raises(xlsx.Damaged, match="256 characters long; at most 255"):
+        _rows_of(_book(sheet, styles("0" + longest)))
+
+
+def test_a_sheet_whose_rows_cannot_be_found_refuses_the_workbook_naming_it() -> None:
+    # given: the sheet "transactions" pointing at a part that is not in the archive, at
+    # one outside the workbook's folder, at a chart sheet, or at no part
+    def pointing(kind: str, target: str) -> dict[str, str]:
+        return {
+            "xl/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats'
+            f'.org/package/2006/relationships"><Relationship Id="rId1" Type="{_DOCUMENT}/'
+            f'{kind}" Target="{target}"/></Relationships>',
+            "xl/chartsheets/sheet1.xml": f"<chartsheet {_MAIN}/>",
+        }
+
+    row = '<row r="1"><c r="A1" t="inlineStr"><is><t>ref</t></is></c></row>'
+    cases = {
+        "missing": _book(row, extra=pointing("worksheet", "worksheets/sheet9.xml")),
+        "outside": _book(row, extra=pointing("worksheet", "../../etc/passwd")),
+        "chart": _book(row, extra=pointing("chartsheet", "chartsheets/sheet1.xml")),
+        "no part": _book(
+            row,
+            extra=pointing("worksheet", "worksheets/sheet1.xml")
+            | {
+                "xl/workbook.xml": f'<workbook {_MAIN}><sheets><sheet name="transactions" '
+                'sheetId="1"/></sheets></workbook>'
+            },
+        ),
+    }
+    assert _rows_of(_book(row)) == [(1, ("ref",))]
+    for name, data in cases.items():
+        # when
+        read = read_any(data)
+        # then: refused, not read as a workbook with no transactions
+        assert _places(read) == [("", "DOCUMENT_INVALID")], name
+        assert "sheet 'transactions'" in read.problems[0].message, name
