@@ -126,9 +126,11 @@ class SecretBox:
         """Refuse (NOT_CONFIGURED) when there is no key to seal with."""
         if self._fernet is None:
             raise DomainError(
-                "WEBHOOK_SECRET_KEY is not set: signing secrets are only ever stored "
-                "encrypted, and on PostgreSQL that needs this setting (docs/webhooks.md, "
-                "Secrets); an operator must set it",
+                "no key to seal signing secrets with: WEBHOOK_SECRET_KEY is not set "
+                "(PostgreSQL needs it) and no key file beside a SQLite database holds a "
+                "key (one that holds none is named in the server's log); secrets are "
+                "only ever stored encrypted (docs/webhooks.md, Secrets): an operator "
+                "must set it",
                 code=ErrorCode.NOT_CONFIGURED,
             )
 
