@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     and_,
@@ -313,53 +313,43 @@ async def attempts(session: AsyncSession, endpoint_id: int, limit: int) -> list[
     return list((await session.scalars(stmt)).all())
 
 
+_Row = TypeVar("_Row", WebhookAttempt, WebhookDeadLetter)
+
+
 async def latest_attempts(
     session: AsyncSession, endpoint_ids: Sequence[int], limit: int
 ) -> dict[int, list[WebhookAttempt]]:
     """Each endpoint's latest `limit` attempts, latest first, in one statement."""
-    rank = (
-        func.row_number()
-        .over(partition_by=WebhookAttempt.endpoint_id, order_by=WebhookAttempt.id.desc())
-        .label("rank")
-    )
-    ranked = (
-        select(WebhookAttempt.id, rank)
-        .where(WebhookAttempt.endpoint_id.in_(endpoint_ids))
-        .subquery()
-    )
-    stmt = (
-        select(WebhookAttempt)
-        .join(ranked, ranked.c.id == WebhookAttempt.id)
-        .where(ranked.c.rank <= limit)
-        .order_by(WebhookAttempt.endpoint_id, WebhookAttempt.id.desc())
-    )
-    found: dict[int, list[WebhookAttempt]] = {id_: [] for id_ in endpoint_ids}
-    for row in (await session.scalars(stmt)).all():
-        found[row.endpoint_id].append(row)
-    return found
+    return await _first_per_endpoint(session, WebhookAttempt, endpoint_ids, limit, newest=True)
 
 
 async def oldest_dead_letters(
     session: AsyncSession, endpoint_ids: Sequence[int], limit: int
 ) -> dict[int, list[WebhookDeadLetter]]:
     """Each endpoint's oldest `limit` dead letters, in one statement."""
-    rank = (
-        func.row_number()
-        .over(partition_by=WebhookDeadLetter.endpoint_id, order_by=WebhookDeadLetter.id)
-        .label("rank")
-    )
-    ranked = (
-        select(WebhookDeadLetter.id, rank)
-        .where(WebhookDeadLetter.endpoint_id.in_(endpoint_ids))
-        .subquery()
-    )
+    return await _first_per_endpoint(session, WebhookDeadLetter, endpoint_ids, limit, newest=False)
+
+
+async def _first_per_endpoint(
+    session: AsyncSession,
+    model: type[_Row],
+    endpoint_ids: Sequence[int],
+    limit: int,
+    *,
+    newest: bool,
+) -> dict[int, list[_Row]]:
+    """The first `limit` rows of `model` per endpoint, by id (newest first or oldest
+    first), in one statement: each endpoint's rows ranked, the first kept."""
+    order = model.id.desc() if newest else model.id
+    rank = func.row_number().over(partition_by=model.endpoint_id, order_by=order).label("rank")
+    ranked = select(model.id, rank).where(model.endpoint_id.in_(endpoint_ids)).subquery()
     stmt = (
-        select(WebhookDeadLetter)
-        .join(ranked, ranked.c.id == WebhookDeadLetter.id)
+        select(model)
+        .join(ranked, ranked.c.id == model.id)
         .where(ranked.c.rank <= limit)
-        .order_by(WebhookDeadLetter.endpoint_id, WebhookDeadLetter.id)
+        .order_by(model.endpoint_id, order)
     )
-    found: dict[int, list[WebhookDeadLetter]] = {id_: [] for id_ in endpoint_ids}
+    found: dict[int, list[_Row]] = {id_: [] for id_ in endpoint_ids}
     for row in (await session.scalars(stmt)).all():
         found[row.endpoint_id].append(row)
     return found
