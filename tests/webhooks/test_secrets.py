@@ -4,12 +4,10 @@ secret no key opens holds its deliveries saying why, and a rotation sends them."
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from tests.conftest import Database, GraphQLClient
 from tests.webhooks.common import (
     add_endpoint,
     endpoint_row,
+    eventually,
     fast,
     running,
     setup_ledger,
@@ -150,14 +149,6 @@ async def test_a_secret_no_key_opens_holds_its_deliveries_saying_why_and_a_rotat
     got = receiver.accepted()[0]
     assert len(got.headers["webhook-signature"].split(" ")) == 1
     Webhook(secret).verify(got.body, got.headers)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    for _ in range(500):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 async def test_secrets_of_an_older_version_or_an_older_key_are_sealed_again_at_start(
