@@ -79,7 +79,8 @@ async def add_transaction(db: Database, initiative_id: int) -> None:
 
 def app_for(db: Database, settings: Settings) -> Any:
     # The hub reads the trail when a commit here tells it to, not on a timer; reports
-    # are recomputed at once.
+    # are recomputed at once. No webhook worker: its turns take connections of their
+    # own, whenever they please, and would be counted as the report's.
     return create_app(
         settings.model_copy(
             update={
@@ -87,6 +88,7 @@ def app_for(db: Database, settings: Settings) -> Any:
                 "events_broker": "memory",
                 "events_poll_seconds": 3600,
                 "report_coalesce_seconds": 0,
+                "webhook_worker": False,
             }
         ),
         engine=db.engine,
