@@ -141,6 +141,8 @@ class LeanGraphQL:
         if not isinstance(result, ExecutionResult):  # a stream: no Accept asked for one
             raise TypeError(f"unexpected result {type(result).__name__}")
         data = await router.process_result(request, result)
+        if result.errors:
+            router._handle_errors(result.errors, data)  # strawberry's hook, as its view calls it
         response = router.as_asked(request, router.create_response(data, sub_response))
         SERVED["answered"] += 1
         await response(scope, replay, send)
