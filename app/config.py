@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # level of lists, without graphql-core's field-by-field execution; the answer is the
     # same either way. Off: every query runs through the reference executor.
     compiled_reads: bool = True
+    # POST /graphql with a JSON body is served by a short way in (app/http/lean.py) that
+    # calls what the router calls, without FastAPI's routing and strawberry's request
+    # adapters; the answer is the same either way. Off: every request goes the router's way.
+    lean_graphql_http: bool = True
 
     # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone

@@ -45,7 +45,8 @@ PEER = ROOT / "bench" / "peers" / "postgraphile"
 CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 ADMIN_DSN = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
-DATABASE = "pledge_bench_peers"
+# PEERS_DATABASE: another name, so that two checkouts measuring at once do not share one.
+DATABASE = os.environ.get("PEERS_DATABASE", "pledge_bench_peers")
 SCALES = {"100k": (100, 10_000, 100_000), "1m": (100, 10_000, 1_000_000)}
 SEED = 1
 

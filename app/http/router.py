@@ -50,6 +50,7 @@ from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
 from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
+from app.http.lean import MADE_CONTEXT
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.spec import (
@@ -344,6 +345,13 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 limiter=self.limiter,
                 allow_list=self.persisted,
             )
+        # Made already by the short way in (app/http/lean.py), which handed the request
+        # on: its outcome, not a second count against the rate limits.
+        made = request.scope.pop(MADE_CONTEXT, None)
+        if isinstance(made, Exception):
+            raise made
+        if isinstance(made, Context):
+            return made
         context = await self.context_as(
             request, lambda sessions: self.authenticator.principal(header, sessions)
         )
@@ -539,15 +547,13 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            if exc.status_code == 404 and not self.graphql_ide:
-                exc = Refused(
-                    404,
-                    "GraphiQL is off on this server (GRAPHIQL=false); send operations as "
-                    "GET ?query=... or POST",
-                    ErrorCode.NOT_FOUND,
-                )
-            return refusal_for(exc, accept)
-        if wants_graphql_response(accept) and response.media_type == JSON:
+            return self.refused(exc, request)
+        return self.as_asked(request, response)
+
+    def as_asked(self, request: Request, response: Response) -> Response:
+        """The response in the media type the client's `Accept` asks for: with
+        `application/graphql-response+json`, its status says what happened."""
+        if wants_graphql_response(request.headers.get("accept")) and response.media_type == JSON:
             status: int = getattr(request.state, "graphql_status", 200)
             response.status_code = status
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
@@ -555,6 +561,17 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 status_headers(status, retry_after=self.settings.retry_after_seconds)
             )
         return response
+
+    def refused(self, exc: HTTPException, request: Request) -> Response:
+        """What `run` answers for a refusal strawberry's view raises (or ours)."""
+        if exc.status_code == 404 and not self.graphql_ide:
+            exc = Refused(
+                404,
+                "GraphiQL is off on this server (GRAPHIQL=false); send operations as "
+                "GET ?query=... or POST",
+                ErrorCode.NOT_FOUND,
+            )
+        return refusal_for(exc, request.headers.get("accept"))
 
     async def process_result(
         self, request: Request, result: ExecutionResult

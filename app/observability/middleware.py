@@ -126,8 +126,16 @@ class HttpMetricsMiddleware:
             self.metrics.http_seconds.labels(route, method).observe(time.perf_counter() - started)
 
 
+# The scope entry where a layer that answers a route without routing (app/http/lean.py)
+# names its template.
+ROUTE_TEMPLATE = "pledge.route_template"
+
+
 def _route_template(scope: Scope) -> str:
     """The path template of the route that answered, `unmatched` when none did."""
+    named = scope.get(ROUTE_TEMPLATE)
+    if isinstance(named, str):
+        return named
     route = scope.get("route")
     if route is None:
         return UNMATCHED_ROUTE

@@ -21,7 +21,8 @@ EXECUTION_TIMEOUT_SECONDS is stopped with TIMEOUT.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -113,12 +114,13 @@ def limit_extensions(settings: Settings) -> list[Any]:
     # Per app: the tables' row counts, and the heavy operations each caller runs.
     rows = TableRows(settings.table_rows_seconds)
     heavy = HeavyOperations(settings.max_heavy_per_caller)
+    prices = Prices()
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
         lambda: ValidationRules(rules),
         lambda: CachedValidation(maxsize=CACHE_SIZE),
-        lambda: QueryCostLimiter(settings, rows, heavy),
+        lambda: QueryCostLimiter(settings, rows, heavy, prices),
         lambda: ExecutionTimeout(settings.execution_timeout_seconds),
     ]
 
@@ -384,6 +386,40 @@ class CachedValidation(ValidationCache):
             yield from super().on_validate()
 
 
+class Prices:
+    """The price (`_Estimate`) of each operation sent without variables, kept per app:
+    it depends on nothing else (the document, the operation's name, the app's settings),
+    and a dashboard asks the same every time. Up to CACHE_SIZE, the most recently used;
+    an entry keeps its document, so that its identity (the parser's cache hands out one
+    document per text) cannot be another's while it lives. Large documents are priced
+    afresh, as they are parsed afresh."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[int, str | None], tuple[DocumentNode, Cost]] = OrderedDict()
+
+    def of(
+        self,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        price: Callable[[], Cost],
+    ) -> Cost:
+        if variables:
+            return price()
+        key = (id(document), operation_name)
+        found = self._kept.get(key)
+        if found is not None and found[0] is document:
+            self._kept.move_to_end(key)
+            return found[1]
+        cost = price()
+        loc = document.loc
+        if loc is not None and not large(loc.source.body):
+            self._kept[key] = (document, cost)
+            if len(self._kept) > CACHE_SIZE:
+                self._kept.popitem(last=False)
+        return cost
+
+
 class QueryCostLimiter(SchemaExtension):
     """Refuses an operation that could return more than MAX_QUERY_COST objects, or do
     more than MAX_QUERY_WORK work (app/graphql/extensions/work.py), before any of its SQL runs;
@@ -394,6 +430,7 @@ class QueryCostLimiter(SchemaExtension):
         settings: Settings,
         rows: TableRows | None = None,
         heavy: HeavyOperations | None = None,
+        prices: Prices | None = None,
     ) -> None:
         self.budget = settings.max_query_cost
         self.default_size = settings.default_page_size
@@ -405,6 +442,7 @@ class QueryCostLimiter(SchemaExtension):
         self.retry_after = settings.retry_after_seconds
         self.rows = rows or TableRows(settings.table_rows_seconds)
         self.heavy = heavy or HeavyOperations(settings.max_heavy_per_caller)
+        self.prices = prices or Prices()
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
@@ -414,9 +452,15 @@ class QueryCostLimiter(SchemaExtension):
             return
         # Only the operation that runs is priced: another in the same document (never run)
         # must not lend it a smaller price. A name that picks none is refused by execution.
-        objects, reads = _Estimate(
-            self, context.schema._schema, document.definitions, context.variables or {}
-        ).total(get_operation_ast(document, context.operation_name))
+        variables = context.variables or {}
+        objects, reads = self.prices.of(
+            document,
+            context.operation_name,
+            variables,
+            lambda: _Estimate(self, context.schema._schema, document.definitions, variables).total(
+                get_operation_ast(document, context.operation_name)
+            ),
+        )
         error: GraphQLError | None = None
         work = objects
         if objects > self.budget:

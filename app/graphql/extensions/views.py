@@ -68,6 +68,9 @@ def moment_of(
 ) -> datetime | None:
     """The operation's moment, if it names one. DomainError when its root fields do not
     all name the same one, or when one is naive or in the future."""
+    loc = document.loc
+    if loc is not None and ARGUMENT not in loc.source.body:
+        return None  # no field of the document names a moment
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None

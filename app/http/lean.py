@@ -1,0 +1,176 @@
+"""A short way in for the usual GraphQL request: POST /graphql with a JSON body.
+
+Through FastAPI, such a request passed its exception and routing layers, the
+dependency solver (for the context), strawberry's request adapters, its body parsed
+twice, and a Response built and adjusted: about a third of the CPU the dashboard read
+cost (bench/request_cpu.py). `LeanGraphQL`, a pure ASGI middleware inside every other
+(request ids, metrics, CORS, body limits), takes such a request itself and calls the
+very pieces the router calls, in the router's order: the context (`context_for`: rate
+limits, who calls), the body's checks (`operation_request`), strawberry's execution
+(`execute_single`: every schema extension, the compiled read path), the answer
+(`process_result`, `create_response`, `as_asked`). Nothing is checked here that the
+router does not check the same way.
+
+Anything else — another path or method, another media type, a streaming `Accept`, a
+body that is not one JSON object of the expected fields, a refusal before execution —
+goes on to the router unchanged, the body handed over as read. When the context was
+already made (or failed to be made), the router is given that outcome (`MADE_CONTEXT`)
+rather than making it again: a request is counted against the rate limits once.
+LEAN_GRAPHQL_HTTP=false sends every request through the router.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.background import BackgroundTasks
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.types import ExecutionResult
+
+from app.http.spec import JSON, Refused
+from app.observability.middleware import ROUTE_TEMPLATE
+
+if TYPE_CHECKING:
+    from app.http.router import PledgeRouter
+
+# Requests answered here in this process, and handed on to the router after the context
+# was made ("handed on"); the others never came here.
+SERVED: Counter[str] = Counter()
+
+# The scope entry through which the router is handed the context this middleware made
+# for the request (or the exception making it raised).
+MADE_CONTEXT = "pledge.context"
+
+
+class _Post:
+    """What strawberry's `execute_single` reads of its request adapter: the method."""
+
+    method = "POST"
+
+
+_POST = _Post()
+
+
+class LeanGraphQL:
+    def __init__(self, app: ASGIApp, router: PledgeRouter, path: str = "/graphql") -> None:
+        self.app = app
+        self.router = router
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if (
+            parse_content_type(headers.get("content-type", ""))[0] != JSON
+            or self.router._get_stream_transport_from_headers(headers) is not None
+        ):
+            await self.app(scope, receive, send)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        router = self.router
+        received: list[Message] = []
+
+        async def replay() -> Message:
+            if received:
+                return received.pop(0)
+            return await receive()
+
+        def onwards(made: object) -> Any:
+            SERVED["handed on"] += 1
+            scope[MADE_CONTEXT] = made
+            return self.app(scope, replay, send)
+
+        request = Request(scope, replay)
+        # The router's order: who calls (and the rate limits) before the body is read.
+        try:
+            context = await router.context_for(request)
+        except Exception as exc:
+            await onwards(exc)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                await onwards(context)  # the client left: the router sees it
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        request_data = self._request_data(body)
+        if request_data is None:
+            await onwards(context)
+            return
+        del received[:]
+        # The route's template, as the HTTP metrics name it.
+        scope[ROUTE_TEMPLATE] = self.path
+        # What FastAPI's dependencies hand strawberry's view: tasks to run once answered,
+        # and a response whose status and headers the answer takes (none set: empty).
+        background = BackgroundTasks()
+        sub_response = Response()
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        context.request = request
+        context.background_tasks = background
+        context.response = sub_response
+        try:
+            result = await router.execute_single(
+                request=request,
+                request_adapter=_POST,  # type: ignore[arg-type]
+                sub_response=sub_response,
+                context=context,
+                root_value=None,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            SERVED["answered"] += 1
+            await router.refused(exc, request)(scope, replay, send)
+            return
+        if not isinstance(result, ExecutionResult):  # a stream: no Accept asked for one
+            raise TypeError(f"unexpected result {type(result).__name__}")
+        data = await router.process_result(request, result)
+        if result.errors:
+            router._handle_errors(result.errors, data)  # strawberry's hook, as its view calls it
+        response = router.as_asked(request, router.create_response(data, sub_response))
+        SERVED["answered"] += 1
+        await response(scope, replay, send)
+        if background.tasks:
+            await background()
+
+    def _request_data(self, body: bytes) -> GraphQLRequestData | None:
+        """The operation the body asks for, when it is one JSON object that meets the
+        checks (`operation_request`); None for anything the router must answer. The
+        router decodes with the json module: orjson decodes what it accepts to the same
+        values, and what it refuses (another encoding, an integer past 64 bits, a lone
+        surrogate) goes to the router."""
+        from app.http.router import operation_request
+
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            operation = operation_request(data, self.router.persisted)
+        except Refused:
+            return None
+        return GraphQLRequestData(
+            query=operation.query,
+            variables=operation.variables,
+            operation_name=operation.operation_name,
+            extensions=operation.extensions,
+            protocol="http",
+        )

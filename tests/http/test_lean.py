@@ -1,0 +1,155 @@
+"""The short way in for POST /graphql (app/http/lean.py) answers exactly as the router:
+the same status, headers and body for every kind of request, the same metrics, and a
+request counted once against the rate limits, whichever way it went."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.http.lean import SERVED
+from app.main import create_app
+from tests import factories as f
+from tests.conftest import Database
+
+DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart plannedEnd } } }"
+SPEC = "application/graphql-response+json"
+
+# (body, headers): every kind of POST a client may send, good and bad.
+REQUESTS: list[tuple[bytes, dict[str, str]]] = [
+    (b'{"query": "' + DASHBOARD.encode() + b'"}', {}),
+    (b'{"query": "' + DASHBOARD.encode() + b'"}', {"Accept": SPEC}),
+    (b'{"query": "{ __typename }", "variables": null, "operationName": null}', {}),
+    (
+        b'{"query": "query Q($n: Int) { initiatives(first: $n) { totalCount nodes { code } } }",'
+        b' "variables": {"n": 2}, "operationName": "Q"}',
+        {"Accept": f"{SPEC}, application/json;q=0.9"},
+    ),
+    # Errors of the operation: unknown field, syntax, a wrong variable, a cost over budget.
+    (b'{"query": "{ nope }"}', {}),
+    (b'{"query": "{ nope }"}', {"Accept": SPEC}),
+    (b'{"query": "{ initiatives(first: "}', {"Accept": SPEC}),
+    (
+        b'{"query": "query($n: Int) { initiatives(first: $n) { totalCount } }", '
+        b'"variables": {"n": "x"}}',
+        {},
+    ),
+    (
+        b'{"query": "{ a: initiatives(first: 100) { nodes { budgetLines(first: 100) { nodes { '
+        b'transactions(first: 100) { nodes { id } } } } } } }"}',
+        {"Accept": SPEC},
+    ),
+    # A mutation, a subscription over HTTP, an operation name that picks none.
+    (b'{"query": "mutation { createInitiative(input: {}) { errors { code } } }"}', {}),
+    (b'{"query": "subscription { changes { sequence } }"}', {"Accept": SPEC}),
+    (b'{"query": "query A { __typename }", "operationName": "B"}', {"Accept": SPEC}),
+    (b'{"query": "query A { __typename } query B { __typename }"}', {}),
+    # Bodies the router answers itself: not JSON, not an object, a batch, wrong types,
+    # no query, an unknown document id, another encoding, an integer past 64 bits.
+    (b"{nope", {}),
+    (b"[]", {"Accept": SPEC}),
+    (b'[{"query": "{ __typename }"}]', {}),
+    (b'"text"', {}),
+    (b'{"query": 1}', {}),
+    (b'{"query": "{ __typename }", "variables": []}', {}),
+    (b'{"query": "{ __typename }", "extensions": "x"}', {}),
+    (b"{}", {"Accept": SPEC}),
+    (b'{"documentId": "sha256:0000"}', {}),
+    (b'\xef\xbb\xbf{"query": "{ __typename }"}', {}),
+    (b'{"query": "{ __typename }", "variables": {"n": 123456789012345678901234567890}}', {}),
+    (b'{"query": "{ __typename }", "variables": {"s": "\\ud800"}}', {}),
+    # Callers: a credential that proves nothing, a bad X-Min-Sequence.
+    (b'{"query": "{ __typename }"}', {"Authorization": "Bearer nope"}),
+    (b'{"query": "{ __typename }"}', {"Authorization": "Bearer nope", "Accept": SPEC}),
+    (b'{"query": "{ __typename }"}', {"X-Min-Sequence": "x"}),
+    # Other media types and Accepts: charset, none, text, a stream.
+    (b'{"query": "{ __typename }"}', {"Content-Type": "application/json; charset=utf-8"}),
+    (b'{"query": "{ __typename }"}', {"Content-Type": "text/plain"}),
+    (b'{"query": "{ __typename }"}', {"Accept": "text/event-stream"}),
+    (b'{"query": "{ __typename }"}', {"Accept": "*/*"}),
+]
+
+
+@pytest.fixture
+async def both(
+    demo: Database, settings: Settings
+) -> AsyncIterator[Callable[..., tuple[httpx.AsyncClient, httpx.AsyncClient]]]:
+    """Clients of two apps alike but for LEAN_GRAPHQL_HTTP (the short way, the router)."""
+    opened: list[httpx.AsyncClient] = []
+
+    def build(**overrides: Any) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        made = []
+        for lean in (True, False):
+            app = create_app(
+                settings.model_copy(
+                    update={"database_url": demo.url, "lean_graphql_http": lean, **overrides}
+                ),
+                engine=demo.engine,
+            )
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+            opened.append(http)
+            made.append(http)
+        return made[0], made[1]
+
+    try:
+        yield build
+    finally:
+        for http in opened:
+            await http.aclose()
+
+
+def _seen(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [(k, v) for k, v in response.headers.multi_items() if k != "x-request-id"]
+    return response.status_code, headers, response.content
+
+
+async def _post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return await client.post(
+        "/graphql", content=body, headers={"Content-Type": "application/json", **headers}
+    )
+
+
+async def test_every_kind_of_request_is_answered_as_the_router_answers_it(
+    both: Callable[..., tuple[httpx.AsyncClient, httpx.AsyncClient]],
+) -> None:
+    lean, router = both()
+    before = SERVED["answered"]
+    for body, headers in REQUESTS:
+        answers = [_seen(await _post(client, body, headers)) for client in (lean, router)]
+        assert answers[0] == answers[1], body
+    # The short way answered the operations it could (it is not merely handing on).
+    assert SERVED["answered"] - before >= 12
+    # The same metrics: requests by route, method and status; operations and their errors.
+    scraped = [(await client.get("/metrics")).text for client in (lean, router)]
+    assert _counts(scraped[0]) == _counts(scraped[1])
+    assert 'route="/graphql"' in scraped[0]
+
+
+def _counts(text: str) -> list[str]:
+    """The metrics' counters and how many times each histogram observed (not the times)."""
+    return sorted(
+        line for line in text.splitlines() if re.match(r"^pledge_\w+_(total|count)\{", line)
+    )
+
+
+async def test_a_request_is_counted_once_against_the_caller_budget(
+    demo: Database, both: Callable[..., tuple[httpx.AsyncClient, httpx.AsyncClient]]
+) -> None:
+    async with demo.sessions() as session, session.begin():
+        key = await f.api_key(session, "viewer")
+    lean, router = both(rate_limit_per_key="3/minute", rate_limit_storage="memory")
+    headers = {"Authorization": f"Bearer {key}", "Accept": SPEC}
+    statuses: list[list[int]] = [[], []]
+    for _ in range(5):
+        for index, client in enumerate((lean, router)):
+            # One answered by the short way, one handed on (a batch), alike.
+            for body in (b'{"query": "{ __typename }"}', b'[{"query": "{ __typename }"}]'):
+                statuses[index].append((await _post(client, body, headers)).status_code)
+    assert statuses[0] == statuses[1]
+    assert statuses[0][:3] == [200, 400, 200]
+    assert statuses[0][3:] == [429] * 7
