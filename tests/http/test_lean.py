@@ -63,6 +63,9 @@ REQUESTS: list[tuple[bytes, dict[str, str]]] = [
     (b'\xef\xbb\xbf{"query": "{ __typename }"}', {}),
     (b'{"query": "{ __typename }", "variables": {"n": 123456789012345678901234567890}}', {}),
     (b'{"query": "{ __typename }", "variables": {"s": "\\ud800"}}', {}),
+    # Nesting orjson follows and json's recursion would not, and past orjson's depth.
+    (b'{"query": "{ __typename }", "variables": {"x": ' + b"[" * 990 + b"]" * 990 + b"}}", {}),
+    (b'{"query": "{ __typename }", "extensions": {"x": ' + b"[" * 1100 + b"]" * 1100 + b"}}", {}),
     # Callers: a credential that proves nothing, a bad X-Min-Sequence.
     (b'{"query": "{ __typename }"}', {"Authorization": "Bearer nope"}),
     (b'{"query": "{ __typename }"}', {"Authorization": "Bearer nope", "Accept": SPEC}),
