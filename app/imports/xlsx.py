@@ -3,10 +3,10 @@
 An xlsx file is a zip of XML parts: xl/workbook.xml names the sheets (in order) and,
 through xl/_rels/workbook.xml.rels, the part holding each; a shared strings part holds
 the text cells point to by number; xl/styles.xml says which cell styles show a number
-as a date or a percentage. Each sheet's XML is streamed (the standard library's pull
-parser, one <row> at a time, each element emptied and dropped once read), so reading
-takes time in proportion to the rows, and memory in proportion to the widest row, with
-no object of ours per cell.
+as a date or a percentage. Each sheet's XML is streamed (the standard library's parser
+and its start and end events, one <row> at a time, each element emptied and dropped
+once read), so reading takes time in proportion to the rows, and memory in proportion
+to the widest row, with no object of ours per cell.
 
 The values are those openpyxl's read-only, values-only mode gives (this replaced it,
 as it was ten times slower; openpyxl still decides which number formats are dates and
