@@ -91,6 +91,28 @@ def test_a_refused_file_exits_1_and_writes_nothing(db_file: Path, tmp_path: Path
     assert _changes(db_file) == 0
 
 
+def test_a_citation_of_no_field_is_refused_by_the_command_too(
+    db_file: Path, tmp_path: Path
+) -> None:
+    # given: the command reads the fields a citation may name from the API's schema
+    # only when it checks a citation (app/cli.py); one names a field programmes lack,
+    # another a transaction's field one level down
+    file = tmp_path / "pledge.yaml"
+    document = small()
+    document["program"]["cite"][0]["field"] = "nosuchfield"
+    document["initiatives"][0]["transactions"][1]["cite"][0]["field"] = "amount.currency"
+    file.write_bytes(as_yaml(document))
+    # when
+    result = runner.invoke(cli, ["import", str(file)])
+    # then: the first refused as createCitation refuses it, the second taken; nothing
+    # written
+    assert result.exit_code == 1, result.output
+    assert "refused program.cite[0].field: VALIDATION" in result.stdout
+    assert "'nosuchfield' is no field of a program" in result.stdout
+    assert "refused initiatives[0].transactions[1].cite" not in result.stdout
+    assert _changes(db_file) == 0
+
+
 @pytest.mark.parametrize(
     ("old", "new", "refused"),
     [
