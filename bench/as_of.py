@@ -28,9 +28,10 @@ cent); asOf half's groups equal the live groups of the first run's initiatives (
 second run adds no rates, so their figures are unchanged).
 
 Then the breakdown, through the service on one engine (median of RUNS): the live
-report from the rollups and from the records, and for each moment the view's build,
-the report on it, and closing it; plus, for one build of each moment, its statements
-by time.
+report from the rollups and from the records; for each moment the view's build, the
+report on it, and closing it; a view of now, which copies the real tables instead of
+decoding the trail (what a build from typed past states would cost); and, for one
+build of each moment, its statements by time.
 
     .venv/bin/python bench/as_of.py --backend both --size S
     .venv/bin/python bench/as_of.py --backend postgresql --size L --reuse --runs 3
@@ -44,6 +45,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -284,6 +286,20 @@ async def breakdown(
         if label == "full" and (summary.groups, summary.total) != (live.groups, live.total):
             raise SystemExit("service: asOf full differs from live")
 
+    async def copied() -> None:
+        # A view of now copies the real tables (no trail decoded): what building a view
+        # would cost if the past states were kept typed (a snapshot, history tables).
+        started = time.perf_counter()
+        view = await open_view(engine)
+        built = time.perf_counter()
+        try:
+            await report(view.sessions, scope)
+        finally:
+            reported = time.perf_counter()
+            await view.close()
+        note(f"view of now, copied: build ({view.rows} rows)", built - started)
+        note("view of now, copied: report on the view", reported - built)
+
     async def live_rollups() -> None:
         started = time.perf_counter()
         await report(sessions, scope)
@@ -320,16 +336,28 @@ async def breakdown(
         )
         for seconds, statement in sorted(statements, reverse=True)[:8]:
             notes.append(f"  {seconds * 1000:9.1f} ms  {statement[:150]}")
+        by_table: dict[str, float] = {}
+        for seconds, statement in statements:
+            by_table[_table_of(statement)] = by_table.get(_table_of(statement), 0.0) + seconds
+        notes.append(
+            "  by table (create, fill, indexes, statistics; 'report': the report's own): "
+            + ", ".join(
+                f"{name} {seconds * 1000:.0f} ms"
+                for name, seconds in sorted(by_table.items(), key=lambda kv: -kv[1])
+            )
+        )
         statements.clear()
     found.clear()
     await live_rollups()
     await live_records()
+    await copied()
     found.clear()
     for _ in range(runs):
         await live_rollups()
         await live_records()
         await as_of("full")
         await as_of("half")
+        await copied()
     return {name: statistics.median(times) for name, times in found.items()}, notes
 
 
@@ -384,6 +412,21 @@ async def measure(backend: str, size: str, runs: int) -> None:
         print(f"  uptime: {_uptime()}", flush=True)
     finally:
         await engine.dispose()
+
+
+_TABLE = re.compile(
+    r"^(?:CREATE TEMP TABLE|INSERT INTO|CREATE (?:UNIQUE )?INDEX \S+ ON|ANALYZE|DELETE FROM)"
+    r" \"?(\w+)"
+)
+
+
+def _table_of(statement: str) -> str:
+    """The shadow a statement of a view's build works on; "report" for the report's
+    statements, "other" for the rest (the moment's sequence, the search path)."""
+    if statement.startswith(("WITH", "SELECT")) and "records" in statement[:40]:
+        return "report"
+    found = _TABLE.match(statement)
+    return found.group(1) if found else "other"
 
 
 def _uptime() -> str:
