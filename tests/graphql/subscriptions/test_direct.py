@@ -22,6 +22,7 @@ from app.events.scopes import WHOLE_LOG
 from app.graphql.schema import Executor, build_schema
 from app.graphql.subscriptions.changes import encode_event_cursor
 from app.graphql.subscriptions.sharing import OUTLET, Outlet
+from app.http.sockets import text_frame
 from tests import factories as f
 from tests.conftest import Database
 from tests.graphql.subscriptions.common import CHANGES
@@ -36,8 +37,10 @@ class Operation:
 
 @dataclass
 class Socket:
-    """What a member's client received, as sent: text frames (the direct path) and
-    results its own generator passed on (the strawberry path), in order."""
+    """What a member's client received, as sent: text messages (the direct path:
+    WebSocket frames written to the connection, or a message through the ASGI send
+    while it does not take writes) and results its own generator passed on (the
+    strawberry path), in order."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
@@ -45,6 +48,7 @@ class Socket:
     held: asyncio.Future[None] | None = None
     send_timeout: float = 60.0
     closed_slow: bool = False
+    writes: int = 0
 
     def is_open(self, operation: Any) -> bool:
         return not operation.completed
@@ -60,6 +64,31 @@ class Socket:
 
     def encode(self, data: object) -> str:
         return orjson.dumps(data).decode()
+
+    # The connection written to below ASGI: it takes writes unless held.
+
+    def raw_socket(self) -> Socket:
+        return self
+
+    def framed(self, text: str) -> bytes:
+        return text_frame(text)
+
+    def ready(self) -> bool:
+        return self.held is None
+
+    def write(self, frame: bytes) -> None:
+        self.writes += 1
+        while frame:  # one or more unmasked text frames, as a client reads them
+            assert frame[0] == 0x81
+            size, start = frame[1], 2
+            if size == 126:
+                size, start = int.from_bytes(frame[2:4], "big"), 4
+            elif size == 127:
+                size, start = int.from_bytes(frame[2:10], "big"), 10
+            text = frame[start : start + size].decode()
+            self.frames.append(text)
+            self.received.append(json.loads(text))
+            frame = frame[start + size :]
 
     def too_slow(self) -> None:
         self.closed_slow = True
@@ -138,6 +167,7 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
         for socket in sockets.values():
             assert sequences(socket) == [start + 1, start + 2]
             assert len(socket.frames) == 2  # written by the group, not by its generator
+            assert 1 <= socket.writes <= 2  # below ASGI: one write per burst of events
         # One execution per event for the group; the same bytes but for the id.
         assert executions == 2
         assert sockets["a"].frames == sockets["slow"].frames
