@@ -90,4 +90,7 @@ def socket_of(scope: Scope) -> RawSocket | None:
         or protocol.conn.extensions
     ):
         return None
+    # uvicorn keeps the upgrade's request and response (their headers: ~4 KB) for the
+    # connection's life, and reads them only until the handshake is done.
+    protocol.request = protocol.response = None  # type: ignore[assignment]
     return RawSocket(protocol)
