@@ -16,15 +16,19 @@ an event from the log (catching up): each executes its own, as before.
 
 Over graphql-transport-ws a `changes` subscription goes further (`DirectQueue`): once
 live, its events are not passed through its own async generator and strawberry's
-per-operation machinery at all. The hub offers an entry to the group (`Group`), whose
-one worker executes the selection once, encodes the `next` message once per
-operation id, and writes it to each member's socket through the ASGI send (so the
-server's WebSocket framing, compression included, is the one every message gets).
-The rule of order is one: a member's event goes straight out only when nothing of
-that member's is waiting or being sent; otherwise it waits in the member's own
-buffer (`capacity` events, then SUBSCRIPTION_OVERFLOW), which its generator sends
-as before. An answer that cannot be shared (errors, a failure) goes that way too:
-each member executes its own, and each sees its own errors.
+per-operation machinery at all. The hub offers an entry once to the group (`Group`),
+which stands among the hub's live subscribers for all its live members; its one
+worker executes the selection once, encodes the `next` message once per operation
+id, and writes it to each member's connection: as one WebSocket frame, the same bytes
+for every member of that id, straight to the socket where the transport allows it
+(`Transport.raw_socket`: uvicorn's protocol, no compression, the socket taking
+writes), else through the ASGI send. Entries that waited together are written to a
+member together, in one write. The rule of order is one: a member's event goes
+straight out only when nothing of that member's is waiting or being sent; otherwise
+it waits in the member's own buffer (`capacity` events, then SUBSCRIPTION_OVERFLOW),
+which its generator sends as before. An answer that cannot be shared (errors, a
+failure) goes that way too: each member executes its own, and each sees its own
+errors.
 """
 
 from __future__ import annotations
