@@ -150,6 +150,11 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
             async with db.sessions() as session, session.begin():
                 await f.transaction(session, initiative)
 
+    async def burst(count: int) -> None:  # one commit: the hub reads them together
+        async with db.sessions() as session, session.begin():
+            for _ in range(count):
+                await f.transaction(session, initiative)
+
     async def until(check: Any) -> None:
         async with asyncio.timeout(20):
             while not check():  # noqa: ASYNC110 (nothing to wait on but the sockets)
@@ -175,27 +180,37 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
             sockets["a"].frames
         )
 
+        # A burst (three entries of one commit): each executed once, and written to
+        # each member in one write, in order.
+        writes = {name: socket.writes for name, socket in sockets.items()}
+        await burst(3)
+        await until(lambda: all(len(s.received) == 5 for s in sockets.values()))
+        assert executions == 5
+        for name, socket in sockets.items():
+            assert sequences(socket) == list(range(start + 1, start + 6))
+            assert socket.writes == writes[name] + 1
+
         # The slow member's socket stops taking messages: the others carry on.
         slow = sockets["slow"]
         slow.held = asyncio.get_running_loop().create_future()
         await write(3)
-        await until(lambda: len(sockets["a"].received) == 5 and len(sockets["b"].received) == 5)
-        assert sequences(sockets["a"]) == list(range(start + 1, start + 6))
-        assert len(slow.received) == 2  # one send waiting, two events in its buffer
+        await until(lambda: len(sockets["a"].received) == 8 and len(sockets["b"].received) == 8)
+        assert sequences(sockets["a"]) == list(range(start + 1, start + 9))
+        assert len(slow.received) == 5  # one send waiting, two events in its buffer
         # Taking again: the held send, then its buffer, in order, once each.
         slow.held.set_result(None)
         slow.held = None
-        await until(lambda: len(slow.received) == 5)
-        assert sequences(slow) == list(range(start + 1, start + 6))
+        await until(lambda: len(slow.received) == 8)
+        assert sequences(slow) == list(range(start + 1, start + 9))
 
         # Past its buffer (4 events) a member that does not read is ended, with the
         # cursor of the last event it was sent; the others are not held up.
         slow.held = asyncio.get_running_loop().create_future()
         await write(7)
-        await until(lambda: len(sockets["a"].received) == 12 and tasks["slow"].done())
+        await until(lambda: len(sockets["a"].received) == 15 and tasks["slow"].done())
         (error,) = await tasks["slow"]
         assert error.extensions["code"] == "SUBSCRIPTION_OVERFLOW"
-        assert sequences(sockets["b"]) == list(range(start + 1, start + 13))
+        assert sequences(sockets["b"]) == list(range(start + 1, start + 16))
         assert not slow.closed_slow
         slow.held.set_result(None)
         await asyncio.sleep(0.05)
