@@ -305,10 +305,14 @@ class EventHub:
                 rows = await repository.entries(
                     session, EntryFilter(), after=self.high_water, limit=PAGE
                 )
+            # A page is handed out whole, then deliveries run: the entries that came
+            # together wait together, and a group writes them to each member at once
+            # (app/graphql/subscriptions/sharing.py). A page (PAGE) is within a live
+            # subscriber's buffer by default (SUBSCRIPTION_BUFFER).
             for row in rows:
                 self._hand_out(row)
-                if self.live_subscribers > 100:
-                    await asyncio.sleep(0)  # let deliveries run between entries
+            if self.live_subscribers > 100:
+                await asyncio.sleep(0)  # let deliveries run between pages
             if len(rows) < PAGE:
                 return
 
