@@ -22,6 +22,7 @@ from app.engines import ledger_engine, ledger_sessions
 from app.events.hub import EventHub
 from app.graphql.schema import build_schema
 from app.http.server import freeze_startup_heap, return_large_blocks_to_the_system
+from app.http.sockets import RawSendMiddleware
 from app.http.transport import add_transport
 from app.observability import Metrics, observe
 from app.pages.routes import add_pages
@@ -169,4 +170,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # Observability, last: request ids (and HTTP metrics) wrap every other layer.
     observe(app, settings, metrics)
+    # Outermost of all: the server's own WebSocket `send`, for frames a group of
+    # subscribers shares (app/http/sockets.py).
+    app.add_middleware(RawSendMiddleware)
     return app

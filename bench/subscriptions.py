@@ -35,6 +35,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -79,9 +80,14 @@ def rss_kb(pid: int | None = None) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system (kernel: the sockets' writes among them) CPU time so far."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def loadavg() -> str:
@@ -329,11 +335,16 @@ async def last_sequence(url: str) -> int:
         await conn.close()
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`python -m uvicorn` itself, so the pid is the server's (no supervisor)."""
+def start_server(
+    env: dict[str, str], port: int, profile: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m uvicorn` itself, so the pid is the server's (no supervisor); with
+    `profile`, under cProfile, its statistics written there when it stops."""
+    under = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     return subprocess.Popen(
         [
             str(BIN / "python"),
+            *under,
             "-m",
             "uvicorn",
             "app.main:create_app",
@@ -351,8 +362,14 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
+def stop_server(server: subprocess.Popen[bytes], *, interrupt: bool = False) -> None:
+    """Stop `server`; `interrupt`: with SIGINT, which uvicorn raises again once it has
+    shut down, so that cProfile (`start_server` with a profile) writes its statistics
+    on the way out (SIGTERM, raised again, would end the process first)."""
+    if interrupt:
+        server.send_signal(signal.SIGINT)
+    else:
+        server.terminate()
     try:
         server.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -383,6 +400,7 @@ class Phase:
     first_ms: float = 0.0  # per event, the first subscriber served: median over events
     last_ms: float = 0.0  # per event, the last subscriber served: median over events
     server_cpu_ms: float = 0.0  # per event
+    server_kernel_ms: float = 0.0  # per event, the part of it in the kernel
     client_cpu_ms: float = 0.0  # per event
     wall_seconds: float = 0.0
     firsts_ms: list[float] = field(default_factory=list)  # per event, in order
@@ -517,10 +535,10 @@ async def measure(
     # Lone events: each commits when the previous one has reached everyone and the
     # server is quiet again. The first also shows every subscription is live.
     phase = Phase("lone")
-    server_cpu = client_cpu = 0.0
+    server_cpu = client_cpu = server_kernel = 0.0
     started = time.perf_counter()
     for _ in range(lone):
-        cpu = cpu_seconds(server.pid), own_cpu_seconds()
+        cpu = cpu_seconds(server.pid), own_cpu_seconds(), cpu_split(server.pid)[1]
         await commit(writer, key)
         target = await last_sequence(url)
         if not await wait_for(reached(connections, target), 120):
@@ -528,18 +546,20 @@ async def measure(
             raise RuntimeError(f"event {target} did not reach {short} subscribers in 120 s")
         server_cpu += cpu_seconds(server.pid) - cpu[0]
         client_cpu += own_cpu_seconds() - cpu[1]
+        server_kernel += cpu_split(server.pid)[1] - cpu[2]
         await settle(server.pid)
     phase.wall_seconds = time.perf_counter() - started
     phase.per_second = lone / phase.wall_seconds if lone else 0.0
     middle = await last_sequence(url)
     tally(phase, connections, occurred, start + 1, middle)
     phase.server_cpu_ms = server_cpu / max(1, lone) * 1000
+    phase.server_kernel_ms = server_kernel / max(1, lone) * 1000
     phase.client_cpu_ms = client_cpu / max(1, lone) * 1000
     result.phases.append(phase)
 
     # A stream: one commit every `interval` seconds, whether delivered or not.
     phase = Phase("stream")
-    cpu = cpu_seconds(server.pid), own_cpu_seconds()
+    cpu = cpu_seconds(server.pid), own_cpu_seconds(), cpu_split(server.pid)[1]
     started = time.perf_counter()
     for i in range(events):
         pause = started + i * interval - time.perf_counter()
@@ -551,6 +571,7 @@ async def measure(
     await wait_for(reached(connections, end), 120 + events * interval)
     phase.wall_seconds = time.perf_counter() - started
     phase.server_cpu_ms = (cpu_seconds(server.pid) - cpu[0]) / max(1, events) * 1000
+    phase.server_kernel_ms = (cpu_split(server.pid)[1] - cpu[2]) / max(1, events) * 1000
     phase.client_cpu_ms = (own_cpu_seconds() - cpu[1]) / max(1, events) * 1000
     await asyncio.sleep(1)  # anything late, or twice
     tally(phase, connections, occurred, middle + 1, end)
@@ -600,7 +621,8 @@ async def bench(backend: str, counts: list[int], args: argparse.Namespace) -> li
         cli(env, "demo", "load")
         key = cli(env, "keys", "create", "--name", "bench-editor", "--role", "editor")
         for count in counts:
-            server = start_server(env, PORT)
+            profile = args.profile.with_suffix(f".{count}.prof") if args.profile else None
+            server = start_server(env, PORT, profile)
             writers = start_server(env, PORT + 1) if separate else None
             try:
                 async with (
@@ -626,7 +648,7 @@ async def bench(backend: str, counts: list[int], args: argparse.Namespace) -> li
                     results.append(result)
                     print(f"<!-- {summary(result)} -->", flush=True)
             finally:
-                stop_server(server)
+                stop_server(server, interrupt=profile is not None)
                 if writers is not None:
                     stop_server(writers)
         verify = cli(env, "audit", "verify").splitlines()[0]
@@ -671,8 +693,8 @@ def tables(results: list[Result]) -> str:
         "",
         "| backend | news via | subscribers | events | commits/s | delivered / expected "
         "| missing, extra, errors | p50 ms | p99 ms | max ms | first ms | last ms "
-        "| server CPU ms / event | client CPU ms / event |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server CPU ms / event | of which kernel | client CPU ms / event |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for p in r.phases:
@@ -681,7 +703,8 @@ def tables(results: list[Result]) -> str:
                 f"| {p.per_second:.1f} | {p.delivered:,} / {p.expected:,} "
                 f"| {p.missing}, {p.duplicate + p.out_of_order}, {r.errors} "
                 f"| {p.p50_ms:,.0f} | {p.p99_ms:,.0f} | {p.max_ms:,.0f} | {p.first_ms:,.0f} "
-                f"| {p.last_ms:,.0f} | {p.server_cpu_ms:,.0f} | {p.client_cpu_ms:,.0f} |"
+                f"| {p.last_ms:,.0f} | {p.server_cpu_ms:,.0f} | {p.server_kernel_ms:,.0f} "
+                f"| {p.client_cpu_ms:,.0f} |"
             )
     return "\n".join(lines)
 
@@ -725,6 +748,12 @@ def main() -> None:
         "(auto: a second one when the broker crosses processes, i.e. not on SQLite)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the subscribers' server under cProfile: its statistics go to "
+        "PROFILE with .N.prof for N subscribers (read them with pstats)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.subscribers.split(",")]
     # Client and server each hold one descriptor per connection (the server inherits it).

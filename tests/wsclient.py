@@ -78,13 +78,17 @@ class LiveClient:
         headers: dict[str, str] | None = None,
         subprotocols: list[str] | None = None,
         init: bool = True,
+        compression: str | None = "deflate",
     ) -> LiveClient:
+        # `compression`: what a browser asks for (permessage-deflate), or None, as the
+        # benchmark's lean client: the server then writes shared frames below ASGI.
         ws = await connect(
             url,
             subprotocols=subprotocols or [PROTOCOL],  # type: ignore[list-item]
             additional_headers=headers,
             open_timeout=10,
             max_size=None,
+            compression=compression,
         )
         client = cls(ws)
         if init:

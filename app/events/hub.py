@@ -98,6 +98,20 @@ class Subscriber:
         subscriber can take no more (it is dropped)."""
         raise NotImplementedError
 
+    # How a subscriber is among the hub's live ones: by default itself; one that shares
+    # its entries with others may be offered them through a stand-in for all of them
+    # (app/graphql/subscriptions/sharing.py `Group`).
+
+    def go_live(self, live: set[Subscriber]) -> None:
+        live.add(self)
+
+    def leave(self, live: set[Subscriber]) -> None:
+        live.discard(self)
+
+    def subscriptions(self) -> int:
+        """How many subscriptions this place among the live ones stands for."""
+        return 1
+
     def end(self, error: Exception) -> None:
         """Stop the subscription with `error` (e.g. its credential was revoked)."""
         self.error = error
@@ -234,7 +248,7 @@ class EventHub:
     @property
     def live_subscribers(self) -> int:
         """How many subscribers are offered each new entry (caught up and joined)."""
-        return len(self._live)
+        return sum(subscriber.subscriptions() for subscriber in self._live)
 
     # -- news -----------------------------------------------------------------------
 
@@ -291,10 +305,14 @@ class EventHub:
                 rows = await repository.entries(
                     session, EntryFilter(), after=self.high_water, limit=PAGE
                 )
+            # A page is handed out whole, then deliveries run: the entries that came
+            # together wait together, and a group writes them to each member at once
+            # (app/graphql/subscriptions/sharing.py). A page (PAGE) is within a live
+            # subscriber's buffer by default (SUBSCRIPTION_BUFFER).
             for row in rows:
                 self._hand_out(row)
-                if len(self._live) > 100:
-                    await asyncio.sleep(0)  # let deliveries run between entries
+            if self.live_subscribers > 100:
+                await asyncio.sleep(0)  # let deliveries run between pages
             if len(rows) < PAGE:
                 return
 
@@ -322,7 +340,7 @@ class EventHub:
             yield
         finally:
             self._open -= 1
-            self._live.discard(subscriber)
+            subscriber.leave(self._live)
 
     async def _wait_ready(self) -> None:
         if self._ready.is_set():
@@ -346,7 +364,7 @@ class EventHub:
         if position < self.high_water:
             return False
         subscriber.position = position
-        self._live.add(subscriber)
+        subscriber.go_live(self._live)
         return True
 
     async def follow(

@@ -53,6 +53,7 @@ from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
 from app.http.lean import MADE_CONTEXT
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
+from app.http.sockets import RawSocket, socket_of, text_frame
 from app.http.spec import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -210,6 +211,12 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
 
     def send_text(self, text: str) -> Coroutine[Any, Any, None]:
         return cast(Coroutine[Any, Any, None], self.websocket.ws.send_text(text))
+
+    def raw_socket(self) -> RawSocket | None:
+        return socket_of(self.websocket.ws.scope)
+
+    def framed(self, text: str) -> bytes:
+        return text_frame(text)
 
     def encode(self, data: object) -> str:
         return cast(PledgeRouter, self.view)._plain_json(data)

@@ -16,15 +16,19 @@ an event from the log (catching up): each executes its own, as before.
 
 Over graphql-transport-ws a `changes` subscription goes further (`DirectQueue`): once
 live, its events are not passed through its own async generator and strawberry's
-per-operation machinery at all. The hub offers an entry to the group (`Group`), whose
-one worker executes the selection once, encodes the `next` message once per
-operation id, and writes it to each member's socket through the ASGI send (so the
-server's WebSocket framing, compression included, is the one every message gets).
-The rule of order is one: a member's event goes straight out only when nothing of
-that member's is waiting or being sent; otherwise it waits in the member's own
-buffer (`capacity` events, then SUBSCRIPTION_OVERFLOW), which its generator sends
-as before. An answer that cannot be shared (errors, a failure) goes that way too:
-each member executes its own, and each sees its own errors.
+per-operation machinery at all. The hub offers an entry once to the group (`Group`),
+which stands among the hub's live subscribers for all its live members; its one
+worker executes the selection once, encodes the `next` message once per operation
+id, and writes it to each member's connection: as one WebSocket frame, the same bytes
+for every member of that id, straight to the socket where the transport allows it
+(`Transport.raw_socket`: uvicorn's protocol, no compression, the socket taking
+writes), else through the ASGI send. Entries that waited together are written to a
+member together, in one write. The rule of order is one: a member's event goes
+straight out only when nothing of that member's is waiting or being sent; otherwise
+it waits in the member's own buffer (`capacity` events, then SUBSCRIPTION_OVERFLOW),
+which its generator sends as before. An answer that cannot be shared (errors, a
+failure) goes that way too: each member executes its own, and each sees its own
+errors.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any, Protocol
 
 from graphql import ExecutionResult
 
-from app.events.hub import Entry, EventQueue, Overflow
+from app.events.hub import Entry, EventQueue, Overflow, Subscriber
 from app.events.scopes import Scope
 
 Memo = dict[Hashable, Any]
@@ -160,6 +164,16 @@ async def _awaited(
 # --- Writing a group's answer straight to its members' sockets --------------------
 
 
+class RawSocket(Protocol):
+    """A connection that frames may be written to below ASGI (app/http/sockets.py)."""
+
+    def ready(self) -> bool:
+        """Whether a frame written now goes out as the server would send it."""
+        ...
+
+    def write(self, frame: bytes) -> None: ...
+
+
 class Transport(Protocol):
     """A graphql-transport-ws connection, as the direct path writes to it
     (app/http/router.py TransportHandler)."""
@@ -172,6 +186,14 @@ class Transport(Protocol):
 
     def send_text(self, text: str) -> Coroutine[Any, Any, None]: ...
 
+    def raw_socket(self) -> RawSocket | None:
+        """The connection, when frames may be written to it below ASGI."""
+        ...
+
+    def framed(self, text: str) -> bytes:
+        """`text` as the WebSocket frame the server sends for it."""
+        ...
+
     def encode(self, data: object) -> str: ...
 
     def too_slow(self) -> None:
@@ -183,11 +205,12 @@ class Outlet:
     """One graphql-transport-ws operation's way to its client: set for the operation's
     task by the transport (`OUTLET`); `executor` by the subscription's executor."""
 
-    __slots__ = ("executor", "operation", "transport")
+    __slots__ = ("executor", "operation", "socket", "transport")
 
     def __init__(self, operation: Any, transport: Transport) -> None:
         self.operation = operation
         self.transport = transport
+        self.socket = transport.raw_socket()
         self.executor: Any = None
 
 
@@ -197,14 +220,16 @@ OUTLET: ContextVar[Outlet | None] = ContextVar("subscription_outlet", default=No
 class _Batch:
     """One entry and the members it was offered to, in the order offered."""
 
-    __slots__ = ("entry", "frames", "members", "ordinal")
+    __slots__ = ("entry", "frames", "members", "ordinal", "raw")
 
-    def __init__(self, entry: Entry, ordinal: int) -> None:
+    def __init__(self, entry: Entry, ordinal: int, members: list[DirectQueue]) -> None:
         self.entry = entry
         self.ordinal = ordinal
-        self.members: list[DirectQueue] = []
-        # The `next` message, per operation id (most clients use the same few).
+        self.members = members
+        # The `next` message, per operation id (most clients use the same few), as
+        # text and as the WebSocket frame that carries it.
         self.frames: dict[str, str] = {}
+        self.raw: dict[str, bytes] = {}
 
     def frame(self, transport: Transport, operation_id: str, data: str) -> str:
         try:
@@ -217,48 +242,122 @@ class _Batch:
             self.frames[operation_id] = text
             return text
 
+    def raw_frame(self, transport: Transport, operation_id: str, data: str) -> bytes:
+        try:
+            return self.raw[operation_id]
+        except KeyError:
+            text = self.frame(transport, operation_id, data)
+            frame = self.raw[operation_id] = transport.framed(text)
+            return frame
 
-class Group:
-    """The direct members of one group in one hub: one worker answers each entry once,
-    in order, and hands the encoded answer to every member it was offered to."""
 
-    def __init__(self, key: Hashable, registry: dict[Hashable, Any]) -> None:
+class Group(Subscriber):
+    """The direct members of one group in one hub, offered each entry as one: the hub
+    offers an entry to the group, not to each member (they share its filter, scope and
+    position, so they would all take it alike). One worker answers each entry once, in
+    order, and hands the encoded answer to every member that was live when it was
+    offered; entries that wait together go out together, one write per member."""
+
+    def __init__(
+        self,
+        key: Hashable,
+        registry: dict[Hashable, Any],
+        accept: Callable[[Entry], bool],
+        capacity: int,
+        scope: Scope,
+    ) -> None:
+        super().__init__(accept)
         self.key = key
         self.registry = registry
+        self.capacity = capacity
+        self.scope = scope
+        self.ordinal = 0
         self.members = 0
+        # The members offered each entry (insertion-ordered, for a quick copy), and
+        # those of them with events in their own buffer.
+        self.live: dict[DirectQueue, None] = {}
+        self.buffered: set[DirectQueue] = set()
         self.pending: deque[_Batch] = deque()
         self._worker: asyncio.Task[None] | None = None
 
-    def take(self, entry: Entry, ordinal: int, member: DirectQueue) -> None:
-        # The hub offers one entry to all its subscribers without an await between:
-        # the members of the last batch of that entry are this entry's.
-        batch = self.pending[-1] if self.pending else None
-        if batch is None or batch.entry is not entry:
-            batch = _Batch(entry, ordinal)
-            self.pending.append(batch)
-        batch.members.append(member)
+    # -- among the hub's live subscribers
+
+    def join(self, member: DirectQueue, live: set[Subscriber]) -> None:
+        # A member joins at the hub's position, the group's too while it has live
+        # members (it is offered every entry): from there on they take every entry alike.
+        if not self.live:
+            self.position = member.position
+            self.ordinal = member.ordinal
+        self.live[member] = None
+        live.add(self)
+
+    def part(self, member: DirectQueue, live: set[Subscriber]) -> None:
+        self.live.pop(member, None)
+        self.buffered.discard(member)
+        if not self.live:
+            live.discard(self)
+
+    def subscriptions(self) -> int:
+        return len(self.live)
+
+    def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
+        if entry.sequence <= self.position:
+            return True
+        self.position = entry.sequence
+        self.ordinal = self.scope.advance(self.ordinal, entry)
+        if not self.accept(entry):
+            return True
+        # A member's backlog is the group's entries not yet answered and its own buffer;
+        # past `capacity` it ends (SUBSCRIPTION_OVERFLOW) rather than miss any.
+        waiting = len(self.pending)
+        over = (
+            list(self.live)
+            if waiting >= self.capacity
+            else [m for m in self.buffered if waiting + len(m._entries) >= self.capacity]
+        )
+        for member in over:
+            self.part(member, set())
+            member.overflow()
+        if not self.live:
+            return False
+        self.pending.append(_Batch(entry, self.ordinal, list(self.live)))
         if self._worker is None:
             self._worker = asyncio.create_task(self._run(), name="subscriptions-group")
+        return True
 
-    def leave(self) -> None:
+    def closed(self) -> None:
+        """A member's subscription has ended."""
         self.members -= 1
         if self.members <= 0 and self.registry.get(self.key) is self:
             del self.registry[self.key]
 
+    # -- answering and writing
+
     async def _run(self) -> None:
         try:
             while self.pending:
-                batch = self.pending[0]
-                data = await self._answer(batch)
-                self.pending.popleft()
-                for member in batch.members:
-                    member.deliver(batch, data)
+                batches = list(self.pending)
+                answers = [(batch, await self._answer(batch)) for batch in batches]
+                for _ in batches:
+                    self.pending.popleft()
+                members = batches[0].members
+                if all(batch.members == members for batch in batches[1:]):
+                    # The usual case: one write per member for all of them.
+                    shared = all(data is not None for _, data in answers)
+                    joined: dict[str, bytes] | None = {} if shared else None
+                    for member in members:
+                        member.deliver(answers, joined)
+                else:  # members joined or left meanwhile: entry by entry
+                    for answer in answers:
+                        one: dict[str, bytes] | None = {} if answer[1] is not None else None
+                        for member in answer[0].members:
+                            member.deliver([answer], one)
         finally:
             self._worker = None
             if self.pending:  # cancelled: what is left goes through each member's own
                 for batch in self.pending:
                     for member in batch.members:
-                        member.deliver(batch, None)
+                        member.deliver([(batch, None)], None)
                 self.pending.clear()
 
     async def _answer(self, batch: _Batch) -> str | None:
@@ -309,14 +408,20 @@ class DirectQueue(EventQueue):
         self._sending = False
         self._timer: asyncio.TimerHandle | None = None
 
-    def backlog(self) -> int:
-        return len(self._entries) + len(self.group.pending)
+    # Live, it is offered entries through its group.
 
-    def keep(self, entry: Entry, ordinal: int, shared: dict[Any, Any] | None) -> None:
-        self.group.take(entry, ordinal, self)
+    def go_live(self, live: set[Subscriber]) -> None:
+        self.group.join(self, live)
+
+    def leave(self, live: set[Subscriber]) -> None:
+        self.group.part(self, live)
 
     def close(self) -> None:
-        self.group.leave()
+        self.group.closed()
+
+    def overflow(self) -> None:
+        self._entries.clear()
+        self.end(Overflow())
 
     async def next(self) -> tuple[Entry, int]:
         self._in_hand = False
@@ -327,23 +432,57 @@ class DirectQueue(EventQueue):
         self.check()
         self._in_hand = True
         entry, ordinal, self.shared = self._entries.popleft()
+        if not self._entries:
+            self.group.buffered.discard(self)
         return entry, ordinal
 
-    def deliver(self, batch: _Batch, data: str | None) -> None:
-        """Send the group's answer to `batch`'s entry (None: this member's own)."""
+    def deliver(
+        self, answers: list[tuple[_Batch, str | None]], joined: dict[str, bytes] | None
+    ) -> None:
+        """Send the group's answers to these entries, in order (None: this member's
+        own). `joined`: the frames of all of them, by operation id, when every one has
+        the group's answer (filled by the first member of an id that writes them)."""
         transport = self.outlet.transport
         if self.error is not None or not transport.is_open(self.outlet.operation):
             return
+        socket = self.outlet.socket
+        if (
+            joined is not None
+            and socket is not None
+            and not (self._entries or self._in_hand or self._sending)
+            and socket.ready()
+        ):
+            # What uvicorn would write, the same bytes for every member of an operation
+            # id (app/http/sockets.py).
+            operation_id = self.outlet.operation.id
+            frames = joined.get(operation_id)
+            if frames is None:
+                frames = joined[operation_id] = b"".join(
+                    batch.raw_frame(transport, operation_id, data)
+                    for batch, data in answers
+                    if data is not None
+                )
+            socket.write(frames)
+            self.delivered = answers[-1][0].ordinal
+            return
+        for batch, data in answers:
+            self._deliver(batch, data)
+
+    def _deliver(self, batch: _Batch, data: str | None) -> None:
+        if self.error is not None:
+            return
         if data is None or self._entries or self._in_hand or self._sending:
             if len(self._entries) >= self.capacity:
-                self._entries.clear()
-                self.end(Overflow())
+                self.group.buffered.discard(self)
+                self.overflow()
                 return
             self._entries.append((batch.entry, batch.ordinal, None))
+            self.group.buffered.add(self)
             if not self._sending:
                 self._ready.set()
             return
         self.delivered = batch.ordinal
+        transport = self.outlet.transport
         frame = batch.frame(transport, self.outlet.operation.id, data)
         self._step(transport.send_text(frame))
 
@@ -398,5 +537,5 @@ def direct_queue(
         return EventQueue(accept, capacity, scope)
     group = registry.get(group_key)
     if group is None:
-        group = registry[group_key] = Group(group_key, registry)
+        group = registry[group_key] = Group(group_key, registry, accept, capacity, scope)
     return DirectQueue(accept, capacity, scope, outlet, group, event)

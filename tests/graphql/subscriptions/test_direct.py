@@ -22,6 +22,7 @@ from app.events.scopes import WHOLE_LOG
 from app.graphql.schema import Executor, build_schema
 from app.graphql.subscriptions.changes import encode_event_cursor
 from app.graphql.subscriptions.sharing import OUTLET, Outlet
+from app.http.sockets import text_frame
 from tests import factories as f
 from tests.conftest import Database
 from tests.graphql.subscriptions.common import CHANGES
@@ -36,8 +37,10 @@ class Operation:
 
 @dataclass
 class Socket:
-    """What a member's client received, as sent: text frames (the direct path) and
-    results its own generator passed on (the strawberry path), in order."""
+    """What a member's client received, as sent: text messages (the direct path:
+    WebSocket frames written to the connection, or a message through the ASGI send
+    while it does not take writes) and results its own generator passed on (the
+    strawberry path), in order."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
@@ -45,6 +48,7 @@ class Socket:
     held: asyncio.Future[None] | None = None
     send_timeout: float = 60.0
     closed_slow: bool = False
+    writes: int = 0
 
     def is_open(self, operation: Any) -> bool:
         return not operation.completed
@@ -60,6 +64,31 @@ class Socket:
 
     def encode(self, data: object) -> str:
         return orjson.dumps(data).decode()
+
+    # The connection written to below ASGI: it takes writes unless held.
+
+    def raw_socket(self) -> Socket:
+        return self
+
+    def framed(self, text: str) -> bytes:
+        return text_frame(text)
+
+    def ready(self) -> bool:
+        return self.held is None
+
+    def write(self, frame: bytes) -> None:
+        self.writes += 1
+        while frame:  # one or more unmasked text frames, as a client reads them
+            assert frame[0] == 0x81
+            size, start = frame[1], 2
+            if size == 126:
+                size, start = int.from_bytes(frame[2:4], "big"), 4
+            elif size == 127:
+                size, start = int.from_bytes(frame[2:10], "big"), 10
+            text = frame[start : start + size].decode()
+            self.frames.append(text)
+            self.received.append(json.loads(text))
+            frame = frame[start + size :]
 
     def too_slow(self) -> None:
         self.closed_slow = True
@@ -121,6 +150,11 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
             async with db.sessions() as session, session.begin():
                 await f.transaction(session, initiative)
 
+    async def burst(count: int) -> None:  # one commit: the hub reads them together
+        async with db.sessions() as session, session.begin():
+            for _ in range(count):
+                await f.transaction(session, initiative)
+
     async def until(check: Any) -> None:
         async with asyncio.timeout(20):
             while not check():  # noqa: ASYNC110 (nothing to wait on but the sockets)
@@ -138,6 +172,7 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
         for socket in sockets.values():
             assert sequences(socket) == [start + 1, start + 2]
             assert len(socket.frames) == 2  # written by the group, not by its generator
+            assert 1 <= socket.writes <= 2  # below ASGI: one write per burst of events
         # One execution per event for the group; the same bytes but for the id.
         assert executions == 2
         assert sockets["a"].frames == sockets["slow"].frames
@@ -145,27 +180,37 @@ async def test_a_group_is_executed_once_written_alike_and_a_slow_member_waits_al
             sockets["a"].frames
         )
 
+        # A burst (three entries of one commit): each executed once, and written to
+        # each member in one write, in order.
+        writes = {name: socket.writes for name, socket in sockets.items()}
+        await burst(3)
+        await until(lambda: all(len(s.received) == 5 for s in sockets.values()))
+        assert executions == 5
+        for name, socket in sockets.items():
+            assert sequences(socket) == list(range(start + 1, start + 6))
+            assert socket.writes == writes[name] + 1
+
         # The slow member's socket stops taking messages: the others carry on.
         slow = sockets["slow"]
         slow.held = asyncio.get_running_loop().create_future()
         await write(3)
-        await until(lambda: len(sockets["a"].received) == 5 and len(sockets["b"].received) == 5)
-        assert sequences(sockets["a"]) == list(range(start + 1, start + 6))
-        assert len(slow.received) == 2  # one send waiting, two events in its buffer
+        await until(lambda: len(sockets["a"].received) == 8 and len(sockets["b"].received) == 8)
+        assert sequences(sockets["a"]) == list(range(start + 1, start + 9))
+        assert len(slow.received) == 5  # one send waiting, two events in its buffer
         # Taking again: the held send, then its buffer, in order, once each.
         slow.held.set_result(None)
         slow.held = None
-        await until(lambda: len(slow.received) == 5)
-        assert sequences(slow) == list(range(start + 1, start + 6))
+        await until(lambda: len(slow.received) == 8)
+        assert sequences(slow) == list(range(start + 1, start + 9))
 
         # Past its buffer (4 events) a member that does not read is ended, with the
         # cursor of the last event it was sent; the others are not held up.
         slow.held = asyncio.get_running_loop().create_future()
         await write(7)
-        await until(lambda: len(sockets["a"].received) == 12 and tasks["slow"].done())
+        await until(lambda: len(sockets["a"].received) == 15 and tasks["slow"].done())
         (error,) = await tasks["slow"]
         assert error.extensions["code"] == "SUBSCRIPTION_OVERFLOW"
-        assert sequences(sockets["b"]) == list(range(start + 1, start + 13))
+        assert sequences(sockets["b"]) == list(range(start + 1, start + 16))
         assert not slow.closed_slow
         slow.held.set_result(None)
         await asyncio.sleep(0.05)

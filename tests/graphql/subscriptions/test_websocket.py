@@ -94,16 +94,22 @@ async def test_a_change_on_one_process_reaches_a_subscriber_on_another(live: Liv
         await subscription.nothing(0.5)  # exactly once
 
 
+# Clients that ask for permessage-deflate (browsers) are sent each message through
+# ASGI, compressed; those that do not, the group's frames written to the socket.
+COMPRESSION = pytest.mark.parametrize("compression", ["deflate", None])
+
+
+@COMPRESSION
 async def test_subscribers_of_one_group_are_sent_the_same_bytes_as_a_replay_is(
-    live: LiveData,
+    live: LiveData, compression: str | None
 ) -> None:
     # Three operations of one group (same document, variables and visibility), two on
     # one connection: each event reaches each once, in order, as the same message but
     # for the operation's id, byte for byte what the log's replay of it sends.
     start = await live.last_sequence()
     async with (
-        await connect(b(live), live.keys["viewer"]) as one,
-        await connect(b(live), live.keys["viewer"]) as two,
+        await connect(b(live), live.keys["viewer"], compression=compression) as one,
+        await connect(b(live), live.keys["viewer"], compression=compression) as two,
     ):
         first = await one.subscribe(CHANGES)
         second = await one.subscribe(CHANGES)
@@ -146,11 +152,12 @@ async def test_reconnecting_with_after_gets_exactly_the_changes_missed(live: Liv
         await subscription.nothing(0.5)
 
 
+@COMPRESSION
 async def test_a_full_buffer_ends_the_subscription_and_resuming_loses_nothing(
-    live: LiveData,
+    live: LiveData, compression: str | None
 ) -> None:
     start = await live.last_sequence()
-    async with await connect(b(live), live.keys["viewer"]) as client:
+    async with await connect(b(live), live.keys["viewer"], compression=compression) as client:
         subscription = await client.subscribe(CHANGES)
         await asyncio.sleep(0.3)
         # One commit of twelve entries: more than the buffer (5) at once.
@@ -200,10 +207,13 @@ async def test_a_partner_overflows_and_resumes_in_its_own_numbers(live: LiveData
         await resumed.nothing(0.5)
 
 
-async def test_partners_receive_only_their_initiatives(live: LiveData) -> None:
+@COMPRESSION
+async def test_partners_receive_only_their_initiatives(
+    live: LiveData, compression: str | None
+) -> None:
     async with (
-        await connect(b(live), live.keys["partner"]) as partner,
-        await connect(b(live), live.keys["viewer"]) as viewer,
+        await connect(b(live), live.keys["partner"], compression=compression) as partner,
+        await connect(b(live), live.keys["viewer"], compression=compression) as viewer,
     ):
         theirs = await partner.subscribe(CHANGES)
         everything = await viewer.subscribe(CHANGES)
