@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # level of lists, without graphql-core's field-by-field execution; the answer is the
     # same either way. Off: every query runs through the reference executor.
     compiled_reads: bool = True
+    # On PostgreSQL, the compiled path's answer written as JSON by the database in one
+    # statement (app/graphql/compiled/in_database.py); false: built in Python from rows.
+    compiled_reads_in_database: bool = True
 
     # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone

@@ -160,7 +160,11 @@ class Answer:
 
     async def run(self, variables: VariableValues) -> dict[str, Any]:
         self.variables = variables
-        if self.plan.in_database and self.settings.database_url.startswith("postgresql"):
+        if (
+            self.plan.in_database
+            and self.settings.compiled_reads_in_database
+            and self.settings.database_url.startswith("postgresql")
+        ):
             written = await self.written()
             if written is not None:
                 return written

@@ -132,3 +132,22 @@ async def test_the_next_page_by_a_written_cursor(
     page = json.loads(answer.text)["data"]["transactions"]
     assert page["pageInfo"]["hasPreviousPage"] is True
     assert len(page["edges"]) == 2 and page["pageInfo"]["hasNextPage"] is False
+
+
+async def test_off_the_answer_is_built_from_rows_alike(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """COMPILED_READS_IN_DATABASE=false: the compiled path builds the answer in Python
+    from one statement per level of lists, the same bytes."""
+    # given
+    await seed(db)
+    written = client_with(compiled_reads=True)
+    from_rows = client_with(compiled_reads=True, compiled_reads_in_database=False)
+    expected = await written.post(QUERY, {})
+    before = Counter(PATHS)
+    # when
+    answer = await from_rows.post(QUERY, {})
+    # then
+    assert PATHS["compiled"] == before["compiled"] + 1
+    assert PATHS["in database"] == before["in database"]
+    assert answer.text == expected.text
