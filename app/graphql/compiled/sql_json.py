@@ -24,6 +24,13 @@ from sqlalchemy import Boolean, ColumnElement, Date, Integer, String, Text, case
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import literal_column as _literal_column
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    ColumnClause,
+    ExpressionClauseList,
+    Grouping,
+)
 
 from app.db.types import ExactDecimal, UTCDateTime
 
@@ -46,10 +53,12 @@ NULL = constant("null")
 TRUE, FALSE = constant("true"), constant("false")
 
 
-def concat(parts: Sequence[Json]) -> Json:
-    """The parts one after the other (adjacent constants merged into one)."""
+def concat(parts: Sequence[Json | str]) -> Json:
+    """The parts one after the other, as few concatenations as can be: concatenations
+    among them are spliced in and adjacent constants merged (each `||` copies the
+    text so far, for every row)."""
     merged: list[Any] = []
-    for part in parts:
+    for part in _spliced(parts):
         if isinstance(part, str) and merged and isinstance(merged[-1], str):
             merged[-1] += part
         else:
@@ -58,9 +67,27 @@ def concat(parts: Sequence[Json]) -> Json:
     return reduce(lambda a, b: a.concat(b), pieces)
 
 
+def _spliced(parts: Sequence[Any]) -> list[Any]:
+    found: list[Any] = []
+    pending = list(reversed(parts))
+    while pending:
+        part = pending.pop()
+        if isinstance(part, Grouping):
+            pending.append(part.element)
+        elif isinstance(part, BinaryExpression) and part.operator is operators.concat_op:
+            pending += [part.right, part.left]
+        elif isinstance(part, ExpressionClauseList) and part.operator is operators.concat_op:
+            pending += reversed(part.clauses)
+        elif isinstance(part, ColumnClause) and part.is_literal and part.name.startswith("'"):
+            found.append(part.name[1:-1].replace("''", "'"))  # a constant's text
+        else:
+            found.append(part)
+    return found
+
+
 def quoted(text: Json) -> Json:
     """Text that needs no escaping (base64, digits, ISO dates) as a JSON string."""
-    return concat(['"', text, '"'])  # type: ignore[list-item]
+    return concat(['"', text, '"'])
 
 
 def escaped(value: Any) -> Json:
@@ -161,5 +188,5 @@ def value_sql(graphql_field: GraphQLField, column: Any) -> Json | None:
 
 def global_id(type_name: str, id_column: Any) -> Json:
     """app/kit/ids.py `encode_global_id`: base64url of `Type:pk`, unpadded."""
-    raw = concat([f"{type_name}:", sql_cast(id_column, Text)])  # type: ignore[list-item]
+    raw = concat([f"{type_name}:", sql_cast(id_column, Text)])
     return quoted(func.rtrim(base64url(raw), "="))
