@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import literal, select, update
+from sqlalchemy import func, literal, select, update
 
 from app import models as m
 from app.graphql.compiled.executor import PATHS
@@ -151,3 +151,40 @@ async def test_off_the_answer_is_built_from_rows_alike(
     assert PATHS["compiled"] == before["compiled"] + 1
     assert PATHS["in database"] == before["in database"]
     assert answer.text == expected.text
+
+
+async def test_views_are_written_alike(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """A partner's answer and one asOf a moment come from a view (TEMP tables shadowing
+    the ledger's on the view's connection): the written statement reads them as the
+    rows path does — the partner sees its own initiative only, the past its state."""
+    # given: two initiatives, a partner of the first, a moment before a change
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        mine, other = await f.initiative(session, program), await f.initiative(session, program)
+        for initiative in (mine, other):
+            await f.transaction(session, initiative, description=f"of {initiative.code}")
+        secret = await f.api_key(session, "partner", initiatives=[mine.code])
+        code = mine.code
+    async with db.sessions() as session:
+        moment = await session.scalar(select(func.now()))
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(m.Transaction).values(description="changed"))
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = (
+        "query($at: DateTime) { transactions(first: 10, asOf: $at) "
+        "{ totalCount nodes { id description } } }"
+    )
+    for client_key, variables, expected in (
+        (secret, {}, ["changed"]),
+        (None, {"at": moment.isoformat()}, [f"of {code}", "of " + other.code]),
+    ):
+        before = Counter(PATHS)
+        # when
+        answer = await compiled.with_key(client_key).post(query, variables)
+        # then
+        assert PATHS["in database"] == before["in database"] + 1, answer.text
+        assert answer.text == (await reference.with_key(client_key).post(query, variables)).text
+        nodes = json.loads(answer.text)["data"]["transactions"]["nodes"]
+        assert sorted(node["description"] for node in nodes) == sorted(expected)
