@@ -9,8 +9,9 @@ row of its parent, so PostgreSQL reads each parent's page by its index as a LATE
 join would — aggregated into the connection's text. The page window, filter and order
 are the ones the Python path reads with (Answer.window), so the rows are the same:
 
-- `nodes`/`edges`: each row's text, numbered by `row_number()` in the page's order;
-  with `hasNextPage` asked, the page reads one row more, whose text is never built;
+- `nodes`/`edges`: the rows' texts aggregated in the page's order (the order's
+  columns come up with them; nothing numbers rows); with `hasNextPage` asked, the page
+  reads one row more, left out of the list by slicing the aggregated array;
 - `pageInfo`: `hasNextPage` from that extra row; `hasPreviousPage` whether a row of
   the parent lies at or before the `after` cursor (false without one); the start and
   end cursors from the first and last row's cursor (`Order.encode` in SQL);
@@ -195,8 +196,7 @@ def _connection(
     paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
     paged = _correlated(paged_select, parent).subquery("paged")
     source = _Source(table, paged, (*outer, table))
-    number = func.row_number().over(order_by=[source.adapt(term) for term in order.terms])
-    columns: list[Any] = [number.label("n")]
+    columns: list[Any] = [source.adapt(c).label(f"o{i}") for i, c in enumerate(order.columns)]
     cursor = source.adapt(_cursor(order)) if cursors else None
     if cursor is not None:
         columns.append(cursor.label("c"))
@@ -207,10 +207,11 @@ def _connection(
             text = _edge(answer, detail, source, cursor)
         else:
             continue
-        if more:  # the extra row only tells that more follow: its text is not written
-            text = case((number <= first, text), else_=None)
         columns.append(text.label(f"t{index}"))
     page = select(*columns).select_from(paged).subquery("page")
+    # The order's terms over the page's columns, for the aggregates.
+    on_page = ClauseAdapter(page)
+    in_order = [on_page.traverse(source.adapt(term)) for term in order.terms]
     parts: list[Any] = ["{"]
     for index, (key, kind, detail) in enumerate(entries):
         parts.append(("," if index else "") + f"{json.dumps(key)}:")
@@ -220,9 +221,14 @@ def _connection(
             counted = _correlated(select(func.count()).select_from(table).where(*mine), parent)
             parts.append(sql_cast(counted.scalar_subquery(), Text))
         elif kind == PAGE_INFO:
-            parts.append(_page_info(detail, page, first, table, mine, parent, after))
+            parts.append(_page_info(detail, page, in_order, first, table, mine, parent, after))
         else:
-            agg = func.string_agg(page.c[f"t{index}"], aggregate_order_by(literal(","), page.c.n))
+            text = page.c[f"t{index}"]
+            if more:  # the extra row only tells that more follow: sliced off
+                ordered = func.array_agg(aggregate_order_by(text, *in_order))
+                agg = func.array_to_string(type_coerce(ordered, ARRAY(Text))[1:first], ",")
+            else:
+                agg = func.string_agg(text, aggregate_order_by(literal(","), *in_order))
             parts += ["[", func.coalesce(agg, sql_json.constant("")), "]"]
     parts.append("}")
     written = select(sql_json.concat(parts))
@@ -262,6 +268,7 @@ def _edge(
 def _page_info(
     detail: list[tuple[str, Any, str]],
     page: Any,
+    in_order: list[Any],
     first: int,
     table: Any,
     mine: list[Any],
@@ -285,9 +292,11 @@ def _page_info(
                 earlier = select(literal(1)).select_from(table).where(*mine, beyond)
                 parts.append(sql_json.boolean(_correlated(earlier, parent).exists()))
         else:
-            ordering = page.c.n if name == "startCursor" else page.c.n.desc()
-            found = func.array_agg(aggregate_order_by(page.c.c, ordering)).filter(page.c.n <= first)
-            value = type_coerce(found, ARRAY(Text))[1]
+            cursors = func.array_agg(aggregate_order_by(page.c.c, *in_order))
+            found = type_coerce(cursors, ARRAY(Text))
+            # The first row's, or the last of those on the page (not the extra one).
+            at = 1 if name == "startCursor" else func.least(func.count(), first)
+            value = found[at]
             parts.append(func.coalesce(sql_json.quoted(value), sql_json.NULL))
     parts.append("}")
     return sql_json.concat(parts)
