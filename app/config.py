@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # calls what the router calls, without FastAPI's routing and strawberry's request
     # adapters; the answer is the same either way. Off: every request goes the router's way.
     lean_graphql_http: bool = True
+    # On PostgreSQL, the compiled path's answer written as JSON by the database in one
+    # statement (app/graphql/compiled/in_database.py); false: built in Python from rows.
+    compiled_reads_in_database: bool = True
 
     # --- HTTP surface of /graphql (app/http/) ---
     # GraphiQL, introspection and "Did you mean ...?" hints describe the schema to anyone

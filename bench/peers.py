@@ -410,6 +410,7 @@ def report(
 
 
 def main() -> None:
+    global DATABASE  # one run, one database: --database names it
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="100k")
     parser.add_argument("--runs", type=int, default=20, help="timed requests per read and side")
@@ -422,7 +423,13 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="use the database if it holds this scale's data"
     )
+    parser.add_argument(
+        "--database",
+        default="pledge_bench_peers",
+        help="the database's name (two runs at once need two names)",
+    )
     args = parser.parse_args()
+    DATABASE = args.database
     install_peer()
     loads = [os.getloadavg()[0]]
     try:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, case, cast, func
 
 from app.errors import DomainError, ErrorCode
 
@@ -61,6 +64,28 @@ def shown(amount: Decimal, code: str) -> Decimal:
     if at_unit == amount:
         return at_unit
     return amount.normalize()
+
+
+def shown_sql(amount: Any, code: Any) -> ColumnElement[str]:
+    """`shown` in PostgreSQL, as the text the Decimal scalar gives the Decimal `shown`
+    returns (an amount column of at most `AMOUNT`'s three decimals): rounded to the
+    minor unit when that loses nothing, else its digits without trailing zeros. The
+    currency is looked up once per amount (most are of 2 digits: the last case)."""
+
+    def at(units: int) -> ColumnElement[str]:
+        at_unit = func.round(amount, units)
+        return case(
+            (amount == at_unit, cast(at_unit, Text)), else_=cast(func.trim_scale(amount), Text)
+        )
+
+    others = sorted(set(_MINOR_UNITS.values()))
+    return case(
+        *(
+            (code.in_(sorted(c for c, n in _MINOR_UNITS.items() if n == units)), at(units))
+            for units in others
+        ),
+        else_=at(2),
+    )
 
 
 def from_minor_units(minor: int, code: str) -> Decimal:

@@ -6,10 +6,14 @@ hundred thousand resolver calls, and most of the time of a large read. Most read
 are of a few shapes: lists (`initiatives(first: 100)`), lists nested under their
 records (`budgetLines`, `transactions`), the records' columns, their global ids and
 amounts. For those, `plan.py` compiles the validated operation once into a plan
-(cached per document, operation and caller's permissions), and `run.py` answers it
-with one SQL statement per level of lists — the same statements the loaders run
-(app/kit/pagination.py), for all parents of a level at once — and builds the
-answer's dictionaries straight from the rows with the schema's own serializers.
+(cached per document, operation and caller's permissions), and `run.py` answers it.
+On PostgreSQL the database writes the whole answer as JSON in one statement
+(`in_database.py`, spelled by `sql_json.py` as the serializers spell each value), which
+goes into the response as it is. Otherwise (SQLite, `last`/`before` windows, a value
+not written there) it reads one SQL statement per level of lists — the same statements
+the loaders run (app/kit/pagination.py), for all parents of a level at once — and
+builds the answer's dictionaries straight from the rows with the schema's own
+serializers.
 
 Everything else — mutations, subscriptions, reports, aggregates, fields with
 resolvers of their own or permissions, directives — runs through the reference

@@ -15,6 +15,7 @@ from typing import Any
 
 LIST_FIELD = "compiled_list"
 ROW_VALUE = "compiled_row_value"
+ROW_VALUE_SQL = "compiled_row_value_sql"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,14 @@ def lists(listing: Any, node: type[Any], parent_key: Callable[[Any], Any] | None
     return {LIST_FIELD: ListField(listing, node, parent_key)}
 
 
-def row_value(function: Callable[[Any], Any]) -> dict[str, Any]:
+def row_value(
+    function: Callable[[Any], Any], sql: Callable[[Any], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The field's value is `function(row)` of its record's stored row: its columns by
-    name (an ORM instance or a plain result row alike)."""
-    return {ROW_VALUE: function}
+    name (an ORM instance or a plain result row alike). `sql(columns)`, given the
+    table's columns, writes the same value in PostgreSQL: the JSON text of each of the
+    value's fields by name (app/graphql/compiled/sql_json.py), never NULL."""
+    found: dict[str, Any] = {ROW_VALUE: function}
+    if sql is not None:
+        found[ROW_VALUE_SQL] = sql
+    return found

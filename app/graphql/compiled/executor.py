@@ -39,7 +39,8 @@ MAX_PLANS = 512
 
 # How many query operations each path answered in this process: "compiled",
 # "fallback" (a plan's answer handed back to the reference executor) and
-# "reference" (no plan).
+# "reference" (no plan); "in database": those of "compiled" whose answer PostgreSQL
+# wrote (in_database.py).
 PATHS: Counter[str] = Counter()
 
 
@@ -133,10 +134,9 @@ def compiled_for(executor: Any) -> Plan | None:
 async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
     """The operation's data by its plan, or None: the reference executor answers."""
     strawberry_schema = executor.schema._strawberry_schema
+    answering = Answer(plan, strawberry_schema, executor.context_value)
     try:
-        data = await Answer(plan, strawberry_schema, executor.context_value).run(
-            executor.variable_values
-        )
+        data = await answering.run(executor.variable_values)
     except Fallback:
         await any_statements(executor.context_value.reads)
         PATHS["fallback"] += 1
@@ -153,4 +153,6 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
         PATHS["fallback"] += 1
         return None
     PATHS["compiled"] += 1
+    if answering.in_database:
+        PATHS["in database"] += 1
     return data

@@ -14,6 +14,7 @@ linear in the document's size, however it nests or spreads its fragments.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import field as default
@@ -40,7 +41,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 from app.auth.roles import Permission
-from app.graphql.compiled.declare import LIST_FIELD, ROW_VALUE, ListField
+from app.graphql.compiled import sql_json
+from app.graphql.compiled.declare import LIST_FIELD, ROW_VALUE, ROW_VALUE_SQL, ListField
 from app.graphql.loaders import NODE_MODELS
 from app.graphql.records import db_id_of
 from app.graphql.relay import Node
@@ -82,10 +84,20 @@ class ListPlan:
 @dataclass(eq=False)
 class NodePlan:
     """A node's fields in answer order: (response key, getter of its row) for values,
-    (response key, ListPlan) for nested lists."""
+    (response key, ListPlan) for nested lists. `sql`: the same fields written by
+    PostgreSQL, (response key, the JSON text of its value over the list's table, or
+    the nested ListPlan); None when a field is not written there (sql_json.py)."""
 
     values: list[tuple[str, Getter | None, ListPlan | None]] = field(default_factory=list)
     lists: list[ListPlan] = field(default_factory=list)
+    sql: list[tuple[str, Any]] | None = field(default_factory=list)
+
+    def add_sql(self, key: str, value: Any) -> None:
+        if self.sql is not None:
+            if value is None:
+                self.sql = None
+            else:
+                self.sql.append((key, value))
 
 
 @dataclass(eq=False)
@@ -101,6 +113,8 @@ class Plan:
     # (response key, ListPlan) per root field, or (response key, the type's name) for
     # a root `__typename`.
     roots: list[tuple[str, ListPlan | str]]
+    # Whether PostgreSQL can write the whole answer (every node's `sql` is known).
+    in_database: bool = False
 
 
 # Connection entry kinds.
@@ -141,6 +155,7 @@ class _Compiler:
         self.permissions = permissions
         self.spread: set[str] = set()
         self.fields = 0
+        self.in_database = True
 
     def collect(self, selection_set: SelectionSetNode | None, type_name: str) -> list[FieldNode]:
         """The fields of a selection set on `type_name`, fragments inlined, in order."""
@@ -192,7 +207,7 @@ class _Compiler:
                 roots.append((key, query_type.name))
                 continue
             roots.append((key, self.list_field(query_type, node, nested=False)))
-        return Plan(operation, roots)
+        return Plan(operation, roots, in_database=self.in_database)
 
     def list_field(self, parent: GraphQLObjectType, node: FieldNode, *, nested: bool) -> ListPlan:
         graphql_field = parent.fields.get(node.name.value)
@@ -231,15 +246,16 @@ class _Compiler:
                 raise Unsupported(f"{connection_type.name}.{name}")
         return plan
 
-    def page_info(self, node: FieldNode) -> list[tuple[str, Callable[[Any], Any]]]:
-        shown: list[tuple[str, Callable[[Any], Any]]] = []
+    def page_info(self, node: FieldNode) -> list[tuple[str, Callable[[Any], Any], str]]:
+        """(response key, getter of the page, field name) per field asked."""
+        shown: list[tuple[str, Callable[[Any], Any], str]] = []
         for inner in self.collect(node.selection_set, "PageInfo"):
             key = inner.alias.value if inner.alias else inner.name.value
             name = inner.name.value
             if name == "__typename":
-                shown.append((key, lambda _page: "PageInfo"))
+                shown.append((key, lambda _page: "PageInfo", name))
             elif name in _PAGE_INFO:
-                shown.append((key, _PAGE_INFO[name]))
+                shown.append((key, _PAGE_INFO[name], name))
             else:
                 raise Unsupported(f"PageInfo.{name}")
         return shown
@@ -266,13 +282,31 @@ class _Compiler:
         return found
 
     def node(self, node_type: GraphQLObjectType, listing: ListPlan, node: FieldNode) -> NodePlan:
-        columns = list(listing.listing.model.__table__.columns.keys())
+        table = listing.listing.model.__table__
+        columns = list(table.columns.keys())
         plan = NodePlan()
+        try:
+            self._node(node_type, listing, node, table, columns, plan)
+        finally:
+            if plan.sql is None:
+                self.in_database = False
+        return plan
+
+    def _node(
+        self,
+        node_type: GraphQLObjectType,
+        listing: ListPlan,
+        node: FieldNode,
+        table: Any,
+        columns: list[str],
+        plan: NodePlan,
+    ) -> None:
         for inner in self.collect(node.selection_set, node_type.name):
             key = inner.alias.value if inner.alias else inner.name.value
             name = inner.name.value
             if name == "__typename":
                 plan.values.append((key, _constant(node_type.name), None))
+                plan.add_sql(key, sql_json.string(node_type.name))
                 continue
             graphql_field = self._field_of(node_type, inner)
             definition: StrawberryField | None = graphql_field.extensions.get(DEFINITION)
@@ -283,6 +317,7 @@ class _Compiler:
                 nested = self.list_field(node_type, inner, nested=True)
                 plan.values.append((key, None, nested))
                 plan.lists.append(nested)
+                plan.add_sql(key, nested)
                 continue
             if inner.arguments:
                 raise Unsupported(f"{node_type.name}.{name} takes arguments")
@@ -294,34 +329,45 @@ class _Compiler:
                     raise Unsupported(f"{node_type.name}.{name} has an extension")
             if hidden:
                 plan.values.append((key, _constant(None), None))
+                plan.add_sql(key, sql_json.NULL)
                 continue
             resolver = definition.base_resolver
             if resolver is not None and resolver.wrapped_func is _NODE_ID:
                 plan.values.append((key, _global_id(node_type.name, listing.column("id")), None))
+                plan.add_sql(key, sql_json.global_id(node_type.name, table.c.id))
             elif ROW_VALUE in metadata:
                 # The function reads the columns the field shows (all, if it names none).
                 shows = [e.columns for e in definition.extensions if isinstance(e, Shows)]
                 for column in sorted(frozenset().union(*shows)) if shows else columns:
                     listing.column(column)
-                build = self.value_object(graphql_field, inner)
+                build, parts = self.value_object(graphql_field, inner)
                 plan.values.append((key, _computed(metadata[ROW_VALUE], build), None))
+                written = metadata.get(ROW_VALUE_SQL)
+                plan.add_sql(key, _object_sql(parts, written(table.c)) if written else None)
             elif resolver is None and definition.python_name in columns:
                 index = listing.column(definition.python_name)
                 plan.values.append((key, _leaf(graphql_field, index), None))
+                plan.add_sql(
+                    key, sql_json.value_sql(graphql_field, table.c[definition.python_name])
+                )
             else:
                 raise Unsupported(f"{node_type.name}.{name} has a resolver")
-        return plan
 
-    def value_object(self, graphql_field: GraphQLField, node: FieldNode) -> Getter:
-        """A getter turning an object of plain attributes (an amount) into its answer."""
+    def value_object(
+        self, graphql_field: GraphQLField, node: FieldNode
+    ) -> tuple[Getter, list[tuple[str, str, str]]]:
+        """A getter turning an object of plain attributes (an amount) into its answer,
+        and what it shows: (response key, "typename" or "field", type or attribute)."""
         object_type = get_named_type(graphql_field.type)
         if not isinstance(object_type, GraphQLObjectType):
             raise Unsupported("a computed value that is not an object")
         parts: list[tuple[str, Getter]] = []
+        shown: list[tuple[str, str, str]] = []
         for inner in self.collect(node.selection_set, object_type.name):
             key = inner.alias.value if inner.alias else inner.name.value
             if inner.name.value == "__typename":
                 parts.append((key, _constant(object_type.name)))
+                shown.append((key, "typename", object_type.name))
                 continue
             field_ = self._field_of(object_type, inner)
             definition: StrawberryField | None = field_.extensions.get(DEFINITION)
@@ -335,6 +381,7 @@ class _Compiler:
             ):
                 raise Unsupported(f"{object_type.name}.{inner.name.value}")
             parts.append((key, _attribute(field_, definition.python_name)))
+            shown.append((key, "field", definition.python_name))
         nullable = not isinstance(graphql_field.type, GraphQLNonNull)
 
         def build(value: Any) -> Any:
@@ -344,7 +391,23 @@ class _Compiler:
                 raise Fallback
             return {key: get(value) for key, get in parts}
 
-        return build
+        return build, shown
+
+
+def _object_sql(shown: list[tuple[str, str, str]], written: dict[str, Any]) -> Any:
+    """A value object's JSON text from the JSON text of its fields (`written`), or
+    None when one of those asked is not written."""
+    parts: list[Any] = ["{"]
+    for index, (key, kind, detail) in enumerate(shown):
+        parts.append(("," if index else "") + f"{json.dumps(key)}:")
+        if kind == "typename":
+            parts.append(json.dumps(detail))
+        elif detail in written:
+            parts.append(written[detail])
+        else:
+            return None
+    parts.append("}")
+    return sql_json.concat(parts)
 
 
 def _constant(value: Any) -> Getter:

@@ -19,8 +19,10 @@ from graphql import GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
-from app.db.shared import one_statement
+from app.db.shared import any_statements, one_statement
 from app.errors import DomainError
+from app.graphql.compiled import in_database
+from app.graphql.compiled.in_database import NotHere
 from app.graphql.compiled.plan import (
     EDGES,
     NODES,
@@ -66,6 +68,8 @@ class Answer:
         )
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
+        # Whether PostgreSQL wrote the answer (in_database.py).
+        self.in_database = False
 
     def arguments(self, plan: ListPlan) -> dict[str, Any]:
         """The list's arguments as its resolver would receive them."""
@@ -156,6 +160,14 @@ class Answer:
 
     async def run(self, variables: VariableValues) -> dict[str, Any]:
         self.variables = variables
+        if (
+            self.plan.in_database
+            and self.settings.compiled_reads_in_database
+            and self.settings.database_url.startswith("postgresql")
+        ):
+            written = await self.written()
+            if written is not None:
+                return written
         roots = [root for _key, root in self.plan.roots if isinstance(root, ListPlan)]
         if len(roots) == 1 and self._one_statement(roots[0]):
             one_statement(self.context.reads)
@@ -175,6 +187,37 @@ class Answer:
             key: root if isinstance(root, str) else self.built[root][None]
             for key, root in self.plan.roots
         }
+
+    async def written(self) -> dict[str, Any] | None:
+        """The answer as PostgreSQL writes it (in_database.py), in one statement; None
+        when it is built from rows instead."""
+        try:
+            stmt = in_database.statement(self, self.plan)
+        except NotHere:
+            return None
+        one_statement(self.context.reads)
+        texts: Any = None
+        async with self.context.reads() as session:
+            connection = await session.connection()
+            if connection.dialect.name == "postgresql":
+                texts = (await connection.execute(stmt)).one()
+        if texts is None or any(text is None for text in texts):
+            # Not PostgreSQL after all, or a value no serializer writes (an enum's
+            # column holding a value the enum has not): built from rows, which hands
+            # such a value to the reference executor.
+            await any_statements(self.context.reads)
+            return None
+        encoded = bool(getattr(self.context, "answer_as_json", False))
+        found = iter(texts)
+        answer: dict[str, Any] = {}
+        for key, root in self.plan.roots:
+            if isinstance(root, str):
+                answer[key] = root
+            else:
+                text = next(found)
+                answer[key] = orjson.Fragment(text) if encoded else orjson.loads(text)
+        self.in_database = True
+        return answer
 
     def _one_statement(self, plan: ListPlan) -> bool:
         """Whether the list is read in one statement of a bounded number of rows: no
@@ -210,7 +253,7 @@ class Answer:
                 elif kind == TOTAL:
                     answer[key] = page.total
                 elif kind == PAGE_INFO:
-                    answer[key] = {name: get(page) for name, get in detail}
+                    answer[key] = {name: get(page) for name, get, _field in detail}
                 else:
                     answer[key] = await self.items(kind, detail, page)
             built[parent_key] = orjson.Fragment(orjson.dumps(answer)) if encoded else answer

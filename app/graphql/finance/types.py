@@ -9,6 +9,7 @@ import strawberry
 
 from app import models as m
 from app.finance.listing import BUDGET_LINES, TRANSACTIONS, TRANSACTIONS_OF_BUDGET_LINE
+from app.graphql.compiled import sql_json
 from app.graphql.compiled.declare import row_value
 from app.graphql.context import Info
 from app.graphql.evidence.types import cited_sources
@@ -18,6 +19,7 @@ from app.graphql.records import Record, db_id_of, order_input, register, stamps
 from app.graphql.relay import connection
 from app.graphql.visibility import Shows
 from app.models import BudgetStatus, BudgetType, SubjectType, TransactionType
+from app.money.currencies import shown_sql
 
 if TYPE_CHECKING:
     from app.graphql.initiatives.types import Initiative
@@ -33,6 +35,14 @@ def money_of(row: Any) -> Money:
     return Money(amount=row.amount, currency=row.currency)
 
 
+def money_sql(columns: Any) -> dict[str, Any]:
+    """`money_of` as JSON written by PostgreSQL."""
+    return {
+        "amount": sql_json.quoted(shown_sql(columns.amount, columns.currency)),
+        "currency": sql_json.escaped(columns.currency),
+    }
+
+
 @strawberry.interface(
     description="A record with an amount of money and the value date that converts it."
 )
@@ -43,7 +53,7 @@ class Amounted(Record):
     @strawberry.field(
         description="The amount in its own currency (signed for transactions).",
         extensions=[Shows("amount", "currency")],
-        metadata=row_value(money_of),
+        metadata=row_value(money_of, money_sql),
     )
     def amount(self) -> Money:
         return money_of(self._row)

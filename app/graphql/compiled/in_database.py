@@ -1,0 +1,302 @@
+"""A plan's whole answer written by PostgreSQL, in one statement.
+
+For a plan whose every field PostgreSQL can write (plan.py `in_database`), the answer
+is one statement of one row: a column per root list, holding that list's connection
+as JSON text (sql_json.py spells it as the answer's encoder would). A list is a
+scalar subquery over its page — `WHERE <filter> [AND <parent column> = <the parent's
+id>] [AND <after the cursor>] ORDER BY <order> LIMIT first (+1)`, correlated to the
+row of its parent, so PostgreSQL reads each parent's page by its index as a LATERAL
+join would — aggregated into the connection's text. The page window, filter and order
+are the ones the Python path reads with (Answer.window), so the rows are the same:
+
+- `nodes`/`edges`: the rows' texts aggregated in the page's order (the order's
+  columns come up with them; nothing numbers rows); with `hasNextPage` asked, the page
+  reads one row more, left out of the list by slicing the aggregated array;
+- `pageInfo`: `hasNextPage` from that extra row; `hasPreviousPage` whether a row of
+  the parent lies at or before the `after` cursor (false without one); the start and
+  end cursors from the first and last row's cursor (`Order.encode` in SQL);
+- `totalCount`: a count of the parent's rows under the filter.
+
+Only forward windows (`first` ≥ 1, maybe `after`) are written here, and only lists
+whose filter reads no table of an enclosing list (correlation would bind it to the
+enclosing row): `NotHere` then, and the answer is built in Python from rows as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, Text, case, func, literal, select, type_coerce
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.sql.util import ClauseAdapter, find_tables
+
+from app.graphql.compiled import sql_json
+from app.graphql.compiled.plan import (
+    EDGES,
+    NODES,
+    PAGE_INFO,
+    TOTAL,
+    TYPENAME,
+    Fallback,
+    ListPlan,
+    NodePlan,
+    Plan,
+)
+from app.kit.keyset import Order
+
+if TYPE_CHECKING:
+    from app.graphql.compiled.run import Answer
+
+
+class NotHere(Exception):
+    """This answer is built in Python from rows instead."""
+
+
+# Statements kept per process, by plan and the windows of its lists (Answer.window,
+# which keeps the same window for the same arguments): building one takes longer than
+# a small read (a dashboard's) takes PostgreSQL.
+KEPT_STATEMENTS = 256
+_STATEMENTS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+
+def statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+    """The statement whose one row holds each root list's text, in the plan's order
+    (NotHere: the answer is built in Python)."""
+    try:
+        windows = tuple(answer.window(listed) for listed in _lists(plan))
+    except Fallback:
+        # An argument refused, maybe of a list under an empty page, which the answer
+        # never reads (nor the reference executor refuses): decided in Python.
+        raise NotHere from None
+    key = (plan, *(id(window) for window in windows))
+    found = _STATEMENTS.get(key)
+    # The entry holds its windows: while it lives, no other window can take their ids.
+    if found is not None and all(a is b for a, b in zip(found[0], windows, strict=True)):
+        _STATEMENTS.move_to_end(key)
+        built = found[1]
+    else:
+        try:
+            built = _statement(answer, plan)
+        except NotHere:
+            built = None
+        _STATEMENTS[key] = (windows, built)
+        if len(_STATEMENTS) > KEPT_STATEMENTS:
+            _STATEMENTS.popitem(last=False)
+    if built is None:
+        raise NotHere
+    return built  # type: ignore[no-any-return]
+
+
+def _lists(plan: Plan) -> list[ListPlan]:
+    """Every list of the plan, each before those nested in it."""
+    found: list[ListPlan] = []
+    pending = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    while pending:
+        listed = pending.pop(0)
+        found.append(listed)
+        for _key, kind, detail in listed.connection.entries:
+            nodes = [detail] if kind == NODES else []
+            if kind == EDGES:
+                nodes = [inner for _k, name, inner in detail if name == "node"]
+            pending += [child for node in nodes for child in node.lists]
+    return found
+
+
+def _statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+    columns = [
+        _connection(answer, root, None, ()).label(f"r{index}")
+        for index, (_key, root) in enumerate(plan.roots)
+        if isinstance(root, ListPlan)
+    ]
+    if not columns:
+        raise NotHere
+    return select(*columns)
+
+
+def _cursor(order: Order) -> sql_json.Json:
+    """`Order.encode` of the row's values: base64url of `["tag",v,…]`."""
+    parts: list[Any] = ["[" + json.dumps(order.tag)]
+    for column in order.columns:
+        value = sql_json.stored_value(column)
+        if value is None:
+            raise NotHere  # a timestamp, say: spelled by Python's isoformat
+        parts += [",", value]
+    parts.append("]")
+    return sql_json.base64url(sql_json.concat(parts))
+
+
+class _Source:
+    """The page's rows (`paged`, a subquery of the list's table) and how an expression
+    over the table's columns reads them from it."""
+
+    def __init__(self, table: Any, paged: Any, outer: tuple[Any, ...]) -> None:
+        self.table = table
+        self.paged = paged
+        self.outer = outer
+        self._adapter = ClauseAdapter(paged)
+
+    def adapt(self, expression: Any) -> Any:
+        adapted = self._adapter.traverse(expression)
+        if self.table in find_tables(adapted):  # a column the page does not read
+            raise NotHere
+        return adapted
+
+
+def _node(answer: Answer, node: NodePlan, source: _Source) -> sql_json.Json:
+    assert node.sql is not None
+    parts: list[Any] = ["{"]
+    for index, (key, value) in enumerate(node.sql):
+        parts.append(("," if index else "") + f"{json.dumps(key)}:")
+        if isinstance(value, ListPlan):
+            parts.append(_connection(answer, value, source.paged, source.outer))
+        else:
+            parts.append(source.adapt(value))
+    parts.append("}")
+    return sql_json.concat(parts)
+
+
+def _connection(
+    answer: Answer, plan: ListPlan, parent: Any | None, outer: tuple[Any, ...]
+) -> ColumnElement[str]:
+    """The list's connection as JSON text; `parent`: the enclosing list's page (whose
+    row this list's page belongs to); `outer`: every enclosing list's table."""
+    order, window, where = answer.window(plan)
+    first = window.first
+    if not first or window.last is not None or window.before_key is not None:
+        raise NotHere
+    listing = plan.listing
+    table = listing.model.__table__
+    enclosing = set(outer)
+    if table in enclosing or any(found in enclosing for found in find_tables(where)):
+        raise NotHere
+    # The parent's rows under the filter; the page's lie after the cursor too.
+    mine: list[Any] = [where]
+    if parent is not None:
+        mine.append(listing.parent() == parent.c.id)
+    after = order.after(window.after_key) if window.after_key is not None else None
+    conditions = [*mine, after] if after is not None else mine
+    entries = plan.connection.entries
+    asked = {name for _k, kind, detail in entries if kind == PAGE_INFO for _k2, _g, name in detail}
+    more = "hasNextPage" in asked
+    edge_parts = [name for _k, kind, detail in entries if kind == EDGES for _k2, name, _d in detail]
+    cursors = bool(asked & {"startCursor", "endCursor"}) or "cursor" in edge_parts
+    # The page: the columns the answer shows (and the order's), by ORDER BY … LIMIT
+    # alone, so that PostgreSQL finds the first rows by the order's index or a top-N
+    # sort; its texts are written above it, for the page's rows only.
+    read = [table.c[name] for name in plan.columns]
+    read += [
+        column.label(f"k{i}")
+        for i, column in enumerate(order.columns)
+        if not any(column is shown for shown in read)
+    ]
+    paged_select = select(*read).select_from(table).where(*conditions)
+    paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
+    paged = _correlated(paged_select, parent).subquery("paged")
+    source = _Source(table, paged, (*outer, table))
+    columns: list[Any] = [source.adapt(c).label(f"o{i}") for i, c in enumerate(order.columns)]
+    cursor = source.adapt(_cursor(order)) if cursors else None
+    if cursor is not None:
+        columns.append(cursor.label("c"))
+    for index, (_key, kind, detail) in enumerate(entries):
+        if kind == NODES:
+            text = _node(answer, detail, source)
+        elif kind == EDGES:
+            text = _edge(answer, detail, source, cursor)
+        else:
+            continue
+        columns.append(text.label(f"t{index}"))
+    page = select(*columns).select_from(paged).subquery("page")
+    # The order's terms over the page's columns, for the aggregates.
+    on_page = ClauseAdapter(page)
+    in_order = [on_page.traverse(source.adapt(term)) for term in order.terms]
+    parts: list[Any] = ["{"]
+    for index, (key, kind, detail) in enumerate(entries):
+        parts.append(("," if index else "") + f"{json.dumps(key)}:")
+        if kind == TYPENAME:
+            parts.append(json.dumps(detail))
+        elif kind == TOTAL:
+            counted = _correlated(select(func.count()).select_from(table).where(*mine), parent)
+            parts.append(sql_cast(counted.scalar_subquery(), Text))
+        elif kind == PAGE_INFO:
+            parts.append(_page_info(detail, page, in_order, first, table, mine, parent, after))
+        else:
+            text = page.c[f"t{index}"]
+            if more:  # the extra row only tells that more follow: sliced off
+                ordered = func.array_agg(aggregate_order_by(text, *in_order))
+                agg = func.array_to_string(type_coerce(ordered, ARRAY(Text))[1:first], ",")
+            else:
+                agg = func.string_agg(text, aggregate_order_by(literal(","), *in_order))
+            parts += ["[", func.coalesce(agg, sql_json.constant("")), "]"]
+    parts.append("}")
+    written = select(sql_json.concat(parts))
+    # One row: of the aggregates over the page's rows, when any field reads them (an
+    # aggregate over no rows still gives one); else of no table at all.
+    if any(kind in (NODES, EDGES) for _key, kind, _detail in entries) or any(
+        name in ("hasNextPage", "startCursor", "endCursor") for name in asked
+    ):
+        written = written.select_from(page)
+    return written.scalar_subquery()
+
+
+def _correlated(query: Select[Any], parent: Any | None) -> Select[Any]:
+    """`query` bound to the enclosing list's row (a root list's to nothing)."""
+    return query.correlate(parent) if parent is not None else query.correlate(None)
+
+
+def _edge(
+    answer: Answer,
+    parts: list[tuple[str, str, Any]],
+    source: _Source,
+    cursor: Any,
+) -> sql_json.Json:
+    written: list[Any] = ["{"]
+    for index, (key, name, detail) in enumerate(parts):
+        written.append(("," if index else "") + f"{json.dumps(key)}:")
+        if name == "node":
+            written.append(_node(answer, detail, source))
+        elif name == "cursor":
+            written.append(sql_json.quoted(cursor))
+        else:
+            written.append(json.dumps(detail))
+    written.append("}")
+    return sql_json.concat(written)
+
+
+def _page_info(
+    detail: list[tuple[str, Any, str]],
+    page: Any,
+    in_order: list[Any],
+    first: int,
+    table: Any,
+    mine: list[Any],
+    parent: Any | None,
+    after: Any | None,
+) -> sql_json.Json:
+    parts: list[Any] = ["{"]
+    for index, (key, _get, name) in enumerate(detail):
+        parts.append(("," if index else "") + f"{json.dumps(key)}:")
+        if name == "__typename":
+            parts.append('"PageInfo"')
+        elif name == "hasNextPage":
+            parts.append(sql_json.boolean(func.count() > first))
+        elif name == "hasPreviousPage":
+            if after is None:
+                parts.append("false")
+            else:
+                # A row of the parent at or before the cursor (Python: `_pl_prior`):
+                # one the cursor's condition is not true of (false, or NULL).
+                beyond = case((after, literal(0)), else_=literal(1)) == 1
+                earlier = select(literal(1)).select_from(table).where(*mine, beyond)
+                parts.append(sql_json.boolean(_correlated(earlier, parent).exists()))
+        else:
+            cursors = func.array_agg(aggregate_order_by(page.c.c, *in_order))
+            found = type_coerce(cursors, ARRAY(Text))
+            # The first row's, or the last of those on the page (not the extra one).
+            at = 1 if name == "startCursor" else func.least(func.count(), first)
+            value = found[at]
+            parts.append(func.coalesce(sql_json.quoted(value), sql_json.NULL))
+    parts.append("}")
+    return sql_json.concat(parts)

@@ -1,0 +1,192 @@
+"""JSON text written by PostgreSQL, spelled as the answer's encoder spells it.
+
+The compiled path builds a whole answer in PostgreSQL as one text (answer.py). That
+text goes into the response as it is, so it must be the same bytes orjson writes for
+the answer the schema's serializers would build in Python: no spaces, keys in the
+operation's order, strings escaped alike (`to_json` escapes the same characters:
+quote, backslash, and control characters as \\b \\f \\n \\r \\t or \\u00xx), values
+serialized as the schema does (`value_sql`). Objects and lists are therefore written
+by concatenating text, not with `json_build_object` (which writes `"a" : 1`).
+
+Each expression here is the JSON text of one value and is never NULL: a column that
+may be NULL gives `null`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import reduce
+from typing import Any
+
+from graphql import GraphQLEnumType, GraphQLField, GraphQLNonNull, get_named_type
+from sqlalchemy import Boolean, ColumnElement, Date, Integer, String, Text, case, func, type_coerce
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import cast as sql_cast
+from sqlalchemy import literal_column as _literal_column
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    ColumnClause,
+    ExpressionClauseList,
+    Grouping,
+)
+
+from app.db.types import ExactDecimal, UTCDateTime
+
+Json = ColumnElement[str]
+# The most decimals of a Decimal column written by PostgreSQL as Python's str() writes
+# it: with more, a small value (0.0000001) is 1E-7 in Python.
+MAX_PLAIN_SCALE = 6
+
+
+def constant(text: str) -> Json:
+    """A fixed piece of JSON text (a key, a punctuation mark, a type's name)."""
+    return _literal_column("'" + text.replace("'", "''") + "'", Text)
+
+
+def string(value: str) -> Json:
+    return constant(json.dumps(value, ensure_ascii=False))
+
+
+NULL = constant("null")
+TRUE, FALSE = constant("true"), constant("false")
+
+
+def concat(parts: Sequence[Json | str]) -> Json:
+    """The parts one after the other, as few concatenations as can be: concatenations
+    among them are spliced in and adjacent constants merged (each `||` copies the
+    text so far, for every row)."""
+    merged: list[Any] = []
+    for part in _spliced(parts):
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    pieces: list[Json] = [constant(p) if isinstance(p, str) else p for p in merged]
+    return reduce(lambda a, b: a.concat(b), pieces)
+
+
+def _spliced(parts: Sequence[Any]) -> list[Any]:
+    found: list[Any] = []
+    pending = list(reversed(parts))
+    while pending:
+        part = pending.pop()
+        if isinstance(part, Grouping):
+            pending.append(part.element)
+        elif isinstance(part, BinaryExpression) and part.operator is operators.concat_op:
+            pending += [part.right, part.left]
+        elif isinstance(part, ExpressionClauseList) and part.operator is operators.concat_op:
+            pending += reversed(part.clauses)
+        elif isinstance(part, ColumnClause) and part.is_literal and part.name.startswith("'"):
+            found.append(part.name[1:-1].replace("''", "'"))  # a constant's text
+        else:
+            found.append(part)
+    return found
+
+
+def quoted(text: Json) -> Json:
+    """Text that needs no escaping (base64, digits, ISO dates) as a JSON string."""
+    return concat(['"', text, '"'])
+
+
+def escaped(value: Any) -> Json:
+    """Any text as a JSON string."""
+    return sql_cast(func.to_json(type_coerce(value, Text)), Text)
+
+
+def boolean(condition: ColumnElement[bool]) -> Json:
+    return case((condition, TRUE), else_=FALSE)
+
+
+def base64url(text: Json) -> Json:
+    """Text's UTF-8 bytes in base64url with padding, as Python's urlsafe_b64encode
+    (PostgreSQL's base64 breaks lines every 76 characters)."""
+    encoded = func.encode(func.convert_to(text, "UTF8"), "base64")
+    return func.translate(encoded, "+/\n", "-_")
+
+
+def moment(column: Any) -> Json:
+    """A UTC timestamp as Python's isoformat writes it: microseconds only when not
+    zero, the offset as +00:00."""
+    utc = column.op("AT TIME ZONE")(_literal_column("'UTC'"))
+    fraction = case(
+        (func.date_trunc("second", utc) == utc, constant("")),
+        else_=func.to_char(utc, ".US"),
+    )
+    return quoted(
+        concat([func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, constant("+00:00")])
+    )
+
+
+def nullable(value: Json, column: Any) -> Json:
+    return func.coalesce(value, NULL) if getattr(column, "nullable", True) else value
+
+
+def stored_value(column: Any) -> Json | None:
+    """A column's value as JSON the way a keyset cursor spells it (app/kit/keyset.py
+    `_to_json`), or None for a type written differently."""
+    type_ = column.type
+    if isinstance(type_, SAEnum | String):  # a StrEnum is its stored text
+        found = escaped(column)
+    elif isinstance(type_, Boolean):
+        found = boolean(column)
+    elif isinstance(type_, Integer):
+        found = sql_cast(column, Text)
+    elif isinstance(type_, Date):
+        found = quoted(func.to_char(column, "YYYY-MM-DD"))
+    elif isinstance(type_, ExactDecimal) and type_.scale <= MAX_PLAIN_SCALE:
+        found = quoted(sql_cast(column, Text))
+    elif isinstance(type_, UTCDateTime):
+        found = moment(column)
+    else:
+        return None
+    return nullable(found, column)
+
+
+def value_sql(graphql_field: GraphQLField, column: Any) -> Json | None:
+    """A column's value serialized as the field's GraphQL type serializes it, or None
+    when that is not written here (the answer is then built in Python). A non-null
+    field over a column that may hold NULL is left to Python, which hands such a row
+    to the reference executor (an error there)."""
+    required = isinstance(graphql_field.type, GraphQLNonNull)
+    if required and getattr(column, "nullable", True):
+        return None
+    named = get_named_type(graphql_field.type)
+    type_ = column.type
+    found: Json | None = None
+    if isinstance(named, GraphQLEnumType):
+        if not isinstance(type_, SAEnum):
+            return None
+        # Every value the column may hold is one of the enum's (its CHECK constraint).
+        found = case(
+            *((column == value.value, string(name)) for name, value in named.values.items()),
+            else_=None,
+        )
+    elif (
+        named.name in ("String", "ID")
+        and isinstance(type_, String)
+        and not isinstance(type_, SAEnum)
+    ):
+        found = escaped(column)
+    elif named.name == "Int" and type(type_) is Integer:  # 32 bits, as GraphQL's Int
+        found = sql_cast(column, Text)
+    elif named.name == "Boolean" and isinstance(type_, Boolean):
+        found = boolean(column)
+    elif named.name == "Date" and isinstance(type_, Date):
+        found = quoted(func.to_char(column, "YYYY-MM-DD"))
+    elif named.name == "DateTime" and isinstance(type_, UTCDateTime):
+        found = moment(column)
+    elif named.name == "Decimal" and isinstance(type_, ExactDecimal):
+        # Read back at the column's scale (ExactDecimal), written as format(v, "f"):
+        # PostgreSQL's text of a NUMERIC(p, s).
+        found = quoted(sql_cast(column, Text))
+    if found is None:
+        return None
+    return nullable(found, column)
+
+
+def global_id(type_name: str, id_column: Any) -> Json:
+    """app/kit/ids.py `encode_global_id`: base64url of `Type:pk`, unpadded."""
+    raw = concat([f"{type_name}:", sql_cast(id_column, Text)])
+    return quoted(func.rtrim(base64url(raw), "="))

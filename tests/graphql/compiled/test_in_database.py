@@ -1,0 +1,190 @@
+"""PostgreSQL writes the compiled answer's JSON (in_database.py): its spellings are the
+schema's serializers', byte for byte, for the values that are hard to spell alike —
+amounts in currencies of every minor unit, moments with and without microseconds,
+text that JSON must escape, cursors of every column type (issue 15)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, literal, select, update
+
+from app import models as m
+from app.graphql.compiled.executor import PATHS
+from app.models._columns import AMOUNT
+from app.money.currencies import shown, shown_sql
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+pytestmark = pytest.mark.postgres_only
+
+AMOUNTS = ["0", "1", "-1", "100.5", "100.50", "100.125", "-0.001", "12.345", "999999999999999.999"]
+CURRENCIES = ["JPY", "CNY", "KWD", "CLF", "XAU"]
+TEXTS = ['quote " and backslash \\', "line\nbreak\ttab\x01\x1f\x7f", "é ü 中文 \u2028 😀", ""]
+
+
+async def test_amounts_are_shown_as_python_shows_them(db: Database) -> None:
+    # given: amounts of every shape, in currencies of 0, 2, 3 and 4 minor digits
+    pairs = [(Decimal(a).quantize(Decimal("0.001")), c) for a in AMOUNTS for c in CURRENCIES]
+    # when: PostgreSQL shows each
+    async with db.sessions() as session:
+        written = [
+            await session.scalar(select(shown_sql(literal(amount, AMOUNT), literal(currency))))
+            for amount, currency in pairs
+        ]
+    # then: as the API's Money shows it (format(value, "f"), the Decimal scalar's)
+    assert written == [format(shown(amount, currency), "f") for amount, currency in pairs]
+
+
+async def seed(db: Database) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        initiative = await f.initiative(session, program)
+        line = await f.budget_line(session, initiative)
+        for n, (text, currency) in enumerate(zip(TEXTS, CURRENCIES, strict=False)):
+            await f.transaction(
+                session,
+                initiative,
+                budget_line_id=line.id,
+                description=text,
+                currency=currency,
+                amount=Decimal(AMOUNTS[3 + n]),
+                transaction_date=date(2024, 1, 1 + n),
+            )
+        # One moment of whole seconds: Python writes no fraction then.
+        await session.execute(
+            update(m.Transaction)
+            .where(m.Transaction.currency == "JPY")
+            .values(created_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+        )
+
+
+QUERY = """{ initiatives(first: 5) { totalCount pageInfo { hasNextPage hasPreviousPage
+  startCursor endCursor } edges { cursor node { id code
+  budgetLines(first: 3) { nodes { id amount { amount currency } periodStart
+    transactions(first: 3, orderBy: [{field: CURRENCY, direction: DESC}]) {
+      totalCount pageInfo { hasNextPage endCursor startCursor }
+      edges { cursor node { __typename id type date amount { amount currency }
+        description createdAt updatedAt version } } } } } } } } }"""
+
+
+async def test_the_database_writes_what_the_reference_executor_answers(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given
+    await seed(db)
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(QUERY, {})
+    # then: written by PostgreSQL, the same bytes as the reference executor's
+    assert PATHS["in database"] == before["in database"] + 1
+    expected = await reference.post(QUERY, {})
+    assert answer.text == expected.text
+    # and the answer holds what was seeded: every escaped text, both moments' spellings
+    transactions = json.loads(answer.text)["data"]["initiatives"]["edges"][0]["node"][
+        "budgetLines"
+    ]["nodes"][0]["transactions"]
+    assert transactions["totalCount"] == 4 and transactions["pageInfo"]["hasNextPage"]
+    nodes = [edge["node"] for edge in transactions["edges"]]
+    # KWD, JPY, CNY: the first three by currency, descending
+    assert [node["description"] for node in nodes] == [TEXTS[2], TEXTS[0], TEXTS[1]]
+    assert [node["amount"] for node in nodes] == [
+        {"amount": "100.125", "currency": "KWD"},
+        {"amount": "100.5", "currency": "JPY"},
+        {"amount": "100.50", "currency": "CNY"},
+    ]
+    assert nodes[1]["createdAt"] == "2024-05-01T12:00:00+00:00"
+    assert "." in nodes[0]["createdAt"]  # a moment with microseconds shows them
+
+
+async def test_the_next_page_by_a_written_cursor(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """A cursor PostgreSQL wrote is one the list accepts: the next page follows it."""
+    # given
+    await seed(db)
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    first = await compiled.data(
+        "{ transactions(first: 2, orderBy: [{field: AMOUNT, direction: ASC}]) "
+        "{ pageInfo { endCursor } nodes { id } } }"
+    )
+    cursor = first["transactions"]["pageInfo"]["endCursor"]
+    # the cursor is the order's values as JSON: an amount, as Decimal's str() spells it
+    assert json.loads(base64.urlsafe_b64decode(cursor))[1] == "100.125"
+    query = (
+        "query($after: String) { transactions(first: 2, after: $after, "
+        "orderBy: [{field: AMOUNT, direction: ASC}]) { pageInfo { hasPreviousPage "
+        "hasNextPage startCursor endCursor } edges { cursor node { id } } } }"
+    )
+    # when
+    before = Counter(PATHS)
+    answer = await compiled.post(query, {"after": cursor})
+    # then
+    assert PATHS["in database"] == before["in database"] + 1
+    assert answer.text == (await reference.post(query, {"after": cursor})).text
+    page = json.loads(answer.text)["data"]["transactions"]
+    assert page["pageInfo"]["hasPreviousPage"] is True
+    assert len(page["edges"]) == 2 and page["pageInfo"]["hasNextPage"] is False
+
+
+async def test_off_the_answer_is_built_from_rows_alike(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """COMPILED_READS_IN_DATABASE=false: the compiled path builds the answer in Python
+    from one statement per level of lists, the same bytes."""
+    # given
+    await seed(db)
+    written = client_with(compiled_reads=True)
+    from_rows = client_with(compiled_reads=True, compiled_reads_in_database=False)
+    expected = await written.post(QUERY, {})
+    before = Counter(PATHS)
+    # when
+    answer = await from_rows.post(QUERY, {})
+    # then
+    assert PATHS["compiled"] == before["compiled"] + 1
+    assert PATHS["in database"] == before["in database"]
+    assert answer.text == expected.text
+
+
+async def test_views_are_written_alike(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """A partner's answer and one asOf a moment come from a view (TEMP tables shadowing
+    the ledger's on the view's connection): the written statement reads them as the
+    rows path does — the partner sees its own initiative only, the past its state."""
+    # given: two initiatives, a partner of the first, a moment before a change
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        mine, other = await f.initiative(session, program), await f.initiative(session, program)
+        for initiative in (mine, other):
+            await f.transaction(session, initiative, description=f"of {initiative.code}")
+        secret = await f.api_key(session, "partner", initiatives=[mine.code])
+        code = mine.code
+    async with db.sessions() as session:
+        moment = await session.scalar(select(func.now()))
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(m.Transaction).values(description="changed"))
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = (
+        "query($at: DateTime) { transactions(first: 10, asOf: $at) "
+        "{ totalCount nodes { id description } } }"
+    )
+    for client_key, variables, expected in (
+        (secret, {}, ["changed"]),
+        (None, {"at": moment.isoformat()}, [f"of {code}", "of " + other.code]),
+    ):
+        before = Counter(PATHS)
+        # when
+        answer = await compiled.with_key(client_key).post(query, variables)
+        # then
+        assert PATHS["in database"] == before["in database"] + 1, answer.text
+        assert answer.text == (await reference.with_key(client_key).post(query, variables)).text
+        nodes = json.loads(answer.text)["data"]["transactions"]["nodes"]
+        assert sorted(node["description"] for node in nodes) == sorted(expected)
