@@ -125,7 +125,8 @@ def _cursor(order: Order) -> sql_json.Json:
             raise NotHere  # a timestamp, say: spelled by Python's isoformat
         parts += [",", value]
     parts.append("]")
-    return sql_json.base64url(sql_json.concat(parts))
+    text = sql_json.concat(parts)
+    return sql_json.unwritten_within(text, sql_json.base64url(text))
 
 
 class _Source:

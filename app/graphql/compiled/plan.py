@@ -403,7 +403,8 @@ def _object_sql(shown: list[tuple[str, str, str]], written: dict[str, Any]) -> A
         if kind == "typename":
             parts.append(json.dumps(detail))
         elif detail in written:
-            parts.append(written[detail])
+            # Never NULL by `row_value`'s contract; if it were, the mark, not a row lost.
+            parts.append(sql_json.or_unwritten(written[detail]))
         else:
             return None
     parts.append("}")

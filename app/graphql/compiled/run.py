@@ -21,7 +21,7 @@ from strawberry.types.arguments import convert_arguments
 
 from app.db.shared import any_statements, one_statement
 from app.errors import DomainError
-from app.graphql.compiled import in_database
+from app.graphql.compiled import in_database, sql_json
 from app.graphql.compiled.in_database import NotHere
 from app.graphql.compiled.plan import (
     EDGES,
@@ -201,10 +201,12 @@ class Answer:
             connection = await session.connection()
             if connection.dialect.name == "postgresql":
                 texts = (await connection.execute(stmt)).one()
-        if texts is None or any(text is None for text in texts):
-            # Not PostgreSQL after all, or a value no serializer writes (an enum's
-            # column holding a value the enum has not): built from rows, which hands
-            # such a value to the reference executor.
+        if texts is None or any(
+            text is None or sql_json.UNWRITTEN_CHARACTER in text for text in texts
+        ):
+            # Not PostgreSQL after all, or a value the database did not spell (an
+            # enum's column holding a value the enum has not, an infinite date): built
+            # from rows, which hands such a value to the reference executor.
             await any_statements(self.context.reads)
             return None
         encoded = bool(getattr(self.context, "answer_as_json", False))

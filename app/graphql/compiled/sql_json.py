@@ -9,7 +9,12 @@ serialized as the schema does (`value_sql`). Objects and lists are therefore wri
 by concatenating text, not with `json_build_object` (which writes `"a" : 1`).
 
 Each expression here is the JSON text of one value and is never NULL: a column that
-may be NULL gives `null`.
+may be NULL gives `null`, and a value this module cannot spell (an enum's column
+holding a value the enum has not, a date PostgreSQL holds as infinity, whose `to_char`
+is NULL) gives `UNWRITTEN`, a control character no JSON text holds unescaped: the
+caller finds it in the answer and builds that answer from rows instead. Without it,
+one NULL would make its row's whole text NULL, and `string_agg` would leave the row
+out of its list without a word (review of h15json).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ def string(value: str) -> Json:
     return constant(json.dumps(value, ensure_ascii=False))
 
 
+# What a value not spelled here gives (see the module's docstring).
+UNWRITTEN_CHARACTER = "\x01"
+UNWRITTEN = _literal_column("chr(1)", Text)
 NULL = constant("null")
 TRUE, FALSE = constant("true"), constant("false")
 
@@ -119,8 +127,24 @@ def moment(column: Any) -> Json:
     )
 
 
+def or_unwritten(value: Json) -> Json:
+    """`value`, or `UNWRITTEN` where it came out NULL."""
+    return func.coalesce(value, UNWRITTEN)
+
+
 def nullable(value: Json, column: Any) -> Json:
-    return func.coalesce(value, NULL) if getattr(column, "nullable", True) else value
+    """`value`, the JSON text of `column`'s value: `null` where the column is NULL,
+    `UNWRITTEN` where the value is not but its text came out NULL."""
+    written = or_unwritten(value)
+    if getattr(column, "nullable", True):
+        return case((column.is_(None), NULL), else_=written)
+    return written
+
+
+def unwritten_within(text: Json, written: Json) -> Json:
+    """`written` (made of `text`, say its base64), or `UNWRITTEN` when `text` holds a
+    value not spelled here: an encoding would hide the mark."""
+    return case((func.strpos(text, UNWRITTEN) > 0, UNWRITTEN), else_=written)
 
 
 def stored_value(column: Any) -> Json | None:
@@ -161,7 +185,7 @@ def value_sql(graphql_field: GraphQLField, column: Any) -> Json | None:
         # Every value the column may hold is one of the enum's (its CHECK constraint).
         found = case(
             *((column == value.value, string(name)) for name, value in named.values.items()),
-            else_=None,
+            else_=UNWRITTEN,
         )
     elif (
         named.name in ("String", "ID")

@@ -188,3 +188,38 @@ async def test_views_are_written_alike(
         assert answer.text == (await reference.with_key(client_key).post(query, variables)).text
         nodes = json.loads(answer.text)["data"]["transactions"]["nodes"]
         assert sorted(node["description"] for node in nodes) == sorted(expected)
+
+
+@pytest.mark.postgres_only
+async def test_a_value_the_database_cannot_spell_loses_no_row(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """Dates PostgreSQL keeps as infinity (asyncpg stores the first and last day Python
+    has so) have no `to_char`: the answer is then built from rows, as the reference
+    answers it, never written with that row left out of its list, its cursor or its
+    date turned to null (review of h15json)."""
+    # given: an initiative planned from the first day to the last, a transaction on it
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        far = await f.initiative(
+            session, program, planned_start=date(1, 1, 1), planned_end=date(9999, 12, 31)
+        )
+        await f.initiative(session, program)
+        await f.transaction(session, far, transaction_date=date(9999, 12, 31), description="far")
+        await f.transaction(session, far, description="near")
+    compiled = client_with(compiled_reads=True)
+    reference = client_with(compiled_reads=False)
+    reads = [
+        "{ initiatives(first: 5) { nodes { code plannedStart plannedEnd } } }",
+        "{ transactions(first: 5) { totalCount edges { cursor node { description date } } } }",
+        "{ transactions(first: 5, orderBy: [{field: DATE, direction: DESC}]) "
+        "{ pageInfo { startCursor endCursor } edges { cursor node { description } } } }",
+    ]
+    for read in reads:
+        # when
+        answer = await compiled.post(read, {})
+        # then
+        assert answer.text == (await reference.post(read, {})).text, read
+    transactions = (await compiled.data(reads[1]))["transactions"]
+    assert transactions["totalCount"] == len(transactions["edges"]) == 2
+    assert "9999-12-31" in {e["node"]["date"] for e in transactions["edges"]}
