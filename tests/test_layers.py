@@ -54,6 +54,11 @@ GRAPHQL_USING_SQLALCHEMY = {
     "app.graphql.loaders",
     # The condition a connection was read under, kept for its `aggregate`.
     "app.graphql.relay",
+    # The compiled read path's answer written by PostgreSQL: a compiler from a
+    # GraphQL plan to one SQL statement, which no repository could hold without
+    # knowing the plan (issue 15).
+    "app.graphql.compiled.in_database",
+    "app.graphql.compiled.sql_json",
 }
 
 

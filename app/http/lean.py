@@ -22,7 +22,7 @@ LEAN_GRAPHQL_HTTP=false sends every request through the router.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from cross_web import HTTPException
@@ -35,19 +35,13 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
+from app.http.router import MADE_CONTEXT, PledgeRouter, operation_request
 from app.http.spec import JSON, Refused
 from app.observability.middleware import ROUTE_TEMPLATE
-
-if TYPE_CHECKING:
-    from app.http.router import PledgeRouter
 
 # Requests answered here in this process, and handed on to the router after the context
 # was made ("handed on"); the others never came here.
 SERVED: Counter[str] = Counter()
-
-# The scope entry through which the router is handed the context this middleware made
-# for the request (or the exception making it raised).
-MADE_CONTEXT = "pledge.context"
 
 
 class _Post:
@@ -158,8 +152,6 @@ class LeanGraphQL:
         router decodes orjson first too (`PledgeRouter.decode_json`): what orjson refuses
         (another encoding, an integer past 64 bits, a lone surrogate, nesting past its
         depth) goes to the router, which tries the json module on it."""
-        from app.http.router import operation_request
-
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:

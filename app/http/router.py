@@ -50,7 +50,6 @@ from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
 from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
-from app.http.lean import MADE_CONTEXT
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.sockets import RawSocket, socket_of, text_frame
@@ -66,6 +65,10 @@ from app.http.spec import (
 )
 
 AUTHORIZATION = "authorization"
+
+# The scope entry through which the short way in (app/http/lean.py) hands the router the
+# context it made for a request (or the exception making it raised).
+MADE_CONTEXT = "pledge.context"
 
 
 @dataclass
