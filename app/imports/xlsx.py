@@ -414,6 +414,7 @@ def sheet_rows(
         else:
             parser.close()  # raises on XML cut short
         pending = iter(events)
+        blanked = 0  # the events of this piece let go already
         for event, element in pending:
             if row is not None:
                 if event is _START:
@@ -430,9 +431,12 @@ def sheet_rows(
                     if wanted:
                         given = number
                         # While the row is given, the events read are let go: they
-                        # hold elements already taken from the sheet.
+                        # hold elements already taken from the sheet. Only those since
+                        # the last row given: all of them at every row would be
+                        # quadratic in the rows of one piece (review of h16x).
                         read = len(events) - length_hint(pending)
-                        events[:read] = [None] * read  # type: ignore[list-item]
+                        events[blanked:read] = [None] * (read - blanked)  # type: ignore[list-item]
+                        blanked = read
                         if placed is None:
                             yield number, tuple(cells)
                         else:
