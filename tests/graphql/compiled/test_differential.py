@@ -288,9 +288,17 @@ async def test_generated_reads_answer_alike_on_both_paths(
     await world.check(caller, operation)
 
 
+# Fields whose answer is the clock's, read once by each path a second apart at worst:
+# a download link expires a fixed time after it is made (its own tests: tests/http/
+# test_download_links.py).
+CLOCK_FIELDS = ("downloadLink",)
+
 # hypothesis-graphql over the whole schema; only what validates against it is sent.
 WHOLE_SCHEMA = queries(PRINTED_SCHEMA, custom_scalars=SCALARS).filter(
-    lambda text: not graphql.validate(SCHEMA, graphql.parse(text))
+    lambda text: (
+        not any(name in text for name in CLOCK_FIELDS)
+        and not graphql.validate(SCHEMA, graphql.parse(text))
+    )
 )
 
 
