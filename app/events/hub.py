@@ -122,18 +122,35 @@ class Subscriber:
             raise self.error
 
 
-class EventQueue(Subscriber):
+class Numbered(Subscriber):
+    """A subscriber that takes matching entries with their ordinal in `scope`, at most
+    `capacity` waiting."""
+
+    def __init__(self, accept: Callable[[Entry], bool], capacity: int, scope: Scope) -> None:
+        super().__init__(accept)
+        self.capacity = capacity
+        self.scope = scope
+        # The ordinal at `position` (set with it when the subscriber joins).
+        self.ordinal = 0
+
+    def takes(self, entry: Entry) -> bool:
+        """Whether `entry` is one to deliver: past `position`, which moves on to it
+        (and the ordinal with it) whether it is or not, and accepted."""
+        if entry.sequence <= self.position:
+            return False
+        self.position = entry.sequence
+        self.ordinal = self.scope.advance(self.ordinal, entry)
+        return self.accept(entry)
+
+
+class EventQueue(Numbered):
     """Every matching entry, in order, with its ordinal in `scope`, through a buffer
     of `capacity` entries."""
 
     def __init__(
         self, accept: Callable[[Entry], bool], capacity: int, scope: Scope = WHOLE_LOG
     ) -> None:
-        super().__init__(accept)
-        self.capacity = capacity
-        self.scope = scope
-        # The ordinal at `position` (set with it when the subscriber joins).
-        self.ordinal = 0
+        super().__init__(accept, capacity, scope)
         self._entries: deque[tuple[Entry, int, dict[Any, Any] | None]] = deque()
         # The memo of the entry `next` returned last, shared with the other live
         # subscribers it was offered to; None for an entry read from the log.
@@ -142,11 +159,7 @@ class EventQueue(Subscriber):
         self.delivered = 0
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
-        if entry.sequence <= self.position:
-            return True
-        self.position = entry.sequence
-        self.ordinal = self.scope.advance(self.ordinal, entry)
-        if not self.accept(entry):
+        if not self.takes(entry):
             return True
         if self.backlog() >= self.capacity:
             # Never delivered: the client reads them again when it resumes.

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from graphql import ExecutionResult
 
-from app.events.hub import Entry, EventQueue, Overflow, Subscriber
+from app.events.hub import Entry, EventQueue, Numbered, Overflow, Subscriber
 from app.events.scopes import Scope
 
 Memo = dict[Hashable, Any]
@@ -251,7 +251,7 @@ class _Batch:
             return frame
 
 
-class Group(Subscriber):
+class Group(Numbered):
     """The direct members of one group in one hub, offered each entry as one: the hub
     offers an entry to the group, not to each member (they share its filter, scope and
     position, so they would all take it alike). One worker answers each entry once, in
@@ -266,12 +266,9 @@ class Group(Subscriber):
         capacity: int,
         scope: Scope,
     ) -> None:
-        super().__init__(accept)
+        super().__init__(accept, capacity, scope)
         self.key = key
         self.registry = registry
-        self.capacity = capacity
-        self.scope = scope
-        self.ordinal = 0
         self.members = 0
         # The members offered each entry (insertion-ordered, for a quick copy), and
         # those of them with events in their own buffer.
@@ -301,11 +298,7 @@ class Group(Subscriber):
         return len(self.live)
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
-        if entry.sequence <= self.position:
-            return True
-        self.position = entry.sequence
-        self.ordinal = self.scope.advance(self.ordinal, entry)
-        if not self.accept(entry):
+        if not self.takes(entry):
             return True
         # A member's backlog is the group's entries not yet answered and its own buffer;
         # past `capacity` it ends (SUBSCRIPTION_OVERFLOW) rather than miss any.
