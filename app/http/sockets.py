@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from websockets.frames import Frame, Opcode
 
 try:  # uvicorn's default WebSocket protocol when websockets is installed
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -43,16 +44,9 @@ class RawSendMiddleware:
 
 
 def text_frame(text: str) -> bytes:
-    """`text` as one unmasked WebSocket text frame (FIN set), as a server sends it."""
-    payload = text.encode()
-    size = len(payload)
-    if size < 126:
-        head = bytes((0x81, size))
-    elif size < 65536:
-        head = bytes((0x81, 126)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 127)) + size.to_bytes(8, "big")
-    return head + payload
+    """`text` as one unmasked WebSocket text frame (FIN set), as a server sends it:
+    framed by the websockets library, which uvicorn's protocol frames with too."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
 class RawSocket:
