@@ -10,6 +10,7 @@ only way the app opens sessions). This is the one place that rule lives.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, cast
@@ -17,6 +18,32 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.session import SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionLost(ConnectionError):
+    """A given connection (a view's) that SQLAlchemy has given up on: a statement was
+    cancelled under it (an execution deadline, a client gone), or it was closed. It is
+    never opened again: SQLAlchemy would reconnect on its next use, and a new connection
+    holds none of the view's shadows, so a partner's query would read the real tables.
+    The operation fails as one whose database went away (the caller may retry), and
+    the view is retired (app/views/pool.py)."""
+
+
+def lost(connection: AsyncConnection) -> bool:
+    """Whether `connection` may not be used again without a new connection beneath it
+    (which SQLAlchemy would open silently)."""
+    return connection.closed or connection.invalidated
+
+
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The driver's own connection beneath `connection`, never a new one (`lost`)."""
+    if lost(connection):
+        raise ConnectionLost("the connection was lost; it is not opened again")
+    raw = await connection.get_raw_connection()
+    assert raw.driver_connection is not None
+    return raw.driver_connection
 
 
 class SharedSession(AsyncSession):
@@ -54,7 +81,7 @@ class SharedSession(AsyncSession):
             try:
                 if self._restore is not None:
                     (connection, level), self._restore = self._restore, None
-                    _set_isolation(connection, level)
+                    await _restore_isolation(connection, level)
             finally:
                 self._shared.lock.release()
 
@@ -81,6 +108,21 @@ def _outside_transactions(connection: AsyncConnection) -> Any | None:
         return None
     _set_isolation(connection, "AUTOCOMMIT")
     return level
+
+
+async def _restore_isolation(connection: AsyncConnection, level: Any) -> None:
+    """Set `connection` back to `level` after a read outside transactions. A lost
+    connection is left as it is (reaching its driver would open a new one); one that
+    cannot be set back is given up on (invalidated: `lost` from now on), never used
+    at an unknown level. Nothing raised here replaces the session's own outcome (a
+    cancellation must reach the execution deadline as one)."""
+    if lost(connection):
+        return
+    try:
+        _set_isolation(connection, level)
+    except Exception:
+        log.warning("a connection's isolation level was not set back", exc_info=True)
+        await connection.invalidate()
 
 
 def _set_isolation(connection: AsyncConnection, level: Any) -> None:
@@ -130,6 +172,8 @@ class SharedConnection:
         """The connection (opened now if need be); the caller holds the lock."""
         if self._closed:
             raise RuntimeError("the operation's connection is closed")
+        if self.given and self._connection is not None and lost(self._connection):
+            raise ConnectionLost("the view's connection was lost; it is not opened again")
         if self._connection is None:
             assert self._opener is not None
             self._connection = await self._opener()

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.shared import driver_of
 from app.db.types import ExactDecimal, UTCDateTime
 from app.models import SUBJECT_TABLES, ChainHead, Change, SubjectType
 
@@ -360,8 +361,7 @@ async def _fetch_outside_transaction(conn: AsyncConnection, sql: str, *params: A
     own snapshot). Through SQLAlchemy it would begin one (on PostgreSQL two round trips
     more: BEGIN, then the end of the transaction)."""
     assert not conn.in_transaction()
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_of(conn)
     if conn.dialect.name == "postgresql":
         return list(await raw.fetch(sql, *params))
     return list(await raw.execute_fetchall(sql, params))
@@ -448,8 +448,7 @@ async def run_at_head(
     every later one reads the snapshot that check read (REPEATABLE READ on PostgreSQL;
     on SQLite a transaction reads one snapshot from its first read on)."""
     assert not conn.in_transaction()
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_of(conn)
     chain = real_table(conn, schema, ChainHead.__tablename__)
     sequence, hash_ = int(head[0]), head[1].replace("'", "''")
     postgresql = conn.dialect.name == "postgresql"

@@ -42,7 +42,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
-from app.db.shared import SharedConnection
+from app.db.shared import SharedConnection, lost
 from app.models import audited_tables
 from app.views import repository
 
@@ -123,6 +123,12 @@ class View:
     def lock(self) -> asyncio.Lock:
         return self.shared.lock
 
+    @property
+    def lost(self) -> bool:
+        """Whether its connection was given up on (a statement cancelled under it): the
+        shadows are gone with it, and it is never read again (app/db/shared.py)."""
+        return lost(self.connection)
+
     async def close(self) -> None:
         await self.shared.close()
 
@@ -164,6 +170,8 @@ async def refresh_view(view: View, head: Head) -> Head | None:
         view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
     async with view.lock:
         for _ in range(REFRESH_ATTEMPTS):
+            if view.lost:
+                return None
             trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
             if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
                 return None

@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from app import models as m
 from app.config import Settings
 from app.db.session import StatementCounter
+from app.db.shared import one_statement
 from app.errors import DomainError
 from app.graphql import query
 from app.graphql.compiled.executor import PATHS
@@ -589,3 +590,72 @@ async def test_a_view_in_use_is_never_closed_to_make_room(
     # then: the second waited, then was BUSY; the first read its view to the end
     assert second["errors"][0]["extensions"] == {"code": "BUSY"}
     assert "errors" not in answered and answered["data"]["node"] is not None
+
+
+async def _slow_statement(view: views_module.View, *, alone: bool) -> None:
+    """A statement on the view's connection that runs past its cancellation (on SQLite
+    a count to ten million, a second or two: the driver's thread finishes it before
+    the connection closes)."""
+    if alone:
+        one_statement(view.sessions)
+    if view.connection.dialect.name == "postgresql":
+        slow = "SELECT pg_sleep(30)"
+    else:
+        slow = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 10000000) SELECT count(*) FROM n"
+        )
+    async with view.sessions() as session:
+        await session.execute(text(slow))
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["in a transaction", "one statement"])
+async def test_a_statement_cancelled_on_a_partners_view_never_leaves_it_reading_the_real_tables(
+    make_app: Callable[..., App], db: Database, alone: bool
+) -> None:
+    # given: a partner's kept view (one of two initiatives), and a statement on its
+    # connection cancelled while it runs (as the execution deadline or a client gone
+    # does): SQLAlchemy gives up on the connection, and would open a new one — with none
+    # of the view's shadows — at its next use (review of h17partner, F1 and F2)
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    before = await partner.data(PARTNER)
+    (kept,) = app.pool._kept.values()
+    running = asyncio.create_task(_slow_statement(kept.view, alone=alone))
+    await asyncio.sleep(0.3)
+    running.cancel()
+    # then: the cancellation ends the statement as a cancellation (nothing raised in
+    # setting the connection back replaces it), and the connection is never opened again
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert kept.view.lost
+    with pytest.raises(ConnectionError):
+        async with kept.view.sessions() as session:
+            await session.execute(select(m.Initiative.id))
+    # and: the partner's next query is answered from a view built anew, scoped
+    after = await partner.data(PARTNER)
+    assert after == before
+    assert before["initiatives"]["totalCount"] == 1
+    assert app.pool.builds == 2
+
+
+async def test_a_partners_view_whose_connection_was_given_up_on_is_never_reused(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: a partner's kept view whose connection SQLAlchemy invalidated (what a
+    # cancelled statement leaves), with a write since (so it would be refreshed) or not
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    before = await partner.data(PARTNER)
+    (kept,) = app.pool._kept.values()
+    await kept.view.connection.invalidate()
+    # when: the partner asks again, twice
+    after = await partner.data(PARTNER)
+    again = await partner.data(PARTNER)
+    # then: scoped both times; the lost view was retired and a new one built once
+    assert after == again == before
+    assert before["transactions"]["totalCount"] == 1
+    assert app.pool.builds == 2
+    assert kept.view not in [k.view for k in app.pool._kept.values()]
