@@ -644,8 +644,8 @@ async def test_a_partners_view_whose_connection_was_given_up_on_is_never_reused(
     make_app: Callable[..., App], db: Database
 ) -> None:
     # given: a partner's kept view whose connection SQLAlchemy invalidated (what a
-    # cancelled statement leaves), with a write since (so it would be refreshed) or not
-    partner_secret, _, mine = await _ledger(db)
+    # cancelled statement leaves)
+    partner_secret, _, _ = await _ledger(db)
     app = make_app()
     partner = app.client(secret=partner_secret)
     before = await partner.data(PARTNER)
