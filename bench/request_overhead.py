@@ -15,6 +15,8 @@ requests a minute).
 
     .venv/bin/python bench/request_overhead.py --backend both --runs 1000
     .venv/bin/python bench/request_overhead.py --backend both --runs 1000 --writes own
+
+`--database NAME` names the PostgreSQL database made and dropped (default bench_overhead).
 """
 
 from __future__ import annotations
@@ -53,21 +55,21 @@ CASES = [
 ]
 
 
-async def database(backend: str, workdir: Path) -> str:
+async def database(backend: str, workdir: Path, name: str) -> str:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{workdir / 'overhead.db'}"
     admin = await asyncpg.connect(PG_ADMIN)
     try:
-        await admin.execute("DROP DATABASE IF EXISTS bench_overhead WITH (FORCE)")
-        await admin.execute("CREATE DATABASE bench_overhead")
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return f"{base}/bench_overhead"
+    return f"{base}/{name}"
 
 
-async def measure(backend: str, runs: int, own_writes: bool) -> None:
-    url = await database(backend, Path(tempfile.mkdtemp(prefix="bench_overhead_")))
+async def measure(backend: str, runs: int, own_writes: bool, name: str) -> None:
+    url = await database(backend, Path(tempfile.mkdtemp(prefix="bench_overhead_")), name)
     engine = ledger_engine(url)
     try:
         await upgrade(engine)
@@ -127,8 +129,8 @@ async def measure(backend: str, runs: int, own_writes: bool) -> None:
                 p50 = p50s[caller, writing] = statistics.median(taken) * 1000
                 p95 = taken[int(0.95 * (len(taken) - 1))] * 1000
                 ratio = f"{p50 / p50s['viewer', writing]:.2f}" if caller != "anonymous" else ""
-                name = caller + (" + writes" if writing else "")
-                print(f"| {backend} | {name} | {p50:.2f} | {p95:.2f} | {ratio} |", flush=True)
+                label = caller + (" + writes" if writing else "")
+                print(f"| {backend} | {label} | {p50:.2f} | {p95:.2f} | {ratio} |", flush=True)
             ratio = p50s["partner", True] / p50s["viewer", False]
             print(f"| {backend} | partner + writes ÷ viewer (no writes) | | | {ratio:.2f} |")
     finally:
@@ -136,7 +138,7 @@ async def measure(backend: str, runs: int, own_writes: bool) -> None:
         if backend == "postgresql":
             admin = await asyncpg.connect(PG_ADMIN)
             try:
-                await admin.execute("DROP DATABASE IF EXISTS bench_overhead WITH (FORCE)")
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
                 await admin.close()
 
@@ -151,11 +153,16 @@ def main() -> None:
         default="any",
         help="what '+ writes' commits to: any initiative, or the partner's only",
     )
+    parser.add_argument(
+        "--database",
+        default="bench_overhead",
+        help="the PostgreSQL database made for the run and dropped after it",
+    )
     args = parser.parse_args()
     print("| backend | caller | p50 ms | p95 ms | ÷ viewer |")
     print("|---|---|---|---|---|")
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        asyncio.run(measure(backend, args.runs, args.writes == "own"))
+        asyncio.run(measure(backend, args.runs, args.writes == "own", args.database))
 
 
 if __name__ == "__main__":

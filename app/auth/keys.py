@@ -156,7 +156,8 @@ async def revoke_key(session: AsyncSession, name: str) -> ApiKey:
 
 async def authenticate_key(session: AsyncSession, secret: str) -> Principal | None:
     """The caller a secret belongs to; None for an unknown or revoked key."""
-    return await _caller(session, await repo.key_by_hash(session, hash_secret(secret)))
+    key, initiative_ids = await repo.key_and_initiatives_by_hash(session, hash_secret(secret))
+    return await _caller(session, key, initiative_ids)
 
 
 async def caller_of_key(session: AsyncSession, name: str) -> Principal | None:
@@ -175,7 +176,11 @@ async def caller_of_key_row(session: AsyncSession, key: ApiKey | None) -> Princi
     return await _caller(session, key)
 
 
-async def _caller(session: AsyncSession, key: ApiKey | None) -> Principal | None:
+async def _caller(
+    session: AsyncSession, key: ApiKey | None, initiatives: frozenset[int] | None = None
+) -> Principal | None:
+    """The caller `key` is; a partner's initiatives are read unless given (`initiatives`,
+    read with the key)."""
     if key is None or key.revoked_at is not None:
         return None
     try:
@@ -184,5 +189,7 @@ async def _caller(session: AsyncSession, key: ApiKey | None) -> Principal | None
         return None
     initiative_ids = None
     if role is Role.PARTNER:
-        initiative_ids = await repo.initiative_ids_of(session, key.id)
+        initiative_ids = initiatives
+        if initiative_ids is None:
+            initiative_ids = await repo.initiative_ids_of(session, key.id)
     return Principal(key.name, role, initiative_ids, via="api-key")

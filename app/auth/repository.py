@@ -21,9 +21,20 @@ async def key_by_id(session: AsyncSession, key_id: int) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 
 
-async def key_by_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
-    result = await session.execute(select(ApiKey).where(ApiKey.secret_hash == secret_hash))
-    return result.scalar_one_or_none()
+async def key_and_initiatives_by_hash(
+    session: AsyncSession, secret_hash: str
+) -> tuple[ApiKey | None, frozenset[int]]:
+    """The key with this hash and the initiatives it names (a partner's), in one
+    statement: a caller is recognised on every request, a partner in one round trip."""
+    result = await session.execute(
+        select(ApiKey, ApiKeyInitiative.initiative_id)
+        .outerjoin(ApiKeyInitiative, ApiKeyInitiative.api_key_id == ApiKey.id)
+        .where(ApiKey.secret_hash == secret_hash)
+    )
+    rows = result.all()
+    if not rows:
+        return None, frozenset()
+    return rows[0][0], frozenset(row[1] for row in rows if row[1] is not None)
 
 
 async def all_keys(session: AsyncSession) -> list[ApiKey]:

@@ -10,12 +10,40 @@ only way the app opens sessions). This is the one place that rule lives.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.session import SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionLost(ConnectionError):
+    """A given connection (a view's) that SQLAlchemy has given up on: a statement was
+    cancelled under it (an execution deadline, a client gone), or it was closed. It is
+    never opened again: SQLAlchemy would reconnect on its next use, and a new connection
+    holds none of the view's shadows, so a partner's query would read the real tables.
+    The operation fails as one whose database went away (the caller may retry), and
+    the view is retired (app/views/pool.py)."""
+
+
+def lost(connection: AsyncConnection) -> bool:
+    """Whether `connection` may not be used again without a new connection beneath it
+    (which SQLAlchemy would open silently)."""
+    return connection.closed or connection.invalidated
+
+
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The driver's own connection beneath `connection`, never a new one (`lost`)."""
+    if lost(connection):
+        raise ConnectionLost("the connection was lost; it is not opened again")
+    raw = await connection.get_raw_connection()
+    assert raw.driver_connection is not None
+    return raw.driver_connection
 
 
 class SharedSession(AsyncSession):
@@ -26,11 +54,19 @@ class SharedSession(AsyncSession):
     def __init__(self, *args: Any, shared: SharedConnection, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shared = shared
+        # The isolation level to set back at the end, when this session reads without a
+        # transaction on a connection that otherwise has one (`one_statement`).
+        self._restore: tuple[AsyncConnection, Any] | None = None
 
     async def __aenter__(self) -> SharedSession:
         await self._shared.lock.acquire()
         try:
             connection = await self._shared.connect()
+            if _ALONE.get() is self._shared:
+                _ALONE.set(None)
+                level = _outside_transactions(connection)
+                if level is not None:
+                    self._restore = connection, level
         except BaseException:
             self._shared.lock.release()
             raise
@@ -42,7 +78,64 @@ class SharedSession(AsyncSession):
         try:
             await super().__aexit__(*exc)
         finally:
-            self._shared.lock.release()
+            try:
+                if self._restore is not None:
+                    (connection, level), self._restore = self._restore, None
+                    await _restore_isolation(connection, level)
+            finally:
+                self._shared.lock.release()
+
+
+# The given connection (a view's, `SharedConnection(connection)`) whose next session
+# in this task reads one statement only (`one_statement`).
+_ALONE: ContextVar[SharedConnection | None] = ContextVar("one_statement_alone", default=None)
+
+
+def _outside_transactions(connection: AsyncConnection) -> Any | None:
+    """Make `connection`'s driver run statements in no transaction (PostgreSQL), and
+    return the isolation level to set back; None when it is left as it is: another
+    database (SQLite reads take no round trip to begin), a transaction already open, or
+    an isolation level not set on the connection (nothing known to set back)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    level = sync.get_execution_options().get("isolation_level")
+    if (
+        connection.dialect.name != "postgresql"
+        or connection.in_transaction()
+        or not isinstance(level, str)
+        or level == "AUTOCOMMIT"
+    ):
+        return None
+    _set_isolation(connection, "AUTOCOMMIT")
+    return level
+
+
+async def _restore_isolation(connection: AsyncConnection, level: Any) -> None:
+    """Set `connection` back to `level` after a read outside transactions. A lost
+    connection is left as it is (reaching its driver would open a new one); one that
+    cannot be set back is given up on (invalidated: `lost` from now on), never used
+    at an unknown level. Nothing raised here replaces the session's own outcome (a
+    cancellation must reach the execution deadline as one)."""
+    if lost(connection):
+        return
+    try:
+        _set_isolation(connection, level)
+    except Exception:
+        log.warning("a connection's isolation level was not set back", exc_info=True)
+        await connection.invalidate()
+
+
+def _set_isolation(connection: AsyncConnection, level: Any) -> None:
+    """Set the driver's isolation level beneath SQLAlchemy, which keeps its own (as set
+    by `execution_options`). With no transaction open the dialect's call sends nothing
+    to the server and awaits nothing, so no other task runs between the change and the
+    session noting it; SQLAlchemy's own call would also queue a reset for when the
+    connection is given back, once per call, on a view's connection kept for hours."""
+    sync = connection.sync_connection
+    assert sync is not None
+    dbapi_connection = sync.connection.dbapi_connection
+    assert dbapi_connection is not None
+    connection.dialect.set_isolation_level(dbapi_connection, level)
 
 
 class SharedConnection:
@@ -57,6 +150,8 @@ class SharedConnection:
         opener: Callable[[], Awaitable[AsyncConnection]] | None = None,
     ) -> None:
         assert (connection is None) != (opener is None)
+        # A connection given, not opened here (a view's): kept open by its owner.
+        self.given = connection is not None
         self._connection = connection
         self._opener = opener
         self._closed = False
@@ -77,6 +172,8 @@ class SharedConnection:
         """The connection (opened now if need be); the caller holds the lock."""
         if self._closed:
             raise RuntimeError("the operation's connection is closed")
+        if self.given and self._connection is not None and lost(self._connection):
+            raise ConnectionLost("the view's connection was lost; it is not opened again")
         if self._connection is None:
             assert self._opener is not None
             self._connection = await self._opener()
@@ -155,16 +252,28 @@ def _shared(sessions: SessionFactory) -> SharedConnection | None:
 
 
 def one_statement(sessions: SessionFactory) -> None:
-    """Tell the snapshot behind `sessions`, before its first session, that the
-    operation will run one statement only. Any other factory (a view's, a test's) is
-    left as it is."""
+    """Tell the connection behind `sessions` that the operation will run one statement
+    only, in its next session. A snapshot not yet opened then opens without a
+    transaction (`read_snapshot`). A view's connection, given and kept open with its
+    own isolation level (app/views/views.py), runs this task's next session — one
+    statement, a bounded read of no server-side cursor — without BEGIN and ROLLBACK on
+    PostgreSQL, then takes its level back before any other session may use it: a view's
+    shadows are committed, so one statement reads them as a transaction would. Its other
+    sessions (a server-side cursor's, which needs a transaction) are as before. Any
+    other factory (a test's) is left as it is."""
     shared = _shared(sessions)
-    if shared is not None and not shared.opened:
+    if shared is None:
+        return
+    if not shared.opened:
         shared.one_statement = True
+    elif shared.given:
+        _ALONE.set(shared)
 
 
 async def any_statements(sessions: SessionFactory) -> None:
     """Undo `one_statement`: the operation may run several statements after all."""
     shared = _shared(sessions)
     if shared is not None:
+        if _ALONE.get() is shared:
+            _ALONE.set(None)
         await shared.renew()

@@ -298,7 +298,7 @@ class ViewPool:
 
     def _reusable(self, scope: frozenset[int], head: Head) -> _Kept | None:
         kept = self._kept.get(scope)
-        if kept is None or kept.head != head:
+        if kept is None or kept.head != head or kept.view.lost:
             return None
         kept.users += 1
         if kept.idle_timer is not None:
@@ -313,7 +313,12 @@ class ViewPool:
         if kept.users > 0:
             return
         idle = self.settings.view_idle_seconds
-        if kept in self._retired or idle == 0 or self._kept.get(kept.scope) is not kept:
+        if (
+            kept in self._retired
+            or idle == 0
+            or self._kept.get(kept.scope) is not kept
+            or kept.view.lost
+        ):
             await self._retire(kept)
             return
         kept.idle_timer = asyncio.get_running_loop().call_later(idle, self._expire, kept)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Column, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.shared import driver_of
 from app.db.types import ExactDecimal, UTCDateTime
 from app.models import SUBJECT_TABLES, ChainHead, Change, SubjectType
 
@@ -268,6 +269,8 @@ class TableChanges:
     # Of those, how many may change what the partner sees of other tables
     # (`regroup_condition`).
     regrouped: int
+    # The records they name.
+    ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -305,12 +308,20 @@ def trail_since_sql(
         + [f"(c.entity_type = '{name}' AND {conditions[name]})" for name in filtered]
     )
     # Numbered parameters, each used where it is named: `$1` for asyncpg, `?1` for SQLite.
-    mark = "$" if conn.dialect.name == "postgresql" else "?"
+    postgresql = conn.dialect.name == "postgresql"
+    mark = "$" if postgresql else "?"
+    # The records named, as "12,15" (at most `up_to` of them).
+    ids = (
+        "string_agg(DISTINCT CAST(c.entity_id AS TEXT), ',')"
+        if postgresql
+        else "group_concat(DISTINCT c.entity_id)"
+    )
     return (
         f"SELECT h.last_sequence, h.last_hash, "
         f"(SELECT o.hash FROM {trail} AS o WHERE o.sequence = {mark}1) AS at_head, "
-        "c.entity_type, c.entries, c.created, c.archived, c.regrouped FROM "
+        "c.entity_type, c.entries, c.created, c.archived, c.regrouped, c.ids FROM "
         f"{head} AS h LEFT JOIN (SELECT c.entity_type, count(*) AS entries, "
+        f"{ids} AS ids, "
         "sum(CASE WHEN c.before IS NULL THEN 1 ELSE 0 END) AS created, "
         "sum(CASE WHEN c.after IS NULL THEN 1 ELSE 0 END) AS archived, "
         f"sum(CASE {regroups} ELSE 0 END) AS regrouped "
@@ -332,7 +343,13 @@ async def trail_since(conn: AsyncConnection, sql: str, sequence: int, up_to: int
         (int(first[0]), str(first[1])),
         None if first[2] is None else str(first[2]),
         {
-            str(row[3]): TableChanges(int(row[4]), int(row[5]), int(row[6]), int(row[7]))
+            str(row[3]): TableChanges(
+                int(row[4]),
+                int(row[5]),
+                int(row[6]),
+                int(row[7]),
+                frozenset(int(i) for i in str(row[8]).split(",")),
+            )
             for row in rows
             if row[3] is not None
         },
@@ -344,46 +361,39 @@ async def _fetch_outside_transaction(conn: AsyncConnection, sql: str, *params: A
     own snapshot). Through SQLAlchemy it would begin one (on PostgreSQL two round trips
     more: BEGIN, then the end of the transaction)."""
     assert not conn.in_transaction()
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_of(conn)
     if conn.dialect.name == "postgresql":
         return list(await raw.fetch(sql, *params))
     return list(await raw.execute_fetchall(sql, params))
 
 
 def refresh_condition(
-    table: Table, changed: frozenset[str], regrouped: frozenset[str], after: int, trail: str
+    table: Table, changed: dict[str, frozenset[int]], regrouped: frozenset[str]
 ) -> str | None:
     """Which rows of `table`'s shadow a partner's refresh must read again from the real
-    table, as SQL on its bare columns (None: none), when the entries of `trail` (the
-    real one) after sequence `after` changed records of the `changed` tables that the
-    view may hold (`relevance_condition`; entries of the others change nothing), those
-    of the `regrouped` tables among them in a way that may change what the partner sees
+    table, as SQL on its bare columns (None: none), when trail entries since the view's
+    head changed the records `changed` names, by table (those the view may hold:
+    `relevance_condition`; the others change nothing it sees), those of the
+    `regrouped` tables among them in a way that may change what the partner sees
     through them (`regroup_condition`), and the shadows the table is scoped by
     (`scope_condition`) are refreshed before it (`scope_order`): the records changed
     themselves, and those whose visibility reads a shadow whose rows came or went — a
     programme's by its initiatives (all read again: a partner's programmes are few), a
-    citation's by its subject. Kept beside `scope_condition`: a new dependency there is
-    a new clause here."""
-
-    def changed_ids(name: str) -> str:
-        return (
-            f"(SELECT entity_id FROM {trail} WHERE entity_type = '{name}' "
-            f"AND sequence > {int(after)})"
-        )
-
+    citation's by its subject. The records are named by their ids (integers read from
+    the trail, at most `REFRESH_UP_TO` of them), so the refresh reads the trail once.
+    Kept beside `scope_condition`: a new dependency there is a new clause here."""
     if table.name == "programs" and "initiatives" in regrouped:
         return "1 = 1"
     clauses = []
     if table.name in changed:
-        clauses.append(f"id IN {changed_ids(table.name)}")
+        clauses.append(f"id IN ({_ids(changed[table.name])})")
     if table.name == "citations":
         for kind, subjects in SCOPED_SUBJECTS.items():
             if subjects == "programs" and "initiatives" in regrouped:
                 clauses.append(f"subject_type = '{kind.value}'")
             elif subjects in regrouped:
                 clauses.append(
-                    f"(subject_type = '{kind.value}' AND subject_id IN {changed_ids(subjects)})"
+                    f"(subject_type = '{kind.value}' AND subject_id IN ({_ids(changed[subjects])}))"
                 )
     return " OR ".join(clauses) or None
 
@@ -438,8 +448,7 @@ async def run_at_head(
     every later one reads the snapshot that check read (REPEATABLE READ on PostgreSQL;
     on SQLite a transaction reads one snapshot from its first read on)."""
     assert not conn.in_transaction()
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_of(conn)
     chain = real_table(conn, schema, ChainHead.__tablename__)
     sequence, hash_ = int(head[0]), head[1].replace("'", "''")
     postgresql = conn.dialect.name == "postgresql"

@@ -18,12 +18,13 @@ uses, together with the rows whose visibility reads a shadow that changed
 would. Entries that cannot change what the partner sees — records of other
 initiatives that its shadows do not hold (`repository.relevance_condition`) — are
 passed over; when only such entries came, the view stands as it is. The trail is read
-in one statement of its own, and the copy runs in a transaction that first checks the
-trail still ends where it was read (every write to ledger data moves its end): the
-copy then reads the moment the trail was read at; when a write came in between, the
-trail is read again. When the view cannot be shown current — the trail no longer has
-the view's head (a restore rewrote it), too many entries passed to be cheaper than a
-build, or writers kept moving the trail's end — it is built anew.
+in one statement of its own, which also names the records changed (the copy names
+them by id rather than reading the trail again), and the copy runs in a transaction
+that first checks the trail still ends where it was read (every write to ledger data
+moves its end): the copy then reads the moment the trail was read at; when a write
+came in between, the trail is read again. When the view cannot be shown current — the
+trail no longer has the view's head (a restore rewrote it), too many entries passed to
+be cheaper than a build, or writers kept moving the trail's end — it is built anew.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
-from app.db.shared import SharedConnection
-from app.models import Change, audited_tables
+from app.db.shared import SharedConnection, lost
+from app.models import audited_tables
 from app.views import repository
 
 # Smaller shadows are read whole faster than their indexes would be built.
@@ -122,6 +123,12 @@ class View:
     def lock(self) -> asyncio.Lock:
         return self.shared.lock
 
+    @property
+    def lost(self) -> bool:
+        """Whether its connection was given up on (a statement cancelled under it): the
+        shadows are gone with it, and it is never read again (app/db/shared.py)."""
+        return lost(self.connection)
+
     async def close(self) -> None:
         await self.shared.close()
 
@@ -163,6 +170,8 @@ async def refresh_view(view: View, head: Head) -> Head | None:
         view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
     async with view.lock:
         for _ in range(REFRESH_ATTEMPTS):
+            if view.lost:
+                return None
             trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
             if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
                 return None
@@ -170,7 +179,7 @@ async def refresh_view(view: View, head: Head) -> Head | None:
                 return None  # not the trail the view was built from (a restore rewrote it)
             if trail.head == head:
                 return head
-            statements, shadows = _refresh_plan(view, tables, trail, since)
+            statements, shadows = _refresh_plan(view, tables, trail)
             # Nothing the view holds changed (others' initiatives): it is current as it is.
             if not statements or await repository.run_at_head(
                 conn, view.schema, trail.head, statements
@@ -182,21 +191,20 @@ async def refresh_view(view: View, head: Head) -> Head | None:
 
 
 def _refresh_plan(
-    view: View, tables: list[Table], trail: repository.TrailSince, since: int
+    view: View, tables: list[Table], trail: repository.TrailSince
 ) -> tuple[list[str], dict[str, Shadow]]:
-    """The statements that bring `view` from trail entry `since` to `trail.head`, and
+    """The statements that bring `view` from its head to `trail.head`, and
     what its shadows are once they have run: each shadow's records that `trail` names
     read again (`repository.refresh_condition`), then an index on a shadow that has
     grown to `INDEX_FROM` rows, and new statistics (PostgreSQL) for an indexed one that
     `ANALYZE_AFTER` of its rows were changed in since they were taken."""
     assert view.initiatives is not None
     conn = view.connection
-    real_trail = repository.real_table(conn, view.schema, Change.__tablename__)
-    changed = frozenset(trail.tables)
+    changed = {name: c.ids for name, c in trail.tables.items()}
     regrouped = frozenset(name for name, c in trail.tables.items() if c.regrouped)
     statements: list[str] = []
     for table in tables:
-        rows = repository.refresh_condition(table, changed, regrouped, since, real_trail)
+        rows = repository.refresh_condition(table, changed, regrouped)
         if rows is not None:
             statements += repository.refresh_rows(conn, view.schema, table, rows, view.initiatives)
     shadows: dict[str, Shadow] = {}

@@ -15,12 +15,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import delete
 
 from app.auth.keys import authenticate_key, create_key, hash_secret, list_keys, revoke_key
 from app.auth.roles import Role
 from app.config import Settings
+from app.db.session import StatementCounter
 from app.errors import DomainError, ErrorCode
-from app.models.access import ApiKey
+from app.models.access import ApiKey, ApiKeyInitiative
 from tests import factories as f
 from tests.auth.tokens import AUDIENCE, ISSUER, JWT_SETTINGS, token
 from tests.conftest import Database, GraphQLClient
@@ -110,6 +112,34 @@ async def test_a_partner_key_carries_its_initiatives_and_revoked_keys_fail(db: D
     assert [(k.name, k.initiatives, k.revoked_at is not None) for k in listed] == [
         ("partner-a", ("IN-A",), True)
     ]
+
+
+async def test_a_partner_is_recognised_with_all_its_initiatives_or_sees_none(
+    db: Database,
+) -> None:
+    """The key and its initiatives come in one statement (a row per initiative): every
+    one of them is the partner's, and a partner whose initiatives are all gone is still
+    a partner, of no initiative, never a caller of all of them."""
+    # given
+    async with db.sessions() as session:
+        program = await f.program(session)
+        one = await f.initiative(session, program, code="IN-A")
+        two = await f.initiative(session, program, code="IN-B")
+        await f.initiative(session, program, code="IN-C")
+        secret = await f.api_key(session, "partner", initiatives=["IN-A", "IN-B"])
+        await session.commit()
+    # when
+    with StatementCounter(db.engine) as counter:
+        async with db.sessions() as session:
+            both = await authenticate_key(session, secret)
+    async with db.sessions() as session, session.begin():
+        await session.execute(delete(ApiKeyInitiative))
+    async with db.sessions() as session:
+        none = await authenticate_key(session, secret)
+    # then
+    assert both is not None and both.initiative_ids == frozenset({one.id, two.id})
+    assert counter.count == 1
+    assert none is not None and none.initiative_ids == frozenset()
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from app import models as m
 from app.config import Settings
 from app.db.session import StatementCounter
+from app.db.shared import one_statement
 from app.errors import DomainError
 from app.graphql import query
+from app.graphql.compiled.executor import PATHS
 from app.graphql.extensions.views import view_pool
 from app.kit.ids import encode_global_id
 from app.main import create_app
@@ -236,6 +238,106 @@ async def test_a_write_between_two_partner_queries_is_seen_by_the_second(
     assert not any("CREATE TEMP" in s.upper() for s in second.statements)
 
 
+# A first page of one list: read in one statement (app/db/shared.py `one_statement`).
+SMALL = "{ initiatives(first: 10) { edges { node { code title } } } }"
+SEVERAL = "{ initiatives(first: 2) { nodes { budgetLines(last: 1) { nodes { id } } } } }"
+
+
+class ViewDriverLog:
+    """What the driver of a view's connection sends besides the prepared statements
+    SQLAlchemy runs (asyncpg's query loggers see BEGIN, ROLLBACK, the refresh's script
+    and the trail's read, not those): the connections opened while it is entered."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = view_engine(db.engine).sync_engine
+        self.sent: list[str] = []
+
+    def _connected(self, dbapi_connection: Any, _record: Any) -> None:
+        if self.engine.dialect.name != "postgresql":
+            return  # SQLite's reads take no round trip to begin or end
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda record: self.sent.append(record.query)
+        )
+
+    def __enter__(self) -> ViewDriverLog:
+        event.listen(self.engine, "connect", self._connected)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "connect", self._connected)
+
+    def take(self) -> list[str]:
+        """What was sent since the last call, each named."""
+        sent, self.sent = self.sent, []
+        return [self._name(query.strip()) for query in sent]
+
+    @staticmethod
+    def _name(query: str) -> str:
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ;"
+        if query == begin:
+            return "BEGIN REPEATABLE READ"
+        if query.startswith(begin) and "COMMIT" in query:
+            return "refresh script"
+        if query.startswith("SELECT h.last_sequence"):
+            return "trail read"
+        return query[:40]
+
+
+async def test_a_partners_small_query_costs_one_statement_and_the_trails_read(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    """A partner's first page of one list, on its kept view: the caller is recognised
+    in one statement (its key and its initiatives), the view is found current by one
+    read of the trail, and the answer is one statement, which on PostgreSQL runs
+    outside a transaction (no BEGIN, no ROLLBACK); after a write to the partner's
+    initiatives, one script more brings the view up to date. A query of several
+    statements on the same view still reads one REPEATABLE READ transaction."""
+    # given: a partner whose view is kept
+    partner_secret, _, mine = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    postgresql = db.backend == "postgresql"
+    with ViewDriverLog(db) as driver:
+        await partner.data(SMALL)
+        driver.take()
+        # when
+        with (
+            StatementCounter(db.engine) as app_statements,
+            StatementCounter(view_engine(db.engine)) as view_statements,
+        ):
+            answer = await partner.data(SMALL)
+        sent = driver.take()
+        # then
+        assert len(answer["initiatives"]["edges"]) == 1
+        assert app_statements.count == 1, app_statements.statements
+        assert view_statements.count == 1, view_statements.statements
+        if postgresql:
+            assert sent == ["trail read"], sent
+        # when: a write to the partner's initiative, then the same query
+        async with db.sessions() as session, session.begin():
+            initiative = await session.get(m.Initiative, mine)
+            assert initiative is not None
+            initiative.title = "Renamed"
+        with StatementCounter(view_engine(db.engine)) as view_statements:
+            answer = await partner.data(SMALL)
+        sent = driver.take()
+        # then: seen, by the trail's read and one script
+        assert answer["initiatives"]["edges"][0]["node"]["title"] == "Renamed"
+        assert view_statements.count == 1, view_statements.statements
+        if postgresql:
+            assert sent == ["trail read", "refresh script"], sent
+        # when: a query of several statements on the same view (a last page is read
+        # from rows: one statement per list)
+        with StatementCounter(view_engine(db.engine)) as view_statements:
+            await partner.data(SEVERAL)
+        sent = driver.take()
+        # then: in a transaction of the view's isolation level, as before
+        assert view_statements.count == 2, view_statements.statements
+        if postgresql:
+            assert sent == ["trail read", "BEGIN REPEATABLE READ", "ROLLBACK;"], sent
+    assert (app.pool.builds, app.pool.refreshes) == (1, 1)
+
+
 SCOPED = """
 {
   programs { nodes { ref initiatives { nodes { code } } } }
@@ -268,6 +370,14 @@ async def test_writes_between_partner_queries_answer_as_a_new_view_would(
     theirs_only: set[str] = {encode_global_id("Transaction", theirs_tx_id)}
 
     async def check() -> dict[str, Any]:
+        # First, right after the write: a small query, which a one-statement read answers
+        # (on PostgreSQL written by the database, outside a transaction)
+        in_database = PATHS["in database"]
+        small = await a.data(SMALL)
+        assert [e["node"]["code"] for e in small["initiatives"]["edges"]] == [mine.code]
+        assert small == await make_app().client(secret=a_secret).data(SMALL)
+        if db.backend == "postgresql":  # both answers
+            assert PATHS["in database"] == in_database + 2
         seen = await a.data(SCOPED)
         fresh = await make_app().client(secret=a_secret).data(SCOPED)
         their_view = await b.data(SCOPED)
@@ -480,3 +590,72 @@ async def test_a_view_in_use_is_never_closed_to_make_room(
     # then: the second waited, then was BUSY; the first read its view to the end
     assert second["errors"][0]["extensions"] == {"code": "BUSY"}
     assert "errors" not in answered and answered["data"]["node"] is not None
+
+
+async def _slow_statement(view: views_module.View, *, alone: bool) -> None:
+    """A statement on the view's connection that runs past its cancellation (on SQLite
+    a count to ten million, a second or two: the driver's thread finishes it before
+    the connection closes)."""
+    if alone:
+        one_statement(view.sessions)
+    if view.connection.dialect.name == "postgresql":
+        slow = "SELECT pg_sleep(30)"
+    else:
+        slow = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 10000000) SELECT count(*) FROM n"
+        )
+    async with view.sessions() as session:
+        await session.execute(text(slow))
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["in a transaction", "one statement"])
+async def test_a_statement_cancelled_on_a_partners_view_never_leaves_it_reading_the_real_tables(
+    make_app: Callable[..., App], db: Database, alone: bool
+) -> None:
+    # given: a partner's kept view (one of two initiatives), and a statement on its
+    # connection cancelled while it runs (as the execution deadline or a client gone
+    # does): SQLAlchemy gives up on the connection, and would open a new one — with none
+    # of the view's shadows — at its next use (review of h17partner, F1 and F2)
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    before = await partner.data(PARTNER)
+    (kept,) = app.pool._kept.values()
+    running = asyncio.create_task(_slow_statement(kept.view, alone=alone))
+    await asyncio.sleep(0.3)
+    running.cancel()
+    # then: the cancellation ends the statement as a cancellation (nothing raised in
+    # setting the connection back replaces it), and the connection is never opened again
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert kept.view.lost
+    with pytest.raises(ConnectionError):
+        async with kept.view.sessions() as session:
+            await session.execute(select(m.Initiative.id))
+    # and: the partner's next query is answered from a view built anew, scoped
+    after = await partner.data(PARTNER)
+    assert after == before
+    assert before["initiatives"]["totalCount"] == 1
+    assert app.pool.builds == 2
+
+
+async def test_a_partners_view_whose_connection_was_given_up_on_is_never_reused(
+    make_app: Callable[..., App], db: Database
+) -> None:
+    # given: a partner's kept view whose connection SQLAlchemy invalidated (what a
+    # cancelled statement leaves)
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    before = await partner.data(PARTNER)
+    (kept,) = app.pool._kept.values()
+    await kept.view.connection.invalidate()
+    # when: the partner asks again, twice
+    after = await partner.data(PARTNER)
+    again = await partner.data(PARTNER)
+    # then: scoped both times; the lost view was retired and a new one built once
+    assert after == again == before
+    assert before["transactions"]["totalCount"] == 1
+    assert app.pool.builds == 2
+    assert kept.view not in [k.view for k in app.pool._kept.values()]
