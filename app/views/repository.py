@@ -15,11 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, func, select, text
+from sqlalchemy import Column, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.session import ROLLUP_HISTORY
 from app.db.types import ExactDecimal, UTCDateTime
-from app.models import SUBJECT_TABLES, ChainHead, Change, SubjectType
+from app.models import (
+    SUBJECT_TABLES,
+    BudgetRollup,
+    BudgetRollupHistory,
+    ChainHead,
+    Change,
+    RollupCurrency,
+    RollupWrite,
+    SubjectType,
+)
 
 # Citations of these subjects are visible when their subject is (subject → its table).
 SCOPED_SUBJECTS = {
@@ -52,8 +62,62 @@ def real_table(conn: AsyncConnection, schema: str, name: str) -> str:
 async def sequence_at(conn: AsyncConnection, moment: datetime) -> int:
     """The last trail entry at `moment` (0: the trail had not started). The trail's
     clock never runs backwards, so everything up to this entry had happened then."""
-    found = await conn.scalar(select(func.max(Change.sequence)).where(Change.occurred_at <= moment))
+    # The last by (moment, sequence) is the greatest sequence, as the clock never runs
+    # backwards: one probe of the index on (occurred_at, sequence).
+    found = await conn.scalar(
+        select(Change.sequence)
+        .where(Change.occurred_at <= moment)
+        .order_by(Change.occurred_at.desc(), Change.sequence.desc())
+        .limit(1)
+    )
     return int(found or 0)
+
+
+async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> bool:
+    """Shadow the rollups with their history as of trail entry `sequence` (TEMP VIEWs,
+    nothing copied: `BudgetRollupHistory.valid_at`), in the currencies whose history
+    holds that moment: kept since at or before it, and `sequence` not inside a write
+    that changed them (`RollupWrite`). Marks the connection so that reports read them
+    (`ROLLUP_HISTORY`); False, with nothing shadowed, when no currency qualifies. For a
+    view of every initiative only: rollups are not scoped to a partner's."""
+    quote = conn.dialect.identifier_preparer.quote
+    currencies = real_table(conn, schema, RollupCurrency.__tablename__)
+    history = real_table(conn, schema, BudgetRollupHistory.__tablename__)
+    writes = real_table(conn, schema, RollupWrite.__tablename__)
+    started = await conn.scalar(
+        text(
+            f"SELECT start_sequence FROM {writes} WHERE end_sequence > :s "
+            "ORDER BY end_sequence LIMIT 1"
+        ),
+        {"s": sequence},
+    )
+    if started is not None and int(started) < sequence:
+        return False
+    kept = (
+        await conn.scalars(
+            text(f"SELECT currency FROM {currencies} WHERE since_sequence <= :s"), {"s": sequence}
+        )
+    ).all()
+    if not kept:
+        return False
+    codes = ", ".join("'" + str(code).replace("'", "''") + "'" for code in kept)
+    columns = ", ".join(quote(c.name) for c in BudgetRollup.__table__.columns)
+    s = int(sequence)
+    await conn.execute(
+        text(
+            f"CREATE TEMP VIEW {quote(RollupCurrency.__tablename__)} AS SELECT * "
+            f"FROM {currencies} WHERE currency IN ({codes})"
+        )
+    )
+    await conn.execute(
+        text(
+            f"CREATE TEMP VIEW {quote(BudgetRollup.__tablename__)} AS SELECT {columns} "
+            f"FROM {history} WHERE target IN ({codes}) AND from_sequence <= {s} "
+            f"AND (until_sequence IS NULL OR until_sequence > {s})"
+        )
+    )
+    conn.info[ROLLUP_HISTORY] = s
+    return True
 
 
 async def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> None:

@@ -242,6 +242,9 @@ async def _fill(view: View, moment: datetime | None) -> int:
         if view.initiatives is not None:
             for table in tables:
                 rows[table.name] -= await repository.apply_scope(conn, table, view.initiatives)
+        else:
+            # Reports read the rollups of the moment when their history holds it.
+            await repository.shadow_rollups(conn, schema, view.sequence)
     else:
         for table in tables:
             rows[table.name] = await repository.copy_scoped(conn, schema, table, view.initiatives)
