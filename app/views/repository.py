@@ -73,13 +73,14 @@ async def sequence_at(conn: AsyncConnection, moment: datetime) -> int:
     return int(found or 0)
 
 
-async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> bool:
+async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> frozenset[str]:
     """Shadow the rollups with their history as of trail entry `sequence` (TEMP VIEWs,
     nothing copied: `BudgetRollupHistory.valid_at`), in the currencies whose history
     holds that moment: kept since at or before it, and `sequence` not inside a write
     that changed them (`RollupWrite`). Marks the connection so that reports read them
-    (`ROLLUP_HISTORY`); False, with nothing shadowed, when no currency qualifies. For a
-    view of every initiative only: rollups are not scoped to a partner's."""
+    (`ROLLUP_HISTORY`). Returns those currencies; none, with nothing shadowed, when no
+    currency qualifies. For a view of every initiative only: rollups are not scoped to
+    a partner's."""
     quote = conn.dialect.identifier_preparer.quote
     currencies = real_table(conn, schema, RollupCurrency.__tablename__)
     history = real_table(conn, schema, BudgetRollupHistory.__tablename__)
@@ -92,14 +93,14 @@ async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> b
         {"s": sequence},
     )
     if started is not None and int(started) < sequence:
-        return False
+        return frozenset()
     kept = (
         await conn.scalars(
             text(f"SELECT currency FROM {currencies} WHERE since_sequence <= :s"), {"s": sequence}
         )
     ).all()
     if not kept:
-        return False
+        return frozenset()
     codes = ", ".join("'" + str(code).replace("'", "''") + "'" for code in kept)
     columns = ", ".join(quote(c.name) for c in BudgetRollup.__table__.columns)
     s = int(sequence)
@@ -117,7 +118,7 @@ async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> b
         )
     )
     conn.info[ROLLUP_HISTORY] = s
-    return True
+    return frozenset(str(code) for code in kept)
 
 
 async def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> None:
@@ -160,8 +161,35 @@ async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequ
     database decodes the states (as `app.audit.records.decode_state` would), which is
     ten times faster than decoding and inserting them from Python."""
     quote = conn.dialect.identifier_preparer.quote
-    trail = real_table(conn, schema, Change.__tablename__)
     columns = ", ".join(quote(c.name) for c in table.columns)
+    result = await conn.execute(
+        text(
+            f"INSERT INTO {quote(table.name)} ({columns}) "
+            + _from_trail(conn, schema, table, ":table", ":sequence")
+        ),
+        {"table": table.name, "sequence": sequence},
+    )
+    return int(result.rowcount)
+
+
+async def defer_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> None:
+    """Shadow the table with a TEMP VIEW of what `fill_from_trail` would copy: nothing
+    is decoded until a statement reads it, and then by that statement (each one that
+    reads it decodes anew, unindexed). For a view whose operation is not expected to
+    read the table: if it does, it still reads the moment's rows, never the real
+    table's."""
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    name = "'" + table.name.replace("'", "''") + "'"
+    select_ = _from_trail(conn, schema, table, name, str(int(sequence)))
+    await conn.execute(text(f"CREATE TEMP VIEW {quote(table.name)} ({columns}) AS {select_}"))
+
+
+def _from_trail(conn: AsyncConnection, schema: str, table: Table, name: str, sequence: str) -> str:
+    """The SELECT of the table's rows as of an entry from the trail, in the table's
+    column order; `name` and `sequence`: SQL for the table's name and the entry's
+    sequence (literals or parameters)."""
+    trail = real_table(conn, schema, Change.__tablename__)
     if conn.dialect.name == "postgresql":
         values = ", ".join(_pg_value(conn, c) for c in table.columns)
         decoded = (
@@ -171,16 +199,12 @@ async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequ
     else:
         values = ", ".join(_sqlite_value(conn, c) for c in table.columns)
         decoded = ""
-    result = await conn.execute(
-        text(
-            f"INSERT INTO {quote(table.name)} ({columns}) SELECT {values} FROM {trail} AS c "
-            f"JOIN (SELECT entity_id, max(sequence) AS last FROM {trail} "
-            "WHERE entity_type = :table AND sequence <= :sequence GROUP BY entity_id) AS m "
-            f"ON c.sequence = m.last{decoded} WHERE c.after IS NOT NULL"
-        ),
-        {"table": table.name, "sequence": sequence},
+    return (
+        f"SELECT {values} FROM {trail} AS c "
+        f"JOIN (SELECT entity_id, max(sequence) AS last FROM {trail} "
+        f"WHERE entity_type = {name} AND sequence <= {sequence} GROUP BY entity_id) AS m "
+        f"ON c.sequence = m.last{decoded} WHERE c.after IS NOT NULL"
     )
-    return int(result.rowcount)
 
 
 def _pg_value(conn: AsyncConnection, column: Column[Any]) -> str:

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -49,6 +50,7 @@ from app.graphql.extensions.walks import fragments_of, root_fields
 from app.kit.loops import PerLoop, kept_for_loop
 from app.views.pool import Lease, ViewPool
 from app.views.service import check_moment, one_moment, parse_moment
+from app.views.views import Deferral
 
 AS_OF_DOC = (
     "Answer as of this moment (with a timezone, not in the future): the records as they "
@@ -102,6 +104,82 @@ def moment_of(
     return one_moment(moments)
 
 
+# The tables a view as of a moment leaves to the trail (`open_view`'s `defer`) when
+# the operation is known not to read them: the two that hold a million rows.
+DEFERRABLE = frozenset({"budget_lines", "transactions"})
+# Root fields, and names of fields anywhere in the document, known not to read budget
+# lines or transactions, but through a budget summary (which reads the rollups' history
+# when it holds the moment in the summary's currency: `Deferral.rollups`): lists and
+# records of programmes and initiatives, their plain fields, and the summary's groups.
+# Money figures of an initiative or programme share names with the summary's measures
+# (`spent`); read on a deferred view, they are right but slower (decoded by their
+# statement). Anything else builds every shadow.
+_ROOTS = frozenset({"budgetSummary", "initiatives", "programs", "initiative", "program"})
+_NAMES = _ROOTS | frozenset(
+    {
+        # connections
+        *("totalCount", "pageInfo", "hasNextPage", "hasPreviousPage", "startCursor"),
+        *("endCursor", "edges", "node", "nodes", "cursor"),
+        # records of programmes and initiatives
+        *("id", "createdAt", "updatedAt", "version", "code", "position", "title", "summary"),
+        *("focusArea", "status", "plannedStart", "actualStart", "plannedEnd", "actualEnd"),
+        *("region", "ref", "name", "announcedOn", "deadline", "pledged"),
+        # the budget summary
+        *("currency", "groupCount", "groups", "total", "others", "key", "measures"),
+        *("beneficiaryGroup", "category", "transactionType", "year", "quarter", "month"),
+        *("budgetOriginal", "budgetCurrent", "committed", "disbursed", "spent", "variance"),
+        *("budgetRevision", "count", "budgetLineCount", "transactionCount", "amount"),
+        "__typename",
+    }
+)
+
+
+def deferral_of(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]
+) -> Deferral:
+    """What a view as of a moment may leave to the trail for this operation: nothing,
+    unless every root field is in `_ROOTS` and every field the document names in
+    `_NAMES`, and each budget summary names its currency (without one it is the pledged
+    currency, unknown until read). One pass over the document."""
+    none = Deferral(frozenset(), frozenset())
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return none
+    stack = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    while stack:
+        selection_set = stack.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode) and selection.name.value not in _NAMES:
+                return none
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                stack.append(inner)
+    values: dict[str, Any] = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None
+    }
+    values.update(variables)
+    currencies: set[str] = set()
+    for field in root_fields(operation.selection_set, fragments_of(document), lambda _: True):
+        if field.name.value not in _ROOTS:
+            return none
+        if field.name.value != "budgetSummary":
+            continue
+        currency = next(
+            (
+                value_from_ast_untyped(a.value, values)
+                for a in field.arguments or ()
+                if a.name.value == "currency"
+            ),
+            None,
+        )
+        if not isinstance(currency, str):
+            return none
+        currencies.add(currency.upper())
+    return Deferral(DEFERRABLE, frozenset(currencies))
+
+
 def _included(selection: SelectionNode, values: dict[str, Any]) -> bool:
     """False when @skip or @include certainly leaves the selection out; a condition that
     cannot be read counts as included (the stricter choice)."""
@@ -143,7 +221,12 @@ async def close_views(schema: Any) -> None:
 
 
 def lease_view(
-    context: Any, schema: Any, *, moment: datetime | None, initiatives: frozenset[int] | None
+    context: Any,
+    schema: Any,
+    *,
+    moment: datetime | None,
+    initiatives: frozenset[int] | None,
+    defer: Deferral | None = None,
 ) -> Awaitable[Lease]:
     """A view of the ledger for one operation of `context`'s caller (see ViewPool)."""
     return view_pool(schema, context.settings).lease(
@@ -153,6 +236,7 @@ def lease_view(
         partner=initiatives is not None,
         moment=moment,
         initiatives=initiatives,
+        defer=defer,
     )
 
 
@@ -190,8 +274,13 @@ class ViewExtension(SchemaExtension):
                     else ErrorCode.INVALID_ARGUMENT,
                 )
             else:
+                defer = None
+                if moment is not None and initiatives is None:
+                    defer = deferral_of(
+                        document, execution.operation_name, execution.variables or {}
+                    )
                 lease = await lease_view(
-                    context, execution.schema, moment=moment, initiatives=initiatives
+                    context, execution.schema, moment=moment, initiatives=initiatives, defer=defer
                 )
         except DomainError as error:
             execution.result = _refusal(error)
