@@ -7,7 +7,7 @@ states the rule and keeps them), never audited, never in a view.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ColumnElement, ForeignKey, Index, Integer, String, or_
+from sqlalchemy import BigInteger, ColumnElement, ForeignKey, Index, Integer, String, or_, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,7 +80,18 @@ class BudgetRollupHistory(_Grain, Base):
     rollups as of S. No key to the initiative: an archived one's history stays."""
 
     __tablename__ = "budget_rollup_history"
-    __table_args__ = (Index("ix_budget_rollup_history_target_until", "target", "until_sequence"),)
+    __table_args__ = (
+        # The rows as of a moment: those closed after it, and the open ones.
+        Index("ix_budget_rollup_history_target_until", "target", "until_sequence"),
+        # The open rows a write closes, by initiative (as `budget_rollups`' index).
+        Index(
+            "ix_budget_rollup_history_open",
+            "target",
+            "initiative_id",
+            postgresql_where=text("until_sequence IS NULL"),
+            sqlite_where=text("until_sequence IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target: Mapped[str] = mapped_column(

@@ -104,6 +104,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_budget_rollup_history_target_until", ["target", "until_sequence"], unique=False
         )
+        batch_op.create_index(
+            "ix_budget_rollup_history_open",
+            ["target", "initiative_id"],
+            unique=False,
+            postgresql_where=sa.text("until_sequence IS NULL"),
+            sqlite_where=sa.text("until_sequence IS NULL"),
+        )
     op.create_table(
         "budget_rollup_writes",
         sa.Column("end_sequence", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -122,6 +129,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("budget_rollup_writes")
     with op.batch_alter_table("budget_rollup_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_budget_rollup_history_open")
         batch_op.drop_index("ix_budget_rollup_history_target_until")
     op.drop_table("budget_rollup_history")
     with op.batch_alter_table("budget_rollup_currencies", schema=None) as batch_op:

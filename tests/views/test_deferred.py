@@ -89,8 +89,9 @@ def copied(seen: list[str], table: str) -> bool:
     return any(s.startswith(f"INSERT INTO {table} ") for s in seen)
 
 
-async def past(db: Database) -> datetime:
-    """The demo and a generated programme, rollups in USD, a moment, then changes."""
+async def past(db: Database, before_changes: Any = None) -> datetime:
+    """The demo and a generated programme, rollups in USD, a moment, then changes
+    (`before_changes` is awaited just before them)."""
     await load(db)
     async with db.sessions() as session, session.begin():
         await rollups.build(session, ["USD"])
@@ -99,6 +100,8 @@ async def past(db: Database) -> datetime:
     await asyncio.sleep(0.002)
     moment = datetime.now(UTC)
     await asyncio.sleep(0.002)
+    if before_changes is not None:
+        await before_changes()
     await change_everything(db)
     return moment
 
@@ -173,3 +176,31 @@ async def test_a_partners_view_never_defers(db: Database) -> None:
         assert found and {row[1] for row in found} == {first}
     finally:
         await view.close()
+
+
+FIGURES = """
+query ($asOf: DateTime) {
+  initiatives(first: 50, asOf: $asOf) { nodes { code spent { amount currency } } }
+}
+"""
+
+
+async def test_a_deferred_operation_that_reads_records_anyway_answers_as_then(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: the initiatives' spending (their records, in the pledge's currency, which
+    # no rollups are kept in) captured at a moment, then changed
+    captured: dict[str, Any] = {}
+
+    async def capture() -> None:
+        captured.update(await client.data(FIGURES, {}))
+
+    moment = await past(db, capture)
+    # when: asked as of the moment, by an operation whose names defer the records
+    assert deferral(FIGURES) == Deferral(DEFERRABLE, frozenset())
+    with statements(db) as seen:
+        then = await client.data(FIGURES, {"asOf": moment.isoformat()})
+    # then: read from the trail (nothing copied), they are what they were, not today's
+    assert not copied(seen, "transactions")
+    assert then == captured
+    assert then != await client.data(FIGURES, {})
