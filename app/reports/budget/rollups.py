@@ -444,7 +444,7 @@ def keep(session: Session, head: Head) -> None:
             _rewrite(session, target, kept, rows, head.sequence)
     if head.sequence - head.start > 1:
         # Its entries may be dated apart (one per flush): no moment between them is in
-        # the history (`history_covers`).
+        # the history (app/views/repository.py `shadow_rollups`).
         session.add(RollupWrite(end_sequence=head.sequence, start_sequence=head.start))
         session.flush()
 
