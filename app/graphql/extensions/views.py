@@ -29,7 +29,9 @@ import strawberry
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
@@ -105,55 +107,108 @@ def moment_of(
 
 
 # The tables a view as of a moment leaves to the trail (`open_view`'s `defer`) when
-# the operation is known not to read them: the two that hold a million rows.
+# the operation is known not to read them: the two that hold a million rows. A
+# deferred table is a TEMP VIEW decoding the trail: a statement that reads it decodes
+# it again, and one that joins it to itself (a budget line's currency: NOT EXISTS
+# over the other lines) decodes it once per row, so an operation that read it would
+# take time quadratic in the records. Hence the strict lists below: anything not
+# known to be answered without the records builds every shadow.
 DEFERRABLE = frozenset({"budget_lines", "transactions"})
-# Root fields, and names of fields anywhere in the document, known not to read budget
-# lines or transactions, but through a budget summary (which reads the rollups' history
-# when it holds the moment in the summary's currency: `Deferral.rollups`): lists and
-# records of programmes and initiatives, their plain fields, and the summary's groups.
-# Money figures of an initiative or programme share names with the summary's measures
-# (`spent`); read on a deferred view, they are right but slower (decoded by their
-# statement). Anything else builds every shadow.
-_ROOTS = frozenset({"budgetSummary", "initiatives", "programs", "initiative", "program"})
-_NAMES = _ROOTS | frozenset(
+# Root fields known not to read budget lines or transactions, with the arguments each
+# may take: lists and records of programmes and initiatives by their plain fields
+# (no filter or order: a filter may name budget lines), and a budget summary, which
+# reads the rollups' history when it holds the moment in the summary's currency
+# (`Deferral.rollups`) and when its filter names no date; without a filter at all
+# here. `having`, `orderBy` and `first` of a summary apply to its groups once summed
+# (app/reports/budget/service.py `budget_summary`).
+_ROOT_ARGUMENTS = {
+    "budgetSummary": frozenset({"groupBy", "currency", "asOf", "having", "orderBy", "first"}),
+    "initiatives": frozenset({"first", "after", "last", "before", "asOf"}),
+    "programs": frozenset({"first", "after", "last", "before", "asOf"}),
+    "initiative": frozenset({"id", "code", "asOf"}),
+    "program": frozenset({"id", "code", "asOf"}),
+}
+_ROOTS = frozenset(_ROOT_ARGUMENTS)
+# The groupings the rollups answer (app/reports/budget/rollups.py `summary_statement`;
+# BENEFICIARY_GROUP splits their rows per initiative by the shares).
+_ROLLED_DIMENSIONS = frozenset(
     {
-        # connections
-        *("totalCount", "pageInfo", "hasNextPage", "hasPreviousPage", "startCursor"),
-        *("endCursor", "edges", "node", "nodes", "cursor"),
-        # records of programmes and initiatives
-        *("id", "createdAt", "updatedAt", "version", "code", "position", "title", "summary"),
-        *("focusArea", "status", "plannedStart", "actualStart", "plannedEnd", "actualEnd"),
-        *("region", "ref", "name", "announcedOn", "deadline", "pledged"),
-        # the budget summary
-        *("currency", "groupCount", "groups", "total", "others", "key", "measures"),
-        *("beneficiaryGroup", "category", "transactionType", "year", "quarter", "month"),
-        *("budgetOriginal", "budgetCurrent", "committed", "disbursed", "spent", "variance"),
-        *("budgetRevision", "count", "budgetLineCount", "transactionCount", "amount"),
-        "__typename",
+        *("PROGRAM", "INITIATIVE", "FOCUS_AREA", "BENEFICIARY_GROUP", "REGION", "CATEGORY"),
+        *("TRANSACTION_TYPE", "YEAR", "QUARTER", "MONTH"),
     }
 )
+# A summary's measures. Programmes and initiatives have fields of the same names
+# (`spent`), which read their records in the pledge's currency: so these names are
+# known only directly in a summary's `total`, `others` or `measures` (or a fragment
+# on BudgetMeasures).
+_MEASURES = frozenset(
+    {"budgetOriginal", "budgetCurrent", "committed", "disbursed", "spent", "variance"}
+    | {"budgetRevision"}
+)
+_IN_MEASURES = frozenset({"total", "others", "measures", "type:BudgetMeasures"})
+# Names of fields anywhere in the document known not to read budget lines or
+# transactions (none but a root field may take arguments).
+_NAMES = (
+    _ROOTS
+    | _MEASURES
+    | frozenset(
+        {
+            # connections
+            *("totalCount", "pageInfo", "hasNextPage", "hasPreviousPage", "startCursor"),
+            *("endCursor", "edges", "node", "nodes", "cursor"),
+            # records of programmes and initiatives
+            *("id", "createdAt", "updatedAt", "version", "code", "position", "title"),
+            *("summary", "focusArea", "status", "plannedStart", "actualStart", "plannedEnd"),
+            *("actualEnd", "region", "ref", "name", "announcedOn", "deadline", "pledged"),
+            # the budget summary
+            *("currency", "groupCount", "groups", "total", "others", "key", "measures"),
+            *("beneficiaryGroup", "category", "transactionType", "year", "quarter", "month"),
+            *("count", "budgetLineCount", "transactionCount", "amount"),
+            "__typename",
+        }
+    )
+)
+_QUERY = "type:Query"
 
 
 def deferral_of(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]
 ) -> Deferral:
     """What a view as of a moment may leave to the trail for this operation: nothing,
-    unless every root field is in `_ROOTS` and every field the document names in
-    `_NAMES`, and each budget summary names its currency (without one it is the pledged
-    currency, unknown until read). One pass over the document."""
+    unless every root field is in `_ROOTS` with only the arguments it lists there (a
+    summary grouped by `_ROLLED_DIMENSIONS` only, naming its currency: without one it
+    is the pledged currency, unknown until read), every field the document names is in
+    `_NAMES` without arguments (but root fields), and measures are read only in a
+    summary's. One pass over the document: each selection set once, fragments where
+    they are defined (with their type as the context of their fields)."""
     none = Deferral(frozenset(), frozenset())
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return none
-    stack = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    # (selection set, what it selects on: its field's name, or "type:<type condition>")
+    stack: list[tuple[Any, str]] = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            stack.append((definition.selection_set, _QUERY))
+        elif isinstance(definition, FragmentDefinitionNode):
+            stack.append((definition.selection_set, "type:" + definition.type_condition.name.value))
     while stack:
-        selection_set = stack.pop()
+        selection_set, parent = stack.pop()
         for selection in selection_set.selections:
-            if isinstance(selection, FieldNode) and selection.name.value not in _NAMES:
-                return none
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                if name not in _NAMES or (name in _MEASURES and parent not in _IN_MEASURES):
+                    return none
+                if selection.arguments and not (parent == _QUERY and name in _ROOTS):
+                    return none
+                context = name
+            elif isinstance(selection, InlineFragmentNode) and selection.type_condition:
+                context = "type:" + selection.type_condition.name.value
+            else:
+                context = parent  # an inline fragment without a type; a spread has none
             inner = getattr(selection, "selection_set", None)
             if inner is not None:
-                stack.append(inner)
+                stack.append((inner, context))
     values: dict[str, Any] = {
         d.variable.name.value: value_from_ast_untyped(d.default_value)
         for d in operation.variable_definitions or ()
@@ -162,19 +217,24 @@ def deferral_of(
     values.update(variables)
     currencies: set[str] = set()
     for field in root_fields(operation.selection_set, fragments_of(document), lambda _: True):
-        if field.name.value not in _ROOTS:
+        name = field.name.value
+        if name not in _ROOTS:
             return none
-        if field.name.value != "budgetSummary":
+        arguments = {
+            a.name.value: value_from_ast_untyped(a.value, values) for a in field.arguments or ()
+        }
+        if not set(arguments) <= _ROOT_ARGUMENTS[name]:
+            return none
+        if name != "budgetSummary":
             continue
-        currency = next(
-            (
-                value_from_ast_untyped(a.value, values)
-                for a in field.arguments or ()
-                if a.name.value == "currency"
-            ),
-            None,
-        )
+        currency, dimensions = arguments.get("currency"), arguments.get("groupBy")
         if not isinstance(currency, str):
+            return none
+        if isinstance(dimensions, str):
+            dimensions = [dimensions]  # a list of one may be written as its item
+        if not isinstance(dimensions, list) or not all(
+            isinstance(d, str) and d in _ROLLED_DIMENSIONS for d in dimensions
+        ):
             return none
         currencies.add(currency.upper())
     return Deferral(DEFERRABLE, frozenset(currencies))
