@@ -80,7 +80,12 @@ async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> f
     that changed them (`RollupWrite`). Marks the connection so that reports read them
     (`ROLLUP_HISTORY`). Returns those currencies; none, with nothing shadowed, when no
     currency qualifies. For a view of every initiative only: rollups are not scoped to
-    a partner's."""
+    a partner's.
+
+    The shadows read the real tables whenever a statement runs: the currencies' one
+    compares `since_sequence` too, so that a currency dropped and built again while
+    the view is open (its history then starting after the moment) is not kept there,
+    and its reports read the records (`rollups.summarize_if_readable`)."""
     quote = conn.dialect.identifier_preparer.quote
     currencies = real_table(conn, schema, RollupCurrency.__tablename__)
     history = real_table(conn, schema, BudgetRollupHistory.__tablename__)
@@ -107,7 +112,7 @@ async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> f
     await conn.execute(
         text(
             f"CREATE TEMP VIEW {quote(RollupCurrency.__tablename__)} AS SELECT * "
-            f"FROM {currencies} WHERE currency IN ({codes})"
+            f"FROM {currencies} WHERE currency IN ({codes}) AND since_sequence <= {s}"
         )
     )
     await conn.execute(

@@ -218,6 +218,30 @@ async def summarize(
     return await group_rows(session, stmt if limit is None else stmt.limit(limit), keys)
 
 
+async def summarize_if_readable(
+    session: AsyncSession,
+    *,
+    dimensions: Sequence[Dimension],
+    where: ColumnElement[bool],
+    target: str,
+    limit: int | None = None,
+) -> list[GroupRow] | None:
+    """`summarize` when the rollups are `readable`, else None: the records answer.
+
+    On a view as of a moment, `readable` is asked again once the sums are read: a
+    currency dropped meanwhile (`forget`, committed between the two statements: a
+    view's reads on SQLite each see the latest commit) took the history they were read
+    from, and is no longer kept, or kept again only since after the moment (`build`
+    sets `since_sequence`, which the view's shadow of the currencies compares)."""
+    if not await readable(session, target):
+        return None
+    rows = await summarize(session, dimensions=dimensions, where=where, target=target, limit=limit)
+    connection = await session.connection()
+    if connection.info.get(ROLLUP_HISTORY) is not None and not await readable(session, target):
+        return None
+    return rows
+
+
 def owners_condition(
     owner: Dimension, ids: Sequence[int], *, transactions: bool
 ) -> ColumnElement[bool]:

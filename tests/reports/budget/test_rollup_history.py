@@ -220,3 +220,56 @@ async def test_as_of_reports_from_the_history_answer_as_live_through_the_api(
     ]
     # then: the same figures to the cent
     assert live == as_of and len(live["groups"]) > 3
+
+
+async def test_a_currency_built_again_while_a_view_is_open_reads_the_records(
+    db: Database,
+) -> None:
+    # given: CNY 100.00 at 0.14 (USD 14.00), rollups in USD, a view as of then
+    await _one_transaction(db, "100.00")
+    await build(db, ("USD",))
+    _, moment = await trail_end(db)
+    view = await open_view(db.engine, moment=moment)
+    try:
+        assert (await report(view, [], "USD", records=False))[2].disbursed == 1400
+        # when: the ledger moves on, and USD is dropped and built again meanwhile
+        async with db.sessions() as session, session.begin():
+            await f.program(session)
+        async with db.sessions() as session, session.begin():
+            await rollups.forget(session, ["USD"])
+        await build(db, ("USD",))
+        # then: its history starts after the view's moment: not kept there, the report
+        # reads the records, as it was
+        async with view.sessions() as session:
+            assert not await rollups.readable(session, "USD")
+        assert await report(view, [], "USD", records=False) == await report(
+            view, [], "USD", records=True
+        )
+        assert (await report(view, [], "USD", records=False))[2].disbursed == 1400
+    finally:
+        await view.close()
+
+
+async def test_a_currency_dropped_while_a_view_sums_it_reads_the_records(
+    db: Database, monkeypatch: Any
+) -> None:
+    # given: rollups in USD, a view as of then
+    await _one_transaction(db, "100.00")
+    await build(db, ("USD",))
+    _, moment = await trail_end(db)
+    view = await open_view(db.engine, moment=moment)
+    summarize = rollups.summarize
+
+    async def dropped_first(*args: Any, **kwargs: Any) -> Any:
+        # when: USD is dropped after the report found it kept, before it sums
+        async with db.sessions() as session, session.begin():
+            await rollups.forget(session, ["USD"])
+        return await summarize(*args, **kwargs)
+
+    try:
+        monkeypatch.setattr(rollups, "summarize", dropped_first)
+        summary = await report(view, [], "USD", records=False)
+        # then: not zero: the records answer
+        assert summary[2].disbursed == 1400
+    finally:
+        await view.close()
