@@ -58,18 +58,22 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     and_,
     case,
+    cast,
     delete,
     false,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -316,21 +320,47 @@ def _recompute(
 
 def _rewrite(session: Session, target: str, kept: Kept, rows: Select[Any], sequence: int) -> None:
     """Replace the rows of `target` that `kept` names by `rows`, as of trail entry
-    `sequence` (the write's last): the current ones are deleted, their history closed
-    there, and the new ones inserted into both, their history opening there."""
+    `sequence` (the write's last): the current ones are deleted and the new ones
+    inserted; in the history, only the open rows whose values changed are closed there,
+    and only the new rows no open row equals opened there (so a rate that converts
+    nothing, or a rewrite of an initiative of which one month changed, adds no rows
+    for the rest).
+
+    Which rows differ: the open rows `kept` names and the new ones, grouped by every
+    column (a null equal to a null); a group of one row is a row on one side only. The
+    open rows are the current ones (each write and `build` keeps them so), a row per
+    grain on each side, so a group holds at most one of each. Grouped, not joined: the
+    cost does not depend on the planner's estimates of rows just written."""
     H = BudgetRollupHistory
+    h, r = H.__table__, R.__table__
     columns = list(_GRAIN_COLUMNS)
     with amounts_in_range():
         session.execute(delete(R).where(R.target == target, kept(R)))
         session.execute(insert(R).from_select(columns, rows))
+        both = union_all(
+            select(*(h.c[name] for name in columns), h.c.id.label("open_id")).where(
+                h.c.target == target, h.c.until_sequence.is_(None), kept(H)
+            ),
+            select(*(r.c[name] for name in columns), cast(null(), BigInteger)).where(
+                r.c.target == target, kept(R)
+            ),
+        ).subquery()
+        grain = [both.c[name] for name in columns]
+        alone = (
+            select(*grain, func.max(both.c.open_id).label("open_id"))
+            .group_by(*grain)
+            .having(func.count() == 1)
+            .subquery()
+        )
         session.execute(
             update(H)
-            .where(H.target == target, H.until_sequence.is_(None), kept(H))
+            .where(H.id.in_(select(alone.c.open_id).where(alone.c.open_id.is_not(None))))
             .values(until_sequence=sequence)
             .execution_options(synchronize_session=False)
         )
-        new = select(*(R.__table__.c[name] for name in columns), literal(sequence)).where(
-            R.target == target, kept(R)
+        # The rows closed were alone: the new rows alone are the same as before.
+        new = select(*(alone.c[name] for name in columns), literal(sequence)).where(
+            alone.c.open_id.is_(None)
         )
         session.execute(insert(H).from_select([*columns, "from_sequence"], new))
 

@@ -12,7 +12,7 @@ equals the same report read from the view's records.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -273,3 +273,45 @@ async def test_a_currency_dropped_while_a_view_sums_it_reads_the_records(
         assert summary[2].disbursed == 1400
     finally:
         await view.close()
+
+
+async def history_rows(db: Database) -> tuple[int, int]:
+    """(rows of the history, of them open)."""
+    H = m.BudgetRollupHistory
+    async with db.sessions() as session:
+        every = await session.scalar(select(func.count()).select_from(H))
+        open_ = await session.scalar(
+            select(func.count()).select_from(H).where(H.until_sequence.is_(None))
+        )
+    return int(every or 0), int(open_ or 0)
+
+
+async def test_a_write_adds_to_the_history_only_the_rows_it_changes(db: Database) -> None:
+    # given: an initiative with budget lines in two categories and transactions in
+    # three months, in CNY at 0.14 from 2021, rollups in USD
+    initiative = await _one_transaction(db, "100.00")
+    async with db.sessions() as session, session.begin():
+        line = await f.budget_line(session, initiative, category="a")
+        await f.budget_line(session, initiative, category="b")
+        for month in (4, 5):
+            await f.transaction(session, initiative, transaction_date=date(2022, month, 1))
+    await build(db, ("USD",))
+    every, open_ = await history_rows(db)
+    assert every == open_ >= 5
+    # when: a rate dated after every record (it converts none of them)
+    async with db.sessions() as session, session.begin():
+        await f.exchange_rate(session, rate=Decimal("0.2"), rate_date=date(2099, 1, 1))
+    # then: no rollup changed, no row added
+    assert await history_rows(db) == (every, open_)
+    # when: one budget line's amount (its whole initiative is recomputed)
+    async with db.sessions() as session, session.begin():
+        changed = await session.get(m.BudgetLine, line.id)
+        assert changed is not None
+        changed.amount += Decimal("1.00")
+    # then: its one row closed and one opened; the history's open rows are the rollups
+    assert await history_rows(db) == (every + 1, open_)
+    sequence, _ = await trail_end(db)
+    async with db.sessions() as session:
+        assert await rollups.rows_at(session, "USD", sequence) == await rollups.rows_of(
+            session, "USD"
+        )
