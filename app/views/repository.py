@@ -180,9 +180,9 @@ async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequ
 async def defer_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> None:
     """Shadow the table with a TEMP VIEW of what `fill_from_trail` would copy: nothing
     is decoded until a statement reads it, and then by that statement (each one that
-    reads it decodes anew, unindexed). For a view whose operation is not expected to
-    read the table: if it does, it still reads the moment's rows, never the real
-    table's."""
+    reads it decodes anew, unindexed; one that joins it to itself, once per row). For a
+    view whose operation is known not to read the table: if it does, it still reads the
+    moment's rows, never the real table's, but in time quadratic in them."""
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c.name) for c in table.columns)
     name = "'" + table.name.replace("'", "''") + "'"

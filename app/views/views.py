@@ -152,9 +152,11 @@ async def open_view(
     `defer`: tables the operation is not expected to read (a report from the rollups,
     a list of initiatives needs no transactions), shadowed as of a past moment by a
     TEMP VIEW of the trail instead of a copy (`repository.defer_from_trail`): the view
-    builds in the time of the rest, and a statement that reads one anyway still reads
-    the moment's rows, decoding them itself (never the real table's). Honoured for a
-    view of every initiative as of a moment only."""
+    builds in the time of the rest. A statement that reads one anyway still reads the
+    moment's rows (never the real table's), but decodes them itself, once per row when
+    it joins the table to itself: quadratic, so `defer` must name only tables the
+    operation is known not to read (app/graphql/extensions/views.py `deferral_of`).
+    Honoured for a view of every initiative as of a moment only."""
     started = time.perf_counter()
     conn = await view_engine(engine).connect()
     conn.info[VIEW_CONNECTION] = True  # its connections are never pooled: the mark ends with it

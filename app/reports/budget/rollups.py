@@ -35,8 +35,7 @@ records are: each row was computed, by the one statement here, from the records 
 rates of its write's end, and no row changes between two writes that rewrite it. A
 moment before a currency's `rollups build` (`since_sequence`), or inside a write that
 changed them (its flushes can be dated apart: `RollupWrite`), reads the records.
-The cost is storage: a write adds the rows it rewrites (a rate: every row of the
-currencies it converts).
+The cost is storage: a write adds the rows whose values it changed (`_rewrite`).
 
 Kept in the transaction of every write (`keep`, run before it commits): every
 writer appends to the trail through the chain head, which notes the initiatives whose
