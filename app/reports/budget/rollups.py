@@ -551,6 +551,15 @@ async def rows_at(session: AsyncSession, target: str, sequence: int) -> list[tup
     return _comparable((await session.execute(stmt)).all())
 
 
+async def open_history_rows(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
+    """The rows of `target` its history holds open, as `rows_of` gives them: the
+    current rows, which every write keeps them equal to (for checks)."""
+    H = BudgetRollupHistory
+    columns = [H.__table__.c[name] for name in _GRAIN_COLUMNS]
+    stmt = select(*columns).where(H.target == target, H.until_sequence.is_(None))
+    return _comparable((await session.execute(stmt)).all())
+
+
 async def recomputed_rows(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
     """What the rows of `target` would be if computed now from every record: the check
     that the kept rows are right (`pledge-ledger rollups check`, the tests). On a view,
