@@ -36,6 +36,10 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # tables shadow the ledger's: what is derived from the real tables and not shadowed
 # (app/reports/budget/rollups.py) must not be read there.
 VIEW_CONNECTION = "ledger.view"
+# On a view as of a moment the rollups' history holds, the trail sequence whose rollups
+# its shadows of them show (app/views/repository.py `shadow_rollups`): reports may read
+# them there.
+ROLLUP_HISTORY = "ledger.view.rollups"
 # Each live query holds one pooled connection while it runs (its read snapshot,
 # app/db/shared.py): this many are kept, and as many again opened when all are busy;
 # a query finding none waits for one, within its execution limit.

@@ -19,7 +19,7 @@ from app.models.milestones import Milestone, MilestoneStatus
 from app.models.organizations import Organization, OrganizationKind
 from app.models.programs import Program
 from app.models.rates import ExchangeRate
-from app.models.rollups import BudgetRollup, RollupCurrency
+from app.models.rollups import BudgetRollup, BudgetRollupHistory, RollupCurrency, RollupWrite
 from app.models.webhooks import (
     WebhookAttempt,
     WebhookDeadLetter,
@@ -37,6 +37,7 @@ __all__ = [
     "BeneficiaryShare",
     "BudgetLine",
     "BudgetRollup",
+    "BudgetRollupHistory",
     "BudgetStatus",
     "BudgetType",
     "ChainHead",
@@ -55,6 +56,7 @@ __all__ = [
     "ParticipationRole",
     "Program",
     "RollupCurrency",
+    "RollupWrite",
     "SourceDocument",
     "SubjectType",
     "Transaction",

@@ -26,11 +26,13 @@ class Change(Base):
     __table_args__ = (
         Index("ix_changes_entity", "entity_type", "entity_id", "sequence"),
         Index("ix_changes_initiative", "initiative_id", "sequence"),
+        # A moment's last entry in one probe (`app/views/repository.sequence_at`).
+        Index("ix_changes_occurred_at_sequence", "occurred_at", "sequence"),
     )
 
     # Gapless, assigned under the chain lock (not a database sequence, which skips on rollback).
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor_name: Mapped[str] = mapped_column(String(200), index=True)
     actor_role: Mapped[str] = mapped_column(String(32))
     # The table of the record ("transactions"), and its primary key.

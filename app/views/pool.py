@@ -38,7 +38,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.kit.shares import CallerShares
-from app.views.views import Head, View, open_view, refresh_view
+from app.views.views import Deferral, Head, View, open_view, refresh_view
 
 TrailEnd = Callable[[AsyncSession], Awaitable[Head]]
 
@@ -129,11 +129,12 @@ class ViewPool:
         partner: bool,
         moment: datetime | None,
         initiatives: frozenset[int] | None,
+        defer: Deferral | None = None,
     ) -> Lease:
         """A view for one operation: as of `moment` (None: now), limited to
-        `initiatives` (None: all). DomainError BUSY when `caller` is over its share,
-        or when no view can be had within `view_wait_seconds`. `sessions` read the
-        trail's head (the app's own)."""
+        `initiatives` (None: all), `defer` as `open_view` takes it. DomainError BUSY
+        when `caller` is over its share, or when no view can be had within
+        `view_wait_seconds`. `sessions` read the trail's head (the app's own)."""
         self._callers.take(caller)
         try:
             if moment is None and initiatives is not None:
@@ -141,7 +142,7 @@ class ViewPool:
                 return Lease(self, kept.view, caller, partner, kept)
             await self._take(partner=partner)
             try:
-                view = await open_view(engine, moment=moment, initiatives=initiatives)
+                view = await open_view(engine, moment=moment, initiatives=initiatives, defer=defer)
             except BaseException:
                 self._free(partner=partner)
                 raise

@@ -15,12 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, func, select, text
+from sqlalchemy import Column, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.session import ROLLUP_HISTORY
 from app.db.shared import driver_of
 from app.db.types import ExactDecimal, UTCDateTime
-from app.models import SUBJECT_TABLES, ChainHead, Change, SubjectType
+from app.models import (
+    SUBJECT_TABLES,
+    BudgetRollup,
+    BudgetRollupHistory,
+    ChainHead,
+    Change,
+    RollupCurrency,
+    RollupWrite,
+    SubjectType,
+)
 
 # Citations of these subjects are visible when their subject is (subject → its table).
 SCOPED_SUBJECTS = {
@@ -53,8 +63,68 @@ def real_table(conn: AsyncConnection, schema: str, name: str) -> str:
 async def sequence_at(conn: AsyncConnection, moment: datetime) -> int:
     """The last trail entry at `moment` (0: the trail had not started). The trail's
     clock never runs backwards, so everything up to this entry had happened then."""
-    found = await conn.scalar(select(func.max(Change.sequence)).where(Change.occurred_at <= moment))
+    # The last by (moment, sequence) is the greatest sequence, as the clock never runs
+    # backwards: one probe of the index on (occurred_at, sequence).
+    found = await conn.scalar(
+        select(Change.sequence)
+        .where(Change.occurred_at <= moment)
+        .order_by(Change.occurred_at.desc(), Change.sequence.desc())
+        .limit(1)
+    )
     return int(found or 0)
+
+
+async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> frozenset[str]:
+    """Shadow the rollups with their history as of trail entry `sequence` (TEMP VIEWs,
+    nothing copied: `BudgetRollupHistory.valid_at`), in the currencies whose history
+    holds that moment: kept since at or before it, and `sequence` not inside a write
+    that changed them (`RollupWrite`). Marks the connection so that reports read them
+    (`ROLLUP_HISTORY`). Returns those currencies; none, with nothing shadowed, when no
+    currency qualifies. For a view of every initiative only: rollups are not scoped to
+    a partner's.
+
+    The shadows read the real tables whenever a statement runs: the currencies' one
+    compares `since_sequence` too, so that a currency dropped and built again while
+    the view is open (its history then starting after the moment) is not kept there,
+    and its reports read the records (`rollups.summarize_if_readable`)."""
+    quote = conn.dialect.identifier_preparer.quote
+    currencies = real_table(conn, schema, RollupCurrency.__tablename__)
+    history = real_table(conn, schema, BudgetRollupHistory.__tablename__)
+    writes = real_table(conn, schema, RollupWrite.__tablename__)
+    started = await conn.scalar(
+        text(
+            f"SELECT start_sequence FROM {writes} WHERE end_sequence > :s "
+            "ORDER BY end_sequence LIMIT 1"
+        ),
+        {"s": sequence},
+    )
+    if started is not None and int(started) < sequence:
+        return frozenset()
+    kept = (
+        await conn.scalars(
+            text(f"SELECT currency FROM {currencies} WHERE since_sequence <= :s"), {"s": sequence}
+        )
+    ).all()
+    if not kept:
+        return frozenset()
+    codes = ", ".join("'" + str(code).replace("'", "''") + "'" for code in kept)
+    columns = ", ".join(quote(c.name) for c in BudgetRollup.__table__.columns)
+    s = int(sequence)
+    await conn.execute(
+        text(
+            f"CREATE TEMP VIEW {quote(RollupCurrency.__tablename__)} AS SELECT * "
+            f"FROM {currencies} WHERE currency IN ({codes}) AND since_sequence <= {s}"
+        )
+    )
+    await conn.execute(
+        text(
+            f"CREATE TEMP VIEW {quote(BudgetRollup.__tablename__)} AS SELECT {columns} "
+            f"FROM {history} WHERE target IN ({codes}) AND from_sequence <= {s} "
+            f"AND (until_sequence IS NULL OR until_sequence > {s})"
+        )
+    )
+    conn.info[ROLLUP_HISTORY] = s
+    return frozenset(str(code) for code in kept)
 
 
 async def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> None:
@@ -97,8 +167,35 @@ async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequ
     database decodes the states (as `app.audit.records.decode_state` would), which is
     ten times faster than decoding and inserting them from Python."""
     quote = conn.dialect.identifier_preparer.quote
-    trail = real_table(conn, schema, Change.__tablename__)
     columns = ", ".join(quote(c.name) for c in table.columns)
+    result = await conn.execute(
+        text(
+            f"INSERT INTO {quote(table.name)} ({columns}) "
+            + _from_trail(conn, schema, table, ":table", ":sequence")
+        ),
+        {"table": table.name, "sequence": sequence},
+    )
+    return int(result.rowcount)
+
+
+async def defer_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> None:
+    """Shadow the table with a TEMP VIEW of what `fill_from_trail` would copy: nothing
+    is decoded until a statement reads it, and then by that statement (each one that
+    reads it decodes anew, unindexed; one that joins it to itself, once per row). For a
+    view whose operation is known not to read the table: if it does, it still reads the
+    moment's rows, never the real table's, but in time quadratic in them."""
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    name = "'" + table.name.replace("'", "''") + "'"
+    select_ = _from_trail(conn, schema, table, name, str(int(sequence)))
+    await conn.execute(text(f"CREATE TEMP VIEW {quote(table.name)} ({columns}) AS {select_}"))
+
+
+def _from_trail(conn: AsyncConnection, schema: str, table: Table, name: str, sequence: str) -> str:
+    """The SELECT of the table's rows as of an entry from the trail, in the table's
+    column order; `name` and `sequence`: SQL for the table's name and the entry's
+    sequence (literals or parameters)."""
+    trail = real_table(conn, schema, Change.__tablename__)
     if conn.dialect.name == "postgresql":
         values = ", ".join(_pg_value(conn, c) for c in table.columns)
         decoded = (
@@ -108,16 +205,12 @@ async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequ
     else:
         values = ", ".join(_sqlite_value(conn, c) for c in table.columns)
         decoded = ""
-    result = await conn.execute(
-        text(
-            f"INSERT INTO {quote(table.name)} ({columns}) SELECT {values} FROM {trail} AS c "
-            f"JOIN (SELECT entity_id, max(sequence) AS last FROM {trail} "
-            "WHERE entity_type = :table AND sequence <= :sequence GROUP BY entity_id) AS m "
-            f"ON c.sequence = m.last{decoded} WHERE c.after IS NOT NULL"
-        ),
-        {"table": table.name, "sequence": sequence},
+    return (
+        f"SELECT {values} FROM {trail} AS c "
+        f"JOIN (SELECT entity_id, max(sequence) AS last FROM {trail} "
+        f"WHERE entity_type = {name} AND sequence <= {sequence} GROUP BY entity_id) AS m "
+        f"ON c.sequence = m.last{decoded} WHERE c.after IS NOT NULL"
     )
-    return int(result.rowcount)
 
 
 def _pg_value(conn: AsyncConnection, column: Column[Any]) -> str:

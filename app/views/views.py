@@ -78,6 +78,17 @@ def view_engine(engine: AsyncEngine) -> AsyncEngine:
 
 
 @dataclass(frozen=True)
+class Deferral:
+    """Tables a view as of a moment may shadow by the trail itself instead of a copy
+    (`open_view`), for an operation known not to read them: `tables`, when the
+    rollups' history holds the moment in each of `rollups` (the currencies of the
+    operation's reports, which read the records otherwise)."""
+
+    tables: frozenset[str]
+    rollups: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Shadow:
     """What a view knows of one of its shadows."""
 
@@ -109,6 +120,8 @@ class View:
     shadows: dict[str, Shadow] = field(default_factory=dict)
     # What its refreshes read the trail with (`repository.trail_since_sql`).
     trail_sql: str = ""
+    # The tables shadowed by the trail itself rather than copied (`open_view`'s `defer`).
+    deferred: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # Sessions end their own transactions (a rollback: they only read); the shadows
@@ -138,9 +151,19 @@ async def open_view(
     *,
     moment: datetime | None = None,
     initiatives: frozenset[int] | None = None,
+    defer: Deferral | None = None,
 ) -> View:
     """The ledger as it was at `moment` (None: now), limited to `initiatives` (None:
-    all). The caller closes the view."""
+    all). The caller closes the view.
+
+    `defer`: tables the operation is not expected to read (a report from the rollups,
+    a list of initiatives needs no transactions), shadowed as of a past moment by a
+    TEMP VIEW of the trail instead of a copy (`repository.defer_from_trail`): the view
+    builds in the time of the rest. A statement that reads one anyway still reads the
+    moment's rows (never the real table's), but decodes them itself, once per row when
+    it joins the table to itself: quadratic, so `defer` must name only tables the
+    operation is known not to read (app/graphql/extensions/views.py `deferral_of`).
+    Honoured for a view of every initiative as of a moment only."""
     started = time.perf_counter()
     conn = await view_engine(engine).connect()
     conn.info[VIEW_CONNECTION] = True  # its connections are never pooled: the mark ends with it
@@ -150,7 +173,7 @@ async def open_view(
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             view = View(conn, None, initiatives)
-            view.rows = await _fill(view, moment)
+            view.rows = await _fill(view, moment, defer)
         view.seconds = time.perf_counter() - started
         return view
     except BaseException:
@@ -235,25 +258,39 @@ def _tables() -> list[Table]:
     return repository.scope_order(t.__table__ for t in audited_tables().values())
 
 
-async def _fill(view: View, moment: datetime | None) -> int:
+async def _fill(view: View, moment: datetime | None, defer: Deferral | None) -> int:
     """Create and fill the shadows; returns how many rows the view holds."""
     conn = view.connection
     schema = view.schema = await repository.real_schema(conn)
     tables = _tables()
-    for table in tables:
-        await repository.create_shadow(conn, schema, table)
-    rows: dict[str, int] = {}
+    rows: dict[str, int] = {t.name: 0 for t in tables}
     if moment is not None:
         view.sequence = await repository.sequence_at(conn, moment)
+        deferrable: frozenset[str] = frozenset()
+        if view.initiatives is None:
+            # Reports read the rollups of the moment when their history holds it; only
+            # then may the records they would read otherwise be left to the trail. (A
+            # partner's view never defers: its scope reads its shadows.)
+            held = await repository.shadow_rollups(conn, schema, view.sequence)
+            if defer is not None and defer.rollups <= held:
+                deferrable = defer.tables
+        view.deferred = frozenset(t.name for t in tables if t.name in deferrable)
         for table in tables:
+            if table.name in view.deferred:
+                await repository.defer_from_trail(conn, schema, table, view.sequence)
+                continue
+            await repository.create_shadow(conn, schema, table)
             rows[table.name] = await repository.fill_from_trail(conn, schema, table, view.sequence)
         if view.initiatives is not None:
             for table in tables:
                 rows[table.name] -= await repository.apply_scope(conn, table, view.initiatives)
     else:
         for table in tables:
+            await repository.create_shadow(conn, schema, table)
             rows[table.name] = await repository.copy_scoped(conn, schema, table, view.initiatives)
     for table in tables:
+        if table.name in view.deferred:
+            continue
         indexed = rows[table.name] >= INDEX_FROM
         if indexed:
             for statement in repository.index_statements(conn, table):

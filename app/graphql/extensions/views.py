@@ -28,7 +28,10 @@ from typing import Annotated, Any
 import strawberry
 from graphql import (
     DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
@@ -49,6 +52,7 @@ from app.graphql.extensions.walks import fragments_of, root_fields
 from app.kit.loops import PerLoop, kept_for_loop
 from app.views.pool import Lease, ViewPool
 from app.views.service import check_moment, one_moment, parse_moment
+from app.views.views import Deferral
 
 AS_OF_DOC = (
     "Answer as of this moment (with a timezone, not in the future): the records as they "
@@ -102,6 +106,140 @@ def moment_of(
     return one_moment(moments)
 
 
+# The tables a view as of a moment leaves to the trail (`open_view`'s `defer`) when
+# the operation is known not to read them: the two that hold a million rows. A
+# deferred table is a TEMP VIEW decoding the trail: a statement that reads it decodes
+# it again, and one that joins it to itself (a budget line's currency: NOT EXISTS
+# over the other lines) decodes it once per row, so an operation that read it would
+# take time quadratic in the records. Hence the strict lists below: anything not
+# known to be answered without the records builds every shadow.
+DEFERRABLE = frozenset({"budget_lines", "transactions"})
+# Root fields known not to read budget lines or transactions, with the arguments each
+# may take: lists and records of programmes and initiatives by their plain fields
+# (no filter or order: a filter may name budget lines), and a budget summary, which
+# reads the rollups' history when it holds the moment in the summary's currency
+# (`Deferral.rollups`) and when its filter names no date; without a filter at all
+# here. `having`, `orderBy` and `first` of a summary apply to its groups once summed
+# (app/reports/budget/service.py `budget_summary`).
+_ROOT_ARGUMENTS = {
+    "budgetSummary": frozenset({"groupBy", "currency", "asOf", "having", "orderBy", "first"}),
+    "initiatives": frozenset({"first", "after", "last", "before", "asOf"}),
+    "programs": frozenset({"first", "after", "last", "before", "asOf"}),
+    "initiative": frozenset({"id", "code", "asOf"}),
+    "program": frozenset({"id", "code", "asOf"}),
+}
+_ROOTS = frozenset(_ROOT_ARGUMENTS)
+# The groupings the rollups answer (app/reports/budget/rollups.py `summary_statement`;
+# BENEFICIARY_GROUP splits their rows per initiative by the shares).
+_ROLLED_DIMENSIONS = frozenset(
+    {
+        *("PROGRAM", "INITIATIVE", "FOCUS_AREA", "BENEFICIARY_GROUP", "REGION", "CATEGORY"),
+        *("TRANSACTION_TYPE", "YEAR", "QUARTER", "MONTH"),
+    }
+)
+# A summary's measures. Programmes and initiatives have fields of the same names
+# (`spent`), which read their records in the pledge's currency: so these names are
+# known only directly in a summary's `total`, `others` or `measures` (or a fragment
+# on BudgetMeasures).
+_MEASURES = frozenset(
+    {"budgetOriginal", "budgetCurrent", "committed", "disbursed", "spent", "variance"}
+    | {"budgetRevision"}
+)
+_IN_MEASURES = frozenset({"total", "others", "measures", "type:BudgetMeasures"})
+# Names of fields anywhere in the document known not to read budget lines or
+# transactions (none but a root field may take arguments).
+_NAMES = (
+    _ROOTS
+    | _MEASURES
+    | frozenset(
+        {
+            # connections
+            *("totalCount", "pageInfo", "hasNextPage", "hasPreviousPage", "startCursor"),
+            *("endCursor", "edges", "node", "nodes", "cursor"),
+            # records of programmes and initiatives
+            *("id", "createdAt", "updatedAt", "version", "code", "position", "title"),
+            *("summary", "focusArea", "status", "plannedStart", "actualStart", "plannedEnd"),
+            *("actualEnd", "region", "ref", "name", "announcedOn", "deadline", "pledged"),
+            # the budget summary
+            *("currency", "groupCount", "groups", "total", "others", "key", "measures"),
+            *("beneficiaryGroup", "category", "transactionType", "year", "quarter", "month"),
+            *("count", "budgetLineCount", "transactionCount", "amount"),
+            "__typename",
+        }
+    )
+)
+_QUERY = "type:Query"
+
+
+def deferral_of(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]
+) -> Deferral:
+    """What a view as of a moment may leave to the trail for this operation: nothing,
+    unless every root field is in `_ROOTS` with only the arguments it lists there (a
+    summary grouped by `_ROLLED_DIMENSIONS` only, naming its currency: without one it
+    is the pledged currency, unknown until read), every field the document names is in
+    `_NAMES` without arguments (but root fields), and measures are read only in a
+    summary's. One pass over the document: each selection set once, fragments where
+    they are defined (with their type as the context of their fields)."""
+    none = Deferral(frozenset(), frozenset())
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return none
+    # (selection set, what it selects on: its field's name, or "type:<type condition>")
+    stack: list[tuple[Any, str]] = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            stack.append((definition.selection_set, _QUERY))
+        elif isinstance(definition, FragmentDefinitionNode):
+            stack.append((definition.selection_set, "type:" + definition.type_condition.name.value))
+    while stack:
+        selection_set, parent = stack.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                if name not in _NAMES or (name in _MEASURES and parent not in _IN_MEASURES):
+                    return none
+                if selection.arguments and not (parent == _QUERY and name in _ROOTS):
+                    return none
+                context = name
+            elif isinstance(selection, InlineFragmentNode) and selection.type_condition:
+                context = "type:" + selection.type_condition.name.value
+            else:
+                context = parent  # an inline fragment without a type; a spread has none
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                stack.append((inner, context))
+    values: dict[str, Any] = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None
+    }
+    values.update(variables)
+    currencies: set[str] = set()
+    for field in root_fields(operation.selection_set, fragments_of(document), lambda _: True):
+        name = field.name.value
+        if name not in _ROOTS:
+            return none
+        arguments = {
+            a.name.value: value_from_ast_untyped(a.value, values) for a in field.arguments or ()
+        }
+        if not set(arguments) <= _ROOT_ARGUMENTS[name]:
+            return none
+        if name != "budgetSummary":
+            continue
+        currency, dimensions = arguments.get("currency"), arguments.get("groupBy")
+        if not isinstance(currency, str):
+            return none
+        if isinstance(dimensions, str):
+            dimensions = [dimensions]  # a list of one may be written as its item
+        if not isinstance(dimensions, list) or not all(
+            isinstance(d, str) and d in _ROLLED_DIMENSIONS for d in dimensions
+        ):
+            return none
+        currencies.add(currency.upper())
+    return Deferral(DEFERRABLE, frozenset(currencies))
+
+
 def _included(selection: SelectionNode, values: dict[str, Any]) -> bool:
     """False when @skip or @include certainly leaves the selection out; a condition that
     cannot be read counts as included (the stricter choice)."""
@@ -143,7 +281,12 @@ async def close_views(schema: Any) -> None:
 
 
 def lease_view(
-    context: Any, schema: Any, *, moment: datetime | None, initiatives: frozenset[int] | None
+    context: Any,
+    schema: Any,
+    *,
+    moment: datetime | None,
+    initiatives: frozenset[int] | None,
+    defer: Deferral | None = None,
 ) -> Awaitable[Lease]:
     """A view of the ledger for one operation of `context`'s caller (see ViewPool)."""
     return view_pool(schema, context.settings).lease(
@@ -153,6 +296,7 @@ def lease_view(
         partner=initiatives is not None,
         moment=moment,
         initiatives=initiatives,
+        defer=defer,
     )
 
 
@@ -190,8 +334,13 @@ class ViewExtension(SchemaExtension):
                     else ErrorCode.INVALID_ARGUMENT,
                 )
             else:
+                defer = None
+                if moment is not None and initiatives is None:
+                    defer = deferral_of(
+                        document, execution.operation_name, execution.variables or {}
+                    )
                 lease = await lease_view(
-                    context, execution.schema, moment=moment, initiatives=initiatives
+                    context, execution.schema, moment=moment, initiatives=initiatives, defer=defer
                 )
         except DomainError as error:
             execution.result = _refusal(error)

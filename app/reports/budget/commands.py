@@ -10,7 +10,7 @@ database cannot be used, as for every command.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,24 +80,31 @@ def drop(
 
 @rollups_cli.command("check")
 def check(currencies: CurrencyCodes = None) -> None:
-    """Compare the kept rollups with their recomputation from the records; exit 1 when
-    any differs."""
+    """Compare the kept rollups with their recomputation from the records, and the
+    history's open rows with the kept rollups (what asOf reads from the next write
+    on); exit 1 when any differs."""
     from app.reports.budget import rollups
 
-    async def work(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    def differ(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> int:
+        return len(set(a) ^ set(b)) + abs(len(a) - len(set(a))) + abs(len(b) - len(set(b)))
+
+    async def work(session: AsyncSession) -> dict[str, tuple[int, int, int]]:
         codes = _codes(currencies) or await rollups.kept_currencies(session)
         found = {}
         for code in codes:
             kept = await rollups.rows_of(session, code)
             recomputed = await rollups.recomputed_rows(session, code)
-            differing = len(set(kept) ^ set(recomputed)) + abs(len(kept) - len(set(kept)))
-            found[code] = (len(kept), differing)
+            history = await rollups.open_history_rows(session, code)
+            found[code] = (len(kept), differ(kept, recomputed), differ(kept, history))
         return found
 
     results = _run(work)
     if not results:
         typer.echo("no currency is kept (pledge-ledger rollups build USD)")
-    for code, (rows, differing) in results.items():
-        typer.echo(f"{code}: {rows} rows, {differing} differ from the records")
-    if any(differing for _rows, differing in results.values()):
+    for code, (rows, differing, open_) in results.items():
+        typer.echo(
+            f"{code}: {rows} rows, {differing} differ from the records, "
+            f"{open_} from the history's open rows"
+        )
+    if any(differing or open_ for _rows, differing, open_ in results.values()):
         raise typer.Exit(1)

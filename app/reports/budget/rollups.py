@@ -23,16 +23,27 @@ initiative's, joined when read), kind of record, category (a transaction's is it
 budget line's), transaction type, budget status, original and current flags, the
 year and month of the record's date (YEAR, QUARTER, MONTH) and the currency the
 record is published in (the currency filter). A filter on the record's date, a
-report in a currency not kept, and every view (asOf, a partner's scope: its
-connection is marked, `VIEW_CONNECTION`) read the records instead.
+report in a currency not kept, and a partner's view (its connection is marked,
+`VIEW_CONNECTION`) read the records instead.
+
+History: every row the rollups have held is kept in `budget_rollup_history` with the
+trail sequences it held over (from the write that computed it to the one that
+recomputed it), so an `asOf` report reads the rollups of its moment: a view of every
+initiative as of trail entry S shadows the rollups with the rows valid at S
+(app/views/repository.py `shadow_rollups`, `ROLLUP_HISTORY`). Exact as the view's
+records are: each row was computed, by the one statement here, from the records and
+rates of its write's end, and no row changes between two writes that rewrite it. A
+moment before a currency's `rollups build` (`since_sequence`), or inside a write that
+changed them (its flushes can be dated apart: `RollupWrite`), reads the records.
+The cost is storage: a write adds the rows whose values it changed (`_rewrite`).
 
 Kept in the transaction of every write (`keep`, run before it commits): every
 writer appends to the trail through the chain head, which notes the initiatives whose
 budget lines or transactions it touched (mutations, archives, imports, `generate`);
 their rows are deleted and inserted again from their records by one INSERT ... SELECT
-per currency kept: a budget line's whole initiative, transactions alone only in the
-months they were and are in. An archived initiative takes its rows with it (ON DELETE
-CASCADE).
+per currency kept, and their history closed and opened at the write's last entry: a
+budget line's whole initiative, transactions alone only in the months they were and
+are in. An archived initiative takes its current rows with it (ON DELETE CASCADE).
 Every entry point installs `keep` (`install()`: the app, the command line, the tests
 and benchmarks; app/engines.py is below the domains and cannot), and a process that
 has not installed it never reads the rollups.
@@ -41,31 +52,45 @@ has not installed it never reads the rollups.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     and_,
     case,
+    cast,
     delete,
     false,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
+    union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.audit import recorder
 from app.audit.recorder import Head, lock_chain
-from app.db.session import VIEW_CONNECTION
-from app.models import BudgetLine, BudgetRollup, Change, Initiative, RollupCurrency, Transaction
+from app.db.session import ROLLUP_HISTORY, VIEW_CONNECTION
+from app.models import (
+    BudgetLine,
+    BudgetRollup,
+    BudgetRollupHistory,
+    Change,
+    Initiative,
+    RollupCurrency,
+    RollupWrite,
+    Transaction,
+)
 from app.money.currencies import minor_units
 from app.money.sql import RateLookup, amounts_in_range
 from app.reports.budget.repository import (
@@ -117,8 +142,9 @@ def install() -> None:
 
 async def readable(session: AsyncSession, target: str) -> bool:
     """Whether a report in `target` may read the rollups on this session: a process
-    that keeps them, not a write in progress, the live ledger (not a view, which
-    shadows the records but not the rollups), and `target` kept."""
+    that keeps them, not a write in progress, the live ledger or a view as of a moment
+    the history holds (not another view, which shadows the records but not the
+    rollups), and `target` kept (on a view: its history holding the moment)."""
     if not recorder.runs_before_commit(keep):
         return False
     if recorder.HEAD in session.info:
@@ -126,7 +152,9 @@ async def readable(session: AsyncSession, target: str) -> bool:
         # the rollups until it commits, and its checks (the pledge) must see it.
         return False
     connection = await session.connection()
-    if connection.info.get(VIEW_CONNECTION):
+    if connection.info.get(VIEW_CONNECTION) and connection.info.get(ROLLUP_HISTORY) is None:
+        # A view whose moment the history does not hold (or a partner's): its rollups
+        # would be today's.
         return False
     kept = select(RollupCurrency.currency).where(RollupCurrency.currency == target)
     return (await session.scalar(kept)) is not None
@@ -193,6 +221,30 @@ async def summarize(
     return await group_rows(session, stmt if limit is None else stmt.limit(limit), keys)
 
 
+async def summarize_if_readable(
+    session: AsyncSession,
+    *,
+    dimensions: Sequence[Dimension],
+    where: ColumnElement[bool],
+    target: str,
+    limit: int | None = None,
+) -> list[GroupRow] | None:
+    """`summarize` when the rollups are `readable`, else None: the records answer.
+
+    On a view as of a moment, `readable` is asked again once the sums are read: a
+    currency dropped meanwhile (`forget`, committed between the two statements: a
+    view's reads on SQLite each see the latest commit) took the history they were read
+    from, and is no longer kept, or kept again only since after the moment (`build`
+    sets `since_sequence`, which the view's shadow of the currencies compares)."""
+    if not await readable(session, target):
+        return None
+    rows = await summarize(session, dimensions=dimensions, where=where, target=target, limit=limit)
+    connection = await session.connection()
+    if connection.info.get(ROLLUP_HISTORY) is not None and not await readable(session, target):
+        return None
+    return rows
+
+
 def owners_condition(
     owner: Dimension, ids: Sequence[int], *, transactions: bool
 ) -> ColumnElement[bool]:
@@ -209,24 +261,31 @@ def owners_condition(
 # ---------------------------------------------------------------- keeping
 
 
+# Which rows of a rollup table (`BudgetRollup` or `BudgetRollupHistory`) a
+# recomputation rewrites, as a condition on that table's columns.
+Kept = Callable[[Any], ColumnElement[bool]]
+
+
 def _recompute(
     target: str,
     initiatives: Collection[int] | None,
     currencies: Collection[str],
     *,
     where: tuple[ColumnElement[bool], ColumnElement[bool]] | None = None,
-) -> tuple[Any, Select[Any]]:
-    """The DELETE of the rows of `target` for the records of `initiatives` and those
-    published in `currencies` (`initiatives` None: all), and the SELECT of their new
-    rows, in `_GRAIN_COLUMNS` order. `where`: the records' conditions (budget lines,
-    transactions) instead, the DELETE's left to the caller to narrow."""
+) -> tuple[Kept, Select[Any]]:
+    """Which rows of `target` the records of `initiatives` and those published in
+    `currencies` make (`initiatives` None: all), and the SELECT of their new rows, in
+    `_GRAIN_COLUMNS` order. `where`: the records' conditions (budget lines,
+    transactions) instead, the rows' left to the caller to narrow."""
+    if where is not None or initiatives is None:
+        kept: Kept = lambda _table: true()  # noqa: E731
+    else:
+        kept = lambda table: _either(table, initiatives, currencies)  # noqa: E731
     if where is not None:
-        kept: ColumnElement[bool] = true()
         lines, txs = where
     elif initiatives is None:
-        kept, lines, txs = true(), true(), true()
+        lines, txs = true(), true()
     else:
-        kept = _either(R, initiatives, currencies)
         lines = _either(BudgetLine, initiatives, currencies)
         txs = _either(Transaction, initiatives, currencies)
     rec = records(lines, txs)
@@ -255,7 +314,54 @@ def _recompute(
         .select_from(conv.join(rec))
         .group_by(*grain)
     )
-    return delete(R).where(R.target == target, kept), rows
+    return kept, rows
+
+
+def _rewrite(session: Session, target: str, kept: Kept, rows: Select[Any], sequence: int) -> None:
+    """Replace the rows of `target` that `kept` names by `rows`, as of trail entry
+    `sequence` (the write's last): the current ones are deleted and the new ones
+    inserted; in the history, only the open rows whose values changed are closed there,
+    and only the new rows no open row equals opened there (so a rate that converts
+    nothing, or a rewrite of an initiative of which one month changed, adds no rows
+    for the rest).
+
+    Which rows differ: the open rows `kept` names and the new ones, grouped by every
+    column (a null equal to a null); a group of one row is a row on one side only. The
+    open rows are the current ones (each write and `build` keeps them so), a row per
+    grain on each side, so a group holds at most one of each. Grouped, not joined: the
+    cost does not depend on the planner's estimates of rows just written."""
+    H = BudgetRollupHistory
+    h, r = H.__table__, R.__table__
+    columns = list(_GRAIN_COLUMNS)
+    with amounts_in_range():
+        session.execute(delete(R).where(R.target == target, kept(R)))
+        session.execute(insert(R).from_select(columns, rows))
+        both = union_all(
+            select(*(h.c[name] for name in columns), h.c.id.label("open_id")).where(
+                h.c.target == target, h.c.until_sequence.is_(None), kept(H)
+            ),
+            select(*(r.c[name] for name in columns), cast(null(), BigInteger)).where(
+                r.c.target == target, kept(R)
+            ),
+        ).subquery()
+        grain = [both.c[name] for name in columns]
+        alone = (
+            select(*grain, func.max(both.c.open_id).label("open_id"))
+            .group_by(*grain)
+            .having(func.count() == 1)
+            .subquery()
+        )
+        session.execute(
+            update(H)
+            .where(H.id.in_(select(alone.c.open_id).where(alone.c.open_id.is_not(None))))
+            .values(until_sequence=sequence)
+            .execution_options(synchronize_session=False)
+        )
+        # The rows closed were alone: the new rows alone are the same as before.
+        new = select(*(alone.c[name] for name in columns), literal(sequence)).where(
+            alone.c.open_id.is_(None)
+        )
+        session.execute(insert(H).from_select([*columns, "from_sequence"], new))
 
 
 def _either(
@@ -276,16 +382,17 @@ def recompute(
     target: str,
     initiatives: Collection[int] | None,
     currencies: Collection[str] = (),
+    *,
+    sequence: int,
 ) -> None:
-    """Rewrite rows of `target` from the records, in the session's transaction."""
+    """Rewrite rows of `target` from the records, in the session's transaction, as of
+    trail entry `sequence`."""
     if initiatives is not None and len(initiatives) > MAX_LISTED:
         initiatives = None
     if initiatives is not None and not initiatives and not currencies:
         return
-    removed, rows = _recompute(target, initiatives, currencies)
-    with amounts_in_range():
-        session.execute(removed)
-        session.execute(insert(R).from_select(list(_GRAIN_COLUMNS), rows))
+    kept, rows = _recompute(target, initiatives, currencies)
+    _rewrite(session, target, kept, rows, sequence)
 
 
 def _rate_pairs(session: Session, since: int) -> set[tuple[str, str]]:
@@ -334,14 +441,13 @@ def _transaction_months(session: Session, since: int) -> set[Month]:
     return months
 
 
-def _recompute_months(target: str, months: Collection[Month]) -> tuple[Any, Select[Any]]:
+def _recompute_months(target: str, months: Collection[Month]) -> tuple[Kept, Select[Any]]:
     """`_recompute` for the transactions of these initiatives' months: their rows are
     exactly the rows of kind transaction with that initiative, year and month."""
-    rows, records_ = [], []
+    records_ = []
     for initiative, year, month in sorted(months):
         first = date(year, month, 1)
         after = date(year + month // 12, month % 12 + 1, 1)
-        rows.append(and_(R.initiative_id == initiative, R.year == year, R.month == month))
         records_.append(
             and_(
                 Transaction.initiative_id == initiative,
@@ -349,8 +455,20 @@ def _recompute_months(target: str, months: Collection[Month]) -> tuple[Any, Sele
                 Transaction.transaction_date < after,
             )
         )
-    removed, select_rows = _recompute(target, None, (), where=(false(), or_(*records_)))
-    return removed.where(R.kind == TRANSACTION, or_(*rows)), select_rows
+    _all, select_rows = _recompute(target, None, (), where=(false(), or_(*records_)))
+
+    def kept(table: Any) -> ColumnElement[bool]:
+        return and_(
+            table.kind == TRANSACTION,
+            or_(
+                *(
+                    and_(table.initiative_id == i, table.year == y, table.month == m)
+                    for i, y, m in sorted(months)
+                )
+            ),
+        )
+
+    return kept, select_rows
 
 
 def keep(session: Session, head: Head) -> None:
@@ -373,34 +491,42 @@ def keep(session: Session, head: Head) -> None:
         months = {m for m in _transaction_months(session, head.start) if m[0] not in lines}
         txs = set()
     for target in targets:
-        recompute(session, target, lines | txs, converted_by(pairs, target))
+        recompute(session, target, lines | txs, converted_by(pairs, target), sequence=head.sequence)
         if months:
-            removed, rows = _recompute_months(target, months)
-            with amounts_in_range():
-                session.execute(removed)
-                session.execute(insert(R).from_select(list(_GRAIN_COLUMNS), rows))
+            kept, rows = _recompute_months(target, months)
+            _rewrite(session, target, kept, rows, head.sequence)
+    if head.sequence - head.start > 1:
+        # Its entries may be dated apart (one per flush): no moment between them is in
+        # the history (app/views/repository.py `shadow_rollups`).
+        session.add(RollupWrite(end_sequence=head.sequence, start_sequence=head.start))
+        session.flush()
 
 
 async def build(session: AsyncSession, currencies: Sequence[str]) -> dict[str, int]:
     """Keep rollups in `currencies` from now on: each one's rows computed from every
-    record, under the chain lock (no write can run meanwhile). Returns the rows per
-    currency."""
+    record, under the chain lock (no write can run meanwhile), their history starting
+    at the trail's end (a currency kept already: its rows recomputed there). Returns
+    the rows per currency."""
     await lock_chain(session)
+    head: Head = session.info[recorder.HEAD]
     built: dict[str, int] = {}
     for currency in currencies:
         if await session.get(RollupCurrency, currency) is None:
-            session.add(RollupCurrency(currency=currency))
+            session.add(RollupCurrency(currency=currency, since_sequence=head.sequence))
             await session.flush()
-        await session.run_sync(recompute, currency, None)
+        await session.run_sync(recompute, currency, None, sequence=head.sequence)
         count = select(func.count()).select_from(R).where(R.target == currency)
         built[currency] = int(await session.scalar(count) or 0)
     return built
 
 
 async def forget(session: AsyncSession, currencies: Sequence[str]) -> None:
-    """Stop keeping rollups in `currencies` (their rows go too)."""
+    """Stop keeping rollups in `currencies` (their rows and history go too)."""
     await lock_chain(session)
     await session.execute(delete(R).where(R.target.in_(currencies)))
+    await session.execute(
+        delete(BudgetRollupHistory).where(BudgetRollupHistory.target.in_(currencies))
+    )
     await session.execute(delete(RollupCurrency).where(RollupCurrency.currency.in_(currencies)))
 
 
@@ -416,10 +542,29 @@ async def rows_of(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
     return _comparable((await session.execute(stmt)).all())
 
 
+async def rows_at(session: AsyncSession, target: str, sequence: int) -> list[tuple[Any, ...]]:
+    """The rows of `target` its history holds as of trail entry `sequence`, as
+    `rows_of` gives them (for checks)."""
+    H = BudgetRollupHistory
+    columns = [H.__table__.c[name] for name in _GRAIN_COLUMNS]
+    stmt = select(*columns).where(H.target == target, *H.valid_at(sequence))
+    return _comparable((await session.execute(stmt)).all())
+
+
+async def open_history_rows(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
+    """The rows of `target` its history holds open, as `rows_of` gives them: the
+    current rows, which every write keeps them equal to (for checks)."""
+    H = BudgetRollupHistory
+    columns = [H.__table__.c[name] for name in _GRAIN_COLUMNS]
+    stmt = select(*columns).where(H.target == target, H.until_sequence.is_(None))
+    return _comparable((await session.execute(stmt)).all())
+
+
 async def recomputed_rows(session: AsyncSession, target: str) -> list[tuple[Any, ...]]:
     """What the rows of `target` would be if computed now from every record: the check
-    that the kept rows are right (`pledge-ledger rollups check`, the tests)."""
-    _removed, rows = _recompute(target, None, ())
+    that the kept rows are right (`pledge-ledger rollups check`, the tests). On a view,
+    from its records: what the rows were as of its moment."""
+    _kept, rows = _recompute(target, None, ())
     with amounts_in_range():
         return _comparable((await session.execute(rows)).all())
 

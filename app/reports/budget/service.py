@@ -138,15 +138,16 @@ async def budget_summary(
 ) -> Summary:
     target = await report_currency(session, currency)
     units = minor_units(target)
-    if scope.rollups is not None and await rollups.readable(session, target):
-        rows = await rollups.summarize(
+    rows = None
+    if scope.rollups is not None:
+        rows = await rollups.summarize_if_readable(
             session,
             dimensions=dimensions,
             where=scope.rollups,
             target=target,
             limit=max_groups + 1,
         )
-    else:
+    if rows is None:
         rows = await repository.summarize(
             session,
             dimensions=dimensions,
@@ -198,14 +199,13 @@ async def figures_by_owner(
     `transactions=False` reads the budget lines alone: the budget figures are the same,
     the transaction figures zero, and a programme with a million transactions answers
     its budget at the cost of its budget lines."""
-    if await rollups.readable(session, currency):
-        rows = await rollups.summarize(
-            session,
-            dimensions=[owner],
-            where=rollups.owners_condition(owner, ids, transactions=transactions),
-            target=currency,
-        )
-    else:
+    rows = await rollups.summarize_if_readable(
+        session,
+        dimensions=[owner],
+        where=rollups.owners_condition(owner, ids, transactions=transactions),
+        target=currency,
+    )
+    if rows is None:
         rows = await repository.summarize_owners(
             session,
             owner,

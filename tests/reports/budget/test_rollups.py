@@ -5,8 +5,8 @@ written, a document imported, a synthetic programme generated, each in its own
 transaction — every rollup kept equals its recomputation from the records, and the
 budget summary read from the rollups equals the one read from the records, to the
 minor unit, for several groupings, filters and currencies (a missing rate is the same
-error either way). A live report reads the rollups; an `asOf` report and one filtered
-by date read the records.
+error either way). A live report reads the rollups; one filtered by date reads the
+records; an `asOf` report reads the rollups' history (test_rollup_history.py).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ query ($asOf: DateTime, $filter: BudgetSummaryFilter) {
 """
 
 
-async def test_live_reports_read_the_rollups_and_as_of_and_date_filters_the_records(
+async def test_live_reports_read_the_rollups_and_date_filters_the_records(
     db: Database, client: GraphQLClient
 ) -> None:
     # given: a disbursement of CNY 100.00 at 0.14, so USD 14.00, with rollups in USD
@@ -233,7 +233,8 @@ async def test_live_reports_read_the_rollups_and_as_of_and_date_filters_the_reco
     live = await client.data(SUMMARY, {})
     as_of = await client.data(SUMMARY, {"asOf": now})
     dated = await client.data(SUMMARY, {"filter": {"date": {"gte": "2000-01-01"}}})
-    # then: the live report answers from the rollups; asOf and a date filter from records
+    # then: the live report answers from the rollups; a date filter from the records,
+    # asOf from the rollups' history (which was not altered)
     assert live["budgetSummary"]["total"]["disbursed"]["amount"] == "9.99"
     assert as_of["budgetSummary"]["total"]["disbursed"]["amount"] == "14.00"
     assert dated["budgetSummary"]["total"]["disbursed"]["amount"] == "14.00"

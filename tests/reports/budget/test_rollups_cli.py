@@ -44,7 +44,7 @@ def test_rollups_built_are_kept_by_generate_and_checked(db_file: Path) -> None:
     # then: its rollups were written with it, equal to the records
     checked = _run("rollups", "check")
     assert "CNY: " in checked and "USD: " in checked
-    assert checked.count(" 0 differ from the records") == 2
+    assert checked.count(" 0 differ from the records, 0 from the history's open rows") == 2
     with closing(sqlite3.connect(db_file)) as conn:
         (rows,) = conn.execute("SELECT count(*) FROM budget_rollups").fetchone()
     assert rows > 0
@@ -66,6 +66,22 @@ def test_a_rollup_that_differs_fails_the_check_and_drop_forgets_it(db_file: Path
     _run("rollups", "drop", "USD")
     # then: nothing is kept any more
     assert "no currency is kept" in _run("rollups", "check")
+
+
+def test_a_history_row_that_differs_fails_the_check(db_file: Path) -> None:
+    # given: rollups in USD over a generated programme, one open history row altered
+    _run("db", "upgrade")
+    _run("rollups", "build", "USD")
+    _run("generate", "--initiatives", "1", "--budget-lines", "4", "--transactions", "20")
+    assert "USD: " in _run("rollups", "check")
+    with closing(sqlite3.connect(db_file)) as conn, conn:
+        conn.execute(
+            "UPDATE budget_rollup_history SET records = records + 1 WHERE id = "
+            "(SELECT min(id) FROM budget_rollup_history WHERE until_sequence IS NULL)"
+        )
+    # when / then: the check names it (the rollups themselves equal the records)
+    output = _run("rollups", "check", code=1)
+    assert "0 differ from the records, 2 from the history's open rows" in output
 
 
 def test_a_currency_that_is_not_a_code_is_refused(db_file: Path) -> None:
