@@ -1,0 +1,115 @@
+"""A statement run again and again (a compiled read's) goes to the driver's connection
+itself on PostgreSQL once SQLAlchemy has sent it once (app/db/shared.py `one_row`),
+with the snapshot's guarantees: one committed state, nothing written, failures as
+SQLAlchemy reports them (issue 15)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError
+
+from app import models as m
+from app.db.session import StatementCounter
+from app.db.shared import RUNS, Repeated, one_row, one_statement, read_snapshot
+from tests import factories as f
+from tests.conftest import Database
+
+
+async def _programs(db: Database) -> int:
+    async with db.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(m.Program))).scalar())
+
+
+async def test_a_repeated_statement_is_sent_once_per_run_and_reads_the_same_row(
+    db: Database,
+) -> None:
+    # given: two programs, and a statement counting them
+    async with db.sessions() as session, session.begin():
+        await f.program(session)
+        await f.program(session)
+    counted = Repeated(select(func.count()).select_from(m.Program))
+    rows = []
+    paths = []
+    for _ in range(3):
+        snapshot = read_snapshot(db.engine)
+        one_statement(snapshot.sessions)
+        before = Counter(RUNS)
+        # when
+        with StatementCounter(db.engine) as counter:
+            row = await one_row(snapshot.sessions, counted)
+        await snapshot.close()
+        rows.append(row)
+        paths.append(list((RUNS - before).elements()))
+        # then: on PostgreSQL one statement each time, the same text
+        if db.backend == "postgresql":
+            assert counted.sent is not None
+            assert counter.statements == [counted.sent[1]]
+    if db.backend == "sqlite":
+        assert rows == [None, None, None]  # built from rows instead
+        return
+    # the first run through a session, which learns what it sent; then on the driver's
+    # connection
+    assert paths == [["session"], ["driver"], ["driver"]]
+    assert [tuple(row) for row in rows if row is not None] == [(2,), (2,), (2,)]
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
+    db: Database, runs: int
+) -> None:
+    if db.backend == "sqlite":
+        # Not PostgreSQL: nothing is read here, nor learnt (the answer is built from rows)
+        counted = Repeated(select(func.count()).select_from(m.Program))
+        snapshot = read_snapshot(db.engine)
+        try:
+            assert await one_row(snapshot.sessions, counted) is None
+        finally:
+            await snapshot.close()
+        assert counted.sent is None
+        return
+    # given: a program, a statement counting programs and one adding one, each sent
+    # once through SQLAlchemy (on a session that may write)
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+    counted = Repeated(select(func.count()).select_from(m.Program))
+    adding = Repeated(
+        insert(m.Program)
+        .values(
+            ref="driver",
+            name="Driver",
+            sponsor_id=program.sponsor_id,
+            pledged_amount=Decimal("1.00"),
+            pledged_currency="CNY",
+            announced_on=date(2021, 1, 1),
+            deadline=date(2022, 1, 1),
+        )
+        .returning(m.Program.id)
+    )
+    assert await one_row(db.sessions, counted) is not None
+    assert await one_row(db.sessions, adding) is not None  # its session rolls it back
+    assert counted.sent is not None and adding.sent is not None
+    written = await _programs(db)
+    # when: a snapshot of several statements (REPEATABLE READ, READ ONLY) reads,
+    # another session commits a program, and the snapshot reads again
+    snapshot = read_snapshot(db.engine)
+    before = Counter(RUNS)
+    try:
+        first = await one_row(snapshot.sessions, counted)
+        async with db.sessions() as session, session.begin():
+            await f.program(session)
+        again = [await one_row(snapshot.sessions, counted) for _ in range(runs)]
+        # then: the same state each time, read on the driver's connection
+        assert first is not None and all(row == first for row in again)
+        assert (RUNS - before)["driver"] == 1 + runs
+        assert first[0] == written
+        # and a write in it is refused by PostgreSQL, as SQLAlchemy reports it
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            await one_row(snapshot.sessions, adding)
+    finally:
+        await snapshot.close()
+    assert await _programs(db) == written + 1  # the other session's program only
