@@ -251,13 +251,23 @@ async def _driver_row(
     dispatch.before_cursor_execute(sync, cursor, text, parameters, None, False)
     try:
         await cursor._prepare_and_execute(text, parameters)
-    except Exception as error:  # the adapter's translation of the driver's error
-        # As SQLAlchemy handles a failed statement: wrapped in its DBAPIError, the
-        # connection (and the pool's older ones) invalidated when it is lost.
-        await greenlet_spawn(sync._handle_dbapi_exception, error, text, parameters, cursor, None)
+    except BaseException as error:  # the driver's error, as the adapter translates it
+        # As SQLAlchemy handles a statement that failed or was cancelled: wrapped in its
+        # DBAPIError, the connection (and the pool's older ones) invalidated when it is
+        # lost or left mid-statement.
+        await greenlet_spawn(_handle, sync, error, text, parameters, cursor)
         raise
     dispatch.after_cursor_execute(sync, cursor, text, parameters, None, False)
     rows = cursor.fetchall()
     if len(rows) != 1:
         raise RuntimeError(f"one row expected, {len(rows)} read")
     return rows[0]  # type: ignore[no-any-return]
+
+
+def _handle(sync: Any, error: BaseException, *statement: Any) -> None:
+    """SQLAlchemy's handling of a failed statement, which reads the exception being
+    handled (a greenlet has its own)."""
+    try:
+        raise error
+    except BaseException as raised:
+        sync._handle_dbapi_exception(raised, *statement, None)

@@ -129,3 +129,32 @@ async def test_a_database_error_on_the_driver_path_is_reported_as_a_resolvers(
     assert (RUNS - runs)["driver"] == 0  # it failed: not counted as read
     again = await client.post(DASHBOARD)
     assert (again.status_code, again.text) == (200, good.text)
+
+
+async def test_a_read_past_the_execution_limit_on_the_driver_path_is_stopped(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: the dashboard read kept and sent once, its statement then taking longer
+    # than the app's execution limit (on PostgreSQL)
+    await _seed(db)
+    client = client_with(compiled_reads=True, execution_timeout_seconds=0.5)
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    if db.backend == "sqlite":
+        assert not [b for _w, b in in_database._STATEMENTS.values() if b and b.sent]
+        return
+    kept = _last_kept()
+    assert kept.sent is not None
+    sent = kept.sent
+    kept.sent = (sent[0], "SELECT pg_sleep(5)::text", ())
+    try:
+        # when
+        response = await client.post(DASHBOARD)
+    finally:
+        kept.sent = sent
+    # then: TIMEOUT, as for any read past the limit; the next request is answered
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "TIMEOUT"
+    for _ in range(3):
+        again = await client.post(DASHBOARD)
+        assert (again.status_code, again.text) == (200, good.text)
