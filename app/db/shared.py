@@ -254,7 +254,9 @@ async def _driver_row(
     except BaseException as error:  # the driver's error, as the adapter translates it
         # As SQLAlchemy handles a statement that failed or was cancelled: wrapped in its
         # DBAPIError, the connection (and the pool's older ones) invalidated when it is
-        # lost or left mid-statement.
+        # lost or left mid-statement, and its prepared statements forgotten when they
+        # no longer match the tables (`_forget_prepared`).
+        _forget_prepared(dialect, error)
         await greenlet_spawn(_handle, sync, error, text, parameters, cursor)
         raise
     dispatch.after_cursor_execute(sync, cursor, text, parameters, None, False)
@@ -271,3 +273,15 @@ def _handle(sync: Any, error: BaseException, *statement: Any) -> None:
         raise error
     except BaseException as raised:
         sync._handle_dbapi_exception(raised, *statement, None)
+
+
+def _forget_prepared(dialect: Dialect, error: BaseException) -> None:
+    """What SQLAlchemy's execution context for asyncpg does with a statement's failure
+    (`handle_dbapi_exception`), which its handler skips without a context: when the
+    server says a statement prepared earlier no longer matches its tables (another
+    process changed them, say a migration during a deploy), every connection of the
+    dialect prepares its statements afresh from then on. Without it the driver path
+    kept sending the stale statement, and failed on every request after."""
+    dbapi: Any = dialect.loaded_dbapi
+    if isinstance(error, (dbapi.InvalidCachedStatementError, dbapi.InternalServerError)):
+        dialect._invalidate_schema_cache()  # type: ignore[attr-defined]

@@ -5,12 +5,15 @@ SQLAlchemy reports them (issue 15)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app import models as m
@@ -113,3 +116,55 @@ async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
     finally:
         await snapshot.close()
     assert await _programs(db) == written + 1  # the other session's program only
+
+
+@pytest.mark.parametrize("statement_only", [True, False], ids=["autocommit", "snapshot"])
+async def test_a_kept_statement_is_answered_again_after_another_process_changes_its_table(
+    db: Database, statement_only: bool
+) -> None:
+    # given: a scratch table of one row, and a statement reading it, kept
+    scratch = Table(f"stale_plan_{uuid.uuid4().hex[:8]}", MetaData(), Column("x", Integer))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(scratch.create)
+        await connection.execute(insert(scratch).values(x=1))
+    read = Repeated(select(scratch.c.x))
+
+    async def request() -> Any:
+        snapshot = read_snapshot(db.engine)
+        if statement_only:
+            one_statement(snapshot.sessions)
+        try:
+            return await one_row(snapshot.sessions, read)
+        finally:
+            await snapshot.close()
+
+    try:
+        if db.backend == "sqlite":
+            # No driver path on SQLite: nothing read here nor learnt, before or after
+            # the table changes (the answer is built from rows)
+            assert await request() is None
+            async with db.engine.begin() as connection:
+                await connection.execute(text(f"ALTER TABLE {scratch.name} ADD COLUMN y TEXT"))
+            assert [await request(), await request()] == [None, None]
+            assert read.sent is None
+            return
+        before = Counter(RUNS)
+        assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
+        assert (RUNS - before) == Counter(session=1, driver=1)
+        # when: another process (a migration during a deploy) changes the column's type,
+        # which the statement prepared on the pooled connection no longer matches
+        other = await asyncpg.connect(db.url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await other.execute(f"ALTER TABLE {scratch.name} ALTER COLUMN x TYPE bigint")
+        finally:
+            await other.close()
+        # then: the next request fails as SQLAlchemy's own execution does, once; the
+        # ones after it are answered, on the driver path again
+        with pytest.raises(DBAPIError, match="cached statement plan is invalid"):
+            await request()
+        before = Counter(RUNS)
+        assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
+        assert (RUNS - before)["driver"] == 2
+    finally:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(scratch.drop)
