@@ -21,6 +21,8 @@ class _Transport(asyncio.Transport):
         self.calls: list[bytes] = []
         self.closed = False
         self.aborted = False
+        # How many calls had reached the socket when the end of the stream was written.
+        self.eof_after: int | None = None
 
     def write(self, data: Any) -> None:
         self.calls.append(bytes(data))
@@ -36,6 +38,9 @@ class _Transport(asyncio.Transport):
 
     def abort(self) -> None:
         self.aborted = True
+
+    def write_eof(self) -> None:
+        self.eof_after = len(self.calls)
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -78,6 +83,45 @@ async def test_closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
     corked.abort()
     await _turn()
     assert (raw.calls, raw.aborted) == ([], True)
+
+
+async def test_a_large_body_reaches_the_socket_in_the_turn_it_is_written() -> None:
+    # given: uvicorn's flow control reads the socket's buffer to pause a producer that
+    # writes without waiting; held writes would hide it
+    from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+
+    raw = _Transport()
+    corked = _Corked(raw, asyncio.get_running_loop())
+    chunk = b"x" * (HIGH_WATER_LIMIT // 4)
+    # when: a head, then chunks of a streamed body, all in one turn
+    corked.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    for _ in range(3):
+        corked.write(chunk)
+    # then: small writes are held until the total reaches the mark...
+    assert raw.calls == []
+    corked.write(chunk)
+    # ...then they go out at once, the head with them, in one call
+    assert raw.calls == [b"HTTP/1.1 200 OK\r\n\r\n" + chunk * 4]
+    assert corked.get_write_buffer_size() == 0
+    # and so on for the rest of the stream, and a write as large as the mark goes at once
+    for _ in range(4):
+        corked.write(chunk)
+    corked.write(b"y" * HIGH_WATER_LIMIT)
+    assert raw.calls[1:] == [chunk * 4, b"y" * HIGH_WATER_LIMIT]
+    corked.write(b"tail")
+    assert len(raw.calls) == 3
+    await _turn()
+    assert raw.calls[3:] == [b"tail"]
+
+
+async def test_the_end_of_the_stream_is_written_after_what_is_held() -> None:
+    raw = _Transport()
+    corked = _Corked(raw, asyncio.get_running_loop())
+    corked.write(b"last chunk")
+    corked.write_eof()
+    assert (raw.calls, raw.eof_after) == ([b"last chunk"], 1)
+    await _turn()
+    assert raw.calls == [b"last chunk"]
 
 
 async def test_requests_on_a_kept_alive_connection_are_answered_whole() -> None:
