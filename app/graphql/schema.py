@@ -359,14 +359,16 @@ class _KnownHooks(ExtensionContextManagerBase):
                     raise
 
     def _exit_stack(self) -> AsyncExitStack:
-        """contextlib's exit stack of the hooks entered and not yet exited."""
+        """contextlib's exit stack of the hooks entered and not yet exited, which are
+        its alone from then on: the list is emptied in place, so that `__aexit__`,
+        going on after a hook suppressed a failure, finds none of them to exit again."""
         stack = AsyncExitStack()
         for is_sync, hook in self._entered:
             if is_sync:
                 stack.push(partial(_SYNC_EXIT, hook))
             else:
                 stack.push_async_exit(partial(_ASYNC_EXIT, hook))
-        self._entered = []
+        self._entered.clear()
         return stack
 
 

@@ -5,6 +5,8 @@ the hooks left and raised, chained or suppressed alike — with less around them
 
 from __future__ import annotations
 
+import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import ExecutingContextManager, OperationContextManager
 
+from app.graphql import schema
 from app.graphql.schema import _Operation, _UnwindingExecution
 
 
@@ -20,8 +23,16 @@ class Boom(Exception):
 
 
 def _extensions(log: list[str], plan: dict[str, str]) -> list[SchemaExtension]:
-    """Four extensions, one of each kind of hook, each doing what `plan` says at its
-    stage: "fail enter", "fail exit", "swallow" (catch what it is thrown), "yield twice"."""
+    """Six extensions, one of each kind of hook and a generator hook first and last,
+    each doing what `plan` says at its stage: "fail enter", "fail exit", "swallow"
+    (catch what it is thrown), "yield twice"."""
+
+    class First(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            yield from _generator(log, "first", plan.get("first"))
+
+        def on_execute(self) -> Iterator[None]:
+            yield from _generator(log, "first", plan.get("first"))
 
     class SyncGenerator(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
@@ -59,7 +70,7 @@ def _extensions(log: list[str], plan: dict[str, str]) -> list[SchemaExtension]:
         def on_execute(self) -> Iterator[None]:
             yield from _generator(log, "last", plan.get("last"))
 
-    return [SyncGenerator(), AsyncGenerator(), Coroutine(), Plain(), Last()]
+    return [First(), SyncGenerator(), AsyncGenerator(), Coroutine(), Plain(), Last()]
 
 
 def _generator(log: list[str], name: str, what: str | None) -> Iterator[None]:
@@ -133,6 +144,10 @@ PLANS = [
     {"coroutine": "fail enter"},
     {"last": "fail enter"},
     {"async": "fail enter"},
+    # A hook's exit fails, one further out swallows that, the next one out yields
+    # again (contextlib raises and closes it), and the outermost swallows that.
+    {"first": "swallow", "sync": "yield twice", "async": "swallow", "last": "fail exit"},
+    {"first": "swallow", "sync": "swallow", "async": "yield twice", "last": "fail exit"},
 ]
 
 
@@ -159,6 +174,42 @@ async def test_a_stage_runs_its_hooks_as_strawberrys_does(
     # then
     assert our_log == their_log
     assert our_outcome == their_outcome
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=[repr(p) for p in PLANS])
+@pytest.mark.parametrize("body", [None, "body"])
+@pytest.mark.parametrize("ours", [_Operation, _UnwindingExecution], ids=["operation", "execution"])
+async def test_a_stage_exits_each_hook_once(
+    plan: dict[str, str], body: str | None, ours: type[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: contextlib's exits of the hooks' generators, counted per generator
+    exits: Counter[Any] = Counter()
+
+    def counted(exit: Any) -> Any:
+        if inspect.iscoroutinefunction(exit):
+
+            async def async_exit(hook: Any, *details: Any) -> Any:
+                exits[hook.gen] += 1
+                return await exit(hook, *details)
+
+            return async_exit
+
+        def sync_exit(hook: Any, *details: Any) -> Any:
+            exits[hook.gen] += 1
+            return exit(hook, *details)
+
+        return sync_exit
+
+    monkeypatch.setattr(schema, "_SYNC_EXIT", counted(schema._SYNC_EXIT))
+    monkeypatch.setattr(schema, "_ASYNC_EXIT", counted(schema._ASYNC_EXIT))
+    # when
+    await _run(ours, _extensions([], plan), body)
+    # then: no hook is exited twice, one suppressing a failure included (a second
+    # exit of a finished generator does nothing, but would resume one that is not)
+    assert all(count == 1 for count in exits.values())
+    # (the operation stage, as strawberry's, leaves the hooks entered as they are when
+    # one fails to enter)
+    assert exits or (ours is _Operation and "fail enter" in plan.values())
 
 
 class _StrawberryUnwinding(ExecutingContextManager):
