@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.util import greenlet_spawn
 
 from app.db.session import SessionFactory
 
@@ -277,3 +281,116 @@ async def any_statements(sessions: SessionFactory) -> None:
         if _ALONE.get() is shared:
             _ALONE.set(None)
         await shared.renew()
+
+
+class Repeated:
+    """A statement run as it is, again and again (its bound values its own: a compiled
+    read's statement, kept per plan and window), and what SQLAlchemy sent the driver for
+    it: the text and parameters, learnt at its first run on PostgreSQL. `one_row` then
+    hands those to the driver's connection itself: SQLAlchemy's session, connection and
+    result around one round trip cost several times what asyncpg's own statement does
+    (bench/README.md, peers.py)."""
+
+    __slots__ = ("sent", "statement")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        # The dialect's class, the SQL text and the parameters, in the driver's terms.
+        self.sent: tuple[type[Dialect], str, Sequence[Any]] | None = None
+
+
+async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
+    """The one row `repeated` reads through `sessions`; None unless on PostgreSQL.
+
+    On an operation's own connection (a snapshot's) that runs statements either outside
+    any transaction (AUTOCOMMIT: `one_statement`) or in the transaction it began (the
+    snapshot's REPEATABLE READ, READ ONLY), the statement goes straight to the asyncpg
+    adapter SQLAlchemy itself executes through — which begins the connection's
+    transaction first if it has not yet, with the same isolation and read-only mode,
+    and finds the statement among those it prepared — holding the connection's lock as
+    a session does. A failure goes to SQLAlchemy's own handler, as from its execution
+    (its `DBAPIError`, the connection invalidated when the driver says it is lost); the
+    engine's statement events are dispatched as for any statement (the counters see
+    it). Any other connection (a view's, whose sessions each begin and end a
+    transaction), an engine that logs its statements (`echo`), and the first run go
+    through a session as any read does."""
+    shared = _shared(sessions)
+    if shared is not None and repeated.sent is not None:
+        async with shared.lock:
+            connection = await shared.connect()
+            row = await _driver_row(connection, repeated.sent)
+        if row is not _NOT_HERE:
+            RUNS["driver"] += 1
+            return row  # type: ignore[return-value]
+    RUNS["session"] += 1
+    async with sessions() as session:
+        connection = await session.connection()
+        if connection.dialect.name != "postgresql":
+            return None
+        result = await connection.execute(repeated.statement)
+        context = result.context
+        if repeated.sent is None and isinstance(context.parameters[0], Sequence):
+            sent = context.statement, tuple(context.parameters[0])
+            repeated.sent = (type(connection.dialect), *sent)
+        return result.one()
+
+
+_NOT_HERE = object()
+# How `one_row` ran its statements in this process: "driver" (on the driver's
+# connection) or "session".
+RUNS: Counter[str] = Counter()
+
+
+async def _driver_row(
+    connection: AsyncConnection, sent: tuple[type[Dialect], str, Sequence[Any]]
+) -> Sequence[Any] | object:
+    dialect = connection.dialect
+    kind, text, parameters = sent
+    if type(dialect) is not kind or dialect.driver != "asyncpg" or connection.engine.echo:
+        return _NOT_HERE
+    fairy = await connection.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    if not (adapted.autocommit or connection.in_transaction()):
+        return _NOT_HERE
+    sync = connection.sync_connection
+    assert sync is not None  # a connection in use
+    dispatch = sync.dispatch
+    cursor = adapted.cursor()
+    cursor._invalidate_schema_cache_asof = dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
+    dispatch.before_cursor_execute(sync, cursor, text, parameters, None, False)
+    try:
+        await cursor._prepare_and_execute(text, parameters)
+    except BaseException as error:  # the driver's error, as the adapter translates it
+        # As SQLAlchemy handles a statement that failed or was cancelled: wrapped in its
+        # DBAPIError, the connection (and the pool's older ones) invalidated when it is
+        # lost or left mid-statement, and its prepared statements forgotten when they
+        # no longer match the tables (`_forget_prepared`).
+        _forget_prepared(dialect, error)
+        await greenlet_spawn(_handle, sync, error, text, parameters, cursor)
+        raise
+    dispatch.after_cursor_execute(sync, cursor, text, parameters, None, False)
+    rows = cursor.fetchall()
+    if len(rows) != 1:
+        raise RuntimeError(f"one row expected, {len(rows)} read")
+    return rows[0]  # type: ignore[no-any-return]
+
+
+def _handle(sync: Any, error: BaseException, *statement: Any) -> None:
+    """SQLAlchemy's handling of a failed statement, which reads the exception being
+    handled (a greenlet has its own)."""
+    try:
+        raise error
+    except BaseException as raised:
+        sync._handle_dbapi_exception(raised, *statement, None)
+
+
+def _forget_prepared(dialect: Dialect, error: BaseException) -> None:
+    """What SQLAlchemy's execution context for asyncpg does with a statement's failure
+    (`handle_dbapi_exception`), which its handler skips without a context: when the
+    server says a statement prepared earlier no longer matches its tables (another
+    process changed them, say a migration during a deploy), every connection of the
+    dialect prepares its statements afresh from then on. Without it the driver path
+    kept sending the stale statement, and failed on every request after."""
+    dbapi: Any = dialect.loaded_dbapi
+    if isinstance(error, (dbapi.InvalidCachedStatementError, dbapi.InternalServerError)):
+        dialect._invalidate_schema_cache()  # type: ignore[attr-defined]

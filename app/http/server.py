@@ -21,6 +21,7 @@ import gc
 import logging
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, get_settings
@@ -53,8 +54,17 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         self._head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_Corked(transport, self.loop))  # type: ignore[arg-type]
         self._arm()
+
+    def handle_websocket_upgrade(self) -> None:
+        # The WebSocket protocol gets the connection's own transport (its frames have
+        # their own way out: app/http/sockets.py), once what was written has gone.
+        corked = self.transport
+        if isinstance(corked, _Corked):
+            corked.flush()
+            self.transport = corked.transport
+        super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -133,6 +143,78 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         # gets none either); the connection is closed.
         self._deadline = None
         self.transport.close()
+
+
+class _Corked:
+    """A connection's transport whose small writes in one turn of the event loop go out
+    as one: uvicorn writes a response's status line and headers, then its body, each at
+    once, and each write to a socket is a system call (on the dashboard read, 15 % of
+    the process's CPU was in those two writes under load, bench/README.md `peers.py`).
+    The first write held schedules the flush at the loop's next turn (`call_soon`), so
+    nothing waits longer than the code already running. Once what is held reaches
+    uvicorn's high-water mark it goes out at once, with the write that reached it: a
+    producer streaming without waiting (chunks of rows already read) would otherwise be
+    held whole, however slow the client, where the transport's buffer past that mark
+    pauses it (uvicorn's flow control). Closing the transport or ending its stream
+    flushes first, aborting it drops what is held, as the transport would. Everything
+    else is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        size = len(data)
+        if self._size + size >= HIGH_WATER_LIMIT:
+            # Not held: the caller's buffer goes out before the call returns (the
+            # transport copies what the socket does not take at once).
+            held, self._held, self._size = self._held, [], 0
+            self._send([*held, data])
+            return
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        # Held past the call: a buffer the caller may change again is copied.
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
+        self._size += size
+
+    def writelines(self, pieces: Any) -> None:
+        for piece in pieces:
+            self.write(piece)
+
+    def flush(self) -> None:
+        held = self._held
+        if held:
+            self._held, self._size = [], 0
+            self._send(held)
+
+    def _send(self, pieces: list[Any]) -> None:
+        if self.transport.is_closing():
+            return
+        if len(pieces) == 1:
+            self.transport.write(pieces[0])
+        else:
+            # Several pieces in one system call (uvloop: one writev).
+            self.transport.writelines(pieces)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self._held, self._size = [], 0
+        self.transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() + self._size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.sql.util import ClauseAdapter, find_tables
 
+from app.db.shared import Repeated
 from app.graphql.compiled import sql_json
 from app.graphql.compiled.plan import (
     EDGES,
@@ -62,9 +63,10 @@ KEPT_STATEMENTS = 256
 _STATEMENTS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
 
 
-def statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+def statement(answer: Answer, plan: Plan) -> Repeated:
     """The statement whose one row holds each root list's text, in the plan's order
-    (NotHere: the answer is built in Python)."""
+    (NotHere: the answer is built in Python), kept with what the driver was sent for it
+    (`one_row` runs it)."""
     try:
         windows = tuple(answer.window(listed) for listed in _lists(plan))
     except Fallback:
@@ -79,7 +81,7 @@ def statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
         built = found[1]
     else:
         try:
-            built = _statement(answer, plan)
+            built = Repeated(_statement(answer, plan))
         except NotHere:
             built = None
         _STATEMENTS[key] = (windows, built)

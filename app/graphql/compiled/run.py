@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
-from graphql import GraphQLSchema
+from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
-from app.db.shared import any_statements, one_statement
+from app.db.shared import any_statements, one_row, one_statement
 from app.errors import DomainError
 from app.graphql.compiled import in_database, sql_json
 from app.graphql.compiled.in_database import NotHere
@@ -96,7 +97,14 @@ class Answer:
         # is its permissions'), not the clock. The process keeps KEPT_WINDOWS of them,
         # the most recently used, each for arguments of at most MAX_KEPT_ARGUMENTS
         # characters: what a client can make it hold stays small whatever its filters.
-        raw = repr(get_argument_values(plan.graphql_field, plan.field_node, self.variables))
+        raw = _FIXED.get(plan)
+        if raw is None:
+            raw = repr(get_argument_values(plan.graphql_field, plan.field_node, self.variables))
+            if not any(
+                _has_variable(argument.value) for argument in plan.field_node.arguments or ()
+            ):
+                # Arguments of literals only (a dashboard's): the same in every answer.
+                _FIXED[plan] = raw
         if len(raw) > MAX_KEPT_ARGUMENTS:
             return self._new_window(plan)
         key = (plan, raw, self.limits)
@@ -196,11 +204,7 @@ class Answer:
         except NotHere:
             return None
         one_statement(self.context.reads)
-        texts: Any = None
-        async with self.context.reads() as session:
-            connection = await session.connection()
-            if connection.dialect.name == "postgresql":
-                texts = (await connection.execute(stmt)).one()
+        texts = await one_row(self.context.reads, stmt)
         if texts is None or any(
             text is None or sql_json.UNWRITTEN_CHARACTER in text for text in texts
         ):
@@ -294,6 +298,22 @@ class Answer:
                 assert nested is not None
                 answer[key] = self.built[nested][row.id]
         return answer
+
+
+# The arguments (as `_window` spells them) of each list whose arguments name no
+# variable, by plan: they are the same in every answer (a plan lives as long as the
+# process keeps it; its entry then goes with it).
+_FIXED: WeakKeyDictionary[ListPlan, str] = WeakKeyDictionary()
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(field.value) for field in value.fields)
+    return False
 
 
 def _innermost_first(plan: ListPlan) -> list[ListPlan]:

@@ -377,13 +377,44 @@ class CachedParser(SchemaExtension):
 
 class CachedValidation(ValidationCache):
     """Strawberry's validation cache, but for large documents, which strawberry then
-    validates afresh."""
+    validates afresh. Its cache is keyed by the schema, the document and the rules,
+    and hashing a document walks every node of it on every request: in front of it,
+    what it answered is kept by the document's identity (the parser's cache hands out
+    one document per text), with the document, so that its identity cannot be
+    another's while the entry lives."""
 
     def on_validate(self) -> Iterator[None]:
-        if large(self.execution_context.query):
+        context = self.execution_context
+        document = context.graphql_document
+        if large(context.query):
             yield
-        else:
+            return
+        if document is None:
             yield from super().on_validate()
+            return
+        schema = context.schema._schema
+        rules = context.validation_rules
+        key = (id(document), id(schema), rules)
+        found = _VALIDATED.get(key)
+        if found is not None and found[0] is document and found[1] is schema:
+            _VALIDATED.move_to_end(key)
+            context.pre_execution_errors = found[2]
+            yield
+            return
+        errors = self.cached_validate_document(schema, document, rules)
+        _VALIDATED[key] = (document, schema, errors)
+        if len(_VALIDATED) > CACHE_SIZE:
+            _VALIDATED.popitem(last=False)
+        context.pre_execution_errors = errors
+        yield
+
+
+# What CachedValidation found, by the identities of the document and schema, and the
+# rules.
+_VALIDATED: OrderedDict[
+    tuple[int, int, tuple[type[ASTValidationRule], ...]],
+    tuple[DocumentNode, GraphQLSchema, list[GraphQLError]],
+] = OrderedDict()
 
 
 class Prices:

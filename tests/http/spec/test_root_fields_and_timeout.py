@@ -126,15 +126,11 @@ async def test_every_rule_on_and_repeats_still_hit_the_caches(
     operation = "query($n: Int) { a: initiatives(first: $n) { totalCount } __typename }"
     await client.data(operation, {"n": 1})
     validate: Any = _get_validate_cache(CACHE_SIZE)
-    parsed, validated, misses = (
-        _parse.cache_info().hits,
-        validate.cache_info().hits,
-        validate.cache_info().misses,
-    )
+    parsed, misses = _parse.cache_info().hits, validate.cache_info().misses
     # when: the same operation three more times
     for n in (2, 3, 4):
         await client.data(operation, {"n": n})
-    # then: neither parsed nor validated again
+    # then: neither parsed nor validated again (what validation found is kept by the
+    # document, in front of strawberry's cache: app/graphql/extensions/limits.py)
     assert _parse.cache_info().hits == parsed + 3
-    assert validate.cache_info().hits == validated + 3
     assert validate.cache_info().misses == misses

@@ -1,0 +1,170 @@
+"""A statement run again and again (a compiled read's) goes to the driver's connection
+itself on PostgreSQL once SQLAlchemy has sent it once (app/db/shared.py `one_row`),
+with the snapshot's guarantees: one committed state, nothing written, failures as
+SQLAlchemy reports them (issue 15)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from app import models as m
+from app.db.session import StatementCounter
+from app.db.shared import RUNS, Repeated, one_row, one_statement, read_snapshot
+from tests import factories as f
+from tests.conftest import Database
+
+
+async def _programs(db: Database) -> int:
+    async with db.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(m.Program))).scalar())
+
+
+async def test_a_repeated_statement_is_sent_once_per_run_and_reads_the_same_row(
+    db: Database,
+) -> None:
+    # given: two programs, and a statement counting them
+    async with db.sessions() as session, session.begin():
+        await f.program(session)
+        await f.program(session)
+    counted = Repeated(select(func.count()).select_from(m.Program))
+    rows = []
+    paths = []
+    for _ in range(3):
+        snapshot = read_snapshot(db.engine)
+        one_statement(snapshot.sessions)
+        before = Counter(RUNS)
+        # when
+        with StatementCounter(db.engine) as counter:
+            row = await one_row(snapshot.sessions, counted)
+        await snapshot.close()
+        rows.append(row)
+        paths.append(list((RUNS - before).elements()))
+        # then: on PostgreSQL one statement each time, the same text
+        if db.backend == "postgresql":
+            assert counted.sent is not None
+            assert counter.statements == [counted.sent[1]]
+    if db.backend == "sqlite":
+        assert rows == [None, None, None]  # built from rows instead
+        return
+    # the first run through a session, which learns what it sent; then on the driver's
+    # connection
+    assert paths == [["session"], ["driver"], ["driver"]]
+    assert [tuple(row) for row in rows if row is not None] == [(2,), (2,), (2,)]
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
+    db: Database, runs: int
+) -> None:
+    if db.backend == "sqlite":
+        # Not PostgreSQL: nothing is read here, nor learnt (the answer is built from rows)
+        counted = Repeated(select(func.count()).select_from(m.Program))
+        snapshot = read_snapshot(db.engine)
+        try:
+            assert await one_row(snapshot.sessions, counted) is None
+        finally:
+            await snapshot.close()
+        assert counted.sent is None
+        return
+    # given: a program, a statement counting programs and one adding one, each sent
+    # once through SQLAlchemy (on a session that may write)
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+    counted = Repeated(select(func.count()).select_from(m.Program))
+    adding = Repeated(
+        insert(m.Program)
+        .values(
+            ref="driver",
+            name="Driver",
+            sponsor_id=program.sponsor_id,
+            pledged_amount=Decimal("1.00"),
+            pledged_currency="CNY",
+            announced_on=date(2021, 1, 1),
+            deadline=date(2022, 1, 1),
+        )
+        .returning(m.Program.id)
+    )
+    assert await one_row(db.sessions, counted) is not None
+    assert await one_row(db.sessions, adding) is not None  # its session rolls it back
+    assert counted.sent is not None and adding.sent is not None
+    written = await _programs(db)
+    # when: a snapshot of several statements (REPEATABLE READ, READ ONLY) reads,
+    # another session commits a program, and the snapshot reads again
+    snapshot = read_snapshot(db.engine)
+    before = Counter(RUNS)
+    try:
+        first = await one_row(snapshot.sessions, counted)
+        async with db.sessions() as session, session.begin():
+            await f.program(session)
+        again = [await one_row(snapshot.sessions, counted) for _ in range(runs)]
+        # then: the same state each time, read on the driver's connection
+        assert first is not None and all(row == first for row in again)
+        assert (RUNS - before)["driver"] == 1 + runs
+        assert first[0] == written
+        # and a write in it is refused by PostgreSQL, as SQLAlchemy reports it
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            await one_row(snapshot.sessions, adding)
+    finally:
+        await snapshot.close()
+    assert await _programs(db) == written + 1  # the other session's program only
+
+
+@pytest.mark.parametrize("statement_only", [True, False], ids=["autocommit", "snapshot"])
+async def test_a_kept_statement_is_answered_again_after_another_process_changes_its_table(
+    db: Database, statement_only: bool
+) -> None:
+    # given: a scratch table of one row, and a statement reading it, kept
+    scratch = Table(f"stale_plan_{uuid.uuid4().hex[:8]}", MetaData(), Column("x", Integer))
+    async with db.engine.begin() as connection:
+        await connection.run_sync(scratch.create)
+        await connection.execute(insert(scratch).values(x=1))
+    read = Repeated(select(scratch.c.x))
+
+    async def request() -> Any:
+        snapshot = read_snapshot(db.engine)
+        if statement_only:
+            one_statement(snapshot.sessions)
+        try:
+            return await one_row(snapshot.sessions, read)
+        finally:
+            await snapshot.close()
+
+    try:
+        if db.backend == "sqlite":
+            # No driver path on SQLite: nothing read here nor learnt, before or after
+            # the table changes (the answer is built from rows)
+            assert await request() is None
+            async with db.engine.begin() as connection:
+                await connection.execute(text(f"ALTER TABLE {scratch.name} ADD COLUMN y TEXT"))
+            assert [await request(), await request()] == [None, None]
+            assert read.sent is None
+            return
+        before = Counter(RUNS)
+        assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
+        assert (RUNS - before) == Counter(session=1, driver=1)
+        # when: another process (a migration during a deploy) changes the column's type,
+        # which the statement prepared on the pooled connection no longer matches
+        other = await asyncpg.connect(db.url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await other.execute(f"ALTER TABLE {scratch.name} ALTER COLUMN x TYPE bigint")
+        finally:
+            await other.close()
+        # then: the next request fails as SQLAlchemy's own execution does, once; the
+        # ones after it are answered, on the driver path again
+        with pytest.raises(DBAPIError, match="cached statement plan is invalid"):
+            await request()
+        before = Counter(RUNS)
+        assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
+        assert (RUNS - before)["driver"] == 2
+    finally:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(scratch.drop)

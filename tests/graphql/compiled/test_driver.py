@@ -1,0 +1,160 @@
+"""A dashboard's read asked again and again: on PostgreSQL its statement goes to the
+driver's connection itself (app/db/shared.py `one_row`), one statement per request,
+the same answer as the reference executor's, and every rule before it still refuses
+what it refused (issue 15)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from app.db.session import StatementCounter
+from app.db.shared import RUNS, Repeated
+from app.graphql.compiled import in_database
+from app.graphql.compiled.executor import PATHS
+from tests import factories as f
+from tests.conftest import Database, GraphQLClient
+
+DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart plannedEnd } } }"
+
+
+async def _seed(db: Database) -> None:
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for _ in range(4):
+            await f.initiative(session, program)
+
+
+def _last_kept() -> Repeated:
+    """The statement the compiled path used last (its entry moves to the end)."""
+    _windows, built = next(reversed(in_database._STATEMENTS.values()))
+    assert isinstance(built, Repeated)
+    return built
+
+
+async def test_each_request_sends_one_statement_and_answers_as_the_reference(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given
+    await _seed(db)
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    expected = await reference.post(DASHBOARD)
+    assert expected.status_code == 200 and "errors" not in expected.json(), expected.text
+    for attempt in range(3):
+        before, runs = Counter(PATHS), Counter(RUNS)
+        # when
+        with StatementCounter(db.engine) as counter:
+            response = await compiled.post(DASHBOARD)
+        # then: the same bytes, answered by the compiled path
+        assert (response.status_code, response.text) == (200, expected.text)
+        assert PATHS["compiled"] == before["compiled"] + 1
+        if db.backend == "postgresql":
+            # one statement, written by PostgreSQL; from the second request on, on the
+            # driver's connection (the first learns what SQLAlchemy sends)
+            assert counter.count == 1, counter.statements
+            assert PATHS["in database"] == before["in database"] + 1
+            if attempt:
+                assert (RUNS - runs) == Counter(driver=1)
+        else:
+            assert (RUNS - runs)["driver"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"max_query_cost": 2}, "QUERY_TOO_COSTLY"),
+        ({"anonymous_read": False}, "UNAUTHENTICATED"),
+        ({"persisted_operations_only": True}, "OPERATION_NOT_ALLOWED"),
+        ({"max_query_depth": 1}, "QUERY_TOO_DEEP"),
+    ],
+    ids=["cost", "read gate", "allow-list", "depth"],
+)
+async def test_a_refused_operation_is_refused_once_its_read_is_kept(
+    db: Database,
+    client_with: Callable[..., GraphQLClient],
+    overrides: dict[str, object],
+    code: str,
+) -> None:
+    # given: the dashboard read answered twice (its plan, validation, price, window and
+    # statement kept, the statement sent on the driver's connection)
+    await _seed(db)
+    for _ in range(2):
+        assert (await client_with(compiled_reads=True).post(DASHBOARD)).status_code == 200
+    refusing = client_with(compiled_reads=True, **overrides)
+    before = Counter(PATHS)
+    # when: the same document, to an app whose rules refuse it
+    with StatementCounter(db.engine) as counter:
+        response = await refusing.post(DASHBOARD)
+    # then: refused, and no data statement sent
+    body = response.json()
+    assert body.get("data") is None, body
+    assert [error["extensions"]["code"] for error in body["errors"]] == [code]
+    assert Counter(PATHS) == before  # no path answered it
+    assert not [s for s in counter.statements if "initiatives" in s], counter.statements
+
+
+async def test_a_database_error_on_the_driver_path_is_reported_as_a_resolvers(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: the dashboard read kept and sent once, its statement then failing in the
+    # database (a division by zero, on PostgreSQL)
+    await _seed(db)
+    client = client_with(compiled_reads=True)
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    if db.backend == "sqlite":
+        # Built from rows there: nothing is kept for the driver
+        assert not [b for _w, b in in_database._STATEMENTS.values() if b and b.sent]
+        return
+    kept = _last_kept()
+    assert kept.sent is not None
+    sent = kept.sent
+    kept.sent = (sent[0], "SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", ())
+    runs = Counter(RUNS)
+    try:
+        # when
+        response = await client.post(DASHBOARD)
+    finally:
+        kept.sent = sent
+    # then: an INTERNAL error at the root field, as the reference executor reports a
+    # resolver's database error, nothing of the cause; the connection is fine after
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert error["path"] == ["initiatives"]
+    assert "division" not in response.text and "SELECT" not in response.text
+    assert (RUNS - runs)["driver"] == 0  # it failed: not counted as read
+    again = await client.post(DASHBOARD)
+    assert (again.status_code, again.text) == (200, good.text)
+
+
+async def test_a_read_past_the_execution_limit_on_the_driver_path_is_stopped(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: the dashboard read kept and sent once, its statement then taking longer
+    # than the app's execution limit (on PostgreSQL)
+    await _seed(db)
+    client = client_with(compiled_reads=True, execution_timeout_seconds=0.5)
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    if db.backend == "sqlite":
+        assert not [b for _w, b in in_database._STATEMENTS.values() if b and b.sent]
+        return
+    kept = _last_kept()
+    assert kept.sent is not None
+    sent = kept.sent
+    kept.sent = (sent[0], "SELECT pg_sleep(5)::text", ())
+    try:
+        # when
+        response = await client.post(DASHBOARD)
+    finally:
+        kept.sent = sent
+    # then: TIMEOUT, as for any read past the limit; the next request is answered
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "TIMEOUT"
+    for _ in range(3):
+        again = await client.post(DASHBOARD)
+        assert (again.status_code, again.text) == (200, good.text)
