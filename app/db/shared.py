@@ -311,15 +311,26 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     a session does. A failure goes to SQLAlchemy's own handler, as from its execution
     (its `DBAPIError`, the connection invalidated when the driver says it is lost); the
     engine's statement events are dispatched as for any statement (the counters see
-    it). Any other connection (a view's, whose sessions each begin and end a
-    transaction), an engine that logs its statements (`echo`), and the first run go
-    through a session as any read does."""
+    it). A view's connection, whose sessions each begin and end a transaction, takes
+    the statement so only when this task promised one statement (`one_statement`): it
+    runs outside any transaction, as such a session would, and the connection's level
+    is set back before the lock is let go. Any other read of a view, an engine that
+    logs its statements (`echo`), and the first run go through a session as any read
+    does."""
     shared = _shared(sessions)
     if shared is not None and repeated.sent is not None:
         async with shared.lock:
             connection = await shared.connect()
-            row = await _driver_row(connection, repeated.sent)
+            alone = _ALONE.get() is shared
+            level = _outside_transactions(connection) if alone else None
+            try:
+                row = await _driver_row(connection, repeated.sent)
+            finally:
+                if level is not None:
+                    await _restore_isolation(connection, level)
         if row is not _NOT_HERE:
+            if alone:
+                _ALONE.set(None)  # promised and kept here, not by a session
             RUNS["driver"] += 1
             return row  # type: ignore[return-value]
     RUNS["session"] += 1
