@@ -61,7 +61,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import bench_databases
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,9 +84,6 @@ from app.views.views import Deferral, open_view, view_engine  # noqa: E402
 # Each half: (initiatives, budget lines, transactions); two runs, seeds 1 and 2.
 HALVES = {"S": (50, 5_000, 50_000), "L": (50, 5_000, 500_000)}
 SEEDS = (1, 2)
-CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/pledge_bench"))
 # The databases' names start with this (one bench per name on a shared server).
 PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "pledge")
 ACTOR = Actor("bench", SYSTEM_ROLE)
@@ -110,27 +107,7 @@ def ref(size: str, seed: int) -> str:
 
 
 def database_url(backend: str, size: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{DATA_DIR / f'{PREFIX}_as_of_{size.lower()}.db'}"
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{PREFIX}_as_of_{size.lower()}"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _cli(url: str, *args: str) -> float:
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    started = time.perf_counter()
-    done = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"pledge-ledger {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - started
+    return bench_databases.database_url(backend, f"{PREFIX}_as_of_{size.lower()}")
 
 
 def setup(backend: str, size: str, reuse: bool) -> dict[str, float]:
@@ -138,19 +115,11 @@ def setup(backend: str, size: str, reuse: bool) -> dict[str, float]:
     url = database_url(backend, size)
     if reuse:
         return {}
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
-    else:
-        name = url.rsplit("/", 1)[1]
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    bench_databases.remake(backend, url)
     initiatives, lines, transactions = HALVES[size]
-    _cli(url, "db", "upgrade")
     made: dict[str, float] = {}
     for seed in SEEDS:
-        made[f"generate_{seed}_s"] = _cli(
+        made[f"generate_{seed}_s"] = bench_databases.cli(
             url,
             "generate",
             *("--initiatives", str(initiatives), "--budget-lines", str(lines)),
@@ -159,7 +128,7 @@ def setup(backend: str, size: str, reuse: bool) -> dict[str, float]:
         if seed == SEEDS[0]:
             # Built between the runs, so both moments come after it (the rollups' history
             # starts at the build) and the second run keeps them as every write does.
-            made["rollups_build_s"] = _cli(url, "rollups", "build", "USD")
+            made["rollups_build_s"] = bench_databases.cli(url, "rollups", "build", "USD")
     return made
 
 

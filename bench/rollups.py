@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import bench_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
@@ -51,9 +49,6 @@ from app.reports.budget.repository import Dimension  # noqa: E402
 
 SIZES = {"S": (100, 10_000, 100_000), "L": (100, 10_000, 1_000_000)}
 RUNS = 7
-CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/pledge_bench"))
 ACTOR = Actor("bench", SYSTEM_ROLE)
 
 PLAIN = {
@@ -77,48 +72,23 @@ GROUP BY initiative_id, yr ORDER BY initiative_id, yr""",
 
 
 def database_url(backend: str, size: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{DATA_DIR / f'rollups_{size.lower()}.db'}"
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/pledge_rollups_{size.lower()}"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _cli(url: str, *args: str) -> float:
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    started = time.perf_counter()
-    subprocess.run([CLI, *args], env=env, check=True, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - started
+    name = f"rollups_{size.lower()}" if backend == "sqlite" else f"pledge_rollups_{size.lower()}"
+    return bench_databases.database_url(backend, name)
 
 
 def setup(backend: str, size: str, reuse: bool) -> dict[str, float]:
     url = database_url(backend, size)
     if reuse:
         return {}
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    if backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
-    else:
-        name = url.rsplit("/", 1)[1]
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    bench_databases.remake(backend, url)
     initiatives, lines, transactions = SIZES[size]
-    _cli(url, "db", "upgrade")
-    generated = _cli(
+    generated = bench_databases.cli(
         url,
         "generate",
         *("--initiatives", str(initiatives), "--budget-lines", str(lines)),
         *("--transactions", str(transactions), "--seed", "1"),
     )
-    built = _cli(url, "rollups", "build", "USD")
+    built = bench_databases.cli(url, "rollups", "build", "USD")
     return {"generate_s": generated, "rollups_build_s": built}
 
 
@@ -195,7 +165,7 @@ async def measure(backend: str, size: str) -> dict[str, Any]:
         async with sessions() as session, session.begin():
             await rollups.forget(session, ["USD"])
         result["write_unkept_s"] = await _median(one_write)
-        _cli(database_url(backend, size), "rollups", "build", "USD")
+        bench_databases.cli(database_url(backend, size), "rollups", "build", "USD")
         return result
     finally:
         await engine.dispose()
