@@ -13,6 +13,7 @@ from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
+from app.db.sizes import COUNTS_ROWS
 from app.db.types import UTCDateTime
 
 # The hash before the first entry.
@@ -30,8 +31,11 @@ class Change(Base):
         Index("ix_changes_occurred_at_sequence", "occurred_at", "sequence"),
     )
 
-    # Gapless, assigned under the chain lock (not a database sequence, which skips on rollback).
-    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Gapless, assigned under the chain lock (not a database sequence, which skips on
+    # rollback): the last one is the number of entries (what sizes the trail).
+    sequence: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, info={COUNTS_ROWS: True}
+    )
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor_name: Mapped[str] = mapped_column(String(200), index=True)
     actor_role: Mapped[str] = mapped_column(String(32))
