@@ -3,6 +3,8 @@ estimated from (app/graphql/extensions/work.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Column, Table, func, select
 
 from app.db.base import Base
@@ -23,9 +25,9 @@ def size_column(table: Table) -> Column[int] | None:
     return found
 
 
-async def table_sizes(sessions: SessionFactory) -> dict[str, int]:
-    """Every table's rows, in one statement: whatever the next operation reads is known."""
-    tables = list(Base.metadata.sorted_tables)
+async def table_sizes(sessions: SessionFactory, names: Iterable[str]) -> dict[str, int]:
+    """The rows of each table named (a name no table has: KeyError), in one statement."""
+    tables = [Base.metadata.tables[name] for name in sorted(set(names))]
     # The highest key: an index's last entry, where COUNT(*) would read every row (the
     # trail's million entries took 0.23 s, every TABLE_ROWS_SECONDS, in some request).
     columns = []

@@ -17,9 +17,11 @@ field inside a list costs once, not once per item). Figures a per-operation load
 answers (`figures`, `budget`, `spent`, ...) cost once per distinct question however
 often they are asked: the loader asks the database once.
 
-How many rows a table holds is its highest id (an index's end, so no table is
-scanned, and the same on SQLite and PostgreSQL, whose statistics lag a bulk load until
-ANALYZE): one statement every TABLE_ROWS_SECONDS per process, none on other requests.
+How many rows a table holds is its highest id, or the trail's last sequence (an
+index's end, so no large table is scanned, and the same on SQLite and PostgreSQL, whose
+statistics lag a bulk load until ANALYZE): one statement every TABLE_ROWS_SECONDS per
+process, none on other requests, for every table some field declares it reads (and
+only those: app/db/sizes.py).
 """
 
 from __future__ import annotations
@@ -46,10 +48,16 @@ REACH_REPORT = ("beneficiary_figures", "beneficiary_groups", "initiatives")
 TRAIL = "changes"
 
 
+# Every table some field declares it reads: the tables `TableRows` sizes, and no other
+# (a table nothing prices, such as one that only grows, is never scanned for it).
+DECLARED: set[str] = set()
+
+
 def reads(*tables: str, once: str | None = None) -> dict[str, Any]:
     """A field's metadata: the tables it reads all of (at worst). `once`: the field is
     answered by a per-operation loader under this name, which reads once per distinct
     set of arguments, however often and wherever the field is asked."""
+    DECLARED.update(tables)
     return {"reads": tuple(tables), "reads_once": once}
 
 
@@ -120,7 +128,7 @@ class TableRows:
         async with self._lock:
             fresh = time.monotonic() - self._asked_at < self.seconds
             if not (fresh and names <= self._counts.keys()):
-                self._counts = await table_sizes(sessions)
+                self._counts = await table_sizes(sessions, DECLARED | names)
                 self._asked_at = time.monotonic()
         return self._counts
 

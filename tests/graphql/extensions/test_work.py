@@ -19,6 +19,7 @@ from app.db.session import StatementCounter
 from app.db.sizes import table_sizes
 from app.graphql import loaders, relay
 from app.graphql.compiled import plan
+from app.graphql.extensions.work import DECLARED
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 
@@ -196,7 +197,25 @@ async def test_the_trail_is_sized_by_its_last_entry_never_counted(
     # whichever request came when the sizes were asked again)
     assert len(sizing) == 1
     assert re.search(r"count\(\*\)[^()]*FROM changes\b", sizing[0]) is None
-    assert entries and (await table_sizes(db.sessions))["changes"] == entries
+    assert entries and (await table_sizes(db.sessions, ["changes"]))["changes"] == entries
+
+
+async def test_only_the_tables_some_field_reads_are_sized(
+    db: Database, priced: GraphQLClient
+) -> None:
+    # given: every table the schema's fields declare they read
+    declared = set(DECLARED)
+    assert {"transactions", "budget_lines", "changes"} <= declared
+    # when: the app's first priced operation asks the tables' rows
+    with StatementCounter(db.engine) as counter:
+        await priced.data("{ program { allocated { amount } } }")
+    sizing = [s for s in counter.statements if "max(changes.sequence)" in s]
+    # then: one statement sizes each declared table, and none that nothing prices (the
+    # rollups' write log only grows, and its count would be paid by some request)
+    assert len(sizing) == 1
+    named = set(re.findall(r"FROM (\w+)", sizing[0]))
+    assert named == declared
+    assert "budget_rollup_writes" not in named
 
 
 class Gate:
