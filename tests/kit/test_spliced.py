@@ -73,3 +73,12 @@ def test_text_encodings_keep_the_spliced_text() -> None:
     assert spliced.text == b'{"a":[1]}'
     with pytest.raises(TypeError):
         orjson.dumps({"x": object()}, default=fragment)
+
+
+def test_a_fragment_holding_a_nul_byte_is_still_written_as_orjson_writes_it() -> None:
+    # given: beside the spliced text, a fragment made elsewhere with a raw NUL byte
+    data = {"data": {"a": Spliced(b"[1]"), "b": orjson.Fragment(b'"x\x00y"')}}
+    # when
+    body = encode(data)
+    # then
+    assert body == b'{"data":{"a":[1],"b":"x\x00y"}}'
