@@ -47,6 +47,9 @@ async def measure(compiled: bool, query: str, url: str | None = None) -> tuple[i
         max_page_size=10_000,
         rate_limit_per_address="",
         compiled_reads=compiled,
+        # The reference executor under tracemalloc runs past the 30 s default on a
+        # busy machine: its answer would be a TIMEOUT, not the report measured.
+        execution_timeout_seconds=3600,
     )
     app = create_app(settings)
     sizes: list[int] = []

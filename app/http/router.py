@@ -513,8 +513,8 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 return encoded.decode() if isinstance(encoded, bytes) else encoded
         # Member by member: `data` may hold a compiled answer's encoded JSON (orjson
         # fragments and `Spliced` text, app/graphql/compiled/run.py), which only orjson
-        # writes, and is
-        # never what it refuses (text from the database, no integer past 64 bits).
+        # writes, and is never what it refuses (text from the database, no integer past
+        # 64 bits).
         members = []
         for key, value in data.items():
             try:

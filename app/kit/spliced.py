@@ -68,12 +68,13 @@ def encode(data: Any) -> bytes:
     if len(around) != len(found) + 1:
         # A NUL byte orjson did not write as a mark: a fragment of text made
         # elsewhere holding one. Written as orjson writes it, all in one buffer.
-        return orjson.dumps(data, default=fragment)
-    pieces = [around[0]]
-    for spliced, after in zip(found, around[1:], strict=True):
-        pieces += (spliced.text, after)
-    body = b"".join(pieces)
-    del pieces
+        body = orjson.dumps(data, default=fragment)
+    else:
+        pieces = [around[0]]
+        for spliced, after in zip(found, around[1:], strict=True):
+            pieces += (spliced.text, after)
+        body = b"".join(pieces)
+        del pieces
     for spliced in found:
         spliced.release()
     return body
