@@ -63,6 +63,7 @@ from app.http.spec import (
     status_headers,
     wants_graphql_response,
 )
+from app.kit import spliced
 
 AUTHORIZATION = "authorization"
 
@@ -472,6 +473,31 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                     )
         return self._plain_json(data)
 
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        # strawberry's, with the body as bytes: orjson's bytes are what goes out.
+        # Through `encode_json`'s text they were decoded into a str and encoded back by
+        # the response: two copies of a large answer more, held at once beside it
+        # (bench/README.md, report_memory.py). The same bytes either way.
+        response = Response(
+            self._json_bytes(response_data),
+            media_type=JSON,
+            status_code=sub_response.status_code or 200,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+    def _json_bytes(self, data: object) -> bytes:
+        """`_plain_json` as the response encodes it (UTF-8); a compiled answer's JSON
+        from the database spliced in as it came (app/kit/spliced.py)."""
+        try:
+            return spliced.encode(data)
+        except (orjson.JSONEncodeError, TypeError):
+            return self._plain_json(data).encode()
+
     def _plain_json(self, data: object) -> str:
         # orjson: a large answer is encoded in a tenth of the time json.dumps takes, and
         # the event loop is held for all of it. It refuses what JSON cannot carry as
@@ -480,18 +506,19 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # Text, not bytes: strawberry sends bytes over a WebSocket as binary frames,
         # which GraphQL-over-WebSocket clients do not read.
         try:
-            return orjson.dumps(data).decode()
+            return orjson.dumps(data, default=spliced.fragment).decode()
         except (orjson.JSONEncodeError, TypeError):
             if not isinstance(data, dict):
                 encoded = super().encode_json(data)
                 return encoded.decode() if isinstance(encoded, bytes) else encoded
         # Member by member: `data` may hold a compiled answer's encoded JSON (orjson
-        # fragments, app/graphql/compiled/run.py), which only orjson writes, and is
-        # never what it refuses (text from the database, no integer past 64 bits).
+        # fragments and `Spliced` text, app/graphql/compiled/run.py), which only orjson
+        # writes, and is never what it refuses (text from the database, no integer past
+        # 64 bits).
         members = []
         for key, value in data.items():
             try:
-                text = orjson.dumps(value).decode()
+                text = orjson.dumps(value, default=spliced.fragment).decode()
             except (orjson.JSONEncodeError, TypeError):
                 encoded = super().encode_json(value)
                 text = encoded.decode() if isinstance(encoded, bytes) else encoded

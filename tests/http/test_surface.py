@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import Response
 
 from app.config import Settings
 from app.db.migrate import head_revision
@@ -21,6 +23,7 @@ from app.engines import ledger_engine
 from app.graphql.schema import build_schema
 from app.http.router import PledgeRouter
 from app.http.server import YOUNG_COLLECTION_THRESHOLD
+from app.kit.spliced import Spliced
 from app.main import create_app
 from tests import factories
 from tests.conftest import Database, GraphQLClient
@@ -169,6 +172,32 @@ def test_every_answer_encodes_as_json_even_what_the_fast_encoder_refuses(
     fast = router.encode_json({"t": "乡村振兴"})
     assert isinstance(fast, str)
     assert "乡村振兴" in fast
+
+
+def test_a_response_body_holds_the_databases_json_as_it_came_and_lets_it_go(
+    settings: Settings,
+) -> None:
+    # given: an answer holding a compiled list's JSON text from the database, and one
+    # whose other member orjson refuses (a lone surrogate echoed in an error)
+    router = PledgeRouter(build_schema(settings), settings)
+    text = '{"nodes":[{"title":"乡村振兴 \\u0001"}]}'.encode()
+    listed = Spliced(text)
+    refused = Spliced(text)
+    sub = Response()
+    del sub.headers["content-length"]
+    sub.status_code = None  # type: ignore[assignment]
+    # when
+    body = router.create_response({"data": {"initiatives": listed}}, sub).body
+    errors = [{"message": "bad \ud800 text"}]
+    fallback = router.create_response({"data": {"list": refused}, "errors": errors}, sub).body
+    # then: the body is the bytes orjson writes around the text, as one bytes object,
+    # and the text is let go (held once, in the body)
+    assert isinstance(body, bytes)
+    assert body == orjson.dumps({"data": {"initiatives": orjson.Fragment(text)}})
+    with pytest.raises(RuntimeError):
+        _ = listed.text
+    # and what orjson refuses is still written, escaped as the json module writes it
+    assert json.loads(fallback) == {"data": {"list": json.loads(text)}, "errors": errors}
 
 
 def test_a_started_app_keeps_its_startup_objects_out_of_full_collections(

@@ -1,11 +1,11 @@
 """A plan's whole answer written by PostgreSQL, in one statement.
 
-For a plan whose every field PostgreSQL can write (plan.py `in_database`), the answer
-is one statement of one row: a column per root list, holding that list's connection
-as JSON text (sql_json.py spells it as the answer's encoder would). A list is a
-scalar subquery over its page — `WHERE <filter> [AND <parent column> = <the parent's
-id>] [AND <after the cursor>] ORDER BY <order> LIMIT first (+1)`, correlated to the
-row of its parent, so PostgreSQL reads each parent's page by its index as a LATERAL
+For a plan whose every field PostgreSQL can write (plan.py `in_database`), the answer is
+one statement of one row: a column per root list, holding that list's connection as the
+UTF-8 bytes of its JSON text (sql_json.py spells it as the answer's encoder would). A
+list is a scalar subquery over its page — `WHERE <filter> [AND <parent column> = <the
+parent's id>] [AND <after the cursor>] ORDER BY <order> LIMIT first (+1)`, correlated to
+the row of its parent, so PostgreSQL reads each parent's page by its index as a LATERAL
 join would — aggregated into the connection's text. The page window, filter and order
 are the ones the Python path reads with (Answer.window), so the rows are the same:
 
@@ -28,7 +28,18 @@ import json
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, Text, case, func, literal, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Select,
+    Text,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.sql.util import ClauseAdapter, find_tables
@@ -92,6 +103,9 @@ def statement(answer: Answer, plan: Plan) -> Repeated:
     return built  # type: ignore[no-any-return]
 
 
+_UTF8: ColumnElement[str] = literal_column("'UTF8'")
+
+
 def _lists(plan: Plan) -> list[ListPlan]:
     """Every list of the plan, each before those nested in it."""
     found: list[ListPlan] = []
@@ -108,8 +122,16 @@ def _lists(plan: Plan) -> list[ListPlan]:
 
 
 def _statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+    # Each list's text as its UTF-8 bytes (bytea): the driver hands them over as they
+    # came, and they go into the response as they are. As text, the driver decoded
+    # them into a str the size of the answer, which was encoded back into bytes on the
+    # way out: two copies more of the largest thing the server holds (bench/README.md,
+    # report_memory.py). Only these columns change type: every other statement, and
+    # the driver's codecs, are as they were.
     columns = [
-        _connection(answer, root, None, ()).label(f"r{index}")
+        func.convert_to(_connection(answer, root, None, ()), _UTF8, type_=LargeBinary).label(
+            f"r{index}"
+        )
         for index, (_key, root) in enumerate(plan.roots)
         if isinstance(root, ListPlan)
     ]

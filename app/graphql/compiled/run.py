@@ -40,8 +40,10 @@ from app.kit.filtering import FilterLimits
 from app.kit.keyset import Order
 from app.kit.pacing import SLICE_ITEMS
 from app.kit.pagination import ROWS_PER_SLICE, Page, Window, fetch_pages
+from app.kit.spliced import Spliced
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
+_UNWRITTEN = sql_json.UNWRITTEN_CHARACTER.encode()
 # The order, window and filter worked out for a list and the arguments an answer gave
 # it (`Answer._window`): how many the process keeps, and the longest arguments (as
 # text, every input field spelled out) kept.
@@ -204,10 +206,11 @@ class Answer:
         except NotHere:
             return None
         one_statement(self.context.reads)
+        # Each list's JSON as UTF-8 bytes (in_database.py), spliced into the response as
+        # they came: no str of it is made, and nothing else the size of the answer is
+        # held beside them before the response body is written.
         texts = await one_row(self.context.reads, stmt)
-        if texts is None or any(
-            text is None or sql_json.UNWRITTEN_CHARACTER in text for text in texts
-        ):
+        if texts is None or any(text is None or _UNWRITTEN in text for text in texts):
             # Not PostgreSQL after all, or a value the database did not spell (an
             # enum's column holding a value the enum has not, an infinite date): built
             # from rows, which hands such a value to the reference executor.
@@ -221,7 +224,7 @@ class Answer:
                 answer[key] = root
             else:
                 text = next(found)
-                answer[key] = orjson.Fragment(text) if encoded else orjson.loads(text)
+                answer[key] = Spliced(text) if encoded else orjson.loads(text)
         self.in_database = True
         return answer
 

@@ -61,6 +61,42 @@ async def test_each_request_sends_one_statement_and_answers_as_the_reference(
             assert (RUNS - runs)["driver"] == 0
 
 
+# Values of the types the compiled answer's could be confused with, as every read of
+# the app gets them from the driver.
+OTHER_VALUES = (
+    'SELECT CAST(\'{"a": [1, "é"]}\' AS json) AS j, CAST(\'{"a": 1}\' AS jsonb) AS jb,'
+    " CAST('乡村 \"q\"' AS text) AS t, CAST('x' AS varchar) AS v, CAST('\\x6869' AS bytea) AS b"
+)
+
+
+async def test_the_answer_comes_as_bytes_and_every_other_read_as_before(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: the dashboard read answered by PostgreSQL on the driver's connection, whose
+    # lists come as their UTF-8 bytes (in_database.py)
+    await _seed(db)
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        await f.initiative(session, program, title='乡村振兴 "q" \\ ')
+    client = client_with(compiled_reads=True)
+    reference = await client_with(compiled_reads=False).post(DASHBOARD)
+    runs = Counter(RUNS)
+    for _ in range(2):
+        response = await client.post(DASHBOARD)
+        assert (response.status_code, response.content) == (200, reference.content)
+    if db.backend != "postgresql":
+        return  # built from rows: nothing read as bytes
+    assert (RUNS - runs)["driver"] >= 1  # the first, unless another test kept it
+    # when: the app's other reads, on every connection of its pool (each checkout takes
+    # the connection given back longest ago: all of them in turn)
+    for _ in range(db.engine.pool.checkedin() + 1):  # type: ignore[attr-defined]
+        async with db.engine.connect() as connection:
+            row = (await connection.exec_driver_sql(OTHER_VALUES)).one()
+            # then: json decoded (SQLAlchemy's codec on the connection), text as str,
+            # bytea as bytes
+            assert tuple(row) == ({"a": [1, "é"]}, {"a": 1}, '乡村 "q"', "x", b"hi")
+
+
 @pytest.mark.parametrize(
     ("overrides", "code"),
     [
