@@ -130,6 +130,7 @@ class KeptOperations:
         kept = self._kept.get(key)
         if kept is None:
             return None
+        self._kept.move_to_end(key)
         variables = data.variables
         if variables is not None and not isinstance(variables, dict):
             return None
@@ -164,8 +165,6 @@ class KeptOperations:
             return None
         metrics = self.schema.metrics
         started = time.perf_counter()
-        if metrics is not None and kept.labels is not None:
-            metrics.operations.labels(*kept.labels).inc()
         seconds = self.settings.execution_timeout_seconds
         strawberry_schema = graphql_schema._strawberry_schema  # as its executor hands it
         deadline = asyncio.timeout(seconds)
@@ -185,14 +184,18 @@ class KeptOperations:
             result = self._error(timed_out(seconds), counted=False)
         except GraphQLError as error:  # a database error, at the first root field
             result = self._error(error, counted=True)
+        except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
+            result = self._error(GraphQLError(str(exc), original_error=exc), counted=False)
         if metrics is not None and kept.labels is not None:
+            metrics.operations.labels(*kept.labels).inc()
             metrics.operation_seconds.labels(*kept.labels).observe(time.perf_counter() - started)
         return result
 
     def _error(self, error: GraphQLError, *, counted: bool) -> ExecutionResult:
-        """The result of an operation that failed as it ran. An error raised past the
-        execution (the deadline's) reaches strawberry after the metrics' hook has
-        ended; one the execution returns is counted by it."""
+        """The result of an operation that failed as it ran, its error presented as
+        ErrorCodesExtension presents it. An error raised past the execution (the
+        deadline's, a failure closing the snapshot) reaches strawberry after the
+        metrics' hook has ended, uncounted; one the execution returns is counted."""
         presented = present(error, self.settings.field_suggestions)
         if counted and self.schema.metrics is not None:
             count_errors(self.schema.metrics, [presented])
