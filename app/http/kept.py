@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.utilities import get_operation_ast
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
@@ -131,31 +131,11 @@ class KeptOperations:
         if kept is None:
             return None
         self._kept.move_to_end(key)
-        variables = data.variables
-        if variables is not None and not isinstance(variables, dict):
-            return None
-        inputs = variables or {}
-        if (
-            read_gate(context, StrawberryOperationType.QUERY) is not None
-            or (self.settings.persisted_operations_only and not allowed(context, query))
-            or variables_error(variables) is not None
-        ):
-            return None
-        costs = self.schema.cost_limiter
-        graphql_schema = self.schema._schema
         try:
-            if moment_of(kept.document, data.operation_name, inputs) is not None:
-                return None
-        except DomainError:
+            coerced = self._let_run(kept, data, context)
+        except Exception:  # whatever a rule would make of it, the normal path says
             return None
-        if not costs.plainly_within(
-            costs.price(graphql_schema, kept.document, data.operation_name, variables)
-        ):
-            return None
-        coerced = get_variable_values(
-            graphql_schema, kept.operation.variable_definitions or (), inputs
-        )
-        if isinstance(coerced, list):  # errors: the normal path reports them
+        if coerced is None:
             return None
         # Nothing reads the answer before it is encoded (as `execute_single` says).
         context.answer_as_json = True
@@ -166,7 +146,8 @@ class KeptOperations:
         metrics = self.schema.metrics
         started = time.perf_counter()
         seconds = self.settings.execution_timeout_seconds
-        strawberry_schema = graphql_schema._strawberry_schema  # as its executor hands it
+        # As its executor hands it to the plan.
+        strawberry_schema = self.schema._schema._strawberry_schema
         deadline = asyncio.timeout(seconds)
         result: ExecutionResult
         try:
@@ -190,6 +171,35 @@ class KeptOperations:
             metrics.operations.labels(*kept.labels).inc()
             metrics.operation_seconds.labels(*kept.labels).observe(time.perf_counter() - started)
         return result
+
+    def _let_run(
+        self, kept: _Kept, data: GraphQLRequestData, context: Context
+    ) -> VariableValues | None:
+        """The request's variables, coerced, when every rule that depends on the request
+        lets the kept operation run as it is; None when one may not."""
+        query, variables = data.query, data.variables
+        if variables is not None and not isinstance(variables, dict):
+            return None
+        inputs = variables or {}
+        if (
+            read_gate(context, StrawberryOperationType.QUERY) is not None
+            or (self.settings.persisted_operations_only and not allowed(context, query))
+            or variables_error(variables) is not None
+            or moment_of(kept.document, data.operation_name, inputs) is not None
+        ):
+            return None
+        costs = self.schema.cost_limiter
+        graphql_schema = self.schema._schema
+        if not costs.plainly_within(
+            costs.price(graphql_schema, kept.document, data.operation_name, variables)
+        ):
+            return None
+        coerced = get_variable_values(
+            graphql_schema, kept.operation.variable_definitions or (), inputs
+        )
+        if isinstance(coerced, list):  # errors: the normal path reports them
+            return None
+        return coerced
 
     def _error(self, error: GraphQLError, *, counted: bool) -> ExecutionResult:
         """The result of an operation that failed as it ran, its error presented as
