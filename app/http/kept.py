@@ -65,6 +65,14 @@ from app.observability.operations import count_errors, operation_labels
 
 _Key = tuple[str, str | None, frozenset[Permission]]
 
+# What the kept operations may hold, beside CACHE_SIZE entries: a parsed document takes
+# about fifty times its text (an 18 KB filter of 4,000 tokens, 0.9 MB), and a kept one
+# outlives the parser's and the plans' caches. Dashboards' documents are a few hundred
+# characters to a few KB; a longer one is answered the normal way every time, and the
+# texts kept add up to at most KEPT_CHARS (some 13 MB of documents at worst).
+KEPT_DOCUMENT_CHARS = 8 * 1024
+KEPT_CHARS = 256 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class _Kept:
@@ -81,6 +89,7 @@ class KeptOperations:
         self.schema = schema
         self.settings = settings
         self._kept: OrderedDict[_Key, _Kept] = OrderedDict()
+        self._chars = 0  # of the texts kept
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -97,6 +106,7 @@ class KeptOperations:
             or not isinstance(principal, Principal)
             or not isinstance(query, str)
             or large(query)
+            or len(query) > KEPT_DOCUMENT_CHARS
         ):
             return
         # The parser's cache hands out the document the normal path ran.
@@ -111,9 +121,15 @@ class KeptOperations:
             else None
         )
         key = (query, data.operation_name, principal.permissions)
+        self._drop(key)
         self._kept[key] = _Kept(document, operation, plan, labels)
-        if len(self._kept) > CACHE_SIZE:
-            self._kept.popitem(last=False)
+        self._chars += len(query)
+        while len(self._kept) > CACHE_SIZE or self._chars > KEPT_CHARS:
+            self._drop(next(iter(self._kept)))  # the least recently used
+
+    def _drop(self, key: _Key) -> None:
+        if self._kept.pop(key, None) is not None:
+            self._chars -= len(key[0])
 
     async def answer(self, data: GraphQLRequestData, context: Context) -> ExecutionResult | None:
         """The answer to `data` of a kept operation, or None: the normal path answers."""
@@ -156,13 +172,19 @@ class KeptOperations:
                     kept.plan, strawberry_schema, context, coerced, kept.operation
                 )
             if answered is None:  # the plan handed it back
-                self._kept.pop(key, None)
+                self._drop(key)
                 return None
             result = ExecutionResult(data=answered, errors=None, extensions={})
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            result = self._error(timed_out(seconds), counted=False)
+        except TimeoutError as exc:
+            # The deadline's is TIMEOUT; another (the driver's connect timeout, reaching
+            # the primary for a client's own write) is what ErrorCodesExtension makes of
+            # it on the normal path, as any failure past the execution.
+            error = (
+                timed_out(seconds)
+                if deadline.expired()
+                else GraphQLError(str(exc), original_error=exc)
+            )
+            result = self._error(error, counted=False)
         except GraphQLError as error:  # a database error, at the first root field
             result = self._error(error, counted=True)
         except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)

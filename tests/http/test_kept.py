@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,8 @@ from app.auth.keys import revoke_key
 from app.db.session import StatementCounter
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
+from app.graphql.extensions import views
+from app.http.kept import KEPT_CHARS, KEPT_DOCUMENT_CHARS
 from app.http.lean import SERVED
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
@@ -292,3 +296,90 @@ async def test_a_kept_operation_that_fails_as_it_runs_answers_as_the_normal_path
     assert _counts((await kept.http.get("/metrics")).text) == _counts(
         (await normal.http.get("/metrics")).text
     )
+
+
+async def test_a_timeout_past_the_execution_answers_as_the_normal_path(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the dashboard kept in one app and not in another, then the read snapshot
+    # failing to open with a timeout that is not the deadline's (the driver's connect
+    # timeout, reaching the primary for a client's own write)
+    await _seed(db)
+    kept, normal = client_with(), client_with(kept_operations=False)
+    for client in (kept, normal):
+        for _ in range(2):
+            assert "errors" not in (await _post(client, DASHBOARD)).json()
+
+    @asynccontextmanager
+    async def unreachable(context: Any, *, primary: bool = False) -> AsyncIterator[None]:
+        raise TimeoutError("connecting timed out")
+        yield
+
+    monkeypatch.setattr(views, "answered_from_snapshot", unreachable)
+    before = Counter(SERVED)
+    # when
+    got = await _post(kept, DASHBOARD)
+    expected = await _post(normal, DASHBOARD)
+    # then: the kept path answered it, as the normal path does (not a 500)
+    assert SERVED["kept"] == before["kept"] + 1
+    unmarked = re.compile(r'"errorId":"[0-9a-f]+"')
+    assert _seen(got)[:2] == _seen(expected)[:2]
+    assert got.status_code == 200
+    assert unmarked.sub("", got.text) == unmarked.sub("", expected.text)
+    assert [e["extensions"]["code"] for e in got.json()["errors"]] == ["BUSY"]
+
+
+async def test_an_allow_list_exemption_kept_for_one_caller_lets_no_other_through(
+    db: Database, client_with: Callable[..., GraphQLClient], tmp_path: Path
+) -> None:
+    # given: only registered operations, partners exempt; a partner's unregistered
+    # dashboard kept (a partner and an anonymous reader hold one permission set)
+    codes = await _seed(db)
+    async with db.sessions() as session, session.begin():
+        partner = await f.api_key(session, "partner", initiatives=codes[:1])
+    manifest = tmp_path / "operations.json"
+    manifest.write_text("{}")
+    app = client_with(
+        anonymous_read=True,
+        persisted_operations_only=True,
+        persisted_operations_file=manifest,
+        persisted_operations_exempt_roles=["partner"],
+    )
+    for _ in range(2):
+        assert "errors" not in (await _post(app.with_key(partner), DASHBOARD)).json()
+    # when: an anonymous reader sends the same document
+    refused = await _post(app.with_key(None), DASHBOARD)
+    # then: refused, as the allow-list refuses it
+    assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["OPERATION_NOT_ALLOWED"]
+    assert "data" not in refused.json() or refused.json()["data"] is None
+
+
+async def test_what_is_kept_is_bounded_by_the_documents_text(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: an app that keeps operations
+    await _seed(db)
+    app = client_with(anonymous_read=True)
+
+    def padded(i: int, chars: int) -> str:
+        query = f"{{ initiatives(first: 2) {{ nodes {{ id code }} }} }} # {i} "
+        return query + "x" * (chars - len(query))
+
+    # when: a document longer than KEPT_DOCUMENT_CHARS is asked three times
+    long = padded(0, KEPT_DOCUMENT_CHARS + 1)
+    before = Counter(SERVED)
+    for _ in range(3):
+        assert "errors" not in (await _post(app, long)).json()
+    # then: it is answered the normal way every time, never kept
+    assert SERVED["kept"] == before["kept"]
+    # when: more documents just under that length than KEPT_CHARS holds are kept
+    many = [padded(i, KEPT_DOCUMENT_CHARS) for i in range(1, KEPT_CHARS // KEPT_DOCUMENT_CHARS + 3)]
+    for query in many:
+        assert "errors" not in (await _post(app, query)).json()
+    before = Counter(SERVED)
+    assert "errors" not in (await _post(app, many[-1])).json()
+    assert SERVED["kept"] == before["kept"] + 1  # the last is kept
+    # then: the first ones were let go to stay within KEPT_CHARS
+    before = Counter(SERVED)
+    assert "errors" not in (await _post(app, many[0])).json()
+    assert SERVED["kept"] == before["kept"]
