@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     # calls what the router calls, without FastAPI's routing and strawberry's request
     # adapters; the answer is the same either way. Off: every request goes the router's way.
     lean_graphql_http: bool = True
+    # On that short way, a query the compiled path answered whole is kept with what its
+    # document's rules decided, and asked again it runs only the rules that depend on
+    # the request (app/http/kept.py); the answer is the same either way. Off: every
+    # operation runs through strawberry's execution.
+    kept_operations: bool = True
     # On PostgreSQL, the compiled path's answer written as JSON by the database in one
     # statement (app/graphql/compiled/in_database.py); false: built in Python from rows.
     compiled_reads_in_database: bool = True

@@ -87,6 +87,9 @@ class Context(BaseContext):
     # The answer goes out as JSON text and nothing reads it before: the compiled path
     # may hand its lists over as encoded JSON (orjson fragments) instead of objects.
     answer_as_json: bool = False
+    # The compiled plan that answered the operation (app/graphql/compiled/executor.py),
+    # whole, with no reference executor: what may keep it (app/http/kept.py) reads it.
+    answered_by: Any = field(default=None, init=False, repr=False)
     # Built on first use (`loaders`): a WebSocket connection's shared context, and a
     # subscription like `changes`, never use any (~8 KB per subscriber saved).
     _loaders: DataLoaders | None = field(default=None, init=False, repr=False)

@@ -43,7 +43,7 @@ from app.graphql.evidence.citations import CitationMutations, schema_facts
 from app.graphql.evidence.mutations import SourceMutations
 from app.graphql.extensions.allow_list import AllowListExtension
 from app.graphql.extensions.errors import ErrorCodesExtension
-from app.graphql.extensions.limits import limit_extensions
+from app.graphql.extensions.limits import QueryCostLimiter, limit_extensions
 from app.graphql.extensions.memory import LargeDocumentCollector
 from app.graphql.extensions.permissions import ReadPermissionExtension
 from app.graphql.extensions.strings import VariableStrings
@@ -415,6 +415,11 @@ class _Runner(SchemaExtensionsRunner):
 
 
 class PledgeSchema(strawberry.Schema):
+    # An app's own (`build_schema`): what its kept operations read (app/http/kept.py).
+    settings: Settings | None = None
+    metrics: Metrics | None = None
+    cost_limiter: QueryCostLimiter | None = None
+
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
@@ -455,6 +460,9 @@ class PledgeSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings, metrics: Metrics | None = None) -> PledgeSchema:
+    # The app's cost limiter: every operation's shares its caches, and kept operations
+    # (app/http/kept.py) are priced by it.
+    costs = QueryCostLimiter(settings)
     # ViewExtension last: an operation the limits refuse never builds a view.
     extensions: list[Any] = [
         # First: every other extension and resolver sees the operation's own context.
@@ -463,7 +471,7 @@ def build_schema(settings: Settings, metrics: Metrics | None = None) -> PledgeSc
         *operation_metrics(metrics),
         # FIELD_SUGGESTIONS: whether "Did you mean ...?" hints reach clients.
         lambda: ErrorCodesExtension(field_suggestions=settings.field_suggestions),
-        *limit_extensions(settings),
+        *limit_extensions(settings, costs),
         # The memory of large documents comes back once their operations end.
         LargeDocumentCollector,
         # PERSISTED_OPERATIONS_ONLY: a document the context's allow-list does not allow
@@ -478,6 +486,7 @@ def build_schema(settings: Settings, metrics: Metrics | None = None) -> PledgeSc
     # The types are the code's, the same for every app; the extensions are the app's.
     schema = copy.copy(_typed_schema())
     schema.extensions = tuple(extensions)
+    schema.settings, schema.metrics, schema.cost_limiter = settings, metrics, costs
     return schema
 
 

@@ -35,6 +35,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
+from app.http.kept import KeptOperations
 from app.http.router import MADE_CONTEXT, PledgeRouter, operation_request
 from app.http.spec import JSON, Refused
 from app.observability.middleware import ROUTE_TEMPLATE
@@ -58,6 +59,14 @@ class LeanGraphQL:
         self.app = app
         self.router = router
         self.path = path
+        # Queries the compiled path answered whole, answered again with only the rules
+        # that depend on the request (app/http/kept.py).
+        schema = router.schema
+        self.kept = (
+            KeptOperations(schema, router.settings)
+            if router.settings.kept_operations and getattr(schema, "cost_limiter", None)
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
@@ -124,21 +133,28 @@ class LeanGraphQL:
         context.request = request
         context.background_tasks = background
         context.response = sub_response
-        try:
-            result = await router.execute_single(
-                request=request,
-                request_adapter=_POST,  # type: ignore[arg-type]
-                sub_response=sub_response,
-                context=context,
-                root_value=None,
-                request_data=request_data,
-            )
-        except HTTPException as exc:
-            SERVED["answered"] += 1
-            await router.refused(exc, request)(scope, replay, send)
-            return
-        if not isinstance(result, ExecutionResult):  # a stream: no Accept asked for one
-            raise TypeError(f"unexpected result {type(result).__name__}")
+        kept = self.kept
+        result = await kept.answer(request_data, context) if kept is not None else None
+        if result is not None:
+            SERVED["kept"] += 1
+        else:
+            try:
+                result = await router.execute_single(
+                    request=request,
+                    request_adapter=_POST,  # type: ignore[arg-type]
+                    sub_response=sub_response,
+                    context=context,
+                    root_value=None,
+                    request_data=request_data,
+                )
+            except HTTPException as exc:
+                SERVED["answered"] += 1
+                await router.refused(exc, request)(scope, replay, send)
+                return
+            if not isinstance(result, ExecutionResult):  # a stream: no Accept asked for one
+                raise TypeError(f"unexpected result {type(result).__name__}")
+            if kept is not None:
+                kept.keep(request_data, context, result)
         data = await router.process_result(request, result)
         if result.errors:
             router._handle_errors(result.errors, data)  # strawberry's hook, as its view calls it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,6 +104,10 @@ class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The series of each route, method and status, looked up once: prometheus'
+        # `labels` checks and locks at every call. Bounded: routes are templates,
+        # methods a fixed set, statuses three digits.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,8 +127,15 @@ class HttpMetricsMiddleware:
         finally:
             route = _route_template(scope)
             method = self.metrics.method_label(str(scope.get("method", "")))
-            self.metrics.http_requests.labels(route, method, str(status)).inc()
-            self.metrics.http_seconds.labels(route, method).observe(time.perf_counter() - started)
+            key = (route, method, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    self.metrics.http_requests.labels(route, method, str(status)),
+                    self.metrics.http_seconds.labels(route, method),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
 
 # The scope entry where a layer that answers a route without routing (app/http/lean.py)

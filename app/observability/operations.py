@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.operation import get_first_operation
 
@@ -61,33 +61,43 @@ class OperationMetricsExtension(SchemaExtension):
 
     def _operation_labels(self) -> tuple[str, str]:
         context = self.execution_context
-        document = context.graphql_document
-        if document is None:  # not even parsed
-            return OTHER_NAME, UNKNOWN_TYPE
-        wanted = context.operation_name
-        definition: OperationDefinitionNode | None
-        if wanted is None:
-            definition = get_first_operation(document)
-        else:
-            definition = next(
-                (
-                    d
-                    for d in document.definitions
-                    if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == wanted
-                ),
-                None,
-            )
-        if definition is None:  # an operationName the document does not have
-            return OTHER_NAME, UNKNOWN_TYPE
-        kind = definition.operation.value
-        if definition.name is None:
-            return ANONYMOUS, kind
-        return self.metrics.operation_label(definition.name.value), kind
+        return operation_labels(self.metrics, context.graphql_document, context.operation_name)
 
     def _count_errors(self, errors: Iterable[GraphQLError] | None) -> None:
-        for error in errors or ():
-            code = (error.extensions or {}).get("code")
-            self.metrics.errors.labels(self.metrics.code_label(code)).inc()
+        count_errors(self.metrics, errors)
+
+
+def operation_labels(
+    metrics: Metrics, document: DocumentNode | None, wanted: str | None
+) -> tuple[str, str]:
+    """The labels an operation is counted under: its name and its type."""
+    if document is None:  # not even parsed
+        return OTHER_NAME, UNKNOWN_TYPE
+    definition: OperationDefinitionNode | None
+    if wanted is None:
+        definition = get_first_operation(document)
+    else:
+        definition = next(
+            (
+                d
+                for d in document.definitions
+                if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == wanted
+            ),
+            None,
+        )
+    if definition is None:  # an operationName the document does not have
+        return OTHER_NAME, UNKNOWN_TYPE
+    kind = definition.operation.value
+    if definition.name is None:
+        return ANONYMOUS, kind
+    return metrics.operation_label(definition.name.value), kind
+
+
+def count_errors(metrics: Metrics, errors: Iterable[GraphQLError] | None) -> None:
+    """Counts an operation's errors by code."""
+    for error in errors or ():
+        code = (error.extensions or {}).get("code")
+        metrics.errors.labels(metrics.code_label(code)).inc()
 
 
 def operation_metrics(metrics: Metrics | None) -> list[Callable[[], SchemaExtension]]:

@@ -80,15 +80,11 @@ class _Plans:
         return plan
 
 
-def _located(executor: Any, exc: Exception) -> GraphQLError:
+def _located(operation: OperationDefinitionNode, exc: Exception) -> GraphQLError:
     """The error as the reference executor reports a resolver's: located at the
     operation's first root field (the compiled path reads every field at once)."""
     field = next(
-        (
-            node
-            for node in executor.operation.selection_set.selections
-            if isinstance(node, FieldNode)
-        ),
+        (node for node in operation.selection_set.selections if isinstance(node, FieldNode)),
         None,
     )
     if field is None:
@@ -133,12 +129,30 @@ def compiled_for(executor: Any) -> Plan | None:
 
 async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
     """The operation's data by its plan, or None: the reference executor answers."""
-    strawberry_schema = executor.schema._strawberry_schema
-    answering = Answer(plan, strawberry_schema, executor.context_value)
+    return await answer_by(
+        plan,
+        executor.schema._strawberry_schema,
+        executor.context_value,
+        executor.variable_values,
+        executor.operation,
+    )
+
+
+async def answer_by(
+    plan: Plan,
+    strawberry_schema: Any,
+    context: Any,
+    variables: Any,
+    operation: OperationDefinitionNode,
+) -> dict[str, Any] | None:
+    """The data of `operation` by its plan for `context`'s caller, with its coerced
+    `variables` (graphql-core's VariableValues), or None: the reference executor answers.
+    The context is marked as answered by the plan (`Context.answered_by`)."""
+    answering = Answer(plan, strawberry_schema, context)
     try:
-        data = await answering.run(executor.variable_values)
+        data = await answering.run(variables)
     except Fallback:
-        await any_statements(executor.context_value.reads)
+        await any_statements(context.reads)
         PATHS["fallback"] += 1
         return None
     except Exception as exc:
@@ -147,12 +161,13 @@ async def answer(executor: Any, plan: Plan) -> dict[str, Any] | None:
         # the plan's own code hands it to the reference executor. Cancellation (the
         # execution deadline, a client gone) is not caught.
         if database_error(exc):
-            raise _located(executor, exc) from exc
+            raise _located(operation, exc) from exc
         log.warning("compiled read answered by the reference executor", exc_info=True)
-        await any_statements(executor.context_value.reads)
+        await any_statements(context.reads)
         PATHS["fallback"] += 1
         return None
     PATHS["compiled"] += 1
     if answering.in_database:
         PATHS["in database"] += 1
+    context.answered_by = plan
     return data

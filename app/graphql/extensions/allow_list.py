@@ -40,13 +40,7 @@ class AllowListExtension(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         # Before any parsing (the parser leaves a document it is given alone).
         context = self.execution_context
-        principal = getattr(context.context, "principal", None)
-        allow_list: AllowList | None = getattr(context.context, "allow_list", None)
-        if getattr(context.context, "server_document", False):
-            pass  # the server's own query (a CSV download), not a client's document
-        elif allow_list is None or not allow_list.allows(
-            context.query, principal if isinstance(principal, Principal) else None
-        ):
+        if not allowed(context.context, context.query):
             self.refused = True
             # Nothing of the client's request is kept, its operation name included
             # (strawberry keeps it privately): the placeholder is always the same.
@@ -65,6 +59,17 @@ class AllowListExtension(SchemaExtension):
                 )
             ]
         yield
+
+
+def allowed(context: object, query: str | None) -> bool:
+    """Whether the caller of `context` may run the document `query`."""
+    if getattr(context, "server_document", False):
+        return True  # the server's own query (a CSV download), not a client's document
+    principal = getattr(context, "principal", None)
+    allow_list: AllowList | None = getattr(context, "allow_list", None)
+    return allow_list is not None and allow_list.allows(
+        query, principal if isinstance(principal, Principal) else None
+    )
 
 
 # What a refused operation is validated as: never parsed from the client's text.

@@ -107,14 +107,15 @@ def validation_rules(settings: Settings) -> list[type[ASTValidationRule]]:
     return rules
 
 
-def limit_extensions(settings: Settings) -> list[Any]:
+def limit_extensions(settings: Settings, costs: QueryCostLimiter | None = None) -> list[Any]:
     """Factories: strawberry builds fresh extensions for every operation, around rules
-    and caches that are built once."""
+    and caches that are built once. `costs`: the app's cost limiter, whose row counts,
+    heavy operations and prices every operation's limiter shares (kept operations,
+    app/http/kept.py, are priced by it too)."""
     rules = validation_rules(settings)
-    # Per app: the tables' row counts, and the heavy operations each caller runs.
-    rows = TableRows(settings.table_rows_seconds)
-    heavy = HeavyOperations(settings.max_heavy_per_caller)
-    prices = Prices()
+    # Per app: the tables' row counts, the heavy operations each caller runs, prices.
+    shared = costs or QueryCostLimiter(settings)
+    rows, heavy, prices = shared.rows, shared.heavy, shared.prices
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         CachedParser,
@@ -347,15 +348,21 @@ class ExecutionTimeout(SchemaExtension):
             if not deadline.expired():
                 raise
             # Raised past strawberry's execution, which answers it as the only error.
-            raise GraphQLError(
-                f"The operation ran longer than {self.seconds:g} seconds "
-                "(EXECUTION_TIMEOUT_SECONDS) and was stopped; ask for less, or split it.",
-                extensions={"code": ErrorCode.TIMEOUT.value, "limit": self.seconds},
-            ) from None
+            raise timed_out(self.seconds) from None
+
+
+def timed_out(seconds: float) -> GraphQLError:
+    """The error of an operation stopped at EXECUTION_TIMEOUT_SECONDS."""
+    return GraphQLError(
+        f"The operation ran longer than {seconds:g} seconds "
+        "(EXECUTION_TIMEOUT_SECONDS) and was stopped; ask for less, or split it.",
+        extensions={"code": ErrorCode.TIMEOUT.value, "limit": seconds},
+    )
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+def cached_parse(query: str, max_tokens: int | None) -> DocumentNode:
+    """The document of `query`, one per distinct text (and token limit)."""
     return parse(query, max_tokens=max_tokens)
 
 
@@ -371,7 +378,8 @@ class CachedParser(SchemaExtension):
         query = context.query
         if query is not None and context.graphql_document is None and not large(query):
             with suppress(GraphQLError):
-                context.graphql_document = _parse(query, context.parse_options.get("max_tokens"))
+                tokens = context.parse_options.get("max_tokens")
+                context.graphql_document = cached_parse(query, tokens)
         yield
 
 
@@ -481,16 +489,8 @@ class QueryCostLimiter(SchemaExtension):
         if document is None or context.result is not None:
             yield
             return
-        # Only the operation that runs is priced: another in the same document (never run)
-        # must not lend it a smaller price. A name that picks none is refused by execution.
-        variables = context.variables or {}
-        objects, reads = self.prices.of(
-            document,
-            context.operation_name,
-            variables,
-            lambda: _Estimate(self, context.schema._schema, document.definitions, variables).total(
-                get_operation_ast(document, context.operation_name)
-            ),
+        objects, reads = self.price(
+            context.schema._schema, document, context.operation_name, context.variables
         )
         error: GraphQLError | None = None
         work = objects
@@ -555,6 +555,38 @@ class QueryCostLimiter(SchemaExtension):
                     ],
                 )
             yield
+
+    def price(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> Cost:
+        """The objects the operation that runs could return, and what it reads. Only
+        that operation is priced: another in the same document (never run) must not lend
+        it a smaller price. A name that picks none is refused by execution."""
+        given = variables or {}
+        return self.prices.of(
+            document,
+            operation_name,
+            given,
+            lambda: _Estimate(self, schema, document.definitions, given).total(
+                get_operation_ast(document, operation_name)
+            ),
+        )
+
+    def plainly_within(self, cost: Cost) -> bool:
+        """Whether the price alone lets the operation run as it is: within MAX_QUERY_COST,
+        reading no table whose rows must be counted, and not heavy (no slot to take).
+        Anything else is for `on_execute` to decide."""
+        objects, reads = cost
+        return (
+            objects <= self.budget
+            and not reads.table_names
+            and objects <= self.max_work
+            and objects <= self.heavy_work
+        )
 
     def estimate(
         self, schema: GraphQLSchema, definitions: Any, variables: Mapping[str, Any]

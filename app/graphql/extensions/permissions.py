@@ -66,33 +66,38 @@ class ReadPermissionExtension(SchemaExtension):
 
     def _refusal(self) -> GraphQLError | None:
         context = self.execution_context
-        principal = getattr(context.context, "principal", None)
-        if not isinstance(principal, Principal):
-            return None  # a schema run outside a request (export-schema, scripts)
-        refusal = getattr(context.context, "refusal", None)
-        if isinstance(refusal, GraphQLError):
-            return refusal
         try:
             operation = context.operation_type
         except RuntimeError:
-            return None  # no document: strawberry reports that itself
-        if operation == OperationType.SUBSCRIPTION and not getattr(
-            context.context, "over_websocket", True
-        ):
-            return GraphQLError(
-                "subscriptions run over WebSocket (graphql-transport-ws) at /graphql; "
-                "see docs/live-updates.md",
-                extensions={"code": ErrorCode.WEBSOCKET_REQUIRED.value},
-            )
-        needed = OPERATION_PERMISSIONS.get(operation, ())
-        if operation == OperationType.MUTATION and not principal.permissions:
-            needed = (Permission.WRITE,)
-        try:
-            for permission in needed:
-                principal.require(permission)
-        except DomainError as exc:
-            return GraphQLError(exc.message, original_error=exc)
+            operation = None  # no document: strawberry reports that itself
+        return read_gate(context.context, operation)
+
+
+def read_gate(context: Any, operation: OperationType | None) -> GraphQLError | None:
+    """Why the caller of `context` may not run an operation of this type, or None."""
+    principal = getattr(context, "principal", None)
+    if not isinstance(principal, Principal):
+        return None  # a schema run outside a request (export-schema, scripts)
+    refusal = getattr(context, "refusal", None)
+    if isinstance(refusal, GraphQLError):
+        return refusal
+    if operation is None:
         return None
+    if operation == OperationType.SUBSCRIPTION and not getattr(context, "over_websocket", True):
+        return GraphQLError(
+            "subscriptions run over WebSocket (graphql-transport-ws) at /graphql; "
+            "see docs/live-updates.md",
+            extensions={"code": ErrorCode.WEBSOCKET_REQUIRED.value},
+        )
+    needed = OPERATION_PERMISSIONS.get(operation, ())
+    if operation == OperationType.MUTATION and not principal.permissions:
+        needed = (Permission.WRITE,)
+    try:
+        for permission in needed:
+            principal.require(permission)
+    except DomainError as exc:
+        return GraphQLError(exc.message, original_error=exc)
+    return None
 
 
 class FieldPermission(BasePermission):

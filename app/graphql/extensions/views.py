@@ -350,26 +350,39 @@ class ViewExtension(SchemaExtension):
             if not hasattr(context, "writes"):
                 yield  # no engine of ours to read from (a test's own context)
                 return
-            # Live and unscoped: every statement still reads one committed state,
-            # through a pooled connection: one of the caller's slots (query_slots.py).
-            slots, caller = query_slots(execution.schema, context.settings), caller_of(context)
             try:
-                slots.take(caller)
+                live = live_query(execution.schema, context)
             except DomainError as error:
                 execution.result = _refusal(error)
                 yield
                 return
-            try:
-                async with answered_from_snapshot(context):
-                    yield
-            finally:
-                slots.give_back(caller)
+            async with live:
+                yield
             return
         try:
             async with answered_from(context, lease.view.sessions):
                 yield
         finally:
             await lease.release()
+
+
+def live_query(schema: Any, context: Any) -> AbstractAsyncContextManager[None]:
+    """A live, unscoped query's reads: every statement reads one committed state, through
+    a pooled connection, one of the caller's slots (query_slots.py), taken here (a
+    DomainError BUSY when the caller has none left) and given back when the block ends.
+    Enter it at once."""
+    slots, caller = query_slots(schema, context.settings), caller_of(context)
+    slots.take(caller)
+    return _in_slot(context, slots, caller)
+
+
+@asynccontextmanager
+async def _in_slot(context: Any, slots: Any, caller: str) -> AsyncIterator[None]:
+    try:
+        async with answered_from_snapshot(context):
+            yield
+    finally:
+        slots.give_back(caller)
 
 
 @asynccontextmanager
