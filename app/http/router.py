@@ -186,6 +186,19 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
         else:
             await super().handle_message(cast(Any, message))
 
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        timer = self.connection_init_timeout_task
+        if timer is not None and self.connection_init_received:
+            # Cancelled now that the connection is initialised: once it has ended it is
+            # let go, rather than kept for the connection's life with its end (a
+            # CancelledError whose traceback holds the task's frames).
+            timer.add_done_callback(self._init_timer_done)
+
+    def _init_timer_done(self, timer: asyncio.Task[None]) -> None:
+        if self.connection_init_timeout_task is timer:
+            self.connection_init_timeout_task = None
+
     async def handle_subscribe(self, message: Any) -> None:
         # Strawberry's own checks come first (the connection acknowledged, an id not in
         # use: 4409), then the operation limit, then the request's own checks.

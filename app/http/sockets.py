@@ -85,6 +85,10 @@ def socket_of(scope: Scope) -> RawSocket | None:
     ):
         return None
     # uvicorn keeps the upgrade's request and response (their headers: ~4 KB) for the
-    # connection's life, and reads them only until the handshake is done.
+    # connection's life, and reads them only until the handshake is done. websockets'
+    # parser keeps the request too (a local of its generator, for the connection's
+    # life): its headers are emptied, the scope has its own copy.
+    if protocol.request is not None:
+        protocol.request.headers.clear()
     protocol.request = protocol.response = None  # type: ignore[assignment]
     return RawSocket(protocol)
