@@ -3,10 +3,11 @@
 The app runs under uvicorn in this process (its default WebSocket protocol, as
 production runs it), so the server side of each connection can be looked at: once a
 `changes` subscription is live, the connection keeps none of what only its start
-needed — the connection_init timer's task, the upgrade request's headers (uvicorn's and
-the websockets parser's copy), the subscription executor's memos of plans, a credential
-watchdog for a caller with no credential — and its events still arrive, each once, in
-order, to the anonymous and to the keyed subscriber alike."""
+needed — the connection_init timer's task, the upgrade request's headers (uvicorn's
+and the websockets parser's copy), the subscription executor's memos of plans, a
+credential watchdog for a caller with no credential — and uvicorn's receive queue is
+the small one (app/http/sockets.py `ReceiveQueue`); its events still arrive, each
+once, in order, to the anonymous and to the keyed subscriber alike."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from app.config import Settings
 from app.graphql.schema import Executor
 from app.http.router import TransportHandler
+from app.http.sockets import ReceiveQueue
 from app.main import create_app
 from tests.graphql.subscriptions.common import CHANGES
 from tests.live import Server, free_port, live_data
@@ -69,13 +71,24 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
         await asyncio.sleep(0.2)
         gc.collect()
 
-        handlers = [o for o in gc.get_objects() if isinstance(o, TransportHandler)]
+        # This server's (other tests of the session may have left theirs behind).
+        hub = app.state.events
+        handlers = [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, TransportHandler) and o.context.events is hub
+        ]
         assert len(handlers) == 2
         assert all(h.connection_init_timeout_task is None for h in handlers)
-        protocols = [o for o in gc.get_objects() if isinstance(o, WebSocketsSansIOProtocol)]
+        protocols = [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, WebSocketsSansIOProtocol) and o.server and o.server[1] == port
+        ]
         assert len(protocols) == 2
         for protocol in protocols:
             assert protocol.request is None
+            assert isinstance(protocol.queue, ReceiveQueue)
             assert protocol.response is None
             parsed = protocol.conn.parser.gi_frame.f_locals.get("request")
             assert parsed is None or len(parsed.headers) == 0
@@ -85,6 +98,7 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
             if isinstance(o, Executor)
             and not o._per_event
             and o.operation.operation is OperationType.SUBSCRIPTION
+            and getattr(o.context_value, "events", None) is hub
         ]
         assert len(roots) == 2
         assert all(r._initial_execution_plans is None for r in roots)
@@ -92,7 +106,8 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
         watchdogs = [
             t
             for t in asyncio.all_tasks()
-            if t.get_coro().__qualname__ == "_recheck"  # type: ignore[union-attr]
+            if getattr(t.get_coro(), "__qualname__", None) == "_recheck"
+            and t.get_coro().cr_frame.f_locals["info"].context.events is hub  # type: ignore[union-attr]
         ]
         assert len(watchdogs) == 1  # the keyed subscriber's; nothing to revoke for the other
 
