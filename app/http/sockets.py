@@ -163,11 +163,25 @@ def socket_of(scope: Scope) -> RawSocket | None:
         or protocol.conn.extensions
     ):
         return None
-    # uvicorn keeps the upgrade's request and response (their headers: ~4 KB) for the
-    # connection's life, and reads them only until the handshake is done. websockets'
-    # parser keeps the request too (a local of its generator, for the connection's
-    # life): its headers are emptied, the scope has its own copy.
+    forget_upgrade(scope)
+    return RawSocket(protocol)
+
+
+def forget_upgrade(scope: Scope) -> None:
+    """Let go of a WebSocket connection's upgrade request and response once its
+    handshake is done (whatever its extensions): uvicorn keeps them (their headers:
+    ~4 KB) for the connection's life and reads them only until then; websockets' parser
+    keeps the request too (a local of its generator), so its headers are emptied. The
+    scope has its own copy of the request's headers."""
+    if WebSocketsSansIOProtocol is None:  # pragma: no cover
+        return
+    protocol = getattr(scope.get(RAW_SEND), "__self__", None)
+    if (
+        not isinstance(protocol, WebSocketsSansIOProtocol)
+        or not protocol.handshake_complete
+        or protocol.initial_response is not None
+    ):
+        return
     if protocol.request is not None:
         protocol.request.headers.clear()
     protocol.request = protocol.response = None  # type: ignore[assignment]
-    return RawSocket(protocol)

@@ -5,7 +5,8 @@ production runs it), so the server side of each connection can be looked at: onc
 `changes` subscription is live, the connection keeps none of what only its start
 needed — the connection_init timer's task, the upgrade request's headers (uvicorn's
 and the websockets parser's copy), the subscription executor's memos of plans, a
-credential watchdog for a caller with no credential — and uvicorn's receive queue is
+credential watchdog for a caller with no credential; a connection that compresses or
+subscribes to nothing lets go of its upgrade headers too — and uvicorn's receive queue is
 the small one (app/http/sockets.py `ReceiveQueue`); its events still arrive, each
 once, in order, to the anonymous and to the keyed subscriber alike."""
 
@@ -61,8 +62,10 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
         keyed = await LiveClient.connect(
             url, authorization=f"Bearer {data.keys['viewer']}", compression=None
         )
-        clients = [anonymous, keyed]
-        subscriptions = [await client.subscribe(CHANGES) for client in clients]
+        # As a browser connects (permessage-deflate), subscribing to nothing.
+        browser = await LiveClient.connect(url)
+        clients = [anonymous, keyed, browser]
+        subscriptions = [await client.subscribe(CHANGES) for client in (anonymous, keyed)]
         server_side = cast(Server, _Local(f"http://127.0.0.1:{port}"))
         await asyncio.sleep(0.5)  # both live
         await data.write(server_side)
@@ -78,14 +81,16 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
             for o in gc.get_objects()
             if isinstance(o, TransportHandler) and o.context.events is hub
         ]
-        assert len(handlers) == 2
+        assert len(handlers) == 3
         assert all(h.connection_init_timeout_task is None for h in handlers)
         protocols = [
             o
             for o in gc.get_objects()
             if isinstance(o, WebSocketsSansIOProtocol) and o.server and o.server[1] == port
         ]
-        assert len(protocols) == 2
+        assert len(protocols) == 3
+        # The browser's connection compresses: its upgrade is let go all the same.
+        assert sum(bool(protocol.conn.extensions) for protocol in protocols) == 1
         for protocol in protocols:
             assert protocol.request is None
             assert isinstance(protocol.queue, ReceiveQueue)
