@@ -7,6 +7,10 @@ divided by N. tracemalloc counts Python allocations only (not the kernel's socke
 buffers), and traces everything, so it is slow: use a few hundred subscribers.
 
     .venv/bin/python bench/subscriber_memory.py --subscribers 300 [--by lineno] [--top 20]
+    .venv/bin/python bench/subscriber_memory.py --subscribers 300 --connections-only
+
+`--connections-only`: the N connections send `connection_init` and nothing more, so
+the difference with the full figure is what the subscription itself holds.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ BIN = Path(sys.executable).parent
 PORT = 8893
 
 
-async def run(count: int, top: int, by: str) -> None:
+async def run(count: int, top: int, by: str, connections_only: bool = False) -> None:
     import uvicorn
 
     from app.main import create_app
@@ -46,13 +50,14 @@ async def run(count: int, top: int, by: str) -> None:
     await asyncio.sleep(1)
     gc.collect()
     before = tracemalloc.take_snapshot()
-    idle = await open_connections(PORT, count, occurred, query)
+    idle = await open_connections(PORT, count, occurred, "" if connections_only else query)
     await asyncio.sleep(2)
     gc.collect()
     after = tracemalloc.take_snapshot()
     stats = after.compare_to(before, by)
     total = sum(s.size_diff for s in stats)
-    print(f"{count} idle subscribers: {total / count / 1024:.1f} KB each (Python allocations)")
+    what = "initialised connections" if connections_only else "idle subscribers"
+    print(f"{count} {what}: {total / count / 1024:.1f} KB each (Python allocations)")
     print("| KB / subscriber | objects / subscriber | file |\n|---|---|---|")
     for stat in stats[:top]:
         frame = stat.traceback[0]
@@ -72,6 +77,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=300)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--by", choices=["filename", "lineno"], default="filename")
+    parser.add_argument("--connections-only", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="pledge-submem-"))
     os.environ.update(
@@ -87,7 +93,7 @@ def main() -> None:
         subprocess.run([str(BIN / "pledge-ledger"), *command], check=True, capture_output=True)
     tracemalloc.start(1)
     try:
-        asyncio.run(run(args.subscribers, args.top, args.by))
+        asyncio.run(run(args.subscribers, args.top, args.by, args.connections_only))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -261,7 +261,8 @@ class Connection(asyncio.Protocol):
         await self.opened
         self.send({"type": "connection_init", "payload": {}})
         await self.acked
-        self.send({"id": "1", "type": "subscribe", "payload": {"query": self.query}})
+        if self.query:  # none: an initialised connection that subscribes to nothing
+            self.send({"id": "1", "type": "subscribe", "payload": {"query": self.query}})
 
     def close(self) -> None:
         self.closing = True

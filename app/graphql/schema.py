@@ -14,8 +14,9 @@ from types import TracebackType
 from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo, OperationType
 from graphql.pyutils import Path, gather_with_cancel
+from graphql.pyutils.ref_map import RefMap
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
@@ -90,6 +91,12 @@ class Mutation(
     pass
 
 
+# What a subscription's executor holds in place of its memos of plans once its events
+# run on copies with their own (`Executor.cancellable_iterable`): None, so that any use
+# of them fails rather than shares one.
+_DROPPED: Any = None
+
+
 class Executor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core (3.3) runs each subscription event on a shallow copy of the
     subscription's executor, so the copies share its memo of collected subfields. That
@@ -101,6 +108,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Executor:
         executor = cast(Executor, super().build_per_event_executor(payload))
         executor._relevant_sub_fields = {}
+        # Its own memos of plans and stream usages too (graphql-core shares them with
+        # every copy, keyed by field lists each event builds afresh); the subscription's
+        # own are let go when it starts (`cancellable_iterable`): an idle subscriber
+        # keeps none.
+        executor._initial_execution_plans = RefMap()
+        executor._deferred_execution_plans = RefMap()
+        executor._stream_usages = RefMap()
+        executor._per_event = True
         executor._held = held_for(payload)
         memo = getattr(payload, "_shared", None)
         if memo is not None:
@@ -115,7 +130,15 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         outlet = OUTLET.get()
         if outlet is not None and outlet.executor is None:
             outlet.executor = self
+        if not self._per_event and self.operation.operation is OperationType.SUBSCRIPTION:
+            # The subscription's executor only builds its events' from here on, each
+            # with memos of its own: those it was built with are never read again.
+            self._initial_execution_plans = self._deferred_execution_plans = _DROPPED
+            self._stream_usages = _DROPPED
         return super().cancellable_iterable(iterable)
+
+    # Whether this executes one event of a subscription (`build_per_event_executor`).
+    _per_event = False
 
     def _group(self) -> Hashable | None:
         # Worked out once per subscription, on the subscription's own executor.

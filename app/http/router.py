@@ -52,7 +52,7 @@ from app.graphql.context import Context
 from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
-from app.http.sockets import RawSocket, socket_of, text_frame
+from app.http.sockets import RawSocket, forget_upgrade, socket_of, text_frame
 from app.http.spec import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -186,6 +186,21 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
             await self.handle_invalid_message(NOT_AN_ID)
         else:
             await super().handle_message(cast(Any, message))
+
+    async def handle_connection_init(self, message: Any) -> None:
+        # Accepted by now: the upgrade's request and response are of no more use.
+        forget_upgrade(self.websocket.ws.scope)
+        await super().handle_connection_init(message)
+        timer = self.connection_init_timeout_task
+        if timer is not None and self.connection_init_received:
+            # Cancelled now that the connection is initialised: once it has ended it is
+            # let go, rather than kept for the connection's life with its end (a
+            # CancelledError whose traceback holds the task's frames).
+            timer.add_done_callback(self._init_timer_done)
+
+    def _init_timer_done(self, timer: asyncio.Task[None]) -> None:
+        if self.connection_init_timeout_task is timer:
+            self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: Any) -> None:
         # Strawberry's own checks come first (the connection acknowledged, an id not in

@@ -16,6 +16,9 @@ or `RawSocket.ready` False, and the message goes through ASGI as before.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,7 +35,8 @@ RAW_SEND = "pledge.raw_send"
 
 class RawSendMiddleware:
     """Keeps the server's own `send` of a WebSocket connection in its scope
-    (`RAW_SEND`). Added last to the app, so that it runs first."""
+    (`RAW_SEND`), and gives uvicorn's connection a smaller receive queue
+    (`ReceiveQueue`). Added last to the app, so that it runs first."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,7 +44,82 @@ class RawSendMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send
+            _smaller_queue(getattr(send, "__self__", None))
         await self.app(scope, receive, send)
+
+
+class ReceiveQueue:
+    """What uvicorn's WebSocket protocol uses of its `asyncio.Queue` (`put_nowait`,
+    `get`, `empty`), in a few hundred bytes: an `asyncio.Queue` keeps three deques
+    (~1.9 KB) for the connection's life, though it mostly holds nothing and has one
+    reader waiting. Items in order; a waiting reader woken per item, as asyncio's."""
+
+    __slots__ = ("_items", "_waiters")
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._items: deque[Any] | None = deque(items) or None
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self._waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                # Woken, then cancelled: the item it was woken for goes to the next.
+                if waiter.done() and not waiter.cancelled() and self._items:
+                    self._wake_after(waiter)
+                raise
+            finally:
+                self._waiters.remove(waiter)
+                if not self._waiters:
+                    self._waiters = None
+        items = self._items
+        item = items.popleft()
+        if not items:
+            self._items = None  # an empty deque is ~600 bytes
+        return item
+
+    def _wake_after(self, woken: asyncio.Future[None]) -> None:
+        for waiter in self._waiters or ():
+            if waiter is not woken and not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+def _smaller_queue(protocol: Any) -> None:
+    """Swap uvicorn's receive queue for a `ReceiveQueue`, before the app reads from it
+    (nobody waits on it yet; what it holds, the connect message, moves over)."""
+    if WebSocketsSansIOProtocol is None or not isinstance(protocol, WebSocketsSansIOProtocol):
+        return  # pragma: no cover - another server
+    queue = protocol.queue
+    if type(queue) is not asyncio.Queue or getattr(queue, "_getters", None):
+        return
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    protocol.queue = ReceiveQueue(items)  # type: ignore[assignment]
 
 
 def text_frame(text: str) -> bytes:
@@ -84,7 +163,25 @@ def socket_of(scope: Scope) -> RawSocket | None:
         or protocol.conn.extensions
     ):
         return None
-    # uvicorn keeps the upgrade's request and response (their headers: ~4 KB) for the
-    # connection's life, and reads them only until the handshake is done.
-    protocol.request = protocol.response = None  # type: ignore[assignment]
+    forget_upgrade(scope)
     return RawSocket(protocol)
+
+
+def forget_upgrade(scope: Scope) -> None:
+    """Let go of a WebSocket connection's upgrade request and response once its
+    handshake is done (whatever its extensions): uvicorn keeps them (their headers:
+    ~4 KB) for the connection's life and reads them only until then; websockets' parser
+    keeps the request too (a local of its generator), so its headers are emptied. The
+    scope has its own copy of the request's headers."""
+    if WebSocketsSansIOProtocol is None:  # pragma: no cover
+        return
+    protocol = getattr(scope.get(RAW_SEND), "__self__", None)
+    if (
+        not isinstance(protocol, WebSocketsSansIOProtocol)
+        or not protocol.handshake_complete
+        or protocol.initial_response is not None
+    ):
+        return
+    if protocol.request is not None:
+        protocol.request.headers.clear()
+    protocol.request = protocol.response = None  # type: ignore[assignment]

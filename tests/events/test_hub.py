@@ -8,7 +8,7 @@ import asyncio
 
 from app.config import Settings
 from app.events.brokers import MemoryBroker
-from app.events.hub import EventFilter, EventHub, EventQueue, last_sequence
+from app.events.hub import EventFilter, EventHub, EventQueue, Signal, last_sequence
 from app.events.scopes import Scope
 from tests import factories as f
 from tests.conftest import Database
@@ -152,3 +152,24 @@ async def test_a_scoped_follower_counts_its_own_entries_across_the_seam(
     assert await scope.sequence_at(db.sessions, before + len(kinds) + 1) is None
     last_own = await scope.sequence_at(db.sessions, before + len(kinds))
     assert last_own is not None and last_own <= end
+
+
+async def test_a_subscribers_signal_wakes_every_waiter_and_stays_set_until_cleared() -> None:
+    signal = Signal()
+    assert not signal.is_set()
+    waiters = [asyncio.create_task(signal.wait()) for _ in range(3)]
+    cancelled = asyncio.create_task(signal.wait())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    signal.set()
+    assert await asyncio.gather(*waiters) == [True, True, True]
+    assert cancelled.cancelled()
+    assert signal.is_set() and await signal.wait()  # set: returns at once
+    signal.clear()
+    late = asyncio.create_task(signal.wait())
+    await asyncio.sleep(0.01)
+    assert not late.done()
+    signal.set()
+    assert await asyncio.wait_for(late, 1)

@@ -26,8 +26,7 @@ async def _recheck(info: Info, subscriber: Subscriber) -> None:
     """Every `subscription_recheck_seconds`, prove the connection's credential again;
     a revoked key or an expired token ends the subscription."""
     context = info.context
-    if context.credential is None or context.authenticator is None:
-        return  # anonymous: nothing that could be revoked
+    assert context.credential is not None and context.authenticator is not None
     while True:
         await asyncio.sleep(context.settings.subscription_recheck_seconds)
         try:
@@ -52,6 +51,12 @@ async def _recheck(info: Info, subscriber: Subscriber) -> None:
 async def subscribed(info: Info, subscriber: Subscriber) -> AsyncIterator[EventHub]:
     """Hold `subscriber`'s place in the hub, with its credential re-checked meanwhile."""
     hub = hub_of(info)
+    context = info.context
+    if context.credential is None or context.authenticator is None:
+        # Anonymous: nothing that could be revoked, so no watchdog task is kept.
+        async with hub.subscription(subscriber):
+            yield hub
+        return
     async with hub.subscription(subscriber):
         watchdog = asyncio.create_task(_recheck(info, subscriber))
         try:
