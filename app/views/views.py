@@ -143,7 +143,10 @@ class View:
         return lost(self.connection)
 
     async def close(self) -> None:
-        await self.shared.close()
+        """Once its operations end. On PostgreSQL without waiting for the server to drop
+        the shadows (7-13 ms under load, paid by the request): the connection is never
+        read again, and the server drops them as it ends the connection."""
+        await self.shared.close(abandon=self.connection.dialect.name == "postgresql")
 
 
 async def open_view(
