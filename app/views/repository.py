@@ -630,7 +630,14 @@ async def run_statements(conn: AsyncConnection, statements: list[str]) -> list[i
     # script then runs inside it, and its end (commit, or rollback on any error) is
     # SQLAlchemy's.
     assert raw.is_in_transaction()
-    await raw.execute(";\n".join(statements))
+    try:
+        await raw.execute(";\n".join(statements))
+    except BaseException:
+        # The driver's error (not SQLAlchemy's, which would have judged the connection):
+        # a build that failed or was cancelled midway is never read, and its connection
+        # is not set back for reuse (`lost`) but dropped.
+        await conn.invalidate()
+        raise
     return []
 
 
