@@ -194,13 +194,7 @@ class SharedConnection:
                     await self._connection.close()
                     self._connection = None
 
-    async def close(self, *, abandon: bool = False) -> None:
-        """Close the connection once no session holds it. `abandon` (a view's, on
-        PostgreSQL: never a pooled connection): drop it without the closing handshake,
-        whose reply the server sends only once it has dropped the connection's TEMP
-        objects; it drops them all the same once the connection is gone. The connection
-        is invalidated first, so SQLAlchemy neither resets it nor opens it again
-        (`lost`)."""
+    async def close(self) -> None:
         # A session may still be at work when the operation ends: a field's error ends
         # the operation and cancels the other fields, but not a data loader's batch they
         # were waiting on. Closing the connection under its statement would fail (or
@@ -208,9 +202,6 @@ class SharedConnection:
         async with self.lock:
             self._closed = True
             if self._connection is not None:
-                if abandon and not lost(self._connection):
-                    (await driver_of(self._connection)).terminate()
-                    await self._connection.invalidate()
                 await self._connection.close()
 
 

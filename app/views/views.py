@@ -143,10 +143,7 @@ class View:
         return lost(self.connection)
 
     async def close(self) -> None:
-        """Once its operations end. On PostgreSQL without waiting for the server to drop
-        the shadows (7-13 ms under load, paid by the request): the connection is never
-        read again, and the server drops them as it ends the connection."""
-        await self.shared.close(abandon=self.connection.dialect.name == "postgresql")
+        await self.shared.close()
 
 
 async def open_view(

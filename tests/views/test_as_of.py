@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import event, func, select, text
 
 from app import models as m
@@ -558,44 +557,3 @@ async def _view_connections(db: Database) -> int:
             if count == 0:
                 return 0
             await asyncio.sleep(0.05)
-
-
-async def test_a_closed_view_is_never_read_again_and_its_connection_ends(db: Database) -> None:
-    # given: a view as of a moment, read once
-    moment = await load(db)
-    await change_everything(db)
-    view = await open_view(db.engine, moment=moment)
-    async with view.sessions() as session:
-        then = await session.scalar(select(func.count()).select_from(m.Initiative))
-        backend = await session.scalar(
-            text("SELECT pg_backend_pid()" if db.backend == "postgresql" else "SELECT 0")
-        )
-    # when: closed (on PostgreSQL without waiting for the server to drop the shadows)
-    await view.close()
-    # then: its sessions open nothing, not even a new connection without the shadows
-    assert view.lost
-    with pytest.raises(RuntimeError):
-        async with view.sessions() as session:
-            await session.scalar(select(func.count()).select_from(m.Initiative))
-    # and: the server ends its connection, TEMP objects with it; a new view holds the
-    # moment as the first did
-    if db.backend == "postgresql":
-        async with asyncio.timeout(10):
-            while True:
-                if not await _backend_alive(db, int(backend or 0)):
-                    break
-                await asyncio.sleep(0.02)
-    again = await open_view(db.engine, moment=moment)
-    try:
-        async with again.sessions() as session:
-            assert await session.scalar(select(func.count()).select_from(m.Initiative)) == then
-    finally:
-        await again.close()
-
-
-async def _backend_alive(db: Database, pid: int) -> bool:
-    async with db.sessions() as session:
-        found = await session.scalar(
-            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-        )
-    return bool(found)
