@@ -8,8 +8,9 @@ Alternated in one process, median of the runs after two warm-ups:
 - open: the build's statements sent as scripts (`repository.run_statements`, this
   code) against one by one through SQLAlchemy (a prepare and an execute each, as
   before h17asoflist), the rest of the build the same;
-- close: the connection dropped (`View.close`) against closed politely (the closing
-  handshake, whose reply waits for the server to drop the TEMP objects);
+- close: `View.close` against the closing handshake by hand (whose reply waits for
+  the server to drop the TEMP objects): the same since the review of h17asoflist
+  reverted dropping the connection (it let the server hold more than MAX_VIEWS);
 - the parts of one build (`--parts`): connecting, each read, each script.
 
     BENCH_DATABASE_PREFIX=pledge .venv/bin/python bench/view_build.py --runs 15 --parts
