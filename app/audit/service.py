@@ -179,9 +179,17 @@ async def _compare(conn: AsyncConnection) -> TableCheck:
     sequence = int(await conn.scalar(select(ChainHead.last_sequence)) or 0)
     audited = set(audited_tables())
     tables = [t for t in Base.metadata.sorted_tables if t.name in audited]
-    for table in tables:
-        await views.create_shadow(conn, schema, table)
-        await views.fill_from_trail(conn, schema, table, sequence)
+    await views.run_statements(
+        conn,
+        [
+            sql
+            for table in tables
+            for sql in (
+                views.create_shadow(conn, schema, table),
+                views.fill_from_trail(conn, schema, table, sequence),
+            )
+        ],
+    )
     records, first = 0, None
     for table in tables:
         real = views.real_table(conn, schema, table.name)

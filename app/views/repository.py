@@ -74,14 +74,17 @@ async def sequence_at(conn: AsyncConnection, moment: datetime) -> int:
     return int(found or 0)
 
 
-async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> frozenset[str]:
+async def shadow_rollups(
+    conn: AsyncConnection, schema: str, sequence: int
+) -> tuple[frozenset[str], list[str]]:
     """Shadow the rollups with their history as of trail entry `sequence` (TEMP VIEWs,
     nothing copied: `BudgetRollupHistory.valid_at`), in the currencies whose history
     holds that moment: kept since at or before it, and `sequence` not inside a write
     that changed them (`RollupWrite`). Marks the connection so that reports read them
-    (`ROLLUP_HISTORY`). Returns those currencies; none, with nothing shadowed, when no
-    currency qualifies. For a view of every initiative only: rollups are not scoped to
-    a partner's.
+    (`ROLLUP_HISTORY`). Returns those currencies and the statements that shadow them
+    (the caller runs them: `run_statements`); none of either when no currency
+    qualifies. For a view of every initiative only: rollups are not scoped to a
+    partner's.
 
     The shadows read the real tables whenever a statement runs: the currencies' one
     compares `since_sequence` too, so that a currency dropped and built again while
@@ -99,43 +102,36 @@ async def shadow_rollups(conn: AsyncConnection, schema: str, sequence: int) -> f
         {"s": sequence},
     )
     if started is not None and int(started) < sequence:
-        return frozenset()
+        return frozenset(), []
     kept = (
         await conn.scalars(
             text(f"SELECT currency FROM {currencies} WHERE since_sequence <= :s"), {"s": sequence}
         )
     ).all()
     if not kept:
-        return frozenset()
+        return frozenset(), []
     codes = ", ".join("'" + str(code).replace("'", "''") + "'" for code in kept)
     columns = ", ".join(quote(c.name) for c in BudgetRollup.__table__.columns)
     s = int(sequence)
-    await conn.execute(
-        text(
-            f"CREATE TEMP VIEW {quote(RollupCurrency.__tablename__)} AS SELECT * "
-            f"FROM {currencies} WHERE currency IN ({codes}) AND since_sequence <= {s}"
-        )
-    )
-    await conn.execute(
-        text(
-            f"CREATE TEMP VIEW {quote(BudgetRollup.__tablename__)} AS SELECT {columns} "
-            f"FROM {history} WHERE target IN ({codes}) AND from_sequence <= {s} "
-            f"AND (until_sequence IS NULL OR until_sequence > {s})"
-        )
-    )
+    statements = [
+        f"CREATE TEMP VIEW {quote(RollupCurrency.__tablename__)} AS SELECT * "
+        f"FROM {currencies} WHERE currency IN ({codes}) AND since_sequence <= {s}",
+        f"CREATE TEMP VIEW {quote(BudgetRollup.__tablename__)} AS SELECT {columns} "
+        f"FROM {history} WHERE target IN ({codes}) AND from_sequence <= {s} "
+        f"AND (until_sequence IS NULL OR until_sequence > {s})",
+    ]
     conn.info[ROLLUP_HISTORY] = s
-    return frozenset(str(code) for code in kept)
+    return frozenset(str(code) for code in kept), statements
 
 
-async def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> None:
-    """An empty TEMP table with the real table's name and columns (no constraints)."""
+def create_shadow(conn: AsyncConnection, schema: str, table: Table) -> str:
+    """SQL: an empty TEMP table with the real table's name and columns (no constraints)."""
     name = conn.dialect.identifier_preparer.quote(table.name)
     real = real_table(conn, schema, table.name)
     if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"CREATE TEMP TABLE {name} (LIKE {real} INCLUDING DEFAULTS)"))
-    else:
-        # Column affinities carry over (INTEGER, TEXT, NUMERIC), which is what reads need.
-        await conn.execute(text(f"CREATE TEMP TABLE {name} AS SELECT * FROM {real} WHERE 0"))
+        return f"CREATE TEMP TABLE {name} (LIKE {real} INCLUDING DEFAULTS)"
+    # Column affinities carry over (INTEGER, TEXT, NUMERIC), which is what reads need.
+    return f"CREATE TEMP TABLE {name} AS SELECT * FROM {real} WHERE 0"
 
 
 def index_statements(conn: AsyncConnection, table: Table) -> list[str]:
@@ -161,34 +157,32 @@ def analyze_statements(conn: AsyncConnection, table: Table) -> list[str]:
     return [f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}"]
 
 
-async def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> int:
-    """Fill a shadow with the table's rows after entry `sequence`: for each record, its
-    latest entry up to `sequence`, unless that entry archived it. One statement: the
-    database decodes the states (as `app.audit.records.decode_state` would), which is
-    ten times faster than decoding and inserting them from Python."""
+def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> str:
+    """SQL that fills a shadow with the table's rows after entry `sequence`: for each
+    record, its latest entry up to `sequence`, unless that entry archived it. One
+    statement: the database decodes the states (as `app.audit.records.decode_state`
+    would), which is ten times faster than decoding and inserting them from Python."""
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c.name) for c in table.columns)
-    result = await conn.execute(
-        text(
-            f"INSERT INTO {quote(table.name)} ({columns}) "
-            + _from_trail(conn, schema, table, ":table", ":sequence")
-        ),
-        {"table": table.name, "sequence": sequence},
-    )
-    return int(result.rowcount)
+    select_ = _from_trail(conn, schema, table, _literal(table.name), str(int(sequence)))
+    return f"INSERT INTO {quote(table.name)} ({columns}) {select_}"
 
 
-async def defer_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> None:
-    """Shadow the table with a TEMP VIEW of what `fill_from_trail` would copy: nothing
+def defer_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> str:
+    """SQL: shadow the table with a TEMP VIEW of what `fill_from_trail` would copy: nothing
     is decoded until a statement reads it, and then by that statement (each one that
     reads it decodes anew, unindexed; one that joins it to itself, once per row). For a
     view whose operation is known not to read the table: if it does, it still reads the
     moment's rows, never the real table's, but in time quadratic in them."""
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c.name) for c in table.columns)
-    name = "'" + table.name.replace("'", "''") + "'"
-    select_ = _from_trail(conn, schema, table, name, str(int(sequence)))
-    await conn.execute(text(f"CREATE TEMP VIEW {quote(table.name)} ({columns}) AS {select_}"))
+    select_ = _from_trail(conn, schema, table, _literal(table.name), str(int(sequence)))
+    return f"CREATE TEMP VIEW {quote(table.name)} ({columns}) AS {select_}"
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal of `value` (a table's name, from the models)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _from_trail(conn: AsyncConnection, schema: str, table: Table, name: str, sequence: str) -> str:
@@ -515,16 +509,14 @@ _CHECK_TABLE = "view_trail_check"
 _MOVED = "trail_moved"
 
 
-async def create_check_table(conn: AsyncConnection) -> None:
-    """The table `run_at_head` checks the trail's end with (once, as a view is built):
-    one row, whose `found` must stay 1."""
-    await conn.execute(
-        text(
-            f"CREATE TEMP TABLE {_CHECK_TABLE} "
-            f"(found INTEGER NOT NULL, CONSTRAINT {_MOVED} CHECK (found = 1))"
-        )
-    )
-    await conn.execute(text(f"INSERT INTO {_CHECK_TABLE} (found) VALUES (1)"))
+def create_check_table() -> list[str]:
+    """SQL of the table `run_at_head` checks the trail's end with (once, as a view is
+    built): one row, whose `found` must stay 1."""
+    return [
+        f"CREATE TEMP TABLE {_CHECK_TABLE} "
+        f"(found INTEGER NOT NULL, CONSTRAINT {_MOVED} CHECK (found = 1))",
+        f"INSERT INTO {_CHECK_TABLE} (found) VALUES (1)",
+    ]
 
 
 async def run_at_head(
@@ -569,40 +561,37 @@ async def run_at_head(
     return True
 
 
-async def copy_scoped(
+def copy_scoped(
     conn: AsyncConnection, schema: str, table: Table, initiatives: frozenset[int] | None
-) -> int:
-    """Fill a shadow from the real table: every row, or what a partner sees."""
+) -> str:
+    """SQL that fills a shadow from the real table: every row, or what a partner sees."""
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c.name) for c in table.columns)
     condition = scope_condition(table, "src", initiatives) if initiatives is not None else None
     where = f" WHERE {condition}" if condition else ""
-    result = await conn.execute(
-        text(
-            f"INSERT INTO {quote(table.name)} ({columns}) "
-            f"SELECT {columns} FROM {real_table(conn, schema, table.name)} AS src{where}"
-        )
+    return (
+        f"INSERT INTO {quote(table.name)} ({columns}) "
+        f"SELECT {columns} FROM {real_table(conn, schema, table.name)} AS src{where}"
     )
-    return int(result.rowcount)
 
 
-async def apply_scope(conn: AsyncConnection, table: Table, initiatives: frozenset[int]) -> int:
-    """Remove from a filled shadow what a partner does not see; returns how many rows."""
+def apply_scope(conn: AsyncConnection, table: Table, initiatives: frozenset[int]) -> str | None:
+    """SQL that removes from a filled shadow what a partner does not see (None: it sees
+    every row)."""
     condition = scope_condition(table, "src", initiatives)
     if condition is None:
-        return 0
+        return None
     name = conn.dialect.identifier_preparer.quote(table.name)
     keep = f"SELECT src.id FROM {name} AS src WHERE {condition}"
-    result = await conn.execute(text(f"DELETE FROM {name} WHERE id NOT IN ({keep})"))
-    return int(result.rowcount)
+    return f"DELETE FROM {name} WHERE id NOT IN ({keep})"
 
 
-async def shadow_trail(
+def shadow_trail(
     conn: AsyncConnection, schema: str, sequence: int | None, initiatives: frozenset[int] | None
-) -> None:
-    """A TEMP VIEW over the trail (nothing copied): entries up to the view's moment,
-    and for a partner only its initiatives' entries, so a record's history read in
-    the view ends where the view does."""
+) -> str:
+    """SQL: a TEMP VIEW over the trail (nothing copied): entries up to the view's
+    moment, and for a partner only its initiatives' entries, so a record's history read
+    in the view ends where the view does."""
     conditions = []
     if sequence is not None:
         conditions.append(f"sequence <= {int(sequence)}")
@@ -611,14 +600,52 @@ async def shadow_trail(
     where = " AND ".join(conditions) or "1 = 1"
     name = conn.dialect.identifier_preparer.quote(Change.__tablename__)
     real = real_table(conn, schema, Change.__tablename__)
-    await conn.execute(text(f"CREATE TEMP VIEW {name} AS SELECT * FROM {real} WHERE {where}"))
+    return f"CREATE TEMP VIEW {name} AS SELECT * FROM {real} WHERE {where}"
 
 
-async def hide_real_tables(conn: AsyncConnection) -> None:
-    """After the shadows are built (PostgreSQL): search only `pg_catalog`, and `pg_temp`,
-    which PostgreSQL searches first for tables whenever the path does not name it. A
-    query of a table the view did not shadow then fails ("relation does not exist")
-    instead of reading the real table, i.e. a partner's scope fails closed. SQLite has
-    no search path; there the shadows alone decide."""
+def hide_real_tables(conn: AsyncConnection) -> list[str]:
+    """SQL run after the shadows are built (PostgreSQL): search only `pg_catalog`, and
+    `pg_temp`, which PostgreSQL searches first for tables whenever the path does not
+    name it. A query of a table the view did not shadow then fails ("relation does not
+    exist") instead of reading the real table, i.e. a partner's scope fails closed.
+    SQLite has no search path; there the shadows alone decide."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SET search_path TO pg_catalog"))
+        return ["SET search_path TO pg_catalog"]
+    return []
+
+
+async def run_statements(conn: AsyncConnection, statements: list[str]) -> list[int]:
+    """Run `statements` (no parameters, every value a literal rendered here) in order in
+    the connection's open transaction; returns the rows each one changed on SQLite (one
+    driver call each, as a script would commit first), nothing on PostgreSQL: there they
+    go as one script in one round trip (the simple query protocol takes several
+    statements; the extended one SQLAlchemy uses would take two round trips each, a
+    prepare and an execute), and the caller counts rows afterwards (`count_rows`)."""
+    if not statements:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [int((await conn.execute(text(s))).rowcount) for s in statements]
+    raw = await driver_of(conn)
+    # The transaction was begun by a statement through SQLAlchemy (`real_schema`): the
+    # script then runs inside it, and its end (commit, or rollback on any error) is
+    # SQLAlchemy's.
+    assert raw.is_in_transaction()
+    try:
+        await raw.execute(";\n".join(statements))
+    except BaseException:
+        # The driver's error (not SQLAlchemy's, which would have judged the connection):
+        # a build that failed or was cancelled midway is never read, and its connection
+        # is not set back for reuse (`lost`) but dropped.
+        await conn.invalidate()
+        raise
+    return []
+
+
+async def count_rows(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
+    """How many rows each of the shadows `tables` holds, in one statement."""
+    if not tables:
+        return {}
+    quote = conn.dialect.identifier_preparer.quote
+    counts = ", ".join(f"(SELECT count(*) FROM {quote(name)})" for name in tables)
+    row = (await conn.execute(text(f"SELECT {counts}"))).one()
+    return {name: int(count) for name, count in zip(tables, row, strict=True)}

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
@@ -259,11 +259,20 @@ def _tables() -> list[Table]:
 
 
 async def _fill(view: View, moment: datetime | None, defer: Deferral | None) -> int:
-    """Create and fill the shadows; returns how many rows the view holds."""
+    """Create and fill the shadows; returns how many rows the view holds.
+
+    On PostgreSQL in a fixed number of round trips whatever the tables: the reads that
+    decide the statements (the schema, the moment's sequence, the rollups held), one
+    script that creates, fills and scopes every shadow, one statement that counts their
+    rows, and one script that indexes the large ones and ends the build
+    (`repository.run_statements`). Every value in the scripts is a literal rendered by
+    the repository (sequences and ids as integers, names from the models)."""
     conn = view.connection
     schema = view.schema = await repository.real_schema(conn)
     tables = _tables()
-    rows: dict[str, int] = {t.name: 0 for t in tables}
+    # What fills or scopes each shadow, in order, with the table whose rows it adds
+    # (+1) or removes (-1).
+    build: list[tuple[str, str | None, int]] = []
     if moment is not None:
         view.sequence = await repository.sequence_at(conn, moment)
         deferrable: frozenset[str] = frozenset()
@@ -271,36 +280,52 @@ async def _fill(view: View, moment: datetime | None, defer: Deferral | None) -> 
             # Reports read the rollups of the moment when their history holds it; only
             # then may the records they would read otherwise be left to the trail. (A
             # partner's view never defers: its scope reads its shadows.)
-            held = await repository.shadow_rollups(conn, schema, view.sequence)
+            held, statements = await repository.shadow_rollups(conn, schema, view.sequence)
+            build += [(s, None, 0) for s in statements]
             if defer is not None and defer.rollups <= held:
                 deferrable = defer.tables
         view.deferred = frozenset(t.name for t in tables if t.name in deferrable)
         for table in tables:
             if table.name in view.deferred:
-                await repository.defer_from_trail(conn, schema, table, view.sequence)
+                sql = repository.defer_from_trail(conn, schema, table, view.sequence)
+                build.append((sql, None, 0))
                 continue
-            await repository.create_shadow(conn, schema, table)
-            rows[table.name] = await repository.fill_from_trail(conn, schema, table, view.sequence)
+            build.append((repository.create_shadow(conn, schema, table), None, 0))
+            sql = repository.fill_from_trail(conn, schema, table, view.sequence)
+            build.append((sql, table.name, 1))
         if view.initiatives is not None:
             for table in tables:
-                rows[table.name] -= await repository.apply_scope(conn, table, view.initiatives)
+                scope = repository.apply_scope(conn, table, view.initiatives)
+                if scope is not None:
+                    build.append((scope, table.name, -1))
     else:
         for table in tables:
-            await repository.create_shadow(conn, schema, table)
-            rows[table.name] = await repository.copy_scoped(conn, schema, table, view.initiatives)
+            build.append((repository.create_shadow(conn, schema, table), None, 0))
+            sql = repository.copy_scoped(conn, schema, table, view.initiatives)
+            build.append((sql, table.name, 1))
+    shadowed = [t.name for t in tables if t.name not in view.deferred]
+    changed = await repository.run_statements(conn, [sql for sql, _, _ in build])
+    if conn.dialect.name == "postgresql":
+        rows = await repository.count_rows(conn, shadowed)
+    else:  # the rows each statement changed
+        rows = dict.fromkeys(shadowed, 0)
+        for (_, name, sign), count in zip(build, changed, strict=True):
+            if name is not None:
+                rows[name] += sign * count
+    finish: list[str] = []
     for table in tables:
         if table.name in view.deferred:
             continue
         indexed = rows[table.name] >= INDEX_FROM
         if indexed:
-            for statement in repository.index_statements(conn, table):
-                await conn.execute(text(statement))
+            finish += repository.index_statements(conn, table)
         view.shadows[table.name] = Shadow(rows[table.name], indexed)
     if view.sequence is None and view.initiatives is not None:
-        await repository.create_check_table(conn)  # a live partner's view is refreshed
+        finish += repository.create_check_table()  # a live partner's view is refreshed
     # Last: filling reads the real trail.
-    await repository.shadow_trail(conn, schema, view.sequence, view.initiatives)
-    await repository.hide_real_tables(conn)
+    finish.append(repository.shadow_trail(conn, schema, view.sequence, view.initiatives))
+    finish += repository.hide_real_tables(conn)
+    await repository.run_statements(conn, finish)
     return sum(rows.values())
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from app import models as m
 from app.audit.records import audited_tables
+from app.config import Settings
 from app.db.session import StatementCounter
 from app.demo.loader import load_demo
 from app.kit.ids import encode_global_id
+from app.views.pool import ViewPool
 from app.views.repository import real_table
 from app.views.views import open_view, view_engine
 from tests import factories as f
@@ -400,3 +405,155 @@ async def row_count(db: Database) -> int:
             for model in audited_tables().values()
         ]
     return sum(c or 0 for c in counts)
+
+
+@contextmanager
+def driver_queries(db: Database) -> Iterator[list[str]]:
+    """What views' connections opened in the block send through the driver itself, not
+    as statements SQLAlchemy prepares (on PostgreSQL asyncpg's query loggers see those:
+    BEGIN, and a build's scripts); nothing on SQLite."""
+    sent: list[str] = []
+    engine = view_engine(db.engine).sync_engine
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        if engine.dialect.name == "postgresql":
+            dbapi_connection.driver_connection.add_query_logger(lambda r: sent.append(r.query))
+
+    event.listen(engine, "connect", connected)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "connect", connected)
+
+
+async def test_a_view_builds_in_round_trips_that_do_not_grow_with_its_tables(
+    db: Database,
+) -> None:
+    # given
+    moment = await load(db)
+    await change_everything(db)
+    async with db.sessions() as session:
+        then = await session.scalar(select(func.count()).select_from(m.Initiative))
+    tables = len(audited_tables())
+    # when
+    with StatementCounter(view_engine(db.engine)) as prepared, driver_queries(db) as sent:
+        view = await open_view(db.engine, moment=moment)
+        built = list(sent)  # the build's alone (the logger stays on the connection)
+    try:
+        async with view.sessions() as session:
+            seen = await session.scalar(select(func.count()).select_from(m.Initiative))
+    finally:
+        await view.close()
+    # then: on PostgreSQL its reads (the schema, the moment's entry, the rollups held),
+    # one script that creates and fills every shadow, their count, and one script that
+    # indexes and ends the build: a fixed few round trips, where one statement each
+    # took two (a prepare and an execute) for every shadow; on SQLite (no round trips:
+    # calls into its thread) a fixed number of statements per shadow
+    scripts = [q for q in built if "CREATE TEMP" in q]
+    if db.backend == "postgresql":
+        assert len(scripts) == 2
+        assert all(f"CREATE TEMP TABLE {name} " in scripts[0] for name in audited_tables())
+        # 5 statements prepared and run, BEGIN, the two scripts, COMMIT
+        assert len(prepared.statements) + len(built) <= 9 < tables
+    else:
+        assert not built
+        assert len(prepared.statements) <= 3 * tables + 4
+    # and: the view holds the moment
+    assert view.rows > 0
+    assert seen == then
+
+
+async def test_a_build_cancelled_midway_frees_its_slot_and_leaves_no_view(
+    db: Database, settings: Settings
+) -> None:
+    """A build cancelled while the database runs it (the client gone, a deadline): the
+    cancellation propagates, the connection is closed rather than kept, the slot is
+    free, and the next view holds the moment exactly."""
+    # given: the budget lines locked by another transaction on PostgreSQL, so that the
+    # build's script waits inside the database (SQLite's build cannot be held there: it
+    # is cancelled while it runs statement by statement)
+    moment = await load(db)
+    pool = ViewPool(settings, lambda _session: _no_head())
+    postgresql = db.backend == "postgresql"
+    async with db.engine.connect() as holder:
+        held = await holder.begin()
+        if postgresql:
+            await holder.execute(text("LOCK TABLE budget_lines IN ACCESS EXCLUSIVE MODE"))
+        building = asyncio.create_task(
+            pool.lease(
+                db.engine,
+                db.sessions,
+                caller="reader",
+                partner=False,
+                moment=moment,
+                initiatives=None,
+            )
+        )
+        if postgresql:
+            await _wait_for_lock(db)
+        else:
+            await asyncio.sleep(0.01)
+        # when
+        building.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await building
+        await held.rollback()
+    # then: nothing held (a build that ended before the cancellation is released)
+    if not building.cancelled():
+        await building.result().release()
+    assert pool.open == 0
+    if postgresql:
+        assert await _view_connections(db) == 0
+    # and: the next view as of the moment holds what was then
+    lease = await pool.lease(
+        db.engine, db.sessions, caller="reader", partner=False, moment=moment, initiatives=None
+    )
+    try:
+        async with lease.view.sessions() as session:
+            lines = await session.scalar(select(func.count()).select_from(m.BudgetLine))
+    finally:
+        await lease.release()
+    async with db.sessions() as session:
+        assert lines == await session.scalar(select(func.count()).select_from(m.BudgetLine))
+    assert pool.open == 0
+
+
+async def _no_head() -> None:
+    return None
+
+
+async def _wait_for_lock(db: Database) -> None:
+    """Until a statement of a view's build waits for a lock (at most 10 s)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with db.sessions() as session:
+                waiting = await session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%CREATE TEMP TABLE%' AND datname = current_database()"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def _view_connections(db: Database) -> int:
+    """Connections to the database that hold TEMP tables or wait in a build, once those
+    of cancelled builds had time to end (at most 10 s)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with db.sessions() as session:
+                count = int(
+                    await session.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE "
+                            "datname = current_database() AND query LIKE '%CREATE TEMP%'"
+                            " AND pid <> pg_backend_pid()"
+                        )
+                    )
+                    or 0
+                )
+            if count == 0:
+                return 0
+            await asyncio.sleep(0.05)

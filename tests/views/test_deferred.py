@@ -125,18 +125,29 @@ def test_only_arguments_known_to_read_no_records_defer() -> None:
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """The statements run on views' connections in the block."""
+    """The statements run on views' connections in the block: those SQLAlchemy runs,
+    and on PostgreSQL each statement of the scripts a build sends through the driver
+    (asyncpg's query loggers see those)."""
     seen: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(" ".join(statement.split()))
 
+    def script(record: Any) -> None:
+        seen.extend(" ".join(s.split()) for s in record.query.split(";\n"))
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        if engine.dialect.name == "postgresql":
+            dbapi_connection.driver_connection.add_query_logger(script)
+
     engine = view_engine(db.engine).sync_engine
     event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "connect", connected)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "connect", connected)
 
 
 def copied(seen: list[str], table: str) -> bool:
