@@ -127,11 +127,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        # FastAPI's own OpenTelemetry bridge, off: the app's observability is its own
-        # (app/observability/), and the bridge asked on every request whether some
-        # global provider had been configured since (three lookups, each reading the
-        # environment), a few per cent of a cached dashboard read's CPU.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if engine is not None:
         app.state.engine = engine
