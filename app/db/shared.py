@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
+from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 
@@ -278,6 +280,25 @@ async def read_alone(session: AsyncSession) -> None:
         and not session.in_transaction()
     ):
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # Each statement would commit by itself: the session is refused any write, so
+        # that no later caller writes piecemeal through it.
+        sync = session.sync_session
+        event.listen(sync, "do_orm_execute", _only_reads)
+        event.listen(sync, "before_flush", _no_flush)
+
+
+class ReadAloneWrite(RuntimeError):
+    """A write through a session made to read outside a transaction (`read_alone`)."""
+
+
+def _only_reads(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        raise ReadAloneWrite("a session reading outside a transaction does not write")
+
+
+def _no_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadAloneWrite("a session reading outside a transaction does not write")
 
 
 def _shared(sessions: SessionFactory) -> SharedConnection | None:

@@ -16,13 +16,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, func, insert, select
 
+from app import models as m
 from app.auth.authenticate import Authenticator
 from app.auth.keys import authenticate_key, create_key, hash_secret, list_keys, revoke_key
 from app.auth.roles import Role
 from app.config import Settings
 from app.db.session import StatementCounter
+from app.db.shared import ReadAloneWrite, read_alone
 from app.errors import DomainError, ErrorCode
 from app.models.access import ApiKey, ApiKeyInitiative
 from tests import factories as f
@@ -441,3 +443,27 @@ async def test_a_key_is_recognised_in_one_round_trip_and_refused_once_revoked(
     # and no connection went back to the pool outside transactions
     assert db.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
     assert await autocommit_connections(db) == 0
+
+
+@pytest.mark.postgres_only  # on SQLite `read_alone` leaves the session as it is
+async def test_a_session_made_to_read_alone_refuses_to_write(db: Database) -> None:
+    """A session reading outside a transaction would commit each statement by itself:
+    a write through it is refused before it is sent, and nothing is written."""
+    # given: a session made to read alone, and one that is not
+    organizations = select(func.count()).select_from(m.Organization)
+    async with db.sessions() as session:
+        before = await session.scalar(organizations)
+    async with db.sessions() as session:
+        await read_alone(session)
+        assert await session.scalar(organizations) == before  # it reads
+        # when / then: a statement that writes, and a flush, are refused
+        with pytest.raises(ReadAloneWrite):
+            await session.execute(
+                insert(m.Organization).values(ref="X-1", name="x", kind="foundation")
+            )
+        session.add(m.Organization(ref="X-2", name="y", kind=m.OrganizationKind.FOUNDATION))
+        with pytest.raises(ReadAloneWrite):
+            await session.flush()
+    # and: nothing was written
+    async with db.sessions() as session:
+        assert await session.scalar(organizations) == before
