@@ -35,6 +35,10 @@ DATABASE = os.environ.get("PEERS_DATABASE", "pledge_bench_peers")
 URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}"
 
 
+# The request's Authorization header (`--authorization`): None, an anonymous caller.
+AUTHORIZATION: bytes | None = None
+
+
 def scope_of(body: bytes, accept: bytes | None) -> dict[str, Any]:
     headers = [
         (b"host", b"127.0.0.1:8000"),
@@ -43,6 +47,8 @@ def scope_of(body: bytes, accept: bytes | None) -> dict[str, Any]:
     ]
     if accept is not None:
         headers.append((b"accept", accept))
+    if AUTHORIZATION is not None:
+        headers.append((b"authorization", AUTHORIZATION))
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -88,11 +94,14 @@ async def measure(args: argparse.Namespace) -> None:
     query = args.query or READS["dashboard"].project
     body = json.dumps({"query": query}).encode()
     accept = args.accept.encode() if args.accept else None
+    global AUTHORIZATION
+    AUTHORIZATION = args.authorization.encode() if args.authorization else None
     settings = Settings(
         database_url=URL,
         anonymous_read=True,
         max_page_size=10_000,
         rate_limit_per_address="",
+        rate_limit_per_key="",
         log_level="WARNING",
     )
     engine = ledger_engine(URL)
@@ -132,6 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--query", help="the operation (default: the dashboard read)")
     parser.add_argument("--accept", help="the request's Accept header (default: none)")
+    parser.add_argument(
+        "--authorization",
+        help="the request's Authorization header, e.g. 'Bearer <an API key's secret>' "
+        "(made by `pledge-ledger keys create` on the database; default: anonymous)",
+    )
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -12,6 +12,7 @@ import os
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,18 @@ async def read_row_counts(client: GraphQLClient) -> None:
     """Have the app read the tables' row counts (once per TABLE_ROWS_SECONDS), so that
     the statements counted after this are the request's own."""
     await client.data("{ program { allocated { amount } } }")
+
+
+async def autocommit_connections(db: Database) -> int:
+    """How many of the pool's idle connections would run their next statement outside
+    a transaction: every one of them, held at once, looked at on the driver's side."""
+    async with AsyncExitStack() as held:
+        connections = [
+            await held.enter_async_context(db.engine.connect())
+            for _ in range(db.engine.pool.checkedin())  # type: ignore[attr-defined]
+        ]
+        raws = [await connection.get_raw_connection() for connection in connections]
+        return sum(1 for raw in raws if raw.dbapi_connection.autocommit)  # type: ignore[union-attr]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ from app.auth.keys import authenticate_key
 from app.auth.principal import Principal, anonymous
 from app.auth.tokens import TokenRejected, TokenRoleRejected, TokenVerifier
 from app.config import Settings
+from app.db.shared import read_alone
 from app.errors import ErrorCode
 
 # Longer headers are refused before any parsing or hashing.
@@ -83,6 +84,8 @@ class Authenticator:
         if looks_like_jwt(credential):
             return await self._from_token(credential, sessions)
         async with sessions() as session:
+            # One statement (the key and a partner's initiatives): no transaction.
+            await read_alone(session)
             principal = await authenticate_key(session, credential)
         if principal is None:
             raise AuthenticationFailed("the API key is unknown or has been revoked")

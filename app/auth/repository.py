@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Initiative
@@ -21,16 +21,21 @@ async def key_by_id(session: AsyncSession, key_id: int) -> ApiKey | None:
     return await session.get(ApiKey, key_id)
 
 
+# Built once: a caller is recognised on every request, and building the statement cost
+# about as much as running it (its compiled form is SQLAlchemy's cache's either way).
+_KEY_AND_INITIATIVES = (
+    select(ApiKey, ApiKeyInitiative.initiative_id)
+    .outerjoin(ApiKeyInitiative, ApiKeyInitiative.api_key_id == ApiKey.id)
+    .where(ApiKey.secret_hash == bindparam("secret_hash"))
+)
+
+
 async def key_and_initiatives_by_hash(
     session: AsyncSession, secret_hash: str
 ) -> tuple[ApiKey | None, frozenset[int]]:
     """The key with this hash and the initiatives it names (a partner's), in one
     statement: a caller is recognised on every request, a partner in one round trip."""
-    result = await session.execute(
-        select(ApiKey, ApiKeyInitiative.initiative_id)
-        .outerjoin(ApiKeyInitiative, ApiKeyInitiative.api_key_id == ApiKey.id)
-        .where(ApiKey.secret_hash == secret_hash)
-    )
+    result = await session.execute(_KEY_AND_INITIATIVES, {"secret_hash": secret_hash})
     rows = result.all()
     if not rows:
         return None, frozenset()

@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
+from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 
@@ -129,6 +131,15 @@ async def _restore_isolation(connection: AsyncConnection, level: Any) -> None:
         await connection.invalidate()
 
 
+def _autocommit(connection: AsyncConnection) -> None:
+    """`connection.execution_options(isolation_level="AUTOCOMMIT")` on a connection in no
+    transaction (just taken from the pool), called directly rather than in a greenlet
+    of its own: nothing is awaited, so none is needed."""
+    sync = connection.sync_connection
+    assert sync is not None and not sync.in_transaction()
+    sync.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _set_isolation(connection: AsyncConnection, level: Any) -> None:
     """Set the driver's isolation level beneath SQLAlchemy, which keeps its own (as set
     by `execution_options`). With no transaction open the dialect's call sends nothing
@@ -231,7 +242,11 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
         connection = await engine.connect()
         try:
             if connection.dialect.name == "postgresql" and snapshot.one_statement:
-                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                # SQLAlchemy's own setting (its reset when the pool takes the connection
+                # back included), without a greenlet: on a connection just taken from the
+                # pool no transaction is open, so the dialect's call awaits nothing
+                # (`_set_isolation`).
+                _autocommit(connection)
             elif connection.dialect.name == "postgresql":
                 connection = await connection.execution_options(
                     isolation_level="REPEATABLE READ", postgresql_readonly=True
@@ -248,6 +263,42 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
 
     snapshot = SharedConnection(opener=opener)
     return snapshot
+
+
+async def read_alone(session: AsyncSession) -> None:
+    """Make `session`, before its first statement, read outside any transaction on
+    PostgreSQL: for a read of one statement (who an API key is, on every request of a
+    keyed caller), which sees one committed state by itself, where BEGIN and ROLLBACK
+    would be two round trips more. The level is SQLAlchemy's own setting of the
+    connection, which the pool sets back when it takes the connection back. A session
+    bound otherwise (a given connection), already in use, or on another database
+    (SQLite reads begin nothing on the server) is left as it is."""
+    bind = session.bind
+    if (
+        isinstance(bind, AsyncEngine)
+        and bind.dialect.name == "postgresql"
+        and not session.in_transaction()
+    ):
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        # Each statement would commit by itself: the session is refused any write, so
+        # that no later caller writes piecemeal through it.
+        sync = session.sync_session
+        event.listen(sync, "do_orm_execute", _only_reads)
+        event.listen(sync, "before_flush", _no_flush)
+
+
+class ReadAloneWrite(RuntimeError):
+    """A write through a session made to read outside a transaction (`read_alone`)."""
+
+
+def _only_reads(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        raise ReadAloneWrite("a session reading outside a transaction does not write")
+
+
+def _no_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadAloneWrite("a session reading outside a transaction does not write")
 
 
 def _shared(sessions: SessionFactory) -> SharedConnection | None:
@@ -359,12 +410,14 @@ async def _driver_row(
     kind, text, parameters = sent
     if type(dialect) is not kind or dialect.driver != "asyncpg" or connection.engine.echo:
         return _NOT_HERE
-    fairy = await connection.get_raw_connection()
+    sync = connection.sync_connection
+    assert sync is not None  # a connection in use
+    # The pooled connection in use, as `get_raw_connection` gives it without a greenlet
+    # when there is one (it would reconnect an invalidated connection: in a greenlet).
+    fairy = sync._dbapi_connection or await connection.get_raw_connection()
     adapted: Any = fairy.dbapi_connection
     if not (adapted.autocommit or connection.in_transaction()):
         return _NOT_HERE
-    sync = connection.sync_connection
-    assert sync is not None  # a connection in use
     dispatch = sync.dispatch
     cursor = adapted.cursor()
     cursor._invalidate_schema_cache_asof = dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ LEAN_GRAPHQL_HTTP=false sends every request through the router.
 from __future__ import annotations
 
 from collections import Counter, deque
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -74,7 +75,7 @@ class LeanGraphQL:
             return
         headers = Headers(scope=scope)
         if (
-            parse_content_type(headers.get("content-type", ""))[0] != JSON
+            not _is_json(headers.get("content-type", ""))
             or self.router._get_stream_transport_from_headers(headers) is not None
         ):
             await self.app(scope, receive, send)
@@ -187,3 +188,11 @@ class LeanGraphQL:
             extensions=operation.extensions,
             protocol="http",
         )
+
+
+@lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """Whether a Content-Type is JSON's, as strawberry's view reads it: its parser
+    (the email package's) costs more than the rest of the check, and clients send the
+    same few values on every request. The cache is bounded, whatever they send."""
+    return parse_content_type(content_type)[0] == JSON

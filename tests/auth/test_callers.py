@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,17 +16,21 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, func, insert, select
 
+from app import models as m
+from app.auth.authenticate import Authenticator
 from app.auth.keys import authenticate_key, create_key, hash_secret, list_keys, revoke_key
 from app.auth.roles import Role
 from app.config import Settings
 from app.db.session import StatementCounter
+from app.db.shared import ReadAloneWrite, read_alone
 from app.errors import DomainError, ErrorCode
 from app.models.access import ApiKey, ApiKeyInitiative
 from tests import factories as f
 from tests.auth.tokens import AUDIENCE, ISSUER, JWT_SETTINGS, token
-from tests.conftest import Database, GraphQLClient
+from tests.conftest import Database, GraphQLClient, autocommit_connections, read_row_counts
+from tests.graphql.compiled.test_statements import DriverLog
 
 PROGRAMS = "{ programs(first: 5) { edges { node { ref } } } }"
 INITIATIVES = "{ initiatives(first: 10) { edges { node { code } } } }"
@@ -384,3 +389,81 @@ async def test_csv_downloads_need_the_export_permission(
     assert_refused(as_viewer, 403, "FORBIDDEN")
     assert as_auditor.status_code == 200, as_auditor.text
     assert as_auditor.headers["content-type"].startswith("text/csv")
+
+
+async def logged() -> None:
+    """Let the driver's query loggers run: asyncpg calls them soon, not at once."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.postgres_only  # SQLite's reads begin nothing on the server
+async def test_a_key_is_recognised_in_one_round_trip_and_refused_once_revoked(
+    db: Database, client_with: ClientWith, settings: Settings
+) -> None:
+    """Who an API key is, read on every request of a keyed caller: one statement, no
+    BEGIN or ROLLBACK around it (a statement reads one committed state by itself),
+    still the latest state (a revoked key is refused on the next request), and the
+    connection goes back to the pool as it came (its next user's reads in a
+    transaction)."""
+    # given
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        initiative = await f.initiative(session, program, code="IN-A")
+        secret = await f.api_key(session, "viewer", name="reporting")
+        partner = await f.api_key(session, "partner", initiatives=["IN-A"], name="partner-a")
+    client = client_with(anonymous_read=True, compiled_reads=False)
+    await read_row_counts(client)
+    await client.with_key(secret).data(PROGRAMS)
+    # when: the same read, anonymous and keyed
+    with DriverLog(db) as anonymous_sent, StatementCounter(db.engine) as anonymous:
+        expected = await client.data(PROGRAMS)
+        await logged()
+    with DriverLog(db) as keyed_sent, StatementCounter(db.engine) as keyed:
+        data = await client.with_key(secret).data(PROGRAMS)
+        await logged()
+    # then: the key costs one statement, and no transaction control
+    assert data == expected and data["programs"]["edges"]
+    assert keyed.count == anonymous.count + 1
+    assert "api_keys" in " ".join(keyed.statements).lower()
+    assert keyed_sent.sent == anonymous_sent.sent
+    # when: a partner's key (its initiatives read with it), straight from the authenticator
+    with DriverLog(db) as sent, StatementCounter(db.engine) as counted:
+        principal = await Authenticator(settings).principal(f"Bearer {partner}", db.sessions)
+        await logged()
+    # then
+    assert principal.initiative_ids == frozenset({initiative.id})
+    assert counted.count == 1 and sent.sent == []
+    # when: the key is revoked
+    async with db.sessions() as session:
+        await revoke_key(session, "reporting")
+        await session.commit()
+    # then: the next request is refused
+    assert_refused(await client.with_key(secret).post(PROGRAMS), 401, "UNAUTHENTICATED")
+    # and no connection went back to the pool outside transactions
+    assert db.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
+    assert await autocommit_connections(db) == 0
+
+
+@pytest.mark.postgres_only  # on SQLite `read_alone` leaves the session as it is
+async def test_a_session_made_to_read_alone_refuses_to_write(db: Database) -> None:
+    """A session reading outside a transaction would commit each statement by itself:
+    a write through it is refused before it is sent, and nothing is written."""
+    # given: a session made to read alone, and one that is not
+    organizations = select(func.count()).select_from(m.Organization)
+    async with db.sessions() as session:
+        before = await session.scalar(organizations)
+    async with db.sessions() as session:
+        await read_alone(session)
+        assert await session.scalar(organizations) == before  # it reads
+        # when / then: a statement that writes, and a flush, are refused
+        with pytest.raises(ReadAloneWrite):
+            await session.execute(
+                insert(m.Organization).values(ref="X-1", name="x", kind="foundation")
+            )
+        session.add(m.Organization(ref="X-2", name="y", kind=m.OrganizationKind.FOUNDATION))
+        with pytest.raises(ReadAloneWrite):
+            await session.flush()
+    # and: nothing was written
+    async with db.sessions() as session:
+        assert await session.scalar(organizations) == before

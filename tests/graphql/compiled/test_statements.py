@@ -18,7 +18,7 @@ from app.db.session import StatementCounter
 from app.db.shared import any_statements, one_statement, read_snapshot
 from app.graphql.compiled.executor import PATHS
 from tests import factories as f
-from tests.conftest import Database, GraphQLClient, read_row_counts
+from tests.conftest import Database, GraphQLClient, autocommit_connections, read_row_counts
 
 INITIATIVES, LINES, TRANSACTIONS = 12, 3, 4
 
@@ -140,6 +140,10 @@ async def test_a_first_page_of_one_list_is_one_round_trip_on_postgresql(
     assert len(data["initiatives"]["nodes"]) == 5
     assert len(counter.statements) == 1
     assert [sent for sent in driver.sent if sent in ("BEGIN", "ROLLBACK")] == []
+    # and the connection went back to the pool as it came: its next user's statements
+    # run in a transaction
+    assert db.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
+    assert await autocommit_connections(db) == 0
     # when: a nested report, written by PostgreSQL in one statement
     with DriverLog(db) as driver, StatementCounter(db.engine) as counter:
         await compiled.data(report(2, 1, 1))
