@@ -171,8 +171,12 @@ class KeptOperations:
                 answered = await answer_by(
                     kept.plan, strawberry_schema, context, coerced, kept.operation
                 )
-            if answered is None:  # the plan handed it back
-                self._drop(key)
+            if answered is None:
+                # The plan handed this request back: its arguments (a cursor that is
+                # not one, a negative page) or its rows (a null where the schema has
+                # none), never the document, so the operation stays kept: one caller's
+                # bad cursor does not send every caller of its permission set the
+                # long way.
                 return None
             result = ExecutionResult(data=answered, errors=None, extensions={})
         except TimeoutError as exc:

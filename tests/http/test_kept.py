@@ -383,3 +383,25 @@ async def test_what_is_kept_is_bounded_by_the_documents_text(
     before = Counter(SERVED)
     assert "errors" not in (await _post(app, many[0])).json()
     assert SERVED["kept"] == before["kept"]
+
+
+async def test_a_request_its_plan_hands_back_leaves_the_operation_kept(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given: a page kept in one app and not in another
+    await _seed(db)
+    kept = client_with()
+    normal = client_with(kept_operations=False)
+    for client in (kept, normal):
+        for _ in range(2):
+            assert "errors" not in (await _post(client, PAGE, {"n": 2}, "Page")).json()
+    # when: one caller sends a cursor that is not one (the plan hands it back)
+    got = await _post(kept, PAGE, {"n": 2, "after": "bogus"}, "Page")
+    expected = await _post(normal, PAGE, {"n": 2, "after": "bogus"}, "Page")
+    # then: refused as the normal path refuses it
+    assert _seen(got) == _seen(expected)
+    assert got.json()["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    # and the next good request, of any caller, is still answered by the kept path
+    before = Counter(SERVED)
+    assert "errors" not in (await _post(kept, PAGE, {"n": 2}, "Page")).json()
+    assert SERVED["kept"] == before["kept"] + 1
