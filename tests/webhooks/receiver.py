@@ -60,7 +60,13 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-body (killed, say): no request came, as
+                    # an HTTP server would see it, and none is recorded.
+                    self.close_connection = True
+                    return
                 time.sleep(receiver.delay)
                 with receiver._lock:
                     chosen = receiver.answer(body) if receiver.answer is not None else None
