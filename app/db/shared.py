@@ -281,23 +281,29 @@ async def read_alone(session: AsyncSession) -> None:
     ):
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         # Each statement would commit by itself: the session is refused any write, so
-        # that no later caller writes piecemeal through it.
-        sync = session.sync_session
-        event.listen(sync, "do_orm_execute", _only_reads)
-        event.listen(sync, "before_flush", _no_flush)
+        # that no later caller writes piecemeal through it (`_only_reads`, `_no_flush`).
+        session.sync_session.info[_READ_ALONE] = True
 
 
 class ReadAloneWrite(RuntimeError):
     """A write through a session made to read outside a transaction (`read_alone`)."""
 
 
+# In a session's `info`: it was made to read alone. The guards below are listened for
+# once, on every session, rather than on each such session (an instance's own
+# listeners cost ~17 us to set up, on every request of a keyed caller).
+_READ_ALONE = "read_alone"
+
+
+@event.listens_for(Session, "do_orm_execute")
 def _only_reads(state: ORMExecuteState) -> None:
-    if not state.is_select:
+    if state.session.info.get(_READ_ALONE) and not state.is_select:
         raise ReadAloneWrite("a session reading outside a transaction does not write")
 
 
+@event.listens_for(Session, "before_flush")
 def _no_flush(session: Session, _context: object, _instances: object) -> None:
-    if session.new or session.dirty or session.deleted:
+    if session.info.get(_READ_ALONE) and (session.new or session.dirty or session.deleted):
         raise ReadAloneWrite("a session reading outside a transaction does not write")
 
 
