@@ -26,8 +26,9 @@ def database_url(backend: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
+async def admin(sql: str, dsn: str = ADMIN_DSN) -> None:
+    """Run `sql` on the PostgreSQL server's maintenance database (`dsn`)."""
+    conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(sql)
     finally:
@@ -42,8 +43,8 @@ def remake(backend: str, url: str) -> None:
             Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     else:
         name = url.rsplit("/", 1)[1]
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     cli(url, "db", "upgrade")
 
 

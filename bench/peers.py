@@ -38,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
 
+from bench_databases import admin  # noqa: E402  (bench/bench_databases.py)
 from peer_reads import READS, Row  # noqa: E402  (bench/peer_reads.py: the reads)
 from pgwire import StatementCounter, free_port  # noqa: E402  (bench/pgwire.py)
 
@@ -62,14 +63,6 @@ PROJECT_ENV = {
 
 
 # ---------------------------------------------------------------- database
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _url(driver: str, port: int = PG_PORT) -> str:
@@ -99,8 +92,8 @@ def create_database(scale: str, reuse: bool = False) -> None:
         subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
         print(f"database {DATABASE}: reused ({scale})", flush=True)
         return
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    asyncio.run(_admin(f'CREATE DATABASE "{DATABASE}"'))
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', ADMIN_DSN))
+    asyncio.run(admin(f'CREATE DATABASE "{DATABASE}"', ADMIN_DSN))
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     t0 = time.perf_counter()
     args = ["--initiatives", str(initiatives), "--budget-lines", str(lines)]
@@ -122,7 +115,7 @@ async def _admin_db(sql: str) -> None:
 
 
 def drop_database() -> None:
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)', ADMIN_DSN))
     print(f"database {DATABASE} dropped")
 
 

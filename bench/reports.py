@@ -39,11 +39,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import floor  # noqa: E402  (bench/floor.py: the floors and the served app)
 import inprocess  # noqa: E402  (bench/inprocess.py: counts, checks, profiles)
+from bench_databases import ADMIN_DSN, admin  # noqa: E402  (bench/bench_databases.py)
 
 SIZES = {"S": (100, 10_000, 100_000), "L": (100, 10_000, 1_000_000)}
 SEED = 1
 CLI = str(ROOT / ".venv" / "bin" / "pledge-ledger")
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/pledge_bench"))
 SETUP_LOG = DATA_DIR / "setup.json"
 
@@ -60,14 +60,6 @@ def database_url(backend: str, size: str) -> str:
 
 def _pg_name(url: str) -> str:
     return url.rsplit("/", 1)[1]
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _pg_exists(name: str) -> bool:
@@ -125,8 +117,8 @@ def setup(backend: str, size: str, reuse: bool) -> dict[str, Any]:
             Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     else:
         name = _pg_name(url)
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
     t0 = time.perf_counter()
     subprocess.run([CLI, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
@@ -174,7 +166,7 @@ def drop(backend: str, size: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     else:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{_pg_name(url)}" WITH (FORCE)'))
     print(f"[{backend}/{size}] dropped")
 
 
