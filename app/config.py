@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # calls what the router calls, without FastAPI's routing and strawberry's request
     # adapters; the answer is the same either way. Off: every request goes the router's way.
     lean_graphql_http: bool = True
+    # WebSocket connections to /graphql are handed to the router's handler by a short
+    # way in (app/http/lean.py `LeanGraphQLSocket`), without FastAPI's routing layers
+    # held open for each connection's life; the protocol is the same either way.
+    lean_graphql_ws: bool = True
     # On that short way, a query the compiled path answered whole is kept with what its
     # document's rules decided, and asked again it runs only the rules that depend on
     # the request (app/http/kept.py); the answer is the same either way. Off: every

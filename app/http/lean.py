@@ -17,6 +17,14 @@ goes on to the router unchanged, the body handed over as read. When the context 
 already made (or failed to be made), the router is given that outcome (`MADE_CONTEXT`)
 rather than making it again: a request is counted against the rate limits once.
 LEAN_GRAPHQL_HTTP=false sends every request through the router.
+
+A WebSocket to /graphql takes a short way too (`LeanGraphQLSocket`): the router's
+context for it (`context_for`) and its `run`, as the route calls them, without the
+layers between (FastAPI's exception, exit-stack and routing layers, the route's
+dependency solver and its two exit stacks, starlette's exception wrappers). Those
+layers stay suspended for the connection's life, ~10 KB of frames, closures and scope
+entries per connection (bench/README.md, issue 17), and do nothing for a WebSocket
+once it is accepted. LEAN_GRAPHQL_WS=false sends connections through the router.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
@@ -196,3 +205,28 @@ def _is_json(content_type: str) -> bool:
     (the email package's) costs more than the rest of the check, and clients send the
     same few values on every request. The cache is bounded, whatever they send."""
     return parse_content_type(content_type)[0] == JSON
+
+
+class LeanGraphQLSocket:
+    """WebSocket connections to `path`, handed to the router as its route hands them:
+    the same context (`context_for`; strawberry's dependency would add the
+    connection as its `request`, and a response and background tasks that no
+    WebSocket operation uses, left None here) and the same `run` (origin check,
+    subprotocol, the protocol's handler). What it raises goes out as from the route:
+    the app's exception handlers answer only HTTP requests, and strawberry's handler
+    ends the connection's own failures itself."""
+
+    def __init__(self, app: ASGIApp, router: PledgeRouter, path: str = "/graphql") -> None:
+        self.app = app
+        self.router = router
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        SERVED["websocket"] += 1
+        websocket = WebSocket(scope, receive, send)
+        context = await self.router.context_for(websocket)
+        context.request = websocket
+        await self.router.run(websocket, context, None)

@@ -18,7 +18,7 @@ from app.http.csv import csv_router
 from app.http.handlers import answer_before_graphql
 from app.http.iati import iati_router
 from app.http.imports import imports_router
-from app.http.lean import LeanGraphQL
+from app.http.lean import LeanGraphQL, LeanGraphQLSocket
 from app.http.persisted import PersistedOperations
 from app.http.rate_limits import RateLimiter
 from app.http.router import PledgeRouter
@@ -60,6 +60,9 @@ def add_transport(app: FastAPI, schema: strawberry.Schema, settings: Settings) -
     # The short way in for POST /graphql (app/http/lean.py), inside every other layer.
     if settings.lean_graphql_http:
         app.add_middleware(LeanGraphQL, router=graphql)
+    # ... and for WebSocket connections to /graphql.
+    if settings.lean_graphql_ws:
+        app.add_middleware(LeanGraphQLSocket, router=graphql)
     # --- HTTP limits (app/http/bodies.py): body size and deadline inside, CORS around ---
     app.add_middleware(
         BodyLimitMiddleware,

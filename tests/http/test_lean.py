@@ -4,6 +4,8 @@ request counted once against the rate limits, whichever way it went."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -156,3 +158,101 @@ async def test_a_request_is_counted_once_against_the_caller_budget(
     assert statuses[0] == statuses[1]
     assert statuses[0][:3] == [200, 400, 200]
     assert statuses[0][3:] == [429] * 7
+
+
+# --- WebSocket connections to /graphql (LEAN_GRAPHQL_WS) ---
+
+INIT = {"type": "connection_init"}
+TYPENAME = {"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}}
+# (subprotocols asked, [(what the client sends, how many messages the app answers with)]):
+# the protocol's good path and each way of breaking it, each closing as it should.
+CONNECTIONS: list[tuple[list[str], list[tuple[object, int]]]] = [
+    (
+        ["graphql-transport-ws"],
+        [
+            (INIT, 1),
+            (TYPENAME, 2),
+            ({"type": "ping"}, 1),
+            ({"id": "2", "type": "subscribe", "payload": []}, 1),
+            ({"id": "3", "type": "subscribe", "payload": {"query": "{ nope }"}}, 1),
+            ({"id": "4", "type": "complete"}, 0),
+            ({"id": 5, "type": "subscribe"}, 1),
+        ],
+    ),
+    (["graphql-transport-ws"], [(TYPENAME, 1)]),
+    (["graphql-transport-ws"], [(INIT, 1), (INIT, 1)]),
+    (["graphql-transport-ws"], [(INIT, 1), (TYPENAME, 2), (TYPENAME, 2), ("{nope", 1)]),
+    (["graphql-transport-ws"], [({"type": "connection_init", "payload": {"Authorization": 1}}, 1)]),
+    (["graphql-transport-ws"], [({**INIT, "payload": {"Authorization": "Bearer nope"}}, 1)]),
+    (["graphql-transport-ws"], [(INIT, 1), ("x" * 3000, 1)]),
+    (["chat"], []),
+    ([], []),
+]
+
+
+async def _transcript(app: Any, subprotocols: list[str], steps: list[tuple[object, int]]) -> list:
+    """What the app sends a WebSocket client that sends `steps` one by one, each once
+    the app has answered the one before, then leaves (x-request-id left out)."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "http_version": "1.1",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"test"),
+            (b"sec-websocket-protocol", ", ".join(subprotocols).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("test", 80),
+        "subprotocols": subprotocols,
+    }
+
+    def seen(message: dict[str, Any]) -> dict[str, Any]:
+        if "headers" in message:
+            message = {
+                **message,
+                "headers": [h for h in message["headers"] if h[0] != b"x-request-id"],
+            }
+        return message
+
+    await to_app.put({"type": "websocket.connect"})
+    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    said = [seen(await asyncio.wait_for(from_app.get(), 30))]
+    for sent, answers in steps:
+        text = sent if isinstance(sent, str) else json.dumps(sent)
+        await to_app.put({"type": "websocket.receive", "text": text})
+        said += [seen(await asyncio.wait_for(from_app.get(), 30)) for _ in range(answers)]
+    await to_app.put({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.wait_for(task, 30)
+    while not from_app.empty():
+        said.append(seen(from_app.get_nowait()))
+    return said
+
+
+async def test_a_websocket_is_served_as_the_router_serves_it(
+    demo: Database, settings: Settings
+) -> None:
+    # given: two apps alike but for LEAN_GRAPHQL_WS, messages over 2,000 bytes refused
+    apps = [
+        create_app(
+            settings.model_copy(
+                update={"database_url": demo.url, "lean_graphql_ws": lean, "max_body_bytes": 2000}
+            ),
+            engine=demo.engine,
+        )
+        for lean in (True, False)
+    ]
+    before = SERVED["websocket"]
+    # when: each connection is made to both
+    for subprotocols, steps in CONNECTIONS:
+        transcripts = [await _transcript(app, subprotocols, steps) for app in apps]
+        # then: each app says the same, in the same order
+        assert transcripts[0] == transcripts[1], steps
+    # and the short way served the first app's connections itself
+    assert SERVED["websocket"] - before == len(CONNECTIONS)
