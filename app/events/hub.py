@@ -36,6 +36,7 @@ from app.db.session import SessionFactory
 from app.errors import DomainError, ErrorCode
 from app.events.brokers import Broker, broker_for
 from app.events.scopes import WHOLE_LOG, Scope
+from app.kit.flag import Signal
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ RETRY_FIRST_SECONDS = 0.2
 RETRY_LAST_SECONDS = 5.0
 
 Entry = Any  # a Core row of `changes` (app/audit/repository.py)
+# An entry waiting in a subscriber's buffer: with its ordinal and its live memo.
+Waiting = tuple[Entry, int, dict[Any, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -80,46 +83,6 @@ class EventFilter:
 
 class Overflow(Exception):
     """A live subscriber's buffer was full: it missed entries, so it must end."""
-
-
-class Signal:
-    """`asyncio.Event`'s `set`, `clear`, `is_set` and `wait`, in fewer bytes: every
-    subscriber keeps one for its life, and an Event's deque of waiters (~600 bytes,
-    allocated empty) is most of one."""
-
-    __slots__ = ("_set", "_waiters")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        if not self._set:
-            self._set = True
-            for waiter in self._waiters or ():
-                if not waiter.done():
-                    waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._set = False
-
-    async def wait(self) -> bool:
-        if self._set:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(waiter)
-        try:
-            await waiter
-            return True
-        finally:
-            self._waiters.remove(waiter)
-            if not self._waiters:
-                self._waiters = None
 
 
 class Subscriber:
@@ -191,7 +154,9 @@ class EventQueue(Numbered):
         self, accept: Callable[[Entry], bool], capacity: int, scope: Scope = WHOLE_LOG
     ) -> None:
         super().__init__(accept, capacity, scope)
-        self._entries: deque[tuple[Entry, int, dict[Any, Any] | None]] = deque()
+        # Entries taken and not yet sent: no deque (~700 bytes empty) while none wait,
+        # which is most of a live subscriber's life.
+        self._entries: deque[Waiting] | tuple[()] = ()
         # The memo of the entry `next` returned last, shared with the other live
         # subscribers it was offered to; None for an entry read from the log.
         self.shared: dict[Any, Any] | None = None
@@ -203,7 +168,7 @@ class EventQueue(Numbered):
             return True
         if self.backlog() >= self.capacity:
             # Never delivered: the client reads them again when it resumes.
-            self._entries.clear()
+            self._entries = ()
             self.end(Overflow())
             return False
         self.keep(entry, self.ordinal, shared)
@@ -214,8 +179,26 @@ class EventQueue(Numbered):
         return len(self._entries)
 
     def keep(self, entry: Entry, ordinal: int, shared: dict[Any, Any] | None) -> None:
-        self._entries.append((entry, ordinal, shared))
+        self.buffer().append((entry, ordinal, shared))
         self._ready.set()
+
+    def buffer(self) -> deque[Waiting]:
+        """The entries waiting, made when the first one comes."""
+        entries = self._entries
+        if isinstance(entries, deque):
+            return entries
+        made: deque[Waiting] = deque()
+        self._entries = made
+        return made
+
+    def take(self) -> Waiting:
+        """The first entry waiting (there is one); the deque is let go with the last."""
+        entries = self._entries
+        assert isinstance(entries, deque)
+        first = entries.popleft()
+        if not entries:
+            self._entries = ()
+        return first
 
     def close(self) -> None:
         """The subscription has ended."""
@@ -226,7 +209,7 @@ class EventQueue(Numbered):
             self._ready.clear()
             await self._ready.wait()
         self.check()
-        entry, ordinal, self.shared = self._entries.popleft()
+        entry, ordinal, self.shared = self.take()
         return entry, ordinal
 
 

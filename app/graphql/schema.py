@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, _AsyncGeneratorContextManager, _Generator
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, partial
-from types import TracebackType
+from types import GeneratorType, TracebackType
 from typing import Any, cast
 
 import strawberry
@@ -301,8 +301,10 @@ class _KnownHooks(ExtensionContextManagerBase):
                 kind = _HOOK_KINDS[key] = self._kind(type(extension))
             if kind is not None:
                 found.append((kind[0], kind[1], extension))
-        self._found = found
-        self._entered: list[tuple[bool, _Entered]] = []
+        self._found: list[tuple[str, Any, SchemaExtension]] | None = found
+        # The generators entered, in order (a stage may last as long as a subscription:
+        # the generators alone are kept, each kind told by its type at the exit).
+        self._entered: list[Any] = []
 
     def _kind(self, extension_type: type[SchemaExtension]) -> _Kind:
         function = getattr(extension_type, self.HOOK_NAME)
@@ -320,7 +322,9 @@ class _KnownHooks(ExtensionContextManagerBase):
         )
 
     def __enter__(self) -> None:
-        self.hooks = [self._wrapped(name, function, ext) for name, function, ext in self._found]
+        self.hooks = [
+            self._wrapped(name, function, ext) for name, function, ext in self._found or ()
+        ]
         super().__enter__()
 
     def _wrapped(self, name: str, function: Any, extension: SchemaExtension) -> WrappedHook:
@@ -338,21 +342,22 @@ class _KnownHooks(ExtensionContextManagerBase):
 
     async def __aenter__(self) -> None:
         entered = self._entered
-        for name, function, extension in self._found:
+        found, self._found = self._found or (), None  # entered once; not needed again
+        for name, function, extension in found:
             if name == "generator":
                 generator = function(extension)
                 try:
                     next(generator)
                 except StopIteration:
                     raise RuntimeError("generator didn't yield") from None
-                entered.append((True, _Entered(generator)))
+                entered.append(generator)
             elif name == "async generator":
                 generator = function(extension)
                 try:
                     await anext(generator)
                 except StopAsyncIteration:
                     raise RuntimeError("generator didn't yield") from None
-                entered.append((False, _Entered(generator)))
+                entered.append(generator)
             elif name == "coroutine":
                 await function(extension)
             else:
@@ -369,12 +374,12 @@ class _KnownHooks(ExtensionContextManagerBase):
             await self._exit_stack().__aexit__(exc_type, exc_val, exc_tb)
             return
         while entered:
-            is_sync, hook = entered.pop()
+            generator = entered.pop()
             try:
-                if is_sync:
-                    _SYNC_EXIT(hook, None, None, None)
+                if isinstance(generator, GeneratorType):
+                    _SYNC_EXIT(_Entered(generator), None, None, None)
                 else:
-                    await _ASYNC_EXIT(hook, None, None, None)
+                    await _ASYNC_EXIT(_Entered(generator), None, None, None)
             except BaseException as exc:
                 # The hooks left see the failure, as on strawberry's exit stack, which
                 # raises it unless one of them suppresses it.
@@ -386,11 +391,11 @@ class _KnownHooks(ExtensionContextManagerBase):
         its alone from then on: the list is emptied in place, so that `__aexit__`,
         going on after a hook suppressed a failure, finds none of them to exit again."""
         stack = AsyncExitStack()
-        for is_sync, hook in self._entered:
-            if is_sync:
-                stack.push(partial(_SYNC_EXIT, hook))
+        for generator in self._entered:
+            if isinstance(generator, GeneratorType):
+                stack.push(partial(_SYNC_EXIT, _Entered(generator)))
             else:
-                stack.push_async_exit(partial(_ASYNC_EXIT, hook))
+                stack.push_async_exit(partial(_ASYNC_EXIT, _Entered(generator)))
         self._entered.clear()
         return stack
 

@@ -22,9 +22,11 @@ A WebSocket to /graphql takes a short way too (`LeanGraphQLSocket`): the router'
 context for it (`context_for`) and its `run`, as the route calls them, without the
 layers between (FastAPI's exception, exit-stack and routing layers, the route's
 dependency solver and its two exit stacks, starlette's exception wrappers). Those
-layers stay suspended for the connection's life, ~10 KB of frames, closures and scope
-entries per connection (bench/README.md, issue 17), and do nothing for a WebSocket
-once it is accepted. LEAN_GRAPHQL_WS=false sends connections through the router.
+layers stay suspended for the connection's life, ~11 KB of frames, closures and scope
+entries per connection (bench/README.md, issue 17). What they do for a WebSocket —
+an exception raised to the app's handlers (the database away at connection_init:
+closed 1013) — is done here only when something is raised. LEAN_GRAPHQL_WS=false
+sends connections through the router.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import orjson
 from cross_web import HTTPException
 from starlette.background import BackgroundTasks
 from starlette.datastructures import Headers
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -212,9 +215,8 @@ class LeanGraphQLSocket:
     the same context (`context_for`; strawberry's dependency would add the
     connection as its `request`, and a response and background tasks that no
     WebSocket operation uses, left None here) and the same `run` (origin check,
-    subprotocol, the protocol's handler). What it raises goes out as from the route:
-    the app's exception handlers answer only HTTP requests, and strawberry's handler
-    ends the connection's own failures itself."""
+    subprotocol, the protocol's handler). What it raises meets the app's exception
+    handlers, as from the route (`_handled`)."""
 
     def __init__(self, app: ASGIApp, router: PledgeRouter, path: str = "/graphql") -> None:
         self.app = app
@@ -227,6 +229,28 @@ class LeanGraphQLSocket:
             return
         SERVED["websocket"] += 1
         websocket = WebSocket(scope, receive, send)
-        context = await self.router.context_for(websocket)
-        context.request = websocket
-        await self.router.run(websocket, context, None)
+        try:
+            context = await self.router.context_for(websocket)
+            context.request = websocket
+            await self.router.run(websocket, context, None)
+        except Exception as exc:
+            await _handled(exc, scope, receive, send)
+
+
+async def _handled(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """`exc` raised through starlette's exception layer with the app's handlers, as
+    FastAPI builds it (500 and Exception are the server error layer's, outside):
+    handled as it would be from the route, else raised on."""
+    handlers = getattr(scope.get("app"), "exception_handlers", {})
+    layer = ExceptionMiddleware(
+        _raiser(exc),
+        handlers={k: v for k, v in handlers.items() if k not in (500, Exception)},
+    )
+    await layer(scope, receive, send)
+
+
+def _raiser(exc: Exception) -> ASGIApp:
+    async def raising(scope: Scope, receive: Receive, send: Send) -> None:
+        raise exc
+
+    return raising

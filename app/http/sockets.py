@@ -24,6 +24,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.frames import Frame, Opcode
 
+from app.kit.flag import Signal
+
 try:  # uvicorn's default WebSocket protocol when websockets is installed
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from websockets.protocol import State
@@ -36,7 +38,8 @@ RAW_SEND = "pledge.raw_send"
 class RawSendMiddleware:
     """Keeps the server's own `send` of a WebSocket connection in its scope
     (`RAW_SEND`), and gives uvicorn's connection a smaller receive queue
-    (`ReceiveQueue`). Added last to the app, so that it runs first."""
+    (`ReceiveQueue`) and writable flag (`Signal`). Added last to the app, so that it
+    runs first."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,7 +47,7 @@ class RawSendMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send
-            _smaller_queue(getattr(send, "__self__", None))
+            _smaller_state(getattr(send, "__self__", None))
         await self.app(scope, receive, send)
 
 
@@ -108,18 +111,26 @@ class ReceiveQueue:
                 return
 
 
-def _smaller_queue(protocol: Any) -> None:
+def _smaller_state(protocol: Any) -> None:
     """Swap uvicorn's receive queue for a `ReceiveQueue`, before the app reads from it
-    (nobody waits on it yet; what it holds, the connect message, moves over)."""
+    (nobody waits on it yet; what it holds, the connect message, moves over), and its
+    `writable` event (set, clear, is_set and wait are all uvicorn uses) for a `Signal`
+    in the same state: an `asyncio.Event` keeps an empty deque (~700 bytes) for the
+    connection's life. Each only while nobody waits on it."""
     if WebSocketsSansIOProtocol is None or not isinstance(protocol, WebSocketsSansIOProtocol):
         return  # pragma: no cover - another server
     queue = protocol.queue
-    if type(queue) is not asyncio.Queue or getattr(queue, "_getters", None):
-        return
-    items = []
-    while not queue.empty():
-        items.append(queue.get_nowait())
-    protocol.queue = ReceiveQueue(items)  # type: ignore[assignment]
+    if type(queue) is asyncio.Queue and not getattr(queue, "_getters", None):
+        items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        protocol.queue = ReceiveQueue(items)  # type: ignore[assignment]
+    writable = protocol.writable
+    if type(writable) is asyncio.Event and not getattr(writable, "_waiters", None):
+        flag = Signal()
+        if writable.is_set():
+            flag.set()
+        protocol.writable = flag  # type: ignore[assignment]
 
 
 def text_frame(text: str) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
 from app.http.lean import SERVED
@@ -256,3 +257,33 @@ async def test_a_websocket_is_served_as_the_router_serves_it(
         assert transcripts[0] == transcripts[1], steps
     # and the short way served the first app's connections itself
     assert SERVED["websocket"] - before == len(CONNECTIONS)
+
+
+async def test_a_websocket_with_the_database_away_is_closed_1013_as_by_the_router(
+    demo: Database, settings: Settings
+) -> None:
+    # given: a viewer's key, and two apps alike but for LEAN_GRAPHQL_WS whose database
+    # refuses connections
+    async with demo.sessions() as session, session.begin():
+        key = await f.api_key(session, "viewer")
+    away = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:9/away")
+    apps = [
+        create_app(
+            settings.model_copy(update={"database_url": demo.url, "lean_graphql_ws": lean}),
+            engine=away,
+        )
+        for lean in (True, False)
+    ]
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
+    try:
+        # when: the key is to be proved at connection_init
+        transcripts = [
+            await _transcript(app, ["graphql-transport-ws"], [(init, 1)]) for app in apps
+        ]
+    finally:
+        await away.dispose()
+    # then: both close the connection with 1013, BUSY (the app's handler of the
+    # database away, reached from the short way as from the route)
+    assert transcripts[0] == transcripts[1]
+    assert transcripts[0][-1]["code"] == 1013
+    assert transcripts[0][-1]["reason"].startswith("BUSY")

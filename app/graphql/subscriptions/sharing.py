@@ -413,7 +413,7 @@ class DirectQueue(EventQueue):
         self.group.closed()
 
     def overflow(self) -> None:
-        self._entries.clear()
+        self._entries = ()
         self.end(Overflow())
 
     async def next(self) -> tuple[Entry, int]:
@@ -424,7 +424,7 @@ class DirectQueue(EventQueue):
             await self._ready.wait()
         self.check()
         self._in_hand = True
-        entry, ordinal, self.shared = self._entries.popleft()
+        entry, ordinal, self.shared = self.take()
         if not self._entries:
             self.group.buffered.discard(self)
         return entry, ordinal
@@ -469,7 +469,7 @@ class DirectQueue(EventQueue):
                 self.group.buffered.discard(self)
                 self.overflow()
                 return
-            self._entries.append((batch.entry, batch.ordinal, None))
+            self.buffer().append((batch.entry, batch.ordinal, None))
             self.group.buffered.add(self)
             if not self._sending:
                 self._ready.set()
