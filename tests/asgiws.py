@@ -14,6 +14,27 @@ from typing import Any
 PROTOCOL = "graphql-transport-ws"
 
 
+def websocket_scope(subprotocols: list[str], address: str = "127.0.0.1") -> dict[str, Any]:
+    """The ASGI scope of a WebSocket to /graphql asking for `subprotocols`."""
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "http_version": "1.1",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"test"),
+            (b"sec-websocket-protocol", ", ".join(subprotocols).encode()),
+        ],
+        "client": (address, 40000),
+        "server": ("test", 80),
+        "subprotocols": subprotocols,
+    }
+
+
 class AsgiWebSocket:
     def __init__(self, app: Any, *, address: str = "127.0.0.1") -> None:
         self.app = app
@@ -31,20 +52,7 @@ class AsgiWebSocket:
         self._blocked = asyncio.Event()
 
     async def open(self, authorization: str | None = None) -> AsgiWebSocket:
-        scope = {
-            "type": "websocket",
-            "asgi": {"version": "3.0"},
-            "scheme": "ws",
-            "http_version": "1.1",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"test"), (b"sec-websocket-protocol", PROTOCOL.encode())],
-            "client": (self.address, 40000),
-            "server": ("test", 80),
-            "subprotocols": [PROTOCOL],
-        }
+        scope = websocket_scope([PROTOCOL], self.address)
         await self._to_app.put({"type": "websocket.connect"})
         self._task = asyncio.create_task(self.app(scope, self._receive, self._send))
         accepted = await self._raw()

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.http.lean import SERVED
 from app.main import create_app
 from tests import factories as f
+from tests.asgiws import websocket_scope
 from tests.conftest import Database
 
 DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart plannedEnd } } }"
@@ -196,23 +197,7 @@ async def _transcript(app: Any, subprotocols: list[str], steps: list[tuple[objec
     the app has answered the one before, then leaves (x-request-id left out)."""
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "ws",
-        "http_version": "1.1",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"test"),
-            (b"sec-websocket-protocol", ", ".join(subprotocols).encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("test", 80),
-        "subprotocols": subprotocols,
-    }
+    scope = websocket_scope(subprotocols)
 
     def seen(message: dict[str, Any]) -> dict[str, Any]:
         if "headers" in message:
