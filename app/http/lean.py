@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from starlette._utils import get_route_path  # what starlette.routing matches on
 from starlette.background import BackgroundTasks
 from starlette.datastructures import Headers
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -82,7 +83,11 @@ class LeanGraphQL:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or get_route_path(scope) != self.path
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -224,7 +229,9 @@ class LeanGraphQLSocket:
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or scope["path"] != self.path:
+        # The path as the router matches it: without the app's root_path (a mount,
+        # uvicorn's --root-path).
+        if scope["type"] != "websocket" or get_route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
         SERVED["websocket"] += 1

@@ -192,12 +192,18 @@ CONNECTIONS: list[tuple[list[str], list[tuple[object, int]]]] = [
 ]
 
 
-async def _transcript(app: Any, subprotocols: list[str], steps: list[tuple[object, int]]) -> list:
+async def _transcript(
+    app: Any, subprotocols: list[str], steps: list[tuple[object, int]], root_path: str = ""
+) -> list:
     """What the app sends a WebSocket client that sends `steps` one by one, each once
-    the app has answered the one before, then leaves (x-request-id left out)."""
+    the app has answered the one before, then leaves (x-request-id left out); served
+    under `root_path` (a mount, uvicorn's --root-path) when one is given."""
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     scope = websocket_scope(subprotocols)
+    if root_path:
+        path = root_path + scope["path"]
+        scope.update(path=path, raw_path=path.encode(), root_path=root_path)
 
     def seen(message: dict[str, Any]) -> dict[str, Any]:
         if "headers" in message:
@@ -242,6 +248,30 @@ async def test_a_websocket_is_served_as_the_router_serves_it(
         assert transcripts[0] == transcripts[1], steps
     # and the short way served the first app's connections itself
     assert SERVED["websocket"] - before == len(CONNECTIONS)
+
+
+async def test_a_websocket_under_a_root_path_takes_the_short_way_too(
+    demo: Database, settings: Settings
+) -> None:
+    # given: two apps alike but for LEAN_GRAPHQL_WS, served under /api (uvicorn's
+    # --root-path puts it in front of the path, and the router matches without it)
+    apps = [
+        create_app(
+            settings.model_copy(update={"database_url": demo.url, "lean_graphql_ws": lean}),
+            engine=demo.engine,
+        )
+        for lean in (True, False)
+    ]
+    steps = [(INIT, 1), (TYPENAME, 2)]
+    before = SERVED["websocket"]
+    # when
+    transcripts = [await _transcript(app, ["graphql-transport-ws"], steps, "/api") for app in apps]
+    # then: both say the same, an answer included, and the short way served the first
+    assert transcripts[0] == transcripts[1]
+    assert any(
+        m.get("type") == "websocket.send" and '"next"' in m.get("text", "") for m in transcripts[0]
+    )
+    assert SERVED["websocket"] - before == 1
 
 
 async def test_a_websocket_with_the_database_away_is_closed_1013_as_by_the_router(
