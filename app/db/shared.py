@@ -366,9 +366,13 @@ class Repeated:
 async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
     """The one row `repeated` reads through `sessions`; None unless on PostgreSQL.
 
-    On an operation's own connection (a snapshot's) that runs statements either outside
-    any transaction (AUTOCOMMIT: `one_statement`) or in the transaction it began (the
-    snapshot's REPEATABLE READ, READ ONLY), the statement goes straight to the asyncpg
+    A snapshot not yet opened whose operation promised one statement (`one_statement`:
+    a kept dashboard's read) takes no connection of its own for it: the statement runs
+    on a pooled connection borrowed for it alone (`_pooled_row`), outside any
+    transaction, and given back at once. Otherwise, on an operation's own connection
+    (a snapshot's) that runs statements either outside any transaction (AUTOCOMMIT:
+    `one_statement`) or in the transaction it began (the snapshot's REPEATABLE READ,
+    READ ONLY), the statement goes straight to the asyncpg
     adapter SQLAlchemy itself executes through — which begins the connection's
     transaction first if it has not yet, with the same isolation and read-only mode,
     and finds the statement among those it prepared — holding the connection's lock as

@@ -8,7 +8,7 @@ every rule decided of the document alone is kept with the plan, per app (its set
 are fixed), by the document's text, the operation's name and the caller's permission
 set: it parsed within MAX_TOKENS, it validated (with the depth, alias, field and
 root-field limits, and introspection's rule), it is a query the plan answers for that
-permission set. The metrics' labels of the operation are kept with it.
+permission set. The operation's metrics (its labels' counters) are kept with it.
 
 A later request with the same key runs, as plain functions, only the rules that
 depend on the request, each the function its extension calls:
@@ -79,7 +79,9 @@ class _Kept:
     document: DocumentNode
     operation: OperationDefinitionNode
     plan: Plan
-    labels: tuple[str, str] | None
+    # The operation's counters (its labels' children, looked up once): None without
+    # metrics.
+    counters: tuple[Any, Any] | None
 
 
 class KeptOperations:
@@ -115,14 +117,16 @@ class KeptOperations:
         if operation is None or operation.operation is not OperationType.QUERY:
             return
         metrics = self.schema.metrics
-        labels = (
-            operation_labels(metrics, document, data.operation_name)
-            if metrics is not None
-            else None
-        )
+        counters = None
+        if metrics is not None:
+            labels = operation_labels(metrics, document, data.operation_name)
+            counters = (
+                metrics.operations.labels(*labels),
+                metrics.operation_seconds.labels(*labels),
+            )
         key = (query, data.operation_name, principal.permissions)
         self._drop(key)
-        self._kept[key] = _Kept(document, operation, plan, labels)
+        self._kept[key] = _Kept(document, operation, plan, counters)
         self._chars += len(query)
         while len(self._kept) > CACHE_SIZE or self._chars > KEPT_CHARS:
             self._drop(next(iter(self._kept)))  # the least recently used
@@ -159,7 +163,6 @@ class KeptOperations:
             live = live_query(self.schema, context)
         except DomainError:  # no slot left: the normal path refuses it (BUSY)
             return None
-        metrics = self.schema.metrics
         started = time.perf_counter()
         seconds = self.settings.execution_timeout_seconds
         # As its executor hands it to the plan.
@@ -193,9 +196,10 @@ class KeptOperations:
             result = self._error(error, counted=True)
         except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
             result = self._error(GraphQLError(str(exc), original_error=exc), counted=False)
-        if metrics is not None and kept.labels is not None:
-            metrics.operations.labels(*kept.labels).inc()
-            metrics.operation_seconds.labels(*kept.labels).observe(time.perf_counter() - started)
+        if kept.counters is not None:
+            operations, seconds_taken = kept.counters
+            operations.inc()
+            seconds_taken.observe(time.perf_counter() - started)
         return result
 
     def _let_run(
