@@ -214,7 +214,8 @@ async def test_the_callers_of_a_kept_operation_are_checked_at_every_request(
     before = Counter(SERVED)
     assert _seen(await _post(app.with_key(other), DASHBOARD))[2] == ok.text
     assert SERVED["kept"] == before["kept"] + 1
-    # a partner's (scoped to one initiative) goes the normal way, through its view
+    # a partner's (another permission set, its first request) goes the normal way;
+    # later ones are kept, from its view (tests/http/test_kept_partners.py)
     scoped = await _post(app.with_key(partner), DASHBOARD)
     assert _seen(scoped) == _seen(await _post(normal.with_key(partner), DASHBOARD))
     assert SERVED["kept"] == before["kept"] + 1
