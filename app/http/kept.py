@@ -26,7 +26,7 @@ depend on the request, each the function its extension calls:
   it (`lease_view`: kept, brought up to date from the trail, or built; within the
   caller's share of views), inside the execution deadline (`timed_out`). A partner is
   never answered from anything but its view: when none can be had, the normal path
-  answers (and refuses, BUSY);
+  answers, and refuses it (BUSY, or the build's failure);
 - the operation's metrics (`operation_labels`, `count_errors`) and the errors' codes
   (`present`).
 

@@ -22,9 +22,13 @@ in one statement of its own, which also names the records changed (the copy name
 them by id rather than reading the trail again), and the copy runs in a transaction
 that first checks the trail still ends where it was read (every write to ledger data
 moves its end): the copy then reads the moment the trail was read at; when a write
-came in between, the trail is read again. When the view cannot be shown current — the
-trail no longer has the view's head (a restore rewrote it), too many entries passed to
-be cheaper than a build, or writers kept moving the trail's end — it is built anew.
+came in between, the trail is read again. On PostgreSQL the statement that reads the
+trail copies too, in its own snapshot, when every entry since is of a table the view's
+last refresh copied and none regroups (`repository.refresh_at_once_sql`): a partner
+editing its own records pays one round trip per refresh, not two. When the view cannot
+be shown current — the trail no longer has the view's head (a restore rewrote it), too
+many entries passed to be cheaper than a build, or writers kept moving the trail's
+end — it is built anew.
 """
 
 from __future__ import annotations
