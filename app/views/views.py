@@ -64,6 +64,11 @@ REFRESH_UP_TO = 2000
 # many times in all; then the view is built anew.
 REFRESH_ATTEMPTS = 3
 
+# The longest statement asyncpg keeps prepared on a connection (its default
+# `max_cacheable_statement_size`, 15 KiB); a longer one is prepared again, a round trip,
+# each time it runs.
+CACHED_STATEMENT_CHARS = 15 * 1024
+
 # An indexed shadow's statistics are taken again (PostgreSQL) by the refresh after
 # which the trail entries that changed it since they were taken exceed this share of
 # its rows.
@@ -202,12 +207,20 @@ async def refresh_view(view: View, head: Head) -> Head | None:
     # amount, of the records a partner's programme edits): one round trip
     # (`repository.refresh_at_once_sql`).
     at_once = conn.dialect.name == "postgresql"
-    if not view.trail_sql:
-        view.trail_sql = (
-            repository.refresh_at_once_sql(conn, view.schema, tables, view.initiatives, view.copied)
-            if at_once
-            else repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
+    if not view.trail_sql and at_once:
+        sql = repository.refresh_at_once_sql(
+            conn, view.schema, tables, view.initiatives, view.copied
         )
+        if len(sql) > CACHED_STATEMENT_CHARS:
+            # A partner of many initiatives: the copies would cost the read a prepare
+            # (a round trip) each time; read only.
+            view.copied = frozenset()
+            sql = repository.refresh_at_once_sql(
+                conn, view.schema, tables, view.initiatives, view.copied
+            )
+        view.trail_sql = sql
+    elif not view.trail_sql:
+        view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
     async with view.lock:
         for _ in range(REFRESH_ATTEMPTS):
             if view.lost:

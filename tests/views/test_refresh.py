@@ -238,3 +238,38 @@ async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
         assert scripts == (2 if db.backend == "postgresql" else 3)
     finally:
         await view.close()
+
+
+async def test_a_read_too_long_to_stay_prepared_copies_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner's view whose read that copies would be longer than the driver
+    # keeps prepared (a partner of many initiatives)
+    monkeypatch.setattr(views_module, "CACHED_STATEMENT_CHARS", 1)
+    mine, _ = await _ledger(db)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    scripts = 0
+    run_at_head = repository.run_at_head
+
+    async def counted(*args: Any, **kwargs: Any) -> bool:
+        nonlocal scripts
+        scripts += 1
+        return await run_at_head(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "run_at_head", counted)
+    try:
+        for round_ in range(2):
+            # when: the partner's initiative is renamed, twice
+            async with db.sessions() as session, session.begin():
+                initiative = await session.get(m.Initiative, mine)
+                assert initiative is not None
+                initiative.title = f"Renamed {round_}"
+            head = await refresh_view(view, head)
+            # then: each time by the script, up to date
+            assert head == await _head(db)
+            assert await _contents(view) == await _as_built_now(db, scope)
+            assert scripts == round_ + 1
+    finally:
+        await view.close()
