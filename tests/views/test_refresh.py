@@ -5,6 +5,7 @@ it, and a write that lands while a refresh copies is not half seen."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -185,8 +186,22 @@ async def test_a_write_while_a_refresh_copies_is_seen_whole(
         await view.close()
 
 
+@pytest.fixture
+def scripts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many refresh scripts ran (`repository.run_at_head`), under "scripts"."""
+    ran: Counter[str] = Counter()
+    run_at_head = repository.run_at_head
+
+    async def counted(*args: Any, **kwargs: Any) -> bool:
+        ran["scripts"] += 1
+        return await run_at_head(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "run_at_head", counted)
+    return ran
+
+
 async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, scripts: Counter[str]
 ) -> None:
     """On PostgreSQL the statement that reads the trail copies the records it names when
     no entry regroups (a title, an amount) and every entry is of a table the last
@@ -200,15 +215,6 @@ async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
     scope = frozenset({mine})
     head = await _head(db)
     view = await open_view(db.engine, initiatives=scope)
-    scripts = 0
-    run_at_head = repository.run_at_head
-
-    async def counted(*args: Any, **kwargs: Any) -> bool:
-        nonlocal scripts
-        scripts += 1
-        return await run_at_head(*args, **kwargs)
-
-    monkeypatch.setattr(repository, "run_at_head", counted)
     try:
         assert "hx_transactions" in await _indexes(view, "transactions")
         for round_ in range(2):
@@ -230,18 +236,18 @@ async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
             # second on PostgreSQL by the trail's read alone
             assert head == await _head(db)
             assert await _contents(view) == await _as_built_now(db, scope)
-            assert scripts == (1 if db.backend == "postgresql" else round_ + 1)
+            assert scripts["scripts"] == (1 if db.backend == "postgresql" else round_ + 1)
         # and: a write that regroups (a new transaction) is still copied by its script
         await _add_transactions(db, mine, 1)
         assert await refresh_view(view, head) == await _head(db)
         assert await _contents(view) == await _as_built_now(db, scope)
-        assert scripts == (2 if db.backend == "postgresql" else 3)
+        assert scripts["scripts"] == (2 if db.backend == "postgresql" else 3)
     finally:
         await view.close()
 
 
 async def test_a_read_too_long_to_stay_prepared_copies_nothing(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, scripts: Counter[str]
 ) -> None:
     # given: a partner's view whose read that copies would be longer than the driver
     # keeps prepared (a partner of many initiatives)
@@ -250,15 +256,6 @@ async def test_a_read_too_long_to_stay_prepared_copies_nothing(
     scope = frozenset({mine})
     head = await _head(db)
     view = await open_view(db.engine, initiatives=scope)
-    scripts = 0
-    run_at_head = repository.run_at_head
-
-    async def counted(*args: Any, **kwargs: Any) -> bool:
-        nonlocal scripts
-        scripts += 1
-        return await run_at_head(*args, **kwargs)
-
-    monkeypatch.setattr(repository, "run_at_head", counted)
     try:
         for round_ in range(2):
             # when: the partner's initiative is renamed, twice
@@ -270,6 +267,6 @@ async def test_a_read_too_long_to_stay_prepared_copies_nothing(
             # then: each time by the script, up to date
             assert head == await _head(db)
             assert await _contents(view) == await _as_built_now(db, scope)
-            assert scripts == round_ + 1
+            assert scripts["scripts"] == round_ + 1
     finally:
         await view.close()
