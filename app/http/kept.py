@@ -202,11 +202,11 @@ class KeptOperations:
                 if deadline.expired()
                 else GraphQLError(str(exc), original_error=exc)
             )
-            result = self._error(error, counted=False)
+            result = self._error(error)
         except GraphQLError as error:  # a database error, at the first root field
-            result = self._error(error, counted=True)
+            result = self._error(error)
         except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
-            result = self._error(GraphQLError(str(exc), original_error=exc), counted=False)
+            result = self._error(GraphQLError(str(exc), original_error=exc))
         if metrics is not None and kept.labels is not None:
             metrics.operations.labels(*kept.labels).inc()
             metrics.operation_seconds.labels(*kept.labels).observe(time.perf_counter() - started)
@@ -241,13 +241,12 @@ class KeptOperations:
             return None
         return coerced
 
-    def _error(self, error: GraphQLError, *, counted: bool) -> ExecutionResult:
+    def _error(self, error: GraphQLError) -> ExecutionResult:
         """The result of an operation that failed as it ran, its error presented as
-        ErrorCodesExtension presents it. An error raised past the execution (the
-        deadline's, a failure closing the snapshot) reaches strawberry after the
-        metrics' hook has ended, uncounted; one the execution returns is counted."""
+        ErrorCodesExtension presents it, and counted by its code, as the metrics' hook
+        counts it (whether the execution returned it or it was raised past it)."""
         presented = present(error, self.settings.field_suggestions)
-        if counted and self.schema.metrics is not None:
+        if self.schema.metrics is not None:
             count_errors(self.schema.metrics, [presented])
         return ExecutionResult(data=None, errors=[presented], extensions={})
 

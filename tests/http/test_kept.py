@@ -88,7 +88,7 @@ def _counts(metrics: str) -> list[str]:
     return sorted(
         line
         for line in metrics.splitlines()
-        if re.match(r"pledge_(graphql_operations|graphql_errors|http_requests)_total", line)
+        if re.match(r"pledge_ledger_(graphql_operations|graphql_errors|http_requests)_total", line)
         or re.match(r"pledge_\w+_duration_seconds_count", line)
     )
 

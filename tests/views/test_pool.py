@@ -24,6 +24,7 @@ from app.graphql.compiled.executor import PATHS
 from app.graphql.extensions.views import view_pool
 from app.kit.ids import encode_global_id
 from app.main import create_app
+from app.views import repository as view_repository
 from app.views import views as views_module
 from app.views.pool import Lease, ViewPool
 from app.views.views import view_engine
@@ -683,3 +684,46 @@ async def test_a_partners_view_whose_connection_was_given_up_on_is_never_reused(
     assert before["transactions"]["totalCount"] == 1
     assert app.pool.builds == 2
     assert kept.view not in [k.view for k in app.pool._kept.values()]
+
+
+async def test_a_view_whose_build_failed_midway_is_never_read_nor_reused(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner, and a build whose last script fails after the shadows are
+    # filled (on PostgreSQL the scripts go in one round trip each, on the driver)
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    hide = view_repository.hide_real_tables
+
+    def failing(conn: Any) -> list[str]:
+        return ["SELECT * FROM no_such_table", *hide(conn)]
+
+    monkeypatch.setattr(view_repository, "hide_real_tables", failing)
+    invalidated: list[object] = []
+    engine = view_engine(db.engine).sync_engine
+
+    def noted(*args: object) -> None:
+        invalidated.append(args)
+
+    event.listen(engine, "invalidate", noted)
+    # when: the partner asks
+    try:
+        failed = await partner.execute(PARTNER)
+    finally:
+        event.remove(engine, "invalidate", noted)
+    # then: an error with a code, no data, and no view kept
+    assert failed.get("data") is None
+    assert failed["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert app.pool._kept == {}
+    # and on PostgreSQL, where the script ran on the driver, its connection was dropped
+    # rather than rolled back and handed on
+    assert len(invalidated) == (1 if db.engine.dialect.name == "postgresql" else 0)
+    # and: once builds work again, the partner's next query is answered from a view
+    # built anew on a sound connection, scoped to its initiative
+    monkeypatch.setattr(view_repository, "hide_real_tables", hide)
+    after = await partner.data(PARTNER)
+    assert after["initiatives"]["totalCount"] == 1
+    assert after["transactions"]["totalCount"] == 1
+    (kept,) = app.pool._kept.values()
+    assert not kept.view.lost
