@@ -25,8 +25,9 @@ depend on the request, each the function its extension calls:
   the view of its initiatives, leased from the app's pool as the view extension leases
   it (`lease_view`: kept, brought up to date from the trail, or built; within the
   caller's share of views), inside the execution deadline (`timed_out`). A partner is
-  never answered from anything but its view: when none can be had, the normal path
-  answers, and refuses it (BUSY, or the build's failure);
+  never answered from anything but its view: when none can be had, it is refused as
+  the normal path refuses it (BUSY, or the build's failure, masked), without a second
+  wait or build;
 - the operation's metrics (`operation_labels`, `count_errors`) and the errors' codes
   (`present`).
 
@@ -205,7 +206,9 @@ class KeptOperations:
             result = self._error(error)
         except GraphQLError as error:  # a database error, at the first root field
             result = self._error(error)
-        except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
+        except Exception as exc:
+            # A partner's view refused (BUSY: presented with its code), or raised
+            # closing the snapshot, say: masked (INTERNAL).
             result = self._error(GraphQLError(str(exc), original_error=exc))
         if metrics is not None and kept.labels is not None:
             metrics.operations.labels(*kept.labels).inc()
@@ -253,13 +256,11 @@ class KeptOperations:
 
 async def _partners_view(
     schema: Any, context: Context, scope: frozenset[int]
-) -> AbstractAsyncContextManager[None] | None:
+) -> AbstractAsyncContextManager[None]:
     """The reads of a partner's operation: its scope's view, leased (kept, brought up to
-    date from the trail, or built), to be entered at once; None when no view can be had
-    (over the caller's share, no room, the database refusing the build), so that the
-    normal path answers, which leases again and says why."""
-    try:
-        lease = await lease_view(context, schema, moment=None, initiatives=scope)
-    except Exception:
-        return None
+    date from the trail, or built), to be entered at once. When no view can be had (over
+    the caller's share, no room within VIEW_WAIT_SECONDS, the database refusing the
+    build), what the lease raised is the answer, as on the normal path: handing the
+    request over would make the caller wait, or the database build, a second time."""
+    lease = await lease_view(context, schema, moment=None, initiatives=scope)
     return answered_from_lease(context, lease)

@@ -69,6 +69,11 @@ REFRESH_ATTEMPTS = 3
 # each time it runs.
 CACHED_STATEMENT_CHARS = 15 * 1024
 
+# The most tables the trail's read copies into (PostgreSQL sets up every copy it holds
+# each time it runs, changed or not: ~70 µs a table): writes to more at once are
+# copied by a script, as before.
+AT_ONCE_TABLES = 2
+
 # An indexed shadow's statistics are taken again (PostgreSQL) by the refresh after
 # which the trail entries that changed it since they were taken exceed this share of
 # its rows.
@@ -133,6 +138,9 @@ class View:
     # The tables its refreshes' read of the trail copies into (PostgreSQL), when the
     # writes since are to those only: those the last refresh that copied read again.
     copied: frozenset[str] = frozenset()
+    # Its trail's read copying would be too long to stay prepared (many initiatives):
+    # it reads only, for good.
+    reads_only: bool = False
     # The tables shadowed by the trail itself rather than copied (`open_view`'s `defer`).
     deferred: frozenset[str] = frozenset()
 
@@ -213,8 +221,9 @@ async def refresh_view(view: View, head: Head) -> Head | None:
         )
         if len(sql) > CACHED_STATEMENT_CHARS:
             # A partner of many initiatives: the copies would cost the read a prepare
-            # (a round trip) each time; read only.
+            # (a round trip) each time; read only, from now on.
             view.copied = frozenset()
+            view.reads_only = True
             sql = repository.refresh_at_once_sql(
                 conn, view.schema, tables, view.initiatives, view.copied
             )
@@ -255,10 +264,16 @@ async def refresh_view(view: View, head: Head) -> Head | None:
                 conn, view.schema, trail.head, statements
             ):
                 view.shadows.update(shadows)
-                if at_once and copies and frozenset(trail.tables) != view.copied:
-                    # The next writes are expected where these were.
-                    view.copied = frozenset(trail.tables)
-                    view.trail_sql = ""
+                if at_once and copies and not view.reads_only:
+                    # The next writes are expected where these were (if few tables).
+                    expected = (
+                        frozenset(trail.tables)
+                        if len(trail.tables) <= AT_ONCE_TABLES
+                        else frozenset()
+                    )
+                    if expected != view.copied:
+                        view.copied = expected
+                        view.trail_sql = ""
                 return trail.head
             # A write came between the read of the trail and the copy: read it again.
     return None  # writers keep moving the head: a build reads one snapshot whatever they do
