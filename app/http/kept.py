@@ -17,12 +17,17 @@ depend on the request, each the function its extension calls:
 - the read gate (`read_gate`) and the allow-list (`allowed`);
 - the variables' strings (`variables_error`) and their coercion (graphql-core's
   `get_variable_values`, as its executor coerces them);
-- the moment (`moment_of`) and the partner scope: a query with either goes the normal
-  way (a view's rules are the view extension's);
+- the moment (`moment_of`): a query with one goes the normal way (a view as of a
+  moment is built for the operation's fields, `deferral_of`);
 - the price (`QueryCostLimiter.price`, the app's own limiter): only an operation the
   price alone lets run (`plainly_within`: no row count to read, no heavy slot);
-- the caller's live query slot and the read snapshot (`live_query`), inside the
-  execution deadline (`timed_out`);
+- the caller's live query slot and the read snapshot (`live_query`), or for a partner
+  the view of its initiatives, leased from the app's pool as the view extension leases
+  it (`lease_view`: kept, brought up to date from the trail, or built; within the
+  caller's share of views), inside the execution deadline (`timed_out`). A partner is
+  never answered from anything but its view: when none can be had, it is refused as
+  the normal path refuses it (BUSY, or the build's failure, masked), without a second
+  wait or build;
 - the operation's metrics (`operation_labels`, `count_errors`) and the errors' codes
   (`present`).
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +66,12 @@ from app.graphql.extensions.limits import CACHE_SIZE, cached_parse, timed_out
 from app.graphql.extensions.memory import large
 from app.graphql.extensions.permissions import read_gate
 from app.graphql.extensions.strings import variables_error
-from app.graphql.extensions.views import live_query, moment_of
+from app.graphql.extensions.views import (
+    answered_from_lease,
+    lease_view,
+    live_query,
+    moment_of,
+)
 from app.observability.operations import count_errors, operation_labels
 
 _Key = tuple[str, str | None, frozenset[Permission]]
@@ -139,12 +150,7 @@ class KeptOperations:
         """The answer to `data` of a kept operation, or None: the normal path answers."""
         principal = context.principal
         query = data.query
-        if (
-            not isinstance(principal, Principal)
-            or not isinstance(query, str)
-            or context.shared
-            or principal.initiative_ids is not None  # a partner: the view's rules
-        ):
+        if not isinstance(principal, Principal) or not isinstance(query, str) or context.shared:
             return None
         key = (query, data.operation_name, principal.permissions)
         kept = self._kept.get(key)
@@ -159,10 +165,13 @@ class KeptOperations:
             return None
         # Nothing reads the answer before it is encoded (as `execute_single` says).
         context.answer_as_json = True
-        try:
-            live = live_query(self.schema, context)
-        except DomainError:  # no slot left: the normal path refuses it (BUSY)
-            return None
+        scope = principal.initiative_ids
+        reads: AbstractAsyncContextManager[None] | None = None
+        if scope is None:
+            try:
+                reads = live_query(self.schema, context)
+            except DomainError:  # no slot left: the normal path refuses it (BUSY)
+                return None
         started = time.perf_counter()
         seconds = self.settings.execution_timeout_seconds
         # As its executor hands it to the plan.
@@ -170,10 +179,16 @@ class KeptOperations:
         deadline = asyncio.timeout(seconds)
         result: ExecutionResult
         try:
-            async with deadline, live:
-                answered = await answer_by(
-                    kept.plan, strawberry_schema, context, coerced, kept.operation
-                )
+            async with deadline:
+                if scope is not None:
+                    # A partner: answered from its scope's view, never otherwise.
+                    reads = await _partners_view(self.schema, context, scope)
+                if reads is None:
+                    return None
+                async with reads:
+                    answered = await answer_by(
+                        kept.plan, strawberry_schema, context, coerced, kept.operation
+                    )
             if answered is None:
                 # The plan handed this request back: its arguments (a cursor that is
                 # not one, a negative page) or its rows (a null where the schema has
@@ -194,7 +209,9 @@ class KeptOperations:
             result = self._error(error)
         except GraphQLError as error:  # a database error, at the first root field
             result = self._error(error)
-        except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
+        except Exception as exc:
+            # A partner's view refused (BUSY: presented with its code), or raised
+            # closing the snapshot, say: masked (INTERNAL).
             result = self._error(GraphQLError(str(exc), original_error=exc))
         if kept.counters is not None:
             operations, seconds_taken = kept.counters
@@ -239,3 +256,15 @@ class KeptOperations:
         if self.schema.metrics is not None:
             count_errors(self.schema.metrics, [presented])
         return ExecutionResult(data=None, errors=[presented], extensions={})
+
+
+async def _partners_view(
+    schema: Any, context: Context, scope: frozenset[int]
+) -> AbstractAsyncContextManager[None]:
+    """The reads of a partner's operation: its scope's view, leased (kept, brought up to
+    date from the trail, or built), to be entered at once. When no view can be had (over
+    the caller's share, no room within VIEW_WAIT_SECONDS, the database refusing the
+    build), what the lease raised is the answer, as on the normal path: handing the
+    request over would make the caller wait, or the database build, a second time."""
+    lease = await lease_view(context, schema, moment=None, initiatives=scope)
+    return answered_from_lease(context, lease)

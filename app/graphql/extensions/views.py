@@ -359,11 +359,8 @@ class ViewExtension(SchemaExtension):
             async with live:
                 yield
             return
-        try:
-            async with answered_from(context, lease.view.sessions):
-                yield
-        finally:
-            await lease.release()
+        async with answered_from_lease(context, lease):
+            yield
 
 
 def live_query(schema: Any, context: Any) -> AbstractAsyncContextManager[None]:
@@ -477,6 +474,14 @@ async def answered_from_view(
     """Point the context's sessions and loaders at a view for the block, then back.
     DomainError BUSY when none can be had (see ViewPool)."""
     lease = await lease_view(context, schema, moment=moment, initiatives=initiatives)
+    async with answered_from_lease(context, lease):
+        yield
+
+
+@asynccontextmanager
+async def answered_from_lease(context: Any, lease: Lease) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at the leased view for the block, then
+    back; the lease ends with the block. Enter it at once."""
     try:
         async with answered_from(context, lease.view.sessions):
             yield
