@@ -357,7 +357,8 @@ class Repeated:
 
 
 async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
-    """The one row `repeated` reads through `sessions`; None unless on PostgreSQL.
+    """The one row `repeated` reads through `sessions`; None unless on PostgreSQL or
+    SQLite (which always reads it through a session).
 
     On an operation's own connection (a snapshot's) that runs statements either outside
     any transaction (AUTOCOMMIT: `one_statement`) or in the transaction it began (the
@@ -393,11 +394,15 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     RUNS["session"] += 1
     async with sessions() as session:
         connection = await session.connection()
-        if connection.dialect.name != "postgresql":
+        if connection.dialect.name not in ("postgresql", "sqlite"):
             return None
         result = await connection.execute(repeated.statement)
         context = result.context
-        if repeated.sent is None and isinstance(context.parameters[0], Sequence):
+        if (
+            repeated.sent is None
+            and connection.dialect.name == "postgresql"
+            and isinstance(context.parameters[0], Sequence)
+        ):
             sent = context.statement, tuple(context.parameters[0])
             repeated.sent = (type(connection.dialect), *sent)
         return result.one()

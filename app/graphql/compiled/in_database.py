@@ -1,8 +1,8 @@
-"""A plan's whole answer written by PostgreSQL, in one statement.
+"""A plan's whole answer written by the database (PostgreSQL or SQLite), in one statement.
 
-For a plan whose every field PostgreSQL can write (plan.py `in_database`), the answer is
-one statement of one row: a column per root list, holding that list's connection as the
-UTF-8 bytes of its JSON text (sql_json.py spells it as the answer's encoder would). A
+For a plan whose every field the database can write (plan.py `in_database`), the answer
+is one statement of one row: a column per root list, holding that list's connection as
+the UTF-8 bytes of its JSON text (sql_json.py spells it as the answer's encoder would). A
 list is a scalar subquery over its page — `WHERE <filter> [AND <parent column> = <the
 parent's id>] [AND <after the cursor>] ORDER BY <order> LIMIT first (+1)`, correlated to
 the row of its parent, so PostgreSQL reads each parent's page by its index as a LATERAL
@@ -17,6 +17,10 @@ are the ones the Python path reads with (Answer.window), so the rows are the sam
   end cursors from the first and last row's cursor (`Order.encode` in SQL);
 - `totalCount`: a count of the parent's rows under the filter.
 
+SQLite (3.40: no ORDER BY inside an aggregate) numbers each page's rows by the order
+(`row_number()`, over at most `first` + 1 rows) and aggregates them as they come out
+numbered, in that order; the extra row and the cursors are picked by their number.
+
 Only forward windows (`first` ≥ 1, maybe `after`) are written here, and only lists
 whose filter reads no table of an enclosing list (correlation would bind it to the
 enclosing row): `NotHere` then, and the answer is built in Python from rows as before.
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     LargeBinary,
     Select,
     Text,
@@ -39,6 +44,7 @@ from sqlalchemy import (
     literal_column,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -74,17 +80,19 @@ KEPT_STATEMENTS = 256
 _STATEMENTS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
 
 
-def statement(answer: Answer, plan: Plan) -> Repeated:
+def statement(answer: Answer, plan: Plan) -> tuple[Repeated, bool]:
     """The statement whose one row holds each root list's text, in the plan's order
     (NotHere: the answer is built in Python), kept with what the driver was sent for it
-    (`one_row` runs it)."""
+    (`one_row` runs it); or, when the second is true, whose rows are the pieces of the
+    one root list's text, in order (`in_pieces`)."""
     try:
         windows = tuple(answer.window(listed) for listed in _lists(plan))
     except Fallback:
         # An argument refused, maybe of a list under an empty page, which the answer
         # never reads (nor the reference executor refuses): decided in Python.
         raise NotHere from None
-    key = (plan, *(id(window) for window in windows))
+    pieces = in_pieces(answer, plan)
+    key = (plan, _on_sqlite(answer), *(id(window) for window in windows))
     found = _STATEMENTS.get(key)
     # The entry holds its windows: while it lives, no other window can take their ids.
     if found is not None and all(a is b for a, b in zip(found[0], windows, strict=True)):
@@ -100,10 +108,25 @@ def statement(answer: Answer, plan: Plan) -> Repeated:
             _STATEMENTS.popitem(last=False)
     if built is None:
         raise NotHere
-    return built  # type: ignore[no-any-return]
+    return built, pieces
 
 
 _UTF8: ColumnElement[str] = literal_column("'UTF8'")
+
+
+def _on_sqlite(answer: Answer) -> bool:
+    return bool(answer.settings.database_url.startswith("sqlite"))
+
+
+def in_pieces(answer: Answer, plan: Plan) -> bool:
+    """Whether the answer's one root list comes as rows, each a piece of its text: on
+    SQLite, which runs in the server's process. One text of the whole list is built
+    there by copying (each `||`, the aggregate's buffer grown by doubling): five times
+    the answer's size at its peak (bench/README.md, report_memory.py). As pieces, a top
+    node's text at a time (each nested list still one text); the pieces go into the
+    response as they came (app/kit/spliced.py)."""
+    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    return _on_sqlite(answer) and len(roots) == 1
 
 
 def _lists(plan: Plan) -> list[ListPlan]:
@@ -121,19 +144,26 @@ def _lists(plan: Plan) -> list[ListPlan]:
     return found
 
 
-def _statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+def _statement(answer: Answer, plan: Plan) -> Any:
     # Each list's text as its UTF-8 bytes (bytea): the driver hands them over as they
     # came, and they go into the response as they are. As text, the driver decoded
     # them into a str the size of the answer, which was encoded back into bytes on the
     # way out: two copies more of the largest thing the server holds (bench/README.md,
     # report_memory.py). Only these columns change type: every other statement, and
-    # the driver's codecs, are as they were.
+    # the driver's codecs, are as they were. (SQLite's CAST AS BLOB: its UTF-8 bytes.)
+    sqlite = _on_sqlite(answer)
+    if in_pieces(answer, plan):
+        (root,) = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+        return _pieces(answer, root)
     columns = [
-        func.convert_to(_connection(answer, root, None, ()), _UTF8, type_=LargeBinary).label(
-            f"r{index}"
-        )
+        (
+            sql_cast(text, LargeBinary)
+            if sqlite
+            else func.convert_to(text, _UTF8, type_=LargeBinary)
+        ).label(f"r{index}")
         for index, (_key, root) in enumerate(plan.roots)
         if isinstance(root, ListPlan)
+        for text in [_connection(answer, root, None, ())]
     ]
     if not columns:
         raise NotHere
@@ -184,10 +214,16 @@ def _node(answer: Answer, node: NodePlan, source: _Source) -> sql_json.Json:
 
 
 def _connection(
-    answer: Answer, plan: ListPlan, parent: Any | None, outer: tuple[Any, ...]
+    answer: Answer,
+    plan: ListPlan,
+    parent: Any | None,
+    outer: tuple[Any, ...],
+    pieces: list[Any] | None = None,
 ) -> ColumnElement[str]:
     """The list's connection as JSON text; `parent`: the enclosing list's page (whose
-    row this list's page belongs to); `outer`: every enclosing list's table."""
+    row this list's page belongs to); `outer`: every enclosing list's table. With
+    `pieces` (a root list's), the selects of its text's pieces are put there instead,
+    each a select of one column (`_pieces`)."""
     order, window, where = answer.window(plan)
     first = window.first
     if not first or window.last is not None or window.before_key is not None:
@@ -225,18 +261,29 @@ def _connection(
     cursor = source.adapt(_cursor(order)) if cursors else None
     if cursor is not None:
         columns.append(cursor.label("c"))
+    texts: dict[int, Any] = {}
     for index, (_key, kind, detail) in enumerate(entries):
         if kind == NODES:
-            text = _node(answer, detail, source)
+            texts[index] = _node(answer, detail, source).label(f"t{index}")
         elif kind == EDGES:
-            text = _edge(answer, detail, source, cursor)
-        else:
-            continue
-        columns.append(text.label(f"t{index}"))
-    page = select(*columns).select_from(paged).subquery("page")
+            texts[index] = _edge(answer, detail, source, cursor).label(f"t{index}")
+    sqlite = _on_sqlite(answer)
+    if sqlite:  # each row's place on the page, and how many it holds
+        on_paged = [source.adapt(term) for term in order.terms]
+        columns += [
+            func.row_number().over(order_by=on_paged).label("n"),
+            func.count().over().label("m"),
+        ]
+    # In pieces, the page the other fields read holds no row's text: it would be
+    # written once more for them.
+    shown = [] if pieces is not None else list(texts.values())
+    page = select(*columns, *shown).select_from(paged).subquery("page")
     # The order's terms over the page's columns, for the aggregates.
     on_page = ClauseAdapter(page)
     in_order = [on_page.traverse(source.adapt(term)) for term in order.terms]
+    reads_page = any(name in ("hasNextPage", "startCursor", "endCursor") for name in asked)
+    # In pieces: whether the text since the last list of rows reads the page's aggregates.
+    segment_reads = False
     parts: list[Any] = ["{"]
     for index, (key, kind, detail) in enumerate(entries):
         parts.append(("," if index else "") + f"{json.dumps(key)}:")
@@ -246,24 +293,59 @@ def _connection(
             counted = _correlated(select(func.count()).select_from(table).where(*mine), parent)
             parts.append(sql_cast(counted.scalar_subquery(), Text))
         elif kind == PAGE_INFO:
-            parts.append(_page_info(detail, page, in_order, first, table, mine, parent, after))
+            parts.append(
+                _page_info(detail, page, in_order, first, table, mine, parent, after, sqlite)
+            )
+            segment_reads = segment_reads or any(
+                name in ("hasNextPage", "startCursor", "endCursor") for _k, _g, name in detail
+            )
+        elif pieces is not None:  # its rows, one piece each: after the text so far
+            parts.append("[")
+            pieces.append(_one_row(parts, page, segment_reads))
+            numbered = select(*columns, texts[index]).select_from(paged).subquery("page")
+            text = numbered.c[f"t{index}"]
+            comma = case((numbered.c.n == 1, sql_json.constant("")), else_=sql_json.constant(","))
+            piece = comma.concat(text)
+            rows = select(sql_cast(piece, LargeBinary).label("piece")).select_from(numbered)
+            pieces.append(rows.where(numbered.c.n <= first) if more else rows)
+            parts, segment_reads = ["]"], False
         else:
             text = page.c[f"t{index}"]
-            if more:  # the extra row only tells that more follow: sliced off
+            if sqlite:  # in the rows' order (their number's); the extra one left out
+                agg = func.group_concat(case((page.c.n <= first, text)) if more else text, ",")
+            elif more:  # the extra row only tells that more follow: sliced off
                 ordered = func.array_agg(aggregate_order_by(text, *in_order))
                 agg = func.array_to_string(type_coerce(ordered, ARRAY(Text))[1:first], ",")
             else:
                 agg = func.string_agg(text, aggregate_order_by(literal(","), *in_order))
             parts += ["[", func.coalesce(agg, sql_json.constant("")), "]"]
     parts.append("}")
+    if pieces is not None:
+        pieces.append(_one_row(parts, page, segment_reads))
+        return sql_json.NULL
     written = select(sql_json.concat(parts))
     # One row: of the aggregates over the page's rows, when any field reads them (an
     # aggregate over no rows still gives one); else of no table at all.
-    if any(kind in (NODES, EDGES) for _key, kind, _detail in entries) or any(
-        name in ("hasNextPage", "startCursor", "endCursor") for name in asked
-    ):
+    if reads_page or any(kind in (NODES, EDGES) for _key, kind, _detail in entries):
         written = written.select_from(page)
     return written.scalar_subquery()
+
+
+def _one_row(parts: list[Any], page: Any, reads_page: bool) -> Select[Any]:
+    """A piece written by one row: of the aggregates over the page's rows when it reads
+    them, else of no table at all."""
+    written = select(sql_cast(sql_json.concat(parts), LargeBinary).label("piece"))
+    return written.select_from(page) if reads_page else written
+
+
+def _pieces(answer: Answer, plan: ListPlan) -> CompoundSelect[Any]:
+    """The root list's text as rows, in order: the text up to its first list of rows,
+    each row's (after a comma but the first), the text up to the next, …, the rest.
+    SQLite runs a UNION ALL's selects one after the other, each giving its rows in the
+    order they are numbered (as its aggregates take them: the module's docstring)."""
+    found: list[Any] = []
+    _connection(answer, plan, None, (), found)
+    return union_all(*found)
 
 
 def _correlated(query: Select[Any], parent: Any | None) -> Select[Any]:
@@ -299,6 +381,7 @@ def _page_info(
     mine: list[Any],
     parent: Any | None,
     after: Any | None,
+    sqlite: bool,
 ) -> sql_json.Json:
     parts: list[Any] = ["{"]
     for index, (key, _get, name) in enumerate(detail):
@@ -316,6 +399,10 @@ def _page_info(
                 beyond = case((after, literal(0)), else_=literal(1)) == 1
                 earlier = select(literal(1)).select_from(table).where(*mine, beyond)
                 parts.append(sql_json.boolean(_correlated(earlier, parent).exists()))
+        elif sqlite:  # the row of that number
+            number: Any = 1 if name == "startCursor" else func.min(page.c.m, first)
+            numbered = func.max(case((page.c.n == number, page.c.c)))
+            parts.append(func.coalesce(sql_json.quoted(numbered), sql_json.NULL))
         else:
             cursors = func.array_agg(aggregate_order_by(page.c.c, *in_order))
             found = type_coerce(cursors, ARRAY(Text))

@@ -11,7 +11,7 @@ reference's connections read.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -50,6 +50,15 @@ _UNWRITTEN = sql_json.UNWRITTEN_CHARACTER.encode()
 KEPT_WINDOWS = 256
 MAX_KEPT_ARGUMENTS = 2048
 _WINDOWS: OrderedDict[tuple[ListPlan, str, Hashable], tuple[Order, Window, Any]] = OrderedDict()
+
+
+def _unwritten(text: bytes | Sequence[bytes] | None) -> bool:
+    """Whether a list's text is missing or holds a value the database did not spell."""
+    if text is None:
+        return True
+    if isinstance(text, bytes):
+        return _UNWRITTEN in text
+    return any(piece is None or _UNWRITTEN in piece for piece in text)
 
 
 class Answer:
@@ -173,7 +182,7 @@ class Answer:
         if (
             self.plan.in_database
             and self.settings.compiled_reads_in_database
-            and self.settings.database_url.startswith("postgresql")
+            and self.settings.database_url.startswith(("postgresql", "sqlite"))
         ):
             written = await self.written()
             if written is not None:
@@ -202,15 +211,20 @@ class Answer:
         """The answer as PostgreSQL writes it (in_database.py), in one statement; None
         when it is built from rows instead."""
         try:
-            stmt = in_database.statement(self, self.plan)
+            stmt, in_pieces = in_database.statement(self, self.plan)
         except NotHere:
             return None
         one_statement(self.context.reads)
         # Each list's JSON as UTF-8 bytes (in_database.py), spliced into the response as
         # they came: no str of it is made, and nothing else the size of the answer is
         # held beside them before the response body is written.
-        texts = await one_row(self.context.reads, stmt)
-        if texts is None or any(text is None or _UNWRITTEN in text for text in texts):
+        texts: Sequence[bytes | Sequence[bytes]] | None
+        if in_pieces:  # one list, its text in pieces
+            async with self.context.reads() as session:
+                texts = [(await session.execute(stmt.statement)).scalars().all()]
+        else:
+            texts = await one_row(self.context.reads, stmt)
+        if texts is None or any(_unwritten(text) for text in texts):
             # Not PostgreSQL after all, or a value the database did not spell (an
             # enum's column holding a value the enum has not, an infinite date): built
             # from rows, which hands such a value to the reference executor.
@@ -224,7 +238,10 @@ class Answer:
                 answer[key] = root
             else:
                 text = next(found)
-                answer[key] = Spliced(text) if encoded else orjson.loads(text)
+                if encoded:
+                    answer[key] = Spliced(text)
+                else:
+                    answer[key] = orjson.loads(text if isinstance(text, bytes) else b"".join(text))
         self.in_database = True
         return answer
 
