@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 import orjson
 from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
 from graphql.execution.values import VariableValues, get_argument_values
+from sqlalchemy.ext.asyncio import AsyncScalarResult
 from strawberry.types.arguments import convert_arguments
 
 from app.db.shared import any_statements, one_row, one_statement
@@ -44,12 +45,35 @@ from app.kit.spliced import Spliced
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
 _UNWRITTEN = sql_json.UNWRITTEN_CHARACTER.encode()
+# A text the database sends in pieces (in_database.py `in_pieces`): the rows read from the
+# driver at a time, and the size the pieces are joined up to.
+ROWS_PER_FETCH = 256
+PIECE_BYTES = 64 * 1024
 # The order, window and filter worked out for a list and the arguments an answer gave
 # it (`Answer._window`): how many the process keeps, and the longest arguments (as
 # text, every input field spelled out) kept.
 KEPT_WINDOWS = 256
 MAX_KEPT_ARGUMENTS = 2048
 _WINDOWS: OrderedDict[tuple[ListPlan, str, Hashable], tuple[Order, Window, Any]] = OrderedDict()
+
+
+async def _joined(pieces: AsyncScalarResult[bytes]) -> list[bytes]:
+    """The pieces of a text as they come from the database, joined into pieces of about
+    PIECE_BYTES: a row each would hold, beside each row's few bytes (a flat list's
+    node), the driver's row and the list's entry, as much again as the text."""
+    joined: list[bytes] = []
+    pending: list[bytes] = []
+    size = 0
+    async for rows in pieces.partitions(ROWS_PER_FETCH):
+        for piece in rows:
+            pending.append(piece)
+            size += len(piece)
+            if size >= PIECE_BYTES:
+                joined.append(b"".join(pending))
+                pending, size = [], 0
+    if pending:
+        joined.append(b"".join(pending))
+    return joined
 
 
 def _unwritten(text: bytes | Sequence[bytes] | None) -> bool:
@@ -221,7 +245,7 @@ class Answer:
         texts: Sequence[bytes | Sequence[bytes]] | None
         if in_pieces:  # one list, its text in pieces
             async with self.context.reads() as session:
-                texts = [(await session.execute(stmt.statement)).scalars().all()]
+                texts = [await _joined((await session.stream(stmt.statement)).scalars())]
         else:
             texts = await one_row(self.context.reads, stmt)
         if texts is None or any(_unwritten(text) for text in texts):
