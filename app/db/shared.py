@@ -408,6 +408,33 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
         return result.one()
 
 
+async def joined_rows(
+    sessions: SessionFactory, repeated: Repeated, size: int
+) -> list[bytes] | None:
+    """The bytes of the one column of `repeated`'s rows through a session of `sessions`,
+    in order, read as a stream (ROWS_PER_FETCH at a time) and joined into pieces of
+    about `size` bytes: the rows' bytes one after the other are the pieces'. None when
+    a row holds NULL."""
+    joined: list[bytes] = []
+    pending: list[bytes] = []
+    held = 0
+    async with sessions() as session:
+        result = await session.stream(repeated.statement)
+        async for rows in result.scalars().partitions(ROWS_PER_FETCH):
+            for piece in rows:
+                if piece is None:
+                    return None
+                pending.append(piece)
+                held += len(piece)
+                if held >= size:
+                    joined.append(b"".join(pending))
+                    pending, held = [], 0
+    if pending:
+        joined.append(b"".join(pending))
+    return joined
+
+
+ROWS_PER_FETCH = 256
 _NOT_HERE = object()
 # How `one_row` ran its statements in this process: "driver" (on the driver's
 # connection) or "session".

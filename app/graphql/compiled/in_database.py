@@ -121,7 +121,7 @@ def _on_sqlite(answer: Answer) -> bool:
 def in_pieces(answer: Answer, plan: Plan) -> bool:
     """Whether the answer's one root list comes as rows, each a piece of its text: on
     SQLite, which runs in the server's process. One text of the whole list is built
-    there by copying (each `||`, the aggregate's buffer grown by doubling): five times
+    there by copying (each `||`, the aggregate's buffer grown by doubling): 4.5 times
     the answer's size at its peak (bench/README.md, report_memory.py). As pieces, a top
     node's text at a time (each nested list still one text); the pieces go into the
     response as they came (app/kit/spliced.py)."""

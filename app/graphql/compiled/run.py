@@ -18,10 +18,9 @@ from weakref import WeakKeyDictionary
 import orjson
 from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, VariableNode
 from graphql.execution.values import VariableValues, get_argument_values
-from sqlalchemy.ext.asyncio import AsyncScalarResult
 from strawberry.types.arguments import convert_arguments
 
-from app.db.shared import any_statements, one_row, one_statement
+from app.db.shared import any_statements, joined_rows, one_row, one_statement
 from app.errors import DomainError
 from app.graphql.compiled import in_database, sql_json
 from app.graphql.compiled.in_database import NotHere
@@ -45,9 +44,8 @@ from app.kit.spliced import Spliced
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
 _UNWRITTEN = sql_json.UNWRITTEN_CHARACTER.encode()
-# A text the database sends in pieces (in_database.py `in_pieces`): the rows read from the
-# driver at a time, and the size the pieces are joined up to.
-ROWS_PER_FETCH = 256
+# A text the database sends in pieces (in_database.py `in_pieces`): the size the pieces
+# are joined up to.
 PIECE_BYTES = 64 * 1024
 # The order, window and filter worked out for a list and the arguments an answer gave
 # it (`Answer._window`): how many the process keeps, and the longest arguments (as
@@ -55,25 +53,6 @@ PIECE_BYTES = 64 * 1024
 KEPT_WINDOWS = 256
 MAX_KEPT_ARGUMENTS = 2048
 _WINDOWS: OrderedDict[tuple[ListPlan, str, Hashable], tuple[Order, Window, Any]] = OrderedDict()
-
-
-async def _joined(pieces: AsyncScalarResult[bytes]) -> list[bytes]:
-    """The pieces of a text as they come from the database, joined into pieces of about
-    PIECE_BYTES: a row each would hold, beside each row's few bytes (a flat list's
-    node), the driver's row and the list's entry, as much again as the text."""
-    joined: list[bytes] = []
-    pending: list[bytes] = []
-    size = 0
-    async for rows in pieces.partitions(ROWS_PER_FETCH):
-        for piece in rows:
-            pending.append(piece)
-            size += len(piece)
-            if size >= PIECE_BYTES:
-                joined.append(b"".join(pending))
-                pending, size = [], 0
-    if pending:
-        joined.append(b"".join(pending))
-    return joined
 
 
 def _unwritten(text: bytes | Sequence[bytes] | None) -> bool:
@@ -104,7 +83,7 @@ class Answer:
         )
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
-        # Whether PostgreSQL wrote the answer (in_database.py).
+        # Whether the database wrote the answer (in_database.py).
         self.in_database = False
 
     def arguments(self, plan: ListPlan) -> dict[str, Any]:
@@ -232,7 +211,7 @@ class Answer:
         }
 
     async def written(self) -> dict[str, Any] | None:
-        """The answer as PostgreSQL writes it (in_database.py), in one statement; None
+        """The answer as the database writes it (in_database.py), in one statement; None
         when it is built from rows instead."""
         try:
             stmt, in_pieces = in_database.statement(self, self.plan)
@@ -242,14 +221,16 @@ class Answer:
         # Each list's JSON as UTF-8 bytes (in_database.py), spliced into the response as
         # they came: no str of it is made, and nothing else the size of the answer is
         # held beside them before the response body is written.
-        texts: Sequence[bytes | Sequence[bytes]] | None
+        texts: Sequence[bytes | Sequence[bytes] | None] | None
         if in_pieces:  # one list, its text in pieces
-            async with self.context.reads() as session:
-                texts = [await _joined((await session.stream(stmt.statement)).scalars())]
+            # Joined up to PIECE_BYTES as they come: a row each would hold, beside
+            # each row's few bytes (a flat list's node), the driver's row and the
+            # list's entry, as much again as the text.
+            texts = [await joined_rows(self.context.reads, stmt, PIECE_BYTES)]
         else:
             texts = await one_row(self.context.reads, stmt)
         if texts is None or any(_unwritten(text) for text in texts):
-            # Not PostgreSQL after all, or a value the database did not spell (an
+            # Neither PostgreSQL nor SQLite, or a value the database did not spell (an
             # enum's column holding a value the enum has not, an infinite date): built
             # from rows, which hands such a value to the reference executor.
             await any_statements(self.context.reads)
@@ -262,6 +243,7 @@ class Answer:
                 answer[key] = root
             else:
                 text = next(found)
+                assert text is not None  # (`_unwritten` above)
                 if encoded:
                     answer[key] = Spliced(text)
                 else:

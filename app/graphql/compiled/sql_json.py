@@ -46,7 +46,7 @@ from app.db.functions import SQLITE_BASE64URL, by_dialect
 from app.db.types import ExactDecimal, UTCDateTime, stored_decimal_text
 
 Json = ColumnElement[str]
-# The most decimals of a Decimal column written by PostgreSQL as Python's str() writes
+# The most decimals of a Decimal column written by the database as Python's str() writes
 # it: with more, a small value (0.0000001) is 1E-7 in Python.
 MAX_PLAIN_SCALE = 6
 
