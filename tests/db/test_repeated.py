@@ -13,12 +13,25 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import DBAPIError
 
 from app import models as m
 from app.db.session import StatementCounter
-from app.db.shared import RUNS, Repeated, one_row, one_statement, read_snapshot
+from app.db.shared import RUNS, Repeated, joined_rows, one_row, one_statement, read_snapshot
 from tests import factories as f
 from tests.conftest import Database
 
@@ -171,3 +184,23 @@ async def test_a_kept_statement_is_answered_again_after_another_process_changes_
     finally:
         async with db.engine.begin() as connection:
             await connection.run_sync(scratch.drop)
+
+
+@pytest.mark.parametrize("size", [1, 6, 1000])
+async def test_rows_joined_up_to_a_size_are_the_rows_bytes_in_order(
+    db: Database, size: int
+) -> None:
+    # given: a statement of rows of bytes, in order
+    rows = [f"[{n},".encode() for n in range(40)]
+    read = Repeated(
+        union_all(*(select(cast(literal(row.decode()), LargeBinary).label("p")) for row in rows))
+    )
+    # when
+    pieces = await joined_rows(db.sessions, read, size)
+    # then: the rows' bytes one after the other, in pieces of at least `size` (the last
+    # may be less), each as few rows as reach it
+    assert pieces is not None and b"".join(pieces) == b"".join(rows)
+    assert all(len(piece) >= size for piece in pieces[:-1])
+    assert len(pieces) == {1: len(rows), 1000: 1}.get(size, len(pieces))
+    # no row more than needed: without its last row, a piece is short of `size`
+    assert all(len(piece[: piece.rfind(b"[")]) < size for piece in pieces)
