@@ -81,10 +81,17 @@ def _days_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 SQLITE_BASE64URL = "pl_base64url"
 
 
+# The mark of a value the compiled path's SQL did not spell (app/graphql/compiled/sql_json.py).
+UNWRITTEN_MARK = "\x01"
+
+
 def python_base64url(text: str | None) -> str | None:
     """base64url of the text's UTF-8 bytes, padded (Python's `urlsafe_b64encode`):
-    SQLite has no base64 of its own."""
-    return None if text is None else base64.urlsafe_b64encode(text.encode()).decode()
+    SQLite has no base64 of its own. A text holding UNWRITTEN_MARK gives the mark, which
+    the encoding would hide: the text is built once, not again to look for it."""
+    if text is None or UNWRITTEN_MARK in text:
+        return text and UNWRITTEN_MARK
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 class by_dialect(FunctionElement[str]):

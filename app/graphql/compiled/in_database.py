@@ -92,6 +92,8 @@ def statement(answer: Answer, plan: Plan) -> tuple[Repeated, bool]:
         # never reads (nor the reference executor refuses): decided in Python.
         raise NotHere from None
     pieces = in_pieces(answer, plan)
+    if _on_sqlite(answer) and _held_rows(plan, windows, pieces) > ONE_TEXT_ROWS:
+        raise NotHere
     key = (plan, _on_sqlite(answer), *(id(window) for window in windows))
     found = _STATEMENTS.get(key)
     # The entry holds its windows: while it lives, no other window can take their ids.
@@ -129,6 +131,41 @@ def in_pieces(answer: Answer, plan: Plan) -> bool:
     return _on_sqlite(answer) and len(roots) == 1
 
 
+# On SQLite, the most rows (a list's, and those of the lists in them) whose text SQLite
+# builds as one value: it is built by copying (each `||`, group_concat's buffer grown by
+# doubling), several times its size at its peak. Beyond, the answer is built from rows
+# (9.3x the answer, as before SQLite wrote it; bench/README.md): the one root list of
+# `in_pieces` holds that many in a top node, a report under a page of one node (say)
+# all of them, and two root lists theirs in one row.
+ONE_TEXT_ROWS = 2_000
+
+
+def _held_rows(plan: Plan, windows: tuple[Any, ...], pieces: bool) -> int:
+    """The most rows SQLite's statement writes into one text: a top node's when the
+    root list comes in pieces, else every list's. `windows`: `_lists`'s, in its order."""
+    listed_windows = zip(_lists(plan), windows, strict=True)
+    first = {id(listed): window[1].first or 0 for listed, window in listed_windows}
+
+    def under(listed: ListPlan) -> int:  # the rows a node of the list holds
+        return sum(first[id(child)] * (1 + under(child)) for child in _children(listed))
+
+    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    if pieces:
+        return max(under(root) for root in roots)
+    return sum(first[id(root)] * (1 + under(root)) for root in roots)
+
+
+def _children(listed: ListPlan) -> list[ListPlan]:
+    """The lists in a list's nodes."""
+    found: list[ListPlan] = []
+    for _key, kind, detail in listed.connection.entries:
+        nodes = [detail] if kind == NODES else []
+        if kind == EDGES:
+            nodes = [inner for _k, name, inner in detail if name == "node"]
+        found += [child for node in nodes for child in node.lists]
+    return found
+
+
 def _lists(plan: Plan) -> list[ListPlan]:
     """Every list of the plan, each before those nested in it."""
     found: list[ListPlan] = []
@@ -136,11 +173,7 @@ def _lists(plan: Plan) -> list[ListPlan]:
     while pending:
         listed = pending.pop(0)
         found.append(listed)
-        for _key, kind, detail in listed.connection.entries:
-            nodes = [detail] if kind == NODES else []
-            if kind == EDGES:
-                nodes = [inner for _k, name, inner in detail if name == "node"]
-            pending += [child for node in nodes for child in node.lists]
+        pending += _children(listed)
     return found
 
 
@@ -180,7 +213,7 @@ def _cursor(order: Order) -> sql_json.Json:
         parts += [",", value]
     parts.append("]")
     text = sql_json.concat(parts)
-    return sql_json.unwritten_within(text, sql_json.base64url(text))
+    return sql_json.unwritten_or_base64url(text)
 
 
 class _Source:
@@ -255,11 +288,17 @@ def _connection(
     ]
     paged_select = select(*read).select_from(table).where(*conditions)
     paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
-    paged = _correlated(paged_select, parent).subquery("paged")
+    paged: Any = _correlated(paged_select, parent).subquery("paged")
+    if pieces is not None and _reread(entries):
+        # Read and numbered once (SQLite materializes it), not by each select of a piece
+        # that reads the page: each would find the first rows again, by a sort.
+        on_paged = [ClauseAdapter(paged).traverse(term) for term in order.terms]
+        paged = select(*paged.c, *_numbers(on_paged)).cte("paged").prefix_with("MATERIALIZED")
     source = _Source(table, paged, (*outer, table))
     columns: list[Any] = [source.adapt(c).label(f"o{i}") for i, c in enumerate(order.columns)]
     cursor = source.adapt(_cursor(order)) if cursors else None
-    if cursor is not None:
+    sqlite = _on_sqlite(answer)
+    if cursor is not None and not sqlite:
         columns.append(cursor.label("c"))
     texts: dict[int, Any] = {}
     for index, (_key, kind, detail) in enumerate(entries):
@@ -267,13 +306,10 @@ def _connection(
             texts[index] = _node(answer, detail, source).label(f"t{index}")
         elif kind == EDGES:
             texts[index] = _edge(answer, detail, source, cursor).label(f"t{index}")
-    sqlite = _on_sqlite(answer)
-    if sqlite:  # each row's place on the page, and how many it holds
-        on_paged = [source.adapt(term) for term in order.terms]
-        columns += [
-            func.row_number().over(order_by=on_paged).label("n"),
-            func.count().over().label("m"),
-        ]
+    if "n" in paged.c:
+        columns += [paged.c.n, paged.c.m]
+    elif sqlite:
+        columns += _numbers([source.adapt(term) for term in order.terms])
     # In pieces, the page the other fields read holds no row's text: it would be
     # written once more for them.
     shown = [] if pieces is not None else list(texts.values())
@@ -281,7 +317,10 @@ def _connection(
     # The order's terms over the page's columns, for the aggregates.
     on_page = ClauseAdapter(page)
     in_order = [on_page.traverse(source.adapt(term)) for term in order.terms]
-    reads_page = any(name in ("hasNextPage", "startCursor", "endCursor") for name in asked)
+    # SQLite: no cursor column, which each row would compute (a call into Python)
+    # whether read or not; the start and end cursors from their row's order columns.
+    on_row = on_page.traverse(cursor) if sqlite and cursor is not None else None
+    reads_page = any(name in _PAGE_READS for name in asked)
     # In pieces: whether the text since the last list of rows reads the page's aggregates.
     segment_reads = False
     parts: list[Any] = ["{"]
@@ -294,11 +333,9 @@ def _connection(
             parts.append(sql_cast(counted.scalar_subquery(), Text))
         elif kind == PAGE_INFO:
             parts.append(
-                _page_info(detail, page, in_order, first, table, mine, parent, after, sqlite)
+                _page_info(detail, page, in_order, first, table, mine, parent, after, on_row)
             )
-            segment_reads = segment_reads or any(
-                name in ("hasNextPage", "startCursor", "endCursor") for _k, _g, name in detail
-            )
+            segment_reads = segment_reads or any(name in _PAGE_READS for _k, _g, name in detail)
         elif pieces is not None:  # its rows, one piece each: after the text so far
             parts.append("[")
             pieces.append(_one_row(parts, page, segment_reads))
@@ -329,6 +366,31 @@ def _connection(
     if reads_page or any(kind in (NODES, EDGES) for _key, kind, _detail in entries):
         written = written.select_from(page)
     return written.scalar_subquery()
+
+
+def _numbers(in_order: list[Any]) -> list[Any]:
+    """SQLite's columns of each page row's place on the page (`n`), and how many rows it
+    holds (`m`)."""
+    return [
+        func.row_number().over(order_by=in_order).label("n"),
+        func.count().over().label("m"),
+    ]
+
+
+def _reread(entries: list[Any]) -> bool:
+    """Whether more than one select of a root list's pieces reads its page: each list
+    of rows does, and so does the text between them when its pageInfo reads the page's
+    rows (the first or last, or whether one more follows)."""
+    readers = 0
+    for _key, kind, detail in entries:
+        if kind in (NODES, EDGES):
+            readers += 1
+        elif kind == PAGE_INFO:
+            readers += any(name in _PAGE_READS for _k, _g, name in detail)
+    return readers > 1
+
+
+_PAGE_READS = ("hasNextPage", "startCursor", "endCursor")
 
 
 def _one_row(parts: list[Any], page: Any, reads_page: bool) -> Select[Any]:
@@ -381,8 +443,9 @@ def _page_info(
     mine: list[Any],
     parent: Any | None,
     after: Any | None,
-    sqlite: bool,
+    on_row: Any | None,
 ) -> sql_json.Json:
+    """`on_row`: on SQLite, a page row's cursor, computed only for the row numbered."""
     parts: list[Any] = ["{"]
     for index, (key, _get, name) in enumerate(detail):
         parts.append(("," if index else "") + f"{json.dumps(key)}:")
@@ -399,9 +462,9 @@ def _page_info(
                 beyond = case((after, literal(0)), else_=literal(1)) == 1
                 earlier = select(literal(1)).select_from(table).where(*mine, beyond)
                 parts.append(sql_json.boolean(_correlated(earlier, parent).exists()))
-        elif sqlite:  # the row of that number
+        elif on_row is not None:  # the row of that number
             number: Any = 1 if name == "startCursor" else func.min(page.c.m, first)
-            numbered = func.max(case((page.c.n == number, page.c.c)))
+            numbered = func.max(case((page.c.n == number, on_row)))
             parts.append(func.coalesce(sql_json.quoted(numbered), sql_json.NULL))
         else:
             cursors = func.array_agg(aggregate_order_by(page.c.c, *in_order))

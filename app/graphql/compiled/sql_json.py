@@ -42,7 +42,7 @@ from sqlalchemy.sql.elements import (
     Grouping,
 )
 
-from app.db.functions import SQLITE_BASE64URL, by_dialect
+from app.db.functions import SQLITE_BASE64URL, UNWRITTEN_MARK, by_dialect
 from app.db.types import ExactDecimal, UTCDateTime, stored_decimal_text
 
 Json = ColumnElement[str]
@@ -61,7 +61,7 @@ def string(value: str) -> Json:
 
 
 # What a value not spelled here gives (see the module's docstring).
-UNWRITTEN_CHARACTER = "\x01"
+UNWRITTEN_CHARACTER = UNWRITTEN_MARK
 UNWRITTEN = by_dialect(_literal_column("chr(1)", Text), _literal_column("char(1)", Text))
 NULL = constant("null")
 TRUE, FALSE = constant("true"), constant("false")
@@ -177,11 +177,12 @@ def nullable(value: Json, column: Any) -> Json:
     return written
 
 
-def unwritten_within(text: Json, written: Json) -> Json:
-    """`written` (made of `text`, say its base64), or `UNWRITTEN` when `text` holds a
-    value not spelled here: an encoding would hide the mark."""
-    found = by_dialect(func.strpos(text, UNWRITTEN), func.instr(text, UNWRITTEN))
-    return case((type_coerce(found, Integer) > 0, UNWRITTEN), else_=written)
+def unwritten_or_base64url(text: Json) -> Json:
+    """`base64url(text)`, or `UNWRITTEN` when `text` holds a value not spelled here: the
+    encoding would hide the mark (SQLite's base64url, in Python, looks for it itself)."""
+    found = type_coerce(func.strpos(text, UNWRITTEN), Integer) > 0
+    on_postgresql = case((found, UNWRITTEN), else_=base64url(text))
+    return by_dialect(on_postgresql, getattr(func, SQLITE_BASE64URL)(text))
 
 
 def stored_value(column: Any) -> Json | None:
