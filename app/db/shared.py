@@ -411,19 +411,23 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
 async def joined_rows(
     sessions: SessionFactory, repeated: Repeated, size: int
 ) -> list[bytes] | None:
-    """The bytes of the one column of `repeated`'s rows through a session of `sessions`,
-    in order, read as a stream (ROWS_PER_FETCH at a time) and joined into pieces of
-    about `size` bytes: the rows' bytes one after the other are the pieces'. None when
-    a row holds NULL."""
+    """The bytes of the first column of `repeated`'s rows through a session of
+    `sessions`, read as a stream (ROWS_PER_FETCH at a time) and joined into pieces of
+    about `size` bytes: the rows' bytes one after the other are the pieces'. The other
+    columns are each row's place, which must rise from row to row (the database may not
+    promise the rows' order). None when a row holds NULL or comes out of its place."""
     joined: list[bytes] = []
     pending: list[bytes] = []
     held = 0
+    last: tuple[Any, ...] | None = None
     async with sessions() as session:
         result = await session.stream(repeated.statement)
-        async for rows in result.scalars().partitions(ROWS_PER_FETCH):
-            for piece in rows:
-                if piece is None:
+        async for rows in result.partitions(ROWS_PER_FETCH):
+            for piece, *at in rows:
+                place = tuple(at)
+                if piece is None or (last is not None and not last < place):
                     return None
+                last = place
                 pending.append(piece)
                 held += len(piece)
                 if held >= size:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -190,11 +191,9 @@ async def test_a_kept_statement_is_answered_again_after_another_process_changes_
 async def test_rows_joined_up_to_a_size_are_the_rows_bytes_in_order(
     db: Database, size: int
 ) -> None:
-    # given: a statement of rows of bytes, in order
+    # given: a statement of rows of bytes, in order, each with its place
     rows = [f"[{n},".encode() for n in range(40)]
-    read = Repeated(
-        union_all(*(select(cast(literal(row.decode()), LargeBinary).label("p")) for row in rows))
-    )
+    read = Repeated(_placed(rows, range(40)))
     # when
     pieces = await joined_rows(db.sessions, read, size)
     # then: the rows' bytes one after the other, in pieces of at least `size` (the last
@@ -204,3 +203,29 @@ async def test_rows_joined_up_to_a_size_are_the_rows_bytes_in_order(
     assert len(pieces) == {1: len(rows), 1000: 1}.get(size, len(pieces))
     # no row more than needed: without its last row, a piece is short of `size`
     assert all(len(piece[: piece.rfind(b"[")]) < size for piece in pieces)
+
+
+def _placed(rows: list[bytes], places: Iterable[int]) -> Any:
+    """A statement of `rows`' bytes, each with its place (two columns: 0, the place)."""
+    return union_all(
+        *(
+            select(cast(literal(row.decode()), LargeBinary).label("p"), literal(0), literal(n))
+            for row, n in zip(rows, places, strict=True)
+        )
+    )
+
+
+@pytest.mark.parametrize("places", [[0, 2, 1, 3], [0, 1, 1, 2]])
+async def test_rows_out_of_their_places_are_not_joined(db: Database, places: list[int]) -> None:
+    """A row whose place does not rise from the one before (the database does not
+    promise the order of a UNION ALL's rows): no text, rather than a misordered one."""
+    # given
+    rows = [f"[{n},".encode() for n in range(4)]
+    # when
+    pieces = await joined_rows(db.sessions, Repeated(_placed(rows, places)), 1000)
+    # then
+    assert pieces is None
+    # (in their places, the same rows are joined)
+    assert await joined_rows(db.sessions, Repeated(_placed(rows, range(4))), 1000) == [
+        b"".join(rows)
+    ]

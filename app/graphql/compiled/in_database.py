@@ -338,12 +338,14 @@ def _connection(
             segment_reads = segment_reads or any(name in _PAGE_READS for _k, _g, name in detail)
         elif pieces is not None:  # its rows, one piece each: after the text so far
             parts.append("[")
-            pieces.append(_one_row(parts, page, segment_reads))
+            pieces.append(_one_row(parts, page, segment_reads, len(pieces)))
             numbered = select(*columns, texts[index]).select_from(paged).subquery("page")
             text = numbered.c[f"t{index}"]
             comma = case((numbered.c.n == 1, sql_json.constant("")), else_=sql_json.constant(","))
             piece = comma.concat(text)
-            rows = select(sql_cast(piece, LargeBinary).label("piece")).select_from(numbered)
+            place = [literal(len(pieces)).label("a"), numbered.c.n]
+            rows = select(sql_cast(piece, LargeBinary).label("piece"), *place)
+            rows = rows.select_from(numbered)
             pieces.append(rows.where(numbered.c.n <= first) if more else rows)
             parts, segment_reads = ["]"], False
         else:
@@ -358,7 +360,7 @@ def _connection(
             parts += ["[", func.coalesce(agg, sql_json.constant("")), "]"]
     parts.append("}")
     if pieces is not None:
-        pieces.append(_one_row(parts, page, segment_reads))
+        pieces.append(_one_row(parts, page, segment_reads, len(pieces)))
         return sql_json.NULL
     written = select(sql_json.concat(parts))
     # One row: of the aggregates over the page's rows, when any field reads them (an
@@ -393,10 +395,11 @@ def _reread(entries: list[Any]) -> bool:
 _PAGE_READS = ("hasNextPage", "startCursor", "endCursor")
 
 
-def _one_row(parts: list[Any], page: Any, reads_page: bool) -> Select[Any]:
+def _one_row(parts: list[Any], page: Any, reads_page: bool, arm: int) -> Any:
     """A piece written by one row: of the aggregates over the page's rows when it reads
-    them, else of no table at all."""
-    written = select(sql_cast(sql_json.concat(parts), LargeBinary).label("piece"))
+    them, else of no table at all; `arm`: its select's place in the pieces'."""
+    piece = sql_cast(sql_json.concat(parts), LargeBinary).label("piece")
+    written = select(piece, literal(arm).label("a"), literal(0).label("n"))
     return written.select_from(page) if reads_page else written
 
 
@@ -404,7 +407,10 @@ def _pieces(answer: Answer, plan: ListPlan) -> CompoundSelect[Any]:
     """The root list's text as rows, in order: the text up to its first list of rows,
     each row's (after a comma but the first), the text up to the next, …, the rest.
     SQLite runs a UNION ALL's selects one after the other, each giving its rows in the
-    order they are numbered (as its aggregates take them: the module's docstring)."""
+    order they are numbered (as its aggregates take them: the module's docstring). It
+    does not promise so: each row comes with its place (its select's and its number on
+    the page, `a` and `n`), which `joined_rows` sees rise, or the answer is built from
+    rows."""
     found: list[Any] = []
     _connection(answer, plan, None, (), found)
     return union_all(*found)
