@@ -124,9 +124,11 @@ def stored_decimal_text(column: Any, scale: int) -> ColumnElement[str]:
 
 def sqlite_fixed(units: Any, scale: int) -> ColumnElement[str]:
     """On SQLite, the integer `units` counted in 10**-scale as text with `scale`
-    decimals: 12345 at 3 is 12.345, -5 at 2 is -0.05, 7 at 0 is 7."""
+    decimals: 12345 at 3 is 12.345, -5 at 2 is -0.05, 7 at 0 is 7. NULL for a value not
+    an integer (a REAL or a text written by other SQL): not spelled here."""
+    integer = func.typeof(units) == literal_column("'integer'")
     if scale == 0:
-        return cast(units, Text)
+        return case((integer, cast(units, Text)))
     # The stored integer as it is, by operators that bind nothing: an ExactDecimal's
     # would scale their operands. (Integer division, remainder.)
     size = func.abs(units)
@@ -134,4 +136,4 @@ def sqlite_fixed(units: Any, scale: int) -> ColumnElement[str]:
     sign = case((units.op("<")(literal_column("0")), "-"), else_="")
     whole = cast(size.op("/")(step), Text)
     fraction = func.printf(f"%0{scale}d", size.op("%")(step))
-    return sign.concat(whole).concat(".").concat(fraction)
+    return case((integer, sign.concat(whole).concat(".").concat(fraction)))

@@ -105,9 +105,11 @@ def quoted(text: Json) -> Json:
 
 
 def escaped(value: Any) -> Json:
-    """Any text as a JSON string."""
+    """Any text as a JSON string (`null` for NULL). On SQLite, NULL for a value of
+    another type there (a BLOB or a number written by other SQL): not spelled here."""
     text = type_coerce(value, Text)
-    return by_dialect(sql_cast(func.to_json(text), Text), func.json_quote(text))
+    stored = func.typeof(text).in_([_literal_column("'text'"), _literal_column("'null'")])
+    return by_dialect(sql_cast(func.to_json(text), Text), case((stored, func.json_quote(text))))
 
 
 def boolean(condition: ColumnElement[bool]) -> Json:

@@ -320,3 +320,32 @@ async def test_a_report_sqlite_would_hold_as_one_text_is_answered_alike(
     assert PATHS["in database"] == before["in database"] + written
     assert answer.text == (await reference.post(shape, {})).text
     assert "errors" not in json.loads(answer.text)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(
+    "written",
+    [
+        "UPDATE transactions SET description = X'414243' WHERE currency = 'JPY'",
+        "UPDATE transactions SET amount = 1500.5 WHERE currency = 'JPY'",
+    ],
+)
+async def test_a_value_of_another_type_written_by_other_sql_is_answered_alike(
+    db: Database, client_with: Callable[..., GraphQLClient], written: str
+) -> None:
+    """SQLite holds any type in any column: a BLOB in a text column, a REAL in an
+    amount's (counted in integer units), written by other SQL, is not spelled by the
+    database (it was an INTERNAL error, or a misspelled amount); the answer is built in
+    Python, as the reference answers it (a field error for the BLOB)."""
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(text(written))
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description amount { amount currency } } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"]
+    assert answer.text == (await reference.post(query, {})).text
