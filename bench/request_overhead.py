@@ -112,16 +112,20 @@ async def measure(backend: str, runs: int, own_writes: bool, name: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             # Round robin over the cases, so that the machine's load drifts alike on all.
             times: dict[tuple[str, bool], list[float]] = {case: [] for case in CASES}
+            # The process's CPU per request (the client's share is alike for all): what a
+            # loaded machine's waits for the CPU and the database do not blur.
+            cpu: dict[tuple[str, bool], list[float]] = {case: [] for case in CASES}
             for i in range(runs + 50):
                 for caller, writing in CASES:
                     if writing:
                         await write()
-                    started = time.perf_counter()
+                    started, used = time.perf_counter(), time.process_time()
                     response = await http.post(
                         "/graphql", json={"query": QUERY}, headers=headers[caller]
                     )
                     if i >= 50:  # the first 50 rounds warm caches up
                         times[caller, writing].append(time.perf_counter() - started)
+                        cpu[caller, writing].append(time.process_time() - used)
                     assert response.status_code == 200 and "errors" not in response.json()
             p50s: dict[tuple[str, bool], float] = {}
             for (caller, writing), taken in times.items():
@@ -130,9 +134,13 @@ async def measure(backend: str, runs: int, own_writes: bool, name: str) -> None:
                 p95 = taken[int(0.95 * (len(taken) - 1))] * 1000
                 ratio = f"{p50 / p50s['viewer', writing]:.2f}" if caller != "anonymous" else ""
                 label = caller + (" + writes" if writing else "")
-                print(f"| {backend} | {label} | {p50:.2f} | {p95:.2f} | {ratio} |", flush=True)
+                used = statistics.mean(cpu[caller, writing]) * 1000
+                print(
+                    f"| {backend} | {label} | {p50:.2f} | {p95:.2f} | {ratio} | {used:.2f} |",
+                    flush=True,
+                )
             ratio = p50s["partner", True] / p50s["viewer", False]
-            print(f"| {backend} | partner + writes ÷ viewer (no writes) | | | {ratio:.2f} |")
+            print(f"| {backend} | partner + writes ÷ viewer (no writes) | | | {ratio:.2f} | |")
     finally:
         await engine.dispose()
         if backend == "postgresql":
@@ -159,8 +167,8 @@ def main() -> None:
         help="the PostgreSQL database made for the run and dropped after it",
     )
     args = parser.parse_args()
-    print("| backend | caller | p50 ms | p95 ms | ÷ viewer |")
-    print("|---|---|---|---|---|")
+    print("| backend | caller | p50 ms | p95 ms | ÷ viewer | CPU ms (mean) |")
+    print("|---|---|---|---|---|---|")
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
         asyncio.run(measure(backend, args.runs, args.writes == "own", args.database))
 

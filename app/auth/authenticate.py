@@ -75,11 +75,19 @@ class Authenticator:
         self.anonymous_read = settings.anonymous_read
         self.tokens = TokenVerifier(settings) if settings.jwt_enabled else None
 
+    def uncredentialed(self, header: str | None) -> Principal | None:
+        """The caller of a request that brings no credential (anonymous), known without
+        reading anything; None when the header has one to check (`principal`)."""
+        return self.anonymous() if header is None else None
+
+    def anonymous(self) -> Principal:
+        return anonymous(anonymous_read=self.anonymous_read)
+
     async def principal(
         self, header: str | None, sessions: async_sessionmaker[AsyncSession]
     ) -> Principal:
         if header is None:
-            return anonymous(anonymous_read=self.anonymous_read)
+            return self.anonymous()
         credential = bearer_credential(header)
         if looks_like_jwt(credential):
             return await self._from_token(credential, sessions)

@@ -17,11 +17,13 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.queue import AsyncAdaptedQueue
 
 from app.db.session import SessionFactory
 
@@ -163,8 +165,13 @@ class SharedConnection:
         connection: AsyncConnection | None = None,
         *,
         opener: Callable[[], Awaitable[AsyncConnection]] | None = None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         assert (connection is None) != (opener is None)
+        # The engine the opener takes its connection from (a snapshot's): a read of one
+        # statement borrows a pooled connection of it for that statement alone
+        # (`one_row`), without opening one for the sessions.
+        self.engine = engine
         # A connection given, not opened here (a view's): kept open by its owner.
         self.given = connection is not None
         self._connection = connection
@@ -261,7 +268,7 @@ def read_snapshot(engine: AsyncEngine) -> SharedConnection:
             await connection.close()
             raise
 
-    snapshot = SharedConnection(opener=opener)
+    snapshot = SharedConnection(opener=opener, engine=engine)
     return snapshot
 
 
@@ -360,9 +367,13 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     """The one row `repeated` reads through `sessions`; None unless on PostgreSQL or
     SQLite (which always reads it through a session).
 
-    On an operation's own connection (a snapshot's) that runs statements either outside
-    any transaction (AUTOCOMMIT: `one_statement`) or in the transaction it began (the
-    snapshot's REPEATABLE READ, READ ONLY), the statement goes straight to the asyncpg
+    A snapshot not yet opened whose operation promised one statement (`one_statement`:
+    a kept dashboard's read) takes no connection of its own for it: the statement runs
+    on a pooled connection borrowed for it alone (`_pooled_row`), outside any
+    transaction, and given back at once. Otherwise, on an operation's own connection
+    (a snapshot's) that runs statements either outside any transaction (AUTOCOMMIT:
+    `one_statement`) or in the transaction it began (the snapshot's REPEATABLE READ,
+    READ ONLY), the statement goes straight to the asyncpg
     adapter SQLAlchemy itself executes through — which begins the connection's
     transaction first if it has not yet, with the same isolation and read-only mode,
     and finds the statement among those it prepared — holding the connection's lock as
@@ -376,6 +387,17 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     logs its statements (`echo`), and the first run go through a session as any read
     does."""
     shared = _shared(sessions)
+    if (
+        shared is not None
+        and repeated.sent is not None
+        and shared.engine is not None
+        and shared.one_statement
+        and not shared.opened
+    ):
+        row = await _pooled_row(shared, shared.engine, repeated.sent)
+        if row is not _NOT_HERE:
+            RUNS["pool"] += 1
+            return row  # type: ignore[return-value]
     if shared is not None and repeated.sent is not None:
         async with shared.lock:
             connection = await shared.connect()
@@ -440,9 +462,107 @@ async def joined_rows(
 
 ROWS_PER_FETCH = 256
 _NOT_HERE = object()
-# How `one_row` ran its statements in this process: "driver" (on the driver's
-# connection) or "session".
+# How `one_row` ran its statements in this process: "pool" (a pooled connection
+# borrowed for the statement alone), "driver" (on the driver's connection of an
+# operation's own) or "session".
 RUNS: Counter[str] = Counter()
+
+
+async def _pooled_row(
+    shared: SharedConnection,
+    engine: AsyncEngine,
+    sent: tuple[type[Dialect], str, Sequence[Any]],
+) -> Sequence[Any] | object:
+    """The row of a snapshot's one statement on a connection borrowed from the pool for
+    it alone, outside any transaction. SQLAlchemy's `Connection` (and the isolation
+    level it sets and the pool sets back) is left out: the pool's own check-out (its
+    events: the ping of an idle connection), the asyncpg adapter's statement with its
+    prepared statements and its error translation, the pool's check-in (its reset).
+    The engine's events, when it has any listener, and a failure are handled through a
+    `Connection` made on the borrowed connection, as its execution would."""
+    dialect = engine.dialect
+    kind, text, parameters = sent
+    if type(dialect) is not kind or dialect.driver != "asyncpg" or engine.echo:
+        return _NOT_HERE
+    sync_engine = engine.sync_engine
+    async with shared.lock:
+        if shared.opened:  # a session opened the snapshot meanwhile
+            return _NOT_HERE
+        if shared._closed:
+            raise RuntimeError("the operation's connection is closed")
+        fairy = await greenlet_spawn(_checkout, sync_engine)
+        adapted: Any = fairy.dbapi_connection
+        connection: Connection | None = None
+        cursor: Any = None
+        try:
+            if sync_engine._has_events:  # a listener (a test's counter) sees a Connection
+                connection = Connection(sync_engine, connection=fairy)
+            cursor = adapted.cursor()
+            cursor._invalidate_schema_cache_asof = dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
+            if connection is not None:
+                connection.dispatch.before_cursor_execute(
+                    connection, cursor, text, parameters, None, False
+                )
+            # No BEGIN: the adapter's own flag, set back before anything else may run.
+            adapted.autocommit = True
+            try:
+                await cursor._prepare_and_execute(text, parameters)
+            finally:
+                adapted.autocommit = False
+            if connection is not None:
+                connection.dispatch.after_cursor_execute(
+                    connection, cursor, text, parameters, None, False
+                )
+            rows = cursor.fetchall()
+        except BaseException as error:
+            # As `_driver_row`: SQLAlchemy's handling, then the connection given back
+            # (or, lost or left mid-statement, invalidated and closed).
+            _forget_prepared(dialect, error)
+            if connection is None:
+                connection = Connection(sync_engine, connection=fairy)
+            await greenlet_spawn(_failed, connection, error, text, parameters, cursor)
+            raise
+        if connection is not None:
+            await greenlet_spawn(connection.close)
+        elif _kept_as_is(fairy, adapted):
+            fairy.close()
+        else:
+            await greenlet_spawn(fairy.close)
+    if len(rows) != 1:
+        raise RuntimeError(f"one row expected, {len(rows)} read")
+    return rows[0]  # type: ignore[no-any-return]
+
+
+def _kept_as_is(fairy: PoolProxiedConnection, adapted: Any) -> bool:
+    """Whether the pool takes `fairy` back with no round trip to the server, so without
+    a greenlet: a valid connection in no transaction (its reset, a rollback, sends
+    nothing) that the pool keeps (one past its size would be closed)."""
+    queue = getattr(getattr(fairy, "_pool", None), "_pool", None)
+    return (
+        fairy.is_valid
+        and adapted._transaction is None
+        and isinstance(queue, AsyncAdaptedQueue)
+        and not queue.full()  # type: ignore[no-untyped-call]
+    )
+
+
+def _checkout(engine: Engine) -> PoolProxiedConnection:
+    """A connection of `engine`'s pool, its failure to connect as `Connection` reports
+    it (in a greenlet: the pool may connect or ping)."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:
+        Connection._handle_dbapi_exception_noconnection(error, engine.dialect, engine)
+        raise
+
+
+def _failed(connection: Connection, error: BaseException, *statement: Any) -> None:
+    """SQLAlchemy's handling of a statement that failed on `connection` (`_handle`), then
+    the connection given back (or, invalidated, closed)."""
+    try:
+        _handle(connection, error, *statement)
+    finally:
+        connection.close()
 
 
 async def _driver_row(

@@ -8,7 +8,7 @@ every rule decided of the document alone is kept with the plan, per app (its set
 are fixed), by the document's text, the operation's name and the caller's permission
 set: it parsed within MAX_TOKENS, it validated (with the depth, alias, field and
 root-field limits, and introspection's rule), it is a query the plan answers for that
-permission set. The metrics' labels of the operation are kept with it.
+permission set. The operation's metrics (its labels' counters) are kept with it.
 
 A later request with the same key runs, as plain functions, only the rules that
 depend on the request, each the function its extension calls:
@@ -17,12 +17,17 @@ depend on the request, each the function its extension calls:
 - the read gate (`read_gate`) and the allow-list (`allowed`);
 - the variables' strings (`variables_error`) and their coercion (graphql-core's
   `get_variable_values`, as its executor coerces them);
-- the moment (`moment_of`) and the partner scope: a query with either goes the normal
-  way (a view's rules are the view extension's);
+- the moment (`moment_of`): a query with one goes the normal way (a view as of a
+  moment is built for the operation's fields, `deferral_of`);
 - the price (`QueryCostLimiter.price`, the app's own limiter): only an operation the
   price alone lets run (`plainly_within`: no row count to read, no heavy slot);
-- the caller's live query slot and the read snapshot (`live_query`), inside the
-  execution deadline (`timed_out`);
+- the caller's live query slot and the read snapshot (`live_query`), or for a partner
+  the view of its initiatives, leased from the app's pool as the view extension leases
+  it (`lease_view`: kept, brought up to date from the trail, or built; within the
+  caller's share of views), inside the execution deadline (`timed_out`). A partner is
+  never answered from anything but its view: when none can be had, it is refused as
+  the normal path refuses it (BUSY, or the build's failure, masked), without a second
+  wait or build;
 - the operation's metrics (`operation_labels`, `count_errors`) and the errors' codes
   (`present`).
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +66,12 @@ from app.graphql.extensions.limits import CACHE_SIZE, cached_parse, timed_out
 from app.graphql.extensions.memory import large
 from app.graphql.extensions.permissions import read_gate
 from app.graphql.extensions.strings import variables_error
-from app.graphql.extensions.views import live_query, moment_of
+from app.graphql.extensions.views import (
+    answered_from_lease,
+    lease_view,
+    live_query,
+    moment_of,
+)
 from app.observability.operations import count_errors, operation_labels
 
 _Key = tuple[str, str | None, frozenset[Permission]]
@@ -79,7 +90,9 @@ class _Kept:
     document: DocumentNode
     operation: OperationDefinitionNode
     plan: Plan
-    labels: tuple[str, str] | None
+    # The operation's counters (its labels' children, looked up once): None without
+    # metrics.
+    counters: tuple[Any, Any] | None
 
 
 class KeptOperations:
@@ -115,14 +128,16 @@ class KeptOperations:
         if operation is None or operation.operation is not OperationType.QUERY:
             return
         metrics = self.schema.metrics
-        labels = (
-            operation_labels(metrics, document, data.operation_name)
-            if metrics is not None
-            else None
-        )
+        counters = None
+        if metrics is not None:
+            labels = operation_labels(metrics, document, data.operation_name)
+            counters = (
+                metrics.operations.labels(*labels),
+                metrics.operation_seconds.labels(*labels),
+            )
         key = (query, data.operation_name, principal.permissions)
         self._drop(key)
-        self._kept[key] = _Kept(document, operation, plan, labels)
+        self._kept[key] = _Kept(document, operation, plan, counters)
         self._chars += len(query)
         while len(self._kept) > CACHE_SIZE or self._chars > KEPT_CHARS:
             self._drop(next(iter(self._kept)))  # the least recently used
@@ -135,12 +150,7 @@ class KeptOperations:
         """The answer to `data` of a kept operation, or None: the normal path answers."""
         principal = context.principal
         query = data.query
-        if (
-            not isinstance(principal, Principal)
-            or not isinstance(query, str)
-            or context.shared
-            or principal.initiative_ids is not None  # a partner: the view's rules
-        ):
+        if not isinstance(principal, Principal) or not isinstance(query, str) or context.shared:
             return None
         key = (query, data.operation_name, principal.permissions)
         kept = self._kept.get(key)
@@ -155,11 +165,13 @@ class KeptOperations:
             return None
         # Nothing reads the answer before it is encoded (as `execute_single` says).
         context.answer_as_json = True
-        try:
-            live = live_query(self.schema, context)
-        except DomainError:  # no slot left: the normal path refuses it (BUSY)
-            return None
-        metrics = self.schema.metrics
+        scope = principal.initiative_ids
+        reads: AbstractAsyncContextManager[None] | None = None
+        if scope is None:
+            try:
+                reads = live_query(self.schema, context)
+            except DomainError:  # no slot left: the normal path refuses it (BUSY)
+                return None
         started = time.perf_counter()
         seconds = self.settings.execution_timeout_seconds
         # As its executor hands it to the plan.
@@ -167,10 +179,16 @@ class KeptOperations:
         deadline = asyncio.timeout(seconds)
         result: ExecutionResult
         try:
-            async with deadline, live:
-                answered = await answer_by(
-                    kept.plan, strawberry_schema, context, coerced, kept.operation
-                )
+            async with deadline:
+                if scope is not None:
+                    # A partner: answered from its scope's view, never otherwise.
+                    reads = await _partners_view(self.schema, context, scope)
+                if reads is None:
+                    return None
+                async with reads:
+                    answered = await answer_by(
+                        kept.plan, strawberry_schema, context, coerced, kept.operation
+                    )
             if answered is None:
                 # The plan handed this request back: its arguments (a cursor that is
                 # not one, a negative page) or its rows (a null where the schema has
@@ -188,14 +206,17 @@ class KeptOperations:
                 if deadline.expired()
                 else GraphQLError(str(exc), original_error=exc)
             )
-            result = self._error(error, counted=False)
+            result = self._error(error)
         except GraphQLError as error:  # a database error, at the first root field
-            result = self._error(error, counted=True)
-        except Exception as exc:  # raised closing the snapshot, say: masked (INTERNAL)
-            result = self._error(GraphQLError(str(exc), original_error=exc), counted=False)
-        if metrics is not None and kept.labels is not None:
-            metrics.operations.labels(*kept.labels).inc()
-            metrics.operation_seconds.labels(*kept.labels).observe(time.perf_counter() - started)
+            result = self._error(error)
+        except Exception as exc:
+            # A partner's view refused (BUSY: presented with its code), or raised
+            # closing the snapshot, say: masked (INTERNAL).
+            result = self._error(GraphQLError(str(exc), original_error=exc))
+        if kept.counters is not None:
+            operations, seconds_taken = kept.counters
+            operations.inc()
+            seconds_taken.observe(time.perf_counter() - started)
         return result
 
     def _let_run(
@@ -227,12 +248,23 @@ class KeptOperations:
             return None
         return coerced
 
-    def _error(self, error: GraphQLError, *, counted: bool) -> ExecutionResult:
+    def _error(self, error: GraphQLError) -> ExecutionResult:
         """The result of an operation that failed as it ran, its error presented as
-        ErrorCodesExtension presents it. An error raised past the execution (the
-        deadline's, a failure closing the snapshot) reaches strawberry after the
-        metrics' hook has ended, uncounted; one the execution returns is counted."""
+        ErrorCodesExtension presents it, and counted by its code, as the metrics' hook
+        counts it (whether the execution returned it or it was raised past it)."""
         presented = present(error, self.settings.field_suggestions)
-        if counted and self.schema.metrics is not None:
+        if self.schema.metrics is not None:
             count_errors(self.schema.metrics, [presented])
         return ExecutionResult(data=None, errors=[presented], extensions={})
+
+
+async def _partners_view(
+    schema: Any, context: Context, scope: frozenset[int]
+) -> AbstractAsyncContextManager[None]:
+    """The reads of a partner's operation: its scope's view, leased (kept, brought up to
+    date from the trail, or built), to be entered at once. When no view can be had (over
+    the caller's share, no room within VIEW_WAIT_SECONDS, the database refusing the
+    build), what the lease raised is the answer, as on the normal path: handing the
+    request over would make the caller wait, or the database build, a second time."""
+    lease = await lease_view(context, schema, moment=None, initiatives=scope)
+    return answered_from_lease(context, lease)

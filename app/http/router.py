@@ -378,17 +378,24 @@ class PledgeRouter(GraphQLRouter[Context, None]):
             raise made
         if isinstance(made, Context):
             return made
+        known = self.authenticator.uncredentialed(header)
         context = await self.context_as(
-            request, lambda sessions: self.authenticator.principal(header, sessions)
+            request,
+            known
+            if known is not None
+            else lambda sessions: self.authenticator.principal(header, sessions),
         )
         context.credential = header
         return context
 
     async def context_as(
-        self, request: HTTPConnection, prove: Callable[[SessionFactory], Awaitable[Principal]]
+        self,
+        request: HTTPConnection,
+        prove: Callable[[SessionFactory], Awaitable[Principal]] | Principal,
     ) -> Context:
         """The context of an HTTP request whose caller `prove` finds: the header's, or
-        a signed download link's (app/auth/links.py)."""
+        a signed download link's (app/auth/links.py); or who it is, when that is known
+        without reading anything (an anonymous caller: no deadline to keep)."""
         sessions = request.app.state.session_factory
         events = getattr(request.app.state, "events", None)
         # Counted by address before the credential is checked, then by caller; over
@@ -400,8 +407,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         # A bad credential raises AuthenticationFailed: answered 401, never anonymous.
         # Learning who calls reads the database before the execution limit starts: a
         # database that never answers fails it here (503 BUSY), rather than hang it.
-        async with asyncio.timeout(self.settings.execution_timeout_seconds):
-            principal = await prove(sessions)
+        if isinstance(prove, Principal):
+            principal = prove
+        else:
+            async with asyncio.timeout(self.settings.execution_timeout_seconds):
+                principal = await prove(sessions)
         if self.limiter is not None:
             exceeded = await self.limiter.check_caller(principal)
             if exceeded is not None:

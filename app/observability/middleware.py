@@ -3,9 +3,9 @@ and add no task of their own per request)."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -34,7 +34,16 @@ def request_id_from(scope: Scope) -> str:
             if _SANE_ID.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """A random id, spelled as `uuid.uuid4().hex` spells one (the version and variant
+    bits set), in half the time: one is made for nearly every request."""
+    made = bytearray(os.urandom(16))
+    made[6] = (made[6] & 0x0F) | 0x40
+    made[8] = (made[8] & 0x3F) | 0x80
+    return made.hex()
 
 
 def current_request_id() -> str | None:

@@ -28,15 +28,23 @@ class OperationMetricsExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
+        escaped: list[GraphQLError] | None = None
         try:
             yield
+        except GraphQLError as error:
+            # Raised past the execution (the deadline's TIMEOUT, or another extension's
+            # error, coded by ErrorCodesExtension): strawberry answers it as the only
+            # error, in a result made after this hook.
+            escaped = [error]
+            raise
         finally:
             operation, kind = self._count()
             if kind != "subscription":
                 seconds = time.perf_counter() - started
                 self.metrics.operation_seconds.labels(operation, kind).observe(seconds)
             if not self._streamed:  # over HTTP: the one result, its errors coded by now
-                self._count_errors(getattr(self.execution_context.result, "errors", None))
+                errors = escaped or getattr(self.execution_context.result, "errors", None)
+                self._count_errors(errors)
 
     def on_execute(self) -> Iterator[None]:
         # A subscription is counted when it starts, not when it ends.

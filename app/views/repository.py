@@ -373,15 +373,23 @@ class TrailSince:
     tables: dict[str, TableChanges]
 
 
-def trail_since_sql(
-    conn: AsyncConnection, schema: str, tables: Iterable[Table], initiatives: frozenset[int]
-) -> str:
-    """The statement `trail_since` runs for a partner's view of `initiatives` (the same
-    for all its refreshes: built once). It reads the real trail: a partner's trail view
-    leaves out the entries of records that left its initiatives."""
-    tables = list(tables)
-    trail = real_table(conn, schema, Change.__tablename__)
-    head = real_table(conn, schema, ChainHead.__tablename__)
+@dataclass(frozen=True)
+class _TrailRead:
+    """SQL pieces of the statements that read the trail after a live partner view's
+    head (on the trail's alias `c`): the real trail and its head, which entries may
+    change what the partner sees (`relevance_condition`), and, as 1 or 0 for one entry,
+    whether it may change what the partner sees through other tables
+    (`regroup_condition`)."""
+
+    trail: str
+    head: str
+    relevant: str
+    regroups: str
+
+
+def _trail_read(
+    conn: AsyncConnection, schema: str, tables: list[Table], initiatives: frozenset[int]
+) -> _TrailRead:
     conditions = {t.name: relevance_condition(t, "c", initiatives) for t in tables}
     filtered = [name for name, condition in conditions.items() if condition is not None]
     names = ", ".join(f"'{name}'" for name in filtered) or "NULL"
@@ -394,6 +402,22 @@ def trail_since_sql(
         [f"c.entity_type NOT IN ({names})"]
         + [f"(c.entity_type = '{name}' AND {conditions[name]})" for name in filtered]
     )
+    return _TrailRead(
+        real_table(conn, schema, Change.__tablename__),
+        real_table(conn, schema, ChainHead.__tablename__),
+        relevant,
+        f"CASE {regroups} ELSE 0 END",
+    )
+
+
+def trail_since_sql(
+    conn: AsyncConnection, schema: str, tables: Iterable[Table], initiatives: frozenset[int]
+) -> str:
+    """The statement `trail_since` runs for a partner's view of `initiatives` (the same
+    for all its refreshes: built once). It reads the real trail: a partner's trail view
+    leaves out the entries of records that left its initiatives."""
+    read = _trail_read(conn, schema, list(tables), initiatives)
+    trail, head = read.trail, read.head
     # Numbered parameters, each used where it is named: `$1` for asyncpg, `?1` for SQLite.
     postgresql = conn.dialect.name == "postgresql"
     mark = "$" if postgresql else "?"
@@ -411,9 +435,79 @@ def trail_since_sql(
         f"{ids} AS ids, "
         "sum(CASE WHEN c.before IS NULL THEN 1 ELSE 0 END) AS created, "
         "sum(CASE WHEN c.after IS NULL THEN 1 ELSE 0 END) AS archived, "
-        f"sum(CASE {regroups} ELSE 0 END) AS regrouped "
+        f"sum({read.regroups}) AS regrouped "
         f"FROM {trail} AS c WHERE c.sequence > {mark}1 AND c.sequence <= {mark}2 "
-        f"AND ({relevant}) GROUP BY c.entity_type) AS c ON 1 = 1 WHERE h.id = 1"
+        f"AND ({read.relevant}) GROUP BY c.entity_type) AS c ON 1 = 1 WHERE h.id = 1"
+    )
+
+
+def refresh_at_once_sql(
+    conn: AsyncConnection,
+    schema: str,
+    tables: Iterable[Table],
+    initiatives: frozenset[int],
+    copied: frozenset[str],
+) -> str:
+    """PostgreSQL: one statement (`refresh_at_once`) that reads what `trail_since_sql`
+    reads and, in the same snapshot, brings the shadows up to the trail's end when it
+    may: when the trail still holds the view's head ($1, with its hash $3; NULL: the
+    view was built on an empty trail), within $2, every entry since names a record of
+    one of the `copied` tables, and none regroups (`regroup_condition`). Each record an
+    entry names is then dropped from its shadow and copied again from the real table
+    where the partner sees it, as `refresh_rows` does with `refresh_condition` when
+    nothing regroups (the records named, no others). A regroup changes which rows of
+    other shadows the partner sees, which the copies of one statement cannot read from
+    each other (each reads the shadows as they were): then nothing is copied, and the
+    refresh plans its script from the rows returned, as after `trail_since_sql`.
+
+    Each table a statement may copy costs it, changed or not (PostgreSQL sets up every
+    copy): so `copied` names the tables the caller expects writes to (with none, this
+    reads only). Its rows are `trail_since_sql`'s, each with whether the copies ran
+    (`applied`). Each copy's drop runs before its insert (the insert reads the drop's
+    count first): an indexed shadow's key is unique."""
+    tables = list(tables)
+    read = _trail_read(conn, schema, tables, initiatives)
+    quote = conn.dialect.identifier_preparer.quote
+    # Entries of other tables than `copied` (with none: every entry) stop the copies.
+    others = (
+        "e.entity_type NOT IN (" + ", ".join(f"'{name}'" for name in sorted(copied)) + ")"
+        if copied
+        else "1 = 1"
+    )
+    copies: list[str] = []
+    for n, table in enumerate(t for t in tables if t.name in copied):
+        name = quote(table.name)
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        named = f"(SELECT e.entity_id FROM e WHERE e.entity_type = '{table.name}')"
+        scope = scope_condition(table, "src", initiatives)
+        copies += [
+            f"d{n} AS (DELETE FROM {name} WHERE (SELECT ok FROM gate) AND id IN {named} "
+            "RETURNING 1)",
+            f"i{n} AS (INSERT INTO {name} ({columns}) SELECT {columns} FROM "
+            f"{real_table(conn, schema, table.name)} AS src WHERE (SELECT ok FROM gate) "
+            f"AND (SELECT count(*) FROM d{n}) >= 0 AND src.id IN {named}"
+            + (f" AND {scope}" if scope else "")
+            + " RETURNING 1)",
+        ]
+    return (
+        "WITH e AS MATERIALIZED (SELECT c.entity_type, c.entity_id, "
+        "CASE WHEN c.before IS NULL THEN 1 ELSE 0 END AS created, "
+        "CASE WHEN c.after IS NULL THEN 1 ELSE 0 END AS archived, "
+        f"{read.regroups} AS regrouped FROM {read.trail} AS c "
+        f"WHERE c.sequence > $1 AND c.sequence <= $2 AND ({read.relevant})), "
+        "h AS MATERIALIZED (SELECT h.last_sequence, h.last_hash, "
+        f"(SELECT o.hash FROM {read.trail} AS o WHERE o.sequence = $1) AS at_head "
+        f"FROM {read.head} AS h WHERE h.id = 1), "
+        "gate AS MATERIALIZED (SELECT coalesce(bool_and(h.last_sequence <= $2 "
+        "AND ($3::text IS NULL OR h.at_head = $3::text)), false) "
+        f"AND NOT EXISTS (SELECT 1 FROM e WHERE e.regrouped = 1 OR {others}) AS ok FROM h)"
+        + "".join(", " + copy for copy in copies)
+        + " SELECT h.last_sequence, h.last_hash, h.at_head, c.entity_type, c.entries, "
+        "c.created, c.archived, c.regrouped, c.ids, (SELECT ok FROM gate) AS applied "
+        "FROM h LEFT JOIN (SELECT e.entity_type, count(*) AS entries, "
+        "string_agg(DISTINCT CAST(e.entity_id AS TEXT), ',') AS ids, "
+        "sum(e.created) AS created, sum(e.archived) AS archived, "
+        "sum(e.regrouped) AS regrouped FROM e GROUP BY e.entity_type) AS c ON 1 = 1"
     )
 
 
@@ -423,6 +517,23 @@ async def trail_since(conn: AsyncConnection, sql: str, sequence: int, up_to: int
     in one statement outside any transaction: on PostgreSQL one round trip, on SQLite
     one call to the driver's thread."""
     rows = await _fetch_outside_transaction(conn, sql, int(sequence), int(sequence) + up_to)
+    return _trail_of(rows)
+
+
+async def refresh_at_once(
+    conn: AsyncConnection, sql: str, head: tuple[int, str] | None, up_to: int
+) -> tuple[TrailSince, bool]:
+    """What `trail_since` reads after the view's `head` (None: the trail was empty
+    when the view was built), and whether the same statement (`sql`:
+    `refresh_at_once_sql`) brought the view up to the trail's end: PostgreSQL, one
+    round trip, outside any transaction (one statement reads one snapshot)."""
+    since = head[0] if head is not None else 0
+    hash_ = head[1] if head is not None else None
+    rows = await _fetch_outside_transaction(conn, sql, int(since), int(since) + up_to, hash_)
+    return _trail_of(rows), bool(rows) and bool(rows[0][9])
+
+
+def _trail_of(rows: list[Any]) -> TrailSince:
     if not rows:
         return TrailSince(None, None, {})
     first = rows[0]
@@ -501,6 +612,20 @@ def refresh_rows(
         f"INSERT INTO {name} ({columns}) SELECT {columns} "
         f"FROM {real_table(conn, schema, table.name)} AS src WHERE {where}",
     ]
+
+
+async def run_upkeep(conn: AsyncConnection, statements: list[str]) -> None:
+    """Run `statements` (no parameters) outside any transaction: the upkeep of shadows a
+    refresh copied into (indexes, statistics), which reads no snapshot of the ledger. On
+    PostgreSQL one script, one round trip; nothing sent when there are none."""
+    if not statements:
+        return
+    assert not conn.in_transaction()
+    raw = await driver_of(conn)
+    if conn.dialect.name == "postgresql":
+        await raw.execute(";\n".join(statements))
+    else:
+        await raw.executescript(";\n".join(statements) + ";")
 
 
 # A TEMP table of a live partner's view that the check of a refresh writes to

@@ -22,9 +22,13 @@ in one statement of its own, which also names the records changed (the copy name
 them by id rather than reading the trail again), and the copy runs in a transaction
 that first checks the trail still ends where it was read (every write to ledger data
 moves its end): the copy then reads the moment the trail was read at; when a write
-came in between, the trail is read again. When the view cannot be shown current — the
-trail no longer has the view's head (a restore rewrote it), too many entries passed to
-be cheaper than a build, or writers kept moving the trail's end — it is built anew.
+came in between, the trail is read again. On PostgreSQL the statement that reads the
+trail copies too, in its own snapshot, when every entry since is of a table the view's
+last refresh copied and none regroups (`repository.refresh_at_once_sql`): a partner
+editing its own records pays one round trip per refresh, not two. When the view cannot
+be shown current — the trail no longer has the view's head (a restore rewrote it), too
+many entries passed to be cheaper than a build, or writers kept moving the trail's
+end — it is built anew.
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ REFRESH_UP_TO = 2000
 # A refresh whose copy finds the trail moved since it was read reads it again, this
 # many times in all; then the view is built anew.
 REFRESH_ATTEMPTS = 3
+
+# The longest statement asyncpg keeps prepared on a connection (its default
+# `max_cacheable_statement_size`, 15 KiB); a longer one is prepared again, a round trip,
+# each time it runs.
+CACHED_STATEMENT_CHARS = 15 * 1024
+
+# The most tables the trail's read copies into (PostgreSQL sets up every copy it holds
+# each time it runs, changed or not: ~70 µs a table): writes to more at once are
+# copied by a script, as before.
+AT_ONCE_TABLES = 2
 
 # An indexed shadow's statistics are taken again (PostgreSQL) by the refresh after
 # which the trail entries that changed it since they were taken exceed this share of
@@ -118,8 +132,15 @@ class View:
     seconds: float = 0.0
     # Its shadows, by table name.
     shadows: dict[str, Shadow] = field(default_factory=dict)
-    # What its refreshes read the trail with (`repository.trail_since_sql`).
+    # What its refreshes read the trail with (`repository.trail_since_sql`; on
+    # PostgreSQL `refresh_at_once_sql`, which copies what it can too).
     trail_sql: str = ""
+    # The tables its refreshes' read of the trail copies into (PostgreSQL), when the
+    # writes since are to those only: those the last refresh that copied read again.
+    copied: frozenset[str] = frozenset()
+    # Its trail's read copying would be too long to stay prepared (many initiatives):
+    # it reads only, for good.
+    reads_only: bool = False
     # The tables shadowed by the trail itself rather than copied (`open_view`'s `defer`).
     deferred: frozenset[str] = frozenset()
 
@@ -189,25 +210,70 @@ async def refresh_view(view: View, head: Head) -> Head | None:
     conn = view.connection
     since = head[0] if head is not None else 0
     tables = _tables()
-    if not view.trail_sql:
+    # On PostgreSQL the trail's read copies too, when the writes since are to the
+    # tables the last refresh copied and regroup nothing (most writes: a title, an
+    # amount, of the records a partner's programme edits): one round trip
+    # (`repository.refresh_at_once_sql`).
+    at_once = conn.dialect.name == "postgresql"
+    if not view.trail_sql and at_once:
+        sql = repository.refresh_at_once_sql(
+            conn, view.schema, tables, view.initiatives, view.copied
+        )
+        if len(sql) > CACHED_STATEMENT_CHARS:
+            # A partner of many initiatives: the copies would cost the read a prepare
+            # (a round trip) each time; read only, from now on.
+            view.copied = frozenset()
+            view.reads_only = True
+            sql = repository.refresh_at_once_sql(
+                conn, view.schema, tables, view.initiatives, view.copied
+            )
+        view.trail_sql = sql
+    elif not view.trail_sql:
         view.trail_sql = repository.trail_since_sql(conn, view.schema, tables, view.initiatives)
     async with view.lock:
         for _ in range(REFRESH_ATTEMPTS):
             if view.lost:
                 return None
-            trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
+            applied = False
+            if at_once:
+                trail, applied = await repository.refresh_at_once(
+                    conn, view.trail_sql, head, REFRESH_UP_TO
+                )
+            else:
+                trail = await repository.trail_since(conn, view.trail_sql, since, REFRESH_UP_TO)
             if trail.head is None or trail.head[0] - since > REFRESH_UP_TO:
                 return None
             if head is not None and trail.hash_at_head != head[1]:
                 return None  # not the trail the view was built from (a restore rewrote it)
             if trail.head == head:
                 return head
-            statements, shadows = _refresh_plan(view, tables, trail)
+            copies, upkeep, shadows = _refresh_plan(view, tables, trail)
+            if applied and (
+                not set(trail.tables) <= view.copied
+                or any(c.regrouped for c in trail.tables.values())
+            ):
+                return None  # copies the statement may not make: never read such a view
+            if applied:
+                # Copied by the read itself; what is left reads no snapshot (statistics).
+                await repository.run_upkeep(conn, upkeep)
+                view.shadows.update(shadows)
+                return trail.head
+            statements = copies + upkeep
             # Nothing the view holds changed (others' initiatives): it is current as it is.
             if not statements or await repository.run_at_head(
                 conn, view.schema, trail.head, statements
             ):
                 view.shadows.update(shadows)
+                if at_once and copies and not view.reads_only:
+                    # The next writes are expected where these were (if few tables).
+                    expected = (
+                        frozenset(trail.tables)
+                        if len(trail.tables) <= AT_ONCE_TABLES
+                        else frozenset()
+                    )
+                    if expected != view.copied:
+                        view.copied = expected
+                        view.trail_sql = ""
                 return trail.head
             # A write came between the read of the trail and the copy: read it again.
     return None  # writers keep moving the head: a build reads one snapshot whatever they do
@@ -215,12 +281,13 @@ async def refresh_view(view: View, head: Head) -> Head | None:
 
 def _refresh_plan(
     view: View, tables: list[Table], trail: repository.TrailSince
-) -> tuple[list[str], dict[str, Shadow]]:
+) -> tuple[list[str], list[str], dict[str, Shadow]]:
     """The statements that bring `view` from its head to `trail.head`, and
-    what its shadows are once they have run: each shadow's records that `trail` names
-    read again (`repository.refresh_condition`), then an index on a shadow that has
-    grown to `INDEX_FROM` rows, and new statistics (PostgreSQL) for an indexed one that
-    `ANALYZE_AFTER` of its rows were changed in since they were taken."""
+    what its shadows are once they have run: the copies (each shadow's records that
+    `trail` names read again: `repository.refresh_condition`), then the upkeep (an
+    index on a shadow that has grown to `INDEX_FROM` rows, and new statistics
+    (PostgreSQL) for an indexed one that `ANALYZE_AFTER` of its rows were changed in
+    since they were taken)."""
     assert view.initiatives is not None
     conn = view.connection
     changed = {name: c.ids for name, c in trail.tables.items()}
@@ -230,6 +297,7 @@ def _refresh_plan(
         rows = repository.refresh_condition(table, changed, regrouped)
         if rows is not None:
             statements += repository.refresh_rows(conn, view.schema, table, rows, view.initiatives)
+    upkeep: list[str] = []
     shadows: dict[str, Shadow] = {}
     for table in tables:
         changes = trail.tables.get(table.name)
@@ -242,15 +310,15 @@ def _refresh_plan(
             old.changed + changes.entries,
         )
         if not shadow.indexed and shadow.rows >= INDEX_FROM:
-            statements += repository.index_statements(conn, table)
+            upkeep += repository.index_statements(conn, table)
             shadow = Shadow(shadow.rows, indexed=True)
         elif shadow.indexed and shadow.changed > ANALYZE_AFTER * shadow.rows:
             analyze = repository.analyze_statements(conn, table)
             if analyze:
-                statements += analyze
+                upkeep += analyze
                 shadow = Shadow(shadow.rows, indexed=True)
         shadows[table.name] = shadow
-    return statements, shadows
+    return statements, upkeep, shadows
 
 
 def _tables() -> list[Table]:

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,11 @@ from app.events.hub import EventHub, EventQueue
 from app.main import create_app
 from app.observability.logs import formatter
 from app.observability.metrics import MAX_OPERATION_NAMES, Metrics
-from app.observability.middleware import RequestIdMiddleware, current_request_id
+from app.observability.middleware import (
+    RequestIdMiddleware,
+    current_request_id,
+    new_request_id,
+)
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient
 from tests.live import ROOT, free_port
@@ -42,6 +47,12 @@ HEX_ID = re.compile(r"[0-9a-f]{32}")
 async def test_a_request_id_is_made_echoed_or_replaced(client: GraphQLClient) -> None:
     made = (await client.http.get("/healthz")).headers["X-Request-ID"]
     assert HEX_ID.fullmatch(made)
+    # spelled as a random (version 4) UUID's hex, as ids made by uuid4 were
+    made_ids = [new_request_id() for _ in range(200)]
+    assert all(uuid.UUID(hex=made_id).hex == made_id for made_id in made_ids)
+    assert {uuid.UUID(hex=made_id).version for made_id in made_ids} == {4}
+    assert {uuid.UUID(hex=made_id).variant for made_id in made_ids} == {uuid.RFC_4122}
+    assert len(set(made_ids)) == 200
     assert (await client.http.get("/healthz")).headers["X-Request-ID"] != made
 
     echoed = await client.http.get("/healthz", headers={"X-Request-ID": "edge-7f.3_a"})

@@ -24,6 +24,7 @@ from app.graphql.compiled.executor import PATHS
 from app.graphql.extensions.views import view_pool
 from app.kit.ids import encode_global_id
 from app.main import create_app
+from app.views import repository as view_repository
 from app.views import views as views_module
 from app.views.pool import Lease, ViewPool
 from app.views.views import view_engine
@@ -286,6 +287,8 @@ class ViewDriverLog:
             return "refresh script"
         if query.startswith("SELECT h.last_sequence"):
             return "trail read"
+        if query.startswith("WITH e AS MATERIALIZED"):
+            return "trail read"  # PostgreSQL's, which may copy too (`refresh_at_once_sql`)
         return query[:40]
 
 
@@ -296,7 +299,8 @@ async def test_a_partners_small_query_costs_one_statement_and_the_trails_read(
     in one statement (its key and its initiatives), the view is found current by one
     read of the trail, and the answer is one statement, which on PostgreSQL runs
     outside a transaction (no BEGIN, no ROLLBACK); after a write to the partner's
-    initiatives, one script more brings the view up to date. A query of several
+    initiatives, one script more brings the view up to date, and after the next write to
+    the same table (PostgreSQL) the trail's read itself does. A query of several
     statements on the same view still reads one REPEATABLE READ transaction."""
     # given: a partner whose view is kept
     partner_secret, _, mine = await _ledger(db)
@@ -335,6 +339,18 @@ async def test_a_partners_small_query_costs_one_statement_and_the_trails_read(
         assert view_statements.count == 1, view_statements.statements
         if postgresql:
             assert sent == ["trail read", "refresh script"], sent
+        # when: the initiative is renamed again
+        async with db.sessions() as session, session.begin():
+            initiative = await session.get(m.Initiative, mine)
+            assert initiative is not None
+            initiative.title = "Renamed again"
+        answer = await partner.data(SMALL)
+        sent = driver.take()
+        # then: on PostgreSQL the trail's read copies it (a write to the table the last
+        # refresh copied, regrouping nothing): no script
+        assert answer["initiatives"]["edges"][0]["node"]["title"] == "Renamed again"
+        if postgresql:
+            assert sent == ["trail read"], sent
         # when: a query of several statements on the same view (a last page is read
         # from rows: one statement per list)
         with StatementCounter(view_engine(db.engine)) as view_statements:
@@ -344,7 +360,7 @@ async def test_a_partners_small_query_costs_one_statement_and_the_trails_read(
         assert view_statements.count == 2, view_statements.statements
         if postgresql:
             assert sent == ["trail read", "BEGIN REPEATABLE READ", "ROLLBACK;"], sent
-    assert (app.pool.builds, app.pool.refreshes) == (1, 1)
+    assert (app.pool.builds, app.pool.refreshes) == (1, 2)
 
 
 SCOPED = """
@@ -667,3 +683,46 @@ async def test_a_partners_view_whose_connection_was_given_up_on_is_never_reused(
     assert before["transactions"]["totalCount"] == 1
     assert app.pool.builds == 2
     assert kept.view not in [k.view for k in app.pool._kept.values()]
+
+
+async def test_a_view_whose_build_failed_midway_is_never_read_nor_reused(
+    make_app: Callable[..., App], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner, and a build whose last script fails after the shadows are
+    # filled (on PostgreSQL the scripts go in one round trip each, on the driver)
+    partner_secret, _, _ = await _ledger(db)
+    app = make_app()
+    partner = app.client(secret=partner_secret)
+    hide = view_repository.hide_real_tables
+
+    def failing(conn: Any) -> list[str]:
+        return ["SELECT * FROM no_such_table", *hide(conn)]
+
+    monkeypatch.setattr(view_repository, "hide_real_tables", failing)
+    invalidated: list[object] = []
+    engine = view_engine(db.engine).sync_engine
+
+    def noted(*args: object) -> None:
+        invalidated.append(args)
+
+    event.listen(engine, "invalidate", noted)
+    # when: the partner asks
+    try:
+        failed = await partner.execute(PARTNER)
+    finally:
+        event.remove(engine, "invalidate", noted)
+    # then: an error with a code, no data, and no view kept
+    assert failed.get("data") is None
+    assert failed["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert app.pool._kept == {}
+    # and on PostgreSQL, where the script ran on the driver, its connection was dropped
+    # rather than rolled back and handed on
+    assert len(invalidated) == (1 if db.engine.dialect.name == "postgresql" else 0)
+    # and: once builds work again, the partner's next query is answered from a view
+    # built anew on a sound connection, scoped to its initiative
+    monkeypatch.setattr(view_repository, "hide_real_tables", hide)
+    after = await partner.data(PARTNER)
+    assert after["initiatives"]["totalCount"] == 1
+    assert after["transactions"]["totalCount"] == 1
+    (kept,) = app.pool._kept.values()
+    assert not kept.view.lost

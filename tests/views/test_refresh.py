@@ -5,10 +5,12 @@ it, and a write that lands while a refresh copies is not half seen."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app import models as m
 from app.audit.repository import chain_head
@@ -152,18 +154,23 @@ async def test_a_write_while_a_refresh_copies_is_seen_whole(
     scope = frozenset({mine})
     head = await _head(db)
     view = await open_view(db.engine, initiatives=scope)
-    read_trail = repository.trail_since
     reads = 0
 
-    async def trail_then_a_write(*args: Any, **kwargs: Any) -> repository.TrailSince:
-        nonlocal reads
-        trail = await read_trail(*args, **kwargs)
-        reads += 1
-        if reads == 1:
-            await _add_transactions(db, mine, 2)
-        return trail
+    def then_a_write(read: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def read_then_a_write(*args: Any, **kwargs: Any) -> Any:
+            nonlocal reads
+            trail = await read(*args, **kwargs)
+            reads += 1
+            if reads == 1:
+                await _add_transactions(db, mine, 2)
+            return trail
 
-    monkeypatch.setattr(repository, "trail_since", trail_then_a_write)
+        return read_then_a_write
+
+    # The trail's read (on PostgreSQL the one that copies too, which copies nothing
+    # here: a new record regroups)
+    for name in ("trail_since", "refresh_at_once"):
+        monkeypatch.setattr(repository, name, then_a_write(getattr(repository, name)))
     try:
         await _add_transactions(db, mine, 1)
         # when
@@ -175,5 +182,125 @@ async def test_a_write_while_a_refresh_copies_is_seen_whole(
         contents = await _contents(view)
         assert len(contents["transactions"]) == 4
         assert contents == await _as_built_now(db, scope)
+    finally:
+        await view.close()
+
+
+@pytest.fixture
+def scripts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many refresh scripts ran (`repository.run_at_head`), under "scripts"."""
+    ran: Counter[str] = Counter()
+    run_at_head = repository.run_at_head
+
+    async def counted(*args: Any, **kwargs: Any) -> bool:
+        ran["scripts"] += 1
+        return await run_at_head(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "run_at_head", counted)
+    return ran
+
+
+async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch, scripts: Counter[str]
+) -> None:
+    """On PostgreSQL the statement that reads the trail copies the records it names when
+    no entry regroups (a title, an amount) and every entry is of a table the last
+    refresh copied: one round trip, and the view holds what a build would, its indexed
+    shadows included (their keys are unique: each record's old row goes before its new
+    one comes)."""
+    # given: a partner's view whose transactions are indexed, and whose trail's read
+    # may copy into the three tables written below
+    monkeypatch.setattr(views_module, "INDEX_FROM", 3)
+    monkeypatch.setattr(views_module, "AT_ONCE_TABLES", 3)
+    mine, _ = await _ledger(db)
+    await _add_transactions(db, mine, 4)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    try:
+        assert "hx_transactions" in await _indexes(view, "transactions")
+        for round_ in range(2):
+            # when: the partner's transactions, its initiative and their programme are
+            # changed, and another partner's transaction (more than a tenth of the
+            # indexed shadow: its statistics are taken again)
+            async with db.sessions() as session, session.begin():
+                for transaction in await session.scalars(select(m.Transaction)):
+                    transaction.description = f"round {round_}"
+                    transaction.amount += 1
+                initiative = await session.get(m.Initiative, mine)
+                assert initiative is not None
+                initiative.title = f"Renamed {round_}"
+                program = await session.get(m.Program, initiative.program_id)
+                assert program is not None
+                program.name = f"Programme {round_}"
+            head = await refresh_view(view, head)
+            # then: up to date, as a view built now; the first time by a script, the
+            # second on PostgreSQL by the trail's read alone
+            assert head == await _head(db)
+            assert await _contents(view) == await _as_built_now(db, scope)
+            assert scripts["scripts"] == (1 if db.backend == "postgresql" else round_ + 1)
+        # and: a write that regroups (a new transaction) is still copied by its script
+        await _add_transactions(db, mine, 1)
+        assert await refresh_view(view, head) == await _head(db)
+        assert await _contents(view) == await _as_built_now(db, scope)
+        assert scripts["scripts"] == (2 if db.backend == "postgresql" else 3)
+    finally:
+        await view.close()
+
+
+async def test_writes_to_more_tables_than_the_read_copies_go_by_script(
+    db: Database, scripts: Counter[str]
+) -> None:
+    # given: a partner's view
+    mine, _ = await _ledger(db)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    try:
+        for round_ in range(2):
+            # when: each time, the partner's transactions, its initiative and their
+            # programme are changed (three tables: more than AT_ONCE_TABLES)
+            async with db.sessions() as session, session.begin():
+                for transaction in await session.scalars(select(m.Transaction)):
+                    transaction.description = f"round {round_}"
+                initiative = await session.get(m.Initiative, mine)
+                assert initiative is not None
+                initiative.title = f"Renamed {round_}"
+                program = await session.get(m.Program, initiative.program_id)
+                assert program is not None
+                program.name = f"Programme {round_}"
+            head = await refresh_view(view, head)
+            # then: up to date, each time by a script: the trail's read does not take
+            # on copies into every table a write touched (each costs every request)
+            assert head == await _head(db)
+            assert await _contents(view) == await _as_built_now(db, scope)
+            assert scripts["scripts"] == round_ + 1
+            assert view.copied == frozenset()
+    finally:
+        await view.close()
+
+
+async def test_a_read_too_long_to_stay_prepared_copies_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch, scripts: Counter[str]
+) -> None:
+    # given: a partner's view whose read that copies would be longer than the driver
+    # keeps prepared (a partner of many initiatives)
+    monkeypatch.setattr(views_module, "CACHED_STATEMENT_CHARS", 1)
+    mine, _ = await _ledger(db)
+    scope = frozenset({mine})
+    head = await _head(db)
+    view = await open_view(db.engine, initiatives=scope)
+    try:
+        for round_ in range(2):
+            # when: the partner's initiative is renamed, twice
+            async with db.sessions() as session, session.begin():
+                initiative = await session.get(m.Initiative, mine)
+                assert initiative is not None
+                initiative.title = f"Renamed {round_}"
+            head = await refresh_view(view, head)
+            # then: each time by the script, up to date
+            assert head == await _head(db)
+            assert await _contents(view) == await _as_built_now(db, scope)
+            assert scripts["scripts"] == round_ + 1
     finally:
         await view.close()

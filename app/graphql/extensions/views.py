@@ -44,7 +44,7 @@ from strawberry.extensions import SchemaExtension
 from app.audit.repository import chain_head
 from app.config import Settings
 from app.db.session import SessionFactory
-from app.db.shared import read_snapshot
+from app.db.shared import SharedConnection, read_snapshot
 from app.errors import DomainError, ErrorCode
 from app.graphql.context import caller_of
 from app.graphql.extensions.query_slots import query_slots
@@ -359,11 +359,8 @@ class ViewExtension(SchemaExtension):
             async with live:
                 yield
             return
-        try:
-            async with answered_from(context, lease.view.sessions):
-                yield
-        finally:
-            await lease.release()
+        async with answered_from_lease(context, lease):
+            yield
 
 
 def live_query(schema: Any, context: Any) -> AbstractAsyncContextManager[None]:
@@ -373,48 +370,97 @@ def live_query(schema: Any, context: Any) -> AbstractAsyncContextManager[None]:
     Enter it at once."""
     slots, caller = query_slots(schema, context.settings), caller_of(context)
     slots.take(caller)
-    return _in_slot(context, slots, caller)
+    return _InSlot(context, slots, caller)
 
 
-@asynccontextmanager
-async def _in_slot(context: Any, slots: Any, caller: str) -> AsyncIterator[None]:
-    try:
-        async with answered_from_snapshot(context):
-            yield
-    finally:
-        slots.give_back(caller)
+class _InSlot:
+    """`live_query`'s block: answered from a snapshot (`answered_from_snapshot`), the
+    caller's slot given back at its end, however it ends. A class rather than a
+    generator's context manager, as `_FromSnapshot`: it is entered on every query."""
+
+    __slots__ = ("_caller", "_slots", "_snapshot")
+
+    def __init__(self, context: Any, slots: Any, caller: str) -> None:
+        self._slots, self._caller = slots, caller
+        self._snapshot = answered_from_snapshot(context)
+
+    async def __aenter__(self) -> None:
+        try:
+            await self._snapshot.__aenter__()
+        except BaseException:
+            self._slots.give_back(self._caller)
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self._snapshot.__aexit__(*exc)
+        finally:
+            self._slots.give_back(self._caller)
 
 
-@asynccontextmanager
-async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator[None]:
-    """Point the context's sessions and loaders at `sessions` for the block, then back."""
+def _point(context: Any, sessions: SessionFactory) -> tuple[Any, Any]:
+    """Point the context's sessions and loaders at `sessions`; what they were, for
+    `_point_back`."""
     # The operation's own loaders, if it built any yet (they are built on first use).
     saved = context.reads, context._loaders
     # Loaders on `sessions` are built when a field first asks for them: an operation
     # answered without any (`__typename`, one the compiled path answers) builds none.
     context.reads, context._loaders = sessions, None
-    try:
-        yield
-    finally:
-        # The CSV downloads run several operations on one context.
-        context.reads, context._loaders = saved
+    return saved
+
+
+def _point_back(context: Any, saved: tuple[Any, Any]) -> None:
+    # The CSV downloads run several operations on one context.
+    context.reads, context._loaders = saved
 
 
 @asynccontextmanager
-async def answered_from_snapshot(context: Any, *, primary: bool = False) -> AsyncIterator[None]:
+async def answered_from(context: Any, sessions: SessionFactory) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at `sessions` for the block, then back."""
+    saved = _point(context, sessions)
+    try:
+        yield
+    finally:
+        _point_back(context, saved)
+
+
+def answered_from_snapshot(
+    context: Any, *, primary: bool = False
+) -> AbstractAsyncContextManager[None]:
     """Answer the block from one read snapshot of the context's database: of its read
     replica when it has one (app/replicas/service.py), unless `primary` (a subscription's
     event, which must read what its commit wrote)."""
-    engine = context.writes.kw["bind"]
-    replica = getattr(context, "replica", None)
-    if replica is not None and not primary:
-        engine = await replica.engine_for(engine, getattr(context, "min_sequence", None))
-    snapshot = read_snapshot(engine)
-    try:
-        async with answered_from(context, snapshot.sessions):
-            yield
-    finally:
-        await snapshot.close()
+    return _FromSnapshot(context, primary=primary)
+
+
+class _FromSnapshot:
+    """`answered_from_snapshot`'s block (`answered_from` on the snapshot's sessions, the
+    snapshot closed at its end). A class: generators' context managers cost a kept
+    query's request (app/http/kept.py) several microseconds each."""
+
+    __slots__ = ("_context", "_primary", "_saved", "_snapshot")
+
+    def __init__(self, context: Any, *, primary: bool) -> None:
+        self._context, self._primary = context, primary
+        self._snapshot: SharedConnection | None = None
+        self._saved: tuple[Any, Any] | None = None
+
+    async def __aenter__(self) -> None:
+        context = self._context
+        engine = context.writes.kw["bind"]
+        replica = getattr(context, "replica", None)
+        if replica is not None and not self._primary:
+            engine = await replica.engine_for(engine, getattr(context, "min_sequence", None))
+        self._snapshot = snapshot = read_snapshot(engine)
+        self._saved = _point(context, snapshot.sessions)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        snapshot, saved = self._snapshot, self._saved
+        assert snapshot is not None and saved is not None
+        try:
+            _point_back(self._context, saved)
+        finally:
+            await snapshot.close()
 
 
 @asynccontextmanager
@@ -428,6 +474,14 @@ async def answered_from_view(
     """Point the context's sessions and loaders at a view for the block, then back.
     DomainError BUSY when none can be had (see ViewPool)."""
     lease = await lease_view(context, schema, moment=moment, initiatives=initiatives)
+    async with answered_from_lease(context, lease):
+        yield
+
+
+@asynccontextmanager
+async def answered_from_lease(context: Any, lease: Lease) -> AsyncIterator[None]:
+    """Point the context's sessions and loaders at the leased view for the block, then
+    back; the lease ends with the block. Enter it at once."""
     try:
         async with answered_from(context, lease.view.sessions):
             yield

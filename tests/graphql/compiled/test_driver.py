@@ -7,15 +7,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
+import httpx
 import pytest
 
+from app.config import Settings
 from app.db.session import StatementCounter
 from app.db.shared import RUNS, Repeated
+from app.engines import ledger_engine
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
+from app.main import create_app
 from tests import factories as f
-from tests.conftest import Database, GraphQLClient
+from tests.conftest import Database, GraphQLClient, autocommit_connections
+from tests.graphql.compiled.test_statements import DriverLog
 
 DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart plannedEnd } } }"
 
@@ -54,12 +61,12 @@ async def test_each_request_sends_one_statement_and_answers_as_the_reference(
         assert counter.count == 1, counter.statements
         assert PATHS["in database"] == before["in database"] + 1
         if db.backend == "postgresql":
-            # from the second request on, on the driver's connection (the first learns
-            # what SQLAlchemy sends)
+            # from the second request on, on the driver's connection of a pooled
+            # connection borrowed for it alone (the first learns what SQLAlchemy sends)
             if attempt:
-                assert (RUNS - runs) == Counter(driver=1)
+                assert (RUNS - runs) == Counter(pool=1)
         else:
-            assert (RUNS - runs)["driver"] == 0
+            assert (RUNS - runs)["driver"] == (RUNS - runs)["pool"] == 0
 
 
 # Values of the types the compiled answer's could be confused with, as every read of
@@ -87,7 +94,7 @@ async def test_the_answer_comes_as_bytes_and_every_other_read_as_before(
         assert (response.status_code, response.content) == (200, reference.content)
     if db.backend != "postgresql":
         return  # built from rows: nothing read as bytes
-    assert (RUNS - runs)["driver"] >= 1  # the first, unless another test kept it
+    assert (RUNS - runs)["pool"] >= 1  # the first, unless another test kept it
     # when: the app's other reads, on every connection of its pool (each checkout takes
     # the connection given back longest ago: all of them in turn)
     for _ in range(db.engine.pool.checkedin() + 1):  # type: ignore[attr-defined]
@@ -163,7 +170,7 @@ async def test_a_database_error_on_the_driver_path_is_reported_as_a_resolvers(
     assert error["extensions"]["code"] == "INTERNAL"
     assert error["path"] == ["initiatives"]
     assert "division" not in response.text and "SELECT" not in response.text
-    assert (RUNS - runs)["driver"] == 0  # it failed: not counted as read
+    assert (RUNS - runs)["pool"] == (RUNS - runs)["driver"] == 0  # failed: not read
     again = await client.post(DASHBOARD)
     assert (again.status_code, again.text) == (200, good.text)
 
@@ -195,3 +202,94 @@ async def test_a_read_past_the_execution_limit_on_the_driver_path_is_stopped(
     for _ in range(3):
         again = await client.post(DASHBOARD)
         assert (again.status_code, again.text) == (200, good.text)
+
+
+async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
+    db: Database, settings: Settings, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """The dashboard read asked again (kept: app/http/kept.py): on PostgreSQL its one
+    statement runs on a connection borrowed from the pool for it alone, without
+    SQLAlchemy's Connection (`one_row`, "pool"). Nothing else goes on the wire (no
+    BEGIN, ROLLBACK or SET), and the connection goes back to the pool as it came
+    (its next user's statements run in a transaction) whether the statement answered,
+    failed in the database (INTERNAL) or ran past the execution deadline (TIMEOUT).
+    An engine with a statement listener sees it as any statement. SQLite builds the
+    answer from rows, as before."""
+    # given: the dashboard answered twice (the first learns what SQLAlchemy sends), by
+    # an app on an engine of its own: once an engine has had a statement listener (the
+    # test database's has), SQLAlchemy dispatches its events for good, and the borrowed
+    # connection is wrapped in a Connection for them; production's engine has none
+    await _seed(db)
+    fresh = ledger_engine(db.url)
+    on_fresh = SimpleNamespace(engine=fresh, backend=db.backend)
+    app = create_app(
+        settings.model_copy(
+            update={
+                "database_url": db.url,
+                "compiled_reads": True,
+                "execution_timeout_seconds": 0.5,
+            }
+        ),
+        engine=fresh,
+    )
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    client = GraphQLClient(http)
+    try:
+        reference = await client_with(compiled_reads=False).post(DASHBOARD)
+        for _ in range(2):
+            assert (await client.post(DASHBOARD)).text == reference.text
+        pool: Any = fresh.pool
+        if db.backend != "postgresql":
+            runs = Counter(RUNS)
+            got = await client.post(DASHBOARD)
+            assert (got.status_code, got.text) == (200, reference.text)
+            assert (RUNS - runs)["pool"] == 0
+            assert pool.checkedout() == 0
+            return
+        assert not fresh.sync_engine._has_events
+        runs = Counter(RUNS)
+        # when: no engine listener (the driver's own log of what it sends as plain
+        # commands: BEGIN, ROLLBACK, SET; not its prepared statements)
+        with DriverLog(on_fresh) as driver:  # type: ignore[arg-type]
+            got = await client.post(DASHBOARD)
+        # then: the same bytes, the statement on a borrowed connection, nothing else
+        assert (got.status_code, got.text) == (200, reference.text)
+        assert (RUNS - runs) == Counter(pool=1)
+        assert await driver.sent() == []
+        assert pool.checkedout() == 0
+        assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
+        # when: the statement fails, then runs past the deadline (still no listener)
+        kept = _last_kept()
+        assert kept.sent is not None
+        learnt = kept.sent
+        for statement, code in (
+            ("SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", "INTERNAL"),
+            ("SELECT pg_sleep(5)::text", "TIMEOUT"),
+        ):
+            kept.sent = (learnt[0], statement, ())
+            try:
+                runs = Counter(RUNS)
+                response = await client.post(DASHBOARD)
+            finally:
+                kept.sent = learnt
+            # then: the error as the reference reports it, the connection given back
+            assert not fresh.sync_engine._has_events
+            assert response.json()["data"] is None
+            assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
+            assert (RUNS - runs)["pool"] == 0  # failed: not counted as read
+            assert pool.checkedout() == 0
+            assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
+        # and the next request is answered the same way again
+        runs = Counter(RUNS)
+        again = await client.post(DASHBOARD)
+        assert (again.status_code, again.text) == (200, reference.text)
+        assert (RUNS - runs) == Counter(pool=1)
+        # when: an engine listener (as any of SQLAlchemy's statements, it sees this one)
+        with StatementCounter(fresh) as counter:
+            got = await client.post(DASHBOARD)
+        assert (got.status_code, got.text) == (200, reference.text)
+        assert counter.count == 1 and "initiatives" in counter.statements[0]
+        assert pool.checkedout() == 0
+    finally:
+        await http.aclose()
+        await fresh.dispose()

@@ -61,6 +61,9 @@ async def test_an_operation_running_too_long_is_stopped(
         assert "EXECUTION_TIMEOUT_SECONDS" in error["message"]
         assert body["data"] is None
     assert spec.status_code == 200
+    # and both are counted by their code, as every other error is
+    metrics = (await client.http.get("/metrics")).text
+    assert 'pledge_ledger_graphql_errors_total{code="TIMEOUT"} 2.0' in metrics
     # and the service goes on answering
     assert await client.data(PROGRAMS) == {"programs": {"totalCount": 0}}
 
