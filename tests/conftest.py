@@ -305,11 +305,16 @@ async def autocommit_connections(db: Database) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`postgres_only` tests run for the PostgreSQL parameter only (LISTEN/NOTIFY, say):
-    their SQLite instances are not collected at all, rather than skipped."""
-    items[:] = [
-        item
-        for item in items
-        if item.get_closest_marker("postgres_only") is None
-        or "sqlite" not in getattr(getattr(item, "callspec", None), "params", {}).values()
-    ]
+    """`postgres_only` tests run for the PostgreSQL parameter only (LISTEN/NOTIFY, say),
+    `sqlite_only` ones for the SQLite parameter only (how SQLite holds a value): their
+    other instances are not collected at all, rather than skipped."""
+
+    def runs(item: pytest.Item) -> bool:
+        params = getattr(getattr(item, "callspec", None), "params", {}).values()
+        if item.get_closest_marker("postgres_only") is not None:
+            return "sqlite" not in params
+        if item.get_closest_marker("sqlite_only") is not None:
+            return "postgresql" not in params
+        return True
+
+    items[:] = [item for item in items if runs(item)]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 SQLITE_LOWER = "pl_lower"
 
@@ -75,3 +76,42 @@ def _days_between_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
         f"CAST(julianday({compiler.process(later, **kw)}) - "
         f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
     )
+
+
+SQLITE_BASE64URL = "pl_base64url"
+
+
+# The mark of a value the compiled path's SQL did not spell (app/graphql/compiled/sql_json.py).
+UNWRITTEN_MARK = "\x01"
+
+
+def python_base64url(text: str | None) -> str | None:
+    """base64url of the text's UTF-8 bytes, padded (Python's `urlsafe_b64encode`):
+    SQLite has no base64 of its own. A text holding UNWRITTEN_MARK gives the mark, which
+    the encoding would hide: the text is built once, not again to look for it."""
+    if text is None or UNWRITTEN_MARK in text:
+        return text and UNWRITTEN_MARK
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+class by_dialect(FunctionElement[str]):
+    """`by_dialect(postgresql, sqlite)`: one value spelled for each database, the first
+    on PostgreSQL, the second on SQLite. Both are expressions of the statement (a
+    `ClauseAdapter` moves both onto a subquery's columns); only the database's own is
+    written into the SQL."""
+
+    type = Text()
+    inherit_cache = True
+    name = "by_dialect"
+
+
+@compiles(by_dialect)
+def _by_dialect_default(element: Any, compiler: Any, **kw: Any) -> str:
+    postgresql, _sqlite = list(element.clauses)
+    return str(compiler.process(postgresql, **kw))
+
+
+@compiles(by_dialect, "sqlite")
+def _by_dialect_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    _postgresql, sqlite = list(element.clauses)
+    return str(compiler.process(sqlite, **kw))

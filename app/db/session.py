@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
-from app.db.functions import SQLITE_LOWER, python_lower
+from app.db.functions import SQLITE_BASE64URL, SQLITE_LOWER, python_base64url, python_lower
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -69,6 +69,7 @@ _FUNCTIONS: weakref.WeakKeyDictionary[Engine, tuple[SqliteFunction, ...]] = (
 def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
+        dbapi_connection.create_function(SQLITE_BASE64URL, 1, python_base64url, deterministic=True)
         for f in functions:
             dbapi_connection.create_function(f.name, f.arity, f.function, deterministic=True)
         cursor = dbapi_connection.cursor()

@@ -364,7 +364,8 @@ class Repeated:
 
 
 async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
-    """The one row `repeated` reads through `sessions`; None unless on PostgreSQL.
+    """The one row `repeated` reads through `sessions`; None unless on PostgreSQL or
+    SQLite (which always reads it through a session).
 
     A snapshot not yet opened whose operation promised one statement (`one_statement`:
     a kept dashboard's read) takes no connection of its own for it: the statement runs
@@ -415,16 +416,51 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     RUNS["session"] += 1
     async with sessions() as session:
         connection = await session.connection()
-        if connection.dialect.name != "postgresql":
+        if connection.dialect.name not in ("postgresql", "sqlite"):
             return None
         result = await connection.execute(repeated.statement)
         context = result.context
-        if repeated.sent is None and isinstance(context.parameters[0], Sequence):
+        if (
+            repeated.sent is None
+            and connection.dialect.name == "postgresql"
+            and isinstance(context.parameters[0], Sequence)
+        ):
             sent = context.statement, tuple(context.parameters[0])
             repeated.sent = (type(connection.dialect), *sent)
         return result.one()
 
 
+async def joined_rows(
+    sessions: SessionFactory, repeated: Repeated, size: int
+) -> list[bytes] | None:
+    """The bytes of the first column of `repeated`'s rows through a session of
+    `sessions`, read as a stream (ROWS_PER_FETCH at a time) and joined into pieces of
+    about `size` bytes: the rows' bytes one after the other are the pieces'. The other
+    columns are each row's place, which must rise from row to row (the database may not
+    promise the rows' order). None when a row holds NULL or comes out of its place."""
+    joined: list[bytes] = []
+    pending: list[bytes] = []
+    held = 0
+    last: tuple[Any, ...] | None = None
+    async with sessions() as session:
+        result = await session.stream(repeated.statement)
+        async for rows in result.partitions(ROWS_PER_FETCH):
+            for piece, *at in rows:
+                place = tuple(at)
+                if piece is None or (last is not None and not last < place):
+                    return None
+                last = place
+                pending.append(piece)
+                held += len(piece)
+                if held >= size:
+                    joined.append(b"".join(pending))
+                    pending, held = [], 0
+    if pending:
+        joined.append(b"".join(pending))
+    return joined
+
+
+ROWS_PER_FETCH = 256
 _NOT_HERE = object()
 # How `one_row` ran its statements in this process: "pool" (a pooled connection
 # borrowed for the statement alone), "driver" (on the driver's connection of an

@@ -6,8 +6,21 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Numeric,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+)
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from app.db.functions import by_dialect
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -100,3 +113,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def stored_decimal_text(column: Any, scale: int) -> ColumnElement[str]:
+    """The text `str()` gives the Decimal an ExactDecimal column of `scale` is read back
+    as (`process_result_value`), written by the database: PostgreSQL's text of the
+    NUMERIC; on SQLite, from the stored count of 10**-scale units."""
+    return by_dialect(cast(column, Text), sqlite_fixed(column, scale))
+
+
+def sqlite_fixed(units: Any, scale: int) -> ColumnElement[str]:
+    """On SQLite, the integer `units` counted in 10**-scale as text with `scale`
+    decimals: 12345 at 3 is 12.345, -5 at 2 is -0.05, 7 at 0 is 7. NULL for a value not
+    an integer (a REAL or a text written by other SQL): not spelled here."""
+    integer = func.typeof(units) == literal_column("'integer'")
+    if scale == 0:
+        return case((integer, cast(units, Text)))
+    # The stored integer as it is, by operators that bind nothing: an ExactDecimal's
+    # would scale their operands. (Integer division, remainder.)
+    size = func.abs(units)
+    step = literal_column(str(10**scale), BigInteger)
+    sign = case((units.op("<")(literal_column("0")), "-"), else_="")
+    whole = cast(size.op("/")(step), Text)
+    fraction = func.printf(f"%0{scale}d", size.op("%")(step))
+    return case((integer, sign.concat(whole).concat(".").concat(fraction)))

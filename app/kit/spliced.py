@@ -13,6 +13,7 @@ is never written twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -24,18 +25,24 @@ _MARK = orjson.Fragment(b"\x00")
 
 
 class Spliced:
-    """The UTF-8 bytes of a JSON value, written into an answer as they are."""
+    """The UTF-8 bytes of a JSON value, written into an answer as they are: one bytes
+    object, or pieces that make it one after the other (SQLite's, a row each)."""
 
     __slots__ = ("_text",)
 
-    def __init__(self, text: bytes) -> None:
-        self._text: bytes | None = text
+    def __init__(self, text: bytes | Sequence[bytes]) -> None:
+        self._text: bytes | Sequence[bytes] | None = text
+
+    @property
+    def pieces(self) -> Sequence[bytes]:
+        if self._text is None:
+            raise RuntimeError("this JSON text was already written into a response")
+        return (self._text,) if isinstance(self._text, bytes) else self._text
 
     @property
     def text(self) -> bytes:
-        if self._text is None:
-            raise RuntimeError("this JSON text was already written into a response")
-        return self._text
+        pieces = self.pieces
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def release(self) -> None:
         self._text = None
@@ -72,7 +79,7 @@ def encode(data: Any) -> bytes:
     else:
         pieces = [around[0]]
         for spliced, after in zip(found, around[1:], strict=True):
-            pieces += (spliced.text, after)
+            pieces += (*spliced.pieces, after)
         body = b"".join(pieces)
         del pieces
     for spliced in found:

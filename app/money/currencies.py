@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, case, cast, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+)
 
+from app.db.functions import by_dialect
+from app.db.types import sqlite_fixed
 from app.errors import DomainError, ErrorCode
 
 ISO_4217 = frozenset(
@@ -78,6 +89,11 @@ def shown_sql(amount: Any, code: Any) -> ColumnElement[str]:
             (amount == at_unit, cast(at_unit, Text)), else_=cast(func.trim_scale(amount), Text)
         )
 
+    return by_dialect(_by_currency(code, at), _shown_sqlite(amount, code))
+
+
+def _by_currency(code: Any, at: Callable[[int], ColumnElement[str]]) -> ColumnElement[str]:
+    """`at(minor units)` of the currency `code`."""
     others = sorted(set(_MINOR_UNITS.values()))
     return case(
         *(
@@ -86,6 +102,28 @@ def shown_sql(amount: Any, code: Any) -> ColumnElement[str]:
         ),
         else_=at(2),
     )
+
+
+def _shown_sqlite(amount: Any, code: Any) -> ColumnElement[str]:
+    """`shown_sql` on SQLite, where the amount (an ExactDecimal) is stored as a count of
+    its scale's units: its digits at the currency's minor unit when no unit is lost
+    (zeros added for a finer currency), else all its digits, trailing zeros trimmed."""
+    scale = amount.type.scale
+
+    def at(minor: int) -> ColumnElement[str]:
+        if minor > scale:
+            return sqlite_fixed(amount, scale).concat("0" * (minor - scale))
+        if minor == scale:
+            return sqlite_fixed(amount, scale)
+        # (Operators that bind nothing: an ExactDecimal's would scale their operands.)
+        step = literal_column(str(10 ** (scale - minor)), BigInteger)
+        zero: ColumnElement[int] = literal_column("0")
+        return case(
+            (amount.op("%")(step).op("=")(zero), sqlite_fixed(amount.op("/")(step), minor)),
+            else_=func.rtrim(sqlite_fixed(amount, scale), "0"),
+        )
+
+    return _by_currency(code, at)
 
 
 def from_minor_units(minor: int, code: str) -> Decimal:

@@ -5,6 +5,7 @@ written."""
 from __future__ import annotations
 
 import tracemalloc
+from itertools import pairwise
 
 import orjson
 import pytest
@@ -82,3 +83,17 @@ def test_a_fragment_holding_a_nul_byte_is_still_written_as_orjson_writes_it() ->
     body = encode(data)
     # then
     assert body == b'{"data":{"a":[1],"b":"x\x00y"}}'
+
+
+def test_a_text_in_pieces_is_written_as_the_whole_text() -> None:
+    # given: a list's text cut anywhere, in the middle of a string and a character
+    whole = LIST.encode()
+    cuts = [0, 3, 10, len(whole) // 2, len(whole) - 7, len(whole)]
+    pieces = [whole[a:b] for a, b in pairwise(cuts)]
+    data = {"data": {"a": Spliced(pieces), "b": 1}}
+    # when
+    body = encode(data)
+    # then: the same bytes as the text in one piece
+    assert body == orjson.dumps({"data": {"a": orjson.Fragment(whole), "b": 1}})
+    with pytest.raises(RuntimeError):  # and it is let go once written
+        _ = data["data"]["a"].pieces  # type: ignore[attr-defined]

@@ -7,12 +7,13 @@ are of a few shapes: lists (`initiatives(first: 100)`), lists nested under their
 records (`budgetLines`, `transactions`), the records' columns, their global ids and
 amounts. For those, `plan.py` compiles the validated operation once into a plan
 (cached per document, operation and caller's permissions), and `run.py` answers it.
-On PostgreSQL the database writes the whole answer as JSON in one statement
+The database (PostgreSQL or SQLite) writes the whole answer as JSON in one statement
 (`in_database.py`, spelled by `sql_json.py` as the serializers spell each value), which
-goes into the response as it is; the statement is kept per plan and window, and once
-SQLAlchemy has sent it, what it sent goes straight to the driver's connection
-(app/db/shared.py `one_row`). Otherwise (SQLite, `last`/`before` windows, a value
-not written there) it reads one SQL statement per level of lists — the same statements
+goes into the response as it is; the statement is kept per plan and window, and on
+PostgreSQL, once SQLAlchemy has sent it, what it sent goes straight to the driver's
+connection (app/db/shared.py `one_row`); SQLite sends one root list's text as rows, a
+piece each. Otherwise (`last`/`before` windows, a value not written there) it reads
+one SQL statement per level of lists — the same statements
 the loaders run (app/kit/pagination.py), for all parents of a level at once — and
 builds the answer's dictionaries straight from the rows with the schema's own
 serializers.

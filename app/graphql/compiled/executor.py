@@ -39,7 +39,7 @@ MAX_PLANS = 512
 
 # How many query operations each path answered in this process: "compiled",
 # "fallback" (a plan's answer handed back to the reference executor) and
-# "reference" (no plan); "in database": those of "compiled" whose answer PostgreSQL
+# "reference" (no plan); "in database": those of "compiled" whose answer the database
 # wrote (in_database.py).
 PATHS: Counter[str] = Counter()
 

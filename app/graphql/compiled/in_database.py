@@ -1,8 +1,8 @@
-"""A plan's whole answer written by PostgreSQL, in one statement.
+"""A plan's whole answer written by the database (PostgreSQL or SQLite), in one statement.
 
-For a plan whose every field PostgreSQL can write (plan.py `in_database`), the answer is
-one statement of one row: a column per root list, holding that list's connection as the
-UTF-8 bytes of its JSON text (sql_json.py spells it as the answer's encoder would). A
+For a plan whose every field the database can write (plan.py `in_database`), the answer
+is one statement of one row: a column per root list, holding that list's connection as
+the UTF-8 bytes of its JSON text (sql_json.py spells it as the answer's encoder would). A
 list is a scalar subquery over its page — `WHERE <filter> [AND <parent column> = <the
 parent's id>] [AND <after the cursor>] ORDER BY <order> LIMIT first (+1)`, correlated to
 the row of its parent, so PostgreSQL reads each parent's page by its index as a LATERAL
@@ -17,6 +17,10 @@ are the ones the Python path reads with (Answer.window), so the rows are the sam
   end cursors from the first and last row's cursor (`Order.encode` in SQL);
 - `totalCount`: a count of the parent's rows under the filter.
 
+SQLite (3.40: no ORDER BY inside an aggregate) numbers each page's rows by the order
+(`row_number()`, over at most `first` + 1 rows) and aggregates them as they come out
+numbered, in that order; the extra row and the cursors are picked by their number.
+
 Only forward windows (`first` ≥ 1, maybe `after`) are written here, and only lists
 whose filter reads no table of an enclosing list (correlation would bind it to the
 enclosing row): `NotHere` then, and the answer is built in Python from rows as before.
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     LargeBinary,
     Select,
     Text,
@@ -39,6 +44,7 @@ from sqlalchemy import (
     literal_column,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -74,17 +80,21 @@ KEPT_STATEMENTS = 256
 _STATEMENTS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
 
 
-def statement(answer: Answer, plan: Plan) -> Repeated:
+def statement(answer: Answer, plan: Plan) -> tuple[Repeated, bool]:
     """The statement whose one row holds each root list's text, in the plan's order
     (NotHere: the answer is built in Python), kept with what the driver was sent for it
-    (`one_row` runs it)."""
+    (`one_row` runs it); or, when the second is true, whose rows are the pieces of the
+    one root list's text, in order (`in_pieces`)."""
     try:
         windows = tuple(answer.window(listed) for listed in _lists(plan))
     except Fallback:
         # An argument refused, maybe of a list under an empty page, which the answer
         # never reads (nor the reference executor refuses): decided in Python.
         raise NotHere from None
-    key = (plan, *(id(window) for window in windows))
+    pieces = in_pieces(answer, plan)
+    if _on_sqlite(answer) and _held_rows(plan, windows, pieces) > ONE_TEXT_ROWS:
+        raise NotHere
+    key = (plan, _on_sqlite(answer), *(id(window) for window in windows))
     found = _STATEMENTS.get(key)
     # The entry holds its windows: while it lives, no other window can take their ids.
     if found is not None and all(a is b for a, b in zip(found[0], windows, strict=True)):
@@ -100,10 +110,60 @@ def statement(answer: Answer, plan: Plan) -> Repeated:
             _STATEMENTS.popitem(last=False)
     if built is None:
         raise NotHere
-    return built  # type: ignore[no-any-return]
+    return built, pieces
 
 
 _UTF8: ColumnElement[str] = literal_column("'UTF8'")
+
+
+def _on_sqlite(answer: Answer) -> bool:
+    return bool(answer.settings.database_url.startswith("sqlite"))
+
+
+def in_pieces(answer: Answer, plan: Plan) -> bool:
+    """Whether the answer's one root list comes as rows, each a piece of its text: on
+    SQLite, which runs in the server's process. One text of the whole list is built
+    there by copying (each `||`, the aggregate's buffer grown by doubling): 4.5 times
+    the answer's size at its peak (bench/README.md, report_memory.py). As pieces, a top
+    node's text at a time (each nested list still one text); the pieces go into the
+    response as they came (app/kit/spliced.py)."""
+    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    return _on_sqlite(answer) and len(roots) == 1
+
+
+# On SQLite, the most rows (a list's, and those of the lists in them) whose text SQLite
+# builds as one value: it is built by copying (each `||`, group_concat's buffer grown by
+# doubling), several times its size at its peak. Beyond, the answer is built from rows
+# (9.3x the answer, as before SQLite wrote it; bench/README.md): the one root list of
+# `in_pieces` holds that many in a top node, a report under a page of one node (say)
+# all of them, and two root lists theirs in one row.
+ONE_TEXT_ROWS = 2_000
+
+
+def _held_rows(plan: Plan, windows: tuple[Any, ...], pieces: bool) -> int:
+    """The most rows SQLite's statement writes into one text: a top node's when the
+    root list comes in pieces, else every list's. `windows`: `_lists`'s, in its order."""
+    listed_windows = zip(_lists(plan), windows, strict=True)
+    first = {id(listed): window[1].first or 0 for listed, window in listed_windows}
+
+    def under(listed: ListPlan) -> int:  # the rows a node of the list holds
+        return sum(first[id(child)] * (1 + under(child)) for child in _children(listed))
+
+    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    if pieces:
+        return max(under(root) for root in roots)
+    return sum(first[id(root)] * (1 + under(root)) for root in roots)
+
+
+def _children(listed: ListPlan) -> list[ListPlan]:
+    """The lists in a list's nodes."""
+    found: list[ListPlan] = []
+    for _key, kind, detail in listed.connection.entries:
+        nodes = [detail] if kind == NODES else []
+        if kind == EDGES:
+            nodes = [inner for _k, name, inner in detail if name == "node"]
+        found += [child for node in nodes for child in node.lists]
+    return found
 
 
 def _lists(plan: Plan) -> list[ListPlan]:
@@ -113,27 +173,30 @@ def _lists(plan: Plan) -> list[ListPlan]:
     while pending:
         listed = pending.pop(0)
         found.append(listed)
-        for _key, kind, detail in listed.connection.entries:
-            nodes = [detail] if kind == NODES else []
-            if kind == EDGES:
-                nodes = [inner for _k, name, inner in detail if name == "node"]
-            pending += [child for node in nodes for child in node.lists]
+        pending += _children(listed)
     return found
 
 
-def _statement(answer: Answer, plan: Plan) -> Select[*tuple[Any, ...]]:
+def _statement(answer: Answer, plan: Plan) -> Any:
     # Each list's text as its UTF-8 bytes (bytea): the driver hands them over as they
     # came, and they go into the response as they are. As text, the driver decoded
     # them into a str the size of the answer, which was encoded back into bytes on the
     # way out: two copies more of the largest thing the server holds (bench/README.md,
     # report_memory.py). Only these columns change type: every other statement, and
-    # the driver's codecs, are as they were.
+    # the driver's codecs, are as they were. (SQLite's CAST AS BLOB: its UTF-8 bytes.)
+    sqlite = _on_sqlite(answer)
+    if in_pieces(answer, plan):
+        (root,) = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+        return _pieces(answer, root)
     columns = [
-        func.convert_to(_connection(answer, root, None, ()), _UTF8, type_=LargeBinary).label(
-            f"r{index}"
-        )
+        (
+            sql_cast(text, LargeBinary)
+            if sqlite
+            else func.convert_to(text, _UTF8, type_=LargeBinary)
+        ).label(f"r{index}")
         for index, (_key, root) in enumerate(plan.roots)
         if isinstance(root, ListPlan)
+        for text in [_connection(answer, root, None, ())]
     ]
     if not columns:
         raise NotHere
@@ -150,7 +213,7 @@ def _cursor(order: Order) -> sql_json.Json:
         parts += [",", value]
     parts.append("]")
     text = sql_json.concat(parts)
-    return sql_json.unwritten_within(text, sql_json.base64url(text))
+    return sql_json.unwritten_or_base64url(text)
 
 
 class _Source:
@@ -184,10 +247,16 @@ def _node(answer: Answer, node: NodePlan, source: _Source) -> sql_json.Json:
 
 
 def _connection(
-    answer: Answer, plan: ListPlan, parent: Any | None, outer: tuple[Any, ...]
+    answer: Answer,
+    plan: ListPlan,
+    parent: Any | None,
+    outer: tuple[Any, ...],
+    pieces: list[Any] | None = None,
 ) -> ColumnElement[str]:
     """The list's connection as JSON text; `parent`: the enclosing list's page (whose
-    row this list's page belongs to); `outer`: every enclosing list's table."""
+    row this list's page belongs to); `outer`: every enclosing list's table. With
+    `pieces` (a root list's), the selects of its text's pieces are put there instead,
+    each a select of one column (`_pieces`)."""
     order, window, where = answer.window(plan)
     first = window.first
     if not first or window.last is not None or window.before_key is not None:
@@ -219,24 +288,41 @@ def _connection(
     ]
     paged_select = select(*read).select_from(table).where(*conditions)
     paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
-    paged = _correlated(paged_select, parent).subquery("paged")
+    paged: Any = _correlated(paged_select, parent).subquery("paged")
+    if pieces is not None and _reread(entries):
+        # Read and numbered once (SQLite materializes it), not by each select of a piece
+        # that reads the page: each would find the first rows again, by a sort.
+        on_paged = [ClauseAdapter(paged).traverse(term) for term in order.terms]
+        paged = select(*paged.c, *_numbers(on_paged)).cte("paged").prefix_with("MATERIALIZED")
     source = _Source(table, paged, (*outer, table))
     columns: list[Any] = [source.adapt(c).label(f"o{i}") for i, c in enumerate(order.columns)]
     cursor = source.adapt(_cursor(order)) if cursors else None
-    if cursor is not None:
+    sqlite = _on_sqlite(answer)
+    if cursor is not None and not sqlite:
         columns.append(cursor.label("c"))
+    texts: dict[int, Any] = {}
     for index, (_key, kind, detail) in enumerate(entries):
         if kind == NODES:
-            text = _node(answer, detail, source)
+            texts[index] = _node(answer, detail, source).label(f"t{index}")
         elif kind == EDGES:
-            text = _edge(answer, detail, source, cursor)
-        else:
-            continue
-        columns.append(text.label(f"t{index}"))
-    page = select(*columns).select_from(paged).subquery("page")
+            texts[index] = _edge(answer, detail, source, cursor).label(f"t{index}")
+    if "n" in paged.c:
+        columns += [paged.c.n, paged.c.m]
+    elif sqlite:
+        columns += _numbers([source.adapt(term) for term in order.terms])
+    # In pieces, the page the other fields read holds no row's text: it would be
+    # written once more for them.
+    shown = [] if pieces is not None else list(texts.values())
+    page = select(*columns, *shown).select_from(paged).subquery("page")
     # The order's terms over the page's columns, for the aggregates.
     on_page = ClauseAdapter(page)
     in_order = [on_page.traverse(source.adapt(term)) for term in order.terms]
+    # SQLite: no cursor column, which each row would compute (a call into Python)
+    # whether read or not; the start and end cursors from their row's order columns.
+    on_row = on_page.traverse(cursor) if sqlite and cursor is not None else None
+    reads_page = any(name in _PAGE_READS for name in asked)
+    # In pieces: whether the text since the last list of rows reads the page's aggregates.
+    segment_reads = False
     parts: list[Any] = ["{"]
     for index, (key, kind, detail) in enumerate(entries):
         parts.append(("," if index else "") + f"{json.dumps(key)}:")
@@ -246,24 +332,88 @@ def _connection(
             counted = _correlated(select(func.count()).select_from(table).where(*mine), parent)
             parts.append(sql_cast(counted.scalar_subquery(), Text))
         elif kind == PAGE_INFO:
-            parts.append(_page_info(detail, page, in_order, first, table, mine, parent, after))
+            parts.append(
+                _page_info(detail, page, in_order, first, table, mine, parent, after, on_row)
+            )
+            segment_reads = segment_reads or any(name in _PAGE_READS for _k, _g, name in detail)
+        elif pieces is not None:  # its rows, one piece each: after the text so far
+            parts.append("[")
+            pieces.append(_one_row(parts, page, segment_reads, len(pieces)))
+            numbered = select(*columns, texts[index]).select_from(paged).subquery("page")
+            text = numbered.c[f"t{index}"]
+            comma = case((numbered.c.n == 1, sql_json.constant("")), else_=sql_json.constant(","))
+            piece = comma.concat(text)
+            place = [literal(len(pieces)).label("a"), numbered.c.n]
+            rows = select(sql_cast(piece, LargeBinary).label("piece"), *place)
+            rows = rows.select_from(numbered)
+            pieces.append(rows.where(numbered.c.n <= first) if more else rows)
+            parts, segment_reads = ["]"], False
         else:
             text = page.c[f"t{index}"]
-            if more:  # the extra row only tells that more follow: sliced off
+            if sqlite:  # in the rows' order (their number's); the extra one left out
+                agg = func.group_concat(case((page.c.n <= first, text)) if more else text, ",")
+            elif more:  # the extra row only tells that more follow: sliced off
                 ordered = func.array_agg(aggregate_order_by(text, *in_order))
                 agg = func.array_to_string(type_coerce(ordered, ARRAY(Text))[1:first], ",")
             else:
                 agg = func.string_agg(text, aggregate_order_by(literal(","), *in_order))
             parts += ["[", func.coalesce(agg, sql_json.constant("")), "]"]
     parts.append("}")
+    if pieces is not None:
+        pieces.append(_one_row(parts, page, segment_reads, len(pieces)))
+        return sql_json.NULL
     written = select(sql_json.concat(parts))
     # One row: of the aggregates over the page's rows, when any field reads them (an
     # aggregate over no rows still gives one); else of no table at all.
-    if any(kind in (NODES, EDGES) for _key, kind, _detail in entries) or any(
-        name in ("hasNextPage", "startCursor", "endCursor") for name in asked
-    ):
+    if reads_page or any(kind in (NODES, EDGES) for _key, kind, _detail in entries):
         written = written.select_from(page)
     return written.scalar_subquery()
+
+
+def _numbers(in_order: list[Any]) -> list[Any]:
+    """SQLite's columns of each page row's place on the page (`n`), and how many rows it
+    holds (`m`)."""
+    return [
+        func.row_number().over(order_by=in_order).label("n"),
+        func.count().over().label("m"),
+    ]
+
+
+def _reread(entries: list[Any]) -> bool:
+    """Whether more than one select of a root list's pieces reads its page: each list
+    of rows does, and so does the text between them when its pageInfo reads the page's
+    rows (the first or last, or whether one more follows)."""
+    readers = 0
+    for _key, kind, detail in entries:
+        if kind in (NODES, EDGES):
+            readers += 1
+        elif kind == PAGE_INFO:
+            readers += any(name in _PAGE_READS for _k, _g, name in detail)
+    return readers > 1
+
+
+_PAGE_READS = ("hasNextPage", "startCursor", "endCursor")
+
+
+def _one_row(parts: list[Any], page: Any, reads_page: bool, arm: int) -> Any:
+    """A piece written by one row: of the aggregates over the page's rows when it reads
+    them, else of no table at all; `arm`: its select's place in the pieces'."""
+    piece = sql_cast(sql_json.concat(parts), LargeBinary).label("piece")
+    written = select(piece, literal(arm).label("a"), literal(0).label("n"))
+    return written.select_from(page) if reads_page else written
+
+
+def _pieces(answer: Answer, plan: ListPlan) -> CompoundSelect[Any]:
+    """The root list's text as rows, in order: the text up to its first list of rows,
+    each row's (after a comma but the first), the text up to the next, …, the rest.
+    SQLite runs a UNION ALL's selects one after the other, each giving its rows in the
+    order they are numbered (as its aggregates take them: the module's docstring). It
+    does not promise so: each row comes with its place (its select's and its number on
+    the page, `a` and `n`), which `joined_rows` sees rise, or the answer is built from
+    rows."""
+    found: list[Any] = []
+    _connection(answer, plan, None, (), found)
+    return union_all(*found)
 
 
 def _correlated(query: Select[Any], parent: Any | None) -> Select[Any]:
@@ -299,7 +449,9 @@ def _page_info(
     mine: list[Any],
     parent: Any | None,
     after: Any | None,
+    on_row: Any | None,
 ) -> sql_json.Json:
+    """`on_row`: on SQLite, a page row's cursor, computed only for the row numbered."""
     parts: list[Any] = ["{"]
     for index, (key, _get, name) in enumerate(detail):
         parts.append(("," if index else "") + f"{json.dumps(key)}:")
@@ -316,6 +468,10 @@ def _page_info(
                 beyond = case((after, literal(0)), else_=literal(1)) == 1
                 earlier = select(literal(1)).select_from(table).where(*mine, beyond)
                 parts.append(sql_json.boolean(_correlated(earlier, parent).exists()))
+        elif on_row is not None:  # the row of that number
+            number: Any = 1 if name == "startCursor" else func.min(page.c.m, first)
+            numbered = func.max(case((page.c.n == number, on_row)))
+            parts.append(func.coalesce(sql_json.quoted(numbered), sql_json.NULL))
         else:
             cursors = func.array_agg(aggregate_order_by(page.c.c, *in_order))
             found = type_coerce(cursors, ARRAY(Text))

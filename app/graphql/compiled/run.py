@@ -11,7 +11,7 @@ reference's connections read.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -20,7 +20,7 @@ from graphql import GraphQLSchema, ListValueNode, ObjectValueNode, ValueNode, Va
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
-from app.db.shared import any_statements, one_row, one_statement
+from app.db.shared import any_statements, joined_rows, one_row, one_statement
 from app.errors import DomainError
 from app.graphql.compiled import in_database, sql_json
 from app.graphql.compiled.in_database import NotHere
@@ -44,12 +44,24 @@ from app.kit.spliced import Spliced
 
 Loaded = dict[ListPlan, dict[Hashable, Page]]
 _UNWRITTEN = sql_json.UNWRITTEN_CHARACTER.encode()
+# A text the database sends in pieces (in_database.py `in_pieces`): the size the pieces
+# are joined up to.
+PIECE_BYTES = 64 * 1024
 # The order, window and filter worked out for a list and the arguments an answer gave
 # it (`Answer._window`): how many the process keeps, and the longest arguments (as
 # text, every input field spelled out) kept.
 KEPT_WINDOWS = 256
 MAX_KEPT_ARGUMENTS = 2048
 _WINDOWS: OrderedDict[tuple[ListPlan, str, Hashable], tuple[Order, Window, Any]] = OrderedDict()
+
+
+def _unwritten(text: bytes | Sequence[bytes] | None) -> bool:
+    """Whether a list's text is missing or holds a value the database did not spell."""
+    if text is None:
+        return True
+    if isinstance(text, bytes):
+        return _UNWRITTEN in text
+    return any(piece is None or _UNWRITTEN in piece for piece in text)
 
 
 class Answer:
@@ -71,7 +83,7 @@ class Answer:
         )
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
-        # Whether PostgreSQL wrote the answer (in_database.py).
+        # Whether the database wrote the answer (in_database.py).
         self.in_database = False
 
     def arguments(self, plan: ListPlan) -> dict[str, Any]:
@@ -173,7 +185,7 @@ class Answer:
         if (
             self.plan.in_database
             and self.settings.compiled_reads_in_database
-            and self.settings.database_url.startswith("postgresql")
+            and self.settings.database_url.startswith(("postgresql", "sqlite"))
         ):
             written = await self.written()
             if written is not None:
@@ -199,19 +211,26 @@ class Answer:
         }
 
     async def written(self) -> dict[str, Any] | None:
-        """The answer as PostgreSQL writes it (in_database.py), in one statement; None
+        """The answer as the database writes it (in_database.py), in one statement; None
         when it is built from rows instead."""
         try:
-            stmt = in_database.statement(self, self.plan)
+            stmt, in_pieces = in_database.statement(self, self.plan)
         except NotHere:
             return None
         one_statement(self.context.reads)
         # Each list's JSON as UTF-8 bytes (in_database.py), spliced into the response as
         # they came: no str of it is made, and nothing else the size of the answer is
         # held beside them before the response body is written.
-        texts = await one_row(self.context.reads, stmt)
-        if texts is None or any(text is None or _UNWRITTEN in text for text in texts):
-            # Not PostgreSQL after all, or a value the database did not spell (an
+        texts: Sequence[bytes | Sequence[bytes] | None] | None
+        if in_pieces:  # one list, its text in pieces
+            # Joined up to PIECE_BYTES as they come: a row each would hold, beside
+            # each row's few bytes (a flat list's node), the driver's row and the
+            # list's entry, as much again as the text.
+            texts = [await joined_rows(self.context.reads, stmt, PIECE_BYTES)]
+        else:
+            texts = await one_row(self.context.reads, stmt)
+        if texts is None or any(_unwritten(text) for text in texts):
+            # Neither PostgreSQL nor SQLite, or a value the database did not spell (an
             # enum's column holding a value the enum has not, an infinite date): built
             # from rows, which hands such a value to the reference executor.
             await any_statements(self.context.reads)
@@ -224,7 +243,11 @@ class Answer:
                 answer[key] = root
             else:
                 text = next(found)
-                answer[key] = Spliced(text) if encoded else orjson.loads(text)
+                assert text is not None  # (`_unwritten` above)
+                if encoded:
+                    answer[key] = Spliced(text)
+                else:
+                    answer[key] = orjson.loads(text if isinstance(text, bytes) else b"".join(text))
         self.in_database = True
         return answer
 

@@ -1,12 +1,17 @@
-"""JSON text written by PostgreSQL, spelled as the answer's encoder spells it.
+"""JSON text written by the database, spelled as the answer's encoder spells it.
 
-The compiled path builds a whole answer in PostgreSQL as one text (answer.py). That
-text goes into the response as it is, so it must be the same bytes orjson writes for
+The compiled path builds a whole answer in the database as one text (in_database.py).
+That text goes into the response as it is, so it must be the same bytes orjson writes for
 the answer the schema's serializers would build in Python: no spaces, keys in the
 operation's order, strings escaped alike (`to_json` escapes the same characters:
 quote, backslash, and control characters as \\b \\f \\n \\r \\t or \\u00xx), values
 serialized as the schema does (`value_sql`). Objects and lists are therefore written
 by concatenating text, not with `json_build_object` (which writes `"a" : 1`).
+
+Where PostgreSQL and SQLite spell a value differently (SQLite keeps an ExactDecimal as
+a count of units, dates and moments as text, and has no base64), the expression holds
+both (`by_dialect`): the statement is written for the database it is sent to. SQLite's
+`json_quote` escapes as orjson does (tests/graphql/compiled/test_in_database.py).
 
 Each expression here is the JSON text of one value and is never NULL: a column that
 may be NULL gives `null`, and a value this module cannot spell (an enum's column
@@ -37,10 +42,11 @@ from sqlalchemy.sql.elements import (
     Grouping,
 )
 
-from app.db.types import ExactDecimal, UTCDateTime
+from app.db.functions import SQLITE_BASE64URL, UNWRITTEN_MARK, by_dialect
+from app.db.types import ExactDecimal, UTCDateTime, stored_decimal_text
 
 Json = ColumnElement[str]
-# The most decimals of a Decimal column written by PostgreSQL as Python's str() writes
+# The most decimals of a Decimal column written by the database as Python's str() writes
 # it: with more, a small value (0.0000001) is 1E-7 in Python.
 MAX_PLAIN_SCALE = 6
 
@@ -55,8 +61,8 @@ def string(value: str) -> Json:
 
 
 # What a value not spelled here gives (see the module's docstring).
-UNWRITTEN_CHARACTER = "\x01"
-UNWRITTEN = _literal_column("chr(1)", Text)
+UNWRITTEN_CHARACTER = UNWRITTEN_MARK
+UNWRITTEN = by_dialect(_literal_column("chr(1)", Text), _literal_column("char(1)", Text))
 NULL = constant("null")
 TRUE, FALSE = constant("true"), constant("false")
 
@@ -99,8 +105,11 @@ def quoted(text: Json) -> Json:
 
 
 def escaped(value: Any) -> Json:
-    """Any text as a JSON string."""
-    return sql_cast(func.to_json(type_coerce(value, Text)), Text)
+    """Any text as a JSON string (`null` for NULL). On SQLite, NULL for a value of
+    another type there (a BLOB or a number written by other SQL): not spelled here."""
+    text = type_coerce(value, Text)
+    stored = func.typeof(text).in_([_literal_column("'text'"), _literal_column("'null'")])
+    return by_dialect(sql_cast(func.to_json(text), Text), case((stored, func.json_quote(text))))
 
 
 def boolean(condition: ColumnElement[bool]) -> Json:
@@ -109,21 +118,50 @@ def boolean(condition: ColumnElement[bool]) -> Json:
 
 def base64url(text: Json) -> Json:
     """Text's UTF-8 bytes in base64url with padding, as Python's urlsafe_b64encode
-    (PostgreSQL's base64 breaks lines every 76 characters)."""
+    (PostgreSQL's base64 breaks lines every 76 characters; SQLite calls Python's)."""
     encoded = func.encode(func.convert_to(text, "UTF8"), "base64")
-    return func.translate(encoded, "+/\n", "-_")
+    return by_dialect(func.translate(encoded, "+/\n", "-_"), getattr(func, SQLITE_BASE64URL)(text))
 
 
 def moment(column: Any) -> Json:
     """A UTC timestamp as Python's isoformat writes it: microseconds only when not
-    zero, the offset as +00:00."""
+    zero, the offset as +00:00. SQLite holds it as SQLAlchemy writes it, UTC
+    `YYYY-MM-DD HH:MM:SS.ffffff`; any other text there gives NULL."""
     utc = column.op("AT TIME ZONE")(_literal_column("'UTC'"))
     fraction = case(
         (func.date_trunc("second", utc) == utc, constant("")),
         else_=func.to_char(utc, ".US"),
     )
+    written = concat([func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, constant("+00:00")])
+    stored = type_coerce(column, Text)
+    on_sqlite = case(
+        (
+            func.length(stored) == 26,
+            concat(
+                [
+                    func.substr(stored, 1, 10),
+                    "T",
+                    func.substr(stored, 12, 8),
+                    case(
+                        (func.substr(stored, 21) == "000000", constant("")),
+                        else_=func.substr(stored, 20),
+                    ),
+                    "+00:00",
+                ]
+            ),
+        )
+    )
+    return quoted(by_dialect(written, on_sqlite))
+
+
+def day(column: Any) -> Json:
+    """A date as its isoformat, quoted: SQLite holds that text already."""
+    stored = type_coerce(column, Text)
     return quoted(
-        concat([func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, constant("+00:00")])
+        by_dialect(
+            func.to_char(column, "YYYY-MM-DD"),
+            case((func.length(stored) == 10, stored)),
+        )
     )
 
 
@@ -141,10 +179,12 @@ def nullable(value: Json, column: Any) -> Json:
     return written
 
 
-def unwritten_within(text: Json, written: Json) -> Json:
-    """`written` (made of `text`, say its base64), or `UNWRITTEN` when `text` holds a
-    value not spelled here: an encoding would hide the mark."""
-    return case((func.strpos(text, UNWRITTEN) > 0, UNWRITTEN), else_=written)
+def unwritten_or_base64url(text: Json) -> Json:
+    """`base64url(text)`, or `UNWRITTEN` when `text` holds a value not spelled here: the
+    encoding would hide the mark (SQLite's base64url, in Python, looks for it itself)."""
+    found = type_coerce(func.strpos(text, UNWRITTEN), Integer) > 0
+    on_postgresql = case((found, UNWRITTEN), else_=base64url(text))
+    return by_dialect(on_postgresql, getattr(func, SQLITE_BASE64URL)(text))
 
 
 def stored_value(column: Any) -> Json | None:
@@ -158,9 +198,9 @@ def stored_value(column: Any) -> Json | None:
     elif isinstance(type_, Integer):
         found = sql_cast(column, Text)
     elif isinstance(type_, Date):
-        found = quoted(func.to_char(column, "YYYY-MM-DD"))
+        found = day(column)
     elif isinstance(type_, ExactDecimal) and type_.scale <= MAX_PLAIN_SCALE:
-        found = quoted(sql_cast(column, Text))
+        found = quoted(stored_decimal_text(column, type_.scale))
     elif isinstance(type_, UTCDateTime):
         found = moment(column)
     else:
@@ -198,13 +238,13 @@ def value_sql(graphql_field: GraphQLField, column: Any) -> Json | None:
     elif named.name == "Boolean" and isinstance(type_, Boolean):
         found = boolean(column)
     elif named.name == "Date" and isinstance(type_, Date):
-        found = quoted(func.to_char(column, "YYYY-MM-DD"))
+        found = day(column)
     elif named.name == "DateTime" and isinstance(type_, UTCDateTime):
         found = moment(column)
     elif named.name == "Decimal" and isinstance(type_, ExactDecimal):
         # Read back at the column's scale (ExactDecimal), written as format(v, "f"):
         # PostgreSQL's text of a NUMERIC(p, s).
-        found = quoted(sql_cast(column, Text))
+        found = quoted(stored_decimal_text(column, type_.scale))
     if found is None:
         return None
     return nullable(found, column)

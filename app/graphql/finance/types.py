@@ -36,7 +36,7 @@ def money_of(row: Any) -> Money:
 
 
 def money_sql(columns: Any) -> dict[str, Any]:
-    """`money_of` as JSON written by PostgreSQL."""
+    """`money_of` as JSON written by the database."""
     return {
         "amount": sql_json.quoted(shown_sql(columns.amount, columns.currency)),
         "currency": sql_json.escaped(columns.currency),
