@@ -200,6 +200,22 @@ def scripts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return ran
 
 
+async def _edit_three_tables(db: Database, mine: int, round_: int, amounts: bool = False) -> None:
+    """Every transaction's description (and amount), the partner's initiative's title
+    and its programme's name changed, in one write that regroups nothing."""
+    async with db.sessions() as session, session.begin():
+        for transaction in await session.scalars(select(m.Transaction)):
+            transaction.description = f"round {round_}"
+            if amounts:
+                transaction.amount += 1
+        initiative = await session.get(m.Initiative, mine)
+        assert initiative is not None
+        initiative.title = f"Renamed {round_}"
+        program = await session.get(m.Program, initiative.program_id)
+        assert program is not None
+        program.name = f"Programme {round_}"
+
+
 async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
     db: Database, monkeypatch: pytest.MonkeyPatch, scripts: Counter[str]
 ) -> None:
@@ -223,16 +239,7 @@ async def test_writes_that_regroup_nothing_are_copied_by_the_trails_read(
             # when: the partner's transactions, its initiative and their programme are
             # changed, and another partner's transaction (more than a tenth of the
             # indexed shadow: its statistics are taken again)
-            async with db.sessions() as session, session.begin():
-                for transaction in await session.scalars(select(m.Transaction)):
-                    transaction.description = f"round {round_}"
-                    transaction.amount += 1
-                initiative = await session.get(m.Initiative, mine)
-                assert initiative is not None
-                initiative.title = f"Renamed {round_}"
-                program = await session.get(m.Program, initiative.program_id)
-                assert program is not None
-                program.name = f"Programme {round_}"
+            await _edit_three_tables(db, mine, round_, amounts=True)
             head = await refresh_view(view, head)
             # then: up to date, as a view built now; the first time by a script, the
             # second on PostgreSQL by the trail's read alone
@@ -260,15 +267,7 @@ async def test_writes_to_more_tables_than_the_read_copies_go_by_script(
         for round_ in range(2):
             # when: each time, the partner's transactions, its initiative and their
             # programme are changed (three tables: more than AT_ONCE_TABLES)
-            async with db.sessions() as session, session.begin():
-                for transaction in await session.scalars(select(m.Transaction)):
-                    transaction.description = f"round {round_}"
-                initiative = await session.get(m.Initiative, mine)
-                assert initiative is not None
-                initiative.title = f"Renamed {round_}"
-                program = await session.get(m.Program, initiative.program_id)
-                assert program is not None
-                program.name = f"Programme {round_}"
+            await _edit_three_tables(db, mine, round_)
             head = await refresh_view(view, head)
             # then: up to date, each time by a script: the trail's read does not take
             # on copies into every table a write touched (each costs every request)
