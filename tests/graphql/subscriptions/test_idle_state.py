@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import uvicorn
 from graphql import OperationType
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from app.config import Settings
 from app.graphql.schema import Executor
@@ -142,6 +149,100 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
     finally:
         for client in clients:
             await client.close()
+        server.should_exit = True
+        await serving
+        await source.aclose()
+
+
+async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's flow control on the small writable flag (`Signal`, app/kit/flag.py):
+    a client that stops reading fills the server's small buffers, uvicorn pauses the
+    connection's writes and resumes them once the client reads again, and every event
+    arrives once, in order."""
+    # given: a server whose connections buffer at most 4 KB each way
+    seen: dict[str, list[str]] = {"pause": [], "resume": []}
+    pause, resume, made = (
+        WebSocketsSansIOProtocol.pause_writing,
+        WebSocketsSansIOProtocol.resume_writing,
+        WebSocketsSansIOProtocol.connection_made,
+    )
+
+    def paused(self: Any) -> None:
+        seen["pause"].append(type(self.writable).__name__)
+        pause(self)
+
+    def resumed(self: Any) -> None:
+        seen["resume"].append(type(self.writable).__name__)
+        resume(self)
+
+    def small(self: Any, transport: Any) -> None:
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        transport.set_write_buffer_limits(high=4096)
+        made(self, transport)
+
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "pause_writing", paused)
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "resume_writing", resumed)
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "connection_made", small)
+    source = live_data("sqlite", tmp_path)
+    data = await anext(source)
+    port = free_port()
+    app = create_app(
+        settings.model_copy(update={"database_url": data.url, "ws_send_timeout_seconds": 60.0})
+    )
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    subscribed, go = threading.Event(), threading.Event()
+    received: list[int] = []
+    last: list[int] = []  # the last event's sequence, known once the burst is written
+
+    def client() -> None:
+        # A blocking client in a thread, with a small receive buffer, that stops reading.
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with connect(
+            f"ws://127.0.0.1:{port}/graphql",
+            sock=sock,
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            max_queue=1,
+        ) as ws:
+            init = {"Authorization": f"Bearer {data.keys['viewer']}"}
+            ws.send(json.dumps({"type": "connection_init", "payload": init}))
+            assert json.loads(ws.recv(timeout=15))["type"] == "connection_ack"
+            subscribe = {"id": "1", "type": "subscribe", "payload": {"query": CHANGES}}
+            ws.send(json.dumps(subscribe))
+            subscribed.set()
+            go.wait(30)
+            time.sleep(3)  # not reading: the server's buffer fills
+            try:
+                while not received or received[-1] < last[0]:
+                    message = json.loads(ws.recv(timeout=15))
+                    assert message["type"] == "next", message
+                    received.append(int(message["payload"]["data"]["changes"]["sequence"]))
+            except TimeoutError:
+                pass
+
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn's Server has no event for it)
+            await asyncio.sleep(0.05)
+        reader = threading.Thread(target=client)
+        reader.start()
+        assert await asyncio.to_thread(subscribed.wait, 30)
+        await asyncio.sleep(1)  # the subscription is live
+        first = await data.last_sequence()
+        # when: 1,500 events while the client does not read, then it reads again
+        await data.burst(1500)
+        last.append(await data.last_sequence())
+        go.set()
+        await asyncio.to_thread(reader.join, 60)
+        # then: uvicorn paused and resumed the connection on the small flag, and every
+        # event arrived once, in order
+        assert seen["pause"] and seen["resume"], seen
+        assert set(seen["pause"] + seen["resume"]) == {"Signal"}
+        assert received == list(range(first + 1, last[0] + 1))
+    finally:
+        go.set()
         server.should_exit = True
         await serving
         await source.aclose()
