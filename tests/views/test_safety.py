@@ -236,7 +236,14 @@ async def test_views_beyond_the_limit_wait_then_are_refused_busy(
 ) -> None:
     # given: one view at most per schema; on the impatient one, a view is held
     await load(db)
-    one = {"max_views": 1, "views_reserved_for_partners": 0, "max_views_per_caller": 3}
+    # (the settings name the test's database: the compiled path writes its answer as
+    # that database's SQL)
+    one = {
+        "max_views": 1,
+        "views_reserved_for_partners": 0,
+        "max_views_per_caller": 3,
+        "database_url": db.url,
+    }
     impatient = settings.model_copy(update={**one, "view_wait_seconds": 0.05})
     patient = settings.model_copy(update={**one, "view_wait_seconds": 30})
     reader = Principal("auditor", Role.AUDITOR)
