@@ -189,15 +189,30 @@ async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_ag
     data = await anext(source)
     port = free_port()
     app = create_app(
-        settings.model_copy(update={"database_url": data.url, "ws_send_timeout_seconds": 60.0})
+        # What waits while the socket is paused stays in the subscriber's buffer: room
+        # for all of it, so that the test sees flow control, not overflow.
+        settings.model_copy(
+            update={
+                "database_url": data.url,
+                "ws_send_timeout_seconds": 60.0,
+                "subscription_buffer": 100_000,
+            }
+        )
     )
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     subscribed, go = threading.Event(), threading.Event()
     received: list[int] = []
+    failed: list[BaseException] = []
     last: list[int] = []  # the last event's sequence, known once the burst is written
 
     def client() -> None:
+        try:
+            reading()
+        except BaseException as error:  # seen by the test, not lost with the thread
+            failed.append(error)
+
+    def reading() -> None:
         # A blocking client in a thread, with a small receive buffer, that stops reading.
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -238,6 +253,7 @@ async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_ag
         await asyncio.to_thread(reader.join, 60)
         # then: uvicorn paused and resumed the connection on the small flag, and every
         # event arrived once, in order
+        assert failed == []
         assert seen["pause"] and seen["resume"], seen
         assert set(seen["pause"] + seen["resume"]) == {"Signal"}
         assert received == list(range(first + 1, last[0] + 1))
