@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     # way in (app/http/lean.py `LeanGraphQLSocket`), without FastAPI's routing layers
     # held open for each connection's life; the protocol is the same either way.
     lean_graphql_ws: bool = True
+    # A live `changes` subscriber over graphql-transport-ws whose events its group writes
+    # straight to its socket, and whose credential nothing re-checks, is kept as a small
+    # record without its task and generator (app/graphql/subscriptions/sharing.py
+    # `DirectQueue`); it runs again from its last event whenever it needs them. The
+    # events are the same either way. Off: every subscription keeps its task.
+    park_subscribers: bool = True
     # On that short way, a query the compiled path answered whole is kept with what its
     # document's rules decided, and asked again it runs only the rules that depend on
     # the request (app/http/kept.py); the answer is the same either way. Off: every

@@ -86,7 +86,11 @@ class Overflow(Exception):
 
 
 class Subscriber:
-    """A subscription's place in the hub. `offer` is called by the hub, in order."""
+    """A subscription's place in the hub. `offer` is called by the hub, in order.
+    Slotted, as every subclass kept per subscriber: thousands of them are kept for as
+    long as their subscriptions run."""
+
+    __slots__ = ("_ready", "accept", "error", "position")
 
     def __init__(self, accept: Callable[[Entry], bool]) -> None:
         self.accept = accept
@@ -95,6 +99,15 @@ class Subscriber:
         # Set by `end`: the subscription stops with it at its next step.
         self.error: Exception | None = None
         self._ready = Signal()
+
+    # Whether the subscription runs on without its generator (a parked member of a
+    # group, app/graphql/subscriptions/sharing.py `DirectQueue`): its place in the hub
+    # is kept when the generator's task ends, until the subscription itself ends.
+    parked = False
+
+    def watched(self) -> None:
+        """A task re-checks the subscription's credential meanwhile (it must keep its
+        generator: app/graphql/subscriptions/live.py)."""
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         """Take `entry` (with the memo its live subscribers share); False when this
@@ -129,6 +142,8 @@ class Numbered(Subscriber):
     """A subscriber that takes matching entries with their ordinal in `scope`, at most
     `capacity` waiting."""
 
+    __slots__ = ("capacity", "ordinal", "scope")
+
     def __init__(self, accept: Callable[[Entry], bool], capacity: int, scope: Scope) -> None:
         super().__init__(accept)
         self.capacity = capacity
@@ -150,6 +165,8 @@ class EventQueue(Numbered):
     """Every matching entry, in order, with its ordinal in `scope`, through a buffer
     of `capacity` entries."""
 
+    __slots__ = ("_entries", "delivered", "delivered_at", "shared")
+
     def __init__(
         self, accept: Callable[[Entry], bool], capacity: int, scope: Scope = WHOLE_LOG
     ) -> None:
@@ -160,8 +177,10 @@ class EventQueue(Numbered):
         # The memo of the entry `next` returned last, shared with the other live
         # subscribers it was offered to; None for an entry read from the log.
         self.shared: dict[Any, Any] | None = None
-        # The ordinal of the last event sent to the client (where it resumes from).
+        # The ordinal of the last event sent to the client (where it resumes from), and
+        # its sequence in the log.
         self.delivered = 0
+        self.delivered_at = 0
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         if not self.takes(entry):
@@ -215,6 +234,8 @@ class EventQueue(Numbered):
 
 class ChangeFlag(Subscriber):
     """Only whether anything matching happened since `clear` (for live reports)."""
+
+    __slots__ = ()
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         if entry.sequence > self.position and self.accept(entry):
@@ -375,8 +396,13 @@ class EventHub:
             await self._wait_ready()
             yield
         finally:
-            self._open -= 1
-            subscriber.leave(self._live)
+            if not subscriber.parked:  # else kept until it ends (`release`)
+                self.release(subscriber)
+
+    def release(self, subscriber: Subscriber) -> None:
+        """The end of a subscription that held its place (`subscription`)."""
+        self._open -= 1
+        subscriber.leave(self._live)
 
     async def _wait_ready(self) -> None:
         if self._ready.is_set():

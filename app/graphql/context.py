@@ -87,6 +87,10 @@ class Context(BaseContext):
     # The answer goes out as JSON text and nothing reads it before: the compiled path
     # may hand its lists over as encoded JSON (orjson fragments) instead of objects.
     answer_as_json: bool = False
+    # A parked subscription run again by the server (app/graphql/subscriptions/
+    # sharing.py `DirectQueue.revive`), not a new operation of the client's: not
+    # counted again against its rate limits or in the operation metrics.
+    resumed: bool = False
     # The compiled plan that answered the operation (app/graphql/compiled/executor.py),
     # whole, with no reference executor: what may keep it (app/http/kept.py) reads it.
     answered_by: Any = field(default=None, init=False, repr=False)
@@ -175,7 +179,10 @@ class OperationContextExtension(SchemaExtension):
                     UNREACHABLE_BEFORE_MESSAGE, extensions={"code": ErrorCode.BUSY.value}
                 )
             self.execution_context.context = copy
-            if copy.limiter is not None:
+            from app.graphql.subscriptions.sharing import resume_point  # (an import cycle)
+
+            copy.resumed = resume_point() is not None
+            if copy.limiter is not None and not copy.resumed:
                 client = getattr(copy.request, "client", None)
                 address = client.host if client is not None else None
                 exceeded = await copy.limiter.check_operation(copy.principal, address)

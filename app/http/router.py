@@ -49,7 +49,7 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
-from app.graphql.subscriptions.sharing import OUTLET, Outlet, SharedData
+from app.graphql.subscriptions.sharing import OUTLET, DirectQueue, Outlet, Parked, SharedData
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.sockets import RawSocket, forget_upgrade, socket_of, text_frame
@@ -221,9 +221,40 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
     # The direct path of a subscription's events (sharing.py `Transport`): messages
     # its group encoded, written with the ASGI send, under the same deadline.
 
-    async def run_operation(self, operation: Any) -> None:
-        OUTLET.set(Outlet(operation, self))
-        await super().run_operation(operation)
+    async def run_operation(self, operation: Any, resume: tuple[int, int] | None = None) -> None:
+        # A subscription may park once live (sharing.py `DirectQueue`) where nothing
+        # re-checks its credential meanwhile (a caller without one).
+        parks = self.view.settings.park_subscribers and self.context.credential is None
+        OUTLET.set(Outlet(operation, self, resume, parks))
+        try:
+            await super().run_operation(operation)
+        except Parked as parked:
+            # Its task ends here; the subscription runs on as its record, kept in the
+            # task's place until it ends (`cleanup_operation`) or runs again (`resume`).
+            running = self.operations.get(operation.id)
+            if running is not None and running is operation:
+                running.task = cast(Any, parked.record)
+            else:  # completed meanwhile
+                parked.record.finish()
+
+    def resume(self, operation: Any, after: tuple[int, int]) -> None:
+        task = asyncio.create_task(self.run_operation(operation, after))
+        task.add_done_callback(self._task_done)
+        operation.task = task
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        operation = self.operations.get(operation_id)
+        if operation is not None and isinstance(operation.task, DirectQueue):
+            del self.operations[operation_id]
+            operation.task.finish()  # parked: no task to cancel
+            return
+        await super().cleanup_operation(operation_id)
+
+    async def shutdown(self) -> None:
+        for operation_id, operation in list(self.operations.items()):
+            if isinstance(operation.task, DirectQueue):
+                await self.cleanup_operation(operation_id)
+        await super().shutdown()
 
     def is_open(self, operation: Any) -> bool:
         return not operation.completed and self.operations.get(operation.id) is operation

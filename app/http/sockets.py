@@ -158,6 +158,12 @@ class RawSocket:
             and not protocol.transport.is_closing()
         )
 
+    def gone(self) -> bool:
+        """Whether the connection is closing or closed (the transport's end of it: its
+        handler ends its operations when it reads so)."""
+        protocol = self._protocol
+        return bool(protocol.close_sent or protocol.disconnected or protocol.transport.is_closing())
+
     def write(self, frame: bytes) -> None:
         self._protocol.transport.write(frame)
 

@@ -61,10 +61,12 @@ class OperationMetricsExtension(SchemaExtension):
             self._count_errors(getattr(result, "errors", None))
 
     def _count(self) -> tuple[str, str]:
-        """The operation's labels; counted once, the first time they are asked for."""
+        """The operation's labels; counted once, the first time they are asked for (not
+        for a parked subscription the server runs again: `Context.resumed`)."""
         if self._labels is None:
             self._labels = self._operation_labels()
-            self.metrics.operations.labels(*self._labels).inc()
+            if not getattr(self.execution_context.context, "resumed", False):
+                self.metrics.operations.labels(*self._labels).inc()
         return self._labels
 
     def _operation_labels(self) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from app.graphql.audit.types import (
 )
 from app.graphql.context import Info
 from app.graphql.subscriptions.live import hub_of, subscribed
-from app.graphql.subscriptions.sharing import direct_queue
+from app.graphql.subscriptions.sharing import direct_queue, resume_point
 from app.kit.ids import decode_id_of
 
 OVERFLOW_MESSAGE = (
@@ -196,7 +196,12 @@ class ChangeSubscriptions:
         events = event_filter(info, filter)
         start: int | None = None
         ordinal = 0
-        if after is not None:
+        resumed = resume_point()
+        if resumed is not None:
+            # A parked subscription run again (sharing.py `DirectQueue.revive`): after
+            # the last event it was sent, whatever `after` said when it began.
+            start, ordinal = resumed
+        elif after is not None:
             ordinal = decode_event_cursor(scope, after, "after")
             start = await scope.sequence_at(context.writes, ordinal)
             if start is None:
@@ -209,7 +214,7 @@ class ChangeSubscriptions:
         # Over graphql-transport-ws, live events may be written by the subscriber's
         # group without passing through here (sharing.py `DirectQueue`).
         queue = direct_queue(
-            hub_of(info).groups,
+            hub_of(info),
             events.matches,
             context.settings.subscription_buffer,
             scope,
@@ -221,10 +226,10 @@ class ChangeSubscriptions:
                 if start is None:
                     start = hub.high_water
                     ordinal = await scope.ordinal_at(context.writes, start)
-                queue.delivered = ordinal
+                queue.delivered, queue.delivered_at = ordinal, start
                 try:
                     async for entry, number in hub.follow(queue, events, start, ordinal):
-                        queue.delivered = number
+                        queue.delivered, queue.delivered_at = number, entry.sequence
                         yield ChangeEvent(
                             _row=entry, _scope=scope, _ordinal=number, _shared=queue.shared
                         )

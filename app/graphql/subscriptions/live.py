@@ -58,6 +58,7 @@ async def subscribed(info: Info, subscriber: Subscriber) -> AsyncIterator[EventH
             yield hub
         return
     async with hub.subscription(subscriber):
+        subscriber.watched()
         watchdog = asyncio.create_task(_recheck(info, subscriber))
         try:
             yield hub

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from graphql import ExecutionResult
 
-from app.events.hub import Entry, EventQueue, Numbered, Overflow, Subscriber
+from app.events.hub import Entry, EventHub, EventQueue, Numbered, Overflow, Subscriber
 from app.events.scopes import Scope
 
 Memo = dict[Hashable, Any]
@@ -171,6 +171,10 @@ class RawSocket(Protocol):
         """Whether a frame written now goes out as the server would send it."""
         ...
 
+    def gone(self) -> bool:
+        """Whether the connection is closing or closed."""
+        ...
+
     def write(self, frame: bytes) -> None: ...
 
 
@@ -200,18 +204,52 @@ class Transport(Protocol):
         """Close the connection: it has not taken a message within `send_timeout`."""
         ...
 
+    def resume(self, operation: Any, after: tuple[int, int]) -> None:
+        """Run `operation` again, its subscription starting after `after` (a parked
+        subscription that needs its generator: `DirectQueue.revive`)."""
+        ...
+
 
 class Outlet:
     """One graphql-transport-ws operation's way to its client: set for the operation's
-    task by the transport (`OUTLET`); `executor` by the subscription's executor."""
+    task by the transport (`OUTLET`); `executor` by the subscription's executor.
+    `parks`: whether its subscription may go on without its task once live (`Parked`);
+    `resume`: the (sequence, ordinal) a parked subscription's new run starts after."""
 
-    __slots__ = ("executor", "operation", "socket", "transport")
+    __slots__ = ("executor", "operation", "parks", "resume", "socket", "transport")
 
-    def __init__(self, operation: Any, transport: Transport) -> None:
+    def __init__(
+        self,
+        operation: Any,
+        transport: Transport,
+        resume: tuple[int, int] | None = None,
+        parks: bool = False,
+    ) -> None:
         self.operation = operation
         self.transport = transport
         self.socket = transport.raw_socket()
         self.executor: Any = None
+        self.resume = resume
+        self.parks = parks
+
+
+class Parked(asyncio.CancelledError):
+    """Raised in a live member's generator when it parks (`DirectQueue.next`): the
+    operation's task ends as a cancellation ends it, through every layer of the
+    generator's chain (strawberry's, graphql-core's, the extensions' hooks), and the
+    transport keeps `record` in the operation's place (app/http/router.py
+    `TransportHandler.run_operation`)."""
+
+    def __init__(self, record: DirectQueue) -> None:
+        super().__init__()
+        self.record = record
+
+
+def resume_point() -> tuple[int, int] | None:
+    """The (sequence, ordinal) this operation's subscription starts after when it is a
+    parked subscription run again (`DirectQueue.revive`); None for a new one."""
+    outlet = OUTLET.get()
+    return outlet.resume if outlet is not None else None
 
 
 OUTLET: ContextVar[Outlet | None] = ContextVar("subscription_outlet", default=None)
@@ -261,15 +299,24 @@ class Group(Numbered):
     def __init__(
         self,
         key: Hashable,
-        registry: dict[Hashable, Any],
+        hub: EventHub,
         accept: Callable[[Entry], bool],
         capacity: int,
         scope: Scope,
+        event: Callable[[Entry, int], Any],
     ) -> None:
         super().__init__(accept, capacity, scope)
         self.key = key
-        self.registry = registry
+        self.hub = hub
+        self.registry = hub.groups
         self.members = 0
+        # How an entry becomes the subscription's event, and the subscription executor
+        # that answers it when no live member has its own (a parked member keeps none):
+        # the first member's. Every member of the group would get the same answer from
+        # its own (that is what a group is), so the first one's serves for all, for as
+        # long as the group lives, also once that member has ended.
+        self.event = event
+        self.executor: Any = None
         # The members offered each entry (insertion-ordered, for a quick copy), and
         # those of them with events in their own buffer.
         self.live: dict[DirectQueue, None] = {}
@@ -285,6 +332,8 @@ class Group(Numbered):
         if not self.live:
             self.position = member.position
             self.ordinal = member.ordinal
+        if self.executor is None:
+            self.executor = member.outlet.executor
         self.live[member] = None
         live.add(self)
 
@@ -358,10 +407,9 @@ class Group(Numbered):
         member = next((m for m in batch.members if m.error is None), None)
         if member is None:
             return None
+        subscription = member.outlet.executor or self.executor
         try:
-            executor = member.outlet.executor.build_per_event_executor(
-                member.event(batch.entry, batch.ordinal)
-            )
+            executor = subscription.build_per_event_executor(self.event(batch.entry, batch.ordinal))
             result = executor.execute_operation(False)
             if executor.is_awaitable(result):
                 result = await result
@@ -379,7 +427,20 @@ class Group(Numbered):
 
 class DirectQueue(EventQueue):
     """A live `changes` subscriber whose events are written by its group (`Group`),
-    falling back to its own buffer and generator whenever order asks for it."""
+    falling back to its own buffer and generator whenever order asks for it.
+
+    Once live with nothing of its own waiting, a member whose events can be written
+    straight to its socket *parks* (`next`): its generator and the operation's task end
+    (`Parked`), and what is left of the subscription is this record, among its group's
+    live members and holding its place in the hub, until the client completes the
+    operation or the connection ends (`finish`). All that it keeps is here and in its
+    `Outlet`. Whenever it would need its generator — its socket not taking writes, an
+    answer the group cannot share, more than its buffer waiting — it *revives*
+    (`revive`): it leaves the hub, and its operation runs again from the last event
+    it was sent, reading what it missed from the log like any subscription resumed
+    from a cursor, then live again. Every event once and in order, as the log has them."""
+
+    __slots__ = ("_in_hand", "_sending", "_timer", "_watched", "group", "outlet", "parked")
 
     def __init__(
         self,
@@ -388,18 +449,20 @@ class DirectQueue(EventQueue):
         scope: Scope,
         outlet: Outlet,
         group: Group,
-        event: Callable[[Entry, int], Any],
     ) -> None:
         super().__init__(accept, capacity, scope)
         self.outlet = outlet
         self.group = group
-        self.event = event
         group.members += 1
         # An event taken by the generator and not yet sent (it asks for the next
         # once the previous one is out); a direct write waiting for the socket.
         self._in_hand = False
         self._sending = False
         self._timer: asyncio.TimerHandle | None = None
+        self.parked = False
+        # Whether a task re-checks its credential: such a subscription keeps its
+        # generator.
+        self._watched = False
 
     # Live, it is offered entries through its group.
 
@@ -410,16 +473,36 @@ class DirectQueue(EventQueue):
         self.group.part(self, live)
 
     def close(self) -> None:
-        self.group.closed()
+        if not self.parked:  # else when it ends (`finish`)
+            self.group.closed()
 
     def overflow(self) -> None:
+        if self.parked:  # nothing of its own waits: it reads what is waiting from the log
+            self.revive()
+            return
         self._entries = ()
         self.end(Overflow())
+
+    def watched(self) -> None:
+        self._watched = True
+
+    def end(self, error: Exception) -> None:
+        if self.parked:  # pragma: no cover - a parked member has no watchdog
+            self.finish()
+            return
+        super().end(error)
 
     async def next(self) -> tuple[Entry, int]:
         self._in_hand = False
         while not self._entries or self._sending:
             self.check()
+            if not (self._entries or self._sending) and self._may_park():
+                self.parked = True
+                # What the group shares serves it: its executor and its event's parts.
+                self.outlet.executor = None
+                self.accept = self.group.accept
+                self.scope = self.group.scope
+                raise Parked(self)
             self._ready.clear()
             await self._ready.wait()
         self.check()
@@ -428,6 +511,37 @@ class DirectQueue(EventQueue):
         if not self._entries:
             self.group.buffered.discard(self)
         return entry, ordinal
+
+    def _may_park(self) -> bool:
+        outlet = self.outlet
+        return (
+            outlet.parks
+            and outlet.socket is not None
+            and not self._watched
+            and self in self.group.live
+            and self.group.executor is not None
+        )
+
+    def finish(self) -> None:
+        """The end of a parked subscription: the client completed it, the connection
+        ended, or it runs again (`revive`). Whatever the group still hands it is
+        dropped."""
+        if not self.parked:
+            return
+        self.parked = False
+        self.error = _FINISHED
+        self.group.hub.release(self)
+        self.group.closed()
+
+    def revive(self) -> None:
+        """Run the parked subscription again from the last event it was sent."""
+        if not self.parked:
+            return
+        outlet = self.outlet
+        self.finish()
+        socket = outlet.socket
+        if outlet.transport.is_open(outlet.operation) and not (socket is None or socket.gone()):
+            outlet.transport.resume(outlet.operation, (self.delivered_at, self.delivered))
 
     def deliver(
         self, answers: list[tuple[_Batch, str | None]], joined: dict[str, bytes] | None
@@ -456,7 +570,11 @@ class DirectQueue(EventQueue):
                     if data is not None
                 )
             socket.write(frames)
-            self.delivered = answers[-1][0].ordinal
+            last = answers[-1][0]
+            self.delivered, self.delivered_at = last.ordinal, last.entry.sequence
+            return
+        if self.parked:
+            self.revive()
             return
         for batch, data in answers:
             self._deliver(batch, data)
@@ -474,7 +592,7 @@ class DirectQueue(EventQueue):
             if not self._sending:
                 self._ready.set()
             return
-        self.delivered = batch.ordinal
+        self.delivered, self.delivered_at = batch.ordinal, batch.entry.sequence
         transport = self.outlet.transport
         frame = batch.frame(transport, self.outlet.operation.id, data)
         self._step(transport.send_text(frame))
@@ -514,8 +632,12 @@ class DirectQueue(EventQueue):
                 self._ready.set()
 
 
+# The end of a parked subscription: what its group still hands it is dropped.
+_FINISHED = Exception("the subscription has ended")
+
+
 def direct_queue(
-    registry: dict[Hashable, Any],
+    hub: EventHub,
     accept: Callable[[Entry], bool],
     capacity: int,
     scope: Scope,
@@ -528,7 +650,8 @@ def direct_queue(
     group_key = executor._group() if executor is not None else None
     if outlet is None or group_key is None:
         return EventQueue(accept, capacity, scope)
+    registry = hub.groups
     group = registry.get(group_key)
     if group is None:
-        group = registry[group_key] = Group(group_key, registry, accept, capacity, scope)
-    return DirectQueue(accept, capacity, scope, outlet, group, event)
+        group = registry[group_key] = Group(group_key, hub, accept, capacity, scope, event)
+    return DirectQueue(accept, capacity, scope, outlet, group)

@@ -76,6 +76,9 @@ class Socket:
     def ready(self) -> bool:
         return self.held is None
 
+    def gone(self) -> bool:
+        return False
+
     def write(self, frame: bytes) -> None:
         self.writes += 1
         while frame:  # one or more unmasked text frames, as a client reads them

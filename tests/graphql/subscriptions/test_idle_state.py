@@ -30,6 +30,7 @@ from websockets.typing import Subprotocol
 
 from app.config import Settings
 from app.graphql.schema import Executor
+from app.graphql.subscriptions.sharing import DirectQueue
 from app.http.router import TransportHandler
 from app.http.sockets import ReceiveQueue
 from app.main import create_app
@@ -154,13 +155,16 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
         await source.aclose()
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "anonymous, parked"])
 async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_again(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyed: bool
 ) -> None:
     """uvicorn's flow control on the small writable flag (`Signal`, app/kit/flag.py):
     a client that stops reading fills the server's small buffers, uvicorn pauses the
     connection's writes and resumes them once the client reads again, and every event
-    arrives once, in order."""
+    arrives once, in order. Anonymous, the subscription is parked once live (no task
+    of its own: app/graphql/subscriptions/sharing.py `DirectQueue`): the paused socket
+    runs it again from its last event, reading the rest from the log."""
     # given: a server whose connections buffer at most 4 KB each way
     seen: dict[str, list[str]] = {"pause": [], "resume": []}
     pause, resume, made = (
@@ -221,8 +225,10 @@ async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_ag
             sock=sock,
             subprotocols=[Subprotocol("graphql-transport-ws")],
             max_queue=1,
+            # Uncompressed, the anonymous subscriber's events are written below ASGI.
+            compression="deflate" if keyed else None,
         ) as ws:
-            init = {"Authorization": f"Bearer {data.keys['viewer']}"}
+            init = {"Authorization": f"Bearer {data.keys['viewer']}"} if keyed else {}
             ws.send(json.dumps({"type": "connection_init", "payload": init}))
             assert json.loads(ws.recv(timeout=15))["type"] == "connection_ack"
             subscribe = {"id": "1", "type": "subscribe", "payload": {"query": CHANGES}}
@@ -245,6 +251,14 @@ async def test_a_subscriber_that_stops_reading_gets_every_event_once_it_reads_ag
         reader.start()
         assert await asyncio.to_thread(subscribed.wait, 30)
         await asyncio.sleep(1)  # the subscription is live
+        parked = [
+            o
+            for o in _objects()
+            if isinstance(o, TransportHandler)
+            and o.context.events is app.state.events
+            and any(isinstance(op.task, DirectQueue) for op in o.operations.values())
+        ]
+        assert len(parked) == (0 if keyed else 1)
         first = await data.last_sequence()
         # when: 1,500 events while the client does not read, then it reads again
         await data.burst(1500)
