@@ -625,8 +625,8 @@ async def measure(
 
 
 async def bench(backend: str, counts: list[int], args: argparse.Namespace) -> list[Result]:
-    workdir = Path(tempfile.mkdtemp(prefix="bench_subscriptions_"))
-    url = await make_database(backend, workdir)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{args.database}_"))
+    url = await make_database(backend, workdir, args.database)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -687,7 +687,7 @@ async def bench(backend: str, counts: list[int], args: argparse.Namespace) -> li
         verify = cli(env, "audit", "verify").splitlines()[0]
         print(f"<!-- {backend}: audit verify after the run: {verify} -->", flush=True)
     finally:
-        await drop_database(backend)
+        await drop_database(backend, args.database)
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
@@ -781,6 +781,12 @@ def main() -> None:
         "(auto: a second one when the broker crosses processes, i.e. not on SQLite)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help="the PostgreSQL database made and dropped by the run (and the prefix of its "
+        "temporary directory): give each concurrent run its own",
+    )
     parser.add_argument(
         "--profile",
         type=Path,

@@ -8,6 +8,7 @@ The request's head has its deadline in `pledge-ledger serve` (app/http/server.py
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -43,13 +44,18 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A WebSocket's messages are checked by a small object in its receive and send,
+        # and the app is handed on without a frame of this layer kept for the
+        # connection's life (bench/README.md, issue 17).
         if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-            return
+            limited = _LimitedSocket(receive, send, self.max_bytes)
+            return self.app(scope, limited.receive, limited.send)
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         # str.isdigit() is true of "²" too, which int() cannot read: plain digits only.
         declared = parse_natural(headers.get("content-length", ""))
@@ -131,34 +137,40 @@ class BodyLimitMiddleware:
             limit=self.read_timeout,
         )
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        closed = False
-
-        async def limited_receive() -> Message:
-            nonlocal closed
-            message = await receive()
-            if message["type"] == "websocket.receive" and _message_too_large(
-                message, self.max_bytes
-            ):
-                too_large = ErrorCode.REQUEST_TOO_LARGE.value
-                reason = f"{too_large}: a message is larger than {self.max_bytes} bytes"
-                await send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
-                closed = True
-                # The app reads that the client left, and ends the connection's operations.
-                return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG}
-            return message
-
-        async def closed_send(message: Message) -> None:
-            if closed:  # once closed here, whatever the app still sends is dropped
-                return
-            if message["type"] == "websocket.close" and message.get("reason"):
-                message = {**message, "reason": close_reason(message["reason"])}
-            await send(message)
-
-        await self.app(scope, limited_receive, closed_send)
-
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         await response(scope, receive, send)
+
+
+class _LimitedSocket:
+    """A WebSocket's receive and send under the size limit: a message over `max_bytes`
+    closes the connection (1009, REQUEST_TOO_LARGE) and reads to the app as the
+    client's leaving; whatever the app sends after that is dropped."""
+
+    __slots__ = ("_closed", "_receive", "_send", "max_bytes")
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.max_bytes = max_bytes
+        self._closed = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "websocket.receive" and _message_too_large(message, self.max_bytes):
+            too_large = ErrorCode.REQUEST_TOO_LARGE.value
+            reason = f"{too_large}: a message is larger than {self.max_bytes} bytes"
+            await self._send({"type": "websocket.close", "code": MESSAGE_TOO_BIG, "reason": reason})
+            self._closed = True
+            # The app reads that the client left, and ends the connection's operations.
+            return {"type": "websocket.disconnect", "code": MESSAGE_TOO_BIG}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self._closed:  # once closed here, whatever the app still sends is dropped
+            return
+        if message["type"] == "websocket.close" and message.get("reason"):
+            message = {**message, "reason": close_reason(message["reason"])}
+        await self._send(message)
 
 
 def _message_too_large(message: Message, max_bytes: int) -> bool:

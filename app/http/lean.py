@@ -239,7 +239,7 @@ class LeanGraphQLSocket:
         try:
             context = await self.router.context_for(websocket)
             context.request = websocket
-            await self.router.run(websocket, context, None)
+            await self.router.run_websocket(websocket, context)
         except Exception as exc:
             await _handled(exc, scope, receive, send)
 

@@ -27,11 +27,15 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -177,6 +181,35 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
     has it. A `subscribe` payload meets the checks of an HTTP request: one that fails
     them gets an `error` message with its code, and the connection carries on. So does
     an operation past MAX_SUBSCRIPTIONS_PER_CONNECTION (TOO_MANY_OPERATIONS)."""
+
+    async def handle(self) -> None:
+        # Strawberry's loop, each message read in a call of its own: between messages
+        # nothing keeps the last one (its text and its decoded objects) for as long as
+        # the connection waits for the next (bench/README.md, issue 17).
+        self.on_request_accepted()
+        try:
+            try:
+                while self.websocket.ws.application_state != WebSocketState.DISCONNECTED:
+                    await self.handle_message(await self._received())
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except (WebSocketDisconnected, WebSocketDisconnect):
+            pass
+        finally:
+            await self.shutdown()
+
+    async def _received(self) -> object:
+        """The next message, decoded, as strawberry's adapter reads it (`iter_json`)."""
+        try:
+            text = await self.websocket.ws.receive_text()
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        try:
+            return self.view.decode_json(text)
+        except json.JSONDecodeError as exc:
+            raise NonJsonMessageReceived from exc
 
     async def handle_message(self, message: Any) -> None:
         # Typed as strawberry's messages, but read straight from the client's JSON.
@@ -633,7 +666,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         if isinstance(request, WebSocket):
-            return await super().run(request, context, root_value)
+            return await self.run_websocket(request, context)
         accept = request.headers.get("accept")
         if request.method == "POST":
             media_type = parse_content_type(request.headers.get("content-type", ""))[0]
@@ -650,6 +683,11 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         except HTTPException as exc:
             return self.refused(exc, request)
         return self.as_asked(request, response)
+
+    def run_websocket(self, websocket: WebSocket, context: Context = UNSET) -> Awaitable[WebSocket]:
+        """`run` for a WebSocket connection, handed to strawberry's view without a frame
+        of this method kept for the connection's life (app/http/lean.py)."""
+        return super().run(websocket, context, None)
 
     def as_asked(self, request: Request, response: Response) -> Response:
         """The response in the media type the client's `Accept` asks for: with

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,11 +44,13 @@ class RawSendMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # The app is handed on without a frame of this layer kept for the request's
+        # or connection's life.
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send
             _smaller_state(getattr(send, "__self__", None))
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class ReceiveQueue:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import structlog
@@ -61,10 +62,19 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        kind = scope["type"]
+        if kind == "http":
+            return self._http(scope, receive, send)
+        if kind != "websocket":
+            return self.app(scope, receive, send)
+        # A WebSocket connection: no HTTP response to give if it crashes, so only the
+        # id's binding waits for its end, in a small frame (bench/README.md, issue 17).
+        request_id = request_id_from(scope)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        return _unbound_after(tokens, self.app(scope, receive, _SendWithId(send, request_id)))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from(scope)
         header = (_HEADER_KEY, request_id.encode("latin-1"))
         started = False
@@ -84,10 +94,35 @@ class RequestIdMiddleware:
             # A crash: answer 500 with the id (the server error handler outside would
             # answer without it), and keep the id bound, so that the server's own log
             # of the crash, made in this request's task, carries it too.
-            if scope["type"] == "http" and not started:
+            if not started:
                 await _internal_error(send, header)
             raise
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+async def _unbound_after(tokens: Mapping[str, Any], connection: Awaitable[None]) -> None:
+    """`connection` run, then the request id it was bound with unbound (kept bound if
+    it crashes, for the server's log of the crash)."""
+    await connection
+    structlog.contextvars.reset_contextvars(**tokens)
+
+
+class _SendWithId:
+    """A WebSocket's send that gives its acceptance (or the HTTP response refusing it)
+    the `X-Request-ID` header."""
+
+    __slots__ = ("_send", "request_id")
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send = send
+        self.request_id = request_id
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] in _HEADED:
+            header = (_HEADER_KEY, self.request_id.encode("latin-1"))
+            kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_KEY]
+            message = {**message, "headers": [*kept, header]}
+        return self._send(message)
 
 
 async def _internal_error(send: Send, header: tuple[bytes, bytes]) -> None:
@@ -118,10 +153,12 @@ class HttpMetricsMiddleware:
         # methods a fixed set, statuses three digits.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http":  # handed on, no frame of this layer kept meanwhile
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 500  # unless a response starts
         started = time.perf_counter()
 
