@@ -1,0 +1,228 @@
+"""Parked subscribers (app/graphql/subscriptions/sharing.py `DirectQueue`): once live, an
+anonymous `changes` subscription over graphql-transport-ws, whose events its group
+writes straight to its socket, keeps no task; what is left is a record among the
+group's members. The app runs under uvicorn in this process, so the server side can
+be looked at: the record holds the operation's place until the client completes it or
+the connection ends (the hub's and the group's counts come back), an answer the group
+cannot share runs the subscription again from its last event, and members that leave
+while the group is writing an event get nothing more, the others everything once, in
+order."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import uvicorn
+
+from app.config import Settings
+from app.events.hub import EventHub
+from app.graphql.subscriptions.sharing import DirectQueue, Group
+from app.http.router import TransportHandler
+from app.main import create_app
+from tests.graphql.subscriptions.common import CHANGES
+from tests.live import LiveData, Server, free_port, live_data
+from tests.wsclient import LiveClient, Subscription
+
+
+class _Local:
+    """This process's server, as `LiveData.write` reaches it."""
+
+    def __init__(self, http: str) -> None:
+        self.http = http
+
+
+class _Served:
+    def __init__(self, app: Any, port: int, data: LiveData) -> None:
+        self.app = app
+        self.url = f"ws://127.0.0.1:{port}/graphql"
+        self.data = data
+        self.server = cast(Server, _Local(f"http://127.0.0.1:{port}"))
+
+    @property
+    def hub(self) -> EventHub:
+        hub: EventHub = self.app.state.events
+        return hub
+
+    def parked(self) -> list[DirectQueue]:
+        """The parked records of this server's connections."""
+        gc.collect()
+        return [
+            op.task
+            for o in gc.get_objects()
+            if isinstance(o, TransportHandler) and o.context.events is self.hub
+            for op in o.operations.values()
+            if isinstance(op.task, DirectQueue)
+        ]
+
+    def members(self) -> int:
+        """The live members of this server's groups."""
+        return sum(len(group.live) for group in self.hub.groups.values())
+
+    async def connect(self) -> LiveClient:
+        # Anonymous, uncompressed: events are written below ASGI, so subscribers park.
+        return await LiveClient.connect(self.url, compression=None)
+
+    async def write(self, count: int = 1) -> None:
+        await self.data.write(self.server, count)
+
+
+@pytest.fixture
+async def served(settings: Settings, tmp_path: Path) -> AsyncIterator[_Served]:
+    source = live_data("sqlite", tmp_path)
+    data = await anext(source)
+    port = free_port()
+    app = create_app(settings.model_copy(update={"database_url": data.url}))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn's Server has no event for it)
+            await asyncio.sleep(0.05)
+        yield _Served(app, port, data)
+    finally:
+        server.should_exit = True
+        await serving
+        await source.aclose()
+
+
+async def _sequences(subscription: Subscription, count: int) -> list[int]:
+    return [int((await subscription.data(wait=15))["changes"]["sequence"]) for _ in range(count)]
+
+
+async def _until(check: Any) -> None:
+    async with asyncio.timeout(15):
+        while not check():  # noqa: ASYNC110 (nothing to wait on but the server's state)
+            await asyncio.sleep(0.02)
+
+
+async def test_a_parked_subscription_holds_its_place_until_completed_or_disconnected(
+    served: _Served,
+) -> None:
+    # given: two connections, three anonymous subscriptions of one group, all parked
+    one, two = await served.connect(), await served.connect()
+    try:
+        a, b = await one.subscribe(CHANGES), await one.subscribe(CHANGES)
+        c = await two.subscribe(CHANGES)
+        await _until(lambda: len(served.parked()) == 3)
+        # (the app's webhook worker holds one place of its own)
+        base = served.hub.open_subscriptions - 3
+        assert served.members() == 3
+        assert len(served.hub.groups) == 1
+        first = await served.data.last_sequence()
+        await served.write(2)
+        for subscription in (a, b, c):
+            assert await _sequences(subscription, 2) == [first + 1, first + 2]
+
+        # when: the client completes one (its place is let go, its id free again)
+        await a.stop()
+        await _until(lambda: served.hub.open_subscriptions == base + 2)
+        assert served.members() == 2
+        await served.write()
+        assert await _sequences(b, 1) == [first + 3]
+        assert await _sequences(c, 1) == [first + 3]
+        await a.nothing(0.3)
+
+        # when: a connection ends with two parked... one left, on the other connection
+        await one.close()
+        await _until(lambda: served.hub.open_subscriptions == base + 1)
+        assert served.members() == 1
+        await served.write()
+        assert await _sequences(c, 1) == [first + 4]
+    finally:
+        await one.close()
+        await two.close()
+    # then: nothing is left of them
+    await _until(lambda: served.hub.open_subscriptions == base)
+    assert served.members() == 0
+    assert served.hub.groups == {}
+    assert served.parked() == []
+
+
+async def test_an_answer_the_group_cannot_share_runs_each_member_again_from_its_last_event(
+    served: _Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two parked members of one group, and a group that cannot share the next
+    # two answers (as when an answer has errors: each member must execute its own)
+    clients = [await served.connect(), await served.connect()]
+    try:
+        subscriptions = [await client.subscribe(CHANGES) for client in clients]
+        await _until(lambda: len(served.parked()) == 2)
+        base = served.hub.open_subscriptions - 2
+        unshared = 2
+        answer = Group._answer
+
+        async def refusing(self: Group, batch: Any) -> str | None:
+            nonlocal unshared
+            if unshared:
+                unshared -= 1
+                return None
+            return await answer(self, batch)
+
+        monkeypatch.setattr(Group, "_answer", refusing)
+        first = await served.data.last_sequence()
+        # when: four events
+        await served.write(4)
+        # then: each member gets every one once, in order (the two it executed itself
+        # read from the log), and parks again once it has caught up
+        for subscription in subscriptions:
+            assert await _sequences(subscription, 4) == [first + i for i in range(1, 5)]
+            await subscription.nothing(0.3)
+        await _until(lambda: len(served.parked()) == 2)
+        assert served.hub.open_subscriptions == base + 2
+        await served.write()
+        for subscription in subscriptions:
+            assert await _sequences(subscription, 1) == [first + 5]
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_members_that_leave_while_their_group_writes_get_nothing_more(
+    served: _Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: three parked members of one group on three connections, and a group whose
+    # next answer waits until the test lets it go
+    clients = [await served.connect() for _ in range(3)]
+    stays, completes, disconnects = [await client.subscribe(CHANGES) for client in clients]
+    await _until(lambda: len(served.parked()) == 3)
+    base = served.hub.open_subscriptions - 3
+    held = asyncio.Event()
+    answering = asyncio.Event()
+    answer = Group._answer
+
+    async def waiting(self: Group, batch: Any) -> str | None:
+        answering.set()
+        await held.wait()
+        return await answer(self, batch)
+
+    monkeypatch.setattr(Group, "_answer", waiting)
+    first = await served.data.last_sequence()
+    try:
+        with caplog.at_level(logging.WARNING):
+            # when: an event is being answered for all three, one member completes its
+            # operation and another's connection ends
+            await served.write()
+            await asyncio.wait_for(answering.wait(), 15)
+            await completes.stop()
+            await clients[2].close()
+            await _until(lambda: served.hub.open_subscriptions == base + 1)
+            held.set()
+            await served.write()
+            # then: the one that stays gets both, once, in order; the one that completed
+            # nothing more; nothing went wrong on the server
+            assert await _sequences(stays, 2) == [first + 1, first + 2]
+            await completes.nothing(0.3)
+            assert disconnects.frames == []  # it left before the first was written
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert served.members() == 1
+    finally:
+        held.set()
+        for client in clients:
+            await client.close()
+    await _until(lambda: served.hub.open_subscriptions == base)
+    assert served.hub.groups == {}
