@@ -105,9 +105,9 @@ class Subscriber:
     # is kept when the generator's task ends, until the subscription itself ends.
     parked = False
 
-    def watched(self) -> None:
-        """A task re-checks the subscription's credential meanwhile (it must keep its
-        generator: app/graphql/subscriptions/live.py)."""
+    def watched(self, principal: Any) -> None:
+        """A task re-checks meanwhile that the subscription's credential still proves
+        `principal` (app/graphql/subscriptions/live.py)."""
 
     def offer(self, entry: Entry, shared: dict[Any, Any] | None = None) -> bool:
         """Take `entry` (with the memo its live subscribers share); False when this

@@ -166,22 +166,26 @@ class OperationContextExtension(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, Context) and context.shared:
             copy = context.for_operation()
-            # A connection lives long: its credential is proved again for every
-            # operation, so a revoked key or an expired token stops at the next one.
-            try:
-                copy.principal = await _reauthenticated(context)
-            except Exception as exc:
-                if not database_unreachable(exc):
-                    raise
-                # Not proved again, as the database is away: the operation does not
-                # run (the read gate says so), and the client may retry it shortly.
-                copy.refusal = GraphQLError(
-                    UNREACHABLE_BEFORE_MESSAGE, extensions={"code": ErrorCode.BUSY.value}
-                )
-            self.execution_context.context = copy
             from app.graphql.subscriptions.sharing import resume_point  # (an import cycle)
 
-            copy.resumed = resume_point() is not None
+            resumed = resume_point()
+            copy.resumed = resumed is not None
+            # A connection lives long: its credential is proved again for every
+            # operation, so a revoked key or an expired token stops at the next one. (Not
+            # for a parked subscription run again only to end with what ended it, its
+            # credential no longer valid: it runs nothing before.)
+            if resumed is None or resumed.error is None:
+                try:
+                    copy.principal = await _reauthenticated(context)
+                except Exception as exc:
+                    if not database_unreachable(exc):
+                        raise
+                    # Not proved again, as the database is away: the operation does not
+                    # run (the read gate says so), and the client may retry it shortly.
+                    copy.refusal = GraphQLError(
+                        UNREACHABLE_BEFORE_MESSAGE, extensions={"code": ErrorCode.BUSY.value}
+                    )
+            self.execution_context.context = copy
             if copy.limiter is not None and not copy.resumed:
                 client = getattr(copy.request, "client", None)
                 address = client.host if client is not None else None

@@ -53,7 +53,15 @@ from app.config import Settings
 from app.db.session import SessionFactory
 from app.errors import ErrorCode
 from app.graphql.context import Context
-from app.graphql.subscriptions.sharing import OUTLET, DirectQueue, Outlet, Parked, SharedData
+from app.graphql.subscriptions.live import UNKNOWN, credential_ended, proved_again
+from app.graphql.subscriptions.sharing import (
+    OUTLET,
+    DirectQueue,
+    Outlet,
+    Parked,
+    Resume,
+    SharedData,
+)
 from app.http.persisted import PersistedOperationError, PersistedOperations
 from app.http.rate_limits import Exceeded, RateLimiter
 from app.http.sockets import RawSocket, forget_upgrade, socket_of, text_frame
@@ -254,26 +262,61 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
     # The direct path of a subscription's events (sharing.py `Transport`): messages
     # its group encoded, written with the ASGI send, under the same deadline.
 
-    async def run_operation(self, operation: Any, resume: tuple[int, int] | None = None) -> None:
-        # A subscription may park once live (sharing.py `DirectQueue`) where nothing
-        # re-checks its credential meanwhile (a caller without one).
-        parks = self.view.settings.park_subscribers and self.context.credential is None
+    async def run_operation(self, operation: Any, resume: Resume | None = None) -> None:
+        parks = self.view.settings.park_subscribers
         OUTLET.set(Outlet(operation, self, resume, parks))
         try:
             await super().run_operation(operation)
         except Parked as parked:
             # Its task ends here; the subscription runs on as its record, kept in the
             # task's place until it ends (`cleanup_operation`) or runs again (`resume`).
+            record = parked.record
             running = self.operations.get(operation.id)
-            if running is not None and running is operation:
-                running.task = cast(Any, parked.record)
-            else:  # completed meanwhile
-                parked.record.finish()
+            if running is None or running is not operation:  # completed meanwhile
+                record.finish()
+                return
+            running.task = cast(Any, record)
+            if record.principal is not None and self._rechecking is None:
+                self._recheck_later()
 
-    def resume(self, operation: Any, after: tuple[int, int]) -> None:
-        task = asyncio.create_task(self.run_operation(operation, after))
+    def resume(self, operation: Any, at: Resume) -> None:
+        task = asyncio.create_task(self.run_operation(operation, at))
         task.add_done_callback(self._task_done)
         operation.task = task
+
+    # The credential of a connection whose parked subscriptions have one is proved
+    # again every `subscription_recheck_seconds`, once for all of them, as each one's
+    # task did while it ran (app/graphql/subscriptions/live.py): one whose caller it no
+    # longer proves runs again to end with UNAUTHENTICATED.
+    _rechecking: asyncio.TimerHandle | asyncio.Task[None] | None = None
+
+    def _recheck_later(self) -> None:
+        self._rechecking = asyncio.get_running_loop().call_later(
+            self.view.settings.subscription_recheck_seconds, self._recheck_now
+        )
+
+    def _recheck_now(self) -> None:
+        self._rechecking = asyncio.create_task(self._recheck())
+
+    async def _recheck(self) -> None:
+        try:
+            principal = await proved_again(self.context)
+        finally:
+            self._rechecking = None
+        watched = [record for record in self._parked() if record.principal is not None]
+        for record in watched:
+            if principal is not UNKNOWN and principal != record.principal:
+                record.end(credential_ended())
+        if any(record.parked for record in watched):
+            self._recheck_later()
+
+    def _parked(self) -> list[DirectQueue]:
+        parked = []
+        for operation in self.operations.values():
+            record: object = operation.task
+            if isinstance(record, DirectQueue):
+                parked.append(record)
+        return parked
 
     async def cleanup_operation(self, operation_id: str) -> None:
         operation = self.operations.get(operation_id)
@@ -284,6 +327,9 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
         await super().cleanup_operation(operation_id)
 
     async def shutdown(self) -> None:
+        rechecking, self._rechecking = self._rechecking, None
+        if rechecking is not None:
+            rechecking.cancel()
         for operation_id, operation in list(self.operations.items()):
             if isinstance(operation.task, DirectQueue):
                 await self.cleanup_operation(operation_id)

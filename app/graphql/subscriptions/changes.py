@@ -165,6 +165,16 @@ def event_filter(info: Info, given: ChangeEventFilter | None) -> EventFilter:
     )
 
 
+def _overflowed(scope: Scope, size: int, delivered: int) -> DomainError:
+    """How a subscriber more than `size` events behind ends: with the cursor of the
+    last event it was sent (`delivered`), to resume from."""
+    return DomainError(
+        OVERFLOW_MESSAGE.format(size=size),
+        code=ErrorCode.SUBSCRIPTION_OVERFLOW,
+        details={"cursor": encode_event_cursor(scope, delivered)},
+    )
+
+
 @strawberry.type
 class ChangeSubscriptions:
     @strawberry.subscription(
@@ -199,8 +209,13 @@ class ChangeSubscriptions:
         resumed = resume_point()
         if resumed is not None:
             # A parked subscription run again (sharing.py `DirectQueue.revive`): after
-            # the last event it was sent, whatever `after` said when it began.
-            start, ordinal = resumed
+            # the last event it was sent, whatever `after` said when it began; or ended
+            # with what ended it while parked.
+            if isinstance(resumed.error, Overflow):
+                raise _overflowed(scope, context.settings.subscription_buffer, resumed.ordinal)
+            if resumed.error is not None:
+                raise resumed.error
+            start, ordinal = resumed.sequence, resumed.ordinal
         elif after is not None:
             ordinal = decode_event_cursor(scope, after, "after")
             start = await scope.sequence_at(context.writes, ordinal)
@@ -234,10 +249,6 @@ class ChangeSubscriptions:
                             _row=entry, _scope=scope, _ordinal=number, _shared=queue.shared
                         )
                 except Overflow:
-                    raise DomainError(
-                        OVERFLOW_MESSAGE.format(size=queue.capacity),
-                        code=ErrorCode.SUBSCRIPTION_OVERFLOW,
-                        details={"cursor": encode_event_cursor(scope, queue.delivered)},
-                    ) from None
+                    raise _overflowed(scope, queue.capacity, queue.delivered) from None
         finally:
             queue.close()

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from app.auth.authenticate import AuthenticationFailed
+from app.auth.principal import Principal
 from app.errors import DomainError, ErrorCode
 from app.events.hub import EventHub, Subscriber
-from app.graphql.context import Info
+from app.graphql.context import Context, Info
 
 _log = logging.getLogger(__name__)
 
@@ -22,28 +23,48 @@ def hub_of(info: Info) -> EventHub:
     return hub
 
 
+class _Unknown:
+    """The database could not tell who a credential proves."""
+
+
+UNKNOWN = _Unknown()
+
+
+async def proved_again(context: Context) -> Principal | _Unknown | None:
+    """Who the connection's credential proves now: None when it proves nothing any more
+    (a revoked key, an expired token), UNKNOWN when the database is away (that proves
+    nothing either way: ask again later)."""
+    assert context.credential is not None and context.authenticator is not None
+    try:
+        return await context.authenticator.principal(context.credential, context.writes)
+    except AuthenticationFailed:
+        return None
+    except Exception as exc:
+        _log.warning("could not re-check a subscriber's credential (%s); later", exc)
+        return UNKNOWN
+
+
+def credential_ended() -> DomainError:
+    """How a subscription ends once its credential no longer proves who it began as."""
+    return DomainError(
+        "the credential of this connection is no longer valid (revoked, "
+        "expired or changed): reconnect with a valid one",
+        code=ErrorCode.UNAUTHENTICATED,
+    )
+
+
 async def _recheck(info: Info, subscriber: Subscriber) -> None:
     """Every `subscription_recheck_seconds`, prove the connection's credential again;
-    a revoked key or an expired token ends the subscription."""
+    a revoked key or an expired token ends the subscription. (Parked, the subscription
+    is re-checked by its connection: app/http/router.py `TransportHandler`.)"""
     context = info.context
-    assert context.credential is not None and context.authenticator is not None
     while True:
         await asyncio.sleep(context.settings.subscription_recheck_seconds)
-        try:
-            principal = await context.authenticator.principal(context.credential, context.writes)
-        except AuthenticationFailed:
-            principal = None
-        except Exception as exc:  # the database is away: that proves nothing either way
-            _log.warning("could not re-check a subscriber's credential (%s); later", exc)
+        principal = await proved_again(context)
+        if principal is UNKNOWN:
             continue
         if principal != context.principal:
-            subscriber.end(
-                DomainError(
-                    "the credential of this connection is no longer valid (revoked, "
-                    "expired or changed): reconnect with a valid one",
-                    code=ErrorCode.UNAUTHENTICATED,
-                )
-            )
+            subscriber.end(credential_ended())
             return
 
 
@@ -58,7 +79,7 @@ async def subscribed(info: Info, subscriber: Subscriber) -> AsyncIterator[EventH
             yield hub
         return
     async with hub.subscription(subscriber):
-        subscriber.watched()
+        subscriber.watched(context.principal)
         watchdog = asyncio.create_task(_recheck(info, subscriber))
         try:
             yield hub

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Hashable
 from contextvars import ContextVar
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from graphql import ExecutionResult
 
@@ -204,9 +204,9 @@ class Transport(Protocol):
         """Close the connection: it has not taken a message within `send_timeout`."""
         ...
 
-    def resume(self, operation: Any, after: tuple[int, int]) -> None:
-        """Run `operation` again, its subscription starting after `after` (a parked
-        subscription that needs its generator: `DirectQueue.revive`)."""
+    def resume(self, operation: Any, at: Resume) -> None:
+        """Run `operation` again, its subscription starting `at` (a parked subscription
+        that needs its generator: `DirectQueue.revive`)."""
         ...
 
 
@@ -214,7 +214,7 @@ class Outlet:
     """One graphql-transport-ws operation's way to its client: set for the operation's
     task by the transport (`OUTLET`); `executor` by the subscription's executor.
     `parks`: whether its subscription may go on without its task once live (`Parked`);
-    `resume`: the (sequence, ordinal) a parked subscription's new run starts after."""
+    `resume`: where a parked subscription's new run starts (`Resume`)."""
 
     __slots__ = ("executor", "operation", "parks", "resume", "socket", "transport")
 
@@ -222,7 +222,7 @@ class Outlet:
         self,
         operation: Any,
         transport: Transport,
-        resume: tuple[int, int] | None = None,
+        resume: Resume | None = None,
         parks: bool = False,
     ) -> None:
         self.operation = operation
@@ -245,9 +245,19 @@ class Parked(asyncio.CancelledError):
         self.record = record
 
 
-def resume_point() -> tuple[int, int] | None:
-    """The (sequence, ordinal) this operation's subscription starts after when it is a
-    parked subscription run again (`DirectQueue.revive`); None for a new one."""
+class Resume(NamedTuple):
+    """Where a parked subscription run again (`DirectQueue.revive`) starts: after the
+    last event it was sent (its sequence in the log, its ordinal in the subscriber's
+    scope); `error`: what it ends with at once, if anything."""
+
+    sequence: int
+    ordinal: int
+    error: Exception | None = None
+
+
+def resume_point() -> Resume | None:
+    """Where this operation's subscription starts when it is a parked subscription run
+    again; None for a new one."""
     outlet = OUTLET.get()
     return outlet.resume if outlet is not None else None
 
@@ -435,12 +445,14 @@ class DirectQueue(EventQueue):
     live members and holding its place in the hub, until the client completes the
     operation or the connection ends (`finish`). All that it keeps is here and in its
     `Outlet`. Whenever it would need its generator — its socket not taking writes, an
-    answer the group cannot share, more than its buffer waiting — it *revives*
-    (`revive`): it leaves the hub, and its operation runs again from the last event
-    it was sent, reading what it missed from the log like any subscription resumed
-    from a cursor, then live again. Every event once and in order, as the log has them."""
+    answer the group cannot share — it *revives* (`revive`): it leaves the hub, and its
+    operation runs again from the last event it was sent, reading what it missed from
+    the log like any subscription resumed from a cursor, then live again: every event
+    once and in order, as the log has them. Ended while parked (more than its buffer
+    behind: SUBSCRIPTION_OVERFLOW; its credential no longer valid), it runs again only
+    to end with that, as its generator would have."""
 
-    __slots__ = ("_in_hand", "_sending", "_timer", "_watched", "group", "outlet", "parked")
+    __slots__ = ("_in_hand", "_sending", "_timer", "group", "outlet", "parked", "principal")
 
     def __init__(
         self,
@@ -460,9 +472,9 @@ class DirectQueue(EventQueue):
         self._sending = False
         self._timer: asyncio.TimerHandle | None = None
         self.parked = False
-        # Whether a task re-checks its credential: such a subscription keeps its
-        # generator.
-        self._watched = False
+        # Who its credential must go on proving, when it has one (`watched`): re-checked
+        # by a task while it runs, by its connection once parked.
+        self.principal: Any = None
 
     # Live, it is offered entries through its group.
 
@@ -477,18 +489,15 @@ class DirectQueue(EventQueue):
             self.group.closed()
 
     def overflow(self) -> None:
-        if self.parked:  # nothing of its own waits: it reads what is waiting from the log
-            self.revive()
-            return
         self._entries = ()
-        self.end(Overflow())
+        self.end(Overflow())  # parked, it ends with it when it runs again
 
-    def watched(self) -> None:
-        self._watched = True
+    def watched(self, principal: Any) -> None:
+        self.principal = principal
 
     def end(self, error: Exception) -> None:
-        if self.parked:  # pragma: no cover - a parked member has no watchdog
-            self.finish()
+        if self.parked:  # its generator raises it when it runs again
+            self.revive(error)
             return
         super().end(error)
 
@@ -517,7 +526,6 @@ class DirectQueue(EventQueue):
         return (
             outlet.parks
             and outlet.socket is not None
-            and not self._watched
             and self in self.group.live
             and self.group.executor is not None
         )
@@ -533,15 +541,17 @@ class DirectQueue(EventQueue):
         self.group.hub.release(self)
         self.group.closed()
 
-    def revive(self) -> None:
-        """Run the parked subscription again from the last event it was sent."""
+    def revive(self, error: Exception | None = None) -> None:
+        """Run the parked subscription again from the last event it was sent; with
+        `error`, to end with it (as its generator would have raised it)."""
         if not self.parked:
             return
         outlet = self.outlet
         self.finish()
         socket = outlet.socket
         if outlet.transport.is_open(outlet.operation) and not (socket is None or socket.gone()):
-            outlet.transport.resume(outlet.operation, (self.delivered_at, self.delivered))
+            at = Resume(self.delivered_at, self.delivered, error)
+            outlet.transport.resume(outlet.operation, at)
 
     def deliver(
         self, answers: list[tuple[_Batch, str | None]], joined: dict[str, bytes] | None

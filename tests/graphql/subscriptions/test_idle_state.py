@@ -127,13 +127,27 @@ async def test_an_idle_subscriber_keeps_only_what_its_events_need(
         assert len(roots) == 2
         assert all(r._initial_execution_plans is None for r in roots)
         assert all(r._stream_usages is None for r in roots)
+        # Both subscriptions are parked (no task of their own: sharing.py `DirectQueue`):
+        # no credential watchdog task, but the keyed one's connection re-checks it; nothing
+        # to revoke for the other.
         watchdogs = [
             t
             for t in asyncio.all_tasks()
             if getattr(t.get_coro(), "__qualname__", None) == "_recheck"
             and t.get_coro().cr_frame.f_locals["info"].context.events is hub  # type: ignore[union-attr]
         ]
-        assert len(watchdogs) == 1  # the keyed subscriber's; nothing to revoke for the other
+        assert watchdogs == []
+        parked = {
+            h.context.credential is not None: [
+                op for op in h.operations.values() if isinstance(op.task, DirectQueue)
+            ]
+            for h in handlers
+            if h.operations
+        }
+        assert {keyed: len(ops) for keyed, ops in parked.items()} == {True: 1, False: 1}
+        rechecking = {h.context.credential is not None: h._rechecking for h in handlers}
+        assert isinstance(rechecking[True], asyncio.TimerHandle)
+        assert rechecking[False] is None
 
         # Events go on arriving, each once, in order, through the trimmed state.
         await data.write(server_side, 3)

@@ -20,11 +20,13 @@ from typing import Any, cast
 import pytest
 import uvicorn
 
+from app.auth.keys import revoke_key
 from app.config import Settings
 from app.events.hub import EventHub
 from app.graphql.subscriptions.sharing import DirectQueue, Group
 from app.http.router import TransportHandler
 from app.main import create_app
+from tests import factories as f
 from tests.graphql.subscriptions.common import CHANGES
 from tests.live import LiveData, Server, free_port, live_data
 from tests.wsclient import LiveClient, Subscription
@@ -77,13 +79,19 @@ async def served(settings: Settings, tmp_path: Path) -> AsyncIterator[_Served]:
     source = live_data("sqlite", tmp_path)
     data = await anext(source)
     port = free_port()
-    app = create_app(settings.model_copy(update={"database_url": data.url}))
+    app = create_app(
+        settings.model_copy(update={"database_url": data.url, "subscription_recheck_seconds": 1})
+    )
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:  # noqa: ASYNC110 (uvicorn's Server has no event for it)
             await asyncio.sleep(0.05)
-        yield _Served(app, port, data)
+        served = _Served(app, port, data)
+        # The app's webhook worker holds a place of its own once it has started: the
+        # tests count the others'.
+        await _until(lambda: served.hub.open_subscriptions == 1)
+        yield served
     finally:
         server.should_exit = True
         await serving
@@ -109,7 +117,6 @@ async def test_a_parked_subscription_holds_its_place_until_completed_or_disconne
         a, b = await one.subscribe(CHANGES), await one.subscribe(CHANGES)
         c = await two.subscribe(CHANGES)
         await _until(lambda: len(served.parked()) == 3)
-        # (the app's webhook worker holds one place of its own)
         base = served.hub.open_subscriptions - 3
         assert served.members() == 3
         assert len(served.hub.groups) == 1
@@ -226,3 +233,32 @@ async def test_members_that_leave_while_their_group_writes_get_nothing_more(
             await client.close()
     await _until(lambda: served.hub.open_subscriptions == base)
     assert served.hub.groups == {}
+
+
+async def test_a_parked_subscription_whose_key_is_revoked_ends_as_a_running_one_does(
+    served: _Served,
+) -> None:
+    # given: a key's parked subscription, its connection re-checking the key every second
+    async with served.data.sessions() as session, session.begin():
+        secret = await f.api_key(session, "viewer", name="parked-to-revoke")
+    client = await LiveClient.connect(
+        served.url, authorization=f"Bearer {secret}", compression=None
+    )
+    try:
+        subscription = await client.subscribe(CHANGES)
+        await _until(lambda: len(served.parked()) == 1)
+        first = await served.data.last_sequence()
+        await served.write()
+        assert await _sequences(subscription, 1) == [first + 1]
+        # when: the key is revoked
+        async with served.data.sessions() as session, session.begin():
+            await revoke_key(session, "parked-to-revoke")
+        # then: the subscription ends with UNAUTHENTICATED within a re-check, as one
+        # that runs does (test_websocket.py), and lets go of its place
+        message = await subscription.next(wait=5)
+        assert message["type"] == "next"
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert (await subscription.next())["type"] == "complete"
+        await _until(lambda: served.parked() == [] and served.members() == 0)
+    finally:
+        await client.close()
