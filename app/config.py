@@ -118,9 +118,9 @@ class Settings(BaseSettings):
     # held open for each connection's life; the protocol is the same either way.
     lean_graphql_ws: bool = True
     # A live `changes` subscriber over graphql-transport-ws whose events its group writes
-    # straight to its socket, and whose credential nothing re-checks, is kept as a small
-    # record without its task and generator (app/graphql/subscriptions/sharing.py
-    # `DirectQueue`); it runs again from its last event whenever it needs them. The
+    # straight to its socket is kept as a small record without its task and generator
+    # (app/graphql/subscriptions/sharing.py `DirectQueue`; its credential re-checked by
+    # its connection); it runs again from its last event whenever it needs them. The
     # events are the same either way. Off: every subscription keeps its task.
     park_subscribers: bool = True
     # On that short way, a query the compiled path answered whole is kept with what its
