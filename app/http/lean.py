@@ -19,8 +19,8 @@ rather than making it again: a request is counted against the rate limits once.
 LEAN_GRAPHQL_HTTP=false sends every request through the router.
 
 A WebSocket to /graphql takes a short way too (`LeanGraphQLSocket`): the router's
-context for it (`context_for`) and its `run`, as the route calls them, without the
-layers between (FastAPI's exception, exit-stack and routing layers, the route's
+context for it (`context_for`) and its `run` (`run_websocket`), as the route calls them,
+without the layers between (FastAPI's exception, exit-stack and routing layers, the route's
 dependency solver and its two exit stacks, starlette's exception wrappers). Those
 layers stay suspended for the connection's life, ~11 KB of frames, closures and scope
 entries per connection (bench/README.md, issue 17). What they do for a WebSocket —
@@ -219,8 +219,8 @@ class LeanGraphQLSocket:
     """WebSocket connections to `path`, handed to the router as its route hands them:
     the same context (`context_for`; strawberry's dependency would add the
     connection as its `request`, and a response and background tasks that no
-    WebSocket operation uses, left None here) and the same `run` (origin check,
-    subprotocol, the protocol's handler). What it raises meets the app's exception
+    WebSocket operation uses, left None here) and the same `run` (`run_websocket`:
+    origin check, subprotocol, the protocol's handler). What it raises meets the app's exception
     handlers, as from the route (`_handled`)."""
 
     def __init__(self, app: ASGIApp, router: PledgeRouter, path: str = "/graphql") -> None:
