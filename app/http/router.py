@@ -263,21 +263,28 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
     # its group encoded, written with the ASGI send, under the same deadline.
 
     async def run_operation(self, operation: Any, resume: Resume | None = None) -> None:
-        parks = self.view.settings.park_subscribers
-        OUTLET.set(Outlet(operation, self, resume, parks))
+        outlet = Outlet(operation, self, resume, self.view.settings.park_subscribers)
+        OUTLET.set(outlet)
         try:
             await super().run_operation(operation)
-        except Parked as parked:
-            # Its task ends here; the subscription runs on as its record, kept in the
-            # task's place until it ends (`cleanup_operation`) or runs again (`resume`).
-            record = parked.record
-            running = self.operations.get(operation.id)
-            if running is None or running is not operation:  # completed meanwhile
-                record.finish()
-                return
-            running.task = cast(Any, record)
-            if record.principal is not None and self._rechecking is None:
-                self._recheck_later()
+        except Parked:
+            pass  # its task ends here; the subscription runs on as its record
+        finally:
+            record = outlet.parked
+            if record is not None and record.parked:
+                self._keep(operation, record)
+
+    def _keep(self, operation: Any, record: DirectQueue) -> None:
+        """Keep a parked subscription's record in its task's place until it ends
+        (`cleanup_operation`) or runs again (`resume`); or end it, when the client
+        completed the operation (or the connection ended) while its task unwound."""
+        running = self.operations.get(operation.id)
+        if running is None or running is not operation:
+            record.finish()
+            return
+        running.task = cast(Any, record)
+        if record.principal is not None and self._rechecking is None:
+            self._recheck_later()
 
     def resume(self, operation: Any, at: Resume) -> None:
         task = asyncio.create_task(self.run_operation(operation, at))

@@ -213,10 +213,11 @@ class Transport(Protocol):
 class Outlet:
     """One graphql-transport-ws operation's way to its client: set for the operation's
     task by the transport (`OUTLET`); `executor` by the subscription's executor.
-    `parks`: whether its subscription may go on without its task once live (`Parked`);
-    `resume`: where a parked subscription's new run starts (`Resume`)."""
+    `parks`: whether its subscription may go on without its task once live (`Parked`),
+    and `parked` its record once it does; `resume`: where a parked subscription's new
+    run starts (`Resume`)."""
 
-    __slots__ = ("executor", "operation", "parks", "resume", "socket", "transport")
+    __slots__ = ("executor", "operation", "parked", "parks", "resume", "socket", "transport")
 
     def __init__(
         self,
@@ -231,18 +232,15 @@ class Outlet:
         self.executor: Any = None
         self.resume = resume
         self.parks = parks
+        self.parked: DirectQueue | None = None
 
 
 class Parked(asyncio.CancelledError):
     """Raised in a live member's generator when it parks (`DirectQueue.next`): the
     operation's task ends as a cancellation ends it, through every layer of the
     generator's chain (strawberry's, graphql-core's, the extensions' hooks), and the
-    transport keeps `record` in the operation's place (app/http/router.py
-    `TransportHandler.run_operation`)."""
-
-    def __init__(self, record: DirectQueue) -> None:
-        super().__init__()
-        self.record = record
+    transport keeps the record (`Outlet.parked`) in the operation's place
+    (app/http/router.py `TransportHandler.run_operation`)."""
 
 
 class Resume(NamedTuple):
@@ -511,7 +509,8 @@ class DirectQueue(EventQueue):
                 self.outlet.executor = None
                 self.accept = self.group.accept
                 self.scope = self.group.scope
-                raise Parked(self)
+                self.outlet.parked = self
+                raise Parked
             self._ready.clear()
             await self._ready.wait()
         self.check()
@@ -537,6 +536,7 @@ class DirectQueue(EventQueue):
         if not self.parked:
             return
         self.parked = False
+        self.outlet.parked = None
         self.error = _FINISHED
         self.group.hub.release(self)
         self.group.closed()
