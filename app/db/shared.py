@@ -25,7 +25,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
-from app.db.session import SessionFactory
+from app.db.session import SessionFactory, taken_at_once
 
 log = logging.getLogger(__name__)
 
@@ -466,6 +466,9 @@ _NOT_HERE = object()
 # borrowed for the statement alone), "driver" (on the driver's connection of an
 # operation's own) or "session".
 RUNS: Counter[str] = Counter()
+# How `_pooled_row` checked its connections out: "at once" (`taken_at_once`) or in a
+# "greenlet", as SQLAlchemy does.
+CHECKOUTS: Counter[str] = Counter()
 
 
 async def _pooled_row(
@@ -490,7 +493,14 @@ async def _pooled_row(
             return _NOT_HERE
         if shared._closed:
             raise RuntimeError("the operation's connection is closed")
-        fairy = await greenlet_spawn(_checkout, sync_engine)
+        # Without a greenlet when the pool hands over an idle connection as it is;
+        # in one, as SQLAlchemy checks out, when it may wait, connect or ping.
+        fairy = taken_at_once(sync_engine)
+        if fairy is None:
+            CHECKOUTS["greenlet"] += 1
+            fairy = await greenlet_spawn(_checkout, sync_engine)
+        else:
+            CHECKOUTS["at once"] += 1
         adapted: Any = fairy.dbapi_connection
         connection: Connection | None = None
         cursor: Any = None
