@@ -89,6 +89,11 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        # The whole response is written: out now, in one piece, rather than at the
+        # loop's next turn (the client, waiting for it, sends its next request sooner).
+        corked = self.transport
+        if isinstance(corked, _Corked):
+            corked.flush()
         # A response sent before its request's body arrived in full (a route that never
         # reads it: /healthz, a 404) leaves the connection waiting for the rest, and
         # every byte of it restarted uvicorn's keep-alive timer: a client trickling a
@@ -151,7 +156,8 @@ class _Corked:
     once, and each write to a socket is a system call (on the dashboard read, 15 % of
     the process's CPU was in those two writes under load, bench/README.md `peers.py`).
     The first write held schedules the flush at the loop's next turn (`call_soon`), so
-    nothing waits longer than the code already running. Once what is held reaches
+    nothing waits longer than the code already running; a response's last write
+    flushes at once (`ReadDeadlineProtocol.on_response_complete`). Once what is held reaches
     uvicorn's high-water mark it goes out at once, with the write that reached it: a
     producer streaming without waiting (chunks of rows already read) would otherwise be
     held whole, however slow the client, where the transport's buffer past that mark
