@@ -75,6 +75,12 @@ class LeanGraphQL:
         self.path = path
         # Queries the compiled path answered whole, answered again with only the rules
         # that depend on the request (app/http/kept.py).
+        # Whether an `Accept` asks for a streamed answer, as strawberry's view reads it
+        # (its first `Accept`): its content-type parser costs more than the rest of the
+        # check, and clients send the same few values (bounded, as `_is_json`).
+        self._streamed = lru_cache(maxsize=64)(
+            lambda accept: router._get_stream_transport_from_headers({"accept": accept}) is not None
+        )
         schema = router.schema
         self.kept = (
             KeptOperations(schema, router.settings)
@@ -91,9 +97,8 @@ class LeanGraphQL:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if (
-            not _is_json(headers.get("content-type", ""))
-            or self.router._get_stream_transport_from_headers(headers) is not None
+        if not _is_json(headers.get("content-type", "")) or self._streamed(
+            headers.get("accept", "")
         ):
             await self.app(scope, receive, send)
             return
