@@ -299,3 +299,32 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
     finally:
         await http.aclose()
         await fresh.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_the_dashboards_page_is_read_from_an_index_in_its_order(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """The dashboard's statement (initiatives in their default order, by position then
+    id) reads its page from the index on that order, with no sort of the table: forbid
+    PostgreSQL to sort (`enable_sort`) and its plan still needs none."""
+    # given: the dashboard asked twice (the second runs the statement as kept)
+    await _seed(db)
+    client = client_with(compiled_reads=True)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    kept = _last_kept()
+    assert kept.sent is not None
+    _kind, text, parameters = kept.sent
+    # when
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("SET enable_sort = off")
+        try:
+            plan = [row[0] for row in await driver.fetch(f"EXPLAIN {text}", *parameters)]
+        finally:
+            await driver.execute("RESET enable_sort")
+    # then
+    assert any("ix_initiatives_position_id" in line for line in plan), plan
+    assert not any(line.lstrip(" ->").startswith("Sort") for line in plan), plan
