@@ -73,14 +73,14 @@ class LeanGraphQL:
         self.app = app
         self.router = router
         self.path = path
-        # Queries the compiled path answered whole, answered again with only the rules
-        # that depend on the request (app/http/kept.py).
         # Whether an `Accept` asks for a streamed answer, as strawberry's view reads it
         # (its first `Accept`): its content-type parser costs more than the rest of the
         # check, and clients send the same few values (bounded, as `_is_json`).
         self._streamed = lru_cache(maxsize=64)(
             lambda accept: router._get_stream_transport_from_headers({"accept": accept}) is not None
         )
+        # Queries the compiled path answered whole, answered again with only the rules
+        # that depend on the request (app/http/kept.py).
         schema = router.schema
         self.kept = (
             KeptOperations(schema, router.settings)
