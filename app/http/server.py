@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, get_settings
 from app.errors import ErrorCode
+from app.http.bodies import BODY_ARRIVED
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,13 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The whole body is here: the app's reading it waits for nothing (BODY_ARRIVED).
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body:
+            cycle.scope[BODY_ARRIVED] = True  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         # The whole response is written: out now, in one piece, rather than at the
