@@ -9,12 +9,9 @@ import asyncio
 from typing import Any
 
 import pytest
-import uvicorn
-from uvicorn.server import ServerState
 
 from app.http.bodies import BODY_ARRIVED, BodyLimitMiddleware
-from app.http.server import ReadDeadlineProtocol
-from tests.http.test_corked import _Transport, _turn
+from tests.http.test_corked import _Transport, _turn, served_by_protocol
 
 HEAD = b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n"
 
@@ -37,14 +34,7 @@ async def _served(pieces: list[bytes]) -> list[tuple[bool, bytes]]:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    config = uvicorn.Config(app, lifespan="off", log_level="warning")
-    config.load()
-    protocol = ReadDeadlineProtocol(config=config, server_state=ServerState(), app_state={})
-    raw = _Transport()
-    raw.get_extra_info = lambda name, default=None: (  # type: ignore[method-assign]
-        ("127.0.0.1", 8000) if name in ("sockname", "peername") else default
-    )
-    protocol.connection_made(raw)
+    protocol = served_by_protocol(app, _Transport())
     for piece in pieces:
         protocol.data_received(piece)
         for _ in range(3):

@@ -50,6 +50,25 @@ async def _turn() -> None:
     await asyncio.sleep(0)
 
 
+def served_by_protocol(app: Any, raw: _Transport) -> Any:
+    """`app` behind the service's HTTP protocol (uvicorn's, app/http/server.py) on a
+    connection whose socket is `raw`: the test gives it the bytes received
+    (`data_received`) and reads what was written."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from app.http.server import ReadDeadlineProtocol
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    protocol = ReadDeadlineProtocol(config=config, server_state=ServerState(), app_state={})
+    raw.get_extra_info = lambda name, default=None: (  # type: ignore[method-assign]
+        ("127.0.0.1", 8000) if name in ("sockname", "peername") else default
+    )
+    protocol.connection_made(raw)
+    return protocol
+
+
 async def test_writes_of_one_turn_go_out_together_and_in_order() -> None:
     # given
     raw = _Transport()
@@ -167,11 +186,6 @@ async def test_a_complete_response_goes_out_in_one_piece_as_it_completes() -> No
     held while it is written, and leave in one system call the moment its last write
     is made, not at the loop's next turn; a streamed response's pieces wait for the
     turn's end as before, until its last."""
-    import uvicorn
-    from uvicorn.server import ServerState
-
-    from app.http.server import ReadDeadlineProtocol
-
     seen: dict[str, list[list[bytes]]] = {"/whole": [], "/streamed": []}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -185,14 +199,8 @@ async def test_a_complete_response_goes_out_in_one_piece_as_it_completes() -> No
         await send({"type": "http.response.body", "body": b"b"})
         calls.append(list(raw.calls))  # after the last piece, before any other turn
 
-    config = uvicorn.Config(app, lifespan="off", log_level="warning")
-    config.load()
-    protocol = ReadDeadlineProtocol(config=config, server_state=ServerState(), app_state={})
     raw = _Transport()
-    raw.get_extra_info = lambda name, default=None: (  # type: ignore[method-assign]
-        ("127.0.0.1", 8000) if name in ("sockname", "peername") else default
-    )
-    protocol.connection_made(raw)
+    protocol = served_by_protocol(app, raw)
     for path in ("/whole", "/streamed"):
         raw.calls.clear()
         protocol.data_received(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
