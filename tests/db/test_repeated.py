@@ -139,7 +139,10 @@ async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
 async def test_a_kept_statement_is_answered_again_after_another_process_changes_its_table(
     db: Database, statement_only: bool
 ) -> None:
-    # given: a scratch table of one row, and a statement reading it, kept
+    # given: a pool of no idle connections (other tests leave some, and the pool hands
+    # them out in turn: the statement would be prepared on one and the failing request
+    # could take another), a scratch table of one row, and a statement reading it, kept
+    await db.engine.dispose()
     scratch = Table(f"stale_plan_{uuid.uuid4().hex[:8]}", MetaData(), Column("x", Integer))
     async with db.engine.begin() as connection:
         await connection.run_sync(scratch.create)
