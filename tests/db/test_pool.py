@@ -123,6 +123,37 @@ async def test_a_connection_given_back_a_moment_ago_is_taken_without_a_greenlet(
         assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
 
 
+async def test_a_full_pool_hands_its_one_idle_connection_over_without_a_greenlet(
+    engine: AsyncEngine,
+) -> None:
+    """At its busiest the pool has opened all it may (POOL_SIZE + POOL_OVERFLOW): the
+    one connection given back is still handed over without a wait (SQLAlchemy 2.0's
+    pool waited on its queue there, needing the greenlet: pyproject.toml's floor)."""
+    # given: every connection the pool may open, in use, then one given back
+    pool: Any = engine.sync_engine.pool
+    limit = db_session.POOL_SIZE + db_session.POOL_OVERFLOW
+    held = [await engine.connect() for _ in range(limit)]
+    for conn in held:
+        await conn.execute(text("SELECT 1"))
+    given_back = held.pop()
+    driver = await _driver(given_back)
+    await given_back.close()
+    assert (pool.checkedout(), pool.checkedin()) == (limit - 1, 1)
+    try:
+        # when: taken in this test's own task (a wait would raise MissingGreenlet)
+        fairy = db_session.taken_at_once(engine.sync_engine)
+        # then: that connection, and the pool at its limit again
+        assert fairy is not None and fairy.driver_connection is driver
+        assert pool.checkedout() == limit
+        fairy.close()
+        # and with none idle, nothing is taken at once
+        async with engine.connect():
+            assert db_session.taken_at_once(engine.sync_engine) is None
+    finally:
+        for conn in held:
+            await conn.close()
+
+
 async def _idle_for_long(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 0.0)
 
