@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.pool import (
+    AsyncAdaptedQueuePool,
+    ConnectionPoolEntry,
+    NullPool,
+    PoolProxiedConnection,
+)
 
 from app.db.functions import SQLITE_BASE64URL, SQLITE_LOWER, python_base64url, python_lower
 
@@ -83,6 +88,8 @@ def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], N
 
 
 _RETURNED_AT = "pledge_returned_at"
+# Set while `taken_at_once` checks out a connection it found in no need of a ping.
+_AT_ONCE = "pledge_at_once"
 
 
 def _check_on_checkout(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, Any], None]:
@@ -98,8 +105,9 @@ def _check_on_checkout(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, 
         driver = dbapi_connection.driver_connection
         if driver.is_closed():
             raise InvalidatePoolError("the server closed the connection")
-        returned = record.info.get(_RETURNED_AT)
-        if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
+        # Taken at once (`taken_at_once`), found in no need of a ping a moment ago: the
+        # clock moved on since, never the connection's state.
+        if record.info.pop(_AT_ONCE, False) or not _idle_long(record):
             return
         try:
             dialect.do_ping(dbapi_connection)
@@ -108,7 +116,60 @@ def _check_on_checkout(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, 
                 raise InvalidatePoolError("the connection did not answer a ping") from error
             raise
 
+    on_checkout.awaits_nothing = _awaits_nothing  # type: ignore[attr-defined]
     return on_checkout
+
+
+def _idle_long(record: ConnectionPoolEntry) -> bool:
+    """Whether `record`'s connection was back in the pool for longer than
+    IDLE_PING_SECONDS, so that its check-out pings it (one just opened is not)."""
+    returned = record.info.get(_RETURNED_AT)
+    return returned is not None and time.monotonic() - returned >= IDLE_PING_SECONDS
+
+
+def _awaits_nothing(dbapi_connection: Any, record: ConnectionPoolEntry) -> bool:
+    """Whether `_check_on_checkout`'s listener hands the connection over with no round
+    trip: the server has not closed it, and it needs no ping."""
+    return not dbapi_connection.driver_connection.is_closed() and not _idle_long(record)
+
+
+def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
+    """A connection of `engine`'s pool checked out with nothing awaited, so without
+    the greenlet SQLAlchemy's check-out otherwise runs in (its pool may wait for a
+    connection, open one, or ping one); None when that cannot be promised, and the
+    caller checks one out the usual way. Promised when the pool (an
+    AsyncAdaptedQueuePool without pre-ping) holds an idle connection, the next its
+    queue hands out, that its check-out takes as it is: open, neither invalidated
+    (by itself or with the whole pool) nor due to be recycled, and whose every
+    check-out listener says it awaits nothing for it (`_check_on_checkout`'s: not
+    closed by the server, no ping due). SQLAlchemy's own check-out then takes it, with
+    its events, so everything else (its reset and check-in, invalidation) is as for any
+    connection of the pool."""
+    pool: Any = engine.pool
+    if type(pool) is not AsyncAdaptedQueuePool or pool._pre_ping:
+        return None
+    queue: Any = pool._pool
+    if queue.empty():  # the pool would open a connection, or wait for one
+        return None
+    waiting = queue._queue._queue  # asyncio.Queue's own deque: the next is taken as below
+    record = waiting[-1] if queue.use_lifo else waiting[0]
+    dbapi_connection = record.dbapi_connection
+    if (
+        dbapi_connection is None
+        or record._is_hard_or_soft_invalidated()
+        or (pool._recycle > -1 and time.time() - record.starttime > pool._recycle)
+    ):
+        return None  # reconnected at check-out
+    for listener in pool.dispatch.checkout:
+        awaits_nothing = getattr(listener, "awaits_nothing", None)
+        if awaits_nothing is None or not awaits_nothing(dbapi_connection, record):
+            return None
+    record.info[_AT_ONCE] = True
+    try:
+        fairy: PoolProxiedConnection = pool.connect()
+    finally:
+        record.info.pop(_AT_ONCE, None)
+    return fairy
 
 
 def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

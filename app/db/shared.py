@@ -25,7 +25,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
-from app.db.session import SessionFactory
+from app.db.session import SessionFactory, taken_at_once
 
 log = logging.getLogger(__name__)
 
@@ -466,6 +466,9 @@ _NOT_HERE = object()
 # borrowed for the statement alone), "driver" (on the driver's connection of an
 # operation's own) or "session".
 RUNS: Counter[str] = Counter()
+# How `_pooled_row` checked its connections out: "at once" (`taken_at_once`) or in a
+# "greenlet", as SQLAlchemy does.
+CHECKOUTS: Counter[str] = Counter()
 
 
 async def _pooled_row(
@@ -490,30 +493,37 @@ async def _pooled_row(
             return _NOT_HERE
         if shared._closed:
             raise RuntimeError("the operation's connection is closed")
-        fairy = await greenlet_spawn(_checkout, sync_engine)
+        # Without a greenlet when the pool hands over an idle connection as it is;
+        # in one, as SQLAlchemy checks out, when it may wait, connect or ping.
+        fairy = taken_at_once(sync_engine)
+        if fairy is None:
+            CHECKOUTS["greenlet"] += 1
+            fairy = await greenlet_spawn(_checkout, sync_engine)
+        else:
+            CHECKOUTS["at once"] += 1
         adapted: Any = fairy.dbapi_connection
         connection: Connection | None = None
         cursor: Any = None
         try:
-            if sync_engine._has_events:  # a listener (a test's counter) sees a Connection
+            if not sync_engine._has_events:
+                rows = await _fetched(adapted, dialect, text, parameters)
+            else:  # a listener (a test's counter) sees a Connection and its cursor
                 connection = Connection(sync_engine, connection=fairy)
-            cursor = adapted.cursor()
-            cursor._invalidate_schema_cache_asof = dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
-            if connection is not None:
+                cursor = adapted.cursor()
+                cursor._invalidate_schema_cache_asof = dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
                 connection.dispatch.before_cursor_execute(
                     connection, cursor, text, parameters, None, False
                 )
-            # No BEGIN: the adapter's own flag, set back before anything else may run.
-            adapted.autocommit = True
-            try:
-                await cursor._prepare_and_execute(text, parameters)
-            finally:
-                adapted.autocommit = False
-            if connection is not None:
+                # No BEGIN: the adapter's own flag, set back before anything else runs.
+                adapted.autocommit = True
+                try:
+                    await cursor._prepare_and_execute(text, parameters)
+                finally:
+                    adapted.autocommit = False
                 connection.dispatch.after_cursor_execute(
                     connection, cursor, text, parameters, None, False
                 )
-            rows = cursor.fetchall()
+                rows = cursor.fetchall()
         except BaseException as error:
             # As `_driver_row`: SQLAlchemy's handling, then the connection given back
             # (or, lost or left mid-statement, invalidated and closed).
@@ -531,6 +541,27 @@ async def _pooled_row(
     if len(rows) != 1:
         raise RuntimeError(f"one row expected, {len(rows)} read")
     return rows[0]  # type: ignore[no-any-return]
+
+
+async def _fetched(
+    adapted: Any, dialect: Dialect, text: str, parameters: Sequence[Any]
+) -> list[Any]:
+    """The rows the asyncpg adapter's cursor reads for `text` outside any transaction
+    (its `_prepare_and_execute` with `autocommit` on), without the cursor: the adapter's
+    prepared statement, from its cache (prepared again once the dialect's schema cache
+    was invalidated, `_forget_prepared`), fetched, and the driver's error translated
+    as the adapter translates it. The connection is this task's alone (borrowed from
+    the pool for the statement), so the cursor's lock on it has nothing to keep out."""
+    try:
+        prepared, _attributes = await adapted._prepare(
+            text,
+            dialect._invalidate_schema_cache_asof,  # type: ignore[attr-defined]
+        )
+        rows: list[Any] = await prepared.fetch(*parameters)
+    except Exception as error:
+        adapted._handle_exception(error)
+        raise
+    return rows
 
 
 def _kept_as_is(fairy: PoolProxiedConnection, adapted: Any) -> bool:

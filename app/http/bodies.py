@@ -23,6 +23,12 @@ class _BodyRefused(Exception):
     pass
 
 
+# In a request's scope, set by a server that has the request's whole body before the app
+# reads it (`pledge-ledger serve`: app/http/server.py): reading it then waits for nothing,
+# so no deadline is set for it.
+BODY_ARRIVED = "pledge.body_arrived"
+
+
 # The WebSocket close code for a message too big to process (RFC 6455).
 MESSAGE_TOO_BIG = 1009
 
@@ -78,7 +84,7 @@ class BodyLimitMiddleware:
 
         async def counting_receive() -> Message:
             nonlocal received, waited, complete
-            if complete or self.read_timeout is None:
+            if complete or self.read_timeout is None or scope.get(BODY_ARRIVED):
                 message = await receive()
             else:
                 began = loop.time()

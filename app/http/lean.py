@@ -51,7 +51,7 @@ from strawberry.types import ExecutionResult
 
 from app.http.kept import KeptOperations
 from app.http.router import MADE_CONTEXT, PledgeRouter, operation_request
-from app.http.spec import JSON, Refused
+from app.http.spec import JSON, Refused, wants_graphql_response
 from app.observability.middleware import ROUTE_TEMPLATE
 
 # Requests answered here in this process, and handed on to the router after the context
@@ -73,6 +73,12 @@ class LeanGraphQL:
         self.app = app
         self.router = router
         self.path = path
+        # Whether an `Accept` asks for a streamed answer, as strawberry's view reads it
+        # (its first `Accept`): its content-type parser costs more than the rest of the
+        # check, and clients send the same few values (bounded, as `_is_json`).
+        self._streamed = lru_cache(maxsize=64)(
+            lambda accept: router._get_stream_transport_from_headers({"accept": accept}) is not None
+        )
         # Queries the compiled path answered whole, answered again with only the rules
         # that depend on the request (app/http/kept.py).
         schema = router.schema
@@ -91,9 +97,8 @@ class LeanGraphQL:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if (
-            not _is_json(headers.get("content-type", ""))
-            or self.router._get_stream_transport_from_headers(headers) is not None
+        if not _is_json(headers.get("content-type", "")) or self._streamed(
+            headers.get("accept", "")
         ):
             await self.app(scope, receive, send)
             return
@@ -142,20 +147,27 @@ class LeanGraphQL:
         received.clear()
         # The route's template, as the HTTP metrics name it.
         scope[ROUTE_TEMPLATE] = self.path
-        # What FastAPI's dependencies hand strawberry's view: tasks to run once answered,
-        # and a response whose status and headers the answer takes (none set: empty).
-        background = BackgroundTasks()
-        sub_response = Response()
-        del sub_response.headers["content-length"]
-        sub_response.status_code = None  # type: ignore[assignment]
         context.request = request
-        context.background_tasks = background
-        context.response = sub_response
         kept = self.kept
         result = await kept.answer(request_data, context) if kept is not None else None
         if result is not None:
             SERVED["kept"] += 1
-        else:
+            if not (result.errors or result.extensions) and not wants_graphql_response(
+                request.headers.get("accept")
+            ):
+                SERVED["answered"] += 1
+                await _send_data(self.router, result.data, send)
+                return
+        # What FastAPI's dependencies hand strawberry's view: tasks to run once answered,
+        # and a response whose status and headers the answer takes (none set: empty).
+        # A kept operation's answer never reads them (no resolver runs).
+        background = BackgroundTasks()
+        sub_response = Response()
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        context.background_tasks = background
+        context.response = sub_response
+        if result is None:
             try:
                 result = await router.execute_single(
                     request=request,
@@ -205,6 +217,25 @@ class LeanGraphQL:
             extensions=operation.extensions,
             protocol="http",
         )
+
+
+async def _send_data(router: PledgeRouter, data: object, send: Send) -> None:
+    """The answer of an operation that ran with no error, as the router writes it when
+    the client asks for no other media type (`process_result`, `create_response`,
+    `as_asked`: `{"data": ...}`, 200, its length and JSON's media type), sent as the two
+    messages starlette's Response sends, without building one."""
+    body = router._json_bytes({"data": data})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode()), _JSON_TYPE],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_JSON_TYPE = (b"content-type", JSON.encode())
 
 
 @lru_cache(maxsize=64)

@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, get_settings
 from app.errors import ErrorCode
+from app.http.bodies import BODY_ARRIVED
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,19 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The whole body is here: the app's reading it waits for nothing (BODY_ARRIVED).
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body:
+            cycle.scope[BODY_ARRIVED] = True  # type: ignore[literal-required]
+
     def on_response_complete(self) -> None:
+        # The whole response is written: out now, in one piece, rather than at the
+        # loop's next turn (the client, waiting for it, sends its next request sooner).
+        corked = self.transport
+        if isinstance(corked, _Corked):
+            corked.flush()
         # A response sent before its request's body arrived in full (a route that never
         # reads it: /healthz, a 404) leaves the connection waiting for the rest, and
         # every byte of it restarted uvicorn's keep-alive timer: a client trickling a
@@ -151,7 +164,8 @@ class _Corked:
     once, and each write to a socket is a system call (on the dashboard read, 15 % of
     the process's CPU was in those two writes under load, bench/README.md `peers.py`).
     The first write held schedules the flush at the loop's next turn (`call_soon`), so
-    nothing waits longer than the code already running. Once what is held reaches
+    nothing waits longer than the code already running; a response's last write
+    flushes at once (`ReadDeadlineProtocol.on_response_complete`). Once what is held reaches
     uvicorn's high-water mark it goes out at once, with the write that reached it: a
     producer streaming without waiting (chunks of rows already read) would otherwise be
     held whole, however slow the client, where the transport's buffer past that mark

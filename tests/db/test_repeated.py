@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     cast,
+    event,
     func,
     insert,
     literal,
@@ -33,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from app import models as m
 from app.db.session import StatementCounter
 from app.db.shared import RUNS, Repeated, joined_rows, one_row, one_statement, read_snapshot
+from app.engines import ledger_engine
 from tests import factories as f
 from tests.conftest import Database
 
@@ -135,19 +137,30 @@ async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
     assert await _programs(db) == written + 1  # the other session's program only
 
 
-@pytest.mark.parametrize("statement_only", [True, False], ids=["autocommit", "snapshot"])
+@pytest.mark.parametrize(
+    ("statement_only", "listened"),
+    [(True, True), (True, False), (False, True)],
+    ids=["autocommit", "autocommit, no listener", "snapshot"],
+)
 async def test_a_kept_statement_is_answered_again_after_another_process_changes_its_table(
-    db: Database, statement_only: bool
+    db: Database, statement_only: bool, listened: bool
 ) -> None:
-    # given: a scratch table of one row, and a statement reading it, kept
+    # given: a scratch table of one row, and a statement reading it, kept; read through
+    # an engine with a statement listener (SQLAlchemy's cursor runs it, for the
+    # listener to see) or one no listener ever saw, as production's (the adapter's
+    # prepared statement runs it, `_fetched`)
     scratch = Table(f"stale_plan_{uuid.uuid4().hex[:8]}", MetaData(), Column("x", Integer))
     async with db.engine.begin() as connection:
         await connection.run_sync(scratch.create)
         await connection.execute(insert(scratch).values(x=1))
     read = Repeated(select(scratch.c.x))
+    engine = ledger_engine(db.url)
+    if listened:
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: None)
+    assert engine.sync_engine._has_events == listened
 
     async def request() -> Any:
-        snapshot = read_snapshot(db.engine)
+        snapshot = read_snapshot(engine)
         if statement_only:
             one_statement(snapshot.sessions)
         try:
@@ -186,6 +199,7 @@ async def test_a_kept_statement_is_answered_again_after_another_process_changes_
         assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
         assert (RUNS - before)[path] == 2
     finally:
+        await engine.dispose()
         async with db.engine.begin() as connection:
             await connection.run_sync(scratch.drop)
 

@@ -50,6 +50,25 @@ async def _turn() -> None:
     await asyncio.sleep(0)
 
 
+def served_by_protocol(app: Any, raw: _Transport) -> Any:
+    """`app` behind the service's HTTP protocol (uvicorn's, app/http/server.py) on a
+    connection whose socket is `raw`: the test gives it the bytes received
+    (`data_received`) and reads what was written."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from app.http.server import ReadDeadlineProtocol
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    protocol = ReadDeadlineProtocol(config=config, server_state=ServerState(), app_state={})
+    raw.get_extra_info = lambda name, default=None: (  # type: ignore[method-assign]
+        ("127.0.0.1", 8000) if name in ("sockname", "peername") else default
+    )
+    protocol.connection_made(raw)
+    return protocol
+
+
 async def test_writes_of_one_turn_go_out_together_and_in_order() -> None:
     # given
     raw = _Transport()
@@ -160,3 +179,38 @@ async def test_requests_on_a_kept_alive_connection_are_answered_whole() -> None:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_complete_response_goes_out_in_one_piece_as_it_completes() -> None:
+    """uvicorn's protocol with the service's transport: a response's head and body are
+    held while it is written, and leave in one system call the moment its last write
+    is made, not at the loop's next turn; a streamed response's pieces wait for the
+    turn's end as before, until its last."""
+    seen: dict[str, list[list[bytes]]] = {"/whole": [], "/streamed": []}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls = seen[scope["path"]]
+        headers = [] if scope["path"] == "/streamed" else [(b"content-length", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        calls.append(list(raw.calls))  # after the head
+        if scope["path"] == "/streamed":
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            calls.append(list(raw.calls))
+        await send({"type": "http.response.body", "body": b"b"})
+        calls.append(list(raw.calls))  # after the last piece, before any other turn
+
+    raw = _Transport()
+    protocol = served_by_protocol(app, raw)
+    for path in ("/whole", "/streamed"):
+        raw.calls.clear()
+        protocol.data_received(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        for _ in range(5):
+            await _turn()
+        head, *rest = seen[path]
+        assert head == []  # held
+        if path == "/streamed":
+            assert rest[0] == []  # held until the turn ends or the response does
+        [last] = rest[-1]  # one system call, made before the app's last send returned
+        end = b"1\r\na\r\n1\r\nb\r\n0\r\n\r\n" if path == "/streamed" else b"\r\n\r\nb"
+        assert last.startswith(b"HTTP/1.1 200 OK") and last.endswith(end)
+    protocol.connection_lost(None)

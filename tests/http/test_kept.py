@@ -143,6 +143,38 @@ async def test_kept_answers_are_the_normal_paths_bytes_headers_and_metrics(
         assert {node["code"] for node in nodes} == set(codes[1:3])
 
 
+@pytest.mark.parametrize(
+    "accept",
+    [None, "application/json", "*/*", "application/graphql-response+json", "text/html"],
+)
+async def test_a_kept_answer_goes_out_as_the_normal_paths_head_and_body(
+    db: Database, client_with: Callable[..., GraphQLClient], accept: str | None
+) -> None:
+    """A kept answer with no error is written straight to the server (app/http/lean.py
+    `_send_data`, not through a starlette Response): the status, the headers in their
+    order (the request id and CORS layers' included) and the bytes are the normal
+    path's, whatever media type the client asks for."""
+    # given: the dashboard kept in one app and not in another
+    await _seed(db)
+    cors = {"cors_origins": ["https://app.example"]}
+    kept, normal = client_with(**cors), client_with(kept_operations=False, **cors)
+    headers = {"Accept": accept} if accept is not None else {}
+    for _ in range(2):
+        await _post(kept, DASHBOARD, headers=headers)
+    before = Counter(SERVED)
+    # when
+    got = await _post(kept, DASHBOARD, headers=headers)
+    expected = await _post(normal, DASHBOARD, headers=headers)
+    # then
+    assert SERVED["kept"] == before["kept"] + 1
+    assert (got.status_code, got.headers.raw, got.content) == (
+        expected.status_code,
+        expected.headers.raw,
+        expected.content,
+    )
+    assert "errors" not in got.json()
+
+
 # Variables the kept operation hands to the normal path, which reports them.
 @pytest.mark.parametrize(
     "variables",

@@ -25,6 +25,7 @@ DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart
 SPEC = "application/graphql-response+json"
 
 # (body, headers): every kind of POST a client may send, good and bad.
+STREAMED = "multipart/mixed;subscriptionSpec=1.0, application/json"
 REQUESTS: list[tuple[bytes, dict[str, str]]] = [
     (b'{"query": "' + DASHBOARD.encode() + b'"}', {}),
     (b'{"query": "' + DASHBOARD.encode() + b'"}', {"Accept": SPEC}),
@@ -79,6 +80,9 @@ REQUESTS: list[tuple[bytes, dict[str, str]]] = [
     (b'{"query": "{ __typename }"}', {"Content-Type": "text/plain"}),
     (b'{"query": "{ __typename }"}', {"Accept": "text/event-stream"}),
     (b'{"query": "{ __typename }"}', {"Accept": "*/*"}),
+    # A streamed answer asked for (the router's: a subscription's events as they come).
+    (b'{"query": "{ __typename }"}', {"Accept": STREAMED}),
+    (b'{"query": "subscription { changes { sequence } }"}', {"Accept": STREAMED}),
 ]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from app.config import Settings
 from app.db.session import StatementCounter
-from app.db.shared import RUNS, Repeated
+from app.db.shared import CHECKOUTS, RUNS, Repeated
 from app.engines import ledger_engine
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
@@ -247,7 +247,7 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
             assert pool.checkedout() == 0
             return
         assert not fresh.sync_engine._has_events
-        runs = Counter(RUNS)
+        runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
         # when: no engine listener (the driver's own log of what it sends as plain
         # commands: BEGIN, ROLLBACK, SET; not its prepared statements)
         with DriverLog(on_fresh) as driver:  # type: ignore[arg-type]
@@ -257,6 +257,8 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
         assert (RUNS - runs) == Counter(pool=1)
         assert await driver.sent() == []
         assert pool.checkedout() == 0
+        # checked out in a greenlet: the log's check-out listener is not the app's
+        assert (CHECKOUTS - checkouts) == Counter(greenlet=1)
         assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
         # when: the statement fails, then runs past the deadline (still no listener)
         kept = _last_kept()
@@ -268,7 +270,7 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
         ):
             kept.sent = (learnt[0], statement, ())
             try:
-                runs = Counter(RUNS)
+                runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
                 response = await client.post(DASHBOARD)
             finally:
                 kept.sent = learnt
@@ -278,12 +280,16 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
             assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
             assert (RUNS - runs)["pool"] == 0  # failed: not counted as read
             assert pool.checkedout() == 0
+            # the pool's idle connection, given back just now: checked out with no
+            # greenlet
+            assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
             assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
         # and the next request is answered the same way again
         runs = Counter(RUNS)
         again = await client.post(DASHBOARD)
         assert (again.status_code, again.text) == (200, reference.text)
         assert (RUNS - runs) == Counter(pool=1)
+        assert pool.checkedout() == 0
         # when: an engine listener (as any of SQLAlchemy's statements, it sees this one)
         with StatementCounter(fresh) as counter:
             got = await client.post(DASHBOARD)
@@ -293,3 +299,32 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
     finally:
         await http.aclose()
         await fresh.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_the_dashboards_page_is_read_from_an_index_in_its_order(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """The dashboard's statement (initiatives in their default order, by position then
+    id) reads its page from the index on that order, with no sort of the table: forbid
+    PostgreSQL to sort (`enable_sort`) and its plan still needs none."""
+    # given: the dashboard asked twice (the second runs the statement as kept)
+    await _seed(db)
+    client = client_with(compiled_reads=True)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    kept = _last_kept()
+    assert kept.sent is not None
+    _kind, text, parameters = kept.sent
+    # when
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("SET enable_sort = off")
+        try:
+            plan = [row[0] for row in await driver.fetch(f"EXPLAIN {text}", *parameters)]
+        finally:
+            await driver.execute("RESET enable_sort")
+    # then
+    assert any("ix_initiatives_position_id" in line for line in plan), plan
+    assert not any(line.lstrip(" ->").startswith("Sort") for line in plan), plan
