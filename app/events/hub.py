@@ -383,15 +383,19 @@ class EventHub:
     # -- subscribing ----------------------------------------------------------------
 
     @asynccontextmanager
-    async def subscription(self, subscriber: Subscriber) -> AsyncIterator[None]:
-        """Hold a place for `subscriber` (BUSY past `max_subscriptions`); it is
+    async def subscription(
+        self, subscriber: Subscriber, *, held: bool = False
+    ) -> AsyncIterator[None]:
+        """Hold a place for `subscriber` (BUSY past `max_subscriptions`), or take over
+        one `held` for it (a subscription run again holds the place it had); it is
         offered entries once it has joined (`join`)."""
-        if self._open >= self.settings.max_subscriptions:
-            raise DomainError(
-                f"this server has {self._open} subscriptions open, its limit; retry shortly",
-                code=ErrorCode.BUSY,
-            )
-        self._open += 1
+        if not held:
+            if self._open >= self.settings.max_subscriptions:
+                raise DomainError(
+                    f"this server has {self._open} subscriptions open, its limit; retry shortly",
+                    code=ErrorCode.BUSY,
+                )
+            self._open += 1
         try:
             await self._wait_ready()
             yield
@@ -399,10 +403,17 @@ class EventHub:
             if not subscriber.parked:  # else kept until it ends (`release`)
                 self.release(subscriber)
 
-    def release(self, subscriber: Subscriber) -> None:
-        """The end of a subscription that held its place (`subscription`)."""
-        self._open -= 1
+    def release(self, subscriber: Subscriber, *, keep_place: bool = False) -> None:
+        """The end of a subscription that held its place (`subscription`); with
+        `keep_place`, the place is held on for its next run (`give_back` if it never
+        takes it)."""
+        if not keep_place:
+            self._open -= 1
         subscriber.leave(self._live)
+
+    def give_back(self) -> None:
+        """A place held for a run that ended without taking it."""
+        self._open -= 1
 
     async def _wait_ready(self) -> None:
         if self._ready.is_set():

@@ -16,6 +16,7 @@ status follow the client's `Accept` (app/http/spec.py).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
@@ -195,6 +196,7 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
         # nothing keeps the last one (its text and its decoded objects) for as long as
         # the connection waits for the next (bench/README.md, issue 17).
         self.on_request_accepted()
+        self._context = contextvars.copy_context()
         try:
             try:
                 while self.websocket.ws.application_state != WebSocketState.DISCONNECTED:
@@ -287,8 +289,14 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
             self._recheck_later()
 
     def resume(self, operation: Any, at: Resume) -> None:
-        task = asyncio.create_task(self.run_operation(operation, at))
+        # Run in the connection's context, as its first run was (its request id in
+        # the logs), not in that of the group's worker that revived it.
+        context = self._context.copy() if self._context is not None else None
+        task = asyncio.create_task(self.run_operation(operation, at), context=context)
         task.add_done_callback(self._task_done)
+        if at.place is not None:  # a run that never took its place gives it back
+            place = at.place
+            task.add_done_callback(lambda _: place.give_back())
         operation.task = task
 
     # The credential of a connection whose parked subscriptions have one is proved
@@ -296,6 +304,8 @@ class TransportHandler(_Operations, BaseGraphQLTransportWSHandler[Context, None]
     # task did while it ran (app/graphql/subscriptions/live.py): one whose caller it no
     # longer proves runs again to end with UNAUTHENTICATED.
     _rechecking: asyncio.TimerHandle | asyncio.Task[None] | None = None
+    # The connection's own context (`handle`), for the runs `resume` starts.
+    _context: contextvars.Context | None = None
 
     def _recheck_later(self) -> None:
         self._rechecking = asyncio.get_running_loop().call_later(

@@ -28,7 +28,7 @@ from app.graphql.audit.types import (
     shown_states,
 )
 from app.graphql.context import Info
-from app.graphql.subscriptions.live import hub_of, subscribed
+from app.graphql.subscriptions.live import credential_ended, hub_of, subscribed
 from app.graphql.subscriptions.sharing import direct_queue, resume_point
 from app.kit.ids import decode_id_of
 
@@ -215,6 +215,10 @@ class ChangeSubscriptions:
                 raise _overflowed(scope, context.settings.subscription_buffer, resumed.ordinal)
             if resumed.error is not None:
                 raise resumed.error
+            if resumed.principal is not None and context.principal != resumed.principal:
+                # Its credential proves someone else now (a partner key's initiatives
+                # changed while it was parked): ended, as a running one's re-check ends it
+                raise credential_ended()
             start, ordinal = resumed.sequence, resumed.ordinal
         elif after is not None:
             ordinal = decode_event_cursor(scope, after, "after")

@@ -12,6 +12,7 @@ from app.auth.principal import Principal
 from app.errors import DomainError, ErrorCode
 from app.events.hub import EventHub, Subscriber
 from app.graphql.context import Context, Info
+from app.graphql.subscriptions.sharing import resume_point
 
 _log = logging.getLogger(__name__)
 
@@ -73,12 +74,16 @@ async def subscribed(info: Info, subscriber: Subscriber) -> AsyncIterator[EventH
     """Hold `subscriber`'s place in the hub, with its credential re-checked meanwhile."""
     hub = hub_of(info)
     context = info.context
+    # A parked subscription run again takes over the place it held (sharing.py
+    # `HeldPlace`): admitted once, it is never refused for the server's limit.
+    resumed = resume_point()
+    held = resumed is not None and resumed.place is not None and resumed.place.take(hub)
     if context.credential is None or context.authenticator is None:
         # Anonymous: nothing that could be revoked, so no watchdog task is kept.
-        async with hub.subscription(subscriber):
+        async with hub.subscription(subscriber, held=held):
             yield hub
         return
-    async with hub.subscription(subscriber):
+    async with hub.subscription(subscriber, held=held):
         subscriber.watched(context.principal)
         watchdog = asyncio.create_task(_recheck(info, subscriber))
         try:

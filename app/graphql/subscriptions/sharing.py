@@ -243,14 +243,43 @@ class Parked(asyncio.CancelledError):
     (app/http/router.py `TransportHandler.run_operation`)."""
 
 
+class HeldPlace:
+    """A revived subscription's place in its hub (`EventHub.subscription`), held for
+    its new run from the moment its record lets go of it: the run takes it over
+    (`take`), or it is given back once the run has ended without (`give_back`), so a
+    subscription admitted once is never refused BUSY for running again."""
+
+    __slots__ = ("hub",)
+
+    def __init__(self, hub: EventHub) -> None:
+        self.hub: EventHub | None = hub
+
+    def take(self, hub: EventHub) -> bool:
+        """Whether this is `hub`'s place, now taken over by the caller."""
+        if self.hub is not hub:
+            return False
+        self.hub = None
+        return True
+
+    def give_back(self) -> None:
+        if self.hub is not None:
+            self.hub.give_back()
+            self.hub = None
+
+
 class Resume(NamedTuple):
     """Where a parked subscription run again (`DirectQueue.revive`) starts: after the
     last event it was sent (its sequence in the log, its ordinal in the subscriber's
-    scope); `error`: what it ends with at once, if anything."""
+    scope); `error`: what it ends with at once, if anything; `principal`: who its
+    credential proved while it ran, whom the new run's must prove again (or it ends
+    UNAUTHENTICATED, as a changed credential ends a running one); `place`: its place in
+    the hub, kept for the new run."""
 
     sequence: int
     ordinal: int
     error: Exception | None = None
+    principal: Any = None
+    place: HeldPlace | None = None
 
 
 def resume_point() -> Resume | None:
@@ -529,16 +558,16 @@ class DirectQueue(EventQueue):
             and self.group.executor is not None
         )
 
-    def finish(self) -> None:
+    def finish(self, *, keep_place: bool = False) -> None:
         """The end of a parked subscription: the client completed it, the connection
-        ended, or it runs again (`revive`). Whatever the group still hands it is
-        dropped."""
+        ended, or it runs again (`revive`, which keeps its place in the hub for the new
+        run). Whatever the group still hands it is dropped."""
         if not self.parked:
             return
         self.parked = False
         self.outlet.parked = None
         self.error = _FINISHED
-        self.group.hub.release(self)
+        self.group.hub.release(self, keep_place=keep_place)
         self.group.closed()
 
     def revive(self, error: Exception | None = None) -> None:
@@ -547,10 +576,12 @@ class DirectQueue(EventQueue):
         if not self.parked:
             return
         outlet = self.outlet
-        self.finish()
         socket = outlet.socket
-        if outlet.transport.is_open(outlet.operation) and not (socket is None or socket.gone()):
-            at = Resume(self.delivered_at, self.delivered, error)
+        again = outlet.transport.is_open(outlet.operation) and not (socket is None or socket.gone())
+        self.finish(keep_place=again)
+        if again:
+            place = HeldPlace(self.group.hub)
+            at = Resume(self.delivered_at, self.delivered, error, self.principal, place)
             outlet.transport.resume(outlet.operation, at)
 
     def deliver(

@@ -14,15 +14,20 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import structlog
 import uvicorn
+from sqlalchemy import select
 
+from app import models as m
 from app.auth.keys import revoke_key
 from app.config import Settings
 from app.events.hub import EventHub
+from app.graphql.subscriptions import changes
 from app.graphql.subscriptions.sharing import DirectQueue, Group
 from app.http.router import TransportHandler
 from app.main import create_app
@@ -76,12 +81,16 @@ class _Served:
 
 @pytest.fixture
 async def served(settings: Settings, tmp_path: Path) -> AsyncIterator[_Served]:
+    async with _serving(settings, tmp_path, subscription_recheck_seconds=1) as served:
+        yield served
+
+
+@asynccontextmanager
+async def _serving(settings: Settings, tmp_path: Path, **overrides: Any) -> AsyncIterator[_Served]:
     source = live_data("sqlite", tmp_path)
     data = await anext(source)
     port = free_port()
-    app = create_app(
-        settings.model_copy(update={"database_url": data.url, "subscription_recheck_seconds": 1})
-    )
+    app = create_app(settings.model_copy(update={"database_url": data.url, **overrides}))
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     try:
@@ -260,5 +269,163 @@ async def test_a_parked_subscription_whose_key_is_revoked_ends_as_a_running_one_
         assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert (await subscription.next())["type"] == "complete"
         await _until(lambda: served.parked() == [] and served.members() == 0)
+    finally:
+        await client.close()
+
+
+def _unshared(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """The group's next `count` answers not shared: each member runs its own again."""
+    left = count
+    answer = Group._answer
+
+    async def refusing(self: Group, batch: Any) -> str | None:
+        nonlocal left
+        if left:
+            left -= 1
+            return None
+        return await answer(self, batch)
+
+    monkeypatch.setattr(Group, "_answer", refusing)
+
+
+async def test_a_subscription_run_again_keeps_its_place_at_the_servers_limit(
+    served: _Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two parked subscriptions, and the server at its limit with them
+    clients = [await served.connect(), await served.connect()]
+    try:
+        subscriptions = [await client.subscribe(CHANGES) for client in clients]
+        await _until(lambda: len(served.parked()) == 2)
+        limit = served.hub.open_subscriptions
+        monkeypatch.setattr(
+            served.hub,
+            "settings",
+            served.hub.settings.model_copy(update={"max_subscriptions": limit}),
+        )
+        # counted as the server counts when each new run starts
+        counted: list[int] = []
+        resume = TransportHandler.resume
+
+        def resuming(self: TransportHandler, operation: Any, at: Any) -> None:
+            counted.append(served.hub.open_subscriptions)
+            resume(self, operation, at)
+
+        monkeypatch.setattr(TransportHandler, "resume", resuming)
+        _unshared(monkeypatch, 1)
+        first = await served.data.last_sequence()
+        # when: both run again (an answer their group cannot share), then another event
+        await served.write(2)
+        # then: they never let go of their places (no one else could take one and end
+        # them BUSY), get every event once, in order, and park again
+        for subscription in subscriptions:
+            assert await _sequences(subscription, 2) == [first + 1, first + 2]
+        assert counted == [limit, limit]
+        await _until(lambda: len(served.parked()) == 2)
+        assert served.hub.open_subscriptions == limit
+        # and the limit holds for a newcomer
+        newcomer = await (await served.connect()).subscribe(CHANGES)
+        refused = await newcomer.next(wait=5)
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "BUSY"
+    finally:
+        for client in clients:
+            await client.close()
+    # and no place is left held once they end
+    await _until(lambda: served.hub.open_subscriptions == limit - 2)
+
+
+async def test_a_place_held_for_a_run_that_never_takes_it_is_given_back(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a key's parked subscription (its connection re-checking the key hourly)
+    async with _serving(settings, tmp_path, subscription_recheck_seconds=3600) as served:
+        async with served.data.sessions() as session, session.begin():
+            secret = await f.api_key(session, "viewer", name="revoked-while-parked")
+        client = await LiveClient.connect(
+            served.url, authorization=f"Bearer {secret}", compression=None
+        )
+        try:
+            subscription = await client.subscribe(CHANGES)
+            await _until(lambda: len(served.parked()) == 1)
+            base = served.hub.open_subscriptions - 1
+            # when: its key is revoked and it runs again (an answer its group cannot
+            # share): the new run is refused before it subscribes
+            async with served.data.sessions() as session, session.begin():
+                await revoke_key(session, "revoked-while-parked")
+            _unshared(monkeypatch, 1)
+            await served.write()
+            # then: it ends UNAUTHENTICATED, and the place held for it is given back
+            message = await subscription.next(wait=10)
+            # (refused before it runs, as a new subscription under that key would be)
+            assert message["type"] == "error"
+            assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            await _until(lambda: served.hub.open_subscriptions == base)
+            assert served.parked() == []
+        finally:
+            await client.close()
+
+
+async def test_a_parked_partner_run_again_under_a_changed_key_ends_unauthenticated(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a partner's parked subscription, its connection re-checking the key only
+    # hourly, so that running again is the first to see the key change
+    async with _serving(settings, tmp_path, subscription_recheck_seconds=3600) as served:
+        client = await LiveClient.connect(
+            served.url,
+            authorization=f"Bearer {served.data.keys['partner']}",
+            compression=None,
+        )
+        try:
+            subscription = await client.subscribe(CHANGES)
+            await _until(lambda: len(served.parked()) == 1)
+            # when: the key is given a second initiative, then the subscription runs
+            # again (an answer its group cannot share)
+            await served.data.write(served.server, 2, initiative=1)  # not in its scope
+            async with served.data.sessions() as session, session.begin():
+                key = (
+                    await session.scalars(select(m.ApiKey).where(m.ApiKey.name == "live-partner"))
+                ).one()
+                initiative = (
+                    await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id))
+                ).all()[1]
+                session.add(m.ApiKeyInitiative(api_key_id=key.id, initiative_id=initiative))
+            _unshared(monkeypatch, 1)
+            await served.write()
+            # then: it ends with UNAUTHENTICATED, as a running one's re-check ends it,
+            # and sends nothing of the initiative it was not given when it began
+            message = await subscription.next(wait=10)
+            assert message["type"] == "next"
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            assert (await subscription.next())["type"] == "complete"
+            await _until(lambda: served.parked() == [] and served.members() == 0)
+        finally:
+            await client.close()
+
+
+async def test_a_run_again_logs_under_its_connections_request_id(
+    served: _Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the request id each run of a subscription sees
+    seen: list[tuple[bool, object]] = []
+    point = changes.resume_point
+
+    def spying() -> Any:
+        at = point()
+        seen.append((at is not None, structlog.contextvars.get_contextvars().get("request_id")))
+        return at
+
+    monkeypatch.setattr(changes, "resume_point", spying)
+    client = await served.connect()
+    try:
+        subscription = await client.subscribe(CHANGES)
+        await _until(lambda: len(served.parked()) == 1)
+        _unshared(monkeypatch, 1)
+        first = await served.data.last_sequence()
+        # when: it runs again
+        await served.write()
+        assert await _sequences(subscription, 1) == [first + 1]
+        # then: the new run has the connection's id, as the first had
+        assert [again for again, _ in seen] == [False, True]
+        assert seen[0][1] is not None and seen[1][1] == seen[0][1]
     finally:
         await client.close()
