@@ -169,17 +169,7 @@ async def test_an_answer_the_group_cannot_share_runs_each_member_again_from_its_
         subscriptions = [await client.subscribe(CHANGES) for client in clients]
         await _until(lambda: len(served.parked()) == 2)
         base = served.hub.open_subscriptions - 2
-        unshared = 2
-        answer = Group._answer
-
-        async def refusing(self: Group, batch: Any) -> str | None:
-            nonlocal unshared
-            if unshared:
-                unshared -= 1
-                return None
-            return await answer(self, batch)
-
-        monkeypatch.setattr(Group, "_answer", refusing)
+        _unshared(monkeypatch, 2)
         first = await served.data.last_sequence()
         # when: four events
         await served.write(4)
