@@ -212,7 +212,12 @@ class ChangeSubscriptions:
             # the last event it was sent, whatever `after` said when it began; or ended
             # with what ended it while parked.
             if isinstance(resumed.error, Overflow):
-                raise _overflowed(scope, context.settings.subscription_buffer, resumed.ordinal)
+                # Its cursor in the scope it ran in (this run's credential is not proved
+                # again: it only ends), so that resuming from it leaves no gap
+                ran = (
+                    scope if resumed.principal is None else Scope(resumed.principal.initiative_ids)
+                )
+                raise _overflowed(ran, context.settings.subscription_buffer, resumed.ordinal)
             if resumed.error is not None:
                 raise resumed.error
             if resumed.principal is not None and context.principal != resumed.principal:

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from app import models as m
 from app.auth.keys import revoke_key
 from app.config import Settings
-from app.events.hub import EventHub
+from app.events.hub import EventHub, Overflow
 from app.graphql.subscriptions import changes
 from app.graphql.subscriptions.sharing import DirectQueue, Group
 from app.http.router import TransportHandler
@@ -419,3 +419,39 @@ async def test_a_run_again_logs_under_its_connections_request_id(
         assert seen[0][1] is not None and seen[1][1] == seen[0][1]
     finally:
         await client.close()
+
+
+async def test_a_parked_partner_ended_by_overflow_gets_a_cursor_it_can_resume_from(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # given: a partner's connection, proved for one initiative, whose key is given a
+    # second before it subscribes (so the subscription runs in the wider scope), parked
+    async with _serving(settings, tmp_path, subscription_recheck_seconds=3600) as served:
+        client = await LiveClient.connect(
+            served.url,
+            authorization=f"Bearer {served.data.keys['partner']}",
+            compression=None,
+        )
+        try:
+            async with served.data.sessions() as session, session.begin():
+                key = (
+                    await session.scalars(select(m.ApiKey).where(m.ApiKey.name == "live-partner"))
+                ).one()
+                initiative = (
+                    await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id))
+                ).all()[1]
+                session.add(m.ApiKeyInitiative(api_key_id=key.id, initiative_id=initiative))
+            subscription = await client.subscribe(CHANGES)
+            await _until(lambda: len(served.parked()) == 1)
+            # when: it falls more than its buffer behind while parked
+            served.parked()[0].end(Overflow())
+            # then: it ends with SUBSCRIPTION_OVERFLOW and a cursor that resumes it
+            message = await subscription.next(wait=10)
+            error = message["payload"]["errors"][0]
+            assert error["extensions"]["code"] == "SUBSCRIPTION_OVERFLOW"
+            again = await client.subscribe(CHANGES, {"after": error["extensions"]["cursor"]})
+            await served.data.write(served.server, 1, initiative=1)
+            event = await again.next(wait=10)
+            assert event["type"] == "next" and "errors" not in event["payload"], event
+        finally:
+            await client.close()
