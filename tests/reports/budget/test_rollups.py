@@ -16,9 +16,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from app import models as m
 from app.audit import recorder
@@ -323,3 +324,23 @@ async def test_a_write_checks_its_pledge_against_its_own_records(db: Database) -
         after = await service.current_budgets(session, Dimension.PROGRAM, [program.id], "CNY")
         assert await rollups.readable(session, "CNY")
     assert after == {program.id: Decimal("1100.00")}
+
+
+@pytest.mark.postgres_only
+async def test_building_rollups_leaves_postgresql_statistics_of_their_rows(db: Database) -> None:
+    # given: records of a few initiatives
+    async with db.sessions() as session, session.begin():
+        program = await f.program(session)
+        for _ in range(3):
+            initiative = await f.initiative(session, program)
+            for day in range(1, 6):
+                await f.transaction(session, initiative, transaction_date=date(2024, 1, day))
+    # when: rollups are built (a bulk write)
+    await build(db, ("EUR",))
+    # then: the planner knows how many rows there are, as ANALYZE tells it
+    async with db.sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(m.BudgetRollup))
+        planned = await session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'budget_rollups'")
+        )
+    assert rows and planned == rows
