@@ -119,6 +119,12 @@ async def load_connection(
         order=order,
     )
     where = listing.condition(filter_, FilterLimits.of(settings))
+    if listing.aggregates is not None and not _asks_page(info):
+        # Only `aggregate` is asked for (a dashboard's count): it reads the list itself,
+        # and no page is fetched that nobody reads (at 1M, a sort of every transaction).
+        result: Any = (connection_cls or Connection)(total_count=0, page_info=_NO_PAGE, edges=[])
+        result._source = ListSource(listing, where, parent_key, repr(filter_))
+        return result  # type: ignore[no-any-return]
     count = _asks_total(info)
     key = (listing.name, repr(filter_), repr(order_by), window, count)
     loader = info.context.loaders.pages(
@@ -135,10 +141,29 @@ async def load_connection(
     # Every page of one batch is ready in the same turn of the loop: each waits its turn
     # once the loop has been held long (app/kit/pacing.py), as long lists do.
     await info.context.wait_turn()
-    result: Any = (connection_cls or Connection).from_page(page, to_node)
+    result = (connection_cls or Connection).from_page(page, to_node)
     if listing.aggregates is not None:
         result._source = ListSource(listing, where, parent_key, repr(filter_))
     return result  # type: ignore[no-any-return]
+
+
+# A connection's page when none of it is asked for (never sent: `_asks_page`).
+_NO_PAGE = PageInfo(
+    has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None
+)
+
+# The fields of a connection that read no page of it.
+_PAGELESS = frozenset({"aggregate", "__typename"})
+
+
+def _asks_page(info: Info) -> bool:
+    """Whether the operation asks this connection for anything but `aggregate` (or may:
+    through a fragment, which is not followed here). Read from the field's own nodes."""
+    for node in info._raw_info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value not in _PAGELESS:
+                return True
+    return False
 
 
 def _asks_total(info: Info) -> bool:

@@ -71,8 +71,33 @@ async def test_nested_aggregates_come_per_parent_in_one_statement(
         ("B", 1),
     ]
     assert nodes[0]["transactions"]["aggregate"]["sum"]["amount"]["amount"] == "7.55"
-    # initiatives page, transactions pages, one aggregate statement for both parents
-    assert counter.count == 3
+    # initiatives page, one aggregate statement for both parents; no transactions page,
+    # since none of it is asked for
+    assert counter.count == 2
+
+
+async def test_a_list_asked_only_for_its_aggregate_reads_no_page(
+    db: Database, client: GraphQLClient
+) -> None:
+    # given: transactions, and a dashboard's count of them
+    await seed(db)
+    await read_row_counts(client)
+    # when: only `aggregate` is asked for (and `__typename`)
+    with StatementCounter(db.engine) as counter:
+        data = await client.data("{ transactions { __typename aggregate { count } } }")
+    # then: one statement, the count; the same count as when the page is read too
+    assert counter.count == 1
+    assert data["transactions"]["__typename"] == "TransactionConnection"
+    paged = await client.data("{ transactions { totalCount nodes { id } aggregate { count } } }")
+    assert data["transactions"]["aggregate"] == paged["transactions"]["aggregate"]
+    assert paged["transactions"]["aggregate"]["count"] == paged["transactions"]["totalCount"]
+    # and through a fragment the page is read as before
+    spread = await client.data(
+        "{ transactions { ...T } } fragment T on TransactionConnection "
+        "{ aggregate { count } pageInfo { hasNextPage } }"
+    )
+    assert spread["transactions"]["pageInfo"]["hasNextPage"] is False
+    assert spread["transactions"]["aggregate"] == data["transactions"]["aggregate"]
 
 
 async def test_numbers_and_dates_aggregate_exactly(db: Database, client: GraphQLClient) -> None:
