@@ -4,6 +4,7 @@ estimated from (app/graphql/extensions/work.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Column, Table, func, select
 
@@ -38,3 +39,12 @@ async def table_sizes(sessions: SessionFactory, names: Iterable[str]) -> dict[st
     async with sessions() as session:
         row = (await session.execute(select(*columns))).one()
     return {table.name: int(value or 0) for table, value in zip(tables, row, strict=True)}
+
+
+def analyze_statements(conn: Any, table: Table) -> list[str]:
+    """What gives PostgreSQL the statistics of `table` after it was filled in bulk
+    (SQLite plans without them), on `conn` (a connection or session's): autovacuum comes
+    round only later (never for a temp table), and until then plans are guesses."""
+    if conn.dialect.name != "postgresql":
+        return []
+    return [f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}"]

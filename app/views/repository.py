@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.session import ROLLUP_HISTORY
 from app.db.shared import driver_of
+from app.db.sizes import analyze_statements
 from app.db.types import ExactDecimal, UTCDateTime
 from app.models import (
     SUBJECT_TABLES,
@@ -146,15 +147,6 @@ def index_statements(conn: AsyncConnection, table: Table) -> list[str]:
             index = quote(f"hx_{table.name}_{column.name}")
             statements.append(f"CREATE INDEX {index} ON {name} ({quote(column.name)})")
     return statements + analyze_statements(conn, table)
-
-
-def analyze_statements(conn: AsyncConnection, table: Table) -> list[str]:
-    """Statistics of a shadow taken anew (PostgreSQL; SQLite plans without them).
-    Autovacuum never analyses temp tables: without this, plans are guesses, or go
-    stale as refreshes change the shadow."""
-    if conn.dialect.name != "postgresql":
-        return []
-    return [f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}"]
 
 
 def fill_from_trail(conn: AsyncConnection, schema: str, table: Table, sequence: int) -> str:

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.session import VIEW_CONNECTION, SessionFactory, unpooled_twin
 from app.db.shared import SharedConnection, lost
+from app.db.sizes import analyze_statements
 from app.models import audited_tables
 from app.views import repository
 
@@ -313,7 +314,7 @@ def _refresh_plan(
             upkeep += repository.index_statements(conn, table)
             shadow = Shadow(shadow.rows, indexed=True)
         elif shadow.indexed and shadow.changed > ANALYZE_AFTER * shadow.rows:
-            analyze = repository.analyze_statements(conn, table)
+            analyze = analyze_statements(conn, table)
             if analyze:
                 upkeep += analyze
                 shadow = Shadow(shadow.rows, indexed=True)

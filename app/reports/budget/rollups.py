@@ -81,7 +81,9 @@ from sqlalchemy.orm import Session
 
 from app.audit import recorder
 from app.audit.recorder import Head, lock_chain
+from app.db.base import Base
 from app.db.session import ROLLUP_HISTORY, VIEW_CONNECTION
+from app.db.sizes import analyze_statements
 from app.models import (
     BudgetLine,
     BudgetRollup,
@@ -518,12 +520,13 @@ async def build(session: AsyncSession, currencies: Sequence[str]) -> dict[str, i
         await session.run_sync(recompute, currency, None, sequence=head.sequence)
         count = select(func.count()).select_from(R).where(R.target == currency)
         built[currency] = int(await session.scalar(count) or 0)
-    if (await session.connection()).dialect.name == "postgresql":
-        # Statistics of what was just written in bulk, for the reports' plans: until
-        # autovacuum came round, PostgreSQL planned the programme figures over 70k
-        # rollup rows as over 72, a nested loop 2x the time (bench/README.md, 1M).
-        for name in (R.__tablename__, BudgetRollupHistory.__tablename__):
-            await session.execute(text(f"ANALYZE {name}"))
+    # Statistics of what was just written in bulk, for the reports' plans: until
+    # autovacuum came round, PostgreSQL planned the programme figures over 70k rollup
+    # rows as over 72, a nested loop 2x the time (bench/README.md, 1M).
+    connection = await session.connection()
+    for model in (BudgetRollup, BudgetRollupHistory):
+        for statement in analyze_statements(connection, Base.metadata.tables[model.__tablename__]):
+            await session.execute(text(statement))
     return built
 
 
