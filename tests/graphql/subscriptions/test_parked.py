@@ -354,31 +354,37 @@ async def test_a_place_held_for_a_run_that_never_takes_it_is_given_back(
             await client.close()
 
 
+async def _partner(served: _Served) -> LiveClient:
+    """A connection with the demo partner's key (one initiative), uncompressed."""
+    return await LiveClient.connect(
+        served.url, authorization=f"Bearer {served.data.keys['partner']}", compression=None
+    )
+
+
+async def _widen_partner_key(served: _Served) -> None:
+    """The demo partner's key given a second initiative."""
+    async with served.data.sessions() as session, session.begin():
+        key = (await session.scalars(select(m.ApiKey).where(m.ApiKey.name == "live-partner"))).one()
+        initiative = (
+            await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id))
+        ).all()[1]
+        session.add(m.ApiKeyInitiative(api_key_id=key.id, initiative_id=initiative))
+
+
 async def test_a_parked_partner_run_again_under_a_changed_key_ends_unauthenticated(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a partner's parked subscription, its connection re-checking the key only
     # hourly, so that running again is the first to see the key change
     async with _serving(settings, tmp_path, subscription_recheck_seconds=3600) as served:
-        client = await LiveClient.connect(
-            served.url,
-            authorization=f"Bearer {served.data.keys['partner']}",
-            compression=None,
-        )
+        client = await _partner(served)
         try:
             subscription = await client.subscribe(CHANGES)
             await _until(lambda: len(served.parked()) == 1)
             # when: the key is given a second initiative, then the subscription runs
             # again (an answer its group cannot share)
             await served.data.write(served.server, 2, initiative=1)  # not in its scope
-            async with served.data.sessions() as session, session.begin():
-                key = (
-                    await session.scalars(select(m.ApiKey).where(m.ApiKey.name == "live-partner"))
-                ).one()
-                initiative = (
-                    await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id))
-                ).all()[1]
-                session.add(m.ApiKeyInitiative(api_key_id=key.id, initiative_id=initiative))
+            await _widen_partner_key(served)
             _unshared(monkeypatch, 1)
             await served.write()
             # then: it ends with UNAUTHENTICATED, as a running one's re-check ends it,
@@ -427,20 +433,9 @@ async def test_a_parked_partner_ended_by_overflow_gets_a_cursor_it_can_resume_fr
     # given: a partner's connection, proved for one initiative, whose key is given a
     # second before it subscribes (so the subscription runs in the wider scope), parked
     async with _serving(settings, tmp_path, subscription_recheck_seconds=3600) as served:
-        client = await LiveClient.connect(
-            served.url,
-            authorization=f"Bearer {served.data.keys['partner']}",
-            compression=None,
-        )
+        client = await _partner(served)
         try:
-            async with served.data.sessions() as session, session.begin():
-                key = (
-                    await session.scalars(select(m.ApiKey).where(m.ApiKey.name == "live-partner"))
-                ).one()
-                initiative = (
-                    await session.scalars(select(m.Initiative.id).order_by(m.Initiative.id))
-                ).all()[1]
-                session.add(m.ApiKeyInitiative(api_key_id=key.id, initiative_id=initiative))
+            await _widen_partner_key(served)
             subscription = await client.subscribe(CHANGES)
             await _until(lambda: len(served.parked()) == 1)
             # when: it falls more than its buffer behind while parked
