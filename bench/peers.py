@@ -27,8 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
 
 from bench_databases import admin  # noqa: E402  (bench/bench_databases.py)
-from peer_reads import READS, Row  # noqa: E402  (bench/peer_reads.py: the reads)
+from peer_reads import READS, Read, Row  # noqa: E402  (bench/peer_reads.py: the reads)
 from pgwire import StatementCounter, free_port  # noqa: E402  (bench/pgwire.py)
 
 PEER = ROOT / "bench" / "peers" / "postgraphile"
@@ -125,7 +125,7 @@ def drop_database() -> None:
 # ---------------------------------------------------------------- servers
 
 
-def _wait(base: str, process: subprocess.Popen[bytes], name: str) -> None:
+def wait_for(base: str, process: subprocess.Popen[bytes], name: str) -> None:
     for _ in range(600):
         if process.poll() is not None:
             raise SystemExit(f"{name} exited with {process.returncode}")
@@ -135,6 +135,16 @@ def _wait(base: str, process: subprocess.Popen[bytes], name: str) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"{name} did not answer within 60 s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def install_peer() -> None:
@@ -153,6 +163,29 @@ def peer_version() -> str:
     return str(package["version"])
 
 
+def _project_process(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`pledge-ledger serve` with PROJECT_ENV and `env` (its DATABASE_URL), and its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **PROJECT_ENV, **env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def project_server(env: dict[str, str]) -> Iterator[str]:
+    """One project process as `servers` starts it, on the database `env` names."""
+    process, base = _project_process(env)
+    try:
+        wait_for(base, process, "pledge-ledger serve")
+        yield base
+    finally:
+        stop([process])
+
+
 @contextlib.contextmanager
 def servers(
     project_db_port: int, peer_db_port: int, quiet_events: bool = False
@@ -161,23 +194,12 @@ def servers(
     port (the server itself, or a counting proxy); yields their base URLs, stops both."""
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        project_port = free_port()
-        env = {
-            **os.environ,
-            **PROJECT_ENV,
-            "DATABASE_URL": _url("postgresql+asyncpg", project_db_port),
-        }
+        env = {"DATABASE_URL": _url("postgresql+asyncpg", project_db_port)}
         if quiet_events:
             # While counting: the event log's poll (every 2 s) would land in a request's count.
             env["EVENTS_POLL_SECONDS"] = "3600"
-        processes.append(
-            subprocess.Popen(
-                [CLI, "serve", "--host", "127.0.0.1", "--port", str(project_port)],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            )
-        )
+        process, project = _project_process(env)
+        processes.append(process)
         peer_port = free_port()
         peer_env = {
             **os.environ,
@@ -195,18 +217,12 @@ def servers(
                 stdout=subprocess.DEVNULL,
             )
         )
-        project, peer = f"http://127.0.0.1:{project_port}", f"http://127.0.0.1:{peer_port}"
-        _wait(project, processes[0], "pledge-ledger serve")
-        _wait(peer, processes[1], "PostGraphile")
+        peer = f"http://127.0.0.1:{peer_port}"
+        wait_for(project, processes[0], "pledge-ledger serve")
+        wait_for(peer, processes[1], "PostGraphile")
         yield project, peer
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
 
 
 def ask(client: httpx.Client, base: str, query: str) -> dict[str, Any]:
@@ -277,10 +293,16 @@ def check_and_count(runs: int = 3) -> dict[str, Counted]:
 # ---------------------------------------------------------------- timing
 
 
-@dataclass
-class Timed:
-    project_ms: list[float] = field(default_factory=list)
-    peer_ms: list[float] = field(default_factory=list)
+# A server to time: its name, its base URL, and the text it is asked for a read.
+Side = tuple[str, str, Callable[[Read], str]]
+
+
+def project_side(base: str) -> Side:
+    return ("project", base, lambda read: read.project)
+
+
+def peer_side(base: str) -> Side:
+    return ("PostGraphile", base, lambda read: read.peer)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -289,33 +311,29 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def time_reads(project: str, peer: str, runs: int, budget_s: float) -> dict[str, Timed]:
-    """Each read alternately on the project and on PostGraphile, after a warm-up of two."""
-    out: dict[str, Timed] = {}
+def time_sides(sides: list[Side], runs: int, budget_s: float) -> dict[str, dict[str, list[float]]]:
+    """Each read's times in ms on each side, the sides' requests alternating, after a
+    warm-up of two rounds; `runs` rounds, fewer (at least 5) past `budget_s` seconds."""
+    out: dict[str, dict[str, list[float]]] = {}
     with httpx.Client(timeout=900) as client:
         for key, read in READS.items():
             t0 = time.perf_counter()
             for _ in range(2):
-                ask(client, project, read.project)
-                ask(client, peer, read.peer)
-            pair_s = (time.perf_counter() - t0) / 2
-            n = max(5, min(runs, int(budget_s / max(pair_s, 1e-3))))
-            timed = Timed()
+                for _name, base, query in sides:
+                    ask(client, base, query(read))
+            round_s = (time.perf_counter() - t0) / 2
+            n = max(5, min(runs, int(budget_s / max(round_s, 1e-3))))
+            timed: dict[str, list[float]] = {name: [] for name, _base, _query in sides}
             for _ in range(n):
-                for base, query, samples in (
-                    (project, read.project, timed.project_ms),
-                    (peer, read.peer, timed.peer_ms),
-                ):
+                for name, base, query in sides:
                     t0 = time.perf_counter()
-                    ask(client, base, query)
-                    samples.append((time.perf_counter() - t0) * 1000)
+                    ask(client, base, query(read))
+                    timed[name].append((time.perf_counter() - t0) * 1000)
             out[key] = timed
-            print(
-                f"{key}: {n} runs, project {statistics.median(timed.project_ms):.1f} ms, "
-                f"PostGraphile {statistics.median(timed.peer_ms):.1f} ms "
-                f"(load {os.getloadavg()[0]:.1f})",
-                flush=True,
+            medians = ", ".join(
+                f"{name} {statistics.median(ms):.1f} ms" for name, ms in timed.items()
             )
+            print(f"{key}: {n} runs, {medians} (load {os.getloadavg()[0]:.1f})", flush=True)
     return out
 
 
@@ -341,22 +359,23 @@ def _throughput(base: str, query: str, connections: int, seconds: int) -> tuple[
 
 
 def throughput(
-    project: str, peer: str, connections: int, seconds: int, rounds: int = 2
-) -> tuple[float, float]:
-    """Requests per second of the dashboard read at `connections` concurrent connections:
-    `seconds` per server, in `rounds` alternating slices so both see the same machine."""
+    sides: list[Side], connections: int, seconds: int, rounds: int = 2
+) -> dict[str, float]:
+    """Requests per second of the dashboard read at `connections` concurrent connections
+    on each side: `seconds` per side, in `rounds` alternating slices so all see the same
+    machine."""
     read = READS["dashboard"]
     slice_s = max(1, seconds // rounds)
-    _throughput(project, read.project, connections, 1)  # warm-up
-    _throughput(peer, read.peer, connections, 1)
-    mine = theirs = 0
-    mine_s = theirs_s = 0.0
+    for _name, base, query in sides:  # warm-up
+        _throughput(base, query(read), connections, 1)
+    answered = {name: 0 for name, _base, _query in sides}
+    took = {name: 0.0 for name, _base, _query in sides}
     for _ in range(rounds):
-        n, took = _throughput(project, read.project, connections, slice_s)
-        mine, mine_s = mine + n, mine_s + took
-        n, took = _throughput(peer, read.peer, connections, slice_s)
-        theirs, theirs_s = theirs + n, theirs_s + took
-    return mine / mine_s, theirs / theirs_s
+        for name, base, query in sides:
+            n, seconds_taken = _throughput(base, query(read), connections, slice_s)
+            answered[name] += n
+            took[name] += seconds_taken
+    return {name: answered[name] / took[name] for name in answered}
 
 
 # ---------------------------------------------------------------- report
@@ -365,8 +384,8 @@ def throughput(
 def report(
     scale: str,
     counted: dict[str, Counted],
-    timed: dict[str, Timed],
-    rps: tuple[float, float],
+    timed: dict[str, dict[str, list[float]]],
+    rps: dict[str, float],
     connections: int,
     loads: list[float],
 ) -> str:
@@ -380,18 +399,20 @@ def report(
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, read in READS.items():
-        t, c = timed[key], counted[key]
-        mine, theirs = statistics.median(t.project_ms), statistics.median(t.peer_ms)
+        c = counted[key]
+        project_ms, peer_ms = timed[key]["project"], timed[key]["PostGraphile"]
+        mine, theirs = statistics.median(project_ms), statistics.median(peer_ms)
         lines.append(
-            f"| {read.name} | {c.rows:,} | {len(t.project_ms)} | {mine:,.1f} | "
-            f"{percentile(t.project_ms, 0.95):,.1f} | {theirs:,.1f} | "
-            f"{percentile(t.peer_ms, 0.95):,.1f} | {mine / theirs:.1f}x | "
+            f"| {read.name} | {c.rows:,} | {len(project_ms)} | {mine:,.1f} | "
+            f"{percentile(project_ms, 0.95):,.1f} | {theirs:,.1f} | "
+            f"{percentile(peer_ms, 0.95):,.1f} | {mine / theirs:.1f}x | "
             f"{c.project_sql[0]} + {c.project_sql[1]} | {c.peer_sql[0]} + {c.peer_sql[1]} |"
         )
     c = counted["dashboard"]
     lines.append(
-        f"| dashboard throughput at {connections} connections, req/s | | | {rps[0]:,.0f} | | "
-        f"{rps[1]:,.0f} | | {rps[1] / rps[0]:.1f}x (PostGraphile / project) | "
+        f"| dashboard throughput at {connections} connections, req/s | | | "
+        f"{rps['project']:,.0f} | | {rps['PostGraphile']:,.0f} | | "
+        f"{rps['PostGraphile'] / rps['project']:.1f}x (PostGraphile / project) | "
         f"{c.project_sql[0]} + {c.project_sql[1]} | {c.peer_sql[0]} + {c.peer_sql[1]} |"
     )
     lines += [
@@ -430,9 +451,10 @@ def main() -> None:
         counted = check_and_count()
         loads.append(os.getloadavg()[0])
         with servers(PG_PORT, PG_PORT) as (project, peer):
-            timed = time_reads(project, peer, args.runs, args.budget)
+            sides = [project_side(project), peer_side(peer)]
+            timed = time_sides(sides, args.runs, args.budget)
             loads.append(os.getloadavg()[0])
-            rps = throughput(project, peer, args.connections, args.seconds)
+            rps = throughput(sides, args.connections, args.seconds)
             loads.append(os.getloadavg()[0])
         print()
         print(report(args.scale, counted, timed, rps, args.connections, loads))
