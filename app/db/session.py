@@ -197,6 +197,11 @@ def create_engine(
         kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if make_url(url).get_driver_name() == "asyncpg":
         kwargs.update(connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
+    elif make_url(url).get_backend_name() == "sqlite":
+        # aiosqlite makes each connection in a thread of its own, and uses it there; a
+        # kept read runs its one statement on the event loop's thread instead, while it
+        # holds the connection and that thread is idle (app/db/shared.py `_inline`).
+        kwargs.update(connect_args={"check_same_thread": False})
     engine = create_async_engine(url, **kwargs)
     _FUNCTIONS[engine.sync_engine] = tuple(sqlite_functions)
     if pooled and engine.dialect.name == "postgresql":

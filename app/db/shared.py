@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -28,6 +30,8 @@ from sqlalchemy.util.queue import AsyncAdaptedQueue
 from app.db.session import SessionFactory, taken_at_once
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class ConnectionLost(ConnectionError):
@@ -350,17 +354,21 @@ async def any_statements(sessions: SessionFactory) -> None:
 class Repeated:
     """A statement run as it is, again and again (its bound values its own: a compiled
     read's statement, kept per plan and window), and what SQLAlchemy sent the driver for
-    it: the text and parameters, learnt at its first run on PostgreSQL. `one_row` then
-    hands those to the driver's connection itself: SQLAlchemy's session, connection and
-    result around one round trip cost several times what asyncpg's own statement does
-    (bench/README.md, peers.py)."""
+    it: the text and parameters, learnt at its first run. `one_row` and `joined_rows`
+    then hand those to the driver's connection itself: SQLAlchemy's session, connection
+    and result around one statement cost several times what the driver's own statement
+    does (bench/README.md, peers.py, peer_floor.py)."""
 
-    __slots__ = ("sent", "statement")
+    __slots__ = ("overruns", "sent", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         # The dialect's class, the SQL text and the parameters, in the driver's terms.
         self.sent: tuple[type[Dialect], str, Sequence[Any]] | None = None
+        # SQLite: how many of its last runs on the event loop's thread in a row were
+        # stopped past INLINE_SECONDS; from INLINE_OVERRUNS on, it runs in the
+        # connection's own thread (`_pooled_sqlite`).
+        self.overruns = 0
 
 
 async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
@@ -394,7 +402,7 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
         and shared.one_statement
         and not shared.opened
     ):
-        row = await _pooled_row(shared, shared.engine, repeated.sent)
+        row = await _pooled_row(shared, shared.engine, repeated)
         if row is not _NOT_HERE:
             RUNS["pool"] += 1
             return row  # type: ignore[return-value]
@@ -420,14 +428,15 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
             return None
         result = await connection.execute(repeated.statement)
         context = result.context
-        if (
-            repeated.sent is None
-            and connection.dialect.name == "postgresql"
-            and isinstance(context.parameters[0], Sequence)
-        ):
-            sent = context.statement, tuple(context.parameters[0])
-            repeated.sent = (type(connection.dialect), *sent)
+        _learn(repeated, connection.dialect, context)
         return result.one()
+
+
+def _learn(repeated: Repeated, dialect: Dialect, context: Any) -> None:
+    """Keep what SQLAlchemy sent the driver for `repeated` at its first run (`context`:
+    its execution context), for the driver's own connection to be sent it again."""
+    if repeated.sent is None and isinstance(context.parameters[0], Sequence):
+        repeated.sent = (type(dialect), context.statement, tuple(context.parameters[0]))
 
 
 async def joined_rows(
@@ -437,27 +446,74 @@ async def joined_rows(
     `sessions`, read as a stream (ROWS_PER_FETCH at a time) and joined into pieces of
     about `size` bytes: the rows' bytes one after the other are the pieces'. The other
     columns are each row's place, which must rise from row to row (the database may not
-    promise the rows' order). None when a row holds NULL or comes out of its place."""
-    joined: list[bytes] = []
-    pending: list[bytes] = []
-    held = 0
-    last: tuple[Any, ...] | None = None
+    promise the rows' order). None when a row holds NULL or comes out of its place.
+
+    On SQLite, a snapshot not yet opened whose operation promised one statement (a kept
+    read's) reads on a pooled connection borrowed for it alone (`_pooled_sqlite`)."""
+    shared = _shared(sessions)
+    if (
+        shared is not None
+        and repeated.sent is not None
+        and shared.engine is not None
+        and shared.one_statement
+        and not shared.opened
+    ):
+        joined = await _pooled_sqlite(
+            shared, shared.engine, repeated, lambda cursor: _Joined(size).read(cursor)
+        )
+        if joined is not _NOT_HERE:
+            RUNS["pool"] += 1
+            return joined  # type: ignore[return-value]
+    RUNS["session"] += 1
+    joiner = _Joined(size)
     async with sessions() as session:
         result = await session.stream(repeated.statement)
+        context = result._real_result.context  # type: ignore[attr-defined]
+        _learn(repeated, context.dialect, context)
         async for rows in result.partitions(ROWS_PER_FETCH):
-            for piece, *at in rows:
-                place = tuple(at)
-                if piece is None or (last is not None and not last < place):
-                    return None
-                last = place
-                pending.append(piece)
-                held += len(piece)
-                if held >= size:
-                    joined.append(b"".join(pending))
-                    pending, held = [], 0
-    if pending:
-        joined.append(b"".join(pending))
-    return joined
+            if not joiner.add(rows):
+                return None
+    return joiner.pieces()
+
+
+class _Joined:
+    """`joined_rows`' pieces, as rows are added a batch at a time."""
+
+    __slots__ = ("_held", "_joined", "_last", "_pending", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._joined: list[bytes] = []
+        self._pending: list[bytes] = []
+        self._held = 0
+        self._last: tuple[Any, ...] | None = None
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """Take `rows`; False when one holds NULL or comes out of its place."""
+        for piece, *at in rows:
+            place = tuple(at)
+            if piece is None or (self._last is not None and not self._last < place):
+                return False
+            self._last = place
+            self._pending.append(piece)
+            self._held += len(piece)
+            if self._held >= self._size:
+                self._joined.append(b"".join(self._pending))
+                self._pending, self._held = [], 0
+        return True
+
+    def pieces(self) -> list[bytes]:
+        if self._pending:
+            self._joined.append(b"".join(self._pending))
+            self._pending, self._held = [], 0
+        return self._joined
+
+    def read(self, cursor: sqlite3.Cursor) -> list[bytes] | None:
+        """Every row of `cursor`, ROWS_PER_FETCH at a time."""
+        while rows := cursor.fetchmany(ROWS_PER_FETCH):
+            if not self.add(rows):
+                return None
+        return self.pieces()
 
 
 ROWS_PER_FETCH = 256
@@ -472,9 +528,7 @@ CHECKOUTS: Counter[str] = Counter()
 
 
 async def _pooled_row(
-    shared: SharedConnection,
-    engine: AsyncEngine,
-    sent: tuple[type[Dialect], str, Sequence[Any]],
+    shared: SharedConnection, engine: AsyncEngine, repeated: Repeated
 ) -> Sequence[Any] | object:
     """The row of a snapshot's one statement on a connection borrowed from the pool for
     it alone, outside any transaction. SQLAlchemy's `Connection` (and the isolation
@@ -484,7 +538,11 @@ async def _pooled_row(
     The engine's events, when it has any listener, and a failure are handled through a
     `Connection` made on the borrowed connection, as its execution would."""
     dialect = engine.dialect
-    kind, text, parameters = sent
+    if dialect.driver == "aiosqlite":
+        rows = await _pooled_sqlite(shared, engine, repeated, _all_rows)
+        return rows if rows is _NOT_HERE else _the_row(rows)  # type: ignore[arg-type]
+    assert repeated.sent is not None
+    kind, text, parameters = repeated.sent
     if type(dialect) is not kind or dialect.driver != "asyncpg" or engine.echo:
         return _NOT_HERE
     sync_engine = engine.sync_engine
@@ -538,9 +596,182 @@ async def _pooled_row(
             fairy.close()
         else:
             await greenlet_spawn(fairy.close)
+    return _the_row(rows)
+
+
+def _the_row(rows: Sequence[Any]) -> Sequence[Any]:
     if len(rows) != 1:
         raise RuntimeError(f"one row expected, {len(rows)} read")
     return rows[0]  # type: ignore[no-any-return]
+
+
+def _all_rows(cursor: sqlite3.Cursor) -> list[Any]:
+    return cursor.fetchall()
+
+
+async def _pooled_sqlite(
+    shared: SharedConnection,
+    engine: AsyncEngine,
+    repeated: Repeated,
+    read: Callable[[sqlite3.Cursor], _T],
+) -> _T | object:
+    """What `read` makes of the rows of a snapshot's one statement on SQLite, on a
+    connection borrowed from the pool for it alone, outside any transaction: one
+    SELECT reads one committed state by itself (WAL), as one statement does on
+    PostgreSQL (`_pooled_row`). The pool's own check-out and check-in (with no
+    ROLLBACK to send: nothing was begun).
+
+    SQLite runs in this process, so where the statement runs is what costs:
+    - On the event loop's thread, first: a small page takes tens of microseconds there,
+      where a round trip to aiosqlite's thread for the connection costs a wake-up of
+      each thread and several hand-overs of the GIL to and fro while the loop is busy
+      (the dashboard at 8 connections: about 1,100 requests a second so, 2,600 here;
+      bench/README.md). A progress handler stops it past INLINE_SECONDS, so the loop
+      is never held much longer than that.
+    - Then in the connection's own thread, and there from then on once it was stopped
+      INLINE_OVERRUNS times in a row (`Repeated.overruns`: a pause of the process, a
+      collection of its garbage or a cold page cache may stop a small read once): the
+      statement run and its rows read in one call, where
+      SQLAlchemy's session, connection and cursor go to that thread for each step
+      (BEGIN, execute, each batch of rows, close, ROLLBACK). A statement still running
+      when the task is cancelled (an execution deadline, a client gone) is
+      interrupted.
+    The engine's events, when it has any listener, and a failure are handled through
+    a `Connection` made on the borrowed connection, as its execution would."""
+    dialect = engine.dialect
+    assert repeated.sent is not None
+    kind, text, parameters = repeated.sent
+    if type(dialect) is not kind or dialect.driver != "aiosqlite" or engine.echo:
+        return _NOT_HERE
+    sync_engine = engine.sync_engine
+    async with shared.lock:
+        if shared.opened:  # a session opened the snapshot meanwhile
+            return _NOT_HERE
+        if shared._closed:
+            raise RuntimeError("the operation's connection is closed")
+        fairy = taken_at_once(sync_engine)
+        if fairy is None:
+            CHECKOUTS["greenlet"] += 1
+            fairy = await greenlet_spawn(_checkout, sync_engine)
+        else:
+            CHECKOUTS["at once"] += 1
+        driver: Any = fairy.driver_connection  # aiosqlite's Connection
+        connection: Connection | None = None
+        try:
+            if sync_engine._has_events:  # a listener (a test's counter) sees a Connection
+                connection = Connection(sync_engine, connection=fairy)
+                connection.dispatch.before_cursor_execute(
+                    connection, None, text, parameters, None, False
+                )
+            out: _T | object = _NOT_HERE
+            if repeated.overruns < INLINE_OVERRUNS:
+                out = _inline(driver._conn, text, parameters, read)
+                if out is _NOT_HERE:
+                    repeated.overruns += 1
+                    SQLITE_RUNS["past the loop's time"] += 1
+                else:
+                    repeated.overruns = 0
+            if out is _NOT_HERE:
+                try:
+                    out = await driver._execute(_in_thread, driver, text, parameters, read)
+                except asyncio.CancelledError:
+                    driver._conn.interrupt()  # thread-safe: ends the statement at its next step
+                    raise
+                SQLITE_RUNS["thread"] += 1
+            else:
+                SQLITE_RUNS["loop"] += 1
+            if connection is not None:
+                connection.dispatch.after_cursor_execute(
+                    connection, None, text, parameters, None, False
+                )
+        except BaseException as error:
+            if connection is None:
+                connection = Connection(sync_engine, connection=fairy)
+            await greenlet_spawn(_failed, connection, error, text, parameters, None)
+            raise
+        if connection is not None:
+            await greenlet_spawn(connection.close)
+        elif fairy.is_valid and _pool_keeps(fairy):
+            # Nothing to roll back: given back without the pool's ROLLBACK, a round
+            # trip to the thread (SQLAlchemy's Connection does so after its own).
+            fairy._close_special(transaction_reset=True)
+        else:
+            await greenlet_spawn(fairy.close)
+    return out
+
+
+def _inline(
+    conn: sqlite3.Connection,
+    text: str,
+    parameters: Sequence[Any],
+    read: Callable[[sqlite3.Cursor], _T],
+) -> _T | object:
+    """`_run` on this (the event loop's) thread, stopped by SQLite past INLINE_SECONDS:
+    then _NOT_HERE (nothing was begun; the statement's rows are let go). The
+    connection is this task's alone and its own thread idle (the pool hands out none
+    with a call pending: one cancelled mid-statement is invalidated, never given back),
+    so the two threads never use it at once (`check_same_thread=False`,
+    app/db/session.py)."""
+    deadline = time.perf_counter() + INLINE_SECONDS
+    stopped = False
+
+    def past_time() -> bool:
+        nonlocal stopped
+        stopped = time.perf_counter() > deadline
+        return stopped
+
+    conn.set_progress_handler(past_time, INLINE_STEPS)
+    try:
+        return _run(conn, text, parameters, read)
+    except sqlite3.OperationalError:
+        if stopped:
+            return _NOT_HERE
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def _in_thread(
+    driver: Any, text: str, parameters: Sequence[Any], read: Callable[[sqlite3.Cursor], _T]
+) -> _T:
+    """`_run` in aiosqlite's thread for the connection."""
+    return _run(driver._conn, text, parameters, read)
+
+
+def _run(
+    conn: sqlite3.Connection,
+    text: str,
+    parameters: Sequence[Any],
+    read: Callable[[sqlite3.Cursor], _T],
+) -> _T:
+    """`read` of the statement's cursor, closed after. The connection is in no
+    transaction (the pool's check-in ended any), so the statement reads by itself; a
+    cursor left open would hold its read snapshot."""
+    if conn.in_transaction:
+        raise RuntimeError("a pooled SQLite connection was handed out in a transaction")
+    cursor = conn.execute(text, parameters)
+    try:
+        return read(cursor)
+    finally:
+        cursor.close()
+
+
+# The longest a kept SQLite read runs on the event loop's thread (`_inline`): every
+# other request waits meanwhile. SQLite asks whether to go on every INLINE_STEPS steps
+# of its program (tens of microseconds).
+INLINE_SECONDS = 0.001
+INLINE_STEPS = 1_000
+INLINE_OVERRUNS = 3
+# Where `_pooled_sqlite` ran its statements in this process: on the event "loop"'s
+# thread or in the connection's "thread", and how many it stopped "past the loop's time".
+SQLITE_RUNS: Counter[str] = Counter()
+
+
+def _pool_keeps(fairy: PoolProxiedConnection) -> bool:
+    """Whether the pool takes `fairy` back into its queue (one past its size would be
+    closed, which awaits)."""
+    queue = getattr(getattr(fairy, "_pool", None), "_pool", None)
+    return isinstance(queue, AsyncAdaptedQueue) and not queue.full()  # type: ignore[no-untyped-call]
 
 
 async def _fetched(
@@ -567,14 +798,8 @@ async def _fetched(
 def _kept_as_is(fairy: PoolProxiedConnection, adapted: Any) -> bool:
     """Whether the pool takes `fairy` back with no round trip to the server, so without
     a greenlet: a valid connection in no transaction (its reset, a rollback, sends
-    nothing) that the pool keeps (one past its size would be closed)."""
-    queue = getattr(getattr(fairy, "_pool", None), "_pool", None)
-    return (
-        fairy.is_valid
-        and adapted._transaction is None
-        and isinstance(queue, AsyncAdaptedQueue)
-        and not queue.full()  # type: ignore[no-untyped-call]
-    )
+    nothing) that the pool keeps (`_pool_keeps`)."""
+    return fairy.is_valid and adapted._transaction is None and _pool_keeps(fairy)
 
 
 def _checkout(engine: Engine) -> PoolProxiedConnection:

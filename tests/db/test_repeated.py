@@ -1,7 +1,8 @@
 """A statement run again and again (a compiled read's) goes to the driver's connection
-itself on PostgreSQL once SQLAlchemy has sent it once (app/db/shared.py `one_row`),
-with the snapshot's guarantees: one committed state, nothing written, failures as
-SQLAlchemy reports them (issue 15)."""
+itself once SQLAlchemy has sent it once (app/db/shared.py `one_row`), with the
+snapshot's guarantees: one committed state, nothing written, failures as SQLAlchemy
+reports them (issue 15). On SQLite only a statement alone does (a snapshot of several
+statements reads through its session)."""
 
 from __future__ import annotations
 
@@ -64,15 +65,9 @@ async def test_a_repeated_statement_is_sent_once_per_run_and_reads_the_same_row(
         await snapshot.close()
         rows.append(row)
         paths.append(list((RUNS - before).elements()))
-        # then: on PostgreSQL one statement each time, the same text
-        if db.backend == "postgresql":
-            assert counted.sent is not None
-            assert counter.statements == [counted.sent[1]]
-    if db.backend == "sqlite":
-        # through a session each time; nothing learnt (no driver path on SQLite)
-        assert [tuple(row) for row in rows if row is not None] == [(2,), (2,), (2,)]
-        assert paths == [["session"]] * 3 and counted.sent is None
-        return
+        # then: one statement each time, the same text
+        assert counted.sent is not None
+        assert counter.statements == [counted.sent[1]]
     # the first run through a session, which learns what it sent; then, a statement
     # alone, on a pooled connection borrowed for it
     assert paths == [["session"], ["pool"], ["pool"]]
@@ -84,15 +79,24 @@ async def test_on_the_driver_path_a_snapshot_reads_one_state_and_writes_nothing(
     db: Database, runs: int
 ) -> None:
     if db.backend == "sqlite":
-        # No driver path: read through a session, nothing learnt
+        # No driver path for a snapshot of several statements: each read through the
+        # snapshot's session (its deferred transaction), one state
         counted = Repeated(select(func.count()).select_from(m.Program))
+        assert await one_row(db.sessions, counted) is not None
+        written = await _programs(db)
         snapshot = read_snapshot(db.engine)
+        before = Counter(RUNS)
         try:
-            row = await one_row(snapshot.sessions, counted)
+            first = await one_row(snapshot.sessions, counted)
+            async with db.sessions() as session, session.begin():
+                await f.program(session)
+            again = [await one_row(snapshot.sessions, counted) for _ in range(runs)]
         finally:
             await snapshot.close()
-        assert row is not None and row[0] == await _programs(db)
-        assert counted.sent is None
+        assert first is not None and first[0] == written
+        assert all(row == first for row in again)
+        assert (RUNS - before) == Counter(session=1 + runs)
+        assert await _programs(db) == written + 1
         return
     # given: a program, a statement counting programs and one adding one, each sent
     # once through SQLAlchemy (on a session that may write)
@@ -170,13 +174,19 @@ async def test_a_kept_statement_is_answered_again_after_another_process_changes_
 
     try:
         if db.backend == "sqlite":
-            # No driver path on SQLite: read through a session, before and after the
-            # table changes, nothing learnt
-            assert tuple(await request()) == (1,)
+            # SQLite prepares a statement again by itself when its tables changed: a
+            # statement alone on a borrowed pooled connection, one of a snapshot through
+            # its session, before and after another connection changes the table
+            path = "pool" if statement_only else "session"
+            before = Counter(RUNS)
+            assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
+            assert (RUNS - before) == Counter({"session": 1}) + Counter({path: 1})
             async with db.engine.begin() as connection:
                 await connection.execute(text(f"ALTER TABLE {scratch.name} ADD COLUMN y TEXT"))
-            assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]
-            assert read.sent is None
+                await connection.execute(text(f"UPDATE {scratch.name} SET x = 2"))
+            before = Counter(RUNS)
+            assert [tuple(await request()), tuple(await request())] == [(2,), (2,)]
+            assert (RUNS - before)[path] == 2
             return
         before = Counter(RUNS)
         assert [tuple(await request()), tuple(await request())] == [(1,), (1,)]

@@ -1,0 +1,192 @@
+"""SQLite's side of a kept read (app/db/shared.py `_pooled_sqlite`, issue 15): from
+the second request on, its one statement runs alone on a pooled connection, on the
+event loop's thread while it is quick, in the connection's own thread once it is not;
+nothing else is sent, the loop is never held by a long statement, and one that
+outlasts the execution limit is interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiosqlite
+import httpx
+import pytest
+
+from app.config import Settings
+from app.db import shared
+from app.db.session import StatementCounter
+from app.db.shared import CHECKOUTS, RUNS, SQLITE_RUNS
+from app.engines import ledger_engine
+from app.main import create_app
+from tests.conftest import Database, GraphQLClient
+from tests.graphql.compiled.test_driver import DASHBOARD, SLOW, _last_kept, _seed
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+async def fresh(db: Database, settings: Settings) -> AsyncIterator[tuple[GraphQLClient, Any]]:
+    """A client of an app on an engine of its own, which no statement listener ever saw
+    (production's: the test database's engine has had listeners, and SQLAlchemy then
+    wraps the borrowed connection in a Connection for good), and that engine."""
+    engine = ledger_engine(db.url)
+    app = create_app(
+        settings.model_copy(
+            update={
+                "database_url": db.url,
+                "compiled_reads": True,
+                "execution_timeout_seconds": 0.5,
+            }
+        ),
+        engine=engine,
+    )
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    try:
+        yield GraphQLClient(http), engine
+    finally:
+        await http.aclose()
+        await engine.dispose()
+
+
+def _idle_connections(engine: Any) -> list[Any]:
+    """The sqlite3 connections idle in `engine`'s pool."""
+    waiting = engine.sync_engine.pool._pool._queue._queue
+    return [record.dbapi_connection.driver_connection._conn for record in waiting]
+
+
+def _worker_threads() -> int:
+    """aiosqlite's threads alive in this process, one per open connection."""
+    return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+
+
+async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
+    db: Database,
+    fresh: tuple[GraphQLClient, Any],
+    client_with: Callable[..., GraphQLClient],
+) -> None:
+    # given: the dashboard answered twice (the first learns what SQLAlchemy sends)
+    await _seed(db)
+    client, engine = fresh
+    reference = await client_with(compiled_reads=False).post(DASHBOARD)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).text == reference.text
+    assert not engine.sync_engine._has_events
+    sent: list[str] = []
+    for conn in _idle_connections(engine):
+        conn.set_trace_callback(sent.append)
+    runs, where, checkouts = Counter(RUNS), Counter(SQLITE_RUNS), Counter(CHECKOUTS)
+    # when
+    got = await client.post(DASHBOARD)
+    # then: the same bytes; the statement alone, on the loop, on an idle pooled
+    # connection taken as it was, given back in no transaction: no BEGIN, no ROLLBACK
+    assert (got.status_code, got.text) == (200, reference.text)
+    assert (RUNS - runs) == Counter(pool=1)
+    assert (SQLITE_RUNS - where) == Counter(loop=1)
+    assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
+    kept = _last_kept()
+    assert kept.sent is not None
+    # (SQLite traces a statement with its values in place of its parameters)
+    assert len(sent) == 1 and sent[0].startswith(kept.sent[1][:40]), sent
+    assert engine.pool.checkedout() == 0
+    assert not any(conn.in_transaction for conn in _idle_connections(engine))
+    # and a statement listener sees it as any statement
+    with StatementCounter(engine) as counter:
+        again = await client.post(DASHBOARD)
+    assert again.text == reference.text
+    assert counter.statements == [kept.sent[1]]
+
+
+async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_the_deadline(
+    db: Database, fresh: tuple[GraphQLClient, Any]
+) -> None:
+    # given: the dashboard kept, its statement then one that never ends by itself
+    await _seed(db)
+    client, engine = fresh
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    kept.sent = (learnt[0], SLOW["sqlite"], ())
+    threads = _worker_threads()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    where = Counter(SQLITE_RUNS)
+    try:
+        # when (a statement not interrupted would hold the request: giving up on its
+        # connection waits for it)
+        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+    finally:
+        ticker.cancel()
+        kept.sent = learnt
+        if _worker_threads() >= threads:  # unstick what a failure left running
+            for found in gc.get_objects():
+                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
+                    found._connection.interrupt()
+    # then: TIMEOUT, as any read past the limit; stopped on the loop after a moment,
+    # then run in the connection's thread while the loop went on (the ticker turned
+    # through the half second)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "TIMEOUT"
+    assert (SQLITE_RUNS - where) == Counter({"past the loop's time": 1})
+    assert ticks >= 50, ticks
+    # and interrupted there: its connection, given up on, closes and its thread ends
+    # (a statement left running would hold the thread for good)
+    for _ in range(100):
+        if _worker_threads() < threads:
+            break
+        await asyncio.sleep(0.05)
+    assert _worker_threads() < threads
+    # the next requests are answered, from the pool's other connections
+    for _ in range(3):
+        again = await client.post(DASHBOARD)
+        assert (again.status_code, again.text) == (200, good.text)
+    assert engine.pool.checkedout() == 0
+
+
+async def test_a_read_stopped_on_the_loop_three_times_in_a_row_stays_in_its_thread(
+    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the dashboard kept
+    await _seed(db)
+    client, _engine = fresh
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+
+    def past_time(stopped: bool) -> None:
+        """Every run on the loop stopped at SQLite's first question (or none)."""
+        monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0 if stopped else 1.0)
+        monkeypatch.setattr(shared, "INLINE_STEPS", 1)
+
+    async def asked(times: int) -> Counter[str]:
+        where = Counter(SQLITE_RUNS)
+        for _ in range(times):
+            response = await client.post(DASHBOARD)
+            assert (response.status_code, response.text) == (200, good.text)
+        return SQLITE_RUNS - where
+
+    # when: stopped twice, then in time once: each stopped run answered in the thread,
+    # and a run in time starts the count again
+    past_time(True)
+    assert await asked(2) == Counter({"past the loop's time": 2, "thread": 2})
+    past_time(False)
+    assert await asked(1) == Counter(loop=1)
+    # when: stopped three times in a row
+    past_time(True)
+    assert await asked(3) == Counter({"past the loop's time": 3, "thread": 3})
+    # then: from then on straight to the thread, even when it would be in time
+    assert await asked(2) == Counter(thread=2)
+    past_time(False)
+    assert await asked(1) == Counter(thread=1)
