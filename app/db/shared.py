@@ -359,16 +359,17 @@ class Repeated:
     and result around one statement cost several times what the driver's own statement
     does (bench/README.md, peers.py, peer_floor.py)."""
 
-    __slots__ = ("overruns", "sent", "statement")
+    __slots__ = ("in_thread_for", "overruns", "sent", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         # The dialect's class, the SQL text and the parameters, in the driver's terms.
         self.sent: tuple[type[Dialect], str, Sequence[Any]] | None = None
-        # SQLite: how many of its last runs on the event loop's thread in a row were
-        # stopped past INLINE_SECONDS; from INLINE_OVERRUNS on, it runs in the
-        # connection's own thread (`_pooled_sqlite`).
+        # SQLite (`_pooled_sqlite`): how many of its last runs on the event loop's
+        # thread in a row were stopped past INLINE_SECONDS, and how many runs it is
+        # still to make in the connection's own thread before it tries the loop again.
         self.overruns = 0
+        self.in_thread_for = 0
 
 
 async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any] | None:
@@ -626,12 +627,14 @@ async def _pooled_sqlite(
       where a round trip to aiosqlite's thread for the connection costs a wake-up of
       each thread and several hand-overs of the GIL to and fro while the loop is busy
       (the dashboard at 8 connections: about 1,100 requests a second so, 2,600 here;
-      bench/README.md). A progress handler stops it past INLINE_SECONDS, so the loop
-      is never held much longer than that.
-    - Then in the connection's own thread, and there from then on once it was stopped
-      INLINE_OVERRUNS times in a row (`Repeated.overruns`: a pause of the process, a
-      collection of its garbage or a cold page cache may stop a small read once): the
-      statement run and its rows read in one call, where
+      bench/README.md). A progress handler stops it once it has run INLINE_SECONDS
+      (its preparation, bounded by the text and once per connection, aside), so the
+      loop is never held much longer than that.
+    - Then in the connection's own thread; for its next INLINE_RETRY_RUNS runs too once
+      it was stopped INLINE_OVERRUNS times in a row (a pause of the process, a
+      collection of its garbage or a cold page cache may stop a small read once, and a
+      table may grow or shrink: it tries the loop again after them): the statement run
+      and its rows read in one call, where
       SQLAlchemy's session, connection and cursor go to that thread for each step
       (BEGIN, execute, each batch of rows, close, ROLLBACK). A statement still running
       when the task is cancelled (an execution deadline, a client gone) is
@@ -664,11 +667,15 @@ async def _pooled_sqlite(
                     connection, None, text, parameters, None, False
                 )
             out: _T | object = _NOT_HERE
-            if repeated.overruns < INLINE_OVERRUNS:
+            if repeated.in_thread_for:
+                repeated.in_thread_for -= 1
+            else:
                 out = _inline(driver._conn, text, parameters, read)
                 if out is _NOT_HERE:
-                    repeated.overruns += 1
                     SQLITE_RUNS["past the loop's time"] += 1
+                    repeated.overruns += 1
+                    if repeated.overruns >= INLINE_OVERRUNS:
+                        repeated.in_thread_for = INLINE_RETRY_RUNS
                 else:
                     repeated.overruns = 0
             if out is _NOT_HERE:
@@ -706,18 +713,24 @@ def _inline(
     parameters: Sequence[Any],
     read: Callable[[sqlite3.Cursor], _T],
 ) -> _T | object:
-    """`_run` on this (the event loop's) thread, stopped by SQLite past INLINE_SECONDS:
-    then _NOT_HERE (nothing was begun; the statement's rows are let go). The
+    """`_run` on this (the event loop's) thread, stopped by SQLite once it has run
+    INLINE_SECONDS: then _NOT_HERE (nothing was begun; the statement's rows are let go). The
     connection is this task's alone and its own thread idle (the pool hands out none
     with a call pending: one cancelled mid-statement is invalidated, never given back),
     so the two threads never use it at once (`check_same_thread=False`,
     app/db/session.py)."""
-    deadline = time.perf_counter() + INLINE_SECONDS
+    started = 0.0
     stopped = False
 
     def past_time() -> bool:
-        nonlocal stopped
-        stopped = time.perf_counter() > deadline
+        """Whether to stop: timed from SQLite's first question, after the statement's
+        preparation."""
+        nonlocal started, stopped
+        now = time.perf_counter()
+        if not started:
+            started = now
+            return False
+        stopped = now - started > INLINE_SECONDS
         return stopped
 
     conn.set_progress_handler(past_time, INLINE_STEPS)
@@ -762,6 +775,7 @@ def _run(
 INLINE_SECONDS = 0.001
 INLINE_STEPS = 1_000
 INLINE_OVERRUNS = 3
+INLINE_RETRY_RUNS = 1_000
 # Where `_pooled_sqlite` ran its statements in this process: on the event "loop"'s
 # thread or in the connection's "thread", and how many it stopped "past the loop's time".
 SQLITE_RUNS: Counter[str] = Counter()

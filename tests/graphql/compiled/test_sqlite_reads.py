@@ -156,17 +156,18 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
     assert engine.pool.checkedout() == 0
 
 
-async def test_a_read_stopped_on_the_loop_three_times_in_a_row_stays_in_its_thread(
+async def test_a_read_stopped_on_the_loop_three_times_in_a_row_runs_in_its_thread_a_while(
     db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: the dashboard kept
+    # given: the dashboard kept; after three stops in a row, two runs in the thread
     await _seed(db)
     client, _engine = fresh
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
+    monkeypatch.setattr(shared, "INLINE_RETRY_RUNS", 2)
 
     def past_time(stopped: bool) -> None:
-        """Every run on the loop stopped at SQLite's first question (or none)."""
+        """Every run on the loop stopped at SQLite's second question (or none)."""
         monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0 if stopped else 1.0)
         monkeypatch.setattr(shared, "INLINE_STEPS", 1)
 
@@ -186,7 +187,13 @@ async def test_a_read_stopped_on_the_loop_three_times_in_a_row_stays_in_its_thre
     # when: stopped three times in a row
     past_time(True)
     assert await asked(3) == Counter({"past the loop's time": 3, "thread": 3})
-    # then: from then on straight to the thread, even when it would be in time
-    assert await asked(2) == Counter(thread=2)
+    # then: the next two runs straight to the thread, even were they in time
     past_time(False)
-    assert await asked(1) == Counter(thread=1)
+    assert await asked(2) == Counter(thread=2)
+    # then the loop is tried again: stopped once more, two more runs in the thread
+    past_time(True)
+    assert await asked(1) == Counter({"past the loop's time": 1, "thread": 1})
+    assert await asked(2) == Counter(thread=2)
+    # and once in time there, it stays on the loop
+    past_time(False)
+    assert await asked(3) == Counter(loop=3)
