@@ -71,6 +71,12 @@ _FUNCTIONS: weakref.WeakKeyDictionary[Engine, tuple[SqliteFunction, ...]] = (
 )
 
 
+# How long a SQLite statement waits for another connection's lock before it fails
+# ("database is locked"); a read on the event loop's thread waits for none
+# (app/db/shared.py `_inline`).
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], None]:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.create_function(SQLITE_LOWER, 1, python_lower, deterministic=True)
@@ -81,7 +87,7 @@ def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], N
         cursor.execute("PRAGMA foreign_keys=ON")
         # WAL lets readers proceed while a writer commits (the server reads concurrently).
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     return on_connect

@@ -27,7 +27,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
-from app.db.session import SessionFactory, taken_at_once
+from app.db.session import SQLITE_BUSY_TIMEOUT_MS, SessionFactory, taken_at_once
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +519,7 @@ class _Joined:
 
 ROWS_PER_FETCH = 256
 _NOT_HERE = object()
+_LOCKED = object()
 # How `one_row` ran its statements in this process: "pool" (a pooled connection
 # borrowed for the statement alone), "driver" (on the driver's connection of an
 # operation's own) or "session".
@@ -671,7 +672,10 @@ async def _pooled_sqlite(
                 repeated.in_thread_for -= 1
             else:
                 out = _inline(driver._conn, text, parameters, read)
-                if out is _NOT_HERE:
+                if out is _LOCKED:
+                    SQLITE_RUNS["locked"] += 1
+                    out = _NOT_HERE
+                elif out is _NOT_HERE:
                     SQLITE_RUNS["past the loop's time"] += 1
                     repeated.overruns += 1
                     if repeated.overruns >= INLINE_OVERRUNS:
@@ -714,7 +718,8 @@ def _inline(
     read: Callable[[sqlite3.Cursor], _T],
 ) -> _T | object:
     """`_run` on this (the event loop's) thread, stopped by SQLite once it has run
-    INLINE_SECONDS: then _NOT_HERE (nothing was begun; the statement's rows are let go). The
+    INLINE_SECONDS (then _NOT_HERE) or at once when another connection holds a lock it
+    needs (then _LOCKED) (nothing was begun; the statement's rows are let go). The
     connection is this task's alone and its own thread idle (the pool hands out none
     with a call pending: one cancelled mid-statement is invalidated, never given back),
     so the two threads never use it at once (`check_same_thread=False`,
@@ -734,15 +739,22 @@ def _inline(
         stopped = now - started > INLINE_SECONDS
         return stopped
 
+    # Never wait for a lock here (in WAL a read takes none, but a database in recovery
+    # or held by a process in exclusive locking mode does): waiting, SQLite sleeps on
+    # this thread, past any progress handler's reach.
+    conn.execute("PRAGMA busy_timeout = 0")
     conn.set_progress_handler(past_time, INLINE_STEPS)
     try:
         return _run(conn, text, parameters, read)
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as error:
         if stopped:
             return _NOT_HERE
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            return _LOCKED
         raise
     finally:
         conn.set_progress_handler(None, 0)
+        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _in_thread(
@@ -778,7 +790,8 @@ INLINE_STEPS = 1_000
 INLINE_OVERRUNS = 3
 INLINE_RETRY_RUNS = 1_000
 # Where `_pooled_sqlite` ran its statements in this process: on the event "loop"'s
-# thread or in the connection's "thread", and how many it stopped "past the loop's time".
+# thread or in the connection's "thread", and how many it stopped on the loop "past the
+# loop's time" or found "locked" there.
 SQLITE_RUNS: Counter[str] = Counter()
 
 

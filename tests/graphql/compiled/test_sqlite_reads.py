@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -19,7 +22,7 @@ import pytest
 
 from app.config import Settings
 from app.db import shared
-from app.db.session import StatementCounter
+from app.db.session import SQLITE_BUSY_TIMEOUT_MS, StatementCounter
 from app.db.shared import CHECKOUTS, RUNS, SQLITE_RUNS
 from app.engines import ledger_engine
 from app.main import create_app
@@ -82,8 +85,9 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     runs, where, checkouts = Counter(RUNS), Counter(SQLITE_RUNS), Counter(CHECKOUTS)
     # when
     got = await client.post(DASHBOARD)
-    # then: the same bytes; the statement alone, on the loop, on an idle pooled
-    # connection taken as it was, given back in no transaction: no BEGIN, no ROLLBACK
+    # then: the same bytes; the statement alone, on the loop (with no wait for a lock
+    # there), on an idle pooled connection taken as it was, given back in no
+    # transaction: no BEGIN, no ROLLBACK
     assert (got.status_code, got.text) == (200, reference.text)
     assert (RUNS - runs) == Counter(pool=1)
     assert (SQLITE_RUNS - where) == Counter(loop=1)
@@ -91,7 +95,9 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     kept = _last_kept()
     assert kept.sent is not None
     # (SQLite traces a statement with its values in place of its parameters)
-    assert len(sent) == 1 and sent[0].startswith(kept.sent[1][:40]), sent
+    busy = f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+    assert len(sent) == 3 and sent[1].startswith(kept.sent[1][:40]), sent
+    assert (sent[0], sent[2]) == ("PRAGMA busy_timeout = 0", busy)
     assert engine.pool.checkedout() == 0
     assert not any(conn.in_transaction for conn in _idle_connections(engine))
     # and a statement listener sees it as any statement
@@ -197,3 +203,36 @@ async def test_a_read_stopped_on_the_loop_three_times_in_a_row_runs_in_its_threa
     # and once in time there, it stays on the loop
     past_time(False)
     assert await asked(3) == Counter(loop=3)
+
+
+def test_a_read_on_the_loop_never_waits_for_a_lock(tmp_path: Path) -> None:
+    """In WAL a read takes no lock, but a database in recovery or held by a process in
+    exclusive locking mode keeps readers out: on the loop's thread the read gives up at
+    once (and runs in its thread, which may wait), rather than sleeping there through
+    SQLite's busy timeout with every other request waiting behind it."""
+    # given: a database whose file another connection holds exclusively (a rollback
+    # journal, where an exclusive lock keeps readers out), and a reader that would wait
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    reader = sqlite3.connect(path)
+    try:
+        holder.execute("CREATE TABLE t (x INTEGER)")
+        holder.execute("INSERT INTO t VALUES (1)")
+        reader.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        holder.execute("BEGIN EXCLUSIVE")
+        # when
+        started = time.monotonic()
+        try:
+            out = shared._inline(reader, "SELECT x FROM t", (), list)
+        finally:
+            holder.execute("ROLLBACK")
+        waited = time.monotonic() - started
+        # then: given up without waiting out the busy timeout, which is set back
+        assert out is shared._LOCKED
+        assert waited < SQLITE_BUSY_TIMEOUT_MS / 1000 / 2
+        assert reader.execute("PRAGMA busy_timeout").fetchone() == (SQLITE_BUSY_TIMEOUT_MS,)
+        # and once the lock is let go, read on the loop
+        assert shared._inline(reader, "SELECT x FROM t", (), list) == [(1,)]
+    finally:
+        reader.close()
+        holder.close()
