@@ -203,12 +203,15 @@ def create_engine(
         kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     if make_url(url).get_driver_name() == "asyncpg":
         kwargs.update(connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
-    elif make_url(url).get_backend_name() == "sqlite":
+    elif sqlite_file(url) is not None and pooled:
         # aiosqlite makes each connection in a thread of its own, and uses it there; a
         # kept read runs its one statement on the event loop's thread instead, while it
         # holds the connection and that thread is idle (app/db/shared.py `_inline`).
+        # Not for an in-memory database, whose one connection is everyone's.
         kwargs.update(connect_args={"check_same_thread": False})
     engine = create_async_engine(url, **kwargs)
+    if "check_same_thread" in kwargs.get("connect_args", {}):
+        _ANY_THREAD.add(engine.sync_engine)
     _FUNCTIONS[engine.sync_engine] = tuple(sqlite_functions)
     if pooled and engine.dialect.name == "postgresql":
         pool = engine.sync_engine.pool
@@ -217,6 +220,15 @@ def create_engine(
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_setup(sqlite_functions))
     return engine
+
+
+def any_thread(engine: AsyncEngine) -> bool:
+    """Whether `engine`'s SQLite connections may be used by another thread than the one
+    that made them, by whoever holds one (a pooled file's)."""
+    return engine.sync_engine in _ANY_THREAD
+
+
+_ANY_THREAD: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def unpooled_twin(engine: AsyncEngine) -> AsyncEngine:

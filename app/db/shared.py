@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,12 +23,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
-from app.db.session import SQLITE_BUSY_TIMEOUT_MS, SessionFactory, taken_at_once
+from app.db.session import SQLITE_BUSY_TIMEOUT_MS, SessionFactory, any_thread, taken_at_once
 
 log = logging.getLogger(__name__)
 
@@ -629,8 +630,9 @@ async def _pooled_sqlite(
       each thread and several hand-overs of the GIL to and fro while the loop is busy
       (the dashboard at 8 connections: about 1,100 requests a second so, 2,600 here;
       bench/README.md). A progress handler stops it once it has run INLINE_SECONDS
-      (its preparation, bounded by the text and once per connection, aside), so the
-      loop is never held much longer than that.
+      of CPU, so the loop is held little longer than that: its preparation aside
+      (statements over INLINE_TEXT never run there), and one step of SQLite's (a sort
+      of a large table's rows: 8 ms at 300k), a few times per statement.
     - Then in the connection's own thread; for its next INLINE_RETRY_RUNS runs too once
       it was stopped INLINE_OVERRUNS times in a row (a pause of the process, a
       collection of its garbage or a cold page cache may stop a small read once, and a
@@ -645,9 +647,18 @@ async def _pooled_sqlite(
     dialect = engine.dialect
     assert repeated.sent is not None
     kind, text, parameters = repeated.sent
-    if type(dialect) is not kind or dialect.driver != "aiosqlite" or engine.echo:
-        return _NOT_HERE
     sync_engine = engine.sync_engine
+    if (
+        type(dialect) is not kind
+        or dialect.driver != "aiosqlite"
+        or engine.echo
+        # A connection to itself alone, usable on this thread: a pooled file's (an
+        # in-memory database's pool hands every check-out the same one, which its
+        # thread may be using meanwhile).
+        or type(sync_engine.pool) is not AsyncAdaptedQueuePool
+        or not any_thread(engine)
+    ):
+        return _NOT_HERE
     async with shared.lock:
         if shared.opened:  # a session opened the snapshot meanwhile
             return _NOT_HERE
@@ -662,7 +673,7 @@ async def _pooled_sqlite(
         driver: Any = fairy.driver_connection  # aiosqlite's Connection
         connection: Connection | None = None
         try:
-            if sync_engine._has_events:  # a listener (a test's counter) sees a Connection
+            if sync_engine._has_events:  # a listener (a test's counter): a Connection, no cursor
                 connection = Connection(sync_engine, connection=fairy)
                 connection.dispatch.before_cursor_execute(
                     connection, None, text, parameters, None, False
@@ -670,6 +681,8 @@ async def _pooled_sqlite(
             out: _T | object = _NOT_HERE
             if repeated.in_thread_for:
                 repeated.in_thread_for -= 1
+            elif len(text) > INLINE_TEXT:  # its preparation alone would hold the loop
+                SQLITE_RUNS["too long for the loop"] += 1
             else:
                 out = _inline(driver._conn, text, parameters, read)
                 if out is _LOCKED:
@@ -683,10 +696,16 @@ async def _pooled_sqlite(
                 else:
                     repeated.overruns = 0
             if out is _NOT_HERE:
+                cancelled = threading.Event()
                 try:
-                    out = await driver._execute(_in_thread, driver, text, parameters, read)
+                    out = await driver._execute(
+                        _in_thread, driver, text, parameters, read, cancelled
+                    )
                 except asyncio.CancelledError:
-                    driver._conn.interrupt()  # thread-safe: ends the statement at its next step
+                    # Not begun yet: it never begins; running: stopped at its next step
+                    # (`interrupt` alone is forgotten by a statement that starts after it)
+                    cancelled.set()
+                    driver._conn.interrupt()
                     raise
                 SQLITE_RUNS["thread"] += 1
             else:
@@ -758,10 +777,22 @@ def _inline(
 
 
 def _in_thread(
-    driver: Any, text: str, parameters: Sequence[Any], read: Callable[[sqlite3.Cursor], _T]
+    driver: Any,
+    text: str,
+    parameters: Sequence[Any],
+    read: Callable[[sqlite3.Cursor], _T],
+    cancelled: threading.Event,
 ) -> _T:
-    """`_run` in aiosqlite's thread for the connection."""
-    return _run(driver._conn, text, parameters, read)
+    """`_run` in aiosqlite's thread for the connection, stopped once its task is
+    `cancelled` (SQLite asks every THREAD_STEPS steps)."""
+    conn: sqlite3.Connection = driver._conn
+    if cancelled.is_set():
+        raise sqlite3.OperationalError("interrupted: its task was cancelled")
+    conn.set_progress_handler(cancelled.is_set, THREAD_STEPS)
+    try:
+        return _run(conn, text, parameters, read)
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _run(
@@ -789,6 +820,13 @@ INLINE_SECONDS = 0.001
 INLINE_STEPS = 1_000
 INLINE_OVERRUNS = 3
 INLINE_RETRY_RUNS = 1_000
+# A statement longer than this (bytes of its text) always runs in its thread: SQLite
+# prepares it before the progress handler can ask anything (a 220 KB statement of 20
+# aliased lists took 41 ms), on each connection and again once evicted from its cache.
+INLINE_TEXT = 16_384
+# How often a statement in its thread asks whether its task was cancelled: each
+# question takes the GIL from the thread, so seldom (about every millisecond or more).
+THREAD_STEPS = 50_000
 # Where `_pooled_sqlite` ran its statements in this process: on the event "loop"'s
 # thread or in the connection's "thread", and how many it stopped on the loop "past the
 # loop's time" or found "locked" there.

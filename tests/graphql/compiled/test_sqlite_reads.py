@@ -19,11 +19,26 @@ from typing import Any
 import aiosqlite
 import httpx
 import pytest
+from sqlalchemy import literal, select
 
 from app.config import Settings
 from app.db import shared
-from app.db.session import SQLITE_BUSY_TIMEOUT_MS, StatementCounter
-from app.db.shared import CHECKOUTS, RUNS, SQLITE_RUNS
+from app.db.session import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    StatementCounter,
+    any_thread,
+    create_engine,
+    unpooled_twin,
+)
+from app.db.shared import (
+    CHECKOUTS,
+    RUNS,
+    SQLITE_RUNS,
+    Repeated,
+    one_row,
+    one_statement,
+    read_snapshot,
+)
 from app.engines import ledger_engine
 from app.main import create_app
 from tests.conftest import Database, GraphQLClient
@@ -44,6 +59,8 @@ async def fresh(db: Database, settings: Settings) -> AsyncIterator[tuple[GraphQL
                 "database_url": db.url,
                 "compiled_reads": True,
                 "execution_timeout_seconds": 0.5,
+                # more at once than the pool keeps, from one caller (the test's)
+                "max_queries_per_caller": 64,
             }
         ),
         engine=engine,
@@ -236,3 +253,118 @@ def test_a_read_on_the_loop_never_waits_for_a_lock(tmp_path: Path) -> None:
     finally:
         reader.close()
         holder.close()
+
+
+async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
+    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`interrupt` is forgotten by a statement that starts after it: a read whose
+    deadline passes while it waits for the connection's thread must not start."""
+    # given: the dashboard kept, its statement then one that never ends by itself, run
+    # in the connection's thread; every idle connection's thread busy for a second
+    await _seed(db)
+    client, engine = fresh
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    kept.sent = (learnt[0], SLOW["sqlite"], ())
+    monkeypatch.setattr(shared, "INLINE_TEXT", 0)
+    for record in engine.sync_engine.pool._pool._queue._queue:
+        record.dbapi_connection.driver_connection._tx.put_nowait((None, lambda: time.sleep(1)))
+    threads = _worker_threads()
+    try:
+        # when: the deadline (0.5 s) passes before the thread reaches the statement
+        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+    finally:
+        kept.sent = learnt
+        if _worker_threads() >= threads:
+            for found in gc.get_objects():
+                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
+                    found._connection.interrupt()
+    # then: TIMEOUT, and the statement never ran: its connection, given up on, closes
+    # once the thread is free, and the thread ends
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "TIMEOUT"
+    for _ in range(100):
+        if _worker_threads() < threads:
+            break
+        await asyncio.sleep(0.05)
+    assert _worker_threads() < threads
+
+
+async def test_a_long_statement_and_reads_past_the_pools_size_run_in_their_threads(
+    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement whose text is long runs in its thread (SQLite prepares it before any
+    question could stop it on the loop); more such reads at once than the pool keeps
+    take its overflow connections, which are closed, not kept, when given back."""
+    # given: the dashboard kept; its text counted as too long for the loop
+    await _seed(db)
+    client, engine = fresh
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    monkeypatch.setattr(shared, "INLINE_TEXT", 10)
+    kept_size = engine.sync_engine.pool.size()
+    where = Counter(SQLITE_RUNS)
+    threads, idle = _worker_threads(), engine.pool.checkedin()
+    # when: twice the pool's size at once
+    answers = await asyncio.gather(*(client.post(DASHBOARD) for _ in range(2 * kept_size)))
+    # then: every one answered, in the thread
+    assert {(a.status_code, a.text) for a in answers} == {(200, good.text)}
+    assert (SQLITE_RUNS - where) == Counter(
+        {"too long for the loop": 2 * kept_size, "thread": 2 * kept_size}
+    )
+    # and the pool keeps its size, every connection back: the overflow ones closed,
+    # their threads ended (a thread per connection the pool holds now, beside the
+    # process's others)
+    assert engine.pool.checkedout() == 0
+    assert engine.pool.checkedin() <= kept_size
+    expected = threads + engine.pool.checkedin() - idle
+    for _ in range(100):
+        if _worker_threads() <= expected:
+            break
+        await asyncio.sleep(0.05)
+    assert _worker_threads() == expected
+
+
+async def test_an_in_memory_database_reads_through_its_session(tmp_path: Path) -> None:
+    """An in-memory database's pool hands every check-out the same connection, which its
+    thread may be using: none is read on the loop's thread, nor opened for it."""
+    memory = create_engine("sqlite+aiosqlite://")
+    on_file = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'file.db'}")
+    unpooled = unpooled_twin(on_file)
+    try:
+        assert (any_thread(memory), any_thread(on_file), any_thread(unpooled)) == (
+            False,
+            True,
+            False,
+        )
+        counted = Repeated(select(literal(1)))
+        runs = Counter(RUNS)
+        for _ in range(2):
+            snapshot = read_snapshot(memory)
+            one_statement(snapshot.sessions)
+            try:
+                assert await one_row(snapshot.sessions, counted) == (1,)
+            finally:
+                await snapshot.close()
+        assert (RUNS - runs) == Counter(session=2)
+    finally:
+        for engine in (memory, on_file, unpooled):
+            await engine.dispose()
+
+
+def test_a_pooled_connection_in_a_transaction_is_refused(tmp_path: Path) -> None:
+    """The statement reads by itself, outside any transaction: a connection handed out
+    in one (never, after the pool's check-in) would read that transaction's state."""
+    conn = sqlite3.connect(tmp_path / "open.db", isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(RuntimeError, match="in a transaction"):
+            shared._run(conn, "SELECT x FROM t", (), list)
+    finally:
+        conn.close()
