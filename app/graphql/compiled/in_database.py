@@ -280,11 +280,13 @@ def _connection(
     # The page: the columns the answer shows (and the order's), by ORDER BY … LIMIT
     # alone, so that PostgreSQL finds the first rows by the order's index or a top-N
     # sort; its texts are written above it, for the page's rows only.
+    # An order's column that is one of them (the model's attribute: an annotated copy of
+    # the table's column) is not read twice: each copy is carried through the sorts.
     read = [table.c[name] for name in plan.columns]
     read += [
         column.label(f"k{i}")
         for i, column in enumerate(order.columns)
-        if not any(column is shown for shown in read)
+        if not any(column.compare(shown) for shown in read)
     ]
     paged_select = select(*read).select_from(table).where(*conditions)
     paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
