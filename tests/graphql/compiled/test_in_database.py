@@ -411,3 +411,55 @@ async def test_an_amount_at_the_ends_of_sqlite_integers_is_written_alike(
     assert PATHS["in database"] == before["in database"] + 1
     assert answer.text == (await reference.post(query, {})).text
     assert "-9223372036854775.808" in answer.text
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("version", ["'two'", "2.5", "X'02'"])
+async def test_an_int_sqlite_holds_as_no_integer_is_answered_alike(
+    db: Database, client_with: Callable[..., GraphQLClient], version: str
+) -> None:
+    """An Int field's INTEGER column holding a text, a REAL or a BLOB (other SQL wrote
+    it) is not spelled by the database (its text went into the JSON as it was:
+    `"version":two`); the answer is built in Python, as the reference answers it (an
+    error of that field)."""
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(text(f"UPDATE transactions SET version = {version}"))
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description version } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"]
+    expected = (await reference.post(query, {})).text
+    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
+    assert "errors" in json.loads(answer.text)
+
+
+@pytest.mark.sqlite_only
+async def test_ints_at_the_ends_of_32_bits_are_written_by_sqlite(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            text(
+                f"UPDATE transactions SET version = CASE WHEN currency = 'JPY' "
+                f"THEN {2**31 - 1} ELSE {-(2**31)} END"
+            )
+        )
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description version } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"] + 1
+    assert answer.text == (await reference.post(query, {})).text
+    assert {n["version"] for n in json.loads(answer.text)["data"]["transactions"]["nodes"]} == {
+        2**31 - 1,
+        -(2**31),
+    }
