@@ -126,14 +126,31 @@ def sqlite_fixed(units: Any, scale: int) -> ColumnElement[str]:
     """On SQLite, the integer `units` counted in 10**-scale as text with `scale`
     decimals: 12345 at 3 is 12.345, -5 at 2 is -0.05, 7 at 0 is 7. NULL for a value not
     an integer (a REAL or a text written by other SQL): not spelled here."""
-    integer = func.typeof(units) == literal_column("'integer'")
+    return case((sqlite_is_integer(units), sqlite_digits(units, scale, scale)))
+
+
+def sqlite_is_integer(value: Any) -> ColumnElement[bool]:
+    """Whether SQLite holds `value` as an integer: an INTEGER column holds whatever other
+    SQL wrote (a REAL, a text, a BLOB), and arithmetic reads a text or a BLOB as 0."""
+    return func.typeof(value) == literal_column("'integer'")
+
+
+def sqlite_digits(units: Any, scale: int, places: int) -> ColumnElement[str]:
+    """`sqlite_fixed` of `units` that SQLite holds as an integer (`sqlite_is_integer`),
+    with `places` decimals (at most `scale`): those beyond are zeros, not written
+    (12340 at 3 with 2 places is 12.34). One printf() of the sign, the whole part and the
+    decimals, each from `units` directly: no abs() of `units` itself, which fails on the
+    smallest integer."""
     if scale == 0:
-        return case((integer, cast(units, Text)))
-    # The stored integer as it is, by operators that bind nothing: an ExactDecimal's
-    # would scale their operands. (Integer division, remainder.)
-    size = func.abs(units)
+        return cast(units, Text)
+    # (Operators that bind nothing: an ExactDecimal's would scale their operands.)
     step = literal_column(str(10**scale), BigInteger)
-    sign = case((units.op("<")(literal_column("0")), "-"), else_="")
-    whole = cast(size.op("/")(step), Text)
-    fraction = func.printf(f"%0{scale}d", size.op("%")(step))
-    return case((integer, sign.concat(whole).concat(".").concat(fraction)))
+    whole = func.abs(units.op("/")(step))
+    if places == 0:
+        return cast(units.op("/")(step), Text)
+    zero: ColumnElement[int] = literal_column("0")
+    sign = case((units.op("<")(zero), literal_column("'-'")), else_=literal_column("''"))
+    fraction: ColumnElement[int] = func.abs(units.op("%")(step))
+    if places < scale:
+        fraction = fraction.op("/")(literal_column(str(10 ** (scale - places)), BigInteger))
+    return func.printf(literal_column(f"'%s%d.%0{places}d'"), sign, whole, fraction)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 
 from app.db.functions import by_dialect
-from app.db.types import sqlite_fixed
+from app.db.types import sqlite_digits, sqlite_is_integer
 from app.errors import DomainError, ErrorCode
 
 ISO_4217 = frozenset(
@@ -94,36 +94,44 @@ def shown_sql(amount: Any, code: Any) -> ColumnElement[str]:
 
 def _by_currency(code: Any, at: Callable[[int], ColumnElement[str]]) -> ColumnElement[str]:
     """`at(minor units)` of the currency `code`."""
+    return case(*_not_two(code, at), else_=at(2))
+
+
+def _not_two(code: Any, at: Callable[[int], ColumnElement[str]]) -> list[Any]:
+    """`at(minor units)` for the currencies whose minor unit is not 2, by their units."""
     others = sorted(set(_MINOR_UNITS.values()))
-    return case(
-        *(
-            (code.in_(sorted(c for c, n in _MINOR_UNITS.items() if n == units)), at(units))
-            for units in others
-        ),
-        else_=at(2),
-    )
+    return [
+        (code.in_(sorted(c for c, n in _MINOR_UNITS.items() if n == units)), at(units))
+        for units in others
+    ]
 
 
 def _shown_sqlite(amount: Any, code: Any) -> ColumnElement[str]:
     """`shown_sql` on SQLite, where the amount (an ExactDecimal) is stored as a count of
     its scale's units: its digits at the currency's minor unit when no unit is lost
-    (zeros added for a finer currency), else all its digits, trailing zeros trimmed."""
+    (zeros added for a finer currency), else all its digits, trailing zeros trimmed.
+    NULL for a value SQLite does not hold as an integer (other SQL wrote it): not spelled
+    here. Each row's cost counts (the compiled answer's JSON, issue 15): the type is
+    looked at once, a currency of two digits (most) is found by one look-up, and each
+    spelling is one printf()."""
     scale = amount.type.scale
 
     def at(minor: int) -> ColumnElement[str]:
         if minor > scale:
-            return sqlite_fixed(amount, scale).concat("0" * (minor - scale))
+            return sqlite_digits(amount, scale, scale).concat("0" * (minor - scale))
         if minor == scale:
-            return sqlite_fixed(amount, scale)
+            return sqlite_digits(amount, scale, scale)
         # (Operators that bind nothing: an ExactDecimal's would scale their operands.)
         step = literal_column(str(10 ** (scale - minor)), BigInteger)
         zero: ColumnElement[int] = literal_column("0")
         return case(
-            (amount.op("%")(step).op("=")(zero), sqlite_fixed(amount.op("/")(step), minor)),
-            else_=func.rtrim(sqlite_fixed(amount, scale), "0"),
+            (amount.op("%")(step).op("=")(zero), sqlite_digits(amount, scale, minor)),
+            else_=func.rtrim(sqlite_digits(amount, scale, scale), "0"),
         )
 
-    return _by_currency(code, at)
+    others = sorted(c for c, n in _MINOR_UNITS.items() if n != 2)
+    by_currency = case((code.not_in(others), at(2)), *_not_two(code, at), else_=at(2))
+    return case((sqlite_is_integer(amount), by_currency))
 
 
 def from_minor_units(minor: int, code: str) -> Decimal:

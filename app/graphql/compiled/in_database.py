@@ -280,20 +280,26 @@ def _connection(
     # The page: the columns the answer shows (and the order's), by ORDER BY … LIMIT
     # alone, so that PostgreSQL finds the first rows by the order's index or a top-N
     # sort; its texts are written above it, for the page's rows only.
+    # An order's column that is one of them (the model's attribute: an annotated copy of
+    # the table's column) is not read twice: each copy is carried through the sorts.
     read = [table.c[name] for name in plan.columns]
     read += [
         column.label(f"k{i}")
         for i, column in enumerate(order.columns)
-        if not any(column is shown for shown in read)
+        if not any(column.compare(shown) for shown in read)
     ]
     paged_select = select(*read).select_from(table).where(*conditions)
     paged_select = paged_select.order_by(*order.terms).limit(first + 1 if more else first)
     paged: Any = _correlated(paged_select, parent).subquery("paged")
+    # SQLite counts the page's rows (`m`) only for the end cursor, whose row it finds: a
+    # count over the whole window holds every row back until the last is numbered.
+    with_count = "endCursor" in asked
     if pieces is not None and _reread(entries):
         # Read and numbered once (SQLite materializes it), not by each select of a piece
         # that reads the page: each would find the first rows again, by a sort.
         on_paged = [ClauseAdapter(paged).traverse(term) for term in order.terms]
-        paged = select(*paged.c, *_numbers(on_paged)).cte("paged").prefix_with("MATERIALIZED")
+        with_numbers = select(*paged.c, *_numbers(on_paged, with_count))
+        paged = with_numbers.cte("paged").prefix_with("MATERIALIZED")
     source = _Source(table, paged, (*outer, table))
     columns: list[Any] = [source.adapt(c).label(f"o{i}") for i, c in enumerate(order.columns)]
     cursor = source.adapt(_cursor(order)) if cursors else None
@@ -307,9 +313,9 @@ def _connection(
         elif kind == EDGES:
             texts[index] = _edge(answer, detail, source, cursor).label(f"t{index}")
     if "n" in paged.c:
-        columns += [paged.c.n, paged.c.m]
+        columns += [paged.c.n, paged.c.m] if with_count else [paged.c.n]
     elif sqlite:
-        columns += _numbers([source.adapt(term) for term in order.terms])
+        columns += _numbers([source.adapt(term) for term in order.terms], with_count)
     # In pieces, the page the other fields read holds no row's text: it would be
     # written once more for them.
     shown = [] if pieces is not None else list(texts.values())
@@ -370,13 +376,11 @@ def _connection(
     return written.scalar_subquery()
 
 
-def _numbers(in_order: list[Any]) -> list[Any]:
-    """SQLite's columns of each page row's place on the page (`n`), and how many rows it
-    holds (`m`)."""
-    return [
-        func.row_number().over(order_by=in_order).label("n"),
-        func.count().over().label("m"),
-    ]
+def _numbers(in_order: list[Any], with_count: bool) -> list[Any]:
+    """SQLite's columns of each page row's place on the page (`n`), and, `with_count`,
+    how many rows it holds (`m`)."""
+    numbered = func.row_number().over(order_by=in_order).label("n")
+    return [numbered, func.count().over().label("m")] if with_count else [numbered]
 
 
 def _reread(entries: list[Any]) -> bool:

@@ -43,7 +43,7 @@ from sqlalchemy.sql.elements import (
 )
 
 from app.db.functions import SQLITE_BASE64URL, UNWRITTEN_MARK, by_dialect
-from app.db.types import ExactDecimal, UTCDateTime, stored_decimal_text
+from app.db.types import ExactDecimal, UTCDateTime, sqlite_is_integer, stored_decimal_text
 
 Json = ColumnElement[str]
 # The most decimals of a Decimal column written by the database as Python's str() writes
@@ -123,6 +123,22 @@ def base64url(text: Json) -> Json:
     return by_dialect(func.translate(encoded, "+/\n", "-_"), getattr(func, SQLITE_BASE64URL)(text))
 
 
+# GraphQL's Int: a 32-bit signed integer.
+INT_RANGE = (-(2**31), 2**31 - 1)
+
+
+def integer(column: Any, bounds: tuple[int, int] | None = None) -> Json:
+    """An integer column's digits. SQLite's INTEGER column holds whatever other SQL
+    wrote (a REAL, a text, a BLOB, a number beyond `bounds`): NULL for those there, not
+    spelled here (PostgreSQL's column holds its type's integers only)."""
+    digits = sql_cast(column, Text)
+    held = sqlite_is_integer(column)
+    if bounds is not None:
+        low, high = bounds
+        held = held & column.between(_literal_column(str(low)), _literal_column(str(high)))
+    return by_dialect(digits, case((held, digits)))
+
+
 def moment(column: Any) -> Json:
     """A UTC timestamp as Python's isoformat writes it: microseconds only when not
     zero, the offset as +00:00. SQLite holds it as SQLAlchemy writes it, UTC
@@ -196,7 +212,7 @@ def stored_value(column: Any) -> Json | None:
     elif isinstance(type_, Boolean):
         found = boolean(column)
     elif isinstance(type_, Integer):
-        found = sql_cast(column, Text)
+        found = integer(column)
     elif isinstance(type_, Date):
         found = day(column)
     elif isinstance(type_, ExactDecimal) and type_.scale <= MAX_PLAIN_SCALE:
@@ -234,7 +250,7 @@ def value_sql(graphql_field: GraphQLField, column: Any) -> Json | None:
     ):
         found = escaped(column)
     elif named.name == "Int" and type(type_) is Integer:  # 32 bits, as GraphQL's Int
-        found = sql_cast(column, Text)
+        found = integer(column, INT_RANGE)
     elif named.name == "Boolean" and isinstance(type_, Boolean):
         found = boolean(column)
     elif named.name == "Date" and isinstance(type_, Date):

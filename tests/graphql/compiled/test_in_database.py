@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import func, literal, literal_column, select, text, update
 
 from app import models as m
 from app.db.session import StatementCounter
+from app.db.types import ExactDecimal, stored_decimal_text
 from app.graphql.compiled.executor import PATHS
 from app.models._columns import AMOUNT
 from app.money.currencies import shown, shown_sql
@@ -26,6 +28,7 @@ from tests.conftest import Database, GraphQLClient
 # Both databases write answers (PostgreSQL and SQLite spell some values apart).
 
 AMOUNTS = ["0", "1", "-1", "100.5", "100.50", "100.125", "-0.001", "12.345", "999999999999999.999"]
+AMOUNTS += ["-999999999999999.999", "-0.05", "-0.5", "-100.10", "0.010", "1000", "-1000", "0.1"]
 CURRENCIES = ["JPY", "CNY", "KWD", "CLF", "XAU"]
 TEXTS = ['quote " and backslash \\', "line\nbreak\ttab\x01\x1f\x7f", "é ü 中文 \u2028 😀", ""]
 
@@ -41,6 +44,30 @@ async def test_amounts_are_shown_as_python_shows_them(db: Database) -> None:
         ]
     # then: as the API's Money shows it (format(value, "f"), the Decimal scalar's)
     assert written == [format(shown(amount, currency), "f") for amount, currency in pairs]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("scale", [0, 1, 2, 3, 4, 6, 10])
+async def test_a_decimal_sqlite_counts_in_units_is_written_as_python_reads_it(
+    db: Database, scale: int
+) -> None:
+    """SQLite keeps an ExactDecimal as an integer count of its scale's units: the text
+    the database writes of it is the Decimal scalar's of the value read back, for every
+    sign and size up to SQLite's integer limits."""
+    # given: counts of units of every shape
+    step = 10**scale
+    counts = [0, 1, -1, 5, -5, 7 * step, -7 * step, step - 1, -(step - 1), 12 * step + 3]
+    counts += [-(12 * step + 3), 10**18 - 1, -(10**18 - 1), 2**63 - 1, -(2**63)]
+    column = ExactDecimal(18, scale)
+    # when
+    async with db.sessions() as session:
+        written = [
+            await session.scalar(select(stored_decimal_text(literal_column(str(n)), scale)))
+            for n in counts
+        ]
+    # then
+    dialect = db.engine.dialect
+    assert written == [format(column.process_result_value(n, dialect), "f") for n in counts]
 
 
 async def seed(db: Database) -> None:
@@ -328,15 +355,20 @@ async def test_a_report_sqlite_would_hold_as_one_text_is_answered_alike(
     [
         "UPDATE transactions SET description = X'414243' WHERE currency = 'JPY'",
         "UPDATE transactions SET amount = 1500.5 WHERE currency = 'JPY'",
+        # Text and a BLOB where an amount's integer units belong: arithmetic reads
+        # both as 0, which was spelled "0" yen and "0.00" yuan.
+        "UPDATE transactions SET amount = 'none' WHERE currency IN ('JPY', 'CNY')",
+        "UPDATE transactions SET amount = X'00' WHERE currency IN ('JPY', 'CNY')",
     ],
 )
 async def test_a_value_of_another_type_written_by_other_sql_is_answered_alike(
     db: Database, client_with: Callable[..., GraphQLClient], written: str
 ) -> None:
-    """SQLite holds any type in any column: a BLOB in a text column, a REAL in an
-    amount's (counted in integer units), written by other SQL, is not spelled by the
-    database (it was an INTERNAL error, or a misspelled amount); the answer is built in
-    Python, as the reference answers it (a field error for the BLOB)."""
+    """SQLite holds any type in any column: a BLOB in a text column, a REAL, a text or a
+    BLOB in an amount's (counted in integer units), written by other SQL, is not spelled
+    by the database (it was an INTERNAL error, or a misspelled amount); the answer is
+    built in Python, as the reference answers it (a field error for the BLOB, an
+    INTERNAL error for an amount that is no number)."""
     # given
     await seed(db)
     async with db.sessions() as session, session.begin():
@@ -348,4 +380,86 @@ async def test_a_value_of_another_type_written_by_other_sql_is_answered_alike(
     answer = await compiled.post(query, {})
     # then
     assert PATHS["in database"] == before["in database"]
+    expected = (await reference.post(query, {})).text
+    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
+
+
+_ERROR_ID = re.compile(r'"errorId":"[0-9a-f]+"')  # each error's own
+
+
+@pytest.mark.sqlite_only
+async def test_an_amount_at_the_ends_of_sqlite_integers_is_written_alike(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """Amounts beyond the column's 18 digits, written by other SQL at the ends of
+    SQLite's 64-bit integers, are written by the database as the reference shows them
+    (the smallest has no abs(): that was an integer overflow, failing the read)."""
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        for amount, currency in [(-(2**63), "CNY"), (2**63 - 1, "KWD"), (-(2**63), "JPY")]:
+            await session.execute(
+                text("UPDATE transactions SET amount = :a WHERE currency = :c"),
+                {"a": amount, "c": currency},
+            )
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { amount { amount currency } } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"] + 1
     assert answer.text == (await reference.post(query, {})).text
+    assert "-9223372036854775.808" in answer.text
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("version", ["'two'", "2.5", "X'02'"])
+async def test_an_int_sqlite_holds_as_no_integer_is_answered_alike(
+    db: Database, client_with: Callable[..., GraphQLClient], version: str
+) -> None:
+    """An Int field's INTEGER column holding a text, a REAL or a BLOB (other SQL wrote
+    it) is not spelled by the database (its text went into the JSON as it was:
+    `"version":two`); the answer is built in Python, as the reference answers it (an
+    error of that field)."""
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(text(f"UPDATE transactions SET version = {version}"))
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description version } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"]
+    expected = (await reference.post(query, {})).text
+    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
+    assert "errors" in json.loads(answer.text)
+
+
+@pytest.mark.sqlite_only
+async def test_ints_at_the_ends_of_32_bits_are_written_by_sqlite(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            text(
+                f"UPDATE transactions SET version = CASE WHEN currency = 'JPY' "
+                f"THEN {2**31 - 1} ELSE {-(2**31)} END"
+            )
+        )
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description version } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"] + 1
+    assert answer.text == (await reference.post(query, {})).text
+    assert {n["version"] for n in json.loads(answer.text)["data"]["transactions"]["nodes"]} == {
+        2**31 - 1,
+        -(2**31),
+    }
