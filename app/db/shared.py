@@ -630,7 +630,8 @@ async def _pooled_sqlite(
       each thread and several hand-overs of the GIL to and fro while the loop is busy
       (the dashboard at 8 connections: about 1,100 requests a second so, 2,600 here;
       bench/README.md). A progress handler stops it once it has run INLINE_SECONDS
-      of CPU, so the loop is held little longer than that: its preparation aside
+      of CPU or INLINE_WALL_SECONDS by the clock, so the loop is held little longer
+      than that: its preparation aside
       (statements over INLINE_TEXT never run there), and one step of SQLite's (a sort
       of a large table's rows: 8 ms at 300k), a few times per statement.
     - Then in the connection's own thread; for its next INLINE_RETRY_RUNS runs too once
@@ -743,19 +744,22 @@ def _inline(
     with a call pending: one cancelled mid-statement is invalidated, never given back),
     so the two threads never use it at once (`check_same_thread=False`,
     app/db/session.py)."""
-    started = 0.0
+    started: tuple[float, float] | None = None
     stopped = False
 
     def past_time() -> bool:
         """Whether to stop: timed from SQLite's first question, after the statement's
-        preparation, in this thread's CPU time (the statement's own cost: on a busy
-        machine the thread may wait for a core meanwhile, whichever thread runs it)."""
+        preparation, by this thread's CPU time (the statement's own cost: on a busy
+        machine the thread may wait for a core meanwhile, whichever thread runs it) or
+        by the clock past INLINE_WALL_SECONDS (what the loop waits, whatever the cause:
+        the GIL held by another thread, a disk)."""
         nonlocal started, stopped
-        now = time.thread_time()
-        if not started:
+        now = time.thread_time(), time.perf_counter()
+        if started is None:
             started = now
             return False
-        stopped = now - started > INLINE_SECONDS
+        cpu, wall = now[0] - started[0], now[1] - started[1]
+        stopped = cpu > INLINE_SECONDS or wall > INLINE_WALL_SECONDS
         return stopped
 
     # Never wait for a lock here (in WAL a read takes none, but a database in recovery
@@ -768,7 +772,8 @@ def _inline(
     except sqlite3.OperationalError as error:
         if stopped:
             return _NOT_HERE
-        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+        # (Its extended code: SQLITE_BUSY_RECOVERY, say, for a database in recovery.)
+        if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
             return _LOCKED
         raise
     finally:
@@ -817,16 +822,19 @@ def _run(
 # other request waits meanwhile. SQLite asks whether to go on every INLINE_STEPS steps
 # of its program (tens of microseconds).
 INLINE_SECONDS = 0.001
+INLINE_WALL_SECONDS = 0.005
 INLINE_STEPS = 1_000
 INLINE_OVERRUNS = 3
 INLINE_RETRY_RUNS = 1_000
-# A statement longer than this (bytes of its text) always runs in its thread: SQLite
+# A statement longer than this (characters of its text) always runs in its thread: SQLite
 # prepares it before the progress handler can ask anything (a 220 KB statement of 20
 # aliased lists took 41 ms), on each connection and again once evicted from its cache.
 INLINE_TEXT = 16_384
-# How often a statement in its thread asks whether its task was cancelled: each
-# question takes the GIL from the thread, so seldom (about every millisecond or more).
-THREAD_STEPS = 50_000
+# How often a statement in its thread asks whether its task was cancelled, which only
+# a cancel that came before its first step needs (`interrupt` stops a running one): each
+# question takes the GIL back from the loop (a scan slowed from 335 to 696 ms asking
+# every 50,000 steps while the loop was busy), so seldom (some milliseconds).
+THREAD_STEPS = 1_000_000
 # Where `_pooled_sqlite` ran its statements in this process: on the event "loop"'s
 # thread or in the connection's "thread", and how many it stopped on the loop "past the
 # loop's time" or found "locked" there.

@@ -88,8 +88,11 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     db: Database,
     fresh: tuple[GraphQLClient, Any],
     client_with: Callable[..., GraphQLClient],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # given: the dashboard answered twice (the first learns what SQLAlchemy sends)
+    # given: the dashboard answered twice (the first learns what SQLAlchemy sends); no
+    # cap by the clock (a loaded test machine may pause the thread past it)
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", 60.0)
     await _seed(db)
     client, engine = fresh
     reference = await client_with(compiled_reads=False).post(DASHBOARD)
@@ -192,6 +195,7 @@ async def test_a_read_stopped_on_the_loop_three_times_in_a_row_runs_in_its_threa
     def past_time(stopped: bool) -> None:
         """Every run on the loop stopped at SQLite's second question (or none)."""
         monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0 if stopped else 1.0)
+        monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", -1.0 if stopped else 1.0)
         monkeypatch.setattr(shared, "INLINE_STEPS", 1)
 
     async def asked(times: int) -> Counter[str]:
@@ -368,3 +372,70 @@ def test_a_pooled_connection_in_a_transaction_is_refused(tmp_path: Path) -> None
             shared._run(conn, "SELECT x FROM t", (), list)
     finally:
         conn.close()
+
+
+def test_a_read_on_the_loop_is_stopped_by_the_clock_too(tmp_path: Path) -> None:
+    """CPU time is the statement's own cost, but the loop waits whatever the cause (the
+    GIL held by another thread, a disk): a run that waits more than INLINE_WALL_SECONDS
+    by the clock is stopped though it spent little CPU."""
+    conn = sqlite3.connect(tmp_path / "slow.db")
+    # a step that waits 2 ms without using the CPU, a thousand times
+    conn.create_function("nap", 0, lambda: time.sleep(0.002) or 1)
+    waits = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
+        "SELECT sum(nap()) FROM c"
+    )
+    try:
+        started = time.monotonic()
+        out = shared._inline(conn, waits, (), list)
+        waited = time.monotonic() - started
+        assert out is shared._NOT_HERE
+        assert waited < 1  # stopped long before its 2 s
+    finally:
+        conn.close()
+
+
+async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement(
+    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands after the thread looked at the flag but before the statement's
+    first step: `interrupt` is forgotten by the statement that starts after it, so the
+    progress handler, asking the flag, stops it."""
+    # given: the dashboard kept, its statement then one that never ends by itself, run
+    # in the connection's thread after a pause there of a second (past the deadline)
+    await _seed(db)
+    client, _engine = fresh
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    kept.sent = (learnt[0], SLOW["sqlite"], ())
+    monkeypatch.setattr(shared, "INLINE_TEXT", 0)
+    monkeypatch.setattr(shared, "THREAD_STEPS", 1_000)
+    run = shared._run
+
+    def paused(*args: Any) -> Any:
+        time.sleep(1)
+        return run(*args)
+
+    monkeypatch.setattr(shared, "_run", paused)
+    threads = _worker_threads()
+    try:
+        # when
+        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+    finally:
+        kept.sent = learnt
+        if _worker_threads() >= threads:
+            for found in gc.get_objects():
+                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
+                    found._connection.interrupt()
+    # then: TIMEOUT, and the statement stopped at its first question: its connection,
+    # given up on, closes and its thread ends
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "TIMEOUT"
+    for _ in range(100):
+        if _worker_threads() < threads:
+            break
+        await asyncio.sleep(0.05)
+    assert _worker_threads() < threads
