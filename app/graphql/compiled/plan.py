@@ -435,6 +435,10 @@ def _leaf(graphql_field: GraphQLField, index: int) -> Getter:
         raise Unsupported("a column that is not a scalar")
     serialize, required = _serializer(graphql_field)
     as_is = _AS_IS.get(named.name)
+    # An Int as it is only within GraphQL's 32 bits: beyond, its serializer refuses it,
+    # as the reference executor's does (SQLite's INTEGER column holds 64).
+    bounded = named.name == "Int"
+    low, high = sql_json.INT_RANGE
     remembered: dict[Any, Any] = {}
     remember = isinstance(named, GraphQLEnumType) or named.name == "Date"
 
@@ -444,7 +448,7 @@ def _leaf(graphql_field: GraphQLField, index: int) -> Getter:
             if required:
                 raise Fallback
             return None
-        if as_is is not None and type(value) is as_is:
+        if type(value) is as_is and (not bounded or low <= row[index] <= high):
             return value
         if remember:
             found = remembered.get(value, remembered)

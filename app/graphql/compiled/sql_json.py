@@ -30,6 +30,7 @@ from functools import reduce
 from typing import Any
 
 from graphql import GraphQLEnumType, GraphQLField, GraphQLNonNull, get_named_type
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from sqlalchemy import Boolean, ColumnElement, Date, Integer, String, Text, case, func, type_coerce
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import cast as sql_cast
@@ -123,8 +124,9 @@ def base64url(text: Json) -> Json:
     return by_dialect(func.translate(encoded, "+/\n", "-_"), getattr(func, SQLITE_BASE64URL)(text))
 
 
-# GraphQL's Int: a 32-bit signed integer.
-INT_RANGE = (-(2**31), 2**31 - 1)
+# GraphQL's Int: a 32-bit signed integer (graphql-core's bounds, which its serializer
+# holds every Int to).
+INT_RANGE: tuple[int, int] = (int(GRAPHQL_MIN_INT), int(GRAPHQL_MAX_INT))
 
 
 def integer(column: Any, bounds: tuple[int, int] | None = None) -> Json:

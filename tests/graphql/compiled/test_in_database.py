@@ -439,6 +439,32 @@ async def test_an_int_sqlite_holds_as_no_integer_is_answered_alike(
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.parametrize("version", [2**31, -(2**31) - 1, 2**63 - 1, -(2**63)])
+async def test_an_int_beyond_32_bits_is_refused_as_the_reference_refuses_it(
+    db: Database, client_with: Callable[..., GraphQLClient], version: int
+) -> None:
+    """SQLite's INTEGER column holds 64 bits; GraphQL's Int 32. Neither the database's
+    text nor the rows built in Python may show such a value: the field's error, as the
+    reference executor answers."""
+    # given
+    await seed(db)
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            text(f"UPDATE transactions SET version = {version} WHERE currency = 'JPY'")
+        )
+    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    query = "{ transactions(first: 5) { nodes { description version } } }"
+    before = Counter(PATHS)
+    # when
+    answer = await compiled.post(query, {})
+    # then
+    assert PATHS["in database"] == before["in database"]
+    expected = (await reference.post(query, {})).text
+    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
+    assert "non 32-bit" in answer.text and str(version) not in answer.text.split("message")[0]
+
+
+@pytest.mark.sqlite_only
 async def test_ints_at_the_ends_of_32_bits_are_written_by_sqlite(
     db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:
