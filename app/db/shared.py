@@ -550,18 +550,9 @@ async def _pooled_row(
         return _NOT_HERE
     sync_engine = engine.sync_engine
     async with shared.lock:
-        if shared.opened:  # a session opened the snapshot meanwhile
-            return _NOT_HERE
-        if shared._closed:
-            raise RuntimeError("the operation's connection is closed")
-        # Without a greenlet when the pool hands over an idle connection as it is;
-        # in one, as SQLAlchemy checks out, when it may wait, connect or ping.
-        fairy = taken_at_once(sync_engine)
+        fairy = await _borrowed(shared, sync_engine)
         if fairy is None:
-            CHECKOUTS["greenlet"] += 1
-            fairy = await greenlet_spawn(_checkout, sync_engine)
-        else:
-            CHECKOUTS["at once"] += 1
+            return _NOT_HERE
         adapted: Any = fairy.dbapi_connection
         connection: Connection | None = None
         cursor: Any = None
@@ -600,6 +591,23 @@ async def _pooled_row(
         else:
             await greenlet_spawn(fairy.close)
     return _the_row(rows)
+
+
+async def _borrowed(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | None:
+    """A connection of `engine`'s pool for a snapshot's one statement, the caller holding
+    the snapshot's lock; None when a session opened the snapshot meanwhile. Without a
+    greenlet when the pool hands over an idle connection as it is; in one, as
+    SQLAlchemy checks out, when it may wait, connect or ping."""
+    if shared.opened:
+        return None
+    if shared._closed:
+        raise RuntimeError("the operation's connection is closed")
+    fairy = taken_at_once(engine)
+    if fairy is None:
+        CHECKOUTS["greenlet"] += 1
+        return await greenlet_spawn(_checkout, engine)
+    CHECKOUTS["at once"] += 1
+    return fairy
 
 
 def _the_row(rows: Sequence[Any]) -> Sequence[Any]:
@@ -661,16 +669,9 @@ async def _pooled_sqlite(
     ):
         return _NOT_HERE
     async with shared.lock:
-        if shared.opened:  # a session opened the snapshot meanwhile
-            return _NOT_HERE
-        if shared._closed:
-            raise RuntimeError("the operation's connection is closed")
-        fairy = taken_at_once(sync_engine)
+        fairy = await _borrowed(shared, sync_engine)
         if fairy is None:
-            CHECKOUTS["greenlet"] += 1
-            fairy = await greenlet_spawn(_checkout, sync_engine)
-        else:
-            CHECKOUTS["at once"] += 1
+            return _NOT_HERE
         driver: Any = fairy.driver_connection  # aiosqlite's Connection
         connection: Connection | None = None
         try:
