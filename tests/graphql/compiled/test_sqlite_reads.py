@@ -84,6 +84,33 @@ def _worker_threads() -> int:
     return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
 
 
+async def _timed_out_endless(client: GraphQLClient) -> Any:
+    """The dashboard asked once more with its kept statement swapped for one that never
+    ends by itself (SLOW): the answer, once its connection, given up on, is closed and
+    its thread has ended. A statement left running would hold the request (giving up
+    on its connection waits for it) and its thread for good: the request fails after
+    30 s instead, and what it left running is interrupted."""
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    kept.sent = (learnt[0], SLOW["sqlite"], ())
+    threads = _worker_threads()
+    try:
+        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+        for _ in range(100):
+            if _worker_threads() < threads:
+                break
+            await asyncio.sleep(0.05)
+        assert _worker_threads() < threads
+        return response
+    finally:
+        kept.sent = learnt
+        if _worker_threads() >= threads:  # unstick what a failure left running
+            for found in gc.get_objects():
+                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
+                    found._connection.interrupt()
+
+
 async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     db: Database,
     fresh: tuple[GraphQLClient, Any],
@@ -135,11 +162,6 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
     client, engine = fresh
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
-    kept = _last_kept()
-    assert kept.sent is not None
-    learnt = kept.sent
-    kept.sent = (learnt[0], SLOW["sqlite"], ())
-    threads = _worker_threads()
     ticks = 0
 
     async def tick() -> None:
@@ -151,30 +173,17 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
     ticker = asyncio.create_task(tick())
     where = Counter(SQLITE_RUNS)
     try:
-        # when (a statement not interrupted would hold the request: giving up on its
-        # connection waits for it)
-        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+        # when
+        response = await _timed_out_endless(client)
     finally:
         ticker.cancel()
-        kept.sent = learnt
-        if _worker_threads() >= threads:  # unstick what a failure left running
-            for found in gc.get_objects():
-                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
-                    found._connection.interrupt()
     # then: TIMEOUT, as any read past the limit; stopped on the loop after a moment,
     # then run in the connection's thread while the loop went on (the ticker turned
-    # through the half second)
+    # through the half second), and interrupted there (its thread ended)
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
     assert (SQLITE_RUNS - where) == Counter({"past the loop's time": 1})
     assert ticks >= 50, ticks
-    # and interrupted there: its connection, given up on, closes and its thread ends
-    # (a statement left running would hold the thread for good)
-    for _ in range(100):
-        if _worker_threads() < threads:
-            break
-        await asyncio.sleep(0.05)
-    assert _worker_threads() < threads
     # the next requests are answered, from the pool's other connections
     for _ in range(3):
         again = await client.post(DASHBOARD)
@@ -270,32 +279,15 @@ async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
     client, engine = fresh
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
-    kept = _last_kept()
-    assert kept.sent is not None
-    learnt = kept.sent
-    kept.sent = (learnt[0], SLOW["sqlite"], ())
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     for record in engine.sync_engine.pool._pool._queue._queue:
         record.dbapi_connection.driver_connection._tx.put_nowait((None, lambda: time.sleep(1)))
-    threads = _worker_threads()
-    try:
-        # when: the deadline (0.5 s) passes before the thread reaches the statement
-        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
-    finally:
-        kept.sent = learnt
-        if _worker_threads() >= threads:
-            for found in gc.get_objects():
-                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
-                    found._connection.interrupt()
-    # then: TIMEOUT, and the statement never ran: its connection, given up on, closes
-    # once the thread is free, and the thread ends
+    # when: the deadline (0.5 s) passes before the thread reaches the statement
+    response = await _timed_out_endless(client)
+    # then: TIMEOUT, and the statement never ran: its connection, given up on, closed
+    # once the thread was free, and the thread ended
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
-    for _ in range(100):
-        if _worker_threads() < threads:
-            break
-        await asyncio.sleep(0.05)
-    assert _worker_threads() < threads
 
 
 async def test_a_long_statement_and_reads_past_the_pools_size_run_in_their_threads(
@@ -407,10 +399,6 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
     client, _engine = fresh
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
-    kept = _last_kept()
-    assert kept.sent is not None
-    learnt = kept.sent
-    kept.sent = (learnt[0], SLOW["sqlite"], ())
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     monkeypatch.setattr(shared, "THREAD_STEPS", 1_000)
     run = shared._run
@@ -420,22 +408,9 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
         return run(*args)
 
     monkeypatch.setattr(shared, "_run", paused)
-    threads = _worker_threads()
-    try:
-        # when
-        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
-    finally:
-        kept.sent = learnt
-        if _worker_threads() >= threads:
-            for found in gc.get_objects():
-                if isinstance(found, aiosqlite.Connection) and found._connection is not None:
-                    found._connection.interrupt()
+    # when
+    response = await _timed_out_endless(client)
     # then: TIMEOUT, and the statement stopped at its first question: its connection,
-    # given up on, closes and its thread ends
+    # given up on, closed and its thread ended
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
-    for _ in range(100):
-        if _worker_threads() < threads:
-            break
-        await asyncio.sleep(0.05)
-    assert _worker_threads() < threads
