@@ -639,7 +639,9 @@ async def _pooled_sqlite(
       (the dashboard at 8 connections: about 1,100 requests a second so, 2,600 here;
       bench/README.md). A progress handler stops it once it has run INLINE_SECONDS
       of CPU or INLINE_WALL_SECONDS by the clock, so the loop is held little longer
-      than that: its preparation aside
+      than that (unless another thread holds the GIL: SQLite lets it go while it runs,
+      and the handler must take it back to read the clock: 27 ms with a thread of
+      Python running): its preparation aside
       (statements over INLINE_TEXT never run there), and one step of SQLite's (a sort
       of a large table's rows: 8 ms at 300k), a few times per statement.
     - Then in the connection's own thread; for its next INLINE_RETRY_RUNS runs too once

@@ -443,12 +443,12 @@ def _leaf(graphql_field: GraphQLField, index: int) -> Getter:
     remember = isinstance(named, GraphQLEnumType) or named.name == "Date"
 
     def get(row: Any) -> Any:
-        value = row[index]
+        value = number = row[index]
         if value is None:
             if required:
                 raise Fallback
             return None
-        if type(value) is as_is and (not bounded or low <= row[index] <= high):
+        if type(value) is as_is and (not bounded or low <= number <= high):
             return value
         if remember:
             found = remembered.get(value, remembered)

@@ -89,14 +89,14 @@ async def _timed_out_endless(client: GraphQLClient) -> Any:
     ends by itself (SLOW): the answer, once its connection, given up on, is closed and
     its thread has ended. A statement left running would hold the request (giving up
     on its connection waits for it) and its thread for good: the request fails after
-    30 s instead, and what it left running is interrupted."""
+    10 s instead, and what it left running is interrupted."""
     kept = _last_kept()
     assert kept.sent is not None
     learnt = kept.sent
     kept.sent = (learnt[0], SLOW["sqlite"], ())
     threads = _worker_threads()
     try:
-        response = await asyncio.wait_for(client.post(DASHBOARD), 30)
+        response = await asyncio.wait_for(client.post(DASHBOARD), 10)
         for _ in range(100):
             if _worker_threads() < threads:
                 break
@@ -155,7 +155,7 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
 
 
 async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_the_deadline(
-    db: Database, fresh: tuple[GraphQLClient, Any]
+    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the dashboard kept, its statement then one that never ends by itself
     await _seed(db)
@@ -170,6 +170,8 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
             await asyncio.sleep(0.001)
             ticks += 1
 
+    # (the thread's own question for a cancel never comes: `interrupt` alone stops it)
+    monkeypatch.setattr(shared, "THREAD_STEPS", 2**31 - 1)
     ticker = asyncio.create_task(tick())
     where = Counter(SQLITE_RUNS)
     try:
@@ -282,8 +284,17 @@ async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     for record in engine.sync_engine.pool._pool._queue._queue:
         record.dbapi_connection.driver_connection._tx.put_nowait((None, lambda: time.sleep(1)))
+    begun: list[str] = []
+    run = shared._run
+
+    def noted(*args: Any) -> Any:
+        begun.append(args[1])
+        return run(*args)
+
+    monkeypatch.setattr(shared, "_run", noted)
     # when: the deadline (0.5 s) passes before the thread reaches the statement
     response = await _timed_out_endless(client)
+    assert SLOW["sqlite"] not in begun
     # then: TIMEOUT, and the statement never ran: its connection, given up on, closed
     # once the thread was free, and the thread ended
     [error] = response.json()["errors"]
