@@ -521,9 +521,9 @@ class _Joined:
 ROWS_PER_FETCH = 256
 _NOT_HERE = object()
 _LOCKED = object()
-# How `one_row` ran its statements in this process: "pool" (a pooled connection
-# borrowed for the statement alone), "driver" (on the driver's connection of an
-# operation's own) or "session".
+# How `one_row` and `joined_rows` ran their statements in this process: "pool" (a
+# pooled connection borrowed for the statement alone), "driver" (on the driver's
+# connection of an operation's own) or "session".
 RUNS: Counter[str] = Counter()
 # How `_pooled_row` checked its connections out: "at once" (`taken_at_once`) or in a
 # "greenlet", as SQLAlchemy does.
@@ -538,6 +538,7 @@ async def _pooled_row(
     level it sets and the pool sets back) is left out: the pool's own check-out (its
     events: the ping of an idle connection), the asyncpg adapter's statement with its
     prepared statements and its error translation, the pool's check-in (its reset).
+    On SQLite, `_pooled_sqlite`.
     The engine's events, when it has any listener, and a failure are handled through a
     `Connection` made on the borrowed connection, as its execution would."""
     dialect = engine.dialect
