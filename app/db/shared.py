@@ -397,13 +397,7 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
     logs its statements (`echo`), and the first run go through a session as any read
     does."""
     shared = _shared(sessions)
-    if (
-        shared is not None
-        and repeated.sent is not None
-        and shared.engine is not None
-        and shared.one_statement
-        and not shared.opened
-    ):
+    if shared is not None and shared.engine is not None and _borrows(shared, repeated):
         row = await _pooled_row(shared, shared.engine, repeated)
         if row is not _NOT_HERE:
             RUNS["pool"] += 1
@@ -453,13 +447,7 @@ async def joined_rows(
     On SQLite, a snapshot not yet opened whose operation promised one statement (a kept
     read's) reads on a pooled connection borrowed for it alone (`_pooled_sqlite`)."""
     shared = _shared(sessions)
-    if (
-        shared is not None
-        and repeated.sent is not None
-        and shared.engine is not None
-        and shared.one_statement
-        and not shared.opened
-    ):
+    if shared is not None and shared.engine is not None and _borrows(shared, repeated):
         joined = await _pooled_sqlite(
             shared, shared.engine, repeated, lambda cursor: _Joined(size).read(cursor)
         )
@@ -592,6 +580,12 @@ async def _pooled_row(
         else:
             await greenlet_spawn(fairy.close)
     return _the_row(rows)
+
+
+def _borrows(shared: SharedConnection, repeated: Repeated) -> bool:
+    """Whether `repeated` may run on a pooled connection borrowed for it alone: its
+    text learnt, and a snapshot not yet opened whose operation promised one statement."""
+    return repeated.sent is not None and shared.one_statement and not shared.opened
 
 
 async def _borrowed(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | None:
