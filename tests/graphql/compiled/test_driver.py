@@ -10,16 +10,12 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 
-from app.config import Settings
 from app.db.session import StatementCounter
 from app.db.shared import CHECKOUTS, RUNS, SQLITE_RUNS, Repeated
-from app.engines import ledger_engine
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
-from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, autocommit_connections
 from tests.graphql.compiled.test_statements import DriverLog
@@ -210,7 +206,9 @@ async def test_a_read_past_the_execution_limit_on_the_driver_path_is_stopped(
 
 @pytest.mark.postgres_only
 async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
-    db: Database, settings: Settings, client_with: Callable[..., GraphQLClient]
+    db: Database,
+    fresh_app: tuple[GraphQLClient, Any],
+    client_with: Callable[..., GraphQLClient],
 ) -> None:
     """The dashboard read asked again (kept: app/http/kept.py): on PostgreSQL its one
     statement runs on a connection borrowed from the pool for it alone, without
@@ -225,78 +223,62 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
     # test database's has), SQLAlchemy dispatches its events for good, and the borrowed
     # connection is wrapped in a Connection for them; production's engine has none
     await _seed(db)
-    fresh = ledger_engine(db.url)
+    client, fresh = fresh_app
     on_fresh = SimpleNamespace(engine=fresh, backend=db.backend)
-    app = create_app(
-        settings.model_copy(
-            update={
-                "database_url": db.url,
-                "compiled_reads": True,
-                "execution_timeout_seconds": 0.5,
-            }
-        ),
-        engine=fresh,
-    )
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-    client = GraphQLClient(http)
-    try:
-        reference = await client_with(compiled_reads=False).post(DASHBOARD)
-        for _ in range(2):
-            assert (await client.post(DASHBOARD)).text == reference.text
-        pool: Any = fresh.pool
+    reference = await client_with(compiled_reads=False).post(DASHBOARD)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).text == reference.text
+    pool: Any = fresh.pool
+    assert not fresh.sync_engine._has_events
+    runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
+    # when: no engine listener (the driver's own log of what it sends as plain
+    # commands: BEGIN, ROLLBACK, SET; not its prepared statements)
+    with DriverLog(on_fresh) as driver:  # type: ignore[arg-type]
+        got = await client.post(DASHBOARD)
+    # then: the same bytes, the statement on a borrowed connection, nothing else
+    assert (got.status_code, got.text) == (200, reference.text)
+    assert (RUNS - runs) == Counter(pool=1)
+    assert await driver.sent() == []
+    assert pool.checkedout() == 0
+    # checked out in a greenlet: the log's check-out listener is not the app's
+    assert (CHECKOUTS - checkouts) == Counter(greenlet=1)
+    assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
+    # when: the statement fails, then runs past the deadline (still no listener)
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    for statement, code in (
+        ("SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", "INTERNAL"),
+        ("SELECT pg_sleep(5)::text", "TIMEOUT"),
+    ):
+        kept.sent = (learnt[0], statement, ())
+        try:
+            runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
+            response = await client.post(DASHBOARD)
+        finally:
+            kept.sent = learnt
+        # then: the error as the reference reports it, the connection given back
         assert not fresh.sync_engine._has_events
-        runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
-        # when: no engine listener (the driver's own log of what it sends as plain
-        # commands: BEGIN, ROLLBACK, SET; not its prepared statements)
-        with DriverLog(on_fresh) as driver:  # type: ignore[arg-type]
-            got = await client.post(DASHBOARD)
-        # then: the same bytes, the statement on a borrowed connection, nothing else
-        assert (got.status_code, got.text) == (200, reference.text)
-        assert (RUNS - runs) == Counter(pool=1)
-        assert await driver.sent() == []
+        assert response.json()["data"] is None
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
+        assert (RUNS - runs)["pool"] == 0  # failed: not counted as read
         assert pool.checkedout() == 0
-        # checked out in a greenlet: the log's check-out listener is not the app's
-        assert (CHECKOUTS - checkouts) == Counter(greenlet=1)
+        # the pool's idle connection, given back just now: checked out with no
+        # greenlet
+        assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
         assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
-        # when: the statement fails, then runs past the deadline (still no listener)
-        kept = _last_kept()
-        assert kept.sent is not None
-        learnt = kept.sent
-        for statement, code in (
-            ("SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", "INTERNAL"),
-            ("SELECT pg_sleep(5)::text", "TIMEOUT"),
-        ):
-            kept.sent = (learnt[0], statement, ())
-            try:
-                runs, checkouts = Counter(RUNS), Counter(CHECKOUTS)
-                response = await client.post(DASHBOARD)
-            finally:
-                kept.sent = learnt
-            # then: the error as the reference reports it, the connection given back
-            assert not fresh.sync_engine._has_events
-            assert response.json()["data"] is None
-            assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
-            assert (RUNS - runs)["pool"] == 0  # failed: not counted as read
-            assert pool.checkedout() == 0
-            # the pool's idle connection, given back just now: checked out with no
-            # greenlet
-            assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
-            assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
-        # and the next request is answered the same way again
-        runs = Counter(RUNS)
-        again = await client.post(DASHBOARD)
-        assert (again.status_code, again.text) == (200, reference.text)
-        assert (RUNS - runs) == Counter(pool=1)
-        assert pool.checkedout() == 0
-        # when: an engine listener (as any of SQLAlchemy's statements, it sees this one)
-        with StatementCounter(fresh) as counter:
-            got = await client.post(DASHBOARD)
-        assert (got.status_code, got.text) == (200, reference.text)
-        assert counter.count == 1 and "initiatives" in counter.statements[0]
-        assert pool.checkedout() == 0
-    finally:
-        await http.aclose()
-        await fresh.dispose()
+    # and the next request is answered the same way again
+    runs = Counter(RUNS)
+    again = await client.post(DASHBOARD)
+    assert (again.status_code, again.text) == (200, reference.text)
+    assert (RUNS - runs) == Counter(pool=1)
+    assert pool.checkedout() == 0
+    # when: an engine listener (as any of SQLAlchemy's statements, it sees this one)
+    with StatementCounter(fresh) as counter:
+        got = await client.post(DASHBOARD)
+    assert (got.status_code, got.text) == (200, reference.text)
+    assert counter.count == 1 and "initiatives" in counter.statements[0]
+    assert pool.checkedout() == 0
 
 
 @pytest.mark.postgres_only

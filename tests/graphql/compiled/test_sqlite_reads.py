@@ -12,16 +12,14 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import httpx
 import pytest
 from sqlalchemy import literal, select
 
-from app.config import Settings
 from app.db import shared
 from app.db.session import (
     SQLITE_BUSY_TIMEOUT_MS,
@@ -39,38 +37,10 @@ from app.db.shared import (
     one_statement,
     read_snapshot,
 )
-from app.engines import ledger_engine
-from app.main import create_app
 from tests.conftest import Database, GraphQLClient
 from tests.graphql.compiled.test_driver import DASHBOARD, SLOW, _last_kept, _seed
 
 pytestmark = pytest.mark.sqlite_only
-
-
-@pytest.fixture
-async def fresh(db: Database, settings: Settings) -> AsyncIterator[tuple[GraphQLClient, Any]]:
-    """A client of an app on an engine of its own, which no statement listener ever saw
-    (production's: the test database's engine has had listeners, and SQLAlchemy then
-    wraps the borrowed connection in a Connection for good), and that engine."""
-    engine = ledger_engine(db.url)
-    app = create_app(
-        settings.model_copy(
-            update={
-                "database_url": db.url,
-                "compiled_reads": True,
-                "execution_timeout_seconds": 0.5,
-                # more at once than the pool keeps, from one caller (the test's)
-                "max_queries_per_caller": 64,
-            }
-        ),
-        engine=engine,
-    )
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-    try:
-        yield GraphQLClient(http), engine
-    finally:
-        await http.aclose()
-        await engine.dispose()
 
 
 def _idle_connections(engine: Any) -> list[Any]:
@@ -113,7 +83,7 @@ async def _timed_out_endless(client: GraphQLClient) -> Any:
 
 async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     db: Database,
-    fresh: tuple[GraphQLClient, Any],
+    fresh_app: tuple[GraphQLClient, Any],
     client_with: Callable[..., GraphQLClient],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -121,7 +91,7 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     # cap by the clock (a loaded test machine may pause the thread past it)
     monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", 60.0)
     await _seed(db)
-    client, engine = fresh
+    client, engine = fresh_app
     reference = await client_with(compiled_reads=False).post(DASHBOARD)
     for _ in range(2):
         assert (await client.post(DASHBOARD)).text == reference.text
@@ -155,11 +125,11 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
 
 
 async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_the_deadline(
-    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the dashboard kept, its statement then one that never ends by itself
     await _seed(db)
-    client, engine = fresh
+    client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
     ticks = 0
@@ -194,11 +164,11 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
 
 
 async def test_a_read_stopped_on_the_loop_three_times_in_a_row_runs_in_its_thread_a_while(
-    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the dashboard kept; after three stops in a row, two runs in the thread
     await _seed(db)
-    client, _engine = fresh
+    client, _engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
     monkeypatch.setattr(shared, "INLINE_RETRY_RUNS", 2)
@@ -271,14 +241,14 @@ def test_a_read_on_the_loop_never_waits_for_a_lock(tmp_path: Path) -> None:
 
 
 async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
-    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`interrupt` is forgotten by a statement that starts after it: a read whose
     deadline passes while it waits for the connection's thread must not start."""
     # given: the dashboard kept, its statement then one that never ends by itself, run
     # in the connection's thread; every idle connection's thread busy for a second
     await _seed(db)
-    client, engine = fresh
+    client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
@@ -302,14 +272,14 @@ async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
 
 
 async def test_a_long_statement_and_reads_past_the_pools_size_run_in_their_threads(
-    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A statement whose text is long runs in its thread (SQLite prepares it before any
     question could stop it on the loop); more such reads at once than the pool keeps
     take its overflow connections, which are closed, not kept, when given back."""
     # given: the dashboard kept; its text counted as too long for the loop
     await _seed(db)
-    client, engine = fresh
+    client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
     monkeypatch.setattr(shared, "INLINE_TEXT", 10)
@@ -399,7 +369,7 @@ def test_a_read_on_the_loop_is_stopped_by_the_clock_too(tmp_path: Path) -> None:
 
 
 async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement(
-    db: Database, fresh: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cancel that lands after the thread looked at the flag but before the statement's
     first step: `interrupt` is forgotten by the statement that starts after it, so the
@@ -407,7 +377,7 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
     # given: the dashboard kept, its statement then one that never ends by itself, run
     # in the connection's thread after a pause there of a second (past the deadline)
     await _seed(db)
-    client, _engine = fresh
+    client, _engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
