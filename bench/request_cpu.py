@@ -97,14 +97,14 @@ async def measure(args: argparse.Namespace) -> None:
     global AUTHORIZATION
     AUTHORIZATION = args.authorization.encode() if args.authorization else None
     settings = Settings(
-        database_url=URL,
+        database_url=args.url,
         anonymous_read=True,
         max_page_size=10_000,
         rate_limit_per_address="",
         rate_limit_per_key="",
         log_level="WARNING",
     )
-    engine = ledger_engine(URL)
+    engine = ledger_engine(args.url)
     app = create_app(settings, engine=engine)
     async with app.router.lifespan_context(app):
         freeze_startup_heap()
@@ -147,6 +147,12 @@ def main() -> None:
         "--authorization",
         help="the request's Authorization header, e.g. 'Bearer <an API key's secret>' "
         "(made by `pledge-ledger keys create` on the database; default: anonymous)",
+    )
+    parser.add_argument(
+        "--url",
+        default=URL,
+        help="the database (default: bench/peers.py's, PEERS_DATABASE on PostgreSQL); "
+        "e.g. sqlite+aiosqlite:////tmp/pledge_bench/pledge_bench_floor_100k.db (bench/peer_floor.py --keep)",
     )
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
