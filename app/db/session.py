@@ -222,6 +222,28 @@ def create_engine(
     return engine
 
 
+def loop_reader(engine: AsyncEngine) -> sqlite3.Connection:
+    """A connection to `engine`'s SQLite file outside its pool, for the statements the
+    event loop's thread runs itself (app/db/shared.py `_inline`): opened as the pool
+    opens one (the URL's arguments, `_sqlite_setup`'s functions and settings), then
+    reading only and never waiting for a lock (waiting, SQLite would sleep on the
+    loop's thread). Raises sqlite3.Error when it cannot be opened so."""
+    sync_engine = engine.sync_engine
+    args, options = engine.dialect.create_connect_args(sync_engine.url)
+    opened: Any = sqlite3.connect
+    conn: sqlite3.Connection = opened(
+        *args, **{**options, "timeout": 0, "check_same_thread": False}
+    )
+    try:
+        _sqlite_setup(_FUNCTIONS.get(sync_engine, ()))(conn, None)
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def any_thread(engine: AsyncEngine) -> bool:
     """Whether `engine`'s SQLite connections may be used by another thread than the one
     that made them, by whoever holds one (a pooled file's)."""

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -28,7 +29,13 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue
 
-from app.db.session import SQLITE_BUSY_TIMEOUT_MS, SessionFactory, any_thread, taken_at_once
+from app.db.session import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SessionFactory,
+    any_thread,
+    loop_reader,
+    taken_at_once,
+)
 
 log = logging.getLogger(__name__)
 
@@ -509,6 +516,7 @@ class _Joined:
 ROWS_PER_FETCH = 256
 _NOT_HERE = object()
 _LOCKED = object()
+_STOPPED = object()
 # How `one_row` and `joined_rows` ran their statements in this process: "pool" (a
 # pooled connection borrowed for the statement alone), "driver" (on the driver's
 # connection of an operation's own) or "session".
@@ -588,15 +596,21 @@ def _borrows(shared: SharedConnection, repeated: Repeated) -> bool:
     return repeated.sent is not None and shared.one_statement and not shared.opened
 
 
+def _unopened(shared: SharedConnection) -> bool:
+    """Whether a snapshot's one statement may still run outside it: no session opened
+    it meanwhile. Raises once the operation closed it."""
+    if shared._closed:
+        raise RuntimeError("the operation's connection is closed")
+    return not shared.opened
+
+
 async def _borrowed(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | None:
     """A connection of `engine`'s pool for a snapshot's one statement, the caller holding
     the snapshot's lock; None when a session opened the snapshot meanwhile. Without a
     greenlet when the pool hands over an idle connection as it is; in one, as
     SQLAlchemy checks out, when it may wait, connect or ping."""
-    if shared.opened:
+    if not _unopened(shared):
         return None
-    if shared._closed:
-        raise RuntimeError("the operation's connection is closed")
     fairy = taken_at_once(engine)
     if fairy is None:
         CHECKOUTS["greenlet"] += 1
@@ -666,6 +680,16 @@ async def _pooled_sqlite(
     ):
         return _NOT_HERE
     async with shared.lock:
+        if not _unopened(shared):
+            return _NOT_HERE
+        on_loop = _may_run_on_loop(repeated, text)
+        if on_loop and not sync_engine._has_events:
+            # The loop's own connection, outside the pool: no check-out, no check-in.
+            out = _on_loops_own(engine, repeated, text, parameters, read)
+            if out is _STOPPED:  # past the loop's time, or locked out: in its thread
+                on_loop = False
+            elif out is not _NOT_HERE:
+                return out
         fairy = await _borrowed(shared, sync_engine)
         if fairy is None:
             return _NOT_HERE
@@ -677,24 +701,10 @@ async def _pooled_sqlite(
                 connection.dispatch.before_cursor_execute(
                     connection, None, text, parameters, None, False
                 )
-            out: _T | object = _NOT_HERE
-            if repeated.in_thread_for:
-                repeated.in_thread_for -= 1
-            elif len(text) > INLINE_TEXT:  # its preparation alone would hold the loop
-                SQLITE_RUNS["too long for the loop"] += 1
-            else:
-                out = _inline(driver._conn, text, parameters, read)
-                if out is _LOCKED:
-                    SQLITE_RUNS["locked"] += 1
-                    out = _NOT_HERE
-                elif out is _NOT_HERE:
-                    SQLITE_RUNS["past the loop's time"] += 1
-                    repeated.overruns += 1
-                    if repeated.overruns >= INLINE_OVERRUNS:
-                        repeated.in_thread_for = INLINE_RETRY_RUNS
-                else:
-                    repeated.overruns = 0
-            if out is _NOT_HERE:
+            out = _NOT_HERE
+            if on_loop:
+                out = _counted(repeated, _inline(driver._conn, text, parameters, read))
+            if out is _NOT_HERE or out is _STOPPED:
                 cancelled = threading.Event()
                 try:
                     out = await driver._execute(
@@ -707,8 +717,6 @@ async def _pooled_sqlite(
                     driver._conn.interrupt()
                     raise
                 SQLITE_RUNS["thread"] += 1
-            else:
-                SQLITE_RUNS["loop"] += 1
             if connection is not None:
                 connection.dispatch.after_cursor_execute(
                     connection, None, text, parameters, None, False
@@ -729,19 +737,123 @@ async def _pooled_sqlite(
     return out
 
 
+def _may_run_on_loop(repeated: Repeated, text: str) -> bool:
+    """Whether `repeated` may try the event loop's thread this time: not while it runs
+    in its thread for a while (`INLINE_RETRY_RUNS`), nor with a text too long to be
+    prepared there (`INLINE_TEXT`)."""
+    if repeated.in_thread_for:
+        repeated.in_thread_for -= 1
+        return False
+    if len(text) > INLINE_TEXT:  # its preparation alone would hold the loop
+        SQLITE_RUNS["too long for the loop"] += 1
+        return False
+    return True
+
+
+def _counted(repeated: Repeated, out: _T | object) -> _T | object:
+    """What a run on the loop (`_inline`) gave, counted: its rows, or _STOPPED (past the
+    loop's time, or locked out), after which `repeated` runs in its thread, for
+    INLINE_RETRY_RUNS runs once stopped INLINE_OVERRUNS times in a row."""
+    if out is _LOCKED:
+        SQLITE_RUNS["locked"] += 1
+        return _STOPPED
+    if out is _NOT_HERE:
+        SQLITE_RUNS["past the loop's time"] += 1
+        repeated.overruns += 1
+        if repeated.overruns >= INLINE_OVERRUNS:
+            repeated.in_thread_for = INLINE_RETRY_RUNS
+        return _STOPPED
+    repeated.overruns = 0
+    SQLITE_RUNS["loop"] += 1
+    return out
+
+
+def _on_loops_own(
+    engine: AsyncEngine,
+    repeated: Repeated,
+    text: str,
+    parameters: Sequence[Any],
+    read: Callable[[sqlite3.Cursor], _T],
+) -> _T | object:
+    """`_inline` on the loop's own connection to `engine`'s database (`_loop_reader`):
+    its rows, _STOPPED (counted, `_counted`), or _NOT_HERE when there is none for this
+    thread, or the statement failed on it. A failure closes it (made again at the next
+    read), and the statement runs again on a pooled connection, where SQLAlchemy
+    reports the failure as it reports any (or the statement succeeds there)."""
+    conn = _loop_reader(engine)
+    if conn is None:
+        return _NOT_HERE
+    try:
+        out = _inline(conn, text, parameters, read, waits=False)
+    except Exception:
+        log.warning("the event loop's own SQLite connection failed; closed", exc_info=True)
+        _READERS.pop(engine.sync_engine.pool, None)
+        conn.close()
+        return _NOT_HERE
+    return _counted(repeated, out)
+
+
+class _LoopReader:
+    """The event loop's own connection to a pool's database (`loop_reader`), for the
+    thread that made it alone; while it cannot be opened, how many reads to let pass
+    before trying again."""
+
+    __slots__ = ("conn", "thread", "wait")
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.conn: sqlite3.Connection | None = None
+        self.wait = 0
+
+
+# Keyed by the pool: a disposed engine's new pool opens its own (the old one's closes
+# with it, when it is collected).
+_READERS: weakref.WeakKeyDictionary[Any, _LoopReader] = weakref.WeakKeyDictionary()
+
+
+def _loop_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
+    """The loop's own connection to `engine`'s database, opened by its first read
+    (`loop_reader`): a statement run on the loop's thread holds it alone, for nothing
+    else runs there meanwhile, so one serves every read, where borrowing one of the
+    pool's costs its check-out and check-in each time (a fifth of a small read's CPU).
+    None on any other thread (an engine used by two loops), and while it cannot be
+    opened (tried again after INLINE_RETRY_RUNS reads)."""
+    pool = engine.sync_engine.pool
+    here = threading.get_ident()
+    reader = _READERS.get(pool)
+    if reader is None:
+        reader = _READERS[pool] = _LoopReader(here)
+    if reader.thread != here:
+        return None
+    if reader.conn is None:
+        if reader.wait:
+            reader.wait -= 1
+            return None
+        try:
+            reader.conn = loop_reader(engine)
+        except sqlite3.Error:
+            log.warning("the event loop's own SQLite connection could not be opened", exc_info=True)
+            reader.wait = INLINE_RETRY_RUNS
+            return None
+    return reader.conn
+
+
 def _inline(
     conn: sqlite3.Connection,
     text: str,
     parameters: Sequence[Any],
     read: Callable[[sqlite3.Cursor], _T],
+    *,
+    waits: bool = True,
 ) -> _T | object:
     """`_run` on this (the event loop's) thread, stopped by SQLite once it has run
     INLINE_SECONDS (then _NOT_HERE) or at once when another connection holds a lock it
     needs (then _LOCKED) (nothing was begun; the statement's rows are let go). The
-    connection is this task's alone and its own thread idle (the pool hands out none
-    with a call pending: one cancelled mid-statement is invalidated, never given back),
-    so the two threads never use it at once (`check_same_thread=False`,
-    app/db/session.py)."""
+    connection is this task's alone: the loop's own (`_loop_reader`), or a pooled one
+    whose own thread is idle (the pool hands out none with a call pending: one
+    cancelled mid-statement is invalidated, never given back), so the two threads
+    never use it at once (`check_same_thread=False`, app/db/session.py). `waits`: the
+    connection waits for locks (a pooled one), which it must not do here meanwhile."""
     started: tuple[float, float] | None = None
     stopped = False
 
@@ -763,7 +875,8 @@ def _inline(
     # Never wait for a lock here (in WAL a read takes none, but a database in recovery
     # or held by a process in exclusive locking mode does): waiting, SQLite sleeps on
     # this thread, past any progress handler's reach.
-    conn.execute("PRAGMA busy_timeout = 0")
+    if waits:
+        conn.execute("PRAGMA busy_timeout = 0")
     conn.set_progress_handler(past_time, INLINE_STEPS)
     try:
         return _run(conn, text, parameters, read)
@@ -776,7 +889,8 @@ def _inline(
         raise
     finally:
         conn.set_progress_handler(None, 0)
-        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if waits:
+            conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _in_thread(

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import literal, select
+from sqlalchemy import literal, select, text
 
 from app.db import shared
 from app.db.session import (
@@ -54,12 +54,22 @@ def _worker_threads() -> int:
     return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
 
 
+async def _pool_holds_one(engine: Any) -> None:
+    """A connection opened in `engine`'s pool and left idle there, for a kept read's
+    statement to borrow when it runs in its thread: the loop's own connection reads it
+    otherwise, so the pool may hold none yet."""
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+    assert engine.pool.checkedin() >= 1
+
+
 async def _timed_out_endless(client: GraphQLClient) -> Any:
     """The dashboard asked once more with its kept statement swapped for one that never
     ends by itself (SLOW): the answer, once its connection, given up on, is closed and
     its thread has ended. A statement left running would hold the request (giving up
     on its connection waits for it) and its thread for good: the request fails after
-    10 s instead, and what it left running is interrupted."""
+    10 s instead, and what it left running is interrupted. The pool holds an idle
+    connection (`_pool_holds_one`): the one the statement's thread run borrows."""
     kept = _last_kept()
     assert kept.sent is not None
     learnt = kept.sent
@@ -96,32 +106,45 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     for _ in range(2):
         assert (await client.post(DASHBOARD)).text == reference.text
     assert not engine.sync_engine._has_events
+    own = shared._loop_reader(engine)
+    assert own is not None
     sent: list[str] = []
+    pooled: list[str] = []
+    own.set_trace_callback(sent.append)
     for conn in _idle_connections(engine):
-        conn.set_trace_callback(sent.append)
+        conn.set_trace_callback(pooled.append)
     runs, where, checkouts = Counter(RUNS), Counter(SQLITE_RUNS), Counter(CHECKOUTS)
+    idle = engine.pool.checkedin()
     # when
     got = await client.post(DASHBOARD)
-    # then: the same bytes; the statement alone, on the loop (with no wait for a lock
-    # there), on an idle pooled connection taken as it was, given back in no
-    # transaction: no BEGIN, no ROLLBACK
+    # then: the same bytes; the statement alone, on the loop's own connection (which
+    # never waits for a lock, reads only, and is left in no transaction): no pooled
+    # connection taken, nothing else sent
     assert (got.status_code, got.text) == (200, reference.text)
     assert (RUNS - runs) == Counter(pool=1)
     assert (SQLITE_RUNS - where) == Counter(loop=1)
-    assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
+    assert (CHECKOUTS - checkouts) == Counter()
     kept = _last_kept()
     assert kept.sent is not None
     # (SQLite traces a statement with its values in place of its parameters)
-    busy = f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-    assert len(sent) == 3 and sent[1].startswith(kept.sent[1][:40]), sent
-    assert (sent[0], sent[2]) == ("PRAGMA busy_timeout = 0", busy)
-    assert engine.pool.checkedout() == 0
-    assert not any(conn.in_transaction for conn in _idle_connections(engine))
-    # and a statement listener sees it as any statement
+    assert len(sent) == 1 and sent[0].startswith(kept.sent[1][:40]), sent
+    assert pooled == []
+    assert (engine.pool.checkedout(), engine.pool.checkedin()) == (0, idle)
+    assert not own.in_transaction
+    assert own.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    assert own.execute("PRAGMA query_only").fetchone() == (1,)
+    own.set_trace_callback(None)
+    # and a statement listener sees it as any statement: run on a pooled connection
+    # (on the loop too, with no wait for a lock there), given back in no transaction
     with StatementCounter(engine) as counter:
         again = await client.post(DASHBOARD)
     assert again.text == reference.text
     assert counter.statements == [kept.sent[1]]
+    busy = f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+    assert len(pooled) == 3 and pooled[1].startswith(kept.sent[1][:40]), pooled
+    assert (pooled[0], pooled[2]) == ("PRAGMA busy_timeout = 0", busy)
+    assert engine.pool.checkedout() == 0
+    assert not any(conn.in_transaction for conn in _idle_connections(engine))
 
 
 async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_the_deadline(
@@ -132,6 +155,7 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
     client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
+    await _pool_holds_one(engine)
     ticks = 0
 
     async def tick() -> None:
@@ -251,6 +275,7 @@ async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
     client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
+    await _pool_holds_one(engine)
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     for record in engine.sync_engine.pool._pool._queue._queue:
         record.dbapi_connection.driver_connection._tx.put_nowait((None, lambda: time.sleep(1)))
@@ -377,9 +402,10 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
     # given: the dashboard kept, its statement then one that never ends by itself, run
     # in the connection's thread after a pause there of a second (past the deadline)
     await _seed(db)
-    client, _engine = fresh_app
+    client, engine = fresh_app
     good = await client.post(DASHBOARD)
     assert good.status_code == 200 and "errors" not in good.json(), good.text
+    await _pool_holds_one(engine)
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     monkeypatch.setattr(shared, "THREAD_STEPS", 1_000)
     run = shared._run
@@ -395,3 +421,81 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
     # given up on, closed and its thread ended
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "TIMEOUT"
+
+
+async def test_the_loops_own_connection_reads_every_commit_and_is_the_loops_alone(
+    db: Database, fresh_app: tuple[GraphQLClient, Any]
+) -> None:
+    """The loop's own connection stays open between reads: each read still sees the
+    latest commit (a statement outside a transaction reads by itself), it is never
+    used by another thread, and an engine disposed of opens a new one."""
+    # given: the dashboard kept, read on the loop's own connection
+    await _seed(db)
+    client, engine = fresh_app
+    first = await client.post(DASHBOARD)
+    assert first.status_code == 200 and "errors" not in first.json(), first.text
+    own = shared._loop_reader(engine)
+    assert own is not None
+    # when: a title changes, committed on another connection
+    node = first.json()["data"]["initiatives"]["nodes"][0]
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE initiatives SET title = 'Renamed' WHERE code = :code"),
+            {"code": node["code"]},
+        )
+    where = Counter(SQLITE_RUNS)
+    after = await client.post(DASHBOARD)
+    # then: read on the loop, with the new title
+    assert (SQLITE_RUNS - where) == Counter(loop=1)
+    assert after.json()["data"]["initiatives"]["nodes"][0] == {**node, "title": "Renamed"}
+    assert shared._loop_reader(engine) is own
+    # and another thread never gets it
+    assert await asyncio.to_thread(shared._loop_reader, engine) is None
+    # and once the engine is disposed of, its new pool reads on a connection of its own
+    await engine.dispose()
+    again = await client.post(DASHBOARD)
+    assert again.text == after.text
+    renewed = shared._loop_reader(engine)
+    assert renewed is not None and renewed is not own
+
+
+async def test_a_failure_on_the_loops_own_connection_falls_back_to_the_pool(
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection of the loop's own that fails (closed under it, say) is let go, the
+    read answered from a pooled one, and a new one made at the next read; one that
+    cannot be opened is tried again only after INLINE_RETRY_RUNS reads."""
+    # given: the dashboard kept, and the loop's own connection closed under it
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", 60.0)
+    await _seed(db)
+    client, engine = fresh_app
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    broken = shared._loop_reader(engine)
+    assert broken is not None
+    broken.close()
+    checkouts, where = Counter(CHECKOUTS), Counter(SQLITE_RUNS)
+    # when
+    got = await client.post(DASHBOARD)
+    # then: the same answer, on the loop from a pooled connection; a new one next
+    assert (got.status_code, got.text) == (200, good.text)
+    assert (SQLITE_RUNS - where) == Counter(loop=1)
+    assert sum((CHECKOUTS - checkouts).values()) == 1
+    mended = shared._loop_reader(engine)
+    assert mended is not None and mended is not broken
+    # given: a new engine whose loop connection cannot be opened
+    await engine.dispose()
+    opened = 0
+
+    def refused(engine: Any) -> sqlite3.Connection:
+        nonlocal opened
+        opened += 1
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(shared, "loop_reader", refused)
+    monkeypatch.setattr(shared, "INLINE_RETRY_RUNS", 2)
+    # when: four reads
+    answers = [await client.post(DASHBOARD) for _ in range(4)]
+    # then: every one answered (from the pool); opening tried at the first and fourth
+    assert {(a.status_code, a.text) for a in answers} == {(200, good.text)}
+    assert opened == 2
