@@ -635,11 +635,12 @@ async def _pooled_sqlite(
     repeated: Repeated,
     read: Callable[[sqlite3.Cursor], _T],
 ) -> _T | object:
-    """What `read` makes of the rows of a snapshot's one statement on SQLite, on a
-    connection borrowed from the pool for it alone, outside any transaction: one
-    SELECT reads one committed state by itself (WAL), as one statement does on
-    PostgreSQL (`_pooled_row`). The pool's own check-out and check-in (with no
-    ROLLBACK to send: nothing was begun).
+    """What `read` makes of the rows of a snapshot's one statement on SQLite, outside
+    any transaction: one SELECT reads one committed state by itself (WAL), as one
+    statement does on PostgreSQL (`_pooled_row`). On the event loop's own connection
+    (`_loop_reader`) when it runs there, else on a connection borrowed from the pool for
+    it alone: the pool's own check-out and check-in (with no ROLLBACK to send: nothing
+    was begun).
 
     SQLite runs in this process, so where the statement runs is what costs:
     - On the event loop's thread, first: a small page takes tens of microseconds there,
