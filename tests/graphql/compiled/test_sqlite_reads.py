@@ -499,3 +499,82 @@ async def test_a_failure_on_the_loops_own_connection_falls_back_to_the_pool(
     # then: every one answered (from the pool); opening tried at the first and fourth
     assert {(a.status_code, a.text) for a in answers} == {(200, good.text)}
     assert opened == 2
+
+
+def _preparations(conn: sqlite3.Connection) -> list[int]:
+    """A list that grows each time `conn` prepares a statement (by one per SELECT in
+    it): SQLite asks the authorizer while it prepares one, never while it runs one
+    already prepared."""
+    prepared: list[int] = []
+
+    def note(action: int, *_args: Any) -> int:
+        if action == sqlite3.SQLITE_SELECT:
+            prepared.append(action)
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(note)
+    return prepared
+
+
+# Many rows, the first at once: a stop lands while they are fetched.
+_MANY_ROWS = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) "
+    "SELECT x FROM c"
+)
+
+
+async def test_a_statement_stopped_midway_leaves_no_connection_preparing_it_again(
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's sqlite3 keeps a statement it prepared marked in use when its reset
+    reports a failed step (a stop by the progress handler while its rows are fetched):
+    every later run of the same text on that connection would prepare it anew. The
+    loop's own connection is let go after such a stop, and a pooled connection that ran
+    one is closed."""
+    await _seed(db)
+    client, engine = fresh_app
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    own = shared._loop_reader(engine)
+    assert own is not None
+    repeated = Repeated(select(literal(1)))
+
+    def run() -> object:
+        return shared._on_loops_own(engine, repeated, _MANY_ROWS, (), shared._all_rows)
+
+    # when: a run stopped on the loop's own connection, midway through its rows
+    monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0)
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", -1.0)
+    assert run() is shared._STOPPED
+    # then: that connection is closed, and the next read runs on a new one, where the
+    # statement, once prepared, is not prepared again
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        own.execute("SELECT 1")
+    monkeypatch.setattr(shared, "INLINE_SECONDS", 60.0)
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", 60.0)
+    rows = run()
+    assert isinstance(rows, list) and len(rows) == 20000
+    renewed = shared._loop_reader(engine)
+    assert renewed is not None and renewed is not own
+    prepared = _preparations(renewed)
+    run()  # prepared again once: setting an authorizer expires every statement
+    assert prepared
+    prepared.clear()
+    assert run() == rows
+    assert prepared == []
+    # when: with a statement listener (its statement borrows a pooled connection), the
+    # dashboard's run stopped on the loop, then answered in that connection's thread
+    await _pool_holds_one(engine)
+    idle = _idle_connections(engine)
+    monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0)
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", -1.0)
+    monkeypatch.setattr(shared, "INLINE_STEPS", 1)
+    where = Counter(SQLITE_RUNS)
+    with StatementCounter(engine):
+        assert (await client.post(DASHBOARD)).text == good.text
+    assert (SQLITE_RUNS - where) == Counter({"past the loop's time": 1, "thread": 1})
+    # then: that connection is closed, to be opened anew at its next check-out
+    assert len(idle) == 1
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        idle[0].execute("SELECT 1")
+    assert engine.pool.checkedout() == 0
