@@ -224,10 +224,12 @@ def create_engine(
 
 def loop_reader(engine: AsyncEngine) -> sqlite3.Connection:
     """A connection to `engine`'s SQLite file outside its pool, for the statements the
-    event loop's thread runs itself (app/db/shared.py `_inline`): opened as the pool
-    opens one (the URL's arguments, `_sqlite_setup`'s functions and settings), then
-    reading only and never waiting for a lock (waiting, SQLite would sleep on the
-    loop's thread). Raises sqlite3.Error when it cannot be opened so."""
+    event loop's thread runs itself (app/db/shared.py `_inline`): opened with the
+    URL's arguments and `_sqlite_setup`'s functions and settings, as the pool opens one
+    (not SQLAlchemy's own REGEXP, which no compiled read uses: a statement that fails
+    here runs again on a pooled connection), then reading only and never waiting for a
+    lock (waiting, SQLite would sleep on the loop's thread). Raises sqlite3.Error when
+    it cannot be opened so."""
     sync_engine = engine.sync_engine
     args, options = engine.dialect.create_connect_args(sync_engine.url)
     opened: Any = sqlite3.connect

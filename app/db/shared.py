@@ -386,8 +386,9 @@ async def one_row(sessions: SessionFactory, repeated: Repeated) -> Sequence[Any]
 
     A snapshot not yet opened whose operation promised one statement (`one_statement`:
     a kept dashboard's read) takes no connection of its own for it: the statement runs
-    on a pooled connection borrowed for it alone (`_pooled_row`), outside any
-    transaction, and given back at once. Otherwise, on an operation's own connection
+    on a pooled connection borrowed for it alone (`_pooled_row`; on SQLite, the event
+    loop's own connection first, `_pooled_sqlite`), outside any transaction, and given
+    back at once. Otherwise, on an operation's own connection
     (a snapshot's) that runs statements either outside any transaction (AUTOCOMMIT:
     `one_statement`) or in the transaction it began (the snapshot's REPEATABLE READ,
     READ ONLY), the statement goes straight to the asyncpg
@@ -452,7 +453,8 @@ async def joined_rows(
     promise the rows' order). None when a row holds NULL or comes out of its place.
 
     On SQLite, a snapshot not yet opened whose operation promised one statement (a kept
-    read's) reads on a pooled connection borrowed for it alone (`_pooled_sqlite`)."""
+    read's) reads outside it, on the event loop's own connection or on a pooled one
+    borrowed for it alone (`_pooled_sqlite`)."""
     shared = _shared(sessions)
     if shared is not None and shared.engine is not None and _borrows(shared, repeated):
         joined = await _pooled_sqlite(
@@ -517,9 +519,10 @@ ROWS_PER_FETCH = 256
 _NOT_HERE = object()
 _LOCKED = object()
 _STOPPED = object()
-# How `one_row` and `joined_rows` ran their statements in this process: "pool" (a
-# pooled connection borrowed for the statement alone), "driver" (on the driver's
-# connection of an operation's own) or "session".
+# How `one_row` and `joined_rows` ran their statements in this process: "pool" (outside
+# the operation's snapshot, on a pooled connection borrowed for the statement alone, or
+# on SQLite the event loop's own connection), "driver" (on the driver's connection of an
+# operation's own) or "session".
 RUNS: Counter[str] = Counter()
 # How `_pooled_row` checked its connections out: "at once" (`taken_at_once`) or in a
 # "greenlet", as SQLAlchemy does.
@@ -784,16 +787,17 @@ def _on_loops_own(
 ) -> _T | object:
     """`_inline` on the loop's own connection to `engine`'s database (`_loop_reader`):
     its rows, _STOPPED (counted, `_counted`), or _NOT_HERE when there is none for this
-    thread, or the statement failed on it. A failure closes it (made again at the next
-    read), and the statement runs again on a pooled connection, where SQLAlchemy
-    reports the failure as it reports any (or the statement succeeds there)."""
+    thread, or the statement failed on it. A failure closes it (`_let_go`: made again
+    at the next read), and the statement runs again on a pooled connection, where
+    SQLAlchemy reports the failure as it reports any (or the statement succeeds
+    there): so it is logged here only for debugging, as the pooled run logs it."""
     conn = _loop_reader(engine)
     if conn is None:
         return _NOT_HERE
     try:
         out = _inline(conn, text, parameters, read, waits=False)
     except Exception:
-        log.warning("the event loop's own SQLite connection failed; closed", exc_info=True)
+        log.debug("a read on the event loop's own SQLite connection failed", exc_info=True)
         _let_go(engine, conn)
         return _NOT_HERE
     if out is _NOT_HERE or out is _LOCKED:
@@ -809,40 +813,46 @@ def _let_go(engine: AsyncEngine, conn: sqlite3.Connection) -> None:
     reports that failure, so the statement stays marked and every later run of the same
     text on that connection prepares it anew (the dashboard's: 142 µs a run instead of
     52). A connection that ran one so is not used again."""
-    _READERS.pop(engine.sync_engine.pool, None)
+    _READERS.pop(engine.sync_engine, None)
     conn.close()
 
 
 class _LoopReader:
-    """The event loop's own connection to a pool's database (`loop_reader`), for the
-    thread that made it alone; while it cannot be opened, how many reads to let pass
-    before trying again."""
+    """The event loop's own connection to the database of an engine's `pool`
+    (`loop_reader`), for the thread that made it alone; while it cannot be opened, how
+    many reads to let pass before trying again."""
 
-    __slots__ = ("conn", "thread", "wait")
+    __slots__ = ("conn", "pool", "thread", "wait")
 
-    def __init__(self, thread: int) -> None:
+    def __init__(self, thread: int, pool: Any) -> None:
         self.thread = thread
+        self.pool = pool
         self.conn: sqlite3.Connection | None = None
         self.wait = 0
 
 
-# Keyed by the pool: a disposed engine's new pool opens its own (the old one's closes
-# with it, when it is collected).
-_READERS: weakref.WeakKeyDictionary[Any, _LoopReader] = weakref.WeakKeyDictionary()
+# By engine: one disposed of (a new pool) opens another at its next read, and the old
+# one is closed then (on the thread that made it; else when it is collected).
+_READERS: weakref.WeakKeyDictionary[Engine, _LoopReader] = weakref.WeakKeyDictionary()
 
 
 def _loop_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
     """The loop's own connection to `engine`'s database, opened by its first read
     (`loop_reader`): a statement run on the loop's thread holds it alone, for nothing
     else runs there meanwhile, so one serves every read, where borrowing one of the
-    pool's costs its check-out and check-in each time (a fifth of a small read's CPU).
+    pool's costs its check-out and check-in each time (a seventh of the dashboard's
+    CPU). Beside the pool's, it holds a page cache (2 MB at most) and its prepared
+    statements.
     None on any other thread (an engine used by two loops), and while it cannot be
     opened (tried again after INLINE_RETRY_RUNS reads)."""
-    pool = engine.sync_engine.pool
+    sync_engine = engine.sync_engine
+    pool = sync_engine.pool
     here = threading.get_ident()
-    reader = _READERS.get(pool)
-    if reader is None:
-        reader = _READERS[pool] = _LoopReader(here)
+    reader = _READERS.get(sync_engine)
+    if reader is None or reader.pool is not pool:
+        if reader is not None and reader.conn is not None and reader.thread == here:
+            reader.conn.close()  # the engine's pool was disposed of
+        reader = _READERS[sync_engine] = _LoopReader(here, pool)
     if reader.thread != here:
         return None
     if reader.conn is None:
@@ -939,10 +949,10 @@ def _run(
     read: Callable[[sqlite3.Cursor], _T],
 ) -> _T:
     """`read` of the statement's cursor, closed after. The connection is in no
-    transaction (the pool's check-in ended any), so the statement reads by itself; a
-    cursor left open would hold its read snapshot."""
+    transaction (the pool's check-in ended any; the loop's own begins none), so the
+    statement reads by itself; a cursor left open would hold its read snapshot."""
     if conn.in_transaction:
-        raise RuntimeError("a pooled SQLite connection was handed out in a transaction")
+        raise RuntimeError("a SQLite connection for a kept read was in a transaction")
     cursor = conn.execute(text, parameters)
     try:
         return read(cursor)

@@ -1,6 +1,6 @@
 """SQLite's side of a kept read (app/db/shared.py `_pooled_sqlite`, issue 15): from
-the second request on, its one statement runs alone on a pooled connection, on the
-event loop's thread while it is quick, in the connection's own thread once it is not;
+the second request on, its one statement runs alone, on the event loop's thread (and
+its own connection) while it is quick, in a pooled connection's thread once it is not;
 nothing else is sent, the loop is never held by a long statement, and one that
 outlasts the execution limit is interrupted."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sqlite3
 import threading
 import time
@@ -108,6 +109,7 @@ async def test_a_kept_read_runs_its_statement_alone_on_the_loop(
     assert not engine.sync_engine._has_events
     own = shared._loop_reader(engine)
     assert own is not None
+    await _pool_holds_one(engine)
     sent: list[str] = []
     pooled: list[str] = []
     own.set_trace_callback(sent.append)
@@ -434,6 +436,9 @@ async def test_the_loops_own_connection_reads_every_commit_and_is_the_loops_alon
     client, engine = fresh_app
     first = await client.post(DASHBOARD)
     assert first.status_code == 200 and "errors" not in first.json(), first.text
+    where = Counter(SQLITE_RUNS)
+    assert (await client.post(DASHBOARD)).text == first.text
+    assert (SQLITE_RUNS - where) == Counter(loop=1)  # read on the loop's own first
     own = shared._loop_reader(engine)
     assert own is not None
     # when: a title changes, committed on another connection
@@ -451,16 +456,22 @@ async def test_the_loops_own_connection_reads_every_commit_and_is_the_loops_alon
     assert shared._loop_reader(engine) is own
     # and another thread never gets it
     assert await asyncio.to_thread(shared._loop_reader, engine) is None
-    # and once the engine is disposed of, its new pool reads on a connection of its own
+    # and once the engine is disposed of, its new pool reads on a connection of its
+    # own, and the old one is closed
     await engine.dispose()
     again = await client.post(DASHBOARD)
     assert again.text == after.text
     renewed = shared._loop_reader(engine)
     assert renewed is not None and renewed is not own
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        own.execute("SELECT 1")
 
 
 async def test_a_failure_on_the_loops_own_connection_falls_back_to_the_pool(
-    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    fresh_app: tuple[GraphQLClient, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A connection of the loop's own that fails (closed under it, say) is let go, the
     read answered from a pooled one, and a new one made at the next read; one that
@@ -483,6 +494,24 @@ async def test_a_failure_on_the_loops_own_connection_falls_back_to_the_pool(
     assert sum((CHECKOUTS - checkouts).values()) == 1
     mended = shared._loop_reader(engine)
     assert mended is not None and mended is not broken
+    # when: the kept statement fails (swapped for one that cannot run)
+    kept = _last_kept()
+    assert kept.sent is not None
+    learnt = kept.sent
+    kept.sent = (learnt[0], "SELECT no_such_function()", ())
+    try:
+        with caplog.at_level(logging.WARNING):
+            failed = await client.post(DASHBOARD)
+    finally:
+        kept.sent = learnt
+    # then: the error as any statement's, from its run on a pooled connection; the
+    # loop's connection let go without a warning of its own
+    [error] = failed.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert [r.name for r in caplog.records] == ["app.graphql"]  # the error, once
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        mended.execute("SELECT 1")
+    assert (await client.post(DASHBOARD)).text == good.text
     # given: a new engine whose loop connection cannot be opened
     await engine.dispose()
     opened = 0
