@@ -411,7 +411,8 @@ class LegacyHandler(_Operations, BaseGraphQLWSHandler[Context, None]):
 
 
 def _address(connection: HTTPConnection) -> str | None:
-    return connection.client.host if connection.client else None
+    client = connection.client  # made at each reading
+    return client.host if client else None
 
 
 MIN_SEQUENCE_HEADER = "x-min-sequence"
@@ -481,17 +482,16 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         self.ide_page: Callable[[Request], Awaitable[HTMLResponse]] | None = None
 
     async def context_for(self, request: HTTPConnection) -> Context:
-        sessions = request.app.state.session_factory
         header = request.headers.get("authorization")
-        events = getattr(request.app.state, "events", None)
         if request.scope["type"] == "websocket":
             # Who the caller is is settled at connection_init (`on_ws_connect`).
+            state = request.app.state
             return Context(
-                reads=sessions,
-                replica=getattr(request.app.state, "replica", None),
+                reads=state.session_factory,
+                replica=getattr(state, "replica", None),
                 settings=self.settings,
                 principal=anonymous(anonymous_read=False),
-                events=events,
+                events=getattr(state, "events", None),
                 credential=header,
                 authenticator=self.authenticator,
                 shared=True,
@@ -523,8 +523,9 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         """The context of an HTTP request whose caller `prove` finds: the header's, or
         a signed download link's (app/auth/links.py); or who it is, when that is known
         without reading anything (an anonymous caller: no deadline to keep)."""
-        sessions = request.app.state.session_factory
-        events = getattr(request.app.state, "events", None)
+        state = request.app.state
+        sessions = state.session_factory
+        events = getattr(state, "events", None)
         # Counted by address before the credential is checked, then by caller; over
         # either budget is a 429 (answered by the app's handler for Refused).
         if self.limiter is not None:
@@ -545,7 +546,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 raise _rate_limited(exceeded)
         return Context(
             reads=sessions,
-            replica=getattr(request.app.state, "replica", None),
+            replica=getattr(state, "replica", None),
             min_sequence=min_sequence(request),
             settings=self.settings,
             principal=principal,
