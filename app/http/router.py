@@ -96,6 +96,15 @@ class OperationRequest:
     extensions: dict[str, Any] | None
 
 
+# The fields of an operation that have a type: each may be null, or of its type.
+_FIELDS = (
+    ("query", (str, type(None)), "a string"),
+    ("operationName", (str, type(None)), "a string"),
+    ("variables", (dict, type(None)), "an object"),
+    ("extensions", (dict, type(None)), "an object"),
+)
+
+
 def operation_request(data: object, persisted: PersistedOperations) -> OperationRequest:
     """The checks every operation meets, whichever way it came: a POST body, a GET's
     parameters, a WebSocket `subscribe` payload (each within MAX_BODY_BYTES). Refused
@@ -103,13 +112,8 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
     fields the GraphQL-over-HTTP specification names, of their types."""
     if not isinstance(data, dict):
         raise Refused(400, 'an operation is a JSON object: {"query": "..."}', ErrorCode.BAD_REQUEST)
-    for name, wanted, kind in (
-        ("query", str, "a string"),
-        ("operationName", str, "a string"),
-        ("variables", dict, "an object"),
-        ("extensions", dict, "an object"),
-    ):
-        if not isinstance(data.get(name), (wanted, type(None))):
+    for name, wanted, kind in _FIELDS:
+        if not isinstance(data.get(name), wanted):
             raise Refused(
                 400, f"the operation's `{name}` must be {kind} or null", ErrorCode.BAD_REQUEST
             )
