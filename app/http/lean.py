@@ -32,6 +32,7 @@ sends connections through the router.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Awaitable
 from functools import lru_cache
 from typing import Any
 
@@ -88,21 +89,20 @@ class LeanGraphQL:
             else None
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Handed on or served without a frame of this layer in between.
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
             or get_route_path(scope) != self.path
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         headers = Headers(scope=scope)
         if not _is_json(headers.get("content-type", "")) or self._streamed(
             headers.get("accept", "")
         ):
-            await self.app(scope, receive, send)
-            return
-        await self._serve(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._serve(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         router = self.router
@@ -259,12 +259,15 @@ class LeanGraphQLSocket:
         self.router = router
         self.path = path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # The path as the router matches it: without the app's root_path (a mount,
-        # uvicorn's --root-path).
+        # uvicorn's --root-path). Anything else is handed on without a frame of this
+        # layer in between.
         if scope["type"] != "websocket" or get_route_path(scope) != self.path:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._connect(scope, receive, send)
+
+    async def _connect(self, scope: Scope, receive: Receive, send: Send) -> None:
         SERVED["websocket"] += 1
         websocket = WebSocket(scope, receive, send)
         try:
