@@ -98,13 +98,13 @@ class LeanGraphQL:
         ):
             return self.app(scope, receive, send)
         headers = Headers(scope=scope)
-        if not _is_json(headers.get("content-type", "")) or self._streamed(
-            headers.get("accept", "")
-        ):
+        accept = headers.get("accept")
+        if not _is_json(headers.get("content-type", "")) or self._streamed(accept or ""):
             return self.app(scope, receive, send)
-        return self._serve(scope, receive, send)
+        return self._serve(scope, receive, send, accept)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, accept: str | None) -> None:
+        """`accept`: the request's (first) Accept, read once."""
         router = self.router
         # The messages read, replayed to the router in order when it is handed the
         # request (a deque: a body of many small pieces is handed on in linear time).
@@ -152,9 +152,7 @@ class LeanGraphQL:
         result = await kept.answer(request_data, context) if kept is not None else None
         if result is not None:
             SERVED["kept"] += 1
-            if not (result.errors or result.extensions) and not wants_graphql_response(
-                request.headers.get("accept")
-            ):
+            if not (result.errors or result.extensions) and not wants_graphql_response(accept):
                 SERVED["answered"] += 1
                 await _send_data(self.router, result.data, send)
                 return
