@@ -151,8 +151,9 @@ def main() -> None:
     parser.add_argument(
         "--url",
         default=URL,
-        help="the database (default: bench/peers.py's, PEERS_DATABASE on PostgreSQL); "
-        "e.g. sqlite+aiosqlite:////tmp/pledge_bench/pledge_bench_floor_100k.db (bench/peer_floor.py --keep)",
+        help="the database (default: bench/peers.py's, PEERS_DATABASE on PostgreSQL); e.g. "
+        "sqlite+aiosqlite:////tmp/pledge_bench/pledge_bench_floor_100k.db "
+        "(bench/peer_floor.py --keep)",
     )
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
