@@ -74,6 +74,9 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.anonymous_read = settings.anonymous_read
         self.tokens = TokenVerifier(settings) if settings.jwt_enabled else None
+        # Every anonymous caller is this one (a Principal is frozen): made once, not at
+        # each request that brings no credential.
+        self._anonymous = anonymous(anonymous_read=self.anonymous_read)
 
     def uncredentialed(self, header: str | None) -> Principal | None:
         """The caller of a request that brings no credential (anonymous), known without
@@ -81,7 +84,7 @@ class Authenticator:
         return self.anonymous() if header is None else None
 
     def anonymous(self) -> Principal:
-        return anonymous(anonymous_read=self.anonymous_read)
+        return self._anonymous
 
     async def principal(
         self, header: str | None, sessions: async_sessionmaker[AsyncSession]

@@ -106,13 +106,15 @@ class BodyLimitMiddleware:
                 await refuse(self._too_large(headers))
             return message
 
-        async def watching_send(message: Message) -> None:
+        # A plain function handing on the server's awaitable: no coroutine of its own
+        # per message.
+        def watching_send(message: Message) -> Awaitable[None]:
             nonlocal started
             if refused:
-                return
+                return _dropped()
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, counting_receive, watching_send)
@@ -145,6 +147,10 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         await response(scope, receive, send)
+
+
+async def _dropped() -> None:
+    """What the app sends once its request was refused: nothing."""
 
 
 class _LimitedSocket:

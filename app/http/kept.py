@@ -93,6 +93,10 @@ class _Kept:
     # The operation's counters (its labels' children, looked up once): None without
     # metrics.
     counters: tuple[Any, Any] | None
+    # Whether the operation declares no variables and, sent none, meets every rule that
+    # reads them (their strings, a moment, the price, their coercion): those then
+    # depend on the document alone, and are decided once, when it is kept.
+    plain: bool
 
 
 class KeptOperations:
@@ -135,9 +139,15 @@ class KeptOperations:
                 metrics.operations.labels(*labels),
                 metrics.operation_seconds.labels(*labels),
             )
+        plain = False
+        if not operation.variable_definitions:
+            try:
+                plain = self._coerced(document, operation, data.operation_name, None) is not None
+            except Exception:  # whatever a rule would make of it, the normal path says
+                plain = False
         key = (query, data.operation_name, principal.permissions)
         self._drop(key)
-        self._kept[key] = _Kept(document, operation, plan, counters)
+        self._kept[key] = _Kept(document, operation, plan, counters, plain)
         self._chars += len(query)
         while len(self._kept) > CACHE_SIZE or self._chars > KEPT_CHARS:
             self._drop(next(iter(self._kept)))  # the least recently used
@@ -227,23 +237,36 @@ class KeptOperations:
         query, variables = data.query, data.variables
         if variables is not None and not isinstance(variables, dict):
             return None
+        if read_gate(context, StrawberryOperationType.QUERY) is not None or (
+            self.settings.persisted_operations_only and not allowed(context, query)
+        ):
+            return None
+        if kept.plain and not variables:
+            return VariableValues({}, {})  # what coercing no variables of none makes
+        return self._coerced(kept.document, kept.operation, data.operation_name, variables)
+
+    def _coerced(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+    ) -> VariableValues | None:
+        """`variables` coerced, when the rules that read them (their strings, the
+        moment, the price) let the operation run as it is; None when one may not."""
         inputs = variables or {}
         if (
-            read_gate(context, StrawberryOperationType.QUERY) is not None
-            or (self.settings.persisted_operations_only and not allowed(context, query))
-            or variables_error(variables) is not None
-            or moment_of(kept.document, data.operation_name, inputs) is not None
+            variables_error(variables) is not None
+            or moment_of(document, operation_name, inputs) is not None
         ):
             return None
         costs = self.schema.cost_limiter
         graphql_schema = self.schema._schema
         if not costs.plainly_within(
-            costs.price(graphql_schema, kept.document, data.operation_name, variables)
+            costs.price(graphql_schema, document, operation_name, variables)
         ):
             return None
-        coerced = get_variable_values(
-            graphql_schema, kept.operation.variable_definitions or (), inputs
-        )
+        coerced = get_variable_values(graphql_schema, operation.variable_definitions or (), inputs)
         if isinstance(coerced, list):  # errors: the normal path reports them
             return None
         return coerced

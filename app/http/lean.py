@@ -32,6 +32,7 @@ sends connections through the router.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Awaitable
 from functools import lru_cache
 from typing import Any
 
@@ -88,23 +89,22 @@ class LeanGraphQL:
             else None
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Handed on or served without a frame of this layer in between.
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
             or get_route_path(scope) != self.path
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         headers = Headers(scope=scope)
-        if not _is_json(headers.get("content-type", "")) or self._streamed(
-            headers.get("accept", "")
-        ):
-            await self.app(scope, receive, send)
-            return
-        await self._serve(scope, receive, send)
+        accept = headers.get("accept")
+        if not _is_json(headers.get("content-type", "")) or self._streamed(accept or ""):
+            return self.app(scope, receive, send)
+        return self._serve(scope, receive, send, accept)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, accept: str | None) -> None:
+        """`accept`: the request's (first) Accept, read once."""
         router = self.router
         # The messages read, replayed to the router in order when it is handed the
         # request (a deque: a body of many small pieces is handed on in linear time).
@@ -152,9 +152,7 @@ class LeanGraphQL:
         result = await kept.answer(request_data, context) if kept is not None else None
         if result is not None:
             SERVED["kept"] += 1
-            if not (result.errors or result.extensions) and not wants_graphql_response(
-                request.headers.get("accept")
-            ):
+            if not (result.errors or result.extensions) and not wants_graphql_response(accept):
                 SERVED["answered"] += 1
                 await _send_data(self.router, result.data, send)
                 return
@@ -259,12 +257,15 @@ class LeanGraphQLSocket:
         self.router = router
         self.path = path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # The path as the router matches it: without the app's root_path (a mount,
-        # uvicorn's --root-path).
+        # uvicorn's --root-path). Anything else is handed on without a frame of this
+        # layer in between.
         if scope["type"] != "websocket" or get_route_path(scope) != self.path:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._connect(scope, receive, send)
+
+    async def _connect(self, scope: Scope, receive: Receive, send: Send) -> None:
         SERVED["websocket"] += 1
         websocket = WebSocket(scope, receive, send)
         try:

@@ -96,6 +96,15 @@ class OperationRequest:
     extensions: dict[str, Any] | None
 
 
+# The fields of an operation that have a type: each may be null, or of its type.
+_FIELDS = (
+    ("query", (str, type(None)), "a string"),
+    ("operationName", (str, type(None)), "a string"),
+    ("variables", (dict, type(None)), "an object"),
+    ("extensions", (dict, type(None)), "an object"),
+)
+
+
 def operation_request(data: object, persisted: PersistedOperations) -> OperationRequest:
     """The checks every operation meets, whichever way it came: a POST body, a GET's
     parameters, a WebSocket `subscribe` payload (each within MAX_BODY_BYTES). Refused
@@ -103,13 +112,8 @@ def operation_request(data: object, persisted: PersistedOperations) -> Operation
     fields the GraphQL-over-HTTP specification names, of their types."""
     if not isinstance(data, dict):
         raise Refused(400, 'an operation is a JSON object: {"query": "..."}', ErrorCode.BAD_REQUEST)
-    for name, wanted, kind in (
-        ("query", str, "a string"),
-        ("operationName", str, "a string"),
-        ("variables", dict, "an object"),
-        ("extensions", dict, "an object"),
-    ):
-        if not isinstance(data.get(name), (wanted, type(None))):
+    for name, wanted, kind in _FIELDS:
+        if not isinstance(data.get(name), wanted):
             raise Refused(
                 400, f"the operation's `{name}` must be {kind} or null", ErrorCode.BAD_REQUEST
             )
@@ -411,7 +415,8 @@ class LegacyHandler(_Operations, BaseGraphQLWSHandler[Context, None]):
 
 
 def _address(connection: HTTPConnection) -> str | None:
-    return connection.client.host if connection.client else None
+    client = connection.client  # made at each reading
+    return client.host if client else None
 
 
 MIN_SEQUENCE_HEADER = "x-min-sequence"
@@ -481,17 +486,16 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         self.ide_page: Callable[[Request], Awaitable[HTMLResponse]] | None = None
 
     async def context_for(self, request: HTTPConnection) -> Context:
-        sessions = request.app.state.session_factory
         header = request.headers.get("authorization")
-        events = getattr(request.app.state, "events", None)
         if request.scope["type"] == "websocket":
             # Who the caller is is settled at connection_init (`on_ws_connect`).
+            state = request.app.state
             return Context(
-                reads=sessions,
-                replica=getattr(request.app.state, "replica", None),
+                reads=state.session_factory,
+                replica=getattr(state, "replica", None),
                 settings=self.settings,
                 principal=anonymous(anonymous_read=False),
-                events=events,
+                events=getattr(state, "events", None),
                 credential=header,
                 authenticator=self.authenticator,
                 shared=True,
@@ -523,8 +527,9 @@ class PledgeRouter(GraphQLRouter[Context, None]):
         """The context of an HTTP request whose caller `prove` finds: the header's, or
         a signed download link's (app/auth/links.py); or who it is, when that is known
         without reading anything (an anonymous caller: no deadline to keep)."""
-        sessions = request.app.state.session_factory
-        events = getattr(request.app.state, "events", None)
+        state = request.app.state
+        sessions = state.session_factory
+        events = getattr(state, "events", None)
         # Counted by address before the credential is checked, then by caller; over
         # either budget is a 429 (answered by the app's handler for Refused).
         if self.limiter is not None:
@@ -545,7 +550,7 @@ class PledgeRouter(GraphQLRouter[Context, None]):
                 raise _rate_limited(exceeded)
         return Context(
             reads=sessions,
-            replica=getattr(request.app.state, "replica", None),
+            replica=getattr(state, "replica", None),
             min_sequence=min_sequence(request),
             settings=self.settings,
             principal=principal,

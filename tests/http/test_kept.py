@@ -227,6 +227,24 @@ async def test_a_kept_operation_is_priced_with_each_requests_variables(
     assert SERVED["kept"] == before["kept"]
 
 
+async def test_a_heavy_operation_of_no_variables_is_never_answered_kept(
+    db: Database, client_with: Callable[..., GraphQLClient]
+) -> None:
+    """Without variables, the rules that read them are decided once, when the operation
+    is kept: one its price makes heavy (a slot of MAX_HEAVY_PER_CALLER to take) goes the
+    normal way every time, as with variables."""
+    # given: DASHBOARD heavy in this app, answered whole by its plan
+    await _seed(db)
+    app = client_with(heavy_query_work=1)
+    before = Counter(SERVED)
+    # when
+    answers = [await _post(app, DASHBOARD) for _ in range(3)]
+    # then
+    assert [answer.status_code for answer in answers] == [200] * 3
+    assert all("errors" not in answer.json() for answer in answers)
+    assert SERVED["kept"] == before["kept"]
+
+
 async def test_the_callers_of_a_kept_operation_are_checked_at_every_request(
     db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:

@@ -71,6 +71,26 @@ async def test_a_request_id_is_made_echoed_or_replaced(client: GraphQLClient) ->
     ] == "a" * 128
 
 
+def test_a_forked_worker_makes_ids_of_its_own() -> None:
+    """Ids come from the random module, not the system: a process forked from another
+    (a worker of a preloading server) must not make the ids its parent makes."""
+    # given
+    reading, writing = os.pipe()
+    # when: the parent and its child each make their next ids
+    child = os.fork()
+    if child == 0:  # the child
+        os.write(writing, "".join(new_request_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading, "rb") as made:
+        childs = made.read().decode()
+    parents = "".join(new_request_id() for _ in range(3))
+    # then
+    assert len(childs) == len(parents) == 96
+    assert childs != parents
+
+
 async def test_a_websocket_gets_a_request_id_for_its_whole_connection() -> None:
     seen: list[str | None] = []
     sent: list[dict[str, Any]] = []

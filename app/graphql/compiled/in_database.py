@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     ColumnElement,
@@ -91,20 +93,23 @@ def statement(answer: Answer, plan: Plan) -> tuple[Repeated, bool]:
         # An argument refused, maybe of a list under an empty page, which the answer
         # never reads (nor the reference executor refuses): decided in Python.
         raise NotHere from None
+    sqlite = _on_sqlite(answer)
     pieces = in_pieces(answer, plan)
-    if _on_sqlite(answer) and _held_rows(plan, windows, pieces) > ONE_TEXT_ROWS:
-        raise NotHere
-    key = (plan, _on_sqlite(answer), *(id(window) for window in windows))
+    key = (plan, sqlite, *(id(window) for window in windows))
     found = _STATEMENTS.get(key)
-    # The entry holds its windows: while it lives, no other window can take their ids.
-    if found is not None and all(a is b for a, b in zip(found[0], windows, strict=True)):
+    # The entry holds its windows: while it lives, no other window can take their ids,
+    # so an entry found by them is of these very windows. What it holds was decided by
+    # the plan and the windows alone: the statement, or None (NotHere), SQLite's bound
+    # on the rows of one text included, worked out once (a kept read asks for the same
+    # statement on every request, bench/request_cpu.py).
+    if found is not None:
         _STATEMENTS.move_to_end(key)
         built = found[1]
     else:
-        try:
-            built = Repeated(_statement(answer, plan))
-        except NotHere:
-            built = None
+        built = None
+        if not (sqlite and _held_rows(plan, windows, pieces) > ONE_TEXT_ROWS):
+            with suppress(NotHere):
+                built = Repeated(_statement(answer, plan))
         _STATEMENTS[key] = (windows, built)
         if len(_STATEMENTS) > KEPT_STATEMENTS:
             _STATEMENTS.popitem(last=False)
@@ -127,8 +132,7 @@ def in_pieces(answer: Answer, plan: Plan) -> bool:
     the answer's size at its peak (bench/README.md, report_memory.py). As pieces, a top
     node's text at a time (each nested list still one text); the pieces go into the
     response as they came (app/kit/spliced.py)."""
-    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
-    return _on_sqlite(answer) and len(roots) == 1
+    return _on_sqlite(answer) and len(_roots(plan)) == 1
 
 
 # On SQLite, the most rows (a list's, and those of the lists in them) whose text SQLite
@@ -149,7 +153,7 @@ def _held_rows(plan: Plan, windows: tuple[Any, ...], pieces: bool) -> int:
     def under(listed: ListPlan) -> int:  # the rows a node of the list holds
         return sum(first[id(child)] * (1 + under(child)) for child in _children(listed))
 
-    roots = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    roots = _roots(plan)
     if pieces:
         return max(under(root) for root in roots)
     return sum(first[id(root)] * (1 + under(root)) for root in roots)
@@ -166,15 +170,40 @@ def _children(listed: ListPlan) -> list[ListPlan]:
     return found
 
 
-def _lists(plan: Plan) -> list[ListPlan]:
+def _lists(plan: Plan) -> tuple[ListPlan, ...]:
     """Every list of the plan, each before those nested in it."""
+    return _shape_of(plan)[1]
+
+
+def _roots(plan: Plan) -> tuple[ListPlan, ...]:
+    """The plan's root lists, in its order."""
+    return _shape_of(plan)[0]
+
+
+def _shape_of(plan: Plan) -> tuple[tuple[ListPlan, ...], tuple[ListPlan, ...]]:
+    """The plan's root lists and all its lists (`_shape`), worked out once per plan: a
+    plan does not change once compiled, and a kept read asks for them every time."""
+    shape = _SHAPES.get(plan)
+    if shape is None:
+        shape = _SHAPES[plan] = _shape(plan)
+    return shape
+
+
+def _shape(plan: Plan) -> tuple[tuple[ListPlan, ...], tuple[ListPlan, ...]]:
+    roots = tuple(root for _key, root in plan.roots if isinstance(root, ListPlan))
     found: list[ListPlan] = []
-    pending = [root for _key, root in plan.roots if isinstance(root, ListPlan)]
+    pending = list(roots)
     while pending:
         listed = pending.pop(0)
         found.append(listed)
         pending += _children(listed)
-    return found
+    return roots, tuple(found)
+
+
+# `_shape` of each plan (its root lists, and all its lists), for as long as it lives.
+_SHAPES: WeakKeyDictionary[Plan, tuple[tuple[ListPlan, ...], tuple[ListPlan, ...]]] = (
+    WeakKeyDictionary()
+)
 
 
 def _statement(answer: Answer, plan: Plan) -> Any:

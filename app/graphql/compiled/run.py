@@ -75,12 +75,7 @@ class Answer:
         self.loaded: Loaded = {}
         self.built: dict[ListPlan, dict[Hashable, Any]] = {}
         self.windows: dict[ListPlan, tuple[Order, Window, Any]] = {}
-        settings = self.settings
-        self.limits = (
-            settings.default_page_size,
-            settings.max_page_size,
-            FilterLimits.of(settings),
-        )
+        self.limits = _limits_of(self.settings)
         # Items built so far: every SLICE_ITEMS, other requests may run.
         self.count = 0
         # Whether the database wrote the answer (in_database.py).
@@ -145,7 +140,7 @@ class Answer:
                 max_size=self.settings.max_page_size,
                 order=order,
             )
-            where = listing.condition(kwargs.get("filter"), FilterLimits.of(self.settings))
+            where = listing.condition(kwargs.get("filter"), self.limits[2])
         except DomainError:
             raise Fallback from None  # the reference executor reports it
         return order, window, where
@@ -324,6 +319,27 @@ class Answer:
                 assert nested is not None
                 answer[key] = self.built[nested][row.id]
         return answer
+
+
+def _limits_of(settings: Any) -> tuple[int, int, FilterLimits]:
+    """The limits a list's window and filter are worked out under (`Answer.limits`):
+    the same objects for every answer of an app, which the kept windows' keys then
+    compare by identity, not field by field."""
+    found = _LIMITS.get(id(settings))
+    if found is not None:
+        return found[1]
+    limits = (settings.default_page_size, settings.max_page_size, FilterLimits.of(settings))
+    # The entry holds its settings: while it lives, no other object can take their id.
+    _LIMITS[id(settings)] = (settings, limits)
+    if len(_LIMITS) > KEPT_LIMITS:
+        _LIMITS.popitem(last=False)
+    return limits
+
+
+# The limits of the apps' settings (an app's are fixed once it is made); a process
+# serves one app, tests many.
+KEPT_LIMITS = 16
+_LIMITS: OrderedDict[int, tuple[Any, tuple[int, int, FilterLimits]]] = OrderedDict()
 
 
 # The arguments (as `_window` spells them) of each list whose arguments name no
