@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -469,3 +470,72 @@ async def test_a_request_its_plan_hands_back_leaves_the_operation_kept(
     before = Counter(SERVED)
     assert "errors" not in (await _post(kept, PAGE, {"n": 2}, "Page")).json()
     assert SERVED["kept"] == before["kept"] + 1
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [None, {}, {"x": 1}, {"x": "a\u0000b"}, {"first": 2**40}, {"x": {"y": "\ud7ff"}}],
+)
+async def test_variables_sent_to_a_kept_operation_that_declares_none(
+    db: Database, client_with: Callable[..., GraphQLClient], variables: Any
+) -> None:
+    """An operation declaring no variables has the rules that read them decided once,
+    when kept: variables sent to it anyway (a NUL in a string, an integer past 64 bits,
+    a lone surrogate) still meet every rule, as on the normal path."""
+    await _seed(db)
+    kept, normal = client_with(), client_with(kept_operations=False)
+    for _ in range(2):
+        assert (await _post(kept, DASHBOARD)).status_code == 200
+    assert _seen(await _post(kept, DASHBOARD, variables)) == _seen(
+        await _post(normal, DASHBOARD, variables)
+    )
+
+
+@pytest.mark.parametrize("moment", ["past", "null", "skipped"])
+async def test_a_document_with_a_moment_of_its_own_answers_as_the_normal_path(
+    db: Database, client_with: Callable[..., GraphQLClient], moment: str
+) -> None:
+    """A moment written in the document (`asOf` as a literal, null, or on a field that
+    is skipped) is decided with the document: the answers are the normal path's."""
+    await _seed(db)
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    query = {
+        "past": f'{{ initiatives(first: 2, asOf: "{past}") {{ nodes {{ id code }} }} }}',
+        "null": "{ initiatives(first: 2, asOf: null) { nodes { id code } } }",
+        "skipped": (
+            "{ initiatives(first: 2) { nodes { id } } "
+            f'old: initiatives(first: 1, asOf: "{past}") @skip(if: true) {{ nodes {{ id }} }} }}'
+        ),
+    }[moment]
+    kept, normal = client_with(), client_with(kept_operations=False)
+    answers = [await _post(kept, query) for _ in range(3)]
+    expected = _seen(await _post(normal, query))
+    assert all(_seen(answer) == expected for answer in answers)
+
+
+async def test_answers_of_arguments_too_long_to_keep_push_no_kept_statement_out(
+    db: Database, client_with: Callable[..., GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows of arguments too long to be kept are worked out for their answer alone:
+    a statement built on them is not kept either, or every such request would push a
+    dashboard's statement out and make it be built again."""
+    await _seed(db)
+    client = client_with()
+    monkeypatch.setattr(in_database, "KEPT_STATEMENTS", 4)
+    monkeypatch.setattr(in_database, "_STATEMENTS", OrderedDict())
+    built: list[int] = []
+    build = in_database._statement
+    monkeypatch.setattr(in_database, "_statement", lambda a, p: built.append(1) or build(a, p))
+    for _ in range(2):
+        assert (await _post(client, DASHBOARD)).status_code == 200
+    assert len(built) == 1
+    long_filter = (
+        "query L($f: InitiativeFilter) { initiatives(first: 3, filter: $f) { nodes { id } } }"
+    )
+    for i in range(8):
+        title = {"in": [f"t{i}-{j}" + "x" * 30 for j in range(60)]}
+        answer = await _post(client, long_filter, {"f": {"title": title}}, "L")
+        assert "errors" not in answer.json(), answer.text
+    assert len(built) == 1 + 8
+    assert (await _post(client, DASHBOARD)).status_code == 200
+    assert len(built) == 1 + 8  # the dashboard's statement was still kept

@@ -110,9 +110,12 @@ def statement(answer: Answer, plan: Plan) -> tuple[Repeated, bool]:
         if not (sqlite and _held_rows(plan, windows, pieces) > ONE_TEXT_ROWS):
             with suppress(NotHere):
                 built = Repeated(_statement(answer, plan))
-        _STATEMENTS[key] = (windows, built)
-        if len(_STATEMENTS) > KEPT_STATEMENTS:
-            _STATEMENTS.popitem(last=False)
+        # Windows of this answer alone (arguments too long to keep) make a statement no
+        # later answer finds: kept, it would only push out the ones that are found.
+        if not answer.own_windows:
+            _STATEMENTS[key] = (windows, built)
+            if len(_STATEMENTS) > KEPT_STATEMENTS:
+                _STATEMENTS.popitem(last=False)
     if built is None:
         raise NotHere
     return built, pieces

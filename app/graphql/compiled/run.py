@@ -80,6 +80,9 @@ class Answer:
         self.count = 0
         # Whether the database wrote the answer (in_database.py).
         self.in_database = False
+        # Whether a window was worked out for this answer alone (arguments too long to
+        # be kept): a statement of it is not kept either (in_database.py).
+        self.own_windows = False
 
     def arguments(self, plan: ListPlan) -> dict[str, Any]:
         """The list's arguments as its resolver would receive them."""
@@ -115,6 +118,7 @@ class Answer:
                 # Arguments of literals only (a dashboard's): the same in every answer.
                 _FIXED[plan] = raw
         if len(raw) > MAX_KEPT_ARGUMENTS:
+            self.own_windows = True
             return self._new_window(plan)
         key = (plan, raw, self.limits)
         known = _WINDOWS.get(key)
@@ -136,8 +140,8 @@ class Answer:
                 after=kwargs.get("after"),
                 last=kwargs.get("last"),
                 before=kwargs.get("before"),
-                default_size=self.settings.default_page_size,
-                max_size=self.settings.max_page_size,
+                default_size=self.limits[0],
+                max_size=self.limits[1],
                 order=order,
             )
             where = listing.condition(kwargs.get("filter"), self.limits[2])
