@@ -3,10 +3,11 @@ and add no task of their own per request)."""
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Mapping
-from random import getrandbits
 from typing import Any
 
 import structlog
@@ -40,10 +41,16 @@ def request_id_from(scope: Scope) -> str:
 
 def new_request_id() -> str:
     """A random id, spelled as `uuid.uuid4().hex` spells one (the version and variant
-    bits set). One is made for nearly every request: its bits come from the random
-    module (reseeded in a forked process), not from the system (`os.urandom`, a system
-    call each time): an id correlates log lines, it guards nothing."""
-    return (getrandbits(128) & _UUID4_CLEARED | _UUID4_SET).to_bytes(16, "big").hex()
+    bits set). One is made for nearly every request: its bits come from a generator of
+    this module's own (seeded from the system, again in a forked process; no one
+    else's `random.seed` repeats its ids), not from the system each time (`os.urandom`,
+    a system call): an id correlates log lines and must never guard anything (it can be
+    foretold from ids seen before)."""
+    return (_IDS.getrandbits(128) & _UUID4_CLEARED | _UUID4_SET).to_bytes(16, "big").hex()
+
+
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)
 
 
 # The bits `uuid.UUID(version=4)` sets: the version's (0100) and the variant's (10).

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import random
 import re
 import subprocess
 import sys
@@ -89,6 +90,16 @@ def test_a_forked_worker_makes_ids_of_its_own() -> None:
     # then
     assert len(childs) == len(parents) == 96
     assert childs != parents
+
+
+def test_seeding_the_random_module_does_not_repeat_ids() -> None:
+    """Whoever seeds the random module (a property-based test does, per example) leaves
+    the ids alone: they come from a generator of their own."""
+    made = set()
+    for _ in range(5):
+        random.seed(1)
+        made.add(new_request_id())
+    assert len(made) == 5
 
 
 async def test_a_websocket_gets_a_request_id_for_its_whole_connection() -> None:
