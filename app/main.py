@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +31,9 @@ from app.replicas.service import ReadReplica
 from app.reports.budget import rollups
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.secrets import can_seal
+
+# FastAPI's own OpenTelemetry hooks, all off (OPENTELEMETRY=false).
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 # /readyz answers "unready" rather than wait longer than this for the database.
 READY_TIMEOUT_SECONDS = 5.0
@@ -127,6 +131,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Off: FastAPI looks for an OpenTelemetry provider at every request otherwise.
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     if engine is not None:
         app.state.engine = engine

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import opentelemetry.trace
 import pytest
 import structlog
 from fastapi import FastAPI
@@ -144,6 +145,31 @@ async def test_a_crash_is_answered_500_with_its_request_id(
         # Left bound on purpose (the server logs the crash in the request's own task).
         structlog.contextvars.unbind_contextvars("request_id")
     assert metrics[("pledge_ledger_http_requests_total", route("/boom", "GET", "500"))] == 1
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_fastapi_looks_for_an_opentelemetry_provider_only_when_asked(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    """FastAPI's own OpenTelemetry hooks look the process's providers up at every
+    request: only with OPENTELEMETRY=true (the app's metrics and logs are its own)."""
+    looked: list[str] = []
+    real = opentelemetry.trace.get_tracer_provider
+
+    def noted() -> Any:
+        looked.append("tracer")
+        return real()
+
+    monkeypatch.setattr(opentelemetry.trace, "get_tracer_provider", noted)
+    app = create_app(
+        settings.model_copy(update={"database_url": db.url, "opentelemetry": enabled}),
+        engine=db.engine,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for _ in range(3):
+            assert (await http.get("/healthz")).status_code == 200
+    assert (len(looked) >= 3) is enabled
 
 
 # -- logs -----------------------------------------------------------------------------
