@@ -374,10 +374,14 @@ def test_a_pooled_connection_in_a_transaction_is_refused(tmp_path: Path) -> None
         conn.close()
 
 
-def test_a_read_on_the_loop_is_stopped_by_the_clock_too(tmp_path: Path) -> None:
+def test_a_read_on_the_loop_is_stopped_by_the_clock_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CPU time is the statement's own cost, but the loop waits whatever the cause (the
     GIL held by another thread, a disk): a run that waits more than INLINE_WALL_SECONDS
     by the clock is stopped though it spent little CPU."""
+    # (SQLite asked every 100 steps: each of this statement's few steps waits long)
+    monkeypatch.setattr(shared, "INLINE_STEPS", 100)
     conn = sqlite3.connect(tmp_path / "slow.db")
     # a step that waits 2 ms without using the CPU, a thousand times
     conn.create_function("nap", 0, lambda: time.sleep(0.002) or 1)
