@@ -55,6 +55,18 @@ def _worker_threads() -> int:
     return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
 
 
+async def _kept_dashboard(
+    db: Database, fresh_app: tuple[GraphQLClient, Any]
+) -> tuple[GraphQLClient, Any, Any]:
+    """The fresh app's client and engine, and its answer to the dashboard, asked once
+    (the compiled path learns its statement) on seeded data."""
+    await _seed(db)
+    client, engine = fresh_app
+    good = await client.post(DASHBOARD)
+    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    return client, engine, good
+
+
 async def _pool_holds_one(engine: Any) -> None:
     """A connection opened in `engine`'s pool and left idle there, for a kept read's
     statement to borrow when it runs in its thread: the loop's own connection reads it
@@ -153,10 +165,7 @@ async def test_a_statement_past_the_loops_time_is_interrupted_in_its_thread_at_t
     db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the dashboard kept, its statement then one that never ends by itself
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, good = await _kept_dashboard(db, fresh_app)
     await _pool_holds_one(engine)
     ticks = 0
 
@@ -193,10 +202,7 @@ async def test_a_read_stopped_on_the_loop_three_times_in_a_row_runs_in_its_threa
     db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: the dashboard kept; after three stops in a row, two runs in the thread
-    await _seed(db)
-    client, _engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, _engine, good = await _kept_dashboard(db, fresh_app)
     monkeypatch.setattr(shared, "INLINE_RETRY_RUNS", 2)
 
     def past_time(stopped: bool) -> None:
@@ -273,10 +279,7 @@ async def test_a_read_cancelled_before_its_statement_began_never_begins_it(
     deadline passes while it waits for the connection's thread must not start."""
     # given: the dashboard kept, its statement then one that never ends by itself, run
     # in the connection's thread; every idle connection's thread busy for a second
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, _good = await _kept_dashboard(db, fresh_app)
     await _pool_holds_one(engine)
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     for record in engine.sync_engine.pool._pool._queue._queue:
@@ -305,10 +308,7 @@ async def test_a_long_statement_and_reads_past_the_pools_size_run_in_their_threa
     question could stop it on the loop); more such reads at once than the pool keeps
     take its overflow connections, which are closed, not kept, when given back."""
     # given: the dashboard kept; its text counted as too long for the loop
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, good = await _kept_dashboard(db, fresh_app)
     monkeypatch.setattr(shared, "INLINE_TEXT", 10)
     kept_size = engine.sync_engine.pool.size()
     where = Counter(SQLITE_RUNS)
@@ -407,10 +407,7 @@ async def test_a_cancel_between_its_check_and_its_first_step_stops_the_statement
     progress handler, asking the flag, stops it."""
     # given: the dashboard kept, its statement then one that never ends by itself, run
     # in the connection's thread after a pause there of a second (past the deadline)
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, _good = await _kept_dashboard(db, fresh_app)
     await _pool_holds_one(engine)
     monkeypatch.setattr(shared, "INLINE_TEXT", 0)
     monkeypatch.setattr(shared, "THREAD_STEPS", 1_000)
@@ -482,10 +479,7 @@ async def test_a_failure_on_the_loops_own_connection_falls_back_to_the_pool(
     cannot be opened is tried again only after INLINE_RETRY_RUNS reads."""
     # given: the dashboard kept, and the loop's own connection closed under it
     monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", 60.0)
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, good = await _kept_dashboard(db, fresh_app)
     broken = shared._loop_reader(engine)
     assert broken is not None
     broken.close()
@@ -564,10 +558,7 @@ async def test_a_statement_stopped_midway_leaves_no_connection_preparing_it_agai
     every later run of the same text on that connection would prepare it anew. The
     loop's own connection is let go after such a stop, and a pooled connection that ran
     one is closed."""
-    await _seed(db)
-    client, engine = fresh_app
-    good = await client.post(DASHBOARD)
-    assert good.status_code == 200 and "errors" not in good.json(), good.text
+    client, engine, good = await _kept_dashboard(db, fresh_app)
     own = shared._loop_reader(engine)
     assert own is not None
     repeated = Repeated(select(literal(1)))
