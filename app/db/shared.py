@@ -517,7 +517,6 @@ class _Joined:
 
 ROWS_PER_FETCH = 256
 _NOT_HERE = object()
-_LOCKED = object()
 _STOPPED = object()
 # How `one_row` and `joined_rows` ran their statements in this process: "pool" (outside
 # the operation's snapshot, on a pooled connection borrowed for the statement alone, or
@@ -707,10 +706,13 @@ async def _pooled_sqlite(
                 )
             out = _NOT_HERE
             if on_loop:
-                out = _counted(repeated, _inline(driver._conn, text, parameters, read))
-            # Its statement stopped midway on the loop: never used again (`_let_go`).
-            stuck = out is _STOPPED
-            if out is _NOT_HERE or stuck:
+                ran = _inline(driver._conn, text, parameters, read)
+                if isinstance(ran, _Stop) and ran.midway:
+                    # Its statement stays marked in use on this connection (`_let_go`):
+                    # replaced at its next check-out, whatever happens now.
+                    fairy.invalidate(soft=True)
+                out = _counted(repeated, ran)
+            if out is _NOT_HERE or out is _STOPPED:
                 cancelled = threading.Event()
                 try:
                     out = await driver._execute(
@@ -728,16 +730,15 @@ async def _pooled_sqlite(
                     connection, None, text, parameters, None, False
                 )
         except BaseException as error:
+            if isinstance(error, sqlite3.Error) and fairy.is_valid:
+                # A step that failed may leave its statement marked in use (`_let_go`).
+                fairy.invalidate(soft=True)
             if connection is None:
                 connection = Connection(sync_engine, connection=fairy)
             await greenlet_spawn(_failed, connection, error, text, parameters, None)
             raise
         if connection is not None:
-            if stuck:
-                await greenlet_spawn(connection.invalidate)
             await greenlet_spawn(connection.close)
-        elif stuck:  # closed, and given back to be opened anew
-            await greenlet_spawn(fairy.invalidate)
         elif fairy.is_valid and _pool_keeps(fairy):
             # Nothing to roll back: given back without the pool's ROLLBACK, a round
             # trip to the thread (SQLAlchemy's Connection does so after its own).
@@ -764,10 +765,10 @@ def _counted(repeated: Repeated, out: _T | object) -> _T | object:
     """What a run on the loop (`_inline`) gave, counted: its rows, or _STOPPED (past the
     loop's time, or locked out), after which `repeated` runs in its thread, for
     INLINE_RETRY_RUNS runs once stopped INLINE_OVERRUNS times in a row."""
-    if out is _LOCKED:
+    if isinstance(out, _Stop) and out.locked:
         SQLITE_RUNS["locked"] += 1
         return _STOPPED
-    if out is _NOT_HERE:
+    if isinstance(out, _Stop):
         SQLITE_RUNS["past the loop's time"] += 1
         repeated.overruns += 1
         if repeated.overruns >= INLINE_OVERRUNS:
@@ -800,19 +801,20 @@ def _on_loops_own(
         log.debug("a read on the event loop's own SQLite connection failed", exc_info=True)
         _let_go(engine, conn)
         return _NOT_HERE
-    if out is _NOT_HERE or out is _LOCKED:
-        _let_go(engine, conn)  # its statement stopped midway: see there
+    if isinstance(out, _Stop) and out.midway:
+        _let_go(engine, conn)  # its statement stopped while its rows were read
     return _counted(repeated, out)
 
 
 def _let_go(engine: AsyncEngine, conn: sqlite3.Connection) -> None:
     """The loop's own connection to `engine`'s database closed; the next read makes
-    another. After a failure, and after a statement stopped midway (by the progress
-    handler, or locked out): Python's sqlite3 (3.11) keeps each statement it prepared,
-    by its text, marked in use until a reset succeeds, and the reset after a failed step
-    reports that failure, so the statement stays marked and every later run of the same
-    text on that connection prepares it anew (the dashboard's: 142 µs a run instead of
-    52). A connection that ran one so is not used again."""
+    another. After a failure, and after a statement stopped while its rows were read
+    (by the progress handler, or locked out): Python's sqlite3 (3.11) keeps each
+    statement it prepared, by its text, marked in use until a reset succeeds, and the
+    reset after a failed step reports that failure, so the statement stays marked and
+    every later run of the same text on that connection prepares it anew (the
+    dashboard's: 142 µs a run instead of 52). A connection that ran one so is not used
+    again. (A stop in its first step leaves nothing marked: `_Stop`.)"""
     _READERS.pop(engine.sync_engine, None)
     conn.close()
 
@@ -875,31 +877,30 @@ def _inline(
     read: Callable[[sqlite3.Cursor], _T],
     *,
     waits: bool = True,
-) -> _T | object:
+) -> _T | _Stop:
     """`_run` on this (the event loop's) thread, stopped by SQLite once it has run
-    INLINE_SECONDS (then _NOT_HERE) or at once when another connection holds a lock it
-    needs (then _LOCKED) (nothing was begun; the statement's rows are let go). The
-    connection is this task's alone: the loop's own (`_loop_reader`), or a pooled one
-    whose own thread is idle (the pool hands out none with a call pending: one
-    cancelled mid-statement is invalidated, never given back), so the two threads
-    never use it at once (`check_same_thread=False`, app/db/session.py). `waits`: the
-    connection waits for locks (a pooled one), which it must not do here meanwhile."""
-    started: tuple[float, float] | None = None
+    INLINE_SECONDS, or at once when another connection holds a lock it needs: then a
+    `_Stop` saying which, and whether it came while the rows were read (the statement's
+    rows are let go). The connection is this task's alone: the loop's own
+    (`_loop_reader`), or a pooled one whose own thread is idle (the pool hands out none
+    with a call pending: one cancelled mid-statement is invalidated, never given back),
+    so the two threads never use it at once (`check_same_thread=False`,
+    app/db/session.py). `waits`: the connection waits for locks (a pooled one), which it
+    must not do here meanwhile."""
+    started_cpu, started_wall = time.thread_time(), time.perf_counter()
     stopped = False
 
     def past_time() -> bool:
-        """Whether to stop: timed from SQLite's first question, after the statement's
-        preparation, by this thread's CPU time (the statement's own cost: on a busy
-        machine the thread may wait for a core meanwhile, whichever thread runs it) or
-        by the clock past INLINE_WALL_SECONDS (what the loop waits, whatever the cause:
-        the GIL held by another thread, a disk)."""
-        nonlocal started, stopped
-        now = time.thread_time(), time.perf_counter()
-        if started is None:
-            started = now
+        """Whether to stop: by this thread's CPU time past INLINE_SECONDS (the statement's
+        own cost: on a busy machine the thread may wait for a core meanwhile, whichever
+        thread runs it), or by the clock past INLINE_WALL_SECONDS (what the loop waits,
+        whatever the cause: the GIL held by another thread, a disk). The CPU time is read
+        (a system call) only once the clock is past INLINE_SECONDS: it cannot be more."""
+        nonlocal stopped
+        wall = time.perf_counter() - started_wall
+        if wall <= INLINE_SECONDS:
             return False
-        cpu, wall = now[0] - started[0], now[1] - started[1]
-        stopped = cpu > INLINE_SECONDS or wall > INLINE_WALL_SECONDS
+        stopped = wall > INLINE_WALL_SECONDS or time.thread_time() - started_cpu > INLINE_SECONDS
         return stopped
 
     # Never wait for a lock here (in WAL a read takes none, but a database in recovery
@@ -908,19 +909,41 @@ def _inline(
     if waits:
         conn.execute("PRAGMA busy_timeout = 0")
     conn.set_progress_handler(past_time, INLINE_STEPS)
+    midway = False
     try:
-        return _run(conn, text, parameters, read)
+        cursor = _cursor(conn, text, parameters)
+        midway = True
+        return _read(cursor, read)
     except sqlite3.OperationalError as error:
         if stopped:
-            return _NOT_HERE
+            return _PAST_TIME_MIDWAY if midway else _PAST_TIME
         # (Its extended code: SQLITE_BUSY_RECOVERY, say, for a database in recovery.)
         if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
-            return _LOCKED
+            return _LOCKED_MIDWAY if midway else _LOCKED
         raise
     finally:
         conn.set_progress_handler(None, 0)
         if waits:
             conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+class _Stop:
+    """Why a run on the loop gave up (`_inline`): another connection held a lock it
+    needed (`locked`), or it was past its time; `midway`: while its rows were read,
+    which leaves its statement marked in use on the connection (`_let_go`). A stop in
+    the statement's first step leaves nothing so: the cursor let go resets it again."""
+
+    __slots__ = ("locked", "midway")
+
+    def __init__(self, *, locked: bool, midway: bool) -> None:
+        self.locked = locked
+        self.midway = midway
+
+
+_PAST_TIME = _Stop(locked=False, midway=False)
+_PAST_TIME_MIDWAY = _Stop(locked=False, midway=True)
+_LOCKED = _Stop(locked=True, midway=False)
+_LOCKED_MIDWAY = _Stop(locked=True, midway=True)
 
 
 def _in_thread(
@@ -951,25 +974,34 @@ def _run(
     """`read` of the statement's cursor, closed after. The connection is in no
     transaction (the pool's check-in ended any; the loop's own begins none), so the
     statement reads by itself; a cursor left open would hold its read snapshot."""
+    return _read(_cursor(conn, text, parameters), read)
+
+
+def _cursor(conn: sqlite3.Connection, text: str, parameters: Sequence[Any]) -> sqlite3.Cursor:
+    """The statement begun (its first step taken), on a connection in no transaction."""
     if conn.in_transaction:
         raise RuntimeError("a SQLite connection for a kept read was in a transaction")
-    cursor = conn.execute(text, parameters)
+    return conn.execute(text, parameters)
+
+
+def _read(cursor: sqlite3.Cursor, read: Callable[[sqlite3.Cursor], _T]) -> _T:
+    """`read` of the begun statement's cursor, closed after."""
     try:
         return read(cursor)
     finally:
         cursor.close()
 
 
-# The longest a kept SQLite read runs on the event loop's thread (`_inline`): every
-# other request waits meanwhile. SQLite asks whether to go on every INLINE_STEPS steps
-# of its program (some 200 µs). Each question takes the GIL and reads the thread's CPU
-# time (a system call): asked every 1,000 steps, the dashboard's ~1,400 cost 10 µs of
-# its 205 (bench/request_cpu.py, SQLite); at 5,000 most small reads are never asked,
-# and a stopped one holds the loop a little longer (the 100k flat list and auditor
-# report, stopped on a new connection: 1.5-1.8 ms, at most 2.3, against 1.3-1.5 ms).
+# The longest a kept SQLite read runs on the event loop's thread (`_inline`), timed from
+# its start: every other request waits meanwhile. SQLite asks whether to go on every
+# INLINE_STEPS steps of its program (tens of microseconds); each question reads the
+# clock, and the thread's CPU time (a system call) only once the clock is past
+# INLINE_SECONDS. (Reading both at every question cost the dashboard ~5 µs of its ~205,
+# bench/request_cpu.py on SQLite; the 100k flat list and auditor report, stopped on a
+# new connection, hold the loop 1.0-1.1 ms, at most 1.6.)
 INLINE_SECONDS = 0.001
 INLINE_WALL_SECONDS = 0.005
-INLINE_STEPS = 5_000
+INLINE_STEPS = 1_000
 INLINE_OVERRUNS = 3
 INLINE_RETRY_RUNS = 1_000
 # A statement longer than this (characters of its text) always runs in its thread: SQLite

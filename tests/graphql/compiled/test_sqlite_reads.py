@@ -374,14 +374,10 @@ def test_a_pooled_connection_in_a_transaction_is_refused(tmp_path: Path) -> None
         conn.close()
 
 
-def test_a_read_on_the_loop_is_stopped_by_the_clock_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_read_on_the_loop_is_stopped_by_the_clock_too(tmp_path: Path) -> None:
     """CPU time is the statement's own cost, but the loop waits whatever the cause (the
     GIL held by another thread, a disk): a run that waits more than INLINE_WALL_SECONDS
-    by the clock is stopped though it spent little CPU."""
-    # (SQLite asked every 100 steps: each of this statement's few steps waits long)
-    monkeypatch.setattr(shared, "INLINE_STEPS", 100)
+    by the clock is stopped though it spent little CPU, at SQLite's first question."""
     conn = sqlite3.connect(tmp_path / "slow.db")
     # a step that waits 2 ms without using the CPU, a thousand times
     conn.create_function("nap", 0, lambda: time.sleep(0.002) or 1)
@@ -393,7 +389,7 @@ def test_a_read_on_the_loop_is_stopped_by_the_clock_too(
         started = time.monotonic()
         out = shared._inline(conn, waits, (), list)
         waited = time.monotonic() - started
-        assert out is shared._NOT_HERE
+        assert out is shared._PAST_TIME  # in its first step: no row read yet
         assert waited < 1  # stopped long before its 2 s
     finally:
         conn.close()
@@ -556,9 +552,10 @@ async def test_a_statement_stopped_midway_leaves_no_connection_preparing_it_agai
     """Python's sqlite3 keeps a statement it prepared marked in use when its reset
     reports a failed step (a stop by the progress handler while its rows are fetched):
     every later run of the same text on that connection would prepare it anew. The
-    loop's own connection is let go after such a stop, and a pooled connection that ran
-    one is closed."""
-    client, engine, good = await _kept_dashboard(db, fresh_app)
+    loop's own connection is let go after such a stop (not after one in the first step,
+    which leaves nothing marked), and a pooled connection that ran one is replaced at
+    its next check-out."""
+    _client, engine, _good = await _kept_dashboard(db, fresh_app)
     own = shared._loop_reader(engine)
     assert own is not None
     repeated = Repeated(select(literal(1)))
@@ -586,19 +583,36 @@ async def test_a_statement_stopped_midway_leaves_no_connection_preparing_it_agai
     prepared.clear()
     assert run() == rows
     assert prepared == []
-    # when: with a statement listener (its statement borrows a pooled connection), the
-    # dashboard's run stopped on the loop, then answered in that connection's thread
-    await _pool_holds_one(engine)
-    idle = _idle_connections(engine)
+    # and a run stopped in its first step (a count: no row before the end) keeps it
     monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0)
     monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", -1.0)
-    monkeypatch.setattr(shared, "INLINE_STEPS", 1)
-    where = Counter(SQLITE_RUNS)
-    with StatementCounter(engine):
-        assert (await client.post(DASHBOARD)).text == good.text
-    assert (SQLITE_RUNS - where) == Counter({"past the loop's time": 1, "thread": 1})
-    # then: that connection is closed, to be opened anew at its next check-out
+    counted = "SELECT count(*) FROM (" + _MANY_ROWS + ")"
+    assert shared._on_loops_own(engine, repeated, counted, (), shared._all_rows) is (
+        shared._STOPPED
+    )
+    assert shared._loop_reader(engine) is renewed
+    renewed.execute("SELECT 1")  # open
+    # when: with a statement listener (its statement then borrows a pooled connection),
+    # a run stopped on the loop while its rows are read, then run in that connection's
+    # thread
+    await _pool_holds_one(engine)
+    idle = _idle_connections(engine)
     assert len(idle) == 1
+    monkeypatch.setattr(shared, "INLINE_SECONDS", -1.0)
+    monkeypatch.setattr(shared, "INLINE_WALL_SECONDS", -1.0)
+    where = Counter(SQLITE_RUNS)
+    snapshot = read_snapshot(engine)
+    one_statement(snapshot.sessions)
+    repeated.sent = (type(engine.dialect), _MANY_ROWS, ())
+    try:
+        with StatementCounter(engine):
+            got = await shared._pooled_sqlite(snapshot, engine, repeated, shared._all_rows)
+    finally:
+        await snapshot.close()
+    assert got == rows
+    assert (SQLITE_RUNS - where) == Counter({"past the loop's time": 1, "thread": 1})
+    # then: that connection is given back, to be replaced at its next check-out
+    assert engine.pool.checkedout() == 0
+    await _pool_holds_one(engine)
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         idle[0].execute("SELECT 1")
-    assert engine.pool.checkedout() == 0
