@@ -28,6 +28,7 @@ from peer_reads import READS  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.engines import ledger_engine  # noqa: E402
+from app.http.bodies import BODY_ARRIVED  # noqa: E402
 from app.http.server import freeze_startup_heap  # noqa: E402
 from app.main import create_app  # noqa: E402
 
@@ -63,6 +64,9 @@ def scope_of(body: bytes, accept: bytes | None) -> dict[str, Any]:
         "query_string": b"",
         "headers": headers,
         "state": {},
+        # As `pledge-ledger serve` marks a request whose body came whole with its head
+        # (app/http/server.py): reading it then sets no timer.
+        BODY_ARRIVED: True,
     }
 
 
