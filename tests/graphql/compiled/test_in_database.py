@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, literal, literal_column, select, text, update
@@ -371,19 +372,30 @@ async def test_a_value_of_another_type_written_by_other_sql_is_answered_alike(
     by the database (it was an INTERNAL error, or a misspelled amount); the answer is
     built in Python, as the reference answers it (a field error for the BLOB, an
     INTERNAL error for an amount that is no number)."""
-    # given
+    query = "{ transactions(first: 5) { nodes { description amount { amount currency } } } }"
+    answer, expected, in_database = await _after_other_sql(db, client_with, query, (written, {}))
+    assert in_database == 0
+    assert _ERROR_ID.sub("", answer) == _ERROR_ID.sub("", expected)
+
+
+async def _after_other_sql(
+    db: Database,
+    client_with: Callable[..., GraphQLClient],
+    query: str,
+    *statements: tuple[str, dict[str, Any]],
+) -> tuple[str, str, int]:
+    """Once other SQL has run `statements` on the seeded data: the compiled path's
+    answer to `query`, the reference executor's, and how many answers the database
+    wrote meanwhile (0: built in Python)."""
     await seed(db)
     async with db.sessions() as session, session.begin():
-        await session.execute(text(written))
+        for sql, values in statements:
+            await session.execute(text(sql), values)
     compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
-    query = "{ transactions(first: 5) { nodes { description amount { amount currency } } } }"
     before = Counter(PATHS)
-    # when
     answer = await compiled.post(query, {})
-    # then
-    assert PATHS["in database"] == before["in database"]
-    expected = (await reference.post(query, {})).text
-    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
+    written = PATHS["in database"] - before["in database"]
+    return answer.text, (await reference.post(query, {})).text, written
 
 
 _ERROR_ID = re.compile(r'"errorId":"[0-9a-f]+"')  # each error's own
@@ -396,23 +408,15 @@ async def test_an_amount_at_the_ends_of_sqlite_integers_is_written_alike(
     """Amounts beyond the column's 18 digits, written by other SQL at the ends of
     SQLite's 64-bit integers, are written by the database as the reference shows them
     (the smallest has no abs(): that was an integer overflow, failing the read)."""
-    # given
-    await seed(db)
-    async with db.sessions() as session, session.begin():
-        for amount, currency in [(-(2**63), "CNY"), (2**63 - 1, "KWD"), (-(2**63), "JPY")]:
-            await session.execute(
-                text("UPDATE transactions SET amount = :a WHERE currency = :c"),
-                {"a": amount, "c": currency},
-            )
-    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    update = "UPDATE transactions SET amount = :a WHERE currency = :c"
+    ends = [(-(2**63), "CNY"), (2**63 - 1, "KWD"), (-(2**63), "JPY")]
     query = "{ transactions(first: 5) { nodes { amount { amount currency } } } }"
-    before = Counter(PATHS)
-    # when
-    answer = await compiled.post(query, {})
-    # then
-    assert PATHS["in database"] == before["in database"] + 1
-    assert answer.text == (await reference.post(query, {})).text
-    assert "-9223372036854775.808" in answer.text
+    answer, expected, in_database = await _after_other_sql(
+        db, client_with, query, *((update, {"a": a, "c": c}) for a, c in ends)
+    )
+    assert in_database == 1
+    assert answer == expected
+    assert "-9223372036854775.808" in answer
 
 
 @pytest.mark.sqlite_only
@@ -424,20 +428,13 @@ async def test_an_int_sqlite_holds_as_no_integer_is_answered_alike(
     it) is not spelled by the database (its text went into the JSON as it was:
     `"version":two`); the answer is built in Python, as the reference answers it (an
     error of that field)."""
-    # given
-    await seed(db)
-    async with db.sessions() as session, session.begin():
-        await session.execute(text(f"UPDATE transactions SET version = {version}"))
-    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
     query = "{ transactions(first: 5) { nodes { description version } } }"
-    before = Counter(PATHS)
-    # when
-    answer = await compiled.post(query, {})
-    # then
-    assert PATHS["in database"] == before["in database"]
-    expected = (await reference.post(query, {})).text
-    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
-    assert "errors" in json.loads(answer.text)
+    answer, expected, in_database = await _after_other_sql(
+        db, client_with, query, (f"UPDATE transactions SET version = {version}", {})
+    )
+    assert in_database == 0
+    assert _ERROR_ID.sub("", answer) == _ERROR_ID.sub("", expected)
+    assert "errors" in json.loads(answer)
 
 
 @pytest.mark.sqlite_only
@@ -448,46 +445,27 @@ async def test_an_int_beyond_32_bits_is_refused_as_the_reference_refuses_it(
     """SQLite's INTEGER column holds 64 bits; GraphQL's Int 32. Neither the database's
     text nor the rows built in Python may show such a value: the field's error, as the
     reference executor answers."""
-    # given
-    await seed(db)
-    async with db.sessions() as session, session.begin():
-        await session.execute(
-            text(f"UPDATE transactions SET version = {version} WHERE currency = 'JPY'")
-        )
-    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    update = f"UPDATE transactions SET version = {version} WHERE currency = 'JPY'"
     query = "{ transactions(first: 5) { nodes { description version } } }"
-    before = Counter(PATHS)
-    # when
-    answer = await compiled.post(query, {})
-    # then
-    assert PATHS["in database"] == before["in database"]
-    expected = (await reference.post(query, {})).text
-    assert _ERROR_ID.sub("", answer.text) == _ERROR_ID.sub("", expected)
-    assert "non 32-bit" in answer.text and str(version) not in answer.text.split("message")[0]
+    answer, expected, in_database = await _after_other_sql(db, client_with, query, (update, {}))
+    assert in_database == 0
+    assert _ERROR_ID.sub("", answer) == _ERROR_ID.sub("", expected)
+    assert "non 32-bit" in answer and str(version) not in answer.split("message")[0]
 
 
 @pytest.mark.sqlite_only
 async def test_ints_at_the_ends_of_32_bits_are_written_by_sqlite(
     db: Database, client_with: Callable[..., GraphQLClient]
 ) -> None:
-    # given
-    await seed(db)
-    async with db.sessions() as session, session.begin():
-        await session.execute(
-            text(
-                f"UPDATE transactions SET version = CASE WHEN currency = 'JPY' "
-                f"THEN {2**31 - 1} ELSE {-(2**31)} END"
-            )
-        )
-    compiled, reference = client_with(compiled_reads=True), client_with(compiled_reads=False)
+    update = (
+        f"UPDATE transactions SET version = CASE WHEN currency = 'JPY' "
+        f"THEN {2**31 - 1} ELSE {-(2**31)} END"
+    )
     query = "{ transactions(first: 5) { nodes { description version } } }"
-    before = Counter(PATHS)
-    # when
-    answer = await compiled.post(query, {})
-    # then
-    assert PATHS["in database"] == before["in database"] + 1
-    assert answer.text == (await reference.post(query, {})).text
-    assert {n["version"] for n in json.loads(answer.text)["data"]["transactions"]["nodes"]} == {
+    answer, expected, in_database = await _after_other_sql(db, client_with, query, (update, {}))
+    assert in_database == 1
+    assert answer == expected
+    assert {n["version"] for n in json.loads(answer)["data"]["transactions"]["nodes"]} == {
         2**31 - 1,
         -(2**31),
     }
