@@ -579,9 +579,9 @@ async def _pooled_row(
             # As `_driver_row`: SQLAlchemy's handling, then the connection given back
             # (or, lost or left mid-statement, invalidated and closed).
             _forget_prepared(dialect, error)
-            if connection is None:
-                connection = Connection(sync_engine, connection=fairy)
-            await greenlet_spawn(_failed, connection, error, text, parameters, cursor)
+            await greenlet_spawn(
+                _failed, sync_engine, connection, fairy, error, text, parameters, cursor
+            )
             raise
         if connection is not None:
             await greenlet_spawn(connection.close)
@@ -733,9 +733,9 @@ async def _pooled_sqlite(
             if isinstance(error, sqlite3.Error) and fairy.is_valid:
                 # A step that failed may leave its statement marked in use (`_let_go`).
                 fairy.invalidate(soft=True)
-            if connection is None:
-                connection = Connection(sync_engine, connection=fairy)
-            await greenlet_spawn(_failed, connection, error, text, parameters, None)
+            await greenlet_spawn(
+                _failed, sync_engine, connection, fairy, error, text, parameters, None
+            )
             raise
         if connection is not None:
             await greenlet_spawn(connection.close)
@@ -1064,9 +1064,18 @@ def _checkout(engine: Engine) -> PoolProxiedConnection:
         raise
 
 
-def _failed(connection: Connection, error: BaseException, *statement: Any) -> None:
-    """SQLAlchemy's handling of a statement that failed on `connection` (`_handle`), then
+def _failed(
+    engine: Engine,
+    connection: Connection | None,
+    fairy: PoolProxiedConnection,
+    error: BaseException,
+    *statement: Any,
+) -> None:
+    """SQLAlchemy's handling of a statement that failed on `connection` (one made on
+    `fairy`, the pooled connection it ran on, when there is none yet: `_handle`), then
     the connection given back (or, invalidated, closed)."""
+    if connection is None:
+        connection = Connection(engine, connection=fairy)
     try:
         _handle(connection, error, *statement)
     finally:
