@@ -16,6 +16,7 @@ happened to be scheduled); it holds the loop through a large read, which a floor
     .venv/bin/python bench/peer_floor.py                       # both databases, 100k
     .venv/bin/python bench/peer_floor.py --backend sqlite --scale 1m
     .venv/bin/python bench/peer_floor.py --peer                # PostGraphile beside, on PG
+    .venv/bin/python bench/peer_floor.py --layers   # the floor inside the project's HTTP layers
 
 Before timing, each floor answer is checked equal to the project's (parsed JSON, and
 the same bytes size). Then each read is timed with requests alternating between the
@@ -52,6 +53,9 @@ from peer_reads import READS  # noqa: E402
 from pgwire import free_port  # noqa: E402
 
 from app.kit.ids import encode_global_id  # noqa: E402
+
+# The side of `--layers`: the floor inside the project's HTTP layers.
+LAYERED = "floor + HTTP layers"
 
 # Connections of PostgreSQL's floor: the benchmark never has more than `--connections`
 # requests at once.
@@ -277,10 +281,53 @@ class Floor:
         await send({"type": "http.response.body", "body": payload})
 
 
-def serve_floor(url: str, port: int) -> None:
+class _Lifespan:
+    """`app` for requests, `floor` for the lifespan (its connections)."""
+
+    def __init__(self, app: Any, floor: Floor) -> None:
+        self.app = app
+        self.floor = floor
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        handler = self.floor if scope["type"] == "lifespan" else self.app
+        await handler(scope, receive, send)
+
+
+def serve_floor(url: str, port: int, layers: bool) -> None:
+    """The floor, served as uvicorn serves it by default; with `layers`, inside the
+    project's own HTTP layers that every request passes (request ids, HTTP metrics,
+    the body's limits: app/observability/middleware.py, app/http/bodies.py) and served
+    as `pledge-ledger serve` serves (uvicorn_options): what those alone cost."""
     import uvicorn
 
-    uvicorn.run(Floor(url), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    floor = Floor(url)
+    app: Any = floor
+    options: dict[str, Any] = {}
+    if layers:
+        from app.config import get_settings
+        from app.http.bodies import BodyLimitMiddleware
+        from app.http.server import uvicorn_options
+        from app.observability.metrics import Metrics
+        from app.observability.middleware import HttpMetricsMiddleware, RequestIdMiddleware
+
+        settings = get_settings()
+        # In the order app/main.py adds them: the request id outermost, the body's limits
+        # innermost.
+        app = BodyLimitMiddleware(
+            app,
+            max_bytes=settings.max_body_bytes,
+            read_timeout=settings.request_read_timeout_seconds,
+        )
+        app = RequestIdMiddleware(HttpMetricsMiddleware(app, Metrics()))
+        options = uvicorn_options(settings)
+    uvicorn.run(
+        _Lifespan(app, floor),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        **options,
+    )
 
 
 # ---------------------------------------------------------------- databases and servers
@@ -334,10 +381,11 @@ def prepare(backend: str, url: str, scale: str, reuse: bool) -> None:
 
 
 @contextlib.contextmanager
-def floor_server(url: str) -> Iterator[str]:
+def floor_server(url: str, layers: bool = False) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, __file__, "floor", "--url", url, "--port", str(port)],
+        [sys.executable, __file__, "floor", "--url", url, "--port", str(port)]
+        + (["--layers"] if layers else []),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
@@ -385,6 +433,9 @@ def measure(backend: str, url: str, args: argparse.Namespace, with_peer: bool) -
         sides = [peers.project_side(project), ("floor", floor, peers.project_side(floor)[2])]
         if peer is not None:
             sides.append(peers.peer_side(peer))
+        if args.layers:
+            layered = stack.enter_context(floor_server(url, layers=True))
+            sides.append((LAYERED, layered, peers.project_side(layered)[2]))
         loads = [os.getloadavg()[0]]
         timed = peers.time_sides(sides, args.runs, args.budget)
         loads.append(os.getloadavg()[0])
@@ -418,6 +469,12 @@ def report(scale: str, connections: int, measured: dict[str, dict[str, Any]]) ->
                 f"{floor:,.1f} | {mine / floor:.2f}x | {theirs} | {load} |"
             )
         rps = m["rps"]
+        if LAYERED in rps:
+            lines.append(
+                f"| {backend} | {LAYERED}: dashboard throughput, req/s | | "
+                f"{rps[LAYERED]:,.0f} | {rps['floor']:,.0f} | "
+                f"{rps['floor'] / rps[LAYERED]:.2f}x | | | {load} |"
+            )
         theirs = (
             f"{rps['PostGraphile']:,.0f} | {rps['floor'] / rps['PostGraphile']:.2f}x"
             if "PostGraphile" in rps
@@ -437,6 +494,7 @@ def main() -> None:
     floor = sub.add_parser("floor", help="serve the floor (the benchmark starts it)")
     floor.add_argument("--url", required=True)
     floor.add_argument("--port", type=int, required=True)
+    floor.add_argument("--layers", action="store_true")
     parser.add_argument("--backend", choices=["both", "postgresql", "sqlite"], default="both")
     parser.add_argument("--scale", choices=list(SCALES), default="100k")
     parser.add_argument("--runs", type=int, default=20, help="timed requests per read and side")
@@ -444,12 +502,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=10, help="throughput time per side")
     parser.add_argument("--peer", action="store_true", help="PostGraphile too (PostgreSQL)")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="the floor inside the project's HTTP layers too (request ids, metrics, body limits)",
+    )
     parser.add_argument("--database", default="pledge_bench_floor", help="database/file name")
     parser.add_argument("--reuse", action="store_true", help="use a database of this scale")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     args = parser.parse_args()
     if args.command == "floor":
-        serve_floor(args.url, args.port)
+        serve_floor(args.url, args.port, args.layers)
         return
     peers.install_peer()  # autocannon, and PostGraphile for --peer
     backends = ["postgresql", "sqlite"] if args.backend == "both" else [args.backend]
