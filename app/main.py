@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings, get_settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import describe_database, sqlite_file
+from app.db.shared import give_back_held
 from app.engines import ledger_engine, ledger_sessions
 from app.events.hub import EventHub
 from app.graphql.schema import build_schema
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             # client holds its pool.
             await schema.close()
             await transport.close()
+            # Connections the loop held between kept reads, back to their pool first.
+            give_back_held(app.state.engine)
             app.state.replica = None
             if replica is not None:
                 await replica.close()

@@ -549,7 +549,7 @@ async def _pooled_row(
         return _NOT_HERE
     sync_engine = engine.sync_engine
     async with shared.lock:
-        fairy = await _borrowed(shared, sync_engine)
+        fairy = _held(shared, sync_engine) or await _borrowed(shared, sync_engine)
         if fairy is None:
             return _NOT_HERE
         adapted: Any = fairy.dbapi_connection
@@ -586,10 +586,150 @@ async def _pooled_row(
         if connection is not None:
             await greenlet_spawn(connection.close)
         elif _kept_as_is(fairy, adapted):
-            fairy.close()
+            if not _hold(sync_engine, fairy):
+                fairy.close()
         else:
             await greenlet_spawn(fairy.close)
     return _the_row(rows)
+
+
+# PostgreSQL: how many connections of its pool an engine's event loop holds between
+# kept reads (`_hold`), and for how long one may lie idle there before it goes back.
+HELD_CONNECTIONS = 4
+HELD_SECONDS = 0.05
+
+
+class _Holder:
+    """The connections of a `pool` the event loop `loop` holds between kept reads, each
+    with the loop's time it came back; the latest last. `sweep`: the timer that gives
+    back those idle HELD_SECONDS."""
+
+    __slots__ = ("idle", "loop", "pool", "sweep")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: Any) -> None:
+        self.loop = loop
+        self.pool = pool
+        self.idle: list[tuple[PoolProxiedConnection, float]] = []
+        self.sweep: asyncio.TimerHandle | None = None
+
+
+# By engine: a disposed one's (a new pool) is replaced at its next kept read, its
+# connections given back to the old pool then.
+_HOLDERS: weakref.WeakKeyDictionary[Engine, _Holder] = weakref.WeakKeyDictionary()
+# Connections given back in a greenlet (the pool closes one it does not keep), until done.
+_GIVING_BACK: set[asyncio.Task[Any]] = set()
+
+
+def _held(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | None:
+    """A connection the event loop holds for `engine`'s kept reads (`_hold`), for a
+    snapshot's one statement, the caller holding the snapshot's lock; None when it
+    holds none fit to use, or a session opened the snapshot meanwhile.
+
+    Checking a connection out of SQLAlchemy's pool and back in (its records, events,
+    reset and queue) cost a tenth of a PostgreSQL dashboard's CPU (py-spy under
+    autocannon, bench/README.md). A held connection skips both; it is used again only
+    as the pool's check-out would hand it over as it is (`taken_at_once`): valid, not
+    invalidated by itself or with its pool, not due to be recycled, not closed by the
+    server. It needs no ping: it lay idle HELD_SECONDS at most, far below
+    IDLE_PING_SECONDS."""
+    holder = _HOLDERS.get(engine)
+    if holder is None or not holder.idle or not _unopened(shared):
+        return None
+    if holder.pool is not engine.pool or holder.loop is not asyncio.get_running_loop():
+        return None
+    while holder.idle:
+        fairy, _since = holder.idle.pop()
+        if _fit(fairy):
+            CHECKOUTS["held"] += 1
+            return fairy
+        _give_back(fairy)
+    return None
+
+
+def _fit(fairy: PoolProxiedConnection) -> bool:
+    """Whether a held connection may be used again as it is (`_held`)."""
+    record: Any = getattr(fairy, "_connection_record", None)
+    if not fairy.is_valid or record is None or record._is_hard_or_soft_invalidated():
+        return False
+    pool: Any = record._ConnectionRecord__pool
+    if pool._recycle > -1 and time.time() - record.starttime > pool._recycle:
+        return False
+    return not fairy.dbapi_connection.driver_connection.is_closed()  # type: ignore[union-attr]
+
+
+def _hold(engine: Engine, fairy: PoolProxiedConnection) -> bool:
+    """After a kept read on `fairy` (valid, in no transaction): whether the event loop
+    keeps it for the next (at most HELD_CONNECTIONS, each given back once idle
+    HELD_SECONDS: a loop whose reads stop holds none for long, and the pool's other
+    users find them there). False: the caller gives it back now."""
+    loop = asyncio.get_running_loop()
+    holder = _HOLDERS.get(engine)
+    if holder is None or holder.pool is not engine.pool:
+        if holder is not None:  # the engine's pool was disposed of: its own go back
+            give_back_held(holder)
+        holder = _HOLDERS[engine] = _Holder(loop, engine.pool)
+    elif holder.loop is not loop:  # an engine used by two loops: the first holds
+        return False
+    if len(holder.idle) >= HELD_CONNECTIONS:
+        return False
+    holder.idle.append((fairy, loop.time()))
+    if holder.sweep is None:
+        holder.sweep = loop.call_later(HELD_SECONDS, _sweep, holder)
+    return True
+
+
+def _sweep(holder: _Holder) -> None:
+    """Give back the connections idle for HELD_SECONDS; come again while any is held."""
+    holder.sweep = None
+    since = holder.loop.time() - HELD_SECONDS
+    idle = [held for held in holder.idle if held[1] > since]
+    for fairy, returned in holder.idle:
+        if returned <= since:
+            _give_back(fairy)
+    holder.idle = idle
+    if idle:
+        holder.sweep = holder.loop.call_later(HELD_SECONDS, _sweep, holder)
+
+
+def give_back_held(engine: Engine | AsyncEngine | _Holder) -> None:
+    """Every connection the event loop holds for `engine`'s kept reads given back to its
+    pool (before the engine is disposed of: a held connection is checked out)."""
+    if isinstance(engine, _Holder):
+        holder: _Holder | None = engine
+    else:
+        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+        holder = _HOLDERS.pop(sync, None)
+    if holder is None:
+        return
+    if holder.sweep is not None:
+        holder.sweep.cancel()
+        holder.sweep = None
+    idle, holder.idle = holder.idle, []
+    for fairy, _returned in idle:
+        _give_back(fairy)
+
+
+def held_connections(engine: Engine | AsyncEngine) -> int:
+    """How many connections the event loop holds for `engine`'s kept reads: checked
+    out of its pool, and given back once idle HELD_SECONDS (`_hold`)."""
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    holder = _HOLDERS.get(sync)
+    return len(holder.idle) if holder is not None and holder.pool is sync.pool else 0
+
+
+def _give_back(fairy: PoolProxiedConnection) -> None:
+    """A held connection back to its pool: at once when the pool takes it as it is,
+    else in a greenlet (the pool closes, or resets, it)."""
+    if _kept_as_is(fairy, fairy.dbapi_connection):
+        fairy.close()
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop left to close it on: dropped, as the collector would
+        return
+    task = loop.create_task(greenlet_spawn(fairy.close))
+    _GIVING_BACK.add(task)
+    task.add_done_callback(_GIVING_BACK.discard)
 
 
 def _borrows(shared: SharedConnection, repeated: Repeated) -> bool:

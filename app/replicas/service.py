@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.audit.repository import chain_head
+from app.db.shared import give_back_held
 from app.engines import ledger_sessions
 
 POLL_SECONDS = 0.02
@@ -113,4 +114,5 @@ class ReadReplica:
         return self.replayed
 
     async def close(self) -> None:
+        give_back_held(self.engine)  # connections its loop held between kept reads
         await self.engine.dispose()

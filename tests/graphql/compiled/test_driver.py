@@ -5,17 +5,32 @@ refuses what it refused (issue 15). SQLite's side of it: test_sqlite_reads.py.""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import text
 
+from app.config import Settings
 from app.db.session import StatementCounter
-from app.db.shared import CHECKOUTS, RUNS, SQLITE_RUNS, Repeated
+from app.db.shared import (
+    _HOLDERS,
+    CHECKOUTS,
+    HELD_CONNECTIONS,
+    HELD_SECONDS,
+    RUNS,
+    SQLITE_RUNS,
+    Repeated,
+    held_connections,
+)
+from app.engines import ledger_engine
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
+from app.main import create_app
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, autocommit_connections
 from tests.graphql.compiled.test_statements import DriverLog
@@ -213,11 +228,12 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
     """The dashboard read asked again (kept: app/http/kept.py): on PostgreSQL its one
     statement runs on a connection borrowed from the pool for it alone, without
     SQLAlchemy's Connection (`one_row`, "pool"). Nothing else goes on the wire (no
-    BEGIN, ROLLBACK or SET), and the connection goes back to the pool as it came
-    (its next user's statements run in a transaction) whether the statement answered,
-    failed in the database (INTERNAL) or ran past the execution deadline (TIMEOUT).
-    An engine with a statement listener sees it as any statement. (SQLite's side of
-    it: test_sqlite_reads.py.)"""
+    BEGIN, ROLLBACK or SET). After an answer the event loop holds the connection for
+    the next kept read (`_hold`), and gives it back to the pool once idle HELD_SECONDS;
+    after a statement failed in the database (INTERNAL) or ran past the execution
+    deadline (TIMEOUT) it goes back to the pool at once. Either way as it came (its next
+    user's statements run in a transaction). An engine with a statement listener sees
+    it as any statement. (SQLite's side of it: test_sqlite_reads.py.)"""
     # given: the dashboard answered twice (the first learns what SQLAlchemy sends), by
     # an app on an engine of its own: once an engine has had a statement listener (the
     # test database's has), SQLAlchemy dispatches its events for good, and the borrowed
@@ -235,21 +251,32 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
     # commands: BEGIN, ROLLBACK, SET; not its prepared statements)
     with DriverLog(on_fresh) as driver:  # type: ignore[arg-type]
         got = await client.post(DASHBOARD)
-    # then: the same bytes, the statement on a borrowed connection, nothing else
+    # then: the same bytes, the statement on a borrowed connection, nothing else; the
+    # loop holds that connection (the one checked out), given back once idle
     assert (got.status_code, got.text) == (200, reference.text)
     assert (RUNS - runs) == Counter(pool=1)
     assert await driver.sent() == []
-    assert pool.checkedout() == 0
-    # checked out in a greenlet: the log's check-out listener is not the app's
-    assert (CHECKOUTS - checkouts) == Counter(greenlet=1)
+    assert pool.checkedout() == held_connections(fresh) == 1
+    # checked out in a greenlet, or held since the answers before (the log's check-out
+    # listener is not the app's)
+    assert (CHECKOUTS - checkouts) in (Counter(greenlet=1), Counter(held=1))
+    await _given_back(fresh)
     assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
+    # when: the next two kept reads, one after the other
+    checkouts = Counter(CHECKOUTS)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).text == reference.text
+    # then: the pool's idle connection is checked out once, with no greenlet; the
+    # second read runs on it as the loop held it
+    assert (CHECKOUTS - checkouts) == Counter({"at once": 1, "held": 1})
+    assert pool.checkedout() == held_connections(fresh) == 1
     # when: the statement fails, then runs past the deadline (still no listener)
     kept = _last_kept()
     assert kept.sent is not None
     learnt = kept.sent
-    for statement, code in (
-        ("SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", "INTERNAL"),
-        ("SELECT pg_sleep(5)::text", "TIMEOUT"),
+    for statement, code, taken in (
+        ("SELECT 1 / (SELECT count(*) - count(*) FROM initiatives)::int", "INTERNAL", "held"),
+        ("SELECT pg_sleep(5)::text", "TIMEOUT", "at once"),
     ):
         kept.sent = (learnt[0], statement, ())
         try:
@@ -257,28 +284,35 @@ async def test_a_kept_read_borrows_a_pooled_connection_for_its_statement_alone(
             response = await client.post(DASHBOARD)
         finally:
             kept.sent = learnt
-        # then: the error as the reference reports it, the connection given back
+        # then: the error as the reference reports it, the connection given back at
+        # once (none held); the first ran on the held one, the second on the pool's
+        # idle connection, given back just now: checked out with no greenlet
         assert not fresh.sync_engine._has_events
         assert response.json()["data"] is None
         assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
         assert (RUNS - runs)["pool"] == 0  # failed: not counted as read
-        assert pool.checkedout() == 0
-        # the pool's idle connection, given back just now: checked out with no
-        # greenlet
-        assert (CHECKOUTS - checkouts) == Counter({"at once": 1})
+        assert pool.checkedout() == held_connections(fresh) == 0
+        assert (CHECKOUTS - checkouts) == Counter({taken: 1})
         assert await autocommit_connections(on_fresh) == 0  # type: ignore[arg-type]
     # and the next request is answered the same way again
     runs = Counter(RUNS)
     again = await client.post(DASHBOARD)
     assert (again.status_code, again.text) == (200, reference.text)
     assert (RUNS - runs) == Counter(pool=1)
-    assert pool.checkedout() == 0
+    await _given_back(fresh)
     # when: an engine listener (as any of SQLAlchemy's statements, it sees this one)
     with StatementCounter(fresh) as counter:
         got = await client.post(DASHBOARD)
     assert (got.status_code, got.text) == (200, reference.text)
     assert counter.count == 1 and "initiatives" in counter.statements[0]
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == held_connections(fresh) == 0
+
+
+async def _given_back(engine: Any) -> None:
+    """Once the connections the loop held for `engine` were idle HELD_SECONDS: none
+    held, none checked out."""
+    await asyncio.sleep(HELD_SECONDS * 3)
+    assert engine.pool.checkedout() == held_connections(engine) == 0
 
 
 @pytest.mark.postgres_only
@@ -308,3 +342,98 @@ async def test_the_dashboards_page_is_read_from_an_index_in_its_order(
     # then
     assert any("ix_initiatives_position_id" in line for line in plan), plan
     assert not any(line.lstrip(" ->").startswith("Sort") for line in plan), plan
+
+
+@pytest.mark.postgres_only
+async def test_the_loop_holds_a_few_connections_between_kept_reads_and_gives_them_back(
+    db: Database,
+    fresh_app: tuple[GraphQLClient, Any],
+    client_with: Callable[..., GraphQLClient],
+) -> None:
+    """Many kept reads at once: each on a connection of its own, the loop holding at
+    most HELD_CONNECTIONS of them afterwards, given back once idle; a held connection
+    the server closed meanwhile is never used (the read takes another and answers)."""
+    # given
+    await _seed(db)
+    client, fresh = fresh_app
+    reference = await client_with(compiled_reads=False).post(DASHBOARD)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).text == reference.text
+    await _given_back(fresh)
+    pool: Any = fresh.pool
+    # when: more reads at once than the loop holds connections
+    many = 3 * HELD_CONNECTIONS
+    answers = await asyncio.gather(*(client.post(DASHBOARD) for _ in range(many)))
+    # then: each answered as the reference; a few connections held, no other kept
+    assert [a.text for a in answers] == [reference.text] * many
+    held = held_connections(fresh)
+    assert 1 <= held <= HELD_CONNECTIONS
+    assert pool.checkedout() == held
+    await _given_back(fresh)
+
+    # given: one connection held, then closed by the server (its backend terminated)
+    assert (await client.post(DASHBOARD)).text == reference.text
+    assert held_connections(fresh) == 1
+    holder = _HOLDERS[fresh.sync_engine]
+    dead = holder.idle[-1][0]
+    pid = dead.dbapi_connection.driver_connection.get_server_pid()
+    async with db.engine.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    driver = dead.dbapi_connection.driver_connection
+    for _ in range(100):  # until the driver has seen its socket close
+        if driver.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    assert driver.is_closed()
+    checkouts = Counter(CHECKOUTS)
+    # when
+    again = await client.post(DASHBOARD)
+    # then: answered on another connection; the closed one given back (and the pool,
+    # finding it closed, replaces every connection it opened before, as on check-out)
+    assert (again.status_code, again.text) == (200, reference.text)
+    assert (CHECKOUTS - checkouts)["held"] == 0
+    assert dead.dbapi_connection is None  # given back to the pool
+    assert held_connections(fresh) == 1
+    assert holder.idle[-1][0] is not dead
+    await _given_back(fresh)
+
+
+@pytest.mark.postgres_only
+async def test_held_connections_go_back_when_the_app_stops_and_when_the_pool_is_new(
+    db: Database, settings: Settings
+) -> None:
+    """The app's shutdown gives the held connections back before its engine is
+    disposed of; an engine disposed of meanwhile (a new pool) never hands a read a
+    connection of its old pool."""
+    # given: an app on an engine of its own, a kept read answered, its connection held
+    await _seed(db)
+    engine = ledger_engine(db.url)
+    app = create_app(settings.model_copy(update={"database_url": db.url}), engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+        ):
+            client = GraphQLClient(http)
+            first = await client.post(DASHBOARD)
+            for _ in range(2):
+                assert (await client.post(DASHBOARD)).text == first.text
+            assert held_connections(engine) == 1
+            old = _HOLDERS[engine.sync_engine].idle[-1][0]
+            # when: the engine is disposed of (a new pool), then read from again
+            await engine.dispose()
+            checkouts = Counter(CHECKOUTS)
+            again = await client.post(DASHBOARD)
+            # then: answered on a connection of the new pool; the old one given back
+            assert (again.status_code, again.text) == (200, first.text)
+            assert (CHECKOUTS - checkouts)["held"] == 0
+            assert held_connections(engine) == 1
+            assert _HOLDERS[engine.sync_engine].idle[-1][0] is not old
+            assert old.dbapi_connection is None  # given back (to the old pool)
+        # when: the app stopped
+        # then: nothing held, nothing checked out
+        assert held_connections(engine) == 0
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
