@@ -83,3 +83,47 @@ async def test_a_body_that_has_arrived_is_read_with_no_deadline(
     # then: the same body; a deadline only for a body that may still be on its way
     assert read == [b"{}"]
     assert deadlines == ([] if arrived else [5.0])
+
+
+@pytest.mark.parametrize(
+    ("declared", "arrived", "handed_on"),
+    [
+        (b"2", True, True),  # whole and within the limit: nothing left to check
+        (b"2", False, False),  # may still be on its way: counted and timed
+        (b"101", True, False),  # declared over the limit: refused
+        (b"2x", True, False),  # not a number: counted as it comes
+    ],
+)
+async def test_only_a_whole_body_within_the_limit_passes_the_layer_untouched(
+    declared: bytes, arrived: bool, handed_on: bool
+) -> None:
+    # given: the body limit's layer before an app that notes what it was handed
+    handed: list[tuple[Any, Any]] = []
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        handed.append((receive, send))
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    layer = BodyLimitMiddleware(app, max_bytes=100, read_timeout=5.0)
+    scope: dict[str, Any] = {"type": "http", "headers": [(b"content-length", declared)]}
+    if arrived:
+        scope[BODY_ARRIVED] = True
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    # when
+    await layer(scope, receive, send)
+    # then: the server's own receive and send, or the layer's; over the limit, 413
+    # before the app runs
+    if declared == b"101":
+        assert handed == [] and sent[0]["status"] == 413
+    else:
+        assert (handed == [(receive, send)]) is handed_on
+        assert [m.get("status") for m in sent] == [204, None]
