@@ -28,6 +28,7 @@ from sqlalchemy.pool import (
     NullPool,
     PoolProxiedConnection,
 )
+from sqlalchemy.util.queue import AsyncAdaptedQueue
 
 from app.db.functions import SQLITE_BASE64URL, SQLITE_LOWER, python_base64url, python_lower
 
@@ -157,6 +158,8 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     queue: Any = pool._pool
     if queue.empty():  # the pool would open a connection, or wait for one
         return None
+    if pool_waiters(pool):  # the idle one is for a check-out that waits already
+        return None
     waiting = queue._queue._queue  # asyncio.Queue's own deque: the next is taken as below
     record = waiting[-1] if queue.use_lifo else waiting[0]
     dbapi_connection = record.dbapi_connection
@@ -176,6 +179,15 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     finally:
         record.info.pop(_AT_ONCE, None)
     return fairy
+
+
+def pool_waiters(pool: Any) -> bool:
+    """Whether a check-out waits for a connection of `pool` (an AsyncAdaptedQueuePool's
+    queue has getters): the next connection back is theirs."""
+    queue = getattr(pool, "_pool", None)
+    if not isinstance(queue, AsyncAdaptedQueue):
+        return False
+    return any(not getter.done() for getter in queue._queue._getters)  # type: ignore[attr-defined]
 
 
 def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

@@ -34,6 +34,7 @@ from app.db.session import (
     SessionFactory,
     any_thread,
     loop_reader,
+    pool_waiters,
     taken_at_once,
 )
 
@@ -600,20 +601,21 @@ HELD_SECONDS = 0.05
 
 
 class _Holder:
-    """The connections of a `pool` the event loop `loop` holds between kept reads, each
+    """The connections of a pool the event loop `loop` holds between kept reads, each
     with the loop's time it came back; the latest last. `sweep`: the timer that gives
-    back those idle HELD_SECONDS."""
+    back those idle HELD_SECONDS. The pool is known weakly: a disposed one goes, and
+    the connections given back to it with it, as they would without a holder."""
 
     __slots__ = ("idle", "loop", "pool", "sweep")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pool: Any) -> None:
         self.loop = loop
-        self.pool = pool
+        self.pool = weakref.ref(pool)
         self.idle: list[tuple[PoolProxiedConnection, float]] = []
         self.sweep: asyncio.TimerHandle | None = None
 
 
-# By engine: a disposed one's (a new pool) is replaced at its next kept read, its
+# By engine: a disposed one's (a new pool) is dropped at its next kept read, its
 # connections given back to the old pool then.
 _HOLDERS: weakref.WeakKeyDictionary[Engine, _Holder] = weakref.WeakKeyDictionary()
 # Connections given back in a greenlet (the pool closes one it does not keep), until done.
@@ -628,30 +630,44 @@ def _held(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | N
     Checking a connection out of SQLAlchemy's pool and back in (its records, events,
     reset and queue) cost a tenth of a PostgreSQL dashboard's CPU (py-spy under
     autocannon, bench/README.md). A held connection skips both; it is used again only
-    as the pool's check-out would hand it over as it is (`taken_at_once`): valid, not
-    invalidated by itself or with its pool, not due to be recycled, not closed by the
-    server. It needs no ping: it lay idle HELD_SECONDS at most, far below
-    IDLE_PING_SECONDS."""
+    as the pool's check-out would hand it over as it is (`taken_at_once`): of the
+    engine's pool (not one disposed of), valid, not invalidated by itself or with its
+    pool, not due to be recycled, not closed by the server. It needs no ping: it lay
+    idle HELD_SECONDS at most, far below IDLE_PING_SECONDS. While anyone waits for a
+    connection of the pool (`pool_waiters`), every held one goes back to it first."""
     holder = _HOLDERS.get(engine)
     if holder is None or not holder.idle or not _unopened(shared):
         return None
-    if holder.pool is not engine.pool or holder.loop is not asyncio.get_running_loop():
+    pool = engine.pool
+    if holder.pool() is not pool:  # disposed of: its connections go back to the old one
+        _HOLDERS.pop(engine, None)
+        give_back_held(holder)
+        return None
+    if holder.loop is not asyncio.get_running_loop():
+        return None
+    if pool_waiters(pool):
+        give_back_held(holder)
         return None
     while holder.idle:
         fairy, _since = holder.idle.pop()
-        if _fit(fairy):
+        if _fit(fairy, pool):
             CHECKOUTS["held"] += 1
             return fairy
         _give_back(fairy)
     return None
 
 
-def _fit(fairy: PoolProxiedConnection) -> bool:
-    """Whether a held connection may be used again as it is (`_held`)."""
+def _fit(fairy: PoolProxiedConnection, pool: Any) -> bool:
+    """Whether a held connection may be used again as it is, on `pool` (`_held`)."""
     record: Any = getattr(fairy, "_connection_record", None)
-    if not fairy.is_valid or record is None or record._is_hard_or_soft_invalidated():
+    owner: Any = getattr(fairy, "_pool", None)
+    if (
+        owner is not pool
+        or not fairy.is_valid
+        or record is None
+        or record._is_hard_or_soft_invalidated()
+    ):
         return False
-    pool: Any = record._ConnectionRecord__pool
     if pool._recycle > -1 and time.time() - record.starttime > pool._recycle:
         return False
     return not fairy.dbapi_connection.driver_connection.is_closed()  # type: ignore[union-attr]
@@ -660,14 +676,19 @@ def _fit(fairy: PoolProxiedConnection) -> bool:
 def _hold(engine: Engine, fairy: PoolProxiedConnection) -> bool:
     """After a kept read on `fairy` (valid, in no transaction): whether the event loop
     keeps it for the next (at most HELD_CONNECTIONS, each given back once idle
-    HELD_SECONDS: a loop whose reads stop holds none for long, and the pool's other
-    users find them there). False: the caller gives it back now."""
+    HELD_SECONDS: a loop whose reads stop holds none for long). Never while anyone waits
+    for a connection of the pool (`pool_waiters`), nor one of a pool the engine has
+    since replaced (disposed of while the read ran). False: the caller gives it back
+    now."""
+    pool = engine.pool
+    if getattr(fairy, "_pool", None) is not pool or pool_waiters(pool):
+        return False
     loop = asyncio.get_running_loop()
     holder = _HOLDERS.get(engine)
-    if holder is None or holder.pool is not engine.pool:
+    if holder is None or holder.pool() is not pool:
         if holder is not None:  # the engine's pool was disposed of: its own go back
             give_back_held(holder)
-        holder = _HOLDERS[engine] = _Holder(loop, engine.pool)
+        holder = _HOLDERS[engine] = _Holder(loop, pool)
     elif holder.loop is not loop:  # an engine used by two loops: the first holds
         return False
     if len(holder.idle) >= HELD_CONNECTIONS:
@@ -714,7 +735,7 @@ def held_connections(engine: Engine | AsyncEngine) -> int:
     out of its pool, and given back once idle HELD_SECONDS (`_hold`)."""
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     holder = _HOLDERS.get(sync)
-    return len(holder.idle) if holder is not None and holder.pool is sync.pool else 0
+    return len(holder.idle) if holder is not None and holder.pool() is sync.pool else 0
 
 
 def _give_back(fairy: PoolProxiedConnection) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from app.db.shared import held_connections
 from app.errors import ErrorCode
 
 PREFIX = "pledge_ledger"
@@ -127,7 +128,12 @@ class _RuntimeCollector:
     def collect(self) -> Iterable[Metric]:
         checked_out = GaugeMetricFamily(
             f"{PREFIX}_db_pool_checked_out",
-            "Database connections in use, taken from the pool.",
+            "Database connections in use, taken from the pool (not those held idle).",
+        )
+        held = GaugeMetricFamily(
+            f"{PREFIX}_db_pool_held",
+            "Connections taken from the pool and held idle between kept reads: given "
+            "back once idle 50 ms, or at once to a check-out that waits.",
         )
         size = GaugeMetricFamily(
             f"{PREFIX}_db_pool_size",
@@ -137,11 +143,16 @@ class _RuntimeCollector:
         pool = getattr(engine, "pool", None)
         # QueuePool (PostgreSQL, SQLite files) counts both; other pool classes (NullPool,
         # StaticPool) keep nothing to count: their gauges have no sample.
+        idle = held_connections(engine) if engine is not None else 0
         for family, method in ((checked_out, "checkedout"), (size, "size")):
             read = getattr(pool, method, None)
             if callable(read):
-                family.add_metric([], float(read()))
+                count = float(read()) - (idle if family is checked_out else 0)
+                family.add_metric([], count)
+                if family is checked_out:
+                    held.add_metric([], float(idle))
         yield checked_out
+        yield held
         yield size
         yield from _replica_metrics(getattr(self.state, "replica", None))
         hub = getattr(self.state, "events", None)

@@ -6,6 +6,7 @@ refuses what it refused (issue 15). SQLite's side of it: test_sqlite_reads.py.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -14,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.util import greenlet_spawn
 
 from app.config import Settings
+from app.db import shared
 from app.db.session import StatementCounter
 from app.db.shared import (
     _HOLDERS,
@@ -25,12 +28,14 @@ from app.db.shared import (
     RUNS,
     SQLITE_RUNS,
     Repeated,
+    give_back_held,
     held_connections,
 )
 from app.engines import ledger_engine
 from app.graphql.compiled import in_database
 from app.graphql.compiled.executor import PATHS
 from app.main import create_app
+from app.replicas.service import ReadReplica
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, autocommit_connections
 from tests.graphql.compiled.test_statements import DriverLog
@@ -437,3 +442,142 @@ async def test_held_connections_go_back_when_the_app_stops_and_when_the_pool_is_
         assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_check_out_that_waits_gets_a_connection_while_dashboards_keep_coming(
+    db: Database, fresh_app: tuple[GraphQLClient, Any]
+) -> None:
+    """At the pool's limit, a check-out waiting for a connection (a session, the
+    readiness probe) gets the next one back: the loop holds none while anyone waits,
+    however fast kept reads follow each other."""
+    # given: the dashboard kept; the pool at its limit but one connection
+    await _seed(db)
+    client, fresh = fresh_app
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    pool: Any = fresh.pool
+    busy = [await fresh.connect() for _ in range(pool.size() + pool._max_overflow - 1)]
+    stop = asyncio.Event()
+
+    async def dashboards() -> int:  # one client, a request every ~5 ms
+        answered = 0
+        while not stop.is_set():
+            assert (await client.post(DASHBOARD)).status_code == 200
+            answered += 1
+            await asyncio.sleep(0.005)
+        return answered
+
+    load = asyncio.create_task(dashboards())
+    try:
+        await asyncio.sleep(0.2)
+        # when: the readiness probe needs a connection, as the dashboards go on
+        started = asyncio.get_running_loop().time()
+        ready = await client.http.get("/readyz")
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        stop.set()
+        answered = await load
+        for conn in busy:
+            await conn.close()
+    # then: it got one within a few dashboard requests (without the rule, only once
+    # they stop: 503 after its 5 s), and the dashboards were answered meanwhile
+    assert ready.status_code == 200, ready.text
+    assert waited < 1.0
+    assert answered > 10
+    await _given_back(fresh)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("change", ["invalidated with its pool", "due to be recycled"])
+async def test_a_held_connection_the_pool_would_not_hand_over_is_not_used(
+    db: Database,
+    fresh_app: tuple[GraphQLClient, Any],
+    client_with: Callable[..., GraphQLClient],
+    change: str,
+) -> None:
+    # given: the dashboard kept, its connection held
+    await _seed(db)
+    client, fresh = fresh_app
+    reference = await client_with(compiled_reads=False).post(DASHBOARD)
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).text == reference.text
+    pool: Any = fresh.pool
+    old = _HOLDERS[fresh.sync_engine].idle[-1][0]
+    # when: every connection of the pool invalidated (as when one is found dead), or
+    # its connections due to be recycled
+    if change == "invalidated with its pool":
+        pool._invalidate_time = time.time()
+    else:
+        pool._recycle = 0
+    checkouts = Counter(CHECKOUTS)
+    again = await client.post(DASHBOARD)
+    # then: answered on a connection of the pool's own check-out; the held one given back
+    assert (again.status_code, again.text) == (200, reference.text)
+    assert (CHECKOUTS - checkouts)["held"] == 0
+    assert old.dbapi_connection is None
+    if change == "due to be recycled":
+        pool._recycle = -1
+    await _given_back(fresh)
+
+
+@pytest.mark.postgres_only
+async def test_a_held_connection_the_pool_closes_is_closed_in_a_greenlet(
+    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held connection whose pool does not keep it (full by then: it closes the
+    connection, which awaits the server) goes back in a greenlet, on a task."""
+    # given: a connection held
+    await _seed(db)
+    client, fresh = fresh_app
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    held = _HOLDERS[fresh.sync_engine].idle[-1][0]
+    driver = held.dbapi_connection.driver_connection
+    # when: the pool would not keep it as it is, and the held ones are given back
+    monkeypatch.setattr(shared, "_pool_keeps", lambda fairy: False)
+    give_back_held(fresh)
+    assert held_connections(fresh) == 0
+    await asyncio.gather(*shared._GIVING_BACK)
+    # then: given back through SQLAlchemy's check-in, the connection intact
+    assert held.dbapi_connection is None
+    assert not driver.is_closed()
+    assert fresh.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres_only
+async def test_a_connection_of_a_pool_since_disposed_of_is_never_held(db: Database) -> None:
+    """A kept read that ran across its engine's disposal (a new pool) gives its
+    connection back to the old pool: the loop holds none of another pool."""
+    engine = ledger_engine(db.url)
+    try:
+        sync = engine.sync_engine
+        # given: a connection checked out, then the engine disposed of
+        fairy = await greenlet_spawn(sync.raw_connection)
+        await engine.dispose()
+        # when: the read on it ends
+        # then: not held; given back to its own pool
+        assert not shared._hold(sync, fairy)
+        assert held_connections(engine) == 0
+        await greenlet_spawn(fairy.close)
+        # and one of the engine's pool now is held
+        current = await greenlet_spawn(sync.raw_connection)
+        assert shared._hold(sync, current)
+        assert held_connections(engine) == 1
+    finally:
+        give_back_held(engine)
+        await engine.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_a_replica_gives_its_held_connections_back_when_closed(db: Database) -> None:
+    # given: a replica's engine with a connection held between kept reads
+    replica = ReadReplica(ledger_engine(db.url), 1.0)
+    sync = replica.engine.sync_engine
+    fairy = await greenlet_spawn(sync.raw_connection)
+    assert shared._hold(sync, fairy)
+    # when
+    await replica.close()
+    # then: given back before the engine was disposed of
+    assert held_connections(replica.engine) == 0
+    assert fairy.dbapi_connection is None
