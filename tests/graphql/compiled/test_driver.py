@@ -523,26 +523,31 @@ async def test_a_held_connection_the_pool_would_not_hand_over_is_not_used(
 
 @pytest.mark.postgres_only
 async def test_a_held_connection_the_pool_closes_is_closed_in_a_greenlet(
-    db: Database, fresh_app: tuple[GraphQLClient, Any], monkeypatch: pytest.MonkeyPatch
+    db: Database, fresh_app: tuple[GraphQLClient, Any]
 ) -> None:
-    """A held connection whose pool does not keep it (full by then: it closes the
-    connection, which awaits the server) goes back in a greenlet, on a task."""
-    # given: a connection held
+    """A held connection whose pool is full by the time it goes back is closed by the
+    pool, which awaits the server: in a greenlet, on a task of its own."""
+    # given: a connection held, then as many others as the pool keeps checked out
+    # (the held one is one past them) and given back: the pool's queue is full
     await _seed(db)
     client, fresh = fresh_app
     for _ in range(2):
         assert (await client.post(DASHBOARD)).status_code == 200
     held = _HOLDERS[fresh.sync_engine].idle[-1][0]
     driver = held.dbapi_connection.driver_connection
-    # when: the pool would not keep it as it is, and the held ones are given back
-    monkeypatch.setattr(shared, "_pool_keeps", lambda fairy: False)
+    pool: Any = fresh.pool
+    others = [await fresh.connect() for _ in range(pool.size())]
+    for conn in others:
+        await conn.close()
+    assert pool.checkedin() == pool.size()
+    # when: the held ones are given back
     give_back_held(fresh)
     assert held_connections(fresh) == 0
     await asyncio.gather(*shared._GIVING_BACK)
-    # then: given back through SQLAlchemy's check-in, the connection intact
+    # then: closed by the pool, the others kept
     assert held.dbapi_connection is None
-    assert not driver.is_closed()
-    assert fresh.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert driver.is_closed()
+    assert (pool.checkedout(), pool.checkedin()) == (0, pool.size())
 
 
 @pytest.mark.postgres_only
