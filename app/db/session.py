@@ -158,8 +158,6 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     queue: Any = pool._pool
     if queue.empty():  # the pool would open a connection, or wait for one
         return None
-    if pool_waiters(pool):  # the idle one is for a check-out that waits already
-        return None
     waiting = queue._queue._queue  # asyncio.Queue's own deque: the next is taken as below
     record = waiting[-1] if queue.use_lifo else waiting[0]
     dbapi_connection = record.dbapi_connection

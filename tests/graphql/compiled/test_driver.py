@@ -39,6 +39,7 @@ from app.replicas.service import ReadReplica
 from tests import factories as f
 from tests.conftest import Database, GraphQLClient, autocommit_connections
 from tests.graphql.compiled.test_statements import DriverLog
+from tests.observability.test_observability import samples
 
 DASHBOARD = "{ initiatives(first: 3) { nodes { id code title status plannedStart plannedEnd } } }"
 # A statement that outlasts any execution limit (SQLite's never ends by itself).
@@ -586,3 +587,21 @@ async def test_a_replica_gives_its_held_connections_back_when_closed(db: Databas
     # then: given back before the engine was disposed of
     assert held_connections(replica.engine) == 0
     assert fairy.dbapi_connection is None
+
+
+@pytest.mark.postgres_only
+async def test_the_pool_gauges_count_held_connections_apart(
+    db: Database, fresh_app: tuple[GraphQLClient, Any]
+) -> None:
+    # given: a kept read answered, its connection held
+    await _seed(db)
+    client, fresh = fresh_app
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    assert held_connections(fresh) == 1
+    # when
+    scraped = samples((await client.http.get("/metrics")).text)
+    # then: held, not in use
+    assert scraped[("pledge_ledger_db_pool_held", ())] == 1
+    assert scraped[("pledge_ledger_db_pool_checked_out", ())] == 0
+    await _given_back(fresh)
