@@ -29,7 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from app.db.shared import held_connections
+from app.db.shared import HELD_SECONDS, held_connections
 from app.errors import ErrorCode
 
 PREFIX = "pledge_ledger"
@@ -133,7 +133,8 @@ class _RuntimeCollector:
         held = GaugeMetricFamily(
             f"{PREFIX}_db_pool_held",
             "Connections taken from the pool and held idle between kept reads: given "
-            "back once idle 50 ms, or at once to a check-out that waits.",
+            f"back once idle {HELD_SECONDS * 1000:g} ms, or at once to a check-out "
+            "that waits.",
         )
         size = GaugeMetricFamily(
             f"{PREFIX}_db_pool_size",
@@ -143,14 +144,14 @@ class _RuntimeCollector:
         pool = getattr(engine, "pool", None)
         # QueuePool (PostgreSQL, SQLite files) counts both; other pool classes (NullPool,
         # StaticPool) keep nothing to count: their gauges have no sample.
-        idle = held_connections(engine) if engine is not None else 0
-        for family, method in ((checked_out, "checkedout"), (size, "size")):
-            read = getattr(pool, method, None)
-            if callable(read):
-                count = float(read()) - (idle if family is checked_out else 0)
-                family.add_metric([], count)
-                if family is checked_out:
-                    held.add_metric([], float(idle))
+        taken = getattr(pool, "checkedout", None)
+        if callable(taken):
+            idle = held_connections(engine) if engine is not None else 0
+            checked_out.add_metric([], float(taken() - idle))
+            held.add_metric([], float(idle))
+        kept = getattr(pool, "size", None)
+        if callable(kept):
+            size.add_metric([], float(kept()))
         yield checked_out
         yield held
         yield size
