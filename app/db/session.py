@@ -97,6 +97,8 @@ def _sqlite_setup(functions: Sequence[SqliteFunction]) -> Callable[[Any, Any], N
 _RETURNED_AT = "pledge_returned_at"
 # Set while `taken_at_once` checks out a connection it found in no need of a ping.
 _AT_ONCE = "pledge_at_once"
+# Set on a connection given back while check-outs waited: the first of them takes it.
+_PROMISED = "pledge_promised"
 
 
 def _check_on_checkout(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, Any], None]:
@@ -109,6 +111,7 @@ def _check_on_checkout(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, 
     replaced too, as the pre-ping did: a server that went away took them all."""
 
     def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        record.info.pop(_PROMISED, None)  # taken: by the check-out it was kept for, or not
         driver = dbapi_connection.driver_connection
         if driver.is_closed():
             raise InvalidatePoolError("the server closed the connection")
@@ -158,8 +161,9 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     queue: Any = pool._pool
     if queue.empty():  # the pool would open a connection, or wait for one
         return None
-    waiting = queue._queue._queue  # asyncio.Queue's own deque: the next is taken as below
-    record = waiting[-1] if queue.use_lifo else waiting[0]
+    record = _next_out(queue)
+    if record.info.get(_PROMISED):  # a check-out that waited for it takes it next
+        return None
     dbapi_connection = record.dbapi_connection
     if (
         dbapi_connection is None
@@ -179,6 +183,24 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     return fairy
 
 
+def _next_out(queue: Any) -> Any:
+    """The record the pool's (non-empty) queue hands out next: asyncio.Queue's own deque,
+    taken from as SQLAlchemy's queue takes."""
+    waiting = queue._queue._queue
+    return waiting[-1] if queue.use_lifo else waiting[0]
+
+
+def promised(engine: Engine) -> bool:
+    """Whether the connection `engine`'s pool hands out next is promised to a check-out
+    that waited for it (`_note_checkin`): taking it first would send that check-out to
+    the back of the line, again and again while reads keep coming."""
+    pool: Any = engine.pool
+    if type(pool) is not AsyncAdaptedQueuePool:
+        return False
+    queue: Any = pool._pool
+    return not queue.empty() and bool(_next_out(queue).info.get(_PROMISED))
+
+
 def pool_waiters(pool: Any) -> bool:
     """Whether a check-out waits for a connection of `pool` (an AsyncAdaptedQueuePool's
     queue has getters): the next connection back is theirs."""
@@ -190,6 +212,11 @@ def pool_waiters(pool: Any) -> bool:
 
 def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info[_RETURNED_AT] = time.monotonic()
+    # Going back (this runs before) to a pool that check-outs wait for: asyncio's queue
+    # wakes the first, which takes it only when its task next runs, and is no longer
+    # among the queue's getters meanwhile. Until a check-out takes it, it is theirs.
+    if pool_waiters(record._ConnectionRecord__pool):  # type: ignore[attr-defined]
+        record.info[_PROMISED] = True
 
 
 def create_engine(

@@ -35,6 +35,7 @@ from app.db.session import (
     any_thread,
     loop_reader,
     pool_waiters,
+    promised,
     taken_at_once,
 )
 
@@ -594,6 +595,11 @@ async def _pooled_row(
     return _the_row(rows)
 
 
+# How many turns of the event loop a kept read lets a check-out that waited take the
+# connection promised to it (`_borrowed`): it takes it at its next step; a cancelled one
+# hands the promise on (asyncio wakes the next), so it is only bounded in case.
+PROMISED_TURNS = 8
+
 # PostgreSQL: how many connections of its pool an engine's event loop holds between
 # kept reads (`_hold`), and for how long one may lie idle there before it goes back.
 HELD_CONNECTIONS = 4
@@ -774,6 +780,17 @@ async def _borrowed(shared: SharedConnection, engine: Engine) -> PoolProxiedConn
     SQLAlchemy checks out, when it may wait, connect or ping."""
     if not _unopened(shared):
         return None
+    # The next connection out promised to a check-out that waited for it: that one's
+    # task takes it within a turn or two of the loop. Any check-out now, this one's
+    # included, would take it first (asyncio's queue hands an item to whoever asks)
+    # and send the waiter to the back of the line: kept reads sent back to back would
+    # starve it (the readiness probe, a mutation's session).
+    for _ in range(PROMISED_TURNS):
+        if not promised(engine):
+            break
+        await asyncio.sleep(0)
+        if not _unopened(shared):
+            return None
     fairy = taken_at_once(engine)
     if fairy is None:
         CHECKOUTS["greenlet"] += 1

@@ -289,3 +289,46 @@ async def test_the_pool_gauges_count_held_connections_apart(
     assert scraped[("pledge_ledger_db_pool_held", ())] == 1
     assert scraped[("pledge_ledger_db_pool_checked_out", ())] == 0
     await _given_back(fresh)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(("busy", "clients"), [(19, 1), (0, 20), (0, 24)])
+async def test_a_waiting_check_out_is_not_overtaken_by_kept_reads_back_to_back(
+    db: Database, fresh_app: tuple[GraphQLClient, Any], busy: int, clients: int
+) -> None:
+    """At the pool's limit (connections busy elsewhere, or taken by the kept reads
+    themselves), with dashboards sent back to back, a check-out that waits (the
+    readiness probe's) takes the connection given back to it: the reads that follow
+    do not take it first (`promised`)."""
+    # given: the dashboard kept; `busy` connections taken elsewhere
+    await _seed(db)
+    client, fresh = fresh_app
+    for _ in range(2):
+        assert (await client.post(DASHBOARD)).status_code == 200
+    taken = [await fresh.connect() for _ in range(busy)]
+    stop = asyncio.Event()
+
+    async def dashboards() -> int:
+        answered = 0
+        while not stop.is_set():
+            assert (await client.post(DASHBOARD)).status_code == 200
+            answered += 1
+        return answered
+
+    load = [asyncio.create_task(dashboards()) for _ in range(clients)]
+    try:
+        await asyncio.sleep(0.3)
+        # when: the readiness probe needs a connection
+        started = asyncio.get_running_loop().time()
+        ready = await client.http.get("/readyz")
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        stop.set()
+        answered = sum(await asyncio.gather(*load))
+        for conn in taken:
+            await conn.close()
+    # then: answered at once (overtaken, it waited out its 5 s: 503), the dashboards too
+    assert ready.status_code == 200, ready.text
+    assert waited < 1.0
+    assert answered > clients
+    await _given_back(fresh)
