@@ -19,6 +19,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from app.config import Settings
 from app.db import shared
+from app.db.session import _PROMISED
 from app.db.shared import (
     _HOLDERS,
     CHECKOUTS,
@@ -332,3 +333,7 @@ async def test_a_waiting_check_out_is_not_overtaken_by_kept_reads_back_to_back(
     assert waited < 1.0
     assert answered > clients
     await _given_back(fresh)
+    # and once the load is over, no connection in the pool is left promised: the next
+    # kept reads take one at once
+    pool: Any = fresh.pool
+    assert [r for r in pool._pool._queue._queue if r.info.get(_PROMISED)] == []
