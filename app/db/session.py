@@ -165,11 +165,7 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     if record.info.get(_PROMISED):  # a check-out that waited for it takes it next
         return None
     dbapi_connection = record.dbapi_connection
-    if (
-        dbapi_connection is None
-        or record._is_hard_or_soft_invalidated()
-        or (pool._recycle > -1 and time.time() - record.starttime > pool._recycle)
-    ):
+    if not usable_as_is(record, pool):
         return None  # reconnected at check-out
     for listener in pool.dispatch.checkout:
         awaits_nothing = getattr(listener, "awaits_nothing", None)
@@ -181,6 +177,16 @@ def taken_at_once(engine: Engine) -> PoolProxiedConnection | None:
     finally:
         record.info.pop(_AT_ONCE, None)
     return fairy
+
+
+def usable_as_is(record: Any, pool: Any) -> bool:
+    """Whether `pool`'s check-out would hand over `record`'s connection as it is: open,
+    not invalidated (by itself or with the whole pool), not due to be recycled."""
+    return not (
+        record.dbapi_connection is None
+        or record._is_hard_or_soft_invalidated()
+        or (pool._recycle > -1 and time.time() - record.starttime > pool._recycle)
+    )
 
 
 def _next_out(queue: Any) -> Any:

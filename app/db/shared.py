@@ -37,6 +37,7 @@ from app.db.session import (
     pool_waiters,
     promised,
     taken_at_once,
+    usable_as_is,
 )
 
 log = logging.getLogger(__name__)
@@ -647,12 +648,12 @@ def _held(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | N
     pool = engine.pool
     if holder.pool() is not pool:  # disposed of: its connections go back to the old one
         _HOLDERS.pop(engine, None)
-        give_back_held(holder)
+        _give_back_all(holder)
         return None
     if holder.loop is not asyncio.get_running_loop():
         return None
     if pool_waiters(pool):
-        give_back_held(holder)
+        _give_back_all(holder)
         return None
     while holder.idle:
         fairy, _since = holder.idle.pop()
@@ -664,17 +665,14 @@ def _held(shared: SharedConnection, engine: Engine) -> PoolProxiedConnection | N
 
 
 def _fit(fairy: PoolProxiedConnection, pool: Any) -> bool:
-    """Whether a held connection may be used again as it is, on `pool` (`_held`)."""
+    """Whether a held connection may be used again as it is, on `pool` (`_held`): as the
+    pool's check-out would hand it over (`usable_as_is`), and not closed by the server
+    (what the check-out's listener looks at)."""
     record: Any = getattr(fairy, "_connection_record", None)
     owner: Any = getattr(fairy, "_pool", None)
-    if (
-        owner is not pool
-        or not fairy.is_valid
-        or record is None
-        or record._is_hard_or_soft_invalidated()
-    ):
+    if owner is not pool or not fairy.is_valid or record is None:
         return False
-    if pool._recycle > -1 and time.time() - record.starttime > pool._recycle:
+    if not usable_as_is(record, pool):
         return False
     return not fairy.dbapi_connection.driver_connection.is_closed()  # type: ignore[union-attr]
 
@@ -693,7 +691,7 @@ def _hold(engine: Engine, fairy: PoolProxiedConnection) -> bool:
     holder = _HOLDERS.get(engine)
     if holder is None or holder.pool() is not pool:
         if holder is not None:  # the engine's pool was disposed of: its own go back
-            give_back_held(holder)
+            _give_back_all(holder)
         holder = _HOLDERS[engine] = _Holder(loop, pool)
     elif holder.loop is not loop:  # an engine used by two loops: the first holds
         return False
@@ -718,16 +716,17 @@ def _sweep(holder: _Holder) -> None:
         holder.sweep = holder.loop.call_later(HELD_SECONDS, _sweep, holder)
 
 
-def give_back_held(engine: Engine | AsyncEngine | _Holder) -> None:
+def give_back_held(engine: Engine | AsyncEngine) -> None:
     """Every connection the event loop holds for `engine`'s kept reads given back to its
     pool (before the engine is disposed of: a held connection is checked out)."""
-    if isinstance(engine, _Holder):
-        holder: _Holder | None = engine
-    else:
-        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-        holder = _HOLDERS.pop(sync, None)
-    if holder is None:
-        return
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    holder = _HOLDERS.pop(sync, None)
+    if holder is not None:
+        _give_back_all(holder)
+
+
+def _give_back_all(holder: _Holder) -> None:
+    """Every connection `holder` holds given back, its sweep stopped."""
     if holder.sweep is not None:
         holder.sweep.cancel()
         holder.sweep = None

@@ -59,25 +59,17 @@ class BodyLimitMiddleware:
             return self.app(scope, limited.receive, limited.send)
         if scope["type"] != "http":
             return self.app(scope, receive, send)
-        if scope.get(BODY_ARRIVED) and self._declared_within(scope):
+        declared = _declared(scope)
+        if scope.get(BODY_ARRIVED) and declared is not None and declared <= self.max_bytes:
             # The whole body is in the server, no larger than its Content-Length (the
             # server reads no more than that as this request's), which is within the
             # limit: nothing left to count or to wait for, so no layer in between.
             return self.app(scope, receive, send)
-        return self._http(scope, receive, send)
+        return self._http(scope, receive, send, declared)
 
-    def _declared_within(self, scope: Scope) -> bool:
-        """Whether the request's (first) Content-Length is a number within the limit."""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = parse_natural(value.decode("latin-1"))
-                return declared is not None and declared <= self.max_bytes
-        return False
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send, declared: int | None) -> None:
+        """`declared`: the request's Content-Length (`_declared`)."""
         headers = Headers(scope=scope)
-        # str.isdigit() is true of "²" too, which int() cannot read: plain digits only.
-        declared = parse_natural(headers.get("content-length", ""))
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, self._too_large(headers))
             return
@@ -160,6 +152,15 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         await response(scope, receive, send)
+
+
+def _declared(scope: Scope) -> int | None:
+    """The request's (first) Content-Length, when it is a number. (str.isdigit() is true
+    of "²" too, which int() cannot read: plain digits only.)"""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return parse_natural(value.decode("latin-1"))
+    return None
 
 
 async def _dropped() -> None:
